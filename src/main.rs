@@ -1,0 +1,5 @@
+//! pgvshard command line.
+
+fn main() {
+    println!("pgvshard {}", env!("CARGO_PKG_VERSION"));
+}
