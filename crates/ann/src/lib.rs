@@ -9,6 +9,7 @@
 pub mod distance;
 pub mod error;
 pub mod persist;
+pub mod plan;
 pub mod rng;
 pub mod search;
 pub mod space;

@@ -1,0 +1,64 @@
+//! Timing a query workload: recall@k, single-thread QPS and latency
+//! percentiles, measured the way ../shared/benchmarks measures the anchors
+//! (warm-up, then the best of two timed passes).
+
+use std::time::Instant;
+
+/// What one setting measured.
+pub struct Measured {
+    /// Mean recall@k against the ground truth.
+    pub recall: f64,
+    /// Queries per second, one thread, one query at a time.
+    pub qps: f64,
+    /// Median latency in microseconds.
+    pub p50_us: f64,
+    /// 99th percentile latency in microseconds.
+    pub p99_us: f64,
+}
+
+/// Warm-up queries run untimed before each setting.
+const WARMUP: usize = 200;
+/// Timed passes per setting; the fastest is kept.
+const PASSES: usize = 2;
+
+/// Runs `search(i)` for queries `0..n` and scores the returned ids against
+/// `truth[i][..k]`.
+pub fn run(n: usize, k: usize, truth: &[Vec<u32>], mut search: impl FnMut(usize) -> Vec<u32>) -> Measured {
+    for i in 0..WARMUP.min(n) {
+        std::hint::black_box(search(i));
+    }
+    let mut best: Option<(f64, Vec<f64>)> = None;
+    let mut hits = 0usize;
+    for _ in 0..PASSES {
+        let mut lat = Vec::with_capacity(n);
+        hits = 0;
+        let start = Instant::now();
+        for (i, row) in truth.iter().enumerate().take(n) {
+            let t = Instant::now();
+            let found = search(i);
+            lat.push(t.elapsed().as_secs_f64() * 1e6);
+            let want = &row[..k.min(row.len())];
+            hits += found.iter().take(k).filter(|id| want.contains(id)).count();
+        }
+        let wall = start.elapsed().as_secs_f64();
+        if best.as_ref().is_none_or(|(w, _)| wall < *w) {
+            best = Some((wall, lat));
+        }
+    }
+    let (wall, mut lat) = best.expect("at least one pass");
+    lat.sort_by(f64::total_cmp);
+    Measured {
+        recall: hits as f64 / (n * k) as f64,
+        qps: n as f64 / wall,
+        p50_us: percentile(&lat, 0.50),
+        p99_us: percentile(&lat, 0.99),
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
