@@ -20,9 +20,11 @@ mod sparsevec;
 mod wire;
 
 pub use bit::BitVector;
+pub(crate) use dense::check_dim as check_dense_dim;
 pub use dense::{DenseVector, HalfVector, Vector};
 pub use element::Element;
 pub use limits::{check_hnsw_sparse_nnz, check_index_dims, check_ivfflat_opclass_dims, IndexKind};
+pub(crate) use sparsevec::check_dim as check_sparse_dim;
 pub use sparsevec::SparseVector;
 
 use crate::error::{AnnError, ErrorKind, Result};
