@@ -47,7 +47,7 @@ impl BitVector {
         let mut bytes = Vec::new();
         let mut len = 0u32;
         for b in bits {
-            if len % 8 == 0 {
+            if len.is_multiple_of(8) {
                 bytes.push(0);
             }
             if b {

@@ -13,7 +13,7 @@
 
 mod bit;
 mod dense;
-mod element;
+pub(crate) mod element;
 pub(crate) mod float_text;
 mod limits;
 mod sparsevec;
