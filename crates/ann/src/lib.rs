@@ -8,12 +8,16 @@
 
 pub mod distance;
 pub mod error;
+pub mod functions;
 pub mod persist;
 pub mod plan;
 pub mod rng;
 pub mod search;
 pub mod space;
+pub mod typed_space;
+pub mod types;
 
 pub use error::{AnnError, ErrorKind, Result};
 pub use search::{BuildProgress, Filter, IterativeScan};
 pub use space::{DenseQuery, DenseSpace, DenseVectors, Metric, Neighbor, Space};
+pub use types::{BitVector, DenseVector, HalfVector, SparseVector, Vector, VectorType};

@@ -1,0 +1,334 @@
+//! Float text the way PostgreSQL reads and writes it.
+//!
+//! pgvector reads each element with C `strtof` (longest valid prefix:
+//! optional sign, decimal or hex digits, `inf`/`infinity`/`nan`, case
+//! insensitive) and writes it with PostgreSQL's `float_to_shortest_decimal`
+//! (Ryū shortest round-trip digits; fixed notation when the decimal exponent
+//! is in `-4..6`, otherwise `d.ddde+XX`). Rust's own shortest formatting
+//! yields the same digits (shortest, closest, ties to even), so only the
+//! layout is done here.
+
+use std::fmt::Write;
+
+/// One number read by [`scan_float`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScannedFloat {
+    /// The value, rounded to nearest as `strtof` does.
+    pub value: f32,
+    /// Bytes consumed, including leading whitespace.
+    pub len: usize,
+    /// A finite literal too large for f32 (`strtof` sets ERANGE, gives inf).
+    pub overflow: bool,
+    /// A non-zero literal that rounded to zero (`strtof` sets ERANGE).
+    pub underflow: bool,
+}
+
+/// C locale `isspace`, the whitespace pgvector skips.
+pub(crate) fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+fn starts_with_ci(s: &[u8], word: &[u8]) -> bool {
+    s.len() >= word.len() && s[..word.len()].eq_ignore_ascii_case(word)
+}
+
+/// Reads the longest prefix of `s` that C `strtof` accepts; `None` when no
+/// number starts there (strtof's `endptr == nptr`).
+pub(crate) fn scan_float(s: &[u8]) -> Option<ScannedFloat> {
+    let mut i = 0;
+    while i < s.len() && is_c_space(s[i]) {
+        i += 1;
+    }
+    let negative = match s.get(i) {
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        _ => false,
+    };
+    let body = &s[i..];
+    let sign = |v: f32| if negative { -v } else { v };
+    let special = |value: f32, len: usize| ScannedFloat {
+        value: sign(value),
+        len: i + len,
+        overflow: false,
+        underflow: false,
+    };
+    if starts_with_ci(body, b"infinity") {
+        return Some(special(f32::INFINITY, 8));
+    }
+    if starts_with_ci(body, b"inf") {
+        return Some(special(f32::INFINITY, 3));
+    }
+    if starts_with_ci(body, b"nan") {
+        let mut len = 3;
+        if body.get(3) == Some(&b'(') {
+            let mut j = 4;
+            while j < body.len() && (body[j].is_ascii_alphanumeric() || body[j] == b'_') {
+                j += 1;
+            }
+            if body.get(j) == Some(&b')') {
+                len = j + 1;
+            }
+        }
+        return Some(special(f32::NAN, len));
+    }
+    let (magnitude, len, nonzero_digit) = scan_hex(body).or_else(|| scan_decimal(body))?;
+    let value = sign(magnitude);
+    Some(ScannedFloat {
+        value,
+        len: i + len,
+        overflow: value.is_infinite(),
+        underflow: value == 0.0 && nonzero_digit,
+    })
+}
+
+/// Decimal digits with optional fraction and exponent: (|value|, length,
+/// whether any mantissa digit was non-zero).
+fn scan_decimal(s: &[u8]) -> Option<(f32, usize, bool)> {
+    let mut i = 0;
+    let mut digits = 0;
+    let mut nonzero = false;
+    while i < s.len() && s[i].is_ascii_digit() {
+        nonzero |= s[i] != b'0';
+        i += 1;
+        digits += 1;
+    }
+    if s.get(i) == Some(&b'.') {
+        i += 1;
+        while i < s.len() && s[i].is_ascii_digit() {
+            nonzero |= s[i] != b'0';
+            i += 1;
+            digits += 1;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    if matches!(s.get(i), Some(b'e' | b'E')) {
+        let mut j = i + 1;
+        if matches!(s.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if s.get(j).is_some_and(u8::is_ascii_digit) {
+            while j < s.len() && s[j].is_ascii_digit() {
+                j += 1;
+            }
+            i = j;
+        }
+    }
+    // The token is ASCII digits, '.', 'e' and a sign: valid UTF-8 and valid
+    // Rust float syntax, which rounds correctly like strtof.
+    let text = std::str::from_utf8(&s[..i]).ok()?;
+    let value = text.parse::<f32>().ok()?;
+    Some((value, i, nonzero))
+}
+
+/// `0x` hex float (`0x1.8p3`), as glibc strtof reads it.
+fn scan_hex(s: &[u8]) -> Option<(f32, usize, bool)> {
+    if s.len() < 3 || s[0] != b'0' || !matches!(s[1], b'x' | b'X') {
+        return None;
+    }
+    let mut i = 2;
+    let mut mantissa: u64 = 0;
+    let mut exp: i64 = 0;
+    let mut sticky = false;
+    let mut digits = 0;
+    let mut fraction = false;
+    loop {
+        match s.get(i) {
+            Some(b'.') if !fraction => fraction = true,
+            Some(&c) if c.is_ascii_hexdigit() => {
+                let d = (c as char).to_digit(16).unwrap_or(0) as u64;
+                digits += 1;
+                if mantissa < 1 << 56 {
+                    mantissa = mantissa << 4 | d;
+                    if fraction {
+                        exp -= 4;
+                    }
+                } else {
+                    sticky |= d != 0;
+                    if !fraction {
+                        exp += 4;
+                    }
+                }
+            }
+            _ => break,
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if matches!(s.get(i), Some(b'p' | b'P')) {
+        let mut j = i + 1;
+        let negative = s.get(j) == Some(&b'-');
+        if matches!(s.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if s.get(j).is_some_and(u8::is_ascii_digit) {
+            let mut e: i64 = 0;
+            while j < s.len() && s[j].is_ascii_digit() {
+                e = (e * 10 + (s[j] - b'0') as i64).min(100_000);
+                j += 1;
+            }
+            exp += if negative { -e } else { e };
+            i = j;
+        }
+    }
+    let nonzero = mantissa != 0 || sticky;
+    // Keep 53 bits with a sticky low bit so the single rounding to f32 at
+    // the end is correct (53 >= 24 + 2).
+    while mantissa >= 1 << 53 {
+        sticky |= mantissa & 1 != 0;
+        mantissa >>= 1;
+        exp += 1;
+    }
+    if sticky {
+        mantissa |= 1;
+    }
+    let mut value = mantissa as f64;
+    let mut e = exp.clamp(-5000, 5000) as i32;
+    while e > 1000 {
+        value *= 2f64.powi(1000);
+        e -= 1000;
+    }
+    while e < -1000 {
+        value *= 2f64.powi(-1000);
+        e += 1000;
+    }
+    value *= 2f64.powi(e);
+    Some((value as f32, i, nonzero))
+}
+
+/// Appends `f` as PostgreSQL's `float_to_shortest_decimal_bufn` prints it.
+pub(crate) fn push_shortest(out: &mut String, f: f32) {
+    if f.is_nan() {
+        out.push_str("NaN");
+        return;
+    }
+    if f.is_infinite() {
+        out.push_str(if f < 0.0 { "-Infinity" } else { "Infinity" });
+        return;
+    }
+    if f.is_sign_negative() {
+        out.push('-');
+    }
+    if f == 0.0 {
+        out.push('0');
+        return;
+    }
+    // "d.dddde-5": shortest round-trip digits and the decimal exponent.
+    let mut sci = String::with_capacity(16);
+    let _ = write!(sci, "{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let n = digits.len() as i32;
+    if (-4..6).contains(&exp) {
+        if exp < 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+            out.push_str(&digits);
+        } else if exp + 1 < n {
+            let (int, frac) = digits.split_at(exp as usize + 1);
+            out.push_str(int);
+            out.push('.');
+            out.push_str(frac);
+        } else {
+            out.push_str(&digits);
+            out.extend(std::iter::repeat_n('0', (exp + 1 - n) as usize));
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if n > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+}
+
+/// `f` as PostgreSQL prints a float4.
+pub(crate) fn shortest(f: f32) -> String {
+    let mut s = String::new();
+    push_shortest(&mut s, f);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(s: &str) -> Option<(f32, usize, bool, bool)> {
+        scan_float(s.as_bytes()).map(|f| (f.value, f.len, f.overflow, f.underflow))
+    }
+
+    #[test]
+    fn scans_like_strtof() {
+        assert_eq!(scan("1.5,"), Some((1.5, 3, false, false)));
+        assert_eq!(scan("  -2e3]"), Some((-2000.0, 6, false, false)));
+        assert_eq!(scan("+.5"), Some((0.5, 3, false, false)));
+        assert_eq!(scan("1."), Some((1.0, 2, false, false)));
+        assert_eq!(scan("1e"), Some((1.0, 1, false, false)));
+        assert_eq!(scan("1e+"), Some((1.0, 1, false, false)));
+        assert_eq!(scan("1.e2x"), Some((100.0, 4, false, false)));
+        assert_eq!(scan("0x1.8p1"), Some((3.0, 7, false, false)));
+        assert_eq!(scan("0x"), Some((0.0, 1, false, false)));
+        assert_eq!(scan("0xg"), Some((0.0, 1, false, false)));
+        assert_eq!(scan("-0x10"), Some((-16.0, 5, false, false)));
+        assert_eq!(scan("1e39"), Some((f32::INFINITY, 4, true, false)));
+        assert_eq!(scan("-1e39"), Some((f32::NEG_INFINITY, 5, true, false)));
+        assert_eq!(scan("1e-50"), Some((0.0, 5, false, true)));
+        assert_eq!(scan("0e-50"), Some((0.0, 5, false, false)));
+        assert_eq!(scan("InFiNiTy"), Some((f32::INFINITY, 8, false, false)));
+        assert_eq!(scan("-inf,"), Some((f32::NEG_INFINITY, 4, false, false)));
+        let nan = scan_float(b"nan(abc)]").unwrap();
+        assert!(nan.value.is_nan());
+        assert_eq!(nan.len, 8);
+        assert_eq!(scan("."), None);
+        assert_eq!(scan("abc"), None);
+        assert_eq!(scan("-"), None);
+        assert_eq!(scan(""), None);
+        // Correct rounding of a long decimal.
+        assert_eq!(
+            scan("0.1000000000000000055511151231257827").unwrap().0,
+            0.1f32
+        );
+        // Smallest subnormal survives without underflow flag.
+        assert_eq!(scan("1e-45").unwrap().0, f32::from_bits(1));
+        assert_eq!(scan("0x1p-149").unwrap().0, f32::from_bits(1));
+        assert_eq!(scan("0x1.000002p0").unwrap().0, 1.0 + f32::EPSILON);
+    }
+
+    #[test]
+    fn prints_like_postgres() {
+        let cases: [(f32, &str); 16] = [
+            (1.0, "1"),
+            (-2.5, "-2.5"),
+            (0.1, "0.1"),
+            (0.099975586, "0.099975586"),
+            (65504.0, "65504"),
+            (123456.0, "123456"),
+            (1234567.0, "1.234567e+06"),
+            (1e-4, "0.0001"),
+            (1e-5, "1e-05"),
+            (1.5e-5, "1.5e-05"),
+            (3e38, "3e+38"),
+            (f32::from_bits(1), "1e-45"),
+            (-0.0, "-0"),
+            (0.0, "0"),
+            (100.0, "100"),
+            (0.6000977, "0.6000977"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(shortest(f), want, "{f:e}");
+        }
+        assert_eq!(shortest(f32::NAN), "NaN");
+        assert_eq!(shortest(f32::NEG_INFINITY), "-Infinity");
+    }
+}
