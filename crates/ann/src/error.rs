@@ -22,8 +22,10 @@ pub enum ErrorKind {
     ArraySubscriptError,
     /// 22026 string_data_length_mismatch: bit strings of different lengths.
     StringDataLengthMismatch,
-    /// 22023-class misuse that PostgreSQL reports as feature_not_supported (0A000).
-    FeatureNotSupported,
+    /// 08P01 protocol_violation: a binary value shorter than its layout.
+    ProtocolViolation,
+    /// 42704 undefined_object: no operator class for a type and index method.
+    UndefinedObject,
     /// XX001 data_corrupted: a saved index failed its checks.
     DataCorrupted,
     /// 58030 io_error: reading or writing an index file failed.
@@ -46,7 +48,8 @@ impl ErrorKind {
             ErrorKind::NumericValueOutOfRange => "22003",
             ErrorKind::ArraySubscriptError => "2202E",
             ErrorKind::StringDataLengthMismatch => "22026",
-            ErrorKind::FeatureNotSupported => "0A000",
+            ErrorKind::ProtocolViolation => "08P01",
+            ErrorKind::UndefinedObject => "42704",
             ErrorKind::DataCorrupted => "XX001",
             ErrorKind::Io => "58030",
             ErrorKind::Canceled => "57014",

@@ -77,9 +77,21 @@ mod tests {
 
     #[test]
     fn selective_filters_scan_exactly_and_broad_ones_use_the_index() {
-        assert_eq!(choose_filtered_plan(60_000, 0.1, 10, 40), FilteredPlan::Exact);
-        assert_eq!(choose_filtered_plan(60_000, 0.001, 10, 40), FilteredPlan::Exact);
-        assert_eq!(choose_filtered_plan(1_000_000, 0.5, 10, 40), FilteredPlan::Index);
-        assert_eq!(choose_filtered_plan(60_000, 0.9, 10, 40), FilteredPlan::Index);
+        assert_eq!(
+            choose_filtered_plan(60_000, 0.1, 10, 40),
+            FilteredPlan::Exact
+        );
+        assert_eq!(
+            choose_filtered_plan(60_000, 0.001, 10, 40),
+            FilteredPlan::Exact
+        );
+        assert_eq!(
+            choose_filtered_plan(1_000_000, 0.5, 10, 40),
+            FilteredPlan::Index
+        );
+        assert_eq!(
+            choose_filtered_plan(60_000, 0.9, 10, 40),
+            FilteredPlan::Index
+        );
     }
 }

@@ -56,7 +56,7 @@ pub fn check_index_dims(kind: IndexKind, ty: VectorType, dims: Option<usize>) ->
     let Some(max) = max_dims(kind, ty) else {
         // PostgreSQL's own message when no operator class matches (42704).
         return Err(AnnError::new(
-            ErrorKind::FeatureNotSupported,
+            ErrorKind::UndefinedObject,
             format!(
                 "data type {} has no default operator class for access method \"{}\"",
                 ty.name(),

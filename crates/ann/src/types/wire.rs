@@ -20,7 +20,7 @@ impl<'a> WireReader<'a> {
         if self.buf.len() - self.pos < n {
             // PostgreSQL raises this from pq_copymsgbytes/pq_getmsgint.
             return Err(AnnError::new(
-                ErrorKind::InvalidBinaryRepresentation,
+                ErrorKind::ProtocolViolation,
                 "insufficient data left in message",
             ));
         }
