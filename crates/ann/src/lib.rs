@@ -9,6 +9,7 @@
 pub mod distance;
 pub mod error;
 pub mod exact;
+pub mod kmeans;
 pub mod persist;
 pub mod rng;
 pub mod search;
