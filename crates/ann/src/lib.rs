@@ -9,6 +9,7 @@
 pub mod distance;
 pub mod error;
 pub mod exact;
+pub mod ivfflat;
 pub mod kmeans;
 pub mod persist;
 pub mod rng;
@@ -17,5 +18,6 @@ pub mod space;
 
 pub use error::{AnnError, ErrorKind, Result};
 pub use exact::exact_search;
+pub use ivfflat::{IvfFlat, IvfParams, IvfSearch};
 pub use search::{BuildProgress, Filter, IterativeScan};
 pub use space::{DenseQuery, DenseSpace, DenseVectors, Metric, Neighbor, Space};
