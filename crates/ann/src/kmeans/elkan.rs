@@ -39,6 +39,18 @@ struct Elkan<'a> {
     /// `upper[j]` ≥ distance from sample `j` to its centre.
     upper: Vec<f32>,
     assigned: Vec<u32>,
+    /// Per centre, the sum of its samples' coordinates, kept up to date
+    /// move by move so a centre update costs `k × dim`, not `n × dim`.
+    sums: Vec<f64>,
+    /// Per centre, how many samples it has.
+    counts: Vec<usize>,
+}
+
+/// A sample that changed centre during one reassignment pass.
+struct Move {
+    sample: u32,
+    from: u32,
+    to: u32,
 }
 
 /// Clusters the flat `samples` (more of them than `k`) into `k` centres.
@@ -63,9 +75,9 @@ pub(super) fn cluster(
     state.seed(rng, progress)?;
     for iteration in 0..MAX_ITERATIONS {
         progress.check()?;
-        let changes = state.reassign(iteration != 0);
-        let moved = state.update_centres();
-        if changes == 0 && moved == 0 && iteration != 0 {
+        let moves = state.reassign(iteration != 0);
+        let reseeded = state.update_centres(&moves);
+        if moves.is_empty() && reseeded == 0 && iteration != 0 {
             break;
         }
     }
@@ -89,6 +101,8 @@ impl<'a> Elkan<'a> {
             lower: vec![0.0; n * k],
             upper: vec![0.0; n],
             assigned: vec![0; n],
+            sums: vec![0.0; k * dim],
+            counts: vec![0; k],
         }
     }
 
@@ -154,14 +168,15 @@ impl<'a> Elkan<'a> {
             *upper = row[best];
             *assigned = best as u32;
         }
+        (self.sums, self.counts) = self.full_sums();
         Ok(())
     }
 
     /// Steps 1–3 of Elkan's algorithm: moves samples to nearer centres,
     /// computing only distances the bounds cannot rule out. `stale` says the
     /// upper bounds may be loose (every iteration after the seeding).
-    /// Returns how many samples changed centre.
-    fn reassign(&mut self, stale: bool) -> usize {
+    /// Returns the samples that changed centre.
+    fn reassign(&mut self, stale: bool) -> Vec<Move> {
         let (k, dim, geometry) = (self.k, self.dim, self.geometry);
         let centre_norms = match geometry {
             Geometry::Euclidean => centre_norms(&self.centres, dim),
@@ -191,19 +206,20 @@ impl<'a> Elkan<'a> {
             );
             geometry.distance_from_dot(d, sample_norms[j], centre_norms[c])
         };
-        let changes = self
+        let moves: Vec<Vec<Move>> = self
             .lower
             .par_chunks_mut(SAMPLES_PER_TASK * k)
             .zip(self.upper.par_chunks_mut(SAMPLES_PER_TASK))
             .zip(self.assigned.par_chunks_mut(SAMPLES_PER_TASK))
             .enumerate()
             .map(|(task, ((lower, upper), assigned))| {
-                let mut changes = 0;
+                let mut moves = Vec::new();
                 for (i, (u, a)) in upper.iter_mut().zip(assigned.iter_mut()).enumerate() {
                     if *u <= nearest[*a as usize] {
                         continue;
                     }
                     let j = task * SAMPLES_PER_TASK + i;
+                    let from = *a;
                     let lower = &mut lower[i * k..(i + 1) * k];
                     let mut loose = stale;
                     for c in 0..k {
@@ -224,36 +240,34 @@ impl<'a> Elkan<'a> {
                         if d < *u {
                             *u = d;
                             *a = c as u32;
-                            changes += 1;
                         }
                     }
+                    if *a != from {
+                        moves.push(Move {
+                            sample: j as u32,
+                            from,
+                            to: *a,
+                        });
+                    }
                 }
-                changes
+                moves
             })
-            .sum();
-        changes
+            .collect();
+        moves.into_iter().flatten().collect()
     }
 
-    /// Steps 4–7: moves each centre to the mean of its samples (normalised
-    /// for spherical geometry), re-seeds centres left without samples, and
-    /// loosens the bounds by how far each centre moved. Returns how many
-    /// centres were re-seeded.
-    fn update_centres(&mut self) -> usize {
+    /// Sums and counts of the samples of each centre, from scratch.
+    fn full_sums(&self) -> (Vec<f64>, Vec<usize>) {
         let (k, dim, n) = (self.k, self.dim, self.upper.len());
         let per_task = n.div_ceil(rayon::current_num_threads()).max(1);
-        let (sums, counts) = self
-            .samples
+        self.samples
             .par_chunks(per_task * dim)
             .zip(self.assigned.par_chunks(per_task))
             .map(|(rows, assigned)| {
                 let mut sums = vec![0.0f64; k * dim];
                 let mut counts = vec![0usize; k];
                 for (row, &a) in rows.chunks_exact(dim).zip(assigned) {
-                    let a = a as usize;
-                    counts[a] += 1;
-                    for (s, &x) in sums[a * dim..(a + 1) * dim].iter_mut().zip(row) {
-                        *s += x as f64;
-                    }
+                    add_row(&mut sums, &mut counts, a, row, 1.0);
                 }
                 (sums, counts)
             })
@@ -264,8 +278,21 @@ impl<'a> Elkan<'a> {
                     c1.iter_mut().zip(&c2).for_each(|(a, b)| *a += b);
                     (s1, c1)
                 },
-            );
+            )
+    }
 
+    /// Steps 4–7: moves each centre to the mean of its samples (normalised
+    /// for spherical geometry), re-seeds centres left without samples, and
+    /// loosens the bounds by how far each centre moved. `moves` are the
+    /// changes since the last call. Returns how many centres were re-seeded.
+    fn update_centres(&mut self, moves: &[Move]) -> usize {
+        let (k, dim) = (self.k, self.dim);
+        for m in moves {
+            let row = &self.samples[m.sample as usize * dim..(m.sample as usize + 1) * dim];
+            add_row(&mut self.sums, &mut self.counts, m.from, row, -1.0);
+            add_row(&mut self.sums, &mut self.counts, m.to, row, 1.0);
+        }
+        let (sums, counts) = (&self.sums, &self.counts);
         let mut new_centres = vec![0.0f32; k * dim];
         let mut empty = Vec::new();
         for c in 0..k {
@@ -282,7 +309,7 @@ impl<'a> Elkan<'a> {
                 empty.push(c);
             }
         }
-        self.reseed(&empty, &counts, &mut new_centres);
+        self.reseed(&empty, &mut new_centres);
 
         let drift: Vec<f32> = (0..k)
             .map(|c| self.drift(self.centre(c), &new_centres[c * dim..(c + 1) * dim]))
@@ -301,12 +328,12 @@ impl<'a> Elkan<'a> {
 
     /// Moves each centre in `empty` onto a sample far from its own centre,
     /// taking samples only from centres that keep at least one other.
-    fn reseed(&self, empty: &[usize], counts: &[usize], centres: &mut [f32]) {
+    fn reseed(&self, empty: &[usize], centres: &mut [f32]) {
         if empty.is_empty() {
             return;
         }
         let dim = self.dim;
-        let mut counts = counts.to_vec();
+        let mut counts = self.counts.clone();
         let mut order: Vec<usize> = (0..self.upper.len()).collect();
         order.sort_unstable_by(|&a, &b| self.upper[b].total_cmp(&self.upper[a]));
         let mut donors = order.into_iter();
@@ -330,6 +357,20 @@ impl<'a> Elkan<'a> {
                 .sqrt(),
             Geometry::Spherical => self.geometry.distance_from_dot(dot(old, new), 0.0, 0.0),
         }
+    }
+}
+
+/// Adds `sign ×` `row` to centre `c`'s sum and `sign` to its count.
+fn add_row(sums: &mut [f64], counts: &mut [usize], c: u32, row: &[f32], sign: f64) {
+    let c = c as usize;
+    let dim = row.len();
+    if sign > 0.0 {
+        counts[c] += 1;
+    } else {
+        counts[c] -= 1;
+    }
+    for (s, &x) in sums[c * dim..(c + 1) * dim].iter_mut().zip(row) {
+        *s += sign * x as f64;
     }
 }
 
