@@ -8,7 +8,10 @@
 
 pub mod distance;
 pub mod error;
+pub mod exact;
 pub mod functions;
+pub mod ivfflat;
+pub mod kmeans;
 pub mod persist;
 pub mod plan;
 pub mod rng;
@@ -18,6 +21,8 @@ pub mod typed_space;
 pub mod types;
 
 pub use error::{AnnError, ErrorKind, Result};
+pub use exact::exact_search;
+pub use ivfflat::{IvfFlat, IvfParams, IvfSearch};
 pub use search::{BuildProgress, Filter, IterativeScan};
 pub use space::{DenseQuery, DenseSpace, DenseVectors, Metric, Neighbor, Space};
 pub use types::{BitVector, DenseVector, HalfVector, SparseVector, Vector, VectorType};
