@@ -1,0 +1,19 @@
+//! pgvector's SQL dialect on top of sqlparser, shared by the shard executor
+//! and the proxy: parsing with pgvector's operators, statement classes,
+//! KNN recognition, rewriting for shards, shard-key extraction, aggregate
+//! combination plans and parameters. Nothing here knows about the network
+//! or storage; everything here is a pure function of the SQL text.
+
+mod classify;
+mod error;
+mod names;
+mod parse;
+mod tokens;
+
+pub use classify::{
+    classify, CopyDirection, CopyFormat, CopyInfo, DdlAction, DdlInfo, SelectInfo, SetVariable,
+    StatementKind, TransactionControl,
+};
+pub use error::{Result, SqlError};
+pub use names::{column_name, fold, quote_ident, TableName};
+pub use parse::{parse, parse_single, Statement};
