@@ -6,6 +6,7 @@
 
 mod classify;
 mod error;
+mod knn;
 mod names;
 mod parse;
 mod tokens;
@@ -15,5 +16,9 @@ pub use classify::{
     StatementKind, TransactionControl,
 };
 pub use error::{Result, SqlError};
+pub use knn::{
+    distance_operator, knn_query, placeholder_index, vector_cast, Bound, KnnQuery, QueryVector,
+    Rerank, VectorCast, VectorSource,
+};
 pub use names::{column_name, fold, quote_ident, TableName};
 pub use parse::{parse, parse_single, Statement};
