@@ -108,7 +108,7 @@ pub enum VectorSource {
     /// `$n` (1-based).
     Param(usize),
     /// Any other constant expression, e.g. `binary_quantize('[1,-2]')`.
-    Expression(Expr),
+    Expression(Box<Expr>),
 }
 
 /// A cast to one of pgvector's types.
@@ -133,7 +133,7 @@ fn knn_of_query(query: &Query) -> Option<KnnQuery> {
     let ordered = single_ascending_key(query)?;
     let (limit, offset) = limit_offset(query)?;
     let (distance, projected) = resolve_order_key(select, ordered);
-    let (metric, column_side, value_side) = split_distance(&distance)?;
+    let (metric, column_side, value_side) = split_distance(distance)?;
     let [from] = select.from.as_slice() else {
         return None;
     };
@@ -359,15 +359,15 @@ pub(crate) fn query_vector(expr: &Expr) -> QueryVector {
             Value::SingleQuotedString(s) => VectorSource::Literal(s.clone()),
             Value::Placeholder(p) => match placeholder_index(p) {
                 Some(n) => VectorSource::Param(n),
-                None => VectorSource::Expression(inner.clone()),
+                None => VectorSource::Expression(Box::new(inner.clone())),
             },
-            _ => VectorSource::Expression(inner.clone()),
+            _ => VectorSource::Expression(Box::new(inner.clone())),
         },
         Expr::TypedString(t) => match &t.value.value {
             Value::SingleQuotedString(s) => VectorSource::Literal(s.clone()),
-            _ => VectorSource::Expression(inner.clone()),
+            _ => VectorSource::Expression(Box::new(inner.clone())),
         },
-        _ => VectorSource::Expression(expr.clone()),
+        _ => VectorSource::Expression(Box::new(expr.clone())),
     };
     let cast = match (&source, cast) {
         (VectorSource::Expression(_), _) => None,
