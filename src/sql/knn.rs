@@ -81,13 +81,73 @@ pub struct Rerank {
     pub offset: Option<Bound>,
 }
 
-/// A LIMIT or OFFSET: a constant or a parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bound {
-    /// A non-negative integer constant.
-    Value(u64),
-    /// `$n` (1-based).
-    Param(usize),
+/// A LIMIT or OFFSET: a constant plus a sum of parameters (`5`, `$2`,
+/// and after rewriting `$3 + $2`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    /// The constant part.
+    pub constant: u64,
+    /// The 1-based parameters added to it.
+    pub params: Vec<usize>,
+}
+
+impl Bound {
+    /// A constant bound.
+    pub fn value(n: u64) -> Bound {
+        Bound {
+            constant: n,
+            params: Vec::new(),
+        }
+    }
+
+    /// A bound that is the parameter `$n`.
+    pub fn param(n: usize) -> Bound {
+        Bound {
+            constant: 0,
+            params: vec![n],
+        }
+    }
+
+    /// The sum of two bounds.
+    pub fn plus(&self, other: &Bound) -> Bound {
+        Bound {
+            constant: self.constant.saturating_add(other.constant),
+            params: self.params.iter().chain(&other.params).copied().collect(),
+        }
+    }
+
+    /// The value, given each parameter's (non-negative) value.
+    pub fn resolve(&self, param: impl Fn(usize) -> Option<u64>) -> Option<u64> {
+        self.params
+            .iter()
+            .try_fold(self.constant, |acc, &n| Some(acc.saturating_add(param(n)?)))
+    }
+
+    /// The bound as SQL: `$3 + $2`, `15`, `$2 + 5`.
+    pub fn to_expr(&self) -> Expr {
+        let mut terms = self
+            .params
+            .iter()
+            .map(|n| Expr::value(Value::Placeholder(format!("${n}"))));
+        let number = Expr::value(Value::Number(self.constant.to_string(), false));
+        let first = terms.next();
+        let sum = first.map(|first| {
+            terms.fold(first, |acc, t| Expr::BinaryOp {
+                left: Box::new(acc),
+                op: BinaryOperator::Plus,
+                right: Box::new(t),
+            })
+        });
+        match sum {
+            None => number,
+            Some(sum) if self.constant == 0 => sum,
+            Some(sum) => Expr::BinaryOp {
+                left: Box::new(sum),
+                op: BinaryOperator::Plus,
+                right: Box::new(number),
+            },
+        }
+    }
 }
 
 /// The constant side of a distance expression.
@@ -212,33 +272,54 @@ fn single_ascending_key(query: &Query) -> Option<&Expr> {
 }
 
 /// LIMIT (required) and OFFSET, each a constant or a parameter.
-pub(crate) fn limit_offset(query: &Query) -> Option<(Bound, Option<Bound>)> {
+fn limit_offset(query: &Query) -> Option<(Bound, Option<Bound>)> {
+    match limit_offset_parts(query)? {
+        (Some(limit), offset) => Some((limit, offset)),
+        (None, _) => None,
+    }
+}
+
+/// LIMIT and OFFSET when each is absent, a constant or a parameter; None
+/// when either is some other expression (or MySQL's `LIMIT o, l`).
+pub(crate) fn limit_offset_parts(query: &Query) -> Option<(Option<Bound>, Option<Bound>)> {
+    let Some(clause) = query.limit_clause.as_ref() else {
+        return Some((None, None));
+    };
     let LimitClause::LimitOffset {
-        limit: Some(limit),
+        limit,
         offset,
         limit_by,
-    } = query.limit_clause.as_ref()?
+    } = clause
     else {
         return None;
     };
     if !limit_by.is_empty() {
         return None;
     }
+    let limit = match limit {
+        Some(l) => Some(bound(l)?),
+        None => None,
+    };
     let offset = match offset {
         Some(o) => Some(bound(&o.value)?),
         None => None,
     };
-    Some((bound(limit)?, offset))
+    Some((limit, offset))
 }
 
 fn bound(expr: &Expr) -> Option<Bound> {
     match expr {
         Expr::Value(v) => match &v.value {
-            Value::Number(n, _) => n.parse().ok().map(Bound::Value),
-            Value::Placeholder(p) => placeholder_index(p).map(Bound::Param),
+            Value::Number(n, _) => n.parse().ok().map(Bound::value),
+            Value::Placeholder(p) => placeholder_index(p).map(Bound::param),
             _ => None,
         },
         Expr::Nested(e) => bound(e),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Plus,
+            right,
+        } => Some(bound(left)?.plus(&bound(right)?)),
         _ => None,
     }
 }
@@ -450,7 +531,7 @@ mod tests {
             assert_eq!(k.column, "embedding");
             assert_eq!(k.query.source, VectorSource::Literal("[1,2,3]".into()));
             assert_eq!(k.query.cast, None);
-            assert_eq!((k.limit, k.offset), (Bound::Value(5), None));
+            assert_eq!((k.limit, k.offset), (Bound::value(5), None));
             assert!(!k.has_where);
             assert_eq!(k.projected_distance, None);
         }
@@ -473,7 +554,7 @@ mod tests {
         );
         assert_eq!(
             (k.limit, k.offset),
-            (Bound::Param(2), Some(Bound::Param(3)))
+            (Bound::param(2), Some(Bound::param(3)))
         );
         assert!(k.has_where);
         assert_eq!(k.projected_distance, Some(1));
@@ -483,7 +564,7 @@ mod tests {
         assert_eq!(k.column, "h");
         assert_eq!(k.query.cast.unwrap().ty, VectorType::HalfVec);
         assert_eq!(k.projected_distance, Some(1));
-        assert_eq!(k.offset, Some(Bound::Value(2)));
+        assert_eq!(k.offset, Some(Bound::value(2)));
 
         let k = knn("SELECT *, embedding <-> '[1]' FROM t ORDER BY 2 LIMIT 1").unwrap();
         assert_eq!(
@@ -518,12 +599,23 @@ mod tests {
         .unwrap();
         assert_eq!(k.metric, Metric::Hamming);
         assert_eq!(k.column, "embedding");
-        assert_eq!(k.limit, Bound::Value(20));
+        assert_eq!(k.limit, Bound::value(20));
         assert!(matches!(k.query.source, VectorSource::Expression(_)));
         let outer = k.rerank.unwrap();
         assert_eq!(outer.metric, Metric::Cosine);
-        assert_eq!(outer.limit, Bound::Value(5));
+        assert_eq!(outer.limit, Bound::value(5));
         assert_eq!(outer.query.source, VectorSource::Literal("[1,-2,3]".into()));
+    }
+
+    #[test]
+    fn bounds_add_and_resolve() {
+        let b = Bound::param(3)
+            .plus(&Bound::param(2))
+            .plus(&Bound::value(4));
+        assert_eq!(b.to_expr().to_string(), "$3 + $2 + 4");
+        assert_eq!(b.resolve(|n| Some(n as u64 * 10)), Some(54));
+        assert_eq!(b.resolve(|_| None), None);
+        assert_eq!(Bound::value(7).to_expr().to_string(), "7");
     }
 
     #[test]

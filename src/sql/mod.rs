@@ -9,6 +9,7 @@ mod error;
 mod knn;
 mod names;
 mod parse;
+mod rewrite;
 mod tokens;
 
 pub use classify::{
@@ -22,3 +23,7 @@ pub use knn::{
 };
 pub use names::{column_name, fold, quote_ident, TableName};
 pub use parse::{parse, parse_single, Statement};
+pub use rewrite::{
+    rewrite_knn_for_shard, rewrite_sorted_for_shard, OutputColumn, ShardQuery, SortKey,
+    HIDDEN_DISTANCE, HIDDEN_RERANK, HIDDEN_SORT_PREFIX,
+};
