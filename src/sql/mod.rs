@@ -10,6 +10,7 @@ mod knn;
 mod names;
 mod parse;
 mod rewrite;
+mod routing;
 mod tokens;
 
 pub use classify::{
@@ -26,4 +27,7 @@ pub use parse::{parse, parse_single, Statement};
 pub use rewrite::{
     rewrite_knn_for_shard, rewrite_sorted_for_shard, OutputColumn, ShardQuery, SortKey,
     HIDDEN_DISTANCE, HIDDEN_RERANK, HIDDEN_SORT_PREFIX,
+};
+pub use routing::{
+    insert_key_values, insert_with_rows, restricted_keys, where_key_values, KeyValue, RowKey,
 };
