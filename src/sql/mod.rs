@@ -8,6 +8,7 @@ mod classify;
 mod error;
 mod knn;
 mod names;
+mod params;
 mod parse;
 mod rewrite;
 mod routing;
@@ -23,6 +24,7 @@ pub use knn::{
     Rerank, VectorCast, VectorSource,
 };
 pub use names::{column_name, fold, quote_ident, TableName};
+pub use params::{params, ParamHint, Params};
 pub use parse::{parse, parse_single, Statement};
 pub use rewrite::{
     rewrite_knn_for_shard, rewrite_sorted_for_shard, OutputColumn, ShardQuery, SortKey,
