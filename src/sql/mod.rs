@@ -4,6 +4,7 @@
 //! combination plans and parameters. Nothing here knows about the network
 //! or storage; everything here is a pure function of the SQL text.
 
+mod aggregate;
 mod classify;
 mod error;
 mod knn;
@@ -14,6 +15,7 @@ mod rewrite;
 mod routing;
 mod tokens;
 
+pub use aggregate::{aggregate_plan, AggregatePlan, CombinedColumn, OrderKey};
 pub use classify::{
     classify, CopyDirection, CopyFormat, CopyInfo, DdlAction, DdlInfo, SelectInfo, SetVariable,
     StatementKind, TransactionControl,

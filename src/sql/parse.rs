@@ -191,6 +191,20 @@ mod tests {
         assert_eq!(parse(&sql).unwrap_err().sqlstate, "54001");
     }
 
+    /// Runs every analysis of the layer on a statement.
+    fn analyse_everything(s: &Statement) {
+        use crate::sql;
+        let _ = sql::classify(s);
+        let _ = sql::params(s);
+        let _ = sql::aggregate_plan(s);
+        let _ = sql::rewrite_sorted_for_shard(s);
+        let _ = sql::where_key_values(s, "id");
+        let _ = sql::insert_key_values(s, "id", &[]);
+        if let Some(k) = sql::knn_query(s) {
+            let _ = sql::rewrite_knn_for_shard(s, &k);
+        }
+    }
+
     #[test]
     fn malformed_input_never_panics() {
         let pieces = [
@@ -246,7 +260,7 @@ mod tests {
             }
             if let Ok(stmts) = parse(&sql) {
                 for s in stmts {
-                    let _ = super::super::classify(&s);
+                    analyse_everything(&s);
                 }
             }
         }
