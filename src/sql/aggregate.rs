@@ -139,14 +139,17 @@ pub fn aggregate_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
             shard_items.len() - 1
         };
         let combined = match partial(expr)? {
-            Some(Partial::Count(e)) => CombinedColumn::Count(push(e)),
-            Some(Partial::Sum(e)) => CombinedColumn::Sum(push(e)),
-            Some(Partial::Min(e)) => CombinedColumn::Min(push(e)),
-            Some(Partial::Max(e)) => CombinedColumn::Max(push(e)),
-            Some(Partial::Avg(sum, count)) => CombinedColumn::Avg {
-                sum: push(sum),
-                count: push(count),
-            },
+            Some(Partial::Count) => CombinedColumn::Count(push(expr.clone())),
+            Some(Partial::Sum) => CombinedColumn::Sum(push(expr.clone())),
+            Some(Partial::Min) => CombinedColumn::Min(push(expr.clone())),
+            Some(Partial::Max) => CombinedColumn::Max(push(expr.clone())),
+            Some(Partial::Avg(parts)) => {
+                let (sum, count) = *parts;
+                CombinedColumn::Avg {
+                    sum: push(sum),
+                    count: push(count),
+                }
+            }
             None if contains_aggregate(expr) => {
                 return Err(SqlError::unsupported(format!(
                     "expression over an aggregate ({expr}) across shards"
@@ -191,12 +194,14 @@ pub fn aggregate_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
     }))
 }
 
+/// What a shard computes for one aggregate select item: the item itself,
+/// or for avg the `sum(x)` and `count(x)` calls.
 enum Partial {
-    Count(Expr),
-    Sum(Expr),
-    Min(Expr),
-    Max(Expr),
-    Avg(Expr, Expr),
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg(Box<(Expr, Expr)>),
 }
 
 /// The partial aggregate(s) for a select item that is one aggregate call.
@@ -241,11 +246,11 @@ fn partial(expr: &Expr) -> Result<Option<Partial>> {
         Expr::Function(g)
     };
     Ok(Some(match name.as_str() {
-        "count" => Partial::Count(expr.clone()),
-        "sum" => Partial::Sum(expr.clone()),
-        "min" => Partial::Min(expr.clone()),
-        "max" => Partial::Max(expr.clone()),
-        _ => Partial::Avg(renamed("sum"), renamed("count")),
+        "count" => Partial::Count,
+        "sum" => Partial::Sum,
+        "min" => Partial::Min,
+        "max" => Partial::Max,
+        _ => Partial::Avg(Box::new((renamed("sum"), renamed("count")))),
     }))
 }
 
