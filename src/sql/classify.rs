@@ -1,0 +1,618 @@
+//! What kind of statement this is and which tables it touches: enough for
+//! the proxy to choose a route (standby, primary, every shard) and for the
+//! shard executor to dispatch.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    self, visit_relations, ContextModifier, CopyLegacyOption, CopyOption, CopySource, CopyTarget,
+    Expr, FromTable, ObjectType, Reset, Set, SetExpr, TableFactor, TableObject, Value,
+};
+
+use super::names::{fold, TableName};
+use super::parse::Statement;
+
+/// The class of a statement, for routing and execution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatementKind {
+    /// A query (SELECT, VALUES, WITH … SELECT).
+    Select(SelectInfo),
+    /// `INSERT INTO table …`.
+    Insert(TableName),
+    /// `UPDATE table …`.
+    Update(TableName),
+    /// `DELETE FROM table …`.
+    Delete(TableName),
+    /// `COPY …`.
+    Copy(CopyInfo),
+    /// Schema changes.
+    Ddl(DdlInfo),
+    /// Transaction control.
+    Transaction(TransactionControl),
+    /// `SET [LOCAL|SESSION] name = value`.
+    Set(SetVariable),
+    /// `SHOW name` (`all` for SHOW ALL).
+    Show(String),
+    /// `RESET name`, or `RESET ALL` (None).
+    Reset(Option<String>),
+    /// `EXPLAIN [ANALYZE] statement`.
+    Explain {
+        /// Whether the statement is run (EXPLAIN ANALYZE).
+        analyze: bool,
+        /// The explained statement's class.
+        statement: Box<StatementKind>,
+    },
+    /// `DISCARD ALL | PLANS | SEQUENCES | TEMP`.
+    Discard,
+    /// Anything else sqlparser understands.
+    Other,
+}
+
+/// What a query reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectInfo {
+    /// Every table named anywhere in the query (CTE names excluded), in
+    /// order of first appearance.
+    pub tables: Vec<TableName>,
+    /// `FOR UPDATE`/`FOR SHARE`: the query must run on a primary.
+    pub locking: bool,
+}
+
+/// The direction and shape of a COPY.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyInfo {
+    /// The table, for `COPY table …` (None for `COPY (query) TO …`).
+    pub table: Option<TableName>,
+    /// The column list, folded; empty means every column.
+    pub columns: Vec<String>,
+    /// FROM (load) or TO (unload).
+    pub direction: CopyDirection,
+    /// Whether the data travels over the connection (STDIN/STDOUT).
+    pub stdio: bool,
+    /// The data format.
+    pub format: CopyFormat,
+}
+
+/// COPY FROM or COPY TO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyDirection {
+    /// `COPY … FROM`.
+    From,
+    /// `COPY … TO`.
+    To,
+}
+
+/// COPY's FORMAT option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFormat {
+    /// Tab-separated text (the default).
+    Text,
+    /// Comma-separated values.
+    Csv,
+    /// PostgreSQL's binary COPY format.
+    Binary,
+}
+
+/// A schema change and the tables it touches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DdlInfo {
+    /// Which kind of change.
+    pub action: DdlAction,
+    /// The tables created, altered, dropped or indexed.
+    pub tables: Vec<TableName>,
+}
+
+/// The schema changes the shards know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DdlAction {
+    /// `CREATE EXTENSION`.
+    CreateExtension,
+    /// `DROP EXTENSION`.
+    DropExtension,
+    /// `CREATE TABLE`.
+    CreateTable,
+    /// `CREATE INDEX`.
+    CreateIndex,
+    /// `DROP TABLE`.
+    DropTable,
+    /// `DROP INDEX` (the dropped index names are in `tables`).
+    DropIndex,
+    /// `TRUNCATE`.
+    Truncate,
+    /// `ALTER TABLE`.
+    AlterTable,
+    /// Any other CREATE/DROP/ALTER.
+    Other,
+}
+
+/// Transaction control statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransactionControl {
+    /// `BEGIN` / `START TRANSACTION`.
+    Begin,
+    /// `COMMIT` / `END`.
+    Commit,
+    /// `ROLLBACK` / `ABORT`.
+    Rollback,
+    /// `SAVEPOINT name`.
+    Savepoint(String),
+    /// `RELEASE [SAVEPOINT] name`.
+    Release(String),
+    /// `ROLLBACK TO [SAVEPOINT] name`.
+    RollbackTo(String),
+}
+
+/// One `SET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetVariable {
+    /// The setting's name, folded (`hnsw.ef_search`, `datestyle`).
+    pub name: String,
+    /// The new value; None for `DEFAULT`.
+    pub value: Option<String>,
+    /// `SET LOCAL`: lasts until the end of the transaction.
+    pub local: bool,
+}
+
+/// Classifies a parsed statement.
+pub fn classify(statement: &Statement) -> StatementKind {
+    classify_ast(&statement.ast)
+}
+
+fn classify_ast(stmt: &ast::Statement) -> StatementKind {
+    use ast::Statement as S;
+    match stmt {
+        S::Query(query) => StatementKind::Select(SelectInfo {
+            tables: tables_read(query),
+            locking: !query.locks.is_empty(),
+        }),
+        S::Insert(insert) => match &insert.table {
+            TableObject::TableName(name) => table_kind(name, StatementKind::Insert),
+            _ => StatementKind::Other,
+        },
+        S::Update(update) => match &update.table.relation {
+            TableFactor::Table { name, .. } => table_kind(name, StatementKind::Update),
+            _ => StatementKind::Other,
+        },
+        S::Delete(delete) => {
+            let from = match &delete.from {
+                FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+            };
+            match from.first().map(|t| &t.relation) {
+                Some(TableFactor::Table { name, .. }) => table_kind(name, StatementKind::Delete),
+                _ => StatementKind::Other,
+            }
+        }
+        S::Copy {
+            source,
+            to,
+            target,
+            options,
+            legacy_options,
+            ..
+        } => {
+            let (table, columns) = match source {
+                CopySource::Table {
+                    table_name,
+                    columns,
+                } => (
+                    TableName::from_object_name(table_name),
+                    columns.iter().map(fold).collect(),
+                ),
+                CopySource::Query(_) => (None, Vec::new()),
+            };
+            StatementKind::Copy(CopyInfo {
+                table,
+                columns,
+                direction: if *to {
+                    CopyDirection::To
+                } else {
+                    CopyDirection::From
+                },
+                stdio: matches!(target, CopyTarget::Stdin | CopyTarget::Stdout),
+                format: copy_format(options, legacy_options),
+            })
+        }
+        S::CreateExtension(_) => ddl(DdlAction::CreateExtension, []),
+        S::DropExtension(_) => ddl(DdlAction::DropExtension, []),
+        S::CreateTable(create) => ddl(DdlAction::CreateTable, [&create.name]),
+        S::CreateIndex(index) => ddl(DdlAction::CreateIndex, [&index.table_name]),
+        S::AlterTable(alter) => ddl(DdlAction::AlterTable, [&alter.name]),
+        S::Truncate(truncate) => ddl(
+            DdlAction::Truncate,
+            truncate.table_names.iter().map(|t| &t.name),
+        ),
+        S::Drop {
+            object_type, names, ..
+        } => {
+            let action = match object_type {
+                ObjectType::Table => DdlAction::DropTable,
+                ObjectType::Index => DdlAction::DropIndex,
+                _ => DdlAction::Other,
+            };
+            ddl(action, names)
+        }
+        S::CreateView(_)
+        | S::CreateSchema { .. }
+        | S::CreateSequence { .. }
+        | S::CreateType { .. }
+        | S::CreateFunction(_)
+        | S::AlterIndex { .. }
+        | S::DropFunction(_) => ddl(DdlAction::Other, []),
+        S::StartTransaction { .. } => StatementKind::Transaction(TransactionControl::Begin),
+        S::Commit { .. } => StatementKind::Transaction(TransactionControl::Commit),
+        S::Rollback {
+            savepoint: None, ..
+        } => StatementKind::Transaction(TransactionControl::Rollback),
+        S::Rollback {
+            savepoint: Some(name),
+            ..
+        } => StatementKind::Transaction(TransactionControl::RollbackTo(fold(name))),
+        S::Savepoint { name } => {
+            StatementKind::Transaction(TransactionControl::Savepoint(fold(name)))
+        }
+        S::ReleaseSavepoint { name } => {
+            StatementKind::Transaction(TransactionControl::Release(fold(name)))
+        }
+        S::Set(set) => classify_set(set),
+        S::ShowVariable { variable } => {
+            StatementKind::Show(variable.iter().map(fold).collect::<Vec<_>>().join("."))
+        }
+        S::Reset(reset) => match &reset.reset {
+            Reset::ConfigurationParameter(name) => StatementKind::Reset(Some(setting_name(name))),
+            Reset::ALL | Reset::SessionAuthorization => StatementKind::Reset(None),
+        },
+        S::Explain {
+            analyze,
+            statement,
+            options,
+            ..
+        } => StatementKind::Explain {
+            analyze: *analyze || explain_option_analyze(options.as_deref().unwrap_or(&[])),
+            statement: Box::new(classify_ast(statement)),
+        },
+        S::Discard { .. } => StatementKind::Discard,
+        _ => StatementKind::Other,
+    }
+}
+
+fn table_kind(name: &ast::ObjectName, kind: fn(TableName) -> StatementKind) -> StatementKind {
+    TableName::from_object_name(name).map_or(StatementKind::Other, kind)
+}
+
+fn ddl<'a>(
+    action: DdlAction,
+    names: impl IntoIterator<Item = &'a ast::ObjectName>,
+) -> StatementKind {
+    StatementKind::Ddl(DdlInfo {
+        action,
+        tables: names
+            .into_iter()
+            .filter_map(TableName::from_object_name)
+            .collect(),
+    })
+}
+
+fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> CopyFormat {
+    let named = options.iter().find_map(|o| match o {
+        CopyOption::Format(f) => Some(f.value.to_lowercase()),
+        _ => None,
+    });
+    match named.as_deref() {
+        Some("binary") => CopyFormat::Binary,
+        Some("csv") => CopyFormat::Csv,
+        Some(_) => CopyFormat::Text,
+        None if legacy.iter().any(|o| matches!(o, CopyLegacyOption::Binary)) => CopyFormat::Binary,
+        None if legacy.iter().any(|o| matches!(o, CopyLegacyOption::Csv(_))) => CopyFormat::Csv,
+        None => CopyFormat::Text,
+    }
+}
+
+fn explain_option_analyze(options: &[ast::UtilityOption]) -> bool {
+    options.iter().any(|o| {
+        o.name.value.eq_ignore_ascii_case("analyze")
+            && !matches!(
+                o.arg.as_ref().map(setting_value),
+                Some(Some(ref v)) if v.eq_ignore_ascii_case("false") || v.eq_ignore_ascii_case("off") || v == "0"
+            )
+    })
+}
+
+fn classify_set(set: &Set) -> StatementKind {
+    match set {
+        Set::SingleAssignment {
+            scope,
+            variable,
+            values,
+            ..
+        } => {
+            let parts: Vec<Option<String>> = values.iter().map(setting_value).collect();
+            let value = if parts.iter().any(Option::is_none) {
+                None
+            } else {
+                Some(parts.into_iter().flatten().collect::<Vec<_>>().join(", "))
+            };
+            StatementKind::Set(SetVariable {
+                name: setting_name(variable),
+                value,
+                local: matches!(scope, Some(ContextModifier::Local)),
+            })
+        }
+        Set::SetTimeZone { local, value } => StatementKind::Set(SetVariable {
+            name: "timezone".into(),
+            value: setting_value(value),
+            local: *local,
+        }),
+        Set::SetNames { charset_name, .. } => StatementKind::Set(SetVariable {
+            name: "client_encoding".into(),
+            value: Some(charset_name.value.clone()),
+            local: false,
+        }),
+        _ => StatementKind::Other,
+    }
+}
+
+/// A dotted setting name, folded (`hnsw.ef_search`).
+fn setting_name(name: &ast::ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|p| p.as_ident().map_or_else(|| p.to_string(), fold))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// A SET value as PostgreSQL stores it: strings unquoted, numbers and
+/// words as written; None for DEFAULT.
+fn setting_value(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(ident) if ident.quote_style.is_none() => {
+            if ident.value.eq_ignore_ascii_case("default") {
+                None
+            } else {
+                Some(ident.value.clone())
+            }
+        }
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s.clone()),
+            Value::DollarQuotedString(s) => Some(s.value.clone()),
+            Value::Boolean(b) => Some(if *b { "on" } else { "off" }.into()),
+            other => Some(other.to_string()),
+        },
+        other => Some(other.to_string()),
+    }
+}
+
+/// Tables a query reads, CTE names excluded.
+pub(crate) fn tables_read(query: &ast::Query) -> Vec<TableName> {
+    let mut ctes = Vec::new();
+    collect_cte_names(query, &mut ctes);
+    let mut tables: Vec<TableName> = Vec::new();
+    let _ = visit_relations(query, |name| {
+        if let Some(t) = TableName::from_object_name(name) {
+            let is_cte = t.schema.is_none() && ctes.contains(&t.name);
+            if !is_cte && !tables.contains(&t) {
+                tables.push(t);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    tables
+}
+
+fn collect_cte_names(query: &ast::Query, out: &mut Vec<String>) {
+    if let Some(with) = &query.with {
+        for cte in &with.cte_tables {
+            out.push(fold(&cte.alias.name));
+            collect_cte_names(&cte.query, out);
+        }
+    }
+    if let SetExpr::Query(inner) = query.body.as_ref() {
+        collect_cte_names(inner, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::parse::parse_single;
+
+    fn kind(sql: &str) -> StatementKind {
+        classify(&parse_single(sql).unwrap())
+    }
+
+    fn table(name: &str) -> TableName {
+        TableName {
+            schema: None,
+            name: name.into(),
+        }
+    }
+
+    fn ddl_of(sql: &str) -> (DdlAction, Vec<TableName>) {
+        match kind(sql) {
+            StatementKind::Ddl(d) => (d.action, d.tables),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn pgvector_ddl() {
+        assert_eq!(
+            ddl_of("CREATE EXTENSION IF NOT EXISTS vector").0,
+            DdlAction::CreateExtension
+        );
+        assert_eq!(
+            ddl_of(
+                "CREATE TABLE IF NOT EXISTS items (id bigserial PRIMARY KEY, embedding vector(3) NOT NULL, \
+                 h halfvec(3), s sparsevec(5), b bit(8), created timestamptz DEFAULT now(), meta jsonb)"
+            ),
+            (DdlAction::CreateTable, vec![table("items")])
+        );
+        assert_eq!(
+            ddl_of(
+                "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_idx ON items USING hnsw \
+                 (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+            ),
+            (DdlAction::CreateIndex, vec![table("items")])
+        );
+        assert_eq!(
+            ddl_of(
+                "CREATE INDEX ON Items USING ivfflat (embedding vector_l2_ops) WITH (lists = 100)"
+            ),
+            (DdlAction::CreateIndex, vec![table("items")])
+        );
+        assert_eq!(ddl_of("DROP TABLE items, other").1.len(), 2);
+        assert_eq!(ddl_of("DROP INDEX items_idx").0, DdlAction::DropIndex);
+        assert_eq!(ddl_of("TRUNCATE items").0, DdlAction::Truncate);
+        assert_eq!(
+            ddl_of("ALTER TABLE items ADD COLUMN v vector(2)"),
+            (DdlAction::AlterTable, vec![table("items")])
+        );
+    }
+
+    #[test]
+    fn writes_name_their_table() {
+        assert_eq!(
+            kind(
+                "INSERT INTO items (id, embedding) VALUES (1, '[1,2,3]'), (2, $1) \
+                 ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding RETURNING id"
+            ),
+            StatementKind::Insert(table("items"))
+        );
+        assert_eq!(
+            kind("INSERT INTO items VALUES (1) ON CONFLICT (id) DO NOTHING"),
+            StatementKind::Insert(table("items"))
+        );
+        assert_eq!(
+            kind("UPDATE items SET embedding = $1 WHERE id = $2"),
+            StatementKind::Update(table("items"))
+        );
+        assert_eq!(
+            kind("DELETE FROM public.items WHERE id = 1"),
+            StatementKind::Delete(TableName {
+                schema: Some("public".into()),
+                name: "items".into()
+            })
+        );
+    }
+
+    #[test]
+    fn copy_formats() {
+        let StatementKind::Copy(c) =
+            kind("COPY items (id, embedding) FROM STDIN WITH (FORMAT binary)")
+        else {
+            panic!()
+        };
+        assert_eq!(c.table, Some(table("items")));
+        assert_eq!(c.columns, vec!["id", "embedding"]);
+        assert_eq!(
+            (c.direction, c.stdio, c.format),
+            (CopyDirection::From, true, CopyFormat::Binary)
+        );
+        let StatementKind::Copy(c) = kind("COPY items TO STDOUT WITH (FORMAT csv)") else {
+            panic!()
+        };
+        assert_eq!(
+            (c.direction, c.format),
+            (CopyDirection::To, CopyFormat::Csv)
+        );
+        let StatementKind::Copy(c) = kind("COPY items FROM STDIN") else {
+            panic!()
+        };
+        assert_eq!(c.format, CopyFormat::Text);
+    }
+
+    #[test]
+    fn settings() {
+        assert_eq!(
+            kind("SET LOCAL hnsw.ef_search = 100"),
+            StatementKind::Set(SetVariable {
+                name: "hnsw.ef_search".into(),
+                value: Some("100".into()),
+                local: true
+            })
+        );
+        assert_eq!(
+            kind("SET ivfflat.iterative_scan TO 'relaxed_order'"),
+            StatementKind::Set(SetVariable {
+                name: "ivfflat.iterative_scan".into(),
+                value: Some("relaxed_order".into()),
+                local: false
+            })
+        );
+        assert_eq!(
+            kind("SET DateStyle = ISO, MDY"),
+            StatementKind::Set(SetVariable {
+                name: "datestyle".into(),
+                value: Some("ISO, MDY".into()),
+                local: false
+            })
+        );
+        assert_eq!(
+            kind("SET statement_timeout TO DEFAULT"),
+            StatementKind::Set(SetVariable {
+                name: "statement_timeout".into(),
+                value: None,
+                local: false
+            })
+        );
+        assert_eq!(
+            kind("SHOW hnsw.ef_search"),
+            StatementKind::Show("hnsw.ef_search".into())
+        );
+        assert_eq!(kind("SHOW ALL"), StatementKind::Show("all".into()));
+        assert_eq!(
+            kind("RESET hnsw.ef_search"),
+            StatementKind::Reset(Some("hnsw.ef_search".into()))
+        );
+        assert_eq!(kind("RESET ALL"), StatementKind::Reset(None));
+        assert_eq!(kind("DISCARD ALL"), StatementKind::Discard);
+    }
+
+    #[test]
+    fn transactions() {
+        use TransactionControl::*;
+        for (sql, want) in [
+            ("BEGIN", Begin),
+            ("START TRANSACTION", Begin),
+            ("COMMIT", Commit),
+            ("END", Commit),
+            ("ROLLBACK", Rollback),
+            ("SAVEPOINT a", Savepoint("a".into())),
+            ("RELEASE SAVEPOINT a", Release("a".into())),
+            ("ROLLBACK TO SAVEPOINT a", RollbackTo("a".into())),
+        ] {
+            assert_eq!(kind(sql), StatementKind::Transaction(want), "{sql}");
+        }
+    }
+
+    #[test]
+    fn queries_and_explain() {
+        let StatementKind::Select(s) = kind(
+            "WITH near AS MATERIALIZED (SELECT id, embedding <-> '[1,2,3]' AS d FROM items) \
+             SELECT * FROM near WHERE d < 1 ORDER BY d",
+        ) else {
+            panic!()
+        };
+        assert_eq!(s.tables, vec![table("items")]);
+        assert!(!s.locking);
+        let StatementKind::Select(s) = kind("SELECT * FROM items WHERE id = 1 FOR UPDATE") else {
+            panic!()
+        };
+        assert!(s.locking);
+        let StatementKind::Explain { analyze, statement } =
+            kind("EXPLAIN ANALYZE SELECT * FROM items ORDER BY embedding <-> '[1,2,3]' LIMIT 5")
+        else {
+            panic!()
+        };
+        assert!(analyze);
+        assert!(matches!(*statement, StatementKind::Select(_)));
+        let StatementKind::Explain { analyze, .. } = kind("EXPLAIN (ANALYZE, BUFFERS) SELECT 1")
+        else {
+            panic!()
+        };
+        assert!(analyze);
+        let StatementKind::Explain { analyze, .. } = kind("EXPLAIN SELECT 1") else {
+            panic!()
+        };
+        assert!(!analyze);
+    }
+}

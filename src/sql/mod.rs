@@ -1,0 +1,37 @@
+//! pgvector's SQL dialect on top of sqlparser, shared by the shard executor
+//! and the proxy: parsing with pgvector's operators, statement classes,
+//! KNN recognition, rewriting for shards, shard-key extraction, aggregate
+//! combination plans and parameters. Nothing here knows about the network
+//! or storage; everything here is a pure function of the SQL text.
+
+mod aggregate;
+mod classify;
+mod error;
+mod knn;
+mod names;
+mod params;
+mod parse;
+mod rewrite;
+mod routing;
+mod tokens;
+
+pub use aggregate::{aggregate_plan, AggregatePlan, CombinedColumn, OrderKey};
+pub use classify::{
+    classify, CopyDirection, CopyFormat, CopyInfo, DdlAction, DdlInfo, SelectInfo, SetVariable,
+    StatementKind, TransactionControl,
+};
+pub use error::{Result, SqlError};
+pub use knn::{
+    distance_operator, knn_query, placeholder_index, vector_cast, Bound, KnnQuery, QueryVector,
+    Rerank, VectorCast, VectorSource,
+};
+pub use names::{column_name, fold, quote_ident, TableName};
+pub use params::{params, ParamHint, Params};
+pub use parse::{parse, parse_single, Statement};
+pub use rewrite::{
+    rewrite_knn_for_shard, rewrite_sorted_for_shard, OutputColumn, ShardQuery, SortKey,
+    HIDDEN_DISTANCE, HIDDEN_RERANK, HIDDEN_SORT_PREFIX,
+};
+pub use routing::{
+    insert_key_values, insert_with_rows, restricted_keys, where_key_values, KeyValue, RowKey,
+};

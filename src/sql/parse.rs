@@ -1,0 +1,268 @@
+//! Parsing a query string into statements, each with its own source text.
+//!
+//! The string is tokenized once (with the pgvector operator pass), split at
+//! top-level semicolons, and every piece is parsed on its own. Keeping each
+//! statement's original text lets the proxy forward exactly what the client
+//! wrote whenever it does not rewrite a statement: sqlparser's Display is
+//! not a faithful printer (it shows `SHOW hnsw.ef_search` as `SHOW hnsw
+//! ef_search`).
+
+use sqlparser::ast;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, TokenWithSpan};
+
+use super::error::{Result, SqlError};
+use super::tokens::{self, near_message, SourceMap};
+
+/// How deeply expressions may nest before the parser gives up (with 54001,
+/// as PostgreSQL does when its stack runs out). sqlparser's
+/// `recursive-protection` feature grows the stack on the heap below this
+/// depth, so even a debug build on a 2 MiB thread never overflows.
+const RECURSION_LIMIT: usize = 64;
+
+/// One parsed statement and the text it was parsed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// The syntax tree.
+    pub ast: ast::Statement,
+    /// The statement's original text, without the trailing semicolon.
+    pub text: String,
+}
+
+/// Parses `sql` (one or more statements separated by semicolons) in
+/// PostgreSQL's dialect with pgvector's operators.
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    let map = SourceMap::new(sql);
+    let tokens = tokens::tokenize(sql, &map)?;
+    tokens::split_statements(tokens)
+        .into_iter()
+        .map(|chunk| parse_one(chunk, &map))
+        .collect()
+}
+
+/// Parses a single statement; more or fewer than one is a 42601 error.
+pub fn parse_single(sql: &str) -> Result<Statement> {
+    let mut statements = parse(sql)?;
+    match statements.len() {
+        1 => Ok(statements.remove(0)),
+        0 => Err(SqlError::syntax(near_message(""), None)),
+        _ => Err(SqlError::syntax(
+            "cannot insert multiple commands into a prepared statement",
+            None,
+        )),
+    }
+}
+
+fn parse_one(chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
+    let significant = || chunk.iter().filter(|t| !tokens::is_trivia(&t.token));
+    let start = significant().next().map(|t| t.span.start);
+    let end = significant().next_back().map(|t| t.span.end);
+    let text = match (start, end) {
+        (Some(s), Some(e)) => map.slice(s, e).to_string(),
+        _ => String::new(),
+    };
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect)
+        .with_recursion_limit(RECURSION_LIMIT)
+        .with_tokens_with_locations(chunk.clone());
+    let mut parsed = parser
+        .parse_statements()
+        .map_err(|e| parser_error(e, &chunk, map, end))?;
+    match parsed.len() {
+        1 => Ok(Statement {
+            ast: parsed.remove(0),
+            text,
+        }),
+        _ => Err(SqlError::syntax(near_message(&text), None)),
+    }
+}
+
+/// Turns sqlparser's "Expected: …, found: … at Line: l, Column: c" into
+/// PostgreSQL's `syntax error at or near "<token>"` with its position.
+fn parser_error(
+    e: ParserError,
+    chunk: &[TokenWithSpan],
+    map: &SourceMap,
+    end: Option<Location>,
+) -> SqlError {
+    let message = match e {
+        ParserError::RecursionLimitExceeded => return SqlError::too_complex(),
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
+    };
+    if message.ends_with("found: EOF") {
+        let position = end.map(|e| map.position(e));
+        return SqlError::syntax(near_message(""), position);
+    }
+    let token = error_location(&message).and_then(|loc| {
+        chunk
+            .iter()
+            .find(|t| t.span.start == loc && !tokens::is_trivia(&t.token))
+    });
+    match token {
+        Some(t) => SqlError::syntax(
+            near_message(map.slice(t.span.start, t.span.end)),
+            Some(map.position(t.span.start)),
+        ),
+        None => SqlError::syntax(format!("syntax error: {message}"), None),
+    }
+}
+
+/// The location sqlparser appends to its messages.
+fn error_location(message: &str) -> Option<Location> {
+    let (_, tail) = message.rsplit_once(" at Line: ")?;
+    let (line, column) = tail.split_once(", Column: ")?;
+    Some(Location::new(line.parse().ok()?, column.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlparser::ast::{BinaryOperator, Expr, SelectItem, SetExpr};
+
+    fn first_projection(sql: &str) -> Expr {
+        let stmt = parse_single(sql).unwrap();
+        let ast::Statement::Query(q) = stmt.ast else {
+            panic!("not a query")
+        };
+        let SetExpr::Select(select) = *q.body else {
+            panic!("not a select")
+        };
+        match &select.projection[0] {
+            SelectItem::UnnamedExpr(e) => e.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn spaceship_binds_tighter_than_equals() {
+        let Expr::BinaryOp { left, op, right } = first_projection("SELECT 0 = a <=> b") else {
+            panic!()
+        };
+        assert_eq!(op, BinaryOperator::Eq);
+        assert!(matches!(*left, Expr::Value(_)));
+        assert!(matches!(
+            *right,
+            Expr::BinaryOp { op: BinaryOperator::Custom(ref o), .. } if o == "<=>"
+        ));
+    }
+
+    #[test]
+    fn l1_operator_parses_and_binds_tighter_than_less_than() {
+        let e = first_projection("SELECT a<+>b < 1");
+        let Expr::BinaryOp { left, op, .. } = e else {
+            panic!()
+        };
+        assert_eq!(op, BinaryOperator::Lt);
+        assert!(matches!(
+            *left,
+            Expr::BinaryOp { op: BinaryOperator::Custom(ref o), .. } if o == "<+>"
+        ));
+    }
+
+    #[test]
+    fn keeps_each_statements_text() {
+        let stmts = parse("  SHOW hnsw.ef_search ;\n-- c\nSELECT 1;;").unwrap();
+        assert_eq!(stmts.len(), 2);
+        assert_eq!(stmts[0].text, "SHOW hnsw.ef_search");
+        assert_eq!(stmts[1].text, "SELECT 1");
+        assert!(parse(" ; -- nothing").unwrap().is_empty());
+    }
+
+    #[test]
+    fn syntax_errors_read_like_postgres() {
+        let e = parse("SELECT * FORM items").unwrap_err();
+        assert_eq!(e.sqlstate, "42601");
+        assert_eq!(e.message, "syntax error at or near \"items\"");
+        assert_eq!(e.position, Some(15));
+        let e = parse("SELECT * FROM").unwrap_err();
+        assert_eq!(e.message, "syntax error at end of input");
+        let e = parse("SELEC 1").unwrap_err();
+        assert_eq!(e.message, "syntax error at or near \"SELEC\"");
+        assert_eq!(e.position, Some(1));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let nested = |n: usize| format!("SELECT {}1{}", "(".repeat(n), ")".repeat(n));
+        assert!(parse(&nested(20)).is_ok());
+        assert_eq!(parse(&nested(5000)).unwrap_err().sqlstate, "54001");
+        let sql = format!("SELECT {}1", "- ".repeat(5000));
+        assert_eq!(parse(&sql).unwrap_err().sqlstate, "54001");
+    }
+
+    /// Runs every analysis of the layer on a statement.
+    fn analyse_everything(s: &Statement) {
+        use crate::sql;
+        let _ = sql::classify(s);
+        let _ = sql::params(s);
+        let _ = sql::aggregate_plan(s);
+        let _ = sql::rewrite_sorted_for_shard(s);
+        let _ = sql::where_key_values(s, "id");
+        let _ = sql::insert_key_values(s, "id", &[]);
+        if let Some(k) = sql::knn_query(s) {
+            let _ = sql::rewrite_knn_for_shard(s, &k);
+        }
+    }
+
+    #[test]
+    fn malformed_input_never_panics() {
+        let pieces = [
+            "SELECT",
+            "'",
+            "\"",
+            "$1",
+            "$",
+            "$$",
+            "(",
+            ")",
+            "<",
+            "+",
+            ">",
+            "<=>",
+            "::",
+            "vector",
+            "[",
+            "]",
+            ",",
+            ";",
+            "ORDER BY",
+            "LIMIT",
+            "/*",
+            "--",
+            "\n",
+            "é",
+            "\\",
+            "E'",
+            "0x",
+            "WITH",
+            "AS",
+            "MATERIALIZED",
+            "COPY",
+            "SET LOCAL",
+            "SHOW",
+            "INSERT INTO t",
+            "VALUES",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..3000 {
+            let mut sql = String::new();
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 9) as usize;
+            for i in 0..len {
+                let k = (seed.rotate_left(i as u32 * 7) % pieces.len() as u64) as usize;
+                sql.push_str(pieces[k]);
+                if seed >> (i + 3) & 1 == 1 {
+                    sql.push(' ');
+                }
+            }
+            if let Ok(stmts) = parse(&sql) {
+                for s in stmts {
+                    analyse_everything(&s);
+                }
+            }
+        }
+    }
+}

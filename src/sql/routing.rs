@@ -1,0 +1,284 @@
+//! Which shard-key values a statement is restricted to, so that the proxy
+//! can send it only to the shards holding them: conjunctive `key = v` and
+//! `key IN (…)` in a WHERE, and the key of each row of `INSERT … VALUES`.
+//!
+//! Extraction is conservative: None means "could be any key" (send to all
+//! shards); a list is a superset of the keys the statement can touch.
+
+use sqlparser::ast::{self, BinaryOperator, Expr, SetExpr, Value};
+
+use super::knn::placeholder_index;
+use super::names::{column_name, fold};
+use super::parse::Statement;
+
+/// A shard-key value as written in the statement.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KeyValue {
+    /// A literal's text (`42`, `abc` for `'abc'`), casts removed.
+    Literal(String),
+    /// `$n` (1-based): the bound value decides.
+    Param(usize),
+}
+
+/// The key of one INSERT row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowKey {
+    /// The row gives the key.
+    Value(KeyValue),
+    /// The key is omitted or DEFAULT: the proxy generates it.
+    Default,
+}
+
+/// Key values a SELECT, UPDATE or DELETE is restricted to by its WHERE.
+pub fn where_key_values(statement: &Statement, key: &str) -> Option<Vec<KeyValue>> {
+    let selection = match &statement.ast {
+        ast::Statement::Query(q) => match q.body.as_ref() {
+            SetExpr::Select(s) => s.selection.as_ref(),
+            _ => None,
+        },
+        ast::Statement::Update(u) => u.selection.as_ref(),
+        ast::Statement::Delete(d) => d.selection.as_ref(),
+        _ => None,
+    };
+    restricted_keys(selection?, key)
+}
+
+/// Key values a boolean expression restricts `key` to.
+pub fn restricted_keys(expr: &Expr, key: &str) -> Option<Vec<KeyValue>> {
+    match expr {
+        Expr::Nested(e) => restricted_keys(e, key),
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => match (restricted_keys(left, key), restricted_keys(right, key)) {
+            (Some(a), Some(b)) => Some(if a.len() <= b.len() { a } else { b }),
+            (a, b) => a.or(b),
+        },
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Or,
+            right,
+        } => {
+            let mut values = restricted_keys(left, key)?;
+            for v in restricted_keys(right, key)? {
+                if !values.contains(&v) {
+                    values.push(v);
+                }
+            }
+            Some(values)
+        }
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        } => {
+            let (col, value) = if is_key(left, key) {
+                (left, right)
+            } else {
+                (right, left)
+            };
+            (is_key(col, key))
+                .then(|| key_value(value))
+                .flatten()
+                .map(|v| vec![v])
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated: false,
+        } if is_key(expr, key) => list.iter().map(key_value).collect(),
+        _ => None,
+    }
+}
+
+/// The key of every row of `INSERT … VALUES`; `table_columns` gives the
+/// table's column order for an INSERT without a column list. None when the
+/// rows do not come from VALUES or a key is an expression.
+pub fn insert_key_values(
+    statement: &Statement,
+    key: &str,
+    table_columns: &[String],
+) -> Option<Vec<RowKey>> {
+    let ast::Statement::Insert(insert) = &statement.ast else {
+        return None;
+    };
+    let SetExpr::Values(values) = insert.source.as_ref()?.body.as_ref() else {
+        return None;
+    };
+    let position = if insert.columns.is_empty() {
+        table_columns.iter().position(|c| c == key)
+    } else {
+        insert.columns.iter().position(|c| {
+            c.0.last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| fold(i) == key)
+        })
+    };
+    values
+        .rows
+        .iter()
+        .map(|row| match position.and_then(|p| row.get(p)) {
+            None => Some(RowKey::Default),
+            Some(Expr::Identifier(i))
+                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") =>
+            {
+                Some(RowKey::Default)
+            }
+            Some(e) => key_value(e).map(RowKey::Value),
+        })
+        .collect()
+}
+
+/// The INSERT with only the given VALUES rows (0-based, in the given
+/// order), keeping its column list, ON CONFLICT and RETURNING: the
+/// statement for one shard. None when the statement is not INSERT … VALUES.
+pub fn insert_with_rows(statement: &Statement, rows: &[usize]) -> Option<String> {
+    let ast::Statement::Insert(insert) = &statement.ast else {
+        return None;
+    };
+    let mut insert = insert.clone();
+    let source = insert.source.as_mut()?;
+    let SetExpr::Values(values) = source.body.as_mut() else {
+        return None;
+    };
+    let kept = rows
+        .iter()
+        .map(|&i| values.rows.get(i).cloned())
+        .collect::<Option<Vec<_>>>()?;
+    values.rows = kept;
+    Some(ast::Statement::Insert(insert).to_string())
+}
+
+fn is_key(expr: &Expr, key: &str) -> bool {
+    column_name(expr).is_some_and(|c| c == key)
+}
+
+fn key_value(expr: &Expr) -> Option<KeyValue> {
+    match expr {
+        Expr::Nested(e) => key_value(e),
+        Expr::Cast { expr, .. } => key_value(expr),
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => Some(KeyValue::Literal(n.clone())),
+            Value::SingleQuotedString(s) => Some(KeyValue::Literal(s.clone())),
+            Value::Placeholder(p) => placeholder_index(p).map(KeyValue::Param),
+            _ => None,
+        },
+        Expr::UnaryOp {
+            op: ast::UnaryOperator::Minus,
+            expr,
+        } => match expr.as_ref() {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => Some(KeyValue::Literal(format!("-{n}"))),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::parse::parse_single;
+
+    fn keys(sql: &str) -> Option<Vec<KeyValue>> {
+        where_key_values(&parse_single(sql).unwrap(), "id")
+    }
+
+    fn lit(s: &str) -> KeyValue {
+        KeyValue::Literal(s.into())
+    }
+
+    #[test]
+    fn where_equality_and_in() {
+        assert_eq!(keys("SELECT * FROM t WHERE id = 5"), Some(vec![lit("5")]));
+        assert_eq!(
+            keys("SELECT * FROM t WHERE 5 = t.id AND x > 1"),
+            Some(vec![lit("5")])
+        );
+        assert_eq!(
+            keys("UPDATE t SET v = $1 WHERE ID = $2"),
+            Some(vec![KeyValue::Param(2)])
+        );
+        assert_eq!(
+            keys("DELETE FROM t WHERE id IN (1, '2', -3) AND (x = 1 OR y = 2)"),
+            Some(vec![lit("1"), lit("2"), lit("-3")])
+        );
+        assert_eq!(
+            keys("SELECT * FROM t WHERE (id = 1 OR id = 2) AND id IN (1, 2, 3)"),
+            Some(vec![lit("1"), lit("2")])
+        );
+        assert_eq!(
+            keys("SELECT * FROM t WHERE id = '7'::bigint"),
+            Some(vec![lit("7")])
+        );
+    }
+
+    #[test]
+    fn not_restrictive() {
+        for sql in [
+            "SELECT * FROM t",
+            "SELECT * FROM t WHERE id > 5",
+            "SELECT * FROM t WHERE id = 1 OR x = 2",
+            "SELECT * FROM t WHERE id NOT IN (1, 2)",
+            "SELECT * FROM t WHERE id = x",
+            "SELECT * FROM t WHERE id = 1 + 1",
+            "SELECT * FROM t WHERE \"ID\" = 1",
+        ] {
+            assert_eq!(keys(sql), None, "{sql}");
+        }
+    }
+
+    #[test]
+    fn insert_rows() {
+        let stmt = parse_single(
+            "INSERT INTO t (embedding, id) VALUES ('[1]', 1), ('[2]', $1), ('[3]', DEFAULT) \
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .unwrap();
+        assert_eq!(
+            insert_key_values(&stmt, "id", &[]),
+            Some(vec![
+                RowKey::Value(lit("1")),
+                RowKey::Value(KeyValue::Param(1)),
+                RowKey::Default
+            ])
+        );
+        let columns = ["id".to_string(), "embedding".to_string()];
+        let stmt = parse_single("INSERT INTO t VALUES (10, '[1]'), (11, '[2]')").unwrap();
+        assert_eq!(
+            insert_key_values(&stmt, "id", &columns),
+            Some(vec![RowKey::Value(lit("10")), RowKey::Value(lit("11"))])
+        );
+        let stmt = parse_single("INSERT INTO t (embedding) VALUES ('[1]')").unwrap();
+        assert_eq!(
+            insert_key_values(&stmt, "id", &columns),
+            Some(vec![RowKey::Default])
+        );
+        let stmt = parse_single("INSERT INTO t SELECT * FROM u").unwrap();
+        assert_eq!(insert_key_values(&stmt, "id", &columns), None);
+    }
+
+    #[test]
+    fn split_insert_rows() {
+        let stmt = parse_single(
+            "INSERT INTO t (id, embedding) VALUES (1, '[1]'), (2, '[2]'), (3, '[3]') \
+             ON CONFLICT (id) DO UPDATE SET embedding = EXCLUDED.embedding RETURNING id",
+        )
+        .unwrap();
+        let sql = insert_with_rows(&stmt, &[2, 0]).unwrap();
+        assert_eq!(
+            sql,
+            "INSERT INTO t (id, embedding) VALUES (3, '[3]'), (1, '[1]') \
+             ON CONFLICT(id) DO UPDATE SET embedding = EXCLUDED.embedding RETURNING id"
+        );
+        let again = parse_single(&sql).unwrap();
+        assert_eq!(
+            insert_key_values(&again, "id", &[]),
+            Some(vec![RowKey::Value(lit("3")), RowKey::Value(lit("1"))])
+        );
+        assert_eq!(insert_with_rows(&stmt, &[5]), None);
+    }
+}
