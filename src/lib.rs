@@ -1,3 +1,4 @@
 //! pgvshard: a PostgreSQL wire-protocol proxy and shard router for vector
 //! search. The layers (see ../shared/DESIGN.md) are modules of this crate;
 //! the ANN engine is the separate crate `ann`.
+pub mod wire;
