@@ -289,9 +289,6 @@ mod tests {
         error_or_notice(&mut buf, &PgError::protocol_violation("bad").with_hint("h"));
         assert_eq!(buf[0], b'E');
         let body = &buf[5..];
-        assert_eq!(
-            body,
-            b"SERROR\0VERROR\0C08P01\0Mbad\0Hh\0\0".as_slice()
-        );
+        assert_eq!(body, b"SERROR\0VERROR\0C08P01\0Mbad\0Hh\0\0".as_slice());
     }
 }

@@ -65,7 +65,12 @@ pub struct Guc {
     pub read_only: bool,
 }
 
-const fn guc(name: &'static str, kind: GucKind, default: &'static str, description: &'static str) -> Guc {
+const fn guc(
+    name: &'static str,
+    kind: GucKind,
+    default: &'static str,
+    description: &'static str,
+) -> Guc {
     Guc {
         name,
         kind,
@@ -105,36 +110,189 @@ pub const SERVER_VERSION: &str = concat!("16.4 (pgvshard ", env!("CARGO_PKG_VERS
 
 /// Every known parameter, sorted by name for `SHOW ALL`.
 pub static GUCS: &[Guc] = &[
-    reported(guc("application_name", GucKind::Text, "", "Sets the application name to be reported in statistics and logs.")),
-    reported(guc("client_encoding", GucKind::Encoding, "UTF8", "Sets the client's character set encoding.")),
-    reported(guc("DateStyle", GucKind::DateStyle, "ISO, MDY", "Sets the display format for date and time values.")),
-    guc("default_transaction_isolation", GucKind::Text, "read committed", "Sets the transaction isolation level of each new transaction."),
-    guc("enable_indexscan", GucKind::Bool, "on", "Enables the planner's use of index-scan plans."),
-    guc("enable_seqscan", GucKind::Bool, "on", "Enables the planner's use of sequential-scan plans."),
-    guc("extra_float_digits", int(-15, 3), "1", "Sets the number of digits displayed for floating-point values."),
-    guc("hnsw.ef_search", int(1, 1000), "40", "Sets the size of the dynamic candidate list for search"),
-    guc("hnsw.iterative_scan", GucKind::Enum(&["off", "relaxed_order", "strict_order"]), "off", "Sets the mode for iterative scans"),
-    guc("hnsw.max_scan_tuples", int(1, i32::MAX as i64), "20000", "Sets the max number of tuples to visit for iterative scans"),
-    guc("hnsw.scan_mem_multiplier", GucKind::Real { min: 1.0, max: 1000.0 }, "1", "Sets the multiple of work_mem to use for iterative scans"),
-    guc("idle_in_transaction_session_timeout", MILLIS, "0", "Sets the maximum allowed idle time between queries, when in a transaction."),
-    reported(fixed(guc("integer_datetimes", GucKind::Bool, "on", "Shows whether datetimes are integer based."))),
-    reported(guc("IntervalStyle", GucKind::Text, "postgres", "Sets the display format for interval values.")),
-    reported(fixed(guc("is_superuser", GucKind::Bool, "off", "Shows whether the current user is a superuser."))),
-    guc("ivfflat.iterative_scan", GucKind::Enum(&["off", "relaxed_order"]), "off", "Sets the mode for iterative scans"),
-    guc("ivfflat.max_probes", int(1, 32768), "32768", "Sets the max number of probes for iterative scans"),
-    guc("ivfflat.probes", int(1, 32768), "1", "Sets the number of probes"),
-    guc("lock_timeout", MILLIS, "0", "Sets the maximum allowed duration of any wait for a lock."),
-    guc("maintenance_work_mem", GucKind::Text, "64MB", "Sets the maximum memory to be used for maintenance operations."),
-    guc("max_parallel_maintenance_workers", int(0, 1024), "2", "Sets the maximum number of parallel processes per maintenance operation."),
-    guc("pgvshard.allow_partial_results", GucKind::Bool, "off", "Lets a query answer without the shards that failed, with a NOTICE naming them."),
-    guc("search_path", GucKind::Text, "\"$user\", public", "Sets the schema search order for names that are not schema-qualified."),
-    reported(fixed(guc("server_encoding", GucKind::Encoding, "UTF8", "Shows the server (database) character set encoding."))),
-    reported(fixed(guc("server_version", GucKind::Text, SERVER_VERSION, "Shows the server version."))),
-    reported(guc("standard_conforming_strings", GucKind::Bool, "on", "Causes '...' strings to treat backslashes literally.")),
-    guc("statement_timeout", MILLIS, "0", "Sets the maximum allowed duration of any statement."),
-    guc("synchronous_commit", GucKind::Text, "on", "Sets the current transaction's synchronization level."),
-    reported(guc("TimeZone", GucKind::Text, "UTC", "Sets the time zone for displaying and interpreting time stamps.")),
-    guc("work_mem", GucKind::Text, "4MB", "Sets the maximum memory to be used for query workspaces."),
+    reported(guc(
+        "application_name",
+        GucKind::Text,
+        "",
+        "Sets the application name to be reported in statistics and logs.",
+    )),
+    reported(guc(
+        "client_encoding",
+        GucKind::Encoding,
+        "UTF8",
+        "Sets the client's character set encoding.",
+    )),
+    reported(guc(
+        "DateStyle",
+        GucKind::DateStyle,
+        "ISO, MDY",
+        "Sets the display format for date and time values.",
+    )),
+    guc(
+        "default_transaction_isolation",
+        GucKind::Text,
+        "read committed",
+        "Sets the transaction isolation level of each new transaction.",
+    ),
+    guc(
+        "enable_indexscan",
+        GucKind::Bool,
+        "on",
+        "Enables the planner's use of index-scan plans.",
+    ),
+    guc(
+        "enable_seqscan",
+        GucKind::Bool,
+        "on",
+        "Enables the planner's use of sequential-scan plans.",
+    ),
+    guc(
+        "extra_float_digits",
+        int(-15, 3),
+        "1",
+        "Sets the number of digits displayed for floating-point values.",
+    ),
+    guc(
+        "hnsw.ef_search",
+        int(1, 1000),
+        "40",
+        "Sets the size of the dynamic candidate list for search",
+    ),
+    guc(
+        "hnsw.iterative_scan",
+        GucKind::Enum(&["off", "relaxed_order", "strict_order"]),
+        "off",
+        "Sets the mode for iterative scans",
+    ),
+    guc(
+        "hnsw.max_scan_tuples",
+        int(1, i32::MAX as i64),
+        "20000",
+        "Sets the max number of tuples to visit for iterative scans",
+    ),
+    guc(
+        "hnsw.scan_mem_multiplier",
+        GucKind::Real {
+            min: 1.0,
+            max: 1000.0,
+        },
+        "1",
+        "Sets the multiple of work_mem to use for iterative scans",
+    ),
+    guc(
+        "idle_in_transaction_session_timeout",
+        MILLIS,
+        "0",
+        "Sets the maximum allowed idle time between queries, when in a transaction.",
+    ),
+    reported(fixed(guc(
+        "integer_datetimes",
+        GucKind::Bool,
+        "on",
+        "Shows whether datetimes are integer based.",
+    ))),
+    reported(guc(
+        "IntervalStyle",
+        GucKind::Text,
+        "postgres",
+        "Sets the display format for interval values.",
+    )),
+    reported(fixed(guc(
+        "is_superuser",
+        GucKind::Bool,
+        "off",
+        "Shows whether the current user is a superuser.",
+    ))),
+    guc(
+        "ivfflat.iterative_scan",
+        GucKind::Enum(&["off", "relaxed_order"]),
+        "off",
+        "Sets the mode for iterative scans",
+    ),
+    guc(
+        "ivfflat.max_probes",
+        int(1, 32768),
+        "32768",
+        "Sets the max number of probes for iterative scans",
+    ),
+    guc(
+        "ivfflat.probes",
+        int(1, 32768),
+        "1",
+        "Sets the number of probes",
+    ),
+    guc(
+        "lock_timeout",
+        MILLIS,
+        "0",
+        "Sets the maximum allowed duration of any wait for a lock.",
+    ),
+    guc(
+        "maintenance_work_mem",
+        GucKind::Text,
+        "64MB",
+        "Sets the maximum memory to be used for maintenance operations.",
+    ),
+    guc(
+        "max_parallel_maintenance_workers",
+        int(0, 1024),
+        "2",
+        "Sets the maximum number of parallel processes per maintenance operation.",
+    ),
+    guc(
+        "pgvshard.allow_partial_results",
+        GucKind::Bool,
+        "off",
+        "Lets a query answer without the shards that failed, with a NOTICE naming them.",
+    ),
+    guc(
+        "search_path",
+        GucKind::Text,
+        "\"$user\", public",
+        "Sets the schema search order for names that are not schema-qualified.",
+    ),
+    reported(fixed(guc(
+        "server_encoding",
+        GucKind::Encoding,
+        "UTF8",
+        "Shows the server (database) character set encoding.",
+    ))),
+    reported(fixed(guc(
+        "server_version",
+        GucKind::Text,
+        SERVER_VERSION,
+        "Shows the server version.",
+    ))),
+    reported(guc(
+        "standard_conforming_strings",
+        GucKind::Bool,
+        "on",
+        "Causes '...' strings to treat backslashes literally.",
+    )),
+    guc(
+        "statement_timeout",
+        MILLIS,
+        "0",
+        "Sets the maximum allowed duration of any statement.",
+    ),
+    guc(
+        "synchronous_commit",
+        GucKind::Text,
+        "on",
+        "Sets the current transaction's synchronization level.",
+    ),
+    reported(guc(
+        "TimeZone",
+        GucKind::Text,
+        "UTC",
+        "Sets the time zone for displaying and interpreting time stamps.",
+    )),
+    guc(
+        "work_mem",
+        GucKind::Text,
+        "4MB",
+        "Sets the maximum memory to be used for query workspaces.",
+    ),
 ];
 
 /// The parameter called `name` (case-insensitive).
@@ -169,7 +327,11 @@ impl Guc {
                         self.name
                     )));
                 }
-                Ok(if millis { show_millis(n) } else { n.to_string() })
+                Ok(if millis {
+                    show_millis(n)
+                } else {
+                    n.to_string()
+                })
             }
             GucKind::Real { min, max } => {
                 let v: f64 = value.trim().parse().map_err(|_| invalid())?;
@@ -192,8 +354,10 @@ impl Guc {
                 let v = value.trim().to_ascii_lowercase();
                 match options.iter().find(|o| **o == v) {
                     Some(o) => Ok(o.to_string()),
-                    None => Err(invalid()
-                        .with_hint(format!("Available values: {}.", options.join(", ")))),
+                    None => {
+                        Err(invalid()
+                            .with_hint(format!("Available values: {}.", options.join(", "))))
+                    }
                 }
             }
             GucKind::Text => Ok(value.to_string()),
@@ -291,10 +455,19 @@ mod tests {
             "1001 is outside the valid range for parameter \"hnsw.ef_search\" (1 .. 1000)"
         );
         let e = set("hnsw.ef_search", "abc").unwrap_err();
-        assert_eq!(e.message, "invalid value for parameter \"hnsw.ef_search\": \"abc\"");
-        assert_eq!(set("hnsw.iterative_scan", "Strict_Order").unwrap(), "strict_order");
+        assert_eq!(
+            e.message,
+            "invalid value for parameter \"hnsw.ef_search\": \"abc\""
+        );
+        assert_eq!(
+            set("hnsw.iterative_scan", "Strict_Order").unwrap(),
+            "strict_order"
+        );
         let e = set("ivfflat.iterative_scan", "strict_order").unwrap_err();
-        assert_eq!(e.hint.as_deref(), Some("Available values: off, relaxed_order."));
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("Available values: off, relaxed_order.")
+        );
         assert_eq!(set("hnsw.scan_mem_multiplier", "2.5").unwrap(), "2.5");
         assert!(set("hnsw.scan_mem_multiplier", "0.5").is_err());
         assert_eq!(set("ivfflat.max_probes", "32768").unwrap(), "32768");

@@ -96,7 +96,12 @@ impl Session {
 
     /// `SET [LOCAL] name = value`. Returns a warning to send as a notice
     /// when PostgreSQL would warn (SET LOCAL outside a transaction).
-    pub fn set(&mut self, name: &str, value: &str, local: bool) -> Result<Option<PgError>, PgError> {
+    pub fn set(
+        &mut self,
+        name: &str,
+        value: &str,
+        local: bool,
+    ) -> Result<Option<PgError>, PgError> {
         let g = Self::known(name)?;
         if g.read_only {
             return Err(PgError::new(
@@ -280,10 +285,16 @@ mod tests {
         assert_eq!(s.show("client_encoding").unwrap(), "UTF8");
         s.set("application_name", "x", false).unwrap();
         s.set("hnsw.ef_search", "10", false).unwrap();
-        assert_eq!(s.take_reports(), vec![("application_name", "x".to_string())]);
+        assert_eq!(
+            s.take_reports(),
+            vec![("application_name", "x".to_string())]
+        );
         s.reset_all();
         assert_eq!(s.show("application_name").unwrap(), "psql");
-        assert_eq!(s.take_reports(), vec![("application_name", "psql".to_string())]);
+        assert_eq!(
+            s.take_reports(),
+            vec![("application_name", "psql".to_string())]
+        );
         assert!(s.take_reports().is_empty());
     }
 
@@ -291,9 +302,15 @@ mod tests {
     fn errors_name_the_parameter() {
         let mut s = Session::new("u", "d", 1);
         let e = s.set("nope.x", "1", false).unwrap_err();
-        assert_eq!((e.code.as_ref(), e.message.as_str()), ("42704", "unrecognized configuration parameter \"nope.x\""));
+        assert_eq!(
+            (e.code.as_ref(), e.message.as_str()),
+            ("42704", "unrecognized configuration parameter \"nope.x\"")
+        );
         assert_eq!(s.show("nope").unwrap_err().code, "42704");
-        assert_eq!(s.set("server_version", "1", false).unwrap_err().code, "55P02");
+        assert_eq!(
+            s.set("server_version", "1", false).unwrap_err().code,
+            "55P02"
+        );
         s.set("statement_timeout", "50ms", false).unwrap();
         assert_eq!(s.statement_timeout(), Some(Duration::from_millis(50)));
         assert_eq!(s.show_all().len(), guc::GUCS.len());

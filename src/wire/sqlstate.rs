@@ -5,6 +5,8 @@
 pub const SUCCESSFUL_COMPLETION: &str = "00000";
 /// 01000 warning.
 pub const WARNING: &str = "01000";
+/// 08006 connection_failure.
+pub const CONNECTION_FAILURE: &str = "08006";
 /// 08P01 protocol_violation.
 pub const PROTOCOL_VIOLATION: &str = "08P01";
 /// 0A000 feature_not_supported.
@@ -31,6 +33,8 @@ pub const INVALID_SQL_STATEMENT_NAME: &str = "26000";
 pub const INVALID_AUTHORIZATION_SPECIFICATION: &str = "28000";
 /// 28P01 invalid_password.
 pub const INVALID_PASSWORD: &str = "28P01";
+/// 42P03 duplicate_cursor.
+pub const DUPLICATE_CURSOR: &str = "42P03";
 /// 34000 invalid_cursor_name (unknown portal).
 pub const INVALID_CURSOR_NAME: &str = "34000";
 /// 42601 syntax_error.

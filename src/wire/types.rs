@@ -181,7 +181,9 @@ mod tests {
     #[test]
     fn oids_and_names_are_unique_and_listed_arrays_point_back() {
         for (i, t) in TYPES.iter().enumerate() {
-            assert!(TYPES[i + 1..].iter().all(|u| u.oid != t.oid && u.name != t.name));
+            assert!(TYPES[i + 1..]
+                .iter()
+                .all(|u| u.oid != t.oid && u.name != t.name));
             if let Some(a) = by_oid(t.array) {
                 assert_eq!(a.elem, t.oid, "{}", t.name);
             }

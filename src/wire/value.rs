@@ -399,16 +399,28 @@ mod tests {
     #[test]
     fn input_errors_carry_postgres_codes() {
         let e = Value::parse(oid::INT4, None, "12x").unwrap_err();
-        assert_eq!((e.code.as_ref(), e.message.as_str()), ("22P02", "invalid input syntax for type integer: \"12x\""));
+        assert_eq!(
+            (e.code.as_ref(), e.message.as_str()),
+            ("22P02", "invalid input syntax for type integer: \"12x\"")
+        );
         let e = Value::parse(oid::INT2, None, "40000").unwrap_err();
-        assert_eq!(e.message, "value \"40000\" is out of range for type smallint");
+        assert_eq!(
+            e.message,
+            "value \"40000\" is out of range for type smallint"
+        );
         let e = Value::parse(oid::VECTOR, Some(3), "[1,2]").unwrap_err();
-        assert_eq!((e.code.as_ref(), e.message.as_str()), ("22000", "expected 3 dimensions, not 2"));
+        assert_eq!(
+            (e.code.as_ref(), e.message.as_str()),
+            ("22000", "expected 3 dimensions, not 2")
+        );
         let e = Value::decode(oid::INT4, None, Format::Binary, &[0, 1]).unwrap_err();
         assert_eq!(e.code, "22P03");
         assert!(Value::decode(oid::VECTOR, None, Format::Binary, &[0xff; 3]).is_err());
         assert!(Value::parse(oid::BOOL, None, "maybe").is_err());
-        assert_eq!(Value::parse(oid::BOOL, None, "YES").unwrap(), Value::Bool(true));
+        assert_eq!(
+            Value::parse(oid::BOOL, None, "YES").unwrap(),
+            Value::Bool(true)
+        );
     }
 
     #[test]
