@@ -24,6 +24,8 @@ pub(crate) struct Portal<S> {
     formats: Vec<Format>,
     /// Rows left over from an Execute that hit its row limit.
     suspended: Option<Suspended>,
+    /// Set once the portal ran to completion: the tag it completed with.
+    finished: Option<String>,
 }
 
 impl<S> Portal<S> {
@@ -124,6 +126,7 @@ impl<H: QueryHandler> Client<H> {
             params,
             formats,
             suspended: None,
+            finished: None,
         };
         self.portals.insert(bind.portal, portal);
         backend::empty(&mut self.conn.out, tag::BIND_COMPLETE);
@@ -156,6 +159,16 @@ impl<H: QueryHandler> Client<H> {
         let Some(portal) = self.portals.get_mut(name) else {
             return Err(PgError::unknown_portal(name));
         };
+        if let Some(tag) = &portal.finished {
+            // PostgreSQL runs a portal once; executing it again yields no rows.
+            let again = if tag.starts_with("SELECT") {
+                "SELECT 0"
+            } else {
+                tag.as_str()
+            };
+            backend::command_complete(&mut self.conn.out, again);
+            return Ok(());
+        }
         if let Some(mut suspended) = portal.suspended.take() {
             let take = if max_rows == 0 {
                 usize::MAX
@@ -168,6 +181,7 @@ impl<H: QueryHandler> Client<H> {
             if suspended.rows.is_empty() {
                 let done = suspended.tag.unwrap_or_else(|| "SELECT 0".to_string());
                 backend::command_complete(&mut self.conn.out, &done);
+                portal.finished = Some(done);
             } else {
                 backend::empty(&mut self.conn.out, tag::PORTAL_SUSPENDED);
                 portal.suspended = Some(suspended);
@@ -188,6 +202,7 @@ impl<H: QueryHandler> Client<H> {
                 limit: max_rows,
                 sent: 0,
                 suspended: Suspended::default(),
+                tag: None,
             }),
             copy_open: false,
         };
@@ -198,7 +213,11 @@ impl<H: QueryHandler> Client<H> {
         )
         .await;
         let copy_open = out.copy_open;
-        let suspended = out.portal.take().map(|p| p.suspended).unwrap_or_default();
+        let (suspended, tag) = out
+            .portal
+            .take()
+            .map(|p| (p.suspended, p.tag))
+            .unwrap_or_default();
         if copy_open {
             self.drain_copy().await.map_err(|e| match e {
                 WireError::Fatal(e) => e,
@@ -209,7 +228,9 @@ impl<H: QueryHandler> Client<H> {
         let portal = self.portals.get_mut(name);
         if let Some(portal) = portal {
             portal.params = params;
-            if !suspended.rows.is_empty() {
+            if suspended.rows.is_empty() {
+                portal.finished = tag;
+            } else {
                 backend::empty(&mut self.conn.out, tag::PORTAL_SUSPENDED);
                 portal.suspended = Some(suspended);
             }

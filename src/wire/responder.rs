@@ -36,6 +36,8 @@ pub(crate) struct PortalOutput {
     pub(crate) limit: u32,
     pub(crate) sent: u32,
     pub(crate) suspended: Suspended,
+    /// The last CommandComplete tag the handler gave.
+    pub(crate) tag: Option<String>,
 }
 
 /// The handler's view of the client for one statement.
@@ -121,6 +123,7 @@ impl Responder<'_> {
     /// CommandComplete with `tag`, e.g. `SELECT 3`, `INSERT 0 1`.
     pub fn complete(&mut self, tag: &str) {
         if let Some(p) = &mut self.portal {
+            p.tag = Some(tag.to_string());
             if !p.suspended.rows.is_empty() {
                 p.suspended.tag = Some(tag.to_string());
                 return;
