@@ -177,15 +177,25 @@ pub(crate) async fn guarded<T>(
 }
 
 impl<H: QueryHandler> Client<H> {
+    /// The message loop. Shutdown closes the session only at a
+    /// ReadyForQuery boundary with nothing pipelined, so a client never
+    /// loses the answer to a statement it already sent.
     async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), WireError> {
+        let mut at_boundary = true;
         loop {
-            if *shutdown.borrow() {
+            let idle = at_boundary && !self.conn.has_buffered_input();
+            if idle && *shutdown.borrow() {
                 return Err(WireError::Fatal(PgError::admin_shutdown()));
             }
-            let msg = tokio::select! {
-                m = self.conn.read_message() => m?,
-                _ = shutdown.changed() => continue,
+            let msg = if idle {
+                tokio::select! {
+                    m = self.conn.read_message() => m?,
+                    _ = shutdown.changed() => continue,
+                }
+            } else {
+                self.conn.read_message().await?
             };
+            at_boundary = matches!(msg, Some(FrontendMessage::Query(_) | FrontendMessage::Sync));
             let Some(msg) = msg else { return Ok(()) };
             if self.skip_to_sync
                 && !matches!(msg, FrontendMessage::Sync | FrontendMessage::Terminate)

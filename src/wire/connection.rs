@@ -104,6 +104,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
+    /// True when received bytes wait to be read (a pipelined message).
+    pub fn has_buffered_input(&self) -> bool {
+        !self.read.is_empty()
+    }
+
     /// Writes out everything buffered.
     pub async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {

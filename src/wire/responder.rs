@@ -5,6 +5,7 @@
 //! next Execute on the portal continues from them.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -44,7 +45,7 @@ pub(crate) struct PortalOutput {
 pub struct Responder<'a> {
     pub(crate) conn: &'a mut Connection<Box<dyn ClientIo>>,
     pub(crate) session: &'a mut Session,
-    pub(crate) cancel: &'a CancelSignal,
+    pub(crate) cancel: &'a Arc<CancelSignal>,
     pub(crate) portal: Option<PortalOutput>,
     pub(crate) copy_open: bool,
 }
@@ -59,8 +60,9 @@ impl Responder<'_> {
         self.session
     }
 
-    /// The running statement's cancel signal.
-    pub fn cancel_signal(&self) -> &CancelSignal {
+    /// The running statement's cancel signal; clone it into work sent to
+    /// a blocking pool, which must poll [`CancelSignal::is_canceled`].
+    pub fn cancel_signal(&self) -> &Arc<CancelSignal> {
         self.cancel
     }
 

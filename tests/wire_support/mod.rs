@@ -162,11 +162,20 @@ async fn run(plan: &Plan, params: &Params, out: &mut Responder<'_>) -> Result<()
             out.complete("SELECT 1");
         }
         Plan::Spin(ms) => {
+            // CPU work belongs on the blocking pool, polling the flag.
+            let signal = out.cancel_signal().clone();
             let until = std::time::Instant::now() + Duration::from_millis(*ms);
-            while std::time::Instant::now() < until {
-                out.check_canceled()?;
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            tokio::task::spawn_blocking(move || {
+                while std::time::Instant::now() < until {
+                    if let Some(e) = signal.error() {
+                        return Err(e);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| PgError::internal(e.to_string()))??;
             out.row(&[Some(Value::Bool(true))]).await?;
             out.complete("SELECT 1");
         }
