@@ -3,3 +3,4 @@
 //! the ANN engine is the separate crate `ann`.
 
 pub mod sql;
+pub mod wire;

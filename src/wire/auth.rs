@@ -1,0 +1,106 @@
+//! Authentication after StartupMessage: trust (loopback only unless
+//! configured otherwise) or SCRAM-SHA-256 against the configured users.
+//! An unknown user goes through the same SCRAM exchange against a random
+//! secret, so the reply does not tell which user names exist.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+use super::backend;
+use super::config::{AuthMethod, WireConfig};
+use super::connection::Connection;
+use super::error::{PgError, WireError};
+use super::frontend::{BodyReader, FrontendMessage};
+use super::responder::ClientIo;
+use super::scram::{ScramExchange, ScramSecret};
+use super::session::Session;
+
+const AUTH_OK: i32 = 0;
+const AUTH_SASL: i32 = 10;
+const AUTH_SASL_CONTINUE: i32 = 11;
+const AUTH_SASL_FINAL: i32 = 12;
+const MECHANISM: &str = "SCRAM-SHA-256";
+
+/// Authenticates the session's user; on success AuthenticationOk is
+/// buffered. Errors are FATAL.
+pub(crate) async fn authenticate(
+    conn: &mut Connection<Box<dyn ClientIo>>,
+    config: &WireConfig,
+    session: &Session,
+    peer: SocketAddr,
+) -> Result<(), WireError> {
+    match config.auth {
+        AuthMethod::Trust => {
+            if !config.trust_remote && !peer.ip().is_loopback() {
+                return Err(WireError::Fatal(PgError::not_authorized(format!(
+                    "no pg_hba.conf entry for host \"{}\", user \"{}\", database \"{}\", no encryption",
+                    peer.ip(),
+                    session.user,
+                    session.database
+                ))));
+            }
+        }
+        AuthMethod::ScramSha256 => scram(conn, config, &session.user).await?,
+    }
+    backend::authentication(&mut conn.out, AUTH_OK, &[]);
+    Ok(())
+}
+
+async fn scram(
+    conn: &mut Connection<Box<dyn ClientIo>>,
+    config: &WireConfig,
+    user: &str,
+) -> Result<(), WireError> {
+    let known = config.users.get(user);
+    let secret = known.cloned().unwrap_or_else(ScramSecret::mock);
+    let mut exchange = ScramExchange::new(user, secret);
+    let mut mechanisms = format!("{MECHANISM}\0").into_bytes();
+    mechanisms.push(0);
+    backend::authentication(&mut conn.out, AUTH_SASL, &mechanisms);
+    conn.flush().await?;
+
+    let mut initial = BodyReader(password_message(conn).await?);
+    let mechanism = initial.cstr().map_err(WireError::Fatal)?;
+    if mechanism != MECHANISM {
+        return Err(WireError::Fatal(PgError::protocol_violation(
+            "client selected an invalid SASL authentication mechanism",
+        )));
+    }
+    let len = initial.i32().map_err(WireError::Fatal)?;
+    let data = initial
+        .bytes(usize::try_from(len).unwrap_or(0))
+        .map_err(WireError::Fatal)?;
+    let first = exchange.server_first(&utf8(&data)?).map_err(fatal)?;
+    backend::authentication(&mut conn.out, AUTH_SASL_CONTINUE, first.as_bytes());
+    conn.flush().await?;
+
+    let response = password_message(conn).await?;
+    let verdict = exchange.server_final(&utf8(&response)?);
+    let fin = match (verdict, known) {
+        (Ok(fin), Some(_)) => fin,
+        (Err(e), _) if e.code != super::sqlstate::INVALID_PASSWORD => return Err(fatal(e)),
+        _ => return Err(WireError::Fatal(PgError::password_failed(user))),
+    };
+    backend::authentication(&mut conn.out, AUTH_SASL_FINAL, fin.as_bytes());
+    Ok(())
+}
+
+fn fatal(e: PgError) -> WireError {
+    WireError::Fatal(e.with_severity(super::error::Severity::Fatal))
+}
+
+fn utf8(b: &[u8]) -> Result<String, WireError> {
+    String::from_utf8(b.to_vec())
+        .map_err(|_| fatal(PgError::protocol_violation("malformed SCRAM message")))
+}
+
+async fn password_message(conn: &mut Connection<Box<dyn ClientIo>>) -> Result<Bytes, WireError> {
+    match conn.read_message().await? {
+        Some(FrontendMessage::Password(body)) => Ok(body),
+        None => Err(WireError::UnexpectedEof),
+        Some(_) => Err(fatal(PgError::protocol_violation(
+            "expected SASL response, got another message type",
+        ))),
+    }
+}

@@ -1,0 +1,176 @@
+//! Query cancellation. Each session has one [`CancelSignal`]; the
+//! [`CancelRegistry`] maps the (pid, secret) pair sent in BackendKeyData to
+//! it, so a CancelRequest on another connection can reach the session's
+//! running statement. The signal is both an `AtomicBool` (for work on a
+//! blocking pool, checked per step as the ann engine does) and an awaitable
+//! (for async work, which the connection drops when the signal fires).
+//!
+//! The registry uses `std::sync::Mutex`: each critical section is one map
+//! operation and never awaits.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+use super::error::PgError;
+
+const REASON_USER: u8 = 1;
+const REASON_TIMEOUT: u8 = 2;
+
+/// Why a statement was canceled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// A CancelRequest arrived.
+    User,
+    /// `statement_timeout` elapsed.
+    Timeout,
+}
+
+/// The cancel flag of one session's running statement.
+#[derive(Debug, Default)]
+pub struct CancelSignal {
+    canceled: AtomicBool,
+    reason: AtomicU8,
+    notify: Notify,
+}
+
+impl CancelSignal {
+    /// Signals the running statement to stop.
+    pub fn cancel(&self, reason: CancelReason) {
+        let code = match reason {
+            CancelReason::User => REASON_USER,
+            CancelReason::Timeout => REASON_TIMEOUT,
+        };
+        // First reason wins.
+        let _ = self
+            .reason
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        self.canceled.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+
+    /// True once the running statement should stop.
+    pub fn is_canceled(&self) -> bool {
+        self.canceled.load(Ordering::Acquire)
+    }
+
+    /// The flag itself, for code that takes `&AtomicBool`.
+    pub fn flag(&self) -> &AtomicBool {
+        &self.canceled
+    }
+
+    /// The 57014 error for the reason the signal fired, if it fired.
+    pub fn error(&self) -> Option<PgError> {
+        if !self.is_canceled() {
+            return None;
+        }
+        Some(match self.reason.load(Ordering::Acquire) {
+            REASON_TIMEOUT => PgError::statement_timeout(),
+            _ => PgError::canceled_by_user(),
+        })
+    }
+
+    /// Waits until the signal fires and returns its error.
+    pub async fn canceled(&self) -> PgError {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(e) = self.error() {
+                return e;
+            }
+            notified.await;
+        }
+    }
+
+    /// Clears the signal before the next statement (a cancel that arrives
+    /// between statements does nothing, as in PostgreSQL).
+    pub(crate) fn reset(&self) {
+        self.canceled.store(false, Ordering::Release);
+        self.reason.store(0, Ordering::Release);
+    }
+}
+
+/// Sessions by their (pid, secret) keys.
+#[derive(Debug, Default)]
+pub struct CancelRegistry {
+    sessions: Mutex<HashMap<(i32, i32), Arc<CancelSignal>>>,
+}
+
+impl CancelRegistry {
+    /// Registers a session's signal under a new random secret; the returned
+    /// key unregisters it when dropped.
+    pub fn register(self: &Arc<Self>, pid: i32, signal: Arc<CancelSignal>) -> CancelKey {
+        let secret = i32::from_ne_bytes(super::scram::random_bytes());
+        self.lock().insert((pid, secret), signal);
+        CancelKey {
+            registry: Arc::clone(self),
+            pid,
+            secret,
+        }
+    }
+
+    /// Cancels the statement of the session with this key; an unknown key
+    /// is ignored (PostgreSQL answers nothing either way).
+    pub fn cancel(&self, pid: i32, secret: i32) -> bool {
+        let signal = self.lock().get(&(pid, secret)).cloned();
+        signal.map(|s| s.cancel(CancelReason::User)).is_some()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(i32, i32), Arc<CancelSignal>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A registration in the [`CancelRegistry`]; sent to the client as
+/// BackendKeyData.
+#[derive(Debug)]
+pub struct CancelKey {
+    registry: Arc<CancelRegistry>,
+    /// Process id.
+    pub pid: i32,
+    /// Secret key.
+    pub secret: i32,
+}
+
+impl Drop for CancelKey {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&(self.pid, self.secret));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn cancel_reaches_the_registered_signal_once() {
+        let registry = Arc::new(CancelRegistry::default());
+        let signal = Arc::new(CancelSignal::default());
+        let key = registry.register(7, Arc::clone(&signal));
+        assert!(!registry.cancel(7, key.secret.wrapping_add(1)));
+        let waiter = {
+            let s = Arc::clone(&signal);
+            tokio::spawn(async move { s.canceled().await })
+        };
+        tokio::task::yield_now().await;
+        assert!(registry.cancel(7, key.secret));
+        assert_eq!(
+            waiter.await.unwrap().message,
+            "canceling statement due to user request"
+        );
+        signal.cancel(CancelReason::Timeout);
+        assert_eq!(signal.error().unwrap().code, "57014");
+        assert_eq!(
+            signal.error().unwrap().message,
+            "canceling statement due to user request"
+        );
+        signal.reset();
+        assert!(signal.error().is_none());
+        let (pid, secret) = (key.pid, key.secret);
+        drop(key);
+        assert!(!registry.cancel(pid, secret));
+    }
+}

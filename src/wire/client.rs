@@ -1,0 +1,301 @@
+//! One client connection from the first byte to the last: startup, auth,
+//! then the message loop of the simple protocol (the extended protocol's
+//! messages are in [`super::extended`]). Statements run under the session's
+//! cancel signal and `statement_timeout`; the loop checks for server
+//! shutdown only between messages, so a running statement finishes.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BufMut;
+use tokio::sync::watch;
+
+use super::backend;
+use super::cancel::{CancelReason, CancelRegistry, CancelSignal};
+use super::config::WireConfig;
+use super::connection::Connection;
+use super::error::{PgError, WireError};
+use super::extended::{Portal, PreparedStatement};
+use super::frontend::FrontendMessage;
+use super::handler::{HandlerFactory, QueryHandler};
+use super::responder::{ClientIo, Responder};
+use super::session::Session;
+use super::startup::StartupPacket;
+use super::{auth, guc, sqlstate};
+
+/// State shared by every connection of one server.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: WireConfig,
+    pub(crate) cancels: Arc<CancelRegistry>,
+    next_pid: AtomicI32,
+}
+
+impl Shared {
+    pub(crate) fn new(config: WireConfig) -> Self {
+        Shared {
+            config,
+            cancels: Arc::new(CancelRegistry::default()),
+            next_pid: AtomicI32::new(1000),
+        }
+    }
+}
+
+/// A connection after startup: everything one session owns.
+pub(crate) struct Client<H: QueryHandler> {
+    pub(crate) conn: Connection<Box<dyn ClientIo>>,
+    pub(crate) session: Session,
+    pub(crate) handler: H,
+    pub(crate) cancel: Arc<CancelSignal>,
+    pub(crate) statements: HashMap<String, PreparedStatement<H::Statement>>,
+    pub(crate) portals: HashMap<String, Portal<H::Statement>>,
+    /// After an error in the extended protocol: ignore messages until Sync.
+    pub(crate) skip_to_sync: bool,
+}
+
+/// Serves one accepted socket until the client leaves, breaks the
+/// protocol, or the server shuts down.
+pub(crate) async fn serve_client<F: HandlerFactory>(
+    stream: Box<dyn ClientIo>,
+    peer: SocketAddr,
+    factory: Arc<F>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), WireError> {
+    let mut conn = Connection::new(stream, shared.config.max_message_size);
+    let result = start(&mut conn, peer, &*factory, &shared).await;
+    let (session, handler) = match result {
+        Ok(Some(started)) => started,
+        Ok(None) => return Ok(()),
+        Err(e) => return fail(&mut conn, e).await,
+    };
+    let cancel = Arc::new(CancelSignal::default());
+    let key = shared.cancels.register(session.pid, Arc::clone(&cancel));
+    backend::backend_key_data(&mut conn.out, key.pid, key.secret);
+    let mut client = Client {
+        conn,
+        session,
+        handler,
+        cancel,
+        statements: HashMap::new(),
+        portals: HashMap::new(),
+        skip_to_sync: false,
+    };
+    backend::ready_for_query(&mut client.conn.out, client.session.transaction_status());
+    client.conn.flush().await?;
+    let result = client.run(shutdown).await;
+    match result {
+        Err(e) => fail(&mut client.conn, e).await,
+        Ok(()) => Ok(()),
+    }
+}
+
+/// Sends a FATAL error (when the socket still works) and reports it.
+async fn fail(conn: &mut Connection<Box<dyn ClientIo>>, e: WireError) -> Result<(), WireError> {
+    if let WireError::Fatal(err) = &e {
+        let err = err.clone().with_severity(super::error::Severity::Fatal);
+        backend::error_or_notice(&mut conn.out, &err);
+        conn.flush().await.ok();
+    }
+    Err(e)
+}
+
+/// Startup and authentication; `None` when the packet was a
+/// CancelRequest or the client left.
+async fn start<F: HandlerFactory>(
+    conn: &mut Connection<Box<dyn ClientIo>>,
+    peer: SocketAddr,
+    factory: &F,
+    shared: &Shared,
+) -> Result<Option<(Session, F::Handler)>, WireError> {
+    let params = loop {
+        let Some(body) = conn.read_startup().await? else {
+            return Ok(None);
+        };
+        match StartupPacket::decode(body).map_err(WireError::Fatal)? {
+            StartupPacket::SslRequest | StartupPacket::GssEncRequest => {
+                conn.out.put_u8(b'N');
+                conn.flush().await?;
+            }
+            StartupPacket::Cancel { pid, secret } => {
+                shared.cancels.cancel(pid, secret);
+                return Ok(None);
+            }
+            StartupPacket::Startup(params) => break params,
+        }
+    };
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let Some(user) = get("user").filter(|u| !u.is_empty()) else {
+        return Err(WireError::Fatal(PgError::not_authorized(
+            "no PostgreSQL user name specified in startup packet",
+        )));
+    };
+    let database = get("database").unwrap_or_else(|| user.clone());
+    let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed);
+    let mut session = Session::new(user, database, pid);
+    for (name, value) in &params {
+        session.apply_startup_option(name, value);
+    }
+    auth::authenticate(conn, &shared.config, &session, peer).await?;
+    let handler = factory
+        .connect(&session)
+        .map_err(|e| WireError::Fatal(e.with_severity(super::error::Severity::Fatal)))?;
+    for g in guc::GUCS.iter().filter(|g| g.report) {
+        let value = session.show(g.name).unwrap_or_default();
+        backend::parameter_status(&mut conn.out, g.name, &value);
+    }
+    session.take_reports();
+    Ok(Some((session, handler)))
+}
+
+/// Runs `fut` until it finishes, the session's cancel signal fires, or
+/// `timeout` elapses (which fires the signal, so blocking work sees it).
+pub(crate) async fn guarded<T>(
+    cancel: &CancelSignal,
+    timeout: Option<Duration>,
+    fut: impl Future<Output = Result<T, PgError>>,
+) -> Result<T, PgError> {
+    let timer = async {
+        match timeout {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        r = fut => r,
+        e = cancel.canceled() => Err(e),
+        () = timer => {
+            cancel.cancel(CancelReason::Timeout);
+            Err(cancel.error().unwrap_or_else(PgError::statement_timeout))
+        }
+    }
+}
+
+impl<H: QueryHandler> Client<H> {
+    /// The message loop. Shutdown closes the session only at a
+    /// ReadyForQuery boundary with nothing pipelined, so a client never
+    /// loses the answer to a statement it already sent.
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), WireError> {
+        let mut at_boundary = true;
+        loop {
+            let idle = at_boundary && !self.conn.has_buffered_input();
+            if idle && *shutdown.borrow() {
+                return Err(WireError::Fatal(PgError::admin_shutdown()));
+            }
+            let msg = if idle {
+                tokio::select! {
+                    m = self.conn.read_message() => m?,
+                    _ = shutdown.changed() => continue,
+                }
+            } else {
+                self.conn.read_message().await?
+            };
+            at_boundary = matches!(msg, Some(FrontendMessage::Query(_) | FrontendMessage::Sync));
+            let Some(msg) = msg else { return Ok(()) };
+            if self.skip_to_sync
+                && !matches!(msg, FrontendMessage::Sync | FrontendMessage::Terminate)
+            {
+                continue;
+            }
+            match msg {
+                FrontendMessage::Query(sql) => self.simple_query(&sql).await?,
+                FrontendMessage::Terminate => return Ok(()),
+                FrontendMessage::Sync => {
+                    self.skip_to_sync = false;
+                    self.ready_for_query().await?;
+                }
+                FrontendMessage::Flush => self.conn.flush().await?,
+                // Leftovers of a COPY that already failed: ignored, as in
+                // PostgreSQL.
+                FrontendMessage::CopyData(_)
+                | FrontendMessage::CopyDone
+                | FrontendMessage::CopyFail(_) => {}
+                FrontendMessage::Password(_) => {
+                    return Err(WireError::Fatal(PgError::protocol_violation(
+                        "unexpected password message after authentication",
+                    )))
+                }
+                FrontendMessage::FunctionCall => self.extended_error(
+                    PgError::feature_not_supported("the function call protocol is not supported"),
+                ),
+                other => {
+                    if let Err(e) = self.extended(other).await {
+                        self.extended_error(e);
+                    }
+                }
+            }
+            self.conn.flush_if_full().await?;
+        }
+    }
+
+    /// Sends ParameterStatus for changed reported settings and
+    /// ReadyForQuery, then flushes.
+    pub(crate) async fn ready_for_query(&mut self) -> Result<(), WireError> {
+        for (name, value) in self.session.take_reports() {
+            backend::parameter_status(&mut self.conn.out, name, &value);
+        }
+        backend::ready_for_query(&mut self.conn.out, self.session.transaction_status());
+        self.conn.flush().await?;
+        Ok(())
+    }
+
+    /// Sends a statement's error and marks the transaction failed.
+    pub(crate) fn statement_error(&mut self, e: &PgError) {
+        backend::error_or_notice(&mut self.conn.out, e);
+        self.session.fail();
+    }
+
+    fn extended_error(&mut self, e: PgError) {
+        self.statement_error(&e);
+        self.skip_to_sync = true;
+    }
+
+    /// Drains a COPY FROM STDIN the handler left open (it failed before
+    /// reading CopyDone): the client's remaining CopyData is discarded.
+    pub(crate) async fn drain_copy(&mut self) -> Result<(), WireError> {
+        loop {
+            match self.conn.read_message().await? {
+                Some(FrontendMessage::CopyDone | FrontendMessage::CopyFail(_)) | None => {
+                    return Ok(())
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    async fn simple_query(&mut self, sql: &str) -> Result<(), WireError> {
+        self.statements.remove("");
+        self.portals.remove("");
+        self.cancel.reset();
+        let timeout = self.session.statement_timeout();
+        let mut out = Responder {
+            conn: &mut self.conn,
+            session: &mut self.session,
+            cancel: &self.cancel,
+            portal: None,
+            copy_open: false,
+        };
+        let result = guarded(
+            &self.cancel,
+            timeout,
+            self.handler.simple_query(sql, &mut out),
+        )
+        .await;
+        let copy_open = out.copy_open;
+        if let Err(e) = result {
+            if e.code == sqlstate::CONNECTION_FAILURE {
+                return Err(WireError::Fatal(e));
+            }
+            self.statement_error(&e);
+        }
+        if copy_open {
+            self.drain_copy().await?;
+        }
+        self.ready_for_query().await
+    }
+}

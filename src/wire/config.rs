@@ -1,0 +1,51 @@
+//! What a protocol server needs to know before accepting clients.
+
+use std::collections::HashMap;
+
+use super::scram::ScramSecret;
+
+/// How clients prove who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// No password. Loopback clients only unless `trust_remote` is set.
+    Trust,
+    /// SCRAM-SHA-256 against [`WireConfig::users`].
+    ScramSha256,
+}
+
+/// Settings of [`super::serve`].
+#[derive(Debug, Clone)]
+pub struct WireConfig {
+    /// Authentication method (default: trust).
+    pub auth: AuthMethod,
+    /// With trust auth, accept clients that are not on loopback too.
+    pub trust_remote: bool,
+    /// Users and their SCRAM secrets, by name.
+    pub users: HashMap<String, ScramSecret>,
+    /// Most concurrent client connections; more get 53300.
+    pub max_connections: usize,
+    /// Largest frontend message body accepted; larger ones are a protocol
+    /// violation that closes the connection (PostgreSQL: 1 GiB).
+    pub max_message_size: usize,
+}
+
+impl Default for WireConfig {
+    fn default() -> Self {
+        WireConfig {
+            auth: AuthMethod::Trust,
+            trust_remote: false,
+            users: HashMap::new(),
+            max_connections: 100,
+            max_message_size: 1 << 30,
+        }
+    }
+}
+
+impl WireConfig {
+    /// Adds a SCRAM user with a password (a fresh salt, 4096 iterations).
+    pub fn with_user(mut self, name: impl Into<String>, password: &str) -> Self {
+        self.users
+            .insert(name.into(), ScramSecret::from_password(password));
+        self
+    }
+}

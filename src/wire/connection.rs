@@ -1,0 +1,162 @@
+//! Framing over a socket (mini-redis's `Connection`): a read buffer that
+//! yields whole frames, `None` on a clean EOF and an error on EOF
+//! mid-frame, and a write buffer flushed at protocol boundaries
+//! (ReadyForQuery, Flush, before waiting for COPY data) or when it grows
+//! past [`FLUSH_AT`].
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::error::{PgError, WireError};
+use super::frontend::FrontendMessage;
+
+/// Output size at which row streaming flushes without waiting for a boundary.
+pub const FLUSH_AT: usize = 64 * 1024;
+/// PostgreSQL's `MAX_STARTUP_PACKET_LENGTH`.
+const MAX_STARTUP: usize = 10_000;
+
+/// A client socket with its buffers.
+#[derive(Debug)]
+pub struct Connection<S> {
+    stream: S,
+    read: BytesMut,
+    /// Pending output; backend message encoders write here.
+    pub out: BytesMut,
+    max_message: usize,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Wraps `stream`; frames longer than `max_message` bytes are refused.
+    pub fn new(stream: S, max_message: usize) -> Self {
+        Connection {
+            stream,
+            read: BytesMut::with_capacity(8 * 1024),
+            out: BytesMut::with_capacity(8 * 1024),
+            max_message,
+        }
+    }
+
+    /// Reads until `n` bytes are buffered; `Ok(false)` on EOF before any
+    /// byte of the frame.
+    async fn fill(&mut self, n: usize) -> Result<bool, WireError> {
+        while self.read.len() < n {
+            self.read.reserve(n - self.read.len());
+            if self.stream.read_buf(&mut self.read).await? == 0 {
+                return if self.read.is_empty() {
+                    Ok(false)
+                } else {
+                    Err(WireError::UnexpectedEof)
+                };
+            }
+        }
+        Ok(true)
+    }
+
+    fn length(&self, at: usize, max: usize) -> Result<usize, WireError> {
+        let len = i32::from_be_bytes([
+            self.read[at],
+            self.read[at + 1],
+            self.read[at + 2],
+            self.read[at + 3],
+        ]);
+        match usize::try_from(len) {
+            Ok(n) if (4..=max.saturating_add(4)).contains(&n) => Ok(n - 4),
+            _ => Err(WireError::Fatal(PgError::protocol_violation(
+                "invalid message length",
+            ))),
+        }
+    }
+
+    /// Reads the untyped startup-phase packet body (after its length).
+    pub async fn read_startup(&mut self) -> Result<Option<Bytes>, WireError> {
+        if !self.fill(4).await? {
+            return Ok(None);
+        }
+        let len = self.length(0, MAX_STARTUP)?;
+        if !self.fill(4 + len).await? {
+            return Err(WireError::UnexpectedEof);
+        }
+        self.read.advance(4);
+        Ok(Some(self.read.split_to(len).freeze()))
+    }
+
+    /// Reads one typed frame: its tag and body.
+    pub async fn read_frame(&mut self) -> Result<Option<(u8, Bytes)>, WireError> {
+        if !self.fill(5).await? {
+            return Ok(None);
+        }
+        let len = self.length(1, self.max_message)?;
+        if !self.fill(5 + len).await? {
+            return Err(WireError::UnexpectedEof);
+        }
+        let tag = self.read[0];
+        self.read.advance(5);
+        Ok(Some((tag, self.read.split_to(len).freeze())))
+    }
+
+    /// Reads and decodes one frontend message.
+    pub async fn read_message(&mut self) -> Result<Option<FrontendMessage>, WireError> {
+        match self.read_frame().await? {
+            None => Ok(None),
+            Some((tag, body)) => FrontendMessage::decode(tag, body)
+                .map(Some)
+                .map_err(WireError::Fatal),
+        }
+    }
+
+    /// True when received bytes wait to be read (a pipelined message).
+    pub fn has_buffered_input(&self) -> bool {
+        !self.read.is_empty()
+    }
+
+    /// Writes out everything buffered.
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        self.stream.flush().await
+    }
+
+    /// Flushes when the output buffer has grown past [`FLUSH_AT`].
+    pub async fn flush_if_full(&mut self) -> std::io::Result<()> {
+        if self.out.len() >= FLUSH_AT {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn frames_eof_and_oversize() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut conn = Connection::new(server, 16);
+        client.write_all(b"Q\0\0\0\x09abcd\0").await.unwrap();
+        client.write_all(b"Q\0\0\0\x40").await.unwrap();
+        let Some(FrontendMessage::Query(q)) = conn.read_message().await.unwrap() else {
+            panic!("no query");
+        };
+        assert_eq!(q, "abcd");
+        match conn.read_message().await {
+            Err(WireError::Fatal(e)) => assert_eq!(e.message, "invalid message length"),
+            other => panic!("{other:?}"),
+        }
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut conn = Connection::new(server, 16);
+        client.write_all(b"S\0\0").await.unwrap();
+        drop(client);
+        assert!(matches!(
+            conn.read_frame().await,
+            Err(WireError::UnexpectedEof)
+        ));
+        let (client, server) = tokio::io::duplex(1024);
+        let mut conn = Connection::new(server, 16);
+        drop(client);
+        assert!(conn.read_frame().await.unwrap().is_none());
+    }
+}

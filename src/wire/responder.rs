@@ -1,0 +1,170 @@
+//! What a handler writes results through. In the simple protocol every
+//! message goes straight to the client. For an extended-protocol Execute
+//! the responder applies the portal's result formats and row limit: rows
+//! past the limit are kept in the portal, PortalSuspended is sent, and the
+//! next Execute on the portal continues from them.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::backend::{self, DataRow, DataRowBuilder, FieldDescription};
+use super::cancel::CancelSignal;
+use super::connection::Connection;
+use super::copy::{CopyFormat, CopyIn, CopyOut};
+use super::error::PgError;
+use super::session::Session;
+use super::sqlstate;
+use super::value::{Format, Value};
+
+/// A client byte stream (TCP today, TLS later), boxed so that handlers do
+/// not depend on it.
+pub trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientIo for T {}
+
+/// Rows an Execute produced past its row limit, with the tag to send once
+/// they are all delivered.
+#[derive(Debug, Default)]
+pub(crate) struct Suspended {
+    pub(crate) rows: VecDeque<DataRow>,
+    pub(crate) tag: Option<String>,
+}
+
+/// Where an Execute's output goes.
+pub(crate) struct PortalOutput {
+    pub(crate) formats: Vec<Format>,
+    pub(crate) limit: u32,
+    pub(crate) sent: u32,
+    pub(crate) suspended: Suspended,
+    /// The last CommandComplete tag the handler gave.
+    pub(crate) tag: Option<String>,
+}
+
+/// The handler's view of the client for one statement.
+pub struct Responder<'a> {
+    pub(crate) conn: &'a mut Connection<Box<dyn ClientIo>>,
+    pub(crate) session: &'a mut Session,
+    pub(crate) cancel: &'a Arc<CancelSignal>,
+    pub(crate) portal: Option<PortalOutput>,
+    pub(crate) copy_open: bool,
+}
+
+fn io_error(e: std::io::Error) -> PgError {
+    PgError::new(sqlstate::CONNECTION_FAILURE, e.to_string())
+}
+
+impl Responder<'_> {
+    /// The session: settings, transaction status, user.
+    pub fn session(&mut self) -> &mut Session {
+        self.session
+    }
+
+    /// The running statement's cancel signal; clone it into work sent to
+    /// a blocking pool, which must poll [`CancelSignal::is_canceled`].
+    pub fn cancel_signal(&self) -> &Arc<CancelSignal> {
+        self.cancel
+    }
+
+    /// `Err(57014)` once the statement was canceled or timed out.
+    pub fn check_canceled(&self) -> Result<(), PgError> {
+        self.cancel.error().map_or(Ok(()), Err)
+    }
+
+    /// True inside an extended-protocol Execute.
+    pub fn is_extended(&self) -> bool {
+        self.portal.is_some()
+    }
+
+    /// The format the client asked for column `i` (text in the simple
+    /// protocol).
+    pub fn result_format(&self, i: usize) -> Format {
+        self.portal
+            .as_ref()
+            .and_then(|p| p.formats.get(i).copied())
+            .unwrap_or_default()
+    }
+
+    /// Announces result columns. Sent in the simple protocol; in the
+    /// extended protocol Describe already did, so this does nothing.
+    pub fn row_description(&mut self, fields: &[FieldDescription]) {
+        if self.portal.is_none() {
+            backend::row_description(&mut self.conn.out, fields);
+        }
+    }
+
+    /// Sends one row of typed values in the requested formats.
+    pub async fn row(&mut self, values: &[Option<Value>]) -> Result<(), PgError> {
+        let mut row = DataRowBuilder::default();
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                None => row.push_null(),
+                Some(v) => {
+                    let format = self.result_format(i);
+                    row.push_with(|b| v.encode(format, b));
+                }
+            }
+        }
+        self.data_row(row.finish()).await
+    }
+
+    /// Sends an already-encoded row (a proxy forwarding a shard's bytes
+    /// must have asked the shard for [`Responder::result_format`]).
+    pub async fn data_row(&mut self, row: DataRow) -> Result<(), PgError> {
+        if let Some(p) = &mut self.portal {
+            if p.limit != 0 && p.sent >= p.limit {
+                p.suspended.rows.push_back(row);
+                return Ok(());
+            }
+            p.sent += 1;
+        }
+        backend::data_row(&mut self.conn.out, &row);
+        self.conn.flush_if_full().await.map_err(io_error)
+    }
+
+    /// CommandComplete with `tag`, e.g. `SELECT 3`, `INSERT 0 1`.
+    pub fn complete(&mut self, tag: &str) {
+        if let Some(p) = &mut self.portal {
+            p.tag = Some(tag.to_string());
+            if !p.suspended.rows.is_empty() {
+                p.suspended.tag = Some(tag.to_string());
+                return;
+            }
+        }
+        backend::command_complete(&mut self.conn.out, tag);
+    }
+
+    /// EmptyQueryResponse (the query held no statement).
+    pub fn empty_query(&mut self) {
+        backend::empty(&mut self.conn.out, backend::tag::EMPTY_QUERY);
+    }
+
+    /// Sends a NoticeResponse (a [`PgError`] of WARNING or NOTICE severity).
+    pub fn notice(&mut self, notice: &PgError) {
+        backend::error_or_notice(&mut self.conn.out, notice);
+    }
+
+    /// Starts COPY FROM STDIN: sends CopyInResponse and returns the stream
+    /// of CopyData chunks.
+    pub async fn copy_in(
+        &mut self,
+        format: CopyFormat,
+        columns: usize,
+    ) -> Result<CopyIn<'_>, PgError> {
+        let (binary, codes) = format.codes(columns);
+        backend::copy_response(&mut self.conn.out, b'G', binary, &codes);
+        self.conn.flush().await.map_err(io_error)?;
+        self.copy_open = true;
+        Ok(CopyIn {
+            conn: self.conn,
+            open: &mut self.copy_open,
+        })
+    }
+
+    /// Starts COPY TO STDOUT: sends CopyOutResponse.
+    pub fn copy_out(&mut self, format: CopyFormat, columns: usize) -> CopyOut<'_> {
+        let (binary, codes) = format.codes(columns);
+        backend::copy_response(&mut self.conn.out, b'H', binary, &codes);
+        CopyOut { conn: self.conn }
+    }
+}

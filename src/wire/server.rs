@@ -1,0 +1,78 @@
+//! The accept loop (mini-redis's `server::run`): a semaphore caps
+//! connections (one over the cap gets FATAL 53300), a watch channel tells
+//! every connection to stop, and `serve` returns only after the last
+//! connection task has dropped its clone of the drain sender.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use super::backend;
+use super::client::{serve_client, Shared};
+use super::config::WireConfig;
+use super::connection::Connection;
+use super::error::{PgError, WireError};
+use super::handler::HandlerFactory;
+use super::responder::ClientIo;
+
+/// Serves PostgreSQL clients on `listener` with handlers from `factory`
+/// until `shutdown` completes; then stops accepting, closes idle sessions
+/// with FATAL 57P01, lets running statements finish, and returns when every
+/// connection has ended.
+pub async fn serve<F: HandlerFactory>(
+    listener: TcpListener,
+    factory: F,
+    config: WireConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let factory = Arc::new(factory);
+    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let shared = Arc::new(Shared::new(config));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = &mut shutdown => break,
+        };
+        let (socket, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors and similar: back off, keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        socket.set_nodelay(true).ok();
+        let stream: Box<dyn ClientIo> = Box::new(socket);
+        let drain = drain_tx.clone();
+        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
+            tokio::spawn(async move {
+                let mut conn = Connection::new(stream, 0);
+                backend::error_or_notice(&mut conn.out, &PgError::too_many_connections());
+                conn.flush().await.ok();
+                drop(drain);
+            });
+            continue;
+        };
+        let (factory, shared, stop) = (Arc::clone(&factory), Arc::clone(&shared), stop_rx.clone());
+        tokio::spawn(async move {
+            match serve_client(stream, peer, factory, shared, stop).await {
+                Ok(()) | Err(WireError::Io(_) | WireError::UnexpectedEof) => {}
+                Err(e) => tracing::debug!(%peer, error = %e, "connection ended"),
+            }
+            drop(permit);
+            drop(drain);
+        });
+    }
+    drop(listener);
+    stop_tx.send_replace(true);
+    drop(drain_tx);
+    drain_rx.recv().await;
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! A session's state the protocol layer owns: who is connected, the
+//! transaction status reported in ReadyForQuery, and the settings with
+//! PostgreSQL's SET / SET LOCAL / RESET / SHOW semantics:
+//!
+//! - `SET` changes the session value; if the surrounding transaction rolls
+//!   back, the value it had at BEGIN comes back.
+//! - `SET LOCAL` lasts until the end of the transaction (outside one it
+//!   only warns, 25P01, as PostgreSQL does).
+//! - `RESET` returns to the value the client gave at startup, else the
+//!   default.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::backend::TransactionStatus;
+use super::error::PgError;
+use super::guc::{self, Guc};
+use super::sqlstate;
+
+/// One connected client's session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The user name from the startup packet.
+    pub user: String,
+    /// The database name from the startup packet (defaults to the user).
+    pub database: String,
+    /// Process id reported in BackendKeyData.
+    pub pid: i32,
+    status: TransactionStatus,
+    /// Values the client gave at startup: what RESET returns to.
+    startup: HashMap<&'static str, String>,
+    /// Session-level values that differ from the reset value.
+    values: HashMap<&'static str, String>,
+    /// SET LOCAL values of the open transaction.
+    local: HashMap<&'static str, String>,
+    /// Session-level values at BEGIN, restored by ROLLBACK.
+    at_begin: Option<HashMap<&'static str, String>>,
+    /// Reported parameters whose value the client has not been sent yet.
+    changed: Vec<&'static str>,
+}
+
+impl Session {
+    /// A new session for `user` on `database`.
+    pub fn new(user: impl Into<String>, database: impl Into<String>, pid: i32) -> Self {
+        Session {
+            user: user.into(),
+            database: database.into(),
+            pid,
+            status: TransactionStatus::Idle,
+            startup: HashMap::new(),
+            values: HashMap::new(),
+            local: HashMap::new(),
+            at_begin: None,
+            changed: Vec::new(),
+        }
+    }
+
+    /// Applies a startup-packet option. Unknown or invalid options are
+    /// ignored (drivers send options such as `client_encoding=auto`),
+    /// read-only ones too.
+    pub fn apply_startup_option(&mut self, name: &str, value: &str) {
+        if let Some(g) = guc::find(name).filter(|g| !g.read_only) {
+            if let Ok(v) = g.canonical(value) {
+                self.startup.insert(g.name, v);
+            }
+        }
+    }
+
+    fn known(name: &str) -> Result<&'static Guc, PgError> {
+        guc::find(name).ok_or_else(|| PgError::unrecognized_parameter(name))
+    }
+
+    fn reset_value(&self, g: &'static Guc) -> &str {
+        self.startup.get(g.name).map_or(g.default, String::as_str)
+    }
+
+    /// The current value of parameter `name` as `SHOW` prints it.
+    pub fn show(&self, name: &str) -> Result<String, PgError> {
+        Ok(self.value_of(Self::known(name)?).to_string())
+    }
+
+    fn value_of(&self, g: &'static Guc) -> &str {
+        self.local
+            .get(g.name)
+            .or_else(|| self.values.get(g.name))
+            .map_or_else(|| self.reset_value(g), String::as_str)
+    }
+
+    /// `SHOW ALL`: (name, setting, description) for every parameter.
+    pub fn show_all(&self) -> Vec<(&'static str, String, &'static str)> {
+        guc::GUCS
+            .iter()
+            .map(|g| (g.name, self.value_of(g).to_string(), g.description))
+            .collect()
+    }
+
+    /// `SET [LOCAL] name = value`. Returns a warning to send as a notice
+    /// when PostgreSQL would warn (SET LOCAL outside a transaction).
+    pub fn set(
+        &mut self,
+        name: &str,
+        value: &str,
+        local: bool,
+    ) -> Result<Option<PgError>, PgError> {
+        let g = Self::known(name)?;
+        if g.read_only {
+            return Err(PgError::new(
+                sqlstate::CANT_CHANGE_RUNTIME_PARAM,
+                format!("parameter \"{}\" cannot be changed", g.name),
+            ));
+        }
+        let v = g.canonical(value)?;
+        if local && self.status == TransactionStatus::Idle {
+            return Ok(Some(PgError::warning(
+                sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                "SET LOCAL can only be used in transaction blocks",
+            )));
+        }
+        let before = self.value_of(g).to_string();
+        if local {
+            self.local.insert(g.name, v);
+        } else {
+            self.local.remove(g.name);
+            self.values.insert(g.name, v);
+        }
+        self.note_change(g, &before);
+        Ok(None)
+    }
+
+    /// `RESET name` (`SET name TO DEFAULT`).
+    pub fn reset(&mut self, name: &str) -> Result<(), PgError> {
+        let g = Self::known(name)?;
+        if g.read_only {
+            return Err(PgError::new(
+                sqlstate::CANT_CHANGE_RUNTIME_PARAM,
+                format!("parameter \"{}\" cannot be changed", g.name),
+            ));
+        }
+        let before = self.value_of(g).to_string();
+        self.local.remove(g.name);
+        self.values.remove(g.name);
+        self.note_change(g, &before);
+        Ok(())
+    }
+
+    /// `RESET ALL` (also part of `DISCARD ALL`).
+    pub fn reset_all(&mut self) {
+        let before = self.snapshot_reported();
+        self.local.clear();
+        self.values.clear();
+        self.note_changes_since(before);
+    }
+
+    fn snapshot_reported(&self) -> Vec<(&'static Guc, String)> {
+        guc::GUCS
+            .iter()
+            .filter(|g| g.report)
+            .map(|g| (g, self.value_of(g).to_string()))
+            .collect()
+    }
+
+    fn note_changes_since(&mut self, before: Vec<(&'static Guc, String)>) {
+        for (g, v) in before {
+            self.note_change(g, &v);
+        }
+    }
+
+    fn note_change(&mut self, g: &'static Guc, before: &str) {
+        if g.report && self.value_of(g) != before && !self.changed.contains(&g.name) {
+            self.changed.push(g.name);
+        }
+    }
+
+    /// Reported parameters that changed since the last call, with their new
+    /// values: the server sends each as ParameterStatus.
+    pub fn take_reports(&mut self) -> Vec<(&'static str, String)> {
+        let names = std::mem::take(&mut self.changed);
+        names
+            .into_iter()
+            .filter_map(|n| guc::find(n).map(|g| (g.name, self.value_of(g).to_string())))
+            .collect()
+    }
+
+    /// The current value of a known integer parameter (0 if unparsable,
+    /// which the registry prevents).
+    pub fn int(&self, name: &str) -> Result<i64, PgError> {
+        Ok(self.show(name)?.parse().unwrap_or(0))
+    }
+
+    /// `statement_timeout`, `None` when 0 (disabled).
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        let ms = guc::millis_of(&self.show("statement_timeout").unwrap_or_default());
+        (ms > 0).then(|| Duration::from_millis(ms as u64))
+    }
+
+    /// The status ReadyForQuery reports.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.status
+    }
+
+    /// BEGIN: opens a transaction block (a no-op inside one; the executor
+    /// warns as PostgreSQL does).
+    pub fn begin(&mut self) {
+        if self.status == TransactionStatus::Idle {
+            self.status = TransactionStatus::InTransaction;
+            self.at_begin = Some(self.values.clone());
+        }
+    }
+
+    /// A statement failed inside a transaction block: the block is aborted
+    /// until ROLLBACK.
+    pub fn fail(&mut self) {
+        if self.status == TransactionStatus::InTransaction {
+            self.status = TransactionStatus::Failed;
+        }
+    }
+
+    /// COMMIT: SET LOCAL values end, SET values stay. Committing a failed
+    /// block is a rollback, as in PostgreSQL.
+    pub fn commit(&mut self) {
+        if self.status == TransactionStatus::Failed {
+            return self.rollback();
+        }
+        self.end_transaction(None);
+    }
+
+    /// ROLLBACK: SET LOCAL values end and SET values made in the block are
+    /// undone.
+    pub fn rollback(&mut self) {
+        let restore = self.at_begin.take();
+        self.end_transaction(restore);
+    }
+
+    fn end_transaction(&mut self, restore: Option<HashMap<&'static str, String>>) {
+        let before = self.snapshot_reported();
+        self.local.clear();
+        if let Some(values) = restore {
+            self.values = values;
+        }
+        self.at_begin = None;
+        self.status = TransactionStatus::Idle;
+        self.note_changes_since(before);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_local_is_rolled_back_at_transaction_end() {
+        let mut s = Session::new("u", "d", 1);
+        s.begin();
+        s.set("hnsw.ef_search", "100", true).unwrap();
+        assert_eq!(s.show("hnsw.ef_search").unwrap(), "100");
+        s.commit();
+        assert_eq!(s.show("hnsw.ef_search").unwrap(), "40");
+        let warn = s.set("hnsw.ef_search", "50", true).unwrap().unwrap();
+        assert_eq!(warn.code, "25P01");
+        assert_eq!(s.show("hnsw.ef_search").unwrap(), "40");
+    }
+
+    #[test]
+    fn rollback_undoes_set_and_commit_keeps_it() {
+        let mut s = Session::new("u", "d", 1);
+        s.begin();
+        s.set("ivfflat.probes", "7", false).unwrap();
+        s.fail();
+        assert_eq!(s.transaction_status(), TransactionStatus::Failed);
+        s.rollback();
+        assert_eq!(s.show("ivfflat.probes").unwrap(), "1");
+        s.begin();
+        s.set("ivfflat.probes", "7", false).unwrap();
+        s.commit();
+        assert_eq!(s.show("ivfflat.probes").unwrap(), "7");
+        s.reset("ivfflat.probes").unwrap();
+        assert_eq!(s.int("ivfflat.probes").unwrap(), 1);
+    }
+
+    #[test]
+    fn startup_values_are_reset_targets_and_reports_follow_changes() {
+        let mut s = Session::new("u", "d", 1);
+        s.apply_startup_option("application_name", "psql");
+        s.apply_startup_option("client_encoding", "auto");
+        assert_eq!(s.show("client_encoding").unwrap(), "UTF8");
+        s.set("application_name", "x", false).unwrap();
+        s.set("hnsw.ef_search", "10", false).unwrap();
+        assert_eq!(
+            s.take_reports(),
+            vec![("application_name", "x".to_string())]
+        );
+        s.reset_all();
+        assert_eq!(s.show("application_name").unwrap(), "psql");
+        assert_eq!(
+            s.take_reports(),
+            vec![("application_name", "psql".to_string())]
+        );
+        assert!(s.take_reports().is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_parameter() {
+        let mut s = Session::new("u", "d", 1);
+        let e = s.set("nope.x", "1", false).unwrap_err();
+        assert_eq!(
+            (e.code.as_ref(), e.message.as_str()),
+            ("42704", "unrecognized configuration parameter \"nope.x\"")
+        );
+        assert_eq!(s.show("nope").unwrap_err().code, "42704");
+        assert_eq!(
+            s.set("server_version", "1", false).unwrap_err().code,
+            "55P02"
+        );
+        s.set("statement_timeout", "50ms", false).unwrap();
+        assert_eq!(s.statement_timeout(), Some(Duration::from_millis(50)));
+        assert_eq!(s.show_all().len(), guc::GUCS.len());
+    }
+}

@@ -1,0 +1,434 @@
+//! Typed values with PostgreSQL's text and binary formats for every type in
+//! [`super::types`]; pgvector's types go through `ann::types`, which already
+//! applies pgvector's checks and messages.
+
+use ann::{BitVector, HalfVector, SparseVector, Vector};
+use bytes::{BufMut, BytesMut};
+
+use super::error::PgError;
+use super::types::oid;
+use super::{datetime, sqlstate};
+
+/// A column or parameter format code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// 0: text.
+    #[default]
+    Text,
+    /// 1: binary.
+    Binary,
+}
+
+impl Format {
+    /// The format for code `code` (22023 `unsupported format code: N`).
+    pub fn from_code(code: i16) -> Result<Self, PgError> {
+        match code {
+            0 => Ok(Format::Text),
+            1 => Ok(Format::Binary),
+            n => Err(PgError::invalid_parameter_value(format!(
+                "unsupported format code: {n}"
+            ))),
+        }
+    }
+
+    /// The wire code.
+    pub fn code(self) -> i16 {
+        match self {
+            Format::Text => 0,
+            Format::Binary => 1,
+        }
+    }
+
+    /// The format of column `i` of `n` under Bind's rule: no codes = all
+    /// text, one code = all columns, else one code per column.
+    pub fn pick(codes: &[i16], i: usize, n: usize) -> Result<Self, PgError> {
+        match codes.len() {
+            0 => Ok(Format::Text),
+            1 => Format::from_code(codes[0]),
+            len if len == n => Format::from_code(codes[i]),
+            len => Err(PgError::protocol_violation(format!(
+                "bind message has {len} result formats but query has {n} columns"
+            ))),
+        }
+    }
+}
+
+/// A non-NULL value of one of the registry's types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// bool.
+    Bool(bool),
+    /// int2.
+    Int2(i16),
+    /// int4.
+    Int4(i32),
+    /// int8.
+    Int8(i64),
+    /// float4.
+    Float4(f32),
+    /// float8.
+    Float8(f64),
+    /// text, varchar or name.
+    Text(String),
+    /// "char".
+    Char(u8),
+    /// oid.
+    Oid(u32),
+    /// date: days since 2000-01-01.
+    Date(i32),
+    /// timestamptz: µs since 2000-01-01 UTC.
+    Timestamptz(i64),
+    /// jsonb, kept as its JSON text.
+    Jsonb(String),
+    /// bit or varbit.
+    Bit(BitVector),
+    /// vector.
+    Vector(Vector),
+    /// halfvec.
+    HalfVec(HalfVector),
+    /// sparsevec.
+    SparseVec(SparseVector),
+}
+
+impl Value {
+    /// The OID of the value's natural type.
+    pub fn type_oid(&self) -> u32 {
+        match self {
+            Value::Bool(_) => oid::BOOL,
+            Value::Int2(_) => oid::INT2,
+            Value::Int4(_) => oid::INT4,
+            Value::Int8(_) => oid::INT8,
+            Value::Float4(_) => oid::FLOAT4,
+            Value::Float8(_) => oid::FLOAT8,
+            Value::Text(_) => oid::TEXT,
+            Value::Char(_) => oid::CHAR,
+            Value::Oid(_) => oid::OID,
+            Value::Date(_) => oid::DATE,
+            Value::Timestamptz(_) => oid::TIMESTAMPTZ,
+            Value::Jsonb(_) => oid::JSONB,
+            Value::Bit(_) => oid::VARBIT,
+            Value::Vector(_) => oid::VECTOR,
+            Value::HalfVec(_) => oid::HALFVEC,
+            Value::SparseVec(_) => oid::SPARSEVEC,
+        }
+    }
+
+    /// PostgreSQL's text output.
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Bool(b) => if *b { "t" } else { "f" }.to_string(),
+            Value::Int2(v) => v.to_string(),
+            Value::Int4(v) => v.to_string(),
+            Value::Int8(v) => v.to_string(),
+            Value::Float4(v) => float_text(f64::from(*v), &format!("{v:e}"), 6),
+            Value::Float8(v) => float_text(*v, &format!("{v:e}"), 15),
+            Value::Text(s) | Value::Jsonb(s) => s.clone(),
+            Value::Char(c) => char::from(*c).to_string(),
+            Value::Oid(v) => v.to_string(),
+            Value::Date(d) => datetime::format_date(*d),
+            Value::Timestamptz(t) => datetime::format_timestamptz(*t),
+            Value::Bit(b) => b.to_text(),
+            Value::Vector(v) => v.to_text(),
+            Value::HalfVec(v) => v.to_text(),
+            Value::SparseVec(v) => v.to_text(),
+        }
+    }
+
+    /// Appends the value in `format` to `out`.
+    pub fn encode(&self, format: Format, out: &mut BytesMut) {
+        if format == Format::Text {
+            out.put_slice(self.to_text().as_bytes());
+            return;
+        }
+        match self {
+            Value::Bool(b) => out.put_u8(u8::from(*b)),
+            Value::Int2(v) => out.put_i16(*v),
+            Value::Int4(v) => out.put_i32(*v),
+            Value::Int8(v) => out.put_i64(*v),
+            Value::Float4(v) => out.put_f32(*v),
+            Value::Float8(v) => out.put_f64(*v),
+            Value::Text(s) => out.put_slice(s.as_bytes()),
+            Value::Char(c) => out.put_u8(*c),
+            Value::Oid(v) => out.put_u32(*v),
+            Value::Date(d) => out.put_i32(*d),
+            Value::Timestamptz(t) => out.put_i64(*t),
+            Value::Jsonb(s) => {
+                out.put_u8(1);
+                out.put_slice(s.as_bytes());
+            }
+            Value::Bit(b) => out.put_slice(&b.to_binary()),
+            Value::Vector(v) => out.put_slice(&v.to_binary()),
+            Value::HalfVec(v) => out.put_slice(&v.to_binary()),
+            Value::SparseVec(v) => out.put_slice(&v.to_binary()),
+        }
+    }
+
+    /// Decodes `bytes` in `format` as type `type_oid` (with optional typmod
+    /// for the vector types, e.g. 3 for `vector(3)`).
+    pub fn decode(
+        type_oid: u32,
+        typmod: Option<u32>,
+        format: Format,
+        bytes: &[u8],
+    ) -> Result<Value, PgError> {
+        match format {
+            Format::Text => {
+                let text = std::str::from_utf8(bytes).map_err(|_| {
+                    PgError::new(
+                        sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
+                        "invalid byte sequence for encoding \"UTF8\"",
+                    )
+                })?;
+                Value::parse(type_oid, typmod, text)
+            }
+            Format::Binary => decode_binary(type_oid, typmod, bytes),
+        }
+    }
+
+    /// Parses PostgreSQL text input for type `type_oid`.
+    pub fn parse(type_oid: u32, typmod: Option<u32>, text: &str) -> Result<Value, PgError> {
+        Ok(match type_oid {
+            oid::BOOL => Value::Bool(parse_bool(text)?),
+            oid::INT2 => Value::Int2(parse_int(text, "smallint")?),
+            oid::INT4 => Value::Int4(parse_int(text, "integer")?),
+            oid::INT8 => Value::Int8(parse_int(text, "bigint")?),
+            oid::OID => Value::Oid(parse_int(text, "oid")?),
+            oid::FLOAT4 => Value::Float4(parse_float(text, "real")? as f32),
+            oid::FLOAT8 => Value::Float8(parse_float(text, "double precision")?),
+            oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN => Value::Text(text.to_string()),
+            oid::CHAR => Value::Char(text.bytes().next().unwrap_or(0)),
+            oid::DATE => Value::Date(datetime::parse_date(text)?),
+            oid::TIMESTAMPTZ => Value::Timestamptz(datetime::parse_timestamptz(text)?),
+            oid::JSONB => Value::Jsonb(parse_json(text)?),
+            oid::BIT | oid::VARBIT => Value::Bit(BitVector::parse(text, typmod)?),
+            oid::VECTOR => Value::Vector(Vector::parse(text, typmod)?),
+            oid::HALFVEC => Value::HalfVec(HalfVector::parse(text, typmod)?),
+            oid::SPARSEVEC => Value::SparseVec(SparseVector::parse(text, typmod)?),
+            other => return Err(unsupported_type(other)),
+        })
+    }
+}
+
+fn unsupported_type(oid: u32) -> PgError {
+    PgError::feature_not_supported(format!("values of type with OID {oid} are not supported"))
+}
+
+fn decode_binary(type_oid: u32, typmod: Option<u32>, b: &[u8]) -> Result<Value, PgError> {
+    fn fixed<const N: usize>(b: &[u8]) -> Result<[u8; N], PgError> {
+        b.try_into()
+            .map_err(|_| PgError::invalid_binary("incorrect binary data format"))
+    }
+    Ok(match type_oid {
+        oid::BOOL => Value::Bool(fixed::<1>(b)?[0] != 0),
+        oid::INT2 => Value::Int2(i16::from_be_bytes(fixed(b)?)),
+        oid::INT4 => Value::Int4(i32::from_be_bytes(fixed(b)?)),
+        oid::INT8 => Value::Int8(i64::from_be_bytes(fixed(b)?)),
+        oid::OID => Value::Oid(u32::from_be_bytes(fixed(b)?)),
+        oid::FLOAT4 => Value::Float4(f32::from_be_bytes(fixed(b)?)),
+        oid::FLOAT8 => Value::Float8(f64::from_be_bytes(fixed(b)?)),
+        oid::CHAR => Value::Char(fixed::<1>(b)?[0]),
+        oid::DATE => Value::Date(i32::from_be_bytes(fixed(b)?)),
+        oid::TIMESTAMPTZ => Value::Timestamptz(i64::from_be_bytes(fixed(b)?)),
+        oid::JSONB => match b.split_first() {
+            Some((1, json)) => {
+                let text = std::str::from_utf8(json)
+                    .map_err(|_| PgError::invalid_binary("invalid jsonb text"))?;
+                Value::Jsonb(parse_json(text)?)
+            }
+            _ => return Err(PgError::invalid_binary("unsupported jsonb version number")),
+        },
+        oid::BIT | oid::VARBIT => Value::Bit(BitVector::from_binary(b, typmod)?),
+        oid::VECTOR => Value::Vector(Vector::from_binary(b, typmod)?),
+        oid::HALFVEC => Value::HalfVec(HalfVector::from_binary(b, typmod)?),
+        oid::SPARSEVEC => Value::SparseVec(SparseVector::from_binary(b, typmod)?),
+        oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN => {
+            Value::Text(String::from_utf8(b.to_vec()).map_err(|_| {
+                PgError::new(
+                    sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
+                    "invalid byte sequence for encoding \"UTF8\"",
+                )
+            })?)
+        }
+        other => return Err(unsupported_type(other)),
+    })
+}
+
+fn parse_bool(text: &str) -> Result<bool, PgError> {
+    let t = text.trim().to_ascii_lowercase();
+    let is_prefix = |word: &str| !t.is_empty() && word.starts_with(t.as_str());
+    match t.as_str() {
+        "1" | "on" => Ok(true),
+        "0" | "off" => Ok(false),
+        _ if is_prefix("true") || is_prefix("yes") => Ok(true),
+        _ if is_prefix("false") || is_prefix("no") => Ok(false),
+        _ => Err(PgError::invalid_text("boolean", text)),
+    }
+}
+
+fn parse_int<T: std::str::FromStr>(text: &str, type_name: &str) -> Result<T, PgError> {
+    let t = text.trim();
+    t.parse().map_err(|_| {
+        let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            PgError::new(
+                sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+                format!("value \"{text}\" is out of range for type {type_name}"),
+            )
+        } else {
+            PgError::invalid_text(type_name, text)
+        }
+    })
+}
+
+fn parse_float(text: &str, type_name: &str) -> Result<f64, PgError> {
+    let t = text.trim();
+    match t.to_ascii_lowercase().as_str() {
+        "nan" => return Ok(f64::NAN),
+        "infinity" | "+infinity" | "inf" | "+inf" => return Ok(f64::INFINITY),
+        "-infinity" | "-inf" => return Ok(f64::NEG_INFINITY),
+        _ => {}
+    }
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(PgError::new(
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("\"{t}\" is out of range for type {type_name}"),
+        )),
+        Err(_) => Err(PgError::invalid_text(type_name, text)),
+    }
+}
+
+fn parse_json(text: &str) -> Result<String, PgError> {
+    serde_json::from_str::<serde_json::Value>(text)
+        .map(|_| text.to_string())
+        .map_err(|_| PgError::invalid_text("json", text))
+}
+
+/// PostgreSQL's shortest-exact float output (extra_float_digits >= 1):
+/// plain notation for decimal exponents in -4..`max_exp`, else
+/// `d.ddde±XX` with at least two exponent digits.
+fn float_text(v: f64, sci: &str, max_exp: i32) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if v == 0.0 || (-4..max_exp).contains(&exp) {
+        // The shortest digits of the value's own type, shifted by the
+        // exponent (Display of an f32 widened to f64 would show noise).
+        return shift_decimal(mantissa, exp, v.is_sign_negative());
+    }
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
+}
+
+/// Writes the digits of `mantissa` (`[-]d[.ddd]`) times 10^`exp` in plain
+/// notation.
+fn shift_decimal(mantissa: &str, exp: i32, negative: bool) -> String {
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let point = 1 + exp;
+    let mut out = String::new();
+    if negative {
+        out.push('-');
+    }
+    if point <= 0 {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-point) as usize));
+        out.push_str(&digits);
+    } else if point as usize >= digits.len() {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', point as usize - digits.len()));
+    } else {
+        out.push_str(&digits[..point as usize]);
+        out.push('.');
+        out.push_str(&digits[point as usize..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_round_trip(oid: u32, text: &str) {
+        let v = Value::parse(oid, None, text).unwrap();
+        assert_eq!(v.to_text(), text, "oid {oid}");
+        let mut buf = BytesMut::new();
+        v.encode(Format::Binary, &mut buf);
+        assert_eq!(Value::decode(oid, None, Format::Binary, &buf).unwrap(), v);
+    }
+
+    #[test]
+    fn every_type_round_trips_text_and_binary() {
+        text_round_trip(oid::BOOL, "t");
+        text_round_trip(oid::INT2, "-32768");
+        text_round_trip(oid::INT4, "42");
+        text_round_trip(oid::INT8, "9223372036854775807");
+        text_round_trip(oid::FLOAT4, "1.5");
+        text_round_trip(oid::FLOAT8, "0.1");
+        text_round_trip(oid::TEXT, "héllo");
+        text_round_trip(oid::DATE, "2024-02-29");
+        text_round_trip(oid::TIMESTAMPTZ, "2024-02-29 12:00:00.25+00");
+        text_round_trip(oid::JSONB, "{\"a\": 1}");
+        text_round_trip(oid::VARBIT, "10110");
+        text_round_trip(oid::VECTOR, "[1,2.5,-3]");
+        text_round_trip(oid::HALFVEC, "[1,2.5,-3]");
+        text_round_trip(oid::SPARSEVEC, "{1:1,3:2.5}/5");
+    }
+
+    #[test]
+    fn floats_print_like_postgres() {
+        let f8 = |v: f64| Value::Float8(v).to_text();
+        let f4 = |v: f32| Value::Float4(v).to_text();
+        assert_eq!(f8(1e15), "1e+15");
+        assert_eq!(f8(1e14), "100000000000000");
+        assert_eq!(f8(0.0001), "0.0001");
+        assert_eq!(f8(0.00001), "1e-05");
+        assert_eq!(f8(-2.5), "-2.5");
+        assert_eq!(f8(-0.0), "-0");
+        assert_eq!(f8(f64::NEG_INFINITY), "-Infinity");
+        assert_eq!(f4(0.1), "0.1");
+        assert_eq!(f4(1234567.0), "1.234567e+06");
+        assert_eq!(f4(123456.0), "123456");
+        assert_eq!(f8(1.5e300), "1.5e+300");
+    }
+
+    #[test]
+    fn input_errors_carry_postgres_codes() {
+        let e = Value::parse(oid::INT4, None, "12x").unwrap_err();
+        assert_eq!(
+            (e.code.as_ref(), e.message.as_str()),
+            ("22P02", "invalid input syntax for type integer: \"12x\"")
+        );
+        let e = Value::parse(oid::INT2, None, "40000").unwrap_err();
+        assert_eq!(
+            e.message,
+            "value \"40000\" is out of range for type smallint"
+        );
+        let e = Value::parse(oid::VECTOR, Some(3), "[1,2]").unwrap_err();
+        assert_eq!(
+            (e.code.as_ref(), e.message.as_str()),
+            ("22000", "expected 3 dimensions, not 2")
+        );
+        let e = Value::decode(oid::INT4, None, Format::Binary, &[0, 1]).unwrap_err();
+        assert_eq!(e.code, "22P03");
+        assert!(Value::decode(oid::VECTOR, None, Format::Binary, &[0xff; 3]).is_err());
+        assert!(Value::parse(oid::BOOL, None, "maybe").is_err());
+        assert_eq!(
+            Value::parse(oid::BOOL, None, "YES").unwrap(),
+            Value::Bool(true)
+        );
+    }
+
+    #[test]
+    fn format_codes_follow_bind_rules() {
+        assert_eq!(Format::pick(&[], 2, 3).unwrap(), Format::Text);
+        assert_eq!(Format::pick(&[1], 2, 3).unwrap(), Format::Binary);
+        assert_eq!(Format::pick(&[0, 1, 0], 1, 3).unwrap(), Format::Binary);
+        assert_eq!(Format::pick(&[0, 1], 1, 3).unwrap_err().code, "08P01");
+        assert_eq!(Format::pick(&[2], 0, 1).unwrap_err().code, "22023");
+    }
+}
