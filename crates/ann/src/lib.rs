@@ -8,11 +8,13 @@
 
 pub mod distance;
 pub mod error;
+pub mod hnsw;
 pub mod persist;
 pub mod rng;
 pub mod search;
 pub mod space;
 
 pub use error::{AnnError, ErrorKind, Result};
+pub use hnsw::{Hnsw, HnswParams, HnswSearch};
 pub use search::{BuildProgress, Filter, IterativeScan};
 pub use space::{DenseQuery, DenseSpace, DenseVectors, Metric, Neighbor, Space};

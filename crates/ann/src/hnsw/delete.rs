@@ -1,0 +1,160 @@
+//! Deleting nodes and repairing the graph around them, in the phases
+//! pgvector's vacuum uses:
+//!
+//! 1. Take the deleted nodes out, remembering their neighbour lists.
+//! 2. Replace the entry point if it was deleted (a surviving node of the
+//!    highest level).
+//! 3. Strip deleted ids from every surviving list; each list that lost a
+//!    member is rebuilt from its survivors plus the survivors of the deleted
+//!    members' lists (two hops, as hnswlib's repair does), with the
+//!    selection heuristic. A list left with too few candidates gets a full
+//!    neighbour search from the entry point instead, as pgvector does. The
+//!    node is linked back from its new neighbours so it stays reachable.
+//!
+//! Afterwards no list mentions a deleted id, so searches need no tombstone
+//! checks, and a deleted id can be inserted again.
+
+use super::build::{select_neighbours, Inserter};
+use super::graph::NodeLocks;
+use super::layer::{Layers, Limits, Scratch};
+use super::order::{id_of, scored, Scored};
+use super::{Entry, Hnsw};
+use crate::space::Space;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// Removes `ids` (unknown ids are ignored) and repairs the graph.
+pub(super) fn delete<S: Space>(index: &mut Hnsw, space: &S, ids: &[u32]) {
+    let mut doomed = vec![false; index.graph.capacity()];
+    let mut saved: HashMap<u32, Vec<Vec<u32>>> = HashMap::new();
+    for &id in ids {
+        let Some(level) = index.graph.level(id) else {
+            continue;
+        };
+        let lists = (0..=level)
+            .map(|l| {
+                let mut v = Vec::new();
+                index.graph.read_links(id, l, &mut v);
+                v
+            })
+            .collect();
+        saved.insert(id, lists);
+        doomed[id as usize] = true;
+        index.graph.remove_node(id);
+    }
+    if saved.is_empty() {
+        return;
+    }
+    index.len -= saved.len();
+    if index.entry.is_some_and(|e| doomed[e.node as usize]) {
+        index.entry = index
+            .graph
+            .nodes()
+            .filter_map(|n| index.graph.level(n).map(|level| Entry { node: n, level }))
+            .max_by_key(|e| (e.level, std::cmp::Reverse(e.node)));
+    }
+
+    let graph = &index.graph;
+    let mut repairs: Vec<(u32, u8, Vec<u32>)> = Vec::new();
+    let mut links = Vec::new();
+    for x in graph.nodes() {
+        let top = graph.level(x).unwrap_or(0);
+        for l in 0..=top {
+            links.clear();
+            graph.read_links(x, l, &mut links);
+            if !links.iter().any(|&n| doomed[n as usize]) {
+                continue;
+            }
+            let kept: Vec<u32> = links
+                .iter()
+                .copied()
+                .filter(|&n| !doomed[n as usize])
+                .collect();
+            graph.write_links(x, l, &kept);
+            let mut candidates = kept;
+            for &d in links.iter().filter(|&&n| doomed[n as usize]) {
+                let two_hop = saved[&d].get(l as usize).map_or(&[][..], |v| v);
+                for &n in two_hop {
+                    if n != x && !doomed[n as usize] && !candidates.contains(&n) {
+                        candidates.push(n);
+                    }
+                }
+            }
+            repairs.push((x, l, candidates));
+        }
+    }
+
+    let locks = NodeLocks::new(1);
+    let entry = Mutex::new(index.entry);
+    let inserter = Inserter {
+        space,
+        graph,
+        locks: &locks,
+        params: index.params,
+        entry: &entry,
+    };
+    let mut scratch = Scratch::default();
+    for (x, l, mut candidates) in repairs {
+        let limit = index.params.max_links(l as usize);
+        if candidates.len() < index.params.m {
+            if let Some(e) = index.entry {
+                for s in search_from_entry(&inserter, e, x, l, &mut scratch) {
+                    if !candidates.contains(&id_of(s)) {
+                        candidates.push(id_of(s));
+                    }
+                }
+            }
+        }
+        let mut scoredc: Vec<Scored> = candidates
+            .iter()
+            .map(|&n| scored(space.distance_between(x, n), n))
+            .collect();
+        scoredc.sort_unstable();
+        let chosen = select_neighbours(space, &scoredc, limit);
+        graph.write_links(x, l, &chosen);
+        for &n in &chosen {
+            if graph.level(n).is_some_and(|nl| nl >= l) {
+                inserter.link(n, x, l);
+            }
+        }
+    }
+}
+
+/// Nearest nodes to stored node `x` on `level`, found by descending from
+/// the entry point (`x` itself excluded).
+fn search_from_entry<S: Space>(
+    inserter: &Inserter<'_, S>,
+    entry: Entry,
+    x: u32,
+    level: u8,
+    scratch: &mut Scratch,
+) -> Vec<Scored> {
+    let space = inserter.space;
+    let dist = |n: u32| space.distance_between(x, n);
+    let layers = Layers {
+        graph: inserter.graph,
+        locks: None,
+    };
+    let mut limits = Limits::unbounded();
+    let mut cur = scored(dist(entry.node), entry.node);
+    if entry.level > level {
+        cur = layers.descend(&dist, cur, entry.level, level + 1, &mut limits, scratch);
+    }
+    if entry.level < level {
+        return Vec::new();
+    }
+    scratch.visited.begin(inserter.graph.capacity());
+    scratch.visited.insert(x);
+    scratch.visited.insert(id_of(cur));
+    let found = layers.search(
+        &dist,
+        &|n| space.prefetch(n),
+        &|_| true,
+        cur,
+        level,
+        inserter.params.ef_construction,
+        &mut limits,
+        scratch,
+    );
+    found.into_iter().filter(|&s| id_of(s) != x).collect()
+}
