@@ -158,3 +158,83 @@ fn search_from_entry<S: Space>(
     );
     found.into_iter().filter(|&s| id_of(s) != x).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testdata::{ids, mean_recall, rows_and_queries};
+    use super::super::{HnswParams, HnswSearch};
+    use super::*;
+    use crate::search::BuildProgress;
+    use crate::space::{DenseSpace, Metric};
+
+    const N: usize = 3_000;
+    const DIM: usize = 16;
+
+    #[test]
+    fn deleted_rows_never_return_and_recall_holds() {
+        let (data, queries) = rows_and_queries(N, 100, DIM, 21);
+        let space = DenseSpace::new(&data, DIM, Metric::L2);
+        let mut index = Hnsw::build(
+            &space,
+            &ids(N),
+            HnswParams::default(),
+            2,
+            &BuildProgress::new(),
+        )
+        .unwrap();
+        let entry = index.entry.unwrap().node;
+        let mut gone: Vec<u32> = ids(N).into_iter().filter(|i| i % 10 < 3).collect();
+        gone.push(entry);
+        index.delete(&space, &gone);
+        assert_ne!(index.entry.unwrap().node, entry, "entry point replaced");
+        let live: Vec<u32> = ids(N)
+            .into_iter()
+            .filter(|&i| i % 10 >= 3 && i != entry)
+            .collect();
+        assert_eq!(index.len(), live.len());
+        let opts = HnswSearch::default();
+        for q in queries.chunks_exact(DIM) {
+            let rows = index.search(&space, &space.query(q), 10, &opts, None);
+            assert!(rows.iter().all(|n| live.contains(&n.id)));
+        }
+        let r = mean_recall(&index, &space, &queries, &live, 10, &opts);
+        assert!(r >= 0.95, "recall after deleting 30%: {r}");
+
+        index.insert(&space, 0);
+        let q = space.query(space.vector(0));
+        assert_eq!(index.search(&space, &q, 1, &opts, None)[0].id, 0);
+        assert_eq!(index.len(), live.len() + 1);
+    }
+
+    #[test]
+    fn deleting_everything_empties_the_index_and_it_can_grow_again() {
+        let (data, _) = rows_and_queries(300, 0, DIM, 22);
+        let space = DenseSpace::new(&data, DIM, Metric::L2);
+        let mut index = Hnsw::build(
+            &space,
+            &ids(300),
+            HnswParams::default(),
+            1,
+            &BuildProgress::new(),
+        )
+        .unwrap();
+        index.delete(&space, &ids(300));
+        index.delete(&space, &[5, 1_000_000]);
+        assert!(index.is_empty());
+        assert_eq!(index.entry, None);
+        let q = space.query(space.vector(7));
+        assert!(index
+            .search(&space, &q, 3, &HnswSearch::default(), None)
+            .is_empty());
+        for id in [7, 8, 9] {
+            index.insert(&space, id);
+        }
+        let ids: Vec<u32> = index
+            .search(&space, &q, 3, &HnswSearch::default(), None)
+            .iter()
+            .map(|n| n.id)
+            .collect();
+        assert_eq!(ids[0], 7);
+        assert_eq!(ids.len(), 3);
+    }
+}

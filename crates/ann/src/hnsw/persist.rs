@@ -117,3 +117,126 @@ fn check_links(graph: &Graph, params: &HnswParams) -> std::result::Result<(), &'
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testdata::{ids, rows_and_queries};
+    use super::super::HnswSearch;
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::search::BuildProgress;
+    use crate::space::{DenseSpace, Metric};
+
+    const DIM: usize = 8;
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("ann-hnsw-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("index.hnsw")
+    }
+
+    fn small() -> (Vec<f32>, Vec<f32>) {
+        rows_and_queries(500, 10, DIM, 31)
+    }
+
+    #[test]
+    fn round_trip_gives_identical_results() {
+        let (data, queries) = small();
+        let space = DenseSpace::new(&data, DIM, Metric::Cosine);
+        let mut index = Hnsw::build(
+            &space,
+            &ids(500),
+            HnswParams::new(8, 40).unwrap(),
+            2,
+            &BuildProgress::new(),
+        )
+        .unwrap();
+        index.delete(&space, &[1, 2, 3]);
+        let path = tmp("round");
+        index.save(&path).unwrap();
+        let back = Hnsw::load(&path).unwrap();
+        assert_eq!(back.len(), index.len());
+        assert_eq!(back.params(), index.params());
+        assert_eq!(back.entry, index.entry);
+        for q in queries.chunks_exact(DIM) {
+            let q = space.query(q);
+            let opts = HnswSearch::default();
+            assert_eq!(
+                back.search(&space, &q, 10, &opts, None),
+                index.search(&space, &q, 10, &opts, None)
+            );
+        }
+    }
+
+    #[test]
+    fn damaged_files_are_errors() {
+        let (data, _) = small();
+        let space = DenseSpace::new(&data, DIM, Metric::L2);
+        let index = Hnsw::build(
+            &space,
+            &ids(500),
+            HnswParams::new(8, 40).unwrap(),
+            1,
+            &BuildProgress::new(),
+        )
+        .unwrap();
+        let path = tmp("damaged");
+        index.save(&path).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &good[..good.len() - 9]).unwrap();
+        assert_eq!(
+            Hnsw::load(&path).unwrap_err().kind,
+            ErrorKind::DataCorrupted
+        );
+
+        // Checksums intact, contents wrong: the loader's own checks catch it.
+        let payload = {
+            std::fs::write(&path, &good).unwrap();
+            read_file(&path, KIND).unwrap()
+        };
+        let levels_at = 4 + 4 + 4 + 1 + 8;
+        let level0_at = levels_at + 500 + 8;
+        let node = 10usize;
+        let word = |w: usize| level0_at + 4 * (node * 17 + w);
+        let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+            (
+                "link out of range",
+                Box::new(move |p: &mut Vec<u8>| {
+                    p[word(1)..word(1) + 4].copy_from_slice(&9_999u32.to_le_bytes())
+                }),
+            ),
+            (
+                "count too large",
+                Box::new(move |p: &mut Vec<u8>| {
+                    p[word(0)..word(0) + 4].copy_from_slice(&17u32.to_le_bytes())
+                }),
+            ),
+            (
+                "bad m",
+                Box::new(|p: &mut Vec<u8>| p[0..4].copy_from_slice(&1u32.to_le_bytes())),
+            ),
+            (
+                "bad entry",
+                Box::new(|p: &mut Vec<u8>| p[8..12].copy_from_slice(&7_777u32.to_le_bytes())),
+            ),
+            (
+                "bad level",
+                Box::new(move |p: &mut Vec<u8>| p[levels_at + node] = 9),
+            ),
+            (
+                "absent linked node",
+                Box::new(move |p: &mut Vec<u8>| {
+                    let target = u32::from_le_bytes(p[word(1)..word(1) + 4].try_into().unwrap());
+                    p[levels_at + target as usize] = ABSENT;
+                }),
+            ),
+        ];
+        for (what, damage) in cases {
+            let mut p = payload.clone();
+            damage(&mut p);
+            write_file(&path, KIND, &p).unwrap();
+            let err = Hnsw::load(&path).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::DataCorrupted, "{what}: {err}");
+        }
+    }
+}

@@ -97,3 +97,132 @@ pub(super) fn search<S: Space>(
             .collect()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testdata::{exact, ids, recall, rows_and_queries};
+    use super::super::{HnswParams, HnswSearch};
+    use super::*;
+    use crate::search::BuildProgress;
+    use crate::space::{DenseSpace, Metric};
+
+    const N: usize = 3_000;
+    const DIM: usize = 16;
+
+    fn settings(ef: usize, scan: IterativeScan, max_tuples: usize) -> HnswSearch {
+        HnswSearch::new(ef, scan, max_tuples, 1.0).unwrap()
+    }
+
+    fn fixture() -> (Vec<f32>, Vec<f32>) {
+        rows_and_queries(N, 20, DIM, 11)
+    }
+
+    fn index(space: &DenseSpace) -> Hnsw {
+        Hnsw::build(
+            space,
+            &ids(N),
+            HnswParams::default(),
+            2,
+            &BuildProgress::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn without_iterative_scan_at_most_ef_search_rows_come_back() {
+        let (data, queries) = fixture();
+        let space = DenseSpace::new(&data, DIM, Metric::L2);
+        let index = index(&space);
+        let q = space.query(&queries[..DIM]);
+        let off = settings(20, IterativeScan::Off, 20_000);
+        assert_eq!(index.search(&space, &q, 50, &off, None).len(), 20);
+        assert_eq!(index.search(&space, &q, 5, &off, None).len(), 5);
+        let on = settings(20, IterativeScan::RelaxedOrder, 20_000);
+        let rows = index.search(&space, &q, 50, &on, None);
+        assert_eq!(rows.len(), 50);
+        let got: Vec<u32> = rows.iter().map(|n| n.id).collect();
+        assert!(recall(&got, &exact(&space, &queries[..DIM], &ids(N), 50)) >= 0.9);
+    }
+
+    #[test]
+    fn post_filter_keeps_only_matching_rows_of_the_ef_search_candidates() {
+        let (data, queries) = fixture();
+        let space = DenseSpace::new(&data, DIM, Metric::L2);
+        let index = index(&space);
+        let q = space.query(&queries[..DIM]);
+        let even = |id: u32| id % 2 == 0;
+        let rows = index.search(
+            &space,
+            &q,
+            10,
+            &settings(40, IterativeScan::Off, 20_000),
+            Some(&even),
+        );
+        assert!(!rows.is_empty() && rows.len() <= 10);
+        assert!(rows.iter().all(|n| n.id % 2 == 0));
+        let rare = |id: u32| id % 100 == 7;
+        let rows = index.search(
+            &space,
+            &q,
+            10,
+            &settings(40, IterativeScan::Off, 20_000),
+            Some(&rare),
+        );
+        assert!(
+            rows.len() < 10,
+            "post-filtering a 1% filter leaves few rows"
+        );
+    }
+
+    #[test]
+    fn iterative_scan_returns_k_matching_rows_in_order_at_low_selectivity() {
+        let (data, queries) = fixture();
+        let space = DenseSpace::new(&data, DIM, Metric::L2);
+        let index = index(&space);
+        let rare = |id: u32| id % 50 == 3;
+        let matching: Vec<u32> = ids(N).into_iter().filter(|&i| rare(i)).collect();
+        for scan in [IterativeScan::StrictOrder, IterativeScan::RelaxedOrder] {
+            let mut total = 0.0;
+            for qv in queries.chunks_exact(DIM) {
+                let q = space.query(qv);
+                let rows = index.search(&space, &q, 10, &settings(40, scan, 20_000), Some(&rare));
+                assert_eq!(rows.len(), 10, "{scan:?}");
+                assert!(rows.iter().all(|n| rare(n.id)));
+                assert!(rows.windows(2).all(|w| w[0].distance <= w[1].distance));
+                let got: Vec<u32> = rows.iter().map(|n| n.id).collect();
+                total += recall(&got, &exact(&space, qv, &matching, 10));
+            }
+            let r = total / 20.0;
+            assert!(r >= 0.9, "{scan:?}: filtered recall {r}");
+        }
+    }
+
+    #[test]
+    fn max_scan_tuples_bounds_the_iterative_scan() {
+        let (data, queries) = fixture();
+        let space = DenseSpace::new(&data, DIM, Metric::L2);
+        let index = index(&space);
+        let q = space.query(&queries[..DIM]);
+        let never = |_: u32| false;
+        let rows = index.search(
+            &space,
+            &q,
+            10,
+            &settings(40, IterativeScan::StrictOrder, 20_000),
+            Some(&never),
+        );
+        assert!(rows.is_empty());
+        let rare = |id: u32| id % 50 == 3;
+        let rows = index.search(
+            &space,
+            &q,
+            10,
+            &settings(40, IterativeScan::StrictOrder, 30),
+            Some(&rare),
+        );
+        assert!(
+            rows.len() < 10,
+            "30 tuples cannot hold 10 rows of a 2% filter"
+        );
+    }
+}
