@@ -198,7 +198,8 @@ mod tests {
         let level0_at = levels_at + 500 + 8;
         let node = 10usize;
         let word = |w: usize| level0_at + 4 * (node * 17 + w);
-        let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>)> = vec![
+        type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+        let cases: Vec<(&str, Damage)> = vec![
             (
                 "link out of range",
                 Box::new(move |p: &mut Vec<u8>| {

@@ -150,7 +150,7 @@ mod tests {
         let space = DenseSpace::new(&data, DIM, Metric::L2);
         let index = index(&space);
         let q = space.query(&queries[..DIM]);
-        let even = |id: u32| id % 2 == 0;
+        let even = |id: u32| id.is_multiple_of(2);
         let rows = index.search(
             &space,
             &q,
@@ -159,7 +159,7 @@ mod tests {
             Some(&even),
         );
         assert!(!rows.is_empty() && rows.len() <= 10);
-        assert!(rows.iter().all(|n| n.id % 2 == 0));
+        assert!(rows.iter().all(|n| even(n.id)));
         let rare = |id: u32| id % 100 == 7;
         let rows = index.search(
             &space,
