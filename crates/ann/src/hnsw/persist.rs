@@ -197,7 +197,7 @@ mod tests {
         let levels_at = 4 + 4 + 4 + 1 + 8;
         let level0_at = levels_at + 500 + 8;
         let node = 10usize;
-        let word = |w: usize| level0_at + 4 * (node * 17 + w);
+        let word = move |w: usize| level0_at + 4 * (node * 17 + w);
         type Damage = Box<dyn Fn(&mut Vec<u8>)>;
         let cases: Vec<(&str, Damage)> = vec![
             (
