@@ -92,7 +92,7 @@ impl<S: Space> Inserter<'_, S> {
             let Some(&nearest) = found.first() else {
                 continue;
             };
-            let chosen = select_neighbours(self.space, &found, self.params.m);
+            let chosen = select_neighbours(self.space, &found, self.params.max_links(l as usize));
             {
                 let _guard = self.locks.lock(q);
                 self.graph.write_links(q, l, &chosen);

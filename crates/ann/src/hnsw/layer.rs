@@ -126,13 +126,10 @@ impl Layers<'_> {
             self.links(id_of(c), level, &mut s.links);
             fresh.clear();
             fresh.extend(s.links.iter().copied().filter(|&n| s.visited.insert(n)));
-            if let Some(&first) = fresh.first() {
-                prefetch(first);
+            for &n in &fresh {
+                prefetch(n);
             }
-            for (i, &n) in fresh.iter().enumerate() {
-                if let Some(&next) = fresh.get(i + 1) {
-                    prefetch(next);
-                }
+            for &n in &fresh {
                 let sc = scored(dist(n), n);
                 limits.tuples += 1;
                 let worst = s.results.peek().copied().unwrap_or(Scored::MAX);
