@@ -93,12 +93,19 @@ impl<S: Space> Inserter<'_, S> {
                 continue;
             };
             let chosen = select_neighbours(self.space, &found, self.params.max_links(l as usize));
+            // Another thread that reached `q` through a level above may
+            // already have linked itself into this list: keep those links.
+            let mut early = Vec::new();
             {
                 let _guard = self.locks.lock(q);
+                self.graph.read_links(q, l, &mut early);
                 self.graph.write_links(q, l, &chosen);
             }
             for &e in &chosen {
                 self.link(e, q, l);
+            }
+            for &x in early.iter().filter(|x| !chosen.contains(x)) {
+                self.link(q, x, l);
             }
             cur = nearest;
         }

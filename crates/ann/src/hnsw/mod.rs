@@ -156,6 +156,12 @@ mod tests {
     }
 
     #[test]
+    fn the_index_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Hnsw>();
+    }
+
+    #[test]
     fn recall_against_exact_search_for_each_metric() {
         let (data, queries) = rows_and_queries(N, 100, DIM, 1);
         for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
