@@ -9,6 +9,11 @@ use super::visited::VisitedSet;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// How many neighbours ahead of the one being compared are prefetched:
+/// enough to hide memory latency, few enough not to clog the CPU's miss
+/// buffers.
+const PREFETCH_AHEAD: usize = 4;
+
 /// Reusable buffers of one searching thread.
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
@@ -126,10 +131,13 @@ impl Layers<'_> {
             self.links(id_of(c), level, &mut s.links);
             fresh.clear();
             fresh.extend(s.links.iter().copied().filter(|&n| s.visited.insert(n)));
-            for &n in &fresh {
+            for &n in fresh.iter().take(PREFETCH_AHEAD) {
                 prefetch(n);
             }
-            for &n in &fresh {
+            for (i, &n) in fresh.iter().enumerate() {
+                if let Some(&ahead) = fresh.get(i + PREFETCH_AHEAD) {
+                    prefetch(ahead);
+                }
                 let sc = scored(dist(n), n);
                 limits.tuples += 1;
                 let worst = s.results.peek().copied().unwrap_or(Scored::MAX);
