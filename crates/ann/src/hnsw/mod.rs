@@ -2,13 +2,13 @@
 //! options, search settings and filtered/iterative scan semantics.
 //!
 //! Why it is fast: level 0, where a search spends nearly all its time, is
-//! one flat array of fixed-stride u32 lists ([`graph`]); candidates are
+//! one flat array of fixed-stride u32 lists (`graph`); candidates are
 //! (distance, id) pairs packed into one u64 so heaps compare integers
-//! ([`order`]); the visited set is a generation-tagged array reused across
-//! queries ([`visited`]); the next neighbour's vector is prefetched while the
-//! current one is compared ([`layer`]). The build inserts from several
-//! threads with striped per-node locks ([`build`]); deletes repair the graph
-//! at once so searches never meet tombstones ([`delete`]).
+//! (`order`); the visited set is a generation-tagged array reused across
+//! queries (`visited`); the next neighbour's vector is prefetched while the
+//! current one is compared (`layer`). The build inserts from several
+//! threads with striped per-node locks (`build`); deletes repair the graph
+//! at once so searches never meet tombstones (`delete`).
 //!
 //! The index owns no vectors: it stores ids and reads vectors through a
 //! [`Space`]. Ids are the owner's row slots; the arrays are sized by the
@@ -94,7 +94,12 @@ impl Hnsw {
     }
 
     /// Up to `k` rows nearest to `query`, nearest first, with ordering
-    /// distances; see [`query`] for how `opts` and `filter` shape the search.
+    /// distances, as pgvector 0.8 answers them. With iterative scan off, at
+    /// most `ef_search` rows, and a filter only drops rows from those
+    /// (post-filtering). With iterative scan on, the search goes on until
+    /// `max(ef_search, k)` rows pass the filter and no closer node is left
+    /// unexplored, or `max_scan_tuples` / `scan_mem_multiplier` are used up;
+    /// rows failing the filter still steer it.
     pub fn search<S: Space>(
         &self,
         space: &S,
