@@ -143,9 +143,26 @@ impl Graph {
     /// node's lock whenever another thread may write.
     #[inline]
     pub(super) fn read_links(&self, id: u32, level: u8, out: &mut Vec<u32>) {
+        self.read_links_where(id, level, out, |_| true);
+    }
+
+    /// Appends the neighbours of `id` on `level` for which `keep` is true.
+    #[inline]
+    pub(super) fn read_links_where(
+        &self,
+        id: u32,
+        level: u8,
+        out: &mut Vec<u32>,
+        mut keep: impl FnMut(u32) -> bool,
+    ) {
         let block = self.block(id, level);
         let n = (block[0].load(Relaxed) as usize).min(block.len() - 1);
-        out.extend(block[1..=n].iter().map(|w| w.load(Relaxed)));
+        out.extend(
+            block[1..=n]
+                .iter()
+                .map(|w| w.load(Relaxed))
+                .filter(|&l| keep(l)),
+        );
     }
 
     /// (stored count, capacity) of `id`'s list on `level`.

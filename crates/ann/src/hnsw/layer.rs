@@ -58,16 +58,13 @@ pub(super) struct Layers<'a> {
 }
 
 impl Layers<'_> {
+    /// Replaces `out` with the neighbours of `id` on `level` that `keep`
+    /// admits.
     #[inline]
-    fn links(&self, id: u32, level: u8, out: &mut Vec<u32>) {
+    fn links(&self, id: u32, level: u8, out: &mut Vec<u32>, keep: impl FnMut(u32) -> bool) {
         out.clear();
-        match self.locks {
-            Some(locks) => {
-                let _guard = locks.lock(id);
-                self.graph.read_links(id, level, out);
-            }
-            None => self.graph.read_links(id, level, out),
-        }
+        let _guard = self.locks.map(|locks| locks.lock(id));
+        self.graph.read_links_where(id, level, out, keep);
     }
 
     /// Greedy descent from `start` through levels `top` down to `bottom`
@@ -86,7 +83,7 @@ impl Layers<'_> {
         for level in (bottom..=top).rev() {
             loop {
                 let here = best;
-                self.links(id_of(here), level, &mut scratch.links);
+                self.links(id_of(here), level, &mut scratch.links, |_| true);
                 for &n in &scratch.links {
                     let s = scored(dist(n), n);
                     limits.tuples += 1;
@@ -128,9 +125,8 @@ impl Layers<'_> {
             if s.results.len() >= ef && s.results.peek().is_some_and(|&w| c > w) {
                 break;
             }
-            self.links(id_of(c), level, &mut s.links);
-            fresh.clear();
-            fresh.extend(s.links.iter().copied().filter(|&n| s.visited.insert(n)));
+            let visited = &mut s.visited;
+            self.links(id_of(c), level, &mut fresh, |n| visited.insert(n));
             for &n in fresh.iter().take(PREFETCH_AHEAD) {
                 prefetch(n);
             }
