@@ -161,9 +161,27 @@ mod tests {
     }
 
     #[test]
-    fn the_index_can_be_shared_between_threads() {
-        fn shared<T: Send + Sync>() {}
-        shared::<Hnsw>();
+    fn threads_searching_at_once_get_the_same_answers() {
+        let (data, queries) = rows_and_queries(N, 40, DIM, 6);
+        let space = DenseSpace::new(&data, DIM, Metric::L2);
+        let index = Hnsw::build(
+            &space,
+            &ids(N),
+            HnswParams::default(),
+            2,
+            &BuildProgress::new(),
+        )
+        .unwrap();
+        let answer = |q: &[f32]| index.search(&space, &space.query(q), 10, &opts(40), None);
+        let alone: Vec<_> = queries.chunks_exact(DIM).map(answer).collect();
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| queries.chunks_exact(DIM).map(answer).collect::<Vec<_>>()))
+                .collect();
+            for w in workers {
+                assert_eq!(w.join().unwrap(), alone);
+            }
+        });
     }
 
     #[test]
