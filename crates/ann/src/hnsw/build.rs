@@ -124,18 +124,20 @@ impl<S: Space> Inserter<'_, S> {
             return;
         }
         links.push(q);
-        let mut candidates: Vec<Scored> = links
-            .iter()
-            .map(|&n| scored(self.space.distance_between(e, n), n))
-            .collect();
-        candidates.sort_unstable();
-        let kept = select_neighbours(
-            self.space,
-            &candidates,
-            self.params.max_links(level as usize),
-        );
+        let kept = prune(self.space, e, &links, self.params.max_links(level as usize));
         self.graph.write_links(e, level, &kept);
     }
+}
+
+/// Chooses at most `limit` neighbours for stored node `base` among `ids`
+/// with [`select_neighbours`].
+pub(super) fn prune<S: Space>(space: &S, base: u32, ids: &[u32], limit: usize) -> Vec<u32> {
+    let mut candidates: Vec<Scored> = ids
+        .iter()
+        .map(|&n| scored(space.distance_between(base, n), n))
+        .collect();
+    candidates.sort_unstable();
+    select_neighbours(space, &candidates, limit)
 }
 
 /// The neighbour-selection heuristic (Malkov & Yashunin, Algorithm 4, as

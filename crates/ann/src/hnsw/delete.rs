@@ -14,7 +14,7 @@
 //! Afterwards no list mentions a deleted id, so searches need no tombstone
 //! checks, and a deleted id can be inserted again.
 
-use super::build::{select_neighbours, Inserter};
+use super::build::{prune, Inserter};
 use super::graph::NodeLocks;
 use super::layer::{Layers, Limits, Scratch};
 use super::order::{id_of, scored, Scored};
@@ -105,12 +105,7 @@ pub(super) fn delete<S: Space>(index: &mut Hnsw, space: &S, ids: &[u32]) {
                 }
             }
         }
-        let mut scoredc: Vec<Scored> = candidates
-            .iter()
-            .map(|&n| scored(space.distance_between(x, n), n))
-            .collect();
-        scoredc.sort_unstable();
-        let chosen = select_neighbours(space, &scoredc, limit);
+        let chosen = prune(space, x, &candidates, limit);
         graph.write_links(x, l, &chosen);
         for &n in &chosen {
             if graph.level(n).is_some_and(|nl| nl >= l) {
