@@ -266,6 +266,26 @@ mod tests {
     }
 
     #[test]
+    fn sparse_and_repeated_ids_index_only_those_rows() {
+        let (data, queries) = rows_and_queries(N, 20, DIM, 7);
+        let space = DenseSpace::new(&data, DIM, Metric::L2);
+        let mut chosen: Vec<u32> = (0..N as u32).filter(|i| i % 3 == 1).collect();
+        chosen.extend_from_slice(&[1, 4, 7]);
+        let index = Hnsw::build(
+            &space,
+            &chosen,
+            HnswParams::default(),
+            2,
+            &BuildProgress::new(),
+        )
+        .unwrap();
+        assert_eq!(index.len(), N / 3);
+        let live: Vec<u32> = (0..N as u32).filter(|i| i % 3 == 1).collect();
+        let r = mean_recall(&index, &space, &queries, &live, 10, &opts(40));
+        assert!(r >= 0.95, "recall {r}");
+    }
+
+    #[test]
     fn zero_vectors_under_cosine_neither_panic_nor_crowd_out_real_rows() {
         let mut data = clustered(1_000, 8, 10, 5);
         for id in (0..1_000).step_by(50) {
