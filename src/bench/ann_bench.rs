@@ -110,8 +110,12 @@ pub fn run(args: &AnnArgs) -> Result<(), String> {
     let t = Instant::now();
     let built = match args.index {
         IndexChoice::Hnsw => {
-            let params = HnswParams::new(args.m, args.ef_construction).map_err(|e| e.to_string())?;
-            Built::Hnsw(Hnsw::build(&space, &ids, params, args.threads, &progress).map_err(|e| e.to_string())?)
+            let params =
+                HnswParams::new(args.m, args.ef_construction).map_err(|e| e.to_string())?;
+            Built::Hnsw(
+                Hnsw::build(&space, &ids, params, args.threads, &progress)
+                    .map_err(|e| e.to_string())?,
+            )
         }
         IndexChoice::Ivfflat => {
             let lists = args.lists.unwrap_or((data.len() / 1000).max(1));
@@ -138,13 +142,26 @@ pub fn run(args: &AnnArgs) -> Result<(), String> {
         Some(FilterChoice::Label) => {
             let labels = data.label_filter()?;
             for (params, opts) in settings(args, &built)? {
-                for mode in [None, Some(IterativeScan::Off), Some(IterativeScan::StrictOrder), Some(IterativeScan::RelaxedOrder)] {
+                for mode in [
+                    None,
+                    Some(IterativeScan::Off),
+                    Some(IterativeScan::StrictOrder),
+                    Some(IterativeScan::RelaxedOrder),
+                ] {
                     if mode.is_none() && matches!(built, Built::Exact) {
                         continue;
                     }
-                    let measured = filtered_run(&built, &space, &ids, &queries, &labels, args.k, &opts, mode);
+                    let measured =
+                        filtered_run(&built, &space, &ids, &queries, &labels, args.k, &opts, mode);
                     let label = mode.map_or("auto", IterativeScan::as_str);
-                    rows.push(row(&built, params.clone(), measured, build_s, Some(label), Some("label")));
+                    rows.push(row(
+                        &built,
+                        params.clone(),
+                        measured,
+                        build_s,
+                        Some(label),
+                        Some("label"),
+                    ));
                     print_last(&rows, args.json);
                 }
             }
@@ -161,22 +178,35 @@ enum Setting {
     Exact,
 }
 
-fn settings(args: &AnnArgs, built: &Built) -> Result<Vec<(Map<String, Value>, Setting)>, String> {
+/// The printed parameters of a row and the setting searched with.
+type NamedSetting = (Map<String, Value>, Setting);
+
+fn settings(args: &AnnArgs, built: &Built) -> Result<Vec<NamedSetting>, String> {
     let mut out = Vec::new();
     match built {
         Built::Hnsw(h) => {
             for &ef in &args.ef_search {
-                let opts = HnswSearch { ef_search: ef, ..HnswSearch::default() };
-                HnswSearch::new(opts.ef_search, opts.iterative_scan, opts.max_scan_tuples, opts.scan_mem_multiplier)
-                    .map_err(|e| e.to_string())?;
+                let opts = HnswSearch {
+                    ef_search: ef,
+                    ..HnswSearch::default()
+                };
+                HnswSearch::new(
+                    opts.ef_search,
+                    opts.iterative_scan,
+                    opts.max_scan_tuples,
+                    opts.scan_mem_multiplier,
+                )
+                .map_err(|e| e.to_string())?;
                 let p = h.params();
-                let params = json!({"m": p.m, "ef_construction": p.ef_construction, "ef_search": ef});
+                let params =
+                    json!({"m": p.m, "ef_construction": p.ef_construction, "ef_search": ef});
                 out.push((object(params), Setting::Hnsw(opts)));
             }
         }
         Built::Ivf(ivf) => {
             for &probes in &args.probes {
-                let opts = IvfSearch::new(probes, IterativeScan::Off, 32768).map_err(|e| e.to_string())?;
+                let opts =
+                    IvfSearch::new(probes, IterativeScan::Off, 32768).map_err(|e| e.to_string())?;
                 let params = json!({"lists": ivf.params().lists, "probes": probes});
                 out.push((object(params), Setting::Ivf(opts)));
             }
@@ -245,7 +275,15 @@ fn filtered_run(
         };
         match plan {
             FilteredPlan::Index => search(built, space, ids, &queries[i], k, &setting, Some(&pred)),
-            FilteredPlan::Exact => search(&Built::Exact, space, ids, &queries[i], k, &Setting::Exact, Some(&pred)),
+            FilteredPlan::Exact => search(
+                &Built::Exact,
+                space,
+                ids,
+                &queries[i],
+                k,
+                &Setting::Exact,
+                Some(&pred),
+            ),
         }
     })
 }
@@ -263,7 +301,15 @@ fn row(
         Built::Ivf(i) => ("ivfflat", i.memory_bytes()),
         Built::Exact => ("exact", 0),
     };
-    Row { index, params, measured, build_s, memory_bytes, iterative_scan, filter }
+    Row {
+        index,
+        params,
+        measured,
+        build_s,
+        memory_bytes,
+        iterative_scan,
+        filter,
+    }
 }
 
 fn print_last(rows: &[Row], as_json: bool) {
@@ -289,7 +335,15 @@ fn print_last(rows: &[Row], as_json: bool) {
     if rows.len() == 1 {
         println!(
             "{:<8} {:<40} {:>14} {:>8} {:>10} {:>9} {:>9} {:>8} {:>12}",
-            "index", "params", "iterative_scan", "recall", "qps", "p50_us", "p99_us", "build_s", "memory_bytes"
+            "index",
+            "params",
+            "iterative_scan",
+            "recall",
+            "qps",
+            "p50_us",
+            "p99_us",
+            "build_s",
+            "memory_bytes"
         );
     }
     let params: Vec<String> = r.params.iter().map(|(k, v)| format!("{k}={v}")).collect();

@@ -44,10 +44,20 @@ impl Dataset {
         let (dim, base) = read_vectors(dir, "base")?;
         let (qdim, queries) = read_vectors(dir, "query")?;
         if qdim != dim {
-            return Err(format!("{name}: queries have {qdim} dimensions, base has {dim}"));
+            return Err(format!(
+                "{name}: queries have {qdim} dimensions, base has {dim}"
+            ));
         }
         let groundtruth = read_ivecs(&dir.join("groundtruth.ivecs"))?;
-        Ok(Dataset { name, dim, base, queries, groundtruth, metric, dir: dir.to_path_buf() })
+        Ok(Dataset {
+            name,
+            dim,
+            base,
+            queries,
+            groundtruth,
+            metric,
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// Number of base vectors.
@@ -72,10 +82,17 @@ impl Dataset {
         let base = read_labels(&self.dir, "base")?;
         let queries = read_labels(&self.dir, "query")?;
         if base.len() != self.len() || queries.len() != self.query_count() {
-            return Err(format!("{}: label files do not match the vector counts", self.name));
+            return Err(format!(
+                "{}: label files do not match the vector counts",
+                self.name
+            ));
         }
         let groundtruth = read_ivecs(&self.dir.join("filtered-groundtruth.ivecs"))?;
-        Ok(LabelFilter { base, queries, groundtruth })
+        Ok(LabelFilter {
+            base,
+            queries,
+            groundtruth,
+        })
     }
 }
 
@@ -111,8 +128,9 @@ fn read_vectors(dir: &Path, stem: &str) -> Result<(usize, Vec<f32>), String> {
 }
 
 fn read_ivecs(path: &Path) -> Result<Vec<Vec<u32>>, String> {
-    let (dim, flat) =
-        read_texmex(path, 4, |c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as u32)?;
+    let (dim, flat) = read_texmex(path, 4, |c| {
+        i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as u32
+    })?;
     Ok(flat.chunks_exact(dim).map(|r| r.to_vec()).collect())
 }
 

@@ -23,7 +23,12 @@ const PASSES: usize = 2;
 
 /// Runs `search(i)` for queries `0..n` and scores the returned ids against
 /// `truth[i][..k]`.
-pub fn run(n: usize, k: usize, truth: &[Vec<u32>], mut search: impl FnMut(usize) -> Vec<u32>) -> Measured {
+pub fn run(
+    n: usize,
+    k: usize,
+    truth: &[Vec<u32>],
+    mut search: impl FnMut(usize) -> Vec<u32>,
+) -> Measured {
     for i in 0..WARMUP.min(n) {
         std::hint::black_box(search(i));
     }

@@ -10,6 +10,7 @@ pub mod distance;
 pub mod error;
 pub mod exact;
 pub mod functions;
+pub mod hnsw;
 pub mod ivfflat;
 pub mod kmeans;
 pub mod persist;
@@ -22,6 +23,7 @@ pub mod types;
 
 pub use error::{AnnError, ErrorKind, Result};
 pub use exact::exact_search;
+pub use hnsw::{Hnsw, HnswParams, HnswSearch};
 pub use ivfflat::{IvfFlat, IvfParams, IvfSearch};
 pub use search::{BuildProgress, Filter, IterativeScan};
 pub use space::{DenseQuery, DenseSpace, DenseVectors, Metric, Neighbor, Space};

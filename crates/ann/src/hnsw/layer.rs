@@ -1,0 +1,161 @@
+//! Searching one level of the graph: the greedy descent through the upper
+//! levels and the best-first search with a bounded result list (Malkov &
+//! Yashunin, Algorithms 2 and 5). Building, repairing and querying all use
+//! these two routines; they differ only in the closures passed in.
+
+use super::graph::{Graph, NodeLocks};
+use super::order::{id_of, scored, Scored};
+use super::visited::VisitedSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// How many neighbours ahead of the one being compared are prefetched:
+/// enough to hide memory latency, few enough not to clog the CPU's miss
+/// buffers.
+const PREFETCH_AHEAD: usize = 4;
+
+/// Reusable buffers of one searching thread.
+#[derive(Debug, Default)]
+pub(super) struct Scratch {
+    /// Nodes seen by the current search.
+    pub visited: VisitedSet,
+    candidates: BinaryHeap<Reverse<Scored>>,
+    results: BinaryHeap<Scored>,
+    links: Vec<u32>,
+    fresh: Vec<u32>,
+}
+
+/// When a search must stop early (iterative scans); unbounded otherwise.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Limits {
+    /// Distances computed so far ("tuples visited").
+    pub tuples: usize,
+    /// Stop once `tuples` reaches this.
+    pub max_tuples: usize,
+    /// Stop once the heaps hold more entries than this.
+    pub max_entries: usize,
+}
+
+impl Limits {
+    /// No limit.
+    pub(super) fn unbounded() -> Self {
+        Limits {
+            tuples: 0,
+            max_tuples: usize::MAX,
+            max_entries: usize::MAX,
+        }
+    }
+}
+
+/// A view of the graph for searching; with `locks`, every list is read
+/// under its node's lock (while builder threads write).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Layers<'a> {
+    /// The graph searched.
+    pub graph: &'a Graph,
+    /// Locks to take around list reads, when others may write.
+    pub locks: Option<&'a NodeLocks>,
+}
+
+impl Layers<'_> {
+    /// Replaces `out` with the neighbours of `id` on `level` that `keep`
+    /// admits.
+    #[inline]
+    fn links(&self, id: u32, level: u8, out: &mut Vec<u32>, keep: impl FnMut(u32) -> bool) {
+        out.clear();
+        let _guard = self.locks.map(|locks| locks.lock(id));
+        self.graph.read_links_where(id, level, out, keep);
+    }
+
+    /// Greedy descent from `start` through levels `top` down to `bottom`
+    /// (both included): on each level, move to the closest neighbour until
+    /// none is closer. Returns the closest node found.
+    pub(super) fn descend(
+        &self,
+        dist: &impl Fn(u32) -> f32,
+        start: Scored,
+        top: u8,
+        bottom: u8,
+        limits: &mut Limits,
+        scratch: &mut Scratch,
+    ) -> Scored {
+        let mut best = start;
+        for level in (bottom..=top).rev() {
+            loop {
+                let here = best;
+                self.links(id_of(here), level, &mut scratch.links, |_| true);
+                for &n in &scratch.links {
+                    let s = scored(dist(n), n);
+                    limits.tuples += 1;
+                    best = best.min(s);
+                }
+                if best == here {
+                    break;
+                }
+            }
+        }
+        best
+    }
+
+    /// Best-first search of `level` from `start` (already marked visited by
+    /// the caller): keeps the `ef` closest nodes that `accept` admits while
+    /// every node, admitted or not, steers the search. Returns them nearest
+    /// first.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn search(
+        &self,
+        dist: &impl Fn(u32) -> f32,
+        prefetch: &impl Fn(u32),
+        accept: &impl Fn(u32) -> bool,
+        start: Scored,
+        level: u8,
+        ef: usize,
+        limits: &mut Limits,
+        scratch: &mut Scratch,
+    ) -> Vec<Scored> {
+        let s = scratch;
+        s.candidates.clear();
+        s.results.clear();
+        s.candidates.push(Reverse(start));
+        if accept(id_of(start)) {
+            s.results.push(start);
+        }
+        let mut fresh = std::mem::take(&mut s.fresh);
+        while let Some(Reverse(c)) = s.candidates.pop() {
+            if s.results.len() >= ef && s.results.peek().is_some_and(|&w| c > w) {
+                break;
+            }
+            let visited = &mut s.visited;
+            self.links(id_of(c), level, &mut fresh, |n| visited.insert(n));
+            for &n in fresh.iter().take(PREFETCH_AHEAD) {
+                prefetch(n);
+            }
+            for (i, &n) in fresh.iter().enumerate() {
+                if let Some(&ahead) = fresh.get(i + PREFETCH_AHEAD) {
+                    prefetch(ahead);
+                }
+                let sc = scored(dist(n), n);
+                limits.tuples += 1;
+                let worst = s.results.peek().copied().unwrap_or(Scored::MAX);
+                if s.results.len() < ef || sc < worst {
+                    s.candidates.push(Reverse(sc));
+                    if accept(n) {
+                        s.results.push(sc);
+                        if s.results.len() > ef {
+                            s.results.pop();
+                        }
+                    }
+                }
+            }
+            if limits.tuples >= limits.max_tuples
+                || s.candidates.len() + s.results.len() > limits.max_entries
+            {
+                break;
+            }
+        }
+        s.fresh = fresh;
+        let mut out: Vec<Scored> = s.results.drain().collect();
+        out.sort_unstable();
+        out
+    }
+}
