@@ -11,7 +11,17 @@
 //! (sqrt for `<->`, negation for `<#>`, `1 - cos` for `<=>`) are applied by
 //! callers.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod popcnt;
 pub mod scalar;
+#[cfg(test)]
+mod tests;
+#[cfg(target_arch = "x86_64")]
+mod unrolled;
 
 use half::f16;
 use std::sync::OnceLock;
@@ -70,8 +80,18 @@ pub fn kernels() -> &'static Kernels {
     CHOSEN.get_or_init(detect)
 }
 
+/// Every kernel table the running CPU can execute, fastest first; the last
+/// is always the scalar reference. Tests and benchmarks compare them all.
+pub fn available() -> Vec<&'static Kernels> {
+    let mut tables = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    tables.extend([avx512::kernels(), avx2::kernels()].into_iter().flatten());
+    tables.push(&SCALAR);
+    tables
+}
+
 fn detect() -> Kernels {
-    SCALAR
+    *available()[0]
 }
 
 /// Squared L2 distance.
