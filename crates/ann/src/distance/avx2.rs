@@ -5,6 +5,7 @@
 //! masked load before AVX-512, so its last few halves are copied into a zeroed
 //! 8-lane buffer. Bit kernels come from [`super::popcnt`].
 
+use super::batch::batch_kernels;
 use super::unrolled::float_kernels;
 use super::{popcnt, Kernels};
 use core::arch::x86_64::*;
@@ -24,6 +25,8 @@ static AVX2: Kernels = Kernels {
     l2_squared,
     dot,
     l1,
+    l2_squared_x4,
+    dot_x4,
     l2_squared_f16,
     dot_f16,
     l1_f16,
@@ -88,6 +91,13 @@ float_kernels! {
     features: "avx2,fma,f16c", lanes: 8, zero: _mm256_setzero_ps(),
     load: load_f32, load_tail: load_f32_tail,
     add: _mm256_add_ps, sub: _mm256_sub_ps, fmadd: _mm256_fmadd_ps, abs: abs,
+    reduce: reduce,
+}
+
+batch_kernels! {
+    features: "avx2,fma", lanes: 8, vector: __m256, zero: _mm256_setzero_ps(),
+    load: load_f32, load_tail: load_f32_tail,
+    add: _mm256_add_ps, sub: _mm256_sub_ps, fmadd: _mm256_fmadd_ps,
     reduce: reduce,
 }
 

@@ -8,6 +8,7 @@
 //! 256-bit halves, so the gain over AVX2 comes from fewer instructions and the
 //! masked tails rather than from wider arithmetic.
 
+use super::batch::batch_kernels;
 use super::unrolled::{float_kernels, unrolled_kernel};
 use super::{popcnt, Kernels};
 use core::arch::x86_64::*;
@@ -35,6 +36,8 @@ static WITH_VPOPCNTDQ: Kernels = Kernels {
     l2_squared,
     dot,
     l1,
+    l2_squared_x4,
+    dot_x4,
     l2_squared_f16,
     dot_f16,
     l1_f16,
@@ -100,6 +103,13 @@ float_kernels! {
     features: "avx512f,avx512bw,avx512vl,f16c", lanes: 16, zero: _mm512_setzero_ps(),
     load: load_f32, load_tail: load_f32_tail,
     add: _mm512_add_ps, sub: _mm512_sub_ps, fmadd: _mm512_fmadd_ps, abs: _mm512_abs_ps,
+    reduce: _mm512_reduce_add_ps,
+}
+
+batch_kernels! {
+    features: "avx512f", lanes: 16, vector: __m512, zero: _mm512_setzero_ps(),
+    load: load_f32, load_tail: load_f32_tail,
+    add: _mm512_add_ps, sub: _mm512_sub_ps, fmadd: _mm512_fmadd_ps,
     reduce: _mm512_reduce_add_ps,
 }
 

@@ -16,6 +16,8 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 #[cfg(target_arch = "x86_64")]
+mod batch;
+#[cfg(target_arch = "x86_64")]
 mod popcnt;
 pub mod scalar;
 #[cfg(test)]
@@ -28,6 +30,8 @@ use std::sync::OnceLock;
 
 /// A kernel over two f32 slices of equal length.
 pub type F32Kernel = fn(&[f32], &[f32]) -> f32;
+/// A kernel from one f32 query to four f32 rows of the query's length.
+pub type F32BatchKernel = fn(&[f32], [&[f32]; 4]) -> [f32; 4];
 /// A kernel over two f16 slices of equal length.
 pub type F16Kernel = fn(&[f16], &[f16]) -> f32;
 
@@ -42,6 +46,11 @@ pub struct Kernels {
     pub dot: F32Kernel,
     /// Sum of absolute differences.
     pub l1: F32Kernel,
+    /// [`Kernels::l2_squared`] from one query to four rows in one pass;
+    /// faster per row than four single calls.
+    pub l2_squared_x4: F32BatchKernel,
+    /// [`Kernels::dot`] of one query with four rows in one pass.
+    pub dot_x4: F32BatchKernel,
     /// Squared L2 over halfvec elements, accumulated in f32.
     pub l2_squared_f16: F16Kernel,
     /// Dot product over halfvec elements, accumulated in f32.
@@ -61,6 +70,8 @@ const SCALAR: Kernels = Kernels {
     l2_squared: scalar::l2_squared,
     dot: scalar::dot,
     l1: scalar::l1,
+    l2_squared_x4: scalar::l2_squared_x4,
+    dot_x4: scalar::dot_x4,
     l2_squared_f16: scalar::l2_squared_f16,
     dot_f16: scalar::dot_f16,
     l1_f16: scalar::l1_f16,

@@ -21,6 +21,16 @@ pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
 }
 
+/// Squared L2 from one query to four rows.
+pub fn l2_squared_x4(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+    rows.map(|r| l2_squared(q, r))
+}
+
+/// Dot products of one query with four rows.
+pub fn dot_x4(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+    rows.map(|r| dot(q, r))
+}
+
 /// Squared L2 over f16, accumulated in f32.
 pub fn l2_squared_f16(a: &[f16], b: &[f16]) -> f32 {
     debug_assert_eq!(a.len(), b.len());

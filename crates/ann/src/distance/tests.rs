@@ -127,6 +127,66 @@ fn f32_kernels_match_scalar_within_rounding() {
 }
 
 #[test]
+fn batch_kernels_equal_four_single_calls() {
+    let s = scalar_kernels();
+    let tables = simd_tables();
+    let mut rng = Rng::new(16);
+    for len in LENGTHS {
+        let q = small_integers(&mut rng, len);
+        let rows: Vec<Vec<f32>> = (0..4).map(|_| small_integers(&mut rng, len)).collect();
+        let rows = [&rows[0][..], &rows[1], &rows[2], &rows[3]];
+        let l2 = rows.map(|r| (s.l2_squared)(&q, r));
+        let dot = rows.map(|r| (s.dot)(&q, r));
+        assert_eq!((s.l2_squared_x4)(&q, rows), l2, "scalar len {len}");
+        for k in &tables {
+            assert_eq!((k.l2_squared_x4)(&q, rows), l2, "l2 {} len {len}", k.isa);
+            assert_eq!((k.dot_x4)(&q, rows), dot, "dot {} len {len}", k.isa);
+        }
+
+        let (q, a) = clustered_pair(&mut rng, len, 10.0);
+        let (b, c) = clustered_pair(&mut rng, len, 10.0);
+        let rows = [&a[..], &b, &c, &q];
+        for k in &tables {
+            let l2 = (k.l2_squared_x4)(&q, rows);
+            let dot = (k.dot_x4)(&q, rows);
+            for (i, r) in rows.iter().enumerate() {
+                let l2_mag: f64 = q
+                    .iter()
+                    .zip(*r)
+                    .map(|(x, y)| ((x - y) as f64).powi(2))
+                    .sum();
+                let dot_mag: f64 = q.iter().zip(*r).map(|(x, y)| (x * y).abs() as f64).sum();
+                let what = format!("{} len {len} row {i}", k.isa);
+                assert_close(
+                    l2[i],
+                    (s.l2_squared)(&q, r),
+                    len,
+                    l2_mag,
+                    &format!("l2 {what}"),
+                );
+                assert_close(dot[i], (s.dot)(&q, r), len, dot_mag, &format!("dot {what}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_kernels_fall_back_when_a_row_length_differs() {
+    let mut rng = Rng::new(17);
+    let q = small_integers(&mut rng, 40);
+    let long = small_integers(&mut rng, 50);
+    let short = small_integers(&mut rng, 21);
+    let rows = [&q[..], &long, &short, &q];
+    for k in simd_tables() {
+        let want = rows.map(|r| (k.l2_squared)(&q, r));
+        assert_eq!((k.l2_squared_x4)(&q, rows), want, "{}", k.isa);
+        assert_eq!(want[0], 0.0);
+        let want = rows.map(|r| (k.dot)(&q, r));
+        assert_eq!((k.dot_x4)(&q, rows), want, "{}", k.isa);
+    }
+}
+
+#[test]
 fn f16_kernels_match_scalar_within_rounding() {
     let s = scalar_kernels();
     let tables = simd_tables();
