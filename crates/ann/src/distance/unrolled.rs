@@ -54,13 +54,17 @@ macro_rules! unrolled_kernel {
                     }
                     i += 4 * LANES;
                 }
-                let mut k = 0;
-                while i + LANES <= n {
+                // Fewer than four registers are left: one step into each of
+                // the first three accumulators (fixed slots keep them in
+                // registers), the partial remainder into the fourth.
+                for slot in &mut acc[..3] {
+                    if i + LANES > n {
+                        break;
+                    }
                     // SAFETY: i + LANES <= n, within both slices.
                     let ($x, $y) = unsafe { ($load(pa.add(i)), $load(pb.add(i))) };
-                    let $acc = acc[k & 3];
-                    acc[k & 3] = $step;
-                    k += 1;
+                    let $acc = *slot;
+                    *slot = $step;
                     i += LANES;
                 }
                 if i < n {
