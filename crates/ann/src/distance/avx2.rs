@@ -30,6 +30,8 @@ static AVX2: Kernels = Kernels {
     l2_squared_f16,
     dot_f16,
     l1_f16,
+    l2_squared_f16_x4,
+    dot_f16_x4,
     hamming: popcnt::hamming,
     and_popcount: popcnt::and_popcount,
     popcount: popcnt::popcount,
@@ -94,17 +96,28 @@ float_kernels! {
     reduce: reduce,
 }
 
-batch_kernels! {
-    features: "avx2,fma", lanes: 8, vector: __m256, zero: _mm256_setzero_ps(),
-    load: load_f32, load_tail: load_f32_tail,
-    add: _mm256_add_ps, sub: _mm256_sub_ps, fmadd: _mm256_fmadd_ps,
-    reduce: reduce,
-}
-
 float_kernels! {
     f16 => l2_squared_f16, dot_f16, l1_f16;
     features: "avx2,fma,f16c", lanes: 8, zero: _mm256_setzero_ps(),
     load: load_f16, load_tail: load_f16_tail,
     add: _mm256_add_ps, sub: _mm256_sub_ps, fmadd: _mm256_fmadd_ps, abs: abs,
+    reduce: reduce,
+}
+
+batch_kernels! {
+    f32 => l2_squared_x4, dot_x4;
+    single: l2_squared, dot;
+    features: "avx2,fma,f16c", lanes: 8, vector: __m256, zero: _mm256_setzero_ps(),
+    load: load_f32, load_tail: load_f32_tail,
+    add: _mm256_add_ps, sub: _mm256_sub_ps, fmadd: _mm256_fmadd_ps,
+    reduce: reduce,
+}
+
+batch_kernels! {
+    f16 => l2_squared_f16_x4, dot_f16_x4;
+    single: l2_squared_f16, dot_f16;
+    features: "avx2,fma,f16c", lanes: 8, vector: __m256, zero: _mm256_setzero_ps(),
+    load: load_f16, load_tail: load_f16_tail,
+    add: _mm256_add_ps, sub: _mm256_sub_ps, fmadd: _mm256_fmadd_ps,
     reduce: reduce,
 }

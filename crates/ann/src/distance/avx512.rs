@@ -41,6 +41,8 @@ static WITH_VPOPCNTDQ: Kernels = Kernels {
     l2_squared_f16,
     dot_f16,
     l1_f16,
+    l2_squared_f16_x4,
+    dot_f16_x4,
     hamming,
     and_popcount,
     popcount,
@@ -106,13 +108,6 @@ float_kernels! {
     reduce: _mm512_reduce_add_ps,
 }
 
-batch_kernels! {
-    features: "avx512f", lanes: 16, vector: __m512, zero: _mm512_setzero_ps(),
-    load: load_f32, load_tail: load_f32_tail,
-    add: _mm512_add_ps, sub: _mm512_sub_ps, fmadd: _mm512_fmadd_ps,
-    reduce: _mm512_reduce_add_ps,
-}
-
 float_kernels! {
     f16 => l2_squared_f16, dot_f16, l1_f16;
     features: "avx512f,avx512bw,avx512vl,f16c", lanes: 16, zero: _mm512_setzero_ps(),
@@ -156,4 +151,22 @@ bit_kernel!(
 /// Number of bits set.
 fn popcount(a: &[u8]) -> u64 {
     popcount_pair(a, a)
+}
+
+batch_kernels! {
+    f32 => l2_squared_x4, dot_x4;
+    single: l2_squared, dot;
+    features: "avx512f,avx512bw,avx512vl,f16c", lanes: 16, vector: __m512, zero: _mm512_setzero_ps(),
+    load: load_f32, load_tail: load_f32_tail,
+    add: _mm512_add_ps, sub: _mm512_sub_ps, fmadd: _mm512_fmadd_ps,
+    reduce: _mm512_reduce_add_ps,
+}
+
+batch_kernels! {
+    f16 => l2_squared_f16_x4, dot_f16_x4;
+    single: l2_squared_f16, dot_f16;
+    features: "avx512f,avx512bw,avx512vl,f16c", lanes: 16, vector: __m512, zero: _mm512_setzero_ps(),
+    load: load_f16, load_tail: load_f16_tail,
+    add: _mm512_add_ps, sub: _mm512_sub_ps, fmadd: _mm512_fmadd_ps,
+    reduce: _mm512_reduce_add_ps,
 }

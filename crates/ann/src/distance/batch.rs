@@ -13,13 +13,13 @@
 //! differs from the query's, so results always equal four single calls up to
 //! summation order.
 
-/// Defines `fn $name(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4]`, whose
+/// Defines `fn $name(q: &[T], rows: [&[T]; 4]) -> [f32; 4]`, whose
 /// `k`-th result is `$single(q, rows[k])`. Same register operations as
 /// `unrolled_kernel!`, plus the register type `vector`.
 macro_rules! batch_kernel {
     (
         $(#[$doc:meta])*
-        fn $name:ident, single: $single:path;
+        fn $name:ident(&[$t:ty]), single: $single:path;
         features: $features:literal,
         lanes: $lanes:expr,
         vector: $v:ty,
@@ -31,7 +31,7 @@ macro_rules! batch_kernel {
         step: |$acc:ident, $x:ident, $y:ident| $step:expr $(,)?
     ) => {
         $(#[$doc])*
-        fn $name(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+        fn $name(q: &[$t], rows: [&[$t]; 4]) -> [f32; 4] {
             /// Folds the query register `x` with the four rows' registers.
             #[inline]
             #[target_feature(enable = $features)]
@@ -44,11 +44,11 @@ macro_rules! batch_kernel {
 
             /// Every row must hold `q.len()` elements.
             #[target_feature(enable = $features)]
-            unsafe fn batch(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+            unsafe fn batch(q: &[$t], rows: [&[$t]; 4]) -> [f32; 4] {
                 const LANES: usize = $lanes;
                 let n = q.len();
                 let pq = q.as_ptr();
-                let [p0, p1, p2, p3] = rows.map(<[f32]>::as_ptr);
+                let [p0, p1, p2, p3] = rows.map(<[$t]>::as_ptr);
                 let mut acc = [[$zero; 4]; 2];
                 let mut i = 0;
                 while i + 2 * LANES <= n {
@@ -114,10 +114,13 @@ macro_rules! batch_kernel {
     };
 }
 
-/// Defines `l2_squared_x4` and `dot_x4` from an ISA's register operations,
-/// next to the single-row `l2_squared` and `dot` they fall back to.
+/// Defines batch squared L2 and dot kernels for one element type from an
+/// ISA's register operations, next to the single-row kernels they fall back
+/// to.
 macro_rules! batch_kernels {
     (
+        $t:ty => $l2_x4:ident, $dot_x4:ident;
+        single: $l2:ident, $dot:ident;
         features: $features:literal,
         lanes: $lanes:expr,
         vector: $v:ty,
@@ -131,7 +134,7 @@ macro_rules! batch_kernels {
     ) => {
         $crate::distance::batch::batch_kernel! {
             /// Squared L2 from one query to four rows.
-            fn l2_squared_x4, single: l2_squared;
+            fn $l2_x4(&[$t]), single: $l2;
             features: $features, lanes: $lanes, vector: $v, zero: $zero,
             load: $load, load_tail: $load_tail, add: $add, reduce: $reduce,
             step: |acc, x, y| {
@@ -141,7 +144,7 @@ macro_rules! batch_kernels {
         }
         $crate::distance::batch::batch_kernel! {
             /// Dot products of one query with four rows.
-            fn dot_x4, single: dot;
+            fn $dot_x4(&[$t]), single: $dot;
             features: $features, lanes: $lanes, vector: $v, zero: $zero,
             load: $load, load_tail: $load_tail, add: $add, reduce: $reduce,
             step: |acc, x, y| $fmadd(x, y, acc),

@@ -34,6 +34,9 @@ pub type F32Kernel = fn(&[f32], &[f32]) -> f32;
 pub type F32BatchKernel = fn(&[f32], [&[f32]; 4]) -> [f32; 4];
 /// A kernel over two f16 slices of equal length.
 pub type F16Kernel = fn(&[f16], &[f16]) -> f32;
+/// A kernel from one f16 query to four f16 rows of the query's length,
+/// accumulated in f32.
+pub type F16BatchKernel = fn(&[f16], [&[f16]; 4]) -> [f32; 4];
 
 /// The kernels chosen for this CPU.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +60,10 @@ pub struct Kernels {
     pub dot_f16: F16Kernel,
     /// L1 over halfvec elements, accumulated in f32.
     pub l1_f16: F16Kernel,
+    /// [`Kernels::l2_squared_f16`] from one query to four rows in one pass.
+    pub l2_squared_f16_x4: F16BatchKernel,
+    /// [`Kernels::dot_f16`] of one query with four rows in one pass.
+    pub dot_f16_x4: F16BatchKernel,
     /// Number of differing bits.
     pub hamming: fn(&[u8], &[u8]) -> u64,
     /// Number of bits set in both.
@@ -75,6 +82,8 @@ const SCALAR: Kernels = Kernels {
     l2_squared_f16: scalar::l2_squared_f16,
     dot_f16: scalar::dot_f16,
     l1_f16: scalar::l1_f16,
+    l2_squared_f16_x4: scalar::l2_squared_f16_x4,
+    dot_f16_x4: scalar::dot_f16_x4,
     hamming: scalar::hamming,
     and_popcount: scalar::and_popcount,
     popcount: scalar::popcount,

@@ -58,6 +58,16 @@ pub fn l1_f16(a: &[f16], b: &[f16]) -> f32 {
         .sum()
 }
 
+/// Squared L2 over f16 from one query to four rows.
+pub fn l2_squared_f16_x4(q: &[f16], rows: [&[f16]; 4]) -> [f32; 4] {
+    rows.map(|r| l2_squared_f16(q, r))
+}
+
+/// Dot products over f16 of one query with four rows.
+pub fn dot_f16_x4(q: &[f16], rows: [&[f16]; 4]) -> [f32; 4] {
+    rows.map(|r| dot_f16(q, r))
+}
+
 /// Number of differing bits.
 pub fn hamming(a: &[u8], b: &[u8]) -> u64 {
     debug_assert_eq!(a.len(), b.len());

@@ -135,20 +135,29 @@ fn batch_kernels_equal_four_single_calls() {
         let q = small_integers(&mut rng, len);
         let rows: Vec<Vec<f32>> = (0..4).map(|_| small_integers(&mut rng, len)).collect();
         let rows = [&rows[0][..], &rows[1], &rows[2], &rows[3]];
+        let (q16, rows16) = (to_f16(&q), rows.map(to_f16));
+        let rows16 = [&rows16[0][..], &rows16[1], &rows16[2], &rows16[3]];
         let l2 = rows.map(|r| (s.l2_squared)(&q, r));
         let dot = rows.map(|r| (s.dot)(&q, r));
         assert_eq!((s.l2_squared_x4)(&q, rows), l2, "scalar len {len}");
+        assert_eq!((s.dot_f16_x4)(&q16, rows16), dot, "scalar len {len}");
         for k in &tables {
-            assert_eq!((k.l2_squared_x4)(&q, rows), l2, "l2 {} len {len}", k.isa);
-            assert_eq!((k.dot_x4)(&q, rows), dot, "dot {} len {len}", k.isa);
+            let what = format!("{} len {len}", k.isa);
+            assert_eq!((k.l2_squared_x4)(&q, rows), l2, "l2 {what}");
+            assert_eq!((k.dot_x4)(&q, rows), dot, "dot {what}");
+            assert_eq!((k.l2_squared_f16_x4)(&q16, rows16), l2, "l2_f16 {what}");
+            assert_eq!((k.dot_f16_x4)(&q16, rows16), dot, "dot_f16 {what}");
         }
 
         let (q, a) = clustered_pair(&mut rng, len, 10.0);
         let (b, c) = clustered_pair(&mut rng, len, 10.0);
         let rows = [&a[..], &b, &c, &q];
+        let (q16, rows16) = (to_f16(&q), rows.map(to_f16));
         for k in &tables {
             let l2 = (k.l2_squared_x4)(&q, rows);
             let dot = (k.dot_x4)(&q, rows);
+            let l2_16 = (k.l2_squared_f16_x4)(&q16, [0, 1, 2, 3].map(|i| &rows16[i][..]));
+            let dot_16 = (k.dot_f16_x4)(&q16, [0, 1, 2, 3].map(|i| &rows16[i][..]));
             for (i, r) in rows.iter().enumerate() {
                 let l2_mag: f64 = q
                     .iter()
@@ -165,6 +174,25 @@ fn batch_kernels_equal_four_single_calls() {
                     &format!("l2 {what}"),
                 );
                 assert_close(dot[i], (s.dot)(&q, r), len, dot_mag, &format!("dot {what}"));
+                let (want_l2, want_dot) = (
+                    (s.l2_squared_f16)(&q16, &rows16[i]),
+                    (s.dot_f16)(&q16, &rows16[i]),
+                );
+                // Rounding to f16 moves the magnitudes by at most 0.1%.
+                assert_close(
+                    l2_16[i],
+                    want_l2,
+                    len,
+                    1.01 * l2_mag,
+                    &format!("l2_f16 {what}"),
+                );
+                assert_close(
+                    dot_16[i],
+                    want_dot,
+                    len,
+                    1.01 * dot_mag,
+                    &format!("dot_f16 {what}"),
+                );
             }
         }
     }
@@ -177,12 +205,16 @@ fn batch_kernels_fall_back_when_a_row_length_differs() {
     let long = small_integers(&mut rng, 50);
     let short = small_integers(&mut rng, 21);
     let rows = [&q[..], &long, &short, &q];
+    let (q16, rows16) = (to_f16(&q), rows.map(to_f16));
+    let rows16 = [&rows16[0][..], &rows16[1], &rows16[2], &rows16[3]];
     for k in simd_tables() {
         let want = rows.map(|r| (k.l2_squared)(&q, r));
-        assert_eq!((k.l2_squared_x4)(&q, rows), want, "{}", k.isa);
         assert_eq!(want[0], 0.0);
+        assert_eq!((k.l2_squared_x4)(&q, rows), want, "{}", k.isa);
+        assert_eq!((k.l2_squared_f16_x4)(&q16, rows16), want, "{}", k.isa);
         let want = rows.map(|r| (k.dot)(&q, r));
         assert_eq!((k.dot_x4)(&q, rows), want, "{}", k.isa);
+        assert_eq!((k.dot_f16_x4)(&q16, rows16), want, "{}", k.isa);
     }
 }
 
