@@ -30,12 +30,14 @@ use std::sync::OnceLock;
 
 /// A kernel over two f32 slices of equal length.
 pub type F32Kernel = fn(&[f32], &[f32]) -> f32;
-/// A kernel from one f32 query to four f32 rows of the query's length.
+/// A kernel from one f32 query to four f32 rows; result `k` is the single
+/// kernel on (query, `rows[k]`). One pass over rows of the query's length,
+/// single calls for any other row.
 pub type F32BatchKernel = fn(&[f32], [&[f32]; 4]) -> [f32; 4];
 /// A kernel over two f16 slices of equal length.
 pub type F16Kernel = fn(&[f16], &[f16]) -> f32;
-/// A kernel from one f16 query to four f16 rows of the query's length,
-/// accumulated in f32.
+/// A kernel from one f16 query to four f16 rows, accumulated in f32; the
+/// f16 twin of [`F32BatchKernel`].
 pub type F16BatchKernel = fn(&[f16], [&[f16]; 4]) -> [f32; 4];
 
 /// The kernels chosen for this CPU.

@@ -5,9 +5,9 @@
 //! end. The per-ISA files only say how to load (full and partial registers),
 //! how to add and reduce accumulators, and the one-line step that makes the
 //! metric. The loop keeps four independent accumulators so that the latency of
-//! an FMA (4 cycles) or vector add does not serialise the loop, then goes one
-//! register at a time, then loads the remainder (fewer lanes than a register)
-//! with the ISA's partial load, which fills missing lanes with zeros — a zero
+//! an FMA (4 cycles) or vector add does not serialise the loop, then takes the
+//! up to three whole registers left, then loads the remainder (fewer lanes
+//! than a register) with the ISA's partial load, which fills missing lanes with zeros — a zero
 //! lane adds nothing to any metric here.
 //!
 //! The generated function is safe to call but wraps a `#[target_feature]`
