@@ -11,15 +11,34 @@
 //! (sqrt for `<->`, negation for `<#>`, `1 - cos` for `<=>`) are applied by
 //! callers.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+#[cfg(target_arch = "x86_64")]
+mod batch;
+#[cfg(target_arch = "x86_64")]
+mod popcnt;
 pub mod scalar;
+#[cfg(test)]
+mod tests;
+#[cfg(target_arch = "x86_64")]
+mod unrolled;
 
 use half::f16;
 use std::sync::OnceLock;
 
 /// A kernel over two f32 slices of equal length.
 pub type F32Kernel = fn(&[f32], &[f32]) -> f32;
+/// A kernel from one f32 query to four f32 rows; result `k` is the single
+/// kernel on (query, `rows[k]`). One pass over rows of the query's length,
+/// single calls for any other row.
+pub type F32BatchKernel = fn(&[f32], [&[f32]; 4]) -> [f32; 4];
 /// A kernel over two f16 slices of equal length.
 pub type F16Kernel = fn(&[f16], &[f16]) -> f32;
+/// A kernel from one f16 query to four f16 rows, accumulated in f32; the
+/// f16 twin of [`F32BatchKernel`].
+pub type F16BatchKernel = fn(&[f16], [&[f16]; 4]) -> [f32; 4];
 
 /// The kernels chosen for this CPU.
 #[derive(Debug, Clone, Copy)]
@@ -32,12 +51,21 @@ pub struct Kernels {
     pub dot: F32Kernel,
     /// Sum of absolute differences.
     pub l1: F32Kernel,
+    /// [`Kernels::l2_squared`] from one query to four rows in one pass;
+    /// faster per row than four single calls.
+    pub l2_squared_x4: F32BatchKernel,
+    /// [`Kernels::dot`] of one query with four rows in one pass.
+    pub dot_x4: F32BatchKernel,
     /// Squared L2 over halfvec elements, accumulated in f32.
     pub l2_squared_f16: F16Kernel,
     /// Dot product over halfvec elements, accumulated in f32.
     pub dot_f16: F16Kernel,
     /// L1 over halfvec elements, accumulated in f32.
     pub l1_f16: F16Kernel,
+    /// [`Kernels::l2_squared_f16`] from one query to four rows in one pass.
+    pub l2_squared_f16_x4: F16BatchKernel,
+    /// [`Kernels::dot_f16`] of one query with four rows in one pass.
+    pub dot_f16_x4: F16BatchKernel,
     /// Number of differing bits.
     pub hamming: fn(&[u8], &[u8]) -> u64,
     /// Number of bits set in both.
@@ -51,9 +79,13 @@ const SCALAR: Kernels = Kernels {
     l2_squared: scalar::l2_squared,
     dot: scalar::dot,
     l1: scalar::l1,
+    l2_squared_x4: scalar::l2_squared_x4,
+    dot_x4: scalar::dot_x4,
     l2_squared_f16: scalar::l2_squared_f16,
     dot_f16: scalar::dot_f16,
     l1_f16: scalar::l1_f16,
+    l2_squared_f16_x4: scalar::l2_squared_f16_x4,
+    dot_f16_x4: scalar::dot_f16_x4,
     hamming: scalar::hamming,
     and_popcount: scalar::and_popcount,
     popcount: scalar::popcount,
@@ -70,8 +102,18 @@ pub fn kernels() -> &'static Kernels {
     CHOSEN.get_or_init(detect)
 }
 
+/// Every kernel table the running CPU can execute, fastest first; the last
+/// is always the scalar reference. Tests and benchmarks compare them all.
+pub fn available() -> Vec<&'static Kernels> {
+    let mut tables = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    tables.extend([avx512::kernels(), avx2::kernels()].into_iter().flatten());
+    tables.push(&SCALAR);
+    tables
+}
+
 fn detect() -> Kernels {
-    SCALAR
+    *available()[0]
 }
 
 /// Squared L2 distance.

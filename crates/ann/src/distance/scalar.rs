@@ -21,6 +21,16 @@ pub fn l1(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum()
 }
 
+/// Squared L2 from one query to four rows.
+pub fn l2_squared_x4(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+    rows.map(|r| l2_squared(q, r))
+}
+
+/// Dot products of one query with four rows.
+pub fn dot_x4(q: &[f32], rows: [&[f32]; 4]) -> [f32; 4] {
+    rows.map(|r| dot(q, r))
+}
+
 /// Squared L2 over f16, accumulated in f32.
 pub fn l2_squared_f16(a: &[f16], b: &[f16]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
@@ -46,6 +56,16 @@ pub fn l1_f16(a: &[f16], b: &[f16]) -> f32 {
         .zip(b)
         .map(|(x, y)| (x.to_f32() - y.to_f32()).abs())
         .sum()
+}
+
+/// Squared L2 over f16 from one query to four rows.
+pub fn l2_squared_f16_x4(q: &[f16], rows: [&[f16]; 4]) -> [f32; 4] {
+    rows.map(|r| l2_squared_f16(q, r))
+}
+
+/// Dot products over f16 of one query with four rows.
+pub fn dot_f16_x4(q: &[f16], rows: [&[f16]; 4]) -> [f32; 4] {
+    rows.map(|r| dot_f16(q, r))
 }
 
 /// Number of differing bits.
