@@ -148,8 +148,44 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
     let mut a = Transaction::new();
     let mut b = Transaction::new();
     a.insert(&db.read(), "items", item(20, 0, 0)).unwrap();
-    b.insert(&db.read(), "items", item(21, 0, 0)).unwrap();
-    b.insert(&db.read(), "items", item(20, 0, 0)).unwrap();
+    let r = db.read();
+    b.create_table(&r, "side", items_columns(), vec![0])
+        .unwrap();
+    b.insert(&r, "side", item(1, 1, 0)).unwrap();
+    let score = ColumnDef {
+        name: "score".into(),
+        ty: ColumnType::Int4,
+        not_null: false,
+        default: None,
+    };
+    b.add_column(&r, "items", score, Value::Null).unwrap();
+    b.drop_index(&r, "items_embedding_idx").unwrap();
+    b.insert(
+        &r,
+        "items",
+        vec![
+            Value::Int8(21),
+            Value::Int8(0),
+            Value::Null,
+            Value::Null,
+            Value::Int4(1),
+        ],
+    )
+    .unwrap();
+    b.insert(&r, "items", item(20, 0, 0)).unwrap_err(); // 4 columns now
+    b.insert(
+        &r,
+        "items",
+        vec![
+            Value::Int8(20),
+            Value::Int8(0),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ],
+    )
+    .unwrap();
+    drop(r);
     db.commit(a).unwrap();
     let lsn = db.current_lsn();
     let e = db.commit(b).unwrap_err();
@@ -159,6 +195,12 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
     let items = r.get("items").unwrap();
     assert!(items.find_key(&[Value::Int8(21)]).is_none());
     assert_eq!(items.len(), 4);
+    assert!(
+        r.get("side").is_none(),
+        "the table created by the failed commit is gone"
+    );
+    assert_eq!(items.def().columns.len(), 4);
+    assert!(items.index("items_embedding_idx").is_some());
     check_indexes_agree(&r);
 
     // A row changed after it was read cannot be updated from the old read.
