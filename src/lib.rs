@@ -2,5 +2,6 @@
 //! search. The layers (see ../shared/DESIGN.md) are modules of this crate;
 //! the ANN engine is the separate crate `ann`.
 
+pub mod shard;
 pub mod sql;
 pub mod wire;

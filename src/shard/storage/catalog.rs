@@ -1,0 +1,274 @@
+//! Table and index definitions: what `CREATE TABLE` / `CREATE INDEX`
+//! declared, as storage keeps it in the WAL and the checkpoint manifest.
+//! Defaults are kept as SQL text for the executor to evaluate; storage only
+//! checks that a row fits its columns (type, typmod, NOT NULL).
+
+use super::error::{Result, StorageError};
+use crate::shard::value::{KeyValue, Value};
+use ann::Metric;
+
+/// A column's declared type, with its typmod where it has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    /// `boolean`.
+    Bool,
+    /// `smallint`.
+    Int2,
+    /// `integer` (and `serial`).
+    Int4,
+    /// `bigint` (and `bigserial`).
+    Int8,
+    /// `real`.
+    Float4,
+    /// `double precision`.
+    Float8,
+    /// `text`.
+    Text,
+    /// `varchar[(n)]`.
+    Varchar(Option<u32>),
+    /// `date`.
+    Date,
+    /// `timestamptz`.
+    Timestamptz,
+    /// `jsonb`.
+    Jsonb,
+    /// `vector[(n)]`.
+    Vector(Option<u32>),
+    /// `halfvec[(n)]`.
+    HalfVec(Option<u32>),
+    /// `sparsevec[(n)]`.
+    SparseVec(Option<u32>),
+    /// `bit[(n)]`.
+    Bit(Option<u32>),
+}
+
+impl ColumnType {
+    /// The type as PostgreSQL prints it (`vector(3)`, `character varying(20)`).
+    pub fn sql_name(self) -> String {
+        let with = |base: &str, n: Option<u32>| match n {
+            Some(n) => format!("{base}({n})"),
+            None => base.to_string(),
+        };
+        match self {
+            ColumnType::Bool => "boolean".into(),
+            ColumnType::Int2 => "smallint".into(),
+            ColumnType::Int4 => "integer".into(),
+            ColumnType::Int8 => "bigint".into(),
+            ColumnType::Float4 => "real".into(),
+            ColumnType::Float8 => "double precision".into(),
+            ColumnType::Text => "text".into(),
+            ColumnType::Varchar(n) => with("character varying", n),
+            ColumnType::Date => "date".into(),
+            ColumnType::Timestamptz => "timestamp with time zone".into(),
+            ColumnType::Jsonb => "jsonb".into(),
+            ColumnType::Vector(n) => with("vector", n),
+            ColumnType::HalfVec(n) => with("halfvec", n),
+            ColumnType::SparseVec(n) => with("sparsevec", n),
+            ColumnType::Bit(n) => with("bit", n),
+        }
+    }
+
+    /// The pgvector type of a vector column with its dimensions, if it is one.
+    pub fn vector_type(self) -> Option<(ann::VectorType, Option<u32>)> {
+        Some(match self {
+            ColumnType::Vector(n) => (ann::VectorType::Vector, n),
+            ColumnType::HalfVec(n) => (ann::VectorType::HalfVec, n),
+            ColumnType::SparseVec(n) => (ann::VectorType::SparseVec, n),
+            ColumnType::Bit(n) => (ann::VectorType::Bit, n),
+            _ => return None,
+        })
+    }
+
+    /// Checks that a non-NULL `value` is of this type and fits its typmod.
+    fn check(self, column: &str, value: &Value) -> Result<()> {
+        let fits = match (self, value) {
+            (ColumnType::Bool, Value::Bool(_))
+            | (ColumnType::Int2, Value::Int2(_))
+            | (ColumnType::Int4, Value::Int4(_))
+            | (ColumnType::Int8, Value::Int8(_))
+            | (ColumnType::Float4, Value::Float4(_))
+            | (ColumnType::Float8, Value::Float8(_))
+            | (ColumnType::Text, Value::Text(_))
+            | (ColumnType::Date, Value::Date(_))
+            | (ColumnType::Timestamptz, Value::Timestamptz(_))
+            | (ColumnType::Jsonb, Value::Jsonb(_)) => true,
+            (ColumnType::Varchar(n), Value::Text(s)) => {
+                if let Some(n) = n.filter(|&n| s.chars().count() > n as usize) {
+                    return Err(StorageError::new(
+                        "22001",
+                        format!("value too long for type character varying({n})"),
+                    ));
+                }
+                true
+            }
+            (ColumnType::Vector(n), Value::Vector(v)) => check_dims(n, |n| v.check_dims(n))?,
+            (ColumnType::HalfVec(n), Value::HalfVec(v)) => check_dims(n, |n| v.check_dims(n))?,
+            (ColumnType::SparseVec(n), Value::SparseVec(v)) => check_dims(n, |n| v.check_dims(n))?,
+            (ColumnType::Bit(n), Value::Bit(v)) => check_dims(n, |n| v.check_dims(n))?,
+            _ => false,
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(StorageError::datatype_mismatch(
+                column,
+                &self.sql_name(),
+                value.type_name(),
+            ))
+        }
+    }
+}
+
+fn check_dims(typmod: Option<u32>, check: impl FnOnce(u32) -> ann::Result<()>) -> Result<bool> {
+    if let Some(n) = typmod {
+        check(n)?;
+    }
+    Ok(true)
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnDef {
+    /// Column name.
+    pub name: String,
+    /// Declared type.
+    pub ty: ColumnType,
+    /// `NOT NULL` (implied for primary-key columns).
+    pub not_null: bool,
+    /// `DEFAULT` expression as SQL text, evaluated by the executor.
+    pub default: Option<String>,
+}
+
+impl ColumnDef {
+    /// Checks `value` for this column of `table`: NULL only where allowed
+    /// (`in_key`: the column is part of the primary key), else the type.
+    pub fn check_value(&self, table: &str, value: &Value, in_key: bool) -> Result<()> {
+        if value.is_null() {
+            if self.not_null || in_key {
+                return Err(StorageError::not_null(&self.name, table));
+            }
+            Ok(())
+        } else {
+            self.ty.check(&self.name, value)
+        }
+    }
+}
+
+/// A table's definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableDef {
+    /// Storage's id for the table (names file and WAL references).
+    pub oid: u32,
+    /// Table name.
+    pub name: String,
+    /// Columns in order.
+    pub columns: Vec<ColumnDef>,
+    /// Positions of the primary-key columns (empty: no primary key).
+    pub primary_key: Vec<usize>,
+}
+
+impl TableDef {
+    /// Position of column `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The primary key's constraint name, `<table>_pkey` as PostgreSQL names it.
+    pub fn pkey_name(&self) -> String {
+        format!("{}_pkey", self.name)
+    }
+
+    /// Checks that `row` has one value per column, each of the column's
+    /// type, and no NULL where the column is NOT NULL or in the key.
+    pub fn check_row(&self, row: &[Value]) -> Result<()> {
+        if row.len() != self.columns.len() {
+            return Err(StorageError::new(
+                "42601",
+                format!(
+                    "row has {} values but table \"{}\" has {} columns",
+                    row.len(),
+                    self.name,
+                    self.columns.len()
+                ),
+            ));
+        }
+        for (i, (col, value)) in self.columns.iter().zip(row).enumerate() {
+            col.check_value(&self.name, value, self.primary_key.contains(&i))?;
+        }
+        Ok(())
+    }
+
+    /// The primary key of a checked row (`None` without a primary key).
+    pub fn key_of(&self, row: &[Value]) -> Option<Vec<KeyValue>> {
+        if self.primary_key.is_empty() {
+            return None;
+        }
+        self.primary_key.iter().map(|&i| row[i].key()).collect()
+    }
+
+    /// 23505 for `key` on this table's primary key.
+    pub fn duplicate_key(&self, key: &[KeyValue]) -> StorageError {
+        let columns: Vec<&str> = self
+            .primary_key
+            .iter()
+            .map(|&i| self.columns[i].name.as_str())
+            .collect();
+        StorageError::unique_violation(&self.pkey_name(), &columns, key)
+    }
+
+    /// Checks the definition itself: distinct column names, key columns
+    /// that exist and are scalar.
+    pub fn validate(&self) -> Result<()> {
+        for (i, c) in self.columns.iter().enumerate() {
+            if self.columns[..i].iter().any(|o| o.name == c.name) {
+                return Err(StorageError::new(
+                    "42701",
+                    format!("column \"{}\" specified more than once", c.name),
+                ));
+            }
+        }
+        for &k in &self.primary_key {
+            let Some(c) = self.columns.get(k) else {
+                return Err(StorageError::new(
+                    "42703",
+                    "primary key column does not exist",
+                ));
+            };
+            if c.ty.vector_type().is_some() {
+                return Err(StorageError::unsupported(format!(
+                    "a primary key on column \"{}\" of type {} is not supported",
+                    c.name,
+                    c.ty.sql_name()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How an index is organised.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum IndexMethod {
+    /// Ordered index on a scalar column (equality and range filters).
+    BTree,
+    /// pgvector's IVFFlat with `lists` lists, for `metric`'s operator.
+    IvfFlat {
+        /// The opclass's distance.
+        metric: Metric,
+        /// `WITH (lists = …)`.
+        lists: u32,
+    },
+}
+
+/// A secondary index on one column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexDef {
+    /// Storage's id for the index (names its checkpoint file).
+    pub oid: u32,
+    /// Index name (unique among tables and indexes).
+    pub name: String,
+    /// Position of the indexed column.
+    pub column: usize,
+    /// Index method and its options.
+    pub method: IndexMethod,
+}

@@ -1,0 +1,438 @@
+//! Transactions: a write set collected statement by statement and applied
+//! at commit, all of it or none.
+//!
+//! Each statement is checked when it is added, against the committed
+//! tables plus the transaction's own earlier changes, so that a primary-key
+//! conflict or a NULL in a NOT NULL column fails the statement with
+//! PostgreSQL's error (23505, 23502). Commit checks everything again under
+//! the write lock (another transaction may have committed the same key in
+//! between) and turns each change into a WAL record: that is where slots
+//! and oids are chosen and where a row changed since it was read is found
+//! (40001).
+
+use super::catalog::{ColumnDef, IndexDef, IndexMethod, TableDef};
+use super::error::{Result, StorageError};
+use super::table::RowRef;
+use super::tables::Tables;
+use super::wal::record::WalRecord;
+use crate::shard::value::{KeyValue, Value};
+use std::collections::{HashMap, HashSet};
+
+/// One change in a transaction's write set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// `CREATE TABLE name (columns, PRIMARY KEY (primary_key))`.
+    CreateTable {
+        /// Table name.
+        name: String,
+        /// Columns.
+        columns: Vec<ColumnDef>,
+        /// Positions of the key columns.
+        primary_key: Vec<usize>,
+    },
+    /// `DROP TABLE`.
+    DropTable(String),
+    /// `TRUNCATE`.
+    Truncate(String),
+    /// `ALTER TABLE … ADD COLUMN` with the value existing rows get.
+    AddColumn {
+        /// Table name.
+        table: String,
+        /// The new column.
+        column: ColumnDef,
+        /// Value for existing rows (the evaluated default, or NULL).
+        fill: Value,
+    },
+    /// `CREATE INDEX name ON table (column) USING method`.
+    CreateIndex {
+        /// Table name.
+        table: String,
+        /// Index name.
+        name: String,
+        /// Position of the indexed column.
+        column: usize,
+        /// Method and options.
+        method: IndexMethod,
+    },
+    /// `DROP INDEX`.
+    DropIndex(String),
+    /// A new row.
+    Insert {
+        /// Table name.
+        table: String,
+        /// Values, one per column.
+        row: Vec<Value>,
+    },
+    /// A row replaced.
+    Update {
+        /// Table name.
+        table: String,
+        /// The row as read.
+        row: RowRef,
+        /// New values, one per column.
+        new: Vec<Value>,
+    },
+    /// A row deleted.
+    Delete {
+        /// Table name.
+        table: String,
+        /// The row as read.
+        row: RowRef,
+    },
+}
+
+fn lookup(tables: &Tables, name: &str) -> Result<u32> {
+    tables
+        .get(name)
+        .map(|t| t.def().oid)
+        .ok_or_else(|| StorageError::undefined_table(name))
+}
+
+fn current(tables: &Tables, oid: u32, row: RowRef) -> Result<()> {
+    match tables.by_oid(oid).and_then(|t| t.row_ref(row.slot)) {
+        Some(now) if now == row => Ok(()),
+        _ => Err(StorageError::serialization_failure()),
+    }
+}
+
+impl Change {
+    /// The WAL record that performs this change on `tables` as they are now.
+    pub(crate) fn plan(&self, tables: &Tables) -> Result<WalRecord> {
+        Ok(match self {
+            Change::CreateTable {
+                name,
+                columns,
+                primary_key,
+            } => WalRecord::CreateTable(TableDef {
+                oid: tables.next_oid(),
+                name: name.clone(),
+                columns: columns.clone(),
+                primary_key: primary_key.clone(),
+            }),
+            Change::DropTable(name) => WalRecord::DropTable {
+                table: lookup(tables, name)?,
+            },
+            Change::Truncate(name) => WalRecord::Truncate {
+                table: lookup(tables, name)?,
+            },
+            Change::AddColumn {
+                table,
+                column,
+                fill,
+            } => WalRecord::AddColumn {
+                table: lookup(tables, table)?,
+                column: column.clone(),
+                fill: fill.clone(),
+            },
+            Change::CreateIndex {
+                table,
+                name,
+                column,
+                method,
+            } => WalRecord::CreateIndex {
+                table: lookup(tables, table)?,
+                index: IndexDef {
+                    oid: tables.next_oid(),
+                    name: name.clone(),
+                    column: *column,
+                    method: *method,
+                },
+            },
+            Change::DropIndex(name) => {
+                let (t, i) = tables
+                    .find_index(name)
+                    .ok_or_else(|| StorageError::undefined_index(name))?;
+                WalRecord::DropIndex {
+                    table: t.def().oid,
+                    index: i.def.oid,
+                }
+            }
+            Change::Insert { table, row } => {
+                let oid = lookup(tables, table)?;
+                let slot = tables.by_oid(oid).map_or(0, |t| t.next_slot());
+                WalRecord::Insert {
+                    table: oid,
+                    slot,
+                    row: row.clone(),
+                }
+            }
+            Change::Update { table, row, new } => {
+                let oid = lookup(tables, table)?;
+                current(tables, oid, *row)?;
+                WalRecord::Update {
+                    table: oid,
+                    slot: row.slot,
+                    row: new.clone(),
+                }
+            }
+            Change::Delete { table, row } => {
+                let oid = lookup(tables, table)?;
+                current(tables, oid, *row)?;
+                WalRecord::Delete {
+                    table: oid,
+                    slot: row.slot,
+                }
+            }
+        })
+    }
+}
+
+/// Primary keys a transaction added and removed in one table.
+#[derive(Debug, Default)]
+struct KeyDelta {
+    added: HashSet<Vec<KeyValue>>,
+    removed: HashSet<Vec<KeyValue>>,
+    /// Created or truncated in this transaction: committed keys don't count.
+    cleared: bool,
+}
+
+/// An open transaction's write set.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    changes: Vec<Change>,
+    /// Definitions as this transaction changed them (None: dropped).
+    defs: HashMap<String, Option<TableDef>>,
+    keys: HashMap<String, KeyDelta>,
+}
+
+impl Transaction {
+    /// An empty transaction.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The changes so far, in order.
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub(crate) fn into_changes(self) -> Vec<Change> {
+        self.changes
+    }
+
+    /// The definition of `name` as this transaction sees it.
+    pub fn table_def(&self, tables: &Tables, name: &str) -> Result<TableDef> {
+        match self.defs.get(name) {
+            Some(Some(def)) => Ok(def.clone()),
+            Some(None) => Err(StorageError::undefined_table(name)),
+            None => tables
+                .get(name)
+                .map(|t| t.def().clone())
+                .ok_or_else(|| StorageError::undefined_table(name)),
+        }
+    }
+
+    fn relation_exists(&self, tables: &Tables, name: &str) -> bool {
+        let index_added = self
+            .changes
+            .iter()
+            .any(|c| matches!(c, Change::CreateIndex { name: n, .. } if n == name));
+        match self.defs.get(name) {
+            Some(def) => def.is_some(),
+            None => tables.relation_exists(name) || index_added,
+        }
+    }
+
+    /// `CREATE TABLE`.
+    pub fn create_table(
+        &mut self,
+        tables: &Tables,
+        name: &str,
+        columns: Vec<ColumnDef>,
+        primary_key: Vec<usize>,
+    ) -> Result<()> {
+        if self.relation_exists(tables, name) {
+            return Err(StorageError::duplicate_relation(name));
+        }
+        let def = TableDef {
+            oid: 0,
+            name: name.to_string(),
+            columns: columns.clone(),
+            primary_key: primary_key.clone(),
+        };
+        def.validate()?;
+        self.defs.insert(name.to_string(), Some(def));
+        self.keys.insert(
+            name.to_string(),
+            KeyDelta {
+                cleared: true,
+                ..KeyDelta::default()
+            },
+        );
+        self.changes.push(Change::CreateTable {
+            name: name.to_string(),
+            columns,
+            primary_key,
+        });
+        Ok(())
+    }
+
+    /// `DROP TABLE`.
+    pub fn drop_table(&mut self, tables: &Tables, name: &str) -> Result<()> {
+        self.table_def(tables, name)?;
+        self.defs.insert(name.to_string(), None);
+        self.keys.remove(name);
+        self.changes.push(Change::DropTable(name.to_string()));
+        Ok(())
+    }
+
+    /// `TRUNCATE`.
+    pub fn truncate(&mut self, tables: &Tables, name: &str) -> Result<()> {
+        self.table_def(tables, name)?;
+        self.keys.insert(
+            name.to_string(),
+            KeyDelta {
+                cleared: true,
+                ..KeyDelta::default()
+            },
+        );
+        self.changes.push(Change::Truncate(name.to_string()));
+        Ok(())
+    }
+
+    /// `ALTER TABLE … ADD COLUMN`; `fill` is what existing rows get.
+    pub fn add_column(
+        &mut self,
+        tables: &Tables,
+        table: &str,
+        column: ColumnDef,
+        fill: Value,
+    ) -> Result<()> {
+        let mut def = self.table_def(tables, table)?;
+        if def.column_index(&column.name).is_some() {
+            return Err(StorageError::duplicate_column(&column.name, table));
+        }
+        def.columns.push(column.clone());
+        self.defs.insert(table.to_string(), Some(def));
+        self.changes.push(Change::AddColumn {
+            table: table.to_string(),
+            column,
+            fill,
+        });
+        Ok(())
+    }
+
+    /// `CREATE INDEX name ON table USING method (column)`.
+    pub fn create_index(
+        &mut self,
+        tables: &Tables,
+        table: &str,
+        name: &str,
+        column: usize,
+        method: IndexMethod,
+    ) -> Result<()> {
+        let def = self.table_def(tables, table)?;
+        if column >= def.columns.len() {
+            return Err(StorageError::new(
+                "42703",
+                format!("column {column} does not exist"),
+            ));
+        }
+        if self.relation_exists(tables, name) {
+            return Err(StorageError::duplicate_relation(name));
+        }
+        self.changes.push(Change::CreateIndex {
+            table: table.to_string(),
+            name: name.to_string(),
+            column,
+            method,
+        });
+        Ok(())
+    }
+
+    /// `DROP INDEX`.
+    pub fn drop_index(&mut self, tables: &Tables, name: &str) -> Result<()> {
+        if tables.find_index(name).is_none() {
+            return Err(StorageError::undefined_index(name));
+        }
+        self.changes.push(Change::DropIndex(name.to_string()));
+        Ok(())
+    }
+
+    fn delta(&mut self, table: &str) -> &mut KeyDelta {
+        self.keys.entry(table.to_string()).or_default()
+    }
+
+    fn check_key(&mut self, tables: &Tables, def: &TableDef, key: &[KeyValue]) -> Result<()> {
+        let committed = tables.get(&def.name).is_some_and(|t| t.has_key(key));
+        let d = self.delta(&def.name);
+        if d.added.contains(key) || (committed && !d.cleared && !d.removed.contains(key)) {
+            return Err(def.duplicate_key(key));
+        }
+        Ok(())
+    }
+
+    /// `INSERT` of one row (values for every column, defaults applied).
+    pub fn insert(&mut self, tables: &Tables, table: &str, row: Vec<Value>) -> Result<()> {
+        let def = self.table_def(tables, table)?;
+        def.check_row(&row)?;
+        if let Some(key) = def.key_of(&row) {
+            self.check_key(tables, &def, &key)?;
+            self.delta(table).added.insert(key);
+        }
+        self.changes.push(Change::Insert {
+            table: table.to_string(),
+            row,
+        });
+        Ok(())
+    }
+
+    fn read_row(tables: &Tables, table: &str, row: RowRef) -> Result<Vec<Value>> {
+        tables
+            .get(table)
+            .filter(|t| t.row_ref(row.slot) == Some(row))
+            .and_then(|t| t.row(row.slot))
+            .ok_or_else(StorageError::serialization_failure)
+    }
+
+    /// `UPDATE` of a committed row read as `row`.
+    pub fn update(
+        &mut self,
+        tables: &Tables,
+        table: &str,
+        row: RowRef,
+        new: Vec<Value>,
+    ) -> Result<()> {
+        let def = self.table_def(tables, table)?;
+        def.check_row(&new)?;
+        let old = Self::read_row(tables, table, row)?;
+        let (old_key, new_key) = (def.key_of(&old), def.key_of(&new));
+        if new_key != old_key {
+            if let Some(k) = &new_key {
+                self.check_key(tables, &def, k)?;
+            }
+            let d = self.delta(table);
+            if let Some(k) = old_key {
+                d.removed.insert(k);
+            }
+            if let Some(k) = new_key {
+                d.added.insert(k);
+            }
+        }
+        self.changes.push(Change::Update {
+            table: table.to_string(),
+            row,
+            new,
+        });
+        Ok(())
+    }
+
+    /// `DELETE` of a committed row read as `row`.
+    pub fn delete(&mut self, tables: &Tables, table: &str, row: RowRef) -> Result<()> {
+        let def = self.table_def(tables, table)?;
+        let old = Self::read_row(tables, table, row)?;
+        if let Some(k) = def.key_of(&old) {
+            self.delta(table).removed.insert(k);
+        }
+        self.changes.push(Change::Delete {
+            table: table.to_string(),
+            row,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! Appending to the WAL, and group commit.
+//!
+//! Committers append their transaction's frames under the writer's mutex
+//! (a `write` into the OS page cache, in commit order) and then call
+//! [`WalWriter::flush`] with their commit's end LSN. The first committer to
+//! find no flush running becomes the leader: it notes how far the WAL is
+//! written, releases the mutex, fsyncs, and wakes everyone; each follower
+//! whose LSN that fsync covered returns without an fsync of its own, the
+//! others elect the next leader. N concurrent committers therefore share
+//! one fsync. An fsync error makes the writer refuse every later commit
+//! (the page cache may have dropped the data; only recovery can tell).
+
+use super::{segment_header, segment_path, Lsn};
+use crate::shard::storage::error::{Result, StorageError};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+/// The WAL's tail, open for appending.
+#[derive(Debug)]
+pub struct WalWriter {
+    dir: PathBuf,
+    segment_bytes: u64,
+    state: Mutex<WriterState>,
+    flushed: Condvar,
+}
+
+#[derive(Debug)]
+struct WriterState {
+    file: Arc<File>,
+    path: PathBuf,
+    segment_start: Lsn,
+    written: Lsn,
+    flushed: Lsn,
+    flushing: bool,
+    broken: Option<String>,
+    fsyncs: u64,
+}
+
+/// fsyncs the directory so a new or renamed file in it survives a crash.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StorageError::io(dir, e))
+}
+
+fn create_segment(dir: &Path, start: Lsn) -> Result<(Arc<File>, PathBuf)> {
+    let path = segment_path(dir, start);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)
+        .map_err(|e| StorageError::io(&path, e))?;
+    f.write_all(&segment_header(start))
+        .and_then(|_| f.sync_data())
+        .map_err(|e| StorageError::io(&path, e))?;
+    sync_dir(dir)?;
+    Ok((Arc::new(f), path))
+}
+
+impl WalWriter {
+    /// Starts a new segment at `start` in `dir`; segments grow to about
+    /// `segment_bytes` before the next one begins.
+    pub fn create(dir: &Path, start: Lsn, segment_bytes: u64) -> Result<WalWriter> {
+        let (file, path) = create_segment(dir, start)?;
+        Ok(WalWriter {
+            dir: dir.to_path_buf(),
+            segment_bytes,
+            state: Mutex::new(WriterState {
+                file,
+                path,
+                segment_start: start,
+                written: start,
+                flushed: start,
+                flushing: false,
+                broken: None,
+                fsyncs: 0,
+            }),
+            flushed: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn broken(why: &str) -> StorageError {
+        StorageError::new(
+            "58030",
+            format!("the WAL is unusable after an I/O error ({why}); restart the shard"),
+        )
+    }
+
+    /// Appends whole frames (one transaction) and returns the LSN after
+    /// them. Not durable until [`WalWriter::flush`] covers that LSN.
+    pub fn append(&self, frames: &[u8]) -> Result<Lsn> {
+        let mut st = self.lock();
+        if let Some(why) = &st.broken {
+            return Err(Self::broken(why));
+        }
+        let used = st.written.0 - st.segment_start.0;
+        if used > 0 && used + frames.len() as u64 > self.segment_bytes {
+            // The old segment must be durable before records follow it in
+            // the next one; then the tail moves on.
+            if let Err(e) = st.file.sync_data() {
+                st.broken = Some(e.to_string());
+                return Err(StorageError::io(&st.path, e));
+            }
+            let start = st.written;
+            let (file, path) = create_segment(&self.dir, start)?;
+            st.file = file;
+            st.path = path;
+            st.segment_start = start;
+        }
+        if let Err(e) = (&*st.file).write_all(frames) {
+            // Part of the frames may be in the file: only recovery can cut
+            // them off, so nothing more may be appended after them.
+            st.broken = Some(e.to_string());
+            return Err(StorageError::io(&st.path, e));
+        }
+        st.written = Lsn(st.written.0 + frames.len() as u64);
+        Ok(st.written)
+    }
+
+    /// Returns once everything up to `upto` is on disk (group commit).
+    pub fn flush(&self, upto: Lsn) -> Result<()> {
+        let mut st = self.lock();
+        loop {
+            if let Some(why) = &st.broken {
+                return Err(Self::broken(why));
+            }
+            if st.flushed >= upto {
+                return Ok(());
+            }
+            if st.flushing {
+                st = self.flushed.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            st.flushing = true;
+            let target = st.written;
+            let file = Arc::clone(&st.file);
+            drop(st);
+            let outcome = file.sync_data();
+            st = self.lock();
+            st.flushing = false;
+            st.fsyncs += 1;
+            match outcome {
+                Ok(()) => st.flushed = st.flushed.max(target),
+                Err(e) => st.broken = Some(e.to_string()),
+            }
+            self.flushed.notify_all();
+        }
+    }
+
+    /// LSN after the last appended frame.
+    pub fn written(&self) -> Lsn {
+        self.lock().written
+    }
+
+    /// LSN up to which the WAL is known to be on disk.
+    pub fn flushed(&self) -> Lsn {
+        self.lock().flushed
+    }
+
+    /// Number of fsyncs group commit has issued.
+    pub fn fsyncs(&self) -> u64 {
+        self.lock().fsyncs
+    }
+
+    /// Start LSN of the segment being appended to.
+    pub fn segment_start(&self) -> Lsn {
+        self.lock().segment_start
+    }
+}
