@@ -22,6 +22,7 @@ use super::wal::reader::remove_before;
 use super::wal::record::WalRecord;
 use super::wal::writer::WalWriter;
 use super::wal::Lsn;
+use ann::BuildProgress;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
@@ -115,6 +116,12 @@ impl Database {
     /// none), appends them and a commit record to the WAL, and returns the
     /// commit's end LSN once the WAL is fsynced up to it.
     pub fn commit(&self, txn: Transaction) -> Result<Lsn> {
+        self.commit_with_progress(txn, &BuildProgress::new())
+    }
+
+    /// [`Database::commit`], reporting index builds through `progress`
+    /// (which also cancels them: the commit then fails with 57014).
+    pub fn commit_with_progress(&self, txn: Transaction, progress: &BuildProgress) -> Result<Lsn> {
         if txn.is_empty() {
             return Ok(self.current_lsn());
         }
@@ -129,7 +136,7 @@ impl Database {
             let mut failed = None;
             for change in txn.into_changes() {
                 match change.plan(&tables).and_then(|rec| {
-                    let u = tables.apply(&rec)?;
+                    let u = tables.apply(&rec, progress)?;
                     rec.encode(&mut frames);
                     Ok(u)
                 }) {

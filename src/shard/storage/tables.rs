@@ -7,7 +7,7 @@ use super::catalog::IndexMethod;
 use super::error::{Result, StorageError};
 use super::table::{Table, TableIndex};
 use super::wal::record::WalRecord;
-use crate::shard::value::Value;
+use crate::shard::datum::Datum;
 use ann::BuildProgress;
 use std::collections::BTreeMap;
 
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 const FIRST_OID: u32 = 16384;
 
 /// All tables of a shard, by oid.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Tables {
     by_oid: BTreeMap<u32, Table>,
     next_oid: u32,
@@ -32,12 +32,12 @@ pub(crate) enum Undo {
     Deleted {
         table: u32,
         slot: u32,
-        row: Vec<Value>,
+        row: Vec<Datum>,
     },
     Updated {
         table: u32,
         slot: u32,
-        row: Vec<Value>,
+        row: Vec<Datum>,
     },
     CreatedTable {
         table: u32,
@@ -131,7 +131,8 @@ impl Tables {
     }
 
     /// Applies `rec`, returning its undo. On error nothing changed.
-    pub(crate) fn apply(&mut self, rec: &WalRecord) -> Result<Undo> {
+    /// `progress` reports (and cancels) an index build.
+    pub(crate) fn apply(&mut self, rec: &WalRecord, progress: &BuildProgress) -> Result<Undo> {
         Ok(match rec {
             WalRecord::CreateTable(def) => {
                 def.validate()?;
@@ -174,7 +175,7 @@ impl Tables {
                 }
                 self.next_oid = self.next_oid.max(index.oid + 1);
                 self.table_mut(*table)?
-                    .create_index(index.clone(), &BuildProgress::new())?;
+                    .create_index(index.clone(), progress)?;
                 Undo::CreatedIndex {
                     table: *table,
                     index: index.oid,

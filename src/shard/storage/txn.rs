@@ -15,7 +15,7 @@ use super::error::{Result, StorageError};
 use super::table::RowRef;
 use super::tables::Tables;
 use super::wal::record::WalRecord;
-use crate::shard::value::{KeyValue, Value};
+use crate::shard::datum::{Datum, KeyValue};
 use std::collections::{HashMap, HashSet};
 
 /// One change in a transaction's write set.
@@ -41,7 +41,7 @@ pub enum Change {
         /// The new column.
         column: ColumnDef,
         /// Value for existing rows (the evaluated default, or NULL).
-        fill: Value,
+        fill: Datum,
     },
     /// `CREATE INDEX name ON table (column) USING method`.
     CreateIndex {
@@ -61,7 +61,7 @@ pub enum Change {
         /// Table name.
         table: String,
         /// Values, one per column.
-        row: Vec<Value>,
+        row: Vec<Datum>,
     },
     /// A row replaced.
     Update {
@@ -70,7 +70,7 @@ pub enum Change {
         /// The row as read.
         row: RowRef,
         /// New values, one per column.
-        new: Vec<Value>,
+        new: Vec<Datum>,
     },
     /// A row deleted.
     Delete {
@@ -301,7 +301,7 @@ impl Transaction {
         tables: &Tables,
         table: &str,
         column: ColumnDef,
-        fill: Value,
+        fill: Datum,
     ) -> Result<()> {
         let mut def = self.table_def(tables, table)?;
         if def.column_index(&column.name).is_some() {
@@ -368,7 +368,7 @@ impl Transaction {
     }
 
     /// `INSERT` of one row (values for every column, defaults applied).
-    pub fn insert(&mut self, tables: &Tables, table: &str, row: Vec<Value>) -> Result<()> {
+    pub fn insert(&mut self, tables: &Tables, table: &str, row: Vec<Datum>) -> Result<()> {
         let def = self.table_def(tables, table)?;
         def.check_row(&row)?;
         if let Some(key) = def.key_of(&row) {
@@ -382,7 +382,7 @@ impl Transaction {
         Ok(())
     }
 
-    fn read_row(tables: &Tables, table: &str, row: RowRef) -> Result<Vec<Value>> {
+    fn read_row(tables: &Tables, table: &str, row: RowRef) -> Result<Vec<Datum>> {
         tables
             .get(table)
             .filter(|t| t.row_ref(row.slot) == Some(row))
@@ -396,7 +396,7 @@ impl Transaction {
         tables: &Tables,
         table: &str,
         row: RowRef,
-        new: Vec<Value>,
+        new: Vec<Datum>,
     ) -> Result<()> {
         let def = self.table_def(tables, table)?;
         def.check_row(&new)?;
