@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, then every test in the workspace.
-# Installs what the tests need when it is missing (today: only the Rust
-# toolchain's rustfmt and clippy components, which rustup provides).
+# Installs what the tests need when it is missing: the Rust toolchain's
+# rustfmt and clippy components, psql (postgresql-client) for the shard
+# tests that drive a shard through psql, and psycopg + pgvector (Python)
+# for the tests/shard_psycopg.py client test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,15 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+if ! command -v psql >/dev/null 2>&1; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-client
+fi
+if ! python3 -c "import psycopg, pgvector" >/dev/null 2>&1; then
+  python3 -m pip install --quiet "psycopg[binary]" pgvector \
+    || python3 -m pip install --quiet --break-system-packages "psycopg[binary]" pgvector
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -170,6 +170,11 @@ impl Table {
         self.columns.get(column).and_then(|c| c.get(slot))
     }
 
+    /// True when `slot` holds a row whose `column` is not NULL.
+    pub fn has_value(&self, slot: u32, column: usize) -> bool {
+        self.is_live(slot) && self.columns.get(column).is_some_and(|c| !c.is_null(slot))
+    }
+
     /// The slot of the row whose primary key equals `key` (one value per
     /// key column).
     pub fn find_key(&self, key: &[Datum]) -> Option<u32> {

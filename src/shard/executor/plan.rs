@@ -1,0 +1,208 @@
+//! Choosing how a query over one table finds its rows, as pgvector's
+//! planner would: `ORDER BY col <op> constant LIMIT n` is a KNN query; an
+//! ANN index whose opclass matches the operator serves it, otherwise an
+//! exact scan over the column does. With a WHERE, an HNSW index is used
+//! only when `ann::plan` finds the filtered graph search cheaper than an
+//! exact scan of the matching rows; IVFFlat filters its probed lists.
+
+use super::expr::{eval, Env, NoRow};
+use crate::shard::storage::{AnnSearch, IndexMethod, Table};
+use crate::sql::distance_operator;
+use crate::wire::{PgError, Value};
+use ann::plan::{choose_filtered_plan, estimate_selectivity, FilteredPlan};
+use ann::{Filter, Metric};
+use sqlparser::ast::{Expr, OrderByExpr, SelectItem};
+
+/// A KNN query on one vector column.
+#[derive(Debug, Clone)]
+pub struct KnnPlan {
+    /// The vector column's position.
+    pub column: usize,
+    /// The operator's metric.
+    pub metric: Metric,
+    /// The query vector, of the column's type.
+    pub query: Value,
+    /// Rows wanted: LIMIT + OFFSET.
+    pub k: usize,
+    /// The ANN index whose opclass matches, if any.
+    pub index: Option<(String, IndexMethod)>,
+    /// The ordering expression, as EXPLAIN prints it.
+    pub order_by: String,
+}
+
+/// How the rows of a KNN query are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnnAccess {
+    /// Search the ANN index.
+    Index,
+    /// Compare every (matching) row.
+    Exact,
+}
+
+/// Resolves an ORDER BY key naming an output column (by alias or
+/// position) to the select item's expression.
+pub fn resolve_key<'a>(key: &'a Expr, projection: &'a [SelectItem]) -> &'a Expr {
+    match key {
+        Expr::Identifier(i) => projection
+            .iter()
+            .find_map(|item| match item {
+                SelectItem::ExprWithAlias { expr, alias } if alias.value == i.value => Some(expr),
+                _ => None,
+            })
+            .unwrap_or(key),
+        Expr::Value(v) => match &v.value {
+            sqlparser::ast::Value::Number(n, _) => n
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| projection.get(n.checked_sub(1)?))
+                .and_then(|item| match item {
+                    SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                        Some(e)
+                    }
+                    _ => None,
+                })
+                .unwrap_or(key),
+            _ => key,
+        },
+        _ => key,
+    }
+}
+
+fn column_of(expr: &Expr, table: &Table, alias: &str) -> Option<usize> {
+    let name = match expr {
+        Expr::Identifier(i) => &i.value,
+        Expr::CompoundIdentifier(p) if p.len() == 2 && p[0].value == alias => &p[1].value,
+        Expr::Nested(e) => return column_of(e, table, alias),
+        _ => return None,
+    };
+    table.def().column_index(name)
+}
+
+/// The KNN plan of a query ordered by `order` with `limit`/`offset`, if
+/// it is one: a single ascending key `col <op> constant` on a vector
+/// column with dimensions, and a LIMIT.
+pub fn knn_plan(
+    order: &[OrderByExpr],
+    projection: &[SelectItem],
+    limit: Option<usize>,
+    offset: usize,
+    table: &Table,
+    alias: &str,
+    env: &Env,
+) -> Result<Option<KnnPlan>, PgError> {
+    let ([key], Some(limit)) = (order, limit) else {
+        return Ok(None);
+    };
+    if key
+        .options
+        .sort
+        .as_ref()
+        .is_some_and(|s| !matches!(s, sqlparser::ast::OrderBySort::Asc))
+        || key.options.nulls_first == Some(true)
+    {
+        return Ok(None);
+    }
+    let Expr::BinaryOp { left, op, right } = resolve_key(&key.expr, projection) else {
+        return Ok(None);
+    };
+    let Some(metric) = distance_operator(op) else {
+        return Ok(None);
+    };
+    let (column, constant) = match (
+        column_of(left, table, alias),
+        column_of(right, table, alias),
+    ) {
+        (Some(c), None) => (c, right),
+        (None, Some(c)) => (c, left),
+        _ => return Ok(None),
+    };
+    let ty = table.def().columns[column].ty;
+    let Some((_, Some(_))) = ty.vector_type() else {
+        return Ok(None);
+    };
+    let query = match eval(constant, &NoRow, env) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(None),
+        Err(e) if e.code == "42703" => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let query = super::coerce::cast(
+        query,
+        super::types::type_oid(ty),
+        super::types::value_typmod(ty),
+        false,
+    )?;
+    if table.space(column, metric).is_err() {
+        return Ok(None);
+    }
+    let index = table
+        .indexes()
+        .iter()
+        .find(|i| i.def.column == column && i.def.method.metric() == Some(metric))
+        .map(|i| (i.def.name.clone(), i.def.method));
+    let column_name = &table.def().columns[column].name;
+    let order_by = format!(
+        "({column_name} {} '{}'::{})",
+        metric.operator(),
+        query.to_text(),
+        super::coerce::type_name(query.type_oid())
+    );
+    Ok(Some(KnnPlan {
+        column,
+        metric,
+        query,
+        k: limit.saturating_add(offset),
+        index,
+        order_by,
+    }))
+}
+
+/// Whether the plan searches its index: always without a filter (or for
+/// IVFFlat), else as `ann::plan` decides from the filter's selectivity.
+pub fn choose_access(
+    plan: &KnnPlan,
+    table: &Table,
+    filter: Option<Filter>,
+    settings: &AnnSearch,
+) -> KnnAccess {
+    let Some((_, method)) = &plan.index else {
+        return KnnAccess::Exact;
+    };
+    match (filter, method) {
+        (Some(f), IndexMethod::Hnsw { .. }) => {
+            let ids: Vec<u32> = table.live_slots().collect();
+            let selectivity = estimate_selectivity(&ids, f);
+            match choose_filtered_plan(ids.len(), selectivity, plan.k, settings.hnsw.ef_search) {
+                FilteredPlan::Index => KnnAccess::Index,
+                FilteredPlan::Exact => KnnAccess::Exact,
+            }
+        }
+        _ => KnnAccess::Index,
+    }
+}
+
+/// The row slots of a KNN query, nearest first.
+pub fn knn_slots(
+    plan: &KnnPlan,
+    access: KnnAccess,
+    table: &Table,
+    filter: Option<Filter>,
+    settings: &AnnSearch,
+) -> Result<Vec<u32>, PgError> {
+    let storage = |e: crate::shard::storage::StorageError| super::storage_error(e);
+    let found = match (&plan.index, access) {
+        (Some((name, _)), KnnAccess::Index) => table
+            .ann_search(name, &plan.query, plan.k, settings, filter)
+            .map_err(storage)?,
+        _ => {
+            let space = table.space(plan.column, plan.metric).map_err(storage)?;
+            let q = space.query(&plan.query).map_err(storage)?;
+            let ids: Vec<u32> = table
+                .live_slots()
+                .filter(|&s| table.has_value(s, plan.column))
+                .collect();
+            ann::exact_search(&space, &ids, &q, plan.k, filter)
+        }
+    };
+    Ok(found.into_iter().map(|n| n.id).collect())
+}
