@@ -4,7 +4,7 @@ mod wire_support;
 
 use pgvshard::wire::{AuthMethod, WireConfig};
 use tokio_postgres::NoTls;
-use wire_support::TestServer;
+use wire_support::{code_and_message, psql, select_one, TestServer};
 
 fn scram_config() -> WireConfig {
     WireConfig {
@@ -24,14 +24,7 @@ async fn scram_accepts_the_right_password() {
         .await
         .unwrap();
     tokio::spawn(conn);
-    assert_eq!(
-        client
-            .query_one("SELECT 1", &[])
-            .await
-            .unwrap()
-            .get::<_, i32>(0),
-        1
-    );
+    assert_eq!(select_one(&client).await, 1);
     server.stop().await;
 }
 
@@ -46,10 +39,10 @@ async fn scram_refuses_wrong_passwords_and_unknown_users_alike() {
             .await
             .err()
             .expect("refused");
-        let db = e.as_db_error().expect("a server error");
-        assert_eq!(db.code().code(), "28P01");
+        let (code, message) = code_and_message(&e);
+        assert_eq!(code, "28P01");
         assert_eq!(
-            db.message(),
+            message,
             format!("password authentication failed for user \"{user}\"")
         );
     }
@@ -59,34 +52,14 @@ async fn scram_refuses_wrong_passwords_and_unknown_users_alike() {
 #[tokio::test]
 async fn psql_authenticates_with_scram() {
     let server = TestServer::start(scram_config()).await;
-    let port = server.port.to_string();
-    let run = move |password: &'static str| {
-        let port = port.clone();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new("psql")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &port,
-                    "-U",
-                    "alice",
-                    "-d",
-                    "db",
-                    "-X",
-                    "-A",
-                    "-t",
-                    "-c",
-                    "SELECT 1",
-                ])
-                .env("PGPASSWORD", password)
-                .output()
-                .expect("psql is installed")
-        })
+    let run = |password: &str| {
+        let mut command = server.psql_query("alice", "SELECT 1");
+        command.env("PGPASSWORD", password);
+        psql::output(command)
     };
-    let ok = run("s3cret").await.unwrap();
+    let ok = run("s3cret").await;
     assert_eq!(String::from_utf8_lossy(&ok.stdout), "1\n");
-    let bad = run("nope").await.unwrap();
+    let bad = run("nope").await;
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr)
         .contains("password authentication failed for user \"alice\""));
@@ -95,11 +68,7 @@ async fn psql_authenticates_with_scram() {
 
 #[tokio::test]
 async fn connections_over_the_limit_get_53300() {
-    let server = TestServer::start(WireConfig {
-        max_connections: 1,
-        ..WireConfig::default()
-    })
-    .await;
+    let server = TestServer::start_with(|c| c.max_connections = 1).await;
     let first = server.connect("a").await;
     let e = server
         .pg_config("b")

@@ -6,12 +6,7 @@ use std::time::Duration;
 
 use pgvshard::wire::WireConfig;
 use tokio_postgres::NoTls;
-use wire_support::TestServer;
-
-fn code_and_message(e: &tokio_postgres::Error) -> (String, String) {
-    let db = e.as_db_error().expect("a server error");
-    (db.code().code().to_string(), db.message().to_string())
-}
+use wire_support::{code_and_message, raw, select_one, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_request_stops_async_and_blocking_statements() {
@@ -33,14 +28,7 @@ async fn cancel_request_stops_async_and_blocking_statements() {
         assert!(started.elapsed() < Duration::from_secs(5));
         // The session survives and a later cancel does not hit the next query.
         token.cancel_query(NoTls).await.unwrap();
-        assert_eq!(
-            client
-                .query_one("SELECT 1", &[])
-                .await
-                .unwrap()
-                .get::<_, i32>(0),
-            1
-        );
+        assert_eq!(select_one(&client).await, 1);
     }
     server.stop().await;
 }
@@ -83,7 +71,5 @@ async fn shutdown_lets_running_statements_finish_and_closes_idle_sessions() {
     assert!(row.get::<_, bool>(0));
     assert!(idle.simple_query("SELECT 1").await.is_err());
     assert!(idle.is_closed());
-    assert!(tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err());
+    assert!(raw::connect(port).await.is_err());
 }

@@ -6,7 +6,7 @@ mod wire_support;
 
 use pgvshard::wire::WireConfig;
 use tokio_postgres::SimpleQueryMessage;
-use wire_support::TestServer;
+use wire_support::{psql, select_one, TestServer};
 
 #[tokio::test]
 async fn simple_and_extended_queries() {
@@ -95,14 +95,7 @@ async fn errors_carry_sqlstate_and_the_session_goes_on() {
         e.is_err(),
         "a text value bound as int4 is refused by the client"
     );
-    assert_eq!(
-        client
-            .query_one("SELECT 1", &[])
-            .await
-            .unwrap()
-            .get::<_, i32>(0),
-        1
-    );
+    assert_eq!(select_one(&client).await, 1);
     server.stop().await;
 }
 
@@ -205,43 +198,23 @@ async fn pgvector_types_round_trip_in_binary() {
 #[tokio::test]
 async fn psql_runs_queries_and_reports_errors() {
     let server = TestServer::start(WireConfig::default()).await;
-    let port = server.port.to_string();
-    let psql = |sql: &'static str| {
-        let port = port.clone();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new("psql")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &port,
-                    "-U",
-                    "x",
-                    "-d",
-                    "db",
-                    "-X",
-                    "-A",
-                    "-t",
-                    "-c",
-                    sql,
-                ])
-                .env("PGCONNECT_TIMEOUT", "5")
-                .output()
-                .expect("psql is installed")
-        })
+    let psql = |sql: &str| {
+        let mut command = server.psql_query("x", sql);
+        command.env("PGCONNECT_TIMEOUT", "5");
+        psql::output(command)
     };
-    let out = psql("SELECT series(3)").await.unwrap();
+    let out = psql("SELECT series(3)").await;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n2\n3\n");
-    let out = psql("SHOW application_name").await.unwrap();
+    let out = psql("SHOW application_name").await;
     assert_eq!(String::from_utf8_lossy(&out.stdout), "psql\n");
-    let out = psql("SELECT notice()").await.unwrap();
+    let out = psql("SELECT notice()").await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("NOTICE:  hello from the fixture"));
-    let out = psql("SET hnsw.ef_search = 5000").await.unwrap();
+    let out = psql("SET hnsw.ef_search = 5000").await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(
         "ERROR:  5000 is outside the valid range for parameter \"hnsw.ef_search\" (1 .. 1000)"

@@ -5,7 +5,7 @@ mod wire_support;
 use bytes::Bytes;
 use futures_util::{SinkExt, TryStreamExt};
 use pgvshard::wire::WireConfig;
-use wire_support::TestServer;
+use wire_support::{psql, select_one, TestServer};
 
 #[tokio::test]
 async fn copy_in_and_out_with_tokio_postgres() {
@@ -37,54 +37,16 @@ async fn copy_in_and_out_with_tokio_postgres() {
             .unwrap();
         drop(sink);
     }
-    assert_eq!(
-        client
-            .query_one("SELECT 1", &[])
-            .await
-            .unwrap()
-            .get::<_, i32>(0),
-        1
-    );
+    assert_eq!(select_one(&client).await, 1);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn copy_with_psql() {
     let server = TestServer::start(WireConfig::default()).await;
-    let port = server.port.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut child = std::process::Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port,
-                "-U",
-                "x",
-                "-d",
-                "db",
-                "-X",
-                "-c",
-                "COPY t FROM STDIN",
-                "-c",
-                "COPY t TO STDOUT",
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("psql is installed");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"1\ta\n2\tb\n3\tc\n\\.\n")
-            .unwrap();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let mut command = server.psql("x");
+    command.args(["-c", "COPY t FROM STDIN", "-c", "COPY t TO STDOUT"]);
+    let out = psql::output_with_input(command, b"1\ta\n2\tb\n3\tc\n\\.\n").await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

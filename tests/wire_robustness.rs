@@ -4,60 +4,14 @@
 
 mod wire_support;
 
-use std::time::Duration;
-
 use pgvshard::wire::WireConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use wire_support::TestServer;
-
-fn startup_packet(user: &str) -> Vec<u8> {
-    let mut body = 196_608i32.to_be_bytes().to_vec();
-    for s in ["user", user, "database", "db", ""] {
-        body.extend_from_slice(s.as_bytes());
-        body.push(0);
-    }
-    let mut p = ((body.len() + 4) as i32).to_be_bytes().to_vec();
-    p.extend_from_slice(&body);
-    p
-}
-
-/// Reads until the peer closes (or 5 s pass) and returns everything.
-async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
-    let mut all = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut all)).await;
-    all
-}
-
-/// A session past startup (ReadyForQuery read).
-async fn session(port: u16) -> TcpStream {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    s.write_all(&startup_packet("raw")).await.unwrap();
-    let mut got = Vec::new();
-    while !got.ends_with(b"Z\0\0\0\x05I") {
-        let mut buf = [0u8; 1024];
-        let n = s.read(&mut buf).await.unwrap();
-        assert!(n > 0, "closed during startup");
-        got.extend_from_slice(&buf[..n]);
-    }
-    s
-}
-
-fn assert_fatal_08p01(reply: &[u8], message: &str) {
-    assert_eq!(reply.first(), Some(&b'E'), "{reply:?}");
-    let text = String::from_utf8_lossy(reply);
-    assert!(text.contains("SFATAL"), "{text}");
-    assert!(text.contains("C08P01"), "{text}");
-    assert!(text.contains(message), "{text}");
-}
+use tokio::io::AsyncWriteExt;
+use wire_support::raw::{self, assert_fatal_08p01, read_to_close, session};
+use wire_support::{select_one, TestServer};
 
 #[tokio::test]
 async fn oversized_message_is_refused_before_it_is_read() {
-    let server = TestServer::start(WireConfig {
-        max_message_size: 1024,
-        ..WireConfig::default()
-    })
-    .await;
+    let server = TestServer::start_with(|c| c.max_message_size = 1024).await;
     let mut s = session(server.port).await;
     s.write_all(b"Q\x7f\xff\xff\xff").await.unwrap();
     assert_fatal_08p01(&read_to_close(&mut s).await, "invalid message length");
@@ -86,9 +40,7 @@ async fn unknown_message_type_and_garbage_close_with_08p01() {
     s.write_all(b"B\0\0\0\x06p\0").await.unwrap();
     assert_fatal_08p01(&read_to_close(&mut s).await, "invalid string in message");
 
-    let mut s = TcpStream::connect(("127.0.0.1", server.port))
-        .await
-        .unwrap();
+    let mut s = raw::connect(server.port).await.unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
@@ -98,11 +50,7 @@ async fn unknown_message_type_and_garbage_close_with_08p01() {
 
 #[tokio::test]
 async fn random_bytes_never_bring_the_server_down() {
-    let server = TestServer::start(WireConfig {
-        max_message_size: 4096,
-        ..WireConfig::default()
-    })
-    .await;
+    let server = TestServer::start_with(|c| c.max_message_size = 4096).await;
     // SplitMix64, seeded: reproducible garbage.
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
@@ -116,9 +64,7 @@ async fn random_bytes_never_bring_the_server_down() {
         let mut s = if round % 2 == 0 {
             session(server.port).await
         } else {
-            TcpStream::connect(("127.0.0.1", server.port))
-                .await
-                .unwrap()
+            raw::connect(server.port).await.unwrap()
         };
         let tags = b"QPBDESHCdcfpFX";
         let mut bytes = Vec::new();
@@ -133,13 +79,6 @@ async fn random_bytes_never_bring_the_server_down() {
         drop(s);
     }
     let client = server.connect("after").await;
-    assert_eq!(
-        client
-            .query_one("SELECT 1", &[])
-            .await
-            .unwrap()
-            .get::<_, i32>(0),
-        1
-    );
+    assert_eq!(select_one(&client).await, 1);
     server.stop().await;
 }

@@ -6,7 +6,9 @@ use super::measure::{self, Measured};
 use ann::exact::exact_search;
 use ann::hnsw::{Hnsw, HnswParams, HnswSearch};
 use ann::ivfflat::{IvfFlat, IvfParams, IvfSearch};
-use ann::plan::{choose_filtered_plan, estimate_selectivity, FilteredPlan};
+use ann::plan::{
+    choose_filtered_plan, estimate_selectivity, hnsw_search_cost, ivf_search_cost, FilteredPlan,
+};
 use ann::{BuildProgress, DenseSpace, IterativeScan, Space};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
@@ -261,9 +263,10 @@ fn filtered_run(
         (Setting::Ivf(o), None) => o.iterative_scan = IterativeScan::RelaxedOrder,
         _ => {}
     }
-    let ef = match setting {
-        Setting::Hnsw(o) => o.ef_search,
-        _ => k,
+    let index_cost = match (built, setting) {
+        (Built::Hnsw(_), Setting::Hnsw(o)) => hnsw_search_cost(o.ef_search, k),
+        (Built::Ivf(i), Setting::Ivf(o)) => ivf_search_cost(ids.len(), i.params().lists, o.probes),
+        _ => 0.0,
     };
     measure::run(queries.len(), k, &labels.groundtruth, |i| {
         let wanted = labels.wanted(i);
@@ -271,7 +274,7 @@ fn filtered_run(
         let pred = move |id: u32| base[id as usize] == wanted;
         let plan = match mode {
             Some(_) => FilteredPlan::Index,
-            None => choose_filtered_plan(ids.len(), estimate_selectivity(ids, &pred), k, ef),
+            None => choose_filtered_plan(ids.len(), estimate_selectivity(ids, &pred), index_cost),
         };
         match plan {
             FilteredPlan::Index => search(built, space, ids, &queries[i], k, &setting, Some(&pred)),

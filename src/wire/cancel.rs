@@ -1,9 +1,12 @@
-//! Query cancellation. Each session has one [`CancelSignal`]; the
-//! [`CancelRegistry`] maps the (pid, secret) pair sent in BackendKeyData to
-//! it, so a CancelRequest on another connection can reach the session's
-//! running statement. The signal is both an `AtomicBool` (for work on a
-//! blocking pool, checked per step as the ann engine does) and an awaitable
-//! (for async work, which the connection drops when the signal fires).
+//! Query cancellation. Each statement gets a fresh [`CancelSignal`], kept as
+//! its session's current one in a [`SessionCancel`]; the [`CancelRegistry`]
+//! maps the (pid, secret) pair sent in BackendKeyData to the session, so a
+//! CancelRequest on another connection reaches the running statement. The
+//! signal is both an `AtomicBool` (for work on a blocking pool, checked per
+//! step as the ann engine does) and an awaitable (for async work, which the
+//! connection drops when the signal fires). A statement's signal is never
+//! cleared: blocking work that outlives its canceled statement still sees
+//! the cancel while the session runs its next statement.
 //!
 //! The registry uses `std::sync::Mutex`: each critical section is one map
 //! operation and never awaits.
@@ -84,25 +87,43 @@ impl CancelSignal {
             notified.await;
         }
     }
+}
 
-    /// Clears the signal before the next statement (a cancel that arrives
-    /// between statements does nothing, as in PostgreSQL).
-    pub(crate) fn reset(&self) {
-        self.canceled.store(false, Ordering::Release);
-        self.reason.store(0, Ordering::Release);
+/// A session's cancel target: the signal of the statement running now.
+#[derive(Debug, Default)]
+pub struct SessionCancel {
+    current: Mutex<Arc<CancelSignal>>,
+}
+
+impl SessionCancel {
+    /// Installs and returns a fresh signal for the next statement (a cancel
+    /// that arrives between statements does nothing, as in PostgreSQL).
+    pub(crate) fn begin_statement(&self) -> Arc<CancelSignal> {
+        let fresh = Arc::new(CancelSignal::default());
+        *self.lock() = Arc::clone(&fresh);
+        fresh
+    }
+
+    /// Cancels the running statement.
+    pub fn cancel(&self, reason: CancelReason) {
+        self.lock().cancel(reason);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Arc<CancelSignal>> {
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// Sessions by their (pid, secret) keys.
 #[derive(Debug, Default)]
 pub struct CancelRegistry {
-    sessions: Mutex<HashMap<(i32, i32), Arc<CancelSignal>>>,
+    sessions: Mutex<HashMap<(i32, i32), Arc<SessionCancel>>>,
 }
 
 impl CancelRegistry {
     /// Registers a session's signal under a new random secret; the returned
     /// key unregisters it when dropped.
-    pub fn register(self: &Arc<Self>, pid: i32, signal: Arc<CancelSignal>) -> CancelKey {
+    pub fn register(self: &Arc<Self>, pid: i32, signal: Arc<SessionCancel>) -> CancelKey {
         let secret = i32::from_ne_bytes(super::scram::random_bytes());
         self.lock().insert((pid, secret), signal);
         CancelKey {
@@ -119,7 +140,7 @@ impl CancelRegistry {
         signal.map(|s| s.cancel(CancelReason::User)).is_some()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(i32, i32), Arc<CancelSignal>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(i32, i32), Arc<SessionCancel>>> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -148,8 +169,9 @@ mod tests {
     #[tokio::test]
     async fn cancel_reaches_the_registered_signal_once() {
         let registry = Arc::new(CancelRegistry::default());
-        let signal = Arc::new(CancelSignal::default());
-        let key = registry.register(7, Arc::clone(&signal));
+        let session = Arc::new(SessionCancel::default());
+        let signal = session.begin_statement();
+        let key = registry.register(7, Arc::clone(&session));
         assert!(!registry.cancel(7, key.secret.wrapping_add(1)));
         let waiter = {
             let s = Arc::clone(&signal);
@@ -167,8 +189,10 @@ mod tests {
             signal.error().unwrap().message,
             "canceling statement due to user request"
         );
-        signal.reset();
-        assert!(signal.error().is_none());
+        // The next statement starts clean; the old one stays canceled.
+        let next = session.begin_statement();
+        assert!(next.error().is_none());
+        assert!(signal.is_canceled());
         let (pid, secret) = (key.pid, key.secret);
         drop(key);
         assert!(!registry.cancel(pid, secret));

@@ -15,7 +15,7 @@ use bytes::BufMut;
 use tokio::sync::watch;
 
 use super::backend;
-use super::cancel::{CancelReason, CancelRegistry, CancelSignal};
+use super::cancel::{CancelReason, CancelRegistry, CancelSignal, SessionCancel};
 use super::config::WireConfig;
 use super::connection::Connection;
 use super::error::{PgError, WireError};
@@ -50,7 +50,10 @@ pub(crate) struct Client<H: QueryHandler> {
     pub(crate) conn: Connection<Box<dyn ClientIo>>,
     pub(crate) session: Session,
     pub(crate) handler: H,
+    /// The signal of the statement running now (or last run).
     pub(crate) cancel: Arc<CancelSignal>,
+    /// Where CancelRequests for this session land.
+    pub(crate) session_cancel: Arc<SessionCancel>,
     pub(crate) statements: HashMap<String, PreparedStatement<H::Statement>>,
     pub(crate) portals: HashMap<String, Portal<H::Statement>>,
     /// After an error in the extended protocol: ignore messages until Sync.
@@ -73,14 +76,18 @@ pub(crate) async fn serve_client<F: HandlerFactory>(
         Ok(None) => return Ok(()),
         Err(e) => return fail(&mut conn, e).await,
     };
-    let cancel = Arc::new(CancelSignal::default());
-    let key = shared.cancels.register(session.pid, Arc::clone(&cancel));
+    let session_cancel = Arc::new(SessionCancel::default());
+    let cancel = session_cancel.begin_statement();
+    let key = shared
+        .cancels
+        .register(session.pid, Arc::clone(&session_cancel));
     backend::backend_key_data(&mut conn.out, key.pid, key.secret);
     let mut client = Client {
         conn,
         session,
         handler,
         cancel,
+        session_cancel,
         statements: HashMap::new(),
         portals: HashMap::new(),
         skip_to_sync: false,
@@ -271,7 +278,7 @@ impl<H: QueryHandler> Client<H> {
     async fn simple_query(&mut self, sql: &str) -> Result<(), WireError> {
         self.statements.remove("");
         self.portals.remove("");
-        self.cancel.reset();
+        self.cancel = self.session_cancel.begin_statement();
         let timeout = self.session.statement_timeout();
         let mut out = Responder {
             conn: &mut self.conn,

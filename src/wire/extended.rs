@@ -191,7 +191,7 @@ impl<H: QueryHandler> Client<H> {
         let statement = Arc::clone(&portal.statement);
         let params = std::mem::take(&mut portal.params);
         let formats = portal.formats.clone();
-        self.cancel.reset();
+        self.cancel = self.session_cancel.begin_statement();
         let timeout = self.session.statement_timeout();
         let mut out = Responder {
             conn: &mut self.conn,

@@ -54,7 +54,7 @@ pub mod types;
 pub mod value;
 
 pub use backend::{DataRow, DataRowBuilder, FieldDescription, TransactionStatus};
-pub use cancel::{CancelReason, CancelRegistry, CancelSignal};
+pub use cancel::{CancelReason, CancelRegistry, CancelSignal, SessionCancel};
 pub use config::{AuthMethod, WireConfig};
 pub use copy::{CopyFormat, CopyIn, CopyOut};
 pub use error::{PgError, Severity, WireError};

@@ -9,7 +9,7 @@
 //! pgvector operator value, cheaper to compute (squared L2 instead of L2).
 //! [`Metric::operator_value`] turns one into the value the SQL operator gives.
 
-use crate::distance::{self, F32Kernel};
+use crate::distance::{self, F32BatchKernel, F32Kernel};
 use std::borrow::Cow;
 
 /// A distance as pgvector's operators define them.
@@ -105,6 +105,13 @@ pub trait Space: Sync {
     /// Ordering distance from a prepared query to stored vector `id`.
     fn distance(&self, query: &Self::Query, id: u32) -> f32;
 
+    /// Ordering distances from a prepared query to four stored vectors at
+    /// once; implementations with batch kernels override it (one pass over
+    /// the query for four rows, four rows' memory loads in flight).
+    fn distance_x4(&self, query: &Self::Query, ids: [u32; 4]) -> [f32; 4] {
+        ids.map(|id| self.distance(query, id))
+    }
+
     /// Ordering distance between stored vectors `a` and `b`.
     fn distance_between(&self, a: u32, b: u32) -> f32;
 
@@ -130,6 +137,8 @@ pub struct DenseSpace<'a> {
     dim: usize,
     metric: Metric,
     kernel: F32Kernel,
+    /// The same kernel over four rows, where one exists (not for L1).
+    kernel_x4: Option<F32BatchKernel>,
     /// Per-row norms, kept for cosine so each comparison is one dot product.
     norms: Vec<f32>,
 }
@@ -150,10 +159,10 @@ impl<'a> DenseSpace<'a> {
             "data is not rows of {dim}"
         );
         let k = distance::kernels();
-        let kernel = match metric {
-            Metric::L2 => k.l2_squared,
-            Metric::L1 => k.l1,
-            _ => k.dot,
+        let (kernel, kernel_x4) = match metric {
+            Metric::L2 => (k.l2_squared, Some(k.l2_squared_x4)),
+            Metric::L1 => (k.l1, None),
+            _ => (k.dot, Some(k.dot_x4)),
         };
         let norms = if metric == Metric::Cosine {
             data.chunks_exact(dim)
@@ -167,6 +176,7 @@ impl<'a> DenseSpace<'a> {
             dim,
             metric,
             kernel,
+            kernel_x4,
             norms,
         }
     }
@@ -226,6 +236,17 @@ impl Space for DenseSpace<'_> {
     fn distance(&self, q: &DenseQuery, id: u32) -> f32 {
         let raw = (self.kernel)(&q.vector, self.vector(id));
         self.finish(raw, q.norm, id)
+    }
+
+    #[inline]
+    fn distance_x4(&self, q: &DenseQuery, ids: [u32; 4]) -> [f32; 4] {
+        match self.kernel_x4 {
+            Some(k4) => {
+                let raw = k4(&q.vector, ids.map(|id| self.vector(id)));
+                [0, 1, 2, 3].map(|i| self.finish(raw[i], q.norm, ids[i]))
+            }
+            None => ids.map(|id| self.distance(q, id)),
+        }
     }
 
     #[inline]
@@ -327,5 +348,25 @@ mod tests {
             s.distance(&s.query(&[1.0, 1.0]), 3).is_nan(),
             "zero vector gives NaN"
         );
+    }
+
+    #[test]
+    fn batched_distances_equal_single_ones() {
+        let data: Vec<f32> = (0..8 * 37)
+            .map(|i| ((i * 7919) % 101) as f32 - 50.0)
+            .collect();
+        for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1] {
+            let s = DenseSpace::new(&data, 37, metric);
+            let q = s.query(s.vector(5));
+            let ids = [7, 0, 3, 3];
+            let four = s.distance_x4(&q, ids);
+            for (i, &id) in ids.iter().enumerate() {
+                let one = s.distance(&q, id);
+                assert!(
+                    (four[i] - one).abs() <= 1e-4 * one.abs().max(1.0),
+                    "{metric:?}"
+                );
+            }
+        }
     }
 }

@@ -3,13 +3,15 @@
 //! ANN index whose opclass matches the operator serves it, otherwise an
 //! exact scan over the column does. With a WHERE, an HNSW index is used
 //! only when `ann::plan` finds the filtered graph search cheaper than an
-//! exact scan of the matching rows; IVFFlat filters its probed lists.
+//! exact scan of the matching rows (likewise for IVFFlat).
 
 use super::expr::{eval, Env, NoRow};
 use crate::shard::storage::{AnnSearch, IndexMethod, Table};
 use crate::sql::distance_operator;
 use crate::wire::{PgError, Value};
-use ann::plan::{choose_filtered_plan, estimate_selectivity, FilteredPlan};
+use ann::plan::{
+    choose_filtered_plan, estimate_selectivity, hnsw_search_cost, ivf_search_cost, FilteredPlan,
+};
 use ann::{Filter, Metric};
 use sqlparser::ast::{Expr, OrderByExpr, SelectItem};
 
@@ -157,8 +159,9 @@ pub fn knn_plan(
     }))
 }
 
-/// Whether the plan searches its index: always without a filter (or for
-/// IVFFlat), else as `ann::plan` decides from the filter's selectivity.
+/// Whether the plan searches its index: always without a filter, else as
+/// `ann::plan` decides from the filter's selectivity and the index's own
+/// search cost.
 pub fn choose_access(
     plan: &KnnPlan,
     table: &Table,
@@ -168,16 +171,20 @@ pub fn choose_access(
     let Some((_, method)) = &plan.index else {
         return KnnAccess::Exact;
     };
-    match (filter, method) {
-        (Some(f), IndexMethod::Hnsw { .. }) => {
-            let ids: Vec<u32> = table.live_slots().collect();
-            let selectivity = estimate_selectivity(&ids, f);
-            match choose_filtered_plan(ids.len(), selectivity, plan.k, settings.hnsw.ef_search) {
-                FilteredPlan::Index => KnnAccess::Index,
-                FilteredPlan::Exact => KnnAccess::Exact,
-            }
+    let Some(f) = filter else {
+        return KnnAccess::Index;
+    };
+    let ids: Vec<u32> = table.live_slots().collect();
+    let index_cost = match method {
+        IndexMethod::IvfFlat { lists, .. } => {
+            ivf_search_cost(ids.len(), *lists as usize, settings.ivfflat.probes)
         }
-        _ => KnnAccess::Index,
+        _ => hnsw_search_cost(settings.hnsw.ef_search, plan.k),
+    };
+    let selectivity = estimate_selectivity(&ids, f);
+    match choose_filtered_plan(ids.len(), selectivity, index_cost) {
+        FilteredPlan::Index => KnnAccess::Index,
+        FilteredPlan::Exact => KnnAccess::Exact,
     }
 }
 

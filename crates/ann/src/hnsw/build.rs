@@ -11,7 +11,7 @@
 //! before threads start meeting in it, then hands out the rest one by one.
 
 use super::graph::{level_for, Graph, NodeLocks};
-use super::layer::{Layers, Limits, Scratch};
+use super::layer::{Layers, Limits, NodeProbe, Probe, Scratch};
 use super::order::{id_of, scored, Scored};
 use super::params::HnswParams;
 use super::{Entry, Hnsw};
@@ -67,21 +67,22 @@ impl<S: Space> Inserter<'_, S> {
             drop(top);
             None
         };
-        let dist = |n: u32| self.space.distance_between(q, n);
-        let prefetch = |n: u32| self.space.prefetch(n);
+        let probe = NodeProbe {
+            space: self.space,
+            node: q,
+        };
         let layers = self.layers();
         let mut limits = Limits::unbounded();
-        let mut cur = scored(dist(ep.node), ep.node);
+        let mut cur = scored(probe.dist(ep.node), ep.node);
         if ep.level > level {
-            cur = layers.descend(&dist, cur, ep.level, level + 1, &mut limits, scratch);
+            cur = layers.descend(&probe, cur, ep.level, level + 1, &mut limits, scratch);
         }
         for l in (0..=level.min(ep.level)).rev() {
             scratch.visited.begin(self.graph.capacity());
             scratch.visited.insert(q);
             scratch.visited.insert(id_of(cur));
             let found = layers.search(
-                &dist,
-                &prefetch,
+                &probe,
                 &|_| true,
                 cur,
                 l,

@@ -16,7 +16,7 @@
 
 use super::build::{prune, Inserter};
 use super::graph::NodeLocks;
-use super::layer::{Layers, Limits, Scratch};
+use super::layer::{Layers, Limits, NodeProbe, Probe, Scratch};
 use super::order::{id_of, scored, Scored};
 use super::{Entry, Hnsw};
 use crate::space::Space;
@@ -125,15 +125,15 @@ fn search_from_entry<S: Space>(
     scratch: &mut Scratch,
 ) -> Vec<Scored> {
     let space = inserter.space;
-    let dist = |n: u32| space.distance_between(x, n);
+    let probe = NodeProbe { space, node: x };
     let layers = Layers {
         graph: inserter.graph,
         locks: None,
     };
     let mut limits = Limits::unbounded();
-    let mut cur = scored(dist(entry.node), entry.node);
+    let mut cur = scored(probe.dist(entry.node), entry.node);
     if entry.level > level {
-        cur = layers.descend(&dist, cur, entry.level, level + 1, &mut limits, scratch);
+        cur = layers.descend(&probe, cur, entry.level, level + 1, &mut limits, scratch);
     }
     if entry.level < level {
         return Vec::new();
@@ -142,8 +142,7 @@ fn search_from_entry<S: Space>(
     scratch.visited.insert(x);
     scratch.visited.insert(id_of(cur));
     let found = layers.search(
-        &dist,
-        &|n| space.prefetch(n),
+        &probe,
         &|_| true,
         cur,
         level,

@@ -6,13 +6,69 @@
 use super::graph::{Graph, NodeLocks};
 use super::order::{id_of, scored, Scored};
 use super::visited::VisitedSet;
+use crate::space::Space;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// How many neighbours ahead of the one being compared are prefetched:
-/// enough to hide memory latency, few enough not to clog the CPU's miss
+/// Neighbours compared per batch, and how far ahead vectors are prefetched:
+/// one batch ahead hides memory latency without clogging the CPU's miss
 /// buffers.
-const PREFETCH_AHEAD: usize = 4;
+const BATCH: usize = 4;
+
+/// What a level search needs from the vectors: distances from the search's
+/// target (a query, or a node being inserted) to nodes, and prefetch hints.
+pub(super) trait Probe {
+    /// Ordering distance from the target to node `n`.
+    fn dist(&self, n: u32) -> f32;
+    /// Distances to four nodes at once.
+    fn dist4(&self, ns: [u32; BATCH]) -> [f32; BATCH] {
+        ns.map(|n| self.dist(n))
+    }
+    /// Hints that node `n`'s vector will be read soon.
+    fn prefetch(&self, n: u32);
+}
+
+/// A prepared query as the search target.
+pub(super) struct QueryProbe<'a, S: Space> {
+    /// Where the vectors live.
+    pub space: &'a S,
+    /// The query.
+    pub query: &'a S::Query,
+}
+
+impl<S: Space> Probe for QueryProbe<'_, S> {
+    #[inline]
+    fn dist(&self, n: u32) -> f32 {
+        self.space.distance(self.query, n)
+    }
+    #[inline]
+    fn dist4(&self, ns: [u32; BATCH]) -> [f32; BATCH] {
+        self.space.distance_x4(self.query, ns)
+    }
+    #[inline]
+    fn prefetch(&self, n: u32) {
+        self.space.prefetch(n)
+    }
+}
+
+/// A stored node as the search target (building and repairing the graph).
+pub(super) struct NodeProbe<'a, S: Space> {
+    /// Where the vectors live.
+    pub space: &'a S,
+    /// The node whose neighbours are sought.
+    pub node: u32,
+}
+
+impl<S: Space> Probe for NodeProbe<'_, S> {
+    #[inline]
+    fn dist(&self, n: u32) -> f32 {
+        self.space.distance_between(self.node, n)
+    }
+    #[inline]
+    fn prefetch(&self, n: u32) {
+        self.space.prefetch(n)
+    }
+}
 
 /// Reusable buffers of one searching thread.
 #[derive(Debug, Default)]
@@ -72,7 +128,7 @@ impl Layers<'_> {
     /// none is closer. Returns the closest node found.
     pub(super) fn descend(
         &self,
-        dist: &impl Fn(u32) -> f32,
+        probe: &impl Probe,
         start: Scored,
         top: u8,
         bottom: u8,
@@ -85,7 +141,7 @@ impl Layers<'_> {
                 let here = best;
                 self.links(id_of(here), level, &mut scratch.links, |_| true);
                 for &n in &scratch.links {
-                    let s = scored(dist(n), n);
+                    let s = scored(probe.dist(n), n);
                     limits.tuples += 1;
                     best = best.min(s);
                 }
@@ -104,8 +160,7 @@ impl Layers<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn search(
         &self,
-        dist: &impl Fn(u32) -> f32,
-        prefetch: &impl Fn(u32),
+        probe: &impl Probe,
         accept: &impl Fn(u32) -> bool,
         start: Scored,
         level: u8,
@@ -127,22 +182,32 @@ impl Layers<'_> {
             }
             let visited = &mut s.visited;
             self.links(id_of(c), level, &mut fresh, |n| visited.insert(n));
-            for &n in fresh.iter().take(PREFETCH_AHEAD) {
-                prefetch(n);
+            for &n in fresh.iter().take(BATCH) {
+                probe.prefetch(n);
             }
-            for (i, &n) in fresh.iter().enumerate() {
-                if let Some(&ahead) = fresh.get(i + PREFETCH_AHEAD) {
-                    prefetch(ahead);
+            for (b, chunk) in fresh.chunks(BATCH).enumerate() {
+                for &ahead in fresh.iter().skip((b + 1) * BATCH).take(BATCH) {
+                    probe.prefetch(ahead);
                 }
-                let sc = scored(dist(n), n);
-                limits.tuples += 1;
-                let worst = s.results.peek().copied().unwrap_or(Scored::MAX);
-                if s.results.len() < ef || sc < worst {
-                    s.candidates.push(Reverse(sc));
-                    if accept(n) {
-                        s.results.push(sc);
-                        if s.results.len() > ef {
-                            s.results.pop();
+                let mut dists = [0.0; BATCH];
+                if let Ok(four) = <[u32; BATCH]>::try_from(chunk) {
+                    dists = probe.dist4(four);
+                } else {
+                    for (d, &n) in dists.iter_mut().zip(chunk) {
+                        *d = probe.dist(n);
+                    }
+                }
+                for (&n, &d) in chunk.iter().zip(&dists) {
+                    let sc = scored(d, n);
+                    limits.tuples += 1;
+                    let worst = s.results.peek().copied().unwrap_or(Scored::MAX);
+                    if s.results.len() < ef || sc < worst {
+                        s.candidates.push(Reverse(sc));
+                        if accept(n) {
+                            s.results.push(sc);
+                            if s.results.len() > ef {
+                                s.results.pop();
+                            }
                         }
                     }
                 }

@@ -12,7 +12,7 @@
 //!   search; only passing ones are results. Rows come back as one sorted
 //!   batch, so both orders give exactly non-decreasing distances.
 
-use super::layer::{Layers, Limits, Scratch};
+use super::layer::{Layers, Limits, Probe, QueryProbe, Scratch};
 use super::order::{distance_of, id_of, scored};
 use super::params::HnswSearch;
 use super::Hnsw;
@@ -48,8 +48,7 @@ pub(super) fn search<S: Space>(
     if k == 0 {
         return Vec::new();
     }
-    let dist = |id: u32| space.distance(query, id);
-    let prefetch = |id: u32| space.prefetch(id);
+    let probe = QueryProbe { space, query };
     let layers = Layers {
         graph: &index.graph,
         locks: None,
@@ -66,25 +65,14 @@ pub(super) fn search<S: Space>(
         (opts.ef_search, Limits::unbounded())
     };
     with_scratch(|scratch| {
-        let start = scored(dist(entry.node), entry.node);
+        let start = scored(probe.dist(entry.node), entry.node);
         limits.tuples += 1;
-        let start = layers.descend(&dist, start, entry.level, 1, &mut limits, scratch);
+        let start = layers.descend(&probe, start, entry.level, 1, &mut limits, scratch);
         scratch.visited.begin(index.graph.capacity());
         scratch.visited.insert(id_of(start));
         let found = match filter {
-            Some(f) if iterative => {
-                layers.search(&dist, &prefetch, &f, start, 0, ef, &mut limits, scratch)
-            }
-            _ => layers.search(
-                &dist,
-                &prefetch,
-                &|_| true,
-                start,
-                0,
-                ef,
-                &mut limits,
-                scratch,
-            ),
+            Some(f) if iterative => layers.search(&probe, &f, start, 0, ef, &mut limits, scratch),
+            _ => layers.search(&probe, &|_| true, start, 0, ef, &mut limits, scratch),
         };
         found
             .into_iter()
