@@ -5,8 +5,8 @@
 use super::coerce::cast;
 use super::ddl::default_value;
 use super::expr::{bool_of, eval, Env, Row};
-use super::infer::{infer, output_name, Columns, TypeEnv, TypeOf};
-use super::select::{object_name, run_query, Column, Ctx, Relation};
+use super::infer::{infer, Columns, TypeEnv, TypeOf};
+use super::select::{expand_items, object_name, run_query, Column, Ctx, Relation};
 use super::types::{type_oid, typmod, value_typmod};
 use super::{storage_error, Outcome, Sequences};
 use crate::shard::datum::Datum;
@@ -60,28 +60,8 @@ impl Returning {
         params: &[u32],
     ) -> Result<Option<Self>, PgError> {
         let Some(items) = items else { return Ok(None) };
-        let mut out = Vec::new();
-        for item in items {
-            match item {
-                SelectItem::UnnamedExpr(e) => out.push((output_name(e), e.clone())),
-                SelectItem::ExprWithAlias { expr, alias } => {
-                    out.push((alias.value.clone(), expr.clone()))
-                }
-                SelectItem::ExprWithAliases { .. } => {
-                    return Err(PgError::feature_not_supported(
-                        "several aliases are not supported",
-                    ))
-                }
-                SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
-                    for c in &def.columns {
-                        out.push((
-                            c.name.clone(),
-                            Expr::Identifier(sqlparser::ast::Ident::new(c.name.clone())),
-                        ));
-                    }
-                }
-            }
-        }
+        let names: Vec<String> = def.columns.iter().map(|c| c.name.clone()).collect();
+        let out = expand_items(items, &names)?;
         let cols = DefColumns(def);
         let env = TypeEnv { params };
         let columns = out

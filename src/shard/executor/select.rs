@@ -340,8 +340,12 @@ fn type_env<'a>(ctx: &Ctx<'a>) -> TypeEnv<'a> {
     }
 }
 
-/// The select list with wildcards expanded: (output name, expression).
-fn select_items(projection: &[SelectItem], input: &Input) -> Result<Vec<(String, Expr)>, PgError> {
+/// A select (or RETURNING) list with wildcards expanded to `names`:
+/// (output name, expression).
+pub fn expand_items(
+    projection: &[SelectItem],
+    names: &[String],
+) -> Result<Vec<(String, Expr)>, PgError> {
     let mut items = Vec::new();
     for item in projection {
         match item {
@@ -355,15 +359,15 @@ fn select_items(projection: &[SelectItem], input: &Input) -> Result<Vec<(String,
                 ))
             }
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
-                if matches!(input, Input::Unit) {
+                if names.is_empty() {
                     return Err(PgError::new(
                         "42601",
                         "SELECT * with no tables specified is not valid",
                     ));
                 }
-                for name in input.names() {
+                for name in names {
                     let e = Expr::Identifier(sqlparser::ast::Ident::new(name.clone()));
-                    items.push((name, e));
+                    items.push((name.clone(), e));
                 }
             }
         }
@@ -435,7 +439,7 @@ fn run_select(
     }
     let input = input(s, ctx)?;
     let shape = Shape {
-        items: select_items(&s.projection, &input)?,
+        items: expand_items(&s.projection, &input.names())?,
         order,
         projection: &s.projection,
     };
