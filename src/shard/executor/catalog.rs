@@ -112,7 +112,7 @@ pub fn answer(
         })));
     }
     let tables = shard.db.read();
-    Ok(psql::answer(&stmt.text, &tables, &globals.session.database)?.map(Outcome::select))
+    Ok(psql::answer(&stmt.text, &tables, &globals.session.user)?.map(Outcome::select))
 }
 
 /// The result columns of a catalog query, or `None` for an ordinary one.

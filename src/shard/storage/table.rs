@@ -395,7 +395,12 @@ impl Table {
         Ok(())
     }
 
-    fn build_index(&self, def: &IndexDef, progress: &BuildProgress) -> Result<IndexData> {
+    /// Builds the contents of index `def` over the current rows.
+    pub(crate) fn build_index(
+        &self,
+        def: &IndexDef,
+        progress: &BuildProgress,
+    ) -> Result<IndexData> {
         let column = self.def.columns.get(def.column).ok_or_else(|| {
             StorageError::new("42703", format!("column {} does not exist", def.column))
         })?;
