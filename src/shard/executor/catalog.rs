@@ -1,5 +1,5 @@
 //! What drivers and psql ask the server about itself: `version()`,
-//! tokio-postgres' `pg_type` lookup, index build progress
+//! tokio-postgres' and psycopg's `pg_type` lookups, index build progress
 //! (`pg_stat_progress_create_index`), and the catalog queries psql sends
 //! for `\dt` and `\d table` (recognised by their text, answered from
 //! storage's table definitions in [`super::psql`]).
@@ -91,6 +91,40 @@ pub fn progress_view(shard: &Shard, tables: &Tables, database: &str) -> Relation
     }
 }
 
+/// True for psycopg's `TypeInfo.fetch` query (`… typarray AS array_oid …
+/// FROM pg_type t WHERE t.oid = to_regtype($1)`).
+fn is_psycopg_typeinfo(stmt: &Statement) -> bool {
+    stmt.text.contains("typarray AS array_oid") && stmt.text.contains("FROM pg_type t")
+}
+
+fn psycopg_typeinfo_columns() -> Vec<Column> {
+    [
+        ("name", oid::NAME),
+        ("oid", oid::OID),
+        ("array_oid", oid::OID),
+        ("regtype", oid::TEXT),
+        ("delimiter", oid::CHAR),
+    ]
+    .into_iter()
+    .map(|(n, t)| Column {
+        name: n.to_string(),
+        ty: (t, -1),
+    })
+    .collect()
+}
+
+/// The row psycopg's type lookup gets for type name `name`.
+fn psycopg_typeinfo_row(name: &str) -> Option<Vec<Datum>> {
+    let t = crate::wire::types::by_name(name)?;
+    Some(vec![
+        Some(Value::Text(t.name.to_string())),
+        Some(Value::Oid(t.oid)),
+        Some(Value::Oid(t.array)),
+        Some(Value::Text(t.name.to_string())),
+        Some(Value::Char(b',')),
+    ])
+}
+
 /// The name a query reads the progress view under.
 pub const PROGRESS_VIEW: &str = "pg_stat_progress_create_index";
 
@@ -111,6 +145,16 @@ pub fn answer(
             rows,
         })));
     }
+    if is_psycopg_typeinfo(stmt) {
+        let rows = match params.first() {
+            Some(Some(Value::Text(name))) => psycopg_typeinfo_row(name).into_iter().collect(),
+            _ => Vec::new(),
+        };
+        return Ok(Some(Outcome::select(Relation {
+            columns: psycopg_typeinfo_columns(),
+            rows,
+        })));
+    }
     let tables = shard.db.read();
     Ok(psql::answer(&stmt.text, &tables, &globals.session.user)?.map(Outcome::select))
 }
@@ -120,6 +164,12 @@ pub fn describe(stmt: &Statement, shard: &Shard) -> Result<Option<Relation>, PgE
     if is_typeinfo(stmt) {
         return Ok(Some(Relation {
             columns: typeinfo_columns(),
+            rows: Vec::new(),
+        }));
+    }
+    if is_psycopg_typeinfo(stmt) {
+        return Ok(Some(Relation {
+            columns: psycopg_typeinfo_columns(),
             rows: Vec::new(),
         }));
     }
