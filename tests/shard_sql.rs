@@ -94,6 +94,11 @@ fn sql_subset_through_psql() {
     );
     check(
         &shard,
+        "INSERT INTO t (id, name) VALUES (DEFAULT, DEFAULT) RETURNING id, name;",
+        "5|x\n",
+    );
+    check(
+        &shard,
         "SET hnsw.ef_search = 100; SHOW hnsw.ef_search; RESET hnsw.ef_search; SHOW hnsw.ef_search;",
         "100\n40\n",
     );

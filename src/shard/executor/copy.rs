@@ -323,7 +323,9 @@ async fn copy_from(
                 };
                 let n = rows.len();
                 for row in rows {
-                    let full = complete_row(&def, &targets, row, tables, &shard.sequences, &env)?;
+                    let values = row.into_iter().map(Some).collect();
+                    let full =
+                        complete_row(&def, &targets, values, tables, &shard.sequences, &env)?;
                     txn.insert(tables, &table, full)
                         .map_err(super::storage_error)?;
                 }

@@ -201,8 +201,14 @@ fn assign(
     Ok(new)
 }
 
-/// The source rows of an INSERT, one expression list or value list each.
-fn source_rows(ins: &Insert, ctx: &Ctx) -> Result<Vec<Vec<Datum>>, PgError> {
+/// True for the `DEFAULT` keyword in a VALUES list.
+fn is_default(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+}
+
+/// The source rows of an INSERT: a value per target column, `None` where
+/// VALUES says `DEFAULT`.
+fn source_rows(ins: &Insert, ctx: &Ctx) -> Result<Vec<Vec<Option<Datum>>>, PgError> {
     let Some(source) = &ins.source else {
         return Ok(vec![Vec::new()]);
     };
@@ -212,12 +218,22 @@ fn source_rows(ins: &Insert, ctx: &Ctx) -> Result<Vec<Vec<Datum>>, PgError> {
             .iter()
             .map(|r| {
                 r.iter()
-                    .map(|e| eval(e, &super::expr::NoRow, &ctx.env))
+                    .map(|e| {
+                        if is_default(e) {
+                            Ok(None)
+                        } else {
+                            eval(e, &super::expr::NoRow, &ctx.env).map(Some)
+                        }
+                    })
                     .collect()
             })
             .collect();
     }
-    Ok(run_query(source, ctx)?.rows)
+    Ok(run_query(source, ctx)?
+        .rows
+        .into_iter()
+        .map(|r| r.into_iter().map(Some).collect())
+        .collect())
 }
 
 /// `INSERT`.
@@ -302,11 +318,12 @@ pub fn insert(
 }
 
 /// A full row of `def` from `values` for the `targets` columns; the
-/// other columns get their defaults (serials their next value).
+/// other columns, and those whose value is `None` (`DEFAULT`), get their
+/// defaults (serials their next value).
 pub fn complete_row(
     def: &TableDef,
     targets: &[usize],
-    values: Vec<Datum>,
+    values: Vec<Option<Datum>>,
     tables: &Tables,
     sequences: &Sequences,
     env: &Env,
@@ -314,8 +331,10 @@ pub fn complete_row(
     let mut row: Vec<Datum> = vec![None; def.columns.len()];
     let mut given = vec![false; def.columns.len()];
     for (&i, v) in targets.iter().zip(values) {
-        row[i] = store(def, i, v)?;
-        given[i] = true;
+        if let Some(v) = v {
+            row[i] = store(def, i, v)?;
+            given[i] = true;
+        }
     }
     for (i, c) in def.columns.iter().enumerate() {
         if given[i] {
