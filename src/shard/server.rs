@@ -157,3 +157,22 @@ fn close(shard: Arc<Shard>) -> Result<(), String> {
         Err(db) => db.checkpoint().map(drop).map_err(|e| e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_config_parses_and_mistakes_name_the_field() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/shard.yaml");
+        let c = ShardConfig::load(&sample).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:5433");
+        let e = serde_yaml::from_str::<ShardConfig>("listn: x").unwrap_err();
+        assert!(e.to_string().contains("unknown field `listn`"), "{e}");
+        let bad = ShardConfig {
+            auth: "scram-sha-256".into(),
+            ..ShardConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().starts_with("auth:"));
+    }
+}
