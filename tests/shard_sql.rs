@@ -136,7 +136,7 @@ fn rerank_and_distance_threshold_patterns() {
         .unwrap();
     check(
         &shard,
-        "SELECT * FROM (SELECT id, embedding FROM items ORDER BY binary_quantize(embedding)::bit(3) <~> binary_quantize('[1,-2,3]') LIMIT 3) ORDER BY embedding <=> '[1,-2,3]' LIMIT 2;",
+        "SELECT * FROM (SELECT id, embedding FROM items ORDER BY binary_quantize(embedding)::bit(3) <~> binary_quantize('[1,-2,3]'::vector) LIMIT 3) ORDER BY embedding <=> '[1,-2,3]' LIMIT 2;",
         "1|[1,-2,3]\n4|[2,-1,3]\n",
     );
     check(
@@ -181,7 +181,7 @@ async fn errors_carry_postgres_sqlstates() {
         ),
         ("CREATE INDEX ON items USING hnsw (b)", "42704"),
         ("SELECT '[1,2,3]'::vector <-> '[1,2]'::vector", "22000"),
-        ("SELECT '[1,2,3]'::vector <-> '[1,2,3]'::halfvec", "42883"),
+        ("SELECT '[1,2,3]'::vector <-> '101'::bit(3)", "42883"),
         ("SELECT 1/0", "22012"),
         ("SELECT * FROM items a JOIN items b ON a.id = b.id", "0A000"),
         ("SAVEPOINT a", "0A000"),

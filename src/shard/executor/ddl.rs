@@ -169,6 +169,12 @@ pub fn drop(
                     format!("{kind} \"{name}\" does not exist, skipping"),
                 ));
             }
+            Err(e) if e.sqlstate == "42P01" => {
+                return Err(PgError::new(
+                    "42P01",
+                    format!("table \"{name}\" does not exist"),
+                ))
+            }
             Err(e) => return Err(storage_error(e)),
         }
     }

@@ -63,10 +63,39 @@ fn as_vector_literal(v: Value) -> Result<Value, PgError> {
     }
 }
 
+/// pgvector's implicit cast: a `vector` meeting a `halfvec` becomes one.
+fn implicit_halfvec(a: Value, b: Value) -> Result<(Value, Value), PgError> {
+    Ok(match (a, b) {
+        (a @ Value::Vector(_), b @ Value::HalfVec(_)) => {
+            (coerce::cast(a, oid::HALFVEC, None, false)?, b)
+        }
+        (a @ Value::HalfVec(_), b @ Value::Vector(_)) => {
+            (a, coerce::cast(b, oid::HALFVEC, None, false)?)
+        }
+        pair => pair,
+    })
+}
+
+/// 42725 for a pgvector function called with only untyped literals: it
+/// exists for several vector types, so PostgreSQL cannot choose.
+fn ambiguous(name: &str, args: &[Value]) -> Option<PgError> {
+    let untyped = !args.is_empty() && args.iter().all(|a| matches!(a, Value::Text(_)));
+    untyped.then(|| {
+        let unknown = vec!["unknown"; args.len()].join(", ");
+        PgError::new(
+            "42725",
+            format!("function {name}({unknown}) is not unique"),
+        )
+        .with_hint(
+            "Could not choose a best candidate function. You might need to add explicit type casts.",
+        )
+    })
+}
+
 /// `a <op> b` for one of pgvector's six distance operators.
 pub fn distance(metric: Metric, a: Value, b: Value) -> Result<Value, PgError> {
     let (a, b) = unify(a, b)?;
-    let (a, b) = (as_vector_literal(a)?, as_vector_literal(b)?);
+    let (a, b) = implicit_halfvec(as_vector_literal(a)?, as_vector_literal(b)?)?;
     let d = match (metric, &a, &b) {
         (Metric::L2, Value::Vector(x), Value::Vector(y)) => dense::l2_distance(x, y)?,
         (Metric::L2, Value::HalfVec(x), Value::HalfVec(y)) => dense::l2_distance(x, y)?,
@@ -136,6 +165,19 @@ fn int_arg(v: &Value, name: &str, args: &[Value]) -> Result<i32, PgError> {
 /// strict: a NULL argument gives NULL, handled by the caller); `None`
 /// when `name` is not one of them.
 pub fn vector_function(name: &str, args: &[Value]) -> Option<Result<Value, PgError>> {
+    let known = metric_function(name).is_some()
+        || matches!(
+            name,
+            "inner_product"
+                | "vector_dims"
+                | "l2_norm"
+                | "l2_normalize"
+                | "binary_quantize"
+                | "subvector"
+        );
+    if let Some(e) = ambiguous(name, args).filter(|_| known) {
+        return Some(Err(e));
+    }
     if let Some(metric) = metric_function(name) {
         return Some(match args {
             [a, b] => distance(metric, a.clone(), b.clone()),

@@ -164,10 +164,9 @@ pub fn output_name(expr: &Expr) -> String {
         Expr::Cast {
             expr, data_type, ..
         } => match expr.as_ref() {
-            Expr::Identifier(_)
-            | Expr::CompoundIdentifier(_)
-            | Expr::Function(_)
-            | Expr::Cast { .. } => output_name(expr),
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Function(_) => {
+                output_name(expr)
+            }
             _ => cast_name(data_type),
         },
         _ => "?column?".to_string(),
