@@ -22,7 +22,7 @@ pub fn version() -> String {
 
 /// True for tokio-postgres' type lookup.
 pub fn is_typeinfo(stmt: &Statement) -> bool {
-    wire_catalog::is_typeinfo_query(&stmt.text)
+    stmt.text.contains("pg_type") && wire_catalog::is_typeinfo_query(&stmt.text)
 }
 
 fn typeinfo_columns() -> Vec<Column> {

@@ -153,13 +153,19 @@ pub fn cast(v: Value, to: u32, typmod: Option<u32>, explicit: bool) -> Result<Va
         (Value::Bool(b), oid::INT4) => Value::Int4(b as i32),
         (v @ Value::Bool(_), oid::BOOL) => v,
         (Value::Vector(x), oid::VECTOR) => {
-            Value::Vector(casts::cast_dense::<f32, f32>(&x, typmod)?)
+            if let Some(n) = typmod {
+                x.check_dims(n)?;
+            }
+            Value::Vector(x)
         }
         (Value::Vector(x), oid::HALFVEC) => {
             Value::HalfVec(casts::cast_dense::<f32, f16>(&x, typmod)?)
         }
         (Value::HalfVec(x), oid::HALFVEC) => {
-            Value::HalfVec(casts::cast_dense::<f16, f16>(&x, typmod)?)
+            if let Some(n) = typmod {
+                x.check_dims(n)?;
+            }
+            Value::HalfVec(x)
         }
         (Value::HalfVec(x), oid::VECTOR) => {
             Value::Vector(casts::cast_dense::<f16, f32>(&x, typmod)?)

@@ -91,12 +91,12 @@ fn query_plan(q: &Query, ctx: &Ctx) -> Result<Node, PgError> {
             let table = scan.trim_start_matches("Seq Scan on ");
             filtered(
                 Node::new(format!("Index Scan using {name} on {table}"))
-                    .detail(format!("Order By: {}", plan.order_by)),
+                    .detail(format!("Order By: {}", plan.order_by())),
                 filter,
             )
         }
         Some((plan, KnnAccess::Exact)) => Node::over("Sort", filtered(Node::new(scan), filter))
-            .detail(format!("Sort Key: ({})", plan.order_by)),
+            .detail(format!("Sort Key: ({})", plan.order_by())),
         None => {
             let mut n = filtered(Node::new(scan), filter);
             let grouped = matches!(&s.group_by, GroupByExpr::Expressions(g, _) if !g.is_empty());

@@ -28,8 +28,22 @@ pub struct KnnPlan {
     pub k: usize,
     /// The ANN index whose opclass matches, if any.
     pub index: Option<(String, IndexMethod)>,
-    /// The ordering expression, as EXPLAIN prints it.
-    pub order_by: String,
+    /// The vector column's name.
+    pub column_name: String,
+}
+
+impl KnnPlan {
+    /// The ordering expression as EXPLAIN prints it (formatted only there:
+    /// printing a long query vector costs more than searching).
+    pub fn order_by(&self) -> String {
+        format!(
+            "({} {} '{}'::{})",
+            self.column_name,
+            self.metric.operator(),
+            self.query.to_text(),
+            super::coerce::type_name(self.query.type_oid())
+        )
+    }
 }
 
 /// How the rows of a KNN query are found.
@@ -142,20 +156,14 @@ pub fn knn_plan(
         .iter()
         .find(|i| i.def.column == column && i.def.method.metric() == Some(metric))
         .map(|i| (i.def.name.clone(), i.def.method));
-    let column_name = &table.def().columns[column].name;
-    let order_by = format!(
-        "({column_name} {} '{}'::{})",
-        metric.operator(),
-        query.to_text(),
-        super::coerce::type_name(query.type_oid())
-    );
+    let column_name = table.def().columns[column].name.clone();
     Ok(Some(KnnPlan {
         column,
         metric,
         query,
         k: limit.saturating_add(offset),
         index,
-        order_by,
+        column_name,
     }))
 }
 

@@ -44,7 +44,7 @@ impl HandlerFactory for ShardFactory {
 /// A prepared statement.
 #[derive(Debug)]
 pub struct PreparedStatement {
-    stmt: Option<sql::Statement>,
+    stmt: Option<Arc<sql::Statement>>,
     param_types: Vec<u32>,
 }
 
@@ -86,7 +86,7 @@ fn ann_settings(s: &Session) -> Result<AnnSearch, PgError> {
 /// Everything a statement needs on the blocking pool.
 struct Job {
     shard: Arc<Shard>,
-    stmt: sql::Statement,
+    stmt: Arc<sql::Statement>,
     params: Vec<Datum>,
     param_types: Vec<u32>,
     globals: Globals,
@@ -162,7 +162,7 @@ impl ShardSession {
 
     async fn run(
         &mut self,
-        stmt: &sql::Statement,
+        stmt: &Arc<sql::Statement>,
         params: Vec<Datum>,
         param_types: Vec<u32>,
         out: &mut Responder<'_>,
@@ -226,7 +226,7 @@ impl ShardSession {
 
     fn job(
         &self,
-        stmt: &sql::Statement,
+        stmt: &Arc<sql::Statement>,
         params: Vec<Datum>,
         param_types: Vec<u32>,
         out: &mut Responder<'_>,
@@ -234,7 +234,7 @@ impl ShardSession {
         let session = out.session();
         Ok(Job {
             shard: self.shard.clone(),
-            stmt: stmt.clone(),
+            stmt: Arc::clone(stmt),
             params,
             param_types,
             ann: ann_settings(session)?,
@@ -348,7 +348,7 @@ pub struct CopyJob {
     /// The shard.
     pub shard: Arc<Shard>,
     /// The statement.
-    pub stmt: sql::Statement,
+    pub stmt: Arc<sql::Statement>,
     /// Session state for default expressions.
     pub globals: Globals,
     /// Cancel flag.
@@ -641,8 +641,8 @@ impl QueryHandler for ShardSession {
             out.empty_query();
             return Ok(());
         }
-        for stmt in &statements {
-            self.run(stmt, Vec::new(), Vec::new(), out).await?;
+        for stmt in statements.into_iter().map(Arc::new) {
+            self.run(&stmt, Vec::new(), Vec::new(), out).await?;
         }
         Ok(())
     }
@@ -684,7 +684,7 @@ impl QueryHandler for ShardSession {
             globals: self.globals(session),
             ann: ann_settings(session)?,
             cancel: Arc::new(CancelSignal::default()),
-            stmt,
+            stmt: Arc::new(stmt),
         };
         let job = Job {
             params: vec![None; job.param_types.len()],

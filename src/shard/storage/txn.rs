@@ -217,14 +217,7 @@ impl Transaction {
 
     /// The definition of `name` as this transaction sees it.
     pub fn table_def(&self, tables: &Tables, name: &str) -> Result<TableDef> {
-        match self.defs.get(name) {
-            Some(Some(def)) => Ok(def.clone()),
-            Some(None) => Err(StorageError::undefined_table(name)),
-            None => tables
-                .get(name)
-                .map(|t| t.def().clone())
-                .ok_or_else(|| StorageError::undefined_table(name)),
-        }
+        self.def_ref(tables, name).cloned()
     }
 
     fn relation_exists(&self, tables: &Tables, name: &str) -> bool {
@@ -358,21 +351,36 @@ impl Transaction {
         self.keys.entry(table.to_string()).or_default()
     }
 
-    fn check_key(&mut self, tables: &Tables, def: &TableDef, key: &[KeyValue]) -> Result<()> {
-        let committed = tables.get(&def.name).is_some_and(|t| t.has_key(key));
-        let d = self.delta(&def.name);
+    fn check_key(&mut self, tables: &Tables, table: &str, key: &[KeyValue]) -> Result<()> {
+        let committed = tables.get(table).is_some_and(|t| t.has_key(key));
+        let d = self.delta(table);
         if d.added.contains(key) || (committed && !d.cleared && !d.removed.contains(key)) {
-            return Err(def.duplicate_key(key));
+            return Err(self.def_ref(tables, table)?.duplicate_key(key));
         }
         Ok(())
     }
 
+    /// The definition of `name` as this transaction sees it, borrowed.
+    fn def_ref<'a>(&'a self, tables: &'a Tables, name: &str) -> Result<&'a TableDef> {
+        match self.defs.get(name) {
+            Some(Some(def)) => Ok(def),
+            Some(None) => Err(StorageError::undefined_table(name)),
+            None => tables
+                .get(name)
+                .map(|t| t.def())
+                .ok_or_else(|| StorageError::undefined_table(name)),
+        }
+    }
+
     /// `INSERT` of one row (values for every column, defaults applied).
     pub fn insert(&mut self, tables: &Tables, table: &str, row: Vec<Datum>) -> Result<()> {
-        let def = self.table_def(tables, table)?;
-        def.check_row(&row)?;
-        if let Some(key) = def.key_of(&row) {
-            self.check_key(tables, &def, &key)?;
+        let key = {
+            let def = self.def_ref(tables, table)?;
+            def.check_row(&row)?;
+            def.key_of(&row)
+        };
+        if let Some(key) = key {
+            self.check_key(tables, table, &key)?;
             self.delta(table).added.insert(key);
         }
         self.changes.push(Change::Insert {
@@ -404,7 +412,7 @@ impl Transaction {
         let (old_key, new_key) = (def.key_of(&old), def.key_of(&new));
         if new_key != old_key {
             if let Some(k) = &new_key {
-                self.check_key(tables, &def, k)?;
+                self.check_key(tables, table, k)?;
             }
             let d = self.delta(table);
             if let Some(k) = old_key {
