@@ -295,6 +295,8 @@ async fn copy_from(
         ended: false,
         rows: Vec::new(),
     };
+    let started = std::time::Instant::now();
+    let table_name = table.clone();
     let mut copy = out.copy_in(wire_format(info.format), targets.len()).await?;
     while let Some(chunk) = copy.next().await? {
         parser = tokio::task::spawn_blocking(move || parser.feed(&chunk).map(|()| parser))
@@ -307,6 +309,8 @@ async fn copy_from(
             .map_err(|e| PgError::internal(e.to_string()))??;
     }
     let rows = parser.rows;
+    let n_rows = rows.len();
+    let received = started.elapsed();
     let in_block = out.session().transaction_status() == TransactionStatus::InTransaction;
     let shard = job.shard.clone();
     let globals = job.globals.clone();
@@ -333,6 +337,13 @@ async fn copy_from(
             },
         )
         .await?;
+    tracing::info!(
+        table = %table_name,
+        rows = n_rows,
+        receive_ms = received.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "COPY FROM STDIN"
+    );
     out.complete(&outcome.tag);
     Ok(())
 }
