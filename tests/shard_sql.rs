@@ -258,3 +258,68 @@ async fn transactions_are_atomic_and_isolated() {
     assert_eq!(v, 99);
     shard.stop();
 }
+
+#[test]
+fn btree_indexes_serve_equality_and_ranges() {
+    let dir = fresh_dir("sql-btree");
+    let shard = Shard::start(&dir);
+    shard
+        .psql(
+            "CREATE TABLE items (id bigint PRIMARY KEY, category int, embedding vector(2));
+             INSERT INTO items VALUES (1, 1, '[1,1]'), (2, 2, '[2,2]'), (3, 2, '[3,3]'), (4, 3, '[4,4]'), (5, 3, NULL);
+             CREATE INDEX ON items (category);",
+        )
+        .unwrap();
+    let plan = shard
+        .psql("EXPLAIN SELECT * FROM items WHERE id = 3;")
+        .unwrap();
+    assert!(
+        plan.contains("Index Scan using items_pkey on items"),
+        "{plan}"
+    );
+    let plan = shard
+        .psql("EXPLAIN SELECT id FROM items WHERE category = 2 ORDER BY embedding <-> '[0,0]' LIMIT 1;")
+        .unwrap();
+    assert!(
+        plan.contains("Index Scan using items_category_idx"),
+        "{plan}"
+    );
+    check(&shard, "SELECT id FROM items WHERE id = 3;", "3\n");
+    check(
+        &shard,
+        "SELECT id FROM items WHERE category = 2 AND id > 2;",
+        "3\n",
+    );
+    check(
+        &shard,
+        "SELECT id FROM items WHERE category BETWEEN 2 AND 3 ORDER BY id;",
+        "2\n3\n4\n5\n",
+    );
+    check(
+        &shard,
+        "SELECT id FROM items WHERE 2 < category ORDER BY id;",
+        "4\n5\n",
+    );
+    check(
+        &shard,
+        "SELECT id FROM items WHERE category > 2.5 ORDER BY id;",
+        "4\n5\n",
+    );
+    check(&shard, "SELECT id FROM items WHERE category = 2.5;", "");
+    check(
+        &shard,
+        "SELECT id FROM items WHERE category = 2 ORDER BY embedding <-> '[0,0]' LIMIT 1;",
+        "2\n",
+    );
+    check(
+        &shard,
+        "UPDATE items SET category = 9 WHERE id = 4; SELECT id FROM items WHERE category = 9;",
+        "4\n",
+    );
+    check(
+        &shard,
+        "DELETE FROM items WHERE category = 9; SELECT count(*) FROM items WHERE category >= 3;",
+        "1\n",
+    );
+    shard.stop();
+}

@@ -381,8 +381,12 @@ fn matching(
     let t = tables
         .get(table)
         .ok_or_else(|| super::select::undefined_table(table))?;
+    let slots: Vec<u32> = match super::plan::btree_lookup(t, alias, filter, &ctx.env) {
+        Some(l) => l.slots,
+        None => t.live_slots().collect(),
+    };
     let mut out = Vec::new();
-    for (n, slot) in t.live_slots().enumerate() {
+    for (n, slot) in slots.into_iter().enumerate() {
         if n % 1024 == 0 {
             ctx.check_cancel()?;
         }

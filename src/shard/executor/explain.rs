@@ -4,7 +4,9 @@
 //! otherwise (without costs, like `EXPLAIN (COSTS OFF)`).
 
 use super::plan::KnnAccess;
-use super::select::{explain_select, limit_offset, order_keys, run_query, Column, Ctx, Relation};
+use super::select::{
+    explain_select, limit_offset, order_keys, run_query, Column, Ctx, Relation, ScanShape,
+};
 use super::Outcome;
 use crate::wire::types::oid;
 use crate::wire::{PgError, Value};
@@ -77,6 +79,12 @@ fn filtered(node: Node, filter: Option<&Expr>) -> Node {
     }
 }
 
+fn scan_node(scan: &ScanShape) -> Node {
+    let mut n = Node::new(scan.title.clone());
+    n.details = scan.details.clone();
+    n
+}
+
 fn query_plan(q: &Query, ctx: &Ctx) -> Result<Node, PgError> {
     let order = order_keys(q)?;
     let (limit, offset) = limit_offset(q, ctx)?;
@@ -88,17 +96,20 @@ fn query_plan(q: &Query, ctx: &Ctx) -> Result<Node, PgError> {
     let mut node = match knn {
         Some((plan, KnnAccess::Index)) => {
             let name = plan.index.as_ref().map_or("", |(n, _)| n.as_str());
-            let table = scan.trim_start_matches("Seq Scan on ");
+            let table = scan
+                .title
+                .rsplit_once(" on ")
+                .map_or(scan.title.as_str(), |(_, t)| t);
             filtered(
                 Node::new(format!("Index Scan using {name} on {table}"))
                     .detail(format!("Order By: {}", plan.order_by())),
                 filter,
             )
         }
-        Some((plan, KnnAccess::Exact)) => Node::over("Sort", filtered(Node::new(scan), filter))
+        Some((plan, KnnAccess::Exact)) => Node::over("Sort", filtered(scan_node(&scan), filter))
             .detail(format!("Sort Key: ({})", plan.order_by())),
         None => {
-            let mut n = filtered(Node::new(scan), filter);
+            let mut n = filtered(scan_node(&scan), filter);
             let grouped = matches!(&s.group_by, GroupByExpr::Expressions(g, _) if !g.is_empty());
             let aggregates =
                 super::aggregate::find_calls(s.projection.iter().filter_map(|i| match i {

@@ -6,6 +6,7 @@
 //! exact scan of the matching rows (likewise for IVFFlat).
 
 use super::expr::{eval, Env, NoRow};
+use crate::shard::datum::{self, KeyValue};
 use crate::shard::storage::{AnnSearch, IndexMethod, Table};
 use crate::sql::distance_operator;
 use crate::wire::{PgError, Value};
@@ -13,7 +14,8 @@ use ann::plan::{
     choose_filtered_plan, estimate_selectivity, hnsw_search_cost, ivf_search_cost, FilteredPlan,
 };
 use ann::{Filter, Metric};
-use sqlparser::ast::{Expr, OrderByExpr, SelectItem};
+use sqlparser::ast::{BinaryOperator, Expr, OrderByExpr, SelectItem};
+use std::ops::Bound;
 
 /// A KNN query on one vector column.
 #[derive(Debug, Clone)]
@@ -170,10 +172,12 @@ pub fn knn_plan(
 /// Whether the plan searches its index: always without a filter, else as
 /// `ann::plan` decides from the filter's selectivity and the index's own
 /// search cost.
+/// `candidates` are the rows a btree lookup left for the filter.
 pub fn choose_access(
     plan: &KnnPlan,
     table: &Table,
     filter: Option<Filter>,
+    candidates: Option<&[u32]>,
     settings: &AnnSearch,
 ) -> KnnAccess {
     let Some((_, method)) = &plan.index else {
@@ -182,26 +186,31 @@ pub fn choose_access(
     let Some(f) = filter else {
         return KnnAccess::Index;
     };
-    let ids: Vec<u32> = table.live_slots().collect();
+    let rows = table.len();
     let index_cost = match method {
         IndexMethod::IvfFlat { lists, .. } => {
-            ivf_search_cost(ids.len(), *lists as usize, settings.ivfflat.probes)
+            ivf_search_cost(rows, *lists as usize, settings.ivfflat.probes)
         }
         _ => hnsw_search_cost(settings.hnsw.ef_search, plan.k),
     };
-    let selectivity = estimate_selectivity(&ids, f);
-    match choose_filtered_plan(ids.len(), selectivity, index_cost) {
+    let selectivity = match candidates {
+        Some(c) if rows > 0 => estimate_selectivity(c, f) * c.len() as f64 / rows as f64,
+        _ => estimate_selectivity(&table.live_slots().collect::<Vec<_>>(), f),
+    };
+    match choose_filtered_plan(rows, selectivity, index_cost) {
         FilteredPlan::Index => KnnAccess::Index,
         FilteredPlan::Exact => KnnAccess::Exact,
     }
 }
 
 /// The row slots of a KNN query, nearest first.
+/// The exact path compares only `candidates` when a btree lookup gave them.
 pub fn knn_slots(
     plan: &KnnPlan,
     access: KnnAccess,
     table: &Table,
     filter: Option<Filter>,
+    candidates: Option<&[u32]>,
     settings: &AnnSearch,
 ) -> Result<Vec<u32>, PgError> {
     let storage = |e: crate::shard::storage::StorageError| super::storage_error(e);
@@ -212,12 +221,165 @@ pub fn knn_slots(
         _ => {
             let space = table.space(plan.column, plan.metric).map_err(storage)?;
             let q = space.query(&plan.query).map_err(storage)?;
-            let ids: Vec<u32> = table
-                .live_slots()
-                .filter(|&s| table.has_value(s, plan.column))
-                .collect();
+            let ids: Vec<u32> = match candidates {
+                Some(c) => c
+                    .iter()
+                    .copied()
+                    .filter(|&s| table.has_value(s, plan.column))
+                    .collect(),
+                None => table
+                    .live_slots()
+                    .filter(|&s| table.has_value(s, plan.column))
+                    .collect(),
+            };
             ann::exact_search(&space, &ids, &q, plan.k, filter)
         }
     };
     Ok(found.into_iter().map(|n| n.id).collect())
+}
+
+/// Rows found through a btree index (or the primary key) for one
+/// condition of a WHERE; the whole WHERE is still applied to them.
+#[derive(Debug, Clone)]
+pub struct IndexLookup {
+    /// The index used.
+    pub index: String,
+    /// The condition it served, as EXPLAIN prints it.
+    pub cond: String,
+    /// The candidate slots.
+    pub slots: Vec<u32>,
+}
+
+fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match e {
+        Expr::BinaryOp {
+            left,
+            op: BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(left, out);
+            conjuncts(right, out);
+        }
+        Expr::Nested(inner) => conjuncts(inner, out),
+        other => out.push(other),
+    }
+}
+
+/// The key of constant `e` for column `column`, when it converts to the
+/// column's type without changing value (else the index cannot serve it).
+fn key_for(table: &Table, column: usize, e: &Expr, env: &Env) -> Option<KeyValue> {
+    let v = match eval(e, &NoRow, env) {
+        Ok(Some(v)) => v,
+        _ => return None,
+    };
+    let ty = table.def().columns[column].ty;
+    let cast = super::coerce::cast(v.clone(), super::types::type_oid(ty), None, false).ok()?;
+    if !matches!(v, Value::Text(_))
+        && super::expr::compare(&cast, &v).ok()? != std::cmp::Ordering::Equal
+    {
+        return None;
+    }
+    datum::key(&Some(cast))
+}
+
+fn flip(op: &BinaryOperator) -> Option<BinaryOperator> {
+    Some(match op {
+        BinaryOperator::Eq => BinaryOperator::Eq,
+        BinaryOperator::Lt => BinaryOperator::Gt,
+        BinaryOperator::LtEq => BinaryOperator::GtEq,
+        BinaryOperator::Gt => BinaryOperator::Lt,
+        BinaryOperator::GtEq => BinaryOperator::LtEq,
+        _ => return None,
+    })
+}
+
+/// A condition an index can serve: column, bounds.
+fn range_of(
+    cond: &Expr,
+    table: &Table,
+    alias: &str,
+    env: &Env,
+) -> Option<(usize, Bound<KeyValue>, Bound<KeyValue>)> {
+    match cond {
+        Expr::BinaryOp { left, op, right } => {
+            let (column, constant, op) = match (
+                column_of(left, table, alias),
+                column_of(right, table, alias),
+            ) {
+                (Some(c), None) => (c, right, op.clone()),
+                (None, Some(c)) => (c, left, flip(op)?),
+                _ => return None,
+            };
+            let k = key_for(table, column, constant, env)?;
+            Some(match op {
+                BinaryOperator::Eq => (column, Bound::Included(k.clone()), Bound::Included(k)),
+                BinaryOperator::Lt => (column, Bound::Unbounded, Bound::Excluded(k)),
+                BinaryOperator::LtEq => (column, Bound::Unbounded, Bound::Included(k)),
+                BinaryOperator::Gt => (column, Bound::Excluded(k), Bound::Unbounded),
+                BinaryOperator::GtEq => (column, Bound::Included(k), Bound::Unbounded),
+                _ => return None,
+            })
+        }
+        Expr::Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        } => {
+            let column = column_of(expr, table, alias)?;
+            let (lo, hi) = (
+                key_for(table, column, low, env)?,
+                key_for(table, column, high, env)?,
+            );
+            Some((column, Bound::Included(lo), Bound::Included(hi)))
+        }
+        _ => None,
+    }
+}
+
+/// Candidate rows for `filter` from a btree index or the primary key, if
+/// one of its AND-ed conditions compares an indexed column with a constant.
+pub fn btree_lookup(
+    table: &Table,
+    alias: &str,
+    filter: Option<&Expr>,
+    env: &Env,
+) -> Option<IndexLookup> {
+    let mut conds = Vec::new();
+    conjuncts(filter?, &mut conds);
+    for cond in conds {
+        let Some((column, low, high)) = range_of(cond, table, alias, env) else {
+            continue;
+        };
+        let def = table.def();
+        if def.primary_key == [column] {
+            if let (Bound::Included(a), Bound::Included(b)) = (&low, &high) {
+                if a == b {
+                    let slots = table
+                        .slot_of_key(std::slice::from_ref(a))
+                        .into_iter()
+                        .collect();
+                    return Some(IndexLookup {
+                        index: def.pkey_name(),
+                        cond: format!("({cond})"),
+                        slots,
+                    });
+                }
+            }
+        }
+        let Some(index) = table
+            .indexes()
+            .iter()
+            .find(|i| i.def.column == column && matches!(i.def.method, IndexMethod::BTree))
+        else {
+            continue;
+        };
+        let slots = table.btree_range(&index.def.name, low, high).ok()?;
+        return Some(IndexLookup {
+            index: index.def.name.clone(),
+            cond: format!("({cond})"),
+            slots,
+        });
+    }
+    None
 }

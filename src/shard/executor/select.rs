@@ -10,7 +10,9 @@ use super::aggregate::{find_calls, Accumulators};
 use super::coerce::to_described;
 use super::expr::{bool_of, eval, Env, NoRow, Row};
 use super::infer::{infer, output_name, Columns, TypeEnv, TypeOf};
-use super::plan::{choose_access, knn_plan, knn_slots, resolve_key, KnnAccess, KnnPlan};
+use super::plan::{
+    btree_lookup, choose_access, knn_plan, knn_slots, resolve_key, IndexLookup, KnnAccess, KnnPlan,
+};
 use super::types;
 use crate::shard::datum::Datum;
 use crate::shard::storage::{AnnSearch, Table, Tables};
@@ -485,7 +487,8 @@ fn run_select(
             )
         };
         let f: Option<ann::Filter> = filter.map(|_| &test as ann::Filter);
-        for slot in knn_slots(&d.plan, d.access, d.table, f, ctx.ann)? {
+        let candidates = d.lookup.as_ref().map(|l| l.slots.as_slice());
+        for slot in knn_slots(&d.plan, d.access, d.table, f, candidates, ctx.ann)? {
             produced.push(shape.produce(&RowAt::Table(d.table, d.alias, slot), env)?);
         }
     } else if grouped {
@@ -496,7 +499,7 @@ fn run_select(
         };
         produced = grouped_rows(&input, &shape, &clauses, &calls, ctx)?;
     } else {
-        for (n, h) in input.handles(ctx.dry).into_iter().enumerate() {
+        for (n, h) in scan_handles(&input, filter, ctx).into_iter().enumerate() {
             if n % 1024 == 0 {
                 ctx.check_cancel()?;
             }
@@ -532,6 +535,8 @@ pub struct KnnDecision<'a> {
     pub table: &'a Table,
     /// Its name in the query.
     pub alias: &'a str,
+    /// Candidate rows from a btree index, for the exact path.
+    pub lookup: Option<IndexLookup>,
 }
 
 fn knn_decision<'a>(
@@ -556,32 +561,84 @@ fn knn_decision<'a>(
         )
     };
     let f: Option<ann::Filter> = filter.map(|_| &test as ann::Filter);
-    let access = choose_access(&plan, table, f, ctx.ann);
+    let lookup = btree_lookup(table, alias, filter, &ctx.env);
+    let access = choose_access(
+        &plan,
+        table,
+        f,
+        lookup.as_ref().map(|l| l.slots.as_slice()),
+        ctx.ann,
+    );
     Ok(Some(KnnDecision {
         plan,
         access,
         table,
         alias,
+        lookup,
     }))
 }
 
+/// The rows a scan of `input` visits: a btree lookup's candidates when
+/// one serves the filter, else every row.
+fn scan_handles(input: &Input, filter: Option<&Expr>, ctx: &Ctx) -> Vec<u32> {
+    match input {
+        Input::Table { table, alias } if !ctx.dry => {
+            match btree_lookup(table, alias, filter, &ctx.env) {
+                Some(l) => l.slots,
+                None => input.handles(false),
+            }
+        }
+        _ => input.handles(ctx.dry),
+    }
+}
+
+/// How a query reads its input, as EXPLAIN shows it: the node's title
+/// and detail lines (an index condition), before the filter.
+pub struct ScanShape {
+    /// `Seq Scan on t`, `Index Scan using i on t`, …
+    pub title: String,
+    /// `Index Cond: …`.
+    pub details: Vec<String>,
+}
+
 /// How EXPLAIN describes a SELECT: the access path of a KNN query (plan,
-/// access, table name), or the scan of its input.
+/// access), and the scan of its input.
 pub fn explain_select(
     s: &Select,
     order: &[OrderByExpr],
     limit: Option<usize>,
     offset: usize,
     ctx: &Ctx,
-) -> Result<(Option<(KnnPlan, KnnAccess)>, String), PgError> {
+) -> Result<(Option<(KnnPlan, KnnAccess)>, ScanShape), PgError> {
     let input = input(s, ctx)?;
-    let scan = match &input {
-        Input::Unit => "Result".to_string(),
-        Input::Table { table, alias } if *alias == table.def().name => {
-            format!("Seq Scan on {alias}")
+    let on = |table: &Table, alias: &str| {
+        if alias == table.def().name {
+            alias.to_string()
+        } else {
+            format!("{} {alias}", table.def().name)
         }
-        Input::Table { table, alias } => format!("Seq Scan on {} {alias}", table.def().name),
-        Input::Rel { alias, .. } => format!("Subquery Scan on {alias}"),
+    };
+    let scan = match &input {
+        Input::Unit => ScanShape {
+            title: "Result".into(),
+            details: Vec::new(),
+        },
+        Input::Table { table, alias } => {
+            match btree_lookup(table, alias, s.selection.as_ref(), &ctx.env) {
+                Some(l) => ScanShape {
+                    title: format!("Index Scan using {} on {}", l.index, on(table, alias)),
+                    details: vec![format!("Index Cond: {}", l.cond)],
+                },
+                None => ScanShape {
+                    title: format!("Seq Scan on {}", on(table, alias)),
+                    details: Vec::new(),
+                },
+            }
+        }
+        Input::Rel { alias, .. } => ScanShape {
+            title: format!("Subquery Scan on {alias}"),
+            details: Vec::new(),
+        },
     };
     let d = knn_decision(&input, s, order, limit, offset, ctx)?;
     Ok((d.map(|d| (d.plan, d.access)), scan))
@@ -613,7 +670,10 @@ fn grouped_rows(
     let (group_by, having) = (clauses.group_by, clauses.having);
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<(u32, Accumulators)> = Vec::new();
-    for (n, h) in input.handles(ctx.dry).into_iter().enumerate() {
+    for (n, h) in scan_handles(input, clauses.filter, ctx)
+        .into_iter()
+        .enumerate()
+    {
         if n % 1024 == 0 {
             ctx.check_cancel()?;
         }

@@ -182,6 +182,11 @@ impl Table {
         self.pkey.get(&key?).copied()
     }
 
+    /// The slot of the row whose primary key is `key`.
+    pub fn slot_of_key(&self, key: &[KeyValue]) -> Option<u32> {
+        self.pkey.get(key).copied()
+    }
+
     /// True when a row has primary key `key`.
     pub fn has_key(&self, key: &[KeyValue]) -> bool {
         self.pkey.contains_key(key)
