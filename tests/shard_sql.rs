@@ -213,6 +213,12 @@ async fn transactions_are_atomic_and_isolated() {
         .unwrap()
         .get(0);
     assert_eq!(seen, 0, "uncommitted rows are invisible");
+    let own: i64 = a
+        .query_one("SELECT sum(v) FROM acct WHERE id >= $1", &[&1i32])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(own, 30, "a transaction reads its own writes");
     a.batch_execute("COMMIT").await.unwrap();
     let seen: i64 = b
         .query_one("SELECT count(*) FROM acct", &[])

@@ -7,8 +7,8 @@
 //! fsyncs), never on the async workers. A session outside a transaction
 //! block commits each write statement on its own; inside `BEGIN … COMMIT`
 //! its writes collect in a [`Transaction`] that commits all at once, so
-//! other sessions never see part of it. Reads see committed data only (a
-//! transaction does not see its own uncommitted writes).
+//! other sessions never see part of it; its own reads see them (see
+//! `overlay`), but its UPDATE and DELETE reach committed rows only.
 
 mod aggregate;
 mod catalog;
@@ -20,6 +20,7 @@ mod explain;
 mod expr;
 mod functions;
 mod infer;
+mod overlay;
 mod plan;
 mod psql;
 mod select;

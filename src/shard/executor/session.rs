@@ -3,9 +3,11 @@
 
 use super::expr::{Env, Globals};
 use super::select::{run_query, Column, Ctx, Relation};
-use super::{catalog, copy, ddl, dml, explain, storage_error, warning, BuildEntry, Outcome, Shard};
+use super::{
+    catalog, copy, ddl, dml, explain, overlay, storage_error, warning, BuildEntry, Outcome, Shard,
+};
 use crate::shard::datum::Datum;
-use crate::shard::storage::{AnnSearch, Transaction};
+use crate::shard::storage::{AnnSearch, Change, Transaction};
 use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl};
 use crate::wire::types::oid;
 use crate::wire::{
@@ -92,6 +94,8 @@ struct Job {
     globals: Globals,
     ann: AnnSearch,
     cancel: Arc<CancelSignal>,
+    /// The open transaction's changes, which its own reads see.
+    own_writes: Vec<Change>,
 }
 
 impl Job {
@@ -110,6 +114,9 @@ impl Job {
         {
             let view = catalog::progress_view(&self.shard, &tables, &self.globals.session.database);
             ctes.insert(catalog::PROGRESS_VIEW.to_string(), Arc::new(view));
+        }
+        for (name, rel) in overlay::relations(&tables, &self.own_writes) {
+            ctes.insert(name, Arc::new(rel));
         }
         let ctx = Ctx {
             tables: &tables,
@@ -240,6 +247,7 @@ impl ShardSession {
             ann: ann_settings(session)?,
             globals: self.globals(session),
             cancel: out.cancel_signal().clone(),
+            own_writes: Vec::new(),
         })
     }
 
@@ -308,9 +316,18 @@ impl ShardSession {
         status: TransactionStatus,
     ) -> Result<Outcome, PgError> {
         match kind {
-            StatementKind::Select(_) => tokio::task::spawn_blocking(move || read(&job))
-                .await
-                .map_err(join_error)?,
+            StatementKind::Select(_) => {
+                let mut job = job;
+                if status == TransactionStatus::InTransaction {
+                    job.own_writes = self
+                        .txn
+                        .as_ref()
+                        .map_or_else(Vec::new, |t| t.changes().to_vec());
+                }
+                tokio::task::spawn_blocking(move || read(&job))
+                    .await
+                    .map_err(join_error)?
+            }
             StatementKind::Explain { analyze, .. } => tokio::task::spawn_blocking(move || {
                 job.with_ctx(false, |ctx| explain::explain(&job.stmt.ast, analyze, ctx))
             })
@@ -684,6 +701,10 @@ impl QueryHandler for ShardSession {
             globals: self.globals(session),
             ann: ann_settings(session)?,
             cancel: Arc::new(CancelSignal::default()),
+            own_writes: self
+                .txn
+                .as_ref()
+                .map_or_else(Vec::new, |t| t.changes().to_vec()),
             stmt: Arc::new(stmt),
         };
         let job = Job {
