@@ -109,3 +109,24 @@ fn restart_keeps_rows_and_index() {
     );
     shard.stop();
 }
+
+#[test]
+fn session_settings_reach_the_index_search() {
+    let dir = fresh_dir("knn-settings");
+    let shard = Shard::start(&dir);
+    shard.psql(SETUP).unwrap();
+    let knn = "SELECT id FROM items ORDER BY embedding <-> '[1,2,3]' LIMIT 4;";
+    assert_eq!(shard.psql(knn).unwrap().lines().count(), 4);
+    // pgvector's HNSW without iterative scan returns at most ef_search rows.
+    let limited = shard
+        .psql(&format!("SET hnsw.ef_search = 2; {knn}"))
+        .unwrap();
+    assert_eq!(limited, "1\n3\n");
+    let iterative = shard
+        .psql(&format!(
+            "SET hnsw.ef_search = 2; SET hnsw.iterative_scan = relaxed_order; {knn}"
+        ))
+        .unwrap();
+    assert_eq!(iterative.lines().count(), 4);
+    shard.stop();
+}
