@@ -36,6 +36,11 @@ pub struct Shard {
 impl Shard {
     /// Starts a shard on `dir` and waits until it accepts connections.
     pub fn start(dir: &Path) -> Shard {
+        Shard::start_with(dir, &[])
+    }
+
+    /// Starts a shard with extra command-line arguments (e.g. `--config`).
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Shard {
         let port = free_port();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -50,6 +55,7 @@ impl Shard {
                 "--data-dir",
             ])
             .arg(dir)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
