@@ -374,7 +374,7 @@ fn ann_method(
         }
         None => Metric::L2,
         Some(name) => {
-            let (op_ty, metric, ivf) = opclass(name)
+            let (op_ty, metric, _) = opclass(name)
                 .filter(|(_, _, ivf)| access == "hnsw" || *ivf)
                 .ok_or_else(|| {
                     PgError::new(
@@ -382,7 +382,6 @@ fn ann_method(
                         format!("operator class \"{name}\" does not exist for access method \"{access}\""),
                     )
                 })?;
-            let _ = ivf;
             if op_ty != ty {
                 return Err(PgError::new(
                     "42804",
