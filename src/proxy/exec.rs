@@ -89,6 +89,22 @@ impl ShardStream {
         }
     }
 
+    /// The shard's type OIDs.
+    pub fn oids(&self) -> OidMap {
+        self.oids
+    }
+
+    /// Sends another request on the same channel (after this reply ended)
+    /// and reads its reply from the start.
+    pub async fn restart(&mut self, request: &Request) -> Result<(), PgError> {
+        self.chan.send(request).await?;
+        self.columns = None;
+        self.tag = None;
+        self.notices.clear();
+        self.done = false;
+        Ok(())
+    }
+
     /// The next row; `None` once the reply ended. A shard's error is
     /// returned after its ReadyForQuery, so the channel stays usable.
     pub async fn next_row(&mut self) -> Result<Option<DataRow>, PgError> {

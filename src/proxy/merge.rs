@@ -15,6 +15,7 @@ use futures_util::future::join_all;
 
 use super::backend::messages::{fields, truncate_row};
 use super::exec::ShardStream;
+use crate::sql::{OutputColumn, SortKey};
 use crate::wire::{oid, DataRow, FieldDescription, PgError, Responder};
 
 /// One merge key: an output column of the shard query.
@@ -164,16 +165,35 @@ pub struct Window {
     pub limit: Option<u64>,
 }
 
-/// Merges the streams into `out`, sending only the first `visible`
-/// columns of each row; returns the number of rows sent.
+/// Merges the streams into `out` by `keys`, dropping the `hidden`
+/// trailing columns (the RowDescription too, in the simple protocol);
+/// returns the number of rows sent.
 pub async fn merge(
     streams: &mut [ShardStream],
-    keys: &[MergeKey],
-    visible: usize,
+    keys: &[SortKey],
+    hidden: usize,
     window: Window,
     out: &mut Responder<'_>,
 ) -> Result<u64, PgError> {
     let firsts = join_all(streams.iter_mut().map(|s| s.next_row())).await;
+    let columns = streams
+        .iter()
+        .find_map(|s| s.columns.clone())
+        .unwrap_or_default();
+    let visible = columns.len().saturating_sub(hidden);
+    out.row_description(&columns[..visible]);
+    let keys: Vec<MergeKey> = keys
+        .iter()
+        .map(|k| MergeKey {
+            column: match k.column {
+                OutputColumn::Item(i) => i,
+                OutputColumn::Hidden(j) => visible + j,
+            },
+            descending: k.descending,
+            nulls_first: k.nulls_first,
+        })
+        .collect();
+    let keys = keys.as_slice();
     let mut heads: Vec<Head> = Vec::with_capacity(streams.len());
     for (stream, first) in streams.iter().zip(firsts) {
         heads.push(head(stream, keys, first?)?);
@@ -246,20 +266,14 @@ mod tests {
             nulls_first: true,
         }];
         let (one, nan, null) = (
-            SortValue::Float(1.0),
-            SortValue::Float(f64::NAN),
-            SortValue::Null,
+            [SortValue::Float(1.0)],
+            [SortValue::Float(f64::NAN)],
+            [SortValue::Null],
         );
-        assert_eq!(
-            cmp_keys(&asc, &[one.clone()], &[nan.clone()]),
-            Ordering::Less
-        );
-        assert_eq!(
-            cmp_keys(&asc, &[nan.clone()], &[null.clone()]),
-            Ordering::Less
-        );
-        assert_eq!(cmp_keys(&desc, &[null], &[nan.clone()]), Ordering::Less);
-        assert_eq!(cmp_keys(&desc, &[nan], &[one]), Ordering::Less);
+        assert_eq!(cmp_keys(&asc, &one, &nan), Ordering::Less);
+        assert_eq!(cmp_keys(&asc, &nan, &null), Ordering::Less);
+        assert_eq!(cmp_keys(&desc, &null, &nan), Ordering::Less);
+        assert_eq!(cmp_keys(&desc, &nan, &one), Ordering::Less);
         assert_eq!(
             cmp_keys(&asc, &[SortValue::Float(-0.0)], &[SortValue::Float(0.0)]),
             Ordering::Equal

@@ -23,6 +23,8 @@ use crate::wire::PgError;
 /// What `SHOW pgvshard.shards` / `pools` report about a node.
 #[derive(Debug, Clone, Default)]
 pub struct NodeStatus {
+    /// Kind and address, e.g. `postgres 127.0.0.1:5432`.
+    pub address: String,
     /// The last connect attempt's error, if it failed (`None`: up).
     pub down: Option<String>,
     /// Pool size.
@@ -222,6 +224,7 @@ impl Backend for Arc<RemoteBackend> {
         let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
         NodeStatus {
+            address: format!("postgres {}:{}", self.config.host, self.config.port),
             down: c.down.clone(),
             size: self.config.pool.size,
             active: self.config.pool.size - self.permits.available_permits(),
