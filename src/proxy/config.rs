@@ -338,6 +338,15 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_file_is_valid() {
+        let text = include_str!("../../config/proxy-2-remote-shards.yaml");
+        let c = ProxyConfig::from_yaml(text).unwrap();
+        assert_eq!(c.shards.len(), 2);
+        assert_eq!(c.auth.method, AuthMethodConfig::ScramSha256);
+        assert_eq!(c.tables["events"].shard_key, "tenant_id");
+    }
+
+    #[test]
     fn mistakes_name_the_field() {
         let e = ProxyConfig::from_yaml(&format!("{TWO}    poool: {{}}\n")).unwrap_err();
         assert!(e.to_string().contains("unknown field `poool`"), "{e}");
