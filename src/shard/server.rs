@@ -57,7 +57,7 @@ impl ShardConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let c: ShardConfig =
-            serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         c.validate()
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(c)
@@ -167,7 +167,7 @@ mod tests {
         let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/shard.yaml");
         let c = ShardConfig::load(&sample).unwrap();
         assert_eq!(c.listen, "127.0.0.1:5433");
-        let e = serde_yaml::from_str::<ShardConfig>("listn: x").unwrap_err();
+        let e = serde_norway::from_str::<ShardConfig>("listn: x").unwrap_err();
         assert!(e.to_string().contains("unknown field `listn`"), "{e}");
         let bad = ShardConfig {
             auth: "scram-sha-256".into(),

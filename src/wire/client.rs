@@ -25,7 +25,7 @@ use super::handler::{HandlerFactory, QueryHandler};
 use super::responder::{ClientIo, Responder};
 use super::session::Session;
 use super::startup::StartupPacket;
-use super::{auth, guc, sqlstate};
+use super::{auth, guc};
 
 /// State shared by every connection of one server.
 #[derive(Debug)]
@@ -295,7 +295,7 @@ impl<H: QueryHandler> Client<H> {
         .await;
         let copy_open = out.copy_open;
         if let Err(e) = result {
-            if e.code == sqlstate::CONNECTION_FAILURE {
+            if e.severity == super::error::Severity::Fatal {
                 return Err(WireError::Fatal(e));
             }
             self.statement_error(&e);

@@ -73,8 +73,7 @@ impl CopyIn<'_> {
                 }
                 None => {
                     *self.open = false;
-                    return Err(PgError::new(
-                        sqlstate::CONNECTION_FAILURE,
+                    return Err(PgError::connection_lost(
                         "unexpected EOF on client connection with an open transaction",
                     ));
                 }
@@ -86,7 +85,7 @@ impl CopyIn<'_> {
 fn copy_error(e: WireError) -> PgError {
     match e {
         WireError::Fatal(e) => e,
-        other => PgError::new(sqlstate::CONNECTION_FAILURE, other.to_string()),
+        other => PgError::connection_lost(other.to_string()),
     }
 }
 
@@ -102,7 +101,7 @@ impl CopyOut<'_> {
         self.conn
             .flush_if_full()
             .await
-            .map_err(|e| PgError::new(sqlstate::CONNECTION_FAILURE, e.to_string()))
+            .map_err(|e| PgError::connection_lost(e.to_string()))
     }
 
     /// Sends CopyDone; the handler then sends CommandComplete `COPY n`.

@@ -78,6 +78,13 @@ impl PgError {
         self
     }
 
+    /// FATAL 08006: the client's connection broke; the session ends. (A
+    /// handler's own 08006 ERROR, such as a proxy's shard being down, ends
+    /// only the statement.)
+    pub fn connection_lost(message: impl Into<String>) -> Self {
+        Self::new(sqlstate::CONNECTION_FAILURE, message).with_severity(Severity::Fatal)
+    }
+
     /// 08P01 protocol_violation.
     pub fn protocol_violation(message: impl Into<String>) -> Self {
         Self::new(sqlstate::PROTOCOL_VIOLATION, message)

@@ -221,7 +221,7 @@ impl<H: QueryHandler> Client<H> {
         if copy_open {
             self.drain_copy().await.map_err(|e| match e {
                 WireError::Fatal(e) => e,
-                other => PgError::new(sqlstate::CONNECTION_FAILURE, other.to_string()),
+                other => PgError::connection_lost(other.to_string()),
             })?;
         }
         result?;

@@ -15,7 +15,6 @@ use super::connection::Connection;
 use super::copy::{CopyFormat, CopyIn, CopyOut};
 use super::error::PgError;
 use super::session::Session;
-use super::sqlstate;
 use super::value::{Format, Value};
 
 /// A client byte stream (TCP today, TLS later), boxed so that handlers do
@@ -51,7 +50,7 @@ pub struct Responder<'a> {
 }
 
 fn io_error(e: std::io::Error) -> PgError {
-    PgError::new(sqlstate::CONNECTION_FAILURE, e.to_string())
+    PgError::connection_lost(e.to_string())
 }
 
 impl Responder<'_> {

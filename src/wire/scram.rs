@@ -33,14 +33,14 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     b
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
     m.update(data);
     m.finalize().into_bytes().into()
 }
 
 /// PBKDF2-HMAC-SHA-256 with one output block (RFC 5802's `Hi`).
-fn hi(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
+pub(crate) fn hi(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
     let mut block = salt.to_vec();
     block.extend_from_slice(&1u32.to_be_bytes());
     let mut u = hmac(password, &block);

@@ -1,0 +1,159 @@
+//! How the proxy talks to a shard: one [`Backend`] per shard node, whatever
+//! kind of server it is. A backend hands out [`ShardChannel`]s — pooled,
+//! message-level sessions — on which the proxy sends [`Request`]s and reads
+//! the shard's [`BackendMessage`]s one by one, so rows stream through the
+//! merge as raw bytes instead of being collected and decoded.
+//!
+//! The interface is the PostgreSQL protocol's message flow rather than
+//! typed rows because the proxy must hand clients exactly the bytes a
+//! PostgreSQL server would send, in the formats each client asked for
+//! (tokio-postgres, for one, forces binary results on prepared queries,
+//! see ../shared/DEPENDENCIES.md). The remote kind ([`remote`], pooled by
+//! [`pool`]) speaks it over TCP; an in-process shard produces the same
+//! messages without a socket.
+
+mod auth;
+pub mod messages;
+pub mod pool;
+pub mod remote;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+
+pub use messages::BackendMessage;
+pub use pool::{NodeStatus, RemoteBackend, SharedBackend};
+
+use crate::wire::{oid, PgError};
+
+/// A boxed future, for the object-safe traits below.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One request to a shard. Type OIDs are the shard's own.
+#[derive(Debug, Clone)]
+pub enum Request {
+    /// A simple-protocol Query.
+    Simple(String),
+    /// Parse, Bind, Describe (portal), Execute and Sync on the unnamed
+    /// statement and portal.
+    Extended(ExtendedRequest),
+    /// Parse, Describe (statement) and Sync: parameter and result types.
+    Describe {
+        /// The statement.
+        sql: String,
+        /// Parameter types (0 = let the shard infer).
+        param_types: Vec<u32>,
+    },
+    /// CopyData during COPY FROM STDIN.
+    CopyData(Bytes),
+    /// CopyDone.
+    CopyDone,
+    /// CopyFail with a reason.
+    CopyFail(String),
+}
+
+/// A statement with bound parameters for the extended protocol.
+#[derive(Debug, Clone, Default)]
+pub struct ExtendedRequest {
+    /// The statement.
+    pub sql: String,
+    /// Parameter types (the shard's OIDs).
+    pub param_types: Vec<u32>,
+    /// Parameter format codes (Bind's rule).
+    pub param_formats: Vec<i16>,
+    /// Parameter values; `None` is NULL.
+    pub values: Vec<Option<Bytes>>,
+    /// Result format codes, one per output column (or one for all).
+    pub result_formats: Vec<i16>,
+}
+
+/// A session with one shard node, checked out of its pool.
+pub trait ShardChannel: Send {
+    /// Sends a request (and flushes it).
+    fn send<'a>(&'a mut self, request: &'a Request) -> BoxFuture<'a, Result<(), PgError>>;
+    /// The next message of the reply; the reply ends with ReadyForQuery.
+    fn recv(&mut self) -> BoxFuture<'_, Result<BackendMessage, PgError>>;
+    /// Settings this connection currently has set (name → value), so the
+    /// proxy can bring it to the session's values with the fewest SETs.
+    fn settings(&mut self) -> &mut BTreeMap<String, String>;
+}
+
+/// One shard node.
+pub trait Backend: Send + Sync + 'static {
+    /// The shard's name, for errors and `SHOW pgvshard.shards`.
+    fn name(&self) -> &str;
+    /// A channel from the pool (fails fast with 08006 when the node is down).
+    fn checkout(&self) -> BoxFuture<'_, Result<Box<dyn ShardChannel>, PgError>>;
+    /// The node's vector type OIDs.
+    fn oids(&self) -> OidMap;
+    /// Forget the type OIDs (after CREATE/DROP EXTENSION): looked up again
+    /// on the next checkout.
+    fn invalidate_types(&self);
+    /// Health and pool counters.
+    fn status(&self) -> NodeStatus;
+}
+
+/// The proxy's OIDs for pgvector's types (the wire registry's) and one
+/// shard's: extension OIDs depend on the database they were created in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OidMap {
+    /// (proxy OID, shard OID) for vector, halfvec, sparsevec; shard OID 0
+    /// while the extension is not installed.
+    pairs: [(u32, u32); 3],
+}
+
+impl OidMap {
+    /// The proxy's names and OIDs of the mapped types.
+    pub const TYPES: [(&'static str, u32); 3] = [
+        ("vector", oid::VECTOR),
+        ("halfvec", oid::HALFVEC),
+        ("sparsevec", oid::SPARSEVEC),
+    ];
+
+    /// A map from the shard's `(typname, oid)` rows.
+    pub fn from_rows<'a>(rows: impl IntoIterator<Item = (&'a str, u32)>) -> Self {
+        let mut map = OidMap {
+            pairs: Self::TYPES.map(|(_, ours)| (ours, 0)),
+        };
+        for (name, shard) in rows {
+            if let Some(i) = Self::TYPES.iter().position(|(n, _)| *n == name) {
+                map.pairs[i].1 = shard;
+            }
+        }
+        map
+    }
+
+    /// The OID a client sees for a shard's OID.
+    pub fn to_client(&self, shard: u32) -> u32 {
+        self.pairs
+            .iter()
+            .find(|(_, s)| *s == shard && shard != 0)
+            .map_or(shard, |(ours, _)| *ours)
+    }
+
+    /// The shard's OID for a client's OID.
+    pub fn to_shard(&self, ours: u32) -> u32 {
+        self.pairs
+            .iter()
+            .find(|(o, s)| *o == ours && *s != 0)
+            .map_or(ours, |(_, s)| *s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oids_translate_both_ways() {
+        let m = OidMap::from_rows([("vector", 16385), ("halfvec", 16498), ("sparsevec", 16633)]);
+        assert_eq!(m.to_client(16498), oid::HALFVEC);
+        assert_eq!(m.to_shard(oid::SPARSEVEC), 16633);
+        assert_eq!(m.to_client(23), 23);
+        let none = OidMap::from_rows([]);
+        assert_eq!(none.to_shard(oid::VECTOR), oid::VECTOR);
+        assert_eq!(none.to_client(0), 0);
+    }
+}

@@ -1,0 +1,235 @@
+//! The pool of connections to one remote shard node: at most `size`
+//! connections, idle ones kept until `idle_timeout`, a checkout that waits
+//! at most `connect_timeout`. A connection goes back to the pool only
+//! when its last reply was read to ReadyForQuery outside a transaction;
+//! anything else (mid-stream, broken, inside a transaction) is closed, so
+//! a pooled connection never carries state into another session.
+//!
+//! `std::sync::Mutex` guards the idle list: it is held only to push or
+//! pop, never across an await.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::messages::BackendMessage;
+use super::remote::{shard_unavailable, PgConnection};
+use super::{Backend, BoxFuture, OidMap, Request, ShardChannel};
+use crate::proxy::config::ShardConfig;
+use crate::wire::PgError;
+
+/// What `SHOW pgvshard.shards` / `pools` report about a node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeStatus {
+    /// Kind and address, e.g. `postgres 127.0.0.1:5432`.
+    pub address: String,
+    /// The last connect attempt's error, if it failed (`None`: up).
+    pub down: Option<String>,
+    /// Pool size.
+    pub size: usize,
+    /// Connections checked out now.
+    pub active: usize,
+    /// Idle connections.
+    pub idle: usize,
+    /// Connections opened since start.
+    pub opened: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    down: Option<String>,
+    opened: u64,
+}
+
+/// A pooled remote shard node.
+pub struct RemoteBackend {
+    config: ShardConfig,
+    idle: Mutex<Vec<PgConnection>>,
+    permits: Arc<Semaphore>,
+    oids: RwLock<Option<OidMap>>,
+    counters: Mutex<Counters>,
+}
+
+impl RemoteBackend {
+    /// A pool for the node `config` describes (no connection is opened yet).
+    pub fn new(config: ShardConfig) -> Arc<Self> {
+        Arc::new(RemoteBackend {
+            permits: Arc::new(Semaphore::new(config.pool.size)),
+            config,
+            idle: Mutex::new(Vec::new()),
+            oids: RwLock::new(None),
+            counters: Mutex::new(Counters::default()),
+        })
+    }
+
+    fn take_idle(&self) -> Option<PgConnection> {
+        let limit = self.config.pool.idle_timeout();
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some(c) = idle.pop() {
+            if c.idle_since.elapsed() < limit {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    fn record(&self, result: &Result<PgConnection, PgError>) {
+        let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(_) => {
+                c.down = None;
+                c.opened += 1;
+            }
+            Err(e) => c.down = Some(e.message.clone()),
+        }
+    }
+
+    async fn load_types(&self, conn: &mut PgConnection) -> Result<(), PgError> {
+        let sql = "SELECT typname::text, oid::int8 FROM pg_catalog.pg_type \
+                   WHERE typname IN ('vector', 'halfvec', 'sparsevec') \
+                   AND typnamespace = (SELECT extnamespace FROM pg_catalog.pg_extension WHERE extname = 'vector')";
+        let request = Request::Simple(sql.to_string());
+        conn.send(&request).await?;
+        let mut rows = Vec::new();
+        loop {
+            match conn.recv().await? {
+                BackendMessage::DataRow(row) => {
+                    let f = super::messages::fields(&row)?;
+                    if let [Some(name), Some(oid)] = f.as_slice() {
+                        let name = String::from_utf8_lossy(name).into_owned();
+                        let oid = std::str::from_utf8(oid).ok().and_then(|o| o.parse().ok());
+                        rows.push((name, oid.unwrap_or(0)));
+                    }
+                }
+                BackendMessage::ReadyForQuery(_) => break,
+                _ => {}
+            }
+        }
+        let map = OidMap::from_rows(rows.iter().map(|(n, o)| (n.as_str(), *o)));
+        *self.oids.write().unwrap_or_else(|e| e.into_inner()) = Some(map);
+        Ok(())
+    }
+
+    async fn checkout_inner(self: Arc<Self>) -> Result<Box<dyn ShardChannel>, PgError> {
+        let wait = self.config.pool.connect_timeout();
+        let permit =
+            match tokio::time::timeout(wait, Arc::clone(&self.permits).acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                _ => {
+                    return Err(shard_unavailable(
+                        &self.config.name,
+                        format!(
+                            "all {} pool connections stayed busy for {} ms",
+                            self.config.pool.size,
+                            wait.as_millis()
+                        ),
+                    ))
+                }
+            };
+        let mut conn = match self.take_idle() {
+            Some(c) => c,
+            None => {
+                let result = PgConnection::connect(&self.config).await;
+                self.record(&result);
+                result?
+            }
+        };
+        let known = self
+            .oids
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some();
+        if !known {
+            self.load_types(&mut conn).await?;
+        }
+        Ok(Box::new(Pooled {
+            conn: Some(conn),
+            home: Arc::clone(&self),
+            _permit: permit,
+        }))
+    }
+}
+
+/// A checked-out connection; it returns to its pool when dropped clean.
+struct Pooled {
+    conn: Option<PgConnection>,
+    home: Arc<RemoteBackend>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if conn.in_flight || conn.broken || conn.status != b'I' {
+            conn.terminate();
+            return;
+        }
+        conn.idle_since = Instant::now();
+        self.home
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+    }
+}
+
+impl Pooled {
+    fn conn(&mut self) -> &mut PgConnection {
+        self.conn.as_mut().expect("present until drop")
+    }
+}
+
+impl ShardChannel for Pooled {
+    fn send<'a>(&'a mut self, request: &'a Request) -> BoxFuture<'a, Result<(), PgError>> {
+        self.conn().send(request)
+    }
+
+    fn recv(&mut self) -> BoxFuture<'_, Result<BackendMessage, PgError>> {
+        self.conn().recv()
+    }
+
+    fn settings(&mut self) -> &mut BTreeMap<String, String> {
+        self.conn().settings()
+    }
+}
+
+/// Shared handle used by the router.
+pub type SharedBackend = Arc<dyn Backend>;
+
+impl Backend for Arc<RemoteBackend> {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    fn checkout(&self) -> BoxFuture<'_, Result<Box<dyn ShardChannel>, PgError>> {
+        Box::pin(Arc::clone(self).checkout_inner())
+    }
+
+    fn oids(&self) -> OidMap {
+        self.oids
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_default()
+    }
+
+    fn invalidate_types(&self) {
+        *self.oids.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn status(&self) -> NodeStatus {
+        let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
+        NodeStatus {
+            address: format!("postgres {}:{}", self.config.host, self.config.port),
+            down: c.down.clone(),
+            size: self.config.pool.size,
+            active: self.config.pool.size - self.permits.available_permits(),
+            idle,
+            opened: c.opened,
+        }
+    }
+}

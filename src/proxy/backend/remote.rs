@@ -1,0 +1,253 @@
+//! A connection to a shard over TCP: startup and password authentication,
+//! then requests encoded into one buffer and flushed once, and the reply
+//! read frame by frame through the wire layer's framing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+
+use super::auth::{md5_password, ScramClient};
+use super::messages::{self, BackendMessage};
+use super::{BoxFuture, ExtendedRequest, Request, ShardChannel};
+use crate::proxy::config::ShardConfig;
+use crate::wire::connection::Connection;
+use crate::wire::error::WireError;
+use crate::wire::{sqlstate, PgError};
+
+/// Largest message accepted from a shard.
+const MAX_MESSAGE: usize = 1 << 30;
+
+/// 08006 naming the shard.
+pub fn shard_unavailable(shard: &str, why: impl std::fmt::Display) -> PgError {
+    PgError::new(
+        sqlstate::CONNECTION_FAILURE,
+        format!("shard \"{shard}\" is unavailable: {why}"),
+    )
+}
+
+/// One open connection to a shard node.
+pub struct PgConnection {
+    shard: String,
+    conn: Connection<TcpStream>,
+    settings: BTreeMap<String, String>,
+    query_timeout: Option<Duration>,
+    deadline: Option<tokio::time::Instant>,
+    /// A request was sent and its ReadyForQuery not read yet.
+    pub(crate) in_flight: bool,
+    /// The connection can no longer be trusted (I/O error, timeout).
+    pub(crate) broken: bool,
+    /// Transaction status of the last ReadyForQuery.
+    pub(crate) status: u8,
+    /// When it was last returned to its pool.
+    pub(crate) idle_since: Instant,
+}
+
+impl PgConnection {
+    /// Connects and authenticates within `config.pool.connect_timeout`.
+    pub async fn connect(config: &ShardConfig) -> Result<Self, PgError> {
+        let limit = config.pool.connect_timeout();
+        match tokio::time::timeout(limit, Self::connect_inner(config)).await {
+            Ok(r) => r,
+            Err(_) => Err(shard_unavailable(
+                &config.name,
+                format!("no connection within {} ms", limit.as_millis()),
+            )),
+        }
+    }
+
+    async fn connect_inner(config: &ShardConfig) -> Result<Self, PgError> {
+        let name = &config.name;
+        let socket = TcpStream::connect((config.host.as_str(), config.port))
+            .await
+            .map_err(|e| shard_unavailable(name, e))?;
+        socket.set_nodelay(true).ok();
+        let mut c = PgConnection {
+            shard: name.clone(),
+            conn: Connection::new(socket, MAX_MESSAGE),
+            settings: BTreeMap::new(),
+            query_timeout: config.pool.query_timeout(),
+            deadline: None,
+            in_flight: true,
+            broken: false,
+            status: b'I',
+            idle_since: Instant::now(),
+        };
+        messages::startup(
+            &mut c.conn.out,
+            &[
+                ("user", &config.user),
+                ("database", &config.dbname),
+                ("application_name", "pgvshard"),
+                ("client_encoding", "UTF8"),
+                ("DateStyle", "ISO, MDY"),
+            ],
+        );
+        c.flush().await?;
+        let password = config.password.as_deref().unwrap_or("");
+        let mut scram: Option<ScramClient> = None;
+        loop {
+            match c.read().await? {
+                BackendMessage::Authentication(0, _) => {}
+                BackendMessage::Authentication(3, _) => {
+                    let mut p = password.as_bytes().to_vec();
+                    p.push(0);
+                    messages::password(&mut c.conn.out, &p);
+                    c.flush().await?;
+                }
+                BackendMessage::Authentication(5, salt) => {
+                    let mut p = md5_password(&config.user, password, &salt).into_bytes();
+                    p.push(0);
+                    messages::password(&mut c.conn.out, &p);
+                    c.flush().await?;
+                }
+                BackendMessage::Authentication(10, _) => {
+                    let client = ScramClient::new(password);
+                    messages::sasl_initial(
+                        &mut c.conn.out,
+                        "SCRAM-SHA-256",
+                        client.client_first().as_bytes(),
+                    );
+                    scram = Some(client);
+                    c.flush().await?;
+                }
+                BackendMessage::Authentication(11, data) => {
+                    let client = scram.as_mut().ok_or_else(|| protocol(name))?;
+                    let reply = client.client_final(name, &String::from_utf8_lossy(&data))?;
+                    messages::password(&mut c.conn.out, reply.as_bytes());
+                    c.flush().await?;
+                }
+                BackendMessage::Authentication(12, data) => {
+                    let client = scram.as_ref().ok_or_else(|| protocol(name))?;
+                    client.verify(name, &String::from_utf8_lossy(&data))?;
+                }
+                BackendMessage::Authentication(code, _) => {
+                    return Err(shard_unavailable(
+                        name,
+                        format!("unsupported authentication request {code}"),
+                    ))
+                }
+                BackendMessage::Error(e) => {
+                    return Err(PgError::new(
+                        e.code.clone(),
+                        format!("shard \"{name}\" refused the proxy's login: {}", e.message),
+                    ))
+                }
+                BackendMessage::ReadyForQuery(status) => {
+                    c.status = status;
+                    c.in_flight = false;
+                    return Ok(c);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), PgError> {
+        if let Err(e) = self.conn.flush().await {
+            self.broken = true;
+            return Err(shard_unavailable(&self.shard, e));
+        }
+        Ok(())
+    }
+
+    async fn read(&mut self) -> Result<BackendMessage, PgError> {
+        let frame = match self.deadline {
+            Some(at) => match tokio::time::timeout_at(at, self.conn.read_frame()).await {
+                Ok(f) => f,
+                Err(_) => {
+                    self.broken = true;
+                    return Err(PgError::new(
+                        sqlstate::QUERY_CANCELED,
+                        format!(
+                            "shard \"{}\" did not answer within its query_timeout",
+                            self.shard
+                        ),
+                    ));
+                }
+            },
+            None => self.conn.read_frame().await,
+        };
+        let (tag, body) = match frame {
+            Ok(Some(f)) => f,
+            Ok(None) | Err(WireError::UnexpectedEof) => {
+                self.broken = true;
+                return Err(shard_unavailable(&self.shard, "the connection was closed"));
+            }
+            Err(e) => {
+                self.broken = true;
+                return Err(shard_unavailable(&self.shard, e));
+            }
+        };
+        let msg = BackendMessage::decode(tag, body).inspect_err(|_| self.broken = true)?;
+        if let BackendMessage::ReadyForQuery(status) = msg {
+            self.status = status;
+            self.in_flight = false;
+            self.deadline = None;
+        }
+        Ok(msg)
+    }
+
+    fn encode(&mut self, request: &Request) {
+        let out = &mut self.conn.out;
+        match request {
+            Request::Simple(sql) => messages::query(out, sql),
+            Request::Extended(ExtendedRequest {
+                sql,
+                param_types,
+                param_formats,
+                values,
+                result_formats,
+            }) => {
+                messages::parse(out, sql, param_types);
+                messages::bind(out, param_formats, values, result_formats);
+                messages::describe(out, b'P');
+                messages::execute(out);
+                messages::sync(out);
+            }
+            Request::Describe { sql, param_types } => {
+                messages::parse(out, sql, param_types);
+                messages::describe(out, b'S');
+                messages::sync(out);
+            }
+            Request::CopyData(data) => messages::copy_data(out, data),
+            Request::CopyDone => messages::copy_done(out),
+            Request::CopyFail(reason) => messages::copy_fail(out, reason),
+        }
+    }
+
+    /// Says goodbye (best effort) before the socket is dropped.
+    pub(crate) fn terminate(&mut self) {
+        messages::terminate(&mut self.conn.out);
+    }
+}
+
+fn protocol(shard: &str) -> PgError {
+    PgError::protocol_violation(format!("shard \"{shard}\" broke the SCRAM exchange"))
+}
+
+impl ShardChannel for PgConnection {
+    fn send<'a>(&'a mut self, request: &'a Request) -> BoxFuture<'a, Result<(), PgError>> {
+        Box::pin(async move {
+            if !matches!(request, Request::CopyData(_)) {
+                self.in_flight = true;
+                if self.deadline.is_none() {
+                    self.deadline = self.query_timeout.map(|d| tokio::time::Instant::now() + d);
+                }
+            }
+            self.encode(request);
+            if matches!(request, Request::CopyData(_)) && self.conn.out.len() < (64 << 10) {
+                return Ok(());
+            }
+            self.flush().await
+        })
+    }
+
+    fn recv(&mut self) -> BoxFuture<'_, Result<BackendMessage, PgError>> {
+        Box::pin(self.read())
+    }
+
+    fn settings(&mut self) -> &mut BTreeMap<String, String> {
+        &mut self.settings
+    }
+}

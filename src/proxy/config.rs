@@ -1,0 +1,370 @@
+//! The proxy's YAML configuration: where it listens, who may connect, the
+//! shards behind it and how tables are keyed. Unknown fields are refused
+//! (a misspelt key would otherwise silently keep a default), and
+//! [`ProxyConfig::validate`] names the field path and the fix for every
+//! mistake, so a bad file fails at start rather than at the first query.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::slots::SLOTS;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Address the proxy listens on (`127.0.0.1:6432`; port 0 picks one).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// How clients authenticate.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// The shards, in slot-map order.
+    pub shards: Vec<ShardConfig>,
+    /// Per-table shard keys that override the primary key.
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableConfig>,
+    /// Slot ranges per shard name; absent means an even split.
+    #[serde(default)]
+    pub slots: Option<BTreeMap<String, Vec<SlotRange>>>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:6432".to_string()
+}
+
+/// Client authentication.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `trust` (loopback clients only) or `scram-sha-256`.
+    #[serde(default)]
+    pub method: AuthMethodConfig,
+    /// Users for `scram-sha-256`: name → password.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
+}
+
+/// The auth method names accepted in the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum AuthMethodConfig {
+    /// No password (loopback only).
+    #[default]
+    #[serde(rename = "trust")]
+    Trust,
+    /// SCRAM-SHA-256 with the configured users.
+    #[serde(rename = "scram-sha-256")]
+    ScramSha256,
+}
+
+/// One shard node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardConfig {
+    /// Name used in errors and `SHOW pgvshard.shards`.
+    pub name: String,
+    /// What kind of server the shard is.
+    #[serde(default)]
+    pub kind: ShardKind,
+    /// Host name or address.
+    #[serde(default = "default_host")]
+    pub host: String,
+    /// TCP port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// User the proxy logs in as.
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Password (trust, cleartext, md5 and SCRAM-SHA-256 are supported).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Database name.
+    #[serde(default = "default_user")]
+    pub dbname: String,
+    /// Connection pool of this node.
+    #[serde(default)]
+    pub pool: PoolConfig,
+}
+
+fn default_host() -> String {
+    "127.0.0.1".to_string()
+}
+fn default_port() -> u16 {
+    5432
+}
+fn default_user() -> String {
+    "postgres".to_string()
+}
+
+/// The kinds of shard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShardKind {
+    /// A server reached over the PostgreSQL protocol: real PostgreSQL +
+    /// pgvector, or a `pgvshard shard`.
+    #[default]
+    Postgres,
+}
+
+/// Pool settings of one shard node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Most connections to the node.
+    #[serde(default = "default_pool_size")]
+    pub size: usize,
+    /// Milliseconds to wait for a connection (to connect, or for a free one).
+    #[serde(default = "default_connect_ms")]
+    pub connect_timeout_ms: u64,
+    /// Milliseconds a shard may take for one statement (0: no limit).
+    #[serde(default)]
+    pub query_timeout_ms: u64,
+    /// Milliseconds an idle connection is kept before it is closed.
+    #[serde(default = "default_idle_ms")]
+    pub idle_timeout_ms: u64,
+}
+
+fn default_pool_size() -> usize {
+    16
+}
+fn default_connect_ms() -> u64 {
+    2_000
+}
+fn default_idle_ms() -> u64 {
+    300_000
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            size: default_pool_size(),
+            connect_timeout_ms: default_connect_ms(),
+            query_timeout_ms: 0,
+            idle_timeout_ms: default_idle_ms(),
+        }
+    }
+}
+
+impl PoolConfig {
+    /// Connect (and checkout) timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// Per-statement timeout on the shard, if any.
+    pub fn query_timeout(&self) -> Option<Duration> {
+        (self.query_timeout_ms > 0).then(|| Duration::from_millis(self.query_timeout_ms))
+    }
+
+    /// Idle time after which a pooled connection is closed.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+}
+
+/// Per-table settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// The column whose value chooses the shard.
+    pub shard_key: String,
+}
+
+/// An inclusive range of slots, `[first, last]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct SlotRange(pub u16, pub u16);
+
+/// A configuration mistake: the field path and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct ConfigError {
+    /// The field, e.g. `shards[1].pool.size`.
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub problem: String,
+}
+
+fn bad(path: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        path: path.into(),
+        problem: problem.into(),
+    }
+}
+
+impl ProxyConfig {
+    /// Parses and validates YAML text.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        let config: ProxyConfig = serde_norway::from_str(text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("line {}, column {}", l.line(), l.column()))
+                .unwrap_or_else(|| "config".to_string());
+            bad(at, e.to_string())
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(path.display().to_string(), format!("cannot read: {e}")))?;
+        Self::from_yaml(&text)
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            bad(
+                "listen",
+                format!(
+                    "\"{}\" is not host:port; write e.g. 127.0.0.1:6432",
+                    self.listen
+                ),
+            )
+        })
+    }
+
+    /// Checks everything serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if self.shards.is_empty() {
+            return Err(bad("shards", "no shards: list at least one"));
+        }
+        let mut names = HashSet::new();
+        for (i, s) in self.shards.iter().enumerate() {
+            let at = format!("shards[{i}]");
+            if s.name.is_empty() {
+                return Err(bad(format!("{at}.name"), "empty: give the shard a name"));
+            }
+            if !names.insert(s.name.as_str()) {
+                return Err(bad(
+                    format!("{at}.name"),
+                    format!("\"{}\" is used twice: shard names must be unique", s.name),
+                ));
+            }
+            if s.pool.size == 0 {
+                return Err(bad(
+                    format!("{at}.pool.size"),
+                    "0: a pool needs at least 1 connection",
+                ));
+            }
+            if s.pool.connect_timeout_ms == 0 {
+                return Err(bad(
+                    format!("{at}.pool.connect_timeout_ms"),
+                    "0: give a positive number of milliseconds",
+                ));
+            }
+        }
+        if self.auth.method == AuthMethodConfig::ScramSha256 && self.auth.users.is_empty() {
+            return Err(bad(
+                "auth.users",
+                "scram-sha-256 needs at least one user: add `name: password` under auth.users",
+            ));
+        }
+        for (table, t) in &self.tables {
+            if t.shard_key.is_empty() {
+                return Err(bad(
+                    format!("tables.{table}.shard_key"),
+                    "empty: name a column",
+                ));
+            }
+        }
+        if let Some(slots) = &self.slots {
+            self.validate_slots(slots)?;
+        }
+        Ok(())
+    }
+
+    fn validate_slots(&self, slots: &BTreeMap<String, Vec<SlotRange>>) -> Result<(), ConfigError> {
+        let mut owner = vec![None::<&str>; SLOTS];
+        for (name, ranges) in slots {
+            if !self.shards.iter().any(|s| &s.name == name) {
+                return Err(bad(
+                    format!("slots.{name}"),
+                    "no shard has this name: use a name from `shards`",
+                ));
+            }
+            for (i, SlotRange(a, b)) in ranges.iter().enumerate() {
+                let at = format!("slots.{name}[{i}]");
+                if a > b || usize::from(*b) >= SLOTS {
+                    return Err(bad(
+                        at,
+                        format!("[{a}, {b}] is not a range within 0..={}", SLOTS - 1),
+                    ));
+                }
+                for slot in *a..=*b {
+                    if let Some(other) = owner[usize::from(slot)].replace(name) {
+                        return Err(bad(
+                            at,
+                            format!(
+                                "slot {slot} is also given to {other}: ranges must not overlap"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(slot) = owner.iter().position(Option::is_none) {
+            return Err(bad(
+                "slots",
+                format!(
+                    "slot {slot} belongs to no shard: the ranges must cover 0..={}",
+                    SLOTS - 1
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TWO: &str = "listen: 127.0.0.1:0\nshards:\n  - name: s0\n    port: 5433\n  - name: s1\n    port: 5434\n";
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let c = ProxyConfig::from_yaml(TWO).unwrap();
+        assert_eq!(c.shards.len(), 2);
+        assert_eq!(c.shards[1].pool.size, 16);
+        assert_eq!(c.shards[0].kind, ShardKind::Postgres);
+        assert_eq!(c.auth.method, AuthMethodConfig::Trust);
+    }
+
+    #[test]
+    fn the_sample_file_is_valid() {
+        let text = include_str!("../../config/proxy-2-remote-shards.yaml");
+        let c = ProxyConfig::from_yaml(text).unwrap();
+        assert_eq!(c.shards.len(), 2);
+        assert_eq!(c.auth.method, AuthMethodConfig::ScramSha256);
+        assert_eq!(c.tables["events"].shard_key, "tenant_id");
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        let e = ProxyConfig::from_yaml(&format!("{TWO}    poool: {{}}\n")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `poool`"), "{e}");
+        let e = ProxyConfig::from_yaml(&TWO.replace("s1", "s0")).unwrap_err();
+        assert_eq!(e.path, "shards[1].name");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}    pool:\n      size: 0\n")).unwrap_err();
+        assert_eq!(e.path, "shards[1].pool.size");
+        let e = ProxyConfig::from_yaml(&format!(
+            "{TWO}slots:\n  s0: [[0, 100]]\n  s1: [[100, 4095]]\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.path, "slots.s1[0]");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}slots:\n  s0: [[0, 100]]\n")).unwrap_err();
+        assert!(e.problem.contains("slot 101 belongs to no shard"), "{e}");
+        let e = ProxyConfig::from_yaml(&TWO.replace("127.0.0.1:0", "nowhere")).unwrap_err();
+        assert_eq!(e.path, "listen");
+        let e =
+            ProxyConfig::from_yaml(&format!("{TWO}auth:\n  method: scram-sha-256\n")).unwrap_err();
+        assert_eq!(e.path, "auth.users");
+    }
+}

@@ -1,0 +1,78 @@
+//! `EXPLAIN` through the proxy: the route (kind, shards, the SQL each
+//! shard runs) above each shard's own plan for that SQL.
+
+use super::backend::{ExtendedRequest, Request};
+use super::exec::{sync_settings, ShardStream};
+use super::frontend::sql_error;
+use super::plan;
+use super::route::Cluster;
+use crate::sql::{self, StatementKind};
+use crate::wire::{oid, types, FieldDescription, Params, PgError, Responder, Value};
+
+/// Answers `EXPLAIN [ANALYZE] <statement>`.
+pub async fn explain(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+    inner_kind: &StatementKind,
+    analyze: bool,
+    params: Option<&Params>,
+    out: &mut Responder<'_>,
+) -> Result<(), PgError> {
+    let sqlparser::ast::Statement::Explain {
+        statement: inner, ..
+    } = &statement.ast
+    else {
+        return Err(PgError::feature_not_supported(
+            "this EXPLAIN form is not supported",
+        ));
+    };
+    let inner = sql::parse_single(&inner.to_string()).map_err(sql_error)?;
+    let route = plan::plan(cluster, &inner, inner_kind, params).await?;
+    let names: Vec<&str> = route
+        .parts
+        .iter()
+        .map(|(s, _)| cluster.shards[*s].name())
+        .collect();
+    let mut lines = vec![format!(
+        "pgvshard route: {} on {}",
+        route.label,
+        names.join(", ")
+    )];
+    let prefix = if analyze {
+        "EXPLAIN ANALYZE "
+    } else {
+        "EXPLAIN "
+    };
+    for (shard, shard_sql) in &route.parts {
+        let backend = &cluster.shards[*shard];
+        let mut chan = backend.checkout().await?;
+        sync_settings(chan.as_mut(), out.session()).await?;
+        let text = format!("{prefix}{shard_sql}");
+        let oids = backend.oids();
+        let request = match params {
+            None => Request::Simple(text),
+            Some(p) => Request::Extended(ExtendedRequest {
+                sql: text,
+                param_types: p.types.iter().map(|&t| oids.to_shard(t)).collect(),
+                param_formats: p.formats.iter().map(|f| f.code()).collect(),
+                values: p.values.clone(),
+                result_formats: Vec::new(),
+            }),
+        };
+        chan.send(&request).await?;
+        let mut stream = ShardStream::new(*shard, chan, oids);
+        lines.push(format!("  Shard {}: {shard_sql}", backend.name()));
+        for row in stream.collect().await? {
+            if let Some(Some(line)) = super::backend::messages::fields(&row)?.first() {
+                lines.push(format!("    {}", String::from_utf8_lossy(line)));
+            }
+        }
+    }
+    let column = FieldDescription::new("QUERY PLAN", types::by_oid(oid::TEXT).expect("text"));
+    out.row_description(&[column]);
+    for line in lines {
+        out.row(&[Some(Value::Text(line))]).await?;
+    }
+    out.complete("EXPLAIN");
+    Ok(())
+}

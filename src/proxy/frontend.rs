@@ -1,0 +1,385 @@
+//! The proxy's side of a client session: a [`QueryHandler`] over the wire
+//! layer. Session statements (transaction control, SET/SHOW/RESET) are
+//! answered here; everything else is planned ([`super::plan`]) and run on
+//! the shards ([`super::run`]).
+//!
+//! A transaction is pinned to the first shard it writes on: BEGIN is sent
+//! there just before that first write, later statements on that shard
+//! use the same connection, and a write that would reach another shard
+//! is refused before anything is sent, so nothing is half-applied.
+
+use std::sync::Arc;
+
+use super::admin;
+use super::backend::{Request, ShardChannel};
+use super::exec::{run_simple, ShardStream};
+use super::route::Cluster;
+use super::{explain, plan, run};
+use crate::sql::{self, classify, StatementKind, TransactionControl};
+use crate::wire::catalog::{is_typeinfo_query, typeinfo_columns, typeinfo_row, TYPEINFO_PARAMS};
+use crate::wire::{
+    types, FieldDescription, HandlerFactory, Params, PgError, Prepared, QueryHandler, Responder,
+    Session, TransactionStatus,
+};
+
+/// Makes a [`ProxySession`] per client.
+pub struct ProxyFactory {
+    cluster: Arc<Cluster>,
+}
+
+impl ProxyFactory {
+    /// A factory over a cluster.
+    pub fn new(cluster: Arc<Cluster>) -> Self {
+        ProxyFactory { cluster }
+    }
+}
+
+impl HandlerFactory for ProxyFactory {
+    type Handler = ProxySession;
+
+    fn connect(&self, _session: &Session) -> Result<ProxySession, PgError> {
+        Ok(ProxySession {
+            cluster: Arc::clone(&self.cluster),
+            pinned_shard: None,
+            pinned: None,
+        })
+    }
+}
+
+/// A prepared statement as the proxy keeps it.
+#[derive(Debug)]
+pub enum ProxyStatement {
+    /// tokio-postgres' type lookup, answered from the wire registry so
+    /// clients see the proxy's OIDs whatever their shards use.
+    TypeInfo,
+    /// A statement to plan at each Execute.
+    Sql(Box<sql::Statement>),
+}
+
+/// One client session.
+pub struct ProxySession {
+    cluster: Arc<Cluster>,
+    /// The shard this transaction writes on.
+    pinned_shard: Option<usize>,
+    /// Its connection, between statements.
+    pinned: Option<Box<dyn ShardChannel>>,
+}
+
+pub(crate) fn sql_error(e: sql::SqlError) -> PgError {
+    PgError::new(e.sqlstate, e.message)
+}
+
+fn text_column(name: &str) -> FieldDescription {
+    FieldDescription::new(
+        name,
+        types::by_oid(crate::wire::oid::TEXT).expect("text is registered"),
+    )
+}
+
+impl ProxySession {
+    async fn statement(
+        &mut self,
+        statement: &sql::Statement,
+        params: Option<&Params>,
+        visible: Option<usize>,
+        out: &mut Responder<'_>,
+    ) -> Result<(), PgError> {
+        let kind = classify(statement);
+        let status = out.session().transaction_status();
+        if status == TransactionStatus::Failed
+            && !matches!(
+                kind,
+                StatementKind::Transaction(
+                    TransactionControl::Commit | TransactionControl::Rollback
+                )
+            )
+        {
+            return Err(PgError::in_failed_transaction());
+        }
+        match kind {
+            StatementKind::Transaction(tc) => self.transaction(tc, out).await,
+            StatementKind::Set(v) => {
+                let warning = match &v.value {
+                    Some(value) => out.session().set(&v.name, value, v.local)?,
+                    None => {
+                        out.session().reset(&v.name)?;
+                        None
+                    }
+                };
+                if let Some(w) = warning {
+                    out.notice(&w);
+                }
+                out.complete("SET");
+                Ok(())
+            }
+            StatementKind::Show(name) => {
+                if admin::is_admin(&name) {
+                    return admin::show(&self.cluster, &name, out).await;
+                }
+                let value = out.session().show(&name)?;
+                out.row_description(&[text_column(&name)]);
+                out.row(&[Some(crate::wire::Value::Text(value))]).await?;
+                out.complete("SHOW");
+                Ok(())
+            }
+            StatementKind::Reset(name) => {
+                match name {
+                    Some(n) => out.session().reset(&n)?,
+                    None => out.session().reset_all(),
+                }
+                out.complete("RESET");
+                Ok(())
+            }
+            StatementKind::Discard => {
+                out.session().reset_all();
+                out.complete("DISCARD ALL");
+                Ok(())
+            }
+            StatementKind::Explain {
+                statement: inner,
+                analyze,
+            } => explain::explain(&self.cluster, statement, &inner, analyze, params, out).await,
+            kind => {
+                let route = plan::plan(&self.cluster, statement, &kind, params).await?;
+                let chans = self.channels(&route, out).await?;
+                let back = run::run(
+                    &self.cluster,
+                    statement,
+                    &route,
+                    chans,
+                    params,
+                    visible,
+                    out,
+                )
+                .await?;
+                if let (Some(p), None) = (self.pinned_shard, &self.pinned) {
+                    self.pinned = back.into_iter().find(|(s, _)| *s == p).map(|(_, c)| c);
+                }
+                if let StatementKind::Ddl(sql::DdlInfo {
+                    action: sql::DdlAction::CreateExtension | sql::DdlAction::DropExtension,
+                    ..
+                }) = kind
+                {
+                    for s in &self.cluster.shards {
+                        s.invalidate_types();
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Channels for every shard of the route, in route order: the pinned
+    /// one for the transaction's shard, pooled ones for the rest.
+    async fn channels(
+        &mut self,
+        route: &plan::Route,
+        out: &mut Responder<'_>,
+    ) -> Result<Vec<Option<Box<dyn ShardChannel>>>, PgError> {
+        let in_transaction = out.session().transaction_status() == TransactionStatus::InTransaction;
+        if in_transaction && route.writes {
+            let shards = route.shards();
+            let name = |s: &usize| format!("\"{}\"", self.cluster.shards[*s].name());
+            if matches!(route.combine, plan::Combine::Broadcast) {
+                return Err(PgError::feature_not_supported(
+                    "schema changes inside a transaction block are not supported through the proxy",
+                ));
+            }
+            let target = match shards.iter().collect::<Vec<_>>().as_slice() {
+                [one] => **one,
+                many => {
+                    let names: Vec<String> = many.iter().map(|s| name(s)).collect();
+                    return Err(PgError::feature_not_supported(format!(
+                        "a transaction can write on one shard only; this statement would write on shards {}",
+                        names.join(", ")
+                    ))
+                    .with_hint("Run it outside the transaction block, or split it by shard key."));
+                }
+            };
+            match self.pinned_shard {
+                Some(p) if p != target => {
+                    return Err(PgError::feature_not_supported(format!(
+                        "this transaction already wrote on shard {} and cannot also write on shard {}",
+                        name(&p),
+                        name(&target)
+                    ))
+                    .with_hint("Commit first: two-phase commit across shards is not supported."));
+                }
+                Some(_) => {}
+                None => {
+                    let mut chan = self.cluster.shards[target].checkout().await?;
+                    run_simple(chan.as_mut(), "BEGIN").await?;
+                    self.pinned_shard = Some(target);
+                    self.pinned = Some(chan);
+                }
+            }
+        }
+        run::open(
+            &self.cluster,
+            route,
+            (self.pinned_shard, &mut self.pinned),
+            out,
+        )
+        .await
+    }
+
+    /// Forgets the pinned connection (closing it rolls its transaction back).
+    fn unpin(&mut self) {
+        self.pinned_shard = None;
+        self.pinned = None;
+    }
+
+    async fn transaction(
+        &mut self,
+        tc: TransactionControl,
+        out: &mut Responder<'_>,
+    ) -> Result<(), PgError> {
+        let (word, tag) = match &tc {
+            TransactionControl::Begin => {
+                if out.session().transaction_status() != TransactionStatus::Idle {
+                    out.notice(&PgError::warning(
+                        "25001",
+                        "there is already a transaction in progress",
+                    ));
+                }
+                out.session().begin();
+                out.complete("BEGIN");
+                return Ok(());
+            }
+            TransactionControl::Commit => {
+                let failed = out.session().transaction_status() == TransactionStatus::Failed;
+                ("COMMIT", if failed { "ROLLBACK" } else { "COMMIT" })
+            }
+            TransactionControl::Rollback => ("ROLLBACK", "ROLLBACK"),
+            TransactionControl::Savepoint(_)
+            | TransactionControl::Release(_)
+            | TransactionControl::RollbackTo(_) => {
+                return Err(PgError::feature_not_supported(
+                    "savepoints are not supported through the proxy yet",
+                ))
+            }
+        };
+        let pinned = self.pinned.take();
+        self.pinned_shard = None;
+        let idle = out.session().transaction_status() == TransactionStatus::Idle;
+        if idle {
+            out.notice(&PgError::warning(
+                "25P01",
+                "there is no transaction in progress",
+            ));
+        }
+        match tc {
+            TransactionControl::Commit => out.session().commit(),
+            _ => out.session().rollback(),
+        }
+        if let Some(mut chan) = pinned {
+            run_simple(chan.as_mut(), word).await?;
+        }
+        out.complete(tag);
+        Ok(())
+    }
+
+    async fn describe(
+        &mut self,
+        sql: &str,
+        param_types: &[u32],
+    ) -> Result<(Vec<u32>, Vec<FieldDescription>), PgError> {
+        let shard = &self.cluster.shards[0];
+        let oids = shard.oids();
+        let mut chan = shard.checkout().await?;
+        let request = Request::Describe {
+            sql: sql.to_string(),
+            param_types: param_types.iter().map(|&t| oids.to_shard(t)).collect(),
+        };
+        chan.send(&request).await?;
+        let mut stream = ShardStream::new(0, chan, shard.oids());
+        stream.finish().await?;
+        Ok((stream.param_types, stream.columns.unwrap_or_default()))
+    }
+}
+
+impl QueryHandler for ProxySession {
+    type Statement = ProxyStatement;
+
+    async fn simple_query(&mut self, sql: &str, out: &mut Responder<'_>) -> Result<(), PgError> {
+        let statements = sql::parse(sql).map_err(sql_error)?;
+        if statements.is_empty() {
+            out.empty_query();
+            return Ok(());
+        }
+        for s in &statements {
+            if let Err(e) = self.statement(s, None, None, out).await {
+                self.unpin();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    async fn prepare(
+        &mut self,
+        sql: &str,
+        param_types: &[u32],
+        _session: &mut Session,
+    ) -> Result<Prepared<ProxyStatement>, PgError> {
+        if is_typeinfo_query(sql) {
+            return Ok(Prepared {
+                statement: ProxyStatement::TypeInfo,
+                param_types: TYPEINFO_PARAMS.to_vec(),
+                columns: typeinfo_columns(),
+            });
+        }
+        let statement = sql::parse_single(sql).map_err(sql_error)?;
+        let local = match classify(&statement) {
+            StatementKind::Show(name) if admin::is_admin(&name) => Some(admin::columns(&name)),
+            StatementKind::Show(name) => Some(vec![text_column(&name)]),
+            StatementKind::Transaction(_)
+            | StatementKind::Set(_)
+            | StatementKind::Reset(_)
+            | StatementKind::Discard => Some(Vec::new()),
+            StatementKind::Explain { .. } => Some(vec![text_column("QUERY PLAN")]),
+            _ => None,
+        };
+        let (param_types, columns) = match local {
+            Some(columns) => (param_types.to_vec(), columns),
+            None => self.describe(sql, param_types).await?,
+        };
+        Ok(Prepared {
+            statement: ProxyStatement::Sql(Box::new(statement)),
+            param_types,
+            columns,
+        })
+    }
+
+    async fn execute(
+        &mut self,
+        statement: &Prepared<ProxyStatement>,
+        params: &Params,
+        out: &mut Responder<'_>,
+    ) -> Result<(), PgError> {
+        match &statement.statement {
+            ProxyStatement::TypeInfo => {
+                let type_oid = match params.decode(0, None)? {
+                    Some(crate::wire::Value::Oid(o)) => o,
+                    _ => 0,
+                };
+                let mut n = 0;
+                if let Some(row) = typeinfo_row(type_oid) {
+                    out.row(&row).await?;
+                    n = 1;
+                }
+                out.complete(&format!("SELECT {n}"));
+                Ok(())
+            }
+            ProxyStatement::Sql(s) => {
+                let result = self
+                    .statement(s, Some(params), Some(statement.columns.len()), out)
+                    .await;
+                if result.is_err() {
+                    self.unpin();
+                }
+                result
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The k-way merge of shard streams that are each already sorted: the
+//! proxy decodes only the sort-key columns of each stream's head row,
+//! emits the smallest (ties go to the lower shard index, then to the
+//! shard's own row order, so the result is deterministic), and forwards
+//! the row's bytes unchanged, minus the hidden trailing columns.
+//!
+//! Nothing is re-sorted and no distance is recomputed: a KNN query's
+//! shards return at most `offset + limit` rows each, ordered by the
+//! distance column they computed, and the merge reads only as far as the
+//! client's LIMIT needs.
+
+use std::cmp::Ordering;
+
+use futures_util::future::join_all;
+
+use super::backend::messages::{fields, truncate_row};
+use super::exec::ShardStream;
+use crate::sql::{OutputColumn, SortKey};
+use crate::wire::{oid, DataRow, FieldDescription, PgError, Responder};
+
+/// One merge key: an output column of the shard query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MergeKey {
+    /// Column index in the shard's rows.
+    pub column: usize,
+    /// DESC.
+    pub descending: bool,
+    /// NULLs sort first.
+    pub nulls_first: bool,
+}
+
+/// A decoded sort-key value.
+#[derive(Debug, Clone, PartialEq)]
+enum SortValue {
+    Null,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Bytes(Vec<u8>),
+}
+
+const BPCHAR: u32 = 1042;
+const TIMESTAMP: u32 = 1114;
+
+fn unsupported(type_oid: u32) -> PgError {
+    PgError::feature_not_supported(format!(
+        "ORDER BY a column of type OID {type_oid} across shards is not supported"
+    ))
+}
+
+fn decode(field: &FieldDescription, bytes: Option<&[u8]>) -> Result<SortValue, PgError> {
+    let Some(b) = bytes else {
+        return Ok(SortValue::Null);
+    };
+    let bad = || PgError::protocol_violation("a shard sent a malformed sort key");
+    let ty = field.type_oid;
+    if field.format == 1 {
+        let int = |b: &[u8]| -> Result<i64, PgError> {
+            Ok(match b.len() {
+                2 => i64::from(i16::from_be_bytes(b.try_into().map_err(|_| bad())?)),
+                4 if ty == oid::OID => {
+                    i64::from(u32::from_be_bytes(b.try_into().map_err(|_| bad())?))
+                }
+                4 => i64::from(i32::from_be_bytes(b.try_into().map_err(|_| bad())?)),
+                8 => i64::from_be_bytes(b.try_into().map_err(|_| bad())?),
+                _ => return Err(bad()),
+            })
+        };
+        return Ok(match ty {
+            oid::INT2
+            | oid::INT4
+            | oid::INT8
+            | oid::OID
+            | oid::DATE
+            | TIMESTAMP
+            | oid::TIMESTAMPTZ => SortValue::Int(int(b)?),
+            oid::FLOAT4 => SortValue::Float(f64::from(f32::from_be_bytes(
+                b.try_into().map_err(|_| bad())?,
+            ))),
+            oid::FLOAT8 => SortValue::Float(f64::from_be_bytes(b.try_into().map_err(|_| bad())?)),
+            oid::BOOL => SortValue::Bool(b.first() == Some(&1)),
+            oid::TEXT | oid::VARCHAR | oid::NAME | BPCHAR => SortValue::Bytes(b.to_vec()),
+            other => return Err(unsupported(other)),
+        });
+    }
+    let text = std::str::from_utf8(b).map_err(|_| bad())?;
+    Ok(match ty {
+        oid::INT2 | oid::INT4 | oid::INT8 | oid::OID => {
+            SortValue::Int(text.parse().map_err(|_| bad())?)
+        }
+        oid::FLOAT4 | oid::FLOAT8 => SortValue::Float(text.parse().map_err(|_| bad())?),
+        oid::BOOL => SortValue::Bool(text == "t"),
+        // ISO dates and timestamps (DateStyle ISO) sort as text.
+        oid::TEXT
+        | oid::VARCHAR
+        | oid::NAME
+        | BPCHAR
+        | oid::DATE
+        | TIMESTAMP
+        | oid::TIMESTAMPTZ => SortValue::Bytes(b.to_vec()),
+        other => return Err(unsupported(other)),
+    })
+}
+
+/// PostgreSQL's order: NaN above every number, -0 equal to 0.
+fn cmp_values(a: &SortValue, b: &SortValue) -> Ordering {
+    match (a, b) {
+        (SortValue::Int(x), SortValue::Int(y)) => x.cmp(y),
+        (SortValue::Float(x), SortValue::Float(y)) => x
+            .partial_cmp(y)
+            .unwrap_or_else(|| x.is_nan().cmp(&y.is_nan())),
+        (SortValue::Bool(x), SortValue::Bool(y)) => x.cmp(y),
+        (SortValue::Bytes(x), SortValue::Bytes(y)) => x.cmp(y),
+        _ => Ordering::Equal,
+    }
+}
+
+fn cmp_keys(keys: &[MergeKey], a: &[SortValue], b: &[SortValue]) -> Ordering {
+    for (k, (x, y)) in keys.iter().zip(a.iter().zip(b)) {
+        let o = match (x, y) {
+            (SortValue::Null, SortValue::Null) => Ordering::Equal,
+            (SortValue::Null, _) if k.nulls_first => Ordering::Less,
+            (SortValue::Null, _) => Ordering::Greater,
+            (_, SortValue::Null) if k.nulls_first => Ordering::Greater,
+            (_, SortValue::Null) => Ordering::Less,
+            _ if k.descending => cmp_values(y, x),
+            _ => cmp_values(x, y),
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+type Head = Option<(Vec<SortValue>, DataRow)>;
+
+fn head(stream: &ShardStream, keys: &[MergeKey], row: Option<DataRow>) -> Result<Head, PgError> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let columns = stream
+        .columns
+        .as_deref()
+        .ok_or_else(|| PgError::protocol_violation("a shard sent rows before describing them"))?;
+    let values = fields(&row)?;
+    let decoded = keys
+        .iter()
+        .map(|k| {
+            let field = columns
+                .get(k.column)
+                .ok_or_else(|| PgError::protocol_violation("a shard sent too few columns"))?;
+            decode(field, values.get(k.column).copied().flatten())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some((decoded, row)))
+}
+
+/// What the client's LIMIT and OFFSET ask of the merged rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Window {
+    /// Rows to skip.
+    pub offset: u64,
+    /// Rows to send at most (`None`: all).
+    pub limit: Option<u64>,
+}
+
+/// Merges the streams into `out` by `keys`, dropping the `hidden`
+/// trailing columns (the RowDescription too, in the simple protocol);
+/// returns the number of rows sent.
+pub async fn merge(
+    streams: &mut [ShardStream],
+    keys: &[SortKey],
+    hidden: usize,
+    window: Window,
+    out: &mut Responder<'_>,
+) -> Result<u64, PgError> {
+    let firsts = join_all(streams.iter_mut().map(|s| s.next_row())).await;
+    let columns = streams
+        .iter()
+        .find_map(|s| s.columns.clone())
+        .unwrap_or_default();
+    let visible = columns.len().saturating_sub(hidden);
+    out.row_description(&columns[..visible]);
+    let keys: Vec<MergeKey> = keys
+        .iter()
+        .map(|k| MergeKey {
+            column: match k.column {
+                OutputColumn::Item(i) => i,
+                OutputColumn::Hidden(j) => visible + j,
+            },
+            descending: k.descending,
+            nulls_first: k.nulls_first,
+        })
+        .collect();
+    let keys = keys.as_slice();
+    let mut heads: Vec<Head> = Vec::with_capacity(streams.len());
+    for (stream, first) in streams.iter().zip(firsts) {
+        heads.push(head(stream, keys, first?)?);
+    }
+    let (mut skipped, mut sent) = (0u64, 0u64);
+    while window.limit.is_none_or(|l| sent < l) {
+        let mut best: Option<usize> = None;
+        for (i, h) in heads.iter().enumerate() {
+            let Some((key, _)) = h else { continue };
+            let better = match best.and_then(|b| heads[b].as_ref()) {
+                None => true,
+                Some((best_key, _)) => cmp_keys(keys, key, best_key) == Ordering::Less,
+            };
+            if better {
+                best = Some(i);
+            }
+        }
+        let Some(i) = best else { break };
+        let next = streams[i].next_row().await?;
+        let refill = head(&streams[i], keys, next)?;
+        let Some((_, row)) = std::mem::replace(&mut heads[i], refill) else {
+            break;
+        };
+        if skipped < window.offset {
+            skipped += 1;
+            continue;
+        }
+        out.data_row(truncate_row(&row, visible)?).await?;
+        sent += 1;
+    }
+    for s in streams.iter_mut() {
+        s.finish().await?;
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::types;
+
+    fn field(ty: u32, format: i16) -> FieldDescription {
+        FieldDescription {
+            format,
+            ..FieldDescription::new("x", types::by_oid(ty).unwrap())
+        }
+    }
+
+    #[test]
+    fn text_and_binary_decode_alike() {
+        let t = decode(&field(oid::FLOAT8, 0), Some(b"0.25")).unwrap();
+        let b = decode(&field(oid::FLOAT8, 1), Some(&0.25f64.to_be_bytes())).unwrap();
+        assert_eq!(t, b);
+        let t = decode(&field(oid::INT4, 0), Some(b"-7")).unwrap();
+        let b = decode(&field(oid::INT4, 1), Some(&(-7i32).to_be_bytes())).unwrap();
+        assert_eq!(t, b);
+        assert!(decode(&field(oid::JSONB, 0), Some(b"{}")).is_err());
+    }
+
+    #[test]
+    fn keys_follow_postgres_order() {
+        let asc = [MergeKey {
+            column: 0,
+            descending: false,
+            nulls_first: false,
+        }];
+        let desc = [MergeKey {
+            column: 0,
+            descending: true,
+            nulls_first: true,
+        }];
+        let (one, nan, null) = (
+            [SortValue::Float(1.0)],
+            [SortValue::Float(f64::NAN)],
+            [SortValue::Null],
+        );
+        assert_eq!(cmp_keys(&asc, &one, &nan), Ordering::Less);
+        assert_eq!(cmp_keys(&asc, &nan, &null), Ordering::Less);
+        assert_eq!(cmp_keys(&desc, &null, &nan), Ordering::Less);
+        assert_eq!(cmp_keys(&desc, &nan, &one), Ordering::Less);
+        assert_eq!(
+            cmp_keys(&asc, &[SortValue::Float(-0.0)], &[SortValue::Float(0.0)]),
+            Ordering::Equal
+        );
+    }
+}

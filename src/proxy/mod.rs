@@ -1,0 +1,128 @@
+//! The proxy: one PostgreSQL endpoint in front of N shards. A client's
+//! statement is parsed with the pgvector dialect ([`crate::sql`]), planned
+//! into a route (one shard, a scatter with a merge, a broadcast), run on
+//! the shards through [`backend::Backend`] channels, and answered through
+//! the wire layer with the shards' row bytes passed on undecoded.
+//!
+//! All state lives in values handed to [`serve`]: there are no process
+//! globals, so tests run many proxies in one process in parallel.
+
+pub mod backend;
+pub mod config;
+pub mod exec;
+pub mod merge;
+pub mod route;
+pub mod slots;
+
+mod admin;
+mod combine;
+mod explain;
+pub mod frontend;
+pub mod plan;
+mod run;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use self::backend::{RemoteBackend, SharedBackend};
+use self::config::{AuthMethodConfig, ConfigError, ProxyConfig, ShardKind};
+use self::frontend::ProxyFactory;
+use self::route::Cluster;
+use crate::wire::{AuthMethod, WireConfig};
+
+/// Why the proxy could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// Binding or serving failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A proxy serving in the background; dropping it shuts it down.
+pub struct RunningProxy {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningProxy {
+    /// Stops accepting, lets running statements finish, and waits.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        (&mut self.task)
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+impl Drop for RunningProxy {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+    }
+}
+
+fn wire_config(config: &ProxyConfig) -> WireConfig {
+    let mut wire = WireConfig::default();
+    if config.auth.method == AuthMethodConfig::ScramSha256 {
+        wire.auth = AuthMethod::ScramSha256;
+        for (user, password) in &config.auth.users {
+            wire = wire.with_user(user.clone(), password);
+        }
+    }
+    wire
+}
+
+/// Binds the configured address and serves in a background task.
+pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
+    config.validate()?;
+    let listener = TcpListener::bind(config.listen_addr()?).await?;
+    let addr = listener.local_addr()?;
+    let shards: Vec<SharedBackend> = config
+        .shards
+        .iter()
+        .map(|s| match s.kind {
+            ShardKind::Postgres => Arc::new(RemoteBackend::new(s.clone())) as SharedBackend,
+        })
+        .collect();
+    let cluster = Arc::new(Cluster::new(&config, shards));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let wire = wire_config(&config);
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            stopped.await.ok();
+        };
+        crate::wire::serve(listener, ProxyFactory::new(cluster), wire, shutdown).await
+    });
+    Ok(RunningProxy {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// `pgvshard proxy --config <path>`: loads the file and serves until the
+/// process ends.
+pub async fn run(config_path: &Path) -> Result<(), ProxyError> {
+    let config = ProxyConfig::load(config_path)?;
+    let mut proxy = start(config).await?;
+    tracing::info!(addr = %proxy.addr, "pgvshard proxy listening");
+    let stop = proxy.stop.take();
+    let result = (&mut proxy.task)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    drop(stop);
+    Ok(result?)
+}

@@ -1,0 +1,296 @@
+//! Choosing a route for one statement: which shards it runs on, what each
+//! runs, and how the proxy combines their replies. Planning is separate
+//! from running so that EXPLAIN can show the route it would take.
+
+use std::collections::BTreeSet;
+
+use super::route::Cluster;
+use crate::sql::{
+    self, aggregate_plan, insert_key_values, insert_with_rows, knn_query, rewrite_knn_for_shard,
+    rewrite_sorted_for_shard, where_key_values, AggregatePlan, Bound, DdlInfo, OutputColumn,
+    RowKey, SortKey, StatementKind, TableName,
+};
+use crate::wire::{Params, PgError};
+
+/// How the shards' replies become the client's answer.
+#[derive(Debug, Clone)]
+pub enum Combine {
+    /// Rows one shard after the other; tags added up.
+    Concat,
+    /// K-way merge of sorted streams, then OFFSET/LIMIT.
+    Merge {
+        /// Merge keys.
+        keys: Vec<SortKey>,
+        /// Trailing hidden columns to drop.
+        hidden: usize,
+        /// The client's OFFSET.
+        offset: Option<Bound>,
+        /// The client's LIMIT.
+        limit: Option<Bound>,
+    },
+    /// Partial aggregates combined by a final query.
+    Aggregate(Box<AggregatePlan>),
+    /// INSERT rows split by slot; RETURNING rows put back in client order.
+    Insert {
+        /// Original row indexes each shard received, in order.
+        rows: Vec<Vec<usize>>,
+    },
+    /// DDL on every shard; a partial failure names each shard's state.
+    Broadcast,
+}
+
+/// A statement's route.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Which kind of route, for EXPLAIN.
+    pub label: &'static str,
+    /// The shards and the SQL each runs (same order as `Combine::Insert`'s rows).
+    pub parts: Vec<(usize, String)>,
+    /// How replies combine.
+    pub combine: Combine,
+    /// Whether the statement writes (transactions may write on one shard).
+    pub writes: bool,
+}
+
+impl Route {
+    fn on(
+        label: &'static str,
+        shards: BTreeSet<usize>,
+        sql: &str,
+        combine: Combine,
+        writes: bool,
+    ) -> Self {
+        Route {
+            label,
+            parts: shards.into_iter().map(|s| (s, sql.to_string())).collect(),
+            combine,
+            writes,
+        }
+    }
+
+    /// The shards the route touches.
+    pub fn shards(&self) -> BTreeSet<usize> {
+        self.parts.iter().map(|(s, _)| *s).collect()
+    }
+}
+
+fn is_catalog(t: &TableName) -> bool {
+    matches!(
+        t.schema.as_deref(),
+        Some("pg_catalog" | "information_schema")
+    ) || t.name.starts_with("pg_")
+}
+
+/// Plans a statement that runs on shards (local statements are handled
+/// before planning).
+pub async fn plan(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+    kind: &StatementKind,
+    params: Option<&Params>,
+) -> Result<Route, PgError> {
+    let text = statement.text.as_str();
+    let all = cluster.all();
+    match kind {
+        StatementKind::Select(info) => {
+            if info.tables.is_empty() || info.tables.iter().all(is_catalog) {
+                return Ok(Route::on(
+                    "single shard",
+                    BTreeSet::from([0]),
+                    text,
+                    Combine::Concat,
+                    false,
+                ));
+            }
+            let [table] = info.tables.as_slice() else {
+                return Err(PgError::feature_not_supported(
+                    "a query over several sharded tables (join or subquery) is not supported across shards",
+                ));
+            };
+            let shards = key_shards(cluster, statement, table, params).await?;
+            if shards.len() == 1 {
+                return Ok(Route::on(
+                    "single shard (key)",
+                    shards,
+                    text,
+                    Combine::Concat,
+                    info.locking,
+                ));
+            }
+            select_route(statement, shards)
+        }
+        StatementKind::Insert(table) => insert_route(cluster, statement, table, params).await,
+        StatementKind::Update(table) | StatementKind::Delete(table) => {
+            let shards = key_shards(cluster, statement, table, params).await?;
+            Ok(Route::on("scatter", shards, text, Combine::Concat, true))
+        }
+        StatementKind::Ddl(DdlInfo { tables, .. }) => {
+            for t in tables {
+                cluster.forget(t);
+            }
+            Ok(Route::on("broadcast", all, text, Combine::Broadcast, true))
+        }
+        StatementKind::Copy(_) => Err(PgError::feature_not_supported(
+            "COPY through the proxy is not supported yet",
+        )),
+        _ => Ok(Route::on("broadcast", all, text, Combine::Broadcast, true)),
+    }
+}
+
+/// The shards a WHERE's key restriction allows (all without one).
+async fn key_shards(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+    table: &TableName,
+    params: Option<&Params>,
+) -> Result<BTreeSet<usize>, PgError> {
+    let info = cluster.table(table).await?;
+    let restricted = info
+        .key
+        .as_deref()
+        .and_then(|key| where_key_values(statement, key))
+        .and_then(|values| cluster.shards_of(&values, params));
+    Ok(match restricted {
+        Some(s) if !s.is_empty() => s,
+        _ => cluster.all(),
+    })
+}
+
+fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<Route, PgError> {
+    let sql_err = |e: sql::SqlError| PgError::new(e.sqlstate, e.message);
+    if let Some(knn) = knn_query(statement) {
+        if knn.rerank.is_some() {
+            return Err(PgError::feature_not_supported(
+                "the two-stage rerank query across shards is not supported yet",
+            ));
+        }
+        let shard_sql = rewrite_knn_for_shard(statement, &knn);
+        let (column, hidden) = match knn.projected_distance {
+            Some(i) => (OutputColumn::Item(i), 0),
+            None => (OutputColumn::Hidden(0), 1),
+        };
+        let keys = vec![SortKey {
+            column,
+            descending: false,
+            nulls_first: false,
+        }];
+        let combine = Combine::Merge {
+            keys,
+            hidden,
+            offset: knn.offset.clone(),
+            limit: Some(knn.limit.clone()),
+        };
+        return Ok(Route::on("KNN merge", shards, &shard_sql, combine, false));
+    }
+    if let Some(agg) = aggregate_plan(statement).map_err(sql_err)? {
+        let sql = agg.shard_sql.clone();
+        return Ok(Route::on(
+            "aggregate",
+            shards,
+            &sql,
+            Combine::Aggregate(Box::new(agg)),
+            false,
+        ));
+    }
+    if let Some(sorted) = rewrite_sorted_for_shard(statement) {
+        let combine = Combine::Merge {
+            keys: sorted.sort_keys,
+            hidden: sorted.hidden_columns,
+            offset: sorted.offset,
+            limit: sorted.limit,
+        };
+        return Ok(Route::on(
+            "sorted merge",
+            shards,
+            &sorted.sql,
+            combine,
+            false,
+        ));
+    }
+    if has_limit_or_distinct(statement) {
+        return Err(PgError::feature_not_supported(
+            "LIMIT, OFFSET or DISTINCT without ORDER BY across shards is not supported",
+        ));
+    }
+    Ok(Route::on(
+        "scatter",
+        shards,
+        &statement.text,
+        Combine::Concat,
+        false,
+    ))
+}
+
+fn has_limit_or_distinct(statement: &sql::Statement) -> bool {
+    let sqlparser::ast::Statement::Query(q) = &statement.ast else {
+        return false;
+    };
+    let distinct =
+        matches!(q.body.as_ref(), sqlparser::ast::SetExpr::Select(s) if s.distinct.is_some());
+    q.limit_clause.is_some()
+        || distinct
+        || !matches!(q.body.as_ref(), sqlparser::ast::SetExpr::Select(_))
+}
+
+async fn insert_route(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+    table: &TableName,
+    params: Option<&Params>,
+) -> Result<Route, PgError> {
+    let info = cluster.table(table).await?;
+    let Some(key) = info.key.as_deref() else {
+        return Err(PgError::feature_not_supported(format!(
+            "table {table} has no shard key: give it a primary key or set tables.{}.shard_key in the proxy configuration",
+            table.name
+        )));
+    };
+    let Some(keys) = insert_key_values(statement, key, &info.columns) else {
+        return Err(PgError::feature_not_supported(format!(
+            "INSERT into sharded table {table} needs VALUES rows with a literal or parameter for its shard key \"{key}\""
+        )));
+    };
+    let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); cluster.shards.len()];
+    for (i, k) in keys.iter().enumerate() {
+        let shard = match k {
+            RowKey::Value(v) => cluster.shard_of(v, params),
+            RowKey::Default => None,
+        };
+        let Some(shard) = shard else {
+            return Err(PgError::feature_not_supported(format!(
+                "row {} of the INSERT into {table} has no usable value for its shard key \"{key}\" (generated keys are not supported yet)",
+                i + 1
+            )));
+        };
+        by_shard[shard].push(i);
+    }
+    let used: Vec<(usize, Vec<usize>)> = by_shard
+        .into_iter()
+        .enumerate()
+        .filter(|(_, rows)| !rows.is_empty())
+        .collect();
+    if let [(shard, _)] = used.as_slice() {
+        return Ok(Route::on(
+            "single shard (key)",
+            BTreeSet::from([*shard]),
+            &statement.text,
+            Combine::Concat,
+            true,
+        ));
+    }
+    let mut parts = Vec::new();
+    let mut rows = Vec::new();
+    for (shard, r) in used {
+        let sql = insert_with_rows(statement, &r).ok_or_else(|| {
+            PgError::feature_not_supported("this INSERT cannot be split by shard")
+        })?;
+        parts.push((shard, sql));
+        rows.push(r);
+    }
+    Ok(Route {
+        label: "insert split by slot",
+        parts,
+        combine: Combine::Insert { rows },
+        writes: true,
+    })
+}

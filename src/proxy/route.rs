@@ -1,0 +1,209 @@
+//! Where a statement goes: the shards behind the proxy, the slot map, and
+//! each table's shard key — configured, or learned from the table's
+//! primary key in the first shard's catalog (cached until DDL touches the
+//! table). Key values come from literals or bound parameters; a value the
+//! proxy cannot read leaves a read on every shard and refuses a write.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+use super::backend::{BackendMessage, ExtendedRequest, Request, SharedBackend};
+use super::config::ProxyConfig;
+use super::slots::SlotMap;
+use crate::sql::{KeyValue, TableName};
+use crate::wire::{Format, Params, PgError, Value};
+
+/// A table's key and columns, as routing needs them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableInfo {
+    /// The shard key column, if the table has one.
+    pub key: Option<String>,
+    /// Column names in table order (for INSERT without a column list).
+    pub columns: Vec<String>,
+}
+
+/// Everything the sessions share: shards, slots, table keys.
+pub struct Cluster {
+    /// The shard nodes, in slot-map order.
+    pub shards: Vec<SharedBackend>,
+    /// Slot → shard.
+    pub slots: SlotMap,
+    configured: HashMap<String, String>,
+    learned: Mutex<HashMap<String, Arc<TableInfo>>>,
+}
+
+impl Cluster {
+    /// A cluster over `shards` with the configuration's keys and slots.
+    pub fn new(config: &ProxyConfig, shards: Vec<SharedBackend>) -> Self {
+        Cluster {
+            shards,
+            slots: SlotMap::from_config(config),
+            configured: config
+                .tables
+                .iter()
+                .map(|(t, c)| (t.clone(), c.shard_key.clone()))
+                .collect(),
+            learned: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// All shard indexes.
+    pub fn all(&self) -> BTreeSet<usize> {
+        (0..self.shards.len()).collect()
+    }
+
+    /// Forgets what was learned about `table` (after DDL on it).
+    pub fn forget(&self, table: &TableName) {
+        self.learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&table.to_string());
+    }
+
+    /// The table's key and columns, from the cache or the first shard.
+    pub async fn table(&self, table: &TableName) -> Result<Arc<TableInfo>, PgError> {
+        let name = table.to_string();
+        if let Some(t) = self
+            .learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&name)
+        {
+            return Ok(Arc::clone(t));
+        }
+        let mut info = self.catalog(&name).await?;
+        if let Some(key) = self
+            .configured
+            .get(&table.name)
+            .or(self.configured.get(&name))
+        {
+            info.key = Some(key.clone());
+        }
+        let info = Arc::new(info);
+        self.learned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, Arc::clone(&info));
+        Ok(info)
+    }
+
+    async fn catalog(&self, name: &str) -> Result<TableInfo, PgError> {
+        let sql = "SELECT a.attname::text, COALESCE(a.attnum = i.indkey[0], false) \
+                   FROM pg_catalog.pg_attribute a \
+                   LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
+                   WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+                   ORDER BY a.attnum";
+        let Some(shard) = self.shards.first() else {
+            return Ok(TableInfo::default());
+        };
+        let mut chan = shard.checkout().await?;
+        let request = Request::Extended(ExtendedRequest {
+            sql: sql.to_string(),
+            param_types: vec![25],
+            values: vec![Some(Bytes::from(name.to_string()))],
+            ..ExtendedRequest::default()
+        });
+        chan.send(&request).await?;
+        let mut info = TableInfo::default();
+        let mut error = None;
+        loop {
+            match chan.recv().await? {
+                BackendMessage::DataRow(row) => {
+                    if let [Some(col), Some(is_key)] = super::backend::messages::fields(&row)?[..] {
+                        let col = String::from_utf8_lossy(col).into_owned();
+                        if is_key == b"t" && info.key.is_none() {
+                            info.key = Some(col.clone());
+                        }
+                        info.columns.push(col);
+                    }
+                }
+                BackendMessage::Error(e) => error = Some(e),
+                BackendMessage::ReadyForQuery(_) => break,
+                _ => {}
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(info),
+        }
+    }
+
+    /// The shard owning one key value; `None` when a parameter's value
+    /// cannot be read as text.
+    pub fn shard_of(&self, value: &KeyValue, params: Option<&Params>) -> Option<usize> {
+        key_text(value, params).map(|t| self.slots.shard_of(&t))
+    }
+
+    /// The shards owning any of `values`; `None` if one cannot be read.
+    pub fn shards_of(
+        &self,
+        values: &[KeyValue],
+        params: Option<&Params>,
+    ) -> Option<BTreeSet<usize>> {
+        values.iter().map(|v| self.shard_of(v, params)).collect()
+    }
+}
+
+/// The text of a key value: a literal as written, a parameter decoded
+/// from its format. NULL routes nowhere in particular (`None`).
+fn key_text(value: &KeyValue, params: Option<&Params>) -> Option<String> {
+    match value {
+        KeyValue::Literal(text) => Some(text.clone()),
+        KeyValue::Param(n) => {
+            let params = params?;
+            let i = n.checked_sub(1)?;
+            let bytes = params.values.get(i)?.as_ref()?;
+            match params.formats.get(i).copied().unwrap_or_default() {
+                Format::Text => std::str::from_utf8(bytes).ok().map(str::to_string),
+                Format::Binary => binary_key_text(params.types.get(i).copied()?, bytes),
+            }
+        }
+    }
+}
+
+fn binary_key_text(type_oid: u32, bytes: &[u8]) -> Option<String> {
+    const UUID: u32 = 2950;
+    if type_oid == UUID && bytes.len() == 16 {
+        let h: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        return Some(format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        ));
+    }
+    Value::decode(type_oid, None, Format::Binary, bytes)
+        .ok()
+        .map(|v| v.to_text())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::oid;
+
+    #[test]
+    fn parameters_hash_like_literals() {
+        let params = Params {
+            types: vec![oid::INT8, oid::INT4, 2950],
+            formats: vec![Format::Binary, Format::Text, Format::Binary],
+            values: vec![
+                Some(Bytes::from(42i64.to_be_bytes().to_vec())),
+                Some(Bytes::from_static(b"42")),
+                Some(Bytes::from(vec![0xabu8; 16])),
+            ],
+        };
+        let lit = key_text(&KeyValue::Literal("42".into()), None);
+        assert_eq!(key_text(&KeyValue::Param(1), Some(&params)), lit);
+        assert_eq!(key_text(&KeyValue::Param(2), Some(&params)), lit);
+        assert_eq!(
+            key_text(&KeyValue::Param(3), Some(&params)).unwrap(),
+            "abababab-abab-abab-abab-abababababab"
+        );
+        assert_eq!(key_text(&KeyValue::Param(4), Some(&params)), None);
+    }
+}

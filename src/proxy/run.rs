@@ -1,0 +1,337 @@
+//! Running a planned route: channels for its shards, one request per
+//! shard sent before any reply is read (so the shards work in parallel),
+//! then the route's way of combining the replies into the client's answer.
+
+use futures_util::future::join_all;
+
+use super::backend::{ExtendedRequest, OidMap, Request, ShardChannel};
+use super::combine::{final_request, output_names};
+use super::exec::{combined_tag, sync_settings, ShardStream};
+use super::merge::{merge, Window};
+use super::plan::{Combine, Route};
+use super::route::Cluster;
+use crate::sql::{self, Bound};
+use crate::wire::{sqlstate, Format, Params, PgError, Responder, Value};
+
+/// Channels in route order: the pinned connection for the pinned shard,
+/// pooled ones for the others; `None` for a shard left out under
+/// `pgvshard.allow_partial_results` (a NOTICE names it).
+pub async fn open(
+    cluster: &Cluster,
+    route: &Route,
+    (pinned_shard, pinned): (Option<usize>, &mut Option<Box<dyn ShardChannel>>),
+    out: &mut Responder<'_>,
+) -> Result<Vec<Option<Box<dyn ShardChannel>>>, PgError> {
+    let partial_ok = !route.writes
+        && out
+            .session()
+            .show("pgvshard.allow_partial_results")
+            .is_ok_and(|v| v == "on");
+    let mut taken = None;
+    let checkouts = route.parts.iter().map(|(shard, _)| {
+        let own = Some(*shard) == pinned_shard && pinned.is_some();
+        async move {
+            if own {
+                Ok(None)
+            } else {
+                cluster.shards[*shard].checkout().await.map(Some)
+            }
+        }
+    });
+    let results = join_all(checkouts).await;
+    let mut chans = Vec::with_capacity(results.len());
+    let mut missing = Vec::new();
+    for ((shard, _), r) in route.parts.iter().zip(results) {
+        match r {
+            Ok(Some(c)) => chans.push(Some(c)),
+            Ok(None) => {
+                if taken.is_none() {
+                    taken = pinned.take();
+                }
+                chans.push(taken.take());
+            }
+            Err(e) if partial_ok && e.code == sqlstate::CONNECTION_FAILURE => {
+                missing.push(format!("\"{}\"", cluster.shards[*shard].name()));
+                chans.push(None);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !missing.is_empty() {
+        if chans.iter().all(Option::is_none) {
+            return Err(PgError::new(
+                sqlstate::CONNECTION_FAILURE,
+                format!("no shard is available (missing: {})", missing.join(", ")),
+            ));
+        }
+        out.notice(&PgError::warning(
+            sqlstate::WARNING,
+            format!(
+                "partial result: shard {} did not answer (pgvshard.allow_partial_results is on)",
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok(chans)
+}
+
+/// The value of a LIMIT/OFFSET bound with the statement's parameters.
+fn bound_value(bound: Option<&Bound>, params: Option<&Params>) -> Result<Option<u64>, PgError> {
+    let Some(bound) = bound else {
+        return Ok(None);
+    };
+    let param = |n: usize| -> Option<u64> {
+        let v = params?.decode(n.checked_sub(1)?, None).ok()??;
+        match v {
+            Value::Int2(x) => u64::try_from(x).ok(),
+            Value::Int4(x) => u64::try_from(x).ok(),
+            Value::Int8(x) => u64::try_from(x).ok(),
+            Value::Text(t) => t.trim().parse().ok(),
+            _ => None,
+        }
+    };
+    bound.resolve(param).map(Some).ok_or_else(|| {
+        PgError::invalid_parameter_value("LIMIT and OFFSET must be non-negative integers")
+    })
+}
+
+/// The client's formats for `visible` columns plus binary for `hidden`.
+fn result_formats(out: &Responder<'_>, visible: Option<usize>, hidden: usize) -> Vec<i16> {
+    let Some(visible) = visible else {
+        return Vec::new();
+    };
+    let client = (0..visible).map(|i| out.result_format(i).code());
+    client
+        .chain(std::iter::repeat_n(Format::Binary.code(), hidden))
+        .collect()
+}
+
+/// The request for one shard: the simple protocol when the client used
+/// it, else the extended protocol with the client's parameters.
+fn request(sql: &str, params: Option<&Params>, oids: &OidMap, formats: Vec<i16>) -> Request {
+    match params {
+        None => Request::Simple(sql.to_string()),
+        Some(p) => Request::Extended(ExtendedRequest {
+            sql: sql.to_string(),
+            param_types: p.types.iter().map(|&t| oids.to_shard(t)).collect(),
+            param_formats: p.formats.iter().map(|f| f.code()).collect(),
+            values: p.values.clone(),
+            result_formats: formats,
+        }),
+    }
+}
+
+/// Runs the route on the channels and answers the client; returns the
+/// channels (each read to its end) so a pinned one can be kept.
+pub async fn run(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+    route: &Route,
+    chans: Vec<Option<Box<dyn ShardChannel>>>,
+    params: Option<&Params>,
+    visible: Option<usize>,
+    out: &mut Responder<'_>,
+) -> Result<Vec<(usize, Box<dyn ShardChannel>)>, PgError> {
+    let formats = match &route.combine {
+        Combine::Merge { hidden, .. } => result_formats(out, visible, *hidden),
+        Combine::Aggregate(_) => Vec::new(),
+        _ => result_formats(out, visible, 0),
+    };
+    let mut streams = Vec::with_capacity(chans.len());
+    for ((shard, sql), chan) in route.parts.iter().zip(chans) {
+        let Some(mut chan) = chan else { continue };
+        let oids = cluster.shards[*shard].oids();
+        sync_settings(chan.as_mut(), out.session()).await?;
+        chan.send(&request(sql, params, &oids, formats.clone()))
+            .await?;
+        streams.push(ShardStream::new(*shard, chan, oids));
+    }
+    match &route.combine {
+        Combine::Concat => concat(&mut streams, out).await?,
+        Combine::Merge {
+            keys,
+            hidden,
+            offset,
+            limit,
+        } => {
+            let window = Window {
+                offset: bound_value(offset.as_ref(), params)?.unwrap_or(0),
+                limit: bound_value(limit.as_ref(), params)?,
+            };
+            let n = merge(&mut streams, keys, *hidden, window, out).await?;
+            forward_notices(&streams, out);
+            out.complete(&format!("SELECT {n}"));
+        }
+        Combine::Aggregate(plan) => {
+            let mut rows = Vec::new();
+            for s in streams.iter_mut() {
+                rows.extend(s.collect().await?);
+            }
+            let columns = streams
+                .iter()
+                .find_map(|s| s.columns.clone())
+                .unwrap_or_default();
+            let window = (
+                bound_value(plan.limit.as_ref(), params)?,
+                bound_value(plan.offset.as_ref(), params)?,
+            );
+            let formats = result_formats(out, visible, 0);
+            let Some(first) = streams.first_mut() else {
+                return Err(PgError::new(
+                    sqlstate::CONNECTION_FAILURE,
+                    "no shard answered",
+                ));
+            };
+            let names = output_names(statement);
+            let request = final_request(
+                plan,
+                &names,
+                &columns,
+                &rows,
+                &first.oids(),
+                window,
+                formats,
+            )?;
+            first.restart(&Request::Extended(request)).await?;
+            concat(std::slice::from_mut(first), out).await?;
+        }
+        Combine::Insert { rows } => insert(&mut streams, rows, out).await?,
+        Combine::Broadcast => broadcast(cluster, &mut streams, out).await?,
+    }
+    Ok(streams.into_iter().map(|s| (s.shard, s.chan)).collect())
+}
+
+fn forward_notices(streams: &[ShardStream], out: &mut Responder<'_>) {
+    if let Some(first) = streams.first() {
+        for n in &first.notices {
+            out.notice(n);
+        }
+    }
+}
+
+/// Rows of every shard, one shard after the other.
+async fn concat(streams: &mut [ShardStream], out: &mut Responder<'_>) -> Result<(), PgError> {
+    let mut described = false;
+    let mut tags = Vec::new();
+    for s in streams.iter_mut() {
+        loop {
+            let row = s.next_row().await?;
+            if !described {
+                if let Some(columns) = s.columns.as_deref().filter(|c| !c.is_empty()) {
+                    out.row_description(columns);
+                    described = true;
+                }
+            }
+            match row {
+                Some(row) => out.data_row(row).await?,
+                None => break,
+            }
+        }
+        tags.extend(s.tag.clone());
+    }
+    forward_notices(streams, out);
+    match combined_tag(&tags) {
+        Some(tag) => out.complete(&tag),
+        None => out.empty_query(),
+    }
+    Ok(())
+}
+
+/// INSERT parts: RETURNING rows back in the client's row order.
+async fn insert(
+    streams: &mut [ShardStream],
+    rows: &[Vec<usize>],
+    out: &mut Responder<'_>,
+) -> Result<(), PgError> {
+    let mut returned = Vec::with_capacity(streams.len());
+    for s in streams.iter_mut() {
+        returned.push(s.collect().await?);
+    }
+    if let Some(columns) = streams
+        .iter()
+        .find_map(|s| s.columns.as_deref().filter(|c| !c.is_empty()))
+    {
+        out.row_description(columns);
+    }
+    let total: usize = rows.iter().map(Vec::len).sum();
+    let mut place = vec![None; total];
+    for (part, indexes) in rows.iter().enumerate() {
+        for (k, &i) in indexes.iter().enumerate() {
+            if let Some(slot) = place.get_mut(i) {
+                *slot = Some((part, k));
+            }
+        }
+    }
+    for (part, k) in place.into_iter().flatten() {
+        if let Some(row) = returned.get(part).and_then(|r| r.get(k)) {
+            out.data_row(row.clone()).await?;
+        }
+    }
+    let tags: Vec<String> = streams.iter().filter_map(|s| s.tag.clone()).collect();
+    if let Some(tag) = combined_tag(&tags) {
+        out.complete(&tag);
+    }
+    Ok(())
+}
+
+/// DDL on every shard. If some shards fail and others applied it, the
+/// error names each shard's state; if all fail alike, the shard's own
+/// error is the answer (as one server would give it).
+async fn broadcast(
+    cluster: &Cluster,
+    streams: &mut [ShardStream],
+    out: &mut Responder<'_>,
+) -> Result<(), PgError> {
+    let results = join_all(streams.iter_mut().map(|s| s.finish())).await;
+    let name = |s: &ShardStream| cluster.shards[s.shard].name().to_string();
+    let failed: Vec<(String, &PgError)> = streams
+        .iter()
+        .zip(&results)
+        .filter_map(|(s, r)| r.as_ref().err().map(|e| (name(s), e)))
+        .collect();
+    if let Some((shard, first)) = failed.first() {
+        if failed.len() == streams.len() {
+            return Err((*first).clone());
+        }
+        let states: Vec<String> = streams
+            .iter()
+            .zip(&results)
+            .map(|(s, r)| match r {
+                Ok(()) => format!("{}: applied", name(s)),
+                Err(e) => format!("{}: failed ({})", name(s), e.message),
+            })
+            .collect();
+        return Err(PgError::new(
+            first.code.clone(),
+            format!("{} (on shard \"{shard}\")", first.message),
+        )
+        .with_detail(format!("Shard states: {}.", states.join("; ")))
+        .with_hint("Fix the cause and run the statement again with IF [NOT] EXISTS to bring every shard to the same state."));
+    }
+    forward_notices(streams, out);
+    let tag = streams
+        .iter()
+        .find_map(|s| s.tag.clone())
+        .unwrap_or_default();
+    out.complete(&tag);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn bounds_resolve_with_parameters() {
+        let params = Params {
+            types: vec![crate::wire::oid::INT8],
+            formats: vec![Format::Binary],
+            values: vec![Some(Bytes::from(5i64.to_be_bytes().to_vec()))],
+        };
+        let b = Bound::value(3).plus(&Bound::param(1));
+        assert_eq!(bound_value(Some(&b), Some(&params)).unwrap(), Some(8));
+        assert_eq!(bound_value(None, None).unwrap(), None);
+        assert!(bound_value(Some(&Bound::param(2)), Some(&params)).is_err());
+    }
+}

