@@ -176,14 +176,7 @@ impl ShardSession {
     ) -> Result<(), PgError> {
         let kind = classify(stmt);
         let status = out.session().transaction_status();
-        if status == TransactionStatus::Failed
-            && !matches!(
-                kind,
-                StatementKind::Transaction(
-                    TransactionControl::Commit | TransactionControl::Rollback
-                )
-            )
-        {
+        if status == TransactionStatus::Failed && !kind.ends_transaction() {
             return Err(PgError::in_failed_transaction());
         }
         let outcome = match kind {
