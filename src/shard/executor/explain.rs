@@ -72,11 +72,29 @@ impl Node {
     }
 }
 
-fn filtered(node: Node, filter: Option<&Expr>) -> Node {
-    match filter {
-        Some(f) => node.detail(format!("Filter: ({f})")),
-        None => node,
+/// Adds the filter's conditions, less the one the index serves
+/// (`index_cond`, as its detail line prints it).
+fn filtered(node: Node, filter: Option<&Expr>, index_cond: Option<&str>) -> Node {
+    let Some(f) = filter else { return node };
+    let mut conds = Vec::new();
+    super::plan::conjuncts(f, &mut conds);
+    let rest: Vec<String> = conds
+        .iter()
+        .map(|c| format!("({c})"))
+        .filter(|c| Some(c.as_str()) != index_cond)
+        .collect();
+    match rest.as_slice() {
+        [] => node,
+        [one] => node.detail(format!("Filter: {one}")),
+        many => node.detail(format!("Filter: ({})", many.join(" AND "))),
     }
+}
+
+/// The condition an index scan serves, from its `Index Cond` line.
+fn index_cond(scan: &ScanShape) -> Option<&str> {
+    scan.details
+        .iter()
+        .find_map(|d| d.strip_prefix("Index Cond: "))
 }
 
 fn scan_node(scan: &ScanShape) -> Node {
@@ -104,12 +122,16 @@ fn query_plan(q: &Query, ctx: &Ctx) -> Result<Node, PgError> {
                 Node::new(format!("Index Scan using {name} on {table}"))
                     .detail(format!("Order By: {}", plan.order_by())),
                 filter,
+                None,
             )
         }
-        Some((plan, KnnAccess::Exact)) => Node::over("Sort", filtered(scan_node(&scan), filter))
-            .detail(format!("Sort Key: ({})", plan.order_by())),
+        Some((plan, KnnAccess::Exact)) => Node::over(
+            "Sort",
+            filtered(scan_node(&scan), filter, index_cond(&scan)),
+        )
+        .detail(format!("Sort Key: ({})", plan.order_by())),
         None => {
-            let mut n = filtered(scan_node(&scan), filter);
+            let mut n = filtered(scan_node(&scan), filter, index_cond(&scan));
             let grouped = matches!(&s.group_by, GroupByExpr::Expressions(g, _) if !g.is_empty());
             let aggregates =
                 super::aggregate::find_calls(s.projection.iter().filter_map(|i| match i {

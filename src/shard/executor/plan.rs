@@ -250,7 +250,8 @@ pub struct IndexLookup {
     pub slots: Vec<u32>,
 }
 
-fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+/// The AND-ed conditions of `e`.
+pub fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     match e {
         Expr::BinaryOp {
             left,
