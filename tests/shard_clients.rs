@@ -21,15 +21,12 @@ fn vector_text(i: usize) -> String {
 
 #[test]
 fn psql_describes_tables() {
-    let dir = fresh_dir("clients-describe");
-    let shard = Shard::start(&dir);
-    shard
-        .psql(
-            "CREATE TABLE items (id bigserial PRIMARY KEY, category int NOT NULL, embedding vector(3));
+    let shard = Shard::with_schema(
+        "clients-describe",
+        "CREATE TABLE items (id bigserial PRIMARY KEY, category int NOT NULL, embedding vector(3));
              CREATE INDEX ON items USING hnsw (embedding vector_l2_ops);
              CREATE INDEX ON items (category);",
-        )
-        .unwrap();
+    );
     let dt = shard.psql_with(&[], "\\dt").unwrap();
     assert!(dt.contains(" public | items | table | postgres"), "{dt}");
     let d = shard.psql_with(&[], "\\d items").unwrap();

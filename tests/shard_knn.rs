@@ -47,9 +47,7 @@ fn quick_start_through_psql() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick_start_through_tokio_postgres() {
-    let dir = fresh_dir("knn-tokio");
-    let shard = Shard::start(&dir);
-    shard.psql(SETUP).unwrap();
+    let shard = Shard::with_schema("knn-tokio", SETUP);
     let client = shard.connect().await;
     let stmt = client
         .prepare("SELECT id, embedding, embedding <-> $1 AS d FROM items ORDER BY embedding <-> $1 LIMIT 3")
@@ -89,10 +87,9 @@ async fn quick_start_through_tokio_postgres() {
 
 #[test]
 fn restart_keeps_rows_and_index() {
-    let dir = fresh_dir("knn-restart");
-    let shard = Shard::start(&dir);
-    shard.psql(SETUP).unwrap();
+    let shard = Shard::with_schema("knn-restart", SETUP);
     let before = shard.psql(KNN).unwrap();
+    let dir = shard.dir.clone();
     shard.stop();
     let shard = Shard::start(&dir);
     assert_eq!(shard.psql(KNN).unwrap(), before);
@@ -112,9 +109,7 @@ fn restart_keeps_rows_and_index() {
 
 #[test]
 fn session_settings_reach_the_index_search() {
-    let dir = fresh_dir("knn-settings");
-    let shard = Shard::start(&dir);
-    shard.psql(SETUP).unwrap();
+    let shard = Shard::with_schema("knn-settings", SETUP);
     let knn = "SELECT id FROM items ORDER BY embedding <-> '[1,2,3]' LIMIT 4;";
     assert_eq!(shard.psql(knn).unwrap().lines().count(), 4);
     // pgvector's HNSW without iterative scan returns at most ef_search rows.

@@ -39,6 +39,16 @@ impl Shard {
         Shard::start_with(dir, &[])
     }
 
+    /// Starts a shard on a fresh directory for test `name` and runs the
+    /// setup `sql` through psql.
+    pub fn with_schema(name: &str, sql: &str) -> Shard {
+        let shard = Shard::start(&fresh_dir(name));
+        if let Err(e) = shard.psql(sql) {
+            panic!("setup failed: {e}");
+        }
+        shard
+    }
+
     /// Starts a shard with extra command-line arguments (e.g. `--config`).
     pub fn start_with(dir: &Path, extra: &[&str]) -> Shard {
         let port = free_port();

@@ -29,10 +29,12 @@ struct DefRow<'a> {
 impl Row for DefRow<'_> {
     fn get(&self, q: Option<&str>, name: &str) -> Option<Datum> {
         let i = self.def.column_index(name)?;
+        // A row read before the transaction added a column is shorter.
+        let at = |values: &[Datum]| values.get(i).cloned().flatten();
         match q {
-            Some(q) if q.eq_ignore_ascii_case("excluded") => self.excluded.map(|e| e[i].clone()),
+            Some(q) if q.eq_ignore_ascii_case("excluded") => self.excluded.map(at),
             Some(q) if q != self.alias && q != self.def.name => None,
-            _ => Some(self.values[i].clone()),
+            _ => Some(at(self.values)),
         }
     }
 }
@@ -370,41 +372,65 @@ pub fn target_columns(def: &TableDef, names: &[String]) -> Result<Vec<usize>, Pg
         .collect()
 }
 
-/// The committed rows of `table` matching `filter`.
+/// A row an UPDATE or DELETE reaches: committed (as read) or inserted
+/// by the transaction itself (its position in the write set).
+enum Target {
+    Committed(RowRef),
+    Pending(usize),
+}
+
+fn passes(filter: Option<&Expr>, row: &DefRow, env: &Env) -> Result<bool, PgError> {
+    match filter {
+        None => Ok(true),
+        Some(f) => Ok(eval(f, row, env)?.map(bool_of).transpose()? == Some(true)),
+    }
+}
+
+/// The rows of `table` matching `filter` as the transaction sees them:
+/// committed rows (unless it truncated or recreated the table) and the
+/// rows it inserted. Rows are padded to `def`, which may have columns
+/// the transaction added.
 fn matching(
     tables: &Tables,
-    table: &str,
+    txn: &Transaction,
+    def: &TableDef,
     alias: &str,
     filter: Option<&Expr>,
     ctx: &Ctx,
-) -> Result<Vec<(RowRef, Vec<Datum>)>, PgError> {
-    let t = tables
-        .get(table)
-        .ok_or_else(|| super::select::undefined_table(table))?;
-    let slots: Vec<u32> = match super::plan::btree_lookup(t, alias, filter, &ctx.env) {
-        Some(l) => l.slots,
-        None => t.live_slots().collect(),
-    };
+) -> Result<Vec<(Target, Vec<Datum>)>, PgError> {
     let mut out = Vec::new();
-    for (n, slot) in slots.into_iter().enumerate() {
-        if n % 1024 == 0 {
-            ctx.check_cancel()?;
-        }
-        let (Some(values), Some(rref)) = (t.row(slot), t.row_ref(slot)) else {
-            continue;
-        };
-        let row = DefRow {
-            def: t.def(),
+    fn row<'a>(def: &'a TableDef, alias: &'a str, values: &'a [Datum]) -> DefRow<'a> {
+        DefRow {
+            def,
             alias,
-            values: &values,
+            values,
             excluded: None,
+        }
+    }
+    if let Some(t) = tables
+        .get(&def.name)
+        .filter(|_| txn.sees_committed(&def.name))
+    {
+        let slots: Vec<u32> = match super::plan::btree_lookup(t, alias, filter, &ctx.env) {
+            Some(l) => l.slots,
+            None => t.live_slots().collect(),
         };
-        let pass = match filter {
-            None => true,
-            Some(f) => eval(f, &row, &ctx.env)?.map(bool_of).transpose()? == Some(true),
-        };
-        if pass {
-            out.push((rref, values));
+        for (n, slot) in slots.into_iter().enumerate() {
+            if n % 1024 == 0 {
+                ctx.check_cancel()?;
+            }
+            let (Some(mut values), Some(rref)) = (t.row(slot), t.row_ref(slot)) else {
+                continue;
+            };
+            values.resize(def.columns.len(), None);
+            if passes(filter, &row(def, alias, &values), &ctx.env)? {
+                out.push((Target::Committed(rref), values));
+            }
+        }
+    }
+    for (pos, values) in txn.pending_rows(&def.name) {
+        if passes(filter, &row(def, alias, values), &ctx.env)? {
+            out.push((Target::Pending(pos), values.to_vec()));
         }
     }
     Ok(out)
@@ -425,9 +451,9 @@ pub fn update(
     let (table, alias) = table_of(&up.table)?;
     let def = txn.table_def(tables, &table).map_err(storage_error)?;
     let mut returning = Returning::new(&def, up.returning.as_ref(), ctx.param_types)?;
-    let rows = matching(tables, &table, &alias, up.selection.as_ref(), ctx)?;
+    let rows = matching(tables, txn, &def, &alias, up.selection.as_ref(), ctx)?;
     let count = rows.len();
-    for (rref, old) in rows {
+    for (target, old) in rows {
         let row = DefRow {
             def: &def,
             alias: &alias,
@@ -435,8 +461,11 @@ pub fn update(
             excluded: None,
         };
         let new = assign(&def, &up.assignments, &row, &ctx.env, old.clone())?;
-        txn.update(tables, &table, rref, new.clone())
-            .map_err(storage_error)?;
+        match target {
+            Target::Committed(rref) => txn.update(tables, &table, rref, new.clone()),
+            Target::Pending(pos) => txn.update_pending(tables, pos, new.clone()),
+        }
+        .map_err(storage_error)?;
         returned(&mut returning, &def, &alias, &new, &ctx.env)?;
     }
     Ok(finish(format!("UPDATE {count}"), returning))
@@ -465,12 +494,17 @@ pub fn delete(
     let (table, alias) = table_of(target)?;
     let def = txn.table_def(tables, &table).map_err(storage_error)?;
     let mut returning = Returning::new(&def, del.returning.as_ref(), ctx.param_types)?;
-    let rows = matching(tables, &table, &alias, del.selection.as_ref(), ctx)?;
+    let rows = matching(tables, txn, &def, &alias, del.selection.as_ref(), ctx)?;
     let count = rows.len();
-    for (rref, old) in rows {
-        txn.delete(tables, &table, rref).map_err(storage_error)?;
+    let mut pending = Vec::new();
+    for (target, old) in rows {
+        match target {
+            Target::Committed(rref) => txn.delete(tables, &table, rref).map_err(storage_error)?,
+            Target::Pending(pos) => pending.push(pos),
+        }
         returned(&mut returning, &def, &alias, &old, &ctx.env)?;
     }
+    txn.delete_pending(tables, pending).map_err(storage_error)?;
     Ok(finish(format!("DELETE {count}"), returning))
 }
 

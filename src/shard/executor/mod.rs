@@ -7,8 +7,8 @@
 //! fsyncs), never on the async workers. A session outside a transaction
 //! block commits each write statement on its own; inside `BEGIN … COMMIT`
 //! its writes collect in a [`Transaction`] that commits all at once, so
-//! other sessions never see part of it; its own reads see them (see
-//! `overlay`), but its UPDATE and DELETE reach committed rows only.
+//! other sessions never see part of it; its own queries see them (see
+//! `overlay`), and its UPDATE and DELETE reach the rows it inserted.
 
 mod aggregate;
 mod catalog;

@@ -443,4 +443,89 @@ impl Transaction {
         });
         Ok(())
     }
+
+    /// False once this transaction created, dropped or truncated `table`:
+    /// the rows committed before are not its rows any more.
+    pub fn sees_committed(&self, table: &str) -> bool {
+        !self.changes.iter().any(|c| match c {
+            Change::CreateTable { name, .. } => name == table,
+            Change::DropTable(name) | Change::Truncate(name) => name == table,
+            _ => false,
+        })
+    }
+
+    /// Rows this transaction inserted into `table` since its definition
+    /// last changed: (position in the write set, row), for its own UPDATE
+    /// and DELETE.
+    pub fn pending_rows(&self, table: &str) -> Vec<(usize, &[Datum])> {
+        let start = self
+            .changes
+            .iter()
+            .rposition(|c| match c {
+                Change::CreateTable { name, .. } => name == table,
+                Change::DropTable(name) | Change::Truncate(name) => name == table,
+                Change::AddColumn { table: t, .. } => t == table,
+                _ => false,
+            })
+            .map_or(0, |p| p + 1);
+        self.changes[start..]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c {
+                Change::Insert { table: t, row } if t == table => Some((start + i, row.as_slice())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn pending_row(&self, pos: usize) -> Result<(String, Vec<Datum>)> {
+        match self.changes.get(pos) {
+            Some(Change::Insert { table, row }) => Ok((table.clone(), row.clone())),
+            _ => Err(StorageError::new(
+                "XX000",
+                "not a row this transaction inserted",
+            )),
+        }
+    }
+
+    /// UPDATE of a row this transaction inserted (at `pos`, from
+    /// [`Transaction::pending_rows`]).
+    pub fn update_pending(&mut self, tables: &Tables, pos: usize, new: Vec<Datum>) -> Result<()> {
+        let (table, old) = self.pending_row(pos)?;
+        let (old_key, new_key) = {
+            let def = self.def_ref(tables, &table)?;
+            def.check_row(&new)?;
+            (def.key_of(&old), def.key_of(&new))
+        };
+        if new_key != old_key {
+            if let Some(k) = &old_key {
+                self.delta(&table).added.remove(k);
+            }
+            if let Some(k) = &new_key {
+                if let Err(e) = self.check_key(tables, &table, k) {
+                    if let Some(k) = old_key {
+                        self.delta(&table).added.insert(k);
+                    }
+                    return Err(e);
+                }
+                self.delta(&table).added.insert(k.clone());
+            }
+        }
+        self.changes[pos] = Change::Insert { table, row: new };
+        Ok(())
+    }
+
+    /// DELETE of rows this transaction inserted (positions from
+    /// [`Transaction::pending_rows`]).
+    pub fn delete_pending(&mut self, tables: &Tables, mut positions: Vec<usize>) -> Result<()> {
+        positions.sort_unstable();
+        for pos in positions.into_iter().rev() {
+            let (table, old) = self.pending_row(pos)?;
+            if let Some(k) = self.def_ref(tables, &table)?.key_of(&old) {
+                self.delta(&table).added.remove(&k);
+            }
+            self.changes.remove(pos);
+        }
+        Ok(())
+    }
 }
