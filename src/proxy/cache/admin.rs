@@ -56,6 +56,9 @@ pub async fn show(cache: Option<&QueryCache>, out: &mut Responder<'_>) -> Result
         return Ok(());
     };
     let m = &cache.metrics;
+    if let Some(l1) = &cache.l1 {
+        l1.run_pending_tasks().await;
+    }
     let mut rows = 0;
     for level in ["l1", "l2"] {
         let (entries, bytes, state) = match level {

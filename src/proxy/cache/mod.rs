@@ -309,7 +309,13 @@ impl QueryCache {
     /// Empties L1 and makes every L2 entry unreachable (a schema
     /// generation bump); returns the L1 entries dropped.
     pub async fn clear(&self) -> u64 {
-        let n = self.l1.as_ref().map_or(0, |l1| l1.entry_count());
+        let n = match &self.l1 {
+            Some(l1) => {
+                l1.run_pending_tasks().await;
+                l1.entry_count()
+            }
+            None => 0,
+        };
         self.clear_l1();
         self.bump(&[SCHEMA.to_string()]).await;
         n
