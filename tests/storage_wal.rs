@@ -2,8 +2,9 @@
 
 mod storage_support;
 
+use pgvshard::shard::datum::{self, Datum};
 use pgvshard::shard::storage::{ColumnDef, ColumnType, Database, RecoveryReport, Transaction};
-use pgvshard::shard::value::Value;
+use pgvshard::wire::Value;
 use std::path::Path;
 use storage_support::*;
 
@@ -14,10 +15,10 @@ fn workload(db: &Database) {
     let r = db.read();
     let items = r.get("items").unwrap();
     let five = items
-        .row_ref(items.find_key(&[Value::Int8(5)]).unwrap())
+        .row_ref(items.find_key(&[Some(Value::Int8(5))]).unwrap())
         .unwrap();
     let six = items
-        .row_ref(items.find_key(&[Value::Int8(6)]).unwrap())
+        .row_ref(items.find_key(&[Some(Value::Int8(6))]).unwrap())
         .unwrap();
     t.update(&r, "items", five, item(5, 55, 1)).unwrap();
     t.delete(&r, "items", six).unwrap();
@@ -25,7 +26,7 @@ fn workload(db: &Database) {
     t.insert(
         &r,
         "items",
-        vec![Value::Int8(100), Value::Int8(1), Value::Null, Value::Null],
+        vec![Some(Value::Int8(100)), Some(Value::Int8(1)), None, None],
     )
     .unwrap();
     drop(r);
@@ -42,7 +43,7 @@ fn workload(db: &Database) {
             not_null: false,
             default: Some("1.5".into()),
         },
-        Value::Float8(1.5),
+        Some(Value::Float8(1.5)),
     )
     .unwrap();
     t.create_table(&r, "other", items_columns(), vec![0])
@@ -93,12 +94,12 @@ fn replaying_the_wal_rebuilds_every_change() {
     let grp = items
         .btree_range(
             "items_grp_idx",
-            std::ops::Bound::Included(Value::Int8(55).key().unwrap()),
-            std::ops::Bound::Included(Value::Int8(66).key().unwrap()),
+            std::ops::Bound::Included(datum::key(&Some(Value::Int8(55))).unwrap()),
+            std::ops::Bound::Included(datum::key(&Some(Value::Int8(66))).unwrap()),
         )
         .unwrap();
-    let ids: Vec<Value> = grp.iter().map(|&s| items.value(s, 0)).collect();
-    assert_eq!(ids, vec![Value::Int8(5), Value::Int8(6)]);
+    let ids: Vec<Datum> = grp.iter().map(|&s| items.value(s, 0)).collect();
+    assert_eq!(ids, vec![Some(Value::Int8(5)), Some(Value::Int8(6))]);
     check_indexes_agree(&r);
     drop(r);
     assert_eq!(db.current_lsn(), lsn);
@@ -121,7 +122,7 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
         .insert(
             &db.read(),
             "items",
-            vec![Value::Int8(9), Value::Null, Value::Null, Value::Null],
+            vec![Some(Value::Int8(9)), None, None, None],
         )
         .unwrap_err();
     assert_eq!(e.sqlstate, "23502");
@@ -158,17 +159,17 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
         not_null: false,
         default: None,
     };
-    b.add_column(&r, "items", score, Value::Null).unwrap();
+    b.add_column(&r, "items", score, None).unwrap();
     b.drop_index(&r, "items_embedding_idx").unwrap();
     b.insert(
         &r,
         "items",
         vec![
-            Value::Int8(21),
-            Value::Int8(0),
-            Value::Null,
-            Value::Null,
-            Value::Int4(1),
+            Some(Value::Int8(21)),
+            Some(Value::Int8(0)),
+            None,
+            None,
+            Some(Value::Int4(1)),
         ],
     )
     .unwrap();
@@ -177,11 +178,11 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
         &r,
         "items",
         vec![
-            Value::Int8(20),
-            Value::Int8(0),
-            Value::Null,
-            Value::Null,
-            Value::Null,
+            Some(Value::Int8(20)),
+            Some(Value::Int8(0)),
+            None,
+            None,
+            None,
         ],
     )
     .unwrap();
@@ -193,7 +194,7 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
     assert_eq!(db.current_lsn(), lsn, "a failed commit writes no WAL");
     let r = db.read();
     let items = r.get("items").unwrap();
-    assert!(items.find_key(&[Value::Int8(21)]).is_none());
+    assert!(items.find_key(&[Some(Value::Int8(21))]).is_none());
     assert_eq!(items.len(), 4);
     assert!(
         r.get("side").is_none(),
@@ -205,7 +206,7 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
 
     // A row changed after it was read cannot be updated from the old read.
     let one = items
-        .row_ref(items.find_key(&[Value::Int8(1)]).unwrap())
+        .row_ref(items.find_key(&[Some(Value::Int8(1))]).unwrap())
         .unwrap();
     drop(r);
     let mut u1 = Transaction::new();
@@ -220,7 +221,7 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
     assert_eq!(r.get("items").unwrap().len(), 4);
     assert_eq!(
         r.get("items").unwrap().row(one.slot).unwrap()[1],
-        Value::Int8(7)
+        Some(Value::Int8(7))
     );
 }
 
@@ -256,7 +257,7 @@ fn reopen_after_damage(dir: &Path, segment: &Path, bytes: &[u8]) -> (bool, Recov
     let db = Database::open(dir, StorageOptionsBig::get()).unwrap();
     let r = db.read();
     let items = r.get("items").unwrap();
-    let has = |id| items.find_key(&[Value::Int8(id)]).is_some();
+    let has = |id| items.find_key(&[Some(Value::Int8(id))]).is_some();
     assert!(has(0) && has(1), "earlier transactions survive");
     assert_eq!(has(50), has(51), "the last transaction is all or nothing");
     check_indexes_agree(&r);

@@ -1,5 +1,8 @@
 //! The shard: durable storage of tables and their vector indexes
-//! ([`storage`]) and the datum type they hold ([`value`]).
+//! ([`storage`]), the datum type they hold ([`datum`]), and the SQL
+//! executor that serves them over the PostgreSQL protocol ([`executor`]).
 
+pub mod datum;
+pub mod executor;
+pub mod server;
 pub mod storage;
-pub mod value;

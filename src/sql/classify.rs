@@ -153,6 +153,17 @@ pub struct SetVariable {
     pub local: bool,
 }
 
+impl StatementKind {
+    /// True for COMMIT and ROLLBACK, the only statements an aborted
+    /// transaction block accepts (others get 25P02).
+    pub fn ends_transaction(&self) -> bool {
+        matches!(
+            self,
+            StatementKind::Transaction(TransactionControl::Commit | TransactionControl::Rollback)
+        )
+    }
+}
+
 /// Classifies a parsed statement.
 pub fn classify(statement: &Statement) -> StatementKind {
     classify_ast(&statement.ast)
@@ -414,6 +425,13 @@ fn collect_cte_names(query: &ast::Query, out: &mut Vec<String>) {
 mod tests {
     use super::*;
     use crate::sql::parse::parse_single;
+
+    #[test]
+    fn only_commit_and_rollback_end_an_aborted_transaction() {
+        let ends = |sql: &str| classify(&parse_single(sql).unwrap()).ends_transaction();
+        assert!(ends("COMMIT") && ends("ROLLBACK") && ends("END") && ends("ABORT"));
+        assert!(!ends("BEGIN") && !ends("SELECT 1") && !ends("SAVEPOINT a"));
+    }
 
     fn kind(sql: &str) -> StatementKind {
         classify(&parse_single(sql).unwrap())

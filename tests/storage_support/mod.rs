@@ -3,10 +3,11 @@
 
 use ann::types::Vector;
 use ann::Metric;
+use pgvshard::shard::datum::Datum;
 use pgvshard::shard::storage::{
     AnnSearch, ColumnDef, ColumnType, Database, IndexMethod, StorageOptions, Tables, Transaction,
 };
-use pgvshard::shard::value::Value;
+use pgvshard::wire::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -32,7 +33,7 @@ pub fn small_options() -> StorageOptions {
 }
 
 /// A vector determined by `id` and `version` (distinct for distinct ids).
-pub fn vector_for(id: i64, version: u32) -> Value {
+pub fn vector_for(id: i64, version: u32) -> Datum {
     let mut x = (id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((version as u64) << 17);
     let v = (0..DIM)
         .map(|_| {
@@ -42,7 +43,7 @@ pub fn vector_for(id: i64, version: u32) -> Value {
             (x % 20_000) as f32 / 1000.0 - 10.0
         })
         .collect();
-    Value::Vector(Vector::new(v).unwrap())
+    Some(Value::Vector(Vector::new(v).unwrap()))
 }
 
 /// `items (id bigint primary key, grp bigint not null, note text,
@@ -63,11 +64,11 @@ pub fn items_columns() -> Vec<ColumnDef> {
 }
 
 /// A row of `items`.
-pub fn item(id: i64, grp: i64, version: u32) -> Vec<Value> {
+pub fn item(id: i64, grp: i64, version: u32) -> Vec<Datum> {
     vec![
-        Value::Int8(id),
-        Value::Int8(grp),
-        Value::Text(format!("row {id} v{version}")),
+        Some(Value::Int8(id)),
+        Some(Value::Int8(grp)),
+        Some(Value::Text(format!("row {id} v{version}"))),
         vector_for(id, version),
     ]
 }
@@ -90,6 +91,13 @@ pub fn create_items(db: &Database, initial: i64) {
         lists: 4,
     };
     t.create_index(&db.read(), "items", "items_embedding_idx", 3, method)
+        .unwrap();
+    let hnsw = IndexMethod::Hnsw {
+        metric: Metric::L2,
+        m: 8,
+        ef_construction: 32,
+    };
+    t.create_index(&db.read(), "items", "items_embedding_hnsw", 3, hnsw)
         .unwrap();
     db.commit(t).unwrap();
 }
@@ -122,7 +130,7 @@ pub fn check_indexes_agree(tables: &Tables) {
             let col = index.def.column;
             let with_vector: Vec<u32> = t
                 .live_slots()
-                .filter(|&s| !t.value(s, col).is_null())
+                .filter(|&s| t.value(s, col).is_some())
                 .collect();
             assert_eq!(
                 ann.len(),
@@ -132,10 +140,13 @@ pub fn check_indexes_agree(tables: &Tables) {
             );
             let mut all = AnnSearch::default();
             all.ivfflat.probes = 32768;
+            all.hnsw.ef_search = 1000;
+            all.hnsw.iterative_scan = ann::IterativeScan::RelaxedOrder;
+            all.hnsw.max_scan_tuples = usize::MAX;
             let everything = t
                 .ann_search(
                     &index.def.name,
-                    &t.value(with_vector[0], col),
+                    t.value(with_vector[0], col).as_ref().unwrap(),
                     with_vector.len() + 5,
                     &all,
                     None,
@@ -146,7 +157,13 @@ pub fn check_indexes_agree(tables: &Tables) {
             assert_eq!(found, with_vector, "index {} ids", index.def.name);
             for &s in &with_vector {
                 let hit = t
-                    .ann_search(&index.def.name, &t.value(s, col), 1, &all, None)
+                    .ann_search(
+                        &index.def.name,
+                        t.value(s, col).as_ref().unwrap(),
+                        1,
+                        &all,
+                        None,
+                    )
                     .unwrap();
                 assert_eq!(hit[0].distance, 0.0, "slot {s} not found by its own vector");
                 assert_eq!(t.value(hit[0].id, col), t.value(s, col));

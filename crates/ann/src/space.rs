@@ -30,6 +30,27 @@ pub enum Metric {
 }
 
 impl Metric {
+    /// Every metric, in the order of their stable one-byte tags.
+    const BY_TAG: [Metric; 6] = [
+        Metric::L2,
+        Metric::InnerProduct,
+        Metric::Cosine,
+        Metric::L1,
+        Metric::Hamming,
+        Metric::Jaccard,
+    ];
+
+    /// The metric's one-byte tag in files (0 L2, 1 inner product, 2
+    /// cosine, 3 L1, 4 Hamming, 5 Jaccard); never changes.
+    pub fn tag(self) -> u8 {
+        self as u8
+    }
+
+    /// The metric with tag `tag`, if any.
+    pub fn from_tag(tag: u8) -> Option<Metric> {
+        Self::BY_TAG.get(tag as usize).copied()
+    }
+
     /// The SQL operator for this metric.
     pub fn operator(self) -> &'static str {
         match self {
@@ -291,6 +312,16 @@ pub struct Neighbor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metric_tags_round_trip_and_are_stable() {
+        for (i, m) in Metric::BY_TAG.iter().enumerate() {
+            assert_eq!(m.tag() as usize, i);
+            assert_eq!(Metric::from_tag(m.tag()), Some(*m));
+        }
+        assert_eq!(Metric::Cosine.tag(), 2);
+        assert_eq!(Metric::from_tag(6), None);
+    }
 
     #[test]
     fn dense_space_orders_like_pgvector_operators() {

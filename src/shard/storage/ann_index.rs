@@ -1,21 +1,28 @@
 //! The ANN index of a vector column, kept in step with the table.
 //!
 //! Each variant is an index of the `ann` engine over the column's
-//! [`ColumnSpace`]; it stores row slots only. HNSW joins as a second
-//! variant when the engine's `ann::hnsw` lands: build, insert, delete,
-//! search, save and load have the same shape.
+//! [`ColumnSpace`]; it stores row slots only, so build, insert, delete,
+//! search, save and load have the same shape for both methods.
 
 use super::catalog::IndexMethod;
 use super::error::{Result, StorageError};
 use super::space::{ColumnQuery, ColumnSpace};
-use ann::{BuildProgress, DenseVectors, Filter, IvfFlat, IvfParams, IvfSearch, Neighbor};
+use ann::{
+    BuildProgress, DenseVectors, Filter, Hnsw, HnswParams, HnswSearch, IvfFlat, IvfParams,
+    IvfSearch, Neighbor,
+};
 use std::path::Path;
 
+/// Threads an HNSW build uses (the shard shares its cores with queries).
+const HNSW_BUILD_THREADS: usize = 2;
+
 /// An ANN index over one vector column.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum AnnIndex {
     /// pgvector's IVFFlat.
     IvfFlat(IvfFlat),
+    /// pgvector's HNSW.
+    Hnsw(Hnsw),
 }
 
 /// The session's search settings for every ANN method.
@@ -23,6 +30,17 @@ pub enum AnnIndex {
 pub struct AnnSearch {
     /// `ivfflat.probes`, `ivfflat.iterative_scan`, `ivfflat.max_probes`.
     pub ivfflat: IvfSearch,
+    /// `hnsw.ef_search`, `hnsw.iterative_scan`, `hnsw.max_scan_tuples`,
+    /// `hnsw.scan_mem_multiplier`.
+    pub hnsw: HnswSearch,
+}
+
+fn not_ann() -> StorageError {
+    StorageError::new("XX000", "a btree is not an ANN index")
+}
+
+fn hnsw_params(m: u32, ef_construction: u32) -> Result<HnswParams> {
+    Ok(HnswParams::new(m as usize, ef_construction as usize)?)
 }
 
 impl AnnIndex {
@@ -40,13 +58,28 @@ impl AnnIndex {
                     space, ids, params, progress,
                 )?))
             }
-            IndexMethod::BTree => Err(StorageError::new("XX000", "a btree is not an ANN index")),
+            IndexMethod::Hnsw {
+                m, ef_construction, ..
+            } => Ok(AnnIndex::Hnsw(Hnsw::build(
+                space,
+                ids,
+                hnsw_params(m, ef_construction)?,
+                HNSW_BUILD_THREADS,
+                progress,
+            )?)),
+            IndexMethod::BTree => Err(not_ann()),
         }
     }
 
     /// Loads an index saved by [`AnnIndex::save`] and checks that it is
     /// the one `method` over a column of `dim` coordinates describes.
     pub fn load(method: IndexMethod, dim: usize, path: &Path) -> Result<AnnIndex> {
+        let mismatch = || {
+            StorageError::corrupted(
+                path,
+                "the index does not match its definition in the manifest",
+            )
+        };
         match method {
             IndexMethod::IvfFlat { metric, lists } => {
                 let index = IvfFlat::load(path)?;
@@ -54,14 +87,20 @@ impl AnnIndex {
                     || index.dim() != dim
                     || index.params().lists != lists as usize
                 {
-                    return Err(StorageError::corrupted(
-                        path,
-                        "the index does not match its definition in the manifest",
-                    ));
+                    return Err(mismatch());
                 }
                 Ok(AnnIndex::IvfFlat(index))
             }
-            IndexMethod::BTree => Err(StorageError::new("XX000", "a btree is not an ANN index")),
+            IndexMethod::Hnsw {
+                m, ef_construction, ..
+            } => {
+                let index = Hnsw::load(path)?;
+                if index.params() != hnsw_params(m, ef_construction).map_err(|_| mismatch())? {
+                    return Err(mismatch());
+                }
+                Ok(AnnIndex::Hnsw(index))
+            }
+            IndexMethod::BTree => Err(not_ann()),
         }
     }
 
@@ -69,6 +108,7 @@ impl AnnIndex {
     pub fn save(&self, path: &Path) -> Result<()> {
         match self {
             AnnIndex::IvfFlat(i) => Ok(i.save(path)?),
+            AnnIndex::Hnsw(i) => Ok(i.save(path)?),
         }
     }
 
@@ -76,13 +116,15 @@ impl AnnIndex {
     pub fn insert(&mut self, space: &ColumnSpace, id: u32) {
         match self {
             AnnIndex::IvfFlat(i) => i.insert(space, id),
+            AnnIndex::Hnsw(i) => i.insert(space, id),
         }
     }
 
     /// Removes slot `id` (its vector still stored in `space`).
-    pub fn delete(&mut self, _space: &ColumnSpace, id: u32) {
+    pub fn delete(&mut self, space: &ColumnSpace, id: u32) {
         match self {
             AnnIndex::IvfFlat(i) => i.delete(&[id]),
+            AnnIndex::Hnsw(i) => i.delete(space, &[id]),
         }
     }
 
@@ -90,6 +132,7 @@ impl AnnIndex {
     pub fn len(&self) -> usize {
         match self {
             AnnIndex::IvfFlat(i) => i.len(),
+            AnnIndex::Hnsw(i) => i.len(),
         }
     }
 
@@ -113,6 +156,7 @@ impl AnnIndex {
                 i.search(space, query, k, &settings.ivfflat, filter)
             }
             AnnIndex::IvfFlat(_) => Vec::new(),
+            AnnIndex::Hnsw(i) => i.search(space, query, k, &settings.hnsw, filter),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! checks that a row fits its columns (type, typmod, NOT NULL).
 
 use super::error::{Result, StorageError};
-use crate::shard::value::{KeyValue, Value};
+use crate::shard::datum::{self, Datum, KeyValue};
+use crate::wire::Value;
 use ann::Metric;
 
 /// A column's declared type, with its typmod where it has one.
@@ -113,7 +114,7 @@ impl ColumnType {
             Err(StorageError::datatype_mismatch(
                 column,
                 &self.sql_name(),
-                value.type_name(),
+                datum::type_name(value),
             ))
         }
     }
@@ -142,14 +143,11 @@ pub struct ColumnDef {
 impl ColumnDef {
     /// Checks `value` for this column of `table`: NULL only where allowed
     /// (`in_key`: the column is part of the primary key), else the type.
-    pub fn check_value(&self, table: &str, value: &Value, in_key: bool) -> Result<()> {
-        if value.is_null() {
-            if self.not_null || in_key {
-                return Err(StorageError::not_null(&self.name, table));
-            }
-            Ok(())
-        } else {
-            self.ty.check(&self.name, value)
+    pub fn check_value(&self, table: &str, value: &Datum, in_key: bool) -> Result<()> {
+        match value {
+            None if self.not_null || in_key => Err(StorageError::not_null(&self.name, table)),
+            None => Ok(()),
+            Some(v) => self.ty.check(&self.name, v),
         }
     }
 }
@@ -180,7 +178,7 @@ impl TableDef {
 
     /// Checks that `row` has one value per column, each of the column's
     /// type, and no NULL where the column is NOT NULL or in the key.
-    pub fn check_row(&self, row: &[Value]) -> Result<()> {
+    pub fn check_row(&self, row: &[Datum]) -> Result<()> {
         if row.len() != self.columns.len() {
             return Err(StorageError::new(
                 "42601",
@@ -199,11 +197,14 @@ impl TableDef {
     }
 
     /// The primary key of a checked row (`None` without a primary key).
-    pub fn key_of(&self, row: &[Value]) -> Option<Vec<KeyValue>> {
+    pub fn key_of(&self, row: &[Datum]) -> Option<Vec<KeyValue>> {
         if self.primary_key.is_empty() {
             return None;
         }
-        self.primary_key.iter().map(|&i| row[i].key()).collect()
+        self.primary_key
+            .iter()
+            .map(|&i| datum::key(&row[i]))
+            .collect()
     }
 
     /// 23505 for `key` on this table's primary key.
@@ -258,6 +259,34 @@ pub enum IndexMethod {
         /// `WITH (lists = …)`.
         lists: u32,
     },
+    /// pgvector's HNSW, for `metric`'s operator.
+    Hnsw {
+        /// The opclass's distance.
+        metric: Metric,
+        /// `WITH (m = …)`.
+        m: u32,
+        /// `WITH (ef_construction = …)`.
+        ef_construction: u32,
+    },
+}
+
+impl IndexMethod {
+    /// The distance an ANN method serves (`None` for a btree).
+    pub fn metric(self) -> Option<Metric> {
+        match self {
+            IndexMethod::BTree => None,
+            IndexMethod::IvfFlat { metric, .. } | IndexMethod::Hnsw { metric, .. } => Some(metric),
+        }
+    }
+
+    /// The access method's name in SQL (`btree`, `ivfflat`, `hnsw`).
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexMethod::BTree => "btree",
+            IndexMethod::IvfFlat { .. } => "ivfflat",
+            IndexMethod::Hnsw { .. } => "hnsw",
+        }
+    }
 }
 
 /// A secondary index on one column.

@@ -9,14 +9,15 @@
 //! halfvec(n)   data: [f16; slots × n]  norms²: [f32; slots]  present: [bool; slots]
 //! bit(n)       data: [u8; slots × ⌈n/8⌉] popcounts: [u32; slots] present
 //! sparsevec(n) rows: [Option<SparseVector>; slots]  norms²: [f32; slots]
-//! other        values: [Value; slots]   (scalars, and vectors without dimensions)
+//! other        values: [Datum; slots]   (scalars, and vectors without dimensions)
 //! ```
 //!
-//! A free or NULL slot is `present = false` (or `Value::Null`); its bytes
+//! A free or NULL slot is `present = false` (or `None`); its bytes
 //! are zero and never read by an index.
 
 use super::catalog::ColumnType;
-use crate::shard::value::Value;
+use crate::shard::datum::Datum;
+use crate::wire::Value;
 use ann::distance::kernels;
 use ann::types::{BitVector, DenseVector, Element, SparseVector};
 use half::f16;
@@ -24,7 +25,7 @@ use half::f16;
 /// A dense element type a column can hold, with its `Value` variant.
 pub trait StoredElement: Element {
     /// The dense vector inside `v`, if `v` is of this element type.
-    fn as_dense(v: &Value) -> Option<&DenseVector<Self>>;
+    fn as_dense(v: &Datum) -> Option<&DenseVector<Self>>;
     /// Wraps a vector of this element type as a `Value`.
     fn into_value(v: DenseVector<Self>) -> Value;
     /// Dot product kernel over this element type.
@@ -32,9 +33,9 @@ pub trait StoredElement: Element {
 }
 
 impl StoredElement for f32 {
-    fn as_dense(v: &Value) -> Option<&DenseVector<f32>> {
+    fn as_dense(v: &Datum) -> Option<&DenseVector<f32>> {
         match v {
-            Value::Vector(v) => Some(v),
+            Some(Value::Vector(v)) => Some(v),
             _ => None,
         }
     }
@@ -47,9 +48,9 @@ impl StoredElement for f32 {
 }
 
 impl StoredElement for f16 {
-    fn as_dense(v: &Value) -> Option<&DenseVector<f16>> {
+    fn as_dense(v: &Datum) -> Option<&DenseVector<f16>> {
         match v {
-            Value::HalfVec(v) => Some(v),
+            Some(Value::HalfVec(v)) => Some(v),
             _ => None,
         }
     }
@@ -130,13 +131,13 @@ impl<E: StoredElement> DenseColumn<E> {
         }
     }
 
-    fn get(&self, slot: u32) -> Value {
+    fn get(&self, slot: u32) -> Datum {
         if !self.present.get(slot as usize).copied().unwrap_or(false) {
-            return Value::Null;
+            return None;
         }
         DenseVector::new(self.row(slot).to_vec())
+            .ok()
             .map(E::into_value)
-            .unwrap_or(Value::Null)
     }
 }
 
@@ -202,13 +203,13 @@ impl BitColumn {
         }
     }
 
-    fn get(&self, slot: u32) -> Value {
+    fn get(&self, slot: u32) -> Datum {
         if !self.present.get(slot as usize).copied().unwrap_or(false) {
-            return Value::Null;
+            return None;
         }
         BitVector::new(self.bits, self.row(slot).to_vec())
+            .ok()
             .map(Value::Bit)
-            .unwrap_or(Value::Null)
     }
 }
 
@@ -252,7 +253,7 @@ impl SparseColumn {
 #[derive(Debug, Clone)]
 pub enum ColumnStore {
     /// Scalars and vectors without declared dimensions.
-    Values(Vec<Value>),
+    Values(Vec<Datum>),
     /// `vector(n)`.
     Vector(DenseColumn<f32>),
     /// `halfvec(n)`.
@@ -280,13 +281,13 @@ impl ColumnStore {
     }
 
     /// The value at `slot` (NULL for free slots).
-    pub fn get(&self, slot: u32) -> Value {
+    pub fn get(&self, slot: u32) -> Datum {
         match self {
-            ColumnStore::Values(v) => v.get(slot as usize).cloned().unwrap_or(Value::Null),
+            ColumnStore::Values(v) => v.get(slot as usize).cloned().flatten(),
             ColumnStore::Vector(c) => c.get(slot),
             ColumnStore::HalfVec(c) => c.get(slot),
             ColumnStore::Bit(c) => c.get(slot),
-            ColumnStore::SparseVec(c) => c.row(slot).cloned().map_or(Value::Null, Value::SparseVec),
+            ColumnStore::SparseVec(c) => c.row(slot).cloned().map(Value::SparseVec),
         }
     }
 
@@ -294,7 +295,7 @@ impl ColumnStore {
     pub fn is_null(&self, slot: u32) -> bool {
         let i = slot as usize;
         match self {
-            ColumnStore::Values(v) => v.get(i).is_none_or(Value::is_null),
+            ColumnStore::Values(v) => v.get(i).is_none_or(Option::is_none),
             ColumnStore::Vector(c) => !c.present.get(i).copied().unwrap_or(false),
             ColumnStore::HalfVec(c) => !c.present.get(i).copied().unwrap_or(false),
             ColumnStore::Bit(c) => !c.present.get(i).copied().unwrap_or(false),
@@ -303,11 +304,11 @@ impl ColumnStore {
     }
 
     /// Stores `value` (already checked against the column type) at `slot`.
-    pub fn set(&mut self, slot: u32, value: &Value) {
+    pub fn set(&mut self, slot: u32, value: &Datum) {
         match self {
             ColumnStore::Values(v) => {
                 if slot as usize >= v.len() {
-                    v.resize(slot as usize + 1, Value::Null);
+                    v.resize(slot as usize + 1, None);
                 }
                 v[slot as usize] = value.clone();
             }
@@ -316,14 +317,14 @@ impl ColumnStore {
             ColumnStore::Bit(c) => c.set(
                 slot,
                 match value {
-                    Value::Bit(b) => Some(b),
+                    Some(Value::Bit(b)) => Some(b),
                     _ => None,
                 },
             ),
             ColumnStore::SparseVec(c) => c.set(
                 slot,
                 match value {
-                    Value::SparseVec(s) => Some(s),
+                    Some(Value::SparseVec(s)) => Some(s),
                     _ => None,
                 },
             ),
@@ -333,7 +334,7 @@ impl ColumnStore {
     /// Heap bytes held.
     pub fn memory_bytes(&self) -> usize {
         match self {
-            ColumnStore::Values(v) => v.capacity() * std::mem::size_of::<Value>(),
+            ColumnStore::Values(v) => v.capacity() * std::mem::size_of::<Datum>(),
             ColumnStore::Vector(c) => c.data.capacity() * 4 + c.present.capacity() * 5,
             ColumnStore::HalfVec(c) => c.data.capacity() * 2 + c.present.capacity() * 5,
             ColumnStore::Bit(c) => c.data.capacity() + c.present.capacity() * 5,
@@ -353,7 +354,7 @@ mod tests {
     #[test]
     fn stores_keep_values_by_slot_and_clear_them() {
         let mut s = ColumnStore::for_type(ColumnType::Vector(Some(2)));
-        let v = Value::Vector(Vector::new(vec![3.0, 4.0]).unwrap());
+        let v = Some(Value::Vector(Vector::new(vec![3.0, 4.0]).unwrap()));
         s.set(3, &v);
         assert_eq!(s.get(3), v);
         assert!(s.is_null(0) && s.is_null(9) && !s.is_null(3));
@@ -362,16 +363,18 @@ mod tests {
         };
         assert_eq!(c.norm_sq(3), 25.0);
         assert_eq!(c.row(0), &[0.0, 0.0]);
-        s.set(3, &Value::Null);
-        assert_eq!(s.get(3), Value::Null);
+        s.set(3, &None);
+        assert_eq!(s.get(3), None);
 
         let mut b = ColumnStore::for_type(ColumnType::Bit(Some(10)));
-        let bits = Value::Bit(BitVector::from_bits((0..10).map(|i| i % 3 == 0)));
+        let bits = Some(Value::Bit(BitVector::from_bits(
+            (0..10).map(|i| i % 3 == 0),
+        )));
         b.set(1, &bits);
         assert_eq!(b.get(1), bits);
         let mut t = ColumnStore::for_type(ColumnType::Text);
-        t.set(2, &Value::Text("x".into()));
-        assert_eq!(t.get(2), Value::Text("x".into()));
-        assert_eq!(t.get(7), Value::Null);
+        t.set(2, &Some(Value::Text("x".into())));
+        assert_eq!(t.get(2), Some(Value::Text("x".into())));
+        assert_eq!(t.get(7), None);
     }
 }

@@ -10,18 +10,23 @@
 //! before its `commit` returns; if the process dies in that window the
 //! transaction is gone after restart, though nobody was told it committed.
 //! A single lock (rather than one per table) keeps multi-table transactions
-//! and DDL atomic without lock ordering; the cost is that CREATE INDEX and
-//! checkpoints stall commits (not reads) while they run.
+//! and DDL atomic without lock ordering. CREATE INDEX builds under the
+//! read lock before its commit (reads go on; a commit waiting for the
+//! write lock meanwhile holds new readers back, as std's RwLock prefers
+//! writers), and checkpoints hold the read lock while they write.
 
+use super::catalog::IndexDef;
 use super::checkpoint;
 use super::error::{Result, StorageError};
 use super::recovery::{recover, RecoveryReport};
+use super::table::IndexData;
 use super::tables::Tables;
-use super::txn::Transaction;
+use super::txn::{Change, Transaction};
 use super::wal::reader::remove_before;
 use super::wal::record::WalRecord;
 use super::wal::writer::WalWriter;
 use super::wal::Lsn;
+use ann::BuildProgress;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
@@ -115,9 +120,16 @@ impl Database {
     /// none), appends them and a commit record to the WAL, and returns the
     /// commit's end LSN once the WAL is fsynced up to it.
     pub fn commit(&self, txn: Transaction) -> Result<Lsn> {
+        self.commit_with_progress(txn, &BuildProgress::new())
+    }
+
+    /// [`Database::commit`], reporting index builds through `progress`
+    /// (which also cancels them: the commit then fails with 57014).
+    pub fn commit_with_progress(&self, txn: Transaction, progress: &BuildProgress) -> Result<Lsn> {
         if txn.is_empty() {
             return Ok(self.current_lsn());
         }
+        let mut prebuilt = self.prebuild_index(&txn, progress)?;
         let end = {
             let mut tables = self
                 .shared
@@ -128,8 +140,12 @@ impl Database {
             let mut frames = Vec::new();
             let mut failed = None;
             for change in txn.into_changes() {
+                let pre = prebuilt
+                    .take()
+                    .filter(|(generation, _)| *generation == tables.generation())
+                    .map(|(_, data)| data);
                 match change.plan(&tables).and_then(|rec| {
-                    let u = tables.apply(&rec)?;
+                    let u = tables.apply(&rec, progress, pre)?;
                     rec.encode(&mut frames);
                     Ok(u)
                 }) {
@@ -139,6 +155,12 @@ impl Database {
                         break;
                     }
                 }
+            }
+            if failed.is_none() && progress.is_canceled() {
+                failed = Some(StorageError::new(
+                    "57014",
+                    "canceling statement due to user request",
+                ));
             }
             let appended = match failed {
                 Some(e) => Err(e),
@@ -163,6 +185,37 @@ impl Database {
             self.shared.wake.notify_all();
         }
         Ok(end)
+    }
+
+    /// A transaction that only creates an index builds it under the read
+    /// lock first, so that reads go on during the build; the commit then
+    /// attaches it if no other commit changed the tables meanwhile (else
+    /// it builds again under the write lock).
+    fn prebuild_index(
+        &self,
+        txn: &Transaction,
+        progress: &BuildProgress,
+    ) -> Result<Option<(u64, IndexData)>> {
+        let [Change::CreateIndex {
+            table,
+            name,
+            column,
+            method,
+        }] = txn.changes()
+        else {
+            return Ok(None);
+        };
+        let tables = self.read();
+        let Some(t) = tables.get(table) else {
+            return Ok(None);
+        };
+        let def = IndexDef {
+            oid: 0,
+            name: name.clone(),
+            column: *column,
+            method: *method,
+        };
+        Ok(Some((tables.generation(), t.build_index(&def, progress)?)))
     }
 
     /// The WAL position after the last commit (what `pg_current_wal_lsn()`

@@ -2,7 +2,7 @@
 //! sees, and an optional DETAIL line, built by named constructors so that
 //! the wording matches PostgreSQL's.
 
-use crate::shard::value::KeyValue;
+use crate::shard::datum::KeyValue;
 use std::path::Path;
 
 /// An error from storage, ready to become an ErrorResponse.

@@ -57,7 +57,7 @@ pub fn recover(data: &Path, wal: &Path) -> Result<(Tables, RecoveryReport)> {
     let outcome = replay(wal, loaded.lsn, |_, records| {
         for rec in &records {
             report.indexes_built += ann_builds(&tables, rec);
-            let _: Undo = tables.apply(rec)?;
+            let _: Undo = tables.apply(rec, &ann::BuildProgress::new(), None)?;
         }
         Ok(())
     })?;

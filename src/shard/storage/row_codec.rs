@@ -18,7 +18,8 @@
 //! UTF-8 or a vector ann rejects is a [`Malformed`] error, never a panic.
 
 use super::catalog::{ColumnDef, ColumnType, IndexDef, IndexMethod, TableDef};
-use crate::shard::value::Value;
+use crate::shard::datum::Datum;
+use crate::wire::Value;
 use ann::types::{BitVector, HalfVector, SparseVector, Vector};
 use ann::Metric;
 use half::f16;
@@ -76,10 +77,12 @@ impl ByteWriter {
         }
     }
 
-    /// Appends one value.
-    pub fn value(&mut self, v: &Value) {
+    /// Appends one datum.
+    pub fn value(&mut self, v: &Datum) {
+        let Some(v) = v else {
+            return self.u8(0);
+        };
         match v {
-            Value::Null => self.u8(0),
             Value::Bool(b) => {
                 self.u8(1);
                 self.u8(*b as u8);
@@ -150,11 +153,19 @@ impl ByteWriter {
                 self.u32(v.len());
                 self.buf.extend_from_slice(v.bytes());
             }
+            Value::Char(c) => {
+                self.u8(15);
+                self.u8(*c);
+            }
+            Value::Oid(o) => {
+                self.u8(16);
+                self.u32(*o);
+            }
         }
     }
 
     /// Appends a row.
-    pub fn row(&mut self, row: &[Value]) {
+    pub fn row(&mut self, row: &[Datum]) {
         self.u32(row.len() as u32);
         for v in row {
             self.value(v);
@@ -220,24 +231,21 @@ impl ByteWriter {
             IndexMethod::BTree => self.u8(0),
             IndexMethod::IvfFlat { metric, lists } => {
                 self.u8(1);
-                self.u8(metric_tag(metric));
+                self.u8(metric.tag());
                 self.u32(lists);
+            }
+            IndexMethod::Hnsw {
+                metric,
+                m,
+                ef_construction,
+            } => {
+                self.u8(2);
+                self.u8(metric.tag());
+                self.u32(m);
+                self.u32(ef_construction);
             }
         }
     }
-}
-
-const METRICS: [Metric; 6] = [
-    Metric::L2,
-    Metric::InnerProduct,
-    Metric::Cosine,
-    Metric::L1,
-    Metric::Hamming,
-    Metric::Jaccard,
-];
-
-fn metric_tag(m: Metric) -> u8 {
-    METRICS.iter().position(|&x| x == m).unwrap_or(0) as u8
 }
 
 /// Reads fields back; every read is bounds-checked.
@@ -328,11 +336,11 @@ impl<'a> ByteReader<'a> {
             .collect())
     }
 
-    /// Reads one value.
-    pub fn value(&mut self) -> Decoded<Value> {
+    /// Reads one datum.
+    pub fn value(&mut self) -> Decoded<Datum> {
         let vector = |r: ann::Result<Value>| r.map_err(|e| malformed(e.message));
-        Ok(match self.u8()? {
-            0 => Value::Null,
+        Ok(Some(match self.u8()? {
+            0 => return Ok(None),
             1 => Value::Bool(self.u8()? != 0),
             2 => Value::Int2(i16::from_le_bytes(self.array()?)),
             3 => Value::Int4(i32::from_le_bytes(self.array()?)),
@@ -368,12 +376,14 @@ impl<'a> ByteReader<'a> {
                 let bytes = self.take(len.div_ceil(8) as usize)?.to_vec();
                 vector(BitVector::new(len, bytes).map(Value::Bit))?
             }
+            15 => Value::Char(self.u8()?),
+            16 => Value::Oid(self.u32()?),
             t => return Err(malformed(format!("bad value tag {t}"))),
-        })
+        }))
     }
 
     /// Reads a row.
-    pub fn row(&mut self) -> Decoded<Vec<Value>> {
+    pub fn row(&mut self) -> Decoded<Vec<Datum>> {
         let n = self.count(1)?;
         (0..n).map(|_| self.value()).collect()
     }
@@ -441,6 +451,10 @@ impl<'a> ByteReader<'a> {
         })
     }
 
+    fn metric(&mut self) -> Decoded<Metric> {
+        Metric::from_tag(self.u8()?).ok_or_else(|| malformed("bad metric tag"))
+    }
+
     /// Reads an index definition.
     pub fn index_def(&mut self) -> Decoded<IndexDef> {
         let oid = self.u32()?;
@@ -448,15 +462,15 @@ impl<'a> ByteReader<'a> {
         let column = self.u32()? as usize;
         let method = match self.u8()? {
             0 => IndexMethod::BTree,
-            1 => {
-                let metric = *METRICS
-                    .get(self.u8()? as usize)
-                    .ok_or_else(|| malformed("bad metric tag"))?;
-                IndexMethod::IvfFlat {
-                    metric,
-                    lists: self.u32()?,
-                }
-            }
+            1 => IndexMethod::IvfFlat {
+                metric: self.metric()?,
+                lists: self.u32()?,
+            },
+            2 => IndexMethod::Hnsw {
+                metric: self.metric()?,
+                m: self.u32()?,
+                ef_construction: self.u32()?,
+            },
             t => return Err(malformed(format!("bad index method tag {t}"))),
         };
         Ok(IndexDef {
@@ -472,9 +486,8 @@ impl<'a> ByteReader<'a> {
 mod tests {
     use super::*;
 
-    pub(crate) fn sample_row() -> Vec<Value> {
-        vec![
-            Value::Null,
+    pub(crate) fn sample_row() -> Vec<Datum> {
+        let row = vec![
             Value::Bool(true),
             Value::Int2(-3),
             Value::Int4(70_000),
@@ -491,7 +504,12 @@ mod tests {
             Value::Bit(BitVector::from_bits([
                 true, false, true, true, false, false, true, false, true,
             ])),
-        ]
+            Value::Char(b'r'),
+            Value::Oid(16385),
+        ];
+        let mut row: Vec<Datum> = row.into_iter().map(Some).collect();
+        row.insert(0, None);
+        row
     }
 
     #[test]
@@ -557,12 +575,24 @@ mod tests {
                 lists: 10,
             },
         };
+        let h = IndexDef {
+            oid: 10,
+            name: "items_embedding_idx1".into(),
+            column: 1,
+            method: IndexMethod::Hnsw {
+                metric: Metric::InnerProduct,
+                m: 8,
+                ef_construction: 32,
+            },
+        };
         let mut w = ByteWriter::default();
         w.table_def(&t);
         w.index_def(&i);
+        w.index_def(&h);
         let mut r = ByteReader::new(&w.buf);
         assert_eq!(r.table_def().unwrap(), t);
         assert_eq!(r.index_def().unwrap(), i);
+        assert_eq!(r.index_def().unwrap(), h);
         r.finish().unwrap();
     }
 }

@@ -7,7 +7,7 @@
 
 use super::columns::{ColumnStore, DenseColumn, StoredElement};
 use super::error::{Result, StorageError};
-use crate::shard::value::Value;
+use crate::wire::Value;
 use ann::distance::{cosine_from_parts, kernels, F16Kernel, F32Kernel};
 use ann::functions::sparse;
 use ann::types::SparseVector;
@@ -130,7 +130,7 @@ impl<'a> ColumnSpace<'a> {
                     "42883",
                     format!(
                         "operator does not exist: {} {} column",
-                        v.type_name(),
+                        crate::shard::datum::type_name(v),
                         self.metric.operator()
                     ),
                 ))
@@ -331,7 +331,7 @@ mod tests {
             .map(|r| Vector::new(r.to_vec()).unwrap())
             .collect();
         for (i, v) in vectors.iter().enumerate() {
-            store.set(i as u32, &Value::Vector(v.clone()));
+            store.set(i as u32, &Some(Value::Vector(v.clone())));
         }
         for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine, Metric::L1] {
             let space = ColumnSpace::new(&store, metric).unwrap();
@@ -362,8 +362,8 @@ mod tests {
         let mut store = ColumnStore::for_type(ColumnType::Bit(Some(4)));
         let a = BitVector::from_bits([true, true, false, false]);
         let b = BitVector::from_bits([true, false, true, false]);
-        store.set(0, &Value::Bit(a.clone()));
-        store.set(1, &Value::Bit(b));
+        store.set(0, &Some(Value::Bit(a.clone())));
+        store.set(1, &Some(Value::Bit(b)));
         let h = ColumnSpace::new(&store, Metric::Hamming).unwrap();
         assert_eq!(h.distance_between(0, 1), 2.0);
         let j = ColumnSpace::new(&store, Metric::Jaccard).unwrap();

@@ -6,7 +6,7 @@
 //! slot:      0     1     2     3 …            u32 ids the ANN indexes store
 //! versions: [7]   [0]   [9]   [12]            0 = free slot (on the free list)
 //! columns:  id[]  embedding[f32; slots×dim] … one ColumnStore per column
-//! pkey:     {key → slot}   btree: {(key, slot)}   ann: IvfFlat(slots)
+//! pkey:     {key → slot}   btree: {(key, slot)}   ann: IvfFlat | Hnsw (slots)
 //! ```
 //!
 //! Freed slots are reused (the free list is a stack), so slot ids stay dense
@@ -18,7 +18,7 @@ use super::catalog::{ColumnDef, IndexDef, IndexMethod, TableDef};
 use super::columns::ColumnStore;
 use super::error::{Result, StorageError};
 use super::space::ColumnSpace;
-use crate::shard::value::{KeyValue, Value};
+use crate::shard::datum::{self, Datum, KeyValue};
 use ann::{BuildProgress, Filter, Neighbor};
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
@@ -33,7 +33,7 @@ pub struct RowRef {
 }
 
 /// The contents of a secondary index.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum IndexData {
     /// Ordered (key, slot) pairs of the non-NULL values.
     BTree(BTreeSet<(KeyValue, u32)>),
@@ -42,7 +42,7 @@ pub enum IndexData {
 }
 
 /// A secondary index: its definition and contents.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TableIndex {
     /// What was declared.
     pub def: IndexDef,
@@ -51,7 +51,7 @@ pub struct TableIndex {
 }
 
 /// A table's rows and indexes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Table {
     def: TableDef,
     columns: Vec<ColumnStore>,
@@ -62,15 +62,15 @@ pub struct Table {
     indexes: Vec<TableIndex>,
 }
 
-fn index_value(index: &mut TableIndex, columns: &[ColumnStore], slot: u32, value: &Value) {
+fn index_value(index: &mut TableIndex, columns: &[ColumnStore], slot: u32, value: &Datum) {
     match &mut index.data {
         IndexData::BTree(set) => {
-            if let Some(k) = value.key() {
+            if let Some(k) = datum::key(value) {
                 set.insert((k, slot));
             }
         }
-        IndexData::Ann(ann) if !value.is_null() => {
-            if let IndexMethod::IvfFlat { metric, .. } = index.def.method {
+        IndexData::Ann(ann) if value.is_some() => {
+            if let Some(metric) = index.def.method.metric() {
                 if let Ok(space) = ColumnSpace::new(&columns[index.def.column], metric) {
                     ann.insert(&space, slot);
                 }
@@ -80,15 +80,15 @@ fn index_value(index: &mut TableIndex, columns: &[ColumnStore], slot: u32, value
     }
 }
 
-fn unindex_value(index: &mut TableIndex, columns: &[ColumnStore], slot: u32, value: &Value) {
+fn unindex_value(index: &mut TableIndex, columns: &[ColumnStore], slot: u32, value: &Datum) {
     match &mut index.data {
         IndexData::BTree(set) => {
-            if let Some(k) = value.key() {
+            if let Some(k) = datum::key(value) {
                 set.remove(&(k, slot));
             }
         }
-        IndexData::Ann(ann) if !value.is_null() => {
-            if let IndexMethod::IvfFlat { metric, .. } = index.def.method {
+        IndexData::Ann(ann) if value.is_some() => {
+            if let Some(metric) = index.def.method.metric() {
                 if let Ok(space) = ColumnSpace::new(&columns[index.def.column], metric) {
                     ann.delete(&space, slot);
                 }
@@ -160,23 +160,31 @@ impl Table {
     }
 
     /// The row at `slot`, if live.
-    pub fn row(&self, slot: u32) -> Option<Vec<Value>> {
+    pub fn row(&self, slot: u32) -> Option<Vec<Datum>> {
         self.is_live(slot)
             .then(|| self.columns.iter().map(|c| c.get(slot)).collect())
     }
 
     /// Column `column` of the row at `slot` (NULL for free slots).
-    pub fn value(&self, slot: u32, column: usize) -> Value {
-        self.columns
-            .get(column)
-            .map_or(Value::Null, |c| c.get(slot))
+    pub fn value(&self, slot: u32, column: usize) -> Datum {
+        self.columns.get(column).and_then(|c| c.get(slot))
+    }
+
+    /// True when `slot` holds a row whose `column` is not NULL.
+    pub fn has_value(&self, slot: u32, column: usize) -> bool {
+        self.is_live(slot) && self.columns.get(column).is_some_and(|c| !c.is_null(slot))
     }
 
     /// The slot of the row whose primary key equals `key` (one value per
     /// key column).
-    pub fn find_key(&self, key: &[Value]) -> Option<u32> {
-        let key: Option<Vec<KeyValue>> = key.iter().map(Value::key).collect();
+    pub fn find_key(&self, key: &[Datum]) -> Option<u32> {
+        let key: Option<Vec<KeyValue>> = key.iter().map(datum::key).collect();
         self.pkey.get(&key?).copied()
+    }
+
+    /// The slot of the row whose primary key is `key`.
+    pub fn slot_of_key(&self, key: &[KeyValue]) -> Option<u32> {
+        self.pkey.get(key).copied()
     }
 
     /// True when a row has primary key `key`.
@@ -237,7 +245,7 @@ impl Table {
     pub fn ann_search(
         &self,
         name: &str,
-        query: &Value,
+        query: &crate::wire::Value,
         k: usize,
         settings: &AnnSearch,
         filter: Option<Filter>,
@@ -245,9 +253,7 @@ impl Table {
         let index = self
             .index(name)
             .ok_or_else(|| StorageError::undefined_index(name))?;
-        let (IndexData::Ann(ann), IndexMethod::IvfFlat { metric, .. }) =
-            (&index.data, index.def.method)
-        else {
+        let (IndexData::Ann(ann), Some(metric)) = (&index.data, index.def.method.metric()) else {
             return Err(StorageError::new(
                 "42809",
                 format!("\"{name}\" is not an ANN index"),
@@ -267,7 +273,7 @@ impl Table {
     }
 
     /// Inserts `row` at the free `slot`.
-    pub(crate) fn insert_at(&mut self, slot: u32, row: &[Value], version: u64) -> Result<()> {
+    pub(crate) fn insert_at(&mut self, slot: u32, row: &[Datum], version: u64) -> Result<()> {
         self.def.check_row(row)?;
         if self.is_live(slot) {
             return Err(StorageError::new(
@@ -300,7 +306,7 @@ impl Table {
         Ok(())
     }
 
-    fn live_row(&self, slot: u32) -> Result<Vec<Value>> {
+    fn live_row(&self, slot: u32) -> Result<Vec<Datum>> {
         self.row(slot).ok_or_else(|| {
             StorageError::new(
                 "XX000",
@@ -310,7 +316,7 @@ impl Table {
     }
 
     /// Removes the row at `slot`, returning it.
-    pub(crate) fn remove(&mut self, slot: u32) -> Result<Vec<Value>> {
+    pub(crate) fn remove(&mut self, slot: u32) -> Result<Vec<Datum>> {
         let row = self.live_row(slot)?;
         for index in &mut self.indexes {
             unindex_value(index, &self.columns, slot, &row[index.def.column]);
@@ -319,7 +325,7 @@ impl Table {
             self.pkey.remove(&key);
         }
         for store in &mut self.columns {
-            store.set(slot, &Value::Null);
+            store.set(slot, &None);
         }
         self.versions[slot as usize] = 0;
         self.free.push(slot);
@@ -329,7 +335,7 @@ impl Table {
 
     /// Replaces the row at `slot` with `row`, returning the old one. Only
     /// indexes on changed columns are touched.
-    pub(crate) fn replace(&mut self, slot: u32, row: &[Value], version: u64) -> Result<Vec<Value>> {
+    pub(crate) fn replace(&mut self, slot: u32, row: &[Datum], version: u64) -> Result<Vec<Datum>> {
         self.def.check_row(row)?;
         let old = self.live_row(slot)?;
         let (old_key, new_key) = (self.def.key_of(&old), self.def.key_of(row));
@@ -365,7 +371,7 @@ impl Table {
     }
 
     /// Adds a column holding `fill` in every existing row.
-    pub(crate) fn add_column(&mut self, column: ColumnDef, fill: &Value) -> Result<()> {
+    pub(crate) fn add_column(&mut self, column: ColumnDef, fill: &Datum) -> Result<()> {
         if self.def.column_index(&column.name).is_some() {
             return Err(StorageError::duplicate_column(&column.name, &self.def.name));
         }
@@ -394,7 +400,12 @@ impl Table {
         Ok(())
     }
 
-    fn build_index(&self, def: &IndexDef, progress: &BuildProgress) -> Result<IndexData> {
+    /// Builds the contents of index `def` over the current rows.
+    pub(crate) fn build_index(
+        &self,
+        def: &IndexDef,
+        progress: &BuildProgress,
+    ) -> Result<IndexData> {
         let column = self.def.columns.get(def.column).ok_or_else(|| {
             StorageError::new("42703", format!("column {} does not exist", def.column))
         })?;
@@ -411,25 +422,26 @@ impl Table {
                 }
                 let set = slots
                     .iter()
-                    .filter_map(|&s| store.get(s).key().map(|k| (k, s)))
+                    .filter_map(|&s| datum::key(&store.get(s)).map(|k| (k, s)))
                     .collect();
                 Ok(IndexData::BTree(set))
             }
-            IndexMethod::IvfFlat { metric, .. } => {
+            IndexMethod::IvfFlat { metric, .. } | IndexMethod::Hnsw { metric, .. } => {
                 let (ty, dims) = column.ty.vector_type().ok_or_else(|| {
                     StorageError::new(
                         "42704",
                         format!(
-                            "data type {} has no default operator class for access method \"ivfflat\"",
-                            column.ty.sql_name()
+                            "data type {} has no default operator class for access method \"{}\"",
+                            column.ty.sql_name(),
+                            def.method.name()
                         ),
                     )
                 })?;
-                ann::types::check_index_dims(
-                    ann::types::IndexKind::IvfFlat,
-                    ty,
-                    dims.map(|d| d as usize),
-                )?;
+                let kind = match def.method {
+                    IndexMethod::Hnsw { .. } => ann::types::IndexKind::Hnsw,
+                    _ => ann::types::IndexKind::IvfFlat,
+                };
+                ann::types::check_index_dims(kind, ty, dims.map(|d| d as usize))?;
                 let space = ColumnSpace::new(store, metric)?;
                 Ok(IndexData::Ann(AnnIndex::build(
                     def.method, &space, &slots, progress,

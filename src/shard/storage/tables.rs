@@ -5,9 +5,9 @@
 
 use super::catalog::IndexMethod;
 use super::error::{Result, StorageError};
-use super::table::{Table, TableIndex};
+use super::table::{IndexData, Table, TableIndex};
 use super::wal::record::WalRecord;
-use crate::shard::value::Value;
+use crate::shard::datum::Datum;
 use ann::BuildProgress;
 use std::collections::BTreeMap;
 
@@ -15,11 +15,14 @@ use std::collections::BTreeMap;
 const FIRST_OID: u32 = 16384;
 
 /// All tables of a shard, by oid.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Tables {
     by_oid: BTreeMap<u32, Table>,
     next_oid: u32,
     next_version: u64,
+    /// Bumped by every applied or undone record: an index built while it
+    /// stayed the same is an index of the current rows.
+    generation: u64,
 }
 
 /// How to take back one applied record.
@@ -32,12 +35,12 @@ pub(crate) enum Undo {
     Deleted {
         table: u32,
         slot: u32,
-        row: Vec<Value>,
+        row: Vec<Datum>,
     },
     Updated {
         table: u32,
         slot: u32,
-        row: Vec<Value>,
+        row: Vec<Datum>,
     },
     CreatedTable {
         table: u32,
@@ -69,6 +72,7 @@ impl Default for Tables {
             by_oid: BTreeMap::new(),
             next_oid: FIRST_OID,
             next_version: 1,
+            generation: 0,
         }
     }
 }
@@ -130,8 +134,32 @@ impl Tables {
         self.next_version
     }
 
+    /// Changes whenever the tables change.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Applies `rec`, returning its undo. On error nothing changed.
-    pub(crate) fn apply(&mut self, rec: &WalRecord) -> Result<Undo> {
+    /// `progress` reports (and cancels) an index build; `prebuilt` is the
+    /// contents of the index a CreateIndex record creates, if they were
+    /// built beforehand over the current rows.
+    pub(crate) fn apply(
+        &mut self,
+        rec: &WalRecord,
+        progress: &BuildProgress,
+        prebuilt: Option<IndexData>,
+    ) -> Result<Undo> {
+        let undo = self.apply_record(rec, progress, prebuilt)?;
+        self.generation += 1;
+        Ok(undo)
+    }
+
+    fn apply_record(
+        &mut self,
+        rec: &WalRecord,
+        progress: &BuildProgress,
+        prebuilt: Option<IndexData>,
+    ) -> Result<Undo> {
         Ok(match rec {
             WalRecord::CreateTable(def) => {
                 def.validate()?;
@@ -173,8 +201,14 @@ impl Tables {
                     return Err(StorageError::duplicate_relation(&index.name));
                 }
                 self.next_oid = self.next_oid.max(index.oid + 1);
-                self.table_mut(*table)?
-                    .create_index(index.clone(), &BuildProgress::new())?;
+                let t = self.table_mut(*table)?;
+                match prebuilt {
+                    Some(data) => t.attach_index(TableIndex {
+                        def: index.clone(),
+                        data,
+                    }),
+                    None => t.create_index(index.clone(), progress)?,
+                }
                 Undo::CreatedIndex {
                     table: *table,
                     index: index.oid,
@@ -224,6 +258,7 @@ impl Tables {
     /// what apply changed, so it cannot fail on a consistent state; a
     /// failure would be a bug and is logged.
     pub(crate) fn undo(&mut self, undo: Undo) {
+        self.generation += 1;
         let outcome = match undo {
             Undo::Inserted { table, slot } => {
                 self.table_mut(table).and_then(|t| t.remove(slot)).map(drop)

@@ -15,7 +15,7 @@ use super::error::{Result, StorageError};
 use super::table::RowRef;
 use super::tables::Tables;
 use super::wal::record::WalRecord;
-use crate::shard::value::{KeyValue, Value};
+use crate::shard::datum::{Datum, KeyValue};
 use std::collections::{HashMap, HashSet};
 
 /// One change in a transaction's write set.
@@ -41,7 +41,7 @@ pub enum Change {
         /// The new column.
         column: ColumnDef,
         /// Value for existing rows (the evaluated default, or NULL).
-        fill: Value,
+        fill: Datum,
     },
     /// `CREATE INDEX name ON table (column) USING method`.
     CreateIndex {
@@ -61,7 +61,7 @@ pub enum Change {
         /// Table name.
         table: String,
         /// Values, one per column.
-        row: Vec<Value>,
+        row: Vec<Datum>,
     },
     /// A row replaced.
     Update {
@@ -70,7 +70,7 @@ pub enum Change {
         /// The row as read.
         row: RowRef,
         /// New values, one per column.
-        new: Vec<Value>,
+        new: Vec<Datum>,
     },
     /// A row deleted.
     Delete {
@@ -217,14 +217,7 @@ impl Transaction {
 
     /// The definition of `name` as this transaction sees it.
     pub fn table_def(&self, tables: &Tables, name: &str) -> Result<TableDef> {
-        match self.defs.get(name) {
-            Some(Some(def)) => Ok(def.clone()),
-            Some(None) => Err(StorageError::undefined_table(name)),
-            None => tables
-                .get(name)
-                .map(|t| t.def().clone())
-                .ok_or_else(|| StorageError::undefined_table(name)),
-        }
+        self.def_ref(tables, name).cloned()
     }
 
     fn relation_exists(&self, tables: &Tables, name: &str) -> bool {
@@ -301,7 +294,7 @@ impl Transaction {
         tables: &Tables,
         table: &str,
         column: ColumnDef,
-        fill: Value,
+        fill: Datum,
     ) -> Result<()> {
         let mut def = self.table_def(tables, table)?;
         if def.column_index(&column.name).is_some() {
@@ -358,21 +351,36 @@ impl Transaction {
         self.keys.entry(table.to_string()).or_default()
     }
 
-    fn check_key(&mut self, tables: &Tables, def: &TableDef, key: &[KeyValue]) -> Result<()> {
-        let committed = tables.get(&def.name).is_some_and(|t| t.has_key(key));
-        let d = self.delta(&def.name);
+    fn check_key(&mut self, tables: &Tables, table: &str, key: &[KeyValue]) -> Result<()> {
+        let committed = tables.get(table).is_some_and(|t| t.has_key(key));
+        let d = self.delta(table);
         if d.added.contains(key) || (committed && !d.cleared && !d.removed.contains(key)) {
-            return Err(def.duplicate_key(key));
+            return Err(self.def_ref(tables, table)?.duplicate_key(key));
         }
         Ok(())
     }
 
+    /// The definition of `name` as this transaction sees it, borrowed.
+    fn def_ref<'a>(&'a self, tables: &'a Tables, name: &str) -> Result<&'a TableDef> {
+        match self.defs.get(name) {
+            Some(Some(def)) => Ok(def),
+            Some(None) => Err(StorageError::undefined_table(name)),
+            None => tables
+                .get(name)
+                .map(|t| t.def())
+                .ok_or_else(|| StorageError::undefined_table(name)),
+        }
+    }
+
     /// `INSERT` of one row (values for every column, defaults applied).
-    pub fn insert(&mut self, tables: &Tables, table: &str, row: Vec<Value>) -> Result<()> {
-        let def = self.table_def(tables, table)?;
-        def.check_row(&row)?;
-        if let Some(key) = def.key_of(&row) {
-            self.check_key(tables, &def, &key)?;
+    pub fn insert(&mut self, tables: &Tables, table: &str, row: Vec<Datum>) -> Result<()> {
+        let key = {
+            let def = self.def_ref(tables, table)?;
+            def.check_row(&row)?;
+            def.key_of(&row)
+        };
+        if let Some(key) = key {
+            self.check_key(tables, table, &key)?;
             self.delta(table).added.insert(key);
         }
         self.changes.push(Change::Insert {
@@ -382,7 +390,7 @@ impl Transaction {
         Ok(())
     }
 
-    fn read_row(tables: &Tables, table: &str, row: RowRef) -> Result<Vec<Value>> {
+    fn read_row(tables: &Tables, table: &str, row: RowRef) -> Result<Vec<Datum>> {
         tables
             .get(table)
             .filter(|t| t.row_ref(row.slot) == Some(row))
@@ -396,7 +404,7 @@ impl Transaction {
         tables: &Tables,
         table: &str,
         row: RowRef,
-        new: Vec<Value>,
+        new: Vec<Datum>,
     ) -> Result<()> {
         let def = self.table_def(tables, table)?;
         def.check_row(&new)?;
@@ -404,7 +412,7 @@ impl Transaction {
         let (old_key, new_key) = (def.key_of(&old), def.key_of(&new));
         if new_key != old_key {
             if let Some(k) = &new_key {
-                self.check_key(tables, &def, k)?;
+                self.check_key(tables, table, k)?;
             }
             let d = self.delta(table);
             if let Some(k) = old_key {

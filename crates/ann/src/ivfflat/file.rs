@@ -23,21 +23,11 @@ use std::path::Path;
 /// persist's kind tag for IVFFlat files.
 pub const KIND: u32 = 2;
 
-const METRICS: [Metric; 6] = [
-    Metric::L2,
-    Metric::InnerProduct,
-    Metric::Cosine,
-    Metric::L1,
-    Metric::Hamming,
-    Metric::Jaccard,
-];
-
 impl IvfFlat {
     /// Writes the index to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut w = PayloadWriter::new();
-        let tag = METRICS.iter().position(|&m| m == self.metric).unwrap_or(0);
-        w.u8(tag as u8);
+        w.u8(self.metric.tag());
         w.u64(self.dim as u64);
         w.u32(self.params.lists as u32);
         w.f32s(&self.centres);
@@ -63,9 +53,7 @@ impl IvfFlat {
 fn decode(payload: &[u8]) -> Result<IvfFlat> {
     let bad = |why: &str| AnnError::corrupted(why.to_string());
     let mut r = PayloadReader::new(payload);
-    let metric = *METRICS
-        .get(r.u8()? as usize)
-        .ok_or_else(|| bad("unknown metric"))?;
+    let metric = Metric::from_tag(r.u8()?).ok_or_else(|| bad("unknown metric"))?;
     Geometry::of(metric).map_err(|_| bad("metric has no ivfflat operator class"))?;
     let dim = usize::try_from(r.u64()?).map_err(|_| bad("dimension out of range"))?;
     let lists = r.u32()? as usize;

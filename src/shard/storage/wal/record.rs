@@ -20,9 +20,9 @@
 //! A transaction is its records followed by one commit record, written
 //! together; replay applies a transaction only when its commit is read.
 
+use crate::shard::datum::Datum;
 use crate::shard::storage::catalog::{ColumnDef, IndexDef, TableDef};
 use crate::shard::storage::row_codec::{ByteReader, ByteWriter, Decoded, Malformed};
-use crate::shard::value::Value;
 
 /// Bytes before a record's body.
 pub const FRAME_HEADER: usize = 8;
@@ -46,7 +46,7 @@ pub enum WalRecord {
         /// The new column.
         column: ColumnDef,
         /// Value for rows already in the table.
-        fill: Value,
+        fill: Datum,
     },
     /// `CREATE INDEX`.
     CreateIndex {
@@ -69,7 +69,7 @@ pub enum WalRecord {
         /// Row slot.
         slot: u32,
         /// Column values.
-        row: Vec<Value>,
+        row: Vec<Datum>,
     },
     /// The row at `slot` replaced.
     Update {
@@ -78,7 +78,7 @@ pub enum WalRecord {
         /// Row slot.
         slot: u32,
         /// New column values.
-        row: Vec<Value>,
+        row: Vec<Datum>,
     },
     /// The row at `slot` deleted.
     Delete {
@@ -242,6 +242,7 @@ pub fn parse_frame(buf: &[u8]) -> Frame<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Value;
 
     #[test]
     fn records_round_trip_through_frames() {
@@ -249,7 +250,7 @@ mod tests {
             WalRecord::Insert {
                 table: 3,
                 slot: 9,
-                row: vec![Value::Int8(1), Value::Text("a".into())],
+                row: vec![Some(Value::Int8(1)), Some(Value::Text("a".into()))],
             },
             WalRecord::Delete { table: 3, slot: 2 },
             WalRecord::Commit,

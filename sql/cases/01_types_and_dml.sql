@@ -1,0 +1,22 @@
+-- Column types, defaults, INSERT … RETURNING, UPDATE, DELETE, ON CONFLICT.
+CREATE EXTENSION IF NOT EXISTS vector;
+CREATE TABLE t (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT 'x', n int, small smallint, r real, d double precision, flag boolean, v varchar(5), day date, e vector(3), h halfvec(3), s sparsevec(5), b bit(4));
+INSERT INTO t (name, n, small, r, d, flag, v, day, e, h, s, b) VALUES ('a', 1, 2, 1.5, 2.25, true, 'abc', '2024-01-02', '[1,2,3]', '[1,2,3]', '{1:1,3:2}/5', '1010') RETURNING id, name;
+INSERT INTO t (n, e) VALUES (2, '[3,2,1]'), (3, '[0,0,1]'), (NULL, '[1,1,1]');
+SELECT * FROM t ORDER BY id;
+SELECT id, name, n FROM t WHERE n BETWEEN 2 AND 3 ORDER BY id;
+SELECT id FROM t WHERE n IS NULL;
+SELECT id FROM t WHERE n IN (1, 3) ORDER BY id DESC;
+SELECT id FROM t WHERE NOT (n > 1) OR name LIKE 'a%' ORDER BY id;
+SELECT id, n FROM t ORDER BY n DESC NULLS LAST, id LIMIT 2 OFFSET 1;
+UPDATE t SET n = n * 10, name = 'upd' WHERE id = 2 RETURNING id, n, name;
+DELETE FROM t WHERE id = 3 RETURNING id, e;
+INSERT INTO t (id, name) VALUES (1, 'dup') ON CONFLICT (id) DO NOTHING;
+INSERT INTO t (id, name) VALUES (1, 'dup') ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name RETURNING id, name;
+INSERT INTO t (id, name) VALUES (DEFAULT, DEFAULT) RETURNING id, name;
+SELECT count(*) FROM t;
+ALTER TABLE t ADD COLUMN extra int DEFAULT 7;
+SELECT id, extra FROM t ORDER BY id;
+TRUNCATE t;
+SELECT count(*) FROM t;
+DROP TABLE t;

@@ -1,0 +1,25 @@
+-- ANN and btree indexes: DDL and KNN results (small tables: exact rows).
+CREATE TABLE items (id bigint PRIMARY KEY, category int, embedding vector(3), h halfvec(3), b bit(3), s sparsevec(3));
+INSERT INTO items VALUES (1, 1, '[1,2,3]', '[1,2,3]', '101', '{1:1}/3'), (2, 2, '[4,5,6]', '[4,5,6]', '010', '{2:2}/3'), (3, 1, '[1,1,1]', '[1,1,1]', '111', '{3:3}/3'), (4, 3, '[-1,0,2]', '[-1,0,2]', '000', '{1:4}/3');
+CREATE INDEX items_hnsw ON items USING hnsw (embedding vector_l2_ops) WITH (m = 16, ef_construction = 64);
+CREATE INDEX items_ivf ON items USING ivfflat (embedding vector_cosine_ops) WITH (lists = 1);
+CREATE INDEX items_half ON items USING hnsw (h halfvec_l1_ops);
+CREATE INDEX items_bits ON items USING hnsw (b bit_hamming_ops);
+CREATE INDEX items_sparse ON items USING hnsw (s sparsevec_ip_ops);
+CREATE INDEX items_category ON items (category);
+CREATE INDEX items_hnsw ON items USING hnsw (embedding vector_l2_ops);
+CREATE INDEX IF NOT EXISTS items_hnsw ON items USING hnsw (embedding vector_l2_ops);
+SELECT id, embedding <-> '[1,2,3]' AS d FROM items ORDER BY embedding <-> '[1,2,3]' LIMIT 3;
+SELECT id FROM items ORDER BY embedding <=> '[1,1,1]' LIMIT 2;
+SELECT id FROM items ORDER BY h <+> '[1,1,1]' LIMIT 2;
+SELECT id FROM items ORDER BY b <~> '111' LIMIT 1;
+SELECT id FROM items ORDER BY s <#> '{1:1}/3' LIMIT 1;
+SELECT id FROM items WHERE category = 1 ORDER BY id;
+INSERT INTO items VALUES (5, 1, '[1,2,3.5]', '[1,2,3]', '101', '{1:1}/3');
+SELECT id FROM items ORDER BY embedding <-> '[1,2,3.4]' LIMIT 1;
+DELETE FROM items WHERE id = 5;
+SELECT id FROM items ORDER BY embedding <-> '[1,2,3.4]' LIMIT 1;
+DROP INDEX items_hnsw;
+DROP INDEX items_hnsw;
+DROP INDEX IF EXISTS items_hnsw;
+DROP TABLE items;

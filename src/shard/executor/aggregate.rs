@@ -1,0 +1,218 @@
+//! count / sum / avg / min / max over a group of rows, including
+//! pgvector's `avg` and `sum` of vectors (through ann's accumulators).
+
+use super::coerce::{as_f64, as_i64};
+use super::expr::{compare, eval, function_args, function_name, is_aggregate, Env, Row};
+use crate::shard::datum::Datum;
+use crate::wire::{PgError, Value};
+use ann::functions::{AvgAccumulator, SumAccumulator};
+use half::f16;
+use sqlparser::ast::{visit_expressions, Expr, Function, FunctionArguments};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+/// One aggregate call found in a query.
+#[derive(Debug, Clone)]
+pub struct AggregateCall {
+    /// The call's SQL text (the key its value is found by).
+    pub key: String,
+    name: String,
+    /// The argument; `None` for `count(*)`.
+    arg: Option<Expr>,
+}
+
+/// Every aggregate call in `exprs`, once each.
+pub fn find_calls<'a>(
+    exprs: impl IntoIterator<Item = &'a Expr>,
+) -> Result<Vec<AggregateCall>, PgError> {
+    let mut calls: Vec<AggregateCall> = Vec::new();
+    let mut error = None;
+    for e in exprs {
+        let _ = visit_expressions(e, |x| {
+            if let Expr::Function(f) = x {
+                if is_aggregate(f) {
+                    match call_of(f, x) {
+                        Ok(c) if !calls.iter().any(|o| o.key == c.key) => calls.push(c),
+                        Ok(_) => {}
+                        Err(e) => error = Some(e),
+                    }
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(calls),
+    }
+}
+
+fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {
+    if let FunctionArguments::List(list) = &f.args {
+        if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+            return Err(PgError::feature_not_supported(
+                "DISTINCT and ORDER BY inside aggregates are not supported",
+            ));
+        }
+    }
+    let name = function_name(f);
+    let args = function_args(f)?;
+    let arg = match (name.as_str(), args.as_slice()) {
+        ("count", []) => None,
+        (_, [a]) => Some((*a).clone()),
+        _ => {
+            return Err(PgError::new(
+                "42883",
+                format!(
+                    "function {name} with {} arguments does not exist",
+                    args.len()
+                ),
+            ))
+        }
+    };
+    Ok(AggregateCall {
+        key: expr.to_string(),
+        name,
+        arg,
+    })
+}
+
+/// The running state of one aggregate over one group.
+#[derive(Debug)]
+enum State {
+    Count(i64),
+    IntSum(Option<i64>),
+    FloatSum(Option<f64>, bool),
+    Avg(f64, u64),
+    VectorSum(SumAccumulator<f32>),
+    HalfSum(SumAccumulator<f16>),
+    VectorAvg(AvgAccumulator, bool),
+    Extreme(Datum, Ordering),
+    Empty,
+}
+
+/// The states of every aggregate call for one group.
+#[derive(Debug)]
+pub struct Accumulators {
+    states: Vec<State>,
+}
+
+impl Accumulators {
+    /// Fresh states for `calls`.
+    pub fn new(calls: &[AggregateCall]) -> Self {
+        Accumulators {
+            states: calls
+                .iter()
+                .map(|c| match c.name.as_str() {
+                    "count" => State::Count(0),
+                    "min" => State::Extreme(None, Ordering::Less),
+                    "max" => State::Extreme(None, Ordering::Greater),
+                    _ => State::Empty,
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds one row.
+    pub fn add(
+        &mut self,
+        calls: &[AggregateCall],
+        row: &dyn Row,
+        env: &Env,
+    ) -> Result<(), PgError> {
+        for (call, state) in calls.iter().zip(&mut self.states) {
+            let value = match &call.arg {
+                None => Some(Value::Bool(true)),
+                Some(e) => eval(e, row, env)?,
+            };
+            let Some(v) = value else { continue };
+            add(state, &call.name, v)?;
+        }
+        Ok(())
+    }
+
+    /// The aggregate values by call text.
+    pub fn finish(self, calls: &[AggregateCall]) -> Result<HashMap<String, Datum>, PgError> {
+        calls
+            .iter()
+            .zip(self.states)
+            .map(|(c, s)| Ok((c.key.clone(), finish(s)?)))
+            .collect()
+    }
+}
+
+fn no_aggregate(name: &str, v: &Value) -> PgError {
+    super::functions::no_function(name, std::slice::from_ref(v))
+}
+
+fn add(state: &mut State, name: &str, v: Value) -> Result<(), PgError> {
+    if matches!(state, State::Empty) {
+        *state = match (name, &v) {
+            ("sum", Value::Vector(_)) => State::VectorSum(SumAccumulator::new()),
+            ("sum", Value::HalfVec(_)) => State::HalfSum(SumAccumulator::new()),
+            ("sum", Value::Float4(_)) => State::FloatSum(None, true),
+            ("sum", Value::Float8(_) | Value::Text(_)) => State::FloatSum(None, false),
+            ("sum", v) if as_i64(v).is_some() => State::IntSum(None),
+            ("avg", Value::Vector(_)) => State::VectorAvg(AvgAccumulator::new(), false),
+            ("avg", Value::HalfVec(_)) => State::VectorAvg(AvgAccumulator::new(), true),
+            ("avg", v) if as_f64(v).is_some() => State::Avg(0.0, 0),
+            _ => return Err(no_aggregate(name, &v)),
+        };
+    }
+    match (state, v) {
+        (State::Count(n), _) => *n += 1,
+        (State::IntSum(s), v) => {
+            let x = as_i64(&v).ok_or_else(|| no_aggregate(name, &v))?;
+            *s = Some(
+                s.unwrap_or(0)
+                    .checked_add(x)
+                    .ok_or_else(|| PgError::new("22003", "bigint out of range"))?,
+            );
+        }
+        (State::FloatSum(s, _), v) => {
+            let x = match &v {
+                Value::Text(t) => t
+                    .parse()
+                    .map_err(|_| PgError::invalid_text("double precision", t))?,
+                v => as_f64(v).ok_or_else(|| no_aggregate(name, v))?,
+            };
+            *s = Some(s.unwrap_or(0.0) + x);
+        }
+        (State::Avg(sum, n), v) => {
+            *sum += as_f64(&v).ok_or_else(|| no_aggregate(name, &v))?;
+            *n += 1;
+        }
+        (State::VectorSum(acc), Value::Vector(x)) => acc.add(&x)?,
+        (State::HalfSum(acc), Value::HalfVec(x)) => acc.add(&x)?,
+        (State::VectorAvg(acc, false), Value::Vector(x)) => acc.add(&x)?,
+        (State::VectorAvg(acc, true), Value::HalfVec(x)) => acc.add(&x)?,
+        (State::Extreme(best, want), v) => {
+            let replace = match best {
+                None => true,
+                Some(b) => compare(&v, b)? == *want,
+            };
+            if replace {
+                *best = Some(v);
+            }
+        }
+        (_, v) => return Err(no_aggregate(name, &v)),
+    }
+    Ok(())
+}
+
+fn finish(state: State) -> Result<Datum, PgError> {
+    Ok(match state {
+        State::Count(n) => Some(Value::Int8(n)),
+        State::IntSum(s) => s.map(Value::Int8),
+        State::FloatSum(s, true) => s.map(|x| Value::Float4(x as f32)),
+        State::FloatSum(s, false) => s.map(Value::Float8),
+        State::Avg(sum, n) => (n > 0).then(|| Value::Float8(sum / n as f64)),
+        State::VectorSum(acc) => acc.sum().cloned().map(Value::Vector),
+        State::HalfSum(acc) => acc.sum().cloned().map(Value::HalfVec),
+        State::VectorAvg(acc, false) => acc.avg::<f32>()?.map(Value::Vector),
+        State::VectorAvg(acc, true) => acc.avg::<f16>()?.map(Value::HalfVec),
+        State::Extreme(best, _) => best,
+        State::Empty => None,
+    })
+}

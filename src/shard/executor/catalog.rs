@@ -1,0 +1,181 @@
+//! What drivers and psql ask the server about itself: `version()`,
+//! tokio-postgres' and psycopg's `pg_type` lookups, index build progress
+//! (`pg_stat_progress_create_index`), and the catalog queries psql sends
+//! for `\dt` and `\d table` (recognised by their text, answered from
+//! storage's table definitions in [`super::psql`]).
+
+use super::expr::Globals;
+use super::select::{Column, Relation};
+use super::{psql, Outcome, Shard};
+use crate::shard::datum::Datum;
+use crate::shard::storage::Tables;
+use crate::sql::Statement;
+use crate::wire::catalog as wire_catalog;
+use crate::wire::guc::SERVER_VERSION;
+use crate::wire::types::oid;
+use crate::wire::{PgError, Value};
+
+/// `version()`.
+pub fn version() -> String {
+    format!("PostgreSQL {SERVER_VERSION} on x86_64-pc-linux-gnu, compiled by rustc, 64-bit")
+}
+
+/// True for tokio-postgres' type lookup.
+pub fn is_typeinfo(stmt: &Statement) -> bool {
+    stmt.text.contains("pg_type") && wire_catalog::is_typeinfo_query(&stmt.text)
+}
+
+fn typeinfo_columns() -> Vec<Column> {
+    wire_catalog::typeinfo_columns()
+        .into_iter()
+        .map(|f| Column {
+            name: f.name,
+            ty: (f.type_oid, -1),
+        })
+        .collect()
+}
+
+/// Columns of `pg_stat_progress_create_index` (PostgreSQL's, less the
+/// locker and partition counters).
+fn progress_columns() -> Vec<Column> {
+    [
+        ("pid", oid::INT4),
+        ("datname", oid::NAME),
+        ("relid", oid::OID),
+        ("index_relid", oid::OID),
+        ("relname", oid::NAME),
+        ("index_relname", oid::NAME),
+        ("command", oid::TEXT),
+        ("phase", oid::TEXT),
+        ("tuples_total", oid::INT8),
+        ("tuples_done", oid::INT8),
+    ]
+    .into_iter()
+    .map(|(n, t)| Column {
+        name: n.to_string(),
+        ty: (t, -1),
+    })
+    .collect()
+}
+
+/// The rows of `pg_stat_progress_create_index`: one per running build.
+pub fn progress_view(shard: &Shard, tables: &Tables, database: &str) -> Relation {
+    let rows = shard
+        .builds()
+        .into_iter()
+        .map(|b| {
+            let (done, total) = b.progress.get();
+            let relid = tables.get(&b.table).map_or(0, |t| t.def().oid);
+            let text = |s: &str| Some(Value::Text(s.to_string()));
+            vec![
+                Some(Value::Int4(b.pid)),
+                text(database),
+                Some(Value::Oid(relid)),
+                Some(Value::Oid(0)),
+                text(&b.table),
+                text(&b.index),
+                text("CREATE INDEX"),
+                text(if total == 0 {
+                    "initializing"
+                } else {
+                    "building index: loading tuples"
+                }),
+                Some(Value::Int8(total as i64)),
+                Some(Value::Int8(done as i64)),
+            ]
+        })
+        .collect();
+    Relation {
+        columns: progress_columns(),
+        rows,
+    }
+}
+
+/// True for psycopg's `TypeInfo.fetch` query (`… typarray AS array_oid …
+/// FROM pg_type t WHERE t.oid = to_regtype($1)`).
+fn is_psycopg_typeinfo(stmt: &Statement) -> bool {
+    stmt.text.contains("typarray AS array_oid") && stmt.text.contains("FROM pg_type t")
+}
+
+fn psycopg_typeinfo_columns() -> Vec<Column> {
+    [
+        ("name", oid::NAME),
+        ("oid", oid::OID),
+        ("array_oid", oid::OID),
+        ("regtype", oid::TEXT),
+        ("delimiter", oid::CHAR),
+    ]
+    .into_iter()
+    .map(|(n, t)| Column {
+        name: n.to_string(),
+        ty: (t, -1),
+    })
+    .collect()
+}
+
+/// The row psycopg's type lookup gets for type name `name`.
+fn psycopg_typeinfo_row(name: &str) -> Option<Vec<Datum>> {
+    let t = crate::wire::types::by_name(name)?;
+    Some(vec![
+        Some(Value::Text(t.name.to_string())),
+        Some(Value::Oid(t.oid)),
+        Some(Value::Oid(t.array)),
+        Some(Value::Text(t.name.to_string())),
+        Some(Value::Char(b',')),
+    ])
+}
+
+/// The name a query reads the progress view under.
+pub const PROGRESS_VIEW: &str = "pg_stat_progress_create_index";
+
+/// Answers a catalog query, or `None` for an ordinary query.
+pub fn answer(
+    stmt: &Statement,
+    shard: &Shard,
+    params: &[Datum],
+    globals: &Globals,
+) -> Result<Option<Outcome>, PgError> {
+    if is_typeinfo(stmt) {
+        let Some(Some(Value::Oid(type_oid))) = params.first() else {
+            return Err(PgError::protocol_violation("type lookup without an oid"));
+        };
+        let rows = wire_catalog::typeinfo_row(*type_oid).into_iter().collect();
+        return Ok(Some(Outcome::select(Relation {
+            columns: typeinfo_columns(),
+            rows,
+        })));
+    }
+    if is_psycopg_typeinfo(stmt) {
+        let rows = match params.first() {
+            Some(Some(Value::Text(name))) => psycopg_typeinfo_row(name).into_iter().collect(),
+            _ => Vec::new(),
+        };
+        return Ok(Some(Outcome::select(Relation {
+            columns: psycopg_typeinfo_columns(),
+            rows,
+        })));
+    }
+    let tables = shard.db.read();
+    Ok(psql::answer(&stmt.text, &tables, &globals.session.user)?.map(Outcome::select))
+}
+
+/// The result columns of a catalog query, or `None` for an ordinary one.
+pub fn describe(stmt: &Statement, shard: &Shard) -> Result<Option<Relation>, PgError> {
+    if is_typeinfo(stmt) {
+        return Ok(Some(Relation {
+            columns: typeinfo_columns(),
+            rows: Vec::new(),
+        }));
+    }
+    if is_psycopg_typeinfo(stmt) {
+        return Ok(Some(Relation {
+            columns: psycopg_typeinfo_columns(),
+            rows: Vec::new(),
+        }));
+    }
+    let tables = shard.db.read();
+    Ok(psql::answer(&stmt.text, &tables, "")?.map(|r| Relation {
+        columns: r.columns,
+        rows: Vec::new(),
+    }))
+}

@@ -1,0 +1,490 @@
+//! INSERT (with defaults, serials, ON CONFLICT and RETURNING), UPDATE and
+//! DELETE: rows are read from the committed tables, changed values are
+//! checked and added to the transaction's write set.
+
+use super::coerce::cast;
+use super::ddl::default_value;
+use super::expr::{bool_of, eval, Env, Row};
+use super::infer::{infer, Columns, TypeEnv, TypeOf};
+use super::select::{expand_items, object_name, run_query, Column, Ctx, Relation};
+use super::types::{type_oid, typmod, value_typmod};
+use super::{storage_error, Outcome, Sequences};
+use crate::shard::datum::Datum;
+use crate::shard::storage::{ColumnType, RowRef, TableDef, Tables, Transaction};
+use crate::wire::{PgError, Value};
+use sqlparser::ast::{
+    Assignment, AssignmentTarget, Delete, Expr, FromTable, Insert, OnConflictAction, OnInsert,
+    SelectItem, SetExpr, TableFactor, TableObject, TableWithJoins, Update,
+};
+
+/// A row of a table as values by column name, with the proposed row of
+/// an INSERT as `excluded`.
+struct DefRow<'a> {
+    def: &'a TableDef,
+    alias: &'a str,
+    values: &'a [Datum],
+    excluded: Option<&'a [Datum]>,
+}
+
+impl Row for DefRow<'_> {
+    fn get(&self, q: Option<&str>, name: &str) -> Option<Datum> {
+        let i = self.def.column_index(name)?;
+        match q {
+            Some(q) if q.eq_ignore_ascii_case("excluded") => self.excluded.map(|e| e[i].clone()),
+            Some(q) if q != self.alias && q != self.def.name => None,
+            _ => Some(self.values[i].clone()),
+        }
+    }
+}
+
+/// Column types of a table, for RETURNING's result types.
+struct DefColumns<'a>(&'a TableDef);
+
+impl Columns for DefColumns<'_> {
+    fn column_type(&self, _: Option<&str>, name: &str) -> Option<TypeOf> {
+        let c = self.0.columns.iter().find(|c| c.name == name)?;
+        Some((type_oid(c.ty), typmod(c.ty)))
+    }
+}
+
+/// RETURNING: its columns, and the rows gathered so far.
+struct Returning {
+    items: Vec<(String, Expr)>,
+    rel: Relation,
+}
+
+impl Returning {
+    fn new(
+        def: &TableDef,
+        items: Option<&Vec<SelectItem>>,
+        params: &[u32],
+    ) -> Result<Option<Self>, PgError> {
+        let Some(items) = items else { return Ok(None) };
+        let names: Vec<String> = def.columns.iter().map(|c| c.name.clone()).collect();
+        let out = expand_items(items, &names)?;
+        let cols = DefColumns(def);
+        let env = TypeEnv { params };
+        let columns = out
+            .iter()
+            .map(|(n, e)| {
+                Ok(Column {
+                    name: n.clone(),
+                    ty: infer(e, &cols, &env)?,
+                })
+            })
+            .collect::<Result<_, PgError>>()?;
+        Ok(Some(Returning {
+            items: out,
+            rel: Relation {
+                columns,
+                rows: Vec::new(),
+            },
+        }))
+    }
+
+    fn push(&mut self, row: &dyn Row, env: &Env) -> Result<(), PgError> {
+        let values = self
+            .items
+            .iter()
+            .zip(&self.rel.columns)
+            .map(|((_, e), c)| {
+                eval(e, row, env)?
+                    .map(|v| super::coerce::to_described(v, c.ty.0))
+                    .transpose()
+            })
+            .collect::<Result<_, PgError>>()?;
+        self.rel.rows.push(values);
+        Ok(())
+    }
+}
+
+/// Adds `values` (a row of `def`) to RETURNING's rows, if there is one.
+fn returned(
+    returning: &mut Option<Returning>,
+    def: &TableDef,
+    alias: &str,
+    values: &[Datum],
+    env: &Env,
+) -> Result<(), PgError> {
+    match returning {
+        Some(r) => r.push(
+            &DefRow {
+                def,
+                alias,
+                values,
+                excluded: None,
+            },
+            env,
+        ),
+        None => Ok(()),
+    }
+}
+
+fn finish(tag: String, returning: Option<Returning>) -> Outcome {
+    let mut out = Outcome::tag(&tag);
+    out.rows = returning.map(|r| r.rel);
+    out
+}
+
+/// The value of `v` stored into column `i` of `def`.
+fn store(def: &TableDef, i: usize, v: Datum) -> Result<Datum, PgError> {
+    let ty = def.columns[i].ty;
+    let Some(v) = v else { return Ok(None) };
+    if let (Value::Text(s), ColumnType::Varchar(Some(n))) = (&v, ty) {
+        if s.chars().count() > n as usize {
+            return Err(PgError::new(
+                "22001",
+                format!("value too long for type character varying({n})"),
+            ));
+        }
+    }
+    let from = crate::shard::datum::type_name(&v);
+    cast(v, type_oid(ty), value_typmod(ty), false)
+        .map(Some)
+        .map_err(|e| {
+            if e.code == "42846" {
+                PgError::new(
+                    "42804",
+                    format!(
+                        "column \"{}\" is of type {} but expression is of type {from}",
+                        def.columns[i].name,
+                        ty.sql_name()
+                    ),
+                )
+                .with_hint("You will need to rewrite or cast the expression.")
+            } else {
+                e
+            }
+        })
+}
+
+fn table_of(t: &TableWithJoins) -> Result<(String, String), PgError> {
+    match &t.relation {
+        TableFactor::Table { name, alias, .. } if t.joins.is_empty() => {
+            let n = object_name(name);
+            let a = alias
+                .as_ref()
+                .map_or_else(|| n.clone(), |a| a.name.value.clone());
+            Ok((n, a))
+        }
+        _ => Err(PgError::feature_not_supported(
+            "UPDATE and DELETE of joins are not supported",
+        )),
+    }
+}
+
+fn assign(
+    def: &TableDef,
+    assignments: &[Assignment],
+    row: &dyn Row,
+    env: &Env,
+    mut new: Vec<Datum>,
+) -> Result<Vec<Datum>, PgError> {
+    for a in assignments {
+        let AssignmentTarget::ColumnName(name) = &a.target else {
+            return Err(PgError::feature_not_supported(
+                "tuple assignments are not supported",
+            ));
+        };
+        let col = object_name(name);
+        let i = def.column_index(&col).ok_or_else(|| {
+            PgError::new(
+                "42703",
+                format!(
+                    "column \"{col}\" of relation \"{}\" does not exist",
+                    def.name
+                ),
+            )
+        })?;
+        new[i] = store(def, i, eval(&a.value, row, env)?)?;
+    }
+    Ok(new)
+}
+
+/// True for the `DEFAULT` keyword in a VALUES list.
+fn is_default(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+}
+
+/// The source rows of an INSERT: a value per target column, `None` where
+/// VALUES says `DEFAULT`.
+fn source_rows(ins: &Insert, ctx: &Ctx) -> Result<Vec<Vec<Option<Datum>>>, PgError> {
+    let Some(source) = &ins.source else {
+        return Ok(vec![Vec::new()]);
+    };
+    if let SetExpr::Values(values) = source.body.as_ref() {
+        return values
+            .rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|e| {
+                        if is_default(e) {
+                            Ok(None)
+                        } else {
+                            eval(e, &super::expr::NoRow, &ctx.env).map(Some)
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+    }
+    Ok(run_query(source, ctx)?
+        .rows
+        .into_iter()
+        .map(|r| r.into_iter().map(Some).collect())
+        .collect())
+}
+
+/// `INSERT`.
+pub fn insert(
+    tables: &Tables,
+    txn: &mut Transaction,
+    ins: &Insert,
+    ctx: &Ctx,
+    sequences: &Sequences,
+) -> Result<Outcome, PgError> {
+    let TableObject::TableName(name) = &ins.table else {
+        return Err(PgError::feature_not_supported(
+            "INSERT INTO a function is not supported",
+        ));
+    };
+    let table = object_name(name);
+    let def = txn.table_def(tables, &table).map_err(storage_error)?;
+    let names: Vec<String> = ins.columns.iter().map(object_name).collect();
+    let targets = target_columns(&def, &names)?;
+    let mut returning = Returning::new(&def, ins.returning.as_ref(), ctx.param_types)?;
+    let on_conflict = match &ins.on {
+        None => None,
+        Some(OnInsert::OnConflict(c)) => Some(&c.action),
+        Some(_) => {
+            return Err(PgError::feature_not_supported(
+                "ON DUPLICATE KEY UPDATE is not supported",
+            ))
+        }
+    };
+    let alias = ins
+        .table_alias
+        .as_ref()
+        .map_or_else(|| table.clone(), |a| a.alias.value.clone());
+    let mut count = 0usize;
+    for source in source_rows(ins, ctx)? {
+        if source.len() > targets.len() {
+            return Err(PgError::new(
+                "42601",
+                "INSERT has more expressions than target columns",
+            ));
+        }
+        let row = complete_row(&def, &targets, source, tables, sequences, &ctx.env)?;
+        match txn.insert(tables, &table, row.clone()) {
+            Ok(()) => {
+                count += 1;
+                returned(&mut returning, &def, &alias, &row, &ctx.env)?;
+            }
+            Err(e) if e.sqlstate == "23505" && on_conflict.is_some() => {
+                let Some(OnConflictAction::DoUpdate(du)) = on_conflict else {
+                    continue;
+                };
+                let committed = tables.get(&table).ok_or_else(|| storage_error(e.clone()))?;
+                let key: Vec<Datum> = def.primary_key.iter().map(|&k| row[k].clone()).collect();
+                let slot = committed
+                    .find_key(&key)
+                    .ok_or_else(|| storage_error(e.clone()))?;
+                let (Some(current), Some(rref)) = (committed.row(slot), committed.row_ref(slot))
+                else {
+                    return Err(storage_error(e));
+                };
+                let ctx_row = DefRow {
+                    def: &def,
+                    alias: &alias,
+                    values: &current,
+                    excluded: Some(&row),
+                };
+                if let Some(w) = &du.selection {
+                    if eval(w, &ctx_row, &ctx.env)?.map(bool_of).transpose()? != Some(true) {
+                        continue;
+                    }
+                }
+                let new = assign(&def, &du.assignments, &ctx_row, &ctx.env, current.clone())?;
+                txn.update(tables, &table, rref, new.clone())
+                    .map_err(storage_error)?;
+                count += 1;
+                returned(&mut returning, &def, &alias, &new, &ctx.env)?;
+            }
+            Err(e) => return Err(storage_error(e)),
+        }
+    }
+    Ok(finish(format!("INSERT 0 {count}"), returning))
+}
+
+/// A full row of `def` from `values` for the `targets` columns; the
+/// other columns, and those whose value is `None` (`DEFAULT`), get their
+/// defaults (serials their next value).
+pub fn complete_row(
+    def: &TableDef,
+    targets: &[usize],
+    values: Vec<Option<Datum>>,
+    tables: &Tables,
+    sequences: &Sequences,
+    env: &Env,
+) -> Result<Vec<Datum>, PgError> {
+    let mut row: Vec<Datum> = vec![None; def.columns.len()];
+    let mut given = vec![false; def.columns.len()];
+    for (&i, v) in targets.iter().zip(values) {
+        if let Some(v) = v {
+            row[i] = store(def, i, v)?;
+            given[i] = true;
+        }
+    }
+    for (i, c) in def.columns.iter().enumerate() {
+        if given[i] {
+            continue;
+        }
+        row[i] = match &c.default {
+            Some(d) if d.starts_with("nextval(") => {
+                let next = sequences.next(tables, def, i);
+                store(def, i, Some(Value::Int8(next)))?
+            }
+            Some(d) => default_value(d, c.ty, env)?,
+            None => None,
+        };
+    }
+    Ok(row)
+}
+
+/// The column positions an INSERT or COPY names (all when none).
+pub fn target_columns(def: &TableDef, names: &[String]) -> Result<Vec<usize>, PgError> {
+    if names.is_empty() {
+        return Ok((0..def.columns.len()).collect());
+    }
+    names
+        .iter()
+        .map(|n| {
+            def.column_index(n).ok_or_else(|| {
+                PgError::new(
+                    "42703",
+                    format!("column \"{n}\" of relation \"{}\" does not exist", def.name),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The committed rows of `table` matching `filter`.
+fn matching(
+    tables: &Tables,
+    table: &str,
+    alias: &str,
+    filter: Option<&Expr>,
+    ctx: &Ctx,
+) -> Result<Vec<(RowRef, Vec<Datum>)>, PgError> {
+    let t = tables
+        .get(table)
+        .ok_or_else(|| super::select::undefined_table(table))?;
+    let slots: Vec<u32> = match super::plan::btree_lookup(t, alias, filter, &ctx.env) {
+        Some(l) => l.slots,
+        None => t.live_slots().collect(),
+    };
+    let mut out = Vec::new();
+    for (n, slot) in slots.into_iter().enumerate() {
+        if n % 1024 == 0 {
+            ctx.check_cancel()?;
+        }
+        let (Some(values), Some(rref)) = (t.row(slot), t.row_ref(slot)) else {
+            continue;
+        };
+        let row = DefRow {
+            def: t.def(),
+            alias,
+            values: &values,
+            excluded: None,
+        };
+        let pass = match filter {
+            None => true,
+            Some(f) => eval(f, &row, &ctx.env)?.map(bool_of).transpose()? == Some(true),
+        };
+        if pass {
+            out.push((rref, values));
+        }
+    }
+    Ok(out)
+}
+
+/// `UPDATE`.
+pub fn update(
+    tables: &Tables,
+    txn: &mut Transaction,
+    up: &Update,
+    ctx: &Ctx,
+) -> Result<Outcome, PgError> {
+    if up.from.is_some() {
+        return Err(PgError::feature_not_supported(
+            "UPDATE … FROM is not supported",
+        ));
+    }
+    let (table, alias) = table_of(&up.table)?;
+    let def = txn.table_def(tables, &table).map_err(storage_error)?;
+    let mut returning = Returning::new(&def, up.returning.as_ref(), ctx.param_types)?;
+    let rows = matching(tables, &table, &alias, up.selection.as_ref(), ctx)?;
+    let count = rows.len();
+    for (rref, old) in rows {
+        let row = DefRow {
+            def: &def,
+            alias: &alias,
+            values: &old,
+            excluded: None,
+        };
+        let new = assign(&def, &up.assignments, &row, &ctx.env, old.clone())?;
+        txn.update(tables, &table, rref, new.clone())
+            .map_err(storage_error)?;
+        returned(&mut returning, &def, &alias, &new, &ctx.env)?;
+    }
+    Ok(finish(format!("UPDATE {count}"), returning))
+}
+
+/// `DELETE`.
+pub fn delete(
+    tables: &Tables,
+    txn: &mut Transaction,
+    del: &Delete,
+    ctx: &Ctx,
+) -> Result<Outcome, PgError> {
+    let from = match &del.from {
+        FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+    };
+    let [target] = from.as_slice() else {
+        return Err(PgError::feature_not_supported(
+            "DELETE from several tables is not supported",
+        ));
+    };
+    if del.using.is_some() {
+        return Err(PgError::feature_not_supported(
+            "DELETE … USING is not supported",
+        ));
+    }
+    let (table, alias) = table_of(target)?;
+    let def = txn.table_def(tables, &table).map_err(storage_error)?;
+    let mut returning = Returning::new(&def, del.returning.as_ref(), ctx.param_types)?;
+    let rows = matching(tables, &table, &alias, del.selection.as_ref(), ctx)?;
+    let count = rows.len();
+    for (rref, old) in rows {
+        txn.delete(tables, &table, rref).map_err(storage_error)?;
+        returned(&mut returning, &def, &alias, &old, &ctx.env)?;
+    }
+    Ok(finish(format!("DELETE {count}"), returning))
+}
+
+/// Result columns of a DML statement's RETURNING (empty without one).
+pub fn returning_columns(
+    tables: &Tables,
+    table: &str,
+    items: Option<&Vec<SelectItem>>,
+    params: &[u32],
+) -> Result<Relation, PgError> {
+    let Some(t) = tables.get(table) else {
+        return Ok(Relation::default());
+    };
+    Ok(Returning::new(t.def(), items, params)?
+        .map(|r| r.rel)
+        .unwrap_or_default())
+}

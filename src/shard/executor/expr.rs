@@ -1,0 +1,552 @@
+//! Evaluating one SQL expression for one row: column references,
+//! literals, `$n` parameters, casts, arithmetic, comparisons, AND/OR/NOT
+//! with SQL's three-valued logic, IN, BETWEEN, IS [NOT] NULL, LIKE, the
+//! six distance operators and the functions of [`super::functions`].
+//!
+//! Aggregates are not computed here: the grouping step computes them and
+//! hands their values in through [`Env::aggregates`], keyed by the
+//! aggregate call's SQL text.
+
+use super::coerce::{self, as_f64, as_i64, is_integer};
+use super::functions;
+use super::types::cast_target;
+use crate::shard::datum::Datum;
+use crate::sql::{distance_operator, placeholder_index};
+use crate::wire::types::oid;
+use crate::wire::{PgError, Session, Value};
+use sqlparser::ast::{
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator,
+    Value as SqlValue,
+};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+/// Where column references get their values.
+pub trait Row: Sync {
+    /// Column `name` (of the relation `qualifier`, if given), or `None`
+    /// when there is no such column.
+    fn get(&self, qualifier: Option<&str>, name: &str) -> Option<Datum>;
+}
+
+/// A row with no columns (constant expressions).
+pub struct NoRow;
+
+impl Row for NoRow {
+    fn get(&self, _: Option<&str>, _: &str) -> Option<Datum> {
+        None
+    }
+}
+
+/// What functions read besides the row: the session's settings and the
+/// server's state at the start of the statement.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// The session (for `current_setting`).
+    pub session: Session,
+    /// `pg_current_wal_lsn()`.
+    pub wal_lsn: String,
+}
+
+/// Everything an expression reads besides its row.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    /// Bound parameters, `$1` first.
+    pub params: &'a [Datum],
+    /// Session and server state.
+    pub globals: &'a Globals,
+    /// Values of aggregate calls by SQL text, when evaluating a group.
+    pub aggregates: Option<&'a HashMap<String, Datum>>,
+}
+
+/// The aggregate functions the executor computes.
+pub fn is_aggregate(f: &Function) -> bool {
+    matches!(
+        function_name(f).as_str(),
+        "count" | "sum" | "avg" | "min" | "max"
+    )
+}
+
+/// A function's name, lower-cased, without schema.
+pub fn function_name(f: &Function) -> String {
+    f.name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// A function call's plain arguments (`*` is absent).
+pub fn function_args(f: &Function) -> Result<Vec<&Expr>, PgError> {
+    match &f.args {
+        FunctionArguments::None => Ok(Vec::new()),
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(Ok(e)),
+                FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => None,
+                other => Some(Err(PgError::feature_not_supported(format!(
+                    "function argument {other} is not supported"
+                )))),
+            })
+            .collect(),
+        FunctionArguments::Subquery(_) => Err(PgError::feature_not_supported(
+            "subqueries as function arguments are not supported",
+        )),
+    }
+}
+
+/// 42703 for an unknown column.
+pub fn undefined_column(name: &str) -> PgError {
+    PgError::new("42703", format!("column \"{name}\" does not exist"))
+}
+
+/// Parses a numeric literal as PostgreSQL types it: integer when it fits
+/// (int4, else int8), otherwise a double (PostgreSQL's numeric).
+pub fn number(text: &str) -> Result<Value, PgError> {
+    if let Ok(i) = text.parse::<i32>() {
+        return Ok(Value::Int4(i));
+    }
+    if let Ok(i) = text.parse::<i64>() {
+        return Ok(Value::Int8(i));
+    }
+    text.parse::<f64>()
+        .map(Value::Float8)
+        .map_err(|_| PgError::invalid_text("numeric", text))
+}
+
+/// Evaluates a literal or a `$n`.
+fn literal(v: &SqlValue, env: &Env) -> Result<Datum, PgError> {
+    Ok(match v {
+        SqlValue::Number(n, _) => Some(number(n)?),
+        SqlValue::SingleQuotedString(s)
+        | SqlValue::EscapedStringLiteral(s)
+        | SqlValue::DollarQuotedString(sqlparser::ast::DollarQuotedString { value: s, .. }) => {
+            Some(Value::Text(s.clone()))
+        }
+        SqlValue::Boolean(b) => Some(Value::Bool(*b)),
+        SqlValue::Null => None,
+        SqlValue::Placeholder(p) => {
+            let n = placeholder_index(p)
+                .ok_or_else(|| PgError::new("42P02", format!("there is no parameter {p}")))?;
+            env.params
+                .get(n - 1)
+                .cloned()
+                .ok_or_else(|| PgError::new("42P02", format!("there is no parameter ${n}")))?
+        }
+        other => {
+            return Err(PgError::feature_not_supported(format!(
+                "literal {other} is not supported"
+            )))
+        }
+    })
+}
+
+/// Evaluates `expr` for `row`.
+pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
+    match expr {
+        Expr::Identifier(i) => row
+            .get(None, &i.value)
+            .ok_or_else(|| undefined_column(&i.value)),
+        Expr::CompoundIdentifier(parts) => {
+            let [q, c] = parts.as_slice() else {
+                return Err(undefined_column(&expr.to_string()));
+            };
+            row.get(Some(&q.value), &c.value)
+                .ok_or_else(|| undefined_column(&format!("{}.{}", q.value, c.value)))
+        }
+        Expr::Value(v) => literal(&v.value, env),
+        Expr::Nested(e) => eval(e, row, env),
+        Expr::Cast {
+            expr, data_type, ..
+        } => {
+            let (to, typmod) = cast_target(data_type)?;
+            eval(expr, row, env)?
+                .map(|v| coerce::cast(v, to, typmod, true))
+                .transpose()
+        }
+        Expr::TypedString(t) => {
+            let (to, typmod) = cast_target(&t.data_type)?;
+            let text = t.value.value.clone().into_string().unwrap_or_default();
+            coerce::cast(Value::Text(text), to, typmod, true).map(Some)
+        }
+        Expr::UnaryOp { op, expr } => unary(*op, eval(expr, row, env)?),
+        Expr::BinaryOp { left, op, right } => binary(op, left, right, row, env),
+        Expr::IsNull(e) => Ok(Some(Value::Bool(eval(e, row, env)?.is_none()))),
+        Expr::IsNotNull(e) => Ok(Some(Value::Bool(eval(e, row, env)?.is_some()))),
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let Some(v) = eval(expr, row, env)? else {
+                return Ok(None);
+            };
+            let mut saw_null = false;
+            for item in list {
+                match eval(item, row, env)? {
+                    None => saw_null = true,
+                    Some(x) if equal(&v, &x)? => return Ok(Some(Value::Bool(!negated))),
+                    Some(_) => {}
+                }
+            }
+            Ok((!saw_null).then_some(Value::Bool(*negated)))
+        }
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let (v, lo, hi) = (
+                eval(expr, row, env)?,
+                eval(low, row, env)?,
+                eval(high, row, env)?,
+            );
+            let ge = cmp_datum(&v, &lo)?.map(|o| o != Ordering::Less);
+            let le = cmp_datum(&v, &hi)?.map(|o| o != Ordering::Greater);
+            Ok(and(ge, le).map(|b| Value::Bool(b != *negated)))
+        }
+        Expr::Like {
+            negated,
+            expr,
+            pattern,
+            escape_char: None,
+            any: false,
+        } => like_expr(expr, pattern, *negated, false, row, env),
+        Expr::ILike {
+            negated,
+            expr,
+            pattern,
+            escape_char: None,
+            any: false,
+        } => like_expr(expr, pattern, *negated, true, row, env),
+        Expr::Function(f) => call(f, expr, row, env),
+        other => Err(PgError::feature_not_supported(format!(
+            "expression {other} is not supported"
+        ))),
+    }
+}
+
+fn like_expr(
+    expr: &Expr,
+    pattern: &Expr,
+    negated: bool,
+    fold: bool,
+    row: &dyn Row,
+    env: &Env,
+) -> Result<Datum, PgError> {
+    let (Some(v), Some(p)) = (eval(expr, row, env)?, eval(pattern, row, env)?) else {
+        return Ok(None);
+    };
+    let (s, p) = (text_of(v), text_of(p));
+    let hit = if fold {
+        like(&s.to_lowercase(), &p.to_lowercase())
+    } else {
+        like(&s, &p)
+    };
+    Ok(Some(Value::Bool(hit != negated)))
+}
+
+fn text_of(v: Value) -> String {
+    match v {
+        Value::Text(s) => s,
+        other => other.to_text(),
+    }
+}
+
+/// SQL LIKE: `%` any run, `_` one character, `\` escapes.
+pub fn like(s: &str, pattern: &str) -> bool {
+    let s: Vec<char> = s.chars().collect();
+    let p: Vec<char> = pattern.chars().collect();
+    fn go(s: &[char], p: &[char]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some('%') => (0..=s.len()).any(|i| go(&s[i..], &p[1..])),
+            Some('_') => !s.is_empty() && go(&s[1..], &p[1..]),
+            Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && go(&s[1..], &p[2..]),
+            Some(c) => s.first() == Some(c) && go(&s[1..], &p[1..]),
+        }
+    }
+    go(&s, &p)
+}
+
+fn unary(op: UnaryOperator, v: Datum) -> Result<Datum, PgError> {
+    let Some(v) = v else { return Ok(None) };
+    Ok(Some(match (op, v) {
+        (UnaryOperator::Not, Value::Bool(b)) => Value::Bool(!b),
+        (UnaryOperator::Not, Value::Text(s)) => Value::Bool(!bool_of(Value::Text(s))?),
+        (UnaryOperator::Plus, v) if as_f64(&v).is_some() => v,
+        (UnaryOperator::Minus, Value::Float4(x)) => Value::Float4(-x),
+        (UnaryOperator::Minus, Value::Float8(x)) => Value::Float8(-x),
+        (UnaryOperator::Minus, v) if is_integer(&v) => {
+            let i = as_i64(&v).unwrap_or(0);
+            coerce::cast(
+                Value::Int8(i.checked_neg().ok_or_else(int_overflow)?),
+                v.type_oid(),
+                None,
+                false,
+            )?
+        }
+        (op, v) => {
+            return Err(PgError::new(
+                "42883",
+                format!(
+                    "operator does not exist: {op} {}",
+                    coerce::type_name(v.type_oid())
+                ),
+            ))
+        }
+    }))
+}
+
+fn int_overflow() -> PgError {
+    PgError::new("22003", "integer out of range")
+}
+
+/// A boolean from a value (`'t'` literals included).
+pub fn bool_of(v: Value) -> Result<bool, PgError> {
+    match coerce::cast(v, oid::BOOL, None, false)? {
+        Value::Bool(b) => Ok(b),
+        other => Err(PgError::new(
+            "42804",
+            format!(
+                "argument of WHERE must be type boolean, not type {}",
+                coerce::type_name(other.type_oid())
+            ),
+        )),
+    }
+}
+
+fn truth(d: Datum) -> Result<Option<bool>, PgError> {
+    d.map(bool_of).transpose()
+}
+
+fn and(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(true), Some(true)) => Some(true),
+        _ => None,
+    }
+}
+
+fn binary(
+    op: &BinaryOperator,
+    left: &Expr,
+    right: &Expr,
+    row: &dyn Row,
+    env: &Env,
+) -> Result<Datum, PgError> {
+    match op {
+        BinaryOperator::And => {
+            let a = truth(eval(left, row, env)?)?;
+            if a == Some(false) {
+                return Ok(Some(Value::Bool(false)));
+            }
+            let b = truth(eval(right, row, env)?)?;
+            return Ok(and(a, b).map(Value::Bool));
+        }
+        BinaryOperator::Or => {
+            let a = truth(eval(left, row, env)?)?;
+            if a == Some(true) {
+                return Ok(Some(Value::Bool(true)));
+            }
+            let b = truth(eval(right, row, env)?)?;
+            return Ok(match (a, b) {
+                (_, Some(true)) => Some(Value::Bool(true)),
+                (Some(false), Some(false)) => Some(Value::Bool(false)),
+                _ => None,
+            });
+        }
+        _ => {}
+    }
+    let (Some(a), Some(b)) = (eval(left, row, env)?, eval(right, row, env)?) else {
+        return Ok(None);
+    };
+    if let Some(metric) = distance_operator(op) {
+        return functions::distance(metric, a, b).map(Some);
+    }
+    let ord = |a: &Value, b: &Value| compare(a, b);
+    Ok(Some(match op {
+        BinaryOperator::Eq => Value::Bool(ord(&a, &b)? == Ordering::Equal),
+        BinaryOperator::NotEq => Value::Bool(ord(&a, &b)? != Ordering::Equal),
+        BinaryOperator::Lt => Value::Bool(ord(&a, &b)? == Ordering::Less),
+        BinaryOperator::LtEq => Value::Bool(ord(&a, &b)? != Ordering::Greater),
+        BinaryOperator::Gt => Value::Bool(ord(&a, &b)? == Ordering::Greater),
+        BinaryOperator::GtEq => Value::Bool(ord(&a, &b)? != Ordering::Less),
+        BinaryOperator::Plus => arithmetic("+", a, b)?,
+        BinaryOperator::Minus => arithmetic("-", a, b)?,
+        BinaryOperator::Multiply => arithmetic("*", a, b)?,
+        BinaryOperator::Divide => arithmetic("/", a, b)?,
+        BinaryOperator::Modulo => arithmetic("%", a, b)?,
+        BinaryOperator::StringConcat => {
+            let (a, b) = functions::unify(a, b)?;
+            match functions::vector_arithmetic("||", &a, &b)? {
+                Some(v) => v,
+                None => Value::Text(format!("{}{}", text_of(a), text_of(b))),
+            }
+        }
+        other => {
+            return Err(PgError::feature_not_supported(format!(
+                "operator {other} is not supported"
+            )))
+        }
+    }))
+}
+
+fn arithmetic(op: &str, a: Value, b: Value) -> Result<Value, PgError> {
+    let (a, b) = match (&a, &b) {
+        (Value::Text(_), Value::Text(_)) => (
+            coerce::cast(a, oid::FLOAT8, None, false)?,
+            coerce::cast(b, oid::FLOAT8, None, false)?,
+        ),
+        _ => functions::unify(a, b)?,
+    };
+    if let Some(v) = functions::vector_arithmetic(op, &a, &b)? {
+        return Ok(v);
+    }
+    if let (Some(x), Some(y)) = (as_i64(&a), as_i64(&b)) {
+        let wide = a.type_oid() == oid::INT8 || b.type_oid() == oid::INT8;
+        let r = match op {
+            "+" => x.checked_add(y),
+            "-" => x.checked_sub(y),
+            "*" => x.checked_mul(y),
+            "/" | "%" if y == 0 => return Err(PgError::new("22012", "division by zero")),
+            "/" => x.checked_div(y),
+            _ => x.checked_rem(y),
+        }
+        .ok_or_else(int_overflow)?;
+        let to = if wide { oid::INT8 } else { oid::INT4 };
+        return coerce::cast(Value::Int8(r), to, None, false).map_err(|_| int_overflow());
+    }
+    let (Some(x), Some(y)) = (as_f64(&a), as_f64(&b)) else {
+        return Err(PgError::new(
+            "42883",
+            format!(
+                "operator does not exist: {} {op} {}",
+                coerce::type_name(a.type_oid()),
+                coerce::type_name(b.type_oid())
+            ),
+        ));
+    };
+    let r = match op {
+        "+" => x + y,
+        "-" => x - y,
+        "*" => x * y,
+        "/" if y == 0.0 => return Err(PgError::new("22012", "division by zero")),
+        "/" => x / y,
+        _ => x % y,
+    };
+    let single = matches!((&a, &b), (Value::Float4(_), Value::Float4(_)))
+        || (matches!(a, Value::Float4(_)) && is_integer(&b))
+        || (matches!(b, Value::Float4(_)) && is_integer(&a));
+    Ok(if single {
+        Value::Float4(r as f32)
+    } else {
+        Value::Float8(r)
+    })
+}
+
+/// Orders two non-NULL values as PostgreSQL's comparison operators do
+/// (an untyped literal takes the other side's type).
+pub fn compare(a: &Value, b: &Value) -> Result<Ordering, PgError> {
+    if let (Some(x), Some(y)) = (as_i64(a), as_i64(b)) {
+        return Ok(x.cmp(&y));
+    }
+    if let (Some(x), Some(y)) = (as_f64(a), as_f64(b)) {
+        let key = |v: f64| crate::shard::datum::OrderedF64(v);
+        return Ok(key(x).cmp(&key(y)));
+    }
+    let (a, b) = functions::unify(a.clone(), b.clone())?;
+    if let (Some(_), Some(_)) = (as_f64(&a), as_f64(&b)) {
+        return compare(&a, &b);
+    }
+    Ok(match (&a, &b) {
+        (Value::Text(x), Value::Text(y)) | (Value::Jsonb(x), Value::Jsonb(y)) => x.cmp(y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Date(x), Value::Date(y)) => x.cmp(y),
+        (Value::Timestamptz(x), Value::Timestamptz(y)) => x.cmp(y),
+        (Value::Char(x), Value::Char(y)) => x.cmp(y),
+        (Value::Vector(x), Value::Vector(y)) => x.cmp_pg(y),
+        (Value::HalfVec(x), Value::HalfVec(y)) => x.cmp_pg(y),
+        (Value::SparseVec(x), Value::SparseVec(y)) => x.cmp_pg(y),
+        (Value::Bit(x), Value::Bit(y)) => x.cmp_pg(y),
+        _ => {
+            return Err(PgError::new(
+                "42883",
+                format!(
+                    "operator does not exist: {} = {}",
+                    coerce::type_name(a.type_oid()),
+                    coerce::type_name(b.type_oid())
+                ),
+            ))
+        }
+    })
+}
+
+fn equal(a: &Value, b: &Value) -> Result<bool, PgError> {
+    Ok(compare(a, b)? == Ordering::Equal)
+}
+
+fn cmp_datum(a: &Datum, b: &Datum) -> Result<Option<Ordering>, PgError> {
+    match (a, b) {
+        (Some(a), Some(b)) => compare(a, b).map(Some),
+        _ => Ok(None),
+    }
+}
+
+fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
+    let name = function_name(f);
+    if is_aggregate(f) {
+        return match env.aggregates {
+            Some(values) => values
+                .get(&expr.to_string())
+                .cloned()
+                .ok_or_else(|| PgError::new("42803", "aggregate calls cannot be nested")),
+            None => Err(PgError::new(
+                "42803",
+                format!("aggregate functions are not allowed here: {name}"),
+            )),
+        };
+    }
+    let args = function_args(f)?
+        .into_iter()
+        .map(|a| eval(a, row, env))
+        .collect::<Result<Vec<Datum>, _>>()?;
+    let text = |s: &str| Ok(Some(Value::Text(s.to_string())));
+    match (name.as_str(), args.as_slice()) {
+        ("version", []) => return text(&super::catalog::version()),
+        ("pg_current_wal_lsn" | "pg_current_wal_insert_lsn", []) => {
+            return text(&env.globals.wal_lsn)
+        }
+        ("current_database", []) => return text(&env.globals.session.database),
+        ("current_user" | "session_user" | "user", []) => return text(&env.globals.session.user),
+        ("current_schema", []) => return text("public"),
+        ("pg_backend_pid", []) => return Ok(Some(Value::Int4(env.globals.session.pid))),
+        ("current_setting", [Some(n)] | [Some(n), _]) => {
+            let missing_ok = matches!(args.get(1), Some(Some(Value::Bool(true))));
+            return match env.globals.session.show(&text_of(n.clone())) {
+                Ok(v) => text(&v),
+                Err(_) if missing_ok => Ok(None),
+                Err(e) => Err(e),
+            };
+        }
+        _ => {}
+    }
+    if let Some(r) = functions::plain_function(&name, &args) {
+        return r;
+    }
+    if args.iter().any(Option::is_none) {
+        let known = functions::vector_function(&name, &[]).is_some();
+        return if known {
+            Ok(None)
+        } else {
+            Err(functions::no_function(&name, &[]))
+        };
+    }
+    let values: Vec<Value> = args.into_iter().flatten().collect();
+    functions::vector_function(&name, &values)
+        .unwrap_or_else(|| Err(functions::no_function(&name, &values)))
+        .map(Some)
+}

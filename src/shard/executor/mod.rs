@@ -1,0 +1,163 @@
+//! The shard's SQL executor: a [`QueryHandler`] that plans each statement
+//! against storage's tables and ANN indexes and answers it as PostgreSQL
+//! with pgvector would.
+//!
+//! Reads and writes run on tokio's blocking pool (a statement holds the
+//! tables' read lock while it runs; a commit takes the write lock and
+//! fsyncs), never on the async workers. A session outside a transaction
+//! block commits each write statement on its own; inside `BEGIN … COMMIT`
+//! its writes collect in a [`Transaction`] that commits all at once, so
+//! other sessions never see part of it; its own reads see them (see
+//! `overlay`), but its UPDATE and DELETE reach committed rows only.
+
+mod aggregate;
+mod catalog;
+mod coerce;
+mod copy;
+mod ddl;
+mod dml;
+mod explain;
+mod expr;
+mod functions;
+mod infer;
+mod overlay;
+mod plan;
+mod psql;
+mod select;
+mod session;
+mod types;
+
+pub use session::{ShardFactory, ShardSession};
+
+use crate::shard::storage::{Database, StorageError, TableDef, Tables};
+use crate::wire::{PgError, Severity};
+use ann::BuildProgress;
+use select::Relation;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// What a statement produced: its command tag, rows (for statements that
+/// return rows) and notices.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// CommandComplete tag.
+    pub tag: String,
+    /// Result rows, with their columns.
+    pub rows: Option<Relation>,
+    /// Notices to send before the rows.
+    pub notices: Vec<PgError>,
+}
+
+impl Outcome {
+    /// An outcome with `tag` and nothing else.
+    pub fn tag(tag: &str) -> Self {
+        Outcome {
+            tag: tag.to_string(),
+            ..Outcome::default()
+        }
+    }
+
+    /// Adds a notice.
+    pub fn with_notice(mut self, n: PgError) -> Self {
+        self.notices.push(n);
+        self
+    }
+
+    /// An outcome returning `rows` with tag `SELECT n`.
+    pub fn select(rows: Relation) -> Self {
+        Outcome {
+            tag: format!("SELECT {}", rows.rows.len()),
+            rows: Some(rows),
+            notices: Vec::new(),
+        }
+    }
+}
+
+/// A storage error as the client sees it.
+pub fn storage_error(e: StorageError) -> PgError {
+    let mut p = PgError::new(e.sqlstate, e.message);
+    p.detail = e.detail;
+    p
+}
+
+/// Serial columns' next values. Like PostgreSQL's sequences they are not
+/// transactional; they start after the largest value in the column.
+#[derive(Debug, Default)]
+pub struct Sequences {
+    next: Mutex<HashMap<(String, usize), i64>>,
+}
+
+impl Sequences {
+    /// The next value of serial column `column` of `def`.
+    pub fn next(&self, tables: &Tables, def: &TableDef, column: usize) -> i64 {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let v = next.entry((def.name.clone(), column)).or_insert_with(|| {
+            tables.get(&def.name).map_or(1, |t| {
+                t.live_slots()
+                    .filter_map(|s| t.value(s, column))
+                    .filter_map(|v| coerce::as_i64(&v))
+                    .max()
+                    .map_or(1, |m| m + 1)
+            })
+        });
+        let out = *v;
+        *v += 1;
+        out
+    }
+
+    /// Forgets the sequences of `table` (dropped or created again).
+    pub fn forget(&self, table: &str) {
+        self.next
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(t, _), _| t != table);
+    }
+}
+
+/// An index build in progress, for `pg_stat_progress_create_index`.
+#[derive(Debug, Clone)]
+pub struct BuildEntry {
+    /// The building session's pid.
+    pub pid: i32,
+    /// Table name.
+    pub table: String,
+    /// Index name.
+    pub index: String,
+    /// Counters of the build.
+    pub progress: Arc<BuildProgress>,
+}
+
+/// State shared by every session of one shard.
+#[derive(Debug)]
+pub struct Shard {
+    /// The tables.
+    pub db: Arc<Database>,
+    /// Serial columns.
+    pub sequences: Sequences,
+    /// Index builds running now.
+    pub builds: Mutex<Vec<BuildEntry>>,
+}
+
+impl Shard {
+    /// A shard over `db`.
+    pub fn new(db: Arc<Database>) -> Self {
+        Shard {
+            db,
+            sequences: Sequences::default(),
+            builds: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The builds running now.
+    pub fn builds(&self) -> Vec<BuildEntry> {
+        self.builds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// A warning with `code`.
+pub fn warning(code: &'static str, message: &str) -> PgError {
+    PgError::new(code, message).with_severity(Severity::Warning)
+}

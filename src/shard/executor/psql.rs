@@ -1,0 +1,307 @@
+//! The catalog queries psql 15 sends for `\dt` and `\d table`, recognised
+//! by their text (psql's `-E` shows them) and answered from storage's
+//! table definitions. Other `pg_catalog` queries psql sends on the way
+//! (policies, statistics, publications, …) get an empty result, which
+//! psql shows as "none".
+
+use super::expr::like;
+use super::select::{Column, Relation};
+use crate::shard::storage::{IndexMethod, Table, Tables};
+use crate::wire::types::oid;
+use crate::wire::{PgError, Value};
+use ann::{Metric, VectorType};
+
+fn text(s: &str) -> Option<Value> {
+    Some(Value::Text(s.to_string()))
+}
+
+fn columns(cols: &[(&str, u32)]) -> Vec<Column> {
+    cols.iter()
+        .map(|(n, t)| Column {
+            name: n.to_string(),
+            ty: (*t, -1),
+        })
+        .collect()
+}
+
+/// The relation-name pattern of psql's `OPERATOR(pg_catalog.~) '^(…)$'`,
+/// as a LIKE pattern.
+fn name_pattern(sql: &str) -> Option<String> {
+    let start = sql.find("'^(")? + 3;
+    let end = start + sql[start..].find(")$'")?;
+    Some(sql[start..end].replace(".*", "%").replace('.', "_"))
+}
+
+/// The number after `key '` (psql quotes the oids it asks about).
+fn quoted_oid(sql: &str, key: &str) -> Option<u32> {
+    let start = sql.find(key)? + key.len();
+    sql[start..].split('\'').next()?.parse().ok()
+}
+
+fn tables_named<'a>(tables: &'a Tables, sql: &str) -> Vec<&'a Table> {
+    let pattern = name_pattern(sql);
+    let mut out: Vec<&Table> = tables
+        .iter()
+        .filter(|t| pattern.as_ref().is_none_or(|p| like(&t.def().name, p)))
+        .collect();
+    out.sort_by(|a, b| a.def().name.cmp(&b.def().name));
+    out
+}
+
+/// `\dt [pattern]`.
+fn list_tables(sql: &str, tables: &Tables, user: &str) -> Relation {
+    Relation {
+        columns: columns(&[
+            ("Schema", oid::NAME),
+            ("Name", oid::NAME),
+            ("Type", oid::TEXT),
+            ("Owner", oid::NAME),
+        ]),
+        rows: tables_named(tables, sql)
+            .into_iter()
+            .map(|t| {
+                vec![
+                    text("public"),
+                    text(&t.def().name),
+                    text("table"),
+                    text(user),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// `\d name`, first query: the matching relations' oids.
+fn find_relations(sql: &str, tables: &Tables) -> Relation {
+    Relation {
+        columns: columns(&[
+            ("oid", oid::OID),
+            ("nspname", oid::NAME),
+            ("relname", oid::NAME),
+        ]),
+        rows: tables_named(tables, sql)
+            .into_iter()
+            .map(|t| {
+                vec![
+                    Some(Value::Oid(t.def().oid)),
+                    text("public"),
+                    text(&t.def().name),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// `\d name`, second query: the relation's kind and flags.
+fn relation_info(table: &Table) -> Relation {
+    let cols = [
+        ("relchecks", oid::INT2),
+        ("relkind", oid::CHAR),
+        ("relhasindex", oid::BOOL),
+        ("relhasrules", oid::BOOL),
+        ("relhastriggers", oid::BOOL),
+        ("relrowsecurity", oid::BOOL),
+        ("relforcerowsecurity", oid::BOOL),
+        ("relhasoids", oid::BOOL),
+        ("relispartition", oid::BOOL),
+        ("?column?", oid::TEXT),
+        ("reltablespace", oid::OID),
+        ("reloftype", oid::TEXT),
+        ("relpersistence", oid::CHAR),
+        ("relreplident", oid::CHAR),
+        ("amname", oid::NAME),
+    ];
+    let f = Some(Value::Bool(false));
+    let has_index = !table.indexes().is_empty() || !table.def().primary_key.is_empty();
+    Relation {
+        columns: columns(&cols),
+        rows: vec![vec![
+            Some(Value::Int2(0)),
+            Some(Value::Char(b'r')),
+            Some(Value::Bool(has_index)),
+            f.clone(),
+            f.clone(),
+            f.clone(),
+            f.clone(),
+            f.clone(),
+            f,
+            text(""),
+            Some(Value::Oid(0)),
+            text(""),
+            Some(Value::Char(b'p')),
+            Some(Value::Char(b'd')),
+            text("heap"),
+        ]],
+    }
+}
+
+/// `\d name`: the columns.
+fn attributes(table: &Table) -> Relation {
+    let cols = [
+        ("attname", oid::NAME),
+        ("format_type", oid::TEXT),
+        ("pg_get_expr", oid::TEXT),
+        ("attnotnull", oid::BOOL),
+        ("attcollation", oid::NAME),
+        ("attidentity", oid::CHAR),
+        ("attgenerated", oid::CHAR),
+    ];
+    let def = table.def();
+    Relation {
+        columns: columns(&cols),
+        rows: def
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                vec![
+                    text(&c.name),
+                    text(&c.ty.sql_name()),
+                    c.default.as_deref().and_then(text),
+                    Some(Value::Bool(c.not_null || def.primary_key.contains(&i))),
+                    None,
+                    text(""),
+                    text(""),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn opclass(ty: VectorType, metric: Metric) -> String {
+    let t = match ty {
+        VectorType::Vector => "vector",
+        VectorType::HalfVec => "halfvec",
+        VectorType::SparseVec => "sparsevec",
+        VectorType::Bit => "bit",
+    };
+    let m = match metric {
+        Metric::L2 => "l2",
+        Metric::InnerProduct => "ip",
+        Metric::Cosine => "cosine",
+        Metric::L1 => "l1",
+        Metric::Hamming => "hamming",
+        Metric::Jaccard => "jaccard",
+    };
+    format!("{t}_{m}_ops")
+}
+
+/// `\d name`: the indexes, primary key first.
+fn indexes(table: &Table) -> Relation {
+    let cols = [
+        ("relname", oid::NAME),
+        ("indisprimary", oid::BOOL),
+        ("indisunique", oid::BOOL),
+        ("indisclustered", oid::BOOL),
+        ("indisvalid", oid::BOOL),
+        ("pg_get_indexdef", oid::TEXT),
+        ("pg_get_constraintdef", oid::TEXT),
+        ("contype", oid::CHAR),
+        ("condeferrable", oid::BOOL),
+        ("condeferred", oid::BOOL),
+        ("indisreplident", oid::BOOL),
+        ("reltablespace", oid::OID),
+    ];
+    let def = table.def();
+    let b = |v: bool| Some(Value::Bool(v));
+    let mut rows = Vec::new();
+    if !def.primary_key.is_empty() {
+        let keys: Vec<&str> = def
+            .primary_key
+            .iter()
+            .map(|&i| def.columns[i].name.as_str())
+            .collect();
+        let keys = keys.join(", ");
+        rows.push(vec![
+            text(&def.pkey_name()),
+            b(true),
+            b(true),
+            b(false),
+            b(true),
+            text(&format!(
+                "CREATE UNIQUE INDEX {} ON public.{} USING btree ({keys})",
+                def.pkey_name(),
+                def.name
+            )),
+            text(&format!("PRIMARY KEY ({keys})")),
+            Some(Value::Char(b'p')),
+            b(false),
+            b(false),
+            b(false),
+            Some(Value::Oid(0)),
+        ]);
+    }
+    let mut secondary: Vec<_> = table.indexes().iter().collect();
+    secondary.sort_by(|a, b| a.def.name.cmp(&b.def.name));
+    for i in secondary {
+        let column = &def.columns[i.def.column];
+        let key = match (i.def.method.metric(), column.ty.vector_type()) {
+            (Some(m), Some((ty, _))) => format!("{} {}", column.name, opclass(ty, m)),
+            _ => column.name.clone(),
+        };
+        let options = match i.def.method {
+            IndexMethod::Hnsw {
+                m, ef_construction, ..
+            } => format!(" WITH (m='{m}', ef_construction='{ef_construction}')"),
+            IndexMethod::IvfFlat { lists, .. } => format!(" WITH (lists='{lists}')"),
+            IndexMethod::BTree => String::new(),
+        };
+        rows.push(vec![
+            text(&i.def.name),
+            b(false),
+            b(false),
+            b(false),
+            b(true),
+            text(&format!(
+                "CREATE INDEX {} ON public.{} USING {} ({key}){options}",
+                i.def.name,
+                def.name,
+                i.def.method.name()
+            )),
+            None,
+            None,
+            None,
+            None,
+            b(false),
+            Some(Value::Oid(0)),
+        ]);
+    }
+    Relation {
+        columns: columns(&cols),
+        rows,
+    }
+}
+
+/// Answers one of psql's catalog queries from `tables`, or `None` when
+/// `sql` is not one.
+pub fn answer(sql: &str, tables: &Tables, user: &str) -> Result<Option<Relation>, PgError> {
+    if !sql.contains("FROM pg_catalog.") {
+        return Ok(None);
+    }
+    let by_oid = |key: &str| quoted_oid(sql, key).and_then(|o| tables.by_oid(o));
+    let rel = if sql.contains("as \"Owner\"") && sql.contains("c.relkind IN (") {
+        list_tables(sql, tables, user)
+    } else if sql.starts_with("SELECT c.oid,") && sql.contains("OPERATOR(pg_catalog.~)") {
+        find_relations(sql, tables)
+    } else if sql.starts_with("SELECT c.relchecks") {
+        match by_oid("c.oid = '") {
+            Some(t) => relation_info(t),
+            None => Relation::default(),
+        }
+    } else if sql.contains("FROM pg_catalog.pg_attribute a") {
+        match by_oid("a.attrelid = '") {
+            Some(t) => attributes(t),
+            None => Relation::default(),
+        }
+    } else if sql.contains("pg_catalog.pg_class c2, pg_catalog.pg_index i") {
+        match by_oid("c.oid = '") {
+            Some(t) => indexes(t),
+            None => Relation::default(),
+        }
+    } else if sql.contains("FROM pg_catalog.pg_type t") || sql.contains("pg_stat_progress") {
+        return Ok(None);
+    } else {
+        Relation::default()
+    };
+    Ok(Some(rel))
+}

@@ -1,0 +1,769 @@
+//! Running a query: one input (a table, a subquery, a CTE, or none),
+//! WHERE, GROUP BY with aggregates, HAVING, ORDER BY, OFFSET/LIMIT and
+//! the select list. KNN queries over a table take the index or exact
+//! path of [`super::plan`]; everything else scans.
+//!
+//! The same code describes a prepared statement: in dry mode no rows are
+//! read and parameters are NULL, so only the result columns come out.
+
+use super::aggregate::{find_calls, Accumulators};
+use super::coerce::to_described;
+use super::expr::{bool_of, eval, Env, NoRow, Row};
+use super::infer::{infer, output_name, Columns, TypeEnv, TypeOf};
+use super::plan::{
+    btree_lookup, choose_access, knn_plan, knn_slots, resolve_key, IndexLookup, KnnAccess, KnnPlan,
+};
+use super::types;
+use crate::shard::datum::Datum;
+use crate::shard::storage::{AnnSearch, Table, Tables};
+use crate::wire::{FieldDescription, PgError, Value};
+use sqlparser::ast::{
+    Expr, GroupByExpr, LimitClause, ObjectName, OrderByExpr, OrderByKind, Query, Select,
+    SelectItem, SetExpr, TableFactor,
+};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+/// A result column.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Name.
+    pub name: String,
+    /// Type and typmod.
+    pub ty: TypeOf,
+}
+
+/// Rows with named, typed columns: a query's result or a CTE's.
+#[derive(Debug, Clone, Default)]
+pub struct Relation {
+    /// The columns.
+    pub columns: Vec<Column>,
+    /// The rows, one value per column.
+    pub rows: Vec<Vec<Datum>>,
+}
+
+impl Relation {
+    /// The RowDescription of the columns.
+    pub fn fields(&self) -> Vec<FieldDescription> {
+        self.columns
+            .iter()
+            .map(|c| types::field(&c.name, c.ty.0, c.ty.1))
+            .collect()
+    }
+}
+
+/// What a query runs against.
+#[derive(Clone)]
+pub struct Ctx<'a> {
+    /// The committed tables.
+    pub tables: &'a Tables,
+    /// Parameters and session state.
+    pub env: Env<'a>,
+    /// Parameter types (for result types).
+    pub param_types: &'a [u32],
+    /// The session's ANN search settings.
+    pub ann: &'a AnnSearch,
+    /// Set when the statement is canceled or times out.
+    pub cancel: &'a AtomicBool,
+    /// Describe only: read no rows.
+    pub dry: bool,
+    /// CTEs in scope.
+    pub ctes: HashMap<String, Arc<Relation>>,
+}
+
+impl Ctx<'_> {
+    /// 57014 once the statement is canceled.
+    pub fn check_cancel(&self) -> Result<(), PgError> {
+        if self.cancel.load(AtomicOrdering::Relaxed) {
+            Err(PgError::canceled_by_user())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A query's input.
+enum Input<'a> {
+    Unit,
+    Table { table: &'a Table, alias: String },
+    Rel { rel: Arc<Relation>, alias: String },
+}
+
+/// One row of an input.
+enum RowAt<'a> {
+    Unit,
+    Nulls(&'a Input<'a>),
+    Table(&'a Table, &'a str, u32),
+    Rel(&'a Relation, &'a str, &'a [Datum]),
+}
+
+fn matches_alias(q: Option<&str>, alias: &str, name: &str) -> bool {
+    q.is_none_or(|q| q == alias || q == name)
+}
+
+impl Row for RowAt<'_> {
+    fn get(&self, q: Option<&str>, name: &str) -> Option<Datum> {
+        match self {
+            RowAt::Unit => None,
+            RowAt::Nulls(input) => input.column_type(q, name).map(|_| None),
+            RowAt::Table(t, alias, slot) => {
+                if !matches_alias(q, alias, &t.def().name) {
+                    return None;
+                }
+                t.def().column_index(name).map(|i| t.value(*slot, i))
+            }
+            RowAt::Rel(rel, alias, row) => {
+                if !matches_alias(q, alias, alias) {
+                    return None;
+                }
+                let i = rel.columns.iter().position(|c| c.name == name)?;
+                Some(row[i].clone())
+            }
+        }
+    }
+}
+
+impl Columns for Input<'_> {
+    fn column_type(&self, q: Option<&str>, name: &str) -> Option<TypeOf> {
+        match self {
+            Input::Unit => None,
+            Input::Table { table, alias } => {
+                if !matches_alias(q, alias, &table.def().name) {
+                    return None;
+                }
+                let c = table.def().columns.iter().find(|c| c.name == name)?;
+                Some((types::type_oid(c.ty), types::typmod(c.ty)))
+            }
+            Input::Rel { rel, alias } => {
+                if !matches_alias(q, alias, alias) {
+                    return None;
+                }
+                rel.columns.iter().find(|c| c.name == name).map(|c| c.ty)
+            }
+        }
+    }
+}
+
+impl Input<'_> {
+    fn names(&self) -> Vec<String> {
+        match self {
+            Input::Unit => Vec::new(),
+            Input::Table { table, .. } => {
+                table.def().columns.iter().map(|c| c.name.clone()).collect()
+            }
+            Input::Rel { rel, .. } => rel.columns.iter().map(|c| c.name.clone()).collect(),
+        }
+    }
+
+    fn handles(&self, dry: bool) -> Vec<u32> {
+        match self {
+            _ if dry => Vec::new(),
+            Input::Unit => vec![0],
+            Input::Table { table, .. } => table.live_slots().collect(),
+            Input::Rel { rel, .. } => (0..rel.rows.len() as u32).collect(),
+        }
+    }
+
+    fn row(&self, h: u32) -> RowAt<'_> {
+        match self {
+            Input::Unit => RowAt::Unit,
+            Input::Table { table, alias } => RowAt::Table(table, alias, h),
+            Input::Rel { rel, alias } => RowAt::Rel(rel, alias, &rel.rows[h as usize]),
+        }
+    }
+}
+
+/// The last part of a (possibly schema-qualified) name, folded.
+pub fn object_name(name: &ObjectName) -> String {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(crate::sql::fold)
+        .unwrap_or_default()
+}
+
+/// 42P01 for an unknown table.
+pub fn undefined_table(name: &str) -> PgError {
+    PgError::new("42P01", format!("relation \"{name}\" does not exist"))
+}
+
+fn input<'a>(select: &Select, ctx: &Ctx<'a>) -> Result<Input<'a>, PgError> {
+    let from = match select.from.as_slice() {
+        [] => return Ok(Input::Unit),
+        [one] if one.joins.is_empty() => &one.relation,
+        _ => return Err(PgError::feature_not_supported("joins are not supported")),
+    };
+    match from {
+        TableFactor::Table { name, alias, .. } => {
+            let table_name = object_name(name);
+            let alias = alias
+                .as_ref()
+                .map_or_else(|| table_name.clone(), |a| a.name.value.clone());
+            if let Some(rel) = ctx.ctes.get(&table_name) {
+                return Ok(Input::Rel {
+                    rel: rel.clone(),
+                    alias,
+                });
+            }
+            let table = ctx
+                .tables
+                .get(&table_name)
+                .ok_or_else(|| undefined_table(&table_name))?;
+            Ok(Input::Table { table, alias })
+        }
+        TableFactor::Derived {
+            subquery, alias, ..
+        } => {
+            let rel = run_query(subquery, ctx)?;
+            let alias = alias
+                .as_ref()
+                .map_or_else(|| "subquery".to_string(), |a| a.name.value.clone());
+            Ok(Input::Rel {
+                rel: Arc::new(rel),
+                alias,
+            })
+        }
+        other => Err(PgError::feature_not_supported(format!(
+            "FROM {other} is not supported"
+        ))),
+    }
+}
+
+fn constant_count(expr: Option<&Expr>, ctx: &Ctx) -> Result<Option<usize>, PgError> {
+    let Some(e) = expr else { return Ok(None) };
+    match eval(e, &NoRow, &ctx.env)? {
+        None => Ok(None),
+        Some(v) => {
+            let n = super::coerce::as_i64(&super::coerce::cast(
+                v,
+                crate::wire::types::oid::INT8,
+                None,
+                false,
+            )?)
+            .unwrap_or(0);
+            if n < 0 {
+                return Err(PgError::new("2201W", "LIMIT must not be negative"));
+            }
+            Ok(Some(n as usize))
+        }
+    }
+}
+
+/// LIMIT and OFFSET of a query.
+pub fn limit_offset(q: &Query, ctx: &Ctx) -> Result<(Option<usize>, usize), PgError> {
+    Ok(match &q.limit_clause {
+        None => (None, 0),
+        Some(LimitClause::LimitOffset { limit, offset, .. }) => (
+            constant_count(limit.as_ref(), ctx)?,
+            constant_count(offset.as_ref().map(|o| &o.value), ctx)?.unwrap_or(0),
+        ),
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => (
+            constant_count(Some(limit), ctx)?,
+            constant_count(Some(offset), ctx)?.unwrap_or(0),
+        ),
+    })
+}
+
+/// The ORDER BY keys of a query.
+pub fn order_keys(q: &Query) -> Result<&[OrderByExpr], PgError> {
+    match q.order_by.as_ref().map(|o| &o.kind) {
+        None => Ok(&[]),
+        Some(OrderByKind::Expressions(keys)) => Ok(keys),
+        Some(OrderByKind::All(_)) => Err(PgError::feature_not_supported(
+            "ORDER BY ALL is not supported",
+        )),
+    }
+}
+
+/// Runs (or, in dry mode, describes) a query.
+pub fn run_query(q: &Query, ctx: &Ctx) -> Result<Relation, PgError> {
+    let mut ctx = ctx.clone();
+    if let Some(with) = &q.with {
+        if with.recursive {
+            return Err(PgError::feature_not_supported(
+                "WITH RECURSIVE is not supported",
+            ));
+        }
+        for cte in &with.cte_tables {
+            let mut rel = run_query(&cte.query, &ctx)?;
+            for (c, alias) in rel.columns.iter_mut().zip(&cte.alias.columns) {
+                c.name = alias.name.value.clone();
+            }
+            ctx.ctes.insert(cte.alias.name.value.clone(), Arc::new(rel));
+        }
+    }
+    let order = order_keys(q)?;
+    let (limit, offset) = limit_offset(q, &ctx)?;
+    match q.body.as_ref() {
+        SetExpr::Select(s) => run_select(s, order, limit, offset, &ctx),
+        SetExpr::Query(inner) if order.is_empty() && q.limit_clause.is_none() => {
+            run_query(inner, &ctx)
+        }
+        SetExpr::Values(values) => {
+            let mut rel = Relation::default();
+            for (i, row) in values.rows.iter().enumerate() {
+                let cells = row
+                    .iter()
+                    .map(|e| eval(e, &NoRow, &ctx.env))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if i == 0 {
+                    rel.columns = row
+                        .iter()
+                        .enumerate()
+                        .map(|(j, e)| {
+                            Ok(Column {
+                                name: format!("column{}", j + 1),
+                                ty: infer(e, &Input::Unit, &type_env(&ctx))?,
+                            })
+                        })
+                        .collect::<Result<_, PgError>>()?;
+                }
+                if !ctx.dry {
+                    rel.rows.push(cells);
+                }
+            }
+            Ok(rel)
+        }
+        other => Err(PgError::feature_not_supported(format!(
+            "{} queries are not supported",
+            match other {
+                SetExpr::SetOperation { op, .. } => op.to_string(),
+                _ => "this kind of".to_string(),
+            }
+        ))),
+    }
+}
+
+fn type_env<'a>(ctx: &Ctx<'a>) -> TypeEnv<'a> {
+    TypeEnv {
+        params: ctx.param_types,
+    }
+}
+
+/// A select (or RETURNING) list with wildcards expanded to `names`:
+/// (output name, expression).
+pub fn expand_items(
+    projection: &[SelectItem],
+    names: &[String],
+) -> Result<Vec<(String, Expr)>, PgError> {
+    let mut items = Vec::new();
+    for item in projection {
+        match item {
+            SelectItem::UnnamedExpr(e) => items.push((output_name(e), e.clone())),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                items.push((alias.value.clone(), expr.clone()))
+            }
+            SelectItem::ExprWithAliases { .. } => {
+                return Err(PgError::feature_not_supported(
+                    "several aliases are not supported",
+                ))
+            }
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
+                if names.is_empty() {
+                    return Err(PgError::new(
+                        "42601",
+                        "SELECT * with no tables specified is not valid",
+                    ));
+                }
+                for name in names {
+                    let e = Expr::Identifier(sqlparser::ast::Ident::new(name.clone()));
+                    items.push((name.clone(), e));
+                }
+            }
+        }
+    }
+    Ok(items)
+}
+
+/// Output values and sort keys of one result row.
+struct Produced {
+    outputs: Vec<Datum>,
+    keys: Vec<Datum>,
+}
+
+struct Shape<'q> {
+    items: Vec<(String, Expr)>,
+    order: &'q [OrderByExpr],
+    projection: &'q [SelectItem],
+}
+
+impl Shape<'_> {
+    fn produce(&self, row: &dyn Row, env: &Env) -> Result<Produced, PgError> {
+        let outputs = self
+            .items
+            .iter()
+            .map(|(_, e)| eval(e, row, env))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys = self
+            .order
+            .iter()
+            .map(|k| self.key(&k.expr, &outputs, row, env))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Produced { outputs, keys })
+    }
+
+    fn key(
+        &self,
+        key: &Expr,
+        outputs: &[Datum],
+        row: &dyn Row,
+        env: &Env,
+    ) -> Result<Datum, PgError> {
+        if let Expr::Identifier(i) = key {
+            if let Some(pos) = self.items.iter().position(|(n, _)| *n == i.value) {
+                return Ok(outputs[pos].clone());
+            }
+        }
+        eval(resolve_key(key, self.projection), row, env)
+    }
+}
+
+fn passes(filter: Option<&Expr>, row: &dyn Row, env: &Env) -> Result<bool, PgError> {
+    match filter {
+        None => Ok(true),
+        Some(f) => Ok(eval(f, row, env)?.map(bool_of).transpose()? == Some(true)),
+    }
+}
+
+fn run_select(
+    s: &Select,
+    order: &[OrderByExpr],
+    limit: Option<usize>,
+    offset: usize,
+    ctx: &Ctx,
+) -> Result<Relation, PgError> {
+    if s.distinct.is_some() {
+        return Err(PgError::feature_not_supported(
+            "SELECT DISTINCT is not supported",
+        ));
+    }
+    let input = input(s, ctx)?;
+    let shape = Shape {
+        items: expand_items(&s.projection, &input.names())?,
+        order,
+        projection: &s.projection,
+    };
+    let columns = shape
+        .items
+        .iter()
+        .map(|(name, e)| {
+            Ok(Column {
+                name: name.clone(),
+                ty: infer(e, &input, &type_env(ctx))?,
+            })
+        })
+        .collect::<Result<Vec<_>, PgError>>()?;
+    let group_by: &[Expr] = match &s.group_by {
+        GroupByExpr::Expressions(v, _) => v,
+        GroupByExpr::All(_) => {
+            return Err(PgError::feature_not_supported(
+                "GROUP BY ALL is not supported",
+            ))
+        }
+    };
+    let calls = find_calls(
+        shape
+            .items
+            .iter()
+            .map(|(_, e)| e)
+            .chain(s.having.iter())
+            .chain(order.iter().map(|k| &k.expr)),
+    )?;
+    let grouped = !calls.is_empty() || !group_by.is_empty();
+    let env = &ctx.env;
+    let filter = s.selection.as_ref();
+    let mut produced = Vec::new();
+    let knn = match grouped || ctx.dry {
+        false => knn_decision(&input, s, order, limit, offset, ctx)?,
+        true => None,
+    };
+    if let Some(d) = knn {
+        let test = |slot: u32| {
+            matches!(
+                passes(filter, &RowAt::Table(d.table, d.alias, slot), env),
+                Ok(true)
+            )
+        };
+        let f: Option<ann::Filter> = filter.map(|_| &test as ann::Filter);
+        let candidates = d.lookup.as_ref().map(|l| l.slots.as_slice());
+        for slot in knn_slots(&d.plan, d.access, d.table, f, candidates, ctx.ann)? {
+            produced.push(shape.produce(&RowAt::Table(d.table, d.alias, slot), env)?);
+        }
+    } else if grouped {
+        let clauses = Clauses {
+            filter,
+            group_by,
+            having: s.having.as_ref(),
+        };
+        produced = grouped_rows(&input, &shape, &clauses, &calls, ctx)?;
+    } else {
+        for (n, h) in scan_handles(&input, filter, ctx).into_iter().enumerate() {
+            if n % 1024 == 0 {
+                ctx.check_cancel()?;
+            }
+            let row = input.row(h);
+            if passes(filter, &row, env)? {
+                produced.push(shape.produce(&row, env)?);
+            }
+        }
+    }
+    sort(&mut produced, order)?;
+    let rows = produced
+        .into_iter()
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .map(|p| {
+            p.outputs
+                .into_iter()
+                .zip(&columns)
+                .map(|(v, c)| v.map(|v| to_described(v, c.ty.0)).transpose())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Relation { columns, rows })
+}
+
+/// A KNN query's plan and the access path chosen for it.
+pub struct KnnDecision<'a> {
+    /// The plan.
+    pub plan: KnnPlan,
+    /// Index or exact scan.
+    pub access: KnnAccess,
+    /// The table.
+    pub table: &'a Table,
+    /// Its name in the query.
+    pub alias: &'a str,
+    /// Candidate rows from a btree index, for the exact path.
+    pub lookup: Option<IndexLookup>,
+}
+
+fn knn_decision<'a>(
+    input: &'a Input<'a>,
+    s: &Select,
+    order: &[OrderByExpr],
+    limit: Option<usize>,
+    offset: usize,
+    ctx: &Ctx,
+) -> Result<Option<KnnDecision<'a>>, PgError> {
+    let Input::Table { table, alias } = input else {
+        return Ok(None);
+    };
+    let Some(plan) = knn_plan(order, &s.projection, limit, offset, table, alias, &ctx.env)? else {
+        return Ok(None);
+    };
+    let filter = s.selection.as_ref();
+    let test = |slot: u32| {
+        matches!(
+            passes(filter, &RowAt::Table(table, alias, slot), &ctx.env),
+            Ok(true)
+        )
+    };
+    let f: Option<ann::Filter> = filter.map(|_| &test as ann::Filter);
+    let lookup = btree_lookup(table, alias, filter, &ctx.env);
+    let access = choose_access(
+        &plan,
+        table,
+        f,
+        lookup.as_ref().map(|l| l.slots.as_slice()),
+        ctx.ann,
+    );
+    Ok(Some(KnnDecision {
+        plan,
+        access,
+        table,
+        alias,
+        lookup,
+    }))
+}
+
+/// The rows a scan of `input` visits: a btree lookup's candidates when
+/// one serves the filter, else every row.
+fn scan_handles(input: &Input, filter: Option<&Expr>, ctx: &Ctx) -> Vec<u32> {
+    match input {
+        Input::Table { table, alias } if !ctx.dry => {
+            match btree_lookup(table, alias, filter, &ctx.env) {
+                Some(l) => l.slots,
+                None => input.handles(false),
+            }
+        }
+        _ => input.handles(ctx.dry),
+    }
+}
+
+/// How a query reads its input, as EXPLAIN shows it: the node's title
+/// and detail lines (an index condition), before the filter.
+pub struct ScanShape {
+    /// `Seq Scan on t`, `Index Scan using i on t`, …
+    pub title: String,
+    /// `Index Cond: …`.
+    pub details: Vec<String>,
+}
+
+/// How EXPLAIN describes a SELECT: the access path of a KNN query (plan,
+/// access), and the scan of its input.
+pub fn explain_select(
+    s: &Select,
+    order: &[OrderByExpr],
+    limit: Option<usize>,
+    offset: usize,
+    ctx: &Ctx,
+) -> Result<(Option<(KnnPlan, KnnAccess)>, ScanShape), PgError> {
+    let input = input(s, ctx)?;
+    let on = |table: &Table, alias: &str| {
+        if alias == table.def().name {
+            alias.to_string()
+        } else {
+            format!("{} {alias}", table.def().name)
+        }
+    };
+    let scan = match &input {
+        Input::Unit => ScanShape {
+            title: "Result".into(),
+            details: Vec::new(),
+        },
+        Input::Table { table, alias } => {
+            match btree_lookup(table, alias, s.selection.as_ref(), &ctx.env) {
+                Some(l) => ScanShape {
+                    title: format!("Index Scan using {} on {}", l.index, on(table, alias)),
+                    details: vec![format!("Index Cond: {}", l.cond)],
+                },
+                None => ScanShape {
+                    title: format!("Seq Scan on {}", on(table, alias)),
+                    details: Vec::new(),
+                },
+            }
+        }
+        Input::Rel { alias, .. } => ScanShape {
+            title: format!("Subquery Scan on {alias}"),
+            details: Vec::new(),
+        },
+    };
+    let d = knn_decision(&input, s, order, limit, offset, ctx)?;
+    Ok((d.map(|d| (d.plan, d.access)), scan))
+}
+
+fn group_key(values: &[Datum]) -> String {
+    values
+        .iter()
+        .map(|v| v.as_ref().map_or("\u{0}".to_string(), Value::to_text))
+        .collect::<Vec<_>>()
+        .join("\u{1}")
+}
+
+/// WHERE, GROUP BY and HAVING of a grouped query.
+struct Clauses<'q> {
+    filter: Option<&'q Expr>,
+    group_by: &'q [Expr],
+    having: Option<&'q Expr>,
+}
+
+fn grouped_rows(
+    input: &Input,
+    shape: &Shape,
+    clauses: &Clauses,
+    calls: &[super::aggregate::AggregateCall],
+    ctx: &Ctx,
+) -> Result<Vec<Produced>, PgError> {
+    let env = &ctx.env;
+    let (group_by, having) = (clauses.group_by, clauses.having);
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut groups: Vec<(u32, Accumulators)> = Vec::new();
+    for (n, h) in scan_handles(input, clauses.filter, ctx)
+        .into_iter()
+        .enumerate()
+    {
+        if n % 1024 == 0 {
+            ctx.check_cancel()?;
+        }
+        let row = input.row(h);
+        if !passes(clauses.filter, &row, env)? {
+            continue;
+        }
+        let key = group_key(
+            &group_by
+                .iter()
+                .map(|g| eval(resolve_key(g, shape.projection), &row, env))
+                .collect::<Result<Vec<_>, _>>()?,
+        );
+        let g = *index.entry(key).or_insert_with(|| {
+            groups.push((h, Accumulators::new(calls)));
+            groups.len() - 1
+        });
+        groups[g].1.add(calls, &row, env)?;
+    }
+    let mut out = Vec::new();
+    let empty = groups.is_empty() && group_by.is_empty();
+    if empty {
+        let values = Accumulators::new(calls).finish(calls)?;
+        let env = Env {
+            aggregates: Some(&values),
+            ..*env
+        };
+        let row = RowAt::Nulls(input);
+        if passes(having, &row, &env)? {
+            out.push(shape.produce(&row, &env)?);
+        }
+    }
+    for (first, acc) in groups {
+        let values = acc.finish(calls)?;
+        let env = Env {
+            aggregates: Some(&values),
+            ..*env
+        };
+        let row = input.row(first);
+        if passes(having, &row, &env)? {
+            out.push(shape.produce(&row, &env)?);
+        }
+    }
+    Ok(out)
+}
+
+/// True for `ORDER BY … DESC`.
+pub fn is_desc(key: &OrderByExpr) -> bool {
+    matches!(key.options.sort, Some(sqlparser::ast::OrderBySort::Desc))
+}
+
+fn sort(rows: &mut [Produced], order: &[OrderByExpr]) -> Result<(), PgError> {
+    if order.is_empty() {
+        return Ok(());
+    }
+    let mut error = None;
+    rows.sort_by(|a, b| {
+        for (i, k) in order.iter().enumerate() {
+            let desc = is_desc(k);
+            let nulls_first = k.options.nulls_first.unwrap_or(desc);
+            let ord = match (&a.keys[i], &b.keys[i]) {
+                (None, None) => Ordering::Equal,
+                (None, Some(_)) => {
+                    return if nulls_first {
+                        Ordering::Less
+                    } else {
+                        Ordering::Greater
+                    }
+                }
+                (Some(_), None) => {
+                    return if nulls_first {
+                        Ordering::Greater
+                    } else {
+                        Ordering::Less
+                    }
+                }
+                (Some(x), Some(y)) => match super::expr::compare(x, y) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        error.get_or_insert(e);
+                        Ordering::Equal
+                    }
+                },
+            };
+            let ord = if desc { ord.reverse() } else { ord };
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        Ordering::Equal
+    });
+    error.map_or(Ok(()), Err)
+}

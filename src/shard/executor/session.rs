@@ -1,0 +1,737 @@
+//! One client session: statement dispatch, the open transaction, and the
+//! bridge from async protocol handling to blocking work.
+
+use super::expr::{Env, Globals};
+use super::select::{run_query, Column, Ctx, Relation};
+use super::{
+    catalog, copy, ddl, dml, explain, overlay, storage_error, warning, BuildEntry, Outcome, Shard,
+};
+use crate::shard::datum::Datum;
+use crate::shard::storage::{AnnSearch, Change, Transaction};
+use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl};
+use crate::wire::types::oid;
+use crate::wire::{
+    CancelSignal, FieldDescription, HandlerFactory, Params, PgError, Prepared, QueryHandler,
+    Responder, Session, TransactionStatus,
+};
+use ann::{BuildProgress, HnswSearch, IterativeScan, IvfSearch};
+use sqlparser::ast::Statement as Ast;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Makes a [`ShardSession`] per connection.
+pub struct ShardFactory {
+    shard: Arc<Shard>,
+}
+
+impl ShardFactory {
+    /// A factory over `shard`.
+    pub fn new(shard: Arc<Shard>) -> Self {
+        ShardFactory { shard }
+    }
+}
+
+impl HandlerFactory for ShardFactory {
+    type Handler = ShardSession;
+
+    fn connect(&self, _session: &Session) -> Result<ShardSession, PgError> {
+        Ok(ShardSession {
+            shard: self.shard.clone(),
+            txn: None,
+        })
+    }
+}
+
+/// A prepared statement.
+#[derive(Debug)]
+pub struct PreparedStatement {
+    stmt: Option<Arc<sql::Statement>>,
+    param_types: Vec<u32>,
+}
+
+/// One session's executor.
+pub struct ShardSession {
+    shard: Arc<Shard>,
+    /// The open transaction block's write set.
+    txn: Option<Transaction>,
+}
+
+fn parse_error(e: sql::SqlError) -> PgError {
+    PgError::new(e.sqlstate, e.message)
+}
+
+fn join_error(e: tokio::task::JoinError) -> PgError {
+    PgError::internal(format!("statement task failed: {e}"))
+}
+
+/// The session's ANN settings.
+fn ann_settings(s: &Session) -> Result<AnnSearch, PgError> {
+    let iterative = |name: &str| -> Result<IterativeScan, PgError> {
+        Ok(IterativeScan::parse(&s.show(name)?)?)
+    };
+    Ok(AnnSearch {
+        hnsw: HnswSearch::new(
+            s.int("hnsw.ef_search")? as usize,
+            iterative("hnsw.iterative_scan")?,
+            s.int("hnsw.max_scan_tuples")? as usize,
+            s.show("hnsw.scan_mem_multiplier")?.parse().unwrap_or(1.0),
+        )?,
+        ivfflat: IvfSearch::new(
+            s.int("ivfflat.probes")? as usize,
+            iterative("ivfflat.iterative_scan")?,
+            s.int("ivfflat.max_probes")? as usize,
+        )?,
+    })
+}
+
+/// Everything a statement needs on the blocking pool.
+struct Job {
+    shard: Arc<Shard>,
+    stmt: Arc<sql::Statement>,
+    params: Vec<Datum>,
+    param_types: Vec<u32>,
+    globals: Globals,
+    ann: AnnSearch,
+    cancel: Arc<CancelSignal>,
+    /// The open transaction's changes, which its own reads see.
+    own_writes: Vec<Change>,
+}
+
+impl Job {
+    fn with_ctx<T>(
+        &self,
+        dry: bool,
+        f: impl FnOnce(&Ctx) -> Result<T, PgError>,
+    ) -> Result<T, PgError> {
+        let tables = self.shard.db.read();
+        let mut ctes = std::collections::HashMap::new();
+        if self
+            .stmt
+            .text
+            .to_ascii_lowercase()
+            .contains(catalog::PROGRESS_VIEW)
+        {
+            let view = catalog::progress_view(&self.shard, &tables, &self.globals.session.database);
+            ctes.insert(catalog::PROGRESS_VIEW.to_string(), Arc::new(view));
+        }
+        for (name, rel) in overlay::relations(&tables, &self.own_writes) {
+            ctes.insert(name, Arc::new(rel));
+        }
+        let ctx = Ctx {
+            tables: &tables,
+            env: Env {
+                params: &self.params,
+                globals: &self.globals,
+                aggregates: None,
+            },
+            param_types: &self.param_types,
+            ann: &self.ann,
+            cancel: self.cancel.flag(),
+            dry,
+            ctes,
+        };
+        f(&ctx)
+    }
+}
+
+/// Commits `txn`, cancelling an index build if the statement is canceled.
+fn commit(
+    shard: &Shard,
+    txn: Transaction,
+    cancel: &AtomicBool,
+    progress: &BuildProgress,
+) -> Result<(), PgError> {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                if cancel.load(Ordering::Relaxed) {
+                    progress.cancel();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        let r = shard.db.commit_with_progress(txn, progress);
+        done.store(true, Ordering::Relaxed);
+        r.map(drop).map_err(storage_error)
+    })
+}
+
+impl ShardSession {
+    fn globals(&self, session: &Session) -> Globals {
+        Globals {
+            session: session.clone(),
+            wal_lsn: self.shard.db.current_lsn().to_string(),
+        }
+    }
+
+    async fn run(
+        &mut self,
+        stmt: &Arc<sql::Statement>,
+        params: Vec<Datum>,
+        param_types: Vec<u32>,
+        out: &mut Responder<'_>,
+    ) -> Result<(), PgError> {
+        let kind = classify(stmt);
+        let status = out.session().transaction_status();
+        if status == TransactionStatus::Failed && !kind.ends_transaction() {
+            return Err(PgError::in_failed_transaction());
+        }
+        let outcome = match kind {
+            StatementKind::Set(sv) => {
+                let session = out.session();
+                let mut o = Outcome::tag("SET");
+                match &sv.value {
+                    None => session.reset(&sv.name)?,
+                    Some(v) => {
+                        if let Some(w) = session.set(&sv.name, v, sv.local)? {
+                            o = o.with_notice(w);
+                        }
+                    }
+                }
+                o
+            }
+            StatementKind::Show(name) => show(out.session(), &name)?,
+            StatementKind::Reset(name) => {
+                match name {
+                    None => out.session().reset_all(),
+                    Some(n) => out.session().reset(&n)?,
+                }
+                Outcome::tag("RESET")
+            }
+            StatementKind::Discard => {
+                if status != TransactionStatus::Idle {
+                    return Err(PgError::new(
+                        "25001",
+                        "DISCARD ALL cannot run inside a transaction block",
+                    ));
+                }
+                out.session().reset_all();
+                Outcome::tag("DISCARD ALL")
+            }
+            StatementKind::Transaction(tc) => self.transaction(tc, out).await?,
+            StatementKind::Copy(info) => {
+                let job = self.job(stmt, params, param_types, out)?;
+                return copy::run(self, job_parts(job), info, out).await;
+            }
+            _ => {
+                let job = self.job(stmt, params, param_types, out)?;
+                self.statement(job, kind, status).await?
+            }
+        };
+        send(outcome, out).await
+    }
+
+    fn job(
+        &self,
+        stmt: &Arc<sql::Statement>,
+        params: Vec<Datum>,
+        param_types: Vec<u32>,
+        out: &mut Responder<'_>,
+    ) -> Result<Job, PgError> {
+        let session = out.session();
+        Ok(Job {
+            shard: self.shard.clone(),
+            stmt: Arc::clone(stmt),
+            params,
+            param_types,
+            ann: ann_settings(session)?,
+            globals: self.globals(session),
+            cancel: out.cancel_signal().clone(),
+            own_writes: Vec::new(),
+        })
+    }
+
+    async fn transaction(
+        &mut self,
+        tc: TransactionControl,
+        out: &mut Responder<'_>,
+    ) -> Result<Outcome, PgError> {
+        let status = out.session().transaction_status();
+        Ok(match tc {
+            TransactionControl::Begin => {
+                if status != TransactionStatus::Idle {
+                    Outcome::tag("BEGIN").with_notice(warning(
+                        "25001",
+                        "there is already a transaction in progress",
+                    ))
+                } else {
+                    out.session().begin();
+                    self.txn = Some(Transaction::new());
+                    Outcome::tag("BEGIN")
+                }
+            }
+            TransactionControl::Commit => match status {
+                TransactionStatus::Idle => Outcome::tag("COMMIT")
+                    .with_notice(warning("25P01", "there is no transaction in progress")),
+                TransactionStatus::Failed => {
+                    self.txn = None;
+                    out.session().rollback();
+                    Outcome::tag("ROLLBACK")
+                }
+                TransactionStatus::InTransaction => {
+                    let txn = self.txn.take().unwrap_or_default();
+                    out.session().commit();
+                    let shard = self.shard.clone();
+                    let cancel = out.cancel_signal().clone();
+                    tokio::task::spawn_blocking(move || {
+                        commit(&shard, txn, cancel.flag(), &BuildProgress::new())
+                    })
+                    .await
+                    .map_err(join_error)??;
+                    Outcome::tag("COMMIT")
+                }
+            },
+            TransactionControl::Rollback => {
+                self.txn = None;
+                if status == TransactionStatus::Idle {
+                    Outcome::tag("ROLLBACK")
+                        .with_notice(warning("25P01", "there is no transaction in progress"))
+                } else {
+                    out.session().rollback();
+                    Outcome::tag("ROLLBACK")
+                }
+            }
+            other => {
+                return Err(PgError::feature_not_supported(format!(
+                    "savepoints are not supported ({other:?})"
+                )))
+            }
+        })
+    }
+
+    async fn statement(
+        &mut self,
+        job: Job,
+        kind: StatementKind,
+        status: TransactionStatus,
+    ) -> Result<Outcome, PgError> {
+        match kind {
+            StatementKind::Select(_) => {
+                let mut job = job;
+                if status == TransactionStatus::InTransaction {
+                    job.own_writes = self
+                        .txn
+                        .as_ref()
+                        .map_or_else(Vec::new, |t| t.changes().to_vec());
+                }
+                tokio::task::spawn_blocking(move || read(&job))
+                    .await
+                    .map_err(join_error)?
+            }
+            StatementKind::Explain { analyze, .. } => tokio::task::spawn_blocking(move || {
+                job.with_ctx(false, |ctx| explain::explain(&job.stmt.ast, analyze, ctx))
+            })
+            .await
+            .map_err(join_error)?,
+            StatementKind::Insert(_)
+            | StatementKind::Update(_)
+            | StatementKind::Delete(_)
+            | StatementKind::Ddl(_) => {
+                let in_block = status == TransactionStatus::InTransaction;
+                let txn = if in_block {
+                    self.txn.take().unwrap_or_default()
+                } else {
+                    Transaction::new()
+                };
+                let (outcome, txn) =
+                    tokio::task::spawn_blocking(move || write(&job, txn, in_block))
+                        .await
+                        .map_err(join_error)?;
+                if in_block {
+                    self.txn = txn;
+                }
+                outcome
+            }
+            _ => Err(PgError::feature_not_supported(format!(
+                "statement is not supported: {}",
+                job.stmt.text.trim()
+            ))),
+        }
+    }
+}
+
+/// The parts of a job COPY needs.
+pub struct CopyJob {
+    /// The shard.
+    pub shard: Arc<Shard>,
+    /// The statement.
+    pub stmt: Arc<sql::Statement>,
+    /// Session state for default expressions.
+    pub globals: Globals,
+    /// Cancel flag.
+    pub cancel: Arc<CancelSignal>,
+}
+
+fn job_parts(job: Job) -> CopyJob {
+    CopyJob {
+        shard: job.shard,
+        stmt: job.stmt,
+        globals: job.globals,
+        cancel: job.cancel,
+    }
+}
+
+impl ShardSession {
+    /// Runs `f` on the open transaction block's write set (or a fresh
+    /// transaction committed at once outside a block).
+    pub(super) async fn write_rows(
+        &mut self,
+        in_block: bool,
+        shard: Arc<Shard>,
+        cancel: Arc<CancelSignal>,
+        f: impl FnOnce(&crate::shard::storage::Tables, &mut Transaction) -> Result<Outcome, PgError>
+            + Send
+            + 'static,
+    ) -> Result<Outcome, PgError> {
+        let txn = if in_block {
+            self.txn.take().unwrap_or_default()
+        } else {
+            Transaction::new()
+        };
+        let (outcome, txn) = tokio::task::spawn_blocking(move || {
+            let mut txn = txn;
+            let r = {
+                let tables = shard.db.read();
+                f(&tables, &mut txn)
+            };
+            finish_write(
+                &shard,
+                r,
+                txn,
+                in_block,
+                cancel.flag(),
+                &BuildProgress::new(),
+            )
+        })
+        .await
+        .map_err(join_error)?;
+        if in_block {
+            self.txn = txn;
+        }
+        outcome
+    }
+}
+
+fn finish_write(
+    shard: &Shard,
+    r: Result<Outcome, PgError>,
+    txn: Transaction,
+    in_block: bool,
+    cancel: &AtomicBool,
+    progress: &BuildProgress,
+) -> (Result<Outcome, PgError>, Option<Transaction>) {
+    match r {
+        Ok(o) if !in_block => (commit(shard, txn, cancel, progress).map(|()| o), None),
+        r => (r, Some(txn)),
+    }
+}
+
+fn read(job: &Job) -> Result<Outcome, PgError> {
+    if let Some(o) = catalog::answer(&job.stmt, &job.shard, &job.params, &job.globals)? {
+        return Ok(o);
+    }
+    let Ast::Query(q) = &job.stmt.ast else {
+        return Err(PgError::internal("not a query"));
+    };
+    job.with_ctx(false, |ctx| run_query(q, ctx))
+        .map(Outcome::select)
+}
+
+fn write(
+    job: &Job,
+    mut txn: Transaction,
+    in_block: bool,
+) -> (Result<Outcome, PgError>, Option<Transaction>) {
+    let progress = Arc::new(BuildProgress::new());
+    let mut building = None;
+    let r = job.with_ctx(false, |ctx| {
+        let tables = ctx.tables;
+        match &job.stmt.ast {
+            Ast::Insert(ins) => dml::insert(tables, &mut txn, ins, ctx, &job.shard.sequences),
+            Ast::Update(up) => dml::update(tables, &mut txn, up, ctx),
+            Ast::Delete(del) => dml::delete(tables, &mut txn, del, ctx),
+            Ast::CreateTable(ct) => {
+                job.shard
+                    .sequences
+                    .forget(&super::select::object_name(&ct.name));
+                ddl::create_table(tables, &mut txn, ct)
+            }
+            Ast::CreateIndex(ci) => {
+                let (o, name) = ddl::create_index(tables, &mut txn, ci)?;
+                building = Some(BuildEntry {
+                    pid: job.globals.session.pid,
+                    table: super::select::object_name(&ci.table_name),
+                    index: name,
+                    progress: progress.clone(),
+                });
+                Ok(o)
+            }
+            Ast::CreateExtension(ce) => ddl::create_extension(&ce.name.value),
+            Ast::Drop {
+                object_type,
+                if_exists,
+                names,
+                ..
+            } => {
+                for n in names {
+                    job.shard.sequences.forget(&super::select::object_name(n));
+                }
+                ddl::drop(tables, &mut txn, *object_type, *if_exists, names)
+            }
+            Ast::Truncate(t) => {
+                let names: Vec<_> = t.table_names.iter().map(|n| n.name.clone()).collect();
+                ddl::truncate(tables, &mut txn, &names)
+            }
+            Ast::AlterTable(at) => ddl::alter_table(tables, &mut txn, at, &ctx.env),
+            other => Err(PgError::feature_not_supported(format!(
+                "statement is not supported: {}",
+                sqlparser_kind(other)
+            ))),
+        }
+    });
+    if let Some(entry) = &building {
+        job.shard
+            .builds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry.clone());
+    }
+    let result = finish_write(&job.shard, r, txn, in_block, job.cancel.flag(), &progress);
+    if building.is_some() {
+        job.shard
+            .builds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|b| !Arc::ptr_eq(&b.progress, &progress));
+    }
+    result
+}
+
+fn sqlparser_kind(stmt: &Ast) -> String {
+    stmt.to_string()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn show(session: &Session, name: &str) -> Result<Outcome, PgError> {
+    let text = |n: &str| Column {
+        name: n.to_string(),
+        ty: (oid::TEXT, -1),
+    };
+    let rel = if name.eq_ignore_ascii_case("all") {
+        Relation {
+            columns: vec![text("name"), text("setting"), text("description")],
+            rows: session
+                .show_all()
+                .into_iter()
+                .map(|(n, v, d)| {
+                    vec![
+                        Some(crate::wire::Value::Text(n.to_string())),
+                        Some(crate::wire::Value::Text(v)),
+                        Some(crate::wire::Value::Text(d.to_string())),
+                    ]
+                })
+                .collect(),
+        }
+    } else {
+        Relation {
+            columns: vec![text(name)],
+            rows: vec![vec![Some(crate::wire::Value::Text(session.show(name)?))]],
+        }
+    };
+    let mut o = Outcome::select(rel);
+    o.tag = "SHOW".into();
+    Ok(o)
+}
+
+async fn send(outcome: Outcome, out: &mut Responder<'_>) -> Result<(), PgError> {
+    for n in &outcome.notices {
+        out.notice(n);
+    }
+    if let Some(rel) = &outcome.rows {
+        out.row_description(&rel.fields());
+        for row in &rel.rows {
+            out.row(row).await?;
+        }
+    }
+    out.complete(&outcome.tag);
+    Ok(())
+}
+
+/// Parameter types from the client's (where given) and the statement's
+/// context.
+fn param_types(
+    stmt: &sql::Statement,
+    given: &[u32],
+    tables: &crate::shard::storage::Tables,
+) -> Result<Vec<u32>, PgError> {
+    if catalog::is_typeinfo(stmt) {
+        return Ok(crate::wire::catalog::TYPEINFO_PARAMS.to_vec());
+    }
+    let params = sql::params(stmt).map_err(parse_error)?;
+    let table = match classify(stmt) {
+        StatementKind::Insert(t) | StatementKind::Update(t) | StatementKind::Delete(t) => {
+            Some(t.name)
+        }
+        StatementKind::Select(info) => info.tables.first().map(|t| t.name.clone()),
+        _ => None,
+    };
+    let def = table.and_then(|t| tables.get(&t)).map(|t| t.def().clone());
+    let column_type = |name: &str| {
+        def.as_ref()
+            .and_then(|d| d.columns.iter().find(|c| c.name == name))
+            .map(|c| super::types::type_oid(c.ty))
+    };
+    let n = params.count.max(given.len());
+    Ok((0..n)
+        .map(|i| {
+            if let Some(&t) = given.get(i).filter(|&&t| t != 0) {
+                return t;
+            }
+            match params.hints.get(&(i + 1)) {
+                Some(ParamHint::Cast(ty)) => ddl::parse_type(ty).unwrap_or(oid::TEXT),
+                Some(ParamHint::Column(c) | ParamHint::DistanceOperand(c)) => {
+                    column_type(c).unwrap_or(oid::TEXT)
+                }
+                Some(ParamHint::ColumnPosition(p)) => def
+                    .as_ref()
+                    .and_then(|d| d.columns.get(*p))
+                    .map_or(oid::TEXT, |c| super::types::type_oid(c.ty)),
+                Some(ParamHint::LimitOrOffset) => oid::INT8,
+                None => oid::TEXT,
+            }
+        })
+        .collect())
+}
+
+fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {
+    let kind = classify(&job.stmt);
+    let rel = match (&job.stmt.ast, kind) {
+        (_, StatementKind::Show(name)) => {
+            let session = &job.globals.session;
+            show(session, &name)?.rows.unwrap_or_default()
+        }
+        (_, StatementKind::Explain { .. }) => explain::columns(),
+        (Ast::Query(q), _) => match catalog::describe(&job.stmt, &job.shard)? {
+            Some(rel) => rel,
+            None => job.with_ctx(true, |ctx| run_query(q, ctx))?,
+        },
+        (Ast::Insert(ins), StatementKind::Insert(t)) => {
+            let tables = job.shard.db.read();
+            dml::returning_columns(&tables, &t.name, ins.returning.as_ref(), &job.param_types)?
+        }
+        (Ast::Update(up), StatementKind::Update(t)) => {
+            let tables = job.shard.db.read();
+            dml::returning_columns(&tables, &t.name, up.returning.as_ref(), &job.param_types)?
+        }
+        (Ast::Delete(del), StatementKind::Delete(t)) => {
+            let tables = job.shard.db.read();
+            dml::returning_columns(&tables, &t.name, del.returning.as_ref(), &job.param_types)?
+        }
+        _ => Relation::default(),
+    };
+    Ok(rel.fields())
+}
+
+impl QueryHandler for ShardSession {
+    type Statement = Arc<PreparedStatement>;
+
+    async fn simple_query(
+        &mut self,
+        sql_text: &str,
+        out: &mut Responder<'_>,
+    ) -> Result<(), PgError> {
+        let statements = sql::parse(sql_text).map_err(parse_error)?;
+        if statements.is_empty() {
+            out.empty_query();
+            return Ok(());
+        }
+        for stmt in statements.into_iter().map(Arc::new) {
+            self.run(&stmt, Vec::new(), Vec::new(), out).await?;
+        }
+        Ok(())
+    }
+
+    async fn prepare(
+        &mut self,
+        sql_text: &str,
+        given: &[u32],
+        session: &mut Session,
+    ) -> Result<Prepared<Self::Statement>, PgError> {
+        let mut stmts = sql::parse(sql_text).map_err(parse_error)?;
+        let stmt = match stmts.len() {
+            0 => None,
+            1 => stmts.pop(),
+            _ => {
+                return Err(PgError::new(
+                    "42601",
+                    "cannot insert multiple commands into a prepared statement",
+                ))
+            }
+        };
+        let Some(stmt) = stmt else {
+            return Ok(Prepared {
+                statement: Arc::new(PreparedStatement {
+                    stmt: None,
+                    param_types: Vec::new(),
+                }),
+                param_types: Vec::new(),
+                columns: Vec::new(),
+            });
+        };
+        let job = Job {
+            shard: self.shard.clone(),
+            params: Vec::new(),
+            param_types: {
+                let tables = self.shard.db.read();
+                param_types(&stmt, given, &tables)?
+            },
+            globals: self.globals(session),
+            ann: ann_settings(session)?,
+            cancel: Arc::new(CancelSignal::default()),
+            own_writes: self
+                .txn
+                .as_ref()
+                .map_or_else(Vec::new, |t| t.changes().to_vec()),
+            stmt: Arc::new(stmt),
+        };
+        let job = Job {
+            params: vec![None; job.param_types.len()],
+            ..job
+        };
+        let (columns, job) = tokio::task::spawn_blocking(move || (describe(&job), job))
+            .await
+            .map_err(join_error)?;
+        let columns = columns?;
+        Ok(Prepared {
+            param_types: job.param_types.clone(),
+            columns,
+            statement: Arc::new(PreparedStatement {
+                stmt: Some(job.stmt),
+                param_types: job.param_types,
+            }),
+        })
+    }
+
+    async fn execute(
+        &mut self,
+        prepared: &Prepared<Self::Statement>,
+        params: &Params,
+        out: &mut Responder<'_>,
+    ) -> Result<(), PgError> {
+        let p = &prepared.statement;
+        let Some(stmt) = &p.stmt else {
+            out.empty_query();
+            return Ok(());
+        };
+        let values = (0..params.len())
+            .map(|i| params.decode(i, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.run(stmt, values, p.param_types.clone(), out).await
+    }
+}

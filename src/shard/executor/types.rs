@@ -1,0 +1,164 @@
+//! Column types as SQL spells them, as storage keeps them and as the
+//! protocol describes them (type OID and typmod).
+
+use crate::shard::storage::ColumnType;
+use crate::sql::vector_cast;
+use crate::wire::types::{self, oid};
+use crate::wire::{FieldDescription, PgError};
+use ann::VectorType;
+use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo, TimezoneInfo};
+
+/// A declared column type, and whether it is a serial (`serial`,
+/// `bigserial`, `smallserial`: an integer with a sequence default).
+pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
+    if let Some(cast) = vector_cast(dt) {
+        return Ok((vector_column(cast.ty, cast.typmod), false));
+    }
+    Ok(match dt {
+        DataType::Bool | DataType::Boolean => (ColumnType::Bool, false),
+        DataType::SmallInt(_) | DataType::Int2(_) => (ColumnType::Int2, false),
+        DataType::Int(_) | DataType::Integer(_) | DataType::Int4(_) => (ColumnType::Int4, false),
+        DataType::BigInt(_) | DataType::Int8(_) => (ColumnType::Int8, false),
+        DataType::Real | DataType::Float4 => (ColumnType::Float4, false),
+        DataType::DoublePrecision | DataType::Float8 | DataType::Double(ExactNumberInfo::None) => {
+            (ColumnType::Float8, false)
+        }
+        DataType::Float(ExactNumberInfo::Precision(p)) if *p <= 24 => (ColumnType::Float4, false),
+        DataType::Float(_) => (ColumnType::Float8, false),
+        DataType::Text | DataType::String(None) => (ColumnType::Text, false),
+        DataType::Varchar(n) | DataType::CharacterVarying(n) => {
+            let n = match n {
+                Some(CharacterLength::IntegerLength { length, .. }) => Some(*length as u32),
+                _ => None,
+            };
+            (ColumnType::Varchar(n), false)
+        }
+        DataType::Date => (ColumnType::Date, false),
+        DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
+            (ColumnType::Timestamptz, false)
+        }
+        DataType::JSONB => (ColumnType::Jsonb, false),
+        DataType::Custom(name, mods) if mods.is_empty() => {
+            match name.to_string().to_ascii_lowercase().as_str() {
+                "serial" | "serial4" => (ColumnType::Int4, true),
+                "bigserial" | "serial8" => (ColumnType::Int8, true),
+                "smallserial" | "serial2" => (ColumnType::Int2, true),
+                "timestamptz" => (ColumnType::Timestamptz, false),
+                "jsonb" => (ColumnType::Jsonb, false),
+                "text" => (ColumnType::Text, false),
+                "float8" => (ColumnType::Float8, false),
+                _ => return Err(undefined_type(&dt.to_string())),
+            }
+        }
+        other => {
+            return Err(PgError::feature_not_supported(format!(
+                "columns of type {other} are not supported"
+            )))
+        }
+    })
+}
+
+/// 42704 `type "x" does not exist`.
+pub fn undefined_type(name: &str) -> PgError {
+    PgError::new("42704", format!("type \"{name}\" does not exist"))
+}
+
+fn vector_column(ty: VectorType, typmod: Option<u32>) -> ColumnType {
+    match ty {
+        VectorType::Vector => ColumnType::Vector(typmod),
+        VectorType::HalfVec => ColumnType::HalfVec(typmod),
+        VectorType::SparseVec => ColumnType::SparseVec(typmod),
+        VectorType::Bit => ColumnType::Bit(typmod),
+    }
+}
+
+/// The type OID a column of `ty` is described with.
+pub fn type_oid(ty: ColumnType) -> u32 {
+    match ty {
+        ColumnType::Bool => oid::BOOL,
+        ColumnType::Int2 => oid::INT2,
+        ColumnType::Int4 => oid::INT4,
+        ColumnType::Int8 => oid::INT8,
+        ColumnType::Float4 => oid::FLOAT4,
+        ColumnType::Float8 => oid::FLOAT8,
+        ColumnType::Text => oid::TEXT,
+        ColumnType::Varchar(_) => oid::VARCHAR,
+        ColumnType::Date => oid::DATE,
+        ColumnType::Timestamptz => oid::TIMESTAMPTZ,
+        ColumnType::Jsonb => oid::JSONB,
+        ColumnType::Vector(_) => oid::VECTOR,
+        ColumnType::HalfVec(_) => oid::HALFVEC,
+        ColumnType::SparseVec(_) => oid::SPARSEVEC,
+        ColumnType::Bit(_) => oid::BIT,
+    }
+}
+
+/// The typmod of `ty` as `pg_attribute.atttypmod` holds it (-1: none):
+/// dimensions for pgvector's types, bits for `bit(n)`, n + 4 for
+/// `varchar(n)`.
+pub fn typmod(ty: ColumnType) -> i32 {
+    match ty {
+        ColumnType::Vector(Some(n))
+        | ColumnType::HalfVec(Some(n))
+        | ColumnType::SparseVec(Some(n))
+        | ColumnType::Bit(Some(n)) => n as i32,
+        ColumnType::Varchar(Some(n)) => n as i32 + 4,
+        _ => -1,
+    }
+}
+
+/// The typmod [`crate::wire::Value::parse`] checks values against.
+pub fn value_typmod(ty: ColumnType) -> Option<u32> {
+    match ty {
+        ColumnType::Vector(n)
+        | ColumnType::HalfVec(n)
+        | ColumnType::SparseVec(n)
+        | ColumnType::Bit(n) => n,
+        _ => None,
+    }
+}
+
+/// A result column of type OID `type_oid` with typmod `typmod`.
+pub fn field(name: &str, type_oid: u32, typmod: i32) -> FieldDescription {
+    let ty = types::by_oid(type_oid)
+        .or_else(|| types::by_oid(oid::TEXT))
+        .expect("text is a registered type");
+    let mut f = FieldDescription::new(name, ty);
+    f.type_modifier = typmod;
+    f
+}
+
+/// The type OID and value typmod a `::type` cast converts to.
+pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
+    if let Some(cast) = vector_cast(dt) {
+        let to = match cast.ty {
+            VectorType::Vector => oid::VECTOR,
+            VectorType::HalfVec => oid::HALFVEC,
+            VectorType::SparseVec => oid::SPARSEVEC,
+            VectorType::Bit => oid::BIT,
+        };
+        return Ok((to, cast.typmod));
+    }
+    match dt {
+        DataType::Numeric(_) | DataType::Decimal(_) | DataType::Dec(_) => {
+            return Ok((oid::FLOAT8, None))
+        }
+        DataType::BitVarying(_) | DataType::VarBit(_) => return Ok((oid::VARBIT, None)),
+        DataType::Regclass => return Ok((oid::OID, None)),
+        DataType::Custom(name, mods) if mods.is_empty() => {
+            match name.to_string().to_ascii_lowercase().as_str() {
+                "oid" | "regclass" | "regtype" => return Ok((oid::OID, None)),
+                "name" => return Ok((oid::NAME, None)),
+                "varbit" => return Ok((oid::VARBIT, None)),
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+    let (ty, _) = column_type(dt)?;
+    let typmod = match ty {
+        ColumnType::Varchar(n) => n,
+        other => value_typmod(other),
+    };
+    Ok((type_oid(ty), typmod))
+}

@@ -1,0 +1,178 @@
+//! `pgvshard shard`: one shard process — storage opened from a data
+//! directory, the executor served on the PostgreSQL protocol, and a clean
+//! shutdown (drain sessions, then a final checkpoint) on SIGINT/SIGTERM.
+
+use super::executor::{Shard, ShardFactory};
+use super::storage::{Database, StorageOptions};
+use crate::wire::{self, AuthMethod, WireConfig};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// The shard's configuration file (YAML); every field is optional and
+/// documented in `config/shard.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShardConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// `trust` or `scram-sha-256`.
+    pub auth: String,
+    /// With trust auth, accept non-loopback clients too.
+    pub trust_remote: bool,
+    /// Users and passwords for SCRAM.
+    pub users: BTreeMap<String, String>,
+    /// Most concurrent connections.
+    pub max_connections: usize,
+    /// Seconds between checkpoints while there are writes (0: by size only).
+    pub checkpoint_interval_secs: u64,
+    /// MiB of WAL that trigger a checkpoint.
+    pub checkpoint_wal_mb: u64,
+}
+
+impl Default for ShardConfig {
+    fn default() -> Self {
+        ShardConfig {
+            listen: "127.0.0.1:5433".into(),
+            data_dir: PathBuf::from("pgvshard-data"),
+            auth: "trust".into(),
+            trust_remote: false,
+            users: BTreeMap::new(),
+            max_connections: 100,
+            checkpoint_interval_secs: 300,
+            checkpoint_wal_mb: 256,
+        }
+    }
+}
+
+impl ShardConfig {
+    /// Reads and validates a YAML file; errors name the file and field.
+    pub fn load(path: &Path) -> Result<ShardConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let c: ShardConfig =
+            serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        c.validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        match self.auth.as_str() {
+            "trust" => {}
+            "scram-sha-256" if !self.users.is_empty() => {}
+            "scram-sha-256" => {
+                return Err("auth: scram-sha-256 needs at least one entry in users".into())
+            }
+            other => {
+                return Err(format!(
+                    "auth: unknown method \"{other}\" (trust or scram-sha-256)"
+                ))
+            }
+        }
+        if self.max_connections == 0 {
+            return Err("max_connections: must be at least 1".into());
+        }
+        if self.checkpoint_wal_mb == 0 {
+            return Err("checkpoint_wal_mb: must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn wire(&self) -> WireConfig {
+        let mut w = WireConfig {
+            auth: if self.auth == "trust" {
+                AuthMethod::Trust
+            } else {
+                AuthMethod::ScramSha256
+            },
+            trust_remote: self.trust_remote,
+            max_connections: self.max_connections,
+            ..WireConfig::default()
+        };
+        for (user, password) in &self.users {
+            w = w.with_user(user.clone(), password);
+        }
+        w
+    }
+
+    fn storage(&self) -> StorageOptions {
+        StorageOptions {
+            checkpoint_wal_bytes: self.checkpoint_wal_mb << 20,
+            checkpoint_interval: (self.checkpoint_interval_secs > 0)
+                .then(|| Duration::from_secs(self.checkpoint_interval_secs)),
+            ..StorageOptions::default()
+        }
+    }
+}
+
+/// Runs a shard until `shutdown` completes, then checkpoints and closes.
+pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+    let dir = config.data_dir.clone();
+    let options = config.storage();
+    let db = tokio::task::spawn_blocking(move || Database::open(&dir, options))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
+    let report = db.recovery_report().clone();
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        checkpoint_lsn = %report.checkpoint_lsn,
+        end_lsn = %report.end_lsn,
+        "storage opened"
+    );
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "pgvshard shard listening");
+    let shard = Arc::new(Shard::new(Arc::new(db)));
+    wire::serve(
+        listener,
+        ShardFactory::new(shard.clone()),
+        config.wire(),
+        shutdown,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    tracing::info!("sessions drained; writing the final checkpoint");
+    tokio::task::spawn_blocking(move || close(shard))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+fn close(shard: Arc<Shard>) -> Result<(), String> {
+    let db = match Arc::try_unwrap(shard) {
+        Ok(s) => s.db,
+        Err(s) => s.db.clone(),
+    };
+    match Arc::try_unwrap(db) {
+        Ok(db) => db.close().map_err(|e| e.to_string()),
+        Err(db) => db.checkpoint().map(drop).map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_config_parses_and_mistakes_name_the_field() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/shard.yaml");
+        let c = ShardConfig::load(&sample).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:5433");
+        let e = serde_norway::from_str::<ShardConfig>("listn: x").unwrap_err();
+        assert!(e.to_string().contains("unknown field `listn`"), "{e}");
+        let bad = ShardConfig {
+            auth: "scram-sha-256".into(),
+            ..ShardConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().starts_with("auth:"));
+    }
+}

@@ -1,0 +1,271 @@
+//! Client-facing behaviour of a shard: psql's `\dt` and `\d`, COPY in
+//! three formats and out, statement_timeout and CancelRequest stopping
+//! index builds and scans, and index build progress seen from another
+//! session while the build runs.
+
+mod shard_support;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::{SinkExt, TryStreamExt};
+use shard_support::{fresh_dir, sqlstate, Shard};
+use std::time::{Duration, Instant};
+
+const DIM: usize = 64;
+
+fn vector_text(i: usize) -> String {
+    let v: Vec<String> = (0..DIM)
+        .map(|d| format!("{}", ((i * 31 + d * 17) % 97) as f32 / 10.0))
+        .collect();
+    format!("[{}]", v.join(","))
+}
+
+#[test]
+fn psql_describes_tables() {
+    let dir = fresh_dir("clients-describe");
+    let shard = Shard::start(&dir);
+    shard
+        .psql(
+            "CREATE TABLE items (id bigserial PRIMARY KEY, category int NOT NULL, embedding vector(3));
+             CREATE INDEX ON items USING hnsw (embedding vector_l2_ops);
+             CREATE INDEX ON items (category);",
+        )
+        .unwrap();
+    let dt = shard.psql_with(&[], "\\dt").unwrap();
+    assert!(dt.contains(" public | items | table | postgres"), "{dt}");
+    let d = shard.psql_with(&[], "\\d items").unwrap();
+    for line in [
+        "Table \"public.items\"",
+        " id        | bigint    |           | not null | nextval('items_id_seq'::regclass)",
+        " category  | integer   |           | not null | ",
+        " embedding | vector(3) |           |          | ",
+        "\"items_pkey\" PRIMARY KEY, btree (id)",
+        "\"items_category_idx\" btree (category)",
+        "\"items_embedding_idx\" hnsw (embedding vector_l2_ops)",
+    ] {
+        assert!(d.contains(line), "missing {line:?} in\n{d}");
+    }
+    shard.stop();
+}
+
+fn binary_copy(rows: &[(i64, Vec<f32>)]) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_slice(b"PGCOPY\n\xff\r\n\0");
+    b.put_i32(0);
+    b.put_i32(0);
+    for (id, v) in rows {
+        b.put_i16(2);
+        b.put_i32(8);
+        b.put_i64(*id);
+        b.put_i32(4 + 4 * v.len() as i32);
+        b.put_i16(v.len() as i16);
+        b.put_i16(0);
+        for x in v {
+            b.put_f32(*x);
+        }
+    }
+    b.put_i16(-1);
+    b.freeze()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_in_three_formats_and_out() {
+    let dir = fresh_dir("clients-copy");
+    let shard = Shard::start(&dir);
+    let client = shard.connect().await;
+    client
+        .batch_execute("CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(2), note text)")
+        .await
+        .unwrap();
+    let binary = binary_copy(&[(5, vec![5.0, 5.5]), (6, vec![6.0, -6.0])]);
+    for (sql, data, want) in [
+        (
+            "COPY items (id, embedding, note) FROM STDIN",
+            Bytes::from_static(b"1\t[1,1]\ta\\tb\n2\t[2,2]\t\\N\n"),
+            2,
+        ),
+        (
+            "COPY items FROM STDIN (FORMAT csv)",
+            Bytes::from_static(b"3,\"[3,3]\",\"x,\"\"y\"\"\"\n4,\"[4,4]\",\n"),
+            2,
+        ),
+        (
+            "COPY items (id, embedding) FROM STDIN (FORMAT binary)",
+            binary,
+            2,
+        ),
+    ] {
+        let sink = client.copy_in(sql).await.unwrap();
+        futures_util::pin_mut!(sink);
+        for chunk in data.chunks(5) {
+            sink.send(Bytes::copy_from_slice(chunk)).await.unwrap();
+        }
+        assert_eq!(sink.finish().await.unwrap(), want, "{sql}");
+    }
+    let out: Vec<Bytes> = client
+        .copy_out("COPY items TO STDOUT")
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let text = String::from_utf8(out.concat()).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "1\t[1,1]\ta\\tb",
+            "2\t[2,2]\t\\N",
+            "3\t[3,3]\tx,\"y\"",
+            "4\t[4,4]\t\\N",
+            "5\t[5,5.5]\t\\N",
+            "6\t[6,-6]\t\\N"
+        ]
+    );
+    let csv: Vec<Bytes> = client
+        .copy_out("COPY (SELECT id, note FROM items WHERE id = 3) TO STDOUT (FORMAT csv)")
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(csv.concat(), b"3,\"x,\"\"y\"\"\"\n");
+    let bad = client
+        .copy_in::<_, Bytes>("COPY items FROM STDIN")
+        .await
+        .unwrap();
+    futures_util::pin_mut!(bad);
+    bad.send(Bytes::from_static(b"7\t[1,2,3]\tz\n"))
+        .await
+        .unwrap();
+    let e = bad.finish().await.unwrap_err();
+    assert_eq!(sqlstate(&e), "22000");
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM items", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 6, "a failed COPY loads nothing");
+    shard.stop();
+}
+
+/// A table of `rows` 64-dimensional vectors, loaded with COPY.
+async fn big_table(client: &tokio_postgres::Client, rows: usize) {
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE big (id bigint PRIMARY KEY, embedding vector({DIM}))"
+        ))
+        .await
+        .unwrap();
+    let sink = client.copy_in("COPY big FROM STDIN").await.unwrap();
+    futures_util::pin_mut!(sink);
+    let mut data = String::new();
+    for i in 0..rows {
+        data.push_str(&format!("{i}\t{}\n", vector_text(i)));
+    }
+    sink.send(Bytes::from(data)).await.unwrap();
+    assert_eq!(sink.finish().await.unwrap(), rows as u64);
+}
+
+const BUILD: &str = "CREATE INDEX big_idx ON big USING hnsw (embedding vector_l2_ops) WITH (m = 16, ef_construction = 200)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_and_cancel_stop_builds_and_progress_is_visible() {
+    let dir = fresh_dir("clients-cancel");
+    let shard = Shard::start(&dir);
+    let client = shard.connect().await;
+    big_table(&client, 20_000).await;
+
+    let started = Instant::now();
+    client
+        .batch_execute("SET statement_timeout = '100ms'")
+        .await
+        .unwrap();
+    let e = client.batch_execute(BUILD).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "57014");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    client
+        .batch_execute("RESET statement_timeout")
+        .await
+        .unwrap();
+
+    let watcher = shard.connect().await;
+    let token = client.cancel_token();
+    let build = tokio::spawn(async move {
+        let r = client.batch_execute(BUILD).await;
+        (client, r)
+    });
+    let mut seen = None;
+    for _ in 0..500 {
+        let rows = watcher
+            .query(
+                "SELECT index_relname, phase, tuples_done, tuples_total FROM pg_stat_progress_create_index",
+                &[],
+            )
+            .await
+            .unwrap();
+        if let Some(r) = rows.first() {
+            let (done, total): (i64, i64) = (r.get(2), r.get(3));
+            if total > 0 {
+                seen = Some((r.get::<_, String>(0), done, total));
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (name, done, total) = seen.expect("the build showed progress");
+    assert_eq!(name, "big_idx");
+    assert!(
+        done < total && total == 20_000,
+        "{done}/{total}: seen while running"
+    );
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let (client, r) = build.await.unwrap();
+    assert_eq!(sqlstate(&r.unwrap_err()), "57014");
+    let plan: Vec<String> = client
+        .query(
+            "EXPLAIN SELECT id FROM big ORDER BY embedding <-> '[1]' LIMIT 1",
+            &[],
+        )
+        .await
+        .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        .unwrap_or_default();
+    assert!(
+        !plan.concat().contains("big_idx"),
+        "a canceled build leaves no index"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let rows = watcher
+            .query(
+                "SELECT pid, index_relname, tuples_done FROM pg_stat_progress_create_index",
+                &[],
+            )
+            .await
+            .unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        let left: Vec<(i32, String, i64)> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "canceled builds still running: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    client
+        .batch_execute("SET statement_timeout = '1ms'")
+        .await
+        .unwrap();
+    let e = client
+        .batch_execute(
+            "SELECT count(*) FROM big a WHERE l2_distance(embedding, embedding) = 0 AND id % 7 = 3",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "57014");
+    shard.stop();
+}
