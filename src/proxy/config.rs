@@ -31,6 +31,83 @@ pub struct ProxyConfig {
     /// Slot ranges per shard name; absent means an even split.
     #[serde(default)]
     pub slots: Option<BTreeMap<String, Vec<SlotRange>>>,
+    /// The hot-query result cache.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// The result cache: an in-process L1 and, with `redis_url`, a shared L2
+/// in Redis that also holds the table generations every proxy sees.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Whether results are cached at all.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Bytes of results the in-process L1 holds (0 turns L1 off).
+    #[serde(default = "default_l1_bytes")]
+    pub l1_bytes: u64,
+    /// Seconds an entry lives in L1 and L2.
+    #[serde(default = "default_ttl")]
+    pub ttl_seconds: u64,
+    /// `redis://host:port/db` of the shared L2 and generations; absent: L1 only.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key this cluster uses.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// Results larger than this many bytes are not cached.
+    #[serde(default = "default_max_result_bytes")]
+    pub max_result_bytes: usize,
+    /// Tables whose results are never cached.
+    #[serde(default)]
+    pub uncached_tables: Vec<String>,
+}
+
+fn default_l1_bytes() -> u64 {
+    64 << 20
+}
+fn default_ttl() -> u64 {
+    300
+}
+fn default_key_prefix() -> String {
+    "pgvshard".to_string()
+}
+fn default_max_result_bytes() -> usize {
+    1 << 20
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: false,
+            l1_bytes: default_l1_bytes(),
+            ttl_seconds: default_ttl(),
+            redis_url: None,
+            key_prefix: default_key_prefix(),
+            max_result_bytes: default_max_result_bytes(),
+            uncached_tables: Vec::new(),
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Entry lifetime.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_seconds)
+    }
+}
+
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` of the HTTP endpoint; absent: no endpoint.
+    #[serde(default)]
+    pub listen: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -277,6 +354,46 @@ impl ProxyConfig {
         if let Some(slots) = &self.slots {
             self.validate_slots(slots)?;
         }
+        self.validate_cache()?;
+        self.metrics_addr()?;
+        Ok(())
+    }
+
+    /// The metrics endpoint's address, parsed.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let Some(listen) = &self.metrics.listen else {
+            return Ok(None);
+        };
+        listen.parse().map(Some).map_err(|_| {
+            bad(
+                "metrics.listen",
+                format!("\"{listen}\" is not host:port; write e.g. 127.0.0.1:9187"),
+            )
+        })
+    }
+
+    fn validate_cache(&self) -> Result<(), ConfigError> {
+        let c = &self.cache;
+        if c.ttl_seconds == 0 {
+            return Err(bad(
+                "cache.ttl_seconds",
+                "0: give a positive number of seconds",
+            ));
+        }
+        if c.key_prefix.is_empty() {
+            return Err(bad(
+                "cache.key_prefix",
+                "empty: Redis keys need a prefix, e.g. pgvshard",
+            ));
+        }
+        if let Some(url) = &c.redis_url {
+            if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                return Err(bad(
+                    "cache.redis_url",
+                    format!("\"{url}\" is not a Redis URL; write e.g. redis://127.0.0.1:6379/0"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -344,6 +461,8 @@ mod tests {
         assert_eq!(c.shards.len(), 2);
         assert_eq!(c.auth.method, AuthMethodConfig::ScramSha256);
         assert_eq!(c.tables["events"].shard_key, "tenant_id");
+        assert!(c.cache.enabled);
+        assert_eq!(c.metrics_addr().unwrap().unwrap().port(), 9187);
     }
 
     #[test]
@@ -366,5 +485,12 @@ mod tests {
         let e =
             ProxyConfig::from_yaml(&format!("{TWO}auth:\n  method: scram-sha-256\n")).unwrap_err();
         assert_eq!(e.path, "auth.users");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}cache:\n  ttl_seconds: 0\n")).unwrap_err();
+        assert_eq!(e.path, "cache.ttl_seconds");
+        let e =
+            ProxyConfig::from_yaml(&format!("{TWO}cache:\n  redis_url: localhost\n")).unwrap_err();
+        assert_eq!(e.path, "cache.redis_url");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}metrics:\n  listen: nine\n")).unwrap_err();
+        assert_eq!(e.path, "metrics.listen");
     }
 }

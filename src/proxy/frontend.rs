@@ -7,15 +7,26 @@
 //! there just before that first write, later statements on that shard
 //! use the same connection, and a write that would reach another shard
 //! is refused before anything is sent, so nothing is half-applied.
+//!
+//! Reads go through the result cache ([`super::cache`]) when it is on;
+//! every write bumps its tables' generations before this module returns
+//! (so before the acknowledgment is flushed), or at COMMIT inside a
+//! transaction. Each statement is counted by class and outcome.
 
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::admin;
 use super::backend::{Request, ShardChannel};
+use super::cache::{self, QueryCache, SCHEMA};
 use super::exec::{run_simple, ShardStream};
 use super::route::Cluster;
 use super::{explain, plan, run};
-use crate::sql::{self, classify, StatementKind, TransactionControl};
+use crate::metrics::{ProxyMetrics, Stage, StatementClass};
+use crate::sql::{self, classify, CopyDirection, StatementKind, TransactionControl};
 use crate::wire::catalog::{is_typeinfo_query, typeinfo_columns, typeinfo_row, TYPEINFO_PARAMS};
 use crate::wire::{
     types, FieldDescription, HandlerFactory, Params, PgError, Prepared, QueryHandler, Responder,
@@ -25,12 +36,22 @@ use crate::wire::{
 /// Makes a [`ProxySession`] per client.
 pub struct ProxyFactory {
     cluster: Arc<Cluster>,
+    cache: Option<Arc<QueryCache>>,
+    metrics: ProxyMetrics,
 }
 
 impl ProxyFactory {
-    /// A factory over a cluster.
-    pub fn new(cluster: Arc<Cluster>) -> Self {
-        ProxyFactory { cluster }
+    /// A factory over a cluster, its cache (if on) and its metrics.
+    pub fn new(
+        cluster: Arc<Cluster>,
+        cache: Option<Arc<QueryCache>>,
+        metrics: ProxyMetrics,
+    ) -> Self {
+        ProxyFactory {
+            cluster,
+            cache,
+            metrics,
+        }
     }
 }
 
@@ -38,10 +59,15 @@ impl HandlerFactory for ProxyFactory {
     type Handler = ProxySession;
 
     fn connect(&self, _session: &Session) -> Result<ProxySession, PgError> {
+        self.metrics.connections.inc();
+        self.metrics.connections_opened.inc();
         Ok(ProxySession {
             cluster: Arc::clone(&self.cluster),
+            cache: self.cache.clone(),
+            metrics: self.metrics.clone(),
             pinned_shard: None,
             pinned: None,
+            written: BTreeSet::new(),
         })
     }
 }
@@ -63,6 +89,70 @@ pub struct ProxySession {
     pinned_shard: Option<usize>,
     /// Its connection, between statements.
     pinned: Option<Box<dyn ShardChannel>>,
+    cache: Option<Arc<QueryCache>>,
+    metrics: ProxyMetrics,
+    /// Tables the open transaction wrote: their generations are bumped at
+    /// COMMIT.
+    written: BTreeSet<String>,
+}
+
+impl Drop for ProxySession {
+    fn drop(&mut self) {
+        self.metrics.connections.dec();
+    }
+}
+
+/// The generations a write must bump (none for reads).
+fn written_tables(kind: &StatementKind) -> Vec<String> {
+    match kind {
+        StatementKind::Insert(t) | StatementKind::Update(t) | StatementKind::Delete(t) => {
+            vec![t.name.clone()]
+        }
+        StatementKind::Copy(c) if c.direction == CopyDirection::From => match &c.table {
+            Some(t) => vec![t.name.clone()],
+            None => vec![SCHEMA.to_string()],
+        },
+        StatementKind::Ddl(_) | StatementKind::Other => vec![SCHEMA.to_string()],
+        StatementKind::Explain {
+            analyze: true,
+            statement,
+        } if !matches!(**statement, StatementKind::Select(_)) => vec![SCHEMA.to_string()],
+        _ => Vec::new(),
+    }
+}
+
+/// The metric class of a statement before planning.
+fn class_of(kind: &StatementKind) -> StatementClass {
+    match kind {
+        StatementKind::Insert(_)
+        | StatementKind::Update(_)
+        | StatementKind::Delete(_)
+        | StatementKind::Copy(_) => StatementClass::Write,
+        StatementKind::Ddl(_) => StatementClass::Ddl,
+        StatementKind::Select(_) => StatementClass::Scatter,
+        _ => StatementClass::Other,
+    }
+}
+
+/// A statement the cache could not answer, run on the shards.
+struct ShardRun<'s> {
+    session: &'s mut ProxySession,
+    statement: &'s sql::Statement,
+    kind: &'s StatementKind,
+    params: Option<&'s Params>,
+    visible: Option<usize>,
+}
+
+impl cache::Miss for ShardRun<'_> {
+    fn run<'a>(
+        &'a mut self,
+        out: &'a mut Responder<'_>,
+    ) -> Pin<Box<dyn Future<Output = Result<StatementClass, PgError>> + Send + 'a>> {
+        Box::pin(
+            self.session
+                .on_shards(self.statement, self.kind, self.params, self.visible, out),
+        )
+    }
 }
 
 pub(crate) fn sql_error(e: sql::SqlError) -> PgError {
@@ -84,7 +174,37 @@ impl ProxySession {
         visible: Option<usize>,
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
+        let start = Instant::now();
         let kind = classify(statement);
+        let mut class = class_of(&kind);
+        let result = self
+            .statement_inner(statement, &kind, &mut class, params, visible, out)
+            .await;
+        let written = written_tables(&kind);
+        if !written.is_empty() {
+            if out.session().transaction_status() == TransactionStatus::Idle {
+                if let Some(cache) = &self.cache {
+                    cache.bump(&written).await;
+                }
+            } else {
+                self.written.extend(written);
+            }
+        }
+        let code = result.as_ref().err().map(|e| e.code.as_ref());
+        self.metrics.statement(class, code, start.elapsed());
+        result
+    }
+
+    async fn statement_inner(
+        &mut self,
+        statement: &sql::Statement,
+        kind: &StatementKind,
+        class: &mut StatementClass,
+        params: Option<&Params>,
+        visible: Option<usize>,
+        out: &mut Responder<'_>,
+    ) -> Result<(), PgError> {
+        let kind = kind.clone();
         let status = out.session().transaction_status();
         if status == TransactionStatus::Failed
             && !matches!(
@@ -97,7 +217,19 @@ impl ProxySession {
             return Err(PgError::in_failed_transaction());
         }
         match kind {
-            StatementKind::Transaction(tc) => self.transaction(tc, out).await,
+            StatementKind::Transaction(tc) => {
+                let commit = matches!(tc, TransactionControl::Commit);
+                let ends = commit || matches!(tc, TransactionControl::Rollback);
+                self.transaction(tc, out).await?;
+                if ends {
+                    let written: Vec<String> =
+                        std::mem::take(&mut self.written).into_iter().collect();
+                    if let (true, Some(cache)) = (commit, &self.cache) {
+                        cache.bump(&written).await;
+                    }
+                }
+                Ok(())
+            }
             StatementKind::Set(v) => {
                 let warning = match &v.value {
                     Some(value) => out.session().set(&v.name, value, v.local)?,
@@ -111,6 +243,12 @@ impl ProxySession {
                 }
                 out.complete("SET");
                 Ok(())
+            }
+            StatementKind::Show(name) if name == cache::SHOW_NAME => {
+                cache::show(self.cache.as_deref(), out).await
+            }
+            StatementKind::Select(_) if cache::is_cache_clear(statement) => {
+                cache::clear(self.cache.as_deref(), out).await
             }
             StatementKind::Show(name) => {
                 if admin::is_admin(&name) {
@@ -140,33 +278,82 @@ impl ProxySession {
                 analyze,
             } => explain::explain(&self.cluster, statement, &inner, analyze, params, out).await,
             kind => {
-                let route = plan::plan(&self.cluster, statement, &kind, params).await?;
-                let chans = self.channels(&route, out).await?;
-                let back = run::run(
-                    &self.cluster,
-                    statement,
-                    &route,
-                    chans,
-                    params,
-                    visible,
-                    out,
-                )
-                .await?;
-                if let (Some(p), None) = (self.pinned_shard, &self.pinned) {
-                    self.pinned = back.into_iter().find(|(s, _)| *s == p).map(|(_, c)| c);
-                }
-                if let StatementKind::Ddl(sql::DdlInfo {
-                    action: sql::DdlAction::CreateExtension | sql::DdlAction::DropExtension,
-                    ..
-                }) = kind
-                {
-                    for s in &self.cluster.shards {
-                        s.invalidate_types();
+                let wrote = self.pinned_shard.is_some() || !self.written.is_empty();
+                let cache = self.cache.clone();
+                let key = match &cache {
+                    Some(c) => c
+                        .key(statement, &kind, params, visible, wrote, out)
+                        .await
+                        .ok(),
+                    None => None,
+                };
+                *class = match (cache, key) {
+                    (Some(cache), Some(key)) => {
+                        let mut miss = ShardRun {
+                            session: self,
+                            statement,
+                            kind: &kind,
+                            params,
+                            visible,
+                        };
+                        cache.answer(&key, out, &mut miss).await?
                     }
-                }
+                    _ => {
+                        self.on_shards(statement, &kind, params, visible, out)
+                            .await?
+                    }
+                };
                 Ok(())
             }
         }
+    }
+
+    /// Plans and runs a statement on the shards; returns its class.
+    async fn on_shards(
+        &mut self,
+        statement: &sql::Statement,
+        kind: &StatementKind,
+        params: Option<&Params>,
+        visible: Option<usize>,
+        out: &mut Responder<'_>,
+    ) -> Result<StatementClass, PgError> {
+        let t = Instant::now();
+        let route = plan::plan(&self.cluster, statement, kind, params).await?;
+        self.metrics.stage(Stage::Plan, t.elapsed());
+        self.metrics.fanout(route.parts.len());
+        let class = match (kind, route.parts.len()) {
+            (StatementKind::Select(_), _) if route.label == "KNN merge" => StatementClass::Knn,
+            (StatementKind::Select(_), 1) => StatementClass::Point,
+            _ => class_of(kind),
+        };
+        let t = Instant::now();
+        let chans = self.channels(&route, out).await?;
+        self.metrics.stage(Stage::Backend, t.elapsed());
+        let t = Instant::now();
+        let back = run::run(
+            &self.cluster,
+            statement,
+            &route,
+            chans,
+            params,
+            visible,
+            out,
+        )
+        .await?;
+        self.metrics.stage(Stage::Merge, t.elapsed());
+        if let (Some(p), None) = (self.pinned_shard, &self.pinned) {
+            self.pinned = back.into_iter().find(|(s, _)| *s == p).map(|(_, c)| c);
+        }
+        if let StatementKind::Ddl(sql::DdlInfo {
+            action: sql::DdlAction::CreateExtension | sql::DdlAction::DropExtension,
+            ..
+        }) = kind
+        {
+            for s in &self.cluster.shards {
+                s.invalidate_types();
+            }
+        }
+        Ok(class)
     }
 
     /// Channels for every shard of the route, in route order: the pinned
@@ -302,7 +489,9 @@ impl QueryHandler for ProxySession {
     type Statement = ProxyStatement;
 
     async fn simple_query(&mut self, sql: &str, out: &mut Responder<'_>) -> Result<(), PgError> {
+        let t = Instant::now();
         let statements = sql::parse(sql).map_err(sql_error)?;
+        self.metrics.stage(Stage::Parse, t.elapsed());
         if statements.is_empty() {
             out.empty_query();
             return Ok(());
@@ -329,8 +518,17 @@ impl QueryHandler for ProxySession {
                 columns: typeinfo_columns(),
             });
         }
+        let t = Instant::now();
         let statement = sql::parse_single(sql).map_err(sql_error)?;
+        self.metrics.stage(Stage::Parse, t.elapsed());
         let local = match classify(&statement) {
+            StatementKind::Show(name) if name == cache::SHOW_NAME => Some(cache::show_columns()),
+            StatementKind::Select(_) if cache::is_cache_clear(&statement) => {
+                Some(vec![FieldDescription::new(
+                    "cache_clear",
+                    types::by_oid(crate::wire::oid::INT8).expect("int8 is registered"),
+                )])
+            }
             StatementKind::Show(name) if admin::is_admin(&name) => Some(admin::columns(&name)),
             StatementKind::Show(name) => Some(vec![text_column(&name)]),
             StatementKind::Transaction(_)

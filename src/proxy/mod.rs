@@ -8,6 +8,7 @@
 //! globals, so tests run many proxies in one process in parallel.
 
 pub mod backend;
+pub mod cache;
 pub mod config;
 pub mod exec;
 pub mod merge;
@@ -29,10 +30,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use self::backend::metered::MeteredBackend;
 use self::backend::{RemoteBackend, SharedBackend};
+use self::cache::QueryCache;
 use self::config::{AuthMethodConfig, ConfigError, ProxyConfig, ShardKind};
 use self::frontend::ProxyFactory;
 use self::route::Cluster;
+use crate::metrics::{MetricsServer, ProxyMetrics, Registry, SampledGauges};
 use crate::wire::{AuthMethod, WireConfig};
 
 /// Why the proxy could not run.
@@ -44,12 +48,20 @@ pub enum ProxyError {
     /// Binding or serving failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The cache or the metrics could not be set up.
+    #[error("{0}")]
+    Setup(String),
 }
 
 /// A proxy serving in the background; dropping it shuts it down.
 pub struct RunningProxy {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when configured.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The registry its metrics are in.
+    pub registry: Registry,
+    _metrics: Option<MetricsServer>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -85,9 +97,45 @@ fn wire_config(config: &ProxyConfig) -> WireConfig {
     wire
 }
 
-/// Binds the configured address and serves in a background task.
+/// Binds the configured address and serves in a background task, with
+/// its own metrics registry.
 pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
+    start_with_registry(config, Registry::new()).await
+}
+
+/// Pool gauges per node, read at each scrape.
+fn pool_gauges(shards: &[SharedBackend]) -> Result<SampledGauges, prometheus::Error> {
+    let shards = shards.to_vec();
+    SampledGauges::new(
+        "pgvshard_pool_connections",
+        "Connections of each shard node's pool by state (size, active, idle, waiting: checkouts waiting).",
+        &["shard", "state"],
+        move |g| {
+            for s in &shards {
+                let st = s.status();
+                for (state, n) in [
+                    ("size", st.size),
+                    ("active", st.active),
+                    ("idle", st.idle),
+                    ("waiting", st.waiting),
+                ] {
+                    g.with_label_values(&[s.name(), state])
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+            }
+        },
+    )
+}
+
+/// Like [`start`], registering the proxy's metrics in `registry` (a
+/// process that also runs shards passes one registry to both).
+pub async fn start_with_registry(
+    config: ProxyConfig,
+    registry: Registry,
+) -> Result<RunningProxy, ProxyError> {
     config.validate()?;
+    let setup = |e: prometheus::Error| ProxyError::Setup(format!("metrics: {e}"));
+    let metrics = ProxyMetrics::register(&registry).map_err(setup)?;
     let listener = TcpListener::bind(config.listen_addr()?).await?;
     let addr = listener.local_addr()?;
     let shards: Vec<SharedBackend> = config
@@ -96,18 +144,32 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
         .map(|s| match s.kind {
             ShardKind::Postgres => Arc::new(RemoteBackend::new(s.clone())) as SharedBackend,
         })
+        .map(|b| Arc::new(MeteredBackend::new(b, metrics.clone())) as SharedBackend)
         .collect();
+    registry
+        .register(Box::new(pool_gauges(&shards).map_err(setup)?))
+        .map_err(setup)?;
+    let cache = QueryCache::new(&config.cache, &registry)
+        .map_err(|e| ProxyError::Setup(format!("cache: {e}")))?;
+    let metrics_server = match config.metrics_addr()? {
+        Some(at) => Some(MetricsServer::start(at, registry.clone()).await?),
+        None => None,
+    };
     let cluster = Arc::new(Cluster::new(&config, shards));
     let (stop, stopped) = oneshot::channel::<()>();
     let wire = wire_config(&config);
+    let factory = ProxyFactory::new(cluster, cache, metrics);
     let task = tokio::spawn(async move {
         let shutdown = async move {
             stopped.await.ok();
         };
-        crate::wire::serve(listener, ProxyFactory::new(cluster), wire, shutdown).await
+        crate::wire::serve(listener, factory, wire, shutdown).await
     });
     Ok(RunningProxy {
         addr,
+        metrics_addr: metrics_server.as_ref().map(|m| m.addr),
+        registry,
+        _metrics: metrics_server,
         stop: Some(stop),
         task,
     })

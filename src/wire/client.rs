@@ -286,6 +286,7 @@ impl<H: QueryHandler> Client<H> {
             cancel: &self.cancel,
             portal: None,
             copy_open: false,
+            recording: None,
         };
         let result = guarded(
             &self.cancel,

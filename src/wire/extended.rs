@@ -205,6 +205,7 @@ impl<H: QueryHandler> Client<H> {
                 tag: None,
             }),
             copy_open: false,
+            recording: None,
         };
         let result = guarded(
             &self.cancel,

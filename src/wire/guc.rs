@@ -246,6 +246,12 @@ pub static GUCS: &[Guc] = &[
         "Lets a query answer without the shards that failed, with a NOTICE naming them.",
     ),
     guc(
+        "pgvshard.cache",
+        GucKind::Bool,
+        "on",
+        "Lets the proxy answer reads from its result cache (off: always ask the shards).",
+    ),
+    guc(
         "search_path",
         GucKind::Text,
         "\"$user\", public",

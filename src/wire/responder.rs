@@ -3,10 +3,16 @@
 //! the responder applies the portal's result formats and row limit: rows
 //! past the limit are kept in the portal, PortalSuspended is sent, and the
 //! next Execute on the portal continues from them.
+//!
+//! A responder can also record what a statement answers
+//! ([`Responder::record`]): the RowDescription, DataRows and
+//! CommandComplete encoded exactly as the simple protocol sends them, so
+//! a result cache can replay the same bytes later.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::backend::{self, DataRow, DataRowBuilder, FieldDescription};
@@ -47,6 +53,34 @@ pub struct Responder<'a> {
     pub(crate) cancel: &'a Arc<CancelSignal>,
     pub(crate) portal: Option<PortalOutput>,
     pub(crate) copy_open: bool,
+    pub(crate) recording: Option<Recording>,
+}
+
+/// The messages of one statement's answer, as they were encoded.
+#[derive(Debug)]
+pub(crate) struct Recording {
+    bytes: BytesMut,
+    limit: usize,
+    /// A notice, COPY, empty query or the size limit made the answer unfit
+    /// to replay.
+    spoiled: bool,
+}
+
+impl Recording {
+    fn add(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        if self.spoiled {
+            return;
+        }
+        encode(&mut self.bytes);
+        if self.bytes.len() > self.limit {
+            self.spoil();
+        }
+    }
+
+    fn spoil(&mut self) {
+        self.spoiled = true;
+        self.bytes = BytesMut::new();
+    }
 }
 
 fn io_error(e: std::io::Error) -> PgError {
@@ -84,9 +118,35 @@ impl Responder<'_> {
             .unwrap_or_default()
     }
 
+    /// Starts recording this statement's answer, up to `limit` bytes.
+    pub fn record(&mut self, limit: usize) {
+        self.recording = Some(Recording {
+            bytes: BytesMut::new(),
+            limit,
+            spoiled: false,
+        });
+    }
+
+    /// Stops recording: the answer's RowDescription, DataRows and
+    /// CommandComplete messages, or `None` when it held anything else (a
+    /// notice, COPY, an empty query) or outgrew the limit.
+    pub fn take_recording(&mut self) -> Option<Bytes> {
+        let r = self.recording.take()?;
+        (!r.spoiled && !r.bytes.is_empty()).then(|| r.bytes.freeze())
+    }
+
+    fn spoil_recording(&mut self) {
+        if let Some(r) = &mut self.recording {
+            r.spoil();
+        }
+    }
+
     /// Announces result columns. Sent in the simple protocol; in the
     /// extended protocol Describe already did, so this does nothing.
     pub fn row_description(&mut self, fields: &[FieldDescription]) {
+        if let Some(r) = &mut self.recording {
+            r.add(|b| backend::row_description(b, fields));
+        }
         if self.portal.is_none() {
             backend::row_description(&mut self.conn.out, fields);
         }
@@ -110,6 +170,9 @@ impl Responder<'_> {
     /// Sends an already-encoded row (a proxy forwarding a shard's bytes
     /// must have asked the shard for [`Responder::result_format`]).
     pub async fn data_row(&mut self, row: DataRow) -> Result<(), PgError> {
+        if let Some(r) = &mut self.recording {
+            r.add(|b| backend::data_row(b, &row));
+        }
         if let Some(p) = &mut self.portal {
             if p.limit != 0 && p.sent >= p.limit {
                 p.suspended.rows.push_back(row);
@@ -123,6 +186,9 @@ impl Responder<'_> {
 
     /// CommandComplete with `tag`, e.g. `SELECT 3`, `INSERT 0 1`.
     pub fn complete(&mut self, tag: &str) {
+        if let Some(r) = &mut self.recording {
+            r.add(|b| backend::command_complete(b, tag));
+        }
         if let Some(p) = &mut self.portal {
             p.tag = Some(tag.to_string());
             if !p.suspended.rows.is_empty() {
@@ -135,11 +201,13 @@ impl Responder<'_> {
 
     /// EmptyQueryResponse (the query held no statement).
     pub fn empty_query(&mut self) {
+        self.spoil_recording();
         backend::empty(&mut self.conn.out, backend::tag::EMPTY_QUERY);
     }
 
     /// Sends a NoticeResponse (a [`PgError`] of WARNING or NOTICE severity).
     pub fn notice(&mut self, notice: &PgError) {
+        self.spoil_recording();
         backend::error_or_notice(&mut self.conn.out, notice);
     }
 
@@ -150,6 +218,7 @@ impl Responder<'_> {
         format: CopyFormat,
         columns: usize,
     ) -> Result<CopyIn<'_>, PgError> {
+        self.spoil_recording();
         let (binary, codes) = format.codes(columns);
         backend::copy_response(&mut self.conn.out, b'G', binary, &codes);
         self.conn.flush().await.map_err(io_error)?;
@@ -162,6 +231,7 @@ impl Responder<'_> {
 
     /// Starts COPY TO STDOUT: sends CopyOutResponse.
     pub fn copy_out(&mut self, format: CopyFormat, columns: usize) -> CopyOut<'_> {
+        self.spoil_recording();
         let (binary, codes) = format.codes(columns);
         backend::copy_response(&mut self.conn.out, b'H', binary, &codes);
         CopyOut { conn: self.conn }

@@ -14,6 +14,7 @@
 
 mod auth;
 pub mod messages;
+pub mod metered;
 pub mod pool;
 pub mod remote;
 

@@ -9,6 +9,7 @@
 //! pop, never across an await.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -35,6 +36,8 @@ pub struct NodeStatus {
     pub idle: usize,
     /// Connections opened since start.
     pub opened: u64,
+    /// Checkouts waiting for a free connection now.
+    pub waiting: usize,
 }
 
 #[derive(Default)]
@@ -50,6 +53,7 @@ pub struct RemoteBackend {
     permits: Arc<Semaphore>,
     oids: RwLock<Option<OidMap>>,
     counters: Mutex<Counters>,
+    waiting: AtomicUsize,
 }
 
 impl RemoteBackend {
@@ -61,6 +65,7 @@ impl RemoteBackend {
             idle: Mutex::new(Vec::new()),
             oids: RwLock::new(None),
             counters: Mutex::new(Counters::default()),
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -114,20 +119,22 @@ impl RemoteBackend {
 
     async fn checkout_inner(self: Arc<Self>) -> Result<Box<dyn ShardChannel>, PgError> {
         let wait = self.config.pool.connect_timeout();
-        let permit =
-            match tokio::time::timeout(wait, Arc::clone(&self.permits).acquire_owned()).await {
-                Ok(Ok(p)) => p,
-                _ => {
-                    return Err(shard_unavailable(
-                        &self.config.name,
-                        format!(
-                            "all {} pool connections stayed busy for {} ms",
-                            self.config.pool.size,
-                            wait.as_millis()
-                        ),
-                    ))
-                }
-            };
+        let waiting = Waiting::new(&self.waiting);
+        let acquired = tokio::time::timeout(wait, Arc::clone(&self.permits).acquire_owned()).await;
+        drop(waiting);
+        let permit = match acquired {
+            Ok(Ok(p)) => p,
+            _ => {
+                return Err(shard_unavailable(
+                    &self.config.name,
+                    format!(
+                        "all {} pool connections stayed busy for {} ms",
+                        self.config.pool.size,
+                        wait.as_millis()
+                    ),
+                ))
+            }
+        };
         let mut conn = match self.take_idle() {
             Some(c) => c,
             None => {
@@ -149,6 +156,23 @@ impl RemoteBackend {
             home: Arc::clone(&self),
             _permit: permit,
         }))
+    }
+}
+
+/// Counts a checkout waiting for a permit, also when its future is
+/// dropped while it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -230,6 +254,7 @@ impl Backend for Arc<RemoteBackend> {
             active: self.config.pool.size - self.permits.available_permits(),
             idle,
             opened: c.opened,
+            waiting: self.waiting.load(Ordering::Relaxed),
         }
     }
 }

@@ -1,0 +1,196 @@
+//! The proxy's families: client connections, statements by class and
+//! outcome, end-to-end and per-stage latency, fan-out width, and each
+//! shard node's request latency, errors and pool state.
+
+use std::time::Duration;
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+};
+
+use super::{counter, latency, register, Registry};
+
+/// The class of a statement, a bounded label value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementClass {
+    /// A KNN query (ORDER BY a distance, LIMIT).
+    Knn,
+    /// A read on one shard (shard-key equality).
+    Point,
+    /// A read on several shards.
+    Scatter,
+    /// INSERT, UPDATE, DELETE, COPY.
+    Write,
+    /// Schema changes.
+    Ddl,
+    /// Session statements and everything else.
+    Other,
+}
+
+impl StatementClass {
+    /// Every class, in a fixed order.
+    pub const ALL: [StatementClass; 6] = [
+        StatementClass::Knn,
+        StatementClass::Point,
+        StatementClass::Scatter,
+        StatementClass::Write,
+        StatementClass::Ddl,
+        StatementClass::Other,
+    ];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            StatementClass::Knn => "knn",
+            StatementClass::Point => "point",
+            StatementClass::Scatter => "scatter",
+            StatementClass::Write => "write",
+            StatementClass::Ddl => "ddl",
+            StatementClass::Other => "other",
+        }
+    }
+}
+
+/// Which part of a statement's life a stage latency measures.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    /// SQL text to statements.
+    Parse,
+    /// Choosing the route (and learning a table's key the first time).
+    Plan,
+    /// Getting shard connections for the route.
+    Backend,
+    /// Sending to the shards, reading and combining their replies.
+    Merge,
+}
+
+impl Stage {
+    fn label(self) -> &'static str {
+        match self {
+            Stage::Parse => "parse",
+            Stage::Plan => "plan",
+            Stage::Backend => "backend",
+            Stage::Merge => "merge",
+        }
+    }
+}
+
+/// The proxy's metric families.
+#[derive(Clone)]
+pub struct ProxyMetrics {
+    /// Client sessions open now.
+    pub connections: IntGauge,
+    /// Client sessions opened since start.
+    pub connections_opened: IntCounter,
+    statements: IntCounterVec,
+    duration: HistogramVec,
+    stages: HistogramVec,
+    fanout: Histogram,
+    shard_requests: HistogramVec,
+    shard_errors: IntCounterVec,
+}
+
+impl ProxyMetrics {
+    /// Registers the families in `registry`.
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let fanout = Histogram::with_opts(
+            HistogramOpts::new(
+                "pgvshard_fanout_shards",
+                "Shards one statement was sent to.",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
+        )?;
+        Ok(ProxyMetrics {
+            connections: register(
+                registry,
+                IntGauge::with_opts(Opts::new(
+                    "pgvshard_client_connections",
+                    "Client sessions open now.",
+                ))?,
+            )?,
+            connections_opened: register(
+                registry,
+                IntCounter::with_opts(Opts::new(
+                    "pgvshard_client_connections_opened_total",
+                    "Client sessions opened since start.",
+                ))?,
+            )?,
+            statements: counter(
+                registry,
+                "pgvshard_statements_total",
+                "Statements by class and outcome (ok, or error_ and the SQLSTATE class).",
+                &["class", "outcome"],
+            )?,
+            duration: latency(
+                registry,
+                "pgvshard_statement_duration_seconds",
+                "End-to-end statement latency in the proxy, by class.",
+                &["class"],
+            )?,
+            stages: latency(
+                registry,
+                "pgvshard_stage_duration_seconds",
+                "Statement latency by stage: parse, plan, backend (shard connections), merge (shard replies combined).",
+                &["stage"],
+            )?,
+            fanout: register(registry, fanout)?,
+            shard_requests: latency(
+                registry,
+                "pgvshard_shard_request_duration_seconds",
+                "Latency of one request to a shard node, from send to its ReadyForQuery.",
+                &["shard"],
+            )?,
+            shard_errors: counter(
+                registry,
+                "pgvshard_shard_errors_total",
+                "Errors from a shard node (its ErrorResponses and failed connections).",
+                &["shard"],
+            )?,
+        })
+    }
+
+    /// Counts a finished statement.
+    pub fn statement(&self, class: StatementClass, sqlstate: Option<&str>, took: Duration) {
+        let outcome = match sqlstate {
+            None => "ok".to_string(),
+            Some(code) => {
+                let class: String = code
+                    .chars()
+                    .take(2)
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect();
+                format!("error_{class}")
+            }
+        };
+        self.statements
+            .with_label_values(&[class.label(), outcome.as_str()])
+            .inc();
+        self.duration
+            .with_label_values(&[class.label()])
+            .observe(took.as_secs_f64());
+    }
+
+    /// Records a stage's latency.
+    pub fn stage(&self, stage: Stage, took: Duration) {
+        self.stages
+            .with_label_values(&[stage.label()])
+            .observe(took.as_secs_f64());
+    }
+
+    /// Records how many shards a statement went to.
+    pub fn fanout(&self, shards: usize) {
+        self.fanout.observe(shards as f64);
+    }
+
+    /// Records one shard request's latency.
+    pub fn shard_request(&self, shard: &str, took: Duration) {
+        self.shard_requests
+            .with_label_values(&[shard])
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a shard error.
+    pub fn shard_error(&self, shard: &str) {
+        self.shard_errors.with_label_values(&[shard]).inc();
+    }
+}

@@ -1,0 +1,330 @@
+//! The hot-query result cache: an in-process L1 (moka, bounded in bytes,
+//! with a TTL) in front of an optional shared L2 in Redis, holding the
+//! exact answer bytes of read-only SELECTs ([`answer`]).
+//!
+//! # Why a cached answer is never older than an acknowledged write
+//!
+//! Every key includes the *generation* of each table the statement reads
+//! (and a schema generation every DDL bumps), read *before* the statement
+//! runs ([`key`]). Every write through the proxy bumps the generations of
+//! the tables it writes *after* the shards applied it and *before* its
+//! acknowledgment leaves the proxy (for transactions: at COMMIT). So:
+//! - a read that starts after a write W was acknowledged reads a
+//!   generation at least W's bump, which no entry made from data older
+//!   than W can carry: an entry's generation was read before its query
+//!   ran, and a query that ran before W was applied read its generation
+//!   before W's bump (the bump follows the apply);
+//! - an entry filled late (its query saw W's data while it still carried
+//!   the older generation) is merely never found again, and a reader
+//!   holding that older generation started before W was acknowledged,
+//!   so it may see either state.
+//!
+//! With Redis the generations live there ([`generations`]), INCR'd by
+//! every proxy and read with one MGET per statement, so the argument
+//! holds across proxies. When Redis fails, the proxy stops caching (it
+//! cannot know the generations) and, when Redis answers again, writes a
+//! new random epoch that is part of every key: whatever Redis lost or
+//! rolled back in between, keys built before cannot be built again
+//! ([`redis`]). Limits, stated rather than hidden: writes made directly on
+//! the shards (not through a proxy) are seen only when entries expire
+//! (`cache.ttl_seconds`); a view's result is keyed by the view's name, not
+//! its base tables (list views in `cache.uncached_tables`); and while a
+//! network partition cuts one proxy off a Redis the others still reach,
+//! that proxy's writes cannot bump the shared generations (it stops
+//! caching and rotates the epoch once it reaches Redis again).
+//!
+//! Concurrent identical misses run once: the first caller runs the query
+//! inside moka's `try_get_with`, streaming to its own client while the
+//! responder records the bytes; the others wait and replay the entry (or,
+//! if the answer was unfit to cache, run the query themselves).
+
+mod admin;
+mod answer;
+pub mod bench;
+mod generations;
+mod key;
+mod redis;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use moka::future::Cache;
+use moka::notification::RemovalCause;
+
+pub use admin::{clear, columns as show_columns, is_cache_clear, show, SHOW_NAME};
+pub use generations::SCHEMA;
+pub use key::{Bypass, CacheKey};
+
+use self::generations::GenerationStore;
+use self::redis::RedisLink;
+use super::config::CacheConfig;
+use crate::metrics::{CacheMetrics, Registry, SampledGauges, StatementClass};
+use crate::sql::{Statement, StatementKind};
+use crate::wire::{PgError, Responder};
+
+/// Bytes an L1 entry costs beyond its value (key, bookkeeping).
+const ENTRY_OVERHEAD: usize = 96;
+
+/// Runs a statement on the shards when the cache cannot answer.
+pub trait Miss: Send {
+    /// Answers through `out`; returns the statement's class.
+    fn run<'a>(
+        &'a mut self,
+        out: &'a mut Responder<'_>,
+    ) -> Pin<Box<dyn Future<Output = Result<StatementClass, PgError>> + Send + 'a>>;
+}
+
+/// Why the query that filled an entry gave no entry.
+#[derive(Debug)]
+enum Unfilled {
+    /// It failed (the error went to the leader's client).
+    Failed(PgError),
+    /// It answered but the answer cannot be cached (too big, a notice).
+    Unfit(StatementClass),
+}
+
+/// The result cache of one proxy.
+pub struct QueryCache {
+    config: CacheConfig,
+    l1: Option<Cache<[u8; 32], Bytes>>,
+    redis: Option<Arc<RedisLink>>,
+    generations: GenerationStore,
+    uncached: HashSet<String>,
+    metrics: CacheMetrics,
+}
+
+impl QueryCache {
+    /// The cache `config` describes, its metrics in `registry`; `None`
+    /// when caching is disabled.
+    pub fn new(config: &CacheConfig, registry: &Registry) -> Result<Option<Arc<Self>>, String> {
+        if !config.enabled {
+            return Ok(None);
+        }
+        let metrics = CacheMetrics::register(registry).map_err(|e| e.to_string())?;
+        let l1 = (config.l1_bytes > 0).then(|| {
+            let evictions = metrics.evictions.clone();
+            Cache::builder()
+                .max_capacity(config.l1_bytes)
+                .weigher(|_k: &[u8; 32], v: &Bytes| {
+                    u32::try_from(v.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+                })
+                .time_to_live(config.ttl())
+                .eviction_listener(move |_k, _v, cause| {
+                    let cause = match cause {
+                        RemovalCause::Size => "size",
+                        RemovalCause::Expired => "expired",
+                        _ => return,
+                    };
+                    evictions.with_label_values(&["l1", cause]).inc();
+                })
+                .build()
+        });
+        let redis = match &config.redis_url {
+            Some(url) => Some(Arc::new(RedisLink::new(
+                url,
+                &config.key_prefix,
+                metrics.clone(),
+            )?)),
+            None => {
+                metrics.available.set(1);
+                None
+            }
+        };
+        let generations = match &redis {
+            Some(link) => GenerationStore::Shared(Arc::clone(link)),
+            None => GenerationStore::Local(Mutex::new(HashMap::new())),
+        };
+        let cache = Arc::new(QueryCache {
+            config: config.clone(),
+            l1,
+            redis,
+            generations,
+            uncached: config.uncached_tables.iter().cloned().collect(),
+            metrics,
+        });
+        let weak = Arc::downgrade(&cache);
+        let sizes = SampledGauges::new(
+            "pgvshard_cache_bytes",
+            "Bytes of entries held, by level (l1; entries: l1_entries).",
+            &["level"],
+            move |g| {
+                if let Some(l1) = weak.upgrade().as_ref().and_then(|c| c.l1.as_ref()) {
+                    g.with_label_values(&["l1"])
+                        .set(i64::try_from(l1.weighted_size()).unwrap_or(i64::MAX));
+                    g.with_label_values(&["l1_entries"])
+                        .set(i64::try_from(l1.entry_count()).unwrap_or(i64::MAX));
+                }
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        registry
+            .register(Box::new(sizes))
+            .map_err(|e| e.to_string())?;
+        Ok(Some(cache))
+    }
+
+    /// The key of a read, or why the cache must not be used for it.
+    pub async fn key(
+        &self,
+        statement: &Statement,
+        kind: &StatementKind,
+        params: Option<&crate::wire::Params>,
+        visible: Option<usize>,
+        wrote: bool,
+        out: &mut Responder<'_>,
+    ) -> Result<CacheKey, Bypass> {
+        let session_on = out
+            .session()
+            .show("pgvshard.cache")
+            .is_ok_and(|v| v == "on");
+        let tables = key::cacheable(statement, kind, session_on, wrote, &self.uncached)
+            .inspect_err(|b| self.bypass(*b))?;
+        if let Some(redis) = &self.redis {
+            match redis.ready().await {
+                None => return Err(Bypass::Unavailable).inspect_err(|b| self.bypass(*b)),
+                Some(true) => self.clear_l1(),
+                Some(false) => {}
+            }
+        }
+        let stamp = self
+            .generations
+            .stamp(&tables)
+            .await
+            .ok_or(Bypass::Unavailable)
+            .inspect_err(|b| self.bypass(*b))?;
+        Ok(key::key(statement, params, visible, out, &stamp))
+    }
+
+    fn bypass(&self, why: Bypass) {
+        if why != Bypass::NotPlain {
+            self.metrics
+                .bypassed
+                .with_label_values(&[why.label()])
+                .inc();
+        }
+    }
+
+    /// Bumps the generations of written tables (or [`SCHEMA`]); call after
+    /// the write was applied and before it is acknowledged.
+    pub async fn bump(&self, tables: &[String]) {
+        if tables.is_empty() {
+            return;
+        }
+        self.metrics.bumps.inc_by(tables.len() as u64);
+        self.generations.bump(tables).await;
+    }
+
+    /// Answers `key` from L1, else L2, else by running `miss` (once for
+    /// concurrent identical misses) and filling both levels.
+    pub async fn answer(
+        &self,
+        key: &CacheKey,
+        out: &mut Responder<'_>,
+        miss: &mut dyn Miss,
+    ) -> Result<StatementClass, PgError> {
+        let Some(l1) = &self.l1 else {
+            return match self.fill(key, out, miss).await {
+                Ok(entry) => Ok(answer_class(&entry)),
+                Err(Unfilled::Failed(e)) => Err(e),
+                Err(Unfilled::Unfit(class)) => Ok(class),
+            };
+        };
+        let mut led = false;
+        let got = l1
+            .try_get_with(key.digest, async {
+                led = true;
+                self.fill(key, out, miss).await
+            })
+            .await;
+        if led {
+            self.metrics.misses.with_label_values(&["l1"]).inc();
+            return match got {
+                Ok(entry) => Ok(answer_class(&entry)),
+                Err(e) => match &*e {
+                    Unfilled::Failed(e) => Err(e.clone()),
+                    Unfilled::Unfit(class) => Ok(*class),
+                },
+            };
+        }
+        if let Ok(entry) = got {
+            if let Some(class) = answer::replay(&entry, out).await? {
+                self.metrics.hits.with_label_values(&["l1"]).inc();
+                return Ok(class);
+            }
+        }
+        // The leader's answer could not be cached: run it here.
+        self.metrics.misses.with_label_values(&["l1"]).inc();
+        miss.run(out).await
+    }
+
+    /// L2, else the shards; the entry for L1.
+    async fn fill(
+        &self,
+        key: &CacheKey,
+        out: &mut Responder<'_>,
+        miss: &mut dyn Miss,
+    ) -> Result<Bytes, Unfilled> {
+        let hex = key.hex();
+        if let Some(redis) = &self.redis {
+            if let Some(entry) = redis.get(&hex).await {
+                if answer::replay(&entry, out)
+                    .await
+                    .map_err(Unfilled::Failed)?
+                    .is_some()
+                {
+                    self.metrics.hits.with_label_values(&["l2"]).inc();
+                    return Ok(entry);
+                }
+            }
+            self.metrics.misses.with_label_values(&["l2"]).inc();
+        }
+        out.record(self.config.max_result_bytes);
+        let result = miss.run(out).await;
+        let recorded = out.take_recording();
+        let class = result.map_err(Unfilled::Failed)?;
+        let Some(messages) = recorded else {
+            self.metrics
+                .bypassed
+                .with_label_values(&["unfit_answer"])
+                .inc();
+            return Err(Unfilled::Unfit(class));
+        };
+        let entry = answer::encode(class, &messages);
+        if let Some(redis) = &self.redis {
+            let (redis, entry, ttl) = (Arc::clone(redis), entry.clone(), self.config.ttl());
+            tokio::spawn(async move { redis.set(&hex, &entry, ttl).await });
+        }
+        Ok(entry)
+    }
+
+    fn clear_l1(&self) {
+        if let Some(l1) = &self.l1 {
+            l1.invalidate_all();
+        }
+    }
+
+    /// Empties L1 and makes every L2 entry unreachable (a schema
+    /// generation bump); returns the L1 entries dropped.
+    pub async fn clear(&self) -> u64 {
+        let n = match &self.l1 {
+            Some(l1) => {
+                l1.run_pending_tasks().await;
+                l1.entry_count()
+            }
+            None => 0,
+        };
+        self.clear_l1();
+        self.bump(&[SCHEMA.to_string()]).await;
+        n
+    }
+}
+
+fn answer_class(entry: &Bytes) -> StatementClass {
+    entry
+        .first()
+        .and_then(|&i| StatementClass::ALL.get(usize::from(i)).copied())
+        .unwrap_or(StatementClass::Other)
+}

@@ -1,0 +1,204 @@
+//! The proxy's link to Redis: table generations (INCR/MGET), the L2
+//! entries (GET/SET EX), and the epoch that makes every entry made before
+//! a Redis outage unreachable after it.
+//!
+//! Any failed command marks the link *suspect*: caching stops until a
+//! later statement rotates the epoch (a fresh random value under
+//! `{prefix}:epoch`), which is part of every key. A failure means the
+//! connection broke, so Redis may have restarted and lost or rolled back
+//! generations (a restart from an old snapshot gives counters that were
+//! already used); a new epoch makes every key built from the old counters
+//! unreachable, in every proxy's L1 and in L2. The connection manager
+//! reconnects by itself but the first command after a restart fails
+//! without retry, so rotation is tried twice before giving up for that
+//! statement.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, FromRedisValue};
+
+use crate::metrics::CacheMetrics;
+
+/// How long one Redis command may take before it counts as a failure.
+const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A connection to the Redis holding generations and L2 entries.
+pub struct RedisLink {
+    conn: ConnectionManager,
+    prefix: String,
+    /// Failures seen so far, and how many of them an epoch rotation
+    /// made after them has covered: the link is suspect while
+    /// `healed < failures` (counters, not a flag, so a failure racing
+    /// with a rotation is never forgotten).
+    failures: AtomicU64,
+    healed: AtomicU64,
+    metrics: CacheMetrics,
+}
+
+impl RedisLink {
+    /// A lazily connecting link to `url`; keys start with `prefix`.
+    pub fn new(url: &str, prefix: &str, metrics: CacheMetrics) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(200));
+        let conn =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|e| e.to_string())?;
+        metrics.available.set(0);
+        Ok(RedisLink {
+            conn,
+            prefix: prefix.to_string(),
+            // A new link has not rotated the epoch yet: it might be
+            // talking to a Redis restored from an old snapshot.
+            failures: AtomicU64::new(1),
+            healed: AtomicU64::new(0),
+            metrics,
+        })
+    }
+
+    /// The key of table `table`'s generation.
+    pub fn generation_key(&self, table: &str) -> String {
+        format!("{}:gen:{table}", self.prefix)
+    }
+
+    /// The key of an L2 entry.
+    pub fn entry_key(&self, id: &str) -> String {
+        format!("{}:r:{id}", self.prefix)
+    }
+
+    fn epoch_key(&self) -> String {
+        format!("{}:epoch", self.prefix)
+    }
+
+    async fn run<T: FromRedisValue>(&self, name: &'static str, cmd: &Cmd) -> Option<T> {
+        let start = Instant::now();
+        let mut conn = self.conn.clone();
+        let result = cmd.query_async::<T>(&mut conn).await;
+        self.metrics.redis(name, start.elapsed(), result.is_ok());
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if !self.is_suspect() {
+                    tracing::warn!(error = %e, command = name, "Redis failed: result caching suspended until it answers again");
+                }
+                self.fail();
+                None
+            }
+        }
+    }
+
+    /// True when the link is usable for caching, rotating the epoch first
+    /// after a failure; `Some(true)` when it just rotated (old L1 entries
+    /// are unreachable and can be dropped).
+    pub async fn ready(&self) -> Option<bool> {
+        let failures = self.failures.load(Ordering::SeqCst);
+        if self.healed.load(Ordering::SeqCst) >= failures {
+            return Some(false);
+        }
+        let epoch = format!("{:016x}", rand_u64());
+        let mut set = redis::cmd("SET");
+        set.arg(self.epoch_key()).arg(&epoch);
+        for _ in 0..2 {
+            if self.run::<()>("set", &set).await.is_some() {
+                self.healed.fetch_max(failures, Ordering::SeqCst);
+                self.metrics.available.set(i64::from(!self.is_suspect()));
+                tracing::info!("Redis answers again: result caching resumed with a new epoch");
+                return Some(true);
+            }
+        }
+        None
+    }
+
+    /// The epoch and the generations of `tables` (one MGET), as the text a
+    /// cache key is built from; `None` when Redis failed.
+    pub async fn stamp(&self, tables: &[String]) -> Option<String> {
+        let mut mget = redis::cmd("MGET");
+        mget.arg(self.epoch_key());
+        for t in tables {
+            mget.arg(self.generation_key(t));
+        }
+        let values: Vec<Option<String>> = self.run("mget", &mget).await?;
+        let Some(Some(epoch)) = values.first() else {
+            // Someone flushed Redis: start a new epoch, cache from the next statement.
+            self.fail();
+            return None;
+        };
+        let mut stamp = epoch.clone();
+        for v in &values[1..] {
+            stamp.push(':');
+            stamp.push_str(v.as_deref().unwrap_or("0"));
+        }
+        Some(stamp)
+    }
+
+    /// INCRs the generations of `tables` in one pipeline, once more if the
+    /// first attempt fails (the connection manager's first command after a
+    /// reconnect); a failure leaves the link suspect, so nothing is cached
+    /// until the epoch rotates.
+    pub async fn bump(&self, tables: &[String]) -> bool {
+        let mut pipe = redis::pipe();
+        for t in tables {
+            pipe.cmd("INCR").arg(self.generation_key(t)).ignore();
+        }
+        for _ in 0..2 {
+            let start = Instant::now();
+            let mut conn = self.conn.clone();
+            let result = pipe.query_async::<()>(&mut conn).await;
+            self.metrics.redis("incr", start.elapsed(), result.is_ok());
+            match result {
+                Ok(()) => return true,
+                Err(e) => {
+                    self.fail();
+                    tracing::warn!(error = %e, "Redis failed to bump generations: caching suspended");
+                }
+            }
+        }
+        false
+    }
+
+    /// An L2 entry.
+    pub async fn get(&self, id: &str) -> Option<Bytes> {
+        let mut get = redis::cmd("GET");
+        get.arg(self.entry_key(id));
+        let value: Option<Vec<u8>> = self.run("get", &get).await?;
+        value.map(Bytes::from)
+    }
+
+    /// Stores an L2 entry for `ttl`.
+    pub async fn set(&self, id: &str, value: &[u8], ttl: Duration) {
+        let mut set = redis::cmd("SET");
+        set.arg(self.entry_key(id))
+            .arg(value)
+            .arg("EX")
+            .arg(ttl.as_secs().max(1));
+        if self.run::<()>("set", &set).await.is_some() {
+            self.metrics.l2_bytes_written.inc_by(value.len() as u64);
+        }
+    }
+
+    fn fail(&self) {
+        self.failures.fetch_add(1, Ordering::SeqCst);
+        self.metrics.available.set(0);
+    }
+
+    /// Whether caching is suspended.
+    pub fn is_suspect(&self) -> bool {
+        self.healed.load(Ordering::SeqCst) < self.failures.load(Ordering::SeqCst)
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        return nanos as u64 ^ u64::from(std::process::id());
+    }
+    u64::from_le_bytes(b)
+}
