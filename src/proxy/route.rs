@@ -7,9 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-
-use super::backend::{BackendMessage, ExtendedRequest, Request, SharedBackend};
+use super::backend::{BackendMessage, Request, SharedBackend};
 use super::config::ProxyConfig;
 use super::slots::SlotMap;
 use crate::sql::{KeyValue, TableName};
@@ -90,21 +88,22 @@ impl Cluster {
     }
 
     async fn catalog(&self, name: &str) -> Result<TableInfo, PgError> {
-        let sql = "SELECT a.attname::text, COALESCE(a.attnum = i.indkey[0], false) \
-                   FROM pg_catalog.pg_attribute a \
-                   LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
-                   WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
-                   ORDER BY a.attnum";
+        // One text both kinds of shard answer: real PostgreSQL runs it, a
+        // pgvshard shard recognises it (its catalog answers psql's and
+        // this query from its table definitions).
+        let sql = format!(
+            "SELECT a.attname::text, COALESCE(a.attnum = i.indkey[0], false) \
+             FROM pg_catalog.pg_attribute a \
+             LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
+             WHERE a.attrelid = '{}'::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            name.replace('\'', "''")
+        );
         let Some(shard) = self.shards.first() else {
             return Ok(TableInfo::default());
         };
         let mut chan = shard.checkout().await?;
-        let request = Request::Extended(ExtendedRequest {
-            sql: sql.to_string(),
-            param_types: vec![25],
-            values: vec![Some(Bytes::from(name.to_string()))],
-            ..ExtendedRequest::default()
-        });
+        let request = Request::Simple(sql);
         chan.send(&request).await?;
         let mut info = TableInfo::default();
         let mut error = None;
@@ -185,6 +184,7 @@ fn binary_key_text(type_oid: u32, bytes: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
     use crate::wire::oid;
+    use bytes::Bytes;
 
     #[test]
     fn parameters_hash_like_literals() {
