@@ -19,6 +19,7 @@ mod admin;
 mod combine;
 mod explain;
 pub mod frontend;
+mod generated_keys;
 pub mod plan;
 mod run;
 pub mod slot_record;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use super::backend::{BackendMessage, Request, SharedBackend};
 use super::config::ProxyConfig;
+use super::generated_keys::KeySequences;
 use super::slots::SlotMap;
 use crate::sql::{KeyValue, TableName};
 use crate::wire::{Format, Params, PgError, Value};
@@ -28,6 +29,8 @@ pub struct Cluster {
     pub shards: Vec<SharedBackend>,
     /// Slot → shard.
     pub slots: SlotMap,
+    /// Counters of proxy-generated serial keys.
+    pub keys: KeySequences,
     configured: HashMap<String, String>,
     learned: Mutex<HashMap<String, Arc<TableInfo>>>,
 }
@@ -38,6 +41,7 @@ impl Cluster {
         Cluster {
             shards,
             slots: SlotMap::from_config(config),
+            keys: KeySequences::default(),
             configured: config
                 .tables
                 .iter()
@@ -54,6 +58,7 @@ impl Cluster {
 
     /// Forgets what was learned about `table` (after DDL on it).
     pub fn forget(&self, table: &TableName) {
+        self.keys.forget(table);
         self.learned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
