@@ -1,29 +1,65 @@
-//! pgvshard command line: `pgvshard shard …` runs one shard, `pgvshard
-//! bench ann …` measures the ANN engine; the proxy role arrives with its
-//! issue.
+//! pgvshard command line. With no arguments it runs the embedded default
+//! (config/embedded.yaml: the proxy with four in-process shards);
+//! `pgvshard proxy --config FILE` runs the proxy from a file, `pgvshard
+//! shard …` runs one shard, `pgvshard bench …` measures.
 
 mod bench;
 
 use clap::{Parser, Subcommand};
+use pgvshard::proxy::cache::bench::{self as cache_bench, BenchArgs};
+use pgvshard::proxy::config::{ConfigError, ProxyConfig};
+use pgvshard::proxy::RunningProxy;
 use pgvshard::shard::server::{self, ShardConfig};
 use std::path::PathBuf;
 
 /// PostgreSQL wire-protocol proxy and shard router for vector search.
 #[derive(Debug, Parser)]
-#[command(name = "pgvshard", version, about)]
+#[command(
+    name = "pgvshard",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Options of the embedded default (no subcommand).
+    #[command(flatten)]
+    embedded: EmbeddedArgs,
+}
+
+/// Overrides of the embedded default's addresses and data directory.
+#[derive(Debug, clap::Args)]
+struct EmbeddedArgs {
+    /// Address the proxy listens on (default 127.0.0.1:6432).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory of the slot map and the four shards (default ./pgvshard-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address of the /metrics endpoint (default 127.0.0.1:9632).
+    #[arg(long)]
+    metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs the proxy from a YAML file (see config/).
+    Proxy(ProxyArgs),
     /// Runs one shard: a PostgreSQL-protocol server with pgvector's SQL
     /// over durable storage.
     Shard(ShardArgs),
     /// Benchmarks that print tables.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+/// Options of `pgvshard proxy`.
+#[derive(Debug, clap::Args)]
+struct ProxyArgs {
+    /// YAML configuration file (config/*.yaml are documented samples).
+    #[arg(long)]
+    config: PathBuf,
 }
 
 /// Options of `pgvshard shard` (they override the config file's).
@@ -40,6 +76,85 @@ struct ShardArgs {
     config: Option<PathBuf>,
 }
 
+fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name(name)
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn init_logs() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+/// The embedded default with the command line's overrides.
+fn embedded_config(args: &EmbeddedArgs) -> Result<ProxyConfig, ConfigError> {
+    let mut config = ProxyConfig::embedded();
+    if let Some(l) = &args.listen {
+        config.listen = l.clone();
+    }
+    if let Some(d) = &args.data_dir {
+        config.data_dir = Some(d.clone());
+    }
+    if let Some(m) = &args.metrics_listen {
+        config.metrics.listen = Some(m.clone());
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn announce(proxy: &RunningProxy, data_dir: &std::path::Path) {
+    let addr = proxy.addr;
+    println!(
+        "pgvshard {}: proxy on {addr} with in-process shards (data in {})",
+        env!("CARGO_PKG_VERSION"),
+        data_dir.display()
+    );
+    if let Some(m) = proxy.metrics_addr {
+        println!("metrics: http://{m}/metrics");
+    }
+    println!("development default: trust authentication for any user, loopback clients only");
+    println!(
+        "connect: psql -h {} -p {} -U postgres",
+        addr.ip(),
+        addr.port()
+    );
+    println!("Ctrl-C stops it (sessions drain, shards checkpoint); restarting keeps the data");
+}
+
+fn run_embedded(args: &EmbeddedArgs) -> Result<(), String> {
+    let config = embedded_config(args).map_err(|e| e.to_string())?;
+    let data_dir = config.data_dir.clone().unwrap_or_default();
+    init_logs();
+    runtime("pgvshard")?
+        .block_on(pgvshard::proxy::serve_until(
+            config,
+            |p| announce(p, &data_dir),
+            shutdown_signal(),
+        ))
+        .map_err(|e| e.to_string())
+}
+
+fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
+    init_logs();
+    runtime("pgvshard-proxy")?
+        .block_on(pgvshard::proxy::run(&args.config, shutdown_signal()))
+        .map_err(|e| e.to_string())
+}
+
+fn run_cache_bench(args: &CacheBenchArgs) -> Result<(), String> {
+    let config = ProxyConfig::load(&args.config).map_err(|e| e.to_string())?;
+    let table = runtime("pgvshard-bench")?
+        .block_on(cache_bench::run(BenchArgs::new(config, args.redis.clone())))
+        .map_err(|e| e.to_string())?;
+    print!("{table}");
+    Ok(())
+}
+
 fn run_shard(args: &ShardArgs) -> Result<(), String> {
     let mut config = match &args.config {
         Some(path) => ShardConfig::load(path)?,
@@ -51,16 +166,8 @@ fn run_shard(args: &ShardArgs) -> Result<(), String> {
     if let Some(d) = &args.data_dir {
         config.data_dir = d.clone();
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("pgvshard-shard")
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(server::run(config, shutdown_signal()))
+    init_logs();
+    runtime("pgvshard-shard")?.block_on(server::run(config, shutdown_signal()))
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -84,20 +191,29 @@ async fn shutdown_signal() {
 enum BenchCommand {
     /// The ANN engine on a texmex dataset: recall, QPS, latency, build time, memory.
     Ann(bench::AnnArgs),
+    /// The result cache on a hot-set workload: off, L1, L1 + L2.
+    Cache(CacheBenchArgs),
+}
+
+/// Options of `pgvshard bench cache`.
+#[derive(Debug, clap::Args)]
+struct CacheBenchArgs {
+    /// The proxy configuration naming the shards.
+    #[arg(long)]
+    config: PathBuf,
+    /// Redis for the L1 + L2 mode (e.g. redis://127.0.0.1:6379/0).
+    #[arg(long)]
+    redis: Option<String>,
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Shard(args)) => run_shard(&args),
+        Some(Command::Proxy(args)) => run_proxy(&args),
         Some(Command::Bench(BenchCommand::Ann(args))) => bench::ann_bench_run(&args),
-        None => {
-            eprintln!(
-                "pgvshard {}: the proxy role is not built yet; try `pgvshard shard --help`",
-                env!("CARGO_PKG_VERSION")
-            );
-            Ok(())
-        }
+        Some(Command::Bench(BenchCommand::Cache(args))) => run_cache_bench(&args),
+        None => run_embedded(&cli.embedded),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

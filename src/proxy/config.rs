@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::slots::SLOTS;
 
@@ -20,6 +20,10 @@ pub struct ProxyConfig {
     /// Address the proxy listens on (`127.0.0.1:6432`; port 0 picks one).
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Where the slot map is recorded (and embedded shards keep their data
+    /// by default); absent: the slot map is not recorded.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
     /// How clients authenticate.
     #[serde(default)]
     pub auth: AuthConfig,
@@ -162,6 +166,10 @@ pub struct ShardConfig {
     /// Database name.
     #[serde(default = "default_user")]
     pub dbname: String,
+    /// Data directory of an `embedded` shard (default: the proxy's
+    /// `data_dir`/`name`).
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
     /// Connection pool of this node.
     #[serde(default)]
     pub pool: PoolConfig,
@@ -185,6 +193,9 @@ pub enum ShardKind {
     /// pgvector, or a `pgvshard shard`.
     #[default]
     Postgres,
+    /// A pgvshard shard inside the proxy's process (no network), over the
+    /// data directory `data_dir`.
+    Embedded,
 }
 
 /// Pool settings of one shard node.
@@ -252,7 +263,7 @@ pub struct TableConfig {
 }
 
 /// An inclusive range of slots, `[first, last]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub struct SlotRange(pub u16, pub u16);
 
 /// A configuration mistake: the field path and what to do.
@@ -272,7 +283,16 @@ fn bad(path: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     }
 }
 
+/// config/embedded.yaml: the configuration `pgvshard` runs with no
+/// arguments (four in-process shards under ./pgvshard-data).
+pub const EMBEDDED: &str = include_str!("../../config/embedded.yaml");
+
 impl ProxyConfig {
+    /// The embedded default ([`EMBEDDED`]).
+    pub fn embedded() -> Self {
+        Self::from_yaml(EMBEDDED).expect("config/embedded.yaml is valid")
+    }
+
     /// Parses and validates YAML text.
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
         let config: ProxyConfig = serde_norway::from_str(text).map_err(|e| {
@@ -330,6 +350,12 @@ impl ProxyConfig {
                     "0: a pool needs at least 1 connection",
                 ));
             }
+            if s.kind == ShardKind::Embedded && s.data_dir.is_none() && self.data_dir.is_none() {
+                return Err(bad(
+                    format!("{at}.data_dir"),
+                    "an embedded shard needs a data directory: set it here or set the top-level data_dir",
+                ));
+            }
             if s.pool.connect_timeout_ms == 0 {
                 return Err(bad(
                     format!("{at}.pool.connect_timeout_ms"),
@@ -357,6 +383,14 @@ impl ProxyConfig {
         self.validate_cache()?;
         self.metrics_addr()?;
         Ok(())
+    }
+
+    /// The data directory of embedded shard `shard`.
+    pub fn shard_data_dir(&self, shard: &ShardConfig) -> Option<PathBuf> {
+        shard
+            .data_dir
+            .clone()
+            .or_else(|| Some(self.data_dir.as_ref()?.join(&shard.name)))
     }
 
     /// The metrics endpoint's address, parsed.
@@ -463,6 +497,22 @@ mod tests {
         assert_eq!(c.tables["events"].shard_key, "tenant_id");
         assert!(c.cache.enabled);
         assert_eq!(c.metrics_addr().unwrap().unwrap().port(), 9187);
+    }
+
+    #[test]
+    fn the_embedded_default_is_four_in_process_shards() {
+        let c = ProxyConfig::embedded();
+        assert_eq!(c.shards.len(), 4);
+        assert!(c.shards.iter().all(|s| s.kind == ShardKind::Embedded));
+        assert_eq!(
+            c.shard_data_dir(&c.shards[2]),
+            Some(PathBuf::from("pgvshard-data/shard2"))
+        );
+        assert_eq!(c.listen, "127.0.0.1:6432");
+        assert_eq!(c.metrics_addr().unwrap().unwrap().port(), 9632);
+        assert!(c.cache.enabled);
+        let e = ProxyConfig::from_yaml("shards:\n  - name: a\n    kind: embedded\n").unwrap_err();
+        assert_eq!(e.path, "shards[0].data_dir");
     }
 
     #[test]

@@ -19,9 +19,12 @@ mod admin;
 mod combine;
 mod explain;
 pub mod frontend;
+mod generated_keys;
 pub mod plan;
 mod run;
+pub mod slot_record;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +34,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use self::backend::metered::MeteredBackend;
-use self::backend::{RemoteBackend, SharedBackend};
+use self::backend::{Dialer, LocalShard, RemoteBackend, SharedBackend};
 use self::cache::QueryCache;
 use self::config::{AuthMethodConfig, ConfigError, ProxyConfig, ShardKind};
 use self::frontend::ProxyFactory;
@@ -62,19 +65,25 @@ pub struct RunningProxy {
     /// The registry its metrics are in.
     pub registry: Registry,
     _metrics: Option<MetricsServer>,
+    embedded: Vec<Arc<LocalShard>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningProxy {
-    /// Stops accepting, lets running statements finish, and waits.
-    pub async fn shutdown(mut self) -> std::io::Result<()> {
+    /// Stops accepting, lets running statements finish, then closes the
+    /// embedded shards with a final checkpoint each.
+    pub async fn shutdown(mut self) -> Result<(), ProxyError> {
         if let Some(stop) = self.stop.take() {
             stop.send(()).ok();
         }
-        (&mut self.task)
+        let served = (&mut self.task)
             .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        for shard in &self.embedded {
+            shard.close().await.map_err(ProxyError::Setup)?;
+        }
+        Ok(served?)
     }
 }
 
@@ -130,22 +139,30 @@ fn pool_gauges(shards: &[SharedBackend]) -> Result<SampledGauges, prometheus::Er
 /// Like [`start`], registering the proxy's metrics in `registry` (a
 /// process that also runs shards passes one registry to both).
 pub async fn start_with_registry(
-    config: ProxyConfig,
+    mut config: ProxyConfig,
     registry: Registry,
 ) -> Result<RunningProxy, ProxyError> {
     config.validate()?;
+    slot_record::settle(&mut config)?;
     let setup = |e: prometheus::Error| ProxyError::Setup(format!("metrics: {e}"));
     let metrics = ProxyMetrics::register(&registry).map_err(setup)?;
     let listener = TcpListener::bind(config.listen_addr()?).await?;
     let addr = listener.local_addr()?;
-    let shards: Vec<SharedBackend> = config
-        .shards
-        .iter()
-        .map(|s| match s.kind {
-            ShardKind::Postgres => Arc::new(RemoteBackend::new(s.clone())) as SharedBackend,
-        })
-        .map(|b| Arc::new(MeteredBackend::new(b, metrics.clone())) as SharedBackend)
-        .collect();
+    let mut embedded = Vec::new();
+    let mut shards: Vec<SharedBackend> = Vec::with_capacity(config.shards.len());
+    for s in &config.shards {
+        let dialer = match s.kind {
+            ShardKind::Postgres => Dialer::Tcp,
+            ShardKind::Embedded => {
+                let dir = config.shard_data_dir(s).unwrap_or_default();
+                let shard = LocalShard::open(&dir).await.map_err(ProxyError::Setup)?;
+                embedded.push(Arc::clone(&shard));
+                Dialer::Local(shard)
+            }
+        };
+        let node = Arc::new(RemoteBackend::with_dialer(s.clone(), dialer)) as SharedBackend;
+        shards.push(Arc::new(MeteredBackend::new(node, metrics.clone())));
+    }
     registry
         .register(Box::new(pool_gauges(&shards).map_err(setup)?))
         .map_err(setup)?;
@@ -170,21 +187,30 @@ pub async fn start_with_registry(
         metrics_addr: metrics_server.as_ref().map(|m| m.addr),
         registry,
         _metrics: metrics_server,
+        embedded,
         stop: Some(stop),
         task,
     })
 }
 
-/// `pgvshard proxy --config <path>`: loads the file and serves until the
-/// process ends.
-pub async fn run(config_path: &Path) -> Result<(), ProxyError> {
-    let config = ProxyConfig::load(config_path)?;
-    let mut proxy = start(config).await?;
+/// `pgvshard proxy --config <path>`: loads the file and serves until
+/// `shutdown` completes (then closes cleanly, see [`serve_until`]).
+pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
+    serve_until(ProxyConfig::load(config_path)?, |_| {}, shutdown).await
+}
+
+/// Serves `config` until `shutdown` completes: `started` is told where
+/// the proxy listens; at shutdown the proxy stops accepting, drains its
+/// sessions, and checkpoints its embedded shards.
+pub async fn serve_until(
+    config: ProxyConfig,
+    started: impl FnOnce(&RunningProxy),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ProxyError> {
+    let proxy = start(config).await?;
     tracing::info!(addr = %proxy.addr, "pgvshard proxy listening");
-    let stop = proxy.stop.take();
-    let result = (&mut proxy.task)
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-    drop(stop);
-    Ok(result?)
+    started(&proxy);
+    shutdown.await;
+    tracing::info!("draining sessions; checkpointing embedded shards");
+    proxy.shutdown().await
 }

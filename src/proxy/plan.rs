@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use super::generated_keys::fill_keys;
 use super::route::Cluster;
 use crate::sql::{
     self, aggregate_plan, insert_key_values, insert_with_rows, knn_query, rewrite_knn_for_shard,
@@ -245,10 +246,24 @@ async fn insert_route(
             table.name
         )));
     };
-    let Some(keys) = insert_key_values(statement, key, &info.columns) else {
-        return Err(PgError::feature_not_supported(format!(
-            "INSERT into sharded table {table} needs VALUES rows with a literal or parameter for its shard key \"{key}\""
-        )));
+    let unsupported = || {
+        PgError::feature_not_supported(format!(
+            "INSERT into sharded table {table} needs VALUES rows with a literal or parameter for its shard key \"{key}\" (or DEFAULT)"
+        ))
+    };
+    let mut keys = insert_key_values(statement, key, &info.columns).ok_or_else(unsupported)?;
+    let generated = keys.iter().filter(|k| matches!(k, RowKey::Default)).count();
+    let filled;
+    let statement = if generated > 0 {
+        let first = cluster
+            .keys
+            .take(&cluster.shards, table, key, generated)
+            .await?;
+        filled = fill_keys(statement, key, &info.columns, first).ok_or_else(unsupported)?;
+        keys = insert_key_values(&filled, key, &info.columns).ok_or_else(unsupported)?;
+        &filled
+    } else {
+        statement
     };
     let mut by_shard: Vec<Vec<usize>> = vec![Vec::new(); cluster.shards.len()];
     for (i, k) in keys.iter().enumerate() {
@@ -258,7 +273,7 @@ async fn insert_route(
         };
         let Some(shard) = shard else {
             return Err(PgError::feature_not_supported(format!(
-                "row {} of the INSERT into {table} has no usable value for its shard key \"{key}\" (generated keys are not supported yet)",
+                "row {} of the INSERT into {table} has no usable value for its shard key \"{key}\"",
                 i + 1
             )));
         };

@@ -7,10 +7,9 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-
-use super::backend::{BackendMessage, ExtendedRequest, Request, SharedBackend};
+use super::backend::{BackendMessage, Request, SharedBackend};
 use super::config::ProxyConfig;
+use super::generated_keys::KeySequences;
 use super::slots::SlotMap;
 use crate::sql::{KeyValue, TableName};
 use crate::wire::{Format, Params, PgError, Value};
@@ -30,6 +29,8 @@ pub struct Cluster {
     pub shards: Vec<SharedBackend>,
     /// Slot → shard.
     pub slots: SlotMap,
+    /// Counters of proxy-generated serial keys.
+    pub keys: KeySequences,
     configured: HashMap<String, String>,
     learned: Mutex<HashMap<String, Arc<TableInfo>>>,
 }
@@ -40,6 +41,7 @@ impl Cluster {
         Cluster {
             shards,
             slots: SlotMap::from_config(config),
+            keys: KeySequences::default(),
             configured: config
                 .tables
                 .iter()
@@ -56,6 +58,7 @@ impl Cluster {
 
     /// Forgets what was learned about `table` (after DDL on it).
     pub fn forget(&self, table: &TableName) {
+        self.keys.forget(table);
         self.learned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -90,21 +93,22 @@ impl Cluster {
     }
 
     async fn catalog(&self, name: &str) -> Result<TableInfo, PgError> {
-        let sql = "SELECT a.attname::text, COALESCE(a.attnum = i.indkey[0], false) \
-                   FROM pg_catalog.pg_attribute a \
-                   LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
-                   WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped \
-                   ORDER BY a.attnum";
+        // One text both kinds of shard answer: real PostgreSQL runs it, a
+        // pgvshard shard recognises it (its catalog answers psql's and
+        // this query from its table definitions).
+        let sql = format!(
+            "SELECT a.attname::text, COALESCE(a.attnum = i.indkey[0], false) \
+             FROM pg_catalog.pg_attribute a \
+             LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
+             WHERE a.attrelid = '{}'::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            name.replace('\'', "''")
+        );
         let Some(shard) = self.shards.first() else {
             return Ok(TableInfo::default());
         };
         let mut chan = shard.checkout().await?;
-        let request = Request::Extended(ExtendedRequest {
-            sql: sql.to_string(),
-            param_types: vec![25],
-            values: vec![Some(Bytes::from(name.to_string()))],
-            ..ExtendedRequest::default()
-        });
+        let request = Request::Simple(sql);
         chan.send(&request).await?;
         let mut info = TableInfo::default();
         let mut error = None;
@@ -185,6 +189,7 @@ fn binary_key_text(type_oid: u32, bytes: &[u8]) -> Option<String> {
 mod tests {
     use super::*;
     use crate::wire::oid;
+    use bytes::Bytes;
 
     #[test]
     fn parameters_hash_like_literals() {

@@ -92,6 +92,11 @@ impl SlotMap {
         self.owner[slot_of(key_text)]
     }
 
+    /// The shard that owns `slot`.
+    pub fn owner_of(&self, slot: usize) -> usize {
+        self.owner[slot]
+    }
+
     /// Number of shards.
     pub fn shards(&self) -> usize {
         self.shards

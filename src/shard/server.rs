@@ -147,7 +147,9 @@ pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Res
         .map_err(|e| e.to_string())?
 }
 
-fn close(shard: Arc<Shard>) -> Result<(), String> {
+/// Closes the shard's storage with a final checkpoint (only a checkpoint
+/// when other handles to the database remain).
+pub fn close(shard: Arc<Shard>) -> Result<(), String> {
     let db = match Arc::try_unwrap(shard) {
         Ok(s) => s.db,
         Err(s) => s.db.clone(),

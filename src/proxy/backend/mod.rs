@@ -9,10 +9,11 @@
 //! PostgreSQL server would send, in the formats each client asked for
 //! (tokio-postgres, for one, forces binary results on prepared queries,
 //! see ../shared/DEPENDENCIES.md). The remote kind ([`remote`], pooled by
-//! [`pool`]) speaks it over TCP; an in-process shard produces the same
-//! messages without a socket.
+//! [`pool`]) speaks it over TCP; an in-process shard ([`local`]) produces
+//! the same messages without a socket, through the same pool.
 
 mod auth;
+pub mod local;
 pub mod messages;
 pub mod metered;
 pub mod pool;
@@ -24,8 +25,10 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 
+pub use local::LocalShard;
 pub use messages::BackendMessage;
 pub use pool::{NodeStatus, RemoteBackend, SharedBackend};
+pub use remote::Dialer;
 
 use crate::wire::{oid, PgError};
 

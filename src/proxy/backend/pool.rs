@@ -1,4 +1,5 @@
-//! The pool of connections to one remote shard node: at most `size`
+//! The pool of connections to one shard node (remote, or in-process
+//! through [`Dialer::Local`]): at most `size`
 //! connections, idle ones kept until `idle_timeout`, a checkout that waits
 //! at most `connect_timeout`. A connection goes back to the pool only
 //! when its last reply was read to ReadyForQuery outside a transaction;
@@ -16,7 +17,7 @@ use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::messages::BackendMessage;
-use super::remote::{shard_unavailable, PgConnection};
+use super::remote::{shard_unavailable, Dialer, PgConnection};
 use super::{Backend, BoxFuture, OidMap, Request, ShardChannel};
 use crate::proxy::config::ShardConfig;
 use crate::wire::PgError;
@@ -46,9 +47,10 @@ struct Counters {
     opened: u64,
 }
 
-/// A pooled remote shard node.
+/// A pooled shard node.
 pub struct RemoteBackend {
     config: ShardConfig,
+    dialer: Dialer,
     idle: Mutex<Vec<PgConnection>>,
     permits: Arc<Semaphore>,
     oids: RwLock<Option<OidMap>>,
@@ -57,9 +59,16 @@ pub struct RemoteBackend {
 }
 
 impl RemoteBackend {
-    /// A pool for the node `config` describes (no connection is opened yet).
+    /// A pool for the TCP node `config` describes (no connection is
+    /// opened yet).
     pub fn new(config: ShardConfig) -> Arc<Self> {
+        Self::with_dialer(config, Dialer::Tcp)
+    }
+
+    /// A pool whose connections `dialer` opens.
+    pub fn with_dialer(config: ShardConfig, dialer: Dialer) -> Arc<Self> {
         Arc::new(RemoteBackend {
+            dialer,
             permits: Arc::new(Semaphore::new(config.pool.size)),
             config,
             idle: Mutex::new(Vec::new()),
@@ -138,7 +147,7 @@ impl RemoteBackend {
         let mut conn = match self.take_idle() {
             Some(c) => c,
             None => {
-                let result = PgConnection::connect(&self.config).await;
+                let result = PgConnection::connect(&self.config, &self.dialer).await;
                 self.record(&result);
                 result?
             }
@@ -248,7 +257,7 @@ impl Backend for Arc<RemoteBackend> {
         let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
         NodeStatus {
-            address: format!("postgres {}:{}", self.config.host, self.config.port),
+            address: self.dialer.address(&self.config),
             down: c.down.clone(),
             size: self.config.pool.size,
             active: self.config.pool.size - self.permits.available_permits(),

@@ -1,18 +1,22 @@
-//! A connection to a shard over TCP: startup and password authentication,
-//! then requests encoded into one buffer and flushed once, and the reply
-//! read frame by frame through the wire layer's framing.
+//! A connection to a shard (over TCP, or a pipe to an in-process shard):
+//! startup and password authentication, then requests encoded into one
+//! buffer and flushed once, and the reply read frame by frame through the
+//! wire layer's framing.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
 use super::auth::{md5_password, ScramClient};
+use super::local::LocalShard;
 use super::messages::{self, BackendMessage};
 use super::{BoxFuture, ExtendedRequest, Request, ShardChannel};
 use crate::proxy::config::ShardConfig;
 use crate::wire::connection::Connection;
 use crate::wire::error::WireError;
+use crate::wire::responder::ClientIo;
 use crate::wire::{sqlstate, PgError};
 
 /// Largest message accepted from a shard.
@@ -26,10 +30,44 @@ pub fn shard_unavailable(shard: &str, why: impl std::fmt::Display) -> PgError {
     )
 }
 
+/// How a connection reaches its node.
+#[derive(Clone)]
+pub enum Dialer {
+    /// TCP to the configured host and port.
+    Tcp,
+    /// An in-memory pipe to an in-process shard.
+    Local(Arc<LocalShard>),
+}
+
+impl Dialer {
+    async fn dial(&self, config: &ShardConfig) -> Result<Box<dyn ClientIo>, PgError> {
+        match self {
+            Dialer::Tcp => {
+                let socket = TcpStream::connect((config.host.as_str(), config.port))
+                    .await
+                    .map_err(|e| shard_unavailable(&config.name, e))?;
+                socket.set_nodelay(true).ok();
+                Ok(Box::new(socket))
+            }
+            Dialer::Local(shard) => shard
+                .connect()
+                .ok_or_else(|| shard_unavailable(&config.name, "the shard is shutting down")),
+        }
+    }
+
+    /// Kind and address, for `SHOW pgvshard.shards`.
+    pub fn address(&self, config: &ShardConfig) -> String {
+        match self {
+            Dialer::Tcp => format!("postgres {}:{}", config.host, config.port),
+            Dialer::Local(shard) => format!("embedded {}", shard.dir().display()),
+        }
+    }
+}
+
 /// One open connection to a shard node.
 pub struct PgConnection {
     shard: String,
-    conn: Connection<TcpStream>,
+    conn: Connection<Box<dyn ClientIo>>,
     settings: BTreeMap<String, String>,
     query_timeout: Option<Duration>,
     deadline: Option<tokio::time::Instant>,
@@ -45,9 +83,9 @@ pub struct PgConnection {
 
 impl PgConnection {
     /// Connects and authenticates within `config.pool.connect_timeout`.
-    pub async fn connect(config: &ShardConfig) -> Result<Self, PgError> {
+    pub async fn connect(config: &ShardConfig, dialer: &Dialer) -> Result<Self, PgError> {
         let limit = config.pool.connect_timeout();
-        match tokio::time::timeout(limit, Self::connect_inner(config)).await {
+        match tokio::time::timeout(limit, Self::connect_inner(config, dialer)).await {
             Ok(r) => r,
             Err(_) => Err(shard_unavailable(
                 &config.name,
@@ -56,12 +94,9 @@ impl PgConnection {
         }
     }
 
-    async fn connect_inner(config: &ShardConfig) -> Result<Self, PgError> {
+    async fn connect_inner(config: &ShardConfig, dialer: &Dialer) -> Result<Self, PgError> {
         let name = &config.name;
-        let socket = TcpStream::connect((config.host.as_str(), config.port))
-            .await
-            .map_err(|e| shard_unavailable(name, e))?;
-        socket.set_nodelay(true).ok();
+        let socket = dialer.dial(config).await?;
         let mut c = PgConnection {
             shard: name.clone(),
             conn: Connection::new(socket, MAX_MESSAGE),

@@ -78,6 +78,7 @@ fn client(port: u16, clients: usize) -> SharedBackend {
         user: "postgres".to_string(),
         password: None,
         dbname: "postgres".to_string(),
+        data_dir: None,
         pool: super::super::config::PoolConfig {
             size: clients,
             ..Default::default()

@@ -2,7 +2,8 @@
 //! by their text (psql's `-E` shows them) and answered from storage's
 //! table definitions. Other `pg_catalog` queries psql sends on the way
 //! (policies, statistics, publications, …) get an empty result, which
-//! psql shows as "none".
+//! psql shows as "none". The proxy's query for a table's columns and
+//! primary key ([`shard_key`]) is answered the same way.
 
 use super::expr::like;
 use super::select::{Column, Relation};
@@ -272,6 +273,34 @@ fn indexes(table: &Table) -> Relation {
     }
 }
 
+/// The proxy's `pg_attribute ⟕ pg_index` query for the table named in
+/// `attrelid = '…'::regclass`: each column and whether it leads the
+/// primary key.
+fn shard_key(sql: &str, tables: &Tables) -> Relation {
+    let start = sql.find("attrelid = '").map_or(0, |i| i + 12);
+    let name = sql[start..].split("'::regclass").next().unwrap_or("");
+    let name = name
+        .strip_prefix("public.")
+        .unwrap_or(name)
+        .trim_matches('"');
+    let Some(table) = tables.get(name) else {
+        return Relation::default();
+    };
+    let def = table.def();
+    Relation {
+        columns: columns(&[("attname", oid::TEXT), ("coalesce", oid::BOOL)]),
+        rows: def
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let leads = def.primary_key.first() == Some(&i);
+                vec![text(&c.name), Some(Value::Bool(leads))]
+            })
+            .collect(),
+    }
+}
+
 /// Answers one of psql's catalog queries from `tables`, or `None` when
 /// `sql` is not one.
 pub fn answer(sql: &str, tables: &Tables, user: &str) -> Result<Option<Relation>, PgError> {
@@ -288,6 +317,8 @@ pub fn answer(sql: &str, tables: &Tables, user: &str) -> Result<Option<Relation>
             Some(t) => relation_info(t),
             None => Relation::default(),
         }
+    } else if sql.contains("i.indisprimary") && sql.contains("::regclass") {
+        shard_key(sql, tables)
     } else if sql.contains("FROM pg_catalog.pg_attribute a") {
         match by_oid("a.attrelid = '") {
             Some(t) => attributes(t),
