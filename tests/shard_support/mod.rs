@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,12 +18,16 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// The port a shard logged after `skip` bytes of its log: shards start on
+/// port 0 and log the address they bound, so parallel tests never race for
+/// a port picked in advance.
+fn logged_port(log: &Path, skip: u64) -> Option<u16> {
+    let text = std::fs::read(log).ok()?;
+    let fresh = String::from_utf8_lossy(text.get(skip as usize..)?).into_owned();
+    let line = fresh
+        .lines()
+        .find(|l| l.contains("pgvshard shard listening"))?;
+    line.rsplit(':').next()?.trim().parse().ok()
 }
 
 /// A running shard process.
@@ -51,40 +55,40 @@ impl Shard {
 
     /// Starts a shard with extra command-line arguments (e.g. `--config`).
     pub fn start_with(dir: &Path, extra: &[&str]) -> Shard {
-        let port = free_port();
+        let log_path = dir.with_extension("log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.with_extension("log"))
+            .open(&log_path)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_pgvshard"))
-            .args([
-                "shard",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
+        let skip = log.metadata().unwrap().len();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pgvshard"))
+            .args(["shard", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
-        let shard = Shard {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            if let Some(port) = logged_port(&log_path, skip) {
+                break port;
+            }
+            let exited = child.try_wait().unwrap();
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "shard did not start; see {}",
+                log_path.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
+        Shard {
             port,
             dir: dir.to_path_buf(),
             child: Some(child),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "shard did not start; see {}.log",
-                dir.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
-        shard
     }
 
     /// SIGTERM, then waits for a clean exit.
