@@ -253,3 +253,86 @@ fn btree_indexes_serve_equality_and_ranges() {
     }
     shard.stop();
 }
+
+/// The final query the proxy sends to combine partial aggregates: a
+/// VALUES list of typed parameters as a derived table with named columns,
+/// grouped, aggregated, cast, ordered and limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_derived_table_with_typed_parameters() {
+    use tokio_postgres::types::{ToSql, Type};
+    let shard = Shard::with_schema("sql-values", "SELECT 1;");
+    let client = shard.connect().await;
+    let sql = "SELECT c0 AS cat, sum(c1)::int8 AS \"count\", sum(c2)::float8 / sum(c3)::float8 AS m, \
+               min(c2), max(c2) FROM (VALUES ($1, $2, $3, $4), ($5, $6, $7, $8), ($9, $10, $11, $12)) \
+               AS p(c0, c1, c2, c3) GROUP BY c0 ORDER BY 2 DESC NULLS FIRST, 1 LIMIT 2";
+    let types: Vec<Type> = (0..3)
+        .flat_map(|_| [Type::INT4, Type::INT8, Type::FLOAT8, Type::INT8])
+        .collect();
+    let stmt = client.prepare_typed(sql, &types).await.unwrap();
+    let cols: Vec<(&str, Type)> = stmt
+        .columns()
+        .iter()
+        .map(|c| (c.name(), c.type_().clone()))
+        .collect();
+    assert_eq!(
+        cols,
+        [
+            ("cat", Type::INT4),
+            ("count", Type::INT8),
+            ("m", Type::FLOAT8),
+            ("min", Type::FLOAT8),
+            ("max", Type::FLOAT8)
+        ]
+    );
+    let (a, b, c) = (
+        (1i32, 2i64, 3.0f64, 2i64),
+        (2i32, 5i64, 10.0f64, 4i64),
+        (1i32, 4i64, 6.0f64, 4i64),
+    );
+    let params: [&(dyn ToSql + Sync); 12] = [
+        &a.0, &a.1, &a.2, &a.3, &b.0, &b.1, &b.2, &b.3, &c.0, &c.1, &c.2, &c.3,
+    ];
+    let rows = client.query(&stmt, &params).await.unwrap();
+    let got: Vec<(i32, i64, f64, f64, f64)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    assert_eq!(got, [(1, 6, 1.5, 3.0, 6.0), (2, 5, 2.5, 10.0, 10.0)]);
+
+    let offset = client
+        .query(
+            "SELECT c0 FROM (VALUES ($1::int8), ($2::int8), ($3::int8)) AS p(c0) ORDER BY 1 DESC OFFSET 1",
+            &[&7i64, &9i64, &8i64],
+        )
+        .await
+        .unwrap();
+    let got: Vec<i64> = offset.iter().map(|r| r.get(0)).collect();
+    assert_eq!(got, [8, 7]);
+
+    for (sql, want) in [
+        (
+            "SELECT count(*), sum(x) FROM (VALUES (1, 'a'), (2, 'b')) AS v(x);",
+            "2|3\n",
+        ),
+        (
+            "SELECT y, x + 1 FROM (VALUES (1, 'a'), (2, 'b')) AS v(x, y) ORDER BY 1;",
+            "a|2\nb|3\n",
+        ),
+        (
+            "SELECT column1 FROM (VALUES (1), (2.5)) AS v ORDER BY 1;",
+            "1\n2.5\n",
+        ),
+        (
+            "SELECT sum(c0)::int8 AS n FROM (VALUES (NULL::int8)) AS p(c0) WHERE false;",
+            "\n",
+        ),
+    ] {
+        check(&shard, sql, want);
+    }
+    let e = client
+        .batch_execute("SELECT * FROM (VALUES (1)) AS p(a, b)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&e), "42P10", "{e}");
+    shard.stop();
+}

@@ -19,7 +19,7 @@ use crate::shard::storage::{AnnSearch, Table, Tables};
 use crate::wire::{FieldDescription, PgError, Value};
 use sqlparser::ast::{
     Expr, GroupByExpr, LimitClause, ObjectName, OrderByExpr, OrderByKind, Query, Select,
-    SelectItem, SetExpr, TableFactor,
+    SelectItem, SetExpr, TableAliasColumnDef, TableFactor, Values,
 };
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -216,10 +216,14 @@ fn input<'a>(select: &Select, ctx: &Ctx<'a>) -> Result<Input<'a>, PgError> {
         TableFactor::Derived {
             subquery, alias, ..
         } => {
-            let rel = run_query(subquery, ctx)?;
-            let alias = alias
-                .as_ref()
-                .map_or_else(|| "subquery".to_string(), |a| a.name.value.clone());
+            let mut rel = run_query(subquery, ctx)?;
+            let alias = match alias {
+                Some(a) => {
+                    rename_columns(&mut rel, &a.columns, "table", &a.name.value)?;
+                    a.name.value.clone()
+                }
+                None => "subquery".to_string(),
+            };
             Ok(Input::Rel {
                 rel: Arc::new(rel),
                 alias,
@@ -288,9 +292,8 @@ pub fn run_query(q: &Query, ctx: &Ctx) -> Result<Relation, PgError> {
         }
         for cte in &with.cte_tables {
             let mut rel = run_query(&cte.query, &ctx)?;
-            for (c, alias) in rel.columns.iter_mut().zip(&cte.alias.columns) {
-                c.name = alias.name.value.clone();
-            }
+            let name = &cte.alias.name.value;
+            rename_columns(&mut rel, &cte.alias.columns, "WITH query", name)?;
             ctx.ctes.insert(cte.alias.name.value.clone(), Arc::new(rel));
         }
     }
@@ -301,31 +304,7 @@ pub fn run_query(q: &Query, ctx: &Ctx) -> Result<Relation, PgError> {
         SetExpr::Query(inner) if order.is_empty() && q.limit_clause.is_none() => {
             run_query(inner, &ctx)
         }
-        SetExpr::Values(values) => {
-            let mut rel = Relation::default();
-            for (i, row) in values.rows.iter().enumerate() {
-                let cells = row
-                    .iter()
-                    .map(|e| eval(e, &NoRow, &ctx.env))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if i == 0 {
-                    rel.columns = row
-                        .iter()
-                        .enumerate()
-                        .map(|(j, e)| {
-                            Ok(Column {
-                                name: format!("column{}", j + 1),
-                                ty: infer(e, &Input::Unit, &type_env(&ctx))?,
-                            })
-                        })
-                        .collect::<Result<_, PgError>>()?;
-                }
-                if !ctx.dry {
-                    rel.rows.push(cells);
-                }
-            }
-            Ok(rel)
-        }
+        SetExpr::Values(values) => run_values(values, &ctx),
         other => Err(PgError::feature_not_supported(format!(
             "{} queries are not supported",
             match other {
@@ -333,6 +312,93 @@ pub fn run_query(q: &Query, ctx: &Ctx) -> Result<Relation, PgError> {
                 _ => "this kind of".to_string(),
             }
         ))),
+    }
+}
+
+/// Names the first columns of `rel` after an alias list (`AS p(c0, c1)`,
+/// `WITH w(a, b)`); 42P10 when the list is longer than the columns, as
+/// PostgreSQL says for the `what` (table, WITH query) named `name`.
+fn rename_columns(
+    rel: &mut Relation,
+    aliases: &[TableAliasColumnDef],
+    what: &str,
+    name: &str,
+) -> Result<(), PgError> {
+    if aliases.len() > rel.columns.len() {
+        return Err(PgError::new(
+            "42P10",
+            format!(
+                "{what} \"{name}\" has {} columns available but {} columns specified",
+                rel.columns.len(),
+                aliases.len()
+            ),
+        ));
+    }
+    for (c, alias) in rel.columns.iter_mut().zip(aliases) {
+        c.name = alias.name.value.clone();
+    }
+    Ok(())
+}
+
+/// A VALUES list: `column1`, `column2`, … typed like the first row's
+/// expressions (parameters by their bound types), numeric columns widened
+/// to the widest numeric type of any row as PostgreSQL's common type does;
+/// every cell is converted to its column's type.
+fn run_values(values: &Values, ctx: &Ctx) -> Result<Relation, PgError> {
+    let tenv = type_env(ctx);
+    let mut columns: Vec<Column> = Vec::new();
+    for (i, row) in values.rows.iter().enumerate() {
+        if i > 0 && row.len() != columns.len() {
+            return Err(PgError::new(
+                "42601",
+                "VALUES lists must all be the same length",
+            ));
+        }
+        for (j, e) in row.iter().enumerate() {
+            let ty = infer(e, &Input::Unit, &tenv)?;
+            match columns.get_mut(j) {
+                None => columns.push(Column {
+                    name: format!("column{}", j + 1),
+                    ty,
+                }),
+                Some(c) => c.ty = common_numeric(c.ty, ty),
+            }
+        }
+    }
+    let mut rel = Relation {
+        columns,
+        rows: Vec::new(),
+    };
+    if ctx.dry {
+        return Ok(rel);
+    }
+    for row in &values.rows {
+        let cells = row
+            .iter()
+            .zip(&rel.columns)
+            .map(|(e, c)| {
+                eval(e, &NoRow, &ctx.env)?
+                    .map(|v| to_described(v, c.ty.0))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        rel.rows.push(cells);
+    }
+    Ok(rel)
+}
+
+/// The wider of two types when both are numeric (int2 < int4 < int8 <
+/// float4 < float8; the shard's numeric is float8), else `first`.
+fn common_numeric(first: TypeOf, other: TypeOf) -> TypeOf {
+    use crate::wire::types::oid;
+    let rank = |t: u32| {
+        [oid::INT2, oid::INT4, oid::INT8, oid::FLOAT4, oid::FLOAT8]
+            .iter()
+            .position(|&n| n == t)
+    };
+    match (rank(first.0), rank(other.0)) {
+        (Some(a), Some(b)) if b > a => (other.0, -1),
+        _ => first,
     }
 }
 
