@@ -1,7 +1,7 @@
 //! The binary with no subcommand (the embedded default: proxy + four
 //! in-process shards) started in a fresh directory on free ports: psql
-//! runs sql/quickstart.sql through it, a corpus of exact-scan queries
-//! returns what one `pgvshard shard` holding every row returns, and after
+//! runs sql/quickstart.sql through it, a corpus of exact-scan and
+//! aggregate queries (combined across shards) returns what one `pgvshard shard` holding every row returns, and after
 //! a clean restart the data is still there.
 
 mod shard_support;
@@ -150,6 +150,14 @@ fn corpus() -> Vec<String> {
             "SELECT id, score FROM docs ORDER BY score DESC, id LIMIT 15",
             "SELECT id, cat FROM docs WHERE id IN (3, 77, 150, 399) ORDER BY id",
             "SELECT * FROM docs WHERE id = 42",
+            // Float sums depend on the order of addition (last bits differ
+            // between one server and four partial sums), so sum/avg here
+            // are over integers; min/max are exact for floats too.
+            "SELECT count(*) FROM docs",
+            "SELECT count(*), sum(cat), min(score), max(score), avg(cat) FROM docs WHERE id < 250",
+            "SELECT cat, count(*), count(score), sum(id), avg(id), min(score), max(score) FROM docs GROUP BY cat ORDER BY cat",
+            "SELECT cat, count(*) AS n, sum(id) FROM docs WHERE score > 5 GROUP BY cat ORDER BY n DESC, cat LIMIT 3",
+            "SELECT cat, avg(id) FROM docs GROUP BY cat ORDER BY 2 DESC LIMIT 2 OFFSET 1",
         ]
         .map(String::from),
     );
