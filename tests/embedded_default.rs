@@ -1,8 +1,9 @@
 //! The binary with no subcommand (the embedded default: proxy + four
 //! in-process shards) started in a fresh directory on free ports: psql
 //! runs sql/quickstart.sql through it, a corpus of exact-scan and
-//! aggregate queries (combined across shards) returns what one `pgvshard shard` holding every row returns, and after
-//! a clean restart the data is still there.
+//! aggregate queries (combined across shards) returns what one
+//! `pgvshard shard` holding every row returns, and after a clean restart
+//! the data is still there.
 
 mod shard_support;
 
