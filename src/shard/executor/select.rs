@@ -298,7 +298,7 @@ pub fn is_short_knn(q: &Query, ctx: &Ctx) -> bool {
         && matches!(&s.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
         && s.projection.iter().all(|item| match item {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
-                !matches!(e, Expr::Function(_))
+                is_column_arithmetic(e)
             }
             _ => true,
         });
@@ -329,6 +329,21 @@ pub fn is_short_knn(q: &Query, ctx: &Ctx) -> bool {
             ..
         }))
     )
+}
+
+/// Columns, constants and parameters combined by operators and casts: no
+/// function call or subquery whose cost a KNN plan does not bound.
+fn is_column_arithmetic(e: &Expr) -> bool {
+    match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_) => true,
+        Expr::BinaryOp { left, right, .. } => {
+            is_column_arithmetic(left) && is_column_arithmetic(right)
+        }
+        Expr::Cast { expr, .. } | Expr::Nested(expr) | Expr::UnaryOp { expr, .. } => {
+            is_column_arithmetic(expr)
+        }
+        _ => false,
+    }
 }
 
 /// Runs (or, in dry mode, describes) a query.
