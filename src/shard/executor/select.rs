@@ -15,8 +15,9 @@ use super::plan::{
 };
 use super::types;
 use crate::shard::datum::Datum;
-use crate::shard::storage::{AnnSearch, Table, Tables};
+use crate::shard::storage::{AnnSearch, IndexMethod, Table, Tables};
 use crate::wire::{FieldDescription, PgError, Value};
+use ann::IterativeScan;
 use sqlparser::ast::{
     Expr, GroupByExpr, LimitClause, ObjectName, OrderByExpr, OrderByKind, Query, Select,
     SelectItem, SetExpr, TableAliasColumnDef, TableFactor, Values,
@@ -278,6 +279,74 @@ pub fn order_keys(q: &Query) -> Result<&[OrderByExpr], PgError> {
         Some(OrderByKind::All(_)) => Err(PgError::feature_not_supported(
             "ORDER BY ALL is not supported",
         )),
+    }
+}
+
+/// Most `hnsw.ef_search` at which an unfiltered HNSW search counts as
+/// short: a few hundred distance computations, about as long as the
+/// handoff to the blocking pool and back that it would otherwise pay.
+pub const SHORT_KNN_EF_SEARCH: usize = 100;
+
+/// Whether `q` is `SELECT cols FROM t ORDER BY col <op> value LIMIT n`
+/// answered by an HNSW index with no filter, no aggregate and
+/// `hnsw.ef_search` (which bounds its work) at most
+/// [`SHORT_KNN_EF_SEARCH`]: short enough to run where the session runs.
+pub fn is_short_knn(q: &Query, ctx: &Ctx) -> bool {
+    let hnsw = &ctx.ann.hnsw;
+    let (None, SetExpr::Select(s)) = (&q.with, q.body.as_ref()) else {
+        return false;
+    };
+    let plain = s.selection.is_none()
+        && s.having.is_none()
+        && s.distinct.is_none()
+        && matches!(&s.group_by, GroupByExpr::Expressions(g, _) if g.is_empty())
+        && s.projection.iter().all(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                is_column_arithmetic(e)
+            }
+            _ => true,
+        });
+    if !plain || hnsw.ef_search > SHORT_KNN_EF_SEARCH || hnsw.iterative_scan != IterativeScan::Off {
+        return false;
+    }
+    let (Ok(order), Ok((Some(limit), offset))) = (order_keys(q), limit_offset(q, ctx)) else {
+        return false;
+    };
+    if limit.saturating_add(offset) > hnsw.ef_search {
+        return false;
+    }
+    let Ok(Input::Table { table, alias }) = input(s, ctx) else {
+        return false;
+    };
+    matches!(
+        knn_plan(
+            order,
+            &s.projection,
+            Some(limit),
+            offset,
+            table,
+            &alias,
+            &ctx.env
+        ),
+        Ok(Some(KnnPlan {
+            index: Some((_, IndexMethod::Hnsw { .. })),
+            ..
+        }))
+    )
+}
+
+/// Columns, constants and parameters combined by operators and casts: no
+/// function call or subquery whose cost a KNN plan does not bound.
+fn is_column_arithmetic(e: &Expr) -> bool {
+    match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_) => true,
+        Expr::BinaryOp { left, right, .. } => {
+            is_column_arithmetic(left) && is_column_arithmetic(right)
+        }
+        Expr::Cast { expr, .. } | Expr::Nested(expr) | Expr::UnaryOp { expr, .. } => {
+            is_column_arithmetic(expr)
+        }
+        _ => false,
     }
 }
 

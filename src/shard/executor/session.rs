@@ -2,7 +2,7 @@
 //! bridge from async protocol handling to blocking work.
 
 use super::expr::{Env, Globals};
-use super::select::{run_query, Column, Ctx, Relation};
+use super::select::{is_short_knn, run_query, Column, Ctx, Relation};
 use super::{
     catalog, copy, ddl, dml, explain, overlay, storage_error, warning, BuildEntry, Outcome, Shard,
 };
@@ -106,11 +106,13 @@ impl Job {
     ) -> Result<T, PgError> {
         let tables = self.shard.db.read();
         let mut ctes = std::collections::HashMap::new();
+        let progress_view = catalog::PROGRESS_VIEW.as_bytes();
         if self
             .stmt
             .text
-            .to_ascii_lowercase()
-            .contains(catalog::PROGRESS_VIEW)
+            .as_bytes()
+            .windows(progress_view.len())
+            .any(|w| w.eq_ignore_ascii_case(progress_view))
         {
             let view = catalog::progress_view(&self.shard, &tables, &self.globals.session.database);
             ctes.insert(catalog::PROGRESS_VIEW.to_string(), Arc::new(view));
@@ -132,6 +134,20 @@ impl Job {
             ctes,
         };
         f(&ctx)
+    }
+}
+
+impl Job {
+    /// Whether the statement is a KNN query short enough to run on the
+    /// session's task (see [`is_short_knn`]) rather than the blocking pool.
+    fn is_short_knn(&self) -> bool {
+        let Ast::Query(q) = &self.stmt.ast else {
+            return false;
+        };
+        self.own_writes.is_empty()
+            && self
+                .with_ctx(false, |ctx| Ok(is_short_knn(q, ctx)))
+                .unwrap_or(false)
     }
 }
 
@@ -316,6 +332,9 @@ impl ShardSession {
                         .txn
                         .as_ref()
                         .map_or_else(Vec::new, |t| t.changes().to_vec());
+                }
+                if job.is_short_knn() {
+                    return read(&job);
                 }
                 tokio::task::spawn_blocking(move || read(&job))
                     .await

@@ -96,8 +96,9 @@ fn current(tables: &Tables, oid: u32, row: RowRef) -> Result<()> {
 }
 
 impl Change {
-    /// The WAL record that performs this change on `tables` as they are now.
-    pub(crate) fn plan(&self, tables: &Tables) -> Result<WalRecord> {
+    /// The WAL record that performs this change on `tables` as they are now
+    /// (the change's rows move into it).
+    pub(crate) fn plan(self, tables: &Tables) -> Result<WalRecord> {
         Ok(match self {
             Change::CreateTable {
                 name,
@@ -105,24 +106,24 @@ impl Change {
                 primary_key,
             } => WalRecord::CreateTable(TableDef {
                 oid: tables.next_oid(),
-                name: name.clone(),
-                columns: columns.clone(),
-                primary_key: primary_key.clone(),
+                name,
+                columns,
+                primary_key,
             }),
             Change::DropTable(name) => WalRecord::DropTable {
-                table: lookup(tables, name)?,
+                table: lookup(tables, &name)?,
             },
             Change::Truncate(name) => WalRecord::Truncate {
-                table: lookup(tables, name)?,
+                table: lookup(tables, &name)?,
             },
             Change::AddColumn {
                 table,
                 column,
                 fill,
             } => WalRecord::AddColumn {
-                table: lookup(tables, table)?,
-                column: column.clone(),
-                fill: fill.clone(),
+                table: lookup(tables, &table)?,
+                column,
+                fill,
             },
             Change::CreateIndex {
                 table,
@@ -130,44 +131,44 @@ impl Change {
                 column,
                 method,
             } => WalRecord::CreateIndex {
-                table: lookup(tables, table)?,
+                table: lookup(tables, &table)?,
                 index: IndexDef {
                     oid: tables.next_oid(),
-                    name: name.clone(),
-                    column: *column,
-                    method: *method,
+                    name,
+                    column,
+                    method,
                 },
             },
             Change::DropIndex(name) => {
                 let (t, i) = tables
-                    .find_index(name)
-                    .ok_or_else(|| StorageError::undefined_index(name))?;
+                    .find_index(&name)
+                    .ok_or_else(|| StorageError::undefined_index(&name))?;
                 WalRecord::DropIndex {
                     table: t.def().oid,
                     index: i.def.oid,
                 }
             }
             Change::Insert { table, row } => {
-                let oid = lookup(tables, table)?;
+                let oid = lookup(tables, &table)?;
                 let slot = tables.by_oid(oid).map_or(0, |t| t.next_slot());
                 WalRecord::Insert {
                     table: oid,
                     slot,
-                    row: row.clone(),
+                    row,
                 }
             }
             Change::Update { table, row, new } => {
-                let oid = lookup(tables, table)?;
-                current(tables, oid, *row)?;
+                let oid = lookup(tables, &table)?;
+                current(tables, oid, row)?;
                 WalRecord::Update {
                     table: oid,
                     slot: row.slot,
-                    row: new.clone(),
+                    row: new,
                 }
             }
             Change::Delete { table, row } => {
-                let oid = lookup(tables, table)?;
-                current(tables, oid, *row)?;
+                let oid = lookup(tables, &table)?;
+                current(tables, oid, row)?;
                 WalRecord::Delete {
                     table: oid,
                     slot: row.slot,

@@ -100,7 +100,13 @@ pub enum WalRecord {
 impl WalRecord {
     /// Appends the framed record to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut w = ByteWriter::default();
+        // The body is written in place after room for its length and CRC.
+        let frame = out.len();
+        let body = frame + 8;
+        let mut w = ByteWriter {
+            buf: std::mem::take(out),
+        };
+        w.buf.resize(body, 0);
         match self {
             WalRecord::CreateTable(def) => {
                 w.u8(1);
@@ -151,13 +157,13 @@ impl WalRecord {
             }
             WalRecord::Commit => w.u8(10),
         }
-        let len = (w.buf.len() as u32).to_le_bytes();
+        let len = ((w.buf.len() - body) as u32).to_le_bytes();
         let mut crc = crc32fast::Hasher::new();
         crc.update(&len);
-        crc.update(&w.buf);
-        out.extend_from_slice(&len);
-        out.extend_from_slice(&crc.finalize().to_le_bytes());
-        out.extend_from_slice(&w.buf);
+        crc.update(&w.buf[body..]);
+        w.buf[frame..frame + 4].copy_from_slice(&len);
+        w.buf[frame + 4..body].copy_from_slice(&crc.finalize().to_le_bytes());
+        *out = w.buf;
     }
 
     /// Decodes a record body (the bytes after the frame header).
