@@ -525,12 +525,22 @@ struct Shape<'q> {
 }
 
 impl Shape<'_> {
-    fn produce(&self, row: &dyn Row, env: &Env) -> Result<Produced, PgError> {
+    /// The select list of `row`, without sort keys: for rows that come
+    /// already in order.
+    fn outputs(&self, row: &dyn Row, env: &Env) -> Result<Produced, PgError> {
         let outputs = self
             .items
             .iter()
             .map(|(_, e)| eval(e, row, env))
             .collect::<Result<Vec<_>, _>>()?;
+        Ok(Produced {
+            outputs,
+            keys: Vec::new(),
+        })
+    }
+
+    fn produce(&self, row: &dyn Row, env: &Env) -> Result<Produced, PgError> {
+        let outputs = self.outputs(row, env)?.outputs;
         let keys = self
             .order
             .iter()
@@ -610,6 +620,7 @@ fn run_select(
     let env = &ctx.env;
     let filter = s.selection.as_ref();
     let mut produced = Vec::new();
+    let mut index_ordered = false;
     let knn = match grouped || ctx.dry {
         false => knn_decision(&input, s, order, limit, offset, ctx)?,
         true => None,
@@ -623,8 +634,16 @@ fn run_select(
         };
         let f: Option<ann::Filter> = filter.map(|_| &test as ann::Filter);
         let candidates = d.lookup.as_ref().map(|l| l.slots.as_slice());
+        // Like pgvector, rows from an index scan keep the index's order
+        // (its distances); the exact path sorts by the ORDER BY expression.
+        index_ordered = d.access == KnnAccess::Index;
         for slot in knn_slots(&d.plan, d.access, d.table, f, candidates, ctx.ann)? {
-            produced.push(shape.produce(&RowAt::Table(d.table, d.alias, slot), env)?);
+            let row = RowAt::Table(d.table, d.alias, slot);
+            produced.push(if index_ordered {
+                shape.outputs(&row, env)?
+            } else {
+                shape.produce(&row, env)?
+            });
         }
     } else if grouped {
         let clauses = Clauses {
@@ -644,7 +663,9 @@ fn run_select(
             }
         }
     }
-    sort(&mut produced, order)?;
+    if !index_ordered {
+        sort(&mut produced, order)?;
+    }
     let rows = produced
         .into_iter()
         .skip(offset)
