@@ -2,7 +2,7 @@
 //! state and slot count) and `SHOW pgvshard.pools` (pool counters).
 
 use super::route::Cluster;
-use crate::wire::{oid, types, FieldDescription, PgError, Responder, Value};
+use crate::wire::{oid, FieldDescription, PgError, Responder, Value};
 
 const SHARDS: &str = "pgvshard.shards";
 const POOLS: &str = "pgvshard.pools";
@@ -13,7 +13,7 @@ pub fn is_admin(name: &str) -> bool {
 }
 
 fn column(name: &str, ty: u32) -> FieldDescription {
-    FieldDescription::new(name, types::by_oid(ty).expect("registered type"))
+    FieldDescription::builtin(name, ty)
 }
 
 /// The columns of an admin view.

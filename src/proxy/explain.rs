@@ -7,7 +7,7 @@ use super::frontend::sql_error;
 use super::plan;
 use super::route::Cluster;
 use crate::sql::{self, StatementKind};
-use crate::wire::{oid, types, FieldDescription, Params, PgError, Responder, Value};
+use crate::wire::{oid, FieldDescription, Params, PgError, Responder, Value};
 
 /// Answers `EXPLAIN [ANALYZE] <statement>`.
 pub async fn explain(
@@ -68,7 +68,7 @@ pub async fn explain(
             }
         }
     }
-    let column = FieldDescription::new("QUERY PLAN", types::by_oid(oid::TEXT).expect("text"));
+    let column = FieldDescription::builtin("QUERY PLAN", oid::TEXT);
     out.row_description(&[column]);
     for line in lines {
         out.row(&[Some(Value::Text(line))]).await?;

@@ -29,8 +29,8 @@ use crate::metrics::{ProxyMetrics, Stage, StatementClass};
 use crate::sql::{self, classify, CopyDirection, StatementKind, TransactionControl};
 use crate::wire::catalog::{is_typeinfo_query, typeinfo_columns, typeinfo_row, TYPEINFO_PARAMS};
 use crate::wire::{
-    types, FieldDescription, HandlerFactory, Params, PgError, Prepared, QueryHandler, Responder,
-    Session, TransactionStatus,
+    FieldDescription, HandlerFactory, Params, PgError, Prepared, QueryHandler, Responder, Session,
+    TransactionStatus,
 };
 
 /// Makes a [`ProxySession`] per client.
@@ -160,10 +160,7 @@ pub(crate) fn sql_error(e: sql::SqlError) -> PgError {
 }
 
 fn text_column(name: &str) -> FieldDescription {
-    FieldDescription::new(
-        name,
-        types::by_oid(crate::wire::oid::TEXT).expect("text is registered"),
-    )
+    FieldDescription::builtin(name, crate::wire::oid::TEXT)
 }
 
 impl ProxySession {
@@ -524,9 +521,9 @@ impl QueryHandler for ProxySession {
         let local = match classify(&statement) {
             StatementKind::Show(name) if name == cache::SHOW_NAME => Some(cache::show_columns()),
             StatementKind::Select(_) if cache::is_cache_clear(&statement) => {
-                Some(vec![FieldDescription::new(
+                Some(vec![FieldDescription::builtin(
                     "cache_clear",
-                    types::by_oid(crate::wire::oid::INT8).expect("int8 is registered"),
+                    crate::wire::oid::INT8,
                 )])
             }
             StatementKind::Show(name) if admin::is_admin(&name) => Some(admin::columns(&name)),

@@ -48,6 +48,15 @@ pub struct FieldDescription {
 }
 
 impl FieldDescription {
+    /// A column of one of the built-in types this server registers
+    /// (`oid::TEXT`, `oid::INT8`, …).
+    pub fn builtin(name: impl Into<String>, oid: u32) -> Self {
+        Self::new(
+            name,
+            super::types::by_oid(oid).expect("built-in types are registered"),
+        )
+    }
+
     /// A computed column `name` of type `ty` in text format.
     pub fn new(name: impl Into<String>, ty: &super::types::PgType) -> Self {
         FieldDescription {

@@ -23,12 +23,7 @@ pub const TYPEINFO_PARAMS: [u32; 1] = [oid::OID];
 /// Result columns of the type-lookup query: typname, typtype, typelem,
 /// rngsubtype, typbasetype, nspname, typrelid.
 pub fn typeinfo_columns() -> Vec<FieldDescription> {
-    let col = |name: &str, ty: u32| {
-        FieldDescription::new(
-            name,
-            types::by_oid(ty).expect("catalog types are registered"),
-        )
-    };
+    let col = FieldDescription::builtin;
     vec![
         col("typname", oid::NAME),
         col("typtype", oid::CHAR),

@@ -4,13 +4,13 @@
 use super::QueryCache;
 use crate::metrics::CacheMetrics;
 use crate::sql::Statement;
-use crate::wire::{oid, types, FieldDescription, PgError, Responder, Value};
+use crate::wire::{oid, FieldDescription, PgError, Responder, Value};
 
 /// The name `SHOW` answers from the cache.
 pub const SHOW_NAME: &str = "pgvshard.cache";
 
 fn column(name: &str, ty: u32) -> FieldDescription {
-    FieldDescription::new(name, types::by_oid(ty).expect("registered type"))
+    FieldDescription::builtin(name, ty)
 }
 
 /// The columns of `SHOW pgvshard.cache`.
