@@ -193,6 +193,9 @@ enum BenchCommand {
     Ann(bench::AnnArgs),
     /// The result cache on a hot-set workload: off, L1, L1 + L2.
     Cache(CacheBenchArgs),
+    /// The proxy in front of 1, 2, 4 shard processes: overhead against one
+    /// shard directly, fan-out recall and QPS.
+    Proxy(bench::ProxyBenchArgs),
 }
 
 /// Options of `pgvshard bench cache`.
@@ -213,6 +216,7 @@ fn main() {
         Some(Command::Proxy(args)) => run_proxy(&args),
         Some(Command::Bench(BenchCommand::Ann(args))) => bench::ann_bench_run(&args),
         Some(Command::Bench(BenchCommand::Cache(args))) => run_cache_bench(&args),
+        Some(Command::Bench(BenchCommand::Proxy(args))) => bench::proxy_bench_run(&args),
         None => run_embedded(&cli.embedded),
     };
     if let Err(e) = result {

@@ -70,6 +70,11 @@ impl Dataset {
         &self.queries[i * self.dim..(i + 1) * self.dim]
     }
 
+    /// Base vector `i`'s coordinates.
+    pub fn base_vector(&self, i: usize) -> &[f32] {
+        &self.base[i * self.dim..(i + 1) * self.dim]
+    }
+
     /// Number of queries.
     pub fn query_count(&self) -> usize {
         self.queries.len() / self.dim

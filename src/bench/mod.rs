@@ -3,5 +3,7 @@
 mod ann_bench;
 mod dataset;
 mod measure;
+mod proxy_bench;
 
 pub use ann_bench::{run as ann_bench_run, AnnArgs};
+pub use proxy_bench::{run as proxy_bench_run, ProxyBenchArgs};

@@ -22,6 +22,7 @@ use std::time::Instant;
 use super::admin;
 use super::backend::{Request, ShardChannel};
 use super::cache::{self, QueryCache, SCHEMA};
+use super::describe_cache::{DescribeCache, Described};
 use super::exec::{run_simple, ShardStream};
 use super::route::Cluster;
 use super::{explain, plan, run};
@@ -38,6 +39,7 @@ pub struct ProxyFactory {
     cluster: Arc<Cluster>,
     cache: Option<Arc<QueryCache>>,
     metrics: ProxyMetrics,
+    describes: Arc<DescribeCache>,
 }
 
 impl ProxyFactory {
@@ -51,6 +53,7 @@ impl ProxyFactory {
             cluster,
             cache,
             metrics,
+            describes: Arc::default(),
         }
     }
 }
@@ -65,6 +68,7 @@ impl HandlerFactory for ProxyFactory {
             cluster: Arc::clone(&self.cluster),
             cache: self.cache.clone(),
             metrics: self.metrics.clone(),
+            describes: Arc::clone(&self.describes),
             pinned_shard: None,
             pinned: None,
             written: BTreeSet::new(),
@@ -91,6 +95,7 @@ pub struct ProxySession {
     pinned: Option<Box<dyn ShardChannel>>,
     cache: Option<Arc<QueryCache>>,
     metrics: ProxyMetrics,
+    describes: Arc<DescribeCache>,
     /// Tables the open transaction wrote: their generations are bumped at
     /// COMMIT.
     written: BTreeSet<String>,
@@ -178,6 +183,9 @@ impl ProxySession {
             .statement_inner(statement, &kind, &mut class, params, visible, out)
             .await;
         let written = written_tables(&kind);
+        if written.iter().any(|t| t == SCHEMA) {
+            self.describes.clear();
+        }
         if !written.is_empty() {
             if out.session().transaction_status() == TransactionStatus::Idle {
                 if let Some(cache) = &self.cache {
@@ -463,11 +471,16 @@ impl ProxySession {
         Ok(())
     }
 
+    /// Parameter and result types of `sql`, remembered or asked of the
+    /// first shard.
     async fn describe(
         &mut self,
         sql: &str,
         param_types: &[u32],
     ) -> Result<(Vec<u32>, Vec<FieldDescription>), PgError> {
+        if let Some(d) = self.describes.get(sql, param_types) {
+            return Ok((d.param_types.clone(), d.columns.clone()));
+        }
         let shard = &self.cluster.shards[0];
         let oids = shard.oids();
         let mut chan = shard.checkout().await?;
@@ -478,7 +491,13 @@ impl ProxySession {
         chan.send(&request).await?;
         let mut stream = ShardStream::new(0, chan, shard.oids());
         stream.finish().await?;
-        Ok((stream.param_types, stream.columns.unwrap_or_default()))
+        let described = Described {
+            param_types: stream.param_types,
+            columns: stream.columns.unwrap_or_default(),
+        };
+        let answer = (described.param_types.clone(), described.columns.clone());
+        self.describes.insert(sql, param_types, described);
+        Ok(answer)
     }
 }
 
@@ -570,7 +589,10 @@ impl QueryHandler for ProxySession {
                 let result = self
                     .statement(s, Some(params), Some(statement.columns.len()), out)
                     .await;
-                if result.is_err() {
+                if let Err(e) = &result {
+                    if e.message == PgError::result_type_changed().message {
+                        self.describes.clear();
+                    }
                     self.unpin();
                 }
                 result

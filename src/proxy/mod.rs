@@ -17,6 +17,7 @@ pub mod slots;
 
 mod admin;
 mod combine;
+mod describe_cache;
 mod explain;
 pub mod frontend;
 mod generated_keys;

@@ -95,6 +95,12 @@ impl PgError {
         Self::new(sqlstate::FEATURE_NOT_SUPPORTED, message)
     }
 
+    /// 0A000 `cached plan must not change result type`: a prepared
+    /// statement's result columns changed since Describe (as after DDL).
+    pub fn result_type_changed() -> Self {
+        Self::feature_not_supported("cached plan must not change result type")
+    }
+
     /// 22023 invalid_parameter_value.
     pub fn invalid_parameter_value(message: impl Into<String>) -> Self {
         Self::new(sqlstate::INVALID_PARAMETER_VALUE, message)

@@ -203,6 +203,8 @@ impl<H: QueryHandler> Client<H> {
                 sent: 0,
                 suspended: Suspended::default(),
                 tag: None,
+                described: statement.columns.iter().map(|c| c.type_oid).collect(),
+                changed: false,
             }),
             copy_open: false,
             recording: None,

@@ -44,6 +44,11 @@ pub(crate) struct PortalOutput {
     pub(crate) suspended: Suspended,
     /// The last CommandComplete tag the handler gave.
     pub(crate) tag: Option<String>,
+    /// Type OIDs of the columns Describe announced for the statement.
+    pub(crate) described: Vec<u32>,
+    /// The handler's columns differ from `described`: its rows would not
+    /// match what the client was told, so they are refused.
+    pub(crate) changed: bool,
 }
 
 /// The handler's view of the client for one statement.
@@ -142,13 +147,22 @@ impl Responder<'_> {
     }
 
     /// Announces result columns. Sent in the simple protocol; in the
-    /// extended protocol Describe already did, so this does nothing.
+    /// extended protocol Describe already did, so this only checks that
+    /// the columns are still the described ones (rows of other columns are
+    /// then refused, as PostgreSQL refuses a prepared statement whose
+    /// result type changed).
     pub fn row_description(&mut self, fields: &[FieldDescription]) {
         if let Some(r) = &mut self.recording {
             r.add(|b| backend::row_description(b, fields));
         }
-        if self.portal.is_none() {
-            backend::row_description(&mut self.conn.out, fields);
+        match &mut self.portal {
+            None => backend::row_description(&mut self.conn.out, fields),
+            Some(p) => {
+                p.changed = !fields
+                    .iter()
+                    .map(|f| f.type_oid)
+                    .eq(p.described.iter().copied());
+            }
         }
     }
 
@@ -174,6 +188,9 @@ impl Responder<'_> {
             r.add(|b| backend::data_row(b, &row));
         }
         if let Some(p) = &mut self.portal {
+            if p.changed {
+                return Err(PgError::result_type_changed());
+            }
             if p.limit != 0 && p.sent >= p.limit {
                 p.suspended.rows.push_back(row);
                 return Ok(());

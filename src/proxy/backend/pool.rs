@@ -65,6 +65,25 @@ impl RemoteBackend {
         Self::with_dialer(config, Dialer::Tcp)
     }
 
+    /// A pool of up to `size` trust-auth connections as `postgres` to a
+    /// server on loopback `port`: the client the benchmarks drive.
+    pub fn loopback(port: u16, size: usize) -> Arc<Self> {
+        Self::new(ShardConfig {
+            name: "bench".to_string(),
+            kind: Default::default(),
+            host: "127.0.0.1".to_string(),
+            port,
+            user: "postgres".to_string(),
+            password: None,
+            dbname: "postgres".to_string(),
+            data_dir: None,
+            pool: crate::proxy::config::PoolConfig {
+                size,
+                ..Default::default()
+            },
+        })
+    }
+
     /// A pool whose connections `dialer` opens.
     pub fn with_dialer(config: ShardConfig, dialer: Dialer) -> Arc<Self> {
         Arc::new(RemoteBackend {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::super::backend::{RemoteBackend, SharedBackend};
-use super::super::config::{CacheConfig, ProxyConfig, ShardConfig};
+use super::super::config::{CacheConfig, ProxyConfig};
 use super::super::exec::run_simple;
 use super::super::{start, ProxyError};
 use crate::wire::PgError;
@@ -70,20 +70,7 @@ impl Rng {
 }
 
 fn client(port: u16, clients: usize) -> SharedBackend {
-    Arc::new(RemoteBackend::new(ShardConfig {
-        name: "bench".to_string(),
-        kind: Default::default(),
-        host: "127.0.0.1".to_string(),
-        port,
-        user: "postgres".to_string(),
-        password: None,
-        dbname: "postgres".to_string(),
-        data_dir: None,
-        pool: super::super::config::PoolConfig {
-            size: clients,
-            ..Default::default()
-        },
-    }))
+    Arc::new(RemoteBackend::loopback(port, clients))
 }
 
 async fn load(args: &BenchArgs) -> Result<(), PgError> {

@@ -1,0 +1,505 @@
+//! `pgvshard bench proxy`: what the proxy costs and what fan-out does.
+//!
+//! For each shard count it starts that many `pgvshard shard` processes and
+//! a `pgvshard proxy` process in front of them (this binary, on free
+//! loopback ports, data in a temporary directory), loads the dataset
+//! through the proxy, builds an HNSW index through the proxy, and
+//! measures from this process with the proxy's own protocol client
+//! (extended protocol, text parameters, one connection per client task):
+//! - fan-out: recall@10 and latency of one client issuing the first
+//!   `--queries` queries through the proxy, and closed-loop QPS with 8
+//!   clients;
+//! - overhead (with one shard): point SELECT by key and KNN at k=10, once
+//!   through the proxy and once directly against the shard, with each
+//!   client count of `--clients` for `--seconds` each.
+//!
+//! Everything shares the machine's cores, as the anchors' server and
+//! client processes did.
+
+use std::fmt::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ann::Metric;
+use bytes::Bytes;
+use pgvshard::proxy::backend::messages::fields;
+use pgvshard::proxy::backend::{
+    Backend, BackendMessage, ExtendedRequest, RemoteBackend, Request, ShardChannel,
+};
+use pgvshard::proxy::exec::run_simple;
+use pgvshard::wire::PgError;
+
+use super::dataset::Dataset;
+
+/// Options of `pgvshard bench proxy`.
+#[derive(Debug, clap::Args)]
+pub struct ProxyBenchArgs {
+    /// Dataset directory in texmex layout (see ../shared/datasets/README.md).
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Load only the first N base vectors (recall is then not comparable
+    /// with the ground truth and is not printed).
+    #[arg(long)]
+    rows: Option<usize>,
+    /// Shard counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
+    shards: Vec<usize>,
+    /// Client counts of the overhead table, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 8, 64])]
+    clients: Vec<usize>,
+    /// Queries of the recall pass (the first N of the query file).
+    #[arg(long, default_value_t = 1000)]
+    queries: usize,
+    /// hnsw.ef_search for every KNN query.
+    #[arg(long, default_value_t = 40)]
+    ef_search: usize,
+    /// Seconds of each closed-loop run.
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
+}
+
+/// k of every KNN query.
+const K: usize = 10;
+/// Rows per INSERT while loading.
+const BATCH: usize = 100;
+/// Clients of the fan-out throughput column.
+const FANOUT_CLIENTS: usize = 8;
+
+/// Runs the benchmark and prints its tables.
+pub fn run(args: &ProxyBenchArgs) -> Result<(), String> {
+    let data = Dataset::load(&args.dataset)?;
+    let rows = args.rows.unwrap_or(data.len()).min(data.len());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let work = Workload::new(&data, rows, args);
+    let mut fanout = String::new();
+    let mut overhead = String::new();
+    for &n in &args.shards {
+        let cluster = Cluster::start(&exe, n)?;
+        let line = runtime
+            .block_on(measure_cluster(&cluster, &data, &work, args, &mut overhead))
+            .map_err(|e| format!("{n} shard(s): {} {}", e.code, e.message))?;
+        fanout.push_str(&line);
+        eprintln!("{n} shard(s) done");
+    }
+    println!(
+        "dataset {} ({rows} rows x {} dims), HNSW m=16 ef_construction=64, ef_search={}, k={K}\n",
+        data.name, data.dim, args.ef_search
+    );
+    println!("Fan-out (KNN through the proxy; recall and latency: 1 client, {} queries; QPS: {FANOUT_CLIENTS} clients, {} s)\n", work.knn.len(), args.seconds);
+    println!("| shards | load s | index build s | recall@10 | p50 µs | p99 µs | QPS 1 client | QPS {FANOUT_CLIENTS} clients |");
+    println!("|---|---|---|---|---|---|---|---|");
+    print!("{fanout}");
+    if !overhead.is_empty() {
+        println!(
+            "\nProxy overhead (1 shard; closed loop, {} s per cell)\n",
+            args.seconds
+        );
+        println!("| query | clients | direct QPS | direct p50 µs | direct p99 µs | proxy QPS | proxy p50 µs | proxy p99 µs | added p50 µs |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        print!("{overhead}");
+    }
+    Ok(())
+}
+
+/// The statements a benchmark sends, prepared once.
+struct Workload {
+    metric: Metric,
+    rows: usize,
+    dim: usize,
+    ef_search: usize,
+    /// Text of the query vectors used for KNN.
+    knn: Vec<String>,
+    recall_counted: bool,
+}
+
+impl Workload {
+    fn new(data: &Dataset, rows: usize, args: &ProxyBenchArgs) -> Self {
+        let n = args.queries.min(data.query_count());
+        Workload {
+            metric: data.metric,
+            rows,
+            dim: data.dim,
+            ef_search: args.ef_search,
+            knn: (0..n).map(|i| vector_text(data.query(i))).collect(),
+            recall_counted: rows == data.len(),
+        }
+    }
+
+    fn operator(&self) -> (&'static str, &'static str) {
+        match self.metric {
+            Metric::L2 => ("<->", "vector_l2_ops"),
+            Metric::Cosine => ("<=>", "vector_cosine_ops"),
+            _ => ("<#>", "vector_ip_ops"),
+        }
+    }
+
+    fn knn_request(&self, i: usize) -> Request {
+        let (op, _) = self.operator();
+        extended(
+            format!("SELECT id FROM bench_items ORDER BY embedding {op} $1 LIMIT {K}"),
+            &self.knn[i % self.knn.len()],
+        )
+    }
+
+    fn point_request(&self, i: usize) -> Request {
+        let id = (i.wrapping_mul(7919)) % self.rows;
+        extended(
+            "SELECT id, embedding FROM bench_items WHERE id = $1".to_string(),
+            &id.to_string(),
+        )
+    }
+}
+
+fn extended(sql: String, param: &str) -> Request {
+    Request::Extended(ExtendedRequest {
+        sql,
+        param_types: vec![0],
+        param_formats: vec![0],
+        values: vec![Some(Bytes::copy_from_slice(param.as_bytes()))],
+        result_formats: vec![0],
+    })
+}
+
+fn vector_text(v: &[f32]) -> String {
+    let parts: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+    format!("[{}]", parts.join(","))
+}
+
+/// Shard processes and a proxy process in front of them; killed on drop.
+struct Cluster {
+    dir: PathBuf,
+    children: Vec<Child>,
+    shard_ports: Vec<u16>,
+    proxy_port: u16,
+}
+
+impl Cluster {
+    fn start(exe: &Path, shards: usize) -> Result<Cluster, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "pgvshard-bench-proxy-{}-{shards}",
+            std::process::id()
+        ));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut cluster = Cluster {
+            dir,
+            children: Vec::new(),
+            shard_ports: Vec::new(),
+            proxy_port: free_port()?,
+        };
+        let mut yaml = format!(
+            "listen: 127.0.0.1:{}\ndata_dir: {}\nshards:\n",
+            cluster.proxy_port,
+            cluster.dir.join("proxy").display()
+        );
+        for s in 0..shards {
+            let port = free_port()?;
+            let data = cluster.dir.join(format!("s{s}"));
+            cluster.spawn(
+                exe,
+                &format!("s{s}"),
+                &[
+                    "shard",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--data-dir",
+                    &data.display().to_string(),
+                ],
+            )?;
+            cluster.shard_ports.push(port);
+            write!(
+                yaml,
+                "  - name: s{s}\n    kind: postgres\n    host: 127.0.0.1\n    port: {port}\n    pool:\n      size: 80\n"
+            )
+            .ok();
+        }
+        let config = cluster.dir.join("proxy.yaml");
+        std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
+        for port in cluster.shard_ports.clone() {
+            wait_ready(port)?;
+        }
+        let config = config.display().to_string();
+        cluster.spawn(exe, "proxy", &["proxy", "--config", &config])?;
+        wait_ready(cluster.proxy_port)?;
+        Ok(cluster)
+    }
+
+    fn spawn(&mut self, exe: &Path, name: &str, args: &[&str]) -> Result<(), String> {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log")))
+            .map_err(|e| e.to_string())?;
+        let child = Command::new(exe)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        self.children.push(child);
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            c.kill().ok();
+            c.wait().ok();
+        }
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+fn wait_ready(port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!("nothing listens on port {port} after 30 s"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Loads, indexes and measures one cluster; returns its fan-out row and
+/// appends the overhead rows when it has one shard.
+async fn measure_cluster(
+    cluster: &Cluster,
+    data: &Dataset,
+    work: &Workload,
+    args: &ProxyBenchArgs,
+    overhead: &mut String,
+) -> Result<String, PgError> {
+    let proxy = Arc::new(RemoteBackend::loopback(cluster.proxy_port, 80));
+    let t = Instant::now();
+    load(&proxy, data, work).await?;
+    let load_s = t.elapsed().as_secs_f64();
+    let (_, opclass) = work.operator();
+    let t = Instant::now();
+    let mut chan = proxy.checkout().await?;
+    run_simple(
+        chan.as_mut(),
+        &format!(
+            "CREATE INDEX ON bench_items USING hnsw (embedding {opclass}) WITH (m = 16, ef_construction = 64)"
+        ),
+    )
+    .await?;
+    drop(chan);
+    let build_s = t.elapsed().as_secs_f64();
+    let (recall, lat) = recall_pass(&proxy, data, work).await?;
+    let knn = |i| work.knn_request(i);
+    let wide = closed_loop(&proxy, work, FANOUT_CLIENTS, args.seconds, &knn).await?;
+    let recall = if work.recall_counted {
+        format!("{recall:.3}")
+    } else {
+        "-".to_string()
+    };
+    let row = format!(
+        "| {} | {load_s:.1} | {build_s:.1} | {recall} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
+        cluster.shard_ports.len(),
+        lat.p50,
+        lat.p99,
+        lat.qps,
+        wide.qps
+    );
+    if let [shard_port] = cluster.shard_ports.as_slice() {
+        let direct = Arc::new(RemoteBackend::loopback(*shard_port, 80));
+        let point = |i| work.point_request(i);
+        let cases: [(&str, &(dyn Fn(usize) -> Request + Sync)); 2] =
+            [("point by key", &point), ("KNN k=10", &knn)];
+        for (name, request) in cases {
+            for &c in &args.clients {
+                let d = closed_loop(&direct, work, c, args.seconds, request).await?;
+                let p = closed_loop(&proxy, work, c, args.seconds, request).await?;
+                writeln!(
+                    overhead,
+                    "| {name} | {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                    d.qps,
+                    d.p50,
+                    d.p99,
+                    p.qps,
+                    p.p50,
+                    p.p99,
+                    p.p50 - d.p50
+                )
+                .ok();
+            }
+        }
+    }
+    Ok(row)
+}
+
+/// Creates `bench_items` and inserts the rows through the proxy, two
+/// INSERT streams at a time.
+async fn load(proxy: &Arc<RemoteBackend>, data: &Dataset, work: &Workload) -> Result<(), PgError> {
+    let mut chan = proxy.checkout().await?;
+    run_simple(
+        chan.as_mut(),
+        &format!(
+            "CREATE TABLE bench_items (id int PRIMARY KEY, embedding vector({}))",
+            work.dim
+        ),
+    )
+    .await?;
+    drop(chan);
+    let statements: Vec<String> = (0..work.rows)
+        .step_by(BATCH)
+        .map(|start| {
+            let values: Vec<String> = (start..(start + BATCH).min(work.rows))
+                .map(|id| format!("({id}, '{}')", vector_text(data.base_vector(id))))
+                .collect();
+            format!("INSERT INTO bench_items VALUES {}", values.join(","))
+        })
+        .collect();
+    let statements = Arc::new(statements);
+    let mut tasks = Vec::new();
+    for part in 0..2 {
+        let (proxy, statements) = (Arc::clone(proxy), Arc::clone(&statements));
+        tasks.push(tokio::spawn(async move {
+            let mut chan = proxy.checkout().await?;
+            for sql in statements.iter().skip(part).step_by(2) {
+                run_simple(chan.as_mut(), sql).await?;
+            }
+            Ok::<_, PgError>(())
+        }));
+    }
+    for t in tasks {
+        t.await
+            .map_err(|e| PgError::new("58000", e.to_string()))??;
+    }
+    Ok(())
+}
+
+/// Latency percentiles (µs) and throughput of a run.
+struct Timing {
+    qps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+impl Timing {
+    fn from(mut micros: Vec<f64>, wall: Duration) -> Timing {
+        micros.sort_by(f64::total_cmp);
+        let at = |p: f64| {
+            let i = ((micros.len() as f64 - 1.0) * p).round() as usize;
+            micros.get(i).copied().unwrap_or(0.0)
+        };
+        Timing {
+            qps: micros.len() as f64 / wall.as_secs_f64(),
+            p50: at(0.5),
+            p99: at(0.99),
+        }
+    }
+}
+
+async fn session(
+    backend: &Arc<RemoteBackend>,
+    work: &Workload,
+) -> Result<Box<dyn ShardChannel>, PgError> {
+    let mut chan = backend.checkout().await?;
+    run_simple(
+        chan.as_mut(),
+        &format!("SET hnsw.ef_search = {}", work.ef_search),
+    )
+    .await?;
+    Ok(chan)
+}
+
+/// Sends a request and reads its reply; returns the first column of each row.
+async fn query(
+    chan: &mut dyn ShardChannel,
+    request: &Request,
+) -> Result<Vec<Option<u32>>, PgError> {
+    chan.send(request).await?;
+    let mut ids = Vec::new();
+    let mut error = None;
+    loop {
+        match chan.recv().await? {
+            BackendMessage::DataRow(row) => {
+                let id = fields(&row)?
+                    .first()
+                    .copied()
+                    .flatten()
+                    .and_then(|f| std::str::from_utf8(f).ok()?.parse().ok());
+                ids.push(id);
+            }
+            BackendMessage::Error(e) => error = Some(e),
+            BackendMessage::ReadyForQuery(_) => break,
+            _ => {}
+        }
+    }
+    error.map_or(Ok(ids), Err)
+}
+
+/// One client runs every KNN query in order (after a warm-up of 100):
+/// recall@10 against the ground truth and the latencies.
+async fn recall_pass(
+    proxy: &Arc<RemoteBackend>,
+    data: &Dataset,
+    work: &Workload,
+) -> Result<(f64, Timing), PgError> {
+    let mut chan = session(proxy, work).await?;
+    for i in 0..100.min(work.knn.len()) {
+        query(chan.as_mut(), &work.knn_request(i)).await?;
+    }
+    let mut hits = 0;
+    let mut micros = Vec::with_capacity(work.knn.len());
+    let started = Instant::now();
+    for i in 0..work.knn.len() {
+        let t = Instant::now();
+        let ids = query(chan.as_mut(), &work.knn_request(i)).await?;
+        micros.push(t.elapsed().as_secs_f64() * 1e6);
+        let truth = &data.groundtruth[i][..K];
+        hits += ids.iter().flatten().filter(|id| truth.contains(id)).count();
+    }
+    let wall = started.elapsed();
+    let recall = hits as f64 / (work.knn.len() * K).max(1) as f64;
+    Ok((recall, Timing::from(micros, wall)))
+}
+
+/// `clients` tasks each send `request(i)` back to back for `seconds`.
+async fn closed_loop(
+    backend: &Arc<RemoteBackend>,
+    work: &Workload,
+    clients: usize,
+    seconds: u64,
+    request: &(dyn Fn(usize) -> Request + Sync),
+) -> Result<Timing, PgError> {
+    let mut sessions = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        sessions.push(session(backend, work).await?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let runs = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(c, mut chan)| async move {
+            let mut micros = Vec::new();
+            let mut i = c * 7_919;
+            while Instant::now() < deadline {
+                let r = request(i);
+                let t = Instant::now();
+                query(chan.as_mut(), &r).await?;
+                micros.push(t.elapsed().as_secs_f64() * 1e6);
+                i += 1;
+            }
+            Ok::<_, PgError>(micros)
+        });
+    let mut micros = Vec::new();
+    for part in futures_util::future::join_all(runs).await {
+        micros.extend(part?);
+    }
+    Ok(Timing::from(micros, started.elapsed()))
+}
