@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::slots::SLOTS;
+use crate::wire::{ServerTls, TlsConfig};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +28,9 @@ pub struct ProxyConfig {
     /// How clients authenticate.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS for clients that ask for it (sslmode); absent: plain TCP only.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// The shards, in slot-map order.
     pub shards: Vec<ShardConfig>,
     /// Per-table shard keys that override the primary key.
@@ -383,6 +387,18 @@ impl ProxyConfig {
         self.validate_cache()?;
         self.metrics_addr()?;
         Ok(())
+    }
+
+    /// Loads the `tls:` files: `None` without the section; a missing,
+    /// unreadable or mismatched file is an error naming its field.
+    pub fn server_tls(&self) -> Result<Option<ServerTls>, ConfigError> {
+        self.tls
+            .as_ref()
+            .map(|t| {
+                t.load()
+                    .map_err(|e| bad(format!("tls.{}", e.field), e.problem))
+            })
+            .transpose()
     }
 
     /// The data directory of embedded shard `shard`.

@@ -9,6 +9,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::error::{PgError, WireError};
 use super::frontend::FrontendMessage;
+use super::responder::ClientIo;
+use super::tls::ServerTls;
 
 /// Output size at which row streaming flushes without waiting for a boundary.
 pub const FLUSH_AT: usize = 64 * 1024;
@@ -123,6 +125,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if self.out.len() >= FLUSH_AT {
             self.flush().await?;
         }
+        Ok(())
+    }
+}
+
+impl Connection<Box<dyn ClientIo>> {
+    /// Runs the TLS handshake on the socket (after 'S' was sent for an
+    /// SSLRequest); from then on every byte goes through TLS. Bytes the
+    /// client sent after its SSLRequest and before the handshake are
+    /// refused, as PostgreSQL refuses them (CVE-2021-23214): they could
+    /// have been injected by a man in the middle.
+    pub async fn start_tls(&mut self, tls: &ServerTls) -> Result<(), WireError> {
+        if !self.read.is_empty() {
+            return Err(WireError::Fatal(
+                PgError::protocol_violation("received unencrypted data after SSL request")
+                    .with_detail("This could be either a client-software bug or evidence of an attempted man-in-the-middle attack."),
+            ));
+        }
+        // The socket moves into the TLS stream; if the handshake fails the
+        // connection is over and the placeholder is only dropped.
+        let plain = std::mem::replace(&mut self.stream, Box::new(tokio::io::empty()));
+        let stream = tls.acceptor().accept(plain).await?;
+        self.stream = Box::new(stream);
         Ok(())
     }
 }
