@@ -502,6 +502,15 @@ mod tests {
         assert_eq!(c.shards[1].pool.size, 16);
         assert_eq!(c.shards[0].kind, ShardKind::Postgres);
         assert_eq!(c.auth.method, AuthMethodConfig::Trust);
+        assert!(c.tls.is_none() && c.server_tls().unwrap().is_none());
+        let c = ProxyConfig::from_yaml(&format!(
+            "{TWO}tls:\n  cert_file: c.pem\n  key_file: k.pem\n"
+        ))
+        .unwrap();
+        let tls = c.tls.as_ref().unwrap();
+        assert_eq!(tls.cert_file, PathBuf::from("c.pem"));
+        assert!(!tls.required);
+        assert_eq!(c.server_tls().unwrap_err().path, "tls.cert_file");
     }
 
     #[test]
