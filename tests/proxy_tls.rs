@@ -2,8 +2,10 @@
 //! sslmode=verify-full and tokio-postgres over rustls get the right KNN
 //! rows over TLS, sslmode=disable still works unless `required`, and
 //! mistakes in the certificate files stop the proxy at start naming the
-//! field.
+//! field. And the proxy's own connections to a remote `pgvshard shard`
+//! that requires TLS follow each shard's `sslmode`.
 
+mod shard_support;
 mod tls_support;
 
 use pgvshard::proxy::config::ProxyConfig;
@@ -140,4 +142,84 @@ async fn certificate_file_mistakes_name_the_field() {
     );
     let e = ProxyConfig::from_yaml(&yaml(&dir, "tls:\n  cert: x\n")).unwrap_err();
     assert!(e.to_string().contains("unknown field `cert`"), "{e}");
+}
+
+/// A proxy in front of the one remote shard on `port` with `shard_tls`
+/// (sslmode and sslrootcert lines), and a plain client of it.
+async fn proxy_of(port: u16, shard_tls: &str) -> (RunningProxy, tokio_postgres::Client) {
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nshards:\n  - name: remote\n    host: 127.0.0.1\n    port: {port}\n    dbname: db\n{shard_tls}"
+    );
+    let proxy = proxy::start(ProxyConfig::from_yaml(&yaml).unwrap())
+        .await
+        .unwrap();
+    let (client, conn) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(proxy.addr.port())
+        .user("postgres")
+        .dbname("db")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    (proxy, client)
+}
+
+/// The ids a simple-protocol query returns.
+async fn ids(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<String>, String> {
+    let messages = client.simple_query(sql).await.map_err(|e| {
+        e.as_db_error()
+            .map(|d| format!("{} {}", d.code().code(), d.message()))
+            .unwrap_or_else(|| e.to_string())
+    })?;
+    Ok(messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_reaches_a_tls_only_shard_with_its_sslmode() {
+    let dir = fresh_dir("remote");
+    let certs = Certs::generate(&dir, "shard");
+    let other = Certs::generate(&dir, "other");
+    let config = dir.join("shard.yaml");
+    std::fs::write(&config, certs.yaml(true)).unwrap();
+    let shard = shard_support::Shard::start_with(
+        &dir.join("shard-data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let want = ["100", "101", "99", "102", "98"];
+    let root = |c: &Certs| {
+        format!(
+            "    sslmode: verify-full\n    sslrootcert: {}\n",
+            c.cert.display()
+        )
+    };
+    let (proxy, client) = proxy_of(shard.port, "    sslmode: require\n").await;
+    for sql in load_statements() {
+        ids(&client, &sql).await.unwrap();
+    }
+    assert_eq!(ids(&client, KNN).await.unwrap(), want);
+    proxy.shutdown().await.unwrap();
+    for tls in ["    sslmode: prefer\n".to_string(), root(&certs)] {
+        let (proxy, client) = proxy_of(shard.port, &tls).await;
+        assert_eq!(ids(&client, KNN).await.unwrap(), want, "{tls}");
+        proxy.shutdown().await.unwrap();
+    }
+    let (proxy, client) = proxy_of(shard.port, "").await;
+    let err = ids(&client, KNN).await.unwrap_err();
+    assert!(err.contains("no encryption"), "{err}");
+    proxy.shutdown().await.unwrap();
+    let (proxy, client) = proxy_of(shard.port, &root(&other)).await;
+    let err = ids(&client, KNN).await.unwrap_err();
+    assert!(
+        err.starts_with("08006") && err.contains("TLS handshake failed"),
+        "{err}"
+    );
+    proxy.shutdown().await.unwrap();
+    shard.stop();
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::slots::SLOTS;
-use crate::wire::{ServerTls, TlsConfig};
+use crate::wire::{ClientTls, ServerTls, SslMode, TlsConfig, TlsConfigError};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -170,6 +170,13 @@ pub struct ShardConfig {
     /// Database name.
     #[serde(default = "default_user")]
     pub dbname: String,
+    /// TLS to a `postgres` shard, as libpq's sslmode: `disable` (the
+    /// default), `prefer`, `require` or `verify-full`.
+    #[serde(default)]
+    pub sslmode: SslMode,
+    /// PEM file of the certificates `verify-full` trusts.
+    #[serde(default)]
+    pub sslrootcert: Option<PathBuf>,
     /// Data directory of an `embedded` shard (default: the proxy's
     /// `data_dir`/`name`).
     #[serde(default)]
@@ -187,6 +194,13 @@ fn default_port() -> u16 {
 }
 fn default_user() -> String {
     "postgres".to_string()
+}
+
+impl ShardConfig {
+    /// How connections to this shard negotiate TLS (reads `sslrootcert`).
+    pub fn client_tls(&self) -> Result<ClientTls, TlsConfigError> {
+        ClientTls::new(self.sslmode, self.sslrootcert.as_deref())
+    }
 }
 
 /// The kinds of shard.
@@ -360,6 +374,14 @@ impl ProxyConfig {
                     "an embedded shard needs a data directory: set it here or set the top-level data_dir",
                 ));
             }
+            if s.kind == ShardKind::Embedded && s.sslmode != SslMode::Disable {
+                return Err(bad(
+                    format!("{at}.sslmode"),
+                    "an embedded shard is reached without a network: leave sslmode out",
+                ));
+            }
+            s.client_tls()
+                .map_err(|e| bad(format!("{at}.{}", e.field), e.problem))?;
             if s.pool.connect_timeout_ms == 0 {
                 return Err(bad(
                     format!("{at}.pool.connect_timeout_ms"),
@@ -567,5 +589,14 @@ mod tests {
         assert_eq!(e.path, "cache.redis_url");
         let e = ProxyConfig::from_yaml(&format!("{TWO}metrics:\n  listen: nine\n")).unwrap_err();
         assert_eq!(e.path, "metrics.listen");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}    sslmode: verify-full\n")).unwrap_err();
+        assert_eq!(e.path, "shards[1].sslrootcert");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}    sslmode: allow\n")).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `allow`"), "{e}");
+        let e = ProxyConfig::from_yaml(
+            "data_dir: d\nshards:\n  - name: a\n    kind: embedded\n    sslmode: require\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "shards[0].sslmode");
     }
 }

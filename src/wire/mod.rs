@@ -54,6 +54,7 @@ pub mod session;
 pub mod sqlstate;
 pub mod startup;
 pub mod tls;
+pub mod tls_client;
 pub mod types;
 pub mod value;
 
@@ -68,5 +69,6 @@ pub use responder::Responder;
 pub use server::serve;
 pub use session::Session;
 pub use tls::{ServerTls, TlsConfig, TlsConfigError};
+pub use tls_client::{ClientTls, SslMode};
 pub use types::{oid, PgType};
 pub use value::{Format, Value};

@@ -13,7 +13,8 @@ use super::tls::ServerTls;
 
 const PROTOCOL_3_0: i32 = 196_608;
 const CANCEL_REQUEST: i32 = 80_877_102;
-const SSL_REQUEST: i32 = 80_877_103;
+/// The SSLRequest code (1234.5679).
+pub(crate) const SSL_REQUEST: i32 = 80_877_103;
 const GSSENC_REQUEST: i32 = 80_877_104;
 
 /// A decoded startup-phase packet.

@@ -78,6 +78,8 @@ fn client(port: u16, clients: usize) -> SharedBackend {
         user: "postgres".to_string(),
         password: None,
         dbname: "postgres".to_string(),
+        sslmode: Default::default(),
+        sslrootcert: None,
         data_dir: None,
         pool: super::super::config::PoolConfig {
             size: clients,
