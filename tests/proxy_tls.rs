@@ -153,12 +153,11 @@ async fn proxy_of(port: u16, shard_tls: &str) -> (RunningProxy, tokio_postgres::
     let proxy = proxy::start(ProxyConfig::from_yaml(&yaml).unwrap())
         .await
         .unwrap();
-    let (client, conn) = tokio_postgres::Config::new()
-        .host("127.0.0.1")
-        .port(proxy.addr.port())
-        .user("postgres")
-        .dbname("db")
-        .connect(tokio_postgres::NoTls)
+    let plain = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=db",
+        proxy.addr.port()
+    );
+    let (client, conn) = tokio_postgres::connect(&plain, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(conn);
