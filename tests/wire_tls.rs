@@ -1,6 +1,7 @@
 //! TLS in the wire layer, with psql and tokio-postgres (rustls, ring):
 //! a client gets TLS exactly when its sslmode asks for it, `required`
-//! refuses plain startups as a `hostssl`-only PostgreSQL does, garbage in
+//! refuses plain startups as a `hostssl`-only PostgreSQL does, direct TLS
+//! (PostgreSQL 17's `sslnegotiation=direct`) works with ALPN, garbage in
 //! place of a handshake ends only that connection, CancelRequest works
 //! over plain TCP and over TLS, and `pgvshard shard` serves TLS from its
 //! `tls:` section.
@@ -14,7 +15,7 @@ use std::time::Duration;
 use pgvshard::wire::{TlsConfig, WireConfig};
 use tls_support::{conninfo, fresh_dir, ok, psql, refused, Certs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_postgres::config::SslMode;
+use tokio_postgres::config::{SslMode, SslNegotiation};
 use tokio_postgres::NoTls;
 use wire_support::{code_and_message, raw, select_one, TestServer};
 
@@ -147,6 +148,12 @@ async fn garbage_instead_of_a_handshake_ends_only_that_connection() {
         .await
         .unwrap();
     drop(s);
+    // A direct-TLS start whose ClientHello is nonsense.
+    let mut s = raw::connect(server.port).await.unwrap();
+    s.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5])
+        .await
+        .unwrap();
+    raw::read_to_close(&mut s).await;
     // Plain bytes sent right behind SSLRequest are refused, not decrypted.
     let mut s = raw::connect(server.port).await.unwrap();
     let mut both = SSL_REQUEST.to_vec();
@@ -243,4 +250,40 @@ async fn the_shard_server_serves_tls_from_its_config() {
         err.contains("tls.key_file:") && err.contains("is not the private key of the certificate"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_tls_without_ssl_request_needs_alpn() {
+    let (server, certs) = tls_server("direct", true).await;
+    let direct = |alpn: bool| {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("localhost")
+            .hostaddr([127, 0, 0, 1].into())
+            .port(server.port)
+            .user("alice")
+            .dbname("db")
+            .ssl_mode(SslMode::Require)
+            .ssl_negotiation(SslNegotiation::Direct);
+        let mut tls = certs.client_config();
+        if alpn {
+            tls.alpn_protocols = vec![b"postgresql".to_vec()];
+        }
+        (config, tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+    };
+    let (config, connector) = direct(true);
+    let (client, conn) = config.connect(connector).await.unwrap();
+    tokio::spawn(conn);
+    assert_eq!(select_one(&client).await, 1);
+    let (config, connector) = direct(false);
+    let e = config.connect(connector).await.err().expect("refused");
+    assert_eq!(
+        code_and_message(&e),
+        (
+            "08P01".to_string(),
+            "received direct SSL connection request without ALPN protocol negotiation extension"
+                .to_string()
+        )
+    );
+    server.stop().await;
 }

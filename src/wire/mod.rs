@@ -47,6 +47,7 @@ pub mod frontend;
 pub mod guc;
 pub mod handler;
 mod local;
+mod prefixed;
 pub mod responder;
 pub mod scram;
 mod server;

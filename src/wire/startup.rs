@@ -2,6 +2,8 @@
 //! (SSLRequest, GSSENCRequest, CancelRequest or StartupMessage), and the
 //! negotiation they open: an SSLRequest gets 'S' and a TLS handshake when
 //! the server has TLS configured, else 'N', as does every GSSENCRequest.
+//! With TLS configured a client may also start with its TLS ClientHello
+//! (PostgreSQL 17's direct TLS, `sslnegotiation=direct`).
 
 use bytes::{BufMut, Bytes};
 
@@ -16,6 +18,10 @@ const CANCEL_REQUEST: i32 = 80_877_102;
 /// The SSLRequest code (1234.5679).
 pub(crate) const SSL_REQUEST: i32 = 80_877_103;
 const GSSENC_REQUEST: i32 = 80_877_104;
+/// The first byte of a TLS handshake record: a client using direct TLS
+/// (no SSLRequest). No startup packet starts with it: its length would be
+/// over 369 MB.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// A decoded startup-phase packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +110,12 @@ pub(crate) async fn open(
     tls: Option<&ServerTls>,
 ) -> Result<Option<Opening>, WireError> {
     let (mut ssl_done, mut gss_done, mut encrypted) = (false, false, false);
+    if let Some(tls) = tls {
+        if conn.peek_byte().await? == Some(TLS_HANDSHAKE_RECORD) {
+            conn.start_tls(tls, true).await?;
+            (ssl_done, gss_done, encrypted) = (true, true, true);
+        }
+    }
     loop {
         let Some(body) = conn.read_startup().await? else {
             return Ok(None);
@@ -114,7 +126,7 @@ pub(crate) async fn open(
                 conn.out.put_u8(if tls.is_some() { b'S' } else { b'N' });
                 conn.flush().await?;
                 if let Some(tls) = tls {
-                    conn.start_tls(tls).await?;
+                    conn.start_tls(tls, false).await?;
                     encrypted = true;
                     gss_done = true;
                 }

@@ -61,18 +61,23 @@ impl Certs {
 
     /// A tokio-postgres connector that trusts only this certificate.
     pub fn connector(&self) -> MakeRustlsConnect {
+        MakeRustlsConnect::new(self.client_config())
+    }
+
+    /// A rustls client configuration (ring) that trusts only this
+    /// certificate and offers no ALPN protocol.
+    pub fn client_config(&self) -> rustls::ClientConfig {
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(CertificateDer::from_pem_file(&self.cert).unwrap())
             .unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
-        .with_no_client_auth();
-        MakeRustlsConnect::new(config)
+        .with_no_client_auth()
     }
 }
 
