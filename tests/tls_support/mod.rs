@@ -131,3 +131,10 @@ pub fn refused(out: &Output) -> String {
     );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// True when psql's `\conninfo` output says the session uses TLS 1.3:
+/// psql up to 17 prints "SSL connection (protocol: TLSv1.3, …)", psql 18 a
+/// table with an "SSL Protocol" row (unaligned: `SSL Protocol|TLSv1.3`).
+pub fn conninfo_says_tls13(out: &str) -> bool {
+    out.contains("SSL connection (protocol: TLSv1.3") || out.contains("SSL Protocol|TLSv1.3")
+}
