@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::slots::SLOTS;
+use crate::wire::{ClientTls, ServerTls, SslMode, TlsConfig, TlsConfigError};
 
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +28,9 @@ pub struct ProxyConfig {
     /// How clients authenticate.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// TLS for clients that ask for it (sslmode); absent: plain TCP only.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// The shards, in slot-map order.
     pub shards: Vec<ShardConfig>,
     /// Per-table shard keys that override the primary key.
@@ -166,6 +170,13 @@ pub struct ShardConfig {
     /// Database name.
     #[serde(default = "default_user")]
     pub dbname: String,
+    /// TLS to a `postgres` shard, as libpq's sslmode: `disable` (the
+    /// default), `prefer`, `require` or `verify-full`.
+    #[serde(default)]
+    pub sslmode: SslMode,
+    /// PEM file of the certificates `verify-full` trusts.
+    #[serde(default)]
+    pub sslrootcert: Option<PathBuf>,
     /// Data directory of an `embedded` shard (default: the proxy's
     /// `data_dir`/`name`).
     #[serde(default)]
@@ -183,6 +194,13 @@ fn default_port() -> u16 {
 }
 fn default_user() -> String {
     "postgres".to_string()
+}
+
+impl ShardConfig {
+    /// How connections to this shard negotiate TLS (reads `sslrootcert`).
+    pub fn client_tls(&self) -> Result<ClientTls, TlsConfigError> {
+        ClientTls::new(self.sslmode, self.sslrootcert.as_deref())
+    }
 }
 
 /// The kinds of shard.
@@ -356,6 +374,14 @@ impl ProxyConfig {
                     "an embedded shard needs a data directory: set it here or set the top-level data_dir",
                 ));
             }
+            if s.kind == ShardKind::Embedded && s.sslmode != SslMode::Disable {
+                return Err(bad(
+                    format!("{at}.sslmode"),
+                    "an embedded shard is reached without a network: leave sslmode out",
+                ));
+            }
+            s.client_tls()
+                .map_err(|e| bad(format!("{at}.{}", e.field), e.problem))?;
             if s.pool.connect_timeout_ms == 0 {
                 return Err(bad(
                     format!("{at}.pool.connect_timeout_ms"),
@@ -383,6 +409,18 @@ impl ProxyConfig {
         self.validate_cache()?;
         self.metrics_addr()?;
         Ok(())
+    }
+
+    /// Loads the `tls:` files: `None` without the section; a missing,
+    /// unreadable or mismatched file is an error naming its field.
+    pub fn server_tls(&self) -> Result<Option<ServerTls>, ConfigError> {
+        self.tls
+            .as_ref()
+            .map(|t| {
+                t.load()
+                    .map_err(|e| bad(format!("tls.{}", e.field), e.problem))
+            })
+            .transpose()
     }
 
     /// The data directory of embedded shard `shard`.
@@ -486,6 +524,15 @@ mod tests {
         assert_eq!(c.shards[1].pool.size, 16);
         assert_eq!(c.shards[0].kind, ShardKind::Postgres);
         assert_eq!(c.auth.method, AuthMethodConfig::Trust);
+        assert!(c.tls.is_none() && c.server_tls().unwrap().is_none());
+        let c = ProxyConfig::from_yaml(&format!(
+            "{TWO}tls:\n  cert_file: c.pem\n  key_file: k.pem\n"
+        ))
+        .unwrap();
+        let tls = c.tls.as_ref().unwrap();
+        assert_eq!(tls.cert_file, PathBuf::from("c.pem"));
+        assert!(!tls.required);
+        assert_eq!(c.server_tls().unwrap_err().path, "tls.cert_file");
     }
 
     #[test]
@@ -542,5 +589,14 @@ mod tests {
         assert_eq!(e.path, "cache.redis_url");
         let e = ProxyConfig::from_yaml(&format!("{TWO}metrics:\n  listen: nine\n")).unwrap_err();
         assert_eq!(e.path, "metrics.listen");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}    sslmode: verify-full\n")).unwrap_err();
+        assert_eq!(e.path, "shards[1].sslrootcert");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}    sslmode: allow\n")).unwrap_err();
+        assert!(e.to_string().contains("unknown variant `allow`"), "{e}");
+        let e = ProxyConfig::from_yaml(
+            "data_dir: d\nshards:\n  - name: a\n    kind: embedded\n    sslmode: require\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "shards[0].sslmode");
     }
 }

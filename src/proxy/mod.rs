@@ -96,15 +96,18 @@ impl Drop for RunningProxy {
     }
 }
 
-fn wire_config(config: &ProxyConfig) -> WireConfig {
-    let mut wire = WireConfig::default();
+fn wire_config(config: &ProxyConfig) -> Result<WireConfig, ConfigError> {
+    let mut wire = WireConfig {
+        tls: config.server_tls()?,
+        ..WireConfig::default()
+    };
     if config.auth.method == AuthMethodConfig::ScramSha256 {
         wire.auth = AuthMethod::ScramSha256;
         for (user, password) in &config.auth.users {
             wire = wire.with_user(user.clone(), password);
         }
     }
-    wire
+    Ok(wire)
 }
 
 /// Binds the configured address and serves in a background task, with
@@ -144,6 +147,7 @@ pub async fn start_with_registry(
     registry: Registry,
 ) -> Result<RunningProxy, ProxyError> {
     config.validate()?;
+    let wire = wire_config(&config)?;
     slot_record::settle(&mut config)?;
     let setup = |e: prometheus::Error| ProxyError::Setup(format!("metrics: {e}"));
     let metrics = ProxyMetrics::register(&registry).map_err(setup)?;
@@ -175,7 +179,6 @@ pub async fn start_with_registry(
     };
     let cluster = Arc::new(Cluster::new(&config, shards));
     let (stop, stopped) = oneshot::channel::<()>();
-    let wire = wire_config(&config);
     let factory = ProxyFactory::new(cluster, cache, metrics);
     let task = tokio::spawn(async move {
         let shutdown = async move {

@@ -4,7 +4,7 @@
 
 use super::executor::{Shard, ShardFactory};
 use super::storage::{Database, StorageOptions};
-use crate::wire::{self, AuthMethod, WireConfig};
+use crate::wire::{self, AuthMethod, TlsConfig, WireConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -34,6 +34,8 @@ pub struct ShardConfig {
     pub checkpoint_interval_secs: u64,
     /// MiB of WAL that trigger a checkpoint.
     pub checkpoint_wal_mb: u64,
+    /// TLS for clients that ask for it; absent: plain TCP only.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ShardConfig {
@@ -47,6 +49,7 @@ impl Default for ShardConfig {
             max_connections: 100,
             checkpoint_interval_secs: 300,
             checkpoint_wal_mb: 256,
+            tls: None,
         }
     }
 }
@@ -85,8 +88,16 @@ impl ShardConfig {
         Ok(())
     }
 
-    fn wire(&self) -> WireConfig {
+    /// The protocol server's settings; reads the `tls:` files, so a
+    /// missing or mismatched one is reported (naming its field) at start.
+    fn wire(&self) -> Result<WireConfig, String> {
+        let tls = self
+            .tls
+            .as_ref()
+            .map(|t| t.load().map_err(|e| format!("tls.{e}")))
+            .transpose()?;
         let mut w = WireConfig {
+            tls,
             auth: if self.auth == "trust" {
                 AuthMethod::Trust
             } else {
@@ -99,7 +110,7 @@ impl ShardConfig {
         for (user, password) in &self.users {
             w = w.with_user(user.clone(), password);
         }
-        w
+        Ok(w)
     }
 
     fn storage(&self) -> StorageOptions {
@@ -114,6 +125,7 @@ impl ShardConfig {
 
 /// Runs a shard until `shutdown` completes, then checkpoints and closes.
 pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+    let wire = config.wire()?;
     let dir = config.data_dir.clone();
     let options = config.storage();
     let db = tokio::task::spawn_blocking(move || Database::open(&dir, options))
@@ -133,14 +145,9 @@ pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Res
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "pgvshard shard listening");
     let shard = Arc::new(Shard::new(Arc::new(db)));
-    wire::serve(
-        listener,
-        ShardFactory::new(shard.clone()),
-        config.wire(),
-        shutdown,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    wire::serve(listener, ShardFactory::new(shard.clone()), wire, shutdown)
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!("sessions drained; writing the final checkpoint");
     tokio::task::spawn_blocking(move || close(shard))
         .await

@@ -1,5 +1,6 @@
 //! Authentication after StartupMessage: trust (loopback only unless
-//! configured otherwise) or SCRAM-SHA-256 against the configured users.
+//! configured otherwise) or SCRAM-SHA-256 against the configured users;
+//! with `tls.required`, clients without TLS are refused first.
 //! An unknown user goes through the same SCRAM exchange against a random
 //! secret, so the reply does not tell which user names exist.
 
@@ -29,19 +30,28 @@ pub(crate) async fn authenticate(
     config: &WireConfig,
     session: &Session,
     peer: SocketAddr,
+    encrypted: bool,
 ) -> Result<(), WireError> {
-    match config.auth {
-        AuthMethod::Trust => {
-            if !config.trust_remote && !peer.ip().is_loopback() {
-                return Err(WireError::Fatal(PgError::not_authorized(format!(
-                    "no pg_hba.conf entry for host \"{}\", user \"{}\", database \"{}\", no encryption",
-                    peer.ip(),
-                    session.user,
-                    session.database
-                ))));
+    let tls_missing = !encrypted && config.tls.as_ref().is_some_and(|t| t.required());
+    let remote_trust =
+        config.auth == AuthMethod::Trust && !config.trust_remote && !peer.ip().is_loopback();
+    if tls_missing || remote_trust {
+        // PostgreSQL's words when no pg_hba.conf line matches, e.g. only
+        // `hostssl` lines and a client without TLS.
+        return Err(WireError::Fatal(PgError::not_authorized(format!(
+            "no pg_hba.conf entry for host \"{}\", user \"{}\", database \"{}\", {}",
+            peer.ip(),
+            session.user,
+            session.database,
+            if encrypted {
+                "SSL encryption"
+            } else {
+                "no encryption"
             }
-        }
-        AuthMethod::ScramSha256 => scram(conn, config, &session.user).await?,
+        ))));
+    }
+    if config.auth == AuthMethod::ScramSha256 {
+        scram(conn, config, &session.user).await?;
     }
     backend::authentication(&mut conn.out, AUTH_OK, &[]);
     Ok(())

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BufMut;
 use tokio::sync::watch;
 
 use super::backend;
@@ -24,7 +23,7 @@ use super::frontend::FrontendMessage;
 use super::handler::{HandlerFactory, QueryHandler};
 use super::responder::{ClientIo, Responder};
 use super::session::Session;
-use super::startup::StartupPacket;
+use super::startup::{self, Opening};
 use super::{auth, guc};
 
 /// State shared by every connection of one server.
@@ -119,21 +118,13 @@ async fn start<F: HandlerFactory>(
     factory: &F,
     shared: &Shared,
 ) -> Result<Option<(Session, F::Handler)>, WireError> {
-    let params = loop {
-        let Some(body) = conn.read_startup().await? else {
+    let (params, encrypted) = match startup::open(conn, shared.config.tls.as_ref()).await? {
+        None => return Ok(None),
+        Some(Opening::Cancel { pid, secret }) => {
+            shared.cancels.cancel(pid, secret);
             return Ok(None);
-        };
-        match StartupPacket::decode(body).map_err(WireError::Fatal)? {
-            StartupPacket::SslRequest | StartupPacket::GssEncRequest => {
-                conn.out.put_u8(b'N');
-                conn.flush().await?;
-            }
-            StartupPacket::Cancel { pid, secret } => {
-                shared.cancels.cancel(pid, secret);
-                return Ok(None);
-            }
-            StartupPacket::Startup(params) => break params,
         }
+        Some(Opening::Startup { params, encrypted }) => (params, encrypted),
     };
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let Some(user) = get("user").filter(|u| !u.is_empty()) else {
@@ -147,7 +138,7 @@ async fn start<F: HandlerFactory>(
     for (name, value) in &params {
         session.apply_startup_option(name, value);
     }
-    auth::authenticate(conn, &shared.config, &session, peer).await?;
+    auth::authenticate(conn, &shared.config, &session, peer, encrypted).await?;
     let handler = factory
         .connect(&session)
         .map_err(|e| WireError::Fatal(e.with_severity(super::error::Severity::Fatal)))?;

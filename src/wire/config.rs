@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use super::scram::ScramSecret;
+use super::tls::ServerTls;
 
 /// How clients prove who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub struct WireConfig {
     /// Largest frontend message body accepted; larger ones are a protocol
     /// violation that closes the connection (PostgreSQL: 1 GiB).
     pub max_message_size: usize,
+    /// TLS after SSLRequest; absent: SSLRequest is answered 'N'.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for WireConfig {
@@ -37,6 +40,7 @@ impl Default for WireConfig {
             users: HashMap::new(),
             max_connections: 100,
             max_message_size: 1 << 30,
+            tls: None,
         }
     }
 }

@@ -9,6 +9,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::error::{PgError, WireError};
 use super::frontend::FrontendMessage;
+use super::prefixed::Prefixed;
+use super::responder::ClientIo;
+use super::tls::ServerTls;
 
 /// Output size at which row streaming flushes without waiting for a boundary.
 pub const FLUSH_AT: usize = 64 * 1024;
@@ -122,6 +125,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub async fn flush_if_full(&mut self) -> std::io::Result<()> {
         if self.out.len() >= FLUSH_AT {
             self.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Connection<Box<dyn ClientIo>> {
+    /// The first byte the client sent, without consuming it; `None` on EOF.
+    pub async fn peek_byte(&mut self) -> Result<Option<u8>, WireError> {
+        Ok(self.fill(1).await?.then(|| self.read[0]))
+    }
+
+    /// Runs the TLS handshake on the socket; from then on every byte goes
+    /// through TLS. After an SSLRequest (answered 'S'), bytes the client
+    /// sent before the handshake are refused, as PostgreSQL refuses them
+    /// (CVE-2021-23214): a man in the middle could have injected them.
+    /// With `direct` (the client started with its ClientHello) the
+    /// buffered bytes are the handshake's, and the client must have
+    /// offered ALPN `postgresql`, as PostgreSQL 17 requires.
+    pub async fn start_tls(&mut self, tls: &ServerTls, direct: bool) -> Result<(), WireError> {
+        if !direct && !self.read.is_empty() {
+            return Err(WireError::Fatal(
+                PgError::protocol_violation("received unencrypted data after SSL request")
+                    .with_detail("This could be either a client-software bug or evidence of an attempted man-in-the-middle attack."),
+            ));
+        }
+        // The socket moves into the TLS stream; if the handshake fails the
+        // connection is over and the placeholder is only dropped.
+        let mut plain = std::mem::replace(&mut self.stream, Box::new(tokio::io::empty()));
+        if !self.read.is_empty() {
+            plain = Box::new(Prefixed::new(self.read.split().freeze(), plain));
+        }
+        let stream = tls.acceptor().accept(plain).await?;
+        let alpn = stream.get_ref().1.alpn_protocol().is_some();
+        self.stream = Box::new(stream);
+        if direct && !alpn {
+            return Err(WireError::Fatal(PgError::protocol_violation(
+                "received direct SSL connection request without ALPN protocol negotiation extension",
+            )));
         }
         Ok(())
     }

@@ -26,9 +26,11 @@
 //!
 //! The protocol v3 framing is small (one file per concern below), and
 //! owning it keeps the message loop, cancel and shutdown visible in one
-//! place. TLS is not implemented yet: SSLRequest and GSSENCRequest are
-//! answered 'N'; [`responder::ClientIo`] is boxed so a rustls stream (with
-//! the `ring` provider) can be added without touching handlers.
+//! place. TLS ([`tls`], rustls with the `ring` provider) is optional: with
+//! it configured an SSLRequest is answered 'S' and the session continues
+//! over the encrypted stream; [`responder::ClientIo`] is boxed, so handlers
+//! never know which kind of stream they write to. GSSENCRequest is always
+//! answered 'N'.
 
 mod auth;
 pub mod backend;
@@ -45,12 +47,15 @@ pub mod frontend;
 pub mod guc;
 pub mod handler;
 mod local;
+mod prefixed;
 pub mod responder;
 pub mod scram;
 mod server;
 pub mod session;
 pub mod sqlstate;
 pub mod startup;
+pub mod tls;
+pub mod tls_client;
 pub mod types;
 pub mod value;
 
@@ -64,5 +69,7 @@ pub use local::LocalServer;
 pub use responder::Responder;
 pub use server::serve;
 pub use session::Session;
+pub use tls::{ServerTls, TlsConfig, TlsConfigError};
+pub use tls_client::{ClientTls, SslMode};
 pub use types::{oid, PgType};
 pub use value::{Format, Value};

@@ -1,20 +1,32 @@
-//! The startup phase: the first packet a client sends, before any typed
-//! message (SSLRequest, GSSENCRequest, CancelRequest or StartupMessage).
+//! The startup phase: the packets a client sends before any typed message
+//! (SSLRequest, GSSENCRequest, CancelRequest or StartupMessage), and the
+//! negotiation they open: an SSLRequest gets 'S' and a TLS handshake when
+//! the server has TLS configured, else 'N', as does every GSSENCRequest.
+//! With TLS configured a client may also start with its TLS ClientHello
+//! (PostgreSQL 17's direct TLS, `sslnegotiation=direct`).
 
-use bytes::Bytes;
+use bytes::{BufMut, Bytes};
 
-use super::error::PgError;
+use super::connection::Connection;
+use super::error::{PgError, Severity, WireError};
 use super::frontend::BodyReader;
+use super::responder::ClientIo;
+use super::tls::ServerTls;
 
 const PROTOCOL_3_0: i32 = 196_608;
 const CANCEL_REQUEST: i32 = 80_877_102;
-const SSL_REQUEST: i32 = 80_877_103;
+/// The SSLRequest code (1234.5679).
+pub(crate) const SSL_REQUEST: i32 = 80_877_103;
 const GSSENC_REQUEST: i32 = 80_877_104;
+/// The first byte of a TLS handshake record: a client using direct TLS
+/// (no SSLRequest). No startup packet starts with it: its length would be
+/// over 369 MB.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// A decoded startup-phase packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartupPacket {
-    /// SSLRequest: answered 'N' (no TLS configured).
+    /// SSLRequest: answered 'S' and a TLS handshake, or 'N' without TLS.
     SslRequest,
     /// GSSENCRequest: answered 'N'.
     GssEncRequest,
@@ -52,17 +64,91 @@ impl StartupPacket {
                 }
                 StartupPacket::Startup(params)
             }
-            other => {
-                return Err(PgError::feature_not_supported(format!(
-                    "unsupported frontend protocol {}.{}: server supports 3.0 to 3.0",
-                    other >> 16,
-                    other & 0xffff
-                ))
-                .with_severity(super::error::Severity::Fatal))
-            }
+            other => return Err(unsupported_protocol(other)),
         };
         r.finish()?;
         Ok(packet)
+    }
+}
+
+/// PostgreSQL's answer to a protocol code it does not serve (FATAL 0A000);
+/// also its answer to an SSLRequest or GSSENCRequest sent twice.
+fn unsupported_protocol(code: i32) -> PgError {
+    PgError::feature_not_supported(format!(
+        "unsupported frontend protocol {}.{}: server supports 3.0 to 3.0",
+        code >> 16,
+        code & 0xffff
+    ))
+    .with_severity(Severity::Fatal)
+}
+
+/// Where the startup phase ended.
+#[derive(Debug)]
+pub(crate) enum Opening {
+    /// A CancelRequest for the session with this key.
+    Cancel {
+        /// Process id from BackendKeyData.
+        pid: i32,
+        /// Secret from BackendKeyData.
+        secret: i32,
+    },
+    /// A StartupMessage with its parameters.
+    Startup {
+        /// The parameters (user, database, options, …).
+        params: Vec<(String, String)>,
+        /// True when the session runs over TLS.
+        encrypted: bool,
+    },
+}
+
+/// Reads startup packets until a CancelRequest or a StartupMessage;
+/// `None` when the client leaves first. As in PostgreSQL each encryption
+/// request may come once, and GSSENCRequest not after TLS started; a
+/// repeat is refused like an unknown protocol version.
+pub(crate) async fn open(
+    conn: &mut Connection<Box<dyn ClientIo>>,
+    tls: Option<&ServerTls>,
+) -> Result<Option<Opening>, WireError> {
+    let (mut ssl_done, mut gss_done, mut encrypted) = (false, false, false);
+    if let Some(tls) = tls {
+        if conn.peek_byte().await? == Some(TLS_HANDSHAKE_RECORD) {
+            conn.start_tls(tls, true).await?;
+            (ssl_done, gss_done, encrypted) = (true, true, true);
+        }
+    }
+    loop {
+        let Some(body) = conn.read_startup().await? else {
+            return Ok(None);
+        };
+        match StartupPacket::decode(body).map_err(WireError::Fatal)? {
+            StartupPacket::SslRequest if !ssl_done => {
+                ssl_done = true;
+                conn.out.put_u8(if tls.is_some() { b'S' } else { b'N' });
+                conn.flush().await?;
+                if let Some(tls) = tls {
+                    conn.start_tls(tls, false).await?;
+                    encrypted = true;
+                    gss_done = true;
+                }
+            }
+            StartupPacket::GssEncRequest if !gss_done => {
+                gss_done = true;
+                conn.out.put_u8(b'N');
+                conn.flush().await?;
+            }
+            StartupPacket::SslRequest => {
+                return Err(WireError::Fatal(unsupported_protocol(SSL_REQUEST)))
+            }
+            StartupPacket::GssEncRequest => {
+                return Err(WireError::Fatal(unsupported_protocol(GSSENC_REQUEST)))
+            }
+            StartupPacket::Cancel { pid, secret } => {
+                return Ok(Some(Opening::Cancel { pid, secret }))
+            }
+            StartupPacket::Startup(params) => {
+                return Ok(Some(Opening::Startup { params, encrypted }))
+            }
+        }
     }
 }
 

@@ -76,6 +76,8 @@ impl RemoteBackend {
             user: "postgres".to_string(),
             password: None,
             dbname: "postgres".to_string(),
+            sslmode: Default::default(),
+            sslrootcert: None,
             data_dir: None,
             pool: crate::proxy::config::PoolConfig {
                 size,

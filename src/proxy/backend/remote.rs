@@ -47,7 +47,12 @@ impl Dialer {
                     .await
                     .map_err(|e| shard_unavailable(&config.name, e))?;
                 socket.set_nodelay(true).ok();
-                Ok(Box::new(socket))
+                let tls = config
+                    .client_tls()
+                    .map_err(|e| shard_unavailable(&config.name, e))?;
+                tls.negotiate(socket, &config.host)
+                    .await
+                    .map_err(|e| shard_unavailable(&config.name, e))
             }
             Dialer::Local(shard) => shard
                 .connect()
