@@ -27,4 +27,8 @@ fn psycopg_with_register_vector_through_the_proxy() {
         String::from_utf8_lossy(&out.stdout),
         "psycopg through the proxy ok\n"
     );
+    // psycopg reports what failed in its own housekeeping (such as the
+    // DEALLOCATE ALL after a rolled-back transaction) only on stderr.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("Error ignored"), "{stderr}");
 }
