@@ -13,7 +13,7 @@ mod pg_support;
 
 use std::time::{Duration, Instant};
 
-use embedded_support::{vector_inserts, EmbeddedProxy};
+use embedded_support::{load_vectors, EmbeddedProxy};
 use pg_support::{Fixture, PgServer};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
@@ -186,13 +186,7 @@ async fn canceled_index_build_stops_on_the_in_process_shards() {
     let proxy = EmbeddedProxy::start("cancel-build");
     let client = proxy.connect().await;
     let watcher = proxy.connect().await;
-    client
-        .batch_execute("CREATE TABLE t (id int PRIMARY KEY, embedding vector(64))")
-        .await
-        .unwrap();
-    for insert in vector_inserts("t", 8000, 64, 500) {
-        client.batch_execute(&insert).await.unwrap();
-    }
+    load_vectors(&client, "t", 8000, 64).await;
 
     // A client's CancelRequest while the build runs.
     let token = client.cancel_token();

@@ -9,7 +9,7 @@ mod embedded_support;
 
 use std::process::Command;
 
-use embedded_support::{vector_inserts, EmbeddedProxy};
+use embedded_support::{load_vectors, EmbeddedProxy};
 
 const SCRIPT: &str = r"\set id random(0, 999)
 \set lo random(0, 900)
@@ -30,13 +30,7 @@ fn figure(report: &str, label: &str) -> Option<String> {
 async fn pgbench_knn_script_in_every_query_mode() {
     let proxy = EmbeddedProxy::start("pgbench");
     let client = proxy.connect().await;
-    client
-        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, embedding vector(8))")
-        .await
-        .unwrap();
-    for insert in vector_inserts("items", 1000, 8, 250) {
-        client.batch_execute(&insert).await.unwrap();
-    }
+    load_vectors(&client, "items", 1000, 8).await;
     let script = proxy.dir.join("knn.sql");
     std::fs::write(&script, SCRIPT).unwrap();
     for mode in ["simple", "extended", "prepared"] {

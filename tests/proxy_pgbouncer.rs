@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use embedded_support::{vector_inserts, EmbeddedProxy};
+use embedded_support::{connect_to, load_vectors, EmbeddedProxy};
 use tokio_postgres::SimpleQueryMessage;
 
 /// A running PgBouncer; killed when dropped.
@@ -59,22 +59,6 @@ impl Bouncer {
         }
         Bouncer { port, child }
     }
-
-    async fn connect(&self) -> tokio_postgres::Client {
-        let (client, conn) = tokio_postgres::connect(
-            &format!(
-                "host=127.0.0.1 port={} user=postgres dbname=postgres",
-                self.port
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .expect("connect through pgbouncer");
-        tokio::spawn(async move {
-            conn.await.ok();
-        });
-        client
-    }
 }
 
 impl Drop for Bouncer {
@@ -120,13 +104,7 @@ async fn pgbouncer_session_and_transaction_modes() {
             .ok();
     }
     let direct = proxy.connect().await;
-    direct
-        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, embedding vector(8))")
-        .await
-        .unwrap();
-    for insert in vector_inserts("items", 500, 8, 250) {
-        direct.batch_execute(&insert).await.unwrap();
-    }
+    load_vectors(&direct, "items", 500, 8).await;
     let want = column(&direct, KNN).await;
     assert_eq!(want.len(), 10);
     for (round, (mode, base)) in [("session", 10_000), ("transaction", 20_000)]
@@ -134,7 +112,7 @@ async fn pgbouncer_session_and_transaction_modes() {
         .enumerate()
     {
         let bouncer = Bouncer::start(&proxy.dir, mode, proxy.port);
-        let client = bouncer.connect().await;
+        let client = connect_to(bouncer.port).await;
         let rows = |added: usize| vec![(500 + added).to_string()];
         assert_eq!(
             column(&client, "SELECT count(*) FROM items").await,
@@ -183,7 +161,7 @@ async fn pgbouncer_session_and_transaction_modes() {
             assert_eq!(v.as_slice().len(), 8);
         }
         // Another client of the same pool sees the committed row.
-        let other = bouncer.connect().await;
+        let other = connect_to(bouncer.port).await;
         assert_eq!(
             column(&other, "SELECT count(*) FROM items").await,
             rows(round + 1)

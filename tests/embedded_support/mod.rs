@@ -67,25 +67,25 @@ impl EmbeddedProxy {
         EmbeddedProxy { port, dir, child }
     }
 
-    /// A libpq-style connection string for `user`.
-    pub fn conninfo(&self, user: &str) -> String {
-        format!(
-            "host=127.0.0.1 port={} user={user} dbname=postgres",
-            self.port
-        )
-    }
-
     /// A tokio-postgres client (its connection task spawned).
     pub async fn connect(&self) -> tokio_postgres::Client {
-        let (client, conn) =
-            tokio_postgres::connect(&self.conninfo("postgres"), tokio_postgres::NoTls)
-                .await
-                .expect("connect to the embedded proxy");
-        tokio::spawn(async move {
-            conn.await.ok();
-        });
-        client
+        connect_to(self.port).await
     }
+}
+
+/// A tokio-postgres client of 127.0.0.1:`port` as `postgres` (its
+/// connection task spawned).
+pub async fn connect_to(port: u16) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to port {port}: {e}"));
+    tokio::spawn(async move {
+        conn.await.ok();
+    });
+    client
 }
 
 impl Drop for EmbeddedProxy {
@@ -95,9 +95,23 @@ impl Drop for EmbeddedProxy {
     }
 }
 
-/// `INSERT` statements for `rows` rows of `table (id int, embedding
-/// vector(dim))`, seeded, `per` rows each.
-pub fn vector_inserts(table: &str, rows: usize, dim: usize, per: usize) -> Vec<String> {
+/// Creates `table (id int PRIMARY KEY, embedding vector(dim))` with ids
+/// 0..`rows` and seeded vectors in [0, 1).
+pub async fn load_vectors(client: &tokio_postgres::Client, table: &str, rows: usize, dim: usize) {
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (id int PRIMARY KEY, embedding vector({dim}))"
+        ))
+        .await
+        .expect("CREATE TABLE");
+    for insert in vector_inserts(table, rows, dim, 500) {
+        client.batch_execute(&insert).await.expect("INSERT");
+    }
+}
+
+/// `INSERT` statements for `rows` rows of `table (id, embedding)`,
+/// seeded, `per` rows each.
+fn vector_inserts(table: &str, rows: usize, dim: usize, per: usize) -> Vec<String> {
     let mut x = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = move || {
         x ^= x << 13;
