@@ -186,7 +186,7 @@ async fn canceled_index_build_stops_on_the_in_process_shards() {
     let proxy = EmbeddedProxy::start("cancel-build");
     let client = proxy.connect().await;
     let watcher = proxy.connect().await;
-    load_vectors(&client, "t", 8000, 64).await;
+    load_vectors(&client, "t", 6000, 64).await;
 
     // A client's CancelRequest while the build runs.
     let token = client.cancel_token();
