@@ -89,7 +89,64 @@ pub async fn recover(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::proxy::backend::{BackendMessage, LocalShard, Request, ShardChannel};
+
+    /// The messages of one reply, up to ReadyForQuery.
+    async fn reply(conn: &mut PgConnection, request: Request) -> Vec<BackendMessage> {
+        conn.send(&request).await.unwrap();
+        let mut out = Vec::new();
+        loop {
+            let m = conn.recv().await.unwrap();
+            let done = matches!(m, BackendMessage::ReadyForQuery(_));
+            out.push(m);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_copy_is_failed_and_the_connection_comes_back_idle() {
+        let dir = std::env::temp_dir().join(format!("pgvshard-recover-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let shard = LocalShard::open(&dir).await.unwrap();
+        let config: ShardConfig = serde_norway::from_str("name: s0").unwrap();
+        let dialer = Dialer::Local(Arc::clone(&shard));
+        let mut conn = PgConnection::connect(&config, &dialer).await.unwrap();
+        assert!(conn.key.is_some(), "BackendKeyData was kept");
+        reply(
+            &mut conn,
+            Request::Simple("CREATE TABLE t (id int PRIMARY KEY)".into()),
+        )
+        .await;
+        conn.send(&Request::Simple("COPY t FROM STDIN".into()))
+            .await
+            .unwrap();
+        assert!(matches!(conn.recv().await.unwrap(), BackendMessage::CopyIn));
+        conn.send(&Request::CopyData("1\n".into())).await.unwrap();
+        assert!(conn.in_flight && conn.copy_in);
+
+        let mut conn = recover(conn, &dialer, &config).await.expect("idle again");
+        assert!(!conn.in_flight && !conn.copy_in && conn.status == b'I');
+        let rows = reply(&mut conn, Request::Simple("SELECT count(*) FROM t".into())).await;
+        let count = rows.iter().find_map(|m| match m {
+            BackendMessage::DataRow(r) => crate::proxy::backend::messages::fields(r)
+                .ok()
+                .and_then(|f| f[0].map(|v| v.to_vec())),
+            _ => None,
+        });
+        assert_eq!(
+            count.as_deref(),
+            Some(&b"0"[..]),
+            "the COPY was rolled back"
+        );
+        drop(conn);
+        shard.close().await.unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn cancel_packet_is_postgres_layout() {
