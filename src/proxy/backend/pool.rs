@@ -3,8 +3,10 @@
 //! connections, idle ones kept until `idle_timeout`, a checkout that waits
 //! at most `connect_timeout`. A connection goes back to the pool only
 //! when its last reply was read to ReadyForQuery outside a transaction;
-//! anything else (mid-stream, broken, inside a transaction) is closed, so
-//! a pooled connection never carries state into another session.
+//! one dropped mid-reply has its statement canceled on the node and is
+//! drained first ([`super::cancel`]); anything else (broken, inside a
+//! transaction) is closed, so a pooled connection never carries state
+//! into another session.
 //!
 //! `std::sync::Mutex` guards the idle list: it is held only to push or
 //! pop, never across an await.
@@ -16,6 +18,7 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::cancel::recover;
 use super::messages::BackendMessage;
 use super::remote::{shard_unavailable, Dialer, PgConnection};
 use super::{Backend, BoxFuture, OidMap, Request, ShardChannel};
@@ -97,6 +100,14 @@ impl RemoteBackend {
             counters: Mutex::new(Counters::default()),
             waiting: AtomicUsize::new(0),
         })
+    }
+
+    fn put_idle(&self, mut conn: PgConnection) {
+        conn.idle_since = Instant::now();
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
     }
 
     fn take_idle(&self) -> Option<PgConnection> {
@@ -184,7 +195,7 @@ impl RemoteBackend {
         Ok(Box::new(Pooled {
             conn: Some(conn),
             home: Arc::clone(&self),
-            _permit: permit,
+            permit: Some(permit),
         }))
     }
 }
@@ -206,11 +217,13 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// A checked-out connection; it returns to its pool when dropped clean.
+/// A checked-out connection; it returns to its pool when dropped clean,
+/// or after [`recover`] when dropped mid-reply.
 struct Pooled {
     conn: Option<PgConnection>,
     home: Arc<RemoteBackend>,
-    _permit: OwnedSemaphorePermit,
+    /// Held until the connection is idle again or closed.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Pooled {
@@ -218,16 +231,24 @@ impl Drop for Pooled {
         let Some(mut conn) = self.conn.take() else {
             return;
         };
+        if conn.in_flight {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let home = Arc::clone(&self.home);
+                let permit = self.permit.take();
+                runtime.spawn(async move {
+                    if let Some(conn) = recover(conn, &home.dialer, &home.config).await {
+                        home.put_idle(conn);
+                    }
+                    drop(permit);
+                });
+                return;
+            }
+        }
         if conn.in_flight || conn.broken || conn.status != b'I' {
             conn.terminate();
             return;
         }
-        conn.idle_since = Instant::now();
-        self.home
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(conn);
+        self.home.put_idle(conn);
     }
 }
 

@@ -40,7 +40,8 @@ pub enum Dialer {
 }
 
 impl Dialer {
-    async fn dial(&self, config: &ShardConfig) -> Result<Box<dyn ClientIo>, PgError> {
+    /// A new byte stream to the node (not yet started up).
+    pub(super) async fn dial(&self, config: &ShardConfig) -> Result<Box<dyn ClientIo>, PgError> {
         match self {
             Dialer::Tcp => {
                 let socket = TcpStream::connect((config.host.as_str(), config.port))
@@ -82,6 +83,13 @@ pub struct PgConnection {
     pub(crate) broken: bool,
     /// Transaction status of the last ReadyForQuery.
     pub(crate) status: u8,
+    /// The node's BackendKeyData (pid, secret), for a CancelRequest.
+    pub(crate) key: Option<(i32, i32)>,
+    /// A flush was started and has not finished: if it was abandoned, how
+    /// much of the buffer reached the node is unknown.
+    pub(crate) writing: bool,
+    /// The node is in COPY FROM STDIN, waiting for CopyData.
+    pub(crate) copy_in: bool,
     /// When it was last returned to its pool.
     pub(crate) idle_since: Instant,
 }
@@ -111,6 +119,9 @@ impl PgConnection {
             in_flight: true,
             broken: false,
             status: b'I',
+            key: None,
+            writing: false,
+            copy_in: false,
             idle_since: Instant::now(),
         };
         messages::startup(
@@ -173,6 +184,7 @@ impl PgConnection {
                         format!("shard \"{name}\" refused the proxy's login: {}", e.message),
                     ))
                 }
+                BackendMessage::BackendKeyData(pid, secret) => c.key = Some((pid, secret)),
                 BackendMessage::ReadyForQuery(status) => {
                     c.status = status;
                     c.in_flight = false;
@@ -184,7 +196,10 @@ impl PgConnection {
     }
 
     async fn flush(&mut self) -> Result<(), PgError> {
-        if let Err(e) = self.conn.flush().await {
+        self.writing = true;
+        let flushed = self.conn.flush().await;
+        self.writing = false;
+        if let Err(e) = flushed {
             self.broken = true;
             return Err(shard_unavailable(&self.shard, e));
         }
@@ -220,10 +235,15 @@ impl PgConnection {
             }
         };
         let msg = BackendMessage::decode(tag, body).inspect_err(|_| self.broken = true)?;
-        if let BackendMessage::ReadyForQuery(status) = msg {
-            self.status = status;
-            self.in_flight = false;
-            self.deadline = None;
+        match msg {
+            BackendMessage::ReadyForQuery(status) => {
+                self.status = status;
+                self.in_flight = false;
+                self.copy_in = false;
+                self.deadline = None;
+            }
+            BackendMessage::CopyIn => self.copy_in = true,
+            _ => {}
         }
         Ok(msg)
     }
@@ -251,9 +271,32 @@ impl PgConnection {
                 messages::sync(out);
             }
             Request::CopyData(data) => messages::copy_data(out, data),
-            Request::CopyDone => messages::copy_done(out),
-            Request::CopyFail(reason) => messages::copy_fail(out, reason),
+            Request::CopyDone => {
+                self.copy_in = false;
+                messages::copy_done(out)
+            }
+            Request::CopyFail(reason) => {
+                self.copy_in = false;
+                messages::copy_fail(out, reason)
+            }
         }
+    }
+
+    /// Ends an abandoned reply: fails a COPY FROM STDIN the node still
+    /// waits on, sends what is buffered, and reads the rest of the reply
+    /// up to ReadyForQuery (the caller bounds the time).
+    pub(crate) async fn drain(&mut self) -> Result<(), PgError> {
+        self.deadline = None;
+        if self.copy_in {
+            self.encode(&Request::CopyFail(
+                "the proxy's client canceled the statement".into(),
+            ));
+        }
+        self.flush().await?;
+        while self.in_flight {
+            self.read().await?;
+        }
+        Ok(())
     }
 
     /// Says goodbye (best effort) before the socket is dropped.
