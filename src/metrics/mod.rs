@@ -15,12 +15,16 @@ mod cache;
 mod endpoint;
 mod proxy;
 mod sampled;
+mod shard;
 
 pub use cache::CacheMetrics;
 pub use endpoint::{serve, MetricsServer};
 pub use prometheus::Registry;
 pub use proxy::{ProxyMetrics, Stage, StatementClass};
 pub use sampled::SampledGauges;
+pub use shard::{
+    BuildSample, QueryPlan, QueryTimings, ShardCollector, ShardSample, StorageTimings, TableSample,
+};
 
 /// Latency buckets in seconds, 50 µs to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[

@@ -137,7 +137,9 @@ fn pool_gauges(shards: &[SharedBackend]) -> Result<SampledGauges, prometheus::Er
 }
 
 /// Like [`start`], registering the proxy's metrics in `registry` (a
-/// process that also runs shards passes one registry to both).
+/// process that also runs shards passes one registry to both). Each
+/// embedded shard's families go into the same registry, every series
+/// labelled `shard="<configured name>"`, so one /metrics shows them all.
 pub async fn start_with_registry(
     mut config: ProxyConfig,
     registry: Registry,
@@ -156,6 +158,10 @@ pub async fn start_with_registry(
             ShardKind::Embedded => {
                 let dir = config.shard_data_dir(s).unwrap_or_default();
                 let shard = LocalShard::open(&dir).await.map_err(ProxyError::Setup)?;
+                let families = crate::shard::metrics::collector(shard.shard(), Some(&s.name));
+                registry
+                    .register(Box::new(families.map_err(setup)?))
+                    .map_err(setup)?;
                 embedded.push(Arc::clone(&shard));
                 Dialer::Local(shard)
             }
