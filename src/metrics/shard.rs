@@ -177,7 +177,7 @@ const SAMPLED: &[(&str, &str, &[&str])] = &[
     ("pgvshard_shard_rows", "Live rows per table.", &["table"]),
     (
         "pgvshard_shard_index_entries",
-        "Entries per index (ANN and btree).",
+        "Entries per secondary index (ANN and btree; the primary key has one per row).",
         &["table", "index"],
     ),
     (
