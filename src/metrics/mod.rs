@@ -17,13 +17,14 @@ mod proxy;
 mod sampled;
 mod shard;
 
-pub use cache::CacheMetrics;
+pub use cache::{CacheMetrics, RedisRemoved, RedisRemovedSource};
 pub use endpoint::{serve, MetricsServer};
 pub use prometheus::Registry;
 pub use proxy::{ProxyMetrics, Stage, StatementClass};
-pub use sampled::SampledGauges;
+pub use sampled::{Sampled, SampledGauges};
 pub use shard::{
-    BuildSample, QueryPlan, QueryTimings, ShardCollector, ShardSample, StorageTimings, TableSample,
+    BuildSample, QueryPlan, QueryTimings, Sampler, ShardCollector, ShardSample, StorageTimings,
+    TableSample,
 };
 
 /// Latency buckets in seconds, 50 µs to 10 s.

@@ -7,11 +7,11 @@
 //!   table, index builds and their progress, WAL bytes, recovery. They
 //!   live in storage already, so nothing is counted per insert.
 //!
-//! [`ShardCollector`] turns a sample into families. A standalone shard's
+//! [`ShardCollector`] turns samples into families. A standalone shard's
 //! series carry no shard label; a process with embedded shards registers
-//! one collector per shard in its one registry with a `shard` label (the
-//! configured shard name, so its values are bounded by the config), and
-//! the registry merges the families of all of them by name.
+//! one collector for all of them in its one registry, each series
+//! labelled `shard` with the configured shard name (bounded by the
+//! config).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -162,16 +162,17 @@ pub struct ShardSample {
     pub queries: QueryTimings,
 }
 
-type Sampler = Box<dyn Fn() -> Option<ShardSample> + Send + Sync>;
+/// Takes a shard's sample at scrape time (`None` once the shard is gone).
+pub type Sampler = Box<dyn Fn() -> Option<ShardSample> + Send + Sync>;
 
-/// The families of one shard, filled from a [`ShardSample`] taken at
-/// each scrape (none once the shard is gone).
+/// The families of a process's shards, filled from a [`ShardSample`] of
+/// each taken at every scrape. One collector for all of them: the
+/// registry tells collectors apart by a sum of hashes, which near-equal
+/// labels like `shard0`/`shard1` can make collide.
 pub struct ShardCollector {
-    shard: Option<String>,
     descs: Vec<Desc>,
-    sample: Sampler,
+    shards: Vec<(Option<String>, Sampler)>,
 }
-
 /// (name, help, labels) of the families built at scrape time.
 const SAMPLED: &[(&str, &str, &[&str])] = &[
     ("pgvshard_shard_rows", "Live rows per table.", &["table"]),
@@ -208,29 +209,36 @@ const SAMPLED: &[(&str, &str, &[&str])] = &[
 ];
 
 impl ShardCollector {
-    /// A collector labelling every series `shard="<name>"` when `shard`
-    /// is given; `sample` is called at each scrape.
-    pub fn new(
-        shard: Option<&str>,
-        sample: impl Fn() -> Option<ShardSample> + Send + Sync + 'static,
+    /// The families of the one shard of this process, without a shard
+    /// label.
+    pub fn unlabelled(sample: Sampler) -> Result<Self, prometheus::Error> {
+        Self::new(false, vec![(None, sample)])
+    }
+
+    /// The families of several shards, each series labelled
+    /// `shard="<name>"`.
+    pub fn labelled(shards: Vec<(String, Sampler)>) -> Result<Self, prometheus::Error> {
+        Self::new(
+            true,
+            shards.into_iter().map(|(n, s)| (Some(n), s)).collect(),
+        )
+    }
+
+    fn new(
+        labelled: bool,
+        shards: Vec<(Option<String>, Sampler)>,
     ) -> Result<Self, prometheus::Error> {
-        let constant: HashMap<String, String> = shard
-            .map(|s| ("shard".to_string(), s.to_string()))
-            .into_iter()
-            .collect();
-        let desc = |name: &str, help: &str, labels: &[&str]| {
-            Desc::new(
-                name.to_string(),
-                help.to_string(),
-                labels.iter().map(|l| l.to_string()).collect(),
-                constant.clone(),
-            )
+        let desc = |name: &str, help: &str, labels: &[String]| {
+            let shard = labelled.then(|| "shard".to_string());
+            let labels = shard.into_iter().chain(labels.iter().cloned()).collect();
+            Desc::new(name.to_string(), help.to_string(), labels, HashMap::new())
         };
         let timings = StorageTimings::new();
-        let mut descs = SAMPLED
-            .iter()
-            .map(|(name, help, labels)| desc(name, help, labels))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut descs = Vec::new();
+        for (name, help, labels) in SAMPLED {
+            let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+            descs.push(desc(name, help, &labels)?);
+        }
         for d in timings
             .wal_fsync
             .desc()
@@ -238,14 +246,9 @@ impl ShardCollector {
             .chain(timings.checkpoint.desc())
             .chain(QueryTimings::new().family.desc())
         {
-            let labels: Vec<&str> = d.variable_labels.iter().map(String::as_str).collect();
-            descs.push(desc(&d.fq_name, &d.help, &labels)?);
+            descs.push(desc(&d.fq_name, &d.help, &d.variable_labels)?);
         }
-        Ok(ShardCollector {
-            shard: shard.map(str::to_string),
-            descs,
-            sample: Box::new(sample),
-        })
+        Ok(ShardCollector { descs, shards })
     }
 
     fn families(sample: &ShardSample) -> Result<Vec<MetricFamily>, prometheus::Error> {
@@ -305,26 +308,69 @@ impl Collector for ShardCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let Some(sample) = (self.sample)() else {
-            return Vec::new();
-        };
-        let mut families = match Self::families(&sample) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(error = %e, "shard metrics not collected");
-                return Vec::new();
+        let mut out = Vec::new();
+        for (label, sample) in &self.shards {
+            let Some(sample) = sample() else { continue };
+            let mut families = match Self::families(&sample) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(error = %e, "shard metrics not collected");
+                    continue;
+                }
+            };
+            if let Some(shard) = label {
+                let mut pair = LabelPair::default();
+                pair.set_name("shard".to_string());
+                pair.set_value(shard.clone());
+                for m in families.iter_mut().flat_map(|f| f.mut_metric().iter_mut()) {
+                    let mut labels = m.take_label();
+                    labels.insert(0, pair.clone());
+                    m.set_label(labels);
+                }
             }
-        };
-        if let Some(shard) = &self.shard {
-            let mut label = LabelPair::default();
-            label.set_name("shard".to_string());
-            label.set_value(shard.clone());
-            for m in families.iter_mut().flat_map(|f| f.mut_metric().iter_mut()) {
-                let mut labels = m.take_label();
-                labels.insert(0, label.clone());
-                m.set_label(labels);
-            }
+            out.extend(families);
         }
-        families
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(rows: u64) -> Sampler {
+        Box::new(move || {
+            Some(ShardSample {
+                tables: vec![TableSample {
+                    name: "items".into(),
+                    rows,
+                    indexes: Vec::new(),
+                }],
+                builds: Vec::new(),
+                wal_written_bytes: 0,
+                recovery: Duration::ZERO,
+                recovery_transactions: 0,
+                storage: StorageTimings::new(),
+                queries: QueryTimings::new(),
+            })
+        })
+    }
+
+    #[test]
+    fn labelled_shards_register_beside_the_proxy() {
+        let registry = prometheus::Registry::new();
+        crate::metrics::ProxyMetrics::register(&registry).unwrap();
+        let shards = vec![
+            ("shard0".to_string(), sample(3)),
+            ("shard1".to_string(), sample(4)),
+            ("gone".to_string(), Box::new(|| None) as Sampler),
+        ];
+        let c = ShardCollector::labelled(shards).unwrap();
+        registry.register(Box::new(c)).unwrap();
+        let text = crate::metrics::render(&registry);
+        assert!(text.contains("pgvshard_shard_rows{shard=\"shard0\",table=\"items\"} 3"));
+        assert!(text.contains("pgvshard_shard_rows{shard=\"shard1\",table=\"items\"} 4"));
+        assert!(!text.contains("gone"), "a closed shard reports nothing");
+        assert_eq!(text.matches("# TYPE pgvshard_shard_rows gauge").count(), 1);
     }
 }

@@ -158,10 +158,6 @@ pub async fn start_with_registry(
             ShardKind::Embedded => {
                 let dir = config.shard_data_dir(s).unwrap_or_default();
                 let shard = LocalShard::open(&dir).await.map_err(ProxyError::Setup)?;
-                let families = crate::shard::metrics::collector(shard.shard(), Some(&s.name));
-                registry
-                    .register(Box::new(families.map_err(setup)?))
-                    .map_err(setup)?;
                 embedded.push(Arc::clone(&shard));
                 Dialer::Local(shard)
             }
@@ -172,6 +168,20 @@ pub async fn start_with_registry(
     registry
         .register(Box::new(pool_gauges(&shards).map_err(setup)?))
         .map_err(setup)?;
+    if !embedded.is_empty() {
+        let names = config
+            .shards
+            .iter()
+            .filter(|s| s.kind == ShardKind::Embedded);
+        let families = crate::shard::metrics::labelled_collector(
+            names
+                .zip(&embedded)
+                .map(|(s, e)| (s.name.as_str(), e.shard())),
+        );
+        registry
+            .register(Box::new(families.map_err(setup)?))
+            .map_err(setup)?;
+    }
     let cache = QueryCache::new(&config.cache, &registry)
         .map_err(|e| ProxyError::Setup(format!("cache: {e}")))?;
     let metrics_server = match config.metrics_addr()? {

@@ -9,16 +9,29 @@ use std::sync::{Arc, Weak};
 
 use super::executor::Shard;
 use super::storage::table::IndexData;
-use crate::metrics::{BuildSample, ShardCollector, ShardSample, TableSample};
+use crate::metrics::{BuildSample, Sampler, ShardCollector, ShardSample, TableSample};
 
-/// The collector of `shard`'s families, every series labelled
-/// `shard="<label>"` when a label is given (embedded shards).
-pub fn collector(
-    shard: &Arc<Shard>,
-    label: Option<&str>,
+/// The collector of a standalone shard's families.
+pub fn collector(shard: &Arc<Shard>) -> Result<ShardCollector, prometheus::Error> {
+    ShardCollector::unlabelled(sampler(shard))
+}
+
+/// The collector of a process's embedded shards, each series labelled
+/// `shard="<name>"`.
+pub fn labelled_collector<'a>(
+    shards: impl IntoIterator<Item = (&'a str, &'a Arc<Shard>)>,
 ) -> Result<ShardCollector, prometheus::Error> {
+    ShardCollector::labelled(
+        shards
+            .into_iter()
+            .map(|(name, shard)| (name.to_string(), sampler(shard)))
+            .collect(),
+    )
+}
+
+fn sampler(shard: &Arc<Shard>) -> Sampler {
     let weak: Weak<Shard> = Arc::downgrade(shard);
-    ShardCollector::new(label, move || weak.upgrade().map(|s| sample(&s)))
+    Box::new(move || weak.upgrade().map(|s| sample(&s)))
 }
 
 fn sample(shard: &Shard) -> ShardSample {

@@ -171,7 +171,7 @@ async fn metrics_endpoint(
         .parse()
         .map_err(|e| format!("metrics_listen: \"{listen}\" is not an address: {e}"))?;
     let registry = Registry::new();
-    let families = collector(shard, None).map_err(|e| format!("metrics: {e}"))?;
+    let families = collector(shard).map_err(|e| format!("metrics: {e}"))?;
     registry
         .register(Box::new(families))
         .map_err(|e| format!("metrics: {e}"))?;
