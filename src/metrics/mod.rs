@@ -8,8 +8,9 @@
 //!
 //! Names are `pgvshard_*` with their unit (`_seconds`, `_bytes`,
 //! `_total`); labels take values from small fixed sets (statement class,
-//! SQLSTATE class, stage, cache level, configured shard names), never
-//! query text or vectors.
+//! SQLSTATE class, stage, cache level, query plan, configured shard
+//! names) or from the schema (table and index names), never query text
+//! or vectors.
 
 mod cache;
 mod endpoint;

@@ -346,7 +346,12 @@ mod tests {
                     rows,
                     indexes: Vec::new(),
                 }],
-                builds: Vec::new(),
+                builds: vec![BuildSample {
+                    table: "items".into(),
+                    index: "items_hnsw".into(),
+                    done: rows,
+                    total: 8,
+                }],
                 wal_written_bytes: 0,
                 recovery: Duration::ZERO,
                 recovery_transactions: 0,
@@ -371,6 +376,10 @@ mod tests {
         assert!(text.contains("pgvshard_shard_rows{shard=\"shard0\",table=\"items\"} 3"));
         assert!(text.contains("pgvshard_shard_rows{shard=\"shard1\",table=\"items\"} 4"));
         assert!(!text.contains("gone"), "a closed shard reports nothing");
+        assert!(text.contains("pgvshard_shard_index_builds_in_progress{shard=\"shard1\"} 1"));
+        assert!(text.contains(
+            "pgvshard_shard_index_build_progress_ratio{shard=\"shard1\",index=\"items_hnsw\",table=\"items\"} 0.5"
+        ));
         assert_eq!(text.matches("# TYPE pgvshard_shard_rows gauge").count(), 1);
     }
 }
