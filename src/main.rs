@@ -74,6 +74,9 @@ struct ShardArgs {
     /// YAML configuration file (see config/shard.yaml).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Address of the /metrics endpoint, e.g. 127.0.0.1:9633 (none by default).
+    #[arg(long)]
+    metrics_listen: Option<String>,
 }
 
 fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
@@ -165,6 +168,9 @@ fn run_shard(args: &ShardArgs) -> Result<(), String> {
     }
     if let Some(d) = &args.data_dir {
         config.data_dir = d.clone();
+    }
+    if let Some(m) = &args.metrics_listen {
+        config.metrics_listen = Some(m.clone());
     }
     init_logs();
     runtime("pgvshard-shard")?.block_on(server::run(config, shutdown_signal()))

@@ -1,8 +1,11 @@
 //! `/metrics` scraped over HTTP after a known workload through the proxy
 //! (two real PostgreSQL shards): the proxy's and the cache's series are
-//! there with plausible values.
+//! there with plausible values. The embedded setup (in-process shards, a
+//! real redis-server as L2) shows its shards' series, labelled by shard,
+//! and the L2 entries Redis expired.
 
 mod pg_support;
+mod redis_support;
 
 use pg_support::{items_inserts, text_rows, Fixture};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -119,4 +122,110 @@ async fn metrics_endpoint_reports_the_workload() {
     );
     assert!(!m.contains("[1,2,3"), "no vectors in labels");
     assert!(scrape(addr, "/nope").await.starts_with("HTTP/1.1 404"));
+}
+
+/// The sum over every sample of `name` whose series contains each of `labels`.
+fn sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(series, _)| {
+            series.split('{').next() == Some(name) && labels.iter().all(|w| series.contains(w))
+        })
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_shards_and_redis_evictions_on_the_proxys_metrics() {
+    let redis = redis_support::RedisServer::start();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("metrics-embedded");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = pgvshard::proxy::config::ProxyConfig::embedded();
+    config.listen = "127.0.0.1:0".into();
+    config.data_dir = Some(dir);
+    config.metrics.listen = Some("127.0.0.1:0".into());
+    config.cache.ttl_seconds = 1;
+    config.cache.redis_url = Some(redis.url());
+    let proxy = pgvshard::proxy::start(config).await.unwrap();
+    let addr = proxy.metrics_addr.expect("metrics endpoint");
+    let body = |reply: String| reply.split("\r\n\r\n").nth(1).unwrap().to_string();
+    let first = body(scrape(addr, "/metrics").await);
+    assert_eq!(
+        value(
+            &first,
+            "pgvshard_cache_evictions_total{cause=\"expired\",level=\"l2\"}"
+        ),
+        0.0
+    );
+
+    let (client, conn) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(proxy.addr.port())
+        .user("postgres")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, embedding vector(3))")
+        .await
+        .unwrap();
+    let rows: Vec<String> = (0..100)
+        .map(|i| format!("({i}, '[{},{},{}]')", i % 7, i % 5, i % 3))
+        .collect();
+    client
+        .batch_execute(&format!("INSERT INTO items VALUES {}", rows.join(", ")))
+        .await
+        .unwrap();
+    client
+        .batch_execute("CREATE INDEX items_hnsw ON items USING hnsw (embedding vector_l2_ops)")
+        .await
+        .unwrap();
+    let knn = "SELECT id FROM items ORDER BY embedding <-> '[1,2,3]' LIMIT 5";
+    text_rows(&client, knn).await.unwrap();
+
+    // The KNN answer went to L2 with a one-second TTL; Redis expires it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let m = loop {
+        let m = body(scrape(addr, "/metrics").await);
+        let expired = value(
+            &m,
+            "pgvshard_cache_evictions_total{cause=\"expired\",level=\"l2\"}",
+        );
+        if expired >= 1.0 || std::time::Instant::now() > deadline {
+            break m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        value(
+            &m,
+            "pgvshard_cache_evictions_total{cause=\"expired\",level=\"l2\"}"
+        ) >= 1.0,
+        "{m}"
+    );
+    assert_eq!(sum(&m, "pgvshard_shard_rows", &["table=\"items\""]), 100.0);
+    assert_eq!(
+        sum(
+            &m,
+            "pgvshard_shard_index_entries",
+            &["index=\"items_hnsw\""]
+        ),
+        100.0
+    );
+    for shard in ["shard0", "shard1", "shard2", "shard3"] {
+        let label = format!("shard=\"{shard}\"");
+        assert!(sum(&m, "pgvshard_shard_rows", &[&label]) > 0.0, "{shard}");
+        assert_eq!(
+            sum(
+                &m,
+                "pgvshard_shard_query_duration_seconds_count",
+                &[&label, "plan=\"ann\""]
+            ),
+            1.0,
+            "{shard}: the KNN query fanned out to every shard"
+        );
+        assert!(sum(&m, "pgvshard_shard_wal_written_bytes_total", &[&label]) > 0.0);
+    }
+    proxy.shutdown().await.unwrap();
 }

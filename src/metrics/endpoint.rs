@@ -1,7 +1,9 @@
 //! `GET /metrics` over plain HTTP/1.1, written by hand: Prometheus sends
 //! one small GET per scrape, so a request line, headers up to a blank
 //! line and a `Connection: close` answer are the whole protocol, and the
-//! proxy does not carry an HTTP stack for it.
+//! proxy does not carry an HTTP stack for it. A scrape renders on the
+//! blocking pool: collectors read shard tables under their lock and ask
+//! Redis for its statistics, which must not stall the async workers.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -89,7 +91,13 @@ async fn answer(mut stream: TcpStream, registry: &Registry) -> std::io::Result<(
     let mut words = line.split(|&b| b == b' ');
     let (method, path) = (words.next(), words.next());
     let (status, body) = match (method, path) {
-        (Some(b"GET"), Some(b"/metrics")) => ("200 OK", render(registry)),
+        (Some(b"GET"), Some(b"/metrics")) => {
+            let registry = registry.clone();
+            let body = tokio::task::spawn_blocking(move || render(&registry))
+                .await
+                .map_err(std::io::Error::other)?;
+            ("200 OK", body)
+        }
         (Some(b"GET"), _) => ("404 Not Found", "try /metrics\n".to_string()),
         _ => ("405 Method Not Allowed", "only GET\n".to_string()),
     };

@@ -8,19 +8,25 @@
 //!
 //! Names are `pgvshard_*` with their unit (`_seconds`, `_bytes`,
 //! `_total`); labels take values from small fixed sets (statement class,
-//! SQLSTATE class, stage, cache level, configured shard names), never
-//! query text or vectors.
+//! SQLSTATE class, stage, cache level, query plan, configured shard
+//! names) or from the schema (table and index names), never query text
+//! or vectors.
 
 mod cache;
 mod endpoint;
 mod proxy;
 mod sampled;
+mod shard;
 
-pub use cache::CacheMetrics;
+pub use cache::{CacheMetrics, RedisRemoved, RedisRemovedSource};
 pub use endpoint::{serve, MetricsServer};
 pub use prometheus::Registry;
 pub use proxy::{ProxyMetrics, Stage, StatementClass};
-pub use sampled::SampledGauges;
+pub use sampled::{Sampled, SampledGauges};
+pub use shard::{
+    BuildSample, QueryPlan, QueryTimings, Sampler, ShardCollector, ShardSample, StorageTimings,
+    TableSample,
+};
 
 /// Latency buckets in seconds, 50 µs to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[

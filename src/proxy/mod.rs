@@ -141,7 +141,9 @@ fn pool_gauges(shards: &[SharedBackend]) -> Result<SampledGauges, prometheus::Er
 }
 
 /// Like [`start`], registering the proxy's metrics in `registry` (a
-/// process that also runs shards passes one registry to both).
+/// process that also runs shards passes one registry to both). Each
+/// embedded shard's families go into the same registry, every series
+/// labelled `shard="<configured name>"`, so one /metrics shows them all.
 pub async fn start_with_registry(
     mut config: ProxyConfig,
     registry: Registry,
@@ -171,6 +173,20 @@ pub async fn start_with_registry(
     registry
         .register(Box::new(pool_gauges(&shards).map_err(setup)?))
         .map_err(setup)?;
+    if !embedded.is_empty() {
+        let names = config
+            .shards
+            .iter()
+            .filter(|s| s.kind == ShardKind::Embedded);
+        let families = crate::shard::metrics::labelled_collector(
+            names
+                .zip(&embedded)
+                .map(|(s, e)| (s.name.as_str(), e.shard())),
+        );
+        registry
+            .register(Box::new(families.map_err(setup)?))
+            .map_err(setup)?;
+    }
     let cache = QueryCache::new(&config.cache, &registry)
         .map_err(|e| ProxyError::Setup(format!("cache: {e}")))?;
     let metrics_server = match config.metrics_addr()? {

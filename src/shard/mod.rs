@@ -1,8 +1,10 @@
 //! The shard: durable storage of tables and their vector indexes
 //! ([`storage`]), the datum type they hold ([`datum`]), and the SQL
-//! executor that serves them over the PostgreSQL protocol ([`executor`]).
+//! executor that serves them over the PostgreSQL protocol ([`executor`]),
+//! and the Prometheus families it reports ([`metrics`]).
 
 pub mod datum;
 pub mod executor;
+pub mod metrics;
 pub mod server;
 pub mod storage;

@@ -3,11 +3,14 @@
 //! shutdown (drain sessions, then a final checkpoint) on SIGINT/SIGTERM.
 
 use super::executor::{Shard, ShardFactory};
+use super::metrics::collector;
 use super::storage::{Database, StorageOptions};
+use crate::metrics::{MetricsServer, Registry};
 use crate::wire::{self, AuthMethod, TlsConfig, WireConfig};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +39,8 @@ pub struct ShardConfig {
     pub checkpoint_wal_mb: u64,
     /// TLS for clients that ask for it; absent: plain TCP only.
     pub tls: Option<TlsConfig>,
+    /// Address of the /metrics endpoint (none: no endpoint).
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ShardConfig {
@@ -50,6 +55,7 @@ impl Default for ShardConfig {
             checkpoint_interval_secs: 300,
             checkpoint_wal_mb: 256,
             tls: None,
+            metrics_listen: None,
         }
     }
 }
@@ -84,6 +90,10 @@ impl ShardConfig {
         }
         if self.checkpoint_wal_mb == 0 {
             return Err("checkpoint_wal_mb: must be at least 1".into());
+        }
+        if let Some(m) = &self.metrics_listen {
+            m.parse::<SocketAddr>()
+                .map_err(|e| format!("metrics_listen: \"{m}\" is not an address: {e}"))?;
         }
         Ok(())
     }
@@ -145,6 +155,7 @@ pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Res
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "pgvshard shard listening");
     let shard = Arc::new(Shard::new(Arc::new(db)));
+    let _metrics = metrics_endpoint(&config, &shard).await?;
     wire::serve(listener, ShardFactory::new(shard.clone()), wire, shutdown)
         .await
         .map_err(|e| e.to_string())?;
@@ -152,6 +163,30 @@ pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Res
     tokio::task::spawn_blocking(move || close(shard))
         .await
         .map_err(|e| e.to_string())?
+}
+
+/// The /metrics endpoint when `metrics_listen` is set, serving a registry
+/// of this shard's families until dropped.
+async fn metrics_endpoint(
+    config: &ShardConfig,
+    shard: &Arc<Shard>,
+) -> Result<Option<MetricsServer>, String> {
+    let Some(listen) = &config.metrics_listen else {
+        return Ok(None);
+    };
+    let at: SocketAddr = listen
+        .parse()
+        .map_err(|e| format!("metrics_listen: \"{listen}\" is not an address: {e}"))?;
+    let registry = Registry::new();
+    let families = collector(shard).map_err(|e| format!("metrics: {e}"))?;
+    registry
+        .register(Box::new(families))
+        .map_err(|e| format!("metrics: {e}"))?;
+    let server = MetricsServer::start(at, registry)
+        .await
+        .map_err(|e| format!("cannot listen on {listen} for metrics: {e}"))?;
+    tracing::info!(addr = %server.addr, "metrics endpoint listening");
+    Ok(Some(server))
 }
 
 /// Closes the shard's storage with a final checkpoint (only a checkpoint

@@ -40,6 +40,11 @@ impl LocalShard {
         }))
     }
 
+    /// The shard's state (for its metrics collector).
+    pub fn shard(&self) -> &Arc<Shard> {
+        &self.shard
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.dir

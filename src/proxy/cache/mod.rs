@@ -53,6 +53,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use moka::future::Cache;
 use moka::notification::RemovalCause;
+use prometheus::IntCounterVec;
 
 pub use admin::{clear, columns as show_columns, is_cache_clear, show, SHOW_NAME};
 pub use generations::SCHEMA;
@@ -86,6 +87,26 @@ enum Unfilled {
     Unfit(StatementClass),
 }
 
+/// The L1: bounded in bytes, entries expire after the TTL; evictions by
+/// size or age are counted in `evictions` (`level="l1"`).
+fn l1_cache(config: &CacheConfig, evictions: IntCounterVec) -> Cache<[u8; 32], Bytes> {
+    Cache::builder()
+        .max_capacity(config.l1_bytes)
+        .weigher(|_k: &[u8; 32], v: &Bytes| {
+            u32::try_from(v.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
+        })
+        .time_to_live(config.ttl())
+        .eviction_listener(move |_k, _v, cause| {
+            let cause = match cause {
+                RemovalCause::Size => "size",
+                RemovalCause::Expired => "expired",
+                _ => return,
+            };
+            evictions.with_label_values(&["l1", cause]).inc();
+        })
+        .build()
+}
+
 /// The result cache of one proxy.
 pub struct QueryCache {
     config: CacheConfig,
@@ -103,25 +124,13 @@ impl QueryCache {
         if !config.enabled {
             return Ok(None);
         }
-        let metrics = CacheMetrics::register(registry).map_err(|e| e.to_string())?;
-        let l1 = (config.l1_bytes > 0).then(|| {
-            let evictions = metrics.evictions.clone();
-            Cache::builder()
-                .max_capacity(config.l1_bytes)
-                .weigher(|_k: &[u8; 32], v: &Bytes| {
-                    u32::try_from(v.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
-                })
-                .time_to_live(config.ttl())
-                .eviction_listener(move |_k, _v, cause| {
-                    let cause = match cause {
-                        RemovalCause::Size => "size",
-                        RemovalCause::Expired => "expired",
-                        _ => return,
-                    };
-                    evictions.with_label_values(&["l1", cause]).inc();
-                })
-                .build()
-        });
+        let l2_removed = config
+            .redis_url
+            .as_deref()
+            .map(redis::removed_keys)
+            .transpose()?;
+        let metrics = CacheMetrics::register(registry, l2_removed).map_err(|e| e.to_string())?;
+        let l1 = (config.l1_bytes > 0).then(|| l1_cache(config, metrics.evictions.clone()));
         let redis = match &config.redis_url {
             Some(url) => Some(Arc::new(RedisLink::new(
                 url,
@@ -327,4 +336,34 @@ fn answer_class(entry: &Bytes) -> StatementClass {
         .first()
         .and_then(|&i| StatementClass::ALL.get(usize::from(i)).copied())
         .unwrap_or(StatementClass::Other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn l1_counts_evictions_by_size_and_by_age() {
+        let registry = Registry::new();
+        let metrics = CacheMetrics::register(&registry, None).unwrap();
+        let config = CacheConfig {
+            enabled: true,
+            l1_bytes: 4 * (1000 + ENTRY_OVERHEAD as u64),
+            ttl_seconds: 1,
+            ..CacheConfig::default()
+        };
+        let l1 = l1_cache(&config, metrics.evictions.clone());
+        for i in 0..10u8 {
+            l1.insert([i; 32], Bytes::from(vec![0; 1000])).await;
+            l1.run_pending_tasks().await;
+        }
+        let evicted = |cause: &str| metrics.evictions.with_label_values(&["l1", cause]).get();
+        assert_eq!(l1.entry_count(), 4);
+        assert_eq!(evicted("size"), 6);
+        assert_eq!(evicted("expired"), 0);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        l1.run_pending_tasks().await;
+        assert_eq!(evicted("expired"), 4);
+        assert_eq!(l1.entry_count(), 0);
+    }
 }

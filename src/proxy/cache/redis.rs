@@ -20,7 +20,7 @@ use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue};
 
-use crate::metrics::CacheMetrics;
+use crate::metrics::{CacheMetrics, RedisRemoved, RedisRemovedSource};
 
 /// How long one Redis command may take before it counts as a failure.
 const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
@@ -190,6 +190,24 @@ impl RedisLink {
     pub fn is_suspect(&self) -> bool {
         self.healed.load(Ordering::SeqCst) < self.failures.load(Ordering::SeqCst)
     }
+}
+
+/// Reads the keys the Redis at `url` removed by itself (`INFO stats`),
+/// for the L2 eviction counts at scrape time. Scrapes render on the
+/// blocking pool, so it asks on a short-lived blocking connection,
+/// bounded by [`COMMAND_TIMEOUT`]; no answer gives `None`.
+pub fn removed_keys(url: &str) -> Result<RedisRemovedSource, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    Ok(Box::new(move || {
+        let mut conn = client.get_connection_with_timeout(COMMAND_TIMEOUT).ok()?;
+        conn.set_read_timeout(Some(COMMAND_TIMEOUT)).ok()?;
+        conn.set_write_timeout(Some(COMMAND_TIMEOUT)).ok()?;
+        let info: redis::InfoDict = redis::cmd("INFO").arg("stats").query(&mut conn).ok()?;
+        Some(RedisRemoved {
+            evicted: info.get("evicted_keys")?,
+            expired: info.get("expired_keys")?,
+        })
+    }))
 }
 
 fn rand_u64() -> u64 {

@@ -5,7 +5,7 @@
 //! rows are inserted and committed when the client sends CopyDone.
 
 use super::dml::{complete_row, target_columns};
-use super::select::{object_name, run_query, Ctx, Relation};
+use super::select::{object_name, run_query, Ctx, PlanSeen, Relation};
 use super::session::{CopyJob, ShardSession};
 use super::types::{type_oid, value_typmod};
 use super::Outcome;
@@ -441,6 +441,7 @@ async fn copy_to(job: CopyJob, info: CopyInfo, out: &mut Responder<'_>) -> Resul
             cancel: j.cancel.flag(),
             dry: false,
             ctes: Default::default(),
+            plan: &PlanSeen::default(),
         };
         let query = match &j.stmt.ast {
             Statement::Copy {

@@ -29,6 +29,7 @@ mod types;
 
 pub use session::{ShardFactory, ShardSession};
 
+use crate::metrics::QueryTimings;
 use crate::shard::storage::{Database, StorageError, TableDef, Tables};
 use crate::wire::{PgError, Severity};
 use ann::BuildProgress;
@@ -136,6 +137,8 @@ pub struct Shard {
     pub sequences: Sequences,
     /// Index builds running now.
     pub builds: Mutex<Vec<BuildEntry>>,
+    /// Latency of reads by plan.
+    pub queries: QueryTimings,
 }
 
 impl Shard {
@@ -145,6 +148,7 @@ impl Shard {
             db,
             sequences: Sequences::default(),
             builds: Mutex::new(Vec::new()),
+            queries: QueryTimings::new(),
         }
     }
 

@@ -14,6 +14,7 @@ use super::plan::{
     btree_lookup, choose_access, knn_plan, knn_slots, resolve_key, IndexLookup, KnnAccess, KnnPlan,
 };
 use super::types;
+use crate::metrics::QueryPlan;
 use crate::shard::datum::Datum;
 use crate::shard::storage::{AnnSearch, IndexMethod, Table, Tables};
 use crate::wire::{FieldDescription, PgError, Value};
@@ -24,7 +25,7 @@ use sqlparser::ast::{
 };
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 /// A result column.
@@ -72,6 +73,26 @@ pub struct Ctx<'a> {
     pub dry: bool,
     /// CTEs in scope.
     pub ctes: HashMap<String, Arc<Relation>>,
+    /// The plan the statement used, for its latency metric.
+    pub plan: &'a PlanSeen,
+}
+
+/// The most index-like plan a statement's KNN parts used (`ann` over
+/// `exact` over `scan`): the `plan` label of its latency. Atomic so that
+/// a [`Ctx`] stays `Sync`.
+#[derive(Debug, Default)]
+pub struct PlanSeen(AtomicU8);
+
+impl PlanSeen {
+    fn saw(&self, plan: QueryPlan) {
+        self.0.fetch_max(plan as u8, AtomicOrdering::Relaxed);
+    }
+
+    /// The plan recorded so far (`scan` without a KNN part).
+    pub fn get(&self) -> QueryPlan {
+        let seen = usize::from(self.0.load(AtomicOrdering::Relaxed));
+        QueryPlan::ALL.get(seen).copied().unwrap_or(QueryPlan::Scan)
+    }
 }
 
 impl Ctx<'_> {
@@ -637,6 +658,11 @@ fn run_select(
         // Like pgvector, rows from an index scan keep the index's order
         // (its distances); the exact path sorts by the ORDER BY expression.
         index_ordered = d.access == KnnAccess::Index;
+        ctx.plan.saw(if index_ordered {
+            QueryPlan::Ann
+        } else {
+            QueryPlan::Exact
+        });
         for slot in knn_slots(&d.plan, d.access, d.table, f, candidates, ctx.ann)? {
             let row = RowAt::Table(d.table, d.alias, slot);
             produced.push(if index_ordered {

@@ -2,7 +2,7 @@
 //! bridge from async protocol handling to blocking work.
 
 use super::expr::{Env, Globals};
-use super::select::{is_short_knn, run_query, Column, Ctx, Relation};
+use super::select::{is_short_knn, run_query, Column, Ctx, PlanSeen, Relation};
 use super::{
     catalog, copy, ddl, dml, explain, overlay, storage_error, warning, BuildEntry, Outcome, Shard,
 };
@@ -18,7 +18,7 @@ use ann::{BuildProgress, HnswSearch, IterativeScan, IvfSearch};
 use sqlparser::ast::Statement as Ast;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Makes a [`ShardSession`] per connection.
 pub struct ShardFactory {
@@ -96,6 +96,8 @@ struct Job {
     cancel: Arc<CancelSignal>,
     /// The open transaction's changes, which its own reads see.
     own_writes: Vec<Change>,
+    /// The plan its reads used.
+    plan: PlanSeen,
 }
 
 impl Job {
@@ -132,6 +134,7 @@ impl Job {
             cancel: self.cancel.flag(),
             dry,
             ctes,
+            plan: &self.plan,
         };
         f(&ctx)
     }
@@ -257,6 +260,7 @@ impl ShardSession {
             globals: self.globals(session),
             cancel: out.cancel_signal().clone(),
             own_writes: Vec::new(),
+            plan: PlanSeen::default(),
         })
     }
 
@@ -455,8 +459,12 @@ fn read(job: &Job) -> Result<Outcome, PgError> {
     let Ast::Query(q) = &job.stmt.ast else {
         return Err(PgError::internal("not a query"));
     };
-    job.with_ctx(false, |ctx| run_query(q, ctx))
-        .map(Outcome::select)
+    let started = Instant::now();
+    let result = job
+        .with_ctx(false, |ctx| run_query(q, ctx))
+        .map(Outcome::select);
+    job.shard.queries.observe(job.plan.get(), started.elapsed());
+    result
 }
 
 fn write(
@@ -718,6 +726,7 @@ impl QueryHandler for ShardSession {
                 .as_ref()
                 .map_or_else(Vec::new, |t| t.changes().to_vec()),
             stmt: Arc::new(stmt),
+            plan: PlanSeen::default(),
         };
         let job = Job {
             params: vec![None; job.param_types.len()],

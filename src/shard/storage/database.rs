@@ -26,6 +26,7 @@ use super::wal::reader::remove_before;
 use super::wal::record::WalRecord;
 use super::wal::writer::WalWriter;
 use super::wal::Lsn;
+use crate::metrics::StorageTimings;
 use ann::BuildProgress;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,6 +69,7 @@ struct Shared {
     stop: Mutex<bool>,
     wake: Condvar,
     recovery: RecoveryReport,
+    timings: StorageTimings,
 }
 
 /// A shard's durable tables.
@@ -85,7 +87,13 @@ impl Database {
         let wal_dir = data.join("wal");
         std::fs::create_dir_all(&wal_dir).map_err(|e| StorageError::io(&wal_dir, e))?;
         let (tables, recovery) = recover(&data, &wal_dir)?;
-        let wal = WalWriter::create(&wal_dir, recovery.end_lsn, options.wal_segment_bytes)?;
+        let timings = StorageTimings::new();
+        let wal = WalWriter::create(
+            &wal_dir,
+            recovery.end_lsn,
+            options.wal_segment_bytes,
+            timings.wal_fsync.clone(),
+        )?;
         let shared = Arc::new(Shared {
             data,
             wal_dir,
@@ -97,6 +105,7 @@ impl Database {
             wake: Condvar::new(),
             recovery,
             options,
+            timings,
         });
         let worker = Arc::clone(&shared);
         let checkpointer = std::thread::Builder::new()
@@ -234,6 +243,18 @@ impl Database {
         self.shared.wal.fsyncs()
     }
 
+    /// WAL bytes appended since open.
+    pub fn wal_written_since_open(&self) -> u64 {
+        self.current_lsn()
+            .0
+            .saturating_sub(self.shared.recovery.end_lsn.0)
+    }
+
+    /// The storage's latency histograms (WAL fsync, checkpoint).
+    pub fn timings(&self) -> &StorageTimings {
+        &self.shared.timings
+    }
+
     /// What startup recovery did.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.shared.recovery
@@ -283,6 +304,9 @@ impl Shared {
         *last = lsn;
         self.last_checkpoint.store(lsn.0, Ordering::Relaxed);
         let removed = remove_before(&self.wal_dir, lsn)?;
+        self.timings
+            .checkpoint
+            .observe(started.elapsed().as_secs_f64());
         tracing::info!(
             lsn = %lsn,
             wal_segments_removed = removed,

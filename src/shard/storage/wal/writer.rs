@@ -12,10 +12,12 @@
 
 use super::{segment_header, segment_path, Lsn};
 use crate::shard::storage::error::{Result, StorageError};
+use prometheus::Histogram;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// The WAL's tail, open for appending.
 #[derive(Debug)]
@@ -24,6 +26,7 @@ pub struct WalWriter {
     segment_bytes: u64,
     state: Mutex<WriterState>,
     flushed: Condvar,
+    fsync_seconds: Histogram,
 }
 
 #[derive(Debug)]
@@ -62,8 +65,14 @@ fn create_segment(dir: &Path, start: Lsn) -> Result<(Arc<File>, PathBuf)> {
 
 impl WalWriter {
     /// Starts a new segment at `start` in `dir`; segments grow to about
-    /// `segment_bytes` before the next one begins.
-    pub fn create(dir: &Path, start: Lsn, segment_bytes: u64) -> Result<WalWriter> {
+    /// `segment_bytes` before the next one begins. Group-commit fsyncs
+    /// are timed into `fsync_seconds`.
+    pub fn create(
+        dir: &Path,
+        start: Lsn,
+        segment_bytes: u64,
+        fsync_seconds: Histogram,
+    ) -> Result<WalWriter> {
         let (file, path) = create_segment(dir, start)?;
         Ok(WalWriter {
             dir: dir.to_path_buf(),
@@ -79,6 +88,7 @@ impl WalWriter {
                 fsyncs: 0,
             }),
             flushed: Condvar::new(),
+            fsync_seconds,
         })
     }
 
@@ -142,7 +152,9 @@ impl WalWriter {
             let target = st.written;
             let file = Arc::clone(&st.file);
             drop(st);
+            let started = Instant::now();
             let outcome = file.sync_data();
+            self.fsync_seconds.observe(started.elapsed().as_secs_f64());
             st = self.lock();
             st.flushing = false;
             st.fsyncs += 1;

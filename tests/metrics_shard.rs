@@ -1,0 +1,208 @@
+//! A real `pgvshard shard` with its /metrics endpoint (address from the
+//! YAML config, then from `--metrics-listen`, port 0 and read back from
+//! the log) after a known workload through psql: rows and index entries
+//! per table, query latency counts by plan, WAL bytes growing, fsyncs and
+//! checkpoints timed, recovery reported after restarts.
+
+mod shard_support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use shard_support::{fresh_dir, Shard};
+
+const N: usize = 200;
+const K: usize = 5;
+const M: usize = 3;
+
+/// The metrics port the shard at `dir` logged last.
+fn metrics_port(dir: &Path) -> u16 {
+    let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
+    log.lines()
+        .rev()
+        .find(|l| l.contains("metrics endpoint listening"))
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|p| p.trim().parse().ok())
+        .expect("the shard logs its metrics address")
+}
+
+/// The body of `GET /metrics`.
+fn scrape(port: u16) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    reply.split("\r\n\r\n").nth(1).unwrap().to_string()
+}
+
+/// The value of the sample `name` whose labels include every one of
+/// `labels` (`key="value"`).
+fn value(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| {
+            let series = l.rsplit_once(' ').map_or("", |(s, _)| s);
+            let bare = series.split('{').next().unwrap_or("");
+            bare == name && labels.iter().all(|want| series.contains(want))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no series {name}{labels:?} in\n{text}"))
+}
+
+fn vector(i: usize) -> String {
+    format!("[{},{},{},{}]", i % 7, i % 11, i % 13, i % 5)
+}
+
+fn workload_sql() -> String {
+    let mut sql = String::from(
+        "CREATE TABLE items (id int PRIMARY KEY, embedding vector(4));\nINSERT INTO items VALUES ",
+    );
+    let rows: Vec<String> = (0..N).map(|i| format!("({i}, '{}')", vector(i))).collect();
+    sql.push_str(&rows.join(", "));
+    sql.push_str(";\nCREATE INDEX items_hnsw ON items USING hnsw (embedding vector_l2_ops);\n");
+    for i in 0..K {
+        sql.push_str(&format!(
+            "SELECT id FROM items ORDER BY embedding <-> '{}' LIMIT 3;\n",
+            vector(i)
+        ));
+    }
+    // No index serves cosine distance here: exact scans.
+    for i in 0..M {
+        sql.push_str(&format!(
+            "SELECT id FROM items ORDER BY embedding <=> '{}' LIMIT 3;\n",
+            vector(i + 1)
+        ));
+    }
+    sql.push_str("SELECT count(*) FROM items;\n");
+    sql
+}
+
+/// Scrapes until `ready` holds for the text (at most a few seconds).
+fn scrape_until(port: u16, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(port);
+        if ready(&text) || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn shard_metrics_follow_a_known_workload_and_restarts() {
+    let dir = fresh_dir("metrics-shard");
+    let config = dir.with_extension("yaml");
+    std::fs::write(
+        &config,
+        "metrics_listen: \"127.0.0.1:0\"\ncheckpoint_interval_secs: 1\n",
+    )
+    .unwrap();
+    let shard = Shard::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    let port = metrics_port(&dir);
+    let before = scrape(port);
+    assert_eq!(
+        value(&before, "pgvshard_shard_wal_written_bytes_total", &[]),
+        0.0
+    );
+    assert_eq!(
+        value(&before, "pgvshard_shard_index_builds_in_progress", &[]),
+        0.0
+    );
+
+    shard.psql(&workload_sql()).unwrap();
+    // The checkpointer runs within a second of the writes.
+    let m = scrape_until(port, |t| {
+        t.contains("pgvshard_shard_checkpoint_duration_seconds_count 1")
+            || t.contains("pgvshard_shard_checkpoint_duration_seconds_count 2")
+    });
+    let table = ["table=\"items\""];
+    assert_eq!(value(&m, "pgvshard_shard_rows", &table), N as f64);
+    assert_eq!(
+        value(
+            &m,
+            "pgvshard_shard_index_entries",
+            &["table=\"items\"", "index=\"items_hnsw\""]
+        ),
+        N as f64
+    );
+    let count = |plan: &str| {
+        value(
+            &m,
+            "pgvshard_shard_query_duration_seconds_count",
+            &[&format!("plan=\"{plan}\"")],
+        )
+    };
+    assert_eq!(count("ann"), K as f64);
+    assert_eq!(count("exact"), M as f64);
+    assert_eq!(count("scan"), 1.0);
+    let wal = value(&m, "pgvshard_shard_wal_written_bytes_total", &[]);
+    assert!(wal > (N * 16) as f64, "{wal} WAL bytes for {N} vectors");
+    assert!(value(&m, "pgvshard_shard_wal_fsync_duration_seconds_count", &[]) >= 3.0);
+    assert!(value(&m, "pgvshard_shard_checkpoint_duration_seconds_count", &[]) >= 1.0);
+    assert!(value(&m, "pgvshard_shard_checkpoint_duration_seconds_sum", &[]) > 0.0);
+    assert_eq!(
+        value(&m, "pgvshard_shard_index_builds_in_progress", &[]),
+        0.0
+    );
+    assert!(!m.contains("[1,"), "no vectors in the metrics");
+    assert!(
+        !m.contains("shard=\""),
+        "a standalone shard has no shard label"
+    );
+
+    shard
+        .psql("INSERT INTO items VALUES (1000, '[1,1,1,1]');")
+        .unwrap();
+    let grown = value(&scrape(port), "pgvshard_shard_wal_written_bytes_total", &[]);
+    assert!(grown > wal, "WAL bytes grow: {wal} then {grown}");
+    shard.stop();
+
+    // Clean restart (final checkpoint): nothing to replay. The address
+    // now comes from the command line.
+    let shard = Shard::start_with(&dir, &["--metrics-listen", "127.0.0.1:0"]);
+    let port = metrics_port(&dir);
+    let m = scrape(port);
+    assert_eq!(value(&m, "pgvshard_shard_rows", &table), (N + 1) as f64);
+    assert_eq!(
+        value(
+            &m,
+            "pgvshard_shard_index_entries",
+            &["index=\"items_hnsw\""]
+        ),
+        (N + 1) as f64
+    );
+    assert!(value(&m, "pgvshard_shard_recovery_duration_seconds", &[]) > 0.0);
+    assert_eq!(
+        value(&m, "pgvshard_shard_recovery_replayed_transactions", &[]),
+        0.0
+    );
+    assert_eq!(
+        value(&m, "pgvshard_shard_wal_written_bytes_total", &[]),
+        0.0
+    );
+    for i in 0..3 {
+        shard
+            .psql(&format!(
+                "INSERT INTO items VALUES ({}, '[2,2,2,2]');",
+                2000 + i
+            ))
+            .unwrap();
+    }
+    shard.kill9();
+
+    // After a crash the three commits are replayed from the WAL.
+    let shard = Shard::start_with(&dir, &["--metrics-listen", "127.0.0.1:0"]);
+    let m = scrape(metrics_port(&dir));
+    assert_eq!(
+        value(&m, "pgvshard_shard_recovery_replayed_transactions", &[]),
+        3.0
+    );
+    assert_eq!(value(&m, "pgvshard_shard_rows", &table), (N + 4) as f64);
+    shard.stop();
+}
