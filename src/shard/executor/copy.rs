@@ -11,13 +11,13 @@ use super::types::{type_oid, value_typmod};
 use super::Outcome;
 use crate::shard::datum::Datum;
 use crate::shard::storage::TableDef;
-use crate::sql::{CopyDirection, CopyFormat, CopyInfo};
+use crate::sql::{
+    binary_header, CopyDirection, CopyFormat, CopyInfo, Record, RecordReader, BINARY_TRAILER,
+};
 use crate::wire::{self, Format, PgError, Responder, TransactionStatus, Value};
 use bytes::{BufMut, BytesMut};
 use sqlparser::ast::{CopySource, Statement};
 use std::sync::Arc;
-
-const BINARY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
 fn wire_format(f: CopyFormat) -> wire::CopyFormat {
     match f {
@@ -49,28 +49,41 @@ pub async fn run(
     }
 }
 
-/// Parses COPY data as it arrives.
+/// Parses COPY data as it arrives: [`RecordReader`] cuts records, each
+/// record's fields are decoded as the target columns' types.
 struct Parser {
-    format: CopyFormat,
+    reader: RecordReader,
     types: Vec<(u32, Option<u32>)>,
-    buf: Vec<u8>,
-    header_done: bool,
-    ended: bool,
     rows: Vec<Vec<Datum>>,
 }
 
 impl Parser {
     fn feed(&mut self, chunk: &[u8]) -> Result<(), PgError> {
-        self.buf.extend_from_slice(chunk);
-        let used = match self.format {
-            CopyFormat::Binary => self.binary()?,
-            _ => self.lines()?,
-        };
-        self.buf.drain(..used);
+        self.reader.feed(chunk);
+        while let Some(record) = self.reader.next_record().map_err(sql_error)? {
+            self.record(record)?;
+        }
         Ok(())
     }
 
-    fn row(&mut self, fields: Vec<Option<Vec<u8>>>, format: Format) -> Result<(), PgError> {
+    fn finish(&mut self) -> Result<(), PgError> {
+        match self.reader.finish().map_err(sql_error)? {
+            Some(record) => self.record(record),
+            None => Ok(()),
+        }
+    }
+
+    fn record(&mut self, record: Record) -> Result<(), PgError> {
+        let Record::Row(bytes) = record else {
+            return Ok(());
+        };
+        let options = self.reader.options();
+        let format = if options.format == CopyFormat::Binary {
+            Format::Binary
+        } else {
+            Format::Text
+        };
+        let fields = options.fields(&bytes).map_err(sql_error)?;
         if fields.len() != self.types.len() {
             return Err(bad_copy(if fields.len() < self.types.len() {
                 "missing data for column"
@@ -86,164 +99,10 @@ impl Parser {
         self.rows.push(row);
         Ok(())
     }
-
-    fn lines(&mut self) -> Result<usize, PgError> {
-        let mut start = 0;
-        let buf = std::mem::take(&mut self.buf);
-        let result = (|| {
-            while let Some(end) = record_end(&buf[start..], self.format == CopyFormat::Csv) {
-                let line = &buf[start..start + end];
-                start += end + 1;
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if self.ended || line == b"\\." {
-                    self.ended = true;
-                    continue;
-                }
-                let fields = match self.format {
-                    CopyFormat::Csv => csv_fields(line)?,
-                    _ => text_fields(line)?,
-                };
-                self.row(fields, Format::Text)?;
-            }
-            Ok(start)
-        })();
-        self.buf = buf;
-        result
-    }
-
-    fn binary(&mut self) -> Result<usize, PgError> {
-        let buf = std::mem::take(&mut self.buf);
-        let mut pos = 0;
-        let result = (|| {
-            if !self.header_done {
-                if buf.len() < 19 {
-                    return Ok(0);
-                }
-                if &buf[..11] != BINARY_SIGNATURE {
-                    return Err(bad_copy("COPY file signature not recognized"));
-                }
-                let ext = u32::from_be_bytes([buf[15], buf[16], buf[17], buf[18]]) as usize;
-                if buf.len() < 19 + ext {
-                    return Ok(0);
-                }
-                pos = 19 + ext;
-                self.header_done = true;
-            }
-            loop {
-                if self.ended {
-                    return Ok(buf.len());
-                }
-                let Some(count) = buf.get(pos..pos + 2) else {
-                    return Ok(pos);
-                };
-                let count = i16::from_be_bytes([count[0], count[1]]);
-                if count == -1 {
-                    self.ended = true;
-                    return Ok(buf.len());
-                }
-                let mut p = pos + 2;
-                let mut fields = Vec::with_capacity(count.max(0) as usize);
-                for _ in 0..count.max(0) {
-                    let Some(len) = buf.get(p..p + 4) else {
-                        return Ok(pos);
-                    };
-                    let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
-                    p += 4;
-                    if len < 0 {
-                        fields.push(None);
-                        continue;
-                    }
-                    let Some(data) = buf.get(p..p + len as usize) else {
-                        return Ok(pos);
-                    };
-                    fields.push(Some(data.to_vec()));
-                    p += len as usize;
-                }
-                self.row(fields, Format::Binary)?;
-                pos = p;
-            }
-        })();
-        self.buf = buf;
-        result
-    }
 }
 
-/// The end of the first complete record (its newline), if there is one;
-/// CSV newlines inside quotes do not end a record.
-fn record_end(buf: &[u8], csv: bool) -> Option<usize> {
-    if !csv {
-        return buf.iter().position(|&b| b == b'\n');
-    }
-    let mut quoted = false;
-    for (i, &b) in buf.iter().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b'\n' if !quoted => return Some(i),
-            _ => {}
-        }
-    }
-    None
-}
-
-fn text_fields(line: &[u8]) -> Result<Vec<Option<Vec<u8>>>, PgError> {
-    line.split(|&b| b == b'\t')
-        .map(|f| {
-            if f == b"\\N" {
-                return Ok(None);
-            }
-            let mut out = Vec::with_capacity(f.len());
-            let mut it = f.iter();
-            while let Some(&b) = it.next() {
-                if b != b'\\' {
-                    out.push(b);
-                    continue;
-                }
-                out.push(match it.next() {
-                    Some(b'n') => b'\n',
-                    Some(b't') => b'\t',
-                    Some(b'r') => b'\r',
-                    Some(b'b') => 8,
-                    Some(b'f') => 12,
-                    Some(b'v') => 11,
-                    Some(&c) => c,
-                    None => return Err(bad_copy("unterminated escape in COPY data")),
-                });
-            }
-            Ok(Some(out))
-        })
-        .collect()
-}
-
-fn csv_fields(line: &[u8]) -> Result<Vec<Option<Vec<u8>>>, PgError> {
-    let mut fields = Vec::new();
-    let mut field = Vec::new();
-    let (mut quoted, mut was_quoted) = (false, false);
-    let mut i = 0;
-    while i < line.len() {
-        let b = line[i];
-        match (quoted, b) {
-            (true, b'"') if line.get(i + 1) == Some(&b'"') => {
-                field.push(b'"');
-                i += 1;
-            }
-            (true, b'"') => quoted = false,
-            (false, b'"') => {
-                quoted = true;
-                was_quoted = true;
-            }
-            (false, b',') => {
-                fields.push((was_quoted || !field.is_empty()).then(|| std::mem::take(&mut field)));
-                was_quoted = false;
-            }
-            (_, b) => field.push(b),
-        }
-        i += 1;
-    }
-    if quoted {
-        return Err(bad_copy("unterminated CSV quoted field"));
-    }
-    fields.push((was_quoted || !field.is_empty()).then_some(field));
-    Ok(fields)
+fn sql_error(e: crate::sql::SqlError) -> PgError {
+    PgError::new(e.sqlstate, e.message)
 }
 
 fn columns_of(stmt: &Statement) -> (String, Vec<String>) {
@@ -288,11 +147,8 @@ async fn copy_from(
         .map(|&i| (type_oid(def.columns[i].ty), value_typmod(def.columns[i].ty)))
         .collect();
     let mut parser = Parser {
-        format: info.format,
+        reader: RecordReader::new(info.options.clone()),
         types,
-        buf: Vec::new(),
-        header_done: false,
-        ended: false,
         rows: Vec::new(),
     };
     let started = std::time::Instant::now();
@@ -303,11 +159,7 @@ async fn copy_from(
             .await
             .map_err(|e| PgError::internal(e.to_string()))??;
     }
-    if !parser.buf.is_empty() && parser.format != CopyFormat::Binary {
-        parser = tokio::task::spawn_blocking(move || parser.feed(b"\n").map(|()| parser))
-            .await
-            .map_err(|e| PgError::internal(e.to_string()))??;
-    }
+    parser.finish()?;
     let rows = parser.rows;
     let n_rows = rows.len();
     let received = started.elapsed();
@@ -377,9 +229,7 @@ fn quote_csv(s: &str, out: &mut BytesMut) {
 fn encode(rel: &Relation, format: CopyFormat) -> BytesMut {
     let mut out = BytesMut::new();
     if format == CopyFormat::Binary {
-        out.put_slice(BINARY_SIGNATURE);
-        out.put_i32(0);
-        out.put_i32(0);
+        out.put_slice(&binary_header());
     }
     for row in &rel.rows {
         match format {
@@ -418,7 +268,7 @@ fn encode(rel: &Relation, format: CopyFormat) -> BytesMut {
         }
     }
     if format == CopyFormat::Binary {
-        out.put_i16(-1);
+        out.put_slice(BINARY_TRAILER);
     }
     out
 }
