@@ -17,6 +17,7 @@ pub mod slots;
 
 mod admin;
 mod combine;
+mod copy;
 mod explain;
 pub mod frontend;
 mod generated_keys;
