@@ -12,7 +12,8 @@ use super::Outcome;
 use crate::shard::datum::Datum;
 use crate::shard::storage::TableDef;
 use crate::sql::{
-    binary_header, CopyDirection, CopyFormat, CopyInfo, Record, RecordReader, BINARY_TRAILER,
+    binary_header, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record, RecordReader,
+    BINARY_TRAILER,
 };
 use crate::wire::{self, Format, PgError, Responder, TransactionStatus, Value};
 use bytes::{BufMut, BytesMut};
@@ -200,76 +201,36 @@ async fn copy_from(
     Ok(())
 }
 
-fn escape_text(s: &str, out: &mut BytesMut) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.put_slice(b"\\\\"),
-            '\t' => out.put_slice(b"\\t"),
-            '\n' => out.put_slice(b"\\n"),
-            '\r' => out.put_slice(b"\\r"),
-            c => {
-                let mut b = [0; 4];
-                out.put_slice(c.encode_utf8(&mut b).as_bytes());
-            }
-        }
-    }
-}
-
-fn quote_csv(s: &str, out: &mut BytesMut) {
-    if s.is_empty() || s.contains([',', '"', '\n', '\r']) {
-        out.put_u8(b'"');
-        out.put_slice(s.replace('"', "\"\"").as_bytes());
-        out.put_u8(b'"');
-    } else {
-        out.put_slice(s.as_bytes());
-    }
-}
-
-/// Encodes rows in a COPY format.
-fn encode(rel: &Relation, format: CopyFormat) -> BytesMut {
+/// Encodes rows in a COPY format (text/CSV with the statement's options).
+fn encode(rel: &Relation, options: &CopyOptions) -> BytesMut {
     let mut out = BytesMut::new();
-    if format == CopyFormat::Binary {
-        out.put_slice(&binary_header());
+    if options.format != CopyFormat::Binary {
+        if options.header {
+            options.write_line(rel.columns.iter().map(|c| Some(c.name.as_str())), &mut out);
+        }
+        for row in &rel.rows {
+            let texts: Vec<Option<String>> =
+                row.iter().map(|v| v.as_ref().map(Value::to_text)).collect();
+            options.write_line(texts.iter().map(Option::as_deref), &mut out);
+        }
+        return out;
     }
+    out.put_slice(&binary_header());
     for row in &rel.rows {
-        match format {
-            CopyFormat::Binary => {
-                out.put_i16(row.len() as i16);
-                for v in row {
-                    match v {
-                        None => out.put_i32(-1),
-                        Some(v) => {
-                            let mut b = BytesMut::new();
-                            v.encode(Format::Binary, &mut b);
-                            out.put_i32(b.len() as i32);
-                            out.put_slice(&b);
-                        }
-                    }
+        out.put_i16(row.len() as i16);
+        for v in row {
+            match v {
+                None => out.put_i32(-1),
+                Some(v) => {
+                    let mut b = BytesMut::new();
+                    v.encode(Format::Binary, &mut b);
+                    out.put_i32(b.len() as i32);
+                    out.put_slice(&b);
                 }
-            }
-            _ => {
-                for (i, v) in row.iter().enumerate() {
-                    if i > 0 {
-                        out.put_u8(if format == CopyFormat::Csv {
-                            b','
-                        } else {
-                            b'\t'
-                        });
-                    }
-                    match (v, format) {
-                        (None, CopyFormat::Csv) => {}
-                        (None, _) => out.put_slice(b"\\N"),
-                        (Some(v), CopyFormat::Csv) => quote_csv(&v.to_text(), &mut out),
-                        (Some(v), _) => escape_text(&v.to_text(), &mut out),
-                    }
-                }
-                out.put_u8(b'\n');
             }
         }
     }
-    if format == CopyFormat::Binary {
-        out.put_slice(BINARY_TRAILER);
-    }
+    out.put_slice(BINARY_TRAILER);
     out
 }
 
@@ -314,7 +275,11 @@ async fn copy_to(job: CopyJob, info: CopyInfo, out: &mut Responder<'_>) -> Resul
             _ => return Err(PgError::internal("not a COPY")),
         };
         let rel = run_query(&query, &ctx)?;
-        Ok::<_, PgError>((encode(&rel, info.format), rel.rows.len(), rel.columns.len()))
+        Ok::<_, PgError>((
+            encode(&rel, &info.options),
+            rel.rows.len(),
+            rel.columns.len(),
+        ))
     })
     .await
     .map_err(|e| PgError::internal(e.to_string()))?;
