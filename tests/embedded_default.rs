@@ -73,6 +73,34 @@ impl Embedded {
         )
     }
 
+    /// Runs a script (COPY data inline) through psql, stopping at the
+    /// first error: Ok(stdout) or Err(stderr).
+    fn psql_script(&self, script: &str) -> Result<String, String> {
+        let mut child = Command::new("psql")
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-p",
+                &self.port.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("psql is installed");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        if out.status.success() {
+            Ok(text(&out.stdout))
+        } else {
+            Err(text(&out.stderr))
+        }
+    }
+
     async fn connect(&self) -> tokio_postgres::Client {
         let (client, conn) = tokio_postgres::Config::new()
             .host("127.0.0.1")
@@ -218,4 +246,85 @@ async fn no_arguments_runs_four_shards_that_answer_like_one_and_keep_data() {
     }
     drop(client);
     again.stop();
+}
+
+/// The rows of [`inserts`] as COPY text lines and as CSV lines.
+fn copy_lines() -> (String, String) {
+    let (mut text, mut csv) = (String::new(), String::from("id,cat,score,embedding\n"));
+    for insert in inserts() {
+        let values = insert.trim_start_matches("INSERT INTO docs VALUES (");
+        for row in values.trim_end_matches(')').split("), (") {
+            let (head, vector) = row.split_once(", '").unwrap();
+            let vector = vector.trim_end_matches('\'');
+            let f: Vec<&str> = head.split(", ").collect();
+            text.push_str(&format!("{}\t{}\t{}\t{vector}\n", f[0], f[1], f[2]));
+            csv.push_str(&format!("{},{},{},\"{vector}\"\n", f[0], f[1], f[2]));
+        }
+    }
+    (text, csv)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_through_four_shards_equals_one_shard() {
+    let dir = fresh_dir("embedded-copy");
+    let proxy = Embedded::start(&dir, free_port());
+    let reference = Shard::start(&fresh_dir("embedded-copy-reference"));
+    let (text, csv) = copy_lines();
+    // The first half inline as text, the second half as a CSV file with a
+    // header, loaded by psql's \copy.
+    let first: String = text.lines().take(200).flat_map(|l| [l, "\n"]).collect();
+    let second_csv: String = csv
+        .lines()
+        .take(1)
+        .chain(csv.lines().skip(201))
+        .flat_map(|l| [l, "\n"])
+        .collect();
+    let csv_path = dir.join("second.csv");
+    std::fs::write(&csv_path, &second_csv).unwrap();
+    let script = format!(
+        "{SCHEMA};\nCOPY docs FROM STDIN;\n{first}\\.\n\\copy docs FROM '{}' WITH (FORMAT csv, HEADER)\n",
+        csv_path.display()
+    );
+    proxy.psql_script(&script).unwrap();
+    reference.psql(&script).unwrap();
+    let (one, many) = (reference.connect().await, proxy.connect().await);
+    for sql in corpus() {
+        assert_eq!(rows(&many, &sql).await, rows(&one, &sql).await, "{sql}");
+    }
+    // Every shard holds part of the rows.
+    for shard in 0..4 {
+        let n = std::fs::read_dir(dir.join(format!("pgvshard-data/shard{shard}")))
+            .unwrap()
+            .count();
+        assert!(n > 0, "shard{shard} has data");
+    }
+    // A malformed line (a vector missing its bracket) applies nothing, not
+    // even the good line before it that went to another shard.
+    let slots = pgvshard::proxy::slots::SlotMap::even(4);
+    let other = (1001..)
+        .find(|id: &i32| slots.shard_of(&id.to_string()) != slots.shard_of("1000"))
+        .unwrap();
+    let bad = format!("COPY docs FROM STDIN;\n1000\t1\t1\t[1,2,3,4]\n{other}\t1\t1\t[1,2\n\\.\n");
+    let err = proxy.psql_script(&bad).unwrap_err();
+    assert!(err.contains("ERROR"), "{err}");
+    assert_eq!(
+        rows(&many, "SELECT count(*) FROM docs").await[0][0].as_deref(),
+        Some("400")
+    );
+    // COPY TO: every shard's lines once (sorted: shards answer in turn).
+    let out = proxy
+        .psql_script("COPY docs TO STDOUT WITH (FORMAT csv, HEADER)")
+        .unwrap();
+    let want = reference
+        .psql("COPY docs TO STDOUT WITH (FORMAT csv, HEADER)")
+        .unwrap();
+    let sorted = |s: &str| {
+        let mut lines: Vec<String> = s.lines().map(str::to_string).collect();
+        lines[1..].sort();
+        lines
+    };
+    assert_eq!(sorted(&out), sorted(&want));
+    assert_eq!(out.lines().count(), 401);
+    drop(many);
+    proxy.stop();
 }
