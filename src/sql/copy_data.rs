@@ -409,6 +409,11 @@ impl RecordReader {
         &self.options
     }
 
+    /// Whether the end-of-data marker (text `\\.`, binary trailer) was read.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
     /// Appends a chunk of input.
     pub fn feed(&mut self, chunk: &[u8]) {
         if !self.ended {

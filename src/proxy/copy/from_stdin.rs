@@ -292,8 +292,8 @@ impl Loader<'_, '_> {
                     ))
                     .with_hint("Run it outside the transaction block, or split it by shard key."));
                 }
-                match (*pin.shard, pin.chan.take()) {
-                    (Some(p), _) if p != shard => {
+                if let Some(p) = *pin.shard {
+                    if p != shard {
                         return Err(PgError::feature_not_supported(format!(
                             "this transaction already wrote on shard {} and cannot also write on shard {}",
                             name(p),
@@ -301,8 +301,10 @@ impl Loader<'_, '_> {
                         ))
                         .with_hint("Commit first: two-phase commit across shards is not supported."));
                     }
-                    (Some(_), Some(chan)) => chan,
-                    _ => {
+                }
+                match pin.chan.take() {
+                    Some(chan) => chan,
+                    None => {
                         let mut chan = self.cluster.shards[shard].checkout().await?;
                         run_simple(chan.as_mut(), "BEGIN").await?;
                         *pin.shard = Some(shard);

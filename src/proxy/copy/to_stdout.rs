@@ -2,7 +2,6 @@
 //! shard's output passed on in turn. A CSV/text HEADER line comes from the
 //! first shard only; binary output gets one header and one trailer.
 
-use bytes::{Buf, BytesMut};
 use sqlparser::ast::{CopySource, Statement};
 
 use super::from_stdin::wire_format;
@@ -12,7 +11,10 @@ use crate::proxy::exec::tag_count;
 use crate::proxy::frontend::sql_error;
 use crate::proxy::plan::{self, Combine};
 use crate::proxy::route::Cluster;
-use crate::sql::{self, binary_header, classify, CopyFormat, CopyInfo, BINARY_TRAILER};
+use crate::sql::{
+    self, binary_header, classify, CopyFormat, CopyInfo, CopyOptions, Record, RecordReader,
+    BINARY_TRAILER,
+};
 use crate::wire::{CopyOut, PgError, Responder};
 
 /// Runs `COPY table|(query) TO STDOUT`.
@@ -44,15 +46,15 @@ pub(super) async fn copy_to(
     }
     let binary = info.format == CopyFormat::Binary;
     let mut copy = out.copy_out(wire_format(info.format), columns);
-    if binary {
-        copy.send(&binary_header()).await?;
-    }
+    let mut header = binary.then(binary_header);
     let mut total = 0;
     for chan in &mut chans {
-        total += relay(chan.as_mut(), binary, &mut copy).await?;
+        total += relay(chan.as_mut(), binary, &mut header, &mut copy).await?;
     }
     if binary {
-        copy.send(BINARY_TRAILER).await?;
+        let mut trailer = header.unwrap_or_default();
+        trailer.extend_from_slice(BINARY_TRAILER);
+        copy.send(&trailer).await?;
     }
     copy.finish();
     out.complete(&format!("COPY {total}"));
@@ -104,22 +106,29 @@ async fn started(chan: &mut dyn ShardChannel) -> Result<(), PgError> {
     }
 }
 
-/// Passes one shard's CopyData on (binary: without its header and
-/// trailer); returns its row count.
+/// Passes one shard's CopyData on; returns its row count. Binary output
+/// is re-cut into one tuple per CopyData (as PostgreSQL sends it, and as
+/// tokio-postgres' BinaryCopyOutStream expects) without the shard's header
+/// and trailer; `header` is put before the first tuple of the answer.
 async fn relay(
     chan: &mut dyn ShardChannel,
     binary: bool,
+    header: &mut Option<Vec<u8>>,
     copy: &mut CopyOut<'_>,
 ) -> Result<u64, PgError> {
-    let mut body = BinaryBody::default();
+    let mut tuples = RecordReader::new(CopyOptions::new(CopyFormat::Binary));
     let mut rows = 0;
     let mut error = None;
     loop {
         match chan.recv().await? {
             BackendMessage::CopyData(data) if binary => {
-                let ready = body.feed(&data);
-                if !ready.is_empty() {
-                    copy.send(&ready).await?;
+                tuples.feed(&data);
+                while let Some(record) = tuples.next_record().map_err(sql_error)? {
+                    let mut message = header.take().unwrap_or_default();
+                    if let Record::Row(tuple) = record {
+                        message.extend_from_slice(&tuple);
+                    }
+                    copy.send(&message).await?;
                 }
             }
             BackendMessage::CopyData(data) => copy.send(&data).await?,
@@ -132,65 +141,10 @@ async fn relay(
     if let Some(e) = error {
         return Err(e);
     }
-    if binary && !body.ended() {
+    if binary && !tuples.ended() {
         return Err(PgError::protocol_violation(
             "a shard's binary COPY output did not end with its trailer",
         ));
     }
     Ok(rows)
-}
-
-/// One shard's binary COPY output without its header and trailer.
-#[derive(Default)]
-struct BinaryBody {
-    pending: BytesMut,
-    header_done: bool,
-}
-
-impl BinaryBody {
-    /// Takes a chunk; returns the tuple bytes that can be passed on (the
-    /// last two bytes are held back: they may be the trailer).
-    fn feed(&mut self, chunk: &[u8]) -> BytesMut {
-        self.pending.extend_from_slice(chunk);
-        if !self.header_done {
-            if self.pending.len() < 19 {
-                return BytesMut::new();
-            }
-            let p = &self.pending;
-            let ext = u32::from_be_bytes([p[15], p[16], p[17], p[18]]);
-            let skip = usize::try_from(ext)
-                .unwrap_or(usize::MAX)
-                .saturating_add(19);
-            if self.pending.len() < skip {
-                return BytesMut::new();
-            }
-            self.pending.advance(skip);
-            self.header_done = true;
-        }
-        let ready = self.pending.len().saturating_sub(BINARY_TRAILER.len());
-        self.pending.split_to(ready)
-    }
-
-    fn ended(&self) -> bool {
-        self.header_done && &self.pending[..] == BINARY_TRAILER
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn binary_bodies_lose_header_and_trailer_however_split() {
-        let mut data = binary_header();
-        data.extend_from_slice(b"\x00\x01\x00\x00\x00\x01x");
-        data.extend_from_slice(BINARY_TRAILER);
-        for cut in 1..data.len() {
-            let mut b = BinaryBody::default();
-            let mut got = b.feed(&data[..cut]).to_vec();
-            got.extend_from_slice(&b.feed(&data[cut..]));
-            assert_eq!(got, b"\x00\x01\x00\x00\x00\x01x", "cut at {cut}");
-            assert!(b.ended());
-        }
-    }
 }
