@@ -3,7 +3,8 @@
 //! with a proxy-generated serial key) and binary (tokio-postgres'
 //! BinaryCopyInWriter with the pgvector crate) loads; COPY TO in text and
 //! binary; a malformed row applies nothing on any shard; COPY inside a
-//! transaction stays on one shard.
+//! transaction stays on one shard. avg(vector)/avg(halfvec) across shards
+//! is checked on the loaded rows.
 
 mod pg_support;
 
@@ -48,6 +49,14 @@ async fn copy_out(client: &tokio_postgres::Client, sql: &str) -> Vec<u8> {
     let stream = client.copy_out(sql).await.unwrap();
     let chunks: Vec<Bytes> = stream.try_collect().await.unwrap();
     chunks.concat()
+}
+
+fn floats(v: &Option<String>) -> Vec<f32> {
+    let t = v
+        .as_deref()
+        .unwrap_or("[]")
+        .trim_matches(|c| c == '[' || c == ']');
+    t.split(',').map(|x| x.parse().unwrap()).collect()
 }
 
 fn sorted_lines(data: &[u8]) -> Vec<String> {
@@ -183,6 +192,29 @@ async fn text_csv_and_binary_copy_load_like_one_server_and_copy_out() {
         let want = text_rows(&reference, sql).await.unwrap();
         assert_eq!(text_rows(&proxy, sql).await.unwrap(), want, "{sql}");
     }
+
+    // avg(vector) and avg(halfvec) across shards: within a float4 ulp or
+    // two of one server's (halfvec: of a half-precision ulp); NULL with no rows.
+    let sql = "SELECT cat, avg(embedding), avg(embedding::halfvec(4)) FROM docs GROUP BY cat ORDER BY cat";
+    let (got, want) = (
+        text_rows(&proxy, sql).await.unwrap(),
+        text_rows(&reference, sql).await.unwrap(),
+    );
+    assert_eq!(got.len(), 5);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g[0], w[0]);
+        for (column, tolerance) in [(1, 2.0 * f32::EPSILON), (2, 2.0 / 1024.0)] {
+            let (a, b) = (floats(&g[column]), floats(&w[column]));
+            assert_eq!(a.len(), 4);
+            for (x, y) in a.iter().zip(&b) {
+                assert!((x - y).abs() <= tolerance * y.abs(), "{g:?} vs {w:?}");
+            }
+        }
+    }
+    let none = text_rows(&proxy, "SELECT avg(embedding) FROM docs WHERE id < 0")
+        .await
+        .unwrap();
+    assert_eq!(none, vec![vec![None]]);
 
     // COPY TO: each shard's lines once, in text and CSV with one header.
     for sql in [

@@ -24,6 +24,7 @@ mod generated_keys;
 pub mod plan;
 mod run;
 pub mod slot_record;
+mod vector_avg;
 
 use std::future::Future;
 use std::net::SocketAddr;
