@@ -8,11 +8,9 @@
 
 mod pg_support;
 
-use std::process::Command;
-
 use bytes::Bytes;
 use futures_util::{pin_mut, SinkExt, StreamExt, TryStreamExt};
-use pg_support::{text_rows, Fixture, Rng};
+use pg_support::{psql, text_rows, Fixture, Rng};
 use pgvector::Vector;
 use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutStream};
 use tokio_postgres::types::{ToSql, Type};
@@ -74,29 +72,6 @@ fn code(e: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| format!("no code: {e}"))
 }
 
-/// `\copy` through psql to the proxy.
-fn psql_copy(port: u16, command: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-        ])
-        .args(["-p", &port.to_string(), "-c", command])
-        .output()
-        .expect("psql is installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Text rows with ids `ids` (notes with escapes and NULLs).
 fn text_data(ids: std::ops::Range<i64>, rng: &mut Rng) -> String {
     ids.map(|id| {
@@ -137,17 +112,18 @@ async fn text_csv_and_binary_copy_load_like_one_server_and_copy_out() {
         csv.push_str(&format!("{cat},\"{v}\",{note}\n"));
         csv_with_ids.push_str(&format!("{id},{cat},\"{v}\",{note}\n"));
     }
-    let dir = std::env::temp_dir().join(format!("proxy-copy-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("proxy-copy");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("docs.csv");
     std::fs::write(&file, &csv).unwrap();
-    let printed = psql_copy(
-        fx.proxy.addr.port(),
-        &format!(
-            "\\copy docs (cat, embedding, note) FROM '{}' WITH (FORMAT csv, HEADER)",
-            file.display()
-        ),
+    let command = format!(
+        "\\copy docs (cat, embedding, note) FROM '{}' WITH (FORMAT csv, HEADER)",
+        file.display()
     );
+    let port = fx.proxy.addr.port();
+    let printed = tokio::task::spawn_blocking(move || psql(port, &command))
+        .await
+        .unwrap();
     assert_eq!(printed.trim(), "COPY 200");
     let sql = "COPY docs (id, cat, embedding, note) FROM STDIN WITH (FORMAT csv)";
     copy_in(&reference, sql, &csv_with_ids).await.unwrap();

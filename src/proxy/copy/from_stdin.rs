@@ -6,16 +6,16 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::future::join_all;
 
-use super::{describe, rewritten, Pin};
+use super::{describe, rewritten, started, Pin};
 use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
 use crate::proxy::exec::{run_simple, tag_count};
 use crate::proxy::frontend::sql_error;
 use crate::proxy::route::{binary_key_text, Cluster};
 use crate::sql::{
-    self, binary_header, quote_ident, CopyFormat, CopyInfo, CopyOptions, Record, RecordReader,
-    TableName,
+    self, binary_header, quote_ident, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record,
+    RecordReader, TableName,
 };
-use crate::wire::{self, oid, PgError, Responder};
+use crate::wire::{oid, PgError, Responder};
 
 /// CopyData batch size per shard.
 const BATCH: usize = 64 * 1024;
@@ -50,14 +50,6 @@ struct Loader<'c, 'p> {
     pin: Option<Pin<'p>>,
     /// Generated keys reserved and not used yet: next, end.
     keys: (i64, i64),
-}
-
-pub(super) fn wire_format(format: CopyFormat) -> wire::CopyFormat {
-    match format {
-        CopyFormat::Text => wire::CopyFormat::Text,
-        CopyFormat::Csv => wire::CopyFormat::Csv,
-        CopyFormat::Binary => wire::CopyFormat::Binary,
-    }
 }
 
 fn bad_copy(message: impl Into<String>) -> PgError {
@@ -129,7 +121,7 @@ async fn receive(
     out: &mut Responder<'_>,
 ) -> Result<(), PgError> {
     let mut reader = RecordReader::new(info.options.clone());
-    let mut copy = out.copy_in(wire_format(info.format), columns).await?;
+    let mut copy = out.copy_in(info.format.into(), columns).await?;
     while let Some(chunk) = copy.next().await? {
         reader.feed(&chunk);
         while let Some(record) = reader.next_record().map_err(sql_error)? {
@@ -318,7 +310,8 @@ impl Loader<'_, '_> {
                 chan
             }
         };
-        start_copy(chan.as_mut(), &self.shard_sql).await?;
+        chan.send(&Request::Simple(self.shard_sql.clone())).await?;
+        started(chan.as_mut(), CopyDirection::From).await?;
         let mut batch = BytesMut::with_capacity(BATCH + 1024);
         match (&self.header, self.options.format) {
             (_, CopyFormat::Binary) => batch.put_slice(&binary_header()),
@@ -408,24 +401,6 @@ impl Loader<'_, '_> {
         }
         if self.pin.is_none() {
             self.end_all("ROLLBACK").await;
-        }
-    }
-}
-
-/// Sends a COPY FROM STDIN statement and waits for CopyInResponse.
-async fn start_copy(chan: &mut dyn ShardChannel, sql: &str) -> Result<(), PgError> {
-    chan.send(&Request::Simple(sql.to_string())).await?;
-    let mut error = None;
-    loop {
-        match chan.recv().await? {
-            BackendMessage::CopyIn => return Ok(()),
-            BackendMessage::Error(e) => error = error.or(Some(e)),
-            BackendMessage::ReadyForQuery(_) => {
-                return Err(error.unwrap_or_else(|| {
-                    PgError::protocol_violation("the shard did not start COPY FROM STDIN")
-                }))
-            }
-            _ => {}
         }
     }
 }

@@ -19,7 +19,7 @@ mod to_stdout;
 
 use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, Statement};
 
-use super::backend::{Request, ShardChannel};
+use super::backend::{BackendMessage, Request, ShardChannel};
 use super::exec::ShardStream;
 use super::route::Cluster;
 use crate::sql::{self, CopyDirection, CopyInfo};
@@ -74,6 +74,25 @@ async fn describe(
     let mut stream = ShardStream::new(shard, chan, node.oids());
     stream.finish().await?;
     Ok(stream.columns.unwrap_or_default())
+}
+
+/// Waits for a shard's CopyInResponse (FROM) or CopyOutResponse (TO) to
+/// the COPY just sent, or returns the shard's error.
+async fn started(chan: &mut dyn ShardChannel, direction: CopyDirection) -> Result<(), PgError> {
+    let mut error = None;
+    loop {
+        match (chan.recv().await?, direction) {
+            (BackendMessage::CopyIn, CopyDirection::From)
+            | (BackendMessage::CopyOut, CopyDirection::To) => return Ok(()),
+            (BackendMessage::Error(e), _) => error = error.or(Some(e)),
+            (BackendMessage::ReadyForQuery(_), _) => {
+                return Err(error.unwrap_or_else(|| {
+                    PgError::protocol_violation("the shard did not start the COPY")
+                }))
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The statement's text with its header option removed (for every shard

@@ -4,16 +4,15 @@
 
 use sqlparser::ast::{CopySource, Statement};
 
-use super::from_stdin::wire_format;
-use super::{describe, rewritten};
+use super::{describe, rewritten, started};
 use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
 use crate::proxy::exec::tag_count;
 use crate::proxy::frontend::sql_error;
 use crate::proxy::plan::{self, Combine};
 use crate::proxy::route::Cluster;
 use crate::sql::{
-    self, binary_header, classify, CopyFormat, CopyInfo, CopyOptions, Record, RecordReader,
-    BINARY_TRAILER,
+    self, binary_header, classify, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record,
+    RecordReader, BINARY_TRAILER,
 };
 use crate::wire::{CopyOut, PgError, Responder};
 
@@ -42,10 +41,10 @@ pub(super) async fn copy_to(
         chans.push(chan);
     }
     for chan in &mut chans {
-        started(chan.as_mut()).await?;
+        started(chan.as_mut(), CopyDirection::To).await?;
     }
     let binary = info.format == CopyFormat::Binary;
-    let mut copy = out.copy_out(wire_format(info.format), columns);
+    let mut copy = out.copy_out(info.format.into(), columns);
     let mut header = binary.then(binary_header);
     let mut total = 0;
     for chan in &mut chans {
@@ -87,23 +86,6 @@ async fn query_shards(
     let first = shards.first().copied().unwrap_or(0);
     let columns = describe(cluster, first, &inner.text).await?.len();
     Ok((shards, columns))
-}
-
-/// Waits for a shard's CopyOutResponse (or returns its error).
-async fn started(chan: &mut dyn ShardChannel) -> Result<(), PgError> {
-    let mut error = None;
-    loop {
-        match chan.recv().await? {
-            BackendMessage::CopyOut => return Ok(()),
-            BackendMessage::Error(e) => error = error.or(Some(e)),
-            BackendMessage::ReadyForQuery(_) => {
-                return Err(error.unwrap_or_else(|| {
-                    PgError::protocol_violation("the shard did not start COPY TO STDOUT")
-                }))
-            }
-            _ => {}
-        }
-    }
 }
 
 /// Passes one shard's CopyData on; returns its row count. Binary output

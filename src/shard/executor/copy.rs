@@ -20,11 +20,15 @@ use bytes::{BufMut, BytesMut};
 use sqlparser::ast::{CopySource, Statement};
 use std::sync::Arc;
 
-fn wire_format(f: CopyFormat) -> wire::CopyFormat {
-    match f {
-        CopyFormat::Text => wire::CopyFormat::Text,
-        CopyFormat::Csv => wire::CopyFormat::Csv,
-        CopyFormat::Binary => wire::CopyFormat::Binary,
+/// The statement's format as the wire layer frames it (here: the lowest
+/// layer that knows both types; the proxy uses it too).
+impl From<CopyFormat> for wire::CopyFormat {
+    fn from(f: CopyFormat) -> Self {
+        match f {
+            CopyFormat::Text => wire::CopyFormat::Text,
+            CopyFormat::Csv => wire::CopyFormat::Csv,
+            CopyFormat::Binary => wire::CopyFormat::Binary,
+        }
     }
 }
 
@@ -154,7 +158,7 @@ async fn copy_from(
     };
     let started = std::time::Instant::now();
     let table_name = table.clone();
-    let mut copy = out.copy_in(wire_format(info.format), targets.len()).await?;
+    let mut copy = out.copy_in(info.format.into(), targets.len()).await?;
     while let Some(chunk) = copy.next().await? {
         parser = tokio::task::spawn_blocking(move || parser.feed(&chunk).map(|()| parser))
             .await
@@ -284,7 +288,7 @@ async fn copy_to(job: CopyJob, info: CopyInfo, out: &mut Responder<'_>) -> Resul
     .await
     .map_err(|e| PgError::internal(e.to_string()))?;
     let (data, n, columns) = rel?;
-    let mut copy = out.copy_out(wire_format(info.format), columns);
+    let mut copy = out.copy_out(info.format.into(), columns);
     for chunk in data.chunks(64 * 1024) {
         copy.send(chunk).await?;
     }
