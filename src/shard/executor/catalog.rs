@@ -36,10 +36,20 @@ fn typeinfo_columns() -> Vec<Column> {
         .collect()
 }
 
+/// Columns from (name, type) pairs.
+fn columns(spec: &[(&str, u32)]) -> Vec<Column> {
+    spec.iter()
+        .map(|&(n, t)| Column {
+            name: n.to_string(),
+            ty: (t, -1),
+        })
+        .collect()
+}
+
 /// Columns of `pg_stat_progress_create_index` (PostgreSQL's, less the
 /// locker and partition counters).
 fn progress_columns() -> Vec<Column> {
-    [
+    columns(&[
         ("pid", oid::INT4),
         ("datname", oid::NAME),
         ("relid", oid::OID),
@@ -50,13 +60,7 @@ fn progress_columns() -> Vec<Column> {
         ("phase", oid::TEXT),
         ("tuples_total", oid::INT8),
         ("tuples_done", oid::INT8),
-    ]
-    .into_iter()
-    .map(|(n, t)| Column {
-        name: n.to_string(),
-        ty: (t, -1),
-    })
-    .collect()
+    ])
 }
 
 /// The rows of `pg_stat_progress_create_index`: one per running build.
@@ -99,19 +103,13 @@ fn is_psycopg_typeinfo(stmt: &Statement) -> bool {
 }
 
 fn psycopg_typeinfo_columns() -> Vec<Column> {
-    [
+    columns(&[
         ("name", oid::NAME),
         ("oid", oid::OID),
         ("array_oid", oid::OID),
         ("regtype", oid::TEXT),
         ("delimiter", oid::CHAR),
-    ]
-    .into_iter()
-    .map(|(n, t)| Column {
-        name: n.to_string(),
-        ty: (t, -1),
-    })
-    .collect()
+    ])
 }
 
 /// The row psycopg's type lookup gets for type name `name`.
@@ -132,18 +130,12 @@ pub const TABLE_STATS_VIEW: &str = "pg_stat_user_tables";
 /// `pg_stat_user_tables` with the columns tools read most (PostgreSQL's
 /// `n_live_tup` is an estimate; here it is the exact row count).
 pub fn table_stats_view(tables: &Tables) -> Relation {
-    let columns = [
+    let columns = columns(&[
         ("relid", oid::OID),
         ("schemaname", oid::NAME),
         ("relname", oid::NAME),
         ("n_live_tup", oid::INT8),
-    ]
-    .into_iter()
-    .map(|(n, t)| Column {
-        name: n.to_string(),
-        ty: (t, -1),
-    })
-    .collect();
+    ]);
     let rows = tables
         .iter()
         .map(|t| {
