@@ -270,6 +270,14 @@ async fn a_malformed_row_applies_nothing_on_any_shard() {
     // The session and the pools still work.
     assert_eq!(copy_in(&proxy, sql, &more).await.unwrap(), 200);
     assert_eq!(fx.shard_counts("docs").await.iter().sum::<i64>(), 400);
+    // An unknown column is refused before any data is read (last: after
+    // this error tokio-postgres' next copy_in fails, on PostgreSQL too).
+    let e = proxy
+        .copy_in::<_, Bytes>("COPY docs (id, nope) FROM STDIN")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(code(&e), "42703");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,4 +326,41 @@ async fn copy_in_a_transaction_stays_on_one_shard() {
     assert_eq!(code(&e), "0A000", "{e:?}");
     proxy.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(fx.shard_counts("docs").await, vec![20, 0]);
+}
+
+/// psycopg's `cursor.copy` (text and binary write_row, COPY TO in both
+/// formats) through a proxy over four in-process shards: runs
+/// tests/proxy_copy_psycopg.py (scripts/test.sh installs psycopg and
+/// pgvector when missing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psycopg_copy_through_embedded_shards() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("proxy-copy-psycopg");
+    std::fs::remove_dir_all(&dir).ok();
+    let mut yaml = format!(
+        "listen: 127.0.0.1:0\ndata_dir: {}\nshards:\n",
+        dir.display()
+    );
+    for i in 0..4 {
+        yaml.push_str(&format!("  - name: shard{i}\n    kind: embedded\n"));
+    }
+    let config = pgvshard::proxy::config::ProxyConfig::from_yaml(&yaml).unwrap();
+    let proxy = pgvshard::proxy::start(config).await.unwrap();
+    let port = proxy.addr.port().to_string();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/proxy_copy_psycopg.py");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args([script, &port])
+            .output()
+            .expect("python3 runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "copy ok\n");
+    proxy.shutdown().await.unwrap();
 }

@@ -74,6 +74,19 @@ pub(super) async fn copy_from(
             table.name
         )));
     };
+    if let Some(missing) = info
+        .columns
+        .iter()
+        .find(|c| !table_info.columns.contains(c))
+    {
+        return Err(PgError::new(
+            "42703",
+            format!(
+                "column \"{missing}\" of relation \"{}\" does not exist",
+                table.name
+            ),
+        ));
+    }
     let targets = if info.columns.is_empty() {
         &table_info.columns
     } else {

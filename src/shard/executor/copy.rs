@@ -205,37 +205,47 @@ async fn copy_from(
     Ok(())
 }
 
-/// Encodes rows in a COPY format (text/CSV with the statement's options).
-fn encode(rel: &Relation, options: &CopyOptions) -> BytesMut {
+/// Encodes rows in a COPY format (text/CSV with the statement's options),
+/// with the end of each CopyData message: one row per message as
+/// PostgreSQL sends them (psycopg's `Copy.rows()` and tokio-postgres'
+/// binary reader rely on it); a header goes with the first row, the binary
+/// trailer alone.
+fn encode(rel: &Relation, options: &CopyOptions) -> (BytesMut, Vec<usize>) {
     let mut out = BytesMut::new();
-    if options.format != CopyFormat::Binary {
-        if options.header {
-            options.write_line(rel.columns.iter().map(|c| Some(c.name.as_str())), &mut out);
-        }
-        for row in &rel.rows {
+    let mut ends = Vec::with_capacity(rel.rows.len() + 1);
+    let binary = options.format == CopyFormat::Binary;
+    if binary {
+        out.put_slice(&binary_header());
+    } else if options.header {
+        options.write_line(rel.columns.iter().map(|c| Some(c.name.as_str())), &mut out);
+        ends.push(out.len());
+    }
+    for row in &rel.rows {
+        if binary {
+            out.put_i16(row.len() as i16);
+            for v in row {
+                match v {
+                    None => out.put_i32(-1),
+                    Some(v) => {
+                        let mut b = BytesMut::new();
+                        v.encode(Format::Binary, &mut b);
+                        out.put_i32(b.len() as i32);
+                        out.put_slice(&b);
+                    }
+                }
+            }
+        } else {
             let texts: Vec<Option<String>> =
                 row.iter().map(|v| v.as_ref().map(Value::to_text)).collect();
             options.write_line(texts.iter().map(Option::as_deref), &mut out);
         }
-        return out;
+        ends.push(out.len());
     }
-    out.put_slice(&binary_header());
-    for row in &rel.rows {
-        out.put_i16(row.len() as i16);
-        for v in row {
-            match v {
-                None => out.put_i32(-1),
-                Some(v) => {
-                    let mut b = BytesMut::new();
-                    v.encode(Format::Binary, &mut b);
-                    out.put_i32(b.len() as i32);
-                    out.put_slice(&b);
-                }
-            }
-        }
+    if binary {
+        out.put_slice(BINARY_TRAILER);
+        ends.push(out.len());
     }
-    out.put_slice(BINARY_TRAILER);
-    out
+    (out, ends)
 }
 
 async fn copy_to(job: CopyJob, info: CopyInfo, out: &mut Responder<'_>) -> Result<(), PgError> {
@@ -287,10 +297,12 @@ async fn copy_to(job: CopyJob, info: CopyInfo, out: &mut Responder<'_>) -> Resul
     })
     .await
     .map_err(|e| PgError::internal(e.to_string()))?;
-    let (data, n, columns) = rel?;
+    let ((data, ends), n, columns) = rel?;
     let mut copy = out.copy_out(info.format.into(), columns);
-    for chunk in data.chunks(64 * 1024) {
-        copy.send(chunk).await?;
+    let mut start = 0;
+    for end in ends {
+        copy.send(&data[start..end]).await?;
+        start = end;
     }
     copy.finish();
     out.complete(&format!("COPY {n}"));
