@@ -5,34 +5,7 @@
 
 mod pg_support;
 
-use std::process::Command;
-
-use pg_support::{items_inserts, text_rows, Fixture};
-
-fn psql(port: u16, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-X",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use pg_support::{items_inserts, psql, text_rows, Fixture};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_halfvec_and_settings() {

@@ -90,6 +90,24 @@ async fn key_routed_statements_need_only_the_owning_shard() {
     let (mut fx, proxy) = loaded(200).await;
     let id = 77;
     let home = owner(&fx, id).await;
+    // SHOW pgvshard.shards counts each shard's rows (PostgreSQL's
+    // statistics trail the writes by a moment).
+    let counts: Vec<Option<String>> = fx
+        .shard_counts("items")
+        .await
+        .iter()
+        .map(|n| Some(n.to_string()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let shown = text_rows(&proxy, "SHOW pgvshard.shards").await.unwrap();
+        let rows: Vec<Option<String>> = shown.iter().map(|r| r[4].clone()).collect();
+        if rows == counts {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rows:?} vs {counts:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let plan = text_rows(
         &proxy,
         &format!("EXPLAIN SELECT * FROM items WHERE id = {id}"),
@@ -147,6 +165,8 @@ async fn key_routed_statements_need_only_the_owning_shard() {
         "{shards:?}"
     );
     assert_eq!(shards[home][2].as_deref(), Some("up"));
+    assert_eq!(shards[1 - home][4], None, "no row count from a down shard");
+    assert!(shards[home][4].is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

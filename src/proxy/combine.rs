@@ -3,12 +3,14 @@
 //! parameters of a final query (`SELECT sum(c1)::int8, … FROM (VALUES …)
 //! AS p(c0, c1, …) GROUP BY c0 ORDER BY … LIMIT …`), so sums, numeric
 //! division for avg, output types and text formats are PostgreSQL's own —
-//! byte for byte what one server holding all rows would answer.
+//! byte for byte what one server holding all rows would answer (avg of
+//! vectors: see [`super::vector_avg`]).
 
 use bytes::Bytes;
 use sqlparser::ast::{Expr, SelectItem, SetExpr};
 
 use super::backend::{ExtendedRequest, OidMap};
+use super::vector_avg;
 use crate::sql::{self, fold, quote_ident, AggregatePlan, CombinedColumn};
 use crate::wire::{oid, DataRow, FieldDescription, PgError};
 
@@ -90,11 +92,7 @@ pub fn final_request(
                 oid::FLOAT4 | oid::FLOAT8 => {
                     format!("sum({})::float8 / sum({})::float8", c(sum), c(count))
                 }
-                oid::VECTOR | oid::HALFVEC => {
-                    return Err(PgError::feature_not_supported(
-                        "avg over vectors across shards is not supported yet",
-                    ))
-                }
+                t if vector_avg::is_vector(t) => format!("avg({})", c(sum)),
                 _ => format!("sum({})::numeric / sum({})::numeric", c(sum), c(count)),
             },
         };
@@ -102,16 +100,27 @@ pub fn final_request(
         outputs.push(format!("{expr} AS {}", quote_ident(name)));
     }
     let empty = rows.is_empty();
+    let mut partials = rows
+        .iter()
+        .map(|r| {
+            let fields = super::backend::messages::fields(r)?;
+            Ok(fields
+                .into_iter()
+                .map(|f| f.map(Bytes::copy_from_slice))
+                .collect())
+        })
+        .collect::<Result<vector_avg::Partials, PgError>>()?;
+    let types: Vec<u32> = columns.iter().map(|f| f.type_oid).collect();
+    vector_avg::use_group_means(plan, &types, &mut partials)?;
+    if empty {
+        partials.push(vec![None; n]);
+    }
     let mut values = Vec::new();
     let mut tuples = Vec::new();
-    for row in rows.iter().map(Some).chain(empty.then_some(None)) {
-        let fields = match row {
-            Some(r) => super::backend::messages::fields(r)?,
-            None => vec![None; n],
-        };
+    for fields in partials {
         let mut t = Vec::with_capacity(n);
         for f in fields {
-            values.push(f.map(Bytes::copy_from_slice));
+            values.push(f);
             t.push(format!("${}", values.len()));
         }
         tuples.push(format!("({})", t.join(", ")));

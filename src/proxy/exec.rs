@@ -128,7 +128,7 @@ impl ShardStream {
                 BackendMessage::ReadyForQuery(_) => self.done = true,
                 BackendMessage::CopyIn | BackendMessage::CopyOut => {
                     self.error = Some(PgError::feature_not_supported(
-                        "COPY through the proxy is not supported yet",
+                        "COPY cannot be part of another statement through the proxy",
                     ));
                 }
                 _ => {}

@@ -25,7 +25,7 @@ use super::cache::{self, QueryCache, SCHEMA};
 use super::describe_cache::{DescribeCache, Described};
 use super::exec::{run_simple, ShardStream};
 use super::route::Cluster;
-use super::{explain, plan, run};
+use super::{copy, explain, plan, run};
 use crate::metrics::{ProxyMetrics, Stage, StatementClass};
 use crate::sql::{self, classify, CopyDirection, StatementKind, TransactionControl};
 use crate::wire::catalog::{is_typeinfo_query, typeinfo_columns, typeinfo_row, TYPEINFO_PARAMS};
@@ -277,6 +277,13 @@ impl ProxySession {
                 out.session().reset_all();
                 out.complete("DISCARD ALL");
                 Ok(())
+            }
+            StatementKind::Copy(info) => {
+                let pin = copy::Pin {
+                    shard: &mut self.pinned_shard,
+                    chan: &mut self.pinned,
+                };
+                copy::copy(&self.cluster, statement, &info, pin, out).await
             }
             StatementKind::Explain {
                 statement: inner,
@@ -552,6 +559,7 @@ impl QueryHandler for ProxySession {
             | StatementKind::Reset(_)
             | StatementKind::Discard => Some(Vec::new()),
             StatementKind::Explain { .. } => Some(vec![text_column("QUERY PLAN")]),
+            StatementKind::Copy(_) => Some(Vec::new()),
             _ => None,
         };
         let (param_types, columns) = match local {

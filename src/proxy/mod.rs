@@ -17,6 +17,7 @@ pub mod slots;
 
 mod admin;
 mod combine;
+mod copy;
 mod describe_cache;
 mod explain;
 pub mod frontend;
@@ -24,6 +25,7 @@ mod generated_keys;
 pub mod plan;
 mod run;
 pub mod slot_record;
+mod vector_avg;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -131,8 +131,9 @@ pub async fn plan(
             }
             Ok(Route::on("broadcast", all, text, Combine::Broadcast, true))
         }
+        // COPY streams through its own path (super::copy), never a route.
         StatementKind::Copy(_) => Err(PgError::feature_not_supported(
-            "COPY through the proxy is not supported yet",
+            "COPY cannot be planned as a query (EXPLAIN or a prepared COPY with parameters)",
         )),
         _ => Ok(Route::on("broadcast", all, text, Combine::Broadcast, true)),
     }

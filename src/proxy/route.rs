@@ -167,7 +167,8 @@ fn key_text(value: &KeyValue, params: Option<&Params>) -> Option<String> {
     }
 }
 
-fn binary_key_text(type_oid: u32, bytes: &[u8]) -> Option<String> {
+/// The text of a key value sent in binary (the slot hash reads text).
+pub(crate) fn binary_key_text(type_oid: u32, bytes: &[u8]) -> Option<String> {
     const UUID: u32 = 2950;
     if type_oid == UUID && bytes.len() == 16 {
         let h: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

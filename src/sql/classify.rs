@@ -71,6 +71,8 @@ pub struct CopyInfo {
     pub stdio: bool,
     /// The data format.
     pub format: CopyFormat,
+    /// The format's options (delimiter, NULL string, quoting, header).
+    pub options: super::copy_data::CopyOptions,
 }
 
 /// COPY FROM or COPY TO.
@@ -221,6 +223,11 @@ fn classify_ast(stmt: &ast::Statement) -> StatementKind {
                 },
                 stdio: matches!(target, CopyTarget::Stdin | CopyTarget::Stdout),
                 format: copy_format(options, legacy_options),
+                options: super::copy_data::CopyOptions::from_statement(
+                    copy_format(options, legacy_options),
+                    options,
+                    legacy_options,
+                ),
             })
         }
         S::CreateExtension(_) => ddl(DdlAction::CreateExtension, []),

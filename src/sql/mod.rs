@@ -6,6 +6,7 @@
 
 mod aggregate;
 mod classify;
+mod copy_data;
 mod error;
 mod knn;
 mod names;
@@ -20,6 +21,7 @@ pub use classify::{
     classify, CopyDirection, CopyFormat, CopyInfo, DdlAction, DdlInfo, SelectInfo, SetVariable,
     StatementKind, TransactionControl,
 };
+pub use copy_data::{binary_header, CopyOptions, Record, RecordReader, BINARY_TRAILER};
 pub use error::{Result, SqlError};
 pub use knn::{
     distance_operator, knn_query, placeholder_index, vector_cast, Bound, KnnQuery, QueryVector,

@@ -308,6 +308,23 @@ impl Fixture {
     }
 }
 
+/// Runs one command (SQL or a backslash command such as `\copy`) through
+/// psql on `port`; its output (panics with psql's errors on failure).
+pub fn psql(port: u16, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1"])
+        .args(["-p", &port.to_string(), "-U", "postgres", "-d", "postgres"])
+        .args(["-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Simple-protocol rows as text, for exact comparisons.
 pub async fn text_rows(
     client: &tokio_postgres::Client,

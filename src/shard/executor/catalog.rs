@@ -1,6 +1,7 @@
 //! What drivers and psql ask the server about itself: `version()`,
 //! tokio-postgres' and psycopg's `pg_type` lookups, index build progress
-//! (`pg_stat_progress_create_index`), and the catalog queries psql sends
+//! (`pg_stat_progress_create_index`), rows per table (`pg_stat_user_tables`),
+//! and the catalog queries psql sends
 //! for `\dt` and `\d table` (recognised by their text, answered from
 //! storage's table definitions in [`super::psql`]).
 
@@ -35,10 +36,20 @@ fn typeinfo_columns() -> Vec<Column> {
         .collect()
 }
 
+/// Columns from (name, type) pairs.
+fn columns(spec: &[(&str, u32)]) -> Vec<Column> {
+    spec.iter()
+        .map(|&(n, t)| Column {
+            name: n.to_string(),
+            ty: (t, -1),
+        })
+        .collect()
+}
+
 /// Columns of `pg_stat_progress_create_index` (PostgreSQL's, less the
 /// locker and partition counters).
 fn progress_columns() -> Vec<Column> {
-    [
+    columns(&[
         ("pid", oid::INT4),
         ("datname", oid::NAME),
         ("relid", oid::OID),
@@ -49,13 +60,7 @@ fn progress_columns() -> Vec<Column> {
         ("phase", oid::TEXT),
         ("tuples_total", oid::INT8),
         ("tuples_done", oid::INT8),
-    ]
-    .into_iter()
-    .map(|(n, t)| Column {
-        name: n.to_string(),
-        ty: (t, -1),
-    })
-    .collect()
+    ])
 }
 
 /// The rows of `pg_stat_progress_create_index`: one per running build.
@@ -98,19 +103,13 @@ fn is_psycopg_typeinfo(stmt: &Statement) -> bool {
 }
 
 fn psycopg_typeinfo_columns() -> Vec<Column> {
-    [
+    columns(&[
         ("name", oid::NAME),
         ("oid", oid::OID),
         ("array_oid", oid::OID),
         ("regtype", oid::TEXT),
         ("delimiter", oid::CHAR),
-    ]
-    .into_iter()
-    .map(|(n, t)| Column {
-        name: n.to_string(),
-        ty: (t, -1),
-    })
-    .collect()
+    ])
 }
 
 /// The row psycopg's type lookup gets for type name `name`.
@@ -123,6 +122,32 @@ fn psycopg_typeinfo_row(name: &str) -> Option<Vec<Datum>> {
         Some(Value::Text(t.name.to_string())),
         Some(Value::Char(b',')),
     ])
+}
+
+/// The name a query reads the table statistics view under.
+pub const TABLE_STATS_VIEW: &str = "pg_stat_user_tables";
+
+/// `pg_stat_user_tables` with the columns tools read most (PostgreSQL's
+/// `n_live_tup` is an estimate; here it is the exact row count).
+pub fn table_stats_view(tables: &Tables) -> Relation {
+    let columns = columns(&[
+        ("relid", oid::OID),
+        ("schemaname", oid::NAME),
+        ("relname", oid::NAME),
+        ("n_live_tup", oid::INT8),
+    ]);
+    let rows = tables
+        .iter()
+        .map(|t| {
+            vec![
+                Some(Value::Oid(t.def().oid)),
+                Some(Value::Text("public".to_string())),
+                Some(Value::Text(t.def().name.clone())),
+                Some(Value::Int8(i64::try_from(t.len()).unwrap_or(i64::MAX))),
+            ]
+        })
+        .collect();
+    Relation { columns, rows }
 }
 
 /// The name a query reads the progress view under.

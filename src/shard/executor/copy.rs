@@ -11,19 +11,24 @@ use super::types::{type_oid, value_typmod};
 use super::Outcome;
 use crate::shard::datum::Datum;
 use crate::shard::storage::TableDef;
-use crate::sql::{CopyDirection, CopyFormat, CopyInfo};
+use crate::sql::{
+    binary_header, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record, RecordReader,
+    BINARY_TRAILER,
+};
 use crate::wire::{self, Format, PgError, Responder, TransactionStatus, Value};
 use bytes::{BufMut, BytesMut};
 use sqlparser::ast::{CopySource, Statement};
 use std::sync::Arc;
 
-const BINARY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
-
-fn wire_format(f: CopyFormat) -> wire::CopyFormat {
-    match f {
-        CopyFormat::Text => wire::CopyFormat::Text,
-        CopyFormat::Csv => wire::CopyFormat::Csv,
-        CopyFormat::Binary => wire::CopyFormat::Binary,
+/// The statement's format as the wire layer frames it (here: the lowest
+/// layer that knows both types; the proxy uses it too).
+impl From<CopyFormat> for wire::CopyFormat {
+    fn from(f: CopyFormat) -> Self {
+        match f {
+            CopyFormat::Text => wire::CopyFormat::Text,
+            CopyFormat::Csv => wire::CopyFormat::Csv,
+            CopyFormat::Binary => wire::CopyFormat::Binary,
+        }
     }
 }
 
@@ -49,28 +54,41 @@ pub async fn run(
     }
 }
 
-/// Parses COPY data as it arrives.
+/// Parses COPY data as it arrives: [`RecordReader`] cuts records, each
+/// record's fields are decoded as the target columns' types.
 struct Parser {
-    format: CopyFormat,
+    reader: RecordReader,
     types: Vec<(u32, Option<u32>)>,
-    buf: Vec<u8>,
-    header_done: bool,
-    ended: bool,
     rows: Vec<Vec<Datum>>,
 }
 
 impl Parser {
     fn feed(&mut self, chunk: &[u8]) -> Result<(), PgError> {
-        self.buf.extend_from_slice(chunk);
-        let used = match self.format {
-            CopyFormat::Binary => self.binary()?,
-            _ => self.lines()?,
-        };
-        self.buf.drain(..used);
+        self.reader.feed(chunk);
+        while let Some(record) = self.reader.next_record().map_err(sql_error)? {
+            self.record(record)?;
+        }
         Ok(())
     }
 
-    fn row(&mut self, fields: Vec<Option<Vec<u8>>>, format: Format) -> Result<(), PgError> {
+    fn finish(&mut self) -> Result<(), PgError> {
+        match self.reader.finish().map_err(sql_error)? {
+            Some(record) => self.record(record),
+            None => Ok(()),
+        }
+    }
+
+    fn record(&mut self, record: Record) -> Result<(), PgError> {
+        let Record::Row(bytes) = record else {
+            return Ok(());
+        };
+        let options = self.reader.options();
+        let format = if options.format == CopyFormat::Binary {
+            Format::Binary
+        } else {
+            Format::Text
+        };
+        let fields = options.fields(&bytes).map_err(sql_error)?;
         if fields.len() != self.types.len() {
             return Err(bad_copy(if fields.len() < self.types.len() {
                 "missing data for column"
@@ -86,164 +104,10 @@ impl Parser {
         self.rows.push(row);
         Ok(())
     }
-
-    fn lines(&mut self) -> Result<usize, PgError> {
-        let mut start = 0;
-        let buf = std::mem::take(&mut self.buf);
-        let result = (|| {
-            while let Some(end) = record_end(&buf[start..], self.format == CopyFormat::Csv) {
-                let line = &buf[start..start + end];
-                start += end + 1;
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if self.ended || line == b"\\." {
-                    self.ended = true;
-                    continue;
-                }
-                let fields = match self.format {
-                    CopyFormat::Csv => csv_fields(line)?,
-                    _ => text_fields(line)?,
-                };
-                self.row(fields, Format::Text)?;
-            }
-            Ok(start)
-        })();
-        self.buf = buf;
-        result
-    }
-
-    fn binary(&mut self) -> Result<usize, PgError> {
-        let buf = std::mem::take(&mut self.buf);
-        let mut pos = 0;
-        let result = (|| {
-            if !self.header_done {
-                if buf.len() < 19 {
-                    return Ok(0);
-                }
-                if &buf[..11] != BINARY_SIGNATURE {
-                    return Err(bad_copy("COPY file signature not recognized"));
-                }
-                let ext = u32::from_be_bytes([buf[15], buf[16], buf[17], buf[18]]) as usize;
-                if buf.len() < 19 + ext {
-                    return Ok(0);
-                }
-                pos = 19 + ext;
-                self.header_done = true;
-            }
-            loop {
-                if self.ended {
-                    return Ok(buf.len());
-                }
-                let Some(count) = buf.get(pos..pos + 2) else {
-                    return Ok(pos);
-                };
-                let count = i16::from_be_bytes([count[0], count[1]]);
-                if count == -1 {
-                    self.ended = true;
-                    return Ok(buf.len());
-                }
-                let mut p = pos + 2;
-                let mut fields = Vec::with_capacity(count.max(0) as usize);
-                for _ in 0..count.max(0) {
-                    let Some(len) = buf.get(p..p + 4) else {
-                        return Ok(pos);
-                    };
-                    let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
-                    p += 4;
-                    if len < 0 {
-                        fields.push(None);
-                        continue;
-                    }
-                    let Some(data) = buf.get(p..p + len as usize) else {
-                        return Ok(pos);
-                    };
-                    fields.push(Some(data.to_vec()));
-                    p += len as usize;
-                }
-                self.row(fields, Format::Binary)?;
-                pos = p;
-            }
-        })();
-        self.buf = buf;
-        result
-    }
 }
 
-/// The end of the first complete record (its newline), if there is one;
-/// CSV newlines inside quotes do not end a record.
-fn record_end(buf: &[u8], csv: bool) -> Option<usize> {
-    if !csv {
-        return buf.iter().position(|&b| b == b'\n');
-    }
-    let mut quoted = false;
-    for (i, &b) in buf.iter().enumerate() {
-        match b {
-            b'"' => quoted = !quoted,
-            b'\n' if !quoted => return Some(i),
-            _ => {}
-        }
-    }
-    None
-}
-
-fn text_fields(line: &[u8]) -> Result<Vec<Option<Vec<u8>>>, PgError> {
-    line.split(|&b| b == b'\t')
-        .map(|f| {
-            if f == b"\\N" {
-                return Ok(None);
-            }
-            let mut out = Vec::with_capacity(f.len());
-            let mut it = f.iter();
-            while let Some(&b) = it.next() {
-                if b != b'\\' {
-                    out.push(b);
-                    continue;
-                }
-                out.push(match it.next() {
-                    Some(b'n') => b'\n',
-                    Some(b't') => b'\t',
-                    Some(b'r') => b'\r',
-                    Some(b'b') => 8,
-                    Some(b'f') => 12,
-                    Some(b'v') => 11,
-                    Some(&c) => c,
-                    None => return Err(bad_copy("unterminated escape in COPY data")),
-                });
-            }
-            Ok(Some(out))
-        })
-        .collect()
-}
-
-fn csv_fields(line: &[u8]) -> Result<Vec<Option<Vec<u8>>>, PgError> {
-    let mut fields = Vec::new();
-    let mut field = Vec::new();
-    let (mut quoted, mut was_quoted) = (false, false);
-    let mut i = 0;
-    while i < line.len() {
-        let b = line[i];
-        match (quoted, b) {
-            (true, b'"') if line.get(i + 1) == Some(&b'"') => {
-                field.push(b'"');
-                i += 1;
-            }
-            (true, b'"') => quoted = false,
-            (false, b'"') => {
-                quoted = true;
-                was_quoted = true;
-            }
-            (false, b',') => {
-                fields.push((was_quoted || !field.is_empty()).then(|| std::mem::take(&mut field)));
-                was_quoted = false;
-            }
-            (_, b) => field.push(b),
-        }
-        i += 1;
-    }
-    if quoted {
-        return Err(bad_copy("unterminated CSV quoted field"));
-    }
-    fields.push((was_quoted || !field.is_empty()).then_some(field));
-    Ok(fields)
+fn sql_error(e: crate::sql::SqlError) -> PgError {
+    PgError::new(e.sqlstate, e.message)
 }
 
 fn columns_of(stmt: &Statement) -> (String, Vec<String>) {
@@ -288,26 +152,19 @@ async fn copy_from(
         .map(|&i| (type_oid(def.columns[i].ty), value_typmod(def.columns[i].ty)))
         .collect();
     let mut parser = Parser {
-        format: info.format,
+        reader: RecordReader::new(info.options.clone()),
         types,
-        buf: Vec::new(),
-        header_done: false,
-        ended: false,
         rows: Vec::new(),
     };
     let started = std::time::Instant::now();
     let table_name = table.clone();
-    let mut copy = out.copy_in(wire_format(info.format), targets.len()).await?;
+    let mut copy = out.copy_in(info.format.into(), targets.len()).await?;
     while let Some(chunk) = copy.next().await? {
         parser = tokio::task::spawn_blocking(move || parser.feed(&chunk).map(|()| parser))
             .await
             .map_err(|e| PgError::internal(e.to_string()))??;
     }
-    if !parser.buf.is_empty() && parser.format != CopyFormat::Binary {
-        parser = tokio::task::spawn_blocking(move || parser.feed(b"\n").map(|()| parser))
-            .await
-            .map_err(|e| PgError::internal(e.to_string()))??;
-    }
+    parser.finish()?;
     let rows = parser.rows;
     let n_rows = rows.len();
     let received = started.elapsed();
@@ -348,79 +205,47 @@ async fn copy_from(
     Ok(())
 }
 
-fn escape_text(s: &str, out: &mut BytesMut) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.put_slice(b"\\\\"),
-            '\t' => out.put_slice(b"\\t"),
-            '\n' => out.put_slice(b"\\n"),
-            '\r' => out.put_slice(b"\\r"),
-            c => {
-                let mut b = [0; 4];
-                out.put_slice(c.encode_utf8(&mut b).as_bytes());
-            }
-        }
-    }
-}
-
-fn quote_csv(s: &str, out: &mut BytesMut) {
-    if s.is_empty() || s.contains([',', '"', '\n', '\r']) {
-        out.put_u8(b'"');
-        out.put_slice(s.replace('"', "\"\"").as_bytes());
-        out.put_u8(b'"');
-    } else {
-        out.put_slice(s.as_bytes());
-    }
-}
-
-/// Encodes rows in a COPY format.
-fn encode(rel: &Relation, format: CopyFormat) -> BytesMut {
+/// Encodes rows in a COPY format (text/CSV with the statement's options),
+/// with the end of each CopyData message: one row per message as
+/// PostgreSQL sends them (psycopg's `Copy.rows()` and tokio-postgres'
+/// binary reader rely on it); a header goes with the first row, the binary
+/// trailer alone.
+fn encode(rel: &Relation, options: &CopyOptions) -> (BytesMut, Vec<usize>) {
     let mut out = BytesMut::new();
-    if format == CopyFormat::Binary {
-        out.put_slice(BINARY_SIGNATURE);
-        out.put_i32(0);
-        out.put_i32(0);
+    let mut ends = Vec::with_capacity(rel.rows.len() + 1);
+    let binary = options.format == CopyFormat::Binary;
+    if binary {
+        out.put_slice(&binary_header());
+    } else if options.header {
+        options.write_line(rel.columns.iter().map(|c| Some(c.name.as_str())), &mut out);
+        ends.push(out.len());
     }
     for row in &rel.rows {
-        match format {
-            CopyFormat::Binary => {
-                out.put_i16(row.len() as i16);
-                for v in row {
-                    match v {
-                        None => out.put_i32(-1),
-                        Some(v) => {
-                            let mut b = BytesMut::new();
-                            v.encode(Format::Binary, &mut b);
-                            out.put_i32(b.len() as i32);
-                            out.put_slice(&b);
-                        }
+        if binary {
+            out.put_i16(row.len() as i16);
+            for v in row {
+                match v {
+                    None => out.put_i32(-1),
+                    Some(v) => {
+                        let mut b = BytesMut::new();
+                        v.encode(Format::Binary, &mut b);
+                        out.put_i32(b.len() as i32);
+                        out.put_slice(&b);
                     }
                 }
             }
-            _ => {
-                for (i, v) in row.iter().enumerate() {
-                    if i > 0 {
-                        out.put_u8(if format == CopyFormat::Csv {
-                            b','
-                        } else {
-                            b'\t'
-                        });
-                    }
-                    match (v, format) {
-                        (None, CopyFormat::Csv) => {}
-                        (None, _) => out.put_slice(b"\\N"),
-                        (Some(v), CopyFormat::Csv) => quote_csv(&v.to_text(), &mut out),
-                        (Some(v), _) => escape_text(&v.to_text(), &mut out),
-                    }
-                }
-                out.put_u8(b'\n');
-            }
+        } else {
+            let texts: Vec<Option<String>> =
+                row.iter().map(|v| v.as_ref().map(Value::to_text)).collect();
+            options.write_line(texts.iter().map(Option::as_deref), &mut out);
         }
+        ends.push(out.len());
     }
-    if format == CopyFormat::Binary {
-        out.put_i16(-1);
+    if binary {
+        out.put_slice(BINARY_TRAILER);
+        ends.push(out.len());
     }
-    out
+    (out, ends)
 }
 
 async fn copy_to(job: CopyJob, info: CopyInfo, out: &mut Responder<'_>) -> Result<(), PgError> {
@@ -465,14 +290,20 @@ async fn copy_to(job: CopyJob, info: CopyInfo, out: &mut Responder<'_>) -> Resul
             _ => return Err(PgError::internal("not a COPY")),
         };
         let rel = run_query(&query, &ctx)?;
-        Ok::<_, PgError>((encode(&rel, info.format), rel.rows.len(), rel.columns.len()))
+        Ok::<_, PgError>((
+            encode(&rel, &info.options),
+            rel.rows.len(),
+            rel.columns.len(),
+        ))
     })
     .await
     .map_err(|e| PgError::internal(e.to_string()))?;
-    let (data, n, columns) = rel?;
-    let mut copy = out.copy_out(wire_format(info.format), columns);
-    for chunk in data.chunks(64 * 1024) {
-        copy.send(chunk).await?;
+    let ((data, ends), n, columns) = rel?;
+    let mut copy = out.copy_out(info.format.into(), columns);
+    let mut start = 0;
+    for end in ends {
+        copy.send(&data[start..end]).await?;
+        start = end;
     }
     copy.finish();
     out.complete(&format!("COPY {n}"));

@@ -108,16 +108,20 @@ impl Job {
     ) -> Result<T, PgError> {
         let tables = self.shard.db.read();
         let mut ctes = std::collections::HashMap::new();
-        let progress_view = catalog::PROGRESS_VIEW.as_bytes();
-        if self
-            .stmt
-            .text
-            .as_bytes()
-            .windows(progress_view.len())
-            .any(|w| w.eq_ignore_ascii_case(progress_view))
-        {
+        let mentions = |view: &str| {
+            self.stmt
+                .text
+                .as_bytes()
+                .windows(view.len())
+                .any(|w| w.eq_ignore_ascii_case(view.as_bytes()))
+        };
+        if mentions(catalog::PROGRESS_VIEW) {
             let view = catalog::progress_view(&self.shard, &tables, &self.globals.session.database);
             ctes.insert(catalog::PROGRESS_VIEW.to_string(), Arc::new(view));
+        }
+        if mentions(catalog::TABLE_STATS_VIEW) {
+            let view = catalog::table_stats_view(&tables);
+            ctes.insert(catalog::TABLE_STATS_VIEW.to_string(), Arc::new(view));
         }
         for (name, rel) in overlay::relations(&tables, &self.own_writes) {
             ctes.insert(name, Arc::new(rel));

@@ -1,0 +1,449 @@
+//! `COPY table FROM STDIN` split by slot: each record goes, unchanged
+//! (plus a generated key when the column list leaves a serial key out),
+//! to the COPY of the shard its key hashes to. See [`super`] for the
+//! commit protocol.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::future::join_all;
+
+use super::{describe, rewritten, started, Pin};
+use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
+use crate::proxy::exec::{run_simple, tag_count};
+use crate::proxy::frontend::sql_error;
+use crate::proxy::route::{binary_key_text, Cluster};
+use crate::sql::{
+    self, binary_header, quote_ident, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record,
+    RecordReader, TableName,
+};
+use crate::wire::{oid, PgError, Responder};
+
+/// CopyData batch size per shard.
+const BATCH: usize = 64 * 1024;
+/// Generated keys reserved at a time.
+const KEY_BLOCK: usize = 1024;
+
+/// The shard key's place in each record.
+struct KeyColumn {
+    name: String,
+    /// Index among the client's fields; `None` when the proxy generates it.
+    position: Option<usize>,
+    /// The key's type (binary format only: to read or write its bytes).
+    type_oid: u32,
+}
+
+/// One shard's COPY, started on its first row.
+struct ShardCopy {
+    shard: usize,
+    chan: Box<dyn ShardChannel>,
+    batch: BytesMut,
+}
+
+/// The state of one COPY FROM STDIN across the shards.
+struct Loader<'c, 'p> {
+    cluster: &'c Cluster,
+    table: TableName,
+    shard_sql: String,
+    options: CopyOptions,
+    key: KeyColumn,
+    header: Option<Bytes>,
+    open: Vec<ShardCopy>,
+    pin: Option<Pin<'p>>,
+    /// Generated keys reserved and not used yet: next, end.
+    keys: (i64, i64),
+}
+
+fn bad_copy(message: impl Into<String>) -> PgError {
+    PgError::new("22P04", message)
+}
+
+/// Runs `COPY table FROM STDIN` (`pin` is set inside a transaction).
+pub(super) async fn copy_from(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+    info: &CopyInfo,
+    pin: Option<Pin<'_>>,
+    out: &mut Responder<'_>,
+) -> Result<(), PgError> {
+    let Some(table) = info.table.clone() else {
+        return Err(PgError::feature_not_supported("COPY FROM needs a table"));
+    };
+    let table_info = cluster.table(&table).await?;
+    let Some(key) = table_info.key.clone() else {
+        return Err(PgError::feature_not_supported(format!(
+            "table {table} has no shard key: give it a primary key or set tables.{}.shard_key in the proxy configuration",
+            table.name
+        )));
+    };
+    if let Some(missing) = info
+        .columns
+        .iter()
+        .find(|c| !table_info.columns.contains(c))
+    {
+        return Err(PgError::new(
+            "42703",
+            format!(
+                "column \"{missing}\" of relation \"{}\" does not exist",
+                table.name
+            ),
+        ));
+    }
+    let targets = if info.columns.is_empty() {
+        &table_info.columns
+    } else {
+        &info.columns
+    };
+    let position = targets.iter().position(|c| *c == key);
+    let type_oid = match info.format {
+        CopyFormat::Binary => key_type(cluster, &table, &key).await?,
+        _ => 0,
+    };
+    let mut loader = Loader {
+        cluster,
+        table,
+        shard_sql: rewritten(statement, false, position.is_none().then_some(key.as_str())),
+        options: info.options.clone(),
+        key: KeyColumn {
+            name: key,
+            position,
+            type_oid,
+        },
+        header: None,
+        open: Vec::new(),
+        pin,
+        keys: (0, 0),
+    };
+    let received = receive(&mut loader, info, targets.len(), out).await;
+    match received {
+        Err(e) => {
+            loader.abort(&e.message).await;
+            Err(e)
+        }
+        Ok(()) => {
+            let n = loader.finish().await?;
+            out.complete(&format!("COPY {n}"));
+            Ok(())
+        }
+    }
+}
+
+/// Reads the client's data and routes every record.
+async fn receive(
+    loader: &mut Loader<'_, '_>,
+    info: &CopyInfo,
+    columns: usize,
+    out: &mut Responder<'_>,
+) -> Result<(), PgError> {
+    let mut reader = RecordReader::new(info.options.clone());
+    let mut copy = out.copy_in(info.format.into(), columns).await?;
+    while let Some(chunk) = copy.next().await? {
+        reader.feed(&chunk);
+        while let Some(record) = reader.next_record().map_err(sql_error)? {
+            loader.record(record).await?;
+        }
+    }
+    if let Some(record) = reader.finish().map_err(sql_error)? {
+        loader.record(record).await?;
+    }
+    Ok(())
+}
+
+/// The type OID of a table's key column (the proxy's OIDs).
+async fn key_type(cluster: &Cluster, table: &TableName, key: &str) -> Result<u32, PgError> {
+    let sql = format!("SELECT {} FROM {table}", quote_ident(key));
+    let columns = describe(cluster, 0, &sql).await?;
+    Ok(columns.first().map_or(oid::INT8, |f| f.type_oid))
+}
+
+/// A line with `value` appended as one more field (before its terminator).
+fn line_with_field(line: &[u8], delimiter: u8, value: &[u8]) -> Bytes {
+    let body_len = line.len()
+        - if line.ends_with(b"\r\n") {
+            2
+        } else {
+            usize::from(line.ends_with(b"\n"))
+        };
+    let mut out = BytesMut::with_capacity(line.len() + value.len() + 1);
+    out.put_slice(&line[..body_len]);
+    out.put_u8(delimiter);
+    out.put_slice(value);
+    out.put_slice(&line[body_len..]);
+    out.freeze()
+}
+
+impl Loader<'_, '_> {
+    async fn record(&mut self, record: Record) -> Result<(), PgError> {
+        match record {
+            Record::Header(line) => {
+                self.header = Some(match self.key.position {
+                    Some(_) => line,
+                    None => {
+                        line_with_field(&line, self.options.delimiter, self.key.name.as_bytes())
+                    }
+                });
+                Ok(())
+            }
+            Record::Row(row) => {
+                let (text, row) = match self.key.position {
+                    Some(p) => (self.key_text(&row, p)?, row),
+                    None => {
+                        let key = self.next_key().await?;
+                        (key.to_string(), self.with_key(&row, key)?)
+                    }
+                };
+                let shard = self.cluster.slots.shard_of(&text);
+                let copy = self.shard(shard).await?;
+                copy.batch.put_slice(&row);
+                if copy.batch.len() >= BATCH {
+                    let data = copy.batch.split().freeze();
+                    copy.chan.send(&Request::CopyData(data)).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The text the slot hash reads from a record's key field.
+    fn key_text(&self, row: &[u8], position: usize) -> Result<String, PgError> {
+        let fields = self.options.fields(row).map_err(sql_error)?;
+        let name = &self.key.name;
+        let value = match fields.into_iter().nth(position) {
+            Some(Some(v)) => v,
+            Some(None) => {
+                return Err(PgError::new(
+                    "23502",
+                    format!(
+                        "null value in column \"{name}\" of relation \"{}\" violates not-null constraint",
+                        self.table.name
+                    ),
+                ))
+            }
+            None => return Err(bad_copy(format!("missing data for column \"{name}\""))),
+        };
+        if self.options.format == CopyFormat::Binary {
+            return binary_key_text(self.key.type_oid, &value).ok_or_else(|| {
+                PgError::new(
+                    "22P03",
+                    format!("incorrect binary data format in the shard key column \"{name}\""),
+                )
+            });
+        }
+        String::from_utf8(value)
+            .map_err(|_| PgError::new("22021", "invalid byte sequence for encoding \"UTF8\""))
+    }
+
+    /// The next generated key, reserving a block when none is left.
+    async fn next_key(&mut self) -> Result<i64, PgError> {
+        if self.keys.0 >= self.keys.1 {
+            let first = self
+                .cluster
+                .keys
+                .take(&self.cluster.shards, &self.table, &self.key.name, KEY_BLOCK)
+                .await?;
+            self.keys = (first, first + KEY_BLOCK as i64);
+        }
+        let key = self.keys.0;
+        self.keys.0 += 1;
+        Ok(key)
+    }
+
+    /// A record with a generated key appended as its last field.
+    fn with_key(&self, row: &[u8], key: i64) -> Result<Bytes, PgError> {
+        if self.options.format != CopyFormat::Binary {
+            return Ok(line_with_field(
+                row,
+                self.options.delimiter,
+                key.to_string().as_bytes(),
+            ));
+        }
+        let value = match self.key.type_oid {
+            oid::INT8 => key.to_be_bytes().to_vec(),
+            oid::INT4 => i32::try_from(key)
+                .map_err(|_| PgError::new("22003", "integer out of range"))?
+                .to_be_bytes()
+                .to_vec(),
+            _ => {
+                return Err(PgError::feature_not_supported(format!(
+                    "binary COPY into {} must give its shard key \"{}\"",
+                    self.table, self.key.name
+                )))
+            }
+        };
+        let count = row
+            .get(..2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .ok_or_else(|| bad_copy("unexpected EOF in COPY data"))?;
+        let mut out = BytesMut::with_capacity(row.len() + 4 + value.len());
+        out.put_i16(count.saturating_add(1));
+        out.put_slice(&row[2..]);
+        out.put_i32(value.len() as i32);
+        out.put_slice(&value);
+        Ok(out.freeze())
+    }
+
+    /// The COPY of `shard`, started (inside BEGIN, or on the
+    /// transaction's connection) on its first row.
+    async fn shard(&mut self, shard: usize) -> Result<&mut ShardCopy, PgError> {
+        if let Some(i) = self.open.iter().position(|c| c.shard == shard) {
+            return Ok(&mut self.open[i]);
+        }
+        let name = |s: usize| format!("\"{}\"", self.cluster.shards[s].name());
+        let mut chan = match &mut self.pin {
+            Some(pin) => {
+                if let Some(other) = self.open.first() {
+                    return Err(PgError::feature_not_supported(format!(
+                        "a transaction can write on one shard only; this statement would write on shards {}, {}",
+                        name(other.shard),
+                        name(shard)
+                    ))
+                    .with_hint("Run it outside the transaction block, or split it by shard key."));
+                }
+                if let Some(p) = *pin.shard {
+                    if p != shard {
+                        return Err(PgError::feature_not_supported(format!(
+                            "this transaction already wrote on shard {} and cannot also write on shard {}",
+                            name(p),
+                            name(shard)
+                        ))
+                        .with_hint("Commit first: two-phase commit across shards is not supported."));
+                    }
+                }
+                match pin.chan.take() {
+                    Some(chan) => chan,
+                    None => {
+                        let mut chan = self.cluster.shards[shard].checkout().await?;
+                        run_simple(chan.as_mut(), "BEGIN").await?;
+                        *pin.shard = Some(shard);
+                        chan
+                    }
+                }
+            }
+            None => {
+                let mut chan = self.cluster.shards[shard].checkout().await?;
+                run_simple(chan.as_mut(), "BEGIN").await?;
+                chan
+            }
+        };
+        chan.send(&Request::Simple(self.shard_sql.clone())).await?;
+        started(chan.as_mut(), CopyDirection::From).await?;
+        let mut batch = BytesMut::with_capacity(BATCH + 1024);
+        match (&self.header, self.options.format) {
+            (_, CopyFormat::Binary) => batch.put_slice(&binary_header()),
+            (Some(header), _) => batch.put_slice(header),
+            (None, _) => {}
+        }
+        self.open.push(ShardCopy { shard, chan, batch });
+        let last = self.open.len() - 1;
+        Ok(&mut self.open[last])
+    }
+
+    /// After the client's CopyDone: ends every shard's COPY, then commits
+    /// them all if every one succeeded (else rolls them all back).
+    async fn finish(mut self) -> Result<u64, PgError> {
+        for copy in &mut self.open {
+            if self.options.format == CopyFormat::Binary {
+                copy.batch.put_slice(sql::BINARY_TRAILER);
+            }
+            let data = copy.batch.split().freeze();
+            copy.chan.send(&Request::CopyData(data)).await?;
+            copy.chan.send(&Request::CopyDone).await?;
+        }
+        let replies = join_all(self.open.iter_mut().map(|c| copy_reply(c.chan.as_mut()))).await;
+        let failed = replies.iter().find_map(|r| r.as_ref().err().cloned());
+        if let Some(pin) = self.pin.take() {
+            if let Some(copy) = self.open.pop() {
+                *pin.chan = Some(copy.chan);
+            }
+            return match failed {
+                Some(e) => Err(e),
+                None => Ok(replies.into_iter().flatten().sum()),
+            };
+        }
+        if let Some(e) = failed {
+            self.end_all("ROLLBACK").await;
+            return Err(e);
+        }
+        let total = replies.into_iter().flatten().sum();
+        let committed = self.end_all("COMMIT").await;
+        if let Some((shard, e)) = committed
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
+        {
+            let states: Vec<String> = committed
+                .iter()
+                .zip(&self.open)
+                .map(|(r, c)| {
+                    let name = self.cluster.shards[c.shard].name();
+                    match r {
+                        Ok(_) => format!("{name}: committed"),
+                        Err(e) => format!("{name}: failed ({})", e.message),
+                    }
+                })
+                .collect();
+            let name = self.cluster.shards[self.open[shard].shard].name();
+            return Err(PgError::new(
+                e.code.clone(),
+                format!("{} (at COMMIT of the COPY on shard \"{name}\")", e.message),
+            )
+            .with_detail(format!("Shard states: {}.", states.join("; "))));
+        }
+        Ok(total)
+    }
+
+    /// Runs COMMIT or ROLLBACK on every shard's connection.
+    async fn end_all(&mut self, word: &str) -> Vec<Result<String, PgError>> {
+        join_all(
+            self.open
+                .iter_mut()
+                .map(|c| run_simple(c.chan.as_mut(), word)),
+        )
+        .await
+    }
+
+    /// After an error: fails every shard's COPY so nothing is applied.
+    async fn abort(&mut self, reason: &str) {
+        for copy in &mut self.open {
+            if copy
+                .chan
+                .send(&Request::CopyFail(reason.to_string()))
+                .await
+                .is_ok()
+            {
+                copy_reply(copy.chan.as_mut()).await.ok();
+            }
+        }
+        if self.pin.is_none() {
+            self.end_all("ROLLBACK").await;
+        }
+    }
+}
+
+/// A shard's reply to CopyDone or CopyFail: its row count or its error.
+async fn copy_reply(chan: &mut dyn ShardChannel) -> Result<u64, PgError> {
+    let mut rows = 0;
+    let mut error = None;
+    loop {
+        match chan.recv().await? {
+            BackendMessage::CommandComplete(tag) => rows = tag_count(&tag).unwrap_or(0),
+            BackendMessage::Error(e) => error = error.or(Some(e)),
+            BackendMessage::ReadyForQuery(_) => break,
+            _ => {}
+        }
+    }
+    error.map_or(Ok(rows), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_goes_before_the_line_terminator() {
+        assert_eq!(
+            &line_with_field(b"a\tb\r\n", b'\t', b"7")[..],
+            b"a\tb\t7\r\n"
+        );
+        assert_eq!(&line_with_field(b"a,b\n", b',', b"7")[..], b"a,b,7\n");
+        assert_eq!(&line_with_field(b"a", b',', b"7")[..], b"a,7");
+    }
+}
