@@ -200,6 +200,10 @@ impl Cluster {
             cluster.proxy_port,
             cluster.dir.join("proxy").display()
         );
+        // Room for the proxy's pool and the direct clients at once.
+        let shard_config = cluster.dir.join("shard.yaml");
+        std::fs::write(&shard_config, "max_connections: 300\n").map_err(|e| e.to_string())?;
+        let shard_config = shard_config.display().to_string();
         for s in 0..shards {
             let port = free_port()?;
             let data = cluster.dir.join(format!("s{s}"));
@@ -208,6 +212,8 @@ impl Cluster {
                 &format!("s{s}"),
                 &[
                     "shard",
+                    "--config",
+                    &shard_config,
                     "--listen",
                     &format!("127.0.0.1:{port}"),
                     "--data-dir",
