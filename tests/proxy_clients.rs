@@ -65,3 +65,36 @@ async fn psql_halfvec_and_settings() {
     let all = text_rows(&proxy, q).await.unwrap();
     assert_eq!(all.len(), 40);
 }
+
+/// The proxy remembers what Describe answered per statement text; a
+/// schema change made behind its back (directly on the shards) is caught
+/// at the next Execute with PostgreSQL's `cached plan must not change
+/// result type`, and the statement prepared again sees the new columns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_describe_made_stale_behind_the_proxy_is_refused_then_renewed() {
+    let fx = Fixture::start("").await;
+    let proxy = fx.client().await;
+    proxy
+        .batch_execute(
+            "CREATE TABLE t (id int PRIMARY KEY, a int); INSERT INTO t VALUES (1, 10), (2, 20)",
+        )
+        .await
+        .unwrap();
+    let sql = "SELECT * FROM t WHERE id = $1";
+    let rows = proxy.query(sql, &[&1i32]).await.unwrap();
+    assert_eq!(rows[0].len(), 2);
+    for s in &fx.shards {
+        let c = s.connect().await.unwrap();
+        c.batch_execute("ALTER TABLE t ADD COLUMN b text DEFAULT 'x'")
+            .await
+            .unwrap();
+    }
+    let e = proxy.query(sql, &[&1i32]).await.unwrap_err();
+    let db = e.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "0A000");
+    assert_eq!(db.message(), "cached plan must not change result type");
+    let rows = proxy.query(sql, &[&2i32]).await.unwrap();
+    assert_eq!(rows[0].len(), 3);
+    assert_eq!(rows[0].get::<_, i32>(1), 20);
+    assert_eq!(rows[0].get::<_, String>(2), "x");
+}

@@ -9,12 +9,13 @@
 //! the proxy then forgets every answer so the client's next Parse asks
 //! a shard again. Schema changes through this proxy forget them at once.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::fmt::Write as _;
+use std::sync::Arc;
 
+use super::memo::TextMemo;
 use crate::wire::FieldDescription;
 
-/// Most statements remembered; the map starts over when it is full.
+/// Most statements remembered.
 const CAPACITY: usize = 4096;
 
 /// What Describe answered for one statement.
@@ -26,39 +27,42 @@ pub struct Described {
     pub columns: Vec<FieldDescription>,
 }
 
-/// Statement text and the client's parameter types → Describe's answer.
-type Entries = HashMap<(String, Vec<u32>), Arc<Described>>;
+/// The remembered Describe answers of one proxy, by statement text and
+/// the client's parameter types.
+#[derive(Debug)]
+pub struct DescribeCache(TextMemo<Described>);
 
-/// The remembered Describe answers of one proxy.
-#[derive(Debug, Default)]
-pub struct DescribeCache {
-    entries: Mutex<Entries>,
+impl Default for DescribeCache {
+    fn default() -> Self {
+        DescribeCache(TextMemo::new(CAPACITY))
+    }
+}
+
+/// The memo key: the parameter types, then the text.
+fn key(sql: &str, param_types: &[u32]) -> String {
+    let mut k = String::with_capacity(sql.len() + 8 * param_types.len() + 1);
+    for t in param_types {
+        write!(k, "{t},").ok();
+    }
+    k.push('\n');
+    k.push_str(sql);
+    k
 }
 
 impl DescribeCache {
     /// The remembered answer for `sql` with the client's `param_types`.
     pub fn get(&self, sql: &str, param_types: &[u32]) -> Option<Arc<Described>> {
-        // The key is built only to look up; statements are short.
-        let key = (sql.to_string(), param_types.to_vec());
-        self.lock().get(&key).cloned()
+        self.0.get(&key(sql, param_types))
     }
 
     /// Remembers an answer.
     pub fn insert(&self, sql: &str, param_types: &[u32], described: Described) {
-        let mut entries = self.lock();
-        if entries.len() >= CAPACITY {
-            entries.clear();
-        }
-        entries.insert((sql.to_string(), param_types.to_vec()), Arc::new(described));
+        self.0.insert(&key(sql, param_types), described);
     }
 
     /// Forgets every answer (after a schema change).
     pub fn clear(&self) {
-        self.lock().clear();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.clear();
     }
 }
 
@@ -80,6 +84,7 @@ mod tests {
         );
         assert_eq!(cache.get(sql, &[0]).unwrap().param_types, vec![23]);
         assert!(cache.get(sql, &[20]).is_none());
+        assert!(cache.get(sql, &[]).is_none());
         cache.clear();
         assert!(cache.get(sql, &[0]).is_none());
     }

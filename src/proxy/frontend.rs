@@ -24,6 +24,7 @@ use super::backend::{Request, ShardChannel};
 use super::cache::{self, QueryCache, SCHEMA};
 use super::describe_cache::{DescribeCache, Described};
 use super::exec::{run_simple, ShardStream};
+use super::memo::TextMemo;
 use super::route::Cluster;
 use super::{copy, explain, plan, run};
 use crate::metrics::{ProxyMetrics, Stage, StatementClass};
@@ -40,7 +41,16 @@ pub struct ProxyFactory {
     cache: Option<Arc<QueryCache>>,
     metrics: ProxyMetrics,
     describes: Arc<DescribeCache>,
+    parses: Arc<Parses>,
 }
+
+/// Parsed statements by their text.
+type Parses = TextMemo<Vec<sql::Statement>>;
+
+/// Statements remembered parsed (see [`ProxySession::parse`]).
+const PARSES_KEPT: usize = 512;
+/// Longer texts (bulk INSERTs) are parsed each time and not kept.
+const PARSE_KEPT_BYTES: usize = 32 * 1024;
 
 impl ProxyFactory {
     /// A factory over a cluster, its cache (if on) and its metrics.
@@ -54,6 +64,7 @@ impl ProxyFactory {
             cache,
             metrics,
             describes: Arc::default(),
+            parses: Arc::new(TextMemo::new(PARSES_KEPT)),
         }
     }
 }
@@ -69,6 +80,7 @@ impl HandlerFactory for ProxyFactory {
             cache: self.cache.clone(),
             metrics: self.metrics.clone(),
             describes: Arc::clone(&self.describes),
+            parses: Arc::clone(&self.parses),
             pinned_shard: None,
             pinned: None,
             written: BTreeSet::new(),
@@ -82,8 +94,8 @@ pub enum ProxyStatement {
     /// tokio-postgres' type lookup, answered from the wire registry so
     /// clients see the proxy's OIDs whatever their shards use.
     TypeInfo,
-    /// A statement to plan at each Execute.
-    Sql(Box<sql::Statement>),
+    /// A statement to plan at each Execute (the only one of its parse).
+    Sql(Arc<Vec<sql::Statement>>),
 }
 
 /// One client session.
@@ -96,6 +108,7 @@ pub struct ProxySession {
     cache: Option<Arc<QueryCache>>,
     metrics: ProxyMetrics,
     describes: Arc<DescribeCache>,
+    parses: Arc<Parses>,
     /// Tables the open transaction wrote: their generations are bumped at
     /// COMMIT.
     written: BTreeSet<String>,
@@ -478,6 +491,21 @@ impl ProxySession {
         Ok(())
     }
 
+    /// The statements of `sql`, remembered from an earlier parse of the
+    /// same text when there was one (clients repeat their statements).
+    fn parse(&self, sql: &str) -> Result<Arc<Vec<sql::Statement>>, PgError> {
+        if let Some(parsed) = self.parses.get(sql) {
+            return Ok(parsed);
+        }
+        let t = Instant::now();
+        let statements = sql::parse(sql).map_err(sql_error)?;
+        self.metrics.stage(Stage::Parse, t.elapsed());
+        if sql.len() > PARSE_KEPT_BYTES {
+            return Ok(Arc::new(statements));
+        }
+        Ok(self.parses.insert(sql, statements))
+    }
+
     /// Parameter and result types of `sql`, remembered or asked of the
     /// first shard.
     async fn describe(
@@ -512,14 +540,12 @@ impl QueryHandler for ProxySession {
     type Statement = ProxyStatement;
 
     async fn simple_query(&mut self, sql: &str, out: &mut Responder<'_>) -> Result<(), PgError> {
-        let t = Instant::now();
-        let statements = sql::parse(sql).map_err(sql_error)?;
-        self.metrics.stage(Stage::Parse, t.elapsed());
+        let statements = self.parse(sql)?;
         if statements.is_empty() {
             out.empty_query();
             return Ok(());
         }
-        for s in &statements {
+        for s in statements.iter() {
             if let Err(e) = self.statement(s, None, None, out).await {
                 self.unpin();
                 return Err(e);
@@ -541,12 +567,17 @@ impl QueryHandler for ProxySession {
                 columns: typeinfo_columns(),
             });
         }
-        let t = Instant::now();
-        let statement = sql::parse_single(sql).map_err(sql_error)?;
-        self.metrics.stage(Stage::Parse, t.elapsed());
-        let local = match classify(&statement) {
+        let parsed = self.parse(sql)?;
+        let [statement] = parsed.as_slice() else {
+            // parse_single words the error for none or several.
+            return Err(sql::parse_single(sql).err().map_or_else(
+                || PgError::protocol_violation("expected one statement"),
+                sql_error,
+            ));
+        };
+        let local = match classify(statement) {
             StatementKind::Show(name) if name == cache::SHOW_NAME => Some(cache::show_columns()),
-            StatementKind::Select(_) if cache::is_cache_clear(&statement) => {
+            StatementKind::Select(_) if cache::is_cache_clear(statement) => {
                 Some(vec![FieldDescription::builtin(
                     "cache_clear",
                     crate::wire::oid::INT8,
@@ -567,7 +598,7 @@ impl QueryHandler for ProxySession {
             None => self.describe(sql, param_types).await?,
         };
         Ok(Prepared {
-            statement: ProxyStatement::Sql(Box::new(statement)),
+            statement: ProxyStatement::Sql(Arc::clone(&parsed)),
             param_types,
             columns,
         })
@@ -593,7 +624,10 @@ impl QueryHandler for ProxySession {
                 out.complete(&format!("SELECT {n}"));
                 Ok(())
             }
-            ProxyStatement::Sql(s) => {
+            ProxyStatement::Sql(parsed) => {
+                let Some(s) = parsed.first() else {
+                    return Err(PgError::protocol_violation("expected one statement"));
+                };
                 let result = self
                     .statement(s, Some(params), Some(statement.columns.len()), out)
                     .await;

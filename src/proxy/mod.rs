@@ -22,6 +22,7 @@ mod describe_cache;
 mod explain;
 pub mod frontend;
 mod generated_keys;
+mod memo;
 pub mod plan;
 mod run;
 pub mod slot_record;

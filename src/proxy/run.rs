@@ -101,9 +101,17 @@ fn result_formats(out: &Responder<'_>, visible: Option<usize>, hidden: usize) ->
         return Vec::new();
     };
     let client = (0..visible).map(|i| out.result_format(i).code());
-    client
+    let mut codes: Vec<i16> = client
         .chain(std::iter::repeat_n(Format::Binary.code(), hidden))
-        .collect()
+        .collect();
+    // One code for all columns when they agree (Bind's rule): the shard
+    // then answers whatever columns the statement has now, and a result
+    // that changed since Describe is refused by the wire layer rather
+    // than by the shard as a protocol violation.
+    if codes.windows(2).all(|w| w[0] == w[1]) {
+        codes.truncate(1);
+    }
+    codes
 }
 
 /// The request for one shard: the simple protocol when the client used

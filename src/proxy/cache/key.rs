@@ -8,8 +8,7 @@
 //! inside a transaction that wrote.
 //!
 //! The key is a SHA-256 over everything the answer's bytes depend on: the
-//! statement as re-printed by the parser (so spacing and keyword case do
-//! not matter), its bound parameters with their types and formats, the
+//! statement's text as the client sent it, its bound parameters with their types and formats, the
 //! protocol and the client's result formats, the session's pgvector
 //! settings (`hnsw.*`, `ivfflat.*`), database and user, and the stamp:
 //! the generation of every table read plus the schema generation (and
@@ -183,7 +182,7 @@ pub fn key(
 ) -> CacheKey {
     let mut h = Sha256::new();
     field(&mut h, stamp.as_bytes());
-    field(&mut h, statement.ast.to_string().as_bytes());
+    field(&mut h, statement.text.as_bytes());
     match params {
         None => field(&mut h, b"simple"),
         Some(p) => {
