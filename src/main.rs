@@ -152,7 +152,12 @@ fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
 fn run_cache_bench(args: &CacheBenchArgs) -> Result<(), String> {
     let config = ProxyConfig::load(&args.config).map_err(|e| e.to_string())?;
     let table = runtime("pgvshard-bench")?
-        .block_on(cache_bench::run(BenchArgs::new(config, args.redis.clone())))
+        .block_on(cache_bench::run(BenchArgs {
+            write_ratio: args.write_ratio,
+            ops: args.ops,
+            clients: args.clients,
+            ..BenchArgs::new(config, args.redis.clone())
+        }))
         .map_err(|e| e.to_string())?;
     print!("{table}");
     Ok(())
@@ -213,6 +218,15 @@ struct CacheBenchArgs {
     /// Redis for the L1 + L2 mode (e.g. redis://127.0.0.1:6379/0).
     #[arg(long)]
     redis: Option<String>,
+    /// Fraction of operations that are UPDATEs.
+    #[arg(long, default_value_t = 0.05)]
+    write_ratio: f64,
+    /// Operations per mode.
+    #[arg(long, default_value_t = 20_000)]
+    ops: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
 }
 
 fn main() {
