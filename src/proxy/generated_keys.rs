@@ -131,7 +131,12 @@ impl KeySequences {
         let failures = self.failures();
         let mut blocks = self.lock();
         let block = blocks.get_mut(table)?;
-        if block.failures != failures || block.last - block.next + 1 < n {
+        if block.failures != failures
+            || block
+                .next
+                .checked_add(n - 1)
+                .is_none_or(|end| end > block.last)
+        {
             return None;
         }
         let first = block.next;
@@ -183,7 +188,7 @@ impl KeySequences {
                     .await
                     .ok_or_else(|| redis_unavailable(table, key))?;
                 Block {
-                    next: last - size + 1,
+                    next: last.saturating_sub(size - 1),
                     last,
                     failures,
                 }
