@@ -1,39 +1,147 @@
-//! Shard keys the proxy generates for INSERT rows that leave a serial key
-//! to its default. Each shard's own sequence only knows its own rows, so
-//! two shards would hand out the same value; instead the proxy assigns
-//! the values before routing: per table, one counter that starts after
-//! the largest key any shard holds (read on first use and again after DDL
-//! on the table) and grows by one per row. The rows then carry literal
+//! Shard keys the proxy generates for INSERT and COPY rows that leave a
+//! serial key to its default. Each shard's own sequence only knows its own
+//! rows, so two shards would hand out the same value; instead the proxy
+//! assigns the values before routing, and the rows then carry literal
 //! keys, route by slot like any other, and RETURNING shows the values.
 //!
-//! The counter lives in this proxy: with several proxies in front of the
-//! same shards, give rows explicit keys (or UUIDs) instead.
+//! # Without Redis: one proxy
+//! Per table, one in-memory counter that starts after the largest key any
+//! shard holds (read on first use and again after DDL on the table, so
+//! after TRUNCATE keys start again at 1) and grows by one per row. Several
+//! proxies in front of the same shards would hand out the same keys: such
+//! a deployment needs `cache.redis_url`.
+//!
+//! # With Redis (`cache.redis_url`): any number of proxies
+//! Each table has a counter in Redis (`{key_prefix}:serial:{table}`, see
+//! [`RedisLink::reserve_keys`]). A proxy reserves a block of
+//! [`BLOCK`] keys (or the statement's row count, if larger) with one
+//! atomic script that first raises the counter to the *floor* — the
+//! largest key this proxy knows to be used or reserved — and then
+//! INCRBYs it; the proxy hands the block out from memory and reserves the
+//! next one when it runs out. Blocks never overlap, so neither do keys.
+//! The counter only grows: after TRUNCATE or DROP/CREATE, keys continue
+//! where they were (like a sequence without RESTART IDENTITY).
+//!
+//! Redis losing its data must not restart the counter below keys still
+//! on the shards, nor inside a block another proxy still holds:
+//! - a proxy reads the shards' largest key into its floor on first use,
+//!   after DDL on the table, and whenever its Redis link has failed since
+//!   its block was reserved (a restart breaks every connection);
+//! - when the counter is missing but the floor is positive, Redis lost it:
+//!   the script starts it [`LOSS_GAP`] above the floor, beyond the blocks
+//!   other proxies may still hand out before they notice.
+//!
+//! Known limit: a Redis restored from an *older* snapshot keeps an old
+//! counter, which is raised to the shards' largest key but not past blocks
+//! other proxies hold until their link notices the restart; the shard's
+//! primary key then rejects a repeated key (23505), it is never stored
+//! twice. Values above 2^53 compare inexactly in the Lua script.
+//!
+//! When Redis does not answer and a statement needs a new block, the
+//! statement fails (55000, naming Redis) rather than risk a key another
+//! proxy hands out; rows with explicit keys still go through.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sqlparser::ast::{self, Expr, Ident, ObjectName, SetExpr};
 
 use super::backend::messages::fields;
 use super::backend::{BackendMessage, Request, SharedBackend};
+use super::cache::{QueryCache, RedisLink};
+use super::config::CacheConfig;
+use crate::metrics::{CacheMetrics, Registry};
 use crate::sql::{self, TableName};
 use crate::wire::PgError;
 
-/// The next key per table.
-#[derive(Default)]
+/// Keys reserved in Redis at a time (more when one statement needs more).
+pub const BLOCK: i64 = 1000;
+
+/// How far above the shards' largest key a counter Redis lost restarts.
+pub const LOSS_GAP: i64 = 1_000_000;
+
+/// The keys of one table this proxy may hand out: `next..=last`.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    next: i64,
+    last: i64,
+    /// The Redis link's failure count when the block was reserved.
+    failures: u64,
+}
+
+/// The generated keys of every table, from Redis blocks or (without
+/// Redis) one in-memory counter per table.
 pub struct KeySequences {
-    next: Mutex<HashMap<String, i64>>,
+    redis: Option<Arc<RedisLink>>,
+    blocks: Mutex<HashMap<String, Block>>,
+    /// Serialises reservations, so concurrent statements of this proxy
+    /// share one block instead of each reserving (and wasting) one.
+    reserving: tokio::sync::Mutex<()>,
+}
+
+/// The Redis link generated keys use: the cache's, or (cache disabled but
+/// `cache.redis_url` set) one of their own; `None` without Redis.
+pub fn key_link(
+    config: &CacheConfig,
+    cache: Option<&QueryCache>,
+    registry: &Registry,
+) -> Result<Option<Arc<RedisLink>>, String> {
+    if let Some(cache) = cache {
+        return Ok(cache.redis());
+    }
+    let Some(url) = &config.redis_url else {
+        return Ok(None);
+    };
+    let metrics = CacheMetrics::register(registry, None).map_err(|e| e.to_string())?;
+    Ok(Some(Arc::new(RedisLink::new(
+        url,
+        &config.key_prefix,
+        metrics,
+    )?)))
 }
 
 impl KeySequences {
-    /// Forgets `table`'s counter (after DDL: it may have been dropped or
-    /// truncated).
+    /// Key sequences reserving through `redis`, or in memory without it.
+    pub fn new(redis: Option<Arc<RedisLink>>) -> Self {
+        KeySequences {
+            redis,
+            blocks: Mutex::new(HashMap::new()),
+            reserving: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Forgets `table`'s block (after DDL: it may have been dropped or
+    /// truncated); the next key reads the shards' largest again.
     pub fn forget(&self, table: &TableName) {
         self.lock().remove(&table.to_string());
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
-        self.next.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Block>> {
+        self.blocks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The link's failure count (0 without Redis).
+    fn failures(&self) -> u64 {
+        self.redis.as_ref().map_or(0, |r| r.failures())
+    }
+
+    /// Hands out `n` keys from `table`'s block when it holds them and is
+    /// still valid; the first is returned.
+    fn hand_out(&self, table: &str, n: i64) -> Option<i64> {
+        let failures = self.failures();
+        let mut blocks = self.lock();
+        let block = blocks.get_mut(table)?;
+        if block.failures != failures
+            || block
+                .next
+                .checked_add(n - 1)
+                .is_none_or(|end| end > block.last)
+        {
+            return None;
+        }
+        let first = block.next;
+        block.next = block.next.saturating_add(n);
+        Some(first)
     }
 
     /// `n` consecutive fresh values of `table`'s key `key`; the first is
@@ -46,19 +154,65 @@ impl KeySequences {
         n: usize,
     ) -> Result<i64, PgError> {
         let name = table.to_string();
-        if !self.lock().contains_key(&name) {
-            let mut largest = 0i64;
-            for shard in shards {
-                largest = largest.max(largest_key(shard, &name, key).await?);
-            }
-            self.lock().entry(name.clone()).or_insert(largest + 1);
+        let n = i64::try_from(n).unwrap_or(i64::MAX).max(1);
+        if let Some(first) = self.hand_out(&name, n) {
+            return Ok(first);
         }
-        let mut next = self.lock();
-        let counter = next.entry(name).or_insert(1);
-        let first = *counter;
-        *counter += i64::try_from(n).unwrap_or(i64::MAX);
+        let _reserving = self.reserving.lock().await;
+        if let Some(first) = self.hand_out(&name, n) {
+            return Ok(first);
+        }
+        let failures = self.failures();
+        let old = self.lock().get(&name).copied();
+        let mut floor = old.map_or(0, |b| b.last);
+        if old.is_none_or(|b| b.failures != failures) {
+            for shard in shards {
+                floor = floor.max(largest_key(shard, &name, key).await?);
+            }
+        }
+        let block = match &self.redis {
+            None => Block {
+                next: floor.saturating_add(1),
+                last: i64::MAX,
+                failures,
+            },
+            Some(redis) => {
+                let size = n.max(BLOCK);
+                let seed = if floor > 0 {
+                    floor.saturating_add(LOSS_GAP)
+                } else {
+                    0
+                };
+                let last = redis
+                    .reserve_keys(&name, floor, seed, size)
+                    .await
+                    .ok_or_else(|| redis_unavailable(table, key))?;
+                Block {
+                    next: last.saturating_sub(size - 1),
+                    last,
+                    failures,
+                }
+            }
+        };
+        let first = block.next;
+        self.lock().insert(
+            name,
+            Block {
+                next: first.saturating_add(n),
+                ..block
+            },
+        );
         Ok(first)
     }
+}
+
+fn redis_unavailable(table: &TableName, key: &str) -> PgError {
+    PgError::new(
+        "55000",
+        format!(
+            "cannot generate a value for key \"{key}\" of table {table}: Redis (cache.redis_url) does not answer, and proxies reserve generated keys there so that no two hand out the same one; give the key explicitly or retry when Redis is back"
+        ),
+    )
 }
 
 /// The largest value of `key` on one shard (0 for an empty table).

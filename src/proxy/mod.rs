@@ -196,7 +196,9 @@ pub async fn start_with_registry(
         Some(at) => Some(MetricsServer::start(at, registry.clone()).await?),
         None => None,
     };
-    let cluster = Arc::new(Cluster::new(&config, shards));
+    let key_link = generated_keys::key_link(&config.cache, cache.as_deref(), &registry)
+        .map_err(|e| ProxyError::Setup(format!("cache.redis_url: {e}")))?;
+    let cluster = Arc::new(Cluster::new(&config, shards, key_link));
     let (stop, stopped) = oneshot::channel::<()>();
     let factory = ProxyFactory::new(cluster, cache, metrics);
     let task = tokio::spawn(async move {

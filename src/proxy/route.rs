@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use super::backend::{BackendMessage, Request, SharedBackend};
+use super::cache::RedisLink;
 use super::config::ProxyConfig;
 use super::generated_keys::KeySequences;
 use super::slots::SlotMap;
@@ -36,12 +37,17 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// A cluster over `shards` with the configuration's keys and slots.
-    pub fn new(config: &ProxyConfig, shards: Vec<SharedBackend>) -> Self {
+    /// A cluster over `shards` with the configuration's keys and slots;
+    /// generated keys are reserved through `redis` when there is one.
+    pub fn new(
+        config: &ProxyConfig,
+        shards: Vec<SharedBackend>,
+        redis: Option<Arc<RedisLink>>,
+    ) -> Self {
         Cluster {
             shards,
             slots: SlotMap::from_config(config),
-            keys: KeySequences::default(),
+            keys: KeySequences::new(redis),
             configured: config
                 .tables
                 .iter()

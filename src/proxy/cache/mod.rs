@@ -55,12 +55,12 @@ use moka::future::Cache;
 use moka::notification::RemovalCause;
 use prometheus::IntCounterVec;
 
+pub use self::redis::RedisLink;
 pub use admin::{clear, columns as show_columns, is_cache_clear, show, SHOW_NAME};
 pub use generations::SCHEMA;
 pub use key::{Bypass, CacheKey};
 
 use self::generations::GenerationStore;
-use self::redis::RedisLink;
 use super::config::CacheConfig;
 use crate::metrics::{CacheMetrics, Registry, SampledGauges, StatementClass};
 use crate::sql::{Statement, StatementKind};
@@ -173,6 +173,12 @@ impl QueryCache {
             .register(Box::new(sizes))
             .map_err(|e| e.to_string())?;
         Ok(Some(cache))
+    }
+
+    /// The link to Redis, when configured (generated keys are reserved
+    /// through it too).
+    pub fn redis(&self) -> Option<Arc<RedisLink>> {
+        self.redis.clone()
     }
 
     /// The key of a read, or why the cache must not be used for it.

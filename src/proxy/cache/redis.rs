@@ -12,6 +12,10 @@
 //! reconnects by itself but the first command after a restart fails
 //! without retry, so rotation is tried twice before giving up for that
 //! statement.
+//!
+//! The link also reserves blocks of generated serial keys for
+//! [`crate::proxy`]'s key sequences ([`RedisLink::reserve_keys`]), so that
+//! several proxies never hand out the same key.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -69,6 +73,11 @@ impl RedisLink {
     /// The key of an L2 entry.
     pub fn entry_key(&self, id: &str) -> String {
         format!("{}:r:{id}", self.prefix)
+    }
+
+    /// The key of table `table`'s counter of generated serial keys.
+    pub fn serial_key(&self, table: &str) -> String {
+        format!("{}:serial:{table}", self.prefix)
     }
 
     fn epoch_key(&self) -> String {
@@ -159,6 +168,36 @@ impl RedisLink {
             }
         }
         false
+    }
+
+    /// Reserves `n` keys of `table` atomically and returns the last one:
+    /// the counter is first raised to `floor` (set to `seed` if it is
+    /// missing), then INCRBY `n`. Tried twice (the connection manager's
+    /// first command after a reconnect fails); `None` when Redis failed.
+    pub async fn reserve_keys(&self, table: &str, floor: i64, seed: i64, n: i64) -> Option<i64> {
+        const RESERVE: &str = "local cur = redis.call('GET', KEYS[1]) \
+            if not cur then redis.call('SET', KEYS[1], ARGV[2]) \
+            elseif tonumber(cur) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end \
+            return redis.call('INCRBY', KEYS[1], ARGV[3])";
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(RESERVE)
+            .arg(1)
+            .arg(self.serial_key(table))
+            .arg(floor)
+            .arg(seed)
+            .arg(n);
+        for _ in 0..2 {
+            if let Some(last) = self.run("reserve_keys", &eval).await {
+                return Some(last);
+            }
+        }
+        None
+    }
+
+    /// How many Redis failures this link has seen: a change means Redis
+    /// may have restarted and lost or rolled back what it held.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::SeqCst)
     }
 
     /// An L2 entry.
