@@ -547,6 +547,14 @@ mod tests {
     }
 
     #[test]
+    fn the_standbys_sample_is_valid_with_primaries_only() {
+        let text = include_str!("../../config/proxy-shards-with-standbys.yaml");
+        let c = ProxyConfig::from_yaml(text).unwrap();
+        assert_eq!(c.shards.len(), 2);
+        assert_eq!(c.shards[1].host, "10.0.0.20");
+    }
+
+    #[test]
     fn the_embedded_default_is_four_in_process_shards() {
         let c = ProxyConfig::embedded();
         assert_eq!(c.shards.len(), 4);
