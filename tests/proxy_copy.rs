@@ -7,6 +7,7 @@
 //! is checked on the loaded rows.
 
 mod pg_support;
+mod python_support;
 
 use bytes::Bytes;
 use futures_util::{pin_mut, SinkExt, StreamExt, TryStreamExt};
@@ -345,22 +346,11 @@ async fn psycopg_copy_through_embedded_shards() {
     }
     let config = pgvshard::proxy::config::ProxyConfig::from_yaml(&yaml).unwrap();
     let proxy = pgvshard::proxy::start(config).await.unwrap();
-    let port = proxy.addr.port().to_string();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/proxy_copy_psycopg.py");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("python3")
-            .args([script, &port])
-            .output()
-            .expect("python3 runs")
+    let port = proxy.addr.port();
+    tokio::task::spawn_blocking(move || {
+        python_support::run_script("proxy_copy_psycopg.py", port, "copy ok\n")
     })
     .await
     .unwrap();
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "copy ok\n");
     proxy.shutdown().await.unwrap();
 }
