@@ -254,3 +254,62 @@ async fn a_redis_crash_stops_caching_without_wrong_answers() {
     }
     assert!(resumed, "caching resumes when Redis is back");
 }
+
+/// A generation Redis lost (evicted, or deleted by hand) starts again from
+/// a random value, not from zero: counting up from zero would reach the
+/// generation an old entry was cached under and serve it after a write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_generation_never_brings_back_an_old_answer() {
+    let redis = RedisServer::start();
+    let (_fx, client) = loaded(&cache_yaml(Some(&redis))).await;
+    text_rows(&client, KNN).await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO items VALUES (9004, 1, '[1,2,3,1,2,3,1,2]', B'0000000000000000')",
+        )
+        .await
+        .unwrap();
+    let with_row = text_rows(&client, KNN).await.unwrap();
+    assert_eq!(with_row[0][0].as_deref(), Some("9004"));
+    assert_eq!(text_rows(&client, KNN).await.unwrap(), with_row, "cached");
+
+    let connect = || {
+        redis::Client::open(redis.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    };
+    let (mut reader, mut admin) = (connect(), connect());
+    let mut generation = || -> Option<String> {
+        redis::cmd("GET")
+            .arg("t:gen:items")
+            .query(&mut reader)
+            .unwrap()
+    };
+    let cached_under = generation().expect("the table's generation is in Redis");
+    let _: i64 = redis::cmd("DEL")
+        .arg("t:gen:items")
+        .query(&mut admin)
+        .unwrap();
+    client
+        .batch_execute("DELETE FROM items WHERE id = 9004")
+        .await
+        .unwrap();
+    // Writes that change nothing, until the generation would come back
+    // to the one the old answer was cached under.
+    for _ in 0..50 {
+        if generation().as_deref() == Some(cached_under.as_str()) {
+            break;
+        }
+        client
+            .batch_execute("UPDATE items SET cat = cat WHERE id = -1")
+            .await
+            .unwrap();
+    }
+    let after = text_rows(&client, KNN).await.unwrap();
+    assert_ne!(
+        after[0][0].as_deref(),
+        Some("9004"),
+        "the deleted row is gone"
+    );
+}

@@ -21,7 +21,9 @@
 //!
 //! With Redis the generations live there ([`generations`]), INCR'd by
 //! every proxy and read with one MGET per statement, so the argument
-//! holds across proxies. When Redis fails, the proxy stops caching (it
+//! holds across proxies; a generation Redis lost (evicted, deleted)
+//! restarts at a random value rather than zero, so counting up again
+//! never reaches a generation an old entry carries. When Redis fails, the proxy stops caching (it
 //! cannot know the generations) and, when Redis answers again, writes a
 //! new random epoch that is part of every key: whatever Redis lost or
 //! rolled back in between, keys built before cannot be built again

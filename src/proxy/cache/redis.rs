@@ -125,46 +125,79 @@ impl RedisLink {
 
     /// The epoch and the generations of `tables` (one MGET), as the text a
     /// cache key is built from; `None` when Redis failed.
+    ///
+    /// A generation that is missing (never written, or evicted or lost
+    /// by Redis) is first set to a random value ([`fresh_generation`]):
+    /// counting up again from zero could repeat a value some cached entry
+    /// was made under before the loss.
     pub async fn stamp(&self, tables: &[String]) -> Option<String> {
-        let mut mget = redis::cmd("MGET");
-        mget.arg(self.epoch_key());
-        for t in tables {
-            mget.arg(self.generation_key(t));
-        }
-        let values: Vec<Option<String>> = self.run("mget", &mget).await?;
-        let Some(Some(epoch)) = values.first() else {
-            // Someone flushed Redis: start a new epoch, cache from the next statement.
-            self.fail();
-            return None;
-        };
-        let mut stamp = epoch.clone();
-        for v in &values[1..] {
-            stamp.push(':');
-            stamp.push_str(v.as_deref().unwrap_or("0"));
-        }
-        Some(stamp)
-    }
-
-    /// INCRs the generations of `tables` in one pipeline, once more if the
-    /// first attempt fails (the connection manager's first command after a
-    /// reconnect); a failure leaves the link suspect, so nothing is cached
-    /// until the epoch rotates.
-    pub async fn bump(&self, tables: &[String]) -> bool {
-        let mut pipe = redis::pipe();
-        for t in tables {
-            pipe.cmd("INCR").arg(self.generation_key(t)).ignore();
-        }
         for _ in 0..2 {
+            let mut mget = redis::cmd("MGET");
+            mget.arg(self.epoch_key());
+            for t in tables {
+                mget.arg(self.generation_key(t));
+            }
+            let values: Vec<Option<String>> = self.run("mget", &mget).await?;
+            let Some(Some(epoch)) = values.first() else {
+                // Someone flushed Redis: start a new epoch, cache from the next statement.
+                self.fail();
+                return None;
+            };
+            let missing: Vec<&String> = tables
+                .iter()
+                .zip(&values[1..])
+                .filter(|(_, v)| v.is_none())
+                .map(|(t, _)| t)
+                .collect();
+            if missing.is_empty() {
+                let mut stamp = epoch.clone();
+                for v in values[1..].iter().flatten() {
+                    stamp.push(':');
+                    stamp.push_str(v);
+                }
+                return Some(stamp);
+            }
+            let mut seed = redis::pipe();
+            for t in missing {
+                seed.cmd("SET")
+                    .arg(self.generation_key(t))
+                    .arg(fresh_generation())
+                    .arg("NX")
+                    .ignore();
+            }
             let start = Instant::now();
             let mut conn = self.conn.clone();
-            let result = pipe.query_async::<()>(&mut conn).await;
-            self.metrics.redis("incr", start.elapsed(), result.is_ok());
-            match result {
-                Ok(()) => return true,
-                Err(e) => {
-                    self.fail();
-                    tracing::warn!(error = %e, "Redis failed to bump generations: caching suspended");
-                }
+            let result = seed.query_async::<()>(&mut conn).await;
+            self.metrics.redis("seed", start.elapsed(), result.is_ok());
+            if result.is_err() {
+                self.fail();
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Bumps the generations of `tables` in one script (a missing one is
+    /// first set to a random value, as in [`RedisLink::stamp`]), once more
+    /// if the first attempt fails (the connection manager's first command
+    /// after a reconnect); a failure leaves the link suspect, so nothing
+    /// is cached until the epoch rotates.
+    pub async fn bump(&self, tables: &[String]) -> bool {
+        const BUMP: &str = "for i, k in ipairs(KEYS) do \
+            if redis.call('EXISTS', k) == 0 then redis.call('SET', k, ARGV[i]) end \
+            redis.call('INCR', k) end \
+            return 0";
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(BUMP).arg(tables.len());
+        for t in tables {
+            eval.arg(self.generation_key(t));
+        }
+        for _ in tables {
+            eval.arg(fresh_generation());
+        }
+        for _ in 0..2 {
+            if self.run::<i64>("incr", &eval).await.is_some() {
+                return true;
             }
         }
         false
@@ -229,6 +262,11 @@ impl RedisLink {
     pub fn is_suspect(&self) -> bool {
         self.healed.load(Ordering::SeqCst) < self.failures.load(Ordering::SeqCst)
     }
+}
+
+/// A random starting generation: below 2^62, so INCR never overflows.
+fn fresh_generation() -> u64 {
+    rand_u64() >> 2
 }
 
 /// Reads the keys the Redis at `url` removed by itself (`INFO stats`),
