@@ -49,6 +49,7 @@ pub fn columns(name: &str) -> Vec<FieldDescription> {
             column("size", oid::INT4),
             column("active", oid::INT4),
             column("idle", oid::INT4),
+            column("waiting", oid::INT4),
             column("opened", oid::INT8),
         ]
     }
@@ -111,6 +112,7 @@ pub async fn show(cluster: &Cluster, name: &str, out: &mut Responder<'_>) -> Res
                 int(st.size),
                 int(st.active),
                 int(st.idle),
+                int(st.waiting),
                 Some(Value::Int8(i64::try_from(st.opened).unwrap_or(i64::MAX))),
             ]
         };

@@ -82,6 +82,18 @@ fn is_catalog(t: &TableName) -> bool {
     ) || t.name.starts_with("pg_")
 }
 
+/// Statistics views each shard answers for its own part (index builds in
+/// progress, rows per table): read on every shard and combined like a
+/// sharded table, so `pg_stat_progress_create_index` shows every shard's
+/// build through the proxy.
+fn is_per_shard_view(t: &TableName) -> bool {
+    matches!(t.schema.as_deref(), None | Some("pg_catalog"))
+        && matches!(
+            t.name.as_str(),
+            "pg_stat_progress_create_index" | "pg_stat_user_tables"
+        )
+}
+
 /// Plans a statement that runs on shards (local statements are handled
 /// before planning).
 pub async fn plan(
@@ -94,6 +106,11 @@ pub async fn plan(
     let all = cluster.all();
     match kind {
         StatementKind::Select(info) => {
+            if let [view] = info.tables.as_slice() {
+                if is_per_shard_view(view) {
+                    return select_route(statement, all);
+                }
+            }
             if info.tables.is_empty() || info.tables.iter().all(is_catalog) {
                 return Ok(Route::on(
                     "single shard",
