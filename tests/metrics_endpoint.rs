@@ -112,10 +112,10 @@ async fn metrics_endpoint_reports_the_workload() {
     assert!(
         value(
             m,
-            "pgvshard_shard_request_duration_seconds_count{shard=\"s0\"}"
+            "pgvshard_node_request_duration_seconds_count{shard=\"s0\"}"
         ) >= 1.0
     );
-    assert!(value(m, "pgvshard_shard_errors_total{shard=\"s0\"}") >= 1.0);
+    assert!(value(m, "pgvshard_node_errors_total{shard=\"s0\"}") >= 1.0);
     assert_eq!(
         value(m, "pgvshard_pool_connections{shard=\"s1\",state=\"size\"}"),
         8.0

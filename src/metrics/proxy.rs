@@ -136,13 +136,13 @@ impl ProxyMetrics {
             fanout: register(registry, fanout)?,
             shard_requests: latency(
                 registry,
-                "pgvshard_shard_request_duration_seconds",
+                "pgvshard_node_request_duration_seconds",
                 "Latency of one request to a shard node, from send to its ReadyForQuery.",
                 &["shard"],
             )?,
             shard_errors: counter(
                 registry,
-                "pgvshard_shard_errors_total",
+                "pgvshard_node_errors_total",
                 "Errors from a shard node (its ErrorResponses and failed connections).",
                 &["shard"],
             )?,
