@@ -4,9 +4,11 @@
 //! and the extended protocol; shapes that cannot be combined are refused
 //! with 0A000.
 
+mod embedded_support;
 mod pg_support;
 
-use pg_support::{text_rows, Fixture, Rng};
+use embedded_support::EmbeddedProxy;
+use pg_support::{text_rows, Fixture, PgServer, Rng};
 
 /// The query vector's signs: + - + - + - + -.
 const Q: &str = "[1,-2,3,-1,2,-3,1,-2]";
@@ -107,6 +109,35 @@ async fn rerank_equals_one_server() {
     assert_eq!(got.len(), 4);
 }
 
+/// The embedded binary's four in-process shards answer the rerank and
+/// DISTINCT as one PostgreSQL + pgvector server does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_shards_equal_one_server() {
+    let embedded = EmbeddedProxy::start("rerank");
+    let proxy = embedded.connect().await;
+    let server = PgServer::start().await;
+    let reference = server.connect().await.unwrap();
+    for c in [&proxy, &reference] {
+        c.batch_execute("CREATE TABLE items (id int PRIMARY KEY, cat int, embedding vector(8))")
+            .await
+            .unwrap();
+        for chunk in rows().chunks(100) {
+            c.batch_execute(&format!("INSERT INTO items VALUES {}", chunk.join(", ")))
+                .await
+                .unwrap();
+        }
+    }
+    for sql in [
+        format!("SELECT * FROM (SELECT id, embedding FROM items ORDER BY binary_quantize(embedding)::bit(8) <~> binary_quantize('{Q}'::vector) LIMIT 20) ORDER BY embedding <=> '{Q}' LIMIT 5"),
+        "SELECT DISTINCT cat FROM items WHERE id % 3 = 0 ORDER BY cat DESC LIMIT 3".to_string(),
+    ] {
+        let want = text_rows(&reference, &sql).await.unwrap();
+        let got = text_rows(&proxy, &sql).await.unwrap();
+        assert!(!want.is_empty(), "{sql}");
+        assert_eq!(got, want, "{sql}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsupported_subqueries_are_refused() {
     let (_fx, proxy, _reference) = loaded().await;
@@ -154,6 +185,7 @@ async fn distinct_equals_one_server() {
         "SELECT DISTINCT tag FROM t WHERE cat = 99 ORDER BY 1",
         "SELECT DISTINCT price FROM t ORDER BY price NULLS FIRST",
         "SELECT DISTINCT f FROM t ORDER BY f",
+        "SELECT DISTINCT 1 AS one, cat FROM t ORDER BY cat",
     ] {
         let want = text_rows(&reference, sql).await.unwrap();
         let got = text_rows(&proxy, sql).await.unwrap();

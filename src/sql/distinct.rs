@@ -2,7 +2,9 @@
 //! result needs every shard's rows at once.
 //!
 //! DISTINCT is combined as a GROUP BY on every output column: each shard
-//! runs the query's own DISTINCT (without ORDER BY, LIMIT and OFFSET), and
+//! runs the query grouped by its select expressions (the same rows as its
+//! DISTINCT, and `pgvshard shard` groups but has no DISTINCT) without
+//! ORDER BY, LIMIT and OFFSET, and
 //! the aggregate combine groups the shards' rows on one shard, so values
 //! are compared by PostgreSQL's equality (numeric scale, -0 and +0, NaN)
 //! exactly as one server would, then sorts and limits.
@@ -20,7 +22,7 @@ use sqlparser::ast::{
 
 use super::aggregate::{contains_aggregate, order_keys, AggregatePlan, CombinedColumn};
 use super::error::{Result, SqlError};
-use super::knn::limit_offset_parts;
+use super::knn::{is_constant, limit_offset_parts};
 use super::parse::Statement;
 
 /// The combination plan for `SELECT DISTINCT` without aggregates or GROUP
@@ -57,9 +59,26 @@ pub fn distinct_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
     let (limit, offset) = limit_offset_parts(query).ok_or_else(|| {
         SqlError::unsupported("LIMIT or OFFSET expressions with DISTINCT across shards")
     })?;
+    let exprs: Vec<Expr> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            // A constant groups nothing (and an integer would name a position).
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
+                if !is_constant(e) =>
+            {
+                Some(e.clone())
+            }
+            _ => None,
+        })
+        .collect();
     let mut shard = (**query).clone();
     shard.order_by = None;
     shard.limit_clause = None;
+    if let SetExpr::Select(s) = shard.body.as_mut() {
+        s.distinct = None;
+        s.group_by = GroupByExpr::Expressions(exprs, Vec::new());
+    }
     let n = select.projection.len();
     Ok(Some(AggregatePlan {
         shard_sql: shard.to_string(),
@@ -129,7 +148,7 @@ mod tests {
                 .unwrap();
         assert_eq!(
             p.shard_sql,
-            "SELECT DISTINCT cat, tag AS t FROM items WHERE id > 3"
+            "SELECT cat, tag AS t FROM items WHERE id > 3 GROUP BY cat, tag"
         );
         assert_eq!(p.group_columns, vec![0, 1]);
         assert_eq!(
@@ -140,6 +159,8 @@ mod tests {
         assert_eq!(p.order[0].output, 1);
         assert!(p.order[0].descending);
         assert_eq!(plan("SELECT cat FROM items").unwrap(), None);
+        let p = plan("SELECT DISTINCT 2, cat FROM items").unwrap().unwrap();
+        assert_eq!(p.shard_sql, "SELECT 2, cat FROM items GROUP BY cat");
     }
 
     #[test]

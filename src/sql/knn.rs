@@ -651,6 +651,27 @@ mod tests {
     }
 
     #[test]
+    fn rerank_needs_outer_star_over_inner_columns() {
+        let inner = "ORDER BY binary_quantize(e)::bit(3) <~> binary_quantize('[1,-2,3]') LIMIT 20";
+        for ok in [
+            format!("SELECT * FROM (SELECT id, e FROM t {inner}) ORDER BY e <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT * FROM t {inner}) s ORDER BY e <-> '[1,2,3]' LIMIT 5"),
+        ] {
+            assert!(knn(&ok).and_then(|k| k.rerank).is_some(), "{ok}");
+        }
+        for refused in [
+            format!("SELECT id FROM (SELECT id, e FROM t {inner}) ORDER BY e <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT id, x AS e FROM t {inner}) ORDER BY e <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT *, x AS e FROM t {inner}) ORDER BY e <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT id, e FROM t {inner}) s(a, b) ORDER BY b <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT id, e FROM t {inner}) s ORDER BY s.e <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT id FROM t {inner}) ORDER BY e <=> '[1,2,3]' LIMIT 5"),
+        ] {
+            assert!(knn(&refused).is_none(), "{refused}");
+        }
+    }
+
+    #[test]
     fn bounds_add_and_resolve() {
         let b = Bound::param(3)
             .plus(&Bound::param(2))
