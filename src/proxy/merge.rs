@@ -135,24 +135,30 @@ fn cmp_keys(keys: &[MergeKey], a: &[SortValue], b: &[SortValue]) -> Ordering {
 
 type Head = Option<(Vec<SortValue>, DataRow)>;
 
-fn head(stream: &ShardStream, keys: &[MergeKey], row: Option<DataRow>) -> Result<Head, PgError> {
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let columns = stream
-        .columns
-        .as_deref()
+/// Decodes the `keys` columns of a row described by `columns`.
+fn key_values(
+    columns: Option<&[FieldDescription]>,
+    keys: &[MergeKey],
+    row: &DataRow,
+) -> Result<Vec<SortValue>, PgError> {
+    let columns = columns
         .ok_or_else(|| PgError::protocol_violation("a shard sent rows before describing them"))?;
-    let values = fields(&row)?;
-    let decoded = keys
-        .iter()
+    let values = fields(row)?;
+    keys.iter()
         .map(|k| {
             let field = columns
                 .get(k.column)
                 .ok_or_else(|| PgError::protocol_violation("a shard sent too few columns"))?;
             decode(field, values.get(k.column).copied().flatten())
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect()
+}
+
+fn head(stream: &ShardStream, keys: &[MergeKey], row: Option<DataRow>) -> Result<Head, PgError> {
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let decoded = key_values(stream.columns.as_deref(), keys, &row)?;
     Ok(Some((decoded, row)))
 }
 
@@ -165,6 +171,73 @@ pub struct Window {
     pub limit: Option<u64>,
 }
 
+/// The streams' head rows, yielded smallest first by `keys`.
+struct Merger {
+    columns: Vec<FieldDescription>,
+    visible: usize,
+    keys: Vec<MergeKey>,
+    heads: Vec<Head>,
+}
+
+impl Merger {
+    /// Reads each stream's first row; `hidden` trailing columns are not
+    /// the client's.
+    async fn start(
+        streams: &mut [ShardStream],
+        keys: &[SortKey],
+        hidden: usize,
+    ) -> Result<Merger, PgError> {
+        let firsts = join_all(streams.iter_mut().map(|s| s.next_row())).await;
+        let columns = streams
+            .iter()
+            .find_map(|s| s.columns.clone())
+            .unwrap_or_default();
+        let visible = columns.len().saturating_sub(hidden);
+        let keys: Vec<MergeKey> = keys.iter().map(|k| merge_key(k, visible)).collect();
+        let mut heads: Vec<Head> = Vec::with_capacity(streams.len());
+        for (stream, first) in streams.iter().zip(firsts) {
+            heads.push(head(stream, &keys, first?)?);
+        }
+        Ok(Merger {
+            columns,
+            visible,
+            keys,
+            heads,
+        })
+    }
+
+    /// The next row in merged order (ties: lower shard index first).
+    async fn next(&mut self, streams: &mut [ShardStream]) -> Result<Option<DataRow>, PgError> {
+        let keys = self.keys.as_slice();
+        let mut best: Option<usize> = None;
+        for (i, h) in self.heads.iter().enumerate() {
+            let Some((key, _)) = h else { continue };
+            let better = match best.and_then(|b| self.heads[b].as_ref()) {
+                None => true,
+                Some((best_key, _)) => cmp_keys(keys, key, best_key) == Ordering::Less,
+            };
+            if better {
+                best = Some(i);
+            }
+        }
+        let Some(i) = best else { return Ok(None) };
+        let next = streams[i].next_row().await?;
+        let refill = head(&streams[i], keys, next)?;
+        Ok(std::mem::replace(&mut self.heads[i], refill).map(|(_, row)| row))
+    }
+}
+
+fn merge_key(k: &SortKey, visible: usize) -> MergeKey {
+    MergeKey {
+        column: match k.column {
+            OutputColumn::Item(i) => i,
+            OutputColumn::Hidden(j) => visible + j,
+        },
+        descending: k.descending,
+        nulls_first: k.nulls_first,
+    }
+}
+
 /// Merges the streams into `out` by `keys`, dropping the `hidden`
 /// trailing columns (the RowDescription too, in the simple protocol);
 /// returns the number of rows sent.
@@ -175,57 +248,75 @@ pub async fn merge(
     window: Window,
     out: &mut Responder<'_>,
 ) -> Result<u64, PgError> {
-    let firsts = join_all(streams.iter_mut().map(|s| s.next_row())).await;
-    let columns = streams
-        .iter()
-        .find_map(|s| s.columns.clone())
-        .unwrap_or_default();
-    let visible = columns.len().saturating_sub(hidden);
-    out.row_description(&columns[..visible]);
-    let keys: Vec<MergeKey> = keys
-        .iter()
-        .map(|k| MergeKey {
-            column: match k.column {
-                OutputColumn::Item(i) => i,
-                OutputColumn::Hidden(j) => visible + j,
-            },
-            descending: k.descending,
-            nulls_first: k.nulls_first,
-        })
-        .collect();
-    let keys = keys.as_slice();
-    let mut heads: Vec<Head> = Vec::with_capacity(streams.len());
-    for (stream, first) in streams.iter().zip(firsts) {
-        heads.push(head(stream, keys, first?)?);
-    }
+    let mut merger = Merger::start(streams, keys, hidden).await?;
+    out.row_description(&merger.columns[..merger.visible]);
     let (mut skipped, mut sent) = (0u64, 0u64);
     while window.limit.is_none_or(|l| sent < l) {
-        let mut best: Option<usize> = None;
-        for (i, h) in heads.iter().enumerate() {
-            let Some((key, _)) = h else { continue };
-            let better = match best.and_then(|b| heads[b].as_ref()) {
-                None => true,
-                Some((best_key, _)) => cmp_keys(keys, key, best_key) == Ordering::Less,
-            };
-            if better {
-                best = Some(i);
-            }
-        }
-        let Some(i) = best else { break };
-        let next = streams[i].next_row().await?;
-        let refill = head(&streams[i], keys, next)?;
-        let Some((_, row)) = std::mem::replace(&mut heads[i], refill) else {
+        let Some(row) = merger.next(streams).await? else {
             break;
         };
         if skipped < window.offset {
             skipped += 1;
             continue;
         }
-        out.data_row(truncate_row(&row, visible)?).await?;
+        out.data_row(truncate_row(&row, merger.visible)?).await?;
         sent += 1;
     }
     for s in streams.iter_mut() {
         s.finish().await?;
+    }
+    Ok(sent)
+}
+
+/// The two-stage rerank: the shards' rows end in two hidden columns, the
+/// inner (index) distance and the outer distance. The streams are merged
+/// by the inner one and cut to the `inner` window (the global inner
+/// top-N, as one server's subquery yields it), those rows re-sorted by
+/// the outer distance (stable: ties keep the inner order) and cut to the
+/// `outer` window; returns the number of rows sent.
+pub async fn rerank(
+    streams: &mut [ShardStream],
+    inner: Window,
+    outer: Window,
+    out: &mut Responder<'_>,
+) -> Result<u64, PgError> {
+    let ascending = |n| SortKey {
+        column: OutputColumn::Hidden(n),
+        descending: false,
+        nulls_first: false,
+    };
+    let mut merger = Merger::start(streams, &[ascending(0)], 2).await?;
+    out.row_description(&merger.columns[..merger.visible]);
+    let outer_key = [merge_key(&ascending(1), merger.visible)];
+    let mut rows = Vec::new();
+    let mut skipped = 0u64;
+    while inner.limit.is_none_or(|l| (rows.len() as u64) < l) {
+        let Some(row) = merger.next(streams).await? else {
+            break;
+        };
+        if skipped < inner.offset {
+            skipped += 1;
+            continue;
+        }
+        let key = key_values(Some(&merger.columns), &outer_key, &row)?;
+        rows.push((key, row));
+    }
+    for s in streams.iter_mut() {
+        s.finish().await?;
+    }
+    rows.sort_by(|a, b| cmp_keys(&outer_key, &a.0, &b.0));
+    let window = rows
+        .into_iter()
+        .skip(usize::try_from(outer.offset).unwrap_or(usize::MAX))
+        .take(
+            outer
+                .limit
+                .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX)),
+        );
+    let mut sent = 0u64;
+    for (_, row) in window {
+        out.data_row(truncate_row(&row, merger.visible)?).await?;
+        sent += 1;
     }
     Ok(sent)
 }

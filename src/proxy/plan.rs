@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use super::generated_keys::fill_keys;
 use super::route::Cluster;
 use crate::sql::{
-    self, aggregate_plan, insert_key_values, insert_with_rows, knn_query, rewrite_knn_for_shard,
-    rewrite_sorted_for_shard, where_key_values, AggregatePlan, Bound, DdlInfo, OutputColumn,
-    RowKey, SortKey, StatementKind, TableName,
+    self, aggregate_plan, distinct_plan, has_whole_result_subquery, insert_key_values,
+    insert_with_rows, knn_query, rewrite_knn_for_shard, rewrite_sorted_for_shard, where_key_values,
+    AggregatePlan, Bound, DdlInfo, OutputColumn, RowKey, SortKey, StatementKind, TableName,
 };
 use crate::wire::{Params, PgError};
 
@@ -28,6 +28,15 @@ pub enum Combine {
         offset: Option<Bound>,
         /// The client's LIMIT.
         limit: Option<Bound>,
+    },
+    /// The two-stage rerank: merge by the inner distance (first hidden
+    /// column) to the inner window, re-sort by the outer distance (second
+    /// hidden column), then the outer window.
+    Rerank {
+        /// The inner query's OFFSET and LIMIT.
+        inner: (Option<Bound>, Bound),
+        /// The outer query's OFFSET and LIMIT.
+        outer: (Option<Bound>, Bound),
     },
     /// Partial aggregates combined by a final query.
     Aggregate(Box<AggregatePlan>),
@@ -177,13 +186,33 @@ async fn key_shards(
 
 fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<Route, PgError> {
     let sql_err = |e: sql::SqlError| PgError::new(e.sqlstate, e.message);
-    if let Some(knn) = knn_query(statement) {
-        if knn.rerank.is_some() {
+    let knn = knn_query(statement);
+    if let sqlparser::ast::Statement::Query(query) = &statement.ast {
+        let inner = knn
+            .as_ref()
+            .filter(|k| k.rerank.is_some())
+            .and_then(|_| derived_subquery(query));
+        if has_whole_result_subquery(query, inner) {
             return Err(PgError::feature_not_supported(
-                "the two-stage rerank query across shards is not supported yet",
+                "a subquery or WITH query with LIMIT, DISTINCT, GROUP BY, aggregates or window functions across shards is not supported (each shard would compute it over its own rows only)",
             ));
         }
+    }
+    if let Some(knn) = knn {
         let shard_sql = rewrite_knn_for_shard(statement, &knn);
+        if let Some(rerank) = &knn.rerank {
+            let combine = Combine::Rerank {
+                inner: (knn.offset.clone(), knn.limit.clone()),
+                outer: (rerank.offset.clone(), rerank.limit.clone()),
+            };
+            return Ok(Route::on(
+                "rerank merge",
+                shards,
+                &shard_sql,
+                combine,
+                false,
+            ));
+        }
         let (column, hidden) = match knn.projected_distance {
             Some(i) => (OutputColumn::Item(i), 0),
             None => (OutputColumn::Hidden(0), 1),
@@ -201,15 +230,16 @@ fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<R
         };
         return Ok(Route::on("KNN merge", shards, &shard_sql, combine, false));
     }
-    if let Some(agg) = aggregate_plan(statement).map_err(sql_err)? {
-        let sql = agg.shard_sql.clone();
-        return Ok(Route::on(
-            "aggregate",
-            shards,
-            &sql,
-            Combine::Aggregate(Box::new(agg)),
-            false,
-        ));
+    let combined = match aggregate_plan(statement).map_err(sql_err)? {
+        Some(agg) => Some(("aggregate", agg)),
+        None => distinct_plan(statement)
+            .map_err(sql_err)?
+            .map(|d| ("distinct", d)),
+    };
+    if let Some((label, plan)) = combined {
+        let sql = plan.shard_sql.clone();
+        let combine = Combine::Aggregate(Box::new(plan));
+        return Ok(Route::on(label, shards, &sql, combine, false));
     }
     if let Some(sorted) = rewrite_sorted_for_shard(statement) {
         let combine = Combine::Merge {
@@ -238,6 +268,17 @@ fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<R
         Combine::Concat,
         false,
     ))
+}
+
+/// The subquery a rerank query reads from (`SELECT * FROM (…) ORDER BY …`).
+fn derived_subquery(query: &sqlparser::ast::Query) -> Option<&sqlparser::ast::Query> {
+    let sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    match &select.from.first()?.relation {
+        sqlparser::ast::TableFactor::Derived { subquery, .. } => Some(subquery),
+        _ => None,
+    }
 }
 
 fn has_limit_or_distinct(statement: &sql::Statement) -> bool {

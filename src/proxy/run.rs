@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use super::backend::{ExtendedRequest, OidMap, Request, ShardChannel};
 use super::combine::{final_request, output_names};
 use super::exec::{combined_tag, sync_settings, ShardStream};
-use super::merge::{merge, Window};
+use super::merge::{merge, rerank, Window};
 use super::plan::{Combine, Route};
 use super::route::Cluster;
 use crate::sql::{self, Bound};
@@ -142,6 +142,7 @@ pub async fn run(
 ) -> Result<Vec<(usize, Box<dyn ShardChannel>)>, PgError> {
     let formats = match &route.combine {
         Combine::Merge { hidden, .. } => result_formats(out, visible, *hidden),
+        Combine::Rerank { .. } => result_formats(out, visible, 2),
         Combine::Aggregate(_) => Vec::new(),
         _ => result_formats(out, visible, 0),
     };
@@ -167,6 +168,17 @@ pub async fn run(
                 limit: bound_value(limit.as_ref(), params)?,
             };
             let n = merge(&mut streams, keys, *hidden, window, out).await?;
+            forward_notices(&streams, out);
+            out.complete(&format!("SELECT {n}"));
+        }
+        Combine::Rerank { inner, outer } => {
+            let window = |(offset, limit): &(Option<Bound>, Bound)| -> Result<Window, PgError> {
+                Ok(Window {
+                    offset: bound_value(offset.as_ref(), params)?.unwrap_or(0),
+                    limit: bound_value(Some(limit), params)?,
+                })
+            };
+            let n = rerank(&mut streams, window(inner)?, window(outer)?, out).await?;
             forward_notices(&streams, out);
             out.complete(&format!("SELECT {n}"));
         }

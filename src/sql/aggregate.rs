@@ -265,7 +265,7 @@ fn is_aggregate_name(name: &str) -> bool {
     matches!(name, "count" | "sum" | "min" | "max" | "avg") || UNCOMBINABLE.contains(&name)
 }
 
-fn contains_aggregate(expr: &Expr) -> bool {
+pub(crate) fn contains_aggregate(expr: &Expr) -> bool {
     let mut found = false;
     let _ = ast::visit_expressions(expr, |e| {
         if let Expr::Function(f) = e {
@@ -286,7 +286,7 @@ fn item_expr(item: &SelectItem) -> Option<&Expr> {
     }
 }
 
-fn order_keys(query: &ast::Query, select: &ast::Select) -> Result<Vec<OrderKey>> {
+pub(crate) fn order_keys(query: &ast::Query, select: &ast::Select) -> Result<Vec<OrderKey>> {
     let Some(order_by) = &query.order_by else {
         return Ok(Vec::new());
     };

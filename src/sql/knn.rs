@@ -10,7 +10,7 @@
 use ann::{Metric, VectorType};
 use sqlparser::ast::{
     BinaryOperator, DataType, Expr, LimitClause, ObjectName, OrderByKind, OrderBySort, Query,
-    Select, SelectItem, SetExpr, TableFactor, Value,
+    Select, SelectItem, SetExpr, TableFactor, Value, WildcardAdditionalOptions,
 };
 
 use super::names::{column_name, fold, TableName};
@@ -222,10 +222,18 @@ fn knn_of_query(query: &Query) -> Option<KnnQuery> {
         TableFactor::Derived {
             subquery,
             lateral: false,
+            alias,
             ..
-        } if select.selection.is_none() => {
+        } if select.selection.is_none()
+            && alias.as_ref().is_none_or(|a| a.columns.is_empty())
+            && is_plain_star(&select.projection) =>
+        {
             let inner = knn_of_query(subquery).filter(|k| k.rerank.is_none())?;
             underlying_column(column_side)?;
+            let inner_select = plain_select(subquery)?;
+            if !reads_only_outputs(distance, &inner_select.projection) {
+                return None;
+            }
             Some(KnnQuery {
                 rerank: Some(Box::new(Rerank {
                     distance: distance.clone(),
@@ -239,6 +247,41 @@ fn knn_of_query(query: &Query) -> Option<KnnQuery> {
         }
         _ => None,
     }
+}
+
+/// `SELECT *` (no qualifier, EXCLUDE, REPLACE or other options): the
+/// outer query of a rerank returns the inner query's rows as they are.
+fn is_plain_star(projection: &[SelectItem]) -> bool {
+    matches!(projection, [SelectItem::Wildcard(options)] if *options == WildcardAdditionalOptions::default())
+}
+
+/// Whether every column the outer distance reads is an unqualified name
+/// the inner query outputs as that same table column (`SELECT id,
+/// embedding …` or `SELECT * …` without an alias of that name), so the
+/// distance can be computed inside the inner query on each shard.
+fn reads_only_outputs(distance: &Expr, inner: &[SelectItem]) -> bool {
+    let star = inner
+        .iter()
+        .any(|item| matches!(item, SelectItem::Wildcard(o) if *o == WildcardAdditionalOptions::default()));
+    let outputs_column = |name: &str| {
+        let aliased = inner.iter().any(
+            |item| matches!(item, SelectItem::ExprWithAlias { alias, .. } if fold(alias) == name),
+        );
+        let projected = inner.iter().any(
+            |item| matches!(item, SelectItem::UnnamedExpr(Expr::Identifier(i)) if fold(i) == name),
+        );
+        projected || (star && !aliased)
+    };
+    let mut ok = true;
+    let _ = sqlparser::ast::visit_expressions(distance, |e| {
+        ok &= match e {
+            Expr::Identifier(i) => outputs_column(&fold(i)),
+            Expr::CompoundIdentifier(_) | Expr::Subquery(_) => false,
+            _ => true,
+        };
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    ok
 }
 
 /// The query's body when it is one SELECT without grouping, DISTINCT,
@@ -605,6 +648,27 @@ mod tests {
         assert_eq!(outer.metric, Metric::Cosine);
         assert_eq!(outer.limit, Bound::value(5));
         assert_eq!(outer.query.source, VectorSource::Literal("[1,-2,3]".into()));
+    }
+
+    #[test]
+    fn rerank_needs_outer_star_over_inner_columns() {
+        let inner = "ORDER BY binary_quantize(e)::bit(3) <~> binary_quantize('[1,-2,3]') LIMIT 20";
+        for ok in [
+            format!("SELECT * FROM (SELECT id, e FROM t {inner}) ORDER BY e <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT * FROM t {inner}) s ORDER BY e <-> '[1,2,3]' LIMIT 5"),
+        ] {
+            assert!(knn(&ok).and_then(|k| k.rerank).is_some(), "{ok}");
+        }
+        for refused in [
+            format!("SELECT id FROM (SELECT id, e FROM t {inner}) ORDER BY e <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT id, x AS e FROM t {inner}) ORDER BY e <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT *, x AS e FROM t {inner}) ORDER BY e <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT id, e FROM t {inner}) s(a, b) ORDER BY b <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT id, e FROM t {inner}) s ORDER BY s.e <=> '[1,2,3]' LIMIT 5"),
+            format!("SELECT * FROM (SELECT id FROM t {inner}) ORDER BY e <=> '[1,2,3]' LIMIT 5"),
+        ] {
+            assert!(knn(&refused).is_none(), "{refused}");
+        }
     }
 
     #[test]
