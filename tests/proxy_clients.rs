@@ -98,3 +98,39 @@ async fn a_remembered_describe_made_stale_behind_the_proxy_is_refused_then_renew
     assert_eq!(rows[0].get::<_, i32>(1), 20);
     assert_eq!(rows[0].get::<_, String>(2), "x");
 }
+
+/// Shards whose schemas diverged (a column added on one shard only, as a
+/// half-applied schema change leaves them) answer with different columns:
+/// the proxy refuses to put both under one RowDescription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_with_different_columns_are_refused_not_mixed() {
+    let fx = Fixture::start("").await;
+    let proxy = fx.client().await;
+    proxy
+        .batch_execute("CREATE TABLE d (id int PRIMARY KEY, a int)")
+        .await
+        .unwrap();
+    let values: Vec<String> = (0..40).map(|i| format!("({i}, {i})")).collect();
+    proxy
+        .batch_execute(&format!("INSERT INTO d VALUES {}", values.join(",")))
+        .await
+        .unwrap();
+    let shard = fx.shards[1].connect().await.unwrap();
+    shard
+        .batch_execute("ALTER TABLE d ADD COLUMN b text DEFAULT 'x'")
+        .await
+        .unwrap();
+    for sql in ["SELECT * FROM d", "SELECT * FROM d ORDER BY id LIMIT 30"] {
+        let e = proxy.simple_query(sql).await.unwrap_err();
+        let db = e.as_db_error().unwrap_or_else(|| panic!("{sql}: {e}"));
+        assert_eq!(db.code().code(), "42804", "{sql}: {}", db.message());
+        assert!(
+            db.message().contains("different columns"),
+            "{}",
+            db.message()
+        );
+    }
+    // The session goes on, and a query both shards answer alike works.
+    let rows = proxy.query("SELECT count(*) FROM d", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0), 40);
+}

@@ -327,6 +327,29 @@ async fn copy_in_a_transaction_stays_on_one_shard() {
     assert_eq!(code(&e), "0A000", "{e:?}");
     proxy.batch_execute("ROLLBACK").await.unwrap();
     assert_eq!(fx.shard_counts("docs").await, vec![20, 0]);
+
+    // COPY TO would read other connections than the transaction's: refused
+    // after a write; and COPY (statement) takes a SELECT only.
+    proxy.batch_execute("BEGIN").await.unwrap();
+    proxy
+        .batch_execute(&format!(
+            "INSERT INTO docs (id, cat) VALUES ({first_on_zero}, 2)"
+        ))
+        .await
+        .unwrap();
+    let Err(e) = proxy.copy_out("COPY docs TO STDOUT").await else {
+        panic!("COPY TO after a write in the transaction was not refused");
+    };
+    assert_eq!(code(&e), "0A000", "{e:?}");
+    proxy.batch_execute("ROLLBACK").await.unwrap();
+    let Err(e) = proxy
+        .copy_out("COPY (DELETE FROM docs WHERE cat = 1 RETURNING id) TO STDOUT")
+        .await
+    else {
+        panic!("COPY (DELETE …) TO STDOUT was not refused");
+    };
+    assert_eq!(code(&e), "0A000", "{e:?}");
+    assert_eq!(fx.shard_counts("docs").await, vec![20, 0]);
 }
 
 /// psycopg's `cursor.copy` (text and binary write_row, COPY TO in both

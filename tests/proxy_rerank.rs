@@ -148,6 +148,12 @@ async fn unsupported_subqueries_are_refused() {
         "SELECT * FROM (SELECT id FROM items ORDER BY id LIMIT 3) s".to_string(),
         "SELECT id FROM items WHERE cat > (SELECT avg(cat) FROM items)".to_string(),
         "SELECT DISTINCT ON (cat) cat, id FROM items ORDER BY cat, id".to_string(),
+        // Subqueries in expressions would see one shard's rows only.
+        "SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 42) LIMIT 5".to_string(),
+        "SELECT id FROM items WHERE id = 7 AND cat = (SELECT cat FROM items WHERE id = 9)".to_string(),
+        "SELECT id FROM items WHERE id IN (SELECT id FROM items WHERE cat = 1)".to_string(),
+        // A data-modifying WITH is not a read.
+        "WITH d AS (DELETE FROM items WHERE id = 1 RETURNING *) SELECT * FROM d WHERE id = 1".to_string(),
     ] {
         let e = proxy.simple_query(&sql).await.unwrap_err();
         let db = e.as_db_error().unwrap_or_else(|| panic!("{sql}: {e}"));

@@ -54,6 +54,33 @@ pub async fn run_simple(chan: &mut dyn ShardChannel, sql: &str) -> Result<String
     error.map_or(Ok(tag), Err)
 }
 
+/// Refuses replies whose columns differ between shards (a schema change
+/// that applied on some shards only): their rows cannot be sent under one
+/// RowDescription.
+pub fn check_same_columns(streams: &[ShardStream]) -> Result<(), PgError> {
+    let mut described = streams
+        .iter()
+        .filter_map(|s| s.columns.as_deref().map(|c| (s.shard, c)));
+    let Some((first_shard, first)) = described.next() else {
+        return Ok(());
+    };
+    let types = |c: &[FieldDescription]| c.iter().map(|f| f.type_oid).collect::<Vec<_>>();
+    for (shard, columns) in described {
+        if types(columns) != types(first) {
+            return Err(PgError::new(
+                "42804",
+                format!(
+                    "shards answered with different columns: shard {first_shard} {:?}, shard {shard} {:?} (type OIDs)",
+                    types(first),
+                    types(columns)
+                ),
+            )
+            .with_hint("A schema change applied on some shards only: run it again with IF [NOT] EXISTS so every shard has the same schema."));
+        }
+    }
+    Ok(())
+}
+
 /// One shard's reply, read row by row.
 pub struct ShardStream {
     /// Index of the shard.

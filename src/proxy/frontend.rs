@@ -130,7 +130,9 @@ fn written_tables(kind: &StatementKind) -> Vec<String> {
             Some(t) => vec![t.name.clone()],
             None => vec![SCHEMA.to_string()],
         },
-        StatementKind::Ddl(_) | StatementKind::Other => vec![SCHEMA.to_string()],
+        StatementKind::Ddl(_) | StatementKind::ModifyingWith | StatementKind::Other => {
+            vec![SCHEMA.to_string()]
+        }
         StatementKind::Explain {
             analyze: true,
             statement,
@@ -632,7 +634,12 @@ impl QueryHandler for ProxySession {
                     .statement(s, Some(params), Some(statement.columns.len()), out)
                     .await;
                 if let Err(e) = &result {
-                    if e.message == PgError::result_type_changed().message {
+                    // A remembered Describe no longer matches the shards:
+                    // the wire layer caught changed columns, or a shard
+                    // refused the Bind's per-column formats (08P01).
+                    if e.message == PgError::result_type_changed().message
+                        || e.code == crate::wire::sqlstate::PROTOCOL_VIOLATION
+                    {
                         self.describes.clear();
                     }
                     self.unpin();

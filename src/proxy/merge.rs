@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use futures_util::future::join_all;
 
 use super::backend::messages::{fields, truncate_row};
-use super::exec::ShardStream;
+use super::exec::{check_same_columns, ShardStream};
 use crate::sql::{OutputColumn, SortKey};
 use crate::wire::{oid, DataRow, FieldDescription, PgError, Responder};
 
@@ -188,6 +188,7 @@ impl Merger {
         hidden: usize,
     ) -> Result<Merger, PgError> {
         let firsts = join_all(streams.iter_mut().map(|s| s.next_row())).await;
+        check_same_columns(streams)?;
         let columns = streams
             .iter()
             .find_map(|s| s.columns.clone())

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::generated_keys::fill_keys;
 use super::route::Cluster;
 use crate::sql::{
-    self, aggregate_plan, distinct_plan, has_whole_result_subquery, insert_key_values,
+    self, aggregate_plan, distinct_plan, has_shard_dependent_subquery, insert_key_values,
     insert_with_rows, knn_query, rewrite_knn_for_shard, rewrite_sorted_for_shard, where_key_values,
     AggregatePlan, Bound, DdlInfo, OutputColumn, RowKey, SortKey, StatementKind, TableName,
 };
@@ -134,6 +134,9 @@ pub async fn plan(
                     "a query over several sharded tables (join or subquery) is not supported across shards",
                 ));
             };
+            if all.len() > 1 {
+                refuse_shard_dependent_subqueries(statement)?;
+            }
             let shards = key_shards(cluster, statement, table, params).await?;
             if shards.len() == 1 {
                 return Ok(Route::on(
@@ -157,6 +160,10 @@ pub async fn plan(
             }
             Ok(Route::on("broadcast", all, text, Combine::Broadcast, true))
         }
+        StatementKind::ModifyingWith => Err(PgError::feature_not_supported(
+            "a data-modifying statement in WITH is not supported through the proxy",
+        )
+        .with_hint("Run the INSERT, UPDATE or DELETE on its own (RETURNING gives its rows).")),
         // COPY streams through its own path (super::copy), never a route.
         StatementKind::Copy(_) => Err(PgError::feature_not_supported(
             "COPY cannot be planned as a query (EXPLAIN or a prepared COPY with parameters)",
@@ -184,20 +191,27 @@ async fn key_shards(
     })
 }
 
+/// Refuses a query whose nested queries would see only the rows of the
+/// shard running them (the rerank's inner query is merged properly and
+/// exempt).
+fn refuse_shard_dependent_subqueries(statement: &sql::Statement) -> Result<(), PgError> {
+    let sqlparser::ast::Statement::Query(query) = &statement.ast else {
+        return Ok(());
+    };
+    let inner = knn_query(statement)
+        .filter(|k| k.rerank.is_some())
+        .and_then(|_| derived_subquery(query));
+    if has_shard_dependent_subquery(query, inner) {
+        return Err(PgError::feature_not_supported(
+            "a subquery in an expression, or a subquery or WITH query with LIMIT, DISTINCT, GROUP BY, aggregates or window functions, is not supported across shards (each shard would compute it over its own rows only)",
+        ));
+    }
+    Ok(())
+}
+
 fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<Route, PgError> {
     let sql_err = |e: sql::SqlError| PgError::new(e.sqlstate, e.message);
     let knn = knn_query(statement);
-    if let sqlparser::ast::Statement::Query(query) = &statement.ast {
-        let inner = knn
-            .as_ref()
-            .filter(|k| k.rerank.is_some())
-            .and_then(|_| derived_subquery(query));
-        if has_whole_result_subquery(query, inner) {
-            return Err(PgError::feature_not_supported(
-                "a subquery or WITH query with LIMIT, DISTINCT, GROUP BY, aggregates or window functions across shards is not supported (each shard would compute it over its own rows only)",
-            ));
-        }
-    }
     if let Some(knn) = knn {
         let shard_sql = rewrite_knn_for_shard(statement, &knn);
         if let Some(rerank) = &knn.rerank {

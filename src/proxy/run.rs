@@ -6,7 +6,7 @@ use futures_util::future::join_all;
 
 use super::backend::{ExtendedRequest, OidMap, Request, ShardChannel};
 use super::combine::{final_request, output_names};
-use super::exec::{combined_tag, sync_settings, ShardStream};
+use super::exec::{check_same_columns, combined_tag, sync_settings, ShardStream};
 use super::merge::{merge, rerank, Window};
 use super::plan::{Combine, Route};
 use super::route::Cluster;
@@ -233,19 +233,20 @@ fn forward_notices(streams: &[ShardStream], out: &mut Responder<'_>) {
 async fn concat(streams: &mut [ShardStream], out: &mut Responder<'_>) -> Result<(), PgError> {
     let mut described = false;
     let mut tags = Vec::new();
-    for s in streams.iter_mut() {
-        loop {
-            let row = s.next_row().await?;
-            if !described {
-                if let Some(columns) = s.columns.as_deref().filter(|c| !c.is_empty()) {
-                    out.row_description(columns);
-                    described = true;
-                }
+    for i in 0..streams.len() {
+        let mut row = streams[i].next_row().await?;
+        // The first message of each reply tells its columns.
+        check_same_columns(&streams[..=i])?;
+        let s = &mut streams[i];
+        if !described {
+            if let Some(columns) = s.columns.as_deref().filter(|c| !c.is_empty()) {
+                out.row_description(columns);
+                described = true;
             }
-            match row {
-                Some(row) => out.data_row(row).await?,
-                None => break,
-            }
+        }
+        while let Some(r) = row {
+            out.data_row(r).await?;
+            row = s.next_row().await?;
         }
         tags.extend(s.tag.clone());
     }

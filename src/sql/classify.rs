@@ -44,6 +44,9 @@ pub enum StatementKind {
     },
     /// `DISCARD ALL | PLANS | SEQUENCES | TEMP`.
     Discard,
+    /// A query with INSERT, UPDATE, DELETE or MERGE inside (`WITH d AS
+    /// (DELETE … RETURNING …) SELECT …`): it writes, so it is not a read.
+    ModifyingWith,
     /// Anything else sqlparser understands.
     Other,
 }
@@ -166,6 +169,25 @@ impl StatementKind {
     }
 }
 
+/// True when a query writes: an INSERT, UPDATE, DELETE or MERGE in a WITH
+/// (or anywhere inside it), which sqlparser parses as a query.
+fn modifies_data(query: &ast::Query) -> bool {
+    struct Finder;
+    impl ast::Visitor for Finder {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &ast::Query) -> std::ops::ControlFlow<()> {
+            match q.body.as_ref() {
+                ast::SetExpr::Insert(_)
+                | ast::SetExpr::Update(_)
+                | ast::SetExpr::Delete(_)
+                | ast::SetExpr::Merge(_) => std::ops::ControlFlow::Break(()),
+                _ => std::ops::ControlFlow::Continue(()),
+            }
+        }
+    }
+    ast::Visit::visit(query, &mut Finder).is_break()
+}
+
 /// Classifies a parsed statement.
 pub fn classify(statement: &Statement) -> StatementKind {
     classify_ast(&statement.ast)
@@ -174,6 +196,7 @@ pub fn classify(statement: &Statement) -> StatementKind {
 fn classify_ast(stmt: &ast::Statement) -> StatementKind {
     use ast::Statement as S;
     match stmt {
+        S::Query(query) if modifies_data(query) => StatementKind::ModifyingWith,
         S::Query(query) => StatementKind::Select(SelectInfo {
             tables: tables_read(query),
             locking: !query.locks.is_empty(),

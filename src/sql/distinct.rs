@@ -11,8 +11,10 @@
 //!
 //! A subquery or WITH query with LIMIT, DISTINCT, grouping, aggregates,
 //! window functions or set operations computes a different result over
-//! one shard's rows than over all rows; running it on each shard would be
-//! a plausible wrong answer, so the proxy refuses it.
+//! one shard's rows than over all rows; so does a subquery inside an
+//! expression (`= (SELECT …)`, `IN (SELECT …)`, `EXISTS`), which would see
+//! only the rows of the shard running it. Running them on each shard
+//! would be a plausible wrong answer, so the proxy refuses them.
 
 use std::ops::ControlFlow;
 
@@ -91,8 +93,9 @@ pub fn distinct_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
 }
 
 /// Whether a query nested in `query` (not `query` itself, nor `exempt`)
-/// has a result that depends on all rows at once.
-pub fn has_whole_result_subquery(query: &Query, exempt: Option<&Query>) -> bool {
+/// has a result that depends on rows of other shards: one that needs all
+/// rows at once, or any subquery inside an expression.
+pub fn has_shard_dependent_subquery(query: &Query, exempt: Option<&Query>) -> bool {
     struct Finder<'a> {
         skip: [Option<&'a Query>; 2],
     }
@@ -104,6 +107,14 @@ pub fn has_whole_result_subquery(query: &Query, exempt: Option<&Query>) -> bool 
                 return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            }
         }
     }
     let mut finder = Finder {
@@ -183,7 +194,7 @@ mod tests {
             let ast::Statement::Query(q) = &s.ast else {
                 panic!("{sql}")
             };
-            has_whole_result_subquery(q, None)
+            has_shard_dependent_subquery(q, None)
         };
         for sql in [
             "SELECT * FROM (SELECT * FROM t ORDER BY id LIMIT 3) s",
@@ -191,13 +202,16 @@ mod tests {
             "WITH c AS MATERIALIZED (SELECT * FROM t LIMIT 2) SELECT * FROM c",
             "SELECT * FROM (SELECT DISTINCT a FROM t) s",
             "SELECT * FROM (SELECT a, row_number() OVER () FROM t) s",
+            "SELECT * FROM t WHERE id IN (SELECT id FROM t WHERE a = 1)",
+            "SELECT id FROM t ORDER BY v <-> (SELECT v FROM t WHERE id = 42) LIMIT 5",
+            "SELECT * FROM t WHERE EXISTS (SELECT 1 FROM t u WHERE u.a = t.a)",
         ] {
             assert!(whole(sql), "{sql}");
         }
         for sql in [
             "SELECT * FROM t ORDER BY id LIMIT 3",
             "SELECT * FROM (SELECT id, a FROM t WHERE a > 1) s",
-            "SELECT * FROM t WHERE id IN (SELECT id FROM t WHERE a = 1)",
+            "SELECT * FROM t WHERE id IN (1, 2, 3)",
         ] {
             assert!(!whole(sql), "{sql}");
         }

@@ -23,7 +23,7 @@ pub use classify::{
     StatementKind, TransactionControl,
 };
 pub use copy_data::{binary_header, CopyOptions, Record, RecordReader, BINARY_TRAILER};
-pub use distinct::{distinct_plan, has_whole_result_subquery};
+pub use distinct::{distinct_plan, has_shard_dependent_subquery};
 pub use error::{Result, SqlError};
 pub use knn::{
     distance_operator, knn_query, placeholder_index, vector_cast, Bound, KnnQuery, QueryVector,

@@ -53,6 +53,11 @@ pub async fn copy(
             let pin = in_transaction.then_some(pin);
             from_stdin::copy_from(cluster, statement, info, pin, out).await
         }
+        // Fresh pooled connections would not see the transaction's writes.
+        CopyDirection::To if pin.shard.is_some() => Err(PgError::feature_not_supported(
+            "COPY TO STDOUT inside a transaction that wrote is not supported through the proxy",
+        )
+        .with_hint("Commit first, or read the rows with a SELECT.")),
         CopyDirection::To => to_stdout::copy_to(cluster, statement, info, out).await,
     }
 }

@@ -74,7 +74,14 @@ async fn query_shards(
         return Err(PgError::internal("COPY TO without a table or a query"));
     };
     let inner = sql::parse_single(&query.to_string()).map_err(sql_error)?;
-    let route = plan::plan(cluster, &inner, &classify(&inner), None).await?;
+    let kind = classify(&inner);
+    if !matches!(kind, sql::StatementKind::Select(_)) {
+        return Err(PgError::feature_not_supported(
+            "COPY (statement) TO STDOUT through the proxy takes a SELECT only",
+        )
+        .with_hint("Run an INSERT, UPDATE or DELETE with RETURNING on its own."));
+    }
+    let route = plan::plan(cluster, &inner, &kind, None).await?;
     if !matches!(route.combine, Combine::Concat) {
         return Err(PgError::feature_not_supported(format!(
             "COPY (query) TO STDOUT across shards needs a plain scan whose rows can be concatenated; this query needs a {} (ORDER BY, LIMIT, DISTINCT or aggregates)",
