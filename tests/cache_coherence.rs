@@ -313,3 +313,37 @@ async fn a_lost_generation_never_brings_back_an_old_answer() {
         "the deleted row is gone"
     );
 }
+
+/// A read that calls a user function may write through it: it bumps the
+/// schema generation, so no cached answer from before it is served after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_calling_a_user_function_invalidates_like_a_write() {
+    let (_fx, client) = loaded(&cache_yaml(None)).await;
+    client
+        .batch_execute(
+            "INSERT INTO items VALUES (9005, 1, '[1,2,3,1,2,3,1,2]', B'0000000000000000')",
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "CREATE FUNCTION purge(target int) RETURNS int LANGUAGE sql \
+             AS 'DELETE FROM items WHERE id = target RETURNING 1'",
+        )
+        .await
+        .unwrap();
+    let with_row = text_rows(&client, KNN).await.unwrap();
+    assert_eq!(with_row[0][0].as_deref(), Some("9005"));
+    assert_eq!(text_rows(&client, KNN).await.unwrap(), with_row, "cached");
+    // Routed by key to the row's shard, where the function deletes it.
+    let purged = text_rows(&client, "SELECT purge(9005) FROM items WHERE id = 9005")
+        .await
+        .unwrap();
+    assert_eq!(purged.len(), 1);
+    let after = text_rows(&client, KNN).await.unwrap();
+    assert_ne!(
+        after[0][0].as_deref(),
+        Some("9005"),
+        "the purged row is gone"
+    );
+}

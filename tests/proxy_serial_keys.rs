@@ -256,4 +256,20 @@ async fn without_redis_one_proxy_counts_on_from_the_shards() {
     // As before: DDL makes the proxy read the shards' largest key again.
     c.batch_execute("TRUNCATE t").await.unwrap();
     assert_eq!(insert(&c, 1, 2).await, vec![1, 2]);
+
+    // Only integer keys are generated: a text key left out is refused
+    // with a clear error rather than filled with "1", "2", …
+    c.batch_execute("CREATE TABLE named (name text PRIMARY KEY, n int)")
+        .await
+        .unwrap();
+    c.batch_execute("INSERT INTO named VALUES ('a', 1), ('b', 2)")
+        .await
+        .unwrap();
+    let e = c
+        .batch_execute("INSERT INTO named (n) VALUES (3)")
+        .await
+        .unwrap_err();
+    let db = e.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "0A000", "{}", db.message());
+    assert!(db.message().contains("only integer"), "{}", db.message());
 }

@@ -197,7 +197,18 @@ impl ProxySession {
         let result = self
             .statement_inner(statement, &kind, &mut class, params, visible, out)
             .await;
-        let written = written_tables(&kind);
+        let mut written = written_tables(&kind);
+        // A user function called by a read may write (catalog reads,
+        // psql's \d, call only read-only ones).
+        let user_tables = |i: &sql::SelectInfo| {
+            i.tables.is_empty() || i.tables.iter().any(|t| !plan::is_catalog(t))
+        };
+        if matches!(&kind, StatementKind::Select(i) if user_tables(i))
+            && self.cache.is_some()
+            && cache::may_write_through_functions(statement)
+        {
+            written.push(SCHEMA.to_string());
+        }
         if written.iter().any(|t| t == SCHEMA) {
             self.describes.clear();
         }

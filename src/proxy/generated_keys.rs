@@ -215,7 +215,8 @@ fn redis_unavailable(table: &TableName, key: &str) -> PgError {
     )
 }
 
-/// The largest value of `key` on one shard (0 for an empty table).
+/// The largest value of `key` on one shard (0 for an empty table); an
+/// error when the key is not an integer (the proxy generates only those).
 async fn largest_key(shard: &SharedBackend, table: &str, key: &str) -> Result<i64, PgError> {
     let mut chan = shard.checkout().await?;
     let column = ast::Ident::with_quote('"', key).to_string();
@@ -223,16 +224,13 @@ async fn largest_key(shard: &SharedBackend, table: &str, key: &str) -> Result<i6
         "SELECT max({column}) FROM {table}"
     )))
     .await?;
-    let mut largest = 0;
+    let mut largest = Some(0);
     let mut error = None;
     loop {
         match chan.recv().await? {
             BackendMessage::DataRow(row) => {
                 if let Some(Some(v)) = fields(&row)?.first() {
-                    largest = std::str::from_utf8(v)
-                        .ok()
-                        .and_then(|t| t.parse().ok())
-                        .unwrap_or(0);
+                    largest = std::str::from_utf8(v).ok().and_then(|t| t.parse().ok());
                 }
             }
             BackendMessage::Error(e) => error = Some(e),
@@ -240,7 +238,19 @@ async fn largest_key(shard: &SharedBackend, table: &str, key: &str) -> Result<i6
             _ => {}
         }
     }
-    error.map_or(Ok(largest), Err)
+    let not_integer = || {
+        PgError::feature_not_supported(format!(
+            "the proxy generates only integer (serial) keys, and key \"{key}\" of table {table} is not one"
+        ))
+        .with_hint("Give the key in every row (for a uuid key, make the UUIDs in the client).")
+    };
+    match (error, largest) {
+        // max() does not exist for the key's type (uuid, for one).
+        (Some(e), _) if e.code == "42883" => Err(not_integer()),
+        (Some(e), _) => Err(e),
+        (None, Some(n)) => Ok(n),
+        (None, None) => Err(not_integer()),
+    }
 }
 
 fn is_default(expr: &Expr) -> bool {

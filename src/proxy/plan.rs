@@ -84,7 +84,9 @@ impl Route {
     }
 }
 
-fn is_catalog(t: &TableName) -> bool {
+/// A table of the system catalogs (`pg_catalog`, `information_schema`,
+/// `pg_*`).
+pub fn is_catalog(t: &TableName) -> bool {
     matches!(
         t.schema.as_deref(),
         Some("pg_catalog" | "information_schema")

@@ -86,7 +86,59 @@ const STABLE_FUNCTIONS: &[&str] = &[
     "coalesce",
     "greatest",
     "least",
+    "nullif",
+    "array_agg",
+    "string_agg",
+    "bool_and",
+    "bool_or",
+    "cardinality",
+    "array_length",
 ];
+
+/// Functions that change nothing although their results vary: reads
+/// calling them are not cached, but they are not writes either.
+const READ_ONLY_VOLATILE: &[&str] = &[
+    "now",
+    "random",
+    "clock_timestamp",
+    "statement_timestamp",
+    "transaction_timestamp",
+    "timeofday",
+    "gen_random_uuid",
+    "current_setting",
+    "pg_sleep",
+    "pg_backend_pid",
+    "version",
+];
+
+/// Whether `statement` calls a function `known` does not accept (it gets
+/// lower-case names; qualified names are never known).
+fn calls_function_outside(statement: &Statement, known: impl Fn(&str) -> bool) -> bool {
+    visit_expressions(&statement.ast, |e| match e {
+        Expr::Function(f) => {
+            let listed = f.name.0.len() == 1
+                && f.name.0[0]
+                    .as_ident()
+                    .is_some_and(|i| known(&i.value.to_ascii_lowercase()));
+            if listed {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        }
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// Whether a read may write through a function it calls (one neither
+/// known stable nor known read-only, e.g. a user's `purge_old()`): its
+/// tables cannot be known, so it bumps the schema generation like DDL.
+pub fn may_write_through_functions(statement: &Statement) -> bool {
+    calls_function_outside(statement, |f| {
+        STABLE_FUNCTIONS.contains(&f) || READ_ONLY_VOLATILE.contains(&f)
+    })
+}
 
 fn is_catalog(schema: Option<&str>, name: &str) -> bool {
     matches!(schema, Some("pg_catalog" | "information_schema")) || name.starts_with("pg_")
@@ -128,21 +180,7 @@ pub fn cacheable(
     if info.tables.iter().any(|t| uncached.contains(&t.name)) {
         return Err(Bypass::OptedOut);
     }
-    let volatile = visit_expressions(&statement.ast, |e| match e {
-        Expr::Function(f) => {
-            let known = f.name.0.len() == 1
-                && f.name.0[0].as_ident().is_some_and(|i| {
-                    STABLE_FUNCTIONS.contains(&i.value.to_ascii_lowercase().as_str())
-                });
-            if known {
-                ControlFlow::Continue(())
-            } else {
-                ControlFlow::Break(())
-            }
-        }
-        _ => ControlFlow::Continue(()),
-    });
-    if volatile.is_break() {
+    if calls_function_outside(statement, |f| STABLE_FUNCTIONS.contains(&f)) {
         return Err(Bypass::Volatile);
     }
     let mut names: Vec<String> = info.tables.iter().map(|t| t.name.clone()).collect();
@@ -224,6 +262,17 @@ mod tests {
         let s = parse_single(sql).unwrap();
         let uncached = HashSet::from(["secret".to_string()]);
         cacheable(&s, &classify(&s), true, false, &uncached)
+    }
+
+    #[test]
+    fn unknown_functions_may_write() {
+        let writes = |sql: &str| may_write_through_functions(&parse_single(sql).unwrap());
+        assert!(writes("SELECT purge_old_items()"));
+        assert!(writes("SELECT id FROM items WHERE app.touch(id)"));
+        assert!(!writes("SELECT now(), random(), count(*) FROM items"));
+        assert!(!writes(
+            "SELECT id FROM items ORDER BY embedding <-> '[1,2]' LIMIT 5"
+        ));
     }
 
     #[test]

@@ -60,7 +60,7 @@ use prometheus::IntCounterVec;
 pub use self::redis::RedisLink;
 pub use admin::{clear, columns as show_columns, is_cache_clear, show, SHOW_NAME};
 pub use generations::SCHEMA;
-pub use key::{Bypass, CacheKey};
+pub use key::{may_write_through_functions, Bypass, CacheKey};
 
 use self::generations::GenerationStore;
 use super::config::CacheConfig;

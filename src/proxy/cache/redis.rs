@@ -180,8 +180,8 @@ impl RedisLink {
     /// Bumps the generations of `tables` in one script (a missing one is
     /// first set to a random value, as in [`RedisLink::stamp`]), once more
     /// if the first attempt fails (the connection manager's first command
-    /// after a reconnect); a failure leaves the link suspect, so nothing
-    /// is cached until the epoch rotates.
+    /// after a reconnect); if both fail, it rotates the epoch (when Redis
+    /// answers that), and the link stays suspect until it has.
     pub async fn bump(&self, tables: &[String]) -> bool {
         const BUMP: &str = "for i, k in ipairs(KEYS) do \
             if redis.call('EXISTS', k) == 0 then redis.call('SET', k, ARGV[i]) end \
@@ -200,6 +200,11 @@ impl RedisLink {
                 return true;
             }
         }
+        // The write is applied but other proxies may not see its bump:
+        // a new epoch makes every entry they hold unreachable instead
+        // (if Redis answers that; otherwise this is the partition case the
+        // module documentation states).
+        self.ready().await;
         false
     }
 
