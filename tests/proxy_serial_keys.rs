@@ -273,3 +273,31 @@ async fn without_redis_one_proxy_counts_on_from_the_shards() {
     assert_eq!(db.code().code(), "0A000", "{}", db.message());
     assert!(db.message().contains("only integer"), "{}", db.message());
 }
+
+/// Redis emptied while a proxy's connection stays up (FLUSHALL, an
+/// eviction): the proxy does not recreate the counter from its own stale
+/// floor but reads the shards' largest key first, so it never hands out a
+/// key already stored above that floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_lost_behind_a_live_connection_restarts_above_the_shards() {
+    let shards = shards("flushed");
+    let redis = RedisServer::start();
+    let p = proxy(&shards, &with_redis(&redis, false)).await;
+    let c = client(&p).await;
+    c.batch_execute(SCHEMA).await.unwrap();
+    assert_eq!(insert(&c, 1, 1).await, vec![1]);
+    // Inside where the old code restarted a lost counter (this proxy's
+    // block end 1,000 + the 1,000,000 loss gap): only the shards know it.
+    let stored: i64 = 1_000_000 + 1_001;
+    c.batch_execute(&format!("INSERT INTO t VALUES ({stored}, 2, 0)"))
+        .await
+        .unwrap();
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _: () = redis::cmd("FLUSHALL").query(&mut conn).unwrap();
+    let ids = insert(&c, 3, 1_000).await;
+    assert!(ids[0] > stored, "{} after {stored}", ids[0]);
+    assert_distinct(&all_ids(&c).await, 1_002);
+}

@@ -27,8 +27,11 @@
 //! - a proxy reads the shards' largest key into its floor on first use,
 //!   after DDL on the table, and whenever its Redis link has failed since
 //!   its block was reserved (a restart breaks every connection);
-//! - when the counter is missing but the floor is positive, Redis lost it:
-//!   the script starts it [`LOSS_GAP`] above the floor, beyond the blocks
+//! - the script never creates a missing counter from a floor it was not
+//!   given fresh: the proxy then reads the shards' largest key (even
+//!   when its own link never failed, e.g. after FLUSHALL) and asks again;
+//! - when the counter is missing but that fresh floor is positive, Redis
+//!   lost it: it starts [`LOSS_GAP`] above the floor, beyond the blocks
 //!   other proxies may still hand out before they notice.
 //!
 //! Known limit: a Redis restored from an *older* snapshot keeps an old
@@ -165,10 +168,9 @@ impl KeySequences {
         let failures = self.failures();
         let old = self.lock().get(&name).copied();
         let mut floor = old.map_or(0, |b| b.last);
-        if old.is_none_or(|b| b.failures != failures) {
-            for shard in shards {
-                floor = floor.max(largest_key(shard, &name, key).await?);
-            }
+        let mut read_shards = old.is_none_or(|b| b.failures != failures);
+        if read_shards {
+            floor = floor.max(shards_largest(shards, &name, key).await?);
         }
         let block = match &self.redis {
             None => Block {
@@ -178,15 +180,29 @@ impl KeySequences {
             },
             Some(redis) => {
                 let size = n.max(BLOCK);
-                let seed = if floor > 0 {
-                    floor.saturating_add(LOSS_GAP)
-                } else {
-                    0
+                let last = loop {
+                    // A counter is seeded only from the shards' largest key
+                    // read just now (a lost counter restarts above it).
+                    let seed = read_shards.then(|| {
+                        if floor > 0 {
+                            floor.saturating_add(LOSS_GAP)
+                        } else {
+                            0
+                        }
+                    });
+                    let reserved = redis
+                        .reserve_keys(&name, floor, seed, size)
+                        .await
+                        .ok_or_else(|| redis_unavailable(table, key))?;
+                    match reserved {
+                        Some(last) => break last,
+                        None if !read_shards => {
+                            floor = floor.max(shards_largest(shards, &name, key).await?);
+                            read_shards = true;
+                        }
+                        None => return Err(redis_unavailable(table, key)),
+                    }
                 };
-                let last = redis
-                    .reserve_keys(&name, floor, seed, size)
-                    .await
-                    .ok_or_else(|| redis_unavailable(table, key))?;
                 Block {
                     next: last.saturating_sub(size - 1),
                     last,
@@ -213,6 +229,15 @@ fn redis_unavailable(table: &TableName, key: &str) -> PgError {
             "cannot generate a value for key \"{key}\" of table {table}: Redis (cache.redis_url) does not answer, and proxies reserve generated keys there so that no two hand out the same one; give the key explicitly or retry when Redis is back"
         ),
     )
+}
+
+/// The largest value of `key` on any shard.
+async fn shards_largest(shards: &[SharedBackend], table: &str, key: &str) -> Result<i64, PgError> {
+    let mut largest = 0;
+    for shard in shards {
+        largest = largest.max(largest_key(shard, table, key).await?);
+    }
+    Ok(largest)
 }
 
 /// The largest value of `key` on one shard (0 for an empty table); an

@@ -209,12 +209,23 @@ impl RedisLink {
     }
 
     /// Reserves `n` keys of `table` atomically and returns the last one:
-    /// the counter is first raised to `floor` (set to `seed` if it is
-    /// missing), then INCRBY `n`. Tried twice (the connection manager's
-    /// first command after a reconnect fails); `None` when Redis failed.
-    pub async fn reserve_keys(&self, table: &str, floor: i64, seed: i64, n: i64) -> Option<i64> {
+    /// the counter is first raised to `floor`, then INCRBY `n`. A missing
+    /// counter (new, or lost by Redis) is set to `seed` only when `seed` is
+    /// given (the caller read the shards' largest key just now); without
+    /// one the answer is `Some(None)`, and the caller reads the shards and
+    /// asks again. Tried twice (the connection manager's first command
+    /// after a reconnect fails); `None` when Redis failed.
+    pub async fn reserve_keys(
+        &self,
+        table: &str,
+        floor: i64,
+        seed: Option<i64>,
+        n: i64,
+    ) -> Option<Option<i64>> {
         const RESERVE: &str = "local cur = redis.call('GET', KEYS[1]) \
-            if not cur then redis.call('SET', KEYS[1], ARGV[2]) \
+            if not cur then \
+              if ARGV[2] == '' then return false end \
+              redis.call('SET', KEYS[1], ARGV[2]) \
             elseif tonumber(cur) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end \
             return redis.call('INCRBY', KEYS[1], ARGV[3])";
         let mut eval = redis::cmd("EVAL");
@@ -222,7 +233,7 @@ impl RedisLink {
             .arg(1)
             .arg(self.serial_key(table))
             .arg(floor)
-            .arg(seed)
+            .arg(seed.map_or(String::new(), |s| s.to_string()))
             .arg(n);
         for _ in 0..2 {
             if let Some(last) = self.run("reserve_keys", &eval).await {
