@@ -240,31 +240,44 @@ impl CopyOptions {
     /// The end of the first complete text/CSV line (the index of its
     /// newline); CSV newlines inside quotes do not end a record.
     fn line_end(&self, buf: &[u8]) -> Option<usize> {
+        self.scan_line(buf, 0, false).ok()
+    }
+
+    /// [`Self::line_end`] resumed at `from` in quote state `quoted` (what
+    /// an earlier scan of the same record returned): `Err` gives where and
+    /// in which state to resume once more data arrived, so a long record
+    /// is scanned once, not again with every chunk.
+    fn scan_line(&self, buf: &[u8], from: usize, quoted: bool) -> Result<usize, (usize, bool)> {
         if self.format != CopyFormat::Csv {
-            return buf.iter().position(|&b| b == b'\n');
+            return buf[from..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|p| from + p)
+                .ok_or((buf.len(), false));
         }
-        let mut quoted = false;
-        let mut i = 0;
+        let mut quoted = quoted;
+        let mut i = from;
         while i < buf.len() {
             let b = buf[i];
-            if quoted
-                && b == self.escape
-                && self.escape != self.quote
-                && buf
-                    .get(i + 1)
-                    .is_some_and(|&n| n == self.quote || n == self.escape)
-            {
-                i += 2;
-                continue;
+            if quoted && b == self.escape && self.escape != self.quote {
+                match buf.get(i + 1) {
+                    // The escaped byte is still to come.
+                    None => return Err((i, quoted)),
+                    Some(&n) if n == self.quote || n == self.escape => {
+                        i += 2;
+                        continue;
+                    }
+                    Some(_) => {}
+                }
             }
             if b == self.quote {
                 quoted = !quoted;
             } else if b == b'\n' && !quoted {
-                return Some(i);
+                return Ok(i);
             }
             i += 1;
         }
-        None
+        Err((buf.len(), quoted))
     }
 }
 
@@ -382,12 +395,19 @@ pub enum Record {
     Row(Bytes),
 }
 
+/// The longest text/CSV record kept while waiting for its end (as
+/// PostgreSQL's 1 GB limit on a line).
+const MAX_RECORD: usize = 1 << 30;
+
 /// Cuts COPY data into records as chunks arrive, keeping only the
 /// unfinished tail of the input.
 #[derive(Debug)]
 pub struct RecordReader {
     options: CopyOptions,
     buf: BytesMut,
+    /// How far `buf` was scanned for the end of its first record, and the
+    /// CSV quote state there.
+    scanned: (usize, bool),
     header_pending: bool,
     ended: bool,
 }
@@ -399,6 +419,7 @@ impl RecordReader {
         RecordReader {
             options,
             buf: BytesMut::new(),
+            scanned: (0, false),
             header_pending,
             ended: false,
         }
@@ -430,9 +451,22 @@ impl RecordReader {
         if self.options.format == CopyFormat::Binary {
             return self.next_binary();
         }
-        let Some(end) = self.options.line_end(&self.buf) else {
-            return Ok(None);
+        let (from, quoted) = self.scanned;
+        let end = match self.options.scan_line(&self.buf, from, quoted) {
+            Ok(end) => end,
+            Err(resume) => {
+                if self.buf.len() > MAX_RECORD {
+                    return Err(SqlError {
+                        sqlstate: "54000",
+                        message: "COPY record is longer than 1 GB (a missing newline or an unterminated quote?)".into(),
+                        position: None,
+                    });
+                }
+                self.scanned = resume;
+                return Ok(None);
+            }
         };
+        self.scanned = (0, false);
         let line = self.buf.split_to(end + 1).freeze();
         self.text_record(line)
     }
@@ -583,6 +617,26 @@ mod tests {
         r.feed(b"1,\"open");
         assert!(r.next_record().unwrap().is_none());
         assert_eq!(r.finish().unwrap_err().sqlstate, "22P04");
+    }
+
+    #[test]
+    fn records_cut_into_single_bytes_read_as_whole() {
+        // Quotes, escape pairs and quoted newlines straddle every chunk
+        // boundary; the reader resumes its scan rather than restarting.
+        let mut o = CopyOptions::new(CopyFormat::Csv);
+        o.escape = b'\\';
+        let data: &[u8] = b"1,\"a\\\"b\nc\",x\n2,\"\\\\\",y\n3,plain,z\n";
+        let whole = rows(o.clone(), &[data]);
+        let bytes: Vec<&[u8]> = data.chunks(1).collect();
+        assert_eq!(rows(o, &bytes), whole);
+        assert_eq!(
+            whole,
+            vec![
+                vec![s("1"), s("a\"b\nc"), s("x")],
+                vec![s("2"), s("\\"), s("y")],
+                vec![s("3"), s("plain"), s("z")],
+            ]
+        );
     }
 
     #[test]
