@@ -58,6 +58,14 @@ async fn answer(stream: &mut tokio::net::TcpStream) -> u8 {
     b[0]
 }
 
+/// A raw connection whose SSLRequest the server accepted ('S').
+async fn tls_accepted(port: u16) -> tokio::net::TcpStream {
+    let mut s = raw::connect(port).await.unwrap();
+    s.write_all(&SSL_REQUEST).await.unwrap();
+    assert_eq!(answer(&mut s).await, b'S');
+    s
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psql_gets_tls_when_its_sslmode_asks() {
     let (server, certs) = tls_server("psql-modes", false).await;
@@ -132,15 +140,11 @@ async fn required_tls_refuses_plain_startup_with_28000() {
 async fn garbage_instead_of_a_handshake_ends_only_that_connection() {
     let (server, certs) = tls_server("garbage", false).await;
     // Not a TLS record at all.
-    let mut s = raw::connect(server.port).await.unwrap();
-    s.write_all(&SSL_REQUEST).await.unwrap();
-    assert_eq!(answer(&mut s).await, b'S');
+    let mut s = tls_accepted(server.port).await;
     s.write_all(&[0x42; 300]).await.unwrap();
     raw::read_to_close(&mut s).await;
     // A handshake record cut short, then the client leaves.
-    let mut s = raw::connect(server.port).await.unwrap();
-    s.write_all(&SSL_REQUEST).await.unwrap();
-    assert_eq!(answer(&mut s).await, b'S');
+    let mut s = tls_accepted(server.port).await;
     s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
         .await
         .unwrap();

@@ -29,29 +29,25 @@ pub fn is_admin(name: &str) -> bool {
     name == SHARDS || name == POOLS
 }
 
-fn column(name: &str, ty: u32) -> FieldDescription {
-    FieldDescription::builtin(name, ty)
-}
-
 /// The columns of an admin view.
 pub fn columns(name: &str) -> Vec<FieldDescription> {
     if name == SHARDS {
-        vec![
-            column("shard", oid::TEXT),
-            column("node", oid::TEXT),
-            column("state", oid::TEXT),
-            column("slots", oid::INT4),
-            column("rows", oid::INT8),
-        ]
+        FieldDescription::builtins(&[
+            ("shard", oid::TEXT),
+            ("node", oid::TEXT),
+            ("state", oid::TEXT),
+            ("slots", oid::INT4),
+            ("rows", oid::INT8),
+        ])
     } else {
-        vec![
-            column("shard", oid::TEXT),
-            column("size", oid::INT4),
-            column("active", oid::INT4),
-            column("idle", oid::INT4),
-            column("waiting", oid::INT4),
-            column("opened", oid::INT8),
-        ]
+        FieldDescription::builtins(&[
+            ("shard", oid::TEXT),
+            ("size", oid::INT4),
+            ("active", oid::INT4),
+            ("idle", oid::INT4),
+            ("waiting", oid::INT4),
+            ("opened", oid::INT8),
+        ])
     }
 }
 

@@ -56,7 +56,8 @@ pub async fn run_simple(chan: &mut dyn ShardChannel, sql: &str) -> Result<String
 
 /// Refuses replies whose columns differ between shards (a schema change
 /// that applied on some shards only): their rows cannot be sent under one
-/// RowDescription.
+/// RowDescription. Compares the described streams' column types with the
+/// first one's, without allocating unless they differ.
 pub fn check_same_columns(streams: &[ShardStream]) -> Result<(), PgError> {
     let mut described = streams
         .iter()
@@ -64,15 +65,19 @@ pub fn check_same_columns(streams: &[ShardStream]) -> Result<(), PgError> {
     let Some((first_shard, first)) = described.next() else {
         return Ok(());
     };
-    let types = |c: &[FieldDescription]| c.iter().map(|f| f.type_oid).collect::<Vec<_>>();
+    let oids = |c: &[FieldDescription]| c.iter().map(|f| f.type_oid).collect::<Vec<_>>();
     for (shard, columns) in described {
-        if types(columns) != types(first) {
+        let same = columns
+            .iter()
+            .map(|f| f.type_oid)
+            .eq(first.iter().map(|f| f.type_oid));
+        if !same {
             return Err(PgError::new(
                 "42804",
                 format!(
                     "shards answered with different columns: shard {first_shard} {:?}, shard {shard} {:?} (type OIDs)",
-                    types(first),
-                    types(columns)
+                    oids(first),
+                    oids(columns)
                 ),
             )
             .with_hint("A schema change applied on some shards only: run it again with IF [NOT] EXISTS so every shard has the same schema."));

@@ -57,6 +57,15 @@ impl FieldDescription {
         )
     }
 
+    /// Columns of built-in types, from (name, type OID) pairs: the
+    /// RowDescription of a view the server answers itself.
+    pub fn builtins(columns: &[(&str, u32)]) -> Vec<Self> {
+        columns
+            .iter()
+            .map(|&(name, oid)| Self::builtin(name, oid))
+            .collect()
+    }
+
     /// A computed column `name` of type `ty` in text format.
     pub fn new(name: impl Into<String>, ty: &super::types::PgType) -> Self {
         FieldDescription {

@@ -23,16 +23,15 @@ pub const TYPEINFO_PARAMS: [u32; 1] = [oid::OID];
 /// Result columns of the type-lookup query: typname, typtype, typelem,
 /// rngsubtype, typbasetype, nspname, typrelid.
 pub fn typeinfo_columns() -> Vec<FieldDescription> {
-    let col = FieldDescription::builtin;
-    vec![
-        col("typname", oid::NAME),
-        col("typtype", oid::CHAR),
-        col("typelem", oid::OID),
-        col("rngsubtype", oid::OID),
-        col("typbasetype", oid::OID),
-        col("nspname", oid::NAME),
-        col("typrelid", oid::OID),
-    ]
+    FieldDescription::builtins(&[
+        ("typname", oid::NAME),
+        ("typtype", oid::CHAR),
+        ("typelem", oid::OID),
+        ("rngsubtype", oid::OID),
+        ("typbasetype", oid::OID),
+        ("nspname", oid::NAME),
+        ("typrelid", oid::OID),
+    ])
 }
 
 /// The row for `type_oid`, or `None` (no rows) when the type is unknown.

@@ -9,21 +9,17 @@ use crate::wire::{oid, FieldDescription, PgError, Responder, Value};
 /// The name `SHOW` answers from the cache.
 pub const SHOW_NAME: &str = "pgvshard.cache";
 
-fn column(name: &str, ty: u32) -> FieldDescription {
-    FieldDescription::builtin(name, ty)
-}
-
 /// The columns of `SHOW pgvshard.cache`.
 pub fn columns() -> Vec<FieldDescription> {
-    vec![
-        column("level", oid::TEXT),
-        column("hits", oid::INT8),
-        column("misses", oid::INT8),
-        column("hit_ratio", oid::TEXT),
-        column("entries", oid::INT8),
-        column("bytes", oid::INT8),
-        column("state", oid::TEXT),
-    ]
+    FieldDescription::builtins(&[
+        ("level", oid::TEXT),
+        ("hits", oid::INT8),
+        ("misses", oid::INT8),
+        ("hit_ratio", oid::TEXT),
+        ("entries", oid::INT8),
+        ("bytes", oid::INT8),
+        ("state", oid::TEXT),
+    ])
 }
 
 /// True for `SELECT pgvshard.cache_clear()`.
@@ -101,7 +97,7 @@ pub async fn clear(cache: Option<&QueryCache>, out: &mut Responder<'_>) -> Resul
         Some(c) => c.clear().await,
         None => 0,
     };
-    out.row_description(&[column("cache_clear", oid::INT8)]);
+    out.row_description(&[FieldDescription::builtin("cache_clear", oid::INT8)]);
     out.row(&[int(n)]).await?;
     out.complete("SELECT 1");
     Ok(())
