@@ -52,14 +52,11 @@ async fn standby_state(client: &tokio_postgres::Client, state: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
-    let primary = PgServer::start().await;
+    // Commits flush their WAL, so it reaches the standby at once.
+    let primary = PgServer::start_with(&["synchronous_commit=on"]).await;
     let p = primary.connect().await.unwrap();
-    // Commits flush WAL and reach the standby at once (the servers run
-    // with synchronous_commit=off on the command line; a database
-    // setting overrides it).
     p.batch_execute(
-        "ALTER DATABASE postgres SET synchronous_commit = on; \
-         CREATE TABLE t (id int PRIMARY KEY, v int); CREATE SEQUENCE s; \
+        "CREATE TABLE t (id int PRIMARY KEY, v int); CREATE SEQUENCE s; \
          INSERT INTO t VALUES (1, 0), (2, 0)",
     )
     .await

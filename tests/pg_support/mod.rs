@@ -134,6 +134,12 @@ pub struct PgServer {
 impl PgServer {
     /// initdb, start, wait until it accepts connections, `CREATE EXTENSION vector`.
     pub async fn start() -> PgServer {
+        PgServer::start_with(&[]).await
+    }
+
+    /// [`PgServer::start`] with extra `name=value` settings (`-c`), which
+    /// override the defaults.
+    pub async fn start_with(settings: &[&str]) -> PgServer {
         let dir = fresh_dir();
         let data = dir.join("data");
         let status = as_postgres(Command::new(pg_bin().join("initdb")).args([
@@ -153,7 +159,7 @@ impl PgServer {
         .status()
         .expect("initdb runs");
         assert!(status.success(), "initdb failed in {}", data.display());
-        let server = Self::run(dir);
+        let server = Self::run(dir, settings);
         let client = server.connect_retrying().await;
         client
             .batch_execute("CREATE EXTENSION IF NOT EXISTS vector")
@@ -190,13 +196,14 @@ impl PgServer {
             "pg_basebackup failed into {}",
             data.display()
         );
-        let server = Self::run(dir);
+        let server = Self::run(dir, &[]);
         server.connect_retrying().await;
         server
     }
 
-    /// Starts postgres on the cluster in `dir`/data on a free port.
-    fn run(dir: PathBuf) -> PgServer {
+    /// Starts postgres on the cluster in `dir`/data on a free port, with
+    /// extra `name=value` settings.
+    fn run(dir: PathBuf, settings: &[&str]) -> PgServer {
         let port = free_port();
         let log = std::fs::File::create(dir.join("log")).expect("log file");
         let child = as_postgres(
