@@ -246,16 +246,16 @@ pub static GUCS: &[Guc] = &[
         "Lets a query answer without the shards that failed, with a NOTICE naming them.",
     ),
     guc(
-        "pgvshard.target_session_attrs",
-        GucKind::Enum(&["default", "read-write", "read-only", "prefer-standby", "any"]),
-        "default",
-        "Where reads go: read-write (the primary), read-only (standbys only), prefer-standby, any node, or default (as replication.read_from says).",
-    ),
-    guc(
         "pgvshard.cache",
         GucKind::Bool,
         "on",
         "Lets the proxy answer reads from its result cache (off: always ask the shards).",
+    ),
+    guc(
+        "pgvshard.target_session_attrs",
+        GucKind::Enum(&["default", "read-write", "read-only", "prefer-standby", "any"]),
+        "default",
+        "Where reads go: read-write (the primary), read-only (standbys only), prefer-standby, any node, or default (as replication.read_from says).",
     ),
     guc(
         "search_path",

@@ -227,6 +227,7 @@ impl PgServer {
             "-c",
             "shared_buffers=32MB",
         ])
+        .args(settings.iter().flat_map(|s| ["-c", s]))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
