@@ -117,6 +117,11 @@ pub struct PgServer {
 impl PgServer {
     /// initdb, start, wait until it accepts connections, `CREATE EXTENSION vector`.
     pub async fn start() -> PgServer {
+        PgServer::start_with(&[]).await
+    }
+
+    /// [`PgServer::start`] with extra settings (`"max_prepared_transactions=10"`).
+    pub async fn start_with(settings: &[&str]) -> PgServer {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "pgvshard-pg-{}-{}",
@@ -167,6 +172,7 @@ impl PgServer {
                 "-c",
                 "shared_buffers=32MB",
             ])
+            .args(settings.iter().flat_map(|s| ["-c", s]))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
