@@ -219,12 +219,15 @@ impl<H: QueryHandler> Client<H> {
                         "unexpected password message after authentication",
                     )))
                 }
-                FrontendMessage::FunctionCall => self.extended_error(
-                    PgError::feature_not_supported("the function call protocol is not supported"),
-                ),
+                FrontendMessage::FunctionCall => {
+                    self.extended_error(PgError::feature_not_supported(
+                        "the function call protocol is not supported",
+                    ))
+                    .await?;
+                }
                 other => {
                     if let Err(e) = self.extended(other).await {
-                        self.extended_error(e);
+                        self.extended_error(e).await?;
                     }
                 }
             }
@@ -249,9 +252,16 @@ impl<H: QueryHandler> Client<H> {
         self.session.fail();
     }
 
-    fn extended_error(&mut self, e: PgError) {
+    /// An extended-protocol error: sent at once with what precedes it,
+    /// as PostgreSQL flushes every error it reports (a client that sent
+    /// Parse, Describe and Flush without Sync, as asyncpg does, waits for
+    /// it), then every message up to the next Sync is skipped, Flush
+    /// included.
+    async fn extended_error(&mut self, e: PgError) -> Result<(), WireError> {
         self.statement_error(&e);
         self.skip_to_sync = true;
+        self.conn.flush().await?;
+        Ok(())
     }
 
     /// Drains a COPY FROM STDIN the handler left open (it failed before
