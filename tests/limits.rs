@@ -56,3 +56,139 @@ async fn bind_takes_65535_parameters_as_postgres_does() {
         );
     }
 }
+
+/// Connects with tokio-postgres as `postgres` to `db`.
+async fn connect(port: u16, db: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user("postgres")
+        .dbname(db)
+        .connect(tokio_postgres::NoTls)
+        .await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// psql's stderr for `SELECT 1` on `port` with libpq's default
+/// `sslmode=prefer`, the port number replaced by `PORT`.
+async fn psql_error(port: u16, db: &str) -> String {
+    let mut command = std::process::Command::new("psql");
+    command
+        .args(["-X", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-U", "postgres", "-d", db, "-c", "SELECT 1"])
+        .env("PGSSLMODE", "prefer");
+    let out = tokio::task::spawn_blocking(move || command.output().expect("psql runs"))
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "psql connected to {port}");
+    String::from_utf8_lossy(&out.stderr).replace(&port.to_string(), "PORT")
+}
+
+/// A shard config file in `dir` with `yaml`; the `--config` arguments.
+fn shard_config(dir: &std::path::Path, yaml: &str) -> Vec<String> {
+    let path = dir.with_extension("yaml");
+    std::fs::write(&path, yaml).unwrap();
+    vec!["--config".into(), path.display().to_string()]
+}
+
+/// Starts a shard with config `yaml` for test `name`.
+fn shard_with(name: &str, yaml: &str) -> Shard {
+    let dir = fresh_dir(&format!("limits-{name}"));
+    let args = shard_config(&dir, yaml);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Shard::start_with(&dir, &args)
+}
+
+/// Defect 2: one client over the limit gets what PostgreSQL sends: the
+/// SSLRequest answered, then FATAL 53300 after the startup packet, so
+/// psql (sslmode=prefer) reports "sorry, too many clients already" —
+/// from the proxy (`max_client_connections`) and a shard (`max_connections`).
+#[tokio::test]
+async fn a_client_over_the_limit_gets_53300_as_from_postgres() {
+    let pg = PgServer::start_with(&["max_connections=2", "superuser_reserved_connections=0"]).await;
+    let shard = shard_with("max-conn", "max_connections: 2\n");
+    let backend = Shard::start(&fresh_dir("limits-max-conn-backend"));
+    let proxy = proxy(&[backend.port], "db", "max_client_connections: 2\n").await;
+    let targets = [
+        ("postgres", pg.port, "postgres"),
+        ("shard", shard.port, "db"),
+        ("proxy", proxy.addr.port(), "db"),
+    ];
+    let mut expected = None;
+    for (who, port, db) in targets {
+        let held = [
+            connect(port, db).await.unwrap(),
+            connect(port, db).await.unwrap(),
+        ];
+        let Err(e) = connect(port, db).await else {
+            panic!("{who}: a third client was let in");
+        };
+        let db_error = e.as_db_error().unwrap_or_else(|| panic!("{who}: {e}"));
+        assert_eq!(db_error.code().code(), "53300", "{who}");
+        assert_eq!(db_error.message(), "sorry, too many clients already");
+        let psql = psql_error(port, db).await;
+        assert!(
+            psql.contains("sorry, too many clients already"),
+            "{who}: {psql}"
+        );
+        assert_eq!(expected.get_or_insert_with(|| psql.clone()), &psql, "{who}");
+        // A session that ends frees its place.
+        drop(held);
+        let mut back = false;
+        for _ in 0..100 {
+            if connect(port, db).await.is_ok() {
+                back = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(back, "{who}: no place freed");
+    }
+}
+
+/// Defect 3: sockets that connect and say nothing are closed after
+/// `authentication_timeout` (as PostgreSQL closes them), and 100 of them
+/// do not keep another client out meanwhile; a startup packet over
+/// PostgreSQL's 10,000 bytes is refused before it is read.
+#[tokio::test]
+async fn silent_sockets_are_closed_after_authentication_timeout() {
+    let pg = PgServer::start_with(&["authentication_timeout=1"]).await;
+    let shard = shard_with("auth-timeout", "authentication_timeout: 1\n");
+    let proxy = proxy(&[shard.port], "db", "authentication_timeout: 1\n").await;
+    let targets = [
+        ("postgres", pg.port, "postgres", 10),
+        ("shard", shard.port, "db", 100),
+        ("proxy", proxy.addr.port(), "db", 100),
+    ];
+    for (who, port, db, silent) in targets {
+        let mut sockets = Vec::new();
+        for _ in 0..silent {
+            sockets.push(Raw::connect(port).await);
+        }
+        let client = connect(port, db)
+            .await
+            .unwrap_or_else(|e| panic!("{who}: {e}"));
+        let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
+        assert_eq!(one, 1);
+        let started = std::time::Instant::now();
+        for s in &mut sockets {
+            assert!(
+                s.recv().await.is_none(),
+                "{who}: a message to a silent client"
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{who}"
+        );
+
+        // A startup packet declaring more than 10,000 bytes is closed
+        // at once without an answer (PostgreSQL only logs it).
+        let mut s = Raw::connect(port).await;
+        let mut packet = 10_005i32.to_be_bytes().to_vec();
+        packet.extend_from_slice(&limits_support::V3_0.to_be_bytes());
+        s.send(&packet).await;
+        assert!(s.recv().await.is_none(), "{who}");
+    }
+}

@@ -102,6 +102,8 @@ impl Drop for RunningProxy {
 fn wire_config(config: &ProxyConfig) -> Result<WireConfig, ConfigError> {
     let mut wire = WireConfig {
         tls: config.server_tls()?,
+        max_connections: config.max_client_connections,
+        authentication_timeout: std::time::Duration::from_secs(config.authentication_timeout),
         ..WireConfig::default()
     };
     if config.auth.method == AuthMethodConfig::ScramSha256 {

@@ -120,7 +120,8 @@ impl PgServer {
         PgServer::start_with(&[]).await
     }
 
-    /// [`PgServer::start`] with extra settings (`"max_prepared_transactions=10"`).
+    /// [`PgServer::start`] with extra `name=value` settings (`-c`), which
+    /// override the defaults.
     pub async fn start_with(settings: &[&str]) -> PgServer {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
