@@ -192,3 +192,68 @@ async fn silent_sockets_are_closed_after_authentication_timeout() {
         assert!(s.recv().await.is_none(), "{who}");
     }
 }
+
+/// SQLSTATE and message of `sql` on `client`, or "ok".
+async fn outcome(client: &tokio_postgres::Client, sql: &str) -> (String, String) {
+    match client.batch_execute(sql).await {
+        Ok(()) => ("ok".into(), String::new()),
+        Err(e) => {
+            let db = e
+                .as_db_error()
+                .unwrap_or_else(|| panic!("{sql}: {e}"))
+                .clone();
+            (db.code().code().to_string(), db.message().to_string())
+        }
+    }
+}
+
+/// Defect 6: type modifiers out of pgvector's (and PostgreSQL's `bit`)
+/// ranges are refused where the type is named — CREATE TABLE, ALTER TABLE
+/// ADD COLUMN, a cast — with the same 22023 and messages, on a shard and
+/// through the proxy.
+#[tokio::test]
+async fn type_modifiers_are_checked_as_pgvector_checks_them() {
+    let pg = PgServer::start().await;
+    let shard = Shard::start(&fresh_dir("limits-typmod"));
+    let backend = Shard::start(&fresh_dir("limits-typmod-backend"));
+    let proxy = proxy(&[backend.port], "db", "").await;
+    let types = [
+        "vector(16001)",
+        "vector(0)",
+        "vector(16000)",
+        "halfvec(16001)",
+        "halfvec(0)",
+        "sparsevec(1000000001)",
+        "sparsevec(0)",
+        "bit(0)",
+        "vector(3, 4)",
+    ];
+    let mut statements = Vec::new();
+    for (i, ty) in types.iter().enumerate() {
+        statements.push(format!("CREATE TABLE tm{i} (id int PRIMARY KEY, v {ty})"));
+        statements.push(format!("ALTER TABLE base ADD COLUMN c{i} {ty}"));
+        if !ty.starts_with("bit") {
+            statements.push(format!("SELECT '[1,2,3]'::{ty}"));
+        }
+    }
+    let pg_client = pg.connect().await.unwrap();
+    let targets = [
+        ("shard", shard.port, "db"),
+        ("proxy", proxy.addr.port(), "db"),
+    ];
+    let mut ours = Vec::new();
+    for (_, port, db) in targets {
+        ours.push(connect(port, db).await.unwrap());
+    }
+    for c in std::iter::once(&pg_client).chain(&ours) {
+        c.batch_execute("CREATE TABLE base (id int PRIMARY KEY)")
+            .await
+            .unwrap();
+    }
+    for sql in &statements {
+        let expected = outcome(&pg_client, sql).await;
+        for ((who, _, _), client) in targets.iter().zip(&ours) {
+            assert_eq!(outcome(client, sql).await, expected, "{who}: {sql}");
+        }
+    }
+}
