@@ -514,6 +514,11 @@ impl ProxySession {
                     "savepoints are not supported through the proxy yet",
                 ))
             }
+            TransactionControl::TwoPhase(_) => {
+                return Err(PgError::feature_not_supported(
+                    "PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK PREPARED are not supported through the proxy",
+                ))
+            }
         };
         let pinned = self.pinned.take();
         self.pinned_shard = None;

@@ -230,6 +230,13 @@ impl Session {
         }
     }
 
+    /// ROLLBACK TO SAVEPOINT: an aborted block is usable again.
+    pub fn rollback_to_savepoint(&mut self) {
+        if self.status == TransactionStatus::Failed {
+            self.status = TransactionStatus::InTransaction;
+        }
+    }
+
     /// COMMIT: SET LOCAL values end, SET values stay. Committing a failed
     /// block is a rollback, as in PostgreSQL.
     pub fn commit(&mut self) {
