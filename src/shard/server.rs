@@ -44,6 +44,9 @@ pub struct ShardConfig {
     pub tls: Option<TlsConfig>,
     /// Address of the /metrics endpoint (none: no endpoint).
     pub metrics_listen: Option<String>,
+    /// Most transactions prepared (PREPARE TRANSACTION) at once; 0
+    /// disables two-phase commit, which the proxy needs across shards.
+    pub max_prepared_transactions: usize,
 }
 
 impl Default for ShardConfig {
@@ -60,6 +63,7 @@ impl Default for ShardConfig {
             checkpoint_wal_mb: 256,
             tls: None,
             metrics_listen: None,
+            max_prepared_transactions: 100,
         }
     }
 }
@@ -136,6 +140,7 @@ impl ShardConfig {
             checkpoint_wal_bytes: self.checkpoint_wal_mb << 20,
             checkpoint_interval: (self.checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(self.checkpoint_interval_secs)),
+            max_prepared_transactions: self.max_prepared_transactions,
             ..StorageOptions::default()
         }
     }
