@@ -26,7 +26,7 @@ use super::describe_cache::{DescribeCache, Described};
 use super::exec::{run_simple, ShardStream};
 use super::memo::TextMemo;
 use super::route::Cluster;
-use super::{copy, explain, plan, run};
+use super::{copy, explain, plan, run, txn};
 use crate::metrics::{ProxyMetrics, Stage, StatementClass};
 use crate::sql::{self, classify, CopyDirection, StatementKind, TransactionControl};
 use crate::wire::catalog::{is_typeinfo_query, typeinfo_columns, typeinfo_row, TYPEINFO_PARAMS};
@@ -365,7 +365,12 @@ impl ProxySession {
             _ => class_of(kind),
         };
         let t = Instant::now();
-        let chans = self.channels(&route, out).await?;
+        let mut chans = self.channels(&route, out).await?;
+        let spanning = out.session().transaction_status() == TransactionStatus::Idle
+            && txn::spans_shards(kind, &statement.text, &route);
+        if spanning {
+            txn::begin(&mut chans).await?;
+        }
         self.metrics.stage(Stage::Backend, t.elapsed());
         let t = Instant::now();
         let back = run::run(
@@ -379,6 +384,12 @@ impl ProxySession {
         )
         .await?;
         self.metrics.stage(Stage::Merge, t.elapsed());
+        let back = if spanning {
+            txn::commit(&self.cluster, back).await?;
+            Vec::new()
+        } else {
+            back
+        };
         if let (Some(p), None) = (self.pinned_shard, &self.pinned) {
             self.pinned = back.into_iter().find(|(s, _)| *s == p).map(|(_, c)| c);
         }
