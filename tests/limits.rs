@@ -257,3 +257,203 @@ async fn type_modifiers_are_checked_as_pgvector_checks_them() {
         }
     }
 }
+
+/// SplitMix64: a seeded, reproducible generator.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// A spelling of integer `v` PostgreSQL's int8 input may accept: blanks,
+/// sign, leading zeros, `_` between digits, 0x/0o/0b.
+fn integer_spelling(rng: &mut Mix, v: i64) -> String {
+    let magnitude = v.unsigned_abs();
+    let digits = match rng.below(4) {
+        0 => format!("0x{magnitude:X}"),
+        1 => format!("0o{magnitude:o}"),
+        2 => format!("0b{magnitude:b}"),
+        _ => format!("{}{magnitude}", "0".repeat(rng.below(3) as usize)),
+    };
+    let (prefix, body) = digits.split_at(
+        if digits.starts_with("0x") || digits.starts_with("0o") || digits.starts_with("0b") {
+            2
+        } else {
+            0
+        },
+    );
+    let mut spelled = prefix.to_string();
+    for (i, c) in body.chars().enumerate() {
+        if i > 0 && rng.below(5) == 0 {
+            spelled.push('_');
+        }
+        spelled.push(c);
+    }
+    let sign = if v < 0 { "-" } else { rng.pick(&["", "+"]) };
+    let blank = ["", " ", "  ", "\t", "\n"];
+    format!("{}{sign}{spelled}{}", rng.pick(&blank), rng.pick(&blank))
+}
+
+/// A spelling of integer `v` as a decimal number: `v.000`, `d.ddde+k`.
+fn decimal_spelling(rng: &mut Mix, v: i64) -> String {
+    let sign = if v < 0 { "-" } else { "" };
+    let digits = v.unsigned_abs().to_string();
+    if rng.below(2) == 0 {
+        return format!("{sign}{digits}.{}", "0".repeat(rng.below(4) as usize));
+    }
+    let shift = rng.below(digits.len() as u64 + 2) as usize;
+    let point = digits.len().saturating_sub(shift);
+    let (whole, fraction) = digits.split_at(point);
+    let e = rng.pick(&["e", "E"]);
+    format!("{sign}{whole}.{fraction}{e}{}", digits.len() - point)
+}
+
+/// A spelling of the UUID `hex` (32 lower-case digits): any case, braces,
+/// a hyphen after any group of four digits.
+fn uuid_spelling(rng: &mut Mix, hex: &str) -> String {
+    let mut s = String::new();
+    for (i, c) in hex.chars().enumerate() {
+        if i > 0 && i.is_multiple_of(4) && rng.below(2) == 0 {
+            s.push('-');
+        }
+        s.push(if rng.below(2) == 0 {
+            c.to_ascii_uppercase()
+        } else {
+            c
+        });
+    }
+    if rng.below(2) == 0 {
+        format!("{{{s}}}")
+    } else {
+        s
+    }
+}
+
+/// Defect 7, property: every generated spelling PostgreSQL accepts for a
+/// key's value (int8, numeric or uuid input) hashes to the slot of the
+/// value as PostgreSQL prints it.
+#[tokio::test]
+async fn every_spelling_postgres_accepts_hashes_to_its_values_slot() {
+    use pgvshard::proxy::slots::slot_of;
+    let pg = PgServer::start().await;
+    let client = pg.connect().await.unwrap();
+    let mut rng = Mix(0x5eed);
+    let mut checked = 0;
+    for _ in 0..300 {
+        let v = (rng.next() >> rng.below(64)) as i64;
+        let v = if rng.below(2) == 0 {
+            v
+        } else {
+            v.wrapping_neg()
+        };
+        let s = integer_spelling(&mut rng, v);
+        let sql = format!("SELECT '{s}'::int8::text");
+        let Ok(row) = client.query_one(&sql, &[]).await else {
+            continue;
+        };
+        let value: String = row.get(0);
+        assert_eq!(slot_of(&s), slot_of(&value), "{s:?} is {value}");
+        checked += 1;
+
+        let d = decimal_spelling(&mut rng, v);
+        let sql = format!("SELECT '{d}'::numeric = {v}");
+        let equal: bool = client.query_one(&sql, &[]).await.unwrap().get(0);
+        assert!(equal, "{d} is not {v}");
+        assert_eq!(slot_of(&d), slot_of(&value), "{d:?} is {value}");
+
+        let hex: String = (0..2).map(|_| format!("{:016x}", rng.next())).collect();
+        let u = uuid_spelling(&mut rng, &hex);
+        let value: String = client
+            .query_one(&format!("SELECT '{u}'::uuid::text"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(slot_of(&u), slot_of(&value), "{u:?} is {value}");
+    }
+    assert!(checked > 250, "only {checked} integer spellings were valid");
+}
+
+/// Defect 7, end to end: through the proxy over two PostgreSQL shards, a
+/// row inserted with one spelling of its key is found by every other
+/// spelling (literal or parameter) and a second insert of the same value
+/// in another spelling conflicts with it: the row exists once.
+#[tokio::test]
+async fn a_key_spelled_differently_reaches_the_same_row() {
+    let fixture = pg_support::Fixture::start("").await;
+    let proxy = fixture.client().await;
+    proxy
+        .batch_execute(
+            "CREATE TABLE u (id uuid PRIMARY KEY, n int); \
+             CREATE TABLE b (id bigint PRIMARY KEY, n int)",
+        )
+        .await
+        .unwrap();
+    let uuids = [
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "0e1f2a3b-4c5d-6e7f-8091-a2b3c4d5e6f7",
+        "ffffffff-0000-1111-2222-333344445555",
+    ];
+    for (i, canonical) in uuids.iter().enumerate() {
+        let hex = canonical.replace('-', "");
+        let spellings = [
+            canonical.to_string(),
+            canonical.to_uppercase(),
+            hex.clone(),
+            format!("{{{canonical}}}"),
+            format!("{{{}}}", hex.to_uppercase()),
+        ];
+        proxy
+            .batch_execute(&format!("INSERT INTO u VALUES ('{}', {i})", spellings[4]))
+            .await
+            .unwrap();
+        for s in &spellings {
+            let sql = format!("SELECT n FROM u WHERE id = '{s}'");
+            let rows = proxy.query(&sql, &[]).await.unwrap();
+            assert_eq!(rows.len(), 1, "{sql}");
+            let again = format!("INSERT INTO u VALUES ('{s}', 99) ON CONFLICT (id) DO NOTHING");
+            proxy.batch_execute(&again).await.unwrap();
+        }
+    }
+    assert_eq!(fixture.shard_counts("u").await.iter().sum::<i64>(), 3);
+
+    proxy
+        .batch_execute("INSERT INTO b VALUES ('+042', 1)")
+        .await
+        .unwrap();
+    for s in [
+        "42",
+        "'42'",
+        "' 42 '",
+        "'0x2A'",
+        "'0b101010'",
+        "'4_2'",
+        "42.0",
+        "4.2e1",
+        "'0042'",
+    ] {
+        let sql = format!("SELECT n FROM b WHERE id = {s}");
+        assert_eq!(proxy.query(&sql, &[]).await.unwrap().len(), 1, "{sql}");
+        let again = format!("INSERT INTO b VALUES ({s}::int8, 2) ON CONFLICT (id) DO NOTHING");
+        proxy.batch_execute(&again).await.unwrap();
+    }
+    let by_param = proxy
+        .query("SELECT n FROM b WHERE id = $1", &[&42i64])
+        .await
+        .unwrap();
+    assert_eq!(by_param.len(), 1);
+    assert_eq!(fixture.shard_counts("b").await.iter().sum::<i64>(), 1);
+}

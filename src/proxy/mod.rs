@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod cache;
+mod canonical_key;
 pub mod config;
 pub mod exec;
 pub mod merge;

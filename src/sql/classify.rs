@@ -306,9 +306,7 @@ fn classify_ast(stmt: &ast::Statement) -> StatementKind {
             StatementKind::Transaction(TransactionControl::Release(fold(name)))
         }
         S::Set(set) => classify_set(set),
-        S::ShowVariable { variable } => {
-            StatementKind::Show(variable.iter().map(fold).collect::<Vec<_>>().join("."))
-        }
+        S::ShowVariable { variable } => StatementKind::Show(show_name(variable)),
         S::Reset(reset) => match &reset.reset {
             Reset::ConfigurationParameter(name) => StatementKind::Reset(Some(setting_name(name))),
             Reset::ALL | Reset::SessionAuthorization => StatementKind::Reset(None),
@@ -324,6 +322,19 @@ fn classify_ast(stmt: &ast::Statement) -> StatementKind {
         },
         S::Discard { .. } => StatementKind::Discard,
         _ => StatementKind::Other,
+    }
+}
+
+/// The parameter a `SHOW` names. PostgreSQL's multi-word spellings name
+/// the parameter they show (its grammar maps them the same way);
+/// sqlparser keeps only `AUTHORIZATION` of `SHOW SESSION AUTHORIZATION`.
+fn show_name(variable: &[ast::Ident]) -> String {
+    let words: Vec<String> = variable.iter().map(fold).collect();
+    match words.join(" ").as_str() {
+        "transaction isolation level" => "transaction_isolation".into(),
+        "time zone" => "timezone".into(),
+        "authorization" | "session authorization" => "session_authorization".into(),
+        _ => words.join("."),
     }
 }
 
@@ -643,6 +654,13 @@ mod tests {
             StatementKind::Show("hnsw.ef_search".into())
         );
         assert_eq!(kind("SHOW ALL"), StatementKind::Show("all".into()));
+        for (sql, name) in [
+            ("SHOW TRANSACTION ISOLATION LEVEL", "transaction_isolation"),
+            ("show time zone", "timezone"),
+            ("SHOW SESSION AUTHORIZATION", "session_authorization"),
+        ] {
+            assert_eq!(kind(sql), StatementKind::Show(name.into()), "{sql}");
+        }
         assert_eq!(
             kind("RESET hnsw.ef_search"),
             StatementKind::Reset(Some("hnsw.ef_search".into()))

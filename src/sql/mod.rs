@@ -15,6 +15,7 @@ mod params;
 mod parse;
 mod rewrite;
 mod routing;
+mod session_values;
 mod tokens;
 
 pub use aggregate::{aggregate_plan, AggregatePlan, CombinedColumn, OrderKey};
@@ -39,3 +40,4 @@ pub use rewrite::{
 pub use routing::{
     insert_key_values, insert_with_rows, restricted_keys, where_key_values, KeyValue, RowKey,
 };
+pub use session_values::{bind_session_values, SessionValues};

@@ -725,7 +725,7 @@ fn show(session: &Session, name: &str) -> Result<Outcome, PgError> {
         }
     } else {
         Relation {
-            columns: vec![text(name)],
+            columns: vec![text(Session::show_column(name)?)],
             rows: vec![vec![Some(crate::wire::Value::Text(session.show(name)?))]],
         }
     };
