@@ -55,6 +55,7 @@ pub fn bind_session_values(
     Ok(binder.changed.then(|| Statement {
         text: ast.to_string(),
         ast,
+        two_phase: None,
     }))
 }
 
