@@ -27,7 +27,7 @@ use super::exec::{run_simple, ShardStream};
 use super::memo::TextMemo;
 use super::route::Cluster;
 use super::topology::{self, SessionReads};
-use super::{copy, explain, plan, run};
+use super::{copy, explain, plan, run, txn};
 use crate::metrics::{ProxyMetrics, Stage, StatementClass};
 use crate::sql::{self, classify, CopyDirection, StatementKind, TransactionControl};
 use crate::wire::catalog::{is_typeinfo_query, typeinfo_columns, typeinfo_row, TYPEINFO_PARAMS};
@@ -450,9 +450,14 @@ impl ProxySession {
             }
         };
         let t = Instant::now();
-        let (chans, cacheable) = self.channels(&route, read, out).await?;
+        let (mut chans, cacheable) = self.channels(&route, read, out).await?;
         if !cacheable {
             out.spoil_recording();
+        }
+        let spanning = out.session().transaction_status() == TransactionStatus::Idle
+            && txn::spans_shards(kind, &statement.text, &route);
+        if spanning {
+            txn::begin(&mut chans).await?;
         }
         self.metrics.stage(Stage::Backend, t.elapsed());
         let t = Instant::now();
@@ -467,6 +472,12 @@ impl ProxySession {
         )
         .await?;
         self.metrics.stage(Stage::Merge, t.elapsed());
+        let back = if spanning {
+            txn::commit(&self.cluster, back).await?;
+            Vec::new()
+        } else {
+            back
+        };
         if let (Some(p), None) = (self.pinned_shard, &self.pinned) {
             self.pinned = back.into_iter().find(|(s, _)| *s == p).map(|(_, c)| c);
         }

@@ -28,6 +28,7 @@ mod memo;
 pub mod plan;
 mod run;
 pub mod slot_record;
+mod txn;
 mod vector_avg;
 
 use std::future::Future;

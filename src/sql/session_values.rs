@@ -32,6 +32,9 @@ pub fn bind_session_values(
     statement: &Statement,
     values: &dyn SessionValues,
 ) -> Result<Option<Statement>> {
+    if statement.two_phase.is_some() {
+        return Ok(None);
+    }
     let lower = statement.text.to_ascii_lowercase();
     if !["user", "current_", "session_"]
         .iter()
