@@ -68,3 +68,91 @@ fn agree(driver: &str) {
 fn asyncpg_errors_never_hang_and_match_postgres() {
     agree("asyncpg");
 }
+
+/// Column names and text values of every row `sql` returns (simple
+/// protocol), or its SQLSTATE.
+async fn answer(
+    port: u16,
+    user: &str,
+    sql: &str,
+) -> Result<Vec<Vec<(String, Option<String>)>>, String> {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user={user} dbname=shop"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to {port} as {user}: {e}"));
+    tokio::spawn(conn);
+    let messages = client.simple_query(sql).await.map_err(|e| {
+        e.code()
+            .map_or_else(|| e.to_string(), |c| c.code().to_string())
+    })?;
+    Ok(messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                r.columns()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.name().to_string(), r.get(i).map(str::to_string)))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect())
+}
+
+/// What drivers ask on connect and beside their queries — SHOW in each
+/// spelling, the session functions, current_setting — answered as
+/// PostgreSQL answers it for the user and database the client connected
+/// as (the proxy's shard connections belong to other sessions).
+#[test]
+fn show_and_session_functions_match_postgres() {
+    let t = targets();
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(show_and_session_functions(&t));
+}
+
+async fn show_and_session_functions(t: &Targets) {
+    let control = t.control.connect().await.expect("control");
+    control
+        .batch_execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'alice') THEN CREATE ROLE alice LOGIN; END IF; END $$",
+        )
+        .await
+        .expect("role alice");
+    if control
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = 'shop'", &[])
+        .await
+        .expect("pg_database")
+        .is_none()
+    {
+        control
+            .batch_execute("CREATE DATABASE shop")
+            .await
+            .expect("database shop");
+    }
+    for sql in [
+        "SHOW TRANSACTION ISOLATION LEVEL",
+        "show transaction_isolation",
+        "SHOW SESSION AUTHORIZATION",
+        "SHOW standard_conforming_strings",
+        "SHOW datestyle",
+        "SHOW client_min_messages",
+        "SHOW default_transaction_read_only",
+        "SHOW transaction_read_only",
+        "SHOW max_identifier_length",
+        "SHOW in_hot_standby",
+        "SHOW no_such_setting",
+        "SELECT current_user, session_user, user, current_database(), current_catalog",
+        "SELECT upper(current_user) AS u, current_setting('standard_conforming_strings'), current_setting('no_such_setting', true)",
+        "SELECT current_setting('no_such_setting')",
+    ] {
+        let want = answer(t.control.port, "alice", sql).await;
+        for (name, port) in [("proxy", t.proxy.port), ("shard", t.shard.port)] {
+            let got = answer(port, "alice", sql).await;
+            assert_eq!(got, want, "{name}: {sql}");
+        }
+    }
+}
