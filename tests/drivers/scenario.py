@@ -50,6 +50,21 @@ def sqlstate(e):
     return None
 
 
+class Near(float):
+    """A float distance that equals another within float4 rounding
+    (1e-6, relative above 1): a pgvshard shard sums float4 terms in
+    another order than pgvector, so the last bits of a distance may differ
+    (README, compatibility). Exact everywhere else."""
+
+    def __eq__(self, other):
+        return isinstance(other, float) and abs(self - other) <= 1e-6 * max(1.0, abs(self))
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = float.__hash__
+
+
 class StepFailed(Exception):
     """A step raised where the control did not (or the other way round)."""
 
