@@ -93,12 +93,13 @@ impl SessionReads {
     }
 
     /// After the writes noted committed (before they are acknowledged):
-    /// reads the primaries' positions into the floors.
+    /// reads the primaries' positions into the floors. A position read
+    /// after a later write is past every earlier one of the session (its
+    /// statements run one after the other), so it replaces the floor.
     pub async fn committed(&mut self, topology: &Topology) {
         for shard in std::mem::take(&mut self.touched) {
             if let Some(lsn) = topology.committed(shard).await {
-                let f = self.floors.entry(shard).or_default();
-                *f = (*f).max(lsn);
+                self.floors.insert(shard, lsn);
             }
         }
     }
