@@ -293,6 +293,24 @@ pub static GUCS: &[Guc] = &[
         "UTC",
         "Sets the time zone for displaying and interpreting time stamps.",
     )),
+    fixed(guc(
+        "transaction_deferrable",
+        GucKind::Bool,
+        "off",
+        "Whether to defer a read-only serializable transaction until it can be executed with no possible serialization failures.",
+    )),
+    fixed(guc(
+        "transaction_isolation",
+        GucKind::Text,
+        "read committed",
+        "Sets the current transaction's isolation level.",
+    )),
+    fixed(guc(
+        "transaction_read_only",
+        GucKind::Bool,
+        "off",
+        "Sets the current transaction's read-only status.",
+    )),
     guc(
         "work_mem",
         GucKind::Text,
@@ -301,8 +319,22 @@ pub static GUCS: &[Guc] = &[
     ),
 ];
 
-/// The parameter called `name` (case-insensitive).
+/// The parameter called `name` (case-insensitive), or named by one of
+/// SHOW's SQL-standard spellings (`SHOW TRANSACTION ISOLATION LEVEL`,
+/// `SHOW TIME ZONE`), which arrive with their words joined by `.` or
+/// spaces.
 pub fn find(name: &str) -> Option<&'static Guc> {
+    let words = name
+        .split(['.', ' '])
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase();
+    let name = match words.as_str() {
+        "transaction isolation level" => "transaction_isolation",
+        "time zone" => "TimeZone",
+        _ => name,
+    };
     GUCS.iter().find(|g| g.name.eq_ignore_ascii_case(name))
 }
 
