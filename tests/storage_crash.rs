@@ -36,6 +36,7 @@ fn child_writer_process() {
         wal_segment_bytes: 32 << 10,
         checkpoint_wal_bytes: 128 << 10,
         checkpoint_interval: Some(Duration::from_millis(300)),
+        ..StorageOptions::default()
     };
     let db = Arc::new(Database::open(Path::new(&dir), options).unwrap());
     let workers: Vec<_> = (0..THREADS)

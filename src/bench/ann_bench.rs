@@ -9,7 +9,7 @@ use ann::ivfflat::{IvfFlat, IvfParams, IvfSearch};
 use ann::plan::{
     choose_filtered_plan, estimate_selectivity, hnsw_search_cost, ivf_search_cost, FilteredPlan,
 };
-use ann::{BuildProgress, DenseSpace, IterativeScan, Space};
+use ann::{BuildProgress, DenseSpace, IterativeScan, QuantizedSpace, Space, Sq8Codes};
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,6 +23,16 @@ pub enum IndexChoice {
     Ivfflat,
     /// Exact scan (the recall reference).
     Exact,
+}
+
+/// How the HNSW graph walk compares vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WalkChoice {
+    /// Exact f32 distances throughout.
+    Exact,
+    /// 8-bit codes for the walk, exact re-ranking of the candidates
+    /// (L2, inner product and cosine; the codes count as index memory).
+    Sq8,
 }
 
 /// Which filtered workload to run.
@@ -57,6 +67,9 @@ pub struct AnnArgs {
     /// IVFFlat: lists probed per query, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 5, 10, 20])]
     probes: Vec<usize>,
+    /// HNSW: how the unfiltered search walks the graph.
+    #[arg(long, value_enum, default_value_t = WalkChoice::Sq8)]
+    walk: WalkChoice,
     /// Number of queries timed (the first N of the query file).
     #[arg(long, default_value_t = 1000)]
     queries: usize,
@@ -126,6 +139,10 @@ pub fn run(args: &AnnArgs) -> Result<(), String> {
         }
         IndexChoice::Exact => Built::Exact,
     };
+    let codes = match (&built, args.walk) {
+        (Built::Hnsw(_), WalkChoice::Sq8) => Sq8Codes::train(&space, &ids),
+        _ => None,
+    };
     let build_s = t.elapsed().as_secs_f64();
     eprintln!("built {:?} in {build_s:.2}s", args.index);
 
@@ -133,11 +150,25 @@ pub fn run(args: &AnnArgs) -> Result<(), String> {
     let mut rows = Vec::new();
     match args.filter {
         None => {
+            let quantized = codes.as_ref().map(|c| QuantizedSpace::new(&space, c));
+            let coded: Vec<_> = match &quantized {
+                Some(q) => queries.iter().map(|v| q.query(v.clone())).collect(),
+                None => Vec::new(),
+            };
             for (params, opts) in settings(args, &built)? {
                 let measured = measure::run(n_queries, args.k, &data.groundtruth, |i| {
-                    search(&built, &space, &ids, &queries[i], args.k, &opts, None)
+                    match (&built, &quantized, &opts) {
+                        (Built::Hnsw(h), Some(q), Setting::Hnsw(o)) => h
+                            .search(q, &coded[i], args.k, o, None)
+                            .into_iter()
+                            .map(|n| n.id)
+                            .collect(),
+                        _ => search(&built, &space, &ids, &queries[i], args.k, &opts, None),
+                    }
                 });
-                rows.push(row(&built, params, measured, build_s, None, None));
+                let mut r = row(&built, params, measured, build_s, None, None);
+                r.memory_bytes += codes.as_ref().map_or(0, Sq8Codes::memory_bytes);
+                rows.push(r);
                 print_last(&rows, args.json);
             }
         }

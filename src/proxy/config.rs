@@ -28,6 +28,16 @@ pub struct ProxyConfig {
     /// How clients authenticate.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Most concurrent client sessions; one more gets FATAL 53300 after
+    /// its startup packet. A pooler serves far more clients than it holds
+    /// shard connections, hence thousands by default.
+    #[serde(default = "default_max_client_connections")]
+    pub max_client_connections: usize,
+    /// Seconds a client may take from connecting to the end of
+    /// authentication before it is disconnected (PostgreSQL's
+    /// `authentication_timeout`).
+    #[serde(default = "default_authentication_timeout")]
+    pub authentication_timeout: u64,
     /// TLS for clients that ask for it (sslmode); absent: plain TCP only.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -116,6 +126,13 @@ pub struct MetricsConfig {
     /// `host:port` of the HTTP endpoint; absent: no endpoint.
     #[serde(default)]
     pub listen: Option<String>,
+}
+
+fn default_max_client_connections() -> usize {
+    5000
+}
+fn default_authentication_timeout() -> u64 {
+    60
 }
 
 fn default_listen() -> String {
@@ -347,6 +364,15 @@ impl ProxyConfig {
     /// Checks everything serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        if self.max_client_connections == 0 {
+            return Err(bad("max_client_connections", "0: allow at least 1"));
+        }
+        if !(1..=600).contains(&self.authentication_timeout) {
+            return Err(bad(
+                "authentication_timeout",
+                "give seconds from 1 to 600, as PostgreSQL allows",
+            ));
+        }
         if self.shards.is_empty() {
             return Err(bad("shards", "no shards: list at least one"));
         }

@@ -175,12 +175,32 @@ impl cache::Miss for ShardRun<'_> {
     }
 }
 
+/// The client's session, as the session functions a statement calls see it.
+impl sql::SessionValues for Session {
+    fn user(&self) -> &str {
+        &self.user
+    }
+
+    fn database(&self) -> &str {
+        &self.database
+    }
+
+    fn setting(&self, name: &str) -> Option<String> {
+        self.show(name).ok()
+    }
+}
+
 pub(crate) fn sql_error(e: sql::SqlError) -> PgError {
     PgError::new(e.sqlstate, e.message)
 }
 
 fn text_column(name: &str) -> FieldDescription {
     FieldDescription::builtin(name, crate::wire::oid::TEXT)
+}
+
+/// `SHOW ALL`'s columns.
+fn show_all_columns() -> Vec<FieldDescription> {
+    ["name", "setting", "description"].map(text_column).to_vec()
 }
 
 impl ProxySession {
@@ -192,6 +212,8 @@ impl ProxySession {
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
         let start = Instant::now();
+        let bound = sql::bind_session_values(statement, out.session()).map_err(sql_error)?;
+        let statement = bound.as_ref().unwrap_or(statement);
         let kind = classify(statement);
         let mut class = class_of(&kind);
         let result = self
@@ -285,9 +307,18 @@ impl ProxySession {
                 if admin::is_admin(&name) {
                     return admin::show(&self.cluster, &name, out).await;
                 }
-                let value = out.session().show(&name)?;
-                out.row_description(&[text_column(&name)]);
-                out.row(&[Some(crate::wire::Value::Text(value))]).await?;
+                if name == "all" {
+                    out.row_description(&show_all_columns());
+                    for (name, setting, description) in out.session().show_all() {
+                        let text = |s: &str| Some(crate::wire::Value::Text(s.to_string()));
+                        out.row(&[text(name), text(&setting), text(description)])
+                            .await?;
+                    }
+                } else {
+                    let value = out.session().show(&name)?;
+                    out.row_description(&[text_column(Session::show_column(&name)?)]);
+                    out.row(&[Some(crate::wire::Value::Text(value))]).await?;
+                }
                 out.complete("SHOW");
                 Ok(())
             }
@@ -407,7 +438,7 @@ impl ProxySession {
             let name = |s: &usize| format!("\"{}\"", self.cluster.shards[*s].name());
             if matches!(route.combine, plan::Combine::Broadcast) {
                 return Err(PgError::feature_not_supported(
-                    "schema changes inside a transaction block are not supported through the proxy",
+                    "schema changes inside a transaction block need two-phase commit across shards, which the proxy does not support yet",
                 ));
             }
             let target = match shards.iter().collect::<Vec<_>>().as_slice() {
@@ -415,7 +446,7 @@ impl ProxySession {
                 many => {
                     let names: Vec<String> = many.iter().map(|s| name(s)).collect();
                     return Err(PgError::feature_not_supported(format!(
-                        "a transaction can write on one shard only; this statement would write on shards {}",
+                        "a transaction writing on several shards needs two-phase commit, which the proxy does not support yet; this statement would write on shards {}",
                         names.join(", ")
                     ))
                     .with_hint("Run it outside the transaction block, or split it by shard key."));
@@ -424,11 +455,11 @@ impl ProxySession {
             match self.pinned_shard {
                 Some(p) if p != target => {
                     return Err(PgError::feature_not_supported(format!(
-                        "this transaction already wrote on shard {} and cannot also write on shard {}",
+                        "this transaction already wrote on shard {}; also writing on shard {} needs two-phase commit, which the proxy does not support yet",
                         name(&p),
                         name(&target)
                     ))
-                    .with_hint("Commit first: two-phase commit across shards is not supported."));
+                    .with_hint("Commit first, or write on one shard per transaction."));
                 }
                 Some(_) => {}
                 None => {
@@ -481,6 +512,11 @@ impl ProxySession {
             | TransactionControl::RollbackTo(_) => {
                 return Err(PgError::feature_not_supported(
                     "savepoints are not supported through the proxy yet",
+                ))
+            }
+            TransactionControl::TwoPhase(_) => {
+                return Err(PgError::feature_not_supported(
+                    "PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK PREPARED are not supported through the proxy",
                 ))
             }
         };
@@ -597,7 +633,8 @@ impl QueryHandler for ProxySession {
                 )])
             }
             StatementKind::Show(name) if admin::is_admin(&name) => Some(admin::columns(&name)),
-            StatementKind::Show(name) => Some(vec![text_column(&name)]),
+            StatementKind::Show(name) if name == "all" => Some(show_all_columns()),
+            StatementKind::Show(name) => Some(vec![text_column(Session::show_column(&name)?)]),
             StatementKind::Transaction(_)
             | StatementKind::Set(_)
             | StatementKind::Reset(_)

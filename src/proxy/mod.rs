@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod cache;
+mod canonical_key;
 pub mod config;
 pub mod exec;
 pub mod merge;
@@ -102,6 +103,8 @@ impl Drop for RunningProxy {
 fn wire_config(config: &ProxyConfig) -> Result<WireConfig, ConfigError> {
     let mut wire = WireConfig {
         tls: config.server_tls()?,
+        max_connections: config.max_client_connections,
+        authentication_timeout: std::time::Duration::from_secs(config.authentication_timeout),
         ..WireConfig::default()
     };
     if config.auth.method == AuthMethodConfig::ScramSha256 {

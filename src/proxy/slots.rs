@@ -6,38 +6,17 @@
 //! parameters) and across restarts and releases, so it is written out
 //! here rather than taken from `std` (whose hasher may change):
 //!
-//! 1. the value's canonical text: an integer (optionally signed, with
-//!    surrounding blanks) becomes its decimal form; a UUID becomes lower
-//!    case; anything else is its text as is;
+//! 1. the value's canonical text ([`canonical_key`]): every spelling
+//!    PostgreSQL accepts for an integer, a number or a UUID becomes one
+//!    text; anything else is its text as is;
 //! 2. FNV-1a 64 over the UTF-8 bytes of that text;
 //! 3. the slot is the hash modulo 4096.
-//!
-//! Two different values may share a canonical text (the texts `'042'` and
-//! `'42'`); they then share a slot, which is harmless: routing only needs
-//! equal values to meet.
 
+pub use super::canonical_key::canonical_key;
 use super::config::{ProxyConfig, SlotRange};
 
 /// Number of hash slots.
 pub const SLOTS: usize = 4096;
-
-/// The canonical text of a key value (see the module docs).
-pub fn canonical_key(text: &str) -> String {
-    let trimmed = text.trim();
-    if let Ok(n) = trimmed.parse::<i128>() {
-        return n.to_string();
-    }
-    let is_uuid = trimmed.len() == 36
-        && trimmed.chars().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        });
-    if is_uuid {
-        trimmed.to_ascii_lowercase()
-    } else {
-        text.to_string()
-    }
-}
 
 /// FNV-1a 64.
 fn fnv1a(bytes: &[u8]) -> u64 {

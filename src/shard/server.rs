@@ -31,8 +31,11 @@ pub struct ShardConfig {
     pub trust_remote: bool,
     /// Users and passwords for SCRAM.
     pub users: BTreeMap<String, String>,
-    /// Most concurrent connections.
+    /// Most concurrent sessions (one more gets FATAL 53300).
     pub max_connections: usize,
+    /// Seconds from connect to the end of authentication before a client
+    /// is disconnected (PostgreSQL's `authentication_timeout`).
+    pub authentication_timeout: u64,
     /// Seconds between checkpoints while there are writes (0: by size only).
     pub checkpoint_interval_secs: u64,
     /// MiB of WAL that trigger a checkpoint.
@@ -41,6 +44,9 @@ pub struct ShardConfig {
     pub tls: Option<TlsConfig>,
     /// Address of the /metrics endpoint (none: no endpoint).
     pub metrics_listen: Option<String>,
+    /// Most transactions prepared (PREPARE TRANSACTION) at once; 0
+    /// disables two-phase commit, which the proxy needs across shards.
+    pub max_prepared_transactions: usize,
 }
 
 impl Default for ShardConfig {
@@ -52,10 +58,12 @@ impl Default for ShardConfig {
             trust_remote: false,
             users: BTreeMap::new(),
             max_connections: 100,
+            authentication_timeout: 60,
             checkpoint_interval_secs: 300,
             checkpoint_wal_mb: 256,
             tls: None,
             metrics_listen: None,
+            max_prepared_transactions: 100,
         }
     }
 }
@@ -88,6 +96,9 @@ impl ShardConfig {
         if self.max_connections == 0 {
             return Err("max_connections: must be at least 1".into());
         }
+        if !(1..=600).contains(&self.authentication_timeout) {
+            return Err("authentication_timeout: give seconds from 1 to 600".into());
+        }
         if self.checkpoint_wal_mb == 0 {
             return Err("checkpoint_wal_mb: must be at least 1".into());
         }
@@ -115,6 +126,7 @@ impl ShardConfig {
             },
             trust_remote: self.trust_remote,
             max_connections: self.max_connections,
+            authentication_timeout: Duration::from_secs(self.authentication_timeout),
             ..WireConfig::default()
         };
         for (user, password) in &self.users {
@@ -128,6 +140,7 @@ impl ShardConfig {
             checkpoint_wal_bytes: self.checkpoint_wal_mb << 20,
             checkpoint_interval: (self.checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(self.checkpoint_interval_secs)),
+            max_prepared_transactions: self.max_prepared_transactions,
             ..StorageOptions::default()
         }
     }

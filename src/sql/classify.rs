@@ -145,6 +145,8 @@ pub enum TransactionControl {
     Release(String),
     /// `ROLLBACK TO [SAVEPOINT] name`.
     RollbackTo(String),
+    /// `PREPARE TRANSACTION`, `COMMIT PREPARED`, `ROLLBACK PREPARED`.
+    TwoPhase(super::TwoPhase),
 }
 
 /// One `SET`.
@@ -159,12 +161,18 @@ pub struct SetVariable {
 }
 
 impl StatementKind {
-    /// True for COMMIT and ROLLBACK, the only statements an aborted
-    /// transaction block accepts (others get 25P02).
+    /// True for COMMIT, ROLLBACK, ROLLBACK TO and PREPARE TRANSACTION,
+    /// the only statements an aborted transaction block accepts (others
+    /// get 25P02).
     pub fn ends_transaction(&self) -> bool {
         matches!(
             self,
-            StatementKind::Transaction(TransactionControl::Commit | TransactionControl::Rollback)
+            StatementKind::Transaction(
+                TransactionControl::Commit
+                    | TransactionControl::Rollback
+                    | TransactionControl::RollbackTo(_)
+                    | TransactionControl::TwoPhase(super::TwoPhase::Prepare(_))
+            )
         )
     }
 }
@@ -190,7 +198,10 @@ fn modifies_data(query: &ast::Query) -> bool {
 
 /// Classifies a parsed statement.
 pub fn classify(statement: &Statement) -> StatementKind {
-    classify_ast(&statement.ast)
+    match &statement.two_phase {
+        Some(tp) => StatementKind::Transaction(TransactionControl::TwoPhase(tp.clone())),
+        None => classify_ast(&statement.ast),
+    }
 }
 
 fn classify_ast(stmt: &ast::Statement) -> StatementKind {
@@ -295,9 +306,7 @@ fn classify_ast(stmt: &ast::Statement) -> StatementKind {
             StatementKind::Transaction(TransactionControl::Release(fold(name)))
         }
         S::Set(set) => classify_set(set),
-        S::ShowVariable { variable } => {
-            StatementKind::Show(variable.iter().map(fold).collect::<Vec<_>>().join("."))
-        }
+        S::ShowVariable { variable } => StatementKind::Show(show_name(variable)),
         S::Reset(reset) => match &reset.reset {
             Reset::ConfigurationParameter(name) => StatementKind::Reset(Some(setting_name(name))),
             Reset::ALL | Reset::SessionAuthorization => StatementKind::Reset(None),
@@ -313,6 +322,19 @@ fn classify_ast(stmt: &ast::Statement) -> StatementKind {
         },
         S::Discard { .. } => StatementKind::Discard,
         _ => StatementKind::Other,
+    }
+}
+
+/// The parameter a `SHOW` names. PostgreSQL's multi-word spellings name
+/// the parameter they show (its grammar maps them the same way);
+/// sqlparser keeps only `AUTHORIZATION` of `SHOW SESSION AUTHORIZATION`.
+fn show_name(variable: &[ast::Ident]) -> String {
+    let words: Vec<String> = variable.iter().map(fold).collect();
+    match words.join(" ").as_str() {
+        "transaction isolation level" => "transaction_isolation".into(),
+        "time zone" => "timezone".into(),
+        "authorization" | "session authorization" => "session_authorization".into(),
+        _ => words.join("."),
     }
 }
 
@@ -460,7 +482,32 @@ mod tests {
     fn only_commit_and_rollback_end_an_aborted_transaction() {
         let ends = |sql: &str| classify(&parse_single(sql).unwrap()).ends_transaction();
         assert!(ends("COMMIT") && ends("ROLLBACK") && ends("END") && ends("ABORT"));
+        assert!(ends("ROLLBACK TO SAVEPOINT a") && ends("PREPARE TRANSACTION 'g'"));
         assert!(!ends("BEGIN") && !ends("SELECT 1") && !ends("SAVEPOINT a"));
+        assert!(!ends("RELEASE a") && !ends("COMMIT PREPARED 'g'"));
+    }
+
+    #[test]
+    fn two_phase_commands_are_recognised() {
+        use crate::sql::TwoPhase;
+        let tp = |sql: &str| match kind(sql) {
+            StatementKind::Transaction(TransactionControl::TwoPhase(t)) => Some(t),
+            _ => None,
+        };
+        assert_eq!(
+            tp("PREPARE TRANSACTION 'a b'"),
+            Some(TwoPhase::Prepare("a b".into()))
+        );
+        assert_eq!(
+            tp("commit  prepared 'x';"),
+            Some(TwoPhase::CommitPrepared("x".into()))
+        );
+        assert_eq!(
+            tp("ROLLBACK PREPARED 'it''s'"),
+            Some(TwoPhase::RollbackPrepared("it's".into()))
+        );
+        assert!(parse_single("PREPARE TRANSACTION x").is_err());
+        assert_eq!(tp("PREPARE p AS SELECT 1"), None);
     }
 
     fn kind(sql: &str) -> StatementKind {
@@ -607,6 +654,13 @@ mod tests {
             StatementKind::Show("hnsw.ef_search".into())
         );
         assert_eq!(kind("SHOW ALL"), StatementKind::Show("all".into()));
+        for (sql, name) in [
+            ("SHOW TRANSACTION ISOLATION LEVEL", "transaction_isolation"),
+            ("show time zone", "timezone"),
+            ("SHOW SESSION AUTHORIZATION", "session_authorization"),
+        ] {
+            assert_eq!(kind(sql), StatementKind::Show(name.into()), "{sql}");
+        }
         assert_eq!(
             kind("RESET hnsw.ef_search"),
             StatementKind::Reset(Some("hnsw.ef_search".into()))

@@ -51,6 +51,15 @@ impl SqlError {
         }
     }
 
+    /// `unrecognized configuration parameter "name"` (42704).
+    pub fn unrecognized_parameter(name: &str) -> Self {
+        SqlError {
+            sqlstate: "42704",
+            message: format!("unrecognized configuration parameter \"{name}\""),
+            position: None,
+        }
+    }
+
     /// `there is no parameter $n` (42P02).
     pub fn undefined_parameter(text: &str) -> Self {
         SqlError {

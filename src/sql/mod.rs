@@ -15,6 +15,7 @@ mod params;
 mod parse;
 mod rewrite;
 mod routing;
+mod session_values;
 mod tokens;
 
 pub use aggregate::{aggregate_plan, AggregatePlan, CombinedColumn, OrderKey};
@@ -31,7 +32,7 @@ pub use knn::{
 };
 pub use names::{column_name, fold, quote_ident, TableName};
 pub use params::{params, ParamHint, Params};
-pub use parse::{parse, parse_single, Statement};
+pub use parse::{parse, parse_single, Statement, TwoPhase};
 pub use rewrite::{
     rewrite_knn_for_shard, rewrite_sorted_for_shard, OutputColumn, ShardQuery, SortKey,
     HIDDEN_DISTANCE, HIDDEN_RERANK, HIDDEN_SORT_PREFIX,
@@ -39,3 +40,4 @@ pub use rewrite::{
 pub use routing::{
     insert_key_values, insert_with_rows, restricted_keys, where_key_values, KeyValue, RowKey,
 };
+pub use session_values::{bind_session_values, SessionValues};

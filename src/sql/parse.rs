@@ -28,6 +28,47 @@ pub struct Statement {
     pub ast: ast::Statement,
     /// The statement's original text, without the trailing semicolon.
     pub text: String,
+    /// `PREPARE TRANSACTION`, `COMMIT PREPARED` or `ROLLBACK PREPARED`,
+    /// which sqlparser does not know: `ast` is then an inert placeholder
+    /// (`UNLOCK TABLES`) and [`super::classify`] reads this instead.
+    pub two_phase: Option<TwoPhase>,
+}
+
+/// A two-phase-commit command and its transaction identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TwoPhase {
+    /// `PREPARE TRANSACTION 'gid'`.
+    Prepare(String),
+    /// `COMMIT PREPARED 'gid'`.
+    CommitPrepared(String),
+    /// `ROLLBACK PREPARED 'gid'`.
+    RollbackPrepared(String),
+}
+
+/// Recognises the two-phase-commit commands: two keywords and a string.
+fn two_phase(chunk: &[TokenWithSpan]) -> Option<TwoPhase> {
+    use sqlparser::tokenizer::Token;
+    let mut significant = chunk
+        .iter()
+        .filter(|t| !tokens::is_trivia(&t.token) && t.token != Token::SemiColon);
+    let word = |t: Option<&TokenWithSpan>| match t.map(|t| &t.token) {
+        Some(Token::Word(w)) => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let (first, second) = (word(significant.next())?, word(significant.next())?);
+    let gid = match significant.next().map(|t| &t.token) {
+        Some(Token::SingleQuotedString(s)) => s.clone(),
+        _ => return None,
+    };
+    if significant.next().is_some() {
+        return None;
+    }
+    match (first.as_str(), second.as_str()) {
+        ("PREPARE", "TRANSACTION") => Some(TwoPhase::Prepare(gid)),
+        ("COMMIT", "PREPARED") => Some(TwoPhase::CommitPrepared(gid)),
+        ("ROLLBACK", "PREPARED") => Some(TwoPhase::RollbackPrepared(gid)),
+        _ => None,
+    }
 }
 
 /// Parses `sql` (one or more statements separated by semicolons) in
@@ -62,6 +103,13 @@ fn parse_one(chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
         (Some(s), Some(e)) => map.slice(s, e).to_string(),
         _ => String::new(),
     };
+    if let Some(tp) = two_phase(&chunk) {
+        return Ok(Statement {
+            ast: ast::Statement::UnlockTables,
+            text,
+            two_phase: Some(tp),
+        });
+    }
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect)
         .with_recursion_limit(RECURSION_LIMIT)
@@ -73,6 +121,7 @@ fn parse_one(chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
         1 => Ok(Statement {
             ast: parsed.remove(0),
             text,
+            two_phase: None,
         }),
         _ => Err(SqlError::syntax(near_message(&text), None)),
     }

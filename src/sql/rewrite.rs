@@ -90,17 +90,24 @@ pub fn rewrite_knn_for_shard(statement: &Statement, knn: &KnnQuery) -> String {
 }
 
 /// The shard statement and merge plan for a non-aggregate SELECT with
-/// ORDER BY (any keys, with or without LIMIT/OFFSET). None when the query
-/// is not such a SELECT.
+/// ORDER BY (any keys, with or without LIMIT/OFFSET), or with LIMIT/OFFSET
+/// and no ORDER BY (no keys: PostgreSQL promises no order, so any rows
+/// do; the merge takes them shard by shard). None when the query is not
+/// such a SELECT.
 pub fn rewrite_sorted_for_shard(statement: &Statement) -> Option<ShardQuery> {
     let sqlparser::ast::Statement::Query(query) = &statement.ast else {
         return None;
     };
     let select = plain_select(query)?;
-    let OrderByKind::Expressions(keys) = &query.order_by.as_ref()?.kind else {
-        return None;
-    };
     let (limit, offset) = limit_offset_parts(query)?;
+    let keys = match &query.order_by {
+        Some(order_by) => match &order_by.kind {
+            OrderByKind::Expressions(keys) => keys.as_slice(),
+            OrderByKind::All(_) => return None,
+        },
+        None if limit.is_none() && offset.is_none() => return None,
+        None => &[],
+    };
     let mut hidden_items = Vec::new();
     let mut sort_keys = Vec::new();
     for key in keys {

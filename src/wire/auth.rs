@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::backend;
 use super::config::{AuthMethod, WireConfig};
-use super::connection::Connection;
+use super::connection::{Connection, MAX_AUTH_MESSAGE};
 use super::error::{PgError, WireError};
 use super::frontend::{BodyReader, FrontendMessage};
 use super::responder::ClientIo;
@@ -106,7 +106,7 @@ fn utf8(b: &[u8]) -> Result<String, WireError> {
 }
 
 async fn password_message(conn: &mut Connection<Box<dyn ClientIo>>) -> Result<Bytes, WireError> {
-    match conn.read_message().await? {
+    match conn.read_message_within(MAX_AUTH_MESSAGE).await? {
         Some(FrontendMessage::Password(body)) => Ok(body),
         None => Err(WireError::UnexpectedEof),
         Some(_) => Err(fatal(PgError::protocol_violation(

@@ -234,7 +234,7 @@ pub fn command_complete(buf: &mut BytesMut, tag: &str) {
 /// ParameterDescription.
 pub fn parameter_description(buf: &mut BytesMut, types: &[u32]) {
     message(buf, b't', |b| {
-        b.put_i16(types.len() as i16);
+        b.put_u16(u16::try_from(types.len()).unwrap_or(u16::MAX));
         for t in types {
             b.put_u32(*t);
         }

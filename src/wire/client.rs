@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::backend::{self, TransactionStatus};
 use super::cancel::{CancelReason, CancelRegistry, CancelSignal, SessionCancel};
@@ -32,12 +32,15 @@ use super::{auth, guc};
 pub(crate) struct Shared {
     pub(crate) config: WireConfig,
     pub(crate) cancels: Arc<CancelRegistry>,
+    /// One permit per session past its startup packet.
+    sessions: Arc<Semaphore>,
     next_pid: AtomicI32,
 }
 
 impl Shared {
     pub(crate) fn new(config: WireConfig) -> Self {
         Shared {
+            sessions: Arc::new(Semaphore::new(config.max_connections)),
             config,
             cancels: Arc::new(CancelRegistry::default()),
             next_pid: AtomicI32::new(1000),
@@ -61,20 +64,31 @@ pub(crate) struct Client<H: QueryHandler> {
 }
 
 /// Serves one accepted socket until the client leaves, breaks the
-/// protocol, or the server shuts down.
+/// protocol, or the server shuts down. `starting` is the connection's
+/// place among those in the startup phase (none for in-process pipes),
+/// given back once it is a session (or gone).
 pub(crate) async fn serve_client<F: HandlerFactory>(
     stream: Box<dyn ClientIo>,
     peer: SocketAddr,
     factory: Arc<F>,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
+    starting: Option<OwnedSemaphorePermit>,
 ) -> Result<(), WireError> {
     let mut conn = Connection::new(stream, shared.config.max_message_size);
-    let result = start(&mut conn, peer, &*factory, &shared).await;
-    let (session, handler) = match result {
-        Ok(Some(started)) => started,
-        Ok(None) => return Ok(()),
-        Err(e) => return fail(&mut conn, e).await,
+    let deadline = shared.config.authentication_timeout;
+    let result = tokio::time::timeout(deadline, start(&mut conn, peer, &*factory, &shared)).await;
+    drop(starting);
+    let (session, handler, _place) = match result {
+        // As PostgreSQL, a client still starting up at the deadline is
+        // disconnected without a message.
+        Err(_) => {
+            tracing::debug!(%peer, "authentication timeout: disconnected");
+            return Ok(());
+        }
+        Ok(Ok(Some(started))) => started,
+        Ok(Ok(None)) => return Ok(()),
+        Ok(Err(e)) => return fail(&mut conn, e).await,
     };
     let session_cancel = Arc::new(SessionCancel::default());
     let cancel = session_cancel.begin_statement();
@@ -112,13 +126,14 @@ async fn fail(conn: &mut Connection<Box<dyn ClientIo>>, e: WireError) -> Result<
 }
 
 /// Startup and authentication; `None` when the packet was a
-/// CancelRequest or the client left.
+/// CancelRequest or the client left. A StartupMessage takes a session
+/// permit (none left: FATAL 53300, as PostgreSQL answers it).
 async fn start<F: HandlerFactory>(
     conn: &mut Connection<Box<dyn ClientIo>>,
     peer: SocketAddr,
     factory: &F,
     shared: &Shared,
-) -> Result<Option<(Session, F::Handler)>, WireError> {
+) -> Result<Option<(Session, F::Handler, OwnedSemaphorePermit)>, WireError> {
     let (params, encrypted) = match startup::open(conn, shared.config.tls.as_ref()).await? {
         None => return Ok(None),
         Some(Opening::Cancel { pid, secret }) => {
@@ -127,6 +142,9 @@ async fn start<F: HandlerFactory>(
         }
         Some(Opening::Startup { params, encrypted }) => (params, encrypted),
     };
+    let place = Arc::clone(&shared.sessions)
+        .try_acquire_owned()
+        .map_err(|_| WireError::Fatal(PgError::too_many_connections()))?;
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let Some(user) = get("user").filter(|u| !u.is_empty()) else {
         return Err(WireError::Fatal(PgError::not_authorized(
@@ -148,7 +166,7 @@ async fn start<F: HandlerFactory>(
         backend::parameter_status(&mut conn.out, g.name, &value);
     }
     session.take_reports();
-    Ok(Some((session, handler)))
+    Ok(Some((session, handler, place)))
 }
 
 /// Runs `fut` until it finishes, the session's cancel signal fires, or
@@ -219,12 +237,15 @@ impl<H: QueryHandler> Client<H> {
                         "unexpected password message after authentication",
                     )))
                 }
-                FrontendMessage::FunctionCall => self.extended_error(
-                    PgError::feature_not_supported("the function call protocol is not supported"),
-                ),
+                FrontendMessage::FunctionCall => {
+                    self.extended_error(PgError::feature_not_supported(
+                        "the function call protocol is not supported",
+                    ))
+                    .await?;
+                }
                 other => {
                     if let Err(e) = self.extended(other).await {
-                        self.extended_error(e);
+                        self.extended_error(e).await?;
                     }
                 }
             }
@@ -249,9 +270,16 @@ impl<H: QueryHandler> Client<H> {
         self.session.fail();
     }
 
-    fn extended_error(&mut self, e: PgError) {
+    /// An extended-protocol error: sent at once with what precedes it,
+    /// as PostgreSQL flushes every error it reports (a client that sent
+    /// Parse, Describe and Flush without Sync, as asyncpg does, waits for
+    /// it), then every message up to the next Sync is skipped, Flush
+    /// included.
+    async fn extended_error(&mut self, e: PgError) -> Result<(), WireError> {
         self.statement_error(&e);
         self.skip_to_sync = true;
+        self.conn.flush().await?;
+        Ok(())
     }
 
     /// Drains a COPY FROM STDIN the handler left open (it failed before

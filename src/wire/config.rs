@@ -1,6 +1,7 @@
 //! What a protocol server needs to know before accepting clients.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use super::scram::ScramSecret;
 use super::tls::ServerTls;
@@ -23,8 +24,15 @@ pub struct WireConfig {
     pub trust_remote: bool,
     /// Users and their SCRAM secrets, by name.
     pub users: HashMap<String, ScramSecret>,
-    /// Most concurrent client connections; more get 53300.
+    /// Most concurrent sessions; a client over it gets FATAL 53300 after
+    /// its startup packet (PostgreSQL's `max_connections`). Twice as many
+    /// connections may be in the startup phase at once; past that a new
+    /// socket is closed at once.
     pub max_connections: usize,
+    /// Longest time from accept to the end of authentication; a client
+    /// still starting up then is disconnected (PostgreSQL's
+    /// `authentication_timeout`, 60 s).
+    pub authentication_timeout: Duration,
     /// Largest frontend message body accepted; larger ones are a protocol
     /// violation that closes the connection (PostgreSQL: 1 GiB).
     pub max_message_size: usize,
@@ -39,6 +47,7 @@ impl Default for WireConfig {
             trust_remote: false,
             users: HashMap::new(),
             max_connections: 100,
+            authentication_timeout: Duration::from_secs(60),
             max_message_size: 1 << 30,
             tls: None,
         }

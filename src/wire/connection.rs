@@ -17,6 +17,13 @@ use super::tls::ServerTls;
 pub const FLUSH_AT: usize = 64 * 1024;
 /// PostgreSQL's `MAX_STARTUP_PACKET_LENGTH`.
 const MAX_STARTUP: usize = 10_000;
+/// PostgreSQL's `PG_MAX_AUTH_TOKEN_LENGTH`: the longest message accepted
+/// during authentication.
+pub const MAX_AUTH_MESSAGE: usize = 65_535;
+/// Most buffer space reserved ahead of bytes actually received: a
+/// declared length only says how much may come, so a client announcing
+/// 1 GiB and sending nothing costs no more than this.
+const READ_AHEAD: usize = 64 * 1024;
 
 /// A client socket with its buffers.
 #[derive(Debug)]
@@ -43,7 +50,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// byte of the frame.
     async fn fill(&mut self, n: usize) -> Result<bool, WireError> {
         while self.read.len() < n {
-            self.read.reserve(n - self.read.len());
+            self.read.reserve((n - self.read.len()).min(READ_AHEAD));
             if self.stream.read_buf(&mut self.read).await? == 0 {
                 return if self.read.is_empty() {
                     Ok(false)
@@ -75,7 +82,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if !self.fill(4).await? {
             return Ok(None);
         }
-        let len = self.length(0, MAX_STARTUP)?;
+        let len = match self.length(0, MAX_STARTUP) {
+            Ok(len) => len,
+            Err(_) => {
+                return Err(WireError::Unanswered(PgError::protocol_violation(
+                    "invalid length of startup packet",
+                )))
+            }
+        };
         if !self.fill(4 + len).await? {
             return Err(WireError::UnexpectedEof);
         }
@@ -85,10 +99,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Reads one typed frame: its tag and body.
     pub async fn read_frame(&mut self) -> Result<Option<(u8, Bytes)>, WireError> {
+        self.read_frame_within(self.max_message).await
+    }
+
+    /// Reads one typed frame whose body is at most `max` bytes.
+    async fn read_frame_within(&mut self, max: usize) -> Result<Option<(u8, Bytes)>, WireError> {
         if !self.fill(5).await? {
             return Ok(None);
         }
-        let len = self.length(1, self.max_message)?;
+        let len = self.length(1, max)?;
         if !self.fill(5 + len).await? {
             return Err(WireError::UnexpectedEof);
         }
@@ -99,7 +118,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Reads and decodes one frontend message.
     pub async fn read_message(&mut self) -> Result<Option<FrontendMessage>, WireError> {
-        match self.read_frame().await? {
+        self.read_message_within(self.max_message).await
+    }
+
+    /// Reads and decodes one frontend message of at most `max` bytes (a
+    /// longer one is a protocol violation before it is read).
+    pub async fn read_message_within(
+        &mut self,
+        max: usize,
+    ) -> Result<Option<FrontendMessage>, WireError> {
+        match self.read_frame_within(max).await? {
             None => Ok(None),
             Some((tag, body)) => FrontendMessage::decode(tag, body)
                 .map(Some)

@@ -266,6 +266,11 @@ pub enum WireError {
     /// The peer closed the connection in the middle of a message.
     #[error("connection closed mid-message")]
     UnexpectedEof,
+    /// A startup packet PostgreSQL does not answer (it only logs it, as
+    /// `invalid length of startup packet`): the connection closes
+    /// without a message.
+    #[error("{0}")]
+    Unanswered(PgError),
 }
 
 #[cfg(test)]

@@ -217,10 +217,16 @@ impl BodyReader {
         Ok(self.0.split_to(n))
     }
 
-    /// An i16 element count, which must not be negative.
+    /// A big-endian u16.
+    pub fn u16(&mut self) -> Result<u16, PgError> {
+        self.need(2)?;
+        Ok(self.0.get_u16())
+    }
+
+    /// An element count: an unsigned 16-bit word, as PostgreSQL reads it
+    /// (`pq_getmsgint(msg, 2)`), so up to 65,535 parameters.
     fn count(&mut self) -> Result<usize, PgError> {
-        let n = self.i16()?;
-        usize::try_from(n).map_err(|_| PgError::protocol_violation("invalid message format"))
+        self.u16().map(usize::from)
     }
 
     fn target(&mut self) -> Result<Target, PgError> {

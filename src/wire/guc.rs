@@ -108,6 +108,9 @@ const MILLIS: GucKind = GucKind::Int {
 /// The value pgvshard reports as `server_version`.
 pub const SERVER_VERSION: &str = concat!("16.4 (pgvshard ", env!("CARGO_PKG_VERSION"), ")");
 
+/// [`SERVER_VERSION`] as `server_version_num` shows it.
+pub const SERVER_VERSION_NUM: &str = "160004";
+
 /// Every known parameter, sorted by name for `SHOW ALL`.
 pub static GUCS: &[Guc] = &[
     reported(guc(
@@ -122,6 +125,14 @@ pub static GUCS: &[Guc] = &[
         "UTF8",
         "Sets the client's character set encoding.",
     )),
+    guc(
+        "client_min_messages",
+        GucKind::Enum(&[
+            "debug5", "debug4", "debug3", "debug2", "debug1", "log", "notice", "warning", "error",
+        ]),
+        "notice",
+        "Sets the message levels that are sent to the client.",
+    ),
     reported(guc(
         "DateStyle",
         GucKind::DateStyle,
@@ -133,6 +144,12 @@ pub static GUCS: &[Guc] = &[
         GucKind::Text,
         "read committed",
         "Sets the transaction isolation level of each new transaction.",
+    ),
+    guc(
+        "default_transaction_read_only",
+        GucKind::Bool,
+        "off",
+        "Sets the default read-only status of new transactions.",
     ),
     guc(
         "enable_indexscan",
@@ -186,6 +203,12 @@ pub static GUCS: &[Guc] = &[
         "Sets the maximum allowed idle time between queries, when in a transaction.",
     ),
     reported(fixed(guc(
+        "in_hot_standby",
+        GucKind::Bool,
+        "off",
+        "Shows whether hot standby is currently active.",
+    ))),
+    reported(fixed(guc(
         "integer_datetimes",
         GucKind::Bool,
         "on",
@@ -233,6 +256,12 @@ pub static GUCS: &[Guc] = &[
         "64MB",
         "Sets the maximum memory to be used for maintenance operations.",
     ),
+    fixed(guc(
+        "max_identifier_length",
+        int(63, 63),
+        "63",
+        "Shows the maximum identifier length.",
+    )),
     guc(
         "max_parallel_maintenance_workers",
         int(0, 1024),
@@ -269,6 +298,18 @@ pub static GUCS: &[Guc] = &[
         SERVER_VERSION,
         "Shows the server version.",
     ))),
+    fixed(guc(
+        "server_version_num",
+        int(0, i32::MAX as i64),
+        SERVER_VERSION_NUM,
+        "Shows the server version as an integer.",
+    )),
+    reported(fixed(guc(
+        "session_authorization",
+        GucKind::Text,
+        "",
+        "Sets the session user name (shows the user the client connected as).",
+    ))),
     reported(guc(
         "standard_conforming_strings",
         GucKind::Bool,
@@ -303,13 +344,13 @@ pub static GUCS: &[Guc] = &[
         "transaction_isolation",
         GucKind::Text,
         "read committed",
-        "Sets the current transaction's isolation level.",
+        "Shows the current transaction's isolation level (each shard is read committed).",
     )),
     fixed(guc(
         "transaction_read_only",
         GucKind::Bool,
         "off",
-        "Sets the current transaction's read-only status.",
+        "Shows whether the current transaction is read-only.",
     )),
     guc(
         "work_mem",
@@ -319,22 +360,8 @@ pub static GUCS: &[Guc] = &[
     ),
 ];
 
-/// The parameter called `name` (case-insensitive), or named by one of
-/// SHOW's SQL-standard spellings (`SHOW TRANSACTION ISOLATION LEVEL`,
-/// `SHOW TIME ZONE`), which arrive with their words joined by `.` or
-/// spaces.
+/// The parameter called `name` (case-insensitive).
 pub fn find(name: &str) -> Option<&'static Guc> {
-    let words = name
-        .split(['.', ' '])
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_ascii_lowercase();
-    let name = match words.as_str() {
-        "transaction isolation level" => "transaction_isolation",
-        "time zone" => "TimeZone",
-        _ => name,
-    };
     GUCS.iter().find(|g| g.name.eq_ignore_ascii_case(name))
 }
 

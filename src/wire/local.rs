@@ -30,8 +30,10 @@ pub struct LocalServer<F: HandlerFactory> {
 
 impl<F: HandlerFactory> LocalServer<F> {
     /// A server with handlers from `factory`. Sessions come from the
-    /// loopback address, so trust auth accepts them.
-    pub fn new(factory: F, config: WireConfig) -> Self {
+    /// loopback address, so trust auth accepts them; their number is not
+    /// limited here (the proxy's pool for the shard bounds it).
+    pub fn new(factory: F, mut config: WireConfig) -> Self {
+        config.max_connections = tokio::sync::Semaphore::MAX_PERMITS;
         let (stop, _) = watch::channel(false);
         let (drain, drained) = mpsc::channel(1);
         LocalServer {
@@ -56,7 +58,7 @@ impl<F: HandlerFactory> LocalServer<F> {
         let (factory, shared) = (Arc::clone(&self.factory), Arc::clone(&self.shared));
         let stop = self.stop.subscribe();
         tokio::spawn(async move {
-            serve_client(Box::new(server), peer, factory, shared, stop)
+            serve_client(Box::new(server), peer, factory, shared, stop, None)
                 .await
                 .ok();
             drop(drain);

@@ -1,7 +1,11 @@
-//! The accept loop (mini-redis's `server::run`): a semaphore caps
-//! connections (one over the cap gets FATAL 53300), a watch channel tells
-//! every connection to stop, and `serve` returns only after the last
-//! connection task has dropped its clone of the drain sender.
+//! The accept loop (mini-redis's `server::run`): one semaphore caps the
+//! connections in the startup phase (twice `max_connections`, as
+//! PostgreSQL allows about twice as many children as sessions; a socket
+//! over it is closed at once), another the sessions (taken after the
+//! startup packet, so a client over it gets FATAL 53300 the way
+//! PostgreSQL sends it, after the SSLRequest was answered); a watch channel
+//! tells every connection to stop, and `serve` returns only after the
+//! last connection task has dropped its clone of the drain sender.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,11 +14,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use super::backend;
 use super::client::{serve_client, Shared};
 use super::config::WireConfig;
-use super::connection::Connection;
-use super::error::{PgError, WireError};
+use super::error::WireError;
 use super::handler::HandlerFactory;
 use super::responder::ClientIo;
 
@@ -29,7 +31,7 @@ pub async fn serve<F: HandlerFactory>(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let factory = Arc::new(factory);
-    let limit = Arc::new(Semaphore::new(config.max_connections));
+    let starting = Arc::new(Semaphore::new(config.max_connections.saturating_mul(2)));
     let shared = Arc::new(Shared::new(config));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
@@ -51,22 +53,16 @@ pub async fn serve<F: HandlerFactory>(
         socket.set_nodelay(true).ok();
         let stream: Box<dyn ClientIo> = Box::new(socket);
         let drain = drain_tx.clone();
-        let Ok(permit) = Arc::clone(&limit).try_acquire_owned() else {
-            tokio::spawn(async move {
-                let mut conn = Connection::new(stream, 0);
-                backend::error_or_notice(&mut conn.out, &PgError::too_many_connections());
-                conn.flush().await.ok();
-                drop(drain);
-            });
+        let Ok(permit) = Arc::clone(&starting).try_acquire_owned() else {
+            tracing::warn!(%peer, "too many connections starting up: closed");
             continue;
         };
         let (factory, shared, stop) = (Arc::clone(&factory), Arc::clone(&shared), stop_rx.clone());
         tokio::spawn(async move {
-            match serve_client(stream, peer, factory, shared, stop).await {
+            match serve_client(stream, peer, factory, shared, stop, Some(permit)).await {
                 Ok(()) | Err(WireError::Io(_) | WireError::UnexpectedEof) => {}
                 Err(e) => tracing::debug!(%peer, error = %e, "connection ended"),
             }
-            drop(permit);
             drop(drain);
         });
     }

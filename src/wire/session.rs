@@ -79,7 +79,22 @@ impl Session {
         Ok(self.value_of(Self::known(name)?).to_string())
     }
 
+    /// The name a `SHOW` of `name` titles its column with: the
+    /// parameter's own spelling (`SHOW datestyle` → `DateStyle`).
+    pub fn show_column(name: &str) -> Result<&'static str, PgError> {
+        Self::known(name).map(|g| g.name)
+    }
+
     fn value_of(&self, g: &'static Guc) -> &str {
+        match g.name {
+            "session_authorization" => return &self.user,
+            // No SET TRANSACTION: a transaction has the session's default.
+            "transaction_isolation" => {
+                return guc::find("default_transaction_isolation")
+                    .map_or(g.default, |d| self.value_of(d))
+            }
+            _ => {}
+        }
         self.local
             .get(g.name)
             .or_else(|| self.values.get(g.name))
@@ -212,6 +227,13 @@ impl Session {
     pub fn fail(&mut self) {
         if self.status == TransactionStatus::InTransaction {
             self.status = TransactionStatus::Failed;
+        }
+    }
+
+    /// ROLLBACK TO SAVEPOINT: an aborted block is usable again.
+    pub fn rollback_to_savepoint(&mut self) {
+        if self.status == TransactionStatus::Failed {
+            self.status = TransactionStatus::InTransaction;
         }
     }
 

@@ -117,6 +117,12 @@ pub struct PgServer {
 impl PgServer {
     /// initdb, start, wait until it accepts connections, `CREATE EXTENSION vector`.
     pub async fn start() -> PgServer {
+        PgServer::start_with(&[]).await
+    }
+
+    /// [`PgServer::start`] with extra `name=value` settings (`-c`), which
+    /// override the defaults.
+    pub async fn start_with(settings: &[&str]) -> PgServer {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "pgvshard-pg-{}-{}",
@@ -167,6 +173,7 @@ impl PgServer {
                 "-c",
                 "shared_buffers=32MB",
             ])
+            .args(settings.iter().flat_map(|s| ["-c", s]))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

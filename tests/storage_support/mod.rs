@@ -29,6 +29,7 @@ pub fn small_options() -> StorageOptions {
         wal_segment_bytes: 4096,
         checkpoint_wal_bytes: u64::MAX,
         checkpoint_interval: None,
+        ..StorageOptions::default()
     }
 }
 

@@ -117,6 +117,18 @@ pub trait Space: Sync {
 
     /// Hints that vector `id` will be read soon.
     fn prefetch(&self, _id: u32) {}
+
+    /// True when [`Space::distance`] only approximates the ordering distance
+    /// (quantized codes); searches then re-rank their candidates with
+    /// [`Space::exact_distance`] before answering.
+    fn approximate(&self) -> bool {
+        false
+    }
+
+    /// The exact ordering distance from a prepared query to vector `id`.
+    fn exact_distance(&self, query: &Self::Query, id: u32) -> f32 {
+        self.distance(query, id)
+    }
 }
 
 /// A [`Space`] whose vectors can be read as f32 coordinates, as k-means

@@ -72,8 +72,8 @@ impl BackendMessage {
             b'E' => BackendMessage::Error(error_fields(&mut r)?),
             b'N' => BackendMessage::Notice(error_fields(&mut r)?),
             b't' => {
-                let n = r.i16()?;
-                let types = (0..n.max(0)).map(|_| r.u32()).collect::<Result<_, _>>()?;
+                let n = r.u16()?;
+                let types = (0..n).map(|_| r.u32()).collect::<Result<_, _>>()?;
                 BackendMessage::ParameterDescription(types)
             }
             b'n' => BackendMessage::NoData,
@@ -214,6 +214,12 @@ pub fn sasl_initial(buf: &mut BytesMut, mechanism: &str, data: &[u8]) {
     });
 }
 
+/// An element count as the protocol sends it (an unsigned 16-bit word);
+/// every list here came from a client message, which holds at most 65,535.
+fn count(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
 /// Query (simple protocol).
 pub fn query(buf: &mut BytesMut, sql: &str) {
     message(buf, b'Q', |b| cstr(b, sql));
@@ -224,7 +230,7 @@ pub fn parse(buf: &mut BytesMut, sql: &str, param_types: &[u32]) {
     message(buf, b'P', |b| {
         cstr(b, "");
         cstr(b, sql);
-        b.put_i16(param_types.len() as i16);
+        b.put_u16(count(param_types.len()));
         for t in param_types {
             b.put_u32(*t);
         }
@@ -236,11 +242,11 @@ pub fn bind(buf: &mut BytesMut, param_formats: &[i16], values: &[Option<Bytes>],
     message(buf, b'B', |b| {
         cstr(b, "");
         cstr(b, "");
-        b.put_i16(param_formats.len() as i16);
+        b.put_u16(count(param_formats.len()));
         for f in param_formats {
             b.put_i16(*f);
         }
-        b.put_i16(values.len() as i16);
+        b.put_u16(count(values.len()));
         for v in values {
             match v {
                 None => b.put_i32(-1),
@@ -250,7 +256,7 @@ pub fn bind(buf: &mut BytesMut, param_formats: &[i16], values: &[Option<Bytes>],
                 }
             }
         }
-        b.put_i16(results.len() as i16);
+        b.put_u16(count(results.len()));
         for f in results {
             b.put_i16(*f);
         }

@@ -300,11 +300,11 @@ impl Loader<'_, '_> {
                 if let Some(p) = *pin.shard {
                     if p != shard {
                         return Err(PgError::feature_not_supported(format!(
-                            "this transaction already wrote on shard {} and cannot also write on shard {}",
+                            "this transaction already wrote on shard {}; also writing on shard {} needs two-phase commit, which the proxy does not support yet",
                             name(p),
                             name(shard)
                         ))
-                        .with_hint("Commit first: two-phase commit across shards is not supported."));
+                        .with_hint("Commit first, or write on one shard per transaction."));
                     }
                 }
                 match pin.chan.take() {

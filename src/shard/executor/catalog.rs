@@ -105,6 +105,36 @@ pub fn table_stats_view(tables: &Tables) -> Relation {
     Relation { columns, rows }
 }
 
+/// The name a query reads the prepared transactions under.
+pub const PREPARED_XACTS_VIEW: &str = "pg_prepared_xacts";
+
+/// `pg_prepared_xacts`: one row per prepared transaction. `transaction`
+/// is a sequence number shown as bigint (there are no xids here).
+pub fn prepared_xacts_view(tables: &Tables) -> Relation {
+    let columns = columns(&[
+        ("transaction", oid::INT8),
+        ("gid", oid::TEXT),
+        ("prepared", oid::TIMESTAMPTZ),
+        ("owner", oid::NAME),
+        ("database", oid::NAME),
+    ]);
+    let rows = tables
+        .prepared()
+        .enumerate()
+        .map(|(i, p)| {
+            let r = &p.record;
+            vec![
+                Some(Value::Int8(i as i64 + 1)),
+                Some(Value::Text(r.gid.clone())),
+                Some(Value::Timestamptz(r.prepared_at)),
+                Some(Value::Text(r.owner.clone())),
+                Some(Value::Text(r.database.clone())),
+            ]
+        })
+        .collect();
+    Relation { columns, rows }
+}
+
 /// The name a query reads the progress view under.
 pub const PROGRESS_VIEW: &str = "pg_stat_progress_create_index";
 

@@ -629,8 +629,10 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         ("pg_current_wal_lsn" | "pg_current_wal_insert_lsn", []) => {
             return text(&env.globals.wal_lsn)
         }
-        ("current_database", []) => return text(&env.globals.session.database),
-        ("current_user" | "session_user" | "user", []) => return text(&env.globals.session.user),
+        ("current_database" | "current_catalog", []) => return text(&env.globals.session.database),
+        ("current_user" | "current_role" | "session_user" | "user", []) => {
+            return text(&env.globals.session.user)
+        }
         ("current_schema", []) => return text("public"),
         ("pg_backend_pid", []) => return Ok(Some(Value::Int4(env.globals.session.pid))),
         ("current_setting", [Some(n)] | [Some(n), _]) => {

@@ -79,6 +79,7 @@ impl Outcome {
 pub fn storage_error(e: StorageError) -> PgError {
     let mut p = PgError::new(e.sqlstate, e.message);
     p.detail = e.detail;
+    p.hint = e.hint;
     p
 }
 

@@ -7,8 +7,8 @@ use super::{
     catalog, copy, ddl, dml, explain, overlay, storage_error, warning, BuildEntry, Outcome, Shard,
 };
 use crate::shard::datum::Datum;
-use crate::shard::storage::{AnnSearch, Change, Transaction};
-use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl};
+use crate::shard::storage::{AnnSearch, Change, PrepareRecord, Transaction};
+use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl, TwoPhase};
 use crate::wire::types::oid;
 use crate::wire::{
     CancelSignal, FieldDescription, HandlerFactory, Params, PgError, Prepared, QueryHandler,
@@ -39,6 +39,7 @@ impl HandlerFactory for ShardFactory {
         Ok(ShardSession {
             shard: self.shard.clone(),
             txn: None,
+            savepoints: Vec::new(),
         })
     }
 }
@@ -55,6 +56,9 @@ pub struct ShardSession {
     shard: Arc<Shard>,
     /// The open transaction block's write set.
     txn: Option<Transaction>,
+    /// The block's savepoints, oldest first: each name with the write set
+    /// as it was when the savepoint was set.
+    savepoints: Vec<(String, Transaction)>,
 }
 
 fn parse_error(e: sql::SqlError) -> PgError {
@@ -119,6 +123,10 @@ impl Job {
             let view = catalog::progress_view(&self.shard, &tables, &self.globals.session.database);
             ctes.insert(catalog::PROGRESS_VIEW.to_string(), Arc::new(view));
         }
+        if mentions(catalog::PREPARED_XACTS_VIEW) {
+            let view = catalog::prepared_xacts_view(&tables);
+            ctes.insert(catalog::PREPARED_XACTS_VIEW.to_string(), Arc::new(view));
+        }
         if mentions(catalog::TABLE_STATS_VIEW) {
             let view = catalog::table_stats_view(&tables);
             ctes.insert(catalog::TABLE_STATS_VIEW.to_string(), Arc::new(view));
@@ -160,13 +168,18 @@ impl Job {
     }
 }
 
-/// Commits `txn`, cancelling an index build if the statement is canceled.
-fn commit(
-    shard: &Shard,
-    txn: Transaction,
-    cancel: &AtomicBool,
-    progress: &BuildProgress,
-) -> Result<(), PgError> {
+/// Now as a timestamptz: microseconds since 2000-01-01 UTC.
+fn pg_now() -> i64 {
+    const UNIX_TO_PG_MICROS: i64 = 946_684_800_000_000;
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    unix - UNIX_TO_PG_MICROS
+}
+
+/// Runs `f`, cancelling `progress` (an index build, a wait for a prepared
+/// transaction) if the statement is canceled meanwhile.
+fn watch_cancel<T>(cancel: &AtomicBool, progress: &BuildProgress, f: impl FnOnce() -> T) -> T {
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -178,10 +191,25 @@ fn commit(
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
-        let r = shard.db.commit_with_progress(txn, progress);
+        let r = f();
         done.store(true, Ordering::Relaxed);
-        r.map(drop).map_err(storage_error)
+        r
     })
+}
+
+/// Commits `txn`, cancelling an index build or a wait if the statement is
+/// canceled.
+fn commit(
+    shard: &Shard,
+    txn: Transaction,
+    cancel: &AtomicBool,
+    progress: &BuildProgress,
+) -> Result<(), PgError> {
+    watch_cancel(cancel, progress, || {
+        shard.db.commit_with_progress(txn, progress)
+    })
+    .map(drop)
+    .map_err(storage_error)
 }
 
 impl ShardSession {
@@ -217,6 +245,16 @@ impl ShardSession {
                     }
                 }
                 o
+            }
+            StatementKind::Show(name) if name == "max_prepared_transactions" => {
+                let max = self.shard.db.max_prepared_transactions().to_string();
+                Outcome::select(Relation {
+                    columns: vec![Column {
+                        name,
+                        ty: (oid::TEXT, -1),
+                    }],
+                    rows: vec![vec![Some(crate::wire::Value::Text(max))]],
+                })
             }
             StatementKind::Show(name) => show(out.session(), &name)?,
             StatementKind::Reset(name) => {
@@ -276,6 +314,11 @@ impl ShardSession {
         out: &mut Responder<'_>,
     ) -> Result<Outcome, PgError> {
         let status = out.session().transaction_status();
+        if !matches!(tc, TransactionControl::Begin) && status != TransactionStatus::Idle {
+            if let Some(o) = self.savepoint(&tc, out)? {
+                return Ok(o);
+            }
+        }
         Ok(match tc {
             TransactionControl::Begin => {
                 if status != TransactionStatus::Idle {
@@ -293,12 +336,12 @@ impl ShardSession {
                 TransactionStatus::Idle => Outcome::tag("COMMIT")
                     .with_notice(warning("25P01", "there is no transaction in progress")),
                 TransactionStatus::Failed => {
-                    self.txn = None;
+                    self.end_block();
                     out.session().rollback();
                     Outcome::tag("ROLLBACK")
                 }
                 TransactionStatus::InTransaction => {
-                    let txn = self.txn.take().unwrap_or_default();
+                    let txn = self.end_block().unwrap_or_default();
                     out.session().commit();
                     let shard = self.shard.clone();
                     let cancel = out.cancel_signal().clone();
@@ -311,7 +354,7 @@ impl ShardSession {
                 }
             },
             TransactionControl::Rollback => {
-                self.txn = None;
+                self.end_block();
                 if status == TransactionStatus::Idle {
                     Outcome::tag("ROLLBACK")
                         .with_notice(warning("25P01", "there is no transaction in progress"))
@@ -320,12 +363,123 @@ impl ShardSession {
                     Outcome::tag("ROLLBACK")
                 }
             }
-            other => {
-                return Err(PgError::feature_not_supported(format!(
-                    "savepoints are not supported ({other:?})"
-                )))
+            TransactionControl::Savepoint(_)
+            | TransactionControl::Release(_)
+            | TransactionControl::RollbackTo(_) => {
+                let what = match tc {
+                    TransactionControl::Savepoint(_) => "SAVEPOINT",
+                    TransactionControl::Release(_) => "RELEASE SAVEPOINT",
+                    _ => "ROLLBACK TO SAVEPOINT",
+                };
+                return Err(PgError::new(
+                    "25P01",
+                    format!("{what} can only be used in transaction blocks"),
+                ));
             }
+            TransactionControl::TwoPhase(tp) => self.two_phase(tp, status, out).await?,
         })
+    }
+
+    /// Ends the transaction block, returning its write set.
+    fn end_block(&mut self) -> Option<Transaction> {
+        self.savepoints.clear();
+        self.txn.take()
+    }
+
+    /// SAVEPOINT, RELEASE and ROLLBACK TO inside a block (`None` for the
+    /// other commands). A savepoint is a copy of the write set.
+    fn savepoint(
+        &mut self,
+        tc: &TransactionControl,
+        out: &mut Responder<'_>,
+    ) -> Result<Option<Outcome>, PgError> {
+        let find = |savepoints: &[(String, Transaction)], name: &str| {
+            savepoints
+                .iter()
+                .rposition(|(n, _)| n == name)
+                .ok_or_else(|| {
+                    PgError::new("3B001", format!("savepoint \"{name}\" does not exist"))
+                })
+        };
+        Ok(Some(match tc {
+            TransactionControl::Savepoint(name) => {
+                let txn = self.txn.clone().unwrap_or_default();
+                self.savepoints.push((name.clone(), txn));
+                Outcome::tag("SAVEPOINT")
+            }
+            TransactionControl::Release(name) => {
+                let at = find(&self.savepoints, name)?;
+                self.savepoints.truncate(at);
+                Outcome::tag("RELEASE")
+            }
+            TransactionControl::RollbackTo(name) => {
+                let at = find(&self.savepoints, name)?;
+                self.savepoints.truncate(at + 1);
+                self.txn = self.savepoints.last().map(|(_, t)| t.clone());
+                out.session().rollback_to_savepoint();
+                Outcome::tag("ROLLBACK")
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// PREPARE TRANSACTION, COMMIT PREPARED, ROLLBACK PREPARED.
+    async fn two_phase(
+        &mut self,
+        tp: TwoPhase,
+        status: TransactionStatus,
+        out: &mut Responder<'_>,
+    ) -> Result<Outcome, PgError> {
+        let shard = self.shard.clone();
+        let cancel = out.cancel_signal().clone();
+        let (tag, finish) = match tp {
+            TwoPhase::Prepare(gid) => {
+                let txn = self.end_block();
+                match status {
+                    TransactionStatus::Idle => {
+                        return Ok(Outcome::tag("ROLLBACK")
+                            .with_notice(warning("25P01", "there is no transaction in progress")))
+                    }
+                    TransactionStatus::Failed => {
+                        out.session().rollback();
+                        return Ok(Outcome::tag("ROLLBACK"));
+                    }
+                    TransactionStatus::InTransaction => out.session().commit(),
+                }
+                let session = out.session();
+                let record = PrepareRecord {
+                    gid,
+                    owner: session.user.clone(),
+                    database: session.database.clone(),
+                    prepared_at: pg_now(),
+                    changes: txn.unwrap_or_default().into_changes(),
+                };
+                let progress = BuildProgress::new();
+                tokio::task::spawn_blocking(move || {
+                    watch_cancel(cancel.flag(), &progress, || {
+                        shard.db.prepare(record, &progress)
+                    })
+                })
+                .await
+                .map_err(join_error)?
+                .map_err(storage_error)?;
+                return Ok(Outcome::tag("PREPARE TRANSACTION"));
+            }
+            TwoPhase::CommitPrepared(gid) => (("COMMIT PREPARED", "COMMIT"), (gid, true)),
+            TwoPhase::RollbackPrepared(gid) => (("ROLLBACK PREPARED", "ROLLBACK"), (gid, false)),
+        };
+        if status != TransactionStatus::Idle {
+            return Err(PgError::new(
+                "25001",
+                format!("{} cannot run inside a transaction block", tag.0),
+            ));
+        }
+        let (gid, commit) = finish;
+        tokio::task::spawn_blocking(move || shard.db.finish_prepared(&gid, commit))
+            .await
+            .map_err(join_error)?
+            .map_err(storage_error)?;
+        Ok(Outcome::tag(tag.0))
     }
 
     async fn statement(
@@ -595,9 +749,8 @@ fn show(session: &Session, name: &str) -> Result<Outcome, PgError> {
                 .collect(),
         }
     } else {
-        let column = crate::wire::guc::find(name).map_or(name, |g| g.name);
         Relation {
-            columns: vec![text(column)],
+            columns: vec![text(Session::show_column(name)?)],
             rows: vec![vec![Some(crate::wire::Value::Text(session.show(name)?))]],
         }
     };

@@ -11,6 +11,7 @@ use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo, TimezoneInfo};
 /// A declared column type, and whether it is a serial (`serial`,
 /// `bigserial`, `smallserial`: an integer with a sequence default).
 pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
+    check_typmod(dt)?;
     if let Some(cast) = vector_cast(dt) {
         return Ok((vector_column(cast.ty, cast.typmod), false));
     }
@@ -56,6 +57,46 @@ pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
             )))
         }
     })
+}
+
+/// pgvector's checks of a type modifier (PostgreSQL's for `bit(n)`),
+/// made where a type is named — a column definition or a cast — with
+/// their messages (22023).
+fn check_typmod(dt: &DataType) -> Result<(), PgError> {
+    let (what, max, written) = match dt {
+        DataType::Bit(Some(n)) => ("length for type bit", 83_886_080, n.to_string()),
+        DataType::Custom(name, mods) if !mods.is_empty() => {
+            let Some(cast) = vector_cast(&DataType::Custom(name.clone(), Vec::new())) else {
+                return Ok(());
+            };
+            let [m] = mods.as_slice() else {
+                return Err(PgError::invalid_parameter_value("invalid type modifier"));
+            };
+            let (what, max) = match cast.ty {
+                VectorType::Vector => ("dimensions for type vector", 16_000),
+                VectorType::HalfVec => ("dimensions for type halfvec", 16_000),
+                VectorType::SparseVec => ("dimensions for type sparsevec", 1_000_000_000),
+                VectorType::Bit => return Ok(()),
+            };
+            (what, max, m.clone())
+        }
+        _ => return Ok(()),
+    };
+    let n: i64 = written
+        .trim()
+        .parse()
+        .map_err(|_| PgError::invalid_parameter_value("invalid type modifier"))?;
+    if n < 1 {
+        return Err(PgError::invalid_parameter_value(format!(
+            "{what} must be at least 1"
+        )));
+    }
+    if n > max {
+        return Err(PgError::invalid_parameter_value(format!(
+            "{what} cannot exceed {max}"
+        )));
+    }
+    Ok(())
 }
 
 /// 42704 `type "x" does not exist`.
@@ -130,6 +171,7 @@ pub fn field(name: &str, type_oid: u32, typmod: i32) -> FieldDescription {
 
 /// The type OID and value typmod a `::type` cast converts to.
 pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
+    check_typmod(dt)?;
     if let Some(cast) = vector_cast(dt) {
         let to = match cast.ty {
             VectorType::Vector => oid::VECTOR,

@@ -13,7 +13,9 @@
 //!                     CRC-32 of payload u32 | payload
 //! MANIFEST payload := checkpoint LSN u64 | next oid u32 | directory str |
 //!                     table count u32 | per table: table_def,
-//!                     index count u32, index_def*
+//!                     index count u32, index_def* |
+//!                     prepared count u32 | prepare record* (undecided
+//!                     prepared transactions; see prepared)
 //! rows payload     := row count u32 | per row: slot u32, row
 //! ```
 //!
@@ -27,9 +29,11 @@
 //! rebuilt from the rows (cheap); ANN indexes are loaded, never rebuilt.
 
 use super::error::{Result, StorageError};
+use super::prepared::PrepareRecord;
 use super::row_codec::{ByteReader, ByteWriter, Decoded};
 use super::table::{IndexData, Table, TableIndex};
-use super::tables::Tables;
+use super::tables::{Tables, Undo};
+use super::wal::record::WalRecord;
 use super::wal::{writer::sync_dir, Lsn};
 use crate::shard::storage::ann_index::AnnIndex;
 use ann::BuildProgress;
@@ -134,6 +138,10 @@ pub fn write_files(data: &Path, tables: &Tables, lsn: Lsn) -> Result<Vec<u8>> {
             }
         }
     }
+    manifest.u32(tables.prepared().count() as u32);
+    for p in tables.prepared() {
+        p.record.encode(&mut manifest);
+    }
     sync_dir(&dir)?;
     Ok(manifest.buf)
 }
@@ -218,6 +226,17 @@ pub fn load(data: &Path) -> Result<Loaded> {
             }
         }
         loaded.tables.attach(table);
+    }
+    // Prepared transactions (absent from manifests written before them).
+    let prepared = if r.at_end() {
+        0
+    } else {
+        r.count(4).map_err(bad)?
+    };
+    for _ in 0..prepared {
+        let rec = PrepareRecord::decode(&mut r).map_err(bad)?;
+        let record = WalRecord::Prepare(Box::new(rec));
+        let _: Undo = loaded.tables.apply(&record, &BuildProgress::new(), None)?;
     }
     r.finish().map_err(bad)?;
     loaded.tables.set_next_oid(next_oid);

@@ -18,9 +18,10 @@
 use super::catalog::IndexDef;
 use super::checkpoint;
 use super::error::{Result, StorageError};
+use super::prepared::{Footprint, PrepareRecord, MAX_GID_BYTES};
 use super::recovery::{recover, RecoveryReport};
 use super::table::IndexData;
-use super::tables::Tables;
+use super::tables::{Tables, Undo};
 use super::txn::{Change, Transaction};
 use super::wal::reader::remove_before;
 use super::wal::record::WalRecord;
@@ -34,6 +35,44 @@ use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// How a write ends: what [`Database::write`] logs after checking it.
+enum Ending {
+    /// A plain commit of these changes.
+    Commit(Vec<Change>),
+    /// `PREPARE TRANSACTION`.
+    Prepare(PrepareRecord),
+    /// `COMMIT PREPARED 'gid'`.
+    CommitPrepared(String),
+    /// `ROLLBACK PREPARED 'gid'`.
+    RollbackPrepared(String),
+}
+
+/// Records applied to the tables under the write lock, their undo, and
+/// their WAL frames.
+struct Logged<'a> {
+    tables: &'a mut Tables,
+    progress: &'a BuildProgress,
+    undo: Vec<Undo>,
+    frames: Vec<u8>,
+}
+
+impl Logged<'_> {
+    fn apply(&mut self, rec: WalRecord, prebuilt: Option<IndexData>) -> Result<()> {
+        self.undo
+            .push(self.tables.apply(&rec, self.progress, prebuilt)?);
+        rec.encode(&mut self.frames);
+        Ok(())
+    }
+
+    /// Undoes everything applied so far (newest first) and forgets its frames.
+    fn take_back(&mut self) {
+        for u in self.undo.drain(..).rev() {
+            self.tables.undo(u);
+        }
+        self.frames.clear();
+    }
+}
+
 /// When WAL segments roll over and checkpoints happen.
 #[derive(Debug, Clone)]
 pub struct StorageOptions {
@@ -44,6 +83,9 @@ pub struct StorageOptions {
     /// Longest time between checkpoints while there are writes (`None`:
     /// only by size and at shutdown).
     pub checkpoint_interval: Option<Duration>,
+    /// Most transactions prepared at once (`max_prepared_transactions`;
+    /// 0 disables PREPARE TRANSACTION).
+    pub max_prepared_transactions: usize,
 }
 
 impl Default for StorageOptions {
@@ -52,6 +94,7 @@ impl Default for StorageOptions {
             wal_segment_bytes: 16 << 20,
             checkpoint_wal_bytes: 256 << 20,
             checkpoint_interval: Some(Duration::from_secs(300)),
+            max_prepared_transactions: 100,
         }
     }
 }
@@ -68,6 +111,10 @@ struct Shared {
     last_checkpoint: AtomicU64,
     stop: Mutex<bool>,
     wake: Condvar,
+    /// Counts decided prepared transactions; writers waiting for one wait
+    /// for it to move.
+    decisions: Mutex<u64>,
+    decision: Condvar,
     recovery: RecoveryReport,
     timings: StorageTimings,
 }
@@ -103,6 +150,8 @@ impl Database {
             last_checkpoint: AtomicU64::new(recovery.checkpoint_lsn.0),
             stop: Mutex::new(false),
             wake: Condvar::new(),
+            decisions: Mutex::new(0),
+            decision: Condvar::new(),
             recovery,
             options,
             timings,
@@ -138,56 +187,139 @@ impl Database {
         if txn.is_empty() {
             return Ok(self.current_lsn());
         }
-        let mut prebuilt = self.prebuild_index(&txn, progress)?;
-        let end = {
+        let prebuilt = self.prebuild_index(&txn, progress)?;
+        self.write(Ending::Commit(txn.into_changes()), prebuilt, progress)
+    }
+
+    /// `PREPARE TRANSACTION`: checks `record`'s changes as a commit would,
+    /// then logs them and keeps them aside (invisible, their rows and keys
+    /// reserved) until [`Database::finish_prepared`].
+    pub fn prepare(&self, record: PrepareRecord, progress: &BuildProgress) -> Result<Lsn> {
+        if record.gid.len() > MAX_GID_BYTES {
+            return Err(StorageError::gid_too_long(&record.gid));
+        }
+        self.write(Ending::Prepare(record), None, progress)
+    }
+
+    /// `COMMIT PREPARED` (`commit`) or `ROLLBACK PREPARED` of `gid`.
+    pub fn finish_prepared(&self, gid: &str, commit: bool) -> Result<Lsn> {
+        let gid = gid.to_string();
+        let ending = if commit {
+            Ending::CommitPrepared(gid)
+        } else {
+            Ending::RollbackPrepared(gid)
+        };
+        self.write(ending, None, &BuildProgress::new())
+    }
+
+    /// `max_prepared_transactions`.
+    pub fn max_prepared_transactions(&self) -> usize {
+        self.shared.options.max_prepared_transactions
+    }
+
+    /// The prepared transactions now, by gid.
+    pub fn prepared(&self) -> Vec<PrepareRecord> {
+        self.read().prepared().map(|p| p.record.clone()).collect()
+    }
+
+    /// Checks, applies and logs one transaction (see [`Ending`]), waiting
+    /// first for any prepared transaction whose reservations it overlaps.
+    fn write(
+        &self,
+        ending: Ending,
+        mut prebuilt: Option<(u64, IndexData)>,
+        progress: &BuildProgress,
+    ) -> Result<Lsn> {
+        let end = loop {
+            let decided = self.shared.decisions();
             let mut tables = self
                 .shared
                 .tables
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
-            let mut undo = Vec::new();
-            let mut frames = Vec::new();
-            let mut failed = None;
-            for change in txn.into_changes() {
+            let (changes, except) = match &ending {
+                Ending::Commit(changes) => (changes.clone(), None),
+                Ending::Prepare(rec) => {
+                    let max = self.shared.options.max_prepared_transactions;
+                    if tables.prepared().count() >= max {
+                        return Err(StorageError::prepared_limit(max));
+                    }
+                    if tables.prepared_txn(&rec.gid).is_some() {
+                        return Err(StorageError::gid_in_use(&rec.gid));
+                    }
+                    (rec.changes.clone(), None)
+                }
+                Ending::CommitPrepared(gid) => {
+                    let p = tables
+                        .prepared_txn(gid)
+                        .ok_or_else(|| StorageError::unknown_gid(gid))?;
+                    (p.changes_to_commit(&tables), Some(gid.as_str()))
+                }
+                Ending::RollbackPrepared(gid) => {
+                    tables
+                        .prepared_txn(gid)
+                        .ok_or_else(|| StorageError::unknown_gid(gid))?;
+                    (Vec::new(), Some(gid.as_str()))
+                }
+            };
+            if !changes.is_empty()
+                && tables
+                    .blocking_prepared(&Footprint::of(&changes, &tables), except)
+                    .is_some()
+            {
+                drop(tables);
+                self.shared.wait_for_decision(decided, progress)?;
+                continue;
+            }
+            let mut log = Logged {
+                tables: &mut tables,
+                progress,
+                undo: Vec::new(),
+                frames: Vec::new(),
+            };
+            let mut result = match &ending {
+                Ending::CommitPrepared(gid) | Ending::RollbackPrepared(gid) => {
+                    log.apply(WalRecord::Finish { gid: gid.clone() }, None)
+                }
+                _ => Ok(()),
+            };
+            for change in changes {
+                if result.is_err() {
+                    break;
+                }
                 let pre = prebuilt
                     .take()
-                    .filter(|(generation, _)| *generation == tables.generation())
+                    .filter(|(generation, _)| *generation == log.tables.generation())
                     .map(|(_, data)| data);
-                match change.plan(&tables).and_then(|rec| {
-                    let u = tables.apply(&rec, progress, pre)?;
-                    rec.encode(&mut frames);
-                    Ok(u)
-                }) {
-                    Ok(u) => undo.push(u),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
+                result = change.plan(log.tables).and_then(|rec| log.apply(rec, pre));
             }
-            if failed.is_none() && progress.is_canceled() {
-                failed = Some(StorageError::new(
+            if result.is_ok() && progress.is_canceled() {
+                result = Err(StorageError::new(
                     "57014",
                     "canceling statement due to user request",
                 ));
             }
-            let appended = match failed {
-                Some(e) => Err(e),
-                None => {
-                    WalRecord::Commit.encode(&mut frames);
-                    self.shared.wal.append(&frames)
-                }
-            };
+            if let (Ok(()), Ending::Prepare(rec)) = (&result, &ending) {
+                // The changes were applied to check them; the prepared
+                // transaction keeps them aside instead.
+                log.take_back();
+                result = log.apply(WalRecord::Prepare(Box::new(rec.clone())), None);
+            }
+            let appended = result.and_then(|()| {
+                WalRecord::Commit.encode(&mut log.frames);
+                self.shared.wal.append(&log.frames)
+            });
             match appended {
-                Ok(end) => end,
+                Ok(end) => break end,
                 Err(e) => {
-                    for u in undo.into_iter().rev() {
-                        tables.undo(u);
-                    }
+                    log.take_back();
                     return Err(e);
                 }
             }
         };
+        if !matches!(ending, Ending::Commit(_)) {
+            self.shared.decided();
+        }
         self.shared.wal.flush(end)?;
         let since = end.0 - self.shared.last_checkpoint.load(Ordering::Relaxed);
         if since >= self.shared.options.checkpoint_wal_bytes {
@@ -288,6 +420,37 @@ impl Drop for Database {
 }
 
 impl Shared {
+    /// The decision count now (read before looking at the prepared set).
+    fn decisions(&self) -> u64 {
+        *self.decisions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A prepared transaction was decided (or one was added): wake waiters.
+    fn decided(&self) {
+        *self.decisions.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.decision.notify_all();
+    }
+
+    /// Waits until a decision after `seen`, or fails with 57014 when the
+    /// statement is canceled (checked every 50 ms).
+    fn wait_for_decision(&self, seen: u64, progress: &BuildProgress) -> Result<()> {
+        let mut count = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
+        while *count == seen {
+            if progress.is_canceled() {
+                return Err(StorageError::new(
+                    "57014",
+                    "canceling statement due to user request",
+                ));
+            }
+            count = self
+                .decision
+                .wait_timeout(count, Duration::from_millis(50))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        Ok(())
+    }
+
     fn checkpoint(&self) -> Result<Lsn> {
         let mut last = self.checkpoint.lock().unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();

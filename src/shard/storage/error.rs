@@ -15,6 +15,8 @@ pub struct StorageError {
     pub message: String,
     /// Optional DETAIL line.
     pub detail: Option<String>,
+    /// Optional HINT line.
+    pub hint: Option<String>,
 }
 
 /// Result with [`StorageError`].
@@ -27,6 +29,7 @@ impl StorageError {
             sqlstate,
             message: message.into(),
             detail: None,
+            hint: None,
         }
     }
 
@@ -104,6 +107,46 @@ impl StorageError {
         )
     }
 
+    /// 42710: PREPARE TRANSACTION with a gid already prepared.
+    pub fn gid_in_use(gid: &str) -> Self {
+        Self::new(
+            "42710",
+            format!("transaction identifier \"{gid}\" is already in use"),
+        )
+    }
+
+    /// 42704: COMMIT/ROLLBACK PREPARED of an unknown gid.
+    pub fn unknown_gid(gid: &str) -> Self {
+        Self::new(
+            "42704",
+            format!("prepared transaction with identifier \"{gid}\" does not exist"),
+        )
+    }
+
+    /// 22023: a gid longer than PostgreSQL allows.
+    pub fn gid_too_long(gid: &str) -> Self {
+        Self::new(
+            "22023",
+            format!("transaction identifier \"{gid}\" is too long"),
+        )
+    }
+
+    /// PREPARE TRANSACTION beyond `max_prepared_transactions` (55000 when
+    /// it is 0, 53200 when all are taken), with PostgreSQL's hints.
+    pub fn prepared_limit(max: usize) -> Self {
+        let mut e = if max == 0 {
+            Self::new("55000", "prepared transactions are disabled")
+        } else {
+            Self::new("53200", "maximum number of prepared transactions reached")
+        };
+        e.hint = Some(if max == 0 {
+            "Set \"max_prepared_transactions\" to a nonzero value.".to_string()
+        } else {
+            format!("Increase \"max_prepared_transactions\" (currently {max}).")
+        });
+        e
+    }
+
     /// 0A000: a feature storage does not have.
     pub fn unsupported(what: impl Into<String>) -> Self {
         Self::new("0A000", what)
@@ -132,6 +175,7 @@ impl From<ann::AnnError> for StorageError {
             sqlstate: e.kind.sqlstate(),
             message: e.message,
             detail: e.detail,
+            hint: None,
         }
     }
 }

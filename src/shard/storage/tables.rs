@@ -5,6 +5,7 @@
 
 use super::catalog::IndexMethod;
 use super::error::{Result, StorageError};
+use super::prepared::{Footprint, Prepared};
 use super::table::{IndexData, Table, TableIndex};
 use super::wal::record::WalRecord;
 use crate::shard::datum::Datum;
@@ -23,6 +24,8 @@ pub struct Tables {
     /// Bumped by every applied or undone record: an index built while it
     /// stayed the same is an index of the current rows.
     generation: u64,
+    /// Prepared transactions waiting for COMMIT or ROLLBACK PREPARED, by gid.
+    prepared: BTreeMap<String, Prepared>,
 }
 
 /// How to take back one applied record.
@@ -59,6 +62,10 @@ pub(crate) enum Undo {
         pos: usize,
         index: Box<TableIndex>,
     },
+    Prepared {
+        gid: String,
+    },
+    Finished(Box<Prepared>),
     Nothing,
 }
 
@@ -73,6 +80,7 @@ impl Default for Tables {
             next_oid: FIRST_OID,
             next_version: 1,
             generation: 0,
+            prepared: BTreeMap::new(),
         }
     }
 }
@@ -118,6 +126,29 @@ impl Tables {
             self.next_oid = self.next_oid.max(i.def.oid + 1);
         }
         self.by_oid.insert(oid, table);
+    }
+
+    /// The prepared transactions, by gid.
+    pub fn prepared(&self) -> impl Iterator<Item = &Prepared> {
+        self.prepared.values()
+    }
+
+    /// The prepared transaction `gid`.
+    pub fn prepared_txn(&self, gid: &str) -> Option<&Prepared> {
+        self.prepared.get(gid)
+    }
+
+    /// The first prepared transaction (other than `except`) whose
+    /// reservations `footprint` overlaps: a writer must wait for it.
+    pub(crate) fn blocking_prepared(
+        &self,
+        footprint: &Footprint,
+        except: Option<&str>,
+    ) -> Option<&str> {
+        self.prepared
+            .values()
+            .find(|p| Some(p.record.gid.as_str()) != except && p.footprint.conflicts(footprint))
+            .map(|p| p.record.gid.as_str())
     }
 
     /// Sets the oid counter from a checkpoint manifest.
@@ -250,6 +281,26 @@ impl Tables {
                     row,
                 }
             }
+            WalRecord::Prepare(rec) => {
+                if self.prepared.contains_key(&rec.gid) {
+                    return Err(StorageError::gid_in_use(&rec.gid));
+                }
+                let prepared = Prepared {
+                    footprint: Footprint::of(&rec.changes, self),
+                    record: (**rec).clone(),
+                };
+                self.prepared.insert(rec.gid.clone(), prepared);
+                Undo::Prepared {
+                    gid: rec.gid.clone(),
+                }
+            }
+            WalRecord::Finish { gid } => {
+                let p = self
+                    .prepared
+                    .remove(gid)
+                    .ok_or_else(|| StorageError::unknown_gid(gid))?;
+                Undo::Finished(Box::new(p))
+            }
             WalRecord::Commit => Undo::Nothing,
         })
     }
@@ -288,6 +339,14 @@ impl Tables {
             }),
             Undo::DroppedIndex { table, pos, index } => {
                 self.table_mut(table).map(|t| t.restore_index(pos, *index))
+            }
+            Undo::Prepared { gid } => {
+                self.prepared.remove(&gid);
+                Ok(())
+            }
+            Undo::Finished(p) => {
+                self.prepared.insert(p.record.gid.clone(), *p);
+                Ok(())
             }
             Undo::Nothing => Ok(()),
         };

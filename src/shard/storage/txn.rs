@@ -179,7 +179,7 @@ impl Change {
 }
 
 /// Primary keys a transaction added and removed in one table.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct KeyDelta {
     added: HashSet<Vec<KeyValue>>,
     removed: HashSet<Vec<KeyValue>>,
@@ -187,8 +187,8 @@ struct KeyDelta {
     cleared: bool,
 }
 
-/// An open transaction's write set.
-#[derive(Debug, Default)]
+/// An open transaction's write set (cloned for a savepoint).
+#[derive(Debug, Default, Clone)]
 pub struct Transaction {
     changes: Vec<Change>,
     /// Definitions as this transaction changed them (None: dropped).

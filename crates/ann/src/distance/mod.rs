@@ -17,6 +17,7 @@ mod avx2;
 mod avx512;
 #[cfg(target_arch = "x86_64")]
 mod batch;
+pub mod codes;
 #[cfg(target_arch = "x86_64")]
 mod popcnt;
 pub mod scalar;

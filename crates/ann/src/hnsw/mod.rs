@@ -25,7 +25,7 @@ mod query;
 mod visited;
 
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 
 pub use params::{HnswParams, HnswSearch};
 
@@ -145,9 +145,10 @@ impl Hnsw {
 
 #[cfg(test)]
 mod tests {
-    use super::testdata::{clustered, ids, mean_recall, rows_and_queries};
+    use super::testdata::{clustered, exact, ids, mean_recall, recall, rows_and_queries};
     use super::*;
     use crate::error::ErrorKind;
+    use crate::quant::{QuantizedSpace, Sq8Codes};
     use crate::space::{DenseSpace, Metric};
 
     const N: usize = 3_000;
@@ -195,6 +196,43 @@ mod tests {
             assert_eq!(index.len(), N);
             let r = mean_recall(&index, &space, &queries, &ids(N), 10, &opts(64));
             assert!(r >= 0.95, "{metric:?}: recall {r}");
+        }
+    }
+
+    #[test]
+    fn walking_on_byte_codes_keeps_recall_and_answers_exact_distances() {
+        let (data, queries) = rows_and_queries(N, 100, DIM, 8);
+        for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+            let space = DenseSpace::new(&data, DIM, metric);
+            let index = Hnsw::build(
+                &space,
+                &ids(N),
+                HnswParams::default(),
+                2,
+                &BuildProgress::new(),
+            )
+            .unwrap();
+            let codes = Sq8Codes::train(&space, &ids(N)).unwrap();
+            let coded = QuantizedSpace::new(&space, &codes);
+            let (mut exact_hits, mut coded_hits) = (0.0, 0.0);
+            for q in queries.chunks_exact(DIM) {
+                let truth = exact(&space, q, &ids(N), 10);
+                let plain = index.search(&space, &space.query(q), 10, &opts(40), None);
+                let walked =
+                    index.search(&coded, &coded.query(space.query(q)), 10, &opts(40), None);
+                for n in &walked {
+                    assert_eq!(n.distance, space.distance(&space.query(q), n.id));
+                }
+                assert!(walked.windows(2).all(|w| w[0].distance <= w[1].distance));
+                let ids_of = |v: &[Neighbor]| v.iter().map(|n| n.id).collect::<Vec<_>>();
+                exact_hits += recall(&ids_of(&plain), &truth);
+                coded_hits += recall(&ids_of(&walked), &truth);
+            }
+            let (r_exact, r_coded) = (exact_hits / 100.0, coded_hits / 100.0);
+            assert!(
+                r_coded >= 0.95 && r_coded >= r_exact - 0.01,
+                "{metric:?}: codes {r_coded}, exact {r_exact}"
+            );
         }
     }
 

@@ -11,6 +11,9 @@
 //!   `scan_mem_multiplier` budget. Nodes failing the filter still steer the
 //!   search; only passing ones are results. Rows come back as one sorted
 //!   batch, so both orders give exactly non-decreasing distances.
+//! * A space with approximate distances (quantized codes) steers the walk;
+//!   the candidates found are then re-ranked by exact distance, so the rows
+//!   and distances returned are exact ones.
 
 use super::layer::{Layers, Limits, Probe, QueryProbe, Scratch};
 use super::order::{distance_of, id_of, scored};
@@ -70,10 +73,16 @@ pub(super) fn search<S: Space>(
         let start = layers.descend(&probe, start, entry.level, 1, &mut limits, scratch);
         scratch.visited.begin(index.graph.capacity());
         scratch.visited.insert(id_of(start));
-        let found = match filter {
+        let mut found = match filter {
             Some(f) if iterative => layers.search(&probe, &f, start, 0, ef, &mut limits, scratch),
             _ => layers.search(&probe, &|_| true, start, 0, ef, &mut limits, scratch),
         };
+        if space.approximate() {
+            for s in &mut found {
+                *s = scored(space.exact_distance(query, id_of(*s)), id_of(*s));
+            }
+            found.sort_unstable();
+        }
         found
             .into_iter()
             .filter(|&s| filter.is_none_or(|f| f(id_of(s))))

@@ -4,7 +4,7 @@ use crate::rng::Rng;
 use crate::space::{DenseSpace, DenseVectors, Space};
 
 /// `n` vectors of `dim` coordinates around `clusters` random centres.
-pub(super) fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<f32> {
+pub(crate) fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<f32> {
     let mut rng = Rng::new(seed);
     let centres: Vec<f32> = (0..clusters * dim)
         .map(|_| rng.normal() as f32 * 4.0)
@@ -20,7 +20,7 @@ pub(super) fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec
 }
 
 /// The exact `k` nearest ids to `query` among `ids` (ties by id).
-pub(super) fn exact(space: &DenseSpace, query: &[f32], ids: &[u32], k: usize) -> Vec<u32> {
+pub(crate) fn exact(space: &DenseSpace, query: &[f32], ids: &[u32], k: usize) -> Vec<u32> {
     let q = space.query(query);
     let mut all: Vec<(f32, u32)> = ids.iter().map(|&i| (space.distance(&q, i), i)).collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -29,7 +29,7 @@ pub(super) fn exact(space: &DenseSpace, query: &[f32], ids: &[u32], k: usize) ->
 }
 
 /// Fraction of `truth` found in `got`.
-pub(super) fn recall(got: &[u32], truth: &[u32]) -> f64 {
+pub(crate) fn recall(got: &[u32], truth: &[u32]) -> f64 {
     if truth.is_empty() {
         return 1.0;
     }
@@ -38,7 +38,7 @@ pub(super) fn recall(got: &[u32], truth: &[u32]) -> f64 {
 
 /// `n` clustered rows to index and `queries` more rows from the same
 /// clusters to search with.
-pub(super) fn rows_and_queries(
+pub(crate) fn rows_and_queries(
     n: usize,
     queries: usize,
     dim: usize,
@@ -50,13 +50,13 @@ pub(super) fn rows_and_queries(
 }
 
 /// Ids `0..n`.
-pub(super) fn ids(n: usize) -> Vec<u32> {
+pub(crate) fn ids(n: usize) -> Vec<u32> {
     (0..n as u32).collect()
 }
 
 /// Mean recall@`k` of `index` over `queries` (rows of `dim`) against exact
 /// search among `live` ids.
-pub(super) fn mean_recall(
+pub(crate) fn mean_recall(
     index: &super::Hnsw,
     space: &DenseSpace,
     queries: &[f32],

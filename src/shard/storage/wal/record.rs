@@ -15,6 +15,8 @@
 //!   8 delete        table u32, slot u32
 //!   9 truncate      table u32
 //!  10 commit        (empty)
+//!  11 prepare       gid, owner, database, time, changes (see prepared)
+//!  12 finish        gid: a prepared transaction decided
 //! ```
 //!
 //! A transaction is its records followed by one commit record, written
@@ -22,6 +24,7 @@
 
 use crate::shard::datum::Datum;
 use crate::shard::storage::catalog::{ColumnDef, IndexDef, TableDef};
+use crate::shard::storage::prepared::PrepareRecord;
 use crate::shard::storage::row_codec::{ByteReader, ByteWriter, Decoded, Malformed};
 
 /// Bytes before a record's body.
@@ -95,6 +98,14 @@ pub enum WalRecord {
     /// End of a transaction: everything before it since the previous
     /// commit is applied together.
     Commit,
+    /// `PREPARE TRANSACTION`: the write set kept aside until decided.
+    Prepare(Box<PrepareRecord>),
+    /// `COMMIT PREPARED` (followed by the transaction's records) or
+    /// `ROLLBACK PREPARED`: the prepared transaction `gid` is no more.
+    Finish {
+        /// The transaction's identifier.
+        gid: String,
+    },
 }
 
 impl WalRecord {
@@ -156,6 +167,14 @@ impl WalRecord {
                 w.u32(*table);
             }
             WalRecord::Commit => w.u8(10),
+            WalRecord::Prepare(rec) => {
+                w.u8(11);
+                rec.encode(&mut w);
+            }
+            WalRecord::Finish { gid } => {
+                w.u8(12);
+                w.str(gid);
+            }
         }
         let len = ((w.buf.len() - body) as u32).to_le_bytes();
         let mut crc = crc32fast::Hasher::new();
@@ -201,6 +220,8 @@ impl WalRecord {
             },
             9 => WalRecord::Truncate { table: r.u32()? },
             10 => WalRecord::Commit,
+            11 => WalRecord::Prepare(Box::new(PrepareRecord::decode(&mut r)?)),
+            12 => WalRecord::Finish { gid: r.str()? },
             t => return Err(Malformed(format!("unknown record type {t}"))),
         };
         r.finish()?;

@@ -1,0 +1,158 @@
+//! Real Python drivers and ORMs (tests/drivers/*.py, installed by
+//! scripts/test.sh) against three targets: real PostgreSQL + pgvector as
+//! the control, the embedded binary's proxy, and one `pgvshard shard`.
+//! Each script runs its scenario on all three and fails at the first step
+//! where a target answers differently from the control (or hangs). The
+//! servers are shared by this file's tests: the first test starts them,
+//! the last one to finish stops them.
+
+mod embedded_support;
+mod pg_support;
+mod python_support;
+mod shard_support;
+
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use embedded_support::EmbeddedProxy;
+use pg_support::PgServer;
+use shard_support::{fresh_dir, Shard};
+
+/// A driver script's limit: far above its run time, so only a hang hits it.
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(180);
+
+struct Targets {
+    control: PgServer,
+    proxy: EmbeddedProxy,
+    shard: Shard,
+}
+
+fn targets() -> Arc<Targets> {
+    static SHARED: Mutex<Weak<Targets>> = Mutex::new(Weak::new());
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = shared.upgrade() {
+        return t;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let targets = Arc::new(Targets {
+        control: runtime.block_on(PgServer::start()),
+        proxy: EmbeddedProxy::start("drivers"),
+        shard: Shard::start(&fresh_dir("drivers")),
+    });
+    *shared = Arc::downgrade(&targets);
+    targets
+}
+
+/// Runs `tests/drivers/<driver>_driver.py` on the three targets.
+fn agree(driver: &str) {
+    let t = targets();
+    let out = python_support::run_against(
+        &format!("drivers/{driver}_driver.py"),
+        &[
+            ("control", t.control.port),
+            ("proxy", t.proxy.port),
+            ("shard", t.shard.port),
+        ],
+        SCRIPT_DEADLINE,
+    );
+    assert!(
+        out.starts_with(&format!("{driver}: ")) && out.contains(" agree on control, proxy, shard"),
+        "{out}"
+    );
+}
+
+#[test]
+fn asyncpg_errors_never_hang_and_match_postgres() {
+    agree("asyncpg");
+}
+
+/// Column names and text values of every row `sql` returns (simple
+/// protocol), or its SQLSTATE.
+async fn answer(
+    port: u16,
+    user: &str,
+    sql: &str,
+) -> Result<Vec<Vec<(String, Option<String>)>>, String> {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user={user} dbname=shop"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to {port} as {user}: {e}"));
+    tokio::spawn(conn);
+    let messages = client.simple_query(sql).await.map_err(|e| {
+        e.code()
+            .map_or_else(|| e.to_string(), |c| c.code().to_string())
+    })?;
+    Ok(messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                r.columns()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.name().to_string(), r.get(i).map(str::to_string)))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect())
+}
+
+/// What drivers ask on connect and beside their queries — SHOW in each
+/// spelling, the session functions, current_setting — answered as
+/// PostgreSQL answers it for the user and database the client connected
+/// as (the proxy's shard connections belong to other sessions).
+#[test]
+fn show_and_session_functions_match_postgres() {
+    let t = targets();
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(show_and_session_functions(&t));
+}
+
+async fn show_and_session_functions(t: &Targets) {
+    let control = t.control.connect().await.expect("control");
+    control
+        .batch_execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'alice') THEN CREATE ROLE alice LOGIN; END IF; END $$",
+        )
+        .await
+        .expect("role alice");
+    if control
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = 'shop'", &[])
+        .await
+        .expect("pg_database")
+        .is_none()
+    {
+        control
+            .batch_execute("CREATE DATABASE shop")
+            .await
+            .expect("database shop");
+    }
+    for sql in [
+        "SHOW TRANSACTION ISOLATION LEVEL",
+        "show transaction_isolation",
+        "SHOW SESSION AUTHORIZATION",
+        "SHOW standard_conforming_strings",
+        "SHOW datestyle",
+        "SHOW client_min_messages",
+        "SHOW default_transaction_read_only",
+        "SHOW transaction_read_only",
+        "SHOW max_identifier_length",
+        "SHOW in_hot_standby",
+        "SHOW no_such_setting",
+        "SELECT current_user, session_user, user, current_database(), current_catalog",
+        "SELECT upper(current_user) AS u, current_setting('standard_conforming_strings'), current_setting('no_such_setting', true)",
+        "SELECT current_setting('no_such_setting')",
+    ] {
+        let want = answer(t.control.port, "alice", sql).await;
+        for (name, port) in [("proxy", t.proxy.port), ("shard", t.shard.port)] {
+            let got = answer(port, "alice", sql).await;
+            assert_eq!(got, want, "{name}: {sql}");
+        }
+    }
+}

@@ -1,0 +1,57 @@
+"""asyncpg, which prepares with Parse + Describe + Flush and waits: errors
+that must come back at once (a bad statement never hangs the
+connection), prepared statements, executemany, transactions, get,
+delete, drop."""
+
+import asyncpg
+import scenario
+from pgvector.asyncpg import register_vector
+
+T = "asyncpg_items"
+
+
+async def errors(conn, steps):
+    """Each bad statement fails with PostgreSQL's SQLSTATE, without
+    waiting for a Sync, and the connection goes on."""
+    await steps.aerror("missing table", conn.fetch("SELECT * FROM asyncpg_nosuchtable"))
+    await steps.aerror("syntax", conn.fetch("SELEC 1"))
+    await steps.aerror("bad parameter", conn.fetchval("SELECT $1::int", "x"))
+    await steps.aerror("division by zero", conn.fetchval("SELECT 1 / (2 - $1::int)", 2))
+    await steps.aerror("missing column", conn.prepare(f"SELECT nosuchcolumn FROM {T}"))
+    steps.saw("after errors", await conn.fetchval("SELECT 41 + 1"))
+
+
+async def run(port, steps):
+    conn = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="postgres")
+    await conn.execute(f"DROP TABLE IF EXISTS {T}")
+    await conn.execute(f"CREATE TABLE {T} (id bigint PRIMARY KEY, cat int, note text, embedding vector(3))")
+    await errors(conn, steps)
+    stmt = await conn.prepare("SELECT $1::int + $2::int AS s, $3::text AS t")
+    steps.saw("prepared", [tuple(r) for r in await stmt.fetch(1, 2, "x")])
+    steps.saw("prepared columns", [a.name for a in stmt.get_attributes()])
+    steps.saw("prepared again", await stmt.fetchval(40, 2, "y"))
+    await conn.execute(f"INSERT INTO {T} (id, cat, note) VALUES (100, 1, 'no vector')")
+    await conn.executemany(
+        f"INSERT INTO {T} (id, cat, note) VALUES ($1, $2, $3)",
+        [(101, 2, "a"), (102, 3, None)],
+    )
+    rows = await conn.fetch(f"SELECT id, cat, note FROM {T} WHERE id >= $1 ORDER BY id", 100)
+    steps.saw("rows", [tuple(r) for r in rows])
+    async with conn.transaction():
+        await conn.execute(f"UPDATE {T} SET note = $1 WHERE id = $2", "changed", 101)
+    try:
+        async with conn.transaction():
+            await conn.execute(f"DELETE FROM {T} WHERE id = $1", 101)
+            await conn.fetch("SELECT * FROM asyncpg_nosuchtable")
+    except asyncpg.PostgresError as e:
+        steps.saw("rolled back by", e.sqlstate)
+    steps.saw("after rollback", await conn.fetchval(f"SELECT note FROM {T} WHERE id = 101"))
+    await conn.execute(f"DELETE FROM {T} WHERE id BETWEEN $1 AND $2", 100, 102)
+    steps.saw("empty", await conn.fetchval(f"SELECT count(*) FROM {T}"))
+    await conn.execute(f"DROP TABLE {T}")
+    await steps.aerror("dropped", conn.fetch(f"SELECT * FROM {T}"))
+    await conn.close()
+
+
+if __name__ == "__main__":
+    scenario.main("asyncpg", run)
