@@ -893,7 +893,7 @@ fn reg_type(dt: &DataType) -> Option<RegKind> {
     match dt {
         DataType::Regclass => Some(RegKind::Class),
         DataType::Custom(name, mods) if mods.is_empty() => {
-            match name.to_string().to_ascii_lowercase().as_str() {
+            match super::types::custom_name(name).as_str() {
                 "regclass" => Some(RegKind::Class),
                 "regtype" => Some(RegKind::Type),
                 _ => None,

@@ -40,7 +40,7 @@ pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
         }
         DataType::JSONB => (ColumnType::Jsonb, false),
         DataType::Custom(name, mods) if mods.is_empty() => {
-            match name.to_string().to_ascii_lowercase().as_str() {
+            match custom_name(name).as_str() {
                 "serial" | "serial4" => (ColumnType::Int4, true),
                 "bigserial" | "serial8" => (ColumnType::Int8, true),
                 "smallserial" | "serial2" => (ColumnType::Int2, true),
@@ -188,7 +188,7 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
         DataType::BitVarying(_) | DataType::VarBit(_) => return Ok((oid::VARBIT, None)),
         DataType::Regclass => return Ok((oid::OID, None)),
         DataType::Custom(name, mods) if mods.is_empty() => {
-            match name.to_string().to_ascii_lowercase().as_str() {
+            match custom_name(name).as_str() {
                 "oid" | "regclass" | "regtype" => return Ok((oid::OID, None)),
                 "name" => return Ok((oid::NAME, None)),
                 "varbit" => return Ok((oid::VARBIT, None)),
@@ -203,4 +203,16 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
         other => value_typmod(other),
     };
     Ok((type_oid(ty), typmod))
+}
+
+/// A type name as written, lower-cased, without a `pg_catalog.` or
+/// `public.` schema (`pg_catalog.regclass` is `regclass`).
+pub fn custom_name(name: &sqlparser::ast::ObjectName) -> String {
+    let full = name.to_string().to_ascii_lowercase();
+    for schema in ["pg_catalog.", "public."] {
+        if let Some(rest) = full.strip_prefix(schema) {
+            return rest.to_string();
+        }
+    }
+    full
 }
