@@ -156,3 +156,18 @@ async fn show_and_session_functions(t: &Targets) {
         }
     }
 }
+
+#[test]
+fn psycopg2_matches_postgres() {
+    agree("psycopg2");
+}
+
+#[test]
+fn pg8000_matches_postgres() {
+    agree("pg8000");
+}
+
+#[test]
+fn peewee_matches_postgres() {
+    agree("peewee");
+}

@@ -50,6 +50,31 @@ def sqlstate(e):
     return None
 
 
+class Near(float):
+    """A float distance that equals another within float4 rounding
+    (1e-6, relative above 1): a pgvshard shard sums float4 terms in
+    another order than pgvector, so the last bits of a distance may differ
+    (README, compatibility). Exact everywhere else."""
+
+    def __eq__(self, other):
+        return isinstance(other, float) and abs(self - other) <= 1e-6 * max(1.0, abs(self))
+
+    def __ne__(self, other):
+        return not self == other
+
+    __hash__ = float.__hash__
+
+
+def by_distance(rows):
+    """Rows at equal distance may come in any order (PostgreSQL promises
+    none): compare them sorted by (distance, row), after checking the
+    order by distance; distances compare as Near."""
+    ds = [r[-1] for r in rows]
+    assert ds == sorted(ds), rows
+    ordered = sorted((tuple(r) for r in rows), key=lambda r: (r[-1], r))
+    return [r[:-1] + (Near(r[-1]),) for r in ordered]
+
+
 class StepFailed(Exception):
     """A step raised where the control did not (or the other way round)."""
 

@@ -41,6 +41,8 @@ pub struct Sq8Codes {
     dim: usize,
     /// 64-byte lines per row.
     lines: usize,
+    /// Rows the coordinate ranges were taken from.
+    trained_on: usize,
     lower: Vec<f32>,
     step: Vec<f32>,
     codes: Vec<Line>,
@@ -80,6 +82,7 @@ impl Sq8Codes {
             metric,
             dim,
             lines: dim.div_ceil(64),
+            trained_on: ids.len(),
             lower,
             step,
             codes: Vec::new(),
@@ -156,6 +159,12 @@ impl Sq8Codes {
         let mut lines = vec![ZERO_LINE; self.lines];
         let term = self.encode(&row, &mut lines);
         self.store(id, &lines, term);
+    }
+
+    /// Number of rows the coordinate ranges were taken from: once many more
+    /// rows were inserted, training again may fit them better.
+    pub fn trained_on(&self) -> usize {
+        self.trained_on
     }
 
     /// Bytes held: codes, per-row terms and the coordinate ranges.

@@ -84,6 +84,12 @@ impl<'a> ColumnSpace<'a> {
         })
     }
 
+    /// True for a `vector` (f32) column, the kind an HNSW walk on byte codes
+    /// serves.
+    pub fn is_f32_vector(&self) -> bool {
+        matches!(self.store, ColumnStore::Vector(_))
+    }
+
     /// Prepares `value` (of the column's type and dimensions) as a query.
     pub fn query(&self, value: &Value) -> Result<ColumnQuery> {
         let k = kernels();

@@ -116,6 +116,11 @@ impl Hnsw {
         self.len
     }
 
+    /// The ids in the index, ascending.
+    pub fn ids(&self) -> Vec<u32> {
+        self.graph.nodes().collect()
+    }
+
     /// True when the index holds no ids.
     pub fn is_empty(&self) -> bool {
         self.len == 0

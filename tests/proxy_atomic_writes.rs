@@ -1,0 +1,136 @@
+//! A write statement that spans shards is all-or-nothing through the
+//! proxy, as one PostgreSQL server is: a duplicate key or a bad value on
+//! one shard, or a shard that is down, leaves no row on any shard. Run
+//! over `pgvshard shard` processes and over real PostgreSQL shards.
+
+mod pg_support;
+mod shard_support;
+
+use pg_support::{connect_to, PgServer};
+use shard_support::{fresh_dir, sqlstate, Shard};
+use tokio_postgres::Client;
+
+async fn proxy_over(ports: &[u16]) -> pgvshard::proxy::RunningProxy {
+    let mut yaml = String::from("listen: 127.0.0.1:0\nshards:\n");
+    for (i, port) in ports.iter().enumerate() {
+        yaml.push_str(&format!(
+            "  - name: s{i}\n    port: {port}\n    pool:\n      size: 4\n      connect_timeout_ms: 1000\n"
+        ));
+    }
+    let config = pgvshard::proxy::config::ProxyConfig::from_yaml(&yaml).expect("valid config");
+    pgvshard::proxy::start(config).await.expect("proxy starts")
+}
+
+/// Ids 1..=20 inserted one by one, then all but 1 and 2 deleted: returns
+/// for each shard (by the `shard_ids` reader) its ids, so tests can name
+/// an existing row and new keys on either shard.
+async fn seed(proxy: &Client) {
+    proxy
+        .batch_execute("CREATE TABLE at (id bigint PRIMARY KEY, v vector(2))")
+        .await
+        .unwrap();
+    for id in 1..=20 {
+        proxy
+            .execute(&format!("INSERT INTO at VALUES ({id}, '[1,1]')"), &[])
+            .await
+            .unwrap();
+    }
+}
+
+async fn ids(client: &Client) -> Vec<i64> {
+    client
+        .query("SELECT id FROM at ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// The three measured statements on shards `a` and `b` (clients straight
+/// to each shard); `stop_a` takes shard a down.
+async fn spanning_errors_apply_nothing(proxy: &Client, a: &Client, b: &Client) -> Vec<i64> {
+    seed(proxy).await;
+    let (on_a, on_b) = (ids(a).await, ids(b).await);
+    assert!(
+        on_a.len() > 2 && on_b.len() > 2,
+        "rows spread: {on_a:?} {on_b:?}"
+    );
+    proxy
+        .batch_execute(&format!(
+            "DELETE FROM at WHERE id NOT IN ({}, {})",
+            on_a[0], on_b[0]
+        ))
+        .await
+        .unwrap();
+    let (existing_a, new_a, new_b, new_b2) = (on_a[0], on_a[1], on_b[1], on_b[2]);
+    let dup = format!("INSERT INTO at VALUES ({new_b}, '[1,1]'), ({existing_a}, '[1,1]')");
+    let e = proxy.batch_execute(&dup).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "23505", "{e:?}");
+    let bad = format!("INSERT INTO at VALUES ({new_b}, '[1,1]'), ({new_a}, '[1,2,3]')");
+    let e = proxy.batch_execute(&bad).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "22000", "{e:?}");
+    let upd = format!("UPDATE at SET v = '[5,5]' WHERE 1 / (id - {existing_a}) IS NOT NULL");
+    let e = proxy.batch_execute(&upd).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "22012", "{e:?}");
+    assert_eq!(ids(proxy).await.len(), 2, "nothing applied");
+    let v = proxy
+        .simple_query(&format!("SELECT v FROM at WHERE id = {}", on_b[0]))
+        .await
+        .unwrap();
+    let v = v.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    });
+    assert_eq!(
+        v.as_deref(),
+        Some("[1,1]"),
+        "the UPDATE left no row changed"
+    );
+    let ok = format!("INSERT INTO at VALUES ({new_b}, '[1,1]'), ({new_a}, '[2,2]')");
+    proxy.batch_execute(&ok).await.unwrap();
+    let mut expected = vec![existing_a, on_b[0], new_a, new_b];
+    expected.sort();
+    assert_eq!(ids(proxy).await, expected);
+    vec![new_a, new_b2]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spanning_writes_are_atomic_on_pgvshard_shards() {
+    let (a, b) = (
+        Shard::start(&fresh_dir("atomic-a")),
+        Shard::start(&fresh_dir("atomic-b")),
+    );
+    let proxy = proxy_over(&[a.port, b.port]).await;
+    let client = connect_to(proxy.addr.port()).await.unwrap();
+    let news = spanning_errors_apply_nothing(&client, &a.connect().await, &b.connect().await).await;
+    let before = ids(&b.connect().await).await;
+    a.kill9();
+    let down = format!(
+        "INSERT INTO at VALUES ({}, '[3,3]'), ({}, '[3,3]')",
+        news[0], news[1]
+    );
+    assert!(client.batch_execute(&down).await.is_err());
+    assert_eq!(
+        ids(&b.connect().await).await,
+        before,
+        "shard b kept nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spanning_writes_are_atomic_on_postgres_shards() {
+    let (a, mut b) = tokio::join!(PgServer::start(), PgServer::start());
+    let proxy = proxy_over(&[a.port, b.port]).await;
+    let client = connect_to(proxy.addr.port()).await.unwrap();
+    let (ca, cb) = (a.connect().await.unwrap(), b.connect().await.unwrap());
+    let news = spanning_errors_apply_nothing(&client, &ca, &cb).await;
+    let before = ids(&ca).await;
+    b.stop();
+    let down = format!(
+        "INSERT INTO at VALUES ({}, '[3,3]'), ({}, '[3,3]')",
+        news[0], news[1]
+    );
+    assert!(client.batch_execute(&down).await.is_err());
+    assert_eq!(ids(&ca).await, before, "shard a kept nothing");
+}
