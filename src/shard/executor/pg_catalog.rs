@@ -120,6 +120,8 @@ fn pg_catalog_relation(name: &str, tables: &Tables, session: &Session) -> Option
         "pg_settings" => pg_settings(session),
         "pg_collation" => pg_collation(),
         "pg_opclass" => pg_opclass(),
+        "pg_tables" => pg_tables(tables, session),
+        "pg_indexes" => pg_indexes(tables),
         "pg_range" => Builder::new(&[
             ("rngtypid", oid::OID),
             ("rngsubtype", oid::OID),
@@ -491,6 +493,56 @@ fn pg_class(tables: &Tables) -> Relation {
                 i.columns.len(),
                 false,
             );
+        }
+    }
+    r.done()
+}
+
+/// The `pg_tables` view.
+fn pg_tables(tables: &Tables, session: &Session) -> Relation {
+    let mut r = Builder::new(&[
+        ("schemaname", oid::NAME),
+        ("tablename", oid::NAME),
+        ("tableowner", oid::NAME),
+        ("tablespace", oid::NAME),
+        ("hasindexes", oid::BOOL),
+        ("hasrules", oid::BOOL),
+        ("hastriggers", oid::BOOL),
+        ("rowsecurity", oid::BOOL),
+    ]);
+    for t in sorted_tables(tables) {
+        r.row(vec![
+            text("public"),
+            text(&t.def().name),
+            text(&session.user),
+            None,
+            b(!indexes(t).is_empty()),
+            b(false),
+            b(false),
+            b(false),
+        ]);
+    }
+    r.done()
+}
+
+/// The `pg_indexes` view.
+fn pg_indexes(tables: &Tables) -> Relation {
+    let mut r = Builder::new(&[
+        ("schemaname", oid::NAME),
+        ("tablename", oid::NAME),
+        ("indexname", oid::NAME),
+        ("tablespace", oid::NAME),
+        ("indexdef", oid::TEXT),
+    ]);
+    for t in sorted_tables(tables) {
+        for i in indexes(t) {
+            r.row(vec![
+                text("public"),
+                text(&t.def().name),
+                text(&i.name),
+                None,
+                text(&index_definition(t, &i)),
+            ]);
         }
     }
     r.done()
