@@ -125,11 +125,12 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
         )
         .await
         .unwrap();
-    let e = reader
-        .batch_execute("WITH d AS (DELETE FROM t WHERE id = 2 RETURNING *) SELECT * FROM d")
-        .await
-        .unwrap_err();
-    assert_eq!(e.code().unwrap().code(), "0A000", "{e:?}");
+    let e = db_error(
+        &reader,
+        "WITH d AS (DELETE FROM t WHERE id = 2 RETURNING *) SELECT * FROM d",
+    )
+    .await;
+    assert_eq!(e.code().code(), "0A000", "{e:?}");
     // Session overrides.
     let s = connect_to(proxy.addr.port()).await.unwrap();
     s.batch_execute("SET pgvshard.target_session_attrs = 'read-write'")
@@ -146,11 +147,8 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
         served_by(&s, "SELECT inet_server_port()").await,
         standby.port
     );
-    let e = s
-        .batch_execute("SET pgvshard.target_session_attrs = 'standby'")
-        .await
-        .unwrap_err();
-    assert_eq!(e.code().unwrap().code(), "22023", "{e:?}");
+    let e = db_error(&s, "SET pgvshard.target_session_attrs = 'standby'").await;
+    assert_eq!(e.code().code(), "22023", "{e:?}");
     // A READ ONLY transaction reads on the standby and refuses writes as
     // PostgreSQL does; a transaction that wrote reads on the primary.
     let s = connect_to(proxy.addr.port()).await.unwrap();
@@ -159,13 +157,10 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
         served_by(&s, "SELECT inet_server_port()").await,
         standby.port
     );
-    let e = s
-        .batch_execute("INSERT INTO t VALUES (4, 0)")
-        .await
-        .unwrap_err();
-    assert_eq!(e.code().unwrap().code(), "25006", "{e:?}");
+    let e = db_error(&s, "INSERT INTO t VALUES (4, 0)").await;
+    assert_eq!(e.code().code(), "25006", "{e:?}");
     assert_eq!(
-        e.as_db_error().unwrap().message(),
+        e.message(),
         "cannot execute INSERT in a read-only transaction"
     );
     s.batch_execute("ROLLBACK").await.unwrap();
@@ -227,40 +222,22 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
     // lag bound that would keep reads off it: the writing session always
     // reads its own value; a session that did not write, reading on the
     // standby, sees older values.
-    sb.batch_execute("ALTER SYSTEM SET recovery_min_apply_delay = '300ms'")
-        .await
-        .unwrap();
-    sb.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    apply_delay(&sb, "300ms").await;
     let ryw = proxy_with(&primary, &standby, "  max_replica_lag_ms: 0\n  max_replica_lag_bytes: 0\n  read_your_writes_wait_ms: 2\n  health_check_interval_ms: 50\n").await;
     let writer = connect_to(ryw.addr.port()).await.unwrap();
     let other = connect_to(ryw.addr.port()).await.unwrap();
     let (mut on_standby, mut stale_elsewhere) = (0, 0);
     for i in 1..=1000i32 {
-        writer
-            .execute("UPDATE t SET v = $1 WHERE id = 1", &[&i])
-            .await
-            .unwrap();
-        let row = writer
-            .query_one("SELECT v, inet_server_port() FROM t WHERE id = 1", &[])
-            .await
-            .unwrap();
+        let (v, port) = write_then_read(&writer, i).await;
         assert_eq!(
-            row.get::<_, i32>(0),
-            i,
+            v, i,
             "iteration {i}: a stale read of the session's own write"
         );
-        if row.get::<_, i32>(1) == i32::from(standby.port) {
-            on_standby += 1;
-        }
+        on_standby += usize::from(port == standby.port);
         if i % 50 == 0 {
-            let row = other
-                .query_one("SELECT v, inet_server_port() FROM t WHERE id = 1", &[])
-                .await
-                .unwrap();
-            assert_eq!(row.get::<_, i32>(1), i32::from(standby.port));
-            if row.get::<_, i32>(0) != i {
-                stale_elsewhere += 1;
-            }
+            let (v, port) = value_and_port(&other).await;
+            assert_eq!(port, standby.port);
+            stale_elsewhere += usize::from(v != i);
         }
     }
     assert!(
@@ -269,10 +246,7 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
     );
     // Without the delay, the session's reads after its writes use the
     // standby once it replayed them (the wait covers the replication).
-    sb.batch_execute("ALTER SYSTEM SET recovery_min_apply_delay = 0")
-        .await
-        .unwrap();
-    sb.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    apply_delay(&sb, "0").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let ryw = proxy_with(
         &primary,
@@ -282,24 +256,58 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
     .await;
     let writer = connect_to(ryw.addr.port()).await.unwrap();
     for i in 1..=100i32 {
-        writer
-            .execute("UPDATE t SET v = $1 WHERE id = 1", &[&i])
-            .await
-            .unwrap();
-        let row = writer
-            .query_one("SELECT v, inet_server_port() FROM t WHERE id = 1", &[])
-            .await
-            .unwrap();
-        assert_eq!(row.get::<_, i32>(0), i);
-        if row.get::<_, i32>(1) == i32::from(standby.port) {
-            on_standby += 1;
-        }
+        let (v, port) = write_then_read(&writer, i).await;
+        assert_eq!(
+            v, i,
+            "iteration {i}: a stale read of the session's own write"
+        );
+        on_standby += usize::from(port == standby.port);
     }
     assert!(
         on_standby >= 50,
         "only {on_standby} reads after a write used the caught-up standby"
     );
     drop(p);
+}
+
+/// Sets the standby's `recovery_min_apply_delay`.
+async fn apply_delay(standby: &tokio_postgres::Client, delay: &str) {
+    standby
+        .batch_execute(&format!(
+            "ALTER SYSTEM SET recovery_min_apply_delay = '{delay}'"
+        ))
+        .await
+        .unwrap();
+    standby
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .unwrap();
+}
+
+/// Sets `t`'s row 1 to `i`, then reads it back: (value, answering port).
+async fn write_then_read(client: &tokio_postgres::Client, i: i32) -> (i32, u16) {
+    client
+        .execute("UPDATE t SET v = $1 WHERE id = 1", &[&i])
+        .await
+        .unwrap();
+    value_and_port(client).await
+}
+
+/// Row 1's value and the port of the node that answered.
+async fn value_and_port(client: &tokio_postgres::Client) -> (i32, u16) {
+    let row = client
+        .query_one("SELECT v, inet_server_port() FROM t WHERE id = 1", &[])
+        .await
+        .unwrap();
+    (row.get(0), u16::try_from(row.get::<_, i32>(1)).unwrap())
+}
+
+/// The error `sql` fails with.
+async fn db_error(client: &tokio_postgres::Client, sql: &str) -> tokio_postgres::error::DbError {
+    let e = client.batch_execute(sql).await.unwrap_err();
+    e.as_db_error()
+        .cloned()
+        .unwrap_or_else(|| panic!("{sql}: {e:?}"))
 }
 
 async fn proxy_with(primary: &PgServer, standby: &PgServer, replication: &str) -> RunningProxy {
