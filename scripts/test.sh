@@ -8,7 +8,7 @@
 # tests/shard_psycopg.py, numpy for tests/proxy_psycopg.py, pgbench (in
 # Debian's postgresql server package) for tests/proxy_pgbench.rs, and
 # pgbouncer for tests/proxy_pgbouncer.rs, and the Python drivers of
-# tests/drivers (asyncpg, psycopg2, pg8000, …).
+# tests/drivers (asyncpg, psycopg2, pg8000, peewee).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +37,7 @@ python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
 python3 -c "import asyncpg" 2>/dev/null || python3 -m pip install -q asyncpg
 python3 -c "import psycopg2" 2>/dev/null || python3 -m pip install -q psycopg2-binary
 python3 -c "import pg8000" 2>/dev/null || python3 -m pip install -q pg8000
+python3 -c "import peewee" 2>/dev/null || python3 -m pip install -q peewee
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -166,3 +166,8 @@ fn psycopg2_matches_postgres() {
 fn pg8000_matches_postgres() {
     agree("pg8000");
 }
+
+#[test]
+fn peewee_matches_postgres() {
+    agree("peewee");
+}

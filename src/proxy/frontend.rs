@@ -26,6 +26,7 @@ use super::describe_cache::{DescribeCache, Described};
 use super::exec::{run_simple, ShardStream};
 use super::memo::TextMemo;
 use super::route::Cluster;
+use super::topology::{self, SessionReads};
 use super::{copy, explain, plan, run, txn};
 use crate::metrics::{ProxyMetrics, Stage, StatementClass};
 use crate::sql::{self, classify, CopyDirection, StatementKind, TransactionControl};
@@ -84,6 +85,11 @@ impl HandlerFactory for ProxyFactory {
             pinned_shard: None,
             pinned: None,
             written: BTreeSet::new(),
+            savepoints: Vec::new(),
+            pinned_depth: 0,
+            pin_lost: false,
+            reads: SessionReads::default(),
+            read_only: false,
         })
     }
 }
@@ -112,6 +118,20 @@ pub struct ProxySession {
     /// Tables the open transaction wrote: their generations are bumped at
     /// COMMIT.
     written: BTreeSet<String>,
+    /// The transaction block's savepoints, oldest first. Each is also set
+    /// on the pinned shard (those set before the pin are replayed there
+    /// after its BEGIN).
+    savepoints: Vec<String>,
+    /// How many savepoints existed when the shard was pinned.
+    pinned_depth: usize,
+    /// The pinned connection was lost in a failed statement: the shard's
+    /// writes are gone, so only a savepoint set before the pin can be
+    /// rolled back to.
+    pin_lost: bool,
+    /// Read routing: the floors this session's writes set.
+    reads: SessionReads,
+    /// The open transaction is `READ ONLY`.
+    read_only: bool,
 }
 
 impl Drop for ProxySession {
@@ -234,6 +254,9 @@ impl ProxySession {
         if written.iter().any(|t| t == SCHEMA) {
             self.describes.clear();
         }
+        if out.session().transaction_status() == TransactionStatus::Idle {
+            self.reads.committed(&self.cluster.topology).await;
+        }
         if !written.is_empty() {
             if out.session().transaction_status() == TransactionStatus::Idle {
                 if let Some(cache) = &self.cache {
@@ -263,7 +286,9 @@ impl ProxySession {
             && !matches!(
                 kind,
                 StatementKind::Transaction(
-                    TransactionControl::Commit | TransactionControl::Rollback
+                    TransactionControl::Commit
+                        | TransactionControl::Rollback
+                        | TransactionControl::RollbackTo(_)
                 )
             )
         {
@@ -273,8 +298,18 @@ impl ProxySession {
             StatementKind::Transaction(tc) => {
                 let commit = matches!(tc, TransactionControl::Commit);
                 let ends = commit || matches!(tc, TransactionControl::Rollback);
+                if matches!(tc, TransactionControl::Begin) {
+                    self.read_only |= sql::is_read_only_begin(statement);
+                }
+                let failed = out.session().transaction_status() == TransactionStatus::Failed;
                 self.transaction(tc, out).await?;
                 if ends {
+                    self.read_only = false;
+                    if commit && !failed {
+                        self.reads.committed(&self.cluster.topology).await;
+                    } else {
+                        self.reads.rolled_back();
+                    }
                     let written: Vec<String> =
                         std::mem::take(&mut self.written).into_iter().collect();
                     if let (true, Some(cache)) = (commit, &self.cache) {
@@ -299,6 +334,9 @@ impl ProxySession {
             }
             StatementKind::Show(name) if name == cache::SHOW_NAME => {
                 cache::show(self.cache.as_deref(), out).await
+            }
+            StatementKind::Show(name) if name == topology::SHOW_NAME => {
+                topology::show(&self.cluster.topology, out).await
             }
             StatementKind::Select(_) if cache::is_cache_clear(statement) => {
                 cache::clear(self.cache.as_deref(), out).await
@@ -336,6 +374,10 @@ impl ProxySession {
                 Ok(())
             }
             StatementKind::Copy(info) => {
+                if info.direction == CopyDirection::From {
+                    self.refuse_in_read_only(statement)?;
+                    self.reads.touched(self.cluster.all());
+                }
                 let pin = copy::Pin {
                     shard: &mut self.pinned_shard,
                     chan: &mut self.pinned,
@@ -345,7 +387,12 @@ impl ProxySession {
             StatementKind::Explain {
                 statement: inner,
                 analyze,
-            } => explain::explain(&self.cluster, statement, &inner, analyze, params, out).await,
+            } => {
+                if analyze {
+                    self.reads.touched(self.cluster.all());
+                }
+                explain::explain(&self.cluster, statement, &inner, analyze, params, out).await
+            }
             kind => {
                 let wrote = self.pinned_shard.is_some() || !self.written.is_empty();
                 let cache = self.cache.clone();
@@ -395,8 +442,33 @@ impl ProxySession {
             (StatementKind::Select(_), 1) => StatementClass::Point,
             _ => class_of(kind),
         };
+        let wrote = self.pinned_shard.is_some() || !self.written.is_empty();
+        let attrs = out
+            .session()
+            .show(topology::TARGET_SESSION_ATTRS)
+            .unwrap_or_default();
+        let read_from = self.cluster.topology.config().read_from;
+        let decision = topology::decide(statement, kind, read_from, &attrs, wrote, self.read_only);
+        let read = match decision {
+            topology::Decision::Read(policy) => Some(policy),
+            topology::Decision::Write => {
+                self.refuse_in_read_only(statement)?;
+                self.reads.touched(route.shards());
+                None
+            }
+            topology::Decision::Primary(why) => {
+                for _ in &route.parts {
+                    self.cluster.topology.primary_read(why);
+                }
+                self.reads.touched(route.shards());
+                None
+            }
+        };
         let t = Instant::now();
-        let mut chans = self.channels(&route, out).await?;
+        let (mut chans, cacheable) = self.channels(&route, read, out).await?;
+        if !cacheable {
+            out.spoil_recording();
+        }
         let spanning = out.session().transaction_status() == TransactionStatus::Idle
             && txn::spans_shards(kind, &statement.text, &route);
         if spanning {
@@ -404,7 +476,7 @@ impl ProxySession {
         }
         self.metrics.stage(Stage::Backend, t.elapsed());
         let t = Instant::now();
-        let back = run::run(
+        let (result, mut back) = run::run(
             &self.cluster,
             statement,
             &route,
@@ -413,16 +485,16 @@ impl ProxySession {
             visible,
             out,
         )
-        .await?;
-        self.metrics.stage(Stage::Merge, t.elapsed());
-        let back = if spanning {
-            txn::commit(&self.cluster, back).await?;
-            Vec::new()
-        } else {
-            back
-        };
+        .await;
         if let (Some(p), None) = (self.pinned_shard, &self.pinned) {
-            self.pinned = back.into_iter().find(|(s, _)| *s == p).map(|(_, c)| c);
+            if let Some(i) = back.iter().position(|(s, _)| *s == p) {
+                self.pinned = Some(back.swap_remove(i).1);
+            }
+        }
+        result?;
+        self.metrics.stage(Stage::Merge, t.elapsed());
+        if spanning {
+            txn::commit(&self.cluster, back).await?;
         }
         if let StatementKind::Ddl(sql::DdlInfo {
             action: sql::DdlAction::CreateExtension | sql::DdlAction::DropExtension,
@@ -441,8 +513,9 @@ impl ProxySession {
     async fn channels(
         &mut self,
         route: &plan::Route,
+        read: Option<topology::Policy>,
         out: &mut Responder<'_>,
-    ) -> Result<Vec<Option<Box<dyn ShardChannel>>>, PgError> {
+    ) -> Result<(Vec<Option<Box<dyn ShardChannel>>>, bool), PgError> {
         let in_transaction = out.session().transaction_status() == TransactionStatus::InTransaction;
         if in_transaction && route.writes {
             let shards = route.shards();
@@ -476,8 +549,14 @@ impl ProxySession {
                 None => {
                     let mut chan = self.cluster.shards[target].checkout().await?;
                     run_simple(chan.as_mut(), "BEGIN").await?;
+                    for name in &self.savepoints {
+                        let sql = format!("SAVEPOINT {}", sql::quote_ident(name));
+                        run_simple(chan.as_mut(), &sql).await?;
+                    }
                     self.pinned_shard = Some(target);
                     self.pinned = Some(chan);
+                    self.pinned_depth = self.savepoints.len();
+                    self.pin_lost = false;
                 }
             }
         }
@@ -485,15 +564,107 @@ impl ProxySession {
             &self.cluster,
             route,
             (self.pinned_shard, &mut self.pinned),
+            read.map(|p| (p, &self.reads)),
             out,
         )
         .await
+    }
+
+    /// 25006 for a write inside `BEGIN READ ONLY`, as PostgreSQL answers.
+    fn refuse_in_read_only(&self, statement: &sql::Statement) -> Result<(), PgError> {
+        if !self.read_only {
+            return Ok(());
+        }
+        let command = statement
+            .text
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        Err(PgError::new(
+            "25006",
+            format!("cannot execute {command} in a read-only transaction"),
+        ))
     }
 
     /// Forgets the pinned connection (closing it rolls its transaction back).
     fn unpin(&mut self) {
         self.pinned_shard = None;
         self.pinned = None;
+    }
+
+    /// After a failed statement: without savepoints the transaction can
+    /// only roll back, so the pinned connection goes (closing it rolls
+    /// back); with savepoints it stays, if it came back clean, for ROLLBACK
+    /// TO SAVEPOINT.
+    fn after_error(&mut self) {
+        if self.savepoints.is_empty() {
+            return self.unpin();
+        }
+        if self.pinned_shard.is_some() && self.pinned.is_none() {
+            self.pinned_shard = None;
+            self.pin_lost = true;
+        }
+    }
+
+    /// SAVEPOINT, RELEASE and ROLLBACK TO: kept here and sent to the
+    /// pinned shard.
+    async fn savepoint(
+        &mut self,
+        tc: &TransactionControl,
+        out: &mut Responder<'_>,
+    ) -> Result<(), PgError> {
+        let (what, name) = match tc {
+            TransactionControl::Savepoint(n) => ("SAVEPOINT", n),
+            TransactionControl::Release(n) => ("RELEASE SAVEPOINT", n),
+            TransactionControl::RollbackTo(n) => ("ROLLBACK TO SAVEPOINT", n),
+            _ => return Err(PgError::internal("not a savepoint command")),
+        };
+        if out.session().transaction_status() == TransactionStatus::Idle {
+            return Err(PgError::new(
+                "25P01",
+                format!("{what} can only be used in transaction blocks"),
+            ));
+        }
+        let at = match tc {
+            TransactionControl::Savepoint(_) => self.savepoints.len(),
+            _ => self
+                .savepoints
+                .iter()
+                .rposition(|n| n == name)
+                .ok_or_else(|| {
+                    PgError::new("3B001", format!("savepoint \"{name}\" does not exist"))
+                })?,
+        };
+        let rolling_back = matches!(tc, TransactionControl::RollbackTo(_));
+        if rolling_back && self.pin_lost {
+            if at >= self.pinned_depth {
+                return Err(PgError::new(
+                    "25P02",
+                    format!("cannot roll back to savepoint \"{name}\": the shard connection of this transaction was lost"),
+                )
+                .with_hint("Roll back the whole transaction."));
+            }
+            self.pin_lost = false;
+        }
+        if let Some(chan) = self.pinned.as_mut() {
+            run_simple(chan.as_mut(), &format!("{what} {}", sql::quote_ident(name))).await?;
+        }
+        match tc {
+            TransactionControl::Savepoint(_) => self.savepoints.push(name.clone()),
+            TransactionControl::Release(_) => self.savepoints.truncate(at),
+            _ => {
+                self.savepoints.truncate(at + 1);
+                out.session().rollback_to_savepoint();
+            }
+        }
+        self.pinned_depth = self.pinned_depth.min(self.savepoints.len());
+        out.complete(if rolling_back {
+            "ROLLBACK"
+        } else {
+            what.split(' ').next().unwrap_or(what)
+        });
+        Ok(())
     }
 
     async fn transaction(
@@ -520,11 +691,7 @@ impl ProxySession {
             TransactionControl::Rollback => ("ROLLBACK", "ROLLBACK"),
             TransactionControl::Savepoint(_)
             | TransactionControl::Release(_)
-            | TransactionControl::RollbackTo(_) => {
-                return Err(PgError::feature_not_supported(
-                    "savepoints are not supported through the proxy yet",
-                ))
-            }
+            | TransactionControl::RollbackTo(_) => return self.savepoint(&tc, out).await,
             TransactionControl::TwoPhase(_) => {
                 return Err(PgError::feature_not_supported(
                     "PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK PREPARED are not supported through the proxy",
@@ -533,6 +700,10 @@ impl ProxySession {
         };
         let pinned = self.pinned.take();
         self.pinned_shard = None;
+        self.savepoints.clear();
+        self.pin_lost = false;
+        // A failed block is rolled back whatever the client said.
+        let word = if tag == "ROLLBACK" { "ROLLBACK" } else { word };
         let idle = out.session().transaction_status() == TransactionStatus::Idle;
         if idle {
             out.notice(&PgError::warning(
@@ -607,7 +778,7 @@ impl QueryHandler for ProxySession {
         }
         for s in statements.iter() {
             if let Err(e) = self.statement(s, None, None, out).await {
-                self.unpin();
+                self.after_error();
                 return Err(e);
             }
         }
@@ -644,6 +815,9 @@ impl QueryHandler for ProxySession {
                 )])
             }
             StatementKind::Show(name) if admin::is_admin(&name) => Some(admin::columns(&name)),
+            StatementKind::Show(name) if name == topology::SHOW_NAME => {
+                Some(topology::show_columns())
+            }
             StatementKind::Show(name) if name == "all" => Some(show_all_columns()),
             StatementKind::Show(name) => Some(vec![text_column(Session::show_column(&name)?)]),
             StatementKind::Transaction(_)
@@ -701,7 +875,7 @@ impl QueryHandler for ProxySession {
                     {
                         self.describes.clear();
                     }
-                    self.unpin();
+                    self.after_error();
                 }
                 result
             }

@@ -10,18 +10,23 @@ use super::exec::{check_same_columns, combined_tag, sync_settings, ShardStream};
 use super::merge::{merge, rerank, Window};
 use super::plan::{Combine, Route};
 use super::route::Cluster;
+use super::topology::{Policy, SessionReads};
 use crate::sql::{self, Bound};
 use crate::wire::{sqlstate, Format, Params, PgError, Responder, Value};
 
 /// Channels in route order: the pinned connection for the pinned shard,
-/// pooled ones for the others; `None` for a shard left out under
-/// `pgvshard.allow_partial_results` (a NOTICE names it).
+/// pooled ones for the others — from the primary, or for a read with a
+/// `policy` from the node the topology picks over the session's `reads`
+/// floors; `None` for a shard left out under
+/// `pgvshard.allow_partial_results` (a NOTICE names it). The flag is false
+/// when a channel's answer must not fill the result cache.
 pub async fn open(
     cluster: &Cluster,
     route: &Route,
     (pinned_shard, pinned): (Option<usize>, &mut Option<Box<dyn ShardChannel>>),
+    read: Option<(Policy, &SessionReads)>,
     out: &mut Responder<'_>,
-) -> Result<Vec<Option<Box<dyn ShardChannel>>>, PgError> {
+) -> Result<(Vec<Option<Box<dyn ShardChannel>>>, bool), PgError> {
     let partial_ok = !route.writes
         && out
             .session()
@@ -31,20 +36,31 @@ pub async fn open(
     let checkouts = route.parts.iter().map(|(shard, _)| {
         let own = Some(*shard) == pinned_shard && pinned.is_some();
         async move {
-            if own {
-                Ok(None)
-            } else {
-                cluster.shards[*shard].checkout().await.map(Some)
+            match read {
+                _ if own => Ok((None, true)),
+                Some((policy, reads)) => cluster
+                    .topology
+                    .read(*shard, policy, reads.floor(*shard))
+                    .await
+                    .map(|r| (Some(r.chan), r.cacheable)),
+                None => cluster.shards[*shard]
+                    .checkout()
+                    .await
+                    .map(|c| (Some(c), true)),
             }
         }
     });
     let results = join_all(checkouts).await;
     let mut chans = Vec::with_capacity(results.len());
     let mut missing = Vec::new();
+    let mut cacheable = true;
     for ((shard, _), r) in route.parts.iter().zip(results) {
         match r {
-            Ok(Some(c)) => chans.push(Some(c)),
-            Ok(None) => {
+            Ok((Some(c), fresh)) => {
+                cacheable &= fresh;
+                chans.push(Some(c));
+            }
+            Ok((None, _)) => {
                 if taken.is_none() {
                     taken = pinned.take();
                 }
@@ -72,7 +88,7 @@ pub async fn open(
             ),
         ));
     }
-    Ok(chans)
+    Ok((chans, cacheable))
 }
 
 /// The value of a LIMIT/OFFSET bound with the statement's parameters.
@@ -129,8 +145,14 @@ fn request(sql: &str, params: Option<&Params>, oids: &OidMap, formats: Vec<i16>)
     }
 }
 
+/// Channels given back after a route ran, by shard.
+pub type Returned = Vec<(usize, Box<dyn ShardChannel>)>;
+
 /// Runs the route on the channels and answers the client; returns the
-/// channels (each read to its end) so a pinned one can be kept.
+/// outcome and the channels read to their end (all of them on success;
+/// on an error, those left clean), so a pinned one can be kept — inside a
+/// transaction block a failed statement leaves the shard's transaction
+/// open for ROLLBACK TO SAVEPOINT.
 pub async fn run(
     cluster: &Cluster,
     statement: &sql::Statement,
@@ -139,14 +161,44 @@ pub async fn run(
     params: Option<&Params>,
     visible: Option<usize>,
     out: &mut Responder<'_>,
-) -> Result<Vec<(usize, Box<dyn ShardChannel>)>, PgError> {
+) -> (Result<(), PgError>, Returned) {
+    let mut streams = Vec::with_capacity(chans.len());
+    let result = run_streams(
+        cluster,
+        statement,
+        route,
+        chans,
+        &mut streams,
+        params,
+        visible,
+        out,
+    )
+    .await;
+    let back = streams
+        .into_iter()
+        .filter(|s| result.is_ok() || s.is_done())
+        .map(|s| (s.shard, s.chan))
+        .collect();
+    (result, back)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_streams(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+    route: &Route,
+    chans: Vec<Option<Box<dyn ShardChannel>>>,
+    streams: &mut Vec<ShardStream>,
+    params: Option<&Params>,
+    visible: Option<usize>,
+    out: &mut Responder<'_>,
+) -> Result<(), PgError> {
     let formats = match &route.combine {
         Combine::Merge { hidden, .. } => result_formats(out, visible, *hidden),
         Combine::Rerank { .. } => result_formats(out, visible, 2),
         Combine::Aggregate(_) => Vec::new(),
         _ => result_formats(out, visible, 0),
     };
-    let mut streams = Vec::with_capacity(chans.len());
     for ((shard, sql), chan) in route.parts.iter().zip(chans) {
         let Some(mut chan) = chan else { continue };
         let oids = cluster.shards[*shard].oids();
@@ -156,7 +208,7 @@ pub async fn run(
         streams.push(ShardStream::new(*shard, chan, oids));
     }
     match &route.combine {
-        Combine::Concat => concat(&mut streams, out).await?,
+        Combine::Concat => concat(streams, out).await?,
         Combine::Merge {
             keys,
             hidden,
@@ -167,8 +219,8 @@ pub async fn run(
                 offset: bound_value(offset.as_ref(), params)?.unwrap_or(0),
                 limit: bound_value(limit.as_ref(), params)?,
             };
-            let n = merge(&mut streams, keys, *hidden, window, out).await?;
-            forward_notices(&streams, out);
+            let n = merge(streams, keys, *hidden, window, out).await?;
+            forward_notices(streams, out);
             out.complete(&format!("SELECT {n}"));
         }
         Combine::Rerank { inner, outer } => {
@@ -178,8 +230,8 @@ pub async fn run(
                     limit: bound_value(Some(limit), params)?,
                 })
             };
-            let n = rerank(&mut streams, window(inner)?, window(outer)?, out).await?;
-            forward_notices(&streams, out);
+            let n = rerank(streams, window(inner)?, window(outer)?, out).await?;
+            forward_notices(streams, out);
             out.complete(&format!("SELECT {n}"));
         }
         Combine::Aggregate(plan) => {
@@ -215,10 +267,10 @@ pub async fn run(
             first.restart(&Request::Extended(request)).await?;
             concat(std::slice::from_mut(first), out).await?;
         }
-        Combine::Insert { rows } => insert(&mut streams, rows, out).await?,
-        Combine::Broadcast => broadcast(cluster, &mut streams, out).await?,
+        Combine::Insert { rows } => insert(streams, rows, out).await?,
+        Combine::Broadcast => broadcast(cluster, streams, out).await?,
     }
-    Ok(streams.into_iter().map(|s| (s.shard, s.chan)).collect())
+    Ok(())
 }
 
 fn forward_notices(streams: &[ShardStream], out: &mut Responder<'_>) {

@@ -1,11 +1,12 @@
 """asyncpg, which prepares with Parse + Describe + Flush and waits: errors
 that must come back at once (a bad statement never hangs the
-connection), prepared statements, executemany, transactions, get,
-delete, drop."""
+connection), prepared statements, executemany, transactions, KNN with every
+distance operator (vectors as text), filter + KNN, get, delete, drop."""
+
+import random
 
 import asyncpg
 import scenario
-from pgvector.asyncpg import register_vector
 
 T = "asyncpg_items"
 
@@ -19,6 +20,31 @@ async def errors(conn, steps):
     await steps.aerror("division by zero", conn.fetchval("SELECT 1 / (2 - $1::int)", 2))
     await steps.aerror("missing column", conn.prepare(f"SELECT nosuchcolumn FROM {T}"))
     steps.saw("after errors", await conn.fetchval("SELECT 41 + 1"))
+
+
+async def knn(conn, steps):
+    """Vectors as text: a vector parameter or column would make asyncpg
+    look the type up in pg_catalog (not yet on a shard)."""
+    rng = random.Random(3)
+    rows = []
+    for i in range(1, 31):
+        v = "[" + ",".join(str(round(rng.uniform(-1, 1), 3)) for _ in range(3)) + "]"
+        rows.append((i, i % 3, v))
+    await conn.executemany(f"INSERT INTO {T} (id, cat, embedding) VALUES ($1, $2, $3::text::vector)", rows)
+    q = "[0.3,-0.2,0.1]"
+    for op in ("<->", "<#>", "<=>", "<+>"):
+        found = await conn.fetch(
+            f"SELECT id, embedding {op} $1::text::vector AS d FROM {T} "
+            f"WHERE id < 100 ORDER BY embedding {op} $1::text::vector LIMIT 40",
+            q,
+        )
+        steps.saw(f"knn {op}", scenario.by_distance([tuple(r) for r in found]))
+    found = await conn.fetch(
+        f"SELECT id, embedding::text FROM {T} WHERE cat = $1 ORDER BY embedding <-> $2::text::vector LIMIT 3",
+        1,
+        q,
+    )
+    steps.saw("filter + knn", [tuple(r) for r in found])
 
 
 async def run(port, steps):
@@ -46,7 +72,8 @@ async def run(port, steps):
     except asyncpg.PostgresError as e:
         steps.saw("rolled back by", e.sqlstate)
     steps.saw("after rollback", await conn.fetchval(f"SELECT note FROM {T} WHERE id = 101"))
-    await conn.execute(f"DELETE FROM {T} WHERE id BETWEEN $1 AND $2", 100, 102)
+    await knn(conn, steps)
+    await conn.execute(f"DELETE FROM {T} WHERE id BETWEEN $1 AND $2", 1, 102)
     steps.saw("empty", await conn.fetchval(f"SELECT count(*) FROM {T}"))
     await conn.execute(f"DROP TABLE {T}")
     await steps.aerror("dropped", conn.fetch(f"SELECT * FROM {T}"))

@@ -26,16 +26,6 @@ def rows_of(n, seed=11):
     return out
 
 
-def by_distance(rows):
-    """Rows at equal distance may come in any order (PostgreSQL promises
-    none): compare them sorted by (distance, row), after checking the
-    order by distance; distances compare as scenario.Near."""
-    ds = [r[-1] for r in rows]
-    assert ds == sorted(ds), rows
-    ordered = sorted((tuple(r) for r in rows), key=lambda r: (r[-1], r))
-    return [r[:-1] + (scenario.Near(r[-1]),) for r in ordered]
-
-
 KNN = [
     ("embedding", "<->", "[0.1,0.2,0.3]"),
     ("embedding", "<#>", "[0.1,0.2,0.3]"),
@@ -80,12 +70,12 @@ def run(connect, sqlstate, steps, t):
             f"ORDER BY {column} {escaped} %s{cast} LIMIT 40",
             (q, q),
         )
-        steps.saw(f"knn {column} {op}", by_distance(cur.fetchall()))
+        steps.saw(f"knn {column} {op}", scenario.by_distance(cur.fetchall()))
     cur.execute(
         f"SELECT id, embedding <-> %s AS d FROM {t} WHERE cat = %s ORDER BY embedding <-> %s LIMIT 4",
         ("[0,0,0]", 1, "[0,0,0]"),
     )
-    steps.saw("filter + knn", by_distance(cur.fetchall()))
+    steps.saw("filter + knn", scenario.by_distance(cur.fetchall()))
     cur.execute(f"SELECT id, cat, embedding, half, sparse, bits FROM {t} WHERE id = %s", (7,))
     steps.saw("get", cur.fetchone())
     cur.execute(f"SELECT embedding FROM {t} WHERE id = %s", (99,))

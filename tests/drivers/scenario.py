@@ -65,6 +65,16 @@ class Near(float):
     __hash__ = float.__hash__
 
 
+def by_distance(rows):
+    """Rows at equal distance may come in any order (PostgreSQL promises
+    none): compare them sorted by (distance, row), after checking the
+    order by distance; distances compare as Near."""
+    ds = [r[-1] for r in rows]
+    assert ds == sorted(ds), rows
+    ordered = sorted((tuple(r) for r in rows), key=lambda r: (r[-1], r))
+    return [r[:-1] + (Near(r[-1]),) for r in ordered]
+
+
 class StepFailed(Exception):
     """A step raised where the control did not (or the other way round)."""
 
