@@ -617,9 +617,9 @@ pub fn is_short_knn(q: &Query, ctx: &Ctx) -> bool {
             &ctx.env
         ),
         Ok(Some(KnnPlan {
-            index: Some((_, IndexMethod::Hnsw { .. })),
+            index: Some((name, IndexMethod::Hnsw { .. })),
             ..
-        }))
+        })) if table.ann_index_is_warm(&name)
     )
 }
 
