@@ -50,7 +50,9 @@ use self::lag::WalHistory;
 pub use self::metrics::ReplicaMetrics;
 use self::node::{Health, Node, Role};
 use self::select::{least_loaded, Candidate};
-pub use self::session::{decide, Decision, Policy, SessionReads, TARGET_SESSION_ATTRS};
+pub use self::session::{
+    decide, Decision, Policy, PrimaryRead, SessionReads, TARGET_SESSION_ATTRS,
+};
 pub use self::show::{columns as show_columns, show, SHOW_NAME};
 use super::backend::{Dialer, ShardChannel, SharedBackend};
 use super::config::{NodeConfig, ReplicationConfig};
@@ -66,7 +68,7 @@ pub struct ShardGroup {
     /// The highest primary insert position read after a write this proxy
     /// acknowledged.
     acked: AtomicU64,
-    /// Since when a write's position could not be read: until a position
+    /// When a write's position last could not be read: until a position
     /// read that started later succeeds, no standby is known to have
     /// every acknowledged write.
     acked_unknown: Mutex<Option<Instant>>,
@@ -310,7 +312,9 @@ impl Topology {
             }
             Err(e) => {
                 tracing::warn!(shard = %group.name, error = %e, "cannot read the primary's WAL position after a write");
-                unknown.get_or_insert_with(Instant::now);
+                // The latest failure: a read that began before it may
+                // miss its commit.
+                *unknown = Some(Instant::now());
                 Some(u64::MAX)
             }
         }
