@@ -55,6 +55,9 @@ pub struct ProxyConfig {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// How reads use standbys (see [`ReplicationConfig`]).
+    #[serde(default)]
+    pub replication: ReplicationConfig,
 }
 
 /// The result cache: an in-process L1 and, with `redis_url`, a shared L2
@@ -201,6 +204,154 @@ pub struct ShardConfig {
     /// Connection pool of this node.
     #[serde(default)]
     pub pool: PoolConfig,
+    /// The primary's share of reads when `replication.read_from` is `any`
+    /// (relative to the standbys' weights; 0: never read from it there).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Streaming-replication standbys of this shard (read-only copies).
+    #[serde(default)]
+    pub standbys: Vec<StandbyConfig>,
+}
+
+/// One standby of a shard. Fields left out are the shard's (its primary's)
+/// values: a standby usually shares the primary's login and database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandbyConfig {
+    /// Name in `SHOW pgvshard.replicas`, metrics and errors (default:
+    /// `<shard>.standby<N>`, N from 1).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// User the proxy logs in as.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Database name.
+    #[serde(default)]
+    pub dbname: Option<String>,
+    /// TLS to this node, as libpq's sslmode.
+    #[serde(default)]
+    pub sslmode: Option<SslMode>,
+    /// PEM file of the certificates `verify-full` trusts.
+    #[serde(default)]
+    pub sslrootcert: Option<PathBuf>,
+    /// Share of reads relative to the shard's other readable nodes (0: no reads).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Connection pool of this node (default: the shard's).
+    #[serde(default)]
+    pub pool: Option<PoolConfig>,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// One node of a shard as the proxy connects to it: the shard's settings
+/// with the node's address, login and pool.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Connection settings (`name` is the node's name).
+    pub conn: ShardConfig,
+    /// Configured as the shard's primary (the first node) or a standby.
+    pub primary: bool,
+    /// Share of reads.
+    pub weight: u32,
+}
+
+/// Where reads go when the session does not say otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFrom {
+    /// A standby within the lag bounds; the primary when none qualifies.
+    #[default]
+    Standbys,
+    /// Any node, the primary included, by weight.
+    Any,
+    /// Always the primary.
+    Primary,
+}
+
+/// Read/write splitting: how stale a standby may be to serve reads, how
+/// long a read waits for a standby to replay the session's own write, and
+/// how often every node's role and replication position are polled.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationConfig {
+    /// Where plain reads go: `standbys`, `any` or `primary`.
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    /// A standby further behind its primary's WAL than this many bytes
+    /// serves no reads (0: no byte bound).
+    #[serde(default = "default_lag_bytes")]
+    pub max_replica_lag_bytes: u64,
+    /// A standby whose oldest unreplayed WAL is older than this serves no
+    /// reads (0: no time bound).
+    #[serde(default = "default_lag_ms")]
+    pub max_replica_lag_ms: u64,
+    /// After a session's write, how long its next read on that shard waits
+    /// for a standby to replay it before going to the primary.
+    #[serde(default = "default_ryw_ms")]
+    pub read_your_writes_wait_ms: u64,
+    /// Milliseconds between polls of each node's role and positions.
+    #[serde(default = "default_health_interval_ms")]
+    pub health_check_interval_ms: u64,
+    /// Milliseconds a poll may take before the node counts as down.
+    #[serde(default = "default_health_timeout_ms")]
+    pub health_check_timeout_ms: u64,
+}
+
+fn default_lag_bytes() -> u64 {
+    16 << 20
+}
+fn default_lag_ms() -> u64 {
+    1_000
+}
+fn default_ryw_ms() -> u64 {
+    200
+}
+fn default_health_interval_ms() -> u64 {
+    250
+}
+fn default_health_timeout_ms() -> u64 {
+    1_000
+}
+
+impl Default for ReplicationConfig {
+    fn default() -> Self {
+        ReplicationConfig {
+            read_from: ReadFrom::default(),
+            max_replica_lag_bytes: default_lag_bytes(),
+            max_replica_lag_ms: default_lag_ms(),
+            read_your_writes_wait_ms: default_ryw_ms(),
+            health_check_interval_ms: default_health_interval_ms(),
+            health_check_timeout_ms: default_health_timeout_ms(),
+        }
+    }
+}
+
+impl ReplicationConfig {
+    /// Time between polls.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.health_check_interval_ms)
+    }
+
+    /// Time a poll may take.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.health_check_timeout_ms)
+    }
+
+    /// The read-your-writes wait.
+    pub fn read_your_writes_wait(&self) -> Duration {
+        Duration::from_millis(self.read_your_writes_wait_ms)
+    }
 }
 
 fn default_host() -> String {
@@ -217,6 +368,42 @@ impl ShardConfig {
     /// How connections to this shard negotiate TLS (reads `sslrootcert`).
     pub fn client_tls(&self) -> Result<ClientTls, TlsConfigError> {
         ClientTls::new(self.sslmode, self.sslrootcert.as_deref())
+    }
+
+    /// The shard's nodes: the primary (this entry), then each standby with
+    /// the primary's values for what it leaves out.
+    pub fn nodes(&self) -> Vec<NodeConfig> {
+        let primary = NodeConfig {
+            conn: ShardConfig {
+                standbys: Vec::new(),
+                ..self.clone()
+            },
+            primary: true,
+            weight: self.weight,
+        };
+        let standbys = self.standbys.iter().enumerate().map(|(i, s)| NodeConfig {
+            conn: ShardConfig {
+                name: s
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{}.standby{}", self.name, i + 1)),
+                kind: self.kind,
+                host: s.host.clone(),
+                port: s.port,
+                user: s.user.clone().unwrap_or_else(|| self.user.clone()),
+                password: s.password.clone().or_else(|| self.password.clone()),
+                dbname: s.dbname.clone().unwrap_or_else(|| self.dbname.clone()),
+                sslmode: s.sslmode.unwrap_or(self.sslmode),
+                sslrootcert: s.sslrootcert.clone().or_else(|| self.sslrootcert.clone()),
+                data_dir: None,
+                pool: s.pool.clone().unwrap_or_else(|| self.pool.clone()),
+                weight: s.weight,
+                standbys: Vec::new(),
+            },
+            primary: false,
+            weight: s.weight,
+        });
+        std::iter::once(primary).chain(standbys).collect()
     }
 }
 
@@ -318,6 +505,69 @@ fn bad(path: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     }
 }
 
+fn check_pool(pool: &PoolConfig, at: &str) -> Result<(), ConfigError> {
+    if pool.size == 0 {
+        return Err(bad(
+            format!("{at}.size"),
+            "0: a pool needs at least 1 connection",
+        ));
+    }
+    if pool.connect_timeout_ms == 0 {
+        return Err(bad(
+            format!("{at}.connect_timeout_ms"),
+            "0: give a positive number of milliseconds",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the standbys of shard `s` (at path `at`); node names join the
+/// shard names in `names`, which must stay unique.
+fn validate_standbys<'a>(
+    s: &'a ShardConfig,
+    at: &str,
+    names: &mut HashSet<&'a str>,
+) -> Result<(), ConfigError> {
+    if s.kind == ShardKind::Embedded && !s.standbys.is_empty() {
+        return Err(bad(
+            format!("{at}.standbys"),
+            "an embedded shard has no replication: list standbys only for kind postgres",
+        ));
+    }
+    for (j, sb) in s.standbys.iter().enumerate() {
+        let at = format!("{at}.standbys[{j}]");
+        if sb.host.is_empty() {
+            return Err(bad(
+                format!("{at}.host"),
+                "empty: give a host name or address",
+            ));
+        }
+        if let Some(name) = &sb.name {
+            if name.is_empty() {
+                return Err(bad(
+                    format!("{at}.name"),
+                    "empty: leave it out or give a name",
+                ));
+            }
+            if !names.insert(name.as_str()) {
+                return Err(bad(
+                    format!("{at}.name"),
+                    format!("\"{name}\" is used twice: shard and node names must be unique"),
+                ));
+            }
+        }
+        if let Some(pool) = &sb.pool {
+            check_pool(pool, &format!("{at}.pool"))?;
+        }
+        ClientTls::new(
+            sb.sslmode.unwrap_or(s.sslmode),
+            sb.sslrootcert.as_deref().or(s.sslrootcert.as_deref()),
+        )
+        .map_err(|e| bad(format!("{at}.{}", e.field), e.problem))?;
+    }
+    Ok(())
+}
+
 /// config/embedded.yaml: the configuration `pgvshard` runs with no
 /// arguments (four in-process shards under ./pgvshard-data).
 pub const EMBEDDED: &str = include_str!("../../config/embedded.yaml");
@@ -388,12 +638,6 @@ impl ProxyConfig {
                     format!("\"{}\" is used twice: shard names must be unique", s.name),
                 ));
             }
-            if s.pool.size == 0 {
-                return Err(bad(
-                    format!("{at}.pool.size"),
-                    "0: a pool needs at least 1 connection",
-                ));
-            }
             if s.kind == ShardKind::Embedded && s.data_dir.is_none() && self.data_dir.is_none() {
                 return Err(bad(
                     format!("{at}.data_dir"),
@@ -408,12 +652,8 @@ impl ProxyConfig {
             }
             s.client_tls()
                 .map_err(|e| bad(format!("{at}.{}", e.field), e.problem))?;
-            if s.pool.connect_timeout_ms == 0 {
-                return Err(bad(
-                    format!("{at}.pool.connect_timeout_ms"),
-                    "0: give a positive number of milliseconds",
-                ));
-            }
+            check_pool(&s.pool, &format!("{at}.pool"))?;
+            validate_standbys(s, &at, &mut names)?;
         }
         if self.auth.method == AuthMethodConfig::ScramSha256 && self.auth.users.is_empty() {
             return Err(bad(
@@ -433,7 +673,25 @@ impl ProxyConfig {
             self.validate_slots(slots)?;
         }
         self.validate_cache()?;
+        self.validate_replication()?;
         self.metrics_addr()?;
+        Ok(())
+    }
+
+    fn validate_replication(&self) -> Result<(), ConfigError> {
+        let r = &self.replication;
+        if r.health_check_interval_ms == 0 {
+            return Err(bad(
+                "replication.health_check_interval_ms",
+                "0: give a positive number of milliseconds",
+            ));
+        }
+        if r.health_check_timeout_ms == 0 {
+            return Err(bad(
+                "replication.health_check_timeout_ms",
+                "0: give a positive number of milliseconds",
+            ));
+        }
         Ok(())
     }
 
@@ -573,11 +831,51 @@ mod tests {
     }
 
     #[test]
-    fn the_standbys_sample_is_valid_with_primaries_only() {
+    fn the_standbys_sample_is_valid() {
         let text = include_str!("../../config/proxy-shards-with-standbys.yaml");
         let c = ProxyConfig::from_yaml(text).unwrap();
         assert_eq!(c.shards.len(), 2);
-        assert_eq!(c.shards[1].host, "10.0.0.20");
+        assert_eq!(c.replication.read_from, ReadFrom::Standbys);
+        let nodes = c.shards[0].nodes();
+        assert_eq!(nodes.len(), 3);
+        assert!(nodes[0].primary && !nodes[1].primary);
+        assert_eq!(nodes[0].conn.name, "s0");
+        assert_eq!(nodes[1].conn.name, "s0-replica-a");
+        assert_eq!(nodes[1].weight, 2);
+        assert_eq!(nodes[1].conn.password.as_deref(), Some("shard-secret"));
+        assert_eq!(nodes[1].conn.pool.size, 16);
+        assert_eq!(nodes[2].conn.name, "s0.standby2");
+        assert_eq!(nodes[2].conn.pool.size, 8);
+        assert_eq!(c.shards[1].nodes()[1].conn.host, "10.0.0.21");
+    }
+
+    #[test]
+    fn replication_mistakes_name_the_field() {
+        let standby = "    standbys:\n      - host: h\n";
+        let e =
+            ProxyConfig::from_yaml(&format!("{TWO}{standby}        pool:\n          size: 0\n"))
+                .unwrap_err();
+        assert_eq!(e.path, "shards[1].standbys[0].pool.size");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}{standby}        name: s0\n")).unwrap_err();
+        assert_eq!(e.path, "shards[1].standbys[0].name");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}{standby}        sslmode: verify-full\n"))
+            .unwrap_err();
+        assert_eq!(e.path, "shards[1].standbys[0].sslrootcert");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}{standby}        lag: 1\n")).unwrap_err();
+        assert!(e.to_string().contains("unknown field `lag`"), "{e}");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}replication:\n  read_from: replicas\n"))
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown variant `replicas`"), "{e}");
+        let e = ProxyConfig::from_yaml(&format!(
+            "{TWO}replication:\n  health_check_interval_ms: 0\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.path, "replication.health_check_interval_ms");
+        let e = ProxyConfig::from_yaml(
+            "data_dir: d\nshards:\n  - name: a\n    kind: embedded\n    standbys:\n      - host: h\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "shards[0].standbys");
     }
 
     #[test]

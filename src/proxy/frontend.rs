@@ -26,6 +26,7 @@ use super::describe_cache::{DescribeCache, Described};
 use super::exec::{run_simple, ShardStream};
 use super::memo::TextMemo;
 use super::route::Cluster;
+use super::topology::{self, SessionReads};
 use super::{copy, explain, plan, run, txn};
 use crate::metrics::{ProxyMetrics, Stage, StatementClass};
 use crate::sql::{self, classify, CopyDirection, StatementKind, TransactionControl};
@@ -84,6 +85,8 @@ impl HandlerFactory for ProxyFactory {
             pinned_shard: None,
             pinned: None,
             written: BTreeSet::new(),
+            reads: SessionReads::default(),
+            read_only: false,
         })
     }
 }
@@ -112,6 +115,10 @@ pub struct ProxySession {
     /// Tables the open transaction wrote: their generations are bumped at
     /// COMMIT.
     written: BTreeSet<String>,
+    /// Read routing: the floors this session's writes set.
+    reads: SessionReads,
+    /// The open transaction is `READ ONLY`.
+    read_only: bool,
 }
 
 impl Drop for ProxySession {
@@ -234,6 +241,9 @@ impl ProxySession {
         if written.iter().any(|t| t == SCHEMA) {
             self.describes.clear();
         }
+        if out.session().transaction_status() == TransactionStatus::Idle {
+            self.reads.committed(&self.cluster.topology).await;
+        }
         if !written.is_empty() {
             if out.session().transaction_status() == TransactionStatus::Idle {
                 if let Some(cache) = &self.cache {
@@ -273,8 +283,18 @@ impl ProxySession {
             StatementKind::Transaction(tc) => {
                 let commit = matches!(tc, TransactionControl::Commit);
                 let ends = commit || matches!(tc, TransactionControl::Rollback);
+                if matches!(tc, TransactionControl::Begin) {
+                    self.read_only |= sql::is_read_only_begin(statement);
+                }
+                let failed = out.session().transaction_status() == TransactionStatus::Failed;
                 self.transaction(tc, out).await?;
                 if ends {
+                    self.read_only = false;
+                    if commit && !failed {
+                        self.reads.committed(&self.cluster.topology).await;
+                    } else {
+                        self.reads.rolled_back();
+                    }
                     let written: Vec<String> =
                         std::mem::take(&mut self.written).into_iter().collect();
                     if let (true, Some(cache)) = (commit, &self.cache) {
@@ -299,6 +319,9 @@ impl ProxySession {
             }
             StatementKind::Show(name) if name == cache::SHOW_NAME => {
                 cache::show(self.cache.as_deref(), out).await
+            }
+            StatementKind::Show(name) if name == topology::SHOW_NAME => {
+                topology::show(&self.cluster.topology, out).await
             }
             StatementKind::Select(_) if cache::is_cache_clear(statement) => {
                 cache::clear(self.cache.as_deref(), out).await
@@ -336,6 +359,10 @@ impl ProxySession {
                 Ok(())
             }
             StatementKind::Copy(info) => {
+                if info.direction == CopyDirection::From {
+                    self.refuse_in_read_only(statement)?;
+                    self.reads.touched(self.cluster.all());
+                }
                 let pin = copy::Pin {
                     shard: &mut self.pinned_shard,
                     chan: &mut self.pinned,
@@ -345,7 +372,12 @@ impl ProxySession {
             StatementKind::Explain {
                 statement: inner,
                 analyze,
-            } => explain::explain(&self.cluster, statement, &inner, analyze, params, out).await,
+            } => {
+                if analyze {
+                    self.reads.touched(self.cluster.all());
+                }
+                explain::explain(&self.cluster, statement, &inner, analyze, params, out).await
+            }
             kind => {
                 let wrote = self.pinned_shard.is_some() || !self.written.is_empty();
                 let cache = self.cache.clone();
@@ -395,8 +427,33 @@ impl ProxySession {
             (StatementKind::Select(_), 1) => StatementClass::Point,
             _ => class_of(kind),
         };
+        let wrote = self.pinned_shard.is_some() || !self.written.is_empty();
+        let attrs = out
+            .session()
+            .show(topology::TARGET_SESSION_ATTRS)
+            .unwrap_or_default();
+        let read_from = self.cluster.topology.config().read_from;
+        let decision = topology::decide(statement, kind, read_from, &attrs, wrote, self.read_only);
+        let read = match decision {
+            topology::Decision::Read(policy) => Some(policy),
+            topology::Decision::Write => {
+                self.refuse_in_read_only(statement)?;
+                self.reads.touched(route.shards());
+                None
+            }
+            topology::Decision::Primary(why) => {
+                for _ in &route.parts {
+                    self.cluster.topology.primary_read(why);
+                }
+                self.reads.touched(route.shards());
+                None
+            }
+        };
         let t = Instant::now();
-        let mut chans = self.channels(&route, out).await?;
+        let (mut chans, cacheable) = self.channels(&route, read, out).await?;
+        if !cacheable {
+            out.spoil_recording();
+        }
         let spanning = out.session().transaction_status() == TransactionStatus::Idle
             && txn::spans_shards(kind, &statement.text, &route);
         if spanning {
@@ -441,8 +498,9 @@ impl ProxySession {
     async fn channels(
         &mut self,
         route: &plan::Route,
+        read: Option<topology::Policy>,
         out: &mut Responder<'_>,
-    ) -> Result<Vec<Option<Box<dyn ShardChannel>>>, PgError> {
+    ) -> Result<(Vec<Option<Box<dyn ShardChannel>>>, bool), PgError> {
         let in_transaction = out.session().transaction_status() == TransactionStatus::InTransaction;
         if in_transaction && route.writes {
             let shards = route.shards();
@@ -485,9 +543,27 @@ impl ProxySession {
             &self.cluster,
             route,
             (self.pinned_shard, &mut self.pinned),
+            read.map(|p| (p, &self.reads)),
             out,
         )
         .await
+    }
+
+    /// 25006 for a write inside `BEGIN READ ONLY`, as PostgreSQL answers.
+    fn refuse_in_read_only(&self, statement: &sql::Statement) -> Result<(), PgError> {
+        if !self.read_only {
+            return Ok(());
+        }
+        let command = statement
+            .text
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        Err(PgError::new(
+            "25006",
+            format!("cannot execute {command} in a read-only transaction"),
+        ))
     }
 
     /// Forgets the pinned connection (closing it rolls its transaction back).
@@ -644,6 +720,9 @@ impl QueryHandler for ProxySession {
                 )])
             }
             StatementKind::Show(name) if admin::is_admin(&name) => Some(admin::columns(&name)),
+            StatementKind::Show(name) if name == topology::SHOW_NAME => {
+                Some(topology::show_columns())
+            }
             StatementKind::Show(name) if name == "all" => Some(show_all_columns()),
             StatementKind::Show(name) => Some(vec![text_column(Session::show_column(&name)?)]),
             StatementKind::Transaction(_)

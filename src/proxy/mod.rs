@@ -15,6 +15,7 @@ pub mod exec;
 pub mod merge;
 pub mod route;
 pub mod slots;
+pub mod topology;
 
 mod admin;
 mod combine;
@@ -45,6 +46,7 @@ use self::cache::QueryCache;
 use self::config::{AuthMethodConfig, ConfigError, ProxyConfig, ShardKind};
 use self::frontend::ProxyFactory;
 use self::route::Cluster;
+use self::topology::{NodeParts, ReplicaMetrics, Topology};
 use crate::metrics::{MetricsServer, ProxyMetrics, Registry, SampledGauges};
 use crate::wire::{AuthMethod, WireConfig};
 
@@ -71,6 +73,7 @@ pub struct RunningProxy {
     /// The registry its metrics are in.
     pub registry: Registry,
     _metrics: Option<MetricsServer>,
+    _poller: Option<topology::Poller>,
     embedded: Vec<Arc<LocalShard>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -164,6 +167,7 @@ pub async fn start_with_registry(
     let addr = listener.local_addr()?;
     let mut embedded = Vec::new();
     let mut shards: Vec<SharedBackend> = Vec::with_capacity(config.shards.len());
+    let mut groups = Vec::with_capacity(config.shards.len());
     for s in &config.shards {
         let dialer = match s.kind {
             ShardKind::Postgres => Dialer::Tcp,
@@ -174,8 +178,21 @@ pub async fn start_with_registry(
                 Dialer::Local(shard)
             }
         };
-        let node = Arc::new(RemoteBackend::with_dialer(s.clone(), dialer)) as SharedBackend;
-        shards.push(Arc::new(MeteredBackend::new(node, metrics.clone())));
+        let mut nodes = Vec::new();
+        for n in s.nodes() {
+            let pool = RemoteBackend::with_dialer(n.conn.clone(), dialer.clone());
+            let data: SharedBackend = Arc::new(MeteredBackend::new(
+                Arc::new(pool) as SharedBackend,
+                metrics.clone(),
+            ));
+            nodes.push(NodeParts {
+                config: n,
+                data,
+                dialer: dialer.clone(),
+            });
+        }
+        shards.push(Arc::clone(&nodes[0].data));
+        groups.push((s.name.clone(), nodes));
     }
     registry
         .register(Box::new(pool_gauges(&shards).map_err(setup)?))
@@ -202,7 +219,13 @@ pub async fn start_with_registry(
     };
     let key_link = generated_keys::key_link(&config.cache, cache.as_deref(), &registry)
         .map_err(|e| ProxyError::Setup(format!("cache.redis_url: {e}")))?;
-    let cluster = Arc::new(Cluster::new(&config, shards, key_link));
+    let replicas = ReplicaMetrics::register(&registry).map_err(setup)?;
+    let shared_cache = cache.as_ref().is_some_and(|c| c.redis().is_some());
+    let topology = Topology::new(&config.replication, groups, shared_cache, replicas)
+        .map_err(|e| ProxyError::Setup(format!("replication: {e}")))?;
+    topology::metrics::register_gauges(&registry, &topology).map_err(setup)?;
+    let poller = topology.start_polling();
+    let cluster = Arc::new(Cluster::new(&config, shards, topology, key_link));
     let (stop, stopped) = oneshot::channel::<()>();
     let factory = ProxyFactory::new(cluster, cache, metrics);
     let task = tokio::spawn(async move {
@@ -216,6 +239,7 @@ pub async fn start_with_registry(
         metrics_addr: metrics_server.as_ref().map(|m| m.addr),
         registry,
         _metrics: metrics_server,
+        _poller: poller,
         embedded,
         stop: Some(stop),
         task,

@@ -12,6 +12,7 @@ use super::cache::RedisLink;
 use super::config::ProxyConfig;
 use super::generated_keys::KeySequences;
 use super::slots::SlotMap;
+use super::topology::Topology;
 use crate::sql::{KeyValue, TableName};
 use crate::wire::{Format, Params, PgError, Value};
 
@@ -26,12 +27,14 @@ pub struct TableInfo {
 
 /// Everything the sessions share: shards, slots, table keys.
 pub struct Cluster {
-    /// The shard nodes, in slot-map order.
+    /// Each shard's primary (its data-path pool), in slot-map order.
     pub shards: Vec<SharedBackend>,
     /// Slot → shard.
     pub slots: SlotMap,
     /// Counters of proxy-generated serial keys.
     pub keys: KeySequences,
+    /// Each shard's primary and standbys: where reads may go.
+    pub topology: Arc<Topology>,
     configured: HashMap<String, String>,
     learned: Mutex<HashMap<String, Arc<TableInfo>>>,
 }
@@ -42,10 +45,12 @@ impl Cluster {
     pub fn new(
         config: &ProxyConfig,
         shards: Vec<SharedBackend>,
+        topology: Arc<Topology>,
         redis: Option<Arc<RedisLink>>,
     ) -> Self {
         Cluster {
             shards,
+            topology,
             slots: SlotMap::from_config(config),
             keys: KeySequences::new(redis),
             configured: config

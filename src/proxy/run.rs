@@ -10,18 +10,23 @@ use super::exec::{check_same_columns, combined_tag, sync_settings, ShardStream};
 use super::merge::{merge, rerank, Window};
 use super::plan::{Combine, Route};
 use super::route::Cluster;
+use super::topology::{Policy, SessionReads};
 use crate::sql::{self, Bound};
 use crate::wire::{sqlstate, Format, Params, PgError, Responder, Value};
 
 /// Channels in route order: the pinned connection for the pinned shard,
-/// pooled ones for the others; `None` for a shard left out under
-/// `pgvshard.allow_partial_results` (a NOTICE names it).
+/// pooled ones for the others — from the primary, or for a read with a
+/// `policy` from the node the topology picks over the session's `reads`
+/// floors; `None` for a shard left out under
+/// `pgvshard.allow_partial_results` (a NOTICE names it). The flag is false
+/// when a channel's answer must not fill the result cache.
 pub async fn open(
     cluster: &Cluster,
     route: &Route,
     (pinned_shard, pinned): (Option<usize>, &mut Option<Box<dyn ShardChannel>>),
+    read: Option<(Policy, &SessionReads)>,
     out: &mut Responder<'_>,
-) -> Result<Vec<Option<Box<dyn ShardChannel>>>, PgError> {
+) -> Result<(Vec<Option<Box<dyn ShardChannel>>>, bool), PgError> {
     let partial_ok = !route.writes
         && out
             .session()
@@ -31,20 +36,31 @@ pub async fn open(
     let checkouts = route.parts.iter().map(|(shard, _)| {
         let own = Some(*shard) == pinned_shard && pinned.is_some();
         async move {
-            if own {
-                Ok(None)
-            } else {
-                cluster.shards[*shard].checkout().await.map(Some)
+            match read {
+                _ if own => Ok((None, true)),
+                Some((policy, reads)) => cluster
+                    .topology
+                    .read(*shard, policy, reads.floor(*shard))
+                    .await
+                    .map(|r| (Some(r.chan), r.cacheable)),
+                None => cluster.shards[*shard]
+                    .checkout()
+                    .await
+                    .map(|c| (Some(c), true)),
             }
         }
     });
     let results = join_all(checkouts).await;
     let mut chans = Vec::with_capacity(results.len());
     let mut missing = Vec::new();
+    let mut cacheable = true;
     for ((shard, _), r) in route.parts.iter().zip(results) {
         match r {
-            Ok(Some(c)) => chans.push(Some(c)),
-            Ok(None) => {
+            Ok((Some(c), fresh)) => {
+                cacheable &= fresh;
+                chans.push(Some(c));
+            }
+            Ok((None, _)) => {
                 if taken.is_none() {
                     taken = pinned.take();
                 }
@@ -72,7 +88,7 @@ pub async fn open(
             ),
         ));
     }
-    Ok(chans)
+    Ok((chans, cacheable))
 }
 
 /// The value of a LIMIT/OFFSET bound with the statement's parameters.

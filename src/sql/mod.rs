@@ -20,8 +20,8 @@ mod tokens;
 
 pub use aggregate::{aggregate_plan, AggregatePlan, CombinedColumn, OrderKey};
 pub use classify::{
-    classify, CopyDirection, CopyFormat, CopyInfo, DdlAction, DdlInfo, SelectInfo, SetVariable,
-    StatementKind, TransactionControl,
+    classify, is_read_only_begin, CopyDirection, CopyFormat, CopyInfo, DdlAction, DdlInfo,
+    SelectInfo, SetVariable, StatementKind, TransactionControl,
 };
 pub use copy_data::{binary_header, CopyOptions, Record, RecordReader, BINARY_TRAILER};
 pub use distinct::{distinct_plan, has_shard_dependent_subquery};

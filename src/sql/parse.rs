@@ -10,7 +10,7 @@
 use sqlparser::ast;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
-use sqlparser::tokenizer::{Location, TokenWithSpan};
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Whitespace};
 
 use super::error::{Result, SqlError};
 use super::tokens::{self, near_message, SourceMap};
@@ -28,6 +28,9 @@ pub struct Statement {
     pub ast: ast::Statement,
     /// The statement's original text, without the trailing semicolon.
     pub text: String,
+    /// The comments before its first word, without their delimiters and
+    /// trimmed (`/* pgvshard:primary */ SELECT …` gives `pgvshard:primary`).
+    pub leading_comments: Vec<String>,
     /// `PREPARE TRANSACTION`, `COMMIT PREPARED` or `ROLLBACK PREPARED`,
     /// which sqlparser does not know: `ast` is then an inert placeholder
     /// (`UNLOCK TABLES`) and [`super::classify`] reads this instead.
@@ -103,10 +106,23 @@ fn parse_one(chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
         (Some(s), Some(e)) => map.slice(s, e).to_string(),
         _ => String::new(),
     };
+    let leading_comments = chunk
+        .iter()
+        .map_while(|t| match &t.token {
+            Token::Whitespace(w) => Some(w),
+            _ => None,
+        })
+        .filter_map(|w| match w {
+            Whitespace::SingleLineComment { comment, .. } => Some(comment.trim().to_string()),
+            Whitespace::MultiLineComment(c) => Some(c.trim().to_string()),
+            _ => None,
+        })
+        .collect();
     if let Some(tp) = two_phase(&chunk) {
         return Ok(Statement {
             ast: ast::Statement::UnlockTables,
             text,
+            leading_comments,
             two_phase: Some(tp),
         });
     }
@@ -121,6 +137,7 @@ fn parse_one(chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
         1 => Ok(Statement {
             ast: parsed.remove(0),
             text,
+            leading_comments,
             two_phase: None,
         }),
         _ => Err(SqlError::syntax(near_message(&text), None)),
@@ -168,6 +185,15 @@ fn error_location(message: &str) -> Option<Location> {
 mod tests {
     use super::*;
     use sqlparser::ast::{BinaryOperator, Expr, SelectItem, SetExpr};
+
+    #[test]
+    fn leading_comments_are_kept_apart() {
+        let s =
+            parse("/* pgvshard:primary */ -- why\nSELECT 1 /* not leading */; SELECT 2").unwrap();
+        assert_eq!(s[0].leading_comments, ["pgvshard:primary", "why"]);
+        assert_eq!(s[0].text, "SELECT 1");
+        assert!(s[1].leading_comments.is_empty());
+    }
 
     fn first_projection(sql: &str) -> Expr {
         let stmt = parse_single(sql).unwrap();

@@ -58,6 +58,7 @@ pub fn bind_session_values(
     Ok(binder.changed.then(|| Statement {
         text: ast.to_string(),
         ast,
+        leading_comments: statement.leading_comments.clone(),
         two_phase: None,
     }))
 }

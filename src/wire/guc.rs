@@ -281,6 +281,12 @@ pub static GUCS: &[Guc] = &[
         "Lets the proxy answer reads from its result cache (off: always ask the shards).",
     ),
     guc(
+        "pgvshard.target_session_attrs",
+        GucKind::Enum(&["default", "read-write", "read-only", "prefer-standby", "any"]),
+        "default",
+        "Where reads go: read-write (the primary), read-only (standbys only), prefer-standby, any node, or default (as replication.read_from says).",
+    ),
+    guc(
         "search_path",
         GucKind::Text,
         "\"$user\", public",

@@ -140,7 +140,8 @@ impl Responder<'_> {
         (!r.spoiled && !r.bytes.is_empty()).then(|| r.bytes.freeze())
     }
 
-    fn spoil_recording(&mut self) {
+    /// Marks the answer being recorded as one the cache must not keep.
+    pub fn spoil_recording(&mut self) {
         if let Some(r) = &mut self.recording {
             r.spoil();
         }

@@ -99,6 +99,23 @@ fn as_postgres(cmd: &mut Command) -> &mut Command {
     cmd.env("LC_ALL", "C")
 }
 
+/// A new empty folder the `postgres` user owns.
+fn fresh_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "pgvshard-pg-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).expect("data dir");
+    if runs_as_root() {
+        let (uid, gid) = postgres_ids();
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown data dir");
+    }
+    dir
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -123,21 +140,9 @@ impl PgServer {
     /// [`PgServer::start`] with extra `name=value` settings (`-c`), which
     /// override the defaults.
     pub async fn start_with(settings: &[&str]) -> PgServer {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "pgvshard-pg-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::remove_dir_all(&dir).ok();
-        std::fs::create_dir_all(&dir).expect("data dir");
-        if runs_as_root() {
-            let (uid, gid) = postgres_ids();
-            std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).expect("chown data dir");
-        }
+        let dir = fresh_dir();
         let data = dir.join("data");
-        let bin = pg_bin();
-        let status = as_postgres(Command::new(bin.join("initdb")).args([
+        let status = as_postgres(Command::new(pg_bin().join("initdb")).args([
             "-U",
             "postgres",
             "-A",
@@ -154,41 +159,84 @@ impl PgServer {
         .status()
         .expect("initdb runs");
         assert!(status.success(), "initdb failed in {}", data.display());
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("log")).expect("log file");
-        let child = as_postgres(Command::new(bin.join("postgres")).arg("-D").arg(&data))
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(&dir)
-            .args([
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-                "-c",
-                "max_connections=60",
-                "-c",
-                "shared_buffers=32MB",
-            ])
-            .args(settings.iter().flat_map(|s| ["-c", s]))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("postgres starts");
-        let server = PgServer {
-            port,
-            dir,
-            child: Some(child),
-        };
+        let server = Self::run(dir, settings);
         let client = server.connect_retrying().await;
         client
             .batch_execute("CREATE EXTENSION IF NOT EXISTS vector")
             .await
             .expect("CREATE EXTENSION vector");
         server
+    }
+
+    /// A streaming-replication standby of `primary` (pg_basebackup -R),
+    /// started and accepting read-only connections.
+    pub async fn standby_of(primary: &PgServer) -> PgServer {
+        let dir = fresh_dir();
+        let data = dir.join("data");
+        let status = as_postgres(Command::new(pg_bin().join("pg_basebackup")).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &primary.port.to_string(),
+            "-U",
+            "postgres",
+            "-R",
+            "-X",
+            "stream",
+            "--no-sync",
+            "-D",
+        ]))
+        .arg(&data)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("pg_basebackup runs");
+        assert!(
+            status.success(),
+            "pg_basebackup failed into {}",
+            data.display()
+        );
+        let server = Self::run(dir, &[]);
+        server.connect_retrying().await;
+        server
+    }
+
+    /// Starts postgres on the cluster in `dir`/data on a free port, with
+    /// extra `name=value` settings.
+    fn run(dir: PathBuf, settings: &[&str]) -> PgServer {
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("log")).expect("log file");
+        let child = as_postgres(
+            Command::new(pg_bin().join("postgres"))
+                .arg("-D")
+                .arg(dir.join("data")),
+        )
+        .args(["-p", &port.to_string(), "-k"])
+        .arg(&dir)
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=60",
+            "-c",
+            "shared_buffers=32MB",
+        ])
+        .args(settings.iter().flat_map(|s| ["-c", s]))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("postgres starts");
+        PgServer {
+            port,
+            dir,
+            child: Some(child),
+        }
     }
 
     async fn connect_retrying(&self) -> tokio_postgres::Client {

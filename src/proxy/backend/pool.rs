@@ -86,6 +86,8 @@ impl RemoteBackend {
                 size,
                 ..Default::default()
             },
+            weight: 1,
+            standbys: Vec::new(),
         })
     }
 

@@ -41,7 +41,7 @@ pub enum Dialer {
 
 impl Dialer {
     /// A new byte stream to the node (not yet started up).
-    pub(super) async fn dial(&self, config: &ShardConfig) -> Result<Box<dyn ClientIo>, PgError> {
+    pub(crate) async fn dial(&self, config: &ShardConfig) -> Result<Box<dyn ClientIo>, PgError> {
         match self {
             Dialer::Tcp => {
                 let socket = TcpStream::connect((config.host.as_str(), config.port))

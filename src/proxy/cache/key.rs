@@ -109,6 +109,9 @@ const READ_ONLY_VOLATILE: &[&str] = &[
     "pg_sleep",
     "pg_backend_pid",
     "version",
+    "inet_server_addr",
+    "inet_server_port",
+    "pg_is_in_recovery",
 ];
 
 /// Whether `statement` calls a function `known` does not accept (it gets

@@ -1,0 +1,203 @@
+//! The control plane of one node: a small deadpool-postgres pool of
+//! tokio-postgres clients, separate from the pools client statements
+//! travel through, for what the proxy asks on its own behalf (role,
+//! replication positions). Connections are opened by the same [`Dialer`]
+//! as the data path's, so TLS (`sslmode`) and in-process shards work
+//! alike; tokio-postgres then runs its startup and authentication over
+//! the negotiated stream.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::types::PgLsn;
+use tokio_postgres::NoTls;
+
+use crate::proxy::backend::Dialer;
+use crate::proxy::config::ShardConfig;
+use crate::wire::responder::ClientIo;
+
+/// Connections each node's control pool keeps at most.
+const CONTROL_POOL_SIZE: usize = 2;
+
+/// One poll's answer from a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// `pg_is_in_recovery()`: the node is a standby.
+    pub in_recovery: bool,
+    /// A primary's `pg_current_wal_insert_lsn()`.
+    pub insert_lsn: Option<u64>,
+    /// A standby's `pg_last_wal_receive_lsn()`.
+    pub receive_lsn: Option<u64>,
+    /// A standby's `pg_last_wal_replay_lsn()`.
+    pub replay_lsn: Option<u64>,
+    /// A standby's `pg_last_xact_replay_timestamp()`.
+    pub replay_time: Option<SystemTime>,
+}
+
+const PROBE_SQL: &str = "SELECT pg_is_in_recovery(), \
+     CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END, \
+     pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), pg_last_xact_replay_timestamp()";
+
+/// Why the control plane could not get an answer.
+pub type ControlError = String;
+
+/// A node's control-plane pool.
+pub struct ControlPool {
+    pool: Pool,
+    timeout: Duration,
+}
+
+/// Opens control connections through the data path's dialer.
+struct NodeConnect {
+    config: ShardConfig,
+    dialer: Dialer,
+}
+
+impl deadpool_postgres::Connect for NodeConnect {
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> crate::proxy::backend::BoxFuture<
+        '_,
+        Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>,
+    > {
+        let pg_config = pg_config.clone();
+        Box::pin(async move {
+            let stream = match self.dialer.dial(&self.config).await {
+                Ok(s) => s,
+                Err(e) => Box::new(FailedDial(e.message)) as Box<dyn ClientIo>,
+            };
+            let (client, connection) = pg_config.connect_raw(stream, NoTls).await?;
+            let task = tokio::spawn(async move {
+                connection.await.ok();
+            });
+            Ok((client, task))
+        })
+    }
+}
+
+/// The stream of a dial that failed: tokio-postgres' first write returns
+/// the dial's error, so it reaches the caller in its own error type.
+struct FailedDial(String);
+
+impl AsyncRead for FailedDial {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Err(std::io::Error::other(self.0.clone())))
+    }
+}
+
+impl AsyncWrite for FailedDial {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Err(std::io::Error::other(self.0.clone())))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl ControlPool {
+    /// A pool for the node `config` describes; every call gives up after
+    /// `timeout` (a checkout, a connect, a query).
+    pub fn new(config: &ShardConfig, dialer: Dialer, timeout: Duration) -> Result<Self, String> {
+        let mut pg = tokio_postgres::Config::new();
+        pg.user(&config.user)
+            .dbname(&config.dbname)
+            .application_name("pgvshard-control")
+            .ssl_mode(tokio_postgres::config::SslMode::Disable);
+        if let Some(p) = &config.password {
+            pg.password(p);
+        }
+        let manager = Manager::from_connect(
+            pg,
+            NodeConnect {
+                config: config.clone(),
+                dialer,
+            },
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(CONTROL_POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(ControlPool { pool, timeout })
+    }
+
+    /// Runs one single-row query on a pooled client, within the timeout.
+    async fn row(&self, sql: &str) -> Result<tokio_postgres::Row, ControlError> {
+        let ask = async {
+            let client = self.pool.get().await.map_err(|e| e.to_string())?;
+            let statement = client
+                .prepare_cached(sql)
+                .await
+                .map_err(|e| e.to_string())?;
+            client
+                .query_one(&statement, &[])
+                .await
+                .map_err(|e| e.to_string())
+        };
+        tokio::time::timeout(self.timeout, ask)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {} ms", self.timeout.as_millis())))
+    }
+
+    /// The node's role and positions.
+    pub async fn probe(&self) -> Result<Probe, ControlError> {
+        let row = self.row(PROBE_SQL).await?;
+        let lsn = |i: usize| -> Result<Option<u64>, ControlError> {
+            row.try_get::<_, Option<PgLsn>>(i)
+                .map(|l| l.map(u64::from))
+                .map_err(|e| e.to_string())
+        };
+        Ok(Probe {
+            in_recovery: row.try_get(0).map_err(|e| e.to_string())?,
+            insert_lsn: lsn(1)?,
+            receive_lsn: lsn(2)?,
+            replay_lsn: lsn(3)?,
+            replay_time: row.try_get(4).map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// A primary's WAL insert position now: every commit acknowledged
+    /// before this call ends at or before it.
+    pub async fn insert_lsn(&self) -> Result<u64, ControlError> {
+        let row = self.row("SELECT pg_current_wal_insert_lsn()").await?;
+        row.try_get::<_, PgLsn>(0)
+            .map(u64::from)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A standby's replay position now (`None`: not in recovery).
+    pub async fn replay_lsn(&self) -> Result<Option<u64>, ControlError> {
+        let row = self.row("SELECT pg_last_wal_replay_lsn()").await?;
+        row.try_get::<_, Option<PgLsn>>(0)
+            .map(|l| l.map(u64::from))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// An LSN as PostgreSQL prints it (`16/B374D848`).
+pub fn lsn_text(lsn: u64) -> String {
+    format!("{:X}/{:X}", lsn >> 32, lsn & 0xffff_ffff)
+}

@@ -1,0 +1,179 @@
+//! A session's side of read routing: which statements may read on a
+//! standby, under which policy, and the replay floors its own writes set
+//! (read-your-writes).
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::Topology;
+use crate::proxy::cache::may_write_through_functions;
+use crate::proxy::config::ReadFrom;
+use crate::sql::{Statement, StatementKind};
+
+/// The session setting naming where reads go (libpq's names, plus
+/// `default`: as `replication.read_from` says).
+pub const TARGET_SESSION_ATTRS: &str = "pgvshard.target_session_attrs";
+
+/// The leading comment that sends a statement to the primary.
+const PRIMARY_HINT: &str = "pgvshard:primary";
+
+/// Which nodes a read may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// A standby within the lag bounds, else the primary.
+    PreferStandby,
+    /// Only a standby (an error when none qualifies).
+    StandbyOnly,
+    /// Any node by weight, the primary included.
+    Any,
+}
+
+/// Where one statement goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Not a read: the primary, not counted as a read.
+    Write,
+    /// A read the primary must answer, and why (a metric label).
+    Primary(&'static str),
+    /// A read that may use other nodes.
+    Read(Policy),
+}
+
+/// Decides where `statement` goes. `attrs`: the session's
+/// `pgvshard.target_session_attrs`; `wrote`: its open transaction has
+/// written; `read_only`: its open transaction is `READ ONLY`.
+pub fn decide(
+    statement: &Statement,
+    kind: &StatementKind,
+    read_from: ReadFrom,
+    attrs: &str,
+    wrote: bool,
+    read_only: bool,
+) -> Decision {
+    let StatementKind::Select(info) = kind else {
+        return Decision::Write;
+    };
+    if statement.leading_comments.iter().any(|c| c == PRIMARY_HINT) {
+        return Decision::Primary("hint");
+    }
+    if info.locking {
+        return Decision::Primary("locking");
+    }
+    if may_write_through_functions(statement) {
+        return Decision::Primary("function");
+    }
+    if wrote && !read_only {
+        return Decision::Primary("transaction");
+    }
+    match attrs {
+        "read-write" => Decision::Primary("session_attrs"),
+        "read-only" => Decision::Read(Policy::StandbyOnly),
+        "prefer-standby" => Decision::Read(Policy::PreferStandby),
+        "any" => Decision::Read(Policy::Any),
+        _ if read_only => Decision::Read(Policy::PreferStandby),
+        _ => match read_from {
+            ReadFrom::Standbys => Decision::Read(Policy::PreferStandby),
+            ReadFrom::Any => Decision::Read(Policy::Any),
+            ReadFrom::Primary => Decision::Primary("read_from"),
+        },
+    }
+}
+
+/// The replay positions the session's later reads must see, per shard.
+#[derive(Debug, Default)]
+pub struct SessionReads {
+    floors: HashMap<usize, u64>,
+    /// Shards whose primary the open statement or transaction used.
+    touched: BTreeSet<usize>,
+}
+
+impl SessionReads {
+    /// Notes that `shards`' primaries ran something that may write.
+    pub fn touched(&mut self, shards: impl IntoIterator<Item = usize>) {
+        self.touched.extend(shards);
+    }
+
+    /// After the writes noted committed (before they are acknowledged):
+    /// reads the primaries' positions into the floors.
+    pub async fn committed(&mut self, topology: &Topology) {
+        for shard in std::mem::take(&mut self.touched) {
+            if let Some(lsn) = topology.committed(shard).await {
+                let f = self.floors.entry(shard).or_default();
+                *f = (*f).max(lsn);
+            }
+        }
+    }
+
+    /// After a rollback: nothing noted was written.
+    pub fn rolled_back(&mut self) {
+        self.touched.clear();
+    }
+
+    /// The floor of `shard`.
+    pub fn floor(&self, shard: usize) -> Option<u64> {
+        self.floors.get(&shard).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::{classify, parse_single};
+
+    fn decided(sql: &str, attrs: &str, wrote: bool) -> Decision {
+        let s = parse_single(sql).unwrap();
+        decide(&s, &classify(&s), ReadFrom::Standbys, attrs, wrote, false)
+    }
+
+    #[test]
+    fn statements_that_may_write_or_lock_go_to_the_primary() {
+        let read = Decision::Read(Policy::PreferStandby);
+        assert_eq!(
+            decided("SELECT * FROM t WHERE id = 1", "default", false),
+            read
+        );
+        assert_eq!(decided("SELECT inet_server_port()", "default", false), read);
+        assert_eq!(
+            decided("INSERT INTO t VALUES (1)", "default", false),
+            Decision::Write
+        );
+        assert_eq!(
+            decided(
+                "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+                "default",
+                false
+            ),
+            Decision::Write
+        );
+        for (sql, why) in [
+            ("SELECT * FROM t FOR UPDATE", "locking"),
+            ("SELECT * FROM t WHERE id = 1 FOR SHARE", "locking"),
+            ("SELECT nextval('s')", "function"),
+            ("SELECT setval('s', 5)", "function"),
+            ("SELECT pg_advisory_lock(1)", "function"),
+            ("SELECT purge_old() FROM t", "function"),
+            ("/* pgvshard:primary */ SELECT * FROM t", "hint"),
+        ] {
+            assert_eq!(
+                decided(sql, "default", false),
+                Decision::Primary(why),
+                "{sql}"
+            );
+        }
+        assert_eq!(
+            decided("SELECT * FROM t", "default", true),
+            Decision::Primary("transaction")
+        );
+        assert_eq!(
+            decided("SELECT * FROM t", "read-write", false),
+            Decision::Primary("session_attrs")
+        );
+        assert_eq!(
+            decided("SELECT * FROM t", "read-only", false),
+            Decision::Read(Policy::StandbyOnly)
+        );
+        assert_eq!(
+            decided("SELECT * FROM t", "any", false),
+            Decision::Read(Policy::Any)
+        );
+    }
+}

@@ -1,0 +1,318 @@
+//! Read/write splitting over a real PostgreSQL + pgvector primary and its
+//! streaming standby (pg_basebackup -R): which node answered is told by
+//! `inet_server_port()`, a per-node marker. Reads reach the standby and
+//! every statement class that writes, locks or may write reaches the
+//! primary (the standby would refuse a write with 25006); a standby whose
+//! replay is paused is banned by lag and comes back when resumed; and a
+//! session reads its own writes in a 1,000-iteration loop while the
+//! standby applies WAL late, where a session that did not write sees the
+//! standby's older value (the control that shows the loop could fail).
+
+mod pg_support;
+
+use std::time::{Duration, Instant};
+
+use pg_support::{connect_to, text_rows, PgServer};
+use pgvshard::proxy::config::ProxyConfig;
+use pgvshard::proxy::RunningProxy;
+
+async fn proxy(primary: &PgServer, standby: &PgServer, replication: &str) -> RunningProxy {
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nshards:\n  - name: s0\n    port: {}\n    standbys:\n      - host: 127.0.0.1\n        port: {}\nreplication:\n{replication}",
+        primary.port, standby.port
+    );
+    let config = ProxyConfig::from_yaml(&yaml).expect("valid config");
+    pgvshard::proxy::start(config).await.expect("proxy starts")
+}
+
+/// The port of the node that answered `sql` (its first column).
+async fn served_by(client: &tokio_postgres::Client, sql: &str) -> u16 {
+    let rows = text_rows(client, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    rows[0][0].as_deref().unwrap().parse().unwrap()
+}
+
+/// Waits until `SHOW pgvshard.replicas` gives the standby `state`.
+async fn standby_state(client: &tokio_postgres::Client, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = text_rows(client, "SHOW pgvshard.replicas").await.unwrap();
+        let now = rows[1][4].clone().unwrap();
+        if now == state {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "standby stayed {now}, not {state}: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
+    // Commits flush their WAL, so it reaches the standby at once.
+    let primary = PgServer::start_with(&["synchronous_commit=on"]).await;
+    let p = primary.connect().await.unwrap();
+    p.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, v int); CREATE SEQUENCE s; \
+         INSERT INTO t VALUES (1, 0), (2, 0)",
+    )
+    .await
+    .unwrap();
+    let standby = PgServer::standby_of(&primary).await;
+    let sb = standby.connect().await.unwrap();
+    let proxy = proxy(
+        &primary,
+        &standby,
+        "  max_replica_lag_ms: 500\n  read_your_writes_wait_ms: 0\n  health_check_interval_ms: 50\n",
+    )
+    .await;
+    let admin = connect_to(proxy.addr.port()).await.unwrap();
+    standby_state(&admin, "up").await;
+    let rows = text_rows(&admin, "SHOW pgvshard.replicas").await.unwrap();
+    assert_eq!(
+        rows[0][..5],
+        [
+            Some("s0".into()),
+            Some("s0".into()),
+            Some(format!("127.0.0.1:{}", primary.port)),
+            Some("primary".into()),
+            Some("up".into())
+        ]
+    );
+    assert_eq!(
+        rows[1][1..4],
+        [
+            Some("s0.standby1".into()),
+            Some(format!("127.0.0.1:{}", standby.port)),
+            Some("standby".into())
+        ]
+    );
+
+    // Reads of a session that has not written go to the standby.
+    let reader = connect_to(proxy.addr.port()).await.unwrap();
+    for sql in [
+        "SELECT inet_server_port()",
+        "SELECT inet_server_port() FROM t WHERE id = 1",
+        "SELECT inet_server_port(), count(*) FROM t",
+    ] {
+        assert_eq!(served_by(&reader, sql).await, standby.port, "{sql}");
+    }
+    let port: i32 = reader
+        .query_one("SELECT inet_server_port() FROM t WHERE id = $1", &[&1i32])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(port, i32::from(standby.port), "extended protocol");
+    // Locking, functions that may write, and the hint go to the primary.
+    for sql in [
+        "SELECT inet_server_port() FROM t WHERE id = 1 FOR UPDATE",
+        "SELECT inet_server_port() FROM t WHERE id = 2 FOR SHARE",
+        "SELECT inet_server_port(), nextval('s')",
+        "SELECT inet_server_port(), setval('s', 10)",
+        "SELECT inet_server_port(), pg_advisory_lock(7), pg_advisory_unlock(7)",
+        "/* pgvshard:primary */ SELECT inet_server_port()",
+    ] {
+        assert_eq!(served_by(&reader, sql).await, primary.port, "{sql}");
+    }
+    // Writes of every class succeed: the standby would refuse them (25006).
+    reader
+        .batch_execute(
+            "INSERT INTO t VALUES (3, 0); UPDATE t SET v = 1 WHERE id = 3; \
+             DELETE FROM t WHERE id = 3; CREATE TABLE u (id int PRIMARY KEY); DROP TABLE u",
+        )
+        .await
+        .unwrap();
+    let e = db_error(
+        &reader,
+        "WITH d AS (DELETE FROM t WHERE id = 2 RETURNING *) SELECT * FROM d",
+    )
+    .await;
+    assert_eq!(e.code().code(), "0A000", "{e:?}");
+    // Session overrides.
+    let s = connect_to(proxy.addr.port()).await.unwrap();
+    s.batch_execute("SET pgvshard.target_session_attrs = 'read-write'")
+        .await
+        .unwrap();
+    assert_eq!(
+        served_by(&s, "SELECT inet_server_port()").await,
+        primary.port
+    );
+    s.batch_execute("SET pgvshard.target_session_attrs = 'read-only'")
+        .await
+        .unwrap();
+    assert_eq!(
+        served_by(&s, "SELECT inet_server_port()").await,
+        standby.port
+    );
+    let e = db_error(&s, "SET pgvshard.target_session_attrs = 'standby'").await;
+    assert_eq!(e.code().code(), "22023", "{e:?}");
+    // A READ ONLY transaction reads on the standby and refuses writes as
+    // PostgreSQL does; a transaction that wrote reads on the primary.
+    let s = connect_to(proxy.addr.port()).await.unwrap();
+    s.batch_execute("BEGIN READ ONLY").await.unwrap();
+    assert_eq!(
+        served_by(&s, "SELECT inet_server_port()").await,
+        standby.port
+    );
+    let e = db_error(&s, "INSERT INTO t VALUES (4, 0)").await;
+    assert_eq!(e.code().code(), "25006", "{e:?}");
+    assert_eq!(
+        e.message(),
+        "cannot execute INSERT in a read-only transaction"
+    );
+    s.batch_execute("ROLLBACK").await.unwrap();
+    s.batch_execute("BEGIN; UPDATE t SET v = 5 WHERE id = 2")
+        .await
+        .unwrap();
+    assert_eq!(
+        served_by(&s, "SELECT inet_server_port() FROM t WHERE id = 1").await,
+        primary.port
+    );
+    s.batch_execute("COMMIT").await.unwrap();
+
+    // Replay paused: the standby falls behind, is banned, reads go to the
+    // primary; resumed, it serves again.
+    sb.batch_execute("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    let writer = connect_to(proxy.addr.port()).await.unwrap();
+    writer
+        .batch_execute("UPDATE t SET v = v + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    standby_state(&admin, "banned").await;
+    let fresh = connect_to(proxy.addr.port()).await.unwrap();
+    assert_eq!(
+        served_by(&fresh, "SELECT inet_server_port() FROM t WHERE id = 1").await,
+        primary.port
+    );
+    let metrics = pgvshard::metrics::render(&proxy.registry);
+    assert!(
+        metrics.contains("pgvshard_replica_banned{node=\"s0.standby1\",shard=\"s0\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pgvshard_reads_total{reason=\"unavailable\",target=\"primary\"}"),
+        "{metrics}"
+    );
+    sb.batch_execute("SELECT pg_wal_replay_resume()")
+        .await
+        .unwrap();
+    standby_state(&admin, "up").await;
+    assert_eq!(
+        served_by(&fresh, "SELECT inet_server_port() FROM t WHERE id = 1").await,
+        standby.port
+    );
+    let metrics = pgvshard::metrics::render(&proxy.registry);
+    for family in [
+        "pgvshard_node_role{node=\"s0\",shard=\"s0\"} 1",
+        "pgvshard_node_role{node=\"s0.standby1\",shard=\"s0\"} 0",
+        "pgvshard_replica_lag_bytes{",
+        "pgvshard_replica_lag_seconds{",
+        "pgvshard_reads_total{reason=\"balanced\",target=\"standby\"}",
+        "pgvshard_reads_total{reason=\"locking\",target=\"primary\"}",
+    ] {
+        assert!(metrics.contains(family), "{family} missing:\n{metrics}");
+    }
+
+    // Read-your-writes while the standby applies WAL 300 ms late, with no
+    // lag bound that would keep reads off it: the writing session always
+    // reads its own value; a session that did not write, reading on the
+    // standby, sees older values.
+    apply_delay(&sb, "300ms").await;
+    let ryw = proxy_with(&primary, &standby, "  max_replica_lag_ms: 0\n  max_replica_lag_bytes: 0\n  read_your_writes_wait_ms: 2\n  health_check_interval_ms: 50\n").await;
+    let writer = connect_to(ryw.addr.port()).await.unwrap();
+    let other = connect_to(ryw.addr.port()).await.unwrap();
+    let (mut on_standby, mut stale_elsewhere) = (0, 0);
+    for i in 1..=1000i32 {
+        let (v, port) = write_then_read(&writer, i).await;
+        assert_eq!(
+            v, i,
+            "iteration {i}: a stale read of the session's own write"
+        );
+        on_standby += usize::from(port == standby.port);
+        if i % 50 == 0 {
+            let (v, port) = value_and_port(&other).await;
+            assert_eq!(port, standby.port);
+            stale_elsewhere += usize::from(v != i);
+        }
+    }
+    assert!(
+        stale_elsewhere > 0,
+        "the standby never lagged: the loop proved nothing"
+    );
+    // Without the delay, the session's reads after its writes use the
+    // standby once it replayed them (the wait covers the replication).
+    apply_delay(&sb, "0").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ryw = proxy_with(
+        &primary,
+        &standby,
+        "  read_your_writes_wait_ms: 200\n  health_check_interval_ms: 50\n",
+    )
+    .await;
+    let writer = connect_to(ryw.addr.port()).await.unwrap();
+    for i in 1..=100i32 {
+        let (v, port) = write_then_read(&writer, i).await;
+        assert_eq!(
+            v, i,
+            "iteration {i}: a stale read of the session's own write"
+        );
+        on_standby += usize::from(port == standby.port);
+    }
+    assert!(
+        on_standby >= 50,
+        "only {on_standby} reads after a write used the caught-up standby"
+    );
+    drop(p);
+}
+
+/// Sets the standby's `recovery_min_apply_delay`.
+async fn apply_delay(standby: &tokio_postgres::Client, delay: &str) {
+    standby
+        .batch_execute(&format!(
+            "ALTER SYSTEM SET recovery_min_apply_delay = '{delay}'"
+        ))
+        .await
+        .unwrap();
+    standby
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .unwrap();
+}
+
+/// Sets `t`'s row 1 to `i`, then reads it back: (value, answering port).
+async fn write_then_read(client: &tokio_postgres::Client, i: i32) -> (i32, u16) {
+    client
+        .execute("UPDATE t SET v = $1 WHERE id = 1", &[&i])
+        .await
+        .unwrap();
+    value_and_port(client).await
+}
+
+/// Row 1's value and the port of the node that answered.
+async fn value_and_port(client: &tokio_postgres::Client) -> (i32, u16) {
+    let row = client
+        .query_one("SELECT v, inet_server_port() FROM t WHERE id = 1", &[])
+        .await
+        .unwrap();
+    (row.get(0), u16::try_from(row.get::<_, i32>(1)).unwrap())
+}
+
+/// The error `sql` fails with.
+async fn db_error(client: &tokio_postgres::Client, sql: &str) -> tokio_postgres::error::DbError {
+    let e = client.batch_execute(sql).await.unwrap_err();
+    e.as_db_error()
+        .cloned()
+        .unwrap_or_else(|| panic!("{sql}: {e:?}"))
+}
+
+async fn proxy_with(primary: &PgServer, standby: &PgServer, replication: &str) -> RunningProxy {
+    let p = proxy(primary, standby, replication).await;
+    let admin = connect_to(p.addr.port()).await.unwrap();
+    standby_state(&admin, "up").await;
+    p
+}
