@@ -121,11 +121,14 @@ fn announce(proxy: &RunningProxy, data_dir: &std::path::Path) {
         println!("metrics: http://{m}/metrics");
     }
     println!("development default: trust authentication for any user, loopback clients only");
-    println!(
-        "connect: psql -h {} -p {} -U postgres",
-        addr.ip(),
-        addr.port()
-    );
+    // A wildcard address is where the proxy listens, not one to connect
+    // to; and with trust auth only loopback clients get in anyway.
+    let host = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => "::1".to_string(),
+        ip => ip.to_string(),
+    };
+    println!("connect: psql -h {host} -p {} -U postgres", addr.port());
     println!("Ctrl-C stops it (sessions drain, shards checkpoint); restarting keeps the data");
 }
 

@@ -457,3 +457,102 @@ async fn a_key_spelled_differently_reaches_the_same_row() {
     assert_eq!(by_param.len(), 1);
     assert_eq!(fixture.shard_counts("b").await.iter().sum::<i64>(), 1);
 }
+
+/// Defect 8: the proxy says Terminate to a shard session it drops (here:
+/// one a client left inside a transaction), so PostgreSQL does not see
+/// the socket vanish ("unexpected EOF on client connection").
+#[tokio::test]
+async fn dropped_shard_sessions_are_terminated() {
+    let pg = PgServer::start_with(&["log_min_messages=debug1", "log_disconnections=on"]).await;
+    let proxy = proxy(&[pg.port], "postgres", "").await;
+    let client = connect(proxy.addr.port(), "postgres").await.unwrap();
+    client
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY); BEGIN; INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    drop(client);
+    let started = std::time::Instant::now();
+    while !pg.log().contains("disconnection:") && started.elapsed().as_secs() < 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let log = pg.log();
+    assert!(
+        !log.contains("unexpected EOF on client connection"),
+        "{log}"
+    );
+    let check = pg.connect().await.unwrap();
+    let n: i64 = check
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "the abandoned transaction was rolled back");
+}
+
+/// Defect 8: floats out of a type's range are 22003, not Infinity or 0,
+/// as PostgreSQL's float4in/float8in answer (shard and proxy).
+#[tokio::test]
+async fn floats_out_of_range_are_refused_as_postgres_refuses_them() {
+    let pg = PgServer::start().await;
+    let shard = Shard::start(&fresh_dir("limits-floats"));
+    let proxy = proxy(&[shard.port], "db", "").await;
+    let statements = [
+        "SELECT '1e39'::real",
+        "SELECT '-1e39'::real",
+        "SELECT '1e-50'::real",
+        "SELECT '3.4e38'::real",
+        "SELECT '1e309'::float8",
+        "SELECT '1e-400'::float8",
+        "SELECT '0e-400'::float8",
+        "SELECT 'Infinity'::real",
+    ];
+    let pg_client = pg.connect().await.unwrap();
+    let ours = [
+        ("shard", connect(shard.port, "db").await.unwrap()),
+        ("proxy", connect(proxy.addr.port(), "db").await.unwrap()),
+    ];
+    for sql in statements {
+        let expected = outcome(&pg_client, sql).await;
+        for (who, client) in &ours {
+            assert_eq!(outcome(client, sql).await, expected, "{who}: {sql}");
+        }
+    }
+}
+
+/// Defect 8: trust authentication listening on every address logs a
+/// warning, and the printed psql hint names a loopback host, not
+/// `-h 0.0.0.0`.
+#[test]
+fn trust_on_a_wildcard_address_warns_and_hints_loopback() {
+    use std::io::BufRead;
+    let dir = fresh_dir("limits-wildcard");
+    let log = dir.join("proxy.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pgvshard"))
+        .args(["--listen", "0.0.0.0:0", "--metrics-listen", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let hint = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("connect:"))
+        .expect("a connect hint");
+    let started = std::time::Instant::now();
+    let mut logged = String::new();
+    while !logged.contains("WARN") && started.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        logged = std::fs::read_to_string(&log).unwrap();
+    }
+    child.kill().ok();
+    child.wait().ok();
+    assert!(hint.starts_with("connect: psql -h 127.0.0.1 -p "), "{hint}");
+    assert!(
+        logged.contains("WARN")
+            && logged.contains("trust authentication on a non-loopback address"),
+        "{logged}"
+    );
+}

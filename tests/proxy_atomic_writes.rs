@@ -134,3 +134,78 @@ async fn spanning_writes_are_atomic_on_postgres_shards() {
     assert!(client.batch_execute(&down).await.is_err());
     assert_eq!(ids(&ca).await, before, "shard a kept nothing");
 }
+
+/// Savepoints in a transaction through the proxy, as psycopg's nested
+/// transactions and Django's atomic use them (before and after the
+/// transaction's first write; an error rolled back to a savepoint).
+const SAVEPOINTS: &[&str] = &[
+    "CREATE TABLE sp (id bigint PRIMARY KEY, v text)",
+    "INSERT INTO sp VALUES (1, 'a')",
+    "SAVEPOINT a",
+    "BEGIN",
+    "SAVEPOINT before_write",
+    "UPDATE sp SET v = 'b' WHERE id = 1",
+    "SAVEPOINT \"_pg3_1\"",
+    "INSERT INTO sp VALUES (1, 'dup')",
+    "SELECT v FROM sp WHERE id = 1",
+    "RELEASE \"_pg3_1\"",
+    "ROLLBACK TO \"_pg3_1\"",
+    "SELECT v FROM sp WHERE id = 1",
+    "RELEASE SAVEPOINT \"_pg3_1\"",
+    "ROLLBACK TO \"_pg3_1\"",
+    "ROLLBACK TO SAVEPOINT before_write",
+    "SELECT v FROM sp WHERE id = 1",
+    "UPDATE sp SET v = 'c' WHERE id = 1",
+    "SAVEPOINT s2",
+    "UPDATE sp SET v = 'd' WHERE id = 1",
+    "ROLLBACK TO s2",
+    "COMMIT",
+    "SELECT v FROM sp WHERE id = 1",
+    "BEGIN",
+    "SAVEPOINT x",
+    "SELECT nosuchcolumn FROM sp",
+    "ROLLBACK TO x",
+    "UPDATE sp SET v = 'e' WHERE id = 1",
+    "COMMIT",
+    "SELECT v FROM sp WHERE id = 1",
+];
+
+/// Each statement's first column or SQLSTATE.
+async fn script(client: &Client, script: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for sql in script {
+        let line = match client.simple_query(sql).await {
+            Ok(msgs) => msgs
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            Err(e) => format!("error {}", sqlstate(&e)),
+        };
+        out.push(format!("{sql} => {line}"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn savepoints_through_the_proxy_match_postgres() {
+    let (reference, pa, pb) = tokio::join!(PgServer::start(), PgServer::start(), PgServer::start());
+    let expected = script(&reference.connect().await.unwrap(), SAVEPOINTS).await;
+    assert!(expected.last().unwrap().ends_with("=> e"), "{expected:#?}");
+    let (a, b) = (
+        Shard::start(&fresh_dir("savepoint-a")),
+        Shard::start(&fresh_dir("savepoint-b")),
+    );
+    for ports in [[a.port, b.port], [pa.port, pb.port]] {
+        let proxy = proxy_over(&ports).await;
+        let client = connect_to(proxy.addr.port()).await.unwrap();
+        assert_eq!(
+            script(&client, SAVEPOINTS).await,
+            expected,
+            "shards {ports:?}"
+        );
+    }
+}

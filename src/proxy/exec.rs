@@ -121,6 +121,12 @@ impl ShardStream {
         }
     }
 
+    /// True once the reply was read to its ReadyForQuery: the channel is
+    /// ready for another request.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
     /// The shard's type OIDs.
     pub fn oids(&self) -> OidMap {
         self.oids

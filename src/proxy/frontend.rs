@@ -85,6 +85,9 @@ impl HandlerFactory for ProxyFactory {
             pinned_shard: None,
             pinned: None,
             written: BTreeSet::new(),
+            savepoints: Vec::new(),
+            pinned_depth: 0,
+            pin_lost: false,
             reads: SessionReads::default(),
             read_only: false,
         })
@@ -115,6 +118,16 @@ pub struct ProxySession {
     /// Tables the open transaction wrote: their generations are bumped at
     /// COMMIT.
     written: BTreeSet<String>,
+    /// The transaction block's savepoints, oldest first. Each is also set
+    /// on the pinned shard (those set before the pin are replayed there
+    /// after its BEGIN).
+    savepoints: Vec<String>,
+    /// How many savepoints existed when the shard was pinned.
+    pinned_depth: usize,
+    /// The pinned connection was lost in a failed statement: the shard's
+    /// writes are gone, so only a savepoint set before the pin can be
+    /// rolled back to.
+    pin_lost: bool,
     /// Read routing: the floors this session's writes set.
     reads: SessionReads,
     /// The open transaction is `READ ONLY`.
@@ -273,7 +286,9 @@ impl ProxySession {
             && !matches!(
                 kind,
                 StatementKind::Transaction(
-                    TransactionControl::Commit | TransactionControl::Rollback
+                    TransactionControl::Commit
+                        | TransactionControl::Rollback
+                        | TransactionControl::RollbackTo(_)
                 )
             )
         {
@@ -461,7 +476,7 @@ impl ProxySession {
         }
         self.metrics.stage(Stage::Backend, t.elapsed());
         let t = Instant::now();
-        let back = run::run(
+        let (result, mut back) = run::run(
             &self.cluster,
             statement,
             &route,
@@ -470,16 +485,16 @@ impl ProxySession {
             visible,
             out,
         )
-        .await?;
-        self.metrics.stage(Stage::Merge, t.elapsed());
-        let back = if spanning {
-            txn::commit(&self.cluster, back).await?;
-            Vec::new()
-        } else {
-            back
-        };
+        .await;
         if let (Some(p), None) = (self.pinned_shard, &self.pinned) {
-            self.pinned = back.into_iter().find(|(s, _)| *s == p).map(|(_, c)| c);
+            if let Some(i) = back.iter().position(|(s, _)| *s == p) {
+                self.pinned = Some(back.swap_remove(i).1);
+            }
+        }
+        result?;
+        self.metrics.stage(Stage::Merge, t.elapsed());
+        if spanning {
+            txn::commit(&self.cluster, back).await?;
         }
         if let StatementKind::Ddl(sql::DdlInfo {
             action: sql::DdlAction::CreateExtension | sql::DdlAction::DropExtension,
@@ -534,8 +549,14 @@ impl ProxySession {
                 None => {
                     let mut chan = self.cluster.shards[target].checkout().await?;
                     run_simple(chan.as_mut(), "BEGIN").await?;
+                    for name in &self.savepoints {
+                        let sql = format!("SAVEPOINT {}", sql::quote_ident(name));
+                        run_simple(chan.as_mut(), &sql).await?;
+                    }
                     self.pinned_shard = Some(target);
                     self.pinned = Some(chan);
+                    self.pinned_depth = self.savepoints.len();
+                    self.pin_lost = false;
                 }
             }
         }
@@ -572,6 +593,80 @@ impl ProxySession {
         self.pinned = None;
     }
 
+    /// After a failed statement: without savepoints the transaction can
+    /// only roll back, so the pinned connection goes (closing it rolls
+    /// back); with savepoints it stays, if it came back clean, for ROLLBACK
+    /// TO SAVEPOINT.
+    fn after_error(&mut self) {
+        if self.savepoints.is_empty() {
+            return self.unpin();
+        }
+        if self.pinned_shard.is_some() && self.pinned.is_none() {
+            self.pinned_shard = None;
+            self.pin_lost = true;
+        }
+    }
+
+    /// SAVEPOINT, RELEASE and ROLLBACK TO: kept here and sent to the
+    /// pinned shard.
+    async fn savepoint(
+        &mut self,
+        tc: &TransactionControl,
+        out: &mut Responder<'_>,
+    ) -> Result<(), PgError> {
+        let (what, name) = match tc {
+            TransactionControl::Savepoint(n) => ("SAVEPOINT", n),
+            TransactionControl::Release(n) => ("RELEASE SAVEPOINT", n),
+            TransactionControl::RollbackTo(n) => ("ROLLBACK TO SAVEPOINT", n),
+            _ => return Err(PgError::internal("not a savepoint command")),
+        };
+        if out.session().transaction_status() == TransactionStatus::Idle {
+            return Err(PgError::new(
+                "25P01",
+                format!("{what} can only be used in transaction blocks"),
+            ));
+        }
+        let at = match tc {
+            TransactionControl::Savepoint(_) => self.savepoints.len(),
+            _ => self
+                .savepoints
+                .iter()
+                .rposition(|n| n == name)
+                .ok_or_else(|| {
+                    PgError::new("3B001", format!("savepoint \"{name}\" does not exist"))
+                })?,
+        };
+        let rolling_back = matches!(tc, TransactionControl::RollbackTo(_));
+        if rolling_back && self.pin_lost {
+            if at >= self.pinned_depth {
+                return Err(PgError::new(
+                    "25P02",
+                    format!("cannot roll back to savepoint \"{name}\": the shard connection of this transaction was lost"),
+                )
+                .with_hint("Roll back the whole transaction."));
+            }
+            self.pin_lost = false;
+        }
+        if let Some(chan) = self.pinned.as_mut() {
+            run_simple(chan.as_mut(), &format!("{what} {}", sql::quote_ident(name))).await?;
+        }
+        match tc {
+            TransactionControl::Savepoint(_) => self.savepoints.push(name.clone()),
+            TransactionControl::Release(_) => self.savepoints.truncate(at),
+            _ => {
+                self.savepoints.truncate(at + 1);
+                out.session().rollback_to_savepoint();
+            }
+        }
+        self.pinned_depth = self.pinned_depth.min(self.savepoints.len());
+        out.complete(if rolling_back {
+            "ROLLBACK"
+        } else {
+            what.split(' ').next().unwrap_or(what)
+        });
+        Ok(())
+    }
+
     async fn transaction(
         &mut self,
         tc: TransactionControl,
@@ -596,11 +691,7 @@ impl ProxySession {
             TransactionControl::Rollback => ("ROLLBACK", "ROLLBACK"),
             TransactionControl::Savepoint(_)
             | TransactionControl::Release(_)
-            | TransactionControl::RollbackTo(_) => {
-                return Err(PgError::feature_not_supported(
-                    "savepoints are not supported through the proxy yet",
-                ))
-            }
+            | TransactionControl::RollbackTo(_) => return self.savepoint(&tc, out).await,
             TransactionControl::TwoPhase(_) => {
                 return Err(PgError::feature_not_supported(
                     "PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK PREPARED are not supported through the proxy",
@@ -609,6 +700,10 @@ impl ProxySession {
         };
         let pinned = self.pinned.take();
         self.pinned_shard = None;
+        self.savepoints.clear();
+        self.pin_lost = false;
+        // A failed block is rolled back whatever the client said.
+        let word = if tag == "ROLLBACK" { "ROLLBACK" } else { word };
         let idle = out.session().transaction_status() == TransactionStatus::Idle;
         if idle {
             out.notice(&PgError::warning(
@@ -683,7 +778,7 @@ impl QueryHandler for ProxySession {
         }
         for s in statements.iter() {
             if let Err(e) = self.statement(s, None, None, out).await {
-                self.unpin();
+                self.after_error();
                 return Err(e);
             }
         }
@@ -780,7 +875,7 @@ impl QueryHandler for ProxySession {
                     {
                         self.describes.clear();
                     }
-                    self.unpin();
+                    self.after_error();
                 }
                 result
             }

@@ -145,8 +145,14 @@ fn request(sql: &str, params: Option<&Params>, oids: &OidMap, formats: Vec<i16>)
     }
 }
 
+/// Channels given back after a route ran, by shard.
+pub type Returned = Vec<(usize, Box<dyn ShardChannel>)>;
+
 /// Runs the route on the channels and answers the client; returns the
-/// channels (each read to its end) so a pinned one can be kept.
+/// outcome and the channels read to their end (all of them on success;
+/// on an error, those left clean), so a pinned one can be kept — inside a
+/// transaction block a failed statement leaves the shard's transaction
+/// open for ROLLBACK TO SAVEPOINT.
 pub async fn run(
     cluster: &Cluster,
     statement: &sql::Statement,
@@ -155,14 +161,44 @@ pub async fn run(
     params: Option<&Params>,
     visible: Option<usize>,
     out: &mut Responder<'_>,
-) -> Result<Vec<(usize, Box<dyn ShardChannel>)>, PgError> {
+) -> (Result<(), PgError>, Returned) {
+    let mut streams = Vec::with_capacity(chans.len());
+    let result = run_streams(
+        cluster,
+        statement,
+        route,
+        chans,
+        &mut streams,
+        params,
+        visible,
+        out,
+    )
+    .await;
+    let back = streams
+        .into_iter()
+        .filter(|s| result.is_ok() || s.is_done())
+        .map(|s| (s.shard, s.chan))
+        .collect();
+    (result, back)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_streams(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+    route: &Route,
+    chans: Vec<Option<Box<dyn ShardChannel>>>,
+    streams: &mut Vec<ShardStream>,
+    params: Option<&Params>,
+    visible: Option<usize>,
+    out: &mut Responder<'_>,
+) -> Result<(), PgError> {
     let formats = match &route.combine {
         Combine::Merge { hidden, .. } => result_formats(out, visible, *hidden),
         Combine::Rerank { .. } => result_formats(out, visible, 2),
         Combine::Aggregate(_) => Vec::new(),
         _ => result_formats(out, visible, 0),
     };
-    let mut streams = Vec::with_capacity(chans.len());
     for ((shard, sql), chan) in route.parts.iter().zip(chans) {
         let Some(mut chan) = chan else { continue };
         let oids = cluster.shards[*shard].oids();
@@ -172,7 +208,7 @@ pub async fn run(
         streams.push(ShardStream::new(*shard, chan, oids));
     }
     match &route.combine {
-        Combine::Concat => concat(&mut streams, out).await?,
+        Combine::Concat => concat(streams, out).await?,
         Combine::Merge {
             keys,
             hidden,
@@ -183,8 +219,8 @@ pub async fn run(
                 offset: bound_value(offset.as_ref(), params)?.unwrap_or(0),
                 limit: bound_value(limit.as_ref(), params)?,
             };
-            let n = merge(&mut streams, keys, *hidden, window, out).await?;
-            forward_notices(&streams, out);
+            let n = merge(streams, keys, *hidden, window, out).await?;
+            forward_notices(streams, out);
             out.complete(&format!("SELECT {n}"));
         }
         Combine::Rerank { inner, outer } => {
@@ -194,8 +230,8 @@ pub async fn run(
                     limit: bound_value(Some(limit), params)?,
                 })
             };
-            let n = rerank(&mut streams, window(inner)?, window(outer)?, out).await?;
-            forward_notices(&streams, out);
+            let n = rerank(streams, window(inner)?, window(outer)?, out).await?;
+            forward_notices(streams, out);
             out.complete(&format!("SELECT {n}"));
         }
         Combine::Aggregate(plan) => {
@@ -231,10 +267,10 @@ pub async fn run(
             first.restart(&Request::Extended(request)).await?;
             concat(std::slice::from_mut(first), out).await?;
         }
-        Combine::Insert { rows } => insert(&mut streams, rows, out).await?,
-        Combine::Broadcast => broadcast(cluster, &mut streams, out).await?,
+        Combine::Insert { rows } => insert(streams, rows, out).await?,
+        Combine::Broadcast => broadcast(cluster, streams, out).await?,
     }
-    Ok(streams.into_iter().map(|s| (s.shard, s.chan)).collect())
+    Ok(())
 }
 
 fn forward_notices(streams: &[ShardStream], out: &mut Responder<'_>) {

@@ -21,7 +21,7 @@ use super::backend::ShardChannel;
 use super::exec::run_simple;
 use super::plan::Route;
 use super::route::Cluster;
-use crate::sql::{DdlInfo, StatementKind};
+use crate::sql::{DdlAction, DdlInfo, StatementKind};
 use crate::wire::PgError;
 
 /// True when `statement` of `kind`, routed as `route` outside a
@@ -32,8 +32,12 @@ pub fn spans_shards(kind: &StatementKind, text: &str, route: &Route) -> bool {
         | StatementKind::Update(_)
         | StatementKind::Delete(_)
         | StatementKind::ModifyingWith => true,
-        // CREATE/DROP INDEX CONCURRENTLY cannot run in a transaction block.
-        StatementKind::Ddl(DdlInfo { .. }) => !contains_word(text, "concurrently"),
+        // CREATE/DROP INDEX CONCURRENTLY cannot run in a transaction block;
+        // a pgvshard shard builds an index of a transaction block at its
+        // COMMIT, out of reach of the statement's cancel and progress view.
+        StatementKind::Ddl(DdlInfo { action, .. }) => {
+            *action != DdlAction::CreateIndex && !contains_word(text, "concurrently")
+        }
         _ => false,
     };
     transactional && route.writes && route.shards().len() > 1

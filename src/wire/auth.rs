@@ -1,8 +1,10 @@
 //! Authentication after StartupMessage: trust (loopback only unless
 //! configured otherwise) or SCRAM-SHA-256 against the configured users;
 //! with `tls.required`, clients without TLS are refused first.
-//! An unknown user goes through the same SCRAM exchange against a random
-//! secret, so the reply does not tell which user names exist.
+//! An unknown user goes through the same SCRAM exchange against a secret
+//! no password matches, with a salt derived from the name (PostgreSQL's
+//! mock salt), so neither the reply nor the salt tells which user names
+//! exist.
 
 use std::net::SocketAddr;
 
@@ -22,6 +24,20 @@ const AUTH_SASL: i32 = 10;
 const AUTH_SASL_CONTINUE: i32 = 11;
 const AUTH_SASL_FINAL: i32 = 12;
 const MECHANISM: &str = "SCRAM-SHA-256";
+
+/// Warns (once, at start) when trust authentication listens beyond
+/// loopback: without `trust_remote` remote clients are refused, with it
+/// they log in as anyone without a password.
+pub(crate) fn warn_if_trust_is_exposed(config: &WireConfig, addr: SocketAddr) {
+    if config.auth != AuthMethod::Trust || addr.ip().is_loopback() {
+        return;
+    }
+    if config.trust_remote {
+        tracing::warn!(%addr, "trust authentication with trust_remote on a non-loopback address: any client that reaches it logs in as any user without a password");
+    } else {
+        tracing::warn!(%addr, "trust authentication on a non-loopback address: remote clients are refused (28000); configure scram-sha-256 users to let them in");
+    }
+}
 
 /// Authenticates the session's user; on success AuthenticationOk is
 /// buffered. Errors are FATAL.
@@ -63,7 +79,9 @@ async fn scram(
     user: &str,
 ) -> Result<(), WireError> {
     let known = config.users.get(user);
-    let secret = known.cloned().unwrap_or_else(ScramSecret::mock);
+    let secret = known
+        .cloned()
+        .unwrap_or_else(|| ScramSecret::mock(user, &config.mock_auth_nonce));
     let mut exchange = ScramExchange::new(user, secret);
     let mut mechanisms = format!("{MECHANISM}\0").into_bytes();
     mechanisms.push(0);

@@ -38,6 +38,9 @@ pub struct WireConfig {
     pub max_message_size: usize,
     /// TLS after SSLRequest; absent: SSLRequest is answered 'N'.
     pub tls: Option<ServerTls>,
+    /// The server's secret for SCRAM salts of unknown users (PostgreSQL's
+    /// `mock_auth_nonce`); random per configuration.
+    pub mock_auth_nonce: [u8; 32],
 }
 
 impl Default for WireConfig {
@@ -50,6 +53,7 @@ impl Default for WireConfig {
             authentication_timeout: Duration::from_secs(60),
             max_message_size: 1 << 30,
             tls: None,
+            mock_auth_nonce: super::scram::random_bytes(),
         }
     }
 }

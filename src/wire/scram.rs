@@ -52,6 +52,12 @@ pub(crate) fn hi(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
     out
 }
 
+/// `password` normalised by SASLprep (RFC 4013), or as given when
+/// SASLprep refuses it (PostgreSQL's and libpq's `pg_saslprep` rule).
+pub fn saslprep(password: &str) -> std::borrow::Cow<'_, str> {
+    stringprep::saslprep(password).unwrap_or(std::borrow::Cow::Borrowed(password))
+}
+
 /// A user's SCRAM-SHA-256 verifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScramSecret {
@@ -71,13 +77,23 @@ impl ScramSecret {
         Self::derive(password, &random_bytes::<16>(), DEFAULT_ITERATIONS)
     }
 
-    /// A verifier no password matches, for users that do not exist.
-    pub fn mock() -> Self {
-        Self::from_password(&B64.encode(random_bytes::<32>()))
+    /// A verifier no password matches, for a user that does not exist.
+    /// As PostgreSQL's `scram_mock_salt`, its salt is derived from the
+    /// user name and the server's secret `nonce`, so every attempt for
+    /// that name sees the same salt, as it would for a real user.
+    pub fn mock(user: &str, nonce: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(user.as_bytes());
+        h.update(nonce);
+        let salt = &h.finalize()[..16];
+        Self::derive(&B64.encode(random_bytes::<32>()), salt, DEFAULT_ITERATIONS)
     }
 
-    /// Derives a verifier from a password, salt and iteration count.
+    /// Derives a verifier from a password, salt and iteration count. The
+    /// password is SASLprep'd first, as PostgreSQL does (one SASLprep
+    /// refuses is used as given, as PostgreSQL uses it).
     pub fn derive(password: &str, salt: &[u8], iterations: u32) -> Self {
+        let password = saslprep(password);
         let salted = hi(password.as_bytes(), salt, iterations.max(1));
         let client_key = hmac(&salted, b"Client Key");
         ScramSecret {

@@ -30,6 +30,9 @@ pub async fn serve<F: HandlerFactory>(
     config: WireConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        super::auth::warn_if_trust_is_exposed(&config, addr);
+    }
     let factory = Arc::new(factory);
     let starting = Arc::new(Semaphore::new(config.max_connections.saturating_mul(2)));
     let shared = Arc::new(Shared::new(config));

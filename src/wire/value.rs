@@ -193,8 +193,8 @@ impl Value {
             oid::INT4 => Value::Int4(parse_int(text, "integer")?),
             oid::INT8 => Value::Int8(parse_int(text, "bigint")?),
             oid::OID => Value::Oid(parse_int(text, "oid")?),
-            oid::FLOAT4 => Value::Float4(parse_float(text, "real")? as f32),
-            oid::FLOAT8 => Value::Float8(parse_float(text, "double precision")?),
+            oid::FLOAT4 => Value::Float4(parse_float::<f32>(text, "real")?),
+            oid::FLOAT8 => Value::Float8(parse_float::<f64>(text, "double precision")?),
             oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN => Value::Text(text.to_string()),
             oid::CHAR => Value::Char(text.bytes().next().unwrap_or(0)),
             oid::DATE => Value::Date(datetime::parse_date(text)?),
@@ -280,21 +280,33 @@ fn parse_int<T: std::str::FromStr>(text: &str, type_name: &str) -> Result<T, PgE
     })
 }
 
-fn parse_float(text: &str, type_name: &str) -> Result<f64, PgError> {
+/// PostgreSQL's `float4in`/`float8in`: a finite value that overflows the
+/// type, or a non-zero one that underflows to 0, is out of range (22003)
+/// rather than Infinity or 0.
+fn parse_float<F>(text: &str, type_name: &str) -> Result<F, PgError>
+where
+    F: std::str::FromStr + Into<f64> + From<f32> + Copy,
+{
     let t = text.trim();
     match t.to_ascii_lowercase().as_str() {
-        "nan" => return Ok(f64::NAN),
-        "infinity" | "+infinity" | "inf" | "+inf" => return Ok(f64::INFINITY),
-        "-infinity" | "-inf" => return Ok(f64::NEG_INFINITY),
+        "nan" => return Ok(F::from(f32::NAN)),
+        "infinity" | "+infinity" | "inf" | "+inf" => return Ok(F::from(f32::INFINITY)),
+        "-infinity" | "-inf" => return Ok(F::from(f32::NEG_INFINITY)),
         _ => {}
     }
-    match t.parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
-        Ok(_) => Err(PgError::new(
+    let v: F = t
+        .parse()
+        .map_err(|_| PgError::invalid_text(type_name, text))?;
+    let x: f64 = v.into();
+    let mantissa = t.split(['e', 'E']).next().unwrap_or("");
+    let underflow = x == 0.0 && mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    if x.is_finite() && !underflow {
+        Ok(v)
+    } else {
+        Err(PgError::new(
             sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
             format!("\"{t}\" is out of range for type {type_name}"),
-        )),
-        Err(_) => Err(PgError::invalid_text(type_name, text)),
+        ))
     }
 }
 

@@ -255,6 +255,11 @@ impl PgServer {
         connect_to(self.port).await
     }
 
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
     /// Stops the server now (fast shutdown), as a shard going down.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -84,7 +84,8 @@ impl ScramClient {
         let iterations: u32 = field("i=")?
             .parse()
             .map_err(|_| auth_failed(shard, "malformed SCRAM iteration count"))?;
-        self.salted = hi(self.password.as_bytes(), &salt, iterations.max(1));
+        let password = crate::wire::scram::saslprep(&self.password);
+        self.salted = hi(password.as_bytes(), &salt, iterations.max(1));
         let without_proof = format!("c=biws,r={nonce}");
         self.auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
         let client_key = hmac(&self.salted, b"Client Key");

@@ -119,6 +119,7 @@ impl RemoteBackend {
             if c.idle_since.elapsed() < limit {
                 return Some(c);
             }
+            c.close();
         }
         None
     }
@@ -230,7 +231,7 @@ struct Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
+        let Some(conn) = self.conn.take() else {
             return;
         };
         if conn.in_flight {
@@ -247,7 +248,7 @@ impl Drop for Pooled {
             }
         }
         if conn.in_flight || conn.broken || conn.status != b'I' {
-            conn.terminate();
+            conn.close();
             return;
         }
         self.home.put_idle(conn);

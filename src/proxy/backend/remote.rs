@@ -299,9 +299,20 @@ impl PgConnection {
         Ok(())
     }
 
-    /// Says goodbye (best effort) before the socket is dropped.
-    pub(crate) fn terminate(&mut self) {
+    /// Says goodbye: sends Terminate and flushes it (in a task of its
+    /// own, best effort), so the shard ends the session — and rolls back
+    /// what it left open — cleanly instead of seeing the socket vanish.
+    pub(crate) fn close(mut self) {
+        if self.broken {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         messages::terminate(&mut self.conn.out);
+        runtime.spawn(async move {
+            self.conn.flush().await.ok();
+        });
     }
 }
 
