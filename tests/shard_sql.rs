@@ -109,7 +109,10 @@ async fn errors_carry_postgres_sqlstates() {
         ("SELECT '[1,2,3]'::vector <-> '[1,2]'::vector", "22000"),
         ("SELECT '[1,2,3]'::vector <-> '101'::bit(3)", "42883"),
         ("SELECT 1/0", "22012"),
-        ("SELECT * FROM items a JOIN items b ON a.id = b.id", "0A000"),
+        (
+            "SELECT * FROM items a RIGHT JOIN items b ON a.id = b.id",
+            "0A000",
+        ),
         ("SAVEPOINT a", "25P01"),
         ("SET hnsw.ef_search = 0", "22023"),
         ("SET nope.x = 1", "42704"),

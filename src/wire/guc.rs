@@ -341,6 +341,12 @@ pub static GUCS: &[Guc] = &[
         "Sets the time zone for displaying and interpreting time stamps.",
     )),
     fixed(guc(
+        "transaction_deferrable",
+        GucKind::Bool,
+        "off",
+        "Whether to defer a read-only serializable transaction until it can be executed with no possible serialization failures.",
+    )),
+    fixed(guc(
         "transaction_isolation",
         GucKind::Text,
         "read committed",

@@ -7,7 +7,7 @@ use crate::shard::datum::Datum;
 use crate::wire::{PgError, Value};
 use ann::functions::{AvgAccumulator, SumAccumulator};
 use half::f16;
-use sqlparser::ast::{visit_expressions, Expr, Function, FunctionArguments};
+use sqlparser::ast::{visit_expressions, visit_expressions_mut, Expr, Function, FunctionArguments};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -29,6 +29,7 @@ pub fn find_calls<'a>(
     let mut calls: Vec<AggregateCall> = Vec::new();
     let mut error = None;
     for e in exprs {
+        let e = &without_subqueries(e);
         let _ = visit_expressions(e, |x| {
             if let Expr::Function(f) = x {
                 if is_aggregate(f) {
@@ -46,6 +47,22 @@ pub fn find_calls<'a>(
         Some(e) => Err(e),
         None => Ok(calls),
     }
+}
+
+/// `e` with its subqueries replaced by NULL: their aggregates belong to
+/// them, not to the query around them.
+fn without_subqueries(e: &Expr) -> Expr {
+    let mut e = e.clone();
+    let _ = visit_expressions_mut(&mut e, |x| {
+        if matches!(
+            x,
+            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
+        ) {
+            *x = Expr::Value(sqlparser::ast::Value::Null.into());
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e
 }
 
 fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {

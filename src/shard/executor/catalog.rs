@@ -1,17 +1,15 @@
-//! What drivers and psql ask the server about itself: `version()`,
-//! tokio-postgres' and psycopg's `pg_type` lookups, index build progress
+//! What the server reports about itself beyond the system catalog of
+//! [`super::pg_catalog`]: `version()`, index build progress
 //! (`pg_stat_progress_create_index`), rows per table (`pg_stat_user_tables`),
-//! and the catalog queries psql sends
-//! for `\dt` and `\d table` (recognised by their text, answered from
-//! storage's table definitions in [`super::psql`]).
+//! and the catalog queries psql sends for `\dt` and `\d table`
+//! (recognised by their text, answered from storage's table definitions
+//! in [`super::psql`]).
 
 use super::expr::Globals;
 use super::select::{Column, Relation};
 use super::{psql, Outcome, Shard};
-use crate::shard::datum::Datum;
 use crate::shard::storage::Tables;
 use crate::sql::Statement;
-use crate::wire::catalog as wire_catalog;
 use crate::wire::guc::SERVER_VERSION;
 use crate::wire::types::oid;
 use crate::wire::{PgError, Value};
@@ -19,21 +17,6 @@ use crate::wire::{PgError, Value};
 /// `version()`.
 pub fn version() -> String {
     format!("PostgreSQL {SERVER_VERSION} on x86_64-pc-linux-gnu, compiled by rustc, 64-bit")
-}
-
-/// True for tokio-postgres' type lookup.
-pub fn is_typeinfo(stmt: &Statement) -> bool {
-    stmt.text.contains("pg_type") && wire_catalog::is_typeinfo_query(&stmt.text)
-}
-
-fn typeinfo_columns() -> Vec<Column> {
-    wire_catalog::typeinfo_columns()
-        .into_iter()
-        .map(|f| Column {
-            name: f.name,
-            ty: (f.type_oid, -1),
-        })
-        .collect()
 }
 
 /// Columns from (name, type) pairs.
@@ -94,34 +77,6 @@ pub fn progress_view(shard: &Shard, tables: &Tables, database: &str) -> Relation
         columns: progress_columns(),
         rows,
     }
-}
-
-/// True for psycopg's `TypeInfo.fetch` query (`… typarray AS array_oid …
-/// FROM pg_type t WHERE t.oid = to_regtype($1)`).
-fn is_psycopg_typeinfo(stmt: &Statement) -> bool {
-    stmt.text.contains("typarray AS array_oid") && stmt.text.contains("FROM pg_type t")
-}
-
-fn psycopg_typeinfo_columns() -> Vec<Column> {
-    columns(&[
-        ("name", oid::NAME),
-        ("oid", oid::OID),
-        ("array_oid", oid::OID),
-        ("regtype", oid::TEXT),
-        ("delimiter", oid::CHAR),
-    ])
-}
-
-/// The row psycopg's type lookup gets for type name `name`.
-fn psycopg_typeinfo_row(name: &str) -> Option<Vec<Datum>> {
-    let t = crate::wire::types::by_name(name)?;
-    Some(vec![
-        Some(Value::Text(t.name.to_string())),
-        Some(Value::Oid(t.oid)),
-        Some(Value::Oid(t.array)),
-        Some(Value::Text(t.name.to_string())),
-        Some(Value::Char(b',')),
-    ])
 }
 
 /// The name a query reads the table statistics view under.
@@ -187,47 +142,14 @@ pub const PROGRESS_VIEW: &str = "pg_stat_progress_create_index";
 pub fn answer(
     stmt: &Statement,
     shard: &Shard,
-    params: &[Datum],
     globals: &Globals,
 ) -> Result<Option<Outcome>, PgError> {
-    if is_typeinfo(stmt) {
-        let Some(Some(Value::Oid(type_oid))) = params.first() else {
-            return Err(PgError::protocol_violation("type lookup without an oid"));
-        };
-        let rows = wire_catalog::typeinfo_row(*type_oid).into_iter().collect();
-        return Ok(Some(Outcome::select(Relation {
-            columns: typeinfo_columns(),
-            rows,
-        })));
-    }
-    if is_psycopg_typeinfo(stmt) {
-        let rows = match params.first() {
-            Some(Some(Value::Text(name))) => psycopg_typeinfo_row(name).into_iter().collect(),
-            _ => Vec::new(),
-        };
-        return Ok(Some(Outcome::select(Relation {
-            columns: psycopg_typeinfo_columns(),
-            rows,
-        })));
-    }
     let tables = shard.db.read();
     Ok(psql::answer(&stmt.text, &tables, &globals.session.user)?.map(Outcome::select))
 }
 
 /// The result columns of a catalog query, or `None` for an ordinary one.
 pub fn describe(stmt: &Statement, shard: &Shard) -> Result<Option<Relation>, PgError> {
-    if is_typeinfo(stmt) {
-        return Ok(Some(Relation {
-            columns: typeinfo_columns(),
-            rows: Vec::new(),
-        }));
-    }
-    if is_psycopg_typeinfo(stmt) {
-        return Ok(Some(Relation {
-            columns: psycopg_typeinfo_columns(),
-            rows: Vec::new(),
-        }));
-    }
     let tables = shard.db.read();
     Ok(psql::answer(&stmt.text, &tables, "")?.map(|r| Relation {
         columns: r.columns,

@@ -181,6 +181,8 @@ async fn copy_from(
                     params: &[],
                     globals: &globals,
                     aggregates: None,
+                    scope: None,
+                    outer: None,
                 };
                 let n = rows.len();
                 for row in rows {
@@ -260,6 +262,8 @@ async fn copy_to(job: CopyJob, info: CopyInfo, out: &mut Responder<'_>) -> Resul
                 params: &[],
                 globals: &j.globals,
                 aggregates: None,
+                scope: None,
+                outer: None,
             },
             param_types: &[],
             ann: &ann,

@@ -62,10 +62,14 @@ impl Returning {
         params: &[u32],
     ) -> Result<Option<Self>, PgError> {
         let Some(items) = items else { return Ok(None) };
-        let names: Vec<String> = def.columns.iter().map(|c| c.name.clone()).collect();
+        let names: Vec<(String, String)> = def
+            .columns
+            .iter()
+            .map(|c| (def.name.clone(), c.name.clone()))
+            .collect();
         let out = expand_items(items, &names)?;
         let cols = DefColumns(def);
-        let env = TypeEnv { params };
+        let env = TypeEnv::params(params);
         let columns = out
             .iter()
             .map(|(n, e)| {

@@ -9,14 +9,17 @@
 
 use super::coerce::{self, as_f64, as_i64, is_integer};
 use super::functions;
+use super::infer::TypeOf;
+use super::select::Relation;
 use super::types::cast_target;
 use crate::shard::datum::Datum;
+use crate::shard::storage::Tables;
 use crate::sql::{distance_operator, placeholder_index};
 use crate::wire::types::oid;
 use crate::wire::{PgError, Session, Value};
 use sqlparser::ast::{
-    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator,
-    Value as SqlValue,
+    BinaryOperator, CaseWhen, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Query, UnaryOperator, Value as SqlValue,
 };
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -26,6 +29,44 @@ pub trait Row: Sync {
     /// Column `name` (of the relation `qualifier`, if given), or `None`
     /// when there is no such column.
     fn get(&self, qualifier: Option<&str>, name: &str) -> Option<Datum>;
+
+    /// The type of column `name`, for rows that know it (a subquery's
+    /// enclosing row).
+    fn column_type(&self, _qualifier: Option<&str>, _name: &str) -> Option<TypeOf> {
+        None
+    }
+}
+
+/// A row seen from a subquery: its own columns, then the enclosing
+/// query's.
+pub struct Chain<'a> {
+    /// The nearer row.
+    pub row: &'a dyn Row,
+    /// The rows around it.
+    pub outer: Option<&'a dyn Row>,
+}
+
+impl Row for Chain<'_> {
+    fn get(&self, q: Option<&str>, name: &str) -> Option<Datum> {
+        self.row
+            .get(q, name)
+            .or_else(|| self.outer.and_then(|o| o.get(q, name)))
+    }
+
+    fn column_type(&self, q: Option<&str>, name: &str) -> Option<TypeOf> {
+        self.row
+            .column_type(q, name)
+            .or_else(|| self.outer.and_then(|o| o.column_type(q, name)))
+    }
+}
+
+/// What an expression reaches beyond its row: subqueries and the
+/// catalog.
+pub trait Scope: Sync {
+    /// Runs (with `dry`, describes) `q` inside the row `outer`.
+    fn subquery(&self, q: &Query, outer: &dyn Row, dry: bool) -> Result<Relation, PgError>;
+    /// The committed tables.
+    fn tables(&self) -> &Tables;
 }
 
 /// A row with no columns (constant expressions).
@@ -56,6 +97,22 @@ pub struct Env<'a> {
     pub globals: &'a Globals,
     /// Values of aggregate calls by SQL text, when evaluating a group.
     pub aggregates: Option<&'a HashMap<String, Datum>>,
+    /// Subqueries and the catalog, where the expression may use them.
+    pub scope: Option<&'a dyn Scope>,
+    /// The enclosing query's row, inside a correlated subquery.
+    pub outer: Option<&'a dyn Row>,
+}
+
+impl<'a> Env<'a> {
+    fn scope(&self) -> Result<&'a dyn Scope, PgError> {
+        self.scope
+            .ok_or_else(|| PgError::feature_not_supported("subqueries are not supported here"))
+    }
+
+    fn column(&self, row: &dyn Row, q: Option<&str>, name: &str) -> Option<Datum> {
+        row.get(q, name)
+            .or_else(|| self.outer.and_then(|o| o.get(q, name)))
+    }
 }
 
 /// The aggregate functions the executor computes.
@@ -146,21 +203,22 @@ fn literal(v: &SqlValue, env: &Env) -> Result<Datum, PgError> {
 /// Evaluates `expr` for `row`.
 pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
     match expr {
-        Expr::Identifier(i) => row
-            .get(None, &i.value)
+        Expr::Identifier(i) => env
+            .column(row, None, &i.value)
             .ok_or_else(|| undefined_column(&i.value)),
         Expr::CompoundIdentifier(parts) => {
-            let [q, c] = parts.as_slice() else {
-                return Err(undefined_column(&expr.to_string()));
-            };
-            row.get(Some(&q.value), &c.value)
-                .ok_or_else(|| undefined_column(&format!("{}.{}", q.value, c.value)))
+            let (q, c) = qualified(parts).ok_or_else(|| undefined_column(&expr.to_string()))?;
+            env.column(row, Some(q), c)
+                .ok_or_else(|| undefined_column(&format!("{q}.{c}")))
         }
         Expr::Value(v) => literal(&v.value, env),
         Expr::Nested(e) => eval(e, row, env),
         Expr::Cast {
             expr, data_type, ..
         } => {
+            if let Some(v) = catalog_cast(expr, data_type, row, env)? {
+                return Ok(v);
+            }
             let (to, typmod) = cast_target(data_type)?;
             eval(expr, row, env)?
                 .map(|v| coerce::cast(v, to, typmod, true))
@@ -223,6 +281,57 @@ pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
             any: false,
         } => like_expr(expr, pattern, *negated, true, row, env),
         Expr::Function(f) => call(f, expr, row, env),
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => case(
+            operand.as_deref(),
+            conditions,
+            else_result.as_deref(),
+            row,
+            env,
+        ),
+        Expr::Subquery(q) => {
+            let rel = env.scope()?.subquery(q, row, false)?;
+            scalar(rel)
+        }
+        Expr::Exists { subquery, negated } => {
+            let rel = env.scope()?.subquery(subquery, row, false)?;
+            Ok(Some(Value::Bool(rel.rows.is_empty() == *negated)))
+        }
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated,
+        } => {
+            let rel = env.scope()?.subquery(subquery, row, false)?;
+            single_column(&rel)?;
+            let v = eval(expr, row, env)?;
+            let items = rel.rows.into_iter().map(|mut r| r.swap_remove(0));
+            Ok(any_of(v, items, &BinaryOperator::Eq)?.map(|b| Value::Bool(b != *negated)))
+        }
+        Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        } => {
+            let v = eval(left, row, env)?;
+            let items = match right.as_ref() {
+                Expr::Subquery(q) => {
+                    let rel = env.scope()?.subquery(q, row, false)?;
+                    single_column(&rel)?;
+                    rel.rows.into_iter().map(|mut r| r.swap_remove(0)).collect()
+                }
+                other => match array_items(other, row, env)? {
+                    Some(items) => items,
+                    None => return Ok(None),
+                },
+            };
+            Ok(any_of(v, items.into_iter(), compare_op)?.map(Value::Bool))
+        }
         other => Err(PgError::feature_not_supported(format!(
             "expression {other} is not supported"
         ))),
@@ -536,6 +645,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         }
         _ => {}
     }
+    if let Some(r) = catalog_function(&name, &args, env) {
+        return r;
+    }
     if let Some(r) = functions::plain_function(&name, &args) {
         return r;
     }
@@ -551,4 +663,336 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
     functions::vector_function(&name, &values)
         .unwrap_or_else(|| Err(functions::no_function(&name, &values)))
         .map(Some)
+}
+
+/// The qualifier and column of `q.c` or `schema.q.c`.
+pub fn qualified(parts: &[sqlparser::ast::Ident]) -> Option<(&str, &str)> {
+    match parts {
+        [.., q, c] if parts.len() <= 3 => Some((&q.value, &c.value)),
+        _ => None,
+    }
+}
+
+/// `CASE [operand] WHEN … THEN … [ELSE …] END`: only the branch taken
+/// is evaluated.
+fn case(
+    operand: Option<&Expr>,
+    conditions: &[CaseWhen],
+    else_result: Option<&Expr>,
+    row: &dyn Row,
+    env: &Env,
+) -> Result<Datum, PgError> {
+    let subject = operand.map(|o| eval(o, row, env)).transpose()?;
+    for w in conditions {
+        let hit = match &subject {
+            Some(s) => match (s, eval(&w.condition, row, env)?) {
+                (Some(a), Some(b)) => equal(a, &b)?,
+                _ => false,
+            },
+            None => truth(eval(&w.condition, row, env)?)? == Some(true),
+        };
+        if hit {
+            return eval(&w.result, row, env);
+        }
+    }
+    else_result.map_or(Ok(None), |e| eval(e, row, env))
+}
+
+fn single_column(rel: &Relation) -> Result<(), PgError> {
+    if rel.columns.len() != 1 {
+        return Err(PgError::new(
+            "42601",
+            "subquery must return only one column",
+        ));
+    }
+    Ok(())
+}
+
+/// The value of a scalar subquery: NULL without rows, 21000 with more
+/// than one.
+fn scalar(rel: Relation) -> Result<Datum, PgError> {
+    single_column(&rel)?;
+    let mut rows = rel.rows.into_iter();
+    let first = rows.next();
+    if rows.next().is_some() {
+        return Err(PgError::new(
+            "21000",
+            "more than one row returned by a subquery used as an expression",
+        ));
+    }
+    Ok(first.and_then(|mut r| r.swap_remove(0)))
+}
+
+/// `v op ANY (items)` with SQL's three-valued logic.
+fn any_of(
+    v: Datum,
+    items: impl Iterator<Item = Datum>,
+    op: &BinaryOperator,
+) -> Result<Option<bool>, PgError> {
+    let Some(v) = v else { return Ok(None) };
+    let mut saw_null = false;
+    for item in items {
+        let Some(x) = item else {
+            saw_null = true;
+            continue;
+        };
+        let ord = compare(&v, &x)?;
+        let hit = match op {
+            BinaryOperator::Eq => ord == Ordering::Equal,
+            BinaryOperator::NotEq => ord != Ordering::Equal,
+            BinaryOperator::Lt => ord == Ordering::Less,
+            BinaryOperator::LtEq => ord != Ordering::Greater,
+            BinaryOperator::Gt => ord == Ordering::Greater,
+            BinaryOperator::GtEq => ord != Ordering::Less,
+            other => {
+                return Err(PgError::feature_not_supported(format!(
+                    "operator {other} ANY is not supported"
+                )))
+            }
+        };
+        if hit {
+            return Ok(Some(true));
+        }
+    }
+    Ok((!saw_null).then_some(false))
+}
+
+/// The elements of an array expression: `ARRAY[…]`, or an array literal
+/// (`'{a,b}'`, `$1::oid[]` sent as text); `None` for a NULL array.
+fn array_items(e: &Expr, row: &dyn Row, env: &Env) -> Result<Option<Vec<Datum>>, PgError> {
+    match e {
+        Expr::Array(a) => a
+            .elem
+            .iter()
+            .map(|x| eval(x, row, env))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Expr::Nested(inner) => array_items(inner, row, env),
+        Expr::Cast {
+            expr, data_type, ..
+        } => {
+            let element = match data_type {
+                DataType::Array(sqlparser::ast::ArrayElemTypeDef::SquareBracket(t, _))
+                | DataType::Array(sqlparser::ast::ArrayElemTypeDef::AngleBracket(t)) => {
+                    Some(cast_target(t)?)
+                }
+                _ => None,
+            };
+            let Some(items) = array_items(expr, row, env)? else {
+                return Ok(None);
+            };
+            match element {
+                None => Ok(Some(items)),
+                Some((to, typmod)) => items
+                    .into_iter()
+                    .map(|v| v.map(|v| coerce::cast(v, to, typmod, true)).transpose())
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some),
+            }
+        }
+        other => match eval(other, row, env)? {
+            None => Ok(None),
+            Some(Value::Text(t)) => parse_array_literal(&t).map(Some),
+            Some(v) => Err(PgError::new(
+                "42809",
+                format!(
+                    "op ANY/ALL (array) requires array on right side, not {}",
+                    coerce::type_name(v.type_oid())
+                ),
+            )),
+        },
+    }
+}
+
+/// A one-dimensional array literal `{a,"b c",NULL}` as text elements.
+fn parse_array_literal(t: &str) -> Result<Vec<Datum>, PgError> {
+    let inner = t
+        .trim()
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .ok_or_else(|| PgError::new("22P02", format!("malformed array literal: \"{t}\"")))?;
+    if inner.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut was_quoted, mut chars) = (false, false, inner.chars());
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                was_quoted = true;
+            }
+            '\\' => cur.extend(chars.next()),
+            ',' if !quoted => {
+                out.push(array_element(std::mem::take(&mut cur), was_quoted));
+                was_quoted = false;
+            }
+            c => cur.push(c),
+        }
+    }
+    out.push(array_element(cur, was_quoted));
+    Ok(out)
+}
+
+fn array_element(s: String, quoted: bool) -> Datum {
+    let t = if quoted { s } else { s.trim().to_string() };
+    (quoted || !t.eq_ignore_ascii_case("null")).then_some(Value::Text(t))
+}
+
+/// `x::regclass`, `x::regtype` and their `::text`: names and OIDs
+/// looked up in the catalog; `None` for any other cast.
+fn catalog_cast(
+    expr: &Expr,
+    data_type: &DataType,
+    row: &dyn Row,
+    env: &Env,
+) -> Result<Option<Datum>, PgError> {
+    let target = reg_type(data_type);
+    if let (
+        None,
+        Expr::Cast {
+            data_type: inner,
+            expr: arg,
+            ..
+        },
+    ) = (target, expr)
+    {
+        let as_text = matches!(
+            cast_target(data_type),
+            Ok((oid::TEXT | oid::NAME | oid::VARCHAR, _))
+        );
+        if let (true, Some(kind)) = (as_text, reg_type(inner)) {
+            let Some(v) = eval(arg, row, env)? else {
+                return Ok(Some(None));
+            };
+            let id = reg_oid(kind, v, env)?;
+            let name = match kind {
+                RegKind::Class => super::pg_catalog::relation_name(id, env.scope()?.tables()),
+                RegKind::Type => {
+                    super::pg_catalog::format_type(id, None).unwrap_or_else(|| id.to_string())
+                }
+            };
+            return Ok(Some(Some(Value::Text(name))));
+        }
+    }
+    let Some(kind) = target else { return Ok(None) };
+    let Some(v) = eval(expr, row, env)? else {
+        return Ok(Some(None));
+    };
+    Ok(Some(Some(Value::Oid(reg_oid(kind, v, env)?))))
+}
+
+#[derive(Clone, Copy)]
+enum RegKind {
+    Class,
+    Type,
+}
+
+fn reg_type(dt: &DataType) -> Option<RegKind> {
+    match dt {
+        DataType::Regclass => Some(RegKind::Class),
+        DataType::Custom(name, mods) if mods.is_empty() => {
+            match super::types::custom_name(name).as_str() {
+                "regclass" => Some(RegKind::Class),
+                "regtype" => Some(RegKind::Type),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The OID a `regclass` / `regtype` input names (42P01 / 42704 when
+/// nothing has that name).
+fn reg_oid(kind: RegKind, v: Value, env: &Env) -> Result<u32, PgError> {
+    if let Some(i) = as_i64(&v) {
+        return u32::try_from(i).map_err(|_| int_overflow());
+    }
+    let name = text_of(v);
+    match kind {
+        RegKind::Class => super::pg_catalog::relation_oid(&name, env.scope()?.tables())
+            .ok_or_else(|| PgError::new("42P01", format!("relation \"{name}\" does not exist"))),
+        RegKind::Type => crate::wire::types::by_name(&name)
+            .map(|t| t.oid)
+            .ok_or_else(|| super::types::undefined_type(&name)),
+    }
+}
+
+/// The catalog functions drivers call, or `None` for another name.
+fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datum, PgError>> {
+    use super::pg_catalog as cat;
+    let oid_arg = |i: usize| match args.get(i) {
+        Some(Some(v)) => as_i64(v).and_then(|n| u32::try_from(n).ok()),
+        _ => None,
+    };
+    let text_arg = |i: usize| args.get(i).cloned().flatten().map(text_of);
+    let tables = || env.scope().map(|s| s.tables());
+    let text = |s: Option<String>| Ok(s.map(Value::Text));
+    Some(match name {
+        "to_regtype" => Ok(text_arg(0)
+            .and_then(|n| crate::wire::types::by_name(&n))
+            .map(|t| Value::Oid(t.oid))),
+        "to_regclass" => match tables() {
+            Ok(t) => Ok(text_arg(0)
+                .and_then(|n| cat::relation_oid(&n, t))
+                .map(Value::Oid)),
+            Err(e) => Err(e),
+        },
+        "format_type" => {
+            let typmod = match args.get(1) {
+                Some(Some(v)) => as_i64(v).map(|m| m as i32),
+                _ => None,
+            };
+            text(oid_arg(0).map(|t| cat::format_type(t, typmod).unwrap_or_else(|| "???".into())))
+        }
+        "pg_table_is_visible" | "pg_type_is_visible" | "pg_function_is_visible" => {
+            Ok(args.first().cloned().flatten().map(|_| Value::Bool(true)))
+        }
+        "has_table_privilege"
+        | "has_schema_privilege"
+        | "has_database_privilege"
+        | "has_column_privilege"
+        | "has_sequence_privilege" => Ok(Some(Value::Bool(true))),
+        "obj_description" | "col_description" | "shobj_description" => Ok(None),
+        "pg_get_expr" => text(text_arg(0)),
+        "pg_get_userbyid" => text(Some(env.globals.session.user.clone())),
+        "pg_encoding_to_char" => text(Some("UTF8".into())),
+        "pg_get_indexdef" => match tables() {
+            Ok(t) => text(oid_arg(0).and_then(|i| cat::index_def_by_oid(i, t))),
+            Err(e) => Err(e),
+        },
+        "pg_get_constraintdef" => match tables() {
+            Ok(t) => text(oid_arg(0).and_then(|c| cat::constraint_def_by_oid(c, t))),
+            Err(e) => Err(e),
+        },
+        "pg_get_serial_sequence" => match tables() {
+            Ok(t) => text(serial_sequence(
+                text_arg(0).unwrap_or_default(),
+                text_arg(1).unwrap_or_default(),
+                t,
+            )),
+            Err(e) => Err(e),
+        },
+        "current_schemas" => text(Some(
+            if matches!(args.first(), Some(Some(Value::Bool(true)))) {
+                "{pg_catalog,public}".into()
+            } else {
+                "{public}".into()
+            },
+        )),
+        _ => return None,
+    })
+}
+
+/// `pg_get_serial_sequence(table, column)`: the sequence a serial
+/// column's default reads, `public.t_c_seq`.
+fn serial_sequence(table: String, column: String, tables: &Tables) -> Option<String> {
+    let table = table.trim_start_matches("public.").trim_matches('"');
+    let def = tables.get(table)?.def();
+    let c = def.columns.iter().find(|c| c.name == column)?;
+    c.default
+        .as_ref()?
+        .starts_with("nextval(")
+        .then(|| format!("public.{table}_{column}_seq"))
 }

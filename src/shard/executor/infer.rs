@@ -2,26 +2,75 @@
 //! RowDescription and ParameterDescription come from here, and every
 //! computed cell is converted to the type announced for its column.
 
-use super::expr::{function_args, function_name, number};
+use super::expr::{function_args, function_name, number, qualified, Chain, Row, Scope};
 use super::types::cast_target;
 use crate::sql::{distance_operator, placeholder_index};
 use crate::wire::types::oid;
 use crate::wire::PgError;
-use sqlparser::ast::{BinaryOperator, Expr, UnaryOperator, Value as SqlValue};
+use sqlparser::ast::{BinaryOperator, Expr, Query, UnaryOperator, Value as SqlValue};
 
 /// A type OID and typmod (-1: none).
 pub type TypeOf = (u32, i32);
 
 /// What the columns an expression may reference are.
-pub trait Columns {
+pub trait Columns: Sync {
     /// The type of column `name` (of `qualifier`, if given).
     fn column_type(&self, qualifier: Option<&str>, name: &str) -> Option<TypeOf>;
 }
 
-/// Types of the statement's `$n` parameters, `$1` first (0 = unknown).
+/// Types of the statement's `$n` parameters, `$1` first (0 = unknown),
+/// and what subqueries see.
+#[derive(Clone, Copy)]
 pub struct TypeEnv<'a> {
     /// Parameter types.
     pub params: &'a [u32],
+    /// Subqueries, where the expression may use them.
+    pub scope: Option<&'a dyn Scope>,
+    /// The enclosing query's row, inside a correlated subquery.
+    pub outer: Option<&'a dyn Row>,
+}
+
+impl<'a> TypeEnv<'a> {
+    /// Types of `params` with no subqueries in reach.
+    pub fn params(params: &'a [u32]) -> Self {
+        TypeEnv {
+            params,
+            scope: None,
+            outer: None,
+        }
+    }
+
+    fn column(&self, cols: &dyn Columns, q: Option<&str>, name: &str) -> Option<TypeOf> {
+        cols.column_type(q, name)
+            .or_else(|| self.outer.and_then(|o| o.column_type(q, name)))
+    }
+
+    /// The columns of subquery `q` inside a row of `cols`.
+    fn subquery(&self, q: &Query, cols: &dyn Columns) -> Result<Vec<TypeOf>, PgError> {
+        let scope = self
+            .scope
+            .ok_or_else(|| PgError::feature_not_supported("subqueries are not supported here"))?;
+        let row = Chain {
+            row: &ColumnsRow(cols),
+            outer: self.outer,
+        };
+        let rel = scope.subquery(q, &row, true)?;
+        Ok(rel.columns.iter().map(|c| c.ty).collect())
+    }
+}
+
+/// Columns seen as a row of NULLs that knows its types (to describe a
+/// correlated subquery).
+struct ColumnsRow<'a>(&'a dyn Columns);
+
+impl Row for ColumnsRow<'_> {
+    fn get(&self, q: Option<&str>, name: &str) -> Option<crate::shard::datum::Datum> {
+        self.0.column_type(q, name).map(|_| None)
+    }
+
+    fn column_type(&self, q: Option<&str>, name: &str) -> Option<TypeOf> {
+        self.0.column_type(q, name)
+    }
 }
 
 fn is_int(t: u32) -> bool {
@@ -36,15 +85,40 @@ fn is_vector(t: u32) -> bool {
 pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, PgError> {
     let plain = |t: u32| Ok((t, -1));
     match expr {
-        Expr::Identifier(i) => cols
-            .column_type(None, &i.value)
+        Expr::Identifier(i) => env
+            .column(cols, None, &i.value)
             .ok_or_else(|| super::expr::undefined_column(&i.value)),
-        Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-            [q, c] => cols
-                .column_type(Some(&q.value), &c.value)
-                .ok_or_else(|| super::expr::undefined_column(&format!("{}.{}", q.value, c.value))),
-            _ => Err(super::expr::undefined_column(&expr.to_string())),
+        Expr::CompoundIdentifier(parts) => match qualified(parts) {
+            Some((q, c)) => env
+                .column(cols, Some(q), c)
+                .ok_or_else(|| super::expr::undefined_column(&format!("{q}.{c}"))),
+            None => Err(super::expr::undefined_column(&expr.to_string())),
         },
+        Expr::Subquery(q) => match env.subquery(q, cols)?.as_slice() {
+            [t] => Ok(*t),
+            _ => Err(PgError::new(
+                "42601",
+                "subquery must return only one column",
+            )),
+        },
+        Expr::Exists { .. } | Expr::InSubquery { .. } | Expr::AnyOp { .. } => plain(oid::BOOL),
+        Expr::Case {
+            conditions,
+            else_result,
+            ..
+        } => {
+            let results = conditions
+                .iter()
+                .map(|w| &w.result)
+                .chain(else_result.as_deref());
+            for r in results {
+                if matches!(r, Expr::Value(v) if v.value == SqlValue::Null) {
+                    continue;
+                }
+                return infer(r, cols, env);
+            }
+            plain(oid::TEXT)
+        }
         Expr::Value(v) => match &v.value {
             SqlValue::Number(n, _) => plain(number(n)?.type_oid()),
             SqlValue::Boolean(_) => plain(oid::BOOL),
@@ -61,6 +135,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
         Expr::Nested(e) => infer(e, cols, env),
         Expr::Cast { data_type, .. }
         | Expr::TypedString(sqlparser::ast::TypedString { data_type, .. }) => {
+            if let sqlparser::ast::DataType::Array(_) = data_type {
+                return plain(oid::TEXT);
+            }
             let (t, typmod) = cast_target(data_type)?;
             Ok((t, typmod.map_or(-1, |n| n as i32)))
         }
@@ -119,6 +196,16 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     plain(oid::FLOAT8)
                 }
                 "vector_dims" | "length" | "pg_backend_pid" => plain(oid::INT4),
+                "to_regtype" | "to_regclass" => plain(oid::OID),
+                "pg_table_is_visible"
+                | "pg_type_is_visible"
+                | "pg_function_is_visible"
+                | "has_table_privilege"
+                | "has_schema_privilege"
+                | "has_database_privilege"
+                | "has_column_privilege"
+                | "has_sequence_privilege" => plain(oid::BOOL),
+                "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),
                 "binary_quantize" => plain(oid::BIT),
                 _ => plain(oid::TEXT),
             }
@@ -161,6 +248,16 @@ pub fn output_name(expr: &Expr) -> String {
         }
         Expr::Function(f) => function_name(f),
         Expr::Nested(e) => output_name(e),
+        Expr::Case { .. } => "case".to_string(),
+        Expr::Exists { .. } => "exists".to_string(),
+        Expr::Subquery(q) => match q.body.as_ref() {
+            sqlparser::ast::SetExpr::Select(s) => match s.projection.as_slice() {
+                [sqlparser::ast::SelectItem::UnnamedExpr(e)] => output_name(e),
+                [sqlparser::ast::SelectItem::ExprWithAlias { alias, .. }] => alias.value.clone(),
+                _ => "?column?".to_string(),
+            },
+            _ => "?column?".to_string(),
+        },
         Expr::Cast {
             expr, data_type, ..
         } => match expr.as_ref() {

@@ -21,6 +21,7 @@ mod expr;
 mod functions;
 mod infer;
 mod overlay;
+mod pg_catalog;
 mod plan;
 mod psql;
 mod select;

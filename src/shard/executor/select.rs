@@ -8,7 +8,7 @@
 
 use super::aggregate::{find_calls, Accumulators};
 use super::coerce::to_described;
-use super::expr::{bool_of, eval, Env, NoRow, Row};
+use super::expr::{bool_of, eval, Chain, Env, NoRow, Row, Scope};
 use super::infer::{infer, output_name, Columns, TypeEnv, TypeOf};
 use super::plan::{
     btree_lookup, choose_access, knn_plan, knn_slots, resolve_key, IndexLookup, KnnAccess, KnnPlan,
@@ -20,8 +20,8 @@ use crate::shard::storage::{AnnSearch, IndexMethod, Table, Tables};
 use crate::wire::{FieldDescription, PgError, Value};
 use ann::IterativeScan;
 use sqlparser::ast::{
-    Expr, GroupByExpr, LimitClause, ObjectName, OrderByExpr, OrderByKind, Query, Select,
-    SelectItem, SetExpr, TableAliasColumnDef, TableFactor, Values,
+    Expr, GroupByExpr, JoinConstraint, JoinOperator, LimitClause, ObjectName, OrderByExpr,
+    OrderByKind, Query, Select, SelectItem, SetExpr, TableAliasColumnDef, TableFactor, Values,
 };
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -96,6 +96,15 @@ impl PlanSeen {
 }
 
 impl Ctx<'_> {
+    /// The environment expressions of this query are evaluated in: the
+    /// context's, with subqueries reaching back to this query.
+    pub fn eval_env(&self) -> Env<'_> {
+        Env {
+            scope: Some(self),
+            ..self.env
+        }
+    }
+
     /// 57014 once the statement is canceled.
     pub fn check_cancel(&self) -> Result<(), PgError> {
         if self.cancel.load(AtomicOrdering::Relaxed) {
@@ -106,11 +115,52 @@ impl Ctx<'_> {
     }
 }
 
+impl Scope for Ctx<'_> {
+    fn subquery(&self, q: &Query, outer: &dyn Row, dry: bool) -> Result<Relation, PgError> {
+        let row = Chain {
+            row: outer,
+            outer: self.env.outer,
+        };
+        let ctx = Ctx {
+            env: Env {
+                outer: Some(&row),
+                ..self.env
+            },
+            dry: self.dry || dry,
+            ..self.clone()
+        };
+        run_query(q, &ctx)
+    }
+
+    fn tables(&self) -> &Tables {
+        self.tables
+    }
+}
+
 /// A query's input.
 enum Input<'a> {
     Unit,
     Table { table: &'a Table, alias: String },
     Rel { rel: Arc<Relation>, alias: String },
+    Joined(Joined),
+}
+
+/// The rows of a FROM list with joins, each column under the name of the
+/// relation it came from.
+struct Joined {
+    /// Per column: the alias of its relation.
+    quals: Vec<String>,
+    rel: Relation,
+}
+
+impl Joined {
+    fn position(&self, q: Option<&str>, name: &str) -> Option<usize> {
+        self.rel
+            .columns
+            .iter()
+            .zip(&self.quals)
+            .position(|(c, a)| c.name == name && q.is_none_or(|q| q == a))
+    }
 }
 
 /// One row of an input.
@@ -119,6 +169,7 @@ enum RowAt<'a> {
     Nulls(&'a Input<'a>),
     Table(&'a Table, &'a str, u32),
     Rel(&'a Relation, &'a str, &'a [Datum]),
+    Joined(&'a Joined, &'a [Datum]),
 }
 
 fn matches_alias(q: Option<&str>, alias: &str, name: &str) -> bool {
@@ -143,39 +194,70 @@ impl Row for RowAt<'_> {
                 let i = rel.columns.iter().position(|c| c.name == name)?;
                 Some(row[i].clone())
             }
+            RowAt::Joined(j, row) => j.position(q, name).map(|i| row[i].clone()),
         }
     }
+
+    fn column_type(&self, q: Option<&str>, name: &str) -> Option<TypeOf> {
+        match self {
+            RowAt::Unit => None,
+            RowAt::Nulls(input) => input.column_type(q, name),
+            RowAt::Table(table, alias, _) => table_column_type(table, alias, q, name),
+            RowAt::Rel(rel, alias, _) => rel_column_type(rel, alias, q, name),
+            RowAt::Joined(j, _) => j.position(q, name).map(|i| j.rel.columns[i].ty),
+        }
+    }
+}
+
+fn table_column_type(table: &Table, alias: &str, q: Option<&str>, name: &str) -> Option<TypeOf> {
+    if !matches_alias(q, alias, &table.def().name) {
+        return None;
+    }
+    let c = table.def().columns.iter().find(|c| c.name == name)?;
+    Some((types::type_oid(c.ty), types::typmod(c.ty)))
+}
+
+fn rel_column_type(rel: &Relation, alias: &str, q: Option<&str>, name: &str) -> Option<TypeOf> {
+    if !matches_alias(q, alias, alias) {
+        return None;
+    }
+    rel.columns.iter().find(|c| c.name == name).map(|c| c.ty)
 }
 
 impl Columns for Input<'_> {
     fn column_type(&self, q: Option<&str>, name: &str) -> Option<TypeOf> {
         match self {
             Input::Unit => None,
-            Input::Table { table, alias } => {
-                if !matches_alias(q, alias, &table.def().name) {
-                    return None;
-                }
-                let c = table.def().columns.iter().find(|c| c.name == name)?;
-                Some((types::type_oid(c.ty), types::typmod(c.ty)))
-            }
-            Input::Rel { rel, alias } => {
-                if !matches_alias(q, alias, alias) {
-                    return None;
-                }
-                rel.columns.iter().find(|c| c.name == name).map(|c| c.ty)
-            }
+            Input::Table { table, alias } => table_column_type(table, alias, q, name),
+            Input::Rel { rel, alias } => rel_column_type(rel, alias, q, name),
+            Input::Joined(j) => j.position(q, name).map(|i| j.rel.columns[i].ty),
         }
     }
 }
 
 impl Input<'_> {
-    fn names(&self) -> Vec<String> {
+    /// The columns `*` stands for: (relation alias, column name).
+    fn names(&self) -> Vec<(String, String)> {
+        let under = |alias: &str, names: Vec<&String>| {
+            names
+                .into_iter()
+                .map(|n| (alias.to_string(), n.clone()))
+                .collect()
+        };
         match self {
             Input::Unit => Vec::new(),
-            Input::Table { table, .. } => {
-                table.def().columns.iter().map(|c| c.name.clone()).collect()
+            Input::Table { table, alias } => {
+                under(alias, table.def().columns.iter().map(|c| &c.name).collect())
             }
-            Input::Rel { rel, .. } => rel.columns.iter().map(|c| c.name.clone()).collect(),
+            Input::Rel { rel, alias } => {
+                under(alias, rel.columns.iter().map(|c| &c.name).collect())
+            }
+            Input::Joined(j) => j
+                .quals
+                .iter()
+                .zip(&j.rel.columns)
+                .map(|(q, c)| (q.clone(), c.name.clone()))
+                .collect(),
         }
     }
 
@@ -185,6 +267,7 @@ impl Input<'_> {
             Input::Unit => vec![0],
             Input::Table { table, .. } => table.live_slots().collect(),
             Input::Rel { rel, .. } => (0..rel.rows.len() as u32).collect(),
+            Input::Joined(j) => (0..j.rel.rows.len() as u32).collect(),
         }
     }
 
@@ -193,6 +276,7 @@ impl Input<'_> {
             Input::Unit => RowAt::Unit,
             Input::Table { table, alias } => RowAt::Table(table, alias, h),
             Input::Rel { rel, alias } => RowAt::Rel(rel, alias, &rel.rows[h as usize]),
+            Input::Joined(j) => RowAt::Joined(j, &j.rel.rows[h as usize]),
         }
     }
 }
@@ -215,23 +299,32 @@ fn input<'a>(select: &Select, ctx: &Ctx<'a>) -> Result<Input<'a>, PgError> {
     let from = match select.from.as_slice() {
         [] => return Ok(Input::Unit),
         [one] if one.joins.is_empty() => &one.relation,
-        _ => return Err(PgError::feature_not_supported("joins are not supported")),
+        list => return joined(list, ctx).map(Input::Joined),
     };
     match from {
         TableFactor::Table { name, alias, .. } => {
-            let table_name = object_name(name);
+            let (schema, table_name) = schema_and_name(name);
             let alias = alias
                 .as_ref()
                 .map_or_else(|| table_name.clone(), |a| a.name.value.clone());
-            if let Some(rel) = ctx.ctes.get(&table_name) {
+            if schema.is_none() {
+                if let Some(rel) = ctx.ctes.get(&table_name) {
+                    return Ok(Input::Rel {
+                        rel: rel.clone(),
+                        alias,
+                    });
+                }
+            }
+            if let Some(rel) = catalog_relation(schema.as_deref(), &table_name, ctx) {
                 return Ok(Input::Rel {
-                    rel: rel.clone(),
+                    rel: Arc::new(rel),
                     alias,
                 });
             }
             let table = ctx
                 .tables
                 .get(&table_name)
+                .filter(|_| schema.as_deref().is_none_or(|s| s == "public"))
                 .ok_or_else(|| undefined_table(&table_name))?;
             Ok(Input::Table { table, alias })
         }
@@ -254,6 +347,194 @@ fn input<'a>(select: &Select, ctx: &Ctx<'a>) -> Result<Input<'a>, PgError> {
         other => Err(PgError::feature_not_supported(format!(
             "FROM {other} is not supported"
         ))),
+    }
+}
+
+/// The schema (if written) and the folded name of a relation.
+fn schema_and_name(name: &ObjectName) -> (Option<String>, String) {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| p.as_ident())
+        .map(crate::sql::fold)
+        .collect();
+    match parts.as_slice() {
+        [.., schema, rel] => (Some(schema.clone()), rel.clone()),
+        [rel] => (None, rel.clone()),
+        [] => (None, String::new()),
+    }
+}
+
+/// A `pg_catalog` or `information_schema` relation: qualified, or
+/// unqualified with a `pg_` name (pg_catalog comes first in the search
+/// path, as in PostgreSQL).
+fn catalog_relation(schema: Option<&str>, name: &str, ctx: &Ctx) -> Option<Relation> {
+    if schema.is_none() && !name.starts_with("pg_") {
+        return None;
+    }
+    super::pg_catalog::relation(schema, name, ctx.tables, &ctx.env.globals.session)
+}
+
+/// One FROM item read whole, as a join input.
+fn join_input(factor: &TableFactor, ctx: &Ctx) -> Result<Joined, PgError> {
+    let one = Select {
+        from: vec![sqlparser::ast::TableWithJoins {
+            relation: factor.clone(),
+            joins: Vec::new(),
+        }],
+        ..empty_select()
+    };
+    Ok(match input(&one, ctx)? {
+        Input::Table { table, alias } => {
+            let columns = table
+                .def()
+                .columns
+                .iter()
+                .map(|c| Column {
+                    name: c.name.clone(),
+                    ty: (types::type_oid(c.ty), types::typmod(c.ty)),
+                })
+                .collect::<Vec<_>>();
+            let n = columns.len();
+            let rows = match ctx.dry {
+                true => Vec::new(),
+                false => table
+                    .live_slots()
+                    .map(|s| (0..n).map(|i| table.value(s, i)).collect())
+                    .collect(),
+            };
+            Joined {
+                quals: vec![alias; n],
+                rel: Relation { columns, rows },
+            }
+        }
+        Input::Rel { rel, alias } => Joined {
+            quals: vec![alias; rel.columns.len()],
+            rel: Arc::unwrap_or_clone(rel),
+        },
+        Input::Joined(j) => j,
+        Input::Unit => Joined {
+            quals: Vec::new(),
+            rel: Relation::default(),
+        },
+    })
+}
+
+fn empty_select() -> Select {
+    match sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql("SELECT 1")
+        .and_then(|mut p| p.parse_select())
+    {
+        Ok(s) => Select {
+            projection: Vec::new(),
+            ..s
+        },
+        Err(e) => unreachable!("SELECT 1 parses: {e}"),
+    }
+}
+
+/// A FROM list with joins, joined left to right (nested loops; a
+/// comma is a cross join).
+fn joined(list: &[sqlparser::ast::TableWithJoins], ctx: &Ctx) -> Result<Joined, PgError> {
+    let mut acc: Option<Joined> = None;
+    for item in list {
+        let mut cur = join_input(&item.relation, ctx)?;
+        for j in &item.joins {
+            let right = join_input(&j.relation, ctx)?;
+            cur = join(cur, right, &j.join_operator, ctx)?;
+        }
+        acc = Some(match acc {
+            None => cur,
+            Some(left) => join(
+                left,
+                cur,
+                &JoinOperator::CrossJoin(JoinConstraint::None),
+                ctx,
+            )?,
+        });
+    }
+    acc.ok_or_else(|| PgError::internal("empty FROM list"))
+}
+
+fn join(left: Joined, right: Joined, op: &JoinOperator, ctx: &Ctx) -> Result<Joined, PgError> {
+    let (outer, constraint) = match op {
+        JoinOperator::Join(c) | JoinOperator::Inner(c) | JoinOperator::CrossJoin(c) => (false, c),
+        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (true, c),
+        other => {
+            return Err(PgError::feature_not_supported(format!(
+                "{} is not supported",
+                other_join_name(other)
+            )))
+        }
+    };
+    let using: Vec<(usize, usize)> = match constraint {
+        JoinConstraint::Using(names) => names
+            .iter()
+            .map(|n| {
+                let name = object_name(n);
+                match (left.position(None, &name), right.position(None, &name)) {
+                    (Some(l), Some(r)) => Ok((l, r)),
+                    _ => Err(PgError::new(
+                        "42703",
+                        format!("column \"{name}\" specified in USING clause does not exist in left table"),
+                    )),
+                }
+            })
+            .collect::<Result<_, _>>()?,
+        JoinConstraint::Natural => {
+            return Err(PgError::feature_not_supported("NATURAL JOIN is not supported"))
+        }
+        _ => Vec::new(),
+    };
+    let on = match constraint {
+        JoinConstraint::On(e) => Some(e),
+        _ => None,
+    };
+    let width = right.rel.columns.len();
+    let mut out = Joined {
+        quals: [left.quals, right.quals].concat(),
+        rel: Relation {
+            columns: [left.rel.columns, right.rel.columns].concat(),
+            rows: Vec::new(),
+        },
+    };
+    let env = ctx.eval_env();
+    for (n, l) in left.rel.rows.into_iter().enumerate() {
+        if n % 256 == 0 {
+            ctx.check_cancel()?;
+        }
+        let mut matched = false;
+        for r in &right.rel.rows {
+            let mut keys_equal = true;
+            for &(a, b) in &using {
+                keys_equal &= match (&l[a], &r[b]) {
+                    (Some(x), Some(y)) => super::expr::compare(x, y)? == Ordering::Equal,
+                    _ => false,
+                };
+            }
+            if !keys_equal {
+                continue;
+            }
+            let row = [l.as_slice(), r.as_slice()].concat();
+            if passes(on, &RowAt::Joined(&out, &row), &env)? {
+                matched = true;
+                out.rel.rows.push(row);
+            }
+        }
+        if outer && !matched {
+            let mut row = l;
+            row.extend(std::iter::repeat_n(None, width));
+            out.rel.rows.push(row);
+        }
+    }
+    Ok(out)
+}
+
+fn other_join_name(op: &JoinOperator) -> &'static str {
+    match op {
+        JoinOperator::Right(_) | JoinOperator::RightOuter(_) => "RIGHT JOIN",
+        JoinOperator::FullOuter(_) => "FULL JOIN",
+        _ => "this kind of join",
     }
 }
 
@@ -467,7 +748,7 @@ fn run_values(values: &Values, ctx: &Ctx) -> Result<Relation, PgError> {
             .iter()
             .zip(&rel.columns)
             .map(|(e, c)| {
-                eval(e, &NoRow, &ctx.env)?
+                eval(e, &NoRow, &ctx.eval_env())?
                     .map(|v| to_described(v, c.ty.0))
                     .transpose()
             })
@@ -492,9 +773,11 @@ fn common_numeric(first: TypeOf, other: TypeOf) -> TypeOf {
     }
 }
 
-fn type_env<'a>(ctx: &Ctx<'a>) -> TypeEnv<'a> {
+fn type_env<'b>(ctx: &'b Ctx<'_>) -> TypeEnv<'b> {
     TypeEnv {
         params: ctx.param_types,
+        scope: Some(ctx),
+        outer: ctx.env.outer,
     }
 }
 
@@ -502,7 +785,7 @@ fn type_env<'a>(ctx: &Ctx<'a>) -> TypeEnv<'a> {
 /// (output name, expression).
 pub fn expand_items(
     projection: &[SelectItem],
-    names: &[String],
+    names: &[(String, String)],
 ) -> Result<Vec<(String, Expr)>, PgError> {
     let mut items = Vec::new();
     for item in projection {
@@ -523,9 +806,30 @@ pub fn expand_items(
                         "SELECT * with no tables specified is not valid",
                     ));
                 }
-                for name in names {
-                    let e = Expr::Identifier(sqlparser::ast::Ident::new(name.clone()));
+                let only = match item {
+                    SelectItem::QualifiedWildcard(
+                        sqlparser::ast::SelectItemQualifiedWildcardKind::ObjectName(n),
+                        _,
+                    ) => Some(object_name(n)),
+                    _ => None,
+                };
+                let mut any = false;
+                for (q, name) in names {
+                    if only.as_ref().is_some_and(|o| o != q) {
+                        continue;
+                    }
+                    any = true;
+                    let e = Expr::CompoundIdentifier(vec![
+                        sqlparser::ast::Ident::new(q.clone()),
+                        sqlparser::ast::Ident::new(name.clone()),
+                    ]);
                     items.push((name.clone(), e));
+                }
+                if let (false, Some(o)) = (any, only) {
+                    return Err(PgError::new(
+                        "42P01",
+                        format!("missing FROM-clause entry for table \"{o}\""),
+                    ));
                 }
             }
         }
@@ -638,7 +942,8 @@ fn run_select(
             .chain(order.iter().map(|k| &k.expr)),
     )?;
     let grouped = !calls.is_empty() || !group_by.is_empty();
-    let env = &ctx.env;
+    let eval_env = ctx.eval_env();
+    let env = &eval_env;
     let filter = s.selection.as_ref();
     let mut produced = Vec::new();
     let mut index_ordered = false;
@@ -738,7 +1043,7 @@ fn knn_decision<'a>(
     let filter = s.selection.as_ref();
     let test = |slot: u32| {
         matches!(
-            passes(filter, &RowAt::Table(table, alias, slot), &ctx.env),
+            passes(filter, &RowAt::Table(table, alias, slot), &ctx.eval_env()),
             Ok(true)
         )
     };
@@ -821,6 +1126,10 @@ pub fn explain_select(
             title: format!("Subquery Scan on {alias}"),
             details: Vec::new(),
         },
+        Input::Joined(_) => ScanShape {
+            title: "Nested Loop".into(),
+            details: Vec::new(),
+        },
     };
     let d = knn_decision(&input, s, order, limit, offset, ctx)?;
     Ok((d.map(|d| (d.plan, d.access)), scan))
@@ -848,7 +1157,8 @@ fn grouped_rows(
     calls: &[super::aggregate::AggregateCall],
     ctx: &Ctx,
 ) -> Result<Vec<Produced>, PgError> {
-    let env = &ctx.env;
+    let eval_env = ctx.eval_env();
+    let env = &eval_env;
     let (group_by, having) = (clauses.group_by, clauses.having);
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<(u32, Accumulators)> = Vec::new();

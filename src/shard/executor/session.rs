@@ -140,6 +140,8 @@ impl Job {
                 params: &self.params,
                 globals: &self.globals,
                 aggregates: None,
+                scope: None,
+                outer: None,
             },
             param_types: &self.param_types,
             ann: &self.ann,
@@ -611,7 +613,7 @@ fn finish_write(
 }
 
 fn read(job: &Job) -> Result<Outcome, PgError> {
-    if let Some(o) = catalog::answer(&job.stmt, &job.shard, &job.params, &job.globals)? {
+    if let Some(o) = catalog::answer(&job.stmt, &job.shard, &job.globals)? {
         return Ok(o);
     }
     let Ast::Query(q) = &job.stmt.ast else {
@@ -619,10 +621,33 @@ fn read(job: &Job) -> Result<Outcome, PgError> {
     };
     let started = Instant::now();
     let result = job
-        .with_ctx(false, |ctx| run_query(q, ctx))
+        .with_ctx(false, |ctx| {
+            match reads_unmodeled_catalog(&job.stmt.ast, ctx) {
+                true => Ok(Relation::default()),
+                false => run_query(q, ctx),
+            }
+        })
         .map(Outcome::select);
     job.shard.queries.observe(job.plan.get(), started.elapsed());
     result
+}
+
+/// Whether the statement reads a catalog relation the shard does not
+/// model (`pg_policy`, `pg_trigger`, `pg_publication`, …: psql's `\d`
+/// reads several). Such a query answers no rows, as on a PostgreSQL
+/// server without such objects.
+fn reads_unmodeled_catalog(ast: &Ast, ctx: &Ctx) -> bool {
+    let mut found = false;
+    let _ = sqlparser::ast::visit_relations(ast, |name| {
+        let rel = super::select::object_name(name);
+        found |= rel.starts_with("pg_")
+            && !ctx.ctes.contains_key(&rel)
+            && ctx.tables.get(&rel).is_none()
+            && super::pg_catalog::relation(None, &rel, ctx.tables, &ctx.env.globals.session)
+                .is_none();
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
 }
 
 fn write(
@@ -754,10 +779,8 @@ fn param_types(
     stmt: &sql::Statement,
     given: &[u32],
     tables: &crate::shard::storage::Tables,
+    session: &Session,
 ) -> Result<Vec<u32>, PgError> {
-    if catalog::is_typeinfo(stmt) {
-        return Ok(crate::wire::catalog::TYPEINFO_PARAMS.to_vec());
-    }
     let params = sql::params(stmt).map_err(parse_error)?;
     let table = match classify(stmt) {
         StatementKind::Insert(t) | StatementKind::Update(t) | StatementKind::Delete(t) => {
@@ -766,11 +789,22 @@ fn param_types(
         StatementKind::Select(info) => info.tables.first().map(|t| t.name.clone()),
         _ => None,
     };
-    let def = table.and_then(|t| tables.get(&t)).map(|t| t.def().clone());
-    let column_type = |name: &str| {
-        def.as_ref()
-            .and_then(|d| d.columns.iter().find(|c| c.name == name))
-            .map(|c| super::types::type_oid(c.ty))
+    let def = table
+        .as_ref()
+        .and_then(|t| tables.get(t))
+        .map(|t| t.def().clone());
+    let catalog = match (&def, &table) {
+        (None, Some(t)) => super::pg_catalog::relation(None, t, tables, session),
+        _ => None,
+    };
+    let column_type = |name: &str| match (&def, &catalog) {
+        (Some(d), _) => d
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| super::types::type_oid(c.ty)),
+        (None, Some(rel)) => rel.columns.iter().find(|c| c.name == name).map(|c| c.ty.0),
+        (None, None) => None,
     };
     let n = params.count.max(given.len());
     Ok((0..n)
@@ -804,7 +838,12 @@ fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {
         (_, StatementKind::Explain { .. }) => explain::columns(),
         (Ast::Query(q), _) => match catalog::describe(&job.stmt, &job.shard)? {
             Some(rel) => rel,
-            None => job.with_ctx(true, |ctx| run_query(q, ctx))?,
+            None => job.with_ctx(true, |ctx| {
+                match reads_unmodeled_catalog(&job.stmt.ast, ctx) {
+                    true => Ok(Relation::default()),
+                    false => run_query(q, ctx),
+                }
+            })?,
         },
         (Ast::Insert(ins), StatementKind::Insert(t)) => {
             let tables = job.shard.db.read();
@@ -874,7 +913,7 @@ impl QueryHandler for ShardSession {
             params: Vec::new(),
             param_types: {
                 let tables = self.shard.db.read();
-                param_types(&stmt, given, &tables)?
+                param_types(&stmt, given, &tables, session)?
             },
             globals: self.globals(session),
             ann: ann_settings(session)?,

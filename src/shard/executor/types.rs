@@ -39,18 +39,16 @@ pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
             (ColumnType::Timestamptz, false)
         }
         DataType::JSONB => (ColumnType::Jsonb, false),
-        DataType::Custom(name, mods) if mods.is_empty() => {
-            match name.to_string().to_ascii_lowercase().as_str() {
-                "serial" | "serial4" => (ColumnType::Int4, true),
-                "bigserial" | "serial8" => (ColumnType::Int8, true),
-                "smallserial" | "serial2" => (ColumnType::Int2, true),
-                "timestamptz" => (ColumnType::Timestamptz, false),
-                "jsonb" => (ColumnType::Jsonb, false),
-                "text" => (ColumnType::Text, false),
-                "float8" => (ColumnType::Float8, false),
-                _ => return Err(undefined_type(&dt.to_string())),
-            }
-        }
+        DataType::Custom(name, mods) if mods.is_empty() => match custom_name(name).as_str() {
+            "serial" | "serial4" => (ColumnType::Int4, true),
+            "bigserial" | "serial8" => (ColumnType::Int8, true),
+            "smallserial" | "serial2" => (ColumnType::Int2, true),
+            "timestamptz" => (ColumnType::Timestamptz, false),
+            "jsonb" => (ColumnType::Jsonb, false),
+            "text" => (ColumnType::Text, false),
+            "float8" => (ColumnType::Float8, false),
+            _ => return Err(undefined_type(&dt.to_string())),
+        },
         other => {
             return Err(PgError::feature_not_supported(format!(
                 "columns of type {other} are not supported"
@@ -187,14 +185,12 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
         }
         DataType::BitVarying(_) | DataType::VarBit(_) => return Ok((oid::VARBIT, None)),
         DataType::Regclass => return Ok((oid::OID, None)),
-        DataType::Custom(name, mods) if mods.is_empty() => {
-            match name.to_string().to_ascii_lowercase().as_str() {
-                "oid" | "regclass" | "regtype" => return Ok((oid::OID, None)),
-                "name" => return Ok((oid::NAME, None)),
-                "varbit" => return Ok((oid::VARBIT, None)),
-                _ => {}
-            }
-        }
+        DataType::Custom(name, mods) if mods.is_empty() => match custom_name(name).as_str() {
+            "oid" | "regclass" | "regtype" => return Ok((oid::OID, None)),
+            "name" => return Ok((oid::NAME, None)),
+            "varbit" => return Ok((oid::VARBIT, None)),
+            _ => {}
+        },
         _ => {}
     }
     let (ty, _) = column_type(dt)?;
@@ -203,4 +199,16 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
         other => value_typmod(other),
     };
     Ok((type_oid(ty), typmod))
+}
+
+/// A type name as written, lower-cased, without a `pg_catalog.` or
+/// `public.` schema (`pg_catalog.regclass` is `regclass`).
+pub fn custom_name(name: &sqlparser::ast::ObjectName) -> String {
+    let full = name.to_string().to_ascii_lowercase();
+    for schema in ["pg_catalog.", "public."] {
+        if let Some(rest) = full.strip_prefix(schema) {
+            return rest.to_string();
+        }
+    }
+    full
 }

@@ -1,0 +1,1144 @@
+//! The system catalog as data: `pg_catalog` and `information_schema`
+//! relations generated from storage's table definitions, the type
+//! registry and the session, and run by the same executor as user
+//! tables, so a driver's introspection works whatever its exact text.
+//! The catalog functions drivers call (`format_type`, `to_regtype`,
+//! `pg_get_indexdef`, …) answer from the same data.
+//!
+//! OIDs: built-in types, namespaces and access methods have PostgreSQL's;
+//! pgvector's types have the registry's fixed ones; a table's is its
+//! storage id, a secondary index's its storage id, and a primary key's
+//! index [`PKEY_OID_BASE`] plus the table's.
+
+use super::select::{Column, Relation};
+use crate::shard::datum::Datum;
+use crate::shard::storage::{IndexMethod, Table, Tables};
+use crate::wire::types::{self, oid, PgType};
+use crate::wire::{Session, Value};
+use ann::{Metric, VectorType};
+
+/// `pg_catalog`'s namespace OID.
+pub const PG_CATALOG_OID: u32 = 11;
+/// `public`'s namespace OID.
+pub const PUBLIC_OID: u32 = 2200;
+/// `information_schema`'s namespace OID (PostgreSQL's varies by build).
+pub const INFORMATION_SCHEMA_OID: u32 = 13_000;
+/// The bootstrap superuser's OID, which the session's user is shown as.
+const OWNER_OID: u32 = 10;
+/// A primary key's index OID is this plus the table's OID.
+pub const PKEY_OID_BASE: u32 = 1_000_000_000;
+const HNSW_AM_OID: u32 = 16_400;
+const IVFFLAT_AM_OID: u32 = 16_401;
+
+/// A relation being built: columns, then rows in column order.
+struct Builder {
+    columns: Vec<Column>,
+    rows: Vec<Vec<Datum>>,
+}
+
+impl Builder {
+    fn new(spec: &[(&str, u32)]) -> Self {
+        Builder {
+            columns: spec
+                .iter()
+                .map(|&(n, t)| Column {
+                    name: n.to_string(),
+                    ty: (t, -1),
+                })
+                .collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, row: Vec<Datum>) {
+        debug_assert_eq!(row.len(), self.columns.len());
+        self.rows.push(row);
+    }
+
+    fn done(self) -> Relation {
+        Relation {
+            columns: self.columns,
+            rows: self.rows,
+        }
+    }
+}
+
+fn text(s: &str) -> Datum {
+    Some(Value::Text(s.to_string()))
+}
+
+fn o(v: u32) -> Datum {
+    Some(Value::Oid(v))
+}
+
+fn b(v: bool) -> Datum {
+    Some(Value::Bool(v))
+}
+
+fn ch(c: u8) -> Datum {
+    Some(Value::Char(c))
+}
+
+fn i2(v: i16) -> Datum {
+    Some(Value::Int2(v))
+}
+
+fn i4(v: i32) -> Datum {
+    Some(Value::Int4(v))
+}
+
+/// The relation `schema.name` of the system catalog (`schema` `None`:
+/// unqualified, which finds `pg_catalog` first as PostgreSQL's search
+/// path does), or `None` when there is none.
+pub fn relation(
+    schema: Option<&str>,
+    name: &str,
+    tables: &Tables,
+    session: &Session,
+) -> Option<Relation> {
+    match schema {
+        None | Some("pg_catalog") => pg_catalog_relation(name, tables, session),
+        Some("information_schema") => information_schema_relation(name, tables, session),
+        Some(_) => None,
+    }
+}
+
+fn pg_catalog_relation(name: &str, tables: &Tables, session: &Session) -> Option<Relation> {
+    Some(match name {
+        "pg_type" => pg_type(),
+        "pg_namespace" => pg_namespace(),
+        "pg_class" => pg_class(tables),
+        "pg_attribute" => pg_attribute(tables),
+        "pg_attrdef" => pg_attrdef(tables),
+        "pg_index" => pg_index(tables),
+        "pg_am" => pg_am(),
+        "pg_constraint" => pg_constraint(tables),
+        "pg_extension" => pg_extension(),
+        "pg_database" => pg_database(session),
+        "pg_roles" => pg_roles(session),
+        "pg_user" => pg_user(session),
+        "pg_settings" => pg_settings(session),
+        "pg_collation" => pg_collation(),
+        "pg_opclass" => pg_opclass(),
+        "pg_tables" => pg_tables(tables, session),
+        "pg_indexes" => pg_indexes(tables),
+        "pg_range" => Builder::new(&[
+            ("rngtypid", oid::OID),
+            ("rngsubtype", oid::OID),
+            ("rngmultitypid", oid::OID),
+            ("rngcollation", oid::OID),
+            ("rngsubopc", oid::OID),
+        ])
+        .done(),
+        "pg_enum" => Builder::new(&[
+            ("oid", oid::OID),
+            ("enumtypid", oid::OID),
+            ("enumsortorder", oid::FLOAT4),
+            ("enumlabel", oid::NAME),
+        ])
+        .done(),
+        "pg_description" => Builder::new(&[
+            ("objoid", oid::OID),
+            ("classoid", oid::OID),
+            ("objsubid", oid::INT4),
+            ("description", oid::TEXT),
+        ])
+        .done(),
+        "pg_inherits" => Builder::new(&[
+            ("inhrelid", oid::OID),
+            ("inhparent", oid::OID),
+            ("inhseqno", oid::INT4),
+            ("inhdetachpending", oid::BOOL),
+        ])
+        .done(),
+        "pg_sequence" => Builder::new(&[
+            ("seqrelid", oid::OID),
+            ("seqtypid", oid::OID),
+            ("seqstart", oid::INT8),
+            ("seqincrement", oid::INT8),
+            ("seqmax", oid::INT8),
+            ("seqmin", oid::INT8),
+            ("seqcache", oid::INT8),
+            ("seqcycle", oid::BOOL),
+        ])
+        .done(),
+        _ => return None,
+    })
+}
+
+fn type_category(t: &PgType) -> u8 {
+    if t.elem != 0 {
+        return b'A';
+    }
+    match t.oid {
+        oid::BOOL => b'B',
+        oid::INT2 | oid::INT4 | oid::INT8 | oid::FLOAT4 | oid::FLOAT8 | oid::OID => b'N',
+        oid::TEXT | oid::VARCHAR | oid::NAME | oid::CHAR => b'S',
+        oid::DATE | oid::TIMESTAMPTZ => b'D',
+        oid::BIT | oid::VARBIT => b'V',
+        oid::UNKNOWN => b'X',
+        _ => b'U',
+    }
+}
+
+fn namespace_oid(schema: &str) -> u32 {
+    match schema {
+        "pg_catalog" => PG_CATALOG_OID,
+        "information_schema" => INFORMATION_SCHEMA_OID,
+        _ => PUBLIC_OID,
+    }
+}
+
+/// `pg_type`: the type registry.
+fn pg_type() -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("typname", oid::NAME),
+        ("typnamespace", oid::OID),
+        ("typowner", oid::OID),
+        ("typlen", oid::INT2),
+        ("typbyval", oid::BOOL),
+        ("typtype", oid::CHAR),
+        ("typcategory", oid::CHAR),
+        ("typispreferred", oid::BOOL),
+        ("typisdefined", oid::BOOL),
+        ("typdelim", oid::CHAR),
+        ("typrelid", oid::OID),
+        ("typsubscript", oid::TEXT),
+        ("typelem", oid::OID),
+        ("typarray", oid::OID),
+        ("typinput", oid::TEXT),
+        ("typoutput", oid::TEXT),
+        ("typreceive", oid::TEXT),
+        ("typsend", oid::TEXT),
+        ("typalign", oid::CHAR),
+        ("typstorage", oid::CHAR),
+        ("typnotnull", oid::BOOL),
+        ("typbasetype", oid::OID),
+        ("typtypmod", oid::INT4),
+        ("typndims", oid::INT4),
+        ("typcollation", oid::OID),
+        ("typdefault", oid::TEXT),
+    ]);
+    for t in types::TYPES {
+        let base = if t.elem != 0 {
+            "array"
+        } else {
+            t.name.trim_start_matches('_')
+        };
+        let collatable = matches!(t.oid, oid::TEXT | oid::VARCHAR | oid::NAME);
+        r.row(vec![
+            o(t.oid),
+            text(t.name),
+            o(namespace_oid(t.schema)),
+            o(OWNER_OID),
+            i2(t.len),
+            b(matches!(t.len, 1 | 2 | 4 | 8)),
+            ch(t.kind),
+            ch(type_category(t)),
+            b(matches!(
+                t.oid,
+                oid::BOOL | oid::FLOAT8 | oid::TEXT | oid::OID
+            )),
+            b(true),
+            ch(b','),
+            o(0),
+            text(if t.elem != 0 {
+                "array_subscript_handler"
+            } else {
+                "-"
+            }),
+            o(t.elem),
+            o(t.array),
+            text(&format!("{base}_in")),
+            text(&format!("{base}_out")),
+            text(&format!("{base}_recv")),
+            text(&format!("{base}_send")),
+            ch(match t.len {
+                1 => b'c',
+                2 => b's',
+                8 => b'd',
+                _ => b'i',
+            }),
+            ch(if t.len == -1 { b'x' } else { b'p' }),
+            b(false),
+            o(0),
+            i4(-1),
+            i4(0),
+            o(if collatable { 100 } else { 0 }),
+            None,
+        ]);
+    }
+    r.done()
+}
+
+fn pg_namespace() -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("nspname", oid::NAME),
+        ("nspowner", oid::OID),
+        ("nspacl", oid::TEXT),
+    ]);
+    for (id, name) in [
+        (99, "pg_toast"),
+        (PG_CATALOG_OID, "pg_catalog"),
+        (PUBLIC_OID, "public"),
+        (INFORMATION_SCHEMA_OID, "information_schema"),
+    ] {
+        r.row(vec![o(id), text(name), o(OWNER_OID), None]);
+    }
+    r.done()
+}
+
+/// Tables in OID order (as stored), each with its indexes: the primary
+/// key's first, then the secondary ones by name.
+fn sorted_tables(tables: &Tables) -> Vec<&Table> {
+    let mut v: Vec<&Table> = tables.iter().collect();
+    v.sort_by_key(|t| t.def().oid);
+    v
+}
+
+/// One index of a table as the catalog shows it.
+pub struct IndexInfo {
+    /// Index OID.
+    pub oid: u32,
+    /// Index name.
+    pub name: String,
+    /// Positions of the indexed columns.
+    pub columns: Vec<usize>,
+    /// The primary key's index.
+    pub primary: bool,
+    /// Access method.
+    pub method: IndexMethod,
+}
+
+/// The indexes of `table`, primary key first.
+pub fn indexes(table: &Table) -> Vec<IndexInfo> {
+    let def = table.def();
+    let mut out = Vec::new();
+    if !def.primary_key.is_empty() {
+        out.push(IndexInfo {
+            oid: PKEY_OID_BASE + def.oid,
+            name: def.pkey_name(),
+            columns: def.primary_key.clone(),
+            primary: true,
+            method: IndexMethod::BTree,
+        });
+    }
+    let mut secondary: Vec<_> = table.indexes().iter().collect();
+    secondary.sort_by(|a, b| a.def.name.cmp(&b.def.name));
+    out.extend(secondary.into_iter().map(|i| IndexInfo {
+        oid: i.def.oid,
+        name: i.def.name.clone(),
+        columns: vec![i.def.column],
+        primary: false,
+        method: i.def.method,
+    }));
+    out
+}
+
+fn am_oid(method: IndexMethod) -> u32 {
+    match method {
+        IndexMethod::BTree => 403,
+        IndexMethod::Hnsw { .. } => HNSW_AM_OID,
+        IndexMethod::IvfFlat { .. } => IVFFLAT_AM_OID,
+    }
+}
+
+/// pgvector's operator class name for a vector type and metric.
+pub fn opclass_name(ty: VectorType, metric: Metric) -> String {
+    let t = match ty {
+        VectorType::Vector => "vector",
+        VectorType::HalfVec => "halfvec",
+        VectorType::SparseVec => "sparsevec",
+        VectorType::Bit => "bit",
+    };
+    let m = match metric {
+        Metric::L2 => "l2",
+        Metric::InnerProduct => "ip",
+        Metric::Cosine => "cosine",
+        Metric::L1 => "l1",
+        Metric::Hamming => "hamming",
+        Metric::Jaccard => "jaccard",
+    };
+    format!("{t}_{m}_ops")
+}
+
+/// `CREATE [UNIQUE] INDEX …` as `pg_get_indexdef` prints it.
+pub fn index_definition(table: &Table, index: &IndexInfo) -> String {
+    let def = table.def();
+    let keys: Vec<String> = index
+        .columns
+        .iter()
+        .map(|&c| {
+            let column = &def.columns[c];
+            match (index.method.metric(), column.ty.vector_type()) {
+                (Some(m), Some((ty, _))) => format!("{} {}", column.name, opclass_name(ty, m)),
+                _ => column.name.clone(),
+            }
+        })
+        .collect();
+    let options = match index.method {
+        IndexMethod::Hnsw {
+            m, ef_construction, ..
+        } => format!(" WITH (m='{m}', ef_construction='{ef_construction}')"),
+        IndexMethod::IvfFlat { lists, .. } => format!(" WITH (lists='{lists}')"),
+        IndexMethod::BTree => String::new(),
+    };
+    format!(
+        "CREATE {}INDEX {} ON public.{} USING {} ({}){options}",
+        if index.primary { "UNIQUE " } else { "" },
+        index.name,
+        def.name,
+        index.method.name(),
+        keys.join(", ")
+    )
+}
+
+/// `PRIMARY KEY (a, b)` as `pg_get_constraintdef` prints it.
+pub fn primary_key_definition(table: &Table) -> String {
+    let def = table.def();
+    let keys: Vec<&str> = def
+        .primary_key
+        .iter()
+        .map(|&i| def.columns[i].name.as_str())
+        .collect();
+    format!("PRIMARY KEY ({})", keys.join(", "))
+}
+
+fn pg_class(tables: &Tables) -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("relname", oid::NAME),
+        ("relnamespace", oid::OID),
+        ("reltype", oid::OID),
+        ("reloftype", oid::OID),
+        ("relowner", oid::OID),
+        ("relam", oid::OID),
+        ("relfilenode", oid::OID),
+        ("reltablespace", oid::OID),
+        ("relpages", oid::INT4),
+        ("reltuples", oid::FLOAT4),
+        ("relallvisible", oid::INT4),
+        ("reltoastrelid", oid::OID),
+        ("relhasindex", oid::BOOL),
+        ("relisshared", oid::BOOL),
+        ("relpersistence", oid::CHAR),
+        ("relkind", oid::CHAR),
+        ("relnatts", oid::INT2),
+        ("relchecks", oid::INT2),
+        ("relhasrules", oid::BOOL),
+        ("relhastriggers", oid::BOOL),
+        ("relhassubclass", oid::BOOL),
+        ("relrowsecurity", oid::BOOL),
+        ("relforcerowsecurity", oid::BOOL),
+        ("relispopulated", oid::BOOL),
+        ("relreplident", oid::CHAR),
+        ("relispartition", oid::BOOL),
+        ("relacl", oid::TEXT),
+        ("reloptions", oid::TEXT),
+        ("relpartbound", oid::TEXT),
+    ]);
+    let mut add = |id: u32, name: &str, kind: u8, am: u32, natts: usize, has_index: bool| {
+        r.row(vec![
+            o(id),
+            text(name),
+            o(PUBLIC_OID),
+            o(0),
+            o(0),
+            o(OWNER_OID),
+            o(am),
+            o(id),
+            o(0),
+            i4(0),
+            Some(Value::Float4(-1.0)),
+            i4(0),
+            o(0),
+            b(has_index),
+            b(false),
+            ch(b'p'),
+            ch(kind),
+            i2(natts as i16),
+            i2(0),
+            b(false),
+            b(false),
+            b(false),
+            b(false),
+            b(false),
+            b(true),
+            ch(if kind == b'r' { b'd' } else { b'n' }),
+            b(false),
+            None,
+            None,
+            None,
+        ]);
+    };
+    for t in sorted_tables(tables) {
+        let def = t.def();
+        let idx = indexes(t);
+        add(
+            def.oid,
+            &def.name,
+            b'r',
+            2,
+            def.columns.len(),
+            !idx.is_empty(),
+        );
+        for i in idx {
+            add(
+                i.oid,
+                &i.name,
+                b'i',
+                am_oid(i.method),
+                i.columns.len(),
+                false,
+            );
+        }
+    }
+    r.done()
+}
+
+/// The `pg_tables` view.
+fn pg_tables(tables: &Tables, session: &Session) -> Relation {
+    let mut r = Builder::new(&[
+        ("schemaname", oid::NAME),
+        ("tablename", oid::NAME),
+        ("tableowner", oid::NAME),
+        ("tablespace", oid::NAME),
+        ("hasindexes", oid::BOOL),
+        ("hasrules", oid::BOOL),
+        ("hastriggers", oid::BOOL),
+        ("rowsecurity", oid::BOOL),
+    ]);
+    for t in sorted_tables(tables) {
+        r.row(vec![
+            text("public"),
+            text(&t.def().name),
+            text(&session.user),
+            None,
+            b(!indexes(t).is_empty()),
+            b(false),
+            b(false),
+            b(false),
+        ]);
+    }
+    r.done()
+}
+
+/// The `pg_indexes` view.
+fn pg_indexes(tables: &Tables) -> Relation {
+    let mut r = Builder::new(&[
+        ("schemaname", oid::NAME),
+        ("tablename", oid::NAME),
+        ("indexname", oid::NAME),
+        ("tablespace", oid::NAME),
+        ("indexdef", oid::TEXT),
+    ]);
+    for t in sorted_tables(tables) {
+        for i in indexes(t) {
+            r.row(vec![
+                text("public"),
+                text(&t.def().name),
+                text(&i.name),
+                None,
+                text(&index_definition(t, &i)),
+            ]);
+        }
+    }
+    r.done()
+}
+
+fn pg_attribute(tables: &Tables) -> Relation {
+    let mut r = Builder::new(&[
+        ("attrelid", oid::OID),
+        ("attname", oid::NAME),
+        ("atttypid", oid::OID),
+        ("attlen", oid::INT2),
+        ("attnum", oid::INT2),
+        ("atttypmod", oid::INT4),
+        ("attndims", oid::INT2),
+        ("attbyval", oid::BOOL),
+        ("attalign", oid::CHAR),
+        ("attstorage", oid::CHAR),
+        ("attnotnull", oid::BOOL),
+        ("atthasdef", oid::BOOL),
+        ("atthasmissing", oid::BOOL),
+        ("attidentity", oid::CHAR),
+        ("attgenerated", oid::CHAR),
+        ("attisdropped", oid::BOOL),
+        ("attislocal", oid::BOOL),
+        ("attinhcount", oid::INT2),
+        ("attcollation", oid::OID),
+        ("attacl", oid::TEXT),
+        ("attoptions", oid::TEXT),
+    ]);
+    for t in sorted_tables(tables) {
+        let def = t.def();
+        let mut add = |rel: u32, num: usize, c: usize| {
+            let col = &def.columns[c];
+            let type_oid = super::types::type_oid(col.ty);
+            let len = types::by_oid(type_oid).map_or(-1, |t| t.len);
+            let collatable = matches!(type_oid, oid::TEXT | oid::VARCHAR);
+            r.row(vec![
+                o(rel),
+                text(&col.name),
+                o(type_oid),
+                i2(len),
+                i2(num as i16),
+                i4(super::types::typmod(col.ty)),
+                i2(0),
+                b(matches!(len, 1 | 2 | 4 | 8)),
+                ch(b'i'),
+                ch(if len == -1 { b'x' } else { b'p' }),
+                b(col.not_null || def.primary_key.contains(&c)),
+                b(col.default.is_some() && rel == def.oid),
+                b(false),
+                ch(0),
+                ch(0),
+                b(false),
+                b(true),
+                i2(0),
+                o(if collatable { 100 } else { 0 }),
+                None,
+                None,
+            ]);
+        };
+        for c in 0..def.columns.len() {
+            add(def.oid, c + 1, c);
+        }
+        for i in indexes(t) {
+            for (n, &c) in i.columns.iter().enumerate() {
+                add(i.oid, n + 1, c);
+            }
+        }
+    }
+    r.done()
+}
+
+fn pg_attrdef(tables: &Tables) -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("adrelid", oid::OID),
+        ("adnum", oid::INT2),
+        ("adbin", oid::TEXT),
+    ]);
+    for t in sorted_tables(tables) {
+        let def = t.def();
+        for (i, c) in def.columns.iter().enumerate() {
+            if let Some(d) = &c.default {
+                let id = PKEY_OID_BASE / 2 + def.oid * 64 + i as u32;
+                r.row(vec![o(id), o(def.oid), i2(i as i16 + 1), text(d)]);
+            }
+        }
+    }
+    r.done()
+}
+
+fn int2_list(columns: &[usize], sep: &str) -> String {
+    columns
+        .iter()
+        .map(|c| (c + 1).to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+fn pg_index(tables: &Tables) -> Relation {
+    let mut r = Builder::new(&[
+        ("indexrelid", oid::OID),
+        ("indrelid", oid::OID),
+        ("indnatts", oid::INT2),
+        ("indnkeyatts", oid::INT2),
+        ("indisunique", oid::BOOL),
+        ("indnullsnotdistinct", oid::BOOL),
+        ("indisprimary", oid::BOOL),
+        ("indisexclusion", oid::BOOL),
+        ("indimmediate", oid::BOOL),
+        ("indisclustered", oid::BOOL),
+        ("indisvalid", oid::BOOL),
+        ("indcheckxmin", oid::BOOL),
+        ("indisready", oid::BOOL),
+        ("indislive", oid::BOOL),
+        ("indisreplident", oid::BOOL),
+        ("indkey", oid::TEXT),
+        ("indexprs", oid::TEXT),
+        ("indpred", oid::TEXT),
+    ]);
+    for t in sorted_tables(tables) {
+        for i in indexes(t) {
+            let n = i.columns.len() as i16;
+            r.row(vec![
+                o(i.oid),
+                o(t.def().oid),
+                i2(n),
+                i2(n),
+                b(i.primary),
+                b(false),
+                b(i.primary),
+                b(false),
+                b(true),
+                b(false),
+                b(true),
+                b(false),
+                b(true),
+                b(true),
+                b(false),
+                text(&int2_list(&i.columns, " ")),
+                None,
+                None,
+            ]);
+        }
+    }
+    r.done()
+}
+
+fn pg_constraint(tables: &Tables) -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("conname", oid::NAME),
+        ("connamespace", oid::OID),
+        ("contype", oid::CHAR),
+        ("condeferrable", oid::BOOL),
+        ("condeferred", oid::BOOL),
+        ("convalidated", oid::BOOL),
+        ("conrelid", oid::OID),
+        ("contypid", oid::OID),
+        ("conindid", oid::OID),
+        ("confrelid", oid::OID),
+        ("conkey", oid::TEXT),
+        ("confkey", oid::TEXT),
+    ]);
+    for t in sorted_tables(tables) {
+        let def = t.def();
+        if def.primary_key.is_empty() {
+            continue;
+        }
+        r.row(vec![
+            o(PKEY_OID_BASE / 4 + def.oid),
+            text(&def.pkey_name()),
+            o(PUBLIC_OID),
+            ch(b'p'),
+            b(false),
+            b(false),
+            b(true),
+            o(def.oid),
+            o(0),
+            o(PKEY_OID_BASE + def.oid),
+            o(0),
+            text(&format!("{{{}}}", int2_list(&def.primary_key, ","))),
+            None,
+        ]);
+    }
+    r.done()
+}
+
+fn pg_am() -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("amname", oid::NAME),
+        ("amhandler", oid::TEXT),
+        ("amtype", oid::CHAR),
+    ]);
+    for (id, name, kind) in [
+        (2, "heap", b't'),
+        (403, "btree", b'i'),
+        (405, "hash", b'i'),
+        (783, "gist", b'i'),
+        (2742, "gin", b'i'),
+        (4000, "spgist", b'i'),
+        (3580, "brin", b'i'),
+        (IVFFLAT_AM_OID, "ivfflat", b'i'),
+        (HNSW_AM_OID, "hnsw", b'i'),
+    ] {
+        r.row(vec![
+            o(id),
+            text(name),
+            text(&format!("{name}handler")),
+            ch(kind),
+        ]);
+    }
+    r.done()
+}
+
+fn pg_opclass() -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("opcmethod", oid::OID),
+        ("opcname", oid::NAME),
+        ("opcnamespace", oid::OID),
+        ("opcintype", oid::OID),
+        ("opcdefault", oid::BOOL),
+    ]);
+    let mut id = 16_500;
+    for (ty, type_oid) in [
+        (VectorType::Vector, oid::VECTOR),
+        (VectorType::HalfVec, oid::HALFVEC),
+        (VectorType::SparseVec, oid::SPARSEVEC),
+        (VectorType::Bit, oid::BIT),
+    ] {
+        for metric in [
+            Metric::L2,
+            Metric::InnerProduct,
+            Metric::Cosine,
+            Metric::L1,
+            Metric::Hamming,
+            Metric::Jaccard,
+        ] {
+            let fits =
+                (ty == VectorType::Bit) == matches!(metric, Metric::Hamming | Metric::Jaccard);
+            if !fits {
+                continue;
+            }
+            for am in [HNSW_AM_OID, IVFFLAT_AM_OID] {
+                id += 1;
+                let name = opclass_name(ty, metric);
+                r.row(vec![
+                    o(id),
+                    o(am),
+                    text(&name),
+                    o(PUBLIC_OID),
+                    o(type_oid),
+                    b(false),
+                ]);
+            }
+        }
+    }
+    r.done()
+}
+
+fn pg_extension() -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("extname", oid::NAME),
+        ("extowner", oid::OID),
+        ("extnamespace", oid::OID),
+        ("extrelocatable", oid::BOOL),
+        ("extversion", oid::TEXT),
+    ]);
+    r.row(vec![
+        o(13_001),
+        text("plpgsql"),
+        o(OWNER_OID),
+        o(PG_CATALOG_OID),
+        b(false),
+        text("1.0"),
+    ]);
+    r.row(vec![
+        o(16_384),
+        text("vector"),
+        o(OWNER_OID),
+        o(PUBLIC_OID),
+        b(true),
+        text("0.8.2"),
+    ]);
+    r.done()
+}
+
+fn pg_database(session: &Session) -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("datname", oid::NAME),
+        ("datdba", oid::OID),
+        ("encoding", oid::INT4),
+        ("datlocprovider", oid::CHAR),
+        ("datistemplate", oid::BOOL),
+        ("datallowconn", oid::BOOL),
+        ("datconnlimit", oid::INT4),
+        ("dattablespace", oid::OID),
+        ("datcollate", oid::TEXT),
+        ("datctype", oid::TEXT),
+        ("datacl", oid::TEXT),
+    ]);
+    let mut names = vec![(5, "postgres"), (1, "template1"), (4, "template0")];
+    if !names.iter().any(|(_, n)| *n == session.database) {
+        names.push((16_383, session.database.as_str()));
+    }
+    for (id, name) in names {
+        r.row(vec![
+            o(id),
+            text(name),
+            o(OWNER_OID),
+            i4(6),
+            ch(b'c'),
+            b(name.starts_with("template")),
+            b(name != "template0"),
+            i4(-1),
+            o(1663),
+            text("C.UTF-8"),
+            text("C.UTF-8"),
+            None,
+        ]);
+    }
+    r.done()
+}
+
+fn pg_roles(session: &Session) -> Relation {
+    let mut r = Builder::new(&[
+        ("rolname", oid::NAME),
+        ("rolsuper", oid::BOOL),
+        ("rolinherit", oid::BOOL),
+        ("rolcreaterole", oid::BOOL),
+        ("rolcreatedb", oid::BOOL),
+        ("rolcanlogin", oid::BOOL),
+        ("rolreplication", oid::BOOL),
+        ("rolconnlimit", oid::INT4),
+        ("rolpassword", oid::TEXT),
+        ("rolbypassrls", oid::BOOL),
+        ("oid", oid::OID),
+    ]);
+    let t = b(true);
+    r.row(vec![
+        text(&session.user),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        t.clone(),
+        i4(-1),
+        text("********"),
+        t,
+        o(OWNER_OID),
+    ]);
+    r.done()
+}
+
+fn pg_user(session: &Session) -> Relation {
+    let mut r = Builder::new(&[
+        ("usename", oid::NAME),
+        ("usesysid", oid::OID),
+        ("usecreatedb", oid::BOOL),
+        ("usesuper", oid::BOOL),
+        ("userepl", oid::BOOL),
+        ("usebypassrls", oid::BOOL),
+        ("passwd", oid::TEXT),
+    ]);
+    r.row(vec![
+        text(&session.user),
+        o(OWNER_OID),
+        b(true),
+        b(true),
+        b(true),
+        b(true),
+        text("********"),
+    ]);
+    r.done()
+}
+
+fn pg_settings(session: &Session) -> Relation {
+    let mut r = Builder::new(&[
+        ("name", oid::TEXT),
+        ("setting", oid::TEXT),
+        ("unit", oid::TEXT),
+        ("category", oid::TEXT),
+        ("short_desc", oid::TEXT),
+        ("context", oid::TEXT),
+        ("vartype", oid::TEXT),
+        ("source", oid::TEXT),
+    ]);
+    for (name, value, desc) in session.show_all() {
+        r.row(vec![
+            text(name),
+            text(&value),
+            None,
+            text(""),
+            text(desc),
+            text("user"),
+            text("string"),
+            text("default"),
+        ]);
+    }
+    r.done()
+}
+
+fn pg_collation() -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("collname", oid::NAME),
+        ("collnamespace", oid::OID),
+        ("collowner", oid::OID),
+        ("collprovider", oid::CHAR),
+        ("collisdeterministic", oid::BOOL),
+        ("collencoding", oid::INT4),
+    ]);
+    for (id, name, provider) in [
+        (100, "default", b'd'),
+        (950, "C", b'c'),
+        (951, "POSIX", b'c'),
+    ] {
+        r.row(vec![
+            o(id),
+            text(name),
+            o(PG_CATALOG_OID),
+            o(OWNER_OID),
+            ch(provider),
+            b(true),
+            i4(-1),
+        ]);
+    }
+    r.done()
+}
+
+fn information_schema_relation(name: &str, tables: &Tables, session: &Session) -> Option<Relation> {
+    let db = session.database.as_str();
+    Some(match name {
+        "schemata" => {
+            let mut r = Builder::new(&[
+                ("catalog_name", oid::NAME),
+                ("schema_name", oid::NAME),
+                ("schema_owner", oid::NAME),
+            ]);
+            for s in ["pg_catalog", "public", "information_schema"] {
+                r.row(vec![text(db), text(s), text(&session.user)]);
+            }
+            r.done()
+        }
+        "tables" => {
+            let mut r = Builder::new(&[
+                ("table_catalog", oid::NAME),
+                ("table_schema", oid::NAME),
+                ("table_name", oid::NAME),
+                ("table_type", oid::TEXT),
+                ("is_insertable_into", oid::TEXT),
+                ("is_typed", oid::TEXT),
+            ]);
+            for t in sorted_tables(tables) {
+                r.row(vec![
+                    text(db),
+                    text("public"),
+                    text(&t.def().name),
+                    text("BASE TABLE"),
+                    text("YES"),
+                    text("NO"),
+                ]);
+            }
+            r.done()
+        }
+        "columns" => {
+            let mut r = Builder::new(&[
+                ("table_catalog", oid::NAME),
+                ("table_schema", oid::NAME),
+                ("table_name", oid::NAME),
+                ("column_name", oid::NAME),
+                ("ordinal_position", oid::INT4),
+                ("column_default", oid::TEXT),
+                ("is_nullable", oid::TEXT),
+                ("data_type", oid::TEXT),
+                ("character_maximum_length", oid::INT4),
+                ("udt_schema", oid::NAME),
+                ("udt_name", oid::NAME),
+                ("is_identity", oid::TEXT),
+            ]);
+            for t in sorted_tables(tables) {
+                let def = t.def();
+                for (i, c) in def.columns.iter().enumerate() {
+                    let type_oid = super::types::type_oid(c.ty);
+                    let ty = types::by_oid(type_oid);
+                    let user_defined = ty.is_some_and(|t| t.schema == "public");
+                    let data_type = if user_defined {
+                        "USER-DEFINED".to_string()
+                    } else {
+                        let full = c.ty.sql_name();
+                        full.split('(').next().unwrap_or_default().to_string()
+                    };
+                    let max_len = match c.ty {
+                        crate::shard::storage::ColumnType::Varchar(Some(n)) => i4(n as i32),
+                        _ => None,
+                    };
+                    let nullable = !(c.not_null || def.primary_key.contains(&i));
+                    r.row(vec![
+                        text(db),
+                        text("public"),
+                        text(&def.name),
+                        text(&c.name),
+                        i4(i as i32 + 1),
+                        c.default.as_deref().and_then(text),
+                        text(if nullable { "YES" } else { "NO" }),
+                        text(&data_type),
+                        max_len,
+                        text(ty.map_or("pg_catalog", |t| t.schema)),
+                        text(ty.map_or("", |t| t.name)),
+                        text("NO"),
+                    ]);
+                }
+            }
+            r.done()
+        }
+        _ => return None,
+    })
+}
+
+/// `format_type(type, typmod)`: the type's SQL name with its modifier.
+pub fn format_type(type_oid: u32, typmod: Option<i32>) -> Option<String> {
+    let t = types::by_oid(type_oid)?;
+    let m = typmod.filter(|&m| m >= 0);
+    let with = |base: &str, n: Option<i32>| match n {
+        Some(n) => format!("{base}({n})"),
+        None => base.to_string(),
+    };
+    Some(match type_oid {
+        oid::BOOL => "boolean".into(),
+        oid::INT2 => "smallint".into(),
+        oid::INT4 => "integer".into(),
+        oid::INT8 => "bigint".into(),
+        oid::FLOAT4 => "real".into(),
+        oid::FLOAT8 => "double precision".into(),
+        oid::VARCHAR => with("character varying", m.map(|n| n - 4)),
+        oid::TIMESTAMPTZ => "timestamp with time zone".into(),
+        oid::CHAR => "\"char\"".into(),
+        oid::BIT => with("bit", m),
+        oid::VARBIT => with("bit varying", m),
+        oid::VECTOR | oid::HALFVEC | oid::SPARSEVEC => with(t.name, m),
+        _ if t.elem != 0 => format!("{}[]", format_type(t.elem, None)?),
+        _ => t.name.to_string(),
+    })
+}
+
+/// The OID of the relation (table, index or catalog relation) named
+/// `name` (`schema.name` allowed), for `::regclass` and `to_regclass`.
+pub fn relation_oid(name: &str, tables: &Tables) -> Option<u32> {
+    let name = name.trim().trim_matches('"');
+    let (schema, rel) = match name.split_once('.') {
+        Some((s, r)) => (Some(s.trim_matches('"')), r.trim_matches('"')),
+        None => (None, name),
+    };
+    if schema.is_none_or(|s| s == "public") {
+        if let Some(t) = tables.get(rel) {
+            return Some(t.def().oid);
+        }
+        for t in tables.iter() {
+            if let Some(i) = indexes(t).into_iter().find(|i| i.name == rel) {
+                return Some(i.oid);
+            }
+        }
+    }
+    None
+}
+
+/// The name `::regclass::text` shows for `rel`, or the number as text.
+pub fn relation_name(rel: u32, tables: &Tables) -> String {
+    if let Some(t) = tables.by_oid(rel) {
+        return t.def().name.clone();
+    }
+    for t in tables.iter() {
+        if let Some(i) = indexes(t).into_iter().find(|i| i.oid == rel) {
+            return i.name;
+        }
+    }
+    rel.to_string()
+}
+
+/// `pg_get_indexdef(index)`.
+pub fn index_def_by_oid(index: u32, tables: &Tables) -> Option<String> {
+    tables.iter().find_map(|t| {
+        indexes(t)
+            .into_iter()
+            .find(|i| i.oid == index)
+            .map(|i| index_definition(t, &i))
+    })
+}
+
+/// `pg_get_constraintdef(constraint)`.
+pub fn constraint_def_by_oid(constraint: u32, tables: &Tables) -> Option<String> {
+    let table = tables.by_oid(constraint.checked_sub(PKEY_OID_BASE / 4)?)?;
+    (!table.def().primary_key.is_empty()).then(|| primary_key_definition(table))
+}
