@@ -92,6 +92,12 @@ async fn prepared_knn_with_binary_vectors_equals_one_server() {
 /// shard's own order (insertion order for an exact scan), every time; and
 /// LIMIT/OFFSET without ORDER BY returns that many of the table's rows
 /// (PostgreSQL promises no order), in both protocols.
+/// The first column of every row `sql` returns, as int4.
+async fn first_ints(client: &tokio_postgres::Client, sql: &str) -> Vec<i32> {
+    let rows = client.query(sql, &[]).await.unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ties_are_deterministic_and_limit_needs_no_order_by() {
     let fx = Fixture::start("").await;
@@ -128,26 +134,12 @@ async fn ties_are_deterministic_and_limit_needs_no_order_by() {
     want.sort_by_key(|(shard, id)| (far.contains(id), *shard));
     let want: Vec<i32> = want.into_iter().map(|r| r.1).collect();
     for _ in 0..3 {
-        let got: Vec<i32> = client
-            .query(sql, &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        assert_eq!(got, want);
+        assert_eq!(first_ints(&client, sql).await, want);
     }
     // Cosine: [1,1] and [2,2] are at distance 0 from [3,3], all tied.
     let sql = "SELECT id FROM ties ORDER BY e <=> '[3,3]' LIMIT 16";
     let all: Vec<i32> = by_shard(sql).await.into_iter().map(|r| r.1).collect();
-    let got: Vec<i32> = client
-        .query(sql, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(got, all);
+    assert_eq!(first_ints(&client, sql).await, all);
 
     for sql in [
         "SELECT id FROM ties LIMIT 5",

@@ -35,11 +35,12 @@ pub fn bind_session_values(
     if statement.two_phase.is_some() {
         return Ok(None);
     }
-    let lower = statement.text.to_ascii_lowercase();
-    if !["user", "current_", "session_"]
-        .iter()
-        .any(|w| lower.contains(w))
-    {
+    let text = statement.text.as_bytes();
+    let mentions = |word: &str| {
+        text.windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    if !["user", "current_", "session_"].into_iter().any(mentions) {
         return Ok(None);
     }
     let mut ast = statement.ast.clone();

@@ -31,7 +31,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in the order of their stable one-byte tags.
-    const BY_TAG: [Metric; 6] = [
+    pub const ALL: [Metric; 6] = [
         Metric::L2,
         Metric::InnerProduct,
         Metric::Cosine,
@@ -48,7 +48,7 @@ impl Metric {
 
     /// The metric with tag `tag`, if any.
     pub fn from_tag(tag: u8) -> Option<Metric> {
-        Self::BY_TAG.get(tag as usize).copied()
+        Self::ALL.get(tag as usize).copied()
     }
 
     /// The SQL operator for this metric.
@@ -327,7 +327,7 @@ mod tests {
 
     #[test]
     fn metric_tags_round_trip_and_are_stable() {
-        for (i, m) in Metric::BY_TAG.iter().enumerate() {
+        for (i, m) in Metric::ALL.iter().enumerate() {
             assert_eq!(m.tag() as usize, i);
             assert_eq!(Metric::from_tag(m.tag()), Some(*m));
         }

@@ -775,14 +775,7 @@ fn pg_opclass() -> Relation {
         (VectorType::SparseVec, oid::SPARSEVEC),
         (VectorType::Bit, oid::BIT),
     ] {
-        for metric in [
-            Metric::L2,
-            Metric::InnerProduct,
-            Metric::Cosine,
-            Metric::L1,
-            Metric::Hamming,
-            Metric::Jaccard,
-        ] {
+        for metric in Metric::ALL {
             let fits =
                 (ty == VectorType::Bit) == matches!(metric, Metric::Hamming | Metric::Jaccard);
             if !fits {

@@ -296,11 +296,15 @@ pub fn undefined_table(name: &str) -> PgError {
 }
 
 fn input<'a>(select: &Select, ctx: &Ctx<'a>) -> Result<Input<'a>, PgError> {
-    let from = match select.from.as_slice() {
-        [] => return Ok(Input::Unit),
-        [one] if one.joins.is_empty() => &one.relation,
-        list => return joined(list, ctx).map(Input::Joined),
-    };
+    match select.from.as_slice() {
+        [] => Ok(Input::Unit),
+        [one] if one.joins.is_empty() => factor_input(&one.relation, ctx),
+        list => joined(list, ctx).map(Input::Joined),
+    }
+}
+
+/// One FROM item: a CTE, a catalog relation, a stored table or a subquery.
+fn factor_input<'a>(from: &TableFactor, ctx: &Ctx<'a>) -> Result<Input<'a>, PgError> {
     match from {
         TableFactor::Table { name, alias, .. } => {
             let (schema, table_name) = schema_and_name(name);
@@ -377,14 +381,7 @@ fn catalog_relation(schema: Option<&str>, name: &str, ctx: &Ctx) -> Option<Relat
 
 /// One FROM item read whole, as a join input.
 fn join_input(factor: &TableFactor, ctx: &Ctx) -> Result<Joined, PgError> {
-    let one = Select {
-        from: vec![sqlparser::ast::TableWithJoins {
-            relation: factor.clone(),
-            joins: Vec::new(),
-        }],
-        ..empty_select()
-    };
-    Ok(match input(&one, ctx)? {
+    Ok(match factor_input(factor, ctx)? {
         Input::Table { table, alias } => {
             let columns = table
                 .def()
@@ -418,19 +415,6 @@ fn join_input(factor: &TableFactor, ctx: &Ctx) -> Result<Joined, PgError> {
             rel: Relation::default(),
         },
     })
-}
-
-fn empty_select() -> Select {
-    match sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
-        .try_with_sql("SELECT 1")
-        .and_then(|mut p| p.parse_select())
-    {
-        Ok(s) => Select {
-            projection: Vec::new(),
-            ..s
-        },
-        Err(e) => unreachable!("SELECT 1 parses: {e}"),
-    }
 }
 
 /// A FROM list with joins, joined left to right (nested loops; a
@@ -620,6 +604,8 @@ pub fn is_short_knn(q: &Query, ctx: &Ctx) -> bool {
     let Ok(Input::Table { table, alias }) = input(s, ctx) else {
         return false;
     };
+    // A cold index (codes not trained yet) runs its first search on the
+    // blocking pool, not on the session's task.
     matches!(
         knn_plan(
             order,
@@ -631,9 +617,9 @@ pub fn is_short_knn(q: &Query, ctx: &Ctx) -> bool {
             &ctx.env
         ),
         Ok(Some(KnnPlan {
-            index: Some((_, IndexMethod::Hnsw { .. })),
+            index: Some((name, IndexMethod::Hnsw { .. })),
             ..
-        }))
+        })) if table.ann_index_is_warm(&name)
     )
 }
 

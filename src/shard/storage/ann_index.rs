@@ -208,6 +208,15 @@ impl AnnIndex {
         self.len() == 0
     }
 
+    /// True when a search needs no one-time work first (an HNSW index
+    /// trains its byte codes at its first search, which can take a second).
+    pub fn is_warm(&self) -> bool {
+        match self {
+            AnnIndex::IvfFlat(_) => true,
+            AnnIndex::Hnsw(i) => i.codes.get().is_some(),
+        }
+    }
+
     /// Up to `k` slots nearest to `query` under the session's `settings`,
     /// restricted to slots passing `filter`, nearest first.
     pub fn search(

@@ -202,6 +202,13 @@ impl Table {
         self.indexes.iter().find(|i| i.def.name == name)
     }
 
+    /// True when index `name` is an ANN index ready to search without
+    /// one-time work first (see [`AnnIndex::is_warm`]).
+    pub fn ann_index_is_warm(&self, name: &str) -> bool {
+        self.index(name)
+            .is_some_and(|i| matches!(&i.data, IndexData::Ann(a) if a.is_warm()))
+    }
+
     /// Column `column` as an [`ann::Space`] under `metric`.
     pub fn space(&self, column: usize, metric: ann::Metric) -> Result<ColumnSpace<'_>> {
         let store = self
