@@ -373,8 +373,8 @@ pub fn placeholder_index(text: &str) -> Option<usize> {
 }
 
 /// Resolves an ORDER BY key that names an output column (by alias or
-/// position) to the select item's expression, and finds the select item
-/// that already projects it.
+/// position) to the select item's expression, and finds the output
+/// column that already projects it.
 pub(crate) fn resolve_order_key<'a>(
     select: &'a Select,
     key: &'a Expr,
@@ -415,7 +415,13 @@ pub(crate) fn resolve_order_key<'a>(
             )
         })
     };
-    (expr, index.filter(|&i| no_wildcard_before(i)))
+    // A position counts output columns, `*` expanded: it is the column
+    // whatever the items before it are.
+    let index = match by_position {
+        Some(p) => Some(p),
+        None => index.filter(|&i| no_wildcard_before(i)),
+    };
+    (expr, index)
 }
 
 fn item_index_of(items: &[SelectItem], expr: &Expr) -> Option<usize> {
