@@ -169,6 +169,11 @@ fn pg8000_matches_postgres() {
 }
 
 #[test]
+fn psycopg_matches_postgres() {
+    agree("psycopg");
+}
+
+#[test]
 fn peewee_matches_postgres() {
     agree("peewee");
 }
