@@ -7,14 +7,23 @@
 //! session reads its own writes in a 1,000-iteration loop while the
 //! standby applies WAL late, where a session that did not write sees the
 //! standby's older value (the control that shows the loop could fail).
+//!
+//! Failover: the primary killed with SIGKILL under a write load, its
+//! synchronous standby is promoted by one of two proxies sharing Redis,
+//! both route writes to it, no acknowledged write is lost, reads go on,
+//! and the old primary, restarted, is fenced and never written to.
 
 mod pg_support;
+mod redis_support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pg_support::{connect_to, text_rows, PgServer};
 use pgvshard::proxy::config::ProxyConfig;
 use pgvshard::proxy::RunningProxy;
+use redis_support::RedisServer;
 
 async fn proxy(primary: &PgServer, standby: &PgServer, replication: &str) -> RunningProxy {
     let yaml = format!(
@@ -315,4 +324,244 @@ async fn proxy_with(primary: &PgServer, standby: &PgServer, replication: &str) -
     let admin = connect_to(p.addr.port()).await.unwrap();
     standby_state(&admin, "up").await;
     p
+}
+
+/// A proxy over `primary` and `standby` sharing `redis` with others, quick
+/// to fail over.
+async fn failover_proxy(
+    primary: &PgServer,
+    standby: &PgServer,
+    redis: &RedisServer,
+) -> RunningProxy {
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nshards:\n  - name: s0\n    port: {}\n    pool:\n      connect_timeout_ms: 1000\n    standbys:\n      - host: 127.0.0.1\n        port: {}\n\
+         replication:\n  health_check_interval_ms: 100\n  health_check_timeout_ms: 1000\n  failover_after_ms: 1000\n  failover_wait_ms: 20000\n\
+         cache:\n  redis_url: {}\n  key_prefix: failover\n",
+        primary.port,
+        standby.port,
+        redis.url()
+    );
+    let config = ProxyConfig::from_yaml(&yaml).expect("valid config");
+    let p = pgvshard::proxy::start(config).await.expect("proxy starts");
+    let admin = connect_to(p.addr.port()).await.unwrap();
+    standby_state(&admin, "up").await;
+    p
+}
+
+/// `SHOW pgvshard.replicas` rows as (node, addr, role, state, term).
+async fn replicas(port: u16) -> Vec<[String; 5]> {
+    let c = connect_to(port).await.unwrap();
+    text_rows(&c, "SHOW pgvshard.replicas")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let f = |i: usize| r[i].clone().unwrap_or_default();
+            [f(1), f(2), f(3), f(4), f(7)]
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_primary_promotes_its_synchronous_standby_without_losing_writes() {
+    let redis = RedisServer::start();
+    let mut primary = PgServer::start_with(&["synchronous_commit=on"]).await;
+    let p = primary.connect().await.unwrap();
+    p.batch_execute("CREATE TABLE w (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    let standby = PgServer::standby_named(&primary, "s0.standby1").await;
+    p.batch_execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        .await
+        .unwrap();
+    p.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let rows = text_rows(
+            &p,
+            "SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'",
+        )
+        .await
+        .unwrap();
+        if rows.first().and_then(|r| r[0].as_deref()) == Some("s0.standby1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby never became synchronous: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(p);
+    let a = failover_proxy(&primary, &standby, &redis).await;
+    let b = failover_proxy(&primary, &standby, &redis).await;
+    let (a_port, b_port) = (a.addr.port(), b.addr.port());
+
+    // Writers on both proxies and a reader, each remembering what the
+    // proxy acknowledged and when writes failed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<(i32, Instant)>::new()));
+    let mut writers = Vec::new();
+    for (w, port) in [(0, a_port), (1, b_port)] {
+        let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
+        writers.push(tokio::spawn(async move {
+            let mut client = connect_to(port).await.unwrap();
+            let mut id = w;
+            while !stop.load(Ordering::Relaxed) {
+                if client.is_closed() {
+                    client = connect_to(port).await.unwrap();
+                }
+                match client.execute("INSERT INTO w VALUES ($1)", &[&id]).await {
+                    Ok(_) => acked.lock().unwrap().push((id, Instant::now())),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
+                id += 2;
+            }
+        }));
+    }
+    let read_errors = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let (stop, errors) = (Arc::clone(&stop), Arc::clone(&read_errors));
+        tokio::spawn(async move {
+            let client = connect_to(b_port).await.unwrap();
+            let mut reads = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                if let Err(e) = client.query_one("SELECT count(*) FROM w", &[]).await {
+                    errors.lock().unwrap().push(e.to_string());
+                }
+                reads += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            reads
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = acked.lock().unwrap().len();
+    assert!(before > 0, "no write went through before the kill");
+    primary.kill9();
+    let killed = Instant::now();
+    // Writes resume once a standby is promoted.
+    let deadline = killed + Duration::from_secs(60);
+    let resumed = loop {
+        let first_after = acked
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, at)| *at > killed)
+            .map(|(_, at)| *at);
+        if let Some(at) = first_after {
+            break at;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "writes did not resume within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = resumed.duration_since(killed);
+    eprintln!(
+        "writes resumed {} ms after kill -9 of the primary (failover_after_ms 1000)",
+        took.as_millis()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let reads = reader.await.unwrap();
+    let read_errors = read_errors.lock().unwrap().clone();
+    assert!(
+        read_errors.is_empty(),
+        "{} of {reads} reads failed: {read_errors:?}",
+        read_errors.len()
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "writes resumed only after {} ms",
+        took.as_millis()
+    );
+
+    // Both proxies agree: the standby is the primary of term 2, promoted
+    // by one of them and followed by the other.
+    for port in [a_port, b_port] {
+        let rows = replicas(port).await;
+        assert_eq!(rows[1][0], "s0.standby1", "{rows:?}");
+        assert_eq!(
+            rows[1][2..],
+            ["primary".to_string(), "up".into(), "2".into()],
+            "{rows:?}"
+        );
+        assert_eq!(rows[0][4], "2", "{rows:?}");
+    }
+    let outcomes: Vec<String> = [&a, &b]
+        .iter()
+        .map(|p| pgvshard::metrics::render(&p.registry))
+        .map(|m| {
+            m.lines()
+                .filter(|l| l.starts_with("pgvshard_failovers_total{"))
+                .collect::<Vec<_>>()
+                .join(";")
+        })
+        .collect();
+    let promoted = outcomes
+        .iter()
+        .filter(|m| m.contains("outcome=\"promoted\",shard=\"s0\"} 1"))
+        .count();
+    assert_eq!(promoted, 1, "exactly one proxy promotes: {outcomes:?}");
+    assert!(
+        outcomes.iter().any(|m| m.contains("outcome=\"followed\"")),
+        "the other follows: {outcomes:?}"
+    );
+
+    // Every acknowledged write is on the new primary.
+    let ids: Vec<i32> = acked.lock().unwrap().iter().map(|(id, _)| *id).collect();
+    let new_primary = standby.connect().await.unwrap();
+    let found: i64 = new_primary
+        .query_one("SELECT count(*) FROM w WHERE id = ANY($1)", &[&ids])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(found, ids.len() as i64, "acknowledged writes lost");
+
+    // The old primary comes back on its old timeline: fenced, and the
+    // writes that follow never reach it.
+    primary.start_again().await;
+    for port in [a_port, b_port] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let rows = replicas(port).await;
+            if rows[0][2..4] == ["primary".to_string(), "fenced".into()] {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the old primary is not fenced: {rows:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let old = primary.connect().await.unwrap();
+    let count = |c: tokio_postgres::Client| async move {
+        c.query_one("SELECT count(*) FROM w", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let old_rows = count(primary.connect().await.unwrap()).await;
+    for (base, port) in [(1_000_000, a_port), (2_000_000, b_port)] {
+        let c = connect_to(port).await.unwrap();
+        for id in base..base + 20 {
+            let write = c.execute("INSERT INTO w VALUES ($1)", &[&id]);
+            tokio::time::timeout(Duration::from_secs(30), write)
+                .await
+                .expect("a write after the failover hung (sent to the old primary?)")
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        count(primary.connect().await.unwrap()).await,
+        old_rows,
+        "a write reached the old primary"
+    );
+    drop(old);
 }

@@ -306,6 +306,18 @@ pub struct ReplicationConfig {
     /// Milliseconds a poll may take before the node counts as down.
     #[serde(default = "default_health_timeout_ms")]
     pub health_check_timeout_ms: u64,
+    /// A primary whose polls have failed this long is replaced by its most
+    /// advanced eligible standby (0: never promote automatically).
+    #[serde(default = "default_failover_after_ms")]
+    pub failover_after_ms: u64,
+    /// How long a write waits for a new primary while its shard's primary
+    /// is unreachable, before failing with 08006.
+    #[serde(default = "default_failover_wait_ms")]
+    pub failover_wait_ms: u64,
+    /// With Redis: how long the proxy coordinating a shard's failover holds
+    /// the shard's lease; another proxy may take over only after it lapses.
+    #[serde(default = "default_failover_lease_ms")]
+    pub failover_lease_ms: u64,
 }
 
 fn default_lag_bytes() -> u64 {
@@ -323,6 +335,15 @@ fn default_health_interval_ms() -> u64 {
 fn default_health_timeout_ms() -> u64 {
     1_000
 }
+fn default_failover_after_ms() -> u64 {
+    3_000
+}
+fn default_failover_wait_ms() -> u64 {
+    10_000
+}
+fn default_failover_lease_ms() -> u64 {
+    10_000
+}
 
 impl Default for ReplicationConfig {
     fn default() -> Self {
@@ -333,6 +354,9 @@ impl Default for ReplicationConfig {
             read_your_writes_wait_ms: default_ryw_ms(),
             health_check_interval_ms: default_health_interval_ms(),
             health_check_timeout_ms: default_health_timeout_ms(),
+            failover_after_ms: default_failover_after_ms(),
+            failover_wait_ms: default_failover_wait_ms(),
+            failover_lease_ms: default_failover_lease_ms(),
         }
     }
 }
@@ -351,6 +375,22 @@ impl ReplicationConfig {
     /// The read-your-writes wait.
     pub fn read_your_writes_wait(&self) -> Duration {
         Duration::from_millis(self.read_your_writes_wait_ms)
+    }
+
+    /// How long a primary may be unreachable before a standby replaces
+    /// it; `None`: never.
+    pub fn failover_after(&self) -> Option<Duration> {
+        (self.failover_after_ms > 0).then(|| Duration::from_millis(self.failover_after_ms))
+    }
+
+    /// How long a write waits for a new primary.
+    pub fn failover_wait(&self) -> Duration {
+        Duration::from_millis(self.failover_wait_ms)
+    }
+
+    /// The failover lease's lifetime in Redis.
+    pub fn failover_lease(&self) -> Duration {
+        Duration::from_millis(self.failover_lease_ms.max(1))
     }
 }
 

@@ -46,6 +46,8 @@ use self::cache::QueryCache;
 use self::config::{AuthMethodConfig, ConfigError, ProxyConfig, ShardKind};
 use self::frontend::ProxyFactory;
 use self::route::Cluster;
+use self::topology::record::TermRecord;
+use self::topology::writer::ShardWriter;
 use self::topology::{NodeParts, ReplicaMetrics, Topology};
 use crate::metrics::{MetricsServer, ProxyMetrics, Registry, SampledGauges};
 use crate::wire::{AuthMethod, WireConfig};
@@ -166,7 +168,6 @@ pub async fn start_with_registry(
     let listener = TcpListener::bind(config.listen_addr()?).await?;
     let addr = listener.local_addr()?;
     let mut embedded = Vec::new();
-    let mut shards: Vec<SharedBackend> = Vec::with_capacity(config.shards.len());
     let mut groups = Vec::with_capacity(config.shards.len());
     for s in &config.shards {
         let dialer = match s.kind {
@@ -191,12 +192,8 @@ pub async fn start_with_registry(
                 dialer: dialer.clone(),
             });
         }
-        shards.push(Arc::clone(&nodes[0].data));
         groups.push((s.name.clone(), nodes));
     }
-    registry
-        .register(Box::new(pool_gauges(&shards).map_err(setup)?))
-        .map_err(setup)?;
     if !embedded.is_empty() {
         let names = config
             .shards
@@ -221,9 +218,26 @@ pub async fn start_with_registry(
         .map_err(|e| ProxyError::Setup(format!("cache.redis_url: {e}")))?;
     let replicas = ReplicaMetrics::register(&registry).map_err(setup)?;
     let shared_cache = cache.as_ref().is_some_and(|c| c.redis().is_some());
-    let topology = Topology::new(&config.replication, groups, shared_cache, replicas)
+    let record = key_link.clone().map(TermRecord::new);
+    let topology = Topology::new(&config.replication, groups, shared_cache, record, replicas)
         .map_err(|e| ProxyError::Setup(format!("replication: {e}")))?;
     topology::metrics::register_gauges(&registry, &topology).map_err(setup)?;
+    // A shard with standbys writes through whichever node is its primary.
+    let shards: Vec<SharedBackend> = topology
+        .shards()
+        .iter()
+        .enumerate()
+        .map(|(i, g)| -> SharedBackend {
+            if g.has_standbys() {
+                Arc::new(ShardWriter::new(Arc::clone(&topology), i))
+            } else {
+                Arc::clone(&g.nodes[0].data)
+            }
+        })
+        .collect();
+    registry
+        .register(Box::new(pool_gauges(&shards).map_err(setup)?))
+        .map_err(setup)?;
     let poller = topology.start_polling();
     let cluster = Arc::new(Cluster::new(&config, shards, topology, key_link));
     let (stop, stopped) = oneshot::channel::<()>();

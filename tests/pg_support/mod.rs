@@ -171,15 +171,21 @@ impl PgServer {
     /// A streaming-replication standby of `primary` (pg_basebackup -R),
     /// started and accepting read-only connections.
     pub async fn standby_of(primary: &PgServer) -> PgServer {
+        PgServer::standby_named(primary, "walreceiver").await
+    }
+
+    /// [`PgServer::standby_of`] whose WAL receiver connects with
+    /// `application_name` `name` (how the primary names it in
+    /// `pg_stat_replication` and `synchronous_standby_names`).
+    pub async fn standby_named(primary: &PgServer, name: &str) -> PgServer {
         let dir = fresh_dir();
         let data = dir.join("data");
         let status = as_postgres(Command::new(pg_bin().join("pg_basebackup")).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &primary.port.to_string(),
-            "-U",
-            "postgres",
+            "-d",
+            &format!(
+                "host=127.0.0.1 port={} user=postgres application_name={name}",
+                primary.port
+            ),
             "-R",
             "-X",
             "stream",
@@ -204,8 +210,15 @@ impl PgServer {
     /// Starts postgres on the cluster in `dir`/data on a free port, with
     /// extra `name=value` settings.
     fn run(dir: PathBuf, settings: &[&str]) -> PgServer {
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("log")).expect("log file");
+        PgServer::run_on(dir, free_port(), settings)
+    }
+
+    fn run_on(dir: PathBuf, port: u16, settings: &[&str]) -> PgServer {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("log"))
+            .expect("log file");
         let child = as_postgres(
             Command::new(pg_bin().join("postgres"))
                 .arg("-D")
@@ -240,11 +253,13 @@ impl PgServer {
     }
 
     async fn connect_retrying(&self) -> tokio_postgres::Client {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match self.connect().await {
                 Ok(c) => return c,
-                Err(e) if Instant::now() > deadline => panic!("postgres did not start: {e}"),
+                Err(e) if Instant::now() > deadline => {
+                    panic!("postgres did not start: {e}\n{}", self.log())
+                }
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
@@ -258,6 +273,49 @@ impl PgServer {
     /// What the server has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+
+    /// Kills the postmaster and every process it started with SIGKILL,
+    /// as a machine lost.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            let children = Command::new("pgrep")
+                .args(["-P", &pid])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            child.kill().ok();
+            child.wait().ok();
+            for c in children.split_whitespace() {
+                Command::new("kill").args(["-KILL", c]).status().ok();
+            }
+        }
+    }
+
+    /// Starts the server again on its data directory and port (after
+    /// [`PgServer::kill9`] or [`PgServer::stop`]: crash recovery first).
+    pub async fn start_again(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let dir = std::mem::take(&mut self.dir);
+            *self = PgServer::run_on(dir, self.port, &[]);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            // A port or shared memory still held by dying processes: again.
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if !exited {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "postgres did not restart: {}",
+                self.log()
+            );
+        }
+        self.connect_retrying().await;
     }
 
     /// Stops the server now (fast shutdown), as a shard going down.

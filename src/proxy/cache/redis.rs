@@ -84,7 +84,14 @@ impl RedisLink {
         format!("{}:epoch", self.prefix)
     }
 
-    async fn run<T: FromRedisValue>(&self, name: &'static str, cmd: &Cmd) -> Option<T> {
+    /// The prefix of every key of this cluster.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Runs one command, timed in the metrics under `name`; `None` when
+    /// Redis failed (logged, and caching is suspended until it answers).
+    pub(crate) async fn run<T: FromRedisValue>(&self, name: &'static str, cmd: &Cmd) -> Option<T> {
         let start = Instant::now();
         let mut conn = self.conn.clone();
         let result = cmd.query_async::<T>(&mut conn).await;

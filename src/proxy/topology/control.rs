@@ -23,7 +23,7 @@ use crate::wire::responder::ClientIo;
 const CONTROL_POOL_SIZE: usize = 2;
 
 /// One poll's answer from a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     /// `pg_is_in_recovery()`: the node is a standby.
     pub in_recovery: bool,
@@ -35,11 +35,26 @@ pub struct Probe {
     pub replay_lsn: Option<u64>,
     /// A standby's `pg_last_xact_replay_timestamp()`.
     pub replay_time: Option<SystemTime>,
+    /// The timeline: a primary's current one (of its WAL insert
+    /// position), a standby's last restartpoint's.
+    pub timeline: Option<u32>,
+    /// A primary's standbys that acknowledge commits now
+    /// (`pg_stat_replication.application_name` of those in state `sync`
+    /// or `quorum`).
+    pub sync_standbys: Vec<String>,
+    /// A primary's `synchronous_standby_names` is set: commits wait for
+    /// standbys.
+    pub sync_on: bool,
 }
 
 const PROBE_SQL: &str = "SELECT pg_is_in_recovery(), \
      CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END, \
-     pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), pg_last_xact_replay_timestamp()";
+     pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), pg_last_xact_replay_timestamp(), \
+     CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint()) \
+          ELSE ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::int END, \
+     CASE WHEN pg_is_in_recovery() THEN '{}'::text[] ELSE ARRAY(SELECT application_name::text \
+          FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')) END, \
+     current_setting('synchronous_standby_names') <> ''";
 
 /// Why the control plane could not get an answer.
 pub type ControlError = String;
@@ -176,7 +191,57 @@ impl ControlPool {
             receive_lsn: lsn(2)?,
             replay_lsn: lsn(3)?,
             replay_time: row.try_get(4).map_err(|e| e.to_string())?,
+            timeline: row
+                .try_get::<_, Option<i32>>(5)
+                .map_err(|e| e.to_string())?
+                .and_then(|t| u32::try_from(t).ok()),
+            sync_standbys: row.try_get(6).map_err(|e| e.to_string())?,
+            sync_on: row.try_get(7).map_err(|e| e.to_string())?,
         })
+    }
+
+    /// Promotes the standby (`pg_promote()`, waiting up to `wait` for it
+    /// to leave recovery).
+    pub async fn promote(&self, wait: Duration) -> Result<(), ControlError> {
+        let secs = i32::try_from(wait.as_secs().max(1)).unwrap_or(i32::MAX);
+        let ask = async {
+            let client = self.pool.get().await.map_err(|e| e.to_string())?;
+            let row = client
+                .query_one("SELECT pg_promote(true, $1)", &[&secs])
+                .await
+                .map_err(|e| e.to_string())?;
+            match row.try_get::<_, bool>(0) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(format!("still in recovery after {secs} s")),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        tokio::time::timeout(wait + self.timeout, ask)
+            .await
+            .unwrap_or_else(|_| Err(format!("pg_promote did not answer within {secs} s")))
+    }
+
+    /// Points the standby's WAL receiver at `conninfo` (`primary_conninfo`
+    /// through ALTER SYSTEM, then a configuration reload).
+    pub async fn follow(&self, conninfo: &str) -> Result<(), ControlError> {
+        let ask = async {
+            let client = self.pool.get().await.map_err(|e| e.to_string())?;
+            // ALTER SYSTEM refuses a transaction block: two round trips.
+            client
+                .batch_execute(&format!(
+                    "ALTER SYSTEM SET primary_conninfo = '{}'",
+                    conninfo.replace('\'', "''")
+                ))
+                .await
+                .map_err(|e| e.to_string())?;
+            client
+                .batch_execute("SELECT pg_reload_conf()")
+                .await
+                .map_err(|e| e.to_string())
+        };
+        tokio::time::timeout(self.timeout, ask)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {} ms", self.timeout.as_millis())))
     }
 
     /// A primary's WAL insert position now: every commit acknowledged

@@ -14,6 +14,7 @@ use crate::metrics::{Registry, Sampled};
 #[derive(Clone)]
 pub struct ReplicaMetrics {
     reads: IntCounterVec,
+    failovers: IntCounterVec,
 }
 
 impl ReplicaMetrics {
@@ -26,7 +27,18 @@ impl ReplicaMetrics {
                 "Reads sent to a shard by target (standby, primary) and reason (balanced, caught_up: after a read-your-writes wait; for the primary also hint, locking, function, transaction, session_attrs, read_from, no_standby, unavailable, read_your_writes).",
                 &["target", "reason"],
             )?,
+            failovers: crate::metrics::counter(
+                registry,
+                "pgvshard_failovers_total",
+                "Changes of a shard's primary by outcome: promoted (this proxy promoted a standby), followed (another proxy's or an outside promotion was followed), refused (no standby was safe to promote), failed (the promotion failed).",
+                &["shard", "outcome"],
+            )?,
         })
+    }
+
+    /// Counts one failover attempt or change of primary.
+    pub fn failover(&self, shard: &str, outcome: &str) {
+        self.failovers.with_label_values(&[shard, outcome]).inc();
     }
 
     /// Counts one read.

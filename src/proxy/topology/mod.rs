@@ -24,19 +24,33 @@
 //!   replayed every such write when chosen ([`ReadChannel::cacheable`]);
 //!   with Redis (several proxies, whose writes this one cannot see) a
 //!   standby's answer never fills it.
-//! - A node whose polled role contradicts its configured one is fenced:
-//!   no reads. There is no automatic failover yet, so a primary is only
-//!   ever the configured one.
+//! - Each shard has one primary per term (the configured one in term 1).
+//!   Writes go only to it ([`writer::ShardWriter`]). A primary whose polls
+//!   fail for `failover_after_ms` is replaced by the standby
+//!   [`failover::successor`] picks, promoted with `pg_promote()`, in the
+//!   next term; the other standbys are pointed at it. Writes meanwhile
+//!   wait up to `failover_wait_ms` for the new term.
+//! - One decision for the cluster: with Redis, the proxy holding the
+//!   shard's lease decides and records the term ([`record`]); every proxy
+//!   follows the highest recorded term. A node polled as a primary on a
+//!   later timeline than the current primary's (a promotion done
+//!   elsewhere) is followed too. Without Redis a proxy decides alone.
+//! - Fencing: a node polled as a primary that is not the primary of the
+//!   current term (an old primary come back) gets nothing, reads
+//!   included, and shows as `fenced`.
 //!
 //! Shards without standbys are not polled and cost nothing here.
 
 pub mod control;
+pub mod failover;
 pub mod lag;
 pub mod metrics;
 pub mod node;
+pub mod record;
 pub mod select;
 mod session;
 mod show;
+pub mod writer;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,10 +59,12 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 
-use self::control::ControlPool;
+use self::control::{ControlPool, Probe};
+use self::failover::Contender;
 use self::lag::WalHistory;
 pub use self::metrics::ReplicaMetrics;
 use self::node::{Health, Node, Role};
+use self::record::{Term, TermRecord};
 use self::select::{least_loaded, Candidate};
 pub use self::session::{
     decide, Decision, Policy, PrimaryRead, SessionReads, TARGET_SESSION_ATTRS,
@@ -58,12 +74,31 @@ use super::backend::{Dialer, ShardChannel, SharedBackend};
 use super::config::{NodeConfig, ReplicationConfig};
 use crate::wire::{sqlstate, PgError};
 
+/// Which node is a shard's primary, since which term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leader {
+    /// The term: 1 for the configured primary, one more per failover.
+    pub term: u64,
+    /// Its index in the shard's nodes.
+    pub node: usize,
+    /// Its timeline, once polled.
+    pub timeline: Option<u32>,
+}
+
 /// One shard: its nodes, the primary first.
 pub struct ShardGroup {
     /// The shard's name.
     pub name: String,
     /// Node 0 is the configured primary; then the standbys.
     pub nodes: Vec<Arc<Node>>,
+    leader: Mutex<Leader>,
+    /// The current term, for writes waiting for a failover.
+    terms: tokio::sync::watch::Sender<u64>,
+    /// Since when the primary's polls have failed.
+    down_since: Mutex<Option<Instant>>,
+    /// The standbys the primary last listed as synchronous (while
+    /// `synchronous_standby_names` was set).
+    synchronous: Mutex<Vec<String>>,
     history: Mutex<WalHistory>,
     /// The highest primary insert position read after a write this proxy
     /// acknowledged.
@@ -80,9 +115,18 @@ impl ShardGroup {
         self.nodes.len() > 1
     }
 
-    fn primary(&self) -> &Arc<Node> {
-        &self.nodes[0]
+    /// The primary of the current term.
+    pub fn leader(&self) -> Leader {
+        *self.leader.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn primary(&self) -> &Arc<Node> {
+        &self.nodes[self.leader().node]
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A read's channel and whether its answer may fill the result cache.
@@ -101,6 +145,7 @@ pub struct Topology {
     metrics: ReplicaMetrics,
     turn: AtomicUsize,
     shared_cache: bool,
+    record: Option<TermRecord>,
 }
 
 /// The nodes of one shard as [`Topology::new`] takes them: the node's
@@ -125,11 +170,13 @@ impl Drop for Poller {
 
 impl Topology {
     /// Groups for `shards` (each: its nodes, the primary first).
-    /// `shared_cache`: the result cache is shared through Redis.
+    /// `shared_cache`: the result cache is shared through Redis;
+    /// `record`: where proxies sharing Redis agree on terms.
     pub fn new(
         config: &ReplicationConfig,
         shards: Vec<(String, Vec<NodeParts>)>,
         shared_cache: bool,
+        record: Option<TermRecord>,
         metrics: ReplicaMetrics,
     ) -> Result<Arc<Self>, String> {
         let mut groups = Vec::with_capacity(shards.len());
@@ -140,10 +187,18 @@ impl Topology {
                 let control = polled
                     .then(|| ControlPool::new(&p.config.conn, p.dialer, config.timeout()))
                     .transpose()?;
+                let c = &p.config.conn;
+                let mut conninfo = format!("host={} port={} user={}", c.host, c.port, c.user);
+                if let Some(pw) = &c.password {
+                    conninfo.push_str(&format!(
+                        " password='{}'",
+                        pw.replace('\\', "\\\\").replace('\'', "\\'")
+                    ));
+                }
                 nodes.push(Arc::new(Node::new(
-                    p.config.conn.name.clone(),
-                    format!("{}:{}", p.config.conn.host, p.config.conn.port),
-                    p.config.primary,
+                    c.name.clone(),
+                    format!("{}:{}", c.host, c.port),
+                    conninfo,
                     p.config.weight,
                     p.data,
                     control,
@@ -155,6 +210,14 @@ impl Topology {
                 history: Mutex::new(WalHistory::default()),
                 acked: AtomicU64::new(0),
                 acked_unknown: Mutex::new(None),
+                leader: Mutex::new(Leader {
+                    term: 1,
+                    node: 0,
+                    timeline: None,
+                }),
+                terms: tokio::sync::watch::Sender::new(1),
+                down_since: Mutex::new(None),
+                synchronous: Mutex::new(Vec::new()),
             });
         }
         Ok(Arc::new(Topology {
@@ -163,6 +226,7 @@ impl Topology {
             metrics,
             turn: AtomicUsize::new(0),
             shared_cache,
+            record,
         }))
     }
 
@@ -205,6 +269,11 @@ impl Topology {
     }
 
     async fn poll_group(&self, group: &ShardGroup) {
+        if let Some(record) = &self.record {
+            if let Some(term) = record.read(&group.name).await {
+                self.follow(group, &term);
+            }
+        }
         let probes = join_all(group.nodes.iter().map(|n| async move {
             match &n.control {
                 Some(c) => c.probe().await,
@@ -213,57 +282,313 @@ impl Topology {
         }))
         .await;
         let now = Instant::now();
+        self.follow_promotion(group, &probes).await;
+        let leader = group.leader();
         // Samples are kept long enough to measure lags past the bound.
         let keep = Duration::from_millis(self.config.max_replica_lag_ms.max(1_000) * 4);
-        let primary_lsn = match &probes[0] {
-            Ok(p) if !p.in_recovery => p.insert_lsn,
+        let primary = match &probes[leader.node] {
+            Ok(p) if !p.in_recovery => Some(p),
             _ => None,
         };
-        let mut history = group.history.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(lsn) = primary_lsn {
-            history.record(now, lsn, keep);
+        if let Some(p) = primary {
+            lock(&group.leader).timeline = p.timeline;
+            let mut sync = lock(&group.synchronous);
+            if !p.sync_on {
+                sync.clear();
+            } else if !p.sync_standbys.is_empty() {
+                sync.clone_from(&p.sync_standbys);
+            }
         }
-        for (node, probe) in group.nodes.iter().zip(probes) {
-            node.update(|s| match probe {
-                Err(e) => {
-                    s.health = Health::Down;
-                    s.problem = Some(e);
-                }
-                Ok(p) => {
-                    s.role = if p.in_recovery {
-                        Role::Standby
-                    } else {
-                        Role::Primary
-                    };
-                    s.probe = Some(p);
-                    s.seen = Some(SystemTime::now());
-                    s.problem = None;
-                    s.replay_lsn = match (p.in_recovery, p.replay_lsn, s.replay_lsn) {
-                        (false, _, _) => None,
-                        (true, Some(new), Some(old)) => Some(new.max(old)),
-                        (true, new, old) => new.or(old),
-                    };
-                    s.lag = None;
-                    s.health = if node.configured_primary != (s.role == Role::Primary) {
-                        s.problem = Some(format!(
-                            "configured as a {} but polled as a {}",
-                            if node.configured_primary {
-                                "primary"
-                            } else {
-                                "standby"
-                            },
-                            s.role.label()
-                        ));
-                        Health::Fenced
-                    } else if node.configured_primary {
-                        Health::Up
-                    } else {
-                        let lag = history.lag(s.replay_lsn.unwrap_or(0), now);
-                        s.lag = Some(lag);
-                        self.standby_health(lag, primary_lsn.is_some())
-                    };
-                }
+        let primary_lsn = primary.and_then(|p| p.insert_lsn);
+        {
+            let mut history = lock(&group.history);
+            if let Some(lsn) = primary_lsn {
+                history.record(now, lsn, keep);
+            }
+            for (i, (node, probe)) in group.nodes.iter().zip(&probes).enumerate() {
+                node.update(|s| match probe {
+                    Err(e) => {
+                        s.health = Health::Down;
+                        s.problem = Some(e.clone());
+                    }
+                    Ok(p) => {
+                        s.role = if p.in_recovery {
+                            Role::Standby
+                        } else {
+                            Role::Primary
+                        };
+                        s.probe = Some(p.clone());
+                        s.seen = Some(SystemTime::now());
+                        s.problem = None;
+                        s.replay_lsn = match (p.in_recovery, p.replay_lsn, s.replay_lsn) {
+                            (false, _, _) => None,
+                            (true, Some(new), Some(old)) => Some(new.max(old)),
+                            (true, new, old) => new.or(old),
+                        };
+                        s.lag = None;
+                        let is_leader = i == leader.node;
+                        s.health = match (s.role, is_leader) {
+                            (Role::Primary, true) => Health::Up,
+                            (Role::Primary, false) => {
+                                s.problem = Some(format!(
+                                    "a primary that is not the shard's primary of term {} (timeline {}): fenced",
+                                    leader.term,
+                                    p.timeline.map_or("?".to_string(), |t| t.to_string())
+                                ));
+                                Health::Fenced
+                            }
+                            (_, true) => {
+                                s.problem = Some(format!(
+                                    "the shard's primary of term {} is in recovery",
+                                    leader.term
+                                ));
+                                Health::Fenced
+                            }
+                            (_, false) => {
+                                let lag = history.lag(s.replay_lsn.unwrap_or(0), now);
+                                s.lag = Some(lag);
+                                self.standby_health(lag, primary_lsn.is_some())
+                            }
+                        };
+                    }
+                });
+            }
+        }
+        let lost = {
+            let mut since = lock(&group.down_since);
+            if probes[leader.node].is_ok() {
+                *since = None;
+                false
+            } else {
+                let first = *since.get_or_insert(now);
+                self.config
+                    .failover_after()
+                    .is_some_and(|after| now.saturating_duration_since(first) >= after)
+            }
+        };
+        if lost {
+            self.fail_over(group, &probes, leader).await;
+            // Another attempt, if this one made none, after another wait.
+            *lock(&group.down_since) = None;
+        }
+    }
+
+    /// Installs `leader` as the shard's primary (a new term): writes
+    /// waiting for it go on, the previous primary is fenced.
+    fn install(&self, group: &ShardGroup, leader: Leader, outcome: &str) {
+        let old = {
+            let mut cur = lock(&group.leader);
+            if leader.term <= cur.term {
+                return;
+            }
+            std::mem::replace(&mut *cur, leader)
+        };
+        if old.node != leader.node {
+            group.nodes[old.node].update(|s| {
+                s.health = Health::Fenced;
+                s.problem = Some(format!("replaced as the primary in term {}", leader.term));
             });
+        }
+        *lock(&group.down_since) = None;
+        group.terms.send_replace(leader.term);
+        self.metrics.failover(&group.name, outcome);
+        tracing::warn!(
+            shard = %group.name,
+            term = leader.term,
+            primary = %group.nodes[leader.node].name,
+            outcome,
+            "new primary"
+        );
+    }
+
+    /// Follows a term recorded in Redis, if it is newer than ours.
+    fn follow(&self, group: &ShardGroup, term: &Term) {
+        if term.0 <= group.leader().term {
+            return;
+        }
+        match group.nodes.iter().position(|n| n.name == term.1) {
+            Some(node) => self.install(
+                group,
+                Leader {
+                    term: term.0,
+                    node,
+                    timeline: None,
+                },
+                "followed",
+            ),
+            None => {
+                tracing::error!(shard = %group.name, term = term.0, node = %term.1, "the recorded primary is not a configured node")
+            }
+        }
+    }
+
+    /// Follows a node polled as a primary on a later timeline than the
+    /// current primary's: promoted elsewhere (by another proxy or by
+    /// hand), so the current one is an old primary.
+    async fn follow_promotion(&self, group: &ShardGroup, probes: &[Result<Probe, String>]) {
+        let leader = group.leader();
+        let current = match &probes[leader.node] {
+            Ok(p) if !p.in_recovery => p.timeline,
+            _ => leader.timeline,
+        };
+        let newer = probes.iter().enumerate().find_map(|(i, p)| match p {
+            Ok(p) if i != leader.node && !p.in_recovery && p.timeline > current => {
+                Some((i, p.timeline))
+            }
+            _ => None,
+        });
+        let Some((node, timeline)) = newer else {
+            return;
+        };
+        let mut next = Leader {
+            term: leader.term + 1,
+            node,
+            timeline,
+        };
+        if let Some(record) = &self.record {
+            let term = (next.term, group.nodes[node].name.clone());
+            if let Some(recorded) = record.raise(&group.name, &term).await {
+                if recorded != term {
+                    return self.follow(group, &recorded);
+                }
+                next.term = recorded.0;
+            }
+        }
+        self.install(group, next, "followed");
+    }
+
+    /// Replaces the lost primary `old` with the standby
+    /// [`failover::successor`] picks: promotes it, records the new term,
+    /// points the other standbys at it.
+    async fn fail_over(&self, group: &ShardGroup, probes: &[Result<Probe, String>], old: Leader) {
+        if let Some(record) = &self.record {
+            if !record
+                .lease(&group.name, self.config.failover_lease())
+                .await
+            {
+                return;
+            }
+            // The previous holder may have decided just before.
+            if let Some(term) = record.read(&group.name).await {
+                if term.0 > old.term {
+                    self.follow(group, &term);
+                    record.release(&group.name).await;
+                    return;
+                }
+            }
+        }
+        let outcome = self.promote_successor(group, probes, old).await;
+        if let Err((outcome, why)) = outcome {
+            self.metrics.failover(&group.name, outcome);
+            tracing::error!(shard = %group.name, term = old.term, why = %why, "the primary is unreachable and no standby was promoted");
+        }
+        if let Some(record) = &self.record {
+            record.release(&group.name).await;
+        }
+    }
+
+    async fn promote_successor(
+        &self,
+        group: &ShardGroup,
+        probes: &[Result<Probe, String>],
+        old: Leader,
+    ) -> Result<(), (&'static str, String)> {
+        let contenders: Vec<Contender> = group
+            .nodes
+            .iter()
+            .zip(probes)
+            .enumerate()
+            .filter(|(i, (n, _))| *i != old.node && n.state().health != Health::Fenced)
+            .filter_map(|(i, (n, p))| match p {
+                Ok(p) if p.in_recovery => Some(Contender {
+                    node: i,
+                    name: n.name.clone(),
+                    lsn: p.receive_lsn.max(p.replay_lsn).unwrap_or(0),
+                }),
+                _ => None,
+            })
+            .collect();
+        let synchronous = lock(&group.synchronous).clone();
+        let chosen = failover::successor(&contenders, &synchronous)
+            .map_err(|r| ("refused", r.to_string()))?;
+        let node = &group.nodes[chosen];
+        let control = node
+            .control
+            .as_ref()
+            .ok_or(("failed", "no control pool".to_string()))?;
+        control
+            .promote(self.config.failover_wait())
+            .await
+            .map_err(|e| ("failed", format!("pg_promote on {}: {e}", node.name)))?;
+        let timeline = control.probe().await.ok().and_then(|p| p.timeline);
+        let mut term = (old.term + 1, node.name.clone());
+        if let Some(record) = &self.record {
+            match record.raise(&group.name, &term).await {
+                Some(recorded) if recorded != term => {
+                    // Cannot happen while we hold the lease; follow the record.
+                    self.follow(group, &recorded);
+                    return Ok(());
+                }
+                Some(_) => {}
+                None => {
+                    tracing::error!(shard = %group.name, "promoted, but the term could not be recorded in Redis")
+                }
+            }
+            term.0 = old.term + 1;
+        }
+        self.install(
+            group,
+            Leader {
+                term: term.0,
+                node: chosen,
+                timeline,
+            },
+            "promoted",
+        );
+        for (i, other) in group.nodes.iter().enumerate() {
+            if i == chosen || i == old.node {
+                continue;
+            }
+            let Some(c) = &other.control else { continue };
+            let conninfo = format!("{} application_name={}", node.conninfo, other.name);
+            if let Err(e) = c.follow(&conninfo).await {
+                tracing::warn!(shard = %group.name, standby = %other.name, error = %e, "could not point the standby at the new primary");
+            }
+        }
+        Ok(())
+    }
+
+    /// A data-path channel to the shard's primary of the current term.
+    /// While that primary cannot be reached and a failover may replace
+    /// it, waits up to `failover_wait_ms` for the next term, then fails
+    /// with 08006 naming the shard.
+    pub async fn primary_channel(&self, shard: usize) -> Result<Box<dyn ShardChannel>, PgError> {
+        let group = &self.shards[shard];
+        let wait = self.config.failover_wait();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let mut terms = group.terms.subscribe();
+            let node = group.primary();
+            let e = match node.checkout().await {
+                Ok(chan) => return Ok(chan),
+                Err(e) => e,
+            };
+            let may_fail_over = group.has_standbys() && self.config.failover_after().is_some();
+            if e.code != sqlstate::CONNECTION_FAILURE || !may_fail_over {
+                return Err(e);
+            }
+            if let Ok(Ok(())) = tokio::time::timeout_at(deadline, terms.changed()).await {
+                continue;
+            }
+            return Err(PgError::new(
+                sqlstate::CONNECTION_FAILURE,
+                format!(
+                    "shard \"{}\": its primary is unreachable and no standby replaced it within {} ms",
+                    group.name,
+                    wait.as_millis()
+                ),
+            )
+            .with_detail(e.message));
         }
     }
 
@@ -343,7 +668,7 @@ impl Topology {
     ) -> Result<ReadChannel, PgError> {
         let group = &self.shards[shard];
         if !group.has_standbys() && policy != Policy::StandbyOnly {
-            return self.on_primary(group, "no_standby").await;
+            return self.on_primary(shard, "no_standby").await;
         }
         let mut tried = Vec::new();
         loop {
@@ -366,10 +691,10 @@ impl Topology {
                 if policy == Policy::StandbyOnly {
                     return Err(no_standby(&group.name, why));
                 }
-                return self.on_primary(group, why).await;
+                return self.on_primary(shard, why).await;
             };
-            if i == 0 {
-                return self.on_primary(group, reason).await;
+            if i == group.leader().node {
+                return self.on_primary(shard, reason).await;
             }
             let node = &group.nodes[i];
             let replayed = node.state().replay_lsn.unwrap_or(0);
@@ -391,13 +716,9 @@ impl Topology {
         }
     }
 
-    async fn on_primary(
-        &self,
-        group: &ShardGroup,
-        reason: &'static str,
-    ) -> Result<ReadChannel, PgError> {
+    async fn on_primary(&self, shard: usize, reason: &'static str) -> Result<ReadChannel, PgError> {
         self.metrics.read("primary", reason);
-        let chan = group.primary().checkout().await?;
+        let chan = self.primary_channel(shard).await?;
         Ok(ReadChannel {
             chan,
             cacheable: true,
@@ -415,6 +736,7 @@ impl Topology {
     ) -> (Vec<Candidate>, Vec<Candidate>) {
         let mut ready = Vec::new();
         let mut behind = Vec::new();
+        let leader = group.leader().node;
         for (i, node) in group.nodes.iter().enumerate() {
             if node.weight == 0 || tried.contains(&i) {
                 continue;
@@ -424,7 +746,7 @@ impl Topology {
                 weight: node.weight,
                 in_flight: node.in_flight(),
             };
-            if i == 0 {
+            if i == leader {
                 if policy == Policy::Any {
                     ready.push(c);
                 }

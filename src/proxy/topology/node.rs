@@ -44,9 +44,9 @@ pub enum Health {
     Banned,
     /// The last poll (or a data-path connect) failed.
     Down,
-    /// Its role contradicts the configuration (a configured standby that
-    /// is not in recovery: promoted outside the proxy, possibly diverged):
-    /// it gets nothing until the configuration says what it is.
+    /// A primary that is not the shard's primary of the current term (an
+    /// old primary come back, possibly diverged), or the current primary
+    /// found in recovery: it gets nothing.
     Fenced,
 }
 
@@ -103,8 +103,9 @@ pub struct Node {
     pub name: String,
     /// `host:port`.
     pub addr: String,
-    /// Configured as the primary.
-    pub configured_primary: bool,
+    /// How a standby reaches it as its primary (`host=… port=… user=…`),
+    /// for `primary_conninfo`.
+    pub conninfo: String,
     /// Share of reads.
     pub weight: u32,
     /// The pool client statements use.
@@ -121,7 +122,7 @@ impl Node {
     pub fn new(
         name: String,
         addr: String,
-        configured_primary: bool,
+        conninfo: String,
         weight: u32,
         data: SharedBackend,
         control: Option<ControlPool>,
@@ -129,7 +130,7 @@ impl Node {
         Node {
             name,
             addr,
-            configured_primary,
+            conninfo,
             weight,
             data,
             control,

@@ -1,5 +1,5 @@
 //! `SHOW pgvshard.replicas`: every node of every shard with its role,
-//! read eligibility, lag, term and requests in flight.
+//! read eligibility, lag, the shard's current term and requests in flight.
 
 use super::node::Role;
 use super::Topology;
@@ -29,12 +29,13 @@ pub async fn show(topology: &Topology, out: &mut Responder<'_>) -> Result<(), Pg
     out.row_description(&columns());
     let mut n = 0;
     for g in topology.shards() {
-        for node in &g.nodes {
+        let leader = g.leader();
+        for (i, node) in g.nodes.iter().enumerate() {
             let text = |s: &str| Some(Value::Text(s.to_string()));
             let (role, state, lag) = if g.has_standbys() {
                 let s = node.state();
                 let role = match s.role {
-                    Role::Unknown if node.configured_primary => "primary",
+                    Role::Unknown if i == leader.node => "primary",
                     Role::Unknown => "standby",
                     r => r.label(),
                 };
@@ -52,8 +53,7 @@ pub async fn show(topology: &Topology, out: &mut Responder<'_>) -> Result<(), Pg
                 text(state),
                 lag.and_then(|l| int8(u128::from(l.bytes))),
                 lag.and_then(|l| int8(l.time.as_millis())),
-                // No failover yet: every shard is in its first term.
-                Some(Value::Int8(1)),
+                Some(Value::Int8(i64::try_from(leader.term).unwrap_or(i64::MAX))),
                 Some(Value::Int4(
                     i32::try_from(node.in_flight()).unwrap_or(i32::MAX),
                 )),
