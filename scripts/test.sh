@@ -8,7 +8,7 @@
 # tests/shard_psycopg.py, numpy for tests/proxy_psycopg.py, pgbench (in
 # Debian's postgresql server package) for tests/proxy_pgbench.rs, and
 # pgbouncer for tests/proxy_pgbouncer.rs, and the Python drivers of
-# tests/drivers (asyncpg, psycopg2, pg8000, peewee).
+# tests/drivers (asyncpg, psycopg2, pg8000, peewee; psycopg 3 as above).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

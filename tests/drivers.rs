@@ -70,14 +70,15 @@ fn asyncpg_errors_never_hang_and_match_postgres() {
 }
 
 /// Column names and text values of every row `sql` returns (simple
-/// protocol), or its SQLSTATE.
+/// protocol), or its SQLSTATE; connected as `user` to `db`.
 async fn answer(
     port: u16,
     user: &str,
+    db: &str,
     sql: &str,
 ) -> Result<Vec<Vec<(String, Option<String>)>>, String> {
     let (client, conn) = tokio_postgres::connect(
-        &format!("host=127.0.0.1 port={port} user={user} dbname=shop"),
+        &format!("host=127.0.0.1 port={port} user={user} dbname={db}"),
         tokio_postgres::NoTls,
     )
     .await
@@ -149,9 +150,9 @@ async fn show_and_session_functions(t: &Targets) {
         "SELECT upper(current_user) AS u, current_setting('standard_conforming_strings'), current_setting('no_such_setting', true)",
         "SELECT current_setting('no_such_setting')",
     ] {
-        let want = answer(t.control.port, "alice", sql).await;
+        let want = answer(t.control.port, "alice", "shop", sql).await;
         for (name, port) in [("proxy", t.proxy.port), ("shard", t.shard.port)] {
-            let got = answer(port, "alice", sql).await;
+            let got = answer(port, "alice", "shop", sql).await;
             assert_eq!(got, want, "{name}: {sql}");
         }
     }
@@ -168,6 +169,69 @@ fn pg8000_matches_postgres() {
 }
 
 #[test]
+fn psycopg_matches_postgres() {
+    agree("psycopg");
+}
+
+#[test]
 fn peewee_matches_postgres() {
     agree("peewee");
+}
+
+/// Statements drivers and ORMs send beside their own tables' — set-returning
+/// functions in FROM, ORDER BY positions over `*` — answered as
+/// PostgreSQL answers them, on a shard and through the proxy (where a
+/// function in FROM is no table: alone it goes to one shard, joined to a
+/// sharded table it is scattered with it).
+#[test]
+fn queries_drivers_send_match_postgres() {
+    let t = targets();
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(queries_drivers_send(&t));
+}
+
+async fn queries_drivers_send(t: &Targets) {
+    let setup = [
+        "DROP TABLE IF EXISTS sql_items",
+        "CREATE TABLE sql_items (id bigint PRIMARY KEY, cat int, embedding vector(3))",
+        "INSERT INTO sql_items VALUES (1, 1, '[1,2,3]'), (2, 2, '[3,4,5]'), (3, 1, '[0,0,1]'), (4, 2, NULL)",
+    ];
+    let targets = [
+        ("control", t.control.port),
+        ("proxy", t.proxy.port),
+        ("shard", t.shard.port),
+    ];
+    for (name, port) in targets {
+        for sql in setup {
+            let done = answer(port, "postgres", "postgres", sql).await;
+            assert!(done.is_ok(), "{name}: {sql}: {done:?}");
+        }
+    }
+    for sql in [
+        "SELECT * FROM generate_series(1, 3)",
+        "SELECT g FROM generate_series(1, 10, 4) AS g",
+        "SELECT * FROM generate_series(5, 1, -2) WITH ORDINALITY AS s(v, n)",
+        "SELECT * FROM generate_series(1::bigint, 2)",
+        "SELECT * FROM generate_series(1, 3, 0)",
+        "SELECT * FROM unnest(ARRAY[3, 1, 2]) WITH ORDINALITY",
+        "SELECT u FROM unnest('{a,NULL,c}'::text[]) u",
+        "SELECT s.id, g FROM sql_items s JOIN generate_series(2, 3) g ON g = s.id ORDER BY 1",
+        "SELECT * FROM unnest(ARRAY[1, 2]) u, sql_items ORDER BY 1, 2",
+        "SELECT * FROM sql_items ORDER BY 1 DESC",
+        "SELECT * FROM sql_items ORDER BY 2, 1 DESC",
+        "SELECT id, * FROM sql_items ORDER BY 3 DESC NULLS LAST, 1",
+        "SELECT * FROM sql_items ORDER BY 9",
+    ] {
+        let want = answer(t.control.port, "postgres", "postgres", sql).await;
+        for (name, port) in &targets[1..] {
+            let got = answer(*port, "postgres", "postgres", sql).await;
+            assert_eq!(got, want, "{name}: {sql}");
+        }
+    }
+    for (_, port) in targets {
+        answer(port, "postgres", "postgres", "DROP TABLE sql_items")
+            .await
+            .expect("drop");
+    }
 }

@@ -5,8 +5,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    self, visit_relations, ContextModifier, CopyLegacyOption, CopyOption, CopySource, CopyTarget,
-    Expr, FromTable, ObjectType, Reset, Set, SetExpr, TableFactor, TableObject, Value,
+    self, ContextModifier, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr, FromTable,
+    ObjectType, Reset, Set, SetExpr, TableFactor, TableObject, Value, Visit, Visitor,
 };
 
 use super::names::{fold, TableName};
@@ -460,21 +460,41 @@ fn setting_value(expr: &Expr) -> Option<String> {
     }
 }
 
-/// Tables a query reads, CTE names excluded.
+/// Tables a query reads, CTE names and set-returning functions in FROM
+/// (`generate_series(1, 3)`, `unnest(…)`) excluded.
 pub(crate) fn tables_read(query: &ast::Query) -> Vec<TableName> {
     let mut ctes = Vec::new();
     collect_cte_names(query, &mut ctes);
-    let mut tables: Vec<TableName> = Vec::new();
-    let _ = visit_relations(query, |name| {
-        if let Some(t) = TableName::from_object_name(name) {
-            let is_cte = t.schema.is_none() && ctes.contains(&t.name);
-            if !is_cte && !tables.contains(&t) {
-                tables.push(t);
+    let mut reader = TablesRead {
+        ctes,
+        tables: Vec::new(),
+    };
+    let _ = query.visit(&mut reader);
+    reader.tables
+}
+
+struct TablesRead {
+    ctes: Vec<String>,
+    tables: Vec<TableName>,
+}
+
+impl Visitor for TablesRead {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table {
+            name, args: None, ..
+        } = factor
+        {
+            if let Some(t) = TableName::from_object_name(name) {
+                let is_cte = t.schema.is_none() && self.ctes.contains(&t.name);
+                if !is_cte && !self.tables.contains(&t) {
+                    self.tables.push(t);
+                }
             }
         }
-        ControlFlow::<()>::Continue(())
-    });
-    tables
+        ControlFlow::Continue(())
+    }
 }
 
 fn collect_cte_names(query: &ast::Query, out: &mut Vec<String>) {
@@ -712,6 +732,12 @@ mod tests {
         };
         assert_eq!(s.tables, vec![table("items")]);
         assert!(!s.locking);
+        let StatementKind::Select(s) = kind(
+            "SELECT * FROM items JOIN generate_series(1, 3) g ON g = items.id, unnest(ARRAY[1]) u",
+        ) else {
+            panic!()
+        };
+        assert_eq!(s.tables, vec![table("items")]);
         let StatementKind::Select(s) = kind("SELECT * FROM items WHERE id = 1 FOR UPDATE") else {
             panic!()
         };

@@ -373,49 +373,51 @@ pub fn placeholder_index(text: &str) -> Option<usize> {
 }
 
 /// Resolves an ORDER BY key that names an output column (by alias or
-/// position) to the select item's expression, and finds the select item
-/// that already projects it.
+/// position) to the select item's expression, and finds the output
+/// column that already projects it.
 pub(crate) fn resolve_order_key<'a>(
     select: &'a Select,
     key: &'a Expr,
 ) -> (&'a Expr, Option<usize>) {
     let items = &select.projection;
-    let by_position = match key {
-        Expr::Value(v) => match &v.value {
-            Value::Number(n, _) => n.parse::<usize>().ok().and_then(|n| n.checked_sub(1)),
-            _ => None,
-        },
-        _ => None,
-    };
-    let by_alias = || {
-        match key {
-        Expr::Identifier(ident) => items.iter().position(|item| {
-            matches!(item, SelectItem::ExprWithAlias { alias, .. } if fold(alias) == fold(ident))
-        }),
-        _ => None,
-    }
-    };
-    let found = by_position
-        .or_else(by_alias)
-        .and_then(|i| match items.get(i) {
-            Some(SelectItem::UnnamedExpr(e)) | Some(SelectItem::ExprWithAlias { expr: e, .. }) => {
-                Some((e, i))
-            }
-            _ => None,
-        });
-    let (expr, index) = match found {
-        Some((e, i)) => (e, Some(i)),
-        None => (key, item_index_of(items, key)),
-    };
-    let no_wildcard_before = |i: usize| {
-        !items[..i].iter().any(|item| {
+    let wildcard_before = |i: usize| {
+        items[..i].iter().any(|item| {
             matches!(
                 item,
                 SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
             )
         })
     };
-    (expr, index.filter(|&i| no_wildcard_before(i)))
+    let item_expr = |i: usize| match items.get(i) {
+        Some(SelectItem::UnnamedExpr(e)) | Some(SelectItem::ExprWithAlias { expr: e, .. }) => {
+            Some(e)
+        }
+        _ => None,
+    };
+    if let Expr::Value(v) = key {
+        if let Value::Number(n, _) = &v.value {
+            // A position counts output columns, `*` expanded: the column
+            // is known, its expression only when no `*` comes before.
+            let Some(p) = n.parse::<usize>().ok().and_then(|n| n.checked_sub(1)) else {
+                return (key, None);
+            };
+            return match item_expr(p).filter(|_| !wildcard_before(p + 1)) {
+                Some(e) => (e, Some(p)),
+                None => (key, Some(p)),
+            };
+        }
+    }
+    let by_alias = match key {
+        Expr::Identifier(ident) => items.iter().position(|item| {
+            matches!(item, SelectItem::ExprWithAlias { alias, .. } if fold(alias) == fold(ident))
+        }),
+        _ => None,
+    };
+    let (expr, index) = match by_alias.and_then(|i| Some((item_expr(i)?, i))) {
+        Some((e, i)) => (e, Some(i)),
+        None => (key, item_index_of(items, key)),
+    };
+    (expr, index.filter(|&i| !wildcard_before(i)))
 }
 
 fn item_index_of(items: &[SelectItem], expr: &Expr) -> Option<usize> {
@@ -609,10 +611,9 @@ mod tests {
         assert_eq!(k.projected_distance, Some(1));
         assert_eq!(k.offset, Some(Bound::value(2)));
 
-        let k = knn("SELECT *, embedding <-> '[1]' FROM t ORDER BY 2 LIMIT 1").unwrap();
-        assert_eq!(
-            k.projected_distance, None,
-            "position after * is not an output index"
+        assert!(
+            knn("SELECT *, embedding <-> '[1]' FROM t ORDER BY 2 LIMIT 1").is_none(),
+            "a position after * is a column of *, not the distance"
         );
     }
 

@@ -1,12 +1,16 @@
 """asyncpg, which prepares with Parse + Describe + Flush and waits: errors
 that must come back at once (a bad statement never hangs the
 connection), prepared statements, executemany, transactions, KNN with every
-distance operator (vectors as text), filter + KNN, get, delete, drop."""
+distance operator (vectors as text), filter + KNN, pgvector's
+register_vector (numpy arrays in, binary; pgvector's Vector out), get,
+delete, drop."""
 
 import random
 
 import asyncpg
+import numpy as np
 import scenario
+from pgvector.asyncpg import register_vector
 
 T = "asyncpg_items"
 
@@ -47,6 +51,21 @@ async def knn(conn, steps):
     steps.saw("filter + knn", [tuple(r) for r in found])
 
 
+async def typed(conn, steps):
+    """After register_vector, vectors travel in binary: numpy arrays as
+    parameters, pgvector's Vector in rows."""
+    await register_vector(conn)
+    embedding = np.array([0.5, -0.25, 2.0], dtype=np.float32)
+    await conn.execute(f"INSERT INTO {T} (id, cat, embedding) VALUES ($1, $2, $3)", 200, 0, embedding)
+    got = await conn.fetchval(f"SELECT embedding FROM {T} WHERE id = $1", 200)
+    steps.saw("typed get", scenario.plain(got))
+    steps.saw("numpy round trip", np.array_equal(got.to_numpy(), embedding))
+    found = await conn.fetch(
+        f"SELECT id, embedding <-> $1 AS d FROM {T} ORDER BY embedding <-> $1 LIMIT 5", embedding
+    )
+    steps.saw("knn numpy", scenario.by_distance([tuple(r) for r in found]))
+
+
 async def run(port, steps):
     conn = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="postgres")
     await conn.execute(f"DROP TABLE IF EXISTS {T}")
@@ -73,7 +92,8 @@ async def run(port, steps):
         steps.saw("rolled back by", e.sqlstate)
     steps.saw("after rollback", await conn.fetchval(f"SELECT note FROM {T} WHERE id = 101"))
     await knn(conn, steps)
-    await conn.execute(f"DELETE FROM {T} WHERE id BETWEEN $1 AND $2", 1, 102)
+    await typed(conn, steps)
+    await conn.execute(f"DELETE FROM {T} WHERE id BETWEEN $1 AND $2", 1, 200)
     steps.saw("empty", await conn.fetchval(f"SELECT count(*) FROM {T}"))
     await conn.execute(f"DROP TABLE {T}")
     await steps.aerror("dropped", conn.fetch(f"SELECT * FROM {T}"))

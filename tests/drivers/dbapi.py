@@ -1,10 +1,14 @@
-"""The scenario every DB-API driver (psycopg2, pg8000) runs, vectors in
-their text form: schema, single and bulk inserts, KNN with every distance
-operator on vector, halfvec, sparsevec and bit, filter + KNN, get,
-update, delete, errors (the connection goes on), a rolled-back and a
-committed transaction, drop."""
+"""The scenario every DB-API driver (psycopg2, pg8000, psycopg 3) runs
+after pgvector's `register_vector`: schema, single and bulk inserts, KNN
+with every distance operator on vector, halfvec, sparsevec and bit (vectors
+as text), filter + KNN, get (pgvector's Python types back), numpy arrays
+and pgvector's types as parameters, update, delete, errors (the connection
+goes on), a rolled-back and a committed transaction, drop."""
 
 import random
+
+import numpy as np
+from pgvector import HalfVector, SparseVector
 
 import scenario
 
@@ -40,10 +44,33 @@ KNN = [
 ]
 
 
-def run(connect, sqlstate, steps, t):
-    """`connect()` opens a connection (not autocommit); `sqlstate(e)`
-    reads a driver error's SQLSTATE."""
+def typed(conn, cur, steps, t):
+    """numpy arrays and pgvector's types in, pgvector's types out."""
+    embedding = np.array([0.5, -0.25, 2.0], dtype=np.float32)
+    cur.execute(
+        f"INSERT INTO {t} (id, cat, embedding, half, sparse) VALUES (%s, %s, %s, %s, %s)",
+        (300, 0, embedding, HalfVector([1.5, 0, -2]), SparseVector({0: 1.0, 3: -2.5}, 5)),
+    )
+    conn.commit()
+    cur.execute(f"SELECT embedding, half, sparse FROM {t} WHERE id = %s", (300,))
+    row = cur.fetchone()
+    steps.saw("typed get", [scenario.plain(v) for v in row])
+    steps.saw("numpy round trip", np.array_equal(row[0].to_numpy(), embedding))
+    cur.execute(
+        f"SELECT id, embedding <-> %s AS d FROM {t} ORDER BY embedding <-> %s LIMIT 5",
+        (embedding, embedding),
+    )
+    steps.saw("knn numpy", scenario.by_distance(cur.fetchall()))
+    conn.commit()
+
+
+def run(connect, register, sqlstate, steps, t):
+    """`connect()` opens a connection (not autocommit), `register(conn)`
+    runs pgvector's register_vector on it; `sqlstate(e)` reads a driver
+    error's SQLSTATE."""
     conn = connect()
+    register(conn)
+    conn.commit()
     cur = conn.cursor()
     # DDL outside transaction blocks: inside one it needs two-phase commit
     # through the proxy (refused until then).
@@ -77,9 +104,10 @@ def run(connect, sqlstate, steps, t):
     )
     steps.saw("filter + knn", scenario.by_distance(cur.fetchall()))
     cur.execute(f"SELECT id, cat, embedding, half, sparse, bits FROM {t} WHERE id = %s", (7,))
-    steps.saw("get", cur.fetchone())
+    steps.saw("get", [scenario.plain(v) for v in cur.fetchone()])
     cur.execute(f"SELECT embedding FROM {t} WHERE id = %s", (99,))
     steps.saw("get missing", cur.fetchone())
+    typed(conn, cur, steps, t)
     cur.execute(f"UPDATE {t} SET embedding = %s WHERE id = %s", ("[1,1,1]", 7))
     steps.saw("update", cur.rowcount)
     conn.commit()

@@ -75,6 +75,19 @@ def by_distance(rows):
     return [r[:-1] + (Near(r[-1]),) for r in ordered]
 
 
+def plain(value):
+    """A value in a form steps compare: pgvector's Python types (and numpy
+    arrays) as (type name, elements), anything else as it is."""
+    name = type(value).__name__
+    if name in ("Vector", "HalfVector", "Bit"):
+        return (name, value.to_list())
+    if name == "SparseVector":
+        return (name, value.dimensions(), value.indices(), value.values())
+    if name == "ndarray":
+        return (name, value.tolist())
+    return value
+
+
 class StepFailed(Exception):
     """A step raised where the control did not (or the other way round)."""
 

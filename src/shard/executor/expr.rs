@@ -759,7 +759,7 @@ fn any_of(
 
 /// The elements of an array expression: `ARRAY[…]`, or an array literal
 /// (`'{a,b}'`, `$1::oid[]` sent as text); `None` for a NULL array.
-fn array_items(e: &Expr, row: &dyn Row, env: &Env) -> Result<Option<Vec<Datum>>, PgError> {
+pub fn array_items(e: &Expr, row: &dyn Row, env: &Env) -> Result<Option<Vec<Datum>>, PgError> {
     match e {
         Expr::Array(a) => a
             .elem

@@ -26,6 +26,7 @@ mod plan;
 mod psql;
 mod select;
 mod session;
+mod srf;
 mod types;
 
 pub use session::{ShardFactory, ShardSession};

@@ -303,9 +303,43 @@ fn input<'a>(select: &Select, ctx: &Ctx<'a>) -> Result<Input<'a>, PgError> {
     }
 }
 
-/// One FROM item: a CTE, a catalog relation, a stored table or a subquery.
+/// One FROM item: a set-returning function, a CTE, a catalog relation, a
+/// stored table or a subquery.
 fn factor_input<'a>(from: &TableFactor, ctx: &Ctx<'a>) -> Result<Input<'a>, PgError> {
     match from {
+        TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            with_ordinality,
+            ..
+        } => {
+            let (rel, alias) = super::srf::function_relation(
+                &object_name(name),
+                &args.args,
+                *with_ordinality,
+                alias.as_ref(),
+                ctx,
+            )?;
+            Ok(Input::Rel {
+                rel: Arc::new(rel),
+                alias,
+            })
+        }
+        TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_offset: false,
+            with_ordinality,
+            ..
+        } => {
+            let (rel, alias) =
+                super::srf::unnest_relation(array_exprs, *with_ordinality, alias.as_ref(), ctx)?;
+            Ok(Input::Rel {
+                rel: Arc::new(rel),
+                alias,
+            })
+        }
         TableFactor::Table { name, alias, .. } => {
             let (schema, table_name) = schema_and_name(name);
             let alias = alias
@@ -759,7 +793,7 @@ fn common_numeric(first: TypeOf, other: TypeOf) -> TypeOf {
     }
 }
 
-fn type_env<'b>(ctx: &'b Ctx<'_>) -> TypeEnv<'b> {
+pub(super) fn type_env<'b>(ctx: &'b Ctx<'_>) -> TypeEnv<'b> {
     TypeEnv {
         params: ctx.param_types,
         scope: Some(ctx),
@@ -867,10 +901,26 @@ impl Shape<'_> {
         row: &dyn Row,
         env: &Env,
     ) -> Result<Datum, PgError> {
-        if let Expr::Identifier(i) = key {
-            if let Some(pos) = self.items.iter().position(|(n, _)| *n == i.value) {
-                return Ok(outputs[pos].clone());
+        match key {
+            Expr::Identifier(i) => {
+                if let Some(pos) = self.items.iter().position(|(n, _)| *n == i.value) {
+                    return Ok(outputs[pos].clone());
+                }
             }
+            // `ORDER BY 2` counts the select list with `*` expanded.
+            Expr::Value(v) => {
+                if let sqlparser::ast::Value::Number(n, _) = &v.value {
+                    let at = n.parse::<usize>().ok().and_then(|n| n.checked_sub(1));
+                    return match at.and_then(|i| outputs.get(i)) {
+                        Some(d) => Ok(d.clone()),
+                        None => Err(PgError::new(
+                            "42P10",
+                            format!("ORDER BY position {n} is not in select list"),
+                        )),
+                    };
+                }
+            }
+            _ => {}
         }
         eval(resolve_key(key, self.projection), row, env)
     }

@@ -1,0 +1,224 @@
+//! Set-returning functions in FROM: `generate_series(start, stop [, step])`
+//! over integers and `unnest(array)`, each read as a relation of one column
+//! (plus `ordinality` WITH ORDINALITY). As in PostgreSQL the column is
+//! named after the function, or after the alias (`AS g` names the column
+//! `g` too; `AS g(x)` names it `x`).
+
+use super::coerce::{self, as_i64};
+use super::expr::{array_items, eval, NoRow};
+use super::infer::{infer, Columns, TypeOf};
+use super::select::{type_env, Column, Ctx, Relation};
+use super::types::cast_target;
+use crate::shard::datum::Datum;
+use crate::wire::types::oid;
+use crate::wire::{PgError, Value};
+use sqlparser::ast::{ArrayElemTypeDef, DataType, Expr, FunctionArg, FunctionArgExpr, TableAlias};
+
+/// The rows of set-returning function `name` called with `args`, its
+/// columns named as PostgreSQL names them; the relation's alias second.
+pub fn function_relation(
+    name: &str,
+    args: &[FunctionArg],
+    with_ordinality: bool,
+    alias: Option<&TableAlias>,
+    ctx: &Ctx,
+) -> Result<(Relation, String), PgError> {
+    let args = args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+            other => Err(PgError::feature_not_supported(format!(
+                "function argument {other} is not supported in FROM"
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (ty, values) = match (name, args.as_slice()) {
+        ("generate_series", [start, stop]) => series(start, stop, None, ctx)?,
+        ("generate_series", [start, stop, step]) => series(start, stop, Some(step), ctx)?,
+        ("unnest", [array]) => unnest(array, ctx)?,
+        _ => {
+            return Err(PgError::feature_not_supported(format!(
+                "function {name} with {} arguments in FROM is not supported",
+                args.len()
+            )))
+        }
+    };
+    named(name, ty, values, with_ordinality, alias)
+}
+
+/// `FROM unnest(…)`, which sqlparser reads as its own FROM item.
+pub fn unnest_relation(
+    arrays: &[Expr],
+    with_ordinality: bool,
+    alias: Option<&TableAlias>,
+    ctx: &Ctx,
+) -> Result<(Relation, String), PgError> {
+    let [array] = arrays else {
+        return Err(PgError::feature_not_supported(
+            "unnest of several arrays is not supported",
+        ));
+    };
+    let (ty, values) = unnest(array, ctx)?;
+    named("unnest", ty, values, with_ordinality, alias)
+}
+
+/// One column `ty` holding `values` (and `ordinality`), named after the
+/// alias or `function`.
+fn named(
+    function: &str,
+    ty: TypeOf,
+    values: Vec<Datum>,
+    with_ordinality: bool,
+    alias: Option<&TableAlias>,
+) -> Result<(Relation, String), PgError> {
+    let relation = alias.map_or(function, |a| a.name.value.as_str());
+    let mut columns = vec![Column {
+        name: relation.to_string(),
+        ty,
+    }];
+    if with_ordinality {
+        columns.push(Column {
+            name: "ordinality".to_string(),
+            ty: (oid::INT8, -1),
+        });
+    }
+    let aliases = alias.map_or(&[][..], |a| a.columns.as_slice());
+    if aliases.len() > columns.len() {
+        return Err(PgError::new(
+            "42601",
+            format!("too many column aliases specified for function {function}"),
+        ));
+    }
+    for (c, a) in columns.iter_mut().zip(aliases) {
+        c.name = a.name.value.clone();
+    }
+    let rows = values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match with_ordinality {
+            true => vec![v, Some(Value::Int8(i as i64 + 1))],
+            false => vec![v],
+        })
+        .collect();
+    Ok((Relation { columns, rows }, relation.to_string()))
+}
+
+/// No columns: a function's arguments in FROM see no row.
+struct NoColumns;
+
+impl Columns for NoColumns {
+    fn column_type(&self, _: Option<&str>, _: &str) -> Option<TypeOf> {
+        None
+    }
+}
+
+/// `generate_series` over int4 (or int8 when an argument is int8).
+fn series(
+    start: &Expr,
+    stop: &Expr,
+    step: Option<&Expr>,
+    ctx: &Ctx,
+) -> Result<(TypeOf, Vec<Datum>), PgError> {
+    let exprs: Vec<&Expr> = [start, stop].into_iter().chain(step).collect();
+    let tenv = type_env(ctx);
+    let mut ty = oid::INT4;
+    for e in &exprs {
+        match infer(e, &NoColumns, &tenv)?.0 {
+            oid::INT2 | oid::INT4 | oid::UNKNOWN | oid::TEXT => {}
+            oid::INT8 => ty = oid::INT8,
+            other => {
+                return Err(PgError::feature_not_supported(format!(
+                    "generate_series over {} is not supported",
+                    coerce::type_name(other)
+                )))
+            }
+        }
+    }
+    if ctx.dry {
+        return Ok(((ty, -1), Vec::new()));
+    }
+    let env = ctx.eval_env();
+    let mut bounds = Vec::with_capacity(3);
+    for e in &exprs {
+        match eval(e, &NoRow, &env)? {
+            None => return Ok(((ty, -1), Vec::new())),
+            Some(v) => bounds.push(integer(v, ty)?),
+        }
+    }
+    let step = bounds.get(2).copied().unwrap_or(1);
+    if step == 0 {
+        return Err(PgError::new("22023", "step size cannot equal zero"));
+    }
+    let (mut at, stop) = (bounds[0], bounds[1]);
+    let mut out = Vec::new();
+    while (step > 0 && at <= stop) || (step < 0 && at >= stop) {
+        if out.len() % 4096 == 0 {
+            ctx.check_cancel()?;
+        }
+        out.push(Some(match ty {
+            oid::INT8 => Value::Int8(at),
+            _ => Value::Int4(at as i32),
+        }));
+        match at.checked_add(step) {
+            Some(next) if ty == oid::INT8 || i32::try_from(next).is_ok() => at = next,
+            _ => break,
+        }
+    }
+    Ok(((ty, -1), out))
+}
+
+/// An argument of `generate_series` as an integer of type `ty`.
+fn integer(v: Value, ty: u32) -> Result<i64, PgError> {
+    let v = match v {
+        Value::Text(_) => coerce::cast(v, ty, None, false)?,
+        v => v,
+    };
+    as_i64(&v).ok_or_else(|| {
+        PgError::new(
+            "42883",
+            format!(
+                "function generate_series({}) does not exist",
+                coerce::type_name(v.type_oid())
+            ),
+        )
+    })
+}
+
+/// The elements of an array, typed by its cast (`'{1,2}'::int[]`), by
+/// its first element (`ARRAY[1, 2]`), or else as text.
+fn unnest(array: &Expr, ctx: &Ctx) -> Result<(TypeOf, Vec<Datum>), PgError> {
+    let ty = match element_cast(array) {
+        Some(dt) => cast_target(dt).map(|(t, m)| (t, m.map_or(-1, |m| m as i32)))?,
+        None => match array {
+            Expr::Array(a) => match a.elem.first() {
+                Some(e) => infer(e, &NoColumns, &type_env(ctx))?,
+                None => (oid::TEXT, -1),
+            },
+            _ => (oid::TEXT, -1),
+        },
+    };
+    if ctx.dry {
+        return Ok((ty, Vec::new()));
+    }
+    let items = array_items(array, &NoRow, &ctx.eval_env())?.unwrap_or_default();
+    let items = items
+        .into_iter()
+        .map(|v| v.map(|v| coerce::cast(v, ty.0, None, false)).transpose())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((ty, items))
+}
+
+/// The element type of an array cast (`x::int[]`).
+fn element_cast(e: &Expr) -> Option<&DataType> {
+    match e {
+        Expr::Cast {
+            data_type:
+                DataType::Array(
+                    ArrayElemTypeDef::SquareBracket(t, _) | ArrayElemTypeDef::AngleBracket(t),
+                ),
+            ..
+        } => Some(t),
+        Expr::Nested(inner) => element_cast(inner),
+        _ => None,
+    }
+}
