@@ -458,9 +458,11 @@ impl ProxySession {
             }
             topology::Decision::Primary(why) => {
                 for _ in &route.parts {
-                    self.cluster.topology.primary_read(why);
+                    self.cluster.topology.primary_read(why.label());
                 }
-                self.reads.touched(route.shards());
+                if why.may_write() {
+                    self.reads.touched(route.shards());
+                }
                 None
             }
         };

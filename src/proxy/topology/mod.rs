@@ -50,7 +50,9 @@ use self::lag::WalHistory;
 pub use self::metrics::ReplicaMetrics;
 use self::node::{Health, Node, Role};
 use self::select::{least_loaded, Candidate};
-pub use self::session::{decide, Decision, Policy, SessionReads, TARGET_SESSION_ATTRS};
+pub use self::session::{
+    decide, Decision, Policy, PrimaryRead, SessionReads, TARGET_SESSION_ATTRS,
+};
 pub use self::show::{columns as show_columns, show, SHOW_NAME};
 use super::backend::{Dialer, ShardChannel, SharedBackend};
 use super::config::{NodeConfig, ReplicationConfig};
@@ -66,6 +68,10 @@ pub struct ShardGroup {
     /// The highest primary insert position read after a write this proxy
     /// acknowledged.
     acked: AtomicU64,
+    /// When a write's position last could not be read: until a position
+    /// read that started later succeeds, no standby is known to have
+    /// every acknowledged write.
+    acked_unknown: Mutex<Option<Instant>>,
 }
 
 impl ShardGroup {
@@ -148,6 +154,7 @@ impl Topology {
                 nodes,
                 history: Mutex::new(WalHistory::default()),
                 acked: AtomicU64::new(0),
+                acked_unknown: Mutex::new(None),
             });
         }
         Ok(Arc::new(Topology {
@@ -283,17 +290,47 @@ impl Topology {
     /// session must see), raising the proxy's floor for cache fills.
     /// `None` for a shard without standbys or when the primary cannot
     /// tell (reads of the session then go to the primary).
+    /// When the position cannot be read, `u64::MAX`: no standby
+    /// qualifies until a later write's position is read.
     pub async fn committed(&self, shard: usize) -> Option<u64> {
         let group = self.shards.get(shard).filter(|g| g.has_standbys())?;
-        let lsn = match group.primary().control.as_ref()?.insert_lsn().await {
-            Ok(l) => l,
+        let asked = Instant::now();
+        let read = group.primary().control.as_ref()?.insert_lsn().await;
+        let mut unknown = group
+            .acked_unknown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match read {
+            Ok(lsn) => {
+                group.acked.fetch_max(lsn, Ordering::Relaxed);
+                // A position read that began after the failure is past the
+                // commit whose position was lost.
+                if unknown.is_some_and(|since| since < asked) {
+                    *unknown = None;
+                }
+                Some(lsn)
+            }
             Err(e) => {
                 tracing::warn!(shard = %group.name, error = %e, "cannot read the primary's WAL position after a write");
-                u64::MAX
+                // The latest failure: a read that began before it may
+                // miss its commit.
+                *unknown = Some(Instant::now());
+                Some(u64::MAX)
             }
-        };
-        group.acked.fetch_max(lsn, Ordering::Relaxed);
-        Some(lsn)
+        }
+    }
+
+    /// The position a standby must have replayed for its answers to fill
+    /// the cache.
+    fn acked(&self, group: &ShardGroup) -> u64 {
+        let unknown = group
+            .acked_unknown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match *unknown {
+            Some(_) => u64::MAX,
+            None => group.acked.load(Ordering::Relaxed),
+        }
     }
 
     /// A channel for a read on `shard` under `policy`, on a node that has
@@ -339,8 +376,7 @@ impl Topology {
             match node.checkout().await {
                 Ok(chan) => {
                     self.metrics.read("standby", reason);
-                    let cacheable =
-                        !self.shared_cache && replayed >= group.acked.load(Ordering::Relaxed);
+                    let cacheable = !self.shared_cache && replayed >= self.acked(group);
                     return Ok(ReadChannel { chan, cacheable });
                 }
                 Err(e) if e.code == sqlstate::CONNECTION_FAILURE => {

@@ -32,10 +32,50 @@ pub enum Policy {
 pub enum Decision {
     /// Not a read: the primary, not counted as a read.
     Write,
-    /// A read the primary must answer, and why (a metric label).
-    Primary(&'static str),
+    /// A read the primary must answer, and why.
+    Primary(PrimaryRead),
     /// A read that may use other nodes.
     Read(Policy),
+}
+
+/// Why a read must go to the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrimaryRead {
+    /// `SELECT … FOR UPDATE/SHARE` (row locks write WAL).
+    Locking,
+    /// It calls a function that may write.
+    Function,
+    /// Its transaction has written.
+    Transaction,
+    /// The leading `/* pgvshard:primary */` comment.
+    Hint,
+    /// `pgvshard.target_session_attrs = 'read-write'`.
+    SessionAttrs,
+    /// `replication.read_from: primary`.
+    ReadFrom,
+}
+
+impl PrimaryRead {
+    /// The `reason` label of `pgvshard_reads_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            PrimaryRead::Locking => "locking",
+            PrimaryRead::Function => "function",
+            PrimaryRead::Transaction => "transaction",
+            PrimaryRead::Hint => "hint",
+            PrimaryRead::SessionAttrs => "session_attrs",
+            PrimaryRead::ReadFrom => "read_from",
+        }
+    }
+
+    /// Whether the read may write (so the session's later reads must
+    /// see its position, as after a write).
+    pub fn may_write(self) -> bool {
+        matches!(
+            self,
+            PrimaryRead::Locking | PrimaryRead::Function | PrimaryRead::Transaction
+        )
+    }
 }
 
 /// Decides where `statement` goes. `attrs`: the session's
@@ -52,20 +92,20 @@ pub fn decide(
     let StatementKind::Select(info) = kind else {
         return Decision::Write;
     };
-    if statement.leading_comments.iter().any(|c| c == PRIMARY_HINT) {
-        return Decision::Primary("hint");
-    }
     if info.locking {
-        return Decision::Primary("locking");
+        return Decision::Primary(PrimaryRead::Locking);
     }
     if may_write_through_functions(statement) {
-        return Decision::Primary("function");
+        return Decision::Primary(PrimaryRead::Function);
     }
     if wrote && !read_only {
-        return Decision::Primary("transaction");
+        return Decision::Primary(PrimaryRead::Transaction);
+    }
+    if statement.leading_comments.iter().any(|c| c == PRIMARY_HINT) {
+        return Decision::Primary(PrimaryRead::Hint);
     }
     match attrs {
-        "read-write" => Decision::Primary("session_attrs"),
+        "read-write" => Decision::Primary(PrimaryRead::SessionAttrs),
         "read-only" => Decision::Read(Policy::StandbyOnly),
         "prefer-standby" => Decision::Read(Policy::PreferStandby),
         "any" => Decision::Read(Policy::Any),
@@ -73,7 +113,7 @@ pub fn decide(
         _ => match read_from {
             ReadFrom::Standbys => Decision::Read(Policy::PreferStandby),
             ReadFrom::Any => Decision::Read(Policy::Any),
-            ReadFrom::Primary => Decision::Primary("read_from"),
+            ReadFrom::Primary => Decision::Primary(PrimaryRead::ReadFrom),
         },
     }
 }
@@ -93,12 +133,13 @@ impl SessionReads {
     }
 
     /// After the writes noted committed (before they are acknowledged):
-    /// reads the primaries' positions into the floors.
+    /// reads the primaries' positions into the floors. A position read
+    /// after a later write is past every earlier one of the session (its
+    /// statements run one after the other), so it replaces the floor.
     pub async fn committed(&mut self, topology: &Topology) {
         for shard in std::mem::take(&mut self.touched) {
             if let Some(lsn) = topology.committed(shard).await {
-                let f = self.floors.entry(shard).or_default();
-                *f = (*f).max(lsn);
+                self.floors.insert(shard, lsn);
             }
         }
     }
@@ -145,13 +186,20 @@ mod tests {
             Decision::Write
         );
         for (sql, why) in [
-            ("SELECT * FROM t FOR UPDATE", "locking"),
-            ("SELECT * FROM t WHERE id = 1 FOR SHARE", "locking"),
-            ("SELECT nextval('s')", "function"),
-            ("SELECT setval('s', 5)", "function"),
-            ("SELECT pg_advisory_lock(1)", "function"),
-            ("SELECT purge_old() FROM t", "function"),
-            ("/* pgvshard:primary */ SELECT * FROM t", "hint"),
+            ("SELECT * FROM t FOR UPDATE", PrimaryRead::Locking),
+            (
+                "SELECT * FROM t WHERE id = 1 FOR SHARE",
+                PrimaryRead::Locking,
+            ),
+            ("SELECT nextval('s')", PrimaryRead::Function),
+            ("SELECT setval('s', 5)", PrimaryRead::Function),
+            ("SELECT pg_advisory_lock(1)", PrimaryRead::Function),
+            ("SELECT purge_old() FROM t", PrimaryRead::Function),
+            (
+                "/* pgvshard:primary */ SELECT nextval('s')",
+                PrimaryRead::Function,
+            ),
+            ("/* pgvshard:primary */ SELECT * FROM t", PrimaryRead::Hint),
         ] {
             assert_eq!(
                 decided(sql, "default", false),
@@ -161,11 +209,11 @@ mod tests {
         }
         assert_eq!(
             decided("SELECT * FROM t", "default", true),
-            Decision::Primary("transaction")
+            Decision::Primary(PrimaryRead::Transaction)
         );
         assert_eq!(
             decided("SELECT * FROM t", "read-write", false),
-            Decision::Primary("session_attrs")
+            Decision::Primary(PrimaryRead::SessionAttrs)
         );
         assert_eq!(
             decided("SELECT * FROM t", "read-only", false),
