@@ -8,7 +8,8 @@
 # tests/shard_psycopg.py, numpy for tests/proxy_psycopg.py, pgbench (in
 # Debian's postgresql server package) for tests/proxy_pgbench.rs, and
 # pgbouncer for tests/proxy_pgbouncer.rs, and the Python drivers of
-# tests/drivers (asyncpg, psycopg2, pg8000, peewee; psycopg 3 as above).
+# tests/drivers (asyncpg, psycopg2, pg8000, peewee, SQLAlchemy, SQLModel,
+# Django; psycopg 3 as above).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,8 @@ python3 -c "import asyncpg" 2>/dev/null || python3 -m pip install -q asyncpg
 python3 -c "import psycopg2" 2>/dev/null || python3 -m pip install -q psycopg2-binary
 python3 -c "import pg8000" 2>/dev/null || python3 -m pip install -q pg8000
 python3 -c "import peewee" 2>/dev/null || python3 -m pip install -q peewee
+python3 -c "import sqlalchemy, sqlmodel" 2>/dev/null || python3 -m pip install -q sqlalchemy sqlmodel
+python3 -c "import django" 2>/dev/null || python3 -m pip install -q django
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -210,6 +210,9 @@ enum BenchCommand {
     /// The proxy in front of 1, 2, 4 shard processes: overhead against one
     /// shard directly, fan-out recall and QPS.
     Proxy(bench::ProxyBenchArgs),
+    /// Many concurrent clients connecting, querying and idling through
+    /// the proxy: sessions held, QPS, latency, errors by SQLSTATE, RSS.
+    Load(bench::LoadArgs),
 }
 
 /// Options of `pgvshard bench cache`.
@@ -240,6 +243,7 @@ fn main() {
         Some(Command::Bench(BenchCommand::Ann(args))) => bench::ann_bench_run(&args),
         Some(Command::Bench(BenchCommand::Cache(args))) => run_cache_bench(&args),
         Some(Command::Bench(BenchCommand::Proxy(args))) => bench::proxy_bench_run(&args),
+        Some(Command::Bench(BenchCommand::Load(args))) => bench::load_bench_run(&args),
         None => run_embedded(&cli.embedded),
     };
     if let Err(e) = result {

@@ -264,12 +264,14 @@ impl Drop for Cluster {
     }
 }
 
-fn free_port() -> Result<u16, String> {
+/// A loopback port nothing listens on (yet).
+pub(super) fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-fn wait_ready(port: u16) -> Result<(), String> {
+/// Waits up to 30 s until something accepts on `port`.
+pub(super) fn wait_ready(port: u16) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if Instant::now() > deadline {

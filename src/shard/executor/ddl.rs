@@ -10,11 +10,12 @@ use super::{storage_error, Outcome};
 use crate::shard::datum::Datum;
 use crate::shard::storage::{ColumnDef, ColumnType, IndexMethod, Tables, Transaction};
 use crate::sql::fold;
+use crate::wire::types::oid;
 use crate::wire::{PgError, Severity};
 use ann::{Metric, VectorType};
 use sqlparser::ast::{
-    AlterTable, AlterTableOperation, ColumnOption, CreateIndex, CreateTable, Expr, IndexType,
-    ObjectName, ObjectType, TableConstraint,
+    AlterTable, AlterTableOperation, ColumnOption, CreateIndex, CreateTable, Expr, GeneratedAs,
+    IndexType, ObjectName, ObjectType, TableConstraint,
 };
 
 fn notice(code: &'static str, message: String) -> PgError {
@@ -84,6 +85,24 @@ pub fn create_table(
                 ColumnOption::PrimaryKey(_) => {
                     primary_key.push(i);
                     def.not_null = true;
+                }
+                ColumnOption::Generated {
+                    generated_as: GeneratedAs::ByDefault,
+                    sequence_options,
+                    generation_expr: None,
+                    ..
+                } if sequence_options.as_ref().is_none_or(Vec::is_empty) => {
+                    // An identity column (what Django and SQLAlchemy's
+                    // Identity() declare) numbers rows as a serial column
+                    // does; the catalog shows a serial's default.
+                    if !matches!(type_oid(ty), oid::INT2 | oid::INT4 | oid::INT8) {
+                        return Err(PgError::new(
+                            "22023",
+                            "identity column type must be smallint, integer, or bigint",
+                        ));
+                    }
+                    def.not_null = true;
+                    def.default = Some(serial_default(&name, &col_name));
                 }
                 other => {
                     return Err(PgError::feature_not_supported(format!(
