@@ -551,7 +551,8 @@ async fn killing_the_primary_promotes_its_synchronous_standby_without_losing_wri
     for (base, port) in [(1_000_000, a_port), (2_000_000, b_port)] {
         let c = connect_to(port).await.unwrap();
         for id in base..base + 20 {
-            let write = c.execute("INSERT INTO w VALUES ($1)", &[&id]);
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&id];
+            let write = c.execute("INSERT INTO w VALUES ($1)", &params);
             tokio::time::timeout(Duration::from_secs(30), write)
                 .await
                 .expect("a write after the failover hung (sent to the old primary?)")
