@@ -112,10 +112,10 @@ impl Drop for ProxyProcess {
     }
 }
 
-/// The SQLSTATE of an error, or what kind of failure it was.
+/// The SQLSTATE and message of an error, or what kind of failure it was.
 fn error_key(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(db) => db.code().code().to_string(),
+        Some(db) => format!("{} {}", db.code().code(), db.message()),
         None if e.is_closed() => "connection closed".to_string(),
         None => "no SQLSTATE (client or network error)".to_string(),
     }
