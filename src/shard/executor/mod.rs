@@ -11,6 +11,7 @@
 //! `overlay`), and its UPDATE and DELETE reach the rows it inserted.
 
 mod aggregate;
+mod arrays;
 mod catalog;
 mod coerce;
 mod copy;

@@ -1259,39 +1259,41 @@ fn sort(rows: &mut [Produced], order: &[OrderByExpr]) -> Result<(), PgError> {
     }
     let mut error = None;
     rows.sort_by(|a, b| {
-        for (i, k) in order.iter().enumerate() {
-            let desc = is_desc(k);
-            let nulls_first = k.options.nulls_first.unwrap_or(desc);
-            let ord = match (&a.keys[i], &b.keys[i]) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => {
-                    return if nulls_first {
-                        Ordering::Less
-                    } else {
-                        Ordering::Greater
-                    }
-                }
-                (Some(_), None) => {
-                    return if nulls_first {
-                        Ordering::Greater
-                    } else {
-                        Ordering::Less
-                    }
-                }
-                (Some(x), Some(y)) => match super::expr::compare(x, y) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        error.get_or_insert(e);
-                        Ordering::Equal
-                    }
-                },
-            };
-            let ord = if desc { ord.reverse() } else { ord };
-            if ord != Ordering::Equal {
-                return ord;
-            }
-        }
-        Ordering::Equal
+        compare_keys(&a.keys, &b.keys, order).unwrap_or_else(|e| {
+            error.get_or_insert(e);
+            Ordering::Equal
+        })
     });
     error.map_or(Ok(()), Err)
+}
+
+/// Orders two rows' sort keys by `order` (DESC, NULLS FIRST/LAST).
+pub fn compare_keys(a: &[Datum], b: &[Datum], order: &[OrderByExpr]) -> Result<Ordering, PgError> {
+    for (i, k) in order.iter().enumerate() {
+        let desc = is_desc(k);
+        let nulls_first = k.options.nulls_first.unwrap_or(desc);
+        let ord = match (&a[i], &b[i]) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => {
+                return Ok(if nulls_first {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                })
+            }
+            (Some(_), None) => {
+                return Ok(if nulls_first {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                })
+            }
+            (Some(x), Some(y)) => super::expr::compare(x, y)?,
+        };
+        let ord = if desc { ord.reverse() } else { ord };
+        if ord != Ordering::Equal {
+            return Ok(ord);
+        }
+    }
+    Ok(Ordering::Equal)
 }
