@@ -189,6 +189,45 @@ pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgErro
     }))
 }
 
+/// `a || b` with an array on either side: array || array, array ||
+/// element, element || array (an untyped literal beside an array is an
+/// array literal, as PostgreSQL resolves `anyarray || unknown`).
+pub fn concat(a: Value, b: Value) -> Result<Value, PgError> {
+    let (mut left, right) = match (a, b) {
+        (Value::Array(x), Value::Text(t)) => {
+            let t = coerce::cast(Value::Text(t), x.type_oid(), None, false)?;
+            (x, t)
+        }
+        (Value::Text(t), Value::Array(y)) => {
+            match coerce::cast(Value::Text(t), y.type_oid(), None, false)? {
+                Value::Array(x) => (x, Value::Array(y)),
+                _ => return Err(PgError::internal("array literal did not parse to an array")),
+            }
+        }
+        (Value::Array(x), y) => (x, y),
+        (x, Value::Array(mut y)) => {
+            let x = coerce::cast(x, y.elem, None, false)?;
+            y.items.insert(0, Some(x));
+            return Ok(Value::Array(y));
+        }
+        _ => return Err(PgError::internal("concat of arrays without an array")),
+    };
+    match right {
+        Value::Array(y) => {
+            for item in y.items {
+                left.items.push(
+                    item.map(|v| coerce::cast(v, left.elem, None, false))
+                        .transpose()?,
+                );
+            }
+        }
+        other => left
+            .items
+            .push(Some(coerce::cast(other, left.elem, None, false)?)),
+    }
+    Ok(Value::Array(left))
+}
+
 /// The elements `= ANY (e)` compares with: an array value, or an untyped
 /// array literal (`'{a,b}'`) as text elements; `None` for NULL.
 pub fn items(e: &Expr, row: &dyn Row, env: &Env) -> Result<Option<Vec<Datum>>, PgError> {

@@ -515,8 +515,15 @@ fn binary(
         }
         _ => {}
     }
-    let (Some(a), Some(b)) = (eval(left, row, env)?, eval(right, row, env)?) else {
-        return Ok(None);
+    let (a, b) = match (eval(left, row, env)?, eval(right, row, env)?) {
+        (Some(a), Some(b)) => (a, b),
+        // array_cat is not strict: `array || NULL` is the array.
+        (Some(a @ Value::Array(_)), None) | (None, Some(a @ Value::Array(_)))
+            if matches!(op, BinaryOperator::StringConcat) =>
+        {
+            return Ok(Some(a))
+        }
+        _ => return Ok(None),
     };
     if let Some(metric) = distance_operator(op) {
         return functions::distance(metric, a, b).map(Some);
@@ -534,6 +541,11 @@ fn binary(
         BinaryOperator::Multiply => arithmetic("*", a, b)?,
         BinaryOperator::Divide => arithmetic("/", a, b)?,
         BinaryOperator::Modulo => arithmetic("%", a, b)?,
+        BinaryOperator::StringConcat
+            if matches!(a, Value::Array(_)) || matches!(b, Value::Array(_)) =>
+        {
+            arrays::concat(a, b)?
+        }
         BinaryOperator::StringConcat => {
             let (a, b) = functions::unify(a, b)?;
             match functions::vector_arithmetic("||", &a, &b)? {
@@ -851,6 +863,8 @@ fn catalog_cast(
             };
             let id = reg_oid(kind, v, env)?;
             let name = match kind {
+                // regclass_out / regtype_out print InvalidOid as "-".
+                _ if id == 0 => "-".to_string(),
                 RegKind::Class => super::pg_catalog::relation_name(id, env.scope()?.tables()),
                 RegKind::Type => {
                     super::pg_catalog::format_type(id, None).unwrap_or_else(|| id.to_string())

@@ -250,7 +250,11 @@ fn arithmetic_type(op: &BinaryOperator, a: TypeOf, b: TypeOf) -> TypeOf {
         return (tb, -1);
     }
     if matches!(op, BinaryOperator::StringConcat) {
-        return (oid::TEXT, -1);
+        return match (arrays::element_of(ta), arrays::element_of(tb)) {
+            (Some(_), _) => a,
+            (None, Some(_)) => b,
+            _ => (oid::TEXT, -1),
+        };
     }
     let t = match (ta, tb) {
         (x, y) if is_int(x) && is_int(y) => {

@@ -15,6 +15,7 @@ mod arrays;
 mod catalog;
 mod coerce;
 mod copy;
+mod cte;
 mod ddl;
 mod dml;
 mod explain;

@@ -676,17 +676,7 @@ fn is_column_arithmetic(e: &Expr) -> bool {
 pub fn run_query(q: &Query, ctx: &Ctx) -> Result<Relation, PgError> {
     let mut ctx = ctx.clone();
     if let Some(with) = &q.with {
-        if with.recursive {
-            return Err(PgError::feature_not_supported(
-                "WITH RECURSIVE is not supported",
-            ));
-        }
-        for cte in &with.cte_tables {
-            let mut rel = run_query(&cte.query, &ctx)?;
-            let name = &cte.alias.name.value;
-            rename_columns(&mut rel, &cte.alias.columns, "WITH query", name)?;
-            ctx.ctes.insert(cte.alias.name.value.clone(), Arc::new(rel));
-        }
+        super::cte::run_with(with, &mut ctx)?;
     }
     let order = order_keys(q)?;
     let (limit, offset) = limit_offset(q, &ctx)?;
@@ -709,7 +699,7 @@ pub fn run_query(q: &Query, ctx: &Ctx) -> Result<Relation, PgError> {
 /// Names the first columns of `rel` after an alias list (`AS p(c0, c1)`,
 /// `WITH w(a, b)`); 42P10 when the list is longer than the columns, as
 /// PostgreSQL says for the `what` (table, WITH query) named `name`.
-fn rename_columns(
+pub(super) fn rename_columns(
     rel: &mut Relation,
     aliases: &[TableAliasColumnDef],
     what: &str,
@@ -940,11 +930,15 @@ fn run_select(
     offset: usize,
     ctx: &Ctx,
 ) -> Result<Relation, PgError> {
-    if s.distinct.is_some() {
-        return Err(PgError::feature_not_supported(
-            "SELECT DISTINCT is not supported",
-        ));
-    }
+    let distinct = match &s.distinct {
+        None => false,
+        Some(sqlparser::ast::Distinct::Distinct) => true,
+        Some(_) => {
+            return Err(PgError::feature_not_supported(
+                "SELECT DISTINCT ON is not supported",
+            ))
+        }
+    };
     let input = input(s, ctx)?;
     let shape = Shape {
         items: expand_items(&s.projection, &input.names())?,
@@ -983,7 +977,7 @@ fn run_select(
     let filter = s.selection.as_ref();
     let mut produced = Vec::new();
     let mut index_ordered = false;
-    let knn = match grouped || ctx.dry {
+    let knn = match grouped || distinct || ctx.dry {
         false => knn_decision(&input, s, order, limit, offset, ctx)?,
         true => None,
     };
@@ -1032,6 +1026,10 @@ fn run_select(
     }
     if !index_ordered {
         sort(&mut produced, order)?;
+    }
+    if distinct {
+        let mut seen = std::collections::HashSet::new();
+        produced.retain(|p| seen.insert(group_key(&p.outputs)));
     }
     let rows = produced
         .into_iter()
@@ -1171,7 +1169,8 @@ pub fn explain_select(
     Ok((d.map(|d| (d.plan, d.access)), scan))
 }
 
-fn group_key(values: &[Datum]) -> String {
+/// The values as one key string (GROUP BY, DISTINCT, UNION).
+pub(super) fn group_key(values: &[Datum]) -> String {
     values
         .iter()
         .map(|v| v.as_ref().map_or("\u{0}".to_string(), Value::to_text))
