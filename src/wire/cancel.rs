@@ -117,11 +117,14 @@ impl SessionCancel {
 /// Sessions by their (pid, secret) keys.
 #[derive(Debug, Default)]
 pub struct CancelRegistry {
-    sessions: Mutex<HashMap<(i32, Vec<u8>), Arc<SessionCancel>>>,
+    sessions: Mutex<HashMap<Key, Arc<SessionCancel>>>,
 }
 
+/// A cancel key: process id and secret.
+type Key = (i32, Vec<u8>);
+
 /// The registry's map, locked.
-type Sessions<'a> = std::sync::MutexGuard<'a, HashMap<(i32, Vec<u8>), Arc<SessionCancel>>>;
+type Sessions<'a> = std::sync::MutexGuard<'a, HashMap<Key, Arc<SessionCancel>>>;
 
 impl CancelRegistry {
     /// Registers a session's signal under a new random secret, 32 bytes
