@@ -202,7 +202,7 @@ fn literal(v: &SqlValue, env: &Env) -> Result<Datum, PgError> {
 
 /// Evaluates `expr` for `row`.
 pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
-    match expr {
+    crate::stack::guard(|| match expr {
         Expr::Identifier(i) => env
             .column(row, None, &i.value)
             .ok_or_else(|| undefined_column(&i.value)),
@@ -335,7 +335,7 @@ pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
         other => Err(PgError::feature_not_supported(format!(
             "expression {other} is not supported"
         ))),
-    }
+    })
 }
 
 fn like_expr(
@@ -760,7 +760,7 @@ fn any_of(
 /// The elements of an array expression: `ARRAY[…]`, or an array literal
 /// (`'{a,b}'`, `$1::oid[]` sent as text); `None` for a NULL array.
 pub fn array_items(e: &Expr, row: &dyn Row, env: &Env) -> Result<Option<Vec<Datum>>, PgError> {
-    match e {
+    crate::stack::guard(|| match e {
         Expr::Array(a) => a
             .elem
             .iter()
@@ -801,7 +801,7 @@ pub fn array_items(e: &Expr, row: &dyn Row, env: &Env) -> Result<Option<Vec<Datu
                 ),
             )),
         },
-    }
+    })
 }
 
 /// A one-dimensional array literal `{a,"b c",NULL}` as text elements.
