@@ -7,7 +7,7 @@ mod limits_support;
 mod pg_support;
 mod shard_support;
 
-use limits_support::{error_code, first_column, wide_bind, Raw};
+use limits_support::{error_code, first_column, startup, wide_bind, Raw, V3_0, V3_2};
 use pg_support::PgServer;
 use shard_support::{fresh_dir, Shard};
 
@@ -555,4 +555,104 @@ fn trust_on_a_wildcard_address_warns_and_hints_loopback() {
             && logged.contains("trust authentication on a non-loopback address"),
         "{logged}"
     );
+}
+
+/// How a server answered a startup: NegotiateProtocolVersion's body, the
+/// cancel key's length, errors, and whether the session started.
+fn startup_answer(msgs: &[limits_support::Msg]) -> Vec<String> {
+    msgs.iter()
+        .filter_map(|m| match m.tag {
+            b'v' => Some(format!("NegotiateProtocolVersion {:?}", m.body)),
+            b'K' => Some(format!("cancel key of {} bytes", m.body.len() - 4)),
+            b'E' => Some(format!("{:?} {:?}", m.field(b'C'), m.field(b'M'))),
+            b'Z' => Some("ReadyForQuery".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// libpq 18 (psycopg's) at protocol 3.2: a query, then a cancel with the
+/// 32-byte key (only where pg_sleep exists) while pg_sleep runs.
+const LIBPQ_3_2: &str = r#"
+import sys, threading, time, psycopg
+port, sleep = int(sys.argv[1]), sys.argv[2] == "sleep"
+conn = psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                       max_protocol_version="3.2", autocommit=True)
+print(conn.execute("SELECT 41 + 1").fetchone()[0])
+if sleep:
+    threading.Timer(0.5, conn.cancel_safe).start()
+    try:
+        conn.execute("SELECT pg_sleep(30)")
+    except psycopg.errors.QueryCanceled as e:
+        print("canceled", e.sqlstate)
+"#;
+
+/// Defect 4: protocol versions as PostgreSQL 18 serves them: 3.0 to 3.2,
+/// a higher 3.x or `_pq_.` options answered with NegotiateProtocolVersion,
+/// 3.2's 32-byte cancel key (and a CancelRequest carrying it), another
+/// major version refused — the same bytes to PostgreSQL 18 (the control),
+/// a shard and the proxy; and libpq 18 connecting at 3.2.
+#[tokio::test]
+async fn protocol_versions_are_negotiated_as_postgres_18_does() {
+    let pg = PgServer::start().await;
+    let shard = Shard::start(&fresh_dir("limits-protocol"));
+    let proxy = proxy(&[pg.port], "postgres", "").await;
+    let targets = [
+        ("postgres", pg.port),
+        ("shard", shard.port),
+        ("proxy", proxy.addr.port()),
+    ];
+    let asks: [(i32, &[(&str, &str)]); 6] = [
+        (V3_0, &[]),
+        (V3_0 + 1, &[]),
+        (V3_2, &[]),
+        (V3_0 + 7, &[]),
+        (V3_2, &[("_pq_.no_such_option", "on")]),
+        (4 << 16, &[]),
+    ];
+    let mut control = None;
+    for (who, port) in targets {
+        let mut answers = Vec::new();
+        for (version, options) in asks {
+            let mut raw = Raw::connect(port).await;
+            let mut params = vec![("user", "postgres"), ("database", "postgres")];
+            params.extend_from_slice(options);
+            raw.send(&startup(version, &params)).await;
+            answers.push(startup_answer(&raw.until_ready().await));
+        }
+        assert!(
+            answers[3][0].starts_with("NegotiateProtocolVersion"),
+            "{who}: {answers:?}"
+        );
+        assert_eq!(
+            control.get_or_insert_with(|| answers.clone()),
+            &answers,
+            "{who}"
+        );
+        let sleep = if who == "shard" { "no" } else { "sleep" };
+        // Not on this runtime's thread: the proxy under test runs there.
+        let args = [
+            "-c".to_string(),
+            LIBPQ_3_2.into(),
+            port.to_string(),
+            sleep.into(),
+        ];
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("python3").args(args).output()
+        })
+        .await
+        .unwrap()
+        .expect("python3 runs");
+        let expected = if who == "shard" {
+            "42\n"
+        } else {
+            "42\ncanceled 57014\n"
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expected,
+            "{who}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -6,7 +6,7 @@
 mod pg_support;
 mod shard_support;
 
-use pg_support::{connect_to, PgServer};
+use pg_support::{connect_to, PgServer, TWO_PHASE};
 use shard_support::{fresh_dir, sqlstate, Shard};
 use tokio_postgres::Client;
 
@@ -40,6 +40,17 @@ async fn seed(proxy: &Client) {
 async fn ids(client: &Client) -> Vec<i64> {
     client
         .query("SELECT id FROM at ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// The gids prepared on a shard.
+async fn prepared(shard: &Client) -> Vec<String> {
+    shard
+        .query("SELECT gid FROM pg_prepared_xacts", &[])
         .await
         .unwrap()
         .iter()
@@ -89,6 +100,18 @@ async fn spanning_errors_apply_nothing(proxy: &Client, a: &Client, b: &Client) -
     );
     let ok = format!("INSERT INTO at VALUES ({new_b}, '[1,1]'), ({new_a}, '[2,2]')");
     proxy.batch_execute(&ok).await.unwrap();
+    for shard in [a, b] {
+        assert_eq!(
+            prepared(shard).await,
+            Vec::<String>::new(),
+            "no prepared transaction left"
+        );
+    }
+    let decisions = a
+        .query_one("SELECT count(*) FROM pgvshard_decisions", &[])
+        .await
+        .unwrap();
+    assert_eq!(decisions.get::<_, i64>(0), 0, "decision rows are deleted");
     let mut expected = vec![existing_a, on_b[0], new_a, new_b];
     expected.sort();
     assert_eq!(ids(proxy).await, expected);
@@ -120,7 +143,10 @@ async fn spanning_writes_are_atomic_on_pgvshard_shards() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spanning_writes_are_atomic_on_postgres_shards() {
-    let (a, mut b) = tokio::join!(PgServer::start(), PgServer::start());
+    let (a, mut b) = tokio::join!(
+        PgServer::start_with(TWO_PHASE),
+        PgServer::start_with(TWO_PHASE)
+    );
     let proxy = proxy_over(&[a.port, b.port]).await;
     let client = connect_to(proxy.addr.port()).await.unwrap();
     let (ca, cb) = (a.connect().await.unwrap(), b.connect().await.unwrap());
@@ -192,7 +218,11 @@ async fn script(client: &Client, script: &[&str]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn savepoints_through_the_proxy_match_postgres() {
-    let (reference, pa, pb) = tokio::join!(PgServer::start(), PgServer::start(), PgServer::start());
+    let (reference, pa, pb) = tokio::join!(
+        PgServer::start(),
+        PgServer::start_with(TWO_PHASE),
+        PgServer::start_with(TWO_PHASE)
+    );
     let expected = script(&reference.connect().await.unwrap(), SAVEPOINTS).await;
     assert!(expected.last().unwrap().ends_with("=> e"), "{expected:#?}");
     let (a, b) = (
@@ -208,4 +238,25 @@ async fn savepoints_through_the_proxy_match_postgres() {
             "shards {ports:?}"
         );
     }
+}
+
+/// With several shards, a PostgreSQL shard that cannot prepare
+/// transactions (its default `max_prepared_transactions = 0`) keeps the
+/// proxy from starting, with an error naming the shard and the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_refuses_shards_without_prepared_transactions() {
+    let (a, b) = tokio::join!(PgServer::start_with(TWO_PHASE), PgServer::start());
+    let yaml = format!(
+        "listen: 127.0.0.1:0\nshards:\n  - name: s0\n    port: {}\n  - name: s1\n    port: {}\n",
+        a.port, b.port
+    );
+    let config = pgvshard::proxy::config::ProxyConfig::from_yaml(&yaml).expect("valid config");
+    let Err(e) = pgvshard::proxy::start(config).await else {
+        panic!("the proxy started over a shard without prepared transactions");
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("shard \"s1\"") && e.contains("max_prepared_transactions"),
+        "{e}"
+    );
 }

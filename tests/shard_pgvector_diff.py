@@ -17,7 +17,7 @@ import sys
 import pgserver
 import psycopg
 
-SHARD_TYPES = {16385: "vector", 16386: "halfvec", 16387: "sparsevec"}
+SHARD_TYPES = {16385: "vector", 16386: "halfvec", 16387: "sparsevec", 16390: "_vector", 16391: "_halfvec", 16392: "_sparsevec"}
 
 
 def free_port():

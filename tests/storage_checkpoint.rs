@@ -12,7 +12,8 @@ fn insert_range(db: &Database, ids: std::ops::Range<i64>) {
     for chunk in ids.collect::<Vec<_>>().chunks(10) {
         let mut t = Transaction::new();
         for &id in chunk {
-            t.insert(&db.read(), "items", item(id, id % 7, 0)).unwrap();
+            t.insert(&db.read().unwrap(), "items", item(id, id % 7, 0))
+                .unwrap();
         }
         db.commit(t).unwrap();
     }
@@ -35,7 +36,7 @@ fn restart_loads_the_checkpoint_and_replays_only_the_tail() {
     );
     insert_range(&db, 300..330);
     let mut t = Transaction::new();
-    let r = db.read();
+    let r = db.read().unwrap();
     let items = r.get("items").unwrap();
     let victim = items
         .row_ref(items.find_key(&[Some(Value::Int8(7))]).unwrap())
@@ -43,7 +44,7 @@ fn restart_loads_the_checkpoint_and_replays_only_the_tail() {
     t.delete(&r, "items", victim).unwrap();
     drop(r);
     db.commit(t).unwrap();
-    let before = dump(&db.read());
+    let before = dump(&db.read().unwrap());
     drop(db); // crash: no final checkpoint
 
     let db = open(&dir);
@@ -55,7 +56,7 @@ fn restart_loads_the_checkpoint_and_replays_only_the_tail() {
         "the IVFFlat index was loaded, not rebuilt"
     );
     assert_eq!(report.transactions_replayed, 4);
-    let r = db.read();
+    let r = db.read().unwrap();
     assert_eq!(dump(&r), before);
     assert_eq!(r.get("items").unwrap().len(), 329);
     check_indexes_agree(&r);
@@ -66,7 +67,7 @@ fn restart_loads_the_checkpoint_and_replays_only_the_tail() {
     let db = open(&dir);
     assert_eq!(db.recovery_report().transactions_replayed, 0);
     assert_eq!(db.recovery_report().indexes_loaded, 2);
-    assert_eq!(dump(&db.read()), before);
+    assert_eq!(dump(&db.read().unwrap()), before);
 }
 
 #[test]
@@ -147,5 +148,5 @@ fn a_damaged_checkpoint_file_is_an_error_naming_it() {
         std::fs::write(file, &good).unwrap();
     }
     let db = open(&dir);
-    assert_eq!(db.read().get("items").unwrap().len(), 50);
+    assert_eq!(db.read().unwrap().get("items").unwrap().len(), 50);
 }

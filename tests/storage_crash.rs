@@ -60,7 +60,7 @@ fn write_forever(db: &Database, base: i64) {
         let mut t = Transaction::new();
         if n % 4 == 3 && mine.len() >= 2 {
             let (del, upd) = (mine[0], mine[1]);
-            let r = db.read();
+            let r = db.read().unwrap();
             let items = r.get("items").unwrap();
             let row = |id| {
                 items
@@ -81,7 +81,8 @@ fn write_forever(db: &Database, base: i64) {
         } else {
             let ids = [base + 3 * n, base + 3 * n + 1, base + 3 * n + 2];
             for id in ids {
-                t.insert(&db.read(), "items", item(id, ids[0], 0)).unwrap();
+                t.insert(&db.read().unwrap(), "items", item(id, ids[0], 0))
+                    .unwrap();
             }
             println!("TRY INS {} {} {}", ids[0], ids[1], ids[2]);
             db.commit(t).unwrap();
@@ -185,7 +186,7 @@ fn expectations(lines: &[String], mut prior: Expected) -> Expected {
 /// Checks the reopened database against what was acknowledged; returns the
 /// state the next round starts from.
 fn check(db: &Database, exp: Expected) -> Expected {
-    let r = db.read();
+    let r = db.read().unwrap();
     let items = r.get("items").unwrap();
     let get = |id: i64| {
         items

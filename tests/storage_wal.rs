@@ -12,7 +12,7 @@ use storage_support::*;
 fn workload(db: &Database) {
     create_items(db, 40);
     let mut t = Transaction::new();
-    let r = db.read();
+    let r = db.read().unwrap();
     let items = r.get("items").unwrap();
     let five = items
         .row_ref(items.find_key(&[Some(Value::Int8(5))]).unwrap())
@@ -33,7 +33,7 @@ fn workload(db: &Database) {
     db.commit(t).unwrap();
 
     let mut t = Transaction::new();
-    let r = db.read();
+    let r = db.read().unwrap();
     t.add_column(
         &r,
         "items",
@@ -53,12 +53,13 @@ fn workload(db: &Database) {
     db.commit(t).unwrap();
 
     let mut t = Transaction::new();
-    t.truncate(&db.read(), "other").unwrap();
-    t.insert(&db.read(), "other", item(2, 2, 0)).unwrap();
+    t.truncate(&db.read().unwrap(), "other").unwrap();
+    t.insert(&db.read().unwrap(), "other", item(2, 2, 0))
+        .unwrap();
     db.commit(t).unwrap();
     let mut t = Transaction::new();
     t.create_index(
-        &db.read(),
+        &db.read().unwrap(),
         "items",
         "items_grp_idx",
         1,
@@ -73,7 +74,7 @@ fn replaying_the_wal_rebuilds_every_change() {
     let dir = fresh_dir("wal-roundtrip");
     let db = open(&dir);
     workload(&db);
-    let before = dump(&db.read());
+    let before = dump(&db.read().unwrap());
     let lsn = db.current_lsn();
     assert!(lsn.0 > 0 && db.flushed_lsn() >= lsn);
     drop(db); // no checkpoint: everything comes back from the WAL
@@ -85,7 +86,7 @@ fn replaying_the_wal_rebuilds_every_change() {
     assert_eq!(report.end_lsn, lsn);
     assert!(report.wal_cut.is_none());
     assert!(segments(&dir).len() > 1, "4 KiB segments rolled over");
-    let r = db.read();
+    let r = db.read().unwrap();
     assert_eq!(dump(&r), before);
     let items = r.get("items").unwrap();
     assert_eq!(items.len(), 41);
@@ -111,7 +112,9 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
     let db = open(&dir);
     create_items(&db, 3);
     let mut t = Transaction::new();
-    let e = t.insert(&db.read(), "items", item(1, 1, 0)).unwrap_err();
+    let e = t
+        .insert(&db.read().unwrap(), "items", item(1, 1, 0))
+        .unwrap_err();
     assert_eq!(e.sqlstate, "23505");
     assert_eq!(
         e.message,
@@ -120,7 +123,7 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
     assert_eq!(e.detail.as_deref(), Some("Key (id)=(1) already exists."));
     let e = t
         .insert(
-            &db.read(),
+            &db.read().unwrap(),
             "items",
             vec![Some(Value::Int8(9)), None, None, None],
         )
@@ -130,15 +133,16 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
         e.message,
         "null value in column \"grp\" of relation \"items\" violates not-null constraint"
     );
-    t.insert(&db.read(), "items", item(10, 0, 0)).unwrap();
+    t.insert(&db.read().unwrap(), "items", item(10, 0, 0))
+        .unwrap();
     assert_eq!(
-        t.insert(&db.read(), "items", item(10, 0, 0))
+        t.insert(&db.read().unwrap(), "items", item(10, 0, 0))
             .unwrap_err()
             .sqlstate,
         "23505"
     );
     assert_eq!(
-        t.insert(&db.read(), "nope", item(1, 1, 0))
+        t.insert(&db.read().unwrap(), "nope", item(1, 1, 0))
             .unwrap_err()
             .sqlstate,
         "42P01"
@@ -148,8 +152,9 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
     // on its second row and leaves nothing of itself behind.
     let mut a = Transaction::new();
     let mut b = Transaction::new();
-    a.insert(&db.read(), "items", item(20, 0, 0)).unwrap();
-    let r = db.read();
+    a.insert(&db.read().unwrap(), "items", item(20, 0, 0))
+        .unwrap();
+    let r = db.read().unwrap();
     b.create_table(&r, "side", items_columns(), vec![0])
         .unwrap();
     b.insert(&r, "side", item(1, 1, 0)).unwrap();
@@ -192,7 +197,7 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
     let e = db.commit(b).unwrap_err();
     assert_eq!(e.sqlstate, "23505");
     assert_eq!(db.current_lsn(), lsn, "a failed commit writes no WAL");
-    let r = db.read();
+    let r = db.read().unwrap();
     let items = r.get("items").unwrap();
     assert!(items.find_key(&[Some(Value::Int8(21))]).is_none());
     assert_eq!(items.len(), 4);
@@ -210,14 +215,15 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
         .unwrap();
     drop(r);
     let mut u1 = Transaction::new();
-    u1.update(&db.read(), "items", one, item(1, 7, 1)).unwrap();
+    u1.update(&db.read().unwrap(), "items", one, item(1, 7, 1))
+        .unwrap();
     let mut u2 = Transaction::new();
-    u2.delete(&db.read(), "items", one).unwrap();
+    u2.delete(&db.read().unwrap(), "items", one).unwrap();
     db.commit(u1).unwrap();
     assert_eq!(db.commit(u2).unwrap_err().sqlstate, "40001");
     drop(db);
     let db = open(&dir);
-    let r = db.read();
+    let r = db.read().unwrap();
     assert_eq!(r.get("items").unwrap().len(), 4);
     assert_eq!(
         r.get("items").unwrap().row(one.slot).unwrap()[1],
@@ -233,8 +239,10 @@ fn three_transactions(name: &str) -> (std::path::PathBuf, u64, Vec<u8>) {
     create_items(&db, 2);
     let before_last = db.current_lsn().0;
     let mut t = Transaction::new();
-    t.insert(&db.read(), "items", item(50, 1, 0)).unwrap();
-    t.insert(&db.read(), "items", item(51, 1, 0)).unwrap();
+    t.insert(&db.read().unwrap(), "items", item(50, 1, 0))
+        .unwrap();
+    t.insert(&db.read().unwrap(), "items", item(51, 1, 0))
+        .unwrap();
     db.commit(t).unwrap();
     drop(db);
     let segs = segments(&dir);
@@ -255,7 +263,7 @@ impl StorageOptionsBig {
 fn reopen_after_damage(dir: &Path, segment: &Path, bytes: &[u8]) -> (bool, RecoveryReport) {
     std::fs::write(segment, bytes).unwrap();
     let db = Database::open(dir, StorageOptionsBig::get()).unwrap();
-    let r = db.read();
+    let r = db.read().unwrap();
     let items = r.get("items").unwrap();
     let has = |id| items.find_key(&[Some(Value::Int8(id))]).is_some();
     assert!(has(0) && has(1), "earlier transactions survive");
@@ -322,7 +330,7 @@ fn flipped_bytes_are_detected_and_never_half_apply() {
     std::fs::write(&seg, &bad).unwrap();
     let db = Database::open(&dir, StorageOptionsBig::get()).unwrap();
     assert!(
-        db.read().get("items").is_none(),
+        db.read().unwrap().get("items").is_none(),
         "the table's creation was cut"
     );
     assert_eq!(db.recovery_report().end_lsn.0, 0);

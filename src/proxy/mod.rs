@@ -238,6 +238,9 @@ pub async fn start_with_registry(
     registry
         .register(Box::new(pool_gauges(&shards).map_err(setup)?))
         .map_err(setup)?;
+    txn::check_shards(&topology)
+        .await
+        .map_err(ProxyError::Setup)?;
     let poller = topology.start_polling();
     let cluster = Arc::new(Cluster::new(&config, shards, topology, key_link));
     let (stop, stopped) = oneshot::channel::<()>();

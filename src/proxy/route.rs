@@ -13,6 +13,7 @@ use super::config::ProxyConfig;
 use super::generated_keys::KeySequences;
 use super::slots::SlotMap;
 use super::topology::Topology;
+use super::txn::TwoPhase;
 use crate::sql::{KeyValue, TableName};
 use crate::wire::{Format, Params, PgError, Value};
 
@@ -35,6 +36,8 @@ pub struct Cluster {
     pub keys: KeySequences,
     /// Each shard's primary and standbys: where reads may go.
     pub topology: Arc<Topology>,
+    /// Two-phase commit across shards.
+    pub two_phase: TwoPhase,
     configured: HashMap<String, String>,
     learned: Mutex<HashMap<String, Arc<TableInfo>>>,
 }
@@ -49,6 +52,7 @@ impl Cluster {
         redis: Option<Arc<RedisLink>>,
     ) -> Self {
         Cluster {
+            two_phase: TwoPhase::new(shards.len()),
             shards,
             topology,
             slots: SlotMap::from_config(config),

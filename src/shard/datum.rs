@@ -15,8 +15,23 @@ use std::hash::{Hash, Hasher};
 pub type Datum = Option<Value>;
 
 /// The SQL name of a value's type, as error messages print it.
-pub fn type_name(value: &Value) -> &'static str {
-    match value {
+pub fn type_name(value: &Value) -> String {
+    scalar_type_name(value).map_or_else(
+        || match value {
+            Value::Array(a) => match a.items.iter().flatten().next() {
+                Some(v) => format!("{}[]", type_name(v)),
+                None => crate::wire::types::by_oid(a.type_oid())
+                    .map_or("anyarray", |t| t.name)
+                    .to_string(),
+            },
+            _ => "unknown".to_string(),
+        },
+        str::to_string,
+    )
+}
+
+fn scalar_type_name(value: &Value) -> Option<&'static str> {
+    Some(match value {
         Value::Bool(_) => "boolean",
         Value::Int2(_) => "smallint",
         Value::Int4(_) => "integer",
@@ -33,7 +48,8 @@ pub fn type_name(value: &Value) -> &'static str {
         Value::HalfVec(_) => "halfvec",
         Value::SparseVec(_) => "sparsevec",
         Value::Bit(_) => "bit",
-    }
+        Value::Array(_) => return None,
+    })
 }
 
 /// The datum as a key for primary-key and btree indexes, `None` for NULL
@@ -51,7 +67,11 @@ pub fn key(datum: &Datum) -> Option<KeyValue> {
         Value::Text(s) | Value::Jsonb(s) => KeyValue::Text(s.clone()),
         Value::Date(d) => KeyValue::Int(*d as i64),
         Value::Timestamptz(t) => KeyValue::Int(*t),
-        Value::Vector(_) | Value::HalfVec(_) | Value::SparseVec(_) | Value::Bit(_) => return None,
+        Value::Vector(_)
+        | Value::HalfVec(_)
+        | Value::SparseVec(_)
+        | Value::Bit(_)
+        | Value::Array(_) => return None,
     })
 }
 

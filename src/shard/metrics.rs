@@ -37,7 +37,7 @@ fn sampler(shard: &Arc<Shard>) -> Sampler {
 fn sample(shard: &Shard) -> ShardSample {
     let db = &shard.db;
     let tables = db
-        .read()
+        .read_applied()
         .iter()
         .map(|t| TableSample {
             name: t.def().name.clone(),

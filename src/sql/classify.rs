@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use sqlparser::ast::{
     self, ContextModifier, CopyLegacyOption, CopyOption, CopySource, CopyTarget, Expr, FromTable,
-    ObjectType, Reset, Set, SetExpr, TableFactor, TableObject, Value, Visit, Visitor,
+    ObjectType, Reset, Set, TableFactor, TableObject, Value, Visit, Visitor,
 };
 
 use super::names::{fold, TableName};
@@ -464,13 +464,12 @@ fn setting_value(expr: &Expr) -> Option<String> {
     }
 }
 
-/// Tables a query reads, CTE names and set-returning functions in FROM
+/// Tables a query reads, CTE names (of any WITH, nested ones in
+/// subqueries too) and set-returning functions in FROM
 /// (`generate_series(1, 3)`, `unnest(…)`) excluded.
 pub(crate) fn tables_read(query: &ast::Query) -> Vec<TableName> {
-    let mut ctes = Vec::new();
-    collect_cte_names(query, &mut ctes);
     let mut reader = TablesRead {
-        ctes,
+        ctes: Vec::new(),
         tables: Vec::new(),
     };
     let _ = query.visit(&mut reader);
@@ -484,6 +483,15 @@ struct TablesRead {
 
 impl Visitor for TablesRead {
     type Break = ();
+
+    /// A query's WITH names are known before its FROM items are visited.
+    fn pre_visit_query(&mut self, query: &ast::Query) -> ControlFlow<()> {
+        if let Some(with) = &query.with {
+            self.ctes
+                .extend(with.cte_tables.iter().map(|c| fold(&c.alias.name)));
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
         if let TableFactor::Table {
@@ -499,20 +507,6 @@ impl Visitor for TablesRead {
         }
         ControlFlow::Continue(())
     }
-}
-
-fn collect_cte_names(query: &ast::Query, out: &mut Vec<String>) {
-    crate::stack::guard(|| {
-        if let Some(with) = &query.with {
-            for cte in &with.cte_tables {
-                out.push(fold(&cte.alias.name));
-                collect_cte_names(&cte.query, out);
-            }
-        }
-        if let SetExpr::Query(inner) = query.body.as_ref() {
-            collect_cte_names(inner, out);
-        }
-    })
 }
 
 #[cfg(test)]

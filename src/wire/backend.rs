@@ -162,10 +162,10 @@ pub fn parameter_status(buf: &mut BytesMut, name: &str, value: &str) {
 }
 
 /// BackendKeyData.
-pub fn backend_key_data(buf: &mut BytesMut, pid: i32, secret: i32) {
+pub fn backend_key_data(buf: &mut BytesMut, pid: i32, secret: &[u8]) {
     message(buf, b'K', |b| {
         b.put_i32(pid);
-        b.put_i32(secret);
+        b.put_slice(secret);
     });
 }
 

@@ -117,15 +117,31 @@ impl SessionCancel {
 /// Sessions by their (pid, secret) keys.
 #[derive(Debug, Default)]
 pub struct CancelRegistry {
-    sessions: Mutex<HashMap<(i32, i32), Arc<SessionCancel>>>,
+    sessions: Mutex<HashMap<Key, Arc<SessionCancel>>>,
 }
 
+/// A cancel key: process id and secret.
+type Key = (i32, Vec<u8>);
+
+/// The registry's map, locked.
+type Sessions<'a> = std::sync::MutexGuard<'a, HashMap<Key, Arc<SessionCancel>>>;
+
 impl CancelRegistry {
-    /// Registers a session's signal under a new random secret; the returned
-    /// key unregisters it when dropped.
-    pub fn register(self: &Arc<Self>, pid: i32, signal: Arc<SessionCancel>) -> CancelKey {
-        let secret = i32::from_ne_bytes(super::scram::random_bytes());
-        self.lock().insert((pid, secret), signal);
+    /// Registers a session's signal under a new random secret, 32 bytes
+    /// when `long` (protocol 3.2) else 4; the returned key unregisters it
+    /// when dropped.
+    pub fn register(
+        self: &Arc<Self>,
+        pid: i32,
+        long: bool,
+        signal: Arc<SessionCancel>,
+    ) -> CancelKey {
+        let secret = if long {
+            super::scram::random_bytes::<32>().to_vec()
+        } else {
+            super::scram::random_bytes::<4>().to_vec()
+        };
+        self.lock().insert((pid, secret.clone()), signal);
         CancelKey {
             registry: Arc::clone(self),
             pid,
@@ -135,12 +151,12 @@ impl CancelRegistry {
 
     /// Cancels the statement of the session with this key; an unknown key
     /// is ignored (PostgreSQL answers nothing either way).
-    pub fn cancel(&self, pid: i32, secret: i32) -> bool {
-        let signal = self.lock().get(&(pid, secret)).cloned();
+    pub fn cancel(&self, pid: i32, secret: &[u8]) -> bool {
+        let signal = self.lock().get(&(pid, secret.to_vec())).cloned();
         signal.map(|s| s.cancel(CancelReason::User)).is_some()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(i32, i32), Arc<SessionCancel>>> {
+    fn lock(&self) -> Sessions<'_> {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -153,12 +169,13 @@ pub struct CancelKey {
     /// Process id.
     pub pid: i32,
     /// Secret key.
-    pub secret: i32,
+    pub secret: Vec<u8>,
 }
 
 impl Drop for CancelKey {
     fn drop(&mut self) {
-        self.registry.lock().remove(&(self.pid, self.secret));
+        let key = (self.pid, std::mem::take(&mut self.secret));
+        self.registry.lock().remove(&key);
     }
 }
 
@@ -171,14 +188,15 @@ mod tests {
         let registry = Arc::new(CancelRegistry::default());
         let session = Arc::new(SessionCancel::default());
         let signal = session.begin_statement();
-        let key = registry.register(7, Arc::clone(&session));
-        assert!(!registry.cancel(7, key.secret.wrapping_add(1)));
+        let key = registry.register(7, true, Arc::clone(&session));
+        assert_eq!(key.secret.len(), 32);
+        assert!(!registry.cancel(7, &key.secret[..4]));
         let waiter = {
             let s = Arc::clone(&signal);
             tokio::spawn(async move { s.canceled().await })
         };
         tokio::task::yield_now().await;
-        assert!(registry.cancel(7, key.secret));
+        assert!(registry.cancel(7, &key.secret));
         assert_eq!(
             waiter.await.unwrap().message,
             "canceling statement due to user request"
@@ -193,8 +211,8 @@ mod tests {
         let next = session.begin_statement();
         assert!(next.error().is_none());
         assert!(signal.is_canceled());
-        let (pid, secret) = (key.pid, key.secret);
+        let (pid, secret) = (key.pid, key.secret.clone());
         drop(key);
-        assert!(!registry.cancel(pid, secret));
+        assert!(!registry.cancel(pid, &secret));
     }
 }

@@ -92,10 +92,12 @@ pub(crate) async fn serve_client<F: HandlerFactory>(
     };
     let session_cancel = Arc::new(SessionCancel::default());
     let cancel = session_cancel.begin_statement();
-    let key = shared
-        .cancels
-        .register(session.pid, Arc::clone(&session_cancel));
-    backend::backend_key_data(&mut conn.out, key.pid, key.secret);
+    let key = shared.cancels.register(
+        session.pid,
+        startup::long_cancel_key(session.protocol_minor),
+        Arc::clone(&session_cancel),
+    );
+    backend::backend_key_data(&mut conn.out, key.pid, &key.secret);
     let mut client = Client {
         conn,
         session,
@@ -134,13 +136,17 @@ async fn start<F: HandlerFactory>(
     factory: &F,
     shared: &Shared,
 ) -> Result<Option<(Session, F::Handler, OwnedSemaphorePermit)>, WireError> {
-    let (params, encrypted) = match startup::open(conn, shared.config.tls.as_ref()).await? {
+    let (params, encrypted, minor) = match startup::open(conn, shared.config.tls.as_ref()).await? {
         None => return Ok(None),
         Some(Opening::Cancel { pid, secret }) => {
-            shared.cancels.cancel(pid, secret);
+            shared.cancels.cancel(pid, &secret);
             return Ok(None);
         }
-        Some(Opening::Startup { params, encrypted }) => (params, encrypted),
+        Some(Opening::Startup {
+            params,
+            encrypted,
+            minor,
+        }) => (params, encrypted, minor),
     };
     let place = Arc::clone(&shared.sessions)
         .try_acquire_owned()
@@ -154,6 +160,7 @@ async fn start<F: HandlerFactory>(
     let database = get("database").unwrap_or_else(|| user.clone());
     let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed);
     let mut session = Session::new(user, database, pid);
+    session.protocol_minor = minor;
     for (name, value) in &params {
         session.apply_startup_option(name, value);
     }

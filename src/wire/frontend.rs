@@ -217,6 +217,12 @@ impl BodyReader {
         Ok(self.0.split_to(n))
     }
 
+    /// Everything not read yet.
+    pub fn rest(&mut self) -> Bytes {
+        let n = self.0.len();
+        self.0.split_to(n)
+    }
+
     /// A big-endian u16.
     pub fn u16(&mut self) -> Result<u16, PgError> {
         self.need(2)?;

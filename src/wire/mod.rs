@@ -32,6 +32,7 @@
 //! never know which kind of stream they write to. GSSENCRequest is always
 //! answered 'N'.
 
+pub mod array;
 mod auth;
 pub mod backend;
 pub mod cancel;
@@ -60,6 +61,7 @@ pub mod tls_client;
 pub mod types;
 pub mod value;
 
+pub use array::Array;
 pub use backend::{DataRow, DataRowBuilder, FieldDescription, TransactionStatus};
 pub use cancel::{CancelReason, CancelRegistry, CancelSignal, SessionCancel};
 pub use config::{AuthMethod, WireConfig};

@@ -26,6 +26,8 @@ pub struct Session {
     pub database: String,
     /// Process id reported in BackendKeyData.
     pub pid: i32,
+    /// The minor version of protocol 3 the session speaks (0 to 2).
+    pub protocol_minor: u16,
     status: TransactionStatus,
     /// Values the client gave at startup: what RESET returns to.
     startup: HashMap<&'static str, String>,
@@ -46,6 +48,7 @@ impl Session {
             user: user.into(),
             database: database.into(),
             pid,
+            protocol_minor: 0,
             status: TransactionStatus::Idle,
             startup: HashMap::new(),
             values: HashMap::new(),

@@ -37,6 +37,8 @@ pub const INVALID_PASSWORD: &str = "28P01";
 pub const DUPLICATE_CURSOR: &str = "42P03";
 /// 34000 invalid_cursor_name (unknown portal).
 pub const INVALID_CURSOR_NAME: &str = "34000";
+/// 42804 datatype_mismatch.
+pub const DATATYPE_MISMATCH: &str = "42804";
 /// 42601 syntax_error.
 pub const SYNTAX_ERROR: &str = "42601";
 /// 42704 undefined_object.

@@ -39,6 +39,8 @@ pub mod oid {
     pub const FLOAT4: u32 = 700;
     /// float8.
     pub const FLOAT8: u32 = 701;
+    /// float4[] (`real[]`, what pgvector casts vectors to).
+    pub const FLOAT4_ARRAY: u32 = 1021;
     /// unknown (untyped literals).
     pub const UNKNOWN: u32 = 705;
     /// varchar.
@@ -139,12 +141,22 @@ pub static TYPES: &[PgType] = &[
     base(oid::HALFVEC, "halfvec", -1, 16391, PUBLIC),
     base(oid::SPARSEVEC, "sparsevec", -1, 16392, PUBLIC),
     array(1000, "_bool", oid::BOOL, PG),
+    array(1001, "_bytea", oid::BYTEA, PG),
+    array(1002, "_char", oid::CHAR, PG),
+    array(1003, "_name", oid::NAME, PG),
     array(1005, "_int2", oid::INT2, PG),
     array(1007, "_int4", oid::INT4, PG),
     array(1016, "_int8", oid::INT8, PG),
     array(1009, "_text", oid::TEXT, PG),
-    array(1021, "_float4", oid::FLOAT4, PG),
+    array(1028, "_oid", oid::OID, PG),
+    array(oid::FLOAT4_ARRAY, "_float4", oid::FLOAT4, PG),
     array(1022, "_float8", oid::FLOAT8, PG),
+    array(1015, "_varchar", oid::VARCHAR, PG),
+    array(1182, "_date", oid::DATE, PG),
+    array(1185, "_timestamptz", oid::TIMESTAMPTZ, PG),
+    array(1561, "_bit", oid::BIT, PG),
+    array(1563, "_varbit", oid::VARBIT, PG),
+    array(3807, "_jsonb", oid::JSONB, PG),
     array(16390, "_vector", oid::VECTOR, PUBLIC),
     array(16391, "_halfvec", oid::HALFVEC, PUBLIC),
     array(16392, "_sparsevec", oid::SPARSEVEC, PUBLIC),
@@ -171,7 +183,15 @@ pub fn by_name(name: &str) -> Option<&'static PgType> {
         "bit varying" => "varbit",
         other => other,
     };
+    if let Some(elem) = canonical.strip_suffix("[]") {
+        return by_oid(by_name(elem)?.array);
+    }
     TYPES.iter().find(|t| t.name == canonical)
+}
+
+/// The array type whose elements are `elem`, if there is one.
+pub fn array_of(elem: u32) -> Option<&'static PgType> {
+    by_oid(by_oid(elem)?.array)
 }
 
 #[cfg(test)]
@@ -196,5 +216,11 @@ mod tests {
         assert_eq!(by_name("vector").unwrap().oid, oid::VECTOR);
         assert_eq!(by_oid(oid::SPARSEVEC).unwrap().name, "sparsevec");
         assert!(by_oid(4242).is_none());
+        assert_eq!(by_name("integer[]").unwrap().oid, 1007);
+        assert_eq!(by_name("_vector").unwrap().elem, oid::VECTOR);
+        assert_eq!(array_of(oid::OID).unwrap().oid, 1028);
+        for t in TYPES.iter().filter(|t| t.elem != 0) {
+            assert_eq!(by_oid(t.elem).unwrap().array, t.oid, "{}", t.name);
+        }
     }
 }

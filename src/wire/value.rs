@@ -5,8 +5,9 @@
 use ann::{BitVector, HalfVector, SparseVector, Vector};
 use bytes::{BufMut, BytesMut};
 
+use super::array::Array;
 use super::error::PgError;
-use super::types::oid;
+use super::types::{self, oid};
 use super::{datetime, sqlstate};
 
 /// A column or parameter format code.
@@ -88,6 +89,8 @@ pub enum Value {
     HalfVec(HalfVector),
     /// sparsevec.
     SparseVec(SparseVector),
+    /// A one-dimensional array.
+    Array(Array),
 }
 
 impl Value {
@@ -110,6 +113,7 @@ impl Value {
             Value::Vector(_) => oid::VECTOR,
             Value::HalfVec(_) => oid::HALFVEC,
             Value::SparseVec(_) => oid::SPARSEVEC,
+            Value::Array(a) => a.type_oid(),
         }
     }
 
@@ -131,6 +135,7 @@ impl Value {
             Value::Vector(v) => v.to_text(),
             Value::HalfVec(v) => v.to_text(),
             Value::SparseVec(v) => v.to_text(),
+            Value::Array(a) => a.to_text(),
         }
     }
 
@@ -160,6 +165,7 @@ impl Value {
             Value::Vector(v) => out.put_slice(&v.to_binary()),
             Value::HalfVec(v) => out.put_slice(&v.to_binary()),
             Value::SparseVec(v) => out.put_slice(&v.to_binary()),
+            Value::Array(a) => a.encode_binary(out),
         }
     }
 
@@ -204,7 +210,10 @@ impl Value {
             oid::VECTOR => Value::Vector(Vector::parse(text, typmod)?),
             oid::HALFVEC => Value::HalfVec(HalfVector::parse(text, typmod)?),
             oid::SPARSEVEC => Value::SparseVec(SparseVector::parse(text, typmod)?),
-            other => return Err(unsupported_type(other)),
+            other => match array_element(other) {
+                Some(elem) => Value::Array(Array::parse(elem, typmod, text)?),
+                None => return Err(unsupported_type(other)),
+            },
         })
     }
 }
@@ -249,8 +258,16 @@ fn decode_binary(type_oid: u32, typmod: Option<u32>, b: &[u8]) -> Result<Value, 
                 )
             })?)
         }
-        other => return Err(unsupported_type(other)),
+        other => match array_element(other) {
+            Some(elem) => Value::Array(Array::from_binary(elem, typmod, b)?),
+            None => return Err(unsupported_type(other)),
+        },
     })
+}
+
+/// The element type of array type `type_oid`, if it is one.
+fn array_element(type_oid: u32) -> Option<u32> {
+    types::by_oid(type_oid).map(|t| t.elem).filter(|&e| e != 0)
 }
 
 fn parse_bool(text: &str) -> Result<bool, PgError> {

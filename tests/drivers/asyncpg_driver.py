@@ -27,8 +27,7 @@ async def errors(conn, steps):
 
 
 async def knn(conn, steps):
-    """Vectors as text: a vector parameter or column would make asyncpg
-    look the type up in pg_catalog (not yet on a shard)."""
+    """Vectors as text parameters."""
     rng = random.Random(3)
     rows = []
     for i in range(1, 31):
@@ -49,6 +48,21 @@ async def knn(conn, steps):
         q,
     )
     steps.saw("filter + knn", [tuple(r) for r in found])
+
+
+async def untyped(conn, steps):
+    """Before register_vector: asyncpg looks `vector` up with its
+    `WITH RECURSIVE typeinfo_tree` query over pg_type and reads it as
+    text; arrays travel in binary both ways (a list as `bigint[]`
+    parameter, `int[]`/`text[]`/`vector[]` results)."""
+    steps.saw("vector as text", await conn.fetchval(f"SELECT embedding FROM {T} WHERE id = $1", 1))
+    rows = await conn.fetch(f"SELECT id, embedding FROM {T} WHERE id = ANY($1::bigint[]) ORDER BY id", [1, 2, 99])
+    steps.saw("any array", [tuple(r) for r in rows])
+    got = await conn.fetchval("SELECT array_agg(x ORDER BY x DESC) FROM unnest($1::int[]) AS u(x)", [3, 1, 2])
+    steps.saw("array_agg", got)
+    steps.saw("text array", await conn.fetchval("SELECT $1::text[]", ["a", None, "b c", ""]))
+    steps.saw("vector array", await conn.fetchval(f"SELECT ARRAY[embedding, embedding] FROM {T} WHERE id = 1"))
+    steps.saw("real array", await conn.fetchval(f"SELECT embedding::real[] FROM {T} WHERE id = 1"))
 
 
 async def typed(conn, steps):
@@ -92,6 +106,7 @@ async def run(port, steps):
         steps.saw("rolled back by", e.sqlstate)
     steps.saw("after rollback", await conn.fetchval(f"SELECT note FROM {T} WHERE id = 101"))
     await knn(conn, steps)
+    await untyped(conn, steps)
     await typed(conn, steps)
     await conn.execute(f"DELETE FROM {T} WHERE id BETWEEN $1 AND $2", 1, 200)
     steps.saw("empty", await conn.fetchval(f"SELECT count(*) FROM {T}"))

@@ -123,6 +123,10 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Settings of a PostgreSQL server used as one of several shards: the
+/// proxy commits writes that span shards with PREPARE TRANSACTION.
+pub const TWO_PHASE: &[&str] = &["max_prepared_transactions=10"];
+
 /// One running PostgreSQL server.
 pub struct PgServer {
     /// Its port on 127.0.0.1 (user `postgres`, trust auth).
@@ -372,8 +376,12 @@ pub struct Fixture {
 impl Fixture {
     /// Starts the servers and the proxy (extra YAML is appended to the config).
     pub async fn start(extra_yaml: &str) -> Fixture {
-        let (a, b, reference) =
-            tokio::join!(PgServer::start(), PgServer::start(), PgServer::start());
+        // Writes that span the two shards commit with two-phase commit.
+        let (a, b, reference) = tokio::join!(
+            PgServer::start_with(TWO_PHASE),
+            PgServer::start_with(TWO_PHASE),
+            PgServer::start()
+        );
         let shards = vec![a, b];
         let mut yaml = String::from("listen: 127.0.0.1:0\nshards:\n");
         for (i, s) in shards.iter().enumerate() {

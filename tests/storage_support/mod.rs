@@ -78,12 +78,13 @@ pub fn item(id: i64, grp: i64, version: u32) -> Vec<Datum> {
 /// lists) built after `initial` rows.
 pub fn create_items(db: &Database, initial: i64) {
     let mut t = Transaction::new();
-    t.create_table(&db.read(), "items", items_columns(), vec![0])
+    t.create_table(&db.read().unwrap(), "items", items_columns(), vec![0])
         .unwrap();
     db.commit(t).unwrap();
     let mut t = Transaction::new();
     for id in 0..initial {
-        t.insert(&db.read(), "items", item(id, id, 0)).unwrap();
+        t.insert(&db.read().unwrap(), "items", item(id, id, 0))
+            .unwrap();
     }
     db.commit(t).unwrap();
     let mut t = Transaction::new();
@@ -91,15 +92,27 @@ pub fn create_items(db: &Database, initial: i64) {
         metric: Metric::L2,
         lists: 4,
     };
-    t.create_index(&db.read(), "items", "items_embedding_idx", 3, method)
-        .unwrap();
+    t.create_index(
+        &db.read().unwrap(),
+        "items",
+        "items_embedding_idx",
+        3,
+        method,
+    )
+    .unwrap();
     let hnsw = IndexMethod::Hnsw {
         metric: Metric::L2,
         m: 8,
         ef_construction: 32,
     };
-    t.create_index(&db.read(), "items", "items_embedding_hnsw", 3, hnsw)
-        .unwrap();
+    t.create_index(
+        &db.read().unwrap(),
+        "items",
+        "items_embedding_hnsw",
+        3,
+        hnsw,
+    )
+    .unwrap();
     db.commit(t).unwrap();
 }
 

@@ -46,6 +46,7 @@ pub mod bench;
 mod generations;
 mod key;
 mod redis;
+pub(crate) use redis::rand_u64;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

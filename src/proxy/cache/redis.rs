@@ -310,7 +310,8 @@ pub fn removed_keys(url: &str) -> Result<RedisRemovedSource, String> {
     }))
 }
 
-fn rand_u64() -> u64 {
+/// A random number (from the OS; the clock and pid if it has none).
+pub(crate) fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
     if getrandom::fill(&mut b).is_err() {
         let nanos = std::time::SystemTime::now()

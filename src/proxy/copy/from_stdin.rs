@@ -11,6 +11,7 @@ use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
 use crate::proxy::exec::{run_simple, tag_count};
 use crate::proxy::frontend::sql_error;
 use crate::proxy::route::{binary_key_text, Cluster};
+use crate::proxy::txn;
 use crate::sql::{
     self, binary_header, quote_ident, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record,
     RecordReader, TableName,
@@ -363,30 +364,11 @@ impl Loader<'_, '_> {
             return Err(e);
         }
         let total = replies.into_iter().flatten().sum();
-        let committed = self.end_all("COMMIT").await;
-        if let Some((shard, e)) = committed
-            .iter()
-            .enumerate()
-            .find_map(|(i, r)| r.as_ref().err().map(|e| (i, e)))
-        {
-            let states: Vec<String> = committed
-                .iter()
-                .zip(&self.open)
-                .map(|(r, c)| {
-                    let name = self.cluster.shards[c.shard].name();
-                    match r {
-                        Ok(_) => format!("{name}: committed"),
-                        Err(e) => format!("{name}: failed ({})", e.message),
-                    }
-                })
-                .collect();
-            let name = self.cluster.shards[self.open[shard].shard].name();
-            return Err(PgError::new(
-                e.code.clone(),
-                format!("{} (at COMMIT of the COPY on shard \"{name}\")", e.message),
-            )
-            .with_detail(format!("Shard states: {}.", states.join("; "))));
-        }
+        let chans = std::mem::take(&mut self.open)
+            .into_iter()
+            .map(|c| (c.shard, c.chan))
+            .collect();
+        txn::commit(self.cluster, chans).await?;
         Ok(total)
     }
 

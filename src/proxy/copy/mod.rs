@@ -6,8 +6,9 @@
 //! and streams the records unchanged, in ~64 KiB CopyData batches, to one
 //! `COPY … FROM STDIN` per shard that receives rows (started on its first
 //! row). Outside a transaction each shard's COPY runs inside its own
-//! BEGIN, and the proxy commits them only after every shard accepted its
-//! part, so a bad row anywhere applies nothing anywhere. Inside a client
+//! BEGIN, and the proxy commits them (two-phase across several shards,
+//! [`crate::proxy::txn`]) only after every shard accepted its part, so a
+//! bad row anywhere applies nothing anywhere. Inside a client
 //! transaction all rows must land on the transaction's shard.
 //!
 //! `COPY table TO STDOUT` and `COPY (plain scan) TO STDOUT`

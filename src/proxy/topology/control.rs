@@ -13,11 +13,12 @@ use std::time::{Duration, SystemTime};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_postgres::types::PgLsn;
-use tokio_postgres::NoTls;
+use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 use crate::proxy::backend::Dialer;
 use crate::proxy::config::ShardConfig;
 use crate::wire::responder::ClientIo;
+use crate::wire::{sqlstate, PgError};
 
 /// Connections each node's control pool keeps at most.
 const CONTROL_POOL_SIZE: usize = 2;
@@ -259,6 +260,43 @@ impl ControlPool {
         row.try_get::<_, Option<PgLsn>>(0)
             .map(|l| l.map(u64::from))
             .map_err(|e| e.to_string())
+    }
+}
+
+impl ControlPool {
+    /// Runs `sql` (one or more statements, simple protocol, outside any
+    /// transaction block) and returns the rows it answered, as text. An error keeps the node's SQLSTATE (08006 when no answer
+    /// came), so callers can tell a unique violation from a node down.
+    pub async fn simple(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, PgError> {
+        let ask = async {
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| PgError::new(sqlstate::CONNECTION_FAILURE, e.to_string()))?;
+            let messages = client
+                .simple_query(sql)
+                .await
+                .map_err(|e| match e.as_db_error() {
+                    Some(db) => PgError::new(db.code().code().to_string(), db.message()),
+                    None => PgError::new(sqlstate::CONNECTION_FAILURE, e.to_string()),
+                })?;
+            let mut rows = Vec::new();
+            for m in messages {
+                if let SimpleQueryMessage::Row(r) = m {
+                    rows.push((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect());
+                }
+            }
+            Ok(rows)
+        };
+        tokio::time::timeout(self.timeout, ask)
+            .await
+            .unwrap_or_else(|_| {
+                Err(PgError::new(
+                    sqlstate::CONNECTION_FAILURE,
+                    format!("no answer within {} ms", self.timeout.as_millis()),
+                ))
+            })
     }
 }
 

@@ -181,12 +181,16 @@ impl Topology {
     ) -> Result<Arc<Self>, String> {
         let mut groups = Vec::with_capacity(shards.len());
         for (name, parts) in shards {
-            let polled = parts.len() > 1;
             let mut nodes = Vec::with_capacity(parts.len());
             for p in parts {
-                let control = polled
-                    .then(|| ControlPool::new(&p.config.conn, p.dialer, config.timeout()))
-                    .transpose()?;
+                // Every node has one (opened lazily): shards with standbys
+                // are polled on it, and two-phase commit asks every
+                // primary about in-doubt transactions.
+                let control = Some(ControlPool::new(
+                    &p.config.conn,
+                    p.dialer,
+                    config.timeout(),
+                )?);
                 let c = &p.config.conn;
                 let mut conninfo = format!("host={} port={} user={}", c.host, c.port, c.user);
                 if let Some(pw) = &c.password {
@@ -228,6 +232,11 @@ impl Topology {
             shared_cache,
             record,
         }))
+    }
+
+    /// The control plane of `shard`'s primary of the current term.
+    pub fn primary_control(&self, shard: usize) -> Option<&ControlPool> {
+        self.shards.get(shard)?.primary().control.as_ref()
     }
 
     /// The shard groups, in slot-map order.

@@ -1,13 +1,19 @@
-//! count / sum / avg / min / max over a group of rows, including
-//! pgvector's `avg` and `sum` of vectors (through ann's accumulators).
+//! count / sum / avg / min / max / array_agg over a group of rows,
+//! including pgvector's `avg` and `sum` of vectors (through ann's
+//! accumulators) and `array_agg(x ORDER BY …)`.
 
 use super::coerce::{as_f64, as_i64};
 use super::expr::{compare, eval, function_args, function_name, is_aggregate, Env, Row};
+use super::select::compare_keys;
 use crate::shard::datum::Datum;
-use crate::wire::{PgError, Value};
+use crate::wire::types::oid;
+use crate::wire::{Array, PgError, Value};
 use ann::functions::{AvgAccumulator, SumAccumulator};
 use half::f16;
-use sqlparser::ast::{visit_expressions, visit_expressions_mut, Expr, Function, FunctionArguments};
+use sqlparser::ast::{
+    visit_expressions, visit_expressions_mut, Expr, Function, FunctionArgumentClause,
+    FunctionArguments, OrderByExpr,
+};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -20,6 +26,8 @@ pub struct AggregateCall {
     name: String,
     /// The argument; `None` for `count(*)`.
     arg: Option<Expr>,
+    /// `ORDER BY` inside the call (array_agg only).
+    order: Vec<OrderByExpr>,
 }
 
 /// Every aggregate call in `exprs`, once each.
@@ -66,14 +74,26 @@ fn without_subqueries(e: &Expr) -> Expr {
 }
 
 fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {
+    let name = function_name(f);
+    let mut order = Vec::new();
     if let FunctionArguments::List(list) = &f.args {
-        if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
-            return Err(PgError::feature_not_supported(
-                "DISTINCT and ORDER BY inside aggregates are not supported",
-            ));
+        let unsupported = || {
+            PgError::feature_not_supported(
+                "DISTINCT and ORDER BY inside aggregates other than array_agg(x ORDER BY …) are not supported",
+            )
+        };
+        if list.duplicate_treatment.is_some() {
+            return Err(unsupported());
+        }
+        for clause in &list.clauses {
+            match clause {
+                FunctionArgumentClause::OrderBy(keys) if name == "array_agg" => {
+                    order.extend(keys.iter().cloned())
+                }
+                _ => return Err(unsupported()),
+            }
         }
     }
-    let name = function_name(f);
     let args = function_args(f)?;
     let arg = match (name.as_str(), args.as_slice()) {
         ("count", []) => None,
@@ -92,6 +112,7 @@ fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {
         key: expr.to_string(),
         name,
         arg,
+        order,
     })
 }
 
@@ -106,6 +127,8 @@ enum State {
     HalfSum(SumAccumulator<f16>),
     VectorAvg(AvgAccumulator, bool),
     Extreme(Datum, Ordering),
+    /// array_agg: each row's sort keys and value.
+    Collect(Vec<(Vec<Datum>, Datum)>),
     Empty,
 }
 
@@ -125,6 +148,7 @@ impl Accumulators {
                     "count" => State::Count(0),
                     "min" => State::Extreme(None, Ordering::Less),
                     "max" => State::Extreme(None, Ordering::Greater),
+                    "array_agg" => State::Collect(Vec::new()),
                     _ => State::Empty,
                 })
                 .collect(),
@@ -143,6 +167,15 @@ impl Accumulators {
                 None => Some(Value::Bool(true)),
                 Some(e) => eval(e, row, env)?,
             };
+            if let State::Collect(items) = state {
+                let keys = call
+                    .order
+                    .iter()
+                    .map(|k| eval(&k.expr, row, env))
+                    .collect::<Result<Vec<_>, _>>()?;
+                items.push((keys, value));
+                continue;
+            }
             let Some(v) = value else { continue };
             add(state, &call.name, v)?;
         }
@@ -154,7 +187,7 @@ impl Accumulators {
         calls
             .iter()
             .zip(self.states)
-            .map(|(c, s)| Ok((c.key.clone(), finish(s)?)))
+            .map(|(c, s)| Ok((c.key.clone(), finish(s, &c.order)?)))
             .collect()
     }
 }
@@ -218,8 +251,29 @@ fn add(state: &mut State, name: &str, v: Value) -> Result<(), PgError> {
     Ok(())
 }
 
-fn finish(state: State) -> Result<Datum, PgError> {
+fn finish(state: State, order: &[OrderByExpr]) -> Result<Datum, PgError> {
     Ok(match state {
+        State::Collect(mut items) if !items.is_empty() => {
+            let mut error = None;
+            items.sort_by(|a, b| {
+                compare_keys(&a.0, &b.0, order).unwrap_or_else(|e| {
+                    error.get_or_insert(e);
+                    Ordering::Equal
+                })
+            });
+            if let Some(e) = error {
+                return Err(e);
+            }
+            let elem = items
+                .iter()
+                .find_map(|(_, v)| v.as_ref().map(Value::type_oid))
+                .unwrap_or(oid::TEXT);
+            Some(Value::Array(Array {
+                elem,
+                items: items.into_iter().map(|(_, v)| v).collect(),
+            }))
+        }
+        State::Collect(_) => None,
         State::Count(n) => Some(Value::Int8(n)),
         State::IntSum(s) => s.map(Value::Int8),
         State::FloatSum(s, true) => s.map(|x| Value::Float4(x as f32)),

@@ -7,7 +7,7 @@
 
 use super::expr::Globals;
 use super::select::{Column, Relation};
-use super::{psql, Outcome, Shard};
+use super::{psql, storage_error, Outcome, Shard};
 use crate::shard::storage::Tables;
 use crate::sql::Statement;
 use crate::wire::guc::SERVER_VERSION;
@@ -144,14 +144,14 @@ pub fn answer(
     shard: &Shard,
     globals: &Globals,
 ) -> Result<Option<Outcome>, PgError> {
-    let tables = shard.db.read();
+    let tables = shard.db.read().map_err(storage_error)?;
     Ok(psql::answer(&stmt.text, &tables, &globals.session.user)?.map(Outcome::select))
 }
 
 /// The result columns of a catalog query, or `None` for an ordinary one.
 pub fn describe(stmt: &Statement, shard: &Shard) -> Result<Option<Relation>, PgError> {
     crate::stack::with_tree(stmt.depth, || {
-        let tables = shard.db.read();
+        let tables = shard.db.read().map_err(storage_error)?;
         Ok(psql::answer(&stmt.text, &tables, "")?.map(|r| Relation {
             columns: r.columns,
             rows: Vec::new(),

@@ -33,6 +33,25 @@ pub fn type_name(type_oid: u32) -> &'static str {
         oid::SPARSEVEC => "sparsevec",
         oid::OID => "oid",
         oid::NAME => "name",
+        oid::CHAR => "\"char\"",
+        1000 => "boolean[]",
+        1002 => "\"char\"[]",
+        1003 => "name[]",
+        1005 => "smallint[]",
+        1007 => "integer[]",
+        1009 => "text[]",
+        1015 => "character varying[]",
+        1016 => "bigint[]",
+        oid::FLOAT4_ARRAY => "real[]",
+        1022 => "double precision[]",
+        1028 => "oid[]",
+        1182 => "date[]",
+        1185 => "timestamp with time zone[]",
+        1561 | 1563 => "bit[]",
+        3807 => "jsonb[]",
+        16390 => "vector[]",
+        16391 => "halfvec[]",
+        16392 => "sparsevec[]",
         _ => "unknown",
     }
 }
@@ -145,7 +164,24 @@ pub fn cast(v: Value, to: u32, typmod: Option<u32>, explicit: bool) -> Result<Va
             return float_to(f, to);
         }
     }
+    let v = match v {
+        Value::Array(a) if matches!(to, oid::TEXT | oid::VARCHAR | oid::NAME) => {
+            return Ok(Value::Text(a.to_text()))
+        }
+        Value::Array(a) => {
+            let from = a.type_oid();
+            return super::arrays::cast_from_array(a, to, typmod, explicit).unwrap_or_else(|| {
+                Err(PgError::new(
+                    "42846",
+                    format!("cannot cast type {} to {}", type_name(from), type_name(to)),
+                ))
+            });
+        }
+        v => v,
+    };
     Ok(match (v, to) {
+        (Value::Vector(x), oid::FLOAT4_ARRAY) => super::arrays::dense_to_real_array(&x),
+        (Value::HalfVec(x), oid::FLOAT4_ARRAY) => super::arrays::dense_to_real_array(&x),
         (v, oid::TEXT | oid::VARCHAR | oid::NAME) => match v {
             Value::Text(s) => Value::Text(truncate_varchar(s, to, typmod)),
             other => Value::Text(other.to_text()),

@@ -8,7 +8,7 @@ use super::dml::{complete_row, target_columns};
 use super::select::{object_name, run_query, Ctx, PlanSeen, Relation};
 use super::session::{CopyJob, ShardSession};
 use super::types::{type_oid, value_typmod};
-use super::Outcome;
+use super::{storage_error, Outcome};
 use crate::shard::datum::Datum;
 use crate::shard::storage::TableDef;
 use crate::sql::{
@@ -140,6 +140,7 @@ async fn copy_from(
         shard
             .db
             .read()
+            .map_err(storage_error)?
             .get(&lookup)
             .map(|t| t.def().clone())
             .ok_or_else(|| super::select::undefined_table(&lookup))
@@ -254,7 +255,7 @@ async fn copy_to(job: CopyJob, info: CopyInfo, out: &mut Responder<'_>) -> Resul
     let job = Arc::new(job);
     let j = job.clone();
     let rel = tokio::task::spawn_blocking(move || {
-        let tables = j.shard.db.read();
+        let tables = j.shard.db.read().map_err(storage_error)?;
         let ann = crate::shard::storage::AnnSearch::default();
         let ctx = Ctx {
             tables: &tables,

@@ -7,6 +7,7 @@
 //! hands their values in through [`Env::aggregates`], keyed by the
 //! aggregate call's SQL text.
 
+use super::arrays;
 use super::coerce::{self, as_f64, as_i64, is_integer};
 use super::functions;
 use super::infer::TypeOf;
@@ -119,7 +120,7 @@ impl<'a> Env<'a> {
 pub fn is_aggregate(f: &Function) -> bool {
     matches!(
         function_name(f).as_str(),
-        "count" | "sum" | "avg" | "min" | "max"
+        "count" | "sum" | "avg" | "min" | "max" | "array_agg"
     )
 }
 
@@ -220,9 +221,21 @@ pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
                 return Ok(v);
             }
             let (to, typmod) = cast_target(data_type)?;
-            eval(expr, row, env)?
-                .map(|v| coerce::cast(v, to, typmod, true))
-                .transpose()
+            let value = match (expr.as_ref(), arrays::element_of(to)) {
+                (Expr::Array(a), Some(elem)) => {
+                    Some(arrays::construct(&a.elem, Some(elem), row, env)?)
+                }
+                _ => eval(expr, row, env)?,
+            };
+            value.map(|v| coerce::cast(v, to, typmod, true)).transpose()
+        }
+        Expr::Array(a) => arrays::construct(&a.elem, None, row, env).map(Some),
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            let index = arrays::subscript(access_chain)?;
+            let (Some(array), Some(i)) = (eval(root, row, env)?, eval(index, row, env)?) else {
+                return Ok(None);
+            };
+            arrays::element_at(array, i)
         }
         Expr::TypedString(t) => {
             let (to, typmod) = cast_target(&t.data_type)?;
@@ -317,25 +330,57 @@ pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
             compare_op,
             right,
             ..
-        } => {
-            let v = eval(left, row, env)?;
-            let items = match right.as_ref() {
-                Expr::Subquery(q) => {
-                    let rel = env.scope()?.subquery(q, row, false)?;
-                    single_column(&rel)?;
-                    rel.rows.into_iter().map(|mut r| r.swap_remove(0)).collect()
-                }
-                other => match array_items(other, row, env)? {
-                    Some(items) => items,
-                    None => return Ok(None),
-                },
-            };
-            Ok(any_of(v, items.into_iter(), compare_op)?.map(Value::Bool))
-        }
+        } => quantified(left, compare_op, right, false, row, env),
+        Expr::AllOp {
+            left,
+            compare_op,
+            right,
+        } => quantified(left, compare_op, right, true, row, env),
         other => Err(PgError::feature_not_supported(format!(
             "expression {other} is not supported"
         ))),
     })
+}
+
+/// `left op ANY (right)`, or with `all` `left op ALL (right)` (which is
+/// `NOT (left negated-op ANY (right))`), over a subquery or an array.
+fn quantified(
+    left: &Expr,
+    op: &BinaryOperator,
+    right: &Expr,
+    all: bool,
+    row: &dyn Row,
+    env: &Env,
+) -> Result<Datum, PgError> {
+    let v = eval(left, row, env)?;
+    let items = match right {
+        Expr::Subquery(q) => {
+            let rel = env.scope()?.subquery(q, row, false)?;
+            single_column(&rel)?;
+            rel.rows.into_iter().map(|mut r| r.swap_remove(0)).collect()
+        }
+        other => match arrays::items(other, row, env)? {
+            Some(items) => items,
+            None => return Ok(None),
+        },
+    };
+    if !all {
+        return Ok(any_of(v, items.into_iter(), op)?.map(Value::Bool));
+    }
+    let negated = match op {
+        BinaryOperator::Eq => BinaryOperator::NotEq,
+        BinaryOperator::NotEq => BinaryOperator::Eq,
+        BinaryOperator::Lt => BinaryOperator::GtEq,
+        BinaryOperator::LtEq => BinaryOperator::Gt,
+        BinaryOperator::Gt => BinaryOperator::LtEq,
+        BinaryOperator::GtEq => BinaryOperator::Lt,
+        other => {
+            return Err(PgError::feature_not_supported(format!(
+                "operator {other} ALL is not supported"
+            )))
+        }
+    };
+    Ok(any_of(v, items.into_iter(), &negated)?.map(|b| Value::Bool(!b)))
 }
 
 fn like_expr(
@@ -470,8 +515,15 @@ fn binary(
         }
         _ => {}
     }
-    let (Some(a), Some(b)) = (eval(left, row, env)?, eval(right, row, env)?) else {
-        return Ok(None);
+    let (a, b) = match (eval(left, row, env)?, eval(right, row, env)?) {
+        (Some(a), Some(b)) => (a, b),
+        // array_cat is not strict: `array || NULL` is the array.
+        (Some(a @ Value::Array(_)), None) | (None, Some(a @ Value::Array(_)))
+            if matches!(op, BinaryOperator::StringConcat) =>
+        {
+            return Ok(Some(a))
+        }
+        _ => return Ok(None),
     };
     if let Some(metric) = distance_operator(op) {
         return functions::distance(metric, a, b).map(Some);
@@ -489,6 +541,11 @@ fn binary(
         BinaryOperator::Multiply => arithmetic("*", a, b)?,
         BinaryOperator::Divide => arithmetic("/", a, b)?,
         BinaryOperator::Modulo => arithmetic("%", a, b)?,
+        BinaryOperator::StringConcat
+            if matches!(a, Value::Array(_)) || matches!(b, Value::Array(_)) =>
+        {
+            arrays::concat(a, b)?
+        }
         BinaryOperator::StringConcat => {
             let (a, b) = functions::unify(a, b)?;
             match functions::vector_arithmetic("||", &a, &b)? {
@@ -581,6 +638,7 @@ pub fn compare(a: &Value, b: &Value) -> Result<Ordering, PgError> {
         (Value::HalfVec(x), Value::HalfVec(y)) => x.cmp_pg(y),
         (Value::SparseVec(x), Value::SparseVec(y)) => x.cmp_pg(y),
         (Value::Bit(x), Value::Bit(y)) => x.cmp_pg(y),
+        (Value::Array(x), Value::Array(y)) => compare_arrays(&x.items, &y.items)?,
         _ => {
             return Err(PgError::new(
                 "42883",
@@ -592,6 +650,23 @@ pub fn compare(a: &Value, b: &Value) -> Result<Ordering, PgError> {
             ))
         }
     })
+}
+
+/// PostgreSQL's array order: element by element (NULL after any value),
+/// then the shorter array first.
+fn compare_arrays(a: &[Datum], b: &[Datum]) -> Result<Ordering, PgError> {
+    for (x, y) in a.iter().zip(b) {
+        let ord = match (x, y) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(x), Some(y)) => compare(x, y)?,
+        };
+        if ord != Ordering::Equal {
+            return Ok(ord);
+        }
+    }
+    Ok(a.len().cmp(&b.len()))
 }
 
 fn equal(a: &Value, b: &Value) -> Result<bool, PgError> {
@@ -646,6 +721,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         _ => {}
     }
     if let Some(r) = catalog_function(&name, &args, env) {
+        return r;
+    }
+    if let Some(r) = arrays::array_function(&name, &args) {
         return r;
     }
     if let Some(r) = functions::plain_function(&name, &args) {
@@ -757,89 +835,6 @@ fn any_of(
     Ok((!saw_null).then_some(false))
 }
 
-/// The elements of an array expression: `ARRAY[…]`, or an array literal
-/// (`'{a,b}'`, `$1::oid[]` sent as text); `None` for a NULL array.
-pub fn array_items(e: &Expr, row: &dyn Row, env: &Env) -> Result<Option<Vec<Datum>>, PgError> {
-    crate::stack::guard(|| match e {
-        Expr::Array(a) => a
-            .elem
-            .iter()
-            .map(|x| eval(x, row, env))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some),
-        Expr::Nested(inner) => array_items(inner, row, env),
-        Expr::Cast {
-            expr, data_type, ..
-        } => {
-            let element = match data_type {
-                DataType::Array(sqlparser::ast::ArrayElemTypeDef::SquareBracket(t, _))
-                | DataType::Array(sqlparser::ast::ArrayElemTypeDef::AngleBracket(t)) => {
-                    Some(cast_target(t)?)
-                }
-                _ => None,
-            };
-            let Some(items) = array_items(expr, row, env)? else {
-                return Ok(None);
-            };
-            match element {
-                None => Ok(Some(items)),
-                Some((to, typmod)) => items
-                    .into_iter()
-                    .map(|v| v.map(|v| coerce::cast(v, to, typmod, true)).transpose())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Some),
-            }
-        }
-        other => match eval(other, row, env)? {
-            None => Ok(None),
-            Some(Value::Text(t)) => parse_array_literal(&t).map(Some),
-            Some(v) => Err(PgError::new(
-                "42809",
-                format!(
-                    "op ANY/ALL (array) requires array on right side, not {}",
-                    coerce::type_name(v.type_oid())
-                ),
-            )),
-        },
-    })
-}
-
-/// A one-dimensional array literal `{a,"b c",NULL}` as text elements.
-fn parse_array_literal(t: &str) -> Result<Vec<Datum>, PgError> {
-    let inner = t
-        .trim()
-        .strip_prefix('{')
-        .and_then(|s| s.strip_suffix('}'))
-        .ok_or_else(|| PgError::new("22P02", format!("malformed array literal: \"{t}\"")))?;
-    if inner.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let (mut quoted, mut was_quoted, mut chars) = (false, false, inner.chars());
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                was_quoted = true;
-            }
-            '\\' => cur.extend(chars.next()),
-            ',' if !quoted => {
-                out.push(array_element(std::mem::take(&mut cur), was_quoted));
-                was_quoted = false;
-            }
-            c => cur.push(c),
-        }
-    }
-    out.push(array_element(cur, was_quoted));
-    Ok(out)
-}
-
-fn array_element(s: String, quoted: bool) -> Datum {
-    let t = if quoted { s } else { s.trim().to_string() };
-    (quoted || !t.eq_ignore_ascii_case("null")).then_some(Value::Text(t))
-}
-
 /// `x::regclass`, `x::regtype` and their `::text`: names and OIDs
 /// looked up in the catalog; `None` for any other cast.
 fn catalog_cast(
@@ -868,6 +863,8 @@ fn catalog_cast(
             };
             let id = reg_oid(kind, v, env)?;
             let name = match kind {
+                // regclass_out / regtype_out print InvalidOid as "-".
+                _ if id == 0 => "-".to_string(),
                 RegKind::Class => super::pg_catalog::relation_name(id, env.scope()?.tables()),
                 RegKind::Type => {
                     super::pg_catalog::format_type(id, None).unwrap_or_else(|| id.to_string())
@@ -974,13 +971,21 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
             )),
             Err(e) => Err(e),
         },
-        "current_schemas" => text(Some(
-            if matches!(args.first(), Some(Some(Value::Bool(true)))) {
-                "{pg_catalog,public}".into()
+        "current_schemas" => {
+            let implicit = matches!(args.first(), Some(Some(Value::Bool(true))));
+            let schemas = if implicit {
+                &["pg_catalog", "public"][..]
             } else {
-                "{public}".into()
-            },
-        )),
+                &["public"][..]
+            };
+            Ok(Some(Value::Array(crate::wire::Array {
+                elem: oid::NAME,
+                items: schemas
+                    .iter()
+                    .map(|s| Some(Value::Text(s.to_string())))
+                    .collect(),
+            })))
+        }
         _ => return None,
     })
 }

@@ -2,6 +2,7 @@
 //! RowDescription and ParameterDescription come from here, and every
 //! computed cell is converted to the type announced for its column.
 
+use super::arrays;
 use super::expr::{function_args, function_name, number, qualified, Chain, Row, Scope};
 use super::types::cast_target;
 use crate::sql::{distance_operator, placeholder_index};
@@ -102,7 +103,10 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     "subquery must return only one column",
                 )),
             },
-            Expr::Exists { .. } | Expr::InSubquery { .. } | Expr::AnyOp { .. } => plain(oid::BOOL),
+            Expr::Exists { .. }
+            | Expr::InSubquery { .. }
+            | Expr::AnyOp { .. }
+            | Expr::AllOp { .. } => plain(oid::BOOL),
             Expr::Case {
                 conditions,
                 else_result,
@@ -134,11 +138,20 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                 _ => plain(oid::TEXT),
             },
             Expr::Nested(e) => infer(e, cols, env),
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                arrays::subscript(access_chain)?;
+                let (t, m) = infer(root, cols, env)?;
+                Ok((arrays::element_of(t).unwrap_or(oid::TEXT), m))
+            }
+            Expr::Array(a) => {
+                let mut types = Vec::new();
+                for e in a.elem.iter().filter(|e| !arrays::is_untyped(e)) {
+                    types.push(infer(e, cols, env)?.0);
+                }
+                Ok((arrays::array_type(arrays::common_type(types)?)?, -1))
+            }
             Expr::Cast { data_type, .. }
             | Expr::TypedString(sqlparser::ast::TypedString { data_type, .. }) => {
-                if let sqlparser::ast::DataType::Array(_) = data_type {
-                    return plain(oid::TEXT);
-                }
                 let (t, typmod) = cast_target(data_type)?;
                 Ok((t, typmod.map_or(-1, |n| n as i32)))
             }
@@ -181,6 +194,23 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                 };
                 match name.as_str() {
                     "count" => plain(oid::INT8),
+                    "array_agg" => {
+                        let (t, m) = arg(0)?;
+                        if arrays::element_of(t).is_some() {
+                            return Err(PgError::feature_not_supported(
+                                "array_agg of arrays (a multidimensional array) is not supported",
+                            ));
+                        }
+                        Ok((arrays::array_type(t)?, m))
+                    }
+                    "unnest" => {
+                        let (t, m) = arg(0)?;
+                        Ok((arrays::element_of(t).unwrap_or(oid::TEXT), m))
+                    }
+                    "current_schemas" => Ok((arrays::array_type(oid::NAME)?, -1)),
+                    "array_length" | "cardinality" | "array_lower" | "array_upper" => {
+                        plain(oid::INT4)
+                    }
                     "sum" => Ok(match arg(0)? {
                         (t, _) if is_int(t) => (oid::INT8, -1),
                         (oid::TEXT, _) => (oid::FLOAT8, -1),
@@ -225,7 +255,11 @@ fn arithmetic_type(op: &BinaryOperator, a: TypeOf, b: TypeOf) -> TypeOf {
         return (tb, -1);
     }
     if matches!(op, BinaryOperator::StringConcat) {
-        return (oid::TEXT, -1);
+        return match (arrays::element_of(ta), arrays::element_of(tb)) {
+            (Some(_), _) => a,
+            (None, Some(_)) => b,
+            _ => (oid::TEXT, -1),
+        };
     }
     let t = match (ta, tb) {
         (x, y) if is_int(x) && is_int(y) => {
@@ -251,6 +285,8 @@ pub fn output_name(expr: &Expr) -> String {
         Expr::Function(f) => function_name(f),
         Expr::Nested(e) => output_name(e),
         Expr::Case { .. } => "case".to_string(),
+        Expr::Array(_) => "array".to_string(),
+        Expr::CompoundFieldAccess { root, .. } => output_name(root),
         Expr::Exists { .. } => "exists".to_string(),
         Expr::Subquery(q) => match q.body.as_ref() {
             sqlparser::ast::SetExpr::Select(s) => match s.projection.as_slice() {
@@ -263,9 +299,10 @@ pub fn output_name(expr: &Expr) -> String {
         Expr::Cast {
             expr, data_type, ..
         } => match expr.as_ref() {
-            Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Function(_) => {
-                output_name(expr)
-            }
+            Expr::Identifier(_)
+            | Expr::CompoundIdentifier(_)
+            | Expr::Function(_)
+            | Expr::Array(_) => output_name(expr),
             _ => cast_name(data_type),
         },
         _ => "?column?".to_string(),
@@ -274,7 +311,7 @@ pub fn output_name(expr: &Expr) -> String {
 
 fn cast_name(dt: &sqlparser::ast::DataType) -> String {
     match cast_target(dt) {
-        Ok((t, _)) => crate::wire::types::by_oid(t)
+        Ok((t, _)) => crate::wire::types::by_oid(arrays::element_of(t).unwrap_or(t))
             .map_or("?column?", |t| t.name)
             .to_string(),
         Err(_) => "?column?".to_string(),

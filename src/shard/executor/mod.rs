@@ -11,9 +11,11 @@
 //! `overlay`), and its UPDATE and DELETE reach the rows it inserted.
 
 mod aggregate;
+mod arrays;
 mod catalog;
 mod coerce;
 mod copy;
+mod cte;
 mod ddl;
 mod dml;
 mod explain;

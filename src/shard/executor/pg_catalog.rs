@@ -1081,7 +1081,7 @@ pub fn format_type(type_oid: u32, typmod: Option<i32>) -> Option<String> {
         oid::BIT => with("bit", m),
         oid::VARBIT => with("bit varying", m),
         oid::VECTOR | oid::HALFVEC | oid::SPARSEVEC => with(t.name, m),
-        _ if t.elem != 0 => format!("{}[]", format_type(t.elem, None)?),
+        _ if t.elem != 0 => format!("{}[]", format_type(t.elem, typmod)?),
         _ => t.name.to_string(),
     })
 }

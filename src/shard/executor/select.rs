@@ -677,17 +677,7 @@ pub fn run_query(q: &Query, ctx: &Ctx) -> Result<Relation, PgError> {
     crate::stack::guard(|| {
         let mut ctx = ctx.clone();
         if let Some(with) = &q.with {
-            if with.recursive {
-                return Err(PgError::feature_not_supported(
-                    "WITH RECURSIVE is not supported",
-                ));
-            }
-            for cte in &with.cte_tables {
-                let mut rel = run_query(&cte.query, &ctx)?;
-                let name = &cte.alias.name.value;
-                rename_columns(&mut rel, &cte.alias.columns, "WITH query", name)?;
-                ctx.ctes.insert(cte.alias.name.value.clone(), Arc::new(rel));
-            }
+            super::cte::run_with(with, &mut ctx)?;
         }
         let order = order_keys(q)?;
         let (limit, offset) = limit_offset(q, &ctx)?;
@@ -711,7 +701,7 @@ pub fn run_query(q: &Query, ctx: &Ctx) -> Result<Relation, PgError> {
 /// Names the first columns of `rel` after an alias list (`AS p(c0, c1)`,
 /// `WITH w(a, b)`); 42P10 when the list is longer than the columns, as
 /// PostgreSQL says for the `what` (table, WITH query) named `name`.
-fn rename_columns(
+pub(super) fn rename_columns(
     rel: &mut Relation,
     aliases: &[TableAliasColumnDef],
     what: &str,
@@ -942,11 +932,15 @@ fn run_select(
     offset: usize,
     ctx: &Ctx,
 ) -> Result<Relation, PgError> {
-    if s.distinct.is_some() {
-        return Err(PgError::feature_not_supported(
-            "SELECT DISTINCT is not supported",
-        ));
-    }
+    let distinct = match &s.distinct {
+        None => false,
+        Some(sqlparser::ast::Distinct::Distinct) => true,
+        Some(_) => {
+            return Err(PgError::feature_not_supported(
+                "SELECT DISTINCT ON is not supported",
+            ))
+        }
+    };
     let input = input(s, ctx)?;
     let shape = Shape {
         items: expand_items(&s.projection, &input.names())?,
@@ -985,7 +979,7 @@ fn run_select(
     let filter = s.selection.as_ref();
     let mut produced = Vec::new();
     let mut index_ordered = false;
-    let knn = match grouped || ctx.dry {
+    let knn = match grouped || distinct || ctx.dry {
         false => knn_decision(&input, s, order, limit, offset, ctx)?,
         true => None,
     };
@@ -1034,6 +1028,10 @@ fn run_select(
     }
     if !index_ordered {
         sort(&mut produced, order)?;
+    }
+    if distinct {
+        let mut seen = std::collections::HashSet::new();
+        produced.retain(|p| seen.insert(group_key(&p.outputs)));
     }
     let rows = produced
         .into_iter()
@@ -1173,7 +1171,8 @@ pub fn explain_select(
     Ok((d.map(|d| (d.plan, d.access)), scan))
 }
 
-fn group_key(values: &[Datum]) -> String {
+/// The values as one key string (GROUP BY, DISTINCT, UNION).
+pub(super) fn group_key(values: &[Datum]) -> String {
     values
         .iter()
         .map(|v| v.as_ref().map_or("\u{0}".to_string(), Value::to_text))
@@ -1261,39 +1260,41 @@ fn sort(rows: &mut [Produced], order: &[OrderByExpr]) -> Result<(), PgError> {
     }
     let mut error = None;
     rows.sort_by(|a, b| {
-        for (i, k) in order.iter().enumerate() {
-            let desc = is_desc(k);
-            let nulls_first = k.options.nulls_first.unwrap_or(desc);
-            let ord = match (&a.keys[i], &b.keys[i]) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => {
-                    return if nulls_first {
-                        Ordering::Less
-                    } else {
-                        Ordering::Greater
-                    }
-                }
-                (Some(_), None) => {
-                    return if nulls_first {
-                        Ordering::Greater
-                    } else {
-                        Ordering::Less
-                    }
-                }
-                (Some(x), Some(y)) => match super::expr::compare(x, y) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        error.get_or_insert(e);
-                        Ordering::Equal
-                    }
-                },
-            };
-            let ord = if desc { ord.reverse() } else { ord };
-            if ord != Ordering::Equal {
-                return ord;
-            }
-        }
-        Ordering::Equal
+        compare_keys(&a.keys, &b.keys, order).unwrap_or_else(|e| {
+            error.get_or_insert(e);
+            Ordering::Equal
+        })
     });
     error.map_or(Ok(()), Err)
+}
+
+/// Orders two rows' sort keys by `order` (DESC, NULLS FIRST/LAST).
+pub fn compare_keys(a: &[Datum], b: &[Datum], order: &[OrderByExpr]) -> Result<Ordering, PgError> {
+    for (i, k) in order.iter().enumerate() {
+        let desc = is_desc(k);
+        let nulls_first = k.options.nulls_first.unwrap_or(desc);
+        let ord = match (&a[i], &b[i]) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => {
+                return Ok(if nulls_first {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                })
+            }
+            (Some(_), None) => {
+                return Ok(if nulls_first {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                })
+            }
+            (Some(x), Some(y)) => super::expr::compare(x, y)?,
+        };
+        let ord = if desc { ord.reverse() } else { ord };
+        if ord != Ordering::Equal {
+            return Ok(ord);
+        }
+    }
+    Ok(Ordering::Equal)
 }

@@ -110,7 +110,7 @@ impl Job {
         dry: bool,
         f: impl FnOnce(&Ctx) -> Result<T, PgError>,
     ) -> Result<T, PgError> {
-        let tables = self.shard.db.read();
+        let tables = self.shard.db.read().map_err(storage_error)?;
         let mut ctes = std::collections::HashMap::new();
         let mentions = |view: &str| {
             self.stmt
@@ -578,10 +578,11 @@ impl ShardSession {
         };
         let (outcome, txn) = tokio::task::spawn_blocking(move || {
             let mut txn = txn;
-            let r = {
-                let tables = shard.db.read();
-                f(&tables, &mut txn)
-            };
+            let r = shard
+                .db
+                .read()
+                .map_err(storage_error)
+                .and_then(|tables| f(&tables, &mut txn));
             finish_write(
                 &shard,
                 r,
@@ -855,15 +856,15 @@ fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {
                 })?,
             },
             (Ast::Insert(ins), StatementKind::Insert(t)) => {
-                let tables = job.shard.db.read();
+                let tables = job.shard.db.read().map_err(storage_error)?;
                 dml::returning_columns(&tables, &t.name, ins.returning.as_ref(), &job.param_types)?
             }
             (Ast::Update(up), StatementKind::Update(t)) => {
-                let tables = job.shard.db.read();
+                let tables = job.shard.db.read().map_err(storage_error)?;
                 dml::returning_columns(&tables, &t.name, up.returning.as_ref(), &job.param_types)?
             }
             (Ast::Delete(del), StatementKind::Delete(t)) => {
-                let tables = job.shard.db.read();
+                let tables = job.shard.db.read().map_err(storage_error)?;
                 dml::returning_columns(&tables, &t.name, del.returning.as_ref(), &job.param_types)?
             }
             _ => Relation::default(),
@@ -922,7 +923,7 @@ impl QueryHandler for ShardSession {
             shard: self.shard.clone(),
             params: Vec::new(),
             param_types: {
-                let tables = self.shard.db.read();
+                let tables = self.shard.db.read().map_err(storage_error)?;
                 param_types(&stmt, given, &tables, session)?
             },
             globals: self.globals(session),

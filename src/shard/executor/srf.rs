@@ -4,15 +4,15 @@
 //! named after the function, or after the alias (`AS g` names the column
 //! `g` too; `AS g(x)` names it `x`).
 
+use super::arrays;
 use super::coerce::{self, as_i64};
-use super::expr::{array_items, eval, NoRow};
+use super::expr::{eval, NoRow};
 use super::infer::{infer, Columns, TypeOf};
 use super::select::{type_env, Column, Ctx, Relation};
-use super::types::cast_target;
 use crate::shard::datum::Datum;
 use crate::wire::types::oid;
 use crate::wire::{PgError, Value};
-use sqlparser::ast::{ArrayElemTypeDef, DataType, Expr, FunctionArg, FunctionArgExpr, TableAlias};
+use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, TableAlias};
 
 /// The rows of set-returning function `name` called with `args`, its
 /// columns named as PostgreSQL names them; the relation's alias second.
@@ -184,41 +184,18 @@ fn integer(v: Value, ty: u32) -> Result<i64, PgError> {
     })
 }
 
-/// The elements of an array, typed by its cast (`'{1,2}'::int[]`), by
-/// its first element (`ARRAY[1, 2]`), or else as text.
+/// The elements of an array, typed by the array's type (text for an
+/// untyped literal).
 fn unnest(array: &Expr, ctx: &Ctx) -> Result<(TypeOf, Vec<Datum>), PgError> {
-    let ty = match element_cast(array) {
-        Some(dt) => cast_target(dt).map(|(t, m)| (t, m.map_or(-1, |m| m as i32)))?,
-        None => match array {
-            Expr::Array(a) => match a.elem.first() {
-                Some(e) => infer(e, &NoColumns, &type_env(ctx))?,
-                None => (oid::TEXT, -1),
-            },
-            _ => (oid::TEXT, -1),
-        },
-    };
+    let (t, m) = infer(array, &NoColumns, &type_env(ctx))?;
+    let ty = (arrays::element_of(t).unwrap_or(oid::TEXT), m);
     if ctx.dry {
         return Ok((ty, Vec::new()));
     }
-    let items = array_items(array, &NoRow, &ctx.eval_env())?.unwrap_or_default();
+    let items = arrays::items(array, &NoRow, &ctx.eval_env())?.unwrap_or_default();
     let items = items
         .into_iter()
         .map(|v| v.map(|v| coerce::cast(v, ty.0, None, false)).transpose())
         .collect::<Result<Vec<_>, _>>()?;
     Ok((ty, items))
-}
-
-/// The element type of an array cast (`x::int[]`).
-fn element_cast(e: &Expr) -> Option<&DataType> {
-    match e {
-        Expr::Cast {
-            data_type:
-                DataType::Array(
-                    ArrayElemTypeDef::SquareBracket(t, _) | ArrayElemTypeDef::AngleBracket(t),
-                ),
-            ..
-        } => Some(t),
-        Expr::Nested(inner) => element_cast(inner),
-        _ => None,
-    }
 }

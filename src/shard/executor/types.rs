@@ -1,16 +1,23 @@
 //! Column types as SQL spells them, as storage keeps them and as the
 //! protocol describes them (type OID and typmod).
 
-use crate::shard::storage::ColumnType;
+use crate::shard::storage::{ColumnType, ElementType};
 use crate::sql::vector_cast;
 use crate::wire::types::{self, oid};
 use crate::wire::{FieldDescription, PgError};
 use ann::VectorType;
-use sqlparser::ast::{CharacterLength, DataType, ExactNumberInfo, TimezoneInfo};
+use sqlparser::ast::{ArrayElemTypeDef, CharacterLength, DataType, ExactNumberInfo, TimezoneInfo};
 
 /// A declared column type, and whether it is a serial (`serial`,
 /// `bigserial`, `smallserial`: an integer with a sequence default).
 pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
+    if let Some(elem) = array_element(dt) {
+        let (elem, serial) = column_type(elem)?;
+        if serial {
+            return Err(undefined_type(&dt.to_string()));
+        }
+        return Ok((array_column(elem), false));
+    }
     check_typmod(dt)?;
     if let Some(cast) = vector_cast(dt) {
         return Ok((vector_column(cast.ty, cast.typmod), false));
@@ -97,6 +104,22 @@ fn check_typmod(dt: &DataType) -> Result<(), PgError> {
     Ok(())
 }
 
+/// The element type of an array type (`int[]`, `vector(3)[]`,
+/// `integer ARRAY`).
+pub fn array_element(dt: &DataType) -> Option<&DataType> {
+    match dt {
+        DataType::Array(
+            ArrayElemTypeDef::SquareBracket(t, _) | ArrayElemTypeDef::AngleBracket(t),
+        ) => Some(t),
+        _ => None,
+    }
+}
+
+/// The array type of `elem` (an array type is its own array type).
+pub fn array_column(elem: ColumnType) -> ColumnType {
+    ElementType::of(elem).map_or(elem, ColumnType::Array)
+}
+
 /// 42704 `type "x" does not exist`.
 pub fn undefined_type(name: &str) -> PgError {
     PgError::new("42704", format!("type \"{name}\" does not exist"))
@@ -129,6 +152,7 @@ pub fn type_oid(ty: ColumnType) -> u32 {
         ColumnType::HalfVec(_) => oid::HALFVEC,
         ColumnType::SparseVec(_) => oid::SPARSEVEC,
         ColumnType::Bit(_) => oid::BIT,
+        ColumnType::Array(e) => types::array_of(type_oid(e.column_type())).map_or(0, |t| t.oid),
     }
 }
 
@@ -142,6 +166,7 @@ pub fn typmod(ty: ColumnType) -> i32 {
         | ColumnType::SparseVec(Some(n))
         | ColumnType::Bit(Some(n)) => n as i32,
         ColumnType::Varchar(Some(n)) => n as i32 + 4,
+        ColumnType::Array(e) => typmod(e.column_type()),
         _ => -1,
     }
 }
@@ -153,6 +178,7 @@ pub fn value_typmod(ty: ColumnType) -> Option<u32> {
         | ColumnType::HalfVec(n)
         | ColumnType::SparseVec(n)
         | ColumnType::Bit(n) => n,
+        ColumnType::Array(e) => value_typmod(e.column_type()),
         _ => None,
     }
 }
@@ -169,6 +195,14 @@ pub fn field(name: &str, type_oid: u32, typmod: i32) -> FieldDescription {
 
 /// The type OID and value typmod a `::type` cast converts to.
 pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
+    if let Some(elem) = array_element(dt) {
+        let (elem, typmod) = cast_target(elem)?;
+        let array = types::by_oid(elem)
+            .filter(|t| t.elem != 0)
+            .or_else(|| types::array_of(elem))
+            .ok_or_else(|| undefined_type(&dt.to_string()))?;
+        return Ok((array.oid, typmod));
+    }
     check_typmod(dt)?;
     if let Some(cast) = vector_cast(dt) {
         let to = match cast.ty {

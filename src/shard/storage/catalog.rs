@@ -41,7 +41,36 @@ pub enum ColumnType {
     SparseVec(Option<u32>),
     /// `bit[(n)]`.
     Bit(Option<u32>),
+    /// A one-dimensional array of a type above (`integer[]`, `vector(3)[]`).
+    Array(ElementType),
 }
+
+/// The element type of an array column: a non-array [`ColumnType`] kept
+/// as its storage tag and typmod, so that `ColumnType` stays `Copy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElementType {
+    tag: u8,
+    typmod: Option<u32>,
+}
+
+impl ElementType {
+    /// The element type for `ty`; `None` for an array type (an array of
+    /// arrays is the same array type, as in PostgreSQL).
+    pub fn of(ty: ColumnType) -> Option<ElementType> {
+        match ty.tag() {
+            (ARRAY_TAG, _) => None,
+            (tag, typmod) => Some(ElementType { tag, typmod }),
+        }
+    }
+
+    /// The element type as a column type.
+    pub fn column_type(self) -> ColumnType {
+        ColumnType::from_tag(self.tag, self.typmod).unwrap_or(ColumnType::Text)
+    }
+}
+
+/// The storage tag of array types (see [`ColumnType::tag`]).
+pub const ARRAY_TAG: u8 = 15;
 
 impl ColumnType {
     /// The type as PostgreSQL prints it (`vector(3)`, `character varying(20)`).
@@ -66,7 +95,53 @@ impl ColumnType {
             ColumnType::HalfVec(n) => with("halfvec", n),
             ColumnType::SparseVec(n) => with("sparsevec", n),
             ColumnType::Bit(n) => with("bit", n),
+            ColumnType::Array(e) => format!("{}[]", e.column_type().sql_name()),
         }
+    }
+
+    /// The type's tag and typmod in WAL records and checkpoints (an
+    /// array's typmod is its element's; the element's tag follows).
+    pub fn tag(self) -> (u8, Option<u32>) {
+        match self {
+            ColumnType::Bool => (0, None),
+            ColumnType::Int2 => (1, None),
+            ColumnType::Int4 => (2, None),
+            ColumnType::Int8 => (3, None),
+            ColumnType::Float4 => (4, None),
+            ColumnType::Float8 => (5, None),
+            ColumnType::Text => (6, None),
+            ColumnType::Varchar(n) => (7, n),
+            ColumnType::Date => (8, None),
+            ColumnType::Timestamptz => (9, None),
+            ColumnType::Jsonb => (10, None),
+            ColumnType::Vector(n) => (11, n),
+            ColumnType::HalfVec(n) => (12, n),
+            ColumnType::SparseVec(n) => (13, n),
+            ColumnType::Bit(n) => (14, n),
+            ColumnType::Array(e) => (ARRAY_TAG, e.typmod),
+        }
+    }
+
+    /// The non-array type with storage tag `tag` and typmod `n`.
+    pub fn from_tag(tag: u8, n: Option<u32>) -> Option<ColumnType> {
+        Some(match tag {
+            0 => ColumnType::Bool,
+            1 => ColumnType::Int2,
+            2 => ColumnType::Int4,
+            3 => ColumnType::Int8,
+            4 => ColumnType::Float4,
+            5 => ColumnType::Float8,
+            6 => ColumnType::Text,
+            7 => ColumnType::Varchar(n),
+            8 => ColumnType::Date,
+            9 => ColumnType::Timestamptz,
+            10 => ColumnType::Jsonb,
+            11 => ColumnType::Vector(n),
+            12 => ColumnType::HalfVec(n),
+            13 => ColumnType::SparseVec(n),
+            14 => ColumnType::Bit(n),
+            _ => return None,
+        })
     }
 
     /// The pgvector type of a vector column with its dimensions, if it is one.
@@ -106,6 +181,13 @@ impl ColumnType {
             (ColumnType::HalfVec(n), Value::HalfVec(v)) => check_dims(n, |n| v.check_dims(n))?,
             (ColumnType::SparseVec(n), Value::SparseVec(v)) => check_dims(n, |n| v.check_dims(n))?,
             (ColumnType::Bit(n), Value::Bit(v)) => check_dims(n, |n| v.check_dims(n))?,
+            (ColumnType::Array(e), Value::Array(a)) => {
+                let elem = e.column_type();
+                for item in a.items.iter().flatten() {
+                    elem.check(column, item)?;
+                }
+                true
+            }
             _ => false,
         };
         if fits {
@@ -114,7 +196,7 @@ impl ColumnType {
             Err(StorageError::datatype_mismatch(
                 column,
                 &self.sql_name(),
-                datum::type_name(value),
+                &datum::type_name(value),
             ))
         }
     }

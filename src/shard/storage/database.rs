@@ -6,11 +6,14 @@
 //! checks its write set, applies it in memory and appends its WAL records —
 //! so WAL order is apply order and a reader sees either none or all of a
 //! transaction — then releases it and waits for the fsync (group commit).
-//! A concurrent reader can therefore see a transaction up to one fsync
-//! before its `commit` returns; if the process dies in that window the
-//! transaction is gone after restart, though nobody was told it committed.
 //! A single lock (rather than one per table) keeps multi-table transactions
-//! and DDL atomic without lock ordering. CREATE INDEX builds under the
+//! and DDL atomic without lock ordering.
+//!
+//! Durability before visibility: [`Database::read`] waits, with the read
+//! lock held, until the WAL is on disk up to the last applied commit. A
+//! reader therefore never sees a commit a crash could take back (it waits
+//! for that commit's fsync, usually already under way), and after a failed
+//! fsync it gets the WAL's 58030 instead of data that may be lost. CREATE INDEX builds under the
 //! read lock before its commit (reads go on; a commit waiting for the
 //! write lock meanwhile holds new readers back, as std's RwLock prefers
 //! writers), and checkpoints hold the read lock while they write.
@@ -169,8 +172,18 @@ impl Database {
         })
     }
 
-    /// Shared access to the committed tables; hold it for one statement.
-    pub fn read(&self) -> RwLockReadGuard<'_, Tables> {
+    /// Shared access to the committed tables, once every commit applied
+    /// to them is durable (see the module doc); hold it for one statement.
+    pub fn read(&self) -> Result<RwLockReadGuard<'_, Tables>> {
+        let tables = self.read_applied();
+        self.shared.wal.wait_durable()?;
+        Ok(tables)
+    }
+
+    /// Shared access to the tables as applied, durable or not: for what
+    /// no client sees as data (metrics, an index build checked again at
+    /// its commit).
+    pub fn read_applied(&self) -> RwLockReadGuard<'_, Tables> {
         self.shared.tables.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -215,11 +228,6 @@ impl Database {
     /// `max_prepared_transactions`.
     pub fn max_prepared_transactions(&self) -> usize {
         self.shared.options.max_prepared_transactions
-    }
-
-    /// The prepared transactions now, by gid.
-    pub fn prepared(&self) -> Vec<PrepareRecord> {
-        self.read().prepared().map(|p| p.record.clone()).collect()
     }
 
     /// Checks, applies and logs one transaction (see [`Ending`]), waiting
@@ -346,7 +354,7 @@ impl Database {
         else {
             return Ok(None);
         };
-        let tables = self.read();
+        let tables = self.read_applied();
         let Some(t) = tables.get(table) else {
             return Ok(None);
         };
@@ -509,5 +517,103 @@ impl Shared {
                 stop = self.stop.lock().unwrap_or_else(|e| e.into_inner());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shard::storage::{ColumnDef, ColumnType};
+    use crate::wire::Value;
+    use std::sync::mpsc;
+
+    fn open(name: &str) -> (Arc<Database>, PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("pgvshard-durable-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Database::open(&dir, StorageOptions::default()).unwrap();
+        let mut t = Transaction::new();
+        let id = ColumnDef {
+            name: "id".into(),
+            ty: ColumnType::Int8,
+            not_null: true,
+            default: None,
+        };
+        t.create_table(&db.read().unwrap(), "t", vec![id], vec![0])
+            .unwrap();
+        db.commit(t).unwrap();
+        (Arc::new(db), dir)
+    }
+
+    fn insert(db: &Database, id: i64) -> Transaction {
+        let mut t = Transaction::new();
+        t.insert(&db.read().unwrap(), "t", vec![Some(Value::Int8(id))])
+            .unwrap();
+        t
+    }
+
+    fn rows(db: &Database) -> Result<usize> {
+        Ok(db.read()?.get("t").map_or(0, |t| t.len()))
+    }
+
+    /// Makes the next fsyncs wait for a message on the returned sender
+    /// (`Ok` or an error to fail with); says on `entered` when one waits.
+    fn hold_fsyncs(db: &Database) -> (mpsc::Sender<bool>, mpsc::Receiver<()>) {
+        let (release, released) = mpsc::channel::<bool>();
+        let (entered_tx, entered) = mpsc::channel();
+        let released = Mutex::new(released);
+        *db.shared.wal.fsync_hook.0.lock().unwrap() = Some(Box::new(move || {
+            let _ = entered_tx.send(());
+            match released.lock().unwrap().recv() {
+                Ok(true) | Err(_) => Ok(()),
+                Ok(false) => Err(std::io::Error::other("injected fsync failure")),
+            }
+        }));
+        (release, entered)
+    }
+
+    #[test]
+    fn a_commit_is_visible_only_once_its_wal_is_on_disk() {
+        let (db, dir) = open("visible");
+        let (release, entered) = hold_fsyncs(&db);
+        let writer = {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || db.commit(insert(&db, 1)))
+        };
+        entered.recv().unwrap();
+        // Applied in memory and appended, not fsynced: a reader waits.
+        assert_eq!(db.read_applied().get("t").unwrap().len(), 1);
+        let (seen_tx, seen) = mpsc::channel();
+        let reader = {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || seen_tx.send(rows(&db)).unwrap())
+        };
+        assert!(seen.recv_timeout(Duration::from_millis(300)).is_err());
+        release.send(true).unwrap();
+        assert_eq!(seen.recv().unwrap(), Ok(1));
+        writer.join().unwrap().unwrap();
+        reader.join().unwrap();
+        drop(db);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn after_a_failed_fsync_readers_and_writers_get_58030() {
+        let (db, dir) = open("failed");
+        let (release, entered) = hold_fsyncs(&db);
+        let writer = {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || db.commit(insert(&db, 1)))
+        };
+        entered.recv().unwrap();
+        release.send(false).unwrap();
+        assert_eq!(writer.join().unwrap().unwrap_err().sqlstate, "58030");
+        assert_eq!(rows(&db).unwrap_err().sqlstate, "58030");
+        let mut t = Transaction::new();
+        t.insert(&db.read_applied(), "t", vec![Some(Value::Int8(2))])
+            .unwrap();
+        assert_eq!(db.commit(t).unwrap_err().sqlstate, "58030");
+        drop(db);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -9,7 +9,8 @@
 //!   11 vector  u32 dim, dim × f32
 //!   12 halfvec u32 dim, dim × u16 (f16 bits)
 //!   13 sparsevec u32 dim, u32 nnz, nnz × u32 index, nnz × f32
-//!   14 bit u32 len, ceil(len/8) bytes
+//!   14 bit u32 len, ceil(len/8) bytes | 15 "char" u8 | 16 oid u32
+//!   17 array u32 element OID, u32 count, count × value
 //! str    := u32 byte length, UTF-8 bytes
 //! row    := u32 value count, values
 //! ```
@@ -17,9 +18,11 @@
 //! Decoding never trusts a length: running past the end, a bad tag, bad
 //! UTF-8 or a vector ann rejects is a [`Malformed`] error, never a panic.
 
-use super::catalog::{ColumnDef, ColumnType, IndexDef, IndexMethod, TableDef};
+use super::catalog::{
+    ColumnDef, ColumnType, ElementType, IndexDef, IndexMethod, TableDef, ARRAY_TAG,
+};
 use crate::shard::datum::Datum;
-use crate::wire::Value;
+use crate::wire::{Array, Value};
 use ann::types::{BitVector, HalfVector, SparseVector, Vector};
 use ann::Metric;
 use half::f16;
@@ -161,6 +164,14 @@ impl ByteWriter {
                 self.u8(16);
                 self.u32(*o);
             }
+            Value::Array(a) => {
+                self.u8(17);
+                self.u32(a.elem);
+                self.u32(a.items.len() as u32);
+                for item in &a.items {
+                    self.value(item);
+                }
+            }
         }
     }
 
@@ -173,25 +184,12 @@ impl ByteWriter {
     }
 
     fn column_type(&mut self, ty: ColumnType) {
-        let (tag, typmod) = match ty {
-            ColumnType::Bool => (0, None),
-            ColumnType::Int2 => (1, None),
-            ColumnType::Int4 => (2, None),
-            ColumnType::Int8 => (3, None),
-            ColumnType::Float4 => (4, None),
-            ColumnType::Float8 => (5, None),
-            ColumnType::Text => (6, None),
-            ColumnType::Varchar(n) => (7, n),
-            ColumnType::Date => (8, None),
-            ColumnType::Timestamptz => (9, None),
-            ColumnType::Jsonb => (10, None),
-            ColumnType::Vector(n) => (11, n),
-            ColumnType::HalfVec(n) => (12, n),
-            ColumnType::SparseVec(n) => (13, n),
-            ColumnType::Bit(n) => (14, n),
-        };
+        let (tag, typmod) = ty.tag();
         self.u8(tag);
         self.opt_u32(typmod);
+        if let ColumnType::Array(e) = ty {
+            self.u8(e.column_type().tag().0);
+        }
     }
 
     /// Appends a column definition.
@@ -378,6 +376,17 @@ impl<'a> ByteReader<'a> {
             }
             15 => Value::Char(self.u8()?),
             16 => Value::Oid(self.u32()?),
+            17 => {
+                let elem = self.u32()?;
+                let n = self.count(1)?;
+                let items = (0..n)
+                    .map(|_| match self.buf.get(self.pos) {
+                        Some(17) => Err(malformed("an array inside an array")),
+                        _ => self.value(),
+                    })
+                    .collect::<Decoded<Vec<_>>>()?;
+                Value::Array(Array { elem, items })
+            }
             t => return Err(malformed(format!("bad value tag {t}"))),
         }))
     }
@@ -391,24 +400,15 @@ impl<'a> ByteReader<'a> {
     fn column_type(&mut self) -> Decoded<ColumnType> {
         let tag = self.u8()?;
         let n = self.opt_u32()?;
-        Ok(match tag {
-            0 => ColumnType::Bool,
-            1 => ColumnType::Int2,
-            2 => ColumnType::Int4,
-            3 => ColumnType::Int8,
-            4 => ColumnType::Float4,
-            5 => ColumnType::Float8,
-            6 => ColumnType::Text,
-            7 => ColumnType::Varchar(n),
-            8 => ColumnType::Date,
-            9 => ColumnType::Timestamptz,
-            10 => ColumnType::Jsonb,
-            11 => ColumnType::Vector(n),
-            12 => ColumnType::HalfVec(n),
-            13 => ColumnType::SparseVec(n),
-            14 => ColumnType::Bit(n),
-            t => return Err(malformed(format!("bad column type tag {t}"))),
-        })
+        let bad = |t: u8| malformed(format!("bad column type tag {t}"));
+        if tag == ARRAY_TAG {
+            let elem = self.u8()?;
+            let elem = ColumnType::from_tag(elem, n).ok_or_else(|| bad(elem))?;
+            return ElementType::of(elem)
+                .map(ColumnType::Array)
+                .ok_or_else(|| bad(tag));
+        }
+        ColumnType::from_tag(tag, n).ok_or_else(|| bad(tag))
     }
 
     /// Reads a column definition.
@@ -506,6 +506,10 @@ mod tests {
             ])),
             Value::Char(b'r'),
             Value::Oid(16385),
+            Value::Array(Array {
+                elem: crate::wire::oid::VECTOR,
+                items: vec![Some(Value::Vector(Vector::new(vec![1.0]).unwrap())), None],
+            }),
         ];
         let mut row: Vec<Datum> = row.into_iter().map(Some).collect();
         row.insert(0, None);
@@ -540,6 +544,8 @@ mod tests {
         w.buf.extend_from_slice(&f32::NAN.to_le_bytes());
         assert!(ByteReader::new(&w.buf).value().is_err());
         assert!(ByteReader::new(&[99]).value().is_err());
+        let nested = [17, 0, 0, 0, 0, 1, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert!(ByteReader::new(&nested).value().is_err());
         let mut huge = ByteWriter::default();
         huge.u32(u32::MAX);
         assert!(ByteReader::new(&huge.buf).row().is_err());
@@ -560,6 +566,12 @@ mod tests {
                 ColumnDef {
                     name: "embedding".into(),
                     ty: ColumnType::Vector(Some(3)),
+                    not_null: false,
+                    default: None,
+                },
+                ColumnDef {
+                    name: "history".into(),
+                    ty: ColumnType::Array(ElementType::of(ColumnType::HalfVec(Some(2))).unwrap()),
                     not_null: false,
                     default: None,
                 },

@@ -9,6 +9,10 @@
 //! others elect the next leader. N concurrent committers therefore share
 //! one fsync. An fsync error makes the writer refuse every later commit
 //! (the page cache may have dropped the data; only recovery can tell).
+//!
+//! Readers ask [`WalWriter::wait_durable`] before they look at the tables,
+//! so a commit becomes visible only once its WAL is on disk: a lock-free
+//! check while everything written is flushed, else a wait for the fsync.
 
 use super::{segment_header, segment_path, Lsn};
 use crate::shard::storage::error::{Result, StorageError};
@@ -16,6 +20,7 @@ use prometheus::Histogram;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -26,7 +31,28 @@ pub struct WalWriter {
     segment_bytes: u64,
     state: Mutex<WriterState>,
     flushed: Condvar,
+    /// True while everything appended is also flushed (read without the
+    /// mutex by [`WalWriter::wait_durable`]; written under it).
+    durable: AtomicBool,
     fsync_seconds: Histogram,
+    #[cfg(test)]
+    pub(crate) fsync_hook: FsyncHook,
+}
+
+/// Tests' hook run in place of the group-commit fsync's first step: it
+/// may block (to hold a commit between append and fsync) or fail.
+#[cfg(test)]
+#[derive(Default)]
+pub(crate) struct FsyncHook(pub Mutex<Option<HookFn>>);
+
+#[cfg(test)]
+type HookFn = Box<dyn Fn() -> std::io::Result<()> + Send>;
+
+#[cfg(test)]
+impl std::fmt::Debug for FsyncHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FsyncHook")
+    }
 }
 
 #[derive(Debug)]
@@ -88,7 +114,10 @@ impl WalWriter {
                 fsyncs: 0,
             }),
             flushed: Condvar::new(),
+            durable: AtomicBool::new(true),
             fsync_seconds,
+            #[cfg(test)]
+            fsync_hook: FsyncHook::default(),
         })
     }
 
@@ -131,6 +160,7 @@ impl WalWriter {
             return Err(StorageError::io(&st.path, e));
         }
         st.written = Lsn(st.written.0 + frames.len() as u64);
+        self.durable.store(false, Ordering::Release);
         Ok(st.written)
     }
 
@@ -153,17 +183,47 @@ impl WalWriter {
             let file = Arc::clone(&st.file);
             drop(st);
             let started = Instant::now();
-            let outcome = file.sync_data();
+            let outcome = self.sync(&file);
             self.fsync_seconds.observe(started.elapsed().as_secs_f64());
             st = self.lock();
             st.flushing = false;
             st.fsyncs += 1;
             match outcome {
-                Ok(()) => st.flushed = st.flushed.max(target),
+                Ok(()) => {
+                    st.flushed = st.flushed.max(target);
+                    if st.flushed == st.written {
+                        self.durable.store(true, Ordering::Release);
+                    }
+                }
                 Err(e) => st.broken = Some(e.to_string()),
             }
             self.flushed.notify_all();
         }
+    }
+
+    #[cfg(not(test))]
+    fn sync(&self, file: &File) -> std::io::Result<()> {
+        file.sync_data()
+    }
+
+    #[cfg(test)]
+    fn sync(&self, file: &File) -> std::io::Result<()> {
+        let hook = self.fsync_hook.0.lock().unwrap_or_else(|e| e.into_inner());
+        match hook.as_ref() {
+            Some(hook) => hook().and_then(|()| file.sync_data()),
+            None => file.sync_data(),
+        }
+    }
+
+    /// Returns once everything appended so far is on disk; 58030 when the
+    /// WAL failed to reach it. Called with the tables read-locked, so no
+    /// commit appends meanwhile and "so far" covers every applied one.
+    pub fn wait_durable(&self) -> Result<()> {
+        if self.durable.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let upto = self.written();
+        self.flush(upto)
     }
 
     /// LSN after the last appended frame.

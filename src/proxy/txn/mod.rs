@@ -1,21 +1,28 @@
-//! Transactions on the shards for one statement that writes on several of
-//! them outside a transaction block (a multi-row INSERT, an UPDATE or
-//! DELETE without the shard key, DDL sent to every shard): BEGIN on each
-//! shard before the statement, COMMIT on each only when every shard ran
-//! it, so an error on any shard (a duplicate key, a bad value, a shard
-//! down) leaves nothing applied anywhere.
+//! Transactions on the shards: the only code of the proxy that sends
+//! BEGIN, COMMIT and PREPARE TRANSACTION for them.
+//!
+//! A write statement that spans shards outside a transaction block (a
+//! multi-row INSERT, an UPDATE or DELETE without the shard key, DDL sent to
+//! every shard) runs in a transaction on each of its shards: BEGIN before
+//! the statement, then, only when every shard ran it, a commit that is
+//! atomic across them ([`commit`]): one shard commits plainly; several
+//! commit with two-phase commit ([`two_phase`]): PREPARE TRANSACTION on
+//! all but one, the decision recorded durably in the last one's own
+//! transaction ([`decision`]), COMMIT PREPARED on the others.
 //!
 //! A channel that leaves with its transaction still open — the statement
 //! failed, or this future was dropped because the client went away — is
 //! closed, not pooled (see the pools' Drop), and closing a session rolls
-//! its transaction back on both kinds of shard.
-//!
-//! Not yet two-phase: if a shard fails between the first and the last
-//! COMMIT, the shards committed so far keep the statement's rows and the
-//! client gets an error naming the shard. Issue 11 (PREPARE TRANSACTION,
-//! a decision record and an in-doubt resolver) closes that window.
+//! its transaction back on both kinds of shard. So an error means nothing
+//! was applied anywhere, as on one PostgreSQL server.
+
+mod decision;
+mod two_phase;
 
 use futures_util::future::join_all;
+
+pub use self::decision::check_shards;
+pub use self::two_phase::TwoPhase;
 
 use super::backend::ShardChannel;
 use super::exec::run_simple;
@@ -61,47 +68,32 @@ pub async fn begin(chans: &mut [Option<Box<dyn ShardChannel>>]) -> Result<(), Pg
     Ok(())
 }
 
-/// COMMIT on every shard the statement ran on, in parallel. An error names
-/// the shards that failed to commit and those that did.
+/// Commits the open transactions of `chans` (by shard) atomically: a plain
+/// COMMIT for one shard, two-phase commit for several. An error means
+/// nothing was committed anywhere, except 08006 naming the shard whose
+/// commit went unanswered: then the in-doubt resolver finishes the
+/// transaction as its decision record says.
 pub async fn commit(
     cluster: &Cluster,
-    chans: Vec<(usize, Box<dyn ShardChannel>)>,
+    mut chans: Vec<(usize, Box<dyn ShardChannel>)>,
 ) -> Result<(), PgError> {
-    let commits = chans.into_iter().map(|(shard, mut chan)| async move {
-        let r = run_simple(chan.as_mut(), "COMMIT").await;
-        (shard, r)
-    });
-    let results = join_all(commits).await;
-    let name = |s: usize| format!("\"{}\"", cluster.shards[s].name());
-    let failed: Vec<(usize, PgError)> = results
-        .iter()
-        .filter_map(|(s, r)| r.as_ref().err().map(|e| (*s, e.clone())))
-        .collect();
-    let Some((_, first)) = failed.first() else {
-        return Ok(());
-    };
-    let committed: Vec<String> = results
-        .iter()
-        .filter(|(_, r)| r.is_ok())
-        .map(|(s, _)| name(*s))
-        .collect();
-    let mut e = first.clone();
-    e.message = format!(
-        "commit failed on shard {}: {}",
-        failed
-            .iter()
-            .map(|(s, _)| name(*s))
-            .collect::<Vec<_>>()
-            .join(", "),
-        first.message
-    );
-    if !committed.is_empty() {
-        e.detail = Some(format!(
-            "The statement was committed on shard {} (no two-phase commit yet).",
-            committed.join(", ")
-        ));
+    match chans.as_mut_slice() {
+        [] => Ok(()),
+        [(_, one)] => commit_one(one.as_mut()).await,
+        _ => two_phase::commit(cluster, chans).await,
     }
-    Err(e)
+}
+
+/// A plain COMMIT: an aborted transaction answers `ROLLBACK`, which is an
+/// error here (the client's statement did not take effect).
+async fn commit_one(chan: &mut dyn ShardChannel) -> Result<(), PgError> {
+    match run_simple(chan, "COMMIT").await?.as_str() {
+        "COMMIT" => Ok(()),
+        tag => Err(PgError::new(
+            "40000",
+            format!("the shard answered {tag} to COMMIT: the transaction was rolled back"),
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,345 @@
+//! Array values in expressions: `ARRAY[…]` with PostgreSQL's common
+//! element type, casts between array types and pgvector's casts between
+//! vectors and `real[]` / `double precision[]` / `numeric[]` /
+//! `integer[]`, and the elements `= ANY (…)` and `unnest` read.
+//!
+//! Arrays are one-dimensional (see [`crate::wire::array`]); `numeric`
+//! is `double precision` on a shard, so `numeric[]` is `float8[]`.
+
+use super::coerce::{self, type_name};
+use super::expr::{eval, Env, Row};
+use crate::shard::datum::Datum;
+use crate::wire::types::{self, oid};
+use crate::wire::{Array, PgError, Value};
+use ann::functions::casts::{self, ArrayElements};
+use ann::types::{DenseVector, Element};
+use half::f16;
+use sqlparser::ast::{AccessExpr, Expr, Subscript, Value as SqlValue};
+
+/// The element type of array type `type_oid`, if it is one.
+pub fn element_of(type_oid: u32) -> Option<u32> {
+    types::by_oid(type_oid).map(|t| t.elem).filter(|&e| e != 0)
+}
+
+/// The array type of elements of `elem` (42704 when there is none).
+pub fn array_type(elem: u32) -> Result<u32, PgError> {
+    types::array_of(elem).map(|t| t.oid).ok_or_else(|| {
+        PgError::new(
+            "42704",
+            format!(
+                "could not find array type for data type {}",
+                type_name(elem)
+            ),
+        )
+    })
+}
+
+/// True for a literal whose type comes from its context (`'…'`, NULL).
+pub fn is_untyped(e: &Expr) -> bool {
+    match e {
+        Expr::Value(v) => matches!(
+            v.value,
+            SqlValue::SingleQuotedString(_) | SqlValue::EscapedStringLiteral(_) | SqlValue::Null
+        ),
+        Expr::Nested(inner) => is_untyped(inner),
+        _ => false,
+    }
+}
+
+fn numeric_rank(t: u32) -> Option<u8> {
+    Some(match t {
+        oid::INT2 => 0,
+        oid::INT4 => 1,
+        oid::INT8 => 2,
+        oid::FLOAT4 => 3,
+        oid::FLOAT8 => 4,
+        _ => return None,
+    })
+}
+
+/// PostgreSQL's common type of the typed elements of `ARRAY[…]` (text
+/// when every element is an untyped literal), 42804 when two cannot
+/// meet.
+pub fn common_type(types: impl IntoIterator<Item = u32>) -> Result<u32, PgError> {
+    let mut common: Option<u32> = None;
+    for t in types {
+        common = Some(match common {
+            None => t,
+            Some(c) if c == t => c,
+            Some(c) => match (numeric_rank(c), numeric_rank(t)) {
+                // An integer meeting a float widens to double precision.
+                (Some(a), Some(b)) if a >= 3 || b >= 3 => match a.max(b) {
+                    3 if a.min(b) == 3 => oid::FLOAT4,
+                    _ => oid::FLOAT8,
+                },
+                (Some(a), Some(b)) => [c, t][usize::from(b > a)],
+                _ if is_text(c) && is_text(t) => oid::TEXT,
+                _ => {
+                    return Err(PgError::new(
+                        "42804",
+                        format!(
+                            "ARRAY types {} and {} cannot be matched",
+                            type_name(c),
+                            type_name(t)
+                        ),
+                    ))
+                }
+            },
+        });
+    }
+    Ok(common.unwrap_or(oid::TEXT))
+}
+
+fn is_text(t: u32) -> bool {
+    matches!(t, oid::TEXT | oid::VARCHAR | oid::NAME)
+}
+
+/// Evaluates `ARRAY[elements]`: elements of the common type, or of
+/// `elem` when a cast around the constructor names it.
+pub fn construct(
+    elements: &[Expr],
+    elem: Option<u32>,
+    row: &dyn Row,
+    env: &Env,
+) -> Result<Value, PgError> {
+    if elements.iter().any(|e| matches!(e, Expr::Array(_))) {
+        return Err(PgError::feature_not_supported(
+            "multidimensional arrays are not supported",
+        ));
+    }
+    let values = elements
+        .iter()
+        .map(|e| eval(e, row, env))
+        .collect::<Result<Vec<Datum>, _>>()?;
+    let elem = match elem {
+        Some(t) => t,
+        None if elements.is_empty() => {
+            return Err(
+                PgError::new("42P18", "cannot determine type of empty array").with_hint(
+                    "Explicitly cast to the desired type, for example ARRAY[]::integer[].",
+                ),
+            )
+        }
+        None => common_type(
+            elements
+                .iter()
+                .zip(&values)
+                .filter(|(e, _)| !is_untyped(e))
+                .filter_map(|(_, v)| v.as_ref().map(Value::type_oid)),
+        )?,
+    };
+    let items = values
+        .into_iter()
+        .map(|v| v.map(|v| coerce::cast(v, elem, None, true)).transpose())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Value::Array(Array { elem, items }))
+}
+
+/// The index of `a[i]` (one subscript; slices and `a[i][j]` are refused).
+pub fn subscript(chain: &[AccessExpr]) -> Result<&Expr, PgError> {
+    match chain {
+        [AccessExpr::Subscript(Subscript::Index { index })] => Ok(index),
+        _ => Err(PgError::feature_not_supported(
+            "array slices and multidimensional subscripts are not supported",
+        )),
+    }
+}
+
+/// `array[i]`: the element at 1-based `i`, NULL outside the array.
+pub fn element_at(array: Value, i: Value) -> Result<Datum, PgError> {
+    let Value::Array(a) = array else {
+        return Err(PgError::new(
+            "42804",
+            format!(
+                "cannot subscript type {} because it does not support subscripting",
+                type_name(array.type_oid())
+            ),
+        ));
+    };
+    let i = match coerce::cast(i, oid::INT4, None, false)? {
+        Value::Int4(i) => i,
+        _ => return Ok(None),
+    };
+    Ok(usize::try_from(i)
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| a.items.into_iter().nth(i))
+        .flatten())
+}
+
+/// `cardinality`, `array_length`, `array_lower`, `array_upper` (of a
+/// one-dimensional array, dimension 1), or `None` for another name.
+pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgError>> {
+    let len = match args.first() {
+        Some(Some(Value::Array(a))) => a.items.len() as i32,
+        Some(None) => return Some(Ok(None)),
+        _ => return None,
+    };
+    let dim = || match args.get(1) {
+        Some(Some(d)) => coerce::as_i64(d) == Some(1),
+        _ => false,
+    };
+    Some(Ok(match (name, args.len()) {
+        ("cardinality", 1) => Some(Value::Int4(len)),
+        ("array_length", 2) if dim() && len > 0 => Some(Value::Int4(len)),
+        ("array_lower", 2) if dim() && len > 0 => Some(Value::Int4(1)),
+        ("array_upper", 2) if dim() && len > 0 => Some(Value::Int4(len)),
+        ("array_length" | "array_lower" | "array_upper", 2) => None,
+        _ => return None,
+    }))
+}
+
+/// `a || b` with an array on either side: array || array, array ||
+/// element, element || array (an untyped literal beside an array is an
+/// array literal, as PostgreSQL resolves `anyarray || unknown`).
+pub fn concat(a: Value, b: Value) -> Result<Value, PgError> {
+    let (mut left, right) = match (a, b) {
+        (Value::Array(x), Value::Text(t)) => {
+            let t = coerce::cast(Value::Text(t), x.type_oid(), None, false)?;
+            (x, t)
+        }
+        (Value::Text(t), Value::Array(y)) => {
+            match coerce::cast(Value::Text(t), y.type_oid(), None, false)? {
+                Value::Array(x) => (x, Value::Array(y)),
+                _ => return Err(PgError::internal("array literal did not parse to an array")),
+            }
+        }
+        (Value::Array(x), y) => (x, y),
+        (x, Value::Array(mut y)) => {
+            let x = coerce::cast(x, y.elem, None, false)?;
+            y.items.insert(0, Some(x));
+            return Ok(Value::Array(y));
+        }
+        _ => return Err(PgError::internal("concat of arrays without an array")),
+    };
+    match right {
+        Value::Array(y) => {
+            for item in y.items {
+                left.items.push(
+                    item.map(|v| coerce::cast(v, left.elem, None, false))
+                        .transpose()?,
+                );
+            }
+        }
+        other => left
+            .items
+            .push(Some(coerce::cast(other, left.elem, None, false)?)),
+    }
+    Ok(Value::Array(left))
+}
+
+/// The elements `= ANY (e)` compares with: an array value, or an untyped
+/// array literal (`'{a,b}'`) as text elements; `None` for NULL.
+pub fn items(e: &Expr, row: &dyn Row, env: &Env) -> Result<Option<Vec<Datum>>, PgError> {
+    crate::stack::guard(|| match eval(e, row, env)? {
+        None => Ok(None),
+        Some(Value::Array(a)) => Ok(Some(a.items)),
+        Some(Value::Text(t)) => Ok(Some(
+            crate::wire::array::split_literal(&t)?
+                .into_iter()
+                .map(|s| s.map(Value::Text))
+                .collect(),
+        )),
+        Some(v) => Err(PgError::new(
+            "42809",
+            format!(
+                "op ANY/ALL (array) requires array on right side, not {}",
+                type_name(v.type_oid())
+            ),
+        )),
+    })
+}
+
+/// Casts array `a` to array type `to` element by element, or to one of
+/// pgvector's dense types; `None` when neither applies.
+pub fn cast_from_array(
+    a: Array,
+    to: u32,
+    typmod: Option<u32>,
+    explicit: bool,
+) -> Option<Result<Value, PgError>> {
+    if let Some(elem) = element_of(to) {
+        let items = a
+            .items
+            .into_iter()
+            .map(|v| {
+                v.map(|v| coerce::cast(v, elem, typmod, explicit))
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>, _>>();
+        return Some(items.map(|items| Value::Array(Array { elem, items })));
+    }
+    Some(match to {
+        oid::VECTOR => to_dense::<f32>(&a, typmod).map(Value::Vector),
+        oid::HALFVEC => to_dense::<f16>(&a, typmod).map(Value::HalfVec),
+        _ => return None,
+    })
+}
+
+/// pgvector's `array_to_vector` / `array_to_halfvec` over `integer[]`,
+/// `real[]`, `double precision[]` (and `numeric[]`).
+fn to_dense<E: Element>(a: &Array, typmod: Option<u32>) -> Result<DenseVector<E>, PgError> {
+    let no_cast = || {
+        PgError::new(
+            "42846",
+            format!(
+                "cannot cast type {}[] to {}",
+                type_name(a.elem),
+                E::TYPE_NAME
+            ),
+        )
+    };
+    if a.items.iter().any(Option::is_none) {
+        return Err(PgError::new("22004", "array must not contain nulls"));
+    }
+    let values = a.items.iter().flatten();
+    let result = match a.elem {
+        oid::INT4 => {
+            let v: Vec<i32> = values
+                .filter_map(|v| coerce::as_i64(v).map(|i| i as i32))
+                .collect();
+            casts::array_to_dense(ArrayElements::Int4(&v), typmod)
+        }
+        oid::FLOAT4 => {
+            let v: Vec<f32> = values
+                .filter_map(|v| coerce::as_f64(v).map(|f| f as f32))
+                .collect();
+            casts::array_to_dense(ArrayElements::Float4(&v), typmod)
+        }
+        oid::FLOAT8 => {
+            let v: Vec<f64> = values.filter_map(coerce::as_f64).collect();
+            casts::array_to_dense(ArrayElements::Float8(&v), typmod)
+        }
+        _ => return Err(no_cast()),
+    };
+    result.map_err(PgError::from)
+}
+
+/// `vector::real[]` / `halfvec::real[]`.
+pub fn dense_to_real_array<E: Element>(v: &DenseVector<E>) -> Value {
+    Value::Array(Array {
+        elem: oid::FLOAT4,
+        items: casts::dense_to_f32_array(v)
+            .into_iter()
+            .map(|x| Some(Value::Float4(x)))
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_types_follow_postgres() {
+        let c = |ts: &[u32]| common_type(ts.iter().copied());
+        assert_eq!(c(&[oid::INT4, oid::INT8]).unwrap(), oid::INT8);
+        assert_eq!(c(&[oid::INT4, oid::FLOAT4]).unwrap(), oid::FLOAT8);
+        assert_eq!(c(&[oid::FLOAT4, oid::FLOAT4]).unwrap(), oid::FLOAT4);
+        assert_eq!(c(&[oid::INT2, oid::INT4]).unwrap(), oid::INT4);
+        assert_eq!(c(&[]).unwrap(), oid::TEXT);
+        assert_eq!(c(&[oid::VARCHAR, oid::TEXT]).unwrap(), oid::TEXT);
+        let e = c(&[oid::TEXT, oid::INT4]).unwrap_err();
+        assert_eq!(e.message, "ARRAY types text and integer cannot be matched");
+    }
+}
