@@ -76,6 +76,7 @@ pub struct RunningProxy {
     pub registry: Registry,
     _metrics: Option<MetricsServer>,
     _poller: Option<topology::Poller>,
+    _resolver: Option<txn::Resolver>,
     embedded: Vec<Arc<LocalShard>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -246,6 +247,7 @@ pub async fn start_with_registry(
         .map_err(ProxyError::Setup)?;
     let poller = topology.start_polling();
     let cluster = Arc::new(Cluster::new(&config, shards, topology, key_link));
+    let resolver = txn::start_resolver(Arc::clone(&cluster));
     let (stop, stopped) = oneshot::channel::<()>();
     let factory = ProxyFactory::new(cluster, cache, metrics);
     let task = tokio::spawn(async move {
@@ -260,6 +262,7 @@ pub async fn start_with_registry(
         registry,
         _metrics: metrics_server,
         _poller: poller,
+        _resolver: resolver,
         embedded,
         stop: Some(stop),
         task,
