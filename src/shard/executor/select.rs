@@ -81,17 +81,26 @@ pub struct Ctx<'a> {
 /// `exact` over `scan`): the `plan` label of its latency. Atomic so that
 /// a [`Ctx`] stays `Sync`.
 #[derive(Debug, Default)]
-pub struct PlanSeen(AtomicU8);
+pub struct PlanSeen {
+    plan: AtomicU8,
+    /// The (table, index) of the first ANN index scan.
+    ann_index: std::sync::OnceLock<(String, String)>,
+}
 
 impl PlanSeen {
     fn saw(&self, plan: QueryPlan) {
-        self.0.fetch_max(plan as u8, AtomicOrdering::Relaxed);
+        self.plan.fetch_max(plan as u8, AtomicOrdering::Relaxed);
     }
 
     /// The plan recorded so far (`scan` without a KNN part).
     pub fn get(&self) -> QueryPlan {
-        let seen = usize::from(self.0.load(AtomicOrdering::Relaxed));
+        let seen = usize::from(self.plan.load(AtomicOrdering::Relaxed));
         QueryPlan::ALL.get(seen).copied().unwrap_or(QueryPlan::Scan)
+    }
+
+    /// The (table, index) of the first ANN index scan, if any.
+    pub fn ann_index(&self) -> Option<&(String, String)> {
+        self.ann_index.get()
     }
 }
 
@@ -660,7 +669,7 @@ pub fn is_short_knn(q: &Query, ctx: &Ctx) -> bool {
 /// Columns, constants and parameters combined by operators and casts: no
 /// function call or subquery whose cost a KNN plan does not bound.
 fn is_column_arithmetic(e: &Expr) -> bool {
-    match e {
+    crate::stack::guard(|| match e {
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_) => true,
         Expr::BinaryOp { left, right, .. } => {
             is_column_arithmetic(left) && is_column_arithmetic(right)
@@ -669,31 +678,33 @@ fn is_column_arithmetic(e: &Expr) -> bool {
             is_column_arithmetic(expr)
         }
         _ => false,
-    }
+    })
 }
 
 /// Runs (or, in dry mode, describes) a query.
 pub fn run_query(q: &Query, ctx: &Ctx) -> Result<Relation, PgError> {
-    let mut ctx = ctx.clone();
-    if let Some(with) = &q.with {
-        super::cte::run_with(with, &mut ctx)?;
-    }
-    let order = order_keys(q)?;
-    let (limit, offset) = limit_offset(q, &ctx)?;
-    match q.body.as_ref() {
-        SetExpr::Select(s) => run_select(s, order, limit, offset, &ctx),
-        SetExpr::Query(inner) if order.is_empty() && q.limit_clause.is_none() => {
-            run_query(inner, &ctx)
+    crate::stack::guard(|| {
+        let mut ctx = ctx.clone();
+        if let Some(with) = &q.with {
+            super::cte::run_with(with, &mut ctx)?;
         }
-        SetExpr::Values(values) => run_values(values, &ctx),
-        other => Err(PgError::feature_not_supported(format!(
-            "{} queries are not supported",
-            match other {
-                SetExpr::SetOperation { op, .. } => op.to_string(),
-                _ => "this kind of".to_string(),
+        let order = order_keys(q)?;
+        let (limit, offset) = limit_offset(q, &ctx)?;
+        match q.body.as_ref() {
+            SetExpr::Select(s) => run_select(s, order, limit, offset, &ctx),
+            SetExpr::Query(inner) if order.is_empty() && q.limit_clause.is_none() => {
+                run_query(inner, &ctx)
             }
-        ))),
-    }
+            SetExpr::Values(values) => run_values(values, &ctx),
+            other => Err(PgError::feature_not_supported(format!(
+                "{} queries are not supported",
+                match other {
+                    SetExpr::SetOperation { op, .. } => op.to_string(),
+                    _ => "this kind of".to_string(),
+                }
+            ))),
+        }
+    })
 }
 
 /// Names the first columns of `rel` after an alias list (`AS p(c0, c1)`,
@@ -972,12 +983,18 @@ fn run_select(
             .chain(order.iter().map(|k| &k.expr)),
     )?;
     let grouped = !calls.is_empty() || !group_by.is_empty();
+    let sets = set_calls(shape.items.iter().map(|(_, e)| e));
+    if !set_calls(s.selection.iter()).is_empty() {
+        return Err(PgError::feature_not_supported(
+            "set-returning functions are not allowed in WHERE",
+        ));
+    }
     let eval_env = ctx.eval_env();
     let env = &eval_env;
     let filter = s.selection.as_ref();
     let mut produced = Vec::new();
     let mut index_ordered = false;
-    let knn = match grouped || distinct || ctx.dry {
+    let knn = match grouped || distinct || !sets.is_empty() || ctx.dry {
         false => knn_decision(&input, s, order, limit, offset, ctx)?,
         true => None,
     };
@@ -998,6 +1015,14 @@ fn run_select(
         } else {
             QueryPlan::Exact
         });
+        if let (true, Some((index, _))) = (index_ordered, &d.plan.index) {
+            if ctx.plan.ann_index().is_none() {
+                let _ = ctx
+                    .plan
+                    .ann_index
+                    .set((d.table.def().name.clone(), index.clone()));
+            }
+        }
         for slot in knn_slots(&d.plan, d.access, d.table, f, candidates, ctx.ann)? {
             let row = RowAt::Table(d.table, d.alias, slot);
             produced.push(if index_ordered {
@@ -1019,8 +1044,19 @@ fn run_select(
                 ctx.check_cancel()?;
             }
             let row = input.row(h);
-            if passes(filter, &row, env)? {
+            if !passes(filter, &row, env)? {
+                continue;
+            }
+            if sets.is_empty() {
                 produced.push(shape.produce(&row, env)?);
+                continue;
+            }
+            for values in set_rows(&sets, &row, env)? {
+                let env = Env {
+                    aggregates: Some(&values),
+                    ..*env
+                };
+                produced.push(shape.produce(&row, &env)?);
             }
         }
     }
@@ -1167,6 +1203,53 @@ pub fn explain_select(
     };
     let d = knn_decision(&input, s, order, limit, offset, ctx)?;
     Ok((d.map(|d| (d.plan, d.access)), scan))
+}
+
+/// The set-returning calls (`unnest`, `generate_subscripts`) of a select
+/// list, by SQL text.
+fn set_calls<'e>(items: impl Iterator<Item = &'e Expr>) -> Vec<(String, sqlparser::ast::Function)> {
+    let mut calls: Vec<(String, sqlparser::ast::Function)> = Vec::new();
+    for e in items {
+        let _ = sqlparser::ast::visit_expressions(e, |x| {
+            if let Expr::Function(f) = x {
+                let key = x.to_string();
+                let name = super::expr::function_name(f);
+                if super::arrays::is_set_returning(&name) && !calls.iter().any(|(k, _)| *k == key) {
+                    calls.push((key, f.clone()));
+                }
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+    calls
+}
+
+/// The rows one input row becomes under the select list's set-returning
+/// calls, as PostgreSQL runs them: in lockstep, as many rows as the
+/// longest set, the shorter ones padded with NULL; each row is the
+/// calls' values by SQL text.
+fn set_rows(
+    calls: &[(String, sqlparser::ast::Function)],
+    row: &dyn Row,
+    env: &Env,
+) -> Result<Vec<HashMap<String, Datum>>, PgError> {
+    let mut sets = Vec::with_capacity(calls.len());
+    for (key, f) in calls {
+        let args = super::expr::function_args(f)?
+            .into_iter()
+            .map(|a| eval(a, row, env))
+            .collect::<Result<Vec<_>, _>>()?;
+        let name = super::expr::function_name(f);
+        sets.push((key, super::arrays::set_values(&name, &args)?));
+    }
+    let n = sets.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+    Ok((0..n)
+        .map(|i| {
+            sets.iter()
+                .map(|(k, v)| ((*k).clone(), v.get(i).cloned().flatten()))
+                .collect()
+        })
+        .collect())
 }
 
 /// The values as one key string (GROUP BY, DISTINCT, UNION).
