@@ -6,4 +6,5 @@ pub mod metrics;
 pub mod proxy;
 pub mod shard;
 pub mod sql;
+pub mod stack;
 pub mod wire;

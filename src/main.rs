@@ -236,6 +236,10 @@ struct CacheBenchArgs {
 }
 
 fn main() {
+    // Failpoints named in FAILPOINTS (builds with the `failpoints`
+    // feature, which only tests turn on).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Shard(args)) => run_shard(&args),

@@ -211,7 +211,7 @@ impl sql::SessionValues for Session {
 }
 
 pub(crate) fn sql_error(e: sql::SqlError) -> PgError {
-    PgError::new(e.sqlstate, e.message)
+    PgError::from(e)
 }
 
 fn text_column(name: &str) -> FieldDescription {

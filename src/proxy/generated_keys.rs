@@ -334,7 +334,7 @@ mod tests {
     fn fill(text: &str, cols: &[&str]) -> String {
         let s = sql::parse_single(text).unwrap();
         let cols: Vec<String> = cols.iter().map(|c| c.to_string()).collect();
-        fill_keys(&s, "id", &cols, 7).unwrap().text
+        fill_keys(&s, "id", &cols, 7).unwrap().text.clone()
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub struct RunningProxy {
     pub registry: Registry,
     _metrics: Option<MetricsServer>,
     _poller: Option<topology::Poller>,
+    _resolver: Option<txn::Resolver>,
     embedded: Vec<Arc<LocalShard>>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -175,7 +176,10 @@ pub async fn start_with_registry(
             ShardKind::Postgres => Dialer::Tcp,
             ShardKind::Embedded => {
                 let dir = config.shard_data_dir(s).unwrap_or_default();
-                let shard = LocalShard::open(&dir).await.map_err(ProxyError::Setup)?;
+                let rate = config.metrics.recall_sample_rate;
+                let shard = LocalShard::open(&dir, rate)
+                    .await
+                    .map_err(ProxyError::Setup)?;
                 embedded.push(Arc::clone(&shard));
                 Dialer::Local(shard)
             }
@@ -244,6 +248,7 @@ pub async fn start_with_registry(
         .map_err(ProxyError::Setup)?;
     let poller = topology.start_polling();
     let cluster = Arc::new(Cluster::new(&config, shards, topology, key_link));
+    let resolver = txn::start_resolver(Arc::clone(&cluster));
     let (stop, stopped) = oneshot::channel::<()>();
     let factory = ProxyFactory::new(cluster, cache, metrics);
     let task = tokio::spawn(async move {
@@ -258,6 +263,7 @@ pub async fn start_with_registry(
         registry,
         _metrics: metrics_server,
         _poller: poller,
+        _resolver: resolver,
         embedded,
         stop: Some(stop),
         task,

@@ -212,7 +212,7 @@ fn refuse_shard_dependent_subqueries(statement: &sql::Statement) -> Result<(), P
 }
 
 fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<Route, PgError> {
-    let sql_err = |e: sql::SqlError| PgError::new(e.sqlstate, e.message);
+    let sql_err = PgError::from;
     let knn = knn_query(statement);
     if let Some(knn) = knn {
         let shard_sql = rewrite_knn_for_shard(statement, &knn);

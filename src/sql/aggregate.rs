@@ -100,98 +100,100 @@ const UNCOMBINABLE: &[&str] = &[
 /// The combination plan for an aggregate SELECT; None when the statement
 /// aggregates nothing. 0A000 for what cannot be combined across shards.
 pub fn aggregate_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
-    let ast::Statement::Query(query) = &statement.ast else {
-        return Ok(None);
-    };
-    let SetExpr::Select(select) = query.body.as_ref() else {
-        return Ok(None);
-    };
-    let group_by = match &select.group_by {
-        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs,
-        _ => {
-            return Err(SqlError::unsupported(
-                "GROUP BY ALL, ROLLUP, CUBE or GROUPING SETS across shards",
-            ))
-        }
-    };
-    let aggregates = select
-        .projection
-        .iter()
-        .any(|item| item_expr(item).is_some_and(contains_aggregate));
-    if !aggregates && group_by.is_empty() {
-        return Ok(None);
-    }
-    if select.having.is_some() {
-        return Err(SqlError::unsupported("HAVING across shards"));
-    }
-    if select.distinct.is_some() {
-        return Err(SqlError::unsupported(
-            "DISTINCT with aggregates across shards",
-        ));
-    }
-    let mut shard_items = Vec::new();
-    let mut outputs = Vec::new();
-    for item in &select.projection {
-        let expr = item_expr(item)
-            .ok_or_else(|| SqlError::unsupported("* in an aggregate query across shards"))?;
-        let mut push = |e: Expr| {
-            shard_items.push(SelectItem::UnnamedExpr(e));
-            shard_items.len() - 1
+    crate::stack::with_tree(statement.depth, || {
+        let ast::Statement::Query(query) = &statement.ast else {
+            return Ok(None);
         };
-        let combined = match partial(expr)? {
-            Some(Partial::Count) => CombinedColumn::Count(push(expr.clone())),
-            Some(Partial::Sum) => CombinedColumn::Sum(push(expr.clone())),
-            Some(Partial::Min) => CombinedColumn::Min(push(expr.clone())),
-            Some(Partial::Max) => CombinedColumn::Max(push(expr.clone())),
-            Some(Partial::Avg(parts)) => {
-                let (sum, count) = *parts;
-                CombinedColumn::Avg {
-                    sum: push(sum),
-                    count: push(count),
-                }
-            }
-            None if contains_aggregate(expr) => {
-                return Err(SqlError::unsupported(format!(
-                    "expression over an aggregate ({expr}) across shards"
-                )))
-            }
-            None if group_by.contains(expr) => CombinedColumn::Group(push(expr.clone())),
-            None => {
-                return Err(SqlError::unsupported(format!(
-                    "{expr} outside GROUP BY in an aggregate query across shards"
-                )))
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return Ok(None);
+        };
+        let group_by = match &select.group_by {
+            GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs,
+            _ => {
+                return Err(SqlError::unsupported(
+                    "GROUP BY ALL, ROLLUP, CUBE or GROUPING SETS across shards",
+                ))
             }
         };
-        outputs.push(combined);
-    }
-    let mut group_columns = Vec::new();
-    for key in group_by {
-        let at = shard_items
+        let aggregates = select
+            .projection
             .iter()
-            .position(|item| matches!(item, SelectItem::UnnamedExpr(e) if e == key));
-        group_columns.push(at.unwrap_or_else(|| {
-            shard_items.push(SelectItem::UnnamedExpr(key.clone()));
-            shard_items.len() - 1
-        }));
-    }
-    let order = order_keys(query, select)?;
-    let (limit, offset) = limit_offset_parts(query).ok_or_else(|| {
-        SqlError::unsupported("LIMIT or OFFSET expressions in an aggregate query across shards")
-    })?;
-    let mut shard = (**query).clone();
-    shard.order_by = None;
-    shard.limit_clause = None;
-    if let SetExpr::Select(s) = shard.body.as_mut() {
-        s.projection = shard_items;
-    }
-    Ok(Some(AggregatePlan {
-        shard_sql: shard.to_string(),
-        group_columns,
-        outputs,
-        order,
-        limit,
-        offset,
-    }))
+            .any(|item| item_expr(item).is_some_and(contains_aggregate));
+        if !aggregates && group_by.is_empty() {
+            return Ok(None);
+        }
+        if select.having.is_some() {
+            return Err(SqlError::unsupported("HAVING across shards"));
+        }
+        if select.distinct.is_some() {
+            return Err(SqlError::unsupported(
+                "DISTINCT with aggregates across shards",
+            ));
+        }
+        let mut shard_items = Vec::new();
+        let mut outputs = Vec::new();
+        for item in &select.projection {
+            let expr = item_expr(item)
+                .ok_or_else(|| SqlError::unsupported("* in an aggregate query across shards"))?;
+            let mut push = |e: Expr| {
+                shard_items.push(SelectItem::UnnamedExpr(e));
+                shard_items.len() - 1
+            };
+            let combined = match partial(expr)? {
+                Some(Partial::Count) => CombinedColumn::Count(push(expr.clone())),
+                Some(Partial::Sum) => CombinedColumn::Sum(push(expr.clone())),
+                Some(Partial::Min) => CombinedColumn::Min(push(expr.clone())),
+                Some(Partial::Max) => CombinedColumn::Max(push(expr.clone())),
+                Some(Partial::Avg(parts)) => {
+                    let (sum, count) = *parts;
+                    CombinedColumn::Avg {
+                        sum: push(sum),
+                        count: push(count),
+                    }
+                }
+                None if contains_aggregate(expr) => {
+                    return Err(SqlError::unsupported(format!(
+                        "expression over an aggregate ({expr}) across shards"
+                    )))
+                }
+                None if group_by.contains(expr) => CombinedColumn::Group(push(expr.clone())),
+                None => {
+                    return Err(SqlError::unsupported(format!(
+                        "{expr} outside GROUP BY in an aggregate query across shards"
+                    )))
+                }
+            };
+            outputs.push(combined);
+        }
+        let mut group_columns = Vec::new();
+        for key in group_by {
+            let at = shard_items
+                .iter()
+                .position(|item| matches!(item, SelectItem::UnnamedExpr(e) if e == key));
+            group_columns.push(at.unwrap_or_else(|| {
+                shard_items.push(SelectItem::UnnamedExpr(key.clone()));
+                shard_items.len() - 1
+            }));
+        }
+        let order = order_keys(query, select)?;
+        let (limit, offset) = limit_offset_parts(query).ok_or_else(|| {
+            SqlError::unsupported("LIMIT or OFFSET expressions in an aggregate query across shards")
+        })?;
+        let mut shard = (**query).clone();
+        shard.order_by = None;
+        shard.limit_clause = None;
+        if let SetExpr::Select(s) = shard.body.as_mut() {
+            s.projection = shard_items;
+        }
+        Ok(Some(AggregatePlan {
+            shard_sql: shard.to_string(),
+            group_columns,
+            outputs,
+            order,
+            limit,
+            offset,
+        }))
+    })
 }
 
 /// What a shard computes for one aggregate select item: the item itself,

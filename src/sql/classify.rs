@@ -199,25 +199,29 @@ fn modifies_data(query: &ast::Query) -> bool {
 /// Whether `statement` is `BEGIN READ ONLY` / `START TRANSACTION READ ONLY`
 /// (the last access mode given wins, as in PostgreSQL).
 pub fn is_read_only_begin(statement: &Statement) -> bool {
-    let ast::Statement::StartTransaction { modes, .. } = &statement.ast else {
-        return false;
-    };
-    modes
-        .iter()
-        .rev()
-        .find_map(|m| match m {
-            ast::TransactionMode::AccessMode(a) => Some(a == &ast::TransactionAccessMode::ReadOnly),
-            _ => None,
-        })
-        .unwrap_or(false)
+    crate::stack::with_tree(statement.depth, || {
+        let ast::Statement::StartTransaction { modes, .. } = &statement.ast else {
+            return false;
+        };
+        modes
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                ast::TransactionMode::AccessMode(a) => {
+                    Some(a == &ast::TransactionAccessMode::ReadOnly)
+                }
+                _ => None,
+            })
+            .unwrap_or(false)
+    })
 }
 
 /// Classifies a parsed statement.
 pub fn classify(statement: &Statement) -> StatementKind {
-    match &statement.two_phase {
+    crate::stack::with_tree(statement.depth, || match &statement.two_phase {
         Some(tp) => StatementKind::Transaction(TransactionControl::TwoPhase(tp.clone())),
         None => classify_ast(&statement.ast),
-    }
+    })
 }
 
 fn classify_ast(stmt: &ast::Statement) -> StatementKind {

@@ -35,6 +35,7 @@ fn bad_copy(message: impl Into<String>) -> SqlError {
         sqlstate: BAD_FORMAT,
         message: message.into(),
         position: None,
+        hint: None,
     }
 }
 
@@ -460,6 +461,7 @@ impl RecordReader {
                         sqlstate: "54000",
                         message: "COPY record is longer than 1 GB (a missing newline or an unterminated quote?)".into(),
                         position: None,
+                        hint: None,
                     });
                 }
                 self.scanned = resume;

@@ -32,64 +32,66 @@ use super::parse::Statement;
 /// statement is not DISTINCT. 0A000 for `DISTINCT ON`, `DISTINCT *` and
 /// what else cannot be combined.
 pub fn distinct_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
-    let ast::Statement::Query(query) = &statement.ast else {
-        return Ok(None);
-    };
-    let SetExpr::Select(select) = query.body.as_ref() else {
-        return Ok(None);
-    };
-    match &select.distinct {
-        None | Some(Distinct::All) => return Ok(None),
-        Some(Distinct::On(_)) => {
-            return Err(SqlError::unsupported("SELECT DISTINCT ON across shards"))
-        }
-        Some(Distinct::Distinct) => {}
-    }
-    let plain = select.projection.iter().all(|item| {
-        matches!(
-            item,
-            SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }
-        )
-    });
-    if !plain {
-        return Err(SqlError::unsupported("SELECT DISTINCT * across shards"));
-    }
-    if query.fetch.is_some() {
-        return Err(SqlError::unsupported("FETCH with DISTINCT across shards"));
-    }
-    let order = order_keys(query, select)?;
-    let (limit, offset) = limit_offset_parts(query).ok_or_else(|| {
-        SqlError::unsupported("LIMIT or OFFSET expressions with DISTINCT across shards")
-    })?;
-    let exprs: Vec<Expr> = select
-        .projection
-        .iter()
-        .filter_map(|item| match item {
-            // A constant groups nothing (and an integer would name a position).
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
-                if !is_constant(e) =>
-            {
-                Some(e.clone())
+    crate::stack::with_tree(statement.depth, || {
+        let ast::Statement::Query(query) = &statement.ast else {
+            return Ok(None);
+        };
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return Ok(None);
+        };
+        match &select.distinct {
+            None | Some(Distinct::All) => return Ok(None),
+            Some(Distinct::On(_)) => {
+                return Err(SqlError::unsupported("SELECT DISTINCT ON across shards"))
             }
-            _ => None,
-        })
-        .collect();
-    let mut shard = (**query).clone();
-    shard.order_by = None;
-    shard.limit_clause = None;
-    if let SetExpr::Select(s) = shard.body.as_mut() {
-        s.distinct = None;
-        s.group_by = GroupByExpr::Expressions(exprs, Vec::new());
-    }
-    let n = select.projection.len();
-    Ok(Some(AggregatePlan {
-        shard_sql: shard.to_string(),
-        group_columns: (0..n).collect(),
-        outputs: (0..n).map(CombinedColumn::Group).collect(),
-        order,
-        limit,
-        offset,
-    }))
+            Some(Distinct::Distinct) => {}
+        }
+        let plain = select.projection.iter().all(|item| {
+            matches!(
+                item,
+                SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }
+            )
+        });
+        if !plain {
+            return Err(SqlError::unsupported("SELECT DISTINCT * across shards"));
+        }
+        if query.fetch.is_some() {
+            return Err(SqlError::unsupported("FETCH with DISTINCT across shards"));
+        }
+        let order = order_keys(query, select)?;
+        let (limit, offset) = limit_offset_parts(query).ok_or_else(|| {
+            SqlError::unsupported("LIMIT or OFFSET expressions with DISTINCT across shards")
+        })?;
+        let exprs: Vec<Expr> = select
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                // A constant groups nothing (and an integer would name a position).
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }
+                    if !is_constant(e) =>
+                {
+                    Some(e.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        let mut shard = (**query).clone();
+        shard.order_by = None;
+        shard.limit_clause = None;
+        if let SetExpr::Select(s) = shard.body.as_mut() {
+            s.distinct = None;
+            s.group_by = GroupByExpr::Expressions(exprs, Vec::new());
+        }
+        let n = select.projection.len();
+        Ok(Some(AggregatePlan {
+            shard_sql: shard.to_string(),
+            group_columns: (0..n).collect(),
+            outputs: (0..n).map(CombinedColumn::Group).collect(),
+            order,
+            limit,
+            offset,
+        }))
+    })
 }
 
 /// Whether a query nested in `query` (not `query` itself, nor `exempt`)

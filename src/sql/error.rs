@@ -21,7 +21,12 @@ pub struct SqlError {
     pub message: String,
     /// 1-based character position in the query text (ErrorResponse field P).
     pub position: Option<usize>,
+    /// PostgreSQL's HINT, if it gives one for this error.
+    pub hint: Option<&'static str>,
 }
+
+/// PostgreSQL's hint with 54001 "stack depth limit exceeded".
+pub const STACK_DEPTH_HINT: &str = "Increase the configuration parameter \"max_stack_depth\" (currently 2048kB), after ensuring the platform's stack depth limit is adequate.";
 
 impl SqlError {
     /// A 42601 syntax error.
@@ -30,6 +35,7 @@ impl SqlError {
             sqlstate: SYNTAX_ERROR,
             message: message.into(),
             position,
+            hint: None,
         }
     }
 
@@ -39,6 +45,7 @@ impl SqlError {
             sqlstate: FEATURE_NOT_SUPPORTED,
             message: format!("{feature} is not supported"),
             position: None,
+            hint: None,
         }
     }
 
@@ -48,6 +55,7 @@ impl SqlError {
             sqlstate: STATEMENT_TOO_COMPLEX,
             message: "stack depth limit exceeded".into(),
             position: None,
+            hint: Some(STACK_DEPTH_HINT),
         }
     }
 
@@ -57,6 +65,7 @@ impl SqlError {
             sqlstate: "42704",
             message: format!("unrecognized configuration parameter \"{name}\""),
             position: None,
+            hint: None,
         }
     }
 
@@ -66,6 +75,7 @@ impl SqlError {
             sqlstate: UNDEFINED_PARAMETER,
             message: format!("there is no parameter {text}"),
             position: None,
+            hint: None,
         }
     }
 }

@@ -182,71 +182,75 @@ pub struct VectorCast {
 
 /// Recognises a KNN query (or a rerank query around one).
 pub fn knn_query(statement: &Statement) -> Option<KnnQuery> {
-    let sqlparser::ast::Statement::Query(query) = &statement.ast else {
-        return None;
-    };
-    knn_of_query(query)
+    crate::stack::with_tree(statement.depth, || {
+        let sqlparser::ast::Statement::Query(query) = &statement.ast else {
+            return None;
+        };
+        knn_of_query(query)
+    })
 }
 
 fn knn_of_query(query: &Query) -> Option<KnnQuery> {
-    let select = plain_select(query)?;
-    let ordered = single_ascending_key(query)?;
-    let (limit, offset) = limit_offset(query)?;
-    let (distance, projected) = resolve_order_key(select, ordered);
-    let (metric, column_side, value_side) = split_distance(distance)?;
-    let [from] = select.from.as_slice() else {
-        return None;
-    };
-    if !from.joins.is_empty() {
-        return None;
-    }
-    match &from.relation {
-        TableFactor::Table {
-            name, args: None, ..
-        } => {
-            let column = underlying_column(column_side)?;
-            Some(KnnQuery {
-                table: TableName::from_object_name(name)?,
-                column,
-                column_expr: column_side.clone(),
-                metric,
-                query: query_vector(value_side),
-                distance: distance.clone(),
-                limit,
-                offset,
-                has_where: select.selection.is_some(),
-                projected_distance: projected,
-                rerank: None,
-            })
+    crate::stack::guard(|| {
+        let select = plain_select(query)?;
+        let ordered = single_ascending_key(query)?;
+        let (limit, offset) = limit_offset(query)?;
+        let (distance, projected) = resolve_order_key(select, ordered);
+        let (metric, column_side, value_side) = split_distance(distance)?;
+        let [from] = select.from.as_slice() else {
+            return None;
+        };
+        if !from.joins.is_empty() {
+            return None;
         }
-        TableFactor::Derived {
-            subquery,
-            lateral: false,
-            alias,
-            ..
-        } if select.selection.is_none()
-            && alias.as_ref().is_none_or(|a| a.columns.is_empty())
-            && is_plain_star(&select.projection) =>
-        {
-            let inner = knn_of_query(subquery).filter(|k| k.rerank.is_none())?;
-            underlying_column(column_side)?;
-            let inner_select = plain_select(subquery)?;
-            if !reads_only_outputs(distance, &inner_select.projection) {
-                return None;
-            }
-            Some(KnnQuery {
-                rerank: Some(Box::new(Rerank {
-                    distance: distance.clone(),
+        match &from.relation {
+            TableFactor::Table {
+                name, args: None, ..
+            } => {
+                let column = underlying_column(column_side)?;
+                Some(KnnQuery {
+                    table: TableName::from_object_name(name)?,
+                    column,
+                    column_expr: column_side.clone(),
                     metric,
                     query: query_vector(value_side),
+                    distance: distance.clone(),
                     limit,
                     offset,
-                })),
-                ..inner
-            })
+                    has_where: select.selection.is_some(),
+                    projected_distance: projected,
+                    rerank: None,
+                })
+            }
+            TableFactor::Derived {
+                subquery,
+                lateral: false,
+                alias,
+                ..
+            } if select.selection.is_none()
+                && alias.as_ref().is_none_or(|a| a.columns.is_empty())
+                && is_plain_star(&select.projection) =>
+            {
+                let inner = knn_of_query(subquery).filter(|k| k.rerank.is_none())?;
+                underlying_column(column_side)?;
+                let inner_select = plain_select(subquery)?;
+                if !reads_only_outputs(distance, &inner_select.projection) {
+                    return None;
+                }
+                Some(KnnQuery {
+                    rerank: Some(Box::new(Rerank {
+                        distance: distance.clone(),
+                        metric,
+                        query: query_vector(value_side),
+                        limit,
+                        offset,
+                    })),
+                    ..inner
+                })
+            }
+            _ => None,
         }
-        _ => None,
-    }
+    })
 }
 
 /// `SELECT *` (no qualifier, EXCLUDE, REPLACE or other options): the
@@ -351,7 +355,7 @@ pub(crate) fn limit_offset_parts(query: &Query) -> Option<(Option<Bound>, Option
 }
 
 fn bound(expr: &Expr) -> Option<Bound> {
-    match expr {
+    crate::stack::guard(|| match expr {
         Expr::Value(v) => match &v.value {
             Value::Number(n, _) => n.parse().ok().map(Bound::value),
             Value::Placeholder(p) => placeholder_index(p).map(Bound::param),
@@ -364,7 +368,7 @@ fn bound(expr: &Expr) -> Option<Bound> {
             right,
         } => Some(bound(left)?.plus(&bound(right)?)),
         _ => None,
-    }
+    })
 }
 
 /// `$n` → n (1-based); None for anything else.
@@ -429,18 +433,18 @@ fn item_index_of(items: &[SelectItem], expr: &Expr) -> Option<usize> {
 
 /// Splits `a <op> b` into (metric, column side, constant side).
 fn split_distance(expr: &Expr) -> Option<(Metric, &Expr, &Expr)> {
-    match expr {
+    crate::stack::guard(|| match expr {
         Expr::Nested(inner) => split_distance(inner),
         Expr::BinaryOp { left, op, right } => {
             let metric = distance_operator(op)?;
             match (is_constant(left), is_constant(right)) {
-                (false, true) => Some((metric, left, right)),
-                (true, false) => Some((metric, right, left)),
+                (false, true) => Some((metric, &**left, &**right)),
+                (true, false) => Some((metric, &**right, &**left)),
                 _ => None,
             }
         }
         _ => None,
-    }
+    })
 }
 
 /// The one column an expression such as `binary_quantize(c)::bit(3)` reads.
@@ -503,7 +507,7 @@ pub(crate) fn query_vector(expr: &Expr) -> QueryVector {
 }
 
 fn strip_vector_cast(expr: &Expr) -> (&Expr, Option<VectorCast>) {
-    match expr {
+    crate::stack::guard(|| match expr {
         Expr::Nested(e) => strip_vector_cast(e),
         Expr::Cast {
             expr: inner,
@@ -515,7 +519,7 @@ fn strip_vector_cast(expr: &Expr) -> (&Expr, Option<VectorCast>) {
         },
         Expr::TypedString(t) => (expr, vector_cast(&t.data_type)),
         _ => (expr, None),
-    }
+    })
 }
 
 /// The pgvector type a SQL type names (`vector(3)`, `halfvec`, `bit(8)`).

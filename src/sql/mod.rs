@@ -7,6 +7,7 @@
 mod aggregate;
 mod classify;
 mod copy_data;
+mod depth;
 mod distinct;
 mod error;
 mod knn;

@@ -74,12 +74,12 @@ pub fn quote_ident(name: &str) -> String {
 /// The folded column name of a plain or qualified column reference
 /// (`embedding`, `items.embedding`), ignoring the qualifier.
 pub fn column_name(expr: &Expr) -> Option<String> {
-    match expr {
+    crate::stack::guard(|| match expr {
         Expr::Identifier(ident) => Some(fold(ident)),
         Expr::CompoundIdentifier(parts) => parts.last().map(fold),
         Expr::Nested(inner) => column_name(inner),
         _ => None,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -42,39 +42,41 @@ pub struct Params {
 /// Finds every `$n` and a type hint for each. `$0` (or a number too large)
 /// is PostgreSQL's 42P02 `there is no parameter $0`.
 pub fn params(statement: &Statement) -> Result<Params> {
-    let mut finder = ParamFinder::default();
-    if let ControlFlow::Break(e) = statement.ast.visit(&mut finder) {
-        return Err(e);
-    }
-    if let ast::Statement::Insert(insert) = &statement.ast {
-        if let Some(SetExpr::Values(values)) = insert.source.as_ref().map(|s| s.body.as_ref()) {
-            for row in &values.rows {
-                for (i, value) in row.iter().enumerate() {
-                    let hint = match insert.columns.get(i) {
-                        Some(c) => match c.0.last().and_then(|p| p.as_ident()) {
-                            Some(ident) => ParamHint::Column(fold(ident)),
+    crate::stack::with_tree(statement.depth, || {
+        let mut finder = ParamFinder::default();
+        if let ControlFlow::Break(e) = statement.ast.visit(&mut finder) {
+            return Err(e);
+        }
+        if let ast::Statement::Insert(insert) = &statement.ast {
+            if let Some(SetExpr::Values(values)) = insert.source.as_ref().map(|s| s.body.as_ref()) {
+                for row in &values.rows {
+                    for (i, value) in row.iter().enumerate() {
+                        let hint = match insert.columns.get(i) {
+                            Some(c) => match c.0.last().and_then(|p| p.as_ident()) {
+                                Some(ident) => ParamHint::Column(fold(ident)),
+                                None => continue,
+                            },
+                            None if insert.columns.is_empty() => ParamHint::ColumnPosition(i),
                             None => continue,
-                        },
-                        None if insert.columns.is_empty() => ParamHint::ColumnPosition(i),
-                        None => continue,
-                    };
-                    finder.hint(value, hint);
+                        };
+                        finder.hint(value, hint);
+                    }
                 }
             }
         }
-    }
-    if let ast::Statement::Update(update) = &statement.ast {
-        for assignment in &update.assignments {
-            if let AssignmentTarget::ColumnName(name) = &assignment.target {
-                if let Some(ident) = name.0.last().and_then(|p| p.as_ident()) {
-                    finder.hint(&assignment.value, ParamHint::Column(fold(ident)));
+        if let ast::Statement::Update(update) = &statement.ast {
+            for assignment in &update.assignments {
+                if let AssignmentTarget::ColumnName(name) = &assignment.target {
+                    if let Some(ident) = name.0.last().and_then(|p| p.as_ident()) {
+                        finder.hint(&assignment.value, ParamHint::Column(fold(ident)));
+                    }
                 }
             }
         }
-    }
-    Ok(Params {
-        count: finder.count,
-        hints: finder.hints,
+        Ok(Params {
+            count: finder.count,
+            hints: finder.hints,
+        })
     })
 }
 
@@ -120,20 +122,20 @@ impl ParamFinder {
 }
 
 fn param_of(expr: &Expr) -> Option<usize> {
-    match expr {
+    crate::stack::guard(|| match expr {
         Expr::Nested(e) => param_of(e),
         Expr::Value(v) => match &v.value {
             Value::Placeholder(p) => placeholder_index(p),
             _ => None,
         },
         _ => None,
-    }
+    })
 }
 
 /// The column an operand reads, through casts and function calls such as
 /// `binary_quantize(embedding)::bit(3)`.
 fn column_under(expr: &Expr) -> Option<String> {
-    match expr {
+    crate::stack::guard(|| match expr {
         Expr::Cast { expr, .. } | Expr::Nested(expr) => column_under(expr),
         Expr::Function(f) => match &f.args {
             ast::FunctionArguments::List(list) => match list.args.as_slice() {
@@ -143,7 +145,7 @@ fn column_under(expr: &Expr) -> Option<String> {
             _ => None,
         },
         other => column_name(other),
-    }
+    })
 }
 
 impl Visitor for ParamFinder {

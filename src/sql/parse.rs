@@ -12,20 +12,27 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Whitespace};
 
+use super::depth;
 use super::error::{Result, SqlError};
 use super::tokens::{self, near_message, SourceMap};
 
-/// How deeply expressions may nest before the parser gives up (with 54001,
-/// as PostgreSQL does when its stack runs out). sqlparser's
-/// `recursive-protection` feature grows the stack on the heap below this
-/// depth, so even a debug build on a 2 MiB thread never overflows.
-const RECURSION_LIMIT: usize = 64;
+/// How deeply the parser may recurse (parentheses, `NOT`, subqueries)
+/// before it gives up with 54001: as deep as a statement may nest at all.
+/// sqlparser's `recursive-protection` feature grows its stack on the heap.
+const RECURSION_LIMIT: usize = depth::MAX_DEPTH;
 
 /// One parsed statement and the text it was parsed from.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Dropping and cloning it are safe at any accepted depth (see
+/// [`crate::stack`]); work on its tree should run inside
+/// `stack::with_tree(statement.depth, …)`.
+#[derive(Debug, PartialEq)]
 pub struct Statement {
     /// The syntax tree.
     pub ast: ast::Statement,
+    /// How deeply the tree nests (see `sql::depth`), at most
+    /// `depth::MAX_DEPTH`.
+    pub depth: usize,
     /// The statement's original text, without the trailing semicolon.
     pub text: String,
     /// The comments before its first word, without their delimiters and
@@ -35,6 +42,32 @@ pub struct Statement {
     /// which sqlparser does not know: `ast` is then an inert placeholder
     /// (`UNLOCK TABLES`) and [`super::classify`] reads this instead.
     pub two_phase: Option<TwoPhase>,
+}
+
+impl Statement {
+    /// The syntax tree, taken out of the statement.
+    pub fn into_ast(mut self) -> ast::Statement {
+        std::mem::replace(&mut self.ast, ast::Statement::UnlockTables)
+    }
+}
+
+impl Clone for Statement {
+    fn clone(&self) -> Self {
+        crate::stack::with_tree(self.depth, || Statement {
+            ast: self.ast.clone(),
+            depth: self.depth,
+            text: self.text.clone(),
+            leading_comments: self.leading_comments.clone(),
+            two_phase: self.two_phase.clone(),
+        })
+    }
+}
+
+impl Drop for Statement {
+    fn drop(&mut self) {
+        let ast = std::mem::replace(&mut self.ast, ast::Statement::UnlockTables);
+        crate::stack::with_tree(self.depth, || drop(ast));
+    }
 }
 
 /// A two-phase-commit command and its transaction identifier.
@@ -121,6 +154,7 @@ fn parse_one(chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
     if let Some(tp) = two_phase(&chunk) {
         return Ok(Statement {
             ast: ast::Statement::UnlockTables,
+            depth: 0,
             text,
             leading_comments,
             two_phase: Some(tp),
@@ -134,12 +168,24 @@ fn parse_one(chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
         .parse_statements()
         .map_err(|e| parser_error(e, &chunk, map, end))?;
     match parsed.len() {
-        1 => Ok(Statement {
-            ast: parsed.remove(0),
-            text,
-            leading_comments,
-            two_phase: None,
-        }),
+        1 => {
+            let mut ast = parsed.remove(0);
+            let tokens = significant().count();
+            let depth = match depth::measure(&mut ast, tokens) {
+                Ok(d) => d,
+                Err(e) => {
+                    depth::drop_deep(ast);
+                    return Err(e);
+                }
+            };
+            Ok(Statement {
+                ast,
+                depth,
+                text,
+                leading_comments,
+                two_phase: None,
+            })
+        }
         _ => Err(SqlError::syntax(near_message(&text), None)),
     }
 }
@@ -197,7 +243,7 @@ mod tests {
 
     fn first_projection(sql: &str) -> Expr {
         let stmt = parse_single(sql).unwrap();
-        let ast::Statement::Query(q) = stmt.ast else {
+        let ast::Statement::Query(q) = stmt.into_ast() else {
             panic!("not a query")
         };
         let SetExpr::Select(select) = *q.body else {
@@ -258,12 +304,18 @@ mod tests {
     }
 
     #[test]
-    fn deep_nesting_is_an_error_not_a_crash() {
+    fn deep_nesting_is_accepted_up_to_the_limit_then_an_error() {
         let nested = |n: usize| format!("SELECT {}1{}", "(".repeat(n), ")".repeat(n));
-        assert!(parse(&nested(20)).is_ok());
-        assert_eq!(parse(&nested(5000)).unwrap_err().sqlstate, "54001");
-        let sql = format!("SELECT {}1", "- ".repeat(5000));
-        assert_eq!(parse(&sql).unwrap_err().sqlstate, "54001");
+        let minus = |n: usize| format!("SELECT {}1", "- ".repeat(n));
+        for sql in [nested(10_000), minus(10_000)] {
+            let s = parse_single(&sql).map_err(|e| e.sqlstate).unwrap();
+            analyse_everything(&s);
+        }
+        for sql in [nested(25_000), minus(25_000)] {
+            let e = parse(&sql).map(|s| s.len()).unwrap_err();
+            assert_eq!(e.sqlstate, "54001");
+            assert_eq!(e.hint, Some(super::super::error::STACK_DEPTH_HINT));
+        }
     }
 
     /// Runs every analysis of the layer on a statement.

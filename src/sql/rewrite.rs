@@ -63,30 +63,32 @@ pub enum OutputColumn {
 /// with the outer distance as a further hidden column (`__pgvshard_rerank`),
 /// so that the proxy can take the global inner top-N and then re-sort.
 pub fn rewrite_knn_for_shard(statement: &Statement, knn: &KnnQuery) -> String {
-    let sqlparser::ast::Statement::Query(query) = &statement.ast else {
-        return statement.text.clone();
-    };
-    let mut shard = match (&knn.rerank, query.body.as_ref()) {
-        (Some(_), SetExpr::Select(select)) => match select.from.first().map(|f| &f.relation) {
-            Some(sqlparser::ast::TableFactor::Derived { subquery, .. }) => (**subquery).clone(),
+    crate::stack::with_tree(statement.depth, || {
+        let sqlparser::ast::Statement::Query(query) = &statement.ast else {
+            return statement.text.clone();
+        };
+        let mut shard = match (&knn.rerank, query.body.as_ref()) {
+            (Some(_), SetExpr::Select(select)) => match select.from.first().map(|f| &f.relation) {
+                Some(sqlparser::ast::TableFactor::Derived { subquery, .. }) => (**subquery).clone(),
+                _ => (**query).clone(),
+            },
             _ => (**query).clone(),
-        },
-        _ => (**query).clone(),
-    };
-    push_down_limit(&mut shard);
-    if let SetExpr::Select(select) = shard.body.as_mut() {
-        if knn.projected_distance.is_none() || knn.rerank.is_some() {
-            select
-                .projection
-                .push(hidden(knn.distance.clone(), HIDDEN_DISTANCE));
+        };
+        push_down_limit(&mut shard);
+        if let SetExpr::Select(select) = shard.body.as_mut() {
+            if knn.projected_distance.is_none() || knn.rerank.is_some() {
+                select
+                    .projection
+                    .push(hidden(knn.distance.clone(), HIDDEN_DISTANCE));
+            }
+            if let Some(rerank) = &knn.rerank {
+                select
+                    .projection
+                    .push(hidden(rerank.distance.clone(), HIDDEN_RERANK));
+            }
         }
-        if let Some(rerank) = &knn.rerank {
-            select
-                .projection
-                .push(hidden(rerank.distance.clone(), HIDDEN_RERANK));
-        }
-    }
-    shard.to_string()
+        shard.to_string()
+    })
 }
 
 /// The shard statement and merge plan for a non-aggregate SELECT with
@@ -95,54 +97,56 @@ pub fn rewrite_knn_for_shard(statement: &Statement, knn: &KnnQuery) -> String {
 /// do; the merge takes them shard by shard). None when the query is not
 /// such a SELECT.
 pub fn rewrite_sorted_for_shard(statement: &Statement) -> Option<ShardQuery> {
-    let sqlparser::ast::Statement::Query(query) = &statement.ast else {
-        return None;
-    };
-    let select = plain_select(query)?;
-    let (limit, offset) = limit_offset_parts(query)?;
-    let keys = match &query.order_by {
-        Some(order_by) => match &order_by.kind {
-            OrderByKind::Expressions(keys) => keys.as_slice(),
-            OrderByKind::All(_) => return None,
-        },
-        None if limit.is_none() && offset.is_none() => return None,
-        None => &[],
-    };
-    let mut hidden_items = Vec::new();
-    let mut sort_keys = Vec::new();
-    for key in keys {
-        let (expr, projected) = resolve_order_key(select, &key.expr);
-        let column = match projected {
-            Some(i) => OutputColumn::Item(i),
-            None => {
-                let n = hidden_items.len();
-                hidden_items.push(hidden(expr.clone(), &format!("{HIDDEN_SORT_PREFIX}{n}")));
-                OutputColumn::Hidden(n)
-            }
+    crate::stack::with_tree(statement.depth, || {
+        let sqlparser::ast::Statement::Query(query) = &statement.ast else {
+            return None;
         };
-        let descending = match &key.options.sort {
-            None | Some(OrderBySort::Asc) => false,
-            Some(OrderBySort::Desc) => true,
-            Some(OrderBySort::Using(_)) => return None,
+        let select = plain_select(query)?;
+        let (limit, offset) = limit_offset_parts(query)?;
+        let keys = match &query.order_by {
+            Some(order_by) => match &order_by.kind {
+                OrderByKind::Expressions(keys) => keys.as_slice(),
+                OrderByKind::All(_) => return None,
+            },
+            None if limit.is_none() && offset.is_none() => return None,
+            None => &[],
         };
-        sort_keys.push(SortKey {
-            column,
-            descending,
-            nulls_first: key.options.nulls_first.unwrap_or(descending),
-        });
-    }
-    let mut shard = (**query).clone();
-    push_down_limit(&mut shard);
-    let hidden_columns = hidden_items.len();
-    if let SetExpr::Select(select) = shard.body.as_mut() {
-        select.projection.extend(hidden_items);
-    }
-    Some(ShardQuery {
-        sql: shard.to_string(),
-        sort_keys,
-        hidden_columns,
-        limit,
-        offset,
+        let mut hidden_items = Vec::new();
+        let mut sort_keys = Vec::new();
+        for key in keys {
+            let (expr, projected) = resolve_order_key(select, &key.expr);
+            let column = match projected {
+                Some(i) => OutputColumn::Item(i),
+                None => {
+                    let n = hidden_items.len();
+                    hidden_items.push(hidden(expr.clone(), &format!("{HIDDEN_SORT_PREFIX}{n}")));
+                    OutputColumn::Hidden(n)
+                }
+            };
+            let descending = match &key.options.sort {
+                None | Some(OrderBySort::Asc) => false,
+                Some(OrderBySort::Desc) => true,
+                Some(OrderBySort::Using(_)) => return None,
+            };
+            sort_keys.push(SortKey {
+                column,
+                descending,
+                nulls_first: key.options.nulls_first.unwrap_or(descending),
+            });
+        }
+        let mut shard = (**query).clone();
+        push_down_limit(&mut shard);
+        let hidden_columns = hidden_items.len();
+        if let SetExpr::Select(select) = shard.body.as_mut() {
+            select.projection.extend(hidden_items);
+        }
+        Some(ShardQuery {
+            sql: shard.to_string(),
+            sort_keys,
+            hidden_columns,
+            limit,
+            offset,
+        })
     })
 }
 

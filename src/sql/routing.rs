@@ -31,21 +31,23 @@ pub enum RowKey {
 
 /// Key values a SELECT, UPDATE or DELETE is restricted to by its WHERE.
 pub fn where_key_values(statement: &Statement, key: &str) -> Option<Vec<KeyValue>> {
-    let selection = match &statement.ast {
-        ast::Statement::Query(q) => match q.body.as_ref() {
-            SetExpr::Select(s) => s.selection.as_ref(),
+    crate::stack::with_tree(statement.depth, || {
+        let selection = match &statement.ast {
+            ast::Statement::Query(q) => match q.body.as_ref() {
+                SetExpr::Select(s) => s.selection.as_ref(),
+                _ => None,
+            },
+            ast::Statement::Update(u) => u.selection.as_ref(),
+            ast::Statement::Delete(d) => d.selection.as_ref(),
             _ => None,
-        },
-        ast::Statement::Update(u) => u.selection.as_ref(),
-        ast::Statement::Delete(d) => d.selection.as_ref(),
-        _ => None,
-    };
-    restricted_keys(selection?, key)
+        };
+        restricted_keys(selection?, key)
+    })
 }
 
 /// Key values a boolean expression restricts `key` to.
 pub fn restricted_keys(expr: &Expr, key: &str) -> Option<Vec<KeyValue>> {
-    match expr {
+    crate::stack::guard(|| match expr {
         Expr::Nested(e) => restricted_keys(e, key),
         Expr::BinaryOp {
             left,
@@ -89,7 +91,7 @@ pub fn restricted_keys(expr: &Expr, key: &str) -> Option<Vec<KeyValue>> {
             negated: false,
         } if is_key(expr, key) => list.iter().map(key_value).collect(),
         _ => None,
-    }
+    })
 }
 
 /// The key of every row of `INSERT … VALUES`; `table_columns` gives the
@@ -134,20 +136,22 @@ pub fn insert_key_values(
 /// order), keeping its column list, ON CONFLICT and RETURNING: the
 /// statement for one shard. None when the statement is not INSERT … VALUES.
 pub fn insert_with_rows(statement: &Statement, rows: &[usize]) -> Option<String> {
-    let ast::Statement::Insert(insert) = &statement.ast else {
-        return None;
-    };
-    let mut insert = insert.clone();
-    let source = insert.source.as_mut()?;
-    let SetExpr::Values(values) = source.body.as_mut() else {
-        return None;
-    };
-    let kept = rows
-        .iter()
-        .map(|&i| values.rows.get(i).cloned())
-        .collect::<Option<Vec<_>>>()?;
-    values.rows = kept;
-    Some(ast::Statement::Insert(insert).to_string())
+    crate::stack::with_tree(statement.depth, || {
+        let ast::Statement::Insert(insert) = &statement.ast else {
+            return None;
+        };
+        let mut insert = insert.clone();
+        let source = insert.source.as_mut()?;
+        let SetExpr::Values(values) = source.body.as_mut() else {
+            return None;
+        };
+        let kept = rows
+            .iter()
+            .map(|&i| values.rows.get(i).cloned())
+            .collect::<Option<Vec<_>>>()?;
+        values.rows = kept;
+        Some(ast::Statement::Insert(insert).to_string())
+    })
 }
 
 fn is_key(expr: &Expr, key: &str) -> bool {
@@ -155,7 +159,7 @@ fn is_key(expr: &Expr, key: &str) -> bool {
 }
 
 fn key_value(expr: &Expr) -> Option<KeyValue> {
-    match expr {
+    crate::stack::guard(|| match expr {
         Expr::Nested(e) => key_value(e),
         Expr::Cast { expr, .. } => key_value(expr),
         Expr::Value(v) => match &v.value {
@@ -175,7 +179,7 @@ fn key_value(expr: &Expr) -> Option<KeyValue> {
             _ => None,
         },
         _ => None,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -59,6 +59,7 @@ pub fn bind_session_values(
     Ok(binder.changed.then(|| Statement {
         text: ast.to_string(),
         ast,
+        depth: statement.depth,
         leading_comments: statement.leading_comments.clone(),
         two_phase: None,
     }))
@@ -239,7 +240,7 @@ mod tests {
     fn bound(sql: &str) -> Option<String> {
         bind_session_values(&parse_single(sql).unwrap(), &Alice)
             .unwrap()
-            .map(|s| s.text)
+            .map(|s| s.text.clone())
     }
 
     #[test]

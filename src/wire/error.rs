@@ -253,6 +253,15 @@ impl From<ann::AnnError> for PgError {
     }
 }
 
+impl From<crate::sql::SqlError> for PgError {
+    fn from(e: crate::sql::SqlError) -> Self {
+        PgError {
+            hint: e.hint.map(String::from),
+            ..PgError::new(e.sqlstate, e.message)
+        }
+    }
+}
+
 /// Why a connection ended abnormally.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {

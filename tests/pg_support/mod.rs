@@ -133,6 +133,8 @@ pub struct PgServer {
     pub port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// Extra settings, kept for a restart.
+    settings: Vec<String>,
 }
 
 impl PgServer {
@@ -253,6 +255,7 @@ impl PgServer {
             port,
             dir,
             child: Some(child),
+            settings: settings.iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -297,13 +300,16 @@ impl PgServer {
         }
     }
 
-    /// Starts the server again on its data directory and port (after
-    /// [`PgServer::kill9`] or [`PgServer::stop`]: crash recovery first).
+    /// Starts the server again on its data directory and port, with the
+    /// same settings (after [`PgServer::kill9`] or [`PgServer::stop`]:
+    /// crash recovery first).
     pub async fn start_again(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let dir = std::mem::take(&mut self.dir);
-            *self = PgServer::run_on(dir, self.port, &[]);
+            let settings = std::mem::take(&mut self.settings);
+            let settings: Vec<&str> = settings.iter().map(String::as_str).collect();
+            *self = PgServer::run_on(dir, self.port, &settings);
             tokio::time::sleep(Duration::from_millis(300)).await;
             // A port or shared memory still held by dying processes: again.
             let exited = self

@@ -17,7 +17,9 @@
 //! (CREATE TABLE IF NOT EXISTS through the control plane, so a proxy that
 //! never writes across shards leaves the shards' catalogs as they were).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::future::join_all;
@@ -50,6 +52,20 @@ pub struct Gid {
     pub sequence: u64,
 }
 
+impl Gid {
+    /// Reads a gid a proxy wrote; `None` for any other.
+    pub fn parse(text: &str) -> Option<Gid> {
+        let rest = text.strip_prefix(GID_PREFIX)?;
+        let mut parts = rest.split('_');
+        let gid = Gid {
+            coordinator: parts.next()?.parse().ok()?,
+            instance: parts.next()?.to_string(),
+            sequence: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(gid)
+    }
+}
+
 impl std::fmt::Display for Gid {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -60,20 +76,55 @@ impl std::fmt::Display for Gid {
     }
 }
 
-fn now_ms() -> i64 {
+/// The outcome a decision row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Commit every prepared participant.
+    Commit,
+    /// Roll them back.
+    Abort,
+}
+
+impl Outcome {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Commit => "commit",
+            Outcome::Abort => "abort",
+        }
+    }
+
+    /// From the stored text.
+    pub fn parse(text: &str) -> Option<Outcome> {
+        match text {
+            "commit" => Some(Outcome::Commit),
+            "abort" => Some(Outcome::Abort),
+            _ => None,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, by this proxy's clock.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The INSERT recording the commit of `gid` over `participants`.
-pub fn commit_sql(gid: &Gid, participants: &[usize]) -> String {
+/// The INSERT recording `outcome` for `gid` over `participants`.
+pub fn insert_sql(gid: &Gid, outcome: Outcome, participants: &[usize]) -> String {
     let list: Vec<String> = participants.iter().map(usize::to_string).collect();
     format!(
-        "INSERT INTO {TABLE} (gid, outcome, participants, decided_ms) VALUES ('{gid}', 'commit', '{}', {})",
+        "INSERT INTO {TABLE} (gid, outcome, participants, decided_ms) VALUES ('{gid}', '{}', '{}', {})",
+        outcome.as_str(),
         list.join(","),
         now_ms()
     )
+}
+
+/// The SELECT of `gid`'s outcome.
+pub fn outcome_sql(gid: &Gid) -> String {
+    format!("SELECT outcome FROM {TABLE} WHERE gid = '{gid}'")
 }
 
 /// The DELETE of `gid`'s row, once no participant holds it prepared.
@@ -87,6 +138,27 @@ pub struct Decisions {
     instance: String,
     next: AtomicU64,
     created: Vec<AtomicBool>,
+    /// Sequences of this process's gids between their first PREPARE and
+    /// the end of their commit: the resolver leaves them alone.
+    in_flight: Mutex<HashSet<u64>>,
+}
+
+/// A gid in flight; dropping it (the commit ended, or its session went
+/// away) hands the gid over to the resolver.
+pub struct InFlight<'a> {
+    decisions: &'a Decisions,
+    /// The gid.
+    pub gid: Gid,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        lock(&self.decisions.in_flight).remove(&self.gid.sequence);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Decisions {
@@ -96,15 +168,27 @@ impl Decisions {
             instance: format!("{:08x}", crate::proxy::cache::rand_u64() as u32),
             next: AtomicU64::new(1),
             created: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+            in_flight: Mutex::default(),
         }
     }
 
-    /// A new gid whose decision lives on `coordinator`.
-    pub fn next_gid(&self, coordinator: usize) -> Gid {
-        Gid {
+    /// True when this process is committing `gid` right now.
+    pub fn in_flight(&self, gid: &Gid) -> bool {
+        gid.instance == self.instance && lock(&self.in_flight).contains(&gid.sequence)
+    }
+
+    /// A new gid whose decision lives on `coordinator`, in flight until
+    /// the returned guard drops.
+    pub fn begin(&self, coordinator: usize) -> InFlight<'_> {
+        let gid = Gid {
             coordinator,
             instance: self.instance.clone(),
             sequence: self.next.fetch_add(1, Ordering::Relaxed),
+        };
+        lock(&self.in_flight).insert(gid.sequence);
+        InFlight {
+            decisions: self,
+            gid,
         }
     }
 
@@ -175,4 +259,38 @@ pub async fn check_shards(topology: &Topology) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gids_round_trip() {
+        let gid = Gid {
+            coordinator: 3,
+            instance: "0a1b2c3d".into(),
+            sequence: 42,
+        };
+        assert_eq!(gid.to_string(), "pgvshard_3_0a1b2c3d_42");
+        assert_eq!(Gid::parse(&gid.to_string()), Some(gid));
+        assert_eq!(Gid::parse("pgvshard_x_a_1"), None);
+        assert_eq!(Gid::parse("pgvshard_1_a_1_2"), None);
+        assert_eq!(Gid::parse("other"), None);
+    }
+
+    #[test]
+    fn a_gid_is_in_flight_until_its_guard_drops() {
+        let d = Decisions::new(2);
+        let guard = d.begin(1);
+        let gid = guard.gid.clone();
+        assert!(d.in_flight(&gid));
+        let other = Gid {
+            instance: "ffffffff".into(),
+            ..gid.clone()
+        };
+        assert!(!d.in_flight(&other));
+        drop(guard);
+        assert!(!d.in_flight(&gid));
+    }
 }

@@ -8,7 +8,9 @@
 //! atomic across them ([`commit`]): one shard commits plainly; several
 //! commit with two-phase commit ([`two_phase`]): PREPARE TRANSACTION on
 //! all but one, the decision recorded durably in the last one's own
-//! transaction ([`decision`]), COMMIT PREPARED on the others.
+//! transaction ([`decision`]), COMMIT PREPARED on the others. Whatever a
+//! crash or a lost shard leaves prepared, the [`resolver`] of any proxy
+//! finishes as the decision says (no decision: rolled back).
 //!
 //! A channel that leaves with its transaction still open — the statement
 //! failed, or this future was dropped because the client went away — is
@@ -17,11 +19,14 @@
 //! was applied anywhere, as on one PostgreSQL server.
 
 mod decision;
+mod failpoint;
+mod resolver;
 mod two_phase;
 
 use futures_util::future::join_all;
 
 pub use self::decision::check_shards;
+pub use self::resolver::{start as start_resolver, Resolver};
 pub use self::two_phase::TwoPhase;
 
 use super::backend::ShardChannel;

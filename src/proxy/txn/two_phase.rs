@@ -18,7 +18,8 @@
 
 use futures_util::future::join_all;
 
-use super::decision::{commit_sql, delete_sql, Decisions, Gid, TABLE};
+use super::decision::{delete_sql, insert_sql, Decisions, Gid, Outcome, TABLE};
+use super::failpoint;
 use crate::proxy::backend::ShardChannel;
 use crate::proxy::exec::run_simple;
 use crate::proxy::route::Cluster;
@@ -26,7 +27,7 @@ use crate::wire::{sqlstate, PgError};
 
 /// The proxy's two-phase commit state, shared by its sessions.
 pub struct TwoPhase {
-    decisions: Decisions,
+    pub(super) decisions: Decisions,
 }
 
 impl TwoPhase {
@@ -70,7 +71,8 @@ pub async fn commit(
         .decisions
         .ensure_table(&cluster.topology, coordinator)
         .await?;
-    let gid = state.decisions.next_gid(coordinator);
+    let in_flight = state.decisions.begin(coordinator);
+    let gid = &in_flight.gid;
     let prepared = on_each(&mut chans, &format!("PREPARE TRANSACTION '{gid}'")).await;
     if let Some(e) = prepared.iter().find_map(|r| r.as_ref().err()) {
         let e = e.clone();
@@ -84,7 +86,9 @@ pub async fn commit(
         on_each(&mut done, &format!("ROLLBACK PREPARED '{gid}'")).await;
         return Err(e);
     }
-    decide(cluster, &gid, &participants, coord.as_mut(), &mut chans).await?;
+    failpoint::point("txn::before_decision");
+    decide(cluster, gid, &participants, coord.as_mut(), &mut chans).await?;
+    failpoint::point("txn::after_decision");
     let committed = on_each(&mut chans, &format!("COMMIT PREPARED '{gid}'")).await;
     let mut all = true;
     for ((shard, _), r) in chans.iter().zip(&committed) {
@@ -95,7 +99,7 @@ pub async fn commit(
         }
     }
     if all {
-        if let Err(e) = run_simple(coord.as_mut(), &delete_sql(&gid)).await {
+        if let Err(e) = run_simple(coord.as_mut(), &delete_sql(gid)).await {
             tracing::warn!(%gid, error = %e.message, "cannot delete a decision row");
         }
     }
@@ -112,7 +116,7 @@ async fn decide(
     coord: &mut dyn ShardChannel,
     prepared: &mut [(usize, Box<dyn ShardChannel>)],
 ) -> Result<(), PgError> {
-    let sql = format!("{}; COMMIT", commit_sql(gid, participants));
+    let sql = format!("{}; COMMIT", insert_sql(gid, Outcome::Commit, participants));
     let e = match run_simple(coord, &sql).await {
         Ok(tag) if tag == "COMMIT" => return Ok(()),
         Ok(tag) => PgError::new(

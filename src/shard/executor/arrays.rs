@@ -231,7 +231,7 @@ pub fn concat(a: Value, b: Value) -> Result<Value, PgError> {
 /// The elements `= ANY (e)` compares with: an array value, or an untyped
 /// array literal (`'{a,b}'`) as text elements; `None` for NULL.
 pub fn items(e: &Expr, row: &dyn Row, env: &Env) -> Result<Option<Vec<Datum>>, PgError> {
-    match eval(e, row, env)? {
+    crate::stack::guard(|| match eval(e, row, env)? {
         None => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a.items)),
         Some(Value::Text(t)) => Ok(Some(
@@ -247,7 +247,7 @@ pub fn items(e: &Expr, row: &dyn Row, env: &Env) -> Result<Option<Vec<Datum>>, P
                 type_name(v.type_oid())
             ),
         )),
-    }
+    })
 }
 
 /// Casts array `a` to array type `to` element by element, or to one of

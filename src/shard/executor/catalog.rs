@@ -150,9 +150,11 @@ pub fn answer(
 
 /// The result columns of a catalog query, or `None` for an ordinary one.
 pub fn describe(stmt: &Statement, shard: &Shard) -> Result<Option<Relation>, PgError> {
-    let tables = shard.db.read().map_err(storage_error)?;
-    Ok(psql::answer(&stmt.text, &tables, "")?.map(|r| Relation {
-        columns: r.columns,
-        rows: Vec::new(),
-    }))
+    crate::stack::with_tree(stmt.depth, || {
+        let tables = shard.db.read().map_err(storage_error)?;
+        Ok(psql::answer(&stmt.text, &tables, "")?.map(|r| Relation {
+            columns: r.columns,
+            rows: Vec::new(),
+        }))
+    })
 }

@@ -286,8 +286,8 @@ async fn copy_to(job: CopyJob, info: CopyInfo, out: &mut Responder<'_>) -> Resul
                     names.join(", ")
                 };
                 let stmt = crate::sql::parse_single(&format!("SELECT {cols} FROM {table}"))
-                    .map_err(|e| PgError::new(e.sqlstate, e.message))?;
-                match stmt.ast {
+                    .map_err(PgError::from)?;
+                match stmt.into_ast() {
                     Statement::Query(q) => q,
                     _ => return Err(PgError::internal("COPY source is not a query")),
                 }

@@ -286,9 +286,8 @@ pub fn default_value(text: &str, ty: ColumnType, env: &Env) -> Result<Datum, PgE
 
 /// Parses one SQL expression.
 pub fn parse_expr(text: &str) -> Result<Expr, PgError> {
-    let stmt = crate::sql::parse_single(&format!("SELECT {text}"))
-        .map_err(|e| PgError::new(e.sqlstate, e.message))?;
-    if let sqlparser::ast::Statement::Query(q) = stmt.ast {
+    let stmt = crate::sql::parse_single(&format!("SELECT {text}")).map_err(PgError::from)?;
+    if let sqlparser::ast::Statement::Query(q) = stmt.into_ast() {
         if let sqlparser::ast::SetExpr::Select(s) = *q.body {
             if let Some(sqlparser::ast::SelectItem::UnnamedExpr(e)) =
                 s.projection.into_iter().next()

@@ -203,7 +203,7 @@ fn literal(v: &SqlValue, env: &Env) -> Result<Datum, PgError> {
 
 /// Evaluates `expr` for `row`.
 pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
-    match expr {
+    crate::stack::guard(|| match expr {
         Expr::Identifier(i) => env
             .column(row, None, &i.value)
             .ok_or_else(|| undefined_column(&i.value)),
@@ -339,7 +339,7 @@ pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
         other => Err(PgError::feature_not_supported(format!(
             "expression {other} is not supported"
         ))),
-    }
+    })
 }
 
 /// `left op ANY (right)`, or with `all` `left op ALL (right)` (which is

@@ -84,161 +84,166 @@ fn is_vector(t: u32) -> bool {
 
 /// The type `expr` evaluates to.
 pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, PgError> {
-    let plain = |t: u32| Ok((t, -1));
-    match expr {
-        Expr::Identifier(i) => env
-            .column(cols, None, &i.value)
-            .ok_or_else(|| super::expr::undefined_column(&i.value)),
-        Expr::CompoundIdentifier(parts) => match qualified(parts) {
-            Some((q, c)) => env
-                .column(cols, Some(q), c)
-                .ok_or_else(|| super::expr::undefined_column(&format!("{q}.{c}"))),
-            None => Err(super::expr::undefined_column(&expr.to_string())),
-        },
-        Expr::Subquery(q) => match env.subquery(q, cols)?.as_slice() {
-            [t] => Ok(*t),
-            _ => Err(PgError::new(
-                "42601",
-                "subquery must return only one column",
-            )),
-        },
-        Expr::Exists { .. } | Expr::InSubquery { .. } | Expr::AnyOp { .. } | Expr::AllOp { .. } => {
-            plain(oid::BOOL)
-        }
-        Expr::Case {
-            conditions,
-            else_result,
-            ..
-        } => {
-            let results = conditions
-                .iter()
-                .map(|w| &w.result)
-                .chain(else_result.as_deref());
-            for r in results {
-                if matches!(r, Expr::Value(v) if v.value == SqlValue::Null) {
-                    continue;
+    crate::stack::guard(|| {
+        let plain = |t: u32| Ok((t, -1));
+        match expr {
+            Expr::Identifier(i) => env
+                .column(cols, None, &i.value)
+                .ok_or_else(|| super::expr::undefined_column(&i.value)),
+            Expr::CompoundIdentifier(parts) => match qualified(parts) {
+                Some((q, c)) => env
+                    .column(cols, Some(q), c)
+                    .ok_or_else(|| super::expr::undefined_column(&format!("{q}.{c}"))),
+                None => Err(super::expr::undefined_column(&expr.to_string())),
+            },
+            Expr::Subquery(q) => match env.subquery(q, cols)?.as_slice() {
+                [t] => Ok(*t),
+                _ => Err(PgError::new(
+                    "42601",
+                    "subquery must return only one column",
+                )),
+            },
+            Expr::Exists { .. }
+            | Expr::InSubquery { .. }
+            | Expr::AnyOp { .. }
+            | Expr::AllOp { .. } => plain(oid::BOOL),
+            Expr::Case {
+                conditions,
+                else_result,
+                ..
+            } => {
+                let results = conditions
+                    .iter()
+                    .map(|w| &w.result)
+                    .chain(else_result.as_deref());
+                for r in results {
+                    if matches!(r, Expr::Value(v) if v.value == SqlValue::Null) {
+                        continue;
+                    }
+                    return infer(r, cols, env);
                 }
-                return infer(r, cols, env);
+                plain(oid::TEXT)
             }
-            plain(oid::TEXT)
-        }
-        Expr::Value(v) => match &v.value {
-            SqlValue::Number(n, _) => plain(number(n)?.type_oid()),
-            SqlValue::Boolean(_) => plain(oid::BOOL),
-            SqlValue::Placeholder(p) => {
-                let t = placeholder_index(p)
-                    .and_then(|n| env.params.get(n - 1))
-                    .copied()
-                    .filter(|&t| t != 0)
-                    .unwrap_or(oid::TEXT);
-                plain(t)
+            Expr::Value(v) => match &v.value {
+                SqlValue::Number(n, _) => plain(number(n)?.type_oid()),
+                SqlValue::Boolean(_) => plain(oid::BOOL),
+                SqlValue::Placeholder(p) => {
+                    let t = placeholder_index(p)
+                        .and_then(|n| env.params.get(n - 1))
+                        .copied()
+                        .filter(|&t| t != 0)
+                        .unwrap_or(oid::TEXT);
+                    plain(t)
+                }
+                _ => plain(oid::TEXT),
+            },
+            Expr::Nested(e) => infer(e, cols, env),
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                arrays::subscript(access_chain)?;
+                let (t, m) = infer(root, cols, env)?;
+                Ok((arrays::element_of(t).unwrap_or(oid::TEXT), m))
+            }
+            Expr::Array(a) => {
+                let mut types = Vec::new();
+                for e in a.elem.iter().filter(|e| !arrays::is_untyped(e)) {
+                    types.push(infer(e, cols, env)?.0);
+                }
+                Ok((arrays::array_type(arrays::common_type(types)?)?, -1))
+            }
+            Expr::Cast { data_type, .. }
+            | Expr::TypedString(sqlparser::ast::TypedString { data_type, .. }) => {
+                let (t, typmod) = cast_target(data_type)?;
+                Ok((t, typmod.map_or(-1, |n| n as i32)))
+            }
+            Expr::UnaryOp {
+                op: UnaryOperator::Not,
+                ..
+            }
+            | Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::InList { .. }
+            | Expr::Between { .. }
+            | Expr::Like { .. }
+            | Expr::ILike { .. } => plain(oid::BOOL),
+            Expr::UnaryOp { expr, .. } => infer(expr, cols, env),
+            Expr::BinaryOp { left, op, right } => {
+                if distance_operator(op).is_some() {
+                    return plain(oid::FLOAT8);
+                }
+                match op {
+                    BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq
+                    | BinaryOperator::And
+                    | BinaryOperator::Or => plain(oid::BOOL),
+                    _ => {
+                        let (a, b) = (infer(left, cols, env)?, infer(right, cols, env)?);
+                        Ok(arithmetic_type(op, a, b))
+                    }
+                }
+            }
+            Expr::Function(f) => {
+                let name = function_name(f);
+                let args = function_args(f)?;
+                let arg = |i: usize| -> Result<TypeOf, PgError> {
+                    args.get(i)
+                        .map_or(Ok((oid::TEXT, -1)), |a| infer(a, cols, env))
+                };
+                match name.as_str() {
+                    "count" => plain(oid::INT8),
+                    "array_agg" => {
+                        let (t, m) = arg(0)?;
+                        if arrays::element_of(t).is_some() {
+                            return Err(PgError::feature_not_supported(
+                                "array_agg of arrays (a multidimensional array) is not supported",
+                            ));
+                        }
+                        Ok((arrays::array_type(t)?, m))
+                    }
+                    "unnest" => {
+                        let (t, m) = arg(0)?;
+                        Ok((arrays::element_of(t).unwrap_or(oid::TEXT), m))
+                    }
+                    "current_schemas" => Ok((arrays::array_type(oid::NAME)?, -1)),
+                    "array_length" | "cardinality" | "array_lower" | "array_upper" => {
+                        plain(oid::INT4)
+                    }
+                    "sum" => Ok(match arg(0)? {
+                        (t, _) if is_int(t) => (oid::INT8, -1),
+                        (oid::TEXT, _) => (oid::FLOAT8, -1),
+                        other => other,
+                    }),
+                    "avg" => Ok(match arg(0)? {
+                        (t, m) if is_vector(t) => (t, m),
+                        _ => (oid::FLOAT8, -1),
+                    }),
+                    "min" | "max" | "abs" | "coalesce" | "l2_normalize" => arg(0),
+                    "subvector" => Ok((arg(0)?.0, -1)),
+                    "l2_distance" | "inner_product" | "cosine_distance" | "l1_distance"
+                    | "hamming_distance" | "jaccard_distance" | "vector_norm" | "l2_norm" => {
+                        plain(oid::FLOAT8)
+                    }
+                    "vector_dims" | "length" | "pg_backend_pid" => plain(oid::INT4),
+                    "to_regtype" | "to_regclass" => plain(oid::OID),
+                    "pg_table_is_visible"
+                    | "pg_type_is_visible"
+                    | "pg_function_is_visible"
+                    | "has_table_privilege"
+                    | "has_schema_privilege"
+                    | "has_database_privilege"
+                    | "has_column_privilege"
+                    | "has_sequence_privilege" => plain(oid::BOOL),
+                    "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),
+                    "binary_quantize" => plain(oid::BIT),
+                    _ => plain(oid::TEXT),
+                }
             }
             _ => plain(oid::TEXT),
-        },
-        Expr::Nested(e) => infer(e, cols, env),
-        Expr::CompoundFieldAccess { root, access_chain } => {
-            arrays::subscript(access_chain)?;
-            let (t, m) = infer(root, cols, env)?;
-            Ok((arrays::element_of(t).unwrap_or(oid::TEXT), m))
         }
-        Expr::Array(a) => {
-            let mut types = Vec::new();
-            for e in a.elem.iter().filter(|e| !arrays::is_untyped(e)) {
-                types.push(infer(e, cols, env)?.0);
-            }
-            Ok((arrays::array_type(arrays::common_type(types)?)?, -1))
-        }
-        Expr::Cast { data_type, .. }
-        | Expr::TypedString(sqlparser::ast::TypedString { data_type, .. }) => {
-            let (t, typmod) = cast_target(data_type)?;
-            Ok((t, typmod.map_or(-1, |n| n as i32)))
-        }
-        Expr::UnaryOp {
-            op: UnaryOperator::Not,
-            ..
-        }
-        | Expr::IsNull(_)
-        | Expr::IsNotNull(_)
-        | Expr::InList { .. }
-        | Expr::Between { .. }
-        | Expr::Like { .. }
-        | Expr::ILike { .. } => plain(oid::BOOL),
-        Expr::UnaryOp { expr, .. } => infer(expr, cols, env),
-        Expr::BinaryOp { left, op, right } => {
-            if distance_operator(op).is_some() {
-                return plain(oid::FLOAT8);
-            }
-            match op {
-                BinaryOperator::Eq
-                | BinaryOperator::NotEq
-                | BinaryOperator::Lt
-                | BinaryOperator::LtEq
-                | BinaryOperator::Gt
-                | BinaryOperator::GtEq
-                | BinaryOperator::And
-                | BinaryOperator::Or => plain(oid::BOOL),
-                _ => {
-                    let (a, b) = (infer(left, cols, env)?, infer(right, cols, env)?);
-                    Ok(arithmetic_type(op, a, b))
-                }
-            }
-        }
-        Expr::Function(f) => {
-            let name = function_name(f);
-            let args = function_args(f)?;
-            let arg = |i: usize| -> Result<TypeOf, PgError> {
-                args.get(i)
-                    .map_or(Ok((oid::TEXT, -1)), |a| infer(a, cols, env))
-            };
-            match name.as_str() {
-                "count" => plain(oid::INT8),
-                "array_agg" => {
-                    let (t, m) = arg(0)?;
-                    if arrays::element_of(t).is_some() {
-                        return Err(PgError::feature_not_supported(
-                            "array_agg of arrays (a multidimensional array) is not supported",
-                        ));
-                    }
-                    Ok((arrays::array_type(t)?, m))
-                }
-                "unnest" => {
-                    let (t, m) = arg(0)?;
-                    Ok((arrays::element_of(t).unwrap_or(oid::TEXT), m))
-                }
-                "current_schemas" => Ok((arrays::array_type(oid::NAME)?, -1)),
-                "array_length" | "cardinality" | "array_lower" | "array_upper" => plain(oid::INT4),
-                "sum" => Ok(match arg(0)? {
-                    (t, _) if is_int(t) => (oid::INT8, -1),
-                    (oid::TEXT, _) => (oid::FLOAT8, -1),
-                    other => other,
-                }),
-                "avg" => Ok(match arg(0)? {
-                    (t, m) if is_vector(t) => (t, m),
-                    _ => (oid::FLOAT8, -1),
-                }),
-                "min" | "max" | "abs" | "coalesce" | "l2_normalize" => arg(0),
-                "subvector" => Ok((arg(0)?.0, -1)),
-                "l2_distance" | "inner_product" | "cosine_distance" | "l1_distance"
-                | "hamming_distance" | "jaccard_distance" | "vector_norm" | "l2_norm" => {
-                    plain(oid::FLOAT8)
-                }
-                "vector_dims" | "length" | "pg_backend_pid" => plain(oid::INT4),
-                "to_regtype" | "to_regclass" => plain(oid::OID),
-                "pg_table_is_visible"
-                | "pg_type_is_visible"
-                | "pg_function_is_visible"
-                | "has_table_privilege"
-                | "has_schema_privilege"
-                | "has_database_privilege"
-                | "has_column_privilege"
-                | "has_sequence_privilege" => plain(oid::BOOL),
-                "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),
-                "binary_quantize" => plain(oid::BIT),
-                _ => plain(oid::TEXT),
-            }
-        }
-        _ => plain(oid::TEXT),
-    }
+    })
 }
 
 fn arithmetic_type(op: &BinaryOperator, a: TypeOf, b: TypeOf) -> TypeOf {
@@ -272,7 +277,7 @@ fn arithmetic_type(op: &BinaryOperator, a: TypeOf, b: TypeOf) -> TypeOf {
 
 /// The name PostgreSQL gives a result column computed by `expr`.
 pub fn output_name(expr: &Expr) -> String {
-    match expr {
+    crate::stack::guard(|| match expr {
         Expr::Identifier(i) => i.value.clone(),
         Expr::CompoundIdentifier(parts) => {
             parts.last().map_or_else(String::new, |p| p.value.clone())
@@ -301,7 +306,7 @@ pub fn output_name(expr: &Expr) -> String {
             _ => cast_name(data_type),
         },
         _ => "?column?".to_string(),
-    }
+    })
 }
 
 fn cast_name(dt: &sqlparser::ast::DataType) -> String {

@@ -87,13 +87,15 @@ pub fn resolve_key<'a>(key: &'a Expr, projection: &'a [SelectItem]) -> &'a Expr 
 }
 
 fn column_of(expr: &Expr, table: &Table, alias: &str) -> Option<usize> {
-    let name = match expr {
-        Expr::Identifier(i) => &i.value,
-        Expr::CompoundIdentifier(p) if p.len() == 2 && p[0].value == alias => &p[1].value,
-        Expr::Nested(e) => return column_of(e, table, alias),
-        _ => return None,
-    };
-    table.def().column_index(name)
+    crate::stack::guard(|| {
+        let name = match expr {
+            Expr::Identifier(i) => &i.value,
+            Expr::CompoundIdentifier(p) if p.len() == 2 && p[0].value == alias => &p[1].value,
+            Expr::Nested(e) => return column_of(e, table, alias),
+            _ => return None,
+        };
+        table.def().column_index(name)
+    })
 }
 
 /// The KNN plan of a query ordered by `order` with `limit`/`offset`, if
@@ -180,7 +182,7 @@ pub fn choose_access(
     candidates: Option<&[u32]>,
     settings: &AnnSearch,
 ) -> KnnAccess {
-    let Some((_, method)) = &plan.index else {
+    let Some((_, method)) = plan.index.as_ref().filter(|_| !settings.exact) else {
         return KnnAccess::Exact;
     };
     let Some(f) = filter else {
@@ -252,7 +254,7 @@ pub struct IndexLookup {
 
 /// The AND-ed conditions of `e`.
 pub fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
-    match e {
+    crate::stack::guard(|| match e {
         Expr::BinaryOp {
             left,
             op: BinaryOperator::And,
@@ -263,7 +265,7 @@ pub fn conjuncts<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
         }
         Expr::Nested(inner) => conjuncts(inner, out),
         other => out.push(other),
-    }
+    })
 }
 
 /// The key of constant `e` for column `column`, when it converts to the

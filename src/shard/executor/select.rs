@@ -81,17 +81,26 @@ pub struct Ctx<'a> {
 /// `exact` over `scan`): the `plan` label of its latency. Atomic so that
 /// a [`Ctx`] stays `Sync`.
 #[derive(Debug, Default)]
-pub struct PlanSeen(AtomicU8);
+pub struct PlanSeen {
+    plan: AtomicU8,
+    /// The (table, index) of the first ANN index scan.
+    ann_index: std::sync::OnceLock<(String, String)>,
+}
 
 impl PlanSeen {
     fn saw(&self, plan: QueryPlan) {
-        self.0.fetch_max(plan as u8, AtomicOrdering::Relaxed);
+        self.plan.fetch_max(plan as u8, AtomicOrdering::Relaxed);
     }
 
     /// The plan recorded so far (`scan` without a KNN part).
     pub fn get(&self) -> QueryPlan {
-        let seen = usize::from(self.0.load(AtomicOrdering::Relaxed));
+        let seen = usize::from(self.plan.load(AtomicOrdering::Relaxed));
         QueryPlan::ALL.get(seen).copied().unwrap_or(QueryPlan::Scan)
+    }
+
+    /// The (table, index) of the first ANN index scan, if any.
+    pub fn ann_index(&self) -> Option<&(String, String)> {
+        self.ann_index.get()
     }
 }
 
@@ -660,7 +669,7 @@ pub fn is_short_knn(q: &Query, ctx: &Ctx) -> bool {
 /// Columns, constants and parameters combined by operators and casts: no
 /// function call or subquery whose cost a KNN plan does not bound.
 fn is_column_arithmetic(e: &Expr) -> bool {
-    match e {
+    crate::stack::guard(|| match e {
         Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Value(_) => true,
         Expr::BinaryOp { left, right, .. } => {
             is_column_arithmetic(left) && is_column_arithmetic(right)
@@ -669,31 +678,33 @@ fn is_column_arithmetic(e: &Expr) -> bool {
             is_column_arithmetic(expr)
         }
         _ => false,
-    }
+    })
 }
 
 /// Runs (or, in dry mode, describes) a query.
 pub fn run_query(q: &Query, ctx: &Ctx) -> Result<Relation, PgError> {
-    let mut ctx = ctx.clone();
-    if let Some(with) = &q.with {
-        super::cte::run_with(with, &mut ctx)?;
-    }
-    let order = order_keys(q)?;
-    let (limit, offset) = limit_offset(q, &ctx)?;
-    match q.body.as_ref() {
-        SetExpr::Select(s) => run_select(s, order, limit, offset, &ctx),
-        SetExpr::Query(inner) if order.is_empty() && q.limit_clause.is_none() => {
-            run_query(inner, &ctx)
+    crate::stack::guard(|| {
+        let mut ctx = ctx.clone();
+        if let Some(with) = &q.with {
+            super::cte::run_with(with, &mut ctx)?;
         }
-        SetExpr::Values(values) => run_values(values, &ctx),
-        other => Err(PgError::feature_not_supported(format!(
-            "{} queries are not supported",
-            match other {
-                SetExpr::SetOperation { op, .. } => op.to_string(),
-                _ => "this kind of".to_string(),
+        let order = order_keys(q)?;
+        let (limit, offset) = limit_offset(q, &ctx)?;
+        match q.body.as_ref() {
+            SetExpr::Select(s) => run_select(s, order, limit, offset, &ctx),
+            SetExpr::Query(inner) if order.is_empty() && q.limit_clause.is_none() => {
+                run_query(inner, &ctx)
             }
-        ))),
-    }
+            SetExpr::Values(values) => run_values(values, &ctx),
+            other => Err(PgError::feature_not_supported(format!(
+                "{} queries are not supported",
+                match other {
+                    SetExpr::SetOperation { op, .. } => op.to_string(),
+                    _ => "this kind of".to_string(),
+                }
+            ))),
+        }
+    })
 }
 
 /// Names the first columns of `rel` after an alias list (`AS p(c0, c1)`,
@@ -998,6 +1009,14 @@ fn run_select(
         } else {
             QueryPlan::Exact
         });
+        if let (true, Some((index, _))) = (index_ordered, &d.plan.index) {
+            if ctx.plan.ann_index().is_none() {
+                let _ = ctx
+                    .plan
+                    .ann_index
+                    .set((d.table.def().name.clone(), index.clone()));
+            }
+        }
         for slot in knn_slots(&d.plan, d.access, d.table, f, candidates, ctx.ann)? {
             let row = RowAt::Table(d.table, d.alias, slot);
             produced.push(if index_ordered {

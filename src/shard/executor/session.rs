@@ -6,6 +6,7 @@ use super::select::{is_short_knn, run_query, Column, Ctx, PlanSeen, Relation};
 use super::{
     catalog, copy, ddl, dml, explain, overlay, storage_error, warning, BuildEntry, Outcome, Shard,
 };
+use crate::metrics::QueryPlan;
 use crate::shard::datum::Datum;
 use crate::shard::storage::{AnnSearch, Change, PrepareRecord, Transaction};
 use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl, TwoPhase};
@@ -62,7 +63,7 @@ pub struct ShardSession {
 }
 
 fn parse_error(e: sql::SqlError) -> PgError {
-    PgError::new(e.sqlstate, e.message)
+    PgError::from(e)
 }
 
 fn join_error(e: tokio::task::JoinError) -> PgError {
@@ -86,6 +87,7 @@ fn ann_settings(s: &Session) -> Result<AnnSearch, PgError> {
             iterative("ivfflat.iterative_scan")?,
             s.int("ivfflat.max_probes")? as usize,
         )?,
+        exact: s.show("enable_indexscan")? == "off",
     })
 }
 
@@ -255,6 +257,9 @@ impl ShardSession {
                     }],
                     rows: vec![vec![Some(crate::wire::Value::Text(max))]],
                 })
+            }
+            StatementKind::Show(name) if name == RECALL_VIEW => {
+                Outcome::select(recall_view(&self.shard))
             }
             StatementKind::Show(name) => show(out.session(), &name)?,
             StatementKind::Reset(name) => {
@@ -505,7 +510,9 @@ impl ShardSession {
                     .map_err(join_error)?
             }
             StatementKind::Explain { analyze, .. } => tokio::task::spawn_blocking(move || {
-                job.with_ctx(false, |ctx| explain::explain(&job.stmt.ast, analyze, ctx))
+                crate::stack::with_tree(job.stmt.depth, || {
+                    job.with_ctx(false, |ctx| explain::explain(&job.stmt.ast, analyze, ctx))
+                })
             })
             .await
             .map_err(join_error)?,
@@ -614,23 +621,113 @@ fn finish_write(
 }
 
 fn read(job: &Job) -> Result<Outcome, PgError> {
-    if let Some(o) = catalog::answer(&job.stmt, &job.shard, &job.globals)? {
-        return Ok(o);
-    }
-    let Ast::Query(q) = &job.stmt.ast else {
-        return Err(PgError::internal("not a query"));
+    crate::stack::with_tree(job.stmt.depth, || {
+        if let Some(o) = catalog::answer(&job.stmt, &job.shard, &job.globals)? {
+            return Ok(o);
+        }
+        let Ast::Query(q) = &job.stmt.ast else {
+            return Err(PgError::internal("not a query"));
+        };
+        let started = Instant::now();
+        let result = job
+            .with_ctx(false, |ctx| {
+                match reads_unmodeled_catalog(&job.stmt.ast, ctx) {
+                    true => Ok(Relation::default()),
+                    false => run_query(q, ctx),
+                }
+            })
+            .map(Outcome::select);
+        job.shard.queries.observe(job.plan.get(), started.elapsed());
+        if let Ok(Outcome {
+            rows: Some(rel), ..
+        }) = &result
+        {
+            sample_recall(job, &rel.rows);
+        }
+        result
+    })
+}
+
+/// `SHOW pgvshard.recall`: the recall monitor's figures per table and
+/// index.
+const RECALL_VIEW: &str = "pgvshard.recall";
+
+fn recall_view(shard: &Shard) -> Relation {
+    let column = |name: &str, ty| Column {
+        name: name.into(),
+        ty: (ty, -1),
     };
-    let started = Instant::now();
-    let result = job
-        .with_ctx(false, |ctx| {
-            match reads_unmodeled_catalog(&job.stmt.ast, ctx) {
-                true => Ok(Relation::default()),
-                false => run_query(q, ctx),
-            }
+    let columns = vec![
+        column("table", oid::TEXT),
+        column("index", oid::TEXT),
+        column("samples", oid::INT8),
+        column("recall", oid::FLOAT8),
+        column("min_recall", oid::FLOAT8),
+        column("last_recall", oid::FLOAT8),
+    ];
+    let rows = shard
+        .recall
+        .report()
+        .into_iter()
+        .map(|((table, index), r)| {
+            vec![
+                Some(crate::wire::Value::Text(table)),
+                Some(crate::wire::Value::Text(index)),
+                Some(crate::wire::Value::Int8(r.samples as i64)),
+                Some(crate::wire::Value::Float8(r.sum / r.samples.max(1) as f64)),
+                Some(crate::wire::Value::Float8(r.min)),
+                Some(crate::wire::Value::Float8(r.last)),
+            ]
         })
-        .map(Outcome::select);
-    job.shard.queries.observe(job.plan.get(), started.elapsed());
-    result
+        .collect();
+    Relation { columns, rows }
+}
+
+/// For the recall monitor: when the read used an ANN index outside a
+/// transaction block and is drawn, runs it again as an exact scan on a
+/// thread of its own and records the recall of `rows`.
+fn sample_recall(job: &Job, rows: &[Vec<Datum>]) {
+    if job.plan.get() != QueryPlan::Ann || !job.own_writes.is_empty() {
+        return;
+    }
+    let Some((table, index)) = job.plan.ann_index().cloned() else {
+        return;
+    };
+    let Some(ticket) = job.shard.recall.draw() else {
+        return;
+    };
+    let exact = Job {
+        shard: job.shard.clone(),
+        stmt: Arc::clone(&job.stmt),
+        params: job.params.clone(),
+        param_types: job.param_types.clone(),
+        globals: job.globals.clone(),
+        ann: AnnSearch {
+            exact: true,
+            ..job.ann
+        },
+        cancel: Arc::new(CancelSignal::default()),
+        own_writes: Vec::new(),
+        plan: PlanSeen::default(),
+    };
+    let ann_rows = rows.to_vec();
+    let spawned = std::thread::Builder::new()
+        .name("pgvshard-recall".into())
+        .spawn(move || {
+            let Ast::Query(q) = &exact.stmt.ast else {
+                return;
+            };
+            let run = || exact.with_ctx(false, |ctx| run_query(q, ctx));
+            match crate::stack::with_tree(exact.stmt.depth, run) {
+                Ok(rel) => ticket
+                    .monitor()
+                    .record(&table, &index, &ann_rows, &rel.rows),
+                Err(e) => tracing::debug!(error = %e, "recall sample failed"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "recall sample not started");
+    }
 }
 
 /// Whether the statement reads a catalog relation the shard does not
@@ -656,69 +753,71 @@ fn write(
     mut txn: Transaction,
     in_block: bool,
 ) -> (Result<Outcome, PgError>, Option<Transaction>) {
-    let progress = Arc::new(BuildProgress::new());
-    let mut building = None;
-    let r = job.with_ctx(false, |ctx| {
-        let tables = ctx.tables;
-        match &job.stmt.ast {
-            Ast::Insert(ins) => dml::insert(tables, &mut txn, ins, ctx, &job.shard.sequences),
-            Ast::Update(up) => dml::update(tables, &mut txn, up, ctx),
-            Ast::Delete(del) => dml::delete(tables, &mut txn, del, ctx),
-            Ast::CreateTable(ct) => {
-                job.shard
-                    .sequences
-                    .forget(&super::select::object_name(&ct.name));
-                ddl::create_table(tables, &mut txn, ct)
-            }
-            Ast::CreateIndex(ci) => {
-                let (o, name) = ddl::create_index(tables, &mut txn, ci)?;
-                building = Some(BuildEntry {
-                    pid: job.globals.session.pid,
-                    table: super::select::object_name(&ci.table_name),
-                    index: name,
-                    progress: progress.clone(),
-                });
-                Ok(o)
-            }
-            Ast::CreateExtension(ce) => ddl::create_extension(&ce.name.value),
-            Ast::Drop {
-                object_type,
-                if_exists,
-                names,
-                ..
-            } => {
-                for n in names {
-                    job.shard.sequences.forget(&super::select::object_name(n));
+    crate::stack::with_tree(job.stmt.depth, || {
+        let progress = Arc::new(BuildProgress::new());
+        let mut building = None;
+        let r = job.with_ctx(false, |ctx| {
+            let tables = ctx.tables;
+            match &job.stmt.ast {
+                Ast::Insert(ins) => dml::insert(tables, &mut txn, ins, ctx, &job.shard.sequences),
+                Ast::Update(up) => dml::update(tables, &mut txn, up, ctx),
+                Ast::Delete(del) => dml::delete(tables, &mut txn, del, ctx),
+                Ast::CreateTable(ct) => {
+                    job.shard
+                        .sequences
+                        .forget(&super::select::object_name(&ct.name));
+                    ddl::create_table(tables, &mut txn, ct)
                 }
-                ddl::drop(tables, &mut txn, *object_type, *if_exists, names)
+                Ast::CreateIndex(ci) => {
+                    let (o, name) = ddl::create_index(tables, &mut txn, ci)?;
+                    building = Some(BuildEntry {
+                        pid: job.globals.session.pid,
+                        table: super::select::object_name(&ci.table_name),
+                        index: name,
+                        progress: progress.clone(),
+                    });
+                    Ok(o)
+                }
+                Ast::CreateExtension(ce) => ddl::create_extension(&ce.name.value),
+                Ast::Drop {
+                    object_type,
+                    if_exists,
+                    names,
+                    ..
+                } => {
+                    for n in names {
+                        job.shard.sequences.forget(&super::select::object_name(n));
+                    }
+                    ddl::drop(tables, &mut txn, *object_type, *if_exists, names)
+                }
+                Ast::Truncate(t) => {
+                    let names: Vec<_> = t.table_names.iter().map(|n| n.name.clone()).collect();
+                    ddl::truncate(tables, &mut txn, &names)
+                }
+                Ast::AlterTable(at) => ddl::alter_table(tables, &mut txn, at, &ctx.env),
+                other => Err(PgError::feature_not_supported(format!(
+                    "statement is not supported: {}",
+                    sqlparser_kind(other)
+                ))),
             }
-            Ast::Truncate(t) => {
-                let names: Vec<_> = t.table_names.iter().map(|n| n.name.clone()).collect();
-                ddl::truncate(tables, &mut txn, &names)
-            }
-            Ast::AlterTable(at) => ddl::alter_table(tables, &mut txn, at, &ctx.env),
-            other => Err(PgError::feature_not_supported(format!(
-                "statement is not supported: {}",
-                sqlparser_kind(other)
-            ))),
+        });
+        if let Some(entry) = &building {
+            job.shard
+                .builds
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(entry.clone());
         }
-    });
-    if let Some(entry) = &building {
-        job.shard
-            .builds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(entry.clone());
-    }
-    let result = finish_write(&job.shard, r, txn, in_block, job.cancel.flag(), &progress);
-    if building.is_some() {
-        job.shard
-            .builds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|b| !Arc::ptr_eq(&b.progress, &progress));
-    }
-    result
+        let result = finish_write(&job.shard, r, txn, in_block, job.cancel.flag(), &progress);
+        if building.is_some() {
+            job.shard
+                .builds
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|b| !Arc::ptr_eq(&b.progress, &progress));
+        }
+        result
+    })
 }
 
 fn sqlparser_kind(stmt: &Ast) -> String {
@@ -782,85 +881,90 @@ fn param_types(
     tables: &crate::shard::storage::Tables,
     session: &Session,
 ) -> Result<Vec<u32>, PgError> {
-    let params = sql::params(stmt).map_err(parse_error)?;
-    let table = match classify(stmt) {
-        StatementKind::Insert(t) | StatementKind::Update(t) | StatementKind::Delete(t) => {
-            Some(t.name)
-        }
-        StatementKind::Select(info) => info.tables.first().map(|t| t.name.clone()),
-        _ => None,
-    };
-    let def = table
-        .as_ref()
-        .and_then(|t| tables.get(t))
-        .map(|t| t.def().clone());
-    let catalog = match (&def, &table) {
-        (None, Some(t)) => super::pg_catalog::relation(None, t, tables, session),
-        _ => None,
-    };
-    let column_type = |name: &str| match (&def, &catalog) {
-        (Some(d), _) => d
-            .columns
-            .iter()
-            .find(|c| c.name == name)
-            .map(|c| super::types::type_oid(c.ty)),
-        (None, Some(rel)) => rel.columns.iter().find(|c| c.name == name).map(|c| c.ty.0),
-        (None, None) => None,
-    };
-    let n = params.count.max(given.len());
-    Ok((0..n)
-        .map(|i| {
-            if let Some(&t) = given.get(i).filter(|&&t| t != 0) {
-                return t;
+    crate::stack::with_tree(stmt.depth, || {
+        let params = sql::params(stmt).map_err(parse_error)?;
+        let table = match classify(stmt) {
+            StatementKind::Insert(t) | StatementKind::Update(t) | StatementKind::Delete(t) => {
+                Some(t.name)
             }
-            match params.hints.get(&(i + 1)) {
-                Some(ParamHint::Cast(ty)) => ddl::parse_type(ty).unwrap_or(oid::TEXT),
-                Some(ParamHint::Column(c) | ParamHint::DistanceOperand(c)) => {
-                    column_type(c).unwrap_or(oid::TEXT)
+            StatementKind::Select(info) => info.tables.first().map(|t| t.name.clone()),
+            _ => None,
+        };
+        let def = table
+            .as_ref()
+            .and_then(|t| tables.get(t))
+            .map(|t| t.def().clone());
+        let catalog = match (&def, &table) {
+            (None, Some(t)) => super::pg_catalog::relation(None, t, tables, session),
+            _ => None,
+        };
+        let column_type = |name: &str| match (&def, &catalog) {
+            (Some(d), _) => d
+                .columns
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| super::types::type_oid(c.ty)),
+            (None, Some(rel)) => rel.columns.iter().find(|c| c.name == name).map(|c| c.ty.0),
+            (None, None) => None,
+        };
+        let n = params.count.max(given.len());
+        Ok((0..n)
+            .map(|i| {
+                if let Some(&t) = given.get(i).filter(|&&t| t != 0) {
+                    return t;
                 }
-                Some(ParamHint::ColumnPosition(p)) => def
-                    .as_ref()
-                    .and_then(|d| d.columns.get(*p))
-                    .map_or(oid::TEXT, |c| super::types::type_oid(c.ty)),
-                Some(ParamHint::LimitOrOffset) => oid::INT8,
-                None => oid::TEXT,
-            }
-        })
-        .collect())
+                match params.hints.get(&(i + 1)) {
+                    Some(ParamHint::Cast(ty)) => ddl::parse_type(ty).unwrap_or(oid::TEXT),
+                    Some(ParamHint::Column(c) | ParamHint::DistanceOperand(c)) => {
+                        column_type(c).unwrap_or(oid::TEXT)
+                    }
+                    Some(ParamHint::ColumnPosition(p)) => def
+                        .as_ref()
+                        .and_then(|d| d.columns.get(*p))
+                        .map_or(oid::TEXT, |c| super::types::type_oid(c.ty)),
+                    Some(ParamHint::LimitOrOffset) => oid::INT8,
+                    None => oid::TEXT,
+                }
+            })
+            .collect())
+    })
 }
 
 fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {
-    let kind = classify(&job.stmt);
-    let rel = match (&job.stmt.ast, kind) {
-        (_, StatementKind::Show(name)) => {
-            let session = &job.globals.session;
-            show(session, &name)?.rows.unwrap_or_default()
-        }
-        (_, StatementKind::Explain { .. }) => explain::columns(),
-        (Ast::Query(q), _) => match catalog::describe(&job.stmt, &job.shard)? {
-            Some(rel) => rel,
-            None => job.with_ctx(true, |ctx| {
-                match reads_unmodeled_catalog(&job.stmt.ast, ctx) {
-                    true => Ok(Relation::default()),
-                    false => run_query(q, ctx),
-                }
-            })?,
-        },
-        (Ast::Insert(ins), StatementKind::Insert(t)) => {
-            let tables = job.shard.db.read().map_err(storage_error)?;
-            dml::returning_columns(&tables, &t.name, ins.returning.as_ref(), &job.param_types)?
-        }
-        (Ast::Update(up), StatementKind::Update(t)) => {
-            let tables = job.shard.db.read().map_err(storage_error)?;
-            dml::returning_columns(&tables, &t.name, up.returning.as_ref(), &job.param_types)?
-        }
-        (Ast::Delete(del), StatementKind::Delete(t)) => {
-            let tables = job.shard.db.read().map_err(storage_error)?;
-            dml::returning_columns(&tables, &t.name, del.returning.as_ref(), &job.param_types)?
-        }
-        _ => Relation::default(),
-    };
-    Ok(rel.fields())
+    crate::stack::with_tree(job.stmt.depth, || {
+        let kind = classify(&job.stmt);
+        let rel = match (&job.stmt.ast, kind) {
+            (_, StatementKind::Show(name)) if name == RECALL_VIEW => recall_view(&job.shard),
+            (_, StatementKind::Show(name)) => {
+                let session = &job.globals.session;
+                show(session, &name)?.rows.unwrap_or_default()
+            }
+            (_, StatementKind::Explain { .. }) => explain::columns(),
+            (Ast::Query(q), _) => match catalog::describe(&job.stmt, &job.shard)? {
+                Some(rel) => rel,
+                None => job.with_ctx(true, |ctx| {
+                    match reads_unmodeled_catalog(&job.stmt.ast, ctx) {
+                        true => Ok(Relation::default()),
+                        false => run_query(q, ctx),
+                    }
+                })?,
+            },
+            (Ast::Insert(ins), StatementKind::Insert(t)) => {
+                let tables = job.shard.db.read().map_err(storage_error)?;
+                dml::returning_columns(&tables, &t.name, ins.returning.as_ref(), &job.param_types)?
+            }
+            (Ast::Update(up), StatementKind::Update(t)) => {
+                let tables = job.shard.db.read().map_err(storage_error)?;
+                dml::returning_columns(&tables, &t.name, up.returning.as_ref(), &job.param_types)?
+            }
+            (Ast::Delete(del), StatementKind::Delete(t)) => {
+                let tables = job.shard.db.read().map_err(storage_error)?;
+                dml::returning_columns(&tables, &t.name, del.returning.as_ref(), &job.param_types)?
+            }
+            _ => Relation::default(),
+        };
+        Ok(rel.fields())
+    })
 }
 
 impl QueryHandler for ShardSession {
