@@ -146,6 +146,7 @@ async fn embedded_shards_and_redis_evictions_on_the_proxys_metrics() {
     config.metrics.listen = Some("127.0.0.1:0".into());
     config.cache.ttl_seconds = 1;
     config.cache.redis_url = Some(redis.url());
+    config.metrics.recall_sample_rate = 1.0;
     let proxy = pgvshard::proxy::start(config).await.unwrap();
     let addr = proxy.metrics_addr.expect("metrics endpoint");
     let body = |reply: String| reply.split("\r\n\r\n").nth(1).unwrap().to_string();
@@ -227,5 +228,31 @@ async fn embedded_shards_and_redis_evictions_on_the_proxys_metrics() {
         );
         assert!(sum(&m, "pgvshard_shard_wal_written_bytes_total", &[&label]) > 0.0);
     }
+    // Every shard's recall monitor sampled its ANN read (rate 1): exact
+    // on 25 rows, so recall 1; in SHOW pgvshard.recall and on /metrics.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let recall = loop {
+        let r = text_rows(&client, "SHOW pgvshard.recall").await.unwrap();
+        if r.len() == 4 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let shards: Vec<_> = recall.iter().map(|r| r[0].clone()).collect();
+    let expected = ["shard0", "shard1", "shard2", "shard3"].map(|s| Some(s.to_string()));
+    assert_eq!(shards, expected, "{recall:?}");
+    for r in &recall {
+        let fields: Vec<_> = r[1..5].iter().map(|v| v.as_deref()).collect();
+        assert_eq!(
+            fields,
+            [Some("items"), Some("items_hnsw"), Some("1"), Some("1")],
+            "{r:?}"
+        );
+    }
+    let m = body(scrape(addr, "/metrics").await);
+    assert_eq!(
+        sum(&m, "pgvshard_recall_at_k_count", &["index=\"items_hnsw\""]),
+        4.0
+    );
     proxy.shutdown().await.unwrap();
 }

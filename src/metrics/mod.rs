@@ -24,8 +24,8 @@ pub use prometheus::Registry;
 pub use proxy::{ProxyMetrics, Stage, StatementClass};
 pub use sampled::{Sampled, SampledGauges};
 pub use shard::{
-    BuildSample, QueryPlan, QueryTimings, Sampler, ShardCollector, ShardSample, StorageTimings,
-    TableSample,
+    BuildSample, QueryPlan, QueryTimings, RecallHistogram, Sampler, ShardCollector, ShardSample,
+    StorageTimings, TableSample,
 };
 
 /// Latency buckets in seconds, 50 µs to 10 s.

@@ -82,6 +82,40 @@ impl Default for QueryTimings {
     }
 }
 
+/// Recall@k of sampled ANN reads against an exact run (the recall
+/// monitor, `src/shard/recall.rs`), by table and index.
+#[derive(Clone, Debug)]
+pub struct RecallHistogram {
+    family: HistogramVec,
+}
+
+impl RecallHistogram {
+    /// An empty histogram.
+    pub fn new() -> Self {
+        let opts = HistogramOpts::new(
+            "pgvshard_recall_at_k",
+            "Recall@k of sampled ANN reads: the share of an exact scan's rows (same statement, enable_indexscan off) that the index returned.",
+        )
+        .buckets(vec![0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 1.0]);
+        RecallHistogram {
+            family: HistogramVec::new(opts, &["table", "index"]).expect("valid histogram options"),
+        }
+    }
+
+    /// Records one sample.
+    pub fn observe(&self, table: &str, index: &str, recall: f64) {
+        self.family
+            .with_label_values(&[table, index])
+            .observe(recall);
+    }
+}
+
+impl Default for RecallHistogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Latency of the storage's own work, recorded by the WAL writer and the
 /// checkpointer.
 #[derive(Clone, Debug)]
@@ -160,6 +194,8 @@ pub struct ShardSample {
     pub storage: StorageTimings,
     /// The executor's histograms.
     pub queries: QueryTimings,
+    /// The recall monitor's histogram.
+    pub recall: RecallHistogram,
 }
 
 /// Takes a shard's sample at scrape time (`None` once the shard is gone).
@@ -245,6 +281,7 @@ impl ShardCollector {
             .into_iter()
             .chain(timings.checkpoint.desc())
             .chain(QueryTimings::new().family.desc())
+            .chain(RecallHistogram::new().family.desc())
         {
             descs.push(desc(&d.fq_name, &d.help, &d.variable_labels)?);
         }
@@ -282,7 +319,7 @@ impl ShardCollector {
         recovery.set(sample.recovery.as_secs_f64());
         let replayed = IntGauge::with_opts(opts(6))?;
         replayed.set(clamp(sample.recovery_transactions));
-        let collectors: [&dyn Collector; 10] = [
+        let collectors: [&dyn Collector; 11] = [
             &rows,
             &entries,
             &builds,
@@ -293,6 +330,7 @@ impl ShardCollector {
             &sample.storage.wal_fsync,
             &sample.storage.checkpoint,
             &sample.queries.family,
+            &sample.recall.family,
         ];
         Ok(collectors.iter().flat_map(|c| c.collect()).collect())
     }
@@ -357,6 +395,7 @@ mod tests {
                 recovery_transactions: 0,
                 storage: StorageTimings::new(),
                 queries: QueryTimings::new(),
+                recall: RecallHistogram::new(),
             })
         })
     }

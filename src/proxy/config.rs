@@ -122,13 +122,30 @@ impl CacheConfig {
     }
 }
 
-/// Where `/metrics` is served.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Where `/metrics` is served, and how embedded shards sample recall.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `host:port` of the HTTP endpoint; absent: no endpoint.
     #[serde(default)]
     pub listen: Option<String>,
+    /// Share of ANN reads (0 to 1) an embedded shard's recall monitor runs
+    /// again as exact scans (`SHOW pgvshard.recall`).
+    #[serde(default = "default_recall_sample_rate")]
+    pub recall_sample_rate: f64,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: None,
+            recall_sample_rate: default_recall_sample_rate(),
+        }
+    }
+}
+
+fn default_recall_sample_rate() -> f64 {
+    crate::shard::executor::DEFAULT_RECALL_SAMPLE_RATE
 }
 
 fn default_max_client_connections() -> usize {
@@ -661,6 +678,12 @@ impl ProxyConfig {
             return Err(bad(
                 "authentication_timeout",
                 "give seconds from 1 to 600, as PostgreSQL allows",
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.metrics.recall_sample_rate) {
+            return Err(bad(
+                "metrics.recall_sample_rate",
+                "give a share from 0 to 1",
             ));
         }
         if self.shards.is_empty() {

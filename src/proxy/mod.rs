@@ -175,7 +175,10 @@ pub async fn start_with_registry(
             ShardKind::Postgres => Dialer::Tcp,
             ShardKind::Embedded => {
                 let dir = config.shard_data_dir(s).unwrap_or_default();
-                let shard = LocalShard::open(&dir).await.map_err(ProxyError::Setup)?;
+                let rate = config.metrics.recall_sample_rate;
+                let shard = LocalShard::open(&dir, rate)
+                    .await
+                    .map_err(ProxyError::Setup)?;
                 embedded.push(Arc::clone(&shard));
                 Dialer::Local(shard)
             }

@@ -77,5 +77,6 @@ fn sample(shard: &Shard) -> ShardSample {
         recovery_transactions: recovery.transactions_replayed,
         storage: db.timings().clone(),
         queries: shard.queries.clone(),
+        recall: shard.recall.histogram.clone(),
     }
 }

@@ -6,5 +6,6 @@
 pub mod datum;
 pub mod executor;
 pub mod metrics;
+pub mod recall;
 pub mod server;
 pub mod storage;

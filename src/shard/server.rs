@@ -47,6 +47,9 @@ pub struct ShardConfig {
     /// Most transactions prepared (PREPARE TRANSACTION) at once; 0
     /// disables two-phase commit, which the proxy needs across shards.
     pub max_prepared_transactions: usize,
+    /// Share of ANN reads (0 to 1) the recall monitor runs again as exact
+    /// scans in the background (`SHOW pgvshard.recall`).
+    pub recall_sample_rate: f64,
 }
 
 impl Default for ShardConfig {
@@ -64,6 +67,7 @@ impl Default for ShardConfig {
             tls: None,
             metrics_listen: None,
             max_prepared_transactions: 100,
+            recall_sample_rate: crate::shard::executor::DEFAULT_RECALL_SAMPLE_RATE,
         }
     }
 }
@@ -98,6 +102,9 @@ impl ShardConfig {
         }
         if !(1..=600).contains(&self.authentication_timeout) {
             return Err("authentication_timeout: give seconds from 1 to 600".into());
+        }
+        if !(0.0..=1.0).contains(&self.recall_sample_rate) {
+            return Err("recall_sample_rate: give a share from 0 to 1".into());
         }
         if self.checkpoint_wal_mb == 0 {
             return Err("checkpoint_wal_mb: must be at least 1".into());
@@ -167,7 +174,10 @@ pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Res
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "pgvshard shard listening");
-    let shard = Arc::new(Shard::new(Arc::new(db)));
+    let shard = Arc::new(Shard::with_recall_sample_rate(
+        Arc::new(db),
+        config.recall_sample_rate,
+    ));
     let _metrics = metrics_endpoint(&config, &shard).await?;
     wire::serve(listener, ShardFactory::new(shard.clone()), wire, shutdown)
         .await

@@ -112,7 +112,7 @@ mod tests {
     async fn an_open_copy_is_failed_and_the_connection_comes_back_idle() {
         let dir = std::env::temp_dir().join(format!("pgvshard-recover-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let shard = LocalShard::open(&dir).await.unwrap();
+        let shard = LocalShard::open(&dir, 0.0).await.unwrap();
         let config: ShardConfig = serde_norway::from_str("name: s0").unwrap();
         let dialer = Dialer::Local(Arc::clone(&shard));
         let mut conn = PgConnection::connect(&config, &dialer).await.unwrap();

@@ -23,15 +23,19 @@ pub struct LocalShard {
 }
 
 impl LocalShard {
-    /// Opens (or creates) the shard's data directory, replaying its WAL.
-    pub async fn open(dir: &Path) -> Result<Arc<Self>, String> {
+    /// Opens (or creates) the shard's data directory, replaying its WAL;
+    /// its recall monitor samples `recall_sample_rate` of ANN reads.
+    pub async fn open(dir: &Path, recall_sample_rate: f64) -> Result<Arc<Self>, String> {
         let path = dir.to_path_buf();
         let db =
             tokio::task::spawn_blocking(move || Database::open(&path, StorageOptions::default()))
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
-        let shard = Arc::new(Shard::new(Arc::new(db)));
+        let shard = Arc::new(Shard::with_recall_sample_rate(
+            Arc::new(db),
+            recall_sample_rate,
+        ));
         let server = LocalServer::new(ShardFactory::new(Arc::clone(&shard)), WireConfig::default());
         Ok(Arc::new(LocalShard {
             dir: dir.to_path_buf(),

@@ -34,6 +34,7 @@ mod types;
 pub use session::{ShardFactory, ShardSession};
 
 use crate::metrics::QueryTimings;
+use crate::shard::recall::RecallMonitor;
 use crate::shard::storage::{Database, StorageError, TableDef, Tables};
 use crate::wire::{PgError, Severity};
 use ann::BuildProgress;
@@ -133,6 +134,9 @@ pub struct BuildEntry {
     pub progress: Arc<BuildProgress>,
 }
 
+/// The share of ANN reads the recall monitor samples by default.
+pub const DEFAULT_RECALL_SAMPLE_RATE: f64 = 0.01;
+
 /// State shared by every session of one shard.
 #[derive(Debug)]
 pub struct Shard {
@@ -144,16 +148,25 @@ pub struct Shard {
     pub builds: Mutex<Vec<BuildEntry>>,
     /// Latency of reads by plan.
     pub queries: QueryTimings,
+    /// The live recall monitor.
+    pub recall: Arc<RecallMonitor>,
 }
 
 impl Shard {
-    /// A shard over `db`.
+    /// A shard over `db`, sampling the default 1 % of ANN reads for the
+    /// recall monitor.
     pub fn new(db: Arc<Database>) -> Self {
+        Self::with_recall_sample_rate(db, DEFAULT_RECALL_SAMPLE_RATE)
+    }
+
+    /// A shard over `db` sampling `rate` (0 to 1) of its ANN reads.
+    pub fn with_recall_sample_rate(db: Arc<Database>, rate: f64) -> Self {
         Shard {
             db,
             sequences: Sequences::default(),
             builds: Mutex::new(Vec::new()),
             queries: QueryTimings::new(),
+            recall: Arc::new(RecallMonitor::new(rate)),
         }
     }
 

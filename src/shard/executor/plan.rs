@@ -182,7 +182,7 @@ pub fn choose_access(
     candidates: Option<&[u32]>,
     settings: &AnnSearch,
 ) -> KnnAccess {
-    let Some((_, method)) = &plan.index else {
+    let Some((_, method)) = plan.index.as_ref().filter(|_| !settings.exact) else {
         return KnnAccess::Exact;
     };
     let Some(f) = filter else {

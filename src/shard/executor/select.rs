@@ -81,17 +81,26 @@ pub struct Ctx<'a> {
 /// `exact` over `scan`): the `plan` label of its latency. Atomic so that
 /// a [`Ctx`] stays `Sync`.
 #[derive(Debug, Default)]
-pub struct PlanSeen(AtomicU8);
+pub struct PlanSeen {
+    plan: AtomicU8,
+    /// The (table, index) of the first ANN index scan.
+    ann_index: std::sync::OnceLock<(String, String)>,
+}
 
 impl PlanSeen {
     fn saw(&self, plan: QueryPlan) {
-        self.0.fetch_max(plan as u8, AtomicOrdering::Relaxed);
+        self.plan.fetch_max(plan as u8, AtomicOrdering::Relaxed);
     }
 
     /// The plan recorded so far (`scan` without a KNN part).
     pub fn get(&self) -> QueryPlan {
-        let seen = usize::from(self.0.load(AtomicOrdering::Relaxed));
+        let seen = usize::from(self.plan.load(AtomicOrdering::Relaxed));
         QueryPlan::ALL.get(seen).copied().unwrap_or(QueryPlan::Scan)
+    }
+
+    /// The (table, index) of the first ANN index scan, if any.
+    pub fn ann_index(&self) -> Option<&(String, String)> {
+        self.ann_index.get()
     }
 }
 
@@ -1000,6 +1009,14 @@ fn run_select(
         } else {
             QueryPlan::Exact
         });
+        if let (true, Some((index, _))) = (index_ordered, &d.plan.index) {
+            if ctx.plan.ann_index().is_none() {
+                let _ = ctx
+                    .plan
+                    .ann_index
+                    .set((d.table.def().name.clone(), index.clone()));
+            }
+        }
         for slot in knn_slots(&d.plan, d.access, d.table, f, candidates, ctx.ann)? {
             let row = RowAt::Table(d.table, d.alias, slot);
             produced.push(if index_ordered {

@@ -6,6 +6,7 @@ use super::select::{is_short_knn, run_query, Column, Ctx, PlanSeen, Relation};
 use super::{
     catalog, copy, ddl, dml, explain, overlay, storage_error, warning, BuildEntry, Outcome, Shard,
 };
+use crate::metrics::QueryPlan;
 use crate::shard::datum::Datum;
 use crate::shard::storage::{AnnSearch, Change, PrepareRecord, Transaction};
 use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl, TwoPhase};
@@ -86,6 +87,7 @@ fn ann_settings(s: &Session) -> Result<AnnSearch, PgError> {
             iterative("ivfflat.iterative_scan")?,
             s.int("ivfflat.max_probes")? as usize,
         )?,
+        exact: s.show("enable_indexscan")? == "off",
     })
 }
 
@@ -255,6 +257,9 @@ impl ShardSession {
                     }],
                     rows: vec![vec![Some(crate::wire::Value::Text(max))]],
                 })
+            }
+            StatementKind::Show(name) if name == RECALL_VIEW => {
+                Outcome::select(recall_view(&self.shard))
             }
             StatementKind::Show(name) => show(out.session(), &name)?,
             StatementKind::Reset(name) => {
@@ -633,8 +638,96 @@ fn read(job: &Job) -> Result<Outcome, PgError> {
             })
             .map(Outcome::select);
         job.shard.queries.observe(job.plan.get(), started.elapsed());
+        if let Ok(Outcome {
+            rows: Some(rel), ..
+        }) = &result
+        {
+            sample_recall(job, &rel.rows);
+        }
         result
     })
+}
+
+/// `SHOW pgvshard.recall`: the recall monitor's figures per table and
+/// index.
+const RECALL_VIEW: &str = "pgvshard.recall";
+
+fn recall_view(shard: &Shard) -> Relation {
+    let column = |name: &str, ty| Column {
+        name: name.into(),
+        ty: (ty, -1),
+    };
+    let columns = vec![
+        column("table", oid::TEXT),
+        column("index", oid::TEXT),
+        column("samples", oid::INT8),
+        column("recall", oid::FLOAT8),
+        column("min_recall", oid::FLOAT8),
+        column("last_recall", oid::FLOAT8),
+    ];
+    let rows = shard
+        .recall
+        .report()
+        .into_iter()
+        .map(|((table, index), r)| {
+            vec![
+                Some(crate::wire::Value::Text(table)),
+                Some(crate::wire::Value::Text(index)),
+                Some(crate::wire::Value::Int8(r.samples as i64)),
+                Some(crate::wire::Value::Float8(r.sum / r.samples.max(1) as f64)),
+                Some(crate::wire::Value::Float8(r.min)),
+                Some(crate::wire::Value::Float8(r.last)),
+            ]
+        })
+        .collect();
+    Relation { columns, rows }
+}
+
+/// For the recall monitor: when the read used an ANN index outside a
+/// transaction block and is drawn, runs it again as an exact scan on a
+/// thread of its own and records the recall of `rows`.
+fn sample_recall(job: &Job, rows: &[Vec<Datum>]) {
+    if job.plan.get() != QueryPlan::Ann || !job.own_writes.is_empty() {
+        return;
+    }
+    let Some((table, index)) = job.plan.ann_index().cloned() else {
+        return;
+    };
+    let Some(ticket) = job.shard.recall.draw() else {
+        return;
+    };
+    let exact = Job {
+        shard: job.shard.clone(),
+        stmt: Arc::clone(&job.stmt),
+        params: job.params.clone(),
+        param_types: job.param_types.clone(),
+        globals: job.globals.clone(),
+        ann: AnnSearch {
+            exact: true,
+            ..job.ann
+        },
+        cancel: Arc::new(CancelSignal::default()),
+        own_writes: Vec::new(),
+        plan: PlanSeen::default(),
+    };
+    let ann_rows = rows.to_vec();
+    let spawned = std::thread::Builder::new()
+        .name("pgvshard-recall".into())
+        .spawn(move || {
+            let Ast::Query(q) = &exact.stmt.ast else {
+                return;
+            };
+            let run = || exact.with_ctx(false, |ctx| run_query(q, ctx));
+            match crate::stack::with_tree(exact.stmt.depth, run) {
+                Ok(rel) => ticket
+                    .monitor()
+                    .record(&table, &index, &ann_rows, &rel.rows),
+                Err(e) => tracing::debug!(error = %e, "recall sample failed"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "recall sample not started");
+    }
 }
 
 /// Whether the statement reads a catalog relation the shard does not
@@ -841,6 +934,7 @@ fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {
     crate::stack::with_tree(job.stmt.depth, || {
         let kind = classify(&job.stmt);
         let rel = match (&job.stmt.ast, kind) {
+            (_, StatementKind::Show(name)) if name == RECALL_VIEW => recall_view(&job.shard),
             (_, StatementKind::Show(name)) => {
                 let session = &job.globals.session;
                 show(session, &name)?.rows.unwrap_or_default()

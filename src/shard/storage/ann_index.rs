@@ -100,6 +100,8 @@ pub struct AnnSearch {
     /// `hnsw.ef_search`, `hnsw.iterative_scan`, `hnsw.max_scan_tuples`,
     /// `hnsw.scan_mem_multiplier`.
     pub hnsw: HnswSearch,
+    /// Exact scans only (`enable_indexscan = off`).
+    pub exact: bool,
 }
 
 fn not_ann() -> StorageError {
