@@ -4,7 +4,10 @@
 //! An array keeps its element type's OID, so an empty array or one of
 //! NULLs still encodes with the right element type. Only one-dimensional
 //! arrays with lower bound 1 are modelled: a multidimensional value or
-//! explicit bounds are refused (0A000), never flattened silently.
+//! explicit bounds are refused (0A000), never flattened silently. The
+//! catalog's `int2vector` and `oidvector` (`pg_index.indkey`,
+//! `indclass`) are arrays too, as in PostgreSQL: lower bound 0, text
+//! output separated by spaces (`1 2`).
 //!
 //! ```text
 //! binary := ndim i32 (0 or 1), has_nulls i32, element OID u32,
@@ -25,16 +28,50 @@ pub struct Array {
     pub elem: u32,
     /// The elements, `None` for NULL.
     pub items: Vec<Option<Value>>,
+    /// An `int2vector` / `oidvector` (lower bound 0, `1 2` as text).
+    pub vector: bool,
+}
+
+/// The element type of `int2vector` / `oidvector` type `type_oid`.
+pub fn vector_element(type_oid: u32) -> Option<u32> {
+    match type_oid {
+        types::oid::INT2VECTOR => Some(types::oid::INT2),
+        types::oid::OIDVECTOR => Some(types::oid::OID),
+        _ => None,
+    }
 }
 
 impl Array {
-    /// The array type's OID (0 when the element type has no array type).
-    pub fn type_oid(&self) -> u32 {
-        types::by_oid(self.elem).map_or(0, |t| t.array)
+    /// An array of `elem` holding `items`.
+    pub fn new(elem: u32, items: Vec<Option<Value>>) -> Array {
+        Array {
+            elem,
+            items,
+            vector: false,
+        }
     }
 
-    /// PostgreSQL's text output: `{1,NULL,"a b"}`.
+    /// The array type's OID (0 when the element type has no array type).
+    pub fn type_oid(&self) -> u32 {
+        match (self.vector, self.elem) {
+            (true, types::oid::INT2) => types::oid::INT2VECTOR,
+            (true, _) => types::oid::OIDVECTOR,
+            (false, elem) => types::by_oid(elem).map_or(0, |t| t.array),
+        }
+    }
+
+    /// The subscript of the first element (0 for the vector types).
+    pub fn lower_bound(&self) -> i32 {
+        i32::from(!self.vector)
+    }
+
+    /// PostgreSQL's text output: `{1,NULL,"a b"}` (`1 2` for the vector
+    /// types).
     pub fn to_text(&self) -> String {
+        if self.vector {
+            let items: Vec<String> = self.items.iter().flatten().map(Value::to_text).collect();
+            return items.join(" ");
+        }
         let mut out = String::from("{");
         for (i, item) in self.items.iter().enumerate() {
             if i > 0 {
@@ -51,13 +88,13 @@ impl Array {
 
     /// PostgreSQL's binary output.
     pub fn encode_binary(&self, out: &mut BytesMut) {
-        let ndim = i32::from(!self.items.is_empty());
+        let ndim = i32::from(self.vector || !self.items.is_empty());
         out.put_i32(ndim);
         out.put_i32(i32::from(self.items.iter().any(Option::is_none)));
         out.put_u32(self.elem);
         if ndim == 1 {
             out.put_i32(self.items.len() as i32);
-            out.put_i32(1);
+            out.put_i32(self.lower_bound());
         }
         for item in &self.items {
             match item {
@@ -79,11 +116,30 @@ impl Array {
             .into_iter()
             .map(|item| item.map(|s| Value::parse(elem, typmod, &s)).transpose())
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Array { elem, items })
+        Ok(Array::new(elem, items))
+    }
+
+    /// Parses `int2vectorin` / `oidvectorin` text (`1 2`) into a vector
+    /// of `elem`.
+    pub fn parse_vector(elem: u32, text: &str) -> Result<Array, PgError> {
+        let items = text
+            .split_ascii_whitespace()
+            .map(|s| Value::parse(elem, None, s).map(Some))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Array {
+            elem,
+            items,
+            vector: true,
+        })
     }
 
     /// Decodes `array_recv` bytes whose elements must be of type `elem`.
-    pub fn from_binary(elem: u32, typmod: Option<u32>, b: &[u8]) -> Result<Array, PgError> {
+    pub fn from_binary(
+        elem: u32,
+        typmod: Option<u32>,
+        vector: bool,
+        b: &[u8],
+    ) -> Result<Array, PgError> {
         let mut r = Reader(b);
         let ndim = r.i32()?;
         let flags = r.i32()?;
@@ -113,7 +169,7 @@ impl Array {
             0 => 0,
             _ => {
                 let (len, lower) = (r.i32()?, r.i32()?);
-                if lower != 1 {
+                if lower != i32::from(!vector) {
                     return Err(PgError::feature_not_supported(
                         "arrays with a lower bound other than 1 are not supported",
                     ));
@@ -141,7 +197,11 @@ impl Array {
                 "incorrect binary data format in array element",
             ));
         }
-        Ok(Array { elem, items })
+        Ok(Array {
+            elem,
+            items,
+            vector,
+        })
     }
 }
 
@@ -314,7 +374,7 @@ mod tests {
         assert_eq!(a.to_text(), text);
         let mut buf = BytesMut::new();
         a.encode_binary(&mut buf);
-        assert_eq!(Array::from_binary(elem, None, &buf).unwrap(), a);
+        assert_eq!(Array::from_binary(elem, None, false, &buf).unwrap(), a);
         a
     }
 
@@ -352,16 +412,29 @@ mod tests {
     }
 
     #[test]
+    fn vectors_print_with_spaces_and_start_at_zero() {
+        let v = Array::parse_vector(oid::INT2, "1  3").unwrap();
+        assert_eq!(
+            (v.to_text(), v.type_oid(), v.lower_bound()),
+            ("1 3".into(), 22, 0)
+        );
+        let mut buf = BytesMut::new();
+        v.encode_binary(&mut buf);
+        assert_eq!(Array::from_binary(oid::INT2, None, true, &buf).unwrap(), v);
+        assert!(Array::from_binary(oid::INT2, None, false, &buf).is_err());
+    }
+
+    #[test]
     fn binary_checks_header_and_lengths() {
         let a = Array::parse(oid::INT8, None, "{7}").unwrap();
         let mut buf = BytesMut::new();
         a.encode_binary(&mut buf);
-        let e = Array::from_binary(oid::INT4, None, &buf).unwrap_err();
+        let e = Array::from_binary(oid::INT4, None, false, &buf).unwrap_err();
         assert_eq!(e.code, "42804");
-        assert!(Array::from_binary(oid::INT8, None, &buf[..buf.len() - 1]).is_err());
-        assert!(Array::from_binary(oid::INT8, None, &[0, 0]).is_err());
+        assert!(Array::from_binary(oid::INT8, None, false, &buf[..buf.len() - 1]).is_err());
+        assert!(Array::from_binary(oid::INT8, None, false, &[0, 0]).is_err());
         let mut extra = buf.to_vec();
         extra.push(0);
-        assert!(Array::from_binary(oid::INT8, None, &extra).is_err());
+        assert!(Array::from_binary(oid::INT8, None, false, &extra).is_err());
     }
 }

@@ -27,6 +27,8 @@ pub mod oid {
     pub const NAME: u32 = 19;
     /// int8.
     pub const INT8: u32 = 20;
+    /// int2vector (`pg_index.indkey`).
+    pub const INT2VECTOR: u32 = 22;
     /// int2.
     pub const INT2: u32 = 21;
     /// int4.
@@ -35,6 +37,8 @@ pub mod oid {
     pub const TEXT: u32 = 25;
     /// oid.
     pub const OID: u32 = 26;
+    /// oidvector (`pg_index.indclass`).
+    pub const OIDVECTOR: u32 = 30;
     /// float4.
     pub const FLOAT4: u32 = 700;
     /// float8.
@@ -120,6 +124,14 @@ pub static TYPES: &[PgType] = &[
     base(oid::INT4, "int4", 4, 1007, PG),
     base(oid::TEXT, "text", -1, 1009, PG),
     base(oid::OID, "oid", 4, 1028, PG),
+    PgType {
+        array: 1006,
+        ..array(oid::INT2VECTOR, "int2vector", oid::INT2, PG)
+    },
+    PgType {
+        array: 1013,
+        ..array(oid::OIDVECTOR, "oidvector", oid::OID, PG)
+    },
     base(oid::FLOAT4, "float4", 4, 1021, PG),
     base(oid::FLOAT8, "float8", 8, 1022, PG),
     PgType {
@@ -157,6 +169,8 @@ pub static TYPES: &[PgType] = &[
     array(1561, "_bit", oid::BIT, PG),
     array(1563, "_varbit", oid::VARBIT, PG),
     array(3807, "_jsonb", oid::JSONB, PG),
+    array(1006, "_int2vector", oid::INT2VECTOR, PG),
+    array(1013, "_oidvector", oid::OIDVECTOR, PG),
     array(16390, "_vector", oid::VECTOR, PUBLIC),
     array(16391, "_halfvec", oid::HALFVEC, PUBLIC),
     array(16392, "_sparsevec", oid::SPARSEVEC, PUBLIC),
@@ -219,7 +233,7 @@ mod tests {
         assert_eq!(by_name("integer[]").unwrap().oid, 1007);
         assert_eq!(by_name("_vector").unwrap().elem, oid::VECTOR);
         assert_eq!(array_of(oid::OID).unwrap().oid, 1028);
-        for t in TYPES.iter().filter(|t| t.elem != 0) {
+        for t in TYPES.iter().filter(|t| t.elem != 0 && t.array == 0) {
             assert_eq!(by_oid(t.elem).unwrap().array, t.oid, "{}", t.name);
         }
     }

@@ -5,7 +5,7 @@
 use ann::{BitVector, HalfVector, SparseVector, Vector};
 use bytes::{BufMut, BytesMut};
 
-use super::array::Array;
+use super::array::{self, Array};
 use super::error::PgError;
 use super::types::{self, oid};
 use super::{datetime, sqlstate};
@@ -127,6 +127,8 @@ impl Value {
             Value::Float4(v) => float_text(f64::from(*v), &format!("{v:e}"), 6),
             Value::Float8(v) => float_text(*v, &format!("{v:e}"), 15),
             Value::Text(s) | Value::Jsonb(s) => s.clone(),
+            // charout prints the zero byte as an empty string.
+            Value::Char(0) => String::new(),
             Value::Char(c) => char::from(*c).to_string(),
             Value::Oid(v) => v.to_string(),
             Value::Date(d) => datetime::format_date(*d),
@@ -210,9 +212,10 @@ impl Value {
             oid::VECTOR => Value::Vector(Vector::parse(text, typmod)?),
             oid::HALFVEC => Value::HalfVec(HalfVector::parse(text, typmod)?),
             oid::SPARSEVEC => Value::SparseVec(SparseVector::parse(text, typmod)?),
-            other => match array_element(other) {
-                Some(elem) => Value::Array(Array::parse(elem, typmod, text)?),
-                None => return Err(unsupported_type(other)),
+            other => match (array::vector_element(other), array_element(other)) {
+                (Some(elem), _) => Value::Array(Array::parse_vector(elem, text)?),
+                (None, Some(elem)) => Value::Array(Array::parse(elem, typmod, text)?),
+                (None, None) => return Err(unsupported_type(other)),
             },
         })
     }
@@ -258,9 +261,10 @@ fn decode_binary(type_oid: u32, typmod: Option<u32>, b: &[u8]) -> Result<Value, 
                 )
             })?)
         }
-        other => match array_element(other) {
-            Some(elem) => Value::Array(Array::from_binary(elem, typmod, b)?),
-            None => return Err(unsupported_type(other)),
+        other => match (array::vector_element(other), array_element(other)) {
+            (Some(elem), _) => Value::Array(Array::from_binary(elem, typmod, true, b)?),
+            (None, Some(elem)) => Value::Array(Array::from_binary(elem, typmod, false, b)?),
+            (None, None) => return Err(unsupported_type(other)),
         },
     })
 }

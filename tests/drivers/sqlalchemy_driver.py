@@ -1,6 +1,7 @@
 """SQLAlchemy 2 ORM with pgvector.sqlalchemy's types, on the psycopg2 and
 psycopg 3 dialects, then SQLModel: has_table, create_all (a serial key, an
-Identity() key, an HNSW index with postgresql_ops), ORM inserts (single
+Identity() key, an HNSW index with postgresql_ops), inspect() (indexes,
+constraints, columns), ORM inserts (single
 and bulk), KNN ordered by l2_distance / cosine_distance /
 max_inner_product, filter + KNN, get, update, delete, drop_all."""
 
@@ -54,11 +55,28 @@ def vectors(n, seed):
     return [[round(rng.uniform(-1, 1), 3) for _ in range(3)] for _ in range(n)]
 
 
+def introspection(engine, steps, dialect):
+    """inspect(): indexes (the HNSW index's postgresql_using / _ops /
+    _with, read through unnest(indkey), generate_subscripts and array_agg),
+    constraints, comments and columns, as PostgreSQL answers them."""
+    i = inspect(engine)
+    for t in ("sa_items", "sa_notes"):
+        steps.saw(f"{dialect} {t} indexes", i.get_indexes(t))
+        steps.saw(f"{dialect} {t} pk", i.get_pk_constraint(t))
+        steps.saw(f"{dialect} {t} unique", i.get_unique_constraints(t))
+        steps.saw(f"{dialect} {t} foreign keys", i.get_foreign_keys(t))
+        steps.saw(f"{dialect} {t} checks", i.get_check_constraints(t))
+        steps.saw(f"{dialect} {t} comment", i.get_table_comment(t))
+    columns = [(c["name"], str(c["type"]), c["nullable"], c["default"]) for c in i.get_columns("sa_items")]
+    steps.saw(f"{dialect} sa_items columns", columns)
+
+
 def orm(engine, steps, dialect):
     Base.metadata.drop_all(engine)
     steps.saw(f"{dialect} has_table before", inspect(engine).has_table("sa_items"))
     Base.metadata.create_all(engine)
     steps.saw(f"{dialect} has_table", inspect(engine).has_table("sa_items"))
+    introspection(engine, steps, dialect)
     data = vectors(20, 7)
     with Session(engine) as s:
         s.add(Item(id=1, name="one", embedding=data[0], half=data[0]))

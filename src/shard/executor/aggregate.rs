@@ -1,4 +1,5 @@
-//! count / sum / avg / min / max / array_agg over a group of rows,
+//! count / sum / avg / min / max / bool_and / bool_or / array_agg over a
+//! group of rows,
 //! including pgvector's `avg` and `sum` of vectors (through ann's
 //! accumulators) and `array_agg(x ORDER BY …)`.
 
@@ -127,6 +128,8 @@ enum State {
     HalfSum(SumAccumulator<f16>),
     VectorAvg(AvgAccumulator, bool),
     Extreme(Datum, Ordering),
+    /// bool_and (true) / bool_or (false) so far.
+    Bools(Option<bool>, bool),
     /// array_agg: each row's sort keys and value.
     Collect(Vec<(Vec<Datum>, Datum)>),
     Empty,
@@ -149,6 +152,8 @@ impl Accumulators {
                     "min" => State::Extreme(None, Ordering::Less),
                     "max" => State::Extreme(None, Ordering::Greater),
                     "array_agg" => State::Collect(Vec::new()),
+                    "bool_and" => State::Bools(None, true),
+                    "bool_or" => State::Bools(None, false),
                     _ => State::Empty,
                 })
                 .collect(),
@@ -237,6 +242,11 @@ fn add(state: &mut State, name: &str, v: Value) -> Result<(), PgError> {
         (State::HalfSum(acc), Value::HalfVec(x)) => acc.add(&x)?,
         (State::VectorAvg(acc, false), Value::Vector(x)) => acc.add(&x)?,
         (State::VectorAvg(acc, true), Value::HalfVec(x)) => acc.add(&x)?,
+        (State::Bools(acc, and), v) => {
+            let x = super::expr::bool_of(v)?;
+            let so_far = acc.unwrap_or(*and);
+            *acc = Some(if *and { so_far && x } else { so_far || x });
+        }
         (State::Extreme(best, want), v) => {
             let replace = match best {
                 None => true,
@@ -268,12 +278,13 @@ fn finish(state: State, order: &[OrderByExpr]) -> Result<Datum, PgError> {
                 .iter()
                 .find_map(|(_, v)| v.as_ref().map(Value::type_oid))
                 .unwrap_or(oid::TEXT);
-            Some(Value::Array(Array {
+            Some(Value::Array(Array::new(
                 elem,
-                items: items.into_iter().map(|(_, v)| v).collect(),
-            }))
+                items.into_iter().map(|(_, v)| v).collect(),
+            )))
         }
         State::Collect(_) => None,
+        State::Bools(acc, _) => acc.map(Value::Bool),
         State::Count(n) => Some(Value::Int8(n)),
         State::IntSum(s) => s.map(Value::Int8),
         State::FloatSum(s, true) => s.map(|x| Value::Float4(x as f32)),

@@ -15,6 +15,7 @@ use ann::functions::casts::{self, ArrayElements};
 use ann::types::{DenseVector, Element};
 use half::f16;
 use sqlparser::ast::{AccessExpr, Expr, Subscript, Value as SqlValue};
+use std::borrow::Cow;
 
 /// The element type of array type `type_oid`, if it is one.
 pub fn element_of(type_oid: u32) -> Option<u32> {
@@ -132,17 +133,38 @@ pub fn construct(
         .into_iter()
         .map(|v| v.map(|v| coerce::cast(v, elem, None, true)).transpose())
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Value::Array(Array { elem, items }))
+    Ok(Value::Array(Array::new(elem, items)))
 }
 
-/// The index of `a[i]` (one subscript; slices and `a[i][j]` are refused).
-pub fn subscript(chain: &[AccessExpr]) -> Result<&Expr, PgError> {
-    match chain {
-        [AccessExpr::Subscript(Subscript::Index { index })] => Ok(index),
-        _ => Err(PgError::feature_not_supported(
+/// The array and the index of `a[i]` (`t.a[i]` too: sqlparser reads it
+/// as `t` followed by `.a` and `[i]`); slices and `a[i][j]` are refused.
+pub fn subscript<'e>(
+    root: &'e Expr,
+    chain: &'e [AccessExpr],
+) -> Result<(Cow<'e, Expr>, &'e Expr), PgError> {
+    let unsupported = || {
+        PgError::feature_not_supported(
             "array slices and multidimensional subscripts are not supported",
-        )),
+        )
+    };
+    let Some((AccessExpr::Subscript(Subscript::Index { index }), path)) = chain.split_last() else {
+        return Err(unsupported());
+    };
+    if path.is_empty() {
+        return Ok((Cow::Borrowed(root), index));
     }
+    let mut parts = match root {
+        Expr::Identifier(i) => vec![i.clone()],
+        Expr::CompoundIdentifier(p) => p.clone(),
+        _ => return Err(unsupported()),
+    };
+    for step in path {
+        match step {
+            AccessExpr::Dot(Expr::Identifier(i)) => parts.push(i.clone()),
+            _ => return Err(unsupported()),
+        }
+    }
+    Ok((Cow::Owned(Expr::CompoundIdentifier(parts)), index))
 }
 
 /// `array[i]`: the element at 1-based `i`, NULL outside the array.
@@ -160,9 +182,8 @@ pub fn element_at(array: Value, i: Value) -> Result<Datum, PgError> {
         Value::Int4(i) => i,
         _ => return Ok(None),
     };
-    Ok(usize::try_from(i)
-        .ok()
-        .and_then(|i| i.checked_sub(1))
+    Ok(i.checked_sub(a.lower_bound())
+        .and_then(|i| usize::try_from(i).ok())
         .and_then(|i| a.items.into_iter().nth(i))
         .flatten())
 }
@@ -170,8 +191,8 @@ pub fn element_at(array: Value, i: Value) -> Result<Datum, PgError> {
 /// `cardinality`, `array_length`, `array_lower`, `array_upper` (of a
 /// one-dimensional array, dimension 1), or `None` for another name.
 pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgError>> {
-    let len = match args.first() {
-        Some(Some(Value::Array(a))) => a.items.len() as i32,
+    let (len, lower) = match args.first() {
+        Some(Some(Value::Array(a))) => (a.items.len() as i32, a.lower_bound()),
         Some(None) => return Some(Ok(None)),
         _ => return None,
     };
@@ -182,11 +203,65 @@ pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgErro
     Some(Ok(match (name, args.len()) {
         ("cardinality", 1) => Some(Value::Int4(len)),
         ("array_length", 2) if dim() && len > 0 => Some(Value::Int4(len)),
-        ("array_lower", 2) if dim() && len > 0 => Some(Value::Int4(1)),
-        ("array_upper", 2) if dim() && len > 0 => Some(Value::Int4(len)),
+        ("array_lower", 2) if dim() && len > 0 => Some(Value::Int4(lower)),
+        ("array_upper", 2) if dim() && len > 0 => Some(Value::Int4(lower + len - 1)),
         ("array_length" | "array_lower" | "array_upper", 2) => None,
         _ => return None,
     }))
+}
+
+/// True for the set-returning functions a select list may call.
+pub fn is_set_returning(name: &str) -> bool {
+    matches!(name, "unnest" | "generate_subscripts")
+}
+
+/// The rows of set-returning call `name(args)` in a select list:
+/// `unnest(array)` its elements, `generate_subscripts(array, 1 [,
+/// reverse])` its subscripts; none for a NULL or empty array.
+pub fn set_values(name: &str, args: &[Datum]) -> Result<Vec<Datum>, PgError> {
+    let array = match args.first() {
+        Some(Some(Value::Array(a))) => a,
+        Some(None) => return Ok(Vec::new()),
+        Some(Some(v)) => {
+            return Err(PgError::new(
+                "42883",
+                format!(
+                    "function {name}({}) does not exist",
+                    type_name(v.type_oid())
+                ),
+            ))
+        }
+        None => {
+            return Err(PgError::new(
+                "42883",
+                format!("function {name}() does not exist"),
+            ))
+        }
+    };
+    match (name, &args[1..]) {
+        ("unnest", []) => Ok(array.items.clone()),
+        ("generate_subscripts", [dim] | [dim, _]) => {
+            if dim.as_ref().and_then(coerce::as_i64) != Some(1) {
+                return Ok(Vec::new());
+            }
+            let reverse = matches!(args.get(2), Some(Some(Value::Bool(true))));
+            let lower = array.lower_bound();
+            let mut subs: Vec<Datum> = (0..array.items.len() as i32)
+                .map(|i| Some(Value::Int4(lower + i)))
+                .collect();
+            if reverse {
+                subs.reverse();
+            }
+            Ok(subs)
+        }
+        _ => Err(PgError::new(
+            "42883",
+            format!(
+                "function {name} with {} arguments does not exist",
+                args.len()
+            ),
+        )),
+    }
 }
 
 /// `a || b` with an array on either side: array || array, array ||
@@ -267,7 +342,14 @@ pub fn cast_from_array(
                     .transpose()
             })
             .collect::<Result<Vec<_>, _>>();
-        return Some(items.map(|items| Value::Array(Array { elem, items })));
+        let vector = crate::wire::array::vector_element(to).is_some();
+        return Some(items.map(|items| {
+            Value::Array(Array {
+                elem,
+                items,
+                vector,
+            })
+        }));
     }
     Some(match to {
         oid::VECTOR => to_dense::<f32>(&a, typmod).map(Value::Vector),
@@ -317,13 +399,13 @@ fn to_dense<E: Element>(a: &Array, typmod: Option<u32>) -> Result<DenseVector<E>
 
 /// `vector::real[]` / `halfvec::real[]`.
 pub fn dense_to_real_array<E: Element>(v: &DenseVector<E>) -> Value {
-    Value::Array(Array {
-        elem: oid::FLOAT4,
-        items: casts::dense_to_f32_array(v)
+    Value::Array(Array::new(
+        oid::FLOAT4,
+        casts::dense_to_f32_array(v)
             .into_iter()
             .map(|x| Some(Value::Float4(x)))
             .collect(),
-    })
+    ))
 }
 
 #[cfg(test)]

@@ -96,7 +96,8 @@ pub struct Env<'a> {
     pub params: &'a [Datum],
     /// Session and server state.
     pub globals: &'a Globals,
-    /// Values of aggregate calls by SQL text, when evaluating a group.
+    /// Values of aggregate calls by SQL text, when evaluating a group; of
+    /// set-returning calls, when evaluating one of a select list's rows.
     pub aggregates: Option<&'a HashMap<String, Datum>>,
     /// Subqueries and the catalog, where the expression may use them.
     pub scope: Option<&'a dyn Scope>,
@@ -120,7 +121,7 @@ impl<'a> Env<'a> {
 pub fn is_aggregate(f: &Function) -> bool {
     matches!(
         function_name(f).as_str(),
-        "count" | "sum" | "avg" | "min" | "max" | "array_agg"
+        "count" | "sum" | "avg" | "min" | "max" | "array_agg" | "bool_and" | "bool_or"
     )
 }
 
@@ -231,8 +232,8 @@ pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
         }
         Expr::Array(a) => arrays::construct(&a.elem, None, row, env).map(Some),
         Expr::CompoundFieldAccess { root, access_chain } => {
-            let index = arrays::subscript(access_chain)?;
-            let (Some(array), Some(i)) = (eval(root, row, env)?, eval(index, row, env)?) else {
+            let (root, index) = arrays::subscript(root, access_chain)?;
+            let (Some(array), Some(i)) = (eval(&root, row, env)?, eval(index, row, env)?) else {
                 return Ok(None);
             };
             arrays::element_at(array, i)
@@ -682,6 +683,17 @@ fn cmp_datum(a: &Datum, b: &Datum) -> Result<Option<Ordering>, PgError> {
 
 fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
     let name = function_name(f);
+    if arrays::is_set_returning(&name) {
+        return env
+            .aggregates
+            .and_then(|values| values.get(&expr.to_string()))
+            .cloned()
+            .ok_or_else(|| {
+                PgError::feature_not_supported(format!(
+                    "set-returning function {name} is only supported at the top of a select list without aggregates"
+                ))
+            });
+    }
     if is_aggregate(f) {
         return match env.aggregates {
             Some(values) => values
@@ -955,9 +967,15 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
         "pg_get_expr" => text(text_arg(0)),
         "pg_get_userbyid" => text(Some(env.globals.session.user.clone())),
         "pg_encoding_to_char" => text(Some("UTF8".into())),
-        "pg_get_indexdef" => match tables() {
-            Ok(t) => text(oid_arg(0).and_then(|i| cat::index_def_by_oid(i, t))),
-            Err(e) => Err(e),
+        "pg_get_indexdef" => match (tables(), args.get(1)) {
+            (Err(e), _) => Err(e),
+            (Ok(t), None | Some(Some(Value::Int4(0)))) => {
+                text(oid_arg(0).and_then(|i| cat::index_def_by_oid(i, t)))
+            }
+            (Ok(t), Some(column)) => {
+                let column = column.as_ref().and_then(as_i64).unwrap_or(0);
+                text(oid_arg(0).and_then(|i| cat::index_column_by_oid(i, column, t)))
+            }
         },
         "pg_get_constraintdef" => match tables() {
             Ok(t) => text(oid_arg(0).and_then(|c| cat::constraint_def_by_oid(c, t))),
@@ -978,13 +996,13 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
             } else {
                 &["public"][..]
             };
-            Ok(Some(Value::Array(crate::wire::Array {
-                elem: oid::NAME,
-                items: schemas
+            Ok(Some(Value::Array(crate::wire::Array::new(
+                oid::NAME,
+                schemas
                     .iter()
                     .map(|s| Some(Value::Text(s.to_string())))
                     .collect(),
-            })))
+            ))))
         }
         _ => return None,
     })

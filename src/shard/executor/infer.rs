@@ -8,7 +8,7 @@ use super::types::cast_target;
 use crate::sql::{distance_operator, placeholder_index};
 use crate::wire::types::oid;
 use crate::wire::PgError;
-use sqlparser::ast::{BinaryOperator, Expr, Query, UnaryOperator, Value as SqlValue};
+use sqlparser::ast::{AccessExpr, BinaryOperator, Expr, Query, UnaryOperator, Value as SqlValue};
 
 /// A type OID and typmod (-1: none).
 pub type TypeOf = (u32, i32);
@@ -139,8 +139,8 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
             },
             Expr::Nested(e) => infer(e, cols, env),
             Expr::CompoundFieldAccess { root, access_chain } => {
-                arrays::subscript(access_chain)?;
-                let (t, m) = infer(root, cols, env)?;
+                let (root, _) = arrays::subscript(root, access_chain)?;
+                let (t, m) = infer(&root, cols, env)?;
                 Ok((arrays::element_of(t).unwrap_or(oid::TEXT), m))
             }
             Expr::Array(a) => {
@@ -208,9 +208,11 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                         Ok((arrays::element_of(t).unwrap_or(oid::TEXT), m))
                     }
                     "current_schemas" => Ok((arrays::array_type(oid::NAME)?, -1)),
-                    "array_length" | "cardinality" | "array_lower" | "array_upper" => {
-                        plain(oid::INT4)
-                    }
+                    "array_length"
+                    | "cardinality"
+                    | "array_lower"
+                    | "array_upper"
+                    | "generate_subscripts" => plain(oid::INT4),
                     "sum" => Ok(match arg(0)? {
                         (t, _) if is_int(t) => (oid::INT8, -1),
                         (oid::TEXT, _) => (oid::FLOAT8, -1),
@@ -235,7 +237,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "has_schema_privilege"
                     | "has_database_privilege"
                     | "has_column_privilege"
-                    | "has_sequence_privilege" => plain(oid::BOOL),
+                    | "has_sequence_privilege"
+                    | "bool_and"
+                    | "bool_or" => plain(oid::BOOL),
                     "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),
                     "binary_quantize" => plain(oid::BIT),
                     _ => plain(oid::TEXT),
@@ -286,7 +290,10 @@ pub fn output_name(expr: &Expr) -> String {
         Expr::Nested(e) => output_name(e),
         Expr::Case { .. } => "case".to_string(),
         Expr::Array(_) => "array".to_string(),
-        Expr::CompoundFieldAccess { root, .. } => output_name(root),
+        Expr::CompoundFieldAccess { root, access_chain } => match access_chain.split_last() {
+            Some((_, [.., AccessExpr::Dot(Expr::Identifier(i))])) => i.value.clone(),
+            _ => output_name(root),
+        },
         Expr::Exists { .. } => "exists".to_string(),
         Expr::Subquery(q) => match q.body.as_ref() {
             sqlparser::ast::SetExpr::Select(s) => match s.projection.as_slice() {

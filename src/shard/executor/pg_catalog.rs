@@ -14,7 +14,7 @@ use super::select::{Column, Relation};
 use crate::shard::datum::Datum;
 use crate::shard::storage::{IndexMethod, Table, Tables};
 use crate::wire::types::{self, oid, PgType};
-use crate::wire::{Session, Value};
+use crate::wire::{Array, Session, Value};
 use ann::{Metric, VectorType};
 
 /// `pg_catalog`'s namespace OID.
@@ -28,6 +28,34 @@ const OWNER_OID: u32 = 10;
 /// A primary key's index OID is this plus the table's OID.
 pub const PKEY_OID_BASE: u32 = 1_000_000_000;
 const HNSW_AM_OID: u32 = 16_400;
+const BTREE_AM_OID: u32 = 403;
+/// `text[]`.
+const TEXT_ARRAY: u32 = 1009;
+/// `int2[]`.
+const INT2_ARRAY: u32 = 1005;
+/// PostgreSQL's fixed OIDs of the catalog relations, for
+/// `'pg_class'::regclass` and friends.
+const CATALOG_OIDS: &[(&str, u32)] = &[
+    ("pg_type", 1247),
+    ("pg_attribute", 1249),
+    ("pg_proc", 1255),
+    ("pg_class", 1259),
+    ("pg_database", 1262),
+    ("pg_am", 2601),
+    ("pg_attrdef", 2604),
+    ("pg_constraint", 2606),
+    ("pg_description", 2609),
+    ("pg_index", 2610),
+    ("pg_inherits", 2611),
+    ("pg_namespace", 2615),
+    ("pg_opclass", 2616),
+    ("pg_trigger", 2620),
+    ("pg_sequence", 2224),
+    ("pg_extension", 3079),
+    ("pg_collation", 3456),
+    ("pg_enum", 3501),
+    ("pg_range", 3541),
+];
 const IVFFLAT_AM_OID: u32 = 16_401;
 
 /// A relation being built: columns, then rows in column order.
@@ -339,7 +367,7 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
 
 fn am_oid(method: IndexMethod) -> u32 {
     match method {
-        IndexMethod::BTree => 403,
+        IndexMethod::BTree => BTREE_AM_OID,
         IndexMethod::Hnsw { .. } => HNSW_AM_OID,
         IndexMethod::IvfFlat { .. } => IVFFLAT_AM_OID,
     }
@@ -362,6 +390,71 @@ pub fn opclass_name(ty: VectorType, metric: Metric) -> String {
         Metric::Jaccard => "jaccard",
     };
     format!("{t}_{m}_ops")
+}
+
+/// `pg_class.reloptions` of an index: pgvector's options as
+/// `{m=16,ef_construction=64}` (every option, as if all were given), NULL
+/// for a btree.
+fn index_options(method: IndexMethod) -> Datum {
+    let options = match method {
+        IndexMethod::Hnsw {
+            m, ef_construction, ..
+        } => vec![
+            format!("m={m}"),
+            format!("ef_construction={ef_construction}"),
+        ],
+        IndexMethod::IvfFlat { lists, .. } => vec![format!("lists={lists}")],
+        IndexMethod::BTree => return None,
+    };
+    Some(Value::Array(Array::new(
+        oid::TEXT,
+        options.into_iter().map(|o| Some(Value::Text(o))).collect(),
+    )))
+}
+
+/// An `int2vector` / `oidvector` datum.
+fn vector_of(elem: u32, items: impl IntoIterator<Item = Value>) -> Datum {
+    Some(Value::Array(Array {
+        elem,
+        items: items.into_iter().map(Some).collect(),
+        vector: true,
+    }))
+}
+
+/// The operator class of column `column` in index `index` of `table`:
+/// pgvector's for a vector index, PostgreSQL's default btree class of the
+/// column's type otherwise (0 for a type without one here).
+fn index_opclass(table: &Table, index: &IndexInfo, column: usize) -> u32 {
+    let ty = table.def().columns[column].ty;
+    match (index.method.metric(), ty.vector_type()) {
+        (Some(metric), Some((vt, _))) => opclasses()
+            .into_iter()
+            .find(|c| c.am == am_oid(index.method) && c.name == opclass_name(vt, metric))
+            .map_or(0, |c| c.oid),
+        _ => {
+            let type_oid = super::types::type_oid(ty);
+            opclasses()
+                .into_iter()
+                .find(|c| c.am == BTREE_AM_OID && c.default && c.input == type_oid)
+                .map_or(0, |c| c.oid)
+        }
+    }
+}
+
+/// `pg_get_indexdef(index, column, pretty)`: the indexed column's name
+/// (empty past the last column, as PostgreSQL answers).
+pub fn index_column_by_oid(index: u32, column: i64, tables: &Tables) -> Option<String> {
+    for t in tables.iter() {
+        if let Some(i) = indexes(t).into_iter().find(|i| i.oid == index) {
+            let at = usize::try_from(column).ok()?.checked_sub(1)?;
+            return Some(
+                i.columns
+                    .get(at)
+                    .map_or_else(String::new, |&c| t.def().columns[c].name.clone()),
+            );
+        }
+    }
+    None
 }
 
 /// `CREATE [UNIQUE] INDEX …` as `pg_get_indexdef` prints it.
@@ -436,43 +529,44 @@ fn pg_class(tables: &Tables) -> Relation {
         ("relreplident", oid::CHAR),
         ("relispartition", oid::BOOL),
         ("relacl", oid::TEXT),
-        ("reloptions", oid::TEXT),
+        ("reloptions", TEXT_ARRAY),
         ("relpartbound", oid::TEXT),
     ]);
-    let mut add = |id: u32, name: &str, kind: u8, am: u32, natts: usize, has_index: bool| {
-        r.row(vec![
-            o(id),
-            text(name),
-            o(PUBLIC_OID),
-            o(0),
-            o(0),
-            o(OWNER_OID),
-            o(am),
-            o(id),
-            o(0),
-            i4(0),
-            Some(Value::Float4(-1.0)),
-            i4(0),
-            o(0),
-            b(has_index),
-            b(false),
-            ch(b'p'),
-            ch(kind),
-            i2(natts as i16),
-            i2(0),
-            b(false),
-            b(false),
-            b(false),
-            b(false),
-            b(false),
-            b(true),
-            ch(if kind == b'r' { b'd' } else { b'n' }),
-            b(false),
-            None,
-            None,
-            None,
-        ]);
-    };
+    let mut add =
+        |id: u32, name: &str, kind: u8, am: u32, natts: usize, has_index: bool, options: Datum| {
+            r.row(vec![
+                o(id),
+                text(name),
+                o(PUBLIC_OID),
+                o(0),
+                o(0),
+                o(OWNER_OID),
+                o(am),
+                o(id),
+                o(0),
+                i4(0),
+                Some(Value::Float4(-1.0)),
+                i4(0),
+                o(0),
+                b(has_index),
+                b(false),
+                ch(b'p'),
+                ch(kind),
+                i2(natts as i16),
+                i2(0),
+                b(false),
+                b(false),
+                b(false),
+                b(false),
+                b(false),
+                b(true),
+                ch(if kind == b'r' { b'd' } else { b'n' }),
+                b(false),
+                None,
+                options,
+                None,
+            ]);
+        };
     for t in sorted_tables(tables) {
         let def = t.def();
         let idx = indexes(t);
@@ -483,6 +577,7 @@ fn pg_class(tables: &Tables) -> Relation {
             2,
             def.columns.len(),
             !idx.is_empty(),
+            None,
         );
         for i in idx {
             add(
@@ -492,6 +587,7 @@ fn pg_class(tables: &Tables) -> Relation {
                 am_oid(i.method),
                 i.columns.len(),
                 false,
+                index_options(i.method),
             );
         }
     }
@@ -634,14 +730,6 @@ fn pg_attrdef(tables: &Tables) -> Relation {
     r.done()
 }
 
-fn int2_list(columns: &[usize], sep: &str) -> String {
-    columns
-        .iter()
-        .map(|c| (c + 1).to_string())
-        .collect::<Vec<_>>()
-        .join(sep)
-}
-
 fn pg_index(tables: &Tables) -> Relation {
     let mut r = Builder::new(&[
         ("indexrelid", oid::OID),
@@ -659,7 +747,10 @@ fn pg_index(tables: &Tables) -> Relation {
         ("indisready", oid::BOOL),
         ("indislive", oid::BOOL),
         ("indisreplident", oid::BOOL),
-        ("indkey", oid::TEXT),
+        ("indkey", oid::INT2VECTOR),
+        ("indcollation", oid::OIDVECTOR),
+        ("indclass", oid::OIDVECTOR),
+        ("indoption", oid::INT2VECTOR),
         ("indexprs", oid::TEXT),
         ("indpred", oid::TEXT),
     ]);
@@ -682,7 +773,28 @@ fn pg_index(tables: &Tables) -> Relation {
                 b(true),
                 b(true),
                 b(false),
-                text(&int2_list(&i.columns, " ")),
+                vector_of(
+                    oid::INT2,
+                    i.columns.iter().map(|&c| Value::Int2(c as i16 + 1)),
+                ),
+                vector_of(
+                    oid::OID,
+                    i.columns.iter().map(|&c| {
+                        let ty = super::types::type_oid(t.def().columns[c].ty);
+                        Value::Oid(if matches!(ty, oid::TEXT | oid::VARCHAR) {
+                            100
+                        } else {
+                            0
+                        })
+                    }),
+                ),
+                vector_of(
+                    oid::OID,
+                    i.columns
+                        .iter()
+                        .map(|&c| Value::Oid(index_opclass(t, &i, c))),
+                ),
+                vector_of(oid::INT2, i.columns.iter().map(|_| Value::Int2(0))),
                 None,
                 None,
             ]);
@@ -704,8 +816,8 @@ fn pg_constraint(tables: &Tables) -> Relation {
         ("contypid", oid::OID),
         ("conindid", oid::OID),
         ("confrelid", oid::OID),
-        ("conkey", oid::TEXT),
-        ("confkey", oid::TEXT),
+        ("conkey", INT2_ARRAY),
+        ("confkey", INT2_ARRAY),
     ]);
     for t in sorted_tables(tables) {
         let def = t.def();
@@ -724,7 +836,13 @@ fn pg_constraint(tables: &Tables) -> Relation {
             o(0),
             o(PKEY_OID_BASE + def.oid),
             o(0),
-            text(&format!("{{{}}}", int2_list(&def.primary_key, ","))),
+            Some(Value::Array(Array::new(
+                oid::INT2,
+                def.primary_key
+                    .iter()
+                    .map(|&c| Some(Value::Int2(c as i16 + 1)))
+                    .collect(),
+            ))),
             None,
         ]);
     }
@@ -759,15 +877,40 @@ fn pg_am() -> Relation {
     r.done()
 }
 
-fn pg_opclass() -> Relation {
-    let mut r = Builder::new(&[
-        ("oid", oid::OID),
-        ("opcmethod", oid::OID),
-        ("opcname", oid::NAME),
-        ("opcnamespace", oid::OID),
-        ("opcintype", oid::OID),
-        ("opcdefault", oid::BOOL),
-    ]);
+/// One operator class.
+struct OpClass {
+    oid: u32,
+    am: u32,
+    name: String,
+    input: u32,
+    default: bool,
+}
+
+/// The btree classes of the column types here (PostgreSQL's OIDs) and
+/// pgvector's classes for HNSW and IVFFlat (OIDs of our own, in a fixed
+/// order; `vector_l2_ops` is the IVFFlat default, as in pgvector).
+fn opclasses() -> Vec<OpClass> {
+    let mut out: Vec<OpClass> = [
+        (424, "bool_ops", oid::BOOL),
+        (1979, "int2_ops", oid::INT2),
+        (1978, "int4_ops", oid::INT4),
+        (3124, "int8_ops", oid::INT8),
+        (1970, "float4_ops", oid::FLOAT4),
+        (3123, "float8_ops", oid::FLOAT8),
+        (3126, "text_ops", oid::TEXT),
+        (1981, "oid_ops", oid::OID),
+        (3122, "date_ops", oid::DATE),
+        (3127, "timestamptz_ops", oid::TIMESTAMPTZ),
+    ]
+    .into_iter()
+    .map(|(id, name, input)| OpClass {
+        oid: id,
+        am: BTREE_AM_OID,
+        name: name.to_string(),
+        input,
+        default: true,
+    })
+    .collect();
     let mut id = 16_500;
     for (ty, type_oid) in [
         (VectorType::Vector, oid::VECTOR),
@@ -783,17 +926,44 @@ fn pg_opclass() -> Relation {
             }
             for am in [HNSW_AM_OID, IVFFLAT_AM_OID] {
                 id += 1;
-                let name = opclass_name(ty, metric);
-                r.row(vec![
-                    o(id),
-                    o(am),
-                    text(&name),
-                    o(PUBLIC_OID),
-                    o(type_oid),
-                    b(false),
-                ]);
+                out.push(OpClass {
+                    oid: id,
+                    am,
+                    name: opclass_name(ty, metric),
+                    input: type_oid,
+                    default: am == IVFFLAT_AM_OID
+                        && ty == VectorType::Vector
+                        && metric == Metric::L2,
+                });
             }
         }
+    }
+    out
+}
+
+fn pg_opclass() -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("opcmethod", oid::OID),
+        ("opcname", oid::NAME),
+        ("opcnamespace", oid::OID),
+        ("opcintype", oid::OID),
+        ("opcdefault", oid::BOOL),
+    ]);
+    for c in opclasses() {
+        let schema = if c.am == BTREE_AM_OID {
+            PG_CATALOG_OID
+        } else {
+            PUBLIC_OID
+        };
+        r.row(vec![
+            o(c.oid),
+            o(c.am),
+            text(&c.name),
+            o(schema),
+            o(c.input),
+            b(c.default),
+        ]);
     }
     r.done()
 }
@@ -1094,6 +1264,11 @@ pub fn relation_oid(name: &str, tables: &Tables) -> Option<u32> {
         Some((s, r)) => (Some(s.trim_matches('"')), r.trim_matches('"')),
         None => (None, name),
     };
+    if schema.is_none_or(|s| s == "pg_catalog") {
+        if let Some((_, id)) = CATALOG_OIDS.iter().find(|(n, _)| *n == rel) {
+            return Some(*id);
+        }
+    }
     if schema.is_none_or(|s| s == "public") {
         if let Some(t) = tables.get(rel) {
             return Some(t.def().oid);
@@ -1109,6 +1284,9 @@ pub fn relation_oid(name: &str, tables: &Tables) -> Option<u32> {
 
 /// The name `::regclass::text` shows for `rel`, or the number as text.
 pub fn relation_name(rel: u32, tables: &Tables) -> String {
+    if let Some((name, _)) = CATALOG_OIDS.iter().find(|(_, id)| *id == rel) {
+        return name.to_string();
+    }
     if let Some(t) = tables.by_oid(rel) {
         return t.def().name.clone();
     }

@@ -983,12 +983,18 @@ fn run_select(
             .chain(order.iter().map(|k| &k.expr)),
     )?;
     let grouped = !calls.is_empty() || !group_by.is_empty();
+    let sets = set_calls(shape.items.iter().map(|(_, e)| e));
+    if !set_calls(s.selection.iter()).is_empty() {
+        return Err(PgError::feature_not_supported(
+            "set-returning functions are not allowed in WHERE",
+        ));
+    }
     let eval_env = ctx.eval_env();
     let env = &eval_env;
     let filter = s.selection.as_ref();
     let mut produced = Vec::new();
     let mut index_ordered = false;
-    let knn = match grouped || distinct || ctx.dry {
+    let knn = match grouped || distinct || !sets.is_empty() || ctx.dry {
         false => knn_decision(&input, s, order, limit, offset, ctx)?,
         true => None,
     };
@@ -1038,8 +1044,19 @@ fn run_select(
                 ctx.check_cancel()?;
             }
             let row = input.row(h);
-            if passes(filter, &row, env)? {
+            if !passes(filter, &row, env)? {
+                continue;
+            }
+            if sets.is_empty() {
                 produced.push(shape.produce(&row, env)?);
+                continue;
+            }
+            for values in set_rows(&sets, &row, env)? {
+                let env = Env {
+                    aggregates: Some(&values),
+                    ..*env
+                };
+                produced.push(shape.produce(&row, &env)?);
             }
         }
     }
@@ -1186,6 +1203,53 @@ pub fn explain_select(
     };
     let d = knn_decision(&input, s, order, limit, offset, ctx)?;
     Ok((d.map(|d| (d.plan, d.access)), scan))
+}
+
+/// The set-returning calls (`unnest`, `generate_subscripts`) of a select
+/// list, by SQL text.
+fn set_calls<'e>(items: impl Iterator<Item = &'e Expr>) -> Vec<(String, sqlparser::ast::Function)> {
+    let mut calls: Vec<(String, sqlparser::ast::Function)> = Vec::new();
+    for e in items {
+        let _ = sqlparser::ast::visit_expressions(e, |x| {
+            if let Expr::Function(f) = x {
+                let key = x.to_string();
+                let name = super::expr::function_name(f);
+                if super::arrays::is_set_returning(&name) && !calls.iter().any(|(k, _)| *k == key) {
+                    calls.push((key, f.clone()));
+                }
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+    calls
+}
+
+/// The rows one input row becomes under the select list's set-returning
+/// calls, as PostgreSQL runs them: in lockstep, as many rows as the
+/// longest set, the shorter ones padded with NULL; each row is the
+/// calls' values by SQL text.
+fn set_rows(
+    calls: &[(String, sqlparser::ast::Function)],
+    row: &dyn Row,
+    env: &Env,
+) -> Result<Vec<HashMap<String, Datum>>, PgError> {
+    let mut sets = Vec::with_capacity(calls.len());
+    for (key, f) in calls {
+        let args = super::expr::function_args(f)?
+            .into_iter()
+            .map(|a| eval(a, row, env))
+            .collect::<Result<Vec<_>, _>>()?;
+        let name = super::expr::function_name(f);
+        sets.push((key, super::arrays::set_values(&name, &args)?));
+    }
+    let n = sets.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+    Ok((0..n)
+        .map(|i| {
+            sets.iter()
+                .map(|(k, v)| ((*k).clone(), v.get(i).cloned().flatten()))
+                .collect()
+        })
+        .collect())
 }
 
 /// The values as one key string (GROUP BY, DISTINCT, UNION).

@@ -914,6 +914,8 @@ fn param_types(
                     return t;
                 }
                 match params.hints.get(&(i + 1)) {
+                    // `$1::regclass` takes a name as text (regclassin), not an OID.
+                    Some(ParamHint::Cast(ty)) if is_reg_type(ty) => oid::TEXT,
                     Some(ParamHint::Cast(ty)) => ddl::parse_type(ty).unwrap_or(oid::TEXT),
                     Some(ParamHint::Column(c) | ParamHint::DistanceOperand(c)) => {
                         column_type(c).unwrap_or(oid::TEXT)
@@ -928,6 +930,15 @@ fn param_types(
             })
             .collect())
     })
+}
+
+/// `regclass` / `regtype`, with or without `pg_catalog.`.
+fn is_reg_type(ty: &str) -> bool {
+    let t = ty.trim().to_ascii_lowercase();
+    matches!(
+        t.strip_prefix("pg_catalog.").unwrap_or(&t),
+        "regclass" | "regtype"
+    )
 }
 
 fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {

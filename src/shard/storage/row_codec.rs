@@ -385,7 +385,7 @@ impl<'a> ByteReader<'a> {
                         _ => self.value(),
                     })
                     .collect::<Decoded<Vec<_>>>()?;
-                Value::Array(Array { elem, items })
+                Value::Array(Array::new(elem, items))
             }
             t => return Err(malformed(format!("bad value tag {t}"))),
         }))
@@ -506,10 +506,10 @@ mod tests {
             ])),
             Value::Char(b'r'),
             Value::Oid(16385),
-            Value::Array(Array {
-                elem: crate::wire::oid::VECTOR,
-                items: vec![Some(Value::Vector(Vector::new(vec![1.0]).unwrap())), None],
-            }),
+            Value::Array(Array::new(
+                crate::wire::oid::VECTOR,
+                vec![Some(Value::Vector(Vector::new(vec![1.0]).unwrap())), None],
+            )),
         ];
         let mut row: Vec<Datum> = row.into_iter().map(Some).collect();
         row.insert(0, None);
