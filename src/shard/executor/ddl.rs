@@ -54,7 +54,7 @@ pub fn create_table(
             "this form of CREATE TABLE is not supported",
         ));
     }
-    if txn.table_def(tables, &name).is_ok() || tables.relation_exists(&name) {
+    if txn.relation_exists(tables, &name) {
         if ct.if_not_exists {
             return Ok(Outcome::tag("CREATE TABLE").with_notice(notice(
                 "42P07",
@@ -439,12 +439,7 @@ fn ann_method(
 }
 
 fn free_index_name(tables: &Tables, txn: &Transaction, base: &str) -> String {
-    let taken = |n: &str| {
-        tables.relation_exists(n)
-            || txn.changes().iter().any(|c| {
-                matches!(c, crate::shard::storage::Change::CreateIndex { name, .. } if name == n)
-            })
-    };
+    let taken = |n: &str| txn.relation_exists(tables, n);
     if !taken(base) {
         return base.to_string();
     }
@@ -523,7 +518,7 @@ pub fn create_index(
         Some(n) => object_name(n),
         None => free_index_name(tables, txn, &format!("{table}_{column_name}_idx")),
     };
-    if tables.relation_exists(&name) && ci.if_not_exists {
+    if txn.relation_exists(tables, &name) && ci.if_not_exists {
         return Ok((
             Outcome::tag("CREATE INDEX").with_notice(notice(
                 "42P07",

@@ -221,14 +221,25 @@ impl Transaction {
         self.def_ref(tables, name).cloned()
     }
 
-    fn relation_exists(&self, tables: &Tables, name: &str) -> bool {
+    /// True when a table or index `name` exists as this transaction sees
+    /// the catalog (its own CREATEs and DROPs applied).
+    pub fn relation_exists(&self, tables: &Tables, name: &str) -> bool {
         let index_added = self
             .changes
             .iter()
             .any(|c| matches!(c, Change::CreateIndex { name: n, .. } if n == name));
+        // A committed index lives while its table is the committed one
+        // (not dropped, nor dropped and created again, in this transaction).
+        let committed_index = tables.find_index(name).is_some_and(|(t, _)| {
+            let def = t.def();
+            match self.defs.get(&def.name) {
+                Some(seen) => seen.as_ref().is_some_and(|d| d.oid == def.oid),
+                None => true,
+            }
+        });
         match self.defs.get(name) {
             Some(def) => def.is_some(),
-            None => tables.relation_exists(name) || index_added,
+            None => tables.get(name).is_some() || committed_index || index_added,
         }
     }
 
