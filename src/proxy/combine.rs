@@ -16,25 +16,27 @@ use crate::wire::{oid, DataRow, FieldDescription, PgError};
 
 /// The name PostgreSQL gives each output column of the client's query.
 pub fn output_names(statement: &sql::Statement) -> Vec<String> {
-    let sqlparser::ast::Statement::Query(q) = &statement.ast else {
-        return Vec::new();
-    };
-    let SetExpr::Select(select) = q.body.as_ref() else {
-        return Vec::new();
-    };
-    select
-        .projection
-        .iter()
-        .map(|item| match item {
-            SelectItem::ExprWithAlias { alias, .. } => fold(alias),
-            SelectItem::UnnamedExpr(e) => expr_name(e),
-            _ => "?column?".to_string(),
-        })
-        .collect()
+    crate::stack::with_tree(statement.depth, || {
+        let sqlparser::ast::Statement::Query(q) = &statement.ast else {
+            return Vec::new();
+        };
+        let SetExpr::Select(select) = q.body.as_ref() else {
+            return Vec::new();
+        };
+        select
+            .projection
+            .iter()
+            .map(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => fold(alias),
+                SelectItem::UnnamedExpr(e) => expr_name(e),
+                _ => "?column?".to_string(),
+            })
+            .collect()
+    })
 }
 
 fn expr_name(e: &Expr) -> String {
-    match e {
+    crate::stack::guard(|| match e {
         Expr::Identifier(i) => fold(i),
         Expr::CompoundIdentifier(parts) => parts.last().map_or_else(|| "?column?".into(), fold),
         Expr::Function(f) => f
@@ -45,7 +47,7 @@ fn expr_name(e: &Expr) -> String {
             .map_or_else(|| "?column?".into(), fold),
         Expr::Nested(inner) | Expr::Cast { expr: inner, .. } => expr_name(inner),
         _ => "?column?".to_string(),
-    }
+    })
 }
 
 fn type_name(type_oid: u32) -> Result<&'static str, PgError> {

@@ -291,40 +291,42 @@ pub fn fill_keys(
     table_columns: &[String],
     first: i64,
 ) -> Option<sql::Statement> {
-    let ast::Statement::Insert(insert) = &statement.ast else {
-        return None;
-    };
-    let mut insert = insert.clone();
-    let named = |c: &ObjectName| {
-        c.0.last()
-            .and_then(|p| p.as_ident())
-            .is_some_and(|i| sql::fold(i) == key)
-    };
-    let position = if insert.columns.is_empty() {
-        table_columns.iter().position(|c| c == key)?
-    } else if let Some(p) = insert.columns.iter().position(named) {
-        p
-    } else {
-        insert
-            .columns
-            .push(ObjectName::from(vec![Ident::with_quote('"', key)]));
-        insert.columns.len() - 1
-    };
-    let SetExpr::Values(values) = insert.source.as_mut()?.body.as_mut() else {
-        return None;
-    };
-    let mut next = first;
-    for row in &mut values.rows {
-        if row.len() == position {
-            row.push(Expr::Identifier(Ident::new("DEFAULT")));
+    crate::stack::with_tree(statement.depth, || {
+        let ast::Statement::Insert(insert) = &statement.ast else {
+            return None;
+        };
+        let mut insert = insert.clone();
+        let named = |c: &ObjectName| {
+            c.0.last()
+                .and_then(|p| p.as_ident())
+                .is_some_and(|i| sql::fold(i) == key)
+        };
+        let position = if insert.columns.is_empty() {
+            table_columns.iter().position(|c| c == key)?
+        } else if let Some(p) = insert.columns.iter().position(named) {
+            p
+        } else {
+            insert
+                .columns
+                .push(ObjectName::from(vec![Ident::with_quote('"', key)]));
+            insert.columns.len() - 1
+        };
+        let SetExpr::Values(values) = insert.source.as_mut()?.body.as_mut() else {
+            return None;
+        };
+        let mut next = first;
+        for row in &mut values.rows {
+            if row.len() == position {
+                row.push(Expr::Identifier(Ident::new("DEFAULT")));
+            }
+            let slot = row.get_mut(position)?;
+            if is_default(slot) {
+                *slot = Expr::value(ast::Value::Number(next.to_string(), false));
+                next += 1;
+            }
         }
-        let slot = row.get_mut(position)?;
-        if is_default(slot) {
-            *slot = Expr::value(ast::Value::Number(next.to_string(), false));
-            next += 1;
-        }
-    }
-    sql::parse_single(&ast::Statement::Insert(insert).to_string()).ok()
+        sql::parse_single(&ast::Statement::Insert(insert).to_string()).ok()
+    })
 }
 
 #[cfg(test)]

@@ -197,93 +197,97 @@ async fn key_shards(
 /// shard running them (the rerank's inner query is merged properly and
 /// exempt).
 fn refuse_shard_dependent_subqueries(statement: &sql::Statement) -> Result<(), PgError> {
-    let sqlparser::ast::Statement::Query(query) = &statement.ast else {
-        return Ok(());
-    };
-    let inner = knn_query(statement)
-        .filter(|k| k.rerank.is_some())
-        .and_then(|_| derived_subquery(query));
-    if has_shard_dependent_subquery(query, inner) {
-        return Err(PgError::feature_not_supported(
-            "a subquery in an expression, or a subquery or WITH query with LIMIT, DISTINCT, GROUP BY, aggregates or window functions, is not supported across shards (each shard would compute it over its own rows only)",
-        ));
-    }
-    Ok(())
+    crate::stack::with_tree(statement.depth, || {
+        let sqlparser::ast::Statement::Query(query) = &statement.ast else {
+            return Ok(());
+        };
+        let inner = knn_query(statement)
+            .filter(|k| k.rerank.is_some())
+            .and_then(|_| derived_subquery(query));
+        if has_shard_dependent_subquery(query, inner) {
+            return Err(PgError::feature_not_supported(
+                "a subquery in an expression, or a subquery or WITH query with LIMIT, DISTINCT, GROUP BY, aggregates or window functions, is not supported across shards (each shard would compute it over its own rows only)",
+            ));
+        }
+        Ok(())
+    })
 }
 
 fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<Route, PgError> {
-    let sql_err = PgError::from;
-    let knn = knn_query(statement);
-    if let Some(knn) = knn {
-        let shard_sql = rewrite_knn_for_shard(statement, &knn);
-        if let Some(rerank) = &knn.rerank {
-            let combine = Combine::Rerank {
-                inner: (knn.offset.clone(), knn.limit.clone()),
-                outer: (rerank.offset.clone(), rerank.limit.clone()),
+    crate::stack::with_tree(statement.depth, || {
+        let sql_err = PgError::from;
+        let knn = knn_query(statement);
+        if let Some(knn) = knn {
+            let shard_sql = rewrite_knn_for_shard(statement, &knn);
+            if let Some(rerank) = &knn.rerank {
+                let combine = Combine::Rerank {
+                    inner: (knn.offset.clone(), knn.limit.clone()),
+                    outer: (rerank.offset.clone(), rerank.limit.clone()),
+                };
+                return Ok(Route::on(
+                    "rerank merge",
+                    shards,
+                    &shard_sql,
+                    combine,
+                    false,
+                ));
+            }
+            let (column, hidden) = match knn.projected_distance {
+                Some(i) => (OutputColumn::Item(i), 0),
+                None => (OutputColumn::Hidden(0), 1),
+            };
+            let keys = vec![SortKey {
+                column,
+                descending: false,
+                nulls_first: false,
+            }];
+            let combine = Combine::Merge {
+                keys,
+                hidden,
+                offset: knn.offset.clone(),
+                limit: Some(knn.limit.clone()),
+            };
+            return Ok(Route::on("KNN merge", shards, &shard_sql, combine, false));
+        }
+        let combined = match aggregate_plan(statement).map_err(sql_err)? {
+            Some(agg) => Some(("aggregate", agg)),
+            None => distinct_plan(statement)
+                .map_err(sql_err)?
+                .map(|d| ("distinct", d)),
+        };
+        if let Some((label, plan)) = combined {
+            let sql = plan.shard_sql.clone();
+            let combine = Combine::Aggregate(Box::new(plan));
+            return Ok(Route::on(label, shards, &sql, combine, false));
+        }
+        if let Some(sorted) = rewrite_sorted_for_shard(statement) {
+            let combine = Combine::Merge {
+                keys: sorted.sort_keys,
+                hidden: sorted.hidden_columns,
+                offset: sorted.offset,
+                limit: sorted.limit,
             };
             return Ok(Route::on(
-                "rerank merge",
+                "sorted merge",
                 shards,
-                &shard_sql,
+                &sorted.sql,
                 combine,
                 false,
             ));
         }
-        let (column, hidden) = match knn.projected_distance {
-            Some(i) => (OutputColumn::Item(i), 0),
-            None => (OutputColumn::Hidden(0), 1),
-        };
-        let keys = vec![SortKey {
-            column,
-            descending: false,
-            nulls_first: false,
-        }];
-        let combine = Combine::Merge {
-            keys,
-            hidden,
-            offset: knn.offset.clone(),
-            limit: Some(knn.limit.clone()),
-        };
-        return Ok(Route::on("KNN merge", shards, &shard_sql, combine, false));
-    }
-    let combined = match aggregate_plan(statement).map_err(sql_err)? {
-        Some(agg) => Some(("aggregate", agg)),
-        None => distinct_plan(statement)
-            .map_err(sql_err)?
-            .map(|d| ("distinct", d)),
-    };
-    if let Some((label, plan)) = combined {
-        let sql = plan.shard_sql.clone();
-        let combine = Combine::Aggregate(Box::new(plan));
-        return Ok(Route::on(label, shards, &sql, combine, false));
-    }
-    if let Some(sorted) = rewrite_sorted_for_shard(statement) {
-        let combine = Combine::Merge {
-            keys: sorted.sort_keys,
-            hidden: sorted.hidden_columns,
-            offset: sorted.offset,
-            limit: sorted.limit,
-        };
-        return Ok(Route::on(
-            "sorted merge",
+        if has_limit_or_distinct(statement) {
+            return Err(PgError::feature_not_supported(
+                "LIMIT, OFFSET or DISTINCT without ORDER BY across shards is not supported",
+            ));
+        }
+        Ok(Route::on(
+            "scatter",
             shards,
-            &sorted.sql,
-            combine,
+            &statement.text,
+            Combine::Concat,
             false,
-        ));
-    }
-    if has_limit_or_distinct(statement) {
-        return Err(PgError::feature_not_supported(
-            "LIMIT, OFFSET or DISTINCT without ORDER BY across shards is not supported",
-        ));
-    }
-    Ok(Route::on(
-        "scatter",
-        shards,
-        &statement.text,
-        Combine::Concat,
-        false,
-    ))
+        ))
+    })
 }
 
 /// The subquery a rerank query reads from (`SELECT * FROM (…) ORDER BY …`).
@@ -298,14 +302,16 @@ fn derived_subquery(query: &sqlparser::ast::Query) -> Option<&sqlparser::ast::Qu
 }
 
 fn has_limit_or_distinct(statement: &sql::Statement) -> bool {
-    let sqlparser::ast::Statement::Query(q) = &statement.ast else {
-        return false;
-    };
-    let distinct =
-        matches!(q.body.as_ref(), sqlparser::ast::SetExpr::Select(s) if s.distinct.is_some());
-    q.limit_clause.is_some()
-        || distinct
-        || !matches!(q.body.as_ref(), sqlparser::ast::SetExpr::Select(_))
+    crate::stack::with_tree(statement.depth, || {
+        let sqlparser::ast::Statement::Query(q) = &statement.ast else {
+            return false;
+        };
+        let distinct =
+            matches!(q.body.as_ref(), sqlparser::ast::SetExpr::Select(s) if s.distinct.is_some());
+        q.limit_clause.is_some()
+            || distinct
+            || !matches!(q.body.as_ref(), sqlparser::ast::SetExpr::Select(_))
+    })
 }
 
 async fn insert_route(

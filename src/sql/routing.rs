@@ -62,9 +62,12 @@ pub fn restricted_keys(expr: &Expr, key: &str) -> Option<Vec<KeyValue>> {
             op: BinaryOperator::Or,
             right,
         } => {
+            // Kept in order without repeats, in linear time: a list of
+            // `key = …` may be tens of thousands long.
             let mut values = restricted_keys(left, key)?;
+            let mut seen: std::collections::HashSet<KeyValue> = values.iter().cloned().collect();
             for v in restricted_keys(right, key)? {
-                if !values.contains(&v) {
+                if seen.insert(v.clone()) {
                     values.push(v);
                 }
             }

@@ -32,37 +32,39 @@ pub fn bind_session_values(
     statement: &Statement,
     values: &dyn SessionValues,
 ) -> Result<Option<Statement>> {
-    if statement.two_phase.is_some() {
-        return Ok(None);
-    }
-    let text = statement.text.as_bytes();
-    let mentions = |word: &str| {
-        text.windows(word.len())
-            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
-    };
-    if !["user", "current_", "session_"].into_iter().any(mentions) {
-        return Ok(None);
-    }
-    let mut ast = statement.ast.clone();
-    let mut binder = Binder {
-        values,
-        changed: false,
-        error: None,
-    };
-    if let ast::Statement::Query(q) = &mut ast {
-        name_select_items(q);
-    }
-    let _ = ast.visit(&mut binder);
-    if let Some(e) = binder.error {
-        return Err(e);
-    }
-    Ok(binder.changed.then(|| Statement {
-        text: ast.to_string(),
-        ast,
-        depth: statement.depth,
-        leading_comments: statement.leading_comments.clone(),
-        two_phase: None,
-    }))
+    crate::stack::with_tree(statement.depth, || {
+        if statement.two_phase.is_some() {
+            return Ok(None);
+        }
+        let text = statement.text.as_bytes();
+        let mentions = |word: &str| {
+            text.windows(word.len())
+                .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+        };
+        if !["user", "current_", "session_"].into_iter().any(mentions) {
+            return Ok(None);
+        }
+        let mut ast = statement.ast.clone();
+        let mut binder = Binder {
+            values,
+            changed: false,
+            error: None,
+        };
+        if let ast::Statement::Query(q) = &mut ast {
+            name_select_items(q);
+        }
+        let _ = ast.visit(&mut binder);
+        if let Some(e) = binder.error {
+            return Err(e);
+        }
+        Ok(binder.changed.then(|| Statement {
+            text: ast.to_string(),
+            ast,
+            depth: statement.depth,
+            leading_comments: statement.leading_comments.clone(),
+            two_phase: None,
+        }))
+    })
 }
 
 /// A session function call: its PostgreSQL column name and arguments.

@@ -24,10 +24,12 @@ pub fn columns() -> Vec<FieldDescription> {
 
 /// True for `SELECT pgvshard.cache_clear()`.
 pub fn is_cache_clear(statement: &Statement) -> bool {
-    statement
-        .ast
-        .to_string()
-        .eq_ignore_ascii_case("SELECT pgvshard.cache_clear()")
+    crate::stack::with_tree(statement.depth, || {
+        statement
+            .ast
+            .to_string()
+            .eq_ignore_ascii_case("SELECT pgvshard.cache_clear()")
+    })
 }
 
 fn int(n: u64) -> Option<Value> {

@@ -117,21 +117,23 @@ const READ_ONLY_VOLATILE: &[&str] = &[
 /// Whether `statement` calls a function `known` does not accept (it gets
 /// lower-case names; qualified names are never known).
 fn calls_function_outside(statement: &Statement, known: impl Fn(&str) -> bool) -> bool {
-    visit_expressions(&statement.ast, |e| match e {
-        Expr::Function(f) => {
-            let listed = f.name.0.len() == 1
-                && f.name.0[0]
-                    .as_ident()
-                    .is_some_and(|i| known(&i.value.to_ascii_lowercase()));
-            if listed {
-                ControlFlow::Continue(())
-            } else {
-                ControlFlow::Break(())
+    crate::stack::with_tree(statement.depth, || {
+        visit_expressions(&statement.ast, |e| match e {
+            Expr::Function(f) => {
+                let listed = f.name.0.len() == 1
+                    && f.name.0[0]
+                        .as_ident()
+                        .is_some_and(|i| known(&i.value.to_ascii_lowercase()));
+                if listed {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
             }
-        }
-        _ => ControlFlow::Continue(()),
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break()
     })
-    .is_break()
 }
 
 /// Whether a read may write through a function it calls (one neither
@@ -157,40 +159,42 @@ pub fn cacheable(
     wrote: bool,
     uncached: &HashSet<String>,
 ) -> Result<Vec<String>, Bypass> {
-    let StatementKind::Select(info) = kind else {
-        return Err(Bypass::NotPlain);
-    };
-    if !session_on {
-        return Err(Bypass::SessionOff);
-    }
-    if wrote {
-        return Err(Bypass::Transaction);
-    }
-    let Ast::Query(query) = &statement.ast else {
-        return Err(Bypass::NotPlain);
-    };
-    let into = matches!(query.body.as_ref(), SetExpr::Select(s) if s.into.is_some());
-    if info.locking || into || info.tables.is_empty() {
-        return Err(Bypass::NotPlain);
-    }
-    if info
-        .tables
-        .iter()
-        .any(|t| is_catalog(t.schema.as_deref(), &t.name))
-    {
-        return Err(Bypass::NotPlain);
-    }
-    if info.tables.iter().any(|t| uncached.contains(&t.name)) {
-        return Err(Bypass::OptedOut);
-    }
-    if calls_function_outside(statement, |f| STABLE_FUNCTIONS.contains(&f)) {
-        return Err(Bypass::Volatile);
-    }
-    let mut names: Vec<String> = info.tables.iter().map(|t| t.name.clone()).collect();
-    names.push(SCHEMA.to_string());
-    names.sort();
-    names.dedup();
-    Ok(names)
+    crate::stack::with_tree(statement.depth, || {
+        let StatementKind::Select(info) = kind else {
+            return Err(Bypass::NotPlain);
+        };
+        if !session_on {
+            return Err(Bypass::SessionOff);
+        }
+        if wrote {
+            return Err(Bypass::Transaction);
+        }
+        let Ast::Query(query) = &statement.ast else {
+            return Err(Bypass::NotPlain);
+        };
+        let into = matches!(query.body.as_ref(), SetExpr::Select(s) if s.into.is_some());
+        if info.locking || into || info.tables.is_empty() {
+            return Err(Bypass::NotPlain);
+        }
+        if info
+            .tables
+            .iter()
+            .any(|t| is_catalog(t.schema.as_deref(), &t.name))
+        {
+            return Err(Bypass::NotPlain);
+        }
+        if info.tables.iter().any(|t| uncached.contains(&t.name)) {
+            return Err(Bypass::OptedOut);
+        }
+        if calls_function_outside(statement, |f| STABLE_FUNCTIONS.contains(&f)) {
+            return Err(Bypass::Volatile);
+        }
+        let mut names: Vec<String> = info.tables.iter().map(|t| t.name.clone()).collect();
+        names.push(SCHEMA.to_string());
+        names.sort();
+        names.dedup();
+        Ok(names)
+    })
 }
 
 /// A cache key: the digest (L1) and its hex form (the L2 key's tail).
@@ -221,39 +225,41 @@ pub fn key(
     out: &mut Responder<'_>,
     stamp: &str,
 ) -> CacheKey {
-    let mut h = Sha256::new();
-    field(&mut h, stamp.as_bytes());
-    field(&mut h, statement.text.as_bytes());
-    match params {
-        None => field(&mut h, b"simple"),
-        Some(p) => {
-            field(&mut h, b"extended");
-            for (i, v) in p.values.iter().enumerate() {
-                h.update(p.types.get(i).copied().unwrap_or(0).to_le_bytes());
-                h.update(p.formats.get(i).map_or(0, |f| f.code()).to_le_bytes());
-                match v {
-                    Some(b) => field(&mut h, b),
-                    None => h.update(u64::MAX.to_le_bytes()),
+    crate::stack::with_tree(statement.depth, || {
+        let mut h = Sha256::new();
+        field(&mut h, stamp.as_bytes());
+        field(&mut h, statement.text.as_bytes());
+        match params {
+            None => field(&mut h, b"simple"),
+            Some(p) => {
+                field(&mut h, b"extended");
+                for (i, v) in p.values.iter().enumerate() {
+                    h.update(p.types.get(i).copied().unwrap_or(0).to_le_bytes());
+                    h.update(p.formats.get(i).map_or(0, |f| f.code()).to_le_bytes());
+                    match v {
+                        Some(b) => field(&mut h, b),
+                        None => h.update(u64::MAX.to_le_bytes()),
+                    }
                 }
             }
         }
-    }
-    let formats: Vec<u8> = (0..visible.unwrap_or(0))
-        .map(|i| out.result_format(i).code() as u8)
-        .collect();
-    field(&mut h, &formats);
-    let session = out.session();
-    field(&mut h, session.user.as_bytes());
-    field(&mut h, session.database.as_bytes());
-    for (name, value, _) in session.show_all() {
-        if name.starts_with("hnsw.") || name.starts_with("ivfflat.") {
-            field(&mut h, name.as_bytes());
-            field(&mut h, value.as_bytes());
+        let formats: Vec<u8> = (0..visible.unwrap_or(0))
+            .map(|i| out.result_format(i).code() as u8)
+            .collect();
+        field(&mut h, &formats);
+        let session = out.session();
+        field(&mut h, session.user.as_bytes());
+        field(&mut h, session.database.as_bytes());
+        for (name, value, _) in session.show_all() {
+            if name.starts_with("hnsw.") || name.starts_with("ivfflat.") {
+                field(&mut h, name.as_bytes());
+                field(&mut h, value.as_bytes());
+            }
         }
-    }
-    CacheKey {
-        digest: h.finalize().into(),
-    }
+        CacheKey {
+            digest: h.finalize().into(),
+        }
+    })
 }
 
 #[cfg(test)]

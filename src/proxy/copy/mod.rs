@@ -105,28 +105,32 @@ async fn started(chan: &mut dyn ShardChannel, direction: CopyDirection) -> Resul
 /// but the first of a COPY TO) or with `extra` appended to its column
 /// list (a proxy-generated key for COPY FROM).
 fn rewritten(statement: &sql::Statement, drop_header: bool, extra: Option<&str>) -> String {
-    let mut ast = statement.ast.clone();
-    if let Statement::Copy {
-        source,
-        options,
-        legacy_options,
-        ..
-    } = &mut ast
-    {
-        if drop_header {
-            options.retain(|o| !matches!(o, CopyOption::Header(_)));
-            legacy_options.retain(|o| !matches!(o, CopyLegacyOption::Header));
-            for o in legacy_options.iter_mut() {
-                if let CopyLegacyOption::Csv(csv) = o {
-                    csv.retain(|c| !matches!(c, CopyLegacyCsvOption::Header));
+    crate::stack::with_tree(statement.depth, || {
+        let mut ast = statement.ast.clone();
+        if let Statement::Copy {
+            source,
+            options,
+            legacy_options,
+            ..
+        } = &mut ast
+        {
+            if drop_header {
+                options.retain(|o| !matches!(o, CopyOption::Header(_)));
+                legacy_options.retain(|o| !matches!(o, CopyLegacyOption::Header));
+                for o in legacy_options.iter_mut() {
+                    if let CopyLegacyOption::Csv(csv) = o {
+                        csv.retain(|c| !matches!(c, CopyLegacyCsvOption::Header));
+                    }
                 }
             }
+            if let (Some(column), sqlparser::ast::CopySource::Table { columns, .. }) =
+                (extra, source)
+            {
+                columns.push(sqlparser::ast::Ident::with_quote('"', column));
+            }
         }
-        if let (Some(column), sqlparser::ast::CopySource::Table { columns, .. }) = (extra, source) {
-            columns.push(sqlparser::ast::Ident::with_quote('"', column));
-        }
-    }
-    ast.to_string()
+        ast.to_string()
+    })
 }
 
 #[cfg(test)]

@@ -89,33 +89,35 @@ pub fn decide(
     wrote: bool,
     read_only: bool,
 ) -> Decision {
-    let StatementKind::Select(info) = kind else {
-        return Decision::Write;
-    };
-    if info.locking {
-        return Decision::Primary(PrimaryRead::Locking);
-    }
-    if may_write_through_functions(statement) {
-        return Decision::Primary(PrimaryRead::Function);
-    }
-    if wrote && !read_only {
-        return Decision::Primary(PrimaryRead::Transaction);
-    }
-    if statement.leading_comments.iter().any(|c| c == PRIMARY_HINT) {
-        return Decision::Primary(PrimaryRead::Hint);
-    }
-    match attrs {
-        "read-write" => Decision::Primary(PrimaryRead::SessionAttrs),
-        "read-only" => Decision::Read(Policy::StandbyOnly),
-        "prefer-standby" => Decision::Read(Policy::PreferStandby),
-        "any" => Decision::Read(Policy::Any),
-        _ if read_only => Decision::Read(Policy::PreferStandby),
-        _ => match read_from {
-            ReadFrom::Standbys => Decision::Read(Policy::PreferStandby),
-            ReadFrom::Any => Decision::Read(Policy::Any),
-            ReadFrom::Primary => Decision::Primary(PrimaryRead::ReadFrom),
-        },
-    }
+    crate::stack::with_tree(statement.depth, || {
+        let StatementKind::Select(info) = kind else {
+            return Decision::Write;
+        };
+        if info.locking {
+            return Decision::Primary(PrimaryRead::Locking);
+        }
+        if may_write_through_functions(statement) {
+            return Decision::Primary(PrimaryRead::Function);
+        }
+        if wrote && !read_only {
+            return Decision::Primary(PrimaryRead::Transaction);
+        }
+        if statement.leading_comments.iter().any(|c| c == PRIMARY_HINT) {
+            return Decision::Primary(PrimaryRead::Hint);
+        }
+        match attrs {
+            "read-write" => Decision::Primary(PrimaryRead::SessionAttrs),
+            "read-only" => Decision::Read(Policy::StandbyOnly),
+            "prefer-standby" => Decision::Read(Policy::PreferStandby),
+            "any" => Decision::Read(Policy::Any),
+            _ if read_only => Decision::Read(Policy::PreferStandby),
+            _ => match read_from {
+                ReadFrom::Standbys => Decision::Read(Policy::PreferStandby),
+                ReadFrom::Any => Decision::Read(Policy::Any),
+                ReadFrom::Primary => Decision::Primary(PrimaryRead::ReadFrom),
+            },
+        }
+    })
 }
 
 /// The replay positions the session's later reads must see, per shard.

@@ -37,14 +37,14 @@ pub fn array_type(elem: u32) -> Result<u32, PgError> {
 
 /// True for a literal whose type comes from its context (`'…'`, NULL).
 pub fn is_untyped(e: &Expr) -> bool {
-    match e {
+    crate::stack::guard(|| match e {
         Expr::Value(v) => matches!(
             v.value,
             SqlValue::SingleQuotedString(_) | SqlValue::EscapedStringLiteral(_) | SqlValue::Null
         ),
         Expr::Nested(inner) => is_untyped(inner),
         _ => false,
-    }
+    })
 }
 
 fn numeric_rank(t: u32) -> Option<u8> {
