@@ -44,15 +44,17 @@ pub struct Cluster {
 
 impl Cluster {
     /// A cluster over `shards` with the configuration's keys and slots;
-    /// generated keys are reserved through `redis` when there is one.
+    /// generated keys are reserved through `redis` when there is one;
+    /// `two_phase` commits across shards.
     pub fn new(
         config: &ProxyConfig,
         shards: Vec<SharedBackend>,
         topology: Arc<Topology>,
         redis: Option<Arc<RedisLink>>,
+        two_phase: TwoPhase,
     ) -> Self {
         Cluster {
-            two_phase: TwoPhase::new(shards.len()),
+            two_phase,
             shards,
             topology,
             slots: SlotMap::from_config(config),
