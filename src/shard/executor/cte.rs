@@ -12,9 +12,10 @@
 
 use super::coerce::to_described;
 use super::select::{group_key, rename_columns, run_query, Ctx, Relation};
+use super::setop::body_query;
 use crate::shard::datum::Datum;
 use crate::wire::PgError;
-use sqlparser::ast::{visit_relations, Cte, Query, SetExpr, SetOperator, SetQuantifier, With};
+use sqlparser::ast::{visit_relations, Cte, SetExpr, SetOperator, SetQuantifier, With};
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -56,16 +57,6 @@ fn reads(body: &SetExpr, name: &str) -> bool {
     .is_break()
 }
 
-/// `cte`'s query with `body` alone (its anchor or its step).
-fn part(cte: &Cte, body: &SetExpr) -> Query {
-    let mut q: Query = (*cte.query).clone();
-    q.body = Box::new(body.clone());
-    q.with = None;
-    q.order_by = None;
-    q.limit_clause = None;
-    q
-}
-
 fn recursive(
     cte: &Cte,
     anchor: &SetExpr,
@@ -79,13 +70,13 @@ fn recursive(
             "ORDER BY and LIMIT in a recursive query are not supported",
         ));
     }
-    let mut all = run_query(&part(cte, anchor), ctx)?;
+    let mut all = run_query(&body_query(&cte.query, anchor), ctx)?;
     rename_columns(&mut all, &cte.alias.columns, "WITH query", name)?;
     let mut seen = HashSet::new();
     if distinct {
         all.rows.retain(|r| seen.insert(group_key(r)));
     }
-    let step = part(cte, step);
+    let step = body_query(&cte.query, step);
     let mut inner = ctx.clone();
     let mut working = all.rows.clone();
     loop {
