@@ -5,8 +5,12 @@
 //! processes) on free loopback ports; a mixed load runs through the proxy
 //! with tokio-postgres (DDL with an HNSW index, inserts spanning shards, KNN
 //! reads checked against the exact answer, a point read, a cache hit, a
-//! duplicate key); Prometheus reports every target of the topology up; and
-//! `scripts/cluster down` stops every process.
+//! duplicate key; with PostgreSQL shards, a primary killed and its
+//! synchronous standby promoted, no acknowledged row lost); Prometheus
+//! reports every target of the topology up; every query of every panel of
+//! dashboards/*.json that applies to the topology is valid PromQL with a
+//! non-empty, finite answer from that Prometheus; and `scripts/cluster
+//! down` stops every process.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -138,26 +142,24 @@ impl Cluster {
         body["data"].clone()
     }
 
-    /// Waits until Prometheus has scraped the proxy twice after `since`
-    /// (unix seconds), so rates over the load have two points, and every
-    /// target at least once.
-    fn wait_for_scrapes(&self, since: f64) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    /// Waits until Prometheus knows `targets` targets and has scraped
+    /// every one at or after `since` (unix seconds).
+    fn wait_for_scrape(&self, targets: usize, since: f64) {
+        let deadline = Instant::now() + Duration::from_secs(40);
         loop {
-            let data = self.prometheus(
-                "/api/v1/query",
-                &[("query", "timestamp(up{job=\"pgvshard-proxy\"})")],
-            );
-            let last = data["result"][0]["value"][1]
-                .as_str()
-                .and_then(|v| v.parse::<f64>().ok());
-            let scraped = self.targets().iter().all(|(_, h)| h != "unknown");
-            if scraped && last.is_some_and(|t| t >= since + 5.0) {
+            let data = self.prometheus("/api/v1/query", &[("query", "timestamp(up)")]);
+            let times: Vec<f64> = data["result"]
+                .as_array()
+                .expect("result")
+                .iter()
+                .filter_map(|s| s["value"][1].as_str()?.parse().ok())
+                .collect();
+            if times.len() == targets && times.iter().all(|t| *t >= since) {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "no second scrape after the load: {data}"
+                "not every target scraped after {since}: {data}"
             );
             std::thread::sleep(Duration::from_millis(250));
         }
@@ -201,23 +203,27 @@ fn vector(i: i64) -> String {
     format!("[{},{},{}]", i % 7, (i * 3) % 11, i % 5)
 }
 
-/// The ids of the 5 rows nearest `[1,1,1]` by L2 among ids 1..=n, ties by id.
-fn exact_top5(n: i64) -> Vec<i64> {
-    let mut all: Vec<(i64, i64)> = (1..=n)
-        .map(|i| {
-            let d = [i % 7 - 1, (i * 3) % 11 - 1, i % 5 - 1];
-            (d.iter().map(|x| x * x).sum(), i)
-        })
-        .collect();
-    all.sort();
-    all.iter().take(5).map(|&(_, i)| i).collect()
+/// Squared L2 distance of row `i`'s vector to `[1,1,1]`.
+fn distance(i: i64) -> i64 {
+    [i % 7 - 1, (i * 3) % 11 - 1, i % 5 - 1]
+        .iter()
+        .map(|x| x * x)
+        .sum()
 }
 
-/// The mixed load: DDL, writes on both shards, KNN, point reads, a cache
-/// hit, a duplicate key.
-async fn load(cluster: &Cluster) {
-    let client = cluster.connect().await;
-    client
+/// The 5 smallest distances to `[1,1,1]` among the rows `ids`.
+fn exact_top5(ids: impl Iterator<Item = i64>) -> Vec<i64> {
+    let mut all: Vec<i64> = ids.map(distance).collect();
+    all.sort();
+    all.truncate(5);
+    all
+}
+
+/// Creates the tables of the load.
+async fn schema(cluster: &Cluster) {
+    cluster
+        .connect()
+        .await
         .batch_execute(
             "CREATE TABLE items (id bigint PRIMARY KEY, category int NOT NULL, embedding vector(3));
              CREATE INDEX items_embedding ON items USING hnsw (embedding vector_l2_ops);
@@ -225,14 +231,22 @@ async fn load(cluster: &Cluster) {
         )
         .await
         .expect("DDL through the proxy");
-    let rows: Vec<String> = (1..=60)
+}
+
+/// Round `round` (0, 1, …) of the mixed load: writes on both shards, KNN
+/// by an index and by comparing rows, point reads, a cache hit, a
+/// duplicate key.
+async fn load(cluster: &Cluster, round: i64) {
+    let client = cluster.connect().await;
+    let first = round * 1000 + 1;
+    let rows: Vec<String> = (first..first + 60)
         .map(|i| format!("({i}, {}, '{}')", i % 3, vector(i)))
         .collect();
     client
         .batch_execute(&format!("INSERT INTO items VALUES {}", rows.join(",")))
         .await
         .expect("an insert spanning both shards");
-    for i in 1..=10i64 {
+    for i in first..first + 10 {
         client
             .execute(
                 "INSERT INTO notes VALUES ($1, $2::text::vector)",
@@ -243,21 +257,19 @@ async fn load(cluster: &Cluster) {
     }
     // KNN by the HNSW index, and by comparing rows (notes has no index).
     let knn = "SELECT id FROM items ORDER BY embedding <-> '[1,1,1]' LIMIT 5";
+    let want = exact_top5((0..=round).flat_map(|r| r * 1000 + 1..r * 1000 + 61));
     for _ in 0..5 {
-        let ids: Vec<i64> = client
+        // Compared by distance: which of several rows at an equal distance
+        // makes the top 5 is not defined.
+        let mut got: Vec<i64> = client
             .query(knn, &[])
             .await
             .expect("KNN")
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| distance(r.get(0)))
             .collect();
-        let want = exact_top5(60);
-        // Equal distances may come in another order than by id.
-        let mut got_sorted = ids.clone();
-        got_sorted.sort();
-        let mut want_sorted = want.clone();
-        want_sorted.sort();
-        assert_eq!(got_sorted, want_sorted, "KNN through the proxy: {ids:?}");
+        got.sort();
+        assert_eq!(got, want, "KNN through the proxy");
         let notes = client
             .query(
                 "SELECT id FROM notes ORDER BY embedding <-> '[1,1,1]' LIMIT 3",
@@ -268,14 +280,14 @@ async fn load(cluster: &Cluster) {
         assert_eq!(notes.len(), 3);
     }
     // Point reads by the shard key.
-    for i in [3i64, 4, 5] {
+    for i in first + 2..first + 5 {
         let row = client
             .query_one("SELECT category FROM items WHERE id = $1", &[&i])
             .await
             .expect("point read");
         assert_eq!(row.get::<_, i32>(0), (i % 3) as i32);
     }
-    // A cache hit: the same read twice on the primary (with Redis, answers
+    // A cache hit: the same read again on the primary (with Redis, answers
     // read on a standby do not fill the cache).
     client
         .batch_execute("SET pgvshard.target_session_attrs = 'read-write'")
@@ -284,11 +296,6 @@ async fn load(cluster: &Cluster) {
     for _ in 0..3 {
         client.query(knn, &[]).await.expect("KNN on the primary");
     }
-    let cache = client
-        .simple_query("SHOW pgvshard.cache")
-        .await
-        .expect("SHOW pgvshard.cache");
-    assert!(!cache.is_empty());
     // An error from a shard: a duplicate key (23505).
     let err = client
         .execute("INSERT INTO items VALUES (7, 0, '[0,0,0]')", &[])
@@ -301,12 +308,111 @@ async fn load(cluster: &Cluster) {
     );
 }
 
+/// Kills shard s1's primary (SIGKILL) and writes until the proxy has
+/// promoted its synchronous standby; every row acknowledged before is
+/// still there.
+async fn failover(cluster: &Cluster) {
+    let client = cluster.connect().await;
+    let before: i64 = client
+        .query_one("SELECT count(*) FROM items", &[])
+        .await
+        .expect("count")
+        .get(0);
+    let pid = std::fs::read_to_string(cluster.dir.join("s1/data/postmaster.pid"))
+        .expect("s1's postmaster.pid");
+    let pid = pid.lines().next().unwrap().trim();
+    run(Command::new("kill").args(["-KILL", pid]));
+    // Far from the KNN queries' vector: the load's checks stay exact.
+    let rows: Vec<String> = (5001..=5020)
+        .map(|i| format!("({i}, {}, '[100,100,{i}]')", i % 3))
+        .collect();
+    let insert = format!("INSERT INTO items VALUES {}", rows.join(","));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Err(e) = client.batch_execute(&insert).await {
+        assert!(Instant::now() < deadline, "writes did not resume: {e:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let after: i64 = client
+        .query_one("SELECT count(*) FROM items", &[])
+        .await
+        .expect("count after the failover")
+        .get(0);
+    assert_eq!(after, before + 20, "rows lost or doubled by the failover");
+}
+
+/// Sends every query of every panel of the dashboards that apply to the
+/// topology (`skip`: the tag of the other topology's dashboards) to
+/// Prometheus, `$__rate_interval` as 1m (the load ran within it): each
+/// must be valid and answer at least one finite value.
+fn check_dashboards(cluster: &Cluster, skip: &str) -> usize {
+    let mut checked = 0;
+    let mut empty = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("dashboards"))
+        .expect("dashboards/")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    for file in files {
+        let dash: Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).expect("JSON");
+        let tags = dash["tags"].as_array().expect("tags");
+        if tags.iter().any(|t| t == skip) {
+            continue;
+        }
+        let datasource = &dash["templating"]["list"][0];
+        assert_eq!(datasource["type"], "datasource", "{}", file.display());
+        for panel in dash["panels"].as_array().expect("panels") {
+            assert_eq!(panel["datasource"]["uid"], "${datasource}");
+            let targets = panel["targets"].as_array().expect("targets");
+            assert!(!targets.is_empty());
+            for target in targets {
+                let expr = target["expr"].as_str().expect("expr");
+                let query = expr.replace("$__rate_interval", "1m");
+                let data = cluster.prometheus("/api/v1/query", &[("query", &query)]);
+                let finite = data["result"].as_array().is_some_and(|r| {
+                    r.iter().any(|s| {
+                        s["value"][1]
+                            .as_str()
+                            .and_then(|v| v.parse::<f64>().ok())
+                            .is_some_and(f64::is_finite)
+                    })
+                });
+                checked += 1;
+                if !finite {
+                    empty.push(format!(
+                        "{} / {}: {expr} -> {data}",
+                        file.file_name().unwrap().to_string_lossy(),
+                        panel["title"]
+                    ));
+                }
+            }
+        }
+    }
+    assert!(empty.is_empty(), "empty panels:\n{}", empty.join("\n"));
+    checked
+}
+
 /// Brings a topology up, loads it and checks every target is up in
-/// Prometheus, with the jobs `expected`.
-async fn topology(shards: &str, expected: &[(&str, usize)]) {
+/// Prometheus, with the jobs `expected`, and the dashboards.
+async fn topology(shards: &str, expected: &[(&str, usize)], skip: &str) {
     let cluster = Cluster::up(shards);
-    load(&cluster).await;
-    cluster.wait_for_scrapes(now());
+    let targets = expected.iter().map(|(_, n)| n).sum();
+    schema(&cluster).await;
+    // Two rounds with a scrape of every target between them, so counters
+    // created by the first round increase in the second and rates over
+    // the load are not empty.
+    load(&cluster, 0).await;
+    let status = run(&mut cluster.script("status"));
+    let processes = status.lines().count() - 1;
+    assert_eq!(status.matches("running").count(), processes, "{status}");
+    cluster.wait_for_scrape(targets, now());
+    if shards == "postgres" {
+        failover(&cluster).await;
+    }
+    load(&cluster, 1).await;
+    cluster.wait_for_scrape(targets, now());
     let targets = cluster.targets();
     for (job, count) in expected {
         let up = targets
@@ -319,9 +425,8 @@ async fn topology(shards: &str, expected: &[(&str, usize)]) {
         targets.iter().all(|(_, h)| h == "up"),
         "a target is down: {targets:?}"
     );
-    let status = run(&mut cluster.script("status"));
-    let processes = status.lines().count() - 1;
-    assert_eq!(status.matches("running").count(), processes, "{status}");
+    let queries = check_dashboards(&cluster, skip);
+    eprintln!("{queries} dashboard queries answered");
     // `down` stops every process: none runs, no port answers.
     run(&mut cluster.script("down"));
     let status = run(&mut cluster.script("status"));
@@ -343,6 +448,7 @@ async fn postgres_shards_with_synchronous_standbys() {
             ("prometheus", 1),
             ("pgvshard-shard", 0),
         ],
+        "pgvshard-shards",
     )
     .await;
 }
@@ -356,6 +462,7 @@ async fn pgvshard_shards() {
             ("prometheus", 1),
             ("pgvshard-shard", 2),
         ],
+        "postgres-shards",
     )
     .await;
 }
