@@ -73,6 +73,14 @@ impl Cluster {
         (0..self.shards.len()).collect()
     }
 
+    /// Shard indexes, those not known to be down first (each group in
+    /// index order): where a statement any shard can answer goes.
+    pub fn serving_order(&self) -> Vec<usize> {
+        let (up, down): (Vec<usize>, Vec<usize>) =
+            (0..self.shards.len()).partition(|&i| self.shards[i].status().down.is_none());
+        up.into_iter().chain(down).collect()
+    }
+
     /// Forgets what was learned about `table` (after DDL on it).
     pub fn forget(&self, table: &TableName) {
         self.keys.forget(table);
