@@ -66,12 +66,12 @@ fn part(cte: &Cte, body: &SetExpr) -> Query {
     q
 }
 
-fn recursive(
+fn recursive<'a>(
     cte: &Cte,
     anchor: &SetExpr,
     step: &SetExpr,
     distinct: bool,
-    ctx: &Ctx,
+    ctx: &Ctx<'a>,
 ) -> Result<Relation, PgError> {
     let name = cte.alias.name.value.as_str();
     if cte.query.order_by.is_some() || cte.query.limit_clause.is_some() {
@@ -79,14 +79,20 @@ fn recursive(
             "ORDER BY and LIMIT in a recursive query are not supported",
         ));
     }
-    let mut all = run_query(&part(cte, anchor), ctx)?;
+    // The parts are queries of their own, built here: their subqueries'
+    // addresses must not meet the statement's in one SubqueryTypes.
+    let own = |ctx: &Ctx<'a>| Ctx {
+        subquery_types: Default::default(),
+        ..ctx.clone()
+    };
+    let mut all = run_query(&part(cte, anchor), &own(ctx))?;
     rename_columns(&mut all, &cte.alias.columns, "WITH query", name)?;
     let mut seen = HashSet::new();
     if distinct {
         all.rows.retain(|r| seen.insert(group_key(r)));
     }
     let step = part(cte, step);
-    let mut inner = ctx.clone();
+    let mut inner = own(ctx);
     let mut working = all.rows.clone();
     loop {
         let table = Relation {
