@@ -9,7 +9,9 @@
 # Debian's postgresql server package) for tests/proxy_pgbench.rs, and
 # pgbouncer for tests/proxy_pgbouncer.rs, and the Python drivers of
 # tests/drivers (asyncpg, psycopg2, pg8000, peewee, SQLAlchemy, SQLModel,
-# Django; psycopg 3 as above).
+# Django; psycopg 3 as above), and Prometheus (with promtool) and
+# docker-compose for tests/deployment.rs (scripts/cluster, the dashboards'
+# proof, `docker-compose config`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,9 +27,26 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 pgbench --version >/dev/null 2>&1 || missing+=(postgresql)
 command -v pgbouncer >/dev/null 2>&1 || missing+=(pgbouncer)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Without their recommendations (docker.io, node-exporter), and without
+# letting the prometheus package start its own service: the tests run their
+# own Prometheus (a policy-rc.d forbids the start unless one exists).
+services=()
+command -v promtool >/dev/null 2>&1 || services+=(prometheus)
+command -v docker-compose >/dev/null 2>&1 || services+=(docker-compose)
+if [ ${#services[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+  fi
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${services[@]}" >/dev/null
+  [ -z "$policy" ] || rm -f "$policy"
 fi
 # PostgreSQL refuses to run as root; the tests start servers as this user.
 id postgres >/dev/null 2>&1 || useradd --system --create-home postgres

@@ -656,3 +656,61 @@ async fn protocol_versions_are_negotiated_as_postgres_18_does() {
         );
     }
 }
+
+/// Defect 8: identifiers over 63 bytes are cut to 63 with NOTICE 42622,
+/// quoted or not (unquoted ones reported downcased), and the cut name is
+/// the one that exists — on PostgreSQL (the control), a shard and the
+/// proxy over two shards, statement by statement, simple and extended.
+#[tokio::test]
+async fn long_identifiers_are_truncated_with_a_notice_as_postgres_does() {
+    let pg = PgServer::start().await;
+    let shards = shards("long-names", 3);
+    let proxy = proxy(&[shards[1].port, shards[2].port], "db", "").await;
+    let table = format!("Long_{}", "T".repeat(70));
+    let column = format!("\"{}é\"", "c".repeat(62));
+    let cut = table[..63].to_ascii_lowercase();
+    let statements = [
+        format!("CREATE TABLE {table} (id int PRIMARY KEY, {column} int)"),
+        format!("INSERT INTO {table} VALUES (1, 2), (7, 8)"),
+        format!("SELECT {column} FROM {table} ORDER BY id"),
+        format!("SELECT count(*) FROM {cut}"),
+    ];
+    let targets = [
+        ("postgres", pg.port, "postgres"),
+        ("shard", shards[0].port, "db"),
+        ("proxy", proxy.addr.port(), "db"),
+    ];
+    let mut control = None;
+    for (who, port, db) in targets {
+        let mut s = Raw::session(port, db).await;
+        let mut answers = Vec::new();
+        for sql in &statements {
+            let mut query = sql.as_bytes().to_vec();
+            query.push(0);
+            s.send(&limits_support::frame(b'Q', &query)).await;
+            answers.push(s.until_ready().await);
+        }
+        // The extended protocol: the NOTICE answers the Parse.
+        let mut parse = b"\0".to_vec();
+        parse.extend_from_slice(statements[2].as_bytes());
+        parse.extend_from_slice(&[0, 0, 0]);
+        let mut batch = limits_support::frame(b'P', &parse);
+        batch.extend(limits_support::frame(b'S', b""));
+        s.send(&batch).await;
+        answers.push(s.until_ready().await);
+        let seen: Vec<Vec<String>> = answers
+            .iter()
+            .map(|msgs| {
+                let mut seen: Vec<String> = msgs
+                    .iter()
+                    .filter(|m| matches!(m.tag, b'N' | b'E'))
+                    .map(|m| format!("{:?} {:?}", m.field(b'C'), m.field(b'M')))
+                    .collect();
+                seen.extend(first_column(msgs));
+                seen
+            })
+            .collect();
+        assert_eq!(seen[0].len(), 2, "{who}: {seen:?}");
+        assert_eq!(control.get_or_insert_with(|| seen.clone()), &seen, "{who}");
+    }
+}

@@ -648,10 +648,14 @@ impl ProxyConfig {
         Ok(config)
     }
 
-    /// Reads, parses and validates a file.
+    /// Reads a file, replaces its `${NAME}` / `${NAME:-default}`
+    /// references with environment variables (see `config_env`), parses
+    /// and validates it.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| bad(path.display().to_string(), format!("cannot read: {e}")))?;
+        let text = super::config_env::expand(&text, |name| std::env::var(name).ok())
+            .map_err(|e| bad(format!("{}: {}", path.display(), e.path), e.problem))?;
         Self::from_yaml(&text)
     }
 

@@ -774,6 +774,11 @@ impl QueryHandler for ProxySession {
 
     async fn simple_query(&mut self, sql: &str, out: &mut Responder<'_>) -> Result<(), PgError> {
         let statements = self.parse(sql)?;
+        // As PostgreSQL's lexer: every statement's notices before any runs
+        // (the shards' own are not forwarded).
+        for notice in statements.iter().flat_map(crate::wire::truncation_notices) {
+            out.notice(&notice);
+        }
         if statements.is_empty() {
             out.empty_query();
             return Ok(());
@@ -791,7 +796,7 @@ impl QueryHandler for ProxySession {
         &mut self,
         sql: &str,
         param_types: &[u32],
-        _session: &mut Session,
+        session: &mut Session,
     ) -> Result<Prepared<ProxyStatement>, PgError> {
         if is_typeinfo_query(sql) {
             return Ok(Prepared {
@@ -801,6 +806,9 @@ impl QueryHandler for ProxySession {
             });
         }
         let parsed = self.parse(sql)?;
+        for notice in parsed.iter().flat_map(crate::wire::truncation_notices) {
+            session.defer_notice(notice);
+        }
         let [statement] = parsed.as_slice() else {
             // parse_single words the error for none or several.
             return Err(sql::parse_single(sql).err().map_or_else(

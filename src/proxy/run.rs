@@ -275,7 +275,12 @@ async fn run_streams(
 
 fn forward_notices(streams: &[ShardStream], out: &mut Responder<'_>) {
     if let Some(first) = streams.first() {
-        for n in &first.notices {
+        // Truncated identifiers were noticed when the proxy parsed them.
+        for n in first
+            .notices
+            .iter()
+            .filter(|n| n.code != sqlstate::NAME_TOO_LONG)
+        {
             out.notice(n);
         }
     }

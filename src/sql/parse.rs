@@ -42,6 +42,9 @@ pub struct Statement {
     /// which sqlparser does not know: `ast` is then an inert placeholder
     /// (`UNLOCK TABLES`) and [`super::classify`] reads this instead.
     pub two_phase: Option<TwoPhase>,
+    /// Identifiers over 63 bytes, cut in `ast` (not in `text`); a server
+    /// answering the statement sends a NOTICE 42622 for each.
+    pub truncated: Vec<tokens::Truncated>,
 }
 
 impl Statement {
@@ -59,6 +62,7 @@ impl Clone for Statement {
             text: self.text.clone(),
             leading_comments: self.leading_comments.clone(),
             two_phase: self.two_phase.clone(),
+            truncated: self.truncated.clone(),
         })
     }
 }
@@ -131,7 +135,8 @@ pub fn parse_single(sql: &str) -> Result<Statement> {
     }
 }
 
-fn parse_one(chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
+fn parse_one(mut chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
+    let truncated = tokens::truncate_identifiers(&mut chunk);
     let significant = || chunk.iter().filter(|t| !tokens::is_trivia(&t.token));
     let start = significant().next().map(|t| t.span.start);
     let end = significant().next_back().map(|t| t.span.end);
@@ -158,6 +163,7 @@ fn parse_one(chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
             text,
             leading_comments,
             two_phase: Some(tp),
+            truncated,
         });
     }
     let dialect = PostgreSqlDialect {};
@@ -184,6 +190,7 @@ fn parse_one(chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
                 text,
                 leading_comments,
                 two_phase: None,
+                truncated,
             })
         }
         _ => Err(SqlError::syntax(near_message(&text), None)),

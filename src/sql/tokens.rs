@@ -22,6 +22,47 @@ pub(crate) fn tokenize(sql: &str, map: &SourceMap) -> Result<Vec<TokenWithSpan>>
     Ok(fuse_operators(tokens))
 }
 
+/// PostgreSQL's NAMEDATALEN - 1: the longest identifier, in bytes.
+pub const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// An identifier longer than [`MAX_IDENTIFIER_BYTES`], cut as PostgreSQL's
+/// lexer cuts it (NOTICE 42622).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncated {
+    /// As written (unquoted ones downcased, as PostgreSQL reports them).
+    pub written: String,
+    /// What it became.
+    pub truncated: String,
+}
+
+/// Cuts every identifier over 63 bytes to 63 (at a character boundary),
+/// quoted or not, as PostgreSQL's lexer does; returns what it cut.
+pub(crate) fn truncate_identifiers(tokens: &mut [TokenWithSpan]) -> Vec<Truncated> {
+    let mut cut = Vec::new();
+    for t in tokens {
+        let Token::Word(w) = &mut t.token else {
+            continue;
+        };
+        if w.value.len() <= MAX_IDENTIFIER_BYTES {
+            continue;
+        }
+        let mut end = MAX_IDENTIFIER_BYTES;
+        while !w.value.is_char_boundary(end) {
+            end -= 1;
+        }
+        let shown = |s: &str| match w.quote_style {
+            None => s.to_ascii_lowercase(),
+            Some(_) => s.to_string(),
+        };
+        cut.push(Truncated {
+            written: shown(&w.value),
+            truncated: shown(&w.value[..end]),
+        });
+        w.value.truncate(end);
+    }
+    cut
+}
+
 /// Merges `<` `+` `>` written without spaces into `<+>`, and turns `<=>`
 /// (and `<->`, whatever the dialect made of it) into a custom operator.
 fn fuse_operators(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {

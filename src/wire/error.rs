@@ -253,6 +253,21 @@ impl From<ann::AnnError> for PgError {
     }
 }
 
+/// NOTICE 42622 for each identifier of `statement` cut to 63 bytes, as
+/// PostgreSQL's lexer words it.
+pub fn truncation_notices(statement: &crate::sql::Statement) -> impl Iterator<Item = PgError> + '_ {
+    statement.truncated.iter().map(|t| {
+        PgError::new(
+            super::sqlstate::NAME_TOO_LONG,
+            format!(
+                "identifier \"{}\" will be truncated to \"{}\"",
+                t.written, t.truncated
+            ),
+        )
+        .with_severity(Severity::Notice)
+    })
+}
+
 impl From<crate::sql::SqlError> for PgError {
     fn from(e: crate::sql::SqlError) -> Self {
         PgError {

@@ -85,7 +85,11 @@ impl<H: QueryHandler> Client<H> {
         if !name.is_empty() && self.statements.contains_key(&name) {
             return Err(PgError::duplicate_statement(&name));
         }
-        let prepared = self.handler.prepare(sql, types, &mut self.session).await?;
+        let prepared = self.handler.prepare(sql, types, &mut self.session).await;
+        for notice in self.session.take_deferred_notices() {
+            backend::error_or_notice(&mut self.conn.out, &notice);
+        }
+        let prepared = prepared?;
         self.statements.insert(name, Arc::new(prepared));
         backend::empty(&mut self.conn.out, tag::PARSE_COMPLETE);
         Ok(())

@@ -66,7 +66,7 @@ pub use backend::{DataRow, DataRowBuilder, FieldDescription, TransactionStatus};
 pub use cancel::{CancelReason, CancelRegistry, CancelSignal, SessionCancel};
 pub use config::{AuthMethod, WireConfig};
 pub use copy::{CopyFormat, CopyIn, CopyOut};
-pub use error::{PgError, Severity, WireError};
+pub use error::{truncation_notices, PgError, Severity, WireError};
 pub use handler::{HandlerFactory, Params, Prepared, QueryHandler};
 pub use local::LocalServer;
 pub use responder::Responder;

@@ -39,6 +39,9 @@ pub struct Session {
     at_begin: Option<HashMap<&'static str, String>>,
     /// Reported parameters whose value the client has not been sent yet.
     changed: Vec<&'static str>,
+    /// Notices raised while preparing a statement, sent before the answer
+    /// to its Parse.
+    deferred: Vec<PgError>,
 }
 
 impl Session {
@@ -55,6 +58,7 @@ impl Session {
             local: HashMap::new(),
             at_begin: None,
             changed: Vec::new(),
+            deferred: Vec::new(),
         }
     }
 
@@ -187,6 +191,16 @@ impl Session {
         if g.report && self.value_of(g) != before && !self.changed.contains(&g.name) {
             self.changed.push(g.name);
         }
+    }
+
+    /// Keeps a notice to send before the answer to the current Parse.
+    pub fn defer_notice(&mut self, notice: PgError) {
+        self.deferred.push(notice);
+    }
+
+    /// The notices deferred so far, taken.
+    pub fn take_deferred_notices(&mut self) -> Vec<PgError> {
+        std::mem::take(&mut self.deferred)
     }
 
     /// Reported parameters that changed since the last call, with their new

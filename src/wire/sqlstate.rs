@@ -39,6 +39,8 @@ pub const DUPLICATE_CURSOR: &str = "42P03";
 pub const INVALID_CURSOR_NAME: &str = "34000";
 /// 42804 datatype_mismatch.
 pub const DATATYPE_MISMATCH: &str = "42804";
+/// 42622 name_too_long (the NOTICE of a truncated identifier).
+pub const NAME_TOO_LONG: &str = "42622";
 /// 42601 syntax_error.
 pub const SYNTAX_ERROR: &str = "42601";
 /// 42704 undefined_object.

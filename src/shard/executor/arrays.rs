@@ -212,13 +212,21 @@ pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgErro
 
 /// True for the set-returning functions a select list may call.
 pub fn is_set_returning(name: &str) -> bool {
-    matches!(name, "unnest" | "generate_subscripts")
+    matches!(name, "unnest" | "generate_subscripts" | "generate_series")
 }
 
 /// The rows of set-returning call `name(args)` in a select list:
 /// `unnest(array)` its elements, `generate_subscripts(array, 1 [,
-/// reverse])` its subscripts; none for a NULL or empty array.
-pub fn set_values(name: &str, args: &[Datum]) -> Result<Vec<Datum>, PgError> {
+/// reverse])` its subscripts (none for a NULL or empty array),
+/// `generate_series(start, stop [, step])` over integers.
+pub fn set_values(
+    name: &str,
+    args: &[Datum],
+    cancel: &dyn Fn() -> Result<(), PgError>,
+) -> Result<Vec<Datum>, PgError> {
+    if name == "generate_series" {
+        return integer_series(args, cancel);
+    }
     let array = match args.first() {
         Some(Some(Value::Array(a))) => a,
         Some(None) => return Ok(Vec::new()),
@@ -301,6 +309,70 @@ pub fn concat(a: Value, b: Value) -> Result<Value, PgError> {
             .push(Some(coerce::cast(other, left.elem, None, false)?)),
     }
     Ok(Value::Array(left))
+}
+
+/// `generate_series` in a select list: over int4 (int8 when an argument
+/// is int8); no rows when an argument is NULL.
+fn integer_series(
+    args: &[Datum],
+    cancel: &dyn Fn() -> Result<(), PgError>,
+) -> Result<Vec<Datum>, PgError> {
+    if !(2..=3).contains(&args.len()) {
+        return Err(PgError::new(
+            "42883",
+            format!(
+                "function generate_series with {} arguments does not exist",
+                args.len()
+            ),
+        ));
+    }
+    let mut bounds = Vec::with_capacity(3);
+    let mut wide = false;
+    for a in args {
+        let Some(v) = a else { return Ok(Vec::new()) };
+        wide |= matches!(v, Value::Int8(_));
+        bounds.push(coerce::as_i64(v).ok_or_else(|| {
+            PgError::new(
+                "42883",
+                format!(
+                    "function generate_series({}) does not exist",
+                    type_name(v.type_oid())
+                ),
+            )
+        })?);
+    }
+    series(&bounds, wide, cancel)
+}
+
+/// The integers from `bounds[0]` to `bounds[1]` by `bounds[2]` (1 when
+/// absent), as int8 when `wide` else int4 (stopping before an int4
+/// overflow); 22023 for a zero step; `cancel` is checked every 4096 rows.
+pub fn series(
+    bounds: &[i64],
+    wide: bool,
+    cancel: &dyn Fn() -> Result<(), PgError>,
+) -> Result<Vec<Datum>, PgError> {
+    let step = bounds.get(2).copied().unwrap_or(1);
+    if step == 0 {
+        return Err(PgError::new("22023", "step size cannot equal zero"));
+    }
+    let (mut at, stop) = (bounds[0], bounds[1]);
+    let mut out = Vec::new();
+    while (step > 0 && at <= stop) || (step < 0 && at >= stop) {
+        if out.len() % 4096 == 0 {
+            cancel()?;
+        }
+        out.push(Some(if wide {
+            Value::Int8(at)
+        } else {
+            Value::Int4(at as i32)
+        }));
+        match at.checked_add(step) {
+            Some(next) if wide || i32::try_from(next).is_ok() => at = next,
+            _ => break,
+        }
+    }
+    Ok(out)
 }
 
 /// The elements `= ANY (e)` compares with: an array value, or an untyped

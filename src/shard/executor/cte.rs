@@ -12,9 +12,10 @@
 
 use super::coerce::to_described;
 use super::select::{group_key, rename_columns, run_query, Ctx, Relation};
+use super::setop::body_query;
 use crate::shard::datum::Datum;
 use crate::wire::PgError;
-use sqlparser::ast::{visit_relations, Cte, Query, SetExpr, SetOperator, SetQuantifier, With};
+use sqlparser::ast::{visit_relations, Cte, SetExpr, SetOperator, SetQuantifier, With};
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -56,22 +57,12 @@ fn reads(body: &SetExpr, name: &str) -> bool {
     .is_break()
 }
 
-/// `cte`'s query with `body` alone (its anchor or its step).
-fn part(cte: &Cte, body: &SetExpr) -> Query {
-    let mut q: Query = (*cte.query).clone();
-    q.body = Box::new(body.clone());
-    q.with = None;
-    q.order_by = None;
-    q.limit_clause = None;
-    q
-}
-
-fn recursive<'a>(
+fn recursive(
     cte: &Cte,
     anchor: &SetExpr,
     step: &SetExpr,
     distinct: bool,
-    ctx: &Ctx<'a>,
+    ctx: &Ctx,
 ) -> Result<Relation, PgError> {
     let name = cte.alias.name.value.as_str();
     if cte.query.order_by.is_some() || cte.query.limit_clause.is_some() {
@@ -79,20 +70,14 @@ fn recursive<'a>(
             "ORDER BY and LIMIT in a recursive query are not supported",
         ));
     }
-    // The parts are queries of their own, built here: their subqueries'
-    // addresses must not meet the statement's in one SubqueryTypes.
-    let own = |ctx: &Ctx<'a>| Ctx {
-        subquery_types: Default::default(),
-        ..ctx.clone()
-    };
-    let mut all = run_query(&part(cte, anchor), &own(ctx))?;
+    let mut all = run_query(&body_query(&cte.query, anchor), &ctx.for_built_query())?;
     rename_columns(&mut all, &cte.alias.columns, "WITH query", name)?;
     let mut seen = HashSet::new();
     if distinct {
         all.rows.retain(|r| seen.insert(group_key(r)));
     }
-    let step = part(cte, step);
-    let mut inner = own(ctx);
+    let step = body_query(&cte.query, step);
+    let mut inner = ctx.for_built_query();
     let mut working = all.rows.clone();
     loop {
         let table = Relation {

@@ -208,6 +208,10 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                         Ok((arrays::element_of(t).unwrap_or(oid::TEXT), m))
                     }
                     "current_schemas" => Ok((arrays::array_type(oid::NAME)?, -1)),
+                    "generate_series" => Ok(match (arg(0)?.0, arg(1)?.0) {
+                        (oid::INT8, _) | (_, oid::INT8) => (oid::INT8, -1),
+                        _ => (oid::INT4, -1),
+                    }),
                     "array_length"
                     | "cardinality"
                     | "array_lower"

@@ -28,6 +28,7 @@ mod plan;
 mod psql;
 mod select;
 mod session;
+mod setop;
 mod srf;
 mod types;
 

@@ -82,8 +82,8 @@ pub struct Ctx<'a> {
 
 /// The columns of every subquery described so far in a statement, by the
 /// subquery's address in the statement's tree (which stays put while the
-/// statement runs; queries built while it runs, such as a recursive CTE's
-/// parts, run with a table of their own). Describing a subquery plans it
+/// statement runs; queries built while it runs run with a table of their
+/// own, see [`Ctx::for_built_query`]). Describing a subquery plans it
 /// dry, including its own subqueries: without this table nested scalar
 /// subqueries were described again at every level and every row, and 300
 /// of them took a minute.
@@ -129,13 +129,23 @@ impl PlanSeen {
     }
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// The environment expressions of this query are evaluated in: the
     /// context's, with subqueries reaching back to this query.
     pub fn eval_env(&self) -> Env<'_> {
         Env {
             scope: Some(self),
             ..self.env
+        }
+    }
+
+    /// This context for running a query built while the statement runs
+    /// (a part of a UNION or of a recursive CTE), with a [`SubqueryTypes`]
+    /// of its own: its subqueries' addresses are not the statement's.
+    pub fn for_built_query(&self) -> Ctx<'a> {
+        Ctx {
+            subquery_types: Default::default(),
+            ..self.clone()
         }
     }
 
@@ -734,13 +744,25 @@ pub fn run_query(q: &Query, ctx: &Ctx) -> Result<Relation, PgError> {
                 run_query(inner, &ctx)
             }
             SetExpr::Values(values) => run_values(values, &ctx),
-            other => Err(PgError::feature_not_supported(format!(
-                "{} queries are not supported",
-                match other {
-                    SetExpr::SetOperation { op, .. } => op.to_string(),
-                    _ => "this kind of".to_string(),
-                }
-            ))),
+            SetExpr::SetOperation {
+                op,
+                set_quantifier,
+                left,
+                right,
+            } => super::setop::run_set_operation(
+                q,
+                op,
+                set_quantifier,
+                left,
+                right,
+                order,
+                limit,
+                offset,
+                &ctx,
+            ),
+            _ => Err(PgError::feature_not_supported(
+                "this kind of query is not supported",
+            )),
         }
     })
 }
@@ -819,7 +841,7 @@ fn run_values(values: &Values, ctx: &Ctx) -> Result<Relation, PgError> {
 
 /// The wider of two types when both are numeric (int2 < int4 < int8 <
 /// float4 < float8; the shard's numeric is float8), else `first`.
-fn common_numeric(first: TypeOf, other: TypeOf) -> TypeOf {
+pub(super) fn common_numeric(first: TypeOf, other: TypeOf) -> TypeOf {
     use crate::wire::types::oid;
     let rank = |t: u32| {
         [oid::INT2, oid::INT4, oid::INT8, oid::FLOAT4, oid::FLOAT8]
@@ -1090,7 +1112,7 @@ fn run_select(
                 produced.push(shape.produce(&row, env)?);
                 continue;
             }
-            for values in set_rows(&sets, &row, env)? {
+            for values in set_rows(&sets, &row, env, &|| ctx.check_cancel())? {
                 let env = Env {
                     aggregates: Some(&values),
                     ..*env
@@ -1272,6 +1294,7 @@ fn set_rows(
     calls: &[(String, sqlparser::ast::Function)],
     row: &dyn Row,
     env: &Env,
+    cancel: &dyn Fn() -> Result<(), PgError>,
 ) -> Result<Vec<HashMap<String, Datum>>, PgError> {
     let mut sets = Vec::with_capacity(calls.len());
     for (key, f) in calls {
@@ -1280,7 +1303,7 @@ fn set_rows(
             .map(|a| eval(a, row, env))
             .collect::<Result<Vec<_>, _>>()?;
         let name = super::expr::function_name(f);
-        sets.push((key, super::arrays::set_values(&name, &args)?));
+        sets.push((key, super::arrays::set_values(&name, &args, cancel)?));
     }
     let n = sets.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
     Ok((0..n)

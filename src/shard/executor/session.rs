@@ -988,6 +988,10 @@ impl QueryHandler for ShardSession {
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
         let statements = sql::parse(sql_text).map_err(parse_error)?;
+        // As PostgreSQL's lexer: every statement's notices before any runs.
+        for notice in statements.iter().flat_map(crate::wire::truncation_notices) {
+            out.notice(&notice);
+        }
         if statements.is_empty() {
             out.empty_query();
             return Ok(());
@@ -1005,6 +1009,9 @@ impl QueryHandler for ShardSession {
         session: &mut Session,
     ) -> Result<Prepared<Self::Statement>, PgError> {
         let mut stmts = sql::parse(sql_text).map_err(parse_error)?;
+        for notice in stmts.iter().flat_map(crate::wire::truncation_notices) {
+            session.defer_notice(notice);
+        }
         let stmt = match stmts.len() {
             0 => None,
             1 => stmts.pop(),

@@ -145,25 +145,7 @@ fn series(
             Some(v) => bounds.push(integer(v, ty)?),
         }
     }
-    let step = bounds.get(2).copied().unwrap_or(1);
-    if step == 0 {
-        return Err(PgError::new("22023", "step size cannot equal zero"));
-    }
-    let (mut at, stop) = (bounds[0], bounds[1]);
-    let mut out = Vec::new();
-    while (step > 0 && at <= stop) || (step < 0 && at >= stop) {
-        if out.len() % 4096 == 0 {
-            ctx.check_cancel()?;
-        }
-        out.push(Some(match ty {
-            oid::INT8 => Value::Int8(at),
-            _ => Value::Int4(at as i32),
-        }));
-        match at.checked_add(step) {
-            Some(next) if ty == oid::INT8 || i32::try_from(next).is_ok() => at = next,
-            _ => break,
-        }
-    }
+    let out = arrays::series(&bounds, ty == oid::INT8, &|| ctx.check_cancel())?;
     Ok(((ty, -1), out))
 }
 
