@@ -51,6 +51,54 @@ fn promtool_accepts_the_config_and_the_rules() {
     assert!(rules.contains("SUCCESS"), "{rules}");
 }
 
+/// docker-compose.yml validates with Debian's docker-compose (no Docker
+/// engine needed), with and without the pgvshard-shards profile, names
+/// the services of the topology, and every file it mounts exists.
+#[test]
+fn compose_file_validates() {
+    for profile in [None, Some("pgvshard-shards")] {
+        let mut cmd = Command::new("docker-compose");
+        cmd.current_dir(repo()).args(["-f", "docker-compose.yml"]);
+        if let Some(p) = profile {
+            cmd.args(["--profile", p]);
+        }
+        let text = run(cmd.arg("config"));
+        let config: serde_norway::Value = serde_norway::from_str(&text).expect("YAML");
+        let services = config["services"].as_mapping().expect("services");
+        for name in [
+            "proxy",
+            "redis",
+            "pg-s0",
+            "pg-s0-standby",
+            "pg-s1",
+            "pg-s1-standby",
+            "prometheus",
+            "grafana",
+            "pgvshard-s0",
+            "pgvshard-s1",
+            "proxy-pgvshard",
+        ] {
+            assert!(services.contains_key(name), "no service {name}:\n{text}");
+        }
+        for (name, service) in services {
+            let mounts = service["volumes"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default();
+            for mount in mounts {
+                let mount = mount.as_str().expect("short volume syntax");
+                let source = mount.split(':').next().unwrap();
+                if source.starts_with('/') {
+                    assert!(
+                        Path::new(source).exists(),
+                        "{name:?} mounts {source}, which does not exist"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Ports of one cluster, by the environment variable scripts/cluster reads.
 const PORTS: [&str; 10] = [
     "PGVSHARD_PORT",

@@ -282,7 +282,7 @@ async fn a_malformed_row_applies_nothing_on_any_shard() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copy_in_a_transaction_stays_on_one_shard() {
+async fn copy_in_a_transaction_writes_any_shard_like_one_server() {
     let fx = Fixture::start("").await;
     let proxy = fx.client().await;
     fx.both(&proxy, SCHEMA).await;
@@ -305,14 +305,29 @@ async fn copy_in_a_transaction_stays_on_one_shard() {
     proxy.batch_execute("COMMIT").await.unwrap();
     assert_eq!(fx.shard_counts("docs").await, vec![20, 0]);
 
-    // Rows for both shards in one transaction: refused, nothing applied.
+    // Rows for both shards in one transaction: the transaction sees them
+    // all; ROLLBACK leaves nothing, COMMIT commits on both shards.
     let mixed: Vec<i64> = (10_001..10_041).collect();
     assert!(mixed.iter().any(|id| slots.shard_of(&id.to_string()) == 1));
-    proxy.batch_execute("BEGIN").await.unwrap();
-    let e = copy_in(&proxy, sql, &lines(&mixed)).await.unwrap_err();
-    assert_eq!(code(&e), "0A000", "{e:?}");
-    proxy.batch_execute("ROLLBACK").await.unwrap();
-    // After a write on shard 0, a COPY for shard 1 is refused too.
+    let count = "SELECT count(*) FROM docs";
+    let reference = fx.reference.connect().await.unwrap();
+    copy_in(&reference, sql, &lines(&zero)).await.unwrap();
+    for end in ["ROLLBACK", "COMMIT"] {
+        for client in [&proxy, &reference] {
+            client.batch_execute("BEGIN").await.unwrap();
+            assert_eq!(copy_in(client, sql, &lines(&mixed)).await.unwrap(), 40);
+            let seen = text_rows(client, count).await.unwrap();
+            assert_eq!(seen, vec![vec![Some("60".to_string())]], "{end}");
+            client.batch_execute(end).await.unwrap();
+        }
+        assert_eq!(
+            text_rows(&proxy, count).await.unwrap(),
+            text_rows(&reference, count).await.unwrap(),
+            "after {end}"
+        );
+    }
+    assert_eq!(fx.shard_counts("docs").await.iter().sum::<i64>(), 60);
+    // After a write on shard 0, a COPY for shard 1 joins the transaction.
     proxy.batch_execute("BEGIN").await.unwrap();
     let first_on_zero = (100_000..)
         .find(|id: &i64| slots.shard_of(&id.to_string()) == 0)
@@ -323,10 +338,9 @@ async fn copy_in_a_transaction_stays_on_one_shard() {
         ))
         .await
         .unwrap();
-    let e = copy_in(&proxy, sql, &lines(&one)).await.unwrap_err();
-    assert_eq!(code(&e), "0A000", "{e:?}");
+    assert_eq!(copy_in(&proxy, sql, &lines(&one)).await.unwrap(), 20);
     proxy.batch_execute("ROLLBACK").await.unwrap();
-    assert_eq!(fx.shard_counts("docs").await, vec![20, 0]);
+    assert_eq!(fx.shard_counts("docs").await.iter().sum::<i64>(), 60);
 
     // COPY TO would read other connections than the transaction's: refused
     // after a write; and COPY (statement) takes a SELECT only.
@@ -349,7 +363,7 @@ async fn copy_in_a_transaction_stays_on_one_shard() {
         panic!("COPY (DELETE …) TO STDOUT was not refused");
     };
     assert_eq!(code(&e), "0A000", "{e:?}");
-    assert_eq!(fx.shard_counts("docs").await, vec![20, 0]);
+    assert_eq!(fx.shard_counts("docs").await.iter().sum::<i64>(), 60);
 }
 
 /// psycopg's `cursor.copy` (text and binary write_row, COPY TO in both

@@ -3,10 +3,10 @@
 //! answered here; everything else is planned ([`super::plan`]) and run on
 //! the shards ([`super::run`]).
 //!
-//! A transaction is pinned to the first shard it writes on: BEGIN is sent
-//! there just before that first write, later statements on that shard
-//! use the same connection, and a write that would reach another shard
-//! is refused before anything is sent, so nothing is half-applied.
+//! A transaction block is a [`txn::Block`]: BEGIN is sent to a shard just
+//! before the block's first write there, later statements on that shard
+//! use the same connection, and COMMIT commits every shard written at
+//! once (two-phase across several).
 //!
 //! Reads go through the result cache ([`super::cache`]) when it is on;
 //! every write bumps its tables' generations before this module returns
@@ -23,7 +23,7 @@ use super::admin;
 use super::backend::{Request, ShardChannel};
 use super::cache::{self, QueryCache, SCHEMA};
 use super::describe_cache::{DescribeCache, Described};
-use super::exec::{run_simple, ShardStream};
+use super::exec::ShardStream;
 use super::memo::TextMemo;
 use super::route::Cluster;
 use super::topology::{self, SessionReads};
@@ -82,12 +82,8 @@ impl HandlerFactory for ProxyFactory {
             metrics: self.metrics.clone(),
             describes: Arc::clone(&self.describes),
             parses: Arc::clone(&self.parses),
-            pinned_shard: None,
-            pinned: None,
+            block: txn::Block::default(),
             written: BTreeSet::new(),
-            savepoints: Vec::new(),
-            pinned_depth: 0,
-            pin_lost: false,
             reads: SessionReads::default(),
             read_only: false,
         })
@@ -107,10 +103,8 @@ pub enum ProxyStatement {
 /// One client session.
 pub struct ProxySession {
     cluster: Arc<Cluster>,
-    /// The shard this transaction writes on.
-    pinned_shard: Option<usize>,
-    /// Its connection, between statements.
-    pinned: Option<Box<dyn ShardChannel>>,
+    /// The open transaction block's shards.
+    block: txn::Block,
     cache: Option<Arc<QueryCache>>,
     metrics: ProxyMetrics,
     describes: Arc<DescribeCache>,
@@ -118,16 +112,6 @@ pub struct ProxySession {
     /// Tables the open transaction wrote: their generations are bumped at
     /// COMMIT.
     written: BTreeSet<String>,
-    /// The transaction block's savepoints, oldest first. Each is also set
-    /// on the pinned shard (those set before the pin are replayed there
-    /// after its BEGIN).
-    savepoints: Vec<String>,
-    /// How many savepoints existed when the shard was pinned.
-    pinned_depth: usize,
-    /// The pinned connection was lost in a failed statement: the shard's
-    /// writes are gone, so only a savepoint set before the pin can be
-    /// rolled back to.
-    pin_lost: bool,
     /// Read routing: the floors this session's writes set.
     reads: SessionReads,
     /// The open transaction is `READ ONLY`.
@@ -302,7 +286,7 @@ impl ProxySession {
                     self.read_only |= sql::is_read_only_begin(statement);
                 }
                 let failed = out.session().transaction_status() == TransactionStatus::Failed;
-                self.transaction(tc, out).await?;
+                let result = self.transaction(tc, out).await;
                 if ends {
                     self.read_only = false;
                     if commit && !failed {
@@ -312,11 +296,12 @@ impl ProxySession {
                     }
                     let written: Vec<String> =
                         std::mem::take(&mut self.written).into_iter().collect();
+                    // Even after a COMMIT whose outcome is unknown.
                     if let (true, Some(cache)) = (commit, &self.cache) {
                         cache.bump(&written).await;
                     }
                 }
-                Ok(())
+                result
             }
             StatementKind::Set(v) => {
                 let warning = match &v.value {
@@ -378,11 +363,7 @@ impl ProxySession {
                     self.refuse_in_read_only(statement)?;
                     self.reads.touched(self.cluster.all());
                 }
-                let pin = copy::Pin {
-                    shard: &mut self.pinned_shard,
-                    chan: &mut self.pinned,
-                };
-                copy::copy(&self.cluster, statement, &info, pin, out).await
+                copy::copy(&self.cluster, statement, &info, &mut self.block, out).await
             }
             StatementKind::Explain {
                 statement: inner,
@@ -394,7 +375,7 @@ impl ProxySession {
                 explain::explain(&self.cluster, statement, &inner, analyze, params, out).await
             }
             kind => {
-                let wrote = self.pinned_shard.is_some() || !self.written.is_empty();
+                let wrote = self.block.wrote() || !self.written.is_empty();
                 let cache = self.cache.clone();
                 let key = match &cache {
                     Some(c) => c
@@ -442,7 +423,7 @@ impl ProxySession {
             (StatementKind::Select(_), 1) => StatementClass::Point,
             _ => class_of(kind),
         };
-        let wrote = self.pinned_shard.is_some() || !self.written.is_empty();
+        let wrote = self.block.wrote() || !self.written.is_empty();
         let attrs = out
             .session()
             .show(topology::TARGET_SESSION_ATTRS)
@@ -478,7 +459,7 @@ impl ProxySession {
         }
         self.metrics.stage(Stage::Backend, t.elapsed());
         let t = Instant::now();
-        let (result, mut back) = run::run(
+        let (result, back) = run::run(
             &self.cluster,
             statement,
             &route,
@@ -488,15 +469,25 @@ impl ProxySession {
             out,
         )
         .await;
-        if let (Some(p), None) = (self.pinned_shard, &self.pinned) {
-            if let Some(i) = back.iter().position(|(s, _)| *s == p) {
-                self.pinned = Some(back.swap_remove(i).1);
+        let mut pooled = Vec::with_capacity(back.len());
+        for (shard, chan) in back {
+            if self.block.holds(shard) {
+                self.block.put_back(shard, chan);
+            } else {
+                pooled.push((shard, chan));
             }
         }
         result?;
         self.metrics.stage(Stage::Merge, t.elapsed());
         if spanning {
-            txn::commit(&self.cluster, back).await?;
+            txn::commit(&self.cluster, pooled).await?;
+        }
+        if let StatementKind::Ddl(sql::DdlInfo { action, tables }) = kind {
+            if out.session().transaction_status() == TransactionStatus::InTransaction {
+                self.block
+                    .learn_tables(&self.cluster, statement, *action, tables)
+                    .await?;
+            }
         }
         if let StatementKind::Ddl(sql::DdlInfo {
             action: sql::DdlAction::CreateExtension | sql::DdlAction::DropExtension,
@@ -520,52 +511,14 @@ impl ProxySession {
     ) -> Result<(Vec<Option<Box<dyn ShardChannel>>>, bool), PgError> {
         let in_transaction = out.session().transaction_status() == TransactionStatus::InTransaction;
         if in_transaction && route.writes {
-            let shards = route.shards();
-            let name = |s: &usize| format!("\"{}\"", self.cluster.shards[*s].name());
-            if matches!(route.combine, plan::Combine::Broadcast) {
-                return Err(PgError::feature_not_supported(
-                    "schema changes inside a transaction block need two-phase commit across shards, which the proxy does not support yet",
-                ));
-            }
-            let target = match shards.iter().collect::<Vec<_>>().as_slice() {
-                [one] => **one,
-                many => {
-                    let names: Vec<String> = many.iter().map(|s| name(s)).collect();
-                    return Err(PgError::feature_not_supported(format!(
-                        "a transaction writing on several shards needs two-phase commit, which the proxy does not support yet; this statement would write on shards {}",
-                        names.join(", ")
-                    ))
-                    .with_hint("Run it outside the transaction block, or split it by shard key."));
-                }
-            };
-            match self.pinned_shard {
-                Some(p) if p != target => {
-                    return Err(PgError::feature_not_supported(format!(
-                        "this transaction already wrote on shard {}; also writing on shard {} needs two-phase commit, which the proxy does not support yet",
-                        name(&p),
-                        name(&target)
-                    ))
-                    .with_hint("Commit first, or write on one shard per transaction."));
-                }
-                Some(_) => {}
-                None => {
-                    let mut chan = self.cluster.shards[target].checkout().await?;
-                    run_simple(chan.as_mut(), "BEGIN").await?;
-                    for name in &self.savepoints {
-                        let sql = format!("SAVEPOINT {}", sql::quote_ident(name));
-                        run_simple(chan.as_mut(), &sql).await?;
-                    }
-                    self.pinned_shard = Some(target);
-                    self.pinned = Some(chan);
-                    self.pinned_depth = self.savepoints.len();
-                    self.pin_lost = false;
-                }
+            for shard in route.shards() {
+                self.block.join(&self.cluster, shard).await?;
             }
         }
         run::open(
             &self.cluster,
             route,
-            (self.pinned_shard, &mut self.pinned),
+            &mut self.block,
             read.map(|p| (p, &self.reads)),
             out,
         )
@@ -589,83 +542,28 @@ impl ProxySession {
         ))
     }
 
-    /// Forgets the pinned connection (closing it rolls its transaction back).
-    fn unpin(&mut self) {
-        self.pinned_shard = None;
-        self.pinned = None;
-    }
-
-    /// After a failed statement: without savepoints the transaction can
-    /// only roll back, so the pinned connection goes (closing it rolls
-    /// back); with savepoints it stays, if it came back clean, for ROLLBACK
-    /// TO SAVEPOINT.
-    fn after_error(&mut self) {
-        if self.savepoints.is_empty() {
-            return self.unpin();
-        }
-        if self.pinned_shard.is_some() && self.pinned.is_none() {
-            self.pinned_shard = None;
-            self.pin_lost = true;
-        }
-    }
-
-    /// SAVEPOINT, RELEASE and ROLLBACK TO: kept here and sent to the
-    /// pinned shard.
+    /// SAVEPOINT, RELEASE and ROLLBACK TO, on every shard the block wrote.
     async fn savepoint(
         &mut self,
         tc: &TransactionControl,
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
-        let (what, name) = match tc {
-            TransactionControl::Savepoint(n) => ("SAVEPOINT", n),
-            TransactionControl::Release(n) => ("RELEASE SAVEPOINT", n),
-            TransactionControl::RollbackTo(n) => ("ROLLBACK TO SAVEPOINT", n),
-            _ => return Err(PgError::internal("not a savepoint command")),
-        };
         if out.session().transaction_status() == TransactionStatus::Idle {
+            let what = match tc {
+                TransactionControl::Savepoint(_) => "SAVEPOINT",
+                TransactionControl::Release(_) => "RELEASE SAVEPOINT",
+                _ => "ROLLBACK TO SAVEPOINT",
+            };
             return Err(PgError::new(
                 "25P01",
                 format!("{what} can only be used in transaction blocks"),
             ));
         }
-        let at = match tc {
-            TransactionControl::Savepoint(_) => self.savepoints.len(),
-            _ => self
-                .savepoints
-                .iter()
-                .rposition(|n| n == name)
-                .ok_or_else(|| {
-                    PgError::new("3B001", format!("savepoint \"{name}\" does not exist"))
-                })?,
-        };
-        let rolling_back = matches!(tc, TransactionControl::RollbackTo(_));
-        if rolling_back && self.pin_lost {
-            if at >= self.pinned_depth {
-                return Err(PgError::new(
-                    "25P02",
-                    format!("cannot roll back to savepoint \"{name}\": the shard connection of this transaction was lost"),
-                )
-                .with_hint("Roll back the whole transaction."));
-            }
-            self.pin_lost = false;
+        let tag = self.block.savepoint(tc).await?;
+        if matches!(tc, TransactionControl::RollbackTo(_)) {
+            out.session().rollback_to_savepoint();
         }
-        if let Some(chan) = self.pinned.as_mut() {
-            run_simple(chan.as_mut(), &format!("{what} {}", sql::quote_ident(name))).await?;
-        }
-        match tc {
-            TransactionControl::Savepoint(_) => self.savepoints.push(name.clone()),
-            TransactionControl::Release(_) => self.savepoints.truncate(at),
-            _ => {
-                self.savepoints.truncate(at + 1);
-                out.session().rollback_to_savepoint();
-            }
-        }
-        self.pinned_depth = self.pinned_depth.min(self.savepoints.len());
-        out.complete(if rolling_back {
-            "ROLLBACK"
-        } else {
-            what.split(' ').next().unwrap_or(what)
-        });
+        out.complete(tag);
         Ok(())
     }
 
@@ -700,12 +598,8 @@ impl ProxySession {
                 ))
             }
         };
-        let pinned = self.pinned.take();
-        self.pinned_shard = None;
-        self.savepoints.clear();
-        self.pin_lost = false;
         // A failed block is rolled back whatever the client said.
-        let word = if tag == "ROLLBACK" { "ROLLBACK" } else { word };
+        let commit = tag == "COMMIT" && word == "COMMIT";
         let idle = out.session().transaction_status() == TransactionStatus::Idle;
         if idle {
             out.notice(&PgError::warning(
@@ -717,9 +611,7 @@ impl ProxySession {
             TransactionControl::Commit => out.session().commit(),
             _ => out.session().rollback(),
         }
-        if let Some(mut chan) = pinned {
-            run_simple(chan.as_mut(), word).await?;
-        }
+        self.block.end(&self.cluster, commit).await?;
         out.complete(tag);
         Ok(())
     }
@@ -751,14 +643,26 @@ impl ProxySession {
         }
         let shard = &self.cluster.shards[0];
         let oids = shard.oids();
-        let mut chan = shard.checkout().await?;
+        // Inside a block that wrote there, its tables are seen only by its
+        // own connection (a table created in the block).
+        let mut chan = match self.block.take(0) {
+            Some(chan) => chan,
+            None => shard.checkout().await?,
+        };
         let request = Request::Describe {
             sql: sql.to_string(),
             param_types: param_types.iter().map(|&t| oids.to_shard(t)).collect(),
         };
-        chan.send(&request).await?;
+        let sent = chan.send(&request).await;
         let mut stream = ShardStream::new(0, chan, shard.oids());
-        stream.finish().await?;
+        let finished = match sent {
+            Ok(()) => stream.finish().await,
+            Err(e) => Err(e),
+        };
+        if self.block.holds(0) && stream.is_done() {
+            self.block.put_back(0, stream.chan);
+        }
+        finished?;
         let described = Described {
             param_types: stream.param_types,
             columns: stream.columns.unwrap_or_default(),
@@ -785,7 +689,7 @@ impl QueryHandler for ProxySession {
         }
         for s in statements.iter() {
             if let Err(e) = self.statement(s, None, None, out).await {
-                self.after_error();
+                self.block.after_error();
                 return Err(e);
             }
         }
@@ -885,7 +789,7 @@ impl QueryHandler for ProxySession {
                     {
                         self.describes.clear();
                     }
-                    self.after_error();
+                    self.block.after_error();
                 }
                 result
             }

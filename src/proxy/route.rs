@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use super::backend::{BackendMessage, Request, SharedBackend};
+use super::backend::{BackendMessage, Request, ShardChannel, SharedBackend};
 use super::cache::RedisLink;
 use super::config::ProxyConfig;
 use super::generated_keys::KeySequences;
@@ -91,7 +91,29 @@ impl Cluster {
         {
             return Ok(Arc::clone(t));
         }
-        let mut info = self.catalog(&name).await?;
+        let Some(shard) = self.shards.first() else {
+            return Ok(Arc::default());
+        };
+        let mut chan = shard.checkout().await?;
+        self.learn_through(table, chan.as_mut()).await
+    }
+
+    /// Reads the table's key and columns from the first shard through
+    /// `chan` (a transaction's own connection sees the tables it made)
+    /// and remembers them until [`Cluster::forget`].
+    pub async fn learn_through(
+        &self,
+        table: &TableName,
+        chan: &mut dyn ShardChannel,
+    ) -> Result<Arc<TableInfo>, PgError> {
+        let info = catalog(chan, &table.to_string()).await?;
+        Ok(self.remember(table, info))
+    }
+
+    /// Remembers `info` for `table` (the configured shard key, if any,
+    /// overriding its key) until [`Cluster::forget`].
+    pub fn remember(&self, table: &TableName, mut info: TableInfo) -> Arc<TableInfo> {
+        let name = table.to_string();
         if let Some(key) = self
             .configured
             .get(&table.name)
@@ -104,49 +126,7 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(name, Arc::clone(&info));
-        Ok(info)
-    }
-
-    async fn catalog(&self, name: &str) -> Result<TableInfo, PgError> {
-        // One text both kinds of shard answer: real PostgreSQL runs it, a
-        // pgvshard shard recognises it (its catalog answers psql's and
-        // this query from its table definitions).
-        let sql = format!(
-            "SELECT a.attname::text, COALESCE(a.attnum = i.indkey[0], false) \
-             FROM pg_catalog.pg_attribute a \
-             LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
-             WHERE a.attrelid = '{}'::regclass AND a.attnum > 0 AND NOT a.attisdropped \
-             ORDER BY a.attnum",
-            name.replace('\'', "''")
-        );
-        let Some(shard) = self.shards.first() else {
-            return Ok(TableInfo::default());
-        };
-        let mut chan = shard.checkout().await?;
-        let request = Request::Simple(sql);
-        chan.send(&request).await?;
-        let mut info = TableInfo::default();
-        let mut error = None;
-        loop {
-            match chan.recv().await? {
-                BackendMessage::DataRow(row) => {
-                    if let [Some(col), Some(is_key)] = super::backend::messages::fields(&row)?[..] {
-                        let col = String::from_utf8_lossy(col).into_owned();
-                        if is_key == b"t" && info.key.is_none() {
-                            info.key = Some(col.clone());
-                        }
-                        info.columns.push(col);
-                    }
-                }
-                BackendMessage::Error(e) => error = Some(e),
-                BackendMessage::ReadyForQuery(_) => break,
-                _ => {}
-            }
-        }
-        match error {
-            Some(e) => Err(e),
-            None => Ok(info),
-        }
+        info
     }
 
     /// The shard owning one key value; `None` when a parameter's value
@@ -162,6 +142,45 @@ impl Cluster {
         params: Option<&Params>,
     ) -> Option<BTreeSet<usize>> {
         values.iter().map(|v| self.shard_of(v, params)).collect()
+    }
+}
+
+/// The key and columns of table `name` as the shard behind `chan` has them.
+async fn catalog(chan: &mut dyn ShardChannel, name: &str) -> Result<TableInfo, PgError> {
+    // One text both kinds of shard answer: real PostgreSQL runs it, a
+    // pgvshard shard recognises it (its catalog answers psql's and
+    // this query from its table definitions).
+    let sql = format!(
+        "SELECT a.attname::text, COALESCE(a.attnum = i.indkey[0], false) \
+         FROM pg_catalog.pg_attribute a \
+         LEFT JOIN pg_catalog.pg_index i ON i.indrelid = a.attrelid AND i.indisprimary \
+         WHERE a.attrelid = '{}'::regclass AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attnum",
+        name.replace('\'', "''")
+    );
+    let request = Request::Simple(sql);
+    chan.send(&request).await?;
+    let mut info = TableInfo::default();
+    let mut error = None;
+    loop {
+        match chan.recv().await? {
+            BackendMessage::DataRow(row) => {
+                if let [Some(col), Some(is_key)] = super::backend::messages::fields(&row)?[..] {
+                    let col = String::from_utf8_lossy(col).into_owned();
+                    if is_key == b"t" && info.key.is_none() {
+                        info.key = Some(col.clone());
+                    }
+                    info.columns.push(col);
+                }
+            }
+            BackendMessage::Error(e) => error = Some(e),
+            BackendMessage::ReadyForQuery(_) => break,
+            _ => {}
+        }
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(info),
     }
 }
 

@@ -11,19 +11,20 @@ use super::merge::{merge, rerank, Window};
 use super::plan::{Combine, Route};
 use super::route::Cluster;
 use super::topology::{Policy, SessionReads};
+use super::txn::Block;
 use crate::sql::{self, Bound};
 use crate::wire::{sqlstate, Format, Params, PgError, Responder, Value};
 
-/// Channels in route order: the pinned connection for the pinned shard,
-/// pooled ones for the others — from the primary, or for a read with a
-/// `policy` from the node the topology picks over the session's `reads`
-/// floors; `None` for a shard left out under
+/// Channels in route order: the transaction block's connection for a
+/// shard it wrote, pooled ones for the others — from the primary, or for
+/// a read with a `policy` from the node the topology picks over the
+/// session's `reads` floors; `None` for a shard left out under
 /// `pgvshard.allow_partial_results` (a NOTICE names it). The flag is false
 /// when a channel's answer must not fill the result cache.
 pub async fn open(
     cluster: &Cluster,
     route: &Route,
-    (pinned_shard, pinned): (Option<usize>, &mut Option<Box<dyn ShardChannel>>),
+    block: &mut Block,
     read: Option<(Policy, &SessionReads)>,
     out: &mut Responder<'_>,
 ) -> Result<(Vec<Option<Box<dyn ShardChannel>>>, bool), PgError> {
@@ -32,9 +33,13 @@ pub async fn open(
             .session()
             .show("pgvshard.allow_partial_results")
             .is_ok_and(|v| v == "on");
-    let mut taken = None;
-    let checkouts = route.parts.iter().map(|(shard, _)| {
-        let own = Some(*shard) == pinned_shard && pinned.is_some();
+    let own: Vec<Option<Box<dyn ShardChannel>>> = route
+        .parts
+        .iter()
+        .map(|(shard, _)| block.take(*shard))
+        .collect();
+    let checkouts = route.parts.iter().zip(&own).map(|((shard, _), own)| {
+        let own = own.is_some();
         async move {
             match read {
                 _ if own => Ok((None, true)),
@@ -60,17 +65,26 @@ pub async fn open(
                 cacheable &= fresh;
                 chans.push(Some(c));
             }
-            Ok((None, _)) => {
-                if taken.is_none() {
-                    taken = pinned.take();
-                }
-                chans.push(taken.take());
-            }
+            // The block's own, placed below.
+            Ok((None, _)) => chans.push(None),
             Err(e) if partial_ok && e.code == sqlstate::CONNECTION_FAILURE => {
                 missing.push(format!("\"{}\"", cluster.shards[*shard].name()));
                 chans.push(None);
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                // The block's connections are still clean: give them back.
+                for ((shard, _), chan) in route.parts.iter().zip(own) {
+                    if let Some(chan) = chan {
+                        block.put_back(*shard, chan);
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    for (slot, chan) in chans.iter_mut().zip(own) {
+        if chan.is_some() {
+            *slot = chan;
         }
     }
     if !missing.is_empty() {

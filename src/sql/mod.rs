@@ -39,6 +39,7 @@ pub use rewrite::{
     HIDDEN_DISTANCE, HIDDEN_RERANK, HIDDEN_SORT_PREFIX,
 };
 pub use routing::{
-    insert_key_values, insert_with_rows, restricted_keys, where_key_values, KeyValue, RowKey,
+    created_table, insert_key_values, insert_with_rows, restricted_keys, where_key_values,
+    KeyValue, RowKey,
 };
 pub use session_values::{bind_session_values, SessionValues};

@@ -29,6 +29,33 @@ pub enum RowKey {
     Default,
 }
 
+/// The columns (in order) and the primary key's first column a `CREATE
+/// TABLE` declares: what routing needs of a table before any shard's
+/// catalog shows it (inside the transaction that creates it). `None` for
+/// any other statement.
+pub fn created_table(statement: &Statement) -> Option<(Vec<String>, Option<String>)> {
+    let ast::Statement::CreateTable(ct) = &statement.ast else {
+        return None;
+    };
+    let columns: Vec<String> = ct.columns.iter().map(|c| fold(&c.name)).collect();
+    let inline = ct.columns.iter().find(|c| {
+        c.options
+            .iter()
+            .any(|o| matches!(o.option, ast::ColumnOption::PrimaryKey(_)))
+    });
+    let key = match inline {
+        Some(c) => Some(fold(&c.name)),
+        None => ct.constraints.iter().find_map(|c| match c {
+            ast::TableConstraint::PrimaryKey(pk) => match &pk.columns.first()?.column.expr {
+                Expr::Identifier(ident) => Some(fold(ident)),
+                _ => None,
+            },
+            _ => None,
+        }),
+    };
+    Some((columns, key))
+}
+
 /// Key values a SELECT, UPDATE or DELETE is restricted to by its WHERE.
 pub fn where_key_values(statement: &Statement, key: &str) -> Option<Vec<KeyValue>> {
     crate::stack::with_tree(statement.depth, || {
@@ -188,6 +215,21 @@ fn key_value(expr: &Expr) -> Option<KeyValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn created_tables_name_columns_and_key() {
+        let s = |sql: &str| created_table(&crate::sql::parse_single(sql).unwrap());
+        assert_eq!(
+            s("CREATE TABLE t (Id bigint PRIMARY KEY, v vector(3))"),
+            Some((vec!["id".into(), "v".into()], Some("id".into())))
+        );
+        assert_eq!(
+            s("CREATE TABLE t (a int, b text, PRIMARY KEY (b, a))"),
+            Some((vec!["a".into(), "b".into()], Some("b".into())))
+        );
+        assert_eq!(s("CREATE TABLE t (a int)"), Some((vec!["a".into()], None)));
+        assert_eq!(s("SELECT 1"), None);
+    }
     use crate::sql::parse::parse_single;
 
     fn keys(sql: &str) -> Option<Vec<KeyValue>> {

@@ -6,12 +6,12 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::future::join_all;
 
-use super::{describe, rewritten, started, Pin};
+use super::{describe, rewritten, started};
 use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
 use crate::proxy::exec::{run_simple, tag_count};
 use crate::proxy::frontend::sql_error;
 use crate::proxy::route::{binary_key_text, Cluster};
-use crate::proxy::txn;
+use crate::proxy::txn::{self, Block};
 use crate::sql::{
     self, binary_header, quote_ident, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record,
     RecordReader, TableName,
@@ -48,7 +48,8 @@ struct Loader<'c, 'p> {
     key: KeyColumn,
     header: Option<Bytes>,
     open: Vec<ShardCopy>,
-    pin: Option<Pin<'p>>,
+    /// The client's transaction block, inside one.
+    block: Option<&'p mut Block>,
     /// Generated keys reserved and not used yet: next, end.
     keys: (i64, i64),
 }
@@ -57,12 +58,12 @@ fn bad_copy(message: impl Into<String>) -> PgError {
     PgError::new("22P04", message)
 }
 
-/// Runs `COPY table FROM STDIN` (`pin` is set inside a transaction).
+/// Runs `COPY table FROM STDIN` (`block` is set inside a transaction).
 pub(super) async fn copy_from(
     cluster: &Cluster,
     statement: &sql::Statement,
     info: &CopyInfo,
-    pin: Option<Pin<'_>>,
+    block: Option<&mut Block>,
     out: &mut Responder<'_>,
 ) -> Result<(), PgError> {
     let Some(table) = info.table.clone() else {
@@ -110,7 +111,7 @@ pub(super) async fn copy_from(
         },
         header: None,
         open: Vec::new(),
-        pin,
+        block,
         keys: (0, 0),
     };
     let received = receive(&mut loader, info, targets.len(), out).await;
@@ -287,40 +288,16 @@ impl Loader<'_, '_> {
         if let Some(i) = self.open.iter().position(|c| c.shard == shard) {
             return Ok(&mut self.open[i]);
         }
-        let name = |s: usize| format!("\"{}\"", self.cluster.shards[s].name());
-        let mut chan = match &mut self.pin {
-            Some(pin) => {
-                if let Some(other) = self.open.first() {
-                    return Err(PgError::feature_not_supported(format!(
-                        "a transaction can write on one shard only; this statement would write on shards {}, {}",
-                        name(other.shard),
-                        name(shard)
-                    ))
-                    .with_hint("Run it outside the transaction block, or split it by shard key."));
-                }
-                if let Some(p) = *pin.shard {
-                    if p != shard {
-                        return Err(PgError::feature_not_supported(format!(
-                            "this transaction already wrote on shard {}; also writing on shard {} needs two-phase commit, which the proxy does not support yet",
-                            name(p),
-                            name(shard)
-                        ))
-                        .with_hint("Commit first, or write on one shard per transaction."));
-                    }
-                }
-                match pin.chan.take() {
-                    Some(chan) => chan,
-                    None => {
-                        let mut chan = self.cluster.shards[shard].checkout().await?;
-                        run_simple(chan.as_mut(), "BEGIN").await?;
-                        *pin.shard = Some(shard);
-                        chan
-                    }
-                }
+        let mut chan = match &mut self.block {
+            Some(block) => {
+                block.join(self.cluster, shard).await?;
+                block
+                    .take(shard)
+                    .ok_or_else(|| PgError::internal("the transaction's connection is in use"))?
             }
             None => {
                 let mut chan = self.cluster.shards[shard].checkout().await?;
-                run_simple(chan.as_mut(), "BEGIN").await?;
+                txn::begin_one(chan.as_mut()).await?;
                 chan
             }
         };
@@ -350,9 +327,10 @@ impl Loader<'_, '_> {
         }
         let replies = join_all(self.open.iter_mut().map(|c| copy_reply(c.chan.as_mut()))).await;
         let failed = replies.iter().find_map(|r| r.as_ref().err().cloned());
-        if let Some(pin) = self.pin.take() {
-            if let Some(copy) = self.open.pop() {
-                *pin.chan = Some(copy.chan);
+        if let Some(block) = self.block.take() {
+            // Every reply was read to its end: the connections are clean.
+            for copy in self.open.drain(..) {
+                block.put_back(copy.shard, copy.chan);
             }
             return match failed {
                 Some(e) => Err(e),
@@ -394,7 +372,7 @@ impl Loader<'_, '_> {
                 copy_reply(copy.chan.as_mut()).await.ok();
             }
         }
-        if self.pin.is_none() {
+        if self.block.is_none() {
             self.end_all("ROLLBACK").await;
         }
     }

@@ -9,7 +9,7 @@
 //! BEGIN, and the proxy commits them (two-phase across several shards,
 //! [`crate::proxy::txn`]) only after every shard accepted its part, so a
 //! bad row anywhere applies nothing anywhere. Inside a client
-//! transaction all rows must land on the transaction's shard.
+//! transaction the rows go to the block's transaction on each shard.
 //!
 //! `COPY table TO STDOUT` and `COPY (plain scan) TO STDOUT`
 //! ([`to_stdout`]) concatenate every shard's output (binary: one header,
@@ -23,24 +23,16 @@ use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, Statemen
 use super::backend::{BackendMessage, Request, ShardChannel};
 use super::exec::ShardStream;
 use super::route::Cluster;
+use super::txn::Block;
 use crate::sql::{self, CopyDirection, CopyInfo};
 use crate::wire::{FieldDescription, PgError, Responder, TransactionStatus};
-
-/// The open transaction's shard and connection, which COPY may use or
-/// set (see [`super::frontend`]).
-pub struct Pin<'s> {
-    /// The shard the transaction writes on.
-    pub shard: &'s mut Option<usize>,
-    /// Its connection, between statements.
-    pub chan: &'s mut Option<Box<dyn ShardChannel>>,
-}
 
 /// Runs a COPY statement through the proxy.
 pub async fn copy(
     cluster: &Cluster,
     statement: &sql::Statement,
     info: &CopyInfo,
-    pin: Pin<'_>,
+    block: &mut Block,
     out: &mut Responder<'_>,
 ) -> Result<(), PgError> {
     if !info.stdio {
@@ -51,11 +43,11 @@ pub async fn copy(
     let in_transaction = out.session().transaction_status() == TransactionStatus::InTransaction;
     match info.direction {
         CopyDirection::From => {
-            let pin = in_transaction.then_some(pin);
-            from_stdin::copy_from(cluster, statement, info, pin, out).await
+            let block = in_transaction.then_some(block);
+            from_stdin::copy_from(cluster, statement, info, block, out).await
         }
         // Fresh pooled connections would not see the transaction's writes.
-        CopyDirection::To if pin.shard.is_some() => Err(PgError::feature_not_supported(
+        CopyDirection::To if block.wrote() => Err(PgError::feature_not_supported(
             "COPY TO STDOUT inside a transaction that wrote is not supported through the proxy",
         )
         .with_hint("Commit first, or read the rows with a SELECT.")),

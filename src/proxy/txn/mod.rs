@@ -12,12 +12,16 @@
 //! crash or a lost shard leaves prepared, the [`resolver`] of any proxy
 //! finishes as the decision says (no decision: rolled back).
 //!
+//! Inside a client's transaction block the same happens per shard as the
+//! block first writes there ([`Block`]), and at the block's COMMIT.
+//!
 //! A channel that leaves with its transaction still open — the statement
 //! failed, or this future was dropped because the client went away — is
 //! closed, not pooled (see the pools' Drop), and closing a session rolls
 //! its transaction back on both kinds of shard. So an error means nothing
 //! was applied anywhere, as on one PostgreSQL server.
 
+mod block;
 mod decision;
 mod failpoint;
 mod resolver;
@@ -25,6 +29,7 @@ mod two_phase;
 
 use futures_util::future::join_all;
 
+pub use self::block::Block;
 pub use self::decision::check_shards;
 pub use self::resolver::{start as start_resolver, Resolver};
 pub use self::two_phase::TwoPhase;
@@ -60,12 +65,14 @@ fn contains_word(text: &str, word: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(word))
 }
 
+/// BEGIN on one channel.
+pub async fn begin_one(chan: &mut dyn ShardChannel) -> Result<(), PgError> {
+    run_simple(chan, "BEGIN").await.map(drop)
+}
+
 /// BEGIN on every channel, in parallel.
 pub async fn begin(chans: &mut [Option<Box<dyn ShardChannel>>]) -> Result<(), PgError> {
-    let begins = chans
-        .iter_mut()
-        .flatten()
-        .map(|c| run_simple(c.as_mut(), "BEGIN"));
+    let begins = chans.iter_mut().flatten().map(|c| begin_one(c.as_mut()));
     join_all(begins)
         .await
         .into_iter()
