@@ -1,16 +1,17 @@
-//! `UNION [ALL]` outside a recursive WITH: both sides run as queries of
-//! their own; the result has the left side's column names, numeric columns
-//! widened to the wider side's type; UNION drops duplicate rows (by
-//! PostgreSQL's equality of the output values); then the query's ORDER BY
-//! (output column names or positions, as PostgreSQL allows on a UNION),
-//! OFFSET and LIMIT apply. INTERSECT and EXCEPT are refused (0A000).
+//! `UNION`, `INTERSECT` and `EXCEPT` (each `[ALL]`) outside a recursive
+//! WITH: both sides run as queries of their own; the result has the left
+//! side's column names, numeric columns widened to the wider side's type;
+//! without ALL duplicate rows go (by PostgreSQL's equality of the output
+//! values), with ALL `INTERSECT` keeps min(m, n) copies of a row and
+//! `EXCEPT` max(m - n, 0); then the query's ORDER BY (output column names
+//! or positions, as PostgreSQL allows here), OFFSET and LIMIT apply.
 
 use super::coerce::to_described;
 use super::select::{common_numeric, compare_keys, group_key, run_query, Ctx, Relation};
 use crate::shard::datum::Datum;
 use crate::wire::PgError;
 use sqlparser::ast::{Expr, OrderByExpr, Query, SetExpr, SetOperator, SetQuantifier};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// `q` with `body` alone, without its WITH, ORDER BY and LIMIT.
 pub fn body_query(q: &Query, body: &SetExpr) -> Query {
@@ -55,33 +56,63 @@ pub fn run_set_operation(
     offset: usize,
     ctx: &Ctx,
 ) -> Result<Relation, PgError> {
-    if *op != SetOperator::Union {
-        return Err(PgError::feature_not_supported(format!(
-            "{op} queries are not supported"
-        )));
-    }
     let mut rel = run_query(&body_query(q, left), ctx)?;
     let other = run_query(&body_query(q, right), ctx)?;
     if other.columns.len() != rel.columns.len() {
         return Err(PgError::new(
             "42601",
-            "each UNION query must have the same number of columns",
+            format!("each {op} query must have the same number of columns"),
         ));
     }
     for (c, o) in rel.columns.iter_mut().zip(&other.columns) {
         c.ty = common_numeric(c.ty, o.ty);
     }
-    let rows = rel.rows.drain(..).chain(other.rows);
-    let mut out: Vec<Vec<Datum>> = Vec::new();
-    for row in rows {
-        out.push(
-            row.into_iter()
-                .zip(&rel.columns)
-                .map(|(v, c)| v.map(|v| to_described(v, c.ty.0)).transpose())
-                .collect::<Result<Vec<_>, _>>()?,
-        );
-    }
-    if !matches!(quantifier, SetQuantifier::All) {
+    let convert = |rows: Vec<Vec<Datum>>| -> Result<Vec<Vec<Datum>>, PgError> {
+        rows.into_iter()
+            .map(|row| {
+                row.into_iter()
+                    .zip(&rel.columns)
+                    .map(|(v, c)| v.map(|v| to_described(v, c.ty.0)).transpose())
+                    .collect()
+            })
+            .collect()
+    };
+    let left_rows = convert(std::mem::take(&mut rel.rows))?;
+    let right_rows = convert(other.rows)?;
+    let all = matches!(quantifier, SetQuantifier::All);
+    let mut out = match op {
+        SetOperator::Union => {
+            let mut out = left_rows;
+            out.extend(right_rows);
+            out
+        }
+        SetOperator::Intersect | SetOperator::Except => {
+            let mut counts: HashMap<String, usize> = HashMap::new();
+            for r in &right_rows {
+                *counts.entry(group_key(r)).or_default() += 1;
+            }
+            let intersect = *op == SetOperator::Intersect;
+            left_rows
+                .into_iter()
+                .filter(|r| {
+                    let n = counts.get_mut(&group_key(r));
+                    let present = n.as_ref().is_some_and(|n| **n > 0);
+                    if all {
+                        if let Some(n) = n.filter(|n| **n > 0) {
+                            *n -= 1;
+                        }
+                    }
+                    present == intersect
+                })
+                .collect()
+        }
+        other => {
+            return Err(PgError::feature_not_supported(format!(
+                "{other} queries are not supported"
+            )))
+        }
+    };
+    if !all {
         let mut seen = HashSet::new();
         out.retain(|r| seen.insert(group_key(r)));
     }
