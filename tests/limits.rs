@@ -714,3 +714,42 @@ async fn long_identifiers_are_truncated_with_a_notice_as_postgres_does() {
         assert_eq!(control.get_or_insert_with(|| seen.clone()), &seen, "{who}");
     }
 }
+
+/// Defect 8: a statement that reads no sharded table (`SELECT 1`, the
+/// catalog) needs no particular shard: with shard s0 killed it is answered
+/// by another, as PostgreSQL answers it, the first time; a read of a
+/// sharded table still names the missing shard (08006).
+#[tokio::test]
+async fn a_statement_without_tables_is_answered_while_the_first_shard_is_down() {
+    let pg = PgServer::start().await;
+    let mut shards = shards("first-down", 2);
+    let proxy = proxy(&[shards[0].port, shards[1].port], "db", "").await;
+    let client = connect(proxy.addr.port(), "db").await.unwrap();
+    let control = pg.connect().await.unwrap();
+    client
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3)")
+        .await
+        .unwrap();
+    let one = "SELECT 1 AS one";
+    let expected = first_value(&control, one).await;
+    assert_eq!(first_value(&client, one).await, expected);
+    shards.remove(0).kill9();
+    for _ in 0..3 {
+        assert_eq!(first_value(&client, one).await, expected);
+    }
+    let catalog = "SELECT count(*) FROM pg_class WHERE relname = 't'";
+    assert_eq!(first_value(&client, catalog).await, "1");
+    let e = client.simple_query("SELECT * FROM t").await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("08006"), "{e}");
+}
+
+/// The first column of the first row, as text.
+async fn first_value(client: &tokio_postgres::Client, sql: &str) -> String {
+    let rows = client.simple_query(sql).await.unwrap();
+    rows.iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .unwrap()
+}

@@ -159,6 +159,17 @@ async fn spanning_writes_are_atomic_on_postgres_shards() {
     );
     assert!(client.batch_execute(&down).await.is_err());
     assert_eq!(ids(&ca).await, before, "shard a kept nothing");
+    let metrics = pgvshard::metrics::render(&proxy.registry);
+    for series in [
+        "pgvshard_2pc_total{outcome=\"committed\"}",
+        "pgvshard_commit_duration_seconds_count{kind=\"two_phase\"}",
+    ] {
+        let line = metrics.lines().find(|l| l.starts_with(series));
+        assert!(
+            line.is_some_and(|l| !l.ends_with(" 0")),
+            "{series} counted: {metrics}"
+        );
+    }
 }
 
 /// Savepoints in a transaction through the proxy, as psycopg's nested
@@ -236,6 +247,11 @@ async fn savepoints_through_the_proxy_match_postgres() {
             script(&client, SAVEPOINTS).await,
             expected,
             "shards {ports:?}"
+        );
+        let metrics = pgvshard::metrics::render(&proxy.registry);
+        assert!(
+            metrics.contains("pgvshard_commit_duration_seconds_count{kind=\"single_shard\"}"),
+            "{metrics}"
         );
     }
 }

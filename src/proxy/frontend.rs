@@ -415,7 +415,7 @@ impl ProxySession {
         out: &mut Responder<'_>,
     ) -> Result<StatementClass, PgError> {
         let t = Instant::now();
-        let route = plan::plan(&self.cluster, statement, kind, params).await?;
+        let mut route = plan::plan(&self.cluster, statement, kind, params).await?;
         self.metrics.stage(Stage::Plan, t.elapsed());
         self.metrics.fanout(route.parts.len());
         let class = match (kind, route.parts.len()) {
@@ -448,7 +448,7 @@ impl ProxySession {
             }
         };
         let t = Instant::now();
-        let (mut chans, cacheable) = self.channels(&route, read, out).await?;
+        let (mut chans, cacheable) = self.channels_anywhere(&mut route, read, out).await?;
         if !cacheable {
             out.spoil_recording();
         }
@@ -503,6 +503,29 @@ impl ProxySession {
 
     /// Channels for every shard of the route, in route order: the pinned
     /// one for the transaction's shard, pooled ones for the rest.
+    /// [`Self::channels`]; a route any shard may answer moves on to the
+    /// next shard while the chosen one cannot be reached.
+    async fn channels_anywhere(
+        &mut self,
+        route: &mut plan::Route,
+        read: Option<topology::Policy>,
+        out: &mut Responder<'_>,
+    ) -> Result<(Vec<Option<Box<dyn ShardChannel>>>, bool), PgError> {
+        let mut others = self.cluster.serving_order().into_iter();
+        loop {
+            match self.channels(route, read, out).await {
+                Err(e) if route.anywhere && e.code == crate::wire::sqlstate::CONNECTION_FAILURE => {
+                    let tried = route.shards();
+                    match others.find(|s| !tried.contains(s)) {
+                        Some(next) => route.moved_to(next),
+                        None => return Err(e),
+                    }
+                }
+                answer => return answer,
+            }
+        }
+    }
+
     async fn channels(
         &mut self,
         route: &plan::Route,

@@ -247,7 +247,11 @@ pub async fn start_with_registry(
         .await
         .map_err(ProxyError::Setup)?;
     let poller = topology.start_polling();
-    let cluster = Arc::new(Cluster::new(&config, shards, topology, key_link));
+    let two_phase = txn::TwoPhase::new(
+        shards.len(),
+        txn::TxnMetrics::register(&registry).map_err(setup)?,
+    );
+    let cluster = Arc::new(Cluster::new(&config, shards, topology, key_link, two_phase));
     let resolver = txn::start_resolver(Arc::clone(&cluster));
     let (stop, stopped) = oneshot::channel::<()>();
     let factory = ProxyFactory::new(cluster, cache, metrics);

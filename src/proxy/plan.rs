@@ -60,6 +60,9 @@ pub struct Route {
     pub combine: Combine,
     /// Whether the statement writes (transactions may write on one shard).
     pub writes: bool,
+    /// Any one shard may answer it (it reads no sharded table): when the
+    /// chosen one cannot be reached, another is tried.
+    pub anywhere: bool,
 }
 
 impl Route {
@@ -75,6 +78,14 @@ impl Route {
             parts: shards.into_iter().map(|s| (s, sql.to_string())).collect(),
             combine,
             writes,
+            anywhere: false,
+        }
+    }
+
+    /// The same route on `shard` (for a route that may run anywhere).
+    pub fn moved_to(&mut self, shard: usize) {
+        for part in &mut self.parts {
+            part.0 = shard;
         }
     }
 
@@ -123,13 +134,17 @@ pub async fn plan(
                 }
             }
             if info.tables.is_empty() || info.tables.iter().all(is_catalog) {
-                return Ok(Route::on(
-                    "single shard",
-                    BTreeSet::from([0]),
-                    text,
-                    Combine::Concat,
-                    false,
-                ));
+                let first = cluster.serving_order()[0];
+                return Ok(Route {
+                    anywhere: true,
+                    ..Route::on(
+                        "any shard",
+                        BTreeSet::from([first]),
+                        text,
+                        Combine::Concat,
+                        false,
+                    )
+                });
             }
             let [table] = info.tables.as_slice() else {
                 return Err(PgError::feature_not_supported(
@@ -388,5 +403,6 @@ async fn insert_route(
         parts,
         combine: Combine::Insert { rows },
         writes: true,
+        anywhere: false,
     })
 }

@@ -44,15 +44,17 @@ pub struct Cluster {
 
 impl Cluster {
     /// A cluster over `shards` with the configuration's keys and slots;
-    /// generated keys are reserved through `redis` when there is one.
+    /// generated keys are reserved through `redis` when there is one;
+    /// `two_phase` commits across shards.
     pub fn new(
         config: &ProxyConfig,
         shards: Vec<SharedBackend>,
         topology: Arc<Topology>,
         redis: Option<Arc<RedisLink>>,
+        two_phase: TwoPhase,
     ) -> Self {
         Cluster {
-            two_phase: TwoPhase::new(shards.len()),
+            two_phase,
             shards,
             topology,
             slots: SlotMap::from_config(config),
@@ -69,6 +71,14 @@ impl Cluster {
     /// All shard indexes.
     pub fn all(&self) -> BTreeSet<usize> {
         (0..self.shards.len()).collect()
+    }
+
+    /// Shard indexes, those not known to be down first (each group in
+    /// index order): where a statement any shard can answer goes.
+    pub fn serving_order(&self) -> Vec<usize> {
+        let (up, down): (Vec<usize>, Vec<usize>) =
+            (0..self.shards.len()).partition(|&i| self.shards[i].status().down.is_none());
+        up.into_iter().chain(down).collect()
     }
 
     /// Forgets what was learned about `table` (after DDL on it).

@@ -159,6 +159,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 }
 
 impl Connection<Box<dyn ClientIo>> {
+    /// True when the peer closed the connection or sent something not
+    /// asked for (checked without waiting): an idle connection in that
+    /// state is no longer usable.
+    pub fn peer_gone(&mut self) -> bool {
+        if !self.read.is_empty() {
+            return true;
+        }
+        let mut byte = [0u8; 1];
+        let mut buf = tokio::io::ReadBuf::new(&mut byte);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        // Ready means end of stream, an error or unasked-for bytes.
+        std::pin::Pin::new(&mut self.stream)
+            .poll_read(&mut cx, &mut buf)
+            .is_ready()
+    }
+
     /// The first byte the client sent, without consuming it; `None` on EOF.
     pub async fn peek_byte(&mut self) -> Result<Option<u8>, WireError> {
         Ok(self.fill(1).await?.then(|| self.read[0]))

@@ -115,8 +115,10 @@ impl RemoteBackend {
     fn take_idle(&self) -> Option<PgConnection> {
         let limit = self.config.pool.idle_timeout();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(c) = idle.pop() {
-            if c.idle_since.elapsed() < limit {
+        while let Some(mut c) = idle.pop() {
+            // A node that stopped or restarted closed its end: dial anew
+            // rather than fail the statement on a dead socket.
+            if c.idle_since.elapsed() < limit && !c.peer_gone() {
                 return Some(c);
             }
             c.close();

@@ -299,6 +299,11 @@ impl PgConnection {
         Ok(())
     }
 
+    /// True when the node closed the connection while it was idle.
+    pub(crate) fn peer_gone(&mut self) -> bool {
+        self.conn.peer_gone()
+    }
+
     /// Says goodbye: sends Terminate and flushes it (in a task of its
     /// own, best effort), so the shard ends the session — and rolls back
     /// what it left open — cleanly instead of seeing the socket vanish.

@@ -24,6 +24,7 @@
 mod block;
 mod decision;
 mod failpoint;
+mod metrics;
 mod resolver;
 mod two_phase;
 
@@ -31,6 +32,7 @@ use futures_util::future::join_all;
 
 pub use self::block::Block;
 pub use self::decision::check_shards;
+pub use self::metrics::TxnMetrics;
 pub use self::resolver::{start as start_resolver, Resolver};
 pub use self::two_phase::TwoPhase;
 
@@ -89,11 +91,14 @@ pub async fn commit(
     cluster: &Cluster,
     mut chans: Vec<(usize, Box<dyn ShardChannel>)>,
 ) -> Result<(), PgError> {
-    match chans.as_mut_slice() {
-        [] => Ok(()),
-        [(_, one)] => commit_one(one.as_mut()).await,
-        _ => two_phase::commit(cluster, chans).await,
-    }
+    let started = std::time::Instant::now();
+    let (kind, result) = match chans.as_mut_slice() {
+        [] => return Ok(()),
+        [(_, one)] => ("single_shard", commit_one(one.as_mut()).await),
+        _ => ("two_phase", two_phase::commit(cluster, chans).await),
+    };
+    cluster.two_phase.metrics.commit(kind, started.elapsed());
+    result
 }
 
 /// A plain COMMIT: an aborted transaction answers `ROLLBACK`, which is an

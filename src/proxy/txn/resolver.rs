@@ -167,7 +167,13 @@ async fn resolve(cluster: &Cluster, shard: usize, gid: &Gid, since: Instant) {
     };
     let name = cluster.shards[shard].name();
     match control_rows(cluster, shard, &format!("{word} '{gid}'")).await {
-        Ok(_) => tracing::info!(shard = %name, %gid, "in-doubt transaction resolved: {word}"),
+        Ok(_) => {
+            tracing::info!(shard = %name, %gid, "in-doubt transaction resolved: {word}");
+            cluster.two_phase.metrics.outcome(match outcome {
+                Outcome::Commit => "resolved_commit",
+                Outcome::Abort => "resolved_abort",
+            });
+        }
         // Finished meanwhile by its proxy or another resolver.
         Err(e) if e.code == "42704" => {}
         Err(e) => {
@@ -195,6 +201,7 @@ async fn pass(cluster: &Cluster, seen: &mut HashMap<String, Instant>) {
         }
     }
     seen.retain(|gid, _| still.contains(gid));
+    cluster.two_phase.metrics.set_in_doubt(work.len());
     join_all(work).await;
     let held = |gid: &Gid, participants: &[usize]| {
         participants.iter().any(|&p| match prepared.get(p) {

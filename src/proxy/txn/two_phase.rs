@@ -20,6 +20,7 @@ use futures_util::future::join_all;
 
 use super::decision::{delete_sql, insert_sql, Decisions, Gid, Outcome, TABLE};
 use super::failpoint;
+use super::metrics::TxnMetrics;
 use crate::proxy::backend::ShardChannel;
 use crate::proxy::exec::run_simple;
 use crate::proxy::route::Cluster;
@@ -28,13 +29,15 @@ use crate::wire::{sqlstate, PgError};
 /// The proxy's two-phase commit state, shared by its sessions.
 pub struct TwoPhase {
     pub(super) decisions: Decisions,
+    pub(super) metrics: TxnMetrics,
 }
 
 impl TwoPhase {
-    /// For a cluster of `shards` shards.
-    pub fn new(shards: usize) -> Self {
+    /// For a cluster of `shards` shards, counted in `metrics`.
+    pub fn new(shards: usize, metrics: TxnMetrics) -> Self {
         TwoPhase {
             decisions: Decisions::new(shards),
+            metrics,
         }
     }
 }
@@ -84,10 +87,18 @@ pub async fn commit(
             .map(|(c, _)| c)
             .collect();
         on_each(&mut done, &format!("ROLLBACK PREPARED '{gid}'")).await;
+        state.metrics.outcome("rolled_back");
         return Err(e);
     }
     failpoint::point("txn::before_decision");
-    decide(cluster, gid, &participants, coord.as_mut(), &mut chans).await?;
+    if let Err(e) = decide(cluster, gid, &participants, coord.as_mut(), &mut chans).await {
+        let unknown = e.code == sqlstate::CONNECTION_FAILURE;
+        state
+            .metrics
+            .outcome(if unknown { "unknown" } else { "rolled_back" });
+        return Err(e);
+    }
+    state.metrics.outcome("committed");
     failpoint::point("txn::after_decision");
     let committed = on_each(&mut chans, &format!("COMMIT PREPARED '{gid}'")).await;
     let mut all = true;
