@@ -10,7 +10,7 @@ chown postgres:postgres "$PGDATA"
 chmod 700 "$PGDATA"
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   until gosu postgres pg_isready -q -h "$PRIMARY_HOST" -U postgres; do sleep 1; done
-  gosu postgres pg_basebackup -h "$PRIMARY_HOST" -U postgres -D "$PGDATA" -R -X stream \
+  gosu postgres pg_basebackup -h "$PRIMARY_HOST" -U postgres -D "$PGDATA" -R -X stream -c fast \
     -d "application_name=$STANDBY_NAME"
 fi
 exec gosu postgres postgres -D "$PGDATA" "$@"

@@ -12,8 +12,7 @@ use crate::wire::{Array, PgError, Value};
 use ann::functions::{AvgAccumulator, SumAccumulator};
 use half::f16;
 use sqlparser::ast::{
-    visit_expressions, visit_expressions_mut, Expr, Function, FunctionArgumentClause,
-    FunctionArguments, OrderByExpr,
+    Expr, Function, FunctionArgumentClause, FunctionArguments, OrderByExpr, Query, Visit, Visitor,
 };
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -38,8 +37,7 @@ pub fn find_calls<'a>(
     let mut calls: Vec<AggregateCall> = Vec::new();
     let mut error = None;
     for e in exprs {
-        let e = &without_subqueries(e);
-        let _ = visit_expressions(e, |x| {
+        own_expressions(e, |x| {
             if let Expr::Function(f) = x {
                 if is_aggregate(f) {
                     match call_of(f, x) {
@@ -49,7 +47,6 @@ pub fn find_calls<'a>(
                     }
                 }
             }
-            ControlFlow::<()>::Continue(())
         });
     }
     match error {
@@ -58,20 +55,63 @@ pub fn find_calls<'a>(
     }
 }
 
-/// `e` with its subqueries replaced by NULL: their aggregates belong to
-/// them, not to the query around them.
-fn without_subqueries(e: &Expr) -> Expr {
-    let mut e = e.clone();
-    let _ = visit_expressions_mut(&mut e, |x| {
-        if matches!(
-            x,
-            Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. }
-        ) {
-            *x = Expr::Value(sqlparser::ast::Value::Null.into());
+/// Calls `f` on every expression of `e` but those inside its subqueries
+/// (their aggregates belong to them, not to the query around them). It
+/// copies nothing and, for the usual shapes, does not even walk into the
+/// subqueries: once per nested query, either made nested subqueries
+/// quadratic.
+pub fn own_expressions(e: &Expr, mut f: impl FnMut(&Expr)) {
+    own(e, &mut f);
+}
+
+fn own(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+    crate::stack::guard(|| match e {
+        Expr::Subquery(_) | Expr::Exists { .. } => f(e),
+        Expr::InSubquery { expr: inner, .. }
+        | Expr::Nested(inner)
+        | Expr::UnaryOp { expr: inner, .. }
+        | Expr::Cast { expr: inner, .. }
+        | Expr::IsNull(inner)
+        | Expr::IsNotNull(inner) => {
+            f(e);
+            own(inner, f);
         }
-        ControlFlow::<()>::Continue(())
-    });
-    e
+        Expr::BinaryOp { left, right, .. } => {
+            f(e);
+            own(left, f);
+            own(right, f);
+        }
+        other => own_by_visit(other, f),
+    })
+}
+
+/// [`own`] for any other expression: walks all of it, subqueries too.
+fn own_by_visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+    struct Own<F> {
+        queries: usize,
+        f: F,
+    }
+    impl<F: FnMut(&Expr)> Visitor for Own<&mut F>
+    where
+        F: ?Sized,
+    {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.queries += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.queries -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if self.queries == 0 {
+                (self.f)(e);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = e.visit(&mut Own { queries: 0, f });
 }
 
 fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {

@@ -272,6 +272,7 @@ async fn copy_to(job: CopyJob, info: CopyInfo, out: &mut Responder<'_>) -> Resul
             dry: false,
             ctes: Default::default(),
             plan: &PlanSeen::default(),
+            subquery_types: Default::default(),
         };
         let query = match &j.stmt.ast {
             Statement::Copy {

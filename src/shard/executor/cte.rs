@@ -70,14 +70,14 @@ fn recursive(
             "ORDER BY and LIMIT in a recursive query are not supported",
         ));
     }
-    let mut all = run_query(&body_query(&cte.query, anchor), ctx)?;
+    let mut all = run_query(&body_query(&cte.query, anchor), &ctx.for_built_query())?;
     rename_columns(&mut all, &cte.alias.columns, "WITH query", name)?;
     let mut seen = HashSet::new();
     if distinct {
         all.rows.retain(|r| seen.insert(group_key(r)));
     }
     let step = body_query(&cte.query, step);
-    let mut inner = ctx.clone();
+    let mut inner = ctx.for_built_query();
     let mut working = all.rows.clone();
     loop {
         let table = Relation {

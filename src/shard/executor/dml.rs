@@ -80,7 +80,7 @@ impl Returning {
             })
             .collect::<Result<_, PgError>>()?;
         Ok(Some(Returning {
-            items: out,
+            items: out.into_iter().map(|(n, e)| (n, e.into_owned())).collect(),
             rel: Relation {
                 columns,
                 rows: Vec::new(),

@@ -23,6 +23,7 @@ use sqlparser::ast::{
     Expr, GroupByExpr, JoinConstraint, JoinOperator, LimitClause, ObjectName, OrderByExpr,
     OrderByKind, Query, Select, SelectItem, SetExpr, TableAliasColumnDef, TableFactor, Values,
 };
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering as AtomicOrdering};
@@ -75,6 +76,30 @@ pub struct Ctx<'a> {
     pub ctes: HashMap<String, Arc<Relation>>,
     /// The plan the statement used, for its latency metric.
     pub plan: &'a PlanSeen,
+    /// Subqueries already described.
+    pub subquery_types: Arc<SubqueryTypes>,
+}
+
+/// The columns of every subquery described so far in a statement, by the
+/// subquery's address in the statement's tree (which stays put while the
+/// statement runs; queries built while it runs run with a table of their
+/// own, see [`Ctx::for_built_query`]). Describing a subquery plans it
+/// dry, including its own subqueries: without this table nested scalar
+/// subqueries were described again at every level and every row, and 300
+/// of them took a minute.
+#[derive(Debug, Default)]
+pub struct SubqueryTypes(std::sync::Mutex<HashMap<usize, Vec<Column>>>);
+
+impl SubqueryTypes {
+    fn get(&self, q: &Query) -> Option<Vec<Column>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(q as *const Query as usize)).cloned()
+    }
+
+    fn insert(&self, q: &Query, columns: &[Column]) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(q as *const Query as usize, columns.to_vec());
+    }
 }
 
 /// The most index-like plan a statement's KNN parts used (`ann` over
@@ -104,13 +129,23 @@ impl PlanSeen {
     }
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// The environment expressions of this query are evaluated in: the
     /// context's, with subqueries reaching back to this query.
     pub fn eval_env(&self) -> Env<'_> {
         Env {
             scope: Some(self),
             ..self.env
+        }
+    }
+
+    /// This context for running a query built while the statement runs
+    /// (a part of a UNION or of a recursive CTE), with a [`SubqueryTypes`]
+    /// of its own: its subqueries' addresses are not the statement's.
+    pub fn for_built_query(&self) -> Ctx<'a> {
+        Ctx {
+            subquery_types: Default::default(),
+            ..self.clone()
         }
     }
 
@@ -126,6 +161,15 @@ impl Ctx<'_> {
 
 impl Scope for Ctx<'_> {
     fn subquery(&self, q: &Query, outer: &dyn Row, dry: bool) -> Result<Relation, PgError> {
+        let dry = self.dry || dry;
+        if dry {
+            if let Some(columns) = self.subquery_types.get(q) {
+                return Ok(Relation {
+                    columns,
+                    rows: Vec::new(),
+                });
+            }
+        }
         let row = Chain {
             row: outer,
             outer: self.env.outer,
@@ -135,10 +179,14 @@ impl Scope for Ctx<'_> {
                 outer: Some(&row),
                 ..self.env
             },
-            dry: self.dry || dry,
+            dry,
             ..self.clone()
         };
-        run_query(q, &ctx)
+        let rel = run_query(q, &ctx)?;
+        if dry {
+            self.subquery_types.insert(q, &rel.columns);
+        }
+        Ok(rel)
     }
 
     fn tables(&self) -> &Tables {
@@ -815,17 +863,18 @@ pub(super) fn type_env<'b>(ctx: &'b Ctx<'_>) -> TypeEnv<'b> {
 }
 
 /// A select (or RETURNING) list with wildcards expanded to `names`:
-/// (output name, expression).
-pub fn expand_items(
-    projection: &[SelectItem],
+/// (output name, expression). The list's own expressions are borrowed, not
+/// copied: a copy per nested query made nested subqueries quadratic.
+pub fn expand_items<'q>(
+    projection: &'q [SelectItem],
     names: &[(String, String)],
-) -> Result<Vec<(String, Expr)>, PgError> {
+) -> Result<Vec<(String, Cow<'q, Expr>)>, PgError> {
     let mut items = Vec::new();
     for item in projection {
         match item {
-            SelectItem::UnnamedExpr(e) => items.push((output_name(e), e.clone())),
+            SelectItem::UnnamedExpr(e) => items.push((output_name(e), Cow::Borrowed(e))),
             SelectItem::ExprWithAlias { expr, alias } => {
-                items.push((alias.value.clone(), expr.clone()))
+                items.push((alias.value.clone(), Cow::Borrowed(expr)))
             }
             SelectItem::ExprWithAliases { .. } => {
                 return Err(PgError::feature_not_supported(
@@ -856,7 +905,7 @@ pub fn expand_items(
                         sqlparser::ast::Ident::new(q.clone()),
                         sqlparser::ast::Ident::new(name.clone()),
                     ]);
-                    items.push((name.clone(), e));
+                    items.push((name.clone(), Cow::Owned(e)));
                 }
                 if let (false, Some(o)) = (any, only) {
                     return Err(PgError::new(
@@ -877,7 +926,7 @@ struct Produced {
 }
 
 struct Shape<'q> {
-    items: Vec<(String, Expr)>,
+    items: Vec<(String, Cow<'q, Expr>)>,
     order: &'q [OrderByExpr],
     projection: &'q [SelectItem],
 }
@@ -990,12 +1039,12 @@ fn run_select(
         shape
             .items
             .iter()
-            .map(|(_, e)| e)
+            .map(|(_, e)| &**e)
             .chain(s.having.iter())
             .chain(order.iter().map(|k| &k.expr)),
     )?;
     let grouped = !calls.is_empty() || !group_by.is_empty();
-    let sets = set_calls(shape.items.iter().map(|(_, e)| e));
+    let sets = set_calls(shape.items.iter().map(|(_, e)| &**e));
     if !set_calls(s.selection.iter()).is_empty() {
         return Err(PgError::feature_not_supported(
             "set-returning functions are not allowed in WHERE",
@@ -1218,19 +1267,20 @@ pub fn explain_select(
 }
 
 /// The set-returning calls (`unnest`, `generate_subscripts`) of a select
-/// list, by SQL text.
+/// list, by SQL text (those of its subqueries are theirs).
 fn set_calls<'e>(items: impl Iterator<Item = &'e Expr>) -> Vec<(String, sqlparser::ast::Function)> {
     let mut calls: Vec<(String, sqlparser::ast::Function)> = Vec::new();
     for e in items {
-        let _ = sqlparser::ast::visit_expressions(e, |x| {
+        super::aggregate::own_expressions(e, |x| {
             if let Expr::Function(f) = x {
-                let key = x.to_string();
                 let name = super::expr::function_name(f);
-                if super::arrays::is_set_returning(&name) && !calls.iter().any(|(k, _)| *k == key) {
-                    calls.push((key, f.clone()));
+                if super::arrays::is_set_returning(&name) {
+                    let key = x.to_string();
+                    if !calls.iter().any(|(k, _)| *k == key) {
+                        calls.push((key, f.clone()));
+                    }
                 }
             }
-            std::ops::ControlFlow::<()>::Continue(())
         });
     }
     calls

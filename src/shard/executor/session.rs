@@ -151,6 +151,7 @@ impl Job {
             dry,
             ctes,
             plan: &self.plan,
+            subquery_types: Default::default(),
         };
         f(&ctx)
     }

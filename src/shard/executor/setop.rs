@@ -56,8 +56,8 @@ pub fn run_set_operation(
     offset: usize,
     ctx: &Ctx,
 ) -> Result<Relation, PgError> {
-    let mut rel = run_query(&body_query(q, left), ctx)?;
-    let other = run_query(&body_query(q, right), ctx)?;
+    let mut rel = run_query(&body_query(q, left), &ctx.for_built_query())?;
+    let other = run_query(&body_query(q, right), &ctx.for_built_query())?;
     if other.columns.len() != rel.columns.len() {
         return Err(PgError::new(
             "42601",
