@@ -7,7 +7,7 @@ mod pg_support;
 mod shard_support;
 
 use pg_support::{connect_to, PgServer, TWO_PHASE};
-use shard_support::{fresh_dir, sqlstate, Shard};
+use shard_support::{answer_line, fresh_dir, sqlstate, Shard};
 use tokio_postgres::Client;
 
 async fn proxy_over(ports: &[u16]) -> pgvshard::proxy::RunningProxy {
@@ -222,17 +222,7 @@ const SAVEPOINTS: &[&str] = &[
 async fn script(client: &Client, script: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
     for sql in script {
-        let line = match client.simple_query(sql).await {
-            Ok(msgs) => msgs
-                .iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-                .join(","),
-            Err(e) => format!("error {}", sqlstate(&e)),
-        };
+        let line = answer_line(client, sql).await;
         out.push(format!("{sql} => {line}"));
     }
     out

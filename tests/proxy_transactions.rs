@@ -11,7 +11,7 @@ mod shard_support;
 use std::time::Duration;
 
 use pg_support::{connect_to, PgServer, TWO_PHASE};
-use shard_support::{fresh_dir, sqlstate, Shard};
+use shard_support::{answer_line, fresh_dir, Shard};
 use tokio_postgres::Client;
 
 async fn proxy_over(shards: &[(u16, &str)]) -> pgvshard::proxy::RunningProxy {
@@ -30,17 +30,7 @@ async fn proxy_over(shards: &[(u16, &str)]) -> pgvshard::proxy::RunningProxy {
 async fn run(sessions: &[Client; 2], script: &[(usize, &str)]) -> Vec<String> {
     let mut out = Vec::new();
     for (who, sql) in script {
-        let line = match sessions[*who].simple_query(sql).await {
-            Ok(msgs) => msgs
-                .iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-                .join(","),
-            Err(e) => format!("error {}", sqlstate(&e)),
-        };
+        let line = answer_line(&sessions[*who], sql).await;
         out.push(format!("[{who}] {sql} => {line}"));
     }
     out

@@ -186,3 +186,19 @@ pub fn sqlstate(e: &tokio_postgres::Error) -> String {
         .map(|c| c.code().to_string())
         .unwrap_or_else(|| format!("no code: {e}"))
 }
+
+/// What `sql` answers, as one line: the first column of its rows joined
+/// by commas, or `error SQLSTATE` (scripts compared with PostgreSQL's).
+pub async fn answer_line(client: &tokio_postgres::Client, sql: &str) -> String {
+    match client.simple_query(sql).await {
+        Ok(msgs) => msgs
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Err(e) => format!("error {}", sqlstate(&e)),
+    }
+}
