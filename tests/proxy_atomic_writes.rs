@@ -159,6 +159,17 @@ async fn spanning_writes_are_atomic_on_postgres_shards() {
     );
     assert!(client.batch_execute(&down).await.is_err());
     assert_eq!(ids(&ca).await, before, "shard a kept nothing");
+    let shown = pg_support::text_rows(&client, "SHOW pgvshard.transactions")
+        .await
+        .unwrap();
+    assert!(
+        shown.iter().any(|r| r[1].as_deref() == Some("committed")
+            && r[0]
+                .as_deref()
+                .is_some_and(|g| g.starts_with("pgvshard_0_"))
+            && r[2].as_deref() == Some("s0,s1")),
+        "{shown:?}"
+    );
     let metrics = pgvshard::metrics::render(&proxy.registry);
     for series in [
         "pgvshard_2pc_total{outcome=\"committed\"}",

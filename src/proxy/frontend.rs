@@ -323,6 +323,9 @@ impl ProxySession {
             StatementKind::Show(name) if name == topology::SHOW_NAME => {
                 topology::show(&self.cluster.topology, out).await
             }
+            StatementKind::Show(name) if name == txn::SHOW_NAME => {
+                txn::show(&self.cluster, out).await
+            }
             StatementKind::Select(_) if cache::is_cache_clear(statement) => {
                 cache::clear(self.cache.as_deref(), out).await
             }
@@ -755,6 +758,7 @@ impl QueryHandler for ProxySession {
             StatementKind::Show(name) if name == topology::SHOW_NAME => {
                 Some(topology::show_columns())
             }
+            StatementKind::Show(name) if name == txn::SHOW_NAME => Some(txn::show_columns()),
             StatementKind::Show(name) if name == "all" => Some(show_all_columns()),
             StatementKind::Show(name) => Some(vec![text_column(Session::show_column(&name)?)]),
             StatementKind::Transaction(_)

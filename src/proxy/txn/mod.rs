@@ -26,6 +26,7 @@ mod decision;
 mod failpoint;
 mod metrics;
 mod resolver;
+mod show;
 mod two_phase;
 
 use futures_util::future::join_all;
@@ -34,6 +35,7 @@ pub use self::block::Block;
 pub use self::decision::check_shards;
 pub use self::metrics::TxnMetrics;
 pub use self::resolver::{start as start_resolver, Resolver};
+pub use self::show::{columns as show_columns, show, SHOW_NAME};
 pub use self::two_phase::TwoPhase;
 
 use super::backend::ShardChannel;

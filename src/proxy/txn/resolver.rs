@@ -29,6 +29,7 @@ use futures_util::future::join_all;
 use tokio::task::JoinHandle;
 
 use super::decision::{delete_sql, insert_sql, now_ms, outcome_sql, Gid, Outcome, TABLE};
+use super::show::Entry;
 use crate::proxy::route::Cluster;
 use crate::wire::PgError;
 
@@ -190,6 +191,7 @@ async fn pass(cluster: &Cluster, seen: &mut HashMap<String, Instant>) {
     let now = Instant::now();
     let mut still = HashSet::new();
     let mut work = Vec::new();
+    let mut in_doubt = Vec::new();
     for (shard, gids) in prepared.iter().enumerate() {
         for gid in gids.iter().flatten() {
             let key = gid.to_string();
@@ -197,11 +199,17 @@ async fn pass(cluster: &Cluster, seen: &mut HashMap<String, Instant>) {
             still.insert(key);
             if !cluster.two_phase.decisions.in_flight(gid) {
                 work.push(resolve(cluster, shard, gid, since));
+                in_doubt.push(Entry {
+                    gid: gid.to_string(),
+                    state: "in_doubt",
+                    shards: cluster.shards[shard].name().to_string(),
+                });
             }
         }
     }
     seen.retain(|gid, _| still.contains(gid));
     cluster.two_phase.metrics.set_in_doubt(work.len());
+    cluster.two_phase.log.set_in_doubt(in_doubt);
     join_all(work).await;
     let held = |gid: &Gid, participants: &[usize]| {
         participants.iter().any(|&p| match prepared.get(p) {

@@ -21,6 +21,7 @@ use futures_util::future::join_all;
 use super::decision::{delete_sql, insert_sql, Decisions, Gid, Outcome, TABLE};
 use super::failpoint;
 use super::metrics::TxnMetrics;
+use super::show::{Entry, TxnLog};
 use crate::proxy::backend::ShardChannel;
 use crate::proxy::exec::run_simple;
 use crate::proxy::route::Cluster;
@@ -30,6 +31,7 @@ use crate::wire::{sqlstate, PgError};
 pub struct TwoPhase {
     pub(super) decisions: Decisions,
     pub(super) metrics: TxnMetrics,
+    pub(super) log: TxnLog,
 }
 
 impl TwoPhase {
@@ -38,8 +40,24 @@ impl TwoPhase {
         TwoPhase {
             decisions: Decisions::new(shards),
             metrics,
+            log: TxnLog::default(),
         }
     }
+}
+
+/// Counts how a two-phase commit ended and keeps it for the SHOW view.
+fn ended(cluster: &Cluster, gid: &Gid, participants: &[usize], how: &'static str) {
+    let state = &cluster.two_phase;
+    state.metrics.outcome(how);
+    let shards: Vec<&str> = participants
+        .iter()
+        .map(|&s| cluster.shards[s].name())
+        .collect();
+    state.log.record(Entry {
+        gid: gid.to_string(),
+        state: how,
+        shards: shards.join(","),
+    });
 }
 
 /// True for an error after which the statement's outcome on the shard is
@@ -87,18 +105,17 @@ pub async fn commit(
             .map(|(c, _)| c)
             .collect();
         on_each(&mut done, &format!("ROLLBACK PREPARED '{gid}'")).await;
-        state.metrics.outcome("rolled_back");
+        ended(cluster, gid, &participants, "rolled_back");
         return Err(e);
     }
     failpoint::point("txn::before_decision");
     if let Err(e) = decide(cluster, gid, &participants, coord.as_mut(), &mut chans).await {
         let unknown = e.code == sqlstate::CONNECTION_FAILURE;
-        state
-            .metrics
-            .outcome(if unknown { "unknown" } else { "rolled_back" });
+        let how = if unknown { "unknown" } else { "rolled_back" };
+        ended(cluster, gid, &participants, how);
         return Err(e);
     }
-    state.metrics.outcome("committed");
+    ended(cluster, gid, &participants, "committed");
     failpoint::point("txn::after_decision");
     let committed = on_each(&mut chans, &format!("COMMIT PREPARED '{gid}'")).await;
     let mut all = true;
