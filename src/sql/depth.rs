@@ -222,11 +222,13 @@ fn balance(expr: &mut Expr) {
         }
     }
     terms.reverse();
-    *expr = balanced(terms, &op);
+    if let Some(tree) = balanced(terms, &op) {
+        *expr = tree;
+    }
 }
 
-/// A balanced tree of `op` over `terms` (at least one), in order.
-fn balanced(terms: Vec<Expr>, op: &BinaryOperator) -> Expr {
+/// A balanced tree of `op` over `terms`, in order (`None` for no terms).
+fn balanced(terms: Vec<Expr>, op: &BinaryOperator) -> Option<Expr> {
     let mut level = terms;
     while level.len() > 1 {
         let mut next = Vec::with_capacity(level.len().div_ceil(2));
@@ -243,7 +245,7 @@ fn balanced(terms: Vec<Expr>, op: &BinaryOperator) -> Expr {
         }
         level = next;
     }
-    level.pop().expect("a chain has terms")
+    level.pop()
 }
 
 #[cfg(test)]

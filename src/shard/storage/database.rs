@@ -572,14 +572,17 @@ mod tests {
         (release, entered)
     }
 
+    /// Commits a row with `id` on a thread of its own.
+    fn commit_in_background(db: &Arc<Database>, id: i64) -> std::thread::JoinHandle<Result<Lsn>> {
+        let db = Arc::clone(db);
+        std::thread::spawn(move || db.commit(insert(&db, id)))
+    }
+
     #[test]
     fn a_commit_is_visible_only_once_its_wal_is_on_disk() {
         let (db, dir) = open("visible");
         let (release, entered) = hold_fsyncs(&db);
-        let writer = {
-            let db = Arc::clone(&db);
-            std::thread::spawn(move || db.commit(insert(&db, 1)))
-        };
+        let writer = commit_in_background(&db, 1);
         entered.recv().unwrap();
         // Applied in memory and appended, not fsynced: a reader waits.
         assert_eq!(db.read_applied().get("t").unwrap().len(), 1);
@@ -601,10 +604,7 @@ mod tests {
     fn after_a_failed_fsync_readers_and_writers_get_58030() {
         let (db, dir) = open("failed");
         let (release, entered) = hold_fsyncs(&db);
-        let writer = {
-            let db = Arc::clone(&db);
-            std::thread::spawn(move || db.commit(insert(&db, 1)))
-        };
+        let writer = commit_in_background(&db, 1);
         entered.recv().unwrap();
         release.send(false).unwrap();
         assert_eq!(writer.join().unwrap().unwrap_err().sqlstate, "58030");
