@@ -77,6 +77,10 @@ struct ShardArgs {
     /// Address of the /metrics endpoint, e.g. 127.0.0.1:9633 (none by default).
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// Run as a hot standby of the primary at HOST:PORT (user and
+    /// password from the config file's `standby_of:`).
+    #[arg(long)]
+    standby_of: Option<String>,
 }
 
 fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
@@ -179,6 +183,12 @@ fn run_shard(args: &ShardArgs) -> Result<(), String> {
     }
     if let Some(m) = &args.metrics_listen {
         config.metrics_listen = Some(m.clone());
+    }
+    if let Some(addr) = &args.standby_of {
+        config
+            .standby_of
+            .get_or_insert_with(Default::default)
+            .set_address(addr)?;
     }
     init_logs();
     runtime("pgvshard-shard")?.block_on(server::run(config, shutdown_signal()))
