@@ -1,6 +1,7 @@
 //! `pgvshard bench …`: benchmark commands that print tables (never tests).
 
 mod ann_bench;
+mod cluster;
 mod dataset;
 mod load_bench;
 mod measure;
