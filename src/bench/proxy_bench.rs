@@ -32,6 +32,7 @@ use pgvshard::wire::PgError;
 
 use super::cluster::Cluster;
 use super::dataset::Dataset;
+use super::measure::{median, Timing};
 
 /// Options of `pgvshard bench proxy`.
 #[derive(Debug, clap::Args)]
@@ -289,34 +290,6 @@ async fn load(proxy: &Arc<RemoteBackend>, data: &Dataset, work: &Workload) -> Re
     Ok(())
 }
 
-/// Latency percentiles (µs) and throughput of a run.
-struct Timing {
-    qps: f64,
-    p50: f64,
-    p99: f64,
-}
-
-impl Timing {
-    fn from(mut micros: Vec<f64>, wall: Duration) -> Timing {
-        micros.sort_by(f64::total_cmp);
-        let at = |p: f64| {
-            let i = ((micros.len() as f64 - 1.0) * p).round() as usize;
-            micros.get(i).copied().unwrap_or(0.0)
-        };
-        Timing {
-            qps: micros.len() as f64 / wall.as_secs_f64(),
-            p50: at(0.5),
-            p99: at(0.99),
-        }
-    }
-}
-
-/// The round with the median p50.
-fn median(mut rounds: Vec<Timing>) -> Timing {
-    rounds.sort_by(|a, b| a.p50.total_cmp(&b.p50));
-    rounds.swap_remove(rounds.len() / 2)
-}
-
 async fn session(
     backend: &Arc<RemoteBackend>,
     work: &Workload,
@@ -330,8 +303,9 @@ async fn session(
     Ok(chan)
 }
 
-/// Sends a request and reads its reply; returns the first column of each row.
-async fn query(
+/// Sends a request and reads its reply; returns the first column of each
+/// row as an integer.
+pub(super) async fn query(
     chan: &mut dyn ShardChannel,
     request: &Request,
 ) -> Result<Vec<Option<u32>>, PgError> {
