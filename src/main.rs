@@ -223,6 +223,9 @@ enum BenchCommand {
     /// Many concurrent clients connecting, querying and idling through
     /// the proxy: sessions held, QPS, latency, errors by SQLSTATE, RSS.
     Load(bench::LoadArgs),
+    /// Atomic writes across shards: commit latency of one-shard blocks
+    /// against two-phase commit over 2 and 4 shards, spanning INSERTs.
+    Txn(bench::TxnArgs),
 }
 
 /// Options of `pgvshard bench cache`.
@@ -258,6 +261,7 @@ fn main() {
         Some(Command::Bench(BenchCommand::Cache(args))) => run_cache_bench(&args),
         Some(Command::Bench(BenchCommand::Proxy(args))) => bench::proxy_bench_run(&args),
         Some(Command::Bench(BenchCommand::Load(args))) => bench::load_bench_run(&args),
+        Some(Command::Bench(BenchCommand::Txn(args))) => bench::txn_bench_run(&args),
         None => run_embedded(&cli.embedded),
     };
     if let Err(e) = result {
