@@ -12,10 +12,9 @@ mod shard_support;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use pg_support::{text_rows, PgServer};
-use shard_support::{fresh_dir, sqlstate, ProxyProcess, Shard};
+use shard_support::{eventually, fresh_dir, sqlstate, ProxyProcess, Shard};
 use tokio_postgres::Client;
 
 const SCHEMA: &str = "CREATE TABLE t (id bigint PRIMARY KEY, v vector(2))";
@@ -114,19 +113,6 @@ fn hangup(proxy: &ProxyProcess) {
         .status()
         .unwrap();
     assert!(status.success());
-}
-
-/// Polls `check` until it holds, for at most `secs` seconds.
-async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what} within {secs} s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn write(path: &Path, text: &str) {

@@ -10,10 +10,8 @@
 mod pg_support;
 mod shard_support;
 
-use std::time::{Duration, Instant};
-
 use pg_support::{connect_to, text_rows, PgServer, TWO_PHASE};
-use shard_support::{fresh_dir, ProxyProcess, Shard};
+use shard_support::{eventually, fresh_dir, ProxyProcess, Shard};
 use tokio_postgres::Client;
 
 /// Starts a proxy over `shards` (port and database of s0, s1, …) with
@@ -56,19 +54,6 @@ async fn prepared(shard: &Client) -> Vec<String> {
         .into_iter()
         .filter_map(|r| r.into_iter().next().flatten())
         .collect()
-}
-
-/// Polls `check` until it holds, for at most `secs` seconds.
-async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what} within {secs} s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Rows of `t` through a client, as text (an error as its text).

@@ -278,3 +278,16 @@ fn proxy_port(log: &str) -> Option<u16> {
     };
     addr.rsplit(':').next()?.parse().ok()
 }
+
+/// Polls `check` until it holds, for at most `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} within {secs} s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
