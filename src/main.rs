@@ -77,6 +77,10 @@ struct ShardArgs {
     /// Address of the /metrics endpoint, e.g. 127.0.0.1:9633 (none by default).
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// Run as a hot standby of the primary at HOST:PORT (user and
+    /// password from the config file's `standby_of:`).
+    #[arg(long)]
+    standby_of: Option<String>,
 }
 
 fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
@@ -179,6 +183,12 @@ fn run_shard(args: &ShardArgs) -> Result<(), String> {
     if let Some(m) = &args.metrics_listen {
         config.metrics_listen = Some(m.clone());
     }
+    if let Some(addr) = &args.standby_of {
+        config
+            .standby_of
+            .get_or_insert_with(Default::default)
+            .set_address(addr)?;
+    }
     init_logs();
     runtime("pgvshard-shard")?.block_on(server::run(config, shutdown_signal()))
 }
@@ -212,6 +222,9 @@ enum BenchCommand {
     /// Many concurrent clients connecting, querying and idling through
     /// the proxy: sessions held, QPS, latency, errors by SQLSTATE, RSS.
     Load(bench::LoadArgs),
+    /// Atomic writes across shards: commit latency of one-shard blocks
+    /// against two-phase commit over 2 and 4 shards, spanning INSERTs.
+    Txn(bench::TxnArgs),
 }
 
 /// Options of `pgvshard bench cache`.
@@ -247,6 +260,7 @@ fn main() {
         Some(Command::Bench(BenchCommand::Cache(args))) => run_cache_bench(&args),
         Some(Command::Bench(BenchCommand::Proxy(args))) => bench::proxy_bench_run(&args),
         Some(Command::Bench(BenchCommand::Load(args))) => bench::load_bench_run(&args),
+        Some(Command::Bench(BenchCommand::Txn(args))) => bench::txn_bench_run(&args),
         None => run_embedded(&cli.embedded),
     };
     if let Err(e) = result {

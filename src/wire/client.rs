@@ -167,6 +167,11 @@ async fn start<F: HandlerFactory>(
     let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed);
     let mut session = Session::new(user, database, pid);
     session.protocol_minor = minor;
+    session.peer = Some(peer);
+    session.replication = match get("replication").as_deref() {
+        None => false,
+        Some(v) => replication_option(v)?,
+    };
     for (name, value) in &params {
         session.apply_startup_option(name, value);
     }
@@ -180,6 +185,22 @@ async fn start<F: HandlerFactory>(
     }
     session.take_reports();
     Ok(Some((session, handler, place)))
+}
+
+/// The `replication` startup option: a boolean asks for a physical
+/// replication connection; `database` (logical replication) is refused.
+fn replication_option(value: &str) -> Result<bool, WireError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Ok(true),
+        "false" | "off" | "no" | "0" => Ok(false),
+        "database" => Err(WireError::Fatal(PgError::feature_not_supported(
+            "logical replication is not supported",
+        ))),
+        _ => Err(WireError::Fatal(PgError::new(
+            super::sqlstate::INVALID_PARAMETER_VALUE,
+            format!("invalid value for parameter \"replication\": \"{value}\""),
+        ))),
+    }
 }
 
 /// Runs `fut` until it finishes, the session's cancel signal fires, or

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::backend::{self, DataRow, DataRowBuilder, FieldDescription};
 use super::cancel::CancelSignal;
 use super::connection::Connection;
-use super::copy::{CopyFormat, CopyIn, CopyOut};
+use super::copy::{CopyBoth, CopyFormat, CopyIn, CopyOut};
 use super::error::PgError;
 use super::session::Session;
 use super::value::{Format, Value};
@@ -253,6 +253,15 @@ impl Responder<'_> {
             conn: self.conn,
             open: &mut self.copy_open,
         })
+    }
+
+    /// Enters copy-both mode: sends CopyBothResponse (binary, no columns)
+    /// and flushes.
+    pub async fn copy_both(&mut self) -> Result<CopyBoth<'_>, PgError> {
+        self.spoil_recording();
+        backend::copy_response(&mut self.conn.out, b'W', false, &[]);
+        self.conn.flush().await.map_err(io_error)?;
+        Ok(CopyBoth { conn: self.conn })
     }
 
     /// Starts COPY TO STDOUT: sends CopyOutResponse.
