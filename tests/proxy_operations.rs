@@ -4,10 +4,12 @@
 //! keeps querying; an invalid file is refused with the reason and the old
 //! configuration keeps serving; settings that need a restart are named.
 //! Also `log_format: json`, the slow-statement log with per-shard
-//! timings, and `SHOW pgvshard.stats` / `pgvshard.stats_reset()`.
+//! timings, and `SHOW pgvshard.stats` / `pgvshard.stats_reset()`. TLS
+//! certificates are rotated by a reload too.
 
 mod pg_support;
 mod shard_support;
+mod tls_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -333,4 +335,53 @@ async fn json_logs_slow_statements_and_statement_stats() {
             .all(|r| r[1].as_deref() == Some("0")),
         "{stats:?}"
     );
+}
+
+/// A client over TLS that trusts only `certs`.
+async fn login_tls(port: u16, certs: &tls_support::Certs) -> Result<Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::Config::new()
+        .host("localhost")
+        .hostaddr(std::net::Ipv4Addr::LOCALHOST.into())
+        .port(port)
+        .user("postgres")
+        .dbname("db")
+        .ssl_mode(tokio_postgres::config::SslMode::Require)
+        .connect(certs.connector())
+        .await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_rotates_the_tls_certificate_without_closing_sessions() {
+    let s0 = Shard::start(&fresh_dir("ops-tls-s0"));
+    let dir = fresh_dir("ops-tls");
+    let (old, new) = (
+        tls_support::Certs::generate(&dir, "old"),
+        tls_support::Certs::generate(&dir, "new"),
+    );
+    let config = dir.join("proxy.yaml");
+    let yaml = |certs: &tls_support::Certs| {
+        format!(
+            "listen: 127.0.0.1:0\nshards:\n  - name: s0\n    port: {}\n    dbname: db\n{}",
+            s0.port,
+            certs.yaml(true)
+        )
+    };
+    write(&config, &yaml(&old));
+    let proxy = ProxyProcess::start(&config, &[]);
+    let before = login_tls(proxy.port, &old).await.unwrap();
+    before.batch_execute(SCHEMA).await.unwrap();
+    assert!(login_tls(proxy.port, &new).await.is_err());
+
+    write(&config, &yaml(&new));
+    let reloaded = text_rows(&before, "SELECT pgvshard.reload()")
+        .await
+        .unwrap();
+    assert_eq!(reloaded, [[Some("t".to_string())]]);
+    // New connections get the new certificate; the open session goes on.
+    let after = login_tls(proxy.port, &new).await.unwrap();
+    after.batch_execute(&insert()).await.unwrap();
+    assert!(login_tls(proxy.port, &old).await.is_err());
+    assert_eq!(count(&before).await, "20");
 }

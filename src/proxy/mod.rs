@@ -328,7 +328,7 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
         };
         while hangups.recv().await.is_some() {
             tracing::info!("received SIGHUP, reloading configuration file");
-            ops.reloader.reload().ok();
+            ops::reload_off_workers(&ops).await.ok();
         }
     }));
     shutdown.await;

@@ -7,6 +7,8 @@
 //! applies it, else `restart`) and `pending_restart` (the file holds
 //! another value that waits for a restart).
 
+use std::sync::Arc;
+
 use super::settings::{is_reloadable, is_secret, settings, MASK};
 use super::stats::{reset_columns, timestamp, RESET_FUNCTION};
 use super::Operations;
@@ -76,7 +78,7 @@ pub fn columns(local: Local) -> Vec<FieldDescription> {
 
 /// Answers an operations statement.
 pub async fn answer(
-    ops: &Operations,
+    ops: &Arc<Operations>,
     local: Local,
     out: &mut Responder<'_>,
 ) -> Result<(), PgError> {
@@ -84,7 +86,9 @@ pub async fn answer(
         Local::Stats => ops.stats.show(out).await,
         Local::Config => show_config(ops, out).await,
         Local::Reload => {
-            let reloaded = ops.reloader.reload().map_err(|e| PgError::from(&e))?;
+            let reloaded = super::reload_off_workers(ops)
+                .await
+                .map_err(|e| PgError::from(&e))?;
             for name in &reloaded.pending_restart {
                 out.notice(&PgError::warning(
                     "55P02",

@@ -27,3 +27,13 @@ pub struct Operations {
     /// The slow-statement log.
     pub slow_log: Arc<SlowLog>,
 }
+
+/// Runs a reload on the blocking pool: it reads the file and derives a
+/// SCRAM secret per user (4096 hash iterations each), which must not
+/// hold up the async workers serving clients.
+pub async fn reload_off_workers(ops: &Arc<Operations>) -> Result<Reloaded, ReloadError> {
+    let ops = Arc::clone(ops);
+    tokio::task::spawn_blocking(move || ops.reloader.reload())
+        .await
+        .unwrap_or_else(|e| Err(ReloadError::Interrupted(e.to_string())))
+}

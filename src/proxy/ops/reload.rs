@@ -28,6 +28,9 @@ pub enum ReloadError {
     /// The proxy was started without a file (the embedded default).
     #[error("the proxy runs without a configuration file (the embedded default): there is nothing to reload")]
     NoFile,
+    /// The reload's task ended before it finished (the proxy is stopping).
+    #[error("the reload was interrupted: {0}")]
+    Interrupted(String),
     /// The file cannot be read or is invalid.
     #[error("configuration file \"{path}\" contains errors; no changes were applied")]
     Invalid {
@@ -42,6 +45,7 @@ impl From<&ReloadError> for PgError {
     fn from(e: &ReloadError) -> Self {
         match e {
             ReloadError::NoFile => PgError::new("55000", e.to_string()),
+            ReloadError::Interrupted(_) => PgError::new("57P01", e.to_string()),
             ReloadError::Invalid { error, .. } => PgError::new("F0000", e.to_string())
                 .with_detail(error.to_string())
                 .with_hint("Fix the file and reload again; the running configuration is kept."),
