@@ -11,7 +11,7 @@ pub mod backend;
 pub mod cache;
 mod canonical_key;
 pub mod config;
-mod config_env;
+pub(crate) mod config_env;
 pub mod exec;
 pub mod merge;
 pub mod route;
