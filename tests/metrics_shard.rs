@@ -17,15 +17,27 @@ const N: usize = 200;
 const K: usize = 5;
 const M: usize = 3;
 
-/// The metrics port the shard at `dir` logged last.
+/// The metrics port the shard at `dir` logged last (it logs it just
+/// after its listening line, so this waits for it).
 fn metrics_port(dir: &Path) -> u16 {
-    let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
-    log.lines()
-        .rev()
-        .find(|l| l.contains("metrics endpoint listening"))
-        .and_then(|l| l.rsplit(':').next())
-        .and_then(|p| p.trim().parse().ok())
-        .expect("the shard logs its metrics address")
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
+        let port = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("metrics endpoint listening"))
+            .and_then(|l| l.rsplit(':').next())
+            .and_then(|p| p.trim().parse().ok());
+        if let Some(port) = port {
+            return port;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shard logs its metrics address"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The body of `GET /metrics`.

@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A fresh, empty directory under the target dir for test `name`.
+/// A fresh, empty directory under the target dir for test `name` (and no
+/// log beside it).
 pub fn fresh_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("shard-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
+    // An earlier run's log would show its ports.
+    let _ = std::fs::remove_file(dir.with_extension("log"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
