@@ -220,6 +220,7 @@ impl ShardSession {
         Globals {
             session: session.clone(),
             wal_lsn: self.shard.db.current_lsn().to_string(),
+            set_configs: Arc::default(),
         }
     }
 
@@ -287,7 +288,14 @@ impl ShardSession {
             }
             _ => {
                 let job = self.job(stmt, params, param_types, out)?;
-                self.statement(job, kind, status).await?
+                let set_configs = Arc::clone(&job.globals.set_configs);
+                let outcome = self.statement(job, kind, status).await?;
+                let made =
+                    std::mem::take(&mut *set_configs.lock().unwrap_or_else(|e| e.into_inner()));
+                for set in made {
+                    out.session().set(&set.name, &set.value, set.local)?;
+                }
+                outcome
             }
         };
         send(outcome, out).await
