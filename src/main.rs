@@ -7,7 +7,7 @@ mod bench;
 
 use clap::{Parser, Subcommand};
 use pgvshard::proxy::cache::bench::{self as cache_bench, BenchArgs};
-use pgvshard::proxy::config::{ConfigError, ProxyConfig};
+use pgvshard::proxy::config::{ConfigError, LogFormat, ProxyConfig};
 use pgvshard::proxy::RunningProxy;
 use pgvshard::shard::server::{self, ShardConfig};
 use std::path::PathBuf;
@@ -77,6 +77,10 @@ struct ShardArgs {
     /// Address of the /metrics endpoint, e.g. 127.0.0.1:9633 (none by default).
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// Run as a hot standby of the primary at HOST:PORT (user and
+    /// password from the config file's `standby_of:`).
+    #[arg(long)]
+    standby_of: Option<String>,
 }
 
 fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
@@ -88,10 +92,7 @@ fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn init_logs() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    pgvshard::logs::init(LogFormat::Text);
 }
 
 /// The embedded default with the command line's overrides.
@@ -146,7 +147,9 @@ fn run_embedded(args: &EmbeddedArgs) -> Result<(), String> {
 }
 
 fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
-    init_logs();
+    // The file is read again (and checked) when the proxy starts.
+    let format = ProxyConfig::load(&args.config).map_or(LogFormat::Text, |c| c.log_format);
+    pgvshard::logs::init(format);
     runtime("pgvshard-proxy")?
         .block_on(pgvshard::proxy::run(&args.config, shutdown_signal()))
         .map_err(|e| e.to_string())
@@ -179,6 +182,12 @@ fn run_shard(args: &ShardArgs) -> Result<(), String> {
     }
     if let Some(m) = &args.metrics_listen {
         config.metrics_listen = Some(m.clone());
+    }
+    if let Some(addr) = &args.standby_of {
+        config
+            .standby_of
+            .get_or_insert_with(Default::default)
+            .set_address(addr)?;
     }
     init_logs();
     runtime("pgvshard-shard")?.block_on(server::run(config, shutdown_signal()))
@@ -213,6 +222,9 @@ enum BenchCommand {
     /// Many concurrent clients connecting, querying and idling through
     /// the proxy: sessions held, QPS, latency, errors by SQLSTATE, RSS.
     Load(bench::LoadArgs),
+    /// Atomic writes across shards: commit latency of one-shard blocks
+    /// against two-phase commit over 2 and 4 shards, spanning INSERTs.
+    Txn(bench::TxnArgs),
 }
 
 /// Options of `pgvshard bench cache`.
@@ -248,6 +260,7 @@ fn main() {
         Some(Command::Bench(BenchCommand::Cache(args))) => run_cache_bench(&args),
         Some(Command::Bench(BenchCommand::Proxy(args))) => bench::proxy_bench_run(&args),
         Some(Command::Bench(BenchCommand::Load(args))) => bench::load_bench_run(&args),
+        Some(Command::Bench(BenchCommand::Txn(args))) => bench::txn_bench_run(&args),
         None => run_embedded(&cli.embedded),
     };
     if let Err(e) = result {

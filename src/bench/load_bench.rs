@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use ann::rng::Rng;
 use tokio::sync::Semaphore;
 
+use super::cluster::{free_port, wait_ready};
 use super::measure::percentile;
-use super::proxy_bench::{free_port, wait_ready};
 
 /// Options of `pgvshard bench load`.
 #[derive(Debug, clap::Args)]

@@ -2,7 +2,7 @@
 //! percentiles, measured the way ../shared/benchmarks measures the anchors
 //! (warm-up, then the best of two timed passes).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What one setting measured.
 pub struct Measured {
@@ -67,4 +67,32 @@ pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx]
+}
+
+/// Latency percentiles (µs) and throughput of a run.
+pub struct Timing {
+    /// Completed requests per second of wall time.
+    pub qps: f64,
+    /// Median latency, µs.
+    pub p50: f64,
+    /// 99th percentile latency, µs.
+    pub p99: f64,
+}
+
+impl Timing {
+    /// The timing of `micros` (one latency per request) completed in `wall`.
+    pub fn from(mut micros: Vec<f64>, wall: Duration) -> Timing {
+        micros.sort_by(f64::total_cmp);
+        Timing {
+            qps: micros.len() as f64 / wall.as_secs_f64(),
+            p50: percentile(&micros, 0.5),
+            p99: percentile(&micros, 0.99),
+        }
+    }
+}
+
+/// The round with the median p50.
+pub fn median(mut rounds: Vec<Timing>) -> Timing {
+    rounds.sort_by(|a, b| a.p50.total_cmp(&b.p50));
+    rounds.swap_remove(rounds.len() / 2)
 }

@@ -17,9 +17,7 @@
 //! client processes did.
 
 use std::fmt::Write as _;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +30,9 @@ use pgvshard::proxy::backend::{
 use pgvshard::proxy::exec::run_simple;
 use pgvshard::wire::PgError;
 
+use super::cluster::Cluster;
 use super::dataset::Dataset;
+use super::measure::{median, Timing};
 
 /// Options of `pgvshard bench proxy`.
 #[derive(Debug, clap::Args)]
@@ -84,7 +84,7 @@ pub fn run(args: &ProxyBenchArgs) -> Result<(), String> {
     let mut fanout = String::new();
     let mut overhead = String::new();
     for &n in &args.shards {
-        let cluster = Cluster::start(&exe, n)?;
+        let cluster = Cluster::start(&exe, "proxy", n)?;
         let line = runtime
             .block_on(measure_cluster(&cluster, &data, &work, args, &mut overhead))
             .map_err(|e| format!("{n} shard(s): {} {}", e.code, e.message))?;
@@ -173,113 +173,6 @@ fn extended(sql: String, param: &str) -> Request {
 fn vector_text(v: &[f32]) -> String {
     let parts: Vec<String> = v.iter().map(|x| x.to_string()).collect();
     format!("[{}]", parts.join(","))
-}
-
-/// Shard processes and a proxy process in front of them; killed on drop.
-struct Cluster {
-    dir: PathBuf,
-    children: Vec<Child>,
-    shard_ports: Vec<u16>,
-    proxy_port: u16,
-}
-
-impl Cluster {
-    fn start(exe: &Path, shards: usize) -> Result<Cluster, String> {
-        let dir = std::env::temp_dir().join(format!(
-            "pgvshard-bench-proxy-{}-{shards}",
-            std::process::id()
-        ));
-        std::fs::remove_dir_all(&dir).ok();
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut cluster = Cluster {
-            dir,
-            children: Vec::new(),
-            shard_ports: Vec::new(),
-            proxy_port: free_port()?,
-        };
-        let mut yaml = format!(
-            "listen: 127.0.0.1:{}\ndata_dir: {}\nshards:\n",
-            cluster.proxy_port,
-            cluster.dir.join("proxy").display()
-        );
-        // Room for the proxy's pool and the direct clients at once.
-        let shard_config = cluster.dir.join("shard.yaml");
-        std::fs::write(&shard_config, "max_connections: 300\n").map_err(|e| e.to_string())?;
-        let shard_config = shard_config.display().to_string();
-        for s in 0..shards {
-            let port = free_port()?;
-            let data = cluster.dir.join(format!("s{s}"));
-            cluster.spawn(
-                exe,
-                &format!("s{s}"),
-                &[
-                    "shard",
-                    "--config",
-                    &shard_config,
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                    "--data-dir",
-                    &data.display().to_string(),
-                ],
-            )?;
-            cluster.shard_ports.push(port);
-            write!(
-                yaml,
-                "  - name: s{s}\n    kind: postgres\n    host: 127.0.0.1\n    port: {port}\n    pool:\n      size: 80\n"
-            )
-            .ok();
-        }
-        let config = cluster.dir.join("proxy.yaml");
-        std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
-        for port in cluster.shard_ports.clone() {
-            wait_ready(port)?;
-        }
-        let config = config.display().to_string();
-        cluster.spawn(exe, "proxy", &["proxy", "--config", &config])?;
-        wait_ready(cluster.proxy_port)?;
-        Ok(cluster)
-    }
-
-    fn spawn(&mut self, exe: &Path, name: &str, args: &[&str]) -> Result<(), String> {
-        let log = std::fs::File::create(self.dir.join(format!("{name}.log")))
-            .map_err(|e| e.to_string())?;
-        let child = Command::new(exe)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot start {name}: {e}"))?;
-        self.children.push(child);
-        Ok(())
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            c.kill().ok();
-            c.wait().ok();
-        }
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
-}
-
-/// A loopback port nothing listens on (yet).
-pub(super) fn free_port() -> Result<u16, String> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
-
-/// Waits up to 30 s until something accepts on `port`.
-pub(super) fn wait_ready(port: u16) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            return Err(format!("nothing listens on port {port} after 30 s"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
 }
 
 /// Loads, indexes and measures one cluster; returns its fan-out row and
@@ -397,34 +290,6 @@ async fn load(proxy: &Arc<RemoteBackend>, data: &Dataset, work: &Workload) -> Re
     Ok(())
 }
 
-/// Latency percentiles (µs) and throughput of a run.
-struct Timing {
-    qps: f64,
-    p50: f64,
-    p99: f64,
-}
-
-impl Timing {
-    fn from(mut micros: Vec<f64>, wall: Duration) -> Timing {
-        micros.sort_by(f64::total_cmp);
-        let at = |p: f64| {
-            let i = ((micros.len() as f64 - 1.0) * p).round() as usize;
-            micros.get(i).copied().unwrap_or(0.0)
-        };
-        Timing {
-            qps: micros.len() as f64 / wall.as_secs_f64(),
-            p50: at(0.5),
-            p99: at(0.99),
-        }
-    }
-}
-
-/// The round with the median p50.
-fn median(mut rounds: Vec<Timing>) -> Timing {
-    rounds.sort_by(|a, b| a.p50.total_cmp(&b.p50));
-    rounds.swap_remove(rounds.len() / 2)
-}
-
 async fn session(
     backend: &Arc<RemoteBackend>,
     work: &Workload,
@@ -438,8 +303,9 @@ async fn session(
     Ok(chan)
 }
 
-/// Sends a request and reads its reply; returns the first column of each row.
-async fn query(
+/// Sends a request and reads its reply; returns the first column of each
+/// row as an integer.
+pub(super) async fn query(
     chan: &mut dyn ShardChannel,
     request: &Request,
 ) -> Result<Vec<Option<u32>>, PgError> {

@@ -1,6 +1,7 @@
 //! What a protocol server needs to know before accepting clients.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::scram::ScramSecret;
@@ -64,5 +65,36 @@ impl WireConfig {
         self.users
             .insert(name.into(), ScramSecret::from_password(password));
         self
+    }
+}
+
+/// The [`WireConfig`] a server runs with, replaceable while it serves
+/// (a configuration reload): a connection authenticates with the one
+/// current when it started up, so sessions already open are untouched.
+/// `max_connections` and `max_message_size` keep their values from the
+/// start (the limits are set up once).
+#[derive(Debug)]
+pub struct LiveWireConfig(RwLock<Arc<WireConfig>>);
+
+impl LiveWireConfig {
+    /// Starts with `config`.
+    pub fn new(config: WireConfig) -> Arc<Self> {
+        Arc::new(LiveWireConfig(RwLock::new(Arc::new(config))))
+    }
+
+    /// The configuration new connections use now.
+    pub fn current(&self) -> Arc<WireConfig> {
+        Arc::clone(&self.0.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Makes `config` the one new connections use, keeping the start's
+    /// limits and SCRAM mock nonce (so an unknown user's fake salt does
+    /// not change across reloads, which would tell a prober it is unknown).
+    pub fn replace(&self, mut config: WireConfig) {
+        let mut current = self.0.write().unwrap_or_else(|e| e.into_inner());
+        config.max_connections = current.max_connections;
+        config.max_message_size = current.max_message_size;
+        config.mock_auth_nonce = current.mock_auth_nonce;
+        *current = Arc::new(config);
     }
 }

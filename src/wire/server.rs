@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use super::client::{serve_client, Shared};
-use super::config::WireConfig;
+use super::config::{LiveWireConfig, WireConfig};
 use super::error::WireError;
 use super::handler::HandlerFactory;
 use super::responder::ClientIo;
@@ -30,11 +30,23 @@ pub async fn serve<F: HandlerFactory>(
     config: WireConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_live(listener, factory, LiveWireConfig::new(config), shutdown).await
+}
+
+/// [`serve`] with a configuration that can be replaced while serving
+/// (see [`LiveWireConfig`]).
+pub async fn serve_live<F: HandlerFactory>(
+    listener: TcpListener,
+    factory: F,
+    config: Arc<LiveWireConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let first = config.current();
     if let Ok(addr) = listener.local_addr() {
-        super::auth::warn_if_trust_is_exposed(&config, addr);
+        super::auth::warn_if_trust_is_exposed(&first, addr);
     }
     let factory = Arc::new(factory);
-    let starting = Arc::new(Semaphore::new(config.max_connections.saturating_mul(2)));
+    let starting = Arc::new(Semaphore::new(first.max_connections.saturating_mul(2)));
     let shared = Arc::new(Shared::new(config));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);

@@ -22,7 +22,7 @@ use super::cancel::recover;
 use super::messages::BackendMessage;
 use super::remote::{shard_unavailable, Dialer, PgConnection};
 use super::{Backend, BoxFuture, OidMap, Request, ShardChannel};
-use crate::proxy::config::ShardConfig;
+use crate::proxy::config::{PoolConfig, ShardConfig};
 use crate::wire::PgError;
 
 /// What `SHOW pgvshard.shards` / `pools` report about a node.
@@ -53,6 +53,11 @@ struct Counters {
 /// A pooled shard node.
 pub struct RemoteBackend {
     config: ShardConfig,
+    /// The pool settings now (`config.pool` at start; see [`RemoteBackend::resize`]).
+    pool: RwLock<PoolConfig>,
+    /// Permits still to take out of circulation after a shrink: they are
+    /// in use now and are forgotten as their connections come back.
+    shrinking: Arc<AtomicUsize>,
     dialer: Dialer,
     idle: Mutex<Vec<PgConnection>>,
     permits: Arc<Semaphore>,
@@ -96,12 +101,59 @@ impl RemoteBackend {
         Arc::new(RemoteBackend {
             dialer,
             permits: Arc::new(Semaphore::new(config.pool.size)),
+            pool: RwLock::new(config.pool.clone()),
+            shrinking: Arc::default(),
             config,
             idle: Mutex::new(Vec::new()),
             oids: RwLock::new(None),
             counters: Mutex::new(Counters::default()),
             waiting: AtomicUsize::new(0),
         })
+    }
+
+    /// The pool settings in force.
+    pub fn pool(&self) -> PoolConfig {
+        self.pool.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Applies new pool settings while serving (a configuration reload).
+    /// A larger size takes effect at once; a smaller one as soon as enough
+    /// connections are free: busy ones finish their statements and their
+    /// places are then withdrawn, so no session loses its connection.
+    /// Timeouts apply to the next checkout and connection.
+    pub fn resize(&self, new: PoolConfig) {
+        let mut pool = self.pool.write().unwrap_or_else(|e| e.into_inner());
+        let old = pool.size;
+        *pool = new;
+        if pool.size > old {
+            self.permits.add_permits(pool.size - old);
+            return;
+        }
+        let excess = old - pool.size;
+        let forgotten = self.permits.forget_permits(excess);
+        let rest = excess - forgotten;
+        if rest == 0 {
+            return;
+        }
+        self.shrinking.fetch_add(rest, Ordering::Relaxed);
+        let (permits, shrinking) = (Arc::clone(&self.permits), Arc::clone(&self.shrinking));
+        tokio::spawn(async move {
+            for _ in 0..rest {
+                match permits.acquire().await {
+                    Ok(p) => p.forget(),
+                    Err(_) => return,
+                }
+                shrinking.fetch_sub(1, Ordering::Relaxed);
+            }
+        });
+    }
+
+    /// The node's settings with the pool settings in force.
+    fn connect_config(&self) -> ShardConfig {
+        ShardConfig {
+            pool: self.pool(),
+            ..self.config.clone()
+        }
     }
 
     fn put_idle(&self, mut conn: PgConnection) {
@@ -113,7 +165,7 @@ impl RemoteBackend {
     }
 
     fn take_idle(&self) -> Option<PgConnection> {
-        let limit = self.config.pool.idle_timeout();
+        let limit = self.pool().idle_timeout();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(mut c) = idle.pop() {
             // A node that stopped or restarted closed its end: dial anew
@@ -164,7 +216,8 @@ impl RemoteBackend {
     }
 
     async fn checkout_inner(self: Arc<Self>) -> Result<Box<dyn ShardChannel>, PgError> {
-        let wait = self.config.pool.connect_timeout();
+        let pool = self.pool();
+        let wait = pool.connect_timeout();
         let waiting = Waiting::new(&self.waiting);
         let acquired = tokio::time::timeout(wait, Arc::clone(&self.permits).acquire_owned()).await;
         drop(waiting);
@@ -175,7 +228,7 @@ impl RemoteBackend {
                     &self.config.name,
                     format!(
                         "all {} pool connections stayed busy for {} ms",
-                        self.config.pool.size,
+                        pool.size,
                         wait.as_millis()
                     ),
                 ))
@@ -184,7 +237,7 @@ impl RemoteBackend {
         let mut conn = match self.take_idle() {
             Some(c) => c,
             None => {
-                let result = PgConnection::connect(&self.config, &self.dialer).await;
+                let result = PgConnection::connect(&self.connect_config(), &self.dialer).await;
                 self.record(&result);
                 result?
             }
@@ -303,11 +356,13 @@ impl Backend for Arc<RemoteBackend> {
     fn status(&self) -> NodeStatus {
         let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
+        let size = self.pool().size;
+        let held = size + self.shrinking.load(Ordering::Relaxed);
         NodeStatus {
             address: self.dialer.address(&self.config),
             down: c.down.clone(),
-            size: self.config.pool.size,
-            active: self.config.pool.size - self.permits.available_permits(),
+            size,
+            active: held.saturating_sub(self.permits.available_permits()),
             idle,
             opened: c.opened,
             waiting: self.waiting.load(Ordering::Relaxed),

@@ -91,6 +91,9 @@ pub struct Globals {
     /// `set_config(name, value, is_local)` calls the statement made, in
     /// order: applied to the session when it succeeds.
     pub set_configs: Arc<Mutex<Vec<SetConfig>>>,
+    /// On a standby, what the recovery functions report (none on a
+    /// primary: `pg_is_in_recovery()` is false).
+    pub standby: Option<StandbyPositions>,
 }
 
 /// One `set_config(name, value, is_local)` call.
@@ -102,6 +105,17 @@ pub struct SetConfig {
     pub value: String,
     /// `SET LOCAL` rather than `SET`.
     pub local: bool,
+}
+
+/// A standby's positions as the `pg_last_*` functions report them.
+#[derive(Debug, Clone)]
+pub struct StandbyPositions {
+    /// `pg_last_wal_receive_lsn()`.
+    pub receive_lsn: String,
+    /// `pg_last_wal_replay_lsn()`.
+    pub replay_lsn: String,
+    /// `pg_last_xact_replay_timestamp()` (µs since 2000).
+    pub replay_time: Option<i64>,
 }
 
 /// Everything an expression reads besides its row.
@@ -728,8 +742,35 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
     let text = |s: &str| Ok(Some(Value::Text(s.to_string())));
     match (name.as_str(), args.as_slice()) {
         ("version", []) => return text(&super::catalog::version()),
-        ("pg_current_wal_lsn" | "pg_current_wal_insert_lsn", []) => {
-            return text(&env.globals.wal_lsn)
+        ("pg_current_wal_lsn" | "pg_current_wal_insert_lsn" | "pg_current_wal_flush_lsn", []) => {
+            if env.globals.standby.is_some() {
+                return Err(PgError::new("55000", "recovery is in progress")
+                    .with_hint("WAL control functions cannot be executed during recovery."));
+            }
+            return text(&env.globals.wal_lsn);
+        }
+        ("pg_is_in_recovery", []) => return Ok(Some(Value::Bool(env.globals.standby.is_some()))),
+        ("pg_last_wal_receive_lsn", []) => {
+            return Ok(env
+                .globals
+                .standby
+                .as_ref()
+                .map(|s| Value::Text(s.receive_lsn.clone())))
+        }
+        ("pg_last_wal_replay_lsn", []) => {
+            return Ok(env
+                .globals
+                .standby
+                .as_ref()
+                .map(|s| Value::Text(s.replay_lsn.clone())))
+        }
+        ("pg_last_xact_replay_timestamp", []) => {
+            return Ok(env
+                .globals
+                .standby
+                .as_ref()
+                .and_then(|s| s.replay_time)
+                .map(Value::Timestamptz))
         }
         ("current_database" | "current_catalog", []) => return text(&env.globals.session.database),
         ("current_user" | "current_role" | "session_user" | "user", []) => {
