@@ -109,6 +109,29 @@ async fn l1_hits(client: &Client) -> u64 {
     l1[1].as_deref().unwrap().parse().unwrap()
 }
 
+/// The proxy's `/metrics` body (the address it logged).
+fn scrape(proxy: &ProxyProcess) -> String {
+    use std::io::{Read, Write};
+    let log = proxy.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("metrics endpoint listening"))
+        .expect("the proxy logs its metrics address");
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
+}
+
 fn hangup(proxy: &ProxyProcess) {
     let status = Command::new("kill")
         .args(["-HUP", &proxy.pid().to_string()])
@@ -129,7 +152,7 @@ async fn a_reload_applies_pools_cache_and_users_while_clients_stay_connected() {
     let shards = [&s0, &s1];
     let config = fresh_dir("ops-reload").join("proxy.yaml");
     let alice = [("alice", "a-secret")];
-    let cache_on = "cache:\n  enabled: true\n";
+    let cache_on = "cache:\n  enabled: true\nmetrics:\n  listen: 127.0.0.1:0\n";
     write(&config, &proxy_yaml(&shards, &alice, 2, cache_on));
     let proxy = ProxyProcess::start(&config, &[]);
 
@@ -226,6 +249,13 @@ async fn a_reload_applies_pools_cache_and_users_while_clients_stay_connected() {
     );
     assert_eq!(pool_sizes(&a).await, ["5", "5"]);
     assert_eq!(count(&b).await, "20");
+    let metrics = scrape(&proxy);
+    assert!(
+        metrics.contains("pgvshard_config_last_reload_successful 0"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pgvshard_config_reloads_total{outcome=\"applied\"} 1"));
+    assert!(metrics.contains("pgvshard_config_reloads_total{outcome=\"refused\"} 1"));
 
     // SIGHUP: the invalid file is logged and refused, a valid one applied.
     hangup(&proxy);
@@ -242,6 +272,7 @@ async fn a_reload_applies_pools_cache_and_users_while_clients_stay_connected() {
         pool_sizes(&a).await == ["3", "3"]
     })
     .await;
+    assert!(scrape(&proxy).contains("pgvshard_config_last_reload_successful 1"));
     // bob is no longer configured: a new login fails, his open session stays.
     let refused = login(proxy.port, "bob", "b-secret").await.unwrap_err();
     assert_eq!(sqlstate(&refused), "28P01");

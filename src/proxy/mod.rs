@@ -284,6 +284,7 @@ pub async fn start_from(
         topology,
         cache: cache.clone(),
         slow_log: Arc::clone(&slow_log),
+        metrics: ops::metrics::ReloadMetrics::register(&registry).map_err(setup)?,
     };
     let ops = Arc::new(ops::Operations {
         reloader: ops::Reloader::new(config, source, parts),
@@ -318,6 +319,9 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
     let config = ProxyConfig::load(config_path)?;
     let proxy = start_from(config, Some(config_path.to_path_buf()), Registry::new()).await?;
     tracing::info!(addr = %proxy.addr, "pgvshard proxy listening");
+    if let Some(at) = proxy.metrics_addr {
+        tracing::info!(addr = %at, "metrics endpoint listening");
+    }
     let ops = Arc::clone(&proxy.ops);
     let _reloads = ReloadOnHangup(tokio::spawn(async move {
         let Ok(mut hangups) =

@@ -6,6 +6,7 @@
 //! pgvshard.reload()`, `SELECT pgvshard.stats_reset()`) without a shard.
 
 pub mod local;
+pub mod metrics;
 pub mod reload;
 pub mod settings;
 pub mod shard_timings;

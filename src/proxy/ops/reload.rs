@@ -14,6 +14,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use super::metrics::ReloadMetrics;
 use super::settings::{apply_reloadable, differing};
 use super::slow_log::SlowLog;
 use crate::proxy::backend::{Backend, RemoteBackend};
@@ -73,6 +74,7 @@ pub struct Reloader {
     topology: Arc<Topology>,
     cache: Option<Arc<QueryCache>>,
     slow_log: Arc<SlowLog>,
+    metrics: ReloadMetrics,
 }
 
 /// The live parts of a running proxy a reload reconfigures.
@@ -87,6 +89,8 @@ pub struct LiveParts {
     pub cache: Option<Arc<QueryCache>>,
     /// The slow-statement log.
     pub slow_log: Arc<SlowLog>,
+    /// Where reloads are counted.
+    pub metrics: ReloadMetrics,
 }
 
 impl Reloader {
@@ -101,6 +105,7 @@ impl Reloader {
             topology: parts.topology,
             cache: parts.cache,
             slow_log: parts.slow_log,
+            metrics: parts.metrics,
         }
     }
 
@@ -113,6 +118,9 @@ impl Reloader {
     /// outcome either way.
     pub fn reload(&self) -> Result<Reloaded, ReloadError> {
         let result = self.reload_quietly();
+        if !matches!(result, Err(ReloadError::NoFile)) {
+            self.metrics.reloaded(result.is_ok());
+        }
         match &result {
             Ok(r) => {
                 for name in &r.pending_restart {
