@@ -255,6 +255,7 @@ impl ShardSession {
         Globals {
             session: session.clone(),
             wal_lsn: db.current_lsn().to_string(),
+            set_configs: Arc::default(),
             standby: db.in_recovery().then(|| {
                 let r = self.shard.replication.receiver();
                 StandbyPositions {
@@ -350,7 +351,14 @@ impl ShardSession {
             }
             _ => {
                 let job = self.job(stmt, params, param_types, out)?;
-                self.statement(job, kind, status).await?
+                let set_configs = Arc::clone(&job.globals.set_configs);
+                let outcome = self.statement(job, kind, status).await?;
+                let made =
+                    std::mem::take(&mut *set_configs.lock().unwrap_or_else(|e| e.into_inner()));
+                for set in made {
+                    out.session().set(&set.name, &set.value, set.local)?;
+                }
+                outcome
             }
         };
         send(outcome, out).await
