@@ -7,7 +7,7 @@ mod bench;
 
 use clap::{Parser, Subcommand};
 use pgvshard::proxy::cache::bench::{self as cache_bench, BenchArgs};
-use pgvshard::proxy::config::{ConfigError, ProxyConfig};
+use pgvshard::proxy::config::{ConfigError, LogFormat, ProxyConfig};
 use pgvshard::proxy::RunningProxy;
 use pgvshard::shard::server::{self, ShardConfig};
 use std::path::PathBuf;
@@ -92,10 +92,7 @@ fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
 }
 
 fn init_logs() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    pgvshard::logs::init(LogFormat::Text);
 }
 
 /// The embedded default with the command line's overrides.
@@ -150,7 +147,9 @@ fn run_embedded(args: &EmbeddedArgs) -> Result<(), String> {
 }
 
 fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
-    init_logs();
+    // The file is read again (and checked) when the proxy starts.
+    let format = ProxyConfig::load(&args.config).map_or(LogFormat::Text, |c| c.log_format);
+    pgvshard::logs::init(format);
     runtime("pgvshard-proxy")?
         .block_on(pgvshard::proxy::run(&args.config, shutdown_signal()))
         .map_err(|e| e.to_string())

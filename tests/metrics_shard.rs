@@ -17,15 +17,27 @@ const N: usize = 200;
 const K: usize = 5;
 const M: usize = 3;
 
-/// The metrics port the shard at `dir` logged last.
+/// The metrics port the shard at `dir` logged last (it logs it just
+/// after its listening line, so this waits for it).
 fn metrics_port(dir: &Path) -> u16 {
-    let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
-    log.lines()
-        .rev()
-        .find(|l| l.contains("metrics endpoint listening"))
-        .and_then(|l| l.rsplit(':').next())
-        .and_then(|p| p.trim().parse().ok())
-        .expect("the shard logs its metrics address")
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
+        let port = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("metrics endpoint listening"))
+            .and_then(|l| l.rsplit(':').next())
+            .and_then(|p| p.trim().parse().ok());
+        if let Some(port) = port {
+            return port;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shard logs its metrics address"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The body of `GET /metrics`.
@@ -144,6 +156,23 @@ fn shard_metrics_follow_a_known_workload_and_restarts() {
     let wal = value(&m, "pgvshard_shard_wal_written_bytes_total", &[]);
     assert!(wal > (N * 16) as f64, "{wal} WAL bytes for {N} vectors");
     assert!(value(&m, "pgvshard_shard_wal_fsync_duration_seconds_count", &[]) >= 3.0);
+    // The WAL directory's file system, as df(1) sees it.
+    let df = |field: &str| -> f64 {
+        let out = std::process::Command::new("df")
+            .args(["-B1", &format!("--output={field}")])
+            .arg(dir.join("wal"))
+            .output()
+            .expect("df runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines().nth(1).unwrap().trim().parse().unwrap()
+    };
+    assert_eq!(
+        value(&m, "pgvshard_shard_wal_fs_size_bytes", &[]),
+        df("size")
+    );
+    let avail = value(&m, "pgvshard_shard_wal_fs_avail_bytes", &[]);
+    // Other processes write to the same disk between the two readings.
+    assert!((avail - df("avail")).abs() < (256 << 20) as f64, "{avail}");
     assert!(value(&m, "pgvshard_shard_checkpoint_duration_seconds_count", &[]) >= 1.0);
     assert!(value(&m, "pgvshard_shard_checkpoint_duration_seconds_sum", &[]) > 0.0);
     assert_eq!(

@@ -5,6 +5,7 @@
 //! Prometheus families it reports ([`metrics`]).
 
 pub mod datum;
+pub mod disk;
 pub mod executor;
 pub mod metrics;
 pub mod recall;

@@ -87,10 +87,14 @@ impl Default for ShardConfig {
 }
 
 impl ShardConfig {
-    /// Reads and validates a YAML file; errors name the file and field.
+    /// Reads a YAML file, replaces its `${NAME}` / `${NAME:-default}`
+    /// references with environment variables (as the proxy's file) and
+    /// validates it; errors name the file and field.
     pub fn load(path: &Path) -> Result<ShardConfig, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = crate::proxy::config_env::expand(&text, |name| std::env::var(name).ok())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let c: ShardConfig =
             serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         c.validate()

@@ -59,6 +59,8 @@ pub struct Responder<'a> {
     pub(crate) portal: Option<PortalOutput>,
     pub(crate) copy_open: bool,
     pub(crate) recording: Option<Recording>,
+    /// The last CommandComplete tag given (see [`Responder::take_tag`]).
+    pub(crate) last_tag: Option<String>,
 }
 
 /// The messages of one statement's answer, as they were encoded.
@@ -204,6 +206,7 @@ impl Responder<'_> {
 
     /// CommandComplete with `tag`, e.g. `SELECT 3`, `INSERT 0 1`.
     pub fn complete(&mut self, tag: &str) {
+        self.last_tag = Some(tag.to_string());
         if let Some(r) = &mut self.recording {
             r.add(|b| backend::command_complete(b, tag));
         }
@@ -215,6 +218,11 @@ impl Responder<'_> {
             }
         }
         backend::command_complete(&mut self.conn.out, tag);
+    }
+
+    /// The CommandComplete tag given since the last call, e.g. `SELECT 3`.
+    pub fn take_tag(&mut self) -> Option<String> {
+        self.last_tag.take()
     }
 
     /// EmptyQueryResponse (the query held no statement).

@@ -24,6 +24,7 @@ use sqlparser::ast::{
 };
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Where column references get their values.
 pub trait Row: Sync {
@@ -87,9 +88,23 @@ pub struct Globals {
     pub session: Session,
     /// `pg_current_wal_lsn()`.
     pub wal_lsn: String,
+    /// `set_config(name, value, is_local)` calls the statement made, in
+    /// order: applied to the session when it succeeds.
+    pub set_configs: Arc<Mutex<Vec<SetConfig>>>,
     /// On a standby, what the recovery functions report (none on a
     /// primary: `pg_is_in_recovery()` is false).
     pub standby: Option<StandbyPositions>,
+}
+
+/// One `set_config(name, value, is_local)` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetConfig {
+    /// The setting's name.
+    pub name: String,
+    /// Its new value.
+    pub value: String,
+    /// `SET LOCAL` rather than `SET`.
+    pub local: bool,
 }
 
 /// A standby's positions as the `pg_last_*` functions report them.
@@ -765,11 +780,46 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         ("pg_backend_pid", []) => return Ok(Some(Value::Int4(env.globals.session.pid))),
         ("current_setting", [Some(n)] | [Some(n), _]) => {
             let missing_ok = matches!(args.get(1), Some(Some(Value::Bool(true))));
-            return match env.globals.session.show(&text_of(n.clone())) {
+            let name = text_of(n.clone());
+            // A set_config earlier in the same statement.
+            let mut session = env.globals.session.clone();
+            for set in env
+                .globals
+                .set_configs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+            {
+                session.set(&set.name, &set.value, set.local)?;
+            }
+            return match session.show(&name) {
                 Ok(v) => text(&v),
                 Err(_) if missing_ok => Ok(None),
                 Err(e) => Err(e),
             };
+        }
+        ("set_config", [Some(n), v, Some(local)]) => {
+            let set = SetConfig {
+                name: text_of(n.clone()),
+                value: v.clone().map(text_of).unwrap_or_default(),
+                local: matches!(local, Value::Bool(true)),
+            };
+            // Checked on a copy of the session; the statement's end
+            // applies it to the session itself.
+            let mut session = env.globals.session.clone();
+            let shown = match session.set(&set.name, &set.value, set.local)? {
+                // is_local outside a transaction: in effect for this
+                // statement only, which reads nothing after it.
+                Some(_) => crate::wire::guc::find(&set.name)
+                    .map_or_else(|| Ok(set.value.clone()), |g| g.canonical(&set.value))?,
+                None => session.show(&set.name)?,
+            };
+            env.globals
+                .set_configs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(set);
+            return text(&shown);
         }
         _ => {}
     }
@@ -1055,8 +1105,6 @@ fn serial_sequence(table: String, column: String, tables: &Tables) -> Option<Str
     let table = table.trim_start_matches("public.").trim_matches('"');
     let def = tables.get(table)?.def();
     let c = def.columns.iter().find(|c| c.name == column)?;
-    c.default
-        .as_ref()?
-        .starts_with("nextval(")
+    c.numbers_rows()
         .then(|| format!("public.{table}_{column}_seq"))
 }

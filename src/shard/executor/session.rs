@@ -213,21 +213,24 @@ fn pg_now() -> i64 {
 }
 
 /// Runs `f`, cancelling `progress` (an index build, a wait for a prepared
-/// transaction) if the statement is canceled meanwhile.
+/// transaction) if the statement is canceled meanwhile. The watcher looks
+/// at the flag every 5 ms and is woken as soon as `f` returns, so a quick
+/// `f` (most commits) is not held up by the watcher's pause.
 fn watch_cancel<T>(cancel: &AtomicBool, progress: &BuildProgress, f: impl FnOnce() -> T) -> T {
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
-        s.spawn(|| {
-            while !done.load(Ordering::Relaxed) {
+        let watcher = s.spawn(|| {
+            while !done.load(Ordering::Acquire) {
                 if cancel.load(Ordering::Relaxed) {
                     progress.cancel();
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::park_timeout(Duration::from_millis(5));
             }
         });
         let r = f();
-        done.store(true, Ordering::Relaxed);
+        done.store(true, Ordering::Release);
+        watcher.thread().unpark();
         r
     })
 }
@@ -259,6 +262,7 @@ impl ShardSession {
         Globals {
             session: session.clone(),
             wal_lsn: db.current_lsn().to_string(),
+            set_configs: Arc::default(),
             standby: db.in_recovery().then(|| {
                 let r = self.shard.replication.receiver();
                 StandbyPositions {
@@ -368,7 +372,14 @@ impl ShardSession {
             }
             _ => {
                 let job = self.job(stmt, params, param_types, out)?;
-                self.statement(job, kind, status).await?
+                let set_configs = Arc::clone(&job.globals.set_configs);
+                let outcome = self.statement(job, kind, status).await?;
+                let made =
+                    std::mem::take(&mut *set_configs.lock().unwrap_or_else(|e| e.into_inner()));
+                for set in made {
+                    out.session().set(&set.name, &set.value, set.local)?;
+                }
+                outcome
             }
         };
         send(outcome, out).await

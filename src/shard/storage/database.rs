@@ -469,6 +469,11 @@ impl Database {
         self.shared.wal.subscribe_flushed()
     }
 
+    /// The directory the WAL is written to (`<data directory>/wal`).
+    pub fn wal_dir(&self) -> &Path {
+        &self.shared.wal_dir
+    }
+
     /// The data directory's system identifier (see [`identity`]).
     pub fn system_identifier(&self) -> u64 {
         self.shared.system_id

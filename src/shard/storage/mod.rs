@@ -36,7 +36,9 @@ pub mod txn;
 pub mod wal;
 
 pub use ann_index::{AnnIndex, AnnSearch};
-pub use catalog::{ColumnDef, ColumnType, ElementType, IndexDef, IndexMethod, TableDef};
+pub use catalog::{
+    ColumnDef, ColumnType, ElementType, IndexDef, IndexMethod, TableDef, IDENTITY_MARK,
+};
 pub use database::{BaseBackup, Database, ReplicatedTxn, StorageOptions};
 pub use error::{Result, StorageError};
 pub use prepared::PrepareRecord;
