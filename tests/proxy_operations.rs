@@ -341,6 +341,8 @@ async fn json_logs_slow_statements_and_statement_stats() {
         .find(|l| l["statement"] == knn)
         .unwrap_or_else(|| panic!("no slow line for the KNN query: {log}"));
     assert_eq!(knn_line["class"], "knn");
+    assert_eq!(knn_line["user"], "alice");
+    assert_eq!(knn_line["database"], "db");
     assert_eq!(knn_line["rows"], 3);
     assert_eq!(knn_line["sqlstate"], "00000");
     assert!(knn_line["duration_ms"].as_f64().unwrap() > 0.0);
@@ -415,4 +417,44 @@ async fn a_reload_rotates_the_tls_certificate_without_closing_sessions() {
     after.batch_execute(&insert()).await.unwrap();
     assert!(login_tls(proxy.port, &old).await.is_err());
     assert_eq!(count(&before).await, "20");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_raises_and_lowers_max_client_connections_keeping_sessions() {
+    let s0 = Shard::start(&fresh_dir("ops-max-conn-s0"));
+    let config = fresh_dir("ops-max-conn").join("proxy.yaml");
+    let user = [("alice", "a-secret")];
+    let yaml = |n: usize| proxy_yaml(&[&s0], &user, 2, &format!("max_client_connections: {n}\n"));
+    write(&config, &yaml(2));
+    let proxy = ProxyProcess::start(&config, &[]);
+    let first = login(proxy.port, "alice", "a-secret").await.unwrap();
+    let second = login(proxy.port, "alice", "a-secret").await.unwrap();
+    first.batch_execute(SCHEMA).await.unwrap();
+    let over = login(proxy.port, "alice", "a-secret").await.unwrap_err();
+    assert_eq!(sqlstate(&over), "53300");
+
+    write(&config, &yaml(3));
+    text_rows(&first, "SELECT pgvshard.reload()").await.unwrap();
+    let third = login(proxy.port, "alice", "a-secret").await.unwrap();
+    third.batch_execute(&insert()).await.unwrap();
+
+    // Lowered under the sessions open: none is closed, no new one enters.
+    write(&config, &yaml(1));
+    text_rows(&first, "SELECT pgvshard.reload()").await.unwrap();
+    let over = login(proxy.port, "alice", "a-secret").await.unwrap_err();
+    assert_eq!(sqlstate(&over), "53300");
+    for c in [&first, &second, &third] {
+        assert_eq!(count(c).await, "20");
+    }
+    // Two leave; one session is the limit again.
+    drop((second, third));
+    eventually(10, "a place after the sessions left", || async {
+        login(proxy.port, "alice", "a-secret").await.is_err()
+    })
+    .await;
+    drop(first);
+    eventually(10, "one session allowed again", || async {
+        login(proxy.port, "alice", "a-secret").await.is_ok()
+    })
+    .await;
 }

@@ -267,6 +267,7 @@ impl ProxySession {
         self.metrics.statement(class, code, took);
         let rows = out.take_tag().map_or(0, |t| ops::stats::tag_rows(&t));
         self.ops.stats.record(class, took, rows, code.is_some());
+        let session = out.session();
         self.ops.slow_log.finished(&slow_log::Finished {
             class,
             took,
@@ -274,6 +275,7 @@ impl ProxySession {
             sqlstate: code,
             text: &statement.text,
             shards: &shard_times,
+            session: (&session.user, &session.database, session.pid),
         });
         result
     }

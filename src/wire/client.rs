@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use super::backend::{self, TransactionStatus};
 use super::cancel::{CancelReason, CancelRegistry, CancelSignal, SessionCancel};
@@ -32,15 +32,12 @@ use super::{auth, guc};
 pub(crate) struct Shared {
     pub(crate) config: Arc<LiveWireConfig>,
     pub(crate) cancels: Arc<CancelRegistry>,
-    /// One permit per session past its startup packet.
-    sessions: Arc<Semaphore>,
     next_pid: AtomicI32,
 }
 
 impl Shared {
     pub(crate) fn new(config: Arc<LiveWireConfig>) -> Self {
         Shared {
-            sessions: Arc::new(Semaphore::new(config.current().max_connections)),
             config,
             cancels: Arc::new(CancelRegistry::default()),
             next_pid: AtomicI32::new(1000),
@@ -154,7 +151,7 @@ async fn start<F: HandlerFactory>(
             minor,
         }) => (params, encrypted, minor),
     };
-    let place = Arc::clone(&shared.sessions)
+    let place = Arc::clone(shared.config.sessions.permits())
         .try_acquire_owned()
         .map_err(|_| WireError::Fatal(PgError::too_many_connections()))?;
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 use super::client::{serve_client, Shared};
 use super::config::{LiveWireConfig, WireConfig};
@@ -46,7 +46,6 @@ pub async fn serve_live<F: HandlerFactory>(
         super::auth::warn_if_trust_is_exposed(&first, addr);
     }
     let factory = Arc::new(factory);
-    let starting = Arc::new(Semaphore::new(first.max_connections.saturating_mul(2)));
     let shared = Arc::new(Shared::new(config));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
@@ -68,7 +67,7 @@ pub async fn serve_live<F: HandlerFactory>(
         socket.set_nodelay(true).ok();
         let stream: Box<dyn ClientIo> = Box::new(socket);
         let drain = drain_tx.clone();
-        let Ok(permit) = Arc::clone(&starting).try_acquire_owned() else {
+        let Ok(permit) = Arc::clone(shared.config.starting.permits()).try_acquire_owned() else {
             tracing::warn!(%peer, "too many connections starting up: closed");
             continue;
         };

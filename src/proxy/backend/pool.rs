@@ -16,14 +16,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::cancel::recover;
 use super::messages::BackendMessage;
 use super::remote::{shard_unavailable, Dialer, PgConnection};
 use super::{Backend, BoxFuture, OidMap, Request, ShardChannel};
 use crate::proxy::config::{PoolConfig, ShardConfig};
-use crate::wire::PgError;
+use crate::wire::{Limit, PgError};
 
 /// What `SHOW pgvshard.shards` / `pools` report about a node.
 #[derive(Debug, Clone, Default)]
@@ -55,12 +55,10 @@ pub struct RemoteBackend {
     config: ShardConfig,
     /// The pool settings now (`config.pool` at start; see [`RemoteBackend::resize`]).
     pool: RwLock<PoolConfig>,
-    /// Permits still to take out of circulation after a shrink: they are
-    /// in use now and are forgotten as their connections come back.
-    shrinking: Arc<AtomicUsize>,
     dialer: Dialer,
     idle: Mutex<Vec<PgConnection>>,
-    permits: Arc<Semaphore>,
+    /// One place per connection checked out (or being recovered).
+    permits: Limit,
     oids: RwLock<Option<OidMap>>,
     counters: Mutex<Counters>,
     waiting: AtomicUsize,
@@ -100,9 +98,8 @@ impl RemoteBackend {
     pub fn with_dialer(config: ShardConfig, dialer: Dialer) -> Arc<Self> {
         Arc::new(RemoteBackend {
             dialer,
-            permits: Arc::new(Semaphore::new(config.pool.size)),
+            permits: Limit::new(config.pool.size),
             pool: RwLock::new(config.pool.clone()),
-            shrinking: Arc::default(),
             config,
             idle: Mutex::new(Vec::new()),
             oids: RwLock::new(None),
@@ -122,30 +119,9 @@ impl RemoteBackend {
     /// places are then withdrawn, so no session loses its connection.
     /// Timeouts apply to the next checkout and connection.
     pub fn resize(&self, new: PoolConfig) {
-        let mut pool = self.pool.write().unwrap_or_else(|e| e.into_inner());
-        let old = pool.size;
-        *pool = new;
-        if pool.size > old {
-            self.permits.add_permits(pool.size - old);
-            return;
-        }
-        let excess = old - pool.size;
-        let forgotten = self.permits.forget_permits(excess);
-        let rest = excess - forgotten;
-        if rest == 0 {
-            return;
-        }
-        self.shrinking.fetch_add(rest, Ordering::Relaxed);
-        let (permits, shrinking) = (Arc::clone(&self.permits), Arc::clone(&self.shrinking));
-        tokio::spawn(async move {
-            for _ in 0..rest {
-                match permits.acquire().await {
-                    Ok(p) => p.forget(),
-                    Err(_) => return,
-                }
-                shrinking.fetch_sub(1, Ordering::Relaxed);
-            }
-        });
+        let size = new.size;
+        *self.pool.write().unwrap_or_else(|e| e.into_inner()) = new;
+        self.permits.resize(size);
     }
 
     /// The node's settings with the pool settings in force.
@@ -219,7 +195,8 @@ impl RemoteBackend {
         let pool = self.pool();
         let wait = pool.connect_timeout();
         let waiting = Waiting::new(&self.waiting);
-        let acquired = tokio::time::timeout(wait, Arc::clone(&self.permits).acquire_owned()).await;
+        let acquired =
+            tokio::time::timeout(wait, Arc::clone(self.permits.permits()).acquire_owned()).await;
         drop(waiting);
         let permit = match acquired {
             Ok(Ok(p)) => p,
@@ -356,13 +333,11 @@ impl Backend for Arc<RemoteBackend> {
     fn status(&self) -> NodeStatus {
         let c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).len();
-        let size = self.pool().size;
-        let held = size + self.shrinking.load(Ordering::Relaxed);
         NodeStatus {
             address: self.dialer.address(&self.config),
             down: c.down.clone(),
-            size,
-            active: held.saturating_sub(self.permits.available_permits()),
+            size: self.permits.size(),
+            active: self.permits.held(),
             idle,
             opened: c.opened,
             waiting: self.waiting.load(Ordering::Relaxed),

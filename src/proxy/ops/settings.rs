@@ -3,13 +3,13 @@
 //! reload applies, and the running configuration after a reload.
 //!
 //! Applied by a reload (SIGHUP, `SELECT pgvshard.reload()`): client
-//! authentication (`auth.*`, `tls.*`, `authentication_timeout`), every
+//! authentication (`auth.*`, `tls.*`, `authentication_timeout`),
+//! `max_client_connections` (open sessions stay when it is lowered), every
 //! node's pool and read weight, the read policy, lag bounds, waits and
 //! failover timings (`replication.*` but the poll interval and timeout),
 //! the cache's TTL, largest result and uncached tables, and
 //! `log_min_duration_ms`. Everything else — addresses, the shard and
-//! standby lists and their logins, slots, tables, `max_client_connections`,
-//! enabling the cache, its L1 size and Redis, metrics, `log_format` —
+//! standby lists and their logins, slots, tables, enabling the cache, its L1 size and Redis, metrics, `log_format` —
 //! needs a restart: a reload keeps the running value and names the setting
 //! (a WARNING 55P02 to `pgvshard.reload()`'s caller and a log line), as
 //! PostgreSQL does for its `postmaster` settings.
@@ -27,6 +27,7 @@ const RELOADABLE: &[&str] = &[
     "auth.",
     "tls",
     "authentication_timeout",
+    "max_client_connections",
     "shards[].pool",
     "shards[].weight",
     "shards[].standbys[].pool",
@@ -127,6 +128,7 @@ pub fn apply_reloadable(running: &ProxyConfig, file: &ProxyConfig) -> ProxyConfi
     next.auth = file.auth.clone();
     next.tls = file.tls.clone();
     next.authentication_timeout = file.authentication_timeout;
+    next.max_client_connections = file.max_client_connections;
     next.replication = crate::proxy::config::ReplicationConfig {
         health_check_interval_ms: running.replication.health_check_interval_ms,
         health_check_timeout_ms: running.replication.health_check_timeout_ms,
@@ -217,7 +219,7 @@ mod tests {
             "cache.enabled",
             "cache.l1_bytes",
             "log_format",
-            "max_client_connections",
+            "data_dir",
         ] {
             assert!(!is_reloadable(n), "{n}");
         }

@@ -1,6 +1,7 @@
 //! The slow-statement log: one line (target `pgvshard::slow`) per
-//! statement that took at least `log_min_duration_ms`, with its class,
-//! duration, rows, outcome, per-node timings and text (cut at
+//! statement that took at least `log_min_duration_ms`, with its session
+//! (user, database, pid), class, duration, rows, outcome, per-node
+//! timings and text (cut at
 //! [`TEXT_LIMIT`] bytes), as structured fields so `log_format: json`
 //! gives each its own key.
 
@@ -34,6 +35,9 @@ pub struct Finished<'a> {
     pub text: &'a str,
     /// Time per node.
     pub shards: &'a [(String, Duration)],
+    /// The session's user, database and process id (as PostgreSQL's
+    /// `log_line_prefix` `%u`, `%d`, `%p`).
+    pub session: (&'a str, &'a str, i32),
 }
 
 impl SlowLog {
@@ -71,6 +75,9 @@ impl SlowLog {
         }
         tracing::info!(
             target: "pgvshard::slow",
+            user = s.session.0,
+            database = s.session.1,
+            pid = s.session.2,
             class = s.class.label(),
             duration_ms = s.took.as_secs_f64() * 1000.0,
             rows = s.rows,
