@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -31,7 +31,8 @@ pub struct JsonLines;
 
 const RESERVED: [&str; 4] = ["ts", "level", "target", "message"];
 
-struct Fields(Map<String, Json>);
+/// The event's fields in the order they were recorded.
+struct Fields(Vec<(String, Json)>);
 
 impl Fields {
     fn put(&mut self, field: &Field, value: Json) {
@@ -41,7 +42,7 @@ impl Fields {
         } else {
             name.to_string()
         };
-        self.0.insert(key, value);
+        self.0.push((key, value));
     }
 }
 
@@ -77,21 +78,33 @@ fn now_rfc3339() -> String {
         .replace("+00", "Z")
 }
 
-/// One event as a JSON object.
-pub fn event_json(event: &Event<'_>) -> Json {
-    let mut fields = Fields(Map::new());
+/// One event as a JSON object, its keys in order: `ts`, `level`,
+/// `target`, `message`, then the event's fields as recorded.
+pub fn event_json(event: &Event<'_>) -> String {
+    let mut fields = Fields(Vec::new());
     event.record(&mut fields);
     let meta = event.metadata();
-    let mut line = Map::new();
-    line.insert("ts".into(), Json::from(now_rfc3339()));
-    line.insert("level".into(), Json::from(meta.level().as_str()));
-    line.insert("target".into(), Json::from(meta.target()));
-    line.insert(
-        "message".into(),
-        fields.0.remove("message").unwrap_or(Json::from("")),
-    );
-    line.extend(fields.0);
-    Json::Object(line)
+    let message = match fields.0.iter().position(|(k, _)| k == "message") {
+        Some(i) => fields.0.remove(i).1,
+        None => Json::from(""),
+    };
+    let fixed = [
+        ("ts".to_string(), Json::from(now_rfc3339())),
+        ("level".to_string(), Json::from(meta.level().as_str())),
+        ("target".to_string(), Json::from(meta.target())),
+        ("message".to_string(), message),
+    ];
+    let mut line = String::from("{");
+    for (i, (key, value)) in fixed.into_iter().chain(fields.0).enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        line.push_str(&Json::from(key).to_string());
+        line.push(':');
+        line.push_str(&value.to_string());
+    }
+    line.push('}');
+    line
 }
 
 impl<S, N> FormatEvent<S, N> for JsonLines

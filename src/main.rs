@@ -40,6 +40,9 @@ struct EmbeddedArgs {
     /// Address of the /metrics endpoint (default 127.0.0.1:9632).
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +84,9 @@ struct ShardArgs {
     /// password from the config file's `standby_of:`).
     #[arg(long)]
     standby_of: Option<String>,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
@@ -89,10 +95,6 @@ fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
         .thread_name(name)
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))
-}
-
-fn init_logs() {
-    pgvshard::logs::init(LogFormat::Text);
 }
 
 /// The embedded default with the command line's overrides.
@@ -136,7 +138,7 @@ fn announce(proxy: &RunningProxy, data_dir: &std::path::Path) {
 fn run_embedded(args: &EmbeddedArgs) -> Result<(), String> {
     let config = embedded_config(args).map_err(|e| e.to_string())?;
     let data_dir = config.data_dir.clone().unwrap_or_default();
-    init_logs();
+    pgvshard::logs::init(args.log_format);
     runtime("pgvshard")?
         .block_on(pgvshard::proxy::serve_until(
             config,
@@ -189,7 +191,7 @@ fn run_shard(args: &ShardArgs) -> Result<(), String> {
             .get_or_insert_with(Default::default)
             .set_address(addr)?;
     }
-    init_logs();
+    pgvshard::logs::init(args.log_format);
     runtime("pgvshard-shard")?.block_on(server::run(config, shutdown_signal()))
 }
 

@@ -17,16 +17,17 @@ const N: usize = 200;
 const K: usize = 5;
 const M: usize = 3;
 
-/// The metrics port the shard at `dir` logged last (it logs it just
-/// after its listening line, so this waits for it).
-fn metrics_port(dir: &Path) -> u16 {
+/// The metrics port the shard at `dir` logged at its `start`-th start
+/// (1 for the first): it logs it just after its listening line, so this
+/// waits for it.
+fn metrics_port(dir: &Path, start: usize) -> u16 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
         let port = log
             .lines()
-            .rev()
-            .find(|l| l.contains("metrics endpoint listening"))
+            .filter(|l| l.contains("metrics endpoint listening"))
+            .nth(start - 1)
             .and_then(|l| l.rsplit(':').next())
             .and_then(|p| p.trim().parse().ok());
         if let Some(port) = port {
@@ -116,7 +117,7 @@ fn shard_metrics_follow_a_known_workload_and_restarts() {
     )
     .unwrap();
     let shard = Shard::start_with(&dir, &["--config", config.to_str().unwrap()]);
-    let port = metrics_port(&dir);
+    let port = metrics_port(&dir, 1);
     let before = scrape(port);
     assert_eq!(
         value(&before, "pgvshard_shard_wal_written_bytes_total", &[]),
@@ -195,7 +196,7 @@ fn shard_metrics_follow_a_known_workload_and_restarts() {
     // Clean restart (final checkpoint): nothing to replay. The address
     // now comes from the command line.
     let shard = Shard::start_with(&dir, &["--metrics-listen", "127.0.0.1:0"]);
-    let port = metrics_port(&dir);
+    let port = metrics_port(&dir, 2);
     let m = scrape(port);
     assert_eq!(value(&m, "pgvshard_shard_rows", &table), (N + 1) as f64);
     assert_eq!(
@@ -227,7 +228,7 @@ fn shard_metrics_follow_a_known_workload_and_restarts() {
 
     // After a crash the three commits are replayed from the WAL.
     let shard = Shard::start_with(&dir, &["--metrics-listen", "127.0.0.1:0"]);
-    let m = scrape(metrics_port(&dir));
+    let m = scrape(metrics_port(&dir, 3));
     assert_eq!(
         value(&m, "pgvshard_shard_recovery_replayed_transactions", &[]),
         3.0
@@ -284,7 +285,7 @@ fn the_recall_monitor_measures_ann_reads_against_exact_scans() {
     )
     .unwrap();
     let shard = Shard::start_with(&dir, &["--config", config.to_str().unwrap()]);
-    let port = metrics_port(&dir);
+    let port = metrics_port(&dir, 1);
     let mut setup = String::new();
     for (table, m, ef) in [("good", 16, 64), ("low", 4, 8)] {
         let rows: Vec<String> = (0..1500)

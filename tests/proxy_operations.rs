@@ -282,7 +282,7 @@ async fn a_reload_applies_pools_cache_and_users_while_clients_stay_connected() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_slow_statements_and_statement_stats() {
-    let s0 = Shard::start(&fresh_dir("ops-logs-s0"));
+    let s0 = Shard::start_with(&fresh_dir("ops-logs-s0"), &["--log-format", "json"]);
     let s1 = Shard::start(&fresh_dir("ops-logs-s1"));
     let config = fresh_dir("ops-logs").join("proxy.yaml");
     let extra = "log_format: json\nlog_min_duration_ms: 0\n";
@@ -332,6 +332,14 @@ async fn json_logs_slow_statements_and_statement_stats() {
             assert!(l.get(key).is_some(), "{key} missing in {l}");
         }
     }
+    // The fixed keys come first, in this order.
+    for line in log.lines() {
+        let order: Vec<usize> = ["\"ts\":", ",\"level\":", ",\"target\":", ",\"message\":"]
+            .iter()
+            .map(|k| line.find(k).unwrap_or(usize::MAX))
+            .collect();
+        assert!(line.starts_with("{\"ts\":") && order.is_sorted(), "{line}");
+    }
     let slow: Vec<&serde_json::Value> = lines
         .iter()
         .filter(|l| l["target"] == "pgvshard::slow")
@@ -349,6 +357,14 @@ async fn json_logs_slow_statements_and_statement_stats() {
     let shards = knn_line["shards"].as_str().unwrap();
     assert!(shards.contains("s0=") && shards.contains("s1="), "{shards}");
     assert_eq!(knn_line["level"], "INFO");
+    // A shard started with --log-format json logs the same way.
+    let shard_log = std::fs::read_to_string(s0.dir.with_extension("log")).unwrap();
+    let listening: serde_json::Value = shard_log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .find(|l: &serde_json::Value| l["message"] == "pgvshard shard listening")
+        .expect("the shard's listening line");
+    assert_eq!(listening["addr"], format!("127.0.0.1:{}", s0.port));
     assert!(knn_line["ts"].as_str().unwrap().ends_with('Z'));
 
     // Reset (pg_stat_statements_reset()'s name and answer: the time).

@@ -69,8 +69,8 @@ pub struct ProxyConfig {
     pub log_min_duration_ms: Option<u64>,
 }
 
-/// The format of log lines.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// The format of log lines (also `pgvshard shard --log-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// `tracing`'s human-readable lines.

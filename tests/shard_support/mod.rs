@@ -30,7 +30,12 @@ fn logged_port(log: &Path, skip: u64) -> Option<u16> {
     let line = fresh
         .lines()
         .find(|l| l.contains("pgvshard shard listening"))?;
-    line.rsplit(':').next()?.trim().parse().ok()
+    // Text (`… addr=127.0.0.1:5433`) or JSON (`"addr":"127.0.0.1:5433"`).
+    let addr = match line.split("\"addr\":\"").nth(1) {
+        Some(rest) => rest.split('"').next()?,
+        None => line,
+    };
+    addr.rsplit(':').next()?.trim().parse().ok()
 }
 
 /// A running shard process.
