@@ -338,7 +338,7 @@ pub static GUCS: &[Guc] = &[
     ),
     guc(
         "synchronous_commit",
-        GucKind::Text,
+        GucKind::Enum(&["local", "remote_write", "remote_apply", "on", "off"]),
         "on",
         "Sets the current transaction's synchronization level.",
     ),
