@@ -19,8 +19,8 @@ use std::time::Duration;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{LabelPair, MetricFamily};
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec,
-    Opts,
+    Counter, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge,
+    IntGaugeVec, Opts,
 };
 
 use super::LATENCY_BUCKETS;
@@ -50,11 +50,13 @@ impl QueryPlan {
     }
 }
 
-/// Latency of reads by plan, recorded by the executor.
+/// Latency of reads by plan, and the CPU time their ANN index searches
+/// took, recorded by the executor.
 #[derive(Clone, Debug)]
 pub struct QueryTimings {
     family: HistogramVec,
     by_plan: [Histogram; 3],
+    ann_search_cpu: Counter,
 }
 
 impl QueryTimings {
@@ -67,12 +69,26 @@ impl QueryTimings {
         .buckets(LATENCY_BUCKETS.to_vec());
         let family = HistogramVec::new(opts, &["plan"]).expect("valid histogram options");
         let by_plan = QueryPlan::ALL.map(|p| family.with_label_values(&[p.label()]));
-        QueryTimings { family, by_plan }
+        let ann_search_cpu = Counter::with_opts(Opts::new(
+            "pgvshard_shard_ann_search_cpu_seconds_total",
+            "CPU time of the ANN index searches of reads (the engine's share of a query; the rest is protocol, planning and output).",
+        ))
+        .expect("valid counter options");
+        QueryTimings {
+            family,
+            by_plan,
+            ann_search_cpu,
+        }
     }
 
     /// Records one read.
     pub fn observe(&self, plan: QueryPlan, took: Duration) {
         self.by_plan[plan as usize].observe(took.as_secs_f64());
+    }
+
+    /// Counts CPU time spent searching ANN indexes.
+    pub fn add_ann_search_cpu(&self, cpu: Duration) {
+        self.ann_search_cpu.inc_by(cpu.as_secs_f64());
     }
 }
 
@@ -196,6 +212,8 @@ pub struct ShardSample {
     pub queries: QueryTimings,
     /// The recall monitor's histogram.
     pub recall: RecallHistogram,
+    /// CPU time of the recall monitor's exact runs so far.
+    pub recall_cpu: Duration,
 }
 
 /// Takes a shard's sample at scrape time (`None` once the shard is gone).
@@ -242,6 +260,11 @@ const SAMPLED: &[(&str, &str, &[&str])] = &[
         "Committed transactions replayed from the WAL at startup.",
         &[],
     ),
+    (
+        "pgvshard_recall_monitor_cpu_seconds_total",
+        "CPU time of the recall monitor's exact runs.",
+        &[],
+    ),
 ];
 
 impl ShardCollector {
@@ -281,6 +304,7 @@ impl ShardCollector {
             .into_iter()
             .chain(timings.checkpoint.desc())
             .chain(QueryTimings::new().family.desc())
+            .chain(QueryTimings::new().ann_search_cpu.desc())
             .chain(RecallHistogram::new().family.desc())
         {
             descs.push(desc(&d.fq_name, &d.help, &d.variable_labels)?);
@@ -319,7 +343,9 @@ impl ShardCollector {
         recovery.set(sample.recovery.as_secs_f64());
         let replayed = IntGauge::with_opts(opts(6))?;
         replayed.set(clamp(sample.recovery_transactions));
-        let collectors: [&dyn Collector; 11] = [
+        let recall_cpu = Counter::with_opts(opts(7))?;
+        recall_cpu.inc_by(sample.recall_cpu.as_secs_f64());
+        let collectors: [&dyn Collector; 13] = [
             &rows,
             &entries,
             &builds,
@@ -327,9 +353,11 @@ impl ShardCollector {
             &wal,
             &recovery,
             &replayed,
+            &recall_cpu,
             &sample.storage.wal_fsync,
             &sample.storage.checkpoint,
             &sample.queries.family,
+            &sample.queries.ann_search_cpu,
             &sample.recall.family,
         ];
         Ok(collectors.iter().flat_map(|c| c.collect()).collect())
@@ -396,6 +424,7 @@ mod tests {
                 storage: StorageTimings::new(),
                 queries: QueryTimings::new(),
                 recall: RecallHistogram::new(),
+                recall_cpu: Duration::ZERO,
             })
         })
     }

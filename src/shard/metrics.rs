@@ -78,5 +78,6 @@ fn sample(shard: &Shard) -> ShardSample {
         storage: db.timings().clone(),
         queries: shard.queries.clone(),
         recall: shard.recall.histogram.clone(),
+        recall_cpu: shard.recall.cpu_time(),
     }
 }

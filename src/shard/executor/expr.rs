@@ -14,7 +14,7 @@ use super::infer::TypeOf;
 use super::select::Relation;
 use super::types::cast_target;
 use crate::shard::datum::Datum;
-use crate::shard::storage::Tables;
+use crate::shard::storage::{Database, Tables};
 use crate::sql::{distance_operator, placeholder_index};
 use crate::wire::types::oid;
 use crate::wire::{PgError, Session, Value};
@@ -24,6 +24,7 @@ use sqlparser::ast::{
 };
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Where column references get their values.
 pub trait Row: Sync {
@@ -80,13 +81,14 @@ impl Row for NoRow {
 }
 
 /// What functions read besides the row: the session's settings and the
-/// server's state at the start of the statement.
+/// server's state.
 #[derive(Debug, Clone)]
 pub struct Globals {
     /// The session (for `current_setting`).
     pub session: Session,
-    /// `pg_current_wal_lsn()`.
-    pub wal_lsn: String,
+    /// The storage, for `pg_current_wal_lsn()` (read when called, as
+    /// PostgreSQL's volatile function is, not locked for every statement).
+    pub db: Arc<Database>,
 }
 
 /// Everything an expression reads besides its row.
@@ -714,7 +716,7 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
     match (name.as_str(), args.as_slice()) {
         ("version", []) => return text(&super::catalog::version()),
         ("pg_current_wal_lsn" | "pg_current_wal_insert_lsn", []) => {
-            return text(&env.globals.wal_lsn)
+            return text(&env.globals.db.current_lsn().to_string())
         }
         ("current_database" | "current_catalog", []) => return text(&env.globals.session.database),
         ("current_user" | "current_role" | "session_user" | "user", []) => {
