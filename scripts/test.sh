@@ -58,7 +58,7 @@ python3 -c "import asyncpg" 2>/dev/null || python3 -m pip install -q asyncpg
 python3 -c "import psycopg2" 2>/dev/null || python3 -m pip install -q psycopg2-binary
 python3 -c "import pg8000" 2>/dev/null || python3 -m pip install -q pg8000
 python3 -c "import peewee" 2>/dev/null || python3 -m pip install -q peewee
-python3 -c "import sqlalchemy, sqlmodel" 2>/dev/null || python3 -m pip install -q sqlalchemy sqlmodel
+python3 -c "import sqlalchemy, sqlmodel, greenlet" 2>/dev/null || python3 -m pip install -q "sqlalchemy[asyncio]" sqlmodel
 python3 -c "import django" 2>/dev/null || python3 -m pip install -q django
 
 cargo fmt --all -- --check

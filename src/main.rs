@@ -7,7 +7,7 @@ mod bench;
 
 use clap::{Parser, Subcommand};
 use pgvshard::proxy::cache::bench::{self as cache_bench, BenchArgs};
-use pgvshard::proxy::config::{ConfigError, ProxyConfig};
+use pgvshard::proxy::config::{ConfigError, LogFormat, ProxyConfig};
 use pgvshard::proxy::RunningProxy;
 use pgvshard::shard::server::{self, ShardConfig};
 use std::path::PathBuf;
@@ -40,6 +40,9 @@ struct EmbeddedArgs {
     /// Address of the /metrics endpoint (default 127.0.0.1:9632).
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +80,13 @@ struct ShardArgs {
     /// Address of the /metrics endpoint, e.g. 127.0.0.1:9633 (none by default).
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// Run as a hot standby of the primary at HOST:PORT (user and
+    /// password from the config file's `standby_of:`).
+    #[arg(long)]
+    standby_of: Option<String>,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
@@ -85,13 +95,6 @@ fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
         .thread_name(name)
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))
-}
-
-fn init_logs() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
 }
 
 /// The embedded default with the command line's overrides.
@@ -135,7 +138,7 @@ fn announce(proxy: &RunningProxy, data_dir: &std::path::Path) {
 fn run_embedded(args: &EmbeddedArgs) -> Result<(), String> {
     let config = embedded_config(args).map_err(|e| e.to_string())?;
     let data_dir = config.data_dir.clone().unwrap_or_default();
-    init_logs();
+    pgvshard::logs::init(args.log_format);
     runtime("pgvshard")?
         .block_on(pgvshard::proxy::serve_until(
             config,
@@ -146,7 +149,9 @@ fn run_embedded(args: &EmbeddedArgs) -> Result<(), String> {
 }
 
 fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
-    init_logs();
+    // The file is read again (and checked) when the proxy starts.
+    let format = ProxyConfig::load(&args.config).map_or(LogFormat::Text, |c| c.log_format);
+    pgvshard::logs::init(format);
     runtime("pgvshard-proxy")?
         .block_on(pgvshard::proxy::run(&args.config, shutdown_signal()))
         .map_err(|e| e.to_string())
@@ -180,7 +185,13 @@ fn run_shard(args: &ShardArgs) -> Result<(), String> {
     if let Some(m) = &args.metrics_listen {
         config.metrics_listen = Some(m.clone());
     }
-    init_logs();
+    if let Some(addr) = &args.standby_of {
+        config
+            .standby_of
+            .get_or_insert_with(Default::default)
+            .set_address(addr)?;
+    }
+    pgvshard::logs::init(args.log_format);
     runtime("pgvshard-shard")?.block_on(server::run(config, shutdown_signal()))
 }
 

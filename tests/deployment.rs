@@ -49,6 +49,10 @@ fn promtool_accepts_the_config_and_the_rules() {
         .args(["check", "rules"])
         .arg(dir.join("alerts.yml")));
     assert!(rules.contains("SUCCESS"), "{rules}");
+    let tests = run(Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(dir.join("alerts_test.yml")));
+    assert!(tests.contains("SUCCESS"), "{tests}");
 }
 
 /// docker-compose.yml validates with Debian's docker-compose (no Docker
@@ -140,7 +144,9 @@ impl Cluster {
         let out = run(cluster
             .script("up")
             .args(["--shards", shards])
-            .env("PGVSHARD_BIN", env!("CARGO_BIN_EXE_pgvshard")));
+            .env("PGVSHARD_BIN", env!("CARGO_BIN_EXE_pgvshard"))
+            // Every ANN read of the short load feeds the recall panel.
+            .env("PGVSHARD_RECALL_SAMPLE_RATE", "1"));
         eprintln!(
             "cluster up ({shards} shards) in {:.1} s:\n{out}",
             started.elapsed().as_secs_f64()

@@ -17,15 +17,28 @@ const N: usize = 200;
 const K: usize = 5;
 const M: usize = 3;
 
-/// The metrics port the shard at `dir` logged last.
-fn metrics_port(dir: &Path) -> u16 {
-    let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
-    log.lines()
-        .rev()
-        .find(|l| l.contains("metrics endpoint listening"))
-        .and_then(|l| l.rsplit(':').next())
-        .and_then(|p| p.trim().parse().ok())
-        .expect("the shard logs its metrics address")
+/// The metrics port the shard at `dir` logged at its `start`-th start
+/// (1 for the first): it logs it just after its listening line, so this
+/// waits for it.
+fn metrics_port(dir: &Path, start: usize) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
+        let port = log
+            .lines()
+            .filter(|l| l.contains("metrics endpoint listening"))
+            .nth(start - 1)
+            .and_then(|l| l.rsplit(':').next())
+            .and_then(|p| p.trim().parse().ok());
+        if let Some(port) = port {
+            return port;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shard logs its metrics address"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The body of `GET /metrics`.
@@ -104,7 +117,7 @@ fn shard_metrics_follow_a_known_workload_and_restarts() {
     )
     .unwrap();
     let shard = Shard::start_with(&dir, &["--config", config.to_str().unwrap()]);
-    let port = metrics_port(&dir);
+    let port = metrics_port(&dir, 1);
     let before = scrape(port);
     assert_eq!(
         value(&before, "pgvshard_shard_wal_written_bytes_total", &[]),
@@ -144,6 +157,23 @@ fn shard_metrics_follow_a_known_workload_and_restarts() {
     let wal = value(&m, "pgvshard_shard_wal_written_bytes_total", &[]);
     assert!(wal > (N * 16) as f64, "{wal} WAL bytes for {N} vectors");
     assert!(value(&m, "pgvshard_shard_wal_fsync_duration_seconds_count", &[]) >= 3.0);
+    // The WAL directory's file system, as df(1) sees it.
+    let df = |field: &str| -> f64 {
+        let out = std::process::Command::new("df")
+            .args(["-B1", &format!("--output={field}")])
+            .arg(dir.join("wal"))
+            .output()
+            .expect("df runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines().nth(1).unwrap().trim().parse().unwrap()
+    };
+    assert_eq!(
+        value(&m, "pgvshard_shard_wal_fs_size_bytes", &[]),
+        df("size")
+    );
+    let avail = value(&m, "pgvshard_shard_wal_fs_avail_bytes", &[]);
+    // Other processes write to the same disk between the two readings.
+    assert!((avail - df("avail")).abs() < (256 << 20) as f64, "{avail}");
     assert!(value(&m, "pgvshard_shard_checkpoint_duration_seconds_count", &[]) >= 1.0);
     assert!(value(&m, "pgvshard_shard_checkpoint_duration_seconds_sum", &[]) > 0.0);
     assert_eq!(
@@ -166,7 +196,7 @@ fn shard_metrics_follow_a_known_workload_and_restarts() {
     // Clean restart (final checkpoint): nothing to replay. The address
     // now comes from the command line.
     let shard = Shard::start_with(&dir, &["--metrics-listen", "127.0.0.1:0"]);
-    let port = metrics_port(&dir);
+    let port = metrics_port(&dir, 2);
     let m = scrape(port);
     assert_eq!(value(&m, "pgvshard_shard_rows", &table), (N + 1) as f64);
     assert_eq!(
@@ -198,7 +228,7 @@ fn shard_metrics_follow_a_known_workload_and_restarts() {
 
     // After a crash the three commits are replayed from the WAL.
     let shard = Shard::start_with(&dir, &["--metrics-listen", "127.0.0.1:0"]);
-    let m = scrape(metrics_port(&dir));
+    let m = scrape(metrics_port(&dir, 3));
     assert_eq!(
         value(&m, "pgvshard_shard_recovery_replayed_transactions", &[]),
         3.0
@@ -255,7 +285,7 @@ fn the_recall_monitor_measures_ann_reads_against_exact_scans() {
     )
     .unwrap();
     let shard = Shard::start_with(&dir, &["--config", config.to_str().unwrap()]);
-    let port = metrics_port(&dir);
+    let port = metrics_port(&dir, 1);
     let mut setup = String::new();
     for (table, m, ef) in [("good", 16, 64), ("low", 4, 8)] {
         let rows: Vec<String> = (0..1500)

@@ -10,90 +10,32 @@
 mod pg_support;
 mod shard_support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use pg_support::{connect_to, text_rows, PgServer, TWO_PHASE};
-use shard_support::{fresh_dir, Shard};
+use shard_support::{eventually, fresh_dir, ProxyProcess, Shard};
 use tokio_postgres::Client;
 
-/// A `pgvshard proxy` process.
-struct ProxyProcess {
-    port: u16,
-    log: PathBuf,
-    child: Child,
+/// Starts a proxy over `shards` (port and database of s0, s1, …) with
+/// `failpoints` (the FAILPOINTS variable; empty for none), waits until it
+/// listens.
+fn start_proxy(name: &str, shards: &[(u16, &str)], failpoints: &str) -> ProxyProcess {
+    let dir = fresh_dir(name);
+    let mut yaml = String::from("listen: 127.0.0.1:0\nshards:\n");
+    for (i, (port, db)) in shards.iter().enumerate() {
+        yaml.push_str(&format!(
+            "  - name: s{i}\n    port: {port}\n    dbname: {db}\n    pool:\n      size: 4\n      connect_timeout_ms: 1000\n"
+        ));
+    }
+    let config = dir.join("proxy.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    ProxyProcess::start(&config, &[("FAILPOINTS", failpoints), ("RUST_LOG", "info")])
 }
 
-impl ProxyProcess {
-    /// Starts a proxy over `shards` (port and database of s0, s1, …) with
-    /// `failpoints` (the FAILPOINTS variable; empty for none), waits until
-    /// it listens.
-    fn start(name: &str, shards: &[(u16, &str)], failpoints: &str) -> ProxyProcess {
-        let dir = fresh_dir(name);
-        let mut yaml = String::from("listen: 127.0.0.1:0\nshards:\n");
-        for (i, (port, db)) in shards.iter().enumerate() {
-            yaml.push_str(&format!(
-                "  - name: s{i}\n    port: {port}\n    dbname: {db}\n    pool:\n      size: 4\n      connect_timeout_ms: 1000\n"
-            ));
-        }
-        let config = dir.join("proxy.yaml");
-        std::fs::write(&config, yaml).unwrap();
-        let log = dir.join("proxy.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_pgvshard"))
-            .arg("proxy")
-            .arg("--config")
-            .arg(&config)
-            .env("FAILPOINTS", failpoints)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        // Killed on drop, should it not start.
-        let mut proxy = ProxyProcess {
-            port: 0,
-            log,
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(port) = listening_port(&proxy.log) {
-                proxy.port = port;
-                return proxy;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "proxy did not start: {}",
-                std::fs::read_to_string(&proxy.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits for the process to end (it killed itself at a failpoint).
-    fn wait_killed(&mut self) {
-        let status = self.child.wait().unwrap();
-        assert!(!status.success(), "the proxy exited normally");
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        assert!(log.contains("killing the process at a failpoint"), "{log}");
-    }
-}
-
-impl Drop for ProxyProcess {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-fn listening_port(log: &Path) -> Option<u16> {
-    let text = std::fs::read_to_string(log).ok()?;
-    let line = text
-        .lines()
-        .find(|l| l.contains("pgvshard proxy listening"))?;
-    let addr = line.split("addr=").nth(1)?.split_whitespace().next()?;
-    addr.rsplit(':').next()?.parse().ok()
+/// Waits for the proxy to end (it killed itself at a failpoint).
+fn wait_killed(proxy: &mut ProxyProcess) {
+    let status = proxy.wait();
+    assert!(!status.success(), "the proxy exited normally");
+    let log = proxy.log_text();
+    assert!(log.contains("killing the process at a failpoint"), "{log}");
 }
 
 const SCHEMA: &str = "CREATE TABLE t (id bigint PRIMARY KEY, v vector(2))";
@@ -112,19 +54,6 @@ async fn prepared(shard: &Client) -> Vec<String> {
         .into_iter()
         .filter_map(|r| r.into_iter().next().flatten())
         .collect()
-}
-
-/// Polls `check` until it holds, for at most `secs` seconds.
-async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        assert!(Instant::now() < deadline, "{what} within {secs} s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Rows of `t` through a client, as text (an error as its text).
@@ -160,21 +89,21 @@ async fn a_proxy_killed_after_the_decision_commits_exactly_once_after_restart() 
         .await
         .unwrap();
 
-    let mut crashing = ProxyProcess::start(
+    let mut crashing = start_proxy(
         "2pc-after-decision-p1",
         &ports,
         "txn::after_decision=return",
     );
     let client = connect_to(crashing.port).await.unwrap();
     assert!(client.batch_execute(&insert()).await.is_err());
-    crashing.wait_killed();
+    wait_killed(&mut crashing);
     assert_eq!(prepared(&participant).await.len(), 1, "prepared on s1");
     let decided = text_rows(&coordinator, "SELECT outcome FROM pgvshard_decisions")
         .await
         .unwrap();
     assert_eq!(decided, vec![vec![Some("commit".to_string())]]);
 
-    let restarted = ProxyProcess::start("2pc-after-decision-p2", &ports, "");
+    let restarted = start_proxy("2pc-after-decision-p2", &ports, "");
     let client = connect_to(restarted.port).await.unwrap();
     let expected = rows(&reference.connect().await.unwrap()).await;
     eventually(15, "the rows appear", || async {
@@ -206,17 +135,17 @@ async fn a_proxy_killed_before_the_decision_leaves_nothing() {
     for c in [&shard_client(&ours).await, &participant] {
         c.batch_execute(SCHEMA).await.unwrap();
     }
-    let mut crashing = ProxyProcess::start(
+    let mut crashing = start_proxy(
         "2pc-before-decision-p1",
         &ports,
         "txn::before_decision=return",
     );
     let client = connect_to(crashing.port).await.unwrap();
     assert!(client.batch_execute(&insert()).await.is_err());
-    crashing.wait_killed();
+    wait_killed(&mut crashing);
     assert_eq!(prepared(&participant).await.len(), 1, "prepared on s1");
 
-    let restarted = ProxyProcess::start("2pc-before-decision-p2", &ports, "");
+    let restarted = start_proxy("2pc-before-decision-p2", &ports, "");
     eventually(15, "the prepared transaction is rolled back", || async {
         prepared(&participant).await.is_empty()
     })
@@ -254,7 +183,7 @@ async fn a_shard_down_during_commit_prepared_commits_when_back() {
         .unwrap();
     // The proxy holds on after writing the decision, long enough for the
     // participant to be killed before its COMMIT PREPARED.
-    let proxy = ProxyProcess::start("2pc-shard-down", &ports, "txn::after_decision=sleep(3000)");
+    let proxy = start_proxy("2pc-shard-down", &ports, "txn::after_decision=sleep(3000)");
     let client = connect_to(proxy.port).await.unwrap();
     let insert = tokio::spawn(async move { client.batch_execute(&insert()).await });
     eventually(15, "the decision is recorded", || async {

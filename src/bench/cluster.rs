@@ -119,3 +119,16 @@ pub(super) fn wait_ready(port: u16) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The clients' runtime (two worker threads, as the machine's cores are
+/// shared with the servers) and this binary's path, which the benchmark
+/// starts as shard and proxy processes.
+pub(super) fn client_runtime() -> Result<(tokio::runtime::Runtime, PathBuf), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    Ok((runtime, exe))
+}

@@ -30,7 +30,7 @@ use pgvshard::proxy::backend::{
 use pgvshard::proxy::exec::run_simple;
 use pgvshard::wire::PgError;
 
-use super::cluster::Cluster;
+use super::cluster::{client_runtime, Cluster};
 use super::dataset::Dataset;
 use super::measure::{median, Timing};
 
@@ -74,12 +74,7 @@ const FANOUT_CLIENTS: usize = 8;
 pub fn run(args: &ProxyBenchArgs) -> Result<(), String> {
     let data = Dataset::load(&args.dataset)?;
     let rows = args.rows.unwrap_or(data.len()).min(data.len());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let (runtime, exe) = client_runtime()?;
     let work = Workload::new(&data, rows, args);
     let mut fanout = String::new();
     let mut overhead = String::new();

@@ -27,7 +27,7 @@ use pgvshard::proxy::exec::run_simple;
 use pgvshard::proxy::slots::SlotMap;
 use pgvshard::wire::PgError;
 
-use super::cluster::Cluster;
+use super::cluster::{client_runtime, Cluster};
 use super::measure::Timing;
 use super::proxy_bench::query;
 
@@ -85,12 +85,7 @@ impl Work {
 
 /// Runs the benchmark and prints its tables.
 pub fn run(args: &TxnArgs) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let (runtime, exe) = client_runtime()?;
     let (mut commits, mut inserts) = (String::new(), String::new());
     for &n in &args.shards {
         if n < 2 {

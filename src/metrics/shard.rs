@@ -214,6 +214,9 @@ pub struct ShardSample {
     pub recall: RecallHistogram,
     /// CPU time of the recall monitor's exact runs so far.
     pub recall_cpu: Duration,
+    /// Available and total bytes of the WAL directory's file system, when
+    /// they could be read.
+    pub wal_fs: Option<(u64, u64)>,
 }
 
 /// Takes a shard's sample at scrape time (`None` once the shard is gone).
@@ -258,6 +261,16 @@ const SAMPLED: &[(&str, &str, &[&str])] = &[
     (
         "pgvshard_shard_recovery_replayed_transactions",
         "Committed transactions replayed from the WAL at startup.",
+        &[],
+    ),
+    (
+        "pgvshard_shard_wal_fs_avail_bytes",
+        "Bytes still writable on the file system of the shard's WAL directory (statvfs f_bavail).",
+        &[],
+    ),
+    (
+        "pgvshard_shard_wal_fs_size_bytes",
+        "Size of the file system of the shard's WAL directory.",
         &[],
     ),
     (
@@ -343,7 +356,15 @@ impl ShardCollector {
         recovery.set(sample.recovery.as_secs_f64());
         let replayed = IntGauge::with_opts(opts(6))?;
         replayed.set(clamp(sample.recovery_transactions));
-        let recall_cpu = Counter::with_opts(opts(7))?;
+        let mut disk = Vec::new();
+        if let Some((avail, size)) = sample.wal_fs {
+            for (i, bytes) in [(7, avail), (8, size)] {
+                let g = IntGauge::with_opts(opts(i))?;
+                g.set(clamp(bytes));
+                disk.extend(g.collect());
+            }
+        }
+        let recall_cpu = Counter::with_opts(opts(9))?;
         recall_cpu.inc_by(sample.recall_cpu.as_secs_f64());
         let collectors: [&dyn Collector; 13] = [
             &rows,
@@ -360,7 +381,11 @@ impl ShardCollector {
             &sample.queries.ann_search_cpu,
             &sample.recall.family,
         ];
-        Ok(collectors.iter().flat_map(|c| c.collect()).collect())
+        Ok(collectors
+            .iter()
+            .flat_map(|c| c.collect())
+            .chain(disk)
+            .collect())
     }
 }
 
@@ -425,6 +450,7 @@ mod tests {
                 queries: QueryTimings::new(),
                 recall: RecallHistogram::new(),
                 recall_cpu: Duration::ZERO,
+                wal_fs: Some((1, 2)),
             })
         })
     }
@@ -449,5 +475,7 @@ mod tests {
             "pgvshard_shard_index_build_progress_ratio{shard=\"shard1\",index=\"items_hnsw\",table=\"items\"} 0.5"
         ));
         assert_eq!(text.matches("# TYPE pgvshard_shard_rows gauge").count(), 1);
+        assert!(text.contains("pgvshard_shard_wal_fs_avail_bytes{shard=\"shard0\"} 1"));
+        assert!(text.contains("pgvshard_shard_wal_fs_size_bytes{shard=\"shard1\"} 2"));
     }
 }

@@ -15,7 +15,7 @@ use super::slots::SLOTS;
 use crate::wire::{ClientTls, ServerTls, SslMode, TlsConfig, TlsConfigError};
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxyConfig {
     /// Address the proxy listens on (`127.0.0.1:6432`; port 0 picks one).
@@ -58,11 +58,32 @@ pub struct ProxyConfig {
     /// How reads use standbys (see [`ReplicationConfig`]).
     #[serde(default)]
     pub replication: ReplicationConfig,
+    /// How log lines are written: `text` (the default) or `json`, one
+    /// object per line.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Statements taking at least this many milliseconds are logged, one
+    /// line each with their class, duration, rows and per-shard timings
+    /// (PostgreSQL's `log_min_duration_statement`; absent: none, 0: all).
+    #[serde(default)]
+    pub log_min_duration_ms: Option<u64>,
+}
+
+/// The format of log lines (also `pgvshard shard --log-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// `tracing`'s human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line: ts, level, target, message and the
+    /// event's fields.
+    Json,
 }
 
 /// The result cache: an in-process L1 and, with `redis_url`, a shared L2
 /// in Redis that also holds the table generations every proxy sees.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheConfig {
     /// Whether results are cached at all.
@@ -123,7 +144,7 @@ impl CacheConfig {
 }
 
 /// Where `/metrics` is served, and how embedded shards sample recall.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `host:port` of the HTTP endpoint; absent: no endpoint.
@@ -160,7 +181,7 @@ fn default_listen() -> String {
 }
 
 /// Client authentication.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     /// `trust` (loopback clients only) or `scram-sha-256`.
@@ -172,7 +193,7 @@ pub struct AuthConfig {
 }
 
 /// The auth method names accepted in the file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub enum AuthMethodConfig {
     /// No password (loopback only).
     #[default]
@@ -184,7 +205,7 @@ pub enum AuthMethodConfig {
 }
 
 /// One shard node.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShardConfig {
     /// Name used in errors and `SHOW pgvshard.shards`.
@@ -232,7 +253,7 @@ pub struct ShardConfig {
 
 /// One standby of a shard. Fields left out are the shard's (its primary's)
 /// values: a standby usually shares the primary's login and database.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StandbyConfig {
     /// Name in `SHOW pgvshard.replicas`, metrics and errors (default:
@@ -284,7 +305,7 @@ pub struct NodeConfig {
 }
 
 /// Where reads go when the session does not say otherwise.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReadFrom {
     /// A standby within the lag bounds; the primary when none qualifies.
@@ -299,7 +320,7 @@ pub enum ReadFrom {
 /// Read/write splitting: how stale a standby may be to serve reads, how
 /// long a read waits for a standby to replay the session's own write, and
 /// how often every node's role and replication position are polled.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicationConfig {
     /// Where plain reads go: `standbys`, `any` or `primary`.
@@ -465,7 +486,7 @@ impl ShardConfig {
 }
 
 /// The kinds of shard.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ShardKind {
     /// A server reached over the PostgreSQL protocol: real PostgreSQL +
@@ -478,7 +499,7 @@ pub enum ShardKind {
 }
 
 /// Pool settings of one shard node.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
     /// Most connections to the node.
@@ -534,7 +555,7 @@ impl PoolConfig {
 }
 
 /// Per-table settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableConfig {
     /// The column whose value chooses the shard.

@@ -25,6 +25,7 @@ use super::cache::{self, QueryCache, SCHEMA};
 use super::describe_cache::{DescribeCache, Described};
 use super::exec::ShardStream;
 use super::memo::TextMemo;
+use super::ops::{self, shard_timings, slow_log, Operations};
 use super::route::Cluster;
 use super::topology::{self, SessionReads};
 use super::{copy, explain, plan, run, txn};
@@ -41,6 +42,7 @@ pub struct ProxyFactory {
     cluster: Arc<Cluster>,
     cache: Option<Arc<QueryCache>>,
     metrics: ProxyMetrics,
+    ops: Arc<Operations>,
     describes: Arc<DescribeCache>,
     parses: Arc<Parses>,
 }
@@ -54,16 +56,19 @@ const PARSES_KEPT: usize = 512;
 const PARSE_KEPT_BYTES: usize = 32 * 1024;
 
 impl ProxyFactory {
-    /// A factory over a cluster, its cache (if on) and its metrics.
+    /// A factory over a cluster, its cache (if on), its metrics and its
+    /// operations state.
     pub fn new(
         cluster: Arc<Cluster>,
         cache: Option<Arc<QueryCache>>,
         metrics: ProxyMetrics,
+        ops: Arc<Operations>,
     ) -> Self {
         ProxyFactory {
             cluster,
             cache,
             metrics,
+            ops,
             describes: Arc::default(),
             parses: Arc::new(TextMemo::new(PARSES_KEPT)),
         }
@@ -80,6 +85,7 @@ impl HandlerFactory for ProxyFactory {
             cluster: Arc::clone(&self.cluster),
             cache: self.cache.clone(),
             metrics: self.metrics.clone(),
+            ops: Arc::clone(&self.ops),
             describes: Arc::clone(&self.describes),
             parses: Arc::clone(&self.parses),
             block: txn::Block::default(),
@@ -107,6 +113,7 @@ pub struct ProxySession {
     block: txn::Block,
     cache: Option<Arc<QueryCache>>,
     metrics: ProxyMetrics,
+    ops: Arc<Operations>,
     describes: Arc<DescribeCache>,
     parses: Arc<Parses>,
     /// Tables the open transaction wrote: their generations are bumped at
@@ -220,9 +227,14 @@ impl ProxySession {
         let statement = bound.as_ref().unwrap_or(statement);
         let kind = classify(statement);
         let mut class = class_of(&kind);
-        let result = self
-            .statement_inner(statement, &kind, &mut class, params, visible, out)
-            .await;
+        out.take_tag();
+        let timed = self.ops.slow_log.enabled();
+        let run = self.statement_inner(statement, &kind, &mut class, params, visible, out);
+        let (result, shard_times) = if timed {
+            shard_timings::collect(run).await
+        } else {
+            (run.await, Vec::new())
+        };
         let mut written = written_tables(&kind);
         // A user function called by a read may write (catalog reads,
         // psql's \d, call only read-only ones).
@@ -251,7 +263,20 @@ impl ProxySession {
             }
         }
         let code = result.as_ref().err().map(|e| e.code.as_ref());
-        self.metrics.statement(class, code, start.elapsed());
+        let took = start.elapsed();
+        self.metrics.statement(class, code, took);
+        let rows = out.take_tag().map_or(0, |t| ops::stats::tag_rows(&t));
+        self.ops.stats.record(class, took, rows, code.is_some());
+        let session = out.session();
+        self.ops.slow_log.finished(&slow_log::Finished {
+            class,
+            took,
+            rows,
+            sqlstate: code,
+            text: &statement.text,
+            shards: &shard_times,
+            session: (&session.user, &session.database, session.pid),
+        });
         result
     }
 
@@ -277,6 +302,10 @@ impl ProxySession {
             )
         {
             return Err(PgError::in_failed_transaction());
+        }
+        if let Some(local) = ops::local::which(statement, &kind) {
+            *class = StatementClass::Other;
+            return ops::local::answer(&self.ops, local, out).await;
         }
         match kind {
             StatementKind::Transaction(tc) => {
@@ -746,7 +775,11 @@ impl QueryHandler for ProxySession {
                 sql_error,
             ));
         };
-        let local = match classify(statement) {
+        let kind = classify(statement);
+        let local = match kind {
+            _ if ops::local::which(statement, &kind).is_some() => {
+                ops::local::which(statement, &kind).map(ops::local::columns)
+            }
             StatementKind::Show(name) if name == cache::SHOW_NAME => Some(cache::show_columns()),
             StatementKind::Select(_) if cache::is_cache_clear(statement) => {
                 Some(vec![FieldDescription::builtin(

@@ -47,7 +47,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use sqlparser::ast::{self, Expr, Ident, ObjectName, SetExpr};
+use sqlparser::ast::{self, Expr, Ident, ObjectName};
 
 use super::backend::messages::fields;
 use super::backend::{BackendMessage, Request, SharedBackend};
@@ -282,9 +282,10 @@ fn is_default(expr: &Expr) -> bool {
     matches!(expr, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
 }
 
-/// The INSERT with `values[j]` as the key of the j-th row that had none
-/// (its key column DEFAULT or left out); `None` when the statement's shape
-/// does not allow it (no VALUES, or rows shorter than the key's place).
+/// The INSERT with `first`, `first + 1`, … as the keys of the rows that
+/// had none (their key column DEFAULT or left out), in row order; `None`
+/// when the statement's shape does not allow it (rows not spelled out,
+/// see [`sql::spelled_rows`], or shorter than the key's place).
 pub fn fill_keys(
     statement: &sql::Statement,
     key: &str,
@@ -301,19 +302,17 @@ pub fn fill_keys(
                 .and_then(|p| p.as_ident())
                 .is_some_and(|i| sql::fold(i) == key)
         };
-        let position = if insert.columns.is_empty() {
+        let target = if insert.columns.is_empty() {
             table_columns.iter().position(|c| c == key)?
         } else if let Some(p) = insert.columns.iter().position(named) {
             p
         } else {
-            insert
-                .columns
-                .push(ObjectName::from(vec![Ident::with_quote('"', key)]));
-            insert.columns.len() - 1
+            sql::append_target(&mut insert, key)?
         };
-        let SetExpr::Values(values) = insert.source.as_mut()?.body.as_mut() else {
+        let sql::Place::Row(position) = sql::spelled_rows(&insert)?.place(target) else {
             return None;
         };
+        let values = sql::spelled_values_mut(&mut insert)?;
         let mut next = first;
         for row in &mut values.rows {
             if row.len() == position {
@@ -354,6 +353,17 @@ mod tests {
                 &["id", "c"]
             ),
             "INSERT INTO t VALUES (7, 1), (3, 2), (8, 5)"
+        );
+    }
+
+    #[test]
+    fn sqlalchemy_bulk_inserts_get_keys_in_counter_order() {
+        assert_eq!(
+            fill(
+                "INSERT INTO t (c) SELECT p0::INTEGER FROM (VALUES (1, 0), (2, 1)) AS s(p0, n) ORDER BY n RETURNING t.id",
+                &["id", "c"]
+            ),
+            "INSERT INTO t (c, \"id\") SELECT p0::INTEGER, \"pgvshard_id_0\" FROM (VALUES (1, 0, 7), (2, 1, 8)) AS s (p0, n, \"pgvshard_id_0\") ORDER BY n RETURNING t.id"
         );
     }
 }

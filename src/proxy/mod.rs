@@ -11,7 +11,7 @@ pub mod backend;
 pub mod cache;
 mod canonical_key;
 pub mod config;
-mod config_env;
+pub(crate) mod config_env;
 pub mod exec;
 pub mod merge;
 pub mod route;
@@ -26,6 +26,7 @@ mod explain;
 pub mod frontend;
 mod generated_keys;
 mod memo;
+pub mod ops;
 pub mod plan;
 mod run;
 pub mod slot_record;
@@ -51,7 +52,7 @@ use self::topology::record::TermRecord;
 use self::topology::writer::ShardWriter;
 use self::topology::{NodeParts, ReplicaMetrics, Topology};
 use crate::metrics::{MetricsServer, ProxyMetrics, Registry, SampledGauges};
-use crate::wire::{AuthMethod, WireConfig};
+use crate::wire::{AuthMethod, LiveWireConfig, WireConfig};
 
 /// Why the proxy could not run.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,8 @@ pub struct RunningProxy {
     pub metrics_addr: Option<SocketAddr>,
     /// The registry its metrics are in.
     pub registry: Registry,
+    /// Its operations state (configuration reload, statistics).
+    pub ops: Arc<ops::Operations>,
     _metrics: Option<MetricsServer>,
     _poller: Option<topology::Poller>,
     _resolver: Option<txn::Resolver>,
@@ -108,7 +111,8 @@ impl Drop for RunningProxy {
     }
 }
 
-fn wire_config(config: &ProxyConfig) -> Result<WireConfig, ConfigError> {
+/// The wire layer's settings from a configuration (loads the TLS files).
+pub(crate) fn wire_config(config: &ProxyConfig) -> Result<WireConfig, ConfigError> {
     let mut wire = WireConfig {
         tls: config.server_tls()?,
         max_connections: config.max_client_connections,
@@ -159,7 +163,17 @@ fn pool_gauges(shards: &[SharedBackend]) -> Result<SampledGauges, prometheus::Er
 /// embedded shard's families go into the same registry, every series
 /// labelled `shard="<configured name>"`, so one /metrics shows them all.
 pub async fn start_with_registry(
+    config: ProxyConfig,
+    registry: Registry,
+) -> Result<RunningProxy, ProxyError> {
+    start_from(config, None, registry).await
+}
+
+/// [`start_with_registry`] for a configuration read from `source`, the
+/// file a reload reads again (`None`: the proxy has no file to reload).
+pub async fn start_from(
     mut config: ProxyConfig,
+    source: Option<std::path::PathBuf>,
     registry: Registry,
 ) -> Result<RunningProxy, ProxyError> {
     config.validate()?;
@@ -170,6 +184,7 @@ pub async fn start_with_registry(
     let listener = TcpListener::bind(config.listen_addr()?).await?;
     let addr = listener.local_addr()?;
     let mut embedded = Vec::new();
+    let mut pools = Vec::new();
     let mut groups = Vec::with_capacity(config.shards.len());
     for s in &config.shards {
         let dialer = match s.kind {
@@ -187,6 +202,7 @@ pub async fn start_with_registry(
         let mut nodes = Vec::new();
         for n in s.nodes() {
             let pool = RemoteBackend::with_dialer(n.conn.clone(), dialer.clone());
+            pools.push(Arc::clone(&pool));
             let data: SharedBackend = Arc::new(MeteredBackend::new(
                 Arc::new(pool) as SharedBackend,
                 metrics.clone(),
@@ -251,20 +267,42 @@ pub async fn start_with_registry(
         shards.len(),
         txn::TxnMetrics::register(&registry).map_err(setup)?,
     );
-    let cluster = Arc::new(Cluster::new(&config, shards, topology, key_link, two_phase));
+    let cluster = Arc::new(Cluster::new(
+        &config,
+        shards,
+        Arc::clone(&topology),
+        key_link,
+        two_phase,
+    ));
     let resolver = txn::start_resolver(Arc::clone(&cluster));
     let (stop, stopped) = oneshot::channel::<()>();
-    let factory = ProxyFactory::new(cluster, cache, metrics);
+    let wire = LiveWireConfig::new(wire);
+    let slow_log = Arc::new(ops::slow_log::SlowLog::new(config.log_min_duration_ms));
+    let parts = ops::LiveParts {
+        wire: Arc::clone(&wire),
+        pools,
+        topology,
+        cache: cache.clone(),
+        slow_log: Arc::clone(&slow_log),
+        metrics: ops::metrics::ReloadMetrics::register(&registry).map_err(setup)?,
+    };
+    let ops = Arc::new(ops::Operations {
+        reloader: ops::Reloader::new(config, source, parts),
+        stats: ops::stats::StatementStats::default(),
+        slow_log,
+    });
+    let factory = ProxyFactory::new(cluster, cache, metrics, Arc::clone(&ops));
     let task = tokio::spawn(async move {
         let shutdown = async move {
             stopped.await.ok();
         };
-        crate::wire::serve(listener, factory, wire, shutdown).await
+        crate::wire::serve_live(listener, factory, wire, shutdown).await
     });
     Ok(RunningProxy {
         addr,
         metrics_addr: metrics_server.as_ref().map(|m| m.addr),
         registry,
+        ops,
         _metrics: metrics_server,
         _poller: poller,
         _resolver: resolver,
@@ -276,8 +314,39 @@ pub async fn start_with_registry(
 
 /// `pgvshard proxy --config <path>`: loads the file and serves until
 /// `shutdown` completes (then closes cleanly, see [`serve_until`]).
+/// SIGHUP re-reads the file ([`ops::Reloader`]).
 pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
-    serve_until(ProxyConfig::load(config_path)?, |_| {}, shutdown).await
+    let config = ProxyConfig::load(config_path)?;
+    let proxy = start_from(config, Some(config_path.to_path_buf()), Registry::new()).await?;
+    tracing::info!(addr = %proxy.addr, "pgvshard proxy listening");
+    if let Some(at) = proxy.metrics_addr {
+        tracing::info!(addr = %at, "metrics endpoint listening");
+    }
+    let ops = Arc::clone(&proxy.ops);
+    let _reloads = ReloadOnHangup(tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: reload with SELECT pgvshard.reload()");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("received SIGHUP, reloading configuration file");
+            ops::reload_off_workers(&ops).await.ok();
+        }
+    }));
+    shutdown.await;
+    tracing::info!("draining sessions; checkpointing embedded shards");
+    proxy.shutdown().await
+}
+
+/// The SIGHUP listener; it stops when this is dropped.
+struct ReloadOnHangup(JoinHandle<()>);
+
+impl Drop for ReloadOnHangup {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Serves `config` until `shutdown` completes: `started` is told where

@@ -344,7 +344,7 @@ async fn insert_route(
     };
     let unsupported = || {
         PgError::feature_not_supported(format!(
-            "INSERT into sharded table {table} needs VALUES rows with a literal or parameter for its shard key \"{key}\" (or DEFAULT)"
+            "INSERT into sharded table {table} needs its rows spelled out, each with a literal or parameter for its shard key \"{key}\" (or DEFAULT): INSERT … VALUES, or INSERT … SELECT <columns> FROM (VALUES …) AS v(…) [ORDER BY a counter column] (INSERT … SELECT from tables is not supported across shards)"
         ))
     };
     let mut keys = insert_key_values(statement, key, &info.columns).ok_or_else(unsupported)?;

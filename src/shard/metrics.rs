@@ -1,6 +1,7 @@
 //! A shard's metrics as a collector: at each scrape it reads the tables
 //! (under the read lock, as a statement does), the running index builds
-//! (`pg_stat_progress_create_index`'s state) and the WAL position, and
+//! (`pg_stat_progress_create_index`'s state), the WAL position and its
+//! file system's free space, and
 //! hands over the histograms the executor and storage record into. It
 //! holds the shard weakly, so a registry outliving the shard only stops
 //! reporting it.
@@ -79,5 +80,6 @@ fn sample(shard: &Shard) -> ShardSample {
         queries: shard.queries.clone(),
         recall: shard.recall.histogram.clone(),
         recall_cpu: shard.recall.cpu_time(),
+        wal_fs: super::disk::space(db.wal_dir()).map(|s| (s.available, s.total)),
     }
 }

@@ -4,6 +4,8 @@
 
 use super::executor::{Shard, ShardFactory};
 use super::metrics::collector;
+use super::replication::upstream::StandbyOf;
+use super::replication::{receiver, Replication};
 use super::storage::{Database, StorageOptions};
 use crate::metrics::{MetricsServer, Registry};
 use crate::wire::{self, AuthMethod, TlsConfig, WireConfig};
@@ -50,6 +52,11 @@ pub struct ShardConfig {
     /// Share of ANN reads (0 to 1) the recall monitor runs again as exact
     /// scans in the background (`SHOW pgvshard.recall`).
     pub recall_sample_rate: f64,
+    /// Users that may open replication connections (stream WAL, take a
+    /// base copy).
+    pub replication_users: Vec<String>,
+    /// Run as a hot standby of this primary (absent: a primary).
+    pub standby_of: Option<StandbyOf>,
 }
 
 impl Default for ShardConfig {
@@ -68,15 +75,21 @@ impl Default for ShardConfig {
             metrics_listen: None,
             max_prepared_transactions: 100,
             recall_sample_rate: crate::shard::executor::DEFAULT_RECALL_SAMPLE_RATE,
+            replication_users: vec!["postgres".into()],
+            standby_of: None,
         }
     }
 }
 
 impl ShardConfig {
-    /// Reads and validates a YAML file; errors name the file and field.
+    /// Reads a YAML file, replaces its `${NAME}` / `${NAME:-default}`
+    /// references with environment variables (as the proxy's file) and
+    /// validates it; errors name the file and field.
     pub fn load(path: &Path) -> Result<ShardConfig, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = crate::proxy::config_env::expand(&text, |name| std::env::var(name).ok())
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let c: ShardConfig =
             serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         c.validate()
@@ -112,6 +125,11 @@ impl ShardConfig {
         if let Some(m) = &self.metrics_listen {
             m.parse::<SocketAddr>()
                 .map_err(|e| format!("metrics_listen: \"{m}\" is not an address: {e}"))?;
+        }
+        if let Some(s) = &self.standby_of {
+            if s.host.is_empty() || s.port == 0 {
+                return Err("standby_of: give the primary's host and port".into());
+            }
         }
         Ok(())
     }
@@ -156,6 +174,9 @@ impl ShardConfig {
 /// Runs a shard until `shutdown` completes, then checkpoints and closes.
 pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Result<(), String> {
     let wire = config.wire()?;
+    if let Some(primary) = &config.standby_of {
+        receiver::prepare_data_dir(&config.data_dir, primary).await?;
+    }
     let dir = config.data_dir.clone();
     let options = config.storage();
     let db = tokio::task::spawn_blocking(move || Database::open(&dir, options))
@@ -174,14 +195,29 @@ pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Res
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "pgvshard shard listening");
-    let shard = Arc::new(Shard::with_recall_sample_rate(
-        Arc::new(db),
-        config.recall_sample_rate,
-    ));
+    let db = Arc::new(db);
+    db.set_in_recovery(config.standby_of.is_some());
+    let replication = Arc::new(Replication::new(config.replication_users.clone()));
+    let shard = Arc::new(
+        Shard::with_recall_sample_rate(Arc::clone(&db), config.recall_sample_rate)
+            .with_replication(Arc::clone(&replication)),
+    );
+    let receiver = config
+        .standby_of
+        .clone()
+        .map(|primary| receiver::spawn(db, Arc::clone(&replication), primary));
     let _metrics = metrics_endpoint(&config, &shard).await?;
+    let stopping = Arc::clone(&replication);
+    let shutdown = async move {
+        shutdown.await;
+        stopping.stop();
+    };
     wire::serve(listener, ShardFactory::new(shard.clone()), wire, shutdown)
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(r) = receiver {
+        r.await.map_err(|e| e.to_string())?;
+    }
     tracing::info!("sessions drained; writing the final checkpoint");
     tokio::task::spawn_blocking(move || close(shard))
         .await

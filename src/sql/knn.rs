@@ -362,6 +362,19 @@ fn bound(expr: &Expr) -> Option<Bound> {
             _ => None,
         },
         Expr::Nested(e) => bound(e),
+        // `LIMIT $2::INTEGER` (SQLAlchemy on psycopg 3).
+        Expr::Cast {
+            expr,
+            data_type:
+                DataType::Int(_)
+                | DataType::Integer(_)
+                | DataType::BigInt(_)
+                | DataType::SmallInt(_)
+                | DataType::Int2(_)
+                | DataType::Int4(_)
+                | DataType::Int8(_),
+            ..
+        } => bound(expr),
         Expr::BinaryOp {
             left,
             op: BinaryOperator::Plus,
@@ -605,6 +618,8 @@ mod tests {
             (k.limit, k.offset),
             (Bound::param(2), Some(Bound::param(3)))
         );
+        let cast = knn("SELECT id FROM items ORDER BY embedding <-> $1 LIMIT $2::INTEGER").unwrap();
+        assert_eq!(cast.limit, Bound::param(2));
         assert!(k.has_where);
         assert_eq!(k.projected_distance, Some(1));
 

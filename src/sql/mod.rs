@@ -10,6 +10,7 @@ mod copy_data;
 mod depth;
 mod distinct;
 mod error;
+mod insert_rows;
 mod knn;
 mod names;
 mod params;
@@ -27,6 +28,7 @@ pub use classify::{
 pub use copy_data::{binary_header, CopyOptions, Record, RecordReader, BINARY_TRAILER};
 pub use distinct::{distinct_plan, has_shard_dependent_subquery};
 pub use error::{Result, SqlError};
+pub use insert_rows::{append_target, spelled_rows, spelled_values_mut, Place, SpelledRows};
 pub use knn::{
     distance_operator, knn_query, placeholder_index, vector_cast, Bound, KnnQuery, QueryVector,
     Rerank, VectorCast, VectorSource,

@@ -1,12 +1,14 @@
 //! Which shard-key values a statement is restricted to, so that the proxy
 //! can send it only to the shards holding them: conjunctive `key = v` and
-//! `key IN (…)` in a WHERE, and the key of each row of `INSERT … VALUES`.
+//! `key IN (…)` in a WHERE, and the key of each row of an INSERT that
+//! spells its rows out (see [`super::insert_rows`]).
 //!
 //! Extraction is conservative: None means "could be any key" (send to all
 //! shards); a list is a superset of the keys the statement can touch.
 
 use sqlparser::ast::{self, BinaryOperator, Expr, SetExpr, Value};
 
+use super::insert_rows::{spelled_rows, spelled_values_mut, Place};
 use super::knn::placeholder_index;
 use super::names::{column_name, fold};
 use super::parse::Statement;
@@ -124,57 +126,66 @@ pub fn restricted_keys(expr: &Expr, key: &str) -> Option<Vec<KeyValue>> {
     })
 }
 
-/// The key of every row of `INSERT … VALUES`; `table_columns` gives the
-/// table's column order for an INSERT without a column list. None when the
-/// rows do not come from VALUES or a key is an expression.
+/// The key of every row of an INSERT that spells its rows out (`INSERT …
+/// VALUES`, or SQLAlchemy's `INSERT … SELECT … FROM (VALUES …)`, see
+/// [`spelled_rows`]); `table_columns` gives the table's column order for
+/// an INSERT without a column list. None when the rows come from elsewhere
+/// or a key is an expression.
 pub fn insert_key_values(
     statement: &Statement,
     key: &str,
     table_columns: &[String],
 ) -> Option<Vec<RowKey>> {
-    let ast::Statement::Insert(insert) = &statement.ast else {
-        return None;
-    };
-    let SetExpr::Values(values) = insert.source.as_ref()?.body.as_ref() else {
-        return None;
-    };
-    let position = if insert.columns.is_empty() {
-        table_columns.iter().position(|c| c == key)
-    } else {
-        insert.columns.iter().position(|c| {
-            c.0.last()
-                .and_then(|p| p.as_ident())
-                .is_some_and(|i| fold(i) == key)
-        })
-    };
-    values
-        .rows
-        .iter()
-        .map(|row| match position.and_then(|p| row.get(p)) {
-            None => Some(RowKey::Default),
-            Some(Expr::Identifier(i))
-                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") =>
-            {
-                Some(RowKey::Default)
-            }
-            Some(e) => key_value(e).map(RowKey::Value),
-        })
-        .collect()
+    crate::stack::with_tree(statement.depth, || {
+        let ast::Statement::Insert(insert) = &statement.ast else {
+            return None;
+        };
+        let spelled = spelled_rows(insert)?;
+        let target = if insert.columns.is_empty() {
+            table_columns.iter().position(|c| c == key)
+        } else {
+            insert.columns.iter().position(|c| {
+                c.0.last()
+                    .and_then(|p| p.as_ident())
+                    .is_some_and(|i| fold(i) == key)
+            })
+        };
+        let place = target.map_or(Place::Absent, |t| spelled.place(t));
+        spelled
+            .rows
+            .iter()
+            .map(|row| match place {
+                Place::Absent => Some(RowKey::Default),
+                Place::Computed => None,
+                Place::Row(p) => match row.get(p) {
+                    None => Some(RowKey::Default),
+                    // DEFAULT is a VALUES list's own (not allowed in a
+                    // subquery's rows).
+                    Some(Expr::Identifier(i))
+                        if spelled.is_values()
+                            && i.quote_style.is_none()
+                            && i.value.eq_ignore_ascii_case("default") =>
+                    {
+                        Some(RowKey::Default)
+                    }
+                    Some(e) => key_value(e).map(RowKey::Value),
+                },
+            })
+            .collect()
+    })
 }
 
-/// The INSERT with only the given VALUES rows (0-based, in the given
-/// order), keeping its column list, ON CONFLICT and RETURNING: the
-/// statement for one shard. None when the statement is not INSERT … VALUES.
+/// The INSERT with only the given rows (0-based, in the given order) of
+/// its VALUES, keeping everything else (column list, the SELECT around
+/// the rows, ON CONFLICT, RETURNING): the statement for one shard. None
+/// when the INSERT does not spell its rows out.
 pub fn insert_with_rows(statement: &Statement, rows: &[usize]) -> Option<String> {
     crate::stack::with_tree(statement.depth, || {
         let ast::Statement::Insert(insert) = &statement.ast else {
             return None;
         };
         let mut insert = insert.clone();
-        let source = insert.source.as_mut()?;
-        let SetExpr::Values(values) = source.body.as_mut() else {
-            return None;
-        };
+        let values = spelled_values_mut(&mut insert)?;
         let kept = rows
             .iter()
             .map(|&i| values.rows.get(i).cloned())

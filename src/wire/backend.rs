@@ -271,7 +271,7 @@ pub mod tag {
     pub const COPY_DONE: u8 = b'c';
 }
 
-/// CopyInResponse ('G') or CopyOutResponse ('H').
+/// CopyInResponse ('G'), CopyOutResponse ('H') or CopyBothResponse ('W').
 pub fn copy_response(buf: &mut BytesMut, tag: u8, binary: bool, column_formats: &[i16]) {
     message(buf, tag, |b| {
         b.put_i8(i8::from(binary));

@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use super::backend::{self, TransactionStatus};
 use super::cancel::{CancelReason, CancelRegistry, CancelSignal, SessionCancel};
-use super::config::WireConfig;
+use super::config::{LiveWireConfig, WireConfig};
 use super::connection::Connection;
 use super::deallocate::Deallocate;
 use super::error::{PgError, WireError};
@@ -30,17 +30,14 @@ use super::{auth, guc};
 /// State shared by every connection of one server.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) config: WireConfig,
+    pub(crate) config: Arc<LiveWireConfig>,
     pub(crate) cancels: Arc<CancelRegistry>,
-    /// One permit per session past its startup packet.
-    sessions: Arc<Semaphore>,
     next_pid: AtomicI32,
 }
 
 impl Shared {
-    pub(crate) fn new(config: WireConfig) -> Self {
+    pub(crate) fn new(config: Arc<LiveWireConfig>) -> Self {
         Shared {
-            sessions: Arc::new(Semaphore::new(config.max_connections)),
             config,
             cancels: Arc::new(CancelRegistry::default()),
             next_pid: AtomicI32::new(1000),
@@ -75,9 +72,14 @@ pub(crate) async fn serve_client<F: HandlerFactory>(
     shutdown: watch::Receiver<bool>,
     starting: Option<OwnedSemaphorePermit>,
 ) -> Result<(), WireError> {
-    let mut conn = Connection::new(stream, shared.config.max_message_size);
-    let deadline = shared.config.authentication_timeout;
-    let result = tokio::time::timeout(deadline, start(&mut conn, peer, &*factory, &shared)).await;
+    let config = shared.config.current();
+    let mut conn = Connection::new(stream, config.max_message_size);
+    let deadline = config.authentication_timeout;
+    let result = tokio::time::timeout(
+        deadline,
+        start(&mut conn, peer, &*factory, &shared, &config),
+    )
+    .await;
     drop(starting);
     let (session, handler, _place) = match result {
         // As PostgreSQL, a client still starting up at the deadline is
@@ -135,8 +137,9 @@ async fn start<F: HandlerFactory>(
     peer: SocketAddr,
     factory: &F,
     shared: &Shared,
+    config: &WireConfig,
 ) -> Result<Option<(Session, F::Handler, OwnedSemaphorePermit)>, WireError> {
-    let (params, encrypted, minor) = match startup::open(conn, shared.config.tls.as_ref()).await? {
+    let (params, encrypted, minor) = match startup::open(conn, config.tls.as_ref()).await? {
         None => return Ok(None),
         Some(Opening::Cancel { pid, secret }) => {
             shared.cancels.cancel(pid, &secret);
@@ -148,7 +151,7 @@ async fn start<F: HandlerFactory>(
             minor,
         }) => (params, encrypted, minor),
     };
-    let place = Arc::clone(&shared.sessions)
+    let place = Arc::clone(shared.config.sessions.permits())
         .try_acquire_owned()
         .map_err(|_| WireError::Fatal(PgError::too_many_connections()))?;
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
@@ -161,10 +164,15 @@ async fn start<F: HandlerFactory>(
     let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed);
     let mut session = Session::new(user, database, pid);
     session.protocol_minor = minor;
+    session.peer = Some(peer);
+    session.replication = match get("replication").as_deref() {
+        None => false,
+        Some(v) => replication_option(v)?,
+    };
     for (name, value) in &params {
         session.apply_startup_option(name, value);
     }
-    auth::authenticate(conn, &shared.config, &session, peer, encrypted).await?;
+    auth::authenticate(conn, config, &session, peer, encrypted).await?;
     let handler = factory
         .connect(&session)
         .map_err(|e| WireError::Fatal(e.with_severity(super::error::Severity::Fatal)))?;
@@ -174,6 +182,22 @@ async fn start<F: HandlerFactory>(
     }
     session.take_reports();
     Ok(Some((session, handler, place)))
+}
+
+/// The `replication` startup option: a boolean asks for a physical
+/// replication connection; `database` (logical replication) is refused.
+fn replication_option(value: &str) -> Result<bool, WireError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" | "1" => Ok(true),
+        "false" | "off" | "no" | "0" => Ok(false),
+        "database" => Err(WireError::Fatal(PgError::feature_not_supported(
+            "logical replication is not supported",
+        ))),
+        _ => Err(WireError::Fatal(PgError::new(
+            super::sqlstate::INVALID_PARAMETER_VALUE,
+            format!("invalid value for parameter \"replication\": \"{value}\""),
+        ))),
+    }
 }
 
 /// Runs `fut` until it finishes, the session's cancel signal fires, or
@@ -339,6 +363,7 @@ impl<H: QueryHandler> Client<H> {
             portal: None,
             copy_open: false,
             recording: None,
+            last_tag: None,
         };
         let result = guarded(
             &self.cancel,

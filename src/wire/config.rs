@@ -1,8 +1,10 @@
 //! What a protocol server needs to know before accepting clients.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::limit::Limit;
 use super::scram::ScramSecret;
 use super::tls::ServerTls;
 
@@ -65,4 +67,61 @@ impl WireConfig {
             .insert(name.into(), ScramSecret::from_password(password));
         self
     }
+}
+
+/// The [`WireConfig`] a server runs with, replaceable while it serves
+/// (a configuration reload): a connection authenticates with the one
+/// current when it started up, so sessions already open are untouched.
+/// `max_connections` resizes the session limit (and the startup limit,
+/// twice it) as [`Limit`] does: open sessions stay, new ones wait for the
+/// count to come down; `max_message_size` keeps its value from the start.
+#[derive(Debug)]
+pub struct LiveWireConfig {
+    config: RwLock<Arc<WireConfig>>,
+    /// One place per session past its startup packet.
+    pub(crate) sessions: Limit,
+    /// One place per connection in the startup phase.
+    pub(crate) starting: Limit,
+}
+
+impl LiveWireConfig {
+    /// Starts with `config`.
+    pub fn new(config: WireConfig) -> Arc<Self> {
+        Arc::new(LiveWireConfig {
+            sessions: Limit::new(config.max_connections),
+            starting: Limit::new(starting_places(config.max_connections)),
+            config: RwLock::new(Arc::new(config)),
+        })
+    }
+
+    /// The configuration new connections use now.
+    pub fn current(&self) -> Arc<WireConfig> {
+        Arc::clone(&self.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Makes `config` the one new connections use and resizes the limits
+    /// to its `max_connections`, keeping the start's `max_message_size`
+    /// and SCRAM mock nonce (so an unknown user's fake salt does not
+    /// change across reloads, which would tell a prober it is unknown).
+    /// Call within a tokio runtime (see [`Limit::resize`]).
+    pub fn replace(&self, mut config: WireConfig) {
+        let mut current = self.config.write().unwrap_or_else(|e| e.into_inner());
+        config.max_message_size = current.max_message_size;
+        config.mock_auth_nonce = current.mock_auth_nonce;
+        if config.max_connections != current.max_connections {
+            self.sessions.resize(config.max_connections);
+            self.starting
+                .resize(starting_places(config.max_connections));
+        }
+        *current = Arc::new(config);
+    }
+}
+
+/// Connections allowed in the startup phase for `max_connections`
+/// sessions: twice as many (PostgreSQL allows about twice as many children
+/// as sessions), within what a semaphore holds.
+fn starting_places(max_connections: usize) -> usize {
+    max_connections
+        .saturating_mul(2)
+        .min(tokio::sync::Semaphore::MAX_PERMITS)
 }

@@ -1,6 +1,6 @@
 //! COPY framing: the handler asks the [`super::Responder`] to start a COPY
 //! and then reads CopyData chunks ([`CopyIn`]) or writes them
-//! ([`CopyOut`]). Parsing the rows inside the chunks is the handler's job;
+//! ([`CopyOut`]), or both at once ([`CopyBoth`], for START_REPLICATION). Parsing the rows inside the chunks is the handler's job;
 //! the layer only hands over the format the statement asked for.
 
 use bytes::Bytes;
@@ -105,6 +105,65 @@ impl CopyOut<'_> {
     }
 
     /// Sends CopyDone; the handler then sends CommandComplete `COPY n`.
+    pub fn finish(self) {
+        backend::empty(&mut self.conn.out, backend::tag::COPY_DONE);
+    }
+}
+
+/// Copy-both mode (START_REPLICATION): CopyData both ways until either
+/// side sends CopyDone.
+pub struct CopyBoth<'a> {
+    pub(crate) conn: &'a mut Connection<Box<dyn ClientIo>>,
+}
+
+impl CopyBoth<'_> {
+    /// Queues one CopyData message (sent at [`CopyBoth::flush`] or when
+    /// the buffer is full).
+    pub async fn send(&mut self, chunk: &[u8]) -> Result<(), PgError> {
+        backend::copy_data(&mut self.conn.out, chunk);
+        self.conn
+            .flush_if_full()
+            .await
+            .map_err(|e| PgError::connection_lost(e.to_string()))
+    }
+
+    /// Sends what is queued.
+    pub async fn flush(&mut self) -> Result<(), PgError> {
+        self.conn
+            .flush()
+            .await
+            .map_err(|e| PgError::connection_lost(e.to_string()))
+    }
+
+    /// The client's next CopyData, `None` after its CopyDone. Cancel-safe:
+    /// dropped before a whole message arrived, it loses nothing.
+    pub async fn recv(&mut self) -> Result<Option<Bytes>, PgError> {
+        loop {
+            match self.conn.read_message().await.map_err(copy_error)? {
+                Some(FrontendMessage::CopyData(b)) => return Ok(Some(b)),
+                Some(FrontendMessage::CopyDone) => return Ok(None),
+                Some(FrontendMessage::Flush | FrontendMessage::Sync) => {}
+                Some(FrontendMessage::CopyFail(reason)) => {
+                    return Err(PgError::new(
+                        sqlstate::QUERY_CANCELED,
+                        format!("COPY from stdin failed: {reason}"),
+                    ))
+                }
+                Some(other) => {
+                    return Err(PgError::protocol_violation(format!(
+                        "unexpected message type during COPY: {other:?}"
+                    )))
+                }
+                None => {
+                    return Err(PgError::connection_lost(
+                        "unexpected EOF on standby connection",
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Sends CopyDone (the server's end of the stream).
     pub fn finish(self) {
         backend::empty(&mut self.conn.out, backend::tag::COPY_DONE);
     }

@@ -212,6 +212,7 @@ impl<H: QueryHandler> Client<H> {
             }),
             copy_open: false,
             recording: None,
+            last_tag: None,
         };
         let result = guarded(
             &self.cancel,

@@ -244,6 +244,14 @@ pub static GUCS: &[Guc] = &[
         "1",
         "Sets the number of probes",
     ),
+    // asyncpg turns it off around its type introspection (inside the
+    // client's transaction: an unknown name would abort it).
+    guc(
+        "jit",
+        GucKind::Bool,
+        "on",
+        "Allow JIT compilation.",
+    ),
     guc(
         "lock_timeout",
         MILLIS,

@@ -12,7 +12,7 @@ use tokio::io::DuplexStream;
 use tokio::sync::{mpsc, watch};
 
 use super::client::{serve_client, Shared};
-use super::config::WireConfig;
+use super::config::{LiveWireConfig, WireConfig};
 use super::handler::HandlerFactory;
 
 /// Bytes buffered in each direction of a pipe.
@@ -38,7 +38,7 @@ impl<F: HandlerFactory> LocalServer<F> {
         let (drain, drained) = mpsc::channel(1);
         LocalServer {
             factory: Arc::new(factory),
-            shared: Arc::new(Shared::new(config)),
+            shared: Arc::new(Shared::new(LiveWireConfig::new(config))),
             stop,
             drain: Mutex::new(Some(drain)),
             drained: tokio::sync::Mutex::new(drained),

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::backend::{self, DataRow, FieldDescription};
 use super::cancel::CancelSignal;
 use super::connection::Connection;
-use super::copy::{CopyFormat, CopyIn, CopyOut};
+use super::copy::{CopyBoth, CopyFormat, CopyIn, CopyOut};
 use super::error::PgError;
 use super::session::Session;
 use super::value::{Format, Value};
@@ -59,6 +59,8 @@ pub struct Responder<'a> {
     pub(crate) portal: Option<PortalOutput>,
     pub(crate) copy_open: bool,
     pub(crate) recording: Option<Recording>,
+    /// The last CommandComplete tag given (see [`Responder::take_tag`]).
+    pub(crate) last_tag: Option<String>,
 }
 
 /// The messages of one statement's answer, as they were encoded.
@@ -228,6 +230,7 @@ impl Responder<'_> {
 
     /// CommandComplete with `tag`, e.g. `SELECT 3`, `INSERT 0 1`.
     pub fn complete(&mut self, tag: &str) {
+        self.last_tag = Some(tag.to_string());
         if let Some(r) = &mut self.recording {
             r.add(|b| backend::command_complete(b, tag));
         }
@@ -239,6 +242,11 @@ impl Responder<'_> {
             }
         }
         backend::command_complete(&mut self.conn.out, tag);
+    }
+
+    /// The CommandComplete tag given since the last call, e.g. `SELECT 3`.
+    pub fn take_tag(&mut self) -> Option<String> {
+        self.last_tag.take()
     }
 
     /// EmptyQueryResponse (the query held no statement).
@@ -269,6 +277,15 @@ impl Responder<'_> {
             conn: self.conn,
             open: &mut self.copy_open,
         })
+    }
+
+    /// Enters copy-both mode: sends CopyBothResponse (binary, no columns)
+    /// and flushes.
+    pub async fn copy_both(&mut self) -> Result<CopyBoth<'_>, PgError> {
+        self.spoil_recording();
+        backend::copy_response(&mut self.conn.out, b'W', false, &[]);
+        self.conn.flush().await.map_err(io_error)?;
+        Ok(CopyBoth { conn: self.conn })
     }
 
     /// Starts COPY TO STDOUT: sends CopyOutResponse.

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 use super::client::{serve_client, Shared};
-use super::config::WireConfig;
+use super::config::{LiveWireConfig, WireConfig};
 use super::error::WireError;
 use super::handler::HandlerFactory;
 use super::responder::ClientIo;
@@ -30,11 +30,22 @@ pub async fn serve<F: HandlerFactory>(
     config: WireConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_live(listener, factory, LiveWireConfig::new(config), shutdown).await
+}
+
+/// [`serve`] with a configuration that can be replaced while serving
+/// (see [`LiveWireConfig`]).
+pub async fn serve_live<F: HandlerFactory>(
+    listener: TcpListener,
+    factory: F,
+    config: Arc<LiveWireConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let first = config.current();
     if let Ok(addr) = listener.local_addr() {
-        super::auth::warn_if_trust_is_exposed(&config, addr);
+        super::auth::warn_if_trust_is_exposed(&first, addr);
     }
     let factory = Arc::new(factory);
-    let starting = Arc::new(Semaphore::new(config.max_connections.saturating_mul(2)));
     let shared = Arc::new(Shared::new(config));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (drain_tx, mut drain_rx) = mpsc::channel::<()>(1);
@@ -56,7 +67,7 @@ pub async fn serve<F: HandlerFactory>(
         socket.set_nodelay(true).ok();
         let stream: Box<dyn ClientIo> = Box::new(socket);
         let drain = drain_tx.clone();
-        let Ok(permit) = Arc::clone(&starting).try_acquire_owned() else {
+        let Ok(permit) = Arc::clone(shared.config.starting.permits()).try_acquire_owned() else {
             tracing::warn!(%peer, "too many connections starting up: closed");
             continue;
         };

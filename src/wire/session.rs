@@ -28,6 +28,11 @@ pub struct Session {
     pub pid: i32,
     /// The minor version of protocol 3 the session speaks (0 to 2).
     pub protocol_minor: u16,
+    /// A physical replication connection (startup option
+    /// `replication=true`): it speaks replication commands, not SQL.
+    pub replication: bool,
+    /// The client's address (none for in-process pipes).
+    pub peer: Option<std::net::SocketAddr>,
     status: TransactionStatus,
     /// Values the client gave at startup: what RESET returns to.
     startup: HashMap<&'static str, String>,
@@ -52,6 +57,8 @@ impl Session {
             database: database.into(),
             pid,
             protocol_minor: 0,
+            replication: false,
+            peer: None,
             status: TransactionStatus::Idle,
             startup: HashMap::new(),
             values: HashMap::new(),

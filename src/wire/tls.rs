@@ -18,14 +18,14 @@ use rustls::crypto::ring;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio_rustls::TlsAcceptor;
 
 /// The ALPN protocol name PostgreSQL registered.
 const ALPN_POSTGRESQL: &[u8] = b"postgresql";
 
 /// The `tls:` section of a configuration file.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file with the server certificate, then any intermediates.

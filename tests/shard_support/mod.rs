@@ -10,10 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A fresh, empty directory under the target dir for test `name`.
+/// A fresh, empty directory under the target dir for test `name` (and no
+/// log beside it).
 pub fn fresh_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("shard-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
+    // An earlier run's log would show its ports.
+    let _ = std::fs::remove_file(dir.with_extension("log"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -27,7 +30,12 @@ fn logged_port(log: &Path, skip: u64) -> Option<u16> {
     let line = fresh
         .lines()
         .find(|l| l.contains("pgvshard shard listening"))?;
-    line.rsplit(':').next()?.trim().parse().ok()
+    // Text (`… addr=127.0.0.1:5433`) or JSON (`"addr":"127.0.0.1:5433"`).
+    let addr = match line.split("\"addr\":\"").nth(1) {
+        Some(rest) => rest.split('"').next()?,
+        None => line,
+    };
+    addr.rsplit(':').next()?.trim().parse().ok()
 }
 
 /// A running shard process.
@@ -200,5 +208,94 @@ pub async fn answer_line(client: &tokio_postgres::Client, sql: &str) -> String {
             .collect::<Vec<_>>()
             .join(","),
         Err(e) => format!("error {}", sqlstate(&e)),
+    }
+}
+
+/// A running `pgvshard proxy --config FILE` process; killed on drop.
+pub struct ProxyProcess {
+    pub port: u16,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl ProxyProcess {
+    /// Starts a proxy from `config` with the environment `env`, its log
+    /// at `config` with the extension `log`; waits until it listens.
+    pub fn start(config: &Path, env: &[(&str, &str)]) -> ProxyProcess {
+        let log = config.with_extension("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_pgvshard"))
+            .arg("proxy")
+            .arg("--config")
+            .arg(config)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut proxy = ProxyProcess {
+            port: 0,
+            log,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(port) = proxy_port(&proxy.log_text()) {
+                proxy.port = port;
+                return proxy;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "proxy did not start: {}",
+                proxy.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to end.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for ProxyProcess {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// The port in the proxy's "listening" line (text or JSON logs).
+fn proxy_port(log: &str) -> Option<u16> {
+    let line = log
+        .lines()
+        .find(|l| l.contains("pgvshard proxy listening"))?;
+    let addr = match line.split("addr=").nth(1) {
+        Some(rest) => rest.split_whitespace().next()?,
+        None => line.split("\"addr\":\"").nth(1)?.split('"').next()?,
+    };
+    addr.rsplit(':').next()?.parse().ok()
+}
+
+/// Polls `check` until it holds, for at most `secs` seconds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} within {secs} s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

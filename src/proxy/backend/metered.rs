@@ -1,6 +1,7 @@
 //! A [`Backend`] wrapper that times each request to its node (send to
 //! ReadyForQuery) and counts the node's errors, for the per-shard
-//! metrics, without the pool or the router knowing about metrics.
+//! metrics and the slow-statement log's per-shard timings, without the
+//! pool or the router knowing about either.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,7 +54,9 @@ impl ShardChannel for MeteredChannel {
             match &r {
                 Ok(BackendMessage::ReadyForQuery(_)) => {
                     if let Some(sent) = self.sent.take() {
-                        self.metrics.shard_request(&self.shard, sent.elapsed());
+                        let took = sent.elapsed();
+                        self.metrics.shard_request(&self.shard, took);
+                        crate::proxy::ops::shard_timings::note(&self.shard, took);
                     }
                 }
                 Ok(BackendMessage::Error(_)) | Err(_) => self.metrics.shard_error(&self.shard),

@@ -13,10 +13,8 @@
 //! the same messages without a socket, through the same pool. A channel
 //! dropped mid-reply has its statement canceled on the node ([`cancel`]).
 
-mod auth;
 pub mod cancel;
 pub mod local;
-pub mod messages;
 pub mod metered;
 pub mod pool;
 pub mod remote;
@@ -27,6 +25,7 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 
+pub use crate::wire::backend_messages as messages;
 pub use local::LocalShard;
 pub use messages::BackendMessage;
 pub use pool::{NodeStatus, RemoteBackend, SharedBackend};

@@ -16,14 +16,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::cancel::recover;
 use super::messages::BackendMessage;
 use super::remote::{shard_unavailable, Dialer, PgConnection};
 use super::{Backend, BoxFuture, OidMap, Request, ShardChannel};
-use crate::proxy::config::ShardConfig;
-use crate::wire::PgError;
+use crate::proxy::config::{PoolConfig, ShardConfig};
+use crate::wire::{Limit, PgError};
 
 /// What `SHOW pgvshard.shards` / `pools` report about a node.
 #[derive(Debug, Clone, Default)]
@@ -53,9 +53,12 @@ struct Counters {
 /// A pooled shard node.
 pub struct RemoteBackend {
     config: ShardConfig,
+    /// The pool settings now (`config.pool` at start; see [`RemoteBackend::resize`]).
+    pool: RwLock<PoolConfig>,
     dialer: Dialer,
     idle: Mutex<Vec<PgConnection>>,
-    permits: Arc<Semaphore>,
+    /// One place per connection checked out (or being recovered).
+    permits: Limit,
     oids: RwLock<Option<OidMap>>,
     counters: Mutex<Counters>,
     waiting: AtomicUsize,
@@ -95,13 +98,38 @@ impl RemoteBackend {
     pub fn with_dialer(config: ShardConfig, dialer: Dialer) -> Arc<Self> {
         Arc::new(RemoteBackend {
             dialer,
-            permits: Arc::new(Semaphore::new(config.pool.size)),
+            permits: Limit::new(config.pool.size),
+            pool: RwLock::new(config.pool.clone()),
             config,
             idle: Mutex::new(Vec::new()),
             oids: RwLock::new(None),
             counters: Mutex::new(Counters::default()),
             waiting: AtomicUsize::new(0),
         })
+    }
+
+    /// The pool settings in force.
+    pub fn pool(&self) -> PoolConfig {
+        self.pool.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Applies new pool settings while serving (a configuration reload).
+    /// A larger size takes effect at once; a smaller one as soon as enough
+    /// connections are free: busy ones finish their statements and their
+    /// places are then withdrawn, so no session loses its connection.
+    /// Timeouts apply to the next checkout and connection.
+    pub fn resize(&self, new: PoolConfig) {
+        let size = new.size;
+        *self.pool.write().unwrap_or_else(|e| e.into_inner()) = new;
+        self.permits.resize(size);
+    }
+
+    /// The node's settings with the pool settings in force.
+    fn connect_config(&self) -> ShardConfig {
+        ShardConfig {
+            pool: self.pool(),
+            ..self.config.clone()
+        }
     }
 
     fn put_idle(&self, mut conn: PgConnection) {
@@ -113,7 +141,7 @@ impl RemoteBackend {
     }
 
     fn take_idle(&self) -> Option<PgConnection> {
-        let limit = self.config.pool.idle_timeout();
+        let limit = self.pool().idle_timeout();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(mut c) = idle.pop() {
             // A node that stopped or restarted closed its end: dial anew
@@ -164,9 +192,11 @@ impl RemoteBackend {
     }
 
     async fn checkout_inner(self: Arc<Self>) -> Result<Box<dyn ShardChannel>, PgError> {
-        let wait = self.config.pool.connect_timeout();
+        let pool = self.pool();
+        let wait = pool.connect_timeout();
         let waiting = Waiting::new(&self.waiting);
-        let acquired = tokio::time::timeout(wait, Arc::clone(&self.permits).acquire_owned()).await;
+        let acquired =
+            tokio::time::timeout(wait, Arc::clone(self.permits.permits()).acquire_owned()).await;
         drop(waiting);
         let permit = match acquired {
             Ok(Ok(p)) => p,
@@ -175,7 +205,7 @@ impl RemoteBackend {
                     &self.config.name,
                     format!(
                         "all {} pool connections stayed busy for {} ms",
-                        self.config.pool.size,
+                        pool.size,
                         wait.as_millis()
                     ),
                 ))
@@ -184,7 +214,7 @@ impl RemoteBackend {
         let mut conn = match self.take_idle() {
             Some(c) => c,
             None => {
-                let result = PgConnection::connect(&self.config, &self.dialer).await;
+                let result = PgConnection::connect(&self.connect_config(), &self.dialer).await;
                 self.record(&result);
                 result?
             }
@@ -306,8 +336,8 @@ impl Backend for Arc<RemoteBackend> {
         NodeStatus {
             address: self.dialer.address(&self.config),
             down: c.down.clone(),
-            size: self.config.pool.size,
-            active: self.config.pool.size - self.permits.available_permits(),
+            size: self.permits.size(),
+            active: self.permits.held(),
             idle,
             opened: c.opened,
             waiting: self.waiting.load(Ordering::Relaxed),

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
-use super::auth::{md5_password, ScramClient};
 use super::local::LocalShard;
 use super::messages::{self, BackendMessage};
 use super::{BoxFuture, ExtendedRequest, Request, ShardChannel};
 use crate::proxy::config::ShardConfig;
+use crate::wire::client_auth::ClientLogin;
 use crate::wire::connection::Connection;
 use crate::wire::error::WireError;
 use crate::wire::responder::ClientIo;
@@ -135,48 +135,13 @@ impl PgConnection {
             ],
         );
         c.flush().await?;
-        let password = config.password.as_deref().unwrap_or("");
-        let mut scram: Option<ScramClient> = None;
+        let server = format!("shard \"{name}\"");
+        let mut login = ClientLogin::new(&config.user, config.password.as_deref().unwrap_or(""));
         loop {
             match c.read().await? {
-                BackendMessage::Authentication(0, _) => {}
-                BackendMessage::Authentication(3, _) => {
-                    let mut p = password.as_bytes().to_vec();
-                    p.push(0);
-                    messages::password(&mut c.conn.out, &p);
+                BackendMessage::Authentication(code, data) => {
+                    login.answer(&server, code, &data, &mut c.conn.out)?;
                     c.flush().await?;
-                }
-                BackendMessage::Authentication(5, salt) => {
-                    let mut p = md5_password(&config.user, password, &salt).into_bytes();
-                    p.push(0);
-                    messages::password(&mut c.conn.out, &p);
-                    c.flush().await?;
-                }
-                BackendMessage::Authentication(10, _) => {
-                    let client = ScramClient::new(password);
-                    messages::sasl_initial(
-                        &mut c.conn.out,
-                        "SCRAM-SHA-256",
-                        client.client_first().as_bytes(),
-                    );
-                    scram = Some(client);
-                    c.flush().await?;
-                }
-                BackendMessage::Authentication(11, data) => {
-                    let client = scram.as_mut().ok_or_else(|| protocol(name))?;
-                    let reply = client.client_final(name, &String::from_utf8_lossy(&data))?;
-                    messages::password(&mut c.conn.out, reply.as_bytes());
-                    c.flush().await?;
-                }
-                BackendMessage::Authentication(12, data) => {
-                    let client = scram.as_ref().ok_or_else(|| protocol(name))?;
-                    client.verify(name, &String::from_utf8_lossy(&data))?;
-                }
-                BackendMessage::Authentication(code, _) => {
-                    return Err(shard_unavailable(
-                        name,
-                        format!("unsupported authentication request {code}"),
-                    ))
                 }
                 BackendMessage::Error(e) => {
                     return Err(PgError::new(
@@ -319,10 +284,6 @@ impl PgConnection {
             self.conn.flush().await.ok();
         });
     }
-}
-
-fn protocol(shard: &str) -> PgError {
-    PgError::protocol_violation(format!("shard \"{shard}\" broke the SCRAM exchange"))
 }
 
 impl ShardChannel for PgConnection {

@@ -51,11 +51,14 @@ pub(crate) use redis::rand_u64;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use moka::future::Cache;
 use moka::notification::RemovalCause;
+use moka::Expiry;
 use prometheus::IntCounterVec;
 
 pub use self::redis::RedisLink;
@@ -90,15 +93,29 @@ enum Unfilled {
     Unfit(StatementClass),
 }
 
-/// The L1: bounded in bytes, entries expire after the TTL; evictions by
-/// size or age are counted in `evictions` (`level="l1"`).
-fn l1_cache(config: &CacheConfig, evictions: IntCounterVec) -> Cache<[u8; 32], Bytes> {
+/// An L1 entry lives for the TTL in force when it was made (a reload may
+/// change it; entries made before keep theirs).
+struct Lifetime(Arc<AtomicU64>);
+
+impl Expiry<[u8; 32], Bytes> for Lifetime {
+    fn expire_after_create(&self, _k: &[u8; 32], _v: &Bytes, _at: Instant) -> Option<Duration> {
+        Some(Duration::from_secs(self.0.load(Ordering::Relaxed)))
+    }
+}
+
+/// The L1: bounded in bytes, entries expire after `ttl_seconds`;
+/// evictions by size or age are counted in `evictions` (`level="l1"`).
+fn l1_cache(
+    config: &CacheConfig,
+    ttl_seconds: Arc<AtomicU64>,
+    evictions: IntCounterVec,
+) -> Cache<[u8; 32], Bytes> {
     Cache::builder()
         .max_capacity(config.l1_bytes)
         .weigher(|_k: &[u8; 32], v: &Bytes| {
             u32::try_from(v.len() + ENTRY_OVERHEAD).unwrap_or(u32::MAX)
         })
-        .time_to_live(config.ttl())
+        .expire_after(Lifetime(ttl_seconds))
         .eviction_listener(move |_k, _v, cause| {
             let cause = match cause {
                 RemovalCause::Size => "size",
@@ -112,12 +129,30 @@ fn l1_cache(config: &CacheConfig, evictions: IntCounterVec) -> Cache<[u8; 32], B
 
 /// The result cache of one proxy.
 pub struct QueryCache {
-    config: CacheConfig,
+    /// What a reload may change: the TTL, the largest result, the
+    /// uncached tables ([`QueryCache::reconfigure`]).
+    live: RwLock<LiveSettings>,
+    /// The TTL in seconds, shared with L1's expiry.
+    ttl_seconds: Arc<AtomicU64>,
     l1: Option<Cache<[u8; 32], Bytes>>,
     redis: Option<Arc<RedisLink>>,
     generations: GenerationStore,
-    uncached: HashSet<String>,
     metrics: CacheMetrics,
+}
+
+/// The cache settings a reload applies.
+struct LiveSettings {
+    max_result_bytes: usize,
+    uncached: HashSet<String>,
+}
+
+impl LiveSettings {
+    fn of(config: &CacheConfig) -> Self {
+        LiveSettings {
+            max_result_bytes: config.max_result_bytes,
+            uncached: config.uncached_tables.iter().cloned().collect(),
+        }
+    }
 }
 
 impl QueryCache {
@@ -133,7 +168,9 @@ impl QueryCache {
             .map(redis::removed_keys)
             .transpose()?;
         let metrics = CacheMetrics::register(registry, l2_removed).map_err(|e| e.to_string())?;
-        let l1 = (config.l1_bytes > 0).then(|| l1_cache(config, metrics.evictions.clone()));
+        let ttl_seconds = Arc::new(AtomicU64::new(config.ttl_seconds));
+        let l1 = (config.l1_bytes > 0)
+            .then(|| l1_cache(config, Arc::clone(&ttl_seconds), metrics.evictions.clone()));
         let redis = match &config.redis_url {
             Some(url) => Some(Arc::new(RedisLink::new(
                 url,
@@ -150,11 +187,11 @@ impl QueryCache {
             None => GenerationStore::Local(Mutex::new(HashMap::new())),
         };
         let cache = Arc::new(QueryCache {
-            config: config.clone(),
+            live: RwLock::new(LiveSettings::of(config)),
+            ttl_seconds,
             l1,
             redis,
             generations,
-            uncached: config.uncached_tables.iter().cloned().collect(),
             metrics,
         });
         let weak = Arc::downgrade(&cache);
@@ -178,6 +215,19 @@ impl QueryCache {
         Ok(Some(cache))
     }
 
+    /// Applies reloaded settings: `ttl_seconds` (for entries made from
+    /// now on), `max_result_bytes` and `uncached_tables`. The rest
+    /// (enabling, L1's size, Redis) is fixed at start.
+    pub fn reconfigure(&self, config: &CacheConfig) {
+        self.ttl_seconds
+            .store(config.ttl_seconds, Ordering::Relaxed);
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = LiveSettings::of(config);
+    }
+
+    fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_seconds.load(Ordering::Relaxed))
+    }
+
     /// The link to Redis, when configured (generated keys are reserved
     /// through it too).
     pub fn redis(&self) -> Option<Arc<RedisLink>> {
@@ -198,8 +248,11 @@ impl QueryCache {
             .session()
             .show("pgvshard.cache")
             .is_ok_and(|v| v == "on");
-        let tables = key::cacheable(statement, kind, session_on, wrote, &self.uncached)
-            .inspect_err(|b| self.bypass(*b))?;
+        let tables = {
+            let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+            key::cacheable(statement, kind, session_on, wrote, &live.uncached)
+        }
+        .inspect_err(|b| self.bypass(*b))?;
         if let Some(redis) = &self.redis {
             match redis.ready().await {
                 None => return Err(Bypass::Unavailable).inspect_err(|b| self.bypass(*b)),
@@ -299,7 +352,12 @@ impl QueryCache {
             }
             self.metrics.misses.with_label_values(&["l2"]).inc();
         }
-        out.record(self.config.max_result_bytes);
+        let limit = self
+            .live
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .max_result_bytes;
+        out.record(limit);
         let result = miss.run(out).await;
         let recorded = out.take_recording();
         let class = result.map_err(Unfilled::Failed)?;
@@ -312,7 +370,7 @@ impl QueryCache {
         };
         let entry = answer::encode(class, &messages);
         if let Some(redis) = &self.redis {
-            let (redis, entry, ttl) = (Arc::clone(redis), entry.clone(), self.config.ttl());
+            let (redis, entry, ttl) = (Arc::clone(redis), entry.clone(), self.ttl());
             tokio::spawn(async move { redis.set(&hex, &entry, ttl).await });
         }
         Ok(entry)
@@ -361,7 +419,8 @@ mod tests {
             ttl_seconds: 1,
             ..CacheConfig::default()
         };
-        let l1 = l1_cache(&config, metrics.evictions.clone());
+        let ttl = Arc::new(AtomicU64::new(config.ttl_seconds));
+        let l1 = l1_cache(&config, ttl, metrics.evictions.clone());
         for i in 0..10u8 {
             l1.insert([i; 32], Bytes::from(vec![0; 1000])).await;
             l1.run_pending_tasks().await;

@@ -53,7 +53,7 @@ mod show;
 pub mod writer;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::join_all;
@@ -141,7 +141,8 @@ pub struct ReadChannel {
 /// Every shard group, the read policy, and the poller's shared state.
 pub struct Topology {
     shards: Vec<ShardGroup>,
-    config: ReplicationConfig,
+    /// Replaced by a configuration reload ([`Topology::reconfigure`]).
+    config: RwLock<ReplicationConfig>,
     metrics: ReplicaMetrics,
     turn: AtomicUsize,
     shared_cache: bool,
@@ -226,7 +227,7 @@ impl Topology {
         }
         Ok(Arc::new(Topology {
             shards: groups,
-            config: config.clone(),
+            config: RwLock::new(config.clone()),
             metrics,
             turn: AtomicUsize::new(0),
             shared_cache,
@@ -244,9 +245,30 @@ impl Topology {
         &self.shards
     }
 
-    /// The replication settings.
-    pub fn config(&self) -> &ReplicationConfig {
-        &self.config
+    /// The replication settings in force.
+    pub fn config(&self) -> ReplicationConfig {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Applies reloaded settings: the read policy, lag bounds, waits and
+    /// failover timings from `config` (the poll interval and timeout are
+    /// fixed at start), and each node's read weight from `weight_of`
+    /// (by node name; `None` keeps the weight).
+    pub fn reconfigure(&self, config: &ReplicationConfig, weight_of: impl Fn(&str) -> Option<u32>) {
+        let mut current = self.config.write().unwrap_or_else(|e| e.into_inner());
+        *current = ReplicationConfig {
+            health_check_interval_ms: current.health_check_interval_ms,
+            health_check_timeout_ms: current.health_check_timeout_ms,
+            ..config.clone()
+        };
+        for node in self.shards.iter().flat_map(|g| &g.nodes) {
+            if let Some(w) = weight_of(&node.name) {
+                node.set_weight(w);
+            }
+        }
     }
 
     /// Counts a read sent to the primary for `reason`.
@@ -262,7 +284,7 @@ impl Topology {
         }
         let me = Arc::clone(self);
         Some(Poller(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(me.config.interval());
+            let mut tick = tokio::time::interval(me.config().interval());
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
@@ -294,7 +316,7 @@ impl Topology {
         self.follow_promotion(group, &probes).await;
         let leader = group.leader();
         // Samples are kept long enough to measure lags past the bound.
-        let keep = Duration::from_millis(self.config.max_replica_lag_ms.max(1_000) * 4);
+        let keep = Duration::from_millis(self.config().max_replica_lag_ms.max(1_000) * 4);
         let primary = match &probes[leader.node] {
             Ok(p) if !p.in_recovery => Some(p),
             _ => None,
@@ -370,7 +392,7 @@ impl Topology {
                 false
             } else {
                 let first = *since.get_or_insert(now);
-                self.config
+                self.config()
                     .failover_after()
                     .is_some_and(|after| now.saturating_duration_since(first) >= after)
             }
@@ -472,7 +494,7 @@ impl Topology {
     async fn fail_over(&self, group: &ShardGroup, probes: &[Result<Probe, String>], old: Leader) {
         if let Some(record) = &self.record {
             if !record
-                .lease(&group.name, self.config.failover_lease())
+                .lease(&group.name, self.config().failover_lease())
                 .await
             {
                 return;
@@ -526,7 +548,7 @@ impl Topology {
             .as_ref()
             .ok_or(("failed", "no control pool".to_string()))?;
         control
-            .promote(self.config.failover_wait())
+            .promote(self.config().failover_wait())
             .await
             .map_err(|e| ("failed", format!("pg_promote on {}: {e}", node.name)))?;
         let timeline = control.probe().await.ok().and_then(|p| p.timeline);
@@ -573,7 +595,7 @@ impl Topology {
     /// with 08006 naming the shard.
     pub async fn primary_channel(&self, shard: usize) -> Result<Box<dyn ShardChannel>, PgError> {
         let group = &self.shards[shard];
-        let wait = self.config.failover_wait();
+        let wait = self.config().failover_wait();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let mut terms = group.terms.subscribe();
@@ -582,7 +604,7 @@ impl Topology {
                 Ok(chan) => return Ok(chan),
                 Err(e) => e,
             };
-            let may_fail_over = group.has_standbys() && self.config.failover_after().is_some();
+            let may_fail_over = group.has_standbys() && self.config().failover_after().is_some();
             if e.code != sqlstate::CONNECTION_FAILURE || !may_fail_over {
                 return Err(e);
             }
@@ -602,7 +624,7 @@ impl Topology {
     }
 
     fn standby_health(&self, lag: lag::Lag, primary_known: bool) -> Health {
-        let c = &self.config;
+        let c = &self.config();
         let over_bytes = c.max_replica_lag_bytes > 0 && lag.bytes > c.max_replica_lag_bytes;
         let over_time =
             c.max_replica_lag_ms > 0 && lag.time > Duration::from_millis(c.max_replica_lag_ms);
@@ -747,12 +769,12 @@ impl Topology {
         let mut behind = Vec::new();
         let leader = group.leader().node;
         for (i, node) in group.nodes.iter().enumerate() {
-            if node.weight == 0 || tried.contains(&i) {
+            if node.weight() == 0 || tried.contains(&i) {
                 continue;
             }
             let c = Candidate {
                 node: i,
-                weight: node.weight,
+                weight: node.weight(),
                 in_flight: node.in_flight(),
             };
             if i == leader {
@@ -782,7 +804,7 @@ impl Topology {
         floor: Option<u64>,
     ) -> Option<usize> {
         let floor = floor?;
-        let deadline = Instant::now() + self.config.read_your_writes_wait();
+        let deadline = Instant::now() + self.config().read_your_writes_wait();
         let mut pause = Duration::from_millis(1);
         loop {
             let asked = join_all(behind.iter().map(|c| async move {

@@ -2,7 +2,7 @@
 //! what the last poll said about it — and the [`NodeState`] that decides
 //! whether it may serve reads.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -106,8 +106,8 @@ pub struct Node {
     /// How a standby reaches it as its primary (`host=… port=… user=…`),
     /// for `primary_conninfo`.
     pub conninfo: String,
-    /// Share of reads.
-    pub weight: u32,
+    /// Share of reads (a reload may change it).
+    weight: AtomicU32,
     /// The pool client statements use.
     pub data: SharedBackend,
     /// The pool the proxy's own questions use; `None` for a shard
@@ -131,12 +131,22 @@ impl Node {
             name,
             addr,
             conninfo,
-            weight,
+            weight: AtomicU32::new(weight),
             data,
             control,
             state: Mutex::new(NodeState::default()),
             in_flight: Arc::default(),
         }
+    }
+
+    /// Its share of reads now.
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Ordering::Relaxed)
+    }
+
+    /// Sets its share of reads (a configuration reload).
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight, Ordering::Relaxed);
     }
 
     /// A copy of its state.

@@ -8,7 +8,9 @@ use super::select::{object_name, undefined_table};
 use super::types::{column_type, type_oid, value_typmod};
 use super::{storage_error, Outcome};
 use crate::shard::datum::Datum;
-use crate::shard::storage::{ColumnDef, ColumnType, IndexMethod, Tables, Transaction};
+use crate::shard::storage::{
+    ColumnDef, ColumnType, IndexMethod, Tables, Transaction, IDENTITY_MARK,
+};
 use crate::sql::fold;
 use crate::wire::types::oid;
 use crate::wire::{PgError, Severity};
@@ -94,7 +96,7 @@ pub fn create_table(
                 } if sequence_options.as_ref().is_none_or(Vec::is_empty) => {
                     // An identity column (what Django and SQLAlchemy's
                     // Identity() declare) numbers rows as a serial column
-                    // does; the catalog shows a serial's default.
+                    // does; the catalog shows it as an identity.
                     if !matches!(type_oid(ty), oid::INT2 | oid::INT4 | oid::INT8) {
                         return Err(PgError::new(
                             "22023",
@@ -102,7 +104,10 @@ pub fn create_table(
                         ));
                     }
                     def.not_null = true;
-                    def.default = Some(serial_default(&name, &col_name));
+                    def.default = Some(format!(
+                        "{IDENTITY_MARK}{}",
+                        serial_default(&name, &col_name)
+                    ));
                 }
                 other => {
                     return Err(PgError::feature_not_supported(format!(

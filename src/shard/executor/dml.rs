@@ -347,7 +347,7 @@ pub fn complete_row(
             continue;
         }
         row[i] = match &c.default {
-            Some(d) if d.starts_with("nextval(") => {
+            Some(_) if c.numbers_rows() => {
                 let next = sequences.next(tables, def, i);
                 store(def, i, Some(Value::Int8(next)))?
             }

@@ -24,7 +24,7 @@ use sqlparser::ast::{
 };
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Where column references get their values.
 pub trait Row: Sync {
@@ -89,6 +89,34 @@ pub struct Globals {
     /// The storage, for `pg_current_wal_lsn()` (read when called, as
     /// PostgreSQL's volatile function is, not locked for every statement).
     pub db: Arc<Database>,
+    /// `set_config(name, value, is_local)` calls the statement made, in
+    /// order: applied to the session when it succeeds.
+    pub set_configs: Arc<Mutex<Vec<SetConfig>>>,
+    /// On a standby, what the recovery functions report (none on a
+    /// primary: `pg_is_in_recovery()` is false).
+    pub standby: Option<StandbyPositions>,
+}
+
+/// One `set_config(name, value, is_local)` call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetConfig {
+    /// The setting's name.
+    pub name: String,
+    /// Its new value.
+    pub value: String,
+    /// `SET LOCAL` rather than `SET`.
+    pub local: bool,
+}
+
+/// A standby's positions as the `pg_last_*` functions report them.
+#[derive(Debug, Clone)]
+pub struct StandbyPositions {
+    /// `pg_last_wal_receive_lsn()`.
+    pub receive_lsn: String,
+    /// `pg_last_wal_replay_lsn()`.
+    pub replay_lsn: String,
+    /// `pg_last_xact_replay_timestamp()` (µs since 2000).
+    pub replay_time: Option<i64>,
 }
 
 /// Everything an expression reads besides its row.
@@ -715,8 +743,35 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
     let text = |s: &str| Ok(Some(Value::Text(s.to_string())));
     match (name.as_str(), args.as_slice()) {
         ("version", []) => return text(&super::catalog::version()),
-        ("pg_current_wal_lsn" | "pg_current_wal_insert_lsn", []) => {
-            return text(&env.globals.db.current_lsn().to_string())
+        ("pg_current_wal_lsn" | "pg_current_wal_insert_lsn" | "pg_current_wal_flush_lsn", []) => {
+            if env.globals.standby.is_some() {
+                return Err(PgError::new("55000", "recovery is in progress")
+                    .with_hint("WAL control functions cannot be executed during recovery."));
+            }
+            return text(&env.globals.db.current_lsn().to_string());
+        }
+        ("pg_is_in_recovery", []) => return Ok(Some(Value::Bool(env.globals.standby.is_some()))),
+        ("pg_last_wal_receive_lsn", []) => {
+            return Ok(env
+                .globals
+                .standby
+                .as_ref()
+                .map(|s| Value::Text(s.receive_lsn.clone())))
+        }
+        ("pg_last_wal_replay_lsn", []) => {
+            return Ok(env
+                .globals
+                .standby
+                .as_ref()
+                .map(|s| Value::Text(s.replay_lsn.clone())))
+        }
+        ("pg_last_xact_replay_timestamp", []) => {
+            return Ok(env
+                .globals
+                .standby
+                .as_ref()
+                .and_then(|s| s.replay_time)
+                .map(Value::Timestamptz))
         }
         ("current_database" | "current_catalog", []) => return text(&env.globals.session.database),
         ("current_user" | "current_role" | "session_user" | "user", []) => {
@@ -726,11 +781,46 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         ("pg_backend_pid", []) => return Ok(Some(Value::Int4(env.globals.session.pid))),
         ("current_setting", [Some(n)] | [Some(n), _]) => {
             let missing_ok = matches!(args.get(1), Some(Some(Value::Bool(true))));
-            return match env.globals.session.show(&text_of(n.clone())) {
+            let name = text_of(n.clone());
+            // A set_config earlier in the same statement.
+            let mut session = env.globals.session.clone();
+            for set in env
+                .globals
+                .set_configs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+            {
+                session.set(&set.name, &set.value, set.local)?;
+            }
+            return match session.show(&name) {
                 Ok(v) => text(&v),
                 Err(_) if missing_ok => Ok(None),
                 Err(e) => Err(e),
             };
+        }
+        ("set_config", [Some(n), v, Some(local)]) => {
+            let set = SetConfig {
+                name: text_of(n.clone()),
+                value: v.clone().map(text_of).unwrap_or_default(),
+                local: matches!(local, Value::Bool(true)),
+            };
+            // Checked on a copy of the session; the statement's end
+            // applies it to the session itself.
+            let mut session = env.globals.session.clone();
+            let shown = match session.set(&set.name, &set.value, set.local)? {
+                // is_local outside a transaction: in effect for this
+                // statement only, which reads nothing after it.
+                Some(_) => crate::wire::guc::find(&set.name)
+                    .map_or_else(|| Ok(set.value.clone()), |g| g.canonical(&set.value))?,
+                None => session.show(&set.name)?,
+            };
+            env.globals
+                .set_configs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(set);
+            return text(&shown);
         }
         _ => {}
     }
@@ -1016,8 +1106,6 @@ fn serial_sequence(table: String, column: String, tables: &Tables) -> Option<Str
     let table = table.trim_start_matches("public.").trim_matches('"');
     let def = tables.get(table)?.def();
     let c = def.columns.iter().find(|c| c.name == column)?;
-    c.default
-        .as_ref()?
-        .starts_with("nextval(")
+    c.numbers_rows()
         .then(|| format!("public.{table}_{column}_seq"))
 }

@@ -26,6 +26,7 @@ mod overlay;
 mod pg_catalog;
 mod plan;
 mod psql;
+mod replication_views;
 mod select;
 mod session;
 mod setop;
@@ -36,6 +37,7 @@ pub use session::{ShardFactory, ShardSession};
 
 use crate::metrics::QueryTimings;
 use crate::shard::recall::RecallMonitor;
+use crate::shard::replication::Replication;
 use crate::shard::storage::{Database, StorageError, TableDef, Tables};
 use crate::wire::{PgError, Severity};
 use ann::BuildProgress;
@@ -151,6 +153,8 @@ pub struct Shard {
     pub queries: QueryTimings,
     /// The live recall monitor.
     pub recall: Arc<RecallMonitor>,
+    /// WAL senders and the WAL receiver.
+    pub replication: Arc<Replication>,
 }
 
 impl Shard {
@@ -168,6 +172,15 @@ impl Shard {
             builds: Mutex::new(Vec::new()),
             queries: QueryTimings::new(),
             recall: Arc::new(RecallMonitor::new(rate)),
+            replication: Arc::new(Replication::default()),
+        }
+    }
+
+    /// The shard with `replication` as its replication state.
+    pub fn with_replication(self, replication: Arc<Replication>) -> Self {
+        Shard {
+            replication,
+            ..self
         }
     }
 

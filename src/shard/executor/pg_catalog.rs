@@ -687,9 +687,13 @@ fn pg_attribute(tables: &Tables) -> Relation {
                 ch(b'i'),
                 ch(if len == -1 { b'x' } else { b'p' }),
                 b(col.not_null || def.primary_key.contains(&c)),
-                b(col.default.is_some() && rel == def.oid),
+                b(col.shown_default().is_some() && rel == def.oid),
                 b(false),
-                ch(0),
+                ch(if col.is_identity() && rel == def.oid {
+                    b'd'
+                } else {
+                    0
+                }),
                 ch(0),
                 b(false),
                 b(true),
@@ -721,7 +725,7 @@ fn pg_attrdef(tables: &Tables) -> Relation {
     for t in sorted_tables(tables) {
         let def = t.def();
         for (i, c) in def.columns.iter().enumerate() {
-            if let Some(d) = &c.default {
+            if let Some(d) = c.shown_default() {
                 let id = PKEY_OID_BASE / 2 + def.oid * 64 + i as u32;
                 r.row(vec![o(id), o(def.oid), i2(i as i16 + 1), text(d)]);
             }
@@ -1141,6 +1145,8 @@ fn pg_collation() -> Relation {
     r.done()
 }
 
+/// information_schema's views; their text columns are varchar, as
+/// PostgreSQL's `character_data` and `yes_or_no` domains are.
 fn information_schema_relation(name: &str, tables: &Tables, session: &Session) -> Option<Relation> {
     let db = session.database.as_str();
     Some(match name {
@@ -1160,9 +1166,9 @@ fn information_schema_relation(name: &str, tables: &Tables, session: &Session) -
                 ("table_catalog", oid::NAME),
                 ("table_schema", oid::NAME),
                 ("table_name", oid::NAME),
-                ("table_type", oid::TEXT),
-                ("is_insertable_into", oid::TEXT),
-                ("is_typed", oid::TEXT),
+                ("table_type", oid::VARCHAR),
+                ("is_insertable_into", oid::VARCHAR),
+                ("is_typed", oid::VARCHAR),
             ]);
             for t in sorted_tables(tables) {
                 r.row(vec![
@@ -1183,13 +1189,13 @@ fn information_schema_relation(name: &str, tables: &Tables, session: &Session) -
                 ("table_name", oid::NAME),
                 ("column_name", oid::NAME),
                 ("ordinal_position", oid::INT4),
-                ("column_default", oid::TEXT),
-                ("is_nullable", oid::TEXT),
-                ("data_type", oid::TEXT),
+                ("column_default", oid::VARCHAR),
+                ("is_nullable", oid::VARCHAR),
+                ("data_type", oid::VARCHAR),
                 ("character_maximum_length", oid::INT4),
                 ("udt_schema", oid::NAME),
                 ("udt_name", oid::NAME),
-                ("is_identity", oid::TEXT),
+                ("is_identity", oid::VARCHAR),
             ]);
             for t in sorted_tables(tables) {
                 let def = t.def();
@@ -1214,13 +1220,13 @@ fn information_schema_relation(name: &str, tables: &Tables, session: &Session) -
                         text(&def.name),
                         text(&c.name),
                         i4(i as i32 + 1),
-                        c.default.as_deref().and_then(text),
+                        c.shown_default().and_then(text),
                         text(if nullable { "YES" } else { "NO" }),
                         text(&data_type),
                         max_len,
                         text(ty.map_or("pg_catalog", |t| t.schema)),
                         text(ty.map_or("", |t| t.name)),
-                        text("NO"),
+                        text(if c.is_identity() { "YES" } else { "NO" }),
                     ]);
                 }
             }

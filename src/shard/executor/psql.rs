@@ -158,10 +158,10 @@ fn attributes(table: &Table) -> Relation {
                 vec![
                     text(&c.name),
                     text(&c.ty.sql_name()),
-                    c.default.as_deref().and_then(text),
+                    c.shown_default().and_then(text),
                     Some(Value::Bool(c.not_null || def.primary_key.contains(&i))),
                     None,
-                    text(""),
+                    text(if c.is_identity() { "d" } else { "" }),
                     text(""),
                 ]
             })

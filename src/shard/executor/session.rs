@@ -1,13 +1,15 @@
 //! One client session: statement dispatch, the open transaction, and the
 //! bridge from async protocol handling to blocking work.
 
-use super::expr::{Env, Globals};
+use super::expr::{Env, Globals, StandbyPositions};
 use super::select::{is_short_knn, run_query, Column, Ctx, PlanSeen, Relation};
 use super::{
-    catalog, copy, ddl, dml, explain, overlay, storage_error, warning, BuildEntry, Outcome, Shard,
+    catalog, copy, ddl, dml, explain, overlay, replication_views, storage_error, warning,
+    BuildEntry, Outcome, Shard,
 };
 use crate::metrics::QueryPlan;
 use crate::shard::datum::Datum;
+use crate::shard::replication::sender::SenderSession;
 use crate::shard::storage::{AnnSearch, Change, PrepareRecord, Transaction};
 use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl, TwoPhase};
 use crate::wire::types::oid;
@@ -36,11 +38,24 @@ impl ShardFactory {
 impl HandlerFactory for ShardFactory {
     type Handler = ShardSession;
 
-    fn connect(&self, _session: &Session) -> Result<ShardSession, PgError> {
+    fn connect(&self, session: &Session) -> Result<ShardSession, PgError> {
+        let sender = match session.replication {
+            false => None,
+            true if self.shard.replication.may_replicate(&session.user) => Some(
+                SenderSession::new(self.shard.db.clone(), self.shard.replication.clone()),
+            ),
+            true => {
+                return Err(PgError::new(
+                    "42501",
+                    "must be superuser or replication role to start walsender",
+                ))
+            }
+        };
         Ok(ShardSession {
             shard: self.shard.clone(),
             txn: None,
             savepoints: Vec::new(),
+            sender,
         })
     }
 }
@@ -60,6 +75,8 @@ pub struct ShardSession {
     /// The block's savepoints, oldest first: each name with the write set
     /// as it was when the savepoint was set.
     savepoints: Vec<(String, Transaction)>,
+    /// A replication connection's commands (it runs no SQL).
+    sender: Option<SenderSession>,
 }
 
 fn parse_error(e: sql::SqlError) -> PgError {
@@ -129,6 +146,20 @@ impl Job {
             let view = catalog::prepared_xacts_view(&tables);
             ctes.insert(catalog::PREPARED_XACTS_VIEW.to_string(), Arc::new(view));
         }
+        if mentions(replication_views::REPLICATION_VIEW) {
+            let view = replication_views::replication_view(&self.shard.replication);
+            ctes.insert(
+                replication_views::REPLICATION_VIEW.to_string(),
+                Arc::new(view),
+            );
+        }
+        if mentions(replication_views::WAL_RECEIVER_VIEW) {
+            let view = replication_views::wal_receiver_view(&self.shard.replication);
+            ctes.insert(
+                replication_views::WAL_RECEIVER_VIEW.to_string(),
+                Arc::new(view),
+            );
+        }
         if mentions(catalog::TABLE_STATS_VIEW) {
             let view = catalog::table_stats_view(&tables);
             ctes.insert(catalog::TABLE_STATS_VIEW.to_string(), Arc::new(view));
@@ -181,21 +212,24 @@ fn pg_now() -> i64 {
 }
 
 /// Runs `f`, cancelling `progress` (an index build, a wait for a prepared
-/// transaction) if the statement is canceled meanwhile.
+/// transaction) if the statement is canceled meanwhile. The watcher looks
+/// at the flag every 5 ms and is woken as soon as `f` returns, so a quick
+/// `f` (most commits) is not held up by the watcher's pause.
 fn watch_cancel<T>(cancel: &AtomicBool, progress: &BuildProgress, f: impl FnOnce() -> T) -> T {
     let done = AtomicBool::new(false);
     std::thread::scope(|s| {
-        s.spawn(|| {
-            while !done.load(Ordering::Relaxed) {
+        let watcher = s.spawn(|| {
+            while !done.load(Ordering::Acquire) {
                 if cancel.load(Ordering::Relaxed) {
                     progress.cancel();
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::park_timeout(Duration::from_millis(5));
             }
         });
         let r = f();
-        done.store(true, Ordering::Relaxed);
+        done.store(true, Ordering::Release);
+        watcher.thread().unpark();
         r
     })
 }
@@ -217,9 +251,19 @@ fn commit(
 
 impl ShardSession {
     fn globals(&self, session: &Session) -> Globals {
+        let db = &self.shard.db;
         Globals {
             session: session.clone(),
             db: Arc::clone(&self.shard.db),
+            set_configs: Arc::default(),
+            standby: db.in_recovery().then(|| {
+                let r = self.shard.replication.receiver();
+                StandbyPositions {
+                    receive_lsn: r.flushed_lsn.max(db.flushed_lsn()).to_string(),
+                    replay_lsn: db.flushed_lsn().to_string(),
+                    replay_time: r.replay_time,
+                }
+            }),
         }
     }
 
@@ -234,6 +278,26 @@ impl ShardSession {
         let status = out.session().transaction_status();
         if status == TransactionStatus::Failed && !kind.ends_transaction() {
             return Err(PgError::in_failed_transaction());
+        }
+        if let Some(command) = writing_command(&stmt.ast, &kind) {
+            let in_recovery = self.shard.db.in_recovery();
+            // Two-phase commands are refused only on a standby, as
+            // PostgreSQL's PreventCommandDuringRecovery does.
+            let refusal = match kind {
+                StatementKind::Transaction(_) if in_recovery => "during recovery",
+                StatementKind::Transaction(_) => "",
+                _ if in_recovery => "in a read-only transaction",
+                _ if out.session().show("default_transaction_read_only")? == "on" => {
+                    "in a read-only transaction"
+                }
+                _ => "",
+            };
+            if !refusal.is_empty() {
+                return Err(PgError::new(
+                    "25006",
+                    format!("cannot execute {command} {refusal}"),
+                ));
+            }
         }
         let outcome = match kind {
             StatementKind::Set(sv) => {
@@ -287,7 +351,14 @@ impl ShardSession {
             }
             _ => {
                 let job = self.job(stmt, params, param_types, out)?;
-                self.statement(job, kind, status).await?
+                let set_configs = Arc::clone(&job.globals.set_configs);
+                let outcome = self.statement(job, kind, status).await?;
+                let made =
+                    std::mem::take(&mut *set_configs.lock().unwrap_or_else(|e| e.into_inner()));
+                for set in made {
+                    out.session().set(&set.name, &set.value, set.local)?;
+                }
+                outcome
             }
         };
         send(outcome, out).await
@@ -814,6 +885,39 @@ fn write(
     })
 }
 
+/// The command name PostgreSQL's read-only refusal names, for a
+/// statement that writes (`None` for one that does not).
+fn writing_command(ast: &Ast, kind: &StatementKind) -> Option<String> {
+    use sqlparser::ast::ObjectType;
+    Some(match (kind, ast) {
+        (StatementKind::Insert(_), _) => "INSERT".into(),
+        (StatementKind::Update(_), _) => "UPDATE".into(),
+        (StatementKind::Delete(_), _) => "DELETE".into(),
+        (StatementKind::Copy(info), _) => match info.direction {
+            sql::CopyDirection::From => "COPY FROM".into(),
+            sql::CopyDirection::To => return None,
+        },
+        (StatementKind::Transaction(TransactionControl::TwoPhase(tp)), _) => match tp {
+            TwoPhase::Prepare(_) => "PREPARE TRANSACTION".into(),
+            TwoPhase::CommitPrepared(_) => "COMMIT PREPARED".into(),
+            TwoPhase::RollbackPrepared(_) => "ROLLBACK PREPARED".into(),
+        },
+        (StatementKind::ModifyingWith, _) => "a data-modifying WITH".into(),
+        (StatementKind::Ddl(_), Ast::CreateTable(_)) => "CREATE TABLE".into(),
+        (StatementKind::Ddl(_), Ast::CreateIndex(_)) => "CREATE INDEX".into(),
+        (StatementKind::Ddl(_), Ast::CreateExtension(_)) => "CREATE EXTENSION".into(),
+        (StatementKind::Ddl(_), Ast::AlterTable(_)) => "ALTER TABLE".into(),
+        (StatementKind::Ddl(_), Ast::Truncate(_)) => "TRUNCATE TABLE".into(),
+        (StatementKind::Ddl(_), Ast::Drop { object_type, .. }) => match object_type {
+            ObjectType::Index => "DROP INDEX".into(),
+            ObjectType::Table => "DROP TABLE".into(),
+            other => format!("DROP {other}"),
+        },
+        (StatementKind::Ddl(_), other) => sqlparser_kind(other).to_uppercase(),
+        _ => return None,
+    })
+}
+
 fn sqlparser_kind(stmt: &Ast) -> String {
     stmt.to_string()
         .split_whitespace()
@@ -980,6 +1084,9 @@ impl QueryHandler for ShardSession {
         sql_text: &str,
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
+        if let Some(sender) = &mut self.sender {
+            return sender.command(sql_text, out).await;
+        }
         let statements = sql::parse(sql_text).map_err(parse_error)?;
         // As PostgreSQL's lexer: every statement's notices before any runs.
         for notice in statements.iter().flat_map(crate::wire::truncation_notices) {
@@ -1002,6 +1109,11 @@ impl QueryHandler for ShardSession {
         given: &[u32],
         session: &mut Session,
     ) -> Result<Prepared<Self::Statement>, PgError> {
+        if self.sender.is_some() {
+            return Err(PgError::protocol_violation(
+                "extended query protocol not supported in a replication connection",
+            ));
+        }
         let mut stmts = sql::parse(sql_text).map_err(parse_error)?;
         for notice in stmts.iter().flat_map(crate::wire::truncation_notices) {
             session.defer_notice(notice);

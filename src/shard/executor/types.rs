@@ -219,6 +219,16 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
         }
         DataType::BitVarying(_) | DataType::VarBit(_) => return Ok((oid::VARBIT, None)),
         DataType::Regclass => return Ok((oid::OID, None)),
+        // `$3::CHAR` (SQLAlchemy's asyncpg dialect, comparing with a
+        // "char" catalog column): blank-padded character(n) is not a type
+        // here; varchar(n) cuts the value the same way.
+        DataType::Char(n) | DataType::Character(n) => {
+            let n = match n {
+                Some(CharacterLength::IntegerLength { length, .. }) => *length as u32,
+                _ => 1,
+            };
+            return Ok((oid::VARCHAR, Some(n)));
+        }
         DataType::Custom(name, mods) if mods.is_empty() => match custom_name(name).as_str() {
             "oid" | "regclass" | "regtype" => return Ok((oid::OID, None)),
             "name" => return Ok((oid::NAME, None)),

@@ -91,7 +91,7 @@ fn read_framed(path: &Path, magic: &[u8; 8]) -> Result<Vec<u8>> {
 }
 
 /// The directory of the checkpoint at `lsn`.
-fn checkpoint_dir(data: &Path, lsn: Lsn) -> PathBuf {
+pub fn checkpoint_dir(data: &Path, lsn: Lsn) -> PathBuf {
     data.join(format!("ckpt-{:016X}", lsn.0))
 }
 

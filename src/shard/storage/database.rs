@@ -21,6 +21,7 @@
 use super::catalog::IndexDef;
 use super::checkpoint;
 use super::error::{Result, StorageError};
+use super::identity;
 use super::prepared::{Footprint, PrepareRecord, MAX_GID_BYTES};
 use super::recovery::{recover, RecoveryReport};
 use super::table::IndexData;
@@ -28,6 +29,7 @@ use super::tables::{Tables, Undo};
 use super::txn::{Change, Transaction};
 use super::wal::reader::remove_before;
 use super::wal::record::WalRecord;
+use super::wal::stream::read_frames;
 use super::wal::writer::WalWriter;
 use super::wal::Lsn;
 use crate::metrics::StorageTimings;
@@ -120,6 +122,30 @@ struct Shared {
     decision: Condvar,
     recovery: RecoveryReport,
     timings: StorageTimings,
+    system_id: u64,
+    /// A standby's: only replication changes the tables.
+    in_recovery: std::sync::atomic::AtomicBool,
+}
+
+/// A consistent copy of a data directory for a new standby: the files of
+/// a checkpoint (paths relative to the data directory, the manifest last)
+/// and the LSN streaming goes on from.
+#[derive(Debug, Clone)]
+pub struct BaseBackup {
+    /// The checkpoint's LSN: WAL from here on completes the copy.
+    pub lsn: Lsn,
+    /// (relative path, contents), in the order to write them.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// One transaction received from a primary: its WAL frames as the
+/// primary wrote them and the records they hold (the last a commit).
+#[derive(Debug, Clone, Default)]
+pub struct ReplicatedTxn {
+    /// The frames, byte for byte.
+    pub frames: Vec<u8>,
+    /// The decoded records, the commit record excluded.
+    pub records: Vec<WalRecord>,
 }
 
 /// A shard's durable tables.
@@ -136,6 +162,7 @@ impl Database {
         let data = dir.as_ref().to_path_buf();
         let wal_dir = data.join("wal");
         std::fs::create_dir_all(&wal_dir).map_err(|e| StorageError::io(&wal_dir, e))?;
+        let system_id = identity::load_or_create(&data)?;
         let (tables, recovery) = recover(&data, &wal_dir)?;
         let timings = StorageTimings::new();
         let wal = WalWriter::create(
@@ -158,6 +185,8 @@ impl Database {
             recovery,
             options,
             timings,
+            system_id,
+            in_recovery: std::sync::atomic::AtomicBool::new(false),
         });
         let worker = Arc::clone(&shared);
         let checkpointer = std::thread::Builder::new()
@@ -230,6 +259,17 @@ impl Database {
         self.shared.options.max_prepared_transactions
     }
 
+    /// True on a standby (`pg_is_in_recovery()`): commits are refused
+    /// with 25006, only [`Database::apply_replicated`] changes the tables.
+    pub fn in_recovery(&self) -> bool {
+        self.shared.in_recovery.load(Ordering::Acquire)
+    }
+
+    /// Makes this database a standby's (`true`) or a primary's.
+    pub fn set_in_recovery(&self, on: bool) {
+        self.shared.in_recovery.store(on, Ordering::Release);
+    }
+
     /// Checks, applies and logs one transaction (see [`Ending`]), waiting
     /// first for any prepared transaction whose reservations it overlaps.
     fn write(
@@ -238,6 +278,12 @@ impl Database {
         mut prebuilt: Option<(u64, IndexData)>,
         progress: &BuildProgress,
     ) -> Result<Lsn> {
+        if self.in_recovery() {
+            return Err(StorageError::new(
+                "25006",
+                "cannot execute a write in a read-only transaction",
+            ));
+        }
         let end = loop {
             let decided = self.shared.decisions();
             let mut tables = self
@@ -328,12 +374,109 @@ impl Database {
         if !matches!(ending, Ending::Commit(_)) {
             self.shared.decided();
         }
-        self.shared.wal.flush(end)?;
-        let since = end.0 - self.shared.last_checkpoint.load(Ordering::Relaxed);
-        if since >= self.shared.options.checkpoint_wal_bytes {
-            self.shared.wake.notify_all();
-        }
+        self.shared.made_durable(end)?;
         Ok(end)
+    }
+
+    /// A standby's replay of transactions streamed from its primary: each
+    /// is applied through [`Tables::apply`] (as recovery does: index
+    /// changes included) and its frames appended to this WAL unchanged, so
+    /// LSNs match the primary's; returns the LSN after the last one once
+    /// it is durable. A transaction that does not apply is undone and
+    /// ends the batch with its error (the ones before it stay).
+    pub fn apply_replicated(&self, txns: Vec<ReplicatedTxn>) -> Result<Lsn> {
+        let mut end = self.shared.wal.written();
+        let mut failed = None;
+        {
+            let mut tables = self
+                .shared
+                .tables
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            let progress = BuildProgress::new();
+            for txn in txns {
+                let mut undo = Vec::with_capacity(txn.records.len());
+                let applied = txn.records.iter().try_for_each(|rec| {
+                    undo.push(tables.apply(rec, &progress, None)?);
+                    Ok(())
+                });
+                match applied.and_then(|()| self.shared.wal.append(&txn.frames)) {
+                    Ok(e) => end = e,
+                    Err(e) => {
+                        for u in undo.into_iter().rev() {
+                            tables.undo(u);
+                        }
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        self.shared.made_durable(end)?;
+        failed.map_or(Ok(end), Err)
+    }
+
+    /// Takes a checkpoint now and returns its files and LSN for a base
+    /// backup. Checkpoints wait meanwhile, so none of the files goes away
+    /// before it is read.
+    pub fn base_backup(&self) -> Result<BaseBackup> {
+        let mut last = self
+            .shared
+            .checkpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let lsn = self.shared.checkpoint_holding(&mut last)?;
+        let data = &self.shared.data;
+        let read = |rel: &str| {
+            let path = data.join(rel);
+            std::fs::read(&path).map_err(|e| StorageError::io(&path, e))
+        };
+        let mut files = vec![(identity::IDENTITY.to_string(), read(identity::IDENTITY)?)];
+        if data.join(checkpoint::MANIFEST).exists() {
+            let dir = checkpoint::checkpoint_dir(data, lsn);
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let entries = std::fs::read_dir(&dir).map_err(|e| StorageError::io(&dir, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| StorageError::io(&dir, e))?;
+                let rel = format!("{name}/{}", entry.file_name().to_string_lossy());
+                let bytes = read(&rel)?;
+                files.push((rel, bytes));
+            }
+            files.push((
+                checkpoint::MANIFEST.to_string(),
+                read(checkpoint::MANIFEST)?,
+            ));
+        }
+        Ok(BaseBackup { lsn, files })
+    }
+
+    /// Raw WAL frames from `from` up to the durable position (at most
+    /// about `max` bytes, whole frames only), for a WAL sender.
+    pub fn read_wal(&self, from: Lsn, upto: Lsn, max: usize) -> Result<Vec<u8>> {
+        read_frames(
+            &self.shared.wal_dir,
+            from,
+            upto.min(self.flushed_lsn()),
+            max,
+        )
+    }
+
+    /// The durable WAL position as it moves (see [`WalWriter::subscribe_flushed`]).
+    pub fn subscribe_flushed(&self) -> tokio::sync::watch::Receiver<Lsn> {
+        self.shared.wal.subscribe_flushed()
+    }
+
+    /// The directory the WAL is written to (`<data directory>/wal`).
+    pub fn wal_dir(&self) -> &Path {
+        &self.shared.wal_dir
+    }
+
+    /// The data directory's system identifier (see [`identity`]).
+    pub fn system_identifier(&self) -> u64 {
+        self.shared.system_id
     }
 
     /// A transaction that only creates an index builds it under the read
@@ -459,8 +602,24 @@ impl Shared {
         Ok(())
     }
 
+    /// fsyncs the WAL up to `end` (group commit) and wakes the
+    /// checkpointer when enough WAL has accumulated.
+    fn made_durable(&self, end: Lsn) -> Result<()> {
+        self.wal.flush(end)?;
+        let since = end.0 - self.last_checkpoint.load(Ordering::Relaxed);
+        if since >= self.options.checkpoint_wal_bytes {
+            self.wake.notify_all();
+        }
+        Ok(())
+    }
+
     fn checkpoint(&self) -> Result<Lsn> {
         let mut last = self.checkpoint.lock().unwrap_or_else(|e| e.into_inner());
+        self.checkpoint_holding(&mut last)
+    }
+
+    /// A checkpoint, with the checkpoint mutex (`last`) held.
+    fn checkpoint_holding(&self, last: &mut Lsn) -> Result<Lsn> {
         let started = Instant::now();
         let (lsn, manifest) = {
             let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());

@@ -9,7 +9,8 @@
 //!  executor ◀──Database::read (RwLock)──  Tables ─ Table ─ ColumnStore (by slot)
 //!                                                        ├ pkey / btree indexes
 //!                                                        └ ANN indexes over ColumnSpace
-//! <data dir>/MANIFEST, ckpt-<LSN>/ (checkpoint.rs), wal/<LSN>.wal (wal/)
+//! <data dir>/MANIFEST, ckpt-<LSN>/ (checkpoint.rs), wal/<LSN>.wal (wal/),
+//!            IDENTITY (identity.rs)
 //! ```
 //!
 //! Durability: `commit` returns after the WAL is fsynced past the commit
@@ -24,6 +25,7 @@ pub mod checkpoint;
 pub mod columns;
 pub mod database;
 pub mod error;
+pub mod identity;
 pub mod prepared;
 pub mod recovery;
 pub mod row_codec;
@@ -34,8 +36,10 @@ pub mod txn;
 pub mod wal;
 
 pub use ann_index::{AnnIndex, AnnSearch};
-pub use catalog::{ColumnDef, ColumnType, ElementType, IndexDef, IndexMethod, TableDef};
-pub use database::{Database, StorageOptions};
+pub use catalog::{
+    ColumnDef, ColumnType, ElementType, IndexDef, IndexMethod, TableDef, IDENTITY_MARK,
+};
+pub use database::{BaseBackup, Database, ReplicatedTxn, StorageOptions};
 pub use error::{Result, StorageError};
 pub use prepared::PrepareRecord;
 pub use recovery::RecoveryReport;

@@ -15,6 +15,7 @@
 
 pub mod reader;
 pub mod record;
+pub mod stream;
 pub mod writer;
 
 use std::fmt;

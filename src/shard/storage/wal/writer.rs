@@ -10,6 +10,10 @@
 //! one fsync. An fsync error makes the writer refuse every later commit
 //! (the page cache may have dropped the data; only recovery can tell).
 //!
+//! Each fsync that moves the durable position publishes it on a watch
+//! channel ([`WalWriter::subscribe_flushed`]): WAL senders stream only
+//! WAL up to it. With nobody subscribed that costs one uncontended lock.
+//!
 //! Readers ask [`WalWriter::wait_durable`] before they look at the tables,
 //! so a commit becomes visible only once its WAL is on disk: a lock-free
 //! check while everything written is flushed, else a wait for the fsync.
@@ -34,6 +38,8 @@ pub struct WalWriter {
     /// True while everything appended is also flushed (read without the
     /// mutex by [`WalWriter::wait_durable`]; written under it).
     durable: AtomicBool,
+    /// The durable position, for WAL senders.
+    flushed_tx: tokio::sync::watch::Sender<Lsn>,
     fsync_seconds: Histogram,
     #[cfg(test)]
     pub(crate) fsync_hook: FsyncHook,
@@ -115,6 +121,7 @@ impl WalWriter {
             }),
             flushed: Condvar::new(),
             durable: AtomicBool::new(true),
+            flushed_tx: tokio::sync::watch::Sender::new(start),
             fsync_seconds,
             #[cfg(test)]
             fsync_hook: FsyncHook::default(),
@@ -194,6 +201,12 @@ impl WalWriter {
                     if st.flushed == st.written {
                         self.durable.store(true, Ordering::Release);
                     }
+                    let flushed = st.flushed;
+                    self.flushed_tx.send_if_modified(|at| {
+                        let moved = *at < flushed;
+                        *at = flushed.max(*at);
+                        moved
+                    });
                 }
                 Err(e) => st.broken = Some(e.to_string()),
             }
@@ -234,6 +247,11 @@ impl WalWriter {
     /// LSN up to which the WAL is known to be on disk.
     pub fn flushed(&self) -> Lsn {
         self.lock().flushed
+    }
+
+    /// A receiver of the durable position, updated after each fsync.
+    pub fn subscribe_flushed(&self) -> tokio::sync::watch::Receiver<Lsn> {
+        self.flushed_tx.subscribe()
     }
 
     /// Number of fsyncs group commit has issued.

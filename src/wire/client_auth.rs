@@ -1,5 +1,5 @@
 //! The client side of PostgreSQL's password authentication, for the
-//! proxy's own logins to shards: cleartext, MD5 and SCRAM-SHA-256 (RFC
+//! proxy's own logins to shards and a standby's to its primary: cleartext, MD5 and SCRAM-SHA-256 (RFC
 //! 5802 without channel binding; the server takes the user from the
 //! startup packet, so the SCRAM user name is empty as libpq sends it).
 
@@ -8,14 +8,83 @@ use base64::Engine;
 use md5::{Digest, Md5};
 use sha2::Sha256;
 
+use crate::wire::backend_messages::{password, sasl_initial};
 use crate::wire::scram::{hi, hmac};
-use crate::wire::PgError;
+use crate::wire::{sqlstate, PgError};
+use bytes::BytesMut;
 
-fn auth_failed(shard: &str, why: &str) -> PgError {
+/// 28P01; `server` names the server as errors show it (`shard "s0"`).
+fn auth_failed(server: &str, why: &str) -> PgError {
     PgError::new(
         "28P01",
-        format!("authentication with shard \"{shard}\" failed: {why}"),
+        format!("authentication with {server} failed: {why}"),
     )
+}
+
+/// Answers a server's authentication requests (cleartext, MD5,
+/// SCRAM-SHA-256) for one login.
+pub struct ClientLogin {
+    user: String,
+    password: String,
+    scram: Option<ScramClient>,
+}
+
+impl ClientLogin {
+    /// A login as `user` with `password`.
+    pub fn new(user: &str, password: &str) -> Self {
+        ClientLogin {
+            user: user.to_string(),
+            password: password.to_string(),
+            scram: None,
+        }
+    }
+
+    /// Encodes into `out` the answer to AuthenticationRequest `code` with
+    /// its payload (nothing for AuthenticationOk or SASLFinal, whose
+    /// signature it checks). `server` names the server in errors.
+    pub fn answer(
+        &mut self,
+        server: &str,
+        code: i32,
+        data: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<(), PgError> {
+        let broken = || PgError::protocol_violation(format!("{server} broke the SCRAM exchange"));
+        match code {
+            0 => {}
+            3 => {
+                let mut p = self.password.as_bytes().to_vec();
+                p.push(0);
+                password(out, &p);
+            }
+            5 => {
+                let mut p = md5_password(&self.user, &self.password, data).into_bytes();
+                p.push(0);
+                password(out, &p);
+            }
+            10 => {
+                let client = ScramClient::new(&self.password);
+                sasl_initial(out, "SCRAM-SHA-256", client.client_first().as_bytes());
+                self.scram = Some(client);
+            }
+            11 => {
+                let client = self.scram.as_mut().ok_or_else(broken)?;
+                let reply = client.client_final(server, &String::from_utf8_lossy(data))?;
+                password(out, reply.as_bytes());
+            }
+            12 => {
+                let client = self.scram.as_ref().ok_or_else(broken)?;
+                client.verify(server, &String::from_utf8_lossy(data))?;
+            }
+            code => {
+                return Err(PgError::new(
+                    sqlstate::CONNECTION_FAILURE,
+                    format!("{server} is unavailable: unsupported authentication request {code}"),
+                ))
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The MD5 password message: `md5` + md5hex(md5hex(password + user) + salt).
@@ -67,23 +136,23 @@ impl ScramClient {
     }
 
     /// The client-final message for the server-first message.
-    pub fn client_final(&mut self, shard: &str, server_first: &str) -> Result<String, PgError> {
+    pub fn client_final(&mut self, server: &str, server_first: &str) -> Result<String, PgError> {
         let field = |k: &str| {
             server_first
                 .split(',')
                 .find_map(|p| p.strip_prefix(k))
-                .ok_or_else(|| auth_failed(shard, "malformed SCRAM server-first message"))
+                .ok_or_else(|| auth_failed(server, "malformed SCRAM server-first message"))
         };
         let nonce = field("r=")?;
         if !nonce.starts_with(&self.nonce) {
-            return Err(auth_failed(shard, "SCRAM nonce mismatch"));
+            return Err(auth_failed(server, "SCRAM nonce mismatch"));
         }
         let salt = B64
             .decode(field("s=")?)
-            .map_err(|_| auth_failed(shard, "malformed SCRAM salt"))?;
+            .map_err(|_| auth_failed(server, "malformed SCRAM salt"))?;
         let iterations: u32 = field("i=")?
             .parse()
-            .map_err(|_| auth_failed(shard, "malformed SCRAM iteration count"))?;
+            .map_err(|_| auth_failed(server, "malformed SCRAM iteration count"))?;
         let password = crate::wire::scram::saslprep(&self.password);
         self.salted = hi(password.as_bytes(), &salt, iterations.max(1));
         let without_proof = format!("c=biws,r={nonce}");
@@ -100,14 +169,14 @@ impl ScramClient {
     }
 
     /// Checks the server-final message's signature.
-    pub fn verify(&self, shard: &str, server_final: &str) -> Result<(), PgError> {
+    pub fn verify(&self, server: &str, server_final: &str) -> Result<(), PgError> {
         let server_key = hmac(&self.salted, b"Server Key");
         let expected = B64.encode(hmac(&server_key, self.auth_message.as_bytes()));
         match server_final.strip_prefix("v=") {
             Some(v) if v == expected => Ok(()),
             _ => Err(auth_failed(
-                shard,
-                "the shard's SCRAM signature does not match",
+                server,
+                "the server's SCRAM signature does not match",
             )),
         }
     }

@@ -1,6 +1,7 @@
-//! The protocol seen from the other side: messages a shard sends (typed
+//! The protocol seen from the client side: messages a server sends (typed
 //! views over the frame bodies, rows kept as raw [`DataRow`] bytes) and the
-//! frontend messages the proxy sends to a shard.
+//! frontend messages a client sends — the proxy to its shards, a standby
+//! to its primary.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -40,6 +41,8 @@ pub enum BackendMessage {
     CopyIn,
     /// 'H': CopyOutResponse.
     CopyOut,
+    /// 'W': CopyBothResponse (START_REPLICATION).
+    CopyBoth,
     /// 'd': CopyData.
     CopyData(Bytes),
     /// '1', '2', '3', 's', 'c', 'A': acknowledgements the proxy skips.
@@ -79,6 +82,7 @@ impl BackendMessage {
             b'n' => BackendMessage::NoData,
             b'G' => BackendMessage::CopyIn,
             b'H' => BackendMessage::CopyOut,
+            b'W' => BackendMessage::CopyBoth,
             b'd' => BackendMessage::CopyData(r.0),
             b'1' | b'2' | b'3' | b's' | b'c' | b'A' => BackendMessage::Ack(tag),
             other => {

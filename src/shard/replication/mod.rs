@@ -1,0 +1,260 @@
+//! Streaming replication between `pgvshard shard` processes, as
+//! PostgreSQL's physical streaming replication works, with pgvshard's own
+//! WAL as the payload ([`protocol`]).
+//!
+//! ```text
+//!  standby                                         primary
+//!  receiver ──startup replication=true, login──▶   wire layer → ShardSession (WAL sender mode)
+//!           ──BASE_BACKUP (empty data dir)──────▶   Database::base_backup: checkpoint files + LSN
+//!           ──IDENTIFY_SYSTEM──────────────────▶   system identifier, timeline, flushed LSN
+//!           ──START_REPLICATION X/X TIMELINE 1─▶   sender: copy-both
+//!           ◀─XLogData (durable WAL only)───────    read_wal(sent, flushed) as it moves
+//!           ◀─keepalive every second────────────
+//!           ──status (write/flush/apply)───────▶   pg_stat_replication
+//!  Database::apply_replicated: Tables::apply + the same frames appended
+//! ```
+//!
+//! Invariants: a primary sends only WAL it has fsynced, in whole frames;
+//! a standby appends and applies whole transactions only (its WAL is a
+//! byte-for-byte prefix of the primary's, so LSNs agree), and its reads
+//! see a transaction once its WAL is durable there. A standby refuses
+//! writes (25006) while it is in recovery.
+
+pub mod protocol;
+pub mod receiver;
+pub mod sender;
+pub mod upstream;
+
+use crate::shard::storage::Lsn;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use protocol::StandbyStatus;
+
+/// A shard's replication state (its role is the database's
+/// [`Database::in_recovery`](crate::shard::storage::Database::in_recovery)): its WAL senders (primary side,
+/// `pg_stat_replication`) and its WAL receiver (standby side,
+/// `pg_stat_wal_receiver`).
+#[derive(Debug)]
+pub struct Replication {
+    /// Users allowed to open replication connections.
+    replication_users: Vec<String>,
+    senders: Mutex<Vec<Arc<WalSender>>>,
+    receiver: Mutex<ReceiverStatus>,
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// WAL bytes sent to standbys since start.
+    pub wal_sent_bytes: AtomicU64,
+    /// WAL bytes replayed from a primary since start.
+    pub wal_replayed_bytes: AtomicU64,
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Replication::new(vec!["postgres".to_string()])
+    }
+}
+
+impl Replication {
+    /// A primary's state; `replication_users` may open replication
+    /// connections.
+    pub fn new(replication_users: Vec<String>) -> Self {
+        Replication {
+            replication_users,
+            senders: Mutex::new(Vec::new()),
+            receiver: Mutex::new(ReceiverStatus::default()),
+            stopping: tokio::sync::watch::Sender::new(false),
+            wal_sent_bytes: AtomicU64::new(0),
+            wal_replayed_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// May `user` open a replication connection?
+    pub fn may_replicate(&self, user: &str) -> bool {
+        self.replication_users.iter().any(|u| u == user)
+    }
+
+    /// Tells WAL senders and the receiver that the server is stopping.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// A receiver of the stop signal.
+    pub fn subscribe_stop(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// The WAL senders now (`pg_stat_replication`).
+    pub fn senders(&self) -> Vec<Arc<WalSender>> {
+        self.senders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn add_sender(&self, s: Arc<WalSender>) {
+        self.senders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(s);
+    }
+
+    fn remove_sender(&self, s: &Arc<WalSender>) {
+        self.senders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|x| !Arc::ptr_eq(x, s));
+    }
+
+    /// The WAL receiver's state now (`pg_stat_wal_receiver`, the
+    /// `pg_last_*` functions).
+    pub fn receiver(&self) -> ReceiverStatus {
+        self.receiver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn update_receiver(&self, f: impl FnOnce(&mut ReceiverStatus)) {
+        f(&mut self.receiver.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+}
+
+/// A standby's WAL receiver, as `pg_stat_wal_receiver` shows it.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiverStatus {
+    /// `streaming`, `starting`, `waiting` (for the primary), or empty
+    /// before the receiver starts.
+    pub status: &'static str,
+    /// Where the current stream started.
+    pub receive_start_lsn: Lsn,
+    /// Received, written and flushed (`pg_last_wal_receive_lsn()`).
+    pub flushed_lsn: Lsn,
+    /// Applied (`pg_last_wal_replay_lsn()`).
+    pub replayed_lsn: Lsn,
+    /// The primary's send time of the last replayed transaction
+    /// (`pg_last_xact_replay_timestamp()`; our commit records carry no
+    /// time, the XLogData that brought the commit does).
+    pub replay_time: Option<i64>,
+    /// Send time of the last message from the primary.
+    pub last_msg_send_time: Option<i64>,
+    /// When it arrived.
+    pub last_msg_receipt_time: Option<i64>,
+    /// The primary's WAL end as last reported.
+    pub latest_end_lsn: Lsn,
+    /// When it was reported.
+    pub latest_end_time: Option<i64>,
+    /// The primary's host.
+    pub sender_host: String,
+    /// The primary's port.
+    pub sender_port: u16,
+    /// The connection's parameters, password left out.
+    pub conninfo: String,
+}
+
+/// One WAL sender (a standby streaming from this server).
+#[derive(Debug)]
+pub struct WalSender {
+    /// The session's pid.
+    pub pid: i32,
+    /// The user it logged in as.
+    pub user: String,
+    /// The standby's `application_name`.
+    pub application_name: String,
+    /// The standby's address.
+    pub client_addr: Option<SocketAddr>,
+    /// When the session started (µs since 2000).
+    pub backend_start: i64,
+    progress: Mutex<SenderProgress>,
+}
+
+/// What a WAL sender has sent and its standby has reported.
+#[derive(Debug, Clone, Default)]
+pub struct SenderProgress {
+    /// `catchup` while behind, then `streaming`.
+    pub state: &'static str,
+    /// Sent up to.
+    pub sent: Lsn,
+    /// The standby's last status update.
+    pub status: StandbyStatus,
+    /// Write, flush and replay lag (from sending WAL to the standby
+    /// reporting it written, flushed, applied).
+    pub lags: [Option<Duration>; 3],
+    /// When the last status update arrived (µs since 2000).
+    pub reply_time: Option<i64>,
+    /// (end LSN, when sent) of sends not yet applied by the standby.
+    in_flight: std::collections::VecDeque<(Lsn, Instant)>,
+}
+
+impl WalSender {
+    /// A sender's entry, before streaming.
+    pub fn new(
+        pid: i32,
+        user: String,
+        application_name: String,
+        client_addr: Option<SocketAddr>,
+    ) -> Self {
+        WalSender {
+            pid,
+            user,
+            application_name,
+            client_addr,
+            backend_start: protocol::pg_now(),
+            progress: Mutex::new(SenderProgress {
+                state: "startup",
+                ..SenderProgress::default()
+            }),
+        }
+    }
+
+    /// Its progress now.
+    pub fn progress(&self) -> SenderProgress {
+        self.progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn update(&self, f: impl FnOnce(&mut SenderProgress)) {
+        f(&mut self.progress.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// WAL up to `end` was sent; `caught_up` when that is all there is.
+    fn sent(&self, end: Lsn, caught_up: bool) {
+        self.update(|p| {
+            p.sent = end;
+            p.state = if caught_up { "streaming" } else { "catchup" };
+            p.in_flight.push_back((end, Instant::now()));
+            // A standby that never reports keeps a bounded history.
+            if p.in_flight.len() > 4096 {
+                p.in_flight.pop_front();
+            }
+        });
+    }
+
+    /// Records a standby status update and the lags it shows.
+    fn reported(&self, status: StandbyStatus) {
+        self.update(|p| {
+            let now = Instant::now();
+            for (lag, at) in p
+                .lags
+                .iter_mut()
+                .zip([status.write, status.flush, status.apply])
+            {
+                if let Some((_, sent)) = p.in_flight.iter().rev().find(|(end, _)| *end <= at) {
+                    *lag = Some(now - *sent);
+                }
+            }
+            while p
+                .in_flight
+                .front()
+                .is_some_and(|(end, _)| *end <= status.apply)
+            {
+                p.in_flight.pop_front();
+            }
+            p.status = status;
+            p.reply_time = Some(protocol::pg_now());
+        });
+    }
+}

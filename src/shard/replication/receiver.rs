@@ -1,0 +1,377 @@
+//! The standby's side: the base copy that fills an empty data directory,
+//! and the WAL receiver that streams from the primary and replays.
+//!
+//! A data directory without `wal/` has no usable copy yet (never
+//! started, or a base copy cut short): its leftovers are removed and a
+//! new copy is taken (BASE_BACKUP) while the primary keeps serving
+//! writes; `wal/` is created last, so a copy is whole once it exists.
+//!
+//! The receiver connects, checks the primary's system identifier against
+//! its own, and streams from the end of its WAL. Frames collect until a
+//! commit completes a transaction; each XLogData's whole transactions are
+//! applied in one batch (one write lock, one fsync) and the new position
+//! reported at once. Any error ends the stream; the receiver reconnects
+//! after [`RETRY`] until the server stops.
+
+use super::protocol::{parse_lsn, pg_now, StandbyStatus, StreamMessage};
+use super::sender::TIMELINE;
+use super::upstream::{refused, StandbyOf, Upstream};
+use super::Replication;
+use crate::shard::storage::checkpoint::MANIFEST;
+use crate::shard::storage::identity::IDENTITY;
+use crate::shard::storage::wal::record::{parse_frame, Frame, WalRecord};
+use crate::shard::storage::{Database, Lsn, ReplicatedTxn};
+use crate::wire::backend_messages::BackendMessage;
+use crate::wire::PgError;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Wait before reconnecting after the stream ended.
+const RETRY: Duration = Duration::from_millis(500);
+/// Interval of status updates when nothing else prompts one.
+const STATUS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Makes `data` hold a copy of the primary's, taking a base copy when it
+/// has none yet.
+pub async fn prepare_data_dir(data: &Path, to: &StandbyOf) -> Result<(), String> {
+    if data.join("wal").is_dir() {
+        return Ok(());
+    }
+    let fail = |e: &dyn std::fmt::Display| format!("base copy into {}: {e}", data.display());
+    std::fs::create_dir_all(data).map_err(|e| fail(&e))?;
+    remove_leftovers(data).map_err(|e| fail(&e))?;
+    tracing::info!(primary = %format!("{}:{}", to.host, to.port), "taking a base copy");
+    let lsn = base_copy(data, to).await.map_err(|e| fail(&e))?;
+    std::fs::create_dir_all(data.join("wal"))
+        .and_then(|()| std::fs::File::open(data)?.sync_all())
+        .map_err(|e| fail(&e))?;
+    tracing::info!(%lsn, "base copy complete");
+    Ok(())
+}
+
+/// Removes what a base copy cut short left behind.
+fn remove_leftovers(data: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(data)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("ckpt-") {
+            std::fs::remove_dir_all(entry.path())?;
+        } else if name.starts_with(MANIFEST) || name.starts_with(IDENTITY) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// A path a base copy may write: `IDENTITY`, `MANIFEST` or a file of a
+/// checkpoint directory.
+fn backup_path_ok(path: &str) -> bool {
+    match path.split_once('/') {
+        None => path == IDENTITY || path == MANIFEST,
+        Some((dir, file)) => {
+            dir.starts_with("ckpt-")
+                && !file.is_empty()
+                && !file.contains('/')
+                && !file.starts_with('.')
+                && !dir.contains("..")
+        }
+    }
+}
+
+/// Runs BASE_BACKUP and writes the files it sends; returns its LSN.
+async fn base_copy(data: &Path, to: &StandbyOf) -> Result<Lsn, PgError> {
+    let mut up = Upstream::connect(to).await?;
+    up.send_query("BASE_BACKUP").await?;
+    let mut lsn = None;
+    let mut file: Option<(String, Vec<u8>)> = None;
+    let mut error = None;
+    loop {
+        match up.read().await? {
+            BackendMessage::DataRow(row) => {
+                lsn = super::upstream::text_fields(&row)?
+                    .first()
+                    .cloned()
+                    .flatten()
+                    .and_then(|t| parse_lsn(&t));
+            }
+            BackendMessage::CopyData(chunk) => match chunk.first() {
+                Some(b'n') => {
+                    if let Some((path, bytes)) = file.take() {
+                        write_backup_file(data, &path, &bytes)?;
+                    }
+                    let name = String::from_utf8_lossy(&chunk[1..])
+                        .trim_end_matches('\0')
+                        .to_string();
+                    if !backup_path_ok(&name) {
+                        return Err(PgError::protocol_violation(format!(
+                            "{} sent a base copy file with a bad name: {name:?}",
+                            up.name()
+                        )));
+                    }
+                    file = Some((name, Vec::new()));
+                }
+                Some(b'd') => match &mut file {
+                    Some((_, bytes)) => bytes.extend_from_slice(&chunk[1..]),
+                    None => {
+                        return Err(PgError::protocol_violation("base copy data before a file"))
+                    }
+                },
+                _ => return Err(PgError::protocol_violation("unknown base copy message")),
+            },
+            BackendMessage::Error(e) => error = Some(refused(&up.name(), e)),
+            BackendMessage::ReadyForQuery(_) => break,
+            _ => {}
+        }
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    if let Some((path, bytes)) = file.take() {
+        write_backup_file(data, &path, &bytes)?;
+    }
+    lsn.ok_or_else(|| PgError::protocol_violation("BASE_BACKUP sent no start position"))
+}
+
+/// Writes one file of a base copy (synced; renamed into place).
+fn write_backup_file(data: &Path, rel: &str, bytes: &[u8]) -> Result<(), PgError> {
+    let path = data.join(rel);
+    let io = |e: std::io::Error| PgError::internal(format!("{}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Starts the WAL receiver; it runs until the server stops.
+pub fn spawn(
+    db: Arc<Database>,
+    replication: Arc<Replication>,
+    to: StandbyOf,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut stop = replication.subscribe_stop();
+        replication.update_receiver(|r| {
+            r.replayed_lsn = db.current_lsn();
+            r.flushed_lsn = db.flushed_lsn();
+            r.sender_host = to.host.clone();
+            r.sender_port = to.port;
+            r.conninfo = to.conninfo();
+        });
+        while !*stop.borrow() {
+            replication.update_receiver(|r| r.status = "starting");
+            let streamed = tokio::select! {
+                r = stream(&db, &replication, &to) => r,
+                _ = stop.wait_for(|s| *s) => break,
+            };
+            replication.update_receiver(|r| r.status = "waiting");
+            if let Err(e) = streamed {
+                tracing::warn!(error = %e.message, "WAL receiver: stream from the primary ended");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(RETRY) => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
+        }
+        replication.update_receiver(|r| r.status = "stopping");
+    })
+}
+
+/// Whole transactions out of a chunk of frames; an unfinished one stays
+/// in `pending`.
+fn split_transactions(
+    pending: &mut ReplicatedTxn,
+    data: &[u8],
+) -> Result<Vec<ReplicatedTxn>, PgError> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        let Frame::Whole(body, n) = parse_frame(&data[at..]) else {
+            return Err(PgError::protocol_violation(
+                "the primary sent a damaged or partial WAL frame",
+            ));
+        };
+        let rec = WalRecord::decode(body).map_err(|e| {
+            PgError::protocol_violation(format!("the primary sent an undecodable WAL record: {e}"))
+        })?;
+        pending.frames.extend_from_slice(&data[at..at + n]);
+        at += n;
+        if rec == WalRecord::Commit {
+            out.push(std::mem::take(pending));
+        } else {
+            pending.records.push(rec);
+        }
+    }
+    Ok(out)
+}
+
+/// One connection's stream, until it fails or the primary ends it.
+async fn stream(
+    db: &Arc<Database>,
+    replication: &Replication,
+    to: &StandbyOf,
+) -> Result<(), PgError> {
+    let mut up = Upstream::connect(to).await?;
+    let rows = up.query("IDENTIFY_SYSTEM").await?;
+    let theirs: Option<u64> = rows
+        .first()
+        .and_then(|r| r.first().cloned().flatten())
+        .and_then(|t| t.parse().ok());
+    let ours = db.system_identifier();
+    if theirs != Some(ours) {
+        return Err(PgError::new(
+            "XX000",
+            "database system identifier differs between the primary and standby",
+        )
+        .with_detail(format!(
+            "The primary's identifier is {}, the standby's identifier is {ours}.",
+            theirs.map_or_else(|| "unknown".into(), |t| t.to_string())
+        )));
+    }
+    let start = db.current_lsn();
+    up.send_query(&format!(
+        "START_REPLICATION PHYSICAL {start} TIMELINE {TIMELINE}"
+    ))
+    .await?;
+    loop {
+        match up.read().await? {
+            BackendMessage::CopyBoth => break,
+            BackendMessage::Error(e) => return Err(refused(&up.name(), e)),
+            _ => {}
+        }
+    }
+    tracing::info!(from = %start, primary = %up.name(), "streaming from the primary");
+    replication.update_receiver(|r| {
+        r.status = "streaming";
+        r.receive_start_lsn = start;
+    });
+    let mut pending = ReplicatedTxn::default();
+    let mut expected = start;
+    let mut replayed = start;
+    let mut timer = tokio::time::interval(STATUS_INTERVAL);
+    loop {
+        let msg = tokio::select! {
+            m = up.read() => m?,
+            _ = timer.tick() => {
+                send_status(&mut up, replayed).await?;
+                continue;
+            }
+        };
+        let payload = match msg {
+            BackendMessage::CopyData(p) => p,
+            BackendMessage::Error(e) => return Err(refused(&up.name(), e)),
+            BackendMessage::Ack(b'c') => return Ok(()),
+            _ => continue,
+        };
+        let now = pg_now();
+        match StreamMessage::decode(payload)? {
+            StreamMessage::XLogData {
+                start,
+                end,
+                time,
+                data,
+            } => {
+                if start != expected {
+                    return Err(PgError::protocol_violation(format!(
+                        "the primary sent WAL at {start}, expected {expected}"
+                    )));
+                }
+                expected = Lsn(start.0 + data.len() as u64);
+                replication.update_receiver(|r| {
+                    r.last_msg_send_time = Some(time);
+                    r.last_msg_receipt_time = Some(now);
+                    r.latest_end_lsn = end;
+                    r.latest_end_time = Some(time);
+                });
+                let txns = split_transactions(&mut pending, &data)?;
+                if txns.is_empty() {
+                    continue;
+                }
+                let db2 = Arc::clone(db);
+                let end = tokio::task::spawn_blocking(move || db2.apply_replicated(txns))
+                    .await
+                    .map_err(|e| PgError::internal(format!("replay task failed: {e}")))?
+                    .map_err(crate::shard::executor::storage_error)?;
+                replication
+                    .wal_replayed_bytes
+                    .fetch_add(end.0 - replayed.0, Ordering::Relaxed);
+                replayed = end;
+                replication.update_receiver(|r| {
+                    r.flushed_lsn = end;
+                    r.replayed_lsn = end;
+                    r.replay_time = Some(time);
+                });
+                send_status(&mut up, replayed).await?;
+            }
+            StreamMessage::Keepalive { end, time, reply } => {
+                replication.update_receiver(|r| {
+                    r.last_msg_send_time = Some(time);
+                    r.last_msg_receipt_time = Some(now);
+                    r.latest_end_lsn = end;
+                    r.latest_end_time = Some(time);
+                });
+                if reply {
+                    send_status(&mut up, replayed).await?;
+                }
+            }
+            StreamMessage::Status(_) | StreamMessage::Feedback => {}
+        }
+    }
+}
+
+/// A status update: written, flushed and applied up to `at`.
+async fn send_status(up: &mut Upstream, at: Lsn) -> Result<(), PgError> {
+    let status = StreamMessage::Status(StandbyStatus {
+        write: at,
+        flush: at,
+        apply: at,
+        time: pg_now(),
+        reply: false,
+    });
+    up.copy_data(&status.encode());
+    up.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_copy_paths_stay_inside_the_data_directory() {
+        assert!(backup_path_ok("MANIFEST"));
+        assert!(backup_path_ok("ckpt-0000000000000010/t16384.rows"));
+        assert!(!backup_path_ok("../etc/passwd"));
+        assert!(!backup_path_ok("ckpt-1/../../x"));
+        assert!(!backup_path_ok("ckpt-1/.."));
+        assert!(!backup_path_ok("wal/0000.wal"));
+    }
+
+    #[test]
+    fn transactions_split_at_commits_across_chunks() {
+        let mut bytes = Vec::new();
+        WalRecord::Truncate { table: 1 }.encode(&mut bytes);
+        let first = bytes.len();
+        WalRecord::Commit.encode(&mut bytes);
+        WalRecord::Truncate { table: 2 }.encode(&mut bytes);
+        let mut pending = ReplicatedTxn::default();
+        let txns = split_transactions(&mut pending, &bytes[..first]).unwrap();
+        assert!(txns.is_empty());
+        let txns = split_transactions(&mut pending, &bytes[first..]).unwrap();
+        assert_eq!(txns.len(), 1);
+        assert_eq!(txns[0].records, vec![WalRecord::Truncate { table: 1 }]);
+        assert_eq!(pending.records, vec![WalRecord::Truncate { table: 2 }]);
+        assert!(split_transactions(&mut pending, &bytes[..3]).is_err());
+    }
+}

@@ -1,0 +1,347 @@
+//! Streaming replication between real `pgvshard shard` processes on
+//! loopback: standbys started empty from a primary under a concurrent
+//! write load (inserts, updates, deletes, CREATE INDEX) converge to the
+//! same rows and the same KNN answers; a standby killed with SIGKILL and
+//! restarted catches up; standbys refuse writes with the errors a real
+//! PostgreSQL 18 standby gives for the same statements.
+
+mod pg_support;
+mod shard_support;
+
+use pg_support::PgServer;
+use shard_support::{fresh_dir, Shard};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const DIM: usize = 8;
+
+/// A standby named `name` of `primary`, on a fresh (empty) data directory.
+fn start_standby(primary: &Shard, test: &str, name: &str) -> Shard {
+    let dir = fresh_dir(&format!("{test}-{name}"));
+    start_standby_on(primary, &dir, name)
+}
+
+/// A standby named `name` of `primary` on `dir` (empty or its own).
+fn start_standby_on(primary: &Shard, dir: &Path, name: &str) -> Shard {
+    let config = config_file(dir, name);
+    Shard::start_with(
+        dir,
+        &[
+            "--standby-of",
+            &format!("127.0.0.1:{}", primary.port),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    )
+}
+
+fn config_file(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.with_extension("yaml");
+    std::fs::write(
+        &path,
+        format!("standby_of:\n  application_name: {name}\n  user: postgres\n"),
+    )
+    .unwrap();
+    path
+}
+
+fn vector(seed: u64) -> String {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let parts: Vec<String> = (0..DIM)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            format!("{:.3}", (x % 2000) as f64 / 1000.0 - 1.0)
+        })
+        .collect();
+    format!("[{}]", parts.join(","))
+}
+
+/// One writer: inserts, updates and deletes over its own key range.
+async fn write_load(port: u16, writer: u64, statements: u64) -> u64 {
+    let client = shard_support_connect(port).await;
+    let base = 10_000 * (writer + 1);
+    let mut done = 0;
+    for i in 0..statements {
+        let id = base + i;
+        let sql = match i % 5 {
+            0..=2 => format!(
+                "INSERT INTO items (id, cat, embedding) VALUES ({id}, {}, '{}')",
+                i % 7,
+                vector(id)
+            ),
+            3 => format!(
+                "UPDATE items SET embedding = '{}', cat = cat + 1 WHERE id = {}",
+                vector(id * 31),
+                id - 2
+            ),
+            _ => format!("DELETE FROM items WHERE id = {}", id - 4),
+        };
+        client.simple_query(&sql).await.unwrap();
+        done += 1;
+    }
+    done
+}
+
+async fn shard_support_connect(port: u16) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user("postgres")
+        .dbname("db")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// Every row and KNN answers (exact and HNSW at the same settings), as
+/// text: what must be identical on the primary and its standbys.
+async fn contents(port: u16) -> Vec<String> {
+    let client = shard_support_connect(port).await;
+    let mut out = Vec::new();
+    let rows = |msgs: Vec<tokio_postgres::SimpleQueryMessage>| -> Vec<String> {
+        msgs.iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(
+                    (0..r.len())
+                        .map(|i| r.get(i).unwrap_or("NULL").to_string())
+                        .collect::<Vec<_>>()
+                        .join("|"),
+                ),
+                _ => None,
+            })
+            .collect()
+    };
+    out.extend(rows(
+        client
+            .simple_query("SELECT id, cat, embedding FROM items ORDER BY id")
+            .await
+            .unwrap(),
+    ));
+    for q in 0..5 {
+        for exact in ["off", "on"] {
+            let sql = format!(
+                "SET enable_indexscan = {}; SET hnsw.ef_search = 40; \
+                 SELECT id FROM items ORDER BY embedding <-> '{}' LIMIT 10",
+                if exact == "on" { "off" } else { "on" },
+                vector(777 + q)
+            );
+            out.push(format!(
+                "knn {q} exact={exact}: {}",
+                rows(client.simple_query(&sql).await.unwrap()).join(",")
+            ));
+        }
+    }
+    out
+}
+
+/// Polls until `standby` has replayed everything `primary` wrote.
+async fn wait_caught_up(primary: &Shard, standby: &Shard) {
+    let p = shard_support_connect(primary.port).await;
+    let target: String = p
+        .query_one("SELECT pg_current_wal_lsn()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let s = shard_support_connect(standby.port).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let replayed: Option<String> = s
+            .query_one("SELECT pg_last_wal_replay_lsn()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if replayed.as_deref() == Some(target.as_str()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "standby on port {} stuck at {replayed:?}, primary at {target}",
+            standby.port
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn standbys_started_under_load_converge_and_one_killed_catches_up() {
+    let test = "repl-converge";
+    let rows: Vec<String> = (1..=200)
+        .map(|i| format!("({i}, {}, '{}')", i % 7, vector(i)))
+        .collect();
+    let primary = Shard::with_schema(
+        &format!("{test}-primary"),
+        &format!(
+            "CREATE TABLE items (id bigint PRIMARY KEY, cat int, embedding vector({DIM}));
+             INSERT INTO items VALUES {};",
+            rows.join(",")
+        ),
+    );
+    // Standby 1 starts empty from the primary before the load.
+    let s1_dir = fresh_dir(&format!("{test}-s1"));
+    let s1 = start_standby_on(&primary, &s1_dir, "s1");
+    let writers: Vec<_> = (0..3)
+        .map(|w| tokio::spawn(write_load(primary.port, w, 250)))
+        .collect();
+    // Under load: an index build, a standby started empty, and standby 1
+    // killed and restarted.
+    let p = shard_support_connect(primary.port).await;
+    p.simple_query("CREATE INDEX items_hnsw ON items USING hnsw (embedding vector_l2_ops)")
+        .await
+        .unwrap();
+    let s2 = start_standby(&primary, test, "s2");
+    s1.kill9();
+    let s1 = start_standby_on(&primary, &s1_dir, "s1");
+    let mut written = 0;
+    for w in writers {
+        written += w.await.unwrap();
+    }
+    assert_eq!(written, 750);
+    wait_caught_up(&primary, &s1).await;
+    wait_caught_up(&primary, &s2).await;
+    let expected = contents(primary.port).await;
+    assert!(expected.len() > 500, "{}", expected.len());
+    assert_eq!(contents(s1.port).await, expected, "standby s1 differs");
+    assert_eq!(contents(s2.port).await, expected, "standby s2 differs");
+
+    // What the primary and the standbys report.
+    let rows = p
+        .simple_query(
+            "SELECT application_name, state, sent_lsn = replay_lsn, sync_state \
+             FROM pg_stat_replication ORDER BY application_name",
+        )
+        .await
+        .unwrap();
+    let seen: Vec<String> = rows
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(format!(
+                "{} {} {} {}",
+                r.get(0).unwrap(),
+                r.get(1).unwrap(),
+                r.get(2).unwrap(),
+                r.get(3).unwrap()
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seen, ["s1 streaming t async", "s2 streaming t async"]);
+    let s = shard_support_connect(s2.port).await;
+    let row = s
+        .query_one(
+            "SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), \
+             pg_last_xact_replay_timestamp() IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0) && row.get::<_, bool>(1) && row.get::<_, bool>(2));
+    let status = s2
+        .psql("SELECT status, sender_port FROM pg_stat_wal_receiver")
+        .unwrap();
+    assert_eq!(status.trim(), format!("streaming|{}", primary.port));
+    assert_eq!(
+        primary.psql("SELECT pg_is_in_recovery()").unwrap().trim(),
+        "f"
+    );
+    s1.stop();
+    s2.stop();
+    primary.stop();
+}
+
+/// (SQLSTATE, message) of each statement, or "ok".
+async fn outcomes(client: &tokio_postgres::Client, statements: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for sql in statements {
+        out.push(match client.simple_query(sql).await {
+            Ok(_) => format!("{sql}: ok"),
+            Err(e) => match e.as_db_error() {
+                Some(db) => format!("{sql}: {} {}", db.code().code(), db.message()),
+                None => format!("{sql}: {e}"),
+            },
+        });
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_refuses_writes_as_a_postgres_standby_does() {
+    let setup = "CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t VALUES (1, 1);";
+    let statements = [
+        "INSERT INTO t VALUES (2, 2)",
+        "UPDATE t SET x = 3",
+        "DELETE FROM t",
+        "CREATE TABLE u (a int)",
+        "CREATE INDEX ON t (x)",
+        "DROP TABLE t",
+        "TRUNCATE t",
+        "ALTER TABLE t ADD COLUMN y int",
+        "SELECT pg_current_wal_lsn()",
+        "SELECT count(*) FROM t",
+    ];
+    let pg_primary = PgServer::start().await;
+    pg_primary
+        .connect()
+        .await
+        .unwrap()
+        .batch_execute(setup)
+        .await
+        .unwrap();
+    let pg_standby = PgServer::standby_of(&pg_primary).await;
+    let pg = outcomes(&pg_standby.connect().await.unwrap(), &statements).await;
+
+    let primary = Shard::with_schema("repl-refuse-primary", setup);
+    let standby = start_standby(&primary, "repl-refuse", "s1");
+    wait_caught_up(&primary, &standby).await;
+    let ours = outcomes(&shard_support_connect(standby.port).await, &statements).await;
+    assert_eq!(ours, pg);
+
+    // Replication connections: only users with the replication right.
+    let refused = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "IDENTIFY_SYSTEM",
+            &format!(
+                "host=127.0.0.1 port={} user=alice dbname=replication replication=true",
+                primary.port
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("must be superuser or replication role to start walsender"),
+        "{stderr}"
+    );
+    let identified = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-c",
+            "IDENTIFY_SYSTEM",
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname=replication replication=true",
+                primary.port
+            ),
+        ])
+        .output()
+        .unwrap();
+    let line = String::from_utf8_lossy(&identified.stdout)
+        .trim()
+        .to_string();
+    let lsn = primary.psql("SELECT pg_current_wal_lsn()").unwrap();
+    let fields: Vec<&str> = line.split('|').collect();
+    assert_eq!(fields.len(), 4, "{line}");
+    assert_eq!(fields[1], "1");
+    assert_eq!(fields[2], lsn.trim());
+    standby.stop();
+    primary.stop();
+}
