@@ -178,7 +178,7 @@ fn peewee_matches_postgres() {
 }
 
 /// Statements drivers and ORMs send beside their own tables' — set-returning
-/// functions in FROM, ORDER BY positions over `*` — answered as
+/// functions in FROM, ORDER BY positions over `*`, DISTINCT ON — answered as
 /// PostgreSQL answers them, on a shard and through the proxy (where a
 /// function in FROM is no table: alone it goes to one shard, joined to a
 /// sharded table it is scattered with it).
@@ -221,12 +221,38 @@ async fn queries_drivers_send(t: &Targets) {
         "SELECT * FROM sql_items ORDER BY 2, 1 DESC",
         "SELECT id, * FROM sql_items ORDER BY 3 DESC NULLS LAST, 1",
         "SELECT * FROM sql_items ORDER BY 9",
+        "SELECT DISTINCT ON (cat) cat, id FROM sql_items ORDER BY cat, id DESC",
+        "SELECT DISTINCT ON (cat) cat, id, embedding IS NULL FROM sql_items ORDER BY cat DESC NULLS LAST, embedding <-> '[0,0,1]'",
+        "SELECT DISTINCT ON (cat) cat, id FROM sql_items ORDER BY cat, id LIMIT 1 OFFSET 1",
+        "SELECT DISTINCT ON (1) cat AS c, id FROM sql_items ORDER BY c, 2 DESC",
+        "SELECT DISTINCT ON (cat, id) cat, id FROM sql_items ORDER BY cat",
+        "SELECT DISTINCT ON (cat) cat FROM sql_items",
+        "SELECT DISTINCT ON (cat) cat, id FROM sql_items ORDER BY id",
     ] {
         let want = answer(t.control.port, "postgres", "postgres", sql).await;
         for (name, port) in &targets[1..] {
             let got = answer(*port, "postgres", "postgres", sql).await;
             assert_eq!(got, want, "{name}: {sql}");
         }
+    }
+    // Each shard would combine only its own rows: the proxy refuses a set
+    // operation over a sharded table, naming it.
+    let proxy = embedded_support::connect_to(t.proxy.port).await;
+    for (sql, op) in [
+        (
+            "SELECT id FROM sql_items UNION SELECT cat FROM sql_items",
+            "UNION",
+        ),
+        ("SELECT id FROM sql_items EXCEPT ALL SELECT 1", "EXCEPT ALL"),
+    ] {
+        let e = proxy.simple_query(sql).await.expect_err(sql);
+        let e = e.as_db_error().expect("a database error");
+        assert_eq!(e.code().code(), "0A000", "{sql}");
+        assert!(
+            e.message()
+                .starts_with(&format!("{op} over sharded tables")),
+            "{sql}: {e}"
+        );
     }
     for (_, port) in targets {
         answer(port, "postgres", "postgres", "DROP TABLE sql_items")

@@ -319,6 +319,16 @@ async fn json_logs_slow_statements_and_statement_stats() {
         [Some("1".into()), Some("0".into()), Some("20".into())]
     );
     assert_eq!(row("ddl")[1], Some("1".into()));
+    // The extended protocol: Describe announces the types the rows carry.
+    let typed = a.query("SHOW pgvshard.stats", &[]).await.unwrap();
+    let knn_row = typed.iter().find(|r| r.get::<_, &str>(0) == "knn").unwrap();
+    assert_eq!(knn_row.get::<_, i64>(1), 1);
+    assert!(knn_row.get::<_, f64>(4) > 0.0);
+    let reload_types = a.prepare("SELECT pgvshard.reload()").await.unwrap();
+    assert_eq!(
+        reload_types.columns()[0].type_(),
+        &tokio_postgres::types::Type::BOOL
+    );
 
     // Every line is one JSON object with the four fixed fields; the slow
     // log has one line per statement with its per-shard timings.

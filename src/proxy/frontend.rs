@@ -266,9 +266,8 @@ impl ProxySession {
         let took = start.elapsed();
         self.metrics.statement(class, code, took);
         let rows = out.take_tag().map_or(0, |t| ops::stats::tag_rows(&t));
-        self.ops.stats.record(class, took, rows, code.is_some());
         let session = out.session();
-        self.ops.slow_log.finished(&slow_log::Finished {
+        self.ops.finished(&slow_log::Finished {
             class,
             took,
             rows,
@@ -776,10 +775,9 @@ impl QueryHandler for ProxySession {
             ));
         };
         let kind = classify(statement);
+        let operations = ops::local::which(statement, &kind);
         let local = match kind {
-            _ if ops::local::which(statement, &kind).is_some() => {
-                ops::local::which(statement, &kind).map(ops::local::columns)
-            }
+            _ if operations.is_some() => operations.map(ops::local::columns),
             StatementKind::Show(name) if name == cache::SHOW_NAME => Some(cache::show_columns()),
             StatementKind::Select(_) if cache::is_cache_clear(statement) => {
                 Some(vec![FieldDescription::builtin(

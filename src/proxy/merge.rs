@@ -207,8 +207,9 @@ impl Merger {
         })
     }
 
-    /// The next row in merged order (ties: lower shard index first).
-    async fn next(&mut self, streams: &mut [ShardStream]) -> Result<Option<DataRow>, PgError> {
+    /// The next row in merged order (ties: lower shard index first), with
+    /// its decoded keys.
+    async fn next(&mut self, streams: &mut [ShardStream]) -> Result<Head, PgError> {
         let keys = self.keys.as_slice();
         let mut best: Option<usize> = None;
         for (i, h) in self.heads.iter().enumerate() {
@@ -224,7 +225,7 @@ impl Merger {
         let Some(i) = best else { return Ok(None) };
         let next = streams[i].next_row().await?;
         let refill = head(&streams[i], keys, next)?;
-        Ok(std::mem::replace(&mut self.heads[i], refill).map(|(_, row)| row))
+        Ok(std::mem::replace(&mut self.heads[i], refill))
     }
 }
 
@@ -241,21 +242,34 @@ fn merge_key(k: &SortKey, visible: usize) -> MergeKey {
 
 /// Merges the streams into `out` by `keys`, dropping the `hidden`
 /// trailing columns (the RowDescription too, in the simple protocol);
-/// returns the number of rows sent.
+/// with `groups` > 0 (DISTINCT ON), a row equal to the previous one on
+/// the first `groups` keys is dropped. Returns the number of rows sent.
 pub async fn merge(
     streams: &mut [ShardStream],
     keys: &[SortKey],
     hidden: usize,
+    groups: usize,
     window: Window,
     out: &mut Responder<'_>,
 ) -> Result<u64, PgError> {
     let mut merger = Merger::start(streams, keys, hidden).await?;
     out.row_description(&merger.columns[..merger.visible]);
+    let group_keys = &merger.keys[..groups.min(merger.keys.len())].to_vec();
+    let mut previous: Option<Vec<SortValue>> = None;
     let (mut skipped, mut sent) = (0u64, 0u64);
     while window.limit.is_none_or(|l| sent < l) {
-        let Some(row) = merger.next(streams).await? else {
+        let Some((key, row)) = merger.next(streams).await? else {
             break;
         };
+        if groups > 0 {
+            let same = previous
+                .as_ref()
+                .is_some_and(|p| cmp_keys(group_keys, p, &key) == Ordering::Equal);
+            previous = Some(key);
+            if same {
+                continue;
+            }
+        }
         if skipped < window.offset {
             skipped += 1;
             continue;
@@ -292,7 +306,7 @@ pub async fn rerank(
     let mut rows = Vec::new();
     let mut skipped = 0u64;
     while inner.limit.is_none_or(|l| (rows.len() as u64) < l) {
-        let Some(row) = merger.next(streams).await? else {
+        let Some((_, row)) = merger.next(streams).await? else {
             break;
         };
         if skipped < inner.offset {

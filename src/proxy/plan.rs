@@ -8,8 +8,9 @@ use super::generated_keys::fill_keys;
 use super::route::Cluster;
 use crate::sql::{
     self, aggregate_plan, distinct_plan, has_shard_dependent_subquery, insert_key_values,
-    insert_with_rows, knn_query, rewrite_knn_for_shard, rewrite_sorted_for_shard, where_key_values,
-    AggregatePlan, Bound, DdlInfo, OutputColumn, RowKey, SortKey, StatementKind, TableName,
+    insert_with_rows, knn_query, rewrite_distinct_on_for_shard, rewrite_knn_for_shard,
+    rewrite_sorted_for_shard, where_key_values, AggregatePlan, Bound, DdlInfo, OutputColumn,
+    RowKey, SortKey, StatementKind, TableName,
 };
 use crate::wire::{Params, PgError};
 
@@ -24,6 +25,9 @@ pub enum Combine {
         keys: Vec<SortKey>,
         /// Trailing hidden columns to drop.
         hidden: usize,
+        /// DISTINCT ON: how many leading keys make a group whose first
+        /// row alone is kept (0: every row).
+        groups: usize,
         /// The client's OFFSET.
         offset: Option<Bound>,
         /// The client's LIMIT.
@@ -146,6 +150,12 @@ pub async fn plan(
                     )
                 });
             }
+            if let Some(op) = set_operation(statement) {
+                return Err(PgError::feature_not_supported(format!(
+                    "{op} over sharded tables is not supported through the proxy"
+                ))
+                .with_hint("Run each SELECT on its own and combine their rows in the client."));
+            }
             let [table] = info.tables.as_slice() else {
                 return Err(PgError::feature_not_supported(
                     "a query over several sharded tables (join or subquery) is not supported across shards",
@@ -186,6 +196,23 @@ pub async fn plan(
             "COPY cannot be planned as a query (EXPLAIN or a prepared COPY with parameters)",
         )),
         _ => Ok(Route::on("broadcast", all, text, Combine::Broadcast, true)),
+    }
+}
+
+/// The set operation a query is (`UNION`, `INTERSECT ALL`, …), if it is
+/// one: each shard would combine only its own rows.
+fn set_operation(statement: &sql::Statement) -> Option<String> {
+    let sqlparser::ast::Statement::Query(query) = &statement.ast else {
+        return None;
+    };
+    match query.body.as_ref() {
+        sqlparser::ast::SetExpr::SetOperation {
+            op, set_quantifier, ..
+        } => Some(match set_quantifier {
+            sqlparser::ast::SetQuantifier::All => format!("{op} ALL"),
+            _ => op.to_string(),
+        }),
+        _ => None,
     }
 }
 
@@ -259,10 +286,27 @@ fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<R
             let combine = Combine::Merge {
                 keys,
                 hidden,
+                groups: 0,
                 offset: knn.offset.clone(),
                 limit: Some(knn.limit.clone()),
             };
             return Ok(Route::on("KNN merge", shards, &shard_sql, combine, false));
+        }
+        if let Some((sorted, groups)) = rewrite_distinct_on_for_shard(statement).map_err(sql_err)? {
+            let combine = Combine::Merge {
+                keys: sorted.sort_keys,
+                hidden: sorted.hidden_columns,
+                groups,
+                offset: sorted.offset,
+                limit: sorted.limit,
+            };
+            return Ok(Route::on(
+                "distinct on merge",
+                shards,
+                &sorted.sql,
+                combine,
+                false,
+            ));
         }
         let combined = match aggregate_plan(statement).map_err(sql_err)? {
             Some(agg) => Some(("aggregate", agg)),
@@ -279,6 +323,7 @@ fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<R
             let combine = Combine::Merge {
                 keys: sorted.sort_keys,
                 hidden: sorted.hidden_columns,
+                groups: 0,
                 offset: sorted.offset,
                 limit: sorted.limit,
             };

@@ -226,6 +226,7 @@ async fn run_streams(
         Combine::Merge {
             keys,
             hidden,
+            groups,
             offset,
             limit,
         } => {
@@ -233,7 +234,7 @@ async fn run_streams(
                 offset: bound_value(offset.as_ref(), params)?.unwrap_or(0),
                 limit: bound_value(limit.as_ref(), params)?,
             };
-            let n = merge(streams, keys, *hidden, window, out).await?;
+            let n = merge(streams, keys, *hidden, *groups, window, out).await?;
             forward_notices(streams, out);
             out.complete(&format!("SELECT {n}"));
         }

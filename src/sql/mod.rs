@@ -37,8 +37,8 @@ pub use names::{column_name, fold, quote_ident, TableName};
 pub use params::{params, ParamHint, Params};
 pub use parse::{parse, parse_single, Statement, TwoPhase};
 pub use rewrite::{
-    rewrite_knn_for_shard, rewrite_sorted_for_shard, OutputColumn, ShardQuery, SortKey,
-    HIDDEN_DISTANCE, HIDDEN_RERANK, HIDDEN_SORT_PREFIX,
+    rewrite_distinct_on_for_shard, rewrite_knn_for_shard, rewrite_sorted_for_shard, OutputColumn,
+    ShardQuery, SortKey, HIDDEN_DISTANCE, HIDDEN_RERANK, HIDDEN_SORT_PREFIX,
 };
 pub use routing::{
     created_table, insert_key_values, insert_with_rows, restricted_keys, where_key_values,

@@ -8,9 +8,11 @@
 //! under reserved aliases; the proxy drops them before answering.
 
 use sqlparser::ast::{
-    Expr, Ident, LimitClause, OrderByKind, OrderBySort, Query, SelectItem, SetExpr,
+    Distinct, Expr, Ident, LimitClause, OrderBy, OrderByExpr, OrderByKind, OrderByOptions,
+    OrderBySort, Query, SelectItem, SetExpr,
 };
 
+use super::error::{Result, SqlError};
 use super::knn::{limit_offset_parts, plain_select, resolve_order_key, Bound, KnnQuery};
 use super::parse::Statement;
 
@@ -111,42 +113,141 @@ pub fn rewrite_sorted_for_shard(statement: &Statement) -> Option<ShardQuery> {
             None if limit.is_none() && offset.is_none() => return None,
             None => &[],
         };
-        let mut hidden_items = Vec::new();
-        let mut sort_keys = Vec::new();
-        for key in keys {
-            let (expr, projected) = resolve_order_key(select, &key.expr);
-            let column = match projected {
-                Some(i) => OutputColumn::Item(i),
-                None => {
-                    let n = hidden_items.len();
-                    hidden_items.push(hidden(expr.clone(), &format!("{HIDDEN_SORT_PREFIX}{n}")));
-                    OutputColumn::Hidden(n)
+        sorted_shard_query(query, select, keys, false)
+    })
+}
+
+/// The shard statement and merge plan for `SELECT DISTINCT ON (e, …)` over
+/// one table, and how many leading merge keys make a group: each shard
+/// keeps the first row of each of its groups (and at most `offset +
+/// limit` groups), the proxy merges by the ORDER BY and keeps the first
+/// row of each group. As in PostgreSQL, the expressions must be the ORDER
+/// BY's leading keys (42P10 otherwise); those it lacks are sorted after
+/// it. `Ok(None)` for any other statement, or one the merge cannot serve.
+pub fn rewrite_distinct_on_for_shard(statement: &Statement) -> Result<Option<(ShardQuery, usize)>> {
+    crate::stack::with_tree(statement.depth, || {
+        let sqlparser::ast::Statement::Query(query) = &statement.ast else {
+            return Ok(None);
+        };
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return Ok(None);
+        };
+        let Some(Distinct::On(on)) = &select.distinct else {
+            return Ok(None);
+        };
+        let mut plain = select.clone();
+        plain.distinct = None;
+        let mut undistinct = (**query).clone();
+        *undistinct.body = SetExpr::Select(plain);
+        if plain_select(&undistinct).is_none() {
+            return Ok(None);
+        }
+        let target = |e: &Expr| resolve_order_key(select, e).0.to_string();
+        let groups: Vec<String> = on.iter().map(&target).collect();
+        let mut keys = match &query.order_by {
+            None => Vec::new(),
+            Some(order_by) => match &order_by.kind {
+                OrderByKind::Expressions(keys) => keys.clone(),
+                OrderByKind::All(_) => return Ok(None),
+            },
+        };
+        let mismatch = || SqlError {
+            sqlstate: "42P10",
+            message: "SELECT DISTINCT ON expressions must match initial ORDER BY expressions"
+                .into(),
+            position: None,
+            hint: None,
+        };
+        let mut covered: Vec<String> = Vec::new();
+        let mut leading = 0;
+        let mut skipped = false;
+        for k in &keys {
+            let t = target(&k.expr);
+            if !groups.contains(&t) {
+                skipped = true;
+            } else if skipped {
+                return Err(mismatch());
+            } else {
+                leading += 1;
+                if !covered.contains(&t) {
+                    covered.push(t);
                 }
-            };
-            let descending = match &key.options.sort {
-                None | Some(OrderBySort::Asc) => false,
-                Some(OrderBySort::Desc) => true,
-                Some(OrderBySort::Using(_)) => return None,
-            };
-            sort_keys.push(SortKey {
-                column,
-                descending,
-                nulls_first: key.options.nulls_first.unwrap_or(descending),
+            }
+        }
+        let mut appended = false;
+        for (t, e) in groups.iter().zip(on) {
+            if covered.contains(t) {
+                continue;
+            }
+            if skipped {
+                return Err(mismatch());
+            }
+            covered.push(t.clone());
+            leading += 1;
+            keys.push(OrderByExpr {
+                expr: e.clone(),
+                options: OrderByOptions {
+                    sort: None,
+                    nulls_first: None,
+                },
+                with_fill: None,
             });
+            appended = true;
         }
-        let mut shard = (**query).clone();
-        push_down_limit(&mut shard);
-        let hidden_columns = hidden_items.len();
-        if let SetExpr::Select(select) = shard.body.as_mut() {
-            select.projection.extend(hidden_items);
-        }
-        Some(ShardQuery {
-            sql: shard.to_string(),
-            sort_keys,
-            hidden_columns,
-            limit,
-            offset,
-        })
+        Ok(sorted_shard_query(query, select, &keys, appended).map(|q| (q, leading)))
+    })
+}
+
+/// The shard query of `query` sorted by `keys` (set as its ORDER BY when
+/// `set_order`), with hidden columns for keys it does not project.
+fn sorted_shard_query(
+    query: &Query,
+    select: &sqlparser::ast::Select,
+    keys: &[OrderByExpr],
+    set_order: bool,
+) -> Option<ShardQuery> {
+    let (limit, offset) = limit_offset_parts(query)?;
+    let mut hidden_items = Vec::new();
+    let mut sort_keys = Vec::new();
+    for key in keys {
+        let (expr, projected) = resolve_order_key(select, &key.expr);
+        let column = match projected {
+            Some(i) => OutputColumn::Item(i),
+            None => {
+                let n = hidden_items.len();
+                hidden_items.push(hidden(expr.clone(), &format!("{HIDDEN_SORT_PREFIX}{n}")));
+                OutputColumn::Hidden(n)
+            }
+        };
+        let descending = match &key.options.sort {
+            None | Some(OrderBySort::Asc) => false,
+            Some(OrderBySort::Desc) => true,
+            Some(OrderBySort::Using(_)) => return None,
+        };
+        sort_keys.push(SortKey {
+            column,
+            descending,
+            nulls_first: key.options.nulls_first.unwrap_or(descending),
+        });
+    }
+    let mut shard = query.clone();
+    if set_order {
+        shard.order_by = Some(OrderBy {
+            kind: OrderByKind::Expressions(keys.to_vec()),
+            interpolate: None,
+        });
+    }
+    push_down_limit(&mut shard);
+    let hidden_columns = hidden_items.len();
+    if let SetExpr::Select(select) = shard.body.as_mut() {
+        select.projection.extend(hidden_items);
+    }
+    Some(ShardQuery {
+        sql: shard.to_string(),
+        sort_keys,
+        hidden_columns,
+        limit,
+        offset,
     })
 }
 

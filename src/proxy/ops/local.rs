@@ -48,7 +48,11 @@ pub fn which(statement: &Statement, kind: &StatementKind) -> Option<Local> {
     match kind {
         StatementKind::Show(name) if name == super::stats::SHOW_NAME => Some(Local::Stats),
         StatementKind::Show(name) if name == CONFIG_SHOW => Some(Local::Config),
-        StatementKind::Select(_) if statement.text.len() < 64 => {
+        // A cheap look at the text before printing the tree.
+        StatementKind::Select(_)
+            if statement.text.len() < 64
+                && statement.text.to_ascii_lowercase().contains("pgvshard.") =>
+        {
             if is_call(statement, RELOAD_FUNCTION) {
                 Some(Local::Reload)
             } else if is_call(statement, RESET_FUNCTION) {

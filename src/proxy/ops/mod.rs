@@ -16,7 +16,7 @@ pub mod stats;
 use std::sync::Arc;
 
 pub use self::reload::{LiveParts, ReloadError, Reloaded, Reloader};
-use self::slow_log::SlowLog;
+use self::slow_log::{Finished, SlowLog};
 use self::stats::StatementStats;
 
 /// The operations state every session of one proxy shares.
@@ -27,6 +27,16 @@ pub struct Operations {
     pub stats: StatementStats,
     /// The slow-statement log.
     pub slow_log: Arc<SlowLog>,
+}
+
+impl Operations {
+    /// Counts a statement that ended and logs it if it was slow.
+    pub fn finished(&self, statement: &Finished<'_>) {
+        let s = statement;
+        self.stats
+            .record(s.class, s.took, s.rows, s.sqlstate.is_some());
+        self.slow_log.finished(s);
+    }
 }
 
 /// Runs a reload on the blocking pool: it reads the file and derives a

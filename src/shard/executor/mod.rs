@@ -17,6 +17,7 @@ mod coerce;
 mod copy;
 mod cte;
 mod ddl;
+mod distinct_on;
 mod dml;
 mod explain;
 mod expr;

@@ -8,6 +8,7 @@
 
 use super::aggregate::{find_calls, Accumulators};
 use super::coerce::to_described;
+use super::distinct_on::distinct_on_order;
 use super::expr::{bool_of, eval, Chain, Env, NoRow, Row, Scope};
 use super::infer::{infer, output_name, Columns, TypeEnv, TypeOf};
 use super::plan::{
@@ -1016,18 +1017,23 @@ fn run_select(
     offset: usize,
     ctx: &Ctx,
 ) -> Result<Relation, PgError> {
-    let distinct = match &s.distinct {
-        None => false,
-        Some(sqlparser::ast::Distinct::Distinct) => true,
-        Some(_) => {
-            return Err(PgError::feature_not_supported(
-                "SELECT DISTINCT ON is not supported",
-            ))
+    let input = input(s, ctx)?;
+    let items = expand_items(&s.projection, &input.names())?;
+    let (distinct, distinct_on) = match &s.distinct {
+        None => (false, None),
+        Some(sqlparser::ast::Distinct::Distinct) => (true, None),
+        Some(sqlparser::ast::Distinct::On(on)) => {
+            (false, Some(distinct_on_order(on, order, &items)?))
+        }
+        Some(other) => {
+            return Err(PgError::feature_not_supported(format!(
+                "SELECT {other} is not supported"
+            )))
         }
     };
-    let input = input(s, ctx)?;
+    let order = distinct_on.as_ref().map_or(order, |(o, _)| o.as_slice());
     let shape = Shape {
-        items: expand_items(&s.projection, &input.names())?,
+        items,
         order,
         projection: &s.projection,
     };
@@ -1069,7 +1075,7 @@ fn run_select(
     let filter = s.selection.as_ref();
     let mut produced = Vec::new();
     let mut index_ordered = false;
-    let knn = match grouped || distinct || !sets.is_empty() || ctx.dry {
+    let knn = match grouped || distinct || distinct_on.is_some() || !sets.is_empty() || ctx.dry {
         false => knn_decision(&input, s, order, limit, offset, ctx)?,
         true => None,
     };
@@ -1146,6 +1152,22 @@ fn run_select(
     if distinct {
         let mut seen = std::collections::HashSet::new();
         produced.retain(|p| seen.insert(group_key(&p.outputs)));
+    }
+    if let Some((_, keys)) = &distinct_on {
+        let group = &order[..*keys];
+        let mut kept: Vec<Produced> = Vec::with_capacity(produced.len());
+        for p in produced {
+            let same = match kept.last() {
+                Some(last) => {
+                    compare_keys(&last.keys[..*keys], &p.keys[..*keys], group)? == Ordering::Equal
+                }
+                None => false,
+            };
+            if !same {
+                kept.push(p);
+            }
+        }
+        produced = kept;
     }
     let rows = produced
         .into_iter()
