@@ -345,3 +345,131 @@ async fn a_standby_refuses_writes_as_a_postgres_standby_does() {
     standby.stop();
     primary.stop();
 }
+
+/// Inserts ids `from..` until the server fails, noting each acknowledged one.
+async fn insert_until_failure(
+    port: u16,
+    from: i64,
+    acked: std::sync::Arc<std::sync::Mutex<Vec<i64>>>,
+) {
+    let client = shard_support_connect(port).await;
+    for id in from.. {
+        let sql = format!("INSERT INTO t VALUES ({id}, 0)");
+        if client.simple_query(&sql).await.is_err() {
+            return;
+        }
+        acked.lock().unwrap().push(id);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_synchronous_commits_survive_the_primary() {
+    let test = "repl-sync";
+    let dir = fresh_dir(&format!("{test}-primary"));
+    let config = dir.with_extension("yaml");
+    std::fs::write(&config, "synchronous_standby_names: 'FIRST 1 (s1)'\n").unwrap();
+    let primary = Shard::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    primary
+        .psql("SET synchronous_commit = local; CREATE TABLE t (id bigint PRIMARY KEY, x int)")
+        .unwrap();
+    let s1_dir = fresh_dir(&format!("{test}-s1"));
+    let s1 = start_standby_on(&primary, &s1_dir, "s1");
+    let s2 = start_standby(&primary, test, "s2");
+    wait_caught_up(&primary, &s1).await;
+    wait_caught_up(&primary, &s2).await;
+    assert_eq!(
+        primary
+            .psql(
+                "SHOW synchronous_standby_names; \
+                 SELECT application_name, sync_priority, sync_state FROM pg_stat_replication \
+                 ORDER BY application_name"
+            )
+            .unwrap(),
+        "FIRST 1 (s1)\ns1|1|sync\ns2|0|async\n"
+    );
+
+    // remote_apply: a row acknowledged by the primary is already visible
+    // on the synchronous standby.
+    let p = shard_support_connect(primary.port).await;
+    let r = shard_support_connect(s1.port).await;
+    p.simple_query("SET synchronous_commit = remote_apply")
+        .await
+        .unwrap();
+    for id in 1..=30i64 {
+        p.simple_query(&format!("INSERT INTO t VALUES ({id}, 1)"))
+            .await
+            .unwrap();
+        let n: i64 = r
+            .query_one(&format!("SELECT count(*) FROM t WHERE id = {id}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1, "row {id} not yet visible on s1");
+    }
+
+    // Without s1, `on` waits and `local` does not.
+    s1.kill9();
+    p.simple_query("SET synchronous_commit = local")
+        .await
+        .unwrap();
+    p.simple_query("INSERT INTO t VALUES (100, 2)")
+        .await
+        .unwrap();
+    let waiting = shard_support_connect(primary.port).await;
+    let (done_tx, mut done) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let r = waiting.simple_query("INSERT INTO t VALUES (101, 2)").await;
+        let _ = done_tx.send(r.is_ok());
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        done.try_recv().is_err(),
+        "a synchronous commit returned without s1"
+    );
+    let s1 = start_standby_on(&primary, &s1_dir, "s1");
+    let returned = tokio::time::timeout(Duration::from_secs(30), done).await;
+    assert!(matches!(returned, Ok(Ok(true))), "{returned:?}");
+
+    // SIGKILL the primary under a synchronous write load: every
+    // acknowledged insert is on s1.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            tokio::spawn(insert_until_failure(
+                primary.port,
+                1000 + w * 100_000,
+                acked.clone(),
+            ))
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < 300 {
+        assert!(Instant::now() < deadline, "the write load stalled");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    primary.kill9();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    let on_s1: std::collections::HashSet<i64> = shard_support_connect(s1.port)
+        .await
+        .query("SELECT id FROM t", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let missing: Vec<i64> = acked
+        .iter()
+        .filter(|id| !on_s1.contains(id))
+        .copied()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not on s1: {missing:?}"
+    );
+    assert!(on_s1.contains(&101));
+    s1.stop();
+    s2.stop();
+}

@@ -4,6 +4,7 @@
 
 use super::executor::{Shard, ShardFactory};
 use super::metrics::collector;
+use super::replication::sync::SyncStandbys;
 use super::replication::upstream::StandbyOf;
 use super::replication::{receiver, Replication};
 use super::storage::{Database, StorageOptions};
@@ -57,6 +58,9 @@ pub struct ShardConfig {
     pub replication_users: Vec<String>,
     /// Run as a hot standby of this primary (absent: a primary).
     pub standby_of: Option<StandbyOf>,
+    /// Standbys a commit waits for, as PostgreSQL's setting
+    /// (`FIRST n (…)`, `ANY n (…)`, `name, …`, `*`; empty: none).
+    pub synchronous_standby_names: String,
 }
 
 impl Default for ShardConfig {
@@ -77,6 +81,7 @@ impl Default for ShardConfig {
             recall_sample_rate: crate::shard::executor::DEFAULT_RECALL_SAMPLE_RATE,
             replication_users: vec!["postgres".into()],
             standby_of: None,
+            synchronous_standby_names: String::new(),
         }
     }
 }
@@ -126,6 +131,7 @@ impl ShardConfig {
             m.parse::<SocketAddr>()
                 .map_err(|e| format!("metrics_listen: \"{m}\" is not an address: {e}"))?;
         }
+        SyncStandbys::parse(&self.synchronous_standby_names)?;
         if let Some(s) = &self.standby_of {
             if s.host.is_empty() || s.port == 0 {
                 return Err("standby_of: give the primary's host and port".into());
@@ -197,7 +203,10 @@ pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Res
     tracing::info!(%addr, "pgvshard shard listening");
     let db = Arc::new(db);
     db.set_in_recovery(config.standby_of.is_some());
-    let replication = Arc::new(Replication::new(config.replication_users.clone()));
+    let replication = Arc::new(
+        Replication::new(config.replication_users.clone())
+            .with_synchronous_standby_names(&config.synchronous_standby_names)?,
+    );
     let shard = Arc::new(
         Shard::with_recall_sample_rate(Arc::clone(&db), config.recall_sample_rate)
             .with_replication(Arc::clone(&replication)),

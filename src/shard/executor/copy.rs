@@ -10,6 +10,7 @@ use super::session::{CopyJob, ShardSession};
 use super::types::{type_oid, value_typmod};
 use super::{storage_error, Outcome};
 use crate::shard::datum::Datum;
+use crate::shard::replication::sync::SyncLevel;
 use crate::shard::storage::TableDef;
 use crate::sql::{
     binary_header, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record, RecordReader,
@@ -172,11 +173,13 @@ async fn copy_from(
     let in_block = out.session().transaction_status() == TransactionStatus::InTransaction;
     let shard = job.shard.clone();
     let globals = job.globals.clone();
+    let level = SyncLevel::parse(&out.session().show("synchronous_commit")?);
     let outcome = session
         .write_rows(
             in_block,
             job.shard.clone(),
             job.cancel.clone(),
+            level,
             move |tables, txn| {
                 let env = super::expr::Env {
                     params: &[],

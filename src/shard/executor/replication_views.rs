@@ -67,10 +67,12 @@ pub fn replication_view(replication: &Replication) -> Relation {
         ("sync_state", oid::TEXT),
         ("reply_time", oid::TIMESTAMPTZ),
     ]);
-    let rows = replication
-        .senders()
+    let senders = replication.senders();
+    let sync = replication.sync_states(&senders);
+    let rows = senders
         .iter()
-        .map(|s| {
+        .zip(sync)
+        .map(|(s, (priority, state))| {
             let p = s.progress();
             let reported = p.reply_time.is_some();
             let lsn = |l: crate::shard::storage::Lsn| reported.then(|| Value::Text(l.to_string()));
@@ -96,8 +98,8 @@ pub fn replication_view(replication: &Replication) -> Relation {
                     .map(|l| l.map(|d| Value::Text(interval_text(d)))),
             );
             row.extend([
-                Some(Value::Int4(0)),
-                text("async"),
+                Some(Value::Int4(priority)),
+                text(state),
                 p.reply_time.map(Value::Timestamptz),
             ]);
             row

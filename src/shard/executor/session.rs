@@ -10,6 +10,7 @@ use super::{
 use crate::metrics::QueryPlan;
 use crate::shard::datum::Datum;
 use crate::shard::replication::sender::SenderSession;
+use crate::shard::replication::sync::SyncLevel;
 use crate::shard::storage::{AnnSearch, Change, PrepareRecord, Transaction};
 use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl, TwoPhase};
 use crate::wire::types::oid;
@@ -241,12 +242,18 @@ fn commit(
     txn: Transaction,
     cancel: &AtomicBool,
     progress: &BuildProgress,
+    level: SyncLevel,
 ) -> Result<(), PgError> {
-    watch_cancel(cancel, progress, || {
+    let lsn = watch_cancel(cancel, progress, || {
         shard.db.commit_with_progress(txn, progress)
     })
-    .map(drop)
-    .map_err(storage_error)
+    .map_err(storage_error)?;
+    shard.replication.wait_synchronous(lsn, level, cancel)
+}
+
+/// The session's `synchronous_commit`.
+fn sync_level(session: &Session) -> SyncLevel {
+    SyncLevel::parse(&session.show("synchronous_commit").unwrap_or_default())
 }
 
 impl ShardSession {
@@ -321,6 +328,20 @@ impl ShardSession {
                         ty: (oid::TEXT, -1),
                     }],
                     rows: vec![vec![Some(crate::wire::Value::Text(max))]],
+                })
+            }
+            StatementKind::Show(name) if name == "synchronous_standby_names" => {
+                let names = self
+                    .shard
+                    .replication
+                    .synchronous_standby_names()
+                    .to_string();
+                Outcome::select(Relation {
+                    columns: vec![Column {
+                        name,
+                        ty: (oid::TEXT, -1),
+                    }],
+                    rows: vec![vec![Some(crate::wire::Value::Text(names))]],
                 })
             }
             StatementKind::Show(name) if name == RECALL_VIEW => {
@@ -420,10 +441,11 @@ impl ShardSession {
                 TransactionStatus::InTransaction => {
                     let txn = self.end_block().unwrap_or_default();
                     out.session().commit();
+                    let level = sync_level(out.session());
                     let shard = self.shard.clone();
                     let cancel = out.cancel_signal().clone();
                     tokio::task::spawn_blocking(move || {
-                        commit(&shard, txn, cancel.flag(), &BuildProgress::new())
+                        commit(&shard, txn, cancel.flag(), &BuildProgress::new(), level)
                     })
                     .await
                     .map_err(join_error)??;
@@ -532,14 +554,18 @@ impl ShardSession {
                     changes: txn.unwrap_or_default().into_changes(),
                 };
                 let progress = BuildProgress::new();
+                let level = sync_level(session);
                 tokio::task::spawn_blocking(move || {
-                    watch_cancel(cancel.flag(), &progress, || {
+                    let lsn = watch_cancel(cancel.flag(), &progress, || {
                         shard.db.prepare(record, &progress)
                     })
+                    .map_err(storage_error)?;
+                    shard
+                        .replication
+                        .wait_synchronous(lsn, level, cancel.flag())
                 })
                 .await
-                .map_err(join_error)?
-                .map_err(storage_error)?;
+                .map_err(join_error)??;
                 return Ok(Outcome::tag("PREPARE TRANSACTION"));
             }
             TwoPhase::CommitPrepared(gid) => (("COMMIT PREPARED", "COMMIT"), (gid, true)),
@@ -552,10 +578,18 @@ impl ShardSession {
             ));
         }
         let (gid, commit) = finish;
-        tokio::task::spawn_blocking(move || shard.db.finish_prepared(&gid, commit))
-            .await
-            .map_err(join_error)?
-            .map_err(storage_error)?;
+        let level = sync_level(out.session());
+        tokio::task::spawn_blocking(move || {
+            let lsn = shard
+                .db
+                .finish_prepared(&gid, commit)
+                .map_err(storage_error)?;
+            shard
+                .replication
+                .wait_synchronous(lsn, level, cancel.flag())
+        })
+        .await
+        .map_err(join_error)??;
         Ok(Outcome::tag(tag.0))
     }
 
@@ -644,6 +678,7 @@ impl ShardSession {
         in_block: bool,
         shard: Arc<Shard>,
         cancel: Arc<CancelSignal>,
+        level: SyncLevel,
         f: impl FnOnce(&crate::shard::storage::Tables, &mut Transaction) -> Result<Outcome, PgError>
             + Send
             + 'static,
@@ -667,6 +702,7 @@ impl ShardSession {
                 in_block,
                 cancel.flag(),
                 &BuildProgress::new(),
+                level,
             )
         })
         .await
@@ -685,9 +721,13 @@ fn finish_write(
     in_block: bool,
     cancel: &AtomicBool,
     progress: &BuildProgress,
+    level: SyncLevel,
 ) -> (Result<Outcome, PgError>, Option<Transaction>) {
     match r {
-        Ok(o) if !in_block => (commit(shard, txn, cancel, progress).map(|()| o), None),
+        Ok(o) if !in_block => (
+            commit(shard, txn, cancel, progress, level).map(|()| o),
+            None,
+        ),
         r => (r, Some(txn)),
     }
 }
@@ -873,7 +913,16 @@ fn write(
                 .unwrap_or_else(|e| e.into_inner())
                 .push(entry.clone());
         }
-        let result = finish_write(&job.shard, r, txn, in_block, job.cancel.flag(), &progress);
+        let level = sync_level(&job.globals.session);
+        let result = finish_write(
+            &job.shard,
+            r,
+            txn,
+            in_block,
+            job.cancel.flag(),
+            &progress,
+            level,
+        );
         if building.is_some() {
             job.shard
                 .builds

@@ -23,15 +23,19 @@
 pub mod protocol;
 pub mod receiver;
 pub mod sender;
+pub mod sync;
 pub mod upstream;
 
 use crate::shard::storage::Lsn;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::wire::PgError;
 use protocol::StandbyStatus;
+use sync::{SyncLevel, SyncStandbys};
 
 /// A shard's replication state (its role is the database's
 /// [`Database::in_recovery`](crate::shard::storage::Database::in_recovery)): its WAL senders (primary side,
@@ -42,6 +46,13 @@ pub struct Replication {
     /// Users allowed to open replication connections.
     replication_users: Vec<String>,
     senders: Mutex<Vec<Arc<WalSender>>>,
+    /// `synchronous_standby_names` as configured, and parsed.
+    sync_names: String,
+    sync: Option<SyncStandbys>,
+    /// The (write, flush, apply) positions synchronous standbys have
+    /// confirmed; committers wait on `confirmed` for them to pass.
+    released: Mutex<[Lsn; 3]>,
+    confirmed: Condvar,
     receiver: Mutex<ReceiverStatus>,
     stopping: tokio::sync::watch::Sender<bool>,
     /// WAL bytes sent to standbys since start.
@@ -57,17 +68,31 @@ impl Default for Replication {
 }
 
 impl Replication {
-    /// A primary's state; `replication_users` may open replication
-    /// connections.
+    /// A shard's state: `replication_users` may open replication
+    /// connections; no synchronous standbys.
     pub fn new(replication_users: Vec<String>) -> Self {
         Replication {
             replication_users,
             senders: Mutex::new(Vec::new()),
+            sync: None,
+            sync_names: String::new(),
+            released: Mutex::new([Lsn(0); 3]),
+            confirmed: Condvar::new(),
             receiver: Mutex::new(ReceiverStatus::default()),
             stopping: tokio::sync::watch::Sender::new(false),
             wal_sent_bytes: AtomicU64::new(0),
             wal_replayed_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// Commits wait for the standbys `names` (`synchronous_standby_names`)
+    /// names; an error names the setting.
+    pub fn with_synchronous_standby_names(self, names: &str) -> Result<Self, String> {
+        Ok(Replication {
+            sync: SyncStandbys::parse(names)?,
+            sync_names: names.to_string(),
+            ..self
+        })
     }
 
     /// May `user` open a replication connection?
@@ -105,6 +130,103 @@ impl Replication {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|x| !Arc::ptr_eq(x, s));
+    }
+
+    /// `synchronous_standby_names` as configured.
+    pub fn synchronous_standby_names(&self) -> &str {
+        &self.sync_names
+    }
+
+    /// Each sender's `(sync_priority, sync_state)`, in [`Replication::senders`]
+    /// order, and the positions the synchronous standbys have confirmed.
+    fn assess(&self, senders: &[Arc<WalSender>]) -> (Vec<(i32, &'static str)>, Option<[Lsn; 3]>) {
+        let Some(rule) = &self.sync else {
+            return (vec![(0, "async"); senders.len()], None);
+        };
+        let progress: Vec<SenderProgress> = senders.iter().map(|s| s.progress()).collect();
+        let streaming: Vec<(usize, (&str, [Lsn; 3]))> = senders
+            .iter()
+            .zip(&progress)
+            .enumerate()
+            .filter(|(_, (_, p))| p.state == "streaming")
+            .map(|(i, (s, p))| {
+                let st = p.status;
+                (
+                    i,
+                    (s.application_name.as_str(), [st.write, st.flush, st.apply]),
+                )
+            })
+            .collect();
+        let pairs: Vec<(&str, [Lsn; 3])> = streaming.iter().map(|(_, p)| *p).collect();
+        let (states, released) = rule.assess(&pairs);
+        let mut out: Vec<(i32, &'static str)> = senders
+            .iter()
+            .map(|s| {
+                (
+                    rule.priority(&s.application_name).map_or(0, |p| p as i32),
+                    "async",
+                )
+            })
+            .collect();
+        for ((i, _), state) in streaming.iter().zip(states) {
+            out[*i].1 = state;
+        }
+        (out, released)
+    }
+
+    /// Each sender's `(sync_priority, sync_state)` for `pg_stat_replication`.
+    pub fn sync_states(&self, senders: &[Arc<WalSender>]) -> Vec<(i32, &'static str)> {
+        self.assess(senders).0
+    }
+
+    /// Recomputes the confirmed positions after a status update or a
+    /// standby's arrival or departure, and wakes waiting committers.
+    fn recompute_sync(&self) {
+        if self.sync.is_none() {
+            return;
+        }
+        let (_, released) = self.assess(&self.senders());
+        if let Some(r) = released {
+            let mut held = self.released.lock().unwrap_or_else(|e| e.into_inner());
+            for (h, n) in held.iter_mut().zip(r) {
+                *h = (*h).max(n);
+            }
+            self.confirmed.notify_all();
+        }
+    }
+
+    /// Blocks until the synchronous standbys confirm the commit ending at
+    /// `lsn` as far as `level` asks (at once when no standby is named or
+    /// the level does not wait). `canceled` ends the wait (the commit
+    /// stays committed locally, as PostgreSQL's does); the server
+    /// stopping ends it with FATAL 57P01.
+    pub fn wait_synchronous(
+        &self,
+        lsn: Lsn,
+        level: SyncLevel,
+        canceled: &AtomicBool,
+    ) -> Result<(), PgError> {
+        let (Some(_), Some(k)) = (&self.sync, level.position()) else {
+            return Ok(());
+        };
+        let stopping = self.stopping.subscribe();
+        let mut held = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        while held[k] < lsn {
+            if *stopping.borrow() {
+                return Err(PgError::admin_shutdown().with_detail(
+                    "The transaction has already committed locally, but might not have been replicated to the standby.",
+                ));
+            }
+            if canceled.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(());
+            }
+            held = self
+                .confirmed
+                .wait_timeout(held, Duration::from_millis(50))
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        Ok(())
     }
 
     /// The WAL receiver's state now (`pg_stat_wal_receiver`, the
@@ -224,7 +346,11 @@ impl WalSender {
     fn sent(&self, end: Lsn, caught_up: bool) {
         self.update(|p| {
             p.sent = end;
-            p.state = if caught_up { "streaming" } else { "catchup" };
+            if caught_up || p.state == "streaming" {
+                p.state = "streaming";
+            } else {
+                p.state = "catchup";
+            }
             p.in_flight.push_back((end, Instant::now()));
             // A standby that never reports keeps a bounded history.
             if p.in_flight.len() > 4096 {

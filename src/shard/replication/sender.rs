@@ -91,6 +91,7 @@ impl SenderSession {
                 self.replication.add_sender(Arc::clone(&me));
                 let result = self.stream(start, &me, out).await;
                 self.replication.remove_sender(&me);
+                self.replication.recompute_sync();
                 result?;
                 out.complete("START_REPLICATION");
                 Ok(())
@@ -164,6 +165,7 @@ impl SenderSession {
                     heard = Instant::now();
                     if let StreamMessage::Status(status) = StreamMessage::decode(payload)? {
                         me.reported(status);
+                        self.replication.recompute_sync();
                         if status.reply {
                             let k = StreamMessage::Keepalive { end: upto, time: pg_now(), reply: false };
                             copy.send(&k.encode()).await?;
