@@ -15,7 +15,7 @@ use super::json_ops;
 use super::select::Relation;
 use super::types::cast_target;
 use crate::shard::datum::Datum;
-use crate::shard::storage::Tables;
+use crate::shard::storage::{Database, Tables};
 use crate::sql::{distance_operator, placeholder_index};
 use crate::wire::types::oid;
 use crate::wire::{PgError, Session, Value};
@@ -82,13 +82,14 @@ impl Row for NoRow {
 }
 
 /// What functions read besides the row: the session's settings and the
-/// server's state at the start of the statement.
+/// server's state.
 #[derive(Debug, Clone)]
 pub struct Globals {
     /// The session (for `current_setting`).
     pub session: Session,
-    /// `pg_current_wal_lsn()`.
-    pub wal_lsn: String,
+    /// The storage, for `pg_current_wal_lsn()` (read when called, as
+    /// PostgreSQL's volatile function is, not locked for every statement).
+    pub db: Arc<Database>,
     /// `set_config(name, value, is_local)` calls the statement made, in
     /// order: applied to the session when it succeeds.
     pub set_configs: Arc<Mutex<Vec<SetConfig>>>,
@@ -751,7 +752,7 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                 return Err(PgError::new("55000", "recovery is in progress")
                     .with_hint("WAL control functions cannot be executed during recovery."));
             }
-            return text(&env.globals.wal_lsn);
+            return text(&env.globals.db.current_lsn().to_string());
         }
         ("pg_is_in_recovery", []) => return Ok(Some(Value::Bool(env.globals.standby.is_some()))),
         ("pg_last_wal_receive_lsn", []) => {
