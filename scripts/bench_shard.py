@@ -15,9 +15,15 @@ measured PostgreSQL + pgvector:
   QPS = 2,000 / wall time.
 - with `--pid` (the shard's process id): the server's CPU time per query
   (user + system, from /proc), steadier than QPS on a shared machine.
+- with `--metrics` (a pgvshard shard's /metrics address) as well: that CPU
+  time split into the engine's (the ANN index searches,
+  `pgvshard_shard_ann_search_cpu_seconds_total`), the recall monitor's exact
+  runs (`pgvshard_recall_monitor_cpu_seconds_total`) and the rest (protocol,
+  planning, output, the kernel's network work), all per query.
 
-    pgvshard shard --listen 127.0.0.1:5433 --data-dir /tmp/bench &
-    python3 scripts/bench_shard.py --port 5433 --pid $! \\
+    pgvshard shard --listen 127.0.0.1:5433 --data-dir /tmp/bench \\
+        --metrics-listen 127.0.0.1:9633 &
+    python3 scripts/bench_shard.py --port 5433 --pid $! --metrics 127.0.0.1:9633 \\
         --dataset ../shared/datasets/fashion-mnist-784-euclidean --ef 10,20,40
 """
 
@@ -27,6 +33,7 @@ import os
 import struct
 import sys
 import time
+import urllib.request
 from array import array
 
 import psycopg
@@ -133,19 +140,43 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+CPU_COUNTERS = ("pgvshard_shard_ann_search_cpu_seconds_total", "pgvshard_recall_monitor_cpu_seconds_total")
+
+
+def cpu_counters(metrics):
+    """(engine, recall monitor) CPU seconds from the shard's /metrics (None without --metrics)."""
+    if metrics is None:
+        return None
+    text = urllib.request.urlopen(f"http://{metrics}/metrics", timeout=10).read().decode()
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in CPU_COUNTERS:
+            found[name] = float(value)
+    return tuple(found.get(n, 0.0) for n in CPU_COUNTERS)
+
+
 def measure(pool, barrier, a, sql, ef, clients, gt):
-    """One timed pass with `clients` processes: (recall, QPS, p50 ms, p99 ms, server CPU µs/query)."""
+    """One timed pass with `clients` processes: (recall, QPS, p50 ms, p99 ms,
+    server CPU µs/query, (engine, recall monitor, rest) µs/query or None)."""
     work = [(a.port, a.dataset, a.nq, sql, ef, a.warmup, barrier)] * clients
+    m0 = cpu_counters(a.metrics)
     c0 = cpu_seconds(a.pid)
     res = pool.map(client, work)
     c1 = cpu_seconds(a.pid)
+    m1 = cpu_counters(a.metrics)
     n = sum(len(r[2]) for r in res)
     wall = max(r[1] for r in res) - min(r[0] for r in res)
     lat = sorted(x for r in res for x in r[2])
     ids = res[0][3]
     hits = sum(len(set(got) & set(want)) for got, want in zip(ids, gt))
-    cpu = None if c0 is None else (c1 - c0) / (n + a.warmup * clients) * 1e6
-    return hits / (10 * len(ids)), n / wall, lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3, cpu
+    queries = n + a.warmup * clients
+    cpu = None if c0 is None else (c1 - c0) / queries * 1e6
+    split = None
+    if cpu is not None and m0 is not None:
+        engine, recall = ((y - x) / queries * 1e6 for x, y in zip(m0, m1))
+        split = (engine, recall, cpu - engine - recall)
+    return hits / (10 * len(ids)), n / wall, lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3, cpu, split
 
 
 def main():
@@ -153,6 +184,7 @@ def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--pid", type=int, help="the shard's process id, for its CPU time per query")
+    ap.add_argument("--metrics", help="the shard's /metrics address (HOST:PORT), to split its CPU time")
     ap.add_argument("--ef", default="10,20,40,80")
     ap.add_argument("--nq", type=int, default=1000)
     ap.add_argument("--warmup", type=int, default=200)
@@ -187,8 +219,9 @@ def main():
     conn.close()
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
     sql = f"SELECT id FROM bench ORDER BY embedding {op} %s LIMIT 10"
-    print("| ef_search | clients | recall@10 | QPS | p50 ms | p99 ms | server CPU µs/query |")
-    print("|---|---|---|---|---|---|---|")
+    print("| ef_search | clients | recall@10 | QPS | p50 ms | p99 ms | server CPU µs/query "
+          "| engine µs/query | recall monitor µs/query | rest µs/query |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     ctx = mp.get_context("spawn")
     with ctx.Manager() as mgr:
         for clients in [int(x) for x in a.clients.split(",")]:
@@ -196,9 +229,10 @@ def main():
             with ctx.Pool(clients) as pool:
                 for ef in [int(x) for x in a.ef.split(",")]:
                     runs = [measure(pool, barrier, a, sql, ef, clients, gt) for _ in range(a.repeats)]
-                    r, qps, p50, p99, cpu = max(runs, key=lambda x: x[1])
+                    r, qps, p50, p99, cpu, split = max(runs, key=lambda x: x[1])
                     cpu = "" if cpu is None else f"{cpu:.0f}"
-                    print(f"| {ef} | {clients} | {r:.3f} | {qps:,.0f} | {p50:.2f} | {p99:.2f} | {cpu} |",
+                    split = " | ".join("" if split is None else f"{x:.0f}" for x in split or (None,) * 3)
+                    print(f"| {ef} | {clients} | {r:.3f} | {qps:,.0f} | {p50:.2f} | {p99:.2f} | {cpu} | {split} |",
                           flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 

@@ -221,6 +221,7 @@ async fn queries_drivers_send(t: &Targets) {
         "SELECT * FROM sql_items ORDER BY 2, 1 DESC",
         "SELECT id, * FROM sql_items ORDER BY 3 DESC NULLS LAST, 1",
         "SELECT * FROM sql_items ORDER BY 9",
+        "SELECT id FROM sql_items ORDER BY id DESC LIMIT '2'::INTEGER OFFSET '1'",
         "SELECT DISTINCT ON (cat) cat, id FROM sql_items ORDER BY cat, id DESC",
         "SELECT DISTINCT ON (cat) cat, id, embedding IS NULL FROM sql_items ORDER BY cat DESC NULLS LAST, embedding <-> '[0,0,1]'",
         "SELECT DISTINCT ON (cat) cat, id FROM sql_items ORDER BY cat, id LIMIT 1 OFFSET 1",

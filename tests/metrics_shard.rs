@@ -333,6 +333,13 @@ fn the_recall_monitor_measures_ann_reads_against_exact_scans() {
         )
     };
     assert_eq!((count("good"), count("low")), (5.0, 5.0));
+    // The CPU split: the index searches (the engine) and the exact runs.
+    for family in [
+        "pgvshard_shard_ann_search_cpu_seconds_total",
+        "pgvshard_recall_monitor_cpu_seconds_total",
+    ] {
+        assert!(value(&m, family, &[]) > 0.0, "{family} in\n{m}");
+    }
     // The exact run's setting, as PostgreSQL plans it: a sequential scan.
     let plan = shard
         .psql(&format!(

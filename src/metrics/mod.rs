@@ -13,12 +13,14 @@
 //! or vectors.
 
 mod cache;
+mod cpu;
 mod endpoint;
 mod proxy;
 mod sampled;
 mod shard;
 
 pub use cache::{CacheMetrics, RedisRemoved, RedisRemovedSource};
+pub use cpu::thread_cpu_time;
 pub use endpoint::{serve, MetricsServer};
 pub use prometheus::Registry;
 pub use proxy::{ProxyMetrics, Stage, StatementClass};

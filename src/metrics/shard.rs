@@ -19,8 +19,8 @@ use std::time::Duration;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{LabelPair, MetricFamily};
 use prometheus::{
-    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec,
-    Opts,
+    Counter, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge,
+    IntGaugeVec, Opts,
 };
 
 use super::LATENCY_BUCKETS;
@@ -50,11 +50,13 @@ impl QueryPlan {
     }
 }
 
-/// Latency of reads by plan, recorded by the executor.
+/// Latency of reads by plan, and the CPU time their ANN index searches
+/// took, recorded by the executor.
 #[derive(Clone, Debug)]
 pub struct QueryTimings {
     family: HistogramVec,
     by_plan: [Histogram; 3],
+    ann_search_cpu: Counter,
 }
 
 impl QueryTimings {
@@ -67,12 +69,26 @@ impl QueryTimings {
         .buckets(LATENCY_BUCKETS.to_vec());
         let family = HistogramVec::new(opts, &["plan"]).expect("valid histogram options");
         let by_plan = QueryPlan::ALL.map(|p| family.with_label_values(&[p.label()]));
-        QueryTimings { family, by_plan }
+        let ann_search_cpu = Counter::with_opts(Opts::new(
+            "pgvshard_shard_ann_search_cpu_seconds_total",
+            "CPU time of the ANN index searches of reads (the engine's share of a query; the rest is protocol, planning and output).",
+        ))
+        .expect("valid counter options");
+        QueryTimings {
+            family,
+            by_plan,
+            ann_search_cpu,
+        }
     }
 
     /// Records one read.
     pub fn observe(&self, plan: QueryPlan, took: Duration) {
         self.by_plan[plan as usize].observe(took.as_secs_f64());
+    }
+
+    /// Counts CPU time spent searching ANN indexes.
+    pub fn add_ann_search_cpu(&self, cpu: Duration) {
+        self.ann_search_cpu.inc_by(cpu.as_secs_f64());
     }
 }
 
@@ -196,6 +212,8 @@ pub struct ShardSample {
     pub queries: QueryTimings,
     /// The recall monitor's histogram.
     pub recall: RecallHistogram,
+    /// CPU time of the recall monitor's exact runs so far.
+    pub recall_cpu: Duration,
     /// Available and total bytes of the WAL directory's file system, when
     /// they could be read.
     pub wal_fs: Option<(u64, u64)>,
@@ -255,6 +273,11 @@ const SAMPLED: &[(&str, &str, &[&str])] = &[
         "Size of the file system of the shard's WAL directory.",
         &[],
     ),
+    (
+        "pgvshard_recall_monitor_cpu_seconds_total",
+        "CPU time of the recall monitor's exact runs.",
+        &[],
+    ),
 ];
 
 impl ShardCollector {
@@ -294,6 +317,7 @@ impl ShardCollector {
             .into_iter()
             .chain(timings.checkpoint.desc())
             .chain(QueryTimings::new().family.desc())
+            .chain(QueryTimings::new().ann_search_cpu.desc())
             .chain(RecallHistogram::new().family.desc())
         {
             descs.push(desc(&d.fq_name, &d.help, &d.variable_labels)?);
@@ -340,7 +364,9 @@ impl ShardCollector {
                 disk.extend(g.collect());
             }
         }
-        let collectors: [&dyn Collector; 11] = [
+        let recall_cpu = Counter::with_opts(opts(9))?;
+        recall_cpu.inc_by(sample.recall_cpu.as_secs_f64());
+        let collectors: [&dyn Collector; 13] = [
             &rows,
             &entries,
             &builds,
@@ -348,9 +374,11 @@ impl ShardCollector {
             &wal,
             &recovery,
             &replayed,
+            &recall_cpu,
             &sample.storage.wal_fsync,
             &sample.storage.checkpoint,
             &sample.queries.family,
+            &sample.queries.ann_search_cpu,
             &sample.recall.family,
         ];
         Ok(collectors
@@ -421,6 +449,7 @@ mod tests {
                 storage: StorageTimings::new(),
                 queries: QueryTimings::new(),
                 recall: RecallHistogram::new(),
+                recall_cpu: Duration::ZERO,
                 wal_fs: Some((1, 2)),
             })
         })

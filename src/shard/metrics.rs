@@ -79,6 +79,7 @@ fn sample(shard: &Shard) -> ShardSample {
         storage: db.timings().clone(),
         queries: shard.queries.clone(),
         recall: shard.recall.histogram.clone(),
+        recall_cpu: shard.recall.cpu_time(),
         wal_fs: super::disk::space(db.wal_dir()).map(|s| (s.available, s.total)),
     }
 }

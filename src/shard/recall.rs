@@ -5,18 +5,25 @@
 //! LIMIT + OFFSET — is recorded per table and index: in the histogram
 //! `pgvshard_recall_at_k{table,index}` and in `SHOW pgvshard.recall`.
 //!
-//! Off the hot path and bounded: the sampled query itself only clones its
-//! rows; the exact run happens on the blocking pool, one at a time per
-//! shard (a sample drawn while one runs is skipped). Rows are compared as
+//! Off the hot path and bounded: the sampled query itself only draws a
+//! number from a thread-local generator and clones its rows; the exact run
+//! happens on the monitor's own thread, one at a time per shard (a sample
+//! drawn while one runs is skipped), and its CPU time is budgeted: after a
+//! run that took `t` of CPU no sample is taken for `t × (1 / share − 1)`,
+//! so the exact runs use at most [`MAX_CPU_SHARE`] of one core however
+//! large the table and busy the shard (an exact scan of 50,000 vectors
+//! costs as much as a hundred ANN reads). Rows are compared as
 //! whole output rows (a multiset), so the statement's own filter,
 //! parameters and projection apply to both runs. Rows committed between
 //! the two runs can lower a sample's recall slightly.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use crate::metrics::RecallHistogram;
+use crate::metrics::{thread_cpu_time, RecallHistogram};
 use crate::shard::datum::Datum;
 
 /// One output row.
@@ -35,11 +42,23 @@ pub struct IndexRecall {
     pub min: f64,
 }
 
+/// Most of one core the exact runs take, averaged over time.
+pub const MAX_CPU_SHARE: f64 = 0.05;
+
 /// A shard's recall monitor.
 #[derive(Debug)]
 pub struct RecallMonitor {
     rate: f64,
     running: AtomicBool,
+    /// When the monitor was made: the origin of `resume_at`.
+    epoch: Instant,
+    /// Nanoseconds after `epoch` before which no sample is drawn (the
+    /// CPU budget's pause after the last exact run).
+    resume_at: AtomicU64,
+    /// CPU time of every exact run so far, in nanoseconds.
+    cpu_nanos: AtomicU64,
+    /// The one thread exact runs use (made at the first sample).
+    worker: OnceLock<Option<rayon::ThreadPool>>,
     by_index: Mutex<BTreeMap<(String, String), IndexRecall>>,
     /// The histogram the metrics endpoint exports.
     pub histogram: RecallHistogram,
@@ -53,6 +72,34 @@ impl SampleTicket {
     /// The monitor the sample is for.
     pub fn monitor(&self) -> &RecallMonitor {
         &self.0
+    }
+
+    /// Runs `exact` (the sample's exact run: its rows, `None` if it
+    /// failed) on the monitor's thread — one core at most, whatever
+    /// parallelism the exact scan would use elsewhere — and records the
+    /// recall of `ann` (the index's rows) on `table`'s `index` against
+    /// it. Its CPU time is counted and pauses the drawing of samples (see
+    /// the module doc).
+    pub fn run(
+        self,
+        table: String,
+        index: String,
+        ann: Vec<Row>,
+        exact: impl FnOnce() -> Option<Vec<Row>> + Send + 'static,
+    ) {
+        let monitor = Arc::clone(&self.0);
+        let Some(pool) = monitor.worker() else {
+            return;
+        };
+        pool.spawn(move || {
+            let started = thread_cpu_time();
+            let rows = exact();
+            let monitor = self.monitor();
+            monitor.spent(thread_cpu_time().saturating_sub(started));
+            if let Some(rows) = rows {
+                monitor.record(&table, &index, &ann, &rows);
+            }
+        });
     }
 }
 
@@ -68,6 +115,10 @@ impl RecallMonitor {
         RecallMonitor {
             rate: rate.clamp(0.0, 1.0),
             running: AtomicBool::new(false),
+            epoch: Instant::now(),
+            resume_at: AtomicU64::new(0),
+            cpu_nanos: AtomicU64::new(0),
+            worker: OnceLock::new(),
             by_index: Mutex::new(BTreeMap::new()),
             histogram: RecallHistogram::new(),
         }
@@ -79,10 +130,48 @@ impl RecallMonitor {
         if self.rate <= 0.0 || rand_unit() >= self.rate {
             return None;
         }
+        if self.since_epoch() < self.resume_at.load(Ordering::Acquire) {
+            return None;
+        }
         self.running
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
             .ok()
             .map(|_| SampleTicket(Arc::clone(self)))
+    }
+
+    /// CPU time the exact runs took so far.
+    pub fn cpu_time(&self) -> Duration {
+        Duration::from_nanos(self.cpu_nanos.load(Ordering::Relaxed))
+    }
+
+    fn since_epoch(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Counts an exact run's CPU time and pauses sampling for long enough
+    /// to keep the runs within [`MAX_CPU_SHARE`].
+    fn spent(&self, cpu: Duration) {
+        let nanos = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        self.cpu_nanos.fetch_add(nanos, Ordering::Relaxed);
+        let pause = nanos as f64 * (1.0 / MAX_CPU_SHARE - 1.0);
+        self.resume_at.store(
+            self.since_epoch().saturating_add(pause as u64),
+            Ordering::Release,
+        );
+    }
+
+    /// The exact runs' thread; `None` (no samples) if it cannot be started.
+    fn worker(&self) -> Option<&rayon::ThreadPool> {
+        self.worker
+            .get_or_init(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .thread_name(|_| "pgvshard-recall".into())
+                    .build()
+                    .map_err(|e| tracing::warn!(error = %e, "recall monitor not started"))
+                    .ok()
+            })
+            .as_ref()
     }
 
     /// Records one sample: `ann` rows against the `exact` answer (no
@@ -132,10 +221,22 @@ pub fn recall(ann: &[Row], exact: &[Row]) -> Option<f64> {
     Some(found as f64 / exact.len() as f64)
 }
 
-/// A uniform draw in [0, 1) from the OS generator.
+/// A uniform draw in [0, 1): xorshift64* on a per-thread state seeded
+/// once from the OS generator (a draw per ANN read must cost nothing
+/// like a system call).
 fn rand_unit() -> f64 {
-    let bytes = crate::wire::scram::random_bytes::<8>();
-    (u64::from_ne_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
+    thread_local! {
+        static STATE: Cell<u64> =
+            Cell::new(u64::from_ne_bytes(crate::wire::scram::random_bytes::<8>()) | 1);
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    })
 }
 
 #[cfg(test)]
@@ -173,6 +274,9 @@ mod tests {
         m.record("t", "i", &rows(&[1, 2]), &rows(&[1, 2]));
         let report = m.report();
         assert_eq!(report.len(), 1);
+        m.spent(Duration::from_secs(3600));
+        assert!(m.draw().is_none(), "paused by the CPU budget");
+        assert_eq!(m.cpu_time(), Duration::from_secs(3600));
         let r = &report[0].1;
         assert_eq!((r.samples, r.sum, r.last, r.min), (2, 1.5, 1.0, 0.5));
     }

@@ -358,6 +358,9 @@ fn bound(expr: &Expr) -> Option<Bound> {
     crate::stack::guard(|| match expr {
         Expr::Value(v) => match &v.value {
             Value::Number(n, _) => n.parse().ok().map(Bound::value),
+            // `LIMIT '1'::INTEGER` (SQLAlchemy on psycopg2 inlines its
+            // parameters as quoted literals).
+            Value::SingleQuotedString(n) => n.trim().parse().ok().map(Bound::value),
             Value::Placeholder(p) => placeholder_index(p).map(Bound::param),
             _ => None,
         },
@@ -620,6 +623,9 @@ mod tests {
         );
         let cast = knn("SELECT id FROM items ORDER BY embedding <-> $1 LIMIT $2::INTEGER").unwrap();
         assert_eq!(cast.limit, Bound::param(2));
+        let quoted =
+            knn("SELECT id FROM items ORDER BY embedding <-> $1 LIMIT '3'::INTEGER").unwrap();
+        assert_eq!(quoted.limit, Bound::value(3));
         assert!(k.has_where);
         assert_eq!(k.projected_distance, Some(1));
 

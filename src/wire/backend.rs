@@ -114,11 +114,7 @@ impl DataRowBuilder {
     /// Appends a value written by `f` (no intermediate allocation).
     pub fn push_with(&mut self, f: impl FnOnce(&mut BytesMut)) {
         self.count += 1;
-        let at = self.data.len();
-        self.data.put_i32(0);
-        f(&mut self.data);
-        let len = (self.data.len() - at - 4) as i32;
-        self.data[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        field_with(&mut self.data, f);
     }
 
     /// The finished row.
@@ -128,6 +124,15 @@ impl DataRowBuilder {
             data: self.data.freeze(),
         }
     }
+}
+
+/// Writes one DataRow field: its length, then the value `f` writes.
+pub(crate) fn field_with(buf: &mut BytesMut, f: impl FnOnce(&mut BytesMut)) {
+    let at = buf.len();
+    buf.put_i32(0);
+    f(buf);
+    let len = (buf.len() - at - 4) as i32;
+    buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
 /// Writes one message: tag, length, body written by `body`.

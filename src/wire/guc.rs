@@ -151,6 +151,14 @@ pub static GUCS: &[Guc] = &[
         "off",
         "Sets the default read-only status of new transactions.",
     ),
+    // LlamaIndex's PostgreSQL vector store turns it off (SET LOCAL) before
+    // a filtered KNN query.
+    guc(
+        "enable_bitmapscan",
+        GucKind::Bool,
+        "on",
+        "Enables the planner's use of bitmap-scan plans.",
+    ),
     guc(
         "enable_indexscan",
         GucKind::Bool,

@@ -12,10 +12,10 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::backend::{self, DataRow, DataRowBuilder, FieldDescription};
+use super::backend::{self, DataRow, FieldDescription};
 use super::cancel::CancelSignal;
 use super::connection::Connection;
 use super::copy::{CopyBoth, CopyFormat, CopyIn, CopyOut};
@@ -169,19 +169,43 @@ impl Responder<'_> {
         }
     }
 
-    /// Sends one row of typed values in the requested formats.
+    /// Sends one row of typed values in the requested formats: encoded
+    /// straight into the output buffer when it goes out now (no row
+    /// limit reached, nothing recorded), else kept as a [`DataRow`].
     pub async fn row(&mut self, values: &[Option<Value>]) -> Result<(), PgError> {
-        let mut row = DataRowBuilder::default();
-        for (i, v) in values.iter().enumerate() {
-            match v {
-                None => row.push_null(),
-                Some(v) => {
-                    let format = self.result_format(i);
-                    row.push_with(|b| v.encode(format, b));
+        let formats = self.portal.as_ref().map(|p| p.formats.as_slice());
+        let encode = |b: &mut BytesMut| {
+            for (i, v) in values.iter().enumerate() {
+                match v {
+                    None => b.put_i32(-1),
+                    Some(v) => {
+                        let format = formats.and_then(|f| f.get(i).copied());
+                        backend::field_with(b, |b| v.encode(format.unwrap_or_default(), b));
+                    }
                 }
             }
+        };
+        let sends_now = self
+            .portal
+            .as_ref()
+            .is_none_or(|p| !p.changed && (p.limit == 0 || p.sent < p.limit));
+        if self.recording.is_some() || !sends_now {
+            let mut data = BytesMut::new();
+            encode(&mut data);
+            let row = DataRow {
+                field_count: values.len() as u16,
+                data: data.freeze(),
+            };
+            return self.data_row(row).await;
         }
-        self.data_row(row.finish()).await
+        backend::message(&mut self.conn.out, b'D', |b| {
+            b.put_u16(values.len() as u16);
+            encode(b);
+        });
+        if let Some(p) = &mut self.portal {
+            p.sent += 1;
+        }
+        self.conn.flush_if_full().await.map_err(io_error)
     }
 
     /// Sends an already-encoded row (a proxy forwarding a shard's bytes

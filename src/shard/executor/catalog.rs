@@ -144,6 +144,9 @@ pub fn answer(
     shard: &Shard,
     globals: &Globals,
 ) -> Result<Option<Outcome>, PgError> {
+    if !psql::may_answer(&stmt.text) {
+        return Ok(None);
+    }
     let tables = shard.db.read().map_err(storage_error)?;
     Ok(psql::answer(&stmt.text, &tables, &globals.session.user)?.map(Outcome::select))
 }

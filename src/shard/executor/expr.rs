@@ -11,10 +11,11 @@ use super::arrays;
 use super::coerce::{self, as_f64, as_i64, is_integer};
 use super::functions;
 use super::infer::TypeOf;
+use super::json_ops;
 use super::select::Relation;
 use super::types::cast_target;
 use crate::shard::datum::Datum;
-use crate::shard::storage::Tables;
+use crate::shard::storage::{Database, Tables};
 use crate::sql::{distance_operator, placeholder_index};
 use crate::wire::types::oid;
 use crate::wire::{PgError, Session, Value};
@@ -81,13 +82,14 @@ impl Row for NoRow {
 }
 
 /// What functions read besides the row: the session's settings and the
-/// server's state at the start of the statement.
+/// server's state.
 #[derive(Debug, Clone)]
 pub struct Globals {
     /// The session (for `current_setting`).
     pub session: Session,
-    /// `pg_current_wal_lsn()`.
-    pub wal_lsn: String,
+    /// The storage, for `pg_current_wal_lsn()` (read when called, as
+    /// PostgreSQL's volatile function is, not locked for every statement).
+    pub db: Arc<Database>,
     /// `set_config(name, value, is_local)` calls the statement made, in
     /// order: applied to the session when it succeeds.
     pub set_configs: Arc<Mutex<Vec<SetConfig>>>,
@@ -573,6 +575,9 @@ fn binary(
         BinaryOperator::Multiply => arithmetic("*", a, b)?,
         BinaryOperator::Divide => arithmetic("/", a, b)?,
         BinaryOperator::Modulo => arithmetic("%", a, b)?,
+        BinaryOperator::Arrow | BinaryOperator::LongArrow => {
+            return json_ops::field(&a, &b, matches!(op, BinaryOperator::LongArrow))
+        }
         BinaryOperator::StringConcat
             if matches!(a, Value::Array(_)) || matches!(b, Value::Array(_)) =>
         {
@@ -749,7 +754,7 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                 return Err(PgError::new("55000", "recovery is in progress")
                     .with_hint("WAL control functions cannot be executed during recovery."));
             }
-            return text(&env.globals.wal_lsn);
+            return text(&env.globals.db.current_lsn().to_string());
         }
         ("pg_promote", _) => {
             let wait = !matches!(args.first(), Some(Some(Value::Bool(false))));

@@ -240,10 +240,16 @@ fn shard_key(sql: &str, tables: &Tables) -> Relation {
     }
 }
 
+/// Whether `sql` can be one of the catalog queries [`answer`] knows
+/// (checked before taking the tables' lock).
+pub fn may_answer(sql: &str) -> bool {
+    sql.contains("FROM pg_catalog.")
+}
+
 /// Answers one of psql's catalog queries from `tables`, or `None` when
 /// `sql` is not one.
 pub fn answer(sql: &str, tables: &Tables, user: &str) -> Result<Option<Relation>, PgError> {
-    if !sql.contains("FROM pg_catalog.") {
+    if !may_answer(sql) {
         return Ok(None);
     }
     let by_oid = |key: &str| quoted_oid(sql, key).and_then(|o| tables.by_oid(o));

@@ -15,7 +15,7 @@ use super::plan::{
     btree_lookup, choose_access, knn_plan, knn_slots, resolve_key, IndexLookup, KnnAccess, KnnPlan,
 };
 use super::types;
-use crate::metrics::QueryPlan;
+use crate::metrics::{thread_cpu_time, QueryPlan};
 use crate::shard::datum::Datum;
 use crate::shard::storage::{AnnSearch, IndexMethod, Table, Tables};
 use crate::wire::{FieldDescription, PgError, Value};
@@ -27,8 +27,9 @@ use sqlparser::ast::{
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering as AtomicOrdering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A result column.
 #[derive(Debug, Clone)]
@@ -111,6 +112,8 @@ pub struct PlanSeen {
     plan: AtomicU8,
     /// The (table, index) of the first ANN index scan.
     ann_index: std::sync::OnceLock<(String, String)>,
+    /// CPU time its ANN index searches took, in nanoseconds.
+    index_cpu_nanos: AtomicU64,
 }
 
 impl PlanSeen {
@@ -127,6 +130,17 @@ impl PlanSeen {
     /// The (table, index) of the first ANN index scan, if any.
     pub fn ann_index(&self) -> Option<&(String, String)> {
         self.ann_index.get()
+    }
+
+    /// CPU time the statement's ANN index searches took.
+    pub fn index_cpu(&self) -> Duration {
+        Duration::from_nanos(self.index_cpu_nanos.load(AtomicOrdering::Relaxed))
+    }
+
+    fn searched(&self, cpu: Duration) {
+        let nanos = u64::try_from(cpu.as_nanos()).unwrap_or(u64::MAX);
+        self.index_cpu_nanos
+            .fetch_add(nanos, AtomicOrdering::Relaxed);
     }
 }
 
@@ -1090,7 +1104,12 @@ fn run_select(
                     .set((d.table.def().name.clone(), index.clone()));
             }
         }
-        for slot in knn_slots(&d.plan, d.access, d.table, f, candidates, ctx.ann)? {
+        let started = index_ordered.then(thread_cpu_time);
+        let slots = knn_slots(&d.plan, d.access, d.table, f, candidates, ctx.ann)?;
+        if let Some(started) = started {
+            ctx.plan.searched(thread_cpu_time().saturating_sub(started));
+        }
+        for slot in slots {
             let row = RowAt::Table(d.table, d.alias, slot);
             produced.push(if index_ordered {
                 shape.outputs(&row, env)?

@@ -62,10 +62,10 @@ impl HandlerFactory for ShardFactory {
     }
 }
 
-/// A prepared statement.
+/// A prepared statement: parsed, classified and typed once at Parse.
 #[derive(Debug)]
 pub struct PreparedStatement {
-    stmt: Option<Arc<sql::Statement>>,
+    stmt: Option<(Arc<sql::Statement>, StatementKind)>,
     param_types: Vec<u32>,
 }
 
@@ -265,7 +265,7 @@ impl ShardSession {
         let db = &self.shard.db;
         Globals {
             session: session.clone(),
-            wal_lsn: db.current_lsn().to_string(),
+            db: Arc::clone(&self.shard.db),
             set_configs: Arc::default(),
             standby: db.in_recovery().then(|| {
                 let r = self.shard.replication.receiver();
@@ -285,11 +285,11 @@ impl ShardSession {
     async fn run(
         &mut self,
         stmt: &Arc<sql::Statement>,
+        kind: StatementKind,
         params: Vec<Datum>,
         param_types: Vec<u32>,
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
-        let kind = classify(stmt);
         let status = out.session().transaction_status();
         if status == TransactionStatus::Failed && !kind.ends_transaction() {
             return Err(PgError::in_failed_transaction());
@@ -758,6 +758,7 @@ fn read(job: &Job) -> Result<Outcome, PgError> {
             })
             .map(Outcome::select);
         job.shard.queries.observe(job.plan.get(), started.elapsed());
+        job.shard.queries.add_ann_search_cpu(job.plan.index_cpu());
         if let Ok(Outcome {
             rows: Some(rel), ..
         }) = &result
@@ -804,8 +805,8 @@ fn recall_view(shard: &Shard) -> Relation {
 }
 
 /// For the recall monitor: when the read used an ANN index outside a
-/// transaction block and is drawn, runs it again as an exact scan on a
-/// thread of its own and records the recall of `rows`.
+/// transaction block and is drawn, runs it again as an exact scan on the
+/// monitor's thread and records the recall of `rows`.
 fn sample_recall(job: &Job, rows: &[Vec<Datum>]) {
     if job.plan.get() != QueryPlan::Ann || !job.own_writes.is_empty() {
         return;
@@ -830,24 +831,16 @@ fn sample_recall(job: &Job, rows: &[Vec<Datum>]) {
         own_writes: Vec::new(),
         plan: PlanSeen::default(),
     };
-    let ann_rows = rows.to_vec();
-    let spawned = std::thread::Builder::new()
-        .name("pgvshard-recall".into())
-        .spawn(move || {
-            let Ast::Query(q) = &exact.stmt.ast else {
-                return;
-            };
-            let run = || exact.with_ctx(false, |ctx| run_query(q, ctx));
-            match crate::stack::with_tree(exact.stmt.depth, run) {
-                Ok(rel) => ticket
-                    .monitor()
-                    .record(&table, &index, &ann_rows, &rel.rows),
-                Err(e) => tracing::debug!(error = %e, "recall sample failed"),
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "recall sample not started");
-    }
+    ticket.run(table, index, rows.to_vec(), move || {
+        let Ast::Query(q) = &exact.stmt.ast else {
+            return None;
+        };
+        let run = || exact.with_ctx(false, |ctx| run_query(q, ctx));
+        crate::stack::with_tree(exact.stmt.depth, run)
+            .map_err(|e| tracing::debug!(error = %e, "recall sample failed"))
+            .ok()
+            .map(|rel| rel.rows)
+    });
 }
 
 /// Whether the statement reads a catalog relation the shard does not
@@ -1161,7 +1154,8 @@ impl QueryHandler for ShardSession {
             return Ok(());
         }
         for stmt in statements.into_iter().map(Arc::new) {
-            self.run(&stmt, Vec::new(), Vec::new(), out).await?;
+            let kind = classify(&stmt);
+            self.run(&stmt, kind, Vec::new(), Vec::new(), out).await?;
         }
         Ok(())
     }
@@ -1226,11 +1220,12 @@ impl QueryHandler for ShardSession {
             .await
             .map_err(join_error)?;
         let columns = columns?;
+        let kind = classify(&job.stmt);
         Ok(Prepared {
             param_types: job.param_types.clone(),
             columns,
             statement: Arc::new(PreparedStatement {
-                stmt: Some(job.stmt),
+                stmt: Some((job.stmt, kind)),
                 param_types: job.param_types,
             }),
         })
@@ -1243,13 +1238,14 @@ impl QueryHandler for ShardSession {
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
         let p = &prepared.statement;
-        let Some(stmt) = &p.stmt else {
+        let Some((stmt, kind)) = &p.stmt else {
             out.empty_query();
             return Ok(());
         };
         let values = (0..params.len())
             .map(|i| params.decode(i, None))
             .collect::<Result<Vec<_>, _>>()?;
-        self.run(stmt, values, p.param_types.clone(), out).await
+        self.run(stmt, kind.clone(), values, p.param_types.clone(), out)
+            .await
     }
 }
