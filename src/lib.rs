@@ -6,6 +6,7 @@ pub mod logs;
 pub mod metrics;
 pub mod proxy;
 pub mod shard;
+pub mod signals;
 pub mod sql;
 pub mod stack;
 pub mod wire;

@@ -192,7 +192,12 @@ fn run_shard(args: &ShardArgs) -> Result<(), String> {
             .set_address(addr)?;
     }
     pgvshard::logs::init(args.log_format);
-    runtime("pgvshard-shard")?.block_on(server::run(config, shutdown_signal()))
+    runtime("pgvshard-shard")?.block_on(async {
+        let _hangups = pgvshard::signals::on_hangup(|| async {
+            tracing::info!("received SIGHUP: a shard has no configuration to reload; ignored");
+        });
+        server::run(config, shutdown_signal()).await
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -132,9 +132,9 @@ fn scrape(proxy: &ProxyProcess) -> String {
     reply
 }
 
-fn hangup(proxy: &ProxyProcess) {
+fn hangup(pid: u32) {
     let status = Command::new("kill")
-        .args(["-HUP", &proxy.pid().to_string()])
+        .args(["-HUP", &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -258,7 +258,7 @@ async fn a_reload_applies_pools_cache_and_users_while_clients_stay_connected() {
     assert!(metrics.contains("pgvshard_config_reloads_total{outcome=\"refused\"} 1"));
 
     // SIGHUP: the invalid file is logged and refused, a valid one applied.
-    hangup(&proxy);
+    hangup(proxy.pid());
     eventually(10, "the refusal logged", || async {
         proxy
             .log_text()
@@ -267,12 +267,21 @@ async fn a_reload_applies_pools_cache_and_users_while_clients_stay_connected() {
     .await;
     assert_eq!(pool_sizes(&a).await, ["5", "5"]);
     write(&config, &proxy_yaml(&shards, &alice, 3, cache_on));
-    hangup(&proxy);
+    hangup(proxy.pid());
     eventually(10, "pools resized by SIGHUP", || async {
         pool_sizes(&a).await == ["3", "3"]
     })
     .await;
     assert!(scrape(&proxy).contains("pgvshard_config_last_reload_successful 1"));
+    // A shard sent SIGHUP too (kill -HUP on every process) keeps serving.
+    hangup(s0.pid());
+    let shard_log = s0.dir.with_extension("log");
+    eventually(10, "the shard logs the SIGHUP", || async {
+        std::fs::read_to_string(&shard_log)
+            .unwrap()
+            .contains("a shard has no configuration to reload; ignored")
+    })
+    .await;
     // bob is no longer configured: a new login fails, his open session stays.
     let refused = login(proxy.port, "bob", "b-secret").await.unwrap_err();
     assert_eq!(sqlstate(&refused), "28P01");

@@ -322,31 +322,23 @@ pub async fn run(config_path: &Path, shutdown: impl Future<Output = ()>) -> Resu
     if let Some(at) = proxy.metrics_addr {
         tracing::info!(addr = %at, "metrics endpoint listening");
     }
-    let ops = Arc::clone(&proxy.ops);
-    let _reloads = ReloadOnHangup(tokio::spawn(async move {
-        let Ok(mut hangups) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            tracing::warn!("cannot listen for SIGHUP: reload with SELECT pgvshard.reload()");
-            return;
-        };
-        while hangups.recv().await.is_some() {
-            tracing::info!("received SIGHUP, reloading configuration file");
-            ops::reload_off_workers(&ops).await.ok();
-        }
-    }));
+    let _reloads = reload_on_hangup(&proxy);
     shutdown.await;
     tracing::info!("draining sessions; checkpointing embedded shards");
     proxy.shutdown().await
 }
 
-/// The SIGHUP listener; it stops when this is dropped.
-struct ReloadOnHangup(JoinHandle<()>);
-
-impl Drop for ReloadOnHangup {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+/// Each SIGHUP reloads the proxy's file (without one, the reload logs
+/// that there is nothing to reload).
+fn reload_on_hangup(proxy: &RunningProxy) -> crate::signals::OnHangup {
+    let ops = Arc::clone(&proxy.ops);
+    crate::signals::on_hangup(move || {
+        let ops = Arc::clone(&ops);
+        async move {
+            tracing::info!("received SIGHUP, reloading configuration file");
+            ops::reload_off_workers(&ops).await.ok();
+        }
+    })
 }
 
 /// Serves `config` until `shutdown` completes: `started` is told where
@@ -360,6 +352,7 @@ pub async fn serve_until(
     let proxy = start(config).await?;
     tracing::info!(addr = %proxy.addr, "pgvshard proxy listening");
     started(&proxy);
+    let _reloads = reload_on_hangup(&proxy);
     shutdown.await;
     tracing::info!("draining sessions; checkpointing embedded shards");
     proxy.shutdown().await

@@ -115,6 +115,11 @@ impl Shard {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// SIGKILL (no shutdown at all).
     pub fn kill9(mut self) {
         let mut child = self.child.take().unwrap();

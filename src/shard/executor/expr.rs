@@ -11,6 +11,7 @@ use super::arrays;
 use super::coerce::{self, as_f64, as_i64, is_integer};
 use super::functions;
 use super::infer::TypeOf;
+use super::json_ops;
 use super::select::Relation;
 use super::types::cast_target;
 use crate::shard::datum::Datum;
@@ -572,6 +573,9 @@ fn binary(
         BinaryOperator::Multiply => arithmetic("*", a, b)?,
         BinaryOperator::Divide => arithmetic("/", a, b)?,
         BinaryOperator::Modulo => arithmetic("%", a, b)?,
+        BinaryOperator::Arrow | BinaryOperator::LongArrow => {
+            return json_ops::field(&a, &b, matches!(op, BinaryOperator::LongArrow))
+        }
         BinaryOperator::StringConcat
             if matches!(a, Value::Array(_)) || matches!(b, Value::Array(_)) =>
         {

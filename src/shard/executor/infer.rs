@@ -179,6 +179,8 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | BinaryOperator::GtEq
                     | BinaryOperator::And
                     | BinaryOperator::Or => plain(oid::BOOL),
+                    BinaryOperator::Arrow => plain(oid::JSONB),
+                    BinaryOperator::LongArrow => plain(oid::TEXT),
                     _ => {
                         let (a, b) = (infer(left, cols, env)?, infer(right, cols, env)?);
                         Ok(arithmetic_type(op, a, b))

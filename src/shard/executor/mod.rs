@@ -23,6 +23,7 @@ mod explain;
 mod expr;
 mod functions;
 mod infer;
+mod json_ops;
 mod overlay;
 mod pg_catalog;
 mod plan;
