@@ -57,6 +57,45 @@ enum Command {
     Bench(BenchCommand),
 }
 
+/// What `pgvshard shard` does besides running a shard.
+#[derive(Debug, Subcommand)]
+enum ShardAction {
+    /// Promotes the running standby on DIR to a primary (a new timeline),
+    /// as `SELECT pg_promote()` does, and waits for it.
+    Promote {
+        /// The standby's data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Longest wait for the promotion.
+        #[arg(long, default_value_t = 60)]
+        wait_seconds: u64,
+    },
+}
+
+/// Asks the standby running on `dir` to promote (the file it polls for)
+/// and waits until it has.
+fn promote(dir: &std::path::Path, wait_seconds: u64) -> Result<(), String> {
+    use pgvshard::shard::replication::receiver::PROMOTE_FILE;
+    if !dir.join("wal").is_dir() {
+        return Err(format!("{} is not a shard's data directory", dir.display()));
+    }
+    let signal = dir.join(PROMOTE_FILE);
+    std::fs::write(&signal, b"").map_err(|e| format!("{}: {e}", signal.display()))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_seconds);
+    while signal.exists() {
+        if std::time::Instant::now() >= deadline {
+            let _ = std::fs::remove_file(&signal);
+            return Err(format!(
+                "the standby on {} did not promote within {wait_seconds} s (is it running as a standby?)",
+                dir.display()
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    println!("server promoted");
+    Ok(())
+}
+
 /// Options of `pgvshard proxy`.
 #[derive(Debug, clap::Args)]
 struct ProxyArgs {
@@ -67,7 +106,10 @@ struct ProxyArgs {
 
 /// Options of `pgvshard shard` (they override the config file's).
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct ShardArgs {
+    #[command(subcommand)]
+    action: Option<ShardAction>,
     /// Address to listen on, e.g. 127.0.0.1:5433.
     #[arg(long)]
     listen: Option<String>,
@@ -172,6 +214,13 @@ fn run_cache_bench(args: &CacheBenchArgs) -> Result<(), String> {
 }
 
 fn run_shard(args: &ShardArgs) -> Result<(), String> {
+    if let Some(ShardAction::Promote {
+        data_dir,
+        wait_seconds,
+    }) = &args.action
+    {
+        return promote(data_dir, *wait_seconds);
+    }
     let mut config = match &args.config {
         Some(path) => ShardConfig::load(path)?,
         None => ShardConfig::default(),

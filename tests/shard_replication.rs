@@ -247,6 +247,20 @@ async fn standbys_started_under_load_converge_and_one_killed_catches_up() {
         primary.psql("SELECT pg_is_in_recovery()").unwrap().trim(),
         "f"
     );
+    // `pgvshard shard promote` turns s2 into a primary of its own.
+    let promoted = std::process::Command::new(env!("CARGO_BIN_EXE_pgvshard"))
+        .args(["shard", "promote", "--data-dir"])
+        .arg(&s2.dir)
+        .output()
+        .unwrap();
+    assert!(
+        promoted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promoted.stderr)
+    );
+    assert_eq!(s2.psql("SELECT pg_is_in_recovery()").unwrap().trim(), "f");
+    s2.psql("INSERT INTO items VALUES (1, 1, '[1,1,1,1,1,1,1,1]') ON CONFLICT DO NOTHING; DELETE FROM items WHERE id = 1")
+        .unwrap();
     s1.stop();
     s2.stop();
     primary.stop();
@@ -447,6 +461,7 @@ async fn acknowledged_synchronous_commits_survive_the_primary() {
         assert!(Instant::now() < deadline, "the write load stalled");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let primary_dir = primary.dir.clone();
     primary.kill9();
     for w in writers {
         w.await.unwrap();
@@ -470,6 +485,67 @@ async fn acknowledged_synchronous_commits_survive_the_primary() {
         "acknowledged but not on s1: {missing:?}"
     );
     assert!(on_s1.contains(&101));
-    s1.stop();
+
+    // Promote s1: a new timeline; it takes writes.
+    let c1 = shard_support_connect(s1.port).await;
+    let promoted: bool = c1
+        .query_one("SELECT pg_promote()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(promoted);
+    assert_eq!(s1.psql("SELECT pg_is_in_recovery()").unwrap().trim(), "f");
+    c1.simple_query("INSERT INTO t VALUES (500, 7)")
+        .await
+        .unwrap();
+    let again = c1.simple_query("SELECT pg_promote()").await.unwrap_err();
+    assert_eq!(shard_support::sqlstate(&again), "55000");
+
+    // The old primary comes back as a standby of s1 and s2 follows s1:
+    // both end with s1's rows (the old primary's unreplicated tail, if it
+    // has one, discarded) and refuse writes.
+    let old = start_standby_on(&s1, &primary_dir, "old");
+    s2.kill9();
+    let s2 = start_standby_on(&s1, &fresh_or_kept(test, "s2"), "s2");
+    c1.simple_query("INSERT INTO t VALUES (501, 8)")
+        .await
+        .unwrap();
+    let ids = |port| async move {
+        shard_support_connect(port)
+            .await
+            .simple_query("SELECT id FROM t ORDER BY id")
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    wait_caught_up(&s1, &old).await;
+    wait_caught_up(&s1, &s2).await;
+    let expected = ids(s1.port).await;
+    assert_eq!(ids(old.port).await, expected);
+    assert_eq!(ids(s2.port).await, expected);
+    let refused = shard_support_connect(old.port)
+        .await
+        .simple_query("INSERT INTO t VALUES (502, 9)")
+        .await
+        .unwrap_err();
+    assert_eq!(shard_support::sqlstate(&refused), "25006");
+    assert_eq!(
+        old.psql("SELECT status, received_tli FROM pg_stat_wal_receiver")
+            .unwrap()
+            .trim(),
+        "streaming|2"
+    );
+    old.stop();
     s2.stop();
+    s1.stop();
+}
+
+/// The data directory a test's standby `name` used (kept as it is).
+fn fresh_or_kept(test: &str, name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("shard-{test}-{name}"))
 }

@@ -61,6 +61,9 @@ pub struct ShardConfig {
     /// Standbys a commit waits for, as PostgreSQL's setting
     /// (`FIRST n (…)`, `ANY n (…)`, `name, …`, `*`; empty: none).
     pub synchronous_standby_names: String,
+    /// MiB of WAL kept before the last checkpoint for standbys that are
+    /// disconnected (connected ones hold what they still need).
+    pub wal_keep_mb: u64,
 }
 
 impl Default for ShardConfig {
@@ -82,6 +85,7 @@ impl Default for ShardConfig {
             replication_users: vec!["postgres".into()],
             standby_of: None,
             synchronous_standby_names: String::new(),
+            wal_keep_mb: 0,
         }
     }
 }
@@ -172,23 +176,49 @@ impl ShardConfig {
             checkpoint_interval: (self.checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(self.checkpoint_interval_secs)),
             max_prepared_transactions: self.max_prepared_transactions,
+            wal_keep_bytes: self.wal_keep_mb << 20,
             ..StorageOptions::default()
         }
     }
 }
 
+/// Opens the data directory. A standby's is first filled with a base
+/// copy when empty; one whose WAL diverged from its primary's (an old
+/// primary after a promotion) is discarded for a fresh copy, so it never
+/// serves what the new primary does not have.
+async fn open_database(config: &ShardConfig) -> Result<Database, String> {
+    let open = || {
+        let (dir, options) = (config.data_dir.clone(), config.storage());
+        async move {
+            tokio::task::spawn_blocking(move || Database::open(&dir, options))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))
+        }
+    };
+    let Some(primary) = &config.standby_of else {
+        return open().await;
+    };
+    receiver::prepare_data_dir(&config.data_dir, primary).await?;
+    let db = open().await?;
+    db.set_in_recovery(true);
+    let Some(why) = receiver::diverged(&db, primary).await? else {
+        return Ok(db);
+    };
+    tracing::warn!(reason = %why, "WAL diverged from the primary's: taking a fresh base copy");
+    drop(db);
+    receiver::discard_copy(&config.data_dir)
+        .map_err(|e| format!("cannot discard {}: {e}", config.data_dir.display()))?;
+    receiver::prepare_data_dir(&config.data_dir, primary).await?;
+    let db = open().await?;
+    db.set_in_recovery(true);
+    Ok(db)
+}
+
 /// Runs a shard until `shutdown` completes, then checkpoints and closes.
 pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Result<(), String> {
     let wire = config.wire()?;
-    if let Some(primary) = &config.standby_of {
-        receiver::prepare_data_dir(&config.data_dir, primary).await?;
-    }
-    let dir = config.data_dir.clone();
-    let options = config.storage();
-    let db = tokio::task::spawn_blocking(move || Database::open(&dir, options))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))?;
+    let db = open_database(&config).await?;
     let report = db.recovery_report().clone();
     tracing::info!(
         data_dir = %config.data_dir.display(),
@@ -202,7 +232,6 @@ pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Res
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "pgvshard shard listening");
     let db = Arc::new(db);
-    db.set_in_recovery(config.standby_of.is_some());
     let replication = Arc::new(
         Replication::new(config.replication_users.clone())
             .with_synchronous_standby_names(&config.synchronous_standby_names)?,
@@ -211,10 +240,14 @@ pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Res
         Shard::with_recall_sample_rate(Arc::clone(&db), config.recall_sample_rate)
             .with_replication(Arc::clone(&replication)),
     );
-    let receiver = config
-        .standby_of
-        .clone()
-        .map(|primary| receiver::spawn(db, Arc::clone(&replication), primary));
+    let receiver = config.standby_of.clone().map(|primary| {
+        receiver::spawn(
+            db,
+            Arc::clone(&replication),
+            primary,
+            config.data_dir.clone(),
+        )
+    });
     let _metrics = metrics_endpoint(&config, &shard).await?;
     let stopping = Arc::clone(&replication);
     let shutdown = async move {

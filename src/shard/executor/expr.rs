@@ -96,6 +96,8 @@ pub struct Globals {
     /// On a standby, what the recovery functions report (none on a
     /// primary: `pg_is_in_recovery()` is false).
     pub standby: Option<StandbyPositions>,
+    /// What `pg_promote()` acts on.
+    pub promotion: Option<crate::shard::replication::Promotion>,
 }
 
 /// One `set_config(name, value, is_local)` call.
@@ -753,6 +755,26 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                     .with_hint("WAL control functions cannot be executed during recovery."));
             }
             return text(&env.globals.db.current_lsn().to_string());
+        }
+        ("pg_promote", _) => {
+            let wait = !matches!(args.first(), Some(Some(Value::Bool(false))));
+            let seconds = match args.get(1) {
+                Some(Some(Value::Int4(n))) => i64::from(*n),
+                Some(Some(Value::Int8(n))) => *n,
+                _ => 60,
+            };
+            if seconds <= 0 {
+                return Err(PgError::new(
+                    "22023",
+                    "\"wait_seconds\" must not be negative or zero",
+                ));
+            }
+            let Some(p) = &env.globals.promotion else {
+                return Err(PgError::new("55000", "recovery is not in progress"));
+            };
+            return p
+                .promote(wait, seconds as u64)
+                .map(|ok| Some(Value::Bool(ok)));
         }
         ("pg_is_in_recovery", []) => return Ok(Some(Value::Bool(env.globals.standby.is_some()))),
         ("pg_last_wal_receive_lsn", []) => {

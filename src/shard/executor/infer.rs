@@ -246,7 +246,8 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "has_sequence_privilege"
                     | "bool_and"
                     | "bool_or"
-                    | "pg_is_in_recovery" => plain(oid::BOOL),
+                    | "pg_is_in_recovery"
+                    | "pg_promote" => plain(oid::BOOL),
                     "pg_last_xact_replay_timestamp" => plain(oid::TIMESTAMPTZ),
                     "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),
                     "binary_quantize" => plain(oid::BIT),

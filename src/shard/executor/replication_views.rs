@@ -5,7 +5,6 @@
 //! intervals in PostgreSQL's text form (`00:00:00.001234`), as text.
 
 use super::select::{Column, Relation};
-use crate::shard::replication::sender::TIMELINE;
 use crate::shard::replication::Replication;
 use crate::wire::types::oid;
 use crate::wire::Value;
@@ -109,7 +108,7 @@ pub fn replication_view(replication: &Replication) -> Relation {
 }
 
 /// `pg_stat_wal_receiver`.
-pub fn wal_receiver_view(replication: &Replication) -> Relation {
+pub fn wal_receiver_view(replication: &Replication, timeline: u32) -> Relation {
     let columns = columns(&[
         ("pid", oid::INT4),
         ("status", oid::TEXT),
@@ -131,7 +130,7 @@ pub fn wal_receiver_view(replication: &Replication) -> Relation {
     let rows = if r.status.is_empty() {
         Vec::new()
     } else {
-        let tli = Some(Value::Int4(TIMELINE as i32));
+        let tli = Some(Value::Int4(timeline as i32));
         vec![vec![
             Some(Value::Int4(std::process::id() as i32)),
             text(r.status),

@@ -11,6 +11,7 @@ use crate::metrics::QueryPlan;
 use crate::shard::datum::Datum;
 use crate::shard::replication::sender::SenderSession;
 use crate::shard::replication::sync::SyncLevel;
+use crate::shard::replication::Promotion;
 use crate::shard::storage::{AnnSearch, Change, PrepareRecord, Transaction};
 use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl, TwoPhase};
 use crate::wire::types::oid;
@@ -155,7 +156,10 @@ impl Job {
             );
         }
         if mentions(replication_views::WAL_RECEIVER_VIEW) {
-            let view = replication_views::wal_receiver_view(&self.shard.replication);
+            let view = replication_views::wal_receiver_view(
+                &self.shard.replication,
+                self.shard.db.timeline().current,
+            );
             ctes.insert(
                 replication_views::WAL_RECEIVER_VIEW.to_string(),
                 Arc::new(view),
@@ -270,6 +274,10 @@ impl ShardSession {
                     replay_lsn: db.flushed_lsn().to_string(),
                     replay_time: r.replay_time,
                 }
+            }),
+            promotion: Some(Promotion {
+                db: Arc::clone(db),
+                replication: Arc::clone(&self.shard.replication),
             }),
         }
     }

@@ -26,7 +26,7 @@ pub mod sender;
 pub mod sync;
 pub mod upstream;
 
-use crate::shard::storage::Lsn;
+use crate::shard::storage::{Database, Lsn};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
@@ -55,6 +55,8 @@ pub struct Replication {
     confirmed: Condvar,
     receiver: Mutex<ReceiverStatus>,
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Set by `pg_promote()`: the receiver ends recovery.
+    promote: tokio::sync::watch::Sender<bool>,
     /// WAL bytes sent to standbys since start.
     pub wal_sent_bytes: AtomicU64,
     /// WAL bytes replayed from a primary since start.
@@ -80,6 +82,7 @@ impl Replication {
             confirmed: Condvar::new(),
             receiver: Mutex::new(ReceiverStatus::default()),
             stopping: tokio::sync::watch::Sender::new(false),
+            promote: tokio::sync::watch::Sender::new(false),
             wal_sent_bytes: AtomicU64::new(0),
             wal_replayed_bytes: AtomicU64::new(0),
         }
@@ -108,6 +111,16 @@ impl Replication {
     /// A receiver of the stop signal.
     pub fn subscribe_stop(&self) -> tokio::sync::watch::Receiver<bool> {
         self.stopping.subscribe()
+    }
+
+    /// Asks the WAL receiver to end recovery (`pg_promote()`).
+    pub fn request_promotion(&self) {
+        self.promote.send_replace(true);
+    }
+
+    /// A receiver of promotion requests.
+    pub fn subscribe_promote(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.promote.subscribe()
     }
 
     /// The WAL senders now (`pg_stat_replication`).
@@ -382,5 +395,39 @@ impl WalSender {
             p.status = status;
             p.reply_time = Some(protocol::pg_now());
         });
+    }
+}
+
+/// What `pg_promote()` reaches: the database and its replication state.
+#[derive(Debug, Clone)]
+pub struct Promotion {
+    /// The shard's database.
+    pub db: Arc<Database>,
+    /// Its replication state.
+    pub replication: Arc<Replication>,
+}
+
+impl Promotion {
+    /// `pg_promote(wait, wait_seconds)`: asks the WAL receiver to end
+    /// recovery; with `wait`, true once the server accepts writes, false
+    /// (as PostgreSQL, which also warns) when that took longer than
+    /// `wait_seconds`. 55000 on a primary.
+    pub fn promote(&self, wait: bool, wait_seconds: u64) -> Result<bool, PgError> {
+        if !self.db.in_recovery() {
+            return Err(PgError::new("55000", "recovery is not in progress")
+                .with_hint("Recovery control functions can only be executed during recovery."));
+        }
+        self.replication.request_promotion();
+        if !wait {
+            return Ok(true);
+        }
+        let deadline = Instant::now() + Duration::from_secs(wait_seconds);
+        while self.db.in_recovery() {
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(true)
     }
 }

@@ -30,6 +30,8 @@ pub enum Command {
     },
     /// `BASE_BACKUP [(…)]`: a checkpoint's files (options are ignored).
     BaseBackup,
+    /// `TIMELINE_HISTORY t`: where the timelines before `t` ended.
+    TimelineHistory(u32),
 }
 
 fn syntax(sql: &str) -> PgError {
@@ -47,6 +49,10 @@ pub fn parse_command(sql: &str) -> Result<Command, PgError> {
     match upper.first().map(String::as_str) {
         Some("IDENTIFY_SYSTEM") if words.len() == 1 => Ok(Command::IdentifySystem),
         Some("BASE_BACKUP") => Ok(Command::BaseBackup),
+        Some("TIMELINE_HISTORY") if words.len() == 2 => words[1]
+            .parse()
+            .map(Command::TimelineHistory)
+            .map_err(|_| syntax(sql)),
         Some("START_REPLICATION") => {
             let mut i = 1;
             if upper.get(i).map(String::as_str) == Some("SLOT") {

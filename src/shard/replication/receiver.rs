@@ -14,11 +14,11 @@
 //! after [`RETRY`] until the server stops.
 
 use super::protocol::{parse_lsn, pg_now, StandbyStatus, StreamMessage};
-use super::sender::TIMELINE;
 use super::upstream::{refused, StandbyOf, Upstream};
 use super::Replication;
 use crate::shard::storage::checkpoint::MANIFEST;
 use crate::shard::storage::identity::IDENTITY;
+use crate::shard::storage::timeline::{Timeline, TIMELINE};
 use crate::shard::storage::wal::record::{parse_frame, Frame, WalRecord};
 use crate::shard::storage::{Database, Lsn, ReplicatedTxn};
 use crate::wire::backend_messages::BackendMessage;
@@ -58,7 +58,10 @@ fn remove_leftovers(data: &Path) -> std::io::Result<()> {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("ckpt-") {
             std::fs::remove_dir_all(entry.path())?;
-        } else if name.starts_with(MANIFEST) || name.starts_with(IDENTITY) {
+        } else if [MANIFEST, IDENTITY, TIMELINE]
+            .iter()
+            .any(|n| name.starts_with(n))
+        {
             std::fs::remove_file(entry.path())?;
         }
     }
@@ -69,7 +72,7 @@ fn remove_leftovers(data: &Path) -> std::io::Result<()> {
 /// checkpoint directory.
 fn backup_path_ok(path: &str) -> bool {
     match path.split_once('/') {
-        None => path == IDENTITY || path == MANIFEST,
+        None => [IDENTITY, MANIFEST, TIMELINE].contains(&path),
         Some((dir, file)) => {
             dir.starts_with("ckpt-")
                 && !file.is_empty()
@@ -155,14 +158,49 @@ fn write_backup_file(data: &Path, rel: &str, bytes: &[u8]) -> Result<(), PgError
     Ok(())
 }
 
-/// Starts the WAL receiver; it runs until the server stops.
+/// Name of the file whose appearance in the data directory promotes a
+/// standby (`pgvshard shard promote --data-dir DIR` writes it).
+pub const PROMOTE_FILE: &str = "promote";
+
+/// What ended the receiver's wait between streams.
+enum Next {
+    Retry,
+    Promote,
+    Stop,
+}
+
+/// Waits `RETRY`, or less when promotion is asked or the server stops.
+async fn pause(replication: &Replication, data: &Path) -> Next {
+    let mut stop = replication.subscribe_stop();
+    let mut promote = replication.subscribe_promote();
+    let mut check = tokio::time::interval(Duration::from_millis(100));
+    let sleep = tokio::time::sleep(RETRY);
+    tokio::pin!(sleep);
+    loop {
+        if *stop.borrow_and_update() {
+            return Next::Stop;
+        }
+        if *promote.borrow_and_update() || data.join(PROMOTE_FILE).exists() {
+            return Next::Promote;
+        }
+        tokio::select! {
+            () = &mut sleep => return Next::Retry,
+            _ = stop.changed() => {}
+            _ = promote.changed() => {}
+            _ = check.tick() => {}
+        }
+    }
+}
+
+/// Starts the WAL receiver of the standby whose data directory is
+/// `data`; it runs until the server stops or the standby is promoted.
 pub fn spawn(
     db: Arc<Database>,
     replication: Arc<Replication>,
     to: StandbyOf,
+    data: std::path::PathBuf,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut stop = replication.subscribe_stop();
         replication.update_receiver(|r| {
             r.replayed_lsn = db.current_lsn();
             r.flushed_lsn = db.flushed_lsn();
@@ -170,23 +208,162 @@ pub fn spawn(
             r.sender_port = to.port;
             r.conninfo = to.conninfo();
         });
-        while !*stop.borrow() {
+        loop {
             replication.update_receiver(|r| r.status = "starting");
-            let streamed = tokio::select! {
-                r = stream(&db, &replication, &to) => r,
-                _ = stop.wait_for(|s| *s) => break,
+            // The stream runs while `pause` is not yet waiting: streaming
+            // ends as soon as promotion is asked or the server stops.
+            let next = tokio::select! {
+                r = stream(&db, &replication, &to) => {
+                    replication.update_receiver(|r| r.status = "waiting");
+                    if let Err(e) = r {
+                        report(&e);
+                    }
+                    pause(&replication, &data).await
+                }
+                n = wait_for_promotion_or_stop(&replication, &data) => n,
             };
-            replication.update_receiver(|r| r.status = "waiting");
-            if let Err(e) = streamed {
-                tracing::warn!(error = %e.message, "WAL receiver: stream from the primary ended");
-            }
-            tokio::select! {
-                () = tokio::time::sleep(RETRY) => {}
-                _ = stop.wait_for(|s| *s) => break,
+            match next {
+                Next::Retry => continue,
+                Next::Stop => break,
+                Next::Promote => {
+                    promote(&db, &replication, &data).await;
+                    return;
+                }
             }
         }
         replication.update_receiver(|r| r.status = "stopping");
     })
+}
+
+/// Resolves once promotion is asked or the server stops (never `Retry`).
+async fn wait_for_promotion_or_stop(replication: &Replication, data: &Path) -> Next {
+    loop {
+        match pause(replication, data).await {
+            Next::Retry => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Logs why a stream ended, saying clearly what a standby too far behind
+/// must do.
+fn report(e: &PgError) {
+    if e.code == "58P01" {
+        tracing::error!(
+            error = %e.message,
+            "this standby is too far behind its primary: the WAL it needs was removed there; \
+             start it on an empty data directory to take a fresh base copy \
+             (or raise wal_keep_mb on the primary)"
+        );
+    } else {
+        tracing::warn!(error = %e.message, "WAL receiver: stream from the primary ended");
+    }
+}
+
+/// Ends recovery: a new timeline, then writes are accepted.
+async fn promote(db: &Arc<Database>, replication: &Replication, data: &Path) {
+    let db2 = Arc::clone(db);
+    match tokio::task::spawn_blocking(move || db2.promote()).await {
+        Ok(Ok(timeline)) => {
+            tracing::info!(timeline, lsn = %db.current_lsn(), "promoted: this server is now a primary");
+            replication.update_receiver(|r| r.status = "");
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "promotion failed"),
+        Err(e) => tracing::error!(error = %e, "promotion failed"),
+    }
+    let _ = std::fs::remove_file(data.join(PROMOTE_FILE));
+}
+
+/// How this server's WAL relates to its primary's.
+enum Lineage {
+    /// Same timeline.
+    Same,
+    /// The primary was promoted after this server's WAL ends: follow it
+    /// onto its timeline.
+    Follow(Timeline),
+    /// This server has WAL the primary's history does not (why).
+    Diverged(String),
+}
+
+/// Checks the primary's system identifier and timeline against ours.
+async fn lineage(up: &mut Upstream, db: &Database) -> Result<Lineage, PgError> {
+    let rows = up.query("IDENTIFY_SYSTEM").await?;
+    let field = |i: usize| rows.first().and_then(|r| r.get(i).cloned().flatten());
+    let theirs: Option<u64> = field(0).and_then(|t| t.parse().ok());
+    let ours = db.system_identifier();
+    if theirs != Some(ours) {
+        return Err(PgError::new(
+            "XX000",
+            "database system identifier differs between the primary and standby",
+        )
+        .with_detail(format!(
+            "The primary's identifier is {}, the standby's identifier is {ours}.",
+            theirs.map_or_else(|| "unknown".into(), |t| t.to_string())
+        )));
+    }
+    let their_tli: u32 = field(1)
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| PgError::protocol_violation("IDENTIFY_SYSTEM sent no timeline"))?;
+    let ours = db.timeline();
+    let end = db.current_lsn();
+    if their_tli == ours.current {
+        return Ok(Lineage::Same);
+    }
+    if their_tli < ours.current {
+        return Ok(Lineage::Diverged(format!(
+            "the primary is on timeline {their_tli}, older than this server's {}",
+            ours.current
+        )));
+    }
+    let rows = up.query(&format!("TIMELINE_HISTORY {their_tli}")).await?;
+    let history = rows
+        .first()
+        .and_then(|r| r.get(1).cloned().flatten())
+        .and_then(|t| Timeline::parse(&t))
+        .ok_or_else(|| PgError::protocol_violation("TIMELINE_HISTORY sent no history"))?;
+    Ok(if history.contains(ours.current, end) {
+        Lineage::Follow(history)
+    } else {
+        Lineage::Diverged(format!(
+            "this server's WAL on timeline {} goes to {end}, past {} where the primary's timeline {their_tli} forked from it",
+            ours.current,
+            history.end_of(ours.current).map_or_else(|| "the start".into(), |l| l.to_string())
+        ))
+    })
+}
+
+/// At start: whether this data directory's WAL diverged from the
+/// primary's (why), following a promotion it can follow. An unreachable
+/// primary decides nothing (`None`).
+pub async fn diverged(db: &Database, to: &StandbyOf) -> Result<Option<String>, String> {
+    let mut up = match Upstream::connect(to).await {
+        Ok(up) => up,
+        Err(e) => {
+            tracing::warn!(error = %e.message, "cannot reach the primary to check the timeline");
+            return Ok(None);
+        }
+    };
+    match lineage(&mut up, db).await.map_err(|e| e.message)? {
+        Lineage::Same => Ok(None),
+        Lineage::Follow(t) => {
+            tracing::info!(
+                timeline = t.current,
+                "following the primary onto its timeline"
+            );
+            db.adopt_timeline(t).map_err(|e| e.to_string())?;
+            Ok(None)
+        }
+        Lineage::Diverged(why) => Ok(Some(why)),
+    }
+}
+
+/// Removes a standby's copy so that a fresh base copy replaces it.
+pub fn discard_copy(data: &Path) -> std::io::Result<()> {
+    remove_leftovers(data)?;
+    match std::fs::remove_dir_all(data.join("wal")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Whole transactions out of a chunk of frames; an unfinished one stays
@@ -224,25 +401,24 @@ async fn stream(
     to: &StandbyOf,
 ) -> Result<(), PgError> {
     let mut up = Upstream::connect(to).await?;
-    let rows = up.query("IDENTIFY_SYSTEM").await?;
-    let theirs: Option<u64> = rows
-        .first()
-        .and_then(|r| r.first().cloned().flatten())
-        .and_then(|t| t.parse().ok());
-    let ours = db.system_identifier();
-    if theirs != Some(ours) {
-        return Err(PgError::new(
-            "XX000",
-            "database system identifier differs between the primary and standby",
-        )
-        .with_detail(format!(
-            "The primary's identifier is {}, the standby's identifier is {ours}.",
-            theirs.map_or_else(|| "unknown".into(), |t| t.to_string())
-        )));
+    match lineage(&mut up, db).await? {
+        Lineage::Same => {}
+        Lineage::Follow(t) => {
+            tracing::info!(timeline = t.current, "following the primary onto its timeline");
+            db.adopt_timeline(t)
+                .map_err(crate::shard::executor::storage_error)?;
+        }
+        Lineage::Diverged(why) => {
+            return Err(PgError::new(
+                "XX000",
+                format!("this standby diverged from its primary ({why}); restart it to take a fresh base copy"),
+            ))
+        }
     }
     let start = db.current_lsn();
+    let timeline = db.timeline().current;
     up.send_query(&format!(
-        "START_REPLICATION PHYSICAL {start} TIMELINE {TIMELINE}"
+        "START_REPLICATION PHYSICAL {start} TIMELINE {timeline}"
     ))
     .await?;
     loop {

@@ -10,6 +10,7 @@
 
 use super::protocol::{pg_now, Command, StreamMessage};
 use super::{Replication, WalSender};
+use crate::shard::storage::timeline::Timeline;
 use crate::shard::storage::{Database, Lsn, StorageError};
 use crate::wire::types::oid;
 use crate::wire::{FieldDescription, PgError, Responder, Value};
@@ -17,8 +18,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The only timeline so far.
-pub const TIMELINE: u32 = 1;
 /// Most WAL bytes in one XLogData message (a larger frame goes alone).
 const CHUNK: usize = 128 * 1024;
 /// Interval of keepalives while there is nothing to send.
@@ -60,7 +59,7 @@ impl SenderSession {
                 let text = |s: String| Some(Value::Text(s));
                 out.row(&[
                     text(self.db.system_identifier().to_string()),
-                    Some(Value::Int4(TIMELINE as i32)),
+                    Some(Value::Int4(self.db.timeline().current as i32)),
                     text(self.db.flushed_lsn().to_string()),
                     None,
                 ])
@@ -69,8 +68,39 @@ impl SenderSession {
                 Ok(())
             }
             Command::BaseBackup => self.base_backup(out).await,
+            Command::TimelineHistory(t) => {
+                let ours = self.db.timeline();
+                if t != ours.current && ours.end_of(t).is_none() {
+                    return Err(PgError::new(
+                        "58P01",
+                        format!(
+                            "could not open file \"{t:08X}.history\": No such file or directory"
+                        ),
+                    ));
+                }
+                let history = Timeline {
+                    current: t,
+                    history: ours
+                        .history
+                        .into_iter()
+                        .take_while(|(id, _)| *id < t)
+                        .collect(),
+                };
+                out.row_description(&FieldDescription::builtins(&[
+                    ("filename", oid::TEXT),
+                    ("content", oid::TEXT),
+                ]));
+                out.row(&[
+                    Some(Value::Text(format!("{t:08X}.history"))),
+                    Some(Value::Text(history.to_text())),
+                ])
+                .await?;
+                out.complete("TIMELINE_HISTORY");
+                Ok(())
+            }
             Command::StartReplication { start, timeline } => {
-                if let Some(t) = timeline.filter(|&t| t != TIMELINE) {
+                let ours = self.db.timeline();
+                if let Some(t) = timeline.filter(|&t| !ours.contains(t, start)) {
                     return Err(PgError::internal(format!(
                         "requested timeline {t} is not in this server's history"
                     )));
@@ -114,7 +144,7 @@ impl SenderSession {
         ]));
         out.row(&[
             Some(Value::Text(backup.lsn.to_string())),
-            Some(Value::Int8(i64::from(TIMELINE))),
+            Some(Value::Int8(i64::from(self.db.timeline().current))),
         ])
         .await?;
         out.complete("SELECT 1");
@@ -144,6 +174,14 @@ impl SenderSession {
         me: &Arc<WalSender>,
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
+        let hold = self.db.hold_wal(start);
+        // The first read tells a standby too far behind (58P01) before
+        // copy-both mode starts.
+        let (db, upto) = (Arc::clone(&self.db), self.db.flushed_lsn());
+        tokio::task::spawn_blocking(move || db.read_wal(start, upto, 1))
+            .await
+            .map_err(join)?
+            .map_err(storage)?;
         let mut flushed = self.db.subscribe_flushed();
         let mut stopping = self.replication.subscribe_stop();
         let mut copy = out.copy_both().await?;
@@ -165,6 +203,7 @@ impl SenderSession {
                     heard = Instant::now();
                     if let StreamMessage::Status(status) = StreamMessage::decode(payload)? {
                         me.reported(status);
+                        hold.advance(status.flush.min(sent));
                         self.replication.recompute_sync();
                         if status.reply {
                             let k = StreamMessage::Keepalive { end: upto, time: pg_now(), reply: false };

@@ -26,6 +26,7 @@ use super::prepared::{Footprint, PrepareRecord, MAX_GID_BYTES};
 use super::recovery::{recover, RecoveryReport};
 use super::table::IndexData;
 use super::tables::{Tables, Undo};
+use super::timeline::{Timeline, TIMELINE};
 use super::txn::{Change, Transaction};
 use super::wal::reader::remove_before;
 use super::wal::record::WalRecord;
@@ -91,6 +92,9 @@ pub struct StorageOptions {
     /// Most transactions prepared at once (`max_prepared_transactions`;
     /// 0 disables PREPARE TRANSACTION).
     pub max_prepared_transactions: usize,
+    /// WAL kept before the last checkpoint for standbys that are not
+    /// connected (`wal_keep_size`); connected ones hold what they need.
+    pub wal_keep_bytes: u64,
 }
 
 impl Default for StorageOptions {
@@ -100,6 +104,7 @@ impl Default for StorageOptions {
             checkpoint_wal_bytes: 256 << 20,
             checkpoint_interval: Some(Duration::from_secs(300)),
             max_prepared_transactions: 100,
+            wal_keep_bytes: 0,
         }
     }
 }
@@ -125,6 +130,35 @@ struct Shared {
     system_id: u64,
     /// A standby's: only replication changes the tables.
     in_recovery: std::sync::atomic::AtomicBool,
+    timeline: Mutex<Timeline>,
+    /// Held by replay and by promotion, which ends it.
+    replay: Mutex<()>,
+    /// The oldest WAL each WAL sender still needs, by hold id.
+    holds: Mutex<std::collections::BTreeMap<u64, Lsn>>,
+    next_hold: AtomicU64,
+}
+
+/// Keeps the WAL from a position on disk for a WAL sender (checkpoints
+/// remove only WAL before every hold); released when dropped.
+#[derive(Debug)]
+pub struct WalHold {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl WalHold {
+    /// The sender needs WAL only from `lsn` on now.
+    pub fn advance(&self, lsn: Lsn) {
+        if let Some(at) = self.shared.holds_lock().get_mut(&self.id) {
+            *at = lsn;
+        }
+    }
+}
+
+impl Drop for WalHold {
+    fn drop(&mut self) {
+        self.shared.holds_lock().remove(&self.id);
+    }
 }
 
 /// A consistent copy of a data directory for a new standby: the files of
@@ -163,6 +197,7 @@ impl Database {
         let wal_dir = data.join("wal");
         std::fs::create_dir_all(&wal_dir).map_err(|e| StorageError::io(&wal_dir, e))?;
         let system_id = identity::load_or_create(&data)?;
+        let timeline = Timeline::load(&data)?;
         let (tables, recovery) = recover(&data, &wal_dir)?;
         let timings = StorageTimings::new();
         let wal = WalWriter::create(
@@ -187,6 +222,10 @@ impl Database {
             timings,
             system_id,
             in_recovery: std::sync::atomic::AtomicBool::new(false),
+            timeline: Mutex::new(timeline),
+            replay: Mutex::new(()),
+            holds: Mutex::new(std::collections::BTreeMap::new()),
+            next_hold: AtomicU64::new(0),
         });
         let worker = Arc::clone(&shared);
         let checkpointer = std::thread::Builder::new()
@@ -385,6 +424,10 @@ impl Database {
     /// it is durable. A transaction that does not apply is undone and
     /// ends the batch with its error (the ones before it stay).
     pub fn apply_replicated(&self, txns: Vec<ReplicatedTxn>) -> Result<Lsn> {
+        let _replay = self.shared.replay.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.in_recovery() {
+            return Err(StorageError::new("55000", "recovery is not in progress"));
+        }
         let mut end = self.shared.wal.written();
         let mut failed = None;
         {
@@ -431,7 +474,10 @@ impl Database {
             let path = data.join(rel);
             std::fs::read(&path).map_err(|e| StorageError::io(&path, e))
         };
-        let mut files = vec![(identity::IDENTITY.to_string(), read(identity::IDENTITY)?)];
+        let mut files = vec![
+            (identity::IDENTITY.to_string(), read(identity::IDENTITY)?),
+            (TIMELINE.to_string(), self.timeline().to_text().into_bytes()),
+        ];
         if data.join(checkpoint::MANIFEST).exists() {
             let dir = checkpoint::checkpoint_dir(data, lsn);
             let name = dir
@@ -472,6 +518,57 @@ impl Database {
     /// The directory the WAL is written to (`<data directory>/wal`).
     pub fn wal_dir(&self) -> &Path {
         &self.shared.wal_dir
+    }
+
+    /// Keeps WAL from `from` on disk until the hold is dropped.
+    pub fn hold_wal(&self, from: Lsn) -> WalHold {
+        let id = self.shared.next_hold.fetch_add(1, Ordering::Relaxed);
+        self.shared.holds_lock().insert(id, from);
+        WalHold {
+            shared: Arc::clone(&self.shared),
+            id,
+        }
+    }
+
+    /// The current timeline and its history.
+    pub fn timeline(&self) -> Timeline {
+        self.shared
+            .timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Promotes a standby: a new timeline forked at the end of its WAL is
+    /// made durable, then commits are accepted (replay is refused from
+    /// then on). Returns the new timeline. 55000 on a primary.
+    pub fn promote(&self) -> Result<u32> {
+        let _replay = self.shared.replay.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.in_recovery() {
+            return Err(StorageError::new("55000", "recovery is not in progress"));
+        }
+        let mut timeline = self
+            .shared
+            .timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let next = timeline.fork(self.shared.wal.written());
+        next.save(&self.shared.data)?;
+        *timeline = next;
+        self.set_in_recovery(false);
+        Ok(timeline.current)
+    }
+
+    /// A standby following its primary onto a newer timeline whose
+    /// history contains this one's WAL.
+    pub fn adopt_timeline(&self, newer: Timeline) -> Result<()> {
+        newer.save(&self.shared.data)?;
+        *self
+            .shared
+            .timeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = newer;
+        Ok(())
     }
 
     /// The data directory's system identifier (see [`identity`]).
@@ -571,6 +668,10 @@ impl Drop for Database {
 }
 
 impl Shared {
+    fn holds_lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, Lsn>> {
+        self.holds.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The decision count now (read before looking at the prepared set).
     fn decisions(&self) -> u64 {
         *self.decisions.lock().unwrap_or_else(|e| e.into_inner())
@@ -633,7 +734,9 @@ impl Shared {
         checkpoint::install_manifest(&self.data, &manifest, lsn)?;
         *last = lsn;
         self.last_checkpoint.store(lsn.0, Ordering::Relaxed);
-        let removed = remove_before(&self.wal_dir, lsn)?;
+        let keep = Lsn(lsn.0.saturating_sub(self.options.wal_keep_bytes));
+        let held = self.holds_lock().values().min().copied();
+        let removed = remove_before(&self.wal_dir, held.map_or(keep, |h| h.min(keep)))?;
         self.timings
             .checkpoint
             .observe(started.elapsed().as_secs_f64());

@@ -10,7 +10,7 @@
 //!                                                        ├ pkey / btree indexes
 //!                                                        └ ANN indexes over ColumnSpace
 //! <data dir>/MANIFEST, ckpt-<LSN>/ (checkpoint.rs), wal/<LSN>.wal (wal/),
-//!            IDENTITY (identity.rs)
+//!            IDENTITY (identity.rs), TIMELINE (timeline.rs)
 //! ```
 //!
 //! Durability: `commit` returns after the WAL is fsynced past the commit
@@ -32,6 +32,7 @@ pub mod row_codec;
 pub mod space;
 pub mod table;
 pub mod tables;
+pub mod timeline;
 pub mod txn;
 pub mod wal;
 
@@ -39,7 +40,7 @@ pub use ann_index::{AnnIndex, AnnSearch};
 pub use catalog::{
     ColumnDef, ColumnType, ElementType, IndexDef, IndexMethod, TableDef, IDENTITY_MARK,
 };
-pub use database::{BaseBackup, Database, ReplicatedTxn, StorageOptions};
+pub use database::{BaseBackup, Database, ReplicatedTxn, StorageOptions, WalHold};
 pub use error::{Result, StorageError};
 pub use prepared::PrepareRecord;
 pub use recovery::RecoveryReport;
