@@ -78,6 +78,12 @@ async fn spanning_errors_apply_nothing(proxy: &Client, a: &Client, b: &Client) -
     let dup = format!("INSERT INTO at VALUES ({new_b}, '[1,1]'), ({existing_a}, '[1,1]')");
     let e = proxy.batch_execute(&dup).await.unwrap_err();
     assert_eq!(sqlstate(&e), "23505", "{e:?}");
+    // SQLAlchemy's bulk insert form, split by shard the same way.
+    let dup = format!(
+        "INSERT INTO at (id, v) SELECT p0::BIGINT, p1::VECTOR(2) FROM (VALUES ({new_b}, '[1,1]', 0), ({existing_a}, '[1,1]', 1)) AS imp_sen(p0, p1, sen_counter) ORDER BY sen_counter RETURNING at.id"
+    );
+    let e = proxy.batch_execute(&dup).await.unwrap_err();
+    assert_eq!(sqlstate(&e), "23505", "{e:?}");
     let bad = format!("INSERT INTO at VALUES ({new_b}, '[1,1]'), ({new_a}, '[1,2,3]')");
     let e = proxy.batch_execute(&bad).await.unwrap_err();
     assert_eq!(sqlstate(&e), "22000", "{e:?}");
@@ -98,8 +104,17 @@ async fn spanning_errors_apply_nothing(proxy: &Client, a: &Client, b: &Client) -
         Some("[1,1]"),
         "the UPDATE left no row changed"
     );
-    let ok = format!("INSERT INTO at VALUES ({new_b}, '[1,1]'), ({new_a}, '[2,2]')");
-    proxy.batch_execute(&ok).await.unwrap();
+    // With parameters, as drivers send it: each shard's part names only
+    // its rows' parameters.
+    let ok = "INSERT INTO at (id, v) SELECT p0::BIGINT, p1::VECTOR(2) FROM (VALUES ($1::BIGINT, $2, 0), ($3::BIGINT, $4, 1)) AS imp_sen(p0, p1, sen_counter) ORDER BY sen_counter RETURNING at.id";
+    let returned: Vec<i64> = proxy
+        .query(ok, &[&new_b, &"[1,1]", &new_a, &"[2,2]"])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(returned, [new_b, new_a], "RETURNING in the counter's order");
     for shard in [a, b] {
         assert_eq!(
             prepared(shard).await,
