@@ -281,6 +281,10 @@ enum BenchCommand {
     /// Atomic writes across shards: commit latency of one-shard blocks
     /// against two-phase commit over 2 and 4 shards, spanning INSERTs.
     Txn(bench::TxnArgs),
+    /// A primary shard and a synchronous standby: commit latency per
+    /// synchronous_commit, replication throughput and replay lag,
+    /// promotion time.
+    Replication(bench::ReplicationArgs),
 }
 
 /// Options of `pgvshard bench cache`.
@@ -317,6 +321,9 @@ fn main() {
         Some(Command::Bench(BenchCommand::Proxy(args))) => bench::proxy_bench_run(&args),
         Some(Command::Bench(BenchCommand::Load(args))) => bench::load_bench_run(&args),
         Some(Command::Bench(BenchCommand::Txn(args))) => bench::txn_bench_run(&args),
+        Some(Command::Bench(BenchCommand::Replication(args))) => {
+            bench::replication_bench_run(&args)
+        }
         None => run_embedded(&cli.embedded),
     };
     if let Err(e) = result {

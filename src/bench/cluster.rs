@@ -23,18 +23,8 @@ impl Cluster {
     /// Starts `shards` shard processes of `exe` and a proxy in front of
     /// them; `bench` names the temporary directory. Returns once all accept.
     pub fn start(exe: &Path, bench: &str, shards: usize) -> Result<Cluster, String> {
-        let dir = std::env::temp_dir().join(format!(
-            "pgvshard-bench-{bench}-{}-{shards}",
-            std::process::id()
-        ));
-        std::fs::remove_dir_all(&dir).ok();
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut cluster = Cluster {
-            dir,
-            children: Vec::new(),
-            shard_ports: Vec::new(),
-            proxy_port: free_port()?,
-        };
+        let mut cluster = Cluster::empty(&format!("{bench}-{shards}"))?;
+        cluster.proxy_port = free_port()?;
         let mut yaml = format!(
             "listen: 127.0.0.1:{}\ndata_dir: {}\nshards:\n",
             cluster.proxy_port,
@@ -78,7 +68,35 @@ impl Cluster {
         Ok(cluster)
     }
 
-    fn spawn(&mut self, exe: &Path, name: &str, args: &[&str]) -> Result<(), String> {
+    /// No process yet, a fresh temporary directory named after `bench`.
+    pub fn empty(bench: &str) -> Result<Cluster, String> {
+        let dir =
+            std::env::temp_dir().join(format!("pgvshard-bench-{bench}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Cluster {
+            dir,
+            children: Vec::new(),
+            shard_ports: Vec::new(),
+            proxy_port: 0,
+        })
+    }
+
+    /// The temporary directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Kills the `i`-th process started (SIGKILL).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(c) = self.children.get_mut(i) {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+
+    /// Starts `exe` with `args`, its log in the directory as `name.log`.
+    pub fn spawn(&mut self, exe: &Path, name: &str, args: &[&str]) -> Result<(), String> {
         let log = std::fs::File::create(self.dir.join(format!("{name}.log")))
             .map_err(|e| e.to_string())?;
         let child = Command::new(exe)
