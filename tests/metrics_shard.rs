@@ -6,66 +6,13 @@
 
 mod shard_support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use shard_support::{fresh_dir, Shard};
+use shard_support::{fresh_dir, metrics_port, scrape, value, Shard};
 
 const N: usize = 200;
 const K: usize = 5;
 const M: usize = 3;
-
-/// The metrics port the shard at `dir` logged at its `start`-th start
-/// (1 for the first): it logs it just after its listening line, so this
-/// waits for it.
-fn metrics_port(dir: &Path, start: usize) -> u16 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
-        let port = log
-            .lines()
-            .filter(|l| l.contains("metrics endpoint listening"))
-            .nth(start - 1)
-            .and_then(|l| l.rsplit(':').next())
-            .and_then(|p| p.trim().parse().ok());
-        if let Some(port) = port {
-            return port;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the shard logs its metrics address"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The body of `GET /metrics`.
-fn scrape(port: u16) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
-    reply.split("\r\n\r\n").nth(1).unwrap().to_string()
-}
-
-/// The value of the sample `name` whose labels include every one of
-/// `labels` (`key="value"`).
-fn value(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find(|l| {
-            let series = l.rsplit_once(' ').map_or("", |(s, _)| s);
-            let bare = series.split('{').next().unwrap_or("");
-            bare == name && labels.iter().all(|want| series.contains(want))
-        })
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no series {name}{labels:?} in\n{text}"))
-}
 
 fn vector(i: usize) -> String {
     format!("[{},{},{},{}]", i % 7, i % 11, i % 13, i % 5)

@@ -9,7 +9,7 @@ mod pg_support;
 mod shard_support;
 
 use pg_support::PgServer;
-use shard_support::{fresh_dir, Shard};
+use shard_support::{fresh_dir, metrics_port, scrape, value, Shard};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,9 @@ fn config_file(dir: &Path, name: &str) -> PathBuf {
     let path = dir.with_extension("yaml");
     std::fs::write(
         &path,
-        format!("standby_of:\n  application_name: {name}\n  user: postgres\n"),
+        format!(
+            "metrics_listen: \"127.0.0.1:0\"\nstandby_of:\n  application_name: {name}\n  user: postgres\n"
+        ),
     )
     .unwrap();
     path
@@ -381,7 +383,11 @@ async fn acknowledged_synchronous_commits_survive_the_primary() {
     let test = "repl-sync";
     let dir = fresh_dir(&format!("{test}-primary"));
     let config = dir.with_extension("yaml");
-    std::fs::write(&config, "synchronous_standby_names: 'FIRST 1 (s1)'\n").unwrap();
+    std::fs::write(
+        &config,
+        "synchronous_standby_names: 'FIRST 1 (s1)'\nmetrics_listen: \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
     let primary = Shard::start_with(&dir, &["--config", config.to_str().unwrap()]);
     primary
         .psql("SET synchronous_commit = local; CREATE TABLE t (id bigint PRIMARY KEY, x int)")
@@ -420,6 +426,29 @@ async fn acknowledged_synchronous_commits_survive_the_primary() {
             .get(0);
         assert_eq!(n, 1, "row {id} not yet visible on s1");
     }
+
+    // Replication metrics on both sides.
+    let m = scrape(metrics_port(&primary.dir, 1));
+    assert_eq!(value(&m, "pgvshard_shard_is_standby", &[]), 0.0);
+    assert_eq!(value(&m, "pgvshard_shard_timeline", &[]), 1.0);
+    assert!(value(&m, "pgvshard_shard_wal_sent_bytes_total", &[]) > 0.0);
+    assert_eq!(
+        value(
+            &m,
+            "pgvshard_shard_replication_lag_bytes",
+            &["standby=\"s1\""]
+        ),
+        0.0
+    );
+    let replay_lag = value(
+        &m,
+        "pgvshard_shard_replication_lag_seconds",
+        &["standby=\"s1\"", "kind=\"replay\""],
+    );
+    assert!((0.0..10.0).contains(&replay_lag), "{replay_lag}");
+    let m = scrape(metrics_port(&s1.dir, 1));
+    assert_eq!(value(&m, "pgvshard_shard_is_standby", &[]), 1.0);
+    assert!(value(&m, "pgvshard_shard_wal_replayed_bytes_total", &[]) > 0.0);
 
     // Without s1, `on` waits and `local` does not.
     s1.kill9();

@@ -26,8 +26,8 @@ pub use prometheus::Registry;
 pub use proxy::{ProxyMetrics, Stage, StatementClass};
 pub use sampled::{Sampled, SampledGauges};
 pub use shard::{
-    BuildSample, QueryPlan, QueryTimings, RecallHistogram, Sampler, ShardCollector, ShardSample,
-    StorageTimings, TableSample,
+    BuildSample, QueryPlan, QueryTimings, RecallHistogram, ReplicationSample, Sampler,
+    ShardCollector, ShardSample, StandbySample, StorageTimings, TableSample,
 };
 
 /// Latency buckets in seconds, 50 µs to 10 s.

@@ -217,6 +217,34 @@ pub struct ShardSample {
     /// Available and total bytes of the WAL directory's file system, when
     /// they could be read.
     pub wal_fs: Option<(u64, u64)>,
+    /// Streaming replication.
+    pub replication: ReplicationSample,
+}
+
+/// A shard's replication at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicationSample {
+    /// It is a standby.
+    pub is_standby: bool,
+    /// Its timeline.
+    pub timeline: u32,
+    /// WAL bytes sent to standbys since start.
+    pub wal_sent_bytes: u64,
+    /// WAL bytes replayed from a primary since start.
+    pub wal_replayed_bytes: u64,
+    /// Each connected standby (a primary's).
+    pub standbys: Vec<StandbySample>,
+}
+
+/// One standby as its primary sees it.
+#[derive(Debug, Clone)]
+pub struct StandbySample {
+    /// Its `application_name`.
+    pub name: String,
+    /// WAL bytes the primary flushed that it has not yet applied.
+    pub lag_bytes: u64,
+    /// Write, flush and replay lag, once measured.
+    pub lags: [Option<Duration>; 3],
 }
 
 /// Takes a shard's sample at scrape time (`None` once the shard is gone).
@@ -278,6 +306,32 @@ const SAMPLED: &[(&str, &str, &[&str])] = &[
         "CPU time of the recall monitor's exact runs.",
         &[],
     ),
+    (
+        "pgvshard_shard_replication_lag_bytes",
+        "WAL bytes the primary has flushed that a standby has not applied yet.",
+        &["standby"],
+    ),
+    (
+        "pgvshard_shard_replication_lag_seconds",
+        "Time from the primary sending WAL to a standby reporting it written, flushed, replayed.",
+        &["standby", "kind"],
+    ),
+    (
+        "pgvshard_shard_wal_sent_bytes_total",
+        "WAL bytes sent to standbys since the shard started.",
+        &[],
+    ),
+    (
+        "pgvshard_shard_wal_replayed_bytes_total",
+        "WAL bytes replayed from the primary since the shard started.",
+        &[],
+    ),
+    (
+        "pgvshard_shard_is_standby",
+        "1 while the shard is a standby (in recovery), 0 on a primary.",
+        &[],
+    ),
+    ("pgvshard_shard_timeline", "The shard's timeline.", &[]),
 ];
 
 impl ShardCollector {
@@ -366,7 +420,36 @@ impl ShardCollector {
         }
         let recall_cpu = Counter::with_opts(opts(9))?;
         recall_cpu.inc_by(sample.recall_cpu.as_secs_f64());
-        let collectors: [&dyn Collector; 13] = [
+        let r = &sample.replication;
+        let lag_bytes = IntGaugeVec::new(opts(10), SAMPLED[10].2)?;
+        let lag_seconds = GaugeVec::new(opts(11), SAMPLED[11].2)?;
+        for s in &r.standbys {
+            lag_bytes
+                .with_label_values(&[&s.name])
+                .set(clamp(s.lag_bytes));
+            for (kind, lag) in ["write", "flush", "replay"].iter().zip(s.lags) {
+                if let Some(d) = lag {
+                    lag_seconds
+                        .with_label_values(&[s.name.as_str(), kind])
+                        .set(d.as_secs_f64());
+                }
+            }
+        }
+        let sent = IntCounter::with_opts(opts(12))?;
+        sent.inc_by(r.wal_sent_bytes);
+        let replayed_bytes = IntCounter::with_opts(opts(13))?;
+        replayed_bytes.inc_by(r.wal_replayed_bytes);
+        let is_standby = IntGauge::with_opts(opts(14))?;
+        is_standby.set(i64::from(r.is_standby));
+        let timeline = IntGauge::with_opts(opts(15))?;
+        timeline.set(i64::from(r.timeline));
+        let collectors: [&dyn Collector; 19] = [
+            &lag_bytes,
+            &lag_seconds,
+            &sent,
+            &replayed_bytes,
+            &is_standby,
+            &timeline,
             &rows,
             &entries,
             &builds,
@@ -451,6 +534,7 @@ mod tests {
                 recall: RecallHistogram::new(),
                 recall_cpu: Duration::ZERO,
                 wal_fs: Some((1, 2)),
+                replication: ReplicationSample::default(),
             })
         })
     }

@@ -6,11 +6,15 @@
 //! holds the shard weakly, so a registry outliving the shard only stops
 //! reporting it.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use super::executor::Shard;
 use super::storage::table::IndexData;
-use crate::metrics::{BuildSample, Sampler, ShardCollector, ShardSample, TableSample};
+use crate::metrics::{
+    BuildSample, ReplicationSample, Sampler, ShardCollector, ShardSample, StandbySample,
+    TableSample,
+};
 
 /// The collector of a standalone shard's families.
 pub fn collector(shard: &Arc<Shard>) -> Result<ShardCollector, prometheus::Error> {
@@ -81,5 +85,29 @@ fn sample(shard: &Shard) -> ShardSample {
         recall: shard.recall.histogram.clone(),
         recall_cpu: shard.recall.cpu_time(),
         wal_fs: super::disk::space(db.wal_dir()).map(|s| (s.available, s.total)),
+        replication: replication(shard),
+    }
+}
+
+fn replication(shard: &Shard) -> ReplicationSample {
+    let (db, r) = (&shard.db, &shard.replication);
+    let flushed = db.flushed_lsn();
+    ReplicationSample {
+        is_standby: db.in_recovery(),
+        timeline: db.timeline().current,
+        wal_sent_bytes: r.wal_sent_bytes.load(Ordering::Relaxed),
+        wal_replayed_bytes: r.wal_replayed_bytes.load(Ordering::Relaxed),
+        standbys: r
+            .senders()
+            .iter()
+            .map(|s| {
+                let p = s.progress();
+                StandbySample {
+                    name: s.application_name.clone(),
+                    lag_bytes: flushed.0.saturating_sub(p.status.apply.0),
+                    lags: p.lags,
+                }
+            })
+            .collect(),
     }
 }

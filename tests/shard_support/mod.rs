@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -303,4 +303,54 @@ where
         assert!(Instant::now() < deadline, "{what} within {secs} s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The metrics port the shard at `dir` logged at its `start`-th start
+/// (1 for the first): it logs it just after its listening line, so this
+/// waits for it.
+pub fn metrics_port(dir: &Path, start: usize) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
+        let port = log
+            .lines()
+            .filter(|l| l.contains("metrics endpoint listening"))
+            .nth(start - 1)
+            .and_then(|l| l.rsplit(':').next())
+            .and_then(|p| p.trim().parse().ok());
+        if let Some(port) = port {
+            return port;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shard logs its metrics address"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The body of `GET /metrics`.
+pub fn scrape(port: u16) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    reply.split("\r\n\r\n").nth(1).unwrap().to_string()
+}
+
+/// The value of the sample `name` whose labels include every one of
+/// `labels` (`key="value"`).
+pub fn value(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| {
+            let series = l.rsplit_once(' ').map_or("", |(s, _)| s);
+            let bare = series.split('{').next().unwrap_or("");
+            bare == name && labels.iter().all(|want| series.contains(want))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no series {name}{labels:?} in\n{text}"))
 }
