@@ -281,9 +281,10 @@ enum BenchCommand {
     /// Atomic writes across shards: commit latency of one-shard blocks
     /// against two-phase commit over 2 and 4 shards, spanning INSERTs.
     Txn(bench::TxnArgs),
-    /// A primary shard and a synchronous standby: commit latency per
-    /// synchronous_commit, replication throughput and replay lag,
-    /// promotion time.
+    /// A primary shard, a synchronous and an asynchronous standby: commit
+    /// latency per synchronous_commit, replication throughput and replay
+    /// lag under a binary COPY of a dataset and under INSERTs, promotion
+    /// time.
     Replication(bench::ReplicationArgs),
 }
 

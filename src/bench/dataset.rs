@@ -80,6 +80,35 @@ impl Dataset {
         self.queries.len() / self.dim
     }
 
+    /// The base vectors' metadata from `base.meta.tsv` (PyPI: name,
+    /// month, summary): the column names after `id`, and one row of texts
+    /// per base vector, in vector order.
+    pub fn metadata(&self) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+        let path = self.dir.join("base.meta.tsv");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut lines = text.lines();
+        let header: Vec<String> = lines
+            .next()
+            .unwrap_or_default()
+            .split('\t')
+            .skip(1)
+            .map(str::to_string)
+            .collect();
+        let rows: Vec<Vec<String>> = lines
+            .map(|l| l.split('\t').skip(1).map(str::to_string).collect())
+            .collect();
+        if rows.len() != self.len() || rows.iter().any(|r| r.len() != header.len()) {
+            return Err(format!(
+                "{}: expected {} rows of {} columns after the header",
+                path.display(),
+                self.len(),
+                header.len() + 1
+            ));
+        }
+        Ok((header, rows))
+    }
+
     /// The label-filtered workload: base labels, query labels and the
     /// filtered ground truth (query with label L matches base rows labelled
     /// (L + 1) % 10).
