@@ -275,3 +275,11 @@ fn sqlalchemy_and_sqlmodel_match_postgres() {
 fn django_matches_postgres() {
     agree("django");
 }
+
+/// LlamaIndex's PGVectorStore: a `json` (or `jsonb`) metadata column,
+/// btree indexes on expressions over it, metadata filters with `->>`,
+/// casts, `@>` and `?|` / `?&`.
+#[test]
+fn llamaindex_vector_store_matches_postgres() {
+    agree("llamaindex");
+}

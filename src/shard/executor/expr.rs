@@ -562,6 +562,9 @@ fn binary(
     if let Some(metric) = distance_operator(op) {
         return functions::distance(metric, a, b).map(Some);
     }
+    if let Some(tested) = json_ops::jsonb_test(op, &a, &b) {
+        return tested.map(Some);
+    }
     let ord = |a: &Value, b: &Value| compare(a, b);
     Ok(Some(match op {
         BinaryOperator::Eq => Value::Bool(ord(&a, &b)? == Ordering::Equal),

@@ -338,6 +338,8 @@ pub struct IndexInfo {
     pub primary: bool,
     /// Access method.
     pub method: IndexMethod,
+    /// The indexed expression (`pg_get_expr` text), for an index on one.
+    pub expression: Option<String>,
 }
 
 /// The indexes of `table`, primary key first.
@@ -351,6 +353,7 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
             columns: def.primary_key.clone(),
             primary: true,
             method: IndexMethod::BTree,
+            expression: None,
         });
     }
     let mut secondary: Vec<_> = table.indexes().iter().collect();
@@ -361,6 +364,7 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
         columns: vec![i.def.column],
         primary: false,
         method: i.def.method,
+        expression: i.def.expression.clone(),
     }));
     out
 }
@@ -447,11 +451,11 @@ pub fn index_column_by_oid(index: u32, column: i64, tables: &Tables) -> Option<S
     for t in tables.iter() {
         if let Some(i) = indexes(t).into_iter().find(|i| i.oid == index) {
             let at = usize::try_from(column).ok()?.checked_sub(1)?;
-            return Some(
-                i.columns
-                    .get(at)
-                    .map_or_else(String::new, |&c| t.def().columns[c].name.clone()),
-            );
+            return Some(match (&i.expression, i.columns.get(at)) {
+                (Some(e), Some(_)) => e.clone(),
+                (None, Some(&c)) => t.def().columns[c].name.clone(),
+                (_, None) => String::new(),
+            });
         }
     }
     None
@@ -465,6 +469,14 @@ pub fn index_definition(table: &Table, index: &IndexInfo) -> String {
         .iter()
         .map(|&c| {
             let column = &def.columns[c];
+            if let Some(e) = &index.expression {
+                // A function call stands alone; anything else in parentheses.
+                return if e.starts_with('(') {
+                    format!("({e})")
+                } else {
+                    e.clone()
+                };
+            }
             match (index.method.metric(), column.ty.vector_type()) {
                 (Some(m), Some((ty, _))) => format!("{} {}", column.name, opclass_name(ty, m)),
                 _ => column.name.clone(),
@@ -779,7 +791,13 @@ fn pg_index(tables: &Tables) -> Relation {
                 b(false),
                 vector_of(
                     oid::INT2,
-                    i.columns.iter().map(|&c| Value::Int2(c as i16 + 1)),
+                    i.columns.iter().map(|&c| {
+                        Value::Int2(if i.expression.is_some() {
+                            0
+                        } else {
+                            c as i16 + 1
+                        })
+                    }),
                 ),
                 vector_of(
                     oid::OID,
@@ -799,7 +817,7 @@ fn pg_index(tables: &Tables) -> Relation {
                         .map(|&c| Value::Oid(index_opclass(t, &i, c))),
                 ),
                 vector_of(oid::INT2, i.columns.iter().map(|_| Value::Int2(0))),
-                None,
+                i.expression.as_deref().map(|e| Value::Text(e.to_string())),
                 None,
             ]);
         }

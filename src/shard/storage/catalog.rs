@@ -31,6 +31,8 @@ pub enum ColumnType {
     Date,
     /// `timestamptz`.
     Timestamptz,
+    /// `json`.
+    Json,
     /// `jsonb`.
     Jsonb,
     /// `vector[(n)]`.
@@ -90,6 +92,7 @@ impl ColumnType {
             ColumnType::Varchar(n) => with("character varying", n),
             ColumnType::Date => "date".into(),
             ColumnType::Timestamptz => "timestamp with time zone".into(),
+            ColumnType::Json => "json".into(),
             ColumnType::Jsonb => "jsonb".into(),
             ColumnType::Vector(n) => with("vector", n),
             ColumnType::HalfVec(n) => with("halfvec", n),
@@ -113,6 +116,7 @@ impl ColumnType {
             ColumnType::Varchar(n) => (7, n),
             ColumnType::Date => (8, None),
             ColumnType::Timestamptz => (9, None),
+            ColumnType::Json => (16, None),
             ColumnType::Jsonb => (10, None),
             ColumnType::Vector(n) => (11, n),
             ColumnType::HalfVec(n) => (12, n),
@@ -136,6 +140,7 @@ impl ColumnType {
             8 => ColumnType::Date,
             9 => ColumnType::Timestamptz,
             10 => ColumnType::Jsonb,
+            16 => ColumnType::Json,
             11 => ColumnType::Vector(n),
             12 => ColumnType::HalfVec(n),
             13 => ColumnType::SparseVec(n),
@@ -167,6 +172,7 @@ impl ColumnType {
             | (ColumnType::Text, Value::Text(_))
             | (ColumnType::Date, Value::Date(_))
             | (ColumnType::Timestamptz, Value::Timestamptz(_))
+            | (ColumnType::Json, Value::Json(_))
             | (ColumnType::Jsonb, Value::Jsonb(_)) => true,
             (ColumnType::Varchar(n), Value::Text(s)) => {
                 if let Some(n) = n.filter(|&n| s.chars().count() > n as usize) {
@@ -398,15 +404,21 @@ impl IndexMethod {
     }
 }
 
-/// A secondary index on one column.
+/// A secondary index on one column, or a btree index on an expression.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexDef {
     /// Storage's id for the index (names its checkpoint file).
     pub oid: u32,
     /// Index name (unique among tables and indexes).
     pub name: String,
-    /// Position of the indexed column.
+    /// Position of the indexed column (of an expression: the first
+    /// column it reads).
     pub column: usize,
     /// Index method and its options.
     pub method: IndexMethod,
+    /// A btree index's expression, as SQL text in PostgreSQL's
+    /// `pg_get_expr` form. Storage keeps no entries for it: the executor
+    /// computes it for every row written (refusing a row it fails on, as
+    /// PostgreSQL does) and filters on it by scanning.
+    pub expression: Option<String>,
 }

@@ -10,7 +10,7 @@
 //!   12 halfvec u32 dim, dim × u16 (f16 bits)
 //!   13 sparsevec u32 dim, u32 nnz, nnz × u32 index, nnz × f32
 //!   14 bit u32 len, ceil(len/8) bytes | 15 "char" u8 | 16 oid u32
-//!   17 array u32 element OID, u32 count, count × value
+//!   17 array u32 element OID, u32 count, count × value | 18 json str
 //! str    := u32 byte length, UTF-8 bytes
 //! row    := u32 value count, values
 //! ```
@@ -126,6 +126,10 @@ impl ByteWriter {
                 self.u8(10);
                 self.str(s);
             }
+            Value::Json(s) => {
+                self.u8(18);
+                self.str(s);
+            }
             Value::Vector(v) => {
                 self.u8(11);
                 self.u32(v.dims() as u32);
@@ -225,18 +229,25 @@ impl ByteWriter {
         self.u32(i.oid);
         self.str(&i.name);
         self.u32(i.column as u32);
-        match i.method {
-            IndexMethod::BTree => self.u8(0),
-            IndexMethod::IvfFlat { metric, lists } => {
+        match (i.method, &i.expression) {
+            (IndexMethod::BTree, Some(e)) => {
+                self.u8(3);
+                self.str(e);
+            }
+            (IndexMethod::BTree, None) => self.u8(0),
+            (IndexMethod::IvfFlat { metric, lists }, _) => {
                 self.u8(1);
                 self.u8(metric.tag());
                 self.u32(lists);
             }
-            IndexMethod::Hnsw {
-                metric,
-                m,
-                ef_construction,
-            } => {
+            (
+                IndexMethod::Hnsw {
+                    metric,
+                    m,
+                    ef_construction,
+                },
+                _,
+            ) => {
                 self.u8(2);
                 self.u8(metric.tag());
                 self.u32(m);
@@ -376,6 +387,7 @@ impl<'a> ByteReader<'a> {
             }
             15 => Value::Char(self.u8()?),
             16 => Value::Oid(self.u32()?),
+            18 => Value::Json(self.str()?),
             17 => {
                 let elem = self.u32()?;
                 let n = self.count(1)?;
@@ -460,8 +472,13 @@ impl<'a> ByteReader<'a> {
         let oid = self.u32()?;
         let name = self.str()?;
         let column = self.u32()? as usize;
+        let mut expression = None;
         let method = match self.u8()? {
             0 => IndexMethod::BTree,
+            3 => {
+                expression = Some(self.str()?);
+                IndexMethod::BTree
+            }
             1 => IndexMethod::IvfFlat {
                 metric: self.metric()?,
                 lists: self.u32()?,
@@ -478,6 +495,7 @@ impl<'a> ByteReader<'a> {
             name,
             column,
             method,
+            expression,
         })
     }
 }
@@ -498,6 +516,7 @@ mod tests {
             Value::Date(-17),
             Value::Timestamptz(1_234_567_890),
             Value::Jsonb("{\"a\": 1}".into()),
+            Value::Json("{\"b\":2,  \"a\": 1}".into()),
             Value::Vector(Vector::new(vec![1.0, -2.5, 3.0]).unwrap()),
             Value::HalfVec(HalfVector::new(vec![f16::from_f32(0.5), f16::ONE]).unwrap()),
             Value::SparseVec(SparseVector::new(10, vec![1, 7], vec![2.0, -1.0]).unwrap()),
@@ -586,6 +605,7 @@ mod tests {
                 metric: Metric::Cosine,
                 lists: 10,
             },
+            expression: None,
         };
         let h = IndexDef {
             oid: 10,
@@ -596,15 +616,25 @@ mod tests {
                 m: 8,
                 ef_construction: 32,
             },
+            expression: None,
+        };
+        let e = IndexDef {
+            oid: 11,
+            name: "items_expr_idx".into(),
+            column: 0,
+            method: IndexMethod::BTree,
+            expression: Some("(id + 1)".into()),
         };
         let mut w = ByteWriter::default();
         w.table_def(&t);
         w.index_def(&i);
         w.index_def(&h);
+        w.index_def(&e);
         let mut r = ByteReader::new(&w.buf);
         assert_eq!(r.table_def().unwrap(), t);
         assert_eq!(r.index_def().unwrap(), i);
         assert_eq!(r.index_def().unwrap(), h);
+        assert_eq!(r.index_def().unwrap(), e);
         r.finish().unwrap();
     }
 }
