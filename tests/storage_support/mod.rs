@@ -121,6 +121,7 @@ pub fn index(name: &str, column: usize, method: IndexMethod) -> IndexDef {
         column,
         method,
         expression: None,
+        with: Vec::new(),
     }
 }
 

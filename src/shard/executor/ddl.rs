@@ -559,6 +559,7 @@ pub fn create_index(
         column,
         method,
         expression: expression.map(index_expr::deparse),
+        with: opts.into_iter().map(|(name, _)| name).collect(),
     };
     txn.create_index(tables, &table, index)
         .map_err(storage_error)?;

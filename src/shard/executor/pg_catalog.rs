@@ -340,6 +340,8 @@ pub struct IndexInfo {
     pub method: IndexMethod,
     /// The indexed expression (`pg_get_expr` text), for an index on one.
     pub expression: Option<String>,
+    /// The options `WITH (…)` gave.
+    pub with: Vec<String>,
 }
 
 /// The indexes of `table`, primary key first.
@@ -354,6 +356,7 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
             primary: true,
             method: IndexMethod::BTree,
             expression: None,
+            with: Vec::new(),
         });
     }
     let mut secondary: Vec<_> = table.indexes().iter().collect();
@@ -365,6 +368,7 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
         primary: false,
         method: i.def.method,
         expression: i.def.expression.clone(),
+        with: i.def.with.clone(),
     }));
     out
 }
@@ -396,24 +400,41 @@ pub fn opclass_name(ty: VectorType, metric: Metric) -> String {
     format!("{t}_{m}_ops")
 }
 
-/// `pg_class.reloptions` of an index: pgvector's options as
-/// `{m=16,ef_construction=64}` (every option, as if all were given), NULL
-/// for a btree.
-fn index_options(method: IndexMethod) -> Datum {
-    let options = match method {
-        IndexMethod::Hnsw {
-            m, ef_construction, ..
-        } => vec![
-            format!("m={m}"),
-            format!("ef_construction={ef_construction}"),
-        ],
-        IndexMethod::IvfFlat { lists, .. } => vec![format!("lists={lists}")],
-        IndexMethod::BTree => return None,
-    };
-    Some(Value::Array(Array::new(
-        oid::TEXT,
-        options.into_iter().map(|o| Some(Value::Text(o))).collect(),
-    )))
+/// The options `WITH (…)` gave an index, with their values, in order.
+fn given_options(index: &IndexInfo) -> Vec<(&str, u32)> {
+    index
+        .with
+        .iter()
+        .filter_map(|name| {
+            let value = match (index.method, name.as_str()) {
+                (IndexMethod::Hnsw { m, .. }, "m") => m,
+                (
+                    IndexMethod::Hnsw {
+                        ef_construction, ..
+                    },
+                    "ef_construction",
+                ) => ef_construction,
+                (IndexMethod::IvfFlat { lists, .. }, "lists") => lists,
+                _ => return None,
+            };
+            Some((name.as_str(), value))
+        })
+        .collect()
+}
+
+/// `pg_class.reloptions` of an index: the options given, as
+/// `{m=16,ef_construction=64}`; NULL when none were.
+fn index_options(index: &IndexInfo) -> Datum {
+    let options = given_options(index);
+    (!options.is_empty()).then(|| {
+        Value::Array(Array::new(
+            oid::TEXT,
+            options
+                .into_iter()
+                .map(|(k, v)| Some(Value::Text(format!("{k}={v}"))))
+                .collect(),
+        ))
+    })
 }
 
 /// An `int2vector` / `oidvector` datum.
@@ -477,18 +498,25 @@ pub fn index_definition(table: &Table, index: &IndexInfo) -> String {
                     e.clone()
                 };
             }
-            match (index.method.metric(), column.ty.vector_type()) {
-                (Some(m), Some((ty, _))) => format!("{} {}", column.name, opclass_name(ty, m)),
+            // pgvector's operator class is shown unless it is the
+            // access method's default for the type.
+            let opclass = index_opclass(table, index, c);
+            match opclasses().into_iter().find(|o| o.oid == opclass) {
+                Some(o) if index.method.metric().is_some() && !o.default => {
+                    format!("{} {}", column.name, o.name)
+                }
                 _ => column.name.clone(),
             }
         })
         .collect();
-    let options = match index.method {
-        IndexMethod::Hnsw {
-            m, ef_construction, ..
-        } => format!(" WITH (m='{m}', ef_construction='{ef_construction}')"),
-        IndexMethod::IvfFlat { lists, .. } => format!(" WITH (lists='{lists}')"),
-        IndexMethod::BTree => String::new(),
+    let given: Vec<String> = given_options(index)
+        .into_iter()
+        .map(|(k, v)| format!("{k}='{v}'"))
+        .collect();
+    let options = if given.is_empty() {
+        String::new()
+    } else {
+        format!(" WITH ({})", given.join(", "))
     };
     format!(
         "CREATE {}INDEX {} ON public.{} USING {} ({}){options}",
@@ -599,7 +627,7 @@ fn pg_class(tables: &Tables) -> Relation {
                 am_oid(i.method),
                 i.columns.len(),
                 false,
-                index_options(i.method),
+                index_options(&i),
             );
         }
     }

@@ -421,4 +421,8 @@ pub struct IndexDef {
     /// computes it for every row written (refusing a row it fails on, as
     /// PostgreSQL does) and filters on it by scanning.
     pub expression: Option<String>,
+    /// The names of the options `WITH (…)` gave, in order: what
+    /// `pg_class.reloptions` and `pg_get_indexdef` show (the others take
+    /// their defaults, which PostgreSQL does not show).
+    pub with: Vec<String>,
 }

@@ -337,6 +337,7 @@ mod tests {
                         column: 0,
                         method: IndexMethod::BTree,
                         expression: None,
+                        with: Vec::new(),
                     },
                 },
                 Change::Insert {

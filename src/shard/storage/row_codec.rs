@@ -12,6 +12,11 @@
 //!   14 bit u32 len, ceil(len/8) bytes | 15 "char" u8 | 16 oid u32
 //!   17 array u32 element OID, u32 count, count × value | 18 json str
 //! str    := u32 byte length, UTF-8 bytes
+//! index  := u32 oid, str name, u32 column, u8 method, then by method:
+//!   0 btree | 3 btree on an expression: str expression
+//!   4 ivfflat u8 metric, u32 lists, names | 5 hnsw u8 metric, u32 m,
+//!   u32 ef_construction, names (1, 2: the same without names, older)
+//! names  := u32 count, count × str
 //! row    := u32 value count, values
 //! ```
 //!
@@ -236,9 +241,10 @@ impl ByteWriter {
             }
             (IndexMethod::BTree, None) => self.u8(0),
             (IndexMethod::IvfFlat { metric, lists }, _) => {
-                self.u8(1);
+                self.u8(4);
                 self.u8(metric.tag());
                 self.u32(lists);
+                self.names(&i.with);
             }
             (
                 IndexMethod::Hnsw {
@@ -248,11 +254,19 @@ impl ByteWriter {
                 },
                 _,
             ) => {
-                self.u8(2);
+                self.u8(5);
                 self.u8(metric.tag());
                 self.u32(m);
                 self.u32(ef_construction);
+                self.names(&i.with);
             }
+        }
+    }
+
+    fn names(&mut self, names: &[String]) {
+        self.u32(names.len() as u32);
+        for n in names {
+            self.str(n);
         }
     }
 }
@@ -473,22 +487,34 @@ impl<'a> ByteReader<'a> {
         let name = self.str()?;
         let column = self.u32()? as usize;
         let mut expression = None;
-        let method = match self.u8()? {
+        let tag = self.u8()?;
+        let method = match tag {
             0 => IndexMethod::BTree,
             3 => {
                 expression = Some(self.str()?);
                 IndexMethod::BTree
             }
-            1 => IndexMethod::IvfFlat {
+            1 | 4 => IndexMethod::IvfFlat {
                 metric: self.metric()?,
                 lists: self.u32()?,
             },
-            2 => IndexMethod::Hnsw {
+            2 | 5 => IndexMethod::Hnsw {
                 metric: self.metric()?,
                 m: self.u32()?,
                 ef_construction: self.u32()?,
             },
             t => return Err(malformed(format!("bad index method tag {t}"))),
+        };
+        // Tags 1 and 2 come from before the given options were kept:
+        // show every option, as then.
+        let with = match tag {
+            1 => vec!["lists".to_string()],
+            2 => vec!["m".to_string(), "ef_construction".to_string()],
+            4 | 5 => {
+                let n = self.count(4)?;
+                (0..n).map(|_| self.str()).collect::<Decoded<_>>()?
+            }
+            _ => Vec::new(),
         };
         Ok(IndexDef {
             oid,
@@ -496,6 +522,7 @@ impl<'a> ByteReader<'a> {
             column,
             method,
             expression,
+            with,
         })
     }
 }
@@ -606,6 +633,7 @@ mod tests {
                 lists: 10,
             },
             expression: None,
+            with: vec!["lists".into()],
         };
         let h = IndexDef {
             oid: 10,
@@ -617,6 +645,7 @@ mod tests {
                 ef_construction: 32,
             },
             expression: None,
+            with: vec!["ef_construction".into()],
         };
         let e = IndexDef {
             oid: 11,
@@ -624,6 +653,7 @@ mod tests {
             column: 0,
             method: IndexMethod::BTree,
             expression: Some("(id + 1)".into()),
+            with: Vec::new(),
         };
         let mut w = ByteWriter::default();
         w.table_def(&t);
