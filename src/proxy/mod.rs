@@ -42,15 +42,15 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use self::backend::metered::MeteredBackend;
-use self::backend::{Dialer, LocalShard, RemoteBackend, SharedBackend};
+use self::backend::{Dialer, LocalShard, SharedBackend};
 use self::cache::QueryCache;
 use self::config::{AuthMethodConfig, ConfigError, ProxyConfig, ShardKind};
 use self::frontend::ProxyFactory;
 use self::route::Cluster;
+use self::topology::membership::NodeBuilder;
 use self::topology::record::TermRecord;
 use self::topology::writer::ShardWriter;
-use self::topology::{NodeParts, ReplicaMetrics, Topology};
+use self::topology::{ReplicaMetrics, Topology};
 use crate::metrics::{MetricsServer, ProxyMetrics, Registry, SampledGauges};
 use crate::wire::{AuthMethod, LiveWireConfig, WireConfig};
 
@@ -184,7 +184,7 @@ pub async fn start_from(
     let listener = TcpListener::bind(config.listen_addr()?).await?;
     let addr = listener.local_addr()?;
     let mut embedded = Vec::new();
-    let mut pools = Vec::new();
+    let builder = NodeBuilder::new(metrics.clone());
     let mut groups = Vec::with_capacity(config.shards.len());
     for s in &config.shards {
         let dialer = match s.kind {
@@ -199,20 +199,11 @@ pub async fn start_from(
                 Dialer::Local(shard)
             }
         };
-        let mut nodes = Vec::new();
-        for n in s.nodes() {
-            let pool = RemoteBackend::with_dialer(n.conn.clone(), dialer.clone());
-            pools.push(Arc::clone(&pool));
-            let data: SharedBackend = Arc::new(MeteredBackend::new(
-                Arc::new(pool) as SharedBackend,
-                metrics.clone(),
-            ));
-            nodes.push(NodeParts {
-                config: n,
-                data,
-                dialer: dialer.clone(),
-            });
-        }
+        let nodes = s
+            .nodes()
+            .into_iter()
+            .map(|n| builder.parts(n, dialer.clone()))
+            .collect();
         groups.push((s.name.clone(), nodes));
     }
     if !embedded.is_empty() {
@@ -243,16 +234,18 @@ pub async fn start_from(
     let topology = Topology::new(&config.replication, groups, shared_cache, record, replicas)
         .map_err(|e| ProxyError::Setup(format!("replication: {e}")))?;
     topology::metrics::register_gauges(&registry, &topology).map_err(setup)?;
-    // A shard with standbys writes through whichever node is its primary.
+    // A remote shard writes through whichever node is its primary (it
+    // may have standbys, or gain some at a reload); an embedded one
+    // through its only node.
     let shards: Vec<SharedBackend> = topology
         .shards()
         .iter()
+        .zip(&config.shards)
         .enumerate()
-        .map(|(i, g)| -> SharedBackend {
-            if g.has_standbys() {
-                Arc::new(ShardWriter::new(Arc::clone(&topology), i))
-            } else {
-                Arc::clone(&g.nodes[0].data)
+        .map(|(i, (g, s))| -> SharedBackend {
+            match s.kind {
+                ShardKind::Postgres => Arc::new(ShardWriter::new(Arc::clone(&topology), i)),
+                ShardKind::Embedded => Arc::clone(&g.nodes()[0].data),
             }
         })
         .collect();
@@ -280,7 +273,7 @@ pub async fn start_from(
     let slow_log = Arc::new(ops::slow_log::SlowLog::new(config.log_min_duration_ms));
     let parts = ops::LiveParts {
         wire: Arc::clone(&wire),
-        pools,
+        nodes: builder,
         topology,
         cache: cache.clone(),
         slow_log: Arc::clone(&slow_log),

@@ -59,7 +59,7 @@ pub fn register_gauges(
     let each = |t: &Weak<Topology>, f: &mut dyn FnMut(&str, &str, &NodeState)| {
         if let Some(t) = t.upgrade() {
             for g in t.shards().iter().filter(|g| g.has_standbys()) {
-                for n in &g.nodes {
+                for n in g.nodes().iter().filter(|n| !n.retired()) {
                     f(&g.name, &n.name, &n.state());
                 }
             }
