@@ -51,7 +51,7 @@ use self::topology::membership::NodeBuilder;
 use self::topology::record::TermRecord;
 use self::topology::writer::ShardWriter;
 use self::topology::{ReplicaMetrics, Topology};
-use crate::metrics::{MetricsServer, ProxyMetrics, Registry, SampledGauges};
+use crate::metrics::{MetricsServer, ProxyMetrics, Registry};
 use crate::wire::{AuthMethod, LiveWireConfig, WireConfig};
 
 /// Why the proxy could not run.
@@ -132,30 +132,6 @@ pub(crate) fn wire_config(config: &ProxyConfig) -> Result<WireConfig, ConfigErro
 /// its own metrics registry.
 pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
     start_with_registry(config, Registry::new()).await
-}
-
-/// Pool gauges per node, read at each scrape.
-fn pool_gauges(shards: &[SharedBackend]) -> Result<SampledGauges, prometheus::Error> {
-    let shards = shards.to_vec();
-    SampledGauges::new(
-        "pgvshard_pool_connections",
-        "Connections of each shard node's pool by state (size, active, idle, waiting: checkouts waiting).",
-        &["shard", "state"],
-        move |g| {
-            for s in &shards {
-                let st = s.status();
-                for (state, n) in [
-                    ("size", st.size),
-                    ("active", st.active),
-                    ("idle", st.idle),
-                    ("waiting", st.waiting),
-                ] {
-                    g.with_label_values(&[s.name(), state])
-                        .set(i64::try_from(n).unwrap_or(i64::MAX));
-                }
-            }
-        },
-    )
 }
 
 /// Like [`start`], registering the proxy's metrics in `registry` (a
@@ -249,9 +225,6 @@ pub async fn start_from(
             }
         })
         .collect();
-    registry
-        .register(Box::new(pool_gauges(&shards).map_err(setup)?))
-        .map_err(setup)?;
     txn::check_shards(&topology)
         .await
         .map_err(ProxyError::Setup)?;
