@@ -179,7 +179,7 @@ fn peewee_matches_postgres() {
 
 /// Statements drivers and ORMs send beside their own tables' — set-returning
 /// functions in FROM, ORDER BY positions over `*`, DISTINCT ON, json and
-/// jsonb operators, indexes on expressions and their catalog, negative
+/// jsonb operators, uuid, indexes on expressions and their catalog, negative
 /// LIMIT / OFFSET, set_config — answered as
 /// PostgreSQL answers them, on a shard and through the proxy (where a
 /// function in FROM is no table: alone it goes to one shard, joined to a
@@ -205,6 +205,10 @@ async fn queries_drivers_send(t: &Targets) {
         "CREATE INDEX sql_docs_e3 ON sql_docs USING ivfflat (e vector_l2_ops) WITH (lists = 1)",
         "CREATE INDEX ON sql_docs ((meta ->> 'k'))",
         "CREATE INDEX sql_docs_f ON sql_docs (CAST(body ->> 'a' AS FLOAT))",
+        // LangChain's collection table, less its UNIQUE (name).
+        "DROP TABLE IF EXISTS sql_collections",
+        "CREATE TABLE sql_collections (uuid UUID PRIMARY KEY, name VARCHAR NOT NULL, cmetadata JSON)",
+        r#"INSERT INTO sql_collections VALUES ('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'a', '{"x": 1}'), ('{b0eebc999c0b4ef8bb6d6bb9bd380a11}', 'b', NULL), ('c0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'c', '{}')"#,
     ];
     let targets = [
         ("control", t.control.port),
@@ -254,6 +258,15 @@ async fn queries_drivers_send(t: &Targets) {
         "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'sql_docs' ORDER BY 1",
         "SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE i.indrelid = 'sql_docs'::regclass ORDER BY 1",
         "SELECT i.indkey, pg_get_expr(i.indexprs, i.indrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname IN ('sql_docs_f', 'sql_docs_expr_idx') ORDER BY c.relname",
+        // uuid in every spelling uuid_in reads, as a key, ordered, cast.
+        "SELECT uuid, name, cmetadata FROM sql_collections WHERE name <> 'c' ORDER BY uuid DESC",
+        "SELECT name FROM sql_collections WHERE uuid = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'",
+        "SELECT name FROM sql_collections WHERE uuid = 'b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid",
+        "SELECT count(*), min(name) FROM sql_collections WHERE uuid > 'b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a10'",
+        "SELECT 'a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11'::uuid, 'a0eebc99'::uuid",
+        "SELECT length(gen_random_uuid()::text), gen_random_uuid() = gen_random_uuid()",
+        "INSERT INTO sql_collections VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'dup', NULL)",
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relname = 'sql_collections' AND a.attnum > 0 ORDER BY a.attnum",
         // set_config changes the session, as SET does.
         "SELECT set_config('application_name', 'abc', false); SHOW application_name; SELECT current_setting('application_name')",
     ] {
@@ -287,7 +300,7 @@ async fn queries_drivers_send(t: &Targets) {
             port,
             "postgres",
             "postgres",
-            "DROP TABLE sql_items, sql_docs",
+            "DROP TABLE sql_items, sql_docs, sql_collections",
         )
         .await
         .expect("drop");
@@ -314,4 +327,11 @@ fn django_matches_postgres() {
 #[test]
 fn llamaindex_vector_store_matches_postgres() {
     agree("llamaindex");
+}
+
+/// uuid and json with the drivers' own types (psycopg 3 text and binary,
+/// asyncpg binary and `uuid[]`), a uuid shard key through the proxy.
+#[test]
+fn uuid_and_json_parameters_match_postgres() {
+    agree("uuid_json");
 }

@@ -79,6 +79,8 @@ pub enum Value {
     Date(i32),
     /// timestamptz: µs since 2000-01-01 UTC.
     Timestamptz(i64),
+    /// uuid.
+    Uuid([u8; 16]),
     /// json, kept as the text it was given (checked to be JSON).
     Json(String),
     /// jsonb, kept as its JSON text.
@@ -111,6 +113,7 @@ impl Value {
             Value::Date(_) => oid::DATE,
             Value::Timestamptz(_) => oid::TIMESTAMPTZ,
             Value::Json(_) => oid::JSON,
+            Value::Uuid(_) => oid::UUID,
             Value::Jsonb(_) => oid::JSONB,
             Value::Bit(_) => oid::VARBIT,
             Value::Vector(_) => oid::VECTOR,
@@ -134,6 +137,7 @@ impl Value {
             Value::Char(0) => String::new(),
             Value::Char(c) => char::from(*c).to_string(),
             Value::Oid(v) => v.to_string(),
+            Value::Uuid(u) => super::uuid::format(u),
             Value::Date(d) => datetime::format_date(*d),
             Value::Timestamptz(t) => datetime::format_timestamptz(*t),
             Value::Bit(b) => b.to_text(),
@@ -158,6 +162,7 @@ impl Value {
             Value::Float4(v) => out.put_f32(*v),
             Value::Float8(v) => out.put_f64(*v),
             Value::Text(s) | Value::Json(s) => out.put_slice(s.as_bytes()),
+            Value::Uuid(u) => out.put_slice(u),
             Value::Char(c) => out.put_u8(*c),
             Value::Oid(v) => out.put_u32(*v),
             Value::Date(d) => out.put_i32(*d),
@@ -203,6 +208,9 @@ impl Value {
             oid::DATE => Value::Date(datetime::parse_date(text)?),
             oid::TIMESTAMPTZ => Value::Timestamptz(datetime::parse_timestamptz(text)?),
             oid::JSON => Value::Json(parse_json(text)?),
+            oid::UUID => Value::Uuid(
+                super::uuid::parse(text).ok_or_else(|| PgError::invalid_text("uuid", text))?,
+            ),
             oid::JSONB => Value::Jsonb(parse_json(text)?),
             oid::BIT | oid::VARBIT => Value::Bit(BitVector::parse(text, typmod)?),
             oid::VECTOR => Value::Vector(Vector::parse(text, typmod)?),
@@ -235,6 +243,7 @@ fn decode_binary(type_oid: u32, typmod: Option<u32>, b: &[u8]) -> Result<Value, 
         oid::FLOAT4 => Value::Float4(f32::from_be_bytes(fixed(b)?)),
         oid::FLOAT8 => Value::Float8(f64::from_be_bytes(fixed(b)?)),
         oid::CHAR => Value::Char(fixed::<1>(b)?[0]),
+        oid::UUID => Value::Uuid(fixed(b)?),
         oid::DATE => Value::Date(i32::from_be_bytes(fixed(b)?)),
         oid::TIMESTAMPTZ => Value::Timestamptz(i64::from_be_bytes(fixed(b)?)),
         oid::JSON => Value::Json(parse_json(utf8(b)?)?),
@@ -406,6 +415,7 @@ mod tests {
         text_round_trip(oid::DATE, "2024-02-29");
         text_round_trip(oid::TIMESTAMPTZ, "2024-02-29 12:00:00.25+00");
         text_round_trip(oid::JSONB, "{\"a\": 1}");
+        text_round_trip(oid::UUID, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
         text_round_trip(oid::JSON, "{\"b\":1,  \"a\": [1 ,2]}");
         text_round_trip(oid::VARBIT, "10110");
         text_round_trip(oid::VECTOR, "[1,2.5,-3]");

@@ -27,6 +27,7 @@ pub fn type_name(type_oid: u32) -> &'static str {
         oid::DATE => "date",
         oid::TIMESTAMPTZ => "timestamp with time zone",
         oid::JSON => "json",
+        oid::UUID => "uuid",
         oid::JSONB => "jsonb",
         oid::BIT | oid::VARBIT => "bit",
         oid::VECTOR => "vector",
@@ -50,6 +51,7 @@ pub fn type_name(type_oid: u32) -> &'static str {
         1185 => "timestamp with time zone[]",
         1561 | 1563 => "bit[]",
         199 => "json[]",
+        2951 => "uuid[]",
         3807 => "jsonb[]",
         16390 => "vector[]",
         16391 => "halfvec[]",
@@ -224,6 +226,7 @@ pub fn cast(v: Value, to: u32, typmod: Option<u32>, explicit: bool) -> Result<Va
         (v @ Value::Date(_), oid::DATE)
         | (v @ Value::Timestamptz(_), oid::TIMESTAMPTZ)
         | (v @ Value::Json(_), oid::JSON)
+        | (v @ Value::Uuid(_), oid::UUID)
         | (v @ Value::Jsonb(_), oid::JSONB)
         | (v @ Value::Char(_), oid::CHAR) => v,
         (Value::Json(s), oid::JSONB) => Value::Jsonb(super::json_ops::jsonb_of(&s)?),

@@ -243,6 +243,7 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                         plain(oid::FLOAT8)
                     }
                     "vector_dims" | "length" | "pg_backend_pid" => plain(oid::INT4),
+                    "gen_random_uuid" => plain(oid::UUID),
                     "to_regtype" | "to_regclass" => plain(oid::OID),
                     "pg_table_is_visible"
                     | "pg_type_is_visible"

@@ -951,6 +951,7 @@ fn opclasses() -> Vec<OpClass> {
         (1981, "oid_ops", oid::OID),
         (3122, "date_ops", oid::DATE),
         (3127, "timestamptz_ops", oid::TIMESTAMPTZ),
+        (10065, "uuid_ops", oid::UUID),
     ]
     .into_iter()
     .map(|(id, name, input)| OpClass {

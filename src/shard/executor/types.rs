@@ -46,6 +46,7 @@ pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
             (ColumnType::Timestamptz, false)
         }
         DataType::JSON => (ColumnType::Json, false),
+        DataType::Uuid => (ColumnType::Uuid, false),
         DataType::JSONB => (ColumnType::Jsonb, false),
         DataType::Custom(name, mods) if mods.is_empty() => match custom_name(name).as_str() {
             "serial" | "serial4" => (ColumnType::Int4, true),
@@ -53,6 +54,7 @@ pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
             "smallserial" | "serial2" => (ColumnType::Int2, true),
             "timestamptz" => (ColumnType::Timestamptz, false),
             "json" => (ColumnType::Json, false),
+            "uuid" => (ColumnType::Uuid, false),
             "jsonb" => (ColumnType::Jsonb, false),
             "text" => (ColumnType::Text, false),
             "float8" => (ColumnType::Float8, false),
@@ -150,6 +152,7 @@ pub fn type_oid(ty: ColumnType) -> u32 {
         ColumnType::Date => oid::DATE,
         ColumnType::Timestamptz => oid::TIMESTAMPTZ,
         ColumnType::Json => oid::JSON,
+        ColumnType::Uuid => oid::UUID,
         ColumnType::Jsonb => oid::JSONB,
         ColumnType::Vector(_) => oid::VECTOR,
         ColumnType::HalfVec(_) => oid::HALFVEC,

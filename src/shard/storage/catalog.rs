@@ -33,6 +33,8 @@ pub enum ColumnType {
     Timestamptz,
     /// `json`.
     Json,
+    /// `uuid`.
+    Uuid,
     /// `jsonb`.
     Jsonb,
     /// `vector[(n)]`.
@@ -93,6 +95,7 @@ impl ColumnType {
             ColumnType::Date => "date".into(),
             ColumnType::Timestamptz => "timestamp with time zone".into(),
             ColumnType::Json => "json".into(),
+            ColumnType::Uuid => "uuid".into(),
             ColumnType::Jsonb => "jsonb".into(),
             ColumnType::Vector(n) => with("vector", n),
             ColumnType::HalfVec(n) => with("halfvec", n),
@@ -117,6 +120,7 @@ impl ColumnType {
             ColumnType::Date => (8, None),
             ColumnType::Timestamptz => (9, None),
             ColumnType::Json => (16, None),
+            ColumnType::Uuid => (17, None),
             ColumnType::Jsonb => (10, None),
             ColumnType::Vector(n) => (11, n),
             ColumnType::HalfVec(n) => (12, n),
@@ -141,6 +145,7 @@ impl ColumnType {
             9 => ColumnType::Timestamptz,
             10 => ColumnType::Jsonb,
             16 => ColumnType::Json,
+            17 => ColumnType::Uuid,
             11 => ColumnType::Vector(n),
             12 => ColumnType::HalfVec(n),
             13 => ColumnType::SparseVec(n),
@@ -173,6 +178,7 @@ impl ColumnType {
             | (ColumnType::Date, Value::Date(_))
             | (ColumnType::Timestamptz, Value::Timestamptz(_))
             | (ColumnType::Json, Value::Json(_))
+            | (ColumnType::Uuid, Value::Uuid(_))
             | (ColumnType::Jsonb, Value::Jsonb(_)) => true,
             (ColumnType::Varchar(n), Value::Text(s)) => {
                 if let Some(n) = n.filter(|&n| s.chars().count() > n as usize) {

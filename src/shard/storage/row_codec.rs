@@ -11,6 +11,7 @@
 //!   13 sparsevec u32 dim, u32 nnz, nnz × u32 index, nnz × f32
 //!   14 bit u32 len, ceil(len/8) bytes | 15 "char" u8 | 16 oid u32
 //!   17 array u32 element OID, u32 count, count × value | 18 json str
+//!   19 uuid 16 bytes
 //! str    := u32 byte length, UTF-8 bytes
 //! index  := u32 oid, str name, u32 column, u8 method, then by method:
 //!   0 btree | 3 btree on an expression: str expression
@@ -134,6 +135,10 @@ impl ByteWriter {
             Value::Json(s) => {
                 self.u8(18);
                 self.str(s);
+            }
+            Value::Uuid(u) => {
+                self.u8(19);
+                self.buf.extend_from_slice(u);
             }
             Value::Vector(v) => {
                 self.u8(11);
@@ -402,6 +407,7 @@ impl<'a> ByteReader<'a> {
             15 => Value::Char(self.u8()?),
             16 => Value::Oid(self.u32()?),
             18 => Value::Json(self.str()?),
+            19 => Value::Uuid(self.array()?),
             17 => {
                 let elem = self.u32()?;
                 let n = self.count(1)?;
@@ -544,6 +550,7 @@ mod tests {
             Value::Timestamptz(1_234_567_890),
             Value::Jsonb("{\"a\": 1}".into()),
             Value::Json("{\"b\":2,  \"a\": 1}".into()),
+            Value::Uuid([7; 16]),
             Value::Vector(Vector::new(vec![1.0, -2.5, 3.0]).unwrap()),
             Value::HalfVec(HalfVector::new(vec![f16::from_f32(0.5), f16::ONE]).unwrap()),
             Value::SparseVec(SparseVector::new(10, vec![1, 7], vec![2.0, -1.0]).unwrap()),
