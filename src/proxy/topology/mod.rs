@@ -385,6 +385,7 @@ impl Topology {
                 });
             }
         }
+        self.rejoin_old_primaries(group, &probes).await;
         let lost = {
             let mut since = lock(&group.down_since);
             if probes[leader.node].is_ok() {
@@ -401,6 +402,48 @@ impl Topology {
             self.fail_over(group, &probes, leader).await;
             // Another attempt, if this one made none, after another wait.
             *lock(&group.down_since) = None;
+        }
+    }
+
+    /// Makes each old primary polled back — a primary on an older
+    /// timeline than the current primary's — a standby of the current
+    /// primary: a `pgvshard shard` rejoins by itself
+    /// (`pgvshard_rejoin_as_standby()`); a real PostgreSQL server stays
+    /// fenced and is reported, for an operator (pg_rewind or a new base
+    /// backup, then standby.signal).
+    async fn rejoin_old_primaries(&self, group: &ShardGroup, probes: &[Result<Probe, String>]) {
+        let leader = group.leader();
+        let current = match &probes[leader.node] {
+            Ok(p) if !p.in_recovery => p.timeline,
+            _ => None,
+        };
+        let Some(current) = current else { return };
+        for (i, (node, probe)) in group.nodes.iter().zip(probes).enumerate() {
+            let old =
+                matches!(probe, Ok(p) if !p.in_recovery && p.timeline.is_some_and(|t| t < current));
+            if i == leader.node || !old || node.needs_manual_rejoin() {
+                continue;
+            }
+            let Some(control) = &node.control else {
+                continue;
+            };
+            let conninfo = format!(
+                "{} application_name={}",
+                group.nodes[leader.node].conninfo, node.name
+            );
+            match control.rejoin(&conninfo).await {
+                Ok(()) => {
+                    self.metrics.failover(&group.name, "rejoined");
+                    tracing::warn!(shard = %group.name, node = %node.name, primary = %group.nodes[leader.node].name, "the old primary rejoins as a standby");
+                }
+                Err(e) if e.code == sqlstate::UNDEFINED_FUNCTION => {
+                    node.set_needs_manual_rejoin();
+                    tracing::error!(shard = %group.name, node = %node.name, "an old primary is back and fenced: make it a standby of the new primary by hand (pg_rewind or a new base backup, then standby.signal)");
+                }
+                Err(e) => {
+                    tracing::warn!(shard = %group.name, node = %node.name, error = %e.message, "the old primary could not rejoin as a standby")
+                }
+            }
         }
     }
 
@@ -583,7 +626,7 @@ impl Topology {
             let Some(c) = &other.control else { continue };
             let conninfo = format!("{} application_name={}", node.conninfo, other.name);
             if let Err(e) = c.follow(&conninfo).await {
-                tracing::warn!(shard = %group.name, standby = %other.name, error = %e, "could not point the standby at the new primary");
+                tracing::warn!(shard = %group.name, standby = %other.name, error = %e.message, "could not point the standby at the new primary");
             }
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! what the last poll said about it — and the [`NodeState`] that decides
 //! whether it may serve reads.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -115,6 +115,9 @@ pub struct Node {
     pub control: Option<ControlPool>,
     state: Mutex<NodeState>,
     in_flight: Arc<AtomicUsize>,
+    /// An old primary that cannot rejoin by itself (a real PostgreSQL
+    /// server): left fenced for an operator.
+    manual_rejoin: AtomicBool,
 }
 
 impl Node {
@@ -136,7 +139,18 @@ impl Node {
             control,
             state: Mutex::new(NodeState::default()),
             in_flight: Arc::default(),
+            manual_rejoin: AtomicBool::new(false),
         }
+    }
+
+    /// Whether an attempt to make it rejoin as a standby found it cannot.
+    pub fn needs_manual_rejoin(&self) -> bool {
+        self.manual_rejoin.load(Ordering::Relaxed)
+    }
+
+    /// Records that it cannot rejoin by itself.
+    pub fn set_needs_manual_rejoin(&self) {
+        self.manual_rejoin.store(true, Ordering::Relaxed);
     }
 
     /// Its share of reads now.
