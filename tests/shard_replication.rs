@@ -2,8 +2,10 @@
 //! loopback: standbys started empty from a primary under a concurrent
 //! write load (inserts, updates, deletes, CREATE INDEX) converge to the
 //! same rows and the same KNN answers; a standby killed with SIGKILL and
-//! restarted catches up; standbys refuse writes with the errors a real
-//! PostgreSQL 18 standby gives for the same statements.
+//! restarted catches up; one down while the primary removed the WAL it
+//! needs says so and re-syncs from an empty data directory; standbys
+//! refuse writes with the errors a real PostgreSQL 18 standby gives for
+//! the same statements.
 
 mod pg_support;
 mod shard_support;
@@ -572,6 +574,116 @@ async fn acknowledged_synchronous_commits_survive_the_primary() {
     old.stop();
     s2.stop();
     s1.stop();
+}
+
+/// Start LSN of the oldest WAL segment left in a shard's data directory.
+fn oldest_segment(data: &Path) -> u64 {
+    std::fs::read_dir(data.join("wal"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            u64::from_str_radix(name.strip_suffix(".wal")?, 16).ok()
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+fn parse_lsn(text: &str) -> u64 {
+    let (hi, lo) = text.trim().split_once('/').unwrap();
+    (u64::from_str_radix(hi, 16).unwrap() << 32) | u64::from_str_radix(lo, 16).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_behind_the_retained_wal_says_so_and_resyncs_from_an_empty_directory() {
+    let test = "repl-behind";
+    // 1 MiB segments and a checkpoint per MiB: a few MiB of writes move
+    // the primary past what a disconnected standby needs.
+    let dir = fresh_dir(&format!("{test}-primary"));
+    let config = dir.with_extension("yaml");
+    std::fs::write(
+        &config,
+        "wal_segment_mb: 1\ncheckpoint_wal_mb: 1\nwal_keep_mb: 0\n",
+    )
+    .unwrap();
+    let primary = Shard::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    primary
+        .psql("CREATE TABLE t (id bigint PRIMARY KEY, pad text); INSERT INTO t VALUES (0, 'first')")
+        .unwrap();
+    let s1_dir = fresh_dir(&format!("{test}-s1"));
+    let s1 = start_standby_on(&primary, &s1_dir, "s1");
+    wait_caught_up(&primary, &s1).await;
+    let needed = parse_lsn(&s1.psql("SELECT pg_last_wal_replay_lsn()").unwrap());
+    s1.kill9();
+
+    // While s1 is down: 4 MiB of WAL, and checkpoints remove the segment
+    // holding s1's position (nothing holds it for a disconnected standby).
+    let pad = "x".repeat(4000);
+    for chunk in 0..4 {
+        let values: Vec<String> = (1..=256)
+            .map(|i| format!("({}, '{pad}')", chunk * 1000 + i))
+            .collect();
+        primary
+            .psql(&format!("INSERT INTO t VALUES {}", values.join(",")))
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while oldest_segment(&primary.dir) <= needed {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint removed the WAL at {needed:X}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Restarted, s1 cannot stream: it says why and what to do, keeps
+    // serving what it has, and is not streaming.
+    let s1 = start_standby_on(&primary, &s1_dir, "s1");
+    let log = s1_dir.with_extension("log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let said = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("too far behind")) {
+            break line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "s1 did not say it is behind:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        said.contains("has already been removed")
+            && said.contains("start it on an empty data directory"),
+        "{said}"
+    );
+    assert_eq!(s1.psql("SELECT count(*) FROM t").unwrap().trim(), "1");
+    assert_ne!(
+        s1.psql("SELECT status FROM pg_stat_wal_receiver")
+            .unwrap()
+            .trim(),
+        "streaming"
+    );
+
+    // The documented re-sync: stop it, empty its data directory, start
+    // it again: a fresh base copy, then streaming.
+    s1.stop();
+    std::fs::remove_dir_all(&s1_dir).unwrap();
+    std::fs::create_dir_all(&s1_dir).unwrap();
+    let s1 = start_standby_on(&primary, &s1_dir, "s1");
+    primary
+        .psql("INSERT INTO t VALUES (9999, 'after')")
+        .unwrap();
+    wait_caught_up(&primary, &s1).await;
+    let ids = "SELECT count(*), sum(id), sum(length(pad)) FROM t";
+    assert_eq!(s1.psql(ids).unwrap(), primary.psql(ids).unwrap());
+    assert_eq!(
+        s1.psql("SELECT status FROM pg_stat_wal_receiver")
+            .unwrap()
+            .trim(),
+        "streaming"
+    );
+    s1.stop();
+    primary.stop();
 }
 
 /// The data directory a test's standby `name` used (kept as it is).

@@ -44,6 +44,9 @@ pub struct ShardConfig {
     pub checkpoint_interval_secs: u64,
     /// MiB of WAL that trigger a checkpoint.
     pub checkpoint_wal_mb: u64,
+    /// MiB a WAL segment grows to before the next starts (a checkpoint
+    /// removes whole segments only).
+    pub wal_segment_mb: u64,
     /// TLS for clients that ask for it; absent: plain TCP only.
     pub tls: Option<TlsConfig>,
     /// Address of the /metrics endpoint (none: no endpoint).
@@ -79,6 +82,7 @@ impl Default for ShardConfig {
             authentication_timeout: 60,
             checkpoint_interval_secs: 300,
             checkpoint_wal_mb: 256,
+            wal_segment_mb: 16,
             tls: None,
             metrics_listen: None,
             max_prepared_transactions: 100,
@@ -132,6 +136,9 @@ impl ShardConfig {
         if self.checkpoint_wal_mb == 0 {
             return Err("checkpoint_wal_mb: must be at least 1".into());
         }
+        if !(1..=1024).contains(&self.wal_segment_mb) {
+            return Err("wal_segment_mb: give MiB from 1 to 1024".into());
+        }
         if let Some(m) = &self.metrics_listen {
             m.parse::<SocketAddr>()
                 .map_err(|e| format!("metrics_listen: \"{m}\" is not an address: {e}"))?;
@@ -174,11 +181,11 @@ impl ShardConfig {
     fn storage(&self) -> StorageOptions {
         StorageOptions {
             checkpoint_wal_bytes: self.checkpoint_wal_mb << 20,
+            wal_segment_bytes: self.wal_segment_mb << 20,
             checkpoint_interval: (self.checkpoint_interval_secs > 0)
                 .then(|| Duration::from_secs(self.checkpoint_interval_secs)),
             max_prepared_transactions: self.max_prepared_transactions,
             wal_keep_bytes: self.wal_keep_mb << 20,
-            ..StorageOptions::default()
         }
     }
 }

@@ -30,8 +30,8 @@ pub use distinct::{distinct_plan, has_shard_dependent_subquery};
 pub use error::{Result, SqlError};
 pub use insert_rows::{append_target, spelled_rows, spelled_values_mut, Place, SpelledRows};
 pub use knn::{
-    distance_operator, knn_query, placeholder_index, vector_cast, Bound, KnnQuery, QueryVector,
-    Rerank, VectorCast, VectorSource,
+    distance_operator, knn_query, negative_bound, placeholder_index, vector_cast, Bound, KnnQuery,
+    QueryVector, Rerank, VectorCast, VectorSource,
 };
 pub use names::{column_name, fold, quote_ident, TableName};
 pub use params::{params, ParamHint, Params};
@@ -44,4 +44,4 @@ pub use routing::{
     created_table, insert_key_values, insert_with_rows, restricted_keys, where_key_values,
     KeyValue, RowKey,
 };
-pub use session_values::{bind_session_values, SessionValues};
+pub use session_values::{bind_session_values, set_config_calls, SessionValues, SetConfigCall};

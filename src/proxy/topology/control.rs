@@ -172,6 +172,11 @@ impl ControlPool {
         Ok(ControlPool { pool, timeout })
     }
 
+    /// Closes the pool for good (its node left the configuration).
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
     /// Runs one single-row query on a pooled client, within the timeout.
     async fn row(&self, sql: &str) -> Result<tokio_postgres::Row, ControlError> {
         let mut rows = self.rows(sql).await?;

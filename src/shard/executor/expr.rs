@@ -563,6 +563,9 @@ fn binary(
     if let Some(metric) = distance_operator(op) {
         return functions::distance(metric, a, b).map(Some);
     }
+    if let Some(tested) = json_ops::jsonb_test(op, &a, &b) {
+        return tested.map(Some);
+    }
     let ord = |a: &Value, b: &Value| compare(a, b);
     Ok(Some(match op {
         BinaryOperator::Eq => Value::Bool(ord(&a, &b)? == Ordering::Equal),
@@ -669,6 +672,7 @@ pub fn compare(a: &Value, b: &Value) -> Result<Ordering, PgError> {
     Ok(match (&a, &b) {
         (Value::Text(x), Value::Text(y)) | (Value::Jsonb(x), Value::Jsonb(y)) => x.cmp(y),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Uuid(x), Value::Uuid(y)) => x.cmp(y),
         (Value::Date(x), Value::Date(y)) => x.cmp(y),
         (Value::Timestamptz(x), Value::Timestamptz(y)) => x.cmp(y),
         (Value::Char(x), Value::Char(y)) => x.cmp(y),
@@ -857,6 +861,11 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         }
         ("current_schema", []) => return text("public"),
         ("pg_backend_pid", []) => return Ok(Some(Value::Int4(env.globals.session.pid))),
+        ("gen_random_uuid", []) => {
+            let bytes = crate::wire::uuid::random()
+                .map_err(|e| PgError::internal(format!("could not generate random values: {e}")))?;
+            return Ok(Some(Value::Uuid(bytes)));
+        }
         ("current_setting", [Some(n)] | [Some(n), _]) => {
             let missing_ok = matches!(args.get(1), Some(Some(Value::Bool(true))));
             let name = text_of(n.clone());

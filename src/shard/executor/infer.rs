@@ -178,8 +178,16 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | BinaryOperator::Gt
                     | BinaryOperator::GtEq
                     | BinaryOperator::And
-                    | BinaryOperator::Or => plain(oid::BOOL),
-                    BinaryOperator::Arrow => plain(oid::JSONB),
+                    | BinaryOperator::Or
+                    | BinaryOperator::AtArrow
+                    | BinaryOperator::ArrowAt
+                    | BinaryOperator::Question
+                    | BinaryOperator::QuestionPipe
+                    | BinaryOperator::QuestionAnd => plain(oid::BOOL),
+                    BinaryOperator::Arrow => match infer(left, cols, env)? {
+                        (oid::JSON, _) => plain(oid::JSON),
+                        _ => plain(oid::JSONB),
+                    },
                     BinaryOperator::LongArrow => plain(oid::TEXT),
                     _ => {
                         let (a, b) = (infer(left, cols, env)?, infer(right, cols, env)?);
@@ -235,6 +243,7 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                         plain(oid::FLOAT8)
                     }
                     "vector_dims" | "length" | "pg_backend_pid" => plain(oid::INT4),
+                    "gen_random_uuid" => plain(oid::UUID),
                     "to_regtype" | "to_regclass" => plain(oid::OID),
                     "pg_table_is_visible"
                     | "pg_type_is_visible"

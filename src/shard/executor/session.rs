@@ -908,7 +908,7 @@ fn write(
                     ddl::create_table(tables, &mut txn, ct)
                 }
                 Ast::CreateIndex(ci) => {
-                    let (o, name) = ddl::create_index(tables, &mut txn, ci)?;
+                    let (o, name) = ddl::create_index(tables, &mut txn, ci, ctx)?;
                     building = Some(BuildEntry {
                         pid: job.globals.session.pid,
                         table: super::select::object_name(&ci.table_name),
