@@ -35,7 +35,7 @@ pub use knn::{
 };
 pub use names::{column_name, fold, quote_ident, TableName};
 pub use params::{params, ParamHint, Params};
-pub use parse::{parse, parse_single, Statement, TwoPhase};
+pub use parse::{parse, parse_single, AlterSystem, Statement, TwoPhase};
 pub use rewrite::{
     rewrite_distinct_on_for_shard, rewrite_knn_for_shard, rewrite_sorted_for_shard, OutputColumn,
     ShardQuery, SortKey, HIDDEN_DISTANCE, HIDDEN_RERANK, HIDDEN_SORT_PREFIX,

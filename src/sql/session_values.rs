@@ -63,6 +63,7 @@ pub fn bind_session_values(
             depth: statement.depth,
             leading_comments: statement.leading_comments.clone(),
             two_phase: None,
+            alter_system: None,
             truncated: statement.truncated.clone(),
         }))
     })

@@ -33,6 +33,9 @@ pub struct Session {
     pub replication: bool,
     /// The client's address (none for in-process pipes).
     pub peer: Option<std::net::SocketAddr>,
+    /// The server address the client reached (`inet_server_port()`;
+    /// none for in-process pipes).
+    pub server_addr: Option<std::net::SocketAddr>,
     status: TransactionStatus,
     /// Values the client gave at startup: what RESET returns to.
     startup: HashMap<&'static str, String>,
@@ -62,6 +65,7 @@ impl Session {
             protocol_minor: 0,
             replication: false,
             peer: None,
+            server_addr: None,
             status: TransactionStatus::Idle,
             startup: HashMap::new(),
             values: HashMap::new(),

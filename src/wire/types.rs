@@ -41,6 +41,8 @@ pub mod oid {
     pub const OIDVECTOR: u32 = 30;
     /// float4.
     pub const FLOAT4: u32 = 700;
+    /// void (what functions called for their effect return).
+    pub const VOID: u32 = 2278;
     /// float8.
     pub const FLOAT8: u32 = 701;
     /// float4[] (`real[]`, what pgvector casts vectors to).

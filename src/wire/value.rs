@@ -203,7 +203,9 @@ impl Value {
             oid::OID => Value::Oid(parse_int(text, "oid")?),
             oid::FLOAT4 => Value::Float4(parse_float::<f32>(text, "real")?),
             oid::FLOAT8 => Value::Float8(parse_float::<f64>(text, "double precision")?),
-            oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN => Value::Text(text.to_string()),
+            oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN | oid::VOID => {
+                Value::Text(text.to_string())
+            }
             oid::CHAR => Value::Char(text.bytes().next().unwrap_or(0)),
             oid::DATE => Value::Date(datetime::parse_date(text)?),
             oid::TIMESTAMPTZ => Value::Timestamptz(datetime::parse_timestamptz(text)?),
@@ -259,7 +261,9 @@ fn decode_binary(type_oid: u32, typmod: Option<u32>, b: &[u8]) -> Result<Value, 
         oid::VECTOR => Value::Vector(Vector::from_binary(b, typmod)?),
         oid::HALFVEC => Value::HalfVec(HalfVector::from_binary(b, typmod)?),
         oid::SPARSEVEC => Value::SparseVec(SparseVector::from_binary(b, typmod)?),
-        oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN => Value::Text(utf8(b)?.to_string()),
+        oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN | oid::VOID => {
+            Value::Text(utf8(b)?.to_string())
+        }
         other => match (array::vector_element(other), array_element(other)) {
             (Some(elem), _) => Value::Array(Array::from_binary(elem, typmod, true, b)?),
             (None, Some(elem)) => Value::Array(Array::from_binary(elem, typmod, false, b)?),

@@ -393,6 +393,7 @@ impl Topology {
                 });
             }
         }
+        self.rejoin_old_primaries(group, &probes).await;
         let lost = {
             let mut since = lock(&group.down_since);
             if probes[leader.node].is_ok() {
@@ -409,6 +410,46 @@ impl Topology {
             self.fail_over(group, &probes, leader).await;
             // Another attempt, if this one made none, after another wait.
             *lock(&group.down_since) = None;
+        }
+    }
+
+    /// Makes each old primary polled back — a primary on an older
+    /// timeline than the current primary's — a standby of the current
+    /// primary: a `pgvshard shard` rejoins by itself
+    /// (`pgvshard_rejoin_as_standby()`); a real PostgreSQL server stays
+    /// fenced and is reported, for an operator (pg_rewind or a new base
+    /// backup, then standby.signal).
+    async fn rejoin_old_primaries(&self, group: &ShardGroup, probes: &[Result<Probe, String>]) {
+        let leader = group.leader();
+        let current = match &probes[leader.node] {
+            Ok(p) if !p.in_recovery => p.timeline,
+            _ => None,
+        };
+        let Some(current) = current else { return };
+        let nodes = group.nodes();
+        for (i, (node, probe)) in nodes.iter().zip(probes).enumerate() {
+            let old =
+                matches!(probe, Ok(p) if !p.in_recovery && p.timeline.is_some_and(|t| t < current));
+            if i == leader.node || !old || node.needs_manual_rejoin() || node.retired() {
+                continue;
+            }
+            let conninfo = format!(
+                "{} application_name={}",
+                nodes[leader.node].conninfo, node.name
+            );
+            match node.control.rejoin(&conninfo).await {
+                Ok(()) => {
+                    self.metrics.failover(&group.name, "rejoined");
+                    tracing::warn!(shard = %group.name, node = %node.name, primary = %nodes[leader.node].name, "the old primary rejoins as a standby");
+                }
+                Err(e) if e.code == sqlstate::UNDEFINED_FUNCTION => {
+                    node.set_needs_manual_rejoin();
+                    tracing::error!(shard = %group.name, node = %node.name, "an old primary is back and fenced: make it a standby of the new primary by hand (pg_rewind or a new base backup, then standby.signal)");
+                }
+                Err(e) => {
+                    tracing::warn!(shard = %group.name, node = %node.name, error = %e.message, "the old primary could not rejoin as a standby")
+                }
+            }
         }
     }
 
@@ -592,7 +633,7 @@ impl Topology {
             let c = &other.control;
             let conninfo = format!("{} application_name={}", node.conninfo, other.name);
             if let Err(e) = c.follow(&conninfo).await {
-                tracing::warn!(shard = %group.name, standby = %other.name, error = %e, "could not point the standby at the new primary");
+                tracing::warn!(shard = %group.name, standby = %other.name, error = %e.message, "could not point the standby at the new primary");
             }
         }
         Ok(())

@@ -124,6 +124,9 @@ pub struct Node {
     pub control: ControlPool,
     state: Mutex<NodeState>,
     in_flight: Arc<AtomicUsize>,
+    /// An old primary that cannot rejoin by itself (a real PostgreSQL
+    /// server): left fenced for an operator.
+    manual_rejoin: AtomicBool,
     /// Removed from the configuration by a reload: no reads, polls or
     /// promotion; its pools are closed.
     retired: AtomicBool,
@@ -154,6 +157,7 @@ impl Node {
             state: Mutex::new(NodeState::default()),
             in_flight: Arc::default(),
             retired: AtomicBool::new(false),
+            manual_rejoin: AtomicBool::new(false),
         })
     }
 
@@ -182,6 +186,16 @@ impl Node {
             && c.dbname == conn.dbname
             && c.sslmode == conn.sslmode
             && c.sslrootcert == conn.sslrootcert
+    }
+
+    /// Whether an attempt to make it rejoin as a standby found it cannot.
+    pub fn needs_manual_rejoin(&self) -> bool {
+        self.manual_rejoin.load(Ordering::Relaxed)
+    }
+
+    /// Records that it cannot rejoin by itself.
+    pub fn set_needs_manual_rejoin(&self) {
+        self.manual_rejoin.store(true, Ordering::Relaxed);
     }
 
     /// Its share of reads now.

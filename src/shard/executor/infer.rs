@@ -256,7 +256,12 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "bool_and"
                     | "bool_or"
                     | "pg_is_in_recovery"
-                    | "pg_promote" => plain(oid::BOOL),
+                    | "pg_promote"
+                    | "pg_is_wal_replay_paused"
+                    | "pg_reload_conf"
+                    | "pgvshard_rejoin_as_standby" => plain(oid::BOOL),
+                    "pg_wal_replay_pause" | "pg_wal_replay_resume" => plain(oid::VOID),
+                    "inet_server_port" => plain(oid::INT4),
                     "pg_last_xact_replay_timestamp" => plain(oid::TIMESTAMPTZ),
                     "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),
                     "binary_quantize" => plain(oid::BIT),

@@ -9,9 +9,9 @@ use super::{
 };
 use crate::metrics::QueryPlan;
 use crate::shard::datum::Datum;
+use crate::shard::replication::control::RecoveryControl;
 use crate::shard::replication::sender::SenderSession;
 use crate::shard::replication::sync::SyncLevel;
-use crate::shard::replication::Promotion;
 use crate::shard::storage::{AnnSearch, Change, PrepareRecord, Transaction};
 use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl, TwoPhase};
 use crate::wire::types::oid;
@@ -275,10 +275,14 @@ impl ShardSession {
                     replay_time: r.replay_time,
                 }
             }),
-            promotion: Some(Promotion {
-                db: Arc::clone(db),
-                replication: Arc::clone(&self.shard.replication),
-            }),
+            recovery: Some(self.recovery()),
+        }
+    }
+
+    fn recovery(&self) -> RecoveryControl {
+        RecoveryControl {
+            db: Arc::clone(&self.shard.db),
+            replication: Arc::clone(&self.shard.replication),
         }
     }
 
@@ -293,6 +297,18 @@ impl ShardSession {
         let status = out.session().transaction_status();
         if status == TransactionStatus::Failed && !kind.ends_transaction() {
             return Err(PgError::in_failed_transaction());
+        }
+        if let Some(alter) = &stmt.alter_system {
+            // Allowed on a standby, as PostgreSQL's.
+            if status != TransactionStatus::Idle {
+                return Err(PgError::new(
+                    "25001",
+                    "ALTER SYSTEM cannot run inside a transaction block",
+                ));
+            }
+            self.recovery()
+                .alter_system(&alter.name, alter.value.as_deref())?;
+            return send(Outcome::tag("ALTER SYSTEM"), out).await;
         }
         if let Some(command) = writing_command(&stmt.ast, &kind) {
             let in_recovery = self.shard.db.in_recovery();
@@ -867,6 +883,7 @@ fn reads_unmodeled_catalog(job: &Job, ctx: &Ctx) -> bool {
     let _ = sqlparser::ast::visit_relations(&job.stmt.ast, |name| {
         let rel = super::select::object_name(name);
         found |= rel.starts_with("pg_")
+            && !super::srf::is_from_function(&rel)
             && !ctx.ctes.contains_key(&rel)
             && ctx.tables.get(&rel).is_none()
             && super::pg_catalog::relation(None, &rel, ctx.tables, &ctx.env.globals.session)

@@ -529,6 +529,16 @@ impl Database {
         }
     }
 
+    /// The LSN of the last checkpoint (`pg_control_checkpoint()`).
+    pub fn last_checkpoint_lsn(&self) -> Lsn {
+        Lsn(self.shared.last_checkpoint.load(Ordering::Relaxed))
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.shared.data
+    }
+
     /// The current timeline and its history.
     pub fn timeline(&self) -> Timeline {
         self.shared
