@@ -197,6 +197,28 @@ pub fn parse_single(sql: &str) -> Result<Statement> {
     }
 }
 
+/// A command sqlparser does not know: an inert `ast` (`UNLOCK TABLES`),
+/// read by [`super::classify`] from `two_phase` or `alter_system`. Kept out
+/// of [`parse_one`] so that its frame stays small for deep statements.
+#[inline(never)]
+fn placeholder(
+    text: String,
+    leading_comments: Vec<String>,
+    two_phase: Option<TwoPhase>,
+    alter_system: Option<AlterSystem>,
+    truncated: Vec<tokens::Truncated>,
+) -> Statement {
+    Statement {
+        ast: ast::Statement::UnlockTables,
+        depth: 0,
+        text,
+        leading_comments,
+        two_phase,
+        alter_system,
+        truncated,
+    }
+}
+
 fn parse_one(mut chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
     let truncated = tokens::truncate_identifiers(&mut chunk);
     let significant = || chunk.iter().filter(|t| !tokens::is_trivia(&t.token));
@@ -218,27 +240,16 @@ fn parse_one(mut chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement
             _ => None,
         })
         .collect();
-    if let Some(tp) = two_phase(&chunk) {
-        return Ok(Statement {
-            ast: ast::Statement::UnlockTables,
-            depth: 0,
+    let two_phase = two_phase(&chunk);
+    let alter_system = alter_system(&chunk);
+    if two_phase.is_some() || alter_system.is_some() {
+        return Ok(placeholder(
             text,
             leading_comments,
-            two_phase: Some(tp),
-            alter_system: None,
+            two_phase,
+            alter_system,
             truncated,
-        });
-    }
-    if let Some(alter) = alter_system(&chunk) {
-        return Ok(Statement {
-            ast: ast::Statement::UnlockTables,
-            depth: 0,
-            text,
-            leading_comments,
-            two_phase: None,
-            alter_system: Some(alter),
-            truncated,
-        });
+        ));
     }
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect)
