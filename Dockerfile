@@ -23,7 +23,7 @@ USER pgvshard
 WORKDIR /var/lib/pgvshard
 # Clients, and the proxy's metrics (a shard's: --metrics-listen).
 EXPOSE 6432 9632
-# For config/cluster.yaml and config/cluster-pgvshard.yaml: every interface.
+# For config/cluster.yaml: every interface.
 ENV PGVSHARD_LISTEN=0.0.0.0:6432 \
     PGVSHARD_METRICS_LISTEN=0.0.0.0:9632
 # Healthy while the metrics endpoint answers (PGVSHARD_HEALTH_URL for a

@@ -9,8 +9,8 @@
 # Debian's postgresql server package) for tests/proxy_pgbench.rs, and
 # pgbouncer for tests/proxy_pgbouncer.rs, and the Python drivers of
 # tests/drivers (asyncpg, psycopg2, pg8000, peewee, SQLAlchemy, SQLModel,
-# Django; psycopg 3 as above), and Prometheus (with promtool) and
-# docker-compose for tests/deployment.rs (scripts/cluster, the dashboards'
+# Django, LlamaIndex's PostgreSQL vector store; psycopg 3 as above), and
+# Prometheus (with promtool) and docker-compose for tests/deployment.rs (scripts/cluster, the dashboards'
 # proof, `docker-compose config`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +60,7 @@ python3 -c "import pg8000" 2>/dev/null || python3 -m pip install -q pg8000
 python3 -c "import peewee" 2>/dev/null || python3 -m pip install -q peewee
 python3 -c "import sqlalchemy, sqlmodel, greenlet" 2>/dev/null || python3 -m pip install -q "sqlalchemy[asyncio]" sqlmodel
 python3 -c "import django" 2>/dev/null || python3 -m pip install -q django
+python3 -c "import llama_index.vector_stores.postgres" 2>/dev/null || python3 -m pip install -q llama-index-vector-stores-postgres
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

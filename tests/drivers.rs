@@ -178,7 +178,9 @@ fn peewee_matches_postgres() {
 }
 
 /// Statements drivers and ORMs send beside their own tables' — set-returning
-/// functions in FROM, ORDER BY positions over `*`, DISTINCT ON — answered as
+/// functions in FROM, ORDER BY positions over `*`, DISTINCT ON, json and
+/// jsonb operators, uuid, indexes on expressions and their catalog, negative
+/// LIMIT / OFFSET, set_config — answered as
 /// PostgreSQL answers them, on a shard and through the proxy (where a
 /// function in FROM is no table: alone it goes to one shard, joined to a
 /// sharded table it is scattered with it).
@@ -195,6 +197,18 @@ async fn queries_drivers_send(t: &Targets) {
         "DROP TABLE IF EXISTS sql_items",
         "CREATE TABLE sql_items (id bigint PRIMARY KEY, cat int, embedding vector(3))",
         "INSERT INTO sql_items VALUES (1, 1, '[1,2,3]'), (2, 2, '[3,4,5]'), (3, 1, '[0,0,1]'), (4, 2, NULL)",
+        "DROP TABLE IF EXISTS sql_docs",
+        "CREATE TABLE sql_docs (id bigint PRIMARY KEY, meta jsonb, body json, e vector(3))",
+        r#"INSERT INTO sql_docs VALUES (1, '[1, 2, 3]', '{"a": 1.5,  "b": [1,  2]}', '[1,0,0]'), (2, '{"k": "x", "n": [2]}', '{"a": "2", "a": 3}', '[0,1,0]'), (3, '[2, "k"]', NULL, NULL)"#,
+        "CREATE INDEX sql_docs_e ON sql_docs USING hnsw (e vector_l2_ops) WITH (ef_construction = 8, m = 4)",
+        "CREATE INDEX sql_docs_e2 ON sql_docs USING hnsw (e vector_cosine_ops)",
+        "CREATE INDEX sql_docs_e3 ON sql_docs USING ivfflat (e vector_l2_ops) WITH (lists = 1)",
+        "CREATE INDEX ON sql_docs ((meta ->> 'k'))",
+        "CREATE INDEX sql_docs_f ON sql_docs (CAST(body ->> 'a' AS FLOAT))",
+        // LangChain's collection table, less its UNIQUE (name).
+        "DROP TABLE IF EXISTS sql_collections",
+        "CREATE TABLE sql_collections (uuid UUID PRIMARY KEY, name VARCHAR NOT NULL, cmetadata JSON)",
+        r#"INSERT INTO sql_collections VALUES ('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 'a', '{"x": 1}'), ('{b0eebc999c0b4ef8bb6d6bb9bd380a11}', 'b', NULL), ('c0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'c', '{}')"#,
     ];
     let targets = [
         ("control", t.control.port),
@@ -229,6 +243,32 @@ async fn queries_drivers_send(t: &Targets) {
         "SELECT DISTINCT ON (cat, id) cat, id FROM sql_items ORDER BY cat",
         "SELECT DISTINCT ON (cat) cat FROM sql_items",
         "SELECT DISTINCT ON (cat) cat, id FROM sql_items ORDER BY id",
+        // json keeps its text; jsonb's operators; `->>-1` is `->> -1`.
+        "SELECT id, meta->>-1 AS last, meta->-2, body, body->'b', body->>'a' FROM sql_docs ORDER BY id",
+        "SELECT id, body::jsonb FROM sql_docs ORDER BY id",
+        r#"SELECT id FROM sql_docs WHERE meta @> '[2]' OR meta @> '{"n": [2]}' ORDER BY id"#,
+        "SELECT id, meta ? 'k', meta ?| array['x', 'k'], meta ?& array['k', 'n'] FROM sql_docs ORDER BY id",
+        "SELECT body = body FROM sql_docs",
+        "SELECT id FROM sql_docs ORDER BY (body->>'a')::float",
+        // The index on CAST(body ->> 'a' AS FLOAT) refuses a row it fails on.
+        r#"INSERT INTO sql_docs VALUES (9, NULL, '{"a": "x"}', NULL)"#,
+        "SELECT id FROM sql_docs LIMIT '-1'",
+        "SELECT id FROM sql_docs OFFSET -1",
+        // Only the options WITH gave; ivfflat's default operator class unnamed.
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'sql_docs' ORDER BY 1",
+        "SELECT c.relname, c.reloptions FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE i.indrelid = 'sql_docs'::regclass ORDER BY 1",
+        "SELECT i.indkey, pg_get_expr(i.indexprs, i.indrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname IN ('sql_docs_f', 'sql_docs_expr_idx') ORDER BY c.relname",
+        // uuid in every spelling uuid_in reads, as a key, ordered, cast.
+        "SELECT uuid, name, cmetadata FROM sql_collections WHERE name <> 'c' ORDER BY uuid DESC",
+        "SELECT name FROM sql_collections WHERE uuid = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'",
+        "SELECT name FROM sql_collections WHERE uuid = 'b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid",
+        "SELECT count(*), min(name) FROM sql_collections WHERE uuid > 'b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a10'",
+        "SELECT 'a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11'::uuid, 'a0eebc99'::uuid",
+        "SELECT length(gen_random_uuid()::text), gen_random_uuid() = gen_random_uuid()",
+        "INSERT INTO sql_collections VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'dup', NULL)",
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relname = 'sql_collections' AND a.attnum > 0 ORDER BY a.attnum",
+        // set_config changes the session, as SET does.
+        "SELECT set_config('application_name', 'abc', false); SHOW application_name; SELECT current_setting('application_name')",
     ] {
         let want = answer(t.control.port, "postgres", "postgres", sql).await;
         for (name, port) in &targets[1..] {
@@ -256,9 +296,14 @@ async fn queries_drivers_send(t: &Targets) {
         );
     }
     for (_, port) in targets {
-        answer(port, "postgres", "postgres", "DROP TABLE sql_items")
-            .await
-            .expect("drop");
+        answer(
+            port,
+            "postgres",
+            "postgres",
+            "DROP TABLE sql_items, sql_docs, sql_collections",
+        )
+        .await
+        .expect("drop");
     }
 }
 
@@ -274,4 +319,19 @@ fn sqlalchemy_and_sqlmodel_match_postgres() {
 #[test]
 fn django_matches_postgres() {
     agree("django");
+}
+
+/// LlamaIndex's PGVectorStore: a `json` (or `jsonb`) metadata column,
+/// btree indexes on expressions over it, metadata filters with `->>`,
+/// casts, `@>` and `?|` / `?&`.
+#[test]
+fn llamaindex_vector_store_matches_postgres() {
+    agree("llamaindex");
+}
+
+/// uuid and json with the drivers' own types (psycopg 3 text and binary,
+/// asyncpg binary and `uuid[]`), a uuid shard key through the proxy.
+#[test]
+fn uuid_and_json_parameters_match_postgres() {
+    agree("uuid_json");
 }

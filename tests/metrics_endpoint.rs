@@ -117,7 +117,10 @@ async fn metrics_endpoint_reports_the_workload() {
     );
     assert!(value(m, "pgvshard_node_errors_total{shard=\"s0\"}") >= 1.0);
     assert_eq!(
-        value(m, "pgvshard_pool_connections{shard=\"s1\",state=\"size\"}"),
+        value(
+            m,
+            "pgvshard_pool_connections{node=\"s1\",shard=\"s1\",state=\"size\"}"
+        ),
         8.0
     );
     assert!(!m.contains("[1,2,3"), "no vectors in labels");

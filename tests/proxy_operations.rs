@@ -493,3 +493,149 @@ async fn a_reload_raises_and_lowers_max_client_connections_keeping_sessions() {
     })
     .await;
 }
+
+/// The proxy's file for one PostgreSQL shard on `primary` with the
+/// standbys `standbys` (name, port), polled every 50 ms.
+fn replica_yaml(primary: u16, standbys: &[(&str, u16)]) -> String {
+    let mut yaml = format!(
+        "listen: 127.0.0.1:0\nreplication:\n  health_check_interval_ms: 50\n  read_your_writes_wait_ms: 0\nshards:\n  - name: s0\n    port: {primary}\n    dbname: postgres\n    standbys:"
+    );
+    if standbys.is_empty() {
+        yaml.push_str(" []\n");
+    }
+    yaml.push('\n');
+    for (name, port) in standbys {
+        yaml.push_str(&format!(
+            "      - name: {name}\n        host: 127.0.0.1\n        port: {port}\n"
+        ));
+    }
+    yaml
+}
+
+/// `SHOW pgvshard.replicas`: (node, role) of every node.
+async fn replica_nodes(client: &Client) -> Vec<(String, String)> {
+    text_rows(client, "SHOW pgvshard.replicas")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r[1].clone().unwrap(), r[3].clone().unwrap()))
+        .collect()
+}
+
+/// Ports that answered `inet_server_port()` in 20 reads through `client`.
+async fn read_ports(client: &Client) -> std::collections::BTreeSet<u16> {
+    let mut ports = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let rows = text_rows(client, "SELECT inet_server_port()")
+            .await
+            .unwrap();
+        ports.insert(rows[0][0].as_deref().unwrap().parse().unwrap());
+    }
+    ports
+}
+
+/// Sessions open on a PostgreSQL server other than the asking one.
+async fn sessions_on(server: &PgServer) -> i64 {
+    let c = server.connect().await.unwrap();
+    c.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_adds_moves_and_removes_standbys_while_a_client_reads() {
+    let primary = PgServer::start_with(&["synchronous_commit=on"]).await;
+    let a = PgServer::standby_named(&primary, "a").await;
+    let b = PgServer::standby_named(&primary, "b").await;
+    let config = fresh_dir("ops-standbys").join("proxy.yaml");
+    write(&config, &replica_yaml(primary.port, &[]));
+    let proxy = ProxyProcess::start(&config, &[]);
+    let (client, conn) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            proxy.port
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    // Without standbys every read is the primary's.
+    assert_eq!(read_ports(&client).await, [primary.port].into());
+    assert_eq!(
+        replica_nodes(&client).await,
+        [("s0".into(), "primary".into())]
+    );
+
+    // Standby a added by `pgvshard.reload()`: no restart asked for, reads
+    // move to it once polled, the same session goes on.
+    write(&config, &replica_yaml(primary.port, &[("a", a.port)]));
+    let (_, warnings) = psql_as(
+        proxy.port,
+        "postgres",
+        "",
+        "postgres",
+        "SELECT pgvshard.reload()",
+    );
+    assert!(!warnings.contains("WARNING"), "{warnings}");
+    eventually(20, "reads served by standby a", || async {
+        read_ports(&client).await == [a.port].into()
+    })
+    .await;
+    assert_eq!(
+        replica_nodes(&client).await,
+        [
+            ("s0".into(), "primary".into()),
+            ("a".into(), "standby".into())
+        ]
+    );
+    let s = settings(&client).await;
+    assert_eq!(
+        s["shards[0].standbys[0].port"],
+        (Some(a.port.to_string()), "reload".into(), "f".into())
+    );
+
+    // a replaced by b by SIGHUP: reads move to b, a's pools are closed.
+    write(&config, &replica_yaml(primary.port, &[("b", b.port)]));
+    hangup(proxy.pid());
+    eventually(20, "reads served by standby b", || async {
+        read_ports(&client).await == [b.port].into()
+    })
+    .await;
+    assert_eq!(
+        replica_nodes(&client).await,
+        [
+            ("s0".into(), "primary".into()),
+            ("b".into(), "standby".into())
+        ]
+    );
+    eventually(10, "no session of the proxy left on a", || async {
+        sessions_on(&a).await == 0
+    })
+    .await;
+    assert!(sessions_on(&b).await > 0);
+    assert!(proxy.log_text().contains("standbys reconfigured"));
+
+    // All standbys removed: the primary takes the reads again, and writes
+    // were never disturbed.
+    write(&config, &replica_yaml(primary.port, &[]));
+    hangup(proxy.pid());
+    eventually(20, "reads back on the primary", || async {
+        read_ports(&client).await == [primary.port].into()
+    })
+    .await;
+    client
+        .batch_execute(
+            "CREATE TABLE after_reloads (id int PRIMARY KEY); INSERT INTO after_reloads VALUES (1)",
+        )
+        .await
+        .unwrap();
+    eventually(10, "no session of the proxy left on b", || async {
+        sessions_on(&b).await == 0
+    })
+    .await;
+}

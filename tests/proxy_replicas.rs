@@ -15,6 +15,7 @@
 
 mod pg_support;
 mod redis_support;
+mod shard_support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,11 +25,11 @@ use pg_support::{connect_to, text_rows, PgServer};
 use pgvshard::proxy::config::ProxyConfig;
 use pgvshard::proxy::RunningProxy;
 use redis_support::RedisServer;
+use shard_support::{fresh_dir, Shard};
 
-async fn proxy(primary: &PgServer, standby: &PgServer, replication: &str) -> RunningProxy {
+async fn proxy(primary: u16, standby: u16, replication: &str) -> RunningProxy {
     let yaml = format!(
-        "listen: 127.0.0.1:0\nshards:\n  - name: s0\n    port: {}\n    standbys:\n      - host: 127.0.0.1\n        port: {}\nreplication:\n{replication}",
-        primary.port, standby.port
+        "listen: 127.0.0.1:0\nshards:\n  - name: s0\n    port: {primary}\n    standbys:\n      - host: 127.0.0.1\n        port: {standby}\nreplication:\n{replication}"
     );
     let config = ProxyConfig::from_yaml(&yaml).expect("valid config");
     pgvshard::proxy::start(config).await.expect("proxy starts")
@@ -73,8 +74,8 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
     let standby = PgServer::standby_of(&primary).await;
     let sb = standby.connect().await.unwrap();
     let proxy = proxy(
-        &primary,
-        &standby,
+        primary.port,
+        standby.port,
         "  max_replica_lag_ms: 500\n  read_your_writes_wait_ms: 0\n  health_check_interval_ms: 50\n",
     )
     .await;
@@ -182,39 +183,7 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
     );
     s.batch_execute("COMMIT").await.unwrap();
 
-    // Replay paused: the standby falls behind, is banned, reads go to the
-    // primary; resumed, it serves again.
-    sb.batch_execute("SELECT pg_wal_replay_pause()")
-        .await
-        .unwrap();
-    let writer = connect_to(proxy.addr.port()).await.unwrap();
-    writer
-        .batch_execute("UPDATE t SET v = v + 1 WHERE id = 1")
-        .await
-        .unwrap();
-    standby_state(&admin, "banned").await;
-    let fresh = connect_to(proxy.addr.port()).await.unwrap();
-    assert_eq!(
-        served_by(&fresh, "SELECT inet_server_port() FROM t WHERE id = 1").await,
-        primary.port
-    );
-    let metrics = pgvshard::metrics::render(&proxy.registry);
-    assert!(
-        metrics.contains("pgvshard_replica_banned{node=\"s0.standby1\",shard=\"s0\"} 1"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("pgvshard_reads_total{reason=\"unavailable\",target=\"primary\"}"),
-        "{metrics}"
-    );
-    sb.batch_execute("SELECT pg_wal_replay_resume()")
-        .await
-        .unwrap();
-    standby_state(&admin, "up").await;
-    assert_eq!(
-        served_by(&fresh, "SELECT inet_server_port() FROM t WHERE id = 1").await,
-        standby.port
-    );
+    paused_standby_is_banned_then_serves_again(&proxy, &sb, primary.port, standby.port).await;
     let metrics = pgvshard::metrics::render(&proxy.registry);
     for family in [
         "pgvshard_node_role{node=\"s0\",shard=\"s0\"} 1",
@@ -227,39 +196,20 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
         assert!(metrics.contains(family), "{family} missing:\n{metrics}");
     }
 
-    // Read-your-writes while the standby applies WAL 300 ms late, with no
-    // lag bound that would keep reads off it: the writing session always
-    // reads its own value; a session that did not write, reading on the
-    // standby, sees older values.
-    apply_delay(&sb, "300ms").await;
-    let ryw = proxy_with(&primary, &standby, "  max_replica_lag_ms: 0\n  max_replica_lag_bytes: 0\n  read_your_writes_wait_ms: 2\n  health_check_interval_ms: 50\n").await;
-    let writer = connect_to(ryw.addr.port()).await.unwrap();
-    let other = connect_to(ryw.addr.port()).await.unwrap();
-    let (mut on_standby, mut stale_elsewhere) = (0, 0);
-    for i in 1..=1000i32 {
-        let (v, port) = write_then_read(&writer, i).await;
-        assert_eq!(
-            v, i,
-            "iteration {i}: a stale read of the session's own write"
-        );
-        on_standby += usize::from(port == standby.port);
-        if i % 50 == 0 {
-            let (v, port) = value_and_port(&other).await;
-            assert_eq!(port, standby.port);
-            stale_elsewhere += usize::from(v != i);
-        }
-    }
-    assert!(
-        stale_elsewhere > 0,
-        "the standby never lagged: the loop proved nothing"
-    );
+    let mut on_standby = own_writes_read_back_past_a_lagging_standby(
+        primary.port,
+        standby.port,
+        &sb,
+        "  max_replica_lag_ms: 0\n  max_replica_lag_bytes: 0\n  read_your_writes_wait_ms: 2\n  health_check_interval_ms: 50\n",
+    )
+    .await;
     // Without the delay, the session's reads after its writes use the
     // standby once it replayed them (the wait covers the replication).
     apply_delay(&sb, "0").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let ryw = proxy_with(
-        &primary,
-        &standby,
+        primary.port,
+        standby.port,
         "  read_your_writes_wait_ms: 200\n  health_check_interval_ms: 50\n",
     )
     .await;
@@ -277,6 +227,71 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
         "only {on_standby} reads after a write used the caught-up standby"
     );
     drop(p);
+}
+
+/// The same scenarios over `pgvshard shard` processes: a primary and its
+/// standby (`--standby-of`), told apart by `inet_server_port()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgvshard_shard_standbys_serve_reads_are_banned_when_paused_and_read_your_writes_holds() {
+    let primary = Shard::start(&fresh_dir("replicas-pgvshard-primary"));
+    let p = primary.connect().await;
+    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0)")
+        .await
+        .unwrap();
+    let dir = fresh_dir("replicas-pgvshard-standby");
+    let config = dir.with_extension("yaml");
+    std::fs::write(
+        &config,
+        "standby_of:\n  application_name: s0.standby1\n  user: postgres\n",
+    )
+    .unwrap();
+    let standby = Shard::start_with(
+        &dir,
+        &[
+            "--standby-of",
+            &format!("127.0.0.1:{}", primary.port),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let sb = standby.connect().await;
+    let proxy = proxy(
+        primary.port,
+        standby.port,
+        "  max_replica_lag_ms: 500\n  read_your_writes_wait_ms: 0\n  health_check_interval_ms: 50\n",
+    )
+    .await;
+    let admin = connect_to(proxy.addr.port()).await.unwrap();
+    standby_state(&admin, "up").await;
+    let reader = connect_to(proxy.addr.port()).await.unwrap();
+    assert_eq!(
+        served_by(&reader, "SELECT inet_server_port() FROM t WHERE id = 1").await,
+        standby.port
+    );
+    assert_eq!(
+        served_by(&reader, "/* pgvshard:primary */ SELECT inet_server_port()").await,
+        primary.port
+    );
+    // Writes succeed: the standby would refuse them (25006).
+    reader
+        .batch_execute("INSERT INTO t VALUES (3, 0); UPDATE t SET v = 1 WHERE id = 3; DELETE FROM t WHERE id = 3")
+        .await
+        .unwrap();
+    assert_eq!(
+        db_error(&sb, "INSERT INTO t VALUES (4, 0)")
+            .await
+            .code()
+            .code(),
+        "25006"
+    );
+    paused_standby_is_banned_then_serves_again(&proxy, &sb, primary.port, standby.port).await;
+    own_writes_read_back_past_a_lagging_standby(
+        primary.port,
+        standby.port,
+        &sb,
+        "  max_replica_lag_ms: 0\n  max_replica_lag_bytes: 0\n  read_your_writes_wait_ms: 2\n  health_check_interval_ms: 50\n",
+    )
+    .await;
 }
 
 /// Sets the standby's `recovery_min_apply_delay`.
@@ -319,7 +334,85 @@ async fn db_error(client: &tokio_postgres::Client, sql: &str) -> tokio_postgres:
         .unwrap_or_else(|| panic!("{sql}: {e:?}"))
 }
 
-async fn proxy_with(primary: &PgServer, standby: &PgServer, replication: &str) -> RunningProxy {
+/// Replay paused: the standby falls behind, is banned, reads go to the
+/// primary; resumed, it serves again.
+async fn paused_standby_is_banned_then_serves_again(
+    proxy: &RunningProxy,
+    sb: &tokio_postgres::Client,
+    primary: u16,
+    standby: u16,
+) {
+    let admin = connect_to(proxy.addr.port()).await.unwrap();
+    sb.batch_execute("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    let writer = connect_to(proxy.addr.port()).await.unwrap();
+    writer
+        .batch_execute("UPDATE t SET v = v + 1 WHERE id = 1")
+        .await
+        .unwrap();
+    standby_state(&admin, "banned").await;
+    let fresh = connect_to(proxy.addr.port()).await.unwrap();
+    assert_eq!(
+        served_by(&fresh, "SELECT inet_server_port() FROM t WHERE id = 1").await,
+        primary
+    );
+    let metrics = pgvshard::metrics::render(&proxy.registry);
+    assert!(
+        metrics.contains("pgvshard_replica_banned{node=\"s0.standby1\",shard=\"s0\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("pgvshard_reads_total{reason=\"unavailable\",target=\"primary\"}"),
+        "{metrics}"
+    );
+    sb.batch_execute("SELECT pg_wal_replay_resume()")
+        .await
+        .unwrap();
+    standby_state(&admin, "up").await;
+    assert_eq!(
+        served_by(&fresh, "SELECT inet_server_port() FROM t WHERE id = 1").await,
+        standby
+    );
+}
+
+/// Read-your-writes while the standby applies WAL 300 ms late, with no
+/// lag bound that would keep reads off it (`replication`): a session
+/// always reads its own value in 1,000 write-then-read iterations; a
+/// session that did not write, reading on the standby, sees older
+/// values. Returns how many reads after a write the standby served.
+async fn own_writes_read_back_past_a_lagging_standby(
+    primary: u16,
+    standby: u16,
+    sb: &tokio_postgres::Client,
+    replication: &str,
+) -> usize {
+    apply_delay(sb, "300ms").await;
+    let ryw = proxy_with(primary, standby, replication).await;
+    let writer = connect_to(ryw.addr.port()).await.unwrap();
+    let other = connect_to(ryw.addr.port()).await.unwrap();
+    let (mut on_standby, mut stale_elsewhere) = (0, 0);
+    for i in 1..=1000i32 {
+        let (v, port) = write_then_read(&writer, i).await;
+        assert_eq!(
+            v, i,
+            "iteration {i}: a stale read of the session's own write"
+        );
+        on_standby += usize::from(port == standby);
+        if i % 50 == 0 {
+            let (v, port) = value_and_port(&other).await;
+            assert_eq!(port, standby);
+            stale_elsewhere += usize::from(v != i);
+        }
+    }
+    assert!(
+        stale_elsewhere > 0,
+        "the standby never lagged: the loop proved nothing"
+    );
+    on_standby
+}
+
+async fn proxy_with(primary: u16, standby: u16, replication: &str) -> RunningProxy {
     let p = proxy(primary, standby, replication).await;
     let admin = connect_to(p.addr.port()).await.unwrap();
     standby_state(&admin, "up").await;

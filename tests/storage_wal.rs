@@ -3,7 +3,9 @@
 mod storage_support;
 
 use pgvshard::shard::datum::{self, Datum};
-use pgvshard::shard::storage::{ColumnDef, ColumnType, Database, RecoveryReport, Transaction};
+use pgvshard::shard::storage::{
+    ColumnDef, ColumnType, Database, IndexDef, RecoveryReport, Transaction,
+};
 use pgvshard::wire::Value;
 use std::path::Path;
 use storage_support::*;
@@ -58,14 +60,19 @@ fn workload(db: &Database) {
         .unwrap();
     db.commit(t).unwrap();
     let mut t = Transaction::new();
+    let btree = pgvshard::shard::storage::IndexMethod::BTree;
     t.create_index(
         &db.read().unwrap(),
         "items",
-        "items_grp_idx",
-        1,
-        pgvshard::shard::storage::IndexMethod::BTree,
+        index("items_grp_idx", 1, btree),
     )
     .unwrap();
+    let on_expression = IndexDef {
+        expression: Some("(grp + 1)".into()),
+        ..index("items_expr_idx", 1, btree)
+    };
+    t.create_index(&db.read().unwrap(), "items", on_expression)
+        .unwrap();
     db.commit(t).unwrap();
 }
 
@@ -102,6 +109,14 @@ fn replaying_the_wal_rebuilds_every_change() {
     let ids: Vec<Datum> = grp.iter().map(|&s| items.value(s, 0)).collect();
     assert_eq!(ids, vec![Some(Value::Int8(5)), Some(Value::Int8(6))]);
     check_indexes_agree(&r);
+    let on_expression = items
+        .indexes()
+        .iter()
+        .find(|i| i.def.name == "items_expr_idx");
+    assert_eq!(
+        on_expression.and_then(|i| i.def.expression.as_deref()),
+        Some("(grp + 1)")
+    );
     drop(r);
     assert_eq!(db.current_lsn(), lsn);
 }

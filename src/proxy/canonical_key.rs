@@ -120,32 +120,7 @@ fn decimal(text: &str) -> Option<String> {
 
 /// A UUID in `uuid_in`'s syntax, as lower case 8-4-4-4-12.
 fn uuid(text: &str) -> Option<String> {
-    let inner = match text.strip_prefix('{') {
-        Some(rest) => rest.strip_suffix('}')?,
-        None => text,
-    };
-    let mut hex = String::with_capacity(32);
-    let mut chars = inner.chars().peekable();
-    while let Some(c) = chars.next() {
-        if !c.is_ascii_hexdigit() {
-            return None;
-        }
-        hex.push(c.to_ascii_lowercase());
-        // A hyphen may follow each group of four digits, except the last.
-        if hex.len().is_multiple_of(4) && hex.len() < 32 && chars.peek() == Some(&'-') {
-            chars.next();
-        }
-    }
-    (hex.len() == 32).then(|| {
-        format!(
-            "{}-{}-{}-{}-{}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        )
-    })
+    crate::wire::uuid::parse(text).map(|b| crate::wire::uuid::format(&b))
 }
 
 #[cfg(test)]

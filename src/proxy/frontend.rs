@@ -406,6 +406,7 @@ impl ProxySession {
                 explain::explain(&self.cluster, statement, &inner, analyze, params, out).await
             }
             kind => {
+                let set_configs = sql::set_config_calls(statement);
                 let wrote = self.block.wrote() || !self.written.is_empty();
                 let cache = self.cache.clone();
                 let key = match &cache {
@@ -431,6 +432,12 @@ impl ProxySession {
                             .await?
                     }
                 };
+                // The shard accepted each call: the client's session takes
+                // it (a SET LOCAL outside a transaction block changes
+                // nothing, and set_config does not warn about it).
+                for c in set_configs {
+                    out.session().set(&c.name, &c.value, c.local).ok();
+                }
                 Ok(())
             }
         }

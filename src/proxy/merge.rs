@@ -79,7 +79,10 @@ fn decode(field: &FieldDescription, bytes: Option<&[u8]>) -> Result<SortValue, P
             ))),
             oid::FLOAT8 => SortValue::Float(f64::from_be_bytes(b.try_into().map_err(|_| bad())?)),
             oid::BOOL => SortValue::Bool(b.first() == Some(&1)),
-            oid::TEXT | oid::VARCHAR | oid::NAME | BPCHAR => SortValue::Bytes(b.to_vec()),
+            // A uuid's 16 bytes sort as PostgreSQL sorts uuids.
+            oid::TEXT | oid::VARCHAR | oid::NAME | BPCHAR | oid::UUID => {
+                SortValue::Bytes(b.to_vec())
+            }
             other => return Err(unsupported(other)),
         });
     }
@@ -90,8 +93,10 @@ fn decode(field: &FieldDescription, bytes: Option<&[u8]>) -> Result<SortValue, P
         }
         oid::FLOAT4 | oid::FLOAT8 => SortValue::Float(text.parse().map_err(|_| bad())?),
         oid::BOOL => SortValue::Bool(text == "t"),
-        // ISO dates and timestamps (DateStyle ISO) sort as text.
+        // ISO dates and timestamps (DateStyle ISO) and uuids (fixed-width
+        // lower-case hex) sort as text.
         oid::TEXT
+        | oid::UUID
         | oid::VARCHAR
         | oid::NAME
         | BPCHAR

@@ -42,16 +42,16 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use self::backend::metered::MeteredBackend;
-use self::backend::{Dialer, LocalShard, RemoteBackend, SharedBackend};
+use self::backend::{Dialer, LocalShard, SharedBackend};
 use self::cache::QueryCache;
 use self::config::{AuthMethodConfig, ConfigError, ProxyConfig, ShardKind};
 use self::frontend::ProxyFactory;
 use self::route::Cluster;
+use self::topology::membership::NodeBuilder;
 use self::topology::record::TermRecord;
 use self::topology::writer::ShardWriter;
-use self::topology::{NodeParts, ReplicaMetrics, Topology};
-use crate::metrics::{MetricsServer, ProxyMetrics, Registry, SampledGauges};
+use self::topology::{ReplicaMetrics, Topology};
+use crate::metrics::{MetricsServer, ProxyMetrics, Registry};
 use crate::wire::{AuthMethod, LiveWireConfig, WireConfig};
 
 /// Why the proxy could not run.
@@ -134,30 +134,6 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
     start_with_registry(config, Registry::new()).await
 }
 
-/// Pool gauges per node, read at each scrape.
-fn pool_gauges(shards: &[SharedBackend]) -> Result<SampledGauges, prometheus::Error> {
-    let shards = shards.to_vec();
-    SampledGauges::new(
-        "pgvshard_pool_connections",
-        "Connections of each shard node's pool by state (size, active, idle, waiting: checkouts waiting).",
-        &["shard", "state"],
-        move |g| {
-            for s in &shards {
-                let st = s.status();
-                for (state, n) in [
-                    ("size", st.size),
-                    ("active", st.active),
-                    ("idle", st.idle),
-                    ("waiting", st.waiting),
-                ] {
-                    g.with_label_values(&[s.name(), state])
-                        .set(i64::try_from(n).unwrap_or(i64::MAX));
-                }
-            }
-        },
-    )
-}
-
 /// Like [`start`], registering the proxy's metrics in `registry` (a
 /// process that also runs shards passes one registry to both). Each
 /// embedded shard's families go into the same registry, every series
@@ -184,7 +160,7 @@ pub async fn start_from(
     let listener = TcpListener::bind(config.listen_addr()?).await?;
     let addr = listener.local_addr()?;
     let mut embedded = Vec::new();
-    let mut pools = Vec::new();
+    let builder = NodeBuilder::new(metrics.clone());
     let mut groups = Vec::with_capacity(config.shards.len());
     for s in &config.shards {
         let dialer = match s.kind {
@@ -199,20 +175,11 @@ pub async fn start_from(
                 Dialer::Local(shard)
             }
         };
-        let mut nodes = Vec::new();
-        for n in s.nodes() {
-            let pool = RemoteBackend::with_dialer(n.conn.clone(), dialer.clone());
-            pools.push(Arc::clone(&pool));
-            let data: SharedBackend = Arc::new(MeteredBackend::new(
-                Arc::new(pool) as SharedBackend,
-                metrics.clone(),
-            ));
-            nodes.push(NodeParts {
-                config: n,
-                data,
-                dialer: dialer.clone(),
-            });
-        }
+        let nodes = s
+            .nodes()
+            .into_iter()
+            .map(|n| builder.parts(n, dialer.clone()))
+            .collect();
         groups.push((s.name.clone(), nodes));
     }
     if !embedded.is_empty() {
@@ -243,22 +210,21 @@ pub async fn start_from(
     let topology = Topology::new(&config.replication, groups, shared_cache, record, replicas)
         .map_err(|e| ProxyError::Setup(format!("replication: {e}")))?;
     topology::metrics::register_gauges(&registry, &topology).map_err(setup)?;
-    // A shard with standbys writes through whichever node is its primary.
+    // A remote shard writes through whichever node is its primary (it
+    // may have standbys, or gain some at a reload); an embedded one
+    // through its only node.
     let shards: Vec<SharedBackend> = topology
         .shards()
         .iter()
+        .zip(&config.shards)
         .enumerate()
-        .map(|(i, g)| -> SharedBackend {
-            if g.has_standbys() {
-                Arc::new(ShardWriter::new(Arc::clone(&topology), i))
-            } else {
-                Arc::clone(&g.nodes[0].data)
+        .map(|(i, (g, s))| -> SharedBackend {
+            match s.kind {
+                ShardKind::Postgres => Arc::new(ShardWriter::new(Arc::clone(&topology), i)),
+                ShardKind::Embedded => Arc::clone(&g.nodes()[0].data),
             }
         })
         .collect();
-    registry
-        .register(Box::new(pool_gauges(&shards).map_err(setup)?))
-        .map_err(setup)?;
     txn::check_shards(&topology)
         .await
         .map_err(ProxyError::Setup)?;
@@ -280,7 +246,7 @@ pub async fn start_from(
     let slow_log = Arc::new(ops::slow_log::SlowLog::new(config.log_min_duration_ms));
     let parts = ops::LiveParts {
         wire: Arc::clone(&wire),
-        pools,
+        nodes: builder,
         topology,
         cache: cache.clone(),
         slow_log: Arc::clone(&slow_log),

@@ -335,6 +335,10 @@ fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<R
                 false,
             ));
         }
+        if let Some(clause) = negative_limit(statement) {
+            let code = if clause == "LIMIT" { "2201W" } else { "2201X" };
+            return Err(PgError::new(code, format!("{clause} must not be negative")));
+        }
         if has_limit_or_distinct(statement) {
             return Err(PgError::feature_not_supported(
                 "LIMIT, OFFSET or DISTINCT without ORDER BY across shards is not supported",
@@ -359,6 +363,14 @@ fn derived_subquery(query: &sqlparser::ast::Query) -> Option<&sqlparser::ast::Qu
         sqlparser::ast::TableFactor::Derived { subquery, .. } => Some(subquery),
         _ => None,
     }
+}
+
+/// The clause of a query whose LIMIT or OFFSET is a negative constant.
+fn negative_limit(statement: &sql::Statement) -> Option<&'static str> {
+    crate::stack::with_tree(statement.depth, || match &statement.ast {
+        sqlparser::ast::Statement::Query(q) => sql::negative_bound(q),
+        _ => None,
+    })
 }
 
 fn has_limit_or_distinct(statement: &sql::Statement) -> bool {

@@ -54,6 +54,7 @@ fn sample(shard: &Shard) -> ShardSample {
                     let entries = match &i.data {
                         IndexData::BTree(set) => set.len(),
                         IndexData::Ann(ann) => ann.len(),
+                        IndexData::Expression => 0,
                     };
                     (i.def.name.clone(), entries as u64)
                 })

@@ -4,6 +4,7 @@
 
 use super::executor::{Shard, ShardFactory};
 use super::metrics::collector;
+use super::replication::recovery_conf::{self, AutoConf};
 use super::replication::sync::SyncStandbys;
 use super::replication::upstream::StandbyOf;
 use super::replication::{receiver, Replication};
@@ -189,11 +190,35 @@ impl ShardConfig {
     }
 }
 
+/// The primary this shard streams from, if it is a standby:
+/// `standby.signal` in the data directory or `standby_of:` makes it one,
+/// and `primary_conninfo` (`ALTER SYSTEM`) amends `standby_of:`.
+fn standby_source(config: &ShardConfig) -> Result<Option<StandbyOf>, String> {
+    let data = &config.data_dir;
+    let conf = AutoConf::load(data)?;
+    let base = match (&config.standby_of, recovery_conf::standby_signal(data)) {
+        (Some(s), _) => s.clone(),
+        (None, true) if conf.get("primary_conninfo").is_some() => StandbyOf::default(),
+        (None, true) => {
+            return Err(format!(
+                "{}: {} is present but primary_conninfo is not set",
+                data.display(),
+                recovery_conf::STANDBY_SIGNAL
+            ))
+        }
+        (None, false) => return Ok(None),
+    };
+    conf.primary(&base).map(Some)
+}
+
 /// Opens the data directory. A standby's is first filled with a base
 /// copy when empty; one whose WAL diverged from its primary's (an old
 /// primary after a promotion) is discarded for a fresh copy, so it never
 /// serves what the new primary does not have.
-async fn open_database(config: &ShardConfig) -> Result<Database, String> {
+async fn open_database(
+    config: &ShardConfig,
+    standby_of: Option<&StandbyOf>,
+) -> Result<Database, String> {
     let open = || {
         let (dir, options) = (config.data_dir.clone(), config.storage());
         async move {
@@ -203,7 +228,7 @@ async fn open_database(config: &ShardConfig) -> Result<Database, String> {
                 .map_err(|e| format!("cannot open {}: {e}", config.data_dir.display()))
         }
     };
-    let Some(primary) = &config.standby_of else {
+    let Some(primary) = standby_of else {
         return open().await;
     };
     receiver::prepare_data_dir(&config.data_dir, primary).await?;
@@ -222,10 +247,44 @@ async fn open_database(config: &ShardConfig) -> Result<Database, String> {
     Ok(db)
 }
 
+/// Why one start of the shard ended.
+enum Ended {
+    /// `shutdown` completed.
+    Shutdown,
+    /// `pgvshard_rejoin_as_standby()`: start again, as a standby.
+    Rejoin,
+}
+
 /// Runs a shard until `shutdown` completes, then checkpoints and closes.
+/// An old primary asked to rejoin as a standby closes and starts again
+/// in the same process, on the same listening socket.
 pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
+        .into_std()
+        .map_err(|e| e.to_string())?;
+    tokio::pin!(shutdown);
+    loop {
+        let socket = listener
+            .try_clone()
+            .and_then(TcpListener::from_std)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        match run_once(&config, socket, &mut shutdown).await? {
+            Ended::Shutdown => return Ok(()),
+            Ended::Rejoin => tracing::info!("starting again as a standby"),
+        }
+    }
+}
+
+async fn run_once(
+    config: &ShardConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Ended, String> {
     let wire = config.wire()?;
-    let db = open_database(&config).await?;
+    let standby_of = standby_source(config)?;
+    let db = open_database(config, standby_of.as_ref()).await?;
     let report = db.recovery_report().clone();
     tracing::info!(
         data_dir = %config.data_dir.display(),
@@ -233,44 +292,51 @@ pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Res
         end_lsn = %report.end_lsn,
         "storage opened"
     );
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, "pgvshard shard listening");
     let db = Arc::new(db);
     let replication = Arc::new(
         Replication::new(config.replication_users.clone())
-            .with_synchronous_standby_names(&config.synchronous_standby_names)?,
+            .with_synchronous_standby_names(&config.synchronous_standby_names)?
+            .with_recovery(standby_of.clone(), &AutoConf::load(&config.data_dir)?),
     );
     let shard = Arc::new(
         Shard::with_recall_sample_rate(Arc::clone(&db), config.recall_sample_rate)
             .with_replication(Arc::clone(&replication)),
     );
-    let receiver = config.standby_of.clone().map(|primary| {
-        receiver::spawn(
-            db,
-            Arc::clone(&replication),
-            primary,
-            config.data_dir.clone(),
-        )
+    let receiver =
+        standby_of.map(|_| receiver::spawn(db, Arc::clone(&replication), config.data_dir.clone()));
+    let _metrics = metrics_endpoint(config, &shard).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serve = wire::serve(listener, ShardFactory::new(shard.clone()), wire, async {
+        let _ = stopped.await;
     });
-    let _metrics = metrics_endpoint(&config, &shard).await?;
-    let stopping = Arc::clone(&replication);
-    let shutdown = async move {
-        shutdown.await;
-        stopping.stop();
+    tokio::pin!(serve);
+    let asked = tokio::select! {
+        r = &mut serve => {
+            r.map_err(|e| e.to_string())?;
+            None
+        }
+        () = shutdown => Some(Ended::Shutdown),
+        () = replication.rejoin_requested() => Some(Ended::Rejoin),
     };
-    wire::serve(listener, ShardFactory::new(shard.clone()), wire, shutdown)
-        .await
-        .map_err(|e| e.to_string())?;
+    replication.stop();
+    let ended = match asked {
+        None => Ended::Shutdown,
+        Some(ended) => {
+            let _ = stop.send(());
+            serve.await.map_err(|e| e.to_string())?;
+            ended
+        }
+    };
     if let Some(r) = receiver {
         r.await.map_err(|e| e.to_string())?;
     }
     tracing::info!("sessions drained; writing the final checkpoint");
     tokio::task::spawn_blocking(move || close(shard))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())??;
+    Ok(ended)
 }
 
 /// The /metrics endpoint when `metrics_listen` is set, serving a registry

@@ -354,6 +354,36 @@ pub(crate) fn limit_offset_parts(query: &Query) -> Option<(Option<Bound>, Option
     Some((limit, offset))
 }
 
+/// `"LIMIT"` or `"OFFSET"` when that clause is a negative constant
+/// (`-1`, `'-1'`, `'-1'::INTEGER`), which PostgreSQL refuses.
+pub fn negative_bound(query: &Query) -> Option<&'static str> {
+    fn constant(e: &Expr) -> Option<i64> {
+        crate::stack::guard(|| match e {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) | Value::SingleQuotedString(n) => n.trim().parse().ok(),
+                _ => None,
+            },
+            Expr::UnaryOp {
+                op: sqlparser::ast::UnaryOperator::Minus,
+                expr,
+            } => constant(expr).map(|n| -n),
+            Expr::Nested(e) | Expr::Cast { expr: e, .. } => constant(e),
+            _ => None,
+        })
+    }
+    let Some(LimitClause::LimitOffset { limit, offset, .. }) = &query.limit_clause else {
+        return None;
+    };
+    let negative = |e: &Expr| constant(e).is_some_and(|n| n < 0);
+    if limit.as_ref().is_some_and(negative) {
+        return Some("LIMIT");
+    }
+    offset
+        .as_ref()
+        .filter(|o| negative(&o.value))
+        .map(|_| "OFFSET")
+}
+
 fn bound(expr: &Expr) -> Option<Bound> {
     crate::stack::guard(|| match expr {
         Expr::Value(v) => match &v.value {

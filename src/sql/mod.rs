@@ -30,12 +30,12 @@ pub use distinct::{distinct_plan, has_shard_dependent_subquery};
 pub use error::{Result, SqlError};
 pub use insert_rows::{append_target, spelled_rows, spelled_values_mut, Place, SpelledRows};
 pub use knn::{
-    distance_operator, knn_query, placeholder_index, vector_cast, Bound, KnnQuery, QueryVector,
-    Rerank, VectorCast, VectorSource,
+    distance_operator, knn_query, negative_bound, placeholder_index, vector_cast, Bound, KnnQuery,
+    QueryVector, Rerank, VectorCast, VectorSource,
 };
 pub use names::{column_name, fold, quote_ident, TableName};
 pub use params::{params, ParamHint, Params};
-pub use parse::{parse, parse_single, Statement, TwoPhase};
+pub use parse::{parse, parse_single, AlterSystem, Statement, TwoPhase};
 pub use rewrite::{
     rewrite_distinct_on_for_shard, rewrite_knn_for_shard, rewrite_sorted_for_shard, OutputColumn,
     ShardQuery, SortKey, HIDDEN_DISTANCE, HIDDEN_RERANK, HIDDEN_SORT_PREFIX,
@@ -44,4 +44,4 @@ pub use routing::{
     created_table, insert_key_values, insert_with_rows, restricted_keys, where_key_values,
     KeyValue, RowKey,
 };
-pub use session_values::{bind_session_values, SessionValues};
+pub use session_values::{bind_session_values, set_config_calls, SessionValues, SetConfigCall};

@@ -42,6 +42,9 @@ pub struct Statement {
     /// which sqlparser does not know: `ast` is then an inert placeholder
     /// (`UNLOCK TABLES`) and [`super::classify`] reads this instead.
     pub two_phase: Option<TwoPhase>,
+    /// `ALTER SYSTEM SET|RESET`, which sqlparser does not know either
+    /// (`ast` is the same placeholder).
+    pub alter_system: Option<AlterSystem>,
     /// Identifiers over 63 bytes, cut in `ast` (not in `text`); a server
     /// answering the statement sends a NOTICE 42622 for each.
     pub truncated: Vec<tokens::Truncated>,
@@ -62,6 +65,7 @@ impl Clone for Statement {
             text: self.text.clone(),
             leading_comments: self.leading_comments.clone(),
             two_phase: self.two_phase.clone(),
+            alter_system: self.alter_system.clone(),
             truncated: self.truncated.clone(),
         })
     }
@@ -83,6 +87,64 @@ pub enum TwoPhase {
     CommitPrepared(String),
     /// `ROLLBACK PREPARED 'gid'`.
     RollbackPrepared(String),
+}
+
+/// `ALTER SYSTEM SET name = value` (`value` None: `ALTER SYSTEM RESET
+/// name` or `SET name TO DEFAULT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlterSystem {
+    /// The setting, folded to lower case.
+    pub name: String,
+    /// Its new value, as written (quotes removed).
+    pub value: Option<String>,
+}
+
+/// Recognises `ALTER SYSTEM SET name {= | TO} value | DEFAULT` and
+/// `ALTER SYSTEM RESET name` (one value; lists are not supported).
+fn alter_system(chunk: &[TokenWithSpan]) -> Option<AlterSystem> {
+    let mut significant = chunk
+        .iter()
+        .map(|t| &t.token)
+        .filter(|t| !tokens::is_trivia(t) && **t != Token::SemiColon);
+    let word = |t: Option<&Token>| match t {
+        Some(Token::Word(w)) => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    if word(significant.next())? != "ALTER" || word(significant.next())? != "SYSTEM" {
+        return None;
+    }
+    let verb = word(significant.next())?;
+    let name = match significant.next()? {
+        Token::Word(w) if w.quote_style.is_some() => w.value.clone(),
+        Token::Word(w) => w.value.to_ascii_lowercase(),
+        _ => return None,
+    };
+    let value = match verb.as_str() {
+        "RESET" => None,
+        "SET" => {
+            match significant.next()? {
+                Token::Eq => {}
+                Token::Word(w) if w.value.eq_ignore_ascii_case("to") => {}
+                _ => return None,
+            }
+            match significant.next()? {
+                Token::Word(w)
+                    if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("default") =>
+                {
+                    None
+                }
+                Token::Word(w) => Some(w.value.clone()),
+                Token::SingleQuotedString(s) => Some(s.clone()),
+                Token::Number(n, _) => Some(n.clone()),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    if significant.next().is_some() {
+        return None;
+    }
+    Some(AlterSystem { name, value })
 }
 
 /// Recognises the two-phase-commit commands: two keywords and a string.
@@ -135,6 +197,28 @@ pub fn parse_single(sql: &str) -> Result<Statement> {
     }
 }
 
+/// A command sqlparser does not know: an inert `ast` (`UNLOCK TABLES`),
+/// read by [`super::classify`] from `two_phase` or `alter_system`. Kept out
+/// of [`parse_one`] so that its frame stays small for deep statements.
+#[inline(never)]
+fn placeholder(
+    text: String,
+    leading_comments: Vec<String>,
+    two_phase: Option<TwoPhase>,
+    alter_system: Option<AlterSystem>,
+    truncated: Vec<tokens::Truncated>,
+) -> Statement {
+    Statement {
+        ast: ast::Statement::UnlockTables,
+        depth: 0,
+        text,
+        leading_comments,
+        two_phase,
+        alter_system,
+        truncated,
+    }
+}
+
 fn parse_one(mut chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
     let truncated = tokens::truncate_identifiers(&mut chunk);
     let significant = || chunk.iter().filter(|t| !tokens::is_trivia(&t.token));
@@ -156,15 +240,16 @@ fn parse_one(mut chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement
             _ => None,
         })
         .collect();
-    if let Some(tp) = two_phase(&chunk) {
-        return Ok(Statement {
-            ast: ast::Statement::UnlockTables,
-            depth: 0,
+    let two_phase = two_phase(&chunk);
+    let alter_system = alter_system(&chunk);
+    if two_phase.is_some() || alter_system.is_some() {
+        return Ok(placeholder(
             text,
             leading_comments,
-            two_phase: Some(tp),
+            two_phase,
+            alter_system,
             truncated,
-        });
+        ));
     }
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect)
@@ -190,6 +275,7 @@ fn parse_one(mut chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement
                 text,
                 leading_comments,
                 two_phase: None,
+                alter_system: None,
                 truncated,
             })
         }
@@ -238,6 +324,35 @@ fn error_location(message: &str) -> Option<Location> {
 mod tests {
     use super::*;
     use sqlparser::ast::{BinaryOperator, Expr, SelectItem, SetExpr};
+
+    #[test]
+    fn alter_system_is_recognised() {
+        let one = |sql: &str| parse_single(sql).unwrap().alter_system.clone();
+        let set = |name: &str, value: Option<&str>| {
+            Some(AlterSystem {
+                name: name.into(),
+                value: value.map(str::to_string),
+            })
+        };
+        assert_eq!(
+            one("ALTER SYSTEM SET primary_conninfo = 'host=h port=1'"),
+            set("primary_conninfo", Some("host=h port=1"))
+        );
+        assert_eq!(
+            one("alter system set Recovery_Min_Apply_Delay to 300"),
+            set("recovery_min_apply_delay", Some("300"))
+        );
+        assert_eq!(
+            one("ALTER SYSTEM RESET primary_conninfo;"),
+            set("primary_conninfo", None)
+        );
+        assert_eq!(
+            one("ALTER SYSTEM SET work_mem = DEFAULT"),
+            set("work_mem", None)
+        );
+        assert_eq!(one("ALTER TABLE t ADD COLUMN c int"), None);
+        assert!(parse_single("ALTER SYSTEM SET a = 1, 2").is_err());
+    }
 
     #[test]
     fn leading_comments_are_kept_apart() {

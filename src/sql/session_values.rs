@@ -63,12 +63,67 @@ pub fn bind_session_values(
             depth: statement.depth,
             leading_comments: statement.leading_comments.clone(),
             two_phase: None,
+            alter_system: None,
             truncated: statement.truncated.clone(),
         }))
     })
 }
 
 /// A session function call: its PostgreSQL column name and arguments.
+/// One `set_config(name, value, is_local)` call with literal arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetConfigCall {
+    /// The setting.
+    pub name: String,
+    /// Its new value.
+    pub value: String,
+    /// `is_local`: until the end of the transaction.
+    pub local: bool,
+}
+
+/// The `set_config` calls with literal arguments `statement` makes. The
+/// shard that runs the statement applies them to its own connection's
+/// session; a proxy applies them to the client's once it succeeded.
+pub fn set_config_calls(statement: &Statement) -> Vec<SetConfigCall> {
+    if !statement.text.to_ascii_lowercase().contains("set_config") {
+        return Vec::new();
+    }
+    crate::stack::with_tree(statement.depth, || {
+        let mut calls = Vec::new();
+        let _ = ast::visit_expressions(&statement.ast, |e| {
+            if let Expr::Function(f) = e {
+                let named = f.name.0.len() == 1
+                    && f.name.0[0]
+                        .as_ident()
+                        .is_some_and(|i| i.value.eq_ignore_ascii_case("set_config"));
+                if let (true, FunctionArguments::List(l)) = (named, &f.args) {
+                    let args: Vec<&Expr> = l
+                        .args
+                        .iter()
+                        .filter_map(|a| match a {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                            _ => None,
+                        })
+                        .collect();
+                    if let [n, v, local] = args.as_slice() {
+                        if let (Some(n), Some(v), Some(local)) =
+                            (string_literal(n), string_literal(v), bool_literal(local))
+                        {
+                            calls.push(SetConfigCall {
+                                name: n.to_string(),
+                                value: v.to_string(),
+                                local,
+                            });
+                        }
+                    }
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        calls
+    })
+}
+
 fn session_call(expr: &Expr) -> Option<(&'static str, Vec<&Expr>)> {
     let (name, args) = match expr {
         Expr::Identifier(id) if id.quote_style.is_none() => (id.value.to_ascii_lowercase(), None),
@@ -268,5 +323,20 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.sqlstate, "42704");
+    }
+
+    #[test]
+    fn set_config_calls_with_literals_are_found() {
+        let calls = |sql: &str| set_config_calls(&parse_single(sql).unwrap());
+        assert_eq!(
+            calls("SELECT 1, SET_CONFIG('search_path', 'a, b', false)"),
+            vec![SetConfigCall {
+                name: "search_path".into(),
+                value: "a, b".into(),
+                local: false
+            }]
+        );
+        assert!(calls("SELECT set_config(name, 'x', true) FROM s").is_empty());
+        assert!(calls("SELECT 'set_config'").is_empty());
     }
 }

@@ -7,9 +7,13 @@
 //! operator, and `<=>` becomes a custom operator, which PostgreSqlDialect
 //! ranks with PostgreSQL's "any other operator" precedence. After this pass
 //! all six pgvector operators are `BinaryOperator::Custom`.
+//!
+//! sqlparser also reads `->>-1` as one operator `->>-`; PostgreSQL's lexer
+//! takes trailing `+` / `-` off an operator that has none of `~ ! @ # % ^ &
+//! | \` ?` (so that `a->>-1` is `a ->> -1`), and so does this pass.
 
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, TokenizerError};
+use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer, TokenizerError};
 
 use super::error::{Result, SqlError};
 
@@ -76,10 +80,40 @@ fn fuse_operators(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             }
             Token::Spaceship => out.push(custom("<=>", tok.span.start, tok.span.end)),
             Token::TwoWayArrow => out.push(custom("<->", tok.span.start, tok.span.end)),
+            Token::CustomBinaryOperator(ref op) if sign_trails(op).is_some() => {
+                let keep = sign_trails(op).unwrap_or(op.len());
+                let start = tok.span.start;
+                let at = |n: usize| Location::new(start.line, start.column + n as u64);
+                let head = match &op[..keep] {
+                    "->>" => Token::LongArrow,
+                    "->" => Token::Arrow,
+                    other => Token::CustomBinaryOperator(other.to_string()),
+                };
+                out.push(TokenWithSpan::new(head, Span::new(start, at(keep))));
+                for (i, sign) in op[keep..].char_indices() {
+                    let sign = if sign == '-' {
+                        Token::Minus
+                    } else {
+                        Token::Plus
+                    };
+                    let from = keep + i;
+                    out.push(TokenWithSpan::new(sign, Span::new(at(from), at(from + 1))));
+                }
+            }
             _ => out.push(tok),
         }
     }
     out
+}
+
+/// Where the trailing `+` / `-` that PostgreSQL's lexer would not count
+/// as part of operator `op` start, if it has any.
+fn sign_trails(op: &str) -> Option<usize> {
+    if op.len() < 2 || op.contains(['~', '!', '@', '#', '%', '^', '&', '|', '`', '?']) {
+        return None;
+    }
+    let keep = op.trim_end_matches(['+', '-']).len().max(1);
+    (keep < op.len()).then_some(keep)
 }
 
 /// Whether the last two tokens are `<` `+`, touching each other and `at`.
@@ -225,6 +259,21 @@ mod tests {
             assert_eq!(toks.len(), 3, "{op}: {toks:?}");
             assert_eq!(toks[1], Token::CustomBinaryOperator(op.into()), "{op}");
         }
+    }
+
+    #[test]
+    fn trailing_signs_leave_an_operator_as_postgres_lexes_them() {
+        let toks = significant("j->>-1");
+        assert_eq!(
+            toks[1..],
+            [
+                Token::LongArrow,
+                Token::Minus,
+                Token::Number("1".into(), false)
+            ]
+        );
+        let toks = significant("j->-+1");
+        assert_eq!(toks[1..4], [Token::Arrow, Token::Minus, Token::Plus]);
     }
 
     #[test]

@@ -34,7 +34,9 @@ pub enum CancelReason {
 /// The cancel flag of one session's running statement.
 #[derive(Debug, Default)]
 pub struct CancelSignal {
-    canceled: AtomicBool,
+    /// Shared so that long work can read it at its own check points (see
+    /// [`CancelSignal::shared_flag`]).
+    canceled: Arc<AtomicBool>,
     reason: AtomicU8,
     notify: Notify,
 }
@@ -62,6 +64,12 @@ impl CancelSignal {
     /// The flag itself, for code that takes `&AtomicBool`.
     pub fn flag(&self) -> &AtomicBool {
         &self.canceled
+    }
+
+    /// The flag as a handle of its own (for `ann::BuildProgress::linked_to`,
+    /// whose builds and waits read it without a watcher thread).
+    pub fn shared_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.canceled)
     }
 
     /// The 57014 error for the reason the signal fired, if it fired.

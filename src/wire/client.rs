@@ -66,7 +66,7 @@ pub(crate) struct Client<H: QueryHandler> {
 /// given back once it is a session (or gone).
 pub(crate) async fn serve_client<F: HandlerFactory>(
     stream: Box<dyn ClientIo>,
-    peer: SocketAddr,
+    (peer, local): (SocketAddr, Option<SocketAddr>),
     factory: Arc<F>,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
@@ -77,7 +77,7 @@ pub(crate) async fn serve_client<F: HandlerFactory>(
     let deadline = config.authentication_timeout;
     let result = tokio::time::timeout(
         deadline,
-        start(&mut conn, peer, &*factory, &shared, &config),
+        start(&mut conn, (peer, local), &*factory, &shared, &config),
     )
     .await;
     drop(starting);
@@ -134,7 +134,7 @@ async fn fail(conn: &mut Connection<Box<dyn ClientIo>>, e: WireError) -> Result<
 /// permit (none left: FATAL 53300, as PostgreSQL answers it).
 async fn start<F: HandlerFactory>(
     conn: &mut Connection<Box<dyn ClientIo>>,
-    peer: SocketAddr,
+    (peer, local): (SocketAddr, Option<SocketAddr>),
     factory: &F,
     shared: &Shared,
     config: &WireConfig,
@@ -165,6 +165,7 @@ async fn start<F: HandlerFactory>(
     let mut session = Session::new(user, database, pid);
     session.protocol_minor = minor;
     session.peer = Some(peer);
+    session.server_addr = local;
     session.replication = match get("replication").as_deref() {
         None => false,
         Some(v) => replication_option(v)?,

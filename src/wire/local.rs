@@ -58,7 +58,7 @@ impl<F: HandlerFactory> LocalServer<F> {
         let (factory, shared) = (Arc::clone(&self.factory), Arc::clone(&self.shared));
         let stop = self.stop.subscribe();
         tokio::spawn(async move {
-            serve_client(Box::new(server), peer, factory, shared, stop, None)
+            serve_client(Box::new(server), (peer, None), factory, shared, stop, None)
                 .await
                 .ok();
             drop(drain);

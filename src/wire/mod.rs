@@ -62,6 +62,7 @@ pub mod startup;
 pub mod tls;
 pub mod tls_client;
 pub mod types;
+pub mod uuid;
 pub mod value;
 
 pub use array::Array;

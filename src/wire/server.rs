@@ -65,6 +65,7 @@ pub async fn serve_live<F: HandlerFactory>(
             }
         };
         socket.set_nodelay(true).ok();
+        let local = socket.local_addr().ok();
         let stream: Box<dyn ClientIo> = Box::new(socket);
         let drain = drain_tx.clone();
         let Ok(permit) = Arc::clone(shared.config.starting.permits()).try_acquire_owned() else {
@@ -73,7 +74,7 @@ pub async fn serve_live<F: HandlerFactory>(
         };
         let (factory, shared, stop) = (Arc::clone(&factory), Arc::clone(&shared), stop_rx.clone());
         tokio::spawn(async move {
-            match serve_client(stream, peer, factory, shared, stop, Some(permit)).await {
+            match serve_client(stream, (peer, local), factory, shared, stop, Some(permit)).await {
                 Ok(()) | Err(WireError::Io(_) | WireError::UnexpectedEof) => {}
                 Err(e) => tracing::debug!(%peer, error = %e, "connection ended"),
             }

@@ -33,6 +33,9 @@ pub struct Session {
     pub replication: bool,
     /// The client's address (none for in-process pipes).
     pub peer: Option<std::net::SocketAddr>,
+    /// The server address the client reached (`inet_server_port()`;
+    /// none for in-process pipes).
+    pub server_addr: Option<std::net::SocketAddr>,
     status: TransactionStatus,
     /// Values the client gave at startup: what RESET returns to.
     startup: HashMap<&'static str, String>,
@@ -47,6 +50,9 @@ pub struct Session {
     /// Notices raised while preparing a statement, sent before the answer
     /// to its Parse.
     deferred: Vec<PgError>,
+    /// Bumped whenever a setting may have changed (see
+    /// [`Session::settings_version`]).
+    version: u64,
 }
 
 impl Session {
@@ -59,6 +65,7 @@ impl Session {
             protocol_minor: 0,
             replication: false,
             peer: None,
+            server_addr: None,
             status: TransactionStatus::Idle,
             startup: HashMap::new(),
             values: HashMap::new(),
@@ -66,6 +73,7 @@ impl Session {
             at_begin: None,
             changed: Vec::new(),
             deferred: Vec::new(),
+            version: 0,
         }
     }
 
@@ -73,6 +81,7 @@ impl Session {
     /// ignored (drivers send options such as `client_encoding=auto`),
     /// read-only ones too.
     pub fn apply_startup_option(&mut self, name: &str, value: &str) {
+        self.version += 1;
         if let Some(g) = guc::find(name).filter(|g| !g.read_only) {
             if let Ok(v) = g.canonical(value) {
                 self.startup.insert(g.name, v);
@@ -131,6 +140,7 @@ impl Session {
         value: &str,
         local: bool,
     ) -> Result<Option<PgError>, PgError> {
+        self.version += 1;
         let g = Self::known(name)?;
         if g.read_only {
             return Err(PgError::new(
@@ -158,6 +168,7 @@ impl Session {
 
     /// `RESET name` (`SET name TO DEFAULT`).
     pub fn reset(&mut self, name: &str) -> Result<(), PgError> {
+        self.version += 1;
         let g = Self::known(name)?;
         if g.read_only {
             return Err(PgError::new(
@@ -174,6 +185,7 @@ impl Session {
 
     /// `RESET ALL` (also part of `DISCARD ALL`).
     pub fn reset_all(&mut self) {
+        self.version += 1;
         let before = self.snapshot_reported();
         self.local.clear();
         self.values.clear();
@@ -232,6 +244,12 @@ impl Session {
         (ms > 0).then(|| Duration::from_millis(ms as u64))
     }
 
+    /// A number that changes whenever a setting may have changed: what
+    /// is derived from settings can be kept until it moves.
+    pub fn settings_version(&self) -> u64 {
+        self.version
+    }
+
     /// The status ReadyForQuery reports.
     pub fn transaction_status(&self) -> TransactionStatus {
         self.status
@@ -278,6 +296,7 @@ impl Session {
     }
 
     fn end_transaction(&mut self, restore: Option<HashMap<&'static str, String>>) {
+        self.version += 1;
         let before = self.snapshot_reported();
         self.local.clear();
         if let Some(values) = restore {
@@ -292,6 +311,32 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_version_moves_with_every_change() {
+        let mut s = Session::new("u", "d", 1);
+        let mut last = s.settings_version();
+        let mut moved = |s: &Session| {
+            let moved = s.settings_version() != last;
+            last = s.settings_version();
+            moved
+        };
+        s.begin();
+        assert!(!moved(&s));
+        s.set("hnsw.ef_search", "100", true).unwrap();
+        assert!(moved(&s));
+        s.rollback();
+        assert!(moved(&s));
+        assert_eq!(s.show("hnsw.ef_search").unwrap(), "40");
+        s.set("hnsw.ef_search", "60", false).unwrap();
+        assert!(moved(&s));
+        s.reset("hnsw.ef_search").unwrap();
+        assert!(moved(&s));
+        s.reset_all();
+        assert!(moved(&s));
+        assert!(s.show("hnsw.ef_search").is_ok());
+        assert!(!moved(&s));
+    }
 
     #[test]
     fn set_local_is_rolled_back_at_transaction_end() {

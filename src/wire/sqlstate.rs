@@ -43,6 +43,8 @@ pub const DATATYPE_MISMATCH: &str = "42804";
 pub const NAME_TOO_LONG: &str = "42622";
 /// 42601 syntax_error.
 pub const SYNTAX_ERROR: &str = "42601";
+/// 42883 undefined_function.
+pub const UNDEFINED_FUNCTION: &str = "42883";
 /// 42704 undefined_object.
 pub const UNDEFINED_OBJECT: &str = "42704";
 /// 42P05 duplicate_prepared_statement.

@@ -41,6 +41,8 @@ pub mod oid {
     pub const OIDVECTOR: u32 = 30;
     /// float4.
     pub const FLOAT4: u32 = 700;
+    /// void (what functions called for their effect return).
+    pub const VOID: u32 = 2278;
     /// float8.
     pub const FLOAT8: u32 = 701;
     /// float4[] (`real[]`, what pgvector casts vectors to).
@@ -57,6 +59,10 @@ pub mod oid {
     pub const BIT: u32 = 1560;
     /// varbit.
     pub const VARBIT: u32 = 1562;
+    /// json.
+    pub const JSON: u32 = 114;
+    /// uuid.
+    pub const UUID: u32 = 2950;
     /// jsonb.
     pub const JSONB: u32 = 3802;
     /// pgvector's vector (pgvshard's fixed OID).
@@ -148,6 +154,8 @@ pub static TYPES: &[PgType] = &[
     base(oid::TIMESTAMPTZ, "timestamptz", 8, 1185, PG),
     base(oid::BIT, "bit", -1, 1561, PG),
     base(oid::VARBIT, "varbit", -1, 1563, PG),
+    base(oid::JSON, "json", -1, 199, PG),
+    base(oid::UUID, "uuid", 16, 2951, PG),
     base(oid::JSONB, "jsonb", -1, 3807, PG),
     base(oid::VECTOR, "vector", -1, 16390, PUBLIC),
     base(oid::HALFVEC, "halfvec", -1, 16391, PUBLIC),
@@ -168,6 +176,8 @@ pub static TYPES: &[PgType] = &[
     array(1185, "_timestamptz", oid::TIMESTAMPTZ, PG),
     array(1561, "_bit", oid::BIT, PG),
     array(1563, "_varbit", oid::VARBIT, PG),
+    array(199, "_json", oid::JSON, PG),
+    array(2951, "_uuid", oid::UUID, PG),
     array(3807, "_jsonb", oid::JSONB, PG),
     array(1006, "_int2vector", oid::INT2VECTOR, PG),
     array(1013, "_oidvector", oid::OIDVECTOR, PG),

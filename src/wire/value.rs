@@ -79,6 +79,10 @@ pub enum Value {
     Date(i32),
     /// timestamptz: µs since 2000-01-01 UTC.
     Timestamptz(i64),
+    /// uuid.
+    Uuid([u8; 16]),
+    /// json, kept as the text it was given (checked to be JSON).
+    Json(String),
     /// jsonb, kept as its JSON text.
     Jsonb(String),
     /// bit or varbit.
@@ -108,6 +112,8 @@ impl Value {
             Value::Oid(_) => oid::OID,
             Value::Date(_) => oid::DATE,
             Value::Timestamptz(_) => oid::TIMESTAMPTZ,
+            Value::Json(_) => oid::JSON,
+            Value::Uuid(_) => oid::UUID,
             Value::Jsonb(_) => oid::JSONB,
             Value::Bit(_) => oid::VARBIT,
             Value::Vector(_) => oid::VECTOR,
@@ -126,11 +132,12 @@ impl Value {
             Value::Int8(v) => v.to_string(),
             Value::Float4(v) => float_text(f64::from(*v), &format!("{v:e}"), 6),
             Value::Float8(v) => float_text(*v, &format!("{v:e}"), 15),
-            Value::Text(s) | Value::Jsonb(s) => s.clone(),
+            Value::Text(s) | Value::Json(s) | Value::Jsonb(s) => s.clone(),
             // charout prints the zero byte as an empty string.
             Value::Char(0) => String::new(),
             Value::Char(c) => char::from(*c).to_string(),
             Value::Oid(v) => v.to_string(),
+            Value::Uuid(u) => super::uuid::format(u),
             Value::Date(d) => datetime::format_date(*d),
             Value::Timestamptz(t) => datetime::format_timestamptz(*t),
             Value::Bit(b) => b.to_text(),
@@ -154,7 +161,8 @@ impl Value {
             Value::Int8(v) => out.put_i64(*v),
             Value::Float4(v) => out.put_f32(*v),
             Value::Float8(v) => out.put_f64(*v),
-            Value::Text(s) => out.put_slice(s.as_bytes()),
+            Value::Text(s) | Value::Json(s) => out.put_slice(s.as_bytes()),
+            Value::Uuid(u) => out.put_slice(u),
             Value::Char(c) => out.put_u8(*c),
             Value::Oid(v) => out.put_u32(*v),
             Value::Date(d) => out.put_i32(*d),
@@ -180,15 +188,7 @@ impl Value {
         bytes: &[u8],
     ) -> Result<Value, PgError> {
         match format {
-            Format::Text => {
-                let text = std::str::from_utf8(bytes).map_err(|_| {
-                    PgError::new(
-                        sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
-                        "invalid byte sequence for encoding \"UTF8\"",
-                    )
-                })?;
-                Value::parse(type_oid, typmod, text)
-            }
+            Format::Text => Value::parse(type_oid, typmod, utf8(bytes)?),
             Format::Binary => decode_binary(type_oid, typmod, bytes),
         }
     }
@@ -203,10 +203,16 @@ impl Value {
             oid::OID => Value::Oid(parse_int(text, "oid")?),
             oid::FLOAT4 => Value::Float4(parse_float::<f32>(text, "real")?),
             oid::FLOAT8 => Value::Float8(parse_float::<f64>(text, "double precision")?),
-            oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN => Value::Text(text.to_string()),
+            oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN | oid::VOID => {
+                Value::Text(text.to_string())
+            }
             oid::CHAR => Value::Char(text.bytes().next().unwrap_or(0)),
             oid::DATE => Value::Date(datetime::parse_date(text)?),
             oid::TIMESTAMPTZ => Value::Timestamptz(datetime::parse_timestamptz(text)?),
+            oid::JSON => Value::Json(parse_json(text)?),
+            oid::UUID => Value::Uuid(
+                super::uuid::parse(text).ok_or_else(|| PgError::invalid_text("uuid", text))?,
+            ),
             oid::JSONB => Value::Jsonb(parse_json(text)?),
             oid::BIT | oid::VARBIT => Value::Bit(BitVector::parse(text, typmod)?),
             oid::VECTOR => Value::Vector(Vector::parse(text, typmod)?),
@@ -239,8 +245,10 @@ fn decode_binary(type_oid: u32, typmod: Option<u32>, b: &[u8]) -> Result<Value, 
         oid::FLOAT4 => Value::Float4(f32::from_be_bytes(fixed(b)?)),
         oid::FLOAT8 => Value::Float8(f64::from_be_bytes(fixed(b)?)),
         oid::CHAR => Value::Char(fixed::<1>(b)?[0]),
+        oid::UUID => Value::Uuid(fixed(b)?),
         oid::DATE => Value::Date(i32::from_be_bytes(fixed(b)?)),
         oid::TIMESTAMPTZ => Value::Timestamptz(i64::from_be_bytes(fixed(b)?)),
+        oid::JSON => Value::Json(parse_json(utf8(b)?)?),
         oid::JSONB => match b.split_first() {
             Some((1, json)) => {
                 let text = std::str::from_utf8(json)
@@ -253,19 +261,24 @@ fn decode_binary(type_oid: u32, typmod: Option<u32>, b: &[u8]) -> Result<Value, 
         oid::VECTOR => Value::Vector(Vector::from_binary(b, typmod)?),
         oid::HALFVEC => Value::HalfVec(HalfVector::from_binary(b, typmod)?),
         oid::SPARSEVEC => Value::SparseVec(SparseVector::from_binary(b, typmod)?),
-        oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN => {
-            Value::Text(String::from_utf8(b.to_vec()).map_err(|_| {
-                PgError::new(
-                    sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
-                    "invalid byte sequence for encoding \"UTF8\"",
-                )
-            })?)
+        oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN | oid::VOID => {
+            Value::Text(utf8(b)?.to_string())
         }
         other => match (array::vector_element(other), array_element(other)) {
             (Some(elem), _) => Value::Array(Array::from_binary(elem, typmod, true, b)?),
             (None, Some(elem)) => Value::Array(Array::from_binary(elem, typmod, false, b)?),
             (None, None) => return Err(unsupported_type(other)),
         },
+    })
+}
+
+/// `bytes` as UTF-8 text (22021 otherwise).
+fn utf8(bytes: &[u8]) -> Result<&str, PgError> {
+    std::str::from_utf8(bytes).map_err(|_| {
+        PgError::new(
+            sqlstate::CHARACTER_NOT_IN_REPERTOIRE,
+            "invalid byte sequence for encoding \"UTF8\"",
+        )
     })
 }
 
@@ -406,6 +419,8 @@ mod tests {
         text_round_trip(oid::DATE, "2024-02-29");
         text_round_trip(oid::TIMESTAMPTZ, "2024-02-29 12:00:00.25+00");
         text_round_trip(oid::JSONB, "{\"a\": 1}");
+        text_round_trip(oid::UUID, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+        text_round_trip(oid::JSON, "{\"b\":1,  \"a\": [1 ,2]}");
         text_round_trip(oid::VARBIT, "10110");
         text_round_trip(oid::VECTOR, "[1,2.5,-3]");
         text_round_trip(oid::HALFVEC, "[1,2.5,-3]");

@@ -48,10 +48,8 @@ Index(
     "sa_items_half",
     Item.half,
     postgresql_using="hnsw",
-    # A pgvshard shard shows HNSW's default options in reloptions and
-    # pg_get_indexdef where PostgreSQL shows none (README, compatibility):
-    # given here, both show them.
-    postgresql_with={"m": 8, "ef_construction": 32},
+    # One option given: reloptions and pg_get_indexdef show only it.
+    postgresql_with={"ef_construction": 32},
     postgresql_ops={"half": "halfvec_cosine_ops"},
 )
 

@@ -5,7 +5,8 @@ use ann::types::Vector;
 use ann::Metric;
 use pgvshard::shard::datum::Datum;
 use pgvshard::shard::storage::{
-    AnnSearch, ColumnDef, ColumnType, Database, IndexMethod, StorageOptions, Tables, Transaction,
+    AnnSearch, ColumnDef, ColumnType, Database, IndexDef, IndexMethod, StorageOptions, Tables,
+    Transaction,
 };
 use pgvshard::wire::Value;
 use std::collections::BTreeMap;
@@ -95,9 +96,7 @@ pub fn create_items(db: &Database, initial: i64) {
     t.create_index(
         &db.read().unwrap(),
         "items",
-        "items_embedding_idx",
-        3,
-        method,
+        index("items_embedding_idx", 3, method),
     )
     .unwrap();
     let hnsw = IndexMethod::Hnsw {
@@ -108,12 +107,22 @@ pub fn create_items(db: &Database, initial: i64) {
     t.create_index(
         &db.read().unwrap(),
         "items",
-        "items_embedding_hnsw",
-        3,
-        hnsw,
+        index("items_embedding_hnsw", 3, hnsw),
     )
     .unwrap();
     db.commit(t).unwrap();
+}
+
+/// An index named `name` on column `column`, before commit gives its OID.
+pub fn index(name: &str, column: usize, method: IndexMethod) -> IndexDef {
+    IndexDef {
+        oid: 0,
+        name: name.into(),
+        column,
+        method,
+        expression: None,
+        with: Vec::new(),
+    }
 }
 
 /// Every table's rows by primary key (first column), as debug text.

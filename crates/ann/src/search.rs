@@ -3,6 +3,7 @@
 
 use crate::error::{AnnError, Result};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// pgvector 0.8's `hnsw.iterative_scan` / `ivfflat.iterative_scan`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,18 +45,28 @@ impl IterativeScan {
 pub type Filter<'a> = &'a (dyn Fn(u32) -> bool + Sync);
 
 /// Shared handle for a long build: progress counters the owner can read while
-/// the build runs, and a flag that cancels it.
+/// the build runs, and a flag that cancels it. The flag may be linked to
+/// one owned elsewhere (a statement's cancel flag), which the build then
+/// reads at its own check points: no watcher thread is needed.
 #[derive(Debug, Default)]
 pub struct BuildProgress {
     done: AtomicU64,
     total: AtomicU64,
     cancel: AtomicBool,
+    linked: Option<Arc<AtomicBool>>,
 }
 
 impl BuildProgress {
     /// A fresh handle.
     pub fn new() -> Self {
         Self::default()
+    }
+    /// A fresh handle that also counts as canceled once `flag` is set.
+    pub fn linked_to(flag: Arc<AtomicBool>) -> Self {
+        BuildProgress {
+            linked: Some(flag),
+            ..Self::default()
+        }
     }
     /// Sets the number of work items (e.g. vectors to insert).
     pub fn set_total(&self, total: u64) {
@@ -76,9 +87,13 @@ impl BuildProgress {
     pub fn cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
     }
-    /// True once [`Self::cancel`] was called.
+    /// True once [`Self::cancel`] was called or the linked flag was set.
     pub fn is_canceled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+            || self
+                .linked
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed))
     }
     /// `Err(57014)` once canceled, for `?` at check points.
     pub fn check(&self) -> Result<()> {
@@ -90,5 +105,24 @@ impl BuildProgress {
         } else {
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_linked_flag_cancels_the_build() {
+        let flag = Arc::new(AtomicBool::new(false));
+        let progress = BuildProgress::linked_to(Arc::clone(&flag));
+        assert!(!progress.is_canceled());
+        assert!(progress.check().is_ok());
+        flag.store(true, Ordering::Relaxed);
+        assert!(progress.is_canceled());
+        assert!(progress.check().is_err());
+        let own = BuildProgress::new();
+        own.cancel();
+        assert!(own.is_canceled());
     }
 }

@@ -12,7 +12,7 @@
 //! pop, never across an await.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -62,6 +62,8 @@ pub struct RemoteBackend {
     oids: RwLock<Option<OidMap>>,
     counters: Mutex<Counters>,
     waiting: AtomicUsize,
+    /// Set by [`RemoteBackend::close`]: no more checkouts.
+    closed: AtomicBool,
 }
 
 impl RemoteBackend {
@@ -105,6 +107,7 @@ impl RemoteBackend {
             oids: RwLock::new(None),
             counters: Mutex::new(Counters::default()),
             waiting: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -124,6 +127,17 @@ impl RemoteBackend {
         self.permits.resize(size);
     }
 
+    /// Closes the pool for good (its node left the configuration): idle
+    /// connections are closed now, busy ones when their session returns
+    /// them, and checkouts fail with 08006.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        for conn in idle {
+            conn.close();
+        }
+    }
+
     /// The node's settings with the pool settings in force.
     fn connect_config(&self) -> ShardConfig {
         ShardConfig {
@@ -133,6 +147,10 @@ impl RemoteBackend {
     }
 
     fn put_idle(&self, mut conn: PgConnection) {
+        if self.closed.load(Ordering::Relaxed) {
+            conn.close();
+            return;
+        }
         conn.idle_since = Instant::now();
         self.idle
             .lock()
@@ -192,6 +210,12 @@ impl RemoteBackend {
     }
 
     async fn checkout_inner(self: Arc<Self>) -> Result<Box<dyn ShardChannel>, PgError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(shard_unavailable(
+                &self.config.name,
+                "the node was removed from the configuration",
+            ));
+        }
         let pool = self.pool();
         let wait = pool.connect_timeout();
         let waiting = Waiting::new(&self.waiting);

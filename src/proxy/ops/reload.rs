@@ -7,7 +7,9 @@
 //! fails is refused with the reason and the running configuration stays.
 //! A valid file's reloadable settings ([`super::settings`]) are applied
 //! at once — to new client connections (authentication, TLS), to every
-//! node's pool (busy connections are not interrupted), to the read
+//! node's pool (busy connections are not interrupted), to each shard's
+//! standbys (added and removed as
+//! [`membership`](crate::proxy::topology::membership) says), to the read
 //! policy, the cache and the slow log — and its other changed settings are
 //! named as waiting for a restart. No client is disconnected.
 
@@ -17,9 +19,10 @@ use std::sync::{Arc, Mutex};
 use super::metrics::ReloadMetrics;
 use super::settings::{apply_reloadable, differing};
 use super::slow_log::SlowLog;
-use crate::proxy::backend::{Backend, RemoteBackend};
+use crate::proxy::backend::Dialer;
 use crate::proxy::cache::QueryCache;
 use crate::proxy::config::{ConfigError, ProxyConfig};
+use crate::proxy::topology::membership::{NodeBuilder, StandbyChanges};
 use crate::proxy::topology::Topology;
 use crate::wire::{LiveWireConfig, PgError};
 
@@ -63,6 +66,26 @@ pub struct Reloaded {
     pub pending_restart: Vec<String>,
 }
 
+/// Logs what a reload did to a shard's standbys.
+fn log_standbys(shard: &str, changes: &StandbyChanges) {
+    if changes.is_empty() {
+        return;
+    }
+    tracing::info!(
+        shard,
+        added = %changes.added.join(" "),
+        removed = %changes.removed.join(" "),
+        "standbys reconfigured"
+    );
+    for name in &changes.kept {
+        tracing::warn!(
+            shard,
+            node = %name,
+            "standby \"{name}\" is no longer configured but is the shard's primary now: it stays until the proxy restarts"
+        );
+    }
+}
+
 /// The running configuration and the parts a reload changes.
 pub struct Reloader {
     source: Option<PathBuf>,
@@ -70,7 +93,7 @@ pub struct Reloader {
     /// the lock also makes reloads one at a time.
     state: Mutex<(ProxyConfig, Vec<String>)>,
     wire: Arc<LiveWireConfig>,
-    pools: Vec<Arc<RemoteBackend>>,
+    nodes: NodeBuilder,
     topology: Arc<Topology>,
     cache: Option<Arc<QueryCache>>,
     slow_log: Arc<SlowLog>,
@@ -81,8 +104,8 @@ pub struct Reloader {
 pub struct LiveParts {
     /// Client authentication and TLS.
     pub wire: Arc<LiveWireConfig>,
-    /// Every node's data-path pool.
-    pub pools: Vec<Arc<RemoteBackend>>,
+    /// Builds the pools of standbys a reload adds.
+    pub nodes: NodeBuilder,
     /// Read policy, lag bounds, weights.
     pub topology: Arc<Topology>,
     /// The result cache, when enabled.
@@ -101,7 +124,7 @@ impl Reloader {
             source,
             state: Mutex::new((config, Vec::new())),
             wire: parts.wire,
-            pools: parts.pools,
+            nodes: parts.nodes,
             topology: parts.topology,
             cache: parts.cache,
             slow_log: parts.slow_log,
@@ -160,12 +183,31 @@ impl Reloader {
         let next = apply_reloadable(running, &file);
         let applied = differing(running, &next);
         let pending_restart = differing(&next, &file);
+        // Standbys to add are built (no connection yet) before anything
+        // changes.
+        let plans = next
+            .shards
+            .iter()
+            .filter_map(|s| {
+                let wanted = s.nodes().into_iter().skip(1).collect();
+                self.topology
+                    .plan_standbys(&s.name, wanted, |n| self.nodes.parts(n, Dialer::Tcp))
+                    .map(|plan| plan.map(|p| (s.name.clone(), p)))
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|e| {
+                invalid(ConfigError {
+                    path: "shards[].standbys".into(),
+                    problem: e,
+                })
+            })?;
         self.wire.replace(wire);
+        for (shard, plan) in plans {
+            log_standbys(&shard, &self.topology.apply_standbys(plan));
+        }
         for shard in &next.shards {
             for node in shard.nodes() {
-                if let Some(pool) = self.pools.iter().find(|p| p.name() == node.conn.name) {
-                    pool.resize(node.conn.pool);
-                }
+                self.topology.resize_pool(&node.conn.name, node.conn.pool);
             }
         }
         let weights: Vec<(String, u32)> = next

@@ -5,11 +5,12 @@
 //! Applied by a reload (SIGHUP, `SELECT pgvshard.reload()`): client
 //! authentication (`auth.*`, `tls.*`, `authentication_timeout`),
 //! `max_client_connections` (open sessions stay when it is lowered), every
-//! node's pool and read weight, the read policy, lag bounds, waits and
+//! node's pool and read weight, each shard's standbys (added, removed,
+//! moved: `shards[].standbys`), the read policy, lag bounds, waits and
 //! failover timings (`replication.*` but the poll interval and timeout),
 //! the cache's TTL, largest result and uncached tables, and
-//! `log_min_duration_ms`. Everything else — addresses, the shard and
-//! standby lists and their logins, slots, tables, enabling the cache, its L1 size and Redis, metrics, `log_format` —
+//! `log_min_duration_ms`. Everything else — addresses, the shard list and
+//! the shards' logins, slots, tables, enabling the cache, its L1 size and Redis, metrics, `log_format` —
 //! needs a restart: a reload keeps the running value and names the setting
 //! (a WARNING 55P02 to `pgvshard.reload()`'s caller and a log line), as
 //! PostgreSQL does for its `postmaster` settings.
@@ -30,8 +31,7 @@ const RELOADABLE: &[&str] = &[
     "max_client_connections",
     "shards[].pool",
     "shards[].weight",
-    "shards[].standbys[].pool",
-    "shards[].standbys[].weight",
+    "shards[].standbys",
     "replication.read_from",
     "replication.max_replica_lag_bytes",
     "replication.max_replica_lag_ms",
@@ -122,7 +122,7 @@ fn is_scalar(v: &Json) -> bool {
 
 /// The configuration to run after a reload of `file` over `running`: the
 /// settings a reload applies from `file`, the others from `running`.
-/// Standbys are matched to the running ones by position and name.
+/// Shards are matched by name; a shard's standbys are the file's.
 pub fn apply_reloadable(running: &ProxyConfig, file: &ProxyConfig) -> ProxyConfig {
     let mut next = running.clone();
     next.auth = file.auth.clone();
@@ -144,12 +144,7 @@ pub fn apply_reloadable(running: &ProxyConfig, file: &ProxyConfig) -> ProxyConfi
         };
         shard.pool = new.pool.clone();
         shard.weight = new.weight;
-        for (standby, fresh) in shard.standbys.iter_mut().zip(&new.standbys) {
-            if standby.name == fresh.name {
-                standby.pool = fresh.pool.clone();
-                standby.weight = fresh.weight;
-            }
-        }
+        shard.standbys = new.standbys.clone();
     }
     next
 }
@@ -203,6 +198,8 @@ mod tests {
             "shards[3].pool.size",
             "shards[0].standbys[1].pool",
             "shards[0].standbys[1].weight",
+            "shards[0].standbys[0].host",
+            "shards[0].standbys",
             "replication.max_replica_lag_ms",
             "cache.uncached_tables[2]",
             "log_min_duration_ms",
@@ -212,7 +209,7 @@ mod tests {
         for n in [
             "listen",
             "shards[0].port",
-            "shards[0].standbys[0].host",
+            "shards[0].standbysx",
             "shards[0].pool_extra",
             "tlsx",
             "replication.health_check_interval_ms",

@@ -12,7 +12,6 @@ use std::time::{Duration, SystemTime};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio_postgres::types::PgLsn;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 use crate::proxy::backend::Dialer;
@@ -48,14 +47,27 @@ pub struct Probe {
     pub sync_on: bool,
 }
 
+/// Positions travel as text (`pg_lsn` in PostgreSQL; a `pgvshard shard`
+/// has no such type), the timeline as a standby's
+/// `pg_control_checkpoint()` gives it or as the first eight hex digits of
+/// a primary's current WAL file name, so both kinds of shard answer the
+/// same query.
 const PROBE_SQL: &str = "SELECT pg_is_in_recovery(), \
-     CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END, \
-     pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), pg_last_xact_replay_timestamp(), \
-     CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint()) \
-          ELSE ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::int END, \
-     CASE WHEN pg_is_in_recovery() THEN '{}'::text[] ELSE ARRAY(SELECT application_name::text \
-          FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')) END, \
+     CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn()::text END, \
+     pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp(), \
+     CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint()) END, \
+     CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_insert_lsn()) END, \
      current_setting('synchronous_standby_names') <> ''";
+
+/// A primary's standbys that acknowledge commits now.
+const SYNC_STANDBYS_SQL: &str = "SELECT application_name::text FROM pg_stat_replication \
+     WHERE sync_state IN ('sync', 'quorum')";
+
+/// Reads an LSN as PostgreSQL prints it (`16/B374D848`).
+pub fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
+}
 
 /// Why the control plane could not get an answer.
 pub type ControlError = String;
@@ -160,8 +172,22 @@ impl ControlPool {
         Ok(ControlPool { pool, timeout })
     }
 
+    /// Closes the pool for good (its node left the configuration).
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
     /// Runs one single-row query on a pooled client, within the timeout.
     async fn row(&self, sql: &str) -> Result<tokio_postgres::Row, ControlError> {
+        let mut rows = self.rows(sql).await?;
+        match rows.len() {
+            1 => Ok(rows.remove(0)),
+            n => Err(format!("{n} rows where one was expected")),
+        }
+    }
+
+    /// Runs one query on a pooled client, within the timeout.
+    async fn rows(&self, sql: &str) -> Result<Vec<tokio_postgres::Row>, ControlError> {
         let ask = async {
             let client = self.pool.get().await.map_err(|e| e.to_string())?;
             let statement = client
@@ -169,7 +195,7 @@ impl ControlPool {
                 .await
                 .map_err(|e| e.to_string())?;
             client
-                .query_one(&statement, &[])
+                .query(&statement, &[])
                 .await
                 .map_err(|e| e.to_string())
         };
@@ -181,23 +207,34 @@ impl ControlPool {
     /// The node's role and positions.
     pub async fn probe(&self) -> Result<Probe, ControlError> {
         let row = self.row(PROBE_SQL).await?;
-        let lsn = |i: usize| -> Result<Option<u64>, ControlError> {
-            row.try_get::<_, Option<PgLsn>>(i)
-                .map(|l| l.map(u64::from))
-                .map_err(|e| e.to_string())
+        let lsn = |i: usize| lsn_at(&row, i);
+        let in_recovery: bool = row.try_get(0).map_err(|e| e.to_string())?;
+        let standby_timeline: Option<i32> = row.try_get(5).map_err(|e| e.to_string())?;
+        let walfile: Option<String> = row.try_get(6).map_err(|e| e.to_string())?;
+        let timeline = match (standby_timeline, walfile) {
+            (Some(t), _) => u32::try_from(t).ok(),
+            (None, Some(w)) => w.get(..8).and_then(|h| u32::from_str_radix(h, 16).ok()),
+            (None, None) => None,
+        };
+        let sync_on: bool = row.try_get(7).map_err(|e| e.to_string())?;
+        let sync_standbys = if in_recovery || !sync_on {
+            Vec::new()
+        } else {
+            self.rows(SYNC_STANDBYS_SQL)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<_, String>(0).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?
         };
         Ok(Probe {
-            in_recovery: row.try_get(0).map_err(|e| e.to_string())?,
+            in_recovery,
             insert_lsn: lsn(1)?,
             receive_lsn: lsn(2)?,
             replay_lsn: lsn(3)?,
             replay_time: row.try_get(4).map_err(|e| e.to_string())?,
-            timeline: row
-                .try_get::<_, Option<i32>>(5)
-                .map_err(|e| e.to_string())?
-                .and_then(|t| u32::try_from(t).ok()),
-            sync_standbys: row.try_get(6).map_err(|e| e.to_string())?,
-            sync_on: row.try_get(7).map_err(|e| e.to_string())?,
+            timeline,
+            sync_standbys,
+            sync_on,
         })
     }
 
@@ -224,42 +261,60 @@ impl ControlPool {
 
     /// Points the standby's WAL receiver at `conninfo` (`primary_conninfo`
     /// through ALTER SYSTEM, then a configuration reload).
-    pub async fn follow(&self, conninfo: &str) -> Result<(), ControlError> {
-        let ask = async {
-            let client = self.pool.get().await.map_err(|e| e.to_string())?;
-            // ALTER SYSTEM refuses a transaction block: two round trips.
-            client
-                .batch_execute(&format!(
-                    "ALTER SYSTEM SET primary_conninfo = '{}'",
-                    conninfo.replace('\'', "''")
-                ))
-                .await
-                .map_err(|e| e.to_string())?;
-            client
-                .batch_execute("SELECT pg_reload_conf()")
-                .await
-                .map_err(|e| e.to_string())
-        };
-        tokio::time::timeout(self.timeout, ask)
+    pub async fn follow(&self, conninfo: &str) -> Result<(), PgError> {
+        self.set_primary_conninfo(conninfo).await?;
+        self.simple("SELECT pg_reload_conf()").await.map(drop)
+    }
+
+    /// Makes this old primary a standby of `conninfo`: `primary_conninfo`
+    /// set, then `pgvshard_rejoin_as_standby()` (a `pgvshard shard`
+    /// restarts as a standby, discarding WAL the new primary lacks). A
+    /// real PostgreSQL server has no such function (42883).
+    pub async fn rejoin(&self, conninfo: &str) -> Result<(), PgError> {
+        self.set_primary_conninfo(conninfo).await?;
+        self.simple("SELECT pgvshard_rejoin_as_standby()")
             .await
-            .unwrap_or_else(|_| Err(format!("no answer within {} ms", self.timeout.as_millis())))
+            .map(drop)
+    }
+
+    // ALTER SYSTEM refuses a transaction block: a statement of its own.
+    async fn set_primary_conninfo(&self, conninfo: &str) -> Result<(), PgError> {
+        self.simple(&format!(
+            "ALTER SYSTEM SET primary_conninfo = '{}'",
+            conninfo.replace('\'', "''")
+        ))
+        .await
+        .map(drop)
     }
 
     /// A primary's WAL insert position now: every commit acknowledged
     /// before this call ends at or before it.
     pub async fn insert_lsn(&self) -> Result<u64, ControlError> {
-        let row = self.row("SELECT pg_current_wal_insert_lsn()").await?;
-        row.try_get::<_, PgLsn>(0)
-            .map(u64::from)
-            .map_err(|e| e.to_string())
+        self.lsn("SELECT pg_current_wal_insert_lsn()::text")
+            .await?
+            .ok_or_else(|| "no WAL insert position".to_string())
     }
 
     /// A standby's replay position now (`None`: not in recovery).
     pub async fn replay_lsn(&self) -> Result<Option<u64>, ControlError> {
-        let row = self.row("SELECT pg_last_wal_replay_lsn()").await?;
-        row.try_get::<_, Option<PgLsn>>(0)
-            .map(|l| l.map(u64::from))
-            .map_err(|e| e.to_string())
+        self.lsn("SELECT pg_last_wal_replay_lsn()::text").await
+    }
+
+    async fn lsn(&self, sql: &str) -> Result<Option<u64>, ControlError> {
+        lsn_at(&self.row(sql).await?, 0)
+    }
+}
+
+/// Column `i` of `row`: an LSN as text, or NULL.
+fn lsn_at(row: &tokio_postgres::Row, i: usize) -> Result<Option<u64>, ControlError> {
+    match row
+        .try_get::<_, Option<String>>(i)
+        .map_err(|e| e.to_string())?
+    {
+        None => Ok(None),
+        Some(t) => parse_lsn(&t)
+            .map(Some)
+            .ok_or_else(|| format!("not an LSN: \"{t}\"")),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The topology's families: reads by target and reason (counted as they
-//! are routed), and each node's role, lag and ban (sampled at scrape
-//! from the last poll).
+//! are routed), each node's role, lag and ban (sampled at scrape from the
+//! last poll), and each node's data-path pool (sampled at scrape).
 
 use std::sync::{Arc, Weak};
 
@@ -8,7 +8,7 @@ use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts};
 
 use super::node::{Health, NodeState, Role};
 use super::Topology;
-use crate::metrics::{Registry, Sampled};
+use crate::metrics::{Registry, Sampled, SampledGauges};
 
 /// Counters the read path increments.
 #[derive(Clone)]
@@ -50,7 +50,8 @@ impl ReplicaMetrics {
 /// A gauge's value for one node, if it has one.
 type NodeValue = fn(&NodeState) -> Option<i64>;
 
-/// Registers the per-node gauges of `topology` (nodes of polled shards).
+/// Registers the per-node gauges of `topology`: pools of every node,
+/// roles and lag of the nodes of polled shards.
 pub fn register_gauges(
     registry: &Registry,
     topology: &Arc<Topology>,
@@ -59,7 +60,7 @@ pub fn register_gauges(
     let each = |t: &Weak<Topology>, f: &mut dyn FnMut(&str, &str, &NodeState)| {
         if let Some(t) = t.upgrade() {
             for g in t.shards().iter().filter(|g| g.has_standbys()) {
-                for n in &g.nodes {
+                for n in g.nodes().iter().filter(|n| !n.retired()) {
                     f(&g.name, &n.name, &n.state());
                 }
             }
@@ -100,6 +101,30 @@ pub fn register_gauges(
             });
         })))?;
     }
+    let t = Arc::downgrade(topology);
+    registry.register(Box::new(SampledGauges::new(
+        "pgvshard_pool_connections",
+        "Connections of each shard node's pool by state (size, active, idle, waiting: checkouts waiting).",
+        &["shard", "node", "state"],
+        move |g| {
+            g.reset();
+            let Some(t) = t.upgrade() else { return };
+            for group in t.shards() {
+                for n in group.nodes().iter().filter(|n| !n.retired()) {
+                    let st = n.data.status();
+                    for (state, count) in [
+                        ("size", st.size),
+                        ("active", st.active),
+                        ("idle", st.idle),
+                        ("waiting", st.waiting),
+                    ] {
+                        g.with_label_values(&[&group.name, &n.name, state])
+                            .set(i64::try_from(count).unwrap_or(i64::MAX));
+                    }
+                }
+            }
+        },
+    )?))?;
     let t = Arc::downgrade(topology);
     let seconds = GaugeVec::new(
         Opts::new(

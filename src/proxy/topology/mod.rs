@@ -44,6 +44,7 @@
 pub mod control;
 pub mod failover;
 pub mod lag;
+pub mod membership;
 pub mod metrics;
 pub mod node;
 pub mod record;
@@ -70,8 +71,9 @@ pub use self::session::{
     decide, Decision, Policy, PrimaryRead, SessionReads, TARGET_SESSION_ATTRS,
 };
 pub use self::show::{columns as show_columns, show, SHOW_NAME};
+use super::backend::RemoteBackend;
 use super::backend::{Dialer, ShardChannel, SharedBackend};
-use super::config::{NodeConfig, ReplicationConfig};
+use super::config::{NodeConfig, ReplicationConfig, ShardKind};
 use crate::wire::{sqlstate, PgError};
 
 /// Which node is a shard's primary, since which term.
@@ -89,8 +91,11 @@ pub struct Leader {
 pub struct ShardGroup {
     /// The shard's name.
     pub name: String,
-    /// Node 0 is the configured primary; then the standbys.
-    pub nodes: Vec<Arc<Node>>,
+    /// Node 0 is the configured primary; then the standbys, in the order
+    /// they were configured or added by reloads ([`membership`]). Only
+    /// ever appended to, so an index stays valid: a node a reload removes
+    /// is retired in place.
+    nodes: RwLock<Arc<Vec<Arc<Node>>>>,
     leader: Mutex<Leader>,
     /// The current term, for writes waiting for a failover.
     terms: tokio::sync::watch::Sender<u64>,
@@ -110,9 +115,14 @@ pub struct ShardGroup {
 }
 
 impl ShardGroup {
+    /// Every node, retired ones included (see [`Node::retired`]).
+    pub fn nodes(&self) -> Arc<Vec<Arc<Node>>> {
+        Arc::clone(&self.nodes.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Whether the shard has standbys (and so is polled).
     pub fn has_standbys(&self) -> bool {
-        self.nodes.len() > 1
+        self.nodes().iter().filter(|n| !n.retired()).count() > 1
     }
 
     /// The primary of the current term.
@@ -120,13 +130,25 @@ impl ShardGroup {
         *self.leader.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn primary(&self) -> &Arc<Node> {
-        &self.nodes[self.leader().node]
+    fn primary(&self) -> Arc<Node> {
+        Arc::clone(&self.nodes()[self.leader().node])
     }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The control pool of a shard's primary, held while in use (a reload
+/// may retire the node meanwhile; its pool then fails the call).
+pub struct PrimaryControl(Arc<Node>);
+
+impl std::ops::Deref for PrimaryControl {
+    type Target = ControlPool;
+
+    fn deref(&self) -> &ControlPool {
+        &self.0.control
+    }
 }
 
 /// A read's channel and whether its answer may fill the result cache.
@@ -156,6 +178,8 @@ pub struct NodeParts {
     pub config: NodeConfig,
     /// Its data-path pool (for the primary: the one `Cluster::shards` has).
     pub data: SharedBackend,
+    /// The same pool unmetered, for resizing and closing it.
+    pub pool: Arc<RemoteBackend>,
     /// How connections reach it.
     pub dialer: Dialer,
 }
@@ -182,36 +206,13 @@ impl Topology {
     ) -> Result<Arc<Self>, String> {
         let mut groups = Vec::with_capacity(shards.len());
         for (name, parts) in shards {
-            let mut nodes = Vec::with_capacity(parts.len());
-            for p in parts {
-                // Every node has one (opened lazily): shards with standbys
-                // are polled on it, and two-phase commit asks every
-                // primary about in-doubt transactions.
-                let control = Some(ControlPool::new(
-                    &p.config.conn,
-                    p.dialer,
-                    config.timeout(),
-                )?);
-                let c = &p.config.conn;
-                let mut conninfo = format!("host={} port={} user={}", c.host, c.port, c.user);
-                if let Some(pw) = &c.password {
-                    conninfo.push_str(&format!(
-                        " password='{}'",
-                        pw.replace('\\', "\\\\").replace('\'', "\\'")
-                    ));
-                }
-                nodes.push(Arc::new(Node::new(
-                    c.name.clone(),
-                    format!("{}:{}", c.host, c.port),
-                    conninfo,
-                    p.config.weight,
-                    p.data,
-                    control,
-                )));
-            }
+            let nodes = parts
+                .into_iter()
+                .map(|p| Node::from_parts(p, config.timeout()).map(Arc::new))
+                .collect::<Result<Vec<_>, _>>()?;
             groups.push(ShardGroup {
                 name,
-                nodes,
+                nodes: RwLock::new(Arc::new(nodes)),
                 history: Mutex::new(WalHistory::default()),
                 acked: AtomicU64::new(0),
                 acked_unknown: Mutex::new(None),
@@ -236,8 +237,8 @@ impl Topology {
     }
 
     /// The control plane of `shard`'s primary of the current term.
-    pub fn primary_control(&self, shard: usize) -> Option<&ControlPool> {
-        self.shards.get(shard)?.primary().control.as_ref()
+    pub fn primary_control(&self, shard: usize) -> Option<PrimaryControl> {
+        Some(PrimaryControl(self.shards.get(shard)?.primary()))
     }
 
     /// The shard groups, in slot-map order.
@@ -264,7 +265,10 @@ impl Topology {
             health_check_timeout_ms: current.health_check_timeout_ms,
             ..config.clone()
         };
-        for node in self.shards.iter().flat_map(|g| &g.nodes) {
+        for node in self.shards.iter().flat_map(|g| g.nodes().to_vec()) {
+            if node.retired() {
+                continue;
+            }
             if let Some(w) = weight_of(&node.name) {
                 node.set_weight(w);
             }
@@ -277,9 +281,12 @@ impl Topology {
     }
 
     /// Polls once, then every interval, until the returned [`Poller`]
-    /// is dropped. `None` when no shard has standbys.
+    /// is dropped. `None` when every shard is embedded (no standbys, and
+    /// none can be added); a remote shard without standbys costs a timer
+    /// tick until a reload gives it one.
     pub fn start_polling(self: &Arc<Self>) -> Option<Poller> {
-        if !self.shards.iter().any(ShardGroup::has_standbys) {
+        let remote = |g: &ShardGroup| g.nodes()[0].conn.kind == ShardKind::Postgres;
+        if !self.shards.iter().any(remote) {
             return None;
         }
         let me = Arc::clone(self);
@@ -305,11 +312,12 @@ impl Topology {
                 self.follow(group, &term);
             }
         }
-        let probes = join_all(group.nodes.iter().map(|n| async move {
-            match &n.control {
-                Some(c) => c.probe().await,
-                None => Err("no control pool".to_string()),
+        let nodes = group.nodes();
+        let probes = join_all(nodes.iter().map(|n| async move {
+            if n.retired() {
+                return Err("removed from the configuration".to_string());
             }
+            n.control.probe().await
         }))
         .await;
         let now = Instant::now();
@@ -336,7 +344,7 @@ impl Topology {
             if let Some(lsn) = primary_lsn {
                 history.record(now, lsn, keep);
             }
-            for (i, (node, probe)) in group.nodes.iter().zip(&probes).enumerate() {
+            for (i, (node, probe)) in nodes.iter().zip(&probes).enumerate() {
                 node.update(|s| match probe {
                     Err(e) => {
                         s.health = Health::Down;
@@ -385,6 +393,7 @@ impl Topology {
                 });
             }
         }
+        self.rejoin_old_primaries(group, &probes).await;
         let lost = {
             let mut since = lock(&group.down_since);
             if probes[leader.node].is_ok() {
@@ -404,6 +413,46 @@ impl Topology {
         }
     }
 
+    /// Makes each old primary polled back — a primary on an older
+    /// timeline than the current primary's — a standby of the current
+    /// primary: a `pgvshard shard` rejoins by itself
+    /// (`pgvshard_rejoin_as_standby()`); a real PostgreSQL server stays
+    /// fenced and is reported, for an operator (pg_rewind or a new base
+    /// backup, then standby.signal).
+    async fn rejoin_old_primaries(&self, group: &ShardGroup, probes: &[Result<Probe, String>]) {
+        let leader = group.leader();
+        let current = match &probes[leader.node] {
+            Ok(p) if !p.in_recovery => p.timeline,
+            _ => None,
+        };
+        let Some(current) = current else { return };
+        let nodes = group.nodes();
+        for (i, (node, probe)) in nodes.iter().zip(probes).enumerate() {
+            let old =
+                matches!(probe, Ok(p) if !p.in_recovery && p.timeline.is_some_and(|t| t < current));
+            if i == leader.node || !old || node.needs_manual_rejoin() || node.retired() {
+                continue;
+            }
+            let conninfo = format!(
+                "{} application_name={}",
+                nodes[leader.node].conninfo, node.name
+            );
+            match node.control.rejoin(&conninfo).await {
+                Ok(()) => {
+                    self.metrics.failover(&group.name, "rejoined");
+                    tracing::warn!(shard = %group.name, node = %node.name, primary = %nodes[leader.node].name, "the old primary rejoins as a standby");
+                }
+                Err(e) if e.code == sqlstate::UNDEFINED_FUNCTION => {
+                    node.set_needs_manual_rejoin();
+                    tracing::error!(shard = %group.name, node = %node.name, "an old primary is back and fenced: make it a standby of the new primary by hand (pg_rewind or a new base backup, then standby.signal)");
+                }
+                Err(e) => {
+                    tracing::warn!(shard = %group.name, node = %node.name, error = %e.message, "the old primary could not rejoin as a standby")
+                }
+            }
+        }
+    }
+
     /// Installs `leader` as the shard's primary (a new term): writes
     /// waiting for it go on, the previous primary is fenced.
     fn install(&self, group: &ShardGroup, leader: Leader, outcome: &str) {
@@ -415,7 +464,7 @@ impl Topology {
             std::mem::replace(&mut *cur, leader)
         };
         if old.node != leader.node {
-            group.nodes[old.node].update(|s| {
+            group.nodes()[old.node].update(|s| {
                 s.health = Health::Fenced;
                 s.problem = Some(format!("replaced as the primary in term {}", leader.term));
             });
@@ -426,7 +475,7 @@ impl Topology {
         tracing::warn!(
             shard = %group.name,
             term = leader.term,
-            primary = %group.nodes[leader.node].name,
+            primary = %group.nodes()[leader.node].name,
             outcome,
             "new primary"
         );
@@ -437,7 +486,11 @@ impl Topology {
         if term.0 <= group.leader().term {
             return;
         }
-        match group.nodes.iter().position(|n| n.name == term.1) {
+        match group
+            .nodes()
+            .iter()
+            .position(|n| n.name == term.1 && !n.retired())
+        {
             Some(node) => self.install(
                 group,
                 Leader {
@@ -477,7 +530,7 @@ impl Topology {
             timeline,
         };
         if let Some(record) = &self.record {
-            let term = (next.term, group.nodes[node].name.clone());
+            let term = (next.term, group.nodes()[node].name.clone());
             if let Some(recorded) = record.raise(&group.name, &term).await {
                 if recorded != term {
                     return self.follow(group, &recorded);
@@ -524,8 +577,8 @@ impl Topology {
         probes: &[Result<Probe, String>],
         old: Leader,
     ) -> Result<(), (&'static str, String)> {
-        let contenders: Vec<Contender> = group
-            .nodes
+        let nodes = group.nodes();
+        let contenders: Vec<Contender> = nodes
             .iter()
             .zip(probes)
             .enumerate()
@@ -542,11 +595,8 @@ impl Topology {
         let synchronous = lock(&group.synchronous).clone();
         let chosen = failover::successor(&contenders, &synchronous)
             .map_err(|r| ("refused", r.to_string()))?;
-        let node = &group.nodes[chosen];
-        let control = node
-            .control
-            .as_ref()
-            .ok_or(("failed", "no control pool".to_string()))?;
+        let node = &nodes[chosen];
+        let control = &node.control;
         control
             .promote(self.config().failover_wait())
             .await
@@ -576,14 +626,14 @@ impl Topology {
             },
             "promoted",
         );
-        for (i, other) in group.nodes.iter().enumerate() {
-            if i == chosen || i == old.node {
+        for (i, other) in nodes.iter().enumerate() {
+            if i == chosen || i == old.node || other.retired() {
                 continue;
             }
-            let Some(c) = &other.control else { continue };
+            let c = &other.control;
             let conninfo = format!("{} application_name={}", node.conninfo, other.name);
             if let Err(e) = c.follow(&conninfo).await {
-                tracing::warn!(shard = %group.name, standby = %other.name, error = %e, "could not point the standby at the new primary");
+                tracing::warn!(shard = %group.name, standby = %other.name, error = %e.message, "could not point the standby at the new primary");
             }
         }
         Ok(())
@@ -651,7 +701,7 @@ impl Topology {
     pub async fn committed(&self, shard: usize) -> Option<u64> {
         let group = self.shards.get(shard).filter(|g| g.has_standbys())?;
         let asked = Instant::now();
-        let read = group.primary().control.as_ref()?.insert_lsn().await;
+        let read = group.primary().control.insert_lsn().await;
         let mut unknown = group
             .acked_unknown
             .lock()
@@ -727,7 +777,7 @@ impl Topology {
             if i == group.leader().node {
                 return self.on_primary(shard, reason).await;
             }
-            let node = &group.nodes[i];
+            let node = Arc::clone(&group.nodes()[i]);
             let replayed = node.state().replay_lsn.unwrap_or(0);
             match node.checkout().await {
                 Ok(chan) => {
@@ -768,8 +818,8 @@ impl Topology {
         let mut ready = Vec::new();
         let mut behind = Vec::new();
         let leader = group.leader().node;
-        for (i, node) in group.nodes.iter().enumerate() {
-            if node.weight() == 0 || tried.contains(&i) {
+        for (i, node) in group.nodes().iter().enumerate() {
+            if node.weight() == 0 || node.retired() || tried.contains(&i) {
                 continue;
             }
             let c = Candidate {
@@ -806,10 +856,12 @@ impl Topology {
         let floor = floor?;
         let deadline = Instant::now() + self.config().read_your_writes_wait();
         let mut pause = Duration::from_millis(1);
+        let nodes = group.nodes();
+        let nodes = &nodes;
         loop {
             let asked = join_all(behind.iter().map(|c| async move {
-                let node = &group.nodes[c.node];
-                let lsn = node.control.as_ref()?.replay_lsn().await.ok()??;
+                let node = &nodes[c.node];
+                let lsn = node.control.replay_lsn().await.ok()??;
                 node.update(|s| s.replay_lsn = Some(s.replay_lsn.unwrap_or(0).max(lsn)));
                 Some((*c, lsn))
             }))

@@ -2,13 +2,17 @@
 //! what the last poll said about it — and the [`NodeState`] that decides
 //! whether it may serve reads.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::control::{ControlPool, Probe};
 use super::lag::Lag;
-use crate::proxy::backend::{BackendMessage, BoxFuture, Request, ShardChannel, SharedBackend};
+use super::NodeParts;
+use crate::proxy::backend::{
+    BackendMessage, BoxFuture, RemoteBackend, Request, ShardChannel, SharedBackend,
+};
+use crate::proxy::config::ShardConfig;
 use crate::wire::PgError;
 
 /// What a node is, as polled.
@@ -106,37 +110,92 @@ pub struct Node {
     /// How a standby reaches it as its primary (`host=… port=… user=…`),
     /// for `primary_conninfo`.
     pub conninfo: String,
+    /// Its connection settings as configured when it was added.
+    pub conn: ShardConfig,
     /// Share of reads (a reload may change it).
     weight: AtomicU32,
-    /// The pool client statements use.
+    /// The pool client statements use (metered).
     pub data: SharedBackend,
-    /// The pool the proxy's own questions use; `None` for a shard
-    /// without standbys (nothing to poll).
-    pub control: Option<ControlPool>,
+    /// The same pool, for resizing and closing it.
+    pub pool: Arc<RemoteBackend>,
+    /// The pool the proxy's own questions use (opened lazily: shards
+    /// with standbys are polled on it, and two-phase commit asks every
+    /// primary about in-doubt transactions).
+    pub control: ControlPool,
     state: Mutex<NodeState>,
     in_flight: Arc<AtomicUsize>,
+    /// An old primary that cannot rejoin by itself (a real PostgreSQL
+    /// server): left fenced for an operator.
+    manual_rejoin: AtomicBool,
+    /// Removed from the configuration by a reload: no reads, polls or
+    /// promotion; its pools are closed.
+    retired: AtomicBool,
 }
 
 impl Node {
-    /// A node over its pools.
-    pub fn new(
-        name: String,
-        addr: String,
-        conninfo: String,
-        weight: u32,
-        data: SharedBackend,
-        control: Option<ControlPool>,
-    ) -> Self {
-        Node {
-            name,
-            addr,
+    /// A node over its pools; control-plane calls give up after
+    /// `timeout`.
+    pub fn from_parts(p: NodeParts, timeout: Duration) -> Result<Self, String> {
+        let c = p.config.conn;
+        let control = ControlPool::new(&c, p.dialer, timeout)?;
+        let mut conninfo = format!("host={} port={} user={}", c.host, c.port, c.user);
+        if let Some(pw) = &c.password {
+            conninfo.push_str(&format!(
+                " password='{}'",
+                pw.replace('\\', "\\\\").replace('\'', "\\'")
+            ));
+        }
+        Ok(Node {
+            name: c.name.clone(),
+            addr: format!("{}:{}", c.host, c.port),
             conninfo,
-            weight: AtomicU32::new(weight),
-            data,
+            weight: AtomicU32::new(p.config.weight),
+            conn: c,
+            data: p.data,
+            pool: p.pool,
             control,
             state: Mutex::new(NodeState::default()),
             in_flight: Arc::default(),
-        }
+            retired: AtomicBool::new(false),
+            manual_rejoin: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether a reload removed it.
+    pub fn retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
+    }
+
+    /// Takes it out of service for good: closes its pools.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+        self.pool.close();
+        self.control.close();
+    }
+
+    /// Whether it reaches the same server as `conn` as the same user
+    /// (pool and weight aside, which a reload changes in place).
+    pub fn same_endpoint(&self, conn: &ShardConfig) -> bool {
+        let c = &self.conn;
+        c.name == conn.name
+            && c.kind == conn.kind
+            && c.host == conn.host
+            && c.port == conn.port
+            && c.user == conn.user
+            && c.password == conn.password
+            && c.dbname == conn.dbname
+            && c.sslmode == conn.sslmode
+            && c.sslrootcert == conn.sslrootcert
+    }
+
+    /// Whether an attempt to make it rejoin as a standby found it cannot.
+    pub fn needs_manual_rejoin(&self) -> bool {
+        self.manual_rejoin.load(Ordering::Relaxed)
+    }
+
+    /// Records that it cannot rejoin by itself.
+    pub fn set_needs_manual_rejoin(&self) {
+        self.manual_rejoin.store(true, Ordering::Relaxed);
     }
 
     /// Its share of reads now.

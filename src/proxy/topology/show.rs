@@ -30,7 +30,10 @@ pub async fn show(topology: &Topology, out: &mut Responder<'_>) -> Result<(), Pg
     let mut n = 0;
     for g in topology.shards() {
         let leader = g.leader();
-        for (i, node) in g.nodes.iter().enumerate() {
+        for (i, node) in g.nodes().iter().enumerate() {
+            if node.retired() {
+                continue;
+            }
             let text = |s: &str| Some(Value::Text(s.to_string()));
             let (role, state, lag) = if g.has_standbys() {
                 let s = node.state();

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::Topology;
-use crate::proxy::backend::{Backend, BoxFuture, NodeStatus, OidMap, ShardChannel};
+use crate::proxy::backend::{Backend, BoxFuture, NodeStatus, OidMap, ShardChannel, SharedBackend};
 use crate::wire::PgError;
 
 /// The primary of one shard, whichever node it is.
@@ -21,8 +21,8 @@ impl ShardWriter {
         ShardWriter { topology, shard }
     }
 
-    fn primary(&self) -> &dyn Backend {
-        self.topology.shards()[self.shard].primary().data.as_ref()
+    fn primary(&self) -> SharedBackend {
+        Arc::clone(&self.topology.shards()[self.shard].primary().data)
     }
 }
 
@@ -40,7 +40,7 @@ impl Backend for ShardWriter {
     }
 
     fn invalidate_types(&self) {
-        for n in &self.topology.shards()[self.shard].nodes {
+        for n in self.topology.shards()[self.shard].nodes().iter() {
             n.data.invalidate_types();
         }
     }

@@ -26,6 +26,8 @@ pub fn type_name(type_oid: u32) -> &'static str {
         oid::VARCHAR => "character varying",
         oid::DATE => "date",
         oid::TIMESTAMPTZ => "timestamp with time zone",
+        oid::JSON => "json",
+        oid::UUID => "uuid",
         oid::JSONB => "jsonb",
         oid::BIT | oid::VARBIT => "bit",
         oid::VECTOR => "vector",
@@ -48,6 +50,8 @@ pub fn type_name(type_oid: u32) -> &'static str {
         1182 => "date[]",
         1185 => "timestamp with time zone[]",
         1561 | 1563 => "bit[]",
+        199 => "json[]",
+        2951 => "uuid[]",
         3807 => "jsonb[]",
         16390 => "vector[]",
         16391 => "halfvec[]",
@@ -221,8 +225,12 @@ pub fn cast(v: Value, to: u32, typmod: Option<u32>, explicit: bool) -> Result<Va
         (Value::Bit(b), oid::BIT | oid::VARBIT) => Value::Bit(resize_bits(b, typmod, explicit)?),
         (v @ Value::Date(_), oid::DATE)
         | (v @ Value::Timestamptz(_), oid::TIMESTAMPTZ)
+        | (v @ Value::Json(_), oid::JSON)
+        | (v @ Value::Uuid(_), oid::UUID)
         | (v @ Value::Jsonb(_), oid::JSONB)
         | (v @ Value::Char(_), oid::CHAR) => v,
+        (Value::Json(s), oid::JSONB) => Value::Jsonb(super::json_ops::jsonb_of(&s)?),
+        (Value::Jsonb(s), oid::JSON) => Value::Json(s),
         (Value::Date(d), oid::TIMESTAMPTZ) => Value::Timestamptz(d as i64 * 86_400_000_000),
         (Value::Timestamptz(t), oid::DATE) => Value::Date(t.div_euclid(86_400_000_000) as i32),
         (v, to) => return Err(cannot_cast(&v, to)),

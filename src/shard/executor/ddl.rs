@@ -4,12 +4,14 @@
 //! transaction; indexes are built when it commits.
 
 use super::expr::{eval, Env, NoRow};
+use super::select::Ctx;
 use super::select::{object_name, undefined_table};
 use super::types::{column_type, type_oid, value_typmod};
+use super::{dml, index_expr};
 use super::{storage_error, Outcome};
 use crate::shard::datum::Datum;
 use crate::shard::storage::{
-    ColumnDef, ColumnType, IndexMethod, Tables, Transaction, IDENTITY_MARK,
+    ColumnDef, ColumnType, IndexDef, IndexMethod, Tables, Transaction, IDENTITY_MARK,
 };
 use crate::sql::fold;
 use crate::wire::types::oid;
@@ -459,6 +461,7 @@ pub fn create_index(
     tables: &Tables,
     txn: &mut Transaction,
     ci: &CreateIndex,
+    ctx: &Ctx,
 ) -> Result<(Outcome, String), PgError> {
     let table = object_name(&ci.table_name);
     let def = txn.table_def(tables, &table).map_err(|e| {
@@ -483,15 +486,19 @@ pub fn create_index(
             "indexes on several columns are not supported",
         ));
     };
-    let Expr::Identifier(ident) = &col.column.expr else {
-        return Err(PgError::feature_not_supported(
-            "indexes on expressions are not supported",
-        ));
+    let (column, expression) = match &col.column.expr {
+        Expr::Identifier(ident) => {
+            let name = fold(ident);
+            let column = def.column_index(&name).ok_or_else(|| {
+                PgError::new("42703", format!("column \"{name}\" does not exist"))
+            })?;
+            (column, None)
+        }
+        e => {
+            let read = index_expr::columns_read(e, &def)?;
+            (read.first().copied().unwrap_or(0), Some(e))
+        }
     };
-    let column_name = fold(ident);
-    let column = def
-        .column_index(&column_name)
-        .ok_or_else(|| PgError::new("42703", format!("column \"{column_name}\" does not exist")))?;
     let access = match &ci.using {
         None => "btree".to_string(),
         Some(IndexType::BTree) => "btree".to_string(),
@@ -501,6 +508,11 @@ pub fn create_index(
     let op_class = col.operator_class.as_ref().map(object_name);
     let opts = with_options(&ci.with)?;
     let method = match access.as_str() {
+        _ if expression.is_some() && access != "btree" => {
+            return Err(PgError::feature_not_supported(format!(
+                "{access} indexes on expressions are not supported"
+            )))
+        }
         "btree" => {
             if op_class.is_some() || !opts.is_empty() {
                 return Err(PgError::feature_not_supported(
@@ -521,7 +533,13 @@ pub fn create_index(
     };
     let name = match &ci.name {
         Some(n) => object_name(n),
-        None => free_index_name(tables, txn, &format!("{table}_{column_name}_idx")),
+        None => {
+            let what = match expression {
+                Some(_) => "expr",
+                None => &def.columns[column].name,
+            };
+            free_index_name(tables, txn, &format!("{table}_{what}_idx"))
+        }
     };
     if txn.relation_exists(tables, &name) && ci.if_not_exists {
         return Ok((
@@ -532,7 +550,18 @@ pub fn create_index(
             name,
         ));
     }
-    txn.create_index(tables, &table, &name, column, method)
+    if let Some(e) = expression {
+        dml::compute_for_every_row(tables, txn, &def, e, ctx)?;
+    }
+    let index = IndexDef {
+        oid: 0,
+        name: name.clone(),
+        column,
+        method,
+        expression: expression.map(index_expr::deparse),
+        with: opts.into_iter().map(|(name, _)| name).collect(),
+    };
+    txn.create_index(tables, &table, index)
         .map_err(storage_error)?;
     Ok((Outcome::tag("CREATE INDEX"), name))
 }

@@ -273,6 +273,7 @@ pub fn insert(
         .table_alias
         .as_ref()
         .map_or_else(|| table.clone(), |a| a.alias.value.clone());
+    let computed = index_expressions(tables, &table)?;
     let mut count = 0usize;
     for source in source_rows(ins, ctx)? {
         if source.len() > targets.len() {
@@ -282,6 +283,7 @@ pub fn insert(
             ));
         }
         let row = complete_row(&def, &targets, source, tables, sequences, &ctx.env)?;
+        compute(&computed, &def, &row, &ctx.env)?;
         match txn.insert(tables, &table, row.clone()) {
             Ok(()) => {
                 count += 1;
@@ -312,6 +314,7 @@ pub fn insert(
                     }
                 }
                 let new = assign(&def, &du.assignments, &ctx_row, &ctx.env, current.clone())?;
+                compute(&computed, &def, &new, &ctx.env)?;
                 txn.update(tables, &table, rref, new.clone())
                     .map_err(storage_error)?;
                 count += 1;
@@ -440,6 +443,50 @@ fn matching(
     Ok(out)
 }
 
+/// The expressions `table`'s indexes are on, parsed.
+fn index_expressions(tables: &Tables, table: &str) -> Result<Vec<Expr>, PgError> {
+    let Some(t) = tables.get(table) else {
+        return Ok(Vec::new());
+    };
+    t.indexes()
+        .iter()
+        .filter_map(|i| i.def.expression.as_deref())
+        .map(super::ddl::parse_expr)
+        .collect()
+}
+
+/// Computes each of `exprs` for the row `values` of `def`, as PostgreSQL
+/// computes an index's expression for every row it writes: an error
+/// refuses the row.
+fn compute(exprs: &[Expr], def: &TableDef, values: &[Datum], env: &Env) -> Result<(), PgError> {
+    let row = DefRow {
+        def,
+        alias: &def.name,
+        values,
+        excluded: None,
+    };
+    for e in exprs {
+        eval(e, &row, env)?;
+    }
+    Ok(())
+}
+
+/// Computes `expr` for every row of `def` the transaction sees (CREATE
+/// INDEX on an expression): an error refuses the index.
+pub fn compute_for_every_row(
+    tables: &Tables,
+    txn: &Transaction,
+    def: &TableDef,
+    expr: &Expr,
+    ctx: &Ctx,
+) -> Result<(), PgError> {
+    let exprs = std::slice::from_ref(expr);
+    for (_, values) in matching(tables, txn, def, &def.name, None, ctx)? {
+        compute(exprs, def, &values, &ctx.env)?;
+    }
+    Ok(())
+}
+
 /// `UPDATE`.
 pub fn update(
     tables: &Tables,
@@ -456,6 +503,7 @@ pub fn update(
     let def = txn.table_def(tables, &table).map_err(storage_error)?;
     let mut returning = Returning::new(&def, up.returning.as_ref(), ctx.param_types)?;
     let rows = matching(tables, txn, &def, &alias, up.selection.as_ref(), ctx)?;
+    let computed = index_expressions(tables, &table)?;
     let count = rows.len();
     for (target, old) in rows {
         let row = DefRow {
@@ -465,6 +513,7 @@ pub fn update(
             excluded: None,
         };
         let new = assign(&def, &up.assignments, &row, &ctx.env, old.clone())?;
+        compute(&computed, &def, &new, &ctx.env)?;
         match target {
             Target::Committed(rref) => txn.update(tables, &table, rref, new.clone()),
             Target::Pending(pos) => txn.update_pending(tables, pos, new.clone()),

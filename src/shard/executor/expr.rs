@@ -96,8 +96,9 @@ pub struct Globals {
     /// On a standby, what the recovery functions report (none on a
     /// primary: `pg_is_in_recovery()` is false).
     pub standby: Option<StandbyPositions>,
-    /// What `pg_promote()` acts on.
-    pub promotion: Option<crate::shard::replication::Promotion>,
+    /// What the recovery control functions (`pg_promote()`,
+    /// `pg_wal_replay_pause()`, `pg_reload_conf()`, …) act on.
+    pub recovery: Option<crate::shard::replication::control::RecoveryControl>,
 }
 
 /// One `set_config(name, value, is_local)` call.
@@ -562,6 +563,9 @@ fn binary(
     if let Some(metric) = distance_operator(op) {
         return functions::distance(metric, a, b).map(Some);
     }
+    if let Some(tested) = json_ops::jsonb_test(op, &a, &b) {
+        return tested.map(Some);
+    }
     let ord = |a: &Value, b: &Value| compare(a, b);
     Ok(Some(match op {
         BinaryOperator::Eq => Value::Bool(ord(&a, &b)? == Ordering::Equal),
@@ -668,6 +672,7 @@ pub fn compare(a: &Value, b: &Value) -> Result<Ordering, PgError> {
     Ok(match (&a, &b) {
         (Value::Text(x), Value::Text(y)) | (Value::Jsonb(x), Value::Jsonb(y)) => x.cmp(y),
         (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Uuid(x), Value::Uuid(y)) => x.cmp(y),
         (Value::Date(x), Value::Date(y)) => x.cmp(y),
         (Value::Timestamptz(x), Value::Timestamptz(y)) => x.cmp(y),
         (Value::Char(x), Value::Char(y)) => x.cmp(y),
@@ -715,6 +720,29 @@ fn cmp_datum(a: &Datum, b: &Datum) -> Result<Option<Ordering>, PgError> {
         (Some(a), Some(b)) => compare(a, b).map(Some),
         _ => Ok(None),
     }
+}
+
+/// The recovery control functions' target (55000 where there is none).
+fn recovery<'e>(
+    env: &'e Env,
+) -> Result<&'e crate::shard::replication::control::RecoveryControl, PgError> {
+    env.globals
+        .recovery
+        .as_ref()
+        .ok_or_else(|| PgError::new("55000", "recovery is not in progress"))
+}
+
+/// PostgreSQL's name of the WAL segment file holding `lsn` on
+/// `timeline` (16 MiB segments), as `pg_walfile_name()` gives it.
+pub(super) fn walfile_name(timeline: u32, lsn: u64) -> String {
+    const SEGMENT: u64 = 16 << 20;
+    let segment = lsn.saturating_sub(1) / SEGMENT;
+    let per_id = 0x1_0000_0000 / SEGMENT;
+    format!(
+        "{timeline:08X}{:08X}{:08X}",
+        segment / per_id,
+        segment % per_id
+    )
 }
 
 fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
@@ -769,12 +797,40 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                     "\"wait_seconds\" must not be negative or zero",
                 ));
             }
-            let Some(p) = &env.globals.promotion else {
-                return Err(PgError::new("55000", "recovery is not in progress"));
-            };
-            return p
+            return recovery(env)?
                 .promote(wait, seconds as u64)
                 .map(|ok| Some(Value::Bool(ok)));
+        }
+        ("pg_wal_replay_pause" | "pg_wal_replay_resume", []) => {
+            recovery(env)?.set_paused(name == "pg_wal_replay_pause")?;
+            return text("");
+        }
+        ("pg_is_wal_replay_paused", []) => {
+            return recovery(env)?.paused().map(|p| Some(Value::Bool(p)))
+        }
+        ("pg_get_wal_replay_pause_state", []) => return text(recovery(env)?.pause_state()?),
+        ("pg_reload_conf", []) => return Ok(Some(Value::Bool(recovery(env)?.reload()))),
+        ("pgvshard_rejoin_as_standby", []) => {
+            return recovery(env)?
+                .rejoin_as_standby()
+                .map(|ok| Some(Value::Bool(ok)))
+        }
+        ("pg_walfile_name", [lsn]) => {
+            if env.globals.standby.is_some() {
+                return Err(PgError::new("55000", "recovery is in progress")
+                    .with_hint("pg_walfile_name() cannot be executed during recovery."));
+            }
+            let Some(lsn) = lsn else { return Ok(None) };
+            let lsn = crate::shard::replication::protocol::parse_lsn(&text_of(lsn.clone()))
+                .ok_or_else(|| PgError::invalid_text("pg_lsn", &text_of(lsn.clone())))?;
+            return text(&walfile_name(env.globals.db.timeline().current, lsn.0));
+        }
+        ("inet_server_port", []) => {
+            return Ok(env
+                .globals
+                .session
+                .server_addr
+                .map(|a| Value::Int4(i32::from(a.port()))))
         }
         ("pg_is_in_recovery", []) => return Ok(Some(Value::Bool(env.globals.standby.is_some()))),
         ("pg_last_wal_receive_lsn", []) => {
@@ -805,6 +861,11 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         }
         ("current_schema", []) => return text("public"),
         ("pg_backend_pid", []) => return Ok(Some(Value::Int4(env.globals.session.pid))),
+        ("gen_random_uuid", []) => {
+            let bytes = crate::wire::uuid::random()
+                .map_err(|e| PgError::internal(format!("could not generate random values: {e}")))?;
+            return Ok(Some(Value::Uuid(bytes)));
+        }
         ("current_setting", [Some(n)] | [Some(n), _]) => {
             let missing_ok = matches!(args.get(1), Some(Some(Value::Bool(true))));
             let name = text_of(n.clone());
@@ -818,6 +879,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                 .iter()
             {
                 session.set(&set.name, &set.value, set.local)?;
+            }
+            if let ("synchronous_standby_names", Some(r)) = (name.as_str(), &env.globals.recovery) {
+                return text(r.replication.synchronous_standby_names());
             }
             return match session.show(&name) {
                 Ok(v) => text(&v),

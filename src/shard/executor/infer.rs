@@ -178,8 +178,16 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | BinaryOperator::Gt
                     | BinaryOperator::GtEq
                     | BinaryOperator::And
-                    | BinaryOperator::Or => plain(oid::BOOL),
-                    BinaryOperator::Arrow => plain(oid::JSONB),
+                    | BinaryOperator::Or
+                    | BinaryOperator::AtArrow
+                    | BinaryOperator::ArrowAt
+                    | BinaryOperator::Question
+                    | BinaryOperator::QuestionPipe
+                    | BinaryOperator::QuestionAnd => plain(oid::BOOL),
+                    BinaryOperator::Arrow => match infer(left, cols, env)? {
+                        (oid::JSON, _) => plain(oid::JSON),
+                        _ => plain(oid::JSONB),
+                    },
                     BinaryOperator::LongArrow => plain(oid::TEXT),
                     _ => {
                         let (a, b) = (infer(left, cols, env)?, infer(right, cols, env)?);
@@ -235,6 +243,7 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                         plain(oid::FLOAT8)
                     }
                     "vector_dims" | "length" | "pg_backend_pid" => plain(oid::INT4),
+                    "gen_random_uuid" => plain(oid::UUID),
                     "to_regtype" | "to_regclass" => plain(oid::OID),
                     "pg_table_is_visible"
                     | "pg_type_is_visible"
@@ -247,7 +256,12 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "bool_and"
                     | "bool_or"
                     | "pg_is_in_recovery"
-                    | "pg_promote" => plain(oid::BOOL),
+                    | "pg_promote"
+                    | "pg_is_wal_replay_paused"
+                    | "pg_reload_conf"
+                    | "pgvshard_rejoin_as_standby" => plain(oid::BOOL),
+                    "pg_wal_replay_pause" | "pg_wal_replay_resume" => plain(oid::VOID),
+                    "inet_server_port" => plain(oid::INT4),
                     "pg_last_xact_replay_timestamp" => plain(oid::TIMESTAMPTZ),
                     "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),
                     "binary_quantize" => plain(oid::BIT),

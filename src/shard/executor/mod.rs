@@ -22,6 +22,7 @@ mod dml;
 mod explain;
 mod expr;
 mod functions;
+mod index_expr;
 mod infer;
 mod json_ops;
 mod overlay;

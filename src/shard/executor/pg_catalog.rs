@@ -338,6 +338,10 @@ pub struct IndexInfo {
     pub primary: bool,
     /// Access method.
     pub method: IndexMethod,
+    /// The indexed expression (`pg_get_expr` text), for an index on one.
+    pub expression: Option<String>,
+    /// The options `WITH (…)` gave.
+    pub with: Vec<String>,
 }
 
 /// The indexes of `table`, primary key first.
@@ -351,6 +355,8 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
             columns: def.primary_key.clone(),
             primary: true,
             method: IndexMethod::BTree,
+            expression: None,
+            with: Vec::new(),
         });
     }
     let mut secondary: Vec<_> = table.indexes().iter().collect();
@@ -361,6 +367,8 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
         columns: vec![i.def.column],
         primary: false,
         method: i.def.method,
+        expression: i.def.expression.clone(),
+        with: i.def.with.clone(),
     }));
     out
 }
@@ -392,24 +400,41 @@ pub fn opclass_name(ty: VectorType, metric: Metric) -> String {
     format!("{t}_{m}_ops")
 }
 
-/// `pg_class.reloptions` of an index: pgvector's options as
-/// `{m=16,ef_construction=64}` (every option, as if all were given), NULL
-/// for a btree.
-fn index_options(method: IndexMethod) -> Datum {
-    let options = match method {
-        IndexMethod::Hnsw {
-            m, ef_construction, ..
-        } => vec![
-            format!("m={m}"),
-            format!("ef_construction={ef_construction}"),
-        ],
-        IndexMethod::IvfFlat { lists, .. } => vec![format!("lists={lists}")],
-        IndexMethod::BTree => return None,
-    };
-    Some(Value::Array(Array::new(
-        oid::TEXT,
-        options.into_iter().map(|o| Some(Value::Text(o))).collect(),
-    )))
+/// The options `WITH (…)` gave an index, with their values, in order.
+fn given_options(index: &IndexInfo) -> Vec<(&str, u32)> {
+    index
+        .with
+        .iter()
+        .filter_map(|name| {
+            let value = match (index.method, name.as_str()) {
+                (IndexMethod::Hnsw { m, .. }, "m") => m,
+                (
+                    IndexMethod::Hnsw {
+                        ef_construction, ..
+                    },
+                    "ef_construction",
+                ) => ef_construction,
+                (IndexMethod::IvfFlat { lists, .. }, "lists") => lists,
+                _ => return None,
+            };
+            Some((name.as_str(), value))
+        })
+        .collect()
+}
+
+/// `pg_class.reloptions` of an index: the options given, as
+/// `{m=16,ef_construction=64}`; NULL when none were.
+fn index_options(index: &IndexInfo) -> Datum {
+    let options = given_options(index);
+    (!options.is_empty()).then(|| {
+        Value::Array(Array::new(
+            oid::TEXT,
+            options
+                .into_iter()
+                .map(|(k, v)| Some(Value::Text(format!("{k}={v}"))))
+                .collect(),
+        ))
+    })
 }
 
 /// An `int2vector` / `oidvector` datum.
@@ -447,11 +472,11 @@ pub fn index_column_by_oid(index: u32, column: i64, tables: &Tables) -> Option<S
     for t in tables.iter() {
         if let Some(i) = indexes(t).into_iter().find(|i| i.oid == index) {
             let at = usize::try_from(column).ok()?.checked_sub(1)?;
-            return Some(
-                i.columns
-                    .get(at)
-                    .map_or_else(String::new, |&c| t.def().columns[c].name.clone()),
-            );
+            return Some(match (&i.expression, i.columns.get(at)) {
+                (Some(e), Some(_)) => e.clone(),
+                (None, Some(&c)) => t.def().columns[c].name.clone(),
+                (_, None) => String::new(),
+            });
         }
     }
     None
@@ -465,18 +490,33 @@ pub fn index_definition(table: &Table, index: &IndexInfo) -> String {
         .iter()
         .map(|&c| {
             let column = &def.columns[c];
-            match (index.method.metric(), column.ty.vector_type()) {
-                (Some(m), Some((ty, _))) => format!("{} {}", column.name, opclass_name(ty, m)),
+            if let Some(e) = &index.expression {
+                // A function call stands alone; anything else in parentheses.
+                return if e.starts_with('(') {
+                    format!("({e})")
+                } else {
+                    e.clone()
+                };
+            }
+            // pgvector's operator class is shown unless it is the
+            // access method's default for the type.
+            let opclass = index_opclass(table, index, c);
+            match opclasses().into_iter().find(|o| o.oid == opclass) {
+                Some(o) if index.method.metric().is_some() && !o.default => {
+                    format!("{} {}", column.name, o.name)
+                }
                 _ => column.name.clone(),
             }
         })
         .collect();
-    let options = match index.method {
-        IndexMethod::Hnsw {
-            m, ef_construction, ..
-        } => format!(" WITH (m='{m}', ef_construction='{ef_construction}')"),
-        IndexMethod::IvfFlat { lists, .. } => format!(" WITH (lists='{lists}')"),
-        IndexMethod::BTree => String::new(),
+    let given: Vec<String> = given_options(index)
+        .into_iter()
+        .map(|(k, v)| format!("{k}='{v}'"))
+        .collect();
+    let options = if given.is_empty() {
+        String::new()
+    } else {
+        format!(" WITH ({})", given.join(", "))
     };
     format!(
         "CREATE {}INDEX {} ON public.{} USING {} ({}){options}",
@@ -587,7 +627,7 @@ fn pg_class(tables: &Tables) -> Relation {
                 am_oid(i.method),
                 i.columns.len(),
                 false,
-                index_options(i.method),
+                index_options(&i),
             );
         }
     }
@@ -779,7 +819,13 @@ fn pg_index(tables: &Tables) -> Relation {
                 b(false),
                 vector_of(
                     oid::INT2,
-                    i.columns.iter().map(|&c| Value::Int2(c as i16 + 1)),
+                    i.columns.iter().map(|&c| {
+                        Value::Int2(if i.expression.is_some() {
+                            0
+                        } else {
+                            c as i16 + 1
+                        })
+                    }),
                 ),
                 vector_of(
                     oid::OID,
@@ -799,7 +845,7 @@ fn pg_index(tables: &Tables) -> Relation {
                         .map(|&c| Value::Oid(index_opclass(t, &i, c))),
                 ),
                 vector_of(oid::INT2, i.columns.iter().map(|_| Value::Int2(0))),
-                None,
+                i.expression.as_deref().map(|e| Value::Text(e.to_string())),
                 None,
             ]);
         }
@@ -905,6 +951,7 @@ fn opclasses() -> Vec<OpClass> {
         (1981, "oid_ops", oid::OID),
         (3122, "date_ops", oid::DATE),
         (3127, "timestamptz_ops", oid::TIMESTAMPTZ),
+        (10065, "uuid_ops", oid::UUID),
     ]
     .into_iter()
     .map(|(id, name, input)| OpClass {

@@ -7,7 +7,7 @@
 
 use super::expr::{eval, Env, NoRow};
 use crate::shard::datum::{self, KeyValue};
-use crate::shard::storage::{AnnSearch, IndexMethod, Table};
+use crate::shard::storage::{AnnSearch, IndexData, IndexMethod, Table};
 use crate::sql::distance_operator;
 use crate::wire::{PgError, Value};
 use ann::plan::{
@@ -373,7 +373,7 @@ pub fn btree_lookup(
         let Some(index) = table
             .indexes()
             .iter()
-            .find(|i| i.def.column == column && matches!(i.def.method, IndexMethod::BTree))
+            .find(|i| i.def.column == column && matches!(i.data, IndexData::BTree(_)))
         else {
             continue;
         };

@@ -628,7 +628,9 @@ fn other_join_name(op: &JoinOperator) -> &'static str {
     }
 }
 
-fn constant_count(expr: Option<&Expr>, ctx: &Ctx) -> Result<Option<usize>, PgError> {
+/// The value of a LIMIT (`offset`: false) or OFFSET clause; 2201W / 2201X
+/// when negative.
+fn constant_count(expr: Option<&Expr>, offset: bool, ctx: &Ctx) -> Result<Option<usize>, PgError> {
     let Some(e) = expr else { return Ok(None) };
     match eval(e, &NoRow, &ctx.env)? {
         None => Ok(None),
@@ -641,7 +643,12 @@ fn constant_count(expr: Option<&Expr>, ctx: &Ctx) -> Result<Option<usize>, PgErr
             )?)
             .unwrap_or(0);
             if n < 0 {
-                return Err(PgError::new("2201W", "LIMIT must not be negative"));
+                let (code, clause) = if offset {
+                    ("2201X", "OFFSET")
+                } else {
+                    ("2201W", "LIMIT")
+                };
+                return Err(PgError::new(code, format!("{clause} must not be negative")));
             }
             Ok(Some(n as usize))
         }
@@ -653,12 +660,12 @@ pub fn limit_offset(q: &Query, ctx: &Ctx) -> Result<(Option<usize>, usize), PgEr
     Ok(match &q.limit_clause {
         None => (None, 0),
         Some(LimitClause::LimitOffset { limit, offset, .. }) => (
-            constant_count(limit.as_ref(), ctx)?,
-            constant_count(offset.as_ref().map(|o| &o.value), ctx)?.unwrap_or(0),
+            constant_count(limit.as_ref(), false, ctx)?,
+            constant_count(offset.as_ref().map(|o| &o.value), true, ctx)?.unwrap_or(0),
         ),
         Some(LimitClause::OffsetCommaLimit { offset, limit }) => (
-            constant_count(Some(limit), ctx)?,
-            constant_count(Some(offset), ctx)?.unwrap_or(0),
+            constant_count(Some(limit), false, ctx)?,
+            constant_count(Some(offset), true, ctx)?.unwrap_or(0),
         ),
     })
 }

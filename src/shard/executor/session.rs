@@ -9,9 +9,9 @@ use super::{
 };
 use crate::metrics::QueryPlan;
 use crate::shard::datum::Datum;
+use crate::shard::replication::control::RecoveryControl;
 use crate::shard::replication::sender::SenderSession;
 use crate::shard::replication::sync::SyncLevel;
-use crate::shard::replication::Promotion;
 use crate::shard::storage::{AnnSearch, Change, PrepareRecord, Transaction};
 use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl, TwoPhase};
 use crate::wire::types::oid;
@@ -21,9 +21,9 @@ use crate::wire::{
 };
 use ann::{BuildProgress, HnswSearch, IterativeScan, IvfSearch};
 use sqlparser::ast::Statement as Ast;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Makes a [`ShardSession`] per connection.
 pub struct ShardFactory {
@@ -58,6 +58,7 @@ impl HandlerFactory for ShardFactory {
             txn: None,
             savepoints: Vec::new(),
             sender,
+            ann: None,
         })
     }
 }
@@ -79,6 +80,9 @@ pub struct ShardSession {
     savepoints: Vec<(String, Transaction)>,
     /// A replication connection's commands (it runs no SQL).
     sender: Option<SenderSession>,
+    /// The ANN settings as of a [`Session::settings_version`]: read from
+    /// the settings again only when they may have changed.
+    ann: Option<(u64, AnnSearch)>,
 }
 
 fn parse_error(e: sql::SqlError) -> PgError {
@@ -123,6 +127,21 @@ struct Job {
     own_writes: Vec<Change>,
     /// The plan its reads used.
     plan: PlanSeen,
+    /// Whether the text can name a `pg_…` relation (see
+    /// [`may_name_catalog`]); without it no catalog view is looked for.
+    names_catalog: bool,
+}
+
+/// Whether `text` can name a `pg_…` relation: spelled so in some case, or
+/// hidden in a `U&"…"` escape. One scan per statement instead of one per
+/// catalog view (a prepared KNN query's text names none).
+fn may_name_catalog(text: &str) -> bool {
+    let spelled = |s: &[u8]| {
+        text.as_bytes()
+            .windows(s.len())
+            .any(|w| w.eq_ignore_ascii_case(s))
+    };
+    spelled(b"pg_") || spelled(b"u&")
 }
 
 impl Job {
@@ -134,11 +153,13 @@ impl Job {
         let tables = self.shard.db.read().map_err(storage_error)?;
         let mut ctes = std::collections::HashMap::new();
         let mentions = |view: &str| {
-            self.stmt
-                .text
-                .as_bytes()
-                .windows(view.len())
-                .any(|w| w.eq_ignore_ascii_case(view.as_bytes()))
+            self.names_catalog
+                && self
+                    .stmt
+                    .text
+                    .as_bytes()
+                    .windows(view.len())
+                    .any(|w| w.eq_ignore_ascii_case(view.as_bytes()))
         };
         if mentions(catalog::PROGRESS_VIEW) {
             let view = catalog::progress_view(&self.shard, &tables, &self.globals.session.database);
@@ -216,31 +237,10 @@ fn pg_now() -> i64 {
     unix - UNIX_TO_PG_MICROS
 }
 
-/// Runs `f`, cancelling `progress` (an index build, a wait for a prepared
-/// transaction) if the statement is canceled meanwhile. The watcher looks
-/// at the flag every 5 ms and is woken as soon as `f` returns, so a quick
-/// `f` (most commits) is not held up by the watcher's pause.
-fn watch_cancel<T>(cancel: &AtomicBool, progress: &BuildProgress, f: impl FnOnce() -> T) -> T {
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let watcher = s.spawn(|| {
-            while !done.load(Ordering::Acquire) {
-                if cancel.load(Ordering::Relaxed) {
-                    progress.cancel();
-                    return;
-                }
-                std::thread::park_timeout(Duration::from_millis(5));
-            }
-        });
-        let r = f();
-        done.store(true, Ordering::Release);
-        watcher.thread().unpark();
-        r
-    })
-}
-
-/// Commits `txn`, cancelling an index build or a wait if the statement is
-/// canceled.
+/// Commits `txn`, then waits for the synchronous standbys. `progress`
+/// is linked to the statement's cancel flag (`cancel`), so an index build
+/// or a wait inside the commit stops at its next check when the statement
+/// is canceled.
 fn commit(
     shard: &Shard,
     txn: Transaction,
@@ -248,10 +248,10 @@ fn commit(
     progress: &BuildProgress,
     level: SyncLevel,
 ) -> Result<(), PgError> {
-    let lsn = watch_cancel(cancel, progress, || {
-        shard.db.commit_with_progress(txn, progress)
-    })
-    .map_err(storage_error)?;
+    let lsn = shard
+        .db
+        .commit_with_progress(txn, progress)
+        .map_err(storage_error)?;
     shard.replication.wait_synchronous(lsn, level, cancel)
 }
 
@@ -275,10 +275,14 @@ impl ShardSession {
                     replay_time: r.replay_time,
                 }
             }),
-            promotion: Some(Promotion {
-                db: Arc::clone(db),
-                replication: Arc::clone(&self.shard.replication),
-            }),
+            recovery: Some(self.recovery()),
+        }
+    }
+
+    fn recovery(&self) -> RecoveryControl {
+        RecoveryControl {
+            db: Arc::clone(&self.shard.db),
+            replication: Arc::clone(&self.shard.replication),
         }
     }
 
@@ -293,6 +297,18 @@ impl ShardSession {
         let status = out.session().transaction_status();
         if status == TransactionStatus::Failed && !kind.ends_transaction() {
             return Err(PgError::in_failed_transaction());
+        }
+        if let Some(alter) = &stmt.alter_system {
+            // Allowed on a standby, as PostgreSQL's.
+            if status != TransactionStatus::Idle {
+                return Err(PgError::new(
+                    "25001",
+                    "ALTER SYSTEM cannot run inside a transaction block",
+                ));
+            }
+            self.recovery()
+                .alter_system(&alter.name, alter.value.as_deref())?;
+            return send(Outcome::tag("ALTER SYSTEM"), out).await;
         }
         if let Some(command) = writing_command(&stmt.ast, &kind) {
             let in_recovery = self.shard.db.in_recovery();
@@ -393,20 +409,35 @@ impl ShardSession {
         send(outcome, out).await
     }
 
+    /// The session's ANN settings, kept while its settings stay put.
+    fn ann_settings(&mut self, session: &Session) -> Result<AnnSearch, PgError> {
+        let version = session.settings_version();
+        match self.ann {
+            Some((v, ann)) if v == version => Ok(ann),
+            _ => {
+                let ann = ann_settings(session)?;
+                self.ann = Some((version, ann));
+                Ok(ann)
+            }
+        }
+    }
+
     fn job(
-        &self,
+        &mut self,
         stmt: &Arc<sql::Statement>,
         params: Vec<Datum>,
         param_types: Vec<u32>,
         out: &mut Responder<'_>,
     ) -> Result<Job, PgError> {
         let session = out.session();
+        let ann = self.ann_settings(session)?;
         Ok(Job {
             shard: self.shard.clone(),
+            names_catalog: may_name_catalog(&stmt.text),
             stmt: Arc::clone(stmt),
             params,
             param_types,
-            ann: ann_settings(session)?,
+            ann,
             globals: self.globals(session),
             cancel: out.cancel_signal().clone(),
             own_writes: Vec::new(),
@@ -453,7 +484,8 @@ impl ShardSession {
                     let shard = self.shard.clone();
                     let cancel = out.cancel_signal().clone();
                     tokio::task::spawn_blocking(move || {
-                        commit(&shard, txn, cancel.flag(), &BuildProgress::new(), level)
+                        let progress = BuildProgress::linked_to(cancel.shared_flag());
+                        commit(&shard, txn, cancel.flag(), &progress, level)
                     })
                     .await
                     .map_err(join_error)??;
@@ -561,13 +593,10 @@ impl ShardSession {
                     prepared_at: pg_now(),
                     changes: txn.unwrap_or_default().into_changes(),
                 };
-                let progress = BuildProgress::new();
+                let progress = BuildProgress::linked_to(cancel.shared_flag());
                 let level = sync_level(session);
                 tokio::task::spawn_blocking(move || {
-                    let lsn = watch_cancel(cancel.flag(), &progress, || {
-                        shard.db.prepare(record, &progress)
-                    })
-                    .map_err(storage_error)?;
+                    let lsn = shard.db.prepare(record, &progress).map_err(storage_error)?;
                     shard
                         .replication
                         .wait_synchronous(lsn, level, cancel.flag())
@@ -709,7 +738,7 @@ impl ShardSession {
                 txn,
                 in_block,
                 cancel.flag(),
-                &BuildProgress::new(),
+                &BuildProgress::linked_to(cancel.shared_flag()),
                 level,
             )
         })
@@ -750,7 +779,7 @@ fn read(job: &Job) -> Result<Outcome, PgError> {
         };
         let started = Instant::now();
         let result = job
-            .with_ctx(false, |ctx| match reads_unmodeled_catalog(&job.stmt, ctx) {
+            .with_ctx(false, |ctx| match reads_unmodeled_catalog(job, ctx) {
                 true => Ok(Relation::default()),
                 false => run_query(q, ctx),
             })
@@ -828,6 +857,7 @@ fn sample_recall(job: &Job, rows: &[Vec<Datum>]) {
         cancel: Arc::new(CancelSignal::default()),
         own_writes: Vec::new(),
         plan: PlanSeen::default(),
+        names_catalog: job.names_catalog,
     };
     ticket.run(table, index, rows.to_vec(), move || {
         let Ast::Query(q) = &exact.stmt.ast else {
@@ -845,22 +875,15 @@ fn sample_recall(job: &Job, rows: &[Vec<Datum>]) {
 /// model (`pg_policy`, `pg_trigger`, `pg_publication`, …: psql's `\d`
 /// reads several). Such a query answers no rows, as on a PostgreSQL
 /// server without such objects.
-fn reads_unmodeled_catalog(stmt: &sql::Statement, ctx: &Ctx) -> bool {
-    // A relation named `pg_…` is spelled so in the text, in some case,
-    // unless a `U&"…"` escape hides it: without either, no relation walk.
-    let spelled = |s: &[u8]| {
-        stmt.text
-            .as_bytes()
-            .windows(s.len())
-            .any(|w| w.eq_ignore_ascii_case(s))
-    };
-    if !spelled(b"pg_") && !spelled(b"u&") {
+fn reads_unmodeled_catalog(job: &Job, ctx: &Ctx) -> bool {
+    if !job.names_catalog {
         return false;
     }
     let mut found = false;
-    let _ = sqlparser::ast::visit_relations(&stmt.ast, |name| {
+    let _ = sqlparser::ast::visit_relations(&job.stmt.ast, |name| {
         let rel = super::select::object_name(name);
         found |= rel.starts_with("pg_")
+            && !super::srf::is_from_function(&rel)
             && !ctx.ctes.contains_key(&rel)
             && ctx.tables.get(&rel).is_none()
             && super::pg_catalog::relation(None, &rel, ctx.tables, &ctx.env.globals.session)
@@ -876,7 +899,7 @@ fn write(
     in_block: bool,
 ) -> (Result<Outcome, PgError>, Option<Transaction>) {
     crate::stack::with_tree(job.stmt.depth, || {
-        let progress = Arc::new(BuildProgress::new());
+        let progress = Arc::new(BuildProgress::linked_to(job.cancel.shared_flag()));
         let mut building = None;
         let r = job.with_ctx(false, |ctx| {
             let tables = ctx.tables;
@@ -891,7 +914,7 @@ fn write(
                     ddl::create_table(tables, &mut txn, ct)
                 }
                 Ast::CreateIndex(ci) => {
-                    let (o, name) = ddl::create_index(tables, &mut txn, ci)?;
+                    let (o, name) = ddl::create_index(tables, &mut txn, ci, ctx)?;
                     building = Some(BuildEntry {
                         pid: job.globals.session.pid,
                         table: super::select::object_name(&ci.table_name),
@@ -1117,12 +1140,10 @@ fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {
             (_, StatementKind::Explain { .. }) => explain::columns(),
             (Ast::Query(q), _) => match catalog::describe(&job.stmt, &job.shard)? {
                 Some(rel) => rel,
-                None => {
-                    job.with_ctx(true, |ctx| match reads_unmodeled_catalog(&job.stmt, ctx) {
-                        true => Ok(Relation::default()),
-                        false => run_query(q, ctx),
-                    })?
-                }
+                None => job.with_ctx(true, |ctx| match reads_unmodeled_catalog(job, ctx) {
+                    true => Ok(Relation::default()),
+                    false => run_query(q, ctx),
+                })?,
             },
             (Ast::Insert(ins), StatementKind::Insert(t)) => {
                 let tables = job.shard.db.read().map_err(storage_error)?;
@@ -1218,6 +1239,7 @@ impl QueryHandler for ShardSession {
                 .txn
                 .as_ref()
                 .map_or_else(Vec::new, |t| t.changes().to_vec()),
+            names_catalog: may_name_catalog(&stmt.text),
             stmt: Arc::new(stmt),
             plan: PlanSeen::default(),
         };

@@ -14,6 +14,11 @@ use crate::wire::types::oid;
 use crate::wire::{PgError, Value};
 use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, TableAlias};
 
+/// Whether `name` is a function [`function_relation`] reads in FROM.
+pub fn is_from_function(name: &str) -> bool {
+    matches!(name, "generate_series" | "unnest" | "pg_control_checkpoint")
+}
+
 /// The rows of set-returning function `name` called with `args`, its
 /// columns named as PostgreSQL names them; the relation's alias second.
 pub fn function_relation(
@@ -32,6 +37,9 @@ pub fn function_relation(
             ))),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if let ("pg_control_checkpoint", []) = (name, args.as_slice()) {
+        return Ok(control_checkpoint(alias, ctx));
+    }
     let (ty, values) = match (name, args.as_slice()) {
         ("generate_series", [start, stop]) => series(start, stop, None, ctx)?,
         ("generate_series", [start, stop, step]) => series(start, stop, Some(step), ctx)?,
@@ -60,6 +68,53 @@ pub fn unnest_relation(
     };
     let (ty, values) = unnest(array, ctx)?;
     named("unnest", ty, values, with_ordinality, alias)
+}
+
+/// `pg_control_checkpoint()`: the last checkpoint's position and
+/// timeline (a standby's: its current one). PostgreSQL's transaction-id
+/// columns have no counterpart in a shard and are left out.
+fn control_checkpoint(alias: Option<&TableAlias>, ctx: &Ctx) -> (Relation, String) {
+    let db = &ctx.env.globals.db;
+    let lsn = db.last_checkpoint_lsn();
+    let timeline = db.timeline();
+    let previous = timeline
+        .history
+        .last()
+        .map_or(timeline.current, |(id, _)| *id);
+    let tli = |t: u32| Some(Value::Int4(i32::try_from(t).unwrap_or(i32::MAX)));
+    let columns = [
+        ("checkpoint_lsn", oid::TEXT),
+        ("redo_lsn", oid::TEXT),
+        ("redo_wal_file", oid::TEXT),
+        ("timeline_id", oid::INT4),
+        ("prev_timeline_id", oid::INT4),
+        ("full_page_writes", oid::BOOL),
+    ]
+    .into_iter()
+    .map(|(name, ty)| Column {
+        name: name.to_string(),
+        ty: (ty, -1),
+    })
+    .collect();
+    let row = vec![
+        Some(Value::Text(lsn.to_string())),
+        Some(Value::Text(lsn.to_string())),
+        Some(Value::Text(super::expr::walfile_name(
+            timeline.current,
+            lsn.0,
+        ))),
+        tli(timeline.current),
+        tli(previous),
+        Some(Value::Bool(true)),
+    ];
+    let relation = alias.map_or("pg_control_checkpoint", |a| a.name.value.as_str());
+    (
+        Relation {
+            columns,
+            rows: vec![row],
+        },
+        relation.to_string(),
+    )
 }
 
 /// One column `ty` holding `values` (and `ordinality`), named after the

@@ -45,12 +45,16 @@ pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
         DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
             (ColumnType::Timestamptz, false)
         }
+        DataType::JSON => (ColumnType::Json, false),
+        DataType::Uuid => (ColumnType::Uuid, false),
         DataType::JSONB => (ColumnType::Jsonb, false),
         DataType::Custom(name, mods) if mods.is_empty() => match custom_name(name).as_str() {
             "serial" | "serial4" => (ColumnType::Int4, true),
             "bigserial" | "serial8" => (ColumnType::Int8, true),
             "smallserial" | "serial2" => (ColumnType::Int2, true),
             "timestamptz" => (ColumnType::Timestamptz, false),
+            "json" => (ColumnType::Json, false),
+            "uuid" => (ColumnType::Uuid, false),
             "jsonb" => (ColumnType::Jsonb, false),
             "text" => (ColumnType::Text, false),
             "float8" => (ColumnType::Float8, false),
@@ -147,6 +151,8 @@ pub fn type_oid(ty: ColumnType) -> u32 {
         ColumnType::Varchar(_) => oid::VARCHAR,
         ColumnType::Date => oid::DATE,
         ColumnType::Timestamptz => oid::TIMESTAMPTZ,
+        ColumnType::Json => oid::JSON,
+        ColumnType::Uuid => oid::UUID,
         ColumnType::Jsonb => oid::JSONB,
         ColumnType::Vector(_) => oid::VECTOR,
         ColumnType::HalfVec(_) => oid::HALFVEC,

@@ -20,13 +20,15 @@
 //! see a transaction once its WAL is durable there. A standby refuses
 //! writes (25006) while it is in recovery.
 
+pub mod control;
 pub mod protocol;
 pub mod receiver;
+pub mod recovery_conf;
 pub mod sender;
 pub mod sync;
 pub mod upstream;
 
-use crate::shard::storage::{Database, Lsn};
+use crate::shard::storage::Lsn;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
@@ -35,7 +37,9 @@ use std::time::{Duration, Instant};
 
 use crate::wire::PgError;
 use protocol::StandbyStatus;
+use recovery_conf::AutoConf;
 use sync::{SyncLevel, SyncStandbys};
+use upstream::StandbyOf;
 
 /// A shard's replication state (its role is the database's
 /// [`Database::in_recovery`](crate::shard::storage::Database::in_recovery)): its WAL senders (primary side,
@@ -57,6 +61,18 @@ pub struct Replication {
     stopping: tokio::sync::watch::Sender<bool>,
     /// Set by `pg_promote()`: the receiver ends recovery.
     promote: tokio::sync::watch::Sender<bool>,
+    /// `pg_wal_replay_pause()`: the receiver applies nothing.
+    paused: tokio::sync::watch::Sender<bool>,
+    /// `recovery_min_apply_delay`.
+    apply_delay: tokio::sync::watch::Sender<Duration>,
+    /// The configuration file's `standby_of:` (what `primary_conninfo`
+    /// amends).
+    standby_base: Option<StandbyOf>,
+    /// The primary the receiver streams from; a change (a reload of
+    /// `primary_conninfo`) makes it reconnect there.
+    upstream: tokio::sync::watch::Sender<Option<StandbyOf>>,
+    /// Set by `pgvshard_rejoin_as_standby()`: the server restarts.
+    rejoin: tokio::sync::watch::Sender<bool>,
     /// WAL bytes sent to standbys since start.
     pub wal_sent_bytes: AtomicU64,
     /// WAL bytes replayed from a primary since start.
@@ -83,6 +99,11 @@ impl Replication {
             receiver: Mutex::new(ReceiverStatus::default()),
             stopping: tokio::sync::watch::Sender::new(false),
             promote: tokio::sync::watch::Sender::new(false),
+            paused: tokio::sync::watch::Sender::new(false),
+            apply_delay: tokio::sync::watch::Sender::new(Duration::ZERO),
+            standby_base: None,
+            upstream: tokio::sync::watch::Sender::new(None),
+            rejoin: tokio::sync::watch::Sender::new(false),
             wal_sent_bytes: AtomicU64::new(0),
             wal_replayed_bytes: AtomicU64::new(0),
         }
@@ -96,6 +117,50 @@ impl Replication {
             sync_names: names.to_string(),
             ..self
         })
+    }
+
+    /// A standby's recovery settings: `standby_of` from the configuration
+    /// file, amended by `conf` (`postgresql.auto.conf`).
+    pub fn with_recovery(self, standby_of: Option<StandbyOf>, conf: &AutoConf) -> Self {
+        let r = Replication {
+            standby_base: standby_of,
+            ..self
+        };
+        r.apply_conf(conf);
+        r
+    }
+
+    /// Applies `postgresql.auto.conf`: the apply delay, and the primary
+    /// to stream from (a standby's receiver reconnects when it changed).
+    pub fn apply_conf(&self, conf: &AutoConf) {
+        self.apply_delay.send_if_modified(|d| {
+            let new = conf.apply_delay();
+            std::mem::replace(d, new) != new
+        });
+        let Some(base) = &self.standby_base else {
+            return;
+        };
+        match conf.primary(base) {
+            Ok(to) => {
+                self.upstream.send_if_modified(|cur| {
+                    let changed = cur.as_ref() != Some(&to);
+                    *cur = Some(to);
+                    changed
+                });
+            }
+            Err(e) => tracing::error!(error = %e, "primary_conninfo not applied"),
+        }
+    }
+
+    /// The primary the WAL receiver streams from now.
+    pub fn upstream(&self) -> tokio::sync::watch::Receiver<Option<StandbyOf>> {
+        self.upstream.subscribe()
+    }
+
+    /// Resolves once `pgvshard_rejoin_as_standby()` asks for a restart.
+    pub async fn rejoin_requested(&self) {
+        let mut rx = self.rejoin.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
     }
 
     /// May `user` open a replication connection?
@@ -395,39 +460,5 @@ impl WalSender {
             p.status = status;
             p.reply_time = Some(protocol::pg_now());
         });
-    }
-}
-
-/// What `pg_promote()` reaches: the database and its replication state.
-#[derive(Debug, Clone)]
-pub struct Promotion {
-    /// The shard's database.
-    pub db: Arc<Database>,
-    /// Its replication state.
-    pub replication: Arc<Replication>,
-}
-
-impl Promotion {
-    /// `pg_promote(wait, wait_seconds)`: asks the WAL receiver to end
-    /// recovery; with `wait`, true once the server accepts writes, false
-    /// (as PostgreSQL, which also warns) when that took longer than
-    /// `wait_seconds`. 55000 on a primary.
-    pub fn promote(&self, wait: bool, wait_seconds: u64) -> Result<bool, PgError> {
-        if !self.db.in_recovery() {
-            return Err(PgError::new("55000", "recovery is not in progress")
-                .with_hint("Recovery control functions can only be executed during recovery."));
-        }
-        self.replication.request_promotion();
-        if !wait {
-            return Ok(true);
-        }
-        let deadline = Instant::now() + Duration::from_secs(wait_seconds);
-        while self.db.in_recovery() {
-            if Instant::now() >= deadline {
-                return Ok(false);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(true)
     }
 }

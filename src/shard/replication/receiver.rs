@@ -193,32 +193,45 @@ async fn pause(replication: &Replication, data: &Path) -> Next {
 }
 
 /// Starts the WAL receiver of the standby whose data directory is
-/// `data`; it runs until the server stops or the standby is promoted.
+/// `data`, streaming from the primary `replication` names (it reconnects
+/// when a reload names another); it runs until the server stops or the
+/// standby is promoted.
 pub fn spawn(
     db: Arc<Database>,
     replication: Arc<Replication>,
-    to: StandbyOf,
     data: std::path::PathBuf,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let upstream = replication.upstream();
         replication.update_receiver(|r| {
             r.replayed_lsn = db.current_lsn();
             r.flushed_lsn = db.flushed_lsn();
-            r.sender_host = to.host.clone();
-            r.sender_port = to.port;
-            r.conninfo = to.conninfo();
         });
         loop {
-            replication.update_receiver(|r| r.status = "starting");
+            let Some(to) = upstream.borrow().clone() else {
+                tracing::error!("a standby without a primary to stream from");
+                break;
+            };
+            replication.update_receiver(|r| {
+                r.status = "starting";
+                r.sender_host = to.host.clone();
+                r.sender_port = to.port;
+                r.conninfo = to.conninfo();
+            });
             // The stream runs while `pause` is not yet waiting: streaming
             // ends as soon as promotion is asked or the server stops.
             let next = tokio::select! {
                 r = stream(&db, &replication, &to) => {
                     replication.update_receiver(|r| r.status = "waiting");
-                    if let Err(e) = r {
-                        report(&e);
+                    match r {
+                        // Re-pointed: connect to the new primary at once.
+                        Ok(Ended::Repointed) => Next::Retry,
+                        Ok(Ended::ByPrimary) => pause(&replication, &data).await,
+                        Err(e) => {
+                            report(&e);
+                            pause(&replication, &data).await
+                        }
                     }
-                    pause(&replication, &data).await
                 }
                 n = wait_for_promotion_or_stop(&replication, &data) => n,
             };
@@ -266,6 +279,10 @@ async fn promote(db: &Arc<Database>, replication: &Replication, data: &Path) {
     match tokio::task::spawn_blocking(move || db2.promote()).await {
         Ok(Ok(timeline)) => {
             tracing::info!(timeline, lsn = %db.current_lsn(), "promoted: this server is now a primary");
+            // As PostgreSQL: a restart keeps it a primary.
+            if let Err(e) = super::recovery_conf::set_standby_signal(data, false) {
+                tracing::error!(error = %e, "cannot remove standby.signal");
+            }
             replication.update_receiver(|r| r.status = "");
         }
         Ok(Err(e)) => tracing::error!(error = %e, "promotion failed"),
@@ -394,12 +411,67 @@ fn split_transactions(
     Ok(out)
 }
 
-/// One connection's stream, until it fails or the primary ends it.
+/// How a stream ended without an error.
+enum Ended {
+    /// The primary ended it.
+    ByPrimary,
+    /// A reload named another primary.
+    Repointed,
+}
+
+/// Most bytes of received transactions held unapplied (replay paused or
+/// delayed) before the receiver stops reading from the primary.
+const MAX_HELD: usize = 64 << 20;
+
+/// Transactions received and not yet applied, each with the primary's
+/// send time (µs since 2000) of the XLogData that completed it.
+#[derive(Default)]
+struct Held {
+    txns: std::collections::VecDeque<(ReplicatedTxn, i64)>,
+    bytes: usize,
+}
+
+impl Held {
+    fn push(&mut self, txn: ReplicatedTxn, time: i64) {
+        self.bytes += txn.frames.len();
+        self.txns.push_back((txn, time));
+    }
+
+    /// How long until the oldest may be applied (`None`: nothing held, or
+    /// replay paused): `recovery_min_apply_delay` after it was sent.
+    fn wait(&self, paused: bool, delay: Duration) -> Option<Duration> {
+        let (_, sent) = self.txns.front().filter(|_| !paused)?;
+        let due = sent.saturating_add(i64::try_from(delay.as_micros()).unwrap_or(i64::MAX));
+        Some(Duration::from_micros(
+            u64::try_from(due.saturating_sub(pg_now())).unwrap_or(0),
+        ))
+    }
+
+    /// The transactions due now, oldest first.
+    fn take_due(&mut self, paused: bool, delay: Duration) -> Vec<(ReplicatedTxn, i64)> {
+        let mut out = Vec::new();
+        while self.wait(paused, delay) == Some(Duration::ZERO) {
+            if let Some((txn, time)) = self.txns.pop_front() {
+                self.bytes -= txn.frames.len();
+                out.push((txn, time));
+            }
+        }
+        out
+    }
+}
+
+/// One connection's stream, until it fails, the primary ends it or a
+/// reload points the standby elsewhere. Whole transactions are applied
+/// as they arrive, unless replay is paused (`pg_wal_replay_pause()`) or
+/// delayed (`recovery_min_apply_delay`): they are held until then, and
+/// reported to the primary as received only once applied.
 async fn stream(
     db: &Arc<Database>,
     replication: &Replication,
     to: &StandbyOf,
-) -> Result<(), PgError> {
+) -> Result<Ended, PgError> {
+    let mut repointed = replication.upstream();
+    repointed.mark_unchanged();
     let mut up = Upstream::connect(to).await?;
     match lineage(&mut up, db).await? {
         Lineage::Same => {}
@@ -434,76 +506,87 @@ async fn stream(
         r.receive_start_lsn = start;
     });
     let mut pending = ReplicatedTxn::default();
+    let mut held = Held::default();
+    let mut paused = replication.paused.subscribe();
+    let mut delay = replication.apply_delay.subscribe();
     let mut expected = start;
     let mut replayed = start;
     let mut timer = tokio::time::interval(STATUS_INTERVAL);
     loop {
-        let msg = tokio::select! {
-            m = up.read() => m?,
-            _ = timer.tick() => {
-                send_status(&mut up, replayed).await?;
-                continue;
-            }
-        };
-        let payload = match msg {
-            BackendMessage::CopyData(p) => p,
-            BackendMessage::Error(e) => return Err(refused(&up.name(), e)),
-            BackendMessage::Ack(b'c') => return Ok(()),
-            _ => continue,
-        };
-        let now = pg_now();
-        match StreamMessage::decode(payload)? {
-            StreamMessage::XLogData {
-                start,
-                end,
-                time,
-                data,
-            } => {
-                if start != expected {
-                    return Err(PgError::protocol_violation(format!(
-                        "the primary sent WAL at {start}, expected {expected}"
-                    )));
-                }
-                expected = Lsn(start.0 + data.len() as u64);
-                replication.update_receiver(|r| {
-                    r.last_msg_send_time = Some(time);
-                    r.last_msg_receipt_time = Some(now);
-                    r.latest_end_lsn = end;
-                    r.latest_end_time = Some(time);
-                });
-                let txns = split_transactions(&mut pending, &data)?;
-                if txns.is_empty() {
-                    continue;
-                }
-                let db2 = Arc::clone(db);
-                let end = tokio::task::spawn_blocking(move || db2.apply_replicated(txns))
-                    .await
-                    .map_err(|e| PgError::internal(format!("replay task failed: {e}")))?
-                    .map_err(crate::shard::executor::storage_error)?;
-                replication
-                    .wal_replayed_bytes
-                    .fetch_add(end.0 - replayed.0, Ordering::Relaxed);
-                replayed = end;
-                replication.update_receiver(|r| {
-                    r.flushed_lsn = end;
-                    r.replayed_lsn = end;
-                    r.replay_time = Some(time);
-                });
-                send_status(&mut up, replayed).await?;
-            }
-            StreamMessage::Keepalive { end, time, reply } => {
-                replication.update_receiver(|r| {
-                    r.last_msg_send_time = Some(time);
-                    r.last_msg_receipt_time = Some(now);
-                    r.latest_end_lsn = end;
-                    r.latest_end_time = Some(time);
-                });
-                if reply {
-                    send_status(&mut up, replayed).await?;
+        let (is_paused, apply_delay) = (*paused.borrow_and_update(), *delay.borrow_and_update());
+        let wait = held.wait(is_paused, apply_delay);
+        tokio::select! {
+            m = up.read(), if held.bytes < MAX_HELD => {
+                let payload = match m? {
+                    BackendMessage::CopyData(p) => p,
+                    BackendMessage::Error(e) => return Err(refused(&up.name(), e)),
+                    BackendMessage::Ack(b'c') => return Ok(Ended::ByPrimary),
+                    _ => continue,
+                };
+                let now = pg_now();
+                match StreamMessage::decode(payload)? {
+                    StreamMessage::XLogData {
+                        start,
+                        end,
+                        time,
+                        data,
+                    } => {
+                        if start != expected {
+                            return Err(PgError::protocol_violation(format!(
+                                "the primary sent WAL at {start}, expected {expected}"
+                            )));
+                        }
+                        expected = Lsn(start.0 + data.len() as u64);
+                        replication.update_receiver(|r| {
+                            r.last_msg_send_time = Some(time);
+                            r.last_msg_receipt_time = Some(now);
+                            r.latest_end_lsn = end;
+                            r.latest_end_time = Some(time);
+                        });
+                        for txn in split_transactions(&mut pending, &data)? {
+                            held.push(txn, time);
+                        }
+                    }
+                    StreamMessage::Keepalive { end, time, reply } => {
+                        replication.update_receiver(|r| {
+                            r.last_msg_send_time = Some(time);
+                            r.last_msg_receipt_time = Some(now);
+                            r.latest_end_lsn = end;
+                            r.latest_end_time = Some(time);
+                        });
+                        if reply {
+                            send_status(&mut up, replayed).await?;
+                        }
+                    }
+                    StreamMessage::Status(_) | StreamMessage::Feedback => {}
                 }
             }
-            StreamMessage::Status(_) | StreamMessage::Feedback => {}
+            _ = timer.tick() => send_status(&mut up, replayed).await?,
+            () = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
+            _ = paused.changed() => {}
+            _ = delay.changed() => {}
+            _ = repointed.changed() => return Ok(Ended::Repointed),
         }
+        let due = held.take_due(*paused.borrow(), *delay.borrow());
+        let Some(&(_, time)) = due.last() else {
+            continue;
+        };
+        let txns = due.into_iter().map(|(t, _)| t).collect();
+        let db2 = Arc::clone(db);
+        let end = tokio::task::spawn_blocking(move || db2.apply_replicated(txns))
+            .await
+            .map_err(|e| PgError::internal(format!("replay task failed: {e}")))?
+            .map_err(crate::shard::executor::storage_error)?;
+        replication
+            .wal_replayed_bytes
+            .fetch_add(end.0 - replayed.0, Ordering::Relaxed);
+        replayed = end;
+        replication.update_receiver(|r| {
+            r.flushed_lsn = end;
+            r.replayed_lsn = end;
+            r.replay_time = Some(time);
+        });
+        send_status(&mut up, replayed).await?;
     }
 }
 

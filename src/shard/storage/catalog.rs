@@ -31,6 +31,10 @@ pub enum ColumnType {
     Date,
     /// `timestamptz`.
     Timestamptz,
+    /// `json`.
+    Json,
+    /// `uuid`.
+    Uuid,
     /// `jsonb`.
     Jsonb,
     /// `vector[(n)]`.
@@ -90,6 +94,8 @@ impl ColumnType {
             ColumnType::Varchar(n) => with("character varying", n),
             ColumnType::Date => "date".into(),
             ColumnType::Timestamptz => "timestamp with time zone".into(),
+            ColumnType::Json => "json".into(),
+            ColumnType::Uuid => "uuid".into(),
             ColumnType::Jsonb => "jsonb".into(),
             ColumnType::Vector(n) => with("vector", n),
             ColumnType::HalfVec(n) => with("halfvec", n),
@@ -113,6 +119,8 @@ impl ColumnType {
             ColumnType::Varchar(n) => (7, n),
             ColumnType::Date => (8, None),
             ColumnType::Timestamptz => (9, None),
+            ColumnType::Json => (16, None),
+            ColumnType::Uuid => (17, None),
             ColumnType::Jsonb => (10, None),
             ColumnType::Vector(n) => (11, n),
             ColumnType::HalfVec(n) => (12, n),
@@ -136,6 +144,8 @@ impl ColumnType {
             8 => ColumnType::Date,
             9 => ColumnType::Timestamptz,
             10 => ColumnType::Jsonb,
+            16 => ColumnType::Json,
+            17 => ColumnType::Uuid,
             11 => ColumnType::Vector(n),
             12 => ColumnType::HalfVec(n),
             13 => ColumnType::SparseVec(n),
@@ -167,6 +177,8 @@ impl ColumnType {
             | (ColumnType::Text, Value::Text(_))
             | (ColumnType::Date, Value::Date(_))
             | (ColumnType::Timestamptz, Value::Timestamptz(_))
+            | (ColumnType::Json, Value::Json(_))
+            | (ColumnType::Uuid, Value::Uuid(_))
             | (ColumnType::Jsonb, Value::Jsonb(_)) => true,
             (ColumnType::Varchar(n), Value::Text(s)) => {
                 if let Some(n) = n.filter(|&n| s.chars().count() > n as usize) {
@@ -398,15 +410,25 @@ impl IndexMethod {
     }
 }
 
-/// A secondary index on one column.
+/// A secondary index on one column, or a btree index on an expression.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexDef {
     /// Storage's id for the index (names its checkpoint file).
     pub oid: u32,
     /// Index name (unique among tables and indexes).
     pub name: String,
-    /// Position of the indexed column.
+    /// Position of the indexed column (of an expression: the first
+    /// column it reads).
     pub column: usize,
     /// Index method and its options.
     pub method: IndexMethod,
+    /// A btree index's expression, as SQL text in PostgreSQL's
+    /// `pg_get_expr` form. Storage keeps no entries for it: the executor
+    /// computes it for every row written (refusing a row it fails on, as
+    /// PostgreSQL does) and filters on it by scanning.
+    pub expression: Option<String>,
+    /// The names of the options `WITH (…)` gave, in order: what
+    /// `pg_class.reloptions` and `pg_get_indexdef` show (the others take
+    /// their defaults, which PostgreSQL does not show).
+    pub with: Vec<String>,
 }

@@ -18,7 +18,6 @@
 //! write lock meanwhile holds new readers back, as std's RwLock prefers
 //! writers), and checkpoints hold the read lock while they write.
 
-use super::catalog::IndexDef;
 use super::checkpoint;
 use super::error::{Result, StorageError};
 use super::identity;
@@ -530,6 +529,16 @@ impl Database {
         }
     }
 
+    /// The LSN of the last checkpoint (`pg_control_checkpoint()`).
+    pub fn last_checkpoint_lsn(&self) -> Lsn {
+        Lsn(self.shared.last_checkpoint.load(Ordering::Relaxed))
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.shared.data
+    }
+
     /// The current timeline and its history.
     pub fn timeline(&self) -> Timeline {
         self.shared
@@ -585,26 +594,14 @@ impl Database {
         txn: &Transaction,
         progress: &BuildProgress,
     ) -> Result<Option<(u64, IndexData)>> {
-        let [Change::CreateIndex {
-            table,
-            name,
-            column,
-            method,
-        }] = txn.changes()
-        else {
+        let [Change::CreateIndex { table, index }] = txn.changes() else {
             return Ok(None);
         };
         let tables = self.read_applied();
         let Some(t) = tables.get(table) else {
             return Ok(None);
         };
-        let def = IndexDef {
-            oid: 0,
-            name: name.clone(),
-            column: *column,
-            method: *method,
-        };
-        Ok(Some((tables.generation(), t.build_index(&def, progress)?)))
+        Ok(Some((tables.generation(), t.build_index(index, progress)?)))
     }
 
     /// The WAL position after the last commit (what `pg_current_wal_lsn()`

@@ -45,7 +45,7 @@ pub use error::{Result, StorageError};
 pub use prepared::PrepareRecord;
 pub use recovery::RecoveryReport;
 pub use space::{ColumnQuery, ColumnSpace};
-pub use table::{RowRef, Table, TableIndex};
+pub use table::{IndexData, RowRef, Table, TableIndex};
 pub use tables::Tables;
 pub use txn::{Change, Transaction};
 pub use wal::Lsn;

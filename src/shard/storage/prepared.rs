@@ -17,7 +17,6 @@
 //! prepared transaction survives a crash as prepared; checkpoints keep the
 //! undecided ones in the manifest (their Prepare records may be gone).
 
-use super::catalog::IndexDef;
 use super::row_codec::{ByteReader, ByteWriter, Decoded, Malformed};
 use super::table::RowRef;
 use super::tables::Tables;
@@ -91,9 +90,9 @@ impl Footprint {
                 | Change::AddColumn { table: name, .. } => {
                     f.locked.insert(name.clone());
                 }
-                Change::CreateIndex { table, name, .. } => {
+                Change::CreateIndex { table, index } => {
                     f.locked.insert(table.clone());
-                    f.locked.insert(name.clone());
+                    f.locked.insert(index.name.clone());
                 }
                 Change::DropIndex(name) => {
                     f.locked.insert(name.clone());
@@ -232,20 +231,10 @@ fn encode_change(c: &Change, w: &mut ByteWriter) {
             w.column(column);
             w.value(fill);
         }
-        Change::CreateIndex {
-            table,
-            name,
-            column,
-            method,
-        } => {
+        Change::CreateIndex { table, index } => {
             w.u8(5);
             w.str(table);
-            w.index_def(&IndexDef {
-                oid: 0,
-                name: name.clone(),
-                column: *column,
-                method: *method,
-            });
+            w.index_def(index);
         }
         Change::DropIndex(name) => {
             w.u8(6);
@@ -294,21 +283,10 @@ fn decode_change(r: &mut ByteReader<'_>) -> Decoded<Change> {
             column: r.column()?,
             fill: r.value()?,
         },
-        5 => {
-            let table = r.str()?;
-            let IndexDef {
-                name,
-                column,
-                method,
-                ..
-            } = r.index_def()?;
-            Change::CreateIndex {
-                table,
-                name,
-                column,
-                method,
-            }
-        }
+        5 => Change::CreateIndex {
+            table: r.str()?,
+            index: r.index_def()?,
+        },
         6 => Change::DropIndex(r.str()?),
         7 => Change::Insert {
             table: r.str()?,
@@ -330,7 +308,7 @@ fn decode_change(r: &mut ByteReader<'_>) -> Decoded<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shard::storage::catalog::{ColumnDef, ColumnType, IndexMethod};
+    use crate::shard::storage::catalog::{ColumnDef, ColumnType, IndexDef, IndexMethod};
     use crate::wire::Value;
 
     #[test]
@@ -353,9 +331,14 @@ mod tests {
                 },
                 Change::CreateIndex {
                     table: "t".into(),
-                    name: "t_idx".into(),
-                    column: 0,
-                    method: IndexMethod::BTree,
+                    index: IndexDef {
+                        oid: 0,
+                        name: "t_idx".into(),
+                        column: 0,
+                        method: IndexMethod::BTree,
+                        expression: None,
+                        with: Vec::new(),
+                    },
                 },
                 Change::Insert {
                     table: "t".into(),

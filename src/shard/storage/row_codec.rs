@@ -10,8 +10,14 @@
 //!   12 halfvec u32 dim, dim × u16 (f16 bits)
 //!   13 sparsevec u32 dim, u32 nnz, nnz × u32 index, nnz × f32
 //!   14 bit u32 len, ceil(len/8) bytes | 15 "char" u8 | 16 oid u32
-//!   17 array u32 element OID, u32 count, count × value
+//!   17 array u32 element OID, u32 count, count × value | 18 json str
+//!   19 uuid 16 bytes
 //! str    := u32 byte length, UTF-8 bytes
+//! index  := u32 oid, str name, u32 column, u8 method, then by method:
+//!   0 btree | 3 btree on an expression: str expression
+//!   4 ivfflat u8 metric, u32 lists, names | 5 hnsw u8 metric, u32 m,
+//!   u32 ef_construction, names (1, 2: the same without names, older)
+//! names  := u32 count, count × str
 //! row    := u32 value count, values
 //! ```
 //!
@@ -126,6 +132,14 @@ impl ByteWriter {
                 self.u8(10);
                 self.str(s);
             }
+            Value::Json(s) => {
+                self.u8(18);
+                self.str(s);
+            }
+            Value::Uuid(u) => {
+                self.u8(19);
+                self.buf.extend_from_slice(u);
+            }
             Value::Vector(v) => {
                 self.u8(11);
                 self.u32(v.dims() as u32);
@@ -225,23 +239,39 @@ impl ByteWriter {
         self.u32(i.oid);
         self.str(&i.name);
         self.u32(i.column as u32);
-        match i.method {
-            IndexMethod::BTree => self.u8(0),
-            IndexMethod::IvfFlat { metric, lists } => {
-                self.u8(1);
+        match (i.method, &i.expression) {
+            (IndexMethod::BTree, Some(e)) => {
+                self.u8(3);
+                self.str(e);
+            }
+            (IndexMethod::BTree, None) => self.u8(0),
+            (IndexMethod::IvfFlat { metric, lists }, _) => {
+                self.u8(4);
                 self.u8(metric.tag());
                 self.u32(lists);
+                self.names(&i.with);
             }
-            IndexMethod::Hnsw {
-                metric,
-                m,
-                ef_construction,
-            } => {
-                self.u8(2);
+            (
+                IndexMethod::Hnsw {
+                    metric,
+                    m,
+                    ef_construction,
+                },
+                _,
+            ) => {
+                self.u8(5);
                 self.u8(metric.tag());
                 self.u32(m);
                 self.u32(ef_construction);
+                self.names(&i.with);
             }
+        }
+    }
+
+    fn names(&mut self, names: &[String]) {
+        self.u32(names.len() as u32);
+        for n in names {
+            self.str(n);
         }
     }
 }
@@ -376,6 +406,8 @@ impl<'a> ByteReader<'a> {
             }
             15 => Value::Char(self.u8()?),
             16 => Value::Oid(self.u32()?),
+            18 => Value::Json(self.str()?),
+            19 => Value::Uuid(self.array()?),
             17 => {
                 let elem = self.u32()?;
                 let n = self.count(1)?;
@@ -460,24 +492,43 @@ impl<'a> ByteReader<'a> {
         let oid = self.u32()?;
         let name = self.str()?;
         let column = self.u32()? as usize;
-        let method = match self.u8()? {
+        let mut expression = None;
+        let tag = self.u8()?;
+        let method = match tag {
             0 => IndexMethod::BTree,
-            1 => IndexMethod::IvfFlat {
+            3 => {
+                expression = Some(self.str()?);
+                IndexMethod::BTree
+            }
+            1 | 4 => IndexMethod::IvfFlat {
                 metric: self.metric()?,
                 lists: self.u32()?,
             },
-            2 => IndexMethod::Hnsw {
+            2 | 5 => IndexMethod::Hnsw {
                 metric: self.metric()?,
                 m: self.u32()?,
                 ef_construction: self.u32()?,
             },
             t => return Err(malformed(format!("bad index method tag {t}"))),
         };
+        // Tags 1 and 2 come from before the given options were kept:
+        // show every option, as then.
+        let with = match tag {
+            1 => vec!["lists".to_string()],
+            2 => vec!["m".to_string(), "ef_construction".to_string()],
+            4 | 5 => {
+                let n = self.count(4)?;
+                (0..n).map(|_| self.str()).collect::<Decoded<_>>()?
+            }
+            _ => Vec::new(),
+        };
         Ok(IndexDef {
             oid,
             name,
             column,
             method,
+            expression,
+            with,
         })
     }
 }
@@ -498,6 +549,8 @@ mod tests {
             Value::Date(-17),
             Value::Timestamptz(1_234_567_890),
             Value::Jsonb("{\"a\": 1}".into()),
+            Value::Json("{\"b\":2,  \"a\": 1}".into()),
+            Value::Uuid([7; 16]),
             Value::Vector(Vector::new(vec![1.0, -2.5, 3.0]).unwrap()),
             Value::HalfVec(HalfVector::new(vec![f16::from_f32(0.5), f16::ONE]).unwrap()),
             Value::SparseVec(SparseVector::new(10, vec![1, 7], vec![2.0, -1.0]).unwrap()),
@@ -586,6 +639,8 @@ mod tests {
                 metric: Metric::Cosine,
                 lists: 10,
             },
+            expression: None,
+            with: vec!["lists".into()],
         };
         let h = IndexDef {
             oid: 10,
@@ -596,15 +651,27 @@ mod tests {
                 m: 8,
                 ef_construction: 32,
             },
+            expression: None,
+            with: vec!["ef_construction".into()],
+        };
+        let e = IndexDef {
+            oid: 11,
+            name: "items_expr_idx".into(),
+            column: 0,
+            method: IndexMethod::BTree,
+            expression: Some("(id + 1)".into()),
+            with: Vec::new(),
         };
         let mut w = ByteWriter::default();
         w.table_def(&t);
         w.index_def(&i);
         w.index_def(&h);
+        w.index_def(&e);
         let mut r = ByteReader::new(&w.buf);
         assert_eq!(r.table_def().unwrap(), t);
         assert_eq!(r.index_def().unwrap(), i);
         assert_eq!(r.index_def().unwrap(), h);
+        assert_eq!(r.index_def().unwrap(), e);
         r.finish().unwrap();
     }
 }

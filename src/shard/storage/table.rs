@@ -39,6 +39,9 @@ pub enum IndexData {
     BTree(BTreeSet<(KeyValue, u32)>),
     /// An ANN index over the column's vectors.
     Ann(AnnIndex),
+    /// A btree index on an expression: no entries (see
+    /// [`IndexDef::expression`]).
+    Expression,
 }
 
 /// A secondary index: its definition and contents.
@@ -76,7 +79,7 @@ fn index_value(index: &mut TableIndex, columns: &[ColumnStore], slot: u32, value
                 }
             }
         }
-        IndexData::Ann(_) => {}
+        IndexData::Ann(_) | IndexData::Expression => {}
     }
 }
 
@@ -94,7 +97,7 @@ fn unindex_value(index: &mut TableIndex, columns: &[ColumnStore], slot: u32, val
                 }
             }
         }
-        IndexData::Ann(_) => {}
+        IndexData::Ann(_) | IndexData::Expression => {}
     }
 }
 
@@ -416,6 +419,9 @@ impl Table {
         let column = self.def.columns.get(def.column).ok_or_else(|| {
             StorageError::new("42703", format!("column {} does not exist", def.column))
         })?;
+        if def.expression.is_some() {
+            return Ok(IndexData::Expression);
+        }
         let store = &self.columns[def.column];
         let slots: Vec<u32> = self.live_slots().filter(|&s| !store.is_null(s)).collect();
         match def.method {

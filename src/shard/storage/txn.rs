@@ -10,7 +10,7 @@
 //! and oids are chosen and where a row changed since it was read is found
 //! (40001).
 
-use super::catalog::{ColumnDef, IndexDef, IndexMethod, TableDef};
+use super::catalog::{ColumnDef, IndexDef, TableDef};
 use super::error::{Result, StorageError};
 use super::table::RowRef;
 use super::tables::Tables;
@@ -43,16 +43,12 @@ pub enum Change {
         /// Value for existing rows (the evaluated default, or NULL).
         fill: Datum,
     },
-    /// `CREATE INDEX name ON table (column) USING method`.
+    /// `CREATE INDEX name ON table … USING method`.
     CreateIndex {
         /// Table name.
         table: String,
-        /// Index name.
-        name: String,
-        /// Position of the indexed column.
-        column: usize,
-        /// Method and options.
-        method: IndexMethod,
+        /// The index (its OID is given at commit).
+        index: IndexDef,
     },
     /// `DROP INDEX`.
     DropIndex(String),
@@ -125,18 +121,11 @@ impl Change {
                 column,
                 fill,
             },
-            Change::CreateIndex {
-                table,
-                name,
-                column,
-                method,
-            } => WalRecord::CreateIndex {
+            Change::CreateIndex { table, index } => WalRecord::CreateIndex {
                 table: lookup(tables, &table)?,
                 index: IndexDef {
                     oid: tables.next_oid(),
-                    name,
-                    column,
-                    method,
+                    ..index
                 },
             },
             Change::DropIndex(name) => {
@@ -227,7 +216,7 @@ impl Transaction {
         let index_added = self
             .changes
             .iter()
-            .any(|c| matches!(c, Change::CreateIndex { name: n, .. } if n == name));
+            .any(|c| matches!(c, Change::CreateIndex { index, .. } if index.name == name));
         // A committed index lives while its table is the committed one
         // (not dropped, nor dropped and created again, in this transaction).
         let committed_index = tables.find_index(name).is_some_and(|(t, _)| {
@@ -323,29 +312,20 @@ impl Transaction {
     }
 
     /// `CREATE INDEX name ON table USING method (column)`.
-    pub fn create_index(
-        &mut self,
-        tables: &Tables,
-        table: &str,
-        name: &str,
-        column: usize,
-        method: IndexMethod,
-    ) -> Result<()> {
+    pub fn create_index(&mut self, tables: &Tables, table: &str, index: IndexDef) -> Result<()> {
         let def = self.table_def(tables, table)?;
-        if column >= def.columns.len() {
+        if index.column >= def.columns.len() {
             return Err(StorageError::new(
                 "42703",
-                format!("column {column} does not exist"),
+                format!("column {} does not exist", index.column),
             ));
         }
-        if self.relation_exists(tables, name) {
-            return Err(StorageError::duplicate_relation(name));
+        if self.relation_exists(tables, &index.name) {
+            return Err(StorageError::duplicate_relation(&index.name));
         }
         self.changes.push(Change::CreateIndex {
             table: table.to_string(),
-            name: name.to_string(),
-            column,
-            method,
+            index,
         });
         Ok(())
     }

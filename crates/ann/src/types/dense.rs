@@ -153,12 +153,33 @@ impl<E: Element> DenseVector<E> {
                 "expected unused to be 0, not {unused}"
             )));
         }
-        let mut elements = Vec::with_capacity(dim as usize);
-        for _ in 0..dim {
-            let e = E::from_wire(r.bytes(E::WIRE_SIZE)?);
-            e.check()?;
-            elements.push(e);
-        }
+        let n = dim as usize;
+        let elements = match r.remaining() >= n * E::WIRE_SIZE {
+            // The common case, in one pass without per-element bounds
+            // checks; the first bad element fails as in the loop below.
+            true => {
+                let elements: Vec<E> = r
+                    .bytes(n * E::WIRE_SIZE)?
+                    .chunks_exact(E::WIRE_SIZE)
+                    .map(E::from_wire)
+                    .collect();
+                if !elements.iter().all(|e| e.to_f32().is_finite()) {
+                    elements.iter().try_for_each(|e| e.check())?;
+                }
+                elements
+            }
+            // Short input: element by element, so a bad element before
+            // the end fails with its own message, as pgvector's loop does.
+            false => {
+                let mut elements = Vec::with_capacity(n);
+                for _ in 0..dim {
+                    let e = E::from_wire(r.bytes(E::WIRE_SIZE)?);
+                    e.check()?;
+                    elements.push(e);
+                }
+                elements
+            }
+        };
         r.finish()?;
         Ok(DenseVector(elements))
     }
@@ -415,6 +436,16 @@ mod tests {
             err_of(HalfVector::from_binary(&inf_half, None)).1,
             "infinite value not allowed in halfvec"
         );
+        // The first bad element wins, whether or not the input is short.
+        let mut bad = vec![0, 3, 0, 0];
+        for x in [1.0, f32::INFINITY, f32::NAN] {
+            bad.extend_from_slice(&x.to_be_bytes());
+        }
+        assert_eq!(e(&bad).1, "infinite value not allowed in vector");
+        assert_eq!(e(&bad[..10]).1, "insufficient data left in message");
+        assert_eq!(e(&bad[..12]).1, "infinite value not allowed in vector");
+        bad[1] = 4;
+        assert_eq!(e(&bad).1, "infinite value not allowed in vector");
         // Every truncation of a valid value fails cleanly.
         let good = Vector::new(vec![1.0, 2.0, 3.0]).unwrap().to_binary();
         for n in 0..good.len() {

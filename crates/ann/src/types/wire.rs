@@ -15,6 +15,11 @@ impl<'a> WireReader<'a> {
         WireReader { buf, pos: 0 }
     }
 
+    /// Bytes not read yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
     /// The next `n` bytes.
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.buf.len() - self.pos < n {
