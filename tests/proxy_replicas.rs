@@ -35,6 +35,11 @@ async fn proxy(primary: u16, standby: u16, replication: &str) -> RunningProxy {
     pgvshard::proxy::start(config).await.expect("proxy starts")
 }
 
+/// Replication settings of the read/write-split scenarios: a lag bound
+/// that a paused standby soon passes, no read-your-writes wait, quick polls.
+const SPLIT: &str =
+    "  max_replica_lag_ms: 500\n  read_your_writes_wait_ms: 0\n  health_check_interval_ms: 50\n";
+
 /// The port of the node that answered `sql` (its first column).
 async fn served_by(client: &tokio_postgres::Client, sql: &str) -> u16 {
     let rows = text_rows(client, sql)
@@ -73,12 +78,7 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
     .unwrap();
     let standby = PgServer::standby_of(&primary).await;
     let sb = standby.connect().await.unwrap();
-    let proxy = proxy(
-        primary.port,
-        standby.port,
-        "  max_replica_lag_ms: 500\n  read_your_writes_wait_ms: 0\n  health_check_interval_ms: 50\n",
-    )
-    .await;
+    let proxy = proxy(primary.port, standby.port, SPLIT).await;
     let admin = connect_to(proxy.addr.port()).await.unwrap();
     standby_state(&admin, "up").await;
     let rows = text_rows(&admin, "SHOW pgvshard.replicas").await.unwrap();
@@ -255,14 +255,7 @@ async fn pgvshard_shard_standbys_serve_reads_are_banned_when_paused_and_read_you
         ],
     );
     let sb = standby.connect().await;
-    let proxy = proxy(
-        primary.port,
-        standby.port,
-        "  max_replica_lag_ms: 500\n  read_your_writes_wait_ms: 0\n  health_check_interval_ms: 50\n",
-    )
-    .await;
-    let admin = connect_to(proxy.addr.port()).await.unwrap();
-    standby_state(&admin, "up").await;
+    let proxy = proxy_with(primary.port, standby.port, SPLIT).await;
     let reader = connect_to(proxy.addr.port()).await.unwrap();
     assert_eq!(
         served_by(&reader, "SELECT inet_server_port() FROM t WHERE id = 1").await,
