@@ -268,3 +268,64 @@ async fn ddl_broadcast_names_each_shard_state_and_converges() {
     let pools = text_rows(&proxy, "SHOW pgvshard.pools").await.unwrap();
     assert_eq!(pools.len(), 2);
 }
+
+/// Rows of a query as text, through the extended protocol (the client
+/// prepares, binds and executes it each time).
+async fn extended_rows(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    id: i32,
+) -> Vec<Vec<Option<String>>> {
+    let rows = client
+        .query(sql, &[&id])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    rows.iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| {
+                    let ty = r.columns()[i].type_();
+                    if *ty == tokio_postgres::types::Type::INT4 {
+                        r.get::<_, Option<i32>>(i).map(|v| v.to_string())
+                    } else {
+                        r.get::<_, Option<String>>(i)
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_kept_prepared_on_shards_follow_schema_changes() {
+    // The proxy keeps each statement prepared on its shard connections;
+    // after DDL through the proxy the same text must see the new columns
+    // and types, as the reference server does (a statement prepared on
+    // PostgreSQL before the change would fail with 0A000).
+    let fx = Fixture::start("").await;
+    let proxy = fx.client().await;
+    let reference = fx.reference.connect().await.unwrap();
+    fx.both(&proxy, "CREATE TABLE t (id int PRIMARY KEY, v int)")
+        .await;
+    fx.both(&proxy, "INSERT INTO t VALUES (1, 10), (2, 20), (3, 30)")
+        .await;
+    let sql = "SELECT * FROM t WHERE id = $1";
+    let changes = [
+        "ALTER TABLE t ADD COLUMN w int DEFAULT 7",
+        "ALTER TABLE t ALTER COLUMN v TYPE text",
+        "ALTER TABLE t DROP COLUMN w",
+    ];
+    for change in std::iter::once(None).chain(changes.map(Some)) {
+        if let Some(change) = change {
+            fx.both(&proxy, change).await;
+        }
+        // Enough executions for every pooled connection used to keep it.
+        for id in [1, 2, 3, 1, 2, 3, 1, 2, 3] {
+            assert_eq!(
+                extended_rows(&proxy, sql, id).await,
+                extended_rows(&reference, sql, id).await,
+                "after {change:?}, id {id}"
+            );
+        }
+    }
+}

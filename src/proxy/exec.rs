@@ -10,20 +10,26 @@ fn forwarded(name: &str) -> bool {
     name.starts_with("hnsw.") || name.starts_with("ivfflat.")
 }
 
+/// The registry's [`forwarded`] parameters, found once.
+static FORWARDED: std::sync::LazyLock<Vec<&'static guc::Guc>> =
+    std::sync::LazyLock::new(|| guc::GUCS.iter().filter(|g| forwarded(g.name)).collect());
+
 /// Applies the session's forwarded settings to a channel with one round
 /// trip, only when the channel's values differ (a fresh connection has
-/// pgvector's defaults, which are the registry's).
+/// pgvector's defaults, which are the registry's). Runs before every
+/// statement, so the check allocates nothing.
 pub async fn sync_settings(chan: &mut dyn ShardChannel, session: &Session) -> Result<(), PgError> {
     let current = chan.settings();
-    let changes: Vec<(String, String)> = session
-        .show_all()
-        .into_iter()
-        .filter(|(name, _, _)| forwarded(name))
-        .filter_map(|(name, value, _)| {
-            let default = guc::find(name).map_or("", |g| g.default);
-            let have = current.get(name).map_or(default, String::as_str);
-            (have != value).then(|| (name.to_string(), value))
-        })
+    let differs = |g: &'static guc::Guc| {
+        current.get(g.name).map_or(g.default, String::as_str) != session.value(g)
+    };
+    if !FORWARDED.iter().any(|g| differs(g)) {
+        return Ok(());
+    }
+    let changes: Vec<(String, String)> = FORWARDED
+        .iter()
+        .filter(|g| differs(g))
+        .map(|g| (g.name.to_string(), session.value(g).to_string()))
         .collect();
     if changes.is_empty() {
         return Ok(());

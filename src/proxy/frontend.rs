@@ -13,6 +13,7 @@
 //! (so before the acknowledgment is flushed), or at COMMIT inside a
 //! transaction. Each statement is counted by class and outcome.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -47,8 +48,22 @@ pub struct ProxyFactory {
     parses: Arc<Parses>,
 }
 
+/// A parsed statement and its kind, both worked out once per text.
+#[derive(Debug)]
+pub struct Classified {
+    statement: sql::Statement,
+    kind: StatementKind,
+}
+
+impl Classified {
+    fn new(statement: sql::Statement) -> Self {
+        let kind = classify(&statement);
+        Classified { statement, kind }
+    }
+}
+
 /// Parsed statements by their text.
-type Parses = TextMemo<Vec<sql::Statement>>;
+type Parses = TextMemo<Vec<Classified>>;
 
 /// Statements remembered parsed (see [`ProxySession::parse`]).
 const PARSES_KEPT: usize = 512;
@@ -103,7 +118,7 @@ pub enum ProxyStatement {
     /// clients see the proxy's OIDs whatever their shards use.
     TypeInfo,
     /// A statement to plan at each Execute (the only one of its parse).
-    Sql(Arc<Vec<sql::Statement>>),
+    Sql(Arc<Vec<Classified>>),
 }
 
 /// One client session.
@@ -217,31 +232,35 @@ fn show_all_columns() -> Vec<FieldDescription> {
 impl ProxySession {
     async fn statement(
         &mut self,
-        statement: &sql::Statement,
+        classified: &Classified,
         params: Option<&Params>,
         visible: Option<usize>,
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
         let start = Instant::now();
-        let bound = sql::bind_session_values(statement, out.session()).map_err(sql_error)?;
-        let statement = bound.as_ref().unwrap_or(statement);
-        let kind = classify(statement);
+        let bound =
+            sql::bind_session_values(&classified.statement, out.session()).map_err(sql_error)?;
+        let (statement, kind) = match &bound {
+            Some(b) => (b, Cow::Owned(classify(b))),
+            None => (&classified.statement, Cow::Borrowed(&classified.kind)),
+        };
+        let kind = kind.as_ref();
         let mut class = class_of(&kind);
         out.take_tag();
         let timed = self.ops.slow_log.enabled();
-        let run = self.statement_inner(statement, &kind, &mut class, params, visible, out);
+        let run = self.statement_inner(statement, kind, &mut class, params, visible, out);
         let (result, shard_times) = if timed {
             shard_timings::collect(run).await
         } else {
             (run.await, Vec::new())
         };
-        let mut written = written_tables(&kind);
+        let mut written = written_tables(kind);
         // A user function called by a read may write (catalog reads,
         // psql's \d, call only read-only ones).
         let user_tables = |i: &sql::SelectInfo| {
             i.tables.is_empty() || i.tables.iter().any(|t| !plan::is_catalog(t))
         };
-        if matches!(&kind, StatementKind::Select(i) if user_tables(i))
+        if matches!(kind, StatementKind::Select(i) if user_tables(i))
             && self.cache.is_some()
             && cache::may_write_through_functions(statement)
         {
@@ -249,6 +268,9 @@ impl ProxySession {
         }
         if written.iter().any(|t| t == SCHEMA) {
             self.describes.clear();
+            for s in &self.cluster.shards {
+                s.forget_statements();
+            }
         }
         if out.session().transaction_status() == TransactionStatus::Idle {
             self.reads.committed(&self.cluster.topology).await;
@@ -549,11 +571,13 @@ impl ProxySession {
         read: Option<topology::Policy>,
         out: &mut Responder<'_>,
     ) -> Result<(Vec<Option<Box<dyn ShardChannel>>>, bool), PgError> {
-        let mut others = self.cluster.serving_order().into_iter();
+        let mut others: Option<std::vec::IntoIter<usize>> = None;
         loop {
             match self.channels(route, read, out).await {
                 Err(e) if route.anywhere && e.code == crate::wire::sqlstate::CONNECTION_FAILURE => {
                     let tried = route.shards();
+                    let others =
+                        others.get_or_insert_with(|| self.cluster.serving_order().into_iter());
                     match others.find(|s| !tried.contains(s)) {
                         Some(next) => route.moved_to(next),
                         None => return Err(e),
@@ -679,12 +703,16 @@ impl ProxySession {
 
     /// The statements of `sql`, remembered from an earlier parse of the
     /// same text when there was one (clients repeat their statements).
-    fn parse(&self, sql: &str) -> Result<Arc<Vec<sql::Statement>>, PgError> {
+    fn parse(&self, sql: &str) -> Result<Arc<Vec<Classified>>, PgError> {
         if let Some(parsed) = self.parses.get(sql) {
             return Ok(parsed);
         }
         let t = Instant::now();
-        let statements = sql::parse(sql).map_err(sql_error)?;
+        let statements: Vec<Classified> = sql::parse(sql)
+            .map_err(sql_error)?
+            .into_iter()
+            .map(Classified::new)
+            .collect();
         self.metrics.stage(Stage::Parse, t.elapsed());
         if sql.len() > PARSE_KEPT_BYTES {
             return Ok(Arc::new(statements));
@@ -741,7 +769,10 @@ impl QueryHandler for ProxySession {
         let statements = self.parse(sql)?;
         // As PostgreSQL's lexer: every statement's notices before any runs
         // (the shards' own are not forwarded).
-        for notice in statements.iter().flat_map(crate::wire::truncation_notices) {
+        for notice in statements
+            .iter()
+            .flat_map(|c| crate::wire::truncation_notices(&c.statement))
+        {
             out.notice(&notice);
         }
         if statements.is_empty() {
@@ -771,18 +802,20 @@ impl QueryHandler for ProxySession {
             });
         }
         let parsed = self.parse(sql)?;
-        for notice in parsed.iter().flat_map(crate::wire::truncation_notices) {
+        for notice in parsed
+            .iter()
+            .flat_map(|c| crate::wire::truncation_notices(&c.statement))
+        {
             session.defer_notice(notice);
         }
-        let [statement] = parsed.as_slice() else {
+        let [Classified { statement, kind }] = parsed.as_slice() else {
             // parse_single words the error for none or several.
             return Err(sql::parse_single(sql).err().map_or_else(
                 || PgError::protocol_violation("expected one statement"),
                 sql_error,
             ));
         };
-        let kind = classify(statement);
-        let operations = ops::local::which(statement, &kind);
+        let operations = ops::local::which(statement, kind);
         let local = match kind {
             _ if operations.is_some() => operations.map(ops::local::columns),
             StatementKind::Show(name) if name == cache::SHOW_NAME => Some(cache::show_columns()),

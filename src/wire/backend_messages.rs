@@ -229,10 +229,10 @@ pub fn query(buf: &mut BytesMut, sql: &str) {
     message(buf, b'Q', |b| cstr(b, sql));
 }
 
-/// Parse into the unnamed statement.
-pub fn parse(buf: &mut BytesMut, sql: &str, param_types: &[u32]) {
+/// Parse into a statement (`""`: the unnamed one).
+pub fn parse(buf: &mut BytesMut, statement: &str, sql: &str, param_types: &[u32]) {
     message(buf, b'P', |b| {
-        cstr(b, "");
+        cstr(b, statement);
         cstr(b, sql);
         b.put_u16(count(param_types.len()));
         for t in param_types {
@@ -241,11 +241,17 @@ pub fn parse(buf: &mut BytesMut, sql: &str, param_types: &[u32]) {
     });
 }
 
-/// Bind the unnamed statement to the unnamed portal.
-pub fn bind(buf: &mut BytesMut, param_formats: &[i16], values: &[Option<Bytes>], results: &[i16]) {
+/// Bind a statement (`""`: the unnamed one) to the unnamed portal.
+pub fn bind(
+    buf: &mut BytesMut,
+    statement: &str,
+    param_formats: &[i16],
+    values: &[Option<Bytes>],
+    results: &[i16],
+) {
     message(buf, b'B', |b| {
         cstr(b, "");
-        cstr(b, "");
+        cstr(b, statement);
         b.put_u16(count(param_formats.len()));
         for f in param_formats {
             b.put_i16(*f);
@@ -272,6 +278,14 @@ pub fn describe(buf: &mut BytesMut, target: u8) {
     message(buf, b'D', |b| {
         b.put_u8(target);
         cstr(b, "");
+    });
+}
+
+/// Close a prepared statement.
+pub fn close_statement(buf: &mut BytesMut, statement: &str) {
+    message(buf, b'C', |b| {
+        b.put_u8(b'S');
+        cstr(b, statement);
     });
 }
 

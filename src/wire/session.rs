@@ -108,6 +108,12 @@ impl Session {
         Self::known(name).map(|g| g.name)
     }
 
+    /// The current value of a registry parameter (as [`Session::show`],
+    /// without the look-up by name or a copy).
+    pub fn value(&self, g: &'static Guc) -> &str {
+        self.value_of(g)
+    }
+
     fn value_of(&self, g: &'static Guc) -> &str {
         match g.name {
             "session_authorization" => return &self.user,

@@ -101,6 +101,10 @@ impl Backend for MeteredBackend {
         self.inner.invalidate_types()
     }
 
+    fn forget_statements(&self) {
+        self.inner.forget_statements()
+    }
+
     fn status(&self) -> NodeStatus {
         self.inner.status()
     }

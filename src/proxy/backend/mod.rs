@@ -18,6 +18,7 @@ pub mod local;
 pub mod metered;
 pub mod pool;
 pub mod remote;
+mod statements;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -96,6 +97,10 @@ pub trait Backend: Send + Sync + 'static {
     /// Forget the type OIDs (after CREATE/DROP EXTENSION): looked up again
     /// on the next checkout.
     fn invalidate_types(&self);
+    /// Forget the statements its connections keep prepared (after a
+    /// statement that may have changed the schema): each connection closes
+    /// them before its next request.
+    fn forget_statements(&self);
     /// Health and pool counters.
     fn status(&self) -> NodeStatus;
 }

@@ -12,7 +12,7 @@
 //! pop, never across an await.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -64,6 +64,9 @@ pub struct RemoteBackend {
     waiting: AtomicUsize,
     /// Set by [`RemoteBackend::close`]: no more checkouts.
     closed: AtomicBool,
+    /// Moved by [`Backend::forget_statements`]; a connection whose
+    /// statements are older closes them before its next request.
+    statements_epoch: AtomicU64,
 }
 
 impl RemoteBackend {
@@ -108,6 +111,7 @@ impl RemoteBackend {
             counters: Mutex::new(Counters::default()),
             waiting: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            statements_epoch: AtomicU64::new(0),
         })
     }
 
@@ -319,6 +323,8 @@ impl Pooled {
 
 impl ShardChannel for Pooled {
     fn send<'a>(&'a mut self, request: &'a Request) -> BoxFuture<'a, Result<(), PgError>> {
+        let epoch = self.home.statements_epoch.load(Ordering::Relaxed);
+        self.conn().statements.at_epoch(epoch);
         self.conn().send(request)
     }
 
@@ -352,6 +358,10 @@ impl Backend for Arc<RemoteBackend> {
 
     fn invalidate_types(&self) {
         *self.oids.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn forget_statements(&self) {
+        self.statements_epoch.fetch_add(1, Ordering::Relaxed);
     }
 
     fn status(&self) -> NodeStatus {

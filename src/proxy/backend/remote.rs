@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 
 use super::local::LocalShard;
 use super::messages::{self, BackendMessage};
+use super::statements::{ShardStatements, StatementUse};
 use super::{BoxFuture, ExtendedRequest, Request, ShardChannel};
 use crate::proxy::config::ShardConfig;
 use crate::wire::client_auth::ClientLogin;
@@ -92,6 +93,8 @@ pub struct PgConnection {
     pub(crate) copy_in: bool,
     /// When it was last returned to its pool.
     pub(crate) idle_since: Instant,
+    /// The statements it keeps prepared on the node.
+    pub(crate) statements: ShardStatements,
 }
 
 impl PgConnection {
@@ -123,6 +126,7 @@ impl PgConnection {
             writing: false,
             copy_in: false,
             idle_since: Instant::now(),
+            statements: ShardStatements::default(),
         };
         messages::startup(
             &mut c.conn.out,
@@ -202,12 +206,22 @@ impl PgConnection {
         let msg = BackendMessage::decode(tag, body).inspect_err(|_| self.broken = true)?;
         match msg {
             BackendMessage::ReadyForQuery(status) => {
+                self.statements.request_done();
                 self.status = status;
                 self.in_flight = false;
                 self.copy_in = false;
                 self.deadline = None;
             }
             BackendMessage::CopyIn => self.copy_in = true,
+            BackendMessage::Ack(b'1') => self.statements.parse_complete(),
+            // A kept statement may have changed its result type (0A000)
+            // or be gone (26000): prepare afresh from the next request on.
+            BackendMessage::Error(ref e)
+                if e.code == sqlstate::FEATURE_NOT_SUPPORTED
+                    || e.code == sqlstate::INVALID_SQL_STATEMENT_NAME =>
+            {
+                self.statements.forget()
+            }
             _ => {}
         }
         Ok(msg)
@@ -224,14 +238,27 @@ impl PgConnection {
                 values,
                 result_formats,
             }) => {
-                messages::parse(out, sql, param_types);
-                messages::bind(out, param_formats, values, result_formats);
+                for stale in self.statements.take_stale() {
+                    messages::close_statement(out, &stale);
+                }
+                let name = match self.statements.lookup(sql, param_types) {
+                    StatementUse::Bind(name) => name,
+                    StatementUse::Prepare(name) => {
+                        messages::parse(out, &name, sql, param_types);
+                        name
+                    }
+                    StatementUse::Unnamed => {
+                        messages::parse(out, "", sql, param_types);
+                        String::new()
+                    }
+                };
+                messages::bind(out, &name, param_formats, values, result_formats);
                 messages::describe(out, b'P');
                 messages::execute(out);
                 messages::sync(out);
             }
             Request::Describe { sql, param_types } => {
-                messages::parse(out, sql, param_types);
+                messages::parse(out, "", sql, param_types);
                 messages::describe(out, b'S');
                 messages::sync(out);
             }

@@ -24,6 +24,16 @@ pub fn columns() -> Vec<FieldDescription> {
 
 /// True for `SELECT pgvshard.cache_clear()`.
 pub fn is_cache_clear(statement: &Statement) -> bool {
+    // Every statement is checked: look at the text before printing the tree.
+    let name = b"cache_clear";
+    if !statement
+        .text
+        .as_bytes()
+        .windows(name.len())
+        .any(|w| w.eq_ignore_ascii_case(name))
+    {
+        return false;
+    }
     crate::stack::with_tree(statement.depth, || {
         statement
             .ast

@@ -45,6 +45,12 @@ impl Backend for ShardWriter {
         }
     }
 
+    fn forget_statements(&self) {
+        for n in self.topology.shards()[self.shard].nodes().iter() {
+            n.data.forget_statements();
+        }
+    }
+
     fn status(&self) -> NodeStatus {
         self.primary().status()
     }
