@@ -96,7 +96,9 @@ def copy_binary(conn, table, payload):
 
 
 def connect(port):
-    conn = psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=db", autocommit=True)
+    """A connection to a port on 127.0.0.1, or to a libpq connection string."""
+    dsn = port if isinstance(port, str) else f"host=127.0.0.1 port={port} user=postgres dbname=db"
+    conn = psycopg.connect(dsn, autocommit=True)
     register_vector(conn)
     return conn
 
