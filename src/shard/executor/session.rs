@@ -21,7 +21,6 @@ use crate::wire::{
 };
 use ann::{BuildProgress, HnswSearch, IterativeScan, IvfSearch};
 use sqlparser::ast::Statement as Ast;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -240,19 +239,28 @@ fn pg_now() -> i64 {
 /// Commits `txn`, then waits for the synchronous standbys. `progress`
 /// is linked to the statement's cancel flag (`cancel`), so an index build
 /// or a wait inside the commit stops at its next check when the statement
-/// is canceled.
+/// is canceled; a cancel request during the wait for the standbys ends
+/// it with the WARNING returned (the commit stands, as PostgreSQL's).
 fn commit(
     shard: &Shard,
     txn: Transaction,
-    cancel: &AtomicBool,
+    cancel: &CancelSignal,
     progress: &BuildProgress,
     level: SyncLevel,
-) -> Result<(), PgError> {
+) -> Result<Option<PgError>, PgError> {
     let lsn = shard
         .db
         .commit_with_progress(txn, progress)
         .map_err(storage_error)?;
     shard.replication.wait_synchronous(lsn, level, cancel)
+}
+
+/// `outcome` with the warning a commit may have left.
+fn noting(outcome: Outcome, warning: Option<PgError>) -> Outcome {
+    match warning {
+        Some(w) => outcome.with_notice(w),
+        None => outcome,
+    }
 }
 
 /// The session's `synchronous_commit`.
@@ -483,13 +491,14 @@ impl ShardSession {
                     let level = sync_level(out.session());
                     let shard = self.shard.clone();
                     let cancel = out.cancel_signal().clone();
-                    tokio::task::spawn_blocking(move || {
+                    cancel.shield();
+                    let warning = tokio::task::spawn_blocking(move || {
                         let progress = BuildProgress::linked_to(cancel.shared_flag());
-                        commit(&shard, txn, cancel.flag(), &progress, level)
+                        commit(&shard, txn, &cancel, &progress, level)
                     })
                     .await
                     .map_err(join_error)??;
-                    Outcome::tag("COMMIT")
+                    noting(Outcome::tag("COMMIT"), warning)
                 }
             },
             TransactionControl::Rollback => {
@@ -571,6 +580,7 @@ impl ShardSession {
     ) -> Result<Outcome, PgError> {
         let shard = self.shard.clone();
         let cancel = out.cancel_signal().clone();
+        cancel.shield();
         let (tag, finish) = match tp {
             TwoPhase::Prepare(gid) => {
                 let txn = self.end_block();
@@ -595,15 +605,13 @@ impl ShardSession {
                 };
                 let progress = BuildProgress::linked_to(cancel.shared_flag());
                 let level = sync_level(session);
-                tokio::task::spawn_blocking(move || {
+                let warning = tokio::task::spawn_blocking(move || {
                     let lsn = shard.db.prepare(record, &progress).map_err(storage_error)?;
-                    shard
-                        .replication
-                        .wait_synchronous(lsn, level, cancel.flag())
+                    shard.replication.wait_synchronous(lsn, level, &cancel)
                 })
                 .await
                 .map_err(join_error)??;
-                return Ok(Outcome::tag("PREPARE TRANSACTION"));
+                return Ok(noting(Outcome::tag("PREPARE TRANSACTION"), warning));
             }
             TwoPhase::CommitPrepared(gid) => (("COMMIT PREPARED", "COMMIT"), (gid, true)),
             TwoPhase::RollbackPrepared(gid) => (("ROLLBACK PREPARED", "ROLLBACK"), (gid, false)),
@@ -616,18 +624,16 @@ impl ShardSession {
         }
         let (gid, commit) = finish;
         let level = sync_level(out.session());
-        tokio::task::spawn_blocking(move || {
+        let warning = tokio::task::spawn_blocking(move || {
             let lsn = shard
                 .db
                 .finish_prepared(&gid, commit)
                 .map_err(storage_error)?;
-            shard
-                .replication
-                .wait_synchronous(lsn, level, cancel.flag())
+            shard.replication.wait_synchronous(lsn, level, &cancel)
         })
         .await
         .map_err(join_error)??;
-        Ok(Outcome::tag(tag.0))
+        Ok(noting(Outcome::tag(tag.0), warning))
     }
 
     async fn statement(
@@ -669,6 +675,7 @@ impl ShardSession {
                 } else {
                     Transaction::new()
                 };
+                job.cancel.shield();
                 let (outcome, txn) =
                     tokio::task::spawn_blocking(move || write(&job, txn, in_block))
                         .await
@@ -725,6 +732,7 @@ impl ShardSession {
         } else {
             Transaction::new()
         };
+        cancel.shield();
         let (outcome, txn) = tokio::task::spawn_blocking(move || {
             let mut txn = txn;
             let r = shard
@@ -737,7 +745,7 @@ impl ShardSession {
                 r,
                 txn,
                 in_block,
-                cancel.flag(),
+                &cancel,
                 &BuildProgress::linked_to(cancel.shared_flag()),
                 level,
             )
@@ -751,18 +759,21 @@ impl ShardSession {
     }
 }
 
+/// Ends a write statement (its session [shielded](CancelSignal::shield)
+/// it): canceled before this point it fails with 57014 and leaves nothing
+/// behind; outside a transaction block it commits.
 fn finish_write(
     shard: &Shard,
     r: Result<Outcome, PgError>,
     txn: Transaction,
     in_block: bool,
-    cancel: &AtomicBool,
+    cancel: &CancelSignal,
     progress: &BuildProgress,
     level: SyncLevel,
 ) -> (Result<Outcome, PgError>, Option<Transaction>) {
-    match r {
+    match r.and_then(|o| cancel.error().map_or(Ok(o), Err)) {
         Ok(o) if !in_block => (
-            commit(shard, txn, cancel, progress, level).map(|()| o),
+            commit(shard, txn, cancel, progress, level).map(|w| noting(o, w)),
             None,
         ),
         r => (r, Some(txn)),
@@ -954,15 +965,7 @@ fn write(
                 .push(entry.clone());
         }
         let level = sync_level(&job.globals.session);
-        let result = finish_write(
-            &job.shard,
-            r,
-            txn,
-            in_block,
-            job.cancel.flag(),
-            &progress,
-            level,
-        );
+        let result = finish_write(&job.shard, r, txn, in_block, &job.cancel, &progress, level);
         if building.is_some() {
             job.shard
                 .builds
