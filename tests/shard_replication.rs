@@ -11,7 +11,7 @@ mod pg_support;
 mod shard_support;
 
 use pg_support::PgServer;
-use shard_support::{fresh_dir, metrics_port, scrape, value, Shard};
+use shard_support::{answer_line, fresh_dir, metrics_port, scrape, value, Shard};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -574,6 +574,189 @@ async fn acknowledged_synchronous_commits_survive_the_primary() {
     old.stop();
     s2.stop();
     s1.stop();
+}
+
+/// A client whose notices (severity, SQLSTATE, message | detail) are kept.
+async fn noting_client(
+    port: u16,
+) -> (
+    tokio_postgres::Client,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let (client, mut conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = notices.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notice(n) = m {
+                kept.lock().unwrap().push(format!(
+                    "{} {} {} | {}",
+                    n.severity(),
+                    n.code().code(),
+                    n.message(),
+                    n.detail().unwrap_or("")
+                ));
+            }
+        }
+    });
+    (client, notices)
+}
+
+/// `fut`, logged with the time it took; a step over 15 s fails the test
+/// instead of hanging it.
+async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(15), fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still running after 15 s"));
+    eprintln!("{what}: {} ms", started.elapsed().as_millis());
+    r
+}
+
+/// What a server does with `synchronous_commit` spellings, and with
+/// commits whose wait for an absent synchronous standby is canceled (by a
+/// cancel request, past statement_timeout, at COMMIT, in COPY): each line
+/// says whether the statement succeeded, its notices, and what is stored.
+async fn synchronous_commit_behaviour(port: u16) -> Vec<String> {
+    let mut seen = Vec::new();
+    let (c, notices) = bounded("connect", noting_client(port)).await;
+    for v in [
+        "true", "false", "yes", "no", "1", "0", "'1'", "ON", "Off", "tru", "2", "local",
+    ] {
+        let set = format!("SET synchronous_commit = {v}");
+        seen.push(match bounded(&set, c.simple_query(&set)).await {
+            Ok(_) => format!(
+                "{v}: {}",
+                bounded("SHOW", answer_line(&c, "SHOW synchronous_commit")).await
+            ),
+            Err(e) => {
+                let db = e.as_db_error().unwrap();
+                format!("{v}: {} {} {:?}", db.code().code(), db.message(), db.hint())
+            }
+        });
+    }
+    // One statement per query: the implicit transaction of a
+    // multi-statement query commits after its RESET, and would wait.
+    bounded("CREATE TABLE", c.batch_execute("CREATE TABLE t (id int)"))
+        .await
+        .unwrap();
+    bounded("RESET", c.batch_execute("RESET synchronous_commit"))
+        .await
+        .unwrap();
+    let canceled = |sql: &'static str| {
+        let (token, c) = (c.cancel_token(), &c);
+        async move {
+            let cancel = async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+            };
+            let (r, ()) = bounded(sql, async { tokio::join!(c.simple_query(sql), cancel) }).await;
+            r.map(|_| "ok".to_string())
+                .unwrap_or_else(|e| shard_support::sqlstate(&e))
+        }
+    };
+    let mut step = |what: &str, outcome: String| {
+        seen.push(format!(
+            "{what}: {outcome} {:?}",
+            std::mem::take(&mut *notices.lock().unwrap())
+        ));
+    };
+    step("cancel request", canceled("INSERT INTO t VALUES (1)").await);
+    // statement_timeout does not end the wait: only the cancel request.
+    bounded(
+        "SET statement_timeout",
+        c.batch_execute("SET statement_timeout = '200ms'"),
+    )
+    .await
+    .unwrap();
+    step(
+        "statement_timeout",
+        canceled("INSERT INTO t VALUES (2)").await,
+    );
+    bounded(
+        "BEGIN; INSERT",
+        c.batch_execute("RESET statement_timeout; BEGIN; INSERT INTO t VALUES (3)"),
+    )
+    .await
+    .unwrap();
+    step("COMMIT", canceled("COMMIT").await);
+    let sink = bounded(
+        "COPY FROM STDIN",
+        c.copy_in::<_, bytes::Bytes>("COPY t FROM STDIN"),
+    )
+    .await
+    .unwrap();
+    let token = c.cancel_token();
+    let copied = bounded("COPY with a cancel", async {
+        tokio::join!(
+            async {
+                let mut sink = std::pin::pin!(sink);
+                futures_util::SinkExt::send(&mut sink, bytes::Bytes::from_static(b"4\n"))
+                    .await
+                    .unwrap();
+                sink.as_mut().finish().await
+            },
+            async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+            }
+        )
+        .0
+    })
+    .await;
+    // tokio-postgres sends COPY by the extended protocol: PostgreSQL
+    // commits at Sync, after CommandComplete, so the WARNING comes after
+    // the count; a round trip collects it.
+    bounded("SELECT 1", c.simple_query("SELECT 1"))
+        .await
+        .unwrap();
+    step("COPY", format!("{:?}", copied.map_err(|e| e.to_string())));
+    // A write that runs past statement_timeout fails and leaves nothing.
+    bounded(
+        "SET statement_timeout",
+        c.batch_execute("SET statement_timeout = '100ms'"),
+    )
+    .await
+    .unwrap();
+    let long = "INSERT INTO t SELECT g FROM generate_series(10, 2000000) g";
+    seen.push(format!(
+        "mid-statement: {}",
+        bounded(long, answer_line(&c, long)).await
+    ));
+    bounded(
+        "SET local",
+        c.batch_execute("RESET statement_timeout; SET synchronous_commit = local"),
+    )
+    .await
+    .unwrap();
+    seen.push(bounded("SELECT", answer_line(&c, "SELECT id FROM t ORDER BY id")).await);
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronous_commit_spellings_and_canceled_waits_match_postgres() {
+    let pg = bounded(
+        "PostgreSQL",
+        PgServer::start_with(&["synchronous_standby_names=s1", "synchronous_commit=on"]),
+    )
+    .await;
+    let expected = synchronous_commit_behaviour(pg.port).await;
+    // A canceled wait is a WARNING and the commit stands.
+    assert!(
+        expected[12].starts_with("cancel request: ok [\"WARNING 01000 canceling wait"),
+        "{expected:?}"
+    );
+    let dir = fresh_dir("repl-cancel-wait");
+    let config = dir.with_extension("yaml");
+    std::fs::write(&config, "synchronous_standby_names: s1\n").unwrap();
+    let primary = Shard::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    assert_eq!(synchronous_commit_behaviour(primary.port).await, expected);
+    primary.stop();
 }
 
 /// Start LSN of the oldest WAL segment left in a shard's data directory.
