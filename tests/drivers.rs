@@ -335,3 +335,112 @@ fn llamaindex_vector_store_matches_postgres() {
 fn uuid_and_json_parameters_match_postgres() {
     agree("uuid_json");
 }
+
+async fn client(port: u16) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to {port}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// The first column of each row `sql` returns, as text.
+async fn texts(c: &tokio_postgres::Client, sql: &str) -> Vec<Option<String>> {
+    c.simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// LangChain's first statement takes `pg_advisory_xact_lock`: a second
+/// session cannot take the lock until the first's transaction ends, and a
+/// waiter goes on when it does — on a shard and through the proxy (which
+/// takes every transaction-level lock on one fixed shard). Session-level
+/// locks count their holds as PostgreSQL's on a shard; the proxy refuses
+/// them, naming them (its shard connections are pooled per transaction).
+#[test]
+fn advisory_locks_match_postgres() {
+    let t = targets();
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(advisory_locks(&t));
+}
+
+async fn advisory_locks(t: &Targets) {
+    for (name, port) in [
+        ("control", t.control.port),
+        ("proxy", t.proxy.port),
+        ("shard", t.shard.port),
+    ] {
+        let (a, b) = (client(port).await, client(port).await);
+        a.batch_execute("BEGIN; SELECT pg_advisory_xact_lock(1573678846307946496)")
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let try_lock = "SELECT pg_try_advisory_xact_lock(1573678846307946496)";
+        assert_eq!(texts(&b, try_lock).await, [Some("f".into())], "{name}");
+        let waiter = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            b.batch_execute("SELECT pg_advisory_xact_lock(1573678846307946496)")
+                .await
+                .map(|()| (started.elapsed(), b))
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiter.is_finished(), "{name}: the waiter got the lock");
+        a.batch_execute("COMMIT").await.expect("commit");
+        let (waited, b) = waiter
+            .await
+            .expect("waiter")
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(waited >= Duration::from_millis(300), "{name}: {waited:?}");
+        assert_eq!(texts(&a, try_lock).await, [Some("t".into())], "{name}");
+        let session_locks = "SELECT pg_advisory_lock(42), pg_try_advisory_lock(1, 2), pg_advisory_unlock(42), pg_advisory_unlock(42)";
+        if name == "proxy" {
+            let e = b.simple_query(session_locks).await.expect_err("refused");
+            let e = e.as_db_error().expect("a database error");
+            assert_eq!(e.code().code(), "0A000");
+            assert!(
+                e.message().starts_with("session-level advisory locks"),
+                "{e}"
+            );
+            continue;
+        }
+        let messages = b.simple_query(session_locks).await.expect(name);
+        let row = messages
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+                _ => None,
+            })
+            .expect("a row");
+        let values: Vec<_> = (0..4).map(|i| row.get(i)).collect();
+        assert_eq!(
+            values,
+            [Some(""), Some("t"), Some("t"), Some("f")],
+            "{name}"
+        );
+        assert_eq!(
+            texts(&a, "SELECT pg_try_advisory_lock(1, 2)").await,
+            [Some("f".into())],
+            "{name}: b holds (1, 2) for its session"
+        );
+        drop(b);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            texts(
+                &a,
+                "SELECT pg_try_advisory_lock(1, 2), pg_advisory_unlock_all()"
+            )
+            .await,
+            [Some("t".into())],
+            "{name}: a session's locks end with it"
+        );
+    }
+}

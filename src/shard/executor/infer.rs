@@ -259,8 +259,16 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "pg_promote"
                     | "pg_is_wal_replay_paused"
                     | "pg_reload_conf"
-                    | "pgvshard_rejoin_as_standby" => plain(oid::BOOL),
-                    "pg_wal_replay_pause" | "pg_wal_replay_resume" => plain(oid::VOID),
+                    | "pgvshard_rejoin_as_standby"
+                    | "pg_try_advisory_lock"
+                    | "pg_try_advisory_xact_lock"
+                    | "pg_advisory_unlock" => plain(oid::BOOL),
+                    "pg_wal_replay_pause"
+                    | "pg_wal_replay_resume"
+                    | "pg_advisory_lock"
+                    | "pg_advisory_xact_lock"
+                    | "pg_advisory_unlock_all"
+                    | "pg_sleep" => plain(oid::VOID),
                     "inet_server_port" => plain(oid::INT4),
                     "pg_last_xact_replay_timestamp" => plain(oid::TIMESTAMPTZ),
                     "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),

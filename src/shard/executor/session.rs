@@ -1,6 +1,7 @@
 //! One client session: statement dispatch, the open transaction, and the
 //! bridge from async protocol handling to blocking work.
 
+use super::advisory_locks::Scope as LockScope;
 use super::expr::{Env, Globals, StandbyPositions};
 use super::select::{is_short_knn, run_query, Column, Ctx, PlanSeen, Relation};
 use super::{
@@ -53,6 +54,7 @@ impl HandlerFactory for ShardFactory {
             }
         };
         Ok(ShardSession {
+            pid: session.pid,
             shard: self.shard.clone(),
             txn: None,
             savepoints: Vec::new(),
@@ -71,6 +73,8 @@ pub struct PreparedStatement {
 
 /// One session's executor.
 pub struct ShardSession {
+    /// The session's process id (holder of its advisory locks).
+    pid: i32,
     shard: Arc<Shard>,
     /// The open transaction block's write set.
     txn: Option<Transaction>,
@@ -82,6 +86,13 @@ pub struct ShardSession {
     /// The ANN settings as of a [`Session::settings_version`]: read from
     /// the settings again only when they may have changed.
     ann: Option<(u64, AnnSearch)>,
+}
+
+impl Drop for ShardSession {
+    /// A session's advisory locks end with it.
+    fn drop(&mut self) {
+        self.shard.advisory_locks.release_all(self.pid, None);
+    }
 }
 
 fn parse_error(e: sql::SqlError) -> PgError {
@@ -284,6 +295,8 @@ impl ShardSession {
                 }
             }),
             recovery: Some(self.recovery()),
+            advisory_locks: Arc::clone(&self.shard.advisory_locks),
+            cancel: Arc::default(),
         }
     }
 
@@ -294,7 +307,28 @@ impl ShardSession {
         }
     }
 
+    /// Runs one statement; when it leaves no transaction open (it ended
+    /// one, or ran outside a block), the transaction's advisory locks end.
     async fn run(
+        &mut self,
+        stmt: &Arc<sql::Statement>,
+        kind: StatementKind,
+        params: Vec<Datum>,
+        param_types: Vec<u32>,
+        out: &mut Responder<'_>,
+    ) -> Result<(), PgError> {
+        let result = self
+            .run_statement(stmt, kind, params, param_types, out)
+            .await;
+        if out.session().transaction_status() == TransactionStatus::Idle {
+            self.shard
+                .advisory_locks
+                .release_all(self.pid, Some(LockScope::Transaction));
+        }
+        result
+    }
+
+    async fn run_statement(
         &mut self,
         stmt: &Arc<sql::Statement>,
         kind: StatementKind,
@@ -395,6 +429,7 @@ impl ShardSession {
                     ));
                 }
                 out.session().reset_all();
+                self.shard.advisory_locks.release_all(self.pid, None);
                 Outcome::tag("DISCARD ALL")
             }
             StatementKind::Transaction(tc) => self.transaction(tc, out).await?,
@@ -437,6 +472,7 @@ impl ShardSession {
         param_types: Vec<u32>,
         out: &mut Responder<'_>,
     ) -> Result<Job, PgError> {
+        let cancel = out.cancel_signal().clone();
         let session = out.session();
         let ann = self.ann_settings(session)?;
         Ok(Job {
@@ -446,8 +482,11 @@ impl ShardSession {
             params,
             param_types,
             ann,
-            globals: self.globals(session),
-            cancel: out.cancel_signal().clone(),
+            globals: Globals {
+                cancel: Arc::clone(&cancel),
+                ..self.globals(session)
+            },
+            cancel,
             own_writes: Vec::new(),
             plan: PlanSeen::default(),
         })
