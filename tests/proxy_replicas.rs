@@ -125,7 +125,7 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
         "SELECT inet_server_port() FROM t WHERE id = 2 FOR SHARE",
         "SELECT inet_server_port(), nextval('s')",
         "SELECT inet_server_port(), setval('s', 10)",
-        "SELECT inet_server_port(), pg_advisory_lock(7), pg_advisory_unlock(7)",
+        "SELECT inet_server_port(), pg_advisory_xact_lock(7)",
         "/* pgvshard:primary */ SELECT inet_server_port()",
     ] {
         assert_eq!(served_by(&reader, sql).await, primary.port, "{sql}");

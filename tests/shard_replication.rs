@@ -13,7 +13,7 @@ mod pg_support;
 mod shard_support;
 
 use pg_support::PgServer;
-use shard_support::{answer_line, fresh_dir, metrics_port, scrape, value, Shard};
+use shard_support::{answer_line, eventually, fresh_dir, metrics_port, scrape, value, Shard};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -1024,4 +1024,73 @@ async fn a_standby_behind_the_retained_wal_says_so_and_resyncs_from_an_empty_dir
 /// The data directory a test's standby `name` used (kept as it is).
 fn fresh_or_kept(test: &str, name: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("shard-{test}-{name}"))
+}
+
+/// The ids of `t` on `shard`, in order, joined by commas.
+fn ids_of(shard: &Shard) -> String {
+    let out = shard.psql("SELECT id FROM t ORDER BY id").unwrap();
+    out.lines().collect::<Vec<_>>().join(",")
+}
+
+/// A promoted standby remembers its promotion, as PostgreSQL's does: run
+/// again with its original `--standby-of` (its old primary, back on
+/// timeline 1 with a write of its own), it stays the primary of timeline
+/// 2 and keeps its rows instead of copying the old primary's. A standby
+/// on timeline 2 pointed at the old primary refuses to follow it and
+/// keeps its rows too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_standby_never_follows_a_primary_on_an_older_timeline() {
+    let test = "repl-promoted";
+    let primary = Shard::start(&fresh_dir(&format!("{test}-primary")));
+    primary
+        .psql("CREATE TABLE t (id bigint PRIMARY KEY); INSERT INTO t VALUES (1)")
+        .unwrap();
+    let s1_dir = fresh_dir(&format!("{test}-s1"));
+    let s1 = start_standby_on(&primary, &s1_dir, "s1");
+    wait_caught_up(&primary, &s1).await;
+    let (old_dir, old_port) = (primary.dir.clone(), primary.port);
+    primary.kill9();
+    assert_eq!(s1.psql("SELECT pg_promote()").unwrap().trim(), "t");
+    s1.psql("INSERT INTO t VALUES (2)").unwrap();
+    let s2 = start_standby(&s1, test, "s2");
+    wait_caught_up(&s1, &s2).await;
+    let s2_dir = s2.dir.clone();
+    s2.stop();
+
+    // The old primary is back on its port, on timeline 1, and writes.
+    let old = Shard::start_on(&old_dir, old_port, &[]);
+    old.psql("INSERT INTO t VALUES (3)").unwrap();
+
+    // s1 restarted exactly as it was first started: still the primary.
+    s1.stop();
+    let s1 = start_standby_on(&old, &s1_dir, "s1");
+    assert_eq!(
+        s1.psql("SELECT pg_is_in_recovery(), timeline_id FROM pg_control_checkpoint()")
+            .unwrap()
+            .trim(),
+        "f|2"
+    );
+    assert_eq!(ids_of(&s1), "1,2");
+    s1.psql("INSERT INTO t VALUES (4)").unwrap();
+    let log = std::fs::read_to_string(s1_dir.with_extension("log")).unwrap();
+    assert!(
+        log.contains("this data directory was promoted: starting as a primary"),
+        "{log}"
+    );
+
+    // s2, on timeline 2, pointed at the old primary: it stays a standby
+    // with timeline 2's rows and says why it does not follow.
+    let s2 = start_standby_on(&old, &s2_dir, "s2");
+    let s2_log = s2_dir.with_extension("log");
+    eventually(20, "s2 refuses the older timeline", || async {
+        std::fs::read_to_string(&s2_log).unwrap().contains(&format!(
+            "primary 127.0.0.1:{old_port} is on timeline 1, older than this server's timeline 2"
+        ))
+    })
+    .await;
+    assert_eq!(s2.psql("SELECT pg_is_in_recovery()").unwrap().trim(), "t");
+    assert_eq!(ids_of(&s2), "1,2");
+    s2.stop();
+    s1.stop();
+    old.stop();
 }

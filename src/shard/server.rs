@@ -8,6 +8,7 @@ use super::replication::recovery_conf::{self, AutoConf};
 use super::replication::sync::SyncStandbys;
 use super::replication::upstream::StandbyOf;
 use super::replication::{receiver, Replication};
+use super::storage::timeline::Timeline;
 use super::storage::{Database, StorageOptions};
 use crate::metrics::{MetricsServer, Registry};
 use crate::wire::{self, AuthMethod, TlsConfig, WireConfig};
@@ -199,12 +200,26 @@ impl ShardConfig {
 }
 
 /// The primary this shard streams from, if it is a standby:
-/// `standby.signal` in the data directory or `standby_of:` makes it one,
-/// and `primary_conninfo` (`ALTER SYSTEM`) amends `standby_of:`.
+/// `standby.signal` in the data directory makes it one, and so does
+/// `standby_of:` unless the data directory was promoted since
+/// ([`recovery_conf::PROMOTED`]); `primary_conninfo` (`ALTER SYSTEM`)
+/// amends `standby_of:`.
 fn standby_source(config: &ShardConfig) -> Result<Option<StandbyOf>, String> {
     let data = &config.data_dir;
     let conf = AutoConf::load(data)?;
-    let base = match (&config.standby_of, recovery_conf::standby_signal(data)) {
+    let signal = recovery_conf::standby_signal(data);
+    if config.standby_of.is_some() && !signal {
+        if let Some(timeline) = promoted_to(data)? {
+            tracing::warn!(
+                timeline,
+                "this data directory was promoted: starting as a primary, not as the standby \
+                 standby_of: names (make it a standby with pgvshard_rejoin_as_standby() or {})",
+                recovery_conf::STANDBY_SIGNAL
+            );
+            return Ok(None);
+        }
+    }
+    let base = match (&config.standby_of, signal) {
         (Some(s), _) => s.clone(),
         (None, true) if conf.get("primary_conninfo").is_some() => StandbyOf::default(),
         (None, true) => {
@@ -217,6 +232,18 @@ fn standby_source(config: &ShardConfig) -> Result<Option<StandbyOf>, String> {
         (None, false) => return Ok(None),
     };
     conf.primary(&base).map(Some)
+}
+
+/// The timeline `data` was promoted to, if its promotion completed (its
+/// timeline reached the one recorded).
+fn promoted_to(data: &Path) -> Result<Option<u32>, String> {
+    let Some(promoted) = recovery_conf::promoted(data) else {
+        return Ok(None);
+    };
+    let current = Timeline::load(data)
+        .map_err(|e| format!("cannot open {}: {e}", data.display()))?
+        .current;
+    Ok((current >= promoted).then_some(promoted))
 }
 
 /// Opens the data directory. A standby's is first filled with a base
