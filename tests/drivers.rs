@@ -205,6 +205,8 @@ async fn queries_drivers_send(t: &Targets) {
         "CREATE INDEX sql_docs_e3 ON sql_docs USING ivfflat (e vector_l2_ops) WITH (lists = 1)",
         "CREATE INDEX ON sql_docs ((meta ->> 'k'))",
         "CREATE INDEX sql_docs_f ON sql_docs (CAST(body ->> 'a' AS FLOAT))",
+        "CREATE INDEX sql_docs_gin ON sql_docs USING gin (meta jsonb_path_ops)",
+        "CREATE INDEX ON sql_docs USING gin (meta)",
         // LangChain's collection table, less its UNIQUE (name).
         "DROP TABLE IF EXISTS sql_collections",
         "CREATE TABLE sql_collections (uuid UUID PRIMARY KEY, name VARCHAR NOT NULL, cmetadata JSON)",
@@ -250,6 +252,15 @@ async fn queries_drivers_send(t: &Targets) {
         "SELECT id, meta ? 'k', meta ?| array['x', 'k'], meta ?& array['k', 'n'] FROM sql_docs ORDER BY id",
         "SELECT body = body FROM sql_docs",
         "SELECT id FROM sql_docs ORDER BY (body->>'a')::float",
+        // LangChain's metadata filters: jsonpath, jsonb_exists.
+        r#"SELECT id, jsonb_path_match(meta, CAST('$.k == $v' AS JSONPATH), '{"v": "x"}'), jsonb_path_match(meta, '$.k > $v', '{"v": 1}'), meta @@ '$.n[0] >= 2 && !($.k == null)', meta @? '$[*] ? (@ == 2)', meta @? 'strict $.k' FROM sql_docs ORDER BY id"#,
+        "SELECT id, jsonb_exists(meta, 'k'), NOT jsonb_exists(meta, 'k'::varchar), jsonb_exists_any(meta, array['n', 'q']), jsonb_exists_all(meta, array['k', 'n']) FROM sql_docs ORDER BY id",
+        r#"SELECT '$.kind == $value'::jsonpath, 'strict $.a[*] ? (@ > 1).size()'::jsonpath, '$."a b" + 1 * -2 == -$.c'::jsonpath"#,
+        r#"SELECT jsonb_path_match('{"a": 1}', '$.a')"#,
+        r#"SELECT jsonb_path_match('{"a": 1}', '$.a == $x')"#,
+        r#"SELECT jsonb_path_exists('{"a": 1}', 'strict $.b', '{}', true), jsonb_path_exists('{"a": [1, 2]}', '$.a ? (@ > 1)')"#,
+        "CREATE INDEX ON sql_docs USING gin (body)",
+        "CREATE INDEX ON sql_docs USING gin (meta text_ops)",
         // The index on CAST(body ->> 'a' AS FLOAT) refuses a row it fails on.
         r#"INSERT INTO sql_docs VALUES (9, NULL, '{"a": "x"}', NULL)"#,
         "SELECT id FROM sql_docs LIMIT '-1'",

@@ -12,6 +12,7 @@ mod depth;
 mod distinct;
 mod error;
 mod insert_rows;
+pub mod jsonpath;
 mod knn;
 mod names;
 mod params;

@@ -13,6 +13,7 @@ use super::coerce::{self, as_f64, as_i64, is_integer};
 use super::functions;
 use super::infer::TypeOf;
 use super::json_ops;
+use super::jsonpath_eval;
 use super::select::Relation;
 use super::types::cast_target;
 use crate::shard::datum::Datum;
@@ -568,6 +569,9 @@ fn binary(
     if let Some(metric) = distance_operator(op) {
         return functions::distance(metric, a, b).map(Some);
     }
+    if let Some(matched) = jsonpath_eval::path_operator(op, &a, &b) {
+        return matched;
+    }
     if let Some(tested) = json_ops::jsonb_test(op, &a, &b) {
         return tested.map(Some);
     }
@@ -943,6 +947,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
             return text(&shown);
         }
         _ => {}
+    }
+    if let Some(r) = jsonpath_eval::path_function(&name, &args) {
+        return r;
     }
     if let Some(r) = catalog_function(&name, &args, env) {
         return r;

@@ -183,7 +183,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | BinaryOperator::ArrowAt
                     | BinaryOperator::Question
                     | BinaryOperator::QuestionPipe
-                    | BinaryOperator::QuestionAnd => plain(oid::BOOL),
+                    | BinaryOperator::QuestionAnd
+                    | BinaryOperator::AtAt
+                    | BinaryOperator::AtQuestion => plain(oid::BOOL),
                     BinaryOperator::Arrow => match infer(left, cols, env)? {
                         (oid::JSON, _) => plain(oid::JSON),
                         _ => plain(oid::JSONB),
@@ -262,7 +264,12 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "pgvshard_rejoin_as_standby"
                     | "pg_try_advisory_lock"
                     | "pg_try_advisory_xact_lock"
-                    | "pg_advisory_unlock" => plain(oid::BOOL),
+                    | "pg_advisory_unlock"
+                    | "jsonb_path_match"
+                    | "jsonb_path_exists"
+                    | "jsonb_exists"
+                    | "jsonb_exists_any"
+                    | "jsonb_exists_all" => plain(oid::BOOL),
                     "pg_wal_replay_pause"
                     | "pg_wal_replay_resume"
                     | "pg_advisory_lock"

@@ -26,6 +26,7 @@ mod functions;
 mod index_expr;
 mod infer;
 mod json_ops;
+mod jsonpath_eval;
 mod overlay;
 mod pg_catalog;
 mod plan;
