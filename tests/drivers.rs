@@ -205,6 +205,8 @@ async fn queries_drivers_send(t: &Targets) {
         "CREATE INDEX sql_docs_e3 ON sql_docs USING ivfflat (e vector_l2_ops) WITH (lists = 1)",
         "CREATE INDEX ON sql_docs ((meta ->> 'k'))",
         "CREATE INDEX sql_docs_f ON sql_docs (CAST(body ->> 'a' AS FLOAT))",
+        "CREATE INDEX sql_docs_gin ON sql_docs USING gin (meta jsonb_path_ops)",
+        "CREATE INDEX ON sql_docs USING gin (meta)",
         // LangChain's collection table, less its UNIQUE (name).
         "DROP TABLE IF EXISTS sql_collections",
         "CREATE TABLE sql_collections (uuid UUID PRIMARY KEY, name VARCHAR NOT NULL, cmetadata JSON)",
@@ -250,6 +252,15 @@ async fn queries_drivers_send(t: &Targets) {
         "SELECT id, meta ? 'k', meta ?| array['x', 'k'], meta ?& array['k', 'n'] FROM sql_docs ORDER BY id",
         "SELECT body = body FROM sql_docs",
         "SELECT id FROM sql_docs ORDER BY (body->>'a')::float",
+        // LangChain's metadata filters: jsonpath, jsonb_exists.
+        r#"SELECT id, jsonb_path_match(meta, CAST('$.k == $v' AS JSONPATH), '{"v": "x"}'), jsonb_path_match(meta, '$.k > $v', '{"v": 1}'), meta @@ '$.n[0] >= 2 && !($.k == null)', meta @? '$[*] ? (@ == 2)', meta @? 'strict $.k' FROM sql_docs ORDER BY id"#,
+        "SELECT id, jsonb_exists(meta, 'k'), NOT jsonb_exists(meta, 'k'::varchar), jsonb_exists_any(meta, array['n', 'q']), jsonb_exists_all(meta, array['k', 'n']) FROM sql_docs ORDER BY id",
+        r#"SELECT '$.kind == $value'::jsonpath, 'strict $.a[*] ? (@ > 1).size()'::jsonpath, '$."a b" + 1 * -2 == -$.c'::jsonpath"#,
+        r#"SELECT jsonb_path_match('{"a": 1}', '$.a')"#,
+        r#"SELECT jsonb_path_match('{"a": 1}', '$.a == $x')"#,
+        r#"SELECT jsonb_path_exists('{"a": 1}', 'strict $.b', '{}', true), jsonb_path_exists('{"a": [1, 2]}', '$.a ? (@ > 1)')"#,
+        "CREATE INDEX ON sql_docs USING gin (body)",
+        "CREATE INDEX ON sql_docs USING gin (meta text_ops)",
         // The index on CAST(body ->> 'a' AS FLOAT) refuses a row it fails on.
         r#"INSERT INTO sql_docs VALUES (9, NULL, '{"a": "x"}', NULL)"#,
         "SELECT id FROM sql_docs LIMIT '-1'",
@@ -334,4 +345,113 @@ fn llamaindex_vector_store_matches_postgres() {
 #[test]
 fn uuid_and_json_parameters_match_postgres() {
     agree("uuid_json");
+}
+
+async fn client(port: u16) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connect to {port}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// The first column of each row `sql` returns, as text.
+async fn texts(c: &tokio_postgres::Client, sql: &str) -> Vec<Option<String>> {
+    c.simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).map(str::to_string)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// LangChain's first statement takes `pg_advisory_xact_lock`: a second
+/// session cannot take the lock until the first's transaction ends, and a
+/// waiter goes on when it does — on a shard and through the proxy (which
+/// takes every transaction-level lock on one fixed shard). Session-level
+/// locks count their holds as PostgreSQL's on a shard; the proxy refuses
+/// them, naming them (its shard connections are pooled per transaction).
+#[test]
+fn advisory_locks_match_postgres() {
+    let t = targets();
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(advisory_locks(&t));
+}
+
+async fn advisory_locks(t: &Targets) {
+    for (name, port) in [
+        ("control", t.control.port),
+        ("proxy", t.proxy.port),
+        ("shard", t.shard.port),
+    ] {
+        let (a, b) = (client(port).await, client(port).await);
+        a.batch_execute("BEGIN; SELECT pg_advisory_xact_lock(1573678846307946496)")
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let try_lock = "SELECT pg_try_advisory_xact_lock(1573678846307946496)";
+        assert_eq!(texts(&b, try_lock).await, [Some("f".into())], "{name}");
+        let waiter = tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            b.batch_execute("SELECT pg_advisory_xact_lock(1573678846307946496)")
+                .await
+                .map(|()| (started.elapsed(), b))
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiter.is_finished(), "{name}: the waiter got the lock");
+        a.batch_execute("COMMIT").await.expect("commit");
+        let (waited, b) = waiter
+            .await
+            .expect("waiter")
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(waited >= Duration::from_millis(300), "{name}: {waited:?}");
+        assert_eq!(texts(&a, try_lock).await, [Some("t".into())], "{name}");
+        let session_locks = "SELECT pg_advisory_lock(42), pg_try_advisory_lock(1, 2), pg_advisory_unlock(42), pg_advisory_unlock(42)";
+        if name == "proxy" {
+            let e = b.simple_query(session_locks).await.expect_err("refused");
+            let e = e.as_db_error().expect("a database error");
+            assert_eq!(e.code().code(), "0A000");
+            assert!(
+                e.message().starts_with("session-level advisory locks"),
+                "{e}"
+            );
+            continue;
+        }
+        let messages = b.simple_query(session_locks).await.expect(name);
+        let row = messages
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => Some(r),
+                _ => None,
+            })
+            .expect("a row");
+        let values: Vec<_> = (0..4).map(|i| row.get(i)).collect();
+        assert_eq!(
+            values,
+            [Some(""), Some("t"), Some("t"), Some("f")],
+            "{name}"
+        );
+        assert_eq!(
+            texts(&a, "SELECT pg_try_advisory_lock(1, 2)").await,
+            [Some("f".into())],
+            "{name}: b holds (1, 2) for its session"
+        );
+        drop(b);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            texts(
+                &a,
+                "SELECT pg_try_advisory_lock(1, 2), pg_advisory_unlock_all()"
+            )
+            .await,
+            [Some("t".into())],
+            "{name}: a session's locks end with it"
+        );
+    }
 }

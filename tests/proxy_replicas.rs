@@ -1,17 +1,23 @@
 //! Read/write splitting over a real PostgreSQL + pgvector primary and its
-//! streaming standby (pg_basebackup -R): which node answered is told by
+//! streaming standby (pg_basebackup -R), and over `pgvshard shard` nodes
+//! (`--standby-of`): which node answered is told by
 //! `inet_server_port()`, a per-node marker. Reads reach the standby and
 //! every statement class that writes, locks or may write reaches the
-//! primary (the standby would refuse a write with 25006); a standby whose
+//! primary (the standby would refuse a write with 25006; a data-modifying
+//! WITH is refused by the proxy with 0A000); a standby whose
 //! replay is paused is banned by lag and comes back when resumed; and a
 //! session reads its own writes in a 1,000-iteration loop while the
 //! standby applies WAL late, where a session that did not write sees the
 //! standby's older value (the control that shows the loop could fail).
 //!
-//! Failover: the primary killed with SIGKILL under a write load, its
-//! synchronous standby is promoted by one of two proxies sharing Redis,
-//! both route writes to it, no acknowledged write is lost, reads go on,
-//! and the old primary, restarted, is fenced and never written to.
+//! Failover, over PostgreSQL and over `pgvshard shard` nodes alike: the
+//! primary killed with SIGKILL under a write load, its synchronous
+//! standby is promoted by one of two proxies sharing Redis, both route
+//! writes to it within 5 s, no acknowledged write is lost, reads go on,
+//! and the old primary, restarted, is never written to: PostgreSQL's
+//! stays fenced, a `pgvshard shard` rejoins as a standby of the new
+//! primary by itself — with a fresh base copy when it had committed a
+//! write the standby never got.
 
 mod pg_support;
 mod redis_support;
@@ -25,7 +31,7 @@ use pg_support::{connect_to, text_rows, PgServer};
 use pgvshard::proxy::config::ProxyConfig;
 use pgvshard::proxy::RunningProxy;
 use redis_support::RedisServer;
-use shard_support::{fresh_dir, Shard};
+use shard_support::{eventually, fresh_dir, metrics_port, scrape, value, Shard};
 
 async fn proxy(primary: u16, standby: u16, replication: &str) -> RunningProxy {
     let yaml = format!(
@@ -101,46 +107,16 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
         ]
     );
 
-    // Reads of a session that has not written go to the standby.
     let reader = connect_to(proxy.addr.port()).await.unwrap();
+    statement_classes_reach_their_nodes(&reader, primary.port, standby.port).await;
+    // Sequence functions may write too (a `pgvshard shard` has no
+    // nextval/setval of its own: its proxy hands out serial keys).
     for sql in [
-        "SELECT inet_server_port()",
-        "SELECT inet_server_port() FROM t WHERE id = 1",
-        "SELECT inet_server_port(), count(*) FROM t",
-    ] {
-        assert_eq!(served_by(&reader, sql).await, standby.port, "{sql}");
-    }
-    let port: i32 = reader
-        .query_one("SELECT inet_server_port() FROM t WHERE id = $1", &[&1i32])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(port, i32::from(standby.port), "extended protocol");
-    // Locking, functions that may write, and the hint go to the primary.
-    for sql in [
-        "SELECT inet_server_port() FROM t WHERE id = 1 FOR UPDATE",
-        "SELECT inet_server_port() FROM t WHERE id = 2 FOR SHARE",
         "SELECT inet_server_port(), nextval('s')",
         "SELECT inet_server_port(), setval('s', 10)",
-        "SELECT inet_server_port(), pg_advisory_lock(7), pg_advisory_unlock(7)",
-        "/* pgvshard:primary */ SELECT inet_server_port()",
     ] {
         assert_eq!(served_by(&reader, sql).await, primary.port, "{sql}");
     }
-    // Writes of every class succeed: the standby would refuse them (25006).
-    reader
-        .batch_execute(
-            "INSERT INTO t VALUES (3, 0); UPDATE t SET v = 1 WHERE id = 3; \
-             DELETE FROM t WHERE id = 3; CREATE TABLE u (id int PRIMARY KEY); DROP TABLE u",
-        )
-        .await
-        .unwrap();
-    let e = db_error(
-        &reader,
-        "WITH d AS (DELETE FROM t WHERE id = 2 RETURNING *) SELECT * FROM d",
-    )
-    .await;
-    assert_eq!(e.code().code(), "0A000", "{e:?}");
     // Session overrides.
     let s = connect_to(proxy.addr.port()).await.unwrap();
     s.batch_execute("SET pgvshard.target_session_attrs = 'read-write'")
@@ -235,41 +211,16 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
 async fn pgvshard_shard_standbys_serve_reads_are_banned_when_paused_and_read_your_writes_holds() {
     let primary = Shard::start(&fresh_dir("replicas-pgvshard-primary"));
     let p = primary.connect().await;
-    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0)")
-        .await
-        .unwrap();
-    let dir = fresh_dir("replicas-pgvshard-standby");
-    let config = dir.with_extension("yaml");
-    std::fs::write(
-        &config,
-        "standby_of:\n  application_name: s0.standby1\n  user: postgres\n",
+    p.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0), (2, 0)",
     )
+    .await
     .unwrap();
-    let standby = Shard::start_with(
-        &dir,
-        &[
-            "--standby-of",
-            &format!("127.0.0.1:{}", primary.port),
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
+    let standby = shard_standby(&primary, "replicas-pgvshard-standby");
     let sb = standby.connect().await;
     let proxy = proxy_with(primary.port, standby.port, SPLIT).await;
     let reader = connect_to(proxy.addr.port()).await.unwrap();
-    assert_eq!(
-        served_by(&reader, "SELECT inet_server_port() FROM t WHERE id = 1").await,
-        standby.port
-    );
-    assert_eq!(
-        served_by(&reader, "/* pgvshard:primary */ SELECT inet_server_port()").await,
-        primary.port
-    );
-    // Writes succeed: the standby would refuse them (25006).
-    reader
-        .batch_execute("INSERT INTO t VALUES (3, 0); UPDATE t SET v = 1 WHERE id = 3; DELETE FROM t WHERE id = 3")
-        .await
-        .unwrap();
+    statement_classes_reach_their_nodes(&reader, primary.port, standby.port).await;
     assert_eq!(
         db_error(&sb, "INSERT INTO t VALUES (4, 0)")
             .await
@@ -285,6 +236,74 @@ async fn pgvshard_shard_standbys_serve_reads_are_banned_when_paused_and_read_you
         "  max_replica_lag_ms: 0\n  max_replica_lag_bytes: 0\n  read_your_writes_wait_ms: 2\n  health_check_interval_ms: 50\n",
     )
     .await;
+}
+
+/// Through the proxy on `t (id, v)` (rows 1 and 2): reads of a session
+/// that has not written reach `standby`; locking, functions that may
+/// write and the hint reach `primary`; writes of every class succeed
+/// (the standby would refuse them with 25006); a data-modifying WITH is
+/// refused (0A000) before it reaches any node.
+async fn statement_classes_reach_their_nodes(
+    reader: &tokio_postgres::Client,
+    primary: u16,
+    standby: u16,
+) {
+    for sql in [
+        "SELECT inet_server_port()",
+        "SELECT inet_server_port() FROM t WHERE id = 1",
+        "SELECT inet_server_port(), count(*) FROM t",
+    ] {
+        assert_eq!(served_by(reader, sql).await, standby, "{sql}");
+    }
+    let port: i32 = reader
+        .query_one("SELECT inet_server_port() FROM t WHERE id = $1", &[&1i32])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(port, i32::from(standby), "extended protocol");
+    for sql in [
+        "SELECT inet_server_port() FROM t WHERE id = 1 FOR UPDATE",
+        "SELECT inet_server_port() FROM t WHERE id = 2 FOR SHARE",
+        "SELECT inet_server_port(), pg_advisory_xact_lock(7)",
+        "/* pgvshard:primary */ SELECT inet_server_port()",
+    ] {
+        assert_eq!(served_by(reader, sql).await, primary, "{sql}");
+    }
+    reader
+        .batch_execute(
+            "INSERT INTO t VALUES (3, 0); UPDATE t SET v = 1 WHERE id = 3; \
+             DELETE FROM t WHERE id = 3; CREATE TABLE u (id int PRIMARY KEY); DROP TABLE u",
+        )
+        .await
+        .unwrap();
+    for sql in [
+        "WITH d AS (DELETE FROM t WHERE id = 2 RETURNING *) SELECT * FROM d",
+        "WITH i AS (INSERT INTO t VALUES (5, 0) RETURNING id) SELECT inet_server_port() FROM i",
+    ] {
+        let e = db_error(reader, sql).await;
+        assert_eq!(e.code().code(), "0A000", "{sql}: {e:?}");
+    }
+}
+
+/// A `pgvshard shard` standby of `primary` named `s0.standby1`, on a
+/// fresh data directory for test `name`.
+fn shard_standby(primary: &Shard, name: &str) -> Shard {
+    let dir = fresh_dir(name);
+    let config = dir.with_extension("yaml");
+    std::fs::write(
+        &config,
+        "standby_of:\n  application_name: s0.standby1\n  user: postgres\n",
+    )
+    .unwrap();
+    Shard::start_with(
+        &dir,
+        &[
+            "--standby-of",
+            &format!("127.0.0.1:{}", primary.port),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    )
 }
 
 /// Sets the standby's `recovery_min_apply_delay`.
@@ -412,19 +431,13 @@ async fn proxy_with(primary: u16, standby: u16, replication: &str) -> RunningPro
     p
 }
 
-/// A proxy over `primary` and `standby` sharing `redis` with others, quick
-/// to fail over.
-async fn failover_proxy(
-    primary: &PgServer,
-    standby: &PgServer,
-    redis: &RedisServer,
-) -> RunningProxy {
+/// A proxy over the nodes on ports `primary` and `standby` sharing
+/// `redis` with others, quick to fail over.
+async fn failover_proxy(primary: u16, standby: u16, redis: &RedisServer) -> RunningProxy {
     let yaml = format!(
-        "listen: 127.0.0.1:0\nshards:\n  - name: s0\n    port: {}\n    pool:\n      connect_timeout_ms: 1000\n    standbys:\n      - host: 127.0.0.1\n        port: {}\n\
+        "listen: 127.0.0.1:0\nshards:\n  - name: s0\n    port: {primary}\n    pool:\n      connect_timeout_ms: 1000\n    standbys:\n      - host: 127.0.0.1\n        port: {standby}\n\
          replication:\n  health_check_interval_ms: 100\n  health_check_timeout_ms: 1000\n  failover_after_ms: 1000\n  failover_wait_ms: 20000\n\
          cache:\n  redis_url: {}\n  key_prefix: failover\n",
-        primary.port,
-        standby.port,
         redis.url()
     );
     let config = ProxyConfig::from_yaml(&yaml).expect("valid config");
@@ -448,29 +461,35 @@ async fn replicas(port: u16) -> Vec<[String; 5]> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_primary_promotes_its_synchronous_standby_without_losing_writes() {
-    let redis = RedisServer::start();
-    let mut primary = PgServer::start_with(&["synchronous_commit=on"]).await;
-    let p = primary.connect().await.unwrap();
-    p.batch_execute("CREATE TABLE w (id int PRIMARY KEY)")
-        .await
-        .unwrap();
-    let standby = PgServer::standby_named(&primary, "s0.standby1").await;
-    p.batch_execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
-        .await
-        .unwrap();
-    p.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+/// Waits until the proxy on `port` shows the old primary (the first
+/// configured node) with `role` and `state`.
+async fn old_primary_shows(port: u16, role: &str, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = replicas(port).await;
+        if rows[0][2..4] == [role.to_string(), state.to_string()] {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old primary is not {role} {state}: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `primary` lists the standby `name` as synchronous.
+async fn wait_synchronous(primary: &tokio_postgres::Client, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let rows = text_rows(
-            &p,
+            primary,
             "SELECT application_name FROM pg_stat_replication WHERE sync_state = 'sync'",
         )
         .await
         .unwrap();
-        if rows.first().and_then(|r| r[0].as_deref()) == Some("s0.standby1") {
-            break;
+        if rows.first().and_then(|r| r[0].as_deref()) == Some(name) {
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -478,91 +497,182 @@ async fn killing_the_primary_promotes_its_synchronous_standby_without_losing_wri
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    drop(p);
-    let a = failover_proxy(&primary, &standby, &redis).await;
-    let b = failover_proxy(&primary, &standby, &redis).await;
-    let (a_port, b_port) = (a.addr.port(), b.addr.port());
+}
 
-    // Writers on both proxies and a reader, each remembering what the
-    // proxy acknowledged and when writes failed.
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(Vec::<(i32, Instant)>::new()));
-    let mut writers = Vec::new();
-    for (w, port) in [(0, a_port), (1, b_port)] {
-        let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
-        writers.push(tokio::spawn(async move {
-            let mut client = connect_to(port).await.unwrap();
-            let mut id = w;
-            while !stop.load(Ordering::Relaxed) {
-                if client.is_closed() {
-                    client = connect_to(port).await.unwrap();
-                }
-                match client.execute("INSERT INTO w VALUES ($1)", &[&id]).await {
-                    Ok(_) => acked.lock().unwrap().push((id, Instant::now())),
-                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-                }
-                id += 2;
-            }
-        }));
-    }
-    let read_errors = Arc::new(Mutex::new(Vec::<String>::new()));
-    let reader = {
-        let (stop, errors) = (Arc::clone(&stop), Arc::clone(&read_errors));
-        tokio::spawn(async move {
-            let client = connect_to(b_port).await.unwrap();
-            let mut reads = 0u32;
-            while !stop.load(Ordering::Relaxed) {
-                if let Err(e) = client.query_one("SELECT count(*) FROM w", &[]).await {
-                    errors.lock().unwrap().push(e.to_string());
-                }
-                reads += 1;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            reads
+/// Each proxy's `pgvshard_failovers_total` samples, joined by `;`.
+fn failover_outcomes(proxies: &[&RunningProxy]) -> Vec<String> {
+    proxies
+        .iter()
+        .map(|p| pgvshard::metrics::render(&p.registry))
+        .map(|m| {
+            m.lines()
+                .filter(|l| l.starts_with("pgvshard_failovers_total{"))
+                .collect::<Vec<_>>()
+                .join(";")
         })
-    };
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = acked.lock().unwrap().len();
-    assert!(before > 0, "no write went through before the kill");
-    primary.kill9();
-    let killed = Instant::now();
-    // Writes resume once a standby is promoted.
-    let deadline = killed + Duration::from_secs(60);
-    let resumed = loop {
-        let first_after = acked
+        .collect()
+}
+
+/// The ids of `w` on `node`, in order.
+async fn ids_in_w(node: &tokio_postgres::Client) -> Vec<i32> {
+    node.query("SELECT id FROM w ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Asserts that every id in `ids` is a row of `w` on `node`.
+async fn assert_all_on(node: &tokio_postgres::Client, ids: &[i32]) {
+    let rows: std::collections::HashSet<i32> = ids_in_w(node).await.into_iter().collect();
+    let lost: Vec<&i32> = ids.iter().filter(|id| !rows.contains(id)).collect();
+    assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
+}
+
+/// Inserts into `w` through two proxies (ids from `first` on, one writer
+/// per proxy) and reads through the second, remembering which writes the
+/// proxies acknowledged (with when each was sent), and which reads failed.
+struct WriteLoad {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(i32, Instant, Instant)>>>,
+    read_errors: Arc<Mutex<Vec<String>>>,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+    reader: tokio::task::JoinHandle<u32>,
+}
+
+impl WriteLoad {
+    fn start(proxies: [u16; 2], first: i32) -> WriteLoad {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let writers = (0..)
+            .zip(proxies)
+            .map(|(w, port)| {
+                let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
+                tokio::spawn(async move {
+                    let mut client = connect_to(port).await.unwrap();
+                    let mut id = first + w;
+                    while !stop.load(Ordering::Relaxed) {
+                        if client.is_closed() {
+                            client = connect_to(port).await.unwrap();
+                        }
+                        let sent = Instant::now();
+                        match client.execute("INSERT INTO w VALUES ($1)", &[&id]).await {
+                            Ok(_) => acked.lock().unwrap().push((id, sent, Instant::now())),
+                            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                        }
+                        id += 2;
+                    }
+                })
+            })
+            .collect();
+        let read_errors = Arc::new(Mutex::new(Vec::<String>::new()));
+        let reader = {
+            let (stop, errors) = (Arc::clone(&stop), Arc::clone(&read_errors));
+            tokio::spawn(async move {
+                let client = connect_to(proxies[1]).await.unwrap();
+                let mut reads = 0u32;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Err(e) = client.query_one("SELECT count(*) FROM w", &[]).await {
+                        errors.lock().unwrap().push(e.to_string());
+                    }
+                    reads += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                reads
+            })
+        };
+        WriteLoad {
+            stop,
+            acked,
+            read_errors,
+            writers,
+            reader,
+        }
+    }
+
+    /// How many writes were acknowledged so far.
+    fn acked(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// When the first write sent after `since` was acknowledged, waiting
+    /// for one at most `within`.
+    async fn first_ack_after(&self, since: Instant, within: Duration) -> Instant {
+        let deadline = since + within;
+        loop {
+            let first = self
+                .acked
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(_, sent, _)| *sent > since)
+                .map(|(_, _, at)| *at);
+            if let Some(at) = first {
+                return at;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "writes did not resume within {} s",
+                within.as_secs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the load, asserts that no read failed, and returns the ids
+    /// of the acknowledged writes.
+    async fn finish(self) -> Vec<i32> {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in self.writers {
+            w.await.unwrap();
+        }
+        let reads = self.reader.await.unwrap();
+        let read_errors = self.read_errors.lock().unwrap().clone();
+        assert!(
+            read_errors.is_empty(),
+            "{} of {reads} reads failed: {read_errors:?}",
+            read_errors.len()
+        );
+        let ids: Vec<i32> = self
+            .acked
             .lock()
             .unwrap()
             .iter()
-            .find(|(_, at)| *at > killed)
-            .map(|(_, at)| *at);
-        if let Some(at) = first_after {
-            break at;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "writes did not resume within 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+            .map(|(id, ..)| *id)
+            .collect();
+        assert!(!ids.is_empty(), "no write was acknowledged");
+        ids
+    }
+}
+
+/// Kills the primary (`kill`) under a write load through the proxies `a`
+/// and `b` and checks what either kind of shard must give: writes resume
+/// within 5 s, no read fails, both proxies agree that the standby is
+/// the primary of term 2 (one promoted it, the other followed), and every
+/// acknowledged write is on it (`new_primary`).
+async fn kill_primary_under_load(
+    a: &RunningProxy,
+    b: &RunningProxy,
+    kill: impl FnOnce(),
+    new_primary: &tokio_postgres::Client,
+) {
+    let (a_port, b_port) = (a.addr.port(), b.addr.port());
+    let load = WriteLoad::start([a_port, b_port], 0);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(load.acked() > 0, "no write went through before the kill");
+    kill();
+    let killed = Instant::now();
+    let resumed = load.first_ack_after(killed, Duration::from_secs(60)).await;
     let took = resumed.duration_since(killed);
     eprintln!(
         "writes resumed {} ms after kill -9 of the primary (failover_after_ms 1000)",
         took.as_millis()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.await.unwrap();
-    }
-    let reads = reader.await.unwrap();
-    let read_errors = read_errors.lock().unwrap().clone();
+    let ids = load.finish().await;
     assert!(
-        read_errors.is_empty(),
-        "{} of {reads} reads failed: {read_errors:?}",
-        read_errors.len()
-    );
-    assert!(
-        took < Duration::from_secs(20),
+        took < Duration::from_secs(5),
         "writes resumed only after {} ms",
         took.as_millis()
     );
@@ -579,16 +689,7 @@ async fn killing_the_primary_promotes_its_synchronous_standby_without_losing_wri
         );
         assert_eq!(rows[0][4], "2", "{rows:?}");
     }
-    let outcomes: Vec<String> = [&a, &b]
-        .iter()
-        .map(|p| pgvshard::metrics::render(&p.registry))
-        .map(|m| {
-            m.lines()
-                .filter(|l| l.starts_with("pgvshard_failovers_total{"))
-                .collect::<Vec<_>>()
-                .join(";")
-        })
-        .collect();
+    let outcomes = failover_outcomes(&[a, b]);
     let promoted = outcomes
         .iter()
         .filter(|m| m.contains("outcome=\"promoted\",shard=\"s0\"} 1"))
@@ -598,35 +699,36 @@ async fn killing_the_primary_promotes_its_synchronous_standby_without_losing_wri
         outcomes.iter().any(|m| m.contains("outcome=\"followed\"")),
         "the other follows: {outcomes:?}"
     );
+    assert_all_on(new_primary, &ids).await;
+}
 
-    // Every acknowledged write is on the new primary.
-    let ids: Vec<i32> = acked.lock().unwrap().iter().map(|(id, _)| *id).collect();
-    let new_primary = standby.connect().await.unwrap();
-    let found: i64 = new_primary
-        .query_one("SELECT count(*) FROM w WHERE id = ANY($1)", &[&ids])
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_primary_promotes_its_synchronous_standby_without_losing_writes() {
+    let redis = RedisServer::start();
+    let mut primary = PgServer::start_with(&["synchronous_commit=on"]).await;
+    let p = primary.connect().await.unwrap();
+    p.batch_execute("CREATE TABLE w (id int PRIMARY KEY)")
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(found, ids.len() as i64, "acknowledged writes lost");
+        .unwrap();
+    let standby = PgServer::standby_named(&primary, "s0.standby1").await;
+    p.batch_execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+        .await
+        .unwrap();
+    p.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    wait_synchronous(&p, "s0.standby1").await;
+    drop(p);
+    let a = failover_proxy(primary.port, standby.port, &redis).await;
+    let b = failover_proxy(primary.port, standby.port, &redis).await;
+    let (a_port, b_port) = (a.addr.port(), b.addr.port());
+    let new_primary = standby.connect().await.unwrap();
+    kill_primary_under_load(&a, &b, || primary.kill9(), &new_primary).await;
 
     // The old primary comes back on its old timeline: fenced, and the
     // writes that follow never reach it.
     primary.start_again().await;
     for port in [a_port, b_port] {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let rows = replicas(port).await;
-            if rows[0][2..4] == ["primary".to_string(), "fenced".into()] {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the old primary is not fenced: {rows:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        old_primary_shows(port, "primary", "fenced").await;
     }
-    let old = primary.connect().await.unwrap();
     let count = |c: tokio_postgres::Client| async move {
         c.query_one("SELECT count(*) FROM w", &[])
             .await
@@ -650,5 +752,131 @@ async fn killing_the_primary_promotes_its_synchronous_standby_without_losing_wri
         old_rows,
         "a write reached the old primary"
     );
-    drop(old);
+}
+
+/// The failover over `pgvshard shard` processes: a primary with a
+/// synchronous standby, the primary killed with SIGKILL under a write
+/// load, then restarted on its port while writes go on: it is never
+/// written to and rejoins the new primary as a standby by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_pgvshard_primary_promotes_its_standby_and_the_old_primary_rejoins() {
+    let redis = RedisServer::start();
+    let dir = fresh_dir("failover-pgvshard-primary");
+    let config = dir.with_extension("yaml");
+    std::fs::write(
+        &config,
+        "synchronous_standby_names: 'FIRST 1 (s0.standby1)'\nmetrics_listen: 127.0.0.1:0\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let primary = Shard::start_with(&dir, &["--config", config]);
+    let p = primary.connect().await;
+    let standby = shard_standby(&primary, "failover-pgvshard-standby");
+    wait_synchronous(&p, "s0.standby1").await;
+    p.batch_execute("CREATE TABLE w (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    drop(p);
+    let a = failover_proxy(primary.port, standby.port, &redis).await;
+    let b = failover_proxy(primary.port, standby.port, &redis).await;
+    let (a_port, b_port) = (a.addr.port(), b.addr.port());
+    let new_primary = standby.connect().await;
+    let old_port = primary.port;
+    kill_primary_under_load(&a, &b, move || primary.kill9(), &new_primary).await;
+
+    // Every write acknowledged while the old primary restarts and rejoins
+    // is on the new primary: none reached the old one on timeline 1.
+    let load = WriteLoad::start([a_port, b_port], 1_000_000);
+    let old = Shard::start_on(&dir, old_port, &["--config", config]);
+    for port in [a_port, b_port] {
+        old_primary_shows(port, "standby", "up").await;
+    }
+    let ids = load.finish().await;
+    assert_all_on(&new_primary, &ids).await;
+    assert_rejoined(&old, &standby, &[&a, &b]).await;
+    // It restarted in its process: scrapes reach it where they did.
+    let port = metrics_port(&dir, 2);
+    assert_eq!(metrics_port(&dir, 3), port);
+    assert_eq!(value(&scrape(port), "pgvshard_shard_is_standby", &[]), 1.0);
+}
+
+/// Asserts that the old primary `old` rejoined `new_primary` as a
+/// standby, by one of `proxies`' doing: it streams on timeline 2, holds
+/// exactly the new primary's rows and refuses writes.
+async fn assert_rejoined(old: &Shard, new_primary: &Shard, proxies: &[&RunningProxy]) {
+    for p in proxies {
+        old_primary_shows(p.addr.port(), "standby", "up").await;
+    }
+    let outcomes = failover_outcomes(proxies);
+    assert!(
+        outcomes
+            .iter()
+            .any(|m| m.contains("outcome=\"rejoined\",shard=\"s0\"} 1")),
+        "no proxy made the old primary rejoin: {outcomes:?}"
+    );
+    let expected = ids_in_w(&new_primary.connect().await).await;
+    eventually(20, "the rejoined old primary catches up", || async {
+        ids_in_w(&old.connect().await).await == expected
+    })
+    .await;
+    assert_eq!(
+        old.psql("SELECT status, received_tli FROM pg_stat_wal_receiver")
+            .unwrap()
+            .trim(),
+        "streaming|2"
+    );
+    assert_eq!(
+        db_error(&old.connect().await, "INSERT INTO w VALUES (-1)")
+            .await
+            .code()
+            .code(),
+        "25006"
+    );
+}
+
+/// An old `pgvshard shard` primary that committed a write its standby
+/// never applied (asynchronous replication, the standby's replay paused)
+/// has WAL past the point where the promoted standby's timeline forked
+/// from it: rejoining, it takes a fresh base copy of the new primary
+/// instead of serving the write only it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverged_old_pgvshard_primary_resyncs_when_it_rejoins() {
+    let redis = RedisServer::start();
+    let dir = fresh_dir("diverged-pgvshard-primary");
+    let primary = Shard::start(&dir);
+    let p = primary.connect().await;
+    let standby = shard_standby(&primary, "diverged-pgvshard-standby");
+    p.batch_execute("CREATE TABLE w (id int PRIMARY KEY); INSERT INTO w VALUES (1), (2)")
+        .await
+        .unwrap();
+    let proxy = failover_proxy(primary.port, standby.port, &redis).await;
+    let sb = standby.connect().await;
+    eventually(20, "the standby replays rows 1 and 2", || async {
+        ids_in_w(&sb).await == [1, 2]
+    })
+    .await;
+    sb.batch_execute("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    p.batch_execute("INSERT INTO w VALUES (3)").await.unwrap();
+    let old_port = primary.port;
+    primary.kill9();
+    // The proxy promotes the standby; a write waits for it.
+    let c = connect_to(proxy.addr.port()).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        c.batch_execute("INSERT INTO w VALUES (4)"),
+    )
+    .await
+    .expect("no failover")
+    .unwrap();
+    assert_eq!(ids_in_w(&sb).await, [1, 2, 4], "row 3 reached the standby");
+
+    let old = Shard::start_on(&dir, old_port, &[]);
+    assert_rejoined(&old, &standby, &[&proxy]).await;
+    let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
+    assert!(
+        log.contains("WAL diverged from the primary's: taking a fresh base copy"),
+        "{log}"
+    );
 }

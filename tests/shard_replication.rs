@@ -5,13 +5,15 @@
 //! restarted catches up; one down while the primary removed the WAL it
 //! needs says so and re-syncs from an empty data directory; standbys
 //! refuse writes with the errors a real PostgreSQL 18 standby gives for
-//! the same statements.
+//! the same statements; asynchronous commits (`synchronous_commit = off`)
+//! skip the fsync, reach standbys only once flushed, and a simulated power
+//! failure loses only the unflushed tail.
 
 mod pg_support;
 mod shard_support;
 
 use pg_support::PgServer;
-use shard_support::{fresh_dir, metrics_port, scrape, value, Shard};
+use shard_support::{answer_line, eventually, fresh_dir, metrics_port, scrape, value, Shard};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -576,16 +578,349 @@ async fn acknowledged_synchronous_commits_survive_the_primary() {
     s1.stop();
 }
 
+/// A client whose notices (severity, SQLSTATE, message | detail) are kept.
+async fn noting_client(
+    port: u16,
+) -> (
+    tokio_postgres::Client,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let (client, mut conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = notices.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notice(n) = m {
+                kept.lock().unwrap().push(format!(
+                    "{} {} {} | {}",
+                    n.severity(),
+                    n.code().code(),
+                    n.message(),
+                    n.detail().unwrap_or("")
+                ));
+            }
+        }
+    });
+    (client, notices)
+}
+
+/// `fut`, logged with the time it took; a step over 15 s fails the test
+/// instead of hanging it.
+async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(15), fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: still running after 15 s"));
+    eprintln!("{what}: {} ms", started.elapsed().as_millis());
+    r
+}
+
+/// What a server does with `synchronous_commit` spellings, and with
+/// commits whose wait for an absent synchronous standby is canceled (by a
+/// cancel request, past statement_timeout, at COMMIT, in COPY): each line
+/// says whether the statement succeeded, its notices, and what is stored.
+async fn synchronous_commit_behaviour(port: u16) -> Vec<String> {
+    let mut seen = Vec::new();
+    let (c, notices) = bounded("connect", noting_client(port)).await;
+    for v in [
+        "true", "false", "yes", "no", "1", "0", "'1'", "ON", "Off", "tru", "2", "local",
+    ] {
+        let set = format!("SET synchronous_commit = {v}");
+        seen.push(match bounded(&set, c.simple_query(&set)).await {
+            Ok(_) => format!(
+                "{v}: {}",
+                bounded("SHOW", answer_line(&c, "SHOW synchronous_commit")).await
+            ),
+            Err(e) => {
+                let db = e.as_db_error().unwrap();
+                format!("{v}: {} {} {:?}", db.code().code(), db.message(), db.hint())
+            }
+        });
+    }
+    // One statement per query: the implicit transaction of a
+    // multi-statement query commits after its RESET, and would wait.
+    bounded("CREATE TABLE", c.batch_execute("CREATE TABLE t (id int)"))
+        .await
+        .unwrap();
+    bounded("RESET", c.batch_execute("RESET synchronous_commit"))
+        .await
+        .unwrap();
+    let canceled = |sql: &'static str| {
+        let (token, c) = (c.cancel_token(), &c);
+        async move {
+            let cancel = async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+            };
+            let (r, ()) = bounded(sql, async { tokio::join!(c.simple_query(sql), cancel) }).await;
+            r.map(|_| "ok".to_string())
+                .unwrap_or_else(|e| shard_support::sqlstate(&e))
+        }
+    };
+    let mut step = |what: &str, outcome: String| {
+        seen.push(format!(
+            "{what}: {outcome} {:?}",
+            std::mem::take(&mut *notices.lock().unwrap())
+        ));
+    };
+    step("cancel request", canceled("INSERT INTO t VALUES (1)").await);
+    // statement_timeout does not end the wait: only the cancel request.
+    bounded(
+        "SET statement_timeout",
+        c.batch_execute("SET statement_timeout = '200ms'"),
+    )
+    .await
+    .unwrap();
+    step(
+        "statement_timeout",
+        canceled("INSERT INTO t VALUES (2)").await,
+    );
+    bounded(
+        "BEGIN; INSERT",
+        c.batch_execute("RESET statement_timeout; BEGIN; INSERT INTO t VALUES (3)"),
+    )
+    .await
+    .unwrap();
+    step("COMMIT", canceled("COMMIT").await);
+    let sink = bounded(
+        "COPY FROM STDIN",
+        c.copy_in::<_, bytes::Bytes>("COPY t FROM STDIN"),
+    )
+    .await
+    .unwrap();
+    let token = c.cancel_token();
+    let copied = bounded("COPY with a cancel", async {
+        tokio::join!(
+            async {
+                let mut sink = std::pin::pin!(sink);
+                futures_util::SinkExt::send(&mut sink, bytes::Bytes::from_static(b"4\n"))
+                    .await
+                    .unwrap();
+                sink.as_mut().finish().await
+            },
+            async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+            }
+        )
+        .0
+    })
+    .await;
+    // tokio-postgres sends COPY by the extended protocol: PostgreSQL
+    // commits at Sync, after CommandComplete, so the WARNING comes after
+    // the count; a round trip collects it.
+    bounded("SELECT 1", c.simple_query("SELECT 1"))
+        .await
+        .unwrap();
+    step("COPY", format!("{:?}", copied.map_err(|e| e.to_string())));
+    // A write that runs past statement_timeout fails and leaves nothing.
+    bounded(
+        "SET statement_timeout",
+        c.batch_execute("SET statement_timeout = '100ms'"),
+    )
+    .await
+    .unwrap();
+    let long = "INSERT INTO t SELECT g FROM generate_series(10, 2000000) g";
+    seen.push(format!(
+        "mid-statement: {}",
+        bounded(long, answer_line(&c, long)).await
+    ));
+    bounded(
+        "SET local",
+        c.batch_execute("RESET statement_timeout; SET synchronous_commit = local"),
+    )
+    .await
+    .unwrap();
+    seen.push(bounded("SELECT", answer_line(&c, "SELECT id FROM t ORDER BY id")).await);
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synchronous_commit_spellings_and_canceled_waits_match_postgres() {
+    let pg = bounded(
+        "PostgreSQL",
+        PgServer::start_with(&["synchronous_standby_names=s1", "synchronous_commit=on"]),
+    )
+    .await;
+    let expected = synchronous_commit_behaviour(pg.port).await;
+    // A canceled wait is a WARNING and the commit stands.
+    assert!(
+        expected[12].starts_with("cancel request: ok [\"WARNING 01000 canceling wait"),
+        "{expected:?}"
+    );
+    let dir = fresh_dir("repl-cancel-wait");
+    let config = dir.with_extension("yaml");
+    std::fs::write(&config, "synchronous_standby_names: s1\n").unwrap();
+    let primary = Shard::start_with(&dir, &["--config", config.to_str().unwrap()]);
+    assert_eq!(synchronous_commit_behaviour(primary.port).await, expected);
+    primary.stop();
+}
+
 /// Start LSN of the oldest WAL segment left in a shard's data directory.
 fn oldest_segment(data: &Path) -> u64 {
+    segment_starts(data).into_iter().min().unwrap_or(0)
+}
+
+/// Start LSNs of the WAL segments in a shard's data directory.
+fn segment_starts(data: &Path) -> Vec<u64> {
     std::fs::read_dir(data.join("wal"))
         .unwrap()
         .filter_map(|e| {
             let name = e.ok()?.file_name().into_string().ok()?;
             u64::from_str_radix(name.strip_suffix(".wal")?, 16).ok()
         })
-        .min()
-        .unwrap_or(0)
+        .collect()
+}
+
+/// What a power failure may leave of a WAL flushed up to `flushed`: the
+/// WAL after it cut off, the first `torn` bytes after it kept (a torn
+/// write of the next frame).
+fn lose_unflushed_wal(data: &Path, flushed: u64, torn: u64) {
+    const SEGMENT_HEADER: u64 = 24;
+    for start in segment_starts(data) {
+        let path = data.join("wal").join(format!("{start:016X}.wal"));
+        if start > flushed {
+            std::fs::remove_file(&path).unwrap();
+        } else {
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            let len = f.metadata().unwrap().len();
+            let keep = SEGMENT_HEADER + flushed - start + torn;
+            f.set_len(keep.min(len)).unwrap();
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The ids in `t`, in order.
+async fn ids(client: &tokio_postgres::Client) -> Vec<i64> {
+    client
+        .query("SELECT id FROM t ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// A shard on `dir` whose WAL writer flushes every `ms` milliseconds.
+fn start_with_writer_delay(dir: &Path, ms: u64) -> Shard {
+    let config = dir.with_extension(format!("{ms}.yaml"));
+    std::fs::write(&config, format!("wal_writer_delay_ms: {ms}\n")).unwrap();
+    Shard::start_with(dir, &["--config", config.to_str().unwrap()])
+}
+
+async fn lsn_of(client: &tokio_postgres::Client, function: &str) -> u64 {
+    let row = client
+        .query_one(&format!("SELECT {function}()::text"), &[])
+        .await
+        .unwrap();
+    parse_lsn(row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asynchronous_commits_skip_the_fsync_and_a_crash_loses_at_most_the_unflushed_tail() {
+    let test = "repl-async";
+    let dir = fresh_dir(test);
+    // A WAL writer that waits 10 s: only synchronous commits flush here.
+    let primary = start_with_writer_delay(&dir, 10_000);
+    let client = primary.connect().await;
+    client
+        .batch_execute("CREATE TABLE t (id bigint PRIMARY KEY)")
+        .await
+        .unwrap();
+    let standby = start_standby(&primary, test, "s1");
+    let reader = shard_support_connect(standby.port).await;
+    // 50 commits, one row each; all asynchronous but the 25th.
+    let mut ends = Vec::new();
+    for id in 1..=50i64 {
+        let level = if id == 25 { "on" } else { "off" };
+        client
+            .batch_execute(&format!(
+                "SET synchronous_commit = {level}; INSERT INTO t VALUES ({id})"
+            ))
+            .await
+            .unwrap();
+        ends.push(lsn_of(&client, "pg_current_wal_lsn").await);
+    }
+    // Visible at once; flushed only up to the synchronous commit.
+    assert_eq!(ids(&client).await, (1..=50).collect::<Vec<_>>());
+    let flushed = lsn_of(&client, "pg_current_wal_flush_lsn").await;
+    assert!(
+        flushed >= ends[24] && flushed < ends[49],
+        "flushed {flushed:X}, commit 25 ends at {:X}, commit 50 at {:X}",
+        ends[24],
+        ends[49]
+    );
+    // The standby gets only flushed WAL: up to the 25th commit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reader
+        .query("SELECT id FROM t", &[])
+        .await
+        .map_or(0, |rows| rows.len())
+        < 25
+    {
+        assert!(Instant::now() < deadline, "the standby replays commit 25");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ids(&reader).await, (1..=25).collect::<Vec<_>>());
+    standby.stop();
+
+    // The process dying loses nothing: its WAL is in the page cache.
+    primary.kill9();
+    let power_loss = fresh_dir(&format!("{test}-power-loss"));
+    copy_dir(&dir, &power_loss);
+    let restarted = start_with_writer_delay(&dir, 10_000);
+    let client = restarted.connect().await;
+    assert_eq!(ids(&client).await, (1..=50).collect::<Vec<_>>());
+
+    // A power failure loses the unflushed tail, and only that: the
+    // commits ending at or before the flushed position, in order.
+    lose_unflushed_wal(&power_loss, flushed, 7);
+    let survivor = Shard::start(&power_loss);
+    let kept = ends.iter().filter(|&&end| end <= flushed).count() as i64;
+    assert!(kept >= 25, "{kept} commits flushed");
+    assert_eq!(
+        ids(&survivor.connect().await).await,
+        (1..=kept).collect::<Vec<_>>()
+    );
+    survivor.stop();
+
+    // The WAL writer flushes an asynchronous commit within its delay.
+    restarted.stop();
+    let primary = start_with_writer_delay(&dir, 100);
+    let client = primary.connect().await;
+    client
+        .batch_execute("SET synchronous_commit = off; INSERT INTO t VALUES (51)")
+        .await
+        .unwrap();
+    let committed = Instant::now();
+    let end = lsn_of(&client, "pg_current_wal_lsn").await;
+    while lsn_of(&client, "pg_current_wal_flush_lsn").await < end {
+        assert!(
+            committed.elapsed() < Duration::from_secs(2),
+            "the WAL writer flushes within its delay"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    primary.stop();
 }
 
 fn parse_lsn(text: &str) -> u64 {
@@ -689,4 +1024,73 @@ async fn a_standby_behind_the_retained_wal_says_so_and_resyncs_from_an_empty_dir
 /// The data directory a test's standby `name` used (kept as it is).
 fn fresh_or_kept(test: &str, name: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("shard-{test}-{name}"))
+}
+
+/// The ids of `t` on `shard`, in order, joined by commas.
+fn ids_of(shard: &Shard) -> String {
+    let out = shard.psql("SELECT id FROM t ORDER BY id").unwrap();
+    out.lines().collect::<Vec<_>>().join(",")
+}
+
+/// A promoted standby remembers its promotion, as PostgreSQL's does: run
+/// again with its original `--standby-of` (its old primary, back on
+/// timeline 1 with a write of its own), it stays the primary of timeline
+/// 2 and keeps its rows instead of copying the old primary's. A standby
+/// on timeline 2 pointed at the old primary refuses to follow it and
+/// keeps its rows too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_standby_never_follows_a_primary_on_an_older_timeline() {
+    let test = "repl-promoted";
+    let primary = Shard::start(&fresh_dir(&format!("{test}-primary")));
+    primary
+        .psql("CREATE TABLE t (id bigint PRIMARY KEY); INSERT INTO t VALUES (1)")
+        .unwrap();
+    let s1_dir = fresh_dir(&format!("{test}-s1"));
+    let s1 = start_standby_on(&primary, &s1_dir, "s1");
+    wait_caught_up(&primary, &s1).await;
+    let (old_dir, old_port) = (primary.dir.clone(), primary.port);
+    primary.kill9();
+    assert_eq!(s1.psql("SELECT pg_promote()").unwrap().trim(), "t");
+    s1.psql("INSERT INTO t VALUES (2)").unwrap();
+    let s2 = start_standby(&s1, test, "s2");
+    wait_caught_up(&s1, &s2).await;
+    let s2_dir = s2.dir.clone();
+    s2.stop();
+
+    // The old primary is back on its port, on timeline 1, and writes.
+    let old = Shard::start_on(&old_dir, old_port, &[]);
+    old.psql("INSERT INTO t VALUES (3)").unwrap();
+
+    // s1 restarted exactly as it was first started: still the primary.
+    s1.stop();
+    let s1 = start_standby_on(&old, &s1_dir, "s1");
+    assert_eq!(
+        s1.psql("SELECT pg_is_in_recovery(), timeline_id FROM pg_control_checkpoint()")
+            .unwrap()
+            .trim(),
+        "f|2"
+    );
+    assert_eq!(ids_of(&s1), "1,2");
+    s1.psql("INSERT INTO t VALUES (4)").unwrap();
+    let log = std::fs::read_to_string(s1_dir.with_extension("log")).unwrap();
+    assert!(
+        log.contains("this data directory was promoted: starting as a primary"),
+        "{log}"
+    );
+
+    // s2, on timeline 2, pointed at the old primary: it stays a standby
+    // with timeline 2's rows and says why it does not follow.
+    let s2 = start_standby_on(&old, &s2_dir, "s2");
+    let s2_log = s2_dir.with_extension("log");
+    eventually(20, "s2 refuses the older timeline", || async {
+        std::fs::read_to_string(&s2_log).unwrap().contains(&format!(
+            "primary 127.0.0.1:{old_port} is on timeline 1, older than this server's timeline 2"
+        ))
+    })
+    .await;
+    assert_eq!(s2.psql("SELECT pg_is_in_recovery()").unwrap().trim(), "t");
+    assert_eq!(ids_of(&s2), "1,2");
+    s2.stop();
+    s1.stop();
+    old.stop();
 }

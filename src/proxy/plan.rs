@@ -132,6 +132,9 @@ pub async fn plan(
     let all = cluster.all();
     match kind {
         StatementKind::Select(info) => {
+            if let Some(route) = advisory_lock_route(cluster, statement, info)? {
+                return Ok(route);
+            }
             if let [view] = info.tables.as_slice() {
                 if is_per_shard_view(view) {
                     return select_route(statement, all);
@@ -196,6 +199,42 @@ pub async fn plan(
             "COPY cannot be planned as a query (EXPLAIN or a prepared COPY with parameters)",
         )),
         _ => Ok(Route::on("broadcast", all, text, Combine::Broadcast, true)),
+    }
+}
+
+/// Advisory locks through the proxy: every session's transaction-level
+/// locks are taken on one fixed shard (the first), whose connection the
+/// transaction then keeps (the route counts as a write, so a block pins
+/// it) until its end releases them. Session-level locks are refused:
+/// shard connections are pooled per transaction, so the lock would stay
+/// with a pooled connection.
+fn advisory_lock_route(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+    info: &sql::SelectInfo,
+) -> Result<Option<Route>, PgError> {
+    match sql::advisory_hold(statement) {
+        sql::AdvisoryHold::None => Ok(None),
+        sql::AdvisoryHold::Session => Err(PgError::feature_not_supported(
+            "session-level advisory locks (pg_advisory_lock, pg_advisory_unlock, …) are not supported through the proxy",
+        )
+        .with_hint("Shard connections are pooled per transaction: take pg_advisory_xact_lock inside a transaction instead.")),
+        sql::AdvisoryHold::Transaction if !info.tables.iter().all(is_catalog) => {
+            Err(PgError::feature_not_supported(
+                "an advisory lock in a query over sharded tables is not supported through the proxy",
+            )
+            .with_hint("Take the lock in a statement of its own."))
+        }
+        sql::AdvisoryHold::Transaction => {
+            let first = cluster.all().into_iter().next().unwrap_or_default();
+            Ok(Some(Route::on(
+                "advisory lock shard",
+                BTreeSet::from([first]),
+                &statement.text,
+                Combine::Concat,
+                true,
+            )))
+        }
     }
 }
 

@@ -46,6 +46,7 @@ fn scalar_type_name(value: &Value) -> Option<&'static str> {
         Value::Json(_) => "json",
         Value::Uuid(_) => "uuid",
         Value::Jsonb(_) => "jsonb",
+        Value::JsonPath(_) => "jsonpath",
         Value::Vector(_) => "vector",
         Value::HalfVec(_) => "halfvec",
         Value::SparseVec(_) => "sparsevec",
@@ -66,7 +67,9 @@ pub fn key(datum: &Datum) -> Option<KeyValue> {
         Value::Char(c) => KeyValue::Int(*c as i64),
         Value::Float4(v) => KeyValue::Float(OrderedF64(*v as f64)),
         Value::Float8(v) => KeyValue::Float(OrderedF64(*v)),
-        Value::Text(s) | Value::Json(s) | Value::Jsonb(s) => KeyValue::Text(s.clone()),
+        Value::Text(s) | Value::Json(s) | Value::Jsonb(s) | Value::JsonPath(s) => {
+            KeyValue::Text(s.clone())
+        }
         // Text order of the canonical form is the bytes' order.
         Value::Uuid(u) => KeyValue::Text(crate::wire::uuid::format(u)),
         Value::Date(d) => KeyValue::Int(*d as i64),

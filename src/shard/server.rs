@@ -8,6 +8,7 @@ use super::replication::recovery_conf::{self, AutoConf};
 use super::replication::sync::SyncStandbys;
 use super::replication::upstream::StandbyOf;
 use super::replication::{receiver, Replication};
+use super::storage::timeline::Timeline;
 use super::storage::{Database, StorageOptions};
 use crate::metrics::{MetricsServer, Registry};
 use crate::wire::{self, AuthMethod, TlsConfig, WireConfig};
@@ -68,6 +69,9 @@ pub struct ShardConfig {
     /// MiB of WAL kept before the last checkpoint for standbys that are
     /// disconnected (connected ones hold what they still need).
     pub wal_keep_mb: u64,
+    /// Milliseconds between the WAL writer's flushes of asynchronous
+    /// commits (`wal_writer_delay`, 1 to 10000).
+    pub wal_writer_delay_ms: u64,
 }
 
 impl Default for ShardConfig {
@@ -91,6 +95,7 @@ impl Default for ShardConfig {
             standby_of: None,
             synchronous_standby_names: String::new(),
             wal_keep_mb: 0,
+            wal_writer_delay_ms: 200,
         }
     }
 }
@@ -143,6 +148,9 @@ impl ShardConfig {
             m.parse::<SocketAddr>()
                 .map_err(|e| format!("metrics_listen: \"{m}\" is not an address: {e}"))?;
         }
+        if !(1..=10_000).contains(&self.wal_writer_delay_ms) {
+            return Err("wal_writer_delay_ms: give milliseconds from 1 to 10000".into());
+        }
         SyncStandbys::parse(&self.synchronous_standby_names)?;
         if let Some(s) = &self.standby_of {
             if s.host.is_empty() || s.port == 0 {
@@ -186,17 +194,32 @@ impl ShardConfig {
                 .then(|| Duration::from_secs(self.checkpoint_interval_secs)),
             max_prepared_transactions: self.max_prepared_transactions,
             wal_keep_bytes: self.wal_keep_mb << 20,
+            wal_writer_delay: Duration::from_millis(self.wal_writer_delay_ms),
         }
     }
 }
 
 /// The primary this shard streams from, if it is a standby:
-/// `standby.signal` in the data directory or `standby_of:` makes it one,
-/// and `primary_conninfo` (`ALTER SYSTEM`) amends `standby_of:`.
+/// `standby.signal` in the data directory makes it one, and so does
+/// `standby_of:` unless the data directory was promoted since
+/// ([`recovery_conf::PROMOTED`]); `primary_conninfo` (`ALTER SYSTEM`)
+/// amends `standby_of:`.
 fn standby_source(config: &ShardConfig) -> Result<Option<StandbyOf>, String> {
     let data = &config.data_dir;
     let conf = AutoConf::load(data)?;
-    let base = match (&config.standby_of, recovery_conf::standby_signal(data)) {
+    let signal = recovery_conf::standby_signal(data);
+    if config.standby_of.is_some() && !signal {
+        if let Some(timeline) = promoted_to(data)? {
+            tracing::warn!(
+                timeline,
+                "this data directory was promoted: starting as a primary, not as the standby \
+                 standby_of: names (make it a standby with pgvshard_rejoin_as_standby() or {})",
+                recovery_conf::STANDBY_SIGNAL
+            );
+            return Ok(None);
+        }
+    }
+    let base = match (&config.standby_of, signal) {
         (Some(s), _) => s.clone(),
         (None, true) if conf.get("primary_conninfo").is_some() => StandbyOf::default(),
         (None, true) => {
@@ -209,6 +232,18 @@ fn standby_source(config: &ShardConfig) -> Result<Option<StandbyOf>, String> {
         (None, false) => return Ok(None),
     };
     conf.primary(&base).map(Some)
+}
+
+/// The timeline `data` was promoted to, if its promotion completed (its
+/// timeline reached the one recorded).
+fn promoted_to(data: &Path) -> Result<Option<u32>, String> {
+    let Some(promoted) = recovery_conf::promoted(data) else {
+        return Ok(None);
+    };
+    let current = Timeline::load(data)
+        .map_err(|e| format!("cannot open {}: {e}", data.display()))?
+        .current;
+    Ok((current >= promoted).then_some(promoted))
 }
 
 /// Opens the data directory. A standby's is first filled with a base
@@ -257,29 +292,52 @@ enum Ended {
 
 /// Runs a shard until `shutdown` completes, then checkpoints and closes.
 /// An old primary asked to rejoin as a standby closes and starts again
-/// in the same process, on the same listening socket.
+/// in the same process, on the same listening sockets (clients and
+/// scrapes keep their addresses).
 pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Result<(), String> {
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
-        .into_std()
-        .map_err(|e| e.to_string())?;
+    let listener = bind(&config.listen).await?;
+    let metrics = match &config.metrics_listen {
+        Some(at) => Some((
+            at.as_str(),
+            bind(at).await.map_err(|e| format!("metrics_listen: {e}"))?,
+        )),
+        None => None,
+    };
     tokio::pin!(shutdown);
     loop {
-        let socket = listener
-            .try_clone()
-            .and_then(TcpListener::from_std)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        match run_once(&config, socket, &mut shutdown).await? {
+        let socket = reuse(&listener, &config.listen)?;
+        let metrics = match &metrics {
+            Some((at, l)) => Some(reuse(l, at)?),
+            None => None,
+        };
+        match run_once(&config, socket, metrics, &mut shutdown).await? {
             Ended::Shutdown => return Ok(()),
             Ended::Rejoin => tracing::info!("starting again as a standby"),
         }
     }
 }
 
+/// Binds `addr`, kept as a std listener that each start of the shard
+/// clones.
+async fn bind(addr: &str) -> Result<std::net::TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .and_then(TcpListener::into_std)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// A handle of `listener` (bound to `addr`) for one start of the shard.
+fn reuse(listener: &std::net::TcpListener, addr: &str) -> Result<TcpListener, String> {
+    listener
+        .try_clone()
+        .and_then(TcpListener::from_std)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
 async fn run_once(
     config: &ShardConfig,
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Ended, String> {
     let wire = config.wire()?;
@@ -306,7 +364,7 @@ async fn run_once(
     );
     let receiver =
         standby_of.map(|_| receiver::spawn(db, Arc::clone(&replication), config.data_dir.clone()));
-    let _metrics = metrics_endpoint(config, &shard).await?;
+    let _metrics = metrics.map(|l| metrics_endpoint(l, &shard)).transpose()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serve = wire::serve(listener, ShardFactory::new(shard.clone()), wire, async {
         let _ = stopped.await;
@@ -339,28 +397,17 @@ async fn run_once(
     Ok(ended)
 }
 
-/// The /metrics endpoint when `metrics_listen` is set, serving a registry
-/// of this shard's families until dropped.
-async fn metrics_endpoint(
-    config: &ShardConfig,
-    shard: &Arc<Shard>,
-) -> Result<Option<MetricsServer>, String> {
-    let Some(listen) = &config.metrics_listen else {
-        return Ok(None);
-    };
-    let at: SocketAddr = listen
-        .parse()
-        .map_err(|e| format!("metrics_listen: \"{listen}\" is not an address: {e}"))?;
+/// The /metrics endpoint on `listener`, serving a registry of this
+/// shard's families until dropped.
+fn metrics_endpoint(listener: TcpListener, shard: &Arc<Shard>) -> Result<MetricsServer, String> {
     let registry = Registry::new();
     let families = collector(shard).map_err(|e| format!("metrics: {e}"))?;
     registry
         .register(Box::new(families))
         .map_err(|e| format!("metrics: {e}"))?;
-    let server = MetricsServer::start(at, registry)
-        .await
-        .map_err(|e| format!("cannot listen on {listen} for metrics: {e}"))?;
+    let server = MetricsServer::on(listener, registry).map_err(|e| format!("metrics: {e}"))?;
     tracing::info!(addr = %server.addr, "metrics endpoint listening");
-    Ok(Some(server))
+    Ok(server)
 }
 
 /// Closes the shard's storage with a final checkpoint (only a checkpoint

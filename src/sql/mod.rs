@@ -4,6 +4,7 @@
 //! combination plans and parameters. Nothing here knows about the network
 //! or storage; everything here is a pure function of the SQL text.
 
+mod advisory;
 mod aggregate;
 mod classify;
 mod copy_data;
@@ -11,6 +12,7 @@ mod depth;
 mod distinct;
 mod error;
 mod insert_rows;
+pub mod jsonpath;
 mod knn;
 mod names;
 mod params;
@@ -20,6 +22,7 @@ mod routing;
 mod session_values;
 mod tokens;
 
+pub use advisory::{advisory_hold, AdvisoryHold};
 pub use aggregate::{aggregate_plan, AggregatePlan, CombinedColumn, OrderKey};
 pub use classify::{
     classify, is_read_only_begin, CopyDirection, CopyFormat, CopyInfo, DdlAction, DdlInfo,

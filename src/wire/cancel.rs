@@ -39,6 +39,8 @@ pub struct CancelSignal {
     canceled: Arc<AtomicBool>,
     reason: AtomicU8,
     notify: Notify,
+    shielded: AtomicBool,
+    by_user: AtomicBool,
 }
 
 impl CancelSignal {
@@ -48,6 +50,9 @@ impl CancelSignal {
             CancelReason::User => REASON_USER,
             CancelReason::Timeout => REASON_TIMEOUT,
         };
+        if reason == CancelReason::User {
+            self.by_user.store(true, Ordering::Release);
+        }
         // First reason wins.
         let _ = self
             .reason
@@ -59,6 +64,13 @@ impl CancelSignal {
     /// True once the running statement should stop.
     pub fn is_canceled(&self) -> bool {
         self.canceled.load(Ordering::Acquire)
+    }
+
+    /// True once a CancelRequest arrived for the statement (whether or not
+    /// its timeout fired first). PostgreSQL ends a commit's wait for its
+    /// synchronous standbys only so: the timeout is off by then.
+    pub fn canceled_by_user(&self) -> bool {
+        self.by_user.load(Ordering::Acquire)
     }
 
     /// The flag itself, for code that takes `&AtomicBool`.
@@ -83,13 +95,26 @@ impl CancelSignal {
         })
     }
 
-    /// Waits until the signal fires and returns its error.
+    /// Tells the connection that the statement has reached work it must
+    /// not abandon (a commit, which must end in a reply that says what
+    /// became of it): from now on the statement watches the flag itself
+    /// and the connection waits for its answer instead of dropping it when
+    /// the signal fires.
+    pub fn shield(&self) {
+        self.shielded.store(true, Ordering::Release);
+    }
+
+    /// Waits until the signal fires and returns its error; never returns
+    /// once the statement is [shielded](CancelSignal::shield).
     pub async fn canceled(&self) -> PgError {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(e) = self.error() {
+            if let Some(e) = self
+                .error()
+                .filter(|_| !self.shielded.load(Ordering::Acquire))
+            {
                 return e;
             }
             notified.await;

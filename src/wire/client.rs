@@ -203,25 +203,25 @@ fn replication_option(value: &str) -> Result<bool, WireError> {
 
 /// Runs `fut` until it finishes, the session's cancel signal fires, or
 /// `timeout` elapses (which fires the signal, so blocking work sees it).
+/// A statement that [shielded](CancelSignal::shield) itself is waited
+/// for: it sees the signal and answers for itself.
 pub(crate) async fn guarded<T>(
     cancel: &CancelSignal,
     timeout: Option<Duration>,
     fut: impl Future<Output = Result<T, PgError>>,
 ) -> Result<T, PgError> {
-    let timer = async {
-        match timeout {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
+    let stop = async {
+        if let Some(d) = timeout {
+            if tokio::time::timeout(d, cancel.canceled()).await.is_err() {
+                cancel.cancel(CancelReason::Timeout);
+            }
         }
+        cancel.canceled().await
     };
     tokio::select! {
         biased;
         r = fut => r,
-        e = cancel.canceled() => Err(e),
-        () = timer => {
-            cancel.cancel(CancelReason::Timeout);
-            Err(cancel.error().unwrap_or_else(PgError::statement_timeout))
-        }
+        e = stop => Err(e),
     }
 }
 

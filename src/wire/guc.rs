@@ -40,6 +40,10 @@ pub enum GucKind {
     Bool,
     /// One of the listed words.
     Enum(&'static [&'static str]),
+    /// One of the listed words (among them `on` and `off`), or a boolean
+    /// spelling PostgreSQL accepts for those without listing it: `true`,
+    /// `yes`, `1` mean `on`; `false`, `no`, `0` mean `off`.
+    EnumOrBool(&'static [&'static str]),
     /// Any text.
     Text,
     /// A client encoding; only UTF8 is supported.
@@ -346,7 +350,7 @@ pub static GUCS: &[Guc] = &[
     ),
     guc(
         "synchronous_commit",
-        GucKind::Enum(&["local", "remote_write", "remote_apply", "on", "off"]),
+        GucKind::EnumOrBool(&["local", "remote_write", "remote_apply", "on", "off"]),
         "on",
         "Sets the current transaction's synchronization level.",
     ),
@@ -437,8 +441,15 @@ impl Guc {
                     self.name
                 ))),
             },
-            GucKind::Enum(options) => {
-                let v = value.trim().to_ascii_lowercase();
+            GucKind::Enum(options) | GucKind::EnumOrBool(options) => {
+                let mut v = value.trim().to_ascii_lowercase();
+                if matches!(self.kind, GucKind::EnumOrBool(_)) {
+                    match v.as_str() {
+                        "true" | "yes" | "1" => v = "on".into(),
+                        "false" | "no" | "0" => v = "off".into(),
+                        _ => {}
+                    }
+                }
                 match options.iter().find(|o| **o == v) {
                     Some(o) => Ok(o.to_string()),
                     None => {

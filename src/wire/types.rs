@@ -65,6 +65,8 @@ pub mod oid {
     pub const UUID: u32 = 2950;
     /// jsonb.
     pub const JSONB: u32 = 3802;
+    /// jsonpath.
+    pub const JSONPATH: u32 = 4072;
     /// pgvector's vector (pgvshard's fixed OID).
     pub const VECTOR: u32 = 16385;
     /// pgvector's halfvec (pgvshard's fixed OID).
@@ -157,6 +159,7 @@ pub static TYPES: &[PgType] = &[
     base(oid::JSON, "json", -1, 199, PG),
     base(oid::UUID, "uuid", 16, 2951, PG),
     base(oid::JSONB, "jsonb", -1, 3807, PG),
+    base(oid::JSONPATH, "jsonpath", -1, 4073, PG),
     base(oid::VECTOR, "vector", -1, 16390, PUBLIC),
     base(oid::HALFVEC, "halfvec", -1, 16391, PUBLIC),
     base(oid::SPARSEVEC, "sparsevec", -1, 16392, PUBLIC),
@@ -179,6 +182,7 @@ pub static TYPES: &[PgType] = &[
     array(199, "_json", oid::JSON, PG),
     array(2951, "_uuid", oid::UUID, PG),
     array(3807, "_jsonb", oid::JSONB, PG),
+    array(4073, "_jsonpath", oid::JSONPATH, PG),
     array(1006, "_int2vector", oid::INT2VECTOR, PG),
     array(1013, "_oidvector", oid::OIDVECTOR, PG),
     array(16390, "_vector", oid::VECTOR, PUBLIC),

@@ -85,6 +85,8 @@ pub enum Value {
     Json(String),
     /// jsonb, kept as its JSON text.
     Jsonb(String),
+    /// jsonpath, kept as PostgreSQL prints it.
+    JsonPath(String),
     /// bit or varbit.
     Bit(BitVector),
     /// vector.
@@ -115,6 +117,7 @@ impl Value {
             Value::Json(_) => oid::JSON,
             Value::Uuid(_) => oid::UUID,
             Value::Jsonb(_) => oid::JSONB,
+            Value::JsonPath(_) => oid::JSONPATH,
             Value::Bit(_) => oid::VARBIT,
             Value::Vector(_) => oid::VECTOR,
             Value::HalfVec(_) => oid::HALFVEC,
@@ -132,7 +135,7 @@ impl Value {
             Value::Int8(v) => v.to_string(),
             Value::Float4(v) => float_text(f64::from(*v), &format!("{v:e}"), 6),
             Value::Float8(v) => float_text(*v, &format!("{v:e}"), 15),
-            Value::Text(s) | Value::Json(s) | Value::Jsonb(s) => s.clone(),
+            Value::Text(s) | Value::Json(s) | Value::Jsonb(s) | Value::JsonPath(s) => s.clone(),
             // charout prints the zero byte as an empty string.
             Value::Char(0) => String::new(),
             Value::Char(c) => char::from(*c).to_string(),
@@ -167,7 +170,7 @@ impl Value {
             Value::Oid(v) => out.put_u32(*v),
             Value::Date(d) => out.put_i32(*d),
             Value::Timestamptz(t) => out.put_i64(*t),
-            Value::Jsonb(s) => {
+            Value::Jsonb(s) | Value::JsonPath(s) => {
                 out.put_u8(1);
                 out.put_slice(s.as_bytes());
             }
@@ -214,6 +217,7 @@ impl Value {
                 super::uuid::parse(text).ok_or_else(|| PgError::invalid_text("uuid", text))?,
             ),
             oid::JSONB => Value::Jsonb(parse_json(text)?),
+            oid::JSONPATH => Value::JsonPath(parse_jsonpath(text)?),
             oid::BIT | oid::VARBIT => Value::Bit(BitVector::parse(text, typmod)?),
             oid::VECTOR => Value::Vector(Vector::parse(text, typmod)?),
             oid::HALFVEC => Value::HalfVec(HalfVector::parse(text, typmod)?),
@@ -225,6 +229,11 @@ impl Value {
             },
         })
     }
+}
+
+/// jsonpath input, as PostgreSQL prints it back.
+fn parse_jsonpath(text: &str) -> Result<String, PgError> {
+    Ok(crate::sql::jsonpath::parse(text)?.to_string())
 }
 
 fn unsupported_type(oid: u32) -> PgError {
@@ -256,6 +265,18 @@ fn decode_binary(type_oid: u32, typmod: Option<u32>, b: &[u8]) -> Result<Value, 
                 Value::Jsonb(parse_json(text)?)
             }
             _ => return Err(PgError::invalid_binary("unsupported jsonb version number")),
+        },
+        oid::JSONPATH => match b.split_first() {
+            Some((1, path)) => {
+                let text = std::str::from_utf8(path)
+                    .map_err(|_| PgError::invalid_binary("invalid jsonpath text"))?;
+                Value::JsonPath(parse_jsonpath(text)?)
+            }
+            _ => {
+                return Err(PgError::invalid_binary(
+                    "unsupported jsonpath version number",
+                ))
+            }
         },
         oid::BIT | oid::VARBIT => Value::Bit(BitVector::from_binary(b, typmod)?),
         oid::VECTOR => Value::Vector(Vector::from_binary(b, typmod)?),

@@ -167,8 +167,9 @@ impl PgServer {
         assert!(status.success(), "initdb failed in {}", data.display());
         let server = Self::run(dir, settings);
         let client = server.connect_retrying().await;
+        // `local`: settings may name a synchronous standby not running yet.
         client
-            .batch_execute("CREATE EXTENSION IF NOT EXISTS vector")
+            .batch_execute("SET synchronous_commit = local; CREATE EXTENSION IF NOT EXISTS vector")
             .await
             .expect("CREATE EXTENSION vector");
         server

@@ -63,6 +63,16 @@ impl Shard {
 
     /// Starts a shard with extra command-line arguments (e.g. `--config`).
     pub fn start_with(dir: &Path, extra: &[&str]) -> Shard {
+        Shard::launch(dir, "127.0.0.1:0", extra)
+    }
+
+    /// Starts a shard again on `port` (where a proxy expects it), with
+    /// extra command-line arguments.
+    pub fn start_on(dir: &Path, port: u16, extra: &[&str]) -> Shard {
+        Shard::launch(dir, &format!("127.0.0.1:{port}"), extra)
+    }
+
+    fn launch(dir: &Path, listen: &str, extra: &[&str]) -> Shard {
         let log_path = dir.with_extension("log");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -71,7 +81,7 @@ impl Shard {
             .unwrap();
         let skip = log.metadata().unwrap().len();
         let mut child = Command::new(env!("CARGO_BIN_EXE_pgvshard"))
-            .args(["shard", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["shard", "--listen", listen, "--data-dir"])
             .arg(dir)
             .args(extra)
             .stdout(Stdio::null())

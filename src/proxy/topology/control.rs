@@ -244,8 +244,10 @@ impl ControlPool {
         let secs = i32::try_from(wait.as_secs().max(1)).unwrap_or(i32::MAX);
         let ask = async {
             let client = self.pool.get().await.map_err(|e| e.to_string())?;
+            // A literal: a `pgvshard shard` types an unhinted parameter
+            // as text.
             let row = client
-                .query_one("SELECT pg_promote(true, $1)", &[&secs])
+                .query_one(&format!("SELECT pg_promote(true, {secs})"), &[])
                 .await
                 .map_err(|e| e.to_string())?;
             match row.try_get::<_, bool>(0) {

@@ -207,6 +207,9 @@ async fn copy_from(
         total_ms = started.elapsed().as_millis() as u64,
         "COPY FROM STDIN"
     );
+    for n in &outcome.notices {
+        out.notice(n);
+    }
     out.complete(&outcome.tag);
     Ok(())
 }

@@ -521,6 +521,7 @@ pub fn create_index(
             }
             IndexMethod::BTree
         }
+        "gin" => gin_method(&def.columns[column], op_class.as_deref(), &opts)?,
         "hnsw" | "ivfflat" => {
             ann_method(&access, &def.columns[column], op_class.as_deref(), &opts)?
         }
@@ -564,6 +565,39 @@ pub fn create_index(
     txn.create_index(tables, &table, index)
         .map_err(storage_error)?;
     Ok((Outcome::tag("CREATE INDEX"), name))
+}
+
+/// A GIN index on a jsonb column, with `jsonb_ops` (the default) or
+/// `jsonb_path_ops`.
+fn gin_method(
+    column: &ColumnDef,
+    op_class: Option<&str>,
+    opts: &[(String, i64)],
+) -> Result<IndexMethod, PgError> {
+    if column.ty != ColumnType::Jsonb {
+        return Err(PgError::new(
+            "42704",
+            format!(
+                "data type {} has no default operator class for access method \"gin\"",
+                column.ty.sql_name()
+            ),
+        )
+        .with_hint("You must specify an operator class for the index or define a default operator class for the data type."));
+    }
+    if let Some((name, _)) = opts.first() {
+        return Err(PgError::new(
+            "22023",
+            format!("unrecognized parameter \"{name}\""),
+        ));
+    }
+    match op_class {
+        None | Some("jsonb_ops") => Ok(IndexMethod::Gin { path_ops: false }),
+        Some("jsonb_path_ops") => Ok(IndexMethod::Gin { path_ops: true }),
+        Some(other) => Err(PgError::new(
+            "42704",
+            format!("operator class \"{other}\" does not exist for access method \"gin\""),
+        )),
+    }
 }
 
 /// The type OID a type name as written in a cast names (`vector(3)`,

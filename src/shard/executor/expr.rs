@@ -7,11 +7,13 @@
 //! hands their values in through [`Env::aggregates`], keyed by the
 //! aggregate call's SQL text.
 
+use super::advisory_locks::{AdvisoryLocks, LockKey, Scope as LockScope};
 use super::arrays;
 use super::coerce::{self, as_f64, as_i64, is_integer};
 use super::functions;
 use super::infer::TypeOf;
 use super::json_ops;
+use super::jsonpath_eval;
 use super::select::Relation;
 use super::types::cast_target;
 use crate::shard::datum::Datum;
@@ -99,6 +101,10 @@ pub struct Globals {
     /// What the recovery control functions (`pg_promote()`,
     /// `pg_wal_replay_pause()`, `pg_reload_conf()`, …) act on.
     pub recovery: Option<crate::shard::replication::control::RecoveryControl>,
+    /// The shard's advisory locks.
+    pub advisory_locks: Arc<AdvisoryLocks>,
+    /// The statement's cancel signal (an advisory lock's wait stops at it).
+    pub cancel: Arc<crate::wire::CancelSignal>,
 }
 
 /// One `set_config(name, value, is_local)` call.
@@ -563,6 +569,9 @@ fn binary(
     if let Some(metric) = distance_operator(op) {
         return functions::distance(metric, a, b).map(Some);
     }
+    if let Some(matched) = jsonpath_eval::path_operator(op, &a, &b) {
+        return matched;
+    }
     if let Some(tested) = json_ops::jsonb_test(op, &a, &b) {
         return tested.map(Some);
     }
@@ -782,7 +791,13 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                 return Err(PgError::new("55000", "recovery is in progress")
                     .with_hint("WAL control functions cannot be executed during recovery."));
             }
-            return text(&env.globals.db.current_lsn().to_string());
+            let db = &env.globals.db;
+            let lsn = if name == "pg_current_wal_flush_lsn" {
+                db.flushed_lsn()
+            } else {
+                db.current_lsn()
+            };
+            return text(&lsn.to_string());
         }
         ("pg_promote", _) => {
             let wait = !matches!(args.first(), Some(Some(Value::Bool(false))));
@@ -855,6 +870,31 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                 .and_then(|s| s.replay_time)
                 .map(Value::Timestamptz))
         }
+        (
+            "pg_advisory_lock"
+            | "pg_advisory_xact_lock"
+            | "pg_try_advisory_lock"
+            | "pg_try_advisory_xact_lock"
+            | "pg_advisory_unlock"
+            | "pg_advisory_unlock_all",
+            _,
+        ) => return advisory_lock(&name, &args, env),
+        ("pg_sleep", [seconds]) => {
+            let seconds = seconds.as_ref().and_then(as_f64).unwrap_or(0.0);
+            let until = std::time::Instant::now()
+                + std::time::Duration::from_secs_f64(seconds.clamp(0.0, 1e9));
+            while std::time::Instant::now() < until {
+                if let Some(e) = env.globals.cancel.error() {
+                    return Err(e);
+                }
+                std::thread::sleep(
+                    until
+                        .saturating_duration_since(std::time::Instant::now())
+                        .min(std::time::Duration::from_millis(10)),
+                );
+            }
+            return Ok(Some(Value::Text(String::new())));
+        }
         ("current_database" | "current_catalog", []) => return text(&env.globals.session.database),
         ("current_user" | "current_role" | "session_user" | "user", []) => {
             return text(&env.globals.session.user)
@@ -914,6 +954,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         }
         _ => {}
     }
+    if let Some(r) = jsonpath_eval::path_function(&name, &args) {
+        return r;
+    }
     if let Some(r) = catalog_function(&name, &args, env) {
         return r;
     }
@@ -935,6 +978,56 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
     functions::vector_function(&name, &values)
         .unwrap_or_else(|| Err(functions::no_function(&name, &values)))
         .map(Some)
+}
+
+/// The advisory lock functions (see [`AdvisoryLocks`]): NULL for a NULL
+/// key, as PostgreSQL's strict functions.
+fn advisory_lock(name: &str, args: &[Datum], env: &Env) -> Result<Datum, PgError> {
+    let key = match args {
+        [] if name == "pg_advisory_unlock_all" => None,
+        [Some(k)] => {
+            Some(LockKey::Single(as_i64(k).ok_or_else(|| {
+                functions::no_function(name, std::slice::from_ref(k))
+            })?))
+        }
+        [Some(a), Some(b)] => {
+            let pair = as_i64(a)
+                .zip(as_i64(b))
+                .and_then(|(a, b)| Some((i32::try_from(a).ok()?, i32::try_from(b).ok()?)));
+            Some(pair.map_or_else(
+                || Err(functions::no_function(name, &[a.clone(), b.clone()])),
+                |(a, b)| Ok(LockKey::Pair(a, b)),
+            )?)
+        }
+        [_] | [_, _] => return Ok(None),
+        _ => {
+            let given: Vec<Value> = args.iter().flatten().cloned().collect();
+            return Err(functions::no_function(name, &given));
+        }
+    };
+    let locks = &env.globals.advisory_locks;
+    let session = env.globals.session.pid;
+    let scope = if name.contains("xact") {
+        LockScope::Transaction
+    } else {
+        LockScope::Session
+    };
+    let void = Ok(Some(Value::Text(String::new())));
+    match (name, key) {
+        ("pg_advisory_unlock_all", _) => {
+            locks.release_all(session, Some(LockScope::Session));
+            void
+        }
+        (_, None) => void,
+        ("pg_advisory_unlock", Some(key)) => Ok(Some(Value::Bool(locks.unlock(session, key)))),
+        ("pg_try_advisory_lock" | "pg_try_advisory_xact_lock", Some(key)) => {
+            Ok(Some(Value::Bool(locks.try_lock(session, key, scope))))
+        }
+        (_, Some(key)) => {
+            locks.lock(session, key, scope, &env.globals.cancel)?;
+            void
+        }
+    }
 }
 
 /// The qualifier and column of `q.c` or `schema.q.c`.

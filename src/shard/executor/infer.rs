@@ -183,7 +183,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | BinaryOperator::ArrowAt
                     | BinaryOperator::Question
                     | BinaryOperator::QuestionPipe
-                    | BinaryOperator::QuestionAnd => plain(oid::BOOL),
+                    | BinaryOperator::QuestionAnd
+                    | BinaryOperator::AtAt
+                    | BinaryOperator::AtQuestion => plain(oid::BOOL),
                     BinaryOperator::Arrow => match infer(left, cols, env)? {
                         (oid::JSON, _) => plain(oid::JSON),
                         _ => plain(oid::JSONB),
@@ -259,8 +261,21 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "pg_promote"
                     | "pg_is_wal_replay_paused"
                     | "pg_reload_conf"
-                    | "pgvshard_rejoin_as_standby" => plain(oid::BOOL),
-                    "pg_wal_replay_pause" | "pg_wal_replay_resume" => plain(oid::VOID),
+                    | "pgvshard_rejoin_as_standby"
+                    | "pg_try_advisory_lock"
+                    | "pg_try_advisory_xact_lock"
+                    | "pg_advisory_unlock"
+                    | "jsonb_path_match"
+                    | "jsonb_path_exists"
+                    | "jsonb_exists"
+                    | "jsonb_exists_any"
+                    | "jsonb_exists_all" => plain(oid::BOOL),
+                    "pg_wal_replay_pause"
+                    | "pg_wal_replay_resume"
+                    | "pg_advisory_lock"
+                    | "pg_advisory_xact_lock"
+                    | "pg_advisory_unlock_all"
+                    | "pg_sleep" => plain(oid::VOID),
                     "inet_server_port" => plain(oid::INT4),
                     "pg_last_xact_replay_timestamp" => plain(oid::TIMESTAMPTZ),
                     "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),

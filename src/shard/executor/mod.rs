@@ -10,6 +10,7 @@
 //! other sessions never see part of it; its own queries see them (see
 //! `overlay`), and its UPDATE and DELETE reach the rows it inserted.
 
+mod advisory_locks;
 mod aggregate;
 mod arrays;
 mod catalog;
@@ -25,6 +26,7 @@ mod functions;
 mod index_expr;
 mod infer;
 mod json_ops;
+mod jsonpath_eval;
 mod overlay;
 mod pg_catalog;
 mod plan;
@@ -158,6 +160,8 @@ pub struct Shard {
     pub recall: Arc<RecallMonitor>,
     /// WAL senders and the WAL receiver.
     pub replication: Arc<Replication>,
+    /// The sessions' advisory locks.
+    pub advisory_locks: Arc<advisory_locks::AdvisoryLocks>,
 }
 
 impl Shard {
@@ -176,6 +180,7 @@ impl Shard {
             queries: QueryTimings::new(),
             recall: Arc::new(RecallMonitor::new(rate)),
             replication: Arc::new(Replication::default()),
+            advisory_locks: Arc::default(),
         }
     }
 

@@ -29,6 +29,7 @@ const OWNER_OID: u32 = 10;
 pub const PKEY_OID_BASE: u32 = 1_000_000_000;
 const HNSW_AM_OID: u32 = 16_400;
 const BTREE_AM_OID: u32 = 403;
+const GIN_AM_OID: u32 = 2742;
 /// `text[]`.
 const TEXT_ARRAY: u32 = 1009;
 /// `int2[]`.
@@ -376,6 +377,7 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
 fn am_oid(method: IndexMethod) -> u32 {
     match method {
         IndexMethod::BTree => BTREE_AM_OID,
+        IndexMethod::Gin { .. } => GIN_AM_OID,
         IndexMethod::Hnsw { .. } => HNSW_AM_OID,
         IndexMethod::IvfFlat { .. } => IVFFLAT_AM_OID,
     }
@@ -451,6 +453,17 @@ fn vector_of(elem: u32, items: impl IntoIterator<Item = Value>) -> Datum {
 /// column's type otherwise (0 for a type without one here).
 fn index_opclass(table: &Table, index: &IndexInfo, column: usize) -> u32 {
     let ty = table.def().columns[column].ty;
+    let gin = match index.method {
+        IndexMethod::Gin { path_ops: true } => Some("jsonb_path_ops"),
+        IndexMethod::Gin { path_ops: false } => Some("jsonb_ops"),
+        _ => None,
+    };
+    if let Some(name) = gin {
+        return opclasses()
+            .into_iter()
+            .find(|c| c.am == GIN_AM_OID && c.name == name)
+            .map_or(0, |c| c.oid);
+    }
     match (index.method.metric(), ty.vector_type()) {
         (Some(metric), Some((vt, _))) => opclasses()
             .into_iter()
@@ -502,7 +515,7 @@ pub fn index_definition(table: &Table, index: &IndexInfo) -> String {
             // access method's default for the type.
             let opclass = index_opclass(table, index, c);
             match opclasses().into_iter().find(|o| o.oid == opclass) {
-                Some(o) if index.method.metric().is_some() && !o.default => {
+                Some(o) if o.am != BTREE_AM_OID && !o.default => {
                     format!("{} {}", column.name, o.name)
                 }
                 _ => column.name.clone(),
@@ -911,7 +924,7 @@ fn pg_am() -> Relation {
         (403, "btree", b'i'),
         (405, "hash", b'i'),
         (783, "gist", b'i'),
-        (2742, "gin", b'i'),
+        (GIN_AM_OID, "gin", b'i'),
         (4000, "spgist", b'i'),
         (3580, "brin", b'i'),
         (IVFFLAT_AM_OID, "ivfflat", b'i'),
@@ -961,6 +974,17 @@ fn opclasses() -> Vec<OpClass> {
         input,
         default: true,
     })
+    .chain(
+        [(4036, "jsonb_ops", true), (4037, "jsonb_path_ops", false)].map(|(id, name, default)| {
+            OpClass {
+                oid: id,
+                am: GIN_AM_OID,
+                name: name.to_string(),
+                input: oid::JSONB,
+                default,
+            }
+        }),
+    )
     .collect();
     let mut id = 16_500;
     for (ty, type_oid) in [

@@ -1,6 +1,7 @@
 //! One client session: statement dispatch, the open transaction, and the
 //! bridge from async protocol handling to blocking work.
 
+use super::advisory_locks::Scope as LockScope;
 use super::expr::{Env, Globals, StandbyPositions};
 use super::select::{is_short_knn, run_query, Column, Ctx, PlanSeen, Relation};
 use super::{
@@ -21,7 +22,6 @@ use crate::wire::{
 };
 use ann::{BuildProgress, HnswSearch, IterativeScan, IvfSearch};
 use sqlparser::ast::Statement as Ast;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,6 +54,7 @@ impl HandlerFactory for ShardFactory {
             }
         };
         Ok(ShardSession {
+            pid: session.pid,
             shard: self.shard.clone(),
             txn: None,
             savepoints: Vec::new(),
@@ -72,6 +73,8 @@ pub struct PreparedStatement {
 
 /// One session's executor.
 pub struct ShardSession {
+    /// The session's process id (holder of its advisory locks).
+    pid: i32,
     shard: Arc<Shard>,
     /// The open transaction block's write set.
     txn: Option<Transaction>,
@@ -83,6 +86,13 @@ pub struct ShardSession {
     /// The ANN settings as of a [`Session::settings_version`]: read from
     /// the settings again only when they may have changed.
     ann: Option<(u64, AnnSearch)>,
+}
+
+impl Drop for ShardSession {
+    /// A session's advisory locks end with it.
+    fn drop(&mut self) {
+        self.shard.advisory_locks.release_all(self.pid, None);
+    }
 }
 
 fn parse_error(e: sql::SqlError) -> PgError {
@@ -240,19 +250,28 @@ fn pg_now() -> i64 {
 /// Commits `txn`, then waits for the synchronous standbys. `progress`
 /// is linked to the statement's cancel flag (`cancel`), so an index build
 /// or a wait inside the commit stops at its next check when the statement
-/// is canceled.
+/// is canceled; a cancel request during the wait for the standbys ends
+/// it with the WARNING returned (the commit stands, as PostgreSQL's).
 fn commit(
     shard: &Shard,
     txn: Transaction,
-    cancel: &AtomicBool,
+    cancel: &CancelSignal,
     progress: &BuildProgress,
     level: SyncLevel,
-) -> Result<(), PgError> {
+) -> Result<Option<PgError>, PgError> {
     let lsn = shard
         .db
-        .commit_with_progress(txn, progress)
+        .commit_with_progress(txn, progress, level.commit_mode())
         .map_err(storage_error)?;
     shard.replication.wait_synchronous(lsn, level, cancel)
+}
+
+/// `outcome` with the warning a commit may have left.
+fn noting(outcome: Outcome, warning: Option<PgError>) -> Outcome {
+    match warning {
+        Some(w) => outcome.with_notice(w),
+        None => outcome,
+    }
 }
 
 /// The session's `synchronous_commit`.
@@ -276,6 +295,8 @@ impl ShardSession {
                 }
             }),
             recovery: Some(self.recovery()),
+            advisory_locks: Arc::clone(&self.shard.advisory_locks),
+            cancel: Arc::default(),
         }
     }
 
@@ -286,7 +307,28 @@ impl ShardSession {
         }
     }
 
+    /// Runs one statement; when it leaves no transaction open (it ended
+    /// one, or ran outside a block), the transaction's advisory locks end.
     async fn run(
+        &mut self,
+        stmt: &Arc<sql::Statement>,
+        kind: StatementKind,
+        params: Vec<Datum>,
+        param_types: Vec<u32>,
+        out: &mut Responder<'_>,
+    ) -> Result<(), PgError> {
+        let result = self
+            .run_statement(stmt, kind, params, param_types, out)
+            .await;
+        if out.session().transaction_status() == TransactionStatus::Idle {
+            self.shard
+                .advisory_locks
+                .release_all(self.pid, Some(LockScope::Transaction));
+        }
+        result
+    }
+
+    async fn run_statement(
         &mut self,
         stmt: &Arc<sql::Statement>,
         kind: StatementKind,
@@ -387,6 +429,7 @@ impl ShardSession {
                     ));
                 }
                 out.session().reset_all();
+                self.shard.advisory_locks.release_all(self.pid, None);
                 Outcome::tag("DISCARD ALL")
             }
             StatementKind::Transaction(tc) => self.transaction(tc, out).await?,
@@ -429,6 +472,7 @@ impl ShardSession {
         param_types: Vec<u32>,
         out: &mut Responder<'_>,
     ) -> Result<Job, PgError> {
+        let cancel = out.cancel_signal().clone();
         let session = out.session();
         let ann = self.ann_settings(session)?;
         Ok(Job {
@@ -438,8 +482,11 @@ impl ShardSession {
             params,
             param_types,
             ann,
-            globals: self.globals(session),
-            cancel: out.cancel_signal().clone(),
+            globals: Globals {
+                cancel: Arc::clone(&cancel),
+                ..self.globals(session)
+            },
+            cancel,
             own_writes: Vec::new(),
             plan: PlanSeen::default(),
         })
@@ -483,13 +530,14 @@ impl ShardSession {
                     let level = sync_level(out.session());
                     let shard = self.shard.clone();
                     let cancel = out.cancel_signal().clone();
-                    tokio::task::spawn_blocking(move || {
+                    cancel.shield();
+                    let warning = tokio::task::spawn_blocking(move || {
                         let progress = BuildProgress::linked_to(cancel.shared_flag());
-                        commit(&shard, txn, cancel.flag(), &progress, level)
+                        commit(&shard, txn, &cancel, &progress, level)
                     })
                     .await
                     .map_err(join_error)??;
-                    Outcome::tag("COMMIT")
+                    noting(Outcome::tag("COMMIT"), warning)
                 }
             },
             TransactionControl::Rollback => {
@@ -571,6 +619,7 @@ impl ShardSession {
     ) -> Result<Outcome, PgError> {
         let shard = self.shard.clone();
         let cancel = out.cancel_signal().clone();
+        cancel.shield();
         let (tag, finish) = match tp {
             TwoPhase::Prepare(gid) => {
                 let txn = self.end_block();
@@ -595,15 +644,13 @@ impl ShardSession {
                 };
                 let progress = BuildProgress::linked_to(cancel.shared_flag());
                 let level = sync_level(session);
-                tokio::task::spawn_blocking(move || {
+                let warning = tokio::task::spawn_blocking(move || {
                     let lsn = shard.db.prepare(record, &progress).map_err(storage_error)?;
-                    shard
-                        .replication
-                        .wait_synchronous(lsn, level, cancel.flag())
+                    shard.replication.wait_synchronous(lsn, level, &cancel)
                 })
                 .await
                 .map_err(join_error)??;
-                return Ok(Outcome::tag("PREPARE TRANSACTION"));
+                return Ok(noting(Outcome::tag("PREPARE TRANSACTION"), warning));
             }
             TwoPhase::CommitPrepared(gid) => (("COMMIT PREPARED", "COMMIT"), (gid, true)),
             TwoPhase::RollbackPrepared(gid) => (("ROLLBACK PREPARED", "ROLLBACK"), (gid, false)),
@@ -616,18 +663,16 @@ impl ShardSession {
         }
         let (gid, commit) = finish;
         let level = sync_level(out.session());
-        tokio::task::spawn_blocking(move || {
+        let warning = tokio::task::spawn_blocking(move || {
             let lsn = shard
                 .db
                 .finish_prepared(&gid, commit)
                 .map_err(storage_error)?;
-            shard
-                .replication
-                .wait_synchronous(lsn, level, cancel.flag())
+            shard.replication.wait_synchronous(lsn, level, &cancel)
         })
         .await
         .map_err(join_error)??;
-        Ok(Outcome::tag(tag.0))
+        Ok(noting(Outcome::tag(tag.0), warning))
     }
 
     async fn statement(
@@ -669,6 +714,7 @@ impl ShardSession {
                 } else {
                     Transaction::new()
                 };
+                job.cancel.shield();
                 let (outcome, txn) =
                     tokio::task::spawn_blocking(move || write(&job, txn, in_block))
                         .await
@@ -725,6 +771,7 @@ impl ShardSession {
         } else {
             Transaction::new()
         };
+        cancel.shield();
         let (outcome, txn) = tokio::task::spawn_blocking(move || {
             let mut txn = txn;
             let r = shard
@@ -737,7 +784,7 @@ impl ShardSession {
                 r,
                 txn,
                 in_block,
-                cancel.flag(),
+                &cancel,
                 &BuildProgress::linked_to(cancel.shared_flag()),
                 level,
             )
@@ -751,18 +798,21 @@ impl ShardSession {
     }
 }
 
+/// Ends a write statement (its session [shielded](CancelSignal::shield)
+/// it): canceled before this point it fails with 57014 and leaves nothing
+/// behind; outside a transaction block it commits.
 fn finish_write(
     shard: &Shard,
     r: Result<Outcome, PgError>,
     txn: Transaction,
     in_block: bool,
-    cancel: &AtomicBool,
+    cancel: &CancelSignal,
     progress: &BuildProgress,
     level: SyncLevel,
 ) -> (Result<Outcome, PgError>, Option<Transaction>) {
-    match r {
+    match r.and_then(|o| cancel.error().map_or(Ok(o), Err)) {
         Ok(o) if !in_block => (
-            commit(shard, txn, cancel, progress, level).map(|()| o),
+            commit(shard, txn, cancel, progress, level).map(|w| noting(o, w)),
             None,
         ),
         r => (r, Some(txn)),
@@ -954,15 +1004,7 @@ fn write(
                 .push(entry.clone());
         }
         let level = sync_level(&job.globals.session);
-        let result = finish_write(
-            &job.shard,
-            r,
-            txn,
-            in_block,
-            job.cancel.flag(),
-            &progress,
-            level,
-        );
+        let result = finish_write(&job.shard, r, txn, in_block, &job.cancel, &progress, level);
         if building.is_some() {
             job.shard
                 .builds
@@ -1104,6 +1146,7 @@ fn param_types(
                     // `$1::regclass` takes a name as text (regclassin), not an OID.
                     Some(ParamHint::Cast(ty)) if is_reg_type(ty) => oid::TEXT,
                     Some(ParamHint::Cast(ty)) => ddl::parse_type(ty).unwrap_or(oid::TEXT),
+                    Some(ParamHint::Argument(ty)) => ddl::parse_type(ty).unwrap_or(oid::TEXT),
                     Some(ParamHint::Column(c) | ParamHint::DistanceOperand(c)) => {
                         column_type(c).unwrap_or(oid::TEXT)
                     }

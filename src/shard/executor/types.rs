@@ -239,6 +239,7 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
             "oid" | "regclass" | "regtype" => return Ok((oid::OID, None)),
             "name" => return Ok((oid::NAME, None)),
             "varbit" => return Ok((oid::VARBIT, None)),
+            "jsonpath" => return Ok((oid::JSONPATH, None)),
             _ => {}
         },
         _ => {}

@@ -122,12 +122,14 @@ impl RecoveryControl {
             return Err(PgError::new("55000", "primary_conninfo is not set")
                 .with_hint("Set it with ALTER SYSTEM SET primary_conninfo = '…' first."));
         }
-        recovery_conf::set_standby_signal(data, true).map_err(|e| {
-            PgError::internal(format!(
-                "could not write {}: {e}",
-                recovery_conf::STANDBY_SIGNAL
-            ))
-        })?;
+        recovery_conf::set_standby_signal(data, true)
+            .and_then(|()| recovery_conf::set_promoted(data, None))
+            .map_err(|e| {
+                PgError::internal(format!(
+                    "could not write {}: {e}",
+                    recovery_conf::STANDBY_SIGNAL
+                ))
+            })?;
         self.db.set_in_recovery(true);
         tracing::warn!("rejoining as a standby of primary_conninfo: restarting");
         self.replication.rejoin.send_replace(true);

@@ -30,16 +30,20 @@ pub mod upstream;
 
 use crate::shard::storage::Lsn;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::wire::cancel::CancelSignal;
 use crate::wire::PgError;
 use protocol::StandbyStatus;
 use recovery_conf::AutoConf;
 use sync::{SyncLevel, SyncStandbys};
 use upstream::StandbyOf;
+
+/// What a client is told when a commit stops waiting for its standbys.
+const NOT_REPLICATED: &str =
+    "The transaction has already committed locally, but might not have been replicated to the standby.";
 
 /// A shard's replication state (its role is the database's
 /// [`Database::in_recovery`](crate::shard::storage::Database::in_recovery)): its WAL senders (primary side,
@@ -275,28 +279,34 @@ impl Replication {
 
     /// Blocks until the synchronous standbys confirm the commit ending at
     /// `lsn` as far as `level` asks (at once when no standby is named or
-    /// the level does not wait). `canceled` ends the wait (the commit
-    /// stays committed locally, as PostgreSQL's does); the server
-    /// stopping ends it with FATAL 57P01.
+    /// the level does not wait). A cancel request ends the wait with
+    /// PostgreSQL's WARNING for the client (the commit stays committed
+    /// locally; `statement_timeout` does not end it, as in PostgreSQL);
+    /// the server stopping ends it with FATAL 57P01.
     pub fn wait_synchronous(
         &self,
         lsn: Lsn,
         level: SyncLevel,
-        canceled: &AtomicBool,
-    ) -> Result<(), PgError> {
+        cancel: &CancelSignal,
+    ) -> Result<Option<PgError>, PgError> {
         let (Some(_), Some(k)) = (&self.sync, level.position()) else {
-            return Ok(());
+            return Ok(None);
         };
         let stopping = self.stopping.subscribe();
         let mut held = self.released.lock().unwrap_or_else(|e| e.into_inner());
         while held[k] < lsn {
             if *stopping.borrow() {
-                return Err(PgError::admin_shutdown().with_detail(
-                    "The transaction has already committed locally, but might not have been replicated to the standby.",
-                ));
+                return Err(PgError::admin_shutdown().with_detail(NOT_REPLICATED));
             }
-            if canceled.load(std::sync::atomic::Ordering::Relaxed) {
-                return Ok(());
+            if cancel.canceled_by_user() {
+                return Ok(Some(
+                    PgError::new(
+                        "01000",
+                        "canceling wait for synchronous replication due to user request",
+                    )
+                    .with_severity(crate::wire::Severity::Warning)
+                    .with_detail(NOT_REPLICATED),
+                ));
             }
             held = self
                 .confirmed
@@ -304,7 +314,7 @@ impl Replication {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The WAL receiver's state now (`pg_stat_wal_receiver`, the

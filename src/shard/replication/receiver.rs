@@ -14,6 +14,7 @@
 //! after [`RETRY`] until the server stops.
 
 use super::protocol::{parse_lsn, pg_now, StandbyStatus, StreamMessage};
+use super::recovery_conf::{self, PROMOTED};
 use super::upstream::{refused, StandbyOf, Upstream};
 use super::Replication;
 use crate::shard::storage::checkpoint::MANIFEST;
@@ -58,7 +59,7 @@ fn remove_leftovers(data: &Path) -> std::io::Result<()> {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("ckpt-") {
             std::fs::remove_dir_all(entry.path())?;
-        } else if [MANIFEST, IDENTITY, TIMELINE]
+        } else if [MANIFEST, IDENTITY, TIMELINE, PROMOTED]
             .iter()
             .any(|n| name.starts_with(n))
         {
@@ -273,14 +274,22 @@ fn report(e: &PgError) {
     }
 }
 
-/// Ends recovery: a new timeline, then writes are accepted.
+/// Ends recovery: a new timeline, then writes are accepted. The data
+/// directory records the promotion first ([`recovery_conf::PROMOTED`]),
+/// so that no restart makes this server follow its old primary again.
 async fn promote(db: &Arc<Database>, replication: &Replication, data: &Path) {
+    let _ = std::fs::remove_file(data.join(PROMOTE_FILE));
+    let next = db.timeline().current + 1;
+    if let Err(e) = recovery_conf::set_promoted(data, Some(next)) {
+        tracing::error!(error = %e, "promotion failed: cannot record it in the data directory");
+        return;
+    }
     let db2 = Arc::clone(db);
     match tokio::task::spawn_blocking(move || db2.promote()).await {
         Ok(Ok(timeline)) => {
             tracing::info!(timeline, lsn = %db.current_lsn(), "promoted: this server is now a primary");
             // As PostgreSQL: a restart keeps it a primary.
-            if let Err(e) = super::recovery_conf::set_standby_signal(data, false) {
+            if let Err(e) = recovery_conf::set_standby_signal(data, false) {
                 tracing::error!(error = %e, "cannot remove standby.signal");
             }
             replication.update_receiver(|r| r.status = "");
@@ -288,7 +297,6 @@ async fn promote(db: &Arc<Database>, replication: &Replication, data: &Path) {
         Ok(Err(e)) => tracing::error!(error = %e, "promotion failed"),
         Err(e) => tracing::error!(error = %e, "promotion failed"),
     }
-    let _ = std::fs::remove_file(data.join(PROMOTE_FILE));
 }
 
 /// How this server's WAL relates to its primary's.
@@ -300,6 +308,9 @@ enum Lineage {
     Follow(Timeline),
     /// This server has WAL the primary's history does not (why).
     Diverged(String),
+    /// The primary is on an older timeline than this server (an old
+    /// primary come back, say): never followed, never copied.
+    Older(String),
 }
 
 /// Checks the primary's system identifier and timeline against ours.
@@ -327,8 +338,10 @@ async fn lineage(up: &mut Upstream, db: &Database) -> Result<Lineage, PgError> {
         return Ok(Lineage::Same);
     }
     if their_tli < ours.current {
-        return Ok(Lineage::Diverged(format!(
-            "the primary is on timeline {their_tli}, older than this server's {}",
+        return Ok(Lineage::Older(format!(
+            "{} is on timeline {their_tli}, older than this server's timeline {}: \
+             not following it (an old primary?); point primary_conninfo at the current primary",
+            up.name(),
             ours.current
         )));
     }
@@ -351,7 +364,8 @@ async fn lineage(up: &mut Upstream, db: &Database) -> Result<Lineage, PgError> {
 
 /// At start: whether this data directory's WAL diverged from the
 /// primary's (why), following a promotion it can follow. An unreachable
-/// primary decides nothing (`None`).
+/// primary, or one on an older timeline (which the WAL receiver then
+/// refuses to follow), decides nothing (`None`).
 pub async fn diverged(db: &Database, to: &StandbyOf) -> Result<Option<String>, String> {
     let mut up = match Upstream::connect(to).await {
         Ok(up) => up,
@@ -371,6 +385,10 @@ pub async fn diverged(db: &Database, to: &StandbyOf) -> Result<Option<String>, S
             Ok(None)
         }
         Lineage::Diverged(why) => Ok(Some(why)),
+        Lineage::Older(why) => {
+            tracing::error!(reason = %why, "keeping this data directory as it is");
+            Ok(None)
+        }
     }
 }
 
@@ -486,6 +504,7 @@ async fn stream(
                 format!("this standby diverged from its primary ({why}); restart it to take a fresh base copy"),
             ))
         }
+        Lineage::Older(why) => return Err(PgError::new("XX000", why)),
     }
     let start = db.current_lsn();
     let timeline = db.timeline().current;

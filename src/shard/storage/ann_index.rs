@@ -136,7 +136,7 @@ impl AnnIndex {
                 HNSW_BUILD_THREADS,
                 progress,
             )?))),
-            IndexMethod::BTree => Err(not_ann()),
+            IndexMethod::BTree | IndexMethod::Gin { .. } => Err(not_ann()),
         }
     }
 
@@ -169,7 +169,7 @@ impl AnnIndex {
                 }
                 Ok(AnnIndex::Hnsw(HnswIndex::new(index)))
             }
-            IndexMethod::BTree => Err(not_ann()),
+            IndexMethod::BTree | IndexMethod::Gin { .. } => Err(not_ann()),
         }
     }
 

@@ -380,6 +380,13 @@ pub enum IndexMethod {
         /// `WITH (lists = …)`.
         lists: u32,
     },
+    /// A GIN index on a jsonb column (`jsonb_ops`, or `jsonb_path_ops`
+    /// with `path_ops`). Storage keeps no entries for it: containment and
+    /// existence filters scan, with the same answers.
+    Gin {
+        /// The `jsonb_path_ops` operator class.
+        path_ops: bool,
+    },
     /// pgvector's HNSW, for `metric`'s operator.
     Hnsw {
         /// The opclass's distance.
@@ -395,7 +402,7 @@ impl IndexMethod {
     /// The distance an ANN method serves (`None` for a btree).
     pub fn metric(self) -> Option<Metric> {
         match self {
-            IndexMethod::BTree => None,
+            IndexMethod::BTree | IndexMethod::Gin { .. } => None,
             IndexMethod::IvfFlat { metric, .. } | IndexMethod::Hnsw { metric, .. } => Some(metric),
         }
     }
@@ -404,6 +411,7 @@ impl IndexMethod {
     pub fn name(self) -> &'static str {
         match self {
             IndexMethod::BTree => "btree",
+            IndexMethod::Gin { .. } => "gin",
             IndexMethod::IvfFlat { .. } => "ivfflat",
             IndexMethod::Hnsw { .. } => "hnsw",
         }

@@ -136,6 +136,10 @@ impl ByteWriter {
                 self.u8(18);
                 self.str(s);
             }
+            Value::JsonPath(s) => {
+                self.u8(20);
+                self.str(s);
+            }
             Value::Uuid(u) => {
                 self.u8(19);
                 self.buf.extend_from_slice(u);
@@ -245,6 +249,10 @@ impl ByteWriter {
                 self.str(e);
             }
             (IndexMethod::BTree, None) => self.u8(0),
+            (IndexMethod::Gin { path_ops }, _) => {
+                self.u8(6);
+                self.u8(u8::from(path_ops));
+            }
             (IndexMethod::IvfFlat { metric, lists }, _) => {
                 self.u8(4);
                 self.u8(metric.tag());
@@ -408,6 +416,7 @@ impl<'a> ByteReader<'a> {
             16 => Value::Oid(self.u32()?),
             18 => Value::Json(self.str()?),
             19 => Value::Uuid(self.array()?),
+            20 => Value::JsonPath(self.str()?),
             17 => {
                 let elem = self.u32()?;
                 let n = self.count(1)?;
@@ -508,6 +517,9 @@ impl<'a> ByteReader<'a> {
                 metric: self.metric()?,
                 m: self.u32()?,
                 ef_construction: self.u32()?,
+            },
+            6 => IndexMethod::Gin {
+                path_ops: self.u8()? != 0,
             },
             t => return Err(malformed(format!("bad index method tag {t}"))),
         };

@@ -39,8 +39,8 @@ pub enum IndexData {
     BTree(BTreeSet<(KeyValue, u32)>),
     /// An ANN index over the column's vectors.
     Ann(AnnIndex),
-    /// A btree index on an expression: no entries (see
-    /// [`IndexDef::expression`]).
+    /// No entries: a btree index on an expression (see
+    /// [`IndexDef::expression`]) or a GIN index ([`IndexMethod::Gin`]).
     Expression,
 }
 
@@ -425,6 +425,7 @@ impl Table {
         let store = &self.columns[def.column];
         let slots: Vec<u32> = self.live_slots().filter(|&s| !store.is_null(s)).collect();
         match def.method {
+            IndexMethod::Gin { .. } => Ok(IndexData::Expression),
             IndexMethod::BTree => {
                 if column.ty.vector_type().is_some() {
                     return Err(StorageError::unsupported(format!(

@@ -357,6 +357,6 @@ impl Tables {
 
     /// True when `method` on the column is an ANN index (kept in index files).
     pub(crate) fn is_ann(method: IndexMethod) -> bool {
-        !matches!(method, IndexMethod::BTree)
+        !matches!(method, IndexMethod::BTree | IndexMethod::Gin { .. })
     }
 }
