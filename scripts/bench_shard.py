@@ -30,6 +30,7 @@ measured PostgreSQL + pgvector:
 import argparse
 import multiprocessing as mp
 import os
+import socket
 import struct
 import sys
 import time
@@ -40,6 +41,27 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 CHUNK = 1 << 20  # bytes per COPY write
+
+
+def free_port():
+    """A loopback port nothing listens on (yet)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc=None, seconds=120):
+    """Waits until something accepts on `port`; fails when `proc` exits first."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing listens on {port} after {seconds} s")
 
 
 def read_vecs(path):

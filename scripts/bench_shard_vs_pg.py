@@ -27,7 +27,6 @@ import argparse
 import multiprocessing as mp
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,30 +36,15 @@ import time
 import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_shard import connect, copy_binary, copy_payload, load_dataset, measure, read_vecs  # noqa: E402
+from bench_shard import (  # noqa: E402
+    connect, copy_binary, copy_payload, free_port, load_dataset, measure, read_vecs, wait_port,
+)
 
 PG_SETTINGS = {
     "shared_buffers": "2GB",
     "maintenance_work_mem": "2GB",
     "max_parallel_maintenance_workers": "1",
 }
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, seconds=60):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing listens on {port} after {seconds} s")
 
 
 def as_postgres(*cmd):

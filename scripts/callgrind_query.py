@@ -32,39 +32,18 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 import psycopg
 from pgvector import Vector
 from pgvector.psycopg import register_vector
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_shard import copy_binary, copy_payload, read_vecs  # noqa: E402
+from bench_shard import copy_binary, copy_payload, free_port, read_vecs, wait_port  # noqa: E402
 
 OPS = {"cosine": ("<=>", "vector_cosine_ops"), "euclidean": ("<->", "vector_l2_ops")}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, seconds=120):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"process exited with {proc.returncode} before listening on {port}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing listens on {port} after {seconds} s")
 
 
 def connect(port):
