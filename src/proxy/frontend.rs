@@ -245,7 +245,7 @@ impl ProxySession {
             None => (&classified.statement, Cow::Borrowed(&classified.kind)),
         };
         let kind = kind.as_ref();
-        let mut class = class_of(&kind);
+        let mut class = class_of(kind);
         out.take_tag();
         let timed = self.ops.slow_log.enabled();
         let run = self.statement_inner(statement, kind, &mut class, params, visible, out);
@@ -825,13 +825,13 @@ impl QueryHandler for ProxySession {
                     crate::wire::oid::INT8,
                 )])
             }
-            StatementKind::Show(name) if admin::is_admin(&name) => Some(admin::columns(&name)),
+            StatementKind::Show(name) if admin::is_admin(name) => Some(admin::columns(name)),
             StatementKind::Show(name) if name == topology::SHOW_NAME => {
                 Some(topology::show_columns())
             }
             StatementKind::Show(name) if name == txn::SHOW_NAME => Some(txn::show_columns()),
             StatementKind::Show(name) if name == "all" => Some(show_all_columns()),
-            StatementKind::Show(name) => Some(vec![text_column(Session::show_column(&name)?)]),
+            StatementKind::Show(name) => Some(vec![text_column(Session::show_column(name)?)]),
             StatementKind::Transaction(_)
             | StatementKind::Set(_)
             | StatementKind::Reset(_)
