@@ -28,6 +28,14 @@ pub enum ParamHint {
     ColumnPosition(usize),
     /// LIMIT or OFFSET: bigint.
     LimitOrOffset,
+    /// Argument `position` of a function call: the function's signature
+    /// gives the type.
+    Argument {
+        /// The call, for its name and its other arguments' types.
+        call: Box<ast::Function>,
+        /// Where the parameter sits among the call's arguments.
+        position: usize,
+    },
 }
 
 /// The parameters of a statement.
@@ -188,6 +196,18 @@ impl Visitor for ParamFinder {
                     self.hint_comparison(left, right, distance);
                 }
             }
+            Expr::Function(f) => {
+                if let ast::FunctionArguments::List(list) = &f.args {
+                    for (position, arg) in list.args.iter().enumerate() {
+                        if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = arg {
+                            if param_of(e).is_some() {
+                                let call = Box::new(f.clone());
+                                self.hint(e, ParamHint::Argument { call, position });
+                            }
+                        }
+                    }
+                }
+            }
             Expr::InList { expr, list, .. } => {
                 if let Some(column) = column_under(expr) {
                     for item in list {
@@ -245,6 +265,11 @@ mod tests {
         assert_eq!(p.hints[&1], ParamHint::Column("embedding".into()));
         assert_eq!(p.hints[&3], ParamHint::Column("id".into()));
         assert_eq!(p.hints[&5], ParamHint::Column("x".into()));
+        let p = of("SELECT pg_advisory_lock(1, $1)");
+        assert!(matches!(
+            &p.hints[&1],
+            ParamHint::Argument { position: 1, .. }
+        ));
         assert_eq!(of("SELECT 1").count, 0);
     }
 

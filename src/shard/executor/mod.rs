@@ -35,6 +35,7 @@ mod replication_views;
 mod select;
 mod session;
 mod setop;
+mod signatures;
 mod srf;
 mod types;
 
