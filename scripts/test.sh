@@ -10,8 +10,8 @@
 # pgbouncer for tests/proxy_pgbouncer.rs, and the Python drivers of
 # tests/drivers (asyncpg, psycopg2, pg8000, peewee, SQLAlchemy, SQLModel,
 # Django, LlamaIndex's PostgreSQL vector store; psycopg 3 as above), and
-# Prometheus (with promtool) and docker-compose for tests/deployment.rs (scripts/cluster, the dashboards'
-# proof, `docker-compose config`).
+# Prometheus (with promtool), prometheus-postgres-exporter and docker-compose for
+# tests/deployment.rs (scripts/cluster, the dashboards' proof, `docker-compose config`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +38,7 @@ fi
 services=()
 command -v promtool >/dev/null 2>&1 || services+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || services+=(docker-compose)
+command -v prometheus-postgres-exporter >/dev/null 2>&1 || services+=(prometheus-postgres-exporter)
 if [ ${#services[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   policy=""

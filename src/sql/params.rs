@@ -239,6 +239,25 @@ mod tests {
     }
 
     #[test]
+    fn built_in_function_arguments() {
+        let argument = |h: &ParamHint| match h {
+            ParamHint::Argument { call, position } => Some((call.name.to_string(), *position)),
+            _ => None,
+        };
+        let p = of("SELECT pg_promote(true, $1)");
+        assert_eq!(argument(&p.hints[&1]), Some(("pg_promote".into(), 1)));
+        let p = of("SELECT pg_catalog.set_config($1, $2, $3)");
+        assert_eq!(
+            argument(&p.hints[&3]),
+            Some(("pg_catalog.set_config".into(), 2))
+        );
+        // A cast still wins.
+        let p = of("SELECT pg_promote($1::bool, $2::bigint), lower($3)");
+        assert_eq!(p.hints[&2], ParamHint::Cast("BIGINT".into()));
+        assert_eq!(argument(&p.hints[&3]), Some(("lower".into(), 0)));
+    }
+
+    #[test]
     fn knn_parameters() {
         let p = of(
             "SELECT id, embedding <=> $1 AS d FROM items WHERE category = $3 \
@@ -265,11 +284,6 @@ mod tests {
         assert_eq!(p.hints[&1], ParamHint::Column("embedding".into()));
         assert_eq!(p.hints[&3], ParamHint::Column("id".into()));
         assert_eq!(p.hints[&5], ParamHint::Column("x".into()));
-        let p = of("SELECT pg_advisory_lock(1, $1)");
-        assert!(matches!(
-            &p.hints[&1],
-            ParamHint::Argument { position: 1, .. }
-        ));
         assert_eq!(of("SELECT 1").count, 0);
     }
 
