@@ -1,8 +1,10 @@
 //! Read/write splitting over a real PostgreSQL + pgvector primary and its
-//! streaming standby (pg_basebackup -R): which node answered is told by
+//! streaming standby (pg_basebackup -R), and over `pgvshard shard` nodes
+//! (`--standby-of`): which node answered is told by
 //! `inet_server_port()`, a per-node marker. Reads reach the standby and
 //! every statement class that writes, locks or may write reaches the
-//! primary (the standby would refuse a write with 25006); a standby whose
+//! primary (the standby would refuse a write with 25006; a data-modifying
+//! WITH is refused by the proxy with 0A000); a standby whose
 //! replay is paused is banned by lag and comes back when resumed; and a
 //! session reads its own writes in a 1,000-iteration loop while the
 //! standby applies WAL late, where a session that did not write sees the
@@ -14,7 +16,8 @@
 //! writes to it within 5 s, no acknowledged write is lost, reads go on,
 //! and the old primary, restarted, is never written to: PostgreSQL's
 //! stays fenced, a `pgvshard shard` rejoins as a standby of the new
-//! primary by itself.
+//! primary by itself — with a fresh base copy when it had committed a
+//! write the standby never got.
 
 mod pg_support;
 mod redis_support;
@@ -104,46 +107,16 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
         ]
     );
 
-    // Reads of a session that has not written go to the standby.
     let reader = connect_to(proxy.addr.port()).await.unwrap();
+    statement_classes_reach_their_nodes(&reader, primary.port, standby.port).await;
+    // Sequence functions may write too (a `pgvshard shard` has no
+    // nextval/setval of its own: its proxy hands out serial keys).
     for sql in [
-        "SELECT inet_server_port()",
-        "SELECT inet_server_port() FROM t WHERE id = 1",
-        "SELECT inet_server_port(), count(*) FROM t",
-    ] {
-        assert_eq!(served_by(&reader, sql).await, standby.port, "{sql}");
-    }
-    let port: i32 = reader
-        .query_one("SELECT inet_server_port() FROM t WHERE id = $1", &[&1i32])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(port, i32::from(standby.port), "extended protocol");
-    // Locking, functions that may write, and the hint go to the primary.
-    for sql in [
-        "SELECT inet_server_port() FROM t WHERE id = 1 FOR UPDATE",
-        "SELECT inet_server_port() FROM t WHERE id = 2 FOR SHARE",
         "SELECT inet_server_port(), nextval('s')",
         "SELECT inet_server_port(), setval('s', 10)",
-        "SELECT inet_server_port(), pg_advisory_xact_lock(7)",
-        "/* pgvshard:primary */ SELECT inet_server_port()",
     ] {
         assert_eq!(served_by(&reader, sql).await, primary.port, "{sql}");
     }
-    // Writes of every class succeed: the standby would refuse them (25006).
-    reader
-        .batch_execute(
-            "INSERT INTO t VALUES (3, 0); UPDATE t SET v = 1 WHERE id = 3; \
-             DELETE FROM t WHERE id = 3; CREATE TABLE u (id int PRIMARY KEY); DROP TABLE u",
-        )
-        .await
-        .unwrap();
-    let e = db_error(
-        &reader,
-        "WITH d AS (DELETE FROM t WHERE id = 2 RETURNING *) SELECT * FROM d",
-    )
-    .await;
-    assert_eq!(e.code().code(), "0A000", "{e:?}");
     // Session overrides.
     let s = connect_to(proxy.addr.port()).await.unwrap();
     s.batch_execute("SET pgvshard.target_session_attrs = 'read-write'")
@@ -238,26 +211,16 @@ async fn reads_use_the_standby_within_bounds_and_sessions_read_their_writes() {
 async fn pgvshard_shard_standbys_serve_reads_are_banned_when_paused_and_read_your_writes_holds() {
     let primary = Shard::start(&fresh_dir("replicas-pgvshard-primary"));
     let p = primary.connect().await;
-    p.batch_execute("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0)")
-        .await
-        .unwrap();
+    p.batch_execute(
+        "CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 0), (2, 0)",
+    )
+    .await
+    .unwrap();
     let standby = shard_standby(&primary, "replicas-pgvshard-standby");
     let sb = standby.connect().await;
     let proxy = proxy_with(primary.port, standby.port, SPLIT).await;
     let reader = connect_to(proxy.addr.port()).await.unwrap();
-    assert_eq!(
-        served_by(&reader, "SELECT inet_server_port() FROM t WHERE id = 1").await,
-        standby.port
-    );
-    assert_eq!(
-        served_by(&reader, "/* pgvshard:primary */ SELECT inet_server_port()").await,
-        primary.port
-    );
-    // Writes succeed: the standby would refuse them (25006).
-    reader
-        .batch_execute("INSERT INTO t VALUES (3, 0); UPDATE t SET v = 1 WHERE id = 3; DELETE FROM t WHERE id = 3")
-        .await
-        .unwrap();
+    statement_classes_reach_their_nodes(&reader, primary.port, standby.port).await;
     assert_eq!(
         db_error(&sb, "INSERT INTO t VALUES (4, 0)")
             .await
@@ -273,6 +236,53 @@ async fn pgvshard_shard_standbys_serve_reads_are_banned_when_paused_and_read_you
         "  max_replica_lag_ms: 0\n  max_replica_lag_bytes: 0\n  read_your_writes_wait_ms: 2\n  health_check_interval_ms: 50\n",
     )
     .await;
+}
+
+/// Through the proxy on `t (id, v)` (rows 1 and 2): reads of a session
+/// that has not written reach `standby`; locking, functions that may
+/// write and the hint reach `primary`; writes of every class succeed
+/// (the standby would refuse them with 25006); a data-modifying WITH is
+/// refused (0A000) before it reaches any node.
+async fn statement_classes_reach_their_nodes(
+    reader: &tokio_postgres::Client,
+    primary: u16,
+    standby: u16,
+) {
+    for sql in [
+        "SELECT inet_server_port()",
+        "SELECT inet_server_port() FROM t WHERE id = 1",
+        "SELECT inet_server_port(), count(*) FROM t",
+    ] {
+        assert_eq!(served_by(reader, sql).await, standby, "{sql}");
+    }
+    let port: i32 = reader
+        .query_one("SELECT inet_server_port() FROM t WHERE id = $1", &[&1i32])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(port, i32::from(standby), "extended protocol");
+    for sql in [
+        "SELECT inet_server_port() FROM t WHERE id = 1 FOR UPDATE",
+        "SELECT inet_server_port() FROM t WHERE id = 2 FOR SHARE",
+        "SELECT inet_server_port(), pg_advisory_xact_lock(7)",
+        "/* pgvshard:primary */ SELECT inet_server_port()",
+    ] {
+        assert_eq!(served_by(reader, sql).await, primary, "{sql}");
+    }
+    reader
+        .batch_execute(
+            "INSERT INTO t VALUES (3, 0); UPDATE t SET v = 1 WHERE id = 3; \
+             DELETE FROM t WHERE id = 3; CREATE TABLE u (id int PRIMARY KEY); DROP TABLE u",
+        )
+        .await
+        .unwrap();
+    for sql in [
+        "WITH d AS (DELETE FROM t WHERE id = 2 RETURNING *) SELECT * FROM d",
+        "WITH i AS (INSERT INTO t VALUES (5, 0) RETURNING id) SELECT inet_server_port() FROM i",
+    ] {
+        let e = db_error(reader, sql).await;
+        assert_eq!(e.code().code(), "0A000", "{sql}: {e:?}");
+    }
 }
 
 /// A `pgvshard shard` standby of `primary` named `s0.standby1`, on a
@@ -503,15 +513,19 @@ fn failover_outcomes(proxies: &[&RunningProxy]) -> Vec<String> {
         .collect()
 }
 
-/// Asserts that every id in `ids` is a row of `w` on `node`.
-async fn assert_all_on(node: &tokio_postgres::Client, ids: &[i32]) {
-    let rows: std::collections::HashSet<i32> = node
-        .query("SELECT id FROM w", &[])
+/// The ids of `w` on `node`, in order.
+async fn ids_in_w(node: &tokio_postgres::Client) -> Vec<i32> {
+    node.query("SELECT id FROM w ORDER BY id", &[])
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
-        .collect();
+        .collect()
+}
+
+/// Asserts that every id in `ids` is a row of `w` on `node`.
+async fn assert_all_on(node: &tokio_postgres::Client, ids: &[i32]) {
+    let rows: std::collections::HashSet<i32> = ids_in_w(node).await.into_iter().collect();
     let lost: Vec<&i32> = ids.iter().filter(|id| !rows.contains(id)).collect();
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
 }
@@ -779,26 +793,26 @@ async fn killing_a_pgvshard_primary_promotes_its_standby_and_the_old_primary_rej
     }
     let ids = load.finish().await;
     assert_all_on(&new_primary, &ids).await;
-    let outcomes = failover_outcomes(&[&a, &b]);
+    assert_rejoined(&old, &standby, &[&a, &b]).await;
+}
+
+/// Asserts that the old primary `old` rejoined `new_primary` as a
+/// standby, by one of `proxies`' doing: it streams on timeline 2, holds
+/// exactly the new primary's rows and refuses writes.
+async fn assert_rejoined(old: &Shard, new_primary: &Shard, proxies: &[&RunningProxy]) {
+    for p in proxies {
+        old_primary_shows(p.addr.port(), "standby", "up").await;
+    }
+    let outcomes = failover_outcomes(proxies);
     assert!(
         outcomes
             .iter()
             .any(|m| m.contains("outcome=\"rejoined\",shard=\"s0\"} 1")),
         "no proxy made the old primary rejoin: {outcomes:?}"
     );
-    // It streams from the new primary on timeline 2, holds its rows and
-    // refuses writes.
-    let all_ids = |c: tokio_postgres::Client| async move {
-        c.query("SELECT id FROM w ORDER BY id", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<_, i32>(0))
-            .collect::<Vec<_>>()
-    };
-    let expected = all_ids(standby.connect().await).await;
+    let expected = ids_in_w(&new_primary.connect().await).await;
     eventually(20, "the rejoined old primary catches up", || async {
-        all_ids(old.connect().await).await == expected
+        ids_in_w(&old.connect().await).await == expected
     })
     .await;
     assert_eq!(
@@ -813,5 +827,52 @@ async fn killing_a_pgvshard_primary_promotes_its_standby_and_the_old_primary_rej
             .code()
             .code(),
         "25006"
+    );
+}
+
+/// An old `pgvshard shard` primary that committed a write its standby
+/// never applied (asynchronous replication, the standby's replay paused)
+/// has WAL past the point where the promoted standby's timeline forked
+/// from it: rejoining, it takes a fresh base copy of the new primary
+/// instead of serving the write only it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverged_old_pgvshard_primary_resyncs_when_it_rejoins() {
+    let redis = RedisServer::start();
+    let dir = fresh_dir("diverged-pgvshard-primary");
+    let primary = Shard::start(&dir);
+    let p = primary.connect().await;
+    let standby = shard_standby(&primary, "diverged-pgvshard-standby");
+    p.batch_execute("CREATE TABLE w (id int PRIMARY KEY); INSERT INTO w VALUES (1), (2)")
+        .await
+        .unwrap();
+    let proxy = failover_proxy(primary.port, standby.port, &redis).await;
+    let sb = standby.connect().await;
+    eventually(20, "the standby replays rows 1 and 2", || async {
+        ids_in_w(&sb).await == [1, 2]
+    })
+    .await;
+    sb.batch_execute("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    p.batch_execute("INSERT INTO w VALUES (3)").await.unwrap();
+    let old_port = primary.port;
+    primary.kill9();
+    // The proxy promotes the standby; a write waits for it.
+    let c = connect_to(proxy.addr.port()).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        c.batch_execute("INSERT INTO w VALUES (4)"),
+    )
+    .await
+    .expect("no failover")
+    .unwrap();
+    assert_eq!(ids_in_w(&sb).await, [1, 2, 4], "row 3 reached the standby");
+
+    let old = Shard::start_on(&dir, old_port, &[]);
+    assert_rejoined(&old, &standby, &[&proxy]).await;
+    let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
+    assert!(
+        log.contains("WAL diverged from the primary's: taking a fresh base copy"),
+        "{log}"
     );
 }

@@ -5,7 +5,9 @@
 //! restarted catches up; one down while the primary removed the WAL it
 //! needs says so and re-syncs from an empty data directory; standbys
 //! refuse writes with the errors a real PostgreSQL 18 standby gives for
-//! the same statements.
+//! the same statements; asynchronous commits (`synchronous_commit = off`)
+//! skip the fsync, reach standbys only once flushed, and a simulated power
+//! failure loses only the unflushed tail.
 
 mod pg_support;
 mod shard_support;
@@ -761,14 +763,164 @@ async fn synchronous_commit_spellings_and_canceled_waits_match_postgres() {
 
 /// Start LSN of the oldest WAL segment left in a shard's data directory.
 fn oldest_segment(data: &Path) -> u64 {
+    segment_starts(data).into_iter().min().unwrap_or(0)
+}
+
+/// Start LSNs of the WAL segments in a shard's data directory.
+fn segment_starts(data: &Path) -> Vec<u64> {
     std::fs::read_dir(data.join("wal"))
         .unwrap()
         .filter_map(|e| {
             let name = e.ok()?.file_name().into_string().ok()?;
             u64::from_str_radix(name.strip_suffix(".wal")?, 16).ok()
         })
-        .min()
-        .unwrap_or(0)
+        .collect()
+}
+
+/// What a power failure may leave of a WAL flushed up to `flushed`: the
+/// WAL after it cut off, the first `torn` bytes after it kept (a torn
+/// write of the next frame).
+fn lose_unflushed_wal(data: &Path, flushed: u64, torn: u64) {
+    const SEGMENT_HEADER: u64 = 24;
+    for start in segment_starts(data) {
+        let path = data.join("wal").join(format!("{start:016X}.wal"));
+        if start > flushed {
+            std::fs::remove_file(&path).unwrap();
+        } else {
+            let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            let len = f.metadata().unwrap().len();
+            let keep = SEGMENT_HEADER + flushed - start + torn;
+            f.set_len(keep.min(len)).unwrap();
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The ids in `t`, in order.
+async fn ids(client: &tokio_postgres::Client) -> Vec<i64> {
+    client
+        .query("SELECT id FROM t ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// A shard on `dir` whose WAL writer flushes every `ms` milliseconds.
+fn start_with_writer_delay(dir: &Path, ms: u64) -> Shard {
+    let config = dir.with_extension(format!("{ms}.yaml"));
+    std::fs::write(&config, format!("wal_writer_delay_ms: {ms}\n")).unwrap();
+    Shard::start_with(dir, &["--config", config.to_str().unwrap()])
+}
+
+async fn lsn_of(client: &tokio_postgres::Client, function: &str) -> u64 {
+    let row = client
+        .query_one(&format!("SELECT {function}()::text"), &[])
+        .await
+        .unwrap();
+    parse_lsn(row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asynchronous_commits_skip_the_fsync_and_a_crash_loses_at_most_the_unflushed_tail() {
+    let test = "repl-async";
+    let dir = fresh_dir(test);
+    // A WAL writer that waits 10 s: only synchronous commits flush here.
+    let primary = start_with_writer_delay(&dir, 10_000);
+    let client = primary.connect().await;
+    client
+        .batch_execute("CREATE TABLE t (id bigint PRIMARY KEY)")
+        .await
+        .unwrap();
+    let standby = start_standby(&primary, test, "s1");
+    let reader = shard_support_connect(standby.port).await;
+    // 50 commits, one row each; all asynchronous but the 25th.
+    let mut ends = Vec::new();
+    for id in 1..=50i64 {
+        let level = if id == 25 { "on" } else { "off" };
+        client
+            .batch_execute(&format!(
+                "SET synchronous_commit = {level}; INSERT INTO t VALUES ({id})"
+            ))
+            .await
+            .unwrap();
+        ends.push(lsn_of(&client, "pg_current_wal_lsn").await);
+    }
+    // Visible at once; flushed only up to the synchronous commit.
+    assert_eq!(ids(&client).await, (1..=50).collect::<Vec<_>>());
+    let flushed = lsn_of(&client, "pg_current_wal_flush_lsn").await;
+    assert!(
+        flushed >= ends[24] && flushed < ends[49],
+        "flushed {flushed:X}, commit 25 ends at {:X}, commit 50 at {:X}",
+        ends[24],
+        ends[49]
+    );
+    // The standby gets only flushed WAL: up to the 25th commit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reader
+        .query("SELECT id FROM t", &[])
+        .await
+        .map_or(0, |rows| rows.len())
+        < 25
+    {
+        assert!(Instant::now() < deadline, "the standby replays commit 25");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ids(&reader).await, (1..=25).collect::<Vec<_>>());
+    standby.stop();
+
+    // The process dying loses nothing: its WAL is in the page cache.
+    primary.kill9();
+    let power_loss = fresh_dir(&format!("{test}-power-loss"));
+    copy_dir(&dir, &power_loss);
+    let restarted = start_with_writer_delay(&dir, 10_000);
+    let client = restarted.connect().await;
+    assert_eq!(ids(&client).await, (1..=50).collect::<Vec<_>>());
+
+    // A power failure loses the unflushed tail, and only that: the
+    // commits ending at or before the flushed position, in order.
+    lose_unflushed_wal(&power_loss, flushed, 7);
+    let survivor = Shard::start(&power_loss);
+    let kept = ends.iter().filter(|&&end| end <= flushed).count() as i64;
+    assert!(kept >= 25, "{kept} commits flushed");
+    assert_eq!(
+        ids(&survivor.connect().await).await,
+        (1..=kept).collect::<Vec<_>>()
+    );
+    survivor.stop();
+
+    // The WAL writer flushes an asynchronous commit within its delay.
+    restarted.stop();
+    let primary = start_with_writer_delay(&dir, 100);
+    let client = primary.connect().await;
+    client
+        .batch_execute("SET synchronous_commit = off; INSERT INTO t VALUES (51)")
+        .await
+        .unwrap();
+    let committed = Instant::now();
+    let end = lsn_of(&client, "pg_current_wal_lsn").await;
+    while lsn_of(&client, "pg_current_wal_flush_lsn").await < end {
+        assert!(
+            committed.elapsed() < Duration::from_secs(2),
+            "the WAL writer flushes within its delay"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    primary.stop();
 }
 
 fn parse_lsn(text: &str) -> u64 {

@@ -69,6 +69,9 @@ pub struct ShardConfig {
     /// MiB of WAL kept before the last checkpoint for standbys that are
     /// disconnected (connected ones hold what they still need).
     pub wal_keep_mb: u64,
+    /// Milliseconds between the WAL writer's flushes of asynchronous
+    /// commits (`wal_writer_delay`, 1 to 10000).
+    pub wal_writer_delay_ms: u64,
 }
 
 impl Default for ShardConfig {
@@ -92,6 +95,7 @@ impl Default for ShardConfig {
             standby_of: None,
             synchronous_standby_names: String::new(),
             wal_keep_mb: 0,
+            wal_writer_delay_ms: 200,
         }
     }
 }
@@ -144,6 +148,9 @@ impl ShardConfig {
             m.parse::<SocketAddr>()
                 .map_err(|e| format!("metrics_listen: \"{m}\" is not an address: {e}"))?;
         }
+        if !(1..=10_000).contains(&self.wal_writer_delay_ms) {
+            return Err("wal_writer_delay_ms: give milliseconds from 1 to 10000".into());
+        }
         SyncStandbys::parse(&self.synchronous_standby_names)?;
         if let Some(s) = &self.standby_of {
             if s.host.is_empty() || s.port == 0 {
@@ -187,6 +194,7 @@ impl ShardConfig {
                 .then(|| Duration::from_secs(self.checkpoint_interval_secs)),
             max_prepared_transactions: self.max_prepared_transactions,
             wal_keep_bytes: self.wal_keep_mb << 20,
+            wal_writer_delay: Duration::from_millis(self.wal_writer_delay_ms),
         }
     }
 }

@@ -791,7 +791,13 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                 return Err(PgError::new("55000", "recovery is in progress")
                     .with_hint("WAL control functions cannot be executed during recovery."));
             }
-            return text(&env.globals.db.current_lsn().to_string());
+            let db = &env.globals.db;
+            let lsn = if name == "pg_current_wal_flush_lsn" {
+                db.flushed_lsn()
+            } else {
+                db.current_lsn()
+            };
+            return text(&lsn.to_string());
         }
         ("pg_promote", _) => {
             let wait = !matches!(args.first(), Some(Some(Value::Bool(false))));

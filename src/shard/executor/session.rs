@@ -261,7 +261,7 @@ fn commit(
 ) -> Result<Option<PgError>, PgError> {
     let lsn = shard
         .db
-        .commit_with_progress(txn, progress)
+        .commit_with_progress(txn, progress, level.commit_mode())
         .map_err(storage_error)?;
     shard.replication.wait_synchronous(lsn, level, cancel)
 }

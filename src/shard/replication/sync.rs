@@ -15,11 +15,12 @@
 //! or n of the quorum (ANY) has reached; a committer waits, after its
 //! local fsync, until that position passes its commit: `remote_write`
 //! waits for write, `on` for flush, `remote_apply` for apply; `local` and
-//! `off` do not wait (`off` still fsyncs locally here), nor does anyone
-//! when no standby is named. With fewer synchronous standbys connected
+//! `off` do not wait, nor does anyone when no standby is named; `off`
+//! does not even wait for the local fsync (an asynchronous commit, see
+//! [`crate::shard::storage::database`]). With fewer synchronous standbys connected
 //! than named, commits wait, as PostgreSQL's do.
 
-use crate::shard::storage::Lsn;
+use crate::shard::storage::{CommitMode, Lsn};
 
 /// How a rule picks its standbys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,14 @@ impl SyncLevel {
             "remote_write" => SyncLevel::RemoteWrite,
             "remote_apply" => SyncLevel::RemoteApply,
             _ => SyncLevel::On,
+        }
+    }
+
+    /// Whether the local commit waits for its fsync (all but `off`).
+    pub fn commit_mode(self) -> CommitMode {
+        match self {
+            SyncLevel::Off => CommitMode::Asynchronous,
+            _ => CommitMode::Synchronous,
         }
     }
 

@@ -10,13 +10,36 @@
 //! and DDL atomic without lock ordering.
 //!
 //! Durability before visibility: [`Database::read`] waits, with the read
-//! lock held, until the WAL is on disk up to the last applied commit. A
-//! reader therefore never sees a commit a crash could take back (it waits
-//! for that commit's fsync, usually already under way), and after a failed
-//! fsync it gets the WAL's 58030 instead of data that may be lost. CREATE INDEX builds under the
+//! lock held, until the WAL is on disk up to the last applied synchronous
+//! commit. A reader therefore never sees a synchronous commit a crash could
+//! take back (it waits for that commit's fsync, usually already under way),
+//! and after a failed fsync it gets the WAL's 58030 instead of data that may
+//! be lost. CREATE INDEX builds under the
 //! read lock before its commit (reads go on; a commit waiting for the
 //! write lock meanwhile holds new readers back, as std's RwLock prefers
 //! writers), and checkpoints hold the read lock while they write.
+//!
+//! Asynchronous commits (`synchronous_commit = off`, as PostgreSQL's): the
+//! commit returns once applied and appended, without an fsync; readers see
+//! it at once; the WAL writer thread flushes the WAL every
+//! `wal_writer_delay` (200 ms by default). A crash of the machine may
+//! therefore take back the asynchronous commits of about the last
+//! `3 × wal_writer_delay`, and nothing else, because the WAL is one
+//! ordered stream and what survives a crash is a prefix of it:
+//! - a synchronous commit (or PREPARE / COMMIT PREPARED, which always
+//!   flush) fsyncs all WAL before it, so an asynchronous commit it may
+//!   have read is durable first: nothing durable depends on a lost commit;
+//! - recovery replays the surviving prefix and cuts a torn tail, so the
+//!   tables are those of a point in commit order, never a mix;
+//! - checkpoints flush the WAL up to their LSN before their manifest;
+//! - WAL senders stream only flushed WAL, so a standby never holds a
+//!   commit its primary may lose (the primary could not follow it then);
+//!   asynchronous commits reach standbys after the next flush.
+//!
+//! What is lost is what readers may have seen: a client that read an
+//! asynchronous commit and acted outside the database may find it gone
+//! after a crash, as with PostgreSQL's. The server process dying alone
+//! loses nothing: appended WAL is in the kernel's page cache.
 
 use super::checkpoint;
 use super::error::{Result, StorageError};
@@ -30,7 +53,7 @@ use super::txn::{Change, Transaction};
 use super::wal::reader::remove_before;
 use super::wal::record::WalRecord;
 use super::wal::stream::read_frames;
-use super::wal::writer::WalWriter;
+use super::wal::writer::{CommitMode, WalWriter};
 use super::wal::Lsn;
 use crate::metrics::StorageTimings;
 use ann::BuildProgress;
@@ -94,6 +117,9 @@ pub struct StorageOptions {
     /// WAL kept before the last checkpoint for standbys that are not
     /// connected (`wal_keep_size`); connected ones hold what they need.
     pub wal_keep_bytes: u64,
+    /// How often the WAL writer flushes asynchronous commits
+    /// (`wal_writer_delay`).
+    pub wal_writer_delay: Duration,
 }
 
 impl Default for StorageOptions {
@@ -104,6 +130,7 @@ impl Default for StorageOptions {
             checkpoint_interval: Some(Duration::from_secs(300)),
             max_prepared_transactions: 100,
             wal_keep_bytes: 0,
+            wal_writer_delay: Duration::from_millis(200),
         }
     }
 }
@@ -185,7 +212,8 @@ pub struct ReplicatedTxn {
 #[derive(Debug)]
 pub struct Database {
     shared: Arc<Shared>,
-    checkpointer: Option<JoinHandle<()>>,
+    /// The checkpointer and the WAL writer threads.
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl Database {
@@ -226,17 +254,24 @@ impl Database {
             holds: Mutex::new(std::collections::BTreeMap::new()),
             next_hold: AtomicU64::new(0),
         });
-        let worker = Arc::clone(&shared);
-        let checkpointer = std::thread::Builder::new()
-            .name("pgvshard-checkpointer".into())
-            .spawn(move || worker.run_checkpointer())
-            .map_err(|e| {
-                StorageError::new("58000", format!("could not start the checkpointer: {e}"))
-            })?;
-        Ok(Database {
+        let mut db = Database {
             shared,
-            checkpointer: Some(checkpointer),
-        })
+            workers: Vec::new(),
+        };
+        db.spawn_worker("checkpointer", Shared::run_checkpointer)?;
+        db.spawn_worker("walwriter", Shared::run_wal_writer)?;
+        Ok(db)
+    }
+
+    /// Starts a background thread running `work` until the database stops.
+    fn spawn_worker(&mut self, name: &str, work: fn(&Shared)) -> Result<()> {
+        let shared = Arc::clone(&self.shared);
+        let handle = std::thread::Builder::new()
+            .name(format!("pgvshard-{name}"))
+            .spawn(move || work(&shared))
+            .map_err(|e| StorageError::new("58000", format!("could not start the {name}: {e}")))?;
+        self.workers.push(handle);
+        Ok(())
     }
 
     /// Shared access to the committed tables, once every commit applied
@@ -258,17 +293,24 @@ impl Database {
     /// none), appends them and a commit record to the WAL, and returns the
     /// commit's end LSN once the WAL is fsynced up to it.
     pub fn commit(&self, txn: Transaction) -> Result<Lsn> {
-        self.commit_with_progress(txn, &BuildProgress::new())
+        self.commit_with_progress(txn, &BuildProgress::new(), CommitMode::Synchronous)
     }
 
     /// [`Database::commit`], reporting index builds through `progress`
-    /// (which also cancels them: the commit then fails with 57014).
-    pub fn commit_with_progress(&self, txn: Transaction, progress: &BuildProgress) -> Result<Lsn> {
+    /// (which also cancels them: the commit then fails with 57014); an
+    /// asynchronous commit returns without waiting for the fsync (see the
+    /// module doc).
+    pub fn commit_with_progress(
+        &self,
+        txn: Transaction,
+        progress: &BuildProgress,
+        mode: CommitMode,
+    ) -> Result<Lsn> {
         if txn.is_empty() {
             return Ok(self.current_lsn());
         }
         let prebuilt = self.prebuild_index(&txn, progress)?;
-        self.write(Ending::Commit(txn.into_changes()), prebuilt, progress)
+        self.write(Ending::Commit(txn.into_changes()), prebuilt, progress, mode)
     }
 
     /// `PREPARE TRANSACTION`: checks `record`'s changes as a commit would,
@@ -278,7 +320,12 @@ impl Database {
         if record.gid.len() > MAX_GID_BYTES {
             return Err(StorageError::gid_too_long(&record.gid));
         }
-        self.write(Ending::Prepare(record), None, progress)
+        self.write(
+            Ending::Prepare(record),
+            None,
+            progress,
+            CommitMode::Synchronous,
+        )
     }
 
     /// `COMMIT PREPARED` (`commit`) or `ROLLBACK PREPARED` of `gid`.
@@ -289,7 +336,7 @@ impl Database {
         } else {
             Ending::RollbackPrepared(gid)
         };
-        self.write(ending, None, &BuildProgress::new())
+        self.write(ending, None, &BuildProgress::new(), CommitMode::Synchronous)
     }
 
     /// `max_prepared_transactions`.
@@ -309,12 +356,14 @@ impl Database {
     }
 
     /// Checks, applies and logs one transaction (see [`Ending`]), waiting
-    /// first for any prepared transaction whose reservations it overlaps.
+    /// first for any prepared transaction whose reservations it overlaps;
+    /// returns once its WAL is flushed unless `mode` is asynchronous.
     fn write(
         &self,
         ending: Ending,
         mut prebuilt: Option<(u64, IndexData)>,
         progress: &BuildProgress,
+        mode: CommitMode,
     ) -> Result<Lsn> {
         if self.in_recovery() {
             return Err(StorageError::new(
@@ -402,7 +451,7 @@ impl Database {
             }
             let appended = result.and_then(|()| {
                 WalRecord::Commit.encode(&mut log.frames);
-                self.shared.wal.append(&log.frames)
+                self.shared.wal.append(&log.frames, mode)
             });
             match appended {
                 Ok(end) => break end,
@@ -415,7 +464,10 @@ impl Database {
         if !matches!(ending, Ending::Commit(_)) {
             self.shared.decided();
         }
-        self.shared.made_durable(end)?;
+        if mode == CommitMode::Synchronous {
+            self.shared.wal.flush(end)?;
+        }
+        self.shared.wake_checkpointer_at(end);
         Ok(end)
     }
 
@@ -445,7 +497,9 @@ impl Database {
                     undo.push(tables.apply(rec, &progress, None)?);
                     Ok(())
                 });
-                match applied.and_then(|()| self.shared.wal.append(&txn.frames)) {
+                match applied
+                    .and_then(|()| self.shared.wal.append(&txn.frames, CommitMode::Synchronous))
+                {
                     Ok(e) => end = e,
                     Err(e) => {
                         for u in undo.into_iter().rev() {
@@ -457,7 +511,8 @@ impl Database {
                 }
             }
         }
-        self.shared.made_durable(end)?;
+        self.shared.wal.flush(end)?;
+        self.shared.wake_checkpointer_at(end);
         failed.map_or(Ok(end), Err)
     }
 
@@ -646,16 +701,18 @@ impl Database {
         self.shared.checkpoint()
     }
 
-    /// Clean shutdown: stops the checkpointer and writes a final checkpoint.
+    /// Clean shutdown: stops the background threads and writes a final
+    /// checkpoint.
     pub fn close(mut self) -> Result<()> {
-        self.stop_checkpointer();
+        self.stop_workers();
         self.shared.checkpoint().map(drop)
     }
 
-    fn stop_checkpointer(&mut self) {
+    /// Stops the checkpointer and the WAL writer (which flushes once more).
+    fn stop_workers(&mut self) {
         *self.shared.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.shared.wake.notify_all();
-        if let Some(handle) = self.checkpointer.take() {
+        for handle in self.workers.drain(..) {
             let _ = handle.join();
         }
     }
@@ -663,7 +720,7 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
-        self.stop_checkpointer();
+        self.stop_workers();
     }
 }
 
@@ -703,15 +760,40 @@ impl Shared {
         Ok(())
     }
 
-    /// fsyncs the WAL up to `end` (group commit) and wakes the
-    /// checkpointer when enough WAL has accumulated.
-    fn made_durable(&self, end: Lsn) -> Result<()> {
-        self.wal.flush(end)?;
+    /// Wakes the checkpointer when enough WAL has accumulated up to `end`.
+    fn wake_checkpointer_at(&self, end: Lsn) {
         let since = end.0 - self.last_checkpoint.load(Ordering::Relaxed);
         if since >= self.options.checkpoint_wal_bytes {
             self.wake.notify_all();
         }
-        Ok(())
+    }
+
+    /// The WAL writer: every `wal_writer_delay` it flushes what
+    /// asynchronous commits appended (a synchronous commit's own flush
+    /// usually got there first), and once more when the database stops.
+    fn run_wal_writer(&self) {
+        let mut failed = false;
+        let mut stop = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            drop(stop);
+            match self.wal.flush_written() {
+                Ok(()) => failed = false,
+                Err(e) if !failed => {
+                    failed = true;
+                    tracing::error!(error = %e, "WAL writer flush failed");
+                }
+                Err(_) => {}
+            }
+            stop = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+            if *stop {
+                break;
+            }
+            stop = self
+                .wake
+                .wait_timeout(stop, self.options.wal_writer_delay)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
     }
 
     fn checkpoint(&self) -> Result<Lsn> {
@@ -864,6 +946,32 @@ mod tests {
         assert_eq!(seen.recv().unwrap(), Ok(1));
         writer.join().unwrap().unwrap();
         reader.join().unwrap();
+        drop(db);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn an_asynchronous_commit_is_visible_at_once_and_the_wal_writer_flushes_it() {
+        let (db, dir) = open("async");
+        let (release, entered) = hold_fsyncs(&db);
+        let end = db
+            .commit_with_progress(
+                insert(&db, 1),
+                &BuildProgress::new(),
+                CommitMode::Asynchronous,
+            )
+            .unwrap();
+        // Returned without its fsync, and readers do not wait for it.
+        assert_eq!(rows(&db), Ok(1));
+        assert!(db.flushed_lsn() < end);
+        // The WAL writer's next round fsyncs it.
+        entered.recv_timeout(Duration::from_secs(2)).unwrap();
+        release.send(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while db.flushed_lsn() < end {
+            assert!(Instant::now() < deadline, "the WAL writer flushes");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         drop(db);
         let _ = std::fs::remove_dir_all(dir);
     }

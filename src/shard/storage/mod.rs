@@ -49,4 +49,5 @@ pub use space::{ColumnQuery, ColumnSpace};
 pub use table::{IndexData, RowRef, Table, TableIndex};
 pub use tables::Tables;
 pub use txn::{Change, Transaction};
+pub use wal::writer::CommitMode;
 pub use wal::Lsn;

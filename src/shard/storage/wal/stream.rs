@@ -87,7 +87,7 @@ pub fn read_frames(dir: &Path, from: Lsn, upto: Lsn, max: usize) -> Result<Vec<u
 mod tests {
     use super::*;
     use crate::shard::storage::wal::record::WalRecord;
-    use crate::shard::storage::wal::writer::WalWriter;
+    use crate::shard::storage::wal::writer::{CommitMode, WalWriter};
 
     #[test]
     fn chunks_end_at_frame_boundaries_across_segments() {
@@ -102,7 +102,7 @@ mod tests {
             let mut f = Vec::new();
             WalRecord::Truncate { table: i }.encode(&mut f);
             WalRecord::Commit.encode(&mut f);
-            w.append(&f).unwrap();
+            w.append(&f, CommitMode::Synchronous).unwrap();
             frames.extend_from_slice(&f);
         }
         let end = w.written();

@@ -15,8 +15,13 @@
 //! WAL up to it. With nobody subscribed that costs one uncontended lock.
 //!
 //! Readers ask [`WalWriter::wait_durable`] before they look at the tables,
-//! so a commit becomes visible only once its WAL is on disk: a lock-free
-//! check while everything written is flushed, else a wait for the fsync.
+//! so a synchronous commit becomes visible only once its WAL is on disk: a
+//! lock-free check while the WAL is flushed past the last one, else a wait
+//! for the fsync. An asynchronous commit (`synchronous_commit = off`,
+//! [`CommitMode::Asynchronous`]) is appended but not waited for: readers
+//! see it at once, and the WAL writer's periodic [`WalWriter::flush`] (or
+//! the next synchronous commit, whose fsync covers all WAL before it)
+//! makes it durable.
 
 use super::{segment_header, segment_path, Lsn};
 use crate::shard::storage::error::{Result, StorageError};
@@ -24,9 +29,19 @@ use prometheus::Histogram;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
+
+/// Whether readers must wait for a transaction's WAL to reach the disk
+/// before they see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    /// They must (every commit but `synchronous_commit = off`).
+    Synchronous,
+    /// They need not: a crash may take it back (`synchronous_commit = off`).
+    Asynchronous,
+}
 
 /// The WAL's tail, open for appending.
 #[derive(Debug)]
@@ -35,9 +50,12 @@ pub struct WalWriter {
     segment_bytes: u64,
     state: Mutex<WriterState>,
     flushed: Condvar,
-    /// True while everything appended is also flushed (read without the
-    /// mutex by [`WalWriter::wait_durable`]; written under it).
-    durable: AtomicBool,
+    /// End of the last synchronous transaction appended: readers wait
+    /// until the WAL is flushed up to it (written under the mutex).
+    awaited: AtomicU64,
+    /// The flushed position, read without the mutex by
+    /// [`WalWriter::wait_durable`] (written under it).
+    flushed_at: AtomicU64,
     /// The durable position, for WAL senders.
     flushed_tx: tokio::sync::watch::Sender<Lsn>,
     fsync_seconds: Histogram,
@@ -120,7 +138,8 @@ impl WalWriter {
                 fsyncs: 0,
             }),
             flushed: Condvar::new(),
-            durable: AtomicBool::new(true),
+            awaited: AtomicU64::new(start.0),
+            flushed_at: AtomicU64::new(start.0),
             flushed_tx: tokio::sync::watch::Sender::new(start),
             fsync_seconds,
             #[cfg(test)]
@@ -140,8 +159,9 @@ impl WalWriter {
     }
 
     /// Appends whole frames (one transaction) and returns the LSN after
-    /// them. Not durable until [`WalWriter::flush`] covers that LSN.
-    pub fn append(&self, frames: &[u8]) -> Result<Lsn> {
+    /// them. Not durable until [`WalWriter::flush`] covers that LSN;
+    /// `mode` says whether readers wait for that.
+    pub fn append(&self, frames: &[u8], mode: CommitMode) -> Result<Lsn> {
         let mut st = self.lock();
         if let Some(why) = &st.broken {
             return Err(Self::broken(why));
@@ -167,7 +187,9 @@ impl WalWriter {
             return Err(StorageError::io(&st.path, e));
         }
         st.written = Lsn(st.written.0 + frames.len() as u64);
-        self.durable.store(false, Ordering::Release);
+        if mode == CommitMode::Synchronous {
+            self.awaited.store(st.written.0, Ordering::Release);
+        }
         Ok(st.written)
     }
 
@@ -198,10 +220,8 @@ impl WalWriter {
             match outcome {
                 Ok(()) => {
                     st.flushed = st.flushed.max(target);
-                    if st.flushed == st.written {
-                        self.durable.store(true, Ordering::Release);
-                    }
                     let flushed = st.flushed;
+                    self.flushed_at.store(flushed.0, Ordering::Release);
                     self.flushed_tx.send_if_modified(|at| {
                         let moved = *at < flushed;
                         *at = flushed.max(*at);
@@ -228,13 +248,20 @@ impl WalWriter {
         }
     }
 
-    /// Returns once everything appended so far is on disk; 58030 when the
-    /// WAL failed to reach it. Called with the tables read-locked, so no
-    /// commit appends meanwhile and "so far" covers every applied one.
+    /// Returns once every synchronous transaction appended so far is on
+    /// disk (with all WAL before it); 58030 when the WAL failed to reach
+    /// it. Called with the tables read-locked, so no commit appends
+    /// meanwhile and "so far" covers every applied one.
     pub fn wait_durable(&self) -> Result<()> {
-        if self.durable.load(Ordering::Acquire) {
+        let awaited = self.awaited.load(Ordering::Acquire);
+        if self.flushed_at.load(Ordering::Acquire) >= awaited {
             return Ok(());
         }
+        self.flush(Lsn(awaited))
+    }
+
+    /// Flushes everything appended so far (the WAL writer's round).
+    pub fn flush_written(&self) -> Result<()> {
         let upto = self.written();
         self.flush(upto)
     }
