@@ -11,8 +11,8 @@
 # tests/drivers (asyncpg, psycopg2, pg8000, peewee, SQLAlchemy, SQLModel,
 # Django, LlamaIndex's PostgreSQL vector store; psycopg 3 as above; LangChain's
 # PGVector store in a virtual environment of its own), and
-# Prometheus (with promtool) and docker-compose for tests/deployment.rs (scripts/cluster, the dashboards'
-# proof, `docker-compose config`).
+# Prometheus (with promtool), prometheus-postgres-exporter and docker-compose for
+# tests/deployment.rs (scripts/cluster, the dashboards' proof, `docker-compose config`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +39,7 @@ fi
 services=()
 command -v promtool >/dev/null 2>&1 || services+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || services+=(docker-compose)
+command -v prometheus-postgres-exporter >/dev/null 2>&1 || services+=(prometheus-postgres-exporter)
 if [ ${#services[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   policy=""

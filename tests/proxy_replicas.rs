@@ -31,7 +31,7 @@ use pg_support::{connect_to, text_rows, PgServer};
 use pgvshard::proxy::config::ProxyConfig;
 use pgvshard::proxy::RunningProxy;
 use redis_support::RedisServer;
-use shard_support::{eventually, fresh_dir, Shard};
+use shard_support::{eventually, fresh_dir, metrics_port, scrape, value, Shard};
 
 async fn proxy(primary: u16, standby: u16, replication: &str) -> RunningProxy {
     let yaml = format!(
@@ -765,7 +765,7 @@ async fn killing_a_pgvshard_primary_promotes_its_standby_and_the_old_primary_rej
     let config = dir.with_extension("yaml");
     std::fs::write(
         &config,
-        "synchronous_standby_names: 'FIRST 1 (s0.standby1)'\n",
+        "synchronous_standby_names: 'FIRST 1 (s0.standby1)'\nmetrics_listen: 127.0.0.1:0\n",
     )
     .unwrap();
     let config = config.to_str().unwrap();
@@ -794,6 +794,10 @@ async fn killing_a_pgvshard_primary_promotes_its_standby_and_the_old_primary_rej
     let ids = load.finish().await;
     assert_all_on(&new_primary, &ids).await;
     assert_rejoined(&old, &standby, &[&a, &b]).await;
+    // It restarted in its process: scrapes reach it where they did.
+    let port = metrics_port(&dir, 2);
+    assert_eq!(metrics_port(&dir, 3), port);
+    assert_eq!(value(&scrape(port), "pgvshard_shard_is_standby", &[]), 1.0);
 }
 
 /// Asserts that the old primary `old` rejoined `new_primary` as a

@@ -28,6 +28,19 @@ pub enum ParamHint {
     ColumnPosition(usize),
     /// LIMIT or OFFSET: bigint.
     LimitOrOffset,
+    /// An argument of a built-in function whose signature fixes its type
+    /// (`pg_promote($1, $2)`: boolean, integer), as PostgreSQL infers it.
+    Argument(&'static str),
+}
+
+/// Argument types of the built-in functions that take parameters whose
+/// type nothing else in the statement tells (PostgreSQL's signatures).
+fn argument_types(function: &str) -> Option<&'static [&'static str]> {
+    match function {
+        "pg_promote" => Some(&["boolean", "integer"]),
+        "set_config" => Some(&["text", "text", "boolean"]),
+        _ => None,
+    }
 }
 
 /// The parameters of a statement.
@@ -203,6 +216,18 @@ impl Visitor for ParamFinder {
                     self.hint(high, ParamHint::Column(column));
                 }
             }
+            Expr::Function(f) => {
+                let name = f.name.0.last().and_then(|p| p.as_ident()).map(fold);
+                if let (Some(types), ast::FunctionArguments::List(list)) =
+                    (name.as_deref().and_then(argument_types), &f.args)
+                {
+                    for (arg, ty) in list.args.iter().zip(types) {
+                        if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = arg {
+                            self.hint(e, ParamHint::Argument(ty));
+                        }
+                    }
+                }
+            }
             _ => {}
         }
         ControlFlow::Continue(())
@@ -216,6 +241,19 @@ mod tests {
 
     fn of(sql: &str) -> Params {
         params(&parse_single(sql).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn built_in_function_arguments() {
+        let p = of("SELECT pg_promote(true, $1)");
+        assert_eq!(p.hints[&1], ParamHint::Argument("integer"));
+        let p = of("SELECT pg_catalog.set_config($1, $2, $3)");
+        assert_eq!(p.hints[&1], ParamHint::Argument("text"));
+        assert_eq!(p.hints[&3], ParamHint::Argument("boolean"));
+        // A cast still wins; an unknown function says nothing.
+        let p = of("SELECT pg_promote($1::bool, $2::bigint), lower($3)");
+        assert_eq!(p.hints[&2], ParamHint::Cast("BIGINT".into()));
+        assert!(!p.hints.contains_key(&3));
     }
 
     #[test]

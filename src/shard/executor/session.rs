@@ -1146,6 +1146,7 @@ fn param_types(
                     // `$1::regclass` takes a name as text (regclassin), not an OID.
                     Some(ParamHint::Cast(ty)) if is_reg_type(ty) => oid::TEXT,
                     Some(ParamHint::Cast(ty)) => ddl::parse_type(ty).unwrap_or(oid::TEXT),
+                    Some(ParamHint::Argument(ty)) => ddl::parse_type(ty).unwrap_or(oid::TEXT),
                     Some(ParamHint::Column(c) | ParamHint::DistanceOperand(c)) => {
                         column_type(c).unwrap_or(oid::TEXT)
                     }
