@@ -31,6 +31,7 @@ mod overlay;
 mod pg_catalog;
 mod plan;
 mod psql;
+mod referential;
 mod replication_views;
 mod select;
 mod session;
