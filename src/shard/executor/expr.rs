@@ -779,6 +779,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
             )),
         };
     }
+    if name == "pg_typeof" {
+        return pg_typeof(f, row, env);
+    }
     let args = function_args(f)?
         .into_iter()
         .map(|a| eval(a, row, env))
@@ -978,6 +981,44 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
     functions::vector_function(&name, &values)
         .unwrap_or_else(|| Err(functions::no_function(&name, &values)))
         .map(Some)
+}
+
+/// A row's columns as the type inference sees them.
+struct RowColumns<'a>(&'a dyn Row);
+
+impl super::infer::Columns for RowColumns<'_> {
+    fn column_type(&self, q: Option<&str>, name: &str) -> Option<TypeOf> {
+        self.0.column_type(q, name)
+    }
+}
+
+/// `pg_typeof(e)`: the name of the type `e` has (without its modifier),
+/// found as the statement's column types are; a bare string literal or
+/// NULL is `unknown`, as in PostgreSQL.
+fn pg_typeof(f: &Function, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
+    let args = function_args(f)?;
+    let [arg] = args.as_slice() else {
+        return Err(functions::no_function("pg_typeof", &[]));
+    };
+    let unknown = matches!(arg, Expr::Value(v) if matches!(v.value, SqlValue::SingleQuotedString(_) | SqlValue::Null));
+    let type_oid = if unknown {
+        oid::UNKNOWN
+    } else {
+        let params: Vec<u32> = env
+            .params
+            .iter()
+            .map(|p| p.as_ref().map_or(0, Value::type_oid))
+            .collect();
+        let types = super::infer::TypeEnv {
+            params: &params,
+            scope: env.scope,
+            outer: env.outer,
+        };
+        super::infer::infer(arg, &RowColumns(row), &types)?.0
+    };
+    let name = super::pg_catalog::format_type(type_oid, None)
+        .unwrap_or_else(|| coerce::type_name(type_oid).to_string());
+    Ok(Some(Value::Text(name)))
 }
 
 /// The advisory lock functions (see [`AdvisoryLocks`]): NULL for a NULL
