@@ -36,6 +36,7 @@ mod replication_views;
 mod select;
 mod session;
 mod setop;
+mod signatures;
 mod srf;
 mod types;
 
