@@ -302,9 +302,11 @@ fn partial(expr: &Expr) -> Result<Option<Partial>> {
                 {
                     e.clone()
                 }
-                _ => return Err(SqlError::unsupported(format!(
+                _ => {
+                    return Err(SqlError::unsupported(format!(
                     "{name}(DISTINCT …) with several arguments, FILTER or ORDER BY across shards"
-                ))),
+                )))
+                }
             };
             return Ok(Some(Partial::Distinct(function, Box::new(arg))));
         }
