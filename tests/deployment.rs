@@ -1,15 +1,16 @@
 //! Deployment as users run it: prometheus/ passes `promtool check config`
 //! and `promtool check rules`; `scripts/cluster up` brings the topology up
 //! (Redis, the proxy, a real Prometheus, and two shards, each a primary
-//! with a synchronous standby: PostgreSQL 18 + pgvector, or `pgvshard
-//! shard` processes) on free loopback ports; a mixed load runs through the proxy
-//! with tokio-postgres (DDL with an HNSW index, inserts spanning shards, KNN
+//! with a synchronous standby: `pgvshard shard` processes by default, or
+//! PostgreSQL 18 + pgvector with a prometheus-postgres-exporter per node)
+//! on free loopback ports; a mixed load runs through the proxy with
+//! tokio-postgres (DDL with an HNSW index, inserts spanning shards, KNN
 //! reads checked against the exact answer, a point read, a cache hit, a
-//! duplicate key; with PostgreSQL shards, a primary killed and its
-//! synchronous standby promoted, no acknowledged row lost); each primary
-//! has its standby streaming synchronously (both kinds of shard) and the
-//! proxy reads from it (PostgreSQL shards); Prometheus
-//! reports every target of the topology up; every query of every panel of
+//! duplicate key, and a primary killed with SIGKILL and its synchronous
+//! standby promoted by the proxy, no acknowledged row lost); each primary
+//! has its standby streaming synchronously and the proxy reads from it;
+//! Prometheus reports every target of the topology up but the killed
+//! node's, and that node down; every query of every panel of
 //! dashboards/*.json that applies to the topology is valid PromQL with a
 //! non-empty, finite answer from that Prometheus; and `scripts/cluster
 //! down` stops every process.
@@ -58,11 +59,11 @@ fn promtool_accepts_the_config_and_the_rules() {
 }
 
 /// docker-compose.yml validates with Debian's docker-compose (no Docker
-/// engine needed), with and without the pgvshard-shards profile, names
+/// engine needed), with and without the postgres-shards profile, names
 /// the services of the topology, and every file it mounts exists.
 #[test]
 fn compose_file_validates() {
-    for profile in [None, Some("pgvshard-shards")] {
+    for profile in [None, Some("postgres-shards")] {
         let mut cmd = Command::new("docker-compose");
         cmd.current_dir(repo()).args(["-f", "docker-compose.yml"]);
         if let Some(p) = profile {
@@ -74,17 +75,21 @@ fn compose_file_validates() {
         for name in [
             "proxy",
             "redis",
-            "pg-s0",
-            "pg-s0-standby",
-            "pg-s1",
-            "pg-s1-standby",
-            "prometheus",
-            "grafana",
             "pgvshard-s0",
             "pgvshard-s0-standby",
             "pgvshard-s1",
             "pgvshard-s1-standby",
-            "proxy-pgvshard",
+            "prometheus",
+            "grafana",
+            "pg-s0",
+            "pg-s0-standby",
+            "pg-s1",
+            "pg-s1-standby",
+            "pg-s0-exporter",
+            "pg-s0-standby-exporter",
+            "pg-s1-exporter",
+            "pg-s1-standby-exporter",
+            "proxy-postgres",
         ] {
             assert!(services.contains_key(name), "no service {name}:\n{text}");
         }
@@ -127,10 +132,29 @@ const PORTS: [&str; 12] = [
 struct Cluster {
     dir: PathBuf,
     ports: Vec<(&'static str, u16)>,
+    shards: Shards,
+}
+
+/// The kind of shard a topology runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Shards {
+    /// `pgvshard shard` processes: scripts/cluster's default.
+    Pgvshard,
+    /// PostgreSQL 18 + pgvector (`--shards postgres`).
+    Postgres,
+}
+
+impl Shards {
+    fn name(self) -> &'static str {
+        match self {
+            Shards::Pgvshard => "pgvshard",
+            Shards::Postgres => "postgres",
+        }
+    }
 }
 
 impl Cluster {
-    fn up(shards: &str) -> Cluster {
+    fn up(shards: Shards) -> Cluster {
         // Distinct free ports: every listener is held until all are taken.
         let listeners: Vec<TcpListener> = PORTS
             .iter()
@@ -142,19 +166,26 @@ impl Cluster {
             .map(|(name, l)| (*name, l.local_addr().unwrap().port()))
             .collect();
         drop(listeners);
-        let dir =
-            std::env::temp_dir().join(format!("pgvshard-deploy-{}-{shards}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!(
+            "pgvshard-deploy-{}-{}",
+            std::process::id(),
+            shards.name()
+        ));
         std::fs::remove_dir_all(&dir).ok();
-        let cluster = Cluster { dir, ports };
+        let cluster = Cluster { dir, ports, shards };
         let started = Instant::now();
-        let out = run(cluster
-            .script("up")
-            .args(["--shards", shards])
+        let mut up = cluster.script("up");
+        // pgvshard shards are the default: `up DIR` alone starts them.
+        if shards == Shards::Postgres {
+            up.args(["--shards", "postgres"]);
+        }
+        let out = run(up
             .env("PGVSHARD_BIN", env!("CARGO_BIN_EXE_pgvshard"))
             // Every ANN read of the short load feeds the recall panel.
             .env("PGVSHARD_RECALL_SAMPLE_RATE", "1"));
         eprintln!(
-            "cluster up ({shards} shards) in {:.1} s:\n{out}",
+            "cluster up ({} shards) in {:.1} s:\n{out}",
+            shards.name(),
             started.elapsed().as_secs_f64()
         );
         cluster
@@ -225,20 +256,34 @@ impl Cluster {
         }
     }
 
-    /// Every target Prometheus knows, as (job, health).
-    fn targets(&self) -> Vec<(String, String)> {
+    /// Every target Prometheus knows, as (job, node, health); node is
+    /// empty for targets that are not a shard node.
+    fn targets(&self) -> Vec<(String, String, String)> {
         let data = self.prometheus("/api/v1/targets", &[("state", "active")]);
+        let label = |t: &Value, name: &str| t["labels"][name].as_str().unwrap_or("").to_string();
         data["activeTargets"]
             .as_array()
             .expect("activeTargets")
             .iter()
             .map(|t| {
                 (
-                    t["labels"]["job"].as_str().unwrap_or("?").to_string(),
+                    label(t, "job"),
+                    label(t, "node"),
                     t["health"].as_str().unwrap_or("?").to_string(),
                 )
             })
             .collect()
+    }
+
+    /// The one value of an instant query that must answer one series.
+    fn scalar(&self, query: &str) -> f64 {
+        let data = self.prometheus("/api/v1/query", &[("query", query)]);
+        let result = data["result"].as_array().expect("result");
+        assert_eq!(result.len(), 1, "{query}: {data}");
+        result[0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{query}: {data}"))
     }
 }
 
@@ -450,8 +495,11 @@ async fn failover(cluster: &Cluster) {
         .await
         .expect("count")
         .get(0);
-    let pid = std::fs::read_to_string(cluster.dir.join("s1/data/postmaster.pid"))
-        .expect("s1's postmaster.pid");
+    let pid_file = match cluster.shards {
+        Shards::Pgvshard => "run/s1.pid",
+        Shards::Postgres => "s1/data/postmaster.pid",
+    };
+    let pid = std::fs::read_to_string(cluster.dir.join(pid_file)).expect("s1's pid");
     let pid = pid.lines().next().unwrap().trim();
     run(Command::new("kill").args(["-KILL", pid]));
     // Far from the KNN queries' vector: the load's checks stay exact.
@@ -526,9 +574,10 @@ fn check_dashboards(cluster: &Cluster, skip: &str) -> usize {
     checked
 }
 
-/// Brings a topology up, loads it and checks every target is up in
-/// Prometheus, with the jobs `expected`, and the dashboards.
-async fn topology(shards: &str, expected: &[(&str, usize)], skip: &str) {
+/// Brings a topology up, loads it, fails shard s1 over, and checks the
+/// targets in Prometheus (the jobs `expected`, each with that many
+/// targets: all up but the killed node's own) and the dashboards.
+async fn topology(shards: Shards, expected: &[(&str, usize)], skip: &str) {
     let cluster = Cluster::up(shards);
     let targets = expected.iter().map(|(_, n)| n).sum();
     schema(&cluster).await;
@@ -537,32 +586,42 @@ async fn topology(shards: &str, expected: &[(&str, usize)], skip: &str) {
     // the load are not empty.
     load(&cluster, 0).await;
     synchronous_standbys(&cluster).await;
-    // The proxy's probe does not read a `pgvshard shard` standby yet
-    // (issue #12): its view of them is checked on PostgreSQL shards only.
-    if shards == "postgres" {
-        proxy_reads_from_standbys(&cluster).await;
-    }
+    proxy_reads_from_standbys(&cluster).await;
     let status = run(&mut cluster.script("status"));
     let processes = status.lines().count() - 1;
     assert_eq!(status.matches("running").count(), processes, "{status}");
     cluster.wait_for_scrape(targets, now());
-    if shards == "postgres" {
-        failover(&cluster).await;
-    }
+    failover(&cluster).await;
     load(&cluster, 1).await;
     cluster.wait_for_scrape(targets, now());
+    // Prometheus sees the killed primary: a `pgvshard shard` serves its own
+    // metrics, so its target is down; a PostgreSQL node's exporter stays
+    // up and reports pg_up 0.
+    let killed = match shards {
+        Shards::Pgvshard => {
+            let up = cluster.scalar(r#"up{job="pgvshard-shard",node="s1"}"#);
+            assert_eq!(up, 0.0, "s1's target after the kill");
+            Some(("pgvshard-shard", "s1"))
+        }
+        Shards::Postgres => {
+            assert_eq!(cluster.scalar(r#"pg_up{node="s1"}"#), 0.0, "s1's pg_up");
+            assert_eq!(cluster.scalar(r#"pg_up{node="s1_standby"}"#), 1.0);
+            None
+        }
+    };
     let targets = cluster.targets();
     for (job, count) in expected {
-        let up = targets
-            .iter()
-            .filter(|(j, h)| j == job && h == "up")
-            .count();
-        assert_eq!(up, *count, "job {job}: {targets:?}");
+        let known = targets.iter().filter(|(j, _, _)| j == job).count();
+        assert_eq!(known, *count, "job {job}: {targets:?}");
     }
-    assert!(
-        targets.iter().all(|(_, h)| h == "up"),
-        "a target is down: {targets:?}"
-    );
+    for (job, node, health) in &targets {
+        let want = if killed == Some((job.as_str(), node.as_str())) {
+            "down"
+        } else {
+            "up"
+        };
+        assert_eq!(health, want, "{job} {node}: {targets:?}");
+    }
     let queries = check_dashboards(&cluster, skip);
     eprintln!("{queries} dashboard queries answered");
     // `down` stops every process: none runs, no port answers.
@@ -580,11 +639,12 @@ async fn topology(shards: &str, expected: &[(&str, usize)], skip: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_shards_with_synchronous_standbys() {
     topology(
-        "postgres",
+        Shards::Postgres,
         &[
             ("pgvshard-proxy", 1),
             ("prometheus", 1),
             ("pgvshard-shard", 0),
+            ("postgres", 4),
         ],
         "pgvshard-shards",
     )
@@ -592,13 +652,14 @@ async fn postgres_shards_with_synchronous_standbys() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pgvshard_shards() {
+async fn pgvshard_shards_with_synchronous_standbys() {
     topology(
-        "pgvshard",
+        Shards::Pgvshard,
         &[
             ("pgvshard-proxy", 1),
             ("prometheus", 1),
             ("pgvshard-shard", 4),
+            ("postgres", 0),
         ],
         "postgres-shards",
     )

@@ -32,7 +32,11 @@ pub struct MetricsServer {
 impl MetricsServer {
     /// Binds `addr` and serves `registry` until dropped.
     pub async fn start(addr: SocketAddr, registry: Registry) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+        MetricsServer::on(TcpListener::bind(addr).await?, registry)
+    }
+
+    /// Serves `registry` on `listener` until dropped.
+    pub fn on(listener: TcpListener, registry: Registry) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, registry, async move {

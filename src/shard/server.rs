@@ -297,29 +297,52 @@ enum Ended {
 
 /// Runs a shard until `shutdown` completes, then checkpoints and closes.
 /// An old primary asked to rejoin as a standby closes and starts again
-/// in the same process, on the same listening socket.
+/// in the same process, on the same listening sockets (clients and
+/// scrapes keep their addresses).
 pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Result<(), String> {
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?
-        .into_std()
-        .map_err(|e| e.to_string())?;
+    let listener = bind(&config.listen).await?;
+    let metrics = match &config.metrics_listen {
+        Some(at) => Some((
+            at.as_str(),
+            bind(at).await.map_err(|e| format!("metrics_listen: {e}"))?,
+        )),
+        None => None,
+    };
     tokio::pin!(shutdown);
     loop {
-        let socket = listener
-            .try_clone()
-            .and_then(TcpListener::from_std)
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        match run_once(&config, socket, &mut shutdown).await? {
+        let socket = reuse(&listener, &config.listen)?;
+        let metrics = match &metrics {
+            Some((at, l)) => Some(reuse(l, at)?),
+            None => None,
+        };
+        match run_once(&config, socket, metrics, &mut shutdown).await? {
             Ended::Shutdown => return Ok(()),
             Ended::Rejoin => tracing::info!("starting again as a standby"),
         }
     }
 }
 
+/// Binds `addr`, kept as a std listener that each start of the shard
+/// clones.
+async fn bind(addr: &str) -> Result<std::net::TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .and_then(TcpListener::into_std)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// A handle of `listener` (bound to `addr`) for one start of the shard.
+fn reuse(listener: &std::net::TcpListener, addr: &str) -> Result<TcpListener, String> {
+    listener
+        .try_clone()
+        .and_then(TcpListener::from_std)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
 async fn run_once(
     config: &ShardConfig,
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Ended, String> {
     let wire = config.wire()?;
@@ -346,7 +369,7 @@ async fn run_once(
     );
     let receiver =
         standby_of.map(|_| receiver::spawn(db, Arc::clone(&replication), config.data_dir.clone()));
-    let _metrics = metrics_endpoint(config, &shard).await?;
+    let _metrics = metrics.map(|l| metrics_endpoint(l, &shard)).transpose()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serve = wire::serve(listener, ShardFactory::new(shard.clone()), wire, async {
         let _ = stopped.await;
@@ -379,28 +402,17 @@ async fn run_once(
     Ok(ended)
 }
 
-/// The /metrics endpoint when `metrics_listen` is set, serving a registry
-/// of this shard's families until dropped.
-async fn metrics_endpoint(
-    config: &ShardConfig,
-    shard: &Arc<Shard>,
-) -> Result<Option<MetricsServer>, String> {
-    let Some(listen) = &config.metrics_listen else {
-        return Ok(None);
-    };
-    let at: SocketAddr = listen
-        .parse()
-        .map_err(|e| format!("metrics_listen: \"{listen}\" is not an address: {e}"))?;
+/// The /metrics endpoint on `listener`, serving a registry of this
+/// shard's families until dropped.
+fn metrics_endpoint(listener: TcpListener, shard: &Arc<Shard>) -> Result<MetricsServer, String> {
     let registry = Registry::new();
     let families = collector(shard).map_err(|e| format!("metrics: {e}"))?;
     registry
         .register(Box::new(families))
         .map_err(|e| format!("metrics: {e}"))?;
-    let server = MetricsServer::start(at, registry)
-        .await
-        .map_err(|e| format!("cannot listen on {listen} for metrics: {e}"))?;
+    let server = MetricsServer::on(listener, registry).map_err(|e| format!("metrics: {e}"))?;
     tracing::info!(addr = %server.addr, "metrics endpoint listening");
-    Ok(Some(server))
+    Ok(server)
 }
 
 /// Closes the shard's storage with a final checkpoint (only a checkpoint

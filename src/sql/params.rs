@@ -28,6 +28,14 @@ pub enum ParamHint {
     ColumnPosition(usize),
     /// LIMIT or OFFSET: bigint.
     LimitOrOffset,
+    /// Argument `position` of a function call: the function's signature
+    /// gives the type.
+    Argument {
+        /// The call, for its name and its other arguments' types.
+        call: Box<ast::Function>,
+        /// Where the parameter sits among the call's arguments.
+        position: usize,
+    },
 }
 
 /// The parameters of a statement.
@@ -188,6 +196,18 @@ impl Visitor for ParamFinder {
                     self.hint_comparison(left, right, distance);
                 }
             }
+            Expr::Function(f) => {
+                if let ast::FunctionArguments::List(list) = &f.args {
+                    for (position, arg) in list.args.iter().enumerate() {
+                        if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = arg {
+                            if param_of(e).is_some() {
+                                let call = Box::new(f.clone());
+                                self.hint(e, ParamHint::Argument { call, position });
+                            }
+                        }
+                    }
+                }
+            }
             Expr::InList { expr, list, .. } => {
                 if let Some(column) = column_under(expr) {
                     for item in list {
@@ -216,6 +236,25 @@ mod tests {
 
     fn of(sql: &str) -> Params {
         params(&parse_single(sql).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn built_in_function_arguments() {
+        let argument = |h: &ParamHint| match h {
+            ParamHint::Argument { call, position } => Some((call.name.to_string(), *position)),
+            _ => None,
+        };
+        let p = of("SELECT pg_promote(true, $1)");
+        assert_eq!(argument(&p.hints[&1]), Some(("pg_promote".into(), 1)));
+        let p = of("SELECT pg_catalog.set_config($1, $2, $3)");
+        assert_eq!(
+            argument(&p.hints[&3]),
+            Some(("pg_catalog.set_config".into(), 2))
+        );
+        // A cast still wins.
+        let p = of("SELECT pg_promote($1::bool, $2::bigint), lower($3)");
+        assert_eq!(p.hints[&2], ParamHint::Cast("BIGINT".into()));
+        assert_eq!(argument(&p.hints[&3]), Some(("lower".into(), 0)));
     }
 
     #[test]

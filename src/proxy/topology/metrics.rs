@@ -30,7 +30,7 @@ impl ReplicaMetrics {
             failovers: crate::metrics::counter(
                 registry,
                 "pgvshard_failovers_total",
-                "Changes of a shard's primary by outcome: promoted (this proxy promoted a standby), followed (another proxy's or an outside promotion was followed), refused (no standby was safe to promote), failed (the promotion failed).",
+                "Changes of a shard's primary by outcome: promoted (this proxy promoted a standby), followed (another proxy's or an outside promotion was followed), refused (no standby was safe to promote), failed (the promotion failed), rejoined (an old pgvshard shard primary was made a standby of the new one).",
                 &["shard", "outcome"],
             )?,
         })

@@ -795,8 +795,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
             )),
         };
     }
-    let args = function_args(f)?
-        .into_iter()
+    let exprs = function_args(f)?;
+    let args = exprs
+        .iter()
         .map(|a| eval(a, row, env))
         .collect::<Result<Vec<Datum>, _>>()?;
     let text = |s: &str| Ok(Some(Value::Text(s.to_string())));
@@ -990,12 +991,12 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         return if known {
             Ok(None)
         } else {
-            Err(functions::no_function(&name, &[]))
+            Err(functions::no_matching_function(&name, &exprs, &args))
         };
     }
-    let values: Vec<Value> = args.into_iter().flatten().collect();
+    let values: Vec<Value> = args.iter().flatten().cloned().collect();
     functions::vector_function(&name, &values)
-        .unwrap_or_else(|| Err(functions::no_function(&name, &values)))
+        .unwrap_or_else(|| Err(functions::no_matching_function(&name, &exprs, &args)))
         .map(Some)
 }
 

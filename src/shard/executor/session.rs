@@ -1160,11 +1160,26 @@ fn param_types(
                         .and_then(|d| d.columns.get(*p))
                         .map_or(oid::TEXT, |c| super::types::type_oid(c.ty)),
                     Some(ParamHint::LimitOrOffset) => oid::INT8,
+                    Some(ParamHint::Argument { call, position }) => {
+                        let cols = ColumnTypes(&column_type);
+                        let env = super::infer::TypeEnv::params(given);
+                        super::signatures::parameter_type(call, *position, &cols, &env)
+                            .unwrap_or(oid::TEXT)
+                    }
                     None => oid::TEXT,
                 }
             })
             .collect())
     })
+}
+
+/// The statement's table's columns, by name, as [`super::infer::Columns`].
+struct ColumnTypes<'a>(&'a (dyn Fn(&str) -> Option<u32> + Sync));
+
+impl super::infer::Columns for ColumnTypes<'_> {
+    fn column_type(&self, _qualifier: Option<&str>, name: &str) -> Option<super::infer::TypeOf> {
+        (self.0)(name).map(|t| (t, -1))
+    }
 }
 
 /// `regclass` / `regtype`, with or without `pg_catalog.`.
