@@ -741,6 +741,22 @@ fn recovery<'e>(
         .ok_or_else(|| PgError::new("55000", "recovery is not in progress"))
 }
 
+/// The recovery control function `name`'s target, for superusers only:
+/// others get 42501, as PostgreSQL's EXECUTE privilege check gives them
+/// before the function runs.
+fn superuser_only<'e>(
+    env: &'e Env,
+    name: &str,
+) -> Result<&'e crate::shard::replication::control::RecoveryControl, PgError> {
+    if !env.globals.session.superuser {
+        return Err(PgError::new(
+            "42501",
+            format!("permission denied for function {name}"),
+        ));
+    }
+    recovery(env)
+}
+
 /// PostgreSQL's name of the WAL segment file holding `lsn` on
 /// `timeline` (16 MiB segments), as `pg_walfile_name()` gives it.
 pub(super) fn walfile_name(timeline: u32, lsn: u64) -> String {
@@ -804,6 +820,7 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
             return text(&lsn.to_string());
         }
         ("pg_promote", _) => {
+            let control = superuser_only(env, &name)?;
             let wait = !matches!(args.first(), Some(Some(Value::Bool(false))));
             let seconds = match args.get(1) {
                 Some(Some(Value::Int4(n))) => i64::from(*n),
@@ -816,21 +833,23 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                     "\"wait_seconds\" must not be negative or zero",
                 ));
             }
-            return recovery(env)?
+            return control
                 .promote(wait, seconds as u64)
                 .map(|ok| Some(Value::Bool(ok)));
         }
         ("pg_wal_replay_pause" | "pg_wal_replay_resume", []) => {
-            recovery(env)?.set_paused(name == "pg_wal_replay_pause")?;
+            superuser_only(env, &name)?.set_paused(name == "pg_wal_replay_pause")?;
             return text("");
         }
         ("pg_is_wal_replay_paused", []) => {
             return recovery(env)?.paused().map(|p| Some(Value::Bool(p)))
         }
         ("pg_get_wal_replay_pause_state", []) => return text(recovery(env)?.pause_state()?),
-        ("pg_reload_conf", []) => return Ok(Some(Value::Bool(recovery(env)?.reload()))),
+        ("pg_reload_conf", []) => {
+            return Ok(Some(Value::Bool(superuser_only(env, &name)?.reload())))
+        }
         ("pgvshard_rejoin_as_standby", []) => {
-            return recovery(env)?
+            return superuser_only(env, &name)?
                 .rejoin_as_standby()
                 .map(|ok| Some(Value::Bool(ok)))
         }
