@@ -263,6 +263,14 @@ async fn queries_drivers_send(t: &Targets) {
         "CREATE INDEX ON sql_docs USING gin (meta text_ops)",
         // The index on CAST(body ->> 'a' AS FLOAT) refuses a row it fails on.
         r#"INSERT INTO sql_docs VALUES (9, NULL, '{"a": "x"}', NULL)"#,
+        // Aggregates over DISTINCT values, across shards through the proxy.
+        "SELECT count(DISTINCT cat), count(DISTINCT embedding), count(*), sum(DISTINCT cat), min(DISTINCT id), max(DISTINCT embedding <-> '[0,0,0]') FROM sql_items",
+        "SELECT cat, count(DISTINCT embedding), count(id) FROM sql_items GROUP BY cat ORDER BY cat DESC",
+        "SELECT count(DISTINCT cat) FROM sql_items WHERE id > 100",
+        // pg_typeof: a column's, an expression's, an untyped literal's.
+        "SELECT pg_typeof(id), pg_typeof(cat), pg_typeof(embedding), pg_typeof(embedding <-> '[1,1,1]'), pg_typeof(id + cat) FROM sql_items ORDER BY id LIMIT 1",
+        "SELECT pg_typeof(meta), pg_typeof(meta -> 'k'), pg_typeof(body ->> 'a'), pg_typeof(body) FROM sql_docs WHERE id = 1",
+        "SELECT pg_typeof(1), pg_typeof('a'), pg_typeof(NULL), pg_typeof(NULL::int), pg_typeof(1.5::float8), pg_typeof(ARRAY[1, 2]), pg_typeof('$.a'::jsonpath), pg_typeof(true)",
         "SELECT id FROM sql_docs LIMIT '-1'",
         "SELECT id FROM sql_docs OFFSET -1",
         // Only the options WITH gave; ivfflat's default operator class unnamed.

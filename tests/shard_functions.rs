@@ -88,6 +88,7 @@ async fn untyped_function_arguments_take_the_signature_types() {
         "SELECT subvector($1::vector, $2, $3)",
         "SELECT vector_dims($1::vector), abs($2)",
         "SELECT id FROM items WHERE id = abs($1::int4) AND pg_try_advisory_lock($2)",
+        "SELECT coalesce($1, 0) FROM items WHERE id = $1",
     ] {
         assert_eq!(
             parameter_types(&s, sql).await,

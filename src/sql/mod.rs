@@ -24,7 +24,7 @@ mod session_values;
 mod tokens;
 
 pub use advisory::{advisory_hold, AdvisoryHold};
-pub use aggregate::{aggregate_plan, AggregatePlan, CombinedColumn, OrderKey};
+pub use aggregate::{aggregate_plan, AggregatePlan, CombinedColumn, DistinctAggregate, OrderKey};
 pub use classify::{
     classify, is_read_only_begin, CopyDirection, CopyFormat, CopyInfo, DdlAction, DdlInfo,
     SelectInfo, SetVariable, StatementKind, TransactionControl,

@@ -96,19 +96,24 @@ struct ParamFinder {
 
 impl ParamFinder {
     /// Records `hint` when `expr` is a bare parameter; a cast's hint wins
-    /// over any other, otherwise the first hint found stays.
+    /// over any other, any hint over a function argument's (the executor
+    /// may not know the function), otherwise the first hint found stays.
     fn hint(&mut self, expr: &Expr, hint: ParamHint) {
         let Some(n) = param_of(expr) else {
             return;
         };
-        let is_cast = matches!(hint, ParamHint::Cast(_));
+        let strength = |h: &ParamHint| match h {
+            ParamHint::Cast(_) => 2,
+            ParamHint::Argument { .. } => 0,
+            _ => 1,
+        };
         let entry = self.hints.entry(n);
         match entry {
             std::collections::btree_map::Entry::Vacant(v) => {
                 v.insert(hint);
             }
             std::collections::btree_map::Entry::Occupied(mut o) => {
-                if is_cast && !matches!(o.get(), ParamHint::Cast(_)) {
+                if strength(&hint) > strength(o.get()) {
                     o.insert(hint);
                 }
             }
@@ -255,6 +260,9 @@ mod tests {
         let p = of("SELECT pg_promote($1::bool, $2::bigint), lower($3)");
         assert_eq!(p.hints[&2], ParamHint::Cast("BIGINT".into()));
         assert_eq!(argument(&p.hints[&3]), Some(("lower".into(), 0)));
+        // The column compared with says more than a function's argument.
+        let p = of("SELECT coalesce($1, 0) FROM t WHERE id = $1");
+        assert_eq!(p.hints[&1], ParamHint::Column("id".into()));
     }
 
     #[test]

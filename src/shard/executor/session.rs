@@ -341,6 +341,12 @@ impl ShardSession {
             return Err(PgError::in_failed_transaction());
         }
         if let Some(alter) = &stmt.alter_system {
+            if !out.session().superuser {
+                return Err(PgError::new(
+                    "42501",
+                    format!("permission denied to set parameter \"{}\"", alter.name),
+                ));
+            }
             // Allowed on a standby, as PostgreSQL's.
             if status != TransactionStatus::Idle {
                 return Err(PgError::new(
