@@ -9,7 +9,8 @@
 # Debian's postgresql server package) for tests/proxy_pgbench.rs, and
 # pgbouncer for tests/proxy_pgbouncer.rs, and the Python drivers of
 # tests/drivers (asyncpg, psycopg2, pg8000, peewee, SQLAlchemy, SQLModel,
-# Django, LlamaIndex's PostgreSQL vector store; psycopg 3 as above), and
+# Django, LlamaIndex's PostgreSQL vector store; psycopg 3 as above; LangChain's
+# PGVector store in a virtual environment of its own), and
 # Prometheus (with promtool), prometheus-postgres-exporter and docker-compose for
 # tests/deployment.rs (scripts/cluster, the dashboards' proof, `docker-compose config`).
 set -euo pipefail
@@ -62,6 +63,14 @@ python3 -c "import peewee" 2>/dev/null || python3 -m pip install -q peewee
 python3 -c "import sqlalchemy, sqlmodel, greenlet" 2>/dev/null || python3 -m pip install -q "sqlalchemy[asyncio]" sqlmodel
 python3 -c "import django" 2>/dev/null || python3 -m pip install -q django
 python3 -c "import llama_index.vector_stores.postgres" 2>/dev/null || python3 -m pip install -q llama-index-vector-stores-postgres
+# LangChain's PGVector store (langchain-postgres) pins pgvector 0.3.6, which
+# the drivers above do not take: it gets a virtual environment of its own
+# (tests/drivers.rs finds it at the same path).
+langchain_venv="${PGVSHARD_LANGCHAIN_VENV:-$HOME/.cache/pgvshard/langchain-venv}"
+if ! "$langchain_venv/bin/python" -c "import langchain_postgres, psycopg" 2>/dev/null; then
+  python3 -m venv "$langchain_venv"
+  "$langchain_venv/bin/python" -m pip install -q "langchain-postgres==0.0.19" "psycopg[binary]"
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

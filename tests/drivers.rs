@@ -263,6 +263,14 @@ async fn queries_drivers_send(t: &Targets) {
         "CREATE INDEX ON sql_docs USING gin (meta text_ops)",
         // The index on CAST(body ->> 'a' AS FLOAT) refuses a row it fails on.
         r#"INSERT INTO sql_docs VALUES (9, NULL, '{"a": "x"}', NULL)"#,
+        // Aggregates over DISTINCT values, across shards through the proxy.
+        "SELECT count(DISTINCT cat), count(DISTINCT embedding), count(*), sum(DISTINCT cat), min(DISTINCT id), max(DISTINCT embedding <-> '[0,0,0]') FROM sql_items",
+        "SELECT cat, count(DISTINCT embedding), count(id) FROM sql_items GROUP BY cat ORDER BY cat DESC",
+        "SELECT count(DISTINCT cat) FROM sql_items WHERE id > 100",
+        // pg_typeof: a column's, an expression's, an untyped literal's.
+        "SELECT pg_typeof(id), pg_typeof(cat), pg_typeof(embedding), pg_typeof(embedding <-> '[1,1,1]'), pg_typeof(id + cat) FROM sql_items ORDER BY id LIMIT 1",
+        "SELECT pg_typeof(meta), pg_typeof(meta -> 'k'), pg_typeof(body ->> 'a'), pg_typeof(body) FROM sql_docs WHERE id = 1",
+        "SELECT pg_typeof(1), pg_typeof('a'), pg_typeof(NULL), pg_typeof(NULL::int), pg_typeof(1.5::float8), pg_typeof(ARRAY[1, 2]), pg_typeof('$.a'::jsonpath), pg_typeof(true)",
         "SELECT id FROM sql_docs LIMIT '-1'",
         "SELECT id FROM sql_docs OFFSET -1",
         // Only the options WITH gave; ivfflat's default operator class unnamed.
@@ -342,6 +350,121 @@ fn llamaindex_vector_store_matches_postgres() {
 
 /// uuid and json with the drivers' own types (psycopg 3 text and binary,
 /// asyncpg binary and `uuid[]`), a uuid shard key through the proxy.
+/// UNIQUE and FOREIGN KEY constraints on a shard as PostgreSQL keeps
+/// them: NULLs never conflict, a key freed and taken again in one
+/// transaction, ON DELETE CASCADE through two levels, SET NULL, NO ACTION
+/// (a delete or a key change refused while referenced), a transaction's
+/// own rows seen by the checks, a row changed twice in one transaction,
+/// and DROP / TRUNCATE of a referenced table refused.
+#[test]
+fn constraints_match_postgres() {
+    let t = targets();
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let targets = [("control", t.control.port), ("shard", t.shard.port)];
+            let statements = [
+                "DROP TABLE IF EXISTS k_c2; DROP TABLE IF EXISTS k_c1; DROP TABLE IF EXISTS k_p",
+                "CREATE TABLE k_p (id int PRIMARY KEY, name text NOT NULL UNIQUE, a int, b int, CONSTRAINT k_ab UNIQUE (a, b))",
+                "CREATE TABLE k_c1 (id int PRIMARY KEY, pid int REFERENCES k_p ON DELETE CASCADE, pname text, FOREIGN KEY (pname) REFERENCES k_p (name) ON DELETE SET NULL)",
+                "CREATE TABLE k_c2 (id int PRIMARY KEY, c1id int, FOREIGN KEY (c1id) REFERENCES k_c1 (id))",
+                "CREATE TABLE k_bad (id int PRIMARY KEY, x int REFERENCES k_p (a))",
+                "CREATE TABLE k_bad (id int PRIMARY KEY, x int REFERENCES k_nosuch)",
+                "CREATE TABLE k_bad (id int PRIMARY KEY, x int REFERENCES k_p (nosuch))",
+                "INSERT INTO k_p VALUES (1, 'one', 1, 1), (2, 'two', 1, NULL), (3, 'three', 1, NULL)",
+                "INSERT INTO k_p VALUES (4, 'one', 2, 2)",
+                "INSERT INTO k_p VALUES (5, 'five', 1, 1)",
+                "UPDATE k_p SET name = 'two' WHERE id = 3",
+                "UPDATE k_p SET name = name || '!'",
+                "UPDATE k_p SET name = 'one' WHERE id = 1",
+                "SELECT * FROM k_p ORDER BY id",
+                "INSERT INTO k_c1 VALUES (10, 1, 'one'), (11, 1, NULL), (12, NULL, 'two!'), (13, 3, 'three!')",
+                "INSERT INTO k_c1 VALUES (14, 9, NULL)",
+                "INSERT INTO k_c1 VALUES (15, 1, 'nine')",
+                "INSERT INTO k_c2 VALUES (100, 10), (101, 13), (102, NULL)",
+                "UPDATE k_c1 SET pid = 8 WHERE id = 11",
+                "UPDATE k_p SET id = 30 WHERE id = 3",
+                "DELETE FROM k_c1 WHERE id = 10",
+                "DELETE FROM k_p WHERE id = 2; SELECT * FROM k_c1 ORDER BY id",
+                "DELETE FROM k_c2 WHERE id = 100",
+                "DELETE FROM k_p WHERE id = 1; SELECT * FROM k_c1 ORDER BY id",
+                "SELECT * FROM k_c2 ORDER BY id",
+                "BEGIN; INSERT INTO k_p VALUES (6, 'six', NULL, NULL); INSERT INTO k_c1 VALUES (16, 6, 'six'); DELETE FROM k_p WHERE id = 6; SELECT * FROM k_c1 ORDER BY id; INSERT INTO k_c1 VALUES (17, 6, NULL)",
+                "BEGIN; DELETE FROM k_p WHERE name = 'three!'; INSERT INTO k_p VALUES (7, 'three!', 5, 5); COMMIT; SELECT * FROM k_p ORDER BY id",
+                "BEGIN; UPDATE k_p SET a = a + 1 WHERE id = 7; UPDATE k_p SET a = a + 1; DELETE FROM k_p WHERE id = 5; DELETE FROM k_p WHERE id = 5; COMMIT; SELECT * FROM k_p ORDER BY id",
+                "SELECT * FROM k_c1 ORDER BY id",
+                "DROP TABLE k_p",
+                "TRUNCATE k_p",
+                "DROP TABLE k_c2; DROP TABLE k_c1; DROP TABLE k_p",
+            ];
+            for sql in statements {
+                let want = answer(t.control.port, "postgres", "postgres", sql).await;
+                for (name, port) in &targets[1..] {
+                    let got = answer(*port, "postgres", "postgres", sql).await;
+                    assert_eq!(got, want, "{name}: {sql}");
+                }
+            }
+        });
+}
+
+/// LangChain's PGVector store (langchain-postgres, in the virtual
+/// environment scripts/test.sh makes for it) end to end on a shard: an
+/// advisory lock, tables with UNIQUE and FOREIGN KEY … ON DELETE CASCADE,
+/// a GIN index, jsonpath and jsonb_exists filters, the join of its two
+/// tables, deletes and the cascade. Through the proxy (four shards) its
+/// tables are refused, naming the constraint: each shard would check it
+/// against its own rows only.
+#[test]
+fn langchain_vector_store_matches_postgres() {
+    let t = targets();
+    let venv = std::env::var("PGVSHARD_LANGCHAIN_VENV").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/pgvshard/langchain-venv",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let python = format!("{venv}/bin/python");
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "{python} is missing: scripts/test.sh creates it"
+    );
+    let on = [("control", t.control.port), ("shard", t.shard.port)];
+    let out = python_support::run_against_with(
+        &python,
+        "drivers/langchain_driver.py",
+        &on,
+        SCRIPT_DEADLINE,
+    );
+    assert!(
+        out.starts_with("langchain: ") && out.contains(" agree on control, shard"),
+        "{out}"
+    );
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let proxy = client(t.proxy.port).await;
+            for (sql, feature) in [
+                (
+                    "CREATE TABLE lc_collection (uuid UUID PRIMARY KEY, name VARCHAR NOT NULL, UNIQUE (name))",
+                    "a UNIQUE constraint without the shard key column (name)",
+                ),
+                (
+                    "CREATE TABLE lc_embedding (id VARCHAR PRIMARY KEY, collection_id UUID REFERENCES lc_collection (uuid) ON DELETE CASCADE)",
+                    "a FOREIGN KEY constraint",
+                ),
+            ] {
+                let e = proxy.simple_query(sql).await.expect_err(sql);
+                let e = e.as_db_error().expect("a database error");
+                assert_eq!(e.code().code(), "0A000", "{sql}");
+                assert_eq!(
+                    e.message(),
+                    format!("{feature} is not supported across shards"),
+                    "{sql}"
+                );
+            }
+        });
+}
+
 #[test]
 fn uuid_and_json_parameters_match_postgres() {
     agree("uuid_json");

@@ -1094,3 +1094,102 @@ async fn a_promoted_standby_never_follows_a_primary_on_an_older_timeline() {
     s1.stop();
     old.stop();
 }
+
+/// A client for 127.0.0.1:`port` as `user`.
+async fn connect_as(port: u16, user: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user={user} dbname=postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// What `user` gets from `statements` on the server at `port`, and
+/// whether pg_roles calls it a superuser.
+async fn privileges(port: u16, user: &str, statements: &[&str]) -> Vec<String> {
+    let client = connect_as(port, user).await;
+    let mut seen = outcomes(&client, statements).await;
+    let sql = "SELECT rolsuper FROM pg_roles WHERE rolname = current_user";
+    seen.push(format!("rolsuper: {}", answer_line(&client, sql).await));
+    seen
+}
+
+/// Only superusers may run ALTER SYSTEM and the recovery control
+/// functions, on a primary and on a standby: the others get PostgreSQL's
+/// 42501 (before any 55000), compared with a PostgreSQL 18 primary and
+/// standby and a non-superuser role on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_control_is_for_superusers_as_in_postgres() {
+    let anyone = [
+        "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1'",
+        "ALTER SYSTEM RESET primary_conninfo",
+        "SELECT pg_wal_replay_pause()",
+        "SELECT pg_wal_replay_resume()",
+        "SELECT pg_promote()",
+        "SELECT pg_promote(false)",
+        "SELECT pg_reload_conf()",
+        "SELECT pg_is_wal_replay_paused()",
+    ];
+    let superuser_on_primary = [
+        "ALTER SYSTEM RESET primary_conninfo",
+        "SELECT pg_wal_replay_pause()",
+        "SELECT pg_reload_conf()",
+    ];
+    let superuser_on_standby = [
+        "SELECT pg_wal_replay_pause()",
+        "SELECT pg_wal_replay_resume()",
+        "SELECT pg_is_wal_replay_paused()",
+        "SELECT pg_reload_conf()",
+    ];
+    let pg_primary = PgServer::start().await;
+    pg_primary
+        .connect()
+        .await
+        .unwrap()
+        .batch_execute("CREATE ROLE alice LOGIN")
+        .await
+        .unwrap();
+    let pg_standby = PgServer::standby_of(&pg_primary).await;
+    let rounds = |primary: u16, standby: u16| {
+        [
+            (primary, "alice", &anyone[..]),
+            (standby, "alice", &anyone[..]),
+            (primary, "postgres", &superuser_on_primary[..]),
+            (standby, "postgres", &superuser_on_standby[..]),
+        ]
+    };
+    let mut expected = Vec::new();
+    for (port, user, statements) in rounds(pg_primary.port, pg_standby.port) {
+        expected.push(privileges(port, user, statements).await);
+    }
+    assert!(
+        expected[0][0].ends_with("42501 permission denied to set parameter \"primary_conninfo\""),
+        "{expected:?}"
+    );
+
+    let primary = Shard::start(&fresh_dir("repl-privileges"));
+    let standby = start_standby(&primary, "repl-privileges", "s1");
+    wait_caught_up(&primary, &standby).await;
+    let mut seen = Vec::new();
+    for (port, user, statements) in rounds(primary.port, standby.port) {
+        seen.push(privileges(port, user, statements).await);
+    }
+    assert_eq!(seen, expected);
+    // pgvshard's own recovery control function, which PostgreSQL lacks.
+    assert_eq!(
+        outcomes(
+            &connect_as(primary.port, "alice").await,
+            &["SELECT pgvshard_rejoin_as_standby()"]
+        )
+        .await,
+        [
+            "SELECT pgvshard_rejoin_as_standby(): 42501 permission denied for function \
+             pgvshard_rejoin_as_standby"
+        ]
+    );
+    standby.stop();
+    primary.stop();
+}

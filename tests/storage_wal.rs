@@ -48,7 +48,7 @@ fn workload(db: &Database) {
         Some(Value::Float8(1.5)),
     )
     .unwrap();
-    t.create_table(&r, "other", items_columns(), vec![0])
+    t.create_table(&r, "other", items_columns(), vec![0], Default::default())
         .unwrap();
     t.insert(&r, "other", item(1, 1, 0)).unwrap();
     drop(r);
@@ -170,7 +170,7 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
     a.insert(&db.read().unwrap(), "items", item(20, 0, 0))
         .unwrap();
     let r = db.read().unwrap();
-    b.create_table(&r, "side", items_columns(), vec![0])
+    b.create_table(&r, "side", items_columns(), vec![0], Default::default())
         .unwrap();
     b.insert(&r, "side", item(1, 1, 0)).unwrap();
     let score = ColumnDef {

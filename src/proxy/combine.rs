@@ -90,6 +90,9 @@ pub fn final_request(
             CombinedColumn::Sum(k) => format!("sum({})::{}", c(k), type_name(ty(k))?),
             CombinedColumn::Min(k) => format!("min({})", c(k)),
             CombinedColumn::Max(k) => format!("max({})", c(k)),
+            CombinedColumn::Distinct { function, column } => {
+                format!("{}(DISTINCT {})", function.name(), c(column))
+            }
             CombinedColumn::Avg { sum, count } => match ty(sum) {
                 oid::FLOAT4 | oid::FLOAT8 => {
                     format!("sum({})::float8 / sum({})::float8", c(sum), c(count))
@@ -245,7 +248,8 @@ mod tests {
                 | CombinedColumn::Count(k)
                 | CombinedColumn::Sum(k)
                 | CombinedColumn::Min(k)
-                | CombinedColumn::Max(k) => vec![k],
+                | CombinedColumn::Max(k)
+                | CombinedColumn::Distinct { column: k, .. } => vec![k],
             })
             .chain(plan.group_columns.iter().copied())
             .max()

@@ -185,6 +185,17 @@ pub async fn plan(
             Ok(Route::on("scatter", shards, text, Combine::Concat, true))
         }
         StatementKind::Ddl(DdlInfo { tables, .. }) => {
+            if all.len() > 1 {
+                let key = tables
+                    .first()
+                    .and_then(|t| cluster.configured_key(&t.to_string()));
+                if let Some(feature) = sql::unshardable_constraint(statement, key) {
+                    return Err(PgError::feature_not_supported(format!(
+                        "{feature} is not supported across shards"
+                    ))
+                    .with_hint("Each shard would check it against its own rows only."));
+                }
+            }
             for t in tables {
                 cluster.forget(t);
             }

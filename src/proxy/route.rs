@@ -81,6 +81,11 @@ impl Cluster {
         up.into_iter().chain(down).collect()
     }
 
+    /// The configured shard key of `table`, if any.
+    pub fn configured_key(&self, table: &str) -> Option<&str> {
+        self.configured.get(table).map(String::as_str)
+    }
+
     /// Forgets what was learned about `table` (after DDL on it).
     pub fn forget(&self, table: &TableName) {
         self.keys.forget(table);

@@ -61,6 +61,9 @@ pub struct ShardConfig {
     /// Users that may open replication connections (stream WAL, take a
     /// base copy).
     pub replication_users: Vec<String>,
+    /// Users that are superusers: only they may run ALTER SYSTEM and the
+    /// recovery control functions (`pg_promote()`, …).
+    pub superusers: Vec<String>,
     /// Run as a hot standby of this primary (absent: a primary).
     pub standby_of: Option<StandbyOf>,
     /// Standbys a commit waits for, as PostgreSQL's setting
@@ -92,6 +95,7 @@ impl Default for ShardConfig {
             max_prepared_transactions: 100,
             recall_sample_rate: crate::shard::executor::DEFAULT_RECALL_SAMPLE_RATE,
             replication_users: vec!["postgres".into()],
+            superusers: vec!["postgres".into()],
             standby_of: None,
             synchronous_standby_names: String::new(),
             wal_keep_mb: 0,
@@ -178,6 +182,7 @@ impl ShardConfig {
             trust_remote: self.trust_remote,
             max_connections: self.max_connections,
             authentication_timeout: Duration::from_secs(self.authentication_timeout),
+            superusers: Some(self.superusers.iter().cloned().collect()),
             ..WireConfig::default()
         };
         for (user, password) in &self.users {

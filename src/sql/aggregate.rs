@@ -5,7 +5,11 @@
 //! `avg(x)` replaced by `sum(x), count(x)` and every GROUP BY key as an
 //! output column; the proxy groups the partial rows by those keys, combines
 //! (count and sum add, min and max compare, avg divides the summed sum by
-//! the summed count), then sorts and limits. Anything whose partial results
+//! the summed count), then sorts and limits. An aggregate over DISTINCT
+//! values (`count(DISTINCT x)`) has each shard return its distinct `x` per
+//! group (`x` joins the shard's GROUP BY, which the other partials combine
+//! over just as well) and runs over the values of all shards in the final
+//! query. Anything whose partial results
 //! cannot be combined exactly is refused with 0A000 naming it, never
 //! answered approximately.
 
@@ -49,6 +53,13 @@ pub enum CombinedColumn {
     Min(usize),
     /// max of the partial maximums.
     Max(usize),
+    /// An aggregate over the DISTINCT values of a shard column.
+    Distinct {
+        /// The aggregate.
+        function: DistinctAggregate,
+        /// The column of the values.
+        column: usize,
+    },
     /// avg: summed sums divided by summed counts (vectors too).
     Avg {
         /// The column of the partial `sum(x)`.
@@ -56,6 +67,34 @@ pub enum CombinedColumn {
         /// The column of the partial `count(x)`.
         count: usize,
     },
+}
+
+/// An aggregate taken over DISTINCT values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DistinctAggregate {
+    /// `count(DISTINCT x)`.
+    Count,
+    /// `sum(DISTINCT x)`.
+    Sum,
+    /// `avg(DISTINCT x)`.
+    Avg,
+    /// `min(DISTINCT x)`.
+    Min,
+    /// `max(DISTINCT x)`.
+    Max,
+}
+
+impl DistinctAggregate {
+    /// The function's SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DistinctAggregate::Count => "count",
+            DistinctAggregate::Sum => "sum",
+            DistinctAggregate::Avg => "avg",
+            DistinctAggregate::Min => "min",
+            DistinctAggregate::Max => "max",
+        }
+    }
 }
 
 /// One sort key of the combined rows.
@@ -132,6 +171,7 @@ pub fn aggregate_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
         }
         let mut shard_items = Vec::new();
         let mut outputs = Vec::new();
+        let mut distinct_args: Vec<Expr> = Vec::new();
         for item in &select.projection {
             let expr = item_expr(item)
                 .ok_or_else(|| SqlError::unsupported("* in an aggregate query across shards"))?;
@@ -144,6 +184,16 @@ pub fn aggregate_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
                 Some(Partial::Sum) => CombinedColumn::Sum(push(expr.clone())),
                 Some(Partial::Min) => CombinedColumn::Min(push(expr.clone())),
                 Some(Partial::Max) => CombinedColumn::Max(push(expr.clone())),
+                Some(Partial::Distinct(function, arg)) => {
+                    let arg = *arg;
+                    if !group_by.contains(&arg) && !distinct_args.contains(&arg) {
+                        distinct_args.push(arg.clone());
+                    }
+                    CombinedColumn::Distinct {
+                        function,
+                        column: push(arg),
+                    }
+                }
                 Some(Partial::Avg(parts)) => {
                     let (sum, count) = *parts;
                     CombinedColumn::Avg {
@@ -184,6 +234,11 @@ pub fn aggregate_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
         shard.limit_clause = None;
         if let SetExpr::Select(s) = shard.body.as_mut() {
             s.projection = shard_items;
+            if !distinct_args.is_empty() {
+                let mut keys = group_by.clone();
+                keys.extend(distinct_args);
+                s.group_by = GroupByExpr::Expressions(keys, Vec::new());
+            }
         }
         Ok(Some(AggregatePlan {
             shard_sql: shard.to_string(),
@@ -204,6 +259,8 @@ enum Partial {
     Min,
     Max,
     Avg(Box<(Expr, Expr)>),
+    /// Over DISTINCT values of the argument.
+    Distinct(DistinctAggregate, Box<Expr>),
 }
 
 /// The partial aggregate(s) for a select item that is one aggregate call.
@@ -232,9 +289,26 @@ fn partial(expr: &Expr) -> Result<Option<Partial>> {
     }
     if let FunctionArguments::List(list) = &f.args {
         if list.duplicate_treatment == Some(ast::DuplicateTreatment::Distinct) {
-            return Err(SqlError::unsupported(format!(
-                "{name}(DISTINCT …) across shards"
-            )));
+            let function = match name.as_str() {
+                "count" => DistinctAggregate::Count,
+                "sum" => DistinctAggregate::Sum,
+                "avg" => DistinctAggregate::Avg,
+                "min" => DistinctAggregate::Min,
+                _ => DistinctAggregate::Max,
+            };
+            let arg = match list.args.as_slice() {
+                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))]
+                    if f.filter.is_none() && list.clauses.is_empty() =>
+                {
+                    e.clone()
+                }
+                _ => {
+                    return Err(SqlError::unsupported(format!(
+                    "{name}(DISTINCT …) with several arguments, FILTER or ORDER BY across shards"
+                )))
+                }
+            };
+            return Ok(Some(Partial::Distinct(function, Box::new(arg))));
         }
         if !list.clauses.is_empty() {
             return Err(SqlError::unsupported(format!(
@@ -388,6 +462,31 @@ mod tests {
     }
 
     #[test]
+    fn distinct_arguments_join_the_shards_group_by() {
+        let p = plan(
+            "SELECT a, count(DISTINCT b), count(*), avg(DISTINCT c) FROM t GROUP BY a ORDER BY a",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            p.shard_sql,
+            "SELECT a, b, count(*), c FROM t GROUP BY a, b, c"
+        );
+        assert_eq!(p.group_columns, vec![0]);
+        assert_eq!(
+            p.outputs[1],
+            CombinedColumn::Distinct {
+                function: DistinctAggregate::Count,
+                column: 1
+            }
+        );
+        let p = plan("SELECT count(DISTINCT embedding) FROM t")
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.shard_sql, "SELECT embedding FROM t GROUP BY embedding");
+    }
+
+    #[test]
     fn not_aggregates() {
         assert_eq!(plan("SELECT id FROM t ORDER BY id LIMIT 3").unwrap(), None);
         assert_eq!(plan("INSERT INTO t VALUES (1)").unwrap(), None);
@@ -396,7 +495,10 @@ mod tests {
     #[test]
     fn refuses_what_cannot_be_combined() {
         for (sql, needle) in [
-            ("SELECT count(DISTINCT a) FROM t", "count(DISTINCT …)"),
+            (
+                "SELECT count(DISTINCT a) FILTER (WHERE a > 1) FROM t",
+                "count(DISTINCT …)",
+            ),
             (
                 "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM t",
                 "percentile_cont",

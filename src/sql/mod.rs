@@ -7,6 +7,7 @@
 mod advisory;
 mod aggregate;
 mod classify;
+mod constraints;
 mod copy_data;
 mod depth;
 mod distinct;
@@ -23,11 +24,12 @@ mod session_values;
 mod tokens;
 
 pub use advisory::{advisory_hold, AdvisoryHold};
-pub use aggregate::{aggregate_plan, AggregatePlan, CombinedColumn, OrderKey};
+pub use aggregate::{aggregate_plan, AggregatePlan, CombinedColumn, DistinctAggregate, OrderKey};
 pub use classify::{
     classify, is_read_only_begin, CopyDirection, CopyFormat, CopyInfo, DdlAction, DdlInfo,
     SelectInfo, SetVariable, StatementKind, TransactionControl,
 };
+pub use constraints::unshardable_constraint;
 pub use copy_data::{binary_header, CopyOptions, Record, RecordReader, BINARY_TRAILER};
 pub use distinct::{distinct_plan, has_shard_dependent_subquery};
 pub use error::{Result, SqlError};

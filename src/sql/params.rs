@@ -28,19 +28,14 @@ pub enum ParamHint {
     ColumnPosition(usize),
     /// LIMIT or OFFSET: bigint.
     LimitOrOffset,
-    /// An argument of a built-in function whose signature fixes its type
-    /// (`pg_promote($1, $2)`: boolean, integer), as PostgreSQL infers it.
-    Argument(&'static str),
-}
-
-/// Argument types of the built-in functions that take parameters whose
-/// type nothing else in the statement tells (PostgreSQL's signatures).
-fn argument_types(function: &str) -> Option<&'static [&'static str]> {
-    match function {
-        "pg_promote" => Some(&["boolean", "integer"]),
-        "set_config" => Some(&["text", "text", "boolean"]),
-        _ => None,
-    }
+    /// Argument `position` of a function call: the function's signature
+    /// gives the type.
+    Argument {
+        /// The call, for its name and its other arguments' types.
+        call: Box<ast::Function>,
+        /// Where the parameter sits among the call's arguments.
+        position: usize,
+    },
 }
 
 /// The parameters of a statement.
@@ -101,19 +96,24 @@ struct ParamFinder {
 
 impl ParamFinder {
     /// Records `hint` when `expr` is a bare parameter; a cast's hint wins
-    /// over any other, otherwise the first hint found stays.
+    /// over any other, any hint over a function argument's (the executor
+    /// may not know the function), otherwise the first hint found stays.
     fn hint(&mut self, expr: &Expr, hint: ParamHint) {
         let Some(n) = param_of(expr) else {
             return;
         };
-        let is_cast = matches!(hint, ParamHint::Cast(_));
+        let strength = |h: &ParamHint| match h {
+            ParamHint::Cast(_) => 2,
+            ParamHint::Argument { .. } => 0,
+            _ => 1,
+        };
         let entry = self.hints.entry(n);
         match entry {
             std::collections::btree_map::Entry::Vacant(v) => {
                 v.insert(hint);
             }
             std::collections::btree_map::Entry::Occupied(mut o) => {
-                if is_cast && !matches!(o.get(), ParamHint::Cast(_)) {
+                if strength(&hint) > strength(o.get()) {
                     o.insert(hint);
                 }
             }
@@ -201,6 +201,18 @@ impl Visitor for ParamFinder {
                     self.hint_comparison(left, right, distance);
                 }
             }
+            Expr::Function(f) => {
+                if let ast::FunctionArguments::List(list) = &f.args {
+                    for (position, arg) in list.args.iter().enumerate() {
+                        if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = arg {
+                            if param_of(e).is_some() {
+                                let call = Box::new(f.clone());
+                                self.hint(e, ParamHint::Argument { call, position });
+                            }
+                        }
+                    }
+                }
+            }
             Expr::InList { expr, list, .. } => {
                 if let Some(column) = column_under(expr) {
                     for item in list {
@@ -214,18 +226,6 @@ impl Visitor for ParamFinder {
                 if let Some(column) = column_under(expr) {
                     self.hint(low, ParamHint::Column(column.clone()));
                     self.hint(high, ParamHint::Column(column));
-                }
-            }
-            Expr::Function(f) => {
-                let name = f.name.0.last().and_then(|p| p.as_ident()).map(fold);
-                if let (Some(types), ast::FunctionArguments::List(list)) =
-                    (name.as_deref().and_then(argument_types), &f.args)
-                {
-                    for (arg, ty) in list.args.iter().zip(types) {
-                        if let ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) = arg {
-                            self.hint(e, ParamHint::Argument(ty));
-                        }
-                    }
                 }
             }
             _ => {}
@@ -245,15 +245,24 @@ mod tests {
 
     #[test]
     fn built_in_function_arguments() {
+        let argument = |h: &ParamHint| match h {
+            ParamHint::Argument { call, position } => Some((call.name.to_string(), *position)),
+            _ => None,
+        };
         let p = of("SELECT pg_promote(true, $1)");
-        assert_eq!(p.hints[&1], ParamHint::Argument("integer"));
+        assert_eq!(argument(&p.hints[&1]), Some(("pg_promote".into(), 1)));
         let p = of("SELECT pg_catalog.set_config($1, $2, $3)");
-        assert_eq!(p.hints[&1], ParamHint::Argument("text"));
-        assert_eq!(p.hints[&3], ParamHint::Argument("boolean"));
-        // A cast still wins; an unknown function says nothing.
+        assert_eq!(
+            argument(&p.hints[&3]),
+            Some(("pg_catalog.set_config".into(), 2))
+        );
+        // A cast still wins.
         let p = of("SELECT pg_promote($1::bool, $2::bigint), lower($3)");
         assert_eq!(p.hints[&2], ParamHint::Cast("BIGINT".into()));
-        assert!(!p.hints.contains_key(&3));
+        assert_eq!(argument(&p.hints[&3]), Some(("lower".into(), 0)));
+        // The column compared with says more than a function's argument.
+        let p = of("SELECT coalesce($1, 0) FROM t WHERE id = $1");
+        assert_eq!(p.hints[&1], ParamHint::Column("id".into()));
     }
 
     #[test]

@@ -163,6 +163,7 @@ async fn start<F: HandlerFactory>(
     let database = get("database").unwrap_or_else(|| user.clone());
     let pid = shared.next_pid.fetch_add(1, Ordering::Relaxed);
     let mut session = Session::new(user, database, pid);
+    session.superuser = config.is_superuser(&session.user);
     session.protocol_minor = minor;
     session.peer = Some(peer);
     session.server_addr = local;

@@ -1,6 +1,6 @@
 //! What a protocol server needs to know before accepting clients.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -26,6 +26,9 @@ pub struct WireConfig {
     pub trust_remote: bool,
     /// Users and their SCRAM secrets, by name.
     pub users: HashMap<String, ScramSecret>,
+    /// The users that are superusers (PostgreSQL's `rolsuper`); absent:
+    /// every user is one.
+    pub superusers: Option<HashSet<String>>,
     /// Most concurrent sessions; a client over it gets FATAL 53300 after
     /// its startup packet (PostgreSQL's `max_connections`). Twice as many
     /// connections may be in the startup phase at once; past that a new
@@ -51,6 +54,7 @@ impl Default for WireConfig {
             auth: AuthMethod::Trust,
             trust_remote: false,
             users: HashMap::new(),
+            superusers: None,
             max_connections: 100,
             authentication_timeout: Duration::from_secs(60),
             max_message_size: 1 << 30,
@@ -62,6 +66,11 @@ impl Default for WireConfig {
 
 impl WireConfig {
     /// Adds a SCRAM user with a password (a fresh salt, 4096 iterations).
+    /// Is `user` a superuser?
+    pub fn is_superuser(&self, user: &str) -> bool {
+        self.superusers.as_ref().is_none_or(|s| s.contains(user))
+    }
+
     pub fn with_user(mut self, name: impl Into<String>, password: &str) -> Self {
         self.users
             .insert(name.into(), ScramSecret::from_password(password));

@@ -31,6 +31,8 @@ pub struct Session {
     /// A physical replication connection (startup option
     /// `replication=true`): it speaks replication commands, not SQL.
     pub replication: bool,
+    /// The user is a superuser ([`WireConfig::superusers`](super::WireConfig::superusers)).
+    pub superuser: bool,
     /// The client's address (none for in-process pipes).
     pub peer: Option<std::net::SocketAddr>,
     /// The server address the client reached (`inet_server_port()`;
@@ -64,6 +66,7 @@ impl Session {
             pid,
             protocol_minor: 0,
             replication: false,
+            superuser: true,
             peer: None,
             server_addr: None,
             status: TransactionStatus::Idle,

@@ -31,8 +31,19 @@ pub fn run_script(script: &str, port: u16, expected: &str) -> String {
 /// control first), killing it after `deadline`; returns its stdout, or
 /// panics with its output when it failed or ran out of time.
 pub fn run_against(script: &str, targets: &[(&str, u16)], deadline: Duration) -> String {
+    run_against_with("python3", script, targets, deadline)
+}
+
+/// [`run_against`] with the interpreter `python` (a virtual
+/// environment's).
+pub fn run_against_with(
+    python: &str,
+    script: &str,
+    targets: &[(&str, u16)],
+    deadline: Duration,
+) -> String {
     let path = format!("{}/tests/{script}", env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python)
         .arg(&path)
         .args(targets.iter().map(|(name, port)| format!("{name}={port}")))
         .stdout(Stdio::piped())

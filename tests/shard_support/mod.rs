@@ -181,16 +181,20 @@ impl Shard {
 
     /// A tokio-postgres client.
     pub async fn connect(&self) -> tokio_postgres::Client {
+        self.try_connect().await.unwrap()
+    }
+
+    /// A tokio-postgres client, or the error (the shard may be restarting).
+    pub async fn try_connect(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
         let (client, conn) = tokio_postgres::Config::new()
             .host("127.0.0.1")
             .port(self.port)
             .user("postgres")
             .dbname("db")
             .connect(tokio_postgres::NoTls)
-            .await
-            .unwrap();
+            .await?;
         tokio::spawn(conn);
-        client
+        Ok(client)
     }
 }
 

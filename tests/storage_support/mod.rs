@@ -79,8 +79,14 @@ pub fn item(id: i64, grp: i64, version: u32) -> Vec<Datum> {
 /// lists) built after `initial` rows.
 pub fn create_items(db: &Database, initial: i64) {
     let mut t = Transaction::new();
-    t.create_table(&db.read().unwrap(), "items", items_columns(), vec![0])
-        .unwrap();
+    t.create_table(
+        &db.read().unwrap(),
+        "items",
+        items_columns(),
+        vec![0],
+        Default::default(),
+    )
+    .unwrap();
     db.commit(t).unwrap();
     let mut t = Transaction::new();
     for id in 0..initial {

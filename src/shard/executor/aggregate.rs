@@ -7,15 +7,17 @@ use super::coerce::{as_f64, as_i64};
 use super::expr::{compare, eval, function_args, function_name, is_aggregate, Env, Row};
 use super::select::compare_keys;
 use crate::shard::datum::Datum;
+use crate::shard::datum::KeyValue;
 use crate::wire::types::oid;
 use crate::wire::{Array, PgError, Value};
 use ann::functions::{AvgAccumulator, SumAccumulator};
 use half::f16;
 use sqlparser::ast::{
-    Expr, Function, FunctionArgumentClause, FunctionArguments, OrderByExpr, Query, Visit, Visitor,
+    DuplicateTreatment, Expr, Function, FunctionArgumentClause, FunctionArguments, OrderByExpr,
+    Query, Visit, Visitor,
 };
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 /// One aggregate call found in a query.
@@ -28,6 +30,8 @@ pub struct AggregateCall {
     arg: Option<Expr>,
     /// `ORDER BY` inside the call (array_agg only).
     order: Vec<OrderByExpr>,
+    /// `DISTINCT`: each non-NULL value counts once.
+    distinct: bool,
 }
 
 /// Every aggregate call in `exprs`, once each.
@@ -117,13 +121,15 @@ fn own_by_visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
 fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {
     let name = function_name(f);
     let mut order = Vec::new();
+    let mut distinct = false;
     if let FunctionArguments::List(list) = &f.args {
         let unsupported = || {
             PgError::feature_not_supported(
-                "DISTINCT and ORDER BY inside aggregates other than array_agg(x ORDER BY …) are not supported",
+                "ORDER BY inside aggregates other than array_agg(x ORDER BY …), and array_agg(DISTINCT …), are not supported",
             )
         };
-        if list.duplicate_treatment.is_some() {
+        distinct = list.duplicate_treatment == Some(DuplicateTreatment::Distinct);
+        if distinct && name == "array_agg" {
             return Err(unsupported());
         }
         for clause in &list.clauses {
@@ -149,11 +155,15 @@ fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {
             ))
         }
     };
+    if distinct && arg.is_none() {
+        return Err(PgError::new("42601", "syntax error at or near \"*\""));
+    }
     Ok(AggregateCall {
         key: expr.to_string(),
         name,
         arg,
         order,
+        distinct,
     })
 }
 
@@ -179,6 +189,8 @@ enum State {
 #[derive(Debug)]
 pub struct Accumulators {
     states: Vec<State>,
+    /// The values a DISTINCT call has taken, per call.
+    seen: Vec<HashSet<KeyValue>>,
 }
 
 impl Accumulators {
@@ -197,6 +209,7 @@ impl Accumulators {
                     _ => State::Empty,
                 })
                 .collect(),
+            seen: calls.iter().map(|_| HashSet::new()).collect(),
         }
     }
 
@@ -207,7 +220,7 @@ impl Accumulators {
         row: &dyn Row,
         env: &Env,
     ) -> Result<(), PgError> {
-        for (call, state) in calls.iter().zip(&mut self.states) {
+        for ((call, state), seen) in calls.iter().zip(&mut self.states).zip(&mut self.seen) {
             let value = match &call.arg {
                 None => Some(Value::Bool(true)),
                 Some(e) => eval(e, row, env)?,
@@ -222,6 +235,14 @@ impl Accumulators {
                 continue;
             }
             let Some(v) = value else { continue };
+            if call.distinct {
+                // Vectors have no key: their text is exact.
+                let key = crate::shard::datum::key(&Some(v.clone()))
+                    .unwrap_or_else(|| KeyValue::Text(v.to_text()));
+                if !seen.insert(key) {
+                    continue;
+                }
+            }
             add(state, &call.name, v)?;
         }
         Ok(())

@@ -191,6 +191,12 @@ pub fn element_at(array: Value, i: Value) -> Result<Datum, PgError> {
 /// `cardinality`, `array_length`, `array_lower`, `array_upper` (of a
 /// one-dimensional array, dimension 1), or `None` for another name.
 pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgError>> {
+    if !matches!(
+        (name, args.len()),
+        ("cardinality", 1) | ("array_length" | "array_lower" | "array_upper", 2)
+    ) {
+        return None;
+    }
     let (len, lower) = match args.first() {
         Some(Some(Value::Array(a))) => (a.items.len() as i32, a.lower_bound()),
         Some(None) => return Some(Ok(None)),
@@ -205,8 +211,7 @@ pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgErro
         ("array_length", 2) if dim() && len > 0 => Some(Value::Int4(len)),
         ("array_lower", 2) if dim() && len > 0 => Some(Value::Int4(lower)),
         ("array_upper", 2) if dim() && len > 0 => Some(Value::Int4(lower + len - 1)),
-        ("array_length" | "array_lower" | "array_upper", 2) => None,
-        _ => return None,
+        _ => None,
     }))
 }
 

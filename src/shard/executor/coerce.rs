@@ -29,6 +29,7 @@ pub fn type_name(type_oid: u32) -> &'static str {
         oid::JSON => "json",
         oid::UUID => "uuid",
         oid::JSONB => "jsonb",
+        oid::JSONPATH => "jsonpath",
         oid::BIT | oid::VARBIT => "bit",
         oid::VECTOR => "vector",
         oid::HALFVEC => "halfvec",
@@ -53,6 +54,7 @@ pub fn type_name(type_oid: u32) -> &'static str {
         199 => "json[]",
         2951 => "uuid[]",
         3807 => "jsonb[]",
+        4073 => "jsonpath[]",
         16390 => "vector[]",
         16391 => "halfvec[]",
         16392 => "sparsevec[]",
@@ -228,6 +230,7 @@ pub fn cast(v: Value, to: u32, typmod: Option<u32>, explicit: bool) -> Result<Va
         | (v @ Value::Json(_), oid::JSON)
         | (v @ Value::Uuid(_), oid::UUID)
         | (v @ Value::Jsonb(_), oid::JSONB)
+        | (v @ Value::JsonPath(_), oid::JSONPATH)
         | (v @ Value::Char(_), oid::CHAR) => v,
         (Value::Json(s), oid::JSONB) => Value::Jsonb(super::json_ops::jsonb_of(&s)?),
         (Value::Jsonb(s), oid::JSON) => Value::Json(s),

@@ -11,15 +11,17 @@ use super::{dml, index_expr};
 use super::{storage_error, Outcome};
 use crate::shard::datum::Datum;
 use crate::shard::storage::{
-    ColumnDef, ColumnType, IndexDef, IndexMethod, Tables, Transaction, IDENTITY_MARK,
+    ColumnDef, ColumnType, Constraints, ForeignKey, IndexDef, IndexMethod, OnDelete, Tables,
+    Transaction, Unique, IDENTITY_MARK,
 };
 use crate::sql::fold;
 use crate::wire::types::oid;
 use crate::wire::{PgError, Severity};
 use ann::{Metric, VectorType};
 use sqlparser::ast::{
-    AlterTable, AlterTableOperation, ColumnOption, CreateIndex, CreateTable, Expr, GeneratedAs,
-    IndexType, ObjectName, ObjectType, TableConstraint,
+    AlterTable, AlterTableOperation, ColumnOption, CreateIndex, CreateTable, Expr,
+    ForeignKeyConstraint, GeneratedAs, Ident, IndexType, NullsDistinctOption, ObjectName,
+    ObjectType, ReferentialAction, TableConstraint, UniqueConstraint,
 };
 
 fn notice(code: &'static str, message: String) -> PgError {
@@ -72,6 +74,10 @@ pub fn create_table(
     }
     let mut columns = Vec::new();
     let mut primary_key = Vec::new();
+    // Constraints as declared, by column names: resolved once every
+    // column is known.
+    let mut uniques: Vec<(&UniqueConstraint, Vec<String>)> = Vec::new();
+    let mut foreign_keys: Vec<(&ForeignKeyConstraint, Vec<String>)> = Vec::new();
     for (i, c) in ct.columns.iter().enumerate() {
         let col_name = fold(&c.name);
         let (ty, serial) = column_type(&c.data_type)?;
@@ -90,6 +96,8 @@ pub fn create_table(
                     primary_key.push(i);
                     def.not_null = true;
                 }
+                ColumnOption::Unique(u) => uniques.push((u, vec![col_name.clone()])),
+                ColumnOption::ForeignKey(fk) => foreign_keys.push((fk, vec![col_name.clone()])),
                 ColumnOption::Generated {
                     generated_as: GeneratedAs::ByDefault,
                     sequence_options,
@@ -146,6 +154,22 @@ pub fn create_table(
                     format!("multiple primary keys for table \"{name}\" are not allowed"),
                 ))
             }
+            TableConstraint::Unique(u) => {
+                let names = u
+                    .columns
+                    .iter()
+                    .map(|c| match &c.column.expr {
+                        Expr::Identifier(ident) => Ok(fold(ident)),
+                        _ => Err(PgError::feature_not_supported(
+                            "UNIQUE constraints on expressions are not supported",
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                uniques.push((u, names));
+            }
+            TableConstraint::ForeignKey(fk) => {
+                foreign_keys.push((fk, fk.columns.iter().map(fold).collect()));
+            }
             other => {
                 return Err(PgError::feature_not_supported(format!(
                     "table constraint {other} is not supported"
@@ -153,9 +177,135 @@ pub fn create_table(
             }
         }
     }
-    txn.create_table(tables, &name, columns, primary_key)
+    let constraints = Constraints {
+        unique: uniques
+            .into_iter()
+            .map(|(u, names)| unique_constraint(&name, &columns, u, &names))
+            .collect::<Result<_, _>>()?,
+        foreign_keys: foreign_keys
+            .into_iter()
+            .map(|(fk, names)| foreign_key(tables, txn, &name, &columns, fk, &names))
+            .collect::<Result<_, _>>()?,
+    };
+    txn.create_table(tables, &name, columns, primary_key, constraints)
         .map_err(storage_error)?;
     Ok(Outcome::tag("CREATE TABLE"))
+}
+
+/// Positions of the columns `names` among `columns`; 42703 naming what
+/// `role` the missing one had.
+fn positions(columns: &[ColumnDef], names: &[String], role: &str) -> Result<Vec<usize>, PgError> {
+    names
+        .iter()
+        .map(|n| {
+            columns.iter().position(|c| &c.name == n).ok_or_else(|| {
+                PgError::new("42703", format!("column \"{n}\" {role} does not exist"))
+            })
+        })
+        .collect()
+}
+
+/// A declared UNIQUE constraint, named as PostgreSQL names it.
+fn unique_constraint(
+    table: &str,
+    columns: &[ColumnDef],
+    u: &UniqueConstraint,
+    names: &[String],
+) -> Result<Unique, PgError> {
+    if u.nulls_distinct == NullsDistinctOption::NotDistinct {
+        return Err(PgError::feature_not_supported(
+            "UNIQUE NULLS NOT DISTINCT is not supported",
+        ));
+    }
+    if u.characteristics.is_some() || !u.include.is_empty() {
+        return Err(PgError::feature_not_supported(
+            "deferrable UNIQUE constraints and INCLUDE columns are not supported",
+        ));
+    }
+    Ok(Unique {
+        name: constraint_name(table, names, u.name.as_ref(), "key"),
+        columns: positions(columns, names, "named in key")?,
+    })
+}
+
+/// PostgreSQL's name for a constraint: the given one, or
+/// `<table>_<columns>_<suffix>`.
+fn constraint_name(table: &str, columns: &[String], given: Option<&Ident>, suffix: &str) -> String {
+    given.map_or_else(|| format!("{table}_{}_{suffix}", columns.join("_")), fold)
+}
+
+/// A declared FOREIGN KEY: the referenced columns default to the
+/// referenced table's primary key; ON DELETE NO ACTION, RESTRICT,
+/// CASCADE and SET NULL are kept, ON UPDATE only as NO ACTION.
+fn foreign_key(
+    tables: &Tables,
+    txn: &Transaction,
+    table: &str,
+    columns: &[ColumnDef],
+    fk: &ForeignKeyConstraint,
+    names: &[String],
+) -> Result<ForeignKey, PgError> {
+    let refused = |what: &str| {
+        Err(PgError::feature_not_supported(format!(
+            "{what} is not supported in a FOREIGN KEY"
+        )))
+    };
+    let on_delete = match fk.on_delete {
+        None | Some(ReferentialAction::NoAction | ReferentialAction::Restrict) => {
+            OnDelete::NoAction
+        }
+        Some(ReferentialAction::Cascade) => OnDelete::Cascade,
+        Some(ReferentialAction::SetNull) => OnDelete::SetNull,
+        Some(ReferentialAction::SetDefault) => return refused("ON DELETE SET DEFAULT"),
+    };
+    match fk.on_update {
+        None | Some(ReferentialAction::NoAction | ReferentialAction::Restrict) => {}
+        Some(other) => return refused(&format!("ON UPDATE {other}")),
+    }
+    if fk.characteristics.is_some() {
+        return refused("DEFERRABLE");
+    }
+    if let Some(kind) = &fk.match_kind {
+        if !kind.to_string().eq_ignore_ascii_case("MATCH SIMPLE") {
+            return refused(&kind.to_string());
+        }
+    }
+    let parent_name = object_name(&fk.foreign_table);
+    if parent_name == table {
+        return Err(PgError::feature_not_supported(
+            "a FOREIGN KEY referencing its own table is not supported",
+        ));
+    }
+    let parent = txn.table_def(tables, &parent_name).map_err(|e| {
+        if e.sqlstate == "42P01" {
+            undefined_table(&parent_name)
+        } else {
+            storage_error(e)
+        }
+    })?;
+    let referenced = if fk.referred_columns.is_empty() {
+        if parent.primary_key.is_empty() {
+            return Err(PgError::new(
+                "42830",
+                format!("there is no primary key for referenced table \"{parent_name}\""),
+            ));
+        }
+        parent.primary_key.clone()
+    } else {
+        let names: Vec<String> = fk.referred_columns.iter().map(fold).collect();
+        positions(
+            &parent.columns,
+            &names,
+            "referenced in foreign key constraint",
+        )?
+    };
+    Ok(ForeignKey {
+        name: constraint_name(table, names, fk.name.as_ref(), "fkey"),
+        columns: positions(columns, names, "referenced in foreign key constraint")?,
+        table: parent_name,
+        referenced,
+        on_delete,
+    })
 }
 
 /// `DROP TABLE | INDEX | EXTENSION [IF EXISTS] names`.

@@ -381,7 +381,7 @@ pub fn target_columns(def: &TableDef, names: &[String]) -> Result<Vec<usize>, Pg
 
 /// A row an UPDATE or DELETE reaches: committed (as read) or inserted
 /// by the transaction itself (its position in the write set).
-enum Target {
+pub(super) enum Target {
     Committed(RowRef),
     Pending(usize),
 }
@@ -397,7 +397,7 @@ fn passes(filter: Option<&Expr>, row: &DefRow, env: &Env) -> Result<bool, PgErro
 /// committed rows (unless it truncated or recreated the table) and the
 /// rows it inserted. Rows are padded to `def`, which may have columns
 /// the transaction added.
-fn matching(
+pub(super) fn matching(
     tables: &Tables,
     txn: &Transaction,
     def: &TableDef,
@@ -418,7 +418,12 @@ fn matching(
         .get(&def.name)
         .filter(|_| txn.sees_committed(&def.name))
     {
-        let slots: Vec<u32> = match super::plan::btree_lookup(t, alias, filter, &ctx.env) {
+        // Rows an earlier statement changed are seen as it left them (an
+        // index lookup reads the committed values: scan the table then).
+        let changed = txn.changed_committed_rows(&def.name);
+        let lookup =
+            super::plan::btree_lookup(t, alias, filter, &ctx.env).filter(|_| changed.is_empty());
+        let slots: Vec<u32> = match lookup {
             Some(l) => l.slots,
             None => t.live_slots().collect(),
         };
@@ -426,8 +431,13 @@ fn matching(
             if n % 1024 == 0 {
                 ctx.check_cancel()?;
             }
-            let (Some(mut values), Some(rref)) = (t.row(slot), t.row_ref(slot)) else {
+            let (Some(committed), Some(rref)) = (t.row(slot), t.row_ref(slot)) else {
                 continue;
+            };
+            let mut values = match changed.get(&slot) {
+                Some(None) => continue,
+                Some(Some(now)) => now.clone(),
+                None => committed,
             };
             values.resize(def.columns.len(), None);
             if passes(filter, &row(def, alias, &values), &ctx.env)? {
@@ -505,6 +515,7 @@ pub fn update(
     let rows = matching(tables, txn, &def, &alias, up.selection.as_ref(), ctx)?;
     let computed = index_expressions(tables, &table)?;
     let count = rows.len();
+    let mut rekeyed = Vec::new();
     for (target, old) in rows {
         let row = DefRow {
             def: &def,
@@ -520,7 +531,11 @@ pub fn update(
         }
         .map_err(storage_error)?;
         returned(&mut returning, &def, &alias, &new, &ctx.env)?;
+        if old != new {
+            rekeyed.push(old);
+        }
     }
+    super::referential::after_change(tables, txn, &def, &rekeyed, true, ctx)?;
     Ok(finish(format!("UPDATE {count}"), returning))
 }
 
@@ -550,14 +565,17 @@ pub fn delete(
     let rows = matching(tables, txn, &def, &alias, del.selection.as_ref(), ctx)?;
     let count = rows.len();
     let mut pending = Vec::new();
+    let mut deleted = Vec::new();
     for (target, old) in rows {
         match target {
             Target::Committed(rref) => txn.delete(tables, &table, rref).map_err(storage_error)?,
             Target::Pending(pos) => pending.push(pos),
         }
         returned(&mut returning, &def, &alias, &old, &ctx.env)?;
+        deleted.push(old);
     }
     txn.delete_pending(tables, pending).map_err(storage_error)?;
+    super::referential::after_change(tables, txn, &def, &deleted, false, ctx)?;
     Ok(finish(format!("DELETE {count}"), returning))
 }
 

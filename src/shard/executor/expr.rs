@@ -741,6 +741,22 @@ fn recovery<'e>(
         .ok_or_else(|| PgError::new("55000", "recovery is not in progress"))
 }
 
+/// The recovery control function `name`'s target, for superusers only:
+/// others get 42501, as PostgreSQL's EXECUTE privilege check gives them
+/// before the function runs.
+fn superuser_only<'e>(
+    env: &'e Env,
+    name: &str,
+) -> Result<&'e crate::shard::replication::control::RecoveryControl, PgError> {
+    if !env.globals.session.superuser {
+        return Err(PgError::new(
+            "42501",
+            format!("permission denied for function {name}"),
+        ));
+    }
+    recovery(env)
+}
+
 /// PostgreSQL's name of the WAL segment file holding `lsn` on
 /// `timeline` (16 MiB segments), as `pg_walfile_name()` gives it.
 pub(super) fn walfile_name(timeline: u32, lsn: u64) -> String {
@@ -779,8 +795,12 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
             )),
         };
     }
-    let args = function_args(f)?
-        .into_iter()
+    if name == "pg_typeof" {
+        return pg_typeof(f, row, env);
+    }
+    let exprs = function_args(f)?;
+    let args = exprs
+        .iter()
         .map(|a| eval(a, row, env))
         .collect::<Result<Vec<Datum>, _>>()?;
     let text = |s: &str| Ok(Some(Value::Text(s.to_string())));
@@ -800,6 +820,7 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
             return text(&lsn.to_string());
         }
         ("pg_promote", _) => {
+            let control = superuser_only(env, &name)?;
             let wait = !matches!(args.first(), Some(Some(Value::Bool(false))));
             let seconds = match args.get(1) {
                 Some(Some(Value::Int4(n))) => i64::from(*n),
@@ -812,21 +833,23 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                     "\"wait_seconds\" must not be negative or zero",
                 ));
             }
-            return recovery(env)?
+            return control
                 .promote(wait, seconds as u64)
                 .map(|ok| Some(Value::Bool(ok)));
         }
         ("pg_wal_replay_pause" | "pg_wal_replay_resume", []) => {
-            recovery(env)?.set_paused(name == "pg_wal_replay_pause")?;
+            superuser_only(env, &name)?.set_paused(name == "pg_wal_replay_pause")?;
             return text("");
         }
         ("pg_is_wal_replay_paused", []) => {
             return recovery(env)?.paused().map(|p| Some(Value::Bool(p)))
         }
         ("pg_get_wal_replay_pause_state", []) => return text(recovery(env)?.pause_state()?),
-        ("pg_reload_conf", []) => return Ok(Some(Value::Bool(recovery(env)?.reload()))),
+        ("pg_reload_conf", []) => {
+            return Ok(Some(Value::Bool(superuser_only(env, &name)?.reload())))
+        }
         ("pgvshard_rejoin_as_standby", []) => {
-            return recovery(env)?
+            return superuser_only(env, &name)?
                 .rejoin_as_standby()
                 .map(|ok| Some(Value::Bool(ok)))
         }
@@ -971,13 +994,51 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         return if known {
             Ok(None)
         } else {
-            Err(functions::no_function(&name, &[]))
+            Err(functions::no_matching_function(&name, &exprs, &args))
         };
     }
-    let values: Vec<Value> = args.into_iter().flatten().collect();
+    let values: Vec<Value> = args.iter().flatten().cloned().collect();
     functions::vector_function(&name, &values)
-        .unwrap_or_else(|| Err(functions::no_function(&name, &values)))
+        .unwrap_or_else(|| Err(functions::no_matching_function(&name, &exprs, &args)))
         .map(Some)
+}
+
+/// A row's columns as the type inference sees them.
+struct RowColumns<'a>(&'a dyn Row);
+
+impl super::infer::Columns for RowColumns<'_> {
+    fn column_type(&self, q: Option<&str>, name: &str) -> Option<TypeOf> {
+        self.0.column_type(q, name)
+    }
+}
+
+/// `pg_typeof(e)`: the name of the type `e` has (without its modifier),
+/// found as the statement's column types are; a bare string literal or
+/// NULL is `unknown`, as in PostgreSQL.
+fn pg_typeof(f: &Function, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
+    let args = function_args(f)?;
+    let [arg] = args.as_slice() else {
+        return Err(functions::no_function("pg_typeof", &[]));
+    };
+    let unknown = matches!(arg, Expr::Value(v) if matches!(v.value, SqlValue::SingleQuotedString(_) | SqlValue::Null));
+    let type_oid = if unknown {
+        oid::UNKNOWN
+    } else {
+        let params: Vec<u32> = env
+            .params
+            .iter()
+            .map(|p| p.as_ref().map_or(0, Value::type_oid))
+            .collect();
+        let types = super::infer::TypeEnv {
+            params: &params,
+            scope: env.scope,
+            outer: env.outer,
+        };
+        super::infer::infer(arg, &RowColumns(row), &types)?.0
+    };
+    let name = super::pg_catalog::format_type(type_oid, None)
+        .unwrap_or_else(|| coerce::type_name(type_oid).to_string());
+    Ok(Some(Value::Text(name)))
 }
 
 /// The advisory lock functions (see [`AdvisoryLocks`]): NULL for a NULL

@@ -8,6 +8,7 @@ use crate::wire::types::oid;
 use crate::wire::{PgError, Value};
 use ann::functions::{bit, dense, sparse};
 use ann::Metric;
+use sqlparser::ast::{Expr, Value as SqlValue};
 
 /// 42883 `operator does not exist: a op b`.
 fn no_operator(op: &str, a: &Value, b: &Value) -> PgError {
@@ -30,6 +31,33 @@ pub fn no_function(name: &str, args: &[Value]) -> PgError {
         .iter()
         .map(|a| coerce::type_name(a.type_oid()))
         .collect();
+    no_function_of(name, &types)
+}
+
+/// [`no_function`] for a call of `exprs` that evaluated to `args`: a
+/// string literal or NULL is `unknown` there, as PostgreSQL names an
+/// untyped argument.
+pub fn no_matching_function(name: &str, exprs: &[&Expr], args: &[Datum]) -> PgError {
+    let types: Vec<&str> = exprs
+        .iter()
+        .zip(args)
+        .map(|(e, a)| match (e, a) {
+            (Expr::Value(v), _) if is_untyped(&v.value) => "unknown",
+            (_, Some(v)) => coerce::type_name(v.type_oid()),
+            (_, None) => "unknown",
+        })
+        .collect();
+    no_function_of(name, &types)
+}
+
+fn is_untyped(v: &SqlValue) -> bool {
+    matches!(
+        v,
+        SqlValue::SingleQuotedString(_) | SqlValue::DoubleQuotedString(_) | SqlValue::Null
+    )
+}
+
+fn no_function_of(name: &str, types: &[&str]) -> PgError {
     PgError::new(
         "42883",
         format!("function {name}({}) does not exist", types.join(", ")),
@@ -165,7 +193,7 @@ fn int_arg(v: &Value, name: &str, args: &[Value]) -> Result<i32, PgError> {
 /// strict: a NULL argument gives NULL, handled by the caller); `None`
 /// when `name` is not one of them.
 pub fn vector_function(name: &str, args: &[Value]) -> Option<Result<Value, PgError>> {
-    let known = metric_function(name).is_some()
+    let overloaded = metric_function(name).is_some()
         || matches!(
             name,
             "inner_product"
@@ -175,12 +203,20 @@ pub fn vector_function(name: &str, args: &[Value]) -> Option<Result<Value, PgErr
                 | "binary_quantize"
                 | "subvector"
         );
-    if let Some(e) = ambiguous(name, args).filter(|_| known) {
+    // Any other name is not pgvector's: its arguments are not vectors.
+    if !overloaded && name != "vector_norm" {
+        return None;
+    }
+    if let Some(e) = ambiguous(name, args).filter(|_| overloaded) {
         return Some(Err(e));
     }
     if let Some(metric) = metric_function(name) {
         return Some(match args {
-            [a, b] => distance(metric, a.clone(), b.clone()),
+            // No candidate takes a non-vector: a function, not an operator, is missing.
+            [a, b] => distance(metric, a.clone(), b.clone()).map_err(|e| match e.code.as_ref() {
+                "42883" => no_function(name, args),
+                _ => e,
+            }),
             _ => Err(no_function(name, args)),
         });
     }

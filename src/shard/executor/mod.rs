@@ -31,10 +31,12 @@ mod overlay;
 mod pg_catalog;
 mod plan;
 mod psql;
+mod referential;
 mod replication_views;
 mod select;
 mod session;
 mod setop;
+mod signatures;
 mod srf;
 mod types;
 

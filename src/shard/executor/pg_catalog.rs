@@ -1123,18 +1123,20 @@ fn pg_roles(session: &Session) -> Relation {
         ("rolbypassrls", oid::BOOL),
         ("oid", oid::OID),
     ]);
-    let t = b(true);
+    // A superuser's attributes are all true; another user has none of
+    // the privileged ones.
+    let (t, s) = (b(true), b(session.superuser));
     r.row(vec![
         text(&session.user),
+        s.clone(),
         t.clone(),
-        t.clone(),
-        t.clone(),
-        t.clone(),
-        t.clone(),
-        t.clone(),
+        s.clone(),
+        s.clone(),
+        t,
+        s.clone(),
         i4(-1),
         text("********"),
-        t,
+        s,
         o(OWNER_OID),
     ]);
     r.done()
@@ -1153,10 +1155,10 @@ fn pg_user(session: &Session) -> Relation {
     r.row(vec![
         text(&session.user),
         o(OWNER_OID),
-        b(true),
-        b(true),
-        b(true),
-        b(true),
+        b(session.superuser),
+        b(session.superuser),
+        b(session.superuser),
+        b(session.superuser),
         text("********"),
     ]);
     r.done()

@@ -341,6 +341,12 @@ impl ShardSession {
             return Err(PgError::in_failed_transaction());
         }
         if let Some(alter) = &stmt.alter_system {
+            if !out.session().superuser {
+                return Err(PgError::new(
+                    "42501",
+                    format!("permission denied to set parameter \"{}\"", alter.name),
+                ));
+            }
             // Allowed on a standby, as PostgreSQL's.
             if status != TransactionStatus::Idle {
                 return Err(PgError::new(
@@ -1146,7 +1152,6 @@ fn param_types(
                     // `$1::regclass` takes a name as text (regclassin), not an OID.
                     Some(ParamHint::Cast(ty)) if is_reg_type(ty) => oid::TEXT,
                     Some(ParamHint::Cast(ty)) => ddl::parse_type(ty).unwrap_or(oid::TEXT),
-                    Some(ParamHint::Argument(ty)) => ddl::parse_type(ty).unwrap_or(oid::TEXT),
                     Some(ParamHint::Column(c) | ParamHint::DistanceOperand(c)) => {
                         column_type(c).unwrap_or(oid::TEXT)
                     }
@@ -1155,11 +1160,26 @@ fn param_types(
                         .and_then(|d| d.columns.get(*p))
                         .map_or(oid::TEXT, |c| super::types::type_oid(c.ty)),
                     Some(ParamHint::LimitOrOffset) => oid::INT8,
+                    Some(ParamHint::Argument { call, position }) => {
+                        let cols = ColumnTypes(&column_type);
+                        let env = super::infer::TypeEnv::params(given);
+                        super::signatures::parameter_type(call, *position, &cols, &env)
+                            .unwrap_or(oid::TEXT)
+                    }
                     None => oid::TEXT,
                 }
             })
             .collect())
     })
+}
+
+/// The statement's table's columns, by name, as [`super::infer::Columns`].
+struct ColumnTypes<'a>(&'a (dyn Fn(&str) -> Option<u32> + Sync));
+
+impl super::infer::Columns for ColumnTypes<'_> {
+    fn column_type(&self, _qualifier: Option<&str>, name: &str) -> Option<super::infer::TypeOf> {
+        (self.0)(name).map(|t| (t, -1))
+    }
 }
 
 /// `regclass` / `regtype`, with or without `pg_catalog.`.

@@ -9,7 +9,9 @@
 //! `primary_conninfo` — `standby.signal` is written and the server
 //! restarts in its process, discarding WAL the new primary's history does
 //! not have (a fresh base copy), as PostgreSQL's `touch standby.signal;
-//! pg_ctl restart` with a rewind would.
+//! pg_ctl restart` with a rewind would. All but `pg_is_wal_replay_paused()`
+//! and `pg_get_wal_replay_pause_state()` are for superusers: the executor
+//! refuses others with 42501 first, as PostgreSQL's privilege check does.
 
 use super::recovery_conf::{self, AutoConf};
 use super::Replication;

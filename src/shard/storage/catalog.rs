@@ -273,6 +273,63 @@ impl ColumnDef {
     }
 }
 
+/// A `UNIQUE (columns)` constraint: no two rows whose values in the
+/// columns are all non-NULL share them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unique {
+    /// Constraint name (`<table>_<columns>_key` unless given).
+    pub name: String,
+    /// Column positions.
+    pub columns: Vec<usize>,
+}
+
+/// What deleting a referenced row does to the rows that reference it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDelete {
+    /// `NO ACTION` (the default) or `RESTRICT`: the delete fails.
+    NoAction,
+    /// `CASCADE`: they are deleted too.
+    Cascade,
+    /// `SET NULL`: their referencing columns become NULL.
+    SetNull,
+}
+
+/// A `FOREIGN KEY (columns) REFERENCES table (referenced)` constraint:
+/// a row whose columns are all non-NULL needs a row of `table` with those
+/// values in `referenced` (its primary key or a UNIQUE constraint's
+/// columns).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForeignKey {
+    /// Constraint name (`<table>_<columns>_fkey` unless given).
+    pub name: String,
+    /// Referencing column positions.
+    pub columns: Vec<usize>,
+    /// The referenced table.
+    pub table: String,
+    /// Referenced column positions in `table`.
+    pub referenced: Vec<usize>,
+    /// `ON DELETE`.
+    pub on_delete: OnDelete,
+}
+
+/// A table's constraints besides its primary key and NOT NULLs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Constraints {
+    /// UNIQUE constraints.
+    pub unique: Vec<Unique>,
+    /// FOREIGN KEY constraints.
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+/// The values of `columns` in `row` as a key; `None` when one is NULL
+/// (such a row neither conflicts nor references).
+pub fn key_of_columns(columns: &[usize], row: &[Datum]) -> Option<Vec<KeyValue>> {
+    columns
+        .iter()
+        .map(|&i| row.get(i).and_then(datum::key))
+        .collect()
+}
+
 /// A table's definition.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableDef {
@@ -284,6 +341,8 @@ pub struct TableDef {
     pub columns: Vec<ColumnDef>,
     /// Positions of the primary-key columns (empty: no primary key).
     pub primary_key: Vec<usize>,
+    /// UNIQUE and FOREIGN KEY constraints.
+    pub constraints: Constraints,
 }
 
 impl TableDef {
@@ -338,6 +397,38 @@ impl TableDef {
         StorageError::unique_violation(&self.pkey_name(), &columns, key)
     }
 
+    /// 23505 for `key` on UNIQUE constraint `i`.
+    pub fn duplicate_unique(&self, i: usize, key: &[KeyValue]) -> StorageError {
+        let u = &self.constraints.unique[i];
+        let columns: Vec<&str> = u
+            .columns
+            .iter()
+            .map(|&c| self.columns[c].name.as_str())
+            .collect();
+        StorageError::unique_violation(&u.name, &columns, key)
+    }
+
+    /// The names of `columns`, comma-separated.
+    pub fn column_list(&self, columns: &[usize]) -> String {
+        columns
+            .iter()
+            .map(|&c| self.columns[c].name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// True when `columns` are this table's primary key or a UNIQUE
+    /// constraint's columns (in any order), as a foreign key needs.
+    pub fn is_unique_key(&self, columns: &[usize]) -> bool {
+        let same = |k: &[usize]| {
+            let (mut a, mut b) = (k.to_vec(), columns.to_vec());
+            a.sort_unstable();
+            b.sort_unstable();
+            a == b
+        };
+        same(&self.primary_key) || self.constraints.unique.iter().any(|u| same(&u.columns))
+    }
+
     /// Checks the definition itself: distinct column names, key columns
     /// that exist and are scalar.
     pub fn validate(&self) -> Result<()> {
@@ -349,7 +440,13 @@ impl TableDef {
                 ));
             }
         }
-        for &k in &self.primary_key {
+        let constrained = self.constraints.unique.iter().map(|u| &u.columns);
+        let referencing = self.constraints.foreign_keys.iter().map(|f| &f.columns);
+        for &k in constrained
+            .chain(referencing)
+            .flatten()
+            .chain(&self.primary_key)
+        {
             let Some(c) = self.columns.get(k) else {
                 return Err(StorageError::new(
                     "42703",

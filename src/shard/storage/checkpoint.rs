@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 
 const MANIFEST_MAGIC: &[u8; 8] = b"PGVSMANI";
 const ROWS_MAGIC: &[u8; 8] = b"PGVSROWS";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER: usize = 24;
 
 /// Name of the manifest file in the data directory.

@@ -424,6 +424,7 @@ impl Database {
                 }
                 _ => Ok(()),
             };
+            let mut touched = std::collections::HashSet::new();
             for change in changes {
                 if result.is_err() {
                     break;
@@ -432,7 +433,9 @@ impl Database {
                     .take()
                     .filter(|(generation, _)| *generation == log.tables.generation())
                     .map(|(_, data)| data);
-                result = change.plan(log.tables).and_then(|rec| log.apply(rec, pre));
+                result = change
+                    .plan(log.tables, &mut touched)
+                    .and_then(|rec| log.apply(rec, pre));
             }
             if result.is_ok() && progress.is_canceled() {
                 result = Err(StorageError::new(
@@ -880,8 +883,14 @@ mod tests {
             not_null: true,
             default: None,
         };
-        t.create_table(&db.read().unwrap(), "t", vec![id], vec![0])
-            .unwrap();
+        t.create_table(
+            &db.read().unwrap(),
+            "t",
+            vec![id],
+            vec![0],
+            Default::default(),
+        )
+        .unwrap();
         db.commit(t).unwrap();
         (Arc::new(db), dir)
     }

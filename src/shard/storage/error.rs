@@ -33,8 +33,15 @@ impl StorageError {
         }
     }
 
-    fn with_detail(mut self, detail: impl Into<String>) -> Self {
+    /// The error with PostgreSQL's DETAIL line.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
+        self
+    }
+
+    /// The error with PostgreSQL's HINT line.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
         self
     }
 

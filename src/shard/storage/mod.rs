@@ -38,7 +38,8 @@ pub mod wal;
 
 pub use ann_index::{AnnIndex, AnnSearch};
 pub use catalog::{
-    ColumnDef, ColumnType, ElementType, IndexDef, IndexMethod, TableDef, IDENTITY_MARK,
+    key_of_columns, ColumnDef, ColumnType, Constraints, ElementType, ForeignKey, IndexDef,
+    IndexMethod, OnDelete, TableDef, Unique, IDENTITY_MARK,
 };
 pub use database::{BaseBackup, Database, ReplicatedTxn, StorageOptions, WalHold};
 pub use error::{Result, StorageError};

@@ -201,6 +201,7 @@ fn encode_change(c: &Change, w: &mut ByteWriter) {
             name,
             columns,
             primary_key,
+            constraints,
         } => {
             w.u8(1);
             w.str(name);
@@ -212,6 +213,7 @@ fn encode_change(c: &Change, w: &mut ByteWriter) {
             for &k in primary_key {
                 w.u32(k as u32);
             }
+            w.constraints(constraints);
         }
         Change::DropTable(name) => {
             w.u8(2);
@@ -270,10 +272,12 @@ fn decode_change(r: &mut ByteReader<'_>) -> Decoded<Change> {
             let primary_key = (0..n)
                 .map(|_| r.u32().map(|k| k as usize))
                 .collect::<Decoded<Vec<_>>>()?;
+            let constraints = r.constraints(columns.len())?;
             Change::CreateTable {
                 name,
                 columns,
                 primary_key,
+                constraints,
             }
         }
         2 => Change::DropTable(r.str()?),
@@ -308,7 +312,9 @@ fn decode_change(r: &mut ByteReader<'_>) -> Decoded<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shard::storage::catalog::{ColumnDef, ColumnType, IndexDef, IndexMethod};
+    use crate::shard::storage::catalog::{
+        ColumnDef, ColumnType, Constraints, ForeignKey, IndexDef, IndexMethod, OnDelete, Unique,
+    };
     use crate::wire::Value;
 
     #[test]
@@ -328,6 +334,19 @@ mod tests {
                         default: None,
                     }],
                     primary_key: vec![0],
+                    constraints: Constraints {
+                        unique: vec![Unique {
+                            name: "t_id_key".into(),
+                            columns: vec![0],
+                        }],
+                        foreign_keys: vec![ForeignKey {
+                            name: "t_id_fkey".into(),
+                            columns: vec![0],
+                            table: "p".into(),
+                            referenced: vec![1],
+                            on_delete: OnDelete::Cascade,
+                        }],
+                    },
                 },
                 Change::CreateIndex {
                     table: "t".into(),

@@ -25,7 +25,8 @@
 //! UTF-8 or a vector ann rejects is a [`Malformed`] error, never a panic.
 
 use super::catalog::{
-    ColumnDef, ColumnType, ElementType, IndexDef, IndexMethod, TableDef, ARRAY_TAG,
+    ColumnDef, ColumnType, Constraints, ElementType, ForeignKey, IndexDef, IndexMethod, OnDelete,
+    TableDef, Unique, ARRAY_TAG,
 };
 use crate::shard::datum::Datum;
 use crate::wire::{Array, Value};
@@ -235,6 +236,35 @@ impl ByteWriter {
         self.u32(t.primary_key.len() as u32);
         for &k in &t.primary_key {
             self.u32(k as u32);
+        }
+        self.constraints(&t.constraints);
+    }
+
+    fn positions(&mut self, columns: &[usize]) {
+        self.u32(columns.len() as u32);
+        for &c in columns {
+            self.u32(c as u32);
+        }
+    }
+
+    /// Appends a table's UNIQUE and FOREIGN KEY constraints.
+    pub fn constraints(&mut self, c: &Constraints) {
+        self.u32(c.unique.len() as u32);
+        for u in &c.unique {
+            self.str(&u.name);
+            self.positions(&u.columns);
+        }
+        self.u32(c.foreign_keys.len() as u32);
+        for f in &c.foreign_keys {
+            self.str(&f.name);
+            self.positions(&f.columns);
+            self.str(&f.table);
+            self.positions(&f.referenced);
+            self.u8(match f.on_delete {
+                OnDelete::NoAction => 0,
+                OnDelete::Cascade => 1,
+                OnDelete::SetNull => 2,
+            });
         }
     }
 
@@ -484,11 +514,62 @@ impl<'a> ByteReader<'a> {
                     .ok_or_else(|| malformed("key column out of range"))
             })
             .collect::<Decoded<Vec<_>>>()?;
+        let constraints = self.constraints(columns.len())?;
         Ok(TableDef {
             oid,
             name,
             columns,
             primary_key,
+            constraints,
+        })
+    }
+
+    /// Reads column positions, each below `limit` (`None`: unchecked, for
+    /// another table's columns).
+    fn positions(&mut self, limit: Option<usize>) -> Decoded<Vec<usize>> {
+        let n = self.count(4)?;
+        (0..n)
+            .map(|_| {
+                let i = self.u32()? as usize;
+                match limit {
+                    Some(l) if i >= l => Err(malformed("constraint column out of range")),
+                    _ => Ok(i),
+                }
+            })
+            .collect()
+    }
+
+    /// Reads a table's constraints (`columns`: its column count).
+    pub fn constraints(&mut self, columns: usize) -> Decoded<Constraints> {
+        let n = self.count(8)?;
+        let unique = (0..n)
+            .map(|_| {
+                Ok(Unique {
+                    name: self.str()?,
+                    columns: self.positions(Some(columns))?,
+                })
+            })
+            .collect::<Decoded<Vec<_>>>()?;
+        let n = self.count(13)?;
+        let foreign_keys = (0..n)
+            .map(|_| {
+                Ok(ForeignKey {
+                    name: self.str()?,
+                    columns: self.positions(Some(columns))?,
+                    table: self.str()?,
+                    referenced: self.positions(None)?,
+                    on_delete: match self.u8()? {
+                        0 => OnDelete::NoAction,
+                        1 => OnDelete::Cascade,
+                        2 => OnDelete::SetNull,
+                        t => return Err(malformed(format!("bad ON DELETE tag {t}"))),
+                    },
+                })
+            })
+            .collect::<Decoded<Vec<_>>>()?;
+        Ok(Constraints {
+            unique,
+            foreign_keys,
         })
     }
 
@@ -642,6 +723,7 @@ mod tests {
                 },
             ],
             primary_key: vec![0],
+            constraints: Constraints::default(),
         };
         let i = IndexDef {
             oid: 9,

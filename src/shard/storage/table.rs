@@ -14,7 +14,7 @@
 //! transaction can tell that a row it read was changed under it.
 
 use super::ann_index::{AnnIndex, AnnSearch};
-use super::catalog::{ColumnDef, IndexDef, IndexMethod, TableDef};
+use super::catalog::{key_of_columns, ColumnDef, IndexDef, IndexMethod, TableDef};
 use super::columns::ColumnStore;
 use super::error::{Result, StorageError};
 use super::space::ColumnSpace;
@@ -62,6 +62,8 @@ pub struct Table {
     free: Vec<u32>,
     rows: usize,
     pkey: HashMap<Vec<KeyValue>, u32>,
+    /// One map per UNIQUE constraint, from its non-NULL keys to slots.
+    uniques: Vec<HashMap<Vec<KeyValue>, u32>>,
     indexes: Vec<TableIndex>,
 }
 
@@ -110,6 +112,7 @@ impl Table {
             .map(|c| ColumnStore::for_type(c.ty))
             .collect();
         Table {
+            uniques: vec![HashMap::new(); def.constraints.unique.len()],
             def,
             columns,
             versions: Vec::new(),
@@ -193,6 +196,45 @@ impl Table {
     /// True when a row has primary key `key`.
     pub fn has_key(&self, key: &[KeyValue]) -> bool {
         self.pkey.contains_key(key)
+    }
+
+    /// True when a row has `key` in UNIQUE constraint `i`.
+    pub fn has_unique(&self, i: usize, key: &[KeyValue]) -> bool {
+        self.uniques.get(i).is_some_and(|m| m.contains_key(key))
+    }
+
+    /// Each UNIQUE constraint's key of `row` (`None` where a value is NULL).
+    fn unique_keys(&self, row: &[Datum]) -> Vec<Option<Vec<KeyValue>>> {
+        self.def
+            .constraints
+            .unique
+            .iter()
+            .map(|u| key_of_columns(&u.columns, row))
+            .collect()
+    }
+
+    /// 23505 when a key of `new` is taken in a UNIQUE constraint by a row
+    /// other than `slot`.
+    fn check_uniques(&self, new: &[Option<Vec<KeyValue>>], slot: u32) -> Result<()> {
+        for (i, key) in new.iter().enumerate() {
+            if let Some(k) = key {
+                if self.uniques[i].get(k).is_some_and(|&s| s != slot) {
+                    return Err(self.def.duplicate_unique(i, k));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set_uniques(&mut self, keys: Vec<Option<Vec<KeyValue>>>, slot: Option<u32>) {
+        for (i, key) in keys.into_iter().enumerate() {
+            if let Some(k) = key {
+                match slot {
+                    Some(s) => self.uniques[i].insert(k, s),
+                    None => self.uniques[i].remove(&k),
+                };
+            }
+        }
     }
 
     /// The secondary indexes.
@@ -295,6 +337,8 @@ impl Table {
         if let Some(key) = key.as_ref().filter(|k| self.pkey.contains_key(*k)) {
             return Err(self.def.duplicate_key(key));
         }
+        let unique_keys = self.unique_keys(row);
+        self.check_uniques(&unique_keys, slot)?;
         let s = slot as usize;
         if s >= self.versions.len() {
             self.free.extend((self.versions.len() as u32..slot).rev());
@@ -309,6 +353,7 @@ impl Table {
         if let Some(key) = key {
             self.pkey.insert(key, slot);
         }
+        self.set_uniques(unique_keys, Some(slot));
         for index in &mut self.indexes {
             index_value(index, &self.columns, slot, &row[index.def.column]);
         }
@@ -334,6 +379,8 @@ impl Table {
         if let Some(key) = self.def.key_of(&row) {
             self.pkey.remove(&key);
         }
+        let unique_keys = self.unique_keys(&row);
+        self.set_uniques(unique_keys, None);
         for store in &mut self.columns {
             store.set(slot, &None);
         }
@@ -354,6 +401,8 @@ impl Table {
                 return Err(self.def.duplicate_key(key));
             }
         }
+        let (old_uniques, new_uniques) = (self.unique_keys(&old), self.unique_keys(row));
+        self.check_uniques(&new_uniques, slot)?;
         let changed: Vec<bool> = old.iter().zip(row).map(|(a, b)| a != b).collect();
         for index in &mut self.indexes {
             if changed[index.def.column] {
@@ -376,6 +425,8 @@ impl Table {
         if let Some(k) = new_key {
             self.pkey.insert(k, slot);
         }
+        self.set_uniques(old_uniques, None);
+        self.set_uniques(new_uniques, Some(slot));
         self.versions[slot as usize] = version;
         Ok(old)
     }

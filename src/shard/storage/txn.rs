@@ -10,7 +10,7 @@
 //! and oids are chosen and where a row changed since it was read is found
 //! (40001).
 
-use super::catalog::{ColumnDef, IndexDef, TableDef};
+use super::catalog::{key_of_columns, ColumnDef, Constraints, ForeignKey, IndexDef, TableDef};
 use super::error::{Result, StorageError};
 use super::table::RowRef;
 use super::tables::Tables;
@@ -29,6 +29,8 @@ pub enum Change {
         columns: Vec<ColumnDef>,
         /// Positions of the key columns.
         primary_key: Vec<usize>,
+        /// UNIQUE and FOREIGN KEY constraints.
+        constraints: Constraints,
     },
     /// `DROP TABLE`.
     DropTable(String),
@@ -94,17 +96,26 @@ fn current(tables: &Tables, oid: u32, row: RowRef) -> Result<()> {
 impl Change {
     /// The WAL record that performs this change on `tables` as they are now
     /// (the change's rows move into it).
-    pub(crate) fn plan(self, tables: &Tables) -> Result<WalRecord> {
+    /// `touched`: the committed rows (table oid, slot) earlier changes of
+    /// the same transaction changed — their version moved on, so only
+    /// the first change of a row checks it.
+    pub(crate) fn plan(
+        self,
+        tables: &Tables,
+        touched: &mut HashSet<(u32, u32)>,
+    ) -> Result<WalRecord> {
         Ok(match self {
             Change::CreateTable {
                 name,
                 columns,
                 primary_key,
+                constraints,
             } => WalRecord::CreateTable(TableDef {
                 oid: tables.next_oid(),
                 name,
                 columns,
                 primary_key,
+                constraints,
             }),
             Change::DropTable(name) => WalRecord::DropTable {
                 table: lookup(tables, &name)?,
@@ -148,7 +159,9 @@ impl Change {
             }
             Change::Update { table, row, new } => {
                 let oid = lookup(tables, &table)?;
-                current(tables, oid, row)?;
+                if touched.insert((oid, row.slot)) {
+                    current(tables, oid, row)?;
+                }
                 WalRecord::Update {
                     table: oid,
                     slot: row.slot,
@@ -157,7 +170,9 @@ impl Change {
             }
             Change::Delete { table, row } => {
                 let oid = lookup(tables, &table)?;
-                current(tables, oid, row)?;
+                if touched.insert((oid, row.slot)) {
+                    current(tables, oid, row)?;
+                }
                 WalRecord::Delete {
                     table: oid,
                     slot: row.slot,
@@ -165,6 +180,12 @@ impl Change {
             }
         })
     }
+}
+
+/// A value as an error's DETAIL shows it.
+fn text_of(d: &Datum) -> String {
+    d.as_ref()
+        .map_or_else(|| "null".to_string(), |v| v.to_text())
 }
 
 /// Primary keys a transaction added and removed in one table.
@@ -183,6 +204,13 @@ pub struct Transaction {
     /// Definitions as this transaction changed them (None: dropped).
     defs: HashMap<String, Option<TableDef>>,
     keys: HashMap<String, KeyDelta>,
+    /// Keys of UNIQUE constraints, by table and constraint position
+    /// (committed keys count unless the table's primary-key delta is
+    /// cleared).
+    unique_keys: HashMap<(String, usize), KeyDelta>,
+    /// Committed rows (table, slot) this transaction updated or deleted:
+    /// a later statement sees them as changed.
+    touched: HashSet<(String, u32)>,
 }
 
 impl Transaction {
@@ -239,6 +267,7 @@ impl Transaction {
         name: &str,
         columns: Vec<ColumnDef>,
         primary_key: Vec<usize>,
+        constraints: Constraints,
     ) -> Result<()> {
         if self.relation_exists(tables, name) {
             return Err(StorageError::duplicate_relation(name));
@@ -248,8 +277,29 @@ impl Transaction {
             name: name.to_string(),
             columns: columns.clone(),
             primary_key: primary_key.clone(),
+            constraints: constraints.clone(),
         };
         def.validate()?;
+        for fk in &constraints.foreign_keys {
+            let parent = self.def_ref(tables, &fk.table)?;
+            if fk.referenced.len() != fk.columns.len()
+                || fk.referenced.iter().any(|&c| c >= parent.columns.len())
+            {
+                return Err(StorageError::new(
+                    "42830",
+                    "number of referencing and referenced columns for foreign key disagree",
+                ));
+            }
+            if !parent.is_unique_key(&fk.referenced) {
+                return Err(StorageError::new(
+                    "42830",
+                    format!(
+                        "there is no unique constraint matching given keys for referenced table \"{}\"",
+                        fk.table
+                    ),
+                ));
+            }
+        }
         self.defs.insert(name.to_string(), Some(def));
         self.keys.insert(
             name.to_string(),
@@ -262,13 +312,75 @@ impl Transaction {
             name: name.to_string(),
             columns,
             primary_key,
+            constraints,
         });
+        Ok(())
+    }
+
+    /// The tables (as this transaction sees them) with a foreign key to
+    /// `parent`, each with the key (self-references excluded).
+    pub fn referencing(&self, tables: &Tables, parent: &str) -> Vec<(TableDef, ForeignKey)> {
+        let names: std::collections::BTreeSet<&str> = tables
+            .iter()
+            .map(|t| t.def().name.as_str())
+            .chain(self.defs.keys().map(String::as_str))
+            .collect();
+        names
+            .into_iter()
+            .filter(|n| *n != parent)
+            .filter_map(|n| self.def_ref(tables, n).ok())
+            .flat_map(|def| {
+                def.constraints
+                    .foreign_keys
+                    .iter()
+                    .filter(|fk| fk.table == parent)
+                    .map(|fk| (def.clone(), fk.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// 2BP01 when another table's foreign key references `name`.
+    fn refuse_if_referenced(&self, tables: &Tables, name: &str, what: &str) -> Result<()> {
+        let dependents = self.referencing(tables, name);
+        if let Some((child, _)) = dependents.first() {
+            let e = match what {
+                "DROP" => StorageError::new(
+                    "2BP01",
+                    format!("cannot drop table {name} because other objects depend on it"),
+                )
+                .with_detail(
+                    dependents
+                        .iter()
+                        .map(|(c, f)| {
+                            format!(
+                                "constraint {} on table {} depends on table {name}",
+                                f.name, c.name
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                )
+                .with_hint("Use DROP ... CASCADE to drop the dependent objects too."),
+                _ => StorageError::new(
+                    "0A000",
+                    "cannot truncate a table referenced in a foreign key constraint",
+                )
+                .with_detail(format!("Table \"{}\" references \"{name}\".", child.name))
+                .with_hint(format!(
+                    "Truncate table \"{}\" at the same time, or use TRUNCATE ... CASCADE.",
+                    child.name
+                )),
+            };
+            return Err(e);
+        }
         Ok(())
     }
 
     /// `DROP TABLE`.
     pub fn drop_table(&mut self, tables: &Tables, name: &str) -> Result<()> {
         self.table_def(tables, name)?;
+        self.refuse_if_referenced(tables, name, "DROP")?;
         self.defs.insert(name.to_string(), None);
         self.keys.remove(name);
         self.changes.push(Change::DropTable(name.to_string()));
@@ -278,6 +390,7 @@ impl Transaction {
     /// `TRUNCATE`.
     pub fn truncate(&mut self, tables: &Tables, name: &str) -> Result<()> {
         self.table_def(tables, name)?;
+        self.refuse_if_referenced(tables, name, "TRUNCATE")?;
         self.keys.insert(
             name.to_string(),
             KeyDelta {
@@ -352,6 +465,130 @@ impl Transaction {
         Ok(())
     }
 
+    /// 23505 when UNIQUE constraint `i` of `table` already has `key`.
+    fn check_unique(
+        &mut self,
+        tables: &Tables,
+        table: &str,
+        i: usize,
+        key: &[KeyValue],
+    ) -> Result<()> {
+        let cleared = self.keys.get(table).is_some_and(|d| d.cleared);
+        let committed = tables.get(table).is_some_and(|t| t.has_unique(i, key));
+        let d = self.unique_keys.entry((table.to_string(), i)).or_default();
+        if d.added.contains(key) || (committed && !cleared && !d.removed.contains(key)) {
+            return Err(self.def_ref(tables, table)?.duplicate_unique(i, key));
+        }
+        Ok(())
+    }
+
+    /// Checks and records the UNIQUE keys of a row going from `old` to
+    /// `new` (either absent for an insert or a delete).
+    fn change_uniques(
+        &mut self,
+        tables: &Tables,
+        table: &str,
+        old: Option<&[Datum]>,
+        new: Option<&[Datum]>,
+    ) -> Result<()> {
+        let uniques = self.def_ref(tables, table)?.constraints.unique.clone();
+        for (i, u) in uniques.iter().enumerate() {
+            let old_key = old.and_then(|r| key_of_columns(&u.columns, r));
+            let new_key = new.and_then(|r| key_of_columns(&u.columns, r));
+            if old_key == new_key {
+                continue;
+            }
+            if let Some(k) = &new_key {
+                self.check_unique(tables, table, i, k)?;
+            }
+            let d = self.unique_keys.entry((table.to_string(), i)).or_default();
+            if let Some(k) = old_key {
+                if !d.added.remove(&k) {
+                    d.removed.insert(k);
+                }
+            }
+            if let Some(k) = new_key {
+                d.added.insert(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// True when `parent` (as this transaction sees it) has a row whose
+    /// `columns` (its primary key or a UNIQUE constraint's) hold `values`.
+    pub fn has_referenced_key(
+        &self,
+        tables: &Tables,
+        parent: &str,
+        columns: &[usize],
+        values: &[KeyValue],
+    ) -> Result<bool> {
+        let def = self.def_ref(tables, parent)?;
+        let in_order = |key_columns: &[usize]| -> Option<Vec<KeyValue>> {
+            key_columns
+                .iter()
+                .map(|c| {
+                    columns
+                        .iter()
+                        .position(|x| x == c)
+                        .map(|p| values[p].clone())
+                })
+                .collect()
+        };
+        let cleared = self.keys.get(parent).is_some_and(|d| d.cleared);
+        let committed_table = tables.get(parent).filter(|_| !cleared);
+        if let Some(key) =
+            in_order(&def.primary_key).filter(|_| def.primary_key.len() == columns.len())
+        {
+            let d = self.keys.get(parent);
+            if d.is_some_and(|d| d.added.contains(&key)) {
+                return Ok(true);
+            }
+            let removed = d.is_some_and(|d| d.removed.contains(&key));
+            return Ok(!removed && committed_table.is_some_and(|t| t.has_key(&key)));
+        }
+        for (i, u) in def.constraints.unique.iter().enumerate() {
+            let Some(key) = in_order(&u.columns).filter(|_| u.columns.len() == columns.len())
+            else {
+                continue;
+            };
+            let d = self.unique_keys.get(&(parent.to_string(), i));
+            if d.is_some_and(|d| d.added.contains(&key)) {
+                return Ok(true);
+            }
+            let removed = d.is_some_and(|d| d.removed.contains(&key));
+            return Ok(!removed && committed_table.is_some_and(|t| t.has_unique(i, &key)));
+        }
+        Ok(false)
+    }
+
+    /// 23503 when a foreign key of `table` points at no row.
+    fn check_references(&self, tables: &Tables, table: &str, row: &[Datum]) -> Result<()> {
+        let def = self.def_ref(tables, table)?;
+        for fk in &def.constraints.foreign_keys {
+            let Some(values) = key_of_columns(&fk.columns, row) else {
+                continue;
+            };
+            if !self.has_referenced_key(tables, &fk.table, &fk.referenced, &values)? {
+                let shown: Vec<String> = fk.columns.iter().map(|&c| text_of(&row[c])).collect();
+                return Err(StorageError::new(
+                    "23503",
+                    format!(
+                        "insert or update on table \"{table}\" violates foreign key constraint \"{}\"",
+                        fk.name
+                    ),
+                )
+                .with_detail(format!(
+                    "Key ({})=({}) is not present in table \"{}\".",
+                    def.column_list(&fk.columns),
+                    shown.join(", "),
+                    fk.table
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The definition of `name` as this transaction sees it, borrowed.
     fn def_ref<'a>(&'a self, tables: &'a Tables, name: &str) -> Result<&'a TableDef> {
         match self.defs.get(name) {
@@ -371,8 +608,15 @@ impl Transaction {
             def.check_row(&row)?;
             def.key_of(&row)
         };
+        if let Some(key) = &key {
+            self.check_key(tables, table, key)?;
+        }
+        self.change_uniques(tables, table, None, Some(&row))?;
+        if let Err(e) = self.check_references(tables, table, &row) {
+            self.change_uniques(tables, table, Some(&row), None)?;
+            return Err(e);
+        }
         if let Some(key) = key {
-            self.check_key(tables, table, &key)?;
             self.delta(table).added.insert(key);
         }
         self.changes.push(Change::Insert {
@@ -380,6 +624,47 @@ impl Transaction {
             row,
         });
         Ok(())
+    }
+
+    /// Committed row `row` of `table` as this transaction last left it.
+    fn current_row(&self, tables: &Tables, table: &str, row: RowRef) -> Result<Vec<Datum>> {
+        if self.touched.contains(&(table.to_string(), row.slot)) {
+            for c in self.changes.iter().rev() {
+                match c {
+                    Change::Update {
+                        table: t,
+                        row: r,
+                        new,
+                    } if t == table && r.slot == row.slot => return Ok(new.clone()),
+                    Change::Delete { table: t, row: r } if t == table && r.slot == row.slot => {
+                        return Err(StorageError::serialization_failure())
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Self::read_row(tables, table, row)
+    }
+
+    /// The committed rows of `table` this transaction changed, by slot:
+    /// their values now, or `None` for a deleted one.
+    pub fn changed_committed_rows(&self, table: &str) -> HashMap<u32, Option<Vec<Datum>>> {
+        let mut out = HashMap::new();
+        if !self.touched.iter().any(|(t, _)| t == table) {
+            return out;
+        }
+        for c in &self.changes {
+            match c {
+                Change::Update { table: t, row, new } if t == table => {
+                    out.insert(row.slot, Some(new.clone()));
+                }
+                Change::Delete { table: t, row } if t == table => {
+                    out.insert(row.slot, None);
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     fn read_row(tables: &Tables, table: &str, row: RowRef) -> Result<Vec<Datum>> {
@@ -400,12 +685,17 @@ impl Transaction {
     ) -> Result<()> {
         let def = self.table_def(tables, table)?;
         def.check_row(&new)?;
-        let old = Self::read_row(tables, table, row)?;
+        let old = self.current_row(tables, table, row)?;
         let (old_key, new_key) = (def.key_of(&old), def.key_of(&new));
+        if let Some(k) = new_key.as_ref().filter(|k| Some(*k) != old_key.as_ref()) {
+            self.check_key(tables, table, k)?;
+        }
+        self.change_uniques(tables, table, Some(&old), Some(&new))?;
+        if let Err(e) = self.check_references(tables, table, &new) {
+            self.change_uniques(tables, table, Some(&new), Some(&old))?;
+            return Err(e);
+        }
         if new_key != old_key {
-            if let Some(k) = &new_key {
-                self.check_key(tables, table, k)?;
-            }
             let d = self.delta(table);
             if let Some(k) = old_key {
                 d.removed.insert(k);
@@ -414,6 +704,7 @@ impl Transaction {
                 d.added.insert(k);
             }
         }
+        self.touched.insert((table.to_string(), row.slot));
         self.changes.push(Change::Update {
             table: table.to_string(),
             row,
@@ -425,10 +716,12 @@ impl Transaction {
     /// `DELETE` of a committed row read as `row`.
     pub fn delete(&mut self, tables: &Tables, table: &str, row: RowRef) -> Result<()> {
         let def = self.table_def(tables, table)?;
-        let old = Self::read_row(tables, table, row)?;
+        let old = self.current_row(tables, table, row)?;
+        self.change_uniques(tables, table, Some(&old), None)?;
         if let Some(k) = def.key_of(&old) {
             self.delta(table).removed.insert(k);
         }
+        self.touched.insert((table.to_string(), row.slot));
         self.changes.push(Change::Delete {
             table: table.to_string(),
             row,
@@ -489,6 +782,11 @@ impl Transaction {
             def.check_row(&new)?;
             (def.key_of(&old), def.key_of(&new))
         };
+        self.change_uniques(tables, &table, Some(&old), Some(&new))?;
+        if let Err(e) = self.check_references(tables, &table, &new) {
+            self.change_uniques(tables, &table, Some(&new), Some(&old))?;
+            return Err(e);
+        }
         if new_key != old_key {
             if let Some(k) = &old_key {
                 self.delta(&table).added.remove(k);
@@ -513,6 +811,7 @@ impl Transaction {
         positions.sort_unstable();
         for pos in positions.into_iter().rev() {
             let (table, old) = self.pending_row(pos)?;
+            self.change_uniques(tables, &table, Some(&old), None)?;
             if let Some(k) = self.def_ref(tables, &table)?.key_of(&old) {
                 self.delta(&table).added.remove(&k);
             }

@@ -33,7 +33,7 @@ impl fmt::Display for Lsn {
 }
 
 const MAGIC: &[u8; 8] = b"PGVSWAL\0";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Bytes of a segment header.
 pub const SEGMENT_HEADER: usize = 24;
 
