@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Failover time of the deployment topology (a command that prints a table,
-not a test): `scripts/cluster up` (two PostgreSQL + pgvector primaries, each
-with a synchronous standby, Redis, the proxy on config/cluster.yaml with
-failover_after_ms 3000), then, for each round:
+not a test), for each kind of shard: `scripts/cluster up` (two primaries,
+each with a synchronous standby — `pgvshard shard` processes, or PostgreSQL +
+pgvector with `--shards postgres` — Redis, the proxy on config/cluster.yaml
+with failover_after_ms 3000), then, for each round:
 
 - two writers (as the sample user `app`) insert rows through the proxy back to back (autocommit, keys
   spread over both shards), each remembering every acknowledged key; a reader
@@ -13,7 +14,9 @@ failover_after_ms 3000), then, for each round:
 Per round it records the write stall (the longest wait of one writer between
 two acknowledged writes, which spans the failover), errors seen by writers
 and by the reader, and whether every acknowledged key is there afterwards.
-Each round starts from a fresh cluster (`down`, a new directory, `up`).
+Each round starts from a fresh cluster (`down`, a new directory, `up`). The
+table has one row per kind of shard (`--shards pgvshard,postgres`, both by
+default, in that order, in the same invocation).
 
     cargo build --release
     python3 scripts/bench_failover.py --rounds 20
@@ -42,7 +45,10 @@ PORT_VARS = [
     "PGVSHARD_PORT", "PGVSHARD_METRICS_PORT", "PROMETHEUS_PORT", "REDIS_PORT",
     "PGVSHARD_S0_PORT", "PGVSHARD_S0_STANDBY_PORT", "PGVSHARD_S1_PORT",
     "PGVSHARD_S1_STANDBY_PORT", "PGVSHARD_S0_METRICS_PORT", "PGVSHARD_S1_METRICS_PORT",
+    "PGVSHARD_S0_STANDBY_METRICS_PORT", "PGVSHARD_S1_STANDBY_METRICS_PORT",
 ]
+# Where each kind of shard's s0 primary writes its pid (first line).
+PID_FILE = {"pgvshard": ("run", "s0.pid"), "postgres": ("s0", "data", "postmaster.pid")}
 WRITERS = 2
 # A round gives up when writes have not resumed by then.
 RESUME_DEADLINE_S = 60
@@ -151,50 +157,67 @@ def percentile(sorted_values, p):
     return sorted_values[round((len(sorted_values) - 1) * p)]
 
 
+def rounds(kind, base, count, port):
+    """`count` rounds of killing s0's primary on `kind` shards."""
+    results = []
+    for r in range(count):
+        state = os.path.join(base, f"{kind}-round{r}")
+        shutil.rmtree(state, ignore_errors=True)
+        cluster("up", state, "--shards", kind)
+        try:
+            with connect(port) as c:
+                c.execute("CREATE TABLE failover_items (id bigint PRIMARY KEY, note text)")
+            pid = int(open(os.path.join(state, *PID_FILE[kind])).readline())
+            one = Round(port)
+            resumed = one.run(lambda: os.kill(pid, signal.SIGKILL))
+            lost = one.lost() if resumed else None
+            results.append((max(one.stalls), one.write_errors, one.read_errors, len(one.acked), lost, resumed))
+            print(f"{kind} round {r + 1}: stall {max(one.stalls) * 1000:.0f} ms, write errors {dict(one.write_errors)}, "
+                  f"read errors {dict(one.read_errors)}, acknowledged {len(one.acked)}, lost {lost}",
+                  file=sys.stderr, flush=True)
+        finally:
+            cluster("down", state)
+            shutil.rmtree(state, ignore_errors=True)
+    return results
+
+
+def row(kind, results):
+    """The table row of one kind of shard."""
+    done = [x for x in results if x[5]]
+    stalls = sorted(x[0] * 1000 for x in done)
+    if not stalls:
+        return f"| {kind} | 0/{len(results)} | - | - | - | - | - | - | - |"
+    errors = lambda i: ", ".join(
+        f"{n} × {code}" for code, n in sum((x[i] for x in done), collections.Counter()).items()) or "0"
+    return (f"| {kind} | {len(done)}/{len(results)} | {percentile(stalls, 0.5):,.0f} | "
+            f"{percentile(stalls, 0.99):,.0f} | {stalls[-1]:,.0f} | {errors(1)} | {errors(2)} | "
+            f"{sum(x[3] for x in done):,} | {sum(x[4] for x in done)} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=20, help="kills per kind of shard")
+    ap.add_argument("--shards", default="pgvshard,postgres", help="kinds of shard, in order")
     ap.add_argument("--dir", help="cluster state (default: a temporary directory)")
     args = ap.parse_args()
+    kinds = args.shards.split(",")
+    for kind in kinds:
+        if kind not in PID_FILE:
+            sys.exit(f"--shards: {kind!r} is neither pgvshard nor postgres")
     for var in PORT_VARS:
         os.environ.setdefault(var, str(free_port()))
     os.environ.setdefault("PGVSHARD_BIN", os.path.join(REPO, "target", "release", "pgvshard"))
     base = args.dir or tempfile.mkdtemp(prefix="pgvshard-failover-")
     os.chmod(base, 0o755)  # PostgreSQL runs as the postgres user under it
     port = int(os.environ["PGVSHARD_PORT"])
-    results = []
-    for r in range(args.rounds):
-        state = os.path.join(base, f"round{r}")
-        shutil.rmtree(state, ignore_errors=True)
-        cluster("up", state)
-        try:
-            with connect(port) as c:
-                c.execute("CREATE TABLE failover_items (id bigint PRIMARY KEY, note text)")
-            pid_file = os.path.join(state, "s0", "data", "postmaster.pid")
-            pid = int(open(pid_file).readline())
-            one = Round(port)
-            resumed = one.run(lambda: os.kill(pid, signal.SIGKILL))
-            lost = one.lost() if resumed else None
-            results.append((max(one.stalls), one.write_errors, one.read_errors, len(one.acked), lost, resumed))
-            print(f"round {r + 1}: stall {max(one.stalls) * 1000:.0f} ms, write errors {dict(one.write_errors)}, "
-                  f"read errors {dict(one.read_errors)}, acknowledged {len(one.acked)}, lost {lost}",
-                  file=sys.stderr, flush=True)
-        finally:
-            cluster("down", state)
-            shutil.rmtree(state, ignore_errors=True)
-    done = [x for x in results if x[5]]
-    errors = lambda i: ", ".join(f"{n} × {code}" for code, n in sum((x[i] for x in done), collections.Counter()).items()) or "0"
-    stalls = sorted(x[0] * 1000 for x in done)
-    print(f"\nFailover of shard s0 (kill -9 of its primary), {len(results)} rounds, "
-          f"failover_after_ms 3000 (config/cluster.yaml)\n")
-    print("| rounds resumed | stall p50 ms | stall p99 ms | stall max ms | write errors | read errors | acknowledged writes | lost |")
-    print("|---|---|---|---|---|---|---|---|")
-    if stalls:
-        print(f"| {len(done)}/{len(results)} | {percentile(stalls, 0.5):.0f} | {percentile(stalls, 0.99):.0f} | "
-              f"{stalls[-1]:.0f} | {errors(1)} | {errors(2)} | "
-              f"{sum(x[3] for x in done)} | {sum(x[4] for x in done)} |")
-    else:
-        print(f"| 0/{len(results)} | - | - | - | - | - | - | - |")
+    results = {kind: rounds(kind, base, args.rounds, port) for kind in kinds}
+    print(f"\nFailover of shard s0 (kill -9 of its primary), {args.rounds} rounds per kind of shard, "
+          f"failover_after_ms 3000 (config/cluster.yaml); the stall is the failover time a writer sees\n")
+    print("| shards | rounds resumed | stall p50 ms | stall p99 ms | stall max ms | write errors | read errors "
+          "| acknowledged writes | lost |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for kind in kinds:
+        print(row(kind, results[kind]))
 
 
 if __name__ == "__main__":
