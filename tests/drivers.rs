@@ -355,7 +355,9 @@ fn llamaindex_vector_store_matches_postgres() {
 /// transaction, ON DELETE CASCADE through two levels, SET NULL, NO ACTION
 /// (a delete or a key change refused while referenced), a transaction's
 /// own rows seen by the checks, a row changed twice in one transaction,
-/// and DROP / TRUNCATE of a referenced table refused.
+/// and DROP / TRUNCATE of a referenced table refused; the constraints'
+/// rows in `pg_constraint`, their `pg_get_constraintdef` text and
+/// SQLAlchemy's `inspect()` of them.
 #[test]
 fn constraints_match_postgres() {
     let t = targets();
@@ -393,6 +395,10 @@ fn constraints_match_postgres() {
                 "BEGIN; DELETE FROM k_p WHERE name = 'three!'; INSERT INTO k_p VALUES (7, 'three!', 5, 5); COMMIT; SELECT * FROM k_p ORDER BY id",
                 "BEGIN; UPDATE k_p SET a = a + 1 WHERE id = 7; UPDATE k_p SET a = a + 1; DELETE FROM k_p WHERE id = 5; DELETE FROM k_p WHERE id = 5; COMMIT; SELECT * FROM k_p ORDER BY id",
                 "SELECT * FROM k_c1 ORDER BY id",
+                // PostgreSQL 18 adds NOT NULL rows (contype 'n'); we claim 16.
+                "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'k_c1'::regclass AND contype <> 'n' ORDER BY conname",
+                "SELECT c.relname, conname, contype, pg_get_constraintdef(k.oid), conkey, confkey, f.relname, confupdtype, confdeltype, confmatchtype FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid LEFT JOIN pg_class f ON f.oid = k.confrelid WHERE c.relname IN ('k_p', 'k_c1', 'k_c2') AND contype <> 'n' ORDER BY c.relname, conname",
+                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'k_p' ORDER BY indexname",
                 "DROP TABLE k_p",
                 "TRUNCATE k_p",
                 "DROP TABLE k_c2; DROP TABLE k_c1; DROP TABLE k_p",
@@ -405,6 +411,15 @@ fn constraints_match_postgres() {
                 }
             }
         });
+    let out = python_support::run_against(
+        "drivers/sa_constraints_driver.py",
+        &[("control", t.control.port), ("shard", t.shard.port)],
+        SCRIPT_DEADLINE,
+    );
+    assert!(
+        out.starts_with("sa_constraints: ") && out.contains(" agree on control, shard"),
+        "{out}"
+    );
 }
 
 /// LangChain's PGVector store (langchain-postgres, in the virtual

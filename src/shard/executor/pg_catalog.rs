@@ -12,7 +12,7 @@
 
 use super::select::{Column, Relation};
 use crate::shard::datum::Datum;
-use crate::shard::storage::{IndexMethod, Table, Tables};
+use crate::shard::storage::{ForeignKey, IndexMethod, OnDelete, Table, Tables};
 use crate::wire::types::{self, oid, PgType};
 use crate::wire::{Array, Session, Value};
 use ann::{Metric, VectorType};
@@ -337,6 +337,8 @@ pub struct IndexInfo {
     pub columns: Vec<usize>,
     /// The primary key's index.
     pub primary: bool,
+    /// A unique index: the primary key's or a UNIQUE constraint's.
+    pub unique: bool,
     /// Access method.
     pub method: IndexMethod,
     /// The indexed expression (`pg_get_expr` text), for an index on one.
@@ -345,21 +347,38 @@ pub struct IndexInfo {
     pub with: Vec<String>,
 }
 
-/// The indexes of `table`, primary key first.
+/// The indexes of `table`: the primary key's, the UNIQUE constraints'
+/// (named as their constraints, as in PostgreSQL), then the secondary
+/// ones by name.
 pub fn indexes(table: &Table) -> Vec<IndexInfo> {
     let def = table.def();
     let mut out = Vec::new();
+    let key_index = |oid, name: String, columns: &[usize], primary| IndexInfo {
+        oid,
+        name,
+        columns: columns.to_vec(),
+        primary,
+        unique: true,
+        method: IndexMethod::BTree,
+        expression: None,
+        with: Vec::new(),
+    };
     if !def.primary_key.is_empty() {
-        out.push(IndexInfo {
-            oid: PKEY_OID_BASE + def.oid,
-            name: def.pkey_name(),
-            columns: def.primary_key.clone(),
-            primary: true,
-            method: IndexMethod::BTree,
-            expression: None,
-            with: Vec::new(),
-        });
+        out.push(key_index(
+            PKEY_OID_BASE + def.oid,
+            def.pkey_name(),
+            &def.primary_key,
+            true,
+        ));
     }
+    out.extend(def.constraints.unique.iter().enumerate().map(|(i, u)| {
+        key_index(
+            unique_index_oid(def.oid, i),
+            u.name.clone(),
+            &u.columns,
+            false,
+        )
+    }));
     let mut secondary: Vec<_> = table.indexes().iter().collect();
     secondary.sort_by(|a, b| a.def.name.cmp(&b.def.name));
     out.extend(secondary.into_iter().map(|i| IndexInfo {
@@ -367,6 +386,7 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
         name: i.def.name.clone(),
         columns: vec![i.def.column],
         primary: false,
+        unique: false,
         method: i.def.method,
         expression: i.def.expression.clone(),
         with: i.def.with.clone(),
@@ -533,7 +553,7 @@ pub fn index_definition(table: &Table, index: &IndexInfo) -> String {
     };
     format!(
         "CREATE {}INDEX {} ON public.{} USING {} ({}){options}",
-        if index.primary { "UNIQUE " } else { "" },
+        if index.unique { "UNIQUE " } else { "" },
         index.name,
         def.name,
         index.method.name(),
@@ -544,12 +564,12 @@ pub fn index_definition(table: &Table, index: &IndexInfo) -> String {
 /// `PRIMARY KEY (a, b)` as `pg_get_constraintdef` prints it.
 pub fn primary_key_definition(table: &Table) -> String {
     let def = table.def();
-    let keys: Vec<&str> = def
-        .primary_key
-        .iter()
-        .map(|&i| def.columns[i].name.as_str())
-        .collect();
-    format!("PRIMARY KEY ({})", keys.join(", "))
+    format!("PRIMARY KEY ({})", def.column_list(&def.primary_key))
+}
+
+/// `UNIQUE (a, b)` as `pg_get_constraintdef` prints it.
+pub fn unique_definition(table: &Table, columns: &[usize]) -> String {
+    format!("UNIQUE ({})", table.def().column_list(columns))
 }
 
 fn pg_class(tables: &Tables) -> Relation {
@@ -819,7 +839,7 @@ fn pg_index(tables: &Tables) -> Relation {
                 o(t.def().oid),
                 i2(n),
                 i2(n),
-                b(i.primary),
+                b(i.unique),
                 b(false),
                 b(i.primary),
                 b(false),
@@ -866,6 +886,117 @@ fn pg_index(tables: &Tables) -> Relation {
     r.done()
 }
 
+/// A UNIQUE or FOREIGN KEY constraint's OID is this plus 64 times the
+/// table's OID plus its position among the table's constraints.
+const CONSTRAINT_OID_BASE: u32 = 3_000_000_000;
+/// A UNIQUE constraint's index OID is this plus 64 times the table's OID
+/// plus the constraint's position.
+const UNIQUE_INDEX_OID_BASE: u32 = 3_600_000_000;
+
+/// The OID of UNIQUE constraint `i`'s index (or constraint) from `base`.
+fn keyed_oid(base: u32, table: u32, i: usize) -> u32 {
+    base.wrapping_add(table.wrapping_mul(64))
+        .wrapping_add(i as u32)
+}
+
+fn unique_index_oid(table: u32, i: usize) -> u32 {
+    keyed_oid(UNIQUE_INDEX_OID_BASE, table, i)
+}
+
+/// One constraint of a table as `pg_constraint` shows it.
+struct ConstraintInfo<'a> {
+    oid: u32,
+    name: String,
+    /// `p`, `u` or `f`.
+    kind: u8,
+    columns: Vec<usize>,
+    /// The FOREIGN KEY's definition, for `f`.
+    foreign: Option<&'a ForeignKey>,
+}
+
+/// The constraints of `table`: its primary key, then its UNIQUE
+/// constraints, then its FOREIGN KEYs, each in declaration order.
+fn constraints(table: &Table) -> Vec<ConstraintInfo<'_>> {
+    let def = table.def();
+    let primary = (!def.primary_key.is_empty()).then(|| ConstraintInfo {
+        oid: PKEY_OID_BASE / 4 + def.oid,
+        name: def.pkey_name(),
+        kind: b'p',
+        columns: def.primary_key.clone(),
+        foreign: None,
+    });
+    let unique = def
+        .constraints
+        .unique
+        .iter()
+        .map(|u| (u.name.clone(), b'u', &u.columns, None));
+    let foreign = def
+        .constraints
+        .foreign_keys
+        .iter()
+        .map(|f| (f.name.clone(), b'f', &f.columns, Some(f)));
+    primary
+        .into_iter()
+        .chain(
+            unique
+                .chain(foreign)
+                .enumerate()
+                .map(|(i, (name, kind, columns, foreign))| ConstraintInfo {
+                    oid: keyed_oid(CONSTRAINT_OID_BASE, def.oid, i),
+                    name,
+                    kind,
+                    columns: columns.clone(),
+                    foreign,
+                }),
+        )
+        .collect()
+}
+
+/// `FOREIGN KEY (a) REFERENCES p(id) ON DELETE CASCADE`, `UNIQUE (a, b)`
+/// or `PRIMARY KEY (id)` as `pg_get_constraintdef` prints them.
+fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> String {
+    let def = table.def();
+    let Some(fk) = c.foreign else {
+        return match c.kind {
+            b'p' => primary_key_definition(table),
+            _ => unique_definition(table, &c.columns),
+        };
+    };
+    let referenced = tables
+        .get(&fk.table)
+        .map(|p| p.def().column_list(&fk.referenced))
+        .unwrap_or_default();
+    let action = match fk.on_delete {
+        OnDelete::NoAction => "",
+        OnDelete::Cascade => " ON DELETE CASCADE",
+        OnDelete::SetNull => " ON DELETE SET NULL",
+    };
+    format!(
+        "FOREIGN KEY ({}) REFERENCES {}({referenced}){action}",
+        def.column_list(&c.columns),
+        fk.table
+    )
+}
+
+/// The OID of the index of `table`'s primary key or UNIQUE constraint
+/// on `columns` (0 if none).
+fn key_index_oid(table: &Table, columns: &[usize]) -> u32 {
+    indexes(table)
+        .iter()
+        .find(|i| i.unique && i.columns == columns)
+        .map_or(0, |i| i.oid)
+}
+
+fn int2_positions(columns: &[usize]) -> Datum {
+    Some(Value::Array(Array::new(
+        oid::INT2,
+        columns
+            .iter()
+            .map(|&c| Some(Value::Int2(c as i16 + 1)))
+            .collect(),
+    )))
+}
+
 fn pg_constraint(tables: &Tables) -> Relation {
     let mut r = Builder::new(&[
         ("oid", oid::OID),
@@ -879,35 +1010,45 @@ fn pg_constraint(tables: &Tables) -> Relation {
         ("contypid", oid::OID),
         ("conindid", oid::OID),
         ("confrelid", oid::OID),
+        ("confupdtype", oid::CHAR),
+        ("confdeltype", oid::CHAR),
+        ("confmatchtype", oid::CHAR),
         ("conkey", INT2_ARRAY),
         ("confkey", INT2_ARRAY),
     ]);
     for t in sorted_tables(tables) {
         let def = t.def();
-        if def.primary_key.is_empty() {
-            continue;
+        for c in constraints(t) {
+            let parent = c.foreign.and_then(|f| tables.get(&f.table));
+            let index = match (c.foreign, parent) {
+                (Some(f), Some(p)) => key_index_oid(p, &f.referenced),
+                _ => key_index_oid(t, &c.columns),
+            };
+            let (update, delete, matching) = match c.foreign.map(|f| f.on_delete) {
+                None => (b' ', b' ', b' '),
+                Some(OnDelete::NoAction) => (b'a', b'a', b's'),
+                Some(OnDelete::Cascade) => (b'a', b'c', b's'),
+                Some(OnDelete::SetNull) => (b'a', b'n', b's'),
+            };
+            r.row(vec![
+                o(c.oid),
+                text(&c.name),
+                o(PUBLIC_OID),
+                ch(c.kind),
+                b(false),
+                b(false),
+                b(true),
+                o(def.oid),
+                o(0),
+                o(index),
+                o(parent.map_or(0, |p| p.def().oid)),
+                ch(update),
+                ch(delete),
+                ch(matching),
+                int2_positions(&c.columns),
+                c.foreign.and_then(|f| int2_positions(&f.referenced)),
+            ]);
         }
-        r.row(vec![
-            o(PKEY_OID_BASE / 4 + def.oid),
-            text(&def.pkey_name()),
-            o(PUBLIC_OID),
-            ch(b'p'),
-            b(false),
-            b(false),
-            b(true),
-            o(def.oid),
-            o(0),
-            o(PKEY_OID_BASE + def.oid),
-            o(0),
-            Some(Value::Array(Array::new(
-                oid::INT2,
-                def.primary_key
-                    .iter()
-                    .map(|&c| Some(Value::Int2(c as i16 + 1)))
-                    .collect(),
-            ))),
-            None,
-        ]);
     }
     r.done()
 }
@@ -1389,6 +1530,12 @@ pub fn index_def_by_oid(index: u32, tables: &Tables) -> Option<String> {
 
 /// `pg_get_constraintdef(constraint)`.
 pub fn constraint_def_by_oid(constraint: u32, tables: &Tables) -> Option<String> {
-    let table = tables.by_oid(constraint.checked_sub(PKEY_OID_BASE / 4)?)?;
-    (!table.def().primary_key.is_empty()).then(|| primary_key_definition(table))
+    let table = match constraint.checked_sub(CONSTRAINT_OID_BASE) {
+        Some(rel) => tables.by_oid(rel / 64)?,
+        None => tables.by_oid(constraint.checked_sub(PKEY_OID_BASE / 4)?)?,
+    };
+    constraints(table)
+        .iter()
+        .find(|c| c.oid == constraint)
+        .map(|c| constraint_definition(table, c, tables))
 }

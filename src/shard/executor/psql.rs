@@ -6,7 +6,7 @@
 //! primary key ([`shard_key`]) is answered the same way.
 
 use super::expr::like;
-use super::pg_catalog::{self, index_definition, primary_key_definition};
+use super::pg_catalog::{self, index_definition, primary_key_definition, unique_definition};
 use super::select::{Column, Relation};
 use crate::shard::storage::{Table, Tables};
 use crate::wire::types::oid;
@@ -113,7 +113,7 @@ fn relation_info(table: &Table) -> Relation {
         ("amname", oid::NAME),
     ];
     let f = Some(Value::Bool(false));
-    let has_index = !table.indexes().is_empty() || !table.def().primary_key.is_empty();
+    let has_index = !pg_catalog::indexes(table).is_empty();
     Relation {
         columns: columns(&cols),
         rows: vec![vec![
@@ -189,18 +189,22 @@ fn indexes(table: &Table) -> Relation {
     let rows = pg_catalog::indexes(table)
         .into_iter()
         .map(|i| {
-            let primary = i.primary.then(|| primary_key_definition(table));
+            let constraint = match (i.primary, i.unique) {
+                (true, _) => Some((primary_key_definition(table), b'p')),
+                (false, true) => Some((unique_definition(table, &i.columns), b'u')),
+                _ => None,
+            };
             vec![
                 text(&i.name),
                 b(i.primary),
-                b(i.primary),
+                b(i.unique),
                 b(false),
                 b(true),
                 text(&index_definition(table, &i)),
-                primary.as_deref().and_then(text),
-                i.primary.then_some(Value::Char(b'p')),
-                i.primary.then_some(Value::Bool(false)),
-                i.primary.then_some(Value::Bool(false)),
+                constraint.as_ref().and_then(|(d, _)| text(d)),
+                constraint.as_ref().map(|&(_, kind)| Value::Char(kind)),
+                i.unique.then_some(Value::Bool(false)),
+                i.unique.then_some(Value::Bool(false)),
                 b(false),
                 Some(Value::Oid(0)),
             ]
