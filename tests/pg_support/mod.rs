@@ -55,9 +55,15 @@ pub fn pg_bin() -> &'static Path {
                     .arg(&staging)
                     .status()
                     .ok();
-                // Another test binary may have won the race: keep theirs.
+                // Another test binary may have won the race: keep theirs,
+                // unless what is there is a damaged copy (no server binary).
                 if std::fs::rename(&staging, &copy).is_err() {
-                    std::fs::remove_dir_all(&staging).ok();
+                    if !bin.join("postgres").exists() {
+                        std::fs::remove_dir_all(&copy).ok();
+                    }
+                    if std::fs::rename(&staging, &copy).is_err() {
+                        std::fs::remove_dir_all(&staging).ok();
+                    }
                 }
                 Command::new("chmod")
                     .args(["a+rx"])
