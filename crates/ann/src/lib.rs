@@ -19,6 +19,8 @@ pub mod quant;
 pub mod rng;
 pub mod search;
 pub mod space;
+#[cfg(test)]
+mod test_file;
 pub mod typed_space;
 pub mod types;
 

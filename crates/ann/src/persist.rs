@@ -235,16 +235,12 @@ impl<'a> PayloadReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tmpfile(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("ann-persist-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("index.bin")
-    }
+    use crate::test_file::TestFile;
 
     #[test]
     fn round_trip_and_every_single_byte_flip_is_detected() {
-        let path = tmpfile("flip");
+        let file = TestFile::new("ann-persist-flip", "index.bin");
+        let path = file.path.clone();
         let mut w = PayloadWriter::new();
         w.u32s(&[1, 2, 3]);
         w.f32s(&[0.5, -1.0]);

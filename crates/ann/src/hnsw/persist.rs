@@ -126,14 +126,9 @@ mod tests {
     use crate::error::ErrorKind;
     use crate::search::BuildProgress;
     use crate::space::{DenseSpace, Metric};
+    use crate::test_file::TestFile;
 
     const DIM: usize = 8;
-
-    fn tmp(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("ann-hnsw-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("index.hnsw")
-    }
 
     fn small() -> (Vec<f32>, Vec<f32>) {
         rows_and_queries(500, 10, DIM, 31)
@@ -152,7 +147,8 @@ mod tests {
         )
         .unwrap();
         index.delete(&space, &[1, 2, 3]);
-        let path = tmp("round");
+        let file = TestFile::new("ann-hnsw-round", "index.hnsw");
+        let path = file.path.clone();
         index.save(&path).unwrap();
         let back = Hnsw::load(&path).unwrap();
         assert_eq!(back.len(), index.len());
@@ -180,7 +176,8 @@ mod tests {
             &BuildProgress::new(),
         )
         .unwrap();
-        let path = tmp("damaged");
+        let file = TestFile::new("ann-hnsw-damaged", "index.hnsw");
+        let path = file.path.clone();
         index.save(&path).unwrap();
         let good = std::fs::read(&path).unwrap();
         std::fs::write(&path, &good[..good.len() - 9]).unwrap();

@@ -89,13 +89,8 @@ mod tests {
     use super::*;
     use crate::error::ErrorKind;
     use crate::space::DenseSpace;
+    use crate::test_file::TestFile;
     use crate::{IterativeScan, IvfSearch};
-
-    fn tmp(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("ann-ivf-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("ivf.idx")
-    }
 
     #[test]
     fn round_trip_gives_identical_results() {
@@ -103,7 +98,8 @@ mod tests {
         let space = DenseSpace::new(&data, DIM, Metric::Cosine);
         let ids: Vec<u32> = (0..10_000).step_by(3).collect();
         let index = build(&space, &ids, 30);
-        let path = tmp("round");
+        let file = TestFile::new("ann-ivf-round", "ivf.idx");
+        let path = file.path.clone();
         index.save(&path).unwrap();
         let loaded = IvfFlat::load(&path).unwrap();
         assert_eq!(loaded, index);
@@ -123,7 +119,8 @@ mod tests {
         let (data, _) = dataset();
         let space = DenseSpace::new(&data, DIM, Metric::L2);
         let ids: Vec<u32> = (0..500).collect();
-        let path = tmp("damaged");
+        let file = TestFile::new("ann-ivf-damaged", "ivf.idx");
+        let path = file.path.clone();
         build(&space, &ids, 4).save(&path).unwrap();
         let good = std::fs::read(&path).unwrap();
         for cut in [0, 20, good.len() / 2, good.len() - 1] {
