@@ -169,6 +169,10 @@ impl Node {
     }
 
     fn write(&self, f: &mut fmt::Formatter<'_>, brackets: bool) -> fmt::Result {
+        crate::stack::guard(|| self.write_unguarded(f, brackets))
+    }
+
+    fn write_unguarded(&self, f: &mut fmt::Formatter<'_>, brackets: bool) -> fmt::Result {
         let inner = |n: &Node| n.priority() <= self.priority();
         let binary = |f: &mut fmt::Formatter<'_>, a: &Node, op: &str, b: &Node| {
             if brackets {

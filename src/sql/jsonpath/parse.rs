@@ -213,12 +213,16 @@ impl Parser {
         Err(syntax_error(self.peek()))
     }
 
+    /// The entry of every nested expression (parentheses, filters,
+    /// `exists`, subscripts): guarded, as each level takes several frames.
     fn or(&mut self) -> Result<Node, SqlError> {
-        let mut left = self.and()?;
-        while self.eat("||") {
-            left = Node::Or(Box::new(left), Box::new(self.and()?));
-        }
-        Ok(left)
+        crate::stack::guard(|| {
+            let mut left = self.and()?;
+            while self.eat("||") {
+                left = Node::Or(Box::new(left), Box::new(self.and()?));
+            }
+            Ok(left)
+        })
     }
 
     fn and(&mut self) -> Result<Node, SqlError> {
@@ -231,7 +235,7 @@ impl Parser {
 
     fn not(&mut self) -> Result<Node, SqlError> {
         if self.eat("!") {
-            return Ok(Node::Not(Box::new(self.not()?)));
+            return Ok(Node::Not(Box::new(crate::stack::guard(|| self.not())?)));
         }
         if self.eat_word("exists") {
             self.expect("(")?;
@@ -319,7 +323,7 @@ impl Parser {
         } else {
             return self.accessors();
         };
-        let operand = self.unary()?;
+        let operand = crate::stack::guard(|| self.unary())?;
         Ok(match (negate, operand) {
             // As PostgreSQL's grammar: a signed number is one literal.
             (true, Node::Num(n)) => Node::Num(match n.strip_prefix('-') {
@@ -425,12 +429,18 @@ fn method(name: &str) -> Result<Method, SqlError> {
     })
 }
 
+/// The most tokens a jsonpath may have (more: 54001). A path's tree is at
+/// most this deep, so its derived (unguarded) drop, clone and comparison
+/// stay within any thread's stack; real paths have tens of tokens.
+const MAX_TOKENS: usize = 1_000;
+
 /// Parses `jsonpath` text (22P02-free: a bad path is PostgreSQL's 42601).
 pub fn parse(input: &str) -> Result<JsonPath, SqlError> {
-    let mut parser = Parser {
-        tokens: scan(input)?,
-        pos: 0,
-    };
+    let tokens = scan(input)?;
+    if tokens.len() > MAX_TOKENS {
+        return Err(SqlError::too_complex());
+    }
+    let mut parser = Parser { tokens, pos: 0 };
     let strict = if parser.eat_word("strict") {
         true
     } else {
@@ -481,6 +491,30 @@ mod tests {
             r#"($."name" starts with "ab")"#
         );
         assert_eq!(shown("$.n == 1e2"), r#"($."n" == 100)"#);
+    }
+
+    #[test]
+    fn deep_and_long_paths_are_refused_or_parsed_without_overflow() {
+        // Run on a small stack, as deep nesting once aborted the shard.
+        let t = std::thread::Builder::new().stack_size(256 * 1024);
+        let results = t
+            .spawn(|| {
+                let parens = format!("{}$.a{}", "(".repeat(400), ")".repeat(400));
+                let minus = format!("{}$.a", "-".repeat(900));
+                let not = format!("{}($.a == 1)", "!".repeat(900));
+                let long = vec!["$.a"; 600].join(" + ");
+                [parens, minus, not, long].map(|p| match parse(&p) {
+                    Ok(path) => path.to_string().len().to_string(),
+                    Err(e) => e.sqlstate.to_string(),
+                })
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(results[0], "5", "{results:?}"); // `$."a"`
+        assert!(results[1].parse::<usize>().is_ok(), "{results:?}");
+        assert!(results[2].parse::<usize>().is_ok(), "{results:?}");
+        assert_eq!(results[3], "54001", "{results:?}");
     }
 
     #[test]
