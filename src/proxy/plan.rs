@@ -9,8 +9,8 @@ use super::route::Cluster;
 use crate::sql::{
     self, aggregate_plan, distinct_plan, has_shard_dependent_subquery, insert_key_values,
     insert_with_rows, knn_query, rewrite_distinct_on_for_shard, rewrite_knn_for_shard,
-    rewrite_sorted_for_shard, where_key_values, AggregatePlan, Bound, DdlInfo, OutputColumn,
-    RowKey, SortKey, StatementKind, TableName,
+    rewrite_sorted_for_shard, where_key_values, AggregatePlan, Bound, DdlAction, DdlInfo,
+    OutputColumn, RowKey, SortKey, StatementKind, TableName,
 };
 use crate::wire::{Params, PgError};
 
@@ -233,18 +233,31 @@ pub async fn plan(
             };
             Ok(Route::on("scatter", shards, text, Combine::Concat, true))
         }
-        StatementKind::Ddl(DdlInfo { tables, .. }) => {
-            if all.len() > 1 {
-                let key = tables
-                    .first()
-                    .and_then(|t| cluster.configured_key(&t.to_string()));
+        StatementKind::Ddl(DdlInfo { tables, action }) => {
+            // The key of a table altered is its own (an unknown table is
+            // left to the shards' error); a table created has its
+            // configured key or its primary key.
+            let key = match (action, tables.first()) {
+                (DdlAction::AlterTable, Some(t)) if all.len() > 1 => {
+                    cluster.table(t).await.ok().map(|i| i.key.clone())
+                }
+                (_, t) => Some(
+                    t.and_then(|t| cluster.configured_key(&t.to_string()))
+                        .map(str::to_string),
+                ),
+            };
+            if let (true, Some(key)) = (all.len() > 1, key) {
                 let is_reference = |t: &TableName| cluster.is_reference(t);
-                if let Some(feature) = sql::unshardable_constraint(statement, key, &is_reference) {
+                if let Some(feature) =
+                    sql::unshardable_constraint(statement, key.as_deref(), &is_reference)
+                {
                     return Err(PgError::feature_not_supported(format!(
                         "{feature} is not supported across shards"
                     ))
                     .with_hint("Each shard would check it against its own rows only. A table named in reference_tables (proxy configuration) is whole on every shard: UNIQUE constraints on it and FOREIGN KEYs to it hold."));
                 }
+            }
+            if all.len() > 1 {
                 if let Some(column) = tables
                     .first()
                     .filter(|t| cluster.is_reference(t))
