@@ -10,6 +10,7 @@
 //! storage id, a secondary index's its storage id, and a primary key's
 //! index [`PKEY_OID_BASE`] plus the table's.
 
+use super::information_schema;
 use super::select::{Column, Relation};
 use crate::shard::datum::Datum;
 use crate::shard::storage::{ForeignKey, IndexMethod, OnDelete, Table, Tables};
@@ -60,13 +61,13 @@ const CATALOG_OIDS: &[(&str, u32)] = &[
 const IVFFLAT_AM_OID: u32 = 16_401;
 
 /// A relation being built: columns, then rows in column order.
-struct Builder {
+pub(super) struct Builder {
     columns: Vec<Column>,
     rows: Vec<Vec<Datum>>,
 }
 
 impl Builder {
-    fn new(spec: &[(&str, u32)]) -> Self {
+    pub(super) fn new(spec: &[(&str, u32)]) -> Self {
         Builder {
             columns: spec
                 .iter()
@@ -79,12 +80,12 @@ impl Builder {
         }
     }
 
-    fn row(&mut self, row: Vec<Datum>) {
+    pub(super) fn row(&mut self, row: Vec<Datum>) {
         debug_assert_eq!(row.len(), self.columns.len());
         self.rows.push(row);
     }
 
-    fn done(self) -> Relation {
+    pub(super) fn done(self) -> Relation {
         Relation {
             columns: self.columns,
             rows: self.rows,
@@ -92,7 +93,7 @@ impl Builder {
     }
 }
 
-fn text(s: &str) -> Datum {
+pub(super) fn text(s: &str) -> Datum {
     Some(Value::Text(s.to_string()))
 }
 
@@ -112,7 +113,7 @@ fn i2(v: i16) -> Datum {
     Some(Value::Int2(v))
 }
 
-fn i4(v: i32) -> Datum {
+pub(super) fn i4(v: i32) -> Datum {
     Some(Value::Int4(v))
 }
 
@@ -127,7 +128,7 @@ pub fn relation(
 ) -> Option<Relation> {
     match schema {
         None | Some("pg_catalog") => pg_catalog_relation(name, tables, session),
-        Some("information_schema") => information_schema_relation(name, tables, session),
+        Some("information_schema") => information_schema::relation(name, tables, session),
         Some(_) => None,
     }
 }
@@ -321,7 +322,7 @@ fn pg_namespace() -> Relation {
 
 /// Tables in OID order (as stored), each with its indexes: the primary
 /// key's first, then the secondary ones by name.
-fn sorted_tables(tables: &Tables) -> Vec<&Table> {
+pub(super) fn sorted_tables(tables: &Tables) -> Vec<&Table> {
     let mut v: Vec<&Table> = tables.iter().collect();
     v.sort_by_key(|t| t.def().oid);
     v
@@ -1357,97 +1358,6 @@ fn pg_collation() -> Relation {
         ]);
     }
     r.done()
-}
-
-/// information_schema's views; their text columns are varchar, as
-/// PostgreSQL's `character_data` and `yes_or_no` domains are.
-fn information_schema_relation(name: &str, tables: &Tables, session: &Session) -> Option<Relation> {
-    let db = session.database.as_str();
-    Some(match name {
-        "schemata" => {
-            let mut r = Builder::new(&[
-                ("catalog_name", oid::NAME),
-                ("schema_name", oid::NAME),
-                ("schema_owner", oid::NAME),
-            ]);
-            for s in ["pg_catalog", "public", "information_schema"] {
-                r.row(vec![text(db), text(s), text(&session.user)]);
-            }
-            r.done()
-        }
-        "tables" => {
-            let mut r = Builder::new(&[
-                ("table_catalog", oid::NAME),
-                ("table_schema", oid::NAME),
-                ("table_name", oid::NAME),
-                ("table_type", oid::VARCHAR),
-                ("is_insertable_into", oid::VARCHAR),
-                ("is_typed", oid::VARCHAR),
-            ]);
-            for t in sorted_tables(tables) {
-                r.row(vec![
-                    text(db),
-                    text("public"),
-                    text(&t.def().name),
-                    text("BASE TABLE"),
-                    text("YES"),
-                    text("NO"),
-                ]);
-            }
-            r.done()
-        }
-        "columns" => {
-            let mut r = Builder::new(&[
-                ("table_catalog", oid::NAME),
-                ("table_schema", oid::NAME),
-                ("table_name", oid::NAME),
-                ("column_name", oid::NAME),
-                ("ordinal_position", oid::INT4),
-                ("column_default", oid::VARCHAR),
-                ("is_nullable", oid::VARCHAR),
-                ("data_type", oid::VARCHAR),
-                ("character_maximum_length", oid::INT4),
-                ("udt_schema", oid::NAME),
-                ("udt_name", oid::NAME),
-                ("is_identity", oid::VARCHAR),
-            ]);
-            for t in sorted_tables(tables) {
-                let def = t.def();
-                for (i, c) in def.columns.iter().enumerate() {
-                    let type_oid = super::types::type_oid(c.ty);
-                    let ty = types::by_oid(type_oid);
-                    let user_defined = ty.is_some_and(|t| t.schema == "public");
-                    let data_type = if user_defined {
-                        "USER-DEFINED".to_string()
-                    } else {
-                        let full = c.ty.sql_name();
-                        full.split('(').next().unwrap_or_default().to_string()
-                    };
-                    let max_len = match c.ty {
-                        crate::shard::storage::ColumnType::Varchar(Some(n)) => i4(n as i32),
-                        _ => None,
-                    };
-                    let nullable = !(c.not_null || def.primary_key.contains(&i));
-                    r.row(vec![
-                        text(db),
-                        text("public"),
-                        text(&def.name),
-                        text(&c.name),
-                        i4(i as i32 + 1),
-                        c.shown_default().and_then(text),
-                        text(if nullable { "YES" } else { "NO" }),
-                        text(&data_type),
-                        max_len,
-                        text(ty.map_or("pg_catalog", |t| t.schema)),
-                        text(ty.map_or("", |t| t.name)),
-                        text(if c.is_identity() { "YES" } else { "NO" }),
-                    ]);
-                }
-            }
-            r.done()
-        }
-        _ => return None,
-    })
 }
 
 /// `format_type(type, typmod)`: the type's SQL name with its modifier.
