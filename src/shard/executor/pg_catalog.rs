@@ -13,7 +13,7 @@
 use super::information_schema;
 use super::select::{Column, Relation};
 use crate::shard::datum::Datum;
-use crate::shard::storage::{ForeignKey, IndexMethod, OnDelete, Table, Tables};
+use crate::shard::storage::{ForeignKey, IndexMethod, OnDelete, OnUpdate, Table, Tables};
 use crate::wire::types::{self, oid, PgType};
 use crate::wire::{Array, Session, Value};
 use ann::{Metric, VectorType};
@@ -905,19 +905,19 @@ fn unique_index_oid(table: u32, i: usize) -> u32 {
 }
 
 /// One constraint of a table as `pg_constraint` shows it.
-struct ConstraintInfo<'a> {
+pub(super) struct ConstraintInfo<'a> {
     oid: u32,
-    name: String,
+    pub(super) name: String,
     /// `p`, `u` or `f`.
-    kind: u8,
-    columns: Vec<usize>,
+    pub(super) kind: u8,
+    pub(super) columns: Vec<usize>,
     /// The FOREIGN KEY's definition, for `f`.
-    foreign: Option<&'a ForeignKey>,
+    pub(super) foreign: Option<&'a ForeignKey>,
 }
 
 /// The constraints of `table`: its primary key, then its UNIQUE
 /// constraints, then its FOREIGN KEYs, each in declaration order.
-fn constraints(table: &Table) -> Vec<ConstraintInfo<'_>> {
+pub(super) fn constraints(table: &Table) -> Vec<ConstraintInfo<'_>> {
     let def = table.def();
     let primary = (!def.primary_key.is_empty()).then(|| ConstraintInfo {
         oid: PKEY_OID_BASE / 4 + def.oid,
@@ -955,7 +955,7 @@ fn constraints(table: &Table) -> Vec<ConstraintInfo<'_>> {
 
 /// `FOREIGN KEY (a) REFERENCES p(id) ON DELETE CASCADE`, `UNIQUE (a, b)`
 /// or `PRIMARY KEY (id)` as `pg_get_constraintdef` prints them.
-fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> String {
+pub(super) fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> String {
     let def = table.def();
     let Some(fk) = c.foreign else {
         return match c.kind {
@@ -967,13 +967,18 @@ fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> 
         .get(&fk.table)
         .map(|p| p.def().column_list(&fk.referenced))
         .unwrap_or_default();
-    let action = match fk.on_delete {
+    let on_update = match fk.on_update {
+        OnUpdate::NoAction => "",
+        OnUpdate::Restrict => " ON UPDATE RESTRICT",
+    };
+    let on_delete = match fk.on_delete {
         OnDelete::NoAction => "",
+        OnDelete::Restrict => " ON DELETE RESTRICT",
         OnDelete::Cascade => " ON DELETE CASCADE",
         OnDelete::SetNull => " ON DELETE SET NULL",
     };
     format!(
-        "FOREIGN KEY ({}) REFERENCES {}({referenced}){action}",
+        "FOREIGN KEY ({}) REFERENCES {}({referenced}){on_update}{on_delete}",
         def.column_list(&c.columns),
         fk.table
     )
@@ -998,6 +1003,24 @@ fn int2_positions(columns: &[usize]) -> Datum {
     )))
 }
 
+/// `confupdtype`: `a` NO ACTION, `r` RESTRICT.
+fn update_action(action: OnUpdate) -> u8 {
+    match action {
+        OnUpdate::NoAction => b'a',
+        OnUpdate::Restrict => b'r',
+    }
+}
+
+/// `confdeltype`: `a` NO ACTION, `r` RESTRICT, `c` CASCADE, `n` SET NULL.
+fn delete_action(action: OnDelete) -> u8 {
+    match action {
+        OnDelete::NoAction => b'a',
+        OnDelete::Restrict => b'r',
+        OnDelete::Cascade => b'c',
+        OnDelete::SetNull => b'n',
+    }
+}
+
 fn pg_constraint(tables: &Tables) -> Relation {
     let mut r = Builder::new(&[
         ("oid", oid::OID),
@@ -1010,6 +1033,7 @@ fn pg_constraint(tables: &Tables) -> Relation {
         ("conrelid", oid::OID),
         ("contypid", oid::OID),
         ("conindid", oid::OID),
+        ("conparentid", oid::OID),
         ("confrelid", oid::OID),
         ("confupdtype", oid::CHAR),
         ("confdeltype", oid::CHAR),
@@ -1025,11 +1049,9 @@ fn pg_constraint(tables: &Tables) -> Relation {
                 (Some(f), Some(p)) => key_index_oid(p, &f.referenced),
                 _ => key_index_oid(t, &c.columns),
             };
-            let (update, delete, matching) = match c.foreign.map(|f| f.on_delete) {
+            let (update, delete, matching) = match c.foreign {
                 None => (b' ', b' ', b' '),
-                Some(OnDelete::NoAction) => (b'a', b'a', b's'),
-                Some(OnDelete::Cascade) => (b'a', b'c', b's'),
-                Some(OnDelete::SetNull) => (b'a', b'n', b's'),
+                Some(f) => (update_action(f.on_update), delete_action(f.on_delete), b's'),
             };
             r.row(vec![
                 o(c.oid),
@@ -1042,6 +1064,7 @@ fn pg_constraint(tables: &Tables) -> Relation {
                 o(def.oid),
                 o(0),
                 o(index),
+                o(0),
                 o(parent.map_or(0, |p| p.def().oid)),
                 ch(update),
                 ch(delete),
