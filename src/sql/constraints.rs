@@ -1,21 +1,43 @@
-//! Constraints a sharded table cannot keep when its rows are spread over
-//! shards: each shard checks a constraint against its own rows only, so a
-//! FOREIGN KEY would miss referenced rows on other shards and a UNIQUE
-//! constraint without the shard key would let equal values live on
-//! different shards. (A UNIQUE constraint that includes the shard key is
-//! kept exactly: equal values share a shard.)
+//! Constraints a table cannot keep when rows are spread over shards:
+//! each shard checks a constraint against its own rows only, so a
+//! FOREIGN KEY to a sharded table would miss referenced rows on other
+//! shards and a UNIQUE constraint of a sharded table without the shard
+//! key would let equal values live on different shards. (A UNIQUE
+//! constraint that includes the shard key is kept exactly: equal values
+//! share a shard.) A reference table is whole on every shard, so its
+//! UNIQUE constraints and FOREIGN KEYs to it hold on each shard alone;
+//! a FOREIGN KEY from it to a sharded table does not.
 
-use sqlparser::ast::{ColumnOption, Expr, Statement as Ast, TableConstraint};
+use sqlparser::ast::{ColumnOption, Expr, ObjectName, Statement as Ast, TableConstraint};
 
-use super::names::fold;
+use super::names::{fold, TableName};
 use super::parse::Statement;
 
 /// The constraint of a `CREATE TABLE` that sharding would break, named
 /// as a feature; `shard_key` is the configured key column, if any (else
-/// the primary key's first column is the key).
-pub fn unshardable_constraint(statement: &Statement, shard_key: Option<&str>) -> Option<String> {
+/// the primary key's first column is the key); `is_reference` tells the
+/// reference tables (kept whole on every shard).
+pub fn unshardable_constraint(
+    statement: &Statement,
+    shard_key: Option<&str>,
+    is_reference: &dyn Fn(&TableName) -> bool,
+) -> Option<String> {
     let Ast::CreateTable(ct) = &statement.ast else {
         return None;
+    };
+    let created = TableName::from_object_name(&ct.name)?;
+    let reference = is_reference(&created);
+    let foreign_key = |target: &ObjectName| {
+        let target = TableName::from_object_name(target)?;
+        match (reference, is_reference(&target)) {
+            (_, true) => None,
+            (true, false) => Some(format!(
+                "a FOREIGN KEY from reference table {created} to sharded table {target}"
+            )),
+            (false, false) => Some(format!(
+                "a FOREIGN KEY constraint to sharded table {target}"
+            )),
+        }
     };
     let column_pk = ct.columns.iter().find_map(|c| {
         c.options
@@ -32,7 +54,8 @@ pub fn unshardable_constraint(statement: &Statement, shard_key: Option<&str>) ->
     });
     let key = shard_key.map(str::to_string).or(column_pk).or(table_pk);
     let unique_without_key = |columns: Vec<String>| {
-        (key.is_none() || !columns.iter().any(|c| Some(c) == key.as_ref())).then(|| {
+        let kept = reference || key.as_ref().is_some_and(|k| columns.contains(k));
+        (!kept).then(|| {
             format!(
                 "a UNIQUE constraint without the shard key column ({})",
                 columns.join(", ")
@@ -41,34 +64,32 @@ pub fn unshardable_constraint(statement: &Statement, shard_key: Option<&str>) ->
     };
     for c in &ct.columns {
         for o in &c.options {
-            match &o.option {
-                ColumnOption::ForeignKey(_) => return Some("a FOREIGN KEY constraint".into()),
-                ColumnOption::Unique(_) => {
-                    if let Some(refused) = unique_without_key(vec![fold(&c.name)]) {
-                        return Some(refused);
-                    }
-                }
-                _ => {}
+            let refused = match &o.option {
+                ColumnOption::ForeignKey(fk) => foreign_key(&fk.foreign_table),
+                ColumnOption::Unique(_) => unique_without_key(vec![fold(&c.name)]),
+                _ => None,
+            };
+            if refused.is_some() {
+                return refused;
             }
         }
     }
     for c in &ct.constraints {
-        match c {
-            TableConstraint::ForeignKey(_) => return Some("a FOREIGN KEY constraint".into()),
-            TableConstraint::Unique(u) => {
-                let columns = u
-                    .columns
+        let refused = match c {
+            TableConstraint::ForeignKey(fk) => foreign_key(&fk.foreign_table),
+            TableConstraint::Unique(u) => unique_without_key(
+                u.columns
                     .iter()
                     .filter_map(|c| match &c.column.expr {
                         Expr::Identifier(i) => Some(fold(i)),
                         _ => None,
                     })
-                    .collect();
-                if let Some(refused) = unique_without_key(columns) {
-                    return Some(refused);
-                }
-            }
-            _ => {}
+                    .collect(),
+            ),
+            _ => None,
+        };
+        if refused.is_some() {
+            return refused;
         }
     }
     None
@@ -79,7 +100,8 @@ mod tests {
     use super::*;
 
     fn refused(sql: &str, key: Option<&str>) -> Option<String> {
-        unshardable_constraint(&crate::sql::parse_single(sql).unwrap(), key)
+        let reference = |t: &TableName| t.name == "r";
+        unshardable_constraint(&crate::sql::parse_single(sql).unwrap(), key, &reference)
     }
 
     #[test]
@@ -94,7 +116,26 @@ mod tests {
         );
         assert_eq!(
             refused("CREATE TABLE e (id text, c uuid, PRIMARY KEY (id), FOREIGN KEY (c) REFERENCES p (uuid))", None).as_deref(),
-            Some("a FOREIGN KEY constraint")
+            Some("a FOREIGN KEY constraint to sharded table p")
+        );
+        assert_eq!(
+            refused("CREATE TABLE e (id text PRIMARY KEY, c uuid REFERENCES r (uuid) ON DELETE CASCADE)", None),
+            None
+        );
+        assert_eq!(
+            refused(
+                "CREATE TABLE r (uuid uuid PRIMARY KEY, name text UNIQUE, up uuid REFERENCES r)",
+                None
+            ),
+            None
+        );
+        assert_eq!(
+            refused(
+                "CREATE TABLE r (uuid uuid PRIMARY KEY, e text REFERENCES e (id))",
+                None
+            )
+            .as_deref(),
+            Some("a FOREIGN KEY from reference table r to sharded table e")
         );
         assert_eq!(
             refused(
