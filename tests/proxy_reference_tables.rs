@@ -5,7 +5,8 @@
 //! ON CONFLICT, UPDATE, DELETE, RETURNING rows once) land on every shard;
 //! reads answer once; a sharded table's FOREIGN KEY to a reference table
 //! and the reference table's UNIQUE constraint are checked on each shard;
-//! a KNN join of the two runs on every shard and is merged by distance;
+//! a KNN join of the two runs on every shard and is merged by distance,
+//! as do queries with subqueries over reference tables;
 //! ON DELETE CASCADE from the reference table runs on each shard; a write
 //! that fails on one shard leaves nothing on any; concurrent writers
 //! neither deadlock nor make the copies differ; and what would give wrong
@@ -150,6 +151,9 @@ async fn writes_reads_and_joins(s: &Setup) {
         "SELECT e.id, c.name, c.meta FROM emb e JOIN coll c ON e.cid = c.uuid ORDER BY e.v <-> '[3, 3]', e.id LIMIT 4 OFFSET 2".into(),
         "SELECT c.name, count(*) FROM emb e, coll c WHERE e.cid = c.uuid GROUP BY c.name ORDER BY c.name".into(),
         "SELECT e.id FROM emb e LEFT JOIN coll c ON e.cid = c.uuid WHERE c.name IS NULL OR c.name = 'two' ORDER BY e.id".into(),
+        "SELECT id FROM emb WHERE cid IN (SELECT uuid FROM coll WHERE name = 'two') ORDER BY id LIMIT 6".into(),
+        "SELECT count(*) FROM emb e WHERE EXISTS (SELECT 1 FROM coll c WHERE c.uuid = e.cid AND c.meta IS NOT NULL)".into(),
+        "SELECT id, (SELECT name FROM coll c WHERE c.uuid = e.cid) FROM emb e WHERE v <-> '[1,1]' < 1.5 ORDER BY id".into(),
         "DELETE FROM coll WHERE name = 'one' RETURNING name".into(),
         "SELECT count(*), min(id) FROM emb".into(),
         "SELECT tag, coll FROM tags ORDER BY tag".into(),

@@ -188,7 +188,7 @@ pub async fn plan(
             };
             let joined = info.tables.len() > 1;
             if all.len() > 1 {
-                refuse_shard_dependent_subqueries(statement)?;
+                refuse_shard_dependent_subqueries(cluster, statement)?;
                 if let Some(problem) = joined
                     .then(|| sql::reference_join_problem(statement, table))
                     .flatten()
@@ -398,8 +398,12 @@ async fn key_shards(
 
 /// Refuses a query whose nested queries would see only the rows of the
 /// shard running them (the rerank's inner query is merged properly and
-/// exempt).
-fn refuse_shard_dependent_subqueries(statement: &sql::Statement) -> Result<(), PgError> {
+/// exempt; one over reference tables only sees the same rows on every
+/// shard).
+fn refuse_shard_dependent_subqueries(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+) -> Result<(), PgError> {
     crate::stack::with_tree(statement.depth, || {
         let sqlparser::ast::Statement::Query(query) = &statement.ast else {
             return Ok(());
@@ -407,7 +411,9 @@ fn refuse_shard_dependent_subqueries(statement: &sql::Statement) -> Result<(), P
         let inner = knn_query(statement)
             .filter(|k| k.rerank.is_some())
             .and_then(|_| derived_subquery(query));
-        if has_shard_dependent_subquery(query, inner) {
+        // Catalog rows (OIDs above all) differ between shards.
+        let sharded = |t: &TableName| !cluster.is_reference(t);
+        if has_shard_dependent_subquery(query, inner, &sharded) {
             return Err(PgError::feature_not_supported(
                 "a subquery in an expression, or a subquery or WITH query with LIMIT, DISTINCT, GROUP BY, aggregates or window functions, is not supported across shards (each shard would compute it over its own rows only)",
             ));
