@@ -25,6 +25,7 @@ mod expr;
 mod functions;
 mod index_expr;
 mod infer;
+mod information_schema;
 mod json_ops;
 mod jsonpath_eval;
 mod overlay;

@@ -2,8 +2,11 @@
 //! by their text (psql's `-E` shows them) and answered from storage's
 //! table definitions. Other `pg_catalog` queries psql sends on the way
 //! (policies, statistics, publications, …) get an empty result, which
-//! psql shows as "none". The proxy's query for a table's columns and
-//! primary key ([`shard_key`]) is answered the same way.
+//! psql shows as "none". Its "Foreign-key constraints:" query runs as an
+//! ordinary query over `pg_constraint`; "Referenced by:" (which asks
+//! `pg_partition_ancestors`) is answered here. The proxy's query for a
+//! table's columns and primary key ([`shard_key`]) is answered the same
+//! way.
 
 use super::expr::like;
 use super::pg_catalog::{self, index_definition, primary_key_definition, unique_definition};
@@ -93,8 +96,52 @@ fn find_relations(sql: &str, tables: &Tables) -> Relation {
     }
 }
 
+/// Whether `table` has FOREIGN KEYs or is referenced by one (PostgreSQL
+/// gives such a table triggers, and psql then asks for both lists).
+fn has_foreign_keys(table: &Table, tables: &Tables) -> bool {
+    let name = &table.def().name;
+    !table.def().constraints.foreign_keys.is_empty()
+        || tables.iter().any(|t| {
+            t.def()
+                .constraints
+                .foreign_keys
+                .iter()
+                .any(|f| &f.table == name)
+        })
+}
+
+/// `\d name`: the FOREIGN KEYs referencing `table` ("Referenced by:"),
+/// by constraint name.
+fn referenced_by(table: &Table, tables: &Tables) -> Relation {
+    let mut found: Vec<(String, &str, String)> = tables
+        .iter()
+        .flat_map(|child| {
+            pg_catalog::constraints(child)
+                .into_iter()
+                .filter(|c| c.foreign.is_some_and(|f| f.table == table.def().name))
+                .map(move |c| {
+                    let definition = pg_catalog::constraint_definition(child, &c, tables);
+                    (c.name, child.def().name.as_str(), definition)
+                })
+        })
+        .collect();
+    found.sort();
+    let rows = found
+        .into_iter()
+        .map(|(name, child, definition)| vec![text(&name), text(child), text(&definition)])
+        .collect();
+    Relation {
+        columns: columns(&[
+            ("conname", oid::NAME),
+            ("ontable", oid::TEXT),
+            ("condef", oid::TEXT),
+        ]),
+        rows,
+    }
+}
+
 /// `\d name`, second query: the relation's kind and flags.
-fn relation_info(table: &Table) -> Relation {
+fn relation_info(table: &Table, tables: &Tables) -> Relation {
     let cols = [
         ("relchecks", oid::INT2),
         ("relkind", oid::CHAR),
@@ -121,7 +168,7 @@ fn relation_info(table: &Table) -> Relation {
             Some(Value::Char(b'r')),
             Some(Value::Bool(has_index)),
             f.clone(),
-            f.clone(),
+            Some(Value::Bool(has_foreign_keys(table, tables))),
             f.clone(),
             f.clone(),
             f.clone(),
@@ -263,7 +310,12 @@ pub fn answer(sql: &str, tables: &Tables, user: &str) -> Result<Option<Relation>
         find_relations(sql, tables)
     } else if sql.starts_with("SELECT c.relchecks") {
         match by_oid("c.oid = '") {
-            Some(t) => relation_info(t),
+            Some(t) => relation_info(t, tables),
+            None => Relation::default(),
+        }
+    } else if sql.contains("pg_catalog.pg_partition_ancestors('") && sql.contains("contype = 'f'") {
+        match by_oid("pg_partition_ancestors('") {
+            Some(t) => referenced_by(t, tables),
             None => Relation::default(),
         }
     } else if sql.contains("i.indisprimary") && sql.contains("::regclass") {
