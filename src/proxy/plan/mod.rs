@@ -4,6 +4,9 @@
 
 mod ddl;
 mod reference;
+mod scalar_subquery;
+
+pub use scalar_subquery::inline as inline_scalar_subqueries;
 
 use std::collections::BTreeSet;
 
