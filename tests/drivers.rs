@@ -427,10 +427,11 @@ fn constraints_match_postgres() {
 }
 
 /// LangChain's PGVector store (langchain-postgres, in the virtual
-/// environment scripts/test.sh makes for it) end to end on a shard and
-/// through two proxies of two shards each — `pgvshard shard` processes and
-/// PostgreSQL servers — with its collection table configured as a
-/// reference table (`reference_tables`): an advisory lock, tables with
+/// environment scripts/test.sh makes for it) end to end on a shard, through
+/// the embedded default (four in-process shards) and through two proxies
+/// of two shards each — `pgvshard shard` processes and PostgreSQL servers
+/// — with its collection table configured as a reference table
+/// (`reference_tables`): an advisory lock, tables with
 /// UNIQUE and FOREIGN KEY … ON DELETE CASCADE, a GIN index, jsonpath and
 /// jsonb_exists filters, the join of its two tables (run on every shard
 /// and merged by distance), deletes and the cascade. Through those
@@ -472,6 +473,7 @@ fn langchain_vector_store_matches_postgres() {
     );
     let on = [
         ("control", t.control.port),
+        ("proxy", t.proxy.port),
         ("shard", t.shard.port),
         ("proxy-2-shards", proxy_ours.port),
         ("proxy-2-postgres", proxy_pg.port),
@@ -484,7 +486,7 @@ fn langchain_vector_store_matches_postgres() {
     );
     assert!(
         out.starts_with("langchain: ")
-            && out.contains(" agree on control, shard, proxy-2-shards, proxy-2-postgres"),
+            && out.contains(" agree on control, proxy, shard, proxy-2-shards, proxy-2-postgres"),
         "{out}"
     );
     runtime.block_on(async {

@@ -5,10 +5,12 @@
 //! ON CONFLICT, UPDATE, DELETE, RETURNING rows once) land on every shard;
 //! reads answer once; a sharded table's FOREIGN KEY to a reference table
 //! and the reference table's UNIQUE constraint are checked on each shard;
-//! a KNN join of the two runs on every shard and is merged by distance;
+//! a KNN join of the two runs on every shard and is merged by distance,
+//! as do queries with subqueries over reference tables;
 //! ON DELETE CASCADE from the reference table runs on each shard; a write
-//! that fails on one shard leaves nothing on any; and what would give
-//! wrong answers is refused with 0A000, naming it.
+//! that fails on one shard leaves nothing on any; concurrent writers
+//! neither deadlock nor make the copies differ; and what would give wrong
+//! answers is refused with 0A000, naming it.
 
 mod pg_support;
 mod shard_support;
@@ -149,6 +151,9 @@ async fn writes_reads_and_joins(s: &Setup) {
         "SELECT e.id, c.name, c.meta FROM emb e JOIN coll c ON e.cid = c.uuid ORDER BY e.v <-> '[3, 3]', e.id LIMIT 4 OFFSET 2".into(),
         "SELECT c.name, count(*) FROM emb e, coll c WHERE e.cid = c.uuid GROUP BY c.name ORDER BY c.name".into(),
         "SELECT e.id FROM emb e LEFT JOIN coll c ON e.cid = c.uuid WHERE c.name IS NULL OR c.name = 'two' ORDER BY e.id".into(),
+        "SELECT id FROM emb WHERE cid IN (SELECT uuid FROM coll WHERE name = 'two') ORDER BY id LIMIT 6".into(),
+        "SELECT count(*) FROM emb e WHERE EXISTS (SELECT 1 FROM coll c WHERE c.uuid = e.cid AND c.meta IS NOT NULL)".into(),
+        "SELECT id, (SELECT name FROM coll c WHERE c.uuid = e.cid) FROM emb e WHERE v <-> '[1,1]' < 1.5 ORDER BY id".into(),
         "DELETE FROM coll WHERE name = 'one' RETURNING name".into(),
         "SELECT count(*), min(id) FROM emb".into(),
         "SELECT tag, coll FROM tags ORDER BY tag".into(),
@@ -255,6 +260,79 @@ async fn failed_writes_leave_nothing(s: &Setup) {
     }
 }
 
+/// `ALTER TABLE … ADD` of a FOREIGN KEY to a reference table and of a
+/// UNIQUE constraint on one pass the proxy and hold on each shard (a
+/// `pgvshard shard` has no ALTER TABLE … ADD CONSTRAINT yet).
+async fn constraints_added_later(s: &Setup) {
+    for sql in [
+        "ALTER TABLE emb ADD COLUMN tag text REFERENCES tags (tag) ON DELETE SET NULL",
+        "ALTER TABLE coll ADD COLUMN n int DEFAULT 7, ADD CONSTRAINT coll_n UNIQUE (n, name)",
+        "INSERT INTO emb VALUES ('t1', NULL, '[1,1]', 'x', 'nosuch')",
+        "INSERT INTO emb VALUES ('t1', NULL, '[1,1]', 'x', 'b'), ('t2', NULL, '[2,1]', 'y', 'b'), ('t3', NULL, '[3,1]', 'z', 'c')",
+        "DELETE FROM tags WHERE tag = 'b'",
+        "SELECT id, tag FROM emb WHERE id LIKE 't%' ORDER BY id",
+        "SELECT name, n FROM coll ORDER BY name",
+    ] {
+        s.same(sql).await;
+    }
+}
+
+/// Clients writing the same reference rows at once through the proxy
+/// neither deadlock (each statement takes the first shard's row locks
+/// before the others') nor leave the copies different. A pgvshard shard
+/// may refuse a conflicting transaction with 40001 (first committer
+/// wins); PostgreSQL shards make it wait.
+async fn concurrent_writes_keep_the_copies_equal(s: &Setup, conflicts_may_fail: bool) {
+    let proxy = connect_to(s.proxy.port).await.expect("proxy");
+    proxy
+        .batch_execute(&format!(
+            "INSERT INTO coll VALUES ({}, 'hot', NULL)",
+            uuid(500)
+        ))
+        .await
+        .expect("the hot row");
+    let writers = (0..4u32).map(|w| {
+        let port = s.proxy.port;
+        tokio::spawn(async move {
+            let client = connect_to(port).await.expect("proxy");
+            let mut failed = Vec::new();
+            for i in 0..12u32 {
+                let statements = [
+                    format!("UPDATE coll SET meta = '{{\"w\": {w}, \"i\": {i}}}' WHERE name = 'hot'"),
+                    format!("INSERT INTO coll VALUES ({}, 'w{w}-{i}', NULL)", uuid(600 + w * 100 + i)),
+                    format!("BEGIN; UPDATE coll SET name = name WHERE name = 'hot'; INSERT INTO tags VALUES ('w{w}-{i}', {}); COMMIT", uuid(500)),
+                ];
+                for sql in statements {
+                    if let Err(e) = client.batch_execute(&sql).await {
+                        failed.push(shard_support::sqlstate(&e));
+                        client.batch_execute("ROLLBACK").await.ok();
+                    }
+                }
+            }
+            failed
+        })
+    });
+    let all = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        futures_util::future::join_all(writers),
+    )
+    .await
+    .expect("concurrent writers to a reference table finish (no deadlock)");
+    for failed in all {
+        let failed = failed.expect("writer");
+        let allowed = |code: &String| conflicts_may_fail && code == "40001";
+        assert!(failed.iter().all(allowed), "{failed:?}");
+    }
+    for sql in [
+        "SELECT uuid, name, meta FROM coll ORDER BY name",
+        "SELECT tag, coll FROM tags ORDER BY tag",
+    ] {
+        let copies = s.on_shards(sql).await;
+        assert!(copies[0].as_ref().is_ok_and(|rows| rows.len() > 1), "{sql}");
+        assert_eq!(copies[0], copies[1], "{sql}");
+    }
+}
+
 /// What a reference table cannot do right across shards is refused,
 /// naming it.
 async fn refusals(s: &Setup) {
@@ -278,6 +356,18 @@ async fn refusals(s: &Setup) {
         (
             "CREATE TABLE public.tags (id bigserial PRIMARY KEY)",
             "a serial column (id) in reference table public.tags is not supported: each shard would compute its own value",
+        ),
+        (
+            "ALTER TABLE emb ADD COLUMN tag text REFERENCES emb (id)",
+            "a FOREIGN KEY constraint to sharded table emb is not supported across shards",
+        ),
+        (
+            "ALTER TABLE emb ADD CONSTRAINT emb_doc UNIQUE (doc)",
+            "a UNIQUE constraint without the shard key column (doc) is not supported across shards",
+        ),
+        (
+            "ALTER TABLE coll ALTER COLUMN meta SET DEFAULT to_jsonb(clock_timestamp())",
+            "a column default calling clock_timestamp() (meta) in reference table coll is not supported: each shard would compute its own value",
         ),
         (
             "SELECT c.name, count(e.id) FROM coll c LEFT JOIN emb e ON e.cid = c.uuid GROUP BY c.name",
@@ -314,6 +404,7 @@ async fn refusals(s: &Setup) {
 async fn reference_tables_over_pgvshard_shards() {
     let (setup, _shards) = over_pgvshard_shards("reference-ours").await;
     writes_reads_and_joins(&setup).await;
+    concurrent_writes_keep_the_copies_equal(&setup, true).await;
     let (setup, _shards) = over_pgvshard_shards("reference-ours-failed").await;
     failed_writes_leave_nothing(&setup).await;
     refusals(&setup).await;
@@ -323,6 +414,8 @@ async fn reference_tables_over_pgvshard_shards() {
 async fn reference_tables_over_postgres_shards() {
     let (setup, _shards) = over_postgres_shards("reference-pg").await;
     writes_reads_and_joins(&setup).await;
+    constraints_added_later(&setup).await;
+    concurrent_writes_keep_the_copies_equal(&setup, false).await;
     let (setup, _shards) = over_postgres_shards("reference-pg-failed").await;
     failed_writes_leave_nothing(&setup).await;
     refusals(&setup).await;

@@ -1019,6 +1019,7 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:6432");
         assert_eq!(c.metrics_addr().unwrap().unwrap().port(), 9632);
         assert!(c.cache.enabled);
+        assert_eq!(c.reference_tables, ["langchain_pg_collection"]);
         let e = ProxyConfig::from_yaml("shards:\n  - name: a\n    kind: embedded\n").unwrap_err();
         assert_eq!(e.path, "shards[0].data_dir");
     }

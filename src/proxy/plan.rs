@@ -9,8 +9,8 @@ use super::route::Cluster;
 use crate::sql::{
     self, aggregate_plan, distinct_plan, has_shard_dependent_subquery, insert_key_values,
     insert_with_rows, knn_query, rewrite_distinct_on_for_shard, rewrite_knn_for_shard,
-    rewrite_sorted_for_shard, where_key_values, AggregatePlan, Bound, DdlInfo, OutputColumn,
-    RowKey, SortKey, StatementKind, TableName,
+    rewrite_sorted_for_shard, where_key_values, AggregatePlan, Bound, DdlAction, DdlInfo,
+    OutputColumn, RowKey, SortKey, StatementKind, TableName,
 };
 use crate::wire::{Params, PgError};
 
@@ -188,7 +188,7 @@ pub async fn plan(
             };
             let joined = info.tables.len() > 1;
             if all.len() > 1 {
-                refuse_shard_dependent_subqueries(statement)?;
+                refuse_shard_dependent_subqueries(cluster, statement)?;
                 if let Some(problem) = joined
                     .then(|| sql::reference_join_problem(statement, table))
                     .flatten()
@@ -233,18 +233,31 @@ pub async fn plan(
             };
             Ok(Route::on("scatter", shards, text, Combine::Concat, true))
         }
-        StatementKind::Ddl(DdlInfo { tables, .. }) => {
-            if all.len() > 1 {
-                let key = tables
-                    .first()
-                    .and_then(|t| cluster.configured_key(&t.to_string()));
+        StatementKind::Ddl(DdlInfo { tables, action }) => {
+            // The key of a table altered is its own (an unknown table is
+            // left to the shards' error); a table created has its
+            // configured key or its primary key.
+            let key = match (action, tables.first()) {
+                (DdlAction::AlterTable, Some(t)) if all.len() > 1 => {
+                    cluster.table(t).await.ok().map(|i| i.key.clone())
+                }
+                (_, t) => Some(
+                    t.and_then(|t| cluster.configured_key(&t.to_string()))
+                        .map(str::to_string),
+                ),
+            };
+            if let (true, Some(key)) = (all.len() > 1, key) {
                 let is_reference = |t: &TableName| cluster.is_reference(t);
-                if let Some(feature) = sql::unshardable_constraint(statement, key, &is_reference) {
+                if let Some(feature) =
+                    sql::unshardable_constraint(statement, key.as_deref(), &is_reference)
+                {
                     return Err(PgError::feature_not_supported(format!(
                         "{feature} is not supported across shards"
                     ))
                     .with_hint("Each shard would check it against its own rows only. A table named in reference_tables (proxy configuration) is whole on every shard: UNIQUE constraints on it and FOREIGN KEYs to it hold."));
                 }
+            }
+            if all.len() > 1 {
                 if let Some(column) = tables
                     .first()
                     .filter(|t| cluster.is_reference(t))
@@ -385,8 +398,12 @@ async fn key_shards(
 
 /// Refuses a query whose nested queries would see only the rows of the
 /// shard running them (the rerank's inner query is merged properly and
-/// exempt).
-fn refuse_shard_dependent_subqueries(statement: &sql::Statement) -> Result<(), PgError> {
+/// exempt; one over reference tables only sees the same rows on every
+/// shard).
+fn refuse_shard_dependent_subqueries(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+) -> Result<(), PgError> {
     crate::stack::with_tree(statement.depth, || {
         let sqlparser::ast::Statement::Query(query) = &statement.ast else {
             return Ok(());
@@ -394,7 +411,9 @@ fn refuse_shard_dependent_subqueries(statement: &sql::Statement) -> Result<(), P
         let inner = knn_query(statement)
             .filter(|k| k.rerank.is_some())
             .and_then(|_| derived_subquery(query));
-        if has_shard_dependent_subquery(query, inner) {
+        // Catalog rows (OIDs above all) differ between shards.
+        let sharded = |t: &TableName| !cluster.is_reference(t);
+        if has_shard_dependent_subquery(query, inner, &sharded) {
             return Err(PgError::feature_not_supported(
                 "a subquery in an expression, or a subquery or WITH query with LIMIT, DISTINCT, GROUP BY, aggregates or window functions, is not supported across shards (each shard would compute it over its own rows only)",
             ));

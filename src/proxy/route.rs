@@ -178,9 +178,7 @@ impl Cluster {
 
 /// The key and columns of table `name` as the shard behind `chan` has them.
 async fn catalog(chan: &mut dyn ShardChannel, name: &str) -> Result<TableInfo, PgError> {
-    // One text both kinds of shard answer: real PostgreSQL runs it, a
-    // pgvshard shard recognises it (its catalog answers psql's and
-    // this query from its table definitions).
+    // One text both kinds of shard run over their system catalog.
     let sql = format!(
         "SELECT a.attname::text, COALESCE(a.attnum = i.indkey[0], false) \
          FROM pg_catalog.pg_attribute a \

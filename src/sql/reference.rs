@@ -16,7 +16,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    self, ColumnOption, DataType, Expr, JoinOperator, SetExpr, TableFactor, TableWithJoins,
+    self, AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, DataType, Expr,
+    JoinOperator, SetExpr, TableFactor, TableWithJoins, Visit,
 };
 
 use super::classify::tables_in;
@@ -63,69 +64,66 @@ pub fn tables_named(statement: &Statement) -> Vec<TableName> {
 /// The first function `statement` calls whose value each shard computes
 /// for itself (`now`, `random`, `nextval`, …), by name.
 pub fn per_shard_function(statement: &Statement) -> Option<String> {
-    crate::stack::with_tree(statement.depth, || {
-        let mut found = None;
-        let _ = ast::visit_expressions(&statement.ast, |e| {
-            if let Expr::Function(f) = e {
-                let name = f.name.0.last().and_then(|p| p.as_ident()).map(fold);
-                if let Some(name) = name.filter(|n| PER_SHARD_FUNCTIONS.contains(&n.as_str())) {
-                    found = Some(name);
-                    return ControlFlow::Break(());
-                }
+    crate::stack::with_tree(statement.depth, || per_shard_call(&statement.ast))
+}
+
+fn per_shard_call<V: Visit>(node: &V) -> Option<String> {
+    let mut found = None;
+    let _ = ast::visit_expressions(node, |e| {
+        if let Expr::Function(f) = e {
+            let name = f.name.0.last().and_then(|p| p.as_ident()).map(fold);
+            if let Some(name) = name.filter(|n| PER_SHARD_FUNCTIONS.contains(&n.as_str())) {
+                found = Some(name);
+                return ControlFlow::Break(());
             }
-            ControlFlow::Continue(())
-        });
-        found
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// A column that `CREATE TABLE` or `ALTER TABLE` gives a value each shard
+/// would compute for itself — serial, identity, or a default calling such
+/// a function — named as a feature.
+pub fn per_shard_default(statement: &Statement) -> Option<String> {
+    crate::stack::with_tree(statement.depth, || match &statement.ast {
+        ast::Statement::CreateTable(ct) => ct.columns.iter().find_map(column_per_shard_value),
+        ast::Statement::AlterTable(at) => at.operations.iter().find_map(|op| match op {
+            AlterTableOperation::AddColumn { column_def, .. } => column_per_shard_value(column_def),
+            AlterTableOperation::AlterColumn {
+                column_name,
+                op: AlterColumnOperation::SetDefault { value },
+            } => per_shard_call(value)
+                .map(|f| format!("a column default calling {f}() ({})", fold(column_name))),
+            _ => None,
+        }),
+        _ => None,
     })
 }
 
-/// A column of a `CREATE TABLE` whose value each shard would compute for
-/// itself — serial, identity, or a default calling such a function —
-/// named as a feature.
-pub fn per_shard_default(statement: &Statement) -> Option<String> {
-    crate::stack::with_tree(statement.depth, || {
-        let ast::Statement::CreateTable(ct) = &statement.ast else {
-            return None;
-        };
-        ct.columns.iter().find_map(|c| {
-            let column = fold(&c.name);
-            if let DataType::Custom(name, mods) = &c.data_type {
-                let ty = name.0.last().and_then(|p| p.as_ident()).map(fold);
-                let serial = ty.as_deref().is_some_and(|t| {
-                    matches!(
-                        t,
-                        "serial" | "serial2" | "serial4" | "serial8" | "smallserial" | "bigserial"
-                    )
-                });
-                if serial && mods.is_empty() {
-                    return Some(format!("a serial column ({column})"));
-                }
-            }
-            c.options.iter().find_map(|o| match &o.option {
-                ColumnOption::Generated {
-                    generation_expr: None,
-                    ..
-                } => Some(format!("an identity column ({column})")),
-                ColumnOption::Default(e) => {
-                    let mut function = None;
-                    let _ = ast::visit_expressions(e, |e| {
-                        if let Expr::Function(f) = e {
-                            function = f.name.0.last().and_then(|p| p.as_ident()).map(fold);
-                            if function
-                                .as_deref()
-                                .is_some_and(|n| PER_SHARD_FUNCTIONS.contains(&n))
-                            {
-                                return ControlFlow::Break(());
-                            }
-                            function = None;
-                        }
-                        ControlFlow::Continue(())
-                    });
-                    function.map(|f| format!("a column default calling {f}() ({column})"))
-                }
-                _ => None,
-            })
-        })
+fn column_per_shard_value(c: &ColumnDef) -> Option<String> {
+    let column = fold(&c.name);
+    if let DataType::Custom(name, mods) = &c.data_type {
+        let ty = name.0.last().and_then(|p| p.as_ident()).map(fold);
+        let serial = ty.as_deref().is_some_and(|t| {
+            matches!(
+                t,
+                "serial" | "serial2" | "serial4" | "serial8" | "smallserial" | "bigserial"
+            )
+        });
+        if serial && mods.is_empty() {
+            return Some(format!("a serial column ({column})"));
+        }
+    }
+    c.options.iter().find_map(|o| match &o.option {
+        ColumnOption::Generated {
+            generation_expr: None,
+            ..
+        } => Some(format!("an identity column ({column})")),
+        ColumnOption::Default(e) => {
+            per_shard_call(e).map(|f| format!("a column default calling {f}() ({column})"))
+        }
+        _ => None,
     })
 }
 
@@ -266,6 +264,20 @@ mod tests {
         assert_eq!(
             per_shard_default(&s(
                 "CREATE TABLE c (id uuid PRIMARY KEY, n int DEFAULT 0, name text NOT NULL UNIQUE)"
+            )),
+            None
+        );
+        assert_eq!(
+            per_shard_default(&s("ALTER TABLE c ADD COLUMN n serial")).as_deref(),
+            Some("a serial column (n)")
+        );
+        assert_eq!(
+            per_shard_default(&s("ALTER TABLE c ALTER COLUMN at SET DEFAULT now()")).as_deref(),
+            Some("a column default calling now() (at)")
+        );
+        assert_eq!(
+            per_shard_default(&s(
+                "ALTER TABLE c ADD COLUMN n int DEFAULT 1, ALTER COLUMN m SET DEFAULT 2"
             )),
             None
         );

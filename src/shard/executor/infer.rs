@@ -4,6 +4,7 @@
 
 use super::arrays;
 use super::expr::{function_args, function_name, number, qualified, Chain, Row, Scope};
+use super::regex_match;
 use super::types::cast_target;
 use crate::sql::{distance_operator, placeholder_index};
 use crate::wire::types::oid;
@@ -167,9 +168,14 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
             | Expr::Like { .. }
             | Expr::ILike { .. } => plain(oid::BOOL),
             Expr::UnaryOp { expr, .. } => infer(expr, cols, env),
+            Expr::Collate { expr, .. } => infer(expr, cols, env),
             Expr::BinaryOp { left, op, right } => {
                 if distance_operator(op).is_some() {
                     return plain(oid::FLOAT8);
+                }
+                let op = &regex_match::qualified_builtin(op).unwrap_or_else(|| op.clone());
+                if regex_match::regex_operator(op).is_some() {
+                    return plain(oid::BOOL);
                 }
                 match op {
                     BinaryOperator::Eq
@@ -250,7 +256,8 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "sparsevec_cmp" => plain(oid::INT4),
                     "round" => plain(oid::FLOAT8),
                     "gen_random_uuid" => plain(oid::UUID),
-                    "to_regtype" | "to_regclass" => plain(oid::OID),
+                    "to_regtype" | "pg_typeof" => plain(oid::REGTYPE),
+                    "to_regclass" | "pg_partition_ancestors" => plain(oid::REGCLASS),
                     "pg_table_is_visible"
                     | "pg_type_is_visible"
                     | "pg_function_is_visible"
@@ -338,7 +345,7 @@ fn figure_name(expr: &Expr) -> (String, u8) {
             strong(parts.last().map_or_else(String::new, |p| p.value.clone()))
         }
         Expr::Function(f) => strong(function_name(f)),
-        Expr::Nested(e) => figure_name(e),
+        Expr::Nested(e) | Expr::Collate { expr: e, .. } => figure_name(e),
         Expr::Case { .. } => strong("case".to_string()),
         Expr::Array(_) => strong("array".to_string()),
         Expr::CompoundFieldAccess { root, access_chain } => match access_chain.split_last() {

@@ -3,7 +3,7 @@
 //! are `name` (PostgreSQL's `sql_identifier` domain) or `varchar` (its
 //! `character_data` and `yes_or_no` domains), as PostgreSQL sends them.
 
-use super::pg_catalog::{constraints, i4, sorted_tables, text, Builder, ConstraintInfo};
+use super::pg_catalog::{self, constraints, i4, sorted_tables, text, Builder, ConstraintInfo};
 use super::select::Relation;
 use crate::shard::datum::Datum;
 use crate::shard::storage::{ForeignKey, OnDelete, OnUpdate, TableDef, Tables};
@@ -84,7 +84,7 @@ pub fn relation(name: &str, tables: &Tables, session: &Session) -> Option<Relati
                         text(&def.name),
                         text(&c.name),
                         i4(i as i32 + 1),
-                        c.shown_default().and_then(text),
+                        pg_catalog::shown_default(c).as_deref().and_then(text),
                         text(if nullable { "YES" } else { "NO" }),
                         text(&data_type),
                         max_len,

@@ -13,10 +13,13 @@
 use super::information_schema;
 use super::select::{Column, Relation};
 use crate::shard::datum::Datum;
-use crate::shard::storage::{ForeignKey, IndexMethod, OnDelete, OnUpdate, Table, Tables};
+use crate::shard::storage::{
+    ColumnDef, ForeignKey, IndexMethod, OnDelete, OnUpdate, Table, Tables,
+};
 use crate::wire::types::{self, oid, PgType};
 use crate::wire::{Array, Session, Value};
 use ann::{Metric, VectorType};
+use std::collections::HashSet;
 
 /// `pg_catalog`'s namespace OID.
 pub const PG_CATALOG_OID: u32 = 11;
@@ -606,6 +609,18 @@ fn pg_class(tables: &Tables) -> Relation {
         ("reloptions", TEXT_ARRAY),
         ("relpartbound", oid::TEXT),
     ]);
+    // A foreign key is carried out by triggers on both of its tables in
+    // PostgreSQL, and psql asks for constraints only where there are some.
+    let with_triggers: HashSet<u32> = tables
+        .iter()
+        .flat_map(|t| {
+            let def = t.def();
+            def.constraints.foreign_keys.iter().flat_map(move |f| {
+                let referenced = tables.get(&f.table).map(|r| r.def().oid);
+                std::iter::once(def.oid).chain(referenced)
+            })
+        })
+        .collect();
     let mut add =
         |id: u32, name: &str, kind: u8, am: u32, natts: usize, has_index: bool, options: Datum| {
             r.row(vec![
@@ -629,7 +644,7 @@ fn pg_class(tables: &Tables) -> Relation {
                 i2(natts as i16),
                 i2(0),
                 b(false),
-                b(false),
+                b(with_triggers.contains(&id)),
                 b(false),
                 b(false),
                 b(false),
@@ -799,9 +814,9 @@ fn pg_attrdef(tables: &Tables) -> Relation {
     for t in sorted_tables(tables) {
         let def = t.def();
         for (i, c) in def.columns.iter().enumerate() {
-            if let Some(d) = c.shown_default() {
+            if let Some(d) = shown_default(c) {
                 let id = PKEY_OID_BASE / 2 + def.oid * 64 + i as u32;
-                r.row(vec![o(id), o(def.oid), i2(i as i16 + 1), text(d)]);
+                r.row(vec![o(id), o(def.oid), i2(i as i16 + 1), text(&d)]);
             }
         }
     }
@@ -955,7 +970,7 @@ pub(super) fn constraints(table: &Table) -> Vec<ConstraintInfo<'_>> {
 
 /// `FOREIGN KEY (a) REFERENCES p(id) ON DELETE CASCADE`, `UNIQUE (a, b)`
 /// or `PRIMARY KEY (id)` as `pg_get_constraintdef` prints them.
-pub(super) fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> String {
+fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> String {
     let def = table.def();
     let Some(fk) = c.foreign else {
         return match c.kind {
@@ -1381,6 +1396,33 @@ fn pg_collation() -> Relation {
         ]);
     }
     r.done()
+}
+
+/// A column's default as `pg_get_expr` deparses it: a string constant
+/// carries its column's type (`'x'::text`), as does a negative number
+/// (`'-1'::integer`); anything else as written.
+pub(super) fn shown_default(col: &ColumnDef) -> Option<String> {
+    let d = col.shown_default()?;
+    let type_oid = super::types::type_oid(col.ty);
+    let typed = |literal: &str| {
+        format_type(type_oid, None)
+            .map_or_else(|| literal.to_string(), |t| format!("{literal}::{t}"))
+    };
+    let quoted = d.len() >= 2
+        && d.starts_with('\'')
+        && d.ends_with('\'')
+        && !d[1..d.len() - 1].replace("''", "").contains('\'');
+    let numeric_or_bool = matches!(
+        type_oid,
+        oid::INT2 | oid::INT4 | oid::INT8 | oid::FLOAT4 | oid::FLOAT8 | oid::BOOL
+    );
+    Some(if quoted && !numeric_or_bool {
+        typed(d)
+    } else if d.starts_with('-') && d[1..].parse::<f64>().is_ok() {
+        typed(&format!("'{d}'"))
+    } else {
+        d.to_string()
+    })
 }
 
 /// `format_type(type, typmod)`: the type's SQL name with its modifier.

@@ -827,9 +827,6 @@ fn finish_write(
 
 fn read(job: &Job) -> Result<Outcome, PgError> {
     crate::stack::with_tree(job.stmt.depth, || {
-        if let Some(o) = catalog::answer(&job.stmt, &job.shard, &job.globals)? {
-            return Ok(o);
-        }
         let Ast::Query(q) = &job.stmt.ast else {
             return Err(PgError::internal("not a query"));
         };
@@ -1201,13 +1198,12 @@ fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {
                 show(session, &name)?.rows.unwrap_or_default()
             }
             (_, StatementKind::Explain { .. }) => explain::columns(),
-            (Ast::Query(q), _) => match catalog::describe(&job.stmt, &job.shard)? {
-                Some(rel) => rel,
-                None => job.with_ctx(true, |ctx| match reads_unmodeled_catalog(job, ctx) {
+            (Ast::Query(q), _) => {
+                job.with_ctx(true, |ctx| match reads_unmodeled_catalog(job, ctx) {
                     true => Ok(Relation::default()),
                     false => run_query(q, ctx),
-                })?,
-            },
+                })?
+            }
             (Ast::Insert(ins), StatementKind::Insert(t)) => {
                 let tables = job.shard.db.read().map_err(storage_error)?;
                 dml::returning_columns(&tables, &t.name, ins.returning.as_ref(), &job.param_types)?

@@ -184,7 +184,7 @@ impl ByteWriter {
                 self.u8(15);
                 self.u8(*c);
             }
-            Value::Oid(o) => {
+            Value::Oid(o) | Value::Reg { oid: o, .. } => {
                 self.u8(16);
                 self.u32(*o);
             }
