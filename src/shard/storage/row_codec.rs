@@ -153,6 +153,7 @@ impl ByteWriter {
             Value::Vector(v) => {
                 self.u8(11);
                 self.u32(v.dims() as u32);
+                self.buf.reserve(4 * v.dims());
                 for x in v.as_slice() {
                     self.buf.extend_from_slice(&x.to_le_bytes());
                 }
