@@ -239,11 +239,14 @@ fn array_fill(args: &[Datum]) -> Result<Datum, PgError> {
 }
 
 /// `cardinality`, `array_length`, `array_lower`, `array_upper` (of a
-/// one-dimensional array, dimension 1), `array_fill`, or `None` for
-/// another name.
+/// one-dimensional array, dimension 1), `array_fill`, `array_to_string`,
+/// or `None` for another name.
 pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgError>> {
     if (name, args.len()) == ("array_fill", 2) {
         return Some(array_fill(args));
+    }
+    if name == "array_to_string" && matches!(args.len(), 2 | 3) {
+        return array_to_string(args);
     }
     if !matches!(
         (name, args.len()),
@@ -267,6 +270,25 @@ pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgErro
         ("array_upper", 2) if dim() && len > 0 => Some(Value::Int4(lower + len - 1)),
         _ => None,
     }))
+}
+
+/// `array_to_string(array, delimiter [, null_string])`: the elements' text
+/// joined by the delimiter, NULLs left out unless `null_string` is given.
+fn array_to_string(args: &[Datum]) -> Option<Result<Datum, PgError>> {
+    let (items, delimiter) = match (&args[0], &args[1]) {
+        (Some(Value::Array(a)), Some(d)) => (&a.items, d.to_text()),
+        (None, _) | (_, None) => return Some(Ok(None)),
+        _ => return None,
+    };
+    let null_text = args.get(2).cloned().flatten().map(|v| v.to_text());
+    let parts: Vec<String> = items
+        .iter()
+        .filter_map(|item| match item {
+            Some(v) => Some(v.to_text()),
+            None => null_text.clone(),
+        })
+        .collect();
+    Some(Ok(Some(Value::Text(parts.join(&delimiter)))))
 }
 
 /// True for the set-returning functions a select list may call.
