@@ -30,6 +30,7 @@ mod jsonpath_eval;
 mod overlay;
 mod pg_catalog;
 mod plan;
+mod prepared_knn;
 mod psql;
 mod referential;
 mod replication_views;
