@@ -13,6 +13,11 @@ call overhead (a few µs), so their one-call-for-all-queries figure (one
 thread, no per-query overhead) is measured too, and the ratio is taken
 against whichever of the two is faster.
 
+Each pass is timed twice: by the wall clock (QPS) and by the searching
+thread's CPU time (CPU QPS: queries per CPU second). On a machine where
+other processes compete for the cores, wall QPS also counts the time a
+search waits for a core, CPU QPS does not; both ratios are printed.
+
 Per system and ef the table gives the median over rounds (spread = min-max).
 At each recall target every system is taken at its lowest ef whose median
 recall reaches it; the ratio to the faster peer is computed within each round
@@ -65,24 +70,30 @@ def recall(found, gt):
     return float(np.mean([len(set(map(int, f)) & set(map(int, g))) / 10 for f, g in zip(found, gt)]))
 
 
+def timed(run, n):
+    """Runs `run()` PASSES times; (best wall QPS, best CPU QPS, last result)
+    for `n` queries a pass (CPU: the calling thread's, where single-thread
+    searches run)."""
+    wall = cpu = 0.0
+    out = None
+    for _ in range(PASSES):
+        c0, t0 = time.thread_time(), time.perf_counter()
+        out = run()
+        t1, c1 = time.perf_counter(), time.thread_time()
+        wall = max(wall, n / (t1 - t0))
+        cpu = max(cpu, n / max(c1 - c0, 1e-9))
+    return wall, cpu, out
+
+
 def time_per_call(one, queries):
     for i in range(min(WARMUP, len(queries))):
         one(queries[i:i + 1])
-    best, found = 0.0, None
-    for _ in range(PASSES):
-        t0 = time.perf_counter()
-        found = [one(queries[i:i + 1]) for i in range(len(queries))]
-        best = max(best, len(queries) / (time.perf_counter() - t0))
-    return best, found
+    return timed(lambda: [one(queries[i:i + 1]) for i in range(len(queries))], len(queries))
 
 
 def time_batch(batch, queries):
-    best = 0.0
-    for _ in range(PASSES):
-        t0 = time.perf_counter()
-        batch(queries)
-        best = max(best, len(queries) / (time.perf_counter() - t0))
-    return best
+    wall, cpu, _ = timed(lambda: batch(queries), len(queries))
+    return wall, cpu
 
 
 class Hnswlib:
@@ -99,9 +110,9 @@ class Hnswlib:
 
     def run(self, ef, queries):
         self.index.set_ef(ef)
-        qps, found = time_per_call(lambda q: self.index.knn_query(q, k=10, num_threads=1)[0][0], queries)
-        batch = time_batch(lambda q: self.index.knn_query(q, k=10, num_threads=1), queries)
-        return found, qps, batch
+        qps, cpu, found = time_per_call(lambda q: self.index.knn_query(q, k=10, num_threads=1)[0][0], queries)
+        batch, batch_cpu = time_batch(lambda q: self.index.knn_query(q, k=10, num_threads=1), queries)
+        return found, max(qps, batch), max(cpu, batch_cpu)
 
 
 class FaissHnsw:
@@ -128,9 +139,9 @@ class FaissHnsw:
             queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
         self.faiss.omp_set_num_threads(1)
         self.index.hnsw.efSearch = ef
-        qps, found = time_per_call(lambda q: self.index.search(q, 10)[1][0], queries)
-        batch = time_batch(lambda q: self.index.search(q, 10), queries)
-        return found, qps, batch
+        qps, cpu, found = time_per_call(lambda q: self.index.search(q, 10)[1][0], queries)
+        batch, batch_cpu = time_batch(lambda q: self.index.search(q, 10), queries)
+        return found, max(qps, batch), max(cpu, batch_cpu)
 
 
 class Ours:
@@ -170,7 +181,8 @@ def bench_dataset(path, a):
     ours = [Ours(a.binary, walk, path, a.ef, a.nq) for walk in a.walk]
     peers = [Hnswlib(metric, base), FaissHnsw(metric, base)]
     systems = ours + peers
-    # results[system][ef] = list of (recall, qps, batch_qps) per round
+    # results[system][ef] = list of (recall, qps, cpu_qps) per round; a
+    # peer's QPS is the faster of per call and one call for all queries
     results = {s.name: {ef: [] for ef in a.ef} for s in systems}
     builds = {**{o.name: [] for o in ours}, **{p.name: [p.build_s] for p in peers}}
     memory = {p.name: p.memory for p in peers}
@@ -183,27 +195,26 @@ def bench_dataset(path, a):
                 rows = s.round()
                 for ef in a.ef:
                     row = rows[ef]
-                    results[s.name][ef].append((row["recall"], row["qps"], row["qps"]))
+                    results[s.name][ef].append((row["recall"], row["qps"], row["cpu_qps"]))
                 any_row = next(iter(rows.values()))
                 builds[s.name].append(any_row["build_s"])
                 memory[s.name] = any_row["memory_bytes"] + len(base) * base.shape[1] * 4
                 index_only[s.name] = any_row["memory_bytes"]
             else:
                 for ef in a.ef:
-                    found, qps, batch = s.run(ef, queries)
-                    results[s.name][ef].append((recall(found, gt), qps, batch))
+                    found, qps, cpu = s.run(ef, queries)
+                    results[s.name][ef].append((recall(found, gt), qps, cpu))
             print(f"  round {r + 1}: {s.name} {time.perf_counter() - t0:.0f}s", file=sys.stderr,
                   flush=True)
 
-    print("\n| ef | " + " | ".join(f"{s} recall | {s} QPS" for s in results) + " |")
-    print("|---|" + "---|---|" * len(results))
+    print("\n| ef | " + " | ".join(f"{s} recall | {s} QPS | {s} CPU QPS" for s in results) + " |")
+    print("|---|" + "---|---|---|" * len(results))
     for ef in a.ef:
         cells = []
         for s in results:
             runs = results[s][ef]
             rec = statistics.median(x[0] for x in runs)
-            qps = [max(x[1], x[2]) for x in runs]
-            cells += [f"{rec:.4f}", fmt_spread(qps)]
+            cells += [f"{rec:.4f}", fmt_spread([x[1] for x in runs]), fmt_spread([x[2] for x in runs])]
         print(f"| {ef} | " + " | ".join(cells) + " |")
 
     print("\nPeers' QPS is the faster of one query per call and one call for all queries "
@@ -215,9 +226,10 @@ def bench_dataset(path, a):
     for name, size in index_only.items():
         print(f"| {name}: index alone (the f32 vectors stay in the table) | | {size / 2**20:.1f} |")
 
-    print("\n| recall@10 | " + " | ".join(results) + " | " +
+    clocks = (("wall", 1), ("CPU", 2))
+    print("\n| recall@10 | clock | " + " | ".join(results) + " | " +
           " | ".join(f"{o.name} / faster peer" for o in ours) + " |")
-    print("|---|" + "---|" * (len(results) + len(ours)))
+    print("|---|---|" + "---|" * (len(results) + len(ours)))
     for target in TARGETS:
         # Recall hardly moves between rounds, QPS does: each system is taken
         # at its lowest ef whose median recall reaches the target, and the
@@ -227,28 +239,31 @@ def bench_dataset(path, a):
         for s in results:
             chosen[s] = next((ef for ef in a.ef
                               if statistics.median(x[0] for x in results[s][ef]) >= target), None)
-        cells = []
-        for s in results:
-            ef = chosen[s]
-            if ef is None:
-                cells.append("not reached")
-                continue
-            runs = results[s][ef]
-            qps = statistics.median(max(x[1], x[2]) for x in runs)
-            cells.append(f"{qps:,.0f} QPS (ef {ef}, recall {statistics.median(x[0] for x in runs):.4f})")
-        for o in ours:
-            per_round = []
-            for r in range(a.rounds):
-                peer = max((max(results[p.name][chosen[p.name]][r][1:]) for p in peers
-                            if chosen[p.name] is not None), default=None)
-                if chosen[o.name] is not None and peer:
-                    per_round.append(max(results[o.name][chosen[o.name]][r][1:]) / peer)
-            cells.append("-" if not per_round else
-                         f"**{statistics.median(per_round):.2f}x** "
-                         f"({min(per_round):.2f}-{max(per_round):.2f})")
-        print(f"| >= {target} | " + " | ".join(cells) + " |")
+        for clock, col in clocks:
+            cells = []
+            for s in results:
+                ef = chosen[s]
+                if ef is None:
+                    cells.append("not reached")
+                    continue
+                runs = results[s][ef]
+                qps = statistics.median(x[col] for x in runs)
+                cells.append(f"{qps:,.0f} (ef {ef}, recall {statistics.median(x[0] for x in runs):.4f})")
+            for o in ours:
+                per_round = []
+                for r in range(a.rounds):
+                    peer = max((results[p.name][chosen[p.name]][r][col] for p in peers
+                                if chosen[p.name] is not None), default=None)
+                    if chosen[o.name] is not None and peer:
+                        per_round.append(results[o.name][chosen[o.name]][r][col] / peer)
+                cells.append("-" if not per_round else
+                             f"**{statistics.median(per_round):.2f}x** "
+                             f"({min(per_round):.2f}-{max(per_round):.2f})")
+            print(f"| >= {target} | {clock} QPS | " + " | ".join(cells) + " |")
     print("\nRatio: per round, our QPS over the faster peer's at the lowest ef reaching the "
-          "target; median (min-max) over rounds.")
+          "target; median (min-max) over rounds. Wall: queries per second of wall time; CPU: "
+          "per CPU second of the searching thread (time spent waiting for a core on a busy "
+          "machine left out).")
 
 
 def main():
@@ -272,8 +287,10 @@ def main():
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
     print(f"pgvshard {commit} (release); hnswlib {version('hnswlib')}; faiss-cpu {version('faiss-cpu')}")
+    print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     for path in a.dataset:
         bench_dataset(path, a)
+    print("\nload average at end: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

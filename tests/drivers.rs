@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use embedded_support::EmbeddedProxy;
-use pg_support::PgServer;
-use shard_support::{fresh_dir, Shard};
+use pg_support::{PgServer, TWO_PHASE};
+use shard_support::{fresh_dir, proxy_over, Shard};
 
 /// A driver script's limit: far above its run time, so only a hang hits it.
 const SCRIPT_DEADLINE: Duration = Duration::from_secs(180);
@@ -355,6 +355,7 @@ fn llamaindex_vector_store_matches_postgres() {
 /// transaction, ON DELETE CASCADE through two levels, SET NULL, NO ACTION
 /// (a delete or a key change refused while referenced), a transaction's
 /// own rows seen by the checks, a row changed twice in one transaction,
+/// ON CONFLICT … DO UPDATE through a UNIQUE constraint (by columns or name),
 /// and DROP / TRUNCATE of a referenced table refused; the constraints'
 /// rows in `pg_constraint`, their `pg_get_constraintdef` text and
 /// SQLAlchemy's `inspect()` of them.
@@ -379,6 +380,9 @@ fn constraints_match_postgres() {
                 "UPDATE k_p SET name = 'two' WHERE id = 3",
                 "UPDATE k_p SET name = name || '!'",
                 "UPDATE k_p SET name = 'one' WHERE id = 1",
+                "INSERT INTO k_p VALUES (8, 'one', 7, 7) ON CONFLICT (name) DO UPDATE SET a = excluded.a - 6 RETURNING id, name, a, b",
+                "INSERT INTO k_p VALUES (9, 'nine', 1, 1) ON CONFLICT ON CONSTRAINT k_ab DO UPDATE SET name = k_p.name || '?' RETURNING id, name",
+                "INSERT INTO k_p VALUES (2, 'one?', 3, 3) ON CONFLICT (name) DO UPDATE SET name = 'one' RETURNING id, name",
                 "SELECT * FROM k_p ORDER BY id",
                 "INSERT INTO k_c1 VALUES (10, 1, 'one'), (11, 1, NULL), (12, NULL, 'two!'), (13, 3, 'three!')",
                 "INSERT INTO k_c1 VALUES (14, 9, NULL)",
@@ -423,12 +427,17 @@ fn constraints_match_postgres() {
 }
 
 /// LangChain's PGVector store (langchain-postgres, in the virtual
-/// environment scripts/test.sh makes for it) end to end on a shard: an
-/// advisory lock, tables with UNIQUE and FOREIGN KEY … ON DELETE CASCADE,
-/// a GIN index, jsonpath and jsonb_exists filters, the join of its two
-/// tables, deletes and the cascade. Through the proxy (four shards) its
-/// tables are refused, naming the constraint: each shard would check it
-/// against its own rows only.
+/// environment scripts/test.sh makes for it) end to end on a shard, through
+/// the embedded default (four in-process shards) and through two proxies
+/// of two shards each — `pgvshard shard` processes and PostgreSQL servers
+/// — with its collection table configured as a reference table
+/// (`reference_tables`): an advisory lock, tables with
+/// UNIQUE and FOREIGN KEY … ON DELETE CASCADE, a GIN index, jsonpath and
+/// jsonb_exists filters, the join of its two tables (run on every shard
+/// and merged by distance), deletes and the cascade. Through those
+/// proxies what stays wrong across shards is still refused, naming the
+/// feature: a FOREIGN KEY to a sharded table, a UNIQUE constraint without
+/// the shard key.
 #[test]
 fn langchain_vector_store_matches_postgres() {
     let t = targets();
@@ -443,7 +452,32 @@ fn langchain_vector_store_matches_postgres() {
         std::path::Path::new(&python).exists(),
         "{python} is missing: scripts/test.sh creates it"
     );
-    let on = [("control", t.control.port), ("shard", t.shard.port)];
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let ours = [
+        Shard::start(&fresh_dir("langchain-s0")),
+        Shard::start(&fresh_dir("langchain-s1")),
+    ];
+    let postgres = runtime.block_on(async {
+        let (a, b) = tokio::join!(
+            PgServer::start_with(TWO_PHASE),
+            PgServer::start_with(TWO_PHASE)
+        );
+        [a, b]
+    });
+    let reference = "reference_tables: [langchain_pg_collection]\n";
+    let proxy_ours = proxy_over("langchain-ours", &[ours[0].port, ours[1].port], reference);
+    let proxy_pg = proxy_over(
+        "langchain-pg",
+        &[postgres[0].port, postgres[1].port],
+        reference,
+    );
+    let on = [
+        ("control", t.control.port),
+        ("proxy", t.proxy.port),
+        ("shard", t.shard.port),
+        ("proxy-2-shards", proxy_ours.port),
+        ("proxy-2-postgres", proxy_pg.port),
+    ];
     let out = python_support::run_against_with(
         &python,
         "drivers/langchain_driver.py",
@@ -451,21 +485,21 @@ fn langchain_vector_store_matches_postgres() {
         SCRIPT_DEADLINE,
     );
     assert!(
-        out.starts_with("langchain: ") && out.contains(" agree on control, shard"),
+        out.starts_with("langchain: ")
+            && out.contains(" agree on control, proxy, shard, proxy-2-shards, proxy-2-postgres"),
         "{out}"
     );
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            let proxy = client(t.proxy.port).await;
+    runtime.block_on(async {
+        for port in [proxy_ours.port, proxy_pg.port] {
+            let proxy = client(port).await;
             for (sql, feature) in [
                 (
-                    "CREATE TABLE lc_collection (uuid UUID PRIMARY KEY, name VARCHAR NOT NULL, UNIQUE (name))",
+                    "CREATE TABLE lc_sharded_collection (uuid UUID PRIMARY KEY, name VARCHAR NOT NULL, UNIQUE (name))",
                     "a UNIQUE constraint without the shard key column (name)",
                 ),
                 (
-                    "CREATE TABLE lc_embedding (id VARCHAR PRIMARY KEY, collection_id UUID REFERENCES lc_collection (uuid) ON DELETE CASCADE)",
-                    "a FOREIGN KEY constraint",
+                    "CREATE TABLE lc_embedding (id VARCHAR PRIMARY KEY, collection_id UUID REFERENCES lc_sharded_collection (uuid) ON DELETE CASCADE)",
+                    "a FOREIGN KEY constraint to sharded table lc_sharded_collection",
                 ),
             ] {
                 let e = proxy.simple_query(sql).await.expect_err(sql);
@@ -477,7 +511,8 @@ fn langchain_vector_store_matches_postgres() {
                     "{sql}"
                 );
             }
-        });
+        }
+    });
 }
 
 #[test]

@@ -354,6 +354,7 @@ fn print_last(rows: &[Row], as_json: bool) {
             "params": r.params,
             "recall": round(r.measured.recall, 4),
             "qps": round(r.measured.qps, 1),
+            "cpu_qps": round(r.measured.cpu_qps, 1),
             "p50_us": round(r.measured.p50_us, 1),
             "p99_us": round(r.measured.p99_us, 1),
             "build_s": round(r.build_s, 3),

@@ -46,6 +46,12 @@ pub struct ProxyConfig {
     /// Per-table shard keys that override the primary key.
     #[serde(default)]
     pub tables: BTreeMap<String, TableConfig>,
+    /// Reference tables: small tables kept whole on every shard (written
+    /// on all of them at once, read from one, joinable with a sharded
+    /// table, the target of its foreign keys). Name them before they are
+    /// created; changing the list needs a restart.
+    #[serde(default)]
+    pub reference_tables: Vec<String>,
     /// Slot ranges per shard name; absent means an even split.
     #[serde(default)]
     pub slots: Option<BTreeMap<String, Vec<SlotRange>>>,
@@ -757,12 +763,33 @@ impl ProxyConfig {
                 ));
             }
         }
+        self.validate_reference_tables()?;
         if let Some(slots) = &self.slots {
             self.validate_slots(slots)?;
         }
         self.validate_cache()?;
         self.validate_replication()?;
         self.metrics_addr()?;
+        Ok(())
+    }
+
+    fn validate_reference_tables(&self) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for (i, name) in self.reference_tables.iter().enumerate() {
+            let at = format!("reference_tables[{i}]");
+            if name.trim().is_empty() {
+                return Err(bad(at, "empty: name a table"));
+            }
+            if !seen.insert(name) {
+                return Err(bad(at, format!("\"{name}\" is listed twice")));
+            }
+            if self.tables.contains_key(name) {
+                return Err(bad(
+                    at,
+                    format!("\"{name}\" also has tables.{name}.shard_key: a reference table is not sharded, remove one of them"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -914,6 +941,7 @@ mod tests {
         assert_eq!(c.shards.len(), 2);
         assert_eq!(c.auth.method, AuthMethodConfig::ScramSha256);
         assert_eq!(c.tables["events"].shard_key, "tenant_id");
+        assert_eq!(c.reference_tables, ["langchain_pg_collection"]);
         assert!(c.cache.enabled);
         assert_eq!(c.metrics_addr().unwrap().unwrap().port(), 9187);
     }
@@ -935,6 +963,19 @@ mod tests {
         assert_eq!(nodes[2].conn.name, "s0.standby2");
         assert_eq!(nodes[2].conn.pool.size, 8);
         assert_eq!(c.shards[1].nodes()[1].conn.host, "10.0.0.21");
+    }
+
+    #[test]
+    fn reference_table_mistakes_name_the_field() {
+        let e = ProxyConfig::from_yaml(&format!("{TWO}reference_tables: [a, \"\"]\n")).unwrap_err();
+        assert_eq!(e.path, "reference_tables[1]");
+        let e = ProxyConfig::from_yaml(&format!("{TWO}reference_tables: [a, a]\n")).unwrap_err();
+        assert_eq!(e.path, "reference_tables[1]");
+        let e = ProxyConfig::from_yaml(&format!(
+            "{TWO}reference_tables: [a]\ntables:\n  a:\n    shard_key: id\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.path, "reference_tables[0]");
     }
 
     #[test]
@@ -978,6 +1019,7 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:6432");
         assert_eq!(c.metrics_addr().unwrap().unwrap().port(), 9632);
         assert!(c.cache.enabled);
+        assert_eq!(c.reference_tables, ["langchain_pg_collection"]);
         let e = ProxyConfig::from_yaml("shards:\n  - name: a\n    kind: embedded\n").unwrap_err();
         assert_eq!(e.path, "shards[0].data_dir");
     }

@@ -127,6 +127,15 @@ impl ShardStream {
         }
     }
 
+    /// A stream over a channel that was sent nothing (a route that ended
+    /// before its turn): done, so the channel goes back as it was.
+    pub fn unused(shard: usize, chan: Box<dyn ShardChannel>, oids: OidMap) -> Self {
+        ShardStream {
+            done: true,
+            ..ShardStream::new(shard, chan, oids)
+        }
+    }
+
     /// True once the reply was read to its ReadyForQuery: the channel is
     /// ready for another request.
     pub fn is_done(&self) -> bool {

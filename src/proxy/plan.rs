@@ -9,8 +9,8 @@ use super::route::Cluster;
 use crate::sql::{
     self, aggregate_plan, distinct_plan, has_shard_dependent_subquery, insert_key_values,
     insert_with_rows, knn_query, rewrite_distinct_on_for_shard, rewrite_knn_for_shard,
-    rewrite_sorted_for_shard, where_key_values, AggregatePlan, Bound, DdlInfo, OutputColumn,
-    RowKey, SortKey, StatementKind, TableName,
+    rewrite_sorted_for_shard, where_key_values, AggregatePlan, Bound, DdlAction, DdlInfo,
+    OutputColumn, RowKey, SortKey, StatementKind, TableName,
 };
 use crate::wire::{Params, PgError};
 
@@ -51,6 +51,11 @@ pub enum Combine {
     },
     /// DDL on every shard; a partial failure names each shard's state.
     Broadcast,
+    /// A write to a reference table: the first shard runs it before the
+    /// others (so that concurrent writes of a row queue on the first
+    /// shard's row lock in one order everywhere); its reply is the
+    /// answer, and every other shard's tag must equal it.
+    Replicated,
 }
 
 /// A statement's route.
@@ -140,7 +145,23 @@ pub async fn plan(
                     return select_route(statement, all);
                 }
             }
-            if info.tables.is_empty() || info.tables.iter().all(is_catalog) {
+            let sharded: Vec<&TableName> = info
+                .tables
+                .iter()
+                .filter(|t| !is_catalog(t) && !cluster.is_reference(t))
+                .collect();
+            if sharded.is_empty() && info.locking && !info.tables.iter().all(is_catalog) {
+                // Reference rows are locked where writes to them start.
+                let first = all.first().copied().unwrap_or_default();
+                return Ok(Route::on(
+                    "reference tables (first shard)",
+                    BTreeSet::from([first]),
+                    text,
+                    Combine::Concat,
+                    true,
+                ));
+            }
+            if sharded.is_empty() {
                 let first = cluster.serving_order()[0];
                 return Ok(Route {
                     anywhere: true,
@@ -159,15 +180,33 @@ pub async fn plan(
                 ))
                 .with_hint("Run each SELECT on its own and combine their rows in the client."));
             }
-            let [table] = info.tables.as_slice() else {
+            let ([table], false) = (sharded.as_slice(), info.tables.iter().any(is_catalog)) else {
                 return Err(PgError::feature_not_supported(
                     "a query over several sharded tables (join or subquery) is not supported across shards",
-                ));
+                )
+                .with_hint("A sharded table may be joined with reference tables (reference_tables in the proxy configuration): they are whole on every shard."));
             };
+            let joined = info.tables.len() > 1;
             if all.len() > 1 {
-                refuse_shard_dependent_subqueries(statement)?;
+                refuse_shard_dependent_subqueries(cluster, statement)?;
+                if let Some(problem) = joined
+                    .then(|| sql::reference_join_problem(statement, table))
+                    .flatten()
+                {
+                    return Err(PgError::feature_not_supported(format!(
+                        "{problem} is not supported across shards"
+                    ))
+                    .with_hint(
+                        "Each shard would return the reference rows it keeps: once per shard.",
+                    ));
+                }
             }
-            let shards = key_shards(cluster, statement, table, params).await?;
+            // A WHERE on a joined table's column of the key's name says
+            // nothing about the shard.
+            let shards = match joined {
+                true => all,
+                false => key_shards(cluster, statement, table, params).await?,
+            };
             if shards.len() == 1 {
                 return Ok(Route::on(
                     "single shard (key)",
@@ -179,21 +218,56 @@ pub async fn plan(
             }
             select_route(statement, shards)
         }
+        StatementKind::Insert(table)
+        | StatementKind::Update(table)
+        | StatementKind::Delete(table)
+            if cluster.is_reference(table) =>
+        {
+            reference_write_route(cluster, statement, table)
+        }
         StatementKind::Insert(table) => insert_route(cluster, statement, table, params).await,
         StatementKind::Update(table) | StatementKind::Delete(table) => {
-            let shards = key_shards(cluster, statement, table, params).await?;
+            let shards = match sql::tables_named(statement).len() > 1 {
+                true => cluster.all(),
+                false => key_shards(cluster, statement, table, params).await?,
+            };
             Ok(Route::on("scatter", shards, text, Combine::Concat, true))
         }
-        StatementKind::Ddl(DdlInfo { tables, .. }) => {
-            if all.len() > 1 {
-                let key = tables
-                    .first()
-                    .and_then(|t| cluster.configured_key(&t.to_string()));
-                if let Some(feature) = sql::unshardable_constraint(statement, key) {
+        StatementKind::Ddl(DdlInfo { tables, action }) => {
+            // The key of a table altered is its own (an unknown table is
+            // left to the shards' error); a table created has its
+            // configured key or its primary key.
+            let key = match (action, tables.first()) {
+                (DdlAction::AlterTable, Some(t)) if all.len() > 1 => {
+                    cluster.table(t).await.ok().map(|i| i.key.clone())
+                }
+                (_, t) => Some(
+                    t.and_then(|t| cluster.configured_key(&t.to_string()))
+                        .map(str::to_string),
+                ),
+            };
+            if let (true, Some(key)) = (all.len() > 1, key) {
+                let is_reference = |t: &TableName| cluster.is_reference(t);
+                if let Some(feature) =
+                    sql::unshardable_constraint(statement, key.as_deref(), &is_reference)
+                {
                     return Err(PgError::feature_not_supported(format!(
                         "{feature} is not supported across shards"
                     ))
-                    .with_hint("Each shard would check it against its own rows only."));
+                    .with_hint("Each shard would check it against its own rows only. A table named in reference_tables (proxy configuration) is whole on every shard: UNIQUE constraints on it and FOREIGN KEYs to it hold."));
+                }
+            }
+            if all.len() > 1 {
+                if let Some(column) = tables
+                    .first()
+                    .filter(|t| cluster.is_reference(t))
+                    .and_then(|_| sql::per_shard_default(statement))
+                {
+                    return Err(PgError::feature_not_supported(format!(
+                        "{column} in reference table {} is not supported: each shard would compute its own value",
+                        tables[0]
+                    ))
+                    .with_hint("Give the value in every INSERT (a client-generated key, a literal or a parameter)."));
                 }
             }
             for t in tables {
@@ -211,6 +285,43 @@ pub async fn plan(
         )),
         _ => Ok(Route::on("broadcast", all, text, Combine::Broadcast, true)),
     }
+}
+
+/// A write to a reference table: the same statement on every shard, as
+/// one transaction (two-phase commit), the first shard's reply the
+/// answer. Refused when a shard's copy would come out different: the
+/// statement reads a sharded table (each shard holds other rows of it) or
+/// calls a function each shard computes for itself.
+fn reference_write_route(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+    table: &TableName,
+) -> Result<Route, PgError> {
+    let all = cluster.all();
+    if all.len() > 1 {
+        let sharded = sql::tables_named(statement)
+            .into_iter()
+            .find(|t| t != table && !is_catalog(t) && !cluster.is_reference(t));
+        if let Some(sharded) = sharded {
+            return Err(PgError::feature_not_supported(format!(
+                "a write to reference table {table} that reads sharded table {sharded} is not supported across shards"
+            ))
+            .with_hint("Each shard would compute it from its own rows of the sharded table: read them first and write the values."));
+        }
+        if let Some(function) = sql::per_shard_function(statement) {
+            return Err(PgError::feature_not_supported(format!(
+                "{function}() in a write to reference table {table} is not supported across shards"
+            ))
+            .with_hint("Each shard would compute its own value: compute it in the client and pass it as a literal or parameter."));
+        }
+    }
+    Ok(Route::on(
+        "reference table (every shard)",
+        all,
+        &statement.text,
+        Combine::Replicated,
+        true,
+    ))
 }
 
 /// Advisory locks through the proxy: every session's transaction-level
@@ -287,8 +398,12 @@ async fn key_shards(
 
 /// Refuses a query whose nested queries would see only the rows of the
 /// shard running them (the rerank's inner query is merged properly and
-/// exempt).
-fn refuse_shard_dependent_subqueries(statement: &sql::Statement) -> Result<(), PgError> {
+/// exempt; one over reference tables only sees the same rows on every
+/// shard).
+fn refuse_shard_dependent_subqueries(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+) -> Result<(), PgError> {
     crate::stack::with_tree(statement.depth, || {
         let sqlparser::ast::Statement::Query(query) = &statement.ast else {
             return Ok(());
@@ -296,7 +411,9 @@ fn refuse_shard_dependent_subqueries(statement: &sql::Statement) -> Result<(), P
         let inner = knn_query(statement)
             .filter(|k| k.rerank.is_some())
             .and_then(|_| derived_subquery(query));
-        if has_shard_dependent_subquery(query, inner) {
+        // Catalog rows (OIDs above all) differ between shards.
+        let sharded = |t: &TableName| !cluster.is_reference(t);
+        if has_shard_dependent_subquery(query, inner, &sharded) {
             return Err(PgError::feature_not_supported(
                 "a subquery in an expression, or a subquery or WITH query with LIMIT, DISTINCT, GROUP BY, aggregates or window functions, is not supported across shards (each shard would compute it over its own rows only)",
             ));

@@ -1,10 +1,11 @@
-//! Where a statement goes: the shards behind the proxy, the slot map, and
-//! each table's shard key — configured, or learned from the table's
+//! Where a statement goes: the shards behind the proxy, the slot map, the
+//! reference tables (kept whole on every shard, as configured) and each
+//! sharded table's shard key — configured, or learned from the table's
 //! primary key in the first shard's catalog (cached until DDL touches the
 //! table). Key values come from literals or bound parameters; a value the
 //! proxy cannot read leaves a read on every shard and refuses a write.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use super::backend::{BackendMessage, Request, ShardChannel, SharedBackend};
@@ -39,6 +40,8 @@ pub struct Cluster {
     /// Two-phase commit across shards.
     pub two_phase: TwoPhase,
     configured: HashMap<String, String>,
+    /// Reference tables as configured, `public.` left out.
+    reference: HashSet<String>,
     learned: Mutex<HashMap<String, Arc<TableInfo>>>,
 }
 
@@ -64,6 +67,11 @@ impl Cluster {
                 .iter()
                 .map(|(t, c)| (t.clone(), c.shard_key.clone()))
                 .collect(),
+            reference: config
+                .reference_tables
+                .iter()
+                .map(|t| t.strip_prefix("public.").unwrap_or(t).to_string())
+                .collect(),
             learned: Mutex::new(HashMap::new()),
         }
     }
@@ -84,6 +92,14 @@ impl Cluster {
     /// The configured shard key of `table`, if any.
     pub fn configured_key(&self, table: &str) -> Option<&str> {
         self.configured.get(table).map(String::as_str)
+    }
+
+    /// Whether `table` is a reference table: kept whole on every shard.
+    pub fn is_reference(&self, table: &TableName) -> bool {
+        match table.schema.as_deref() {
+            None | Some("public") => self.reference.contains(&table.name),
+            Some(_) => self.reference.contains(&table.to_string()),
+        }
     }
 
     /// Forgets what was learned about `table` (after DDL on it).
@@ -162,9 +178,7 @@ impl Cluster {
 
 /// The key and columns of table `name` as the shard behind `chan` has them.
 async fn catalog(chan: &mut dyn ShardChannel, name: &str) -> Result<TableInfo, PgError> {
-    // One text both kinds of shard answer: real PostgreSQL runs it, a
-    // pgvshard shard recognises it (its catalog answers psql's and
-    // this query from its table definitions).
+    // One text both kinds of shard run over their system catalog.
     let sql = format!(
         "SELECT a.attname::text, COALESCE(a.attnum = i.indkey[0], false) \
          FROM pg_catalog.pg_attribute a \

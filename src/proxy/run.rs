@@ -213,13 +213,12 @@ async fn run_streams(
         Combine::Aggregate(_) => Vec::new(),
         _ => result_formats(out, visible, 0),
     };
+    if let Combine::Replicated = route.combine {
+        return replicated(cluster, route, chans, streams, params, &formats, out).await;
+    }
     for ((shard, sql), chan) in route.parts.iter().zip(chans) {
-        let Some(mut chan) = chan else { continue };
-        let oids = cluster.shards[*shard].oids();
-        sync_settings(chan.as_mut(), out.session()).await?;
-        chan.send(&request(sql, params, &oids, formats.clone()))
-            .await?;
-        streams.push(ShardStream::new(*shard, chan, oids));
+        let Some(chan) = chan else { continue };
+        streams.push(start(cluster, *shard, sql, chan, params, &formats, out).await?);
     }
     match &route.combine {
         Combine::Concat => concat(streams, out).await?,
@@ -284,6 +283,95 @@ async fn run_streams(
         }
         Combine::Insert { rows } => insert(streams, rows, out).await?,
         Combine::Broadcast => broadcast(cluster, streams, out).await?,
+        Combine::Replicated => {}
+    }
+    Ok(())
+}
+
+/// Sends one shard its part of the route (after the session's settings).
+async fn start(
+    cluster: &Cluster,
+    shard: usize,
+    sql: &str,
+    mut chan: Box<dyn ShardChannel>,
+    params: Option<&Params>,
+    formats: &[i16],
+    out: &mut Responder<'_>,
+) -> Result<ShardStream, PgError> {
+    let oids = cluster.shards[shard].oids();
+    sync_settings(chan.as_mut(), out.session()).await?;
+    chan.send(&request(sql, params, &oids, formats.to_vec()))
+        .await?;
+    Ok(ShardStream::new(shard, chan, oids))
+}
+
+/// A write to a reference table: the first shard runs it to the end, then
+/// the others in parallel; the first shard's rows and tag are the answer,
+/// once every other shard gave the same tag (a different count means the
+/// copies differ, and the statement fails, so its transaction commits
+/// nowhere).
+async fn replicated(
+    cluster: &Cluster,
+    route: &Route,
+    chans: Vec<Option<Box<dyn ShardChannel>>>,
+    streams: &mut Vec<ShardStream>,
+    params: Option<&Params>,
+    formats: &[i16],
+    out: &mut Responder<'_>,
+) -> Result<(), PgError> {
+    let mut parts = route
+        .parts
+        .iter()
+        .zip(chans)
+        .filter_map(|(p, c)| Some((p, c?)));
+    let Some(((shard, sql), chan)) = parts.next() else {
+        return Err(PgError::new(
+            sqlstate::CONNECTION_FAILURE,
+            "no shard answered",
+        ));
+    };
+    streams.push(start(cluster, *shard, sql, chan, params, formats, out).await?);
+    let rows = match streams[0].collect().await {
+        Ok(rows) => rows,
+        Err(e) => {
+            for ((shard, _), chan) in parts {
+                let oids = cluster.shards[*shard].oids();
+                streams.push(ShardStream::unused(*shard, chan, oids));
+            }
+            return Err(e);
+        }
+    };
+    for ((shard, sql), chan) in parts {
+        streams.push(start(cluster, *shard, sql, chan, params, formats, out).await?);
+    }
+    for result in join_all(streams[1..].iter_mut().map(|s| s.finish())).await {
+        result?;
+    }
+    let name = |s: &ShardStream| cluster.shards[s.shard].name().to_string();
+    let first = &streams[0];
+    if let Some(other) = streams[1..].iter().find(|s| s.tag != first.tag) {
+        return Err(PgError::new(
+            sqlstate::INTERNAL_ERROR,
+            format!(
+                "the copies of a reference table differ: shard \"{}\" answered {}, shard \"{}\" {}",
+                name(first),
+                first.tag.as_deref().unwrap_or("nothing"),
+                name(other),
+                other.tag.as_deref().unwrap_or("nothing"),
+            ),
+        )
+        .with_hint("Nothing was written. Bring the copies back in line (the same rows on every shard) before writing again."));
+    }
+    if let Some(columns) = first.columns.as_deref().filter(|c| !c.is_empty()) {
+        out.row_description(columns);
+    }
+    for row in rows {
+        out.data_row(row).await?;
+    }
+    forward_notices(streams, out);
+    match &streams[0].tag {
+        Some(tag) => out.complete(tag),
+        None => out.empty_query(),
     }
     Ok(())
 }

@@ -468,11 +468,17 @@ fn setting_value(expr: &Expr) -> Option<String> {
 /// subqueries too) and set-returning functions in FROM
 /// (`generate_series(1, 3)`, `unnest(…)`) excluded.
 pub(crate) fn tables_read(query: &ast::Query) -> Vec<TableName> {
+    tables_in(query)
+}
+
+/// Every table named in `node` (CTE names excluded), in order of first
+/// appearance.
+pub(crate) fn tables_in<V: Visit>(node: &V) -> Vec<TableName> {
     let mut reader = TablesRead {
         ctes: Vec::new(),
         tables: Vec::new(),
     };
-    let _ = query.visit(&mut reader);
+    let _ = node.visit(&mut reader);
     reader.tables
 }
 

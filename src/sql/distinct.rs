@@ -23,8 +23,10 @@ use sqlparser::ast::{
 };
 
 use super::aggregate::{contains_aggregate, order_keys, AggregatePlan, CombinedColumn};
+use super::classify::tables_in;
 use super::error::{Result, SqlError};
 use super::knn::{is_constant, limit_offset_parts};
+use super::names::TableName;
 use super::parse::Statement;
 
 /// The combination plan for `SELECT DISTINCT` without aggregates or GROUP
@@ -96,23 +98,39 @@ pub fn distinct_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
 
 /// Whether a query nested in `query` (not `query` itself, nor `exempt`)
 /// has a result that depends on rows of other shards: one that needs all
-/// rows at once, or any subquery inside an expression.
-pub fn has_shard_dependent_subquery(query: &Query, exempt: Option<&Query>) -> bool {
+/// rows at once, or any subquery inside an expression — unless every
+/// table it names is whole on each shard (`sharded` tells which are not:
+/// a reference table's or the catalog's rows are the same everywhere).
+pub fn has_shard_dependent_subquery(
+    query: &Query,
+    exempt: Option<&Query>,
+    sharded: &dyn Fn(&TableName) -> bool,
+) -> bool {
     struct Finder<'a> {
         skip: [Option<&'a Query>; 2],
+        sharded: &'a dyn Fn(&TableName) -> bool,
+    }
+    impl Finder<'_> {
+        fn whole_on_each_shard(&self, q: &Query) -> bool {
+            !tables_in(q).iter().any(|t| (self.sharded)(t))
+        }
     }
     impl Visitor for Finder<'_> {
         type Break = ();
         fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
             let skipped = self.skip.iter().flatten().any(|s| std::ptr::eq(*s, q));
-            if !skipped && needs_all_rows(q) {
+            if !skipped && needs_all_rows(q) && !self.whole_on_each_shard(q) {
                 return ControlFlow::Break(());
             }
             ControlFlow::Continue(())
         }
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
             match e {
-                Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => {
+                Expr::Subquery(q)
+                | Expr::InSubquery { subquery: q, .. }
+                | Expr::Exists { subquery: q, .. }
+                    if !self.whole_on_each_shard(q) =>
+                {
                     ControlFlow::Break(())
                 }
                 _ => ControlFlow::Continue(()),
@@ -121,6 +139,7 @@ pub fn has_shard_dependent_subquery(query: &Query, exempt: Option<&Query>) -> bo
     }
     let mut finder = Finder {
         skip: [Some(query), exempt],
+        sharded,
     };
     query.visit(&mut finder).is_break()
 }
@@ -196,7 +215,7 @@ mod tests {
             let ast::Statement::Query(q) = &s.ast else {
                 panic!("{sql}")
             };
-            has_shard_dependent_subquery(q, None)
+            has_shard_dependent_subquery(q, None, &|_| true)
         };
         for sql in [
             "SELECT * FROM (SELECT * FROM t ORDER BY id LIMIT 3) s",
@@ -216,6 +235,32 @@ mod tests {
             "SELECT * FROM t WHERE id IN (1, 2, 3)",
         ] {
             assert!(!whole(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn subqueries_over_reference_tables_are_the_same_on_each_shard() {
+        let dependent = |sql: &str| {
+            let s = parse_single(sql).unwrap();
+            let ast::Statement::Query(q) = &s.ast else {
+                panic!("{sql}")
+            };
+            has_shard_dependent_subquery(q, None, &|t: &TableName| t.name != "r")
+        };
+        for sql in [
+            "SELECT * FROM t WHERE cid IN (SELECT uuid FROM r WHERE name = 'x')",
+            "SELECT * FROM t WHERE EXISTS (SELECT 1 FROM r WHERE r.uuid = t.cid)",
+            "SELECT * FROM t WHERE n > (SELECT count(*) FROM r)",
+            "SELECT * FROM t WHERE n > (SELECT 1)",
+        ] {
+            assert!(!dependent(sql), "{sql}");
+        }
+        for sql in [
+            "SELECT * FROM t WHERE cid IN (SELECT uuid FROM r JOIN t u ON u.cid = r.uuid)",
+            "WITH c AS (SELECT * FROM t) SELECT * FROM t WHERE id IN (SELECT id FROM c)",
+            "SELECT * FROM t WHERE n > (SELECT count(*) FROM t)",
+        ] {
+            assert!(dependent(sql), "{sql}");
         }
     }
 }

@@ -18,6 +18,7 @@ mod knn;
 mod names;
 mod params;
 mod parse;
+mod reference;
 mod rewrite;
 mod routing;
 mod session_values;
@@ -41,6 +42,7 @@ pub use knn::{
 pub use names::{column_name, fold, quote_ident, TableName};
 pub use params::{params, ParamHint, Params};
 pub use parse::{parse, parse_single, AlterSystem, Statement, TwoPhase};
+pub use reference::{per_shard_default, per_shard_function, reference_join_problem, tables_named};
 pub use rewrite::{
     rewrite_distinct_on_for_shard, rewrite_knn_for_shard, rewrite_sorted_for_shard, OutputColumn,
     ShardQuery, SortKey, HIDDEN_DISTANCE, HIDDEN_RERANK, HIDDEN_SORT_PREFIX,

@@ -37,6 +37,10 @@ pub mod oid {
     pub const TEXT: u32 = 25;
     /// oid.
     pub const OID: u32 = 26;
+    /// regclass.
+    pub const REGCLASS: u32 = 2205;
+    /// regtype.
+    pub const REGTYPE: u32 = 2206;
     /// oidvector (`pg_index.indclass`).
     pub const OIDVECTOR: u32 = 30;
     /// float4.
@@ -132,6 +136,8 @@ pub static TYPES: &[PgType] = &[
     base(oid::INT4, "int4", 4, 1007, PG),
     base(oid::TEXT, "text", -1, 1009, PG),
     base(oid::OID, "oid", 4, 1028, PG),
+    base(oid::REGCLASS, "regclass", 4, 2210, PG),
+    base(oid::REGTYPE, "regtype", 4, 2211, PG),
     PgType {
         array: 1006,
         ..array(oid::INT2VECTOR, "int2vector", oid::INT2, PG)
@@ -181,6 +187,8 @@ pub static TYPES: &[PgType] = &[
     array(1016, "_int8", oid::INT8, PG),
     array(1009, "_text", oid::TEXT, PG),
     array(1028, "_oid", oid::OID, PG),
+    array(2210, "_regclass", oid::REGCLASS, PG),
+    array(2211, "_regtype", oid::REGTYPE, PG),
     array(oid::FLOAT4_ARRAY, "_float4", oid::FLOAT4, PG),
     array(1022, "_float8", oid::FLOAT8, PG),
     array(1015, "_varchar", oid::VARCHAR, PG),

@@ -75,6 +75,16 @@ pub enum Value {
     Char(u8),
     /// oid.
     Oid(u32),
+    /// regclass or regtype (`ty`): an object's OID and the name it prints
+    /// as, looked up when the value was made.
+    Reg {
+        /// `oid::REGCLASS` or `oid::REGTYPE`.
+        ty: u32,
+        /// The object's OID (the binary form).
+        oid: u32,
+        /// The object's name (the text form).
+        name: String,
+    },
     /// date: days since 2000-01-01.
     Date(i32),
     /// timestamptz: µs since 2000-01-01 UTC.
@@ -112,6 +122,7 @@ impl Value {
             Value::Text(_) => oid::TEXT,
             Value::Char(_) => oid::CHAR,
             Value::Oid(_) => oid::OID,
+            Value::Reg { ty, .. } => *ty,
             Value::Date(_) => oid::DATE,
             Value::Timestamptz(_) => oid::TIMESTAMPTZ,
             Value::Json(_) => oid::JSON,
@@ -140,6 +151,7 @@ impl Value {
             Value::Char(0) => String::new(),
             Value::Char(c) => char::from(*c).to_string(),
             Value::Oid(v) => v.to_string(),
+            Value::Reg { name, .. } => name.clone(),
             Value::Uuid(u) => super::uuid::format(u),
             Value::Date(d) => datetime::format_date(*d),
             Value::Timestamptz(t) => datetime::format_timestamptz(*t),
@@ -167,7 +179,7 @@ impl Value {
             Value::Text(s) | Value::Json(s) => out.put_slice(s.as_bytes()),
             Value::Uuid(u) => out.put_slice(u),
             Value::Char(c) => out.put_u8(*c),
-            Value::Oid(v) => out.put_u32(*v),
+            Value::Oid(v) | Value::Reg { oid: v, .. } => out.put_u32(*v),
             Value::Date(d) => out.put_i32(*d),
             Value::Timestamptz(t) => out.put_i64(*t),
             Value::Jsonb(s) | Value::JsonPath(s) => {
@@ -204,6 +216,11 @@ impl Value {
             oid::INT4 => Value::Int4(parse_int(text, "integer")?),
             oid::INT8 => Value::Int8(parse_int(text, "bigint")?),
             oid::OID => Value::Oid(parse_int(text, "oid")?),
+            // A name is looked up by the executor's cast, an OID is kept.
+            oid::REGCLASS | oid::REGTYPE => match text.trim().parse() {
+                Ok(n) => Value::Oid(n),
+                Err(_) => Value::Text(text.to_string()),
+            },
             oid::FLOAT4 => Value::Float4(parse_float::<f32>(text, "real")?),
             oid::FLOAT8 => Value::Float8(parse_float::<f64>(text, "double precision")?),
             oid::TEXT | oid::VARCHAR | oid::NAME | oid::UNKNOWN | oid::VOID => {
@@ -250,7 +267,7 @@ fn decode_binary(type_oid: u32, typmod: Option<u32>, b: &[u8]) -> Result<Value, 
         oid::INT2 => Value::Int2(i16::from_be_bytes(fixed(b)?)),
         oid::INT4 => Value::Int4(i32::from_be_bytes(fixed(b)?)),
         oid::INT8 => Value::Int8(i64::from_be_bytes(fixed(b)?)),
-        oid::OID => Value::Oid(u32::from_be_bytes(fixed(b)?)),
+        oid::OID | oid::REGCLASS | oid::REGTYPE => Value::Oid(u32::from_be_bytes(fixed(b)?)),
         oid::FLOAT4 => Value::Float4(f32::from_be_bytes(fixed(b)?)),
         oid::FLOAT8 => Value::Float8(f64::from_be_bytes(fixed(b)?)),
         oid::CHAR => Value::Char(fixed::<1>(b)?[0]),

@@ -9,7 +9,10 @@ by cosine and L2 distance with every metadata filter LangChain writes
 $exists through jsonb_exists, $between, $and/$or/$not), in two
 collections (the search joins the collection table), fetches by id,
 deletes by id, drops a collection (the cascade deletes its documents) and
-drops the tables.
+drops the tables. Through a proxy of several shards the collection table
+is a reference table (the proxy's `reference_tables`): whole on every
+shard, so its UNIQUE name, the foreign key to it, the cascade and the join
+hold on each shard.
 
 langchain-postgres pins pgvector 0.3.6, so this script runs in its own
 virtual environment (scripts/test.sh creates it)."""
@@ -133,9 +136,11 @@ def run(port, steps):
 
     food.delete_collection()
     with engine.connect() as c:
+        steps.saw("collections left", c.execute(text(
+            "SELECT name, cmetadata::text FROM langchain_pg_collection ORDER BY name")).all())
         steps.saw("cascade", c.execute(text(
-            "SELECT c.name, count(e.id) FROM langchain_pg_collection c "
-            "LEFT JOIN langchain_pg_embedding e ON e.collection_id = c.uuid GROUP BY c.name ORDER BY c.name"
+            "SELECT c.name, count(*) FROM langchain_pg_embedding e "
+            "JOIN langchain_pg_collection c ON e.collection_id = c.uuid GROUP BY c.name ORDER BY c.name"
         )).all())
         steps.saw("embeddings left", c.execute(text(
             "SELECT id, document FROM langchain_pg_embedding ORDER BY id")).all())

@@ -294,6 +294,23 @@ impl Drop for ProxyProcess {
     }
 }
 
+/// A `pgvshard proxy` process over the servers listening on `ports` (as
+/// shards s0, s1, …; `pgvshard shard` processes or PostgreSQL), with
+/// `extra` YAML appended to its configuration.
+pub fn proxy_over(name: &str, ports: &[u16], extra: &str) -> ProxyProcess {
+    let dir = fresh_dir(name);
+    let mut yaml = String::from("listen: 127.0.0.1:0\nshards:\n");
+    for (i, port) in ports.iter().enumerate() {
+        yaml.push_str(&format!(
+            "  - name: s{i}\n    port: {port}\n    pool:\n      size: 4\n      connect_timeout_ms: 2000\n"
+        ));
+    }
+    yaml.push_str(extra);
+    let config = dir.join("proxy.yaml");
+    std::fs::write(&config, yaml).expect("write the proxy's configuration");
+    ProxyProcess::start(&config, &[])
+}
+
 /// The port in the proxy's "listening" line (text or JSON logs).
 fn proxy_port(log: &str) -> Option<u16> {
     let line = log

@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 /// Dimensions of the test vectors.
 pub const DIM: usize = 8;
 
-/// A fresh, empty directory for one test.
+/// A fresh, empty directory for one test, under cargo's temp dir (so a
+/// test's data stays inside target/ and the next run replaces it).
 pub fn fresh_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pgvshard-{name}-{}", std::process::id()));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("storage-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

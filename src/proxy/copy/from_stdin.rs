@@ -69,6 +69,14 @@ pub(super) async fn copy_from(
     let Some(table) = info.table.clone() else {
         return Err(PgError::feature_not_supported("COPY FROM needs a table"));
     };
+    if cluster.is_reference(&table) && cluster.shards.len() > 1 {
+        return Err(PgError::feature_not_supported(format!(
+            "COPY FROM into reference table {table} is not supported through the proxy"
+        ))
+        .with_hint(
+            "Load it with INSERT (a multi-row INSERT … VALUES goes to every shard at once).",
+        ));
+    }
     let table_info = cluster.table(&table).await?;
     let Some(key) = table_info.key.clone() else {
         return Err(PgError::feature_not_supported(format!(

@@ -29,7 +29,12 @@ pub(super) async fn copy_to(
                 0 => cluster.table(table).await?.columns.len(),
                 n => n,
             };
-            (cluster.all().into_iter().collect::<Vec<_>>(), columns)
+            let shards = match cluster.is_reference(table) {
+                // Whole on each shard: one copy is the table.
+                true => vec![cluster.serving_order()[0]],
+                false => cluster.all().into_iter().collect::<Vec<_>>(),
+            };
+            (shards, columns)
         }
         None => query_shards(cluster, statement).await?,
     };

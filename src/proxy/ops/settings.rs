@@ -10,10 +10,11 @@
 //! failover timings (`replication.*` but the poll interval and timeout),
 //! the cache's TTL, largest result and uncached tables, and
 //! `log_min_duration_ms`. Everything else — addresses, the shard list and
-//! the shards' logins, slots, tables, enabling the cache, its L1 size and Redis, metrics, `log_format` —
-//! needs a restart: a reload keeps the running value and names the setting
-//! (a WARNING 55P02 to `pgvshard.reload()`'s caller and a log line), as
-//! PostgreSQL does for its `postmaster` settings.
+//! the shards' logins, slots, tables, reference_tables, enabling the
+//! cache, its L1 size and Redis, metrics, `log_format` — needs a restart:
+//! a reload keeps the running value and names the setting (a WARNING
+//! 55P02 to `pgvshard.reload()`'s caller and a log line), as PostgreSQL
+//! does for its `postmaster` settings.
 
 use serde_json::Value as Json;
 

@@ -1,18 +1,13 @@
 //! What the server reports about itself beyond the system catalog of
 //! [`super::pg_catalog`]: `version()`, index build progress
-//! (`pg_stat_progress_create_index`), rows per table (`pg_stat_user_tables`),
-//! and the catalog queries psql sends for `\dt` and `\d table`
-//! (recognised by their text, answered from storage's table definitions
-//! in [`super::psql`]).
+//! (`pg_stat_progress_create_index`) and rows per table (`pg_stat_user_tables`).
 
-use super::expr::Globals;
 use super::select::{Column, Relation};
-use super::{psql, storage_error, Outcome, Shard};
+use super::Shard;
 use crate::shard::storage::Tables;
-use crate::sql::Statement;
 use crate::wire::guc::SERVER_VERSION;
 use crate::wire::types::oid;
-use crate::wire::{PgError, Value};
+use crate::wire::Value;
 
 /// `version()`.
 pub fn version() -> String {
@@ -137,27 +132,3 @@ pub fn prepared_xacts_view(tables: &Tables) -> Relation {
 
 /// The name a query reads the progress view under.
 pub const PROGRESS_VIEW: &str = "pg_stat_progress_create_index";
-
-/// Answers a catalog query, or `None` for an ordinary query.
-pub fn answer(
-    stmt: &Statement,
-    shard: &Shard,
-    globals: &Globals,
-) -> Result<Option<Outcome>, PgError> {
-    if !psql::may_answer(&stmt.text) {
-        return Ok(None);
-    }
-    let tables = shard.db.read().map_err(storage_error)?;
-    Ok(psql::answer(&stmt.text, &tables, &globals.session.user)?.map(Outcome::select))
-}
-
-/// The result columns of a catalog query, or `None` for an ordinary one.
-pub fn describe(stmt: &Statement, shard: &Shard) -> Result<Option<Relation>, PgError> {
-    crate::stack::with_tree(stmt.depth, || {
-        let tables = shard.db.read().map_err(storage_error)?;
-        Ok(psql::answer(&stmt.text, &tables, "")?.map(|r| Relation {
-            columns: r.columns,
-            rows: Vec::new(),
-        }))
-    })
-}

@@ -91,7 +91,7 @@ pub fn as_i64(v: &Value) -> Option<i64> {
         Value::Int2(x) => *x as i64,
         Value::Int4(x) => *x as i64,
         Value::Int8(x) => *x,
-        Value::Oid(x) => *x as i64,
+        Value::Oid(x) | Value::Reg { oid: x, .. } => *x as i64,
         _ => return None,
     })
 }

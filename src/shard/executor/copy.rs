@@ -1,25 +1,28 @@
 //! COPY FROM STDIN (text, csv, binary) into a table, in one transaction,
 //! and COPY TO STDOUT of a table or a query.
 //!
-//! Incoming chunks are parsed on the blocking pool as they arrive; the
-//! rows are inserted and committed when the client sends CopyDone.
+//! Incoming chunks are parsed, completed and checked into the write set
+//! on a blocking thread as they arrive; CopyDone commits them.
 
 use super::dml::{complete_row, target_columns};
+use super::expr::Globals;
 use super::select::{object_name, run_query, Ctx, PlanSeen, Relation};
 use super::session::{CopyJob, ShardSession};
 use super::types::{type_oid, value_typmod};
+use super::Shard;
 use super::{storage_error, Outcome};
 use crate::shard::datum::Datum;
 use crate::shard::replication::sync::SyncLevel;
-use crate::shard::storage::TableDef;
+use crate::shard::storage::{TableDef, Transaction};
 use crate::sql::{
     binary_header, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record, RecordReader,
     BINARY_TRAILER,
 };
 use crate::wire::{self, Format, PgError, Responder, TransactionStatus, Value};
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use sqlparser::ast::{CopySource, Statement};
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// The statement's format as the wire layer frames it (here: the lowest
 /// layer that knows both types; the proxy uses it too).
@@ -128,6 +131,77 @@ fn columns_of(stmt: &Statement) -> (String, Vec<String>) {
     }
 }
 
+/// CopyData chunks queued between the connection and the loader.
+const QUEUED_CHUNKS: usize = 8;
+
+/// What the connection hands the loader.
+enum Chunk {
+    Data(Bytes),
+    /// CopyDone: the data is complete.
+    Done,
+}
+
+/// Turns chunks into rows of the write set as they arrive, on a blocking
+/// thread: each chunk's rows are completed (defaults) and checked (keys,
+/// constraints) under one short hold of the table lock.
+struct Loader {
+    parser: Parser,
+    def: TableDef,
+    targets: Vec<usize>,
+    table: String,
+    shard: Arc<Shard>,
+    globals: Globals,
+    chunks: mpsc::Receiver<Chunk>,
+}
+
+impl Loader {
+    /// Loads until CopyDone; `COPY n`. When the connection stops without
+    /// CopyDone (CopyFail, a lost connection) it returns what it has: the
+    /// connection's error decides the statement.
+    fn run(mut self, txn: &mut Transaction) -> Result<Outcome, PgError> {
+        let mut n = 0;
+        while let Some(chunk) = self.chunks.blocking_recv() {
+            match chunk {
+                Chunk::Data(bytes) => self.parser.feed(&bytes)?,
+                Chunk::Done => self.parser.finish()?,
+            }
+            n += self.insert(txn)?;
+        }
+        Ok(Outcome::tag(&format!("COPY {n}")))
+    }
+
+    /// Adds the rows parsed so far to `txn`; how many.
+    fn insert(&mut self, txn: &mut Transaction) -> Result<usize, PgError> {
+        let rows = std::mem::take(&mut self.parser.rows);
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let tables = self.shard.db.read().map_err(storage_error)?;
+        let env = super::expr::Env {
+            params: &[],
+            globals: &self.globals,
+            aggregates: None,
+            scope: None,
+            outer: None,
+        };
+        let n = rows.len();
+        for row in rows {
+            let values = row.into_iter().map(Some).collect();
+            let full = complete_row(
+                &self.def,
+                &self.targets,
+                values,
+                &tables,
+                &self.shard.sequences,
+                &env,
+            )?;
+            txn.insert(&tables, &self.table, full)
+                .map_err(storage_error)?;
+        }
+        Ok(n)
+    }
+}
+
 async fn copy_from(
     session: &mut ShardSession,
     job: CopyJob,
@@ -153,57 +227,50 @@ async fn copy_from(
         .iter()
         .map(|&i| (type_oid(def.columns[i].ty), value_typmod(def.columns[i].ty)))
         .collect();
-    let mut parser = Parser {
-        reader: RecordReader::new(info.options.clone()),
-        types,
-        rows: Vec::new(),
-    };
     let started = std::time::Instant::now();
-    let table_name = table.clone();
-    let mut copy = out.copy_in(info.format.into(), targets.len()).await?;
-    while let Some(chunk) = copy.next().await? {
-        parser = tokio::task::spawn_blocking(move || parser.feed(&chunk).map(|()| parser))
-            .await
-            .map_err(|e| PgError::internal(e.to_string()))??;
-    }
-    parser.finish()?;
-    let rows = parser.rows;
-    let n_rows = rows.len();
-    let received = started.elapsed();
     let in_block = out.session().transaction_status() == TransactionStatus::InTransaction;
-    let shard = job.shard.clone();
-    let globals = job.globals.clone();
     let level = SyncLevel::parse(&out.session().show("synchronous_commit")?);
+    let (sender, chunks) = mpsc::channel(QUEUED_CHUNKS);
+    let loader = Loader {
+        parser: Parser {
+            reader: RecordReader::new(info.options.clone()),
+            types,
+            rows: Vec::new(),
+        },
+        def,
+        targets,
+        table: table.clone(),
+        shard: job.shard.clone(),
+        globals: job.globals.clone(),
+        chunks,
+    };
+    let mut copy = out
+        .copy_in(info.format.into(), loader.targets.len())
+        .await?;
+    let feed = async move {
+        while let Some(bytes) = copy.next().await? {
+            if sender.send(Chunk::Data(bytes)).await.is_err() {
+                // The loader stopped at a bad row: its error answers.
+                return Ok(());
+            }
+        }
+        // A loader that already stopped has its own error to report.
+        let _ = sender.send(Chunk::Done).await;
+        Ok(())
+    };
     let outcome = session
-        .write_rows(
+        .write_streamed(
             in_block,
             job.shard.clone(),
             job.cancel.clone(),
             level,
-            move |tables, txn| {
-                let env = super::expr::Env {
-                    params: &[],
-                    globals: &globals,
-                    aggregates: None,
-                    scope: None,
-                    outer: None,
-                };
-                let n = rows.len();
-                for row in rows {
-                    let values = row.into_iter().map(Some).collect();
-                    let full =
-                        complete_row(&def, &targets, values, tables, &shard.sequences, &env)?;
-                    txn.insert(tables, &table, full)
-                        .map_err(super::storage_error)?;
-                }
-                Ok(Outcome::tag(&format!("COPY {n}")))
-            },
+            move |txn| loader.run(txn),
+            feed,
         )
         .await?;
     tracing::info!(
-        table = %table_name,
-        rows = n_rows,
-        receive_ms = received.as_millis() as u64,
+        table = %table,
+        tag = %outcome.tag,
         total_ms = started.elapsed().as_millis() as u64,
         "COPY FROM STDIN"
     );

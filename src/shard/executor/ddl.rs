@@ -11,8 +11,8 @@ use super::{dml, index_expr};
 use super::{storage_error, Outcome};
 use crate::shard::datum::Datum;
 use crate::shard::storage::{
-    ColumnDef, ColumnType, Constraints, ForeignKey, IndexDef, IndexMethod, OnDelete, Tables,
-    Transaction, Unique, IDENTITY_MARK,
+    ColumnDef, ColumnType, Constraints, ForeignKey, IndexDef, IndexMethod, OnDelete, OnUpdate,
+    Tables, Transaction, Unique, IDENTITY_MARK,
 };
 use crate::sql::fold;
 use crate::wire::types::oid;
@@ -236,7 +236,8 @@ fn constraint_name(table: &str, columns: &[String], given: Option<&Ident>, suffi
 
 /// A declared FOREIGN KEY: the referenced columns default to the
 /// referenced table's primary key; ON DELETE NO ACTION, RESTRICT,
-/// CASCADE and SET NULL are kept, ON UPDATE only as NO ACTION.
+/// CASCADE and SET NULL are kept, ON UPDATE only as NO ACTION or
+/// RESTRICT.
 fn foreign_key(
     tables: &Tables,
     txn: &Transaction,
@@ -251,17 +252,17 @@ fn foreign_key(
         )))
     };
     let on_delete = match fk.on_delete {
-        None | Some(ReferentialAction::NoAction | ReferentialAction::Restrict) => {
-            OnDelete::NoAction
-        }
+        None | Some(ReferentialAction::NoAction) => OnDelete::NoAction,
+        Some(ReferentialAction::Restrict) => OnDelete::Restrict,
         Some(ReferentialAction::Cascade) => OnDelete::Cascade,
         Some(ReferentialAction::SetNull) => OnDelete::SetNull,
         Some(ReferentialAction::SetDefault) => return refused("ON DELETE SET DEFAULT"),
     };
-    match fk.on_update {
-        None | Some(ReferentialAction::NoAction | ReferentialAction::Restrict) => {}
+    let on_update = match fk.on_update {
+        None | Some(ReferentialAction::NoAction) => OnUpdate::NoAction,
+        Some(ReferentialAction::Restrict) => OnUpdate::Restrict,
         Some(other) => return refused(&format!("ON UPDATE {other}")),
-    }
+    };
     if fk.characteristics.is_some() {
         return refused("DEFERRABLE");
     }
@@ -305,6 +306,7 @@ fn foreign_key(
         table: parent_name,
         referenced,
         on_delete,
+        on_update,
     })
 }
 

@@ -10,11 +10,12 @@ use super::select::{expand_items, object_name, run_query, Column, Ctx, Relation}
 use super::types::{type_oid, typmod, value_typmod};
 use super::{storage_error, Outcome, Sequences};
 use crate::shard::datum::Datum;
-use crate::shard::storage::{ColumnType, RowRef, TableDef, Tables, Transaction};
+use crate::shard::storage::{ColumnType, RowRef, Table, TableDef, Tables, Transaction};
 use crate::wire::{PgError, Value};
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, Delete, Expr, FromTable, Insert, OnConflictAction, OnInsert,
-    SelectItem, SetExpr, TableFactor, TableObject, TableWithJoins, Update,
+    Assignment, AssignmentTarget, ConflictTarget, Delete, Expr, FromTable, Insert,
+    OnConflictAction, OnInsert, SelectItem, SetExpr, TableFactor, TableObject, TableWithJoins,
+    Update,
 };
 
 /// A row of a table as values by column name, with the proposed row of
@@ -260,9 +261,9 @@ pub fn insert(
     let names: Vec<String> = ins.columns.iter().map(object_name).collect();
     let targets = target_columns(&def, &names)?;
     let mut returning = Returning::new(&def, ins.returning.as_ref(), ctx.param_types)?;
-    let on_conflict = match &ins.on {
-        None => None,
-        Some(OnInsert::OnConflict(c)) => Some(&c.action),
+    let (on_conflict, arbiter) = match &ins.on {
+        None => (None, None),
+        Some(OnInsert::OnConflict(c)) => (Some(&c.action), c.conflict_target.as_ref()),
         Some(_) => {
             return Err(PgError::feature_not_supported(
                 "ON DUPLICATE KEY UPDATE is not supported",
@@ -294,9 +295,7 @@ pub fn insert(
                     continue;
                 };
                 let committed = tables.get(&table).ok_or_else(|| storage_error(e.clone()))?;
-                let key: Vec<Datum> = def.primary_key.iter().map(|&k| row[k].clone()).collect();
-                let slot = committed
-                    .find_key(&key)
+                let slot = conflicting_slot(committed, &def, &row, arbiter)
                     .ok_or_else(|| storage_error(e.clone()))?;
                 let (Some(current), Some(rref)) = (committed.row(slot), committed.row_ref(slot))
                 else {
@@ -324,6 +323,50 @@ pub fn insert(
         }
     }
     Ok(finish(format!("INSERT 0 {count}"), returning))
+}
+
+/// The committed row an INSERT's `row` conflicts with, through the
+/// arbiter ON CONFLICT names (its columns or constraint; none: the
+/// primary key, then each UNIQUE constraint).
+fn conflicting_slot(
+    table: &Table,
+    def: &TableDef,
+    row: &[Datum],
+    arbiter: Option<&ConflictTarget>,
+) -> Option<u32> {
+    let sorted = |mut c: Vec<usize>| {
+        c.sort_unstable();
+        c
+    };
+    let columns: Option<Vec<usize>> = match arbiter {
+        Some(ConflictTarget::Columns(c)) => c
+            .iter()
+            .map(|i| def.column_index(&crate::sql::fold(i)))
+            .collect::<Option<Vec<_>>>()
+            .map(sorted),
+        _ => None,
+    };
+    let named = match arbiter {
+        Some(ConflictTarget::OnConstraint(n)) => Some(object_name(n)),
+        _ => None,
+    };
+    let arbitrates = |name: &str, key: &[usize]| match (&named, &columns) {
+        (Some(n), _) => n == name,
+        (None, Some(c)) => *c == sorted(key.to_vec()),
+        (None, None) => true,
+    };
+    if arbitrates(&format!("{}_pkey", def.name), &def.primary_key) {
+        let key: Vec<Datum> = def.primary_key.iter().map(|&k| row[k].clone()).collect();
+        if let Some(slot) = table.find_key(&key) {
+            return Some(slot);
+        }
+    }
+    def.constraints
+        .unique
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| arbitrates(&u.name, &u.columns))
+        .find_map(|(i, _)| table.unique_slot(i, row))
 }
 
 /// A full row of `def` from `values` for the `targets` columns; the

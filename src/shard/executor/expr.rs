@@ -14,6 +14,7 @@ use super::functions;
 use super::infer::TypeOf;
 use super::json_ops;
 use super::jsonpath_eval;
+use super::regex_match;
 use super::select::Relation;
 use super::types::cast_target;
 use crate::shard::datum::Datum;
@@ -23,7 +24,7 @@ use crate::wire::types::oid;
 use crate::wire::{PgError, Session, Value};
 use sqlparser::ast::{
     BinaryOperator, CaseWhen, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArguments, Query, UnaryOperator, Value as SqlValue,
+    FunctionArguments, ObjectName, Query, UnaryOperator, Value as SqlValue,
 };
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -255,6 +256,10 @@ pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
         }
         Expr::Value(v) => literal(&v.value, env),
         Expr::Nested(e) => eval(e, row, env),
+        Expr::Collate { expr, collation } => {
+            collation_known(collation)?;
+            eval(expr, row, env)
+        }
         Expr::Cast {
             expr, data_type, ..
         } => {
@@ -424,6 +429,21 @@ fn quantified(
     Ok(any_of(v, items.into_iter(), &negated)?.map(|b| Value::Bool(!b)))
 }
 
+/// Checks a `COLLATE` clause: the shard compares text by code point, which
+/// is what the collations it accepts (`default`, `C`, `POSIX`,
+/// `ucs_basic`, optionally `pg_catalog.`-qualified) mean for its data.
+pub fn collation_known(collation: &ObjectName) -> Result<(), PgError> {
+    let name = collation.to_string().replace('"', "");
+    let bare = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+    match bare.to_ascii_lowercase().as_str() {
+        "default" | "c" | "posix" | "ucs_basic" => Ok(()),
+        _ => Err(PgError::new(
+            "42704",
+            format!("collation \"{name}\" for encoding \"UTF8\" does not exist"),
+        )),
+    }
+}
+
 fn like_expr(
     expr: &Expr,
     pattern: &Expr,
@@ -533,6 +553,9 @@ fn binary(
     row: &dyn Row,
     env: &Env,
 ) -> Result<Datum, PgError> {
+    if let Some(builtin) = regex_match::qualified_builtin(op) {
+        return binary(&builtin, left, right, row, env);
+    }
     match op {
         BinaryOperator::And => {
             let a = truth(eval(left, row, env)?)?;
@@ -568,6 +591,10 @@ fn binary(
     };
     if let Some(metric) = distance_operator(op) {
         return functions::distance(metric, a, b).map(Some);
+    }
+    if let Some((negated, fold)) = regex_match::regex_operator(op) {
+        let hit = regex_match::matches(&text_of(a), &text_of(b), fold)?;
+        return Ok(Some(Value::Bool(hit != negated)));
     }
     if let Some(matched) = jsonpath_eval::path_operator(op, &a, &b) {
         return matched;
@@ -1038,7 +1065,11 @@ fn pg_typeof(f: &Function, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
     };
     let name = super::pg_catalog::format_type(type_oid, None)
         .unwrap_or_else(|| coerce::type_name(type_oid).to_string());
-    Ok(Some(Value::Text(name)))
+    Ok(Some(Value::Reg {
+        ty: oid::REGTYPE,
+        oid: type_oid,
+        name,
+    }))
 }
 
 /// The advisory lock functions (see [`AdvisoryLocks`]): NULL for a NULL
@@ -1183,49 +1214,38 @@ fn any_of(
     Ok((!saw_null).then_some(false))
 }
 
-/// `x::regclass`, `x::regtype` and their `::text`: names and OIDs
-/// looked up in the catalog; `None` for any other cast.
+/// `x::regclass` and `x::regtype`: the OID looked up in the catalog (from
+/// a name) or kept (from a number), carrying the name it prints as;
+/// `None` for any other cast.
 fn catalog_cast(
     expr: &Expr,
     data_type: &DataType,
     row: &dyn Row,
     env: &Env,
 ) -> Result<Option<Datum>, PgError> {
-    let target = reg_type(data_type);
-    if let (
-        None,
-        Expr::Cast {
-            data_type: inner,
-            expr: arg,
-            ..
-        },
-    ) = (target, expr)
-    {
-        let as_text = matches!(
-            cast_target(data_type),
-            Ok((oid::TEXT | oid::NAME | oid::VARCHAR, _))
-        );
-        if let (true, Some(kind)) = (as_text, reg_type(inner)) {
-            let Some(v) = eval(arg, row, env)? else {
-                return Ok(Some(None));
-            };
-            let id = reg_oid(kind, v, env)?;
-            let name = match kind {
-                // regclass_out / regtype_out print InvalidOid as "-".
-                _ if id == 0 => "-".to_string(),
-                RegKind::Class => super::pg_catalog::relation_name(id, env.scope()?.tables()),
-                RegKind::Type => {
-                    super::pg_catalog::format_type(id, None).unwrap_or_else(|| id.to_string())
-                }
-            };
-            return Ok(Some(Some(Value::Text(name))));
-        }
-    }
-    let Some(kind) = target else { return Ok(None) };
+    let Some(kind) = reg_type(data_type) else {
+        return Ok(None);
+    };
     let Some(v) = eval(expr, row, env)? else {
         return Ok(Some(None));
     };
-    Ok(Some(Some(Value::Oid(reg_oid(kind, v, env)?))))
+    let id = reg_oid(kind, v, env)?;
+    reg_value(kind, id, env).map(|v| Some(Some(v)))
+}
+
+/// The regclass / regtype value of `id`, with the name it prints as.
+fn reg_value(kind: RegKind, id: u32, env: &Env) -> Result<Value, PgError> {
+    let name = match kind {
+        // regclass_out / regtype_out print InvalidOid as "-".
+        _ if id == 0 => "-".to_string(),
+        RegKind::Class => super::pg_catalog::relation_name(id, env.scope()?.tables()),
+        RegKind::Type => super::pg_catalog::format_type(id, None).unwrap_or_else(|| id.to_string()),
+    };
+    let ty = match kind {
+        RegKind::Class => oid::REGCLASS,
+        RegKind::Type => oid::REGTYPE,
+    };
+    Ok(Value::Reg { ty, oid: id, name })
 }
 
 #[derive(Clone, Copy)]
@@ -1255,6 +1275,10 @@ fn reg_oid(kind: RegKind, v: Value, env: &Env) -> Result<u32, PgError> {
         return u32::try_from(i).map_err(|_| int_overflow());
     }
     let name = text_of(v);
+    // regclassin / regtypein take a number as the OID itself.
+    if let Ok(id) = name.trim().parse::<u32>() {
+        return Ok(id);
+    }
     match kind {
         RegKind::Class => super::pg_catalog::relation_oid(&name, env.scope()?.tables())
             .ok_or_else(|| PgError::new("42P01", format!("relation \"{name}\" does not exist"))),
@@ -1275,14 +1299,21 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
     let tables = || env.scope().map(|s| s.tables());
     let text = |s: Option<String>| Ok(s.map(Value::Text));
     Some(match name {
-        "to_regtype" => Ok(text_arg(0)
+        "to_regtype" => text_arg(0)
             .and_then(|n| crate::wire::types::by_name(&n))
-            .map(|t| Value::Oid(t.oid))),
+            .map(|t| reg_value(RegKind::Type, t.oid, env))
+            .transpose(),
         "to_regclass" => match tables() {
-            Ok(t) => Ok(text_arg(0)
+            Ok(t) => text_arg(0)
                 .and_then(|n| cat::relation_oid(&n, t))
-                .map(Value::Oid)),
+                .map(|id| reg_value(RegKind::Class, id, env))
+                .transpose(),
             Err(e) => Err(e),
+        },
+        // No table here is a partition: a relation's only ancestor is itself.
+        "pg_partition_ancestors" => match oid_arg(0) {
+            Some(id) => reg_value(RegKind::Class, id, env).map(Some),
+            None => Ok(None),
         },
         "format_type" => {
             let typmod = match args.get(1) {

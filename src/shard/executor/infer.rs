@@ -4,6 +4,7 @@
 
 use super::arrays;
 use super::expr::{function_args, function_name, number, qualified, Chain, Row, Scope};
+use super::regex_match;
 use super::types::cast_target;
 use crate::sql::{distance_operator, placeholder_index};
 use crate::wire::types::oid;
@@ -166,9 +167,14 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
             | Expr::Like { .. }
             | Expr::ILike { .. } => plain(oid::BOOL),
             Expr::UnaryOp { expr, .. } => infer(expr, cols, env),
+            Expr::Collate { expr, .. } => infer(expr, cols, env),
             Expr::BinaryOp { left, op, right } => {
                 if distance_operator(op).is_some() {
                     return plain(oid::FLOAT8);
+                }
+                let op = &regex_match::qualified_builtin(op).unwrap_or_else(|| op.clone());
+                if regex_match::regex_operator(op).is_some() {
+                    return plain(oid::BOOL);
                 }
                 match op {
                     BinaryOperator::Eq
@@ -246,7 +252,8 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     }
                     "vector_dims" | "length" | "pg_backend_pid" => plain(oid::INT4),
                     "gen_random_uuid" => plain(oid::UUID),
-                    "to_regtype" | "to_regclass" => plain(oid::OID),
+                    "to_regtype" | "pg_typeof" => plain(oid::REGTYPE),
+                    "to_regclass" | "pg_partition_ancestors" => plain(oid::REGCLASS),
                     "pg_table_is_visible"
                     | "pg_type_is_visible"
                     | "pg_function_is_visible"
@@ -325,7 +332,7 @@ pub fn output_name(expr: &Expr) -> String {
             parts.last().map_or_else(String::new, |p| p.value.clone())
         }
         Expr::Function(f) => function_name(f),
-        Expr::Nested(e) => output_name(e),
+        Expr::Nested(e) | Expr::Collate { expr: e, .. } => output_name(e),
         Expr::Case { .. } => "case".to_string(),
         Expr::Array(_) => "array".to_string(),
         Expr::CompoundFieldAccess { root, access_chain } => match access_chain.split_last() {

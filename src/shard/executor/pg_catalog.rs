@@ -10,12 +10,16 @@
 //! storage id, a secondary index's its storage id, and a primary key's
 //! index [`PKEY_OID_BASE`] plus the table's.
 
+use super::information_schema;
 use super::select::{Column, Relation};
 use crate::shard::datum::Datum;
-use crate::shard::storage::{ForeignKey, IndexMethod, OnDelete, Table, Tables};
+use crate::shard::storage::{
+    ColumnDef, ForeignKey, IndexMethod, OnDelete, OnUpdate, Table, Tables,
+};
 use crate::wire::types::{self, oid, PgType};
 use crate::wire::{Array, Session, Value};
 use ann::{Metric, VectorType};
+use std::collections::HashSet;
 
 /// `pg_catalog`'s namespace OID.
 pub const PG_CATALOG_OID: u32 = 11;
@@ -60,13 +64,13 @@ const CATALOG_OIDS: &[(&str, u32)] = &[
 const IVFFLAT_AM_OID: u32 = 16_401;
 
 /// A relation being built: columns, then rows in column order.
-struct Builder {
+pub(super) struct Builder {
     columns: Vec<Column>,
     rows: Vec<Vec<Datum>>,
 }
 
 impl Builder {
-    fn new(spec: &[(&str, u32)]) -> Self {
+    pub(super) fn new(spec: &[(&str, u32)]) -> Self {
         Builder {
             columns: spec
                 .iter()
@@ -79,12 +83,12 @@ impl Builder {
         }
     }
 
-    fn row(&mut self, row: Vec<Datum>) {
+    pub(super) fn row(&mut self, row: Vec<Datum>) {
         debug_assert_eq!(row.len(), self.columns.len());
         self.rows.push(row);
     }
 
-    fn done(self) -> Relation {
+    pub(super) fn done(self) -> Relation {
         Relation {
             columns: self.columns,
             rows: self.rows,
@@ -92,7 +96,7 @@ impl Builder {
     }
 }
 
-fn text(s: &str) -> Datum {
+pub(super) fn text(s: &str) -> Datum {
     Some(Value::Text(s.to_string()))
 }
 
@@ -112,7 +116,7 @@ fn i2(v: i16) -> Datum {
     Some(Value::Int2(v))
 }
 
-fn i4(v: i32) -> Datum {
+pub(super) fn i4(v: i32) -> Datum {
     Some(Value::Int4(v))
 }
 
@@ -127,7 +131,7 @@ pub fn relation(
 ) -> Option<Relation> {
     match schema {
         None | Some("pg_catalog") => pg_catalog_relation(name, tables, session),
-        Some("information_schema") => information_schema_relation(name, tables, session),
+        Some("information_schema") => information_schema::relation(name, tables, session),
         Some(_) => None,
     }
 }
@@ -321,7 +325,7 @@ fn pg_namespace() -> Relation {
 
 /// Tables in OID order (as stored), each with its indexes: the primary
 /// key's first, then the secondary ones by name.
-fn sorted_tables(tables: &Tables) -> Vec<&Table> {
+pub(super) fn sorted_tables(tables: &Tables) -> Vec<&Table> {
     let mut v: Vec<&Table> = tables.iter().collect();
     v.sort_by_key(|t| t.def().oid);
     v
@@ -605,6 +609,18 @@ fn pg_class(tables: &Tables) -> Relation {
         ("reloptions", TEXT_ARRAY),
         ("relpartbound", oid::TEXT),
     ]);
+    // A foreign key is carried out by triggers on both of its tables in
+    // PostgreSQL, and psql asks for constraints only where there are some.
+    let with_triggers: HashSet<u32> = tables
+        .iter()
+        .flat_map(|t| {
+            let def = t.def();
+            def.constraints.foreign_keys.iter().flat_map(move |f| {
+                let referenced = tables.get(&f.table).map(|r| r.def().oid);
+                std::iter::once(def.oid).chain(referenced)
+            })
+        })
+        .collect();
     let mut add =
         |id: u32, name: &str, kind: u8, am: u32, natts: usize, has_index: bool, options: Datum| {
             r.row(vec![
@@ -628,7 +644,7 @@ fn pg_class(tables: &Tables) -> Relation {
                 i2(natts as i16),
                 i2(0),
                 b(false),
-                b(false),
+                b(with_triggers.contains(&id)),
                 b(false),
                 b(false),
                 b(false),
@@ -798,9 +814,9 @@ fn pg_attrdef(tables: &Tables) -> Relation {
     for t in sorted_tables(tables) {
         let def = t.def();
         for (i, c) in def.columns.iter().enumerate() {
-            if let Some(d) = c.shown_default() {
+            if let Some(d) = shown_default(c) {
                 let id = PKEY_OID_BASE / 2 + def.oid * 64 + i as u32;
-                r.row(vec![o(id), o(def.oid), i2(i as i16 + 1), text(d)]);
+                r.row(vec![o(id), o(def.oid), i2(i as i16 + 1), text(&d)]);
             }
         }
     }
@@ -904,19 +920,19 @@ fn unique_index_oid(table: u32, i: usize) -> u32 {
 }
 
 /// One constraint of a table as `pg_constraint` shows it.
-struct ConstraintInfo<'a> {
+pub(super) struct ConstraintInfo<'a> {
     oid: u32,
-    name: String,
+    pub(super) name: String,
     /// `p`, `u` or `f`.
-    kind: u8,
-    columns: Vec<usize>,
+    pub(super) kind: u8,
+    pub(super) columns: Vec<usize>,
     /// The FOREIGN KEY's definition, for `f`.
-    foreign: Option<&'a ForeignKey>,
+    pub(super) foreign: Option<&'a ForeignKey>,
 }
 
 /// The constraints of `table`: its primary key, then its UNIQUE
 /// constraints, then its FOREIGN KEYs, each in declaration order.
-fn constraints(table: &Table) -> Vec<ConstraintInfo<'_>> {
+pub(super) fn constraints(table: &Table) -> Vec<ConstraintInfo<'_>> {
     let def = table.def();
     let primary = (!def.primary_key.is_empty()).then(|| ConstraintInfo {
         oid: PKEY_OID_BASE / 4 + def.oid,
@@ -954,7 +970,7 @@ fn constraints(table: &Table) -> Vec<ConstraintInfo<'_>> {
 
 /// `FOREIGN KEY (a) REFERENCES p(id) ON DELETE CASCADE`, `UNIQUE (a, b)`
 /// or `PRIMARY KEY (id)` as `pg_get_constraintdef` prints them.
-fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> String {
+pub(super) fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> String {
     let def = table.def();
     let Some(fk) = c.foreign else {
         return match c.kind {
@@ -966,13 +982,18 @@ fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> 
         .get(&fk.table)
         .map(|p| p.def().column_list(&fk.referenced))
         .unwrap_or_default();
-    let action = match fk.on_delete {
+    let on_update = match fk.on_update {
+        OnUpdate::NoAction => "",
+        OnUpdate::Restrict => " ON UPDATE RESTRICT",
+    };
+    let on_delete = match fk.on_delete {
         OnDelete::NoAction => "",
+        OnDelete::Restrict => " ON DELETE RESTRICT",
         OnDelete::Cascade => " ON DELETE CASCADE",
         OnDelete::SetNull => " ON DELETE SET NULL",
     };
     format!(
-        "FOREIGN KEY ({}) REFERENCES {}({referenced}){action}",
+        "FOREIGN KEY ({}) REFERENCES {}({referenced}){on_update}{on_delete}",
         def.column_list(&c.columns),
         fk.table
     )
@@ -997,6 +1018,24 @@ fn int2_positions(columns: &[usize]) -> Datum {
     )))
 }
 
+/// `confupdtype`: `a` NO ACTION, `r` RESTRICT.
+fn update_action(action: OnUpdate) -> u8 {
+    match action {
+        OnUpdate::NoAction => b'a',
+        OnUpdate::Restrict => b'r',
+    }
+}
+
+/// `confdeltype`: `a` NO ACTION, `r` RESTRICT, `c` CASCADE, `n` SET NULL.
+fn delete_action(action: OnDelete) -> u8 {
+    match action {
+        OnDelete::NoAction => b'a',
+        OnDelete::Restrict => b'r',
+        OnDelete::Cascade => b'c',
+        OnDelete::SetNull => b'n',
+    }
+}
+
 fn pg_constraint(tables: &Tables) -> Relation {
     let mut r = Builder::new(&[
         ("oid", oid::OID),
@@ -1009,6 +1048,7 @@ fn pg_constraint(tables: &Tables) -> Relation {
         ("conrelid", oid::OID),
         ("contypid", oid::OID),
         ("conindid", oid::OID),
+        ("conparentid", oid::OID),
         ("confrelid", oid::OID),
         ("confupdtype", oid::CHAR),
         ("confdeltype", oid::CHAR),
@@ -1024,11 +1064,9 @@ fn pg_constraint(tables: &Tables) -> Relation {
                 (Some(f), Some(p)) => key_index_oid(p, &f.referenced),
                 _ => key_index_oid(t, &c.columns),
             };
-            let (update, delete, matching) = match c.foreign.map(|f| f.on_delete) {
+            let (update, delete, matching) = match c.foreign {
                 None => (b' ', b' ', b' '),
-                Some(OnDelete::NoAction) => (b'a', b'a', b's'),
-                Some(OnDelete::Cascade) => (b'a', b'c', b's'),
-                Some(OnDelete::SetNull) => (b'a', b'n', b's'),
+                Some(f) => (update_action(f.on_update), delete_action(f.on_delete), b's'),
             };
             r.row(vec![
                 o(c.oid),
@@ -1041,6 +1079,7 @@ fn pg_constraint(tables: &Tables) -> Relation {
                 o(def.oid),
                 o(0),
                 o(index),
+                o(0),
                 o(parent.map_or(0, |p| p.def().oid)),
                 ch(update),
                 ch(delete),
@@ -1359,94 +1398,30 @@ fn pg_collation() -> Relation {
     r.done()
 }
 
-/// information_schema's views; their text columns are varchar, as
-/// PostgreSQL's `character_data` and `yes_or_no` domains are.
-fn information_schema_relation(name: &str, tables: &Tables, session: &Session) -> Option<Relation> {
-    let db = session.database.as_str();
-    Some(match name {
-        "schemata" => {
-            let mut r = Builder::new(&[
-                ("catalog_name", oid::NAME),
-                ("schema_name", oid::NAME),
-                ("schema_owner", oid::NAME),
-            ]);
-            for s in ["pg_catalog", "public", "information_schema"] {
-                r.row(vec![text(db), text(s), text(&session.user)]);
-            }
-            r.done()
-        }
-        "tables" => {
-            let mut r = Builder::new(&[
-                ("table_catalog", oid::NAME),
-                ("table_schema", oid::NAME),
-                ("table_name", oid::NAME),
-                ("table_type", oid::VARCHAR),
-                ("is_insertable_into", oid::VARCHAR),
-                ("is_typed", oid::VARCHAR),
-            ]);
-            for t in sorted_tables(tables) {
-                r.row(vec![
-                    text(db),
-                    text("public"),
-                    text(&t.def().name),
-                    text("BASE TABLE"),
-                    text("YES"),
-                    text("NO"),
-                ]);
-            }
-            r.done()
-        }
-        "columns" => {
-            let mut r = Builder::new(&[
-                ("table_catalog", oid::NAME),
-                ("table_schema", oid::NAME),
-                ("table_name", oid::NAME),
-                ("column_name", oid::NAME),
-                ("ordinal_position", oid::INT4),
-                ("column_default", oid::VARCHAR),
-                ("is_nullable", oid::VARCHAR),
-                ("data_type", oid::VARCHAR),
-                ("character_maximum_length", oid::INT4),
-                ("udt_schema", oid::NAME),
-                ("udt_name", oid::NAME),
-                ("is_identity", oid::VARCHAR),
-            ]);
-            for t in sorted_tables(tables) {
-                let def = t.def();
-                for (i, c) in def.columns.iter().enumerate() {
-                    let type_oid = super::types::type_oid(c.ty);
-                    let ty = types::by_oid(type_oid);
-                    let user_defined = ty.is_some_and(|t| t.schema == "public");
-                    let data_type = if user_defined {
-                        "USER-DEFINED".to_string()
-                    } else {
-                        let full = c.ty.sql_name();
-                        full.split('(').next().unwrap_or_default().to_string()
-                    };
-                    let max_len = match c.ty {
-                        crate::shard::storage::ColumnType::Varchar(Some(n)) => i4(n as i32),
-                        _ => None,
-                    };
-                    let nullable = !(c.not_null || def.primary_key.contains(&i));
-                    r.row(vec![
-                        text(db),
-                        text("public"),
-                        text(&def.name),
-                        text(&c.name),
-                        i4(i as i32 + 1),
-                        c.shown_default().and_then(text),
-                        text(if nullable { "YES" } else { "NO" }),
-                        text(&data_type),
-                        max_len,
-                        text(ty.map_or("pg_catalog", |t| t.schema)),
-                        text(ty.map_or("", |t| t.name)),
-                        text(if c.is_identity() { "YES" } else { "NO" }),
-                    ]);
-                }
-            }
-            r.done()
-        }
-        _ => return None,
+/// A column's default as `pg_get_expr` deparses it: a string constant
+/// carries its column's type (`'x'::text`), as does a negative number
+/// (`'-1'::integer`); anything else as written.
+pub(super) fn shown_default(col: &ColumnDef) -> Option<String> {
+    let d = col.shown_default()?;
+    let type_oid = super::types::type_oid(col.ty);
+    let typed = |literal: &str| {
+        format_type(type_oid, None)
+            .map_or_else(|| literal.to_string(), |t| format!("{literal}::{t}"))
+    };
+    let quoted = d.len() >= 2
+        && d.starts_with('\'')
+        && d.ends_with('\'')
+        && !d[1..d.len() - 1].replace("''", "").contains('\'');
+    let numeric_or_bool = matches!(
+        type_oid,
+        oid::INT2 | oid::INT4 | oid::INT8 | oid::FLOAT4 | oid::FLOAT8 | oid::BOOL
+    );
+    Some(if quoted && !numeric_or_bool {
+        typed(d)
+    } else if d.starts_with('-') && d[1..].parse::<f64>().is_ok() {
+        typed(&format!("'{d}'"))
+    } else {
+        d.to_string()
     })
 }
 

@@ -16,7 +16,9 @@ use super::dml::{matching, Target};
 use super::select::Ctx;
 use super::storage_error;
 use crate::shard::datum::{Datum, KeyValue};
-use crate::shard::storage::{key_of_columns, ForeignKey, OnDelete, TableDef, Tables, Transaction};
+use crate::shard::storage::{
+    key_of_columns, ForeignKey, OnDelete, OnUpdate, TableDef, Tables, Transaction,
+};
 use crate::wire::PgError;
 
 /// Rows of `child` whose key `fk` holds one of `keys`.
@@ -34,27 +36,34 @@ fn referencing_rows(
         .collect())
 }
 
-/// 23503 for a referenced key still in use.
+/// 23503 for a referenced key still in use, or 23001 (with
+/// PostgreSQL's wording) when the action that refused is RESTRICT.
 fn still_referenced(
     parent: &TableDef,
     child: &TableDef,
     fk: &ForeignKey,
     row: &[Datum],
+    restrict: bool,
 ) -> PgError {
     let shown: Vec<String> = fk
         .columns
         .iter()
         .map(|&c| row[c].as_ref().map_or_else(String::new, |v| v.to_text()))
         .collect();
+    let (code, setting, still) = if restrict {
+        ("23001", "RESTRICT setting of ", "")
+    } else {
+        ("23503", "", "still ")
+    };
     PgError::new(
-        "23503",
+        code,
         format!(
-            "update or delete on table \"{}\" violates foreign key constraint \"{}\" on table \"{}\"",
+            "update or delete on table \"{}\" violates {setting}foreign key constraint \"{}\" on table \"{}\"",
             parent.name, fk.name, child.name
         ),
     )
     .with_detail(format!(
-        "Key ({})=({}) is still referenced from table \"{}\".",
+        "Key ({})=({}) is {still}referenced from table \"{}\".",
         parent.column_list(&fk.referenced),
         shown.join(", "),
         child.name
@@ -74,13 +83,21 @@ pub fn after_change(
 ) -> Result<(), PgError> {
     crate::stack::guard(|| {
         for (child, fk) in txn.referencing(tables, &parent.name) {
+            let restrict = if updated {
+                fk.on_update == OnUpdate::Restrict
+            } else {
+                fk.on_delete == OnDelete::Restrict
+            };
             let keys: HashSet<Vec<KeyValue>> = gone
                 .iter()
                 .filter_map(|r| key_of_columns(&fk.referenced, r))
                 .filter(|k| {
-                    // A key an UPDATE gave back to another row stays taken.
-                    !txn.has_referenced_key(tables, &parent.name, &fk.referenced, k)
-                        .unwrap_or(false)
+                    // A key an UPDATE gave back to another row stays taken
+                    // (NO ACTION; RESTRICT refuses at once, as PostgreSQL).
+                    restrict
+                        || !txn
+                            .has_referenced_key(tables, &parent.name, &fk.referenced, k)
+                            .unwrap_or(false)
                 })
                 .collect();
             if keys.is_empty() {
@@ -91,8 +108,12 @@ pub fn after_change(
                 continue;
             };
             match fk.on_delete {
-                _ if updated => return Err(still_referenced(parent, &child, &fk, first)),
-                OnDelete::NoAction => return Err(still_referenced(parent, &child, &fk, first)),
+                _ if updated => {
+                    return Err(still_referenced(parent, &child, &fk, first, restrict));
+                }
+                OnDelete::NoAction | OnDelete::Restrict => {
+                    return Err(still_referenced(parent, &child, &fk, first, restrict));
+                }
                 OnDelete::Cascade => {
                     let mut pending = Vec::new();
                     let mut removed = Vec::new();

@@ -795,31 +795,37 @@ fn job_parts(job: Job) -> CopyJob {
 }
 
 impl ShardSession {
-    /// Runs `f` on the open transaction block's write set (or a fresh
-    /// transaction committed at once outside a block).
-    pub(super) async fn write_rows(
+    /// Writes rows that arrive over time (COPY FROM STDIN) into the open
+    /// block's write set, or a fresh transaction committed at once outside
+    /// a block: `load` fills the write set on a blocking thread (taking
+    /// the table lock itself, batch by batch) while `feed` runs here, and
+    /// only then is the statement shielded and committed. A cancel before
+    /// that drops both and leaves nothing; so does an error of either
+    /// (`load`'s is reported first).
+    pub(super) async fn write_streamed(
         &mut self,
         in_block: bool,
         shard: Arc<Shard>,
         cancel: Arc<CancelSignal>,
         level: SyncLevel,
-        f: impl FnOnce(&crate::shard::storage::Tables, &mut Transaction) -> Result<Outcome, PgError>
-            + Send
-            + 'static,
+        load: impl FnOnce(&mut Transaction) -> Result<Outcome, PgError> + Send + 'static,
+        feed: impl std::future::Future<Output = Result<(), PgError>>,
     ) -> Result<Outcome, PgError> {
         let txn = if in_block {
             self.txn.take().unwrap_or_default()
         } else {
             Transaction::new()
         };
+        let loaded = tokio::task::spawn_blocking(move || {
+            let mut txn = txn;
+            let r = load(&mut txn);
+            (r, txn)
+        });
+        let (fed, loaded) = tokio::join!(feed, loaded);
+        let (r, txn) = loaded.map_err(join_error)?;
+        let r = r.and_then(|o| fed.map(|()| o));
         cancel.shield();
         let (outcome, txn) = tokio::task::spawn_blocking(move || {
-            let mut txn = txn;
-            let r = shard
-                .db
-                .read()
-                .map_err(storage_error)
-                .and_then(|tables| f(&tables, &mut txn));
             finish_write(
                 &shard,
                 r,
@@ -862,9 +868,6 @@ fn finish_write(
 
 fn read(job: &Job) -> Result<Outcome, PgError> {
     crate::stack::with_tree(job.stmt.depth, || {
-        if let Some(o) = catalog::answer(&job.stmt, &job.shard, &job.globals)? {
-            return Ok(o);
-        }
         let Ast::Query(q) = &job.stmt.ast else {
             return Err(PgError::internal("not a query"));
         };
@@ -1248,13 +1251,12 @@ fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {
                 show(session, &name)?.rows.unwrap_or_default()
             }
             (_, StatementKind::Explain { .. }) => explain::columns(),
-            (Ast::Query(q), _) => match catalog::describe(&job.stmt, &job.shard)? {
-                Some(rel) => rel,
-                None => job.with_ctx(true, |ctx| match reads_unmodeled_catalog(job, ctx) {
+            (Ast::Query(q), _) => {
+                job.with_ctx(true, |ctx| match reads_unmodeled_catalog(job, ctx) {
                     true => Ok(Relation::default()),
                     false => run_query(q, ctx),
-                })?,
-            },
+                })?
+            }
             (Ast::Insert(ins), StatementKind::Insert(t)) => {
                 let tables = job.shard.db.read().map_err(storage_error)?;
                 dml::returning_columns(&tables, &t.name, ins.returning.as_ref(), &job.param_types)?

@@ -224,7 +224,7 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
             return Ok((oid::FLOAT8, None))
         }
         DataType::BitVarying(_) | DataType::VarBit(_) => return Ok((oid::VARBIT, None)),
-        DataType::Regclass => return Ok((oid::OID, None)),
+        DataType::Regclass => return Ok((oid::REGCLASS, None)),
         // `$3::CHAR` (SQLAlchemy's asyncpg dialect, comparing with a
         // "char" catalog column): blank-padded character(n) is not a type
         // here; varchar(n) cuts the value the same way.
@@ -236,7 +236,9 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
             return Ok((oid::VARCHAR, Some(n)));
         }
         DataType::Custom(name, mods) if mods.is_empty() => match custom_name(name).as_str() {
-            "oid" | "regclass" | "regtype" => return Ok((oid::OID, None)),
+            "oid" => return Ok((oid::OID, None)),
+            "regclass" => return Ok((oid::REGCLASS, None)),
+            "regtype" => return Ok((oid::REGTYPE, None)),
             "name" => return Ok((oid::NAME, None)),
             "varbit" => return Ok((oid::VARBIT, None)),
             "jsonpath" => return Ok((oid::JSONPATH, None)),

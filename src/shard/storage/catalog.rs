@@ -286,12 +286,25 @@ pub struct Unique {
 /// What deleting a referenced row does to the rows that reference it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnDelete {
-    /// `NO ACTION` (the default) or `RESTRICT`: the delete fails.
+    /// `NO ACTION` (the default): the delete fails.
     NoAction,
+    /// `RESTRICT`: the delete fails (shown as RESTRICT).
+    Restrict,
     /// `CASCADE`: they are deleted too.
     Cascade,
     /// `SET NULL`: their referencing columns become NULL.
     SetNull,
+}
+
+/// What changing a referenced key does while rows reference it: the
+/// change fails either way; the catalog shows which was declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnUpdate {
+    /// `NO ACTION` (the default).
+    #[default]
+    NoAction,
+    /// `RESTRICT`.
+    Restrict,
 }
 
 /// A `FOREIGN KEY (columns) REFERENCES table (referenced)` constraint:
@@ -310,6 +323,8 @@ pub struct ForeignKey {
     pub referenced: Vec<usize>,
     /// `ON DELETE`.
     pub on_delete: OnDelete,
+    /// `ON UPDATE`.
+    pub on_update: OnUpdate,
 }
 
 /// A table's constraints besides its primary key and NOT NULLs.

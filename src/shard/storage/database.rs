@@ -57,6 +57,7 @@ use super::wal::writer::{CommitMode, WalWriter};
 use super::wal::Lsn;
 use crate::metrics::StorageTimings;
 use ann::BuildProgress;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
@@ -360,7 +361,7 @@ impl Database {
     /// returns once its WAL is flushed unless `mode` is asynchronous.
     fn write(
         &self,
-        ending: Ending,
+        mut ending: Ending,
         mut prebuilt: Option<(u64, IndexData)>,
         progress: &BuildProgress,
         mode: CommitMode,
@@ -379,7 +380,8 @@ impl Database {
                 .write()
                 .unwrap_or_else(|e| e.into_inner());
             let (changes, except) = match &ending {
-                Ending::Commit(changes) => (changes.clone(), None),
+                // Checked here by reference, taken once nothing blocks it.
+                Ending::Commit(changes) => (Cow::Borrowed(changes.as_slice()), None),
                 Ending::Prepare(rec) => {
                     let max = self.shared.options.max_prepared_transactions;
                     if tables.prepared().count() >= max {
@@ -388,22 +390,23 @@ impl Database {
                     if tables.prepared_txn(&rec.gid).is_some() {
                         return Err(StorageError::gid_in_use(&rec.gid));
                     }
-                    (rec.changes.clone(), None)
+                    (Cow::Borrowed(rec.changes.as_slice()), None)
                 }
                 Ending::CommitPrepared(gid) => {
                     let p = tables
                         .prepared_txn(gid)
                         .ok_or_else(|| StorageError::unknown_gid(gid))?;
-                    (p.changes_to_commit(&tables), Some(gid.as_str()))
+                    (Cow::Owned(p.changes_to_commit(&tables)), Some(gid.as_str()))
                 }
                 Ending::RollbackPrepared(gid) => {
                     tables
                         .prepared_txn(gid)
                         .ok_or_else(|| StorageError::unknown_gid(gid))?;
-                    (Vec::new(), Some(gid.as_str()))
+                    (Cow::Owned(Vec::new()), Some(gid.as_str()))
                 }
             };
             if !changes.is_empty()
+                && tables.prepared().next().is_some()
                 && tables
                     .blocking_prepared(&Footprint::of(&changes, &tables), except)
                     .is_some()
@@ -412,6 +415,14 @@ impl Database {
                 self.shared.wait_for_decision(decided, progress)?;
                 continue;
             }
+            let changes = match changes {
+                Cow::Owned(changes) => changes,
+                Cow::Borrowed(_) => match &mut ending {
+                    Ending::Commit(owned) => std::mem::take(owned),
+                    Ending::Prepare(rec) => rec.changes.clone(),
+                    _ => Vec::new(),
+                },
+            };
             let mut log = Logged {
                 tables: &mut tables,
                 progress,

@@ -39,7 +39,7 @@ pub mod wal;
 pub use ann_index::{AnnIndex, AnnSearch};
 pub use catalog::{
     key_of_columns, ColumnDef, ColumnType, Constraints, ElementType, ForeignKey, IndexDef,
-    IndexMethod, OnDelete, TableDef, Unique, IDENTITY_MARK,
+    IndexMethod, OnDelete, OnUpdate, TableDef, Unique, IDENTITY_MARK,
 };
 pub use database::{BaseBackup, Database, ReplicatedTxn, StorageOptions, WalHold};
 pub use error::{Result, StorageError};

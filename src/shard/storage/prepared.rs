@@ -313,7 +313,8 @@ fn decode_change(r: &mut ByteReader<'_>) -> Decoded<Change> {
 mod tests {
     use super::*;
     use crate::shard::storage::catalog::{
-        ColumnDef, ColumnType, Constraints, ForeignKey, IndexDef, IndexMethod, OnDelete, Unique,
+        ColumnDef, ColumnType, Constraints, ForeignKey, IndexDef, IndexMethod, OnDelete, OnUpdate,
+        Unique,
     };
     use crate::wire::Value;
 
@@ -345,6 +346,7 @@ mod tests {
                             table: "p".into(),
                             referenced: vec![1],
                             on_delete: OnDelete::Cascade,
+                            on_update: OnUpdate::Restrict,
                         }],
                     },
                 },

@@ -26,13 +26,18 @@
 
 use super::catalog::{
     ColumnDef, ColumnType, Constraints, ElementType, ForeignKey, IndexDef, IndexMethod, OnDelete,
-    TableDef, Unique, ARRAY_TAG,
+    OnUpdate, TableDef, Unique, ARRAY_TAG,
 };
 use crate::shard::datum::Datum;
 use crate::wire::{Array, Value};
 use ann::types::{BitVector, HalfVector, SparseVector, Vector};
 use ann::Metric;
 use half::f16;
+
+/// Set in a FOREIGN KEY's action byte for ON UPDATE RESTRICT; the low
+/// bits are the ON DELETE action (data written before ON UPDATE was kept
+/// has it clear, which reads as NO ACTION).
+const ON_UPDATE_RESTRICT: u8 = 0x10;
 
 /// Why bytes did not decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +153,7 @@ impl ByteWriter {
             Value::Vector(v) => {
                 self.u8(11);
                 self.u32(v.dims() as u32);
+                self.buf.reserve(4 * v.dims());
                 for x in v.as_slice() {
                     self.buf.extend_from_slice(&x.to_le_bytes());
                 }
@@ -179,7 +185,7 @@ impl ByteWriter {
                 self.u8(15);
                 self.u8(*c);
             }
-            Value::Oid(o) => {
+            Value::Oid(o) | Value::Reg { oid: o, .. } => {
                 self.u8(16);
                 self.u32(*o);
             }
@@ -260,11 +266,17 @@ impl ByteWriter {
             self.positions(&f.columns);
             self.str(&f.table);
             self.positions(&f.referenced);
-            self.u8(match f.on_delete {
+            let on_delete = match f.on_delete {
                 OnDelete::NoAction => 0,
                 OnDelete::Cascade => 1,
                 OnDelete::SetNull => 2,
-            });
+                OnDelete::Restrict => 3,
+            };
+            let on_update = match f.on_update {
+                OnUpdate::NoAction => 0,
+                OnUpdate::Restrict => ON_UPDATE_RESTRICT,
+            };
+            self.u8(on_delete | on_update);
         }
     }
 
@@ -553,17 +565,30 @@ impl<'a> ByteReader<'a> {
         let n = self.count(13)?;
         let foreign_keys = (0..n)
             .map(|_| {
+                let name = self.str()?;
+                let columns = self.positions(Some(columns))?;
+                let table = self.str()?;
+                let referenced = self.positions(None)?;
+                let tag = self.u8()?;
+                let on_delete = match tag & !ON_UPDATE_RESTRICT {
+                    0 => OnDelete::NoAction,
+                    1 => OnDelete::Cascade,
+                    2 => OnDelete::SetNull,
+                    3 => OnDelete::Restrict,
+                    t => return Err(malformed(format!("bad ON DELETE tag {t}"))),
+                };
+                let on_update = if tag & ON_UPDATE_RESTRICT != 0 {
+                    OnUpdate::Restrict
+                } else {
+                    OnUpdate::NoAction
+                };
                 Ok(ForeignKey {
-                    name: self.str()?,
-                    columns: self.positions(Some(columns))?,
-                    table: self.str()?,
-                    referenced: self.positions(None)?,
-                    on_delete: match self.u8()? {
-                        0 => OnDelete::NoAction,
-                        1 => OnDelete::Cascade,
-                        2 => OnDelete::SetNull,
-                        t => return Err(malformed(format!("bad ON DELETE tag {t}"))),
-                    },
+                    name,
+                    columns,
+                    table,
+                    referenced,
+                    on_delete,
+                    on_update,
                 })
             })
             .collect::<Decoded<Vec<_>>>()?;

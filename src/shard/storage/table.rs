@@ -203,6 +203,13 @@ impl Table {
         self.uniques.get(i).is_some_and(|m| m.contains_key(key))
     }
 
+    /// The slot of the row holding `row`'s key in UNIQUE constraint `i`.
+    pub fn unique_slot(&self, i: usize, row: &[Datum]) -> Option<u32> {
+        let unique = self.def.constraints.unique.get(i)?;
+        let key = key_of_columns(&unique.columns, row)?;
+        self.uniques.get(i)?.get(&key).copied()
+    }
+
     /// Each UNIQUE constraint's key of `row` (`None` where a value is NULL).
     fn unique_keys(&self, row: &[Datum]) -> Vec<Option<Vec<KeyValue>>> {
         self.def

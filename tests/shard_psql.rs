@@ -1,0 +1,67 @@
+//! psql's describe commands on a shard print what they print on real
+//! PostgreSQL + pgvector for the same schema: psql's own catalog queries
+//! (regular-expression operators, `COLLATE`, joins over pg_class,
+//! pg_attribute, pg_index, pg_constraint, …) run on the shard's system
+//! catalog like any other query.
+
+mod pg_support;
+mod shard_support;
+
+use pg_support::PgServer;
+use shard_support::Shard;
+use std::process::Command;
+
+const SCHEMA: &str = "
+    CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT 'x',
+                        score integer DEFAULT -1, embedding vector(3));
+    CREATE INDEX ON items USING hnsw (embedding vector_l2_ops);
+    CREATE INDEX ON items (score);
+    CREATE TABLE child (id integer PRIMARY KEY, label varchar(20) UNIQUE,
+                        item_id bigint REFERENCES items (id) ON DELETE CASCADE,
+                        other_id bigint REFERENCES items ON DELETE SET NULL);
+";
+
+/// The describe commands compared, one psql run each.
+const COMMANDS: &[&str] = &[
+    "\\dt",
+    "\\d items",
+    "\\d child",
+    "\\di",
+    "\\d items_pkey",
+    "\\dt chi*",
+    "\\d nosuch",
+];
+
+/// psql's output (stdout, then stderr) for `command` on `port`.
+fn psql(port: u16, command: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-X", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
+        .args(["-p", &port.to_string(), "-c", command])
+        .output()
+        .expect("psql is installed (scripts/test.sh installs postgresql-client)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_commands_print_what_postgres_prints() {
+    let pg = PgServer::start().await;
+    let shard = Shard::with_schema("psql-describe", SCHEMA);
+    pg.connect()
+        .await
+        .unwrap()
+        .batch_execute(SCHEMA)
+        .await
+        .unwrap();
+    for command in COMMANDS {
+        let (want, got) = (psql(pg.port, command), psql(shard.port, command));
+        assert_eq!(
+            got, want,
+            "psql {command}: shard (left) vs PostgreSQL (right)"
+        );
+    }
+    shard.stop();
+}
