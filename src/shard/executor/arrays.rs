@@ -189,8 +189,12 @@ pub fn element_at(array: Value, i: Value) -> Result<Datum, PgError> {
 }
 
 /// `cardinality`, `array_length`, `array_lower`, `array_upper` (of a
-/// one-dimensional array, dimension 1), or `None` for another name.
+/// one-dimensional array, dimension 1), `array_to_string`, or `None` for
+/// another name.
 pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgError>> {
+    if name == "array_to_string" && matches!(args.len(), 2 | 3) {
+        return array_to_string(args);
+    }
     if !matches!(
         (name, args.len()),
         ("cardinality", 1) | ("array_length" | "array_lower" | "array_upper", 2)
@@ -213,6 +217,25 @@ pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgErro
         ("array_upper", 2) if dim() && len > 0 => Some(Value::Int4(lower + len - 1)),
         _ => None,
     }))
+}
+
+/// `array_to_string(array, delimiter [, null_string])`: the elements' text
+/// joined by the delimiter, NULLs left out unless `null_string` is given.
+fn array_to_string(args: &[Datum]) -> Option<Result<Datum, PgError>> {
+    let (items, delimiter) = match (&args[0], &args[1]) {
+        (Some(Value::Array(a)), Some(d)) => (&a.items, d.to_text()),
+        (None, _) | (_, None) => return Some(Ok(None)),
+        _ => return None,
+    };
+    let null_text = args.get(2).cloned().flatten().map(|v| v.to_text());
+    let parts: Vec<String> = items
+        .iter()
+        .filter_map(|item| match item {
+            Some(v) => Some(v.to_text()),
+            None => null_text.clone(),
+        })
+        .collect();
+    Some(Ok(Some(Value::Text(parts.join(&delimiter)))))
 }
 
 /// True for the set-returning functions a select list may call.

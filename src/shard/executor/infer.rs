@@ -205,6 +205,21 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
             }
             Expr::Function(f) => {
                 let name = function_name(f);
+                if let ("array", sqlparser::ast::FunctionArguments::Subquery(q)) =
+                    (name.as_str(), &f.args)
+                {
+                    let elem = match env.subquery(q, cols)?.as_slice() {
+                        [(oid::UNKNOWN, _)] => oid::TEXT,
+                        [(t, _)] => *t,
+                        _ => {
+                            return Err(PgError::new(
+                                "42601",
+                                "subquery must return only one column",
+                            ))
+                        }
+                    };
+                    return plain(arrays::array_type(elem)?);
+                }
                 let args = function_args(f)?;
                 let arg = |i: usize| -> Result<TypeOf, PgError> {
                     args.get(i)
@@ -230,6 +245,7 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                         (oid::INT8, _) | (_, oid::INT8) => (oid::INT8, -1),
                         _ => (oid::INT4, -1),
                     }),
+                    "array_to_string" => plain(oid::TEXT),
                     "array_length"
                     | "cardinality"
                     | "array_lower"
