@@ -210,7 +210,7 @@ impl Scope for Ctx<'_> {
 }
 
 /// A query's input.
-enum Input<'a> {
+pub(super) enum Input<'a> {
     Unit,
     Table { table: &'a Table, alias: String },
     Rel { rel: Arc<Relation>, alias: String },
@@ -219,7 +219,7 @@ enum Input<'a> {
 
 /// The rows of a FROM list with joins, each column under the name of the
 /// relation it came from.
-struct Joined {
+pub(super) struct Joined {
     /// Per column: the alias of its relation.
     quals: Vec<String>,
     rel: Relation,
@@ -247,7 +247,7 @@ enum RowAt<'a> {
 /// Whether qualifier `q` names a FROM item called `alias` (its alias, or
 /// the table's name when it has none: an alias hides the name, so that
 /// `t.val` inside `(SELECT … FROM t t2 …)` is the outer `t`'s column).
-fn matches_alias(q: Option<&str>, alias: &str) -> bool {
+pub(super) fn matches_alias(q: Option<&str>, alias: &str) -> bool {
     q.is_none_or(|q| q == alias)
 }
 
@@ -370,7 +370,7 @@ pub fn undefined_table(name: &str) -> PgError {
     PgError::new("42P01", format!("relation \"{name}\" does not exist"))
 }
 
-fn input<'a>(select: &Select, ctx: &Ctx<'a>) -> Result<Input<'a>, PgError> {
+pub(super) fn input<'a>(select: &Select, ctx: &Ctx<'a>) -> Result<Input<'a>, PgError> {
     match select.from.as_slice() {
         [] => Ok(Input::Unit),
         [one] if one.joins.is_empty() => factor_input(&one.relation, ctx),
