@@ -25,11 +25,13 @@ const SCHEMA: &str = "
 const COMMANDS: &[&str] = &[
     "\\dt",
     "\\d items",
+    "\\d+ items",
     "\\d child",
     "\\di",
     "\\d items_pkey",
     "\\dt chi*",
     "\\d nosuch",
+    "\\du",
 ];
 
 /// psql's output (stdout, then stderr) for `command` on `port`.

@@ -18,4 +18,8 @@ SELECT c.relname FROM pg_class c WHERE c.oid = 'rx_t'::regclass;
 SELECT count(*) FROM pg_attribute WHERE attrelid = 'rx_t'::regclass AND attnum > 0;
 SELECT 'rx_t'::regclass = to_regclass('rx_t');
 SELECT 'no_such_table'::regclass;
+SELECT array(SELECT name FROM rx_t WHERE name IS NOT NULL ORDER BY id), array(SELECT id FROM rx_t WHERE id > 9);
+SELECT array_to_string(array(SELECT name FROM rx_t ORDER BY id), ', '), array_to_string(array(SELECT name FROM rx_t ORDER BY id), ',', '*');
+SELECT array_to_string(ARRAY[1, 2, 3], '-'), array_to_string(NULL::int[], ','), array_to_string(ARRAY['a'], NULL);
+SELECT r.rolname, ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON (m.roleid = b.oid) WHERE m.member = r.oid) AS memberof FROM pg_roles r WHERE r.rolname = 'postgres';
 DROP TABLE rx_t;

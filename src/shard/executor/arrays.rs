@@ -188,9 +188,66 @@ pub fn element_at(array: Value, i: Value) -> Result<Datum, PgError> {
         .flatten())
 }
 
+/// PostgreSQL's largest array (MaxArraySize).
+const MAX_ARRAY_SIZE: i64 = 134_217_727;
+/// The largest array `array_fill` builds here (each element is a whole
+/// value in memory).
+const MAX_FILLED: i64 = 16_777_216;
+
+/// `array_fill(value, ARRAY[n])`: `n` copies of `value`.
+fn array_fill(args: &[Datum]) -> Result<Datum, PgError> {
+    let dims = match args.get(1) {
+        Some(Some(Value::Array(d))) => d,
+        Some(Some(_)) | None => return Err(PgError::internal("array_fill without dimensions")),
+        Some(None) => {
+            return Err(PgError::new(
+                "22004",
+                "dimension array or low bound array cannot be null",
+            ))
+        }
+    };
+    let n = match dims.items.as_slice() {
+        [Some(n)] => coerce::as_i64(n).unwrap_or(-1),
+        [None] => return Err(PgError::new("22004", "dimension values cannot be null")),
+        _ => {
+            return Err(PgError::feature_not_supported(
+                "multidimensional arrays are not supported",
+            ))
+        }
+    };
+    if !(0..=MAX_ARRAY_SIZE).contains(&n) {
+        return Err(PgError::new(
+            "54000",
+            format!("array size exceeds the maximum allowed ({MAX_ARRAY_SIZE})"),
+        ));
+    }
+    if n > MAX_FILLED {
+        return Err(PgError::new(
+            "54000",
+            format!("array_fill builds at most {MAX_FILLED} elements here"),
+        ));
+    }
+    let Some(Some(value)) = args.first() else {
+        return Err(PgError::feature_not_supported(
+            "array_fill of NULL is not supported",
+        ));
+    };
+    Ok(Some(Value::Array(Array::new(
+        value.type_oid(),
+        vec![Some(value.clone()); n as usize],
+    ))))
+}
+
 /// `cardinality`, `array_length`, `array_lower`, `array_upper` (of a
-/// one-dimensional array, dimension 1), or `None` for another name.
+/// one-dimensional array, dimension 1), `array_fill`, `array_to_string`,
+/// or `None` for another name.
 pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgError>> {
+    if (name, args.len()) == ("array_fill", 2) {
+        return Some(array_fill(args));
+    }
+    if name == "array_to_string" && matches!(args.len(), 2 | 3) {
+        return array_to_string(args);
+    }
     if !matches!(
         (name, args.len()),
         ("cardinality", 1) | ("array_length" | "array_lower" | "array_upper", 2)
@@ -213,6 +270,25 @@ pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgErro
         ("array_upper", 2) if dim() && len > 0 => Some(Value::Int4(lower + len - 1)),
         _ => None,
     }))
+}
+
+/// `array_to_string(array, delimiter [, null_string])`: the elements' text
+/// joined by the delimiter, NULLs left out unless `null_string` is given.
+fn array_to_string(args: &[Datum]) -> Option<Result<Datum, PgError>> {
+    let (items, delimiter) = match (&args[0], &args[1]) {
+        (Some(Value::Array(a)), Some(d)) => (&a.items, d.to_text()),
+        (None, _) | (_, None) => return Some(Ok(None)),
+        _ => return None,
+    };
+    let null_text = args.get(2).cloned().flatten().map(|v| v.to_text());
+    let parts: Vec<String> = items
+        .iter()
+        .filter_map(|item| match item {
+            Some(v) => Some(v.to_text()),
+            None => null_text.clone(),
+        })
+        .collect();
+    Some(Ok(Some(Value::Text(parts.join(&delimiter)))))
 }
 
 /// True for the set-returning functions a select list may call.
@@ -431,23 +507,29 @@ pub fn cast_from_array(
     Some(match to {
         oid::VECTOR => to_dense::<f32>(&a, typmod).map(Value::Vector),
         oid::HALFVEC => to_dense::<f16>(&a, typmod).map(Value::HalfVec),
+        oid::SPARSEVEC => {
+            from_array(&a, typmod, "sparsevec", casts::array_to_sparse).map(Value::SparseVec)
+        }
         _ => return None,
     })
 }
 
-/// pgvector's `array_to_vector` / `array_to_halfvec` over `integer[]`,
-/// `real[]`, `double precision[]` (and `numeric[]`).
-fn to_dense<E: Element>(a: &Array, typmod: Option<u32>) -> Result<DenseVector<E>, PgError> {
-    let no_cast = || {
-        PgError::new(
+/// pgvector's `array_to_vector` / `array_to_halfvec` /
+/// `array_to_sparsevec` over `integer[]`, `real[]`, `double precision[]`
+/// (and `numeric[]`): `convert` gets the elements, `target` names the
+/// type in the 42846 of any other array.
+fn from_array<T>(
+    a: &Array,
+    typmod: Option<u32>,
+    target: &str,
+    convert: impl Fn(ArrayElements<'_>, Option<u32>) -> ann::Result<T>,
+) -> Result<T, PgError> {
+    if !matches!(a.elem, oid::INT4 | oid::FLOAT4 | oid::FLOAT8) {
+        return Err(PgError::new(
             "42846",
-            format!(
-                "cannot cast type {}[] to {}",
-                type_name(a.elem),
-                E::TYPE_NAME
-            ),
-        )
-    };
+            format!("cannot cast type {}[] to {target}", type_name(a.elem)),
+        ));
+    }
     if a.items.iter().any(Option::is_none) {
         return Err(PgError::new("22004", "array must not contain nulls"));
     }
@@ -457,21 +539,24 @@ fn to_dense<E: Element>(a: &Array, typmod: Option<u32>) -> Result<DenseVector<E>
             let v: Vec<i32> = values
                 .filter_map(|v| coerce::as_i64(v).map(|i| i as i32))
                 .collect();
-            casts::array_to_dense(ArrayElements::Int4(&v), typmod)
+            convert(ArrayElements::Int4(&v), typmod)
         }
         oid::FLOAT4 => {
             let v: Vec<f32> = values
                 .filter_map(|v| coerce::as_f64(v).map(|f| f as f32))
                 .collect();
-            casts::array_to_dense(ArrayElements::Float4(&v), typmod)
+            convert(ArrayElements::Float4(&v), typmod)
         }
-        oid::FLOAT8 => {
+        _ => {
             let v: Vec<f64> = values.filter_map(coerce::as_f64).collect();
-            casts::array_to_dense(ArrayElements::Float8(&v), typmod)
+            convert(ArrayElements::Float8(&v), typmod)
         }
-        _ => return Err(no_cast()),
     };
     result.map_err(PgError::from)
+}
+
+fn to_dense<E: Element>(a: &Array, typmod: Option<u32>) -> Result<DenseVector<E>, PgError> {
+    from_array(a, typmod, E::TYPE_NAME, casts::array_to_dense)
 }
 
 /// `vector::real[]` / `halfvec::real[]`.

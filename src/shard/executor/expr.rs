@@ -226,6 +226,8 @@ fn literal(v: &SqlValue, env: &Env) -> Result<Datum, PgError> {
             Some(Value::Text(s.clone()))
         }
         SqlValue::Boolean(b) => Some(Value::Bool(*b)),
+        // B'0101': a bit string of its length.
+        SqlValue::SingleQuotedByteStringLiteral(s) => Some(Value::parse(oid::BIT, None, s)?),
         SqlValue::Null => None,
         SqlValue::Placeholder(p) => {
             let n = placeholder_index(p)
@@ -825,6 +827,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
     if name == "pg_typeof" {
         return pg_typeof(f, row, env);
     }
+    if let ("array", FunctionArguments::Subquery(q)) = (name.as_str(), &f.args) {
+        return array_of_subquery(q, row, env);
+    }
     let exprs = function_args(f)?;
     let args = exprs
         .iter()
@@ -1037,6 +1042,20 @@ impl super::infer::Columns for RowColumns<'_> {
     fn column_type(&self, q: Option<&str>, name: &str) -> Option<TypeOf> {
         self.0.column_type(q, name)
     }
+}
+
+/// `ARRAY(subquery)`: the subquery's one column as an array, in its row
+/// order (empty, not NULL, for no rows).
+fn array_of_subquery(q: &Query, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
+    let rel = env.scope()?.subquery(q, row, false)?;
+    single_column(&rel)?;
+    let elem = match rel.columns[0].ty.0 {
+        oid::UNKNOWN => oid::TEXT,
+        t => t,
+    };
+    arrays::array_type(elem)?;
+    let items = rel.rows.into_iter().map(|mut r| r.swap_remove(0)).collect();
+    Ok(Some(Value::Array(crate::wire::Array::new(elem, items))))
 }
 
 /// `pg_typeof(e)`: the name of the type `e` has (without its modifier),

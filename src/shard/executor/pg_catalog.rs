@@ -45,6 +45,7 @@ const CATALOG_OIDS: &[(&str, u32)] = &[
     ("pg_attribute", 1249),
     ("pg_proc", 1255),
     ("pg_class", 1259),
+    ("pg_auth_members", 1261),
     ("pg_database", 1262),
     ("pg_am", 2601),
     ("pg_attrdef", 2604),
@@ -175,6 +176,17 @@ fn pg_catalog_relation(name: &str, tables: &Tables, session: &Session) -> Option
             ("classoid", oid::OID),
             ("objsubid", oid::INT4),
             ("description", oid::TEXT),
+        ])
+        .done(),
+        // No role is a member of another.
+        "pg_auth_members" => Builder::new(&[
+            ("oid", oid::OID),
+            ("roleid", oid::OID),
+            ("member", oid::OID),
+            ("grantor", oid::OID),
+            ("admin_option", oid::BOOL),
+            ("inherit_option", oid::BOOL),
+            ("set_option", oid::BOOL),
         ])
         .done(),
         "pg_inherits" => Builder::new(&[
@@ -756,6 +768,8 @@ fn pg_attribute(tables: &Tables) -> Relation {
         ("attcollation", oid::OID),
         ("attacl", oid::TEXT),
         ("attoptions", oid::TEXT),
+        ("attstattarget", oid::INT2),
+        ("attcompression", oid::CHAR),
     ]);
     for t in sorted_tables(tables) {
         let def = t.def();
@@ -774,7 +788,12 @@ fn pg_attribute(tables: &Tables) -> Relation {
                 i2(0),
                 b(matches!(len, 1 | 2 | 4 | 8)),
                 ch(b'i'),
-                ch(if len == -1 { b'x' } else { b'p' }),
+                // pgvector's types are stored out of line uncompressed.
+                ch(match type_oid {
+                    oid::VECTOR | oid::HALFVEC | oid::SPARSEVEC => b'e',
+                    _ if len == -1 => b'x',
+                    _ => b'p',
+                }),
                 b(col.not_null || def.primary_key.contains(&c)),
                 b(col.shown_default().is_some() && rel == def.oid),
                 b(false),
@@ -790,6 +809,8 @@ fn pg_attribute(tables: &Tables) -> Relation {
                 o(if collatable { 100 } else { 0 }),
                 None,
                 None,
+                None,
+                ch(0),
             ]);
         };
         for c in 0..def.columns.len() {
@@ -970,7 +991,7 @@ pub(super) fn constraints(table: &Table) -> Vec<ConstraintInfo<'_>> {
 
 /// `FOREIGN KEY (a) REFERENCES p(id) ON DELETE CASCADE`, `UNIQUE (a, b)`
 /// or `PRIMARY KEY (id)` as `pg_get_constraintdef` prints them.
-pub(super) fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> String {
+fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> String {
     let def = table.def();
     let Some(fk) = c.foreign else {
         return match c.kind {
@@ -1300,7 +1321,9 @@ fn pg_roles(session: &Session) -> Relation {
         ("rolreplication", oid::BOOL),
         ("rolconnlimit", oid::INT4),
         ("rolpassword", oid::TEXT),
+        ("rolvaliduntil", oid::TIMESTAMPTZ),
         ("rolbypassrls", oid::BOOL),
+        ("rolconfig", TEXT_ARRAY),
         ("oid", oid::OID),
     ]);
     // A superuser's attributes are all true; another user has none of
@@ -1316,7 +1339,9 @@ fn pg_roles(session: &Session) -> Relation {
         s.clone(),
         i4(-1),
         text("********"),
+        None,
         s,
+        None,
         o(OWNER_OID),
     ]);
     r.done()

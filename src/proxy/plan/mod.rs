@@ -2,6 +2,9 @@
 //! runs, and how the proxy combines their replies. Planning is separate
 //! from running so that EXPLAIN can show the route it would take.
 
+mod ddl;
+mod reference;
+
 use std::collections::BTreeSet;
 
 use super::generated_keys::fill_keys;
@@ -9,8 +12,8 @@ use super::route::Cluster;
 use crate::sql::{
     self, aggregate_plan, distinct_plan, has_shard_dependent_subquery, insert_key_values,
     insert_with_rows, knn_query, rewrite_distinct_on_for_shard, rewrite_knn_for_shard,
-    rewrite_sorted_for_shard, where_key_values, AggregatePlan, Bound, DdlAction, DdlInfo,
-    OutputColumn, RowKey, SortKey, StatementKind, TableName,
+    rewrite_sorted_for_shard, where_key_values, AggregatePlan, Bound, DdlInfo, OutputColumn,
+    RowKey, SortKey, StatementKind, TableName,
 };
 use crate::wire::{Params, PgError};
 
@@ -223,7 +226,7 @@ pub async fn plan(
         | StatementKind::Delete(table)
             if cluster.is_reference(table) =>
         {
-            reference_write_route(cluster, statement, table)
+            reference::write_route(cluster, statement, table)
         }
         StatementKind::Insert(table) => insert_route(cluster, statement, table, params).await,
         StatementKind::Update(table) | StatementKind::Delete(table) => {
@@ -234,46 +237,7 @@ pub async fn plan(
             Ok(Route::on("scatter", shards, text, Combine::Concat, true))
         }
         StatementKind::Ddl(DdlInfo { tables, action }) => {
-            // The key of a table altered is its own (an unknown table is
-            // left to the shards' error); a table created has its
-            // configured key or its primary key.
-            let key = match (action, tables.first()) {
-                (DdlAction::AlterTable, Some(t)) if all.len() > 1 => {
-                    cluster.table(t).await.ok().map(|i| i.key.clone())
-                }
-                (_, t) => Some(
-                    t.and_then(|t| cluster.configured_key(&t.to_string()))
-                        .map(str::to_string),
-                ),
-            };
-            if let (true, Some(key)) = (all.len() > 1, key) {
-                let is_reference = |t: &TableName| cluster.is_reference(t);
-                if let Some(feature) =
-                    sql::unshardable_constraint(statement, key.as_deref(), &is_reference)
-                {
-                    return Err(PgError::feature_not_supported(format!(
-                        "{feature} is not supported across shards"
-                    ))
-                    .with_hint("Each shard would check it against its own rows only. A table named in reference_tables (proxy configuration) is whole on every shard: UNIQUE constraints on it and FOREIGN KEYs to it hold."));
-                }
-            }
-            if all.len() > 1 {
-                if let Some(column) = tables
-                    .first()
-                    .filter(|t| cluster.is_reference(t))
-                    .and_then(|_| sql::per_shard_default(statement))
-                {
-                    return Err(PgError::feature_not_supported(format!(
-                        "{column} in reference table {} is not supported: each shard would compute its own value",
-                        tables[0]
-                    ))
-                    .with_hint("Give the value in every INSERT (a client-generated key, a literal or a parameter)."));
-                }
-            }
-            for t in tables {
-                cluster.forget(t);
-            }
-            Ok(Route::on("broadcast", all, text, Combine::Broadcast, true))
+            ddl::route(cluster, statement, tables, *action).await
         }
         StatementKind::ModifyingWith => Err(PgError::feature_not_supported(
             "a data-modifying statement in WITH is not supported through the proxy",
@@ -285,43 +249,6 @@ pub async fn plan(
         )),
         _ => Ok(Route::on("broadcast", all, text, Combine::Broadcast, true)),
     }
-}
-
-/// A write to a reference table: the same statement on every shard, as
-/// one transaction (two-phase commit), the first shard's reply the
-/// answer. Refused when a shard's copy would come out different: the
-/// statement reads a sharded table (each shard holds other rows of it) or
-/// calls a function each shard computes for itself.
-fn reference_write_route(
-    cluster: &Cluster,
-    statement: &sql::Statement,
-    table: &TableName,
-) -> Result<Route, PgError> {
-    let all = cluster.all();
-    if all.len() > 1 {
-        let sharded = sql::tables_named(statement)
-            .into_iter()
-            .find(|t| t != table && !is_catalog(t) && !cluster.is_reference(t));
-        if let Some(sharded) = sharded {
-            return Err(PgError::feature_not_supported(format!(
-                "a write to reference table {table} that reads sharded table {sharded} is not supported across shards"
-            ))
-            .with_hint("Each shard would compute it from its own rows of the sharded table: read them first and write the values."));
-        }
-        if let Some(function) = sql::per_shard_function(statement) {
-            return Err(PgError::feature_not_supported(format!(
-                "{function}() in a write to reference table {table} is not supported across shards"
-            ))
-            .with_hint("Each shard would compute its own value: compute it in the client and pass it as a literal or parameter."));
-        }
-    }
-    Ok(Route::on(
-        "reference table (every shard)",
-        all,
-        &statement.text,
-        Combine::Replicated,
-        true,
-    ))
 }
 
 /// Advisory locks through the proxy: every session's transaction-level
