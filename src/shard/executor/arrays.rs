@@ -22,9 +22,13 @@ pub fn element_of(type_oid: u32) -> Option<u32> {
     types::by_oid(type_oid).map(|t| t.elem).filter(|&e| e != 0)
 }
 
-/// The array type of elements of `elem` (42704 when there is none).
+/// The array type of elements of `elem` (0A000 for an array of arrays,
+/// 42704 when there is none).
 pub fn array_type(elem: u32) -> Result<u32, PgError> {
     types::array_of(elem).map(|t| t.oid).ok_or_else(|| {
+        if element_of(elem).is_some() {
+            return PgError::feature_not_supported("multidimensional arrays are not supported");
+        }
         PgError::new(
             "42704",
             format!(
