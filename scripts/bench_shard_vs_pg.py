@@ -11,7 +11,9 @@ binary COPY of the dataset (payload packed before the clock starts), HNSW
 m=16 ef_construction=64, then KNN with psycopg 3 + pgvector's
 register_vector, binary, server-side prepared, one query per round trip,
 `--warmup` queries then one pass over the first `--nq` queries; "2 clients"
-are two processes started on a barrier.
+are two processes started on a barrier. The shard's CPU time per query is
+split into its ANN engine's index search, its recall monitor and the rest
+(from its /metrics counters and /proc).
 
 `--rounds` rounds alternate which server goes first; every (server,
 clients, ef_search) cell and the COPY are measured once per round, and the
@@ -103,8 +105,10 @@ class Shard:
 
     def __init__(self, work, exe):
         self.port = free_port()
+        self.metrics = f"127.0.0.1:{free_port()}"
         self.proc = subprocess.Popen(
-            [exe, "shard", "--listen", f"127.0.0.1:{self.port}", "--data-dir", os.path.join(work, "shard")],
+            [exe, "shard", "--listen", f"127.0.0.1:{self.port}", "--data-dir", os.path.join(work, "shard"),
+             "--metrics-listen", self.metrics],
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "shard.log"), "w"),
         )
         wait_port(self.port)
@@ -188,6 +192,8 @@ def main():
         sql = f"SELECT id FROM bench ORDER BY embedding {op} %s LIMIT 10"
         # (server, clients, ef) -> [(recall, qps)] one per round
         cells = {}
+        # (clients, ef) -> [(engine, recall monitor, rest) µs/query of the shard's CPU] one per round
+        splits = {}
         ctx = mp.get_context("spawn")
         with ctx.Manager() as mgr:
             barriers = {c: mgr.Barrier(c) for c in client_counts}
@@ -196,12 +202,16 @@ def main():
                 for r in range(a.rounds):
                     order = servers if r % 2 == 0 else servers[::-1]
                     for s in order:
+                        shard = isinstance(s, Shard)
                         opts = argparse.Namespace(port=s.dsn(), dataset=a.dataset, nq=a.nq, warmup=a.warmup,
-                                                  pid=None, metrics=None)
+                                                  pid=s.proc.pid if shard else None,
+                                                  metrics=s.metrics if shard else None)
                         for c in client_counts:
                             for ef in efs:
-                                recall, qps, *_ = measure(pools[c], barriers[c], opts, sql, ef, c, gt)
+                                recall, qps, _, _, _, split = measure(pools[c], barriers[c], opts, sql, ef, c, gt)
                                 cells.setdefault((s.name, c, ef), []).append((recall, qps))
+                                if split is not None:
+                                    splits.setdefault((c, ef), []).append(split)
                     print(f"round {r + 1} done, load average {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
             finally:
                 for p in pools.values():
@@ -217,6 +227,15 @@ def main():
                     runs = cells[(n, c, ef)]
                     row += [f"{statistics.median(x[0] for x in runs):.3f}", spread([x[1] for x in runs])]
                 print(f"| {ef} | {c} | " + " | ".join(row) + " |")
+        print("\npgvshard server CPU per query (µs, median of rounds; process CPU time over the queries "
+              "sent, warm-up included): the ANN engine's index search, the recall monitor's exact re-runs, "
+              "and the rest (protocol, planning, rows)\n")
+        print("| ef_search | clients | engine | recall monitor | rest | total |")
+        print("|---|---|---|---|---|---|")
+        for c in client_counts:
+            for ef in efs:
+                parts = [statistics.median(x[i] for x in splits.get((c, ef), [(0, 0, 0)])) for i in range(3)]
+                print(f"| {ef} | {c} | " + " | ".join(f"{x:.0f}" for x in parts) + f" | {sum(parts):.0f} |")
         print(f"\n| recall@10 | clients | {names[0]} | {names[1]} | ratio of medians | per-round ratios |")
         print("|---|---|---|---|---|---|")
         for target in [float(x) for x in a.targets.split(",")]:

@@ -238,10 +238,13 @@ impl ProxySession {
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
         let start = Instant::now();
-        let bound =
-            sql::bind_session_values(&classified.statement, out.session()).map_err(sql_error)?;
+        // Boxed: a statement is several KiB, and this future keeps it
+        // across every await.
+        let bound = sql::bind_session_values(&classified.statement, out.session())
+            .map_err(sql_error)?
+            .map(Box::new);
         let (statement, kind) = match &bound {
-            Some(b) => (b, Cow::Owned(classify(b))),
+            Some(b) => (&**b, Cow::Owned(classify(b))),
             None => (&classified.statement, Cow::Borrowed(&classified.kind)),
         };
         let kind = kind.as_ref();
@@ -250,7 +253,8 @@ impl ProxySession {
         let timed = self.ops.slow_log.enabled();
         let run = self.statement_inner(statement, kind, &mut class, params, visible, out);
         let (result, shard_times) = if timed {
-            shard_timings::collect(run).await
+            // Boxed: `collect` would keep the statement's future twice.
+            shard_timings::collect(Box::pin(run)).await
         } else {
             (run.await, Vec::new())
         };
@@ -416,7 +420,16 @@ impl ProxySession {
                     self.refuse_in_read_only(statement)?;
                     self.reads.touched(self.cluster.all());
                 }
-                copy::copy(&self.cluster, statement, &info, &mut self.block, out).await
+                // Boxed, as EXPLAIN below: rare statements with large
+                // futures do not grow every statement's.
+                Box::pin(copy::copy(
+                    &self.cluster,
+                    statement,
+                    &info,
+                    &mut self.block,
+                    out,
+                ))
+                .await
             }
             StatementKind::Explain {
                 statement: inner,
@@ -425,7 +438,15 @@ impl ProxySession {
                 if analyze {
                     self.reads.touched(self.cluster.all());
                 }
-                explain::explain(&self.cluster, statement, &inner, analyze, params, out).await
+                Box::pin(explain::explain(
+                    &self.cluster,
+                    statement,
+                    &inner,
+                    analyze,
+                    params,
+                    out,
+                ))
+                .await
             }
             kind => {
                 let set_configs = sql::set_config_calls(statement);

@@ -11,6 +11,10 @@ use super::value::Value;
 /// True for tokio-postgres' type-lookup queries (`… FROM pg_catalog.pg_type
 /// t … WHERE t.oid = $1`).
 pub fn is_typeinfo_query(sql: &str) -> bool {
+    // Every Parse asks: other texts are turned away without a copy.
+    if !sql.contains("pg_catalog.pg_type") {
+        return false;
+    }
     let squashed: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     squashed.starts_with("SELECT t.typname, t.typtype, t.typelem,")
         && squashed.contains("FROM pg_catalog.pg_type t")

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -206,10 +207,14 @@ fn replication_option(value: &str) -> Result<bool, WireError> {
 /// `timeout` elapses (which fires the signal, so blocking work sees it).
 /// A statement that [shielded](CancelSignal::shield) itself is waited
 /// for: it sees the signal and answers for itself.
+///
+/// `fut` is pinned by the caller and borrowed here: taken by value it
+/// would be kept twice in this future (as the argument and in the
+/// select), which every statement moves.
 pub(crate) async fn guarded<T>(
     cancel: &CancelSignal,
     timeout: Option<Duration>,
-    fut: impl Future<Output = Result<T, PgError>>,
+    fut: Pin<&mut impl Future<Output = Result<T, PgError>>>,
 ) -> Result<T, PgError> {
     let stop = async {
         if let Some(d) = timeout {
@@ -276,10 +281,24 @@ impl<H: QueryHandler> Client<H> {
                     ))
                     .await?;
                 }
+                // Parse and Execute are awaited each on its own, so a
+                // message moves only its own future (the handler's are
+                // large), and the other messages none.
+                FrontendMessage::Parse {
+                    name,
+                    query,
+                    param_types,
+                } => {
+                    let parsed = self.parse(name, &query, &param_types).await;
+                    self.extended_result(parsed).await?;
+                }
+                FrontendMessage::Execute { portal, max_rows } => {
+                    let executed = self.execute(&portal, max_rows).await;
+                    self.extended_result(executed).await?;
+                }
                 other => {
-                    if let Err(e) = self.extended(other).await {
-                        self.extended_error(e).await?;
-                    }
+                    let answered = self.extended(other);
+                    self.extended_result(answered).await?;
                 }
             }
             self.conn.flush_if_full().await?;
@@ -313,6 +332,15 @@ impl<H: QueryHandler> Client<H> {
         self.skip_to_sync = true;
         self.conn.flush().await?;
         Ok(())
+    }
+
+    /// An extended-protocol message's outcome: an error is
+    /// [sent](Self::extended_error).
+    async fn extended_result(&mut self, result: Result<(), PgError>) -> Result<(), WireError> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => self.extended_error(e).await,
+        }
     }
 
     /// Drains a COPY FROM STDIN the handler left open (it failed before
@@ -367,12 +395,10 @@ impl<H: QueryHandler> Client<H> {
             recording: None,
             last_tag: None,
         };
-        let result = guarded(
-            &self.cancel,
-            timeout,
-            self.handler.simple_query(sql, &mut out),
-        )
-        .await;
+        let result = {
+            let run = pin!(self.handler.simple_query(sql, &mut out));
+            guarded(&self.cancel, timeout, run).await
+        };
         let copy_open = out.copy_open;
         if let Err(e) = result {
             if e.severity == super::error::Severity::Fatal {

@@ -3,6 +3,7 @@
 //! (PortalSuspended, resumed by the next Execute) and Close. Errors skip
 //! to the next Sync (in [`super::client`]).
 
+use std::pin::pin;
 use std::sync::Arc;
 
 use super::backend::{self, tag, FieldDescription};
@@ -56,17 +57,12 @@ fn row_description_or_no_data(out: &mut bytes::BytesMut, fields: &[FieldDescript
 }
 
 impl<H: QueryHandler> Client<H> {
-    /// Handles Parse, Bind, Describe, Execute and Close.
-    pub(crate) async fn extended(&mut self, msg: FrontendMessage) -> Result<(), PgError> {
+    /// Handles Bind, Describe and Close ([`Self::parse`] and
+    /// [`Self::execute`] answer Parse and Execute).
+    pub(crate) fn extended(&mut self, msg: FrontendMessage) -> Result<(), PgError> {
         match msg {
-            FrontendMessage::Parse {
-                name,
-                query,
-                param_types,
-            } => self.parse(name, &query, &param_types).await,
             FrontendMessage::Bind(bind) => self.bind(bind),
             FrontendMessage::Describe { target, name } => self.describe(target, &name),
-            FrontendMessage::Execute { portal, max_rows } => self.execute(&portal, max_rows).await,
             FrontendMessage::Close { target, name } => {
                 match target {
                     Target::Statement => self.statements.remove(&name).map(drop),
@@ -81,7 +77,13 @@ impl<H: QueryHandler> Client<H> {
         }
     }
 
-    async fn parse(&mut self, name: String, sql: &str, types: &[u32]) -> Result<(), PgError> {
+    /// Parse: the handler plans the statement, kept under `name`.
+    pub(crate) async fn parse(
+        &mut self,
+        name: String,
+        sql: &str,
+        types: &[u32],
+    ) -> Result<(), PgError> {
         if !name.is_empty() && self.statements.contains_key(&name) {
             return Err(PgError::duplicate_statement(&name));
         }
@@ -159,7 +161,9 @@ impl<H: QueryHandler> Client<H> {
         Ok(())
     }
 
-    async fn execute(&mut self, name: &str, max_rows: u32) -> Result<(), PgError> {
+    /// Execute: runs portal `name`, or sends what is left of a suspended
+    /// one.
+    pub(crate) async fn execute(&mut self, name: &str, max_rows: u32) -> Result<(), PgError> {
         let Some(portal) = self.portals.get_mut(name) else {
             return Err(PgError::unknown_portal(name));
         };
@@ -214,12 +218,10 @@ impl<H: QueryHandler> Client<H> {
             recording: None,
             last_tag: None,
         };
-        let result = guarded(
-            &self.cancel,
-            timeout,
-            self.handler.execute(&statement, &params, &mut out),
-        )
-        .await;
+        let result = {
+            let run = pin!(self.handler.execute(&statement, &params, &mut out));
+            guarded(&self.cancel, timeout, run).await
+        };
         let copy_open = out.copy_open;
         let (suspended, tag) = out
             .portal

@@ -31,6 +31,7 @@ mod jsonpath_eval;
 mod overlay;
 mod pg_catalog;
 mod plan;
+mod prepared_knn;
 mod referential;
 mod regex_match;
 mod replication_views;

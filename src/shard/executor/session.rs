@@ -3,6 +3,7 @@
 
 use super::advisory_locks::Scope as LockScope;
 use super::expr::{Env, Globals, StandbyPositions};
+use super::prepared_knn::PreparedKnn;
 use super::select::{is_short_knn, run_query, Column, Ctx, PlanSeen, Relation};
 use super::{
     catalog, copy, ddl, dml, explain, overlay, replication_views, storage_error, warning,
@@ -22,8 +23,12 @@ use crate::wire::{
 };
 use ann::{BuildProgress, HnswSearch, IterativeScan, IvfSearch};
 use sqlparser::ast::Statement as Ast;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+
+mod planned;
 
 /// Makes a [`ShardSession`] per connection.
 pub struct ShardFactory {
@@ -60,6 +65,7 @@ impl HandlerFactory for ShardFactory {
             savepoints: Vec::new(),
             sender,
             ann: None,
+            planned: HashMap::new(),
         })
     }
 }
@@ -67,9 +73,36 @@ impl HandlerFactory for ShardFactory {
 /// A prepared statement: parsed, classified and typed once at Parse.
 #[derive(Debug)]
 pub struct PreparedStatement {
+    /// Unique in the process: the key of the session's plans for it.
+    id: u64,
     stmt: Option<(Arc<sql::Statement>, StatementKind)>,
     param_types: Vec<u32>,
 }
+
+/// Ids of prepared statements.
+static NEXT_STATEMENT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl PreparedStatement {
+    fn new(stmt: Option<(Arc<sql::Statement>, StatementKind)>, param_types: Vec<u32>) -> Self {
+        PreparedStatement {
+            id: NEXT_STATEMENT_ID.fetch_add(1, Ordering::Relaxed),
+            stmt,
+            param_types,
+        }
+    }
+}
+
+/// What a session planned for one of its prepared statements.
+enum Planned {
+    /// A KNN statement, planned once.
+    Knn(Arc<PreparedKnn>),
+    /// Not one [`PreparedKnn`] answers, under the schema of this epoch.
+    Interpreted { epoch: u64 },
+}
+
+/// Plans a session keeps; past this many it forgets them all (statements
+/// closed long ago among them) and plans again.
+const PLANS_KEPT: usize = 256;
 
 /// One session's executor.
 pub struct ShardSession {
@@ -86,6 +119,8 @@ pub struct ShardSession {
     /// The ANN settings as of a [`Session::settings_version`]: read from
     /// the settings again only when they may have changed.
     ann: Option<(u64, AnnSearch)>,
+    /// Plans of the session's prepared statements, by statement id.
+    planned: HashMap<u64, Planned>,
 }
 
 impl Drop for ShardSession {
@@ -903,6 +938,18 @@ fn sample_recall(job: &Job, rows: &[Vec<Datum>]) {
     let Some(ticket) = job.shard.recall.draw() else {
         return;
     };
+    sample_exactly(ticket, job, (table, index), rows.to_vec());
+}
+
+/// Runs `job` again as an exact scan on the recall monitor's thread and
+/// records the recall of `rows`, what its ANN search of `(table, index)`
+/// found.
+fn sample_exactly(
+    ticket: crate::shard::recall::SampleTicket,
+    job: &Job,
+    (table, index): (String, String),
+    rows: Vec<Vec<Datum>>,
+) {
     let exact = Job {
         shard: job.shard.clone(),
         stmt: Arc::clone(&job.stmt),
@@ -918,7 +965,7 @@ fn sample_recall(job: &Job, rows: &[Vec<Datum>]) {
         plan: PlanSeen::default(),
         names_catalog: job.names_catalog,
     };
-    ticket.run(table, index, rows.to_vec(), move || {
+    ticket.run(table, index, rows, move || {
         let Ast::Query(q) = &exact.stmt.ast else {
             return None;
         };
@@ -1228,6 +1275,26 @@ fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {
     })
 }
 
+/// The one statement of a Parse (`None` for an empty query), its
+/// notices deferred to the answer. Shared at once: a statement is several
+/// KiB, and a local one would be kept in the Parse's future.
+fn single_statement(
+    sql_text: &str,
+    session: &mut Session,
+) -> Result<Option<Arc<sql::Statement>>, PgError> {
+    let mut stmts = sql::parse(sql_text).map_err(parse_error)?;
+    for notice in stmts.iter().flat_map(crate::wire::truncation_notices) {
+        session.defer_notice(notice);
+    }
+    match stmts.len() {
+        0 | 1 => Ok(stmts.pop().map(Arc::new)),
+        _ => Err(PgError::new(
+            "42601",
+            "cannot insert multiple commands into a prepared statement",
+        )),
+    }
+}
+
 impl QueryHandler for ShardSession {
     type Statement = Arc<PreparedStatement>;
 
@@ -1266,26 +1333,9 @@ impl QueryHandler for ShardSession {
                 "extended query protocol not supported in a replication connection",
             ));
         }
-        let mut stmts = sql::parse(sql_text).map_err(parse_error)?;
-        for notice in stmts.iter().flat_map(crate::wire::truncation_notices) {
-            session.defer_notice(notice);
-        }
-        let stmt = match stmts.len() {
-            0 => None,
-            1 => stmts.pop(),
-            _ => {
-                return Err(PgError::new(
-                    "42601",
-                    "cannot insert multiple commands into a prepared statement",
-                ))
-            }
-        };
-        let Some(stmt) = stmt else {
+        let Some(stmt) = single_statement(sql_text, session)? else {
             return Ok(Prepared {
-                statement: Arc::new(PreparedStatement {
-                    stmt: None,
-                    param_types: Vec::new(),
-                }),
+                statement: Arc::new(PreparedStatement::new(None, Vec::new())),
                 param_types: Vec::new(),
                 columns: Vec::new(),
             });
@@ -1305,7 +1355,7 @@ impl QueryHandler for ShardSession {
                 .as_ref()
                 .map_or_else(Vec::new, |t| t.changes().to_vec()),
             names_catalog: may_name_catalog(&stmt.text),
-            stmt: Arc::new(stmt),
+            stmt,
             plan: PlanSeen::default(),
         };
         let job = Job {
@@ -1320,10 +1370,10 @@ impl QueryHandler for ShardSession {
         Ok(Prepared {
             param_types: job.param_types.clone(),
             columns,
-            statement: Arc::new(PreparedStatement {
-                stmt: Some((job.stmt, kind)),
-                param_types: job.param_types,
-            }),
+            statement: Arc::new(PreparedStatement::new(
+                Some((job.stmt, kind)),
+                job.param_types,
+            )),
         })
     }
 
@@ -1341,6 +1391,9 @@ impl QueryHandler for ShardSession {
         let values = (0..params.len())
             .map(|i| params.decode(i, None))
             .collect::<Result<Vec<_>, _>>()?;
+        if self.execute_planned(p, stmt, kind, &values, out).await? {
+            return Ok(());
+        }
         self.run(stmt, kind.clone(), values, p.param_types.clone(), out)
             .await
     }

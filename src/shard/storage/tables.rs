@@ -11,6 +11,7 @@ use super::wal::record::WalRecord;
 use crate::shard::datum::Datum;
 use ann::BuildProgress;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// First oid handed out (PostgreSQL's first user oid).
 const FIRST_OID: u32 = 16384;
@@ -26,6 +27,17 @@ pub struct Tables {
     generation: u64,
     /// Prepared transactions waiting for COMMIT or ROLLBACK PREPARED, by gid.
     prepared: BTreeMap<String, Prepared>,
+    /// Changes whenever a table or index is created, dropped, truncated
+    /// or altered (see [`Tables::schema_epoch`]).
+    schema_epoch: u64,
+}
+
+/// Schema epochs are drawn from one counter per process, so that no two
+/// sets of tables (a standby's, reloaded) ever share one.
+static NEXT_SCHEMA_EPOCH: AtomicU64 = AtomicU64::new(1);
+
+fn new_schema_epoch() -> u64 {
+    NEXT_SCHEMA_EPOCH.fetch_add(1, Ordering::Relaxed)
 }
 
 /// How to take back one applied record.
@@ -81,6 +93,7 @@ impl Default for Tables {
             next_version: 1,
             generation: 0,
             prepared: BTreeMap::new(),
+            schema_epoch: new_schema_epoch(),
         }
     }
 }
@@ -170,6 +183,14 @@ impl Tables {
         self.generation
     }
 
+    /// A number that changes whenever the schema may have changed (a
+    /// table or index created, dropped, truncated or altered, or such a
+    /// change undone), and only then: what a statement derived from the
+    /// schema can be kept while it stays the same. Unique in the process.
+    pub fn schema_epoch(&self) -> u64 {
+        self.schema_epoch
+    }
+
     /// Applies `rec`, returning its undo. On error nothing changed.
     /// `progress` reports (and cancels) an index build; `prebuilt` is the
     /// contents of the index a CreateIndex record creates, if they were
@@ -182,6 +203,17 @@ impl Tables {
     ) -> Result<Undo> {
         let undo = self.apply_record(rec, progress, prebuilt)?;
         self.generation += 1;
+        if !matches!(
+            rec,
+            WalRecord::Insert { .. }
+                | WalRecord::Update { .. }
+                | WalRecord::Delete { .. }
+                | WalRecord::Prepare(_)
+                | WalRecord::Finish { .. }
+                | WalRecord::Commit
+        ) {
+            self.schema_epoch = new_schema_epoch();
+        }
         Ok(undo)
     }
 
@@ -310,6 +342,16 @@ impl Tables {
     /// failure would be a bug and is logged.
     pub(crate) fn undo(&mut self, undo: Undo) {
         self.generation += 1;
+        if matches!(
+            undo,
+            Undo::CreatedTable { .. }
+                | Undo::Replaced(_)
+                | Undo::AddedColumn { .. }
+                | Undo::CreatedIndex { .. }
+                | Undo::DroppedIndex { .. }
+        ) {
+            self.schema_epoch = new_schema_epoch();
+        }
         let outcome = match undo {
             Undo::Inserted { table, slot } => {
                 self.table_mut(table).and_then(|t| t.remove(slot)).map(drop)
