@@ -22,9 +22,13 @@ pub fn element_of(type_oid: u32) -> Option<u32> {
     types::by_oid(type_oid).map(|t| t.elem).filter(|&e| e != 0)
 }
 
-/// The array type of elements of `elem` (42704 when there is none).
+/// The array type of elements of `elem` (0A000 for an array of arrays,
+/// 42704 when there is none).
 pub fn array_type(elem: u32) -> Result<u32, PgError> {
     types::array_of(elem).map(|t| t.oid).ok_or_else(|| {
+        if element_of(elem).is_some() {
+            return PgError::feature_not_supported("multidimensional arrays are not supported");
+        }
         PgError::new(
             "42704",
             format!(
@@ -188,10 +192,63 @@ pub fn element_at(array: Value, i: Value) -> Result<Datum, PgError> {
         .flatten())
 }
 
+/// PostgreSQL's largest array (MaxArraySize).
+const MAX_ARRAY_SIZE: i64 = 134_217_727;
+/// The largest array `array_fill` builds here (each element is a whole
+/// value in memory).
+const MAX_FILLED: i64 = 16_777_216;
+
+/// `array_fill(value, ARRAY[n])`: `n` copies of `value`.
+fn array_fill(args: &[Datum]) -> Result<Datum, PgError> {
+    let dims = match args.get(1) {
+        Some(Some(Value::Array(d))) => d,
+        Some(Some(_)) | None => return Err(PgError::internal("array_fill without dimensions")),
+        Some(None) => {
+            return Err(PgError::new(
+                "22004",
+                "dimension array or low bound array cannot be null",
+            ))
+        }
+    };
+    let n = match dims.items.as_slice() {
+        [Some(n)] => coerce::as_i64(n).unwrap_or(-1),
+        [None] => return Err(PgError::new("22004", "dimension values cannot be null")),
+        _ => {
+            return Err(PgError::feature_not_supported(
+                "multidimensional arrays are not supported",
+            ))
+        }
+    };
+    if !(0..=MAX_ARRAY_SIZE).contains(&n) {
+        return Err(PgError::new(
+            "54000",
+            format!("array size exceeds the maximum allowed ({MAX_ARRAY_SIZE})"),
+        ));
+    }
+    if n > MAX_FILLED {
+        return Err(PgError::new(
+            "54000",
+            format!("array_fill builds at most {MAX_FILLED} elements here"),
+        ));
+    }
+    let Some(Some(value)) = args.first() else {
+        return Err(PgError::feature_not_supported(
+            "array_fill of NULL is not supported",
+        ));
+    };
+    Ok(Some(Value::Array(Array::new(
+        value.type_oid(),
+        vec![Some(value.clone()); n as usize],
+    ))))
+}
+
 /// `cardinality`, `array_length`, `array_lower`, `array_upper` (of a
-/// one-dimensional array, dimension 1), `array_to_string`, or `None` for
-/// another name.
+/// one-dimensional array, dimension 1), `array_fill`, `array_to_string`,
+/// or `None` for another name.
 pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgError>> {
+    if (name, args.len()) == ("array_fill", 2) {
+        return Some(array_fill(args));
+    }
     if name == "array_to_string" && matches!(args.len(), 2 | 3) {
         return array_to_string(args);
     }
@@ -454,23 +511,29 @@ pub fn cast_from_array(
     Some(match to {
         oid::VECTOR => to_dense::<f32>(&a, typmod).map(Value::Vector),
         oid::HALFVEC => to_dense::<f16>(&a, typmod).map(Value::HalfVec),
+        oid::SPARSEVEC => {
+            from_array(&a, typmod, "sparsevec", casts::array_to_sparse).map(Value::SparseVec)
+        }
         _ => return None,
     })
 }
 
-/// pgvector's `array_to_vector` / `array_to_halfvec` over `integer[]`,
-/// `real[]`, `double precision[]` (and `numeric[]`).
-fn to_dense<E: Element>(a: &Array, typmod: Option<u32>) -> Result<DenseVector<E>, PgError> {
-    let no_cast = || {
-        PgError::new(
+/// pgvector's `array_to_vector` / `array_to_halfvec` /
+/// `array_to_sparsevec` over `integer[]`, `real[]`, `double precision[]`
+/// (and `numeric[]`): `convert` gets the elements, `target` names the
+/// type in the 42846 of any other array.
+fn from_array<T>(
+    a: &Array,
+    typmod: Option<u32>,
+    target: &str,
+    convert: impl Fn(ArrayElements<'_>, Option<u32>) -> ann::Result<T>,
+) -> Result<T, PgError> {
+    if !matches!(a.elem, oid::INT4 | oid::FLOAT4 | oid::FLOAT8) {
+        return Err(PgError::new(
             "42846",
-            format!(
-                "cannot cast type {}[] to {}",
-                type_name(a.elem),
-                E::TYPE_NAME
-            ),
-        )
-    };
+            format!("cannot cast type {}[] to {target}", type_name(a.elem)),
+        ));
+    }
     if a.items.iter().any(Option::is_none) {
         return Err(PgError::new("22004", "array must not contain nulls"));
     }
@@ -480,21 +543,24 @@ fn to_dense<E: Element>(a: &Array, typmod: Option<u32>) -> Result<DenseVector<E>
             let v: Vec<i32> = values
                 .filter_map(|v| coerce::as_i64(v).map(|i| i as i32))
                 .collect();
-            casts::array_to_dense(ArrayElements::Int4(&v), typmod)
+            convert(ArrayElements::Int4(&v), typmod)
         }
         oid::FLOAT4 => {
             let v: Vec<f32> = values
                 .filter_map(|v| coerce::as_f64(v).map(|f| f as f32))
                 .collect();
-            casts::array_to_dense(ArrayElements::Float4(&v), typmod)
+            convert(ArrayElements::Float4(&v), typmod)
         }
-        oid::FLOAT8 => {
+        _ => {
             let v: Vec<f64> = values.filter_map(coerce::as_f64).collect();
-            casts::array_to_dense(ArrayElements::Float8(&v), typmod)
+            convert(ArrayElements::Float8(&v), typmod)
         }
-        _ => return Err(no_cast()),
     };
     result.map_err(PgError::from)
+}
+
+fn to_dense<E: Element>(a: &Array, typmod: Option<u32>) -> Result<DenseVector<E>, PgError> {
+    from_array(a, typmod, E::TYPE_NAME, casts::array_to_dense)
 }
 
 /// `vector::real[]` / `halfvec::real[]`.

@@ -226,6 +226,8 @@ fn literal(v: &SqlValue, env: &Env) -> Result<Datum, PgError> {
             Some(Value::Text(s.clone()))
         }
         SqlValue::Boolean(b) => Some(Value::Bool(*b)),
+        // B'0101': a bit string of its length.
+        SqlValue::SingleQuotedByteStringLiteral(s) => Some(Value::parse(oid::BIT, None, s)?),
         SqlValue::Null => None,
         SqlValue::Placeholder(p) => {
             let n = placeholder_index(p)

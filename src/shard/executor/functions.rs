@@ -172,6 +172,56 @@ pub fn vector_arithmetic(op: &str, a: &Value, b: &Value) -> Result<Option<Value>
     }))
 }
 
+/// The type of both arguments of a pgvector function declared for one
+/// type only, which untyped arguments take (PostgreSQL's resolution with
+/// a single candidate): `hamming_distance(bit, bit)`, `vector_cmp(vector,
+/// vector)`, ….
+fn single_candidate(name: &str) -> Option<u32> {
+    Some(match name {
+        "hamming_distance" | "jaccard_distance" => oid::BIT,
+        "vector_cmp" => oid::VECTOR,
+        "halfvec_cmp" => oid::HALFVEC,
+        "sparsevec_cmp" => oid::SPARSEVEC,
+        _ => return None,
+    })
+}
+
+/// An untyped argument read as `ty`; a typed one as it is.
+fn as_type(v: Value, ty: u32) -> Result<Value, PgError> {
+    match v {
+        Value::Text(s) => Value::parse(ty, None, &s),
+        other => Ok(other),
+    }
+}
+
+/// `vector_cmp`, `halfvec_cmp`, `sparsevec_cmp`: -1, 0 or 1 in the order
+/// of the comparison operators.
+fn vector_cmp(name: &str, ty: u32, args: &[Value]) -> Result<Value, PgError> {
+    // Untyped arguments are named `unknown` when no function matches.
+    let missing = || {
+        let types: Vec<&str> = args
+            .iter()
+            .map(|a| match a {
+                Value::Text(_) => "unknown",
+                other => coerce::type_name(other.type_oid()),
+            })
+            .collect();
+        no_function_of(name, &types)
+    };
+    let [a, b] = args else {
+        return Err(missing());
+    };
+    let a = as_type(a.clone(), ty)?;
+    let b = as_type(b.clone(), ty)?;
+    let ord = match (&a, &b) {
+        (Value::Vector(x), Value::Vector(y)) => x.cmp_pg(y),
+        (Value::HalfVec(x), Value::HalfVec(y)) => x.cmp_pg(y),
+        (Value::SparseVec(x), Value::SparseVec(y)) => x.cmp_pg(y),
+        _ => return Err(missing()),
+    };
+    Ok(Value::Int4(ord as i32))
+}
+
 fn metric_function(name: &str) -> Option<Metric> {
     Some(match name {
         "l2_distance" => Metric::L2,
@@ -193,7 +243,8 @@ fn int_arg(v: &Value, name: &str, args: &[Value]) -> Result<i32, PgError> {
 /// strict: a NULL argument gives NULL, handled by the caller); `None`
 /// when `name` is not one of them.
 pub fn vector_function(name: &str, args: &[Value]) -> Option<Result<Value, PgError>> {
-    let overloaded = metric_function(name).is_some()
+    let single = single_candidate(name);
+    let overloaded = (metric_function(name).is_some() && single.is_none())
         || matches!(
             name,
             "inner_product"
@@ -204,13 +255,24 @@ pub fn vector_function(name: &str, args: &[Value]) -> Option<Result<Value, PgErr
                 | "subvector"
         );
     // Any other name is not pgvector's: its arguments are not vectors.
-    if !overloaded && name != "vector_norm" {
+    if !overloaded && single.is_none() && name != "vector_norm" {
         return None;
     }
     if let Some(e) = ambiguous(name, args).filter(|_| overloaded) {
         return Some(Err(e));
     }
+    if let (Some(ty), None) = (single, metric_function(name)) {
+        return Some(vector_cmp(name, ty, args));
+    }
     if let Some(metric) = metric_function(name) {
+        let args = match single {
+            Some(ty) => match args.iter().cloned().map(|a| as_type(a, ty)).collect() {
+                Ok(a) => a,
+                Err(e) => return Some(Err(e)),
+            },
+            None => args.to_vec(),
+        };
+        let args = args.as_slice();
         return Some(match args {
             // No candidate takes a non-vector: a function, not an operator, is missing.
             [a, b] => distance(metric, a.clone(), b.clone()).map_err(|e| match e.code.as_ref() {
@@ -220,9 +282,16 @@ pub fn vector_function(name: &str, args: &[Value]) -> Option<Result<Value, PgErr
             _ => Err(no_function(name, args)),
         });
     }
+    // An untyped argument beside a typed one takes its type.
+    let args = match args {
+        [a, b] => match unify(a.clone(), b.clone()) {
+            Ok((a, b)) => vec![a, b],
+            Err(e) => return Some(Err(e)),
+        },
+        _ => args.to_vec(),
+    };
     let args: Vec<Value> = match args
-        .iter()
-        .cloned()
+        .into_iter()
         .map(as_vector_literal)
         .collect::<Result<_, _>>()
     {
@@ -275,6 +344,40 @@ pub fn vector_function(name: &str, args: &[Value]) -> Option<Result<Value, PgErr
     })
 }
 
+/// `round(numeric, n)` of `x` (numeric is computed as double precision):
+/// `x` read as PostgreSQL converts a float8 to numeric (15 significant
+/// digits), rounded half away from zero at `n` decimal places.
+fn round_numeric(x: f64, n: i64) -> f64 {
+    if !x.is_finite() || x == 0.0 {
+        return x;
+    }
+    let shown = format!("{:.14e}", x.abs());
+    let Some((mantissa, exponent)) = shown.split_once('e') else {
+        return x;
+    };
+    let digits: Vec<u8> = mantissa.bytes().filter(u8::is_ascii_digit).collect();
+    let Ok(exponent) = exponent.parse::<i64>() else {
+        return x;
+    };
+    // Significant digits kept: those before the (n+1)th decimal place.
+    let keep = exponent + 1 + n.clamp(-400, 400);
+    if keep >= digits.len() as i64 {
+        return x;
+    }
+    if keep < 0 {
+        return 0.0;
+    }
+    let kept = &digits[..keep as usize];
+    let mut value: u64 = kept.iter().fold(0, |v, d| v * 10 + u64::from(d - b'0'));
+    if digits[keep as usize] >= b'5' {
+        value += 1;
+    }
+    let magnitude: f64 = format!("{value}e{}", exponent + 1 - keep)
+        .parse()
+        .unwrap_or(0.0);
+    magnitude.copysign(x)
+}
+
 /// The scalar functions beside pgvector's that need no session state.
 pub fn plain_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgError>> {
     Some(match (name, args) {
@@ -292,6 +395,11 @@ pub fn plain_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgErro
         ("lower", [Some(Value::Text(s))]) => Ok(Some(Value::Text(s.to_lowercase()))),
         ("upper", [Some(Value::Text(s))]) => Ok(Some(Value::Text(s.to_uppercase()))),
         ("length", [Some(Value::Text(s))]) => Ok(Some(Value::Int4(s.chars().count() as i32))),
+        ("round", [None, _] | [_, None]) => Ok(None),
+        ("round", [Some(x), Some(n)]) => match (coerce::as_f64(x), as_i64(n)) {
+            (Some(x), Some(n)) => Ok(Some(Value::Float8(round_numeric(x, n)))),
+            _ => Err(no_function(name, &[x.clone(), n.clone()])),
+        },
         _ => return None,
     })
 }

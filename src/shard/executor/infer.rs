@@ -128,6 +128,7 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
             Expr::Value(v) => match &v.value {
                 SqlValue::Number(n, _) => plain(number(n)?.type_oid()),
                 SqlValue::Boolean(_) => plain(oid::BOOL),
+                SqlValue::SingleQuotedByteStringLiteral(_) => plain(oid::BIT),
                 SqlValue::Placeholder(p) => {
                     let t = placeholder_index(p)
                         .and_then(|n| env.params.get(n - 1))
@@ -241,6 +242,7 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                         Ok((arrays::element_of(t).unwrap_or(oid::TEXT), m))
                     }
                     "current_schemas" => Ok((arrays::array_type(oid::NAME)?, -1)),
+                    "array_fill" => Ok((arrays::array_type(arg(0)?.0)?, -1)),
                     "generate_series" => Ok(match (arg(0)?.0, arg(1)?.0) {
                         (oid::INT8, _) | (_, oid::INT8) => (oid::INT8, -1),
                         _ => (oid::INT4, -1),
@@ -266,7 +268,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "hamming_distance" | "jaccard_distance" | "vector_norm" | "l2_norm" => {
                         plain(oid::FLOAT8)
                     }
-                    "vector_dims" | "length" | "pg_backend_pid" => plain(oid::INT4),
+                    "vector_dims" | "length" | "pg_backend_pid" | "vector_cmp" | "halfvec_cmp"
+                    | "sparsevec_cmp" => plain(oid::INT4),
+                    "round" => plain(oid::FLOAT8),
                     "gen_random_uuid" => plain(oid::UUID),
                     "to_regtype" | "pg_typeof" => plain(oid::REGTYPE),
                     "to_regclass" | "pg_partition_ancestors" => plain(oid::REGCLASS),
@@ -342,38 +346,46 @@ fn arithmetic_type(op: &BinaryOperator, a: TypeOf, b: TypeOf) -> TypeOf {
 
 /// The name PostgreSQL gives a result column computed by `expr`.
 pub fn output_name(expr: &Expr) -> String {
+    figure_name(expr).0
+}
+
+/// PostgreSQL's FigureColname: a name and how strongly `expr` gives it
+/// (2: a column, function, ARRAY, …; 1: a cast's type name; 0: none).
+/// A cast names its column by its type unless its operand gives a
+/// stronger name (`ARRAY[1,2]::float4[]::vector` is `array`).
+fn figure_name(expr: &Expr) -> (String, u8) {
+    let strong = |name: String| (name, 2);
     crate::stack::guard(|| match expr {
-        Expr::Identifier(i) => i.value.clone(),
+        Expr::Identifier(i) => strong(i.value.clone()),
         Expr::CompoundIdentifier(parts) => {
-            parts.last().map_or_else(String::new, |p| p.value.clone())
+            strong(parts.last().map_or_else(String::new, |p| p.value.clone()))
         }
-        Expr::Function(f) => function_name(f),
-        Expr::Nested(e) | Expr::Collate { expr: e, .. } => output_name(e),
-        Expr::Case { .. } => "case".to_string(),
-        Expr::Array(_) => "array".to_string(),
+        Expr::Function(f) => strong(function_name(f)),
+        Expr::Nested(e) | Expr::Collate { expr: e, .. } => figure_name(e),
+        Expr::Case { .. } => strong("case".to_string()),
+        Expr::Array(_) => strong("array".to_string()),
         Expr::CompoundFieldAccess { root, access_chain } => match access_chain.split_last() {
-            Some((_, [.., AccessExpr::Dot(Expr::Identifier(i))])) => i.value.clone(),
-            _ => output_name(root),
+            Some((_, [.., AccessExpr::Dot(Expr::Identifier(i))])) => strong(i.value.clone()),
+            _ => figure_name(root),
         },
-        Expr::Exists { .. } => "exists".to_string(),
+        Expr::Exists { .. } => strong("exists".to_string()),
         Expr::Subquery(q) => match q.body.as_ref() {
             sqlparser::ast::SetExpr::Select(s) => match s.projection.as_slice() {
-                [sqlparser::ast::SelectItem::UnnamedExpr(e)] => output_name(e),
-                [sqlparser::ast::SelectItem::ExprWithAlias { alias, .. }] => alias.value.clone(),
-                _ => "?column?".to_string(),
+                [sqlparser::ast::SelectItem::UnnamedExpr(e)] => strong(output_name(e)),
+                [sqlparser::ast::SelectItem::ExprWithAlias { alias, .. }] => {
+                    strong(alias.value.clone())
+                }
+                _ => ("?column?".to_string(), 0),
             },
-            _ => "?column?".to_string(),
+            _ => ("?column?".to_string(), 0),
         },
         Expr::Cast {
             expr, data_type, ..
-        } => match expr.as_ref() {
-            Expr::Identifier(_)
-            | Expr::CompoundIdentifier(_)
-            | Expr::Function(_)
-            | Expr::Array(_) => output_name(expr),
-            _ => cast_name(data_type),
+        } => match figure_name(expr) {
+            (name, 2) => (name, 2),
+            _ => (cast_name(data_type), 1),
         },
-        _ => "?column?".to_string(),
+        _ => ("?column?".to_string(), 0),
     })
 }
 

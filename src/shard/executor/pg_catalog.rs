@@ -991,7 +991,7 @@ pub(super) fn constraints(table: &Table) -> Vec<ConstraintInfo<'_>> {
 
 /// `FOREIGN KEY (a) REFERENCES p(id) ON DELETE CASCADE`, `UNIQUE (a, b)`
 /// or `PRIMARY KEY (id)` as `pg_get_constraintdef` prints them.
-pub(super) fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> String {
+fn constraint_definition(table: &Table, c: &ConstraintInfo, tables: &Tables) -> String {
     let def = table.def();
     let Some(fk) = c.foreign else {
         return match c.kind {

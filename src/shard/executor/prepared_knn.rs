@@ -110,7 +110,7 @@ fn operand(e: &Expr, table: &Table, alias: &str, params: usize) -> Option<Operan
     match e {
         Expr::Identifier(i) => column(&i.value),
         Expr::CompoundIdentifier(parts) => match parts.as_slice() {
-            [q, c] if matches_alias(Some(&q.value), alias, &table.def().name) => column(&c.value),
+            [q, c] if matches_alias(Some(&q.value), alias) => column(&c.value),
             _ => None,
         },
         Expr::Value(v) => match &v.value {

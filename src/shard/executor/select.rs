@@ -244,8 +244,11 @@ enum RowAt<'a> {
     Joined(&'a Joined, &'a [Datum]),
 }
 
-pub(super) fn matches_alias(q: Option<&str>, alias: &str, name: &str) -> bool {
-    q.is_none_or(|q| q == alias || q == name)
+/// Whether qualifier `q` names a FROM item called `alias` (its alias, or
+/// the table's name when it has none: an alias hides the name, so that
+/// `t.val` inside `(SELECT … FROM t t2 …)` is the outer `t`'s column).
+pub(super) fn matches_alias(q: Option<&str>, alias: &str) -> bool {
+    q.is_none_or(|q| q == alias)
 }
 
 impl Row for RowAt<'_> {
@@ -254,13 +257,13 @@ impl Row for RowAt<'_> {
             RowAt::Unit => None,
             RowAt::Nulls(input) => input.column_type(q, name).map(|_| None),
             RowAt::Table(t, alias, slot) => {
-                if !matches_alias(q, alias, &t.def().name) {
+                if !matches_alias(q, alias) {
                     return None;
                 }
                 t.def().column_index(name).map(|i| t.value(*slot, i))
             }
             RowAt::Rel(rel, alias, row) => {
-                if !matches_alias(q, alias, alias) {
+                if !matches_alias(q, alias) {
                     return None;
                 }
                 let i = rel.columns.iter().position(|c| c.name == name)?;
@@ -282,7 +285,7 @@ impl Row for RowAt<'_> {
 }
 
 fn table_column_type(table: &Table, alias: &str, q: Option<&str>, name: &str) -> Option<TypeOf> {
-    if !matches_alias(q, alias, &table.def().name) {
+    if !matches_alias(q, alias) {
         return None;
     }
     let c = table.def().columns.iter().find(|c| c.name == name)?;
@@ -290,7 +293,7 @@ fn table_column_type(table: &Table, alias: &str, q: Option<&str>, name: &str) ->
 }
 
 fn rel_column_type(rel: &Relation, alias: &str, q: Option<&str>, name: &str) -> Option<TypeOf> {
-    if !matches_alias(q, alias, alias) {
+    if !matches_alias(q, alias) {
         return None;
     }
     rel.columns.iter().find(|c| c.name == name).map(|c| c.ty)
@@ -526,37 +529,133 @@ fn join_input(factor: &TableFactor, ctx: &Ctx) -> Result<Joined, PgError> {
 /// A FROM list with joins, joined left to right (nested loops; a
 /// comma is a cross join).
 fn joined(list: &[sqlparser::ast::TableWithJoins], ctx: &Ctx) -> Result<Joined, PgError> {
+    let comma = JoinOperator::CrossJoin(JoinConstraint::None);
     let mut acc: Option<Joined> = None;
     for item in list {
+        if let Some(left) = acc.take_if(|_| is_lateral(&item.relation)) {
+            // `FROM a, LATERAL (…) x [JOIN …]`: the subquery sees a's columns
+            // (first in FROM, it has nothing to see and runs once).
+            let mut cur = join_factor(left, &item.relation, &comma, ctx)?;
+            for j in &item.joins {
+                cur = join_factor(cur, &j.relation, &j.join_operator, ctx)?;
+            }
+            acc = Some(cur);
+            continue;
+        }
         let mut cur = join_input(&item.relation, ctx)?;
         for j in &item.joins {
-            let right = join_input(&j.relation, ctx)?;
-            cur = join(cur, right, &j.join_operator, ctx)?;
+            cur = join_factor(cur, &j.relation, &j.join_operator, ctx)?;
         }
         acc = Some(match acc {
             None => cur,
-            Some(left) => join(
-                left,
-                cur,
-                &JoinOperator::CrossJoin(JoinConstraint::None),
-                ctx,
-            )?,
+            Some(left) => join(left, cur, &comma, ctx)?,
         });
     }
     acc.ok_or_else(|| PgError::internal("empty FROM list"))
 }
 
-fn join(left: Joined, right: Joined, op: &JoinOperator, ctx: &Ctx) -> Result<Joined, PgError> {
-    let (outer, constraint) = match op {
-        JoinOperator::Join(c) | JoinOperator::Inner(c) | JoinOperator::CrossJoin(c) => (false, c),
-        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (true, c),
-        other => {
-            return Err(PgError::feature_not_supported(format!(
-                "{} is not supported",
-                other_join_name(other)
-            )))
+fn is_lateral(factor: &TableFactor) -> bool {
+    matches!(factor, TableFactor::Derived { lateral: true, .. })
+}
+
+/// `left <op> factor`: a LATERAL subquery runs once per row of `left`;
+/// any other factor is read once and joined.
+fn join_factor(
+    left: Joined,
+    factor: &TableFactor,
+    op: &JoinOperator,
+    ctx: &Ctx,
+) -> Result<Joined, PgError> {
+    match factor {
+        TableFactor::Derived {
+            lateral: true,
+            subquery,
+            alias,
+            ..
+        } => lateral_join(left, subquery, alias.as_ref(), op, ctx),
+        _ => {
+            let right = join_input(factor, ctx)?;
+            join(left, right, op, ctx)
+        }
+    }
+}
+
+/// Whether `op` keeps unmatched left rows (LEFT), and its constraint;
+/// 0A000 for RIGHT and FULL joins.
+fn join_kind(op: &JoinOperator) -> Result<(bool, &JoinConstraint), PgError> {
+    match op {
+        JoinOperator::Join(c) | JoinOperator::Inner(c) | JoinOperator::CrossJoin(c) => {
+            Ok((false, c))
+        }
+        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => Ok((true, c)),
+        other => Err(PgError::feature_not_supported(format!(
+            "{} is not supported",
+            other_join_name(other)
+        ))),
+    }
+}
+
+/// `left [LEFT] JOIN LATERAL (subquery) alias [ON …]`: the subquery runs
+/// for each row of `left`, which it sees as an outer row.
+fn lateral_join(
+    left: Joined,
+    subquery: &Query,
+    alias: Option<&sqlparser::ast::TableAlias>,
+    op: &JoinOperator,
+    ctx: &Ctx,
+) -> Result<Joined, PgError> {
+    let (outer, constraint) = join_kind(op)?;
+    let on = match constraint {
+        JoinConstraint::On(e) => Some(e),
+        JoinConstraint::None => None,
+        _ => {
+            return Err(PgError::feature_not_supported(
+                "USING or NATURAL with a LATERAL subquery is not supported",
+            ))
         }
     };
+    let named = |mut rel: Relation| -> Result<Relation, PgError> {
+        if let Some(a) = alias {
+            rename_columns(&mut rel, &a.columns, "table", &a.name.value)?;
+        }
+        Ok(rel)
+    };
+    let name = alias.map_or_else(|| "subquery".to_string(), |a| a.name.value.clone());
+    let nulls = vec![None; left.rel.columns.len()];
+    let shape = named(ctx.subquery(subquery, &RowAt::Joined(&left, &nulls), true)?)?;
+    let width = shape.columns.len();
+    let mut out = Joined {
+        quals: [left.quals.clone(), vec![name; width]].concat(),
+        rel: Relation {
+            columns: [left.rel.columns.clone(), shape.columns].concat(),
+            rows: Vec::new(),
+        },
+    };
+    let env = ctx.eval_env();
+    for (n, l) in left.rel.rows.iter().enumerate() {
+        if n % 256 == 0 {
+            ctx.check_cancel()?;
+        }
+        let right = named(ctx.subquery(subquery, &RowAt::Joined(&left, l), false)?)?;
+        let mut matched = false;
+        for r in right.rows {
+            let row = [l.as_slice(), r.as_slice()].concat();
+            if passes(on, &RowAt::Joined(&out, &row), &env)? {
+                matched = true;
+                out.rel.rows.push(row);
+            }
+        }
+        if outer && !matched {
+            let mut row = l.clone();
+            row.extend(std::iter::repeat_n(None, width));
+            out.rel.rows.push(row);
+        }
+    }
+    Ok(out)
+}
+
+fn join(left: Joined, right: Joined, op: &JoinOperator, ctx: &Ctx) -> Result<Joined, PgError> {
+    let (outer, constraint) = join_kind(op)?;
     let using: Vec<(usize, usize)> = match constraint {
         JoinConstraint::Using(names) => names
             .iter()

@@ -60,6 +60,10 @@ pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
             "float8" => (ColumnType::Float8, false),
             _ => return Err(undefined_type(&dt.to_string())),
         },
+        // A name that is no type here, with modifiers (`minivec(3)`).
+        DataType::Custom(name, _) if types::by_name(&custom_name(name)).is_none() => {
+            return Err(undefined_type(&custom_name(name)))
+        }
         other => {
             return Err(PgError::feature_not_supported(format!(
                 "columns of type {other} are not supported"
@@ -91,10 +95,11 @@ fn check_typmod(dt: &DataType) -> Result<(), PgError> {
         }
         _ => return Ok(()),
     };
+    // pgvector reads a modifier as an integer (`vector('a')`: 22P02).
+    let written = written.trim();
     let n: i64 = written
-        .trim()
         .parse()
-        .map_err(|_| PgError::invalid_parameter_value("invalid type modifier"))?;
+        .map_err(|_| PgError::invalid_text("integer", written))?;
     if n < 1 {
         return Err(PgError::invalid_parameter_value(format!(
             "{what} must be at least 1"

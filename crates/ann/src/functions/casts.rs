@@ -3,7 +3,8 @@
 
 use crate::error::{AnnError, ErrorKind, Result};
 use crate::types::{
-    check_dense_dim, check_expected_dim, check_sparse_dim, DenseVector, Element, SparseVector,
+    check_dense_dim, check_expected_dim, check_f32_element, check_sparse_dim, DenseVector, Element,
+    SparseVector,
 };
 
 /// The elements of a one-dimensional SQL array without NULLs (the SQL layer
@@ -34,12 +35,9 @@ fn numeric_to_f32(x: f64) -> Result<f32> {
     Ok(f)
 }
 
-/// `array_to_vector` / `array_to_halfvec`.
-pub fn array_to_dense<E: Element>(
-    array: ArrayElements<'_>,
-    typmod: Option<u32>,
-) -> Result<DenseVector<E>> {
-    let values: Vec<f32> = match array {
+/// The elements as pgvector reads them: each converted to `float`.
+fn to_f32(array: ArrayElements<'_>) -> Result<Vec<f32>> {
+    Ok(match array {
         ArrayElements::Int4(a) => a.iter().map(|x| *x as f32).collect(),
         ArrayElements::Float4(a) => a.to_vec(),
         ArrayElements::Float8(a) => a.iter().map(|x| *x as f32).collect(),
@@ -47,7 +45,15 @@ pub fn array_to_dense<E: Element>(
             .iter()
             .map(|x| numeric_to_f32(*x))
             .collect::<Result<_>>()?,
-    };
+    })
+}
+
+/// `array_to_vector` / `array_to_halfvec`.
+pub fn array_to_dense<E: Element>(
+    array: ArrayElements<'_>,
+    typmod: Option<u32>,
+) -> Result<DenseVector<E>> {
+    let values = to_f32(array)?;
     check_dense_dim::<E>(values.len() as i64)?;
     check_expected_dim(typmod, values.len())?;
     let elements: Vec<E> = values
@@ -103,6 +109,30 @@ pub fn dense_to_sparse<E: Element>(
     })
 }
 
+/// `array_to_sparsevec`: the non-zero elements, after the dimension
+/// checks; a NaN or infinite element (a float8 beyond real's range
+/// becomes one) is an error, as pgvector checks them.
+pub fn array_to_sparse(array: ArrayElements<'_>, typmod: Option<u32>) -> Result<SparseVector> {
+    let values = to_f32(array)?;
+    check_sparse_dim(values.len() as i64)?;
+    check_expected_dim(typmod, values.len())?;
+    let (mut indices, mut kept) = (Vec::new(), Vec::new());
+    for (i, x) in values.iter().enumerate() {
+        if *x != 0.0 {
+            indices.push(i as u32);
+            kept.push(*x);
+        }
+    }
+    for x in &kept {
+        check_f32_element(*x, "sparsevec")?;
+    }
+    Ok(SparseVector {
+        dim: values.len() as u32,
+        indices,
+        values: kept,
+    })
+}
+
 /// `sparsevec_to_vector` / `sparsevec_to_halfvec`: the dense type's
 /// dimension limit applies.
 pub fn sparse_to_dense<E: Element>(
@@ -150,6 +180,20 @@ mod tests {
             e.message,
             "\"1000000000000000000000000000000000000000\" is out of range for type real"
         );
+    }
+
+    #[test]
+    fn arrays_to_sparse_vectors() {
+        let s = array_to_sparse(ArrayElements::Int4(&[1, 0, 2, 0]), Some(4)).unwrap();
+        assert_eq!(s.to_text(), "{1:1,3:2}/4");
+        let e = array_to_sparse(ArrayElements::Float4(&[]), None).unwrap_err();
+        assert_eq!(e.message, "sparsevec must have at least 1 dimension");
+        let e = array_to_sparse(ArrayElements::Float4(&[1.0]), Some(2)).unwrap_err();
+        assert_eq!(e.message, "expected 2 dimensions, not 1");
+        let e = array_to_sparse(ArrayElements::Float8(&[4e38]), None).unwrap_err();
+        assert_eq!(e.message, "infinite value not allowed in sparsevec");
+        let e = array_to_sparse(ArrayElements::Float4(&[f32::NAN]), None).unwrap_err();
+        assert_eq!(e.message, "NaN not allowed in sparsevec");
     }
 
     #[test]

@@ -110,10 +110,10 @@ pub fn l1_distance(a: &SparseVector, b: &SparseVector) -> Result<f64> {
 
 /// `l2_norm` for sparsevec, accumulated in f64.
 pub fn l2_norm(a: &SparseVector) -> f64 {
+    // A fold from +0.0: an empty float sum is -0.0, which prints as "-0".
     a.values
         .iter()
-        .map(|x| (*x as f64) * (*x as f64))
-        .sum::<f64>()
+        .fold(0.0, |sum, x| sum + (*x as f64) * (*x as f64))
         .sqrt()
 }
 

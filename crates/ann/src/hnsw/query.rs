@@ -12,8 +12,9 @@
 //!   search; only passing ones are results. Rows come back as one sorted
 //!   batch, so both orders give exactly non-decreasing distances.
 //! * A space with approximate distances (quantized codes) steers the walk;
-//!   the candidates found are then re-ranked by exact distance, so the rows
-//!   and distances returned are exact ones.
+//!   the nearest candidates by code distance are then re-ranked by exact
+//!   distance ([`reranked`] of them), so the rows and distances returned are
+//!   exact ones.
 
 use super::layer::{Layers, Limits, Probe, QueryProbe, Scratch};
 use super::order::{distance_of, id_of, scored};
@@ -34,6 +35,15 @@ pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
         Ok(mut s) => f(&mut s),
         Err(_) => f(&mut Scratch::default()),
     })
+}
+
+/// How many of `found` candidates (nearest first by code distance) an
+/// approximate walk re-ranks exactly for `k` rows: 30 % of them, at least
+/// `2k`. The codes order candidates well enough that the exact top `k` lie
+/// in that share (recall@10 unchanged at ef_search 14–240 on the fashion and
+/// pypi sets); the rest would cost an f32 distance each for nothing.
+fn reranked(found: usize, k: usize) -> usize {
+    (found * 3).div_ceil(10).max(2 * k).min(found)
 }
 
 /// The `k` nearest rows to `query` under `opts` and `filter`.
@@ -78,6 +88,10 @@ pub(super) fn search<S: Space>(
             _ => layers.search(&probe, &|_| true, start, 0, ef, &mut limits, scratch),
         };
         if space.approximate() {
+            // A post-filter (iterative scan off) still sees every candidate.
+            if filter.is_none() || iterative {
+                found.truncate(reranked(found.len(), k));
+            }
             for s in &mut found {
                 *s = scored(space.exact_distance(query, id_of(*s)), id_of(*s));
             }
