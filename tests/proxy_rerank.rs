@@ -132,6 +132,9 @@ async fn embedded_shards_equal_one_server() {
         "SELECT DISTINCT cat FROM items WHERE id % 3 = 0 ORDER BY cat DESC LIMIT 3".to_string(),
         "SELECT DISTINCT ON (cat) cat, id FROM items ORDER BY cat, id".to_string(),
         format!("SELECT DISTINCT ON (cat) cat, id FROM items ORDER BY cat DESC, embedding <-> '{Q}' LIMIT 4 OFFSET 1"),
+        // The materialized CTE form: the WITH query's merged rows, then the
+        // rest on one shard.
+        format!("WITH c AS MATERIALIZED (SELECT id, embedding FROM items ORDER BY embedding <-> '{Q}' LIMIT 20) SELECT * FROM c ORDER BY embedding <=> '{Q}' LIMIT 5"),
         // Uncorrelated scalar subqueries run first, on the shard of their key.
         "SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 42) LIMIT 5".to_string(),
         "SELECT id FROM items WHERE id = 9 AND cat = (SELECT cat FROM items WHERE id = 14)".to_string(),
@@ -149,7 +152,6 @@ async fn unsupported_subqueries_are_refused() {
     for sql in [
         // The outer query projects something else than the inner rows.
         format!("SELECT id FROM (SELECT id, embedding FROM items ORDER BY embedding <-> '{Q}' LIMIT 20) ORDER BY embedding <=> '{Q}' LIMIT 5"),
-        format!("WITH c AS MATERIALIZED (SELECT id, embedding FROM items ORDER BY embedding <-> '{Q}' LIMIT 20) SELECT * FROM c ORDER BY embedding <=> '{Q}' LIMIT 5"),
         "SELECT * FROM (SELECT id FROM items ORDER BY id LIMIT 3) s".to_string(),
         "SELECT id FROM items WHERE cat > (SELECT avg(cat) FROM items)".to_string(),
         // Subqueries in expressions would see one shard's rows only

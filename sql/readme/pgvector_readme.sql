@@ -90,10 +90,11 @@ SET ivfflat.iterative_scan = relaxed_order;
 SET hnsw.max_scan_tuples = 20000;
 SET hnsw.scan_mem_multiplier = 2;
 SET ivfflat.max_probes = 100;
--- refused: WITH query with LIMIT
 WITH relaxed_results AS MATERIALIZED (SELECT id, embedding <-> '[1,2,3]' AS distance FROM items WHERE category_id = 1 ORDER BY distance LIMIT 5) SELECT * FROM relaxed_results ORDER BY distance + 0;
--- refused: WITH query with LIMIT
 WITH nearest_results AS MATERIALIZED (SELECT id, embedding <-> '[1,2,3]' AS distance FROM items ORDER BY distance LIMIT 5) SELECT * FROM nearest_results WHERE distance < 5 ORDER BY distance;
+WITH nearest AS MATERIALIZED (SELECT id, embedding <-> '[1,2,3]' AS distance FROM items WHERE category_id = 99 ORDER BY distance LIMIT 5) SELECT count(*) FROM nearest;
+WITH nearest AS (SELECT id FROM items ORDER BY embedding <=> '[1,2,3]' LIMIT 3) SELECT items.id, items.category_id FROM items JOIN nearest ON nearest.id = items.id ORDER BY items.id;
+WITH firsts AS (SELECT DISTINCT ON (category_id) category_id, id FROM items ORDER BY category_id, embedding <-> '[1,2,3]') SELECT * FROM firsts ORDER BY id;
 RESET hnsw.iterative_scan;
 RESET ivfflat.iterative_scan;
 -- # Half-precision indexing

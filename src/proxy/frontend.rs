@@ -498,7 +498,7 @@ impl ProxySession {
         let t = Instant::now();
         // Values read now would miss this transaction's own writes.
         let inlined = match self.block.wrote() {
-            false => plan::inline_scalar_subqueries(&self.cluster, statement).await?,
+            false => plan::evaluate_first(&self.cluster, statement).await?,
             true => None,
         };
         let inlined_kind = inlined.as_ref().map(classify);

@@ -245,10 +245,74 @@ fn merge_key(k: &SortKey, visible: usize) -> MergeKey {
     }
 }
 
-/// Merges the streams into `out` by `keys`, dropping the `hidden`
-/// trailing columns (the RowDescription too, in the simple protocol);
-/// with `groups` > 0 (DISTINCT ON), a row equal to the previous one on
-/// the first `groups` keys is dropped. Returns the number of rows sent.
+/// The merged rows of sorted streams, one at a time: DISTINCT ON's groups
+/// and the window applied, the hidden trailing columns dropped.
+pub struct Merged {
+    merger: Merger,
+    group_keys: Vec<MergeKey>,
+    previous: Option<Vec<SortValue>>,
+    window: Window,
+    skipped: u64,
+    sent: u64,
+}
+
+impl Merged {
+    /// Reads each stream's first row; with `groups` > 0 (DISTINCT ON), a
+    /// row equal to the previous one on the first `groups` keys is dropped.
+    pub async fn start(
+        streams: &mut [ShardStream],
+        keys: &[SortKey],
+        hidden: usize,
+        groups: usize,
+        window: Window,
+    ) -> Result<Merged, PgError> {
+        let merger = Merger::start(streams, keys, hidden).await?;
+        let group_keys = merger.keys[..groups.min(merger.keys.len())].to_vec();
+        Ok(Merged {
+            merger,
+            group_keys,
+            previous: None,
+            window,
+            skipped: 0,
+            sent: 0,
+        })
+    }
+
+    /// The columns of the rows [`Merged::next`] yields.
+    pub fn columns(&self) -> &[FieldDescription] {
+        &self.merger.columns[..self.merger.visible]
+    }
+
+    /// The next row in the window; `None` after the last one.
+    pub async fn next(&mut self, streams: &mut [ShardStream]) -> Result<Option<DataRow>, PgError> {
+        while self.window.limit.is_none_or(|l| self.sent < l) {
+            let Some((key, row)) = self.merger.next(streams).await? else {
+                break;
+            };
+            if !self.group_keys.is_empty() {
+                let same = self
+                    .previous
+                    .as_ref()
+                    .is_some_and(|p| cmp_keys(&self.group_keys, p, &key) == Ordering::Equal);
+                self.previous = Some(key);
+                if same {
+                    continue;
+                }
+            }
+            if self.skipped < self.window.offset {
+                self.skipped += 1;
+                continue;
+            }
+            self.sent += 1;
+            return truncate_row(&row, self.merger.visible).map(Some);
+        }
+        Ok(None)
+    }
+}
+
+/// Merges the streams into `out` by `keys` ([`Merged`]), the
+/// RowDescription without the hidden columns in the simple protocol.
+/// Returns the number of rows sent.
 pub async fn merge(
     streams: &mut [ShardStream],
     keys: &[SortKey],
@@ -257,35 +321,15 @@ pub async fn merge(
     window: Window,
     out: &mut Responder<'_>,
 ) -> Result<u64, PgError> {
-    let mut merger = Merger::start(streams, keys, hidden).await?;
-    out.row_description(&merger.columns[..merger.visible]);
-    let group_keys = &merger.keys[..groups.min(merger.keys.len())].to_vec();
-    let mut previous: Option<Vec<SortValue>> = None;
-    let (mut skipped, mut sent) = (0u64, 0u64);
-    while window.limit.is_none_or(|l| sent < l) {
-        let Some((key, row)) = merger.next(streams).await? else {
-            break;
-        };
-        if groups > 0 {
-            let same = previous
-                .as_ref()
-                .is_some_and(|p| cmp_keys(group_keys, p, &key) == Ordering::Equal);
-            previous = Some(key);
-            if same {
-                continue;
-            }
-        }
-        if skipped < window.offset {
-            skipped += 1;
-            continue;
-        }
-        out.data_row(truncate_row(&row, merger.visible)?).await?;
-        sent += 1;
+    let mut merged = Merged::start(streams, keys, hidden, groups, window).await?;
+    out.row_description(merged.columns());
+    while let Some(row) = merged.next(streams).await? {
+        out.data_row(row).await?;
     }
     for s in streams.iter_mut() {
         s.finish().await?;
     }
-    Ok(sent)
+    Ok(merged.sent)
 }
 
 /// The two-stage rerank: the shards' rows end in two hidden columns, the

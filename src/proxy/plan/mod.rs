@@ -6,8 +6,7 @@ mod ddl;
 mod reference;
 mod scalar_subquery;
 mod spread;
-
-pub use scalar_subquery::inline as inline_scalar_subqueries;
+mod with_values;
 
 use std::collections::BTreeSet;
 
@@ -109,6 +108,42 @@ impl Route {
     pub fn shards(&self) -> BTreeSet<usize> {
         self.parts.iter().map(|(s, _)| *s).collect()
     }
+}
+
+/// The statement with what must see every shard's rows at once evaluated
+/// first through the proxy: WITH queries merged across shards
+/// (`with_values`), then uncorrelated scalar subqueries
+/// (`scalar_subquery`); `None` when it has neither.
+pub async fn evaluate_first(
+    cluster: &Cluster,
+    statement: &sql::Statement,
+) -> Result<Option<sql::Statement>, PgError> {
+    // Both need a SELECT inside another one: most statements stop here.
+    let selects = statement
+        .text
+        .as_bytes()
+        .windows(6)
+        .filter(|w| w.eq_ignore_ascii_case(b"select"));
+    if selects.count() < 2 {
+        return Ok(None);
+    }
+    let with = with_values::inline(cluster, statement).await?;
+    let current = with.as_ref().unwrap_or(statement);
+    Ok(scalar_subquery::inline(cluster, current).await?.or(with))
+}
+
+/// `ast` (a rewrite of `statement`) as a statement of its own, after the
+/// original's leading comments (routing hints).
+fn reparsed(
+    statement: &sql::Statement,
+    ast: &sqlparser::ast::Statement,
+) -> Result<sql::Statement, PgError> {
+    let comments: String = statement
+        .leading_comments
+        .iter()
+        .map(|c| format!("/* {c} */ "))
+        .collect();
+    sql::parse_single(&format!("{comments}{ast}")).map_err(super::frontend::sql_error)
 }
 
 /// A table of the system catalogs (`pg_catalog`, `information_schema`,

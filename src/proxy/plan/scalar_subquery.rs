@@ -55,14 +55,7 @@ pub async fn inline(
     crate::stack::with_tree(statement.depth, || {
         let mut ast = statement.ast.clone();
         let _ = VisitMut::visit(&mut ast, &mut Replacer { values: &values });
-        let comments: String = statement
-            .leading_comments
-            .iter()
-            .map(|c| format!("/* {c} */ "))
-            .collect();
-        sql::parse_single(&format!("{comments}{ast}"))
-            .map(Some)
-            .map_err(crate::proxy::frontend::sql_error)
+        super::reparsed(statement, &ast).map(Some)
     })
 }
 
