@@ -11,7 +11,7 @@ mod python_support;
 
 use bytes::Bytes;
 use futures_util::{pin_mut, SinkExt, StreamExt, TryStreamExt};
-use pg_support::{psql, text_rows, Fixture, Rng};
+use pg_support::{embedded_proxy, psql, text_rows, Fixture, Rng};
 use pgvector::Vector;
 use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutStream};
 use tokio_postgres::types::{ToSql, Type};
@@ -372,17 +372,7 @@ async fn copy_in_a_transaction_writes_any_shard_like_one_server() {
 /// pgvector when missing).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn psycopg_copy_through_embedded_shards() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("proxy-copy-psycopg");
-    std::fs::remove_dir_all(&dir).ok();
-    let mut yaml = format!(
-        "listen: 127.0.0.1:0\ndata_dir: {}\nshards:\n",
-        dir.display()
-    );
-    for i in 0..4 {
-        yaml.push_str(&format!("  - name: shard{i}\n    kind: embedded\n"));
-    }
-    let config = pgvshard::proxy::config::ProxyConfig::from_yaml(&yaml).unwrap();
-    let proxy = pgvshard::proxy::start(config).await.unwrap();
+    let proxy = embedded_proxy("proxy-copy-psycopg", 4).await;
     let port = proxy.addr.port();
     tokio::task::spawn_blocking(move || {
         python_support::run_script("proxy_copy_psycopg.py", port, "copy ok\n")

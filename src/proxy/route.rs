@@ -4,8 +4,11 @@
 //! primary key in the first shard's catalog (cached until DDL touches the
 //! table). Key values come from literals or bound parameters; a value the
 //! proxy cannot read leaves a read on every shard and refuses a write.
+//! A table with neither is spread: its writes take turns over the shards
+//! ([`Cluster::spread_shard`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::backend::{BackendMessage, Request, ShardChannel, SharedBackend};
@@ -43,6 +46,8 @@ pub struct Cluster {
     /// Reference tables as configured, `public.` left out.
     reference: HashSet<String>,
     learned: Mutex<HashMap<String, Arc<TableInfo>>>,
+    /// Writes to tables without a shard key so far: whose turn is next.
+    spread_turn: AtomicUsize,
 }
 
 impl Cluster {
@@ -73,6 +78,7 @@ impl Cluster {
                 .map(|t| t.strip_prefix("public.").unwrap_or(t).to_string())
                 .collect(),
             learned: Mutex::new(HashMap::new()),
+            spread_turn: AtomicUsize::new(0),
         }
     }
 
@@ -87,6 +93,20 @@ impl Cluster {
         let (up, down): (Vec<usize>, Vec<usize>) =
             (0..self.shards.len()).partition(|&i| self.shards[i].status().down.is_none());
         up.into_iter().chain(down).collect()
+    }
+
+    /// The shard whose turn it is to take rows of a table without a shard
+    /// key (round-robin over the shards not known to be down; over all
+    /// when every one is).
+    pub fn spread_shard(&self) -> usize {
+        let up: Vec<usize> = (0..self.shards.len())
+            .filter(|&i| self.shards[i].status().down.is_none())
+            .collect();
+        let turn = self.spread_turn.fetch_add(1, Ordering::Relaxed);
+        match up.is_empty() {
+            true => turn % self.shards.len().max(1),
+            false => up[turn % up.len()],
+        }
     }
 
     /// The configured shard key of `table`, if any.

@@ -6,7 +6,9 @@
 //! constraint that includes the shard key is kept exactly: equal values
 //! share a shard.) A reference table is whole on every shard, so its
 //! UNIQUE constraints and FOREIGN KEYs to it hold on each shard alone;
-//! a FOREIGN KEY from it to a sharded table does not.
+//! a FOREIGN KEY from it to a sharded table does not. A table without a
+//! shard key has its rows spread over the shards, so a PRIMARY KEY added
+//! to it later would find them on shards other than its values' own.
 
 use sqlparser::ast::{
     AlterTableOperation, ColumnDef, ColumnOption, Expr, ObjectName, Statement as Ast,
@@ -97,6 +99,7 @@ impl Refusal<'_> {
             c.options.iter().filter_map(|o| match &o.option {
                 ColumnOption::ForeignKey(fk) => self.foreign_key(&fk.foreign_table),
                 ColumnOption::Unique(_) => self.unique(vec![fold(&c.name)]),
+                ColumnOption::PrimaryKey(_) => self.primary_key(),
                 _ => None,
             })
         });
@@ -111,6 +114,7 @@ impl Refusal<'_> {
                     })
                     .collect(),
             ),
+            TableConstraint::PrimaryKey(_) => self.primary_key(),
             _ => None,
         });
         in_columns.chain(in_constraints).next()
@@ -128,6 +132,18 @@ impl Refusal<'_> {
                 "a FOREIGN KEY constraint to sharded table {target}"
             )),
         }
+    }
+
+    /// A primary key is the shard key of a table created with it; one
+    /// added to a table without a shard key comes after its rows were
+    /// spread.
+    fn primary_key(&self) -> Option<String> {
+        (self.key.is_none() && !self.reference).then(|| {
+            format!(
+                "a PRIMARY KEY added to table {} (without a shard key, its rows are spread over the shards)",
+                self.table
+            )
+        })
     }
 
     fn unique(&self, columns: Vec<String>) -> Option<String> {
@@ -224,5 +240,20 @@ mod tests {
             refused("ALTER TABLE r ADD COLUMN n text UNIQUE", None),
             None
         );
+    }
+
+    #[test]
+    fn a_primary_key_added_to_a_spread_table_is_named() {
+        assert_eq!(
+            refused("ALTER TABLE t ADD PRIMARY KEY (id)", None).as_deref(),
+            Some("a PRIMARY KEY added to table t (without a shard key, its rows are spread over the shards)")
+        );
+        assert!(refused("ALTER TABLE t ADD COLUMN id serial PRIMARY KEY", None).is_some());
+        assert_eq!(
+            refused("ALTER TABLE t ADD PRIMARY KEY (id)", Some("id")),
+            None
+        );
+        assert_eq!(refused("ALTER TABLE r ADD PRIMARY KEY (id)", None), None);
+        assert_eq!(refused("CREATE TABLE t (id int PRIMARY KEY)", None), None);
     }
 }

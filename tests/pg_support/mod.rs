@@ -434,17 +434,39 @@ impl Fixture {
 
     /// Rows of `table` on each shard.
     pub async fn shard_counts(&self, table: &str) -> Vec<i64> {
-        let mut out = Vec::new();
-        for s in &self.shards {
-            let c = s.connect().await.expect("shard");
-            let row = c
-                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
-                .await
-                .expect("count");
-            out.push(row.get(0));
-        }
-        out
+        let ports: Vec<u16> = self.shards.iter().map(|s| s.port).collect();
+        row_counts(&ports, table).await
     }
+}
+
+/// Rows of `table` on each server at `ports`, read directly.
+pub async fn row_counts(ports: &[u16], table: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for port in ports {
+        let c = connect_to(*port).await.expect("shard");
+        let row = c
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .expect("count");
+        out.push(row.get(0));
+    }
+    out
+}
+
+/// A proxy in this process over `shards` in-process shards, its data in
+/// a fresh folder `name` of the test target directory.
+pub async fn embedded_proxy(name: &str, shards: usize) -> pgvshard::proxy::RunningProxy {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::remove_dir_all(&dir).ok();
+    let mut yaml = format!(
+        "listen: 127.0.0.1:0\ndata_dir: {}\nshards:\n",
+        dir.display()
+    );
+    for i in 0..shards {
+        yaml.push_str(&format!("  - name: shard{i}\n    kind: embedded\n"));
+    }
+    let config = pgvshard::proxy::config::ProxyConfig::from_yaml(&yaml).expect("valid config");
+    pgvshard::proxy::start(config).await.expect("proxy starts")
 }
 
 /// Runs one command (SQL or a backslash command such as `\copy`) through

@@ -1,7 +1,8 @@
 //! `COPY table FROM STDIN` split by slot: each record goes, unchanged
 //! (plus a generated key when the column list leaves a serial key out),
-//! to the COPY of the shard its key hashes to. See [`super`] for the
-//! commit protocol.
+//! to the COPY of the shard its key hashes to; into a table without a
+//! shard key (spread), the records take turns over the shards. See
+//! [`super`] for the commit protocol.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::future::join_all;
@@ -30,6 +31,8 @@ struct KeyColumn {
     position: Option<usize>,
     /// The key's type (binary format only: to read or write its bytes).
     type_oid: u32,
+    /// Generated keys reserved and not used yet: next, end.
+    reserved: (i64, i64),
 }
 
 /// One shard's COPY, started on its first row.
@@ -45,13 +48,14 @@ struct Loader<'c, 'p> {
     table: TableName,
     shard_sql: String,
     options: CopyOptions,
-    key: KeyColumn,
+    /// The shard key; `None` for a spread table.
+    key: Option<KeyColumn>,
+    /// The shard the next record of a spread table goes to.
+    turn: usize,
     header: Option<Bytes>,
     open: Vec<ShardCopy>,
     /// The client's transaction block, inside one.
     block: Option<&'p mut Block>,
-    /// Generated keys reserved and not used yet: next, end.
-    keys: (i64, i64),
 }
 
 fn bad_copy(message: impl Into<String>) -> PgError {
@@ -78,12 +82,6 @@ pub(super) async fn copy_from(
         ));
     }
     let table_info = cluster.table(&table).await?;
-    let Some(key) = table_info.key.clone() else {
-        return Err(PgError::feature_not_supported(format!(
-            "table {table} has no shard key: give it a primary key or set tables.{}.shard_key in the proxy configuration",
-            table.name
-        )));
-    };
     if let Some(missing) = info
         .columns
         .iter()
@@ -102,25 +100,32 @@ pub(super) async fn copy_from(
     } else {
         &info.columns
     };
-    let position = targets.iter().position(|c| *c == key);
-    let type_oid = match info.format {
-        CopyFormat::Binary => key_type(cluster, &table, &key).await?,
-        _ => 0,
+    let key = match table_info.key.clone() {
+        Some(name) => Some(KeyColumn {
+            position: targets.iter().position(|c| *c == name),
+            type_oid: match info.format {
+                CopyFormat::Binary => key_type(cluster, &table, &name).await?,
+                _ => 0,
+            },
+            name,
+            reserved: (0, 0),
+        }),
+        None => None,
     };
+    let generated = key
+        .as_ref()
+        .filter(|k| k.position.is_none())
+        .map(|k| k.name.as_str());
     let mut loader = Loader {
         cluster,
+        shard_sql: rewritten(statement, false, generated),
         table,
-        shard_sql: rewritten(statement, false, position.is_none().then_some(key.as_str())),
         options: info.options.clone(),
-        key: KeyColumn {
-            name: key,
-            position,
-            type_oid,
-        },
+        key,
+        turn: cluster.spread_shard(),
         header: None,
         open: Vec::new(),
         block,
-        keys: (0, 0),
     };
     let received = receive(&mut loader, info, targets.len(), out).await;
     match received {
@@ -180,42 +185,17 @@ fn line_with_field(line: &[u8], delimiter: u8, value: &[u8]) -> Bytes {
     out.freeze()
 }
 
-impl Loader<'_, '_> {
-    async fn record(&mut self, record: Record) -> Result<(), PgError> {
-        match record {
-            Record::Header(line) => {
-                self.header = Some(match self.key.position {
-                    Some(_) => line,
-                    None => {
-                        line_with_field(&line, self.options.delimiter, self.key.name.as_bytes())
-                    }
-                });
-                Ok(())
-            }
-            Record::Row(row) => {
-                let (text, row) = match self.key.position {
-                    Some(p) => (self.key_text(&row, p)?, row),
-                    None => {
-                        let key = self.next_key().await?;
-                        (key.to_string(), self.with_key(&row, key)?)
-                    }
-                };
-                let shard = self.cluster.slots.shard_of(&text);
-                let copy = self.shard(shard).await?;
-                copy.batch.put_slice(&row);
-                if copy.batch.len() >= BATCH {
-                    let data = copy.batch.split().freeze();
-                    copy.chan.send(&Request::CopyData(data)).await?;
-                }
-                Ok(())
-            }
-        }
-    }
-
+impl KeyColumn {
     /// The text the slot hash reads from a record's key field.
-    fn key_text(&self, row: &[u8], position: usize) -> Result<String, PgError> {
-        let fields = self.options.fields(row).map_err(sql_error)?;
-        let name = &self.key.name;
+    fn text(
+        &self,
+        options: &CopyOptions,
+        table: &TableName,
+        row: &[u8],
+        position: usize,
+    ) -> Result<String, PgError> {
+        let fields = options.fields(row).map_err(sql_error)?;
+        let name = &self.name;
         let value = match fields.into_iter().nth(position) {
             Some(Some(v)) => v,
             Some(None) => {
@@ -223,14 +203,14 @@ impl Loader<'_, '_> {
                     "23502",
                     format!(
                         "null value in column \"{name}\" of relation \"{}\" violates not-null constraint",
-                        self.table.name
+                        table.name
                     ),
                 ))
             }
             None => return Err(bad_copy(format!("missing data for column \"{name}\""))),
         };
-        if self.options.format == CopyFormat::Binary {
-            return binary_key_text(self.key.type_oid, &value).ok_or_else(|| {
+        if options.format == CopyFormat::Binary {
+            return binary_key_text(self.type_oid, &value).ok_or_else(|| {
                 PgError::new(
                     "22P03",
                     format!("incorrect binary data format in the shard key column \"{name}\""),
@@ -242,30 +222,35 @@ impl Loader<'_, '_> {
     }
 
     /// The next generated key, reserving a block when none is left.
-    async fn next_key(&mut self) -> Result<i64, PgError> {
-        if self.keys.0 >= self.keys.1 {
-            let first = self
-                .cluster
+    async fn next(&mut self, cluster: &Cluster, table: &TableName) -> Result<i64, PgError> {
+        if self.reserved.0 >= self.reserved.1 {
+            let first = cluster
                 .keys
-                .take(&self.cluster.shards, &self.table, &self.key.name, KEY_BLOCK)
+                .take(&cluster.shards, table, &self.name, KEY_BLOCK)
                 .await?;
-            self.keys = (first, first + KEY_BLOCK as i64);
+            self.reserved = (first, first + KEY_BLOCK as i64);
         }
-        let key = self.keys.0;
-        self.keys.0 += 1;
+        let key = self.reserved.0;
+        self.reserved.0 += 1;
         Ok(key)
     }
 
     /// A record with a generated key appended as its last field.
-    fn with_key(&self, row: &[u8], key: i64) -> Result<Bytes, PgError> {
-        if self.options.format != CopyFormat::Binary {
+    fn appended(
+        &self,
+        options: &CopyOptions,
+        table: &TableName,
+        row: &[u8],
+        key: i64,
+    ) -> Result<Bytes, PgError> {
+        if options.format != CopyFormat::Binary {
             return Ok(line_with_field(
                 row,
-                self.options.delimiter,
+                options.delimiter,
                 key.to_string().as_bytes(),
             ));
         }
-        let value = match self.key.type_oid {
+        let value = match self.type_oid {
             oid::INT8 => key.to_be_bytes().to_vec(),
             oid::INT4 => i32::try_from(key)
                 .map_err(|_| PgError::new("22003", "integer out of range"))?
@@ -274,7 +259,7 @@ impl Loader<'_, '_> {
             _ => {
                 return Err(PgError::feature_not_supported(format!(
                     "binary COPY into {} must give its shard key \"{}\"",
-                    self.table, self.key.name
+                    table, self.name
                 )))
             }
         };
@@ -288,6 +273,49 @@ impl Loader<'_, '_> {
         out.put_i32(value.len() as i32);
         out.put_slice(&value);
         Ok(out.freeze())
+    }
+}
+
+impl Loader<'_, '_> {
+    async fn record(&mut self, record: Record) -> Result<(), PgError> {
+        match record {
+            Record::Header(line) => {
+                self.header = Some(match &self.key {
+                    Some(key) if key.position.is_none() => {
+                        line_with_field(&line, self.options.delimiter, key.name.as_bytes())
+                    }
+                    _ => line,
+                });
+                Ok(())
+            }
+            Record::Row(row) => {
+                let (shard, row) = match &mut self.key {
+                    Some(key) => {
+                        let (text, row) = match key.position {
+                            Some(p) => (key.text(&self.options, &self.table, &row, p)?, row),
+                            None => {
+                                let value = key.next(self.cluster, &self.table).await?;
+                                let row = key.appended(&self.options, &self.table, &row, value)?;
+                                (value.to_string(), row)
+                            }
+                        };
+                        (self.cluster.slots.shard_of(&text), row)
+                    }
+                    None => {
+                        let shard = self.turn % self.cluster.shards.len().max(1);
+                        self.turn = shard + 1;
+                        (shard, row)
+                    }
+                };
+                let copy = self.shard(shard).await?;
+                copy.batch.put_slice(&row);
+                if copy.batch.len() >= BATCH {
+                    let data = copy.batch.split().freeze();
+                    copy.chan.send(&Request::CopyData(data)).await?;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// The COPY of `shard`, started (inside BEGIN, or on the

@@ -4,6 +4,10 @@
 
 mod ddl;
 mod reference;
+mod scalar_subquery;
+mod spread;
+
+pub use scalar_subquery::inline as inline_scalar_subqueries;
 
 use std::collections::BTreeSet;
 
@@ -488,10 +492,7 @@ async fn insert_route(
 ) -> Result<Route, PgError> {
     let info = cluster.table(table).await?;
     let Some(key) = info.key.as_deref() else {
-        return Err(PgError::feature_not_supported(format!(
-            "table {table} has no shard key: give it a primary key or set tables.{}.shard_key in the proxy configuration",
-            table.name
-        )));
+        return spread::insert_route(cluster, statement, table);
     };
     let unsupported = || {
         PgError::feature_not_supported(format!(
