@@ -132,6 +132,9 @@ async fn embedded_shards_equal_one_server() {
         "SELECT DISTINCT cat FROM items WHERE id % 3 = 0 ORDER BY cat DESC LIMIT 3".to_string(),
         "SELECT DISTINCT ON (cat) cat, id FROM items ORDER BY cat, id".to_string(),
         format!("SELECT DISTINCT ON (cat) cat, id FROM items ORDER BY cat DESC, embedding <-> '{Q}' LIMIT 4 OFFSET 1"),
+        // Uncorrelated scalar subqueries run first, on the shard of their key.
+        "SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 42) LIMIT 5".to_string(),
+        "SELECT id FROM items WHERE id = 9 AND cat = (SELECT cat FROM items WHERE id = 14)".to_string(),
     ] {
         let want = text_rows(&reference, &sql).await.unwrap();
         let got = text_rows(&proxy, &sql).await.unwrap();
@@ -149,10 +152,10 @@ async fn unsupported_subqueries_are_refused() {
         format!("WITH c AS MATERIALIZED (SELECT id, embedding FROM items ORDER BY embedding <-> '{Q}' LIMIT 20) SELECT * FROM c ORDER BY embedding <=> '{Q}' LIMIT 5"),
         "SELECT * FROM (SELECT id FROM items ORDER BY id LIMIT 3) s".to_string(),
         "SELECT id FROM items WHERE cat > (SELECT avg(cat) FROM items)".to_string(),
-        // Subqueries in expressions would see one shard's rows only.
-        "SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 42) LIMIT 5".to_string(),
-        "SELECT id FROM items WHERE id = 7 AND cat = (SELECT cat FROM items WHERE id = 9)".to_string(),
+        // Subqueries in expressions would see one shard's rows only
+        // (an uncorrelated scalar one is evaluated first, below).
         "SELECT id FROM items WHERE id IN (SELECT id FROM items WHERE cat = 1)".to_string(),
+        "SELECT id FROM items o WHERE cat = (SELECT cat FROM items i WHERE i.id = o.id)".to_string(),
         // A data-modifying WITH is not a read.
         "WITH d AS (DELETE FROM items WHERE id = 1 RETURNING *) SELECT * FROM d WHERE id = 1".to_string(),
     ] {

@@ -496,6 +496,16 @@ impl ProxySession {
         out: &mut Responder<'_>,
     ) -> Result<StatementClass, PgError> {
         let t = Instant::now();
+        // Values read now would miss this transaction's own writes.
+        let inlined = match self.block.wrote() {
+            false => plan::inline_scalar_subqueries(&self.cluster, statement).await?,
+            true => None,
+        };
+        let inlined_kind = inlined.as_ref().map(classify);
+        let (statement, kind) = match (&inlined, &inlined_kind) {
+            (Some(s), Some(k)) => (s, k),
+            _ => (statement, kind),
+        };
         let mut route = plan::plan(&self.cluster, statement, kind, params).await?;
         self.metrics.stage(Stage::Plan, t.elapsed());
         self.metrics.fanout(route.parts.len());

@@ -4,7 +4,10 @@
 
 mod ddl;
 mod reference;
+mod scalar_subquery;
 mod spread;
+
+pub use scalar_subquery::inline as inline_scalar_subqueries;
 
 use std::collections::BTreeSet;
 
