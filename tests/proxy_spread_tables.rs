@@ -101,6 +101,7 @@ async fn refusals(proxy_port: u16) {
     for sql in [
         "CREATE TABLE u (val vector(3) UNIQUE)",
         "ALTER TABLE t ADD COLUMN id serial PRIMARY KEY",
+        "CREATE UNIQUE INDEX ON t (val)",
         "INSERT INTO t SELECT val FROM t2",
     ] {
         assert_eq!(reply(&proxy, sql).await, Err("0A000".into()), "{sql}");

@@ -1,12 +1,15 @@
-//! psql's describe commands on a shard print what they print on real
-//! PostgreSQL + pgvector for the same schema: psql's own catalog queries
-//! (regular-expression operators, `COLLATE`, joins over pg_class,
-//! pg_attribute, pg_index, pg_constraint, …) run on the shard's system
-//! catalog like any other query.
+//! psql's describe commands on a shard, and through the embedded proxy
+//! (four shards), print what they print on real PostgreSQL + pgvector for
+//! the same schema: psql's own catalog queries (regular-expression
+//! operators, `COLLATE`, joins over pg_class, pg_attribute, pg_index,
+//! pg_constraint, …) run on the shard's system catalog like any other
+//! query.
 
+mod embedded_support;
 mod pg_support;
 mod shard_support;
 
+use embedded_support::EmbeddedProxy;
 use pg_support::PgServer;
 use shard_support::Shard;
 use std::process::Command;
@@ -30,6 +33,29 @@ const COMMANDS: &[&str] = &[
     "\\di",
     "\\d items_pkey",
     "\\dt chi*",
+    "\\d nosuch",
+    "\\du",
+];
+
+/// The schema through the proxy: its tables are sharded, so no foreign key
+/// between them (refused across shards).
+const SHARDED_SCHEMA: &str = "
+    CREATE TABLE items (id bigserial PRIMARY KEY, name text NOT NULL DEFAULT 'x',
+                        score integer DEFAULT -1, embedding vector(3));
+    CREATE INDEX ON items USING hnsw (embedding vector_l2_ops);
+    CREATE INDEX ON items (score);
+    CREATE TABLE child (id integer PRIMARY KEY, item_id bigint);
+";
+
+/// The commands compared through the proxy (catalog queries go to one
+/// shard; DDL reached every shard). `\\dt` names the tables: the proxy's
+/// two-phase commit keeps its decisions in a table of its own,
+/// `pgvshard_decisions`, which a bare `\\dt` lists too.
+const PROXY_COMMANDS: &[&str] = &[
+    "\\dt (items|child)",
+    "\\d items",
+    "\\d+ items",
+    "\\di (items|child)*",
     "\\d nosuch",
     "\\du",
 ];
@@ -66,4 +92,29 @@ async fn describe_commands_print_what_postgres_prints() {
         );
     }
     shard.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_commands_through_the_proxy_print_what_postgres_prints() {
+    let pg = PgServer::start().await;
+    let proxy = EmbeddedProxy::start("psql-describe");
+    pg.connect()
+        .await
+        .unwrap()
+        .batch_execute(SHARDED_SCHEMA)
+        .await
+        .unwrap();
+    proxy
+        .connect()
+        .await
+        .batch_execute(SHARDED_SCHEMA)
+        .await
+        .unwrap();
+    for command in PROXY_COMMANDS {
+        let (want, got) = (psql(pg.port, command), psql(proxy.port, command));
+        assert_eq!(
+            got, want,
+            "psql {command}: proxy (left) vs PostgreSQL (right)"
+        );
+    }
 }

@@ -18,11 +18,11 @@ use sqlparser::ast::{
 use super::names::{fold, TableName};
 use super::parse::Statement;
 
-/// The constraint of a `CREATE TABLE` or `ALTER TABLE … ADD` that
-/// sharding would break, named as a feature; `shard_key` is the table's
-/// key column, if any (for CREATE TABLE: the configured one, else the
-/// primary key's first column is the key); `is_reference` tells the
-/// reference tables (kept whole on every shard).
+/// The constraint of a `CREATE TABLE`, `ALTER TABLE … ADD` or `CREATE
+/// UNIQUE INDEX` that sharding would break, named as a feature;
+/// `shard_key` is the table's key column, if any (for CREATE TABLE: the
+/// configured one, else the primary key's first column is the key);
+/// `is_reference` tells the reference tables (kept whole on every shard).
 pub fn unshardable_constraint(
     statement: &Statement,
     shard_key: Option<&str>,
@@ -71,6 +71,24 @@ pub fn unshardable_constraint(
                 constraints,
                 shard_key.map(str::to_string),
             )
+        }
+        Ast::CreateIndex(ci) if ci.unique => {
+            let table = TableName::from_object_name(&ci.table_name)?;
+            let columns = ci
+                .columns
+                .iter()
+                .map(|c| match &c.column.expr {
+                    Expr::Identifier(i) => fold(i),
+                    other => other.to_string(),
+                })
+                .collect();
+            return Refusal {
+                reference: is_reference(&table),
+                table,
+                key: shard_key.map(str::to_string),
+                is_reference,
+            }
+            .unique(columns);
         }
         _ => return None,
     };
@@ -255,5 +273,20 @@ mod tests {
         );
         assert_eq!(refused("ALTER TABLE r ADD PRIMARY KEY (id)", None), None);
         assert_eq!(refused("CREATE TABLE t (id int PRIMARY KEY)", None), None);
+    }
+
+    #[test]
+    fn a_unique_index_without_the_key_is_named() {
+        assert_eq!(
+            refused("CREATE UNIQUE INDEX ON t (val)", None).as_deref(),
+            Some("a UNIQUE constraint without the shard key column (val)")
+        );
+        assert_eq!(
+            refused("CREATE UNIQUE INDEX u ON t (lower(name), id)", Some("id")),
+            None
+        );
+        assert!(refused("CREATE UNIQUE INDEX ON t (lower(name))", Some("id")).is_some());
+        assert_eq!(refused("CREATE UNIQUE INDEX ON r (val)", None), None);
+        assert_eq!(refused("CREATE INDEX ON t (val)", None), None);
     }
 }

@@ -42,11 +42,13 @@ async fn refuse_unshardable(
     let Some(table) = tables.first() else {
         return Ok(());
     };
-    // The key of a table altered is its own (an unknown table is left to
-    // the shards' error); a table created has its configured key or its
-    // primary key.
+    // The key of a table altered or indexed is its own (an unknown table
+    // is left to the shards' error); a table created has its configured
+    // key or its primary key.
     let key = match action {
-        DdlAction::AlterTable => cluster.table(table).await.ok().map(|i| i.key.clone()),
+        DdlAction::AlterTable | DdlAction::CreateIndex => {
+            cluster.table(table).await.ok().map(|i| i.key.clone())
+        }
         _ => Some(
             cluster
                 .configured_key(&table.to_string())
