@@ -105,10 +105,11 @@ fn single_table(q: &Query) -> Option<TableName> {
     }
 }
 
-/// Whether the subquery holds a subquery of its own or a `$n` parameter.
-fn nests_or_binds(q: &Query) -> bool {
+/// Whether the query holds a subquery of its own or a `$n` parameter
+/// (it runs first without the client's parameters).
+pub(super) fn nests_or_binds(q: &Query) -> bool {
     let mut found = false;
-    let _ = ast::visit_expressions(q.body.as_ref(), |e: &Expr| {
+    let _ = ast::visit_expressions(q, |e: &Expr| {
         found |= matches!(
             e,
             Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. }
@@ -251,6 +252,7 @@ mod tests {
                 .is_empty()
         );
         assert!(found("SELECT (SELECT v FROM t WHERE id = $1)").is_empty());
+        assert!(found("SELECT (SELECT v FROM t ORDER BY v LIMIT $1)").is_empty());
         assert!(found("SELECT (SELECT v FROM t WHERE id IN (SELECT 1))").is_empty());
         assert!(found("SELECT * FROM items WHERE id IN (SELECT id FROM t)").is_empty());
     }

@@ -103,7 +103,8 @@ pub async fn inline(
     })
 }
 
-/// The text of each WITH query (by position) of a non-recursive WITH.
+/// The text of each WITH query (by position) of a non-recursive WITH that
+/// is one SELECT without parameters or nested subqueries.
 fn cte_texts(statement: &sql::Statement) -> Vec<(usize, String)> {
     let ast::Statement::Query(q) = &statement.ast else {
         return Vec::new();
@@ -113,7 +114,10 @@ fn cte_texts(statement: &sql::Statement) -> Vec<(usize, String)> {
             .cte_tables
             .iter()
             .enumerate()
-            .filter(|(_, c)| matches!(c.query.body.as_ref(), SetExpr::Select(_)))
+            .filter(|(_, c)| {
+                matches!(c.query.body.as_ref(), SetExpr::Select(_))
+                    && !super::scalar_subquery::nests_or_binds(&c.query)
+            })
             .map(|(i, c)| (i, c.query.to_string()))
             .collect(),
         _ => Vec::new(),
