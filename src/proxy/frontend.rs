@@ -496,10 +496,12 @@ impl ProxySession {
         out: &mut Responder<'_>,
     ) -> Result<StatementClass, PgError> {
         let t = Instant::now();
-        // Values read now would miss this transaction's own writes.
-        let inlined = match self.block.wrote() {
-            false => plan::evaluate_first(&self.cluster, statement).await?,
-            true => None,
+        // Values read now would miss this transaction's own writes. Boxed:
+        // a rare path whose future would otherwise enlarge every
+        // statement's (and its stack frame, which deep statements need).
+        let inlined = match !self.block.wrote() && plan::may_evaluate_first(statement) {
+            true => Box::pin(plan::evaluate_first(&self.cluster, statement)).await?,
+            false => None,
         };
         let inlined_kind = inlined.as_ref().map(classify);
         let (statement, kind) = match (&inlined, &inlined_kind) {

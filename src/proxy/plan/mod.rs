@@ -110,6 +110,17 @@ impl Route {
     }
 }
 
+/// Whether [`evaluate_first`] may find something in `statement`: both of
+/// its forms need a SELECT inside another one, which most statements lack.
+pub fn may_evaluate_first(statement: &sql::Statement) -> bool {
+    let selects = statement
+        .text
+        .as_bytes()
+        .windows(6)
+        .filter(|w| w.eq_ignore_ascii_case(b"select"));
+    selects.count() >= 2
+}
+
 /// The statement with what must see every shard's rows at once evaluated
 /// first through the proxy: WITH queries merged across shards
 /// (`with_values`), then uncorrelated scalar subqueries
@@ -118,15 +129,6 @@ pub async fn evaluate_first(
     cluster: &Cluster,
     statement: &sql::Statement,
 ) -> Result<Option<sql::Statement>, PgError> {
-    // Both need a SELECT inside another one: most statements stop here.
-    let selects = statement
-        .text
-        .as_bytes()
-        .windows(6)
-        .filter(|w| w.eq_ignore_ascii_case(b"select"));
-    if selects.count() < 2 {
-        return Ok(None);
-    }
     let with = with_values::inline(cluster, statement).await?;
     let current = with.as_ref().unwrap_or(statement);
     Ok(scalar_subquery::inline(cluster, current).await?.or(with))
