@@ -74,47 +74,41 @@ fn psql(port: u16, command: &str) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn describe_commands_print_what_postgres_prints() {
+/// Runs `schema` on a fresh PostgreSQL, then each of `commands` through
+/// psql on both servers; `ours` (named `who`) must print what PostgreSQL
+/// prints.
+async fn compare_with_postgres(ours: u16, who: &str, schema: &str, commands: &[&str]) {
     let pg = PgServer::start().await;
-    let shard = Shard::with_schema("psql-describe", SCHEMA);
     pg.connect()
         .await
         .unwrap()
-        .batch_execute(SCHEMA)
+        .batch_execute(schema)
         .await
         .unwrap();
-    for command in COMMANDS {
-        let (want, got) = (psql(pg.port, command), psql(shard.port, command));
+    for command in commands {
+        let (want, got) = (psql(pg.port, command), psql(ours, command));
         assert_eq!(
             got, want,
-            "psql {command}: shard (left) vs PostgreSQL (right)"
+            "psql {command}: {who} (left) vs PostgreSQL (right)"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_commands_print_what_postgres_prints() {
+    let shard = Shard::with_schema("psql-describe", SCHEMA);
+    compare_with_postgres(shard.port, "shard", SCHEMA, COMMANDS).await;
     shard.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_commands_through_the_proxy_print_what_postgres_prints() {
-    let pg = PgServer::start().await;
     let proxy = EmbeddedProxy::start("psql-describe");
-    pg.connect()
-        .await
-        .unwrap()
-        .batch_execute(SHARDED_SCHEMA)
-        .await
-        .unwrap();
     proxy
         .connect()
         .await
         .batch_execute(SHARDED_SCHEMA)
         .await
         .unwrap();
-    for command in PROXY_COMMANDS {
-        let (want, got) = (psql(pg.port, command), psql(proxy.port, command));
-        assert_eq!(
-            got, want,
-            "psql {command}: proxy (left) vs PostgreSQL (right)"
-        );
-    }
+    compare_with_postgres(proxy.port, "proxy", SHARDED_SCHEMA, PROXY_COMMANDS).await;
 }

@@ -84,7 +84,7 @@ pub fn relation(name: &str, tables: &Tables, session: &Session) -> Option<Relati
                         text(&def.name),
                         text(&c.name),
                         i4(i as i32 + 1),
-                        pg_catalog::shown_default(c).as_deref().and_then(text),
+                        pg_catalog::deparsed_default(c).as_deref().and_then(text),
                         text(if nullable { "YES" } else { "NO" }),
                         text(&data_type),
                         max_len,

@@ -835,7 +835,7 @@ fn pg_attrdef(tables: &Tables) -> Relation {
     for t in sorted_tables(tables) {
         let def = t.def();
         for (i, c) in def.columns.iter().enumerate() {
-            if let Some(d) = shown_default(c) {
+            if let Some(d) = deparsed_default(c) {
                 let id = PKEY_OID_BASE / 2 + def.oid * 64 + i as u32;
                 r.row(vec![o(id), o(def.oid), i2(i as i16 + 1), text(&d)]);
             }
@@ -1426,7 +1426,7 @@ fn pg_collation() -> Relation {
 /// A column's default as `pg_get_expr` deparses it: a string constant
 /// carries its column's type (`'x'::text`), as does a negative number
 /// (`'-1'::integer`); anything else as written.
-pub(super) fn shown_default(col: &ColumnDef) -> Option<String> {
+pub(super) fn deparsed_default(col: &ColumnDef) -> Option<String> {
     let d = col.shown_default()?;
     let type_oid = super::types::type_oid(col.ty);
     let typed = |literal: &str| {
