@@ -209,16 +209,26 @@ pub fn error_or_notice(buf: &mut BytesMut, e: &PgError) {
 
 /// RowDescription.
 pub fn row_description(buf: &mut BytesMut, fields: &[FieldDescription]) {
+    row_description_in(buf, fields, fields.iter().map(|f| f.format));
+}
+
+/// RowDescription of `fields` with the format codes `formats` (a portal's
+/// columns in the formats its Bind chose), one per field.
+pub fn row_description_in(
+    buf: &mut BytesMut,
+    fields: &[FieldDescription],
+    formats: impl Iterator<Item = i16>,
+) {
     message(buf, b'T', |b| {
         b.put_i16(fields.len() as i16);
-        for f in fields {
+        for (f, format) in fields.iter().zip(formats) {
             cstr(b, &f.name);
             b.put_u32(f.table_oid);
             b.put_i16(f.column_id);
             b.put_u32(f.type_oid);
             b.put_i16(f.type_size);
             b.put_i32(f.type_modifier);
-            b.put_i16(f.format);
+            b.put_i16(format);
         }
     });
 }

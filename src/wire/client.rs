@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -46,6 +47,33 @@ impl Shared {
     }
 }
 
+/// A session's prepared statements or portals by name. Looked up several
+/// times per statement (mostly the unnamed one), so hashed with FNV-1a
+/// rather than SipHash: the names are the session's own, and a client
+/// choosing colliding names slows down only itself.
+pub(crate) type Names<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
+
+/// FNV-1a, for [`Names`].
+pub(crate) struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// A connection after startup: everything one session owns.
 pub(crate) struct Client<H: QueryHandler> {
     pub(crate) conn: Connection<Box<dyn ClientIo>>,
@@ -55,8 +83,8 @@ pub(crate) struct Client<H: QueryHandler> {
     pub(crate) cancel: Arc<CancelSignal>,
     /// Where CancelRequests for this session land.
     pub(crate) session_cancel: Arc<SessionCancel>,
-    pub(crate) statements: HashMap<String, PreparedStatement<H::Statement>>,
-    pub(crate) portals: HashMap<String, Portal<H::Statement>>,
+    pub(crate) statements: Names<PreparedStatement<H::Statement>>,
+    pub(crate) portals: Names<Portal<H::Statement>>,
     /// After an error in the extended protocol: ignore messages until Sync.
     pub(crate) skip_to_sync: bool,
 }
@@ -107,8 +135,8 @@ pub(crate) async fn serve_client<F: HandlerFactory>(
         handler,
         cancel,
         session_cancel,
-        statements: HashMap::new(),
-        portals: HashMap::new(),
+        statements: Names::default(),
+        portals: Names::default(),
         skip_to_sync: false,
     };
     backend::ready_for_query(&mut client.conn.out, client.session.transaction_status());

@@ -24,6 +24,11 @@ pub const MAX_AUTH_MESSAGE: usize = 65_535;
 /// declared length only says how much may come, so a client announcing
 /// 1 GiB and sending nothing costs no more than this.
 const READ_AHEAD: usize = 64 * 1024;
+/// Least buffer space offered to each read: a client's Parse, Bind,
+/// Execute and Sync carrying a vector of a few thousand dimensions as
+/// text, or a shard's whole reply, then arrive in one read system call
+/// rather than in pieces cut where an earlier frame left the buffer.
+const READ_ROOM: usize = 16 * 1024;
 
 /// A client socket with its buffers.
 #[derive(Debug)]
@@ -40,7 +45,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub fn new(stream: S, max_message: usize) -> Self {
         Connection {
             stream,
-            read: BytesMut::with_capacity(8 * 1024),
+            read: BytesMut::with_capacity(READ_ROOM),
             out: BytesMut::with_capacity(8 * 1024),
             max_message,
         }
@@ -50,7 +55,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// byte of the frame.
     async fn fill(&mut self, n: usize) -> Result<bool, WireError> {
         while self.read.len() < n {
-            self.read.reserve((n - self.read.len()).min(READ_AHEAD));
+            self.read
+                .reserve((n - self.read.len()).clamp(READ_ROOM, READ_AHEAD));
             if self.stream.read_buf(&mut self.read).await? == 0 {
                 return if self.read.is_empty() {
                     Ok(false)
@@ -111,9 +117,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if !self.fill(5 + len).await? {
             return Err(WireError::UnexpectedEof);
         }
+        Ok(Some(self.split_frame(len)))
+    }
+
+    /// The next typed frame when it is already wholly buffered (no read
+    /// is attempted): `Ok(None)` when more bytes must be read first.
+    pub fn buffered_frame(&mut self) -> Result<Option<(u8, Bytes)>, WireError> {
+        if self.read.len() < 5 {
+            return Ok(None);
+        }
+        let len = self.length(1, self.max_message)?;
+        if self.read.len() < 5 + len {
+            return Ok(None);
+        }
+        Ok(Some(self.split_frame(len)))
+    }
+
+    /// Up to `max` frames tagged `tag` wholly buffered at the front, taken
+    /// at once as they came (undecoded): their bytes and their count.
+    pub fn buffered_run(&mut self, tag: u8, max: usize) -> Option<(Bytes, usize)> {
+        let (mut end, mut count) = (0, 0);
+        while count < max && self.read.get(end) == Some(&tag) && self.read.len() >= end + 5 {
+            let Ok(len) = self.length(end + 1, self.max_message) else {
+                break;
+            };
+            if self.read.len() < end + 5 + len {
+                break;
+            }
+            end += 5 + len;
+            count += 1;
+        }
+        (count > 0).then(|| (self.read.split_to(end).freeze(), count))
+    }
+
+    /// Takes the buffered frame whose body is `len` bytes.
+    fn split_frame(&mut self, len: usize) -> (u8, Bytes) {
         let tag = self.read[0];
         self.read.advance(5);
-        Ok(Some((tag, self.read.split_to(len).freeze())))
+        (tag, self.read.split_to(len).freeze())
     }
 
     /// Reads and decodes one frontend message.
@@ -243,5 +284,42 @@ mod tests {
         let mut conn = Connection::new(server, 16);
         drop(client);
         assert!(conn.read_frame().await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn buffered_frames_are_taken_without_reading() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut conn = Connection::new(server, 64);
+        // Three rows, a tag, and the first bytes of a fourth row.
+        client
+            .write_all(b"D\0\0\0\x05aD\0\0\0\x06bbD\0\0\0\x04C\0\0\0\x05xD\0\0")
+            .await
+            .unwrap();
+        assert_eq!(
+            conn.read_frame().await.unwrap().unwrap(),
+            (b'D', Bytes::from("a"))
+        );
+        let (rows, n) = conn.buffered_run(b'D', 1).unwrap();
+        assert_eq!((&rows[..], n), (&b"D\0\0\0\x06bb"[..], 1));
+        let (rows, n) = conn.buffered_run(b'D', usize::MAX).unwrap();
+        assert_eq!((&rows[..], n), (&b"D\0\0\0\x04"[..], 1));
+        assert!(conn.buffered_run(b'D', usize::MAX).is_none());
+        assert_eq!(
+            conn.buffered_frame().unwrap().unwrap(),
+            (b'C', Bytes::from("x"))
+        );
+        // Half a frame stays until the rest is read.
+        assert!(conn.buffered_frame().unwrap().is_none());
+        assert!(conn.buffered_run(b'D', usize::MAX).is_none());
+        client.write_all(b"\0\x05y").await.unwrap();
+        assert_eq!(
+            conn.read_frame().await.unwrap().unwrap(),
+            (b'D', Bytes::from("y"))
+        );
+        // A bad length is an error, not a frame.
+        client.write_all(b"D\0\0\0\x01").await.unwrap();
+        conn.fill(5).await.unwrap();
+        assert!(conn.buffered_frame().is_err());
+        assert!(conn.buffered_run(b'D', usize::MAX).is_none());
     }
 }

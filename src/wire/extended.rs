@@ -29,30 +29,22 @@ pub(crate) struct Portal<S> {
     finished: Option<String>,
 }
 
-impl<S> Portal<S> {
-    fn fields(&self) -> Vec<FieldDescription> {
-        self.statement
-            .columns
-            .iter()
-            .zip(&self.formats)
-            .map(|(c, f)| FieldDescription {
-                format: f.code(),
-                ..c.clone()
-            })
-            .collect()
-    }
-}
-
 /// Format of each of `n` values under Bind's rule (see [`Format::pick`]).
 fn formats(codes: &[i16], n: usize) -> Result<Vec<Format>, PgError> {
     (0..n).map(|i| Format::pick(codes, i, n)).collect()
 }
 
-fn row_description_or_no_data(out: &mut bytes::BytesMut, fields: &[FieldDescription]) {
-    if fields.is_empty() {
-        backend::empty(out, tag::NO_DATA);
-    } else {
-        backend::row_description(out, fields);
+/// RowDescription of `fields` (in `formats`, else their own), or NoData
+/// when there are none.
+fn row_description_or_no_data(
+    out: &mut bytes::BytesMut,
+    fields: &[FieldDescription],
+    formats: Option<&[Format]>,
+) {
+    match formats {
+        _ if fields.is_empty() => backend::empty(out, tag::NO_DATA),
+        None => backend::row_description(out, fields),
+        Some(formats) => backend::row_description_in(out, fields, formats.iter().map(|f| f.code())),
     }
 }
 
@@ -147,15 +139,15 @@ impl<H: QueryHandler> Client<H> {
                     .get(name)
                     .ok_or_else(|| PgError::unknown_statement(name))?;
                 backend::parameter_description(&mut self.conn.out, &s.param_types);
-                row_description_or_no_data(&mut self.conn.out, &s.columns);
+                row_description_or_no_data(&mut self.conn.out, &s.columns, None);
             }
             Target::Portal => {
                 let p = self
                     .portals
                     .get(name)
                     .ok_or_else(|| PgError::unknown_portal(name))?;
-                let fields = p.fields();
-                row_description_or_no_data(&mut self.conn.out, &fields);
+                let (columns, formats) = (&p.statement.columns, &p.formats);
+                row_description_or_no_data(&mut self.conn.out, columns, Some(formats));
             }
         }
         Ok(())

@@ -184,13 +184,15 @@ impl BodyReader {
 
     /// A NUL-terminated UTF-8 string.
     pub fn cstr(&mut self) -> Result<String, PgError> {
-        let Some(end) = self.0.iter().position(|&b| b == 0) else {
-            return Err(PgError::protocol_violation("invalid string in message"));
-        };
-        let s = self.0.split_to(end);
-        self.0.advance(1);
-        String::from_utf8(s.to_vec())
-            .map_err(|_| PgError::protocol_violation("invalid string in message"))
+        let invalid = || PgError::protocol_violation("invalid string in message");
+        let bytes = std::ffi::CStr::from_bytes_until_nul(&self.0)
+            .map_err(|_| invalid())?
+            .to_bytes();
+        let s = std::str::from_utf8(bytes)
+            .map_err(|_| invalid())?
+            .to_owned();
+        self.0.advance(s.len() + 1);
+        Ok(s)
     }
 
     /// A big-endian i16.

@@ -5,6 +5,8 @@
 //! pgvector's parameters carry pgvector's defaults and ranges; the settings
 //! drivers send at connect are accepted harmlessly.
 
+use std::sync::OnceLock;
+
 use super::error::PgError;
 
 /// A time unit factor in milliseconds, with its `SHOW` suffix.
@@ -389,6 +391,29 @@ pub static GUCS: &[Guc] = &[
 /// The parameter called `name` (case-insensitive).
 pub fn find(name: &str) -> Option<&'static Guc> {
     GUCS.iter().find(|g| g.name.eq_ignore_ascii_case(name))
+}
+
+/// A parameter named in code, found in the registry at its first use:
+/// for settings read at every statement, which [`find`] would search for
+/// each time.
+pub struct Named {
+    name: &'static str,
+    found: OnceLock<Option<&'static Guc>>,
+}
+
+impl Named {
+    /// The parameter called `name`.
+    pub const fn new(name: &'static str) -> Self {
+        Named {
+            name,
+            found: OnceLock::new(),
+        }
+    }
+
+    /// Its registry entry (`None` if the registry has no such name).
+    pub fn guc(&self) -> Option<&'static Guc> {
+        *self.found.get_or_init(|| find(self.name))
+    }
 }
 
 impl Guc {

@@ -228,6 +228,32 @@ impl Responder<'_> {
         self.conn.flush_if_full().await.map_err(io_error)
     }
 
+    /// How many already-encoded rows [`Responder::data_row_frames`] may
+    /// send at once now: none while the answer is recorded or its columns
+    /// changed, else up to the portal's row limit.
+    pub fn row_frames_room(&self) -> usize {
+        match &self.portal {
+            _ if self.recording.is_some() => 0,
+            None => usize::MAX,
+            Some(p) if p.changed => 0,
+            Some(p) if p.limit == 0 => usize::MAX,
+            Some(p) => p.limit.saturating_sub(p.sent) as usize,
+        }
+    }
+
+    /// Sends `count` DataRow messages exactly as a shard sent them (at
+    /// most [`Responder::row_frames_room`], asked for in the client's
+    /// formats): one copy, nothing decoded.
+    pub async fn data_row_frames(&mut self, frames: &[u8], count: usize) -> Result<(), PgError> {
+        if let Some(p) = &mut self.portal {
+            p.sent = p
+                .sent
+                .saturating_add(u32::try_from(count).unwrap_or(u32::MAX));
+        }
+        self.conn.out.put_slice(frames);
+        self.conn.flush_if_full().await.map_err(io_error)
+    }
+
     /// CommandComplete with `tag`, e.g. `SELECT 3`, `INSERT 0 1`.
     pub fn complete(&mut self, tag: &str) {
         self.last_tag = Some(tag.to_string());

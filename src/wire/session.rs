@@ -10,6 +10,7 @@
 //!   default.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::backend::TransactionStatus;
@@ -52,9 +53,21 @@ pub struct Session {
     /// Notices raised while preparing a statement, sent before the answer
     /// to its Parse.
     deferred: Vec<PgError>,
-    /// Bumped whenever a setting may have changed (see
+    /// Renewed whenever a setting may have changed (see
     /// [`Session::settings_version`]).
     version: u64,
+}
+
+/// The last settings version handed out: versions are unique in the
+/// process, so a version names one state of one session's settings and
+/// anything brought to that state (a pooled shard connection) can be
+/// recognized by whichever session holds it. A counter, not state: it
+/// does not tie one server's sessions to another's.
+static VERSIONS: AtomicU64 = AtomicU64::new(0);
+
+/// A settings version no session had before.
+fn new_version() -> u64 {
+    VERSIONS.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 impl Session {
@@ -76,7 +89,7 @@ impl Session {
             at_begin: None,
             changed: Vec::new(),
             deferred: Vec::new(),
-            version: 0,
+            version: new_version(),
         }
     }
 
@@ -84,7 +97,7 @@ impl Session {
     /// ignored (drivers send options such as `client_encoding=auto`),
     /// read-only ones too.
     pub fn apply_startup_option(&mut self, name: &str, value: &str) {
-        self.version += 1;
+        self.version = new_version();
         if let Some(g) = guc::find(name).filter(|g| !g.read_only) {
             if let Ok(v) = g.canonical(value) {
                 self.startup.insert(g.name, v);
@@ -109,6 +122,12 @@ impl Session {
     /// parameter's own spelling (`SHOW datestyle` → `DateStyle`).
     pub fn show_column(name: &str) -> Result<&'static str, PgError> {
         Self::known(name).map(|g| g.name)
+    }
+
+    /// The current value of a parameter named in code (as
+    /// [`Session::show`], without the search by name or a copy).
+    pub fn setting(&self, named: &guc::Named) -> Option<&str> {
+        named.guc().map(|g| self.value_of(g))
     }
 
     /// The current value of a registry parameter (as [`Session::show`],
@@ -149,7 +168,7 @@ impl Session {
         value: &str,
         local: bool,
     ) -> Result<Option<PgError>, PgError> {
-        self.version += 1;
+        self.version = new_version();
         let g = Self::known(name)?;
         if g.read_only {
             return Err(PgError::new(
@@ -177,7 +196,7 @@ impl Session {
 
     /// `RESET name` (`SET name TO DEFAULT`).
     pub fn reset(&mut self, name: &str) -> Result<(), PgError> {
-        self.version += 1;
+        self.version = new_version();
         let g = Self::known(name)?;
         if g.read_only {
             return Err(PgError::new(
@@ -194,7 +213,7 @@ impl Session {
 
     /// `RESET ALL` (also part of `DISCARD ALL`).
     pub fn reset_all(&mut self) {
-        self.version += 1;
+        self.version = new_version();
         let before = self.snapshot_reported();
         self.local.clear();
         self.values.clear();
@@ -249,12 +268,14 @@ impl Session {
 
     /// `statement_timeout`, `None` when 0 (disabled).
     pub fn statement_timeout(&self) -> Option<Duration> {
-        let ms = guc::millis_of(&self.show("statement_timeout").unwrap_or_default());
+        static STATEMENT_TIMEOUT: guc::Named = guc::Named::new("statement_timeout");
+        let ms = guc::millis_of(self.setting(&STATEMENT_TIMEOUT).unwrap_or_default());
         (ms > 0).then(|| Duration::from_millis(ms as u64))
     }
 
-    /// A number that changes whenever a setting may have changed: what
-    /// is derived from settings can be kept until it moves.
+    /// A number that changes whenever a setting may have changed, unique
+    /// in the process: what is derived from settings can be kept until it
+    /// moves.
     pub fn settings_version(&self) -> u64 {
         self.version
     }
@@ -305,7 +326,7 @@ impl Session {
     }
 
     fn end_transaction(&mut self, restore: Option<HashMap<&'static str, String>>) {
-        self.version += 1;
+        self.version = new_version();
         let before = self.snapshot_reported();
         self.local.clear();
         if let Some(values) = restore {
