@@ -1,7 +1,7 @@
 //! Other clients and session settings through the proxy over two real
 //! shards: psql's text output equals one server's, halfvec results carry
 //! the proxy's OIDs (whatever the shards' are), and the session's
-//! hnsw./ivfflat. settings reach every shard.
+//! hnsw./ivfflat. settings reach every shard, each session's its own.
 
 mod pg_support;
 
@@ -61,6 +61,13 @@ async fn psql_halfvec_and_settings() {
         "ef_search = 1 should cap each shard's result: {}",
         few.len()
     );
+    // Another session on the same pooled shard connections has its own
+    // (default) setting, and the first keeps its own, turn after turn.
+    let other = fx.client().await;
+    for _ in 0..3 {
+        assert_eq!(text_rows(&other, q).await.unwrap().len(), 40);
+        assert_eq!(text_rows(&proxy, q).await.unwrap().len(), few.len());
+    }
     proxy.batch_execute("RESET hnsw.ef_search").await.unwrap();
     let all = text_rows(&proxy, q).await.unwrap();
     assert_eq!(all.len(), 40);

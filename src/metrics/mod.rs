@@ -23,7 +23,7 @@ pub use cache::{CacheMetrics, RedisRemoved, RedisRemovedSource};
 pub use cpu::thread_cpu_time;
 pub use endpoint::{serve, MetricsServer};
 pub use prometheus::Registry;
-pub use proxy::{ProxyMetrics, Stage, StatementClass};
+pub use proxy::{NodeMetrics, ProxyMetrics, Stage, StatementClass};
 pub use sampled::{Sampled, SampledGauges};
 pub use shard::{
     BuildSample, QueryPlan, QueryTimings, RecallHistogram, ReplicationSample, Sampler,

@@ -65,6 +65,9 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in declaration order.
+    const ALL: [Stage; 4] = [Stage::Parse, Stage::Plan, Stage::Backend, Stage::Merge];
+
     fn label(self) -> &'static str {
         match self {
             Stage::Parse => "parse",
@@ -83,8 +86,12 @@ pub struct ProxyMetrics {
     /// Client sessions opened since start.
     pub connections_opened: IntCounter,
     statements: IntCounterVec,
-    duration: HistogramVec,
-    stages: HistogramVec,
+    /// The series every statement touches, resolved once (a label look-up
+    /// hashes and locks): `statements` with outcome `ok` and `duration`,
+    /// by class in [`StatementClass::ALL`] order, and `stages`' series.
+    ok: [IntCounter; 6],
+    duration: [Histogram; 6],
+    stages: [Histogram; 4],
     fanout: Histogram,
     shard_requests: HistogramVec,
     shard_errors: IntCounterVec,
@@ -100,7 +107,29 @@ impl ProxyMetrics {
             )
             .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
         )?;
+        let statements = counter(
+            registry,
+            "pgvshard_statements_total",
+            "Statements by class and outcome (ok, or error_ and the SQLSTATE class).",
+            &["class", "outcome"],
+        )?;
+        let duration = latency(
+            registry,
+            "pgvshard_statement_duration_seconds",
+            "End-to-end statement latency in the proxy, by class.",
+            &["class"],
+        )?;
+        let stages = latency(
+            registry,
+            "pgvshard_stage_duration_seconds",
+            "Statement latency by stage: parse, plan, backend (shard connections), merge (shard replies combined).",
+            &["stage"],
+        )?;
         Ok(ProxyMetrics {
+            ok: StatementClass::ALL.map(|c| statements.with_label_values(&[c.label(), "ok"])),
+            duration: StatementClass::ALL.map(|c| duration.with_label_values(&[c.label()])),
+            stages: Stage::ALL.map(|s| stages.with_label_values(&[s.label()])),
+            statements,
             connections: register(
                 registry,
                 IntGauge::with_opts(Opts::new(
@@ -114,24 +143,6 @@ impl ProxyMetrics {
                     "pgvshard_client_connections_opened_total",
                     "Client sessions opened since start.",
                 ))?,
-            )?,
-            statements: counter(
-                registry,
-                "pgvshard_statements_total",
-                "Statements by class and outcome (ok, or error_ and the SQLSTATE class).",
-                &["class", "outcome"],
-            )?,
-            duration: latency(
-                registry,
-                "pgvshard_statement_duration_seconds",
-                "End-to-end statement latency in the proxy, by class.",
-                &["class"],
-            )?,
-            stages: latency(
-                registry,
-                "pgvshard_stage_duration_seconds",
-                "Statement latency by stage: parse, plan, backend (shard connections), merge (shard replies combined).",
-                &["stage"],
             )?,
             fanout: register(registry, fanout)?,
             shard_requests: latency(
@@ -151,30 +162,25 @@ impl ProxyMetrics {
 
     /// Counts a finished statement.
     pub fn statement(&self, class: StatementClass, sqlstate: Option<&str>, took: Duration) {
-        let outcome = match sqlstate {
-            None => "ok".to_string(),
+        match sqlstate {
+            None => self.ok[class as usize].inc(),
             Some(code) => {
-                let class: String = code
+                let code: String = code
                     .chars()
                     .take(2)
                     .filter(char::is_ascii_alphanumeric)
                     .collect();
-                format!("error_{class}")
+                self.statements
+                    .with_label_values(&[class.label(), &format!("error_{code}")])
+                    .inc();
             }
-        };
-        self.statements
-            .with_label_values(&[class.label(), outcome.as_str()])
-            .inc();
-        self.duration
-            .with_label_values(&[class.label()])
-            .observe(took.as_secs_f64());
+        }
+        self.duration[class as usize].observe(took.as_secs_f64());
     }
 
     /// Records a stage's latency.
     pub fn stage(&self, stage: Stage, took: Duration) {
-        self.stages
-            .with_label_values(&[stage.label()])
-            .observe(took.as_secs_f64());
+        self.stages[stage as usize].observe(took.as_secs_f64());
     }
 
     /// Records how many shards a statement went to.
@@ -182,15 +188,30 @@ impl ProxyMetrics {
         self.fanout.observe(shards as f64);
     }
 
-    /// Records one shard request's latency.
-    pub fn shard_request(&self, shard: &str, took: Duration) {
-        self.shard_requests
-            .with_label_values(&[shard])
-            .observe(took.as_secs_f64());
+    /// Shard node `shard`'s series, resolved once for its channels.
+    pub fn node(&self, shard: &str) -> NodeMetrics {
+        NodeMetrics {
+            requests: self.shard_requests.with_label_values(&[shard]),
+            errors: self.shard_errors.with_label_values(&[shard]),
+        }
+    }
+}
+
+/// One shard node's request latency and error count.
+#[derive(Clone)]
+pub struct NodeMetrics {
+    requests: Histogram,
+    errors: IntCounter,
+}
+
+impl NodeMetrics {
+    /// Records one request's latency.
+    pub fn request(&self, took: Duration) {
+        self.requests.observe(took.as_secs_f64());
     }
 
-    /// Counts a shard error.
-    pub fn shard_error(&self, shard: &str) {
-        self.shard_errors.with_label_values(&[shard]).inc();
+    /// Counts an error.
+    pub fn error(&self) {
+        self.errors.inc();
     }
 }

@@ -2,7 +2,7 @@
 //! session's pgvector settings, send, and read each shard's reply as a
 //! [`ShardStream`] of raw rows.
 
-use super::backend::{BackendMessage, OidMap, Request, ShardChannel};
+use super::backend::{next_message, BackendMessage, OidMap, Request, ShardChannel};
 use crate::wire::{guc, DataRow, FieldDescription, PgError, Session};
 
 /// Settings every shard must see as the session has them.
@@ -17,21 +17,23 @@ static FORWARDED: std::sync::LazyLock<Vec<&'static guc::Guc>> =
 /// Applies the session's forwarded settings to a channel with one round
 /// trip, only when the channel's values differ (a fresh connection has
 /// pgvector's defaults, which are the registry's). Runs before every
-/// statement, so the check allocates nothing.
+/// statement, so the check allocates nothing, and is skipped when the
+/// channel was last brought to this very version of the settings.
 pub async fn sync_settings(chan: &mut dyn ShardChannel, session: &Session) -> Result<(), PgError> {
+    let version = session.settings_version();
     let current = chan.settings();
-    let differs = |g: &'static guc::Guc| {
-        current.get(g.name).map_or(g.default, String::as_str) != session.value(g)
-    };
-    if !FORWARDED.iter().any(|g| differs(g)) {
+    if current.synced == Some(version) {
         return Ok(());
     }
     let changes: Vec<(String, String)> = FORWARDED
         .iter()
-        .filter(|g| differs(g))
+        .filter(|g| {
+            current.values.get(g.name).map_or(g.default, String::as_str) != session.value(g)
+        })
         .map(|g| (g.name.to_string(), session.value(g).to_string()))
         .collect();
     if changes.is_empty() {
+        current.synced = Some(version);
         return Ok(());
     }
     let sql: Vec<String> = changes
@@ -39,7 +41,9 @@ pub async fn sync_settings(chan: &mut dyn ShardChannel, session: &Session) -> Re
         .map(|(n, v)| format!("SET {n} = '{}'", v.replace('\'', "''")))
         .collect();
     run_simple(chan, &sql.join("; ")).await?;
-    chan.settings().extend(changes);
+    let current = chan.settings();
+    current.values.extend(changes);
+    current.synced = Some(version);
     Ok(())
 }
 
@@ -162,7 +166,7 @@ impl ShardStream {
     /// returned after its ReadyForQuery, so the channel stays usable.
     pub async fn next_row(&mut self) -> Result<Option<DataRow>, PgError> {
         while !self.done {
-            match self.chan.recv().await? {
+            match next_message(self.chan.as_mut()).await? {
                 BackendMessage::RowDescription(mut fields) => {
                     for f in &mut fields {
                         f.type_oid = self.oids.to_client(f.type_oid);

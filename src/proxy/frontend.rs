@@ -13,7 +13,6 @@
 //! (so before the acknowledgment is flushed), or at COMMIT inside a
 //! transaction. Each statement is counted by class and outcome.
 
-use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +22,7 @@ use std::time::Instant;
 use super::admin;
 use super::backend::{Request, ShardChannel};
 use super::cache::{self, QueryCache, SCHEMA};
+use super::classified::Classified;
 use super::describe_cache::{DescribeCache, Described};
 use super::exec::ShardStream;
 use super::memo::TextMemo;
@@ -31,7 +31,7 @@ use super::route::Cluster;
 use super::topology::{self, SessionReads};
 use super::{copy, explain, plan, run, txn};
 use crate::metrics::{ProxyMetrics, Stage, StatementClass};
-use crate::sql::{self, classify, CopyDirection, StatementKind, TransactionControl};
+use crate::sql::{self, CopyDirection, StatementKind, TransactionControl};
 use crate::wire::catalog::{is_typeinfo_query, typeinfo_columns, typeinfo_row, TYPEINFO_PARAMS};
 use crate::wire::{
     FieldDescription, HandlerFactory, Params, PgError, Prepared, QueryHandler, Responder, Session,
@@ -46,20 +46,6 @@ pub struct ProxyFactory {
     ops: Arc<Operations>,
     describes: Arc<DescribeCache>,
     parses: Arc<Parses>,
-}
-
-/// A parsed statement and its kind, both worked out once per text.
-#[derive(Debug)]
-pub struct Classified {
-    statement: sql::Statement,
-    kind: StatementKind,
-}
-
-impl Classified {
-    fn new(statement: sql::Statement) -> Self {
-        let kind = classify(&statement);
-        Classified { statement, kind }
-    }
 }
 
 /// Parsed statements by their text.
@@ -183,8 +169,7 @@ fn class_of(kind: &StatementKind) -> StatementClass {
 /// A statement the cache could not answer, run on the shards.
 struct ShardRun<'s> {
     session: &'s mut ProxySession,
-    statement: &'s sql::Statement,
-    kind: &'s StatementKind,
+    classified: &'s Classified,
     params: Option<&'s Params>,
     visible: Option<usize>,
 }
@@ -196,7 +181,7 @@ impl cache::Miss for ShardRun<'_> {
     ) -> Pin<Box<dyn Future<Output = Result<StatementClass, PgError>> + Send + 'a>> {
         Box::pin(
             self.session
-                .on_shards(self.statement, self.kind, self.params, self.visible, out),
+                .on_shards(self.classified, self.params, self.visible, out),
         )
     }
 }
@@ -240,18 +225,18 @@ impl ProxySession {
         let start = Instant::now();
         // Boxed: a statement is several KiB, and this future keeps it
         // across every await.
-        let bound = sql::bind_session_values(&classified.statement, out.session())
-            .map_err(sql_error)?
-            .map(Box::new);
-        let (statement, kind) = match &bound {
-            Some(b) => (&**b, Cow::Owned(classify(b))),
-            None => (&classified.statement, Cow::Borrowed(&classified.kind)),
+        let bound = match classified.facts.session_values {
+            true => sql::bind_session_values(&classified.statement, out.session())
+                .map_err(sql_error)?
+                .map(|b| Box::new(Classified::new(b))),
+            false => None,
         };
-        let kind = kind.as_ref();
+        let classified = bound.as_deref().unwrap_or(classified);
+        let (statement, kind) = (&classified.statement, &classified.kind);
         let mut class = class_of(kind);
         out.take_tag();
         let timed = self.ops.slow_log.enabled();
-        let run = self.statement_inner(statement, kind, &mut class, params, visible, out);
+        let run = self.statement_inner(classified, &mut class, params, visible, out);
         let (result, shard_times) = if timed {
             // Boxed: `collect` would keep the statement's future twice.
             shard_timings::collect(Box::pin(run)).await
@@ -266,7 +251,7 @@ impl ProxySession {
         };
         if matches!(kind, StatementKind::Select(i) if user_tables(i))
             && self.cache.is_some()
-            && cache::may_write_through_functions(statement)
+            && classified.facts.writes_through_functions
         {
             written.push(SCHEMA.to_string());
         }
@@ -307,14 +292,13 @@ impl ProxySession {
 
     async fn statement_inner(
         &mut self,
-        statement: &sql::Statement,
-        kind: &StatementKind,
+        classified: &Classified,
         class: &mut StatementClass,
         params: Option<&Params>,
         visible: Option<usize>,
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
-        let kind = kind.clone();
+        let (statement, kind) = (&classified.statement, &classified.kind);
         let status = out.session().transaction_status();
         if status == TransactionStatus::Failed
             && !matches!(
@@ -328,7 +312,7 @@ impl ProxySession {
         {
             return Err(PgError::in_failed_transaction());
         }
-        if let Some(local) = ops::local::which(statement, &kind) {
+        if let Some(local) = classified.facts.local {
             *class = StatementClass::Other;
             return ops::local::answer(&self.ops, local, out).await;
         }
@@ -380,12 +364,12 @@ impl ProxySession {
             StatementKind::Show(name) if name == txn::SHOW_NAME => {
                 txn::show(&self.cluster, out).await
             }
-            StatementKind::Select(_) if cache::is_cache_clear(statement) => {
+            StatementKind::Select(_) if classified.facts.cache_clear => {
                 cache::clear(self.cache.as_deref(), out).await
             }
             StatementKind::Show(name) => {
-                if admin::is_admin(&name) {
-                    return admin::show(&self.cluster, &name, out).await;
+                if admin::is_admin(name) {
+                    return admin::show(&self.cluster, name, out).await;
                 }
                 if name == "all" {
                     out.row_description(&show_all_columns());
@@ -395,8 +379,8 @@ impl ProxySession {
                             .await?;
                     }
                 } else {
-                    let value = out.session().show(&name)?;
-                    out.row_description(&[text_column(Session::show_column(&name)?)]);
+                    let value = out.session().show(name)?;
+                    out.row_description(&[text_column(Session::show_column(name)?)]);
                     out.row(&[Some(crate::wire::Value::Text(value))]).await?;
                 }
                 out.complete("SHOW");
@@ -404,7 +388,7 @@ impl ProxySession {
             }
             StatementKind::Reset(name) => {
                 match name {
-                    Some(n) => out.session().reset(&n)?,
+                    Some(n) => out.session().reset(n)?,
                     None => out.session().reset_all(),
                 }
                 out.complete("RESET");
@@ -425,7 +409,7 @@ impl ProxySession {
                 Box::pin(copy::copy(
                     &self.cluster,
                     statement,
-                    &info,
+                    info,
                     &mut self.block,
                     out,
                 ))
@@ -435,26 +419,26 @@ impl ProxySession {
                 statement: inner,
                 analyze,
             } => {
-                if analyze {
+                if *analyze {
                     self.reads.touched(self.cluster.all());
                 }
                 Box::pin(explain::explain(
                     &self.cluster,
                     statement,
-                    &inner,
-                    analyze,
+                    inner,
+                    *analyze,
                     params,
                     out,
                 ))
                 .await
             }
             kind => {
-                let set_configs = sql::set_config_calls(statement);
+                let set_configs = &classified.facts.set_configs;
                 let wrote = self.block.wrote() || !self.written.is_empty();
                 let cache = self.cache.clone();
                 let key = match &cache {
                     Some(c) => c
-                        .key(statement, &kind, params, visible, wrote, out)
+                        .key(statement, kind, params, visible, wrote, out)
                         .await
                         .ok(),
                     None => None,
@@ -463,17 +447,13 @@ impl ProxySession {
                     (Some(cache), Some(key)) => {
                         let mut miss = ShardRun {
                             session: self,
-                            statement,
-                            kind: &kind,
+                            classified,
                             params,
                             visible,
                         };
                         cache.answer(&key, out, &mut miss).await?
                     }
-                    _ => {
-                        self.on_shards(statement, &kind, params, visible, out)
-                            .await?
-                    }
+                    _ => self.on_shards(classified, params, visible, out).await?,
                 };
                 // The shard accepted each call: the client's session takes
                 // it (a SET LOCAL outside a transaction block changes
@@ -489,8 +469,7 @@ impl ProxySession {
     /// Plans and runs a statement on the shards; returns its class.
     async fn on_shards(
         &mut self,
-        statement: &sql::Statement,
-        kind: &StatementKind,
+        classified: &Classified,
         params: Option<&Params>,
         visible: Option<usize>,
         out: &mut Responder<'_>,
@@ -499,15 +478,14 @@ impl ProxySession {
         // Values read now would miss this transaction's own writes. Boxed:
         // a rare path whose future would otherwise enlarge every
         // statement's (and its stack frame, which deep statements need).
-        let inlined = match !self.block.wrote() && plan::may_evaluate_first(statement) {
-            true => Box::pin(plan::evaluate_first(&self.cluster, statement)).await?,
+        let inlined = match !self.block.wrote() && classified.facts.evaluate_first {
+            true => Box::pin(plan::evaluate_first(&self.cluster, &classified.statement))
+                .await?
+                .map(|s| Box::new(Classified::new(s))),
             false => None,
         };
-        let inlined_kind = inlined.as_ref().map(classify);
-        let (statement, kind) = match (&inlined, &inlined_kind) {
-            (Some(s), Some(k)) => (s, k),
-            _ => (statement, kind),
-        };
+        let classified = inlined.as_deref().unwrap_or(classified);
+        let (statement, kind) = (&classified.statement, &classified.kind);
         let mut route = plan::plan(&self.cluster, statement, kind, params).await?;
         self.metrics.stage(Stage::Plan, t.elapsed());
         self.metrics.fanout(route.parts.len());
@@ -519,10 +497,10 @@ impl ProxySession {
         let wrote = self.block.wrote() || !self.written.is_empty();
         let attrs = out
             .session()
-            .show(topology::TARGET_SESSION_ATTRS)
+            .setting(&topology::TARGET_SESSION_ATTRS)
             .unwrap_or_default();
         let read_from = self.cluster.topology.config().read_from;
-        let decision = topology::decide(statement, kind, read_from, &attrs, wrote, self.read_only);
+        let decision = topology::decide(classified, read_from, attrs, wrote, self.read_only);
         let read = match decision {
             topology::Decision::Read(policy) => Some(policy),
             topology::Decision::Write => {
@@ -687,10 +665,10 @@ impl ProxySession {
 
     async fn transaction(
         &mut self,
-        tc: TransactionControl,
+        tc: &TransactionControl,
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
-        let (word, tag) = match &tc {
+        let (word, tag) = match tc {
             TransactionControl::Begin => {
                 if out.session().transaction_status() != TransactionStatus::Idle {
                     out.notice(&PgError::warning(
@@ -709,7 +687,7 @@ impl ProxySession {
             TransactionControl::Rollback => ("ROLLBACK", "ROLLBACK"),
             TransactionControl::Savepoint(_)
             | TransactionControl::Release(_)
-            | TransactionControl::RollbackTo(_) => return self.savepoint(&tc, out).await,
+            | TransactionControl::RollbackTo(_) => return self.savepoint(tc, out).await,
             TransactionControl::TwoPhase(_) => {
                 return Err(PgError::feature_not_supported(
                     "PREPARE TRANSACTION, COMMIT PREPARED and ROLLBACK PREPARED are not supported through the proxy",
@@ -841,23 +819,21 @@ impl QueryHandler for ProxySession {
         {
             session.defer_notice(notice);
         }
-        let [Classified { statement, kind }] = parsed.as_slice() else {
+        let [Classified { kind, facts, .. }] = parsed.as_slice() else {
             // parse_single words the error for none or several.
             return Err(sql::parse_single(sql).err().map_or_else(
                 || PgError::protocol_violation("expected one statement"),
                 sql_error,
             ));
         };
-        let operations = ops::local::which(statement, kind);
+        let operations = facts.local;
         let local = match kind {
             _ if operations.is_some() => operations.map(ops::local::columns),
             StatementKind::Show(name) if name == cache::SHOW_NAME => Some(cache::show_columns()),
-            StatementKind::Select(_) if cache::is_cache_clear(statement) => {
-                Some(vec![FieldDescription::builtin(
-                    "cache_clear",
-                    crate::wire::oid::INT8,
-                )])
-            }
+            StatementKind::Select(_) if facts.cache_clear => Some(vec![FieldDescription::builtin(
+                "cache_clear",
+                crate::wire::oid::INT8,
+            )]),
             StatementKind::Show(name) if admin::is_admin(name) => Some(admin::columns(name)),
             StatementKind::Show(name) if name == topology::SHOW_NAME => {
                 Some(topology::show_columns())

@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod cache;
 mod canonical_key;
+mod classified;
 pub mod config;
 pub(crate) mod config_env;
 pub mod exec;

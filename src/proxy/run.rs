@@ -13,7 +13,10 @@ use super::route::Cluster;
 use super::topology::{Policy, SessionReads};
 use super::txn::Block;
 use crate::sql::{self, Bound};
-use crate::wire::{sqlstate, Format, Params, PgError, Responder, Value};
+use crate::wire::{guc, sqlstate, Format, Params, PgError, Responder, Value};
+
+/// The setting that lets a read answer without a shard that is down.
+static ALLOW_PARTIAL_RESULTS: guc::Named = guc::Named::new("pgvshard.allow_partial_results");
 
 /// Channels in route order: the transaction block's connection for a
 /// shard it wrote, pooled ones for the others — from the primary, or for
@@ -28,11 +31,7 @@ pub async fn open(
     read: Option<(Policy, &SessionReads)>,
     out: &mut Responder<'_>,
 ) -> Result<(Vec<Option<Box<dyn ShardChannel>>>, bool), PgError> {
-    let partial_ok = !route.writes
-        && out
-            .session()
-            .show("pgvshard.allow_partial_results")
-            .is_ok_and(|v| v == "on");
+    let partial_ok = !route.writes && out.session().setting(&ALLOW_PARTIAL_RESULTS) == Some("on");
     let own: Vec<Option<Box<dyn ShardChannel>>> = route
         .parts
         .iter()
@@ -406,14 +405,22 @@ async fn concat(streams: &mut [ShardStream], out: &mut Responder<'_>) -> Result<
         }
         while let Some(r) = row {
             out.data_row(r).await?;
+            // The rows read with it go on as they came.
+            if let Some((frames, n)) = s.chan.buffered_rows(out.row_frames_room()) {
+                out.data_row_frames(&frames, n).await?;
+            }
             row = s.next_row().await?;
         }
         tags.extend(s.tag.clone());
     }
     forward_notices(streams, out);
-    match combined_tag(&tags) {
-        Some(tag) => out.complete(&tag),
-        None => out.empty_query(),
+    match tags.as_slice() {
+        // One shard's tag as it is, without adding up.
+        [one] => out.complete(one),
+        _ => match combined_tag(&tags) {
+            Some(tag) => out.complete(&tag),
+            None => out.empty_query(),
+        },
     }
     Ok(())
 }

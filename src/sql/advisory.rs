@@ -23,7 +23,12 @@ pub enum AdvisoryHold {
 
 /// The advisory lock functions `statement` calls, by their widest hold.
 pub fn advisory_hold(statement: &Statement) -> AdvisoryHold {
-    if !statement.text.to_ascii_lowercase().contains("advisory") {
+    let word = b"advisory";
+    let text = statement.text.as_bytes();
+    if !text
+        .windows(word.len())
+        .any(|w| w.eq_ignore_ascii_case(word))
+    {
         return AdvisoryHold::None;
     }
     crate::stack::with_tree(statement.depth, || {

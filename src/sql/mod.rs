@@ -51,4 +51,6 @@ pub use routing::{
     created_table, insert_key_values, insert_with_rows, restricted_keys, where_key_values,
     KeyValue, RowKey,
 };
-pub use session_values::{bind_session_values, set_config_calls, SessionValues, SetConfigCall};
+pub use session_values::{
+    bind_session_values, may_use_session_values, set_config_calls, SessionValues, SetConfigCall,
+};

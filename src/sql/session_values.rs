@@ -33,15 +33,7 @@ pub fn bind_session_values(
     values: &dyn SessionValues,
 ) -> Result<Option<Statement>> {
     crate::stack::with_tree(statement.depth, || {
-        if statement.two_phase.is_some() {
-            return Ok(None);
-        }
-        let text = statement.text.as_bytes();
-        let mentions = |word: &str| {
-            text.windows(word.len())
-                .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
-        };
-        if !["user", "current_", "session_"].into_iter().any(mentions) {
+        if !may_use_session_values(statement) {
             return Ok(None);
         }
         let mut ast = statement.ast.clone();
@@ -67,6 +59,20 @@ pub fn bind_session_values(
             truncated: statement.truncated.clone(),
         }))
     })
+}
+
+/// False when `statement` certainly calls no session function (its text
+/// names none): [`bind_session_values`] then has nothing to replace.
+pub fn may_use_session_values(statement: &Statement) -> bool {
+    if statement.two_phase.is_some() {
+        return false;
+    }
+    let text = statement.text.as_bytes();
+    let mentions = |word: &str| {
+        text.windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+    };
+    ["user", "current_", "session_"].into_iter().any(mentions)
 }
 
 /// A session function call: its PostgreSQL column name and arguments.

@@ -3,32 +3,60 @@
 //! metrics and the slow-statement log's per-shard timings, without the
 //! pool or the router knowing about either.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Backend, BackendMessage, BoxFuture, NodeStatus, OidMap, Request, ShardChannel};
-use crate::metrics::ProxyMetrics;
+use super::{
+    Backend, BackendMessage, BoxFuture, ChannelSettings, NodeStatus, OidMap, Request, ShardChannel,
+};
+use crate::metrics::{NodeMetrics, ProxyMetrics};
 use crate::wire::PgError;
 
 /// A node whose channels report to the proxy's metrics.
 pub struct MeteredBackend {
     inner: Arc<dyn Backend>,
-    metrics: ProxyMetrics,
+    node: Arc<Node>,
+}
+
+/// What every channel of a node reports under: its name and its series.
+struct Node {
+    name: String,
+    metrics: NodeMetrics,
 }
 
 impl MeteredBackend {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Backend>, metrics: ProxyMetrics) -> Self {
-        MeteredBackend { inner, metrics }
+        let name = inner.name().to_string();
+        let node = Arc::new(Node {
+            metrics: metrics.node(&name),
+            name,
+        });
+        MeteredBackend { inner, node }
     }
 }
 
 struct MeteredChannel {
     inner: Box<dyn ShardChannel>,
-    shard: String,
-    metrics: ProxyMetrics,
+    node: Arc<Node>,
     sent: Option<Instant>,
+}
+
+impl MeteredChannel {
+    /// Times the request at its ReadyForQuery; counts errors.
+    fn observe(&mut self, r: &Result<BackendMessage, PgError>) {
+        match r {
+            Ok(BackendMessage::ReadyForQuery(_)) => {
+                if let Some(sent) = self.sent.take() {
+                    let took = sent.elapsed();
+                    self.node.metrics.request(took);
+                    crate::proxy::ops::shard_timings::note(&self.node.name, took);
+                }
+            }
+            Ok(BackendMessage::Error(_)) | Err(_) => self.node.metrics.error(),
+            Ok(_) => {}
+        }
+    }
 }
 
 impl ShardChannel for MeteredChannel {
@@ -42,7 +70,7 @@ impl ShardChannel for MeteredChannel {
         Box::pin(async move {
             let r = self.inner.send(request).await;
             if r.is_err() {
-                self.metrics.shard_error(&self.shard);
+                self.node.metrics.error();
             }
             r
         })
@@ -51,22 +79,22 @@ impl ShardChannel for MeteredChannel {
     fn recv(&mut self) -> BoxFuture<'_, Result<BackendMessage, PgError>> {
         Box::pin(async move {
             let r = self.inner.recv().await;
-            match &r {
-                Ok(BackendMessage::ReadyForQuery(_)) => {
-                    if let Some(sent) = self.sent.take() {
-                        let took = sent.elapsed();
-                        self.metrics.shard_request(&self.shard, took);
-                        crate::proxy::ops::shard_timings::note(&self.shard, took);
-                    }
-                }
-                Ok(BackendMessage::Error(_)) | Err(_) => self.metrics.shard_error(&self.shard),
-                Ok(_) => {}
-            }
+            self.observe(&r);
             r
         })
     }
 
-    fn settings(&mut self) -> &mut BTreeMap<String, String> {
+    fn buffered(&mut self) -> Option<Result<BackendMessage, PgError>> {
+        let r = self.inner.buffered()?;
+        self.observe(&r);
+        Some(r)
+    }
+
+    fn buffered_rows(&mut self, max: usize) -> Option<(bytes::Bytes, usize)> {
+        self.inner.buffered_rows(max)
+    }
+
+    fn settings(&mut self) -> &mut ChannelSettings {
         self.inner.settings()
     }
 }
@@ -81,12 +109,11 @@ impl Backend for MeteredBackend {
             match self.inner.checkout().await {
                 Ok(inner) => Ok(Box::new(MeteredChannel {
                     inner,
-                    shard: self.inner.name().to_string(),
-                    metrics: self.metrics.clone(),
+                    node: Arc::clone(&self.node),
                     sent: None,
                 }) as Box<dyn ShardChannel>),
                 Err(e) => {
-                    self.metrics.shard_error(self.inner.name());
+                    self.node.metrics.error();
                     Err(e)
                 }
             }

@@ -75,15 +75,46 @@ pub struct ExtendedRequest {
     pub result_formats: Vec<i16>,
 }
 
+/// The settings a shard connection has, as the proxy set them.
+#[derive(Debug, Default)]
+pub struct ChannelSettings {
+    /// Settings set on the connection (name → value); the others have
+    /// their defaults.
+    pub values: BTreeMap<String, String>,
+    /// The session settings version ([`Session::settings_version`],
+    /// unique in the process) the connection was last brought to: while
+    /// the session's settings stay at it, nothing needs comparing.
+    ///
+    /// [`Session::settings_version`]: crate::wire::Session::settings_version
+    pub synced: Option<u64>,
+}
+
 /// A session with one shard node, checked out of its pool.
 pub trait ShardChannel: Send {
     /// Sends a request (and flushes it).
     fn send<'a>(&'a mut self, request: &'a Request) -> BoxFuture<'a, Result<(), PgError>>;
     /// The next message of the reply; the reply ends with ReadyForQuery.
     fn recv(&mut self) -> BoxFuture<'_, Result<BackendMessage, PgError>>;
-    /// Settings this connection currently has set (name → value), so the
-    /// proxy can bring it to the session's values with the fewest SETs.
-    fn settings(&mut self) -> &mut BTreeMap<String, String>;
+    /// The next message when it was already read off the socket (`None`:
+    /// [`ShardChannel::recv`] must wait for it). A reply usually arrives
+    /// in one read, so most of its messages are taken this way, without a
+    /// boxed future per message.
+    fn buffered(&mut self) -> Option<Result<BackendMessage, PgError>>;
+    /// Up to `max` DataRow messages already read, taken at once as the
+    /// node sent them (their frames, and how many): rows a proxy passes
+    /// on unchanged need no decoding.
+    fn buffered_rows(&mut self, max: usize) -> Option<(Bytes, usize)>;
+    /// Settings this connection currently has set, so the proxy can bring
+    /// it to the session's values with the fewest SETs.
+    fn settings(&mut self) -> &mut ChannelSettings;
+}
+
+/// The next message of a reply on `chan`: the buffered one, else awaited.
+pub async fn next_message(chan: &mut dyn ShardChannel) -> Result<BackendMessage, PgError> {
+    match chan.buffered() {
+        Some(message) => message,
+        None => chan.recv().await,
+    }
 }
 
 /// One shard node.

@@ -11,7 +11,6 @@
 //! `std::sync::Mutex` guards the idle list: it is held only to push or
 //! pop, never across an await.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -21,7 +20,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::cancel::recover;
 use super::messages::BackendMessage;
 use super::remote::{shard_unavailable, Dialer, PgConnection};
-use super::{Backend, BoxFuture, OidMap, Request, ShardChannel};
+use super::{Backend, BoxFuture, ChannelSettings, OidMap, Request, ShardChannel};
 use crate::proxy::config::{PoolConfig, ShardConfig};
 use crate::wire::{Limit, PgError};
 
@@ -332,7 +331,15 @@ impl ShardChannel for Pooled {
         self.conn().recv()
     }
 
-    fn settings(&mut self) -> &mut BTreeMap<String, String> {
+    fn buffered(&mut self) -> Option<Result<BackendMessage, PgError>> {
+        self.conn().buffered()
+    }
+
+    fn buffered_rows(&mut self, max: usize) -> Option<(bytes::Bytes, usize)> {
+        self.conn().buffered_rows(max)
+    }
+
+    fn settings(&mut self) -> &mut ChannelSettings {
         self.conn().settings()
     }
 }

@@ -3,7 +3,6 @@
 //! buffer and flushed once, and the reply read frame by frame through the
 //! wire layer's framing.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use tokio::net::TcpStream;
 use super::local::LocalShard;
 use super::messages::{self, BackendMessage};
 use super::statements::{ShardStatements, StatementUse};
-use super::{BoxFuture, ExtendedRequest, Request, ShardChannel};
+use super::{BoxFuture, ChannelSettings, ExtendedRequest, Request, ShardChannel};
 use crate::proxy::config::ShardConfig;
 use crate::wire::client_auth::ClientLogin;
 use crate::wire::connection::Connection;
@@ -75,7 +74,7 @@ impl Dialer {
 pub struct PgConnection {
     shard: String,
     conn: Connection<Box<dyn ClientIo>>,
-    settings: BTreeMap<String, String>,
+    settings: ChannelSettings,
     query_timeout: Option<Duration>,
     deadline: Option<tokio::time::Instant>,
     /// A request was sent and its ReadyForQuery not read yet.
@@ -116,7 +115,7 @@ impl PgConnection {
         let mut c = PgConnection {
             shard: name.clone(),
             conn: Connection::new(socket, MAX_MESSAGE),
-            settings: BTreeMap::new(),
+            settings: ChannelSettings::default(),
             query_timeout: config.pool.query_timeout(),
             deadline: None,
             in_flight: true,
@@ -192,6 +191,23 @@ impl PgConnection {
             },
             None => self.conn.read_frame().await,
         };
+        self.accept(frame)
+    }
+
+    /// The next message when it is wholly buffered already.
+    fn buffered(&mut self) -> Option<Result<BackendMessage, PgError>> {
+        match self.conn.buffered_frame() {
+            Ok(None) => None,
+            frame => Some(self.accept(frame)),
+        }
+    }
+
+    /// Decodes a frame read from the node and follows the connection's
+    /// state by it.
+    fn accept(
+        &mut self,
+        frame: Result<Option<(u8, bytes::Bytes)>, WireError>,
+    ) -> Result<BackendMessage, PgError> {
         let (tag, body) = match frame {
             Ok(Some(f)) => f,
             Ok(None) | Err(WireError::UnexpectedEof) => {
@@ -334,7 +350,16 @@ impl ShardChannel for PgConnection {
         Box::pin(self.read())
     }
 
-    fn settings(&mut self) -> &mut BTreeMap<String, String> {
+    fn buffered(&mut self) -> Option<Result<BackendMessage, PgError>> {
+        PgConnection::buffered(self)
+    }
+
+    fn buffered_rows(&mut self, max: usize) -> Option<(bytes::Bytes, usize)> {
+        // DataRows change nothing of the connection's state.
+        self.conn.buffered_run(b'D', max)
+    }
+
+    fn settings(&mut self) -> &mut ChannelSettings {
         &mut self.settings
     }
 }

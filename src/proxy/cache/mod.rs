@@ -70,7 +70,11 @@ use self::generations::GenerationStore;
 use super::config::CacheConfig;
 use crate::metrics::{CacheMetrics, Registry, SampledGauges, StatementClass};
 use crate::sql::{Statement, StatementKind};
+use crate::wire::guc::Named;
 use crate::wire::{PgError, Responder};
+
+/// The session setting that turns the cache on for a session.
+static SESSION_CACHE: Named = Named::new("pgvshard.cache");
 
 /// Bytes an L1 entry costs beyond its value (key, bookkeeping).
 const ENTRY_OVERHEAD: usize = 96;
@@ -244,10 +248,7 @@ impl QueryCache {
         wrote: bool,
         out: &mut Responder<'_>,
     ) -> Result<CacheKey, Bypass> {
-        let session_on = out
-            .session()
-            .show("pgvshard.cache")
-            .is_ok_and(|v| v == "on");
+        let session_on = out.session().setting(&SESSION_CACHE) == Some("on");
         let tables = {
             let live = self.live.read().unwrap_or_else(|e| e.into_inner());
             key::cacheable(statement, kind, session_on, wrote, &live.uncached)

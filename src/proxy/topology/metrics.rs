@@ -2,18 +2,27 @@
 //! are routed), each node's role, lag and ban (sampled at scrape from the
 //! last poll), and each node's data-path pool (sampled at scrape).
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
-use prometheus::{GaugeVec, IntCounterVec, IntGaugeVec, Opts};
+use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGaugeVec, Opts};
 
 use super::node::{Health, NodeState, Role};
 use super::Topology;
 use crate::metrics::{Registry, Sampled, SampledGauges};
 
+/// The `target` label of a read on the primary.
+pub const PRIMARY: &str = "primary";
+/// The `reason` label of a read on a shard without standbys.
+pub const NO_STANDBY: &str = "no_standby";
+
 /// Counters the read path increments.
 #[derive(Clone)]
 pub struct ReplicaMetrics {
     reads: IntCounterVec,
+    /// `reads` of the primary of a shard without standbys: every read of
+    /// such a shard, so its series is looked up once, at its first read
+    /// (not before: an unused series is not shown).
+    without_standby: Arc<OnceLock<IntCounter>>,
     failovers: IntCounterVec,
 }
 
@@ -27,6 +36,7 @@ impl ReplicaMetrics {
                 "Reads sent to a shard by target (standby, primary) and reason (balanced, caught_up: after a read-your-writes wait; for the primary also hint, locking, function, transaction, session_attrs, read_from, no_standby, unavailable, read_your_writes).",
                 &["target", "reason"],
             )?,
+            without_standby: Arc::default(),
             failovers: crate::metrics::counter(
                 registry,
                 "pgvshard_failovers_total",
@@ -43,7 +53,11 @@ impl ReplicaMetrics {
 
     /// Counts one read.
     pub fn read(&self, target: &str, reason: &str) {
-        self.reads.with_label_values(&[target, reason]).inc();
+        let series = || self.reads.with_label_values(&[target, reason]);
+        match (target, reason) {
+            (PRIMARY, NO_STANDBY) => self.without_standby.get_or_init(series).inc(),
+            _ => series().inc(),
+        }
     }
 }
 

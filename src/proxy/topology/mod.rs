@@ -277,7 +277,7 @@ impl Topology {
 
     /// Counts a read sent to the primary for `reason`.
     pub fn primary_read(&self, reason: &'static str) {
-        self.metrics.read("primary", reason);
+        self.metrics.read(metrics::PRIMARY, reason);
     }
 
     /// Polls once, then every interval, until the returned [`Poller`]
@@ -749,7 +749,7 @@ impl Topology {
     ) -> Result<ReadChannel, PgError> {
         let group = &self.shards[shard];
         if !group.has_standbys() && policy != Policy::StandbyOnly {
-            return self.on_primary(shard, "no_standby").await;
+            return self.on_primary(shard, metrics::NO_STANDBY).await;
         }
         let mut tried = Vec::new();
         loop {
@@ -798,7 +798,7 @@ impl Topology {
     }
 
     async fn on_primary(&self, shard: usize, reason: &'static str) -> Result<ReadChannel, PgError> {
-        self.metrics.read("primary", reason);
+        self.metrics.read(metrics::PRIMARY, reason);
         let chan = self.primary_channel(shard).await?;
         Ok(ReadChannel {
             chan,

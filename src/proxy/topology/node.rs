@@ -255,7 +255,15 @@ impl ShardChannel for Counted {
         self.inner.recv()
     }
 
-    fn settings(&mut self) -> &mut std::collections::BTreeMap<String, String> {
+    fn buffered(&mut self) -> Option<Result<BackendMessage, PgError>> {
+        self.inner.buffered()
+    }
+
+    fn buffered_rows(&mut self, max: usize) -> Option<(bytes::Bytes, usize)> {
+        self.inner.buffered_rows(max)
+    }
+
+    fn settings(&mut self) -> &mut crate::proxy::backend::ChannelSettings {
         self.inner.settings()
     }
 }

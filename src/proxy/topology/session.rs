@@ -5,13 +5,14 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::Topology;
-use crate::proxy::cache::may_write_through_functions;
+use crate::proxy::classified::Classified;
 use crate::proxy::config::ReadFrom;
-use crate::sql::{Statement, StatementKind};
+use crate::sql::StatementKind;
+use crate::wire::guc::Named;
 
 /// The session setting naming where reads go (libpq's names, plus
 /// `default`: as `replication.read_from` says).
-pub const TARGET_SESSION_ATTRS: &str = "pgvshard.target_session_attrs";
+pub static TARGET_SESSION_ATTRS: Named = Named::new("pgvshard.target_session_attrs");
 
 /// The leading comment that sends a statement to the primary.
 const PRIMARY_HINT: &str = "pgvshard:primary";
@@ -78,46 +79,44 @@ impl PrimaryRead {
     }
 }
 
-/// Decides where `statement` goes. `attrs`: the session's
+/// Decides where a statement goes. `attrs`: the session's
 /// `pgvshard.target_session_attrs`; `wrote`: its open transaction has
 /// written; `read_only`: its open transaction is `READ ONLY`.
 pub fn decide(
-    statement: &Statement,
-    kind: &StatementKind,
+    classified: &Classified,
     read_from: ReadFrom,
     attrs: &str,
     wrote: bool,
     read_only: bool,
 ) -> Decision {
-    crate::stack::with_tree(statement.depth, || {
-        let StatementKind::Select(info) = kind else {
-            return Decision::Write;
-        };
-        if info.locking {
-            return Decision::Primary(PrimaryRead::Locking);
-        }
-        if may_write_through_functions(statement) {
-            return Decision::Primary(PrimaryRead::Function);
-        }
-        if wrote && !read_only {
-            return Decision::Primary(PrimaryRead::Transaction);
-        }
-        if statement.leading_comments.iter().any(|c| c == PRIMARY_HINT) {
-            return Decision::Primary(PrimaryRead::Hint);
-        }
-        match attrs {
-            "read-write" => Decision::Primary(PrimaryRead::SessionAttrs),
-            "read-only" => Decision::Read(Policy::StandbyOnly),
-            "prefer-standby" => Decision::Read(Policy::PreferStandby),
-            "any" => Decision::Read(Policy::Any),
-            _ if read_only => Decision::Read(Policy::PreferStandby),
-            _ => match read_from {
-                ReadFrom::Standbys => Decision::Read(Policy::PreferStandby),
-                ReadFrom::Any => Decision::Read(Policy::Any),
-                ReadFrom::Primary => Decision::Primary(PrimaryRead::ReadFrom),
-            },
-        }
-    })
+    let StatementKind::Select(info) = &classified.kind else {
+        return Decision::Write;
+    };
+    if info.locking {
+        return Decision::Primary(PrimaryRead::Locking);
+    }
+    if classified.facts.writes_through_functions {
+        return Decision::Primary(PrimaryRead::Function);
+    }
+    if wrote && !read_only {
+        return Decision::Primary(PrimaryRead::Transaction);
+    }
+    let comments = &classified.statement.leading_comments;
+    if comments.iter().any(|c| c == PRIMARY_HINT) {
+        return Decision::Primary(PrimaryRead::Hint);
+    }
+    match attrs {
+        "read-write" => Decision::Primary(PrimaryRead::SessionAttrs),
+        "read-only" => Decision::Read(Policy::StandbyOnly),
+        "prefer-standby" => Decision::Read(Policy::PreferStandby),
+        "any" => Decision::Read(Policy::Any),
+        _ if read_only => Decision::Read(Policy::PreferStandby),
+        _ => match read_from {
+            ReadFrom::Standbys => Decision::Read(Policy::PreferStandby),
+            ReadFrom::Any => Decision::Read(Policy::Any),
+            ReadFrom::Primary => Decision::Primary(PrimaryRead::ReadFrom),
+        },
+    }
 }
 
 /// The replay positions the session's later reads must see, per shard.
@@ -160,11 +159,11 @@ impl SessionReads {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::{classify, parse_single};
+    use crate::sql::parse_single;
 
     fn decided(sql: &str, attrs: &str, wrote: bool) -> Decision {
-        let s = parse_single(sql).unwrap();
-        decide(&s, &classify(&s), ReadFrom::Standbys, attrs, wrote, false)
+        let c = Classified::new(parse_single(sql).unwrap());
+        decide(&c, ReadFrom::Standbys, attrs, wrote, false)
     }
 
     #[test]
