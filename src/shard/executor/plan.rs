@@ -161,18 +161,9 @@ pub fn knn_plan(
     let Some((_, Some(_))) = ty.vector_type() else {
         return Ok(None);
     };
-    let query = match eval(constant, &NoRow, env) {
-        Ok(Some(v)) => v,
-        Ok(None) => return Ok(None),
-        Err(e) if e.code == "42703" => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(query) = query_value(constant, ty, env)? else {
+        return Ok(None);
     };
-    let query = super::coerce::cast(
-        query,
-        super::types::type_oid(ty),
-        super::types::value_typmod(ty),
-        false,
-    )?;
     if table.space(column, metric).is_err() {
         return Ok(None);
     }
@@ -202,6 +193,28 @@ pub fn knn_plan(
         column_name,
         on_expression: false,
     }))
+}
+
+/// The query vector: `constant` as a value of the indexed type `ty`;
+/// `None` when it is NULL or reads a column (no KNN plan then).
+fn query_value(
+    constant: &Expr,
+    ty: crate::shard::storage::ColumnType,
+    env: &Env,
+) -> Result<Option<Value>, PgError> {
+    let query = match eval(constant, &NoRow, env) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(None),
+        Err(e) if e.code == "42703" => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    super::coerce::cast(
+        query,
+        super::types::type_oid(ty),
+        super::types::value_typmod(ty),
+        false,
+    )
+    .map(Some)
 }
 
 /// The AND-ed conditions of `e` in `pg_get_expr` form.
@@ -275,19 +288,9 @@ fn expression_plan(
     let Some((index, constant)) = found else {
         return Ok(None);
     };
-    let query = match eval(constant, &NoRow, env) {
-        Ok(Some(v)) => v,
-        Ok(None) => return Ok(None),
-        Err(e) if e.code == "42703" => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(query) = query_value(constant, index.value_type(table.def()), env)? else {
+        return Ok(None);
     };
-    let ty = index.value_type(table.def());
-    let query = super::coerce::cast(
-        query,
-        super::types::type_oid(ty),
-        super::types::value_typmod(ty),
-        false,
-    )?;
     Ok(Some(KnnPlan {
         column: index.def.column,
         metric,
