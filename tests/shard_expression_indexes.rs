@@ -7,15 +7,17 @@
 //! index (its EXPLAIN says so) with PostgreSQL's distances, after inserts,
 //! updates, deletes and COPY, on its standby, after a clean restart (which
 //! loads the checkpoint) and after a kill -9 (which replays the WAL);
-//! `\d items` and `pg_indexes` print as PostgreSQL's.
+//! `\d items` and `pg_indexes` print as PostgreSQL's. Through a proxy
+//! (two in-process shards, and two shard processes) each shard answers its
+//! part from its index and the merged answer is PostgreSQL's.
 
 mod pg_support;
 mod shard_support;
 
 use bytes::Bytes;
 use futures_util::SinkExt;
-use pg_support::{connect_to, text_rows, PgServer, Rng};
-use shard_support::{fresh_dir, start_standby_on, wait_caught_up, Shard};
+use pg_support::{connect_to, embedded_proxy, text_rows, PgServer, Rng};
+use shard_support::{fresh_dir, proxy_over, start_standby_on, wait_caught_up, Shard};
 use tokio_postgres::Client;
 
 const DIM: usize = 16;
@@ -101,9 +103,10 @@ async fn distances(c: &Client, sql: &str) -> Vec<f64> {
         .collect()
 }
 
-/// Every query gives PostgreSQL's distances on the shard, which answers
-/// it from its index.
-async fn compare(pg: &Client, ours: &Client, when: &str) {
+/// Every query gives PostgreSQL's distances on our server, whose `shards`
+/// shards answer it from the index (EXPLAIN through a proxy shows each
+/// shard's plan).
+async fn compare_over(pg: &Client, ours: &Client, when: &str, shards: usize) {
     let mut rng = Rng(0x51ed_270b_1a2f_3c4d);
     for _ in 0..5 {
         let v: Vec<String> = (0..DIM)
@@ -118,13 +121,18 @@ async fn compare(pg: &Client, ours: &Client, when: &str) {
             }
             let plan = text_rows(ours, &format!("EXPLAIN {sql}")).await.unwrap();
             let plan: Vec<String> = plan.into_iter().map(|r| r[0].clone().unwrap()).collect();
-            assert!(
-                plan.iter()
-                    .any(|l| l.contains(&format!("Index Scan using {index} on items"))),
-                "{when}: {sql}\n{plan:#?}"
-            );
+            let scans = plan
+                .iter()
+                .filter(|l| l.contains(&format!("Index Scan using {index} on items")))
+                .count();
+            assert_eq!(scans, shards, "{when}: {sql}\n{plan:#?}");
         }
     }
+}
+
+/// [`compare_over`] one shard.
+async fn compare(pg: &Client, ours: &Client, when: &str) {
+    compare_over(pg, ours, when, 1).await
 }
 
 async fn both(pg: &Client, ours: &Client, sql: &str) {
@@ -199,4 +207,62 @@ async fn readme_expression_and_partial_indexes_answer_as_postgresql() {
     let shard = Shard::start(&dir);
     compare(&pgc, &shard.connect().await, "after kill -9").await;
     shard.stop();
+}
+
+/// The README's statements through a proxy over two shards on `port`:
+/// the index is built on each shard from its rows, kept up to date by
+/// writes routed by key, and each shard answers its part of a KNN query
+/// from it; the proxy merges them into PostgreSQL's answer.
+async fn through_proxy(pg: &Client, port: u16, who: &str) {
+    let ours = connect_to(port).await.unwrap();
+    let mut rng = Rng(0x0bad_5eed_1234_5678);
+    both(
+        pg,
+        &ours,
+        &format!(
+            "CREATE TABLE items (id bigint PRIMARY KEY, embedding vector({DIM}), category_id int); {}",
+            rows(&mut rng, 1, 1500)
+        ),
+    )
+    .await;
+    for index in INDEXES {
+        both(pg, &ours, index).await;
+    }
+    compare_over(pg, &ours, &format!("{who}: after CREATE INDEX"), 2).await;
+    let lines = copy_lines(&mut rng, 1501, 300);
+    copy(pg, &lines).await;
+    copy(&ours, &lines).await;
+    both(pg, &ours, "UPDATE items SET embedding = embedding * '[-1,1,-1,1,-1,1,-1,1,-1,1,-1,1,-1,1,-1,1]', category_id = 1 WHERE id % 7 = 0; DELETE FROM items WHERE id % 5 = 0").await;
+    compare_over(pg, &ours, &format!("{who}: after writes"), 2).await;
+    let indexdefs =
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'items' ORDER BY 1";
+    assert_eq!(
+        text_rows(&ours, indexdefs).await.unwrap(),
+        text_rows(pg, indexdefs).await.unwrap(),
+        "{who}"
+    );
+    both(pg, &ours, "DROP TABLE items").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_indexes_through_the_proxy_answer_as_postgresql() {
+    let pg = PgServer::start().await;
+    let pgc = connect_to(pg.port).await.unwrap();
+    let embedded = embedded_proxy("expression-indexes-embedded", 2).await;
+    through_proxy(&pgc, embedded.addr.port(), "embedded").await;
+    embedded.shutdown().await.expect("shutdown");
+    let shards = [
+        Shard::start(&fresh_dir("expression-indexes-s0")),
+        Shard::start(&fresh_dir("expression-indexes-s1")),
+    ];
+    let proxy = proxy_over(
+        "expression-indexes-proxy",
+        &[shards[0].port, shards[1].port],
+        "",
+    );
+    through_proxy(&pgc, proxy.port, "2 shard processes").await;
+    drop(proxy);
+    for s in shards {
+        s.stop();
+    }
 }
