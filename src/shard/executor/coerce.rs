@@ -259,9 +259,7 @@ fn resize_bits(b: BitVector, typmod: Option<u32>, explicit: bool) -> Result<BitV
             format!("bit string length {} does not match type bit({n})", b.len()),
         ));
     }
-    Ok(BitVector::from_bits(
-        (0..n).map(|i| b.get(i).unwrap_or(false)),
-    ))
+    Ok(b.resized(n))
 }
 
 /// Converts a computed value to the type a result column was described

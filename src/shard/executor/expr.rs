@@ -1373,7 +1373,8 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
         "pg_get_indexdef" => match (tables(), args.get(1)) {
             (Err(e), _) => Err(e),
             (Ok(t), None | Some(Some(Value::Int4(0)))) => {
-                text(oid_arg(0).and_then(|i| cat::index_def_by_oid(i, t)))
+                let pretty = matches!(args.get(2), Some(Some(Value::Bool(true))));
+                text(oid_arg(0).and_then(|i| cat::index_def_by_oid(i, t, pretty)))
             }
             (Ok(t), Some(column)) => {
                 let column = column.as_ref().and_then(as_i64).unwrap_or(0);

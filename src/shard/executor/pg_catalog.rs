@@ -14,7 +14,7 @@ use super::information_schema;
 use super::select::{Column, Relation};
 use crate::shard::datum::Datum;
 use crate::shard::storage::{
-    ColumnDef, ForeignKey, IndexMethod, OnDelete, OnUpdate, Table, Tables,
+    ColumnDef, ColumnType, ForeignKey, IndexMethod, OnDelete, OnUpdate, Table, Tables,
 };
 use crate::wire::types::{self, oid, PgType};
 use crate::wire::{Array, Session, Value};
@@ -381,6 +381,11 @@ pub struct IndexInfo {
     pub method: IndexMethod,
     /// The indexed expression (`pg_get_expr` text), for an index on one.
     pub expression: Option<String>,
+    /// A partial index's predicate (`pg_get_expr` text).
+    pub predicate: Option<String>,
+    /// The type of the indexed values (the expression's, for an index on
+    /// one).
+    pub value_type: ColumnType,
     /// The options `WITH (…)` gave.
     pub with: Vec<String>,
 }
@@ -399,6 +404,8 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
         unique: true,
         method: IndexMethod::BTree,
         expression: None,
+        predicate: None,
+        value_type: def.columns[columns[0]].ty,
         with: Vec::new(),
     };
     if !def.primary_key.is_empty() {
@@ -427,6 +434,8 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
         unique: false,
         method: i.def.method,
         expression: i.def.expression.clone(),
+        predicate: i.def.predicate.clone(),
+        value_type: i.value_type(def),
         with: i.def.with.clone(),
     }));
     out
@@ -510,7 +519,10 @@ fn vector_of(elem: u32, items: impl IntoIterator<Item = Value>) -> Datum {
 /// pgvector's for a vector index, PostgreSQL's default btree class of the
 /// column's type otherwise (0 for a type without one here).
 fn index_opclass(table: &Table, index: &IndexInfo, column: usize) -> u32 {
-    let ty = table.def().columns[column].ty;
+    let ty = match index.columns.as_slice() {
+        [_] => index.value_type,
+        _ => table.def().columns[column].ty,
+    };
     let gin = match index.method {
         IndexMethod::Gin { path_ops: true } => Some("jsonb_path_ops"),
         IndexMethod::Gin { path_ops: false } => Some("jsonb_ops"),
@@ -553,30 +565,44 @@ pub fn index_column_by_oid(index: u32, column: i64, tables: &Tables) -> Option<S
     None
 }
 
-/// `CREATE [UNIQUE] INDEX …` as `pg_get_indexdef` prints it.
-pub fn index_definition(table: &Table, index: &IndexInfo) -> String {
+/// An index expression or predicate stored in `pg_get_expr` form, as
+/// `pg_get_expr(…, pretty)` prints it.
+fn shown_expr(text: &str, pretty: bool) -> (String, bool) {
+    match super::ddl::parse_expr(text) {
+        Ok(e) => (
+            match pretty {
+                true => super::index_expr::deparse_pretty(&e),
+                false => text.to_string(),
+            },
+            super::index_expr::looks_like_function(&e),
+        ),
+        Err(_) => (text.to_string(), false),
+    }
+}
+
+/// `CREATE [UNIQUE] INDEX …` as `pg_get_indexdef(index, 0, pretty)`
+/// prints it.
+pub fn index_definition(table: &Table, index: &IndexInfo, pretty: bool) -> String {
     let def = table.def();
     let keys: Vec<String> = index
         .columns
         .iter()
         .map(|&c| {
-            let column = &def.columns[c];
-            if let Some(e) = &index.expression {
-                // A function call stands alone; anything else in parentheses.
-                return if e.starts_with('(') {
-                    format!("({e})")
-                } else {
-                    e.clone()
-                };
-            }
+            let key = match &index.expression {
+                Some(e) => match shown_expr(e, pretty) {
+                    // A function call stands alone; anything else in
+                    // parentheses.
+                    (text, true) => text,
+                    (text, false) => format!("({text})"),
+                },
+                None => def.columns[c].name.clone(),
+            };
             // pgvector's operator class is shown unless it is the
             // access method's default for the type.
             let opclass = index_opclass(table, index, c);
             match opclasses().into_iter().find(|o| o.oid == opclass) {
-                Some(o) if o.am != BTREE_AM_OID && !o.default => {
-                    format!("{} {}", column.name, o.name)
-                }
-                _ => column.name.clone(),
+                Some(o) if o.am != BTREE_AM_OID && !o.default => format!("{key} {}", o.name),
+                _ => key,
             }
         })
         .collect();
@@ -589,8 +615,12 @@ pub fn index_definition(table: &Table, index: &IndexInfo) -> String {
     } else {
         format!(" WITH ({})", given.join(", "))
     };
+    let predicate = match &index.predicate {
+        Some(p) => format!(" WHERE {}", shown_expr(p, pretty).0),
+        None => String::new(),
+    };
     format!(
-        "CREATE {}INDEX {} ON public.{} USING {} ({}){options}",
+        "CREATE {}INDEX {} ON public.{} USING {} ({}){options}{predicate}",
         if index.unique { "UNIQUE " } else { "" },
         index.name,
         def.name,
@@ -760,7 +790,7 @@ fn pg_indexes(tables: &Tables) -> Relation {
                 text(&t.def().name),
                 text(&i.name),
                 None,
-                text(&index_definition(t, &i)),
+                text(&index_definition(t, &i, false)),
             ]);
         }
     }
@@ -938,7 +968,7 @@ fn pg_index(tables: &Tables) -> Relation {
                 ),
                 vector_of(oid::INT2, i.columns.iter().map(|_| Value::Int2(0))),
                 i.expression.as_deref().map(|e| Value::Text(e.to_string())),
-                None,
+                i.predicate.as_deref().map(|p| Value::Text(p.to_string())),
             ]);
         }
     }
@@ -1540,13 +1570,13 @@ pub fn relation_name(rel: u32, tables: &Tables) -> String {
     rel.to_string()
 }
 
-/// `pg_get_indexdef(index)`.
-pub fn index_def_by_oid(index: u32, tables: &Tables) -> Option<String> {
+/// `pg_get_indexdef(index[, 0, pretty])`.
+pub fn index_def_by_oid(index: u32, tables: &Tables, pretty: bool) -> Option<String> {
     tables.iter().find_map(|t| {
         indexes(t)
             .into_iter()
             .find(|i| i.oid == index)
-            .map(|i| index_definition(t, &i))
+            .map(|i| index_definition(t, &i, pretty))
     })
 }
 

@@ -839,6 +839,7 @@ pub fn is_short_knn(q: &Query, ctx: &Ctx) -> bool {
             offset,
             table,
             &alias,
+            None,
             &ctx.env
         ),
         Ok(Some(KnnPlan {
@@ -1328,10 +1329,20 @@ fn knn_decision<'a>(
     let Input::Table { table, alias } = input else {
         return Ok(None);
     };
-    let Some(plan) = knn_plan(order, &s.projection, limit, offset, table, alias, &ctx.env)? else {
+    let filter = s.selection.as_ref();
+    let Some(plan) = knn_plan(
+        order,
+        &s.projection,
+        limit,
+        offset,
+        table,
+        alias,
+        filter,
+        &ctx.env,
+    )?
+    else {
         return Ok(None);
     };
-    let filter = s.selection.as_ref();
     let test = |slot: u32| {
         matches!(
             passes(filter, &RowAt::Table(table, alias, slot), &ctx.eval_env()),
@@ -1347,6 +1358,10 @@ fn knn_decision<'a>(
         lookup.as_ref().map(|l| l.slots.as_slice()),
         ctx.ann,
     );
+    if plan.on_expression && access == KnnAccess::Exact {
+        // Only the general scan and sort computes the expression.
+        return Ok(None);
+    }
     Ok(Some(KnnDecision {
         plan,
         access,
