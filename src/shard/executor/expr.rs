@@ -202,6 +202,12 @@ pub fn undefined_column(name: &str) -> PgError {
     PgError::new("42703", format!("column \"{name}\" does not exist"))
 }
 
+/// 42703 for an unknown column of relation `rel`, worded as PostgreSQL
+/// words it (no quotes).
+pub fn undefined_qualified_column(rel: &str, name: &str) -> PgError {
+    PgError::new("42703", format!("column {rel}.{name} does not exist"))
+}
+
 /// Parses a numeric literal as PostgreSQL types it: integer when it fits
 /// (int4, else int8), otherwise a double (PostgreSQL's numeric).
 pub fn number(text: &str) -> Result<Value, PgError> {
@@ -254,7 +260,7 @@ pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
         Expr::CompoundIdentifier(parts) => {
             let (q, c) = qualified(parts).ok_or_else(|| undefined_column(&expr.to_string()))?;
             env.column(row, Some(q), c)
-                .ok_or_else(|| undefined_column(&format!("{q}.{c}")))
+                .ok_or_else(|| undefined_qualified_column(q, c))
         }
         Expr::Value(v) => literal(&v.value, env),
         Expr::Nested(e) => eval(e, row, env),
@@ -1267,6 +1273,19 @@ fn reg_value(kind: RegKind, id: u32, env: &Env) -> Result<Value, PgError> {
     Ok(Value::Reg { ty, oid: id, name })
 }
 
+/// `pg_partition_ancestors(rel)`'s one row: no table here is a
+/// partition, so a relation's only ancestor is itself (NULL for NULL).
+pub(super) fn partition_ancestor(rel: Datum, env: &Env) -> Result<Datum, PgError> {
+    match rel
+        .as_ref()
+        .and_then(as_i64)
+        .and_then(|n| u32::try_from(n).ok())
+    {
+        Some(id) => reg_value(RegKind::Class, id, env).map(Some),
+        None => Ok(None),
+    }
+}
+
 #[derive(Clone, Copy)]
 enum RegKind {
     Class,
@@ -1329,11 +1348,7 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
                 .transpose(),
             Err(e) => Err(e),
         },
-        // No table here is a partition: a relation's only ancestor is itself.
-        "pg_partition_ancestors" => match oid_arg(0) {
-            Some(id) => reg_value(RegKind::Class, id, env).map(Some),
-            None => Ok(None),
-        },
+        "pg_partition_ancestors" => partition_ancestor(args.first().cloned().flatten(), env),
         "format_type" => {
             let typmod = match args.get(1) {
                 Some(Some(v)) => as_i64(v).map(|m| m as i32),
@@ -1359,6 +1374,8 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
         },
         "pg_get_userbyid" => text(Some(env.globals.session.user.clone())),
         "pg_encoding_to_char" => text(Some("UTF8".into())),
+        // The built-in tablespaces, a shard's only ones, have no location.
+        "pg_tablespace_location" => text(oid_arg(0).map(|_| String::new())),
         "pg_get_indexdef" => match (tables(), args.get(1)) {
             (Err(e), _) => Err(e),
             (Ok(t), None | Some(Some(Value::Int4(0)))) => {

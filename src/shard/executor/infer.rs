@@ -94,7 +94,7 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
             Expr::CompoundIdentifier(parts) => match qualified(parts) {
                 Some((q, c)) => env
                     .column(cols, Some(q), c)
-                    .ok_or_else(|| super::expr::undefined_column(&format!("{q}.{c}"))),
+                    .ok_or_else(|| super::expr::undefined_qualified_column(q, c)),
                 None => Err(super::expr::undefined_column(&expr.to_string())),
             },
             Expr::Subquery(q) => match env.subquery(q, cols)?.as_slice() {

@@ -61,6 +61,11 @@ const CATALOG_OIDS: &[(&str, u32)] = &[
     ("pg_collation", 3456),
     ("pg_enum", 3501),
     ("pg_range", 3541),
+    ("pg_tablespace", 1213),
+    ("pg_policy", 3256),
+    ("pg_rewrite", 2618),
+    ("pg_publication", 6104),
+    ("pg_statistic_ext", 3381),
 ];
 const IVFFLAT_AM_OID: u32 = 16_401;
 
@@ -207,8 +212,25 @@ fn pg_catalog_relation(name: &str, tables: &Tables, session: &Session) -> Option
             ("seqcycle", oid::BOOL),
         ])
         .done(),
-        _ => return None,
+        "pg_tablespace" => pg_tablespace(),
+        _ => return super::absent_catalogs::relation(name),
     })
+}
+
+/// `pg_tablespace`: PostgreSQL's two built-in tablespaces, the only ones
+/// a shard has.
+fn pg_tablespace() -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("spcname", oid::NAME),
+        ("spcowner", oid::OID),
+        ("spcacl", oid::TEXT),
+        ("spcoptions", TEXT_ARRAY),
+    ]);
+    for (id, name) in [(1663, "pg_default"), (1664, "pg_global")] {
+        r.row(vec![o(id), text(name), o(OWNER_OID), None, None]);
+    }
+    r.done()
 }
 
 fn type_category(t: &PgType) -> u8 {

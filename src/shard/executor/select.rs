@@ -434,6 +434,14 @@ fn factor_input<'a>(from: &TableFactor, ctx: &Ctx<'a>) -> Result<Input<'a>, PgEr
                     alias,
                 });
             }
+            if schema.as_deref().is_none_or(|s| s == "pg_catalog")
+                && super::absent_catalogs::unmodeled(&table_name)
+                && ctx.tables.get(&table_name).is_none()
+            {
+                return Err(PgError::feature_not_supported(format!(
+                    "the catalog relation pg_catalog.{table_name} is not available on a pgvshard shard"
+                )));
+            }
             let table = ctx
                 .tables
                 .get(&table_name)

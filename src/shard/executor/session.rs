@@ -873,10 +873,7 @@ fn read(job: &Job) -> Result<Outcome, PgError> {
         };
         let started = Instant::now();
         let result = job
-            .with_ctx(false, |ctx| match reads_unmodeled_catalog(job, ctx) {
-                true => Ok(Relation::default()),
-                false => run_query(q, ctx),
-            })
+            .with_ctx(false, |ctx| run_query(q, ctx))
             .map(Outcome::select);
         job.shard.queries.observe(job.plan.get(), started.elapsed());
         job.shard.queries.add_ann_search_cpu(job.plan.index_cpu());
@@ -975,28 +972,6 @@ fn sample_exactly(
             .ok()
             .map(|rel| rel.rows)
     });
-}
-
-/// Whether the statement reads a catalog relation the shard does not
-/// model (`pg_policy`, `pg_trigger`, `pg_publication`, …: psql's `\d`
-/// reads several). Such a query answers no rows, as on a PostgreSQL
-/// server without such objects.
-fn reads_unmodeled_catalog(job: &Job, ctx: &Ctx) -> bool {
-    if !job.names_catalog {
-        return false;
-    }
-    let mut found = false;
-    let _ = sqlparser::ast::visit_relations(&job.stmt.ast, |name| {
-        let rel = super::select::object_name(name);
-        found |= rel.starts_with("pg_")
-            && !super::srf::is_from_function(&rel)
-            && !ctx.ctes.contains_key(&rel)
-            && ctx.tables.get(&rel).is_none()
-            && super::pg_catalog::relation(None, &rel, ctx.tables, &ctx.env.globals.session)
-                .is_none();
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-    found
 }
 
 fn write(
@@ -1251,12 +1226,7 @@ fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {
                 show(session, &name)?.rows.unwrap_or_default()
             }
             (_, StatementKind::Explain { .. }) => explain::columns(),
-            (Ast::Query(q), _) => {
-                job.with_ctx(true, |ctx| match reads_unmodeled_catalog(job, ctx) {
-                    true => Ok(Relation::default()),
-                    false => run_query(q, ctx),
-                })?
-            }
+            (Ast::Query(q), _) => job.with_ctx(true, |ctx| run_query(q, ctx))?,
             (Ast::Insert(ins), StatementKind::Insert(t)) => {
                 let tables = job.shard.db.read().map_err(storage_error)?;
                 dml::returning_columns(&tables, &t.name, ins.returning.as_ref(), &job.param_types)?
