@@ -1438,7 +1438,13 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
         | "has_column_privilege"
         | "has_sequence_privilege" => Ok(Some(Value::Bool(true))),
         "obj_description" | "col_description" | "shobj_description" => Ok(None),
-        "pg_get_expr" => text(text_arg(0)),
+        "pg_get_expr" => match (text_arg(0), oid_arg(1), args.get(2)) {
+            (Some(e), Some(rel), Some(Some(Value::Bool(true)))) => match tables() {
+                Ok(t) => text(Some(cat::pretty_index_expr(&e, rel, t))),
+                Err(e) => Err(e),
+            },
+            (e, ..) => text(e),
+        },
         "pg_get_userbyid" => text(Some(env.globals.session.user.clone())),
         "pg_encoding_to_char" => text(Some("UTF8".into())),
         // The built-in tablespaces, a shard's only ones, have no location.
@@ -1451,7 +1457,8 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
             }
             (Ok(t), Some(column)) => {
                 let column = column.as_ref().and_then(as_i64).unwrap_or(0);
-                text(oid_arg(0).and_then(|i| cat::index_column_by_oid(i, column, t)))
+                let pretty = matches!(args.get(2), Some(Some(Value::Bool(true))));
+                text(oid_arg(0).and_then(|i| cat::index_column_by_oid(i, column, t, pretty)))
             }
         },
         "pg_get_constraintdef" => match tables() {
