@@ -632,10 +632,19 @@ fn binary(
             arrays::concat(a, b)?
         }
         BinaryOperator::StringConcat => {
-            let (a, b) = functions::unify(a, b)?;
+            // Text meeting a vector is one (`'[1,2]' || v`); meeting
+            // anything else, the other side is shown as text (`'n' || 1`).
+            let vector = |v: &Value| matches!(v, Value::Vector(_) | Value::HalfVec(_));
+            let (a, b) = match vector(&a) || vector(&b) {
+                true => functions::unify(a, b)?,
+                false => (a, b),
+            };
             match functions::vector_arithmetic("||", &a, &b)? {
                 Some(v) => v,
-                None => Value::Text(format!("{}{}", text_of(a), text_of(b))),
+                None => {
+                    let text = |v| coerce::cast(v, oid::TEXT, None, false).map(text_of);
+                    Value::Text(text(a)? + &text(b)?)
+                }
             }
         }
         other => {
@@ -1286,6 +1295,59 @@ pub(super) fn partition_ancestor(rel: Datum, env: &Env) -> Result<Datum, PgError
     }
 }
 
+/// `pg_relation_size(rel [, fork])`, `pg_table_size`, `pg_indexes_size`
+/// and `pg_total_relation_size` of a relation given by OID or name: the
+/// heap bytes a shard holds for its rows and indexes; NULL for an OID no
+/// relation has, as in PostgreSQL.
+fn relation_size(function: &str, args: &[Datum], env: &Env) -> Result<Datum, PgError> {
+    use super::pg_catalog as cat;
+    let tables = env.scope()?.tables();
+    let rel = match args.first() {
+        Some(Some(Value::Text(name))) => {
+            Some(cat::relation_oid(name, tables).ok_or_else(|| {
+                PgError::new("42P01", format!("relation \"{name}\" does not exist"))
+            })?)
+        }
+        Some(Some(v)) => as_i64(v).and_then(|n| u32::try_from(n).ok()),
+        _ => None,
+    };
+    let Some(rel) = rel else {
+        return Ok(None);
+    };
+    let own = cat::relation_bytes(rel, tables);
+    let indexes = || cat::indexes_bytes(rel, tables).unwrap_or(0);
+    let bytes = match function {
+        // Only the main fork holds anything.
+        "pg_relation_size" => match args.get(1) {
+            Some(Some(fork)) if text_of(fork.clone()) != "main" => own.map(|_| 0),
+            _ => own,
+        },
+        "pg_indexes_size" => own.map(|_| indexes()),
+        "pg_total_relation_size" => own.map(|b| b + indexes()),
+        _ => own,
+    };
+    Ok(bytes.map(|b| Value::Int8(i64::try_from(b).unwrap_or(i64::MAX))))
+}
+
+/// `pg_size_pretty(bigint)` as PostgreSQL prints it: bytes below 10 kB,
+/// else the first of kB, MB, GB and TB that shows under 10,240, else PB;
+/// half-rounded.
+fn size_pretty(size: i64) -> String {
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    if size.unsigned_abs() < 10 * 1024 {
+        return format!("{size} bytes");
+    }
+    // In halves of the unit, for the half rounding.
+    let mut halves = size / (1 << 9);
+    for unit in ["kB", "MB", "GB", "TB"] {
+        if halves.unsigned_abs() < 20 * 1024 - 1 {
+            return format!("{} {unit}", half_rounded(halves));
+        }
+        halves /= 1 << 10;
+    }
+    format!("{} PB", half_rounded(halves))
+}
+
 #[derive(Clone, Copy)]
 enum RegKind {
     Class,
@@ -1349,6 +1411,17 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
             Err(e) => Err(e),
         },
         "pg_partition_ancestors" => partition_ancestor(args.first().cloned().flatten(), env),
+        "pg_relation_size" | "pg_table_size" | "pg_indexes_size" | "pg_total_relation_size" => {
+            relation_size(name, args, env)
+        }
+        "pg_size_pretty" => text(
+            args.first()
+                .cloned()
+                .flatten()
+                .as_ref()
+                .and_then(as_i64)
+                .map(size_pretty),
+        ),
         "format_type" => {
             let typmod = match args.get(1) {
                 Some(Some(v)) => as_i64(v).map(|m| m as i32),

@@ -304,6 +304,10 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "pg_advisory_unlock_all"
                     | "pg_sleep" => plain(oid::VOID),
                     "inet_server_port" => plain(oid::INT4),
+                    "pg_relation_size"
+                    | "pg_table_size"
+                    | "pg_indexes_size"
+                    | "pg_total_relation_size" => plain(oid::INT8),
                     "pg_last_xact_replay_timestamp" => plain(oid::TIMESTAMPTZ),
                     "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),
                     "binary_quantize" => plain(oid::BIT),

@@ -1587,6 +1587,47 @@ pub fn relation_oid(name: &str, tables: &Tables) -> Option<u32> {
     None
 }
 
+/// The heap bytes a shard holds for relation `rel`: a table's rows, or an
+/// index's entries; `None` when no relation has that OID.
+pub fn relation_bytes(rel: u32, tables: &Tables) -> Option<usize> {
+    match tables.by_oid(rel) {
+        Some(t) => Some(t.heap_bytes()),
+        None => tables.iter().find_map(|t| index_bytes(t, rel)),
+    }
+}
+
+/// The heap bytes of every index of table `rel` (0 for an index);
+/// `None` when no relation has that OID.
+pub fn indexes_bytes(rel: u32, tables: &Tables) -> Option<usize> {
+    match tables.by_oid(rel) {
+        Some(t) => Some(
+            indexes(t)
+                .iter()
+                .filter_map(|i| index_bytes(t, i.oid))
+                .sum(),
+        ),
+        None => relation_bytes(rel, tables).map(|_| 0),
+    }
+}
+
+/// The heap bytes of `table`'s index `index` (an OID as [`indexes`] gives
+/// them), if it has that index.
+fn index_bytes(table: &Table, index: u32) -> Option<usize> {
+    let def = table.def();
+    if index == PKEY_OID_BASE + def.oid && !def.primary_key.is_empty() {
+        return Some(table.primary_key_bytes());
+    }
+    if let Some(i) =
+        (0..def.constraints.unique.len()).find(|&i| unique_index_oid(def.oid, i) == index)
+    {
+        return Some(table.unique_bytes(i));
+    }
+    let mut secondary = table.indexes().iter();
+    secondary
+        .find(|i| i.def.oid == index)
+        .map(|i| i.memory_bytes())
+}
+
 /// The name `::regclass::text` shows for `rel`, or the number as text.
 pub fn relation_name(rel: u32, tables: &Tables) -> String {
     if let Some((name, _)) = CATALOG_OIDS.iter().find(|(_, id)| *id == rel) {
