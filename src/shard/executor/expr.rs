@@ -106,6 +106,11 @@ pub struct Globals {
     pub advisory_locks: Arc<AdvisoryLocks>,
     /// The statement's cancel signal (an advisory lock's wait stops at it).
     pub cancel: Arc<crate::wire::CancelSignal>,
+    /// When the transaction began (`now()`; µs since 2000): the block's
+    /// start, or the statement's outside a block.
+    pub transaction_start: i64,
+    /// When the statement began (`statement_timestamp()`).
+    pub statement_start: i64,
 }
 
 /// One `set_config(name, value, is_local)` call.
@@ -916,6 +921,19 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                 .session
                 .server_addr
                 .map(|a| Value::Int4(i32::from(a.port()))))
+        }
+        ("now" | "current_timestamp" | "transaction_timestamp", []) => {
+            return Ok(Some(Value::Timestamptz(env.globals.transaction_start)))
+        }
+        ("statement_timestamp", []) => {
+            return Ok(Some(Value::Timestamptz(env.globals.statement_start)))
+        }
+        ("clock_timestamp", []) => {
+            return Ok(Some(Value::Timestamptz(crate::wire::datetime::now())))
+        }
+        ("current_date", []) => {
+            let today = crate::wire::datetime::date_of(env.globals.transaction_start);
+            return Ok(Some(Value::Date(today)));
         }
         ("pg_is_in_recovery", []) => return Ok(Some(Value::Bool(env.globals.standby.is_some()))),
         ("pg_last_wal_receive_lsn", []) => {

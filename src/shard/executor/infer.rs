@@ -308,7 +308,13 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "pg_table_size"
                     | "pg_indexes_size"
                     | "pg_total_relation_size" => plain(oid::INT8),
-                    "pg_last_xact_replay_timestamp" => plain(oid::TIMESTAMPTZ),
+                    "pg_last_xact_replay_timestamp"
+                    | "now"
+                    | "current_timestamp"
+                    | "transaction_timestamp"
+                    | "statement_timestamp"
+                    | "clock_timestamp" => plain(oid::TIMESTAMPTZ),
+                    "current_date" => plain(oid::DATE),
                     "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),
                     "binary_quantize" => plain(oid::BIT),
                     _ => plain(oid::TEXT),
