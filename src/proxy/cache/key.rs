@@ -103,6 +103,8 @@ const READ_ONLY_VOLATILE: &[&str] = &[
     "clock_timestamp",
     "statement_timestamp",
     "transaction_timestamp",
+    "current_timestamp",
+    "current_date",
     "timeofday",
     "gen_random_uuid",
     "current_setting",
@@ -280,6 +282,9 @@ mod tests {
         assert!(writes("SELECT id FROM items WHERE app.touch(id)"));
         assert!(!writes("SELECT now(), random(), count(*) FROM items"));
         assert!(!writes(
+            "SELECT current_timestamp, current_date, id FROM items"
+        ));
+        assert!(!writes(
             "SELECT id FROM items ORDER BY embedding <-> '[1,2]' LIMIT 5"
         ));
     }
@@ -292,6 +297,10 @@ mod tests {
         );
         assert!(check("SELECT count(*), l2_distance(embedding, '[1,2]') FROM items").is_ok());
         assert_eq!(check("SELECT now(), id FROM items"), Err(Bypass::Volatile));
+        assert_eq!(
+            check("SELECT current_date, id FROM items"),
+            Err(Bypass::Volatile)
+        );
         assert_eq!(
             check("SELECT id FROM items ORDER BY random() LIMIT 3"),
             Err(Bypass::Volatile)

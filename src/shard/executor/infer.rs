@@ -94,7 +94,7 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
             Expr::CompoundIdentifier(parts) => match qualified(parts) {
                 Some((q, c)) => env
                     .column(cols, Some(q), c)
-                    .ok_or_else(|| super::expr::undefined_column(&format!("{q}.{c}"))),
+                    .ok_or_else(|| super::expr::undefined_qualified_column(q, c)),
                 None => Err(super::expr::undefined_column(&expr.to_string())),
             },
             Expr::Subquery(q) => match env.subquery(q, cols)?.as_slice() {
@@ -304,7 +304,17 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "pg_advisory_unlock_all"
                     | "pg_sleep" => plain(oid::VOID),
                     "inet_server_port" => plain(oid::INT4),
-                    "pg_last_xact_replay_timestamp" => plain(oid::TIMESTAMPTZ),
+                    "pg_relation_size"
+                    | "pg_table_size"
+                    | "pg_indexes_size"
+                    | "pg_total_relation_size" => plain(oid::INT8),
+                    "pg_last_xact_replay_timestamp"
+                    | "now"
+                    | "current_timestamp"
+                    | "transaction_timestamp"
+                    | "statement_timestamp"
+                    | "clock_timestamp" => plain(oid::TIMESTAMPTZ),
+                    "current_date" => plain(oid::DATE),
                     "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),
                     "binary_quantize" => plain(oid::BIT),
                     _ => plain(oid::TEXT),

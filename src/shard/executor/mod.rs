@@ -10,6 +10,7 @@
 //! other sessions never see part of it; its own queries see them (see
 //! `overlay`), and its UPDATE and DELETE reach the rows it inserted.
 
+mod absent_catalogs;
 mod advisory_locks;
 mod aggregate;
 mod arrays;

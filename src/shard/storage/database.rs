@@ -46,7 +46,7 @@ use super::error::{Result, StorageError};
 use super::identity;
 use super::prepared::{Footprint, PrepareRecord, MAX_GID_BYTES};
 use super::recovery::{recover, RecoveryReport};
-use super::table::IndexData;
+use super::table::TableIndex;
 use super::tables::{Tables, Undo};
 use super::timeline::{Timeline, TIMELINE};
 use super::txn::{Change, Transaction};
@@ -86,7 +86,7 @@ struct Logged<'a> {
 }
 
 impl Logged<'_> {
-    fn apply(&mut self, rec: WalRecord, prebuilt: Option<IndexData>) -> Result<()> {
+    fn apply(&mut self, rec: WalRecord, prebuilt: Option<TableIndex>) -> Result<()> {
         self.undo
             .push(self.tables.apply(&rec, self.progress, prebuilt)?);
         rec.encode(&mut self.frames);
@@ -362,7 +362,7 @@ impl Database {
     fn write(
         &self,
         mut ending: Ending,
-        mut prebuilt: Option<(u64, IndexData)>,
+        mut prebuilt: Option<(u64, TableIndex)>,
         progress: &BuildProgress,
         mode: CommitMode,
     ) -> Result<Lsn> {
@@ -662,7 +662,7 @@ impl Database {
         &self,
         txn: &Transaction,
         progress: &BuildProgress,
-    ) -> Result<Option<(u64, IndexData)>> {
+    ) -> Result<Option<(u64, TableIndex)>> {
         let [Change::CreateIndex { table, index }] = txn.changes() else {
             return Ok(None);
         };
