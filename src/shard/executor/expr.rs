@@ -15,6 +15,7 @@ use super::infer::TypeOf;
 use super::json_ops;
 use super::jsonpath_eval;
 use super::regex_match;
+use super::scalar_functions;
 use super::select::Relation;
 use super::types::cast_target;
 use crate::shard::datum::Datum;
@@ -395,9 +396,20 @@ pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
             compare_op,
             right,
         } => quantified(left, compare_op, right, true, row, env),
-        other => Err(PgError::feature_not_supported(format!(
-            "expression {other} is not supported"
-        ))),
+        other => match scalar_functions::standard_form(other) {
+            Some(form) => {
+                let (name, args) = form?;
+                let values = args
+                    .iter()
+                    .map(|a| eval(a, row, env))
+                    .collect::<Result<Vec<_>, _>>()?;
+                scalar_functions::call(name, &values)
+                    .unwrap_or_else(|| Err(functions::no_matching_function(name, &args, &values)))
+            }
+            None => Err(PgError::feature_not_supported(format!(
+                "expression {other} is not supported"
+            ))),
+        },
     })
 }
 
@@ -1052,6 +1064,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         return r;
     }
     if let Some(r) = functions::plain_function(&name, &args) {
+        return r;
+    }
+    if let Some(r) = scalar_functions::call(&name, &args) {
         return r;
     }
     if args.iter().any(Option::is_none) {
