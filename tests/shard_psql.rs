@@ -35,6 +35,10 @@ const COMMANDS: &[&str] = &[
     "\\dt chi*",
     "\\d nosuch",
     "\\du",
+    "\\db",
+    "\\dRp",
+    "\\dRs",
+    "\\dE",
 ];
 
 /// The schema through the proxy: its tables are sharded, so no foreign key
@@ -58,6 +62,7 @@ const PROXY_COMMANDS: &[&str] = &[
     "\\di (items|child)*",
     "\\d nosuch",
     "\\du",
+    "\\db",
 ];
 
 /// psql's output (stdout, then stderr) for `command` on `port`.
@@ -111,4 +116,44 @@ async fn describe_commands_through_the_proxy_print_what_postgres_prints() {
         .await
         .unwrap();
     compare_with_postgres(proxy.port, "proxy", SHARDED_SCHEMA, PROXY_COMMANDS).await;
+}
+
+/// A catalog relation of objects a shard cannot have (policies, triggers,
+/// publications) has PostgreSQL's columns and, as on a PostgreSQL server
+/// without such objects, no rows; a name no PostgreSQL catalog has is
+/// 42P01 on both; one whose rows are PostgreSQL's own objects (`pg_proc`)
+/// is refused by name rather than answered wrongly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_relations_answer_as_postgres_or_are_refused_by_name() {
+    let shard = Shard::with_schema("psql-catalogs", SCHEMA);
+    let queries = [
+        "SELECT * FROM pg_catalog.pg_policy",
+        "SELECT tgname, tgisinternal FROM pg_trigger WHERE NOT tgisinternal",
+        "SELECT * FROM pg_catalog.pg_publication",
+        "SELECT * FROM pg_statistic_ext",
+        "SELECT spcname, pg_tablespace_location(oid) FROM pg_tablespace ORDER BY 1",
+    ];
+    compare_with_postgres(shard.port, "shard", SCHEMA, &queries).await;
+    let pg = PgServer::start().await;
+    let (ours, theirs) = (shard.connect().await, pg.connect().await.unwrap());
+    for sql in [
+        "SELECT * FROM pg_catalog.pg_nosuch",
+        "SELECT 1 FROM pg_nosuch",
+    ] {
+        let want = theirs.simple_query(sql).await.unwrap_err();
+        let got = ours.simple_query(sql).await.unwrap_err();
+        assert_eq!(got.code(), want.code(), "{sql}: {got}");
+    }
+    let refused = ours
+        .simple_query("SELECT proname FROM pg_proc")
+        .await
+        .unwrap_err();
+    let db = refused.as_db_error().expect("an ErrorResponse");
+    assert_eq!(db.code().code(), "0A000");
+    assert!(db.message().contains("pg_proc"), "{}", db.message());
+    theirs
+        .simple_query("SELECT proname FROM pg_proc")
+        .await
+        .unwrap();
+    shard.stop();
 }

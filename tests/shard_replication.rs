@@ -13,7 +13,10 @@ mod pg_support;
 mod shard_support;
 
 use pg_support::PgServer;
-use shard_support::{answer_line, eventually, fresh_dir, metrics_port, scrape, value, Shard};
+use shard_support::{
+    answer_line, eventually, fresh_dir, metrics_port, scrape, start_standby_on, value,
+    wait_caught_up, Shard,
+};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -23,32 +26,6 @@ const DIM: usize = 8;
 fn start_standby(primary: &Shard, test: &str, name: &str) -> Shard {
     let dir = fresh_dir(&format!("{test}-{name}"));
     start_standby_on(primary, &dir, name)
-}
-
-/// A standby named `name` of `primary` on `dir` (empty or its own).
-fn start_standby_on(primary: &Shard, dir: &Path, name: &str) -> Shard {
-    let config = config_file(dir, name);
-    Shard::start_with(
-        dir,
-        &[
-            "--standby-of",
-            &format!("127.0.0.1:{}", primary.port),
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    )
-}
-
-fn config_file(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.with_extension("yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "metrics_listen: \"127.0.0.1:0\"\nstandby_of:\n  application_name: {name}\n  user: postgres\n"
-        ),
-    )
-    .unwrap();
-    path
 }
 
 fn vector(seed: u64) -> String {
@@ -142,34 +119,6 @@ async fn contents(port: u16) -> Vec<String> {
         }
     }
     out
-}
-
-/// Polls until `standby` has replayed everything `primary` wrote.
-async fn wait_caught_up(primary: &Shard, standby: &Shard) {
-    let p = shard_support_connect(primary.port).await;
-    let target: String = p
-        .query_one("SELECT pg_current_wal_lsn()", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let s = shard_support_connect(standby.port).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let replayed: Option<String> = s
-            .query_one("SELECT pg_last_wal_replay_lsn()", &[])
-            .await
-            .unwrap()
-            .get(0);
-        if replayed.as_deref() == Some(target.as_str()) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "standby on port {} stuck at {replayed:?}, primary at {target}",
-            standby.port
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

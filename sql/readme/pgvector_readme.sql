@@ -80,7 +80,6 @@ SELECT phase, round(100.0 * tuples_done / nullif(tuples_total, 0), 1) AS "%" FRO
 -- # Filtering
 SELECT * FROM items WHERE category_id = 1 ORDER BY embedding <-> '[3,1,2]' LIMIT 5;
 CREATE INDEX ON items (category_id);
--- refused: partial indexes
 CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WHERE (category_id = 1);
 SELECT * FROM items WHERE category_id = 1 ORDER BY embedding <-> '[3,1,2]' LIMIT 5;
 -- # Iterative index scans
@@ -98,7 +97,6 @@ WITH firsts AS (SELECT DISTINCT ON (category_id) category_id, id FROM items ORDE
 RESET hnsw.iterative_scan;
 RESET ivfflat.iterative_scan;
 -- # Half-precision indexing
--- refused: indexes on expressions
 CREATE INDEX ON items USING hnsw ((embedding::halfvec(3)) halfvec_l2_ops);
 SELECT * FROM items ORDER BY embedding::halfvec(3) <-> '[1,2,3]' LIMIT 5;
 -- # Half-precision vectors
@@ -118,7 +116,6 @@ CREATE INDEX ON bitems USING hnsw (embedding bit_hamming_ops);
 CREATE INDEX ON bitems USING hnsw (embedding bit_jaccard_ops);
 DROP TABLE bitems;
 -- # Binary quantization
--- refused: indexes on expressions
 CREATE INDEX ON items USING hnsw ((binary_quantize(embedding)::bit(3)) bit_hamming_ops);
 -- ties
 SELECT * FROM items ORDER BY binary_quantize(embedding)::bit(3) <~> binary_quantize('[1,-2,3]') LIMIT 10;
@@ -139,7 +136,6 @@ DROP TABLE titems;
 -- # Subvectors
 CREATE TABLE vitems (id bigserial PRIMARY KEY, embedding vector(5));
 INSERT INTO vitems (embedding) VALUES ('[1,2,3,4,5]'), ('[5,4,3,2,1]'), ('[1,0,1,0,1]');
--- refused: indexes on expressions
 CREATE INDEX ON vitems USING hnsw ((subvector(embedding, 1, 3)::vector(3)) vector_cosine_ops);
 SELECT * FROM vitems ORDER BY subvector(embedding, 1, 3)::vector(3) <=> subvector('[1,2,3,4,5]'::vector, 1, 3) LIMIT 5;
 SELECT * FROM (SELECT * FROM vitems ORDER BY subvector(embedding, 1, 3)::vector(3) <=> subvector('[1,2,3,4,5]'::vector, 1, 3) LIMIT 20) ORDER BY embedding <=> '[1,2,3,4,5]' LIMIT 5;

@@ -385,3 +385,58 @@ pub fn value(text: &str, name: &str, labels: &[&str]) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no series {name}{labels:?} in\n{text}"))
 }
+
+/// A standby named `name` of `primary` on `dir` (empty or its own).
+pub fn start_standby_on(primary: &Shard, dir: &Path, name: &str) -> Shard {
+    let config = config_file(dir, name);
+    Shard::start_with(
+        dir,
+        &[
+            "--standby-of",
+            &format!("127.0.0.1:{}", primary.port),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    )
+}
+
+/// A shard config naming the standby `name` of a primary (user postgres).
+fn config_file(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.with_extension("yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "metrics_listen: \"127.0.0.1:0\"\nstandby_of:\n  application_name: {name}\n  user: postgres\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Polls until `standby` has replayed everything `primary` wrote.
+pub async fn wait_caught_up(primary: &Shard, standby: &Shard) {
+    let p = primary.connect().await;
+    let target: String = p
+        .query_one("SELECT pg_current_wal_lsn()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let s = standby.connect().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let replayed: Option<String> = s
+            .query_one("SELECT pg_last_wal_replay_lsn()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if replayed.as_deref() == Some(target.as_str()) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "standby on port {} stuck at {replayed:?}, primary at {target}",
+            standby.port
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

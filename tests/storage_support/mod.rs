@@ -128,6 +128,7 @@ pub fn index(name: &str, column: usize, method: IndexMethod) -> IndexDef {
         column,
         method,
         expression: None,
+        predicate: None,
         with: Vec::new(),
     }
 }

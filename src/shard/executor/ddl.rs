@@ -10,6 +10,7 @@ use super::types::{column_type, type_oid, value_typmod};
 use super::{dml, index_expr};
 use super::{storage_error, Outcome};
 use crate::shard::datum::Datum;
+use crate::shard::storage::index_source::IndexSource;
 use crate::shard::storage::{
     ColumnDef, ColumnType, Constraints, ForeignKey, IndexDef, IndexMethod, OnDelete, OnUpdate,
     Tables, Transaction, Unique, IDENTITY_MARK,
@@ -623,11 +624,6 @@ pub fn create_index(
             storage_error(e)
         }
     })?;
-    if ci.predicate.is_some() {
-        return Err(PgError::feature_not_supported(
-            "partial indexes are not supported",
-        ));
-    }
     if ci.unique {
         return Err(PgError::feature_not_supported(
             "unique indexes are not supported",
@@ -659,12 +655,39 @@ pub fn create_index(
     };
     let op_class = col.operator_class.as_ref().map(object_name);
     let opts = with_options(&ci.with)?;
-    let method = match access.as_str() {
-        _ if expression.is_some() && access != "btree" => {
-            return Err(PgError::feature_not_supported(format!(
-                "{access} indexes on expressions are not supported"
-            )))
-        }
+    let ann = matches!(access.as_str(), "hnsw" | "ivfflat");
+    if ci.predicate.is_some() && !ann {
+        return Err(PgError::feature_not_supported(format!(
+            "partial {access} indexes are not supported"
+        )));
+    }
+    if expression.is_some() && !ann && access != "btree" {
+        return Err(PgError::feature_not_supported(format!(
+            "{access} indexes on expressions are not supported"
+        )));
+    }
+    let mut index = IndexDef {
+        oid: 0,
+        name: String::new(),
+        column,
+        method: IndexMethod::BTree,
+        expression: expression.map(index_expr::deparse),
+        predicate: ci.predicate.as_ref().map(index_expr::deparse),
+        with: opts.iter().map(|(name, _)| name.clone()).collect(),
+    };
+    // The type an ANN index's values have: its expression's.
+    let source = match ann {
+        true => IndexSource::of(&index, &def).map_err(storage_error)?,
+        false => None,
+    };
+    let indexed = match source {
+        Some(source) => ColumnDef {
+            ty: source.value_type(),
+            ..def.columns[column].clone()
+        },
+        None => def.columns[column].clone(),
+    };
+    index.method = match access.as_str() {
         "btree" => {
             if op_class.is_some() || !opts.is_empty() {
                 return Err(PgError::feature_not_supported(
@@ -674,9 +697,7 @@ pub fn create_index(
             IndexMethod::BTree
         }
         "gin" => gin_method(&def.columns[column], op_class.as_deref(), &opts)?,
-        "hnsw" | "ivfflat" => {
-            ann_method(&access, &def.columns[column], op_class.as_deref(), &opts)?
-        }
+        "hnsw" | "ivfflat" => ann_method(&access, &indexed, op_class.as_deref(), &opts)?,
         other => {
             return Err(PgError::new(
                 "42704",
@@ -688,8 +709,8 @@ pub fn create_index(
         Some(n) => object_name(n),
         None => {
             let what = match expression {
-                Some(_) => "expr",
-                None => &def.columns[column].name,
+                Some(e) => index_expr::name_part(e).unwrap_or_else(|| "expr".into()),
+                None => def.columns[column].name.clone(),
             };
             free_index_name(tables, txn, &format!("{table}_{what}_idx"))
         }
@@ -706,14 +727,7 @@ pub fn create_index(
     if let Some(e) = expression {
         dml::compute_for_every_row(tables, txn, &def, e, ctx)?;
     }
-    let index = IndexDef {
-        oid: 0,
-        name: name.clone(),
-        column,
-        method,
-        expression: expression.map(index_expr::deparse),
-        with: opts.into_iter().map(|(name, _)| name).collect(),
-    };
+    index.name = name.clone();
     txn.create_index(tables, &table, index)
         .map_err(storage_error)?;
     Ok((Outcome::tag("CREATE INDEX"), name))

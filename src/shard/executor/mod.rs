@@ -10,6 +10,7 @@
 //! other sessions never see part of it; its own queries see them (see
 //! `overlay`), and its UPDATE and DELETE reach the rows it inserted.
 
+mod absent_catalogs;
 mod advisory_locks;
 mod aggregate;
 mod arrays;
@@ -35,6 +36,7 @@ mod prepared_knn;
 mod referential;
 mod regex_match;
 mod replication_views;
+mod scalar_functions;
 mod select;
 mod session;
 mod setop;

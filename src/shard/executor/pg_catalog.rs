@@ -14,7 +14,7 @@ use super::information_schema;
 use super::select::{Column, Relation};
 use crate::shard::datum::Datum;
 use crate::shard::storage::{
-    ColumnDef, ForeignKey, IndexMethod, OnDelete, OnUpdate, Table, Tables,
+    ColumnDef, ColumnType, ForeignKey, IndexMethod, OnDelete, OnUpdate, Table, Tables,
 };
 use crate::wire::types::{self, oid, PgType};
 use crate::wire::{Array, Session, Value};
@@ -61,6 +61,11 @@ const CATALOG_OIDS: &[(&str, u32)] = &[
     ("pg_collation", 3456),
     ("pg_enum", 3501),
     ("pg_range", 3541),
+    ("pg_tablespace", 1213),
+    ("pg_policy", 3256),
+    ("pg_rewrite", 2618),
+    ("pg_publication", 6104),
+    ("pg_statistic_ext", 3381),
 ];
 const IVFFLAT_AM_OID: u32 = 16_401;
 
@@ -207,8 +212,25 @@ fn pg_catalog_relation(name: &str, tables: &Tables, session: &Session) -> Option
             ("seqcycle", oid::BOOL),
         ])
         .done(),
-        _ => return None,
+        "pg_tablespace" => pg_tablespace(),
+        _ => return super::absent_catalogs::relation(name),
     })
+}
+
+/// `pg_tablespace`: PostgreSQL's two built-in tablespaces, the only ones
+/// a shard has.
+fn pg_tablespace() -> Relation {
+    let mut r = Builder::new(&[
+        ("oid", oid::OID),
+        ("spcname", oid::NAME),
+        ("spcowner", oid::OID),
+        ("spcacl", oid::TEXT),
+        ("spcoptions", TEXT_ARRAY),
+    ]);
+    for (id, name) in [(1663, "pg_default"), (1664, "pg_global")] {
+        r.row(vec![o(id), text(name), o(OWNER_OID), None, None]);
+    }
+    r.done()
 }
 
 fn type_category(t: &PgType) -> u8 {
@@ -359,6 +381,11 @@ pub struct IndexInfo {
     pub method: IndexMethod,
     /// The indexed expression (`pg_get_expr` text), for an index on one.
     pub expression: Option<String>,
+    /// A partial index's predicate (`pg_get_expr` text).
+    pub predicate: Option<String>,
+    /// The type of the indexed values (the expression's, for an index on
+    /// one).
+    pub value_type: ColumnType,
     /// The options `WITH (…)` gave.
     pub with: Vec<String>,
 }
@@ -377,6 +404,8 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
         unique: true,
         method: IndexMethod::BTree,
         expression: None,
+        predicate: None,
+        value_type: def.columns[columns[0]].ty,
         with: Vec::new(),
     };
     if !def.primary_key.is_empty() {
@@ -405,6 +434,8 @@ pub fn indexes(table: &Table) -> Vec<IndexInfo> {
         unique: false,
         method: i.def.method,
         expression: i.def.expression.clone(),
+        predicate: i.def.predicate.clone(),
+        value_type: i.value_type(def),
         with: i.def.with.clone(),
     }));
     out
@@ -488,7 +519,10 @@ fn vector_of(elem: u32, items: impl IntoIterator<Item = Value>) -> Datum {
 /// pgvector's for a vector index, PostgreSQL's default btree class of the
 /// column's type otherwise (0 for a type without one here).
 fn index_opclass(table: &Table, index: &IndexInfo, column: usize) -> u32 {
-    let ty = table.def().columns[column].ty;
+    let ty = match index.columns.as_slice() {
+        [_] => index.value_type,
+        _ => table.def().columns[column].ty,
+    };
     let gin = match index.method {
         IndexMethod::Gin { path_ops: true } => Some("jsonb_path_ops"),
         IndexMethod::Gin { path_ops: false } => Some("jsonb_ops"),
@@ -516,13 +550,18 @@ fn index_opclass(table: &Table, index: &IndexInfo, column: usize) -> u32 {
 }
 
 /// `pg_get_indexdef(index, column, pretty)`: the indexed column's name
-/// (empty past the last column, as PostgreSQL answers).
-pub fn index_column_by_oid(index: u32, column: i64, tables: &Tables) -> Option<String> {
+/// or expression (empty past the last column, as PostgreSQL answers).
+pub fn index_column_by_oid(
+    index: u32,
+    column: i64,
+    tables: &Tables,
+    pretty: bool,
+) -> Option<String> {
     for t in tables.iter() {
         if let Some(i) = indexes(t).into_iter().find(|i| i.oid == index) {
             let at = usize::try_from(column).ok()?.checked_sub(1)?;
             return Some(match (&i.expression, i.columns.get(at)) {
-                (Some(e), Some(_)) => e.clone(),
+                (Some(e), Some(_)) => index_key(e, pretty),
                 (None, Some(&c)) => t.def().columns[c].name.clone(),
                 (_, None) => String::new(),
             });
@@ -531,30 +570,63 @@ pub fn index_column_by_oid(index: u32, column: i64, tables: &Tables) -> Option<S
     None
 }
 
-/// `CREATE [UNIQUE] INDEX …` as `pg_get_indexdef` prints it.
-pub fn index_definition(table: &Table, index: &IndexInfo) -> String {
+/// `pg_get_expr(text, relation, true)` of an index's expression or
+/// predicate of `relation`: printed pretty; any other text (a column
+/// default) as it is kept.
+pub fn pretty_index_expr(text: &str, relation: u32, tables: &Tables) -> String {
+    let is_index_text = tables.by_oid(relation).is_some_and(|t| {
+        t.indexes().iter().any(|i| {
+            i.def.expression.as_deref() == Some(text) || i.def.predicate.as_deref() == Some(text)
+        })
+    });
+    match is_index_text {
+        true => shown_expr(text, true).0,
+        false => text.to_string(),
+    }
+}
+
+/// An index expression as an index's key list shows it: a function call
+/// alone, anything else in parentheses.
+fn index_key(text: &str, pretty: bool) -> String {
+    match shown_expr(text, pretty) {
+        (text, true) => text,
+        (text, false) => format!("({text})"),
+    }
+}
+
+/// An index expression or predicate stored in `pg_get_expr` form, as
+/// `pg_get_expr(…, pretty)` prints it.
+fn shown_expr(text: &str, pretty: bool) -> (String, bool) {
+    match super::ddl::parse_expr(text) {
+        Ok(e) => (
+            match pretty {
+                true => super::index_expr::deparse_pretty(&e),
+                false => text.to_string(),
+            },
+            super::index_expr::looks_like_function(&e),
+        ),
+        Err(_) => (text.to_string(), false),
+    }
+}
+
+/// `CREATE [UNIQUE] INDEX …` as `pg_get_indexdef(index, 0, pretty)`
+/// prints it.
+pub fn index_definition(table: &Table, index: &IndexInfo, pretty: bool) -> String {
     let def = table.def();
     let keys: Vec<String> = index
         .columns
         .iter()
         .map(|&c| {
-            let column = &def.columns[c];
-            if let Some(e) = &index.expression {
-                // A function call stands alone; anything else in parentheses.
-                return if e.starts_with('(') {
-                    format!("({e})")
-                } else {
-                    e.clone()
-                };
-            }
+            let key = match &index.expression {
+                Some(e) => index_key(e, pretty),
+                None => def.columns[c].name.clone(),
+            };
             // pgvector's operator class is shown unless it is the
             // access method's default for the type.
             let opclass = index_opclass(table, index, c);
             match opclasses().into_iter().find(|o| o.oid == opclass) {
-                Some(o) if o.am != BTREE_AM_OID && !o.default => {
-                    format!("{} {}", column.name, o.name)
-                }
-                _ => column.name.clone(),
+                Some(o) if o.am != BTREE_AM_OID && !o.default => format!("{key} {}", o.name),
+                _ => key,
             }
         })
         .collect();
@@ -567,8 +639,12 @@ pub fn index_definition(table: &Table, index: &IndexInfo) -> String {
     } else {
         format!(" WITH ({})", given.join(", "))
     };
+    let predicate = match &index.predicate {
+        Some(p) => format!(" WHERE {}", shown_expr(p, pretty).0),
+        None => String::new(),
+    };
     format!(
-        "CREATE {}INDEX {} ON public.{} USING {} ({}){options}",
+        "CREATE {}INDEX {} ON public.{} USING {} ({}){options}{predicate}",
         if index.unique { "UNIQUE " } else { "" },
         index.name,
         def.name,
@@ -738,7 +814,7 @@ fn pg_indexes(tables: &Tables) -> Relation {
                 text(&t.def().name),
                 text(&i.name),
                 None,
-                text(&index_definition(t, &i)),
+                text(&index_definition(t, &i, false)),
             ]);
         }
     }
@@ -773,18 +849,20 @@ fn pg_attribute(tables: &Tables) -> Relation {
     ]);
     for t in sorted_tables(tables) {
         let def = t.def();
-        let mut add = |rel: u32, num: usize, c: usize| {
+        // An index's column on an expression is named after it and has its
+        // type, as in PostgreSQL.
+        let mut add = |rel: u32, num: usize, c: usize, name: &str, ty: ColumnType| {
             let col = &def.columns[c];
-            let type_oid = super::types::type_oid(col.ty);
+            let type_oid = super::types::type_oid(ty);
             let len = types::by_oid(type_oid).map_or(-1, |t| t.len);
             let collatable = matches!(type_oid, oid::TEXT | oid::VARCHAR);
             r.row(vec![
                 o(rel),
-                text(&col.name),
+                text(name),
                 o(type_oid),
                 i2(len),
                 i2(num as i16),
-                i4(super::types::typmod(col.ty)),
+                i4(super::types::typmod(ty)),
                 i2(0),
                 b(matches!(len, 1 | 2 | 4 | 8)),
                 ch(b'i'),
@@ -813,12 +891,19 @@ fn pg_attribute(tables: &Tables) -> Relation {
                 ch(0),
             ]);
         };
-        for c in 0..def.columns.len() {
-            add(def.oid, c + 1, c);
+        for (c, col) in def.columns.iter().enumerate() {
+            add(def.oid, c + 1, c, &col.name, col.ty);
         }
         for i in indexes(t) {
             for (n, &c) in i.columns.iter().enumerate() {
-                add(i.oid, n + 1, c);
+                let name = match &i.expression {
+                    Some(e) => super::ddl::parse_expr(e)
+                        .ok()
+                        .and_then(|e| super::index_expr::name_part(&e))
+                        .unwrap_or_else(|| "expr".into()),
+                    None => def.columns[c].name.clone(),
+                };
+                add(i.oid, n + 1, c, &name, i.value_type);
             }
         }
     }
@@ -916,7 +1001,7 @@ fn pg_index(tables: &Tables) -> Relation {
                 ),
                 vector_of(oid::INT2, i.columns.iter().map(|_| Value::Int2(0))),
                 i.expression.as_deref().map(|e| Value::Text(e.to_string())),
-                None,
+                i.predicate.as_deref().map(|p| Value::Text(p.to_string())),
             ]);
         }
     }
@@ -1502,6 +1587,47 @@ pub fn relation_oid(name: &str, tables: &Tables) -> Option<u32> {
     None
 }
 
+/// The heap bytes a shard holds for relation `rel`: a table's rows, or an
+/// index's entries; `None` when no relation has that OID.
+pub fn relation_bytes(rel: u32, tables: &Tables) -> Option<usize> {
+    match tables.by_oid(rel) {
+        Some(t) => Some(t.heap_bytes()),
+        None => tables.iter().find_map(|t| index_bytes(t, rel)),
+    }
+}
+
+/// The heap bytes of every index of table `rel` (0 for an index);
+/// `None` when no relation has that OID.
+pub fn indexes_bytes(rel: u32, tables: &Tables) -> Option<usize> {
+    match tables.by_oid(rel) {
+        Some(t) => Some(
+            indexes(t)
+                .iter()
+                .filter_map(|i| index_bytes(t, i.oid))
+                .sum(),
+        ),
+        None => relation_bytes(rel, tables).map(|_| 0),
+    }
+}
+
+/// The heap bytes of `table`'s index `index` (an OID as [`indexes`] gives
+/// them), if it has that index.
+fn index_bytes(table: &Table, index: u32) -> Option<usize> {
+    let def = table.def();
+    if index == PKEY_OID_BASE + def.oid && !def.primary_key.is_empty() {
+        return Some(table.primary_key_bytes());
+    }
+    if let Some(i) =
+        (0..def.constraints.unique.len()).find(|&i| unique_index_oid(def.oid, i) == index)
+    {
+        return Some(table.unique_bytes(i));
+    }
+    let mut secondary = table.indexes().iter();
+    secondary
+        .find(|i| i.def.oid == index)
+        .map(|i| i.memory_bytes())
+}
+
 /// The name `::regclass::text` shows for `rel`, or the number as text.
 pub fn relation_name(rel: u32, tables: &Tables) -> String {
     if let Some((name, _)) = CATALOG_OIDS.iter().find(|(_, id)| *id == rel) {
@@ -1518,13 +1644,13 @@ pub fn relation_name(rel: u32, tables: &Tables) -> String {
     rel.to_string()
 }
 
-/// `pg_get_indexdef(index)`.
-pub fn index_def_by_oid(index: u32, tables: &Tables) -> Option<String> {
+/// `pg_get_indexdef(index[, 0, pretty])`.
+pub fn index_def_by_oid(index: u32, tables: &Tables, pretty: bool) -> Option<String> {
     tables.iter().find_map(|t| {
         indexes(t)
             .into_iter()
             .find(|i| i.oid == index)
-            .map(|i| index_definition(t, &i))
+            .map(|i| index_definition(t, &i, pretty))
     })
 }
 

@@ -7,7 +7,7 @@
 
 use super::expr::{eval, Env, NoRow};
 use crate::shard::datum::{self, KeyValue};
-use crate::shard::storage::{AnnSearch, IndexData, IndexMethod, Table};
+use crate::shard::storage::{AnnSearch, IndexData, IndexMethod, Table, TableIndex};
 use crate::sql::distance_operator;
 use crate::wire::{PgError, Value};
 use ann::plan::{
@@ -30,8 +30,17 @@ pub struct KnnPlan {
     pub k: usize,
     /// The ANN index whose opclass matches, if any.
     pub index: Option<(String, IndexMethod)>,
-    /// The vector column's name.
+    /// The vector column's name (the expression's text, for a plan on an
+    /// index on an expression).
     pub column_name: String,
+    /// The index is on an expression of the column: only that index can
+    /// serve the plan (an exact answer is the general scan and sort).
+    pub on_expression: bool,
+    /// The index is partial, and the query's WHERE implies its predicate.
+    pub partial: bool,
+    /// The index's predicate implies the query's whole WHERE: rows found
+    /// in the index need no filter (PostgreSQL shows none either).
+    pub filter_implied: bool,
 }
 
 impl KnnPlan {
@@ -98,9 +107,12 @@ fn column_of(expr: &Expr, table: &Table, alias: &str) -> Option<usize> {
     })
 }
 
-/// The KNN plan of a query ordered by `order` with `limit`/`offset`, if
-/// it is one: a single ascending key `col <op> constant` on a vector
-/// column with dimensions, and a LIMIT.
+/// The KNN plan of a query ordered by `order` with `limit`/`offset` and
+/// filtered by `filter`, if it is one: a single ascending key
+/// `col <op> constant` on a vector column with dimensions, or
+/// `expression <op> constant` where an ANN index is on that expression,
+/// and a LIMIT.
+#[allow(clippy::too_many_arguments)]
 pub fn knn_plan(
     order: &[OrderByExpr],
     projection: &[SelectItem],
@@ -108,6 +120,7 @@ pub fn knn_plan(
     offset: usize,
     table: &Table,
     alias: &str,
+    filter: Option<&Expr>,
     env: &Env,
 ) -> Result<Option<KnnPlan>, PgError> {
     let ([key], Some(limit)) = (order, limit) else {
@@ -134,40 +147,185 @@ pub fn knn_plan(
     ) {
         (Some(c), None) => (c, right),
         (None, Some(c)) => (c, left),
+        (None, None) => {
+            return expression_plan(
+                left,
+                right,
+                metric,
+                limit.saturating_add(offset),
+                table,
+                filter,
+                env,
+            )
+        }
         _ => return Ok(None),
     };
     let ty = table.def().columns[column].ty;
     let Some((_, Some(_))) = ty.vector_type() else {
         return Ok(None);
     };
-    let query = match eval(constant, &NoRow, env) {
-        Ok(Some(v)) => v,
-        Ok(None) => return Ok(None),
-        Err(e) if e.code == "42703" => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(query) = query_value(constant, ty, env)? else {
+        return Ok(None);
     };
-    let query = super::coerce::cast(
-        query,
-        super::types::type_oid(ty),
-        super::types::value_typmod(ty),
-        false,
-    )?;
     if table.space(column, metric).is_err() {
         return Ok(None);
     }
+    // A partial index the WHERE implies first: it holds fewer rows.
+    let usable = |i: &&TableIndex| {
+        i.def.column == column
+            && i.def.expression.is_none()
+            && i.def.method.metric() == Some(metric)
+            && i.def
+                .predicate
+                .as_deref()
+                .is_none_or(|p| implies(filter, p))
+    };
     let index = table
         .indexes()
         .iter()
-        .find(|i| i.def.column == column && i.def.method.metric() == Some(metric))
-        .map(|i| (i.def.name.clone(), i.def.method));
+        .filter(usable)
+        .min_by_key(|i| i.def.predicate.is_none());
     let column_name = table.def().columns[column].name.clone();
     Ok(Some(KnnPlan {
         column,
         metric,
         query,
         k: limit.saturating_add(offset),
-        index,
+        partial: index.is_some_and(|i| i.def.predicate.is_some()),
+        filter_implied: index.is_some_and(|i| filter_implied(i, filter)),
+        index: index.map(|i| (i.def.name.clone(), i.def.method)),
         column_name,
+        on_expression: false,
+    }))
+}
+
+/// The query vector: `constant` as a value of the indexed type `ty`;
+/// `None` when it is NULL or reads a column (no KNN plan then).
+fn query_value(
+    constant: &Expr,
+    ty: crate::shard::storage::ColumnType,
+    env: &Env,
+) -> Result<Option<Value>, PgError> {
+    let query = match eval(constant, &NoRow, env) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(None),
+        Err(e) if e.code == "42703" => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    super::coerce::cast(
+        query,
+        super::types::type_oid(ty),
+        super::types::value_typmod(ty),
+        false,
+    )
+    .map(Some)
+}
+
+/// The AND-ed conditions of `e` in `pg_get_expr` form.
+fn condition_texts(e: &Expr) -> Vec<String> {
+    let mut conds = Vec::new();
+    conjuncts(e, &mut conds);
+    conds.into_iter().map(super::index_expr::deparse).collect()
+}
+
+/// [`condition_texts`], each `=` also with its sides swapped.
+fn condition_forms(e: &Expr) -> Vec<String> {
+    let mut conds = Vec::new();
+    conjuncts(e, &mut conds);
+    conds
+        .into_iter()
+        .flat_map(|c| {
+            let swapped = match c {
+                Expr::BinaryOp {
+                    left,
+                    op: BinaryOperator::Eq,
+                    right,
+                } => Some(super::index_expr::deparse(&Expr::BinaryOp {
+                    left: right.clone(),
+                    op: BinaryOperator::Eq,
+                    right: left.clone(),
+                })),
+                _ => None,
+            };
+            std::iter::once(super::index_expr::deparse(c)).chain(swapped)
+        })
+        .collect()
+}
+
+/// True when each AND-ed condition of `needed` is one of `given`'s, as
+/// written or, for `=`, with its sides swapped.
+fn conditions_within(needed: &Expr, given: &Expr) -> bool {
+    let have = condition_forms(given);
+    condition_texts(needed).iter().all(|n| have.contains(n))
+}
+
+/// True when the WHERE `filter` implies the index predicate `predicate`
+/// (`pg_get_expr` text): each of the predicate's conditions is one of the
+/// filter's.
+fn implies(filter: Option<&Expr>, predicate: &str) -> bool {
+    match (filter, super::ddl::parse_expr(predicate)) {
+        (Some(filter), Ok(predicate)) => conditions_within(&predicate, filter),
+        _ => false,
+    }
+}
+
+/// True when partial index `index`'s predicate implies the whole WHERE
+/// `filter`: the rows it holds need no filtering.
+fn filter_implied(index: &TableIndex, filter: Option<&Expr>) -> bool {
+    match (
+        filter,
+        index.def.predicate.as_deref().map(super::ddl::parse_expr),
+    ) {
+        (Some(filter), Some(Ok(predicate))) => conditions_within(filter, &predicate),
+        _ => false,
+    }
+}
+
+/// The plan of `left <op> right` where one side is the expression an ANN
+/// index of `metric` is on (as `pg_get_expr` prints it) and the other a
+/// constant.
+fn expression_plan(
+    left: &Expr,
+    right: &Expr,
+    metric: Metric,
+    k: usize,
+    table: &Table,
+    filter: Option<&Expr>,
+    env: &Env,
+) -> Result<Option<KnnPlan>, PgError> {
+    let (left_text, right_text) = (
+        super::index_expr::deparse(left),
+        super::index_expr::deparse(right),
+    );
+    let found = table.indexes().iter().find_map(|i| {
+        let e = i.def.expression.as_deref()?;
+        let usable = i.def.method.metric() == Some(metric)
+            && i.def
+                .predicate
+                .as_deref()
+                .is_none_or(|p| implies(filter, p));
+        match usable {
+            true if e == left_text => Some((i, right)),
+            true if e == right_text => Some((i, left)),
+            _ => None,
+        }
+    });
+    let Some((index, constant)) = found else {
+        return Ok(None);
+    };
+    let Some(query) = query_value(constant, index.value_type(table.def()), env)? else {
+        return Ok(None);
+    };
+    Ok(Some(KnnPlan {
+        column: index.def.column,
+        metric,
+        query,
+        k,
+        index: Some((index.def.name.clone(), index.def.method)),
+        column_name: index.def.expression.clone().unwrap_or_default(),
+        on_expression: true,
+        partial: index.def.predicate.is_some(),
+        filter_implied: filter_implied(index, filter),
     }))
 }
 
@@ -185,7 +343,9 @@ pub fn choose_access(
     let Some((_, method)) = plan.index.as_ref().filter(|_| !settings.exact) else {
         return KnnAccess::Exact;
     };
-    let Some(f) = filter else {
+    // A partial index holds only rows its predicate, which the WHERE
+    // implies, admits: pgvector's way to filter.
+    let Some(f) = filter.filter(|_| !plan.partial) else {
         return KnnAccess::Index;
     };
     let rows = table.len();

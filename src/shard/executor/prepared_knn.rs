@@ -175,6 +175,7 @@ impl PreparedKnn {
         let Some(KnnPlan {
             column,
             index: Some((index, method)),
+            on_expression: false,
             ..
         }) = knn_plan(
             order,
@@ -183,6 +184,7 @@ impl PreparedKnn {
             offset,
             table,
             &alias,
+            None,
             &ctx.env,
         )
         .ok()?

@@ -434,6 +434,14 @@ fn factor_input<'a>(from: &TableFactor, ctx: &Ctx<'a>) -> Result<Input<'a>, PgEr
                     alias,
                 });
             }
+            if schema.as_deref().is_none_or(|s| s == "pg_catalog")
+                && super::absent_catalogs::unmodeled(&table_name)
+                && ctx.tables.get(&table_name).is_none()
+            {
+                return Err(PgError::feature_not_supported(format!(
+                    "the catalog relation pg_catalog.{table_name} is not available on a pgvshard shard"
+                )));
+            }
             let table = ctx
                 .tables
                 .get(&table_name)
@@ -831,6 +839,7 @@ pub fn is_short_knn(q: &Query, ctx: &Ctx) -> bool {
             offset,
             table,
             &alias,
+            None,
             &ctx.env
         ),
         Ok(Some(KnnPlan {
@@ -1197,11 +1206,13 @@ fn run_select(
                 Ok(true)
             )
         };
-        let f: Option<ann::Filter> = filter.map(|_| &test as ann::Filter);
-        let candidates = d.lookup.as_ref().map(|l| l.slots.as_slice());
         // Like pgvector, rows from an index scan keep the index's order
         // (its distances); the exact path sorts by the ORDER BY expression.
         index_ordered = d.access == KnnAccess::Index;
+        let f: Option<ann::Filter> = filter
+            .filter(|_| !(index_ordered && d.plan.filter_implied))
+            .map(|_| &test as ann::Filter);
+        let candidates = d.lookup.as_ref().map(|l| l.slots.as_slice());
         ctx.plan.saw(if index_ordered {
             QueryPlan::Ann
         } else {
@@ -1320,10 +1331,20 @@ fn knn_decision<'a>(
     let Input::Table { table, alias } = input else {
         return Ok(None);
     };
-    let Some(plan) = knn_plan(order, &s.projection, limit, offset, table, alias, &ctx.env)? else {
+    let filter = s.selection.as_ref();
+    let Some(plan) = knn_plan(
+        order,
+        &s.projection,
+        limit,
+        offset,
+        table,
+        alias,
+        filter,
+        &ctx.env,
+    )?
+    else {
         return Ok(None);
     };
-    let filter = s.selection.as_ref();
     let test = |slot: u32| {
         matches!(
             passes(filter, &RowAt::Table(table, alias, slot), &ctx.eval_env()),
@@ -1339,6 +1360,10 @@ fn knn_decision<'a>(
         lookup.as_ref().map(|l| l.slots.as_slice()),
         ctx.ann,
     );
+    if plan.on_expression && access == KnnAccess::Exact {
+        // Only the general scan and sort computes the expression.
+        return Ok(None);
+    }
     Ok(Some(KnnDecision {
         plan,
         access,

@@ -66,6 +66,7 @@ impl HandlerFactory for ShardFactory {
             sender,
             ann: None,
             planned: HashMap::new(),
+            block_started: 0,
         })
     }
 }
@@ -121,6 +122,8 @@ pub struct ShardSession {
     ann: Option<(u64, AnnSearch)>,
     /// Plans of the session's prepared statements, by statement id.
     planned: HashMap<u64, Planned>,
+    /// When the open transaction block began (`now()` inside it).
+    block_started: i64,
 }
 
 impl Drop for ShardSession {
@@ -273,15 +276,6 @@ impl Job {
     }
 }
 
-/// Now as a timestamptz: microseconds since 2000-01-01 UTC.
-fn pg_now() -> i64 {
-    const UNIX_TO_PG_MICROS: i64 = 946_684_800_000_000;
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    unix - UNIX_TO_PG_MICROS
-}
-
 /// Commits `txn`, then waits for the synchronous standbys. `progress`
 /// is linked to the statement's cancel flag (`cancel`), so an index build
 /// or a wait inside the commit stops at its next check when the statement
@@ -317,7 +311,13 @@ fn sync_level(session: &Session) -> SyncLevel {
 impl ShardSession {
     fn globals(&self, session: &Session) -> Globals {
         let db = &self.shard.db;
+        let statement_start = crate::wire::datetime::now();
         Globals {
+            statement_start,
+            transaction_start: match session.transaction_status() {
+                TransactionStatus::Idle => statement_start,
+                _ => self.block_started,
+            },
             session: session.clone(),
             db: Arc::clone(&self.shard.db),
             set_configs: Arc::default(),
@@ -554,6 +554,7 @@ impl ShardSession {
                 } else {
                     out.session().begin();
                     self.txn = Some(Transaction::new());
+                    self.block_started = crate::wire::datetime::now();
                     Outcome::tag("BEGIN")
                 }
             }
@@ -680,7 +681,7 @@ impl ShardSession {
                     gid,
                     owner: session.user.clone(),
                     database: session.database.clone(),
-                    prepared_at: pg_now(),
+                    prepared_at: crate::wire::datetime::now(),
                     changes: txn.unwrap_or_default().into_changes(),
                 };
                 let progress = BuildProgress::linked_to(cancel.shared_flag());
@@ -873,10 +874,7 @@ fn read(job: &Job) -> Result<Outcome, PgError> {
         };
         let started = Instant::now();
         let result = job
-            .with_ctx(false, |ctx| match reads_unmodeled_catalog(job, ctx) {
-                true => Ok(Relation::default()),
-                false => run_query(q, ctx),
-            })
+            .with_ctx(false, |ctx| run_query(q, ctx))
             .map(Outcome::select);
         job.shard.queries.observe(job.plan.get(), started.elapsed());
         job.shard.queries.add_ann_search_cpu(job.plan.index_cpu());
@@ -975,28 +973,6 @@ fn sample_exactly(
             .ok()
             .map(|rel| rel.rows)
     });
-}
-
-/// Whether the statement reads a catalog relation the shard does not
-/// model (`pg_policy`, `pg_trigger`, `pg_publication`, …: psql's `\d`
-/// reads several). Such a query answers no rows, as on a PostgreSQL
-/// server without such objects.
-fn reads_unmodeled_catalog(job: &Job, ctx: &Ctx) -> bool {
-    if !job.names_catalog {
-        return false;
-    }
-    let mut found = false;
-    let _ = sqlparser::ast::visit_relations(&job.stmt.ast, |name| {
-        let rel = super::select::object_name(name);
-        found |= rel.starts_with("pg_")
-            && !super::srf::is_from_function(&rel)
-            && !ctx.ctes.contains_key(&rel)
-            && ctx.tables.get(&rel).is_none()
-            && super::pg_catalog::relation(None, &rel, ctx.tables, &ctx.env.globals.session)
-                .is_none();
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-    found
 }
 
 fn write(
@@ -1251,12 +1227,7 @@ fn describe(job: &Job) -> Result<Vec<FieldDescription>, PgError> {
                 show(session, &name)?.rows.unwrap_or_default()
             }
             (_, StatementKind::Explain { .. }) => explain::columns(),
-            (Ast::Query(q), _) => {
-                job.with_ctx(true, |ctx| match reads_unmodeled_catalog(job, ctx) {
-                    true => Ok(Relation::default()),
-                    false => run_query(q, ctx),
-                })?
-            }
+            (Ast::Query(q), _) => job.with_ctx(true, |ctx| run_query(q, ctx))?,
             (Ast::Insert(ins), StatementKind::Insert(t)) => {
                 let tables = job.shard.db.read().map_err(storage_error)?;
                 dml::returning_columns(&tables, &t.name, ins.returning.as_ref(), &job.param_types)?

@@ -37,6 +37,7 @@ const SIGNATURES: &[(&str, &[&[u32]])] = &[
     ("format_type", &[&[O, I4]]),
     ("pg_get_userbyid", &[&[O]]),
     ("pg_encoding_to_char", &[&[I4]]),
+    ("pg_tablespace_location", &[&[O]]),
     ("pg_table_is_visible", &[&[O]]),
     ("pg_type_is_visible", &[&[O]]),
     ("pg_function_is_visible", &[&[O]]),

@@ -14,11 +14,6 @@ use crate::wire::types::oid;
 use crate::wire::{PgError, Value};
 use sqlparser::ast::{Expr, FunctionArg, FunctionArgExpr, TableAlias};
 
-/// Whether `name` is a function [`function_relation`] reads in FROM.
-pub fn is_from_function(name: &str) -> bool {
-    matches!(name, "generate_series" | "unnest" | "pg_control_checkpoint")
-}
-
 /// The rows of set-returning function `name` called with `args`, its
 /// columns named as PostgreSQL names them; the relation's alias second.
 pub fn function_relation(
@@ -44,6 +39,7 @@ pub fn function_relation(
         ("generate_series", [start, stop]) => series(start, stop, None, ctx)?,
         ("generate_series", [start, stop, step]) => series(start, stop, Some(step), ctx)?,
         ("unnest", [array]) => unnest(array, ctx)?,
+        ("pg_partition_ancestors", [rel]) => partition_ancestors(rel, ctx)?,
         _ => {
             return Err(PgError::feature_not_supported(format!(
                 "function {name} with {} arguments in FROM is not supported",
@@ -156,6 +152,18 @@ fn named(
         })
         .collect();
     Ok((Relation { columns, rows }, relation.to_string()))
+}
+
+/// `FROM pg_partition_ancestors(rel)`: the relation itself, as the
+/// scalar call answers.
+fn partition_ancestors(rel: &Expr, ctx: &Ctx) -> Result<(TypeOf, Vec<Datum>), PgError> {
+    let ty = (oid::REGCLASS, -1);
+    if ctx.dry {
+        return Ok((ty, Vec::new()));
+    }
+    let env = ctx.eval_env();
+    let ancestor = super::expr::partition_ancestor(eval(rel, &NoRow, &env)?, &env)?;
+    Ok((ty, ancestor.into_iter().map(Some).collect()))
 }
 
 /// No columns: a function's arguments in FROM see no row.

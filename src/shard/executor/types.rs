@@ -20,7 +20,7 @@ pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
     }
     check_typmod(dt)?;
     if let Some(cast) = vector_cast(dt) {
-        return Ok((vector_column(cast.ty, cast.typmod), false));
+        return Ok((ColumnType::of_vector(cast.ty, cast.typmod), false));
     }
     Ok(match dt {
         DataType::Bool | DataType::Boolean => (ColumnType::Bool, false),
@@ -132,15 +132,6 @@ pub fn array_column(elem: ColumnType) -> ColumnType {
 /// 42704 `type "x" does not exist`.
 pub fn undefined_type(name: &str) -> PgError {
     PgError::new("42704", format!("type \"{name}\" does not exist"))
-}
-
-fn vector_column(ty: VectorType, typmod: Option<u32>) -> ColumnType {
-    match ty {
-        VectorType::Vector => ColumnType::Vector(typmod),
-        VectorType::HalfVec => ColumnType::HalfVec(typmod),
-        VectorType::SparseVec => ColumnType::SparseVec(typmod),
-        VectorType::Bit => ColumnType::Bit(typmod),
-    }
 }
 
 /// The type OID a column of `ty` is described with.

@@ -154,6 +154,16 @@ impl ColumnType {
         })
     }
 
+    /// The column type of pgvector type `ty` with typmod `typmod`.
+    pub fn of_vector(ty: ann::VectorType, typmod: Option<u32>) -> ColumnType {
+        match ty {
+            ann::VectorType::Vector => ColumnType::Vector(typmod),
+            ann::VectorType::HalfVec => ColumnType::HalfVec(typmod),
+            ann::VectorType::SparseVec => ColumnType::SparseVec(typmod),
+            ann::VectorType::Bit => ColumnType::Bit(typmod),
+        }
+    }
+
     /// The pgvector type of a vector column with its dimensions, if it is one.
     pub fn vector_type(self) -> Option<(ann::VectorType, Option<u32>)> {
         Some(match self {
@@ -530,7 +540,7 @@ impl IndexMethod {
     }
 }
 
-/// A secondary index on one column, or a btree index on an expression.
+/// A secondary index on one column or an expression, maybe partial.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexDef {
     /// Storage's id for the index (names its checkpoint file).
@@ -542,11 +552,15 @@ pub struct IndexDef {
     pub column: usize,
     /// Index method and its options.
     pub method: IndexMethod,
-    /// A btree index's expression, as SQL text in PostgreSQL's
-    /// `pg_get_expr` form. Storage keeps no entries for it: the executor
-    /// computes it for every row written (refusing a row it fails on, as
-    /// PostgreSQL does) and filters on it by scanning.
+    /// The indexed expression, as SQL text in PostgreSQL's `pg_get_expr`
+    /// form. The executor computes it for every row written (refusing a
+    /// row it fails on, as PostgreSQL does). A btree index keeps no
+    /// entries for it (queries filter on it by scanning); an ANN index
+    /// holds its values (see [`super::index_source`]).
     pub expression: Option<String>,
+    /// A partial ANN index's predicate (`WHERE …`), as SQL text in
+    /// `pg_get_expr` form: only rows meeting it are indexed.
+    pub predicate: Option<String>,
     /// The names of the options `WITH (…)` gave, in order: what
     /// `pg_class.reloptions` and `pg_get_indexdef` show (the others take
     /// their defaults, which PostgreSQL does not show).

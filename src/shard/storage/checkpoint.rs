@@ -31,7 +31,7 @@
 use super::error::{Result, StorageError};
 use super::prepared::PrepareRecord;
 use super::row_codec::{ByteReader, ByteWriter, Decoded};
-use super::table::{IndexData, Table, TableIndex};
+use super::table::{IndexData, Table};
 use super::tables::{Tables, Undo};
 use super::wal::record::WalRecord;
 use super::wal::{writer::sync_dir, Lsn};
@@ -211,15 +211,14 @@ pub fn load(data: &Path) -> Result<Loaded> {
         let mut table = load_rows(&rows_file(&dir, def.oid), def)?;
         for idef in indexes {
             if Tables::is_ann(idef.method) {
-                let column = table.def().columns.get(idef.column).ok_or_else(|| {
-                    StorageError::corrupted(&path, "an index is on a column that does not exist")
-                })?;
-                let dim = column.ty.vector_type().and_then(|(_, n)| n).unwrap_or(0);
-                let ann = AnnIndex::load(idef.method, dim as usize, &index_file(&dir, idef.oid))?;
-                table.attach_index(TableIndex {
-                    def: idef,
-                    data: IndexData::Ann(ann),
-                });
+                if table.def().columns.get(idef.column).is_none() {
+                    return Err(StorageError::corrupted(
+                        &path,
+                        "an index is on a column that does not exist",
+                    ));
+                }
+                let (method, file) = (idef.method, index_file(&dir, idef.oid));
+                table.attach_loaded_ann(idef, |dim| AnnIndex::load(method, dim, &file))?;
                 loaded.indexes_loaded += 1;
             } else {
                 table.create_index(idef, &BuildProgress::new())?;

@@ -26,6 +26,7 @@ pub mod columns;
 pub mod database;
 pub mod error;
 pub mod identity;
+pub mod index_source;
 pub mod prepared;
 pub mod recovery;
 pub mod row_codec;

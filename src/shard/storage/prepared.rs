@@ -358,6 +358,7 @@ mod tests {
                         column: 0,
                         method: IndexMethod::BTree,
                         expression: None,
+                        predicate: None,
                         with: Vec::new(),
                     },
                 },

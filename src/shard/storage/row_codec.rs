@@ -17,6 +17,9 @@
 //!   0 btree | 3 btree on an expression: str expression
 //!   4 ivfflat u8 metric, u32 lists, names | 5 hnsw u8 metric, u32 m,
 //!   u32 ef_construction, names (1, 2: the same without names, older)
+//!   | 7, 8: as 4, 5, then opt expression, opt predicate (an ANN index on
+//!   an expression or partial)
+//! opt    := u8 0 | u8 1, str
 //! names  := u32 count, count × str
 //! row    := u32 value count, values
 //! ```
@@ -285,6 +288,7 @@ impl ByteWriter {
         self.u32(i.oid);
         self.str(&i.name);
         self.u32(i.column as u32);
+        let derived = i.expression.is_some() || i.predicate.is_some();
         match (i.method, &i.expression) {
             (IndexMethod::BTree, Some(e)) => {
                 self.u8(3);
@@ -296,7 +300,7 @@ impl ByteWriter {
                 self.u8(u8::from(path_ops));
             }
             (IndexMethod::IvfFlat { metric, lists }, _) => {
-                self.u8(4);
+                self.u8(if derived { 7 } else { 4 });
                 self.u8(metric.tag());
                 self.u32(lists);
                 self.names(&i.with);
@@ -309,12 +313,26 @@ impl ByteWriter {
                 },
                 _,
             ) => {
-                self.u8(5);
+                self.u8(if derived { 8 } else { 5 });
                 self.u8(metric.tag());
                 self.u32(m);
                 self.u32(ef_construction);
                 self.names(&i.with);
             }
+        }
+        if derived && i.method.metric().is_some() {
+            self.opt_str(i.expression.as_deref());
+            self.opt_str(i.predicate.as_deref());
+        }
+    }
+
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => {
+                self.u8(1);
+                self.str(s);
+            }
+            None => self.u8(0),
         }
     }
 
@@ -615,11 +633,11 @@ impl<'a> ByteReader<'a> {
                 expression = Some(self.str()?);
                 IndexMethod::BTree
             }
-            1 | 4 => IndexMethod::IvfFlat {
+            1 | 4 | 7 => IndexMethod::IvfFlat {
                 metric: self.metric()?,
                 lists: self.u32()?,
             },
-            2 | 5 => IndexMethod::Hnsw {
+            2 | 5 | 8 => IndexMethod::Hnsw {
                 metric: self.metric()?,
                 m: self.u32()?,
                 ef_construction: self.u32()?,
@@ -634,20 +652,34 @@ impl<'a> ByteReader<'a> {
         let with = match tag {
             1 => vec!["lists".to_string()],
             2 => vec!["m".to_string(), "ef_construction".to_string()],
-            4 | 5 => {
+            4 | 5 | 7 | 8 => {
                 let n = self.count(4)?;
                 (0..n).map(|_| self.str()).collect::<Decoded<_>>()?
             }
             _ => Vec::new(),
         };
+        let mut predicate = None;
+        if matches!(tag, 7 | 8) {
+            expression = self.opt_str()?;
+            predicate = self.opt_str()?;
+        }
         Ok(IndexDef {
             oid,
             name,
             column,
             method,
             expression,
+            predicate,
             with,
         })
+    }
+
+    fn opt_str(&mut self) -> Decoded<Option<String>> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => Ok(Some(self.str()?)),
+            t => Err(malformed(format!("bad optional-string tag {t}"))),
+        }
     }
 }
 
@@ -759,6 +791,7 @@ mod tests {
                 lists: 10,
             },
             expression: None,
+            predicate: None,
             with: vec!["lists".into()],
         };
         let h = IndexDef {
@@ -771,7 +804,21 @@ mod tests {
                 ef_construction: 32,
             },
             expression: None,
+            predicate: None,
             with: vec!["ef_construction".into()],
+        };
+        let partial = IndexDef {
+            oid: 12,
+            name: "items_expr_idx1".into(),
+            column: 1,
+            method: IndexMethod::Hnsw {
+                metric: Metric::L2,
+                m: 16,
+                ef_construction: 64,
+            },
+            expression: Some("(embedding)::halfvec(3)".into()),
+            predicate: Some("(id > 1)".into()),
+            with: Vec::new(),
         };
         let e = IndexDef {
             oid: 11,
@@ -779,6 +826,7 @@ mod tests {
             column: 0,
             method: IndexMethod::BTree,
             expression: Some("(id + 1)".into()),
+            predicate: None,
             with: Vec::new(),
         };
         let mut w = ByteWriter::default();
@@ -786,11 +834,13 @@ mod tests {
         w.index_def(&i);
         w.index_def(&h);
         w.index_def(&e);
+        w.index_def(&partial);
         let mut r = ByteReader::new(&w.buf);
         assert_eq!(r.table_def().unwrap(), t);
         assert_eq!(r.index_def().unwrap(), i);
         assert_eq!(r.index_def().unwrap(), h);
         assert_eq!(r.index_def().unwrap(), e);
+        assert_eq!(r.index_def().unwrap(), partial);
         r.finish().unwrap();
     }
 }

@@ -17,6 +17,7 @@ use super::ann_index::{AnnIndex, AnnSearch};
 use super::catalog::{key_of_columns, ColumnDef, IndexDef, IndexMethod, TableDef};
 use super::columns::ColumnStore;
 use super::error::{Result, StorageError};
+use super::index_source::IndexSource;
 use super::space::ColumnSpace;
 use crate::shard::datum::{self, Datum, KeyValue};
 use ann::{BuildProgress, Filter, Neighbor};
@@ -51,6 +52,80 @@ pub struct TableIndex {
     pub def: IndexDef,
     /// The entries.
     pub data: IndexData,
+    /// An ANN index on an expression or with a predicate: what it reads.
+    derived: Option<Derived>,
+}
+
+/// What an ANN index on an expression or with a predicate reads, and the
+/// expression's value for each indexed slot (its vectors live here, not in
+/// the table's columns; a partial index on a column reads the column).
+#[derive(Debug)]
+struct Derived {
+    source: IndexSource,
+    values: Option<ColumnStore>,
+}
+
+impl TableIndex {
+    /// The type of the values the index holds: its expression's (for an
+    /// ANN index on one), else the column's.
+    pub fn value_type(&self, table: &TableDef) -> super::catalog::ColumnType {
+        match &self.derived {
+            Some(d) => d.source.value_type(),
+            None => table.columns[self.def.column].ty,
+        }
+    }
+
+    /// Heap bytes held by the entries (and an expression index's values).
+    pub fn memory_bytes(&self) -> usize {
+        let entries = match &self.data {
+            IndexData::BTree(set) => set.len() * std::mem::size_of::<(KeyValue, u32)>(),
+            IndexData::Ann(ann) => ann.memory_bytes(),
+            IndexData::Expression => 0,
+        };
+        let values = self.derived.as_ref().and_then(|d| d.values.as_ref());
+        entries + values.map_or(0, ColumnStore::memory_bytes)
+    }
+
+    /// True when a change of the columns flagged in `changed` may change
+    /// the index's entry for a row.
+    fn reads_changed(&self, changed: &[bool]) -> bool {
+        match &self.derived {
+            Some(d) => d.source.reads_any(changed),
+            None => changed[self.def.column],
+        }
+    }
+
+    /// The vectors the index is over: its expression's values, or the
+    /// column's.
+    fn store<'a>(&'a self, columns: &'a [ColumnStore]) -> &'a ColumnStore {
+        indexed_store(&self.def, &self.derived, columns)
+    }
+}
+
+fn indexed_store<'a>(
+    def: &IndexDef,
+    derived: &'a Option<Derived>,
+    columns: &'a [ColumnStore],
+) -> &'a ColumnStore {
+    match derived.as_ref().and_then(|d| d.values.as_ref()) {
+        Some(values) => values,
+        None => &columns[def.column],
+    }
+}
+
+/// Inserts (`add`) or deletes `slot` in the ANN index of a derived index.
+fn change_derived(index: &mut TableIndex, columns: &[ColumnStore], slot: u32, add: bool) {
+    let TableIndex { def, data, derived } = index;
+    let (IndexData::Ann(ann), Some(metric)) = (data, def.method.metric()) else {
+        return;
+    };
+    if let Ok(space) = ColumnSpace::new(indexed_store(def, derived, columns), metric) {
+        if add {
+            ann.insert(&space, slot);
+        } else {
+            ann.delete(&space, slot);
+        }
+    }
 }
 
 /// A table's rows and indexes.
@@ -65,6 +140,45 @@ pub struct Table {
     /// One map per UNIQUE constraint, from its non-NULL keys to slots.
     uniques: Vec<HashMap<Vec<KeyValue>, u32>>,
     indexes: Vec<TableIndex>,
+}
+
+/// Heap bytes of a key map: its table and the keys' values.
+fn key_map_bytes(map: &HashMap<Vec<KeyValue>, u32>) -> usize {
+    let slots = map.capacity() * (std::mem::size_of::<(Vec<KeyValue>, u32)>() + 1);
+    let keys: usize = map.keys().map(|k| k.capacity()).sum();
+    slots + keys * std::mem::size_of::<KeyValue>()
+}
+
+/// Adds `row` at `slot` to `index` (its columns already stored).
+fn index_row(index: &mut TableIndex, columns: &[ColumnStore], slot: u32, row: &[Datum]) {
+    let Some(derived) = &mut index.derived else {
+        return index_value(index, columns, slot, &row[index.def.column]);
+    };
+    let Some(value) = derived.source.value(row, index.def.column) else {
+        return;
+    };
+    if let Some(values) = &mut derived.values {
+        values.set(slot, &Some(value));
+    }
+    change_derived(index, columns, slot, true);
+}
+
+/// Removes `row` at `slot` from `index` (its columns still stored).
+fn unindex_row(index: &mut TableIndex, columns: &[ColumnStore], slot: u32, row: &[Datum]) {
+    let Some(derived) = &index.derived else {
+        return unindex_value(index, columns, slot, &row[index.def.column]);
+    };
+    let indexed = match &derived.values {
+        Some(values) => !values.is_null(slot),
+        None => derived.source.value(row, index.def.column).is_some(),
+    };
+    if !indexed {
+        return;
+    }
+    change_derived(index, columns, slot, false);
+    if let Some(values) = index.derived.as_mut().and_then(|d| d.values.as_mut()) {
+        values.set(slot, &None);
+    }
 }
 
 fn index_value(index: &mut TableIndex, columns: &[ColumnStore], slot: u32, value: &Datum) {
@@ -244,6 +358,27 @@ impl Table {
         }
     }
 
+    /// Heap bytes held by the rows: column stores and row versions (what
+    /// `pg_table_size` reports for the table).
+    pub fn heap_bytes(&self) -> usize {
+        self.columns
+            .iter()
+            .map(ColumnStore::memory_bytes)
+            .sum::<usize>()
+            + self.versions.capacity() * std::mem::size_of::<u64>()
+            + self.free.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// Heap bytes held by the primary key's map (none: 0).
+    pub fn primary_key_bytes(&self) -> usize {
+        key_map_bytes(&self.pkey)
+    }
+
+    /// Heap bytes held by the map of UNIQUE constraint `i`.
+    pub fn unique_bytes(&self, i: usize) -> usize {
+        self.uniques.get(i).map_or(0, key_map_bytes)
+    }
+
     /// The secondary indexes.
     pub fn indexes(&self) -> &[TableIndex] {
         &self.indexes
@@ -318,7 +453,7 @@ impl Table {
                 format!("\"{name}\" is not an ANN index"),
             ));
         };
-        let space = self.space(index.def.column, metric)?;
+        let space = ColumnSpace::new(index.store(&self.columns), metric)?;
         let q = space.query(query)?;
         Ok(ann.search(&space, &q, k, settings, filter))
     }
@@ -362,7 +497,7 @@ impl Table {
         }
         self.set_uniques(unique_keys, Some(slot));
         for index in &mut self.indexes {
-            index_value(index, &self.columns, slot, &row[index.def.column]);
+            index_row(index, &self.columns, slot, row);
         }
         self.rows += 1;
         Ok(())
@@ -381,7 +516,7 @@ impl Table {
     pub(crate) fn remove(&mut self, slot: u32) -> Result<Vec<Datum>> {
         let row = self.live_row(slot)?;
         for index in &mut self.indexes {
-            unindex_value(index, &self.columns, slot, &row[index.def.column]);
+            unindex_row(index, &self.columns, slot, &row);
         }
         if let Some(key) = self.def.key_of(&row) {
             self.pkey.remove(&key);
@@ -412,8 +547,8 @@ impl Table {
         self.check_uniques(&new_uniques, slot)?;
         let changed: Vec<bool> = old.iter().zip(row).map(|(a, b)| a != b).collect();
         for index in &mut self.indexes {
-            if changed[index.def.column] {
-                unindex_value(index, &self.columns, slot, &old[index.def.column]);
+            if index.reads_changed(&changed) {
+                unindex_row(index, &self.columns, slot, &old);
             }
         }
         for (i, store) in self.columns.iter_mut().enumerate() {
@@ -422,8 +557,8 @@ impl Table {
             }
         }
         for index in &mut self.indexes {
-            if changed[index.def.column] {
-                index_value(index, &self.columns, slot, &row[index.def.column]);
+            if index.reads_changed(&changed) {
+                index_row(index, &self.columns, slot, row);
             }
         }
         if let Some(k) = old_key {
@@ -463,27 +598,72 @@ impl Table {
 
     /// Builds and adds the index `def` over the current rows.
     pub(crate) fn create_index(&mut self, def: IndexDef, progress: &BuildProgress) -> Result<()> {
-        let data = self.build_index(&def, progress)?;
-        self.indexes.push(TableIndex { def, data });
+        let index = self.build_index(&def, progress)?;
+        self.indexes.push(index);
         Ok(())
     }
 
-    /// Builds the contents of index `def` over the current rows.
+    /// Builds index `def` over the current rows.
     pub(crate) fn build_index(
         &self,
         def: &IndexDef,
         progress: &BuildProgress,
-    ) -> Result<IndexData> {
+    ) -> Result<TableIndex> {
+        let (data, derived) = self.build_index_data(def, progress)?;
+        Ok(TableIndex {
+            def: def.clone(),
+            data,
+            derived,
+        })
+    }
+
+    /// What an ANN index `def` on an expression or with a predicate
+    /// reads, with its values over the current rows, and the slots it
+    /// holds; `None` for any other index.
+    fn derive(&self, def: &IndexDef) -> Result<Option<(Derived, Vec<u32>)>> {
+        if def.method.metric().is_none() {
+            return Ok(None);
+        }
+        let Some(source) = IndexSource::of(def, &self.def)? else {
+            return Ok(None);
+        };
+        let mut values = source
+            .is_expression()
+            .then(|| ColumnStore::for_type(source.value_type()));
+        let mut slots = Vec::new();
+        for slot in self.live_slots() {
+            let row: Vec<Datum> = self.columns.iter().map(|c| c.get(slot)).collect();
+            if let Some(v) = source.value(&row, def.column) {
+                if let Some(values) = &mut values {
+                    values.set(slot, &Some(v));
+                }
+                slots.push(slot);
+            }
+        }
+        Ok(Some((Derived { source, values }, slots)))
+    }
+
+    fn build_index_data(
+        &self,
+        def: &IndexDef,
+        progress: &BuildProgress,
+    ) -> Result<(IndexData, Option<Derived>)> {
         let column = self.def.columns.get(def.column).ok_or_else(|| {
             StorageError::new("42703", format!("column {} does not exist", def.column))
         })?;
+        if let Some((derived, slots)) = self.derive(def)? {
+            let ty = derived.source.value_type();
+            let store = derived.values.as_ref().unwrap_or(&self.columns[def.column]);
+            let ann = self.build_ann(def, ty, store, &slots, progress)?;
+            return Ok((IndexData::Ann(ann), Some(derived)));
+        }
         if def.expression.is_some() {
-            return Ok(IndexData::Expression);
+            return Ok((IndexData::Expression, None));
         }
         let store = &self.columns[def.column];
         let slots: Vec<u32> = self.live_slots().filter(|&s| !store.is_null(s)).collect();
-        match def.method {
-            IndexMethod::Gin { .. } => Ok(IndexData::Expression),
+        let data = match def.method {
+            IndexMethod::Gin { .. } => IndexData::Expression,
             IndexMethod::BTree => {
                 if column.ty.vector_type().is_some() {
                     return Err(StorageError::unsupported(format!(
@@ -496,35 +676,83 @@ impl Table {
                     .iter()
                     .filter_map(|&s| datum::key(&store.get(s)).map(|k| (k, s)))
                     .collect();
-                Ok(IndexData::BTree(set))
+                IndexData::BTree(set)
             }
-            IndexMethod::IvfFlat { metric, .. } | IndexMethod::Hnsw { metric, .. } => {
-                let (ty, dims) = column.ty.vector_type().ok_or_else(|| {
-                    StorageError::new(
-                        "42704",
-                        format!(
-                            "data type {} has no default operator class for access method \"{}\"",
-                            column.ty.sql_name(),
-                            def.method.name()
-                        ),
-                    )
-                })?;
-                let kind = match def.method {
-                    IndexMethod::Hnsw { .. } => ann::types::IndexKind::Hnsw,
-                    _ => ann::types::IndexKind::IvfFlat,
-                };
-                ann::types::check_index_dims(kind, ty, dims.map(|d| d as usize))?;
-                let space = ColumnSpace::new(store, metric)?;
-                Ok(IndexData::Ann(AnnIndex::build(
-                    def.method, &space, &slots, progress,
-                )?))
+            IndexMethod::IvfFlat { .. } | IndexMethod::Hnsw { .. } => {
+                IndexData::Ann(self.build_ann(def, column.ty, store, &slots, progress)?)
             }
-        }
+        };
+        Ok((data, None))
     }
 
-    /// Adds an index whose contents were loaded from a checkpoint.
+    /// The number of dimensions of the vectors of type `ty` an ANN index
+    /// `def` is over, checked against the method's limits.
+    fn ann_dims(def: &IndexDef, ty: super::catalog::ColumnType) -> Result<usize> {
+        let (vt, dims) = ty.vector_type().ok_or_else(|| {
+            StorageError::new(
+                "42704",
+                format!(
+                    "data type {} has no default operator class for access method \"{}\"",
+                    ty.sql_name(),
+                    def.method.name()
+                ),
+            )
+        })?;
+        let kind = match def.method {
+            IndexMethod::Hnsw { .. } => ann::types::IndexKind::Hnsw,
+            _ => ann::types::IndexKind::IvfFlat,
+        };
+        let dims = dims.map(|d| d as usize);
+        ann::types::check_index_dims(kind, vt, dims)?;
+        Ok(dims.unwrap_or(0))
+    }
+
+    fn build_ann(
+        &self,
+        def: &IndexDef,
+        ty: super::catalog::ColumnType,
+        store: &ColumnStore,
+        slots: &[u32],
+        progress: &BuildProgress,
+    ) -> Result<AnnIndex> {
+        Self::ann_dims(def, ty)?;
+        let metric = def
+            .method
+            .metric()
+            .ok_or_else(|| StorageError::new("XX000", "an ANN index without a metric"))?;
+        let space = ColumnSpace::new(store, metric)?;
+        AnnIndex::build(def.method, &space, slots, progress)
+    }
+
+    /// Adds an index built by [`Table::build_index`] over the current rows.
     pub(crate) fn attach_index(&mut self, index: TableIndex) {
         self.indexes.push(index);
+    }
+
+    /// Adds ANN index `def` whose graph `load` reads from a checkpoint,
+    /// given the number of dimensions it must have; an expression index's
+    /// values are computed again from the rows.
+    pub(crate) fn attach_loaded_ann(
+        &mut self,
+        def: IndexDef,
+        load: impl FnOnce(usize) -> Result<AnnIndex>,
+    ) -> Result<()> {
+        let derived = self.derive(&def)?.map(|(d, _)| d);
+        let ty = match &derived {
+            Some(d) => d.source.value_type(),
+            None => {
+                self.def
+                    .columns
+                    .get(def.column)
+                    .ok_or_else(|| {
+                        StorageError::new("42703", format!("column {} does not exist", def.column))
+                    })?
+                    .ty
+            }
+        };
+        let data = IndexData::Ann(load(Self::ann_dims(&def, ty)?)?);
+        self.indexes.push(TableIndex { def, data, derived });
+        Ok(())
     }
 
     /// Removes the index with `oid`, returning its position and contents.

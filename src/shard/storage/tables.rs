@@ -6,7 +6,7 @@
 use super::catalog::IndexMethod;
 use super::error::{Result, StorageError};
 use super::prepared::{Footprint, Prepared};
-use super::table::{IndexData, Table, TableIndex};
+use super::table::{Table, TableIndex};
 use super::wal::record::WalRecord;
 use crate::shard::datum::Datum;
 use ann::BuildProgress;
@@ -199,7 +199,7 @@ impl Tables {
         &mut self,
         rec: &WalRecord,
         progress: &BuildProgress,
-        prebuilt: Option<IndexData>,
+        prebuilt: Option<TableIndex>,
     ) -> Result<Undo> {
         let undo = self.apply_record(rec, progress, prebuilt)?;
         self.generation += 1;
@@ -221,7 +221,7 @@ impl Tables {
         &mut self,
         rec: &WalRecord,
         progress: &BuildProgress,
-        prebuilt: Option<IndexData>,
+        prebuilt: Option<TableIndex>,
     ) -> Result<Undo> {
         Ok(match rec {
             WalRecord::CreateTable(def) => {
@@ -266,10 +266,11 @@ impl Tables {
                 self.next_oid = self.next_oid.max(index.oid + 1);
                 let t = self.table_mut(*table)?;
                 match prebuilt {
-                    Some(data) => t.attach_index(TableIndex {
-                        def: index.clone(),
-                        data,
-                    }),
+                    Some(mut built) => {
+                        // Built before the commit gave the index its OID.
+                        built.def = index.clone();
+                        t.attach_index(built)
+                    }
                     None => t.create_index(index.clone(), progress)?,
                 }
                 Undo::CreatedIndex {

@@ -80,6 +80,12 @@ impl BitVector {
         (i < self.len).then(|| self.bytes[(i / 8) as usize] & (0x80 >> (i % 8)) != 0)
     }
 
+    /// The bit string an explicit cast to `bit(n)` makes: cut or padded
+    /// with zeros on the right to exactly `n` bits.
+    pub fn resized(&self, n: u32) -> BitVector {
+        BitVector::from_bits((0..n).map(|i| self.get(i).unwrap_or(false)))
+    }
+
     /// The typmod check a cast to `bit(n)` makes.
     pub fn check_dims(&self, expected: u32) -> Result<()> {
         if self.len != expected {
