@@ -290,6 +290,7 @@ async fn queries_drivers_send(t: &Targets) {
         // not combine them across shards).
         "SELECT string_agg(name, ', ' ORDER BY name DESC), json_agg(name ORDER BY name), jsonb_agg(cmetadata ORDER BY name) FROM sql_collections WHERE uuid = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'",
         "SELECT string_agg(x, '-' ORDER BY x DESC), jsonb_agg(x ORDER BY x) FROM unnest(ARRAY['a', 'b']) x",
+        "SELECT jsonb_build_object('n', name, 'm', cmetadata), json_build_array(name, 1), to_jsonb(name), jsonb_typeof(cmetadata::jsonb) FROM sql_collections ORDER BY name",
         // set_config changes the session, as SET does.
         "SELECT set_config('application_name', 'abc', false); SHOW application_name; SELECT current_setting('application_name')",
     ] {

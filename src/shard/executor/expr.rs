@@ -1067,6 +1067,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
     if let Some(r) = jsonpath_eval::path_function(&name, &args) {
         return r;
     }
+    if let Some(r) = super::json_build::call(&name, &args) {
+        return r;
+    }
     if let Some(r) = catalog_function(&name, &args, env) {
         return r;
     }

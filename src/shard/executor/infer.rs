@@ -230,6 +230,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                 if let Some(t) = scalar_result(&name, &args, cols, env)? {
                     return Ok(t);
                 }
+                if let Some(t) = super::json_build::result_type(&name) {
+                    return Ok(t);
+                }
                 match name.as_str() {
                     "count" => plain(oid::INT8),
                     "string_agg" => plain(oid::TEXT),
