@@ -7,9 +7,10 @@
 //! index (its EXPLAIN says so) with PostgreSQL's distances, after inserts,
 //! updates, deletes and COPY, on its standby, after a clean restart (which
 //! loads the checkpoint) and after a kill -9 (which replays the WAL);
-//! `\d items` and `pg_indexes` print as PostgreSQL's. Through a proxy
-//! (two in-process shards, and two shard processes) each shard answers its
-//! part from its index and the merged answer is PostgreSQL's.
+//! psql's `\d items`, `\di`, `\d <index>` and `pg_indexes` print as
+//! PostgreSQL's. Through a proxy (two in-process shards, and two shard
+//! processes) each shard answers its part from its index and the merged
+//! answer is PostgreSQL's.
 
 mod pg_support;
 mod shard_support;
@@ -89,6 +90,10 @@ fn queries(q: &str) -> Vec<(String, &'static str)> {
             format!("SELECT id, embedding <-> '{q}' AS d FROM items WHERE category_id = 1 ORDER BY embedding <-> '{q}' LIMIT 10"),
             "items_embedding_idx1",
         ),
+        (
+            format!("SELECT id, embedding <-> '{q}' AS d FROM items WHERE id > 700 AND 1 = category_id ORDER BY embedding <-> '{q}' LIMIT 10"),
+            "items_embedding_idx1",
+        ),
     ]
 }
 
@@ -126,6 +131,11 @@ async fn compare_over(pg: &Client, ours: &Client, when: &str, shards: usize) {
                 .filter(|l| l.contains(&format!("Index Scan using {index} on items")))
                 .count();
             assert_eq!(scans, shards, "{when}: {sql}\n{plan:#?}");
+            // As in PostgreSQL, a WHERE the partial index's predicate
+            // implies filters nothing more.
+            let filtered = plan.iter().filter(|l| l.contains("Filter: ")).count();
+            let extra = if sql.contains(" AND ") { shards } else { 0 };
+            assert_eq!(filtered, extra, "{when}: {sql}\n{plan:#?}");
         }
     }
 }
@@ -187,10 +197,19 @@ async fn readme_expression_and_partial_indexes_answer_as_postgresql() {
         text_rows(&ours, indexdefs).await.unwrap(),
         text_rows(&pgc, indexdefs).await.unwrap()
     );
-    assert_eq!(
-        pg_support::psql(shard.port, "\\d items"),
-        pg_support::psql(pg.port, "\\d items")
-    );
+    for command in [
+        "\\d items",
+        "\\di",
+        "\\d items_embedding_idx",
+        "\\d items_binary_quantize_idx",
+        "\\d items_embedding_idx1",
+    ] {
+        assert_eq!(
+            pg_support::psql(shard.port, command),
+            pg_support::psql(pg.port, command),
+            "{command}"
+        );
+    }
 
     // A clean restart loads the indexes from its checkpoint (the
     // expressions' values computed again from the rows).

@@ -40,6 +40,20 @@ fn datetime_error(type_name: &str, text: &str) -> PgError {
     )
 }
 
+/// Now as a `timestamptz`: microseconds since 2000-01-01 UTC.
+pub fn now() -> i64 {
+    const UNIX_TO_PG_MICROS: i64 = 946_684_800_000_000;
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    unix - UNIX_TO_PG_MICROS
+}
+
+/// The `date` (days since 2000-01-01) of a `timestamptz`, in UTC.
+pub fn date_of(micros: i64) -> i32 {
+    i32::try_from(micros.div_euclid(MICROS_PER_DAY)).unwrap_or(i32::MAX)
+}
+
 /// Formats a `date` (days since 2000-01-01) as `YYYY-MM-DD`.
 pub fn format_date(days: i32) -> String {
     let (y, m, d) = civil_from_days(i64::from(days) + PG_EPOCH_DAYS);

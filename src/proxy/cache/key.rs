@@ -93,6 +93,44 @@ const STABLE_FUNCTIONS: &[&str] = &[
     "bool_or",
     "cardinality",
     "array_length",
+    "replace",
+    "split_part",
+    "substr",
+    "left",
+    "right",
+    "btrim",
+    "ltrim",
+    "rtrim",
+    "repeat",
+    "reverse",
+    "initcap",
+    "lpad",
+    "rpad",
+    "starts_with",
+    "strpos",
+    "char_length",
+    "character_length",
+    "octet_length",
+    "md5",
+    "ascii",
+    "chr",
+    "translate",
+    "concat",
+    "concat_ws",
+    "ceiling",
+    "sign",
+    "cbrt",
+    "exp",
+    "ln",
+    "log",
+    "log10",
+    "power",
+    "pow",
+    "pi",
+    "trunc",
+    "degrees",
+    "radians",
+    "mod",
 ];
 
 /// Functions that change nothing although their results vary: reads
@@ -103,6 +141,8 @@ const READ_ONLY_VOLATILE: &[&str] = &[
     "clock_timestamp",
     "statement_timestamp",
     "transaction_timestamp",
+    "current_timestamp",
+    "current_date",
     "timeofday",
     "gen_random_uuid",
     "current_setting",
@@ -280,6 +320,9 @@ mod tests {
         assert!(writes("SELECT id FROM items WHERE app.touch(id)"));
         assert!(!writes("SELECT now(), random(), count(*) FROM items"));
         assert!(!writes(
+            "SELECT current_timestamp, current_date, id FROM items"
+        ));
+        assert!(!writes(
             "SELECT id FROM items ORDER BY embedding <-> '[1,2]' LIMIT 5"
         ));
     }
@@ -292,6 +335,10 @@ mod tests {
         );
         assert!(check("SELECT count(*), l2_distance(embedding, '[1,2]') FROM items").is_ok());
         assert_eq!(check("SELECT now(), id FROM items"), Err(Bypass::Volatile));
+        assert_eq!(
+            check("SELECT current_date, id FROM items"),
+            Err(Bypass::Volatile)
+        );
         assert_eq!(
             check("SELECT id FROM items ORDER BY random() LIMIT 3"),
             Err(Bypass::Volatile)

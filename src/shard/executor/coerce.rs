@@ -190,6 +190,8 @@ pub fn cast(v: Value, to: u32, typmod: Option<u32>, explicit: bool) -> Result<Va
         (Value::HalfVec(x), oid::FLOAT4_ARRAY) => super::arrays::dense_to_real_array(&x),
         (v, oid::TEXT | oid::VARCHAR | oid::NAME) => match v {
             Value::Text(s) => Value::Text(truncate_varchar(s, to, typmod)),
+            // The cast spells a boolean out; its output form is `t` / `f`.
+            Value::Bool(b) => Value::Text(truncate_varchar(b.to_string(), to, typmod)),
             other => Value::Text(other.to_text()),
         },
         (Value::Bool(b), oid::INT4) => Value::Int4(b as i32),

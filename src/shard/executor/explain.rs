@@ -121,7 +121,7 @@ fn query_plan(q: &Query, ctx: &Ctx) -> Result<Node, PgError> {
             filtered(
                 Node::new(format!("Index Scan using {name} on {table}"))
                     .detail(format!("Order By: {}", plan.order_by())),
-                filter,
+                filter.filter(|_| !plan.filter_implied),
                 None,
             )
         }

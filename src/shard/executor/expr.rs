@@ -15,6 +15,7 @@ use super::infer::TypeOf;
 use super::json_ops;
 use super::jsonpath_eval;
 use super::regex_match;
+use super::scalar_functions;
 use super::select::Relation;
 use super::types::cast_target;
 use crate::shard::datum::Datum;
@@ -106,6 +107,11 @@ pub struct Globals {
     pub advisory_locks: Arc<AdvisoryLocks>,
     /// The statement's cancel signal (an advisory lock's wait stops at it).
     pub cancel: Arc<crate::wire::CancelSignal>,
+    /// When the transaction began (`now()`; µs since 2000): the block's
+    /// start, or the statement's outside a block.
+    pub transaction_start: i64,
+    /// When the statement began (`statement_timestamp()`).
+    pub statement_start: i64,
 }
 
 /// One `set_config(name, value, is_local)` call.
@@ -390,9 +396,20 @@ pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
             compare_op,
             right,
         } => quantified(left, compare_op, right, true, row, env),
-        other => Err(PgError::feature_not_supported(format!(
-            "expression {other} is not supported"
-        ))),
+        other => match scalar_functions::standard_form(other) {
+            Some(form) => {
+                let (name, args) = form?;
+                let values = args
+                    .iter()
+                    .map(|a| eval(a, row, env))
+                    .collect::<Result<Vec<_>, _>>()?;
+                scalar_functions::call(name, &values)
+                    .unwrap_or_else(|| Err(functions::no_matching_function(name, &args, &values)))
+            }
+            None => Err(PgError::feature_not_supported(format!(
+                "expression {other} is not supported"
+            ))),
+        },
     })
 }
 
@@ -632,10 +649,19 @@ fn binary(
             arrays::concat(a, b)?
         }
         BinaryOperator::StringConcat => {
-            let (a, b) = functions::unify(a, b)?;
+            // Text meeting a vector is one (`'[1,2]' || v`); meeting
+            // anything else, the other side is shown as text (`'n' || 1`).
+            let vector = |v: &Value| matches!(v, Value::Vector(_) | Value::HalfVec(_));
+            let (a, b) = match vector(&a) || vector(&b) {
+                true => functions::unify(a, b)?,
+                false => (a, b),
+            };
             match functions::vector_arithmetic("||", &a, &b)? {
                 Some(v) => v,
-                None => Value::Text(format!("{}{}", text_of(a), text_of(b))),
+                None => {
+                    let text = |v| coerce::cast(v, oid::TEXT, None, false).map(text_of);
+                    Value::Text(text(a)? + &text(b)?)
+                }
             }
         }
         other => {
@@ -908,6 +934,19 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
                 .server_addr
                 .map(|a| Value::Int4(i32::from(a.port()))))
         }
+        ("now" | "current_timestamp" | "transaction_timestamp", []) => {
+            return Ok(Some(Value::Timestamptz(env.globals.transaction_start)))
+        }
+        ("statement_timestamp", []) => {
+            return Ok(Some(Value::Timestamptz(env.globals.statement_start)))
+        }
+        ("clock_timestamp", []) => {
+            return Ok(Some(Value::Timestamptz(crate::wire::datetime::now())))
+        }
+        ("current_date", []) => {
+            let today = crate::wire::datetime::date_of(env.globals.transaction_start);
+            return Ok(Some(Value::Date(today)));
+        }
         ("pg_is_in_recovery", []) => return Ok(Some(Value::Bool(env.globals.standby.is_some()))),
         ("pg_last_wal_receive_lsn", []) => {
             return Ok(env
@@ -1025,6 +1064,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         return r;
     }
     if let Some(r) = functions::plain_function(&name, &args) {
+        return r;
+    }
+    if let Some(r) = scalar_functions::call(&name, &args) {
         return r;
     }
     if args.iter().any(Option::is_none) {
@@ -1286,6 +1328,59 @@ pub(super) fn partition_ancestor(rel: Datum, env: &Env) -> Result<Datum, PgError
     }
 }
 
+/// `pg_relation_size(rel [, fork])`, `pg_table_size`, `pg_indexes_size`
+/// and `pg_total_relation_size` of a relation given by OID or name: the
+/// heap bytes a shard holds for its rows and indexes; NULL for an OID no
+/// relation has, as in PostgreSQL.
+fn relation_size(function: &str, args: &[Datum], env: &Env) -> Result<Datum, PgError> {
+    use super::pg_catalog as cat;
+    let tables = env.scope()?.tables();
+    let rel = match args.first() {
+        Some(Some(Value::Text(name))) => {
+            Some(cat::relation_oid(name, tables).ok_or_else(|| {
+                PgError::new("42P01", format!("relation \"{name}\" does not exist"))
+            })?)
+        }
+        Some(Some(v)) => as_i64(v).and_then(|n| u32::try_from(n).ok()),
+        _ => None,
+    };
+    let Some(rel) = rel else {
+        return Ok(None);
+    };
+    let own = cat::relation_bytes(rel, tables);
+    let indexes = || cat::indexes_bytes(rel, tables).unwrap_or(0);
+    let bytes = match function {
+        // Only the main fork holds anything.
+        "pg_relation_size" => match args.get(1) {
+            Some(Some(fork)) if text_of(fork.clone()) != "main" => own.map(|_| 0),
+            _ => own,
+        },
+        "pg_indexes_size" => own.map(|_| indexes()),
+        "pg_total_relation_size" => own.map(|b| b + indexes()),
+        _ => own,
+    };
+    Ok(bytes.map(|b| Value::Int8(i64::try_from(b).unwrap_or(i64::MAX))))
+}
+
+/// `pg_size_pretty(bigint)` as PostgreSQL prints it: bytes below 10 kB,
+/// else the first of kB, MB, GB and TB that shows under 10,240, else PB;
+/// half-rounded.
+fn size_pretty(size: i64) -> String {
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    if size.unsigned_abs() < 10 * 1024 {
+        return format!("{size} bytes");
+    }
+    // In halves of the unit, for the half rounding.
+    let mut halves = size / (1 << 9);
+    for unit in ["kB", "MB", "GB", "TB"] {
+        if halves.unsigned_abs() < 20 * 1024 - 1 {
+            return format!("{} {unit}", half_rounded(halves));
+        }
+        halves /= 1 << 10;
+    }
+    format!("{} PB", half_rounded(halves))
+}
+
 #[derive(Clone, Copy)]
 enum RegKind {
     Class,
@@ -1349,6 +1444,17 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
             Err(e) => Err(e),
         },
         "pg_partition_ancestors" => partition_ancestor(args.first().cloned().flatten(), env),
+        "pg_relation_size" | "pg_table_size" | "pg_indexes_size" | "pg_total_relation_size" => {
+            relation_size(name, args, env)
+        }
+        "pg_size_pretty" => text(
+            args.first()
+                .cloned()
+                .flatten()
+                .as_ref()
+                .and_then(as_i64)
+                .map(size_pretty),
+        ),
         "format_type" => {
             let typmod = match args.get(1) {
                 Some(Some(v)) => as_i64(v).map(|m| m as i32),
@@ -1365,7 +1471,13 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
         | "has_column_privilege"
         | "has_sequence_privilege" => Ok(Some(Value::Bool(true))),
         "obj_description" | "col_description" | "shobj_description" => Ok(None),
-        "pg_get_expr" => text(text_arg(0)),
+        "pg_get_expr" => match (text_arg(0), oid_arg(1), args.get(2)) {
+            (Some(e), Some(rel), Some(Some(Value::Bool(true)))) => match tables() {
+                Ok(t) => text(Some(cat::pretty_index_expr(&e, rel, t))),
+                Err(e) => Err(e),
+            },
+            (e, ..) => text(e),
+        },
         "pg_get_userbyid" => text(Some(env.globals.session.user.clone())),
         "pg_encoding_to_char" => text(Some("UTF8".into())),
         // The built-in tablespaces, a shard's only ones, have no location.
@@ -1378,7 +1490,8 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
             }
             (Ok(t), Some(column)) => {
                 let column = column.as_ref().and_then(as_i64).unwrap_or(0);
-                text(oid_arg(0).and_then(|i| cat::index_column_by_oid(i, column, t)))
+                let pretty = matches!(args.get(2), Some(Some(Value::Bool(true))));
+                text(oid_arg(0).and_then(|i| cat::index_column_by_oid(i, column, t, pretty)))
             }
         },
         "pg_get_constraintdef" => match tables() {

@@ -5,6 +5,7 @@
 use super::arrays;
 use super::expr::{function_args, function_name, number, qualified, Chain, Row, Scope};
 use super::regex_match;
+use super::scalar_functions;
 use super::types::cast_target;
 use crate::sql::{distance_operator, placeholder_index};
 use crate::wire::types::oid;
@@ -226,6 +227,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     args.get(i)
                         .map_or(Ok((oid::TEXT, -1)), |a| infer(a, cols, env))
                 };
+                if let Some(t) = scalar_result(&name, &args, cols, env)? {
+                    return Ok(t);
+                }
                 match name.as_str() {
                     "count" => plain(oid::INT8),
                     "array_agg" => {
@@ -304,13 +308,29 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "pg_advisory_unlock_all"
                     | "pg_sleep" => plain(oid::VOID),
                     "inet_server_port" => plain(oid::INT4),
-                    "pg_last_xact_replay_timestamp" => plain(oid::TIMESTAMPTZ),
+                    "pg_relation_size"
+                    | "pg_table_size"
+                    | "pg_indexes_size"
+                    | "pg_total_relation_size" => plain(oid::INT8),
+                    "pg_last_xact_replay_timestamp"
+                    | "now"
+                    | "current_timestamp"
+                    | "transaction_timestamp"
+                    | "statement_timestamp"
+                    | "clock_timestamp" => plain(oid::TIMESTAMPTZ),
+                    "current_date" => plain(oid::DATE),
                     "pg_get_userbyid" | "pg_encoding_to_char" => plain(oid::NAME),
                     "binary_quantize" => plain(oid::BIT),
                     _ => plain(oid::TEXT),
                 }
             }
-            _ => plain(oid::TEXT),
+            other => match scalar_functions::standard_form(other) {
+                Some(form) => {
+                    let (name, args) = form?;
+                    Ok(scalar_result(name, &args, cols, env)?.unwrap_or((oid::TEXT, -1)))
+                }
+                None => plain(oid::TEXT),
+            },
         }
     })
 }
@@ -349,6 +369,24 @@ pub fn output_name(expr: &Expr) -> String {
     figure_name(expr).0
 }
 
+/// The type of a call of one of [`scalar_functions`]' functions that
+/// does not return text.
+fn scalar_result(
+    name: &str,
+    args: &[&Expr],
+    cols: &dyn Columns,
+    env: &TypeEnv,
+) -> Result<Option<TypeOf>, PgError> {
+    if scalar_functions::result_type(name, &[]).is_none() {
+        return Ok(None);
+    }
+    let types = args
+        .iter()
+        .map(|a| infer(a, cols, env))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(scalar_functions::result_type(name, &types))
+}
+
 /// PostgreSQL's FigureColname: a name and how strongly `expr` gives it
 /// (2: a column, function, ARRAY, …; 1: a cast's type name; 0: none).
 /// A cast names its column by its type unless its operand gives a
@@ -361,6 +399,16 @@ fn figure_name(expr: &Expr) -> (String, u8) {
             strong(parts.last().map_or_else(String::new, |p| p.value.clone()))
         }
         Expr::Function(f) => strong(function_name(f)),
+        Expr::Substring { shorthand, .. } => {
+            strong(if *shorthand { "substr" } else { "substring" }.to_string())
+        }
+        Expr::Position { .. } => strong("position".to_string()),
+        Expr::Trim { .. } | Expr::Ceil { .. } | Expr::Floor { .. } => {
+            match scalar_functions::standard_form(expr) {
+                Some(Ok((name, _))) => strong(name.to_string()),
+                _ => ("?column?".to_string(), 0),
+            }
+        }
         Expr::Nested(e) | Expr::Collate { expr: e, .. } => figure_name(e),
         Expr::Case { .. } => strong("case".to_string()),
         Expr::Array(_) => strong("array".to_string()),

@@ -36,6 +36,7 @@ mod prepared_knn;
 mod referential;
 mod regex_match;
 mod replication_views;
+mod scalar_functions;
 mod select;
 mod session;
 mod setop;

@@ -550,19 +550,48 @@ fn index_opclass(table: &Table, index: &IndexInfo, column: usize) -> u32 {
 }
 
 /// `pg_get_indexdef(index, column, pretty)`: the indexed column's name
-/// (empty past the last column, as PostgreSQL answers).
-pub fn index_column_by_oid(index: u32, column: i64, tables: &Tables) -> Option<String> {
+/// or expression (empty past the last column, as PostgreSQL answers).
+pub fn index_column_by_oid(
+    index: u32,
+    column: i64,
+    tables: &Tables,
+    pretty: bool,
+) -> Option<String> {
     for t in tables.iter() {
         if let Some(i) = indexes(t).into_iter().find(|i| i.oid == index) {
             let at = usize::try_from(column).ok()?.checked_sub(1)?;
             return Some(match (&i.expression, i.columns.get(at)) {
-                (Some(e), Some(_)) => e.clone(),
+                (Some(e), Some(_)) => index_key(e, pretty),
                 (None, Some(&c)) => t.def().columns[c].name.clone(),
                 (_, None) => String::new(),
             });
         }
     }
     None
+}
+
+/// `pg_get_expr(text, relation, true)` of an index's expression or
+/// predicate of `relation`: printed pretty; any other text (a column
+/// default) as it is kept.
+pub fn pretty_index_expr(text: &str, relation: u32, tables: &Tables) -> String {
+    let is_index_text = tables.by_oid(relation).is_some_and(|t| {
+        t.indexes().iter().any(|i| {
+            i.def.expression.as_deref() == Some(text) || i.def.predicate.as_deref() == Some(text)
+        })
+    });
+    match is_index_text {
+        true => shown_expr(text, true).0,
+        false => text.to_string(),
+    }
+}
+
+/// An index expression as an index's key list shows it: a function call
+/// alone, anything else in parentheses.
+fn index_key(text: &str, pretty: bool) -> String {
+    match shown_expr(text, pretty) {
+        (text, true) => text,
+        (text, false) => format!("({text})"),
+    }
 }
 
 /// An index expression or predicate stored in `pg_get_expr` form, as
@@ -589,12 +618,7 @@ pub fn index_definition(table: &Table, index: &IndexInfo, pretty: bool) -> Strin
         .iter()
         .map(|&c| {
             let key = match &index.expression {
-                Some(e) => match shown_expr(e, pretty) {
-                    // A function call stands alone; anything else in
-                    // parentheses.
-                    (text, true) => text,
-                    (text, false) => format!("({text})"),
-                },
+                Some(e) => index_key(e, pretty),
                 None => def.columns[c].name.clone(),
             };
             // pgvector's operator class is shown unless it is the
@@ -825,18 +849,20 @@ fn pg_attribute(tables: &Tables) -> Relation {
     ]);
     for t in sorted_tables(tables) {
         let def = t.def();
-        let mut add = |rel: u32, num: usize, c: usize| {
+        // An index's column on an expression is named after it and has its
+        // type, as in PostgreSQL.
+        let mut add = |rel: u32, num: usize, c: usize, name: &str, ty: ColumnType| {
             let col = &def.columns[c];
-            let type_oid = super::types::type_oid(col.ty);
+            let type_oid = super::types::type_oid(ty);
             let len = types::by_oid(type_oid).map_or(-1, |t| t.len);
             let collatable = matches!(type_oid, oid::TEXT | oid::VARCHAR);
             r.row(vec![
                 o(rel),
-                text(&col.name),
+                text(name),
                 o(type_oid),
                 i2(len),
                 i2(num as i16),
-                i4(super::types::typmod(col.ty)),
+                i4(super::types::typmod(ty)),
                 i2(0),
                 b(matches!(len, 1 | 2 | 4 | 8)),
                 ch(b'i'),
@@ -865,12 +891,19 @@ fn pg_attribute(tables: &Tables) -> Relation {
                 ch(0),
             ]);
         };
-        for c in 0..def.columns.len() {
-            add(def.oid, c + 1, c);
+        for (c, col) in def.columns.iter().enumerate() {
+            add(def.oid, c + 1, c, &col.name, col.ty);
         }
         for i in indexes(t) {
             for (n, &c) in i.columns.iter().enumerate() {
-                add(i.oid, n + 1, c);
+                let name = match &i.expression {
+                    Some(e) => super::ddl::parse_expr(e)
+                        .ok()
+                        .and_then(|e| super::index_expr::name_part(&e))
+                        .unwrap_or_else(|| "expr".into()),
+                    None => def.columns[c].name.clone(),
+                };
+                add(i.oid, n + 1, c, &name, i.value_type);
             }
         }
     }
@@ -1552,6 +1585,47 @@ pub fn relation_oid(name: &str, tables: &Tables) -> Option<u32> {
         }
     }
     None
+}
+
+/// The heap bytes a shard holds for relation `rel`: a table's rows, or an
+/// index's entries; `None` when no relation has that OID.
+pub fn relation_bytes(rel: u32, tables: &Tables) -> Option<usize> {
+    match tables.by_oid(rel) {
+        Some(t) => Some(t.heap_bytes()),
+        None => tables.iter().find_map(|t| index_bytes(t, rel)),
+    }
+}
+
+/// The heap bytes of every index of table `rel` (0 for an index);
+/// `None` when no relation has that OID.
+pub fn indexes_bytes(rel: u32, tables: &Tables) -> Option<usize> {
+    match tables.by_oid(rel) {
+        Some(t) => Some(
+            indexes(t)
+                .iter()
+                .filter_map(|i| index_bytes(t, i.oid))
+                .sum(),
+        ),
+        None => relation_bytes(rel, tables).map(|_| 0),
+    }
+}
+
+/// The heap bytes of `table`'s index `index` (an OID as [`indexes`] gives
+/// them), if it has that index.
+fn index_bytes(table: &Table, index: u32) -> Option<usize> {
+    let def = table.def();
+    if index == PKEY_OID_BASE + def.oid && !def.primary_key.is_empty() {
+        return Some(table.primary_key_bytes());
+    }
+    if let Some(i) =
+        (0..def.constraints.unique.len()).find(|&i| unique_index_oid(def.oid, i) == index)
+    {
+        return Some(table.unique_bytes(i));
+    }
+    let mut secondary = table.indexes().iter();
+    secondary
+        .find(|i| i.def.oid == index)
+        .map(|i| i.memory_bytes())
 }
 
 /// The name `::regclass::text` shows for `rel`, or the number as text.

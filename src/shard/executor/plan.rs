@@ -38,6 +38,9 @@ pub struct KnnPlan {
     pub on_expression: bool,
     /// The index is partial, and the query's WHERE implies its predicate.
     pub partial: bool,
+    /// The index's predicate implies the query's whole WHERE: rows found
+    /// in the index need no filter (PostgreSQL shows none either).
+    pub filter_implied: bool,
 }
 
 impl KnnPlan {
@@ -189,6 +192,7 @@ pub fn knn_plan(
         query,
         k: limit.saturating_add(offset),
         partial: index.is_some_and(|i| i.def.predicate.is_some()),
+        filter_implied: index.is_some_and(|i| filter_implied(i, filter)),
         index: index.map(|i| (i.def.name.clone(), i.def.method)),
         column_name,
         on_expression: false,
@@ -224,16 +228,11 @@ fn condition_texts(e: &Expr) -> Vec<String> {
     conds.into_iter().map(super::index_expr::deparse).collect()
 }
 
-/// True when the WHERE `filter` implies the index predicate `predicate`
-/// (`pg_get_expr` text): each of the predicate's AND-ed conditions is one
-/// of the filter's, as written or, for `=`, with its sides swapped.
-fn implies(filter: Option<&Expr>, predicate: &str) -> bool {
-    let (Some(filter), Ok(predicate)) = (filter, super::ddl::parse_expr(predicate)) else {
-        return false;
-    };
+/// [`condition_texts`], each `=` also with its sides swapped.
+fn condition_forms(e: &Expr) -> Vec<String> {
     let mut conds = Vec::new();
-    conjuncts(filter, &mut conds);
-    let have: Vec<String> = conds
+    conjuncts(e, &mut conds);
+    conds
         .into_iter()
         .flat_map(|c| {
             let swapped = match c {
@@ -250,10 +249,36 @@ fn implies(filter: Option<&Expr>, predicate: &str) -> bool {
             };
             std::iter::once(super::index_expr::deparse(c)).chain(swapped)
         })
-        .collect();
-    condition_texts(&predicate)
-        .iter()
-        .all(|needed| have.contains(needed))
+        .collect()
+}
+
+/// True when each AND-ed condition of `needed` is one of `given`'s, as
+/// written or, for `=`, with its sides swapped.
+fn conditions_within(needed: &Expr, given: &Expr) -> bool {
+    let have = condition_forms(given);
+    condition_texts(needed).iter().all(|n| have.contains(n))
+}
+
+/// True when the WHERE `filter` implies the index predicate `predicate`
+/// (`pg_get_expr` text): each of the predicate's conditions is one of the
+/// filter's.
+fn implies(filter: Option<&Expr>, predicate: &str) -> bool {
+    match (filter, super::ddl::parse_expr(predicate)) {
+        (Some(filter), Ok(predicate)) => conditions_within(&predicate, filter),
+        _ => false,
+    }
+}
+
+/// True when partial index `index`'s predicate implies the whole WHERE
+/// `filter`: the rows it holds need no filtering.
+fn filter_implied(index: &TableIndex, filter: Option<&Expr>) -> bool {
+    match (
+        filter,
+        index.def.predicate.as_deref().map(super::ddl::parse_expr),
+    ) {
+        (Some(filter), Some(Ok(predicate))) => conditions_within(filter, &predicate),
+        _ => false,
+    }
 }
 
 /// The plan of `left <op> right` where one side is the expression an ANN
@@ -300,6 +325,7 @@ fn expression_plan(
         column_name: index.def.expression.clone().unwrap_or_default(),
         on_expression: true,
         partial: index.def.predicate.is_some(),
+        filter_implied: filter_implied(index, filter),
     }))
 }
 

@@ -1206,11 +1206,13 @@ fn run_select(
                 Ok(true)
             )
         };
-        let f: Option<ann::Filter> = filter.map(|_| &test as ann::Filter);
-        let candidates = d.lookup.as_ref().map(|l| l.slots.as_slice());
         // Like pgvector, rows from an index scan keep the index's order
         // (its distances); the exact path sorts by the ORDER BY expression.
         index_ordered = d.access == KnnAccess::Index;
+        let f: Option<ann::Filter> = filter
+            .filter(|_| !(index_ordered && d.plan.filter_implied))
+            .map(|_| &test as ann::Filter);
+        let candidates = d.lookup.as_ref().map(|l| l.slots.as_slice());
         ctx.plan.saw(if index_ordered {
             QueryPlan::Ann
         } else {

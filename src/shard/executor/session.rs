@@ -66,6 +66,7 @@ impl HandlerFactory for ShardFactory {
             sender,
             ann: None,
             planned: HashMap::new(),
+            block_started: 0,
         })
     }
 }
@@ -121,6 +122,8 @@ pub struct ShardSession {
     ann: Option<(u64, AnnSearch)>,
     /// Plans of the session's prepared statements, by statement id.
     planned: HashMap<u64, Planned>,
+    /// When the open transaction block began (`now()` inside it).
+    block_started: i64,
 }
 
 impl Drop for ShardSession {
@@ -273,15 +276,6 @@ impl Job {
     }
 }
 
-/// Now as a timestamptz: microseconds since 2000-01-01 UTC.
-fn pg_now() -> i64 {
-    const UNIX_TO_PG_MICROS: i64 = 946_684_800_000_000;
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    unix - UNIX_TO_PG_MICROS
-}
-
 /// Commits `txn`, then waits for the synchronous standbys. `progress`
 /// is linked to the statement's cancel flag (`cancel`), so an index build
 /// or a wait inside the commit stops at its next check when the statement
@@ -317,7 +311,13 @@ fn sync_level(session: &Session) -> SyncLevel {
 impl ShardSession {
     fn globals(&self, session: &Session) -> Globals {
         let db = &self.shard.db;
+        let statement_start = crate::wire::datetime::now();
         Globals {
+            statement_start,
+            transaction_start: match session.transaction_status() {
+                TransactionStatus::Idle => statement_start,
+                _ => self.block_started,
+            },
             session: session.clone(),
             db: Arc::clone(&self.shard.db),
             set_configs: Arc::default(),
@@ -554,6 +554,7 @@ impl ShardSession {
                 } else {
                     out.session().begin();
                     self.txn = Some(Transaction::new());
+                    self.block_started = crate::wire::datetime::now();
                     Outcome::tag("BEGIN")
                 }
             }
@@ -680,7 +681,7 @@ impl ShardSession {
                     gid,
                     owner: session.user.clone(),
                     database: session.database.clone(),
-                    prepared_at: pg_now(),
+                    prepared_at: crate::wire::datetime::now(),
                     changes: txn.unwrap_or_default().into_changes(),
                 };
                 let progress = BuildProgress::linked_to(cancel.shared_flag());

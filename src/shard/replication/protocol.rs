@@ -103,13 +103,7 @@ pub fn parse_lsn(text: &str) -> Option<Lsn> {
 }
 
 /// Now in PostgreSQL's timestamp form (µs since 2000-01-01 UTC).
-pub fn pg_now() -> i64 {
-    const UNIX_TO_PG_MICROS: i64 = 946_684_800_000_000;
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    unix - UNIX_TO_PG_MICROS
-}
+pub use crate::wire::datetime::now as pg_now;
 
 /// A message inside copy-both mode.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -181,6 +181,18 @@ impl AnnIndex {
         }
     }
 
+    /// Heap bytes held: the graph or lists, and an HNSW index's byte codes
+    /// once made (the vectors are the table's).
+    pub fn memory_bytes(&self) -> usize {
+        match self {
+            AnnIndex::IvfFlat(i) => i.memory_bytes(),
+            AnnIndex::Hnsw(i) => {
+                let codes = i.codes.get().and_then(Option::as_ref);
+                i.graph.memory_bytes() + codes.map_or(0, |c| c.memory_bytes())
+            }
+        }
+    }
+
     /// Adds slot `id` (its vector already stored in `space`).
     pub fn insert(&mut self, space: &ColumnSpace, id: u32) {
         match self {

@@ -75,6 +75,17 @@ impl TableIndex {
         }
     }
 
+    /// Heap bytes held by the entries (and an expression index's values).
+    pub fn memory_bytes(&self) -> usize {
+        let entries = match &self.data {
+            IndexData::BTree(set) => set.len() * std::mem::size_of::<(KeyValue, u32)>(),
+            IndexData::Ann(ann) => ann.memory_bytes(),
+            IndexData::Expression => 0,
+        };
+        let values = self.derived.as_ref().and_then(|d| d.values.as_ref());
+        entries + values.map_or(0, ColumnStore::memory_bytes)
+    }
+
     /// True when a change of the columns flagged in `changed` may change
     /// the index's entry for a row.
     fn reads_changed(&self, changed: &[bool]) -> bool {
@@ -129,6 +140,13 @@ pub struct Table {
     /// One map per UNIQUE constraint, from its non-NULL keys to slots.
     uniques: Vec<HashMap<Vec<KeyValue>, u32>>,
     indexes: Vec<TableIndex>,
+}
+
+/// Heap bytes of a key map: its table and the keys' values.
+fn key_map_bytes(map: &HashMap<Vec<KeyValue>, u32>) -> usize {
+    let slots = map.capacity() * (std::mem::size_of::<(Vec<KeyValue>, u32)>() + 1);
+    let keys: usize = map.keys().map(|k| k.capacity()).sum();
+    slots + keys * std::mem::size_of::<KeyValue>()
 }
 
 /// Adds `row` at `slot` to `index` (its columns already stored).
@@ -338,6 +356,27 @@ impl Table {
                 };
             }
         }
+    }
+
+    /// Heap bytes held by the rows: column stores and row versions (what
+    /// `pg_table_size` reports for the table).
+    pub fn heap_bytes(&self) -> usize {
+        self.columns
+            .iter()
+            .map(ColumnStore::memory_bytes)
+            .sum::<usize>()
+            + self.versions.capacity() * std::mem::size_of::<u64>()
+            + self.free.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// Heap bytes held by the primary key's map (none: 0).
+    pub fn primary_key_bytes(&self) -> usize {
+        key_map_bytes(&self.pkey)
+    }
+
+    /// Heap bytes held by the map of UNIQUE constraint `i`.
+    pub fn unique_bytes(&self, i: usize) -> usize {
+        self.uniques.get(i).map_or(0, key_map_bytes)
     }
 
     /// The secondary indexes.
