@@ -386,7 +386,10 @@ mod tests {
             let four = space.distance_x4(&node, [2, 0, 1, 2]);
             for (d, id) in four.into_iter().zip([2, 0, 1, 2]) {
                 let one = space.distance(&q, id);
-                assert!((d - one).abs() <= 1e-4 * one.abs().max(1.0), "{metric:?} {id}");
+                assert!(
+                    (d - one).abs() <= 1e-4 * one.abs().max(1.0),
+                    "{metric:?} {id}"
+                );
             }
         }
         assert!(ColumnSpace::new(&store, Metric::Hamming).is_err());
