@@ -231,7 +231,7 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     return Ok(t);
                 }
                 match name.as_str() {
-                    "count" => plain(oid::INT8),
+                    "count" | "row_number" | "rank" | "dense_rank" => plain(oid::INT8),
                     "array_agg" => {
                         let (t, m) = arg(0)?;
                         if arrays::element_of(t).is_some() {
