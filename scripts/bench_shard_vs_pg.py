@@ -10,8 +10,11 @@ max_parallel_maintenance_workers=1) and the release `pgvshard shard`
 binary COPY of the dataset (payload packed before the clock starts), HNSW
 m=16 ef_construction=64, then KNN with psycopg 3 + pgvector's
 register_vector, binary, server-side prepared, one query per round trip,
-`--warmup` queries then one pass over the first `--nq` queries; "2 clients"
-are two processes started on a barrier. The shard's CPU time per query is
+`--warmup` queries then whole passes over the first `--nq` queries until
+`--min-seconds` have passed (one pass of 1,000 queries takes the shard
+0.15–0.4 s and pgvector 1–3 s: timed over one pass each, a 0.1 s stall
+takes a quarter off a shard round and a few per cent off a pgvector round);
+"2 clients" are two processes started on a barrier. The shard's CPU time per query is
 split into its ANN engine's index search, its recall monitor and the rest
 (from its /metrics counters and /proc).
 
@@ -21,8 +24,17 @@ tables show medians with min–max. The summary takes each server at the
 lowest ef_search whose recall@10 reaches the target and gives the ratio of
 median QPS, and the per-round ratios' spread.
 
+The COPY table gives every round: both wall times, their ratio, and each
+server's CPU time over the COPY (the shard process; PostgreSQL's postmaster
+and all its processes: the backend, WAL writer, checkpointer). Both commit
+durably: PostgreSQL with its defaults (fsync = on, synchronous_commit = on,
+fdatasync of the WAL), the shard with its default synchronous commit
+(fdatasync of its WAL before COPY answers). `--copy-only` measures only the
+COPY rounds (no index, no queries).
+
     cargo build --release
     python3 scripts/bench_shard_vs_pg.py --dataset ../shared/datasets/pypi-minilm-384-cosine
+    python3 scripts/bench_shard_vs_pg.py --dataset ../shared/datasets/pypi-minilm-384-cosine --copy-only --rounds 6
 """
 
 import argparse
@@ -39,7 +51,7 @@ import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_shard import (  # noqa: E402
-    connect, copy_binary, copy_payload, free_port, load_dataset, measure, read_vecs, wait_port,
+    connect, copy_binary, copy_payload, cpu_seconds, free_port, load_dataset, measure, read_vecs, wait_port,
 )
 
 PG_SETTINGS = {
@@ -94,6 +106,22 @@ class Postgres:
     def describe(self):
         return f"PostgreSQL {self.version[0]} + pgvector {self.version[1]} ({', '.join(f'{k}={v}' for k, v in PG_SETTINGS.items())})"
 
+    def cpu_seconds(self):
+        """CPU time of the postmaster and every process it started (a
+        process that exited before the call no longer counts)."""
+        postmaster = int(open(os.path.join(self.data, "postmaster.pid")).readline())
+        total = cpu_seconds(postmaster)
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:  # exited meanwhile
+                continue
+            if int(stat[1]) == postmaster:
+                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
     def stop(self):
         as_postgres(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "stop")
 
@@ -121,19 +149,28 @@ class Shard:
         version = subprocess.run([self.exe, "--version"], capture_output=True, text=True).stdout.strip()
         return f"{version or 'pgvshard'} shard (release build)"
 
+    def cpu_seconds(self):
+        return cpu_seconds(self.proc.pid)
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(30)
 
 
-def timed_copy(server, table, d, payload):
-    """Creates `table` and COPYs the payload into it; seconds."""
+def timed_copy(server, table, d, payload, rows):
+    """Creates `table` and COPYs the payload into it; (wall seconds, the
+    server's CPU seconds), measured while the connection is open."""
     conn = connect(server.dsn())
     conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, embedding vector({d}))")
+    cpu = server.cpu_seconds()
     seconds = copy_binary(conn, table, payload)
+    cpu = server.cpu_seconds() - cpu
+    loaded = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     conn.close()
-    return seconds
+    if loaded != rows:
+        raise SystemExit(f"{server.name}: COPY loaded {loaded} rows, not {rows}")
+    return seconds, cpu
 
 
 def build_index(server, opclass):
@@ -151,6 +188,25 @@ def spread(xs, fmt="{:,.0f}"):
     return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))}–{fmt.format(max(xs))})"
 
 
+def print_copies(servers, copies, rows):
+    """The COPY table: one line per round, then medians; the ratio is the
+    first server's time over the second's (> 1: the second is faster)."""
+    names = [s.name for s in servers]
+    print(f"\nbinary COPY of {rows:,} rows; load average now {os.getloadavg()[0]:.2f}\n")
+    print(f"| round | {names[0]} s | {names[1]} s | ratio ({names[0]} / {names[1]}) | "
+          f"{names[0]} server CPU s | {names[1]} server CPU s |")
+    print("|---|---|---|---|---|---|")
+    walls = {n: [w for w, _ in copies[n]] for n in names}
+    cpus = {n: [c for _, c in copies[n]] for n in names}
+    ratios = [p / b for p, b in zip(walls[names[0]], walls[names[1]])]
+    for r, ratio in enumerate(ratios):
+        print(f"| {r + 1} | {walls[names[0]][r]:.3f} | {walls[names[1]][r]:.3f} | {ratio:.2f}× | "
+              f"{cpus[names[0]][r]:.2f} | {cpus[names[1]][r]:.2f} |")
+    print(f"| median (min–max) | {spread(walls[names[0]], '{:.3f}')} | {spread(walls[names[1]], '{:.3f}')} | "
+          f"**{statistics.median(ratios):.2f}×** ({min(ratios):.2f}–{max(ratios):.2f}) | "
+          f"{spread(cpus[names[0]], '{:.2f}')} | {spread(cpus[names[1]], '{:.2f}')} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--exe", default="target/release/pgvshard")
@@ -160,7 +216,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--nq", type=int, default=1000)
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--min-seconds", type=float, default=2.0,
+                    help="each timed cell repeats whole passes over the queries until this long has "
+                         "passed, so a fast server is timed over as long a window as a slow one")
     ap.add_argument("--targets", default="0.95,0.99", help="recall@10 levels of the summary")
+    ap.add_argument("--copy-only", action="store_true", help="only the COPY rounds")
     a = ap.parse_args()
     efs = [int(x) for x in a.ef.split(",")]
     client_counts = [int(x) for x in a.clients.split(",")]
@@ -186,7 +246,10 @@ def main():
         for r in range(a.rounds):
             order = servers if r % 2 == 0 else servers[::-1]
             for s in order:
-                copies[s.name].append(timed_copy(s, "bench", d, payload))
+                copies[s.name].append(timed_copy(s, "bench", d, payload, len(base)))
+        if a.copy_only:
+            print_copies(servers, copies, len(base))
+            return
         for s in servers:
             builds[s.name] = build_index(s, opclass)
         sql = f"SELECT id FROM bench ORDER BY embedding {op} %s LIMIT 10"
@@ -204,6 +267,7 @@ def main():
                     for s in order:
                         shard = isinstance(s, Shard)
                         opts = argparse.Namespace(port=s.dsn(), dataset=a.dataset, nq=a.nq, warmup=a.warmup,
+                                                  min_seconds=a.min_seconds,
                                                   pid=s.proc.pid if shard else None,
                                                   metrics=s.metrics if shard else None)
                         for c in client_counts:
@@ -256,13 +320,8 @@ def main():
                 print(f"| ≥ {target} | {c} | " + " | ".join(
                     f"{statistics.median(qps[n]):,.0f} QPS (ef {picked[n]})" for n in names) +
                     f" | **{ratio:.2f}×** | {min(rounds):.2f}–{max(rounds):.2f}× |")
-        print(f"\n| load | {names[0]} | {names[1]} | ratio ({names[0]} time / {names[1]} time) |")
-        print("|---|---|---|---|")
-        rows = len(base)
-        med = {n: statistics.median(copies[n]) for n in names}
-        print(f"| binary COPY of {rows:,} rows, s | " + " | ".join(spread(copies[n], "{:.2f}") for n in names) +
-              f" | {med[names[0]] / med[names[1]]:.2f}× |")
-        print(f"| HNSW build, s (one run) | " + " | ".join(f"{builds[n]:.1f}" for n in names) +
+        print_copies(servers, copies, len(base))
+        print(f"\n| HNSW build, s (one run) | " + " | ".join(f"{builds[n]:.1f}" for n in names) +
               f" | {builds[names[0]] / builds[names[1]]:.2f}× |")
     finally:
         for s in servers:

@@ -246,6 +246,55 @@ fn statements_fail_with_postgres_errors_and_commits_are_all_or_nothing() {
     );
 }
 
+/// A commit of many rows is logged by a second thread while it is applied:
+/// one whose 1,501st row clashes with a key committed after its statements
+/// ran fails whole, in the tables and in the WAL (what was written of it is
+/// cut, so the next commit follows the last good one directly), and one
+/// that succeeds comes back whole after reopening.
+#[test]
+fn a_large_commit_is_all_or_nothing_in_the_tables_and_the_wal() {
+    let dir = fresh_dir("wal-bulk");
+    let db = open(&dir);
+    create_items(&db, 3);
+    // Rows of 1 KB: more than a megabyte is logged before the clash.
+    let mut big = Transaction::new();
+    for id in 1000..3000 {
+        let mut row = item(id, 0, 0);
+        row[2] = Some(Value::Text("x".repeat(1000)));
+        big.insert(&db.read().unwrap(), "items", row).unwrap();
+    }
+    let mut clash = Transaction::new();
+    clash
+        .insert(&db.read().unwrap(), "items", item(2500, 1, 0))
+        .unwrap();
+    db.commit(clash).unwrap();
+    let lsn = db.current_lsn();
+    let e = db.commit(big).unwrap_err();
+    assert_eq!(e.sqlstate, "23505");
+    assert_eq!(e.detail.as_deref(), Some("Key (id)=(2500) already exists."));
+    assert_eq!(db.current_lsn(), lsn, "a failed commit leaves no WAL");
+    assert_eq!(db.read().unwrap().get("items").unwrap().len(), 4);
+    check_indexes_agree(&db.read().unwrap());
+    let mut small = Transaction::new();
+    small
+        .insert(&db.read().unwrap(), "items", item(4000, 2, 0))
+        .unwrap();
+    db.commit(small).unwrap();
+    let mut big = Transaction::new();
+    for id in 5000..7000 {
+        big.insert(&db.read().unwrap(), "items", item(id, 3, 1))
+            .unwrap();
+    }
+    db.commit(big).unwrap();
+    let before = dump(&db.read().unwrap());
+    assert_eq!(before["items"].len(), 2005);
+    drop(db);
+    let db = open(&dir);
+    let r = db.read().unwrap();
+    assert_eq!(dump(&r), before);
+    check_indexes_agree(&r);
+}
+
 /// Two committed transactions, then a third whose frames are damaged in
 /// each way; returns (data dir, LSN before the third, bytes of the WAL).
 fn three_transactions(name: &str) -> (std::path::PathBuf, u64, Vec<u8>) {

@@ -89,6 +89,8 @@ const STABLE_FUNCTIONS: &[&str] = &[
     "nullif",
     "array_agg",
     "string_agg",
+    "json_agg",
+    "jsonb_agg",
     "bool_and",
     "bool_or",
     "cardinality",

@@ -168,7 +168,17 @@ impl<'a> Env<'a> {
 pub fn is_aggregate(f: &Function) -> bool {
     matches!(
         function_name(f).as_str(),
-        "count" | "sum" | "avg" | "min" | "max" | "array_agg" | "bool_and" | "bool_or"
+        "count"
+            | "sum"
+            | "avg"
+            | "min"
+            | "max"
+            | "array_agg"
+            | "bool_and"
+            | "bool_or"
+            | "string_agg"
+            | "json_agg"
+            | "jsonb_agg"
     )
 }
 

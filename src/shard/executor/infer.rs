@@ -232,6 +232,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                 }
                 match name.as_str() {
                     "count" | "row_number" | "rank" | "dense_rank" => plain(oid::INT8),
+                    "string_agg" => plain(oid::TEXT),
+                    "json_agg" => plain(oid::JSON),
+                    "jsonb_agg" => plain(oid::JSONB),
                     "array_agg" => {
                         let (t, m) = arg(0)?;
                         if arrays::element_of(t).is_some() {

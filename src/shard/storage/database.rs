@@ -102,6 +102,70 @@ impl Logged<'_> {
     }
 }
 
+/// Records from which a commit is applied and logged by two threads
+/// ([`Database::commit_bulk`]), and how many go to the logger at a time.
+const BULK_RECORDS: usize = 1024;
+const BULK_BATCH: usize = 256;
+/// Bytes the bulk logger encodes before each write.
+const BULK_WRITE: usize = 1 << 20;
+
+/// What [`Database::commit_bulk`] hands its logger.
+enum Logging {
+    /// The next records, applied.
+    Records(Vec<WalRecord>),
+    /// All were applied: log the commit.
+    Commit,
+}
+
+/// The logger of [`Database::commit_bulk`]: encodes and writes the `total`
+/// records it receives as one transaction; its end LSN once told to
+/// commit. When the channel closes first, what it wrote is cut off again.
+fn log_bulk(
+    wal: &WalWriter,
+    received: std::sync::mpsc::Receiver<Logging>,
+    total: usize,
+    mode: CommitMode,
+) -> Result<Lsn> {
+    let mut appending = None;
+    let mut encoded = 0;
+    let mut frames = Vec::with_capacity(BULK_WRITE + (64 << 10));
+    for logging in received {
+        let commit = match logging {
+            Logging::Records(records) => {
+                for rec in &records {
+                    rec.encode(&mut frames);
+                }
+                encoded += records.len();
+                false
+            }
+            Logging::Commit => {
+                WalRecord::Commit.encode(&mut frames);
+                true
+            }
+        };
+        if frames.len() >= BULK_WRITE || commit {
+            let out = match &mut appending {
+                Some(out) => out,
+                // The first piece's records stand for the rest when the
+                // writer decides whether they start a new segment.
+                None => {
+                    let expected = frames.len() * total / encoded.max(1);
+                    appending.insert(wal.begin(expected as u64)?)
+                }
+            };
+            out.write(&frames)?;
+            frames.clear();
+        }
+        if commit {
+            // The commit record was just written, so `appending` is set.
+            return appending
+                .map(|out| out.finish(mode))
+                .ok_or_else(|| StorageError::new("XX000", "the commit was not logged"));
+        }
+    }
+    Err(StorageError::new("XX000", "the commit was abandoned"))
+}
+
 /// When WAL segments roll over and checkpoints happen.
 #[derive(Debug, Clone)]
 pub struct StorageOptions {
@@ -423,6 +487,12 @@ impl Database {
                     _ => Vec::new(),
                 },
             };
+            if matches!(ending, Ending::Commit(_)) && changes.len() >= BULK_RECORDS {
+                match self.commit_bulk(&mut tables, changes, prebuilt.take(), progress, mode) {
+                    Ok(end) => break end,
+                    Err(e) => return Err(e),
+                }
+            }
             let mut log = Logged {
                 tables: &mut tables,
                 progress,
@@ -449,10 +519,7 @@ impl Database {
                     .and_then(|rec| log.apply(rec, pre));
             }
             if result.is_ok() && progress.is_canceled() {
-                result = Err(StorageError::new(
-                    "57014",
-                    "canceling statement due to user request",
-                ));
+                result = Err(StorageError::canceled());
             }
             if let (Ok(()), Ending::Prepare(rec)) = (&result, &ending) {
                 // The changes were applied to check them; the prepared
@@ -480,6 +547,78 @@ impl Database {
         }
         self.shared.wake_checkpointer_at(end);
         Ok(end)
+    }
+
+    /// [`Database::write`]'s checks, apply and log of a large commit, with
+    /// the log written by a second thread: it encodes the records applied
+    /// so far and writes them to the WAL while the next ones are applied,
+    /// so a bulk load's commit takes about the longer of the two instead
+    /// of their sum. A record that fails to apply, or a failed write,
+    /// undoes what was applied and cuts what was written.
+    fn commit_bulk(
+        &self,
+        tables: &mut Tables,
+        changes: Vec<Change>,
+        mut prebuilt: Option<(u64, TableIndex)>,
+        progress: &BuildProgress,
+        mode: CommitMode,
+    ) -> Result<Lsn> {
+        let wal = &self.shared.wal;
+        let (records, received) = std::sync::mpsc::sync_channel::<Logging>(4);
+        std::thread::scope(|scope| {
+            let total = changes.len();
+            let logger = scope.spawn(move || log_bulk(wal, received, total, mode));
+            let mut undo = Vec::with_capacity(changes.len());
+            let mut batch = Vec::with_capacity(BULK_BATCH);
+            let mut touched = std::collections::HashSet::new();
+            let mut applied = Ok(());
+            for change in changes {
+                let pre = prebuilt
+                    .take()
+                    .filter(|(generation, _)| *generation == tables.generation())
+                    .map(|(_, data)| data);
+                let rec = change.plan(tables, &mut touched);
+                match rec.and_then(|rec| Ok((tables.apply(&rec, progress, pre)?, rec))) {
+                    Ok((u, rec)) => {
+                        undo.push(u);
+                        batch.push(rec);
+                    }
+                    Err(e) => {
+                        applied = Err(e);
+                        break;
+                    }
+                }
+                if batch.len() == BULK_BATCH
+                    && records
+                        .send(Logging::Records(std::mem::take(&mut batch)))
+                        .is_err()
+                {
+                    break; // the logger failed: its error answers
+                }
+            }
+            if applied.is_ok() && progress.is_canceled() {
+                applied = Err(StorageError::canceled());
+            }
+            if applied.is_ok() {
+                // A failed send means the logger failed: its error answers.
+                let _ = records
+                    .send(Logging::Records(batch))
+                    .and_then(|()| records.send(Logging::Commit));
+            }
+            drop(records);
+            let logged = logger
+                .join()
+                .unwrap_or_else(|_| Err(StorageError::new("XX000", "the WAL logger panicked")));
+            match applied.and(logged) {
+                Ok(end) => Ok(end),
+                Err(e) => {
+                    for u in undo.into_iter().rev() {
+                        tables.undo(u);
+                    }
+                    Err(e)
+                }
+            }
+        })
     }
 
     /// A standby's replay of transactions streamed from its primary: each
@@ -757,10 +896,7 @@ impl Shared {
         let mut count = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
         while *count == seen {
             if progress.is_canceled() {
-                return Err(StorageError::new(
-                    "57014",
-                    "canceling statement due to user request",
-                ));
+                return Err(StorageError::canceled());
             }
             count = self
                 .decision

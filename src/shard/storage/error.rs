@@ -106,6 +106,11 @@ impl StorageError {
         )
     }
 
+    /// 57014: the statement was canceled.
+    pub fn canceled() -> Self {
+        Self::new("57014", "canceling statement due to user request")
+    }
+
     /// 40001: the row changed since the transaction read it.
     pub fn serialization_failure() -> Self {
         Self::new(

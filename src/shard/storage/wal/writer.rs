@@ -23,11 +23,11 @@
 //! the next synchronous commit, whose fsync covers all WAL before it)
 //! makes it durable.
 
-use super::{segment_header, segment_path, Lsn};
+use super::{segment_header, segment_path, Lsn, SEGMENT_HEADER};
 use crate::shard::storage::error::{Result, StorageError};
 use prometheus::Histogram;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -89,6 +89,60 @@ struct WriterState {
     flushing: bool,
     broken: Option<String>,
     fsyncs: u64,
+}
+
+/// One transaction's frames being written ([`WalWriter::begin`]): they
+/// join the log at [`Appending::finish`]; dropped unfinished, whatever was
+/// written of them is cut off the segment again, so the next transaction
+/// follows the last finished one directly.
+#[derive(Debug)]
+pub struct Appending<'a> {
+    writer: &'a WalWriter,
+    st: MutexGuard<'a, WriterState>,
+    bytes: u64,
+    finished: bool,
+}
+
+impl Appending<'_> {
+    /// Writes the next whole frames of the transaction.
+    pub fn write(&mut self, frames: &[u8]) -> Result<()> {
+        if let Err(e) = (&*self.st.file).write_all(frames) {
+            // Part of the frames may be in the file: only recovery can cut
+            // them off, so nothing more may be appended after them.
+            self.st.broken = Some(e.to_string());
+            return Err(StorageError::io(&self.st.path, e));
+        }
+        self.bytes += frames.len() as u64;
+        Ok(())
+    }
+
+    /// Makes the frames written part of the log; the LSN after them.
+    pub fn finish(mut self, mode: CommitMode) -> Lsn {
+        self.finished = true;
+        let st = &mut self.st;
+        st.written = Lsn(st.written.0 + self.bytes);
+        if mode == CommitMode::Synchronous {
+            self.writer.awaited.store(st.written.0, Ordering::Release);
+        }
+        st.written
+    }
+}
+
+impl Drop for Appending<'_> {
+    fn drop(&mut self) {
+        if self.finished || self.bytes == 0 || self.st.broken.is_some() {
+            return;
+        }
+        let st = &mut self.st;
+        let end = SEGMENT_HEADER as u64 + (st.written.0 - st.segment_start.0);
+        let cut = st
+            .file
+            .set_len(end)
+            .and_then(|()| (&*st.file).seek(SeekFrom::Start(end)).map(|_| ()));
+        if let Err(e) = cut {
+            st.broken = Some(e.to_string());
+        }
+    }
 }
 
 /// fsyncs the directory so a new or renamed file in it survives a crash.
@@ -162,12 +216,22 @@ impl WalWriter {
     /// them. Not durable until [`WalWriter::flush`] covers that LSN;
     /// `mode` says whether readers wait for that.
     pub fn append(&self, frames: &[u8], mode: CommitMode) -> Result<Lsn> {
+        let mut appending = self.begin(frames.len() as u64)?;
+        appending.write(frames)?;
+        Ok(appending.finish(mode))
+    }
+
+    /// Starts appending one transaction's frames piece by piece (about
+    /// `expected` bytes: a segment over its size with them starts the
+    /// next one first). The writer stays locked until the [`Appending`]
+    /// is finished or dropped.
+    pub fn begin(&self, expected: u64) -> Result<Appending<'_>> {
         let mut st = self.lock();
         if let Some(why) = &st.broken {
             return Err(Self::broken(why));
         }
         let used = st.written.0 - st.segment_start.0;
-        if used > 0 && used + frames.len() as u64 > self.segment_bytes {
+        if used > 0 && used + expected > self.segment_bytes {
             // The old segment must be durable before records follow it in
             // the next one; then the tail moves on.
             if let Err(e) = st.file.sync_data() {
@@ -180,17 +244,12 @@ impl WalWriter {
             st.path = path;
             st.segment_start = start;
         }
-        if let Err(e) = (&*st.file).write_all(frames) {
-            // Part of the frames may be in the file: only recovery can cut
-            // them off, so nothing more may be appended after them.
-            st.broken = Some(e.to_string());
-            return Err(StorageError::io(&st.path, e));
-        }
-        st.written = Lsn(st.written.0 + frames.len() as u64);
-        if mode == CommitMode::Synchronous {
-            self.awaited.store(st.written.0, Ordering::Release);
-        }
-        Ok(st.written)
+        Ok(Appending {
+            writer: self,
+            st,
+            bytes: 0,
+            finished: false,
+        })
     }
 
     /// Returns once everything up to `upto` is on disk (group commit).
