@@ -42,18 +42,28 @@ pub struct AggregateCall {
 pub fn find_calls<'a>(
     exprs: impl IntoIterator<Item = &'a Expr>,
 ) -> Result<Vec<AggregateCall>, PgError> {
-    let mut calls: Vec<AggregateCall> = Vec::new();
+    let aggregate = |f: &Function, whole: &Expr| {
+        (is_aggregate(f) && f.over.is_none()).then(|| call_of(f, whole))
+    };
+    distinct_calls(exprs, aggregate, |c| &c.key)
+}
+
+/// The calls `make` takes from the functions in `exprs` (not inside their
+/// subqueries), once per `key`; the first error `make` gives.
+pub fn distinct_calls<'a, T>(
+    exprs: impl IntoIterator<Item = &'a Expr>,
+    make: impl Fn(&Function, &Expr) -> Option<Result<T, PgError>>,
+    key: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, PgError> {
+    let mut calls: Vec<T> = Vec::new();
     let mut error = None;
     for e in exprs {
         own_expressions(e, |x| {
-            if let Expr::Function(f) = x {
-                if is_aggregate(f) {
-                    match call_of(f, x) {
-                        Ok(c) if !calls.iter().any(|o| o.key == c.key) => calls.push(c),
-                        Ok(_) => {}
-                        Err(e) => error = Some(e),
-                    }
-                }
+            let Expr::Function(f) = x else { return };
+            match make(f, x) {
+                Some(Ok(c)) if !calls.iter().any(|o| key(o) == key(&c)) => calls.push(c),
+                Some(Err(e)) => error = Some(e),
+                _ => {}
             }
         });
     }

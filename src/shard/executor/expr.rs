@@ -843,6 +843,14 @@ pub(super) fn walfile_name(timeline: u32, lsn: u64) -> String {
 
 fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
     let name = function_name(f);
+    if f.over.is_some() {
+        // Computed over the select's rows (window.rs), or misplaced.
+        return env
+            .aggregates
+            .and_then(|values| values.get(&expr.to_string()))
+            .cloned()
+            .ok_or_else(|| PgError::new("42P20", "window functions are not allowed here"));
+    }
     if arrays::is_set_returning(&name) {
         return env
             .aggregates

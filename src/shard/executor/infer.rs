@@ -234,7 +234,7 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     return Ok(t);
                 }
                 match name.as_str() {
-                    "count" => plain(oid::INT8),
+                    "count" | "row_number" | "rank" | "dense_rank" => plain(oid::INT8),
                     "string_agg" => plain(oid::TEXT),
                     "json_agg" => plain(oid::JSON),
                     "jsonb_agg" => plain(oid::JSONB),

@@ -44,6 +44,7 @@ mod setop;
 mod signatures;
 mod srf;
 mod types;
+mod window;
 
 pub use session::{ShardFactory, ShardSession};
 
