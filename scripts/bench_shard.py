@@ -138,8 +138,9 @@ def run_queries(cur, sql, queries, order):
 
 
 def client(args):
-    """One client process: warm up, wait on the barrier, time one pass."""
-    port, dataset, nq, sql, ef, warmup, barrier = args
+    """One client process: warm up, wait on the barrier, time whole passes
+    over the queries until `min_seconds` have passed (at least one)."""
+    port, dataset, nq, sql, ef, warmup, min_seconds, barrier = args
     _, queries, _ = load_dataset(dataset, nq)
     from pgvector import Vector
 
@@ -151,6 +152,8 @@ def client(args):
         barrier.wait()
         t0 = time.time()
         ids, lat = run_queries(cur, sql, queries, range(len(queries)))
+        while time.time() - t0 < min_seconds:
+            lat += run_queries(cur, sql, queries, range(len(queries)))[1]
         t1 = time.time()
     conn.close()
     return t0, t1, lat, ids
@@ -183,7 +186,7 @@ def cpu_counters(metrics):
 def measure(pool, barrier, a, sql, ef, clients, gt):
     """One timed pass with `clients` processes: (recall, QPS, p50 ms, p99 ms,
     server CPU µs/query, (engine, recall monitor, rest) µs/query or None)."""
-    work = [(a.port, a.dataset, a.nq, sql, ef, a.warmup, barrier)] * clients
+    work = [(a.port, a.dataset, a.nq, sql, ef, a.warmup, a.min_seconds, barrier)] * clients
     m0 = cpu_counters(a.metrics)
     c0 = cpu_seconds(a.pid)
     res = pool.map(client, work)
@@ -212,6 +215,8 @@ def main():
     ap.add_argument("--ef", default="10,20,40,80")
     ap.add_argument("--nq", type=int, default=1000)
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--min-seconds", type=float, default=0.0,
+                    help="repeat whole passes over the queries until this long has passed")
     ap.add_argument("--repeats", type=int, default=2, help="timed passes per setting, best QPS kept")
     ap.add_argument("--clients", default="1,2")
     ap.add_argument("--m", type=int, default=16)

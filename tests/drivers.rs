@@ -286,6 +286,11 @@ async fn queries_drivers_send(t: &Targets) {
         "SELECT length(gen_random_uuid()::text), gen_random_uuid() = gen_random_uuid()",
         "INSERT INTO sql_collections VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'dup', NULL)",
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid WHERE c.relname = 'sql_collections' AND a.attnum > 0 ORDER BY a.attnum",
+        // The collecting aggregates over one shard's rows (the proxy does
+        // not combine them across shards).
+        "SELECT string_agg(name, ', ' ORDER BY name DESC), json_agg(name ORDER BY name), jsonb_agg(cmetadata ORDER BY name) FROM sql_collections WHERE uuid = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'",
+        "SELECT string_agg(x, '-' ORDER BY x DESC), jsonb_agg(x ORDER BY x) FROM unnest(ARRAY['a', 'b']) x",
+        "SELECT jsonb_build_object('n', name, 'm', cmetadata), json_build_array(name, 1), to_jsonb(name), jsonb_typeof(cmetadata::jsonb) FROM sql_collections ORDER BY name",
         // set_config changes the session, as SET does.
         "SELECT set_config('application_name', 'abc', false); SHOW application_name; SELECT current_setting('application_name')",
     ] {

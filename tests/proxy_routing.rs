@@ -191,6 +191,14 @@ async fn aggregates_and_sorted_scans_equal_one_server() {
         .await
         .unwrap_err();
     assert_eq!(e.as_db_error().unwrap().code().code(), "0A000");
+    // Each shard would rank only its own rows; on one shard (by key) the
+    // ranks are the whole table's.
+    let window = "SELECT id, rank() OVER (ORDER BY cat, id) FROM items ORDER BY cat, id LIMIT 5";
+    let e = proxy.simple_query(window).await.unwrap_err();
+    assert_eq!(e.as_db_error().unwrap().code().code(), "0A000", "{e}");
+    let by_key = "SELECT id, row_number() OVER (ORDER BY id) FROM items WHERE id = 7";
+    let want = text_rows(&reference, by_key).await.unwrap();
+    assert_eq!(text_rows(&proxy, by_key).await.unwrap(), want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -110,7 +110,7 @@ async fn errors_carry_postgres_sqlstates() {
         ("SELECT '[1,2,3]'::vector <-> '101'::bit(3)", "42883"),
         ("SELECT 1/0", "22012"),
         (
-            "SELECT * FROM items a RIGHT JOIN items b ON a.id = b.id",
+            "SELECT * FROM items a FULL JOIN items b USING (id)",
             "0A000",
         ),
         ("SAVEPOINT a", "25P01"),

@@ -115,6 +115,14 @@ pub trait Space: Sync {
     /// Ordering distance between stored vectors `a` and `b`.
     fn distance_between(&self, a: u32, b: u32) -> f32;
 
+    /// Stored vector `id` prepared as a query, where that is cheap. Index
+    /// builds then compare a new node with the others through
+    /// [`Space::distance_x4`] (four rows per pass) instead of one
+    /// [`Space::distance_between`] at a time.
+    fn node_query(&self, _id: u32) -> Option<Self::Query> {
+        None
+    }
+
     /// Hints that vector `id` will be read soon.
     fn prefetch(&self, _id: u32) {}
 
@@ -259,6 +267,10 @@ impl Space for DenseSpace<'_> {
             }
             None => ids.map(|id| self.distance(q, id)),
         }
+    }
+
+    fn node_query(&self, id: u32) -> Option<DenseQuery> {
+        Some(self.query(self.vector(id)))
     }
 
     #[inline]

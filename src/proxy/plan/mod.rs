@@ -390,8 +390,33 @@ fn refuse_shard_dependent_subqueries(
     })
 }
 
+/// Whether the statement calls a window function: each shard would rank
+/// only its own rows. A text check first keeps the walk off the common
+/// path.
+fn has_window_function(statement: &sql::Statement) -> bool {
+    let spelled = statement
+        .text
+        .as_bytes()
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"over"));
+    spelled && {
+        let found = sqlparser::ast::visit_expressions(&statement.ast, |e| match e {
+            sqlparser::ast::Expr::Function(f) if f.over.is_some() => {
+                std::ops::ControlFlow::Break(())
+            }
+            _ => std::ops::ControlFlow::Continue(()),
+        });
+        found.is_break()
+    }
+}
+
 fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<Route, PgError> {
     crate::stack::with_tree(statement.depth, || {
+        if shards.len() > 1 && has_window_function(statement) {
+            return Err(PgError::feature_not_supported(
+                "window functions across shards are not supported (each shard would rank only its own rows)",
+            ));
+        }
         let sql_err = PgError::from;
         let knn = knn_query(statement);
         if let Some(knn) = knn {

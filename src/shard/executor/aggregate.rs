@@ -1,10 +1,12 @@
-//! count / sum / avg / min / max / bool_and / bool_or / array_agg over a
-//! group of rows,
+//! count / sum / avg / min / max / bool_and / bool_or / array_agg /
+//! string_agg / json_agg / jsonb_agg over a group of rows,
 //! including pgvector's `avg` and `sum` of vectors (through ann's
-//! accumulators) and `array_agg(x ORDER BY …)`.
+//! accumulators) and `ORDER BY` inside the collecting ones
+//! (`string_agg(x, ', ' ORDER BY y)`).
 
 use super::coerce::{as_f64, as_i64};
 use super::expr::{compare, eval, function_args, function_name, is_aggregate, Env, Row};
+use super::json_build;
 use super::select::compare_keys;
 use crate::shard::datum::Datum;
 use crate::shard::datum::KeyValue;
@@ -28,7 +30,9 @@ pub struct AggregateCall {
     name: String,
     /// The argument; `None` for `count(*)`.
     arg: Option<Expr>,
-    /// `ORDER BY` inside the call (array_agg only).
+    /// string_agg's separator.
+    separator: Option<Expr>,
+    /// `ORDER BY` inside the call (the collecting aggregates only).
     order: Vec<OrderByExpr>,
     /// `DISTINCT`: each non-NULL value counts once.
     distinct: bool,
@@ -38,18 +42,28 @@ pub struct AggregateCall {
 pub fn find_calls<'a>(
     exprs: impl IntoIterator<Item = &'a Expr>,
 ) -> Result<Vec<AggregateCall>, PgError> {
-    let mut calls: Vec<AggregateCall> = Vec::new();
+    let aggregate = |f: &Function, whole: &Expr| {
+        (is_aggregate(f) && f.over.is_none()).then(|| call_of(f, whole))
+    };
+    distinct_calls(exprs, aggregate, |c| &c.key)
+}
+
+/// The calls `make` takes from the functions in `exprs` (not inside their
+/// subqueries), once per `key`; the first error `make` gives.
+pub fn distinct_calls<'a, T>(
+    exprs: impl IntoIterator<Item = &'a Expr>,
+    make: impl Fn(&Function, &Expr) -> Option<Result<T, PgError>>,
+    key: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, PgError> {
+    let mut calls: Vec<T> = Vec::new();
     let mut error = None;
     for e in exprs {
         own_expressions(e, |x| {
-            if let Expr::Function(f) = x {
-                if is_aggregate(f) {
-                    match call_of(f, x) {
-                        Ok(c) if !calls.iter().any(|o| o.key == c.key) => calls.push(c),
-                        Ok(_) => {}
-                        Err(e) => error = Some(e),
-                    }
-                }
+            let Expr::Function(f) = x else { return };
+            match make(f, x) {
+                Some(Ok(c)) if !calls.iter().any(|o| key(o) == key(&c)) => calls.push(c),
+                Some(Err(e)) => error = Some(e),
+                _ => {}
             }
         });
     }
@@ -118,6 +132,11 @@ fn own_by_visit(e: &Expr, f: &mut dyn FnMut(&Expr)) {
     let _ = e.visit(&mut Own { queries: 0, f });
 }
 
+/// The aggregates that collect their rows' values (and may order them).
+fn collects(name: &str) -> bool {
+    matches!(name, "array_agg" | "string_agg" | "json_agg" | "jsonb_agg")
+}
+
 fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {
     let name = function_name(f);
     let mut order = Vec::new();
@@ -125,16 +144,16 @@ fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {
     if let FunctionArguments::List(list) = &f.args {
         let unsupported = || {
             PgError::feature_not_supported(
-                "ORDER BY inside aggregates other than array_agg(x ORDER BY …), and array_agg(DISTINCT …), are not supported",
+                "ORDER BY inside aggregates other than array_agg / string_agg / json_agg / jsonb_agg, and DISTINCT in those, are not supported",
             )
         };
         distinct = list.duplicate_treatment == Some(DuplicateTreatment::Distinct);
-        if distinct && name == "array_agg" {
+        if distinct && collects(&name) {
             return Err(unsupported());
         }
         for clause in &list.clauses {
             match clause {
-                FunctionArgumentClause::OrderBy(keys) if name == "array_agg" => {
+                FunctionArgumentClause::OrderBy(keys) if collects(&name) => {
                     order.extend(keys.iter().cloned())
                 }
                 _ => return Err(unsupported()),
@@ -142,8 +161,14 @@ fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {
         }
     }
     let args = function_args(f)?;
+    let mut separator = None;
     let arg = match (name.as_str(), args.as_slice()) {
         ("count", []) => None,
+        ("string_agg", [a, s]) => {
+            separator = Some((*s).clone());
+            Some((*a).clone())
+        }
+        ("string_agg", _) => None,
         (_, [a]) => Some((*a).clone()),
         _ => {
             return Err(PgError::new(
@@ -162,6 +187,7 @@ fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {
         key: expr.to_string(),
         name,
         arg,
+        separator,
         order,
         distinct,
     })
@@ -180,8 +206,9 @@ enum State {
     Extreme(Datum, Ordering),
     /// bool_and (true) / bool_or (false) so far.
     Bools(Option<bool>, bool),
-    /// array_agg: each row's sort keys and value.
-    Collect(Vec<(Vec<Datum>, Datum)>),
+    /// The collecting aggregates: each row's sort keys, value and
+    /// (string_agg) separator.
+    Collect(Vec<(Vec<Datum>, Datum, Datum)>),
     Empty,
 }
 
@@ -203,7 +230,7 @@ impl Accumulators {
                     "count" => State::Count(0),
                     "min" => State::Extreme(None, Ordering::Less),
                     "max" => State::Extreme(None, Ordering::Greater),
-                    "array_agg" => State::Collect(Vec::new()),
+                    name if collects(name) => State::Collect(Vec::new()),
                     "bool_and" => State::Bools(None, true),
                     "bool_or" => State::Bools(None, false),
                     _ => State::Empty,
@@ -231,7 +258,11 @@ impl Accumulators {
                     .iter()
                     .map(|k| eval(&k.expr, row, env))
                     .collect::<Result<Vec<_>, _>>()?;
-                items.push((keys, value));
+                let separator = match &call.separator {
+                    Some(s) => eval(s, row, env)?,
+                    None => None,
+                };
+                items.push((keys, value, separator));
                 continue;
             }
             let Some(v) = value else { continue };
@@ -253,7 +284,7 @@ impl Accumulators {
         calls
             .iter()
             .zip(self.states)
-            .map(|(c, s)| Ok((c.key.clone(), finish(s, &c.order)?)))
+            .map(|(c, s)| Ok((c.key.clone(), finish(s, c)?)))
             .collect()
     }
 }
@@ -322,12 +353,12 @@ fn add(state: &mut State, name: &str, v: Value) -> Result<(), PgError> {
     Ok(())
 }
 
-fn finish(state: State, order: &[OrderByExpr]) -> Result<Datum, PgError> {
+fn finish(state: State, call: &AggregateCall) -> Result<Datum, PgError> {
     Ok(match state {
         State::Collect(mut items) if !items.is_empty() => {
             let mut error = None;
             items.sort_by(|a, b| {
-                compare_keys(&a.0, &b.0, order).unwrap_or_else(|e| {
+                compare_keys(&a.0, &b.0, &call.order).unwrap_or_else(|e| {
                     error.get_or_insert(e);
                     Ordering::Equal
                 })
@@ -335,14 +366,7 @@ fn finish(state: State, order: &[OrderByExpr]) -> Result<Datum, PgError> {
             if let Some(e) = error {
                 return Err(e);
             }
-            let elem = items
-                .iter()
-                .find_map(|(_, v)| v.as_ref().map(Value::type_oid))
-                .unwrap_or(oid::TEXT);
-            Some(Value::Array(Array::new(
-                elem,
-                items.into_iter().map(|(_, v)| v).collect(),
-            )))
+            collected(&call.name, items)?
         }
         State::Collect(_) => None,
         State::Bools(acc, _) => acc.map(Value::Bool),
@@ -357,5 +381,48 @@ fn finish(state: State, order: &[OrderByExpr]) -> Result<Datum, PgError> {
         State::VectorAvg(acc, true) => acc.avg::<f16>()?.map(Value::HalfVec),
         State::Extreme(best, _) => best,
         State::Empty => None,
+    })
+}
+
+/// A collecting aggregate's value over its rows, in order.
+fn collected(name: &str, items: Vec<(Vec<Datum>, Datum, Datum)>) -> Result<Datum, PgError> {
+    Ok(match name {
+        "string_agg" => {
+            let mut out: Option<String> = None;
+            for (_, v, separator) in items {
+                let Some(v) = v else { continue };
+                let Value::Text(v) = v else {
+                    return Err(no_aggregate(name, &v));
+                };
+                match (&mut out, separator) {
+                    (None, _) => out = Some(v),
+                    (Some(text), Some(Value::Text(s))) => {
+                        text.push_str(&s);
+                        text.push_str(&v);
+                    }
+                    (Some(text), _) => text.push_str(&v),
+                }
+            }
+            out.map(Value::Text)
+        }
+        "json_agg" | "jsonb_agg" => {
+            let values: Vec<Datum> = items.into_iter().map(|(_, v, _)| v).collect();
+            let text = json_build::array_text(&values, name == "jsonb_agg")?;
+            Some(if name == "jsonb_agg" {
+                Value::Jsonb(text)
+            } else {
+                Value::Json(text)
+            })
+        }
+        _ => {
+            let elem = items
+                .iter()
+                .find_map(|(_, v, _)| v.as_ref().map(Value::type_oid))
+                .unwrap_or(oid::TEXT);
+            Some(Value::Array(Array::new(
+                elem,
+                items.into_iter().map(|(_, v, _)| v).collect(),
+            )))
+        }
     })
 }

@@ -168,7 +168,17 @@ impl<'a> Env<'a> {
 pub fn is_aggregate(f: &Function) -> bool {
     matches!(
         function_name(f).as_str(),
-        "count" | "sum" | "avg" | "min" | "max" | "array_agg" | "bool_and" | "bool_or"
+        "count"
+            | "sum"
+            | "avg"
+            | "min"
+            | "max"
+            | "array_agg"
+            | "bool_and"
+            | "bool_or"
+            | "string_agg"
+            | "json_agg"
+            | "jsonb_agg"
     )
 }
 
@@ -833,6 +843,14 @@ pub(super) fn walfile_name(timeline: u32, lsn: u64) -> String {
 
 fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
     let name = function_name(f);
+    if f.over.is_some() {
+        // Computed over the select's rows (window.rs), or misplaced.
+        return env
+            .aggregates
+            .and_then(|values| values.get(&expr.to_string()))
+            .cloned()
+            .ok_or_else(|| PgError::new("42P20", "window functions are not allowed here"));
+    }
     if arrays::is_set_returning(&name) {
         return env
             .aggregates
@@ -1055,6 +1073,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         _ => {}
     }
     if let Some(r) = jsonpath_eval::path_function(&name, &args) {
+        return r;
+    }
+    if let Some(r) = super::json_build::call(&name, &args) {
         return r;
     }
     if let Some(r) = catalog_function(&name, &args, env) {

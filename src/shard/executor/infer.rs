@@ -230,8 +230,14 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                 if let Some(t) = scalar_result(&name, &args, cols, env)? {
                     return Ok(t);
                 }
+                if let Some(t) = super::json_build::result_type(&name) {
+                    return Ok(t);
+                }
                 match name.as_str() {
-                    "count" => plain(oid::INT8),
+                    "count" | "row_number" | "rank" | "dense_rank" => plain(oid::INT8),
+                    "string_agg" => plain(oid::TEXT),
+                    "json_agg" => plain(oid::JSON),
+                    "jsonb_agg" => plain(oid::JSONB),
                     "array_agg" => {
                         let (t, m) = arg(0)?;
                         if arrays::element_of(t).is_some() {

@@ -27,6 +27,7 @@ mod functions;
 mod index_expr;
 mod infer;
 mod information_schema;
+mod json_build;
 mod json_ops;
 mod jsonpath_eval;
 mod overlay;
@@ -43,6 +44,7 @@ mod setop;
 mod signatures;
 mod srf;
 mod types;
+mod window;
 
 pub use session::{ShardFactory, ShardSession};
 

@@ -15,6 +15,7 @@ use super::plan::{
     btree_lookup, choose_access, knn_plan, knn_slots, resolve_key, IndexLookup, KnnAccess, KnnPlan,
 };
 use super::types;
+use super::window;
 use crate::metrics::{thread_cpu_time, QueryPlan};
 use crate::shard::datum::Datum;
 use crate::shard::storage::{AnnSearch, IndexMethod, Table, Tables};
@@ -588,18 +589,27 @@ fn join_factor(
     }
 }
 
-/// Whether `op` keeps unmatched left rows (LEFT), and its constraint;
-/// 0A000 for RIGHT and FULL joins.
-fn join_kind(op: &JoinOperator) -> Result<(bool, &JoinConstraint), PgError> {
+/// Which unmatched rows a join keeps: the left side's (LEFT, FULL), the
+/// right side's (RIGHT, FULL).
+#[derive(Clone, Copy)]
+struct Unmatched {
+    left: bool,
+    right: bool,
+}
+
+/// The unmatched rows `op` keeps, and its constraint.
+fn join_kind(op: &JoinOperator) -> Result<(Unmatched, &JoinConstraint), PgError> {
+    let keep = |left, right| Unmatched { left, right };
     match op {
         JoinOperator::Join(c) | JoinOperator::Inner(c) | JoinOperator::CrossJoin(c) => {
-            Ok((false, c))
+            Ok((keep(false, false), c))
         }
-        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => Ok((true, c)),
-        other => Err(PgError::feature_not_supported(format!(
-            "{} is not supported",
-            other_join_name(other)
-        ))),
+        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => Ok((keep(true, false), c)),
+        JoinOperator::Right(c) | JoinOperator::RightOuter(c) => Ok((keep(false, true), c)),
+        JoinOperator::FullOuter(c) => Ok((keep(true, true), c)),
+        _ => Err(PgError::feature_not_supported(
+            "this kind of join is not supported",
+        )),
     }
 }
 
@@ -612,7 +622,14 @@ fn lateral_join(
     op: &JoinOperator,
     ctx: &Ctx,
 ) -> Result<Joined, PgError> {
-    let (outer, constraint) = join_kind(op)?;
+    let (keep, constraint) = join_kind(op)?;
+    if keep.right {
+        return Err(PgError::new(
+            "42601",
+            "the combining JOIN type must be INNER or LEFT for a LATERAL reference",
+        ));
+    }
+    let outer = keep.left;
     let on = match constraint {
         JoinConstraint::On(e) => Some(e),
         JoinConstraint::None => None,
@@ -663,7 +680,13 @@ fn lateral_join(
 }
 
 fn join(left: Joined, right: Joined, op: &JoinOperator, ctx: &Ctx) -> Result<Joined, PgError> {
-    let (outer, constraint) = join_kind(op)?;
+    let (keep, constraint) = join_kind(op)?;
+    if keep.right && matches!(constraint, JoinConstraint::Using(_)) {
+        // Its merged columns would be COALESCE(left, right).
+        return Err(PgError::feature_not_supported(
+            "RIGHT or FULL JOIN with USING is not supported (write ON)",
+        ));
+    }
     let using: Vec<(usize, usize)> = match constraint {
         JoinConstraint::Using(names) => names
             .iter()
@@ -687,7 +710,7 @@ fn join(left: Joined, right: Joined, op: &JoinOperator, ctx: &Ctx) -> Result<Joi
         JoinConstraint::On(e) => Some(e),
         _ => None,
     };
-    let width = right.rel.columns.len();
+    let (left_width, width) = (left.rel.columns.len(), right.rel.columns.len());
     let mut out = Joined {
         quals: [left.quals, right.quals].concat(),
         rel: Relation {
@@ -696,12 +719,13 @@ fn join(left: Joined, right: Joined, op: &JoinOperator, ctx: &Ctx) -> Result<Joi
         },
     };
     let env = ctx.eval_env();
+    let mut right_matched = vec![false; right.rel.rows.len()];
     for (n, l) in left.rel.rows.into_iter().enumerate() {
         if n % 256 == 0 {
             ctx.check_cancel()?;
         }
         let mut matched = false;
-        for r in &right.rel.rows {
+        for (r, r_matched) in right.rel.rows.iter().zip(right_matched.iter_mut()) {
             let mut keys_equal = true;
             for &(a, b) in &using {
                 keys_equal &= match (&l[a], &r[b]) {
@@ -715,24 +739,30 @@ fn join(left: Joined, right: Joined, op: &JoinOperator, ctx: &Ctx) -> Result<Joi
             let row = [l.as_slice(), r.as_slice()].concat();
             if passes(on, &RowAt::Joined(&out, &row), &env)? {
                 matched = true;
+                *r_matched = true;
                 out.rel.rows.push(row);
             }
         }
-        if outer && !matched {
+        if keep.left && !matched {
             let mut row = l;
             row.extend(std::iter::repeat_n(None, width));
             out.rel.rows.push(row);
         }
     }
-    Ok(out)
-}
-
-fn other_join_name(op: &JoinOperator) -> &'static str {
-    match op {
-        JoinOperator::Right(_) | JoinOperator::RightOuter(_) => "RIGHT JOIN",
-        JoinOperator::FullOuter(_) => "FULL JOIN",
-        _ => "this kind of join",
+    if keep.right {
+        for (r, _) in right
+            .rel
+            .rows
+            .into_iter()
+            .zip(right_matched)
+            .filter(|(_, m)| !m)
+        {
+            let mut row = vec![None; left_width];
+            row.extend(r);
+            out.rel.rows.push(row);
+        }
     }
+    Ok(out)
 }
 
 /// The value of a LIMIT (`offset`: false) or OFFSET clause; 2201W / 2201X
@@ -1185,6 +1215,18 @@ fn run_select(
     )?;
     let grouped = !calls.is_empty() || !group_by.is_empty();
     let sets = set_calls(shape.items.iter().map(|(_, e)| &**e));
+    let windows = window::calls(
+        shape
+            .items
+            .iter()
+            .map(|(_, e)| &**e)
+            .chain(order.iter().map(|k| &k.expr)),
+    )?;
+    if !windows.is_empty() && (grouped || !sets.is_empty()) {
+        return Err(PgError::feature_not_supported(
+            "window functions with GROUP BY, aggregates or set-returning functions are not supported",
+        ));
+    }
     if !set_calls(s.selection.iter()).is_empty() {
         return Err(PgError::feature_not_supported(
             "set-returning functions are not allowed in WHERE",
@@ -1195,7 +1237,13 @@ fn run_select(
     let filter = s.selection.as_ref();
     let mut produced = Vec::new();
     let mut index_ordered = false;
-    let knn = match grouped || distinct || distinct_on.is_some() || !sets.is_empty() || ctx.dry {
+    let whole_set = grouped
+        || distinct
+        || distinct_on.is_some()
+        || !sets.is_empty()
+        || ctx.dry
+        || !window::ranks_in_order(&windows, order);
+    let knn = match whole_set {
         false => knn_decision(&input, s, order, limit, offset, ctx)?,
         true => None,
     };
@@ -1231,14 +1279,18 @@ fn run_select(
         if let Some(started) = started {
             ctx.plan.searched(thread_cpu_time().saturating_sub(started));
         }
-        for slot in slots {
-            let row = RowAt::Table(d.table, d.alias, slot);
+        let rows: Vec<RowAt> = slots
+            .into_iter()
+            .map(|slot| RowAt::Table(d.table, d.alias, slot))
+            .collect();
+        for_each_windowed(&rows, &windows, env, |row, env| {
             produced.push(if index_ordered {
-                shape.outputs(&row, env)?
+                shape.outputs(row, env)?
             } else {
-                shape.produce(&row, env)?
+                shape.produce(row, env)?
             });
-        }
+            Ok(())
+        })?;
     } else if grouped {
         let clauses = Clauses {
             filter,
@@ -1246,6 +1298,21 @@ fn run_select(
             having: s.having.as_ref(),
         };
         produced = grouped_rows(&input, &shape, &clauses, &calls, ctx)?;
+    } else if !windows.is_empty() {
+        let mut rows = Vec::new();
+        for (n, h) in scan_handles(&input, filter, ctx).into_iter().enumerate() {
+            if n % 1024 == 0 {
+                ctx.check_cancel()?;
+            }
+            let row = input.row(h);
+            if passes(filter, &row, env)? {
+                rows.push(row);
+            }
+        }
+        for_each_windowed(&rows, &windows, env, |row, env| {
+            produced.push(shape.produce(row, env)?);
+            Ok(())
+        })?;
     } else {
         for (n, h) in scan_handles(&input, filter, ctx).into_iter().enumerate() {
             if n % 1024 == 0 {
@@ -1304,6 +1371,30 @@ fn run_select(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Relation { columns, rows })
+}
+
+/// Calls `f` on each of `rows` with an environment holding its values
+/// of the window functions `windows` (the plain environment when there
+/// are none).
+fn for_each_windowed(
+    rows: &[RowAt],
+    windows: &[window::WindowCall],
+    env: &Env,
+    mut f: impl FnMut(&RowAt, &Env) -> Result<(), PgError>,
+) -> Result<(), PgError> {
+    if windows.is_empty() {
+        return rows.iter().try_for_each(|row| f(row, env));
+    }
+    let refs: Vec<&dyn Row> = rows.iter().map(|r| r as &dyn Row).collect();
+    let values = window::values(windows, &refs, env)?;
+    for (row, values) in rows.iter().zip(&values) {
+        let env = Env {
+            aggregates: Some(values),
+            ..*env
+        };
+        f(row, &env)?;
+    }
+    Ok(())
 }
 
 /// A KNN query's plan and the access path chosen for it.

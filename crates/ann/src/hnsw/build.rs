@@ -11,7 +11,7 @@
 //! before threads start meeting in it, then hands out the rest one by one.
 
 use super::graph::{level_for, Graph, NodeLocks};
-use super::layer::{Layers, Limits, NodeProbe, Probe, Scratch};
+use super::layer::{Layers, Limits, NodeProbe, Probe, QueryProbe, Scratch};
 use super::order::{id_of, scored, Scored};
 use super::params::HnswParams;
 use super::{Entry, Hnsw};
@@ -51,7 +51,28 @@ impl<S: Space> Inserter<'_, S> {
     }
 
     /// Links node `q` (already added to the graph) into every level it has.
+    /// Where the space prepares `q` as a query, the level searches compare
+    /// through it, four candidates per pass.
     pub(super) fn insert(&self, q: u32, scratch: &mut Scratch) {
+        match self.space.node_query(q) {
+            Some(query) => {
+                let probe = QueryProbe {
+                    space: self.space,
+                    query: &query,
+                };
+                self.insert_with(q, &probe, scratch)
+            }
+            None => {
+                let probe = NodeProbe {
+                    space: self.space,
+                    node: q,
+                };
+                self.insert_with(q, &probe, scratch)
+            }
+        }
+    }
+
+    fn insert_with(&self, q: u32, probe: &impl Probe, scratch: &mut Scratch) {
         let Some(level) = self.graph.level(q) else {
             return;
         };
@@ -67,22 +88,18 @@ impl<S: Space> Inserter<'_, S> {
             drop(top);
             None
         };
-        let probe = NodeProbe {
-            space: self.space,
-            node: q,
-        };
         let layers = self.layers();
         let mut limits = Limits::unbounded();
         let mut cur = scored(probe.dist(ep.node), ep.node);
         if ep.level > level {
-            cur = layers.descend(&probe, cur, ep.level, level + 1, &mut limits, scratch);
+            cur = layers.descend(probe, cur, ep.level, level + 1, &mut limits, scratch);
         }
         for l in (0..=level.min(ep.level)).rev() {
             scratch.visited.begin(self.graph.capacity());
             scratch.visited.insert(q);
             scratch.visited.insert(id_of(cur));
             let found = layers.search(
-                &probe,
+                probe,
                 &|_| true,
                 cur,
                 l,

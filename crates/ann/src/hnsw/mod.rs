@@ -251,8 +251,12 @@ mod tests {
         let two = Hnsw::build(&space, &ids(N), HnswParams::default(), 2, &p).unwrap();
         let r1 = mean_recall(&one, &space, &queries, &ids(N), 10, &opts(40));
         let r2 = mean_recall(&two, &space, &queries, &ids(N), 10, &opts(40));
+        // The parallel build's graph depends on thread timing: its recall
+        // here is 1.0 in most runs but was 0.977 in one of 25 (sequential:
+        // 1.0), so the margin is 0.03, not the 0.02 that failed about one
+        // run in thirty.
         assert!(
-            r1 >= 0.95 && r2 >= r1 - 0.02,
+            r1 >= 0.95 && r2 >= r1 - 0.03,
             "sequential {r1}, parallel {r2}"
         );
         let q = space.query(&queries[..DIM]);
