@@ -143,6 +143,10 @@ const STABLE_FUNCTIONS: &[&str] = &[
     "degrees",
     "radians",
     "mod",
+    "array_append",
+    "array_prepend",
+    "array_remove",
+    "array_position",
 ];
 
 /// Functions that change nothing although their results vary: reads

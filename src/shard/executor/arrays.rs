@@ -246,6 +246,14 @@ fn array_fill(args: &[Datum]) -> Result<Datum, PgError> {
 /// one-dimensional array, dimension 1), `array_fill`, `array_to_string`,
 /// or `None` for another name.
 pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgError>> {
+    match (name, args) {
+        ("array_append", [array, item]) => return Some(add_item(array, item, false)),
+        ("array_prepend", [item, array]) => return Some(add_item(array, item, true)),
+        ("array_remove" | "array_position", [array, item]) => {
+            return Some(find_item(name == "array_remove", array, item))
+        }
+        _ => {}
+    }
     if (name, args.len()) == ("array_fill", 2) {
         return Some(array_fill(args));
     }
@@ -274,6 +282,65 @@ pub fn array_function(name: &str, args: &[Datum]) -> Option<Result<Datum, PgErro
         ("array_upper", 2) if dim() && len > 0 => Some(Value::Int4(lower + len - 1)),
         _ => None,
     }))
+}
+
+/// `array_append` / `array_prepend`: `item` (cast to the element type) at
+/// the end or the start; a NULL array is an empty one.
+fn add_item(array: &Datum, item: &Datum, front: bool) -> Result<Datum, PgError> {
+    let mut array = match array {
+        Some(Value::Array(a)) => a.clone(),
+        Some(other) => {
+            return Err(PgError::new(
+                "42883",
+                format!(
+                    "function array_append({}, …) does not exist",
+                    type_name(other.type_oid())
+                ),
+            ))
+        }
+        None => match item {
+            Some(v) => Array::new(v.type_oid(), Vec::new()),
+            None => return Ok(None),
+        },
+    };
+    let item = item
+        .clone()
+        .map(|v| coerce::cast(v, array.elem, None, false))
+        .transpose()?;
+    match front {
+        true => array.items.insert(0, item),
+        false => array.items.push(item),
+    }
+    Ok(Some(Value::Array(array)))
+}
+
+/// `array_remove(array, item)`: the array without the elements equal to
+/// `item` (NULLs for NULL); `array_position(array, item)`: the 1-based
+/// place of the first such element, or NULL.
+fn find_item(remove: bool, array: &Datum, item: &Datum) -> Result<Datum, PgError> {
+    let Some(Value::Array(array)) = array else {
+        return Ok(None);
+    };
+    let item = item
+        .clone()
+        .map(|v| coerce::cast(v, array.elem, None, false))
+        .transpose()?;
+    let mut equal = Vec::with_capacity(array.items.len());
+    for element in &array.items {
+        equal.push(match (element, &item) {
+            (None, None) => true,
+            (Some(a), Some(b)) => super::expr::compare(a, b)? == std::cmp::Ordering::Equal,
+            _ => false,
+        });
+    }
+    if remove {
+        let items = array.items.iter().zip(&equal).filter(|(_, e)| !**e);
+        let kept = items.map(|(v, _)| v.clone()).collect();
+        return Ok(Some(Value::Array(Array::new(array.elem, kept))));
+    }
+    // array_position compares with IS NOT DISTINCT FROM too.
+    let at = equal.iter().position(|e| *e);
+    Ok(at.map(|i| Value::Int4(array.lower_bound() + i as i32)))
 }
 
 /// `array_to_string(array, delimiter [, null_string])`: the elements' text

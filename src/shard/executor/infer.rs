@@ -258,6 +258,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                         _ => (oid::INT4, -1),
                     }),
                     "array_to_string" => plain(oid::TEXT),
+                    "array_append" | "array_remove" => arg(0),
+                    "array_prepend" => arg(1),
+                    "array_position" => plain(oid::INT4),
                     "array_length"
                     | "cardinality"
                     | "array_lower"
