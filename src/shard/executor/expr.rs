@@ -637,6 +637,9 @@ fn binary(
     if let Some(tested) = json_ops::jsonb_test(op, &a, &b) {
         return tested.map(Some);
     }
+    if let Some(edited) = json_ops::jsonb_edit(op, &a, &b) {
+        return edited.map(Some);
+    }
     let ord = |a: &Value, b: &Value| compare(a, b);
     Ok(Some(match op {
         BinaryOperator::Eq => Value::Bool(ord(&a, &b)? == Ordering::Equal),

@@ -352,6 +352,14 @@ fn arithmetic_type(op: &BinaryOperator, a: TypeOf, b: TypeOf) -> TypeOf {
     if is_vector(tb) {
         return (tb, -1);
     }
+    let edits_jsonb = match op {
+        BinaryOperator::StringConcat => ta == oid::JSONB || tb == oid::JSONB,
+        BinaryOperator::Minus => ta == oid::JSONB,
+        _ => false,
+    };
+    if edits_jsonb {
+        return (oid::JSONB, -1);
+    }
     if matches!(op, BinaryOperator::StringConcat) {
         return match (arrays::element_of(ta), arrays::element_of(tb)) {
             (Some(_), _) => a,

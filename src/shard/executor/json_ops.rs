@@ -186,6 +186,94 @@ fn contained(outer: &Json, inner: &Json, top: bool) -> bool {
     })
 }
 
+/// jsonb's editing operators: `a || b` (objects merged, the right one's
+/// keys winning; arrays concatenated; anything else wrapped in an array
+/// first) and `a - key` (an object's field, or an array's string elements
+/// equal to it) or `a - n` (an array's element, from the end when
+/// negative). `None` unless one operand is jsonb.
+pub fn jsonb_edit(op: &BinaryOperator, a: &Value, b: &Value) -> Option<Result<Value, PgError>> {
+    let concat = match op {
+        BinaryOperator::StringConcat => true,
+        BinaryOperator::Minus => false,
+        _ => return None,
+    };
+    let is_jsonb = |v: &Value| matches!(v, Value::Jsonb(_));
+    if !(is_jsonb(a) || concat && is_jsonb(b)) {
+        return None;
+    }
+    let parse = |v: &Value| -> Result<Json, PgError> {
+        let text = match v {
+            Value::Jsonb(t) | Value::Text(t) => t,
+            _ => return Err(no_operator(a, if concat { "||" } else { "-" }, b)),
+        };
+        serde_json::from_str(text).map_err(|_| PgError::invalid_text("json", text))
+    };
+    Some((|| {
+        let left = parse(a)?;
+        let edited = match concat {
+            true => jsonb_concat(left, parse(b)?),
+            false => jsonb_delete(left, b)?,
+        };
+        Ok(Value::Jsonb(jsonb_text(&edited)))
+    })())
+}
+
+fn jsonb_concat(left: Json, right: Json) -> Json {
+    match (left, right) {
+        (Json::Object(mut l), Json::Object(r)) => {
+            l.extend(r);
+            Json::Object(l)
+        }
+        (Json::Array(mut l), Json::Array(r)) => {
+            l.extend(r);
+            Json::Array(l)
+        }
+        (Json::Array(mut l), r) => {
+            l.push(r);
+            Json::Array(l)
+        }
+        (l, Json::Array(r)) => Json::Array(std::iter::once(l).chain(r).collect()),
+        (l, r) => Json::Array(vec![l, r]),
+    }
+}
+
+fn jsonb_delete(doc: Json, key: &Value) -> Result<Json, PgError> {
+    let scalar = || PgError::new("22023", "cannot delete from scalar");
+    match (doc, key) {
+        (Json::Object(mut map), Value::Text(k)) => {
+            map.remove(k);
+            Ok(Json::Object(map))
+        }
+        (Json::Array(items), Value::Text(k)) => Ok(Json::Array(
+            items
+                .into_iter()
+                .filter(|v| v.as_str() != Some(k))
+                .collect(),
+        )),
+        (Json::Array(mut items), n) if super::coerce::as_i64(n).is_some() => {
+            let n = super::coerce::as_i64(n).unwrap_or(0);
+            let len = items.len() as i64;
+            let at = if n < 0 { len + n } else { n };
+            if (0..len).contains(&at) {
+                items.remove(at as usize);
+            }
+            Ok(Json::Array(items))
+        }
+        (Json::Object(_), n) if super::coerce::as_i64(n).is_some() => Err(PgError::new(
+            "22023",
+            "cannot delete from object using integer index",
+        )),
+        (Json::Object(_) | Json::Array(_), other) => Err(PgError::new(
+            "42883",
+            format!(
+                "operator does not exist: jsonb - {}",
+                crate::shard::datum::type_name(other)
+            ),
+        )),
+        _ => Err(scalar()),
+    }
+}
+
 /// json text as jsonb text (the `::jsonb` cast).
 pub fn jsonb_of(text: &str) -> Result<String, PgError> {
     let json: Json = serde_json::from_str(text).map_err(|_| PgError::invalid_text("json", text))?;
