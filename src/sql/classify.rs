@@ -59,6 +59,9 @@ pub struct SelectInfo {
     pub tables: Vec<TableName>,
     /// `FOR UPDATE`/`FOR SHARE`: the query must run on a primary.
     pub locking: bool,
+    /// It calls a window function (`rank() OVER (…)`): across shards each
+    /// would rank only its own rows.
+    pub windowed: bool,
 }
 
 /// The direction and shape of a COPY.
@@ -231,6 +234,7 @@ fn classify_ast(stmt: &ast::Statement) -> StatementKind {
         S::Query(query) => StatementKind::Select(SelectInfo {
             tables: tables_read(query),
             locking: !query.locks.is_empty(),
+            windowed: calls_window_function(query),
         }),
         S::Insert(insert) => match &insert.table {
             TableObject::TableName(name) => table_kind(name, StatementKind::Insert),
@@ -467,6 +471,15 @@ fn setting_value(expr: &Expr) -> Option<String> {
 /// Tables a query reads, CTE names (of any WITH, nested ones in
 /// subqueries too) and set-returning functions in FROM
 /// (`generate_series(1, 3)`, `unnest(…)`) excluded.
+/// Whether `query` calls a window function anywhere.
+fn calls_window_function(query: &ast::Query) -> bool {
+    let found = ast::visit_expressions(query, |e| match e {
+        ast::Expr::Function(f) if f.over.is_some() => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    });
+    found.is_break()
+}
+
 pub(crate) fn tables_read(query: &ast::Query) -> Vec<TableName> {
     tables_in(query)
 }

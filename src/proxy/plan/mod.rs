@@ -186,7 +186,7 @@ pub async fn plan(
             }
             if let [view] = info.tables.as_slice() {
                 if is_per_shard_view(view) {
-                    return select_route(statement, all);
+                    return select_route(statement, info, all);
                 }
             }
             let sharded: Vec<&TableName> = info
@@ -260,7 +260,7 @@ pub async fn plan(
                     info.locking,
                 ));
             }
-            select_route(statement, shards)
+            select_route(statement, info, shards)
         }
         StatementKind::Insert(table)
         | StatementKind::Update(table)
@@ -390,29 +390,13 @@ fn refuse_shard_dependent_subqueries(
     })
 }
 
-/// Whether the statement calls a window function: each shard would rank
-/// only its own rows. A text check first keeps the walk off the common
-/// path.
-fn has_window_function(statement: &sql::Statement) -> bool {
-    let spelled = statement
-        .text
-        .as_bytes()
-        .windows(4)
-        .any(|w| w.eq_ignore_ascii_case(b"over"));
-    spelled && {
-        let found = sqlparser::ast::visit_expressions(&statement.ast, |e| match e {
-            sqlparser::ast::Expr::Function(f) if f.over.is_some() => {
-                std::ops::ControlFlow::Break(())
-            }
-            _ => std::ops::ControlFlow::Continue(()),
-        });
-        found.is_break()
-    }
-}
-
-fn select_route(statement: &sql::Statement, shards: BTreeSet<usize>) -> Result<Route, PgError> {
+fn select_route(
+    statement: &sql::Statement,
+    info: &sql::SelectInfo,
+    shards: BTreeSet<usize>,
+) -> Result<Route, PgError> {
     crate::stack::with_tree(statement.depth, || {
-        if shards.len() > 1 && has_window_function(statement) {
+        if shards.len() > 1 && info.windowed {
             return Err(PgError::feature_not_supported(
                 "window functions across shards are not supported (each shard would rank only its own rows)",
             ));
