@@ -238,20 +238,22 @@ fn jsonb_concat(left: Json, right: Json) -> Json {
 }
 
 fn jsonb_delete(doc: Json, key: &Value) -> Result<Json, PgError> {
-    let scalar = || PgError::new("22023", "cannot delete from scalar");
-    match (doc, key) {
-        (Json::Object(mut map), Value::Text(k)) => {
+    let index = match key {
+        Value::Text(_) => None,
+        other => super::coerce::as_i64(other),
+    };
+    match (doc, key, index) {
+        (Json::Object(mut map), Value::Text(k), _) => {
             map.remove(k);
             Ok(Json::Object(map))
         }
-        (Json::Array(items), Value::Text(k)) => Ok(Json::Array(
+        (Json::Array(items), Value::Text(k), _) => Ok(Json::Array(
             items
                 .into_iter()
                 .filter(|v| v.as_str() != Some(k))
                 .collect(),
         )),
-        (Json::Array(mut items), n) if super::coerce::as_i64(n).is_some() => {
-            let n = super::coerce::as_i64(n).unwrap_or(0);
+        (Json::Array(mut items), _, Some(n)) => {
             let len = items.len() as i64;
             let at = if n < 0 { len + n } else { n };
             if (0..len).contains(&at) {
@@ -259,18 +261,18 @@ fn jsonb_delete(doc: Json, key: &Value) -> Result<Json, PgError> {
             }
             Ok(Json::Array(items))
         }
-        (Json::Object(_), n) if super::coerce::as_i64(n).is_some() => Err(PgError::new(
+        (Json::Object(_), _, Some(_)) => Err(PgError::new(
             "22023",
             "cannot delete from object using integer index",
         )),
-        (Json::Object(_) | Json::Array(_), other) => Err(PgError::new(
+        (Json::Object(_) | Json::Array(_), other, None) => Err(PgError::new(
             "42883",
             format!(
                 "operator does not exist: jsonb - {}",
                 crate::shard::datum::type_name(other)
             ),
         )),
-        _ => Err(scalar()),
+        _ => Err(PgError::new("22023", "cannot delete from scalar")),
     }
 }
 
