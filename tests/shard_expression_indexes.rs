@@ -158,18 +158,7 @@ async fn readme_expression_and_partial_indexes_answer_as_postgresql() {
     let standby = start_standby_on(&shard, &fresh_dir("expression-indexes-standby"), "s1");
     let (pgc, ours) = (connect_to(pg.port).await.unwrap(), shard.connect().await);
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
-    both(
-        &pgc,
-        &ours,
-        &format!(
-            "CREATE TABLE items (id bigint PRIMARY KEY, embedding vector({DIM}), category_id int); {}",
-            rows(&mut rng, 1, 1500)
-        ),
-    )
-    .await;
-    for index in INDEXES {
-        both(&pgc, &ours, index).await;
-    }
+    create_indexed_items(&pgc, &ours, &mut rng).await;
     compare(&pgc, &ours, "after CREATE INDEX").await;
 
     // Writes after the build: the indexes follow them.
@@ -235,18 +224,7 @@ async fn readme_expression_and_partial_indexes_answer_as_postgresql() {
 async fn through_proxy(pg: &Client, port: u16, who: &str) {
     let ours = connect_to(port).await.unwrap();
     let mut rng = Rng(0x0bad_5eed_1234_5678);
-    both(
-        pg,
-        &ours,
-        &format!(
-            "CREATE TABLE items (id bigint PRIMARY KEY, embedding vector({DIM}), category_id int); {}",
-            rows(&mut rng, 1, 1500)
-        ),
-    )
-    .await;
-    for index in INDEXES {
-        both(pg, &ours, index).await;
-    }
+    create_indexed_items(pg, &ours, &mut rng).await;
     compare_over(pg, &ours, &format!("{who}: after CREATE INDEX"), 2).await;
     let lines = copy_lines(&mut rng, 1501, 300);
     copy(pg, &lines).await;
@@ -283,5 +261,22 @@ async fn readme_indexes_through_the_proxy_answer_as_postgresql() {
     drop(proxy);
     for s in shards {
         s.stop();
+    }
+}
+
+/// `items` with 1,500 rows drawn from `rng` and [`INDEXES`], on both
+/// servers.
+async fn create_indexed_items(pg: &Client, ours: &Client, rng: &mut Rng) {
+    both(
+        pg,
+        ours,
+        &format!(
+            "CREATE TABLE items (id bigint PRIMARY KEY, embedding vector({DIM}), category_id int); {}",
+            rows(rng, 1, 1500)
+        ),
+    )
+    .await;
+    for index in INDEXES {
+        both(pg, ours, index).await;
     }
 }
