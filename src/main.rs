@@ -132,7 +132,14 @@ struct ShardArgs {
 }
 
 fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
+    runtime_with(name, tokio::runtime::Builder::new_multi_thread())
+}
+
+fn runtime_with(
+    name: &str,
+    mut builder: tokio::runtime::Builder,
+) -> Result<tokio::runtime::Runtime, String> {
+    builder
         .enable_all()
         .thread_name(name)
         .build()
@@ -192,9 +199,13 @@ fn run_embedded(args: &EmbeddedArgs) -> Result<(), String> {
 
 fn run_proxy(args: &ProxyArgs) -> Result<(), String> {
     // The file is read again (and checked) when the proxy starts.
-    let format = ProxyConfig::load(&args.config).map_or(LogFormat::Text, |c| c.log_format);
-    pgvshard::logs::init(format);
-    runtime("pgvshard-proxy")?
+    let config = ProxyConfig::load(&args.config).ok();
+    pgvshard::logs::init(config.as_ref().map_or(LogFormat::Text, |c| c.log_format));
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(c) = &config {
+        builder.worker_threads(c.worker_threads());
+    }
+    runtime_with("pgvshard-proxy", builder)?
         .block_on(pgvshard::proxy::run(&args.config, shutdown_signal()))
         .map_err(|e| e.to_string())
 }

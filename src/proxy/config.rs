@@ -41,6 +41,10 @@ pub struct ProxyConfig {
     /// TLS for clients that ask for it (sslmode); absent: plain TCP only.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// Threads serving client sessions (`pgvshard proxy`, read at start);
+    /// absent: half the CPUs, at least one (see [`Self::worker_threads`]).
+    #[serde(default)]
+    pub worker_threads: Option<usize>,
     /// The shards, in slot-map order.
     pub shards: Vec<ShardConfig>,
     /// Per-table shard keys that override the primary key.
@@ -699,11 +703,29 @@ impl ProxyConfig {
         })
     }
 
+    /// Threads of the proxy's runtime: `worker_threads`, else half the
+    /// CPUs (at least one). A session's statement is mostly socket work in
+    /// the kernel and hands nothing to other threads, so a second worker
+    /// per CPU pair buys no throughput, only wake-ups: each task woken
+    /// while a worker idles unparks it, and the two trade the tasks.
+    pub fn worker_threads(&self) -> usize {
+        self.worker_threads.unwrap_or_else(|| {
+            let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+            (cpus / 2).max(1)
+        })
+    }
+
     /// Checks everything serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
         if self.max_client_connections == 0 {
             return Err(bad("max_client_connections", "0: allow at least 1"));
+        }
+        if self.worker_threads == Some(0) {
+            return Err(bad(
+                "worker_threads",
+                "0: give at least 1, or leave it out for half the CPUs",
+            ));
         }
         if !(1..=600).contains(&self.authentication_timeout) {
             return Err(bad(
@@ -932,6 +954,17 @@ mod tests {
         assert_eq!(tls.cert_file, PathBuf::from("c.pem"));
         assert!(!tls.required);
         assert_eq!(c.server_tls().unwrap_err().path, "tls.cert_file");
+    }
+
+    #[test]
+    fn worker_threads_default_to_half_the_cpus() {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let c = ProxyConfig::from_yaml(TWO).unwrap();
+        assert_eq!(c.worker_threads(), (cpus / 2).max(1));
+        let c = ProxyConfig::from_yaml(&format!("{TWO}worker_threads: 3\n")).unwrap();
+        assert_eq!(c.worker_threads(), 3);
+        let e = ProxyConfig::from_yaml(&format!("{TWO}worker_threads: 0\n")).unwrap_err();
+        assert_eq!(e.path, "worker_threads");
     }
 
     #[test]
