@@ -272,3 +272,99 @@ async fn timeout_and_cancel_stop_builds_and_progress_is_visible() {
     assert_eq!(sqlstate(&e), "57014");
     shard.stop();
 }
+
+/// One protocol message: its tag and body.
+fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut m = vec![tag];
+    m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+    m.extend_from_slice(body);
+    m
+}
+
+/// Parse, Bind (portal `p`, no parameters), Execute or Sync as bytes.
+fn extended_message(kind: &str) -> Vec<u8> {
+    match kind {
+        "parse" => message(b'P', b"s\0SELECT 1\0\0\0"),
+        "bind" => message(b'B', b"p\0s\0\0\0\0\0\0\0"),
+        "execute" => message(b'E', b"p\0\0\0\0\0"),
+        "begin" => message(b'Q', b"BEGIN\0"),
+        "commit" => message(b'Q', b"COMMIT\0"),
+        _ => message(b'S', b""),
+    }
+}
+
+/// A raw session as `postgres` on `port`: sends `kinds` (see
+/// [`extended_message`]), one ReadyForQuery awaited after each Sync or
+/// Query, and returns the tags of the replies with each error's SQLSTATE.
+async fn raw_exchange(port: u16, kinds: &[&str]) -> Vec<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut startup = 196_608i32.to_be_bytes().to_vec();
+    for part in ["user", "postgres", "database", "postgres", ""] {
+        startup.extend_from_slice(part.as_bytes());
+        startup.push(0);
+    }
+    let mut packet = (startup.len() as i32 + 4).to_be_bytes().to_vec();
+    packet.extend_from_slice(&startup);
+    s.write_all(&packet).await.unwrap();
+    let mut replies = Vec::new();
+    let mut awaited = 1;
+    let mut next = kinds.iter();
+    loop {
+        let mut head = [0u8; 5];
+        s.read_exact(&mut head).await.unwrap();
+        let len = i32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize - 4;
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).await.unwrap();
+        match head[0] {
+            b'E' => {
+                let code = body.split(|b| *b == 0).find_map(|f| f.strip_prefix(b"C"));
+                replies.push(format!("E {}", String::from_utf8_lossy(code.unwrap())));
+            }
+            b'Z' => {
+                awaited -= 1;
+                if awaited == 0 {
+                    // Send up to and including the next Sync or Query.
+                    let mut sent = false;
+                    for kind in next.by_ref() {
+                        s.write_all(&extended_message(kind)).await.unwrap();
+                        if matches!(*kind, "sync" | "begin" | "commit") {
+                            awaited = 1;
+                            sent = true;
+                            break;
+                        }
+                    }
+                    if !sent {
+                        return replies;
+                    }
+                }
+            }
+            b'1' | b'2' | b'D' | b'C' => replies.push((head[0] as char).to_string()),
+            _ => {}
+        }
+    }
+}
+
+/// A portal ends with its transaction, as in PostgreSQL: after a Sync
+/// outside a transaction block it is gone (34000), inside one it lives
+/// until COMMIT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portals_end_with_their_transaction_as_in_postgresql() {
+    let shard = Shard::start(&fresh_dir("clients-portal-lifetime"));
+    let pg = PgServer::start().await;
+    let cases: [&[&str]; 2] = [
+        &["parse", "bind", "sync", "execute", "sync"],
+        &[
+            "begin", "parse", "bind", "sync", "execute", "sync", "commit", "execute", "sync",
+        ],
+    ];
+    for kinds in cases {
+        let ours = raw_exchange(shard.port, kinds).await;
+        let theirs = raw_exchange(pg.port, kinds).await;
+        assert_eq!(ours, theirs, "{kinds:?}");
+        assert_eq!(ours.last().map(String::as_str), Some("E 34000"), "{ours:?}");
+    }
+    shard.stop();
+}

@@ -336,6 +336,13 @@ impl<H: QueryHandler> Client<H> {
     /// Sends ParameterStatus for changed reported settings and
     /// ReadyForQuery, then flushes.
     pub(crate) async fn ready_for_query(&mut self) -> Result<(), WireError> {
+        // As PostgreSQL: portals end with their transaction (an implicit
+        // one ends here). Their parameter values are slices of the read
+        // buffer, which the next read can then reuse instead of
+        // allocating a new one.
+        if self.session.transaction_status() == TransactionStatus::Idle {
+            self.portals.clear();
+        }
         for (name, value) in self.session.take_reports() {
             backend::parameter_status(&mut self.conn.out, name, &value);
         }
