@@ -16,7 +16,7 @@ use futures_util::future::join_all;
 
 use super::backend::messages::fields;
 use super::backend::{BackendMessage, Request, SharedBackend};
-use super::route::Cluster;
+use super::cluster::Cluster;
 use crate::wire::{oid, FieldDescription, PgError, Responder, Value};
 
 /// How long `SHOW pgvshard.shards` waits for a shard's row count.

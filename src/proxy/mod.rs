@@ -11,11 +11,11 @@ pub mod backend;
 pub mod cache;
 mod canonical_key;
 mod classified;
+pub mod cluster;
 pub mod config;
 pub(crate) mod config_env;
 pub mod exec;
 pub mod merge;
-pub mod route;
 pub mod slots;
 pub mod topology;
 
@@ -45,9 +45,9 @@ use tokio::task::JoinHandle;
 
 use self::backend::{Dialer, LocalShard, SharedBackend};
 use self::cache::QueryCache;
+use self::cluster::Cluster;
 use self::config::{AuthMethodConfig, ConfigError, ProxyConfig, ShardKind};
 use self::frontend::ProxyFactory;
-use self::route::Cluster;
 use self::topology::membership::NodeBuilder;
 use self::topology::record::TermRecord;
 use self::topology::writer::ShardWriter;

@@ -5,11 +5,11 @@
 use futures_util::future::join_all;
 
 use super::backend::{ExtendedRequest, OidMap, Request, ShardChannel};
+use super::cluster::Cluster;
 use super::combine::{final_request, output_names};
 use super::exec::{check_same_columns, combined_tag, sync_settings, ShardStream};
 use super::merge::{merge, rerank, Window};
 use super::plan::{Combine, Route};
-use super::route::Cluster;
 use super::topology::{Policy, SessionReads};
 use super::txn::Block;
 use crate::sql::{self, Bound};

@@ -10,8 +10,8 @@ mod with_values;
 
 use std::collections::BTreeSet;
 
+use super::cluster::Cluster;
 use super::generated_keys::fill_keys;
-use super::route::Cluster;
 use crate::sql::{
     self, aggregate_plan, distinct_plan, has_shard_dependent_subquery, insert_key_values,
     insert_with_rows, knn_query, rewrite_distinct_on_for_shard, rewrite_knn_for_shard,
