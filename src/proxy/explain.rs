@@ -3,7 +3,7 @@
 
 use super::backend::{ExtendedRequest, Request};
 use super::cluster::Cluster;
-use super::exec::{sync_settings, ShardStream};
+use super::execute::shard_stream::{sync_settings, ShardStream};
 use super::frontend::sql_error;
 use super::plan;
 use crate::sql::{self, StatementKind};

@@ -1,7 +1,7 @@
 //! The proxy's side of a client session: a [`QueryHandler`] over the wire
 //! layer. Session statements (transaction control, SET/SHOW/RESET) are
 //! answered here; everything else is planned ([`super::plan`]) and run on
-//! the shards ([`super::run`]).
+//! the shards ([`super::execute`]).
 //!
 //! A transaction block is a [`txn::Block`]: BEGIN is sent to a shard just
 //! before the block's first write there, later statements on that shard
@@ -25,11 +25,11 @@ use super::cache::{self, QueryCache, SCHEMA};
 use super::classified::Classified;
 use super::cluster::Cluster;
 use super::describe_cache::{DescribeCache, Described};
-use super::exec::ShardStream;
+use super::execute::shard_stream::ShardStream;
 use super::memo::TextMemo;
 use super::ops::{self, shard_timings, slow_log, Operations};
 use super::topology::{self, SessionReads};
-use super::{copy, explain, plan, run, txn};
+use super::{copy, execute, explain, plan, txn};
 use crate::metrics::{ProxyMetrics, Stage, StatementClass};
 use crate::sql::{self, CopyDirection, StatementKind, TransactionControl};
 use crate::wire::catalog::{is_typeinfo_query, typeinfo_columns, typeinfo_row, TYPEINFO_PARAMS};
@@ -530,7 +530,7 @@ impl ProxySession {
         }
         self.metrics.stage(Stage::Backend, t.elapsed());
         let t = Instant::now();
-        let (result, back) = run::run(
+        let (result, back) = execute::run(
             &self.cluster,
             statement,
             &route,
@@ -611,7 +611,7 @@ impl ProxySession {
                 self.block.join(&self.cluster, shard).await?;
             }
         }
-        run::open(
+        execute::open(
             &self.cluster,
             route,
             &mut self.block,

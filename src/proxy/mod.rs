@@ -14,25 +14,21 @@ mod classified;
 pub mod cluster;
 pub mod config;
 pub(crate) mod config_env;
-pub mod exec;
-pub mod merge;
 pub mod slots;
 pub mod topology;
 
 mod admin;
-mod combine;
 mod copy;
 mod describe_cache;
+pub mod execute;
 mod explain;
 pub mod frontend;
 mod generated_keys;
 mod memo;
 pub mod ops;
 pub mod plan;
-mod run;
 pub mod slot_record;
 mod txn;
-mod vector_avg;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use super::{describe, rewritten, started};
 use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
 use crate::proxy::cluster::{binary_key_text, Cluster};
-use crate::proxy::exec::{run_simple, tag_count};
+use crate::proxy::execute::shard_stream::{run_simple, tag_count};
 use crate::proxy::frontend::sql_error;
 use crate::proxy::txn::{self, Block};
 use crate::sql::{

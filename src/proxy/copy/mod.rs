@@ -22,7 +22,7 @@ use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, Statemen
 
 use super::backend::{BackendMessage, Request, ShardChannel};
 use super::cluster::Cluster;
-use super::exec::ShardStream;
+use super::execute::shard_stream::ShardStream;
 use super::txn::Block;
 use crate::sql::{self, CopyDirection, CopyInfo};
 use crate::wire::{FieldDescription, PgError, Responder, TransactionStatus};

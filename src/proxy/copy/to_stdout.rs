@@ -7,7 +7,7 @@ use sqlparser::ast::{CopySource, Statement};
 use super::{describe, rewritten, started};
 use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
 use crate::proxy::cluster::Cluster;
-use crate::proxy::exec::tag_count;
+use crate::proxy::execute::shard_stream::tag_count;
 use crate::proxy::frontend::sql_error;
 use crate::proxy::plan::{self, Combine};
 use crate::sql::{

@@ -17,7 +17,7 @@ use sqlparser::ast::{
 use super::{plan, Combine};
 use crate::proxy::backend::Request;
 use crate::proxy::cluster::Cluster;
-use crate::proxy::exec::ShardStream;
+use crate::proxy::execute::shard_stream::ShardStream;
 use crate::sql::{self, fold, StatementKind, TableName};
 use crate::wire::{backend_messages, types, PgError};
 

@@ -40,7 +40,7 @@ pub use self::two_phase::TwoPhase;
 
 use super::backend::ShardChannel;
 use super::cluster::Cluster;
-use super::exec::run_simple;
+use super::execute::shard_stream::run_simple;
 use super::plan::Route;
 use crate::sql::{DdlAction, DdlInfo, StatementKind};
 use crate::wire::PgError;
