@@ -4,8 +4,8 @@
 use super::backend::{ExtendedRequest, Request};
 use super::cluster::Cluster;
 use super::execute::shard_stream::{sync_settings, ShardStream};
-use super::frontend::sql_error;
 use super::plan;
+use super::session::sql_error;
 use crate::sql::{self, StatementKind};
 use crate::wire::{oid, FieldDescription, Params, PgError, Responder, Value};
 

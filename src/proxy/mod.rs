@@ -10,23 +10,19 @@
 pub mod backend;
 pub mod cache;
 mod canonical_key;
-mod classified;
 pub mod cluster;
 pub mod config;
 pub(crate) mod config_env;
 pub mod slots;
 pub mod topology;
 
-mod admin;
 mod copy;
-mod describe_cache;
 pub mod execute;
 mod explain;
-pub mod frontend;
 mod generated_keys;
-mod memo;
 pub mod ops;
 pub mod plan;
+pub mod session;
 pub mod slot_record;
 mod txn;
 
@@ -43,7 +39,7 @@ use self::backend::{Dialer, LocalShard, SharedBackend};
 use self::cache::QueryCache;
 use self::cluster::Cluster;
 use self::config::{AuthMethodConfig, ConfigError, ProxyConfig, ShardKind};
-use self::frontend::ProxyFactory;
+use self::session::ProxyFactory;
 use self::topology::membership::NodeBuilder;
 use self::topology::record::TermRecord;
 use self::topology::writer::ShardWriter;

@@ -14,7 +14,7 @@ use crate::proxy::backend::Request;
 use crate::proxy::cluster::Cluster;
 use crate::proxy::execute::merge::{Merged, Window};
 use crate::proxy::execute::shard_stream::ShardStream;
-use crate::proxy::frontend::sql_error;
+use crate::proxy::session::sql_error;
 use crate::sql::{self, quote_ident, Bound, StatementKind};
 use crate::wire::{backend_messages, types, DataRow, FieldDescription, PgError};
 

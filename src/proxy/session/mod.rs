@@ -12,6 +12,15 @@
 //! every write bumps its tables' generations before this module returns
 //! (so before the acknowledgment is flushed), or at COMMIT inside a
 //! transaction. Each statement is counted by class and outcome.
+//!
+//! Beside it: [`classified`] (what the path asks of a parsed text, once),
+//! [`memo`] and [`describe_cache`] (parses and Describe answers kept per
+//! text), [`admin`] (the proxy's own `SHOW pgvshard.*` views).
+
+mod admin;
+pub(crate) mod classified;
+mod describe_cache;
+mod memo;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -19,14 +28,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::admin;
+use self::classified::Classified;
+use self::describe_cache::{DescribeCache, Described};
+use self::memo::TextMemo;
 use super::backend::{Request, ShardChannel};
 use super::cache::{self, QueryCache, SCHEMA};
-use super::classified::Classified;
 use super::cluster::Cluster;
-use super::describe_cache::{DescribeCache, Described};
 use super::execute::shard_stream::ShardStream;
-use super::memo::TextMemo;
 use super::ops::{self, shard_timings, slow_log, Operations};
 use super::topology::{self, SessionReads};
 use super::{copy, execute, explain, plan, txn};
