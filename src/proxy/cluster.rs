@@ -45,7 +45,9 @@ pub struct Cluster {
     configured: HashMap<String, String>,
     /// Reference tables as configured, `public.` left out.
     reference: HashSet<String>,
-    learned: Mutex<HashMap<String, Arc<TableInfo>>>,
+    /// Keyed by the name as written (`t` and `public.t` apart), looked up
+    /// without formatting it.
+    learned: Mutex<HashMap<TableName, Arc<TableInfo>>>,
     /// Writes to tables without a shard key so far: whose turn is next.
     spread_turn: AtomicUsize,
 }
@@ -128,17 +130,16 @@ impl Cluster {
         self.learned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&table.to_string());
+            .remove(table);
     }
 
     /// The table's key and columns, from the cache or the first shard.
     pub async fn table(&self, table: &TableName) -> Result<Arc<TableInfo>, PgError> {
-        let name = table.to_string();
         if let Some(t) = self
             .learned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&name)
+            .get(table)
         {
             return Ok(Arc::clone(t));
         }
@@ -176,7 +177,7 @@ impl Cluster {
         self.learned
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(name, Arc::clone(&info));
+            .insert(table.clone(), Arc::clone(&info));
         info
     }
 

@@ -178,7 +178,6 @@ pub async fn plan(
     params: Option<&Params>,
 ) -> Result<Route, PgError> {
     let text = statement.text.as_str();
-    let all = cluster.all();
     match kind {
         StatementKind::Select(info) => {
             if let Some(route) = advisory_lock_route(cluster, statement, info)? {
@@ -186,7 +185,7 @@ pub async fn plan(
             }
             if let [view] = info.tables.as_slice() {
                 if is_per_shard_view(view) {
-                    return select_route(statement, info, all);
+                    return select_route(statement, info, cluster.all());
                 }
             }
             let sharded: Vec<&TableName> = info
@@ -195,11 +194,11 @@ pub async fn plan(
                 .filter(|t| !is_catalog(t) && !cluster.is_reference(t))
                 .collect();
             if sharded.is_empty() && info.locking && !info.tables.iter().all(is_catalog) {
-                // Reference rows are locked where writes to them start.
-                let first = all.first().copied().unwrap_or_default();
+                // Reference rows are locked where writes to them start:
+                // on the first shard.
                 return Ok(Route::on(
                     "reference tables (first shard)",
-                    BTreeSet::from([first]),
+                    BTreeSet::from([0]),
                     text,
                     Combine::Concat,
                     true,
@@ -231,7 +230,7 @@ pub async fn plan(
                 .with_hint("A sharded table may be joined with reference tables (reference_tables in the proxy configuration): they are whole on every shard."));
             };
             let joined = info.tables.len() > 1;
-            if all.len() > 1 {
+            if cluster.shards.len() > 1 {
                 refuse_shard_dependent_subqueries(cluster, statement)?;
                 if let Some(problem) = joined
                     .then(|| sql::reference_join_problem(statement, table))
@@ -248,7 +247,7 @@ pub async fn plan(
             // A WHERE on a joined table's column of the key's name says
             // nothing about the shard.
             let shards = match joined {
-                true => all,
+                true => cluster.all(),
                 false => key_shards(cluster, statement, table, params).await?,
             };
             if shards.len() == 1 {
@@ -288,7 +287,13 @@ pub async fn plan(
         StatementKind::Copy(_) => Err(PgError::feature_not_supported(
             "COPY cannot be planned as a query (EXPLAIN or a prepared COPY with parameters)",
         )),
-        _ => Ok(Route::on("broadcast", all, text, Combine::Broadcast, true)),
+        _ => Ok(Route::on(
+            "broadcast",
+            cluster.all(),
+            text,
+            Combine::Broadcast,
+            true,
+        )),
     }
 }
 
