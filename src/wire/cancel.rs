@@ -1,5 +1,6 @@
-//! Query cancellation. Each statement gets a fresh [`CancelSignal`], kept as
-//! its session's current one in a [`SessionCancel`]; the [`CancelRegistry`]
+//! Query cancellation. Each statement gets a fresh [`CancelSignal`] (or the
+//! last statement's again, when it never fired and nothing else holds it),
+//! kept as its session's current one in a [`SessionCancel`]; the [`CancelRegistry`]
 //! maps the (pid, secret) pair sent in BackendKeyData to the session, so a
 //! CancelRequest on another connection reaches the running statement. The
 //! signal is both an `AtomicBool` (for work on a blocking pool, checked per
@@ -131,10 +132,20 @@ pub struct SessionCancel {
 impl SessionCancel {
     /// Installs and returns a fresh signal for the next statement (a cancel
     /// that arrives between statements does nothing, as in PostgreSQL).
+    /// The last statement's signal serves again when it never fired, was
+    /// not shielded, and only this session and its connection hold it (no
+    /// blocking work that outlived its statement reads it): it is then as
+    /// good as fresh, and the statement allocates nothing here.
     pub(crate) fn begin_statement(&self) -> Arc<CancelSignal> {
-        let fresh = Arc::new(CancelSignal::default());
-        *self.lock() = Arc::clone(&fresh);
-        fresh
+        let mut current = self.lock();
+        let unused = !current.is_canceled()
+            && !current.shielded.load(Ordering::Acquire)
+            && Arc::strong_count(&current) <= 2
+            && Arc::strong_count(&current.canceled) == 1;
+        if !unused {
+            *current = Arc::new(CancelSignal::default());
+        }
+        Arc::clone(&current)
     }
 
     /// Cancels the running statement.
@@ -247,5 +258,30 @@ mod tests {
         let (pid, secret) = (key.pid, key.secret.clone());
         drop(key);
         assert!(!registry.cancel(pid, &secret));
+    }
+
+    #[test]
+    fn only_an_unused_signal_serves_the_next_statement() {
+        let session = SessionCancel::default();
+        let mut signal = session.begin_statement();
+        // Never fired, held by the session and its connection only.
+        let next = session.begin_statement();
+        assert!(Arc::ptr_eq(&signal, &next));
+        drop(next);
+        // Work that outlived its statement still holds it or its flag.
+        let held = Arc::clone(&signal);
+        signal = session.begin_statement();
+        assert!(!Arc::ptr_eq(&signal, &held));
+        let flag = signal.shared_flag();
+        let next = session.begin_statement();
+        assert!(!Arc::ptr_eq(&signal, &next));
+        drop((flag, held));
+        signal = next;
+        signal.shield();
+        let next = session.begin_statement();
+        assert!(!Arc::ptr_eq(&signal, &next));
+        next.cancel(CancelReason::User);
+        signal = session.begin_statement();
+        assert!(!Arc::ptr_eq(&signal, &next) && !signal.is_canceled());
     }
 }
