@@ -7,9 +7,9 @@
 //! A statement rewritten before it runs (session values bound, WITH
 //! values inlined) is classified afresh: its facts are its own.
 
-use super::cache;
-use super::ops::local::{self, Local};
-use super::plan;
+use crate::proxy::cache;
+use crate::proxy::ops::local::{self, Local};
+use crate::proxy::plan;
 use crate::sql::{self, classify, SetConfigCall, StatementKind};
 
 /// A parsed statement, its kind and its [`Facts`].

@@ -2,7 +2,7 @@
 //! session's pgvector settings, send, and read each shard's reply as a
 //! [`ShardStream`] of raw rows.
 
-use super::backend::{next_message, BackendMessage, OidMap, Request, ShardChannel};
+use crate::proxy::backend::{next_message, BackendMessage, OidMap, Request, ShardChannel};
 use crate::wire::{guc, DataRow, FieldDescription, PgError, Session};
 
 /// Settings every shard must see as the session has them.
