@@ -34,7 +34,11 @@ machine lands on both sides of a ratio rather than on one server's whole
 round. The tables give medians with min–max, each server's CPU per query
 (the shard process; PostgreSQL's postmaster with every process it
 started, those that ended included) and the client processes' own CPU per
-query. The summary takes each server at the lowest ef_search whose
+query. `--busy-cpus` (off by default) keeps every CPU busy with a
+SCHED_IDLE loop during the timed rounds: on a virtual machine whose idle
+vCPUs halt (e.g. `haltpoll.guest_halt_poll_ns=0`) each query otherwise
+wakes a halted vCPU, a fixed cost per round trip that weighs more on the
+faster server. The summary takes each server at the lowest ef_search whose
 recall@10 reaches the target and gives the ratio of median QPS and every
 round's ratio.
 
@@ -283,6 +287,24 @@ class Probe:
         return hi
 
 
+def spin(cpu):
+    """Keeps `cpu` from going idle without taking time from anything else:
+    a busy loop pinned there under SCHED_IDLE (any runnable task preempts
+    it)."""
+    os.sched_setaffinity(0, {cpu})
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    while True:
+        pass
+
+
+def busy_cpus(ctx):
+    """One `spin` process per CPU, started now; stop them with `terminate`."""
+    spinners = [ctx.Process(target=spin, args=(cpu,), daemon=True) for cpu in sorted(os.sched_getaffinity(0))]
+    for p in spinners:
+        p.start()
+    return spinners
+
+
 def timed_rounds(servers, a, sql, gt, grid, client_counts, ctx, mgr):
     """Every (clients, ef_search) cell once per round for each server, the
     two servers' runs of a cell back to back (which goes first alternates
@@ -379,6 +401,9 @@ def main():
                          "passed, so a fast server is timed over as long a window as a slow one")
     ap.add_argument("--targets", default="0.95,0.99", help="recall@10 levels of the summary")
     ap.add_argument("--copy-only", action="store_true", help="only the COPY rounds")
+    ap.add_argument("--busy-cpus", action="store_true",
+                    help="during the timed rounds keep every CPU from idling (a SCHED_IDLE busy loop on "
+                         "each): no query waits for a halted CPU to wake, whichever server it goes to")
     ap.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
                     help="also time, for each server and target, the lowest ef_search reaching the target "
                          "(bisected below the first --ef that does, untimed recall probes)")
@@ -429,7 +454,12 @@ def main():
                           if a.refine else set(efs))
             print(f"ef_search timed: {', '.join(map(str, grid))}", file=sys.stderr, flush=True)
             before = [s.checkpoints() for s in servers]
-            cells = timed_rounds(servers, a, sql, gt, grid, client_counts, ctx, mgr)
+            spinners = busy_cpus(ctx) if a.busy_cpus else []
+            try:
+                cells = timed_rounds(servers, a, sql, gt, grid, client_counts, ctx, mgr)
+            finally:
+                for p in spinners:
+                    p.terminate()
             print("checkpoints during the timed rounds: " + ", ".join(
                 f"{s.name} {s.checkpoints() - b}" for s, b in zip(servers, before)))
         print_queries(servers, cells, grid, client_counts, targets, a.rounds)
