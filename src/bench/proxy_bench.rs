@@ -27,7 +27,7 @@ use pgvshard::proxy::backend::messages::fields;
 use pgvshard::proxy::backend::{
     Backend, BackendMessage, ExtendedRequest, RemoteBackend, Request, ShardChannel,
 };
-use pgvshard::proxy::exec::run_simple;
+use pgvshard::proxy::execute::shard_stream::run_simple;
 use pgvshard::wire::PgError;
 
 use super::cluster::{client_runtime, Cluster};

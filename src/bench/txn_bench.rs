@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pgvshard::proxy::backend::{Backend, ExtendedRequest, RemoteBackend, Request, ShardChannel};
-use pgvshard::proxy::exec::run_simple;
+use pgvshard::proxy::execute::shard_stream::run_simple;
 use pgvshard::proxy::slots::SlotMap;
 use pgvshard::wire::PgError;
 

@@ -2,10 +2,10 @@
 //! shard runs) above each shard's own plan for that SQL.
 
 use super::backend::{ExtendedRequest, Request};
-use super::exec::{sync_settings, ShardStream};
-use super::frontend::sql_error;
+use super::cluster::Cluster;
+use super::execute::shard_stream::{sync_settings, ShardStream};
 use super::plan;
-use super::route::Cluster;
+use super::session::sql_error;
 use crate::sql::{self, StatementKind};
 use crate::wire::{oid, FieldDescription, Params, PgError, Responder, Value};
 

@@ -10,29 +10,21 @@
 pub mod backend;
 pub mod cache;
 mod canonical_key;
-mod classified;
+pub mod cluster;
 pub mod config;
 pub(crate) mod config_env;
-pub mod exec;
-pub mod merge;
-pub mod route;
 pub mod slots;
 pub mod topology;
 
-mod admin;
-mod combine;
 mod copy;
-mod describe_cache;
+pub mod execute;
 mod explain;
-pub mod frontend;
 mod generated_keys;
-mod memo;
 pub mod ops;
 pub mod plan;
-mod run;
+pub mod session;
 pub mod slot_record;
 mod txn;
-mod vector_avg;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -45,9 +37,9 @@ use tokio::task::JoinHandle;
 
 use self::backend::{Dialer, LocalShard, SharedBackend};
 use self::cache::QueryCache;
+use self::cluster::Cluster;
 use self::config::{AuthMethodConfig, ConfigError, ProxyConfig, ShardKind};
-use self::frontend::ProxyFactory;
-use self::route::Cluster;
+use self::session::ProxyFactory;
 use self::topology::membership::NodeBuilder;
 use self::topology::record::TermRecord;
 use self::topology::writer::ShardWriter;

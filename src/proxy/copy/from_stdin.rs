@@ -9,9 +9,9 @@ use futures_util::future::join_all;
 
 use super::{describe, rewritten, started};
 use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
-use crate::proxy::exec::{run_simple, tag_count};
-use crate::proxy::frontend::sql_error;
-use crate::proxy::route::{binary_key_text, Cluster};
+use crate::proxy::cluster::{binary_key_text, Cluster};
+use crate::proxy::execute::shard_stream::{run_simple, tag_count};
+use crate::proxy::session::sql_error;
 use crate::proxy::txn::{self, Block};
 use crate::sql::{
     self, binary_header, quote_ident, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record,

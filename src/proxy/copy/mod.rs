@@ -21,8 +21,8 @@ mod to_stdout;
 use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption, Statement};
 
 use super::backend::{BackendMessage, Request, ShardChannel};
-use super::exec::ShardStream;
-use super::route::Cluster;
+use super::cluster::Cluster;
+use super::execute::shard_stream::ShardStream;
 use super::txn::Block;
 use crate::sql::{self, CopyDirection, CopyInfo};
 use crate::wire::{FieldDescription, PgError, Responder, TransactionStatus};

@@ -6,10 +6,10 @@ use sqlparser::ast::{CopySource, Statement};
 
 use super::{describe, rewritten, started};
 use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
-use crate::proxy::exec::tag_count;
-use crate::proxy::frontend::sql_error;
+use crate::proxy::cluster::Cluster;
+use crate::proxy::execute::shard_stream::tag_count;
 use crate::proxy::plan::{self, Combine};
-use crate::proxy::route::Cluster;
+use crate::proxy::session::sql_error;
 use crate::sql::{
     self, binary_header, classify, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record,
     RecordReader, BINARY_TRAILER,

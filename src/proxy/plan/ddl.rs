@@ -4,7 +4,7 @@
 //! column whose value each shard would compute for itself.
 
 use super::{Combine, Route};
-use crate::proxy::route::Cluster;
+use crate::proxy::cluster::Cluster;
 use crate::sql::{self, DdlAction, TableName};
 use crate::wire::PgError;
 

@@ -10,8 +10,8 @@ mod with_values;
 
 use std::collections::BTreeSet;
 
+use super::cluster::Cluster;
 use super::generated_keys::fill_keys;
-use super::route::Cluster;
 use crate::sql::{
     self, aggregate_plan, distinct_plan, has_shard_dependent_subquery, insert_key_values,
     insert_with_rows, knn_query, rewrite_distinct_on_for_shard, rewrite_knn_for_shard,
@@ -145,7 +145,7 @@ fn reparsed(
         .iter()
         .map(|c| format!("/* {c} */ "))
         .collect();
-    sql::parse_single(&format!("{comments}{ast}")).map_err(super::frontend::sql_error)
+    sql::parse_single(&format!("{comments}{ast}")).map_err(super::session::sql_error)
 }
 
 /// A table of the system catalogs (`pg_catalog`, `information_schema`,

@@ -1,7 +1,7 @@
 //! The route of a write to a reference table (kept whole on every shard).
 
 use super::{is_catalog, Combine, Route};
-use crate::proxy::route::Cluster;
+use crate::proxy::cluster::Cluster;
 use crate::sql::{self, TableName};
 use crate::wire::PgError;
 

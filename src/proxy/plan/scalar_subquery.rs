@@ -16,8 +16,8 @@ use sqlparser::ast::{
 
 use super::{plan, Combine};
 use crate::proxy::backend::Request;
-use crate::proxy::exec::ShardStream;
-use crate::proxy::route::Cluster;
+use crate::proxy::cluster::Cluster;
+use crate::proxy::execute::shard_stream::ShardStream;
 use crate::sql::{self, fold, StatementKind, TableName};
 use crate::wire::{backend_messages, types, PgError};
 
@@ -35,7 +35,7 @@ pub async fn inline(
             continue;
         }
         let info = cluster.table(&table).await?;
-        let sub = sql::parse_single(&text).map_err(crate::proxy::frontend::sql_error)?;
+        let sub = sql::parse_single(&text).map_err(crate::proxy::session::sql_error)?;
         let own_columns = crate::stack::with_tree(sub.depth, || {
             let sqlparser::ast::Statement::Query(q) = &sub.ast else {
                 return false;

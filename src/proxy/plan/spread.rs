@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use super::{is_catalog, Combine, Route};
-use crate::proxy::route::Cluster;
+use crate::proxy::cluster::Cluster;
 use crate::sql::{self, TableName};
 use crate::wire::PgError;
 

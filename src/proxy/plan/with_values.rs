@@ -11,10 +11,10 @@ use sqlparser::ast::{self, SetExpr};
 
 use super::{plan, Combine};
 use crate::proxy::backend::Request;
-use crate::proxy::exec::ShardStream;
-use crate::proxy::frontend::sql_error;
-use crate::proxy::merge::{Merged, Window};
-use crate::proxy::route::Cluster;
+use crate::proxy::cluster::Cluster;
+use crate::proxy::execute::merge::{Merged, Window};
+use crate::proxy::execute::shard_stream::ShardStream;
+use crate::proxy::session::sql_error;
 use crate::sql::{self, quote_ident, Bound, StatementKind};
 use crate::wire::{backend_messages, types, DataRow, FieldDescription, PgError};
 

@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::Topology;
-use crate::proxy::classified::Classified;
 use crate::proxy::config::ReadFrom;
+use crate::proxy::session::classified::Classified;
 use crate::sql::StatementKind;
 use crate::wire::guc::Named;
 

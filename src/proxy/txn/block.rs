@@ -27,8 +27,8 @@ use futures_util::future::join_all;
 
 use super::commit;
 use crate::proxy::backend::ShardChannel;
-use crate::proxy::exec::run_simple;
-use crate::proxy::route::{Cluster, TableInfo};
+use crate::proxy::cluster::{Cluster, TableInfo};
+use crate::proxy::execute::shard_stream::run_simple;
 use crate::sql::{self, DdlAction, TableName, TransactionControl};
 use crate::wire::PgError;
 

@@ -39,9 +39,9 @@ pub use self::show::{columns as show_columns, show, SHOW_NAME};
 pub use self::two_phase::TwoPhase;
 
 use super::backend::ShardChannel;
-use super::exec::run_simple;
+use super::cluster::Cluster;
+use super::execute::shard_stream::run_simple;
 use super::plan::Route;
-use super::route::Cluster;
 use crate::sql::{DdlAction, DdlInfo, StatementKind};
 use crate::wire::PgError;
 

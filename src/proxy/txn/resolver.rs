@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 
 use super::decision::{delete_sql, insert_sql, now_ms, outcome_sql, Gid, Outcome, TABLE};
 use super::show::Entry;
-use crate::proxy::route::Cluster;
+use crate::proxy::cluster::Cluster;
 use crate::wire::PgError;
 
 /// How often a pass runs.

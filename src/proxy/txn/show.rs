@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-use crate::proxy::route::Cluster;
+use crate::proxy::cluster::Cluster;
 use crate::wire::{oid, FieldDescription, PgError, Responder, Value};
 
 /// The view's name.

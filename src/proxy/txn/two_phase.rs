@@ -23,8 +23,8 @@ use super::failpoint;
 use super::metrics::TxnMetrics;
 use super::show::{Entry, TxnLog};
 use crate::proxy::backend::ShardChannel;
-use crate::proxy::exec::run_simple;
-use crate::proxy::route::Cluster;
+use crate::proxy::cluster::Cluster;
+use crate::proxy::execute::shard_stream::run_simple;
 use crate::wire::{sqlstate, PgError};
 
 /// The proxy's two-phase commit state, shared by its sessions.

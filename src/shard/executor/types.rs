@@ -220,6 +220,10 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
             return Ok((oid::FLOAT8, None))
         }
         DataType::BitVarying(_) | DataType::VarBit(_) => return Ok((oid::VARBIT, None)),
+        DataType::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+            return Ok((oid::TIMESTAMP, None))
+        }
+        DataType::Interval { .. } => return Ok((oid::INTERVAL, None)),
         DataType::Regclass => return Ok((oid::REGCLASS, None)),
         // `$3::CHAR` (SQLAlchemy's asyncpg dialect, comparing with a
         // "char" catalog column): blank-padded character(n) is not a type
@@ -238,6 +242,8 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
             "name" => return Ok((oid::NAME, None)),
             "varbit" => return Ok((oid::VARBIT, None)),
             "jsonpath" => return Ok((oid::JSONPATH, None)),
+            "timestamp" => return Ok((oid::TIMESTAMP, None)),
+            "interval" => return Ok((oid::INTERVAL, None)),
             _ => {}
         },
         _ => {}

@@ -13,8 +13,8 @@ use std::cmp::Ordering;
 
 use futures_util::future::join_all;
 
-use super::backend::messages::{fields, truncate_row};
-use super::exec::{check_same_columns, ShardStream};
+use super::shard_stream::{check_same_columns, ShardStream};
+use crate::proxy::backend::messages::{fields, truncate_row};
 use crate::sql::{OutputColumn, SortKey};
 use crate::wire::{oid, DataRow, FieldDescription, PgError, Responder};
 

@@ -1,15 +1,24 @@
 //! Running a planned route: channels for its shards, one request per
 //! shard sent before any reply is read (so the shards work in parallel),
 //! then the route's way of combining the replies into the client's answer.
+//!
+//! One file per way of combining: [`combine`] (partial aggregates finished
+//! by a shard), [`merge`] (k-way merge and re-rank of sorted streams),
+//! [`vector_avg`]; [`shard_stream`] reads one shard's reply.
+
+mod combine;
+pub mod merge;
+pub mod shard_stream;
+mod vector_avg;
 
 use futures_util::future::join_all;
 
+use self::combine::{final_request, output_names};
+use self::merge::{merge, rerank, Window};
+use self::shard_stream::{check_same_columns, combined_tag, sync_settings, ShardStream};
 use super::backend::{ExtendedRequest, OidMap, Request, ShardChannel};
-use super::combine::{final_request, output_names};
-use super::exec::{check_same_columns, combined_tag, sync_settings, ShardStream};
-use super::merge::{merge, rerank, Window};
+use super::cluster::Cluster;
 use super::plan::{Combine, Route};
-use super::route::Cluster;
 use super::topology::{Policy, SessionReads};
 use super::txn::Block;
 use crate::sql::{self, Bound};

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use super::backend::messages::fields;
-use super::backend::{BackendMessage, Request, SharedBackend};
-use super::route::Cluster;
+use crate::proxy::backend::messages::fields;
+use crate::proxy::backend::{BackendMessage, Request, SharedBackend};
+use crate::proxy::cluster::Cluster;
 use crate::wire::{oid, FieldDescription, PgError, Responder, Value};
 
 /// How long `SHOW pgvshard.shards` waits for a shard's row count.

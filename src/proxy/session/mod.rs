@@ -1,7 +1,7 @@
 //! The proxy's side of a client session: a [`QueryHandler`] over the wire
 //! layer. Session statements (transaction control, SET/SHOW/RESET) are
 //! answered here; everything else is planned ([`super::plan`]) and run on
-//! the shards ([`super::run`]).
+//! the shards ([`super::execute`]).
 //!
 //! A transaction block is a [`txn::Block`]: BEGIN is sent to a shard just
 //! before the block's first write there, later statements on that shard
@@ -12,6 +12,15 @@
 //! every write bumps its tables' generations before this module returns
 //! (so before the acknowledgment is flushed), or at COMMIT inside a
 //! transaction. Each statement is counted by class and outcome.
+//!
+//! Beside it: [`classified`] (what the path asks of a parsed text, once),
+//! [`memo`] and [`describe_cache`] (parses and Describe answers kept per
+//! text), [`admin`] (the proxy's own `SHOW pgvshard.*` views).
+
+mod admin;
+pub(crate) mod classified;
+mod describe_cache;
+mod memo;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -19,17 +28,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::admin;
+use self::classified::Classified;
+use self::describe_cache::{DescribeCache, Described};
+use self::memo::TextMemo;
 use super::backend::{Request, ShardChannel};
 use super::cache::{self, QueryCache, SCHEMA};
-use super::classified::Classified;
-use super::describe_cache::{DescribeCache, Described};
-use super::exec::ShardStream;
-use super::memo::TextMemo;
+use super::cluster::Cluster;
+use super::execute::shard_stream::{reset_settings, ShardStream};
 use super::ops::{self, shard_timings, slow_log, Operations};
-use super::route::Cluster;
 use super::topology::{self, SessionReads};
-use super::{copy, explain, plan, run, txn};
+use super::{copy, execute, explain, plan, txn};
 use crate::metrics::{ProxyMetrics, Stage, StatementClass};
 use crate::sql::{self, CopyDirection, StatementKind, TransactionControl};
 use crate::wire::catalog::{is_typeinfo_query, typeinfo_columns, typeinfo_row, TYPEINFO_PARAMS};
@@ -530,7 +538,7 @@ impl ProxySession {
         }
         self.metrics.stage(Stage::Backend, t.elapsed());
         let t = Instant::now();
-        let (result, back) = run::run(
+        let (result, mut back) = execute::run(
             &self.cluster,
             statement,
             &route,
@@ -540,6 +548,11 @@ impl ProxySession {
             out,
         )
         .await;
+        if result.is_ok() && classified.facts.calls_set_config {
+            for (_, chan) in &mut back {
+                reset_settings(chan.as_mut()).await?;
+            }
+        }
         let mut pooled = Vec::with_capacity(back.len());
         for (shard, chan) in back {
             if self.block.holds(shard) {
@@ -611,7 +624,7 @@ impl ProxySession {
                 self.block.join(&self.cluster, shard).await?;
             }
         }
-        run::open(
+        execute::open(
             &self.cluster,
             route,
             &mut self.block,

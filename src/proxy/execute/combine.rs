@@ -9,8 +9,8 @@
 use bytes::Bytes;
 use sqlparser::ast::{Expr, SelectItem, SetExpr};
 
-use super::backend::{ExtendedRequest, OidMap};
 use super::vector_avg;
+use crate::proxy::backend::{ExtendedRequest, OidMap};
 use crate::sql::{self, fold, quote_ident, AggregatePlan, CombinedColumn};
 use crate::wire::{oid, DataRow, FieldDescription, PgError};
 
@@ -108,7 +108,7 @@ pub fn final_request(
     let mut partials = rows
         .iter()
         .map(|r| {
-            let fields = super::backend::messages::fields(r)?;
+            let fields = crate::proxy::backend::messages::fields(r)?;
             Ok(fields
                 .into_iter()
                 .map(|f| f.map(Bytes::copy_from_slice))

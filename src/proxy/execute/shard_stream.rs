@@ -2,7 +2,7 @@
 //! session's pgvector settings, send, and read each shard's reply as a
 //! [`ShardStream`] of raw rows.
 
-use super::backend::{next_message, BackendMessage, OidMap, Request, ShardChannel};
+use crate::proxy::backend::{next_message, BackendMessage, OidMap, Request, ShardChannel};
 use crate::wire::{guc, DataRow, FieldDescription, PgError, Session};
 
 /// Settings every shard must see as the session has them.
@@ -44,6 +44,15 @@ pub async fn sync_settings(chan: &mut dyn ShardChannel, session: &Session) -> Re
     let current = chan.settings();
     current.values.extend(changes);
     current.synced = Some(version);
+    Ok(())
+}
+
+/// Brings a channel whose settings a statement changed behind the
+/// proxy's back (`set_config` in a query) to its defaults, so the next
+/// session to use it starts from what [`sync_settings`] assumes.
+pub async fn reset_settings(chan: &mut dyn ShardChannel) -> Result<(), PgError> {
+    run_simple(chan, "RESET ALL").await?;
+    *chan.settings() = Default::default();
     Ok(())
 }
 
