@@ -71,6 +71,35 @@ async fn psql_halfvec_and_settings() {
     proxy.batch_execute("RESET hnsw.ef_search").await.unwrap();
     let all = text_rows(&proxy, q).await.unwrap();
     assert_eq!(all.len(), 40);
+
+    // set_config inside a query changes the session as SET does, and only
+    // that session: the pooled shard connection that ran it does not pass
+    // the setting on to the next session, as on PostgreSQL, where each
+    // connection has its own settings.
+    let set = "SELECT set_config('hnsw.ef_search', '1', false)";
+    // (The vector literal loads pgvector into a fresh connection first, so
+    // its settings exist there.)
+    let shown = "SELECT setting FROM pg_settings WHERE name = 'hnsw.ef_search' AND '[1]'::vector IS NOT NULL";
+    let reference = [
+        fx.reference.connect().await.unwrap(),
+        fx.reference.connect().await.unwrap(),
+    ];
+    for [setter, next] in [[&proxy, &other], [&reference[0], &reference[1]]] {
+        assert_eq!(
+            text_rows(setter, set).await.unwrap(),
+            [[Some("1".to_string())]]
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                text_rows(next, shown).await.unwrap(),
+                [[Some("40".to_string())]]
+            );
+            assert_eq!(
+                text_rows(setter, shown).await.unwrap(),
+                [[Some("1".to_string())]]
+            );
+        }
+    }
 }
 
 /// The proxy remembers what Describe answered per statement text; a

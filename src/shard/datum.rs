@@ -44,7 +44,9 @@ fn scalar_type_name(value: &Value) -> Option<&'static str> {
         Value::Reg { ty, .. } if *ty == crate::wire::types::oid::REGCLASS => "regclass",
         Value::Reg { .. } => "regtype",
         Value::Date(_) => "date",
+        Value::Timestamp(_) => "timestamp without time zone",
         Value::Timestamptz(_) => "timestamp with time zone",
+        Value::Interval(_) => "interval",
         Value::Json(_) => "json",
         Value::Uuid(_) => "uuid",
         Value::Jsonb(_) => "jsonb",
@@ -75,7 +77,8 @@ pub fn key(datum: &Datum) -> Option<KeyValue> {
         // Text order of the canonical form is the bytes' order.
         Value::Uuid(u) => KeyValue::Text(crate::wire::uuid::format(u)),
         Value::Date(d) => KeyValue::Int(*d as i64),
-        Value::Timestamptz(t) => KeyValue::Int(*t),
+        Value::Timestamp(t) | Value::Timestamptz(t) => KeyValue::Int(*t),
+        Value::Interval(i) => KeyValue::Span(i.span()),
         Value::Vector(_)
         | Value::HalfVec(_)
         | Value::SparseVec(_)
@@ -95,6 +98,8 @@ pub enum KeyValue {
     Int(i64),
     /// `real` or `double precision`.
     Float(OrderedF64),
+    /// `interval`, by its length (a month as 30 days).
+    Span(i128),
     /// `text`, `varchar`, `jsonb` (byte order, i.e. the C collation).
     Text(String),
 }
@@ -106,6 +111,7 @@ impl std::fmt::Display for KeyValue {
             KeyValue::Bool(b) => f.write_str(if *b { "t" } else { "f" }),
             KeyValue::Int(v) => write!(f, "{v}"),
             KeyValue::Float(v) => write!(f, "{}", v.0),
+            KeyValue::Span(v) => write!(f, "{v}"),
             KeyValue::Text(s) => f.write_str(s),
         }
     }

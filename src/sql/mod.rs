@@ -52,5 +52,6 @@ pub use routing::{
     KeyValue, RowKey,
 };
 pub use session_values::{
-    bind_session_values, may_use_session_values, set_config_calls, SessionValues, SetConfigCall,
+    bind_session_values, may_call_set_config, may_use_session_values, set_config_calls,
+    SessionValues, SetConfigCall,
 };

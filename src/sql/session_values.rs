@@ -87,11 +87,16 @@ pub struct SetConfigCall {
     pub local: bool,
 }
 
+/// Whether `statement` may call `set_config` (its text names it).
+pub fn may_call_set_config(statement: &Statement) -> bool {
+    statement.text.to_ascii_lowercase().contains("set_config")
+}
+
 /// The `set_config` calls with literal arguments `statement` makes. The
 /// shard that runs the statement applies them to its own connection's
 /// session; a proxy applies them to the client's once it succeeded.
 pub fn set_config_calls(statement: &Statement) -> Vec<SetConfigCall> {
-    if !statement.text.to_ascii_lowercase().contains("set_config") {
+    if !may_call_set_config(statement) {
         return Vec::new();
     }
     crate::stack::with_tree(statement.depth, || {

@@ -1,4 +1,5 @@
-//! `date` and `timestamptz` text formats (DateStyle ISO, output in UTC)
+//! `date`, `timestamp` and `timestamptz` text formats (DateStyle ISO,
+//! output in UTC)
 //! over PostgreSQL's binary representation: days and microseconds since
 //! 2000-01-01.
 
@@ -82,9 +83,26 @@ fn parse_ymd(s: &str) -> Option<i64> {
     ((1..=9999).contains(&y) && (1..=max).contains(&d)).then(|| days_from_civil(y, m, d))
 }
 
+/// The year, month and day of a day counted from 2000-01-01.
+pub fn civil(days: i64) -> (i64, i64, i64) {
+    civil_from_days(days + PG_EPOCH_DAYS)
+}
+
+/// The day counted from 2000-01-01 of a proleptic Gregorian date (a day
+/// past the month's end runs into the next month).
+pub fn days_of(year: i64, month: i64, day: i64) -> i64 {
+    days_from_civil(year, month, day) - PG_EPOCH_DAYS
+}
+
 /// Formats a `timestamptz` (µs since 2000-01-01 UTC) as
 /// `YYYY-MM-DD HH:MM:SS[.ffffff]+00`.
 pub fn format_timestamptz(micros: i64) -> String {
+    format_timestamp(micros) + "+00"
+}
+
+/// Formats a `timestamp` (µs since 2000-01-01) as
+/// `YYYY-MM-DD HH:MM:SS[.ffffff]`.
+pub fn format_timestamp(micros: i64) -> String {
     let days = micros.div_euclid(MICROS_PER_DAY);
     let rem = micros.rem_euclid(MICROS_PER_DAY);
     let date = format_date_days(days);
@@ -100,7 +118,6 @@ pub fn format_timestamptz(micros: i64) -> String {
         let f = format!(".{frac:06}");
         out.push_str(f.trim_end_matches('0'));
     }
-    out.push_str("+00");
     out
 }
 
@@ -112,13 +129,26 @@ fn format_date_days(days: i64) -> String {
 /// Parses `YYYY-MM-DD[ T]HH:MM[:SS[.f]][Z|±HH[:MM]]` (no offset = UTC)
 /// into µs since 2000-01-01 UTC.
 pub fn parse_timestamptz(text: &str) -> Result<i64, PgError> {
-    parse_ts(text.trim()).ok_or_else(|| datetime_error("timestamp with time zone", text))
+    parse_ts(text.trim(), true).ok_or_else(|| datetime_error("timestamp with time zone", text))
 }
 
-fn parse_ts(s: &str) -> Option<i64> {
-    let (date, time) = match s.find([' ', 'T']) {
-        Some(i) => (&s[..i], &s[i + 1..]),
-        None => (s, "00:00:00"),
+/// Parses `timestamp` input as [`parse_timestamptz`] does, an offset
+/// written after the time ignored (as PostgreSQL ignores it).
+pub fn parse_timestamp(text: &str) -> Result<i64, PgError> {
+    parse_ts(text.trim(), false).ok_or_else(|| datetime_error("timestamp", text))
+}
+
+fn parse_ts(s: &str, with_offset: bool) -> Option<i64> {
+    // A date alone may carry an offset (`2024-05-05+02`).
+    let (date, time) = match (s.find([' ', 'T']), s.rfind('+')) {
+        (Some(i), _) => (&s[..i], &s[i + 1..]),
+        (None, Some(i)) => (&s[..i], &s[i..]),
+        (None, None) => (s, ""),
+    };
+    let time = match time {
+        "" => "00:00:00",
+        t if t.starts_with('+') => return parse_ts(&format!("{date} 00:00:00{t}"), with_offset),
+        t => t,
     };
     let days = parse_ymd(date)? - PG_EPOCH_DAYS;
     let (clock, offset_secs) = split_offset(time.trim())?;
@@ -132,6 +162,7 @@ fn parse_ts(s: &str) -> Option<i64> {
     if h > 24 || mi > 59 || sec > 60 {
         return None;
     }
+    let offset_secs = if with_offset { offset_secs } else { 0 };
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs;
     secs.checked_mul(1_000_000)?.checked_add(micros)
 }

@@ -50,6 +50,7 @@ mod extended;
 pub mod frontend;
 pub mod guc;
 pub mod handler;
+pub mod interval;
 pub mod limit;
 mod local;
 mod prefixed;

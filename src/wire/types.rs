@@ -57,8 +57,12 @@ pub mod oid {
     pub const VARCHAR: u32 = 1043;
     /// date.
     pub const DATE: u32 = 1082;
+    /// timestamp (without time zone).
+    pub const TIMESTAMP: u32 = 1114;
     /// timestamptz.
     pub const TIMESTAMPTZ: u32 = 1184;
+    /// interval.
+    pub const INTERVAL: u32 = 1186;
     /// bit.
     pub const BIT: u32 = 1560;
     /// varbit.
@@ -168,7 +172,9 @@ pub static TYPES: &[PgType] = &[
     },
     base(oid::VARCHAR, "varchar", -1, 1015, PG),
     base(oid::DATE, "date", 4, 1182, PG),
+    base(oid::TIMESTAMP, "timestamp", 8, 1115, PG),
     base(oid::TIMESTAMPTZ, "timestamptz", 8, 1185, PG),
+    base(oid::INTERVAL, "interval", 16, 1187, PG),
     base(oid::BIT, "bit", -1, 1561, PG),
     base(oid::VARBIT, "varbit", -1, 1563, PG),
     base(oid::JSON, "json", -1, 199, PG),
@@ -193,7 +199,9 @@ pub static TYPES: &[PgType] = &[
     array(1022, "_float8", oid::FLOAT8, PG),
     array(1015, "_varchar", oid::VARCHAR, PG),
     array(1182, "_date", oid::DATE, PG),
+    array(1115, "_timestamp", oid::TIMESTAMP, PG),
     array(1185, "_timestamptz", oid::TIMESTAMPTZ, PG),
+    array(1187, "_interval", oid::INTERVAL, PG),
     array(1561, "_bit", oid::BIT, PG),
     array(1563, "_varbit", oid::VARBIT, PG),
     array(199, "_json", oid::JSON, PG),
@@ -225,6 +233,7 @@ pub fn by_name(name: &str) -> Option<&'static PgType> {
         "double precision" => "float8",
         "character varying" => "varchar",
         "timestamp with time zone" => "timestamptz",
+        "timestamp without time zone" => "timestamp",
         "bit varying" => "varbit",
         other => other,
     };

@@ -7,6 +7,7 @@ use bytes::{BufMut, BytesMut};
 
 use super::array::{self, Array};
 use super::error::PgError;
+use super::interval::Interval;
 use super::types::{self, oid};
 use super::{datetime, sqlstate};
 
@@ -87,8 +88,12 @@ pub enum Value {
     },
     /// date: days since 2000-01-01.
     Date(i32),
+    /// timestamp (without time zone): µs since 2000-01-01.
+    Timestamp(i64),
     /// timestamptz: µs since 2000-01-01 UTC.
     Timestamptz(i64),
+    /// interval.
+    Interval(Interval),
     /// uuid.
     Uuid([u8; 16]),
     /// json, kept as the text it was given (checked to be JSON).
@@ -124,7 +129,9 @@ impl Value {
             Value::Oid(_) => oid::OID,
             Value::Reg { ty, .. } => *ty,
             Value::Date(_) => oid::DATE,
+            Value::Timestamp(_) => oid::TIMESTAMP,
             Value::Timestamptz(_) => oid::TIMESTAMPTZ,
+            Value::Interval(_) => oid::INTERVAL,
             Value::Json(_) => oid::JSON,
             Value::Uuid(_) => oid::UUID,
             Value::Jsonb(_) => oid::JSONB,
@@ -154,7 +161,9 @@ impl Value {
             Value::Reg { name, .. } => name.clone(),
             Value::Uuid(u) => super::uuid::format(u),
             Value::Date(d) => datetime::format_date(*d),
+            Value::Timestamp(t) => datetime::format_timestamp(*t),
             Value::Timestamptz(t) => datetime::format_timestamptz(*t),
+            Value::Interval(i) => i.to_text(),
             Value::Bit(b) => b.to_text(),
             Value::Vector(v) => v.to_text(),
             Value::HalfVec(v) => v.to_text(),
@@ -181,7 +190,8 @@ impl Value {
             Value::Char(c) => out.put_u8(*c),
             Value::Oid(v) | Value::Reg { oid: v, .. } => out.put_u32(*v),
             Value::Date(d) => out.put_i32(*d),
-            Value::Timestamptz(t) => out.put_i64(*t),
+            Value::Timestamp(t) | Value::Timestamptz(t) => out.put_i64(*t),
+            Value::Interval(i) => out.put_slice(&i.to_binary()),
             Value::Jsonb(s) | Value::JsonPath(s) => {
                 out.put_u8(1);
                 out.put_slice(s.as_bytes());
@@ -228,7 +238,9 @@ impl Value {
             }
             oid::CHAR => Value::Char(text.bytes().next().unwrap_or(0)),
             oid::DATE => Value::Date(datetime::parse_date(text)?),
+            oid::TIMESTAMP => Value::Timestamp(datetime::parse_timestamp(text)?),
             oid::TIMESTAMPTZ => Value::Timestamptz(datetime::parse_timestamptz(text)?),
+            oid::INTERVAL => Value::Interval(Interval::parse(text)?),
             oid::JSON => Value::Json(parse_json(text)?),
             oid::UUID => Value::Uuid(
                 super::uuid::parse(text).ok_or_else(|| PgError::invalid_text("uuid", text))?,
@@ -273,7 +285,9 @@ fn decode_binary(type_oid: u32, typmod: Option<u32>, b: &[u8]) -> Result<Value, 
         oid::CHAR => Value::Char(fixed::<1>(b)?[0]),
         oid::UUID => Value::Uuid(fixed(b)?),
         oid::DATE => Value::Date(i32::from_be_bytes(fixed(b)?)),
+        oid::TIMESTAMP => Value::Timestamp(i64::from_be_bytes(fixed(b)?)),
         oid::TIMESTAMPTZ => Value::Timestamptz(i64::from_be_bytes(fixed(b)?)),
+        oid::INTERVAL => Value::Interval(Interval::from_binary(b)?),
         oid::JSON => Value::Json(parse_json(utf8(b)?)?),
         oid::JSONB => match b.split_first() {
             Some((1, json)) => {

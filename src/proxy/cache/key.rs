@@ -147,6 +147,13 @@ const STABLE_FUNCTIONS: &[&str] = &[
     "array_prepend",
     "array_remove",
     "array_position",
+    "date_trunc",
+    "date_part",
+    "to_char",
+    "to_timestamp",
+    "justify_hours",
+    "justify_days",
+    "justify_interval",
 ];
 
 /// Functions that change nothing although their results vary: reads
@@ -168,6 +175,8 @@ const READ_ONLY_VOLATILE: &[&str] = &[
     "inet_server_addr",
     "inet_server_port",
     "pg_is_in_recovery",
+    // age(ts) counts from today.
+    "age",
 ];
 
 /// Whether `statement` calls a function `known` does not accept (it gets
@@ -337,6 +346,10 @@ mod tests {
         assert!(!writes("SELECT now(), random(), count(*) FROM items"));
         assert!(!writes(
             "SELECT current_timestamp, current_date, id FROM items"
+        ));
+        assert!(!writes(
+            "SELECT date_trunc('day', at), to_char(at, 'YYYY'), age(at) FROM items \
+             WHERE at > now() - interval '1 day' AND date_part('hour', at) > 1"
         ));
         assert!(!writes(
             "SELECT id FROM items ORDER BY embedding <-> '[1,2]' LIMIT 5"

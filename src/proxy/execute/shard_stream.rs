@@ -47,6 +47,15 @@ pub async fn sync_settings(chan: &mut dyn ShardChannel, session: &Session) -> Re
     Ok(())
 }
 
+/// Brings a channel whose settings a statement changed behind the
+/// proxy's back (`set_config` in a query) to its defaults, so the next
+/// session to use it starts from what [`sync_settings`] assumes.
+pub async fn reset_settings(chan: &mut dyn ShardChannel) -> Result<(), PgError> {
+    run_simple(chan, "RESET ALL").await?;
+    *chan.settings() = Default::default();
+    Ok(())
+}
+
 /// Runs a statement whose rows the proxy does not need (BEGIN, SET,
 /// COMMIT) and returns its last tag.
 pub async fn run_simple(chan: &mut dyn ShardChannel, sql: &str) -> Result<String, PgError> {

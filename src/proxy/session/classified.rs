@@ -37,6 +37,10 @@ pub struct Facts {
     /// Its `set_config` calls with literal arguments: the client's
     /// session takes them once the shard accepted the statement.
     pub set_configs: Vec<SetConfigCall>,
+    /// It may call `set_config` (with any arguments): the shard
+    /// connections that ran it must be reset before another session uses
+    /// them, as their settings are no longer what the proxy recorded.
+    pub calls_set_config: bool,
     /// It has two SELECTs: WITH queries or scalar subqueries may have to
     /// be evaluated first ([`plan::may_evaluate_first`]).
     pub evaluate_first: bool,
@@ -56,6 +60,7 @@ impl Classified {
             cache_clear: matches!(kind, StatementKind::Select(_))
                 && cache::is_cache_clear(&statement),
             set_configs: sql::set_config_calls(&statement),
+            calls_set_config: sql::may_call_set_config(&statement),
             evaluate_first: plan::may_evaluate_first(&statement),
             writes_through_functions: cache::may_write_through_functions(&statement),
         };

@@ -34,7 +34,7 @@ use self::memo::TextMemo;
 use super::backend::{Request, ShardChannel};
 use super::cache::{self, QueryCache, SCHEMA};
 use super::cluster::Cluster;
-use super::execute::shard_stream::ShardStream;
+use super::execute::shard_stream::{reset_settings, ShardStream};
 use super::ops::{self, shard_timings, slow_log, Operations};
 use super::topology::{self, SessionReads};
 use super::{copy, execute, explain, plan, txn};
@@ -538,7 +538,7 @@ impl ProxySession {
         }
         self.metrics.stage(Stage::Backend, t.elapsed());
         let t = Instant::now();
-        let (result, back) = execute::run(
+        let (result, mut back) = execute::run(
             &self.cluster,
             statement,
             &route,
@@ -548,6 +548,11 @@ impl ProxySession {
             out,
         )
         .await;
+        if result.is_ok() && classified.facts.calls_set_config {
+            for (_, chan) in &mut back {
+                reset_settings(chan.as_mut()).await?;
+            }
+        }
         let mut pooled = Vec::with_capacity(back.len());
         for (shard, chan) in back {
             if self.block.holds(shard) {

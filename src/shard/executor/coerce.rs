@@ -25,7 +25,9 @@ pub fn type_name(type_oid: u32) -> &'static str {
         oid::TEXT => "text",
         oid::VARCHAR => "character varying",
         oid::DATE => "date",
+        oid::TIMESTAMP => "timestamp without time zone",
         oid::TIMESTAMPTZ => "timestamp with time zone",
+        oid::INTERVAL => "interval",
         oid::JSON => "json",
         oid::UUID => "uuid",
         oid::JSONB => "jsonb",
@@ -49,7 +51,9 @@ pub fn type_name(type_oid: u32) -> &'static str {
         1022 => "double precision[]",
         1028 => "oid[]",
         1182 => "date[]",
+        1115 => "timestamp without time zone[]",
         1185 => "timestamp with time zone[]",
+        1187 => "interval[]",
         1561 | 1563 => "bit[]",
         199 => "json[]",
         2951 => "uuid[]",
@@ -229,6 +233,8 @@ pub fn cast(v: Value, to: u32, typmod: Option<u32>, explicit: bool) -> Result<Va
         (Value::Bit(b), oid::BIT | oid::VARBIT) => Value::Bit(resize_bits(b, typmod, explicit)?),
         (v @ Value::Date(_), oid::DATE)
         | (v @ Value::Timestamptz(_), oid::TIMESTAMPTZ)
+        | (v @ Value::Timestamp(_), oid::TIMESTAMP)
+        | (v @ Value::Interval(_), oid::INTERVAL)
         | (v @ Value::Json(_), oid::JSON)
         | (v @ Value::Uuid(_), oid::UUID)
         | (v @ Value::Jsonb(_), oid::JSONB)
@@ -237,7 +243,13 @@ pub fn cast(v: Value, to: u32, typmod: Option<u32>, explicit: bool) -> Result<Va
         (Value::Json(s), oid::JSONB) => Value::Jsonb(super::json_ops::jsonb_of(&s)?),
         (Value::Jsonb(s), oid::JSON) => Value::Json(s),
         (Value::Date(d), oid::TIMESTAMPTZ) => Value::Timestamptz(d as i64 * 86_400_000_000),
-        (Value::Timestamptz(t), oid::DATE) => Value::Date(t.div_euclid(86_400_000_000) as i32),
+        (Value::Timestamptz(t) | Value::Timestamp(t), oid::DATE) => {
+            Value::Date(crate::wire::datetime::date_of(t))
+        }
+        // The session's time zone is UTC: both name the same instant.
+        (Value::Timestamptz(t), oid::TIMESTAMP) => Value::Timestamp(t),
+        (Value::Timestamp(t), oid::TIMESTAMPTZ) => Value::Timestamptz(t),
+        (Value::Date(d), oid::TIMESTAMP) => Value::Timestamp(d as i64 * 86_400_000_000),
         (v, to) => return Err(cannot_cast(&v, to)),
     })
 }

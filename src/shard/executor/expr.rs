@@ -10,6 +10,7 @@
 use super::advisory_locks::{AdvisoryLocks, LockKey, Scope as LockScope};
 use super::arrays;
 use super::coerce::{self, as_f64, as_i64, is_integer};
+use super::datetime;
 use super::functions;
 use super::infer::TypeOf;
 use super::json_ops;
@@ -312,6 +313,16 @@ pub fn eval(expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, PgError> {
             let text = t.value.value.clone().into_string().unwrap_or_default();
             coerce::cast(Value::Text(text), to, typmod, true).map(Some)
         }
+        Expr::Interval(i) => {
+            let Some(v) = eval(&i.value, row, env)? else {
+                return Ok(None);
+            };
+            datetime::interval_literal(v, i.leading_field.as_ref()).map(Some)
+        }
+        Expr::Extract { field, expr, .. } => match eval(expr, row, env)? {
+            Some(v) => datetime::extract(&field.to_string(), &v).map(|x| Some(Value::Float8(x))),
+            None => Ok(None),
+        },
         Expr::UnaryOp { op, expr } => unary(*op, eval(expr, row, env)?),
         Expr::BinaryOp { left, op, right } => binary(op, left, right, row, env),
         Expr::IsNull(e) => Ok(Some(Value::Bool(eval(e, row, env)?.is_none()))),
@@ -530,6 +541,10 @@ fn unary(op: UnaryOperator, v: Datum) -> Result<Datum, PgError> {
         (UnaryOperator::Plus, v) if as_f64(&v).is_some() => v,
         (UnaryOperator::Minus, Value::Float4(x)) => Value::Float4(-x),
         (UnaryOperator::Minus, Value::Float8(x)) => Value::Float8(-x),
+        (UnaryOperator::Minus, Value::Interval(i)) => Value::Interval(
+            i.checked_neg()
+                .ok_or_else(|| PgError::new("22008", "interval out of range"))?,
+        ),
         (UnaryOperator::Minus, v) if is_integer(&v) => {
             let i = as_i64(&v).unwrap_or(0);
             coerce::cast(
@@ -639,6 +654,9 @@ fn binary(
     }
     if let Some(edited) = json_ops::jsonb_edit(op, &a, &b) {
         return edited.map(Some);
+    }
+    if let Some(computed) = datetime::operator(op, &a, &b) {
+        return computed.map(Some);
     }
     let ord = |a: &Value, b: &Value| compare(a, b);
     Ok(Some(match op {
@@ -758,6 +776,10 @@ pub fn compare(a: &Value, b: &Value) -> Result<Ordering, PgError> {
         (Value::Uuid(x), Value::Uuid(y)) => x.cmp(y),
         (Value::Date(x), Value::Date(y)) => x.cmp(y),
         (Value::Timestamptz(x), Value::Timestamptz(y)) => x.cmp(y),
+        (Value::Interval(x), Value::Interval(y)) => x.span().cmp(&y.span()),
+        (x, y) if datetime::instant(x).is_some() && datetime::instant(y).is_some() => {
+            datetime::instant(x).cmp(&datetime::instant(y))
+        }
         (Value::Char(x), Value::Char(y)) => x.cmp(y),
         (Value::Vector(x), Value::Vector(y)) => x.cmp_pg(y),
         (Value::HalfVec(x), Value::HalfVec(y)) => x.cmp_pg(y),
@@ -1091,6 +1113,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         return r;
     }
     if let Some(r) = scalar_functions::call(&name, &args) {
+        return r;
+    }
+    if let Some(r) = datetime::call(&name, &args, env.globals.transaction_start) {
         return r;
     }
     if args.iter().any(Option::is_none) {

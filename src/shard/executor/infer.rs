@@ -141,6 +141,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                 _ => plain(oid::TEXT),
             },
             Expr::Nested(e) => infer(e, cols, env),
+            Expr::Interval(_) => plain(oid::INTERVAL),
+            // PostgreSQL's EXTRACT returns numeric, computed here as a double.
+            Expr::Extract { .. } => plain(oid::FLOAT8),
             Expr::CompoundFieldAccess { root, access_chain } => {
                 let (root, _) = arrays::subscript(root, access_chain)?;
                 let (t, m) = infer(&root, cols, env)?;
@@ -201,6 +204,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     BinaryOperator::LongArrow => plain(oid::TEXT),
                     _ => {
                         let (a, b) = (infer(left, cols, env)?, infer(right, cols, env)?);
+                        if let Some(t) = super::datetime::operator_type(op, a.0, b.0) {
+                            return Ok(t);
+                        }
                         Ok(arithmetic_type(op, a, b))
                     }
                 }
@@ -232,6 +238,15 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                 }
                 if let Some(t) = super::json_build::result_type(&name) {
                     return Ok(t);
+                }
+                if super::datetime::result_type(&name, &[]).is_some() {
+                    let types = args
+                        .iter()
+                        .map(|a| infer(a, cols, env))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    return Ok(
+                        super::datetime::result_type(&name, &types).unwrap_or((oid::TEXT, -1))
+                    );
                 }
                 match name.as_str() {
                     "count" | "row_number" | "rank" | "dense_rank" => plain(oid::INT8),
@@ -434,6 +449,9 @@ fn figure_name(expr: &Expr) -> (String, u8) {
             _ => figure_name(root),
         },
         Expr::Exists { .. } => strong("exists".to_string()),
+        Expr::Extract { .. } => strong("extract".to_string()),
+        Expr::Interval(_) => ("interval".to_string(), 1),
+        Expr::TypedString(t) => (cast_name(&t.data_type), 1),
         Expr::Subquery(q) => match q.body.as_ref() {
             sqlparser::ast::SetExpr::Select(s) => match s.projection.as_slice() {
                 [sqlparser::ast::SelectItem::UnnamedExpr(e)] => strong(output_name(e)),

@@ -18,6 +18,7 @@ mod catalog;
 mod coerce;
 mod copy;
 mod cte;
+mod datetime;
 mod ddl;
 mod distinct_on;
 mod dml;
@@ -43,6 +44,7 @@ mod session;
 mod setop;
 mod signatures;
 mod srf;
+mod to_char;
 mod types;
 mod window;
 

@@ -1552,6 +1552,7 @@ pub fn format_type(type_oid: u32, typmod: Option<i32>) -> Option<String> {
         oid::FLOAT8 => "double precision".into(),
         oid::VARCHAR => with("character varying", m.map(|n| n - 4)),
         oid::TIMESTAMPTZ => "timestamp with time zone".into(),
+        oid::TIMESTAMP => "timestamp without time zone".into(),
         oid::CHAR => "\"char\"".into(),
         oid::BIT => with("bit", m),
         oid::VARBIT => with("bit varying", m),

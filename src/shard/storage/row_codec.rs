@@ -137,6 +137,14 @@ impl ByteWriter {
                 self.u8(9);
                 self.buf.extend_from_slice(&t.to_le_bytes());
             }
+            Value::Timestamp(t) => {
+                self.u8(21);
+                self.buf.extend_from_slice(&t.to_le_bytes());
+            }
+            Value::Interval(i) => {
+                self.u8(22);
+                self.buf.extend_from_slice(&i.to_binary());
+            }
             Value::Jsonb(s) => {
                 self.u8(10);
                 self.str(s);
@@ -477,6 +485,11 @@ impl<'a> ByteReader<'a> {
             18 => Value::Json(self.str()?),
             19 => Value::Uuid(self.array()?),
             20 => Value::JsonPath(self.str()?),
+            21 => Value::Timestamp(i64::from_le_bytes(self.array()?)),
+            22 => Value::Interval(
+                crate::wire::interval::Interval::from_binary(&self.array::<16>()?)
+                    .map_err(|e| malformed(e.message))?,
+            ),
             17 => {
                 let elem = self.u32()?;
                 let n = self.count(1)?;
@@ -698,6 +711,12 @@ mod tests {
             Value::Text("héllo".into()),
             Value::Date(-17),
             Value::Timestamptz(1_234_567_890),
+            Value::Timestamp(-5),
+            Value::Interval(crate::wire::interval::Interval {
+                months: -1,
+                days: 2,
+                micros: 3,
+            }),
             Value::Jsonb("{\"a\": 1}".into()),
             Value::Json("{\"b\":2,  \"a\": 1}".into()),
             Value::Uuid([7; 16]),
