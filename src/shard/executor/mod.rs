@@ -46,6 +46,7 @@ mod signatures;
 mod srf;
 mod to_char;
 mod types;
+mod upsert;
 mod window;
 
 pub use session::{ShardFactory, ShardSession};
