@@ -34,6 +34,7 @@ import socket
 import struct
 import sys
 import time
+import typing
 import urllib.request
 from array import array
 
@@ -139,7 +140,9 @@ def run_queries(cur, sql, queries, order):
 
 def client(args):
     """One client process: warm up, wait on the barrier, time whole passes
-    over the queries until `min_seconds` have passed (at least one)."""
+    over the queries until `min_seconds` have passed (at least one). Also
+    gives the process's own CPU seconds over the timed passes (the Python
+    client's cost, the same for any server)."""
     port, dataset, nq, sql, ef, warmup, min_seconds, barrier = args
     _, queries, _ = load_dataset(dataset, nq)
     from pgvector import Vector
@@ -150,13 +153,13 @@ def client(args):
     with conn.cursor(binary=True) as cur:
         run_queries(cur, sql, queries, [i % len(queries) for i in range(warmup)])
         barrier.wait()
-        t0 = time.time()
+        t0, cpu = time.time(), time.process_time()
         ids, lat = run_queries(cur, sql, queries, range(len(queries)))
         while time.time() - t0 < min_seconds:
             lat += run_queries(cur, sql, queries, range(len(queries)))[1]
-        t1 = time.time()
+        t1, cpu = time.time(), time.process_time() - cpu
     conn.close()
-    return t0, t1, lat, ids
+    return t0, t1, lat, ids, cpu
 
 
 def cpu_seconds(pid):
@@ -183,9 +186,30 @@ def cpu_counters(metrics):
     return tuple(found.get(n, 0.0) for n in CPU_COUNTERS)
 
 
+def recall_at_10(ids, gt):
+    """Share of the true 10 nearest found, over the queries answered."""
+    return sum(len(set(got) & set(want)) for got, want in zip(ids, gt)) / (10 * len(ids))
+
+
+class Measured(typing.NamedTuple):
+    """One timed cell."""
+
+    recall: float
+    qps: float
+    p50_ms: float
+    p99_ms: float
+    #: The server's CPU µs per query (None without --pid), warm-up included.
+    cpu: typing.Optional[float]
+    #: That CPU split into (engine, recall monitor, rest) µs per query, or None.
+    split: typing.Optional[tuple]
+    #: Queries timed, over all clients.
+    queries: int
+    #: The client processes' own CPU µs per timed query.
+    client_cpu: float
+
+
 def measure(pool, barrier, a, sql, ef, clients, gt):
-    """One timed pass with `clients` processes: (recall, QPS, p50 ms, p99 ms,
-    server CPU µs/query, (engine, recall monitor, rest) µs/query or None)."""
+    """One timed cell with `clients` processes."""
     work = [(a.port, a.dataset, a.nq, sql, ef, a.warmup, a.min_seconds, barrier)] * clients
     m0 = cpu_counters(a.metrics)
     c0 = cpu_seconds(a.pid)
@@ -196,14 +220,14 @@ def measure(pool, barrier, a, sql, ef, clients, gt):
     wall = max(r[1] for r in res) - min(r[0] for r in res)
     lat = sorted(x for r in res for x in r[2])
     ids = res[0][3]
-    hits = sum(len(set(got) & set(want)) for got, want in zip(ids, gt))
     queries = n + a.warmup * clients
     cpu = None if c0 is None else (c1 - c0) / queries * 1e6
     split = None
     if cpu is not None and m0 is not None:
         engine, recall = ((y - x) / queries * 1e6 for x, y in zip(m0, m1))
         split = (engine, recall, cpu - engine - recall)
-    return hits / (10 * len(ids)), n / wall, lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3, cpu, split
+    return Measured(recall_at_10(ids, gt), n / wall, lat[len(lat) // 2] * 1e3, lat[int(len(lat) * 0.99)] * 1e3,
+                    cpu, split, n, sum(r[4] for r in res) / n * 1e6)
 
 
 def main():
@@ -258,7 +282,7 @@ def main():
             with ctx.Pool(clients) as pool:
                 for ef in [int(x) for x in a.ef.split(",")]:
                     runs = [measure(pool, barrier, a, sql, ef, clients, gt) for _ in range(a.repeats)]
-                    r, qps, p50, p99, cpu, split = max(runs, key=lambda x: x[1])
+                    r, qps, p50, p99, cpu, split = max(runs, key=lambda x: x.qps)[:6]
                     cpu = "" if cpu is None else f"{cpu:.0f}"
                     split = " | ".join("" if split is None else f"{x:.0f}" for x in split or (None,) * 3)
                     print(f"| {ef} | {clients} | {r:.3f} | {qps:,.0f} | {p50:.2f} | {p99:.2f} | {cpu} | {split} |",

@@ -18,11 +18,29 @@ takes a quarter off a shard round and a few per cent off a pgvector round);
 split into its ANN engine's index search, its recall monitor and the rest
 (from its /metrics counters and /proc).
 
-`--rounds` rounds alternate which server goes first; every (server,
-clients, ef_search) cell and the COPY are measured once per round, and the
-tables show medians with min–max. The summary takes each server at the
-lowest ef_search whose recall@10 reaches the target and gives the ratio of
-median QPS, and the per-round ratios' spread.
+After loading and building, both servers are restarted (a clean stop:
+PostgreSQL's shutdown checkpoint and the shard's final checkpoint write
+what loading left behind, so neither checkpoints inside a timed round; the
+rounds only read), and each answers every query once at the largest
+ef_search (the warm pass). With `--refine` (the default) each server's
+recall is probed untimed and, for each target, the lowest ef_search
+reaching it (bisected below the first `--ef` that does) is timed too, for
+both servers: neither is held to a coarse grid's next step.
+
+`--rounds` rounds each measure every (clients, ef_search) cell once per
+server, the two servers' runs of a cell back to back (which goes first
+alternates from cell to cell and round to round), so a slow spell of the
+machine lands on both sides of a ratio rather than on one server's whole
+round. The tables give medians with min–max, each server's CPU per query
+(the shard process; PostgreSQL's postmaster with every process it
+started, those that ended included) and the client processes' own CPU per
+query. `--busy-cpus` (off by default) keeps every CPU busy with a
+SCHED_IDLE loop during the timed rounds: on a virtual machine whose idle
+vCPUs halt (e.g. `haltpoll.guest_halt_poll_ns=0`) each query otherwise
+wakes a halted vCPU, a fixed cost per round trip that weighs more on the
+faster server. The summary takes each server at the lowest ef_search whose
+recall@10 reaches the target and gives the ratio of median QPS and every
+round's ratio.
 
 The COPY table gives every round: both wall times, their ratio, and each
 server's CPU time over the COPY (the shard process; PostgreSQL's postmaster
@@ -51,7 +69,8 @@ import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_shard import (  # noqa: E402
-    connect, copy_binary, copy_payload, cpu_seconds, free_port, load_dataset, measure, read_vecs, wait_port,
+    client, connect, copy_binary, copy_payload, cpu_seconds, free_port, load_dataset, measure, read_vecs, recall_at_10,
+    wait_port,
 )
 
 PG_SETTINGS = {
@@ -107,10 +126,13 @@ class Postgres:
         return f"PostgreSQL {self.version[0]} + pgvector {self.version[1]} ({', '.join(f'{k}={v}' for k, v in PG_SETTINGS.items())})"
 
     def cpu_seconds(self):
-        """CPU time of the postmaster and every process it started (a
-        process that exited before the call no longer counts)."""
+        """CPU time of the postmaster and every process it started: those
+        running now, and those that ended (a backend ends with its client's
+        connection), which the postmaster's waited-for children's times
+        count."""
         postmaster = int(open(os.path.join(self.data, "postmaster.pid")).readline())
-        total = cpu_seconds(postmaster)
+        stat = open(f"/proc/{postmaster}/stat").read().rsplit(")", 1)[1].split()
+        total = sum(int(x) for x in stat[11:15]) / os.sysconf("SC_CLK_TCK")
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -125,6 +147,17 @@ class Postgres:
     def stop(self):
         as_postgres(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "stop")
 
+    def checkpoints(self):
+        """Checkpoints written since the statistics began."""
+        with psycopg.connect(self.dsn(), autocommit=True) as c:
+            return sum(c.execute("SELECT num_timed, num_requested FROM pg_stat_checkpointer").fetchone())
+
+    def restart(self):
+        """A clean stop (its shutdown checkpoint writes everything dirty)
+        and a start on the same data."""
+        as_postgres(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "-w",
+                    "-l", os.path.join(os.path.dirname(self.data), "pg.log"), "restart")
+
 
 class Shard:
     """A release `pgvshard shard`, its data under `work`."""
@@ -134,13 +167,17 @@ class Shard:
     def __init__(self, work, exe):
         self.port = free_port()
         self.metrics = f"127.0.0.1:{free_port()}"
+        self.work = work
+        self.exe = exe
+        self.start()
+
+    def start(self):
         self.proc = subprocess.Popen(
-            [exe, "shard", "--listen", f"127.0.0.1:{self.port}", "--data-dir", os.path.join(work, "shard"),
-             "--metrics-listen", self.metrics],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "shard.log"), "w"),
+            [self.exe, "shard", "--listen", f"127.0.0.1:{self.port}", "--data-dir",
+             os.path.join(self.work, "shard"), "--metrics-listen", self.metrics],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.work, "shard.log"), "a"),
         )
         wait_port(self.port)
-        self.exe = exe
 
     def dsn(self):
         return f"host=127.0.0.1 port={self.port} user=postgres dbname=db"
@@ -155,6 +192,17 @@ class Shard:
     def stop(self):
         self.proc.terminate()
         self.proc.wait(30)
+
+    def checkpoints(self):
+        """Checkpoints written since the shard started (its log's lines)."""
+        with open(os.path.join(self.work, "shard.log")) as log:
+            return sum("checkpoint written" in line for line in log)
+
+    def restart(self):
+        """A clean stop (its final checkpoint writes everything) and a
+        start on the same data."""
+        self.stop()
+        self.start()
 
 
 def timed_copy(server, table, d, payload, rows):
@@ -207,6 +255,138 @@ def print_copies(servers, copies, rows):
           f"{spread(cpus[names[0]], '{:.2f}')} | {spread(cpus[names[1]], '{:.2f}')} |")
 
 
+class Probe:
+    """Untimed recall of each server at an ef_search, one client, one pass
+    over the queries; remembered per (server, ef_search)."""
+
+    def __init__(self, servers, a, sql, gt, barrier):
+        self.a, self.sql, self.gt, self.barrier = a, sql, gt, barrier
+        self.seen = {}
+
+    def recall(self, server, ef):
+        key = (server.name, ef)
+        if key not in self.seen:
+            ids = client((server.dsn(), self.a.dataset, self.a.nq, self.sql, ef, 0, 0.0, self.barrier))[3]
+            self.seen[key] = recall_at_10(ids, self.gt)
+        return self.seen[key]
+
+    def lowest_ef(self, server, target, efs):
+        """The lowest ef_search whose recall reaches `target`: the first of
+        `efs` that does, then bisected down to the one below it (recall
+        grows with ef_search); None when none of `efs` reaches it."""
+        hi = next((e for e in efs if self.recall(server, e) >= target), None)
+        if hi is None:
+            return None
+        lo = max((e for e in efs if e < hi), default=0)
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.recall(server, mid) >= target:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+
+def spin(cpu):
+    """Keeps `cpu` from going idle without taking time from anything else:
+    a busy loop pinned there under SCHED_IDLE (any runnable task preempts
+    it)."""
+    os.sched_setaffinity(0, {cpu})
+    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    while True:
+        pass
+
+
+def busy_cpus(ctx):
+    """One `spin` process per CPU, started now; stop them with `terminate`."""
+    spinners = [ctx.Process(target=spin, args=(cpu,), daemon=True) for cpu in sorted(os.sched_getaffinity(0))]
+    for p in spinners:
+        p.start()
+    return spinners
+
+
+def timed_rounds(servers, a, sql, gt, grid, client_counts, ctx, mgr):
+    """Every (clients, ef_search) cell once per round for each server, the
+    two servers' runs of a cell back to back (which goes first alternates
+    from cell to cell and round to round), so a slow spell of the machine
+    falls on both sides of a ratio. (server, clients, ef) -> [(Measured,
+    server CPU µs per query)] one per round."""
+    cells = {}
+    barriers = {c: mgr.Barrier(c) for c in client_counts}
+    pools = {c: ctx.Pool(c) for c in client_counts}
+    try:
+        for r in range(a.rounds):
+            started = time.time()
+            turn = r
+            for c in client_counts:
+                for ef in grid:
+                    turn += 1
+                    for s in (servers if turn % 2 == 0 else servers[::-1]):
+                        shard = isinstance(s, Shard)
+                        opts = argparse.Namespace(port=s.dsn(), dataset=a.dataset, nq=a.nq, warmup=a.warmup,
+                                                  min_seconds=a.min_seconds,
+                                                  pid=s.proc.pid if shard else None,
+                                                  metrics=s.metrics if shard else None)
+                        cpu = s.cpu_seconds()
+                        m = measure(pools[c], barriers[c], opts, sql, ef, c, gt)
+                        cpu = (s.cpu_seconds() - cpu) / (m.queries + a.warmup * c) * 1e6
+                        cells.setdefault((s.name, c, ef), []).append((m, cpu))
+            print(f"round {r + 1} done in {time.time() - started:.0f} s, load average {os.getloadavg()[0]:.2f}",
+                  file=sys.stderr, flush=True)
+    finally:
+        for p in pools.values():
+            p.close()
+    return cells
+
+
+def print_queries(servers, cells, grid, client_counts, targets, rounds):
+    """The KNN tables: every cell, the shard's CPU split, and the summary
+    at each recall target with every round's ratio."""
+    names = [s.name for s in servers]
+    med = statistics.median
+    print(f"\nload average at end {os.getloadavg()[0]:.2f}; {rounds} rounds, each cell's two servers back to back\n")
+    print("| ef_search | clients | " + " | ".join(
+        f"{n} recall | {n} QPS | {n} server CPU µs/q | client CPU µs/q ({n})" for n in names) + " |")
+    print("|---|---|" + "---|---|---|---|" * len(names))
+    for c in client_counts:
+        for ef in grid:
+            row = []
+            for n in names:
+                runs = cells[(n, c, ef)]
+                row += [f"{med(m.recall for m, _ in runs):.3f}", spread([m.qps for m, _ in runs]),
+                        f"{med(cpu for _, cpu in runs):.0f}", f"{med(m.client_cpu for m, _ in runs):.0f}"]
+            print(f"| {ef} | {c} | " + " | ".join(row) + " |")
+    print("\npgvshard server CPU per query (µs, median of rounds; process CPU time over the queries "
+          "sent, warm-up included): the ANN engine's index search, the recall monitor's exact re-runs, "
+          "and the rest (protocol, planning, rows)\n")
+    print("| ef_search | clients | engine | recall monitor | rest | total |")
+    print("|---|---|---|---|---|---|")
+    shard = next(s.name for s in servers if isinstance(s, Shard))
+    for c in client_counts:
+        for ef in grid:
+            splits = [m.split for m, _ in cells[(shard, c, ef)] if m.split is not None] or [(0, 0, 0)]
+            parts = [med(x[i] for x in splits) for i in range(3)]
+            print(f"| {ef} | {c} | " + " | ".join(f"{x:.0f}" for x in parts) + f" | {sum(parts):.0f} |")
+    print(f"\n| recall@10 | clients | {names[0]} | {names[1]} | ratio of medians | every round's ratio |")
+    print("|---|---|---|---|---|---|")
+    for target in targets:
+        for c in client_counts:
+            picked = {n: next((e for e in grid if med(m.recall for m, _ in cells[(n, c, e)]) >= target), None)
+                      for n in names}
+            if None in picked.values():
+                missing = [n for n, e in picked.items() if e is None]
+                print(f"| ≥ {target} | {c} | " + " | ".join(
+                    f"ef {picked[n]}" if picked[n] else "not reached" for n in names) +
+                    f" | — | ({', '.join(missing)} below {target} at ef {grid[-1]}) |")
+                continue
+            qps = {n: [m.qps for m, _ in cells[(n, c, picked[n])]] for n in names}
+            ratio = med(qps[names[1]]) / med(qps[names[0]])
+            rounds_ = [b / p for p, b in zip(qps[names[0]], qps[names[1]])]
+            print(f"| ≥ {target} | {c} | " + " | ".join(
+                f"{med(qps[n]):,.0f} QPS (ef {picked[n]})" for n in names) +
+                f" | **{ratio:.2f}×** | {', '.join(f'{x:.2f}×' for x in rounds_)} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--exe", default="target/release/pgvshard")
@@ -221,6 +401,12 @@ def main():
                          "passed, so a fast server is timed over as long a window as a slow one")
     ap.add_argument("--targets", default="0.95,0.99", help="recall@10 levels of the summary")
     ap.add_argument("--copy-only", action="store_true", help="only the COPY rounds")
+    ap.add_argument("--busy-cpus", action="store_true",
+                    help="during the timed rounds keep every CPU from idling (a SCHED_IDLE busy loop on "
+                         "each): no query waits for a halted CPU to wake, whichever server it goes to")
+    ap.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time, for each server and target, the lowest ef_search reaching the target "
+                         "(bisected below the first --ef that does, untimed recall probes)")
     a = ap.parse_args()
     efs = [int(x) for x in a.ef.split(",")]
     client_counts = [int(x) for x in a.clients.split(",")]
@@ -252,75 +438,33 @@ def main():
             return
         for s in servers:
             builds[s.name] = build_index(s, opclass)
+        # Loading and building leave work behind (PostgreSQL's dirty buffers, the shard's
+        # WAL since its last checkpoint): both are restarted, so each writes it in its
+        # shutdown checkpoint now instead of in a timed round later.
+        for s in servers:
+            s.restart()
         sql = f"SELECT id FROM bench ORDER BY embedding {op} %s LIMIT 10"
-        # (server, clients, ef) -> [(recall, qps)] one per round
-        cells = {}
-        # (clients, ef) -> [(engine, recall monitor, rest) µs/query of the shard's CPU] one per round
-        splits = {}
+        targets = [float(x) for x in a.targets.split(",")]
         ctx = mp.get_context("spawn")
         with ctx.Manager() as mgr:
-            barriers = {c: mgr.Barrier(c) for c in client_counts}
-            pools = {c: ctx.Pool(c) for c in client_counts}
+            probe = Probe(servers, a, sql, gt, mgr.Barrier(1))
+            for s in servers:
+                probe.recall(s, max(efs))  # the warm pass
+            grid = sorted(set(efs) | ({probe.lowest_ef(s, t, efs) for s in servers for t in targets} - {None})
+                          if a.refine else set(efs))
+            print(f"ef_search timed: {', '.join(map(str, grid))}", file=sys.stderr, flush=True)
+            before = [s.checkpoints() for s in servers]
+            spinners = busy_cpus(ctx) if a.busy_cpus else []
             try:
-                for r in range(a.rounds):
-                    order = servers if r % 2 == 0 else servers[::-1]
-                    for s in order:
-                        shard = isinstance(s, Shard)
-                        opts = argparse.Namespace(port=s.dsn(), dataset=a.dataset, nq=a.nq, warmup=a.warmup,
-                                                  min_seconds=a.min_seconds,
-                                                  pid=s.proc.pid if shard else None,
-                                                  metrics=s.metrics if shard else None)
-                        for c in client_counts:
-                            for ef in efs:
-                                recall, qps, _, _, _, split = measure(pools[c], barriers[c], opts, sql, ef, c, gt)
-                                cells.setdefault((s.name, c, ef), []).append((recall, qps))
-                                if split is not None:
-                                    splits.setdefault((c, ef), []).append(split)
-                    print(f"round {r + 1} done, load average {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+                cells = timed_rounds(servers, a, sql, gt, grid, client_counts, ctx, mgr)
             finally:
-                for p in pools.values():
-                    p.close()
-        names = [s.name for s in servers]
-        print(f"\nload average at end {os.getloadavg()[0]:.2f}; {a.rounds} rounds alternating which server goes first\n")
-        print("| ef_search | clients | " + " | ".join(f"{n} recall | {n} QPS" for n in names) + " |")
-        print("|---|---|" + "---|---|" * len(names))
-        for c in client_counts:
-            for ef in efs:
-                row = []
-                for n in names:
-                    runs = cells[(n, c, ef)]
-                    row += [f"{statistics.median(x[0] for x in runs):.3f}", spread([x[1] for x in runs])]
-                print(f"| {ef} | {c} | " + " | ".join(row) + " |")
-        print("\npgvshard server CPU per query (µs, median of rounds; process CPU time over the queries "
-              "sent, warm-up included): the ANN engine's index search, the recall monitor's exact re-runs, "
-              "and the rest (protocol, planning, rows)\n")
-        print("| ef_search | clients | engine | recall monitor | rest | total |")
-        print("|---|---|---|---|---|---|")
-        for c in client_counts:
-            for ef in efs:
-                parts = [statistics.median(x[i] for x in splits.get((c, ef), [(0, 0, 0)])) for i in range(3)]
-                print(f"| {ef} | {c} | " + " | ".join(f"{x:.0f}" for x in parts) + f" | {sum(parts):.0f} |")
-        print(f"\n| recall@10 | clients | {names[0]} | {names[1]} | ratio of medians | per-round ratios |")
-        print("|---|---|---|---|---|---|")
-        for target in [float(x) for x in a.targets.split(",")]:
-            for c in client_counts:
-                picked = {}
-                for n in names:
-                    ef = next((e for e in efs if statistics.median(x[0] for x in cells[(n, c, e)]) >= target), None)
-                    picked[n] = ef
-                if None in picked.values():
-                    missing = [n for n, e in picked.items() if e is None]
-                    print(f"| ≥ {target} | {c} | " + " | ".join(
-                        f"ef {picked[n]}" if picked[n] else "not reached" for n in names) +
-                        f" | — | ({', '.join(missing)} below {target} at ef {efs[-1]}) |")
-                    continue
-                qps = {n: [x[1] for x in cells[(n, c, picked[n])]] for n in names}
-                ratio = statistics.median(qps[names[1]]) / statistics.median(qps[names[0]])
-                rounds = [b / p for p, b in zip(qps[names[0]], qps[names[1]])]
-                print(f"| ≥ {target} | {c} | " + " | ".join(
-                    f"{statistics.median(qps[n]):,.0f} QPS (ef {picked[n]})" for n in names) +
-                    f" | **{ratio:.2f}×** | {min(rounds):.2f}–{max(rounds):.2f}× |")
+                for p in spinners:
+                    p.terminate()
+            print("checkpoints during the timed rounds: " + ", ".join(
+                f"{s.name} {s.checkpoints() - b}" for s, b in zip(servers, before)))
+        print_queries(servers, cells, grid, client_counts, targets, a.rounds)
         print_copies(servers, copies, len(base))
+        names = [s.name for s in servers]
         print(f"\n| HNSW build, s (one run) | " + " | ".join(f"{builds[n]:.1f}" for n in names) +
               f" | {builds[names[0]] / builds[names[1]]:.2f}× |")
     finally:

@@ -147,7 +147,9 @@ pub fn aggregate_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
             return Ok(None);
         };
         let group_by = match &select.group_by {
-            GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs,
+            GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => {
+                &positions_resolved(exprs, &select.projection)
+            }
             _ => {
                 return Err(SqlError::unsupported(
                     "GROUP BY ALL, ROLLUP, CUBE or GROUPING SETS across shards",
@@ -234,7 +236,9 @@ pub fn aggregate_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
         shard.limit_clause = None;
         if let SetExpr::Select(s) = shard.body.as_mut() {
             s.projection = shard_items;
-            if !distinct_args.is_empty() {
+            // The keys as expressions: a position (`GROUP BY 1`) would
+            // name another column of the shard's select list.
+            if !group_by.is_empty() || !distinct_args.is_empty() {
                 let mut keys = group_by.clone();
                 keys.extend(distinct_args);
                 s.group_by = GroupByExpr::Expressions(keys, Vec::new());
@@ -249,6 +253,27 @@ pub fn aggregate_plan(statement: &Statement) -> Result<Option<AggregatePlan>> {
             offset,
         }))
     })
+}
+
+/// GROUP BY keys with each position (`GROUP BY 1`) replaced by the
+/// select item it names; a position outside the list stays (the shard
+/// reports it).
+fn positions_resolved(keys: &[Expr], projection: &[SelectItem]) -> Vec<Expr> {
+    keys.iter()
+        .map(|key| {
+            let position = match key {
+                Expr::Value(v) => match &v.value {
+                    ast::Value::Number(n, _) => n.parse::<usize>().ok(),
+                    _ => None,
+                },
+                _ => None,
+            };
+            position
+                .and_then(|n| projection.get(n.checked_sub(1)?))
+                .and_then(item_expr)
+                .map_or_else(|| key.clone(), Clone::clone)
+        })
+        .collect()
 }
 
 /// What a shard computes for one aggregate select item: the item itself,
@@ -446,6 +471,18 @@ mod tests {
             (Some(Bound::value(10)), Some(Bound::value(1)))
         );
         parse_single(&p.shard_sql).unwrap();
+    }
+
+    #[test]
+    fn group_by_positions_name_select_items() {
+        let p = plan("SELECT avg(x), to_char(at, 'YYYY') AS y FROM t GROUP BY 2")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p.shard_sql,
+            "SELECT sum(x), count(x), to_char(at, 'YYYY') FROM t GROUP BY to_char(at, 'YYYY')"
+        );
+        assert_eq!(p.group_columns, vec![2]);
     }
 
     #[test]

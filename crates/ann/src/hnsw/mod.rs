@@ -5,10 +5,11 @@
 //! one flat array of fixed-stride u32 lists (`graph`); candidates are
 //! (distance, id) pairs packed into one u64 so heaps compare integers
 //! (`order`); the visited set is a generation-tagged array reused across
-//! queries (`visited`); the next neighbour's vector is prefetched while the
-//! current one is compared (`layer`). The build inserts from several
-//! threads with striped per-node locks (`build`); deletes repair the graph
-//! at once so searches never meet tombstones (`delete`).
+//! queries (`visited`); a node's fresh neighbours' vectors and the next
+//! candidate's list are prefetched before they are read (`layer`). The
+//! build inserts from several threads with striped per-node locks
+//! (`build`); deletes repair the graph at once so searches never meet
+//! tombstones (`delete`).
 //!
 //! The index owns no vectors: it stores ids and reads vectors through a
 //! [`Space`]. Ids are the owner's row slots; the arrays are sized by the
