@@ -47,6 +47,7 @@ mod signatures;
 mod srf;
 mod to_char;
 mod types;
+mod upsert;
 mod window;
 
 pub use session::{ShardFactory, ShardSession};
