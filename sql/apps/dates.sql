@@ -26,6 +26,8 @@ SELECT to_char(created_at, 'YYYY-MM') AS month, kind, count(*) AS n FROM docs WH
 SELECT EXTRACT(hour FROM created_at)::int AS hour, count(*) FROM docs WHERE id <= 5 GROUP BY 1 ORDER BY 1;
 SELECT date_part('dow', created_at) AS dow, min(id), max(id) FROM docs WHERE id <= 5 GROUP BY 1 ORDER BY 1;
 SELECT min(created_at), max(created_at) FROM docs WHERE id <= 5;
+SELECT date_trunc('day', created_at) AS day, count(*) FILTER (WHERE kind = 'a') AS a, max(id) FILTER (WHERE kind = 'b') AS b_max, count(*) AS n FROM docs WHERE id <= 5 GROUP BY 1 ORDER BY 1;
+SELECT count(*) FILTER (WHERE created_at > now() - interval '1 day') AS today, count(*) AS total FROM docs;
 -- refused: expression over an aggregate
 SELECT max(created_at) - min(created_at) AS span FROM docs WHERE id <= 5;
 
