@@ -144,9 +144,10 @@ class Postgres:
         as_postgres(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "stop")
 
     def checkpoints(self):
-        """Checkpoints written since the statistics began."""
+        """Checkpoints completed since the statistics began (a timed one
+        with no WAL since the last is skipped, and not counted here)."""
         with psycopg.connect(self.dsn(), autocommit=True) as c:
-            return sum(c.execute("SELECT num_timed, num_requested FROM pg_stat_checkpointer").fetchone())
+            return c.execute("SELECT num_done FROM pg_stat_checkpointer").fetchone()[0]
 
     def restart(self):
         """A clean stop (its shutdown checkpoint writes everything dirty)
@@ -255,7 +256,7 @@ class Probe:
     """Untimed recall of each server at an ef_search, one client, one pass
     over the queries; remembered per (server, ef_search)."""
 
-    def __init__(self, servers, a, sql, gt, barrier):
+    def __init__(self, a, sql, gt, barrier):
         self.a, self.sql, self.gt, self.barrier = a, sql, gt, barrier
         self.seen = {}
 
@@ -383,7 +384,7 @@ def main():
                     help="also time, for each server and target, the lowest ef_search reaching the target "
                          "(bisected below the first --ef that does, untimed recall probes)")
     a = ap.parse_args()
-    efs = [int(x) for x in a.ef.split(",")]
+    efs = sorted({int(x) for x in a.ef.split(",")})
     client_counts = [int(x) for x in a.clients.split(",")]
     name = os.path.basename(a.dataset.rstrip("/"))
     ext, _, gt = load_dataset(a.dataset, a.nq)
@@ -422,7 +423,7 @@ def main():
         targets = [float(x) for x in a.targets.split(",")]
         ctx = mp.get_context("spawn")
         with ctx.Manager() as mgr:
-            probe = Probe(servers, a, sql, gt, mgr.Barrier(1))
+            probe = Probe(a, sql, gt, mgr.Barrier(1))
             for s in servers:
                 probe.recall(s, max(efs))  # the warm pass
             grid = sorted(set(efs) | ({probe.lowest_ef(s, t, efs) for s in servers for t in targets} - {None})

@@ -339,3 +339,32 @@ async fn values_derived_table_with_typed_parameters() {
     assert_eq!(sqlstate(&e), "42P10", "{e}");
     shard.stop();
 }
+
+#[test]
+fn timestamp_and_interval_columns_survive_restart_and_kill_9() {
+    let shard = Shard::with_schema(
+        "sql-datetime-durable",
+        "CREATE TABLE jobs (id int PRIMARY KEY, at timestamp, every interval);
+         CREATE INDEX ON jobs (at);
+         INSERT INTO jobs VALUES (1, '2024-01-15 10:30:00.5', '1 mon -2 days 03:00:00');",
+    );
+    let dir = shard.dir.clone();
+    shard.stop();
+    let shard = Shard::start(&dir);
+    let want = "1|2024-01-15 10:30:00.5|1 mon -2 days +03:00:00\n";
+    check(&shard, "SELECT * FROM jobs;", want);
+    check(
+        &shard,
+        "INSERT INTO jobs VALUES (2, '2023-12-31 23:59:59', '-90 minutes');",
+        "",
+    );
+    shard.kill9();
+    let shard = Shard::start(&dir);
+    check(
+        &shard,
+        "SELECT id, at, every FROM jobs WHERE at < '2024-01-01' ORDER BY at;",
+        "2|2023-12-31 23:59:59|-01:30:00\n",
+    );
+    check(&shard, "SELECT * FROM jobs WHERE id = 1;", want);
+    shard.stop();
+}

@@ -26,6 +26,8 @@ SELECT to_char(created_at, 'YYYY-MM') AS month, kind, count(*) AS n FROM docs WH
 SELECT EXTRACT(hour FROM created_at)::int AS hour, count(*) FROM docs WHERE id <= 5 GROUP BY 1 ORDER BY 1;
 SELECT date_part('dow', created_at) AS dow, min(id), max(id) FROM docs WHERE id <= 5 GROUP BY 1 ORDER BY 1;
 SELECT min(created_at), max(created_at) FROM docs WHERE id <= 5;
+SELECT date_trunc('day', created_at) AS day, count(*) FILTER (WHERE kind = 'a') AS a, max(id) FILTER (WHERE kind = 'b') AS b_max, count(*) AS n FROM docs WHERE id <= 5 GROUP BY 1 ORDER BY 1;
+SELECT count(*) FILTER (WHERE created_at > now() - interval '1 day') AS today, count(*) AS total FROM docs;
 -- refused: expression over an aggregate
 SELECT max(created_at) - min(created_at) AS span FROM docs WHERE id <= 5;
 
@@ -38,3 +40,13 @@ SELECT id, timestamptz '2024-04-03 00:00+00' - created_at AS ago FROM docs WHERE
 UPDATE docs SET created_at = created_at + interval '1 year' WHERE id = 1 RETURNING id, created_at;
 DELETE FROM docs WHERE created_at < timestamptz '2024-03-06' RETURNING id;
 DROP TABLE docs;
+
+-- # timestamp without time zone
+CREATE TABLE jobs (id bigint PRIMARY KEY, name text, created_at timestamp NOT NULL DEFAULT now(), every interval);
+INSERT INTO jobs VALUES (1, 'a', '2024-01-15 10:30:00', '1 day'), (2, 'b', '2024-01-15 10:30:00.123456', '2 hours'), (3, 'c', '2024-02-29 23:59:59', '1 mon'), (4, 'd', '2023-12-31 00:00:00', NULL);
+INSERT INTO jobs (id, name) VALUES (5, 'e');
+SELECT id, created_at, every FROM jobs WHERE id < 5 ORDER BY created_at;
+SELECT name, created_at + every AS next_run FROM jobs WHERE created_at < '2024-02-01' ORDER BY created_at DESC LIMIT 2;
+SELECT date_trunc('month', created_at) AS month, count(*) FROM jobs WHERE id < 5 GROUP BY 1 ORDER BY 1;
+SELECT count(*) FROM jobs WHERE created_at > now() - interval '1 hour';
+DROP TABLE jobs;

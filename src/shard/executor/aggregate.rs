@@ -36,6 +36,8 @@ pub struct AggregateCall {
     order: Vec<OrderByExpr>,
     /// `DISTINCT`: each non-NULL value counts once.
     distinct: bool,
+    /// `FILTER (WHERE …)`: the rows the call aggregates.
+    filter: Option<Expr>,
 }
 
 /// Every aggregate call in `exprs`, once each.
@@ -190,6 +192,7 @@ fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {
         separator,
         order,
         distinct,
+        filter: f.filter.as_deref().cloned(),
     })
 }
 
@@ -248,6 +251,25 @@ impl Accumulators {
         env: &Env,
     ) -> Result<(), PgError> {
         for ((call, state), seen) in calls.iter().zip(&mut self.states).zip(&mut self.seen) {
+            if let Some(filter) = &call.filter {
+                let pass = match eval(filter, row, env)? {
+                    None => false,
+                    Some(Value::Bool(b)) => b,
+                    Some(text @ Value::Text(_)) => super::expr::bool_of(text)?,
+                    Some(other) => {
+                        return Err(PgError::new(
+                            "42804",
+                            format!(
+                                "argument of FILTER must be type boolean, not type {}",
+                                super::coerce::type_name(other.type_oid())
+                            ),
+                        ))
+                    }
+                };
+                if !pass {
+                    continue;
+                }
+            }
             let value = match &call.arg {
                 None => Some(Value::Bool(true)),
                 Some(e) => eval(e, row, env)?,

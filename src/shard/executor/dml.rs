@@ -8,14 +8,14 @@ use super::expr::{bool_of, eval, Env, Row};
 use super::infer::{infer, Columns, TypeEnv, TypeOf};
 use super::select::{expand_items, object_name, run_query, Column, Ctx, Relation};
 use super::types::{type_oid, typmod, value_typmod};
+use super::upsert::{Existing, Upsert};
 use super::{storage_error, Outcome, Sequences};
 use crate::shard::datum::Datum;
-use crate::shard::storage::{ColumnType, RowRef, Table, TableDef, Tables, Transaction};
+use crate::shard::storage::{ColumnType, RowRef, TableDef, Tables, Transaction};
 use crate::wire::{PgError, Value};
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, ConflictTarget, Delete, Expr, FromTable, Insert,
-    OnConflictAction, OnInsert, SelectItem, SetExpr, TableFactor, TableObject, TableWithJoins,
-    Update,
+    Assignment, AssignmentTarget, Delete, Expr, FromTable, Insert, OnConflictAction, OnInsert,
+    SelectItem, SetExpr, TableFactor, TableObject, TableWithJoins, Update,
 };
 
 /// A row of a table as values by column name, with the proposed row of
@@ -261,9 +261,12 @@ pub fn insert(
     let names: Vec<String> = ins.columns.iter().map(object_name).collect();
     let targets = target_columns(&def, &names)?;
     let mut returning = Returning::new(&def, ins.returning.as_ref(), ctx.param_types)?;
-    let (on_conflict, arbiter) = match &ins.on {
-        None => (None, None),
-        Some(OnInsert::OnConflict(c)) => (Some(&c.action), c.conflict_target.as_ref()),
+    let mut upsert = match &ins.on {
+        None => None,
+        Some(OnInsert::OnConflict(c)) => Some((
+            &c.action,
+            Upsert::new(&def, c.conflict_target.as_ref(), &c.action, txn)?,
+        )),
         Some(_) => {
             return Err(PgError::feature_not_supported(
                 "ON DUPLICATE KEY UPDATE is not supported",
@@ -290,21 +293,23 @@ pub fn insert(
                 count += 1;
                 returned(&mut returning, &def, &alias, &row, &ctx.env)?;
             }
-            Err(e) if e.sqlstate == "23505" && on_conflict.is_some() => {
-                let Some(OnConflictAction::DoUpdate(du)) = on_conflict else {
-                    continue;
-                };
-                let committed = tables.get(&table).ok_or_else(|| storage_error(e.clone()))?;
-                let slot = conflicting_slot(committed, &def, &row, arbiter)
-                    .ok_or_else(|| storage_error(e.clone()))?;
-                let (Some(current), Some(rref)) = (committed.row(slot), committed.row_ref(slot))
-                else {
+            Err(e) if e.sqlstate == "23505" && upsert.is_some() => {
+                let Some((action, upsert)) = upsert.as_mut() else {
                     return Err(storage_error(e));
                 };
+                // A conflict through a constraint that does not arbitrate
+                // stays an error.
+                let Some(existing) = upsert.conflict(txn, tables, &table, &row) else {
+                    return Err(storage_error(e));
+                };
+                let OnConflictAction::DoUpdate(du) = action else {
+                    continue;
+                };
+                upsert.updating(&existing)?;
                 let ctx_row = DefRow {
                     def: &def,
                     alias: &alias,
-                    values: &current,
+                    values: existing.values(),
                     excluded: Some(&row),
                 };
                 if let Some(w) = &du.selection {
@@ -312,10 +317,14 @@ pub fn insert(
                         continue;
                     }
                 }
-                let new = assign(&def, &du.assignments, &ctx_row, &ctx.env, current.clone())?;
+                let current = existing.values().to_vec();
+                let new = assign(&def, &du.assignments, &ctx_row, &ctx.env, current)?;
                 compute(&computed, &def, &new, &ctx.env)?;
-                txn.update(tables, &table, rref, new.clone())
-                    .map_err(storage_error)?;
+                match existing {
+                    Existing::Committed(rref, _) => txn.update(tables, &table, rref, new.clone()),
+                    Existing::Pending(pos, _) => txn.update_pending(tables, pos, new.clone()),
+                }
+                .map_err(storage_error)?;
                 count += 1;
                 returned(&mut returning, &def, &alias, &new, &ctx.env)?;
             }
@@ -323,50 +332,6 @@ pub fn insert(
         }
     }
     Ok(finish(format!("INSERT 0 {count}"), returning))
-}
-
-/// The committed row an INSERT's `row` conflicts with, through the
-/// arbiter ON CONFLICT names (its columns or constraint; none: the
-/// primary key, then each UNIQUE constraint).
-fn conflicting_slot(
-    table: &Table,
-    def: &TableDef,
-    row: &[Datum],
-    arbiter: Option<&ConflictTarget>,
-) -> Option<u32> {
-    let sorted = |mut c: Vec<usize>| {
-        c.sort_unstable();
-        c
-    };
-    let columns: Option<Vec<usize>> = match arbiter {
-        Some(ConflictTarget::Columns(c)) => c
-            .iter()
-            .map(|i| def.column_index(&crate::sql::fold(i)))
-            .collect::<Option<Vec<_>>>()
-            .map(sorted),
-        _ => None,
-    };
-    let named = match arbiter {
-        Some(ConflictTarget::OnConstraint(n)) => Some(object_name(n)),
-        _ => None,
-    };
-    let arbitrates = |name: &str, key: &[usize]| match (&named, &columns) {
-        (Some(n), _) => n == name,
-        (None, Some(c)) => *c == sorted(key.to_vec()),
-        (None, None) => true,
-    };
-    if arbitrates(&format!("{}_pkey", def.name), &def.primary_key) {
-        let key: Vec<Datum> = def.primary_key.iter().map(|&k| row[k].clone()).collect();
-        if let Some(slot) = table.find_key(&key) {
-            return Some(slot);
-        }
-    }
-    def.constraints
-        .unique
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| arbitrates(&u.name, &u.columns))
-        .find_map(|(i, _)| table.unique_slot(i, row))
 }
 
 /// A full row of `def` from `values` for the `targets` columns; the

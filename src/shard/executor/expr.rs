@@ -658,6 +658,9 @@ fn binary(
     if let Some(computed) = datetime::operator(op, &a, &b) {
         return computed.map(Some);
     }
+    if let Some(found) = super::jsonb_paths::path_operator(op, &a, &b) {
+        return found;
+    }
     let ord = |a: &Value, b: &Value| compare(a, b);
     Ok(Some(match op {
         BinaryOperator::Eq => Value::Bool(ord(&a, &b)? == Ordering::Equal),
@@ -1116,6 +1119,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
         return r;
     }
     if let Some(r) = datetime::call(&name, &args, env.globals.transaction_start) {
+        return r;
+    }
+    if let Some(r) = super::jsonb_paths::call(&name, &args) {
         return r;
     }
     if args.iter().any(Option::is_none) {

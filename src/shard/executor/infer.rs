@@ -202,6 +202,11 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                         _ => plain(oid::JSONB),
                     },
                     BinaryOperator::LongArrow => plain(oid::TEXT),
+                    BinaryOperator::HashArrow | BinaryOperator::HashLongArrow => {
+                        let left = infer(left, cols, env)?.0;
+                        Ok(super::jsonb_paths::path_operator_type(op, left)
+                            .unwrap_or((oid::JSONB, -1)))
+                    }
                     _ => {
                         let (a, b) = (infer(left, cols, env)?, infer(right, cols, env)?);
                         if let Some(t) = super::datetime::operator_type(op, a.0, b.0) {
@@ -236,7 +241,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                 if let Some(t) = scalar_result(&name, &args, cols, env)? {
                     return Ok(t);
                 }
-                if let Some(t) = super::json_build::result_type(&name) {
+                if let Some(t) = super::json_build::result_type(&name)
+                    .or_else(|| super::jsonb_paths::result_type(&name))
+                {
                     return Ok(t);
                 }
                 if super::datetime::result_type(&name, &[]).is_some() {

@@ -35,11 +35,14 @@ pub fn element_text(v: &Datum, jsonb: bool) -> Result<String, PgError> {
                 .collect::<Result<Vec<_>, _>>()?;
             format!("[{}]", items.join(if jsonb { ", " } else { "," }))
         }
-        Value::Timestamptz(_) => {
-            return Err(PgError::feature_not_supported(
-                "timestamptz in JSON (ISO 8601 with a T) is not supported",
-            ))
+        // ISO 8601 with a `T` (and the offset spelled out).
+        Value::Timestamp(t) => {
+            quoted(&crate::wire::datetime::format_timestamp(*t).replacen(' ', "T", 1))
         }
+        Value::Timestamptz(t) => quoted(&format!(
+            "{}+00:00",
+            crate::wire::datetime::format_timestamp(*t).replacen(' ', "T", 1)
+        )),
         other => quoted(&other.to_text()),
     })
 }

@@ -283,7 +283,7 @@ pub fn jsonb_of(text: &str) -> Result<String, PgError> {
 }
 
 /// A JSON value as PostgreSQL prints jsonb.
-fn jsonb_text(v: &Json) -> String {
+pub fn jsonb_text(v: &Json) -> String {
     let mut out = String::new();
     write_jsonb(v, &mut out);
     out

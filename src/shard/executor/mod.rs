@@ -30,6 +30,7 @@ mod infer;
 mod information_schema;
 mod json_build;
 mod json_ops;
+mod jsonb_paths;
 mod jsonpath_eval;
 mod overlay;
 mod pg_catalog;
@@ -46,6 +47,7 @@ mod signatures;
 mod srf;
 mod to_char;
 mod types;
+mod upsert;
 mod window;
 
 pub use session::{ShardFactory, ShardSession};

@@ -45,6 +45,10 @@ pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
         DataType::Timestamp(_, TimezoneInfo::WithTimeZone | TimezoneInfo::Tz) => {
             (ColumnType::Timestamptz, false)
         }
+        DataType::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+            (ColumnType::Timestamp, false)
+        }
+        DataType::Interval { fields: None, .. } => (ColumnType::Interval, false),
         DataType::JSON => (ColumnType::Json, false),
         DataType::Uuid => (ColumnType::Uuid, false),
         DataType::JSONB => (ColumnType::Jsonb, false),
@@ -53,6 +57,8 @@ pub fn column_type(dt: &DataType) -> Result<(ColumnType, bool), PgError> {
             "bigserial" | "serial8" => (ColumnType::Int8, true),
             "smallserial" | "serial2" => (ColumnType::Int2, true),
             "timestamptz" => (ColumnType::Timestamptz, false),
+            "timestamp" => (ColumnType::Timestamp, false),
+            "interval" => (ColumnType::Interval, false),
             "json" => (ColumnType::Json, false),
             "uuid" => (ColumnType::Uuid, false),
             "jsonb" => (ColumnType::Jsonb, false),
@@ -147,6 +153,8 @@ pub fn type_oid(ty: ColumnType) -> u32 {
         ColumnType::Varchar(_) => oid::VARCHAR,
         ColumnType::Date => oid::DATE,
         ColumnType::Timestamptz => oid::TIMESTAMPTZ,
+        ColumnType::Timestamp => oid::TIMESTAMP,
+        ColumnType::Interval => oid::INTERVAL,
         ColumnType::Json => oid::JSON,
         ColumnType::Uuid => oid::UUID,
         ColumnType::Jsonb => oid::JSONB,
@@ -220,9 +228,6 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
             return Ok((oid::FLOAT8, None))
         }
         DataType::BitVarying(_) | DataType::VarBit(_) => return Ok((oid::VARBIT, None)),
-        DataType::Timestamp(_, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
-            return Ok((oid::TIMESTAMP, None))
-        }
         DataType::Interval { .. } => return Ok((oid::INTERVAL, None)),
         DataType::Regclass => return Ok((oid::REGCLASS, None)),
         // `$3::CHAR` (SQLAlchemy's asyncpg dialect, comparing with a
@@ -242,8 +247,6 @@ pub fn cast_target(dt: &DataType) -> Result<(u32, Option<u32>), PgError> {
             "name" => return Ok((oid::NAME, None)),
             "varbit" => return Ok((oid::VARBIT, None)),
             "jsonpath" => return Ok((oid::JSONPATH, None)),
-            "timestamp" => return Ok((oid::TIMESTAMP, None)),
-            "interval" => return Ok((oid::INTERVAL, None)),
             _ => {}
         },
         _ => {}

@@ -31,6 +31,10 @@ pub enum ColumnType {
     Date,
     /// `timestamptz`.
     Timestamptz,
+    /// `timestamp` (without time zone).
+    Timestamp,
+    /// `interval`.
+    Interval,
     /// `json`.
     Json,
     /// `uuid`.
@@ -94,6 +98,8 @@ impl ColumnType {
             ColumnType::Varchar(n) => with("character varying", n),
             ColumnType::Date => "date".into(),
             ColumnType::Timestamptz => "timestamp with time zone".into(),
+            ColumnType::Timestamp => "timestamp without time zone".into(),
+            ColumnType::Interval => "interval".into(),
             ColumnType::Json => "json".into(),
             ColumnType::Uuid => "uuid".into(),
             ColumnType::Jsonb => "jsonb".into(),
@@ -119,6 +125,8 @@ impl ColumnType {
             ColumnType::Varchar(n) => (7, n),
             ColumnType::Date => (8, None),
             ColumnType::Timestamptz => (9, None),
+            ColumnType::Timestamp => (18, None),
+            ColumnType::Interval => (19, None),
             ColumnType::Json => (16, None),
             ColumnType::Uuid => (17, None),
             ColumnType::Jsonb => (10, None),
@@ -143,6 +151,8 @@ impl ColumnType {
             7 => ColumnType::Varchar(n),
             8 => ColumnType::Date,
             9 => ColumnType::Timestamptz,
+            18 => ColumnType::Timestamp,
+            19 => ColumnType::Interval,
             10 => ColumnType::Jsonb,
             16 => ColumnType::Json,
             17 => ColumnType::Uuid,
@@ -187,6 +197,8 @@ impl ColumnType {
             | (ColumnType::Text, Value::Text(_))
             | (ColumnType::Date, Value::Date(_))
             | (ColumnType::Timestamptz, Value::Timestamptz(_))
+            | (ColumnType::Timestamp, Value::Timestamp(_))
+            | (ColumnType::Interval, Value::Interval(_))
             | (ColumnType::Json, Value::Json(_))
             | (ColumnType::Uuid, Value::Uuid(_))
             | (ColumnType::Jsonb, Value::Jsonb(_)) => true,

@@ -729,6 +729,12 @@ impl Transaction {
         Ok(())
     }
 
+    /// How many writes the transaction holds: positions of
+    /// [`Transaction::pending_rows`] from here on are later inserts.
+    pub fn write_count(&self) -> usize {
+        self.changes.len()
+    }
+
     /// False once this transaction created, dropped or truncated `table`:
     /// the rows committed before are not its rows any more.
     pub fn sees_committed(&self, table: &str) -> bool {
