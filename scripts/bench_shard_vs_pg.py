@@ -34,11 +34,7 @@ machine lands on both sides of a ratio rather than on one server's whole
 round. The tables give medians with min–max, each server's CPU per query
 (the shard process; PostgreSQL's postmaster with every process it
 started, those that ended included) and the client processes' own CPU per
-query. `--busy-cpus` (off by default) keeps every CPU busy with a
-SCHED_IDLE loop during the timed rounds: on a virtual machine whose idle
-vCPUs halt (e.g. `haltpoll.guest_halt_poll_ns=0`) each query otherwise
-wakes a halted vCPU, a fixed cost per round trip that weighs more on the
-faster server. The summary takes each server at the lowest ef_search whose
+query. The summary takes each server at the lowest ef_search whose
 recall@10 reaches the target and gives the ratio of median QPS and every
 round's ratio.
 
@@ -148,9 +144,10 @@ class Postgres:
         as_postgres(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "stop")
 
     def checkpoints(self):
-        """Checkpoints written since the statistics began."""
+        """Checkpoints completed since the statistics began (a timed one
+        with no WAL since the last is skipped, and not counted here)."""
         with psycopg.connect(self.dsn(), autocommit=True) as c:
-            return sum(c.execute("SELECT num_timed, num_requested FROM pg_stat_checkpointer").fetchone())
+            return c.execute("SELECT num_done FROM pg_stat_checkpointer").fetchone()[0]
 
     def restart(self):
         """A clean stop (its shutdown checkpoint writes everything dirty)
@@ -259,7 +256,7 @@ class Probe:
     """Untimed recall of each server at an ef_search, one client, one pass
     over the queries; remembered per (server, ef_search)."""
 
-    def __init__(self, servers, a, sql, gt, barrier):
+    def __init__(self, a, sql, gt, barrier):
         self.a, self.sql, self.gt, self.barrier = a, sql, gt, barrier
         self.seen = {}
 
@@ -285,24 +282,6 @@ class Probe:
             else:
                 lo = mid
         return hi
-
-
-def spin(cpu):
-    """Keeps `cpu` from going idle without taking time from anything else:
-    a busy loop pinned there under SCHED_IDLE (any runnable task preempts
-    it)."""
-    os.sched_setaffinity(0, {cpu})
-    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    while True:
-        pass
-
-
-def busy_cpus(ctx):
-    """One `spin` process per CPU, started now; stop them with `terminate`."""
-    spinners = [ctx.Process(target=spin, args=(cpu,), daemon=True) for cpu in sorted(os.sched_getaffinity(0))]
-    for p in spinners:
-        p.start()
-    return spinners
 
 
 def timed_rounds(servers, a, sql, gt, grid, client_counts, ctx, mgr):
@@ -401,14 +380,11 @@ def main():
                          "passed, so a fast server is timed over as long a window as a slow one")
     ap.add_argument("--targets", default="0.95,0.99", help="recall@10 levels of the summary")
     ap.add_argument("--copy-only", action="store_true", help="only the COPY rounds")
-    ap.add_argument("--busy-cpus", action="store_true",
-                    help="during the timed rounds keep every CPU from idling (a SCHED_IDLE busy loop on "
-                         "each): no query waits for a halted CPU to wake, whichever server it goes to")
     ap.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
                     help="also time, for each server and target, the lowest ef_search reaching the target "
                          "(bisected below the first --ef that does, untimed recall probes)")
     a = ap.parse_args()
-    efs = [int(x) for x in a.ef.split(",")]
+    efs = sorted({int(x) for x in a.ef.split(",")})
     client_counts = [int(x) for x in a.clients.split(",")]
     name = os.path.basename(a.dataset.rstrip("/"))
     ext, _, gt = load_dataset(a.dataset, a.nq)
@@ -447,19 +423,14 @@ def main():
         targets = [float(x) for x in a.targets.split(",")]
         ctx = mp.get_context("spawn")
         with ctx.Manager() as mgr:
-            probe = Probe(servers, a, sql, gt, mgr.Barrier(1))
+            probe = Probe(a, sql, gt, mgr.Barrier(1))
             for s in servers:
                 probe.recall(s, max(efs))  # the warm pass
             grid = sorted(set(efs) | ({probe.lowest_ef(s, t, efs) for s in servers for t in targets} - {None})
                           if a.refine else set(efs))
             print(f"ef_search timed: {', '.join(map(str, grid))}", file=sys.stderr, flush=True)
             before = [s.checkpoints() for s in servers]
-            spinners = busy_cpus(ctx) if a.busy_cpus else []
-            try:
-                cells = timed_rounds(servers, a, sql, gt, grid, client_counts, ctx, mgr)
-            finally:
-                for p in spinners:
-                    p.terminate()
+            cells = timed_rounds(servers, a, sql, gt, grid, client_counts, ctx, mgr)
             print("checkpoints during the timed rounds: " + ", ".join(
                 f"{s.name} {s.checkpoints() - b}" for s, b in zip(servers, before)))
         print_queries(servers, cells, grid, client_counts, targets, a.rounds)
