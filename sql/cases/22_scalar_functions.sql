@@ -11,6 +11,8 @@ SELECT repeat('ab', 3), repeat('ab', 0), reverse('abc'), initcap('hello wORLD fo
 SELECT starts_with('abc', 'ab'), strpos('hello', 'l'), strpos('hello', 'z'), position('lo' in 'hello'), char_length('héllo'), octet_length('héllo'), ascii('A'), chr(65), translate('12345', '143', 'ax');
 SELECT concat('a', NULL, 1, true, 2.5), concat_ws('-', 'a', NULL, 'b', 3), concat_ws(NULL, 'a');
 SELECT greatest(1, 2, 3), least(1, 2), greatest(1, NULL, 3), least('b', 'a'), greatest(1, 2.5::float8), greatest(NULL::int, NULL), nullif(1, 1), nullif(1, 2), nullif('a', 'b');
+SELECT greatest();
+SELECT least();
 SELECT ceil(1.2::float8), floor(1.8::float8), ceiling(-1.5::float8), floor(-1.5::float8), sqrt(16::float8), power(2::float8, 10), pow(2::float8, 0.5::float8), mod(7, 3), mod(-7, 3), sign(-2::float8), exp(0::float8), ln(1::float8), log(100::float8), pi(), trunc(2.567::float8), cbrt(8::float8), degrees(pi()), radians(180::float8), log10(1000::float8);
 SELECT random() >= 0 AND random() < 1 AS r;
 SELECT pg_typeof(ceil(1.5::float8)), pg_typeof(sqrt(2::float8)), pg_typeof(mod(7::bigint, 3)), pg_typeof(mod(7::smallint, 3::smallint)), pg_typeof(greatest(1, 2::bigint)), pg_typeof(least(1.5::float8, 2));

@@ -6,6 +6,9 @@
 CREATE TABLE wdocs (id bigint PRIMARY KEY, category int, content text, embedding vector(3));
 INSERT INTO wdocs VALUES (1, 1, 'red apple', '[1,0,0]'), (2, 1, 'green apple', '[0.9,0.1,0]'), (3, 2, 'blue sky', '[0,1,0]'), (4, 2, 'red sky', '[0.5,0.5,0]'), (5, 3, 'night', '[0,0,1]'), (6, 3, 'red night', '[0.5,0,0.5]');
 SELECT id, row_number() OVER (ORDER BY id DESC) AS rn, rank() OVER (ORDER BY category) AS r, dense_rank() OVER (ORDER BY category) AS dr FROM wdocs ORDER BY id;
+SELECT id FROM wdocs WHERE row_number() OVER (ORDER BY id) > 1;
+SELECT id FROM wdocs WHERE count(*) > 1;
+SELECT id FROM wdocs WHERE id > (SELECT count(*) FROM wdocs) - 2 ORDER BY id;
 SELECT id, category, row_number() OVER (PARTITION BY category ORDER BY id DESC) FROM wdocs ORDER BY category, id;
 SELECT id, rank() OVER (ORDER BY embedding <=> '[1,0,0]') AS rank FROM wdocs ORDER BY embedding <=> '[1,0,0]' LIMIT 3;
 CREATE INDEX ON wdocs USING hnsw (embedding vector_cosine_ops);

@@ -242,16 +242,24 @@ pub fn cast(v: Value, to: u32, typmod: Option<u32>, explicit: bool) -> Result<Va
         | (v @ Value::Char(_), oid::CHAR) => v,
         (Value::Json(s), oid::JSONB) => Value::Jsonb(super::json_ops::jsonb_of(&s)?),
         (Value::Jsonb(s), oid::JSON) => Value::Json(s),
-        (Value::Date(d), oid::TIMESTAMPTZ) => Value::Timestamptz(d as i64 * 86_400_000_000),
+        (Value::Date(d), oid::TIMESTAMPTZ) => Value::Timestamptz(date_micros(d)?),
         (Value::Timestamptz(t) | Value::Timestamp(t), oid::DATE) => {
             Value::Date(crate::wire::datetime::date_of(t))
         }
         // The session's time zone is UTC: both name the same instant.
         (Value::Timestamptz(t), oid::TIMESTAMP) => Value::Timestamp(t),
         (Value::Timestamp(t), oid::TIMESTAMPTZ) => Value::Timestamptz(t),
-        (Value::Date(d), oid::TIMESTAMP) => Value::Timestamp(d as i64 * 86_400_000_000),
+        (Value::Date(d), oid::TIMESTAMP) => Value::Timestamp(date_micros(d)?),
         (v, to) => return Err(cannot_cast(&v, to)),
     })
+}
+
+/// A date's midnight in µs (22008 past the timestamp range, which a
+/// binary date parameter can be).
+fn date_micros(days: i32) -> Result<i64, PgError> {
+    i64::from(days)
+        .checked_mul(86_400_000_000)
+        .ok_or_else(|| PgError::new("22008", "date out of range for timestamp"))
 }
 
 fn truncate_varchar(s: String, to: u32, typmod: Option<u32>) -> String {

@@ -158,7 +158,7 @@ pub fn month_days(y: i64, m: i64) -> i64 {
 /// 2000-01-01, UTC).
 pub fn instant(v: &Value) -> Option<i64> {
     match v {
-        Value::Date(d) => Some(i64::from(*d) * MICROS_PER_DAY),
+        Value::Date(d) => i64::from(*d).checked_mul(MICROS_PER_DAY),
         Value::Timestamp(t) | Value::Timestamptz(t) => Some(*t),
         _ => None,
     }
@@ -175,7 +175,9 @@ pub fn add_interval(ts: i64, i: Interval) -> Result<i64, PgError> {
         let day = p.day.min(month_days(year, month));
         ts = from_parts(year, month, day, p.time)?;
     }
-    ts.checked_add(i64::from(i.days) * MICROS_PER_DAY)
+    i64::from(i.days)
+        .checked_mul(MICROS_PER_DAY)
+        .and_then(|days| ts.checked_add(days))
         .and_then(|t| t.checked_add(i.micros))
         .ok_or_else(timestamp_out_of_range)
 }
@@ -189,6 +191,13 @@ fn difference(a: i64, b: i64) -> Result<Interval, PgError> {
         days: i32::try_from(d / MICROS_PER_DAY).map_err(|_| interval_out_of_range())?,
         micros: d % MICROS_PER_DAY,
     })
+}
+
+/// `date - date` in days.
+fn days_between(x: i32, y: i32) -> Result<Value, PgError> {
+    x.checked_sub(y)
+        .map(Value::Int4)
+        .ok_or_else(|| PgError::new("22008", "date out of range"))
 }
 
 fn interval_of(v: &Value) -> Result<Option<Interval>, PgError> {
@@ -248,9 +257,9 @@ pub fn operator(op: &BinaryOperator, a: &Value, b: &Value) -> Option<Result<Valu
                 .map(Value::Date)
                 .map_err(|_| PgError::new("22008", "date out of range"))
         }
-        (BinaryOperator::Minus, Value::Date(x), Value::Date(y)) => Ok(Value::Int4(x - y)),
+        (BinaryOperator::Minus, Value::Date(x), Value::Date(y)) => days_between(*x, *y),
         (BinaryOperator::Minus, Value::Date(x), Value::Text(s)) => {
-            return Some(crate::wire::datetime::parse_date(s).map(|y| Value::Int4(x - y)))
+            crate::wire::datetime::parse_date(s).and_then(|y| days_between(*x, y))
         }
         (BinaryOperator::Plus | BinaryOperator::Minus, Value::Interval(x), y) => {
             match interval_of(y) {

@@ -166,6 +166,10 @@ pub fn call(name: &str, args: &[Datum]) -> Option<Result<Datum, PgError>> {
             })
         }
         "greatest" | "least" if !args.is_empty() => return Some(extreme(name == "greatest", args)),
+        // PostgreSQL's grammar wants at least one argument.
+        "greatest" | "least" => {
+            return Some(Err(PgError::new("42601", "syntax error at or near \")\"")))
+        }
         "nullif" => {
             return Some(match args {
                 [Some(a), Some(b)] => match compare_unified(a, b) {

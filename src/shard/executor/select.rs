@@ -1153,6 +1153,38 @@ impl Shape<'_> {
     }
 }
 
+/// PostgreSQL's refusals of a window function (42P20) or an aggregate
+/// (42803) in WHERE (a subquery's own are its own business).
+fn misplaced_in_where(selection: Option<&Expr>) -> Result<(), PgError> {
+    let any = |windowed: bool| {
+        super::aggregate::distinct_calls(
+            selection,
+            |f: &sqlparser::ast::Function, _: &Expr| {
+                let hit = match windowed {
+                    true => f.over.is_some(),
+                    false => f.over.is_none() && super::expr::is_aggregate(f),
+                };
+                hit.then(|| Ok(String::new()))
+            },
+            String::as_str,
+        )
+        .map(|calls| !calls.is_empty())
+    };
+    if any(true)? {
+        return Err(PgError::new(
+            "42P20",
+            "window functions are not allowed in WHERE",
+        ));
+    }
+    if any(false)? {
+        return Err(PgError::new(
+            "42803",
+            "aggregate functions are not allowed in WHERE",
+        ));
+    }
+    Ok(())
+}
+
 fn passes(filter: Option<&Expr>, row: &dyn Row, env: &Env) -> Result<bool, PgError> {
     match filter {
         None => Ok(true),
@@ -1227,6 +1259,7 @@ fn run_select(
             "window functions with GROUP BY, aggregates or set-returning functions are not supported",
         ));
     }
+    misplaced_in_where(s.selection.as_ref())?;
     if !set_calls(s.selection.iter()).is_empty() {
         return Err(PgError::feature_not_supported(
             "set-returning functions are not allowed in WHERE",
