@@ -92,6 +92,7 @@ pub(super) fn delete<S: Space>(index: &mut Hnsw, space: &S, ids: &[u32]) {
         locks: &locks,
         params: index.params,
         entry: &entry,
+        passed_over: None,
     };
     let mut scratch = Scratch::default();
     for (x, l, mut candidates) in repairs {

@@ -17,6 +17,7 @@
 
 mod build;
 mod delete;
+mod fill;
 mod graph;
 mod layer;
 mod order;
@@ -82,6 +83,7 @@ impl Hnsw {
             locks: &locks,
             params: self.params,
             entry: &entry,
+            passed_over: None,
         };
         query::with_scratch(|scratch| inserter.insert(id, scratch));
         self.entry = entry.into_inner().unwrap_or_else(|e| e.into_inner());
