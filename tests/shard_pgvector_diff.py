@@ -6,6 +6,7 @@ must match. Usage: shard_pgvector_diff.py SHARD_PORT CASES_DIR WORK_DIR
 INSTALL_DIR (the server is copied to INSTALL_DIR once; data lives in
 WORK_DIR)."""
 
+import datetime
 import glob
 import math
 import os
@@ -124,6 +125,27 @@ def same(a, b):
     return all(len(x) == len(y) and all(close(p, q) for p, q in zip(x, y)) for x, y in zip(a[3], b[3]))
 
 
+# Statements with parameters psycopg binds from Python values, run in
+# text and in binary: dates, times and intervals as drivers send them.
+PARAMETERIZED = [
+    ("SELECT %s AS v, pg_typeof(%s)::text AS t", (datetime.timedelta(days=1, hours=2, microseconds=5),) * 2),
+    ("SELECT %s AS v, pg_typeof(%s)::text AS t", (datetime.timedelta(days=-3, seconds=10),) * 2),
+    ("SELECT %s AS v, pg_typeof(%s)::text AS t", (datetime.datetime(2024, 1, 15, 10, 30, 0, 123),) * 2),
+    ("SELECT %s AS v, pg_typeof(%s)::text AS t", (datetime.datetime(2024, 1, 15, 10, 30, tzinfo=datetime.timezone.utc),) * 2),
+    ("SELECT timestamptz '2024-01-01 00:00+00' - %s AS a, %s + interval '1 day' AS b", (datetime.timedelta(hours=5), datetime.datetime(2024, 1, 1))),
+    ("SELECT now() - %s < now() AS recent, %s::date + 1 AS d", (datetime.timedelta(minutes=10), datetime.date(2024, 2, 28))),
+]
+
+
+def parameterized(conn, binary, sql, params):
+    try:
+        cur = conn.cursor(binary=binary)
+        cur.execute(sql, params)
+        return ("ok", cur.fetchall())
+    except psycopg.Error as e:
+        return ("error", e.sqlstate, e.diag.message_primary)
+
+
 def main():
     shard_port, cases, work, install = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     pg = RealPostgres(work, install)
@@ -140,6 +162,16 @@ def main():
                     failures.append(f"{os.path.basename(path)}: {sql}\n  shard:    {ours}\n  pgvector: {theirs}")
             shard.close()
             real.close()
+        shard = psycopg.connect(f"host=127.0.0.1 port={shard_port} user=postgres dbname=db", autocommit=True)
+        real = psycopg.connect(pg.dsn(), autocommit=True)
+        for sql, params in PARAMETERIZED:
+            for binary in (False, True):
+                total += 1
+                ours, theirs = parameterized(shard, binary, sql, params), parameterized(real, binary, sql, params)
+                if ours != theirs:
+                    failures.append(f"parameters (binary={binary}): {sql} {params}\n  shard:    {ours}\n  pgvector: {theirs}")
+        shard.close()
+        real.close()
     finally:
         pg.stop()
     for f in failures:
