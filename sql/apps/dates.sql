@@ -35,7 +35,6 @@ SELECT max(created_at) - min(created_at) AS span FROM docs WHERE id <= 5;
 SELECT id, created_at + interval '1 month' AS next_month, created_at - interval '1 day 2 hours' AS before, to_char(created_at, 'FMMonth FMDD, YYYY HH24:MI') AS shown FROM docs WHERE id <= 5 ORDER BY id;
 SELECT id, timestamptz '2024-04-03 00:00+00' - created_at AS ago FROM docs WHERE id <= 5 ORDER BY id;
 SELECT id, date_trunc('hour', created_at) AS hour, created_at::date AS day, age(timestamptz '2025-01-01', created_at) AS age FROM docs WHERE id <= 5 ORDER BY id;
--- refused: ORDER BY a column of type OID 1186
 SELECT id, timestamptz '2024-04-03 00:00+00' - created_at AS ago FROM docs WHERE id <= 5 ORDER BY ago;
 UPDATE docs SET created_at = created_at + interval '1 year' WHERE id = 1 RETURNING id, created_at;
 DELETE FROM docs WHERE created_at < timestamptz '2024-03-06' RETURNING id;
@@ -46,6 +45,8 @@ CREATE TABLE jobs (id bigint PRIMARY KEY, name text, created_at timestamp NOT NU
 INSERT INTO jobs VALUES (1, 'a', '2024-01-15 10:30:00', '1 day'), (2, 'b', '2024-01-15 10:30:00.123456', '2 hours'), (3, 'c', '2024-02-29 23:59:59', '1 mon'), (4, 'd', '2023-12-31 00:00:00', NULL);
 INSERT INTO jobs (id, name) VALUES (5, 'e');
 SELECT id, created_at, every FROM jobs WHERE id < 5 ORDER BY created_at;
+SELECT id, every FROM jobs ORDER BY every DESC NULLS LAST, id;
+SELECT id, every, created_at + every AS next_run FROM jobs WHERE every IS NOT NULL ORDER BY every LIMIT 2;
 SELECT name, created_at + every AS next_run FROM jobs WHERE created_at < '2024-02-01' ORDER BY created_at DESC LIMIT 2;
 SELECT date_trunc('month', created_at) AS month, count(*) FROM jobs WHERE id < 5 GROUP BY 1 ORDER BY 1;
 SELECT count(*) FROM jobs WHERE created_at > now() - interval '1 hour';

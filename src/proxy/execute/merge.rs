@@ -16,6 +16,7 @@ use futures_util::future::join_all;
 use super::shard_stream::{check_same_columns, ShardStream};
 use crate::proxy::backend::messages::{fields, truncate_row};
 use crate::sql::{OutputColumn, SortKey};
+use crate::wire::interval::Interval;
 use crate::wire::{oid, DataRow, FieldDescription, PgError, Responder};
 
 /// One merge key: an output column of the shard query.
@@ -34,6 +35,8 @@ pub struct MergeKey {
 enum SortValue {
     Null,
     Int(i64),
+    /// An interval's length ([`Interval::span`]).
+    Span(i128),
     Float(f64),
     Bool(bool),
     Bytes(Vec<u8>),
@@ -79,6 +82,7 @@ fn decode(field: &FieldDescription, bytes: Option<&[u8]>) -> Result<SortValue, P
             ))),
             oid::FLOAT8 => SortValue::Float(f64::from_be_bytes(b.try_into().map_err(|_| bad())?)),
             oid::BOOL => SortValue::Bool(b.first() == Some(&1)),
+            oid::INTERVAL => SortValue::Span(Interval::from_binary(b).map_err(|_| bad())?.span()),
             // A uuid's 16 bytes sort as PostgreSQL sorts uuids.
             oid::TEXT | oid::VARCHAR | oid::NAME | BPCHAR | oid::UUID => {
                 SortValue::Bytes(b.to_vec())
@@ -93,6 +97,7 @@ fn decode(field: &FieldDescription, bytes: Option<&[u8]>) -> Result<SortValue, P
         }
         oid::FLOAT4 | oid::FLOAT8 => SortValue::Float(text.parse().map_err(|_| bad())?),
         oid::BOOL => SortValue::Bool(text == "t"),
+        oid::INTERVAL => SortValue::Span(Interval::parse(text).map_err(|_| bad())?.span()),
         // ISO dates and timestamps (DateStyle ISO) and uuids (fixed-width
         // lower-case hex) sort as text.
         oid::TEXT
@@ -111,6 +116,7 @@ fn decode(field: &FieldDescription, bytes: Option<&[u8]>) -> Result<SortValue, P
 fn cmp_values(a: &SortValue, b: &SortValue) -> Ordering {
     match (a, b) {
         (SortValue::Int(x), SortValue::Int(y)) => x.cmp(y),
+        (SortValue::Span(x), SortValue::Span(y)) => x.cmp(y),
         (SortValue::Float(x), SortValue::Float(y)) => x
             .partial_cmp(y)
             .unwrap_or_else(|| x.is_nan().cmp(&y.is_nan())),
@@ -406,6 +412,22 @@ mod tests {
         let b = decode(&field(oid::INT4, 1), Some(&(-7i32).to_be_bytes())).unwrap();
         assert_eq!(t, b);
         assert!(decode(&field(oid::JSONB, 0), Some(b"{}")).is_err());
+        // Intervals by their length: a month as 30 days, a day as 24 hours.
+        let text = |s: &str| decode(&field(oid::INTERVAL, 0), Some(s.as_bytes())).unwrap();
+        let month = Interval::parse("1 mon").unwrap().to_binary();
+        assert_eq!(
+            text("1 mon"),
+            decode(&field(oid::INTERVAL, 1), Some(&month)).unwrap()
+        );
+        assert_eq!(text("1 day"), text("24:00:00"));
+        assert_eq!(
+            cmp_values(&text("1 mon"), &text("29 days 23:59:59")),
+            Ordering::Greater
+        );
+        assert_eq!(
+            cmp_values(&text("-1 days +02:00:00"), &text("-22:00:00")),
+            Ordering::Equal
+        );
     }
 
     #[test]
