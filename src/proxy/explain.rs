@@ -5,7 +5,6 @@ use super::backend::{ExtendedRequest, Request};
 use super::cluster::Cluster;
 use super::execute::shard_stream::{sync_settings, ShardStream};
 use super::plan;
-use super::session::sql_error;
 use crate::sql::{self, StatementKind};
 use crate::wire::{oid, FieldDescription, Params, PgError, Responder, Value};
 
@@ -26,7 +25,7 @@ pub async fn explain(
             "this EXPLAIN form is not supported",
         ));
     };
-    let inner = sql::parse_single(&inner.to_string()).map_err(sql_error)?;
+    let inner = sql::parse_single(&inner.to_string()).map_err(PgError::from)?;
     let route = plan::plan(cluster, &inner, inner_kind, params).await?;
     let names: Vec<&str> = route
         .parts

@@ -11,7 +11,6 @@ use super::{describe, rewritten, started};
 use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
 use crate::proxy::cluster::{binary_key_text, Cluster};
 use crate::proxy::execute::shard_stream::{run_simple, tag_count};
-use crate::proxy::session::sql_error;
 use crate::proxy::txn::{self, Block};
 use crate::sql::{
     self, binary_header, quote_ident, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record,
@@ -152,11 +151,11 @@ async fn receive(
     let mut copy = out.copy_in(info.format.into(), columns).await?;
     while let Some(chunk) = copy.next().await? {
         reader.feed(&chunk);
-        while let Some(record) = reader.next_record().map_err(sql_error)? {
+        while let Some(record) = reader.next_record().map_err(PgError::from)? {
             loader.record(record).await?;
         }
     }
-    if let Some(record) = reader.finish().map_err(sql_error)? {
+    if let Some(record) = reader.finish().map_err(PgError::from)? {
         loader.record(record).await?;
     }
     Ok(())
@@ -194,7 +193,7 @@ impl KeyColumn {
         row: &[u8],
         position: usize,
     ) -> Result<String, PgError> {
-        let fields = options.fields(row).map_err(sql_error)?;
+        let fields = options.fields(row).map_err(PgError::from)?;
         let name = &self.name;
         let value = match fields.into_iter().nth(position) {
             Some(Some(v)) => v,

@@ -9,7 +9,6 @@ use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
 use crate::proxy::cluster::Cluster;
 use crate::proxy::execute::shard_stream::tag_count;
 use crate::proxy::plan::{self, Combine};
-use crate::proxy::session::sql_error;
 use crate::sql::{
     self, binary_header, classify, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record,
     RecordReader, BINARY_TRAILER,
@@ -78,7 +77,7 @@ async fn query_shards(
     else {
         return Err(PgError::internal("COPY TO without a table or a query"));
     };
-    let inner = sql::parse_single(&query.to_string()).map_err(sql_error)?;
+    let inner = sql::parse_single(&query.to_string()).map_err(PgError::from)?;
     let kind = classify(&inner);
     if !matches!(kind, sql::StatementKind::Select(_)) {
         return Err(PgError::feature_not_supported(
@@ -117,7 +116,7 @@ async fn relay(
         match chan.recv().await? {
             BackendMessage::CopyData(data) if binary => {
                 tuples.feed(&data);
-                while let Some(record) = tuples.next_record().map_err(sql_error)? {
+                while let Some(record) = tuples.next_record().map_err(PgError::from)? {
                     let mut message = header.take().unwrap_or_default();
                     if let Record::Row(tuple) = record {
                         message.extend_from_slice(&tuple);

@@ -145,7 +145,7 @@ fn reparsed(
         .iter()
         .map(|c| format!("/* {c} */ "))
         .collect();
-    sql::parse_single(&format!("{comments}{ast}")).map_err(super::session::sql_error)
+    sql::parse_single(&format!("{comments}{ast}")).map_err(PgError::from)
 }
 
 /// A table of the system catalogs (`pg_catalog`, `information_schema`,

@@ -35,7 +35,7 @@ pub async fn inline(
             continue;
         }
         let info = cluster.table(&table).await?;
-        let sub = sql::parse_single(&text).map_err(crate::proxy::session::sql_error)?;
+        let sub = sql::parse_single(&text).map_err(PgError::from)?;
         let own_columns = crate::stack::with_tree(sub.depth, || {
             let sqlparser::ast::Statement::Query(q) = &sub.ast else {
                 return false;

@@ -14,7 +14,6 @@ use crate::proxy::backend::Request;
 use crate::proxy::cluster::Cluster;
 use crate::proxy::execute::merge::{Merged, Window};
 use crate::proxy::execute::shard_stream::ShardStream;
-use crate::proxy::session::sql_error;
 use crate::sql::{self, quote_ident, Bound, StatementKind};
 use crate::wire::{backend_messages, types, DataRow, FieldDescription, PgError};
 
@@ -31,7 +30,7 @@ pub async fn inline(
     let texts = crate::stack::with_tree(statement.depth, || cte_texts(statement));
     let mut replaced = Vec::new();
     for (i, text) in texts {
-        let sub = sql::parse_single(&text).map_err(sql_error)?;
+        let sub = sql::parse_single(&text).map_err(PgError::from)?;
         let kind = sql::classify(&sub);
         let StatementKind::Select(info) = &kind else {
             continue;
@@ -90,8 +89,9 @@ pub async fn inline(
         if let ast::Statement::Query(q) = &mut ast {
             if let Some(with) = &mut q.with {
                 for (i, values) in replaced {
-                    let ast::Statement::Query(v) =
-                        sql::parse_single(&values).map_err(sql_error)?.into_ast()
+                    let ast::Statement::Query(v) = sql::parse_single(&values)
+                        .map_err(PgError::from)?
+                        .into_ast()
                     else {
                         continue;
                     };

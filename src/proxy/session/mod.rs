@@ -209,10 +209,6 @@ impl sql::SessionValues for Session {
     }
 }
 
-pub(crate) fn sql_error(e: sql::SqlError) -> PgError {
-    PgError::from(e)
-}
-
 fn text_column(name: &str) -> FieldDescription {
     FieldDescription::builtin(name, crate::wire::oid::TEXT)
 }
@@ -235,7 +231,7 @@ impl ProxySession {
         // across every await.
         let bound = match classified.facts.session_values {
             true => sql::bind_session_values(&classified.statement, out.session())
-                .map_err(sql_error)?
+                .map_err(PgError::from)?
                 .map(|b| Box::new(Classified::new(b))),
             false => None,
         };
@@ -733,7 +729,7 @@ impl ProxySession {
         }
         let t = Instant::now();
         let statements: Vec<Classified> = sql::parse(sql)
-            .map_err(sql_error)?
+            .map_err(PgError::from)?
             .into_iter()
             .map(Classified::new)
             .collect();
@@ -836,7 +832,7 @@ impl QueryHandler for ProxySession {
             // parse_single words the error for none or several.
             return Err(sql::parse_single(sql).err().map_or_else(
                 || PgError::protocol_violation("expected one statement"),
-                sql_error,
+                PgError::from,
             ));
         };
         let operations = facts.local;

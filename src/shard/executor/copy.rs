@@ -69,14 +69,14 @@ struct Parser {
 impl Parser {
     fn feed(&mut self, chunk: &[u8]) -> Result<(), PgError> {
         self.reader.feed(chunk);
-        while let Some(record) = self.reader.next_record().map_err(sql_error)? {
+        while let Some(record) = self.reader.next_record().map_err(PgError::from)? {
             self.record(record)?;
         }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), PgError> {
-        match self.reader.finish().map_err(sql_error)? {
+        match self.reader.finish().map_err(PgError::from)? {
             Some(record) => self.record(record),
             None => Ok(()),
         }
@@ -92,7 +92,7 @@ impl Parser {
         } else {
             Format::Text
         };
-        let fields = options.fields(&bytes).map_err(sql_error)?;
+        let fields = options.fields(&bytes).map_err(PgError::from)?;
         if fields.len() != self.types.len() {
             return Err(bad_copy(if fields.len() < self.types.len() {
                 "missing data for column"
@@ -108,10 +108,6 @@ impl Parser {
         self.rows.push(row);
         Ok(())
     }
-}
-
-fn sql_error(e: crate::sql::SqlError) -> PgError {
-    PgError::new(e.sqlstate, e.message)
 }
 
 fn columns_of(stmt: &Statement) -> (String, Vec<String>) {
