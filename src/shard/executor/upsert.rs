@@ -153,37 +153,41 @@ impl Upsert {
                 .zip(&keys)
                 .any(|(a, k)| k.is_some() && key(&a.columns, other) == *k)
         };
+        let committed = tables.get(table).filter(|_| txn.sees_committed(table));
+        // Most conflicts are with a committed row, found through its index.
+        if let Some(committed) = committed {
+            for (a, k) in self.arbiters.iter().zip(&keys) {
+                if k.is_none() {
+                    continue;
+                }
+                let slot = match a.unique {
+                    None => committed.find_key(
+                        &a.columns
+                            .iter()
+                            .map(|&c| row[c].clone())
+                            .collect::<Vec<_>>(),
+                    ),
+                    Some(i) => committed.unique_slot(i, row),
+                };
+                let Some(slot) = slot else { continue };
+                // The transaction may have changed or deleted that row.
+                if let Some(now) = txn
+                    .committed_row_now(tables, table, slot)
+                    .filter(|n| same(n))
+                {
+                    return Some(Existing::Committed(committed.row_ref(slot)?, now));
+                }
+            }
+        }
         if let Some((pos, r)) = txn.pending_rows(table).into_iter().find(|(_, r)| same(r)) {
             return Some(Existing::Pending(pos, r.to_vec()));
         }
-        if !txn.sees_committed(table) {
-            return None;
-        }
-        let committed = tables.get(table)?;
+        // Rare: a committed row this transaction updated to the key.
+        let committed = committed?;
         let changed = txn.changed_committed_rows(table);
-        for (&slot, now) in &changed {
-            if let Some(now) = now.as_ref().filter(|n| same(n)) {
-                return Some(Existing::Committed(committed.row_ref(slot)?, now.clone()));
-            }
-        }
-        self.arbiters.iter().zip(&keys).find_map(|(a, k)| {
-            k.as_ref()?;
-            let slot = match a.unique {
-                None => committed.find_key(
-                    &a.columns
-                        .iter()
-                        .map(|&c| row[c].clone())
-                        .collect::<Vec<_>>(),
-                ),
-                Some(i) => committed.unique_slot(i, row),
-            }?;
-            if changed.contains_key(&slot) {
-                return None;
-            }
-            Some(Existing::Committed(
-                committed.row_ref(slot)?,
-                committed.row(slot)?,
-            ))
+        changed.into_iter().find_map(|(slot, now)| {
+            let now = now.filter(|n| same(n))?;
+            Some(Existing::Committed(committed.row_ref(slot)?, now))
         })
     }
 

@@ -646,6 +646,25 @@ impl Transaction {
         Self::read_row(tables, table, row)
     }
 
+    /// Committed row `slot` of `table` as this transaction left it;
+    /// `None` once it deleted it (or no such row).
+    pub fn committed_row_now(&self, tables: &Tables, table: &str, slot: u32) -> Option<Vec<Datum>> {
+        if self.touched.contains(&(table.to_string(), slot)) {
+            for c in self.changes.iter().rev() {
+                match c {
+                    Change::Update { table: t, row, new } if t == table && row.slot == slot => {
+                        return Some(new.clone())
+                    }
+                    Change::Delete { table: t, row } if t == table && row.slot == slot => {
+                        return None
+                    }
+                    _ => {}
+                }
+            }
+        }
+        tables.get(table)?.row(slot)
+    }
+
     /// The committed rows of `table` this transaction changed, by slot:
     /// their values now, or `None` for a deleted one.
     pub fn changed_committed_rows(&self, table: &str) -> HashMap<u32, Option<Vec<Datum>>> {
