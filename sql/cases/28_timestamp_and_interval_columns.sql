@@ -18,3 +18,4 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attreli
 INSERT INTO jobs (name, created_at) VALUES ('e', 'not a time');
 INSERT INTO jobs (name, every) VALUES ('f', '1 fortnight');
 DROP TABLE jobs;
+SELECT typname, typcategory, typlen FROM pg_type WHERE typname IN ('date', 'interval', 'timestamp', 'timestamptz', '_interval') ORDER BY typname;
