@@ -43,7 +43,6 @@ enum SortValue {
 }
 
 const BPCHAR: u32 = 1042;
-const TIMESTAMP: u32 = 1114;
 
 fn unsupported(type_oid: u32) -> PgError {
     PgError::feature_not_supported(format!(
@@ -75,7 +74,7 @@ fn decode(field: &FieldDescription, bytes: Option<&[u8]>) -> Result<SortValue, P
             | oid::INT8
             | oid::OID
             | oid::DATE
-            | TIMESTAMP
+            | oid::TIMESTAMP
             | oid::TIMESTAMPTZ => SortValue::Int(int(b)?),
             oid::FLOAT4 => SortValue::Float(f64::from(f32::from_be_bytes(
                 b.try_into().map_err(|_| bad())?,
@@ -106,7 +105,7 @@ fn decode(field: &FieldDescription, bytes: Option<&[u8]>) -> Result<SortValue, P
         | oid::NAME
         | BPCHAR
         | oid::DATE
-        | TIMESTAMP
+        | oid::TIMESTAMP
         | oid::TIMESTAMPTZ => SortValue::Bytes(b.to_vec()),
         other => return Err(unsupported(other)),
     })
