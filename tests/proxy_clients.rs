@@ -170,3 +170,51 @@ async fn shards_with_different_columns_are_refused_not_mixed() {
     let rows = proxy.query("SELECT count(*) FROM d", &[]).await.unwrap();
     assert_eq!(rows[0].get::<_, i64>(0), 40);
 }
+
+/// A setting a transaction block brought a pooled shard connection to is
+/// undone by the block's ROLLBACK on the shard: the connection goes back
+/// to the pool at the settings it really has, so the next session gets its
+/// own values (PostgreSQL's two sessions as the control).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_block_leaves_no_setting_on_a_pooled_connection() {
+    let reference = pg_support::PgServer::start().await;
+    let proxy = pg_support::embedded_proxy("proxy-clients-rollback-settings", 1).await;
+    let port = proxy.addr.port();
+    let (a, b) = (
+        pg_support::connect_to(port).await.unwrap(),
+        pg_support::connect_to(port).await.unwrap(),
+    );
+    let (ra, rb) = (
+        reference.connect().await.unwrap(),
+        reference.connect().await.unwrap(),
+    );
+    let shown = "SELECT setting FROM pg_settings WHERE name = 'hnsw.ef_search' AND '[1]'::vector IS NOT NULL";
+    let mut answers = Vec::new();
+    for (first, second) in [(&a, &b), (&ra, &rb)] {
+        first
+            .batch_execute(
+                "CREATE EXTENSION IF NOT EXISTS vector; CREATE TABLE rb (id int PRIMARY KEY)",
+            )
+            .await
+            .unwrap();
+        second
+            .batch_execute("SET hnsw.ef_search = 7")
+            .await
+            .unwrap();
+        // The block's statements run on one pinned shard connection; the
+        // second session's setting is brought to it and rolled back.
+        first
+            .batch_execute("BEGIN; INSERT INTO rb VALUES (1); SET hnsw.ef_search = 7")
+            .await
+            .unwrap();
+        let inside = text_rows(first, shown).await.unwrap();
+        first.batch_execute("ROLLBACK").await.unwrap();
+        let mut seen = vec![inside];
+        for _ in 0..3 {
+            seen.push(text_rows(second, shown).await.unwrap());
+            seen.push(text_rows(first, shown).await.unwrap());
+        }
+        answers.push(seen);
+    }
+    assert_eq!(answers[0], answers[1]);
+}

@@ -243,11 +243,13 @@ impl Block {
             return commit(cluster, chans).await;
         }
         // A connection that fails to roll back is closed, which rolls back.
-        join_all(
-            chans
-                .into_iter()
-                .map(|(_, mut c)| async move { run_simple(c.as_mut(), "ROLLBACK").await }),
-        )
+        // The rollback also undoes the settings the block brought it to,
+        // so it goes back to the pool with them reset and known.
+        join_all(chans.into_iter().map(|(_, mut c)| async move {
+            let done = run_simple(c.as_mut(), "ROLLBACK; RESET ALL").await;
+            *c.settings() = Default::default();
+            done
+        }))
         .await;
         Ok(())
     }
