@@ -113,6 +113,10 @@ struct ShardArgs {
     /// Address to listen on, e.g. 127.0.0.1:5433.
     #[arg(long)]
     listen: Option<String>,
+    /// Also listen on a Unix-domain socket `.s.PGSQL.<port>` in this
+    /// directory (PostgreSQL's unix_socket_directories; `psql -h DIR`).
+    #[arg(long)]
+    unix_socket_dir: Option<PathBuf>,
     /// Data directory (created if missing).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -238,6 +242,9 @@ fn run_shard(args: &ShardArgs) -> Result<(), String> {
     };
     if let Some(l) = &args.listen {
         config.listen = l.clone();
+    }
+    if let Some(d) = &args.unix_socket_dir {
+        config.unix_socket_dir = Some(d.clone());
     }
     if let Some(d) = &args.data_dir {
         config.data_dir = d.clone();

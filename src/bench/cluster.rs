@@ -9,6 +9,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How the proxy reaches its shards (all on this host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ShardLink {
+    /// Each shard's Unix-domain socket (`unix_socket_dir`), as a proxy
+    /// beside its shards would be configured.
+    #[default]
+    Unix,
+    /// Loopback TCP, as to shards on other hosts.
+    Tcp,
+}
+
 /// Shard processes and a proxy process in front of them; killed on drop.
 pub(super) struct Cluster {
     dir: PathBuf,
@@ -21,8 +32,14 @@ pub(super) struct Cluster {
 
 impl Cluster {
     /// Starts `shards` shard processes of `exe` and a proxy in front of
-    /// them; `bench` names the temporary directory. Returns once all accept.
-    pub fn start(exe: &Path, bench: &str, shards: usize) -> Result<Cluster, String> {
+    /// them, reaching them through `link`; `bench` names the temporary
+    /// directory. Returns once all accept.
+    pub fn start(
+        exe: &Path,
+        bench: &str,
+        shards: usize,
+        link: ShardLink,
+    ) -> Result<Cluster, String> {
         let mut cluster = Cluster::empty(&format!("{bench}-{shards}"))?;
         cluster.proxy_port = free_port()?;
         let mut yaml = format!(
@@ -34,6 +51,11 @@ impl Cluster {
         let shard_config = cluster.dir.join("shard.yaml");
         std::fs::write(&shard_config, "max_connections: 300\n").map_err(|e| e.to_string())?;
         let shard_config = shard_config.display().to_string();
+        let socket_dir = cluster.dir.display().to_string();
+        let host = match link {
+            ShardLink::Unix => socket_dir.as_str(),
+            ShardLink::Tcp => "127.0.0.1",
+        };
         for s in 0..shards {
             let port = free_port()?;
             let data = cluster.dir.join(format!("s{s}"));
@@ -48,12 +70,14 @@ impl Cluster {
                     &format!("127.0.0.1:{port}"),
                     "--data-dir",
                     &data.display().to_string(),
+                    "--unix-socket-dir",
+                    &socket_dir,
                 ],
             )?;
             cluster.shard_ports.push(port);
             write!(
                 yaml,
-                "  - name: s{s}\n    kind: postgres\n    host: 127.0.0.1\n    port: {port}\n    pool:\n      size: 80\n"
+                "  - name: s{s}\n    kind: postgres\n    host: {host}\n    port: {port}\n    pool:\n      size: 80\n"
             )
             .ok();
         }

@@ -13,8 +13,11 @@
 //!   through the proxy and once directly against the shard, with each
 //!   client count of `--clients` for `--seconds` each.
 //!
-//! Everything shares the machine's cores, as the anchors' server and
-//! client processes did.
+//! The proxy reaches the shards through their Unix-domain sockets by
+//! default (`--shard-link tcp`: loopback TCP), as a proxy configured
+//! beside its shards would; the direct clients use TCP, as an application
+//! would. Everything shares the machine's cores, as the anchors' server
+//! and client processes did.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -30,7 +33,7 @@ use pgvshard::proxy::backend::{
 use pgvshard::proxy::execute::shard_stream::run_simple;
 use pgvshard::wire::PgError;
 
-use super::cluster::{client_runtime, Cluster};
+use super::cluster::{client_runtime, Cluster, ShardLink};
 use super::dataset::Dataset;
 use super::measure::{median, Timing};
 
@@ -59,6 +62,10 @@ pub struct ProxyBenchArgs {
     /// Seconds of each closed-loop run.
     #[arg(long, default_value_t = 3)]
     seconds: u64,
+    /// How the proxy reaches its shards: their Unix-domain sockets (they
+    /// share its host) or loopback TCP. Direct clients always use TCP.
+    #[arg(long, value_enum, default_value_t = ShardLink::Unix)]
+    shard_link: ShardLink,
 }
 
 /// k of every KNN query.
@@ -79,15 +86,19 @@ pub fn run(args: &ProxyBenchArgs) -> Result<(), String> {
     let mut fanout = String::new();
     let mut overhead = String::new();
     for &n in &args.shards {
-        let cluster = Cluster::start(&exe, "proxy", n)?;
+        let cluster = Cluster::start(&exe, "proxy", n, args.shard_link)?;
         let line = runtime
             .block_on(measure_cluster(&cluster, &data, &work, args, &mut overhead))
             .map_err(|e| format!("{n} shard(s): {} {}", e.code, e.message))?;
         fanout.push_str(&line);
         eprintln!("{n} shard(s) done");
     }
+    let link = match args.shard_link {
+        ShardLink::Unix => "Unix-domain sockets",
+        ShardLink::Tcp => "loopback TCP",
+    };
     println!(
-        "dataset {} ({rows} rows x {} dims), HNSW m=16 ef_construction=64, ef_search={}, k={K}\n",
+        "dataset {} ({rows} rows x {} dims), HNSW m=16 ef_construction=64, ef_search={}, k={K}; proxy to shards over {link}, clients over loopback TCP\n",
         data.name, data.dim, args.ef_search
     );
     println!("Fan-out (KNN through the proxy; recall and latency: 1 client, {} queries; QPS: {FANOUT_CLIENTS} clients, {} s)\n", work.knn.len(), args.seconds);

@@ -27,7 +27,7 @@ use pgvshard::proxy::execute::shard_stream::run_simple;
 use pgvshard::proxy::slots::SlotMap;
 use pgvshard::wire::PgError;
 
-use super::cluster::{client_runtime, Cluster};
+use super::cluster::{client_runtime, Cluster, ShardLink};
 use super::measure::Timing;
 use super::proxy_bench::query;
 
@@ -91,7 +91,7 @@ pub fn run(args: &TxnArgs) -> Result<(), String> {
         if n < 2 {
             return Err("every shard count must be at least 2 (one shard never needs 2PC)".into());
         }
-        let cluster = Cluster::start(&exe, "txn", n)?;
+        let cluster = Cluster::start(&exe, "txn", n, ShardLink::Tcp)?;
         runtime
             .block_on(measure_cluster(&cluster, args, &mut commits, &mut inserts))
             .map_err(|e| format!("{n} shards: {} {}", e.code, e.message))?;

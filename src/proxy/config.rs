@@ -21,6 +21,11 @@ pub struct ProxyConfig {
     /// Address the proxy listens on (`127.0.0.1:6432`; port 0 picks one).
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// Directory of a Unix-domain socket clients may connect to as well,
+    /// `.s.PGSQL.<listen port>` (PgBouncer's `unix_socket_dir`); absent:
+    /// TCP only.
+    #[serde(default)]
+    pub unix_socket_dir: Option<PathBuf>,
     /// Where the slot map is recorded (and embedded shards keep their data
     /// by default); absent: the slot map is not recorded.
     #[serde(default)]
@@ -223,10 +228,11 @@ pub struct ShardConfig {
     /// What kind of server the shard is.
     #[serde(default)]
     pub kind: ShardKind,
-    /// Host name or address.
+    /// Host name or address; one that starts with `/` is the directory
+    /// of the node's Unix-domain socket `.s.PGSQL.<port>` (libpq's rule).
     #[serde(default = "default_host")]
     pub host: String,
-    /// TCP port.
+    /// TCP port (or the socket's number).
     #[serde(default = "default_port")]
     pub port: u16,
     /// User the proxy logs in as.
@@ -270,9 +276,9 @@ pub struct StandbyConfig {
     /// `<shard>.standby<N>`, N from 1).
     #[serde(default)]
     pub name: Option<String>,
-    /// Host name or address.
+    /// Host name or address, or a socket directory (as the shard's).
     pub host: String,
-    /// TCP port.
+    /// TCP port (or the socket's number).
     #[serde(default = "default_port")]
     pub port: u16,
     /// User the proxy logs in as.

@@ -152,6 +152,15 @@ pub async fn start_from(
     let metrics = ProxyMetrics::register(&registry).map_err(setup)?;
     let listener = TcpListener::bind(config.listen_addr()?).await?;
     let addr = listener.local_addr()?;
+    let socket_error = |e: String| ProxyError::Setup(format!("unix_socket_dir: {e}"));
+    let unix = (config.unix_socket_dir.as_ref())
+        .map(|dir| crate::wire::UnixSocketFile::bind(dir, addr.port()))
+        .transpose()
+        .map_err(socket_error)?;
+    let unix_listener = (unix.as_ref().map(|u| u.listener()))
+        .transpose()
+        .map_err(socket_error)?;
+    let listener = crate::wire::Listeners::new(listener, unix_listener);
     let mut embedded = Vec::new();
     let builder = NodeBuilder::new(metrics.clone());
     let mut groups = Vec::with_capacity(config.shards.len());
@@ -255,7 +264,9 @@ pub async fn start_from(
         let shutdown = async move {
             stopped.await.ok();
         };
-        crate::wire::serve_live(listener, factory, wire, shutdown).await
+        let served = crate::wire::serve_live(listener, factory, wire, shutdown).await;
+        drop(unix);
+        served
     });
     Ok(RunningProxy {
         addr,

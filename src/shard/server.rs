@@ -28,6 +28,10 @@ use tokio::net::TcpListener;
 pub struct ShardConfig {
     /// Address to listen on.
     pub listen: String,
+    /// Directory of a Unix-domain socket to listen on as well,
+    /// `.s.PGSQL.<port>` (PostgreSQL's `unix_socket_directories`, one
+    /// directory); absent: TCP only.
+    pub unix_socket_dir: Option<PathBuf>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// `trust` or `scram-sha-256`.
@@ -81,6 +85,7 @@ impl Default for ShardConfig {
     fn default() -> Self {
         ShardConfig {
             listen: "127.0.0.1:5433".into(),
+            unix_socket_dir: None,
             data_dir: PathBuf::from("pgvshard-data"),
             auth: "trust".into(),
             trust_remote: false,
@@ -301,6 +306,13 @@ enum Ended {
 /// scrapes keep their addresses).
 pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Result<(), String> {
     let listener = bind(&config.listen).await?;
+    let unix = match &config.unix_socket_dir {
+        Some(dir) => {
+            let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+            Some(wire::UnixSocketFile::bind(dir, port)?)
+        }
+        None => None,
+    };
     let metrics = match &config.metrics_listen {
         Some(at) => Some((
             at.as_str(),
@@ -311,6 +323,8 @@ pub async fn run(config: ShardConfig, shutdown: impl Future<Output = ()>) -> Res
     tokio::pin!(shutdown);
     loop {
         let socket = reuse(&listener, &config.listen)?;
+        let unix = unix.as_ref().map(|u| u.listener()).transpose()?;
+        let socket = wire::Listeners::new(socket, unix);
         let metrics = match &metrics {
             Some((at, l)) => Some(reuse(l, at)?),
             None => None,
@@ -341,7 +355,7 @@ fn reuse(listener: &std::net::TcpListener, addr: &str) -> Result<TcpListener, St
 
 async fn run_once(
     config: &ShardConfig,
-    listener: TcpListener,
+    listener: wire::Listeners,
     metrics: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Ended, String> {
@@ -356,6 +370,10 @@ async fn run_once(
         "storage opened"
     );
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(dir) = &config.unix_socket_dir {
+        let path = wire::unix_socket_path(dir, addr.port());
+        tracing::info!(path = %path.display(), "listening on a Unix-domain socket too");
+    }
     tracing::info!(%addr, "pgvshard shard listening");
     let db = Arc::new(db);
     let replication = Arc::new(

@@ -45,18 +45,20 @@ pub(crate) async fn authenticate(
     conn: &mut Connection<Box<dyn ClientIo>>,
     config: &WireConfig,
     session: &Session,
-    peer: SocketAddr,
+    peer: Option<SocketAddr>,
     encrypted: bool,
 ) -> Result<(), WireError> {
     let tls_missing = !encrypted && config.tls.as_ref().is_some_and(|t| t.required());
-    let remote_trust =
-        config.auth == AuthMethod::Trust && !config.trust_remote && !peer.ip().is_loopback();
+    // A Unix-domain socket (no peer address) is as local as loopback.
+    let remote_trust = config.auth == AuthMethod::Trust
+        && !config.trust_remote
+        && peer.is_some_and(|p| !p.ip().is_loopback());
     if tls_missing || remote_trust {
         // PostgreSQL's words when no pg_hba.conf line matches, e.g. only
         // `hostssl` lines and a client without TLS.
         return Err(WireError::Fatal(PgError::not_authorized(format!(
             "no pg_hba.conf entry for host \"{}\", user \"{}\", database \"{}\", {}",
-            peer.ip(),
+            peer.map_or("[local]".to_string(), |p| p.ip().to_string()),
             session.user,
             session.database,
             if encrypted {

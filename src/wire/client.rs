@@ -92,10 +92,11 @@ pub(crate) struct Client<H: QueryHandler> {
 /// Serves one accepted socket until the client leaves, breaks the
 /// protocol, or the server shuts down. `starting` is the connection's
 /// place among those in the startup phase (none for in-process pipes),
-/// given back once it is a session (or gone).
+/// given back once it is a session (or gone). `peer` is `None` over a
+/// Unix-domain socket.
 pub(crate) async fn serve_client<F: HandlerFactory>(
     stream: Box<dyn ClientIo>,
-    (peer, local): (SocketAddr, Option<SocketAddr>),
+    (peer, local): (Option<SocketAddr>, Option<SocketAddr>),
     factory: Arc<F>,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
@@ -114,7 +115,7 @@ pub(crate) async fn serve_client<F: HandlerFactory>(
         // As PostgreSQL, a client still starting up at the deadline is
         // disconnected without a message.
         Err(_) => {
-            tracing::debug!(%peer, "authentication timeout: disconnected");
+            tracing::debug!(?peer, "authentication timeout: disconnected");
             return Ok(());
         }
         Ok(Ok(Some(started))) => started,
@@ -163,12 +164,14 @@ async fn fail(conn: &mut Connection<Box<dyn ClientIo>>, e: WireError) -> Result<
 /// permit (none left: FATAL 53300, as PostgreSQL answers it).
 async fn start<F: HandlerFactory>(
     conn: &mut Connection<Box<dyn ClientIo>>,
-    (peer, local): (SocketAddr, Option<SocketAddr>),
+    (peer, local): (Option<SocketAddr>, Option<SocketAddr>),
     factory: &F,
     shared: &Shared,
     config: &WireConfig,
 ) -> Result<Option<(Session, F::Handler, OwnedSemaphorePermit)>, WireError> {
-    let (params, encrypted, minor) = match startup::open(conn, config.tls.as_ref()).await? {
+    // As PostgreSQL, no TLS over a Unix-domain socket: SSLRequest gets 'N'.
+    let tls = config.tls.as_ref().filter(|_| peer.is_some());
+    let (params, encrypted, minor) = match startup::open(conn, tls).await? {
         None => return Ok(None),
         Some(Opening::Cancel { pid, secret }) => {
             shared.cancels.cancel(pid, &secret);
@@ -194,7 +197,7 @@ async fn start<F: HandlerFactory>(
     let mut session = Session::new(user, database, pid);
     session.superuser = config.is_superuser(&session.user);
     session.protocol_minor = minor;
-    session.peer = Some(peer);
+    session.peer = peer;
     session.server_addr = local;
     session.replication = match get("replication").as_deref() {
         None => false,

@@ -58,9 +58,16 @@ impl<F: HandlerFactory> LocalServer<F> {
         let (factory, shared) = (Arc::clone(&self.factory), Arc::clone(&self.shared));
         let stop = self.stop.subscribe();
         tokio::spawn(async move {
-            serve_client(Box::new(server), (peer, None), factory, shared, stop, None)
-                .await
-                .ok();
+            serve_client(
+                Box::new(server),
+                (Some(peer), None),
+                factory,
+                shared,
+                stop,
+                None,
+            )
+            .await
+            .ok();
             drop(drain);
         });
         Some(client)

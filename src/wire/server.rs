@@ -11,32 +11,38 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::client::{serve_client, Shared};
 use super::config::{LiveWireConfig, WireConfig};
 use super::error::WireError;
 use super::handler::HandlerFactory;
-use super::responder::ClientIo;
+use super::listen::Listeners;
 
-/// Serves PostgreSQL clients on `listener` with handlers from `factory`
+/// Serves PostgreSQL clients on `listener` (a TCP listener, or
+/// [`Listeners`] with a Unix-domain socket too) with handlers from `factory`
 /// until `shutdown` completes; then stops accepting, closes idle sessions
 /// with FATAL 57P01, lets running statements finish, and returns when every
 /// connection has ended.
 pub async fn serve<F: HandlerFactory>(
-    listener: TcpListener,
+    listener: impl Into<Listeners>,
     factory: F,
     config: WireConfig,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve_live(listener, factory, LiveWireConfig::new(config), shutdown).await
+    serve_live(
+        listener.into(),
+        factory,
+        LiveWireConfig::new(config),
+        shutdown,
+    )
+    .await
 }
 
 /// [`serve`] with a configuration that can be replaced while serving
 /// (see [`LiveWireConfig`]).
 pub async fn serve_live<F: HandlerFactory>(
-    listener: TcpListener,
+    listener: Listeners,
     factory: F,
     config: Arc<LiveWireConfig>,
     shutdown: impl Future<Output = ()>,
@@ -55,7 +61,7 @@ pub async fn serve_live<F: HandlerFactory>(
             a = listener.accept() => a,
             () = &mut shutdown => break,
         };
-        let (socket, peer) = match accepted {
+        let accepted = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // Out of descriptors and similar: back off, keep serving.
@@ -64,19 +70,17 @@ pub async fn serve_live<F: HandlerFactory>(
                 continue;
             }
         };
-        socket.set_nodelay(true).ok();
-        let local = socket.local_addr().ok();
-        let stream: Box<dyn ClientIo> = Box::new(socket);
+        let (stream, peer, local) = (accepted.stream, accepted.peer, accepted.local);
         let drain = drain_tx.clone();
         let Ok(permit) = Arc::clone(shared.config.starting.permits()).try_acquire_owned() else {
-            tracing::warn!(%peer, "too many connections starting up: closed");
+            tracing::warn!(?peer, "too many connections starting up: closed");
             continue;
         };
         let (factory, shared, stop) = (Arc::clone(&factory), Arc::clone(&shared), stop_rx.clone());
         tokio::spawn(async move {
             match serve_client(stream, (peer, local), factory, shared, stop, Some(permit)).await {
                 Ok(()) | Err(WireError::Io(_) | WireError::UnexpectedEof) => {}
-                Err(e) => tracing::debug!(%peer, error = %e, "connection ended"),
+                Err(e) => tracing::debug!(?peer, error = %e, "connection ended"),
             }
             drop(drain);
         });

@@ -284,6 +284,11 @@ impl PgServer {
         connect_to(self.port).await
     }
 
+    /// The directory of its Unix-domain socket (`-k`).
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// What the server has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()

@@ -1,4 +1,5 @@
-//! A connection to a shard (over TCP, or a pipe to an in-process shard):
+//! A connection to a shard (over TCP, a Unix-domain socket, or a pipe to
+//! an in-process shard):
 //! startup and password authentication, then requests encoded into one
 //! buffer and flushed once, and the reply read frame by frame through the
 //! wire layer's framing.
@@ -6,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 
 use super::local::LocalShard;
 use super::messages::{self, BackendMessage};
@@ -17,7 +18,7 @@ use crate::wire::client_auth::ClientLogin;
 use crate::wire::connection::Connection;
 use crate::wire::error::WireError;
 use crate::wire::responder::ClientIo;
-use crate::wire::{sqlstate, PgError};
+use crate::wire::{sqlstate, unix_socket_path, PgError};
 
 /// Largest message accepted from a shard.
 const MAX_MESSAGE: usize = 1 << 30;
@@ -33,7 +34,9 @@ pub fn shard_unavailable(shard: &str, why: impl std::fmt::Display) -> PgError {
 /// How a connection reaches its node.
 #[derive(Clone)]
 pub enum Dialer {
-    /// TCP to the configured host and port.
+    /// The configured host and port: TCP, or libpq's rule for a host
+    /// that starts with `/`, the Unix-domain socket `<host>/.s.PGSQL.<port>`
+    /// (no TLS on it, as libpq).
     Tcp,
     /// An in-memory pipe to an in-process shard.
     Local(Arc<LocalShard>),
@@ -43,6 +46,13 @@ impl Dialer {
     /// A new byte stream to the node (not yet started up).
     pub(crate) async fn dial(&self, config: &ShardConfig) -> Result<Box<dyn ClientIo>, PgError> {
         match self {
+            Dialer::Tcp if is_socket_dir(&config.host) => {
+                let path = unix_socket_path(config.host.as_ref(), config.port);
+                let socket = UnixStream::connect(&path).await.map_err(|e| {
+                    shard_unavailable(&config.name, format!("{}: {e}", path.display()))
+                })?;
+                Ok(Box::new(socket))
+            }
             Dialer::Tcp => {
                 let socket = TcpStream::connect((config.host.as_str(), config.port))
                     .await
@@ -64,10 +74,19 @@ impl Dialer {
     /// Kind and address, for `SHOW pgvshard.shards`.
     pub fn address(&self, config: &ShardConfig) -> String {
         match self {
+            Dialer::Tcp if is_socket_dir(&config.host) => format!(
+                "postgres {}",
+                unix_socket_path(config.host.as_ref(), config.port).display()
+            ),
             Dialer::Tcp => format!("postgres {}:{}", config.host, config.port),
             Dialer::Local(shard) => format!("embedded {}", shard.dir().display()),
         }
     }
+}
+
+/// libpq's rule: a host that starts with `/` is a socket directory.
+fn is_socket_dir(host: &str) -> bool {
+    host.starts_with('/')
 }
 
 /// One open connection to a shard node.
