@@ -154,3 +154,49 @@ async fn kill_9_under_concurrent_writers_loses_nothing_acknowledged() {
     }
     shard.stop();
 }
+
+/// A sequence's values are not transactional but survive a kill -9: after
+/// the restart `nextval` continues past every value handed out before
+/// (skipping some, as PostgreSQL does after a crash), and a `setval`
+/// holds as set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequences_continue_after_kill_9() {
+    let dir = fresh_dir("crash-sequences");
+    let shard = Shard::start(&dir);
+    let client = shard.connect().await;
+    client
+        .batch_execute(
+            "CREATE SEQUENCE ids; CREATE SEQUENCE set_here; CREATE SEQUENCE down INCREMENT -3",
+        )
+        .await
+        .unwrap();
+    let mut handed = 0;
+    for _ in 0..40 {
+        handed = next(&client, "ids").await;
+    }
+    assert_eq!(handed, 40);
+    client
+        .batch_execute("BEGIN; SELECT setval('set_here', 500); ROLLBACK")
+        .await
+        .unwrap();
+    let down = next(&client, "down").await;
+    drop(client);
+    let port = shard.port;
+    shard.kill9();
+    let shard = Shard::start_on(&dir, port, &[]);
+    let client = shard.connect().await;
+    let after = next(&client, "ids").await;
+    assert!(after > handed, "{after} after {handed}");
+    assert_eq!(
+        next(&client, "set_here").await,
+        501,
+        "setval holds, rolled back or not"
+    );
+    assert!(next(&client, "down").await < down);
+    shard.stop();
+}
+
+async fn next(client: &tokio_postgres::Client, seq: &str) -> i64 {
+    let sql = format!("SELECT nextval('{seq}')");
+    client.query_one(&sql, &[]).await.unwrap().get(0)
+}

@@ -22,6 +22,7 @@ const SCHEMA: &str = "
     CREATE TABLE child (id integer PRIMARY KEY, label varchar(20) UNIQUE,
                         item_id bigint REFERENCES items (id) ON DELETE CASCADE,
                         other_id bigint REFERENCES items ON DELETE SET NULL);
+    CREATE SEQUENCE counter AS integer START 5 INCREMENT 2 MAXVALUE 1000 CACHE 3 CYCLE;
 ";
 
 /// The describe commands compared, one psql run each.
@@ -33,6 +34,9 @@ const COMMANDS: &[&str] = &[
     "\\di",
     "\\d items_pkey",
     "\\dt chi*",
+    "\\ds",
+    "\\d counter",
+    "\\d items_id_seq",
     "\\d nosuch",
     "\\du",
     "\\db",

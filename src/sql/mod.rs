@@ -21,6 +21,7 @@ mod parse;
 mod reference;
 mod rewrite;
 mod routing;
+mod sequence_options;
 mod session_values;
 mod tokens;
 

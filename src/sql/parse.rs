@@ -221,6 +221,7 @@ fn placeholder(
 
 fn parse_one(mut chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement> {
     let truncated = tokens::truncate_identifiers(&mut chunk);
+    super::sequence_options::reorder(&mut chunk);
     let significant = || chunk.iter().filter(|t| !tokens::is_trivia(&t.token));
     let start = significant().next().map(|t| t.span.start);
     let end = significant().next_back().map(|t| t.span.end);

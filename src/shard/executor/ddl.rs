@@ -25,7 +25,7 @@ use sqlparser::ast::{
     ObjectType, ReferentialAction, TableConstraint, UniqueConstraint,
 };
 
-fn notice(code: &'static str, message: String) -> PgError {
+pub(super) fn notice(code: &'static str, message: String) -> PgError {
     PgError::new(code, message).with_severity(Severity::Notice)
 }
 
@@ -319,30 +319,39 @@ pub fn drop(
     if_exists: bool,
     names: &[ObjectName],
 ) -> Result<Outcome, PgError> {
-    let mut out = Outcome::tag(match object_type {
-        ObjectType::Table => "DROP TABLE",
-        ObjectType::Index => "DROP INDEX",
+    let (tag, kind) = match object_type {
+        ObjectType::Table => ("DROP TABLE", "table"),
+        ObjectType::Index => ("DROP INDEX", "index"),
+        ObjectType::Sequence => ("DROP SEQUENCE", "sequence"),
         other => {
             return Err(PgError::feature_not_supported(format!(
                 "DROP {other} is not supported"
             )))
         }
-    });
+    };
+    let mut out = Outcome::tag(tag);
     for n in names {
         let name = object_name(n);
-        let result = if object_type == ObjectType::Table {
-            txn.drop_table(tables, &name)
-        } else {
+        let sequence = object_type == ObjectType::Sequence;
+        if object_type != ObjectType::Index {
+            if let Some(e) = super::sequence_ddl::wrong_kind(tables, &name, sequence) {
+                return Err(e);
+            }
+        }
+        if sequence && super::sequence_ddl::is_column_sequence(tables, &name) {
+            return Err(PgError::new(
+                "2BP01",
+                format!("cannot drop sequence {name} because other objects depend on it"),
+            ));
+        }
+        let result = if object_type == ObjectType::Index {
             txn.drop_index(tables, &name)
+        } else {
+            txn.drop_table(tables, &name)
         };
         match result {
             Ok(()) => {}
             Err(e) if if_exists && matches!(e.sqlstate, "42P01" | "42704") => {
-                let kind = if object_type == ObjectType::Table {
-                    "table"
-                } else {
-                    "index"
-                };
                 out = out.with_notice(notice(
                     "00000",
                     format!("{kind} \"{name}\" does not exist, skipping"),
@@ -351,7 +360,7 @@ pub fn drop(
             Err(e) if e.sqlstate == "42P01" => {
                 return Err(PgError::new(
                     "42P01",
-                    format!("table \"{name}\" does not exist"),
+                    format!("{kind} \"{name}\" does not exist"),
                 ))
             }
             Err(e) => return Err(storage_error(e)),

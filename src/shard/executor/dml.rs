@@ -359,7 +359,14 @@ pub fn complete_row(
         }
         row[i] = match &c.default {
             Some(_) if c.numbers_rows() => {
-                let next = sequences.next(tables, def, i);
+                let next = match super::sequences::of_column(tables, def, i) {
+                    Some(s) => sequences.next(tables, &s, &env.globals.sequence_values)?,
+                    None => {
+                        // Not a sequence: nextval gives PostgreSQL's error.
+                        let name = super::sequences::default_sequence(c).unwrap_or_default();
+                        sequences.nextval(tables, &name, &env.globals.sequence_values)?
+                    }
+                };
                 store(def, i, Some(Value::Int8(next)))?
             }
             Some(d) => default_value(d, c.ty, env)?,

@@ -106,6 +106,10 @@ pub struct Globals {
     pub recovery: Option<crate::shard::replication::control::RecoveryControl>,
     /// The shard's advisory locks.
     pub advisory_locks: Arc<AdvisoryLocks>,
+    /// The shard's sequences.
+    pub sequences: Arc<super::Sequences>,
+    /// The session's last sequence values (`currval`, `lastval`).
+    pub sequence_values: Arc<Mutex<super::sequences::SessionValues>>,
     /// The statement's cancel signal (an advisory lock's wait stops at it).
     pub cancel: Arc<crate::wire::CancelSignal>,
     /// When the transaction began (`now()`; µs since 2000): the block's
@@ -1025,6 +1029,9 @@ fn call(f: &Function, expr: &Expr, row: &dyn Row, env: &Env) -> Result<Datum, Pg
             | "pg_advisory_unlock_all",
             _,
         ) => return advisory_lock(&name, &args, env),
+        ("nextval" | "currval" | "setval" | "lastval", _) => {
+            return sequence_function(&name, &args, env)
+        }
         ("pg_sleep", [seconds]) => {
             let seconds = seconds.as_ref().and_then(as_f64).unwrap_or(0.0);
             let until = std::time::Instant::now()
@@ -1580,12 +1587,64 @@ fn catalog_function(name: &str, args: &[Datum], env: &Env) -> Option<Result<Datu
     })
 }
 
-/// `pg_get_serial_sequence(table, column)`: the sequence a serial
-/// column's default reads, `public.t_c_seq`.
+/// `pg_get_serial_sequence(table, column)`: the sequence a serial or
+/// identity column's default reads, `public.t_c_seq`.
 fn serial_sequence(table: String, column: String, tables: &Tables) -> Option<String> {
-    let table = table.trim_start_matches("public.").trim_matches('"');
-    let def = tables.get(table)?.def();
+    let table = super::sequences::plain_name(&table);
+    let def = tables.get(&table)?.def();
     let c = def.columns.iter().find(|c| c.name == column)?;
-    c.numbers_rows()
-        .then(|| format!("public.{table}_{column}_seq"))
+    super::sequences::default_sequence(c).map(|s| format!("public.{s}"))
+}
+
+/// `nextval(seq)`, `currval(seq)`, `setval(seq, value [, is_called])`
+/// and `lastval()` (NULL arguments give NULL, as these strict functions do).
+fn sequence_function(name: &str, args: &[Datum], env: &Env) -> Result<Datum, PgError> {
+    let g = env.globals;
+    if name == "lastval" {
+        let tables = env.scope()?.tables();
+        return g
+            .sequences
+            .lastval(tables, &g.sequence_values)
+            .map(|v| Some(Value::Int8(v)));
+    }
+    let Some(Some(seq)) = args.first() else {
+        return Ok(None);
+    };
+    let seq = match seq {
+        Value::Reg { oid, .. } => oid.to_string(),
+        other => text_of(other.clone()),
+    };
+    if name != "currval" && g.standby.is_some() {
+        return Err(PgError::new(
+            "25006",
+            format!("cannot execute {name}() in a read-only transaction"),
+        ));
+    }
+    let tables = env.scope()?.tables();
+    let v = match (name, &args[1..]) {
+        ("nextval", []) => g.sequences.nextval(tables, &seq, &g.sequence_values)?,
+        ("currval", []) => g.sequences.currval(tables, &seq, &g.sequence_values)?,
+        ("setval", [value] | [value, _]) => {
+            let is_called = match args.get(2) {
+                None => true,
+                Some(Some(Value::Bool(b))) => *b,
+                Some(_) => return Ok(None),
+            };
+            let Some(value) = value.as_ref().and_then(as_i64) else {
+                return Ok(None);
+            };
+            g.sequences
+                .setval(tables, &seq, value, is_called, &g.sequence_values)?
+        }
+        _ => {
+            return Err(PgError::new(
+                "42883",
+                format!(
+                    "function {name} with {} arguments does not exist",
+                    args.len()
+                ),
+            ))
+        }
+    };
+    Ok(Some(Value::Int8(v)))
 }

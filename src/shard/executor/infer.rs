@@ -307,6 +307,7 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                     | "sparsevec_cmp" => plain(oid::INT4),
                     "round" => plain(oid::FLOAT8),
                     "gen_random_uuid" => plain(oid::UUID),
+                    "nextval" | "currval" | "setval" | "lastval" => plain(oid::INT8),
                     "to_regtype" | "pg_typeof" => plain(oid::REGTYPE),
                     "to_regclass" | "pg_partition_ancestors" => plain(oid::REGCLASS),
                     "pg_table_is_visible"

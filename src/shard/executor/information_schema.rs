@@ -14,6 +14,7 @@ use crate::wire::Session;
 pub fn relation(name: &str, tables: &Tables, session: &Session) -> Option<Relation> {
     let db = session.database.as_str();
     Some(match name {
+        "sequences" => sequences(tables, db),
         "schemata" => {
             let mut r = Builder::new(&[
                 ("catalog_name", oid::NAME),
@@ -303,6 +304,47 @@ fn check_constraints(tables: &Tables, db: &str) -> Relation {
             row.push(text(&format!("{} IS NOT NULL", def.columns[column].name)));
             r.row(row);
         }
+    }
+    r.done()
+}
+
+/// `information_schema.sequences`: every sequence's options, as text.
+fn sequences(tables: &Tables, db: &str) -> Relation {
+    let mut r = Builder::new(&[
+        ("sequence_catalog", oid::NAME),
+        ("sequence_schema", oid::NAME),
+        ("sequence_name", oid::NAME),
+        ("data_type", oid::VARCHAR),
+        ("numeric_precision", oid::INT4),
+        ("numeric_precision_radix", oid::INT4),
+        ("numeric_scale", oid::INT4),
+        ("start_value", oid::VARCHAR),
+        ("minimum_value", oid::VARCHAR),
+        ("maximum_value", oid::VARCHAR),
+        ("increment", oid::VARCHAR),
+        ("cycle_option", oid::VARCHAR),
+    ]);
+    for s in super::sequences::all(tables) {
+        let p = s.spec;
+        let bits = match p.type_oid() {
+            oid::INT2 => 16,
+            oid::INT4 => 32,
+            _ => 64,
+        };
+        r.row(vec![
+            text(db),
+            text("public"),
+            text(&s.name),
+            text(&p.ty.sql_name()),
+            i4(bits),
+            i4(2),
+            i4(0),
+            text(&p.start.to_string()),
+            text(&p.min.to_string()),
+            text(&p.max.to_string()),
+            text(&p.increment.to_string()),
+            text(if p.cycle { "YES" } else { "NO" }),
+        ]);
     }
     r.done()
 }

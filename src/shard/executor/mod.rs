@@ -41,6 +41,8 @@ mod regex_match;
 mod replication_views;
 mod scalar_functions;
 mod select;
+mod sequence_ddl;
+mod sequences;
 mod session;
 mod setop;
 mod signatures;
@@ -50,16 +52,16 @@ mod types;
 mod upsert;
 mod window;
 
+pub use sequences::Sequences;
 pub use session::{ShardFactory, ShardSession};
 
 use crate::metrics::QueryTimings;
 use crate::shard::recall::RecallMonitor;
 use crate::shard::replication::Replication;
-use crate::shard::storage::{Database, StorageError, TableDef, Tables};
+use crate::shard::storage::{Database, StorageError};
 use crate::wire::{PgError, Severity};
 use ann::BuildProgress;
 use select::Relation;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// What a statement produced: its command tag, rows (for statements that
@@ -107,40 +109,6 @@ pub fn storage_error(e: StorageError) -> PgError {
     p
 }
 
-/// Serial columns' next values. Like PostgreSQL's sequences they are not
-/// transactional; they start after the largest value in the column.
-#[derive(Debug, Default)]
-pub struct Sequences {
-    next: Mutex<HashMap<(String, usize), i64>>,
-}
-
-impl Sequences {
-    /// The next value of serial column `column` of `def`.
-    pub fn next(&self, tables: &Tables, def: &TableDef, column: usize) -> i64 {
-        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        let v = next.entry((def.name.clone(), column)).or_insert_with(|| {
-            tables.get(&def.name).map_or(1, |t| {
-                t.live_slots()
-                    .filter_map(|s| t.value(s, column))
-                    .filter_map(|v| coerce::as_i64(&v))
-                    .max()
-                    .map_or(1, |m| m + 1)
-            })
-        });
-        let out = *v;
-        *v += 1;
-        out
-    }
-
-    /// Forgets the sequences of `table` (dropped or created again).
-    pub fn forget(&self, table: &str) {
-        self.next
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(t, _), _| t != table);
-    }
-}
-
 /// An index build in progress, for `pg_stat_progress_create_index`.
 #[derive(Debug, Clone)]
 pub struct BuildEntry {
@@ -162,8 +130,8 @@ pub const DEFAULT_RECALL_SAMPLE_RATE: f64 = 0.01;
 pub struct Shard {
     /// The tables.
     pub db: Arc<Database>,
-    /// Serial columns.
-    pub sequences: Sequences,
+    /// The sequences' values.
+    pub sequences: Arc<Sequences>,
     /// Index builds running now.
     pub builds: Mutex<Vec<BuildEntry>>,
     /// Latency of reads by plan.
@@ -187,7 +155,7 @@ impl Shard {
     pub fn with_recall_sample_rate(db: Arc<Database>, rate: f64) -> Self {
         Shard {
             db,
-            sequences: Sequences::default(),
+            sequences: Arc::default(),
             builds: Mutex::new(Vec::new()),
             queries: QueryTimings::new(),
             recall: Arc::new(RecallMonitor::new(rate)),

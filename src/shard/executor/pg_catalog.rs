@@ -12,6 +12,7 @@
 
 use super::information_schema;
 use super::select::{Column, Relation};
+use super::sequences;
 use crate::shard::datum::Datum;
 use crate::shard::storage::{
     ColumnDef, ColumnType, ForeignKey, IndexMethod, OnDelete, OnUpdate, Table, Tables,
@@ -201,20 +202,76 @@ fn pg_catalog_relation(name: &str, tables: &Tables, session: &Session) -> Option
             ("inhdetachpending", oid::BOOL),
         ])
         .done(),
-        "pg_sequence" => Builder::new(&[
-            ("seqrelid", oid::OID),
-            ("seqtypid", oid::OID),
-            ("seqstart", oid::INT8),
-            ("seqincrement", oid::INT8),
-            ("seqmax", oid::INT8),
-            ("seqmin", oid::INT8),
-            ("seqcache", oid::INT8),
-            ("seqcycle", oid::BOOL),
-        ])
-        .done(),
+        "pg_sequence" => pg_sequence(tables),
+        "pg_depend" => pg_depend(tables),
         "pg_tablespace" => pg_tablespace(),
         _ => return super::absent_catalogs::relation(name),
     })
+}
+
+/// `pg_sequence`: every sequence's options.
+fn pg_sequence(tables: &Tables) -> Relation {
+    let mut r = Builder::new(&[
+        ("seqrelid", oid::OID),
+        ("seqtypid", oid::OID),
+        ("seqstart", oid::INT8),
+        ("seqincrement", oid::INT8),
+        ("seqmax", oid::INT8),
+        ("seqmin", oid::INT8),
+        ("seqcache", oid::INT8),
+        ("seqcycle", oid::BOOL),
+    ]);
+    let i8 = |v: i64| Some(Value::Int8(v));
+    for s in sequences::all(tables) {
+        let p = s.spec;
+        r.row(vec![
+            o(s.oid),
+            o(p.type_oid()),
+            i8(p.start),
+            i8(p.increment),
+            i8(p.max),
+            i8(p.min),
+            i8(p.cache),
+            b(p.cycle),
+        ]);
+    }
+    r.done()
+}
+
+/// `pg_depend`: the one kind of dependency a shard has, a serial
+/// column's sequence on its column (deptype `a`, as psql's `\d` reads it).
+fn pg_depend(tables: &Tables) -> Relation {
+    let mut r = Builder::new(&[
+        ("classid", oid::OID),
+        ("objid", oid::OID),
+        ("objsubid", oid::INT4),
+        ("refclassid", oid::OID),
+        ("refobjid", oid::OID),
+        ("refobjsubid", oid::INT4),
+        ("deptype", oid::CHAR),
+    ]);
+    const PG_CLASS: u32 = 1259;
+    for s in sequences::all(tables) {
+        let Some((table, column)) = &s.owned_by else {
+            continue;
+        };
+        let Some(def) = tables.get(table).map(|t| t.def()) else {
+            continue;
+        };
+        let Some(at) = def.column_index(column) else {
+            continue;
+        };
+        r.row(vec![
+            o(PG_CLASS),
+            o(s.oid),
+            i4(0),
+            o(PG_CLASS),
+            o(def.oid),
+            i4(at as i32 + 1),
+            ch(b'a'),
+        ]);
+    }
+    r.done()
 }
 
 /// `pg_tablespace`: PostgreSQL's two built-in tablespaces, the only ones
@@ -361,7 +418,10 @@ fn pg_namespace() -> Relation {
 /// Tables in OID order (as stored), each with its indexes: the primary
 /// key's first, then the secondary ones by name.
 pub(super) fn sorted_tables(tables: &Tables) -> Vec<&Table> {
-    let mut v: Vec<&Table> = tables.iter().collect();
+    let mut v: Vec<&Table> = tables
+        .iter()
+        .filter(|t| !sequences::is_stored_sequence(&t.def().columns))
+        .collect();
     v.sort_by_key(|t| t.def().oid);
     v
 }
@@ -768,6 +828,9 @@ fn pg_class(tables: &Tables) -> Relation {
                 index_options(&i),
             );
         }
+    }
+    for s in sequences::all(tables) {
+        add(s.oid, &s.name, b'S', 0, 3, false, None);
     }
     r.done()
 }
@@ -1580,6 +1643,9 @@ pub fn relation_oid(name: &str, tables: &Tables) -> Option<u32> {
         if let Some(t) = tables.get(rel) {
             return Some(t.def().oid);
         }
+        if let Some(s) = sequences::named(tables, rel) {
+            return Some(s.oid);
+        }
         for t in tables.iter() {
             if let Some(i) = indexes(t).into_iter().find(|i| i.name == rel) {
                 return Some(i.oid);
@@ -1637,6 +1703,9 @@ pub fn relation_name(rel: u32, tables: &Tables) -> String {
     }
     if let Some(t) = tables.by_oid(rel) {
         return t.def().name.clone();
+    }
+    if let Some(s) = sequences::all(tables).into_iter().find(|s| s.oid == rel) {
+        return s.name;
     }
     for t in tables.iter() {
         if let Some(i) = indexes(t).into_iter().find(|i| i.oid == rel) {

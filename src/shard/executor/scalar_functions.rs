@@ -125,6 +125,7 @@ const STRICT: &[(&str, usize, usize)] = &[
     ("repeat", 2, 2),
     ("reverse", 1, 1),
     ("initcap", 1, 1),
+    ("quote_ident", 1, 1),
     ("lpad", 2, 3),
     ("rpad", 2, 3),
     ("starts_with", 2, 2),
@@ -310,6 +311,7 @@ fn text_function(name: &str, args: &[Value]) -> Option<Result<Value, PgError>> {
         "repeat" => n(1).and_then(|k| text(s(0).repeat(usize::try_from(k).unwrap_or(0)))),
         "reverse" => text(s(0).chars().rev().collect()),
         "initcap" => text(initcap(&s(0))),
+        "quote_ident" => text(crate::sql::quote_ident(&s(0))),
         "lpad" | "rpad" => {
             let fill = match args.len() {
                 3 => s(2),

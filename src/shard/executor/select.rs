@@ -443,12 +443,22 @@ fn factor_input<'a>(from: &TableFactor, ctx: &Ctx<'a>) -> Result<Input<'a>, PgEr
                     "the catalog relation pg_catalog.{table_name} is not available on a pgvshard shard"
                 )));
             }
-            let table = ctx
-                .tables
-                .get(&table_name)
-                .filter(|_| schema.as_deref().is_none_or(|s| s == "public"))
-                .ok_or_else(|| undefined_table(&table_name))?;
-            Ok(Input::Table { table, alias })
+            let public = schema.as_deref().is_none_or(|s| s == "public");
+            match ctx.tables.get(&table_name).filter(|_| public) {
+                Some(table) if !super::sequences::is_stored_sequence(&table.def().columns) => {
+                    Ok(Input::Table { table, alias })
+                }
+                _ => {
+                    let s = super::sequences::named(ctx.tables, &table_name)
+                        .filter(|_| public)
+                        .ok_or_else(|| undefined_table(&table_name))?;
+                    let rel = ctx.env.globals.sequences.relation(ctx.tables, &s);
+                    Ok(Input::Rel {
+                        rel: Arc::new(rel),
+                        alias,
+                    })
+                }
+            }
         }
         TableFactor::Derived {
             subquery, alias, ..
@@ -493,6 +503,14 @@ fn schema_and_name(name: &ObjectName) -> (Option<String>, String) {
 fn catalog_relation(schema: Option<&str>, name: &str, ctx: &Ctx) -> Option<Relation> {
     if schema.is_none() && !name.starts_with("pg_") {
         return None;
+    }
+    if name == "pg_sequences" && schema.is_none_or(|s| s == "pg_catalog") {
+        let g = ctx.env.globals;
+        return Some(super::sequences::pg_sequences(
+            ctx.tables,
+            &g.sequences,
+            &g.session,
+        ));
     }
     super::pg_catalog::relation(schema, name, ctx.tables, &ctx.env.globals.session)
 }

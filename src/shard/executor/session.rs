@@ -25,7 +25,7 @@ use ann::{BuildProgress, HnswSearch, IterativeScan, IvfSearch};
 use sqlparser::ast::Statement as Ast;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 mod planned;
@@ -67,6 +67,7 @@ impl HandlerFactory for ShardFactory {
             ann: None,
             planned: HashMap::new(),
             block_started: 0,
+            sequence_values: Arc::default(),
         })
     }
 }
@@ -124,6 +125,8 @@ pub struct ShardSession {
     planned: HashMap<u64, Planned>,
     /// When the open transaction block began (`now()` inside it).
     block_started: i64,
+    /// The session's last sequence values (`currval`, `lastval`).
+    sequence_values: Arc<Mutex<super::sequences::SessionValues>>,
 }
 
 impl Drop for ShardSession {
@@ -331,6 +334,8 @@ impl ShardSession {
             }),
             recovery: Some(self.recovery()),
             advisory_locks: Arc::clone(&self.shard.advisory_locks),
+            sequences: Arc::clone(&self.shard.sequences),
+            sequence_values: Arc::clone(&self.sequence_values),
             cancel: Arc::default(),
         }
     }
@@ -487,10 +492,23 @@ impl ShardSession {
                 for set in made {
                     out.session().set(&set.name, &set.value, set.local)?;
                 }
+                self.log_sequences().await?;
                 outcome
             }
         };
         send(outcome, out).await
+    }
+
+    /// Writes the sequence values the statement took ahead before its
+    /// answer is sent, as PostgreSQL's nextval makes its commit flush them.
+    async fn log_sequences(&self) -> Result<(), PgError> {
+        if !self.shard.sequences.pending() {
+            return Ok(());
+        }
+        let shard = Arc::clone(&self.shard);
+        tokio::task::spawn_blocking(move || shard.sequences.log_pending(&shard.db))
+            .await
+            .map_err(join_error)?
     }
 
     /// The session's ANN settings, kept while its settings stay put.
@@ -989,12 +1007,7 @@ fn write(
                 Ast::Insert(ins) => dml::insert(tables, &mut txn, ins, ctx, &job.shard.sequences),
                 Ast::Update(up) => dml::update(tables, &mut txn, up, ctx),
                 Ast::Delete(del) => dml::delete(tables, &mut txn, del, ctx),
-                Ast::CreateTable(ct) => {
-                    job.shard
-                        .sequences
-                        .forget(&super::select::object_name(&ct.name));
-                    ddl::create_table(tables, &mut txn, ct)
-                }
+                Ast::CreateTable(ct) => ddl::create_table(tables, &mut txn, ct),
                 Ast::CreateIndex(ci) => {
                     let (o, name) = ddl::create_index(tables, &mut txn, ci, ctx)?;
                     building = Some(BuildEntry {
@@ -1006,17 +1019,30 @@ fn write(
                     Ok(o)
                 }
                 Ast::CreateExtension(ce) => ddl::create_extension(&ce.name.value),
+                Ast::CreateSequence {
+                    temporary,
+                    if_not_exists,
+                    name,
+                    data_type,
+                    sequence_options,
+                    owned_by,
+                } => super::sequence_ddl::create(
+                    tables,
+                    &mut txn,
+                    name,
+                    *if_not_exists,
+                    *temporary,
+                    data_type.as_ref(),
+                    sequence_options,
+                    owned_by.as_ref(),
+                    &ctx.env,
+                ),
                 Ast::Drop {
                     object_type,
                     if_exists,
                     names,
                     ..
-                } => {
-                    for n in names {
-                        job.shard.sequences.forget(&super::select::object_name(n));
-                    }
-                    ddl::drop(tables, &mut txn, *object_type, *if_exists, names)
-                }
+                } => ddl::drop(tables, &mut txn, *object_type, *if_exists, names),
                 Ast::Truncate(t) => {
                     let names: Vec<_> = t.table_names.iter().map(|n| n.name.clone()).collect();
                     ddl::truncate(tables, &mut txn, &names)
