@@ -8,6 +8,9 @@
 //! transaction) is closed, so a pooled connection never carries state
 //! into another session.
 //!
+//! A pool made with [`RemoteBackend::metered`] times its channels'
+//! requests and counts the node's errors ([`Meter`]).
+//!
 //! `std::sync::Mutex` guards the idle list: it is held only to push or
 //! pop, never across an await.
 
@@ -19,6 +22,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::cancel::recover;
 use super::messages::BackendMessage;
+use super::metered::Meter;
 use super::remote::{shard_unavailable, Dialer, PgConnection};
 use super::{Backend, BoxFuture, ChannelSettings, OidMap, Request, ShardChannel};
 use crate::proxy::config::{PoolConfig, ShardConfig};
@@ -66,6 +70,8 @@ pub struct RemoteBackend {
     /// Moved by [`Backend::forget_statements`]; a connection whose
     /// statements are older closes them before its next request.
     statements_epoch: AtomicU64,
+    /// Where its channels report (none: unmetered).
+    meter: Option<Meter>,
 }
 
 impl RemoteBackend {
@@ -100,6 +106,15 @@ impl RemoteBackend {
 
     /// A pool whose connections `dialer` opens.
     pub fn with_dialer(config: ShardConfig, dialer: Dialer) -> Arc<Self> {
+        Self::build(config, dialer, None)
+    }
+
+    /// [`RemoteBackend::with_dialer`] whose channels report to `meter`.
+    pub fn metered(config: ShardConfig, dialer: Dialer, meter: Meter) -> Arc<Self> {
+        Self::build(config, dialer, Some(meter))
+    }
+
+    fn build(config: ShardConfig, dialer: Dialer, meter: Option<Meter>) -> Arc<Self> {
         Arc::new(RemoteBackend {
             dialer,
             permits: Limit::new(config.pool.size),
@@ -111,7 +126,14 @@ impl RemoteBackend {
             waiting: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             statements_epoch: AtomicU64::new(0),
+            meter,
         })
+    }
+
+    /// Connections checked out now, or being recovered after their
+    /// reply was abandoned.
+    pub fn in_use(&self) -> usize {
+        self.permits.held()
     }
 
     /// The pool settings in force.
@@ -213,6 +235,14 @@ impl RemoteBackend {
     }
 
     async fn checkout_inner(self: Arc<Self>) -> Result<Box<dyn ShardChannel>, PgError> {
+        let checked_out = Arc::clone(&self).open_channel().await;
+        if let (Err(_), Some(meter)) = (&checked_out, &self.meter) {
+            meter.error();
+        }
+        checked_out
+    }
+
+    async fn open_channel(self: Arc<Self>) -> Result<Box<dyn ShardChannel>, PgError> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(shard_unavailable(
                 &self.config.name,
@@ -258,6 +288,7 @@ impl RemoteBackend {
             conn: Some(conn),
             home: Arc::clone(&self),
             permit: Some(permit),
+            sent: None,
         }))
     }
 }
@@ -286,6 +317,8 @@ struct Pooled {
     home: Arc<RemoteBackend>,
     /// Held until the connection is idle again or closed.
     permit: Option<OwnedSemaphorePermit>,
+    /// When the request being answered was sent (metered pools).
+    sent: Option<Instant>,
 }
 
 impl Drop for Pooled {
@@ -318,21 +351,46 @@ impl Pooled {
     fn conn(&mut self) -> &mut PgConnection {
         self.conn.as_mut().expect("present until drop")
     }
+
+    fn observe(&mut self, r: &Result<BackendMessage, PgError>) {
+        if let Some(meter) = &self.home.meter {
+            meter.observe(&mut self.sent, r);
+        }
+    }
 }
 
 impl ShardChannel for Pooled {
     fn send<'a>(&'a mut self, request: &'a Request) -> BoxFuture<'a, Result<(), PgError>> {
         let epoch = self.home.statements_epoch.load(Ordering::Relaxed);
         self.conn().statements.at_epoch(epoch);
-        self.conn().send(request)
+        let timed = matches!(
+            request,
+            Request::Simple(_) | Request::Extended(_) | Request::Describe { .. }
+        );
+        if timed && self.home.meter.is_some() {
+            self.sent = Some(Instant::now());
+        }
+        Box::pin(async move {
+            let sent = self.conn().send_request(request).await;
+            if let (Err(_), Some(meter)) = (&sent, &self.home.meter) {
+                meter.error();
+            }
+            sent
+        })
     }
 
     fn recv(&mut self) -> BoxFuture<'_, Result<BackendMessage, PgError>> {
-        self.conn().recv()
+        Box::pin(async move {
+            let r = self.conn().read().await;
+            self.observe(&r);
+            r
+        })
     }
 
     fn buffered(&mut self) -> Option<Result<BackendMessage, PgError>> {
-        self.conn().buffered()
+        let r = self.conn().buffered()?;
+        self.observe(&r);
+        Some(r)
     }
 
     fn buffered_rows(&mut self, max: usize) -> Option<(bytes::Bytes, usize)> {

@@ -193,7 +193,9 @@ impl PgConnection {
         Ok(())
     }
 
-    async fn read(&mut self) -> Result<BackendMessage, PgError> {
+    /// The next message of the reply, read off the socket when not
+    /// buffered (within the request's `query_timeout`).
+    pub(crate) async fn read(&mut self) -> Result<BackendMessage, PgError> {
         let frame = match self.deadline {
             Some(at) => match tokio::time::timeout_at(at, self.conn.read_frame()).await {
                 Ok(f) => f,
@@ -214,7 +216,7 @@ impl PgConnection {
     }
 
     /// The next message when it is wholly buffered already.
-    fn buffered(&mut self) -> Option<Result<BackendMessage, PgError>> {
+    pub(crate) fn buffered(&mut self) -> Option<Result<BackendMessage, PgError>> {
         match self.conn.buffered_frame() {
             Ok(None) => None,
             frame => Some(self.accept(frame)),
@@ -309,6 +311,22 @@ impl PgConnection {
         }
     }
 
+    /// Sends a request: encoded into the output buffer and flushed (COPY
+    /// data is flushed once 64 KiB are buffered).
+    pub(crate) async fn send_request(&mut self, request: &Request) -> Result<(), PgError> {
+        if !matches!(request, Request::CopyData(_)) {
+            self.in_flight = true;
+            if self.deadline.is_none() {
+                self.deadline = self.query_timeout.map(|d| tokio::time::Instant::now() + d);
+            }
+        }
+        self.encode(request);
+        if matches!(request, Request::CopyData(_)) && self.conn.out.len() < (64 << 10) {
+            return Ok(());
+        }
+        self.flush().await
+    }
+
     /// Ends an abandoned reply: fails a COPY FROM STDIN the node still
     /// waits on, sends what is buffered, and reads the rest of the reply
     /// up to ReadyForQuery (the caller bounds the time).
@@ -350,19 +368,7 @@ impl PgConnection {
 
 impl ShardChannel for PgConnection {
     fn send<'a>(&'a mut self, request: &'a Request) -> BoxFuture<'a, Result<(), PgError>> {
-        Box::pin(async move {
-            if !matches!(request, Request::CopyData(_)) {
-                self.in_flight = true;
-                if self.deadline.is_none() {
-                    self.deadline = self.query_timeout.map(|d| tokio::time::Instant::now() + d);
-                }
-            }
-            self.encode(request);
-            if matches!(request, Request::CopyData(_)) && self.conn.out.len() < (64 << 10) {
-                return Ok(());
-            }
-            self.flush().await
-        })
+        Box::pin(self.send_request(request))
     }
 
     fn recv(&mut self) -> BoxFuture<'_, Result<BackendMessage, PgError>> {

@@ -46,24 +46,33 @@ pub async fn open(
         .iter()
         .map(|(shard, _)| block.take(*shard))
         .collect();
-    let checkouts = route.parts.iter().zip(&own).map(|((shard, _), own)| {
-        let own = own.is_some();
-        async move {
-            match read {
-                _ if own => Ok((None, true)),
-                Some((policy, reads)) => cluster
-                    .topology
-                    .read(*shard, policy, reads.floor(*shard))
-                    .await
-                    .map(|r| (Some(r.chan), r.cacheable)),
-                None => cluster.shards[*shard]
-                    .checkout()
-                    .await
-                    .map(|c| (Some(c), true)),
-            }
+    let checkout = |shard: usize, own: bool| async move {
+        match read {
+            _ if own => Ok((None, true)),
+            Some((policy, reads)) => cluster
+                .topology
+                .read(shard, policy, reads.floor(shard))
+                .await
+                .map(|r| (Some(r.chan), r.cacheable)),
+            None => cluster.shards[shard]
+                .checkout()
+                .await
+                .map(|c| (Some(c), true)),
         }
-    });
-    let results = join_all(checkouts).await;
+    };
+    // Most routes have one shard: awaited as it is, without join_all's
+    // allocations.
+    let single = match (route.parts.as_slice(), own.as_slice()) {
+        ([(shard, _)], [own]) => Some((*shard, own.is_some())),
+        _ => None,
+    };
+    let results = match single {
+        Some((shard, own)) => vec![checkout(shard, own).await],
+        None => {
+            let all = route.parts.iter().zip(&own);
+            join_all(all.map(|((shard, _), own)| checkout(*shard, own.is_some()))).await
+        }
+    };
     let mut chans = Vec::with_capacity(results.len());
     let mut missing = Vec::new();
     let mut cacheable = true;
@@ -400,7 +409,6 @@ fn forward_notices(streams: &[ShardStream], out: &mut Responder<'_>) {
 /// Rows of every shard, one shard after the other.
 async fn concat(streams: &mut [ShardStream], out: &mut Responder<'_>) -> Result<(), PgError> {
     let mut described = false;
-    let mut tags = Vec::new();
     for i in 0..streams.len() {
         let mut row = streams[i].next_row().await?;
         // The first message of each reply tells its columns.
@@ -420,16 +428,22 @@ async fn concat(streams: &mut [ShardStream], out: &mut Responder<'_>) -> Result<
             }
             row = s.next_row().await?;
         }
-        tags.extend(s.tag.clone());
     }
     forward_notices(streams, out);
-    match tags.as_slice() {
+    let tag = match streams {
         // One shard's tag as it is, without adding up.
-        [one] => out.complete(one),
-        _ => match combined_tag(&tags) {
-            Some(tag) => out.complete(&tag),
-            None => out.empty_query(),
-        },
+        [one] => one.tag.take(),
+        _ => {
+            let tags: Vec<String> = streams.iter_mut().filter_map(|s| s.tag.take()).collect();
+            match tags.as_slice() {
+                [one] => Some(one.clone()),
+                _ => combined_tag(&tags),
+            }
+        }
+    };
+    match tag {
+        Some(tag) => out.complete(&tag),
+        None => out.empty_query(),
     }
     Ok(())
 }

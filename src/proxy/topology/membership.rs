@@ -23,7 +23,7 @@ use std::sync::Arc;
 use super::node::Node;
 use super::{NodeParts, ShardGroup, Topology};
 use crate::metrics::ProxyMetrics;
-use crate::proxy::backend::metered::MeteredBackend;
+use crate::proxy::backend::metered::Meter;
 use crate::proxy::backend::{Dialer, RemoteBackend, SharedBackend};
 use crate::proxy::config::{NodeConfig, PoolConfig};
 
@@ -42,11 +42,9 @@ impl NodeBuilder {
     /// The parts of node `config`, whose connections `dialer` opens (no
     /// connection is opened yet).
     pub fn parts(&self, config: NodeConfig, dialer: Dialer) -> NodeParts {
-        let pool = RemoteBackend::with_dialer(config.conn.clone(), dialer.clone());
-        let data: SharedBackend = Arc::new(MeteredBackend::new(
-            Arc::new(Arc::clone(&pool)) as SharedBackend,
-            self.metrics.clone(),
-        ));
+        let meter = Meter::new(&config.conn.name, &self.metrics);
+        let pool = RemoteBackend::metered(config.conn.clone(), dialer.clone(), meter);
+        let data: SharedBackend = Arc::new(Arc::clone(&pool));
         NodeParts {
             config,
             data,

@@ -2,16 +2,14 @@
 //! what the last poll said about it — and the [`NodeState`] that decides
 //! whether it may serve reads.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use super::control::{ControlPool, Probe};
 use super::lag::Lag;
 use super::NodeParts;
-use crate::proxy::backend::{
-    BackendMessage, BoxFuture, RemoteBackend, Request, ShardChannel, SharedBackend,
-};
+use crate::proxy::backend::{RemoteBackend, ShardChannel, SharedBackend};
 use crate::proxy::config::ShardConfig;
 use crate::wire::PgError;
 
@@ -123,7 +121,6 @@ pub struct Node {
     /// primary about in-doubt transactions).
     pub control: ControlPool,
     state: Mutex<NodeState>,
-    in_flight: Arc<AtomicUsize>,
     /// An old primary that cannot rejoin by itself (a real PostgreSQL
     /// server): left fenced for an operator.
     manual_rejoin: AtomicBool,
@@ -155,7 +152,6 @@ impl Node {
             pool: p.pool,
             control,
             state: Mutex::new(NodeState::default()),
-            in_flight: Arc::default(),
             retired: AtomicBool::new(false),
             manual_rejoin: AtomicBool::new(false),
         })
@@ -218,52 +214,14 @@ impl Node {
         f(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Data-path channels checked out now.
+    /// Data-path channels checked out now (and connections being
+    /// recovered after a reply was abandoned: they are busy too).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.pool.in_use()
     }
 
     /// A data-path channel, counted in [`Node::in_flight`] until dropped.
     pub async fn checkout(&self) -> Result<Box<dyn ShardChannel>, PgError> {
-        let inner = self.data.checkout().await?;
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        Ok(Box::new(Counted {
-            inner,
-            in_flight: Arc::clone(&self.in_flight),
-        }))
-    }
-}
-
-/// A channel that counts itself out of its node's in-flight requests.
-struct Counted {
-    inner: Box<dyn ShardChannel>,
-    in_flight: Arc<AtomicUsize>,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl ShardChannel for Counted {
-    fn send<'a>(&'a mut self, request: &'a Request) -> BoxFuture<'a, Result<(), PgError>> {
-        self.inner.send(request)
-    }
-
-    fn recv(&mut self) -> BoxFuture<'_, Result<BackendMessage, PgError>> {
-        self.inner.recv()
-    }
-
-    fn buffered(&mut self) -> Option<Result<BackendMessage, PgError>> {
-        self.inner.buffered()
-    }
-
-    fn buffered_rows(&mut self, max: usize) -> Option<(bytes::Bytes, usize)> {
-        self.inner.buffered_rows(max)
-    }
-
-    fn settings(&mut self) -> &mut crate::proxy::backend::ChannelSettings {
-        self.inner.settings()
+        self.data.checkout().await
     }
 }
