@@ -177,8 +177,47 @@ async fn shards_with_different_columns_are_refused_not_mixed() {
 /// own values (PostgreSQL's two sessions as the control).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolled_back_block_leaves_no_setting_on_a_pooled_connection() {
+    settings_seen_around_a_block(
+        "rollback-settings",
+        &[
+            "BEGIN",
+            "INSERT INTO rb VALUES (1)",
+            "SET hnsw.ef_search = 7",
+        ],
+        &["ROLLBACK"],
+    )
+    .await;
+}
+
+/// ROLLBACK TO SAVEPOINT undoes the SETs made after the savepoint, in the
+/// session (SHOW) and on the block's pinned shard connection, and a
+/// `set_config` call leaves nothing on the connection the next session
+/// gets (PostgreSQL's two sessions as the control).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_follow_rollback_to_savepoint_and_set_config() {
+    settings_seen_around_a_block(
+        "savepoint-settings",
+        &[
+            "BEGIN",
+            "INSERT INTO rb VALUES (1)",
+            "SET hnsw.ef_search = 12",
+            "SAVEPOINT a",
+            "SET hnsw.ef_search = 7",
+            "ROLLBACK TO SAVEPOINT a",
+            "SELECT set_config('hnsw.ef_search', '9', false)",
+        ],
+        &["COMMIT"],
+    )
+    .await;
+}
+
+/// Runs `block` then `end` in one session while another session has
+/// `hnsw.ef_search = 7`, the value as both sessions see it on the shard
+/// after each step and a few times after the block, through a one-shard
+/// proxy and on PostgreSQL; the two must match.
+async fn settings_seen_around_a_block(name: &str, block: &[&str], end: &[&str]) {
     let reference = pg_support::PgServer::start().await;
-    let proxy = pg_support::embedded_proxy("proxy-clients-rollback-settings", 1).await;
+    let proxy = pg_support::embedded_proxy(&format!("proxy-clients-{name}"), 1).await;
     let port = proxy.addr.port();
     let (a, b) = (
         pg_support::connect_to(port).await.unwrap(),
@@ -202,14 +241,13 @@ async fn a_rolled_back_block_leaves_no_setting_on_a_pooled_connection() {
             .await
             .unwrap();
         // The block's statements run on one pinned shard connection; the
-        // second session's setting is brought to it and rolled back.
-        first
-            .batch_execute("BEGIN; INSERT INTO rb VALUES (1); SET hnsw.ef_search = 7")
-            .await
-            .unwrap();
-        let inside = text_rows(first, shown).await.unwrap();
-        first.batch_execute("ROLLBACK").await.unwrap();
-        let mut seen = vec![inside];
+        // second session's setting is brought to it.
+        let mut seen = Vec::new();
+        for statement in block.iter().chain(end) {
+            first.batch_execute(statement).await.unwrap();
+            seen.push(text_rows(first, shown).await.unwrap());
+            seen.push(text_rows(first, "SHOW hnsw.ef_search").await.unwrap());
+        }
         for _ in 0..3 {
             seen.push(text_rows(second, shown).await.unwrap());
             seen.push(text_rows(first, shown).await.unwrap());

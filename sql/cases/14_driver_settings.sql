@@ -22,3 +22,24 @@ SELECT column_name, column_default, is_identity FROM information_schema.columns 
 SELECT pg_get_serial_sequence('ident_t', 'id');
 SELECT c.conname FROM pg_constraint c WHERE c.conrelid = 'ident_t'::regclass AND c.contype = 'p'::CHAR;
 DROP TABLE ident_t;
+-- ROLLBACK TO SAVEPOINT brings back the settings the savepoint saw (SET
+-- and SET LOCAL); RELEASE keeps them.
+SELECT '[1]'::vector;
+BEGIN;
+SET hnsw.ef_search = 11;
+SAVEPOINT a;
+SET hnsw.ef_search = 22;
+SET LOCAL ivfflat.probes = 3;
+SHOW hnsw.ef_search;
+ROLLBACK TO SAVEPOINT a;
+SHOW hnsw.ef_search;
+SHOW ivfflat.probes;
+SAVEPOINT b;
+SET hnsw.ef_search = 33;
+RELEASE SAVEPOINT b;
+SHOW hnsw.ef_search;
+ROLLBACK TO a;
+SHOW hnsw.ef_search;
+COMMIT;
+SHOW hnsw.ef_search;
+RESET hnsw.ef_search;

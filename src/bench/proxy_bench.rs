@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 use ann::Metric;
 use bytes::Bytes;
 use pgvshard::proxy::backend::messages::fields;
+use pgvshard::proxy::backend::run_simple;
 use pgvshard::proxy::backend::{
     Backend, BackendMessage, ExtendedRequest, RemoteBackend, Request, ShardChannel,
 };
-use pgvshard::proxy::execute::shard_stream::run_simple;
 use pgvshard::wire::PgError;
 
 use super::cluster::{client_runtime, Cluster, ShardLink};

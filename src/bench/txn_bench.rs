@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use pgvshard::proxy::backend::run_simple;
 use pgvshard::proxy::backend::{Backend, ExtendedRequest, RemoteBackend, Request, ShardChannel};
-use pgvshard::proxy::execute::shard_stream::run_simple;
 use pgvshard::proxy::slots::SlotMap;
 use pgvshard::wire::PgError;
 

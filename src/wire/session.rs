@@ -8,6 +8,8 @@
 //!   only warns, 25P01, as PostgreSQL does).
 //! - `RESET` returns to the value the client gave at startup, else the
 //!   default.
+//! - `ROLLBACK TO SAVEPOINT` restores the values (SET and SET LOCAL) the
+//!   session had when the savepoint was made; `RELEASE` keeps them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +19,9 @@ use super::backend::TransactionStatus;
 use super::error::PgError;
 use super::guc::{self, Guc};
 use super::sqlstate;
+
+/// Settings by name (only those that differ from the reset value).
+type Values = HashMap<&'static str, String>;
 
 /// One connected client's session.
 #[derive(Debug, Clone)]
@@ -48,6 +53,9 @@ pub struct Session {
     local: HashMap<&'static str, String>,
     /// Session-level values at BEGIN, restored by ROLLBACK.
     at_begin: Option<HashMap<&'static str, String>>,
+    /// Session-level and SET LOCAL values at each open savepoint, oldest
+    /// first, restored by ROLLBACK TO SAVEPOINT.
+    at_savepoints: Vec<(Values, Values)>,
     /// Reported parameters whose value the client has not been sent yet.
     changed: Vec<&'static str>,
     /// Notices raised while preparing a statement, sent before the answer
@@ -87,6 +95,7 @@ impl Session {
             values: HashMap::new(),
             local: HashMap::new(),
             at_begin: None,
+            at_savepoints: Vec::new(),
             changed: Vec::new(),
             deferred: Vec::new(),
             version: new_version(),
@@ -302,10 +311,33 @@ impl Session {
         }
     }
 
-    /// ROLLBACK TO SAVEPOINT: an aborted block is usable again.
-    pub fn rollback_to_savepoint(&mut self) {
+    /// SAVEPOINT: remembers the values to restore when the block rolls
+    /// back to it.
+    pub fn savepoint(&mut self) {
+        self.at_savepoints
+            .push((self.values.clone(), self.local.clone()));
+    }
+
+    /// RELEASE SAVEPOINT of the block's `depth`-th savepoint (0 = oldest):
+    /// it and the later ones end, their values stay.
+    pub fn release_savepoint(&mut self, depth: usize) {
+        self.at_savepoints.truncate(depth);
+    }
+
+    /// ROLLBACK TO SAVEPOINT, the block's `depth`-th (0 = oldest): the
+    /// values it saw come back, the later savepoints end, and an aborted
+    /// block is usable again.
+    pub fn rollback_to_savepoint(&mut self, depth: usize) {
         if self.status == TransactionStatus::Failed {
             self.status = TransactionStatus::InTransaction;
+        }
+        self.at_savepoints.truncate(depth + 1);
+        if let Some((values, local)) = self.at_savepoints.last().cloned() {
+            self.version = new_version();
+            let before = self.snapshot_reported();
+            self.values = values;
+            self.local = local;
+            self.note_changes_since(before);
         }
     }
 
@@ -333,6 +365,7 @@ impl Session {
             self.values = values;
         }
         self.at_begin = None;
+        self.at_savepoints.clear();
         self.status = TransactionStatus::Idle;
         self.note_changes_since(before);
     }
@@ -396,6 +429,29 @@ mod tests {
         assert_eq!(s.show("ivfflat.probes").unwrap(), "7");
         s.reset("ivfflat.probes").unwrap();
         assert_eq!(s.int("ivfflat.probes").unwrap(), 1);
+    }
+
+    #[test]
+    fn rollback_to_savepoint_restores_its_values_and_release_keeps_them() {
+        let mut s = Session::new("u", "d", 1);
+        s.begin();
+        s.set("hnsw.ef_search", "11", false).unwrap();
+        s.savepoint();
+        s.set("hnsw.ef_search", "22", false).unwrap();
+        s.set("ivfflat.probes", "3", true).unwrap();
+        s.savepoint();
+        s.set("hnsw.ef_search", "33", false).unwrap();
+        s.release_savepoint(1);
+        assert_eq!(s.show("hnsw.ef_search").unwrap(), "33");
+        let before = s.settings_version();
+        s.fail();
+        s.rollback_to_savepoint(0);
+        assert_ne!(s.settings_version(), before);
+        assert_eq!(s.transaction_status(), TransactionStatus::InTransaction);
+        assert_eq!(s.show("hnsw.ef_search").unwrap(), "11");
+        assert_eq!(s.show("ivfflat.probes").unwrap(), "1");
+        s.commit();
+        assert_eq!(s.show("hnsw.ef_search").unwrap(), "11");
     }
 
     #[test]

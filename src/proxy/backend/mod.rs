@@ -87,6 +87,21 @@ pub struct ChannelSettings {
     ///
     /// [`Session::settings_version`]: crate::wire::Session::settings_version
     pub synced: Option<u64>,
+    /// A statement may have changed settings behind `values` (a
+    /// `set_config` call, a ROLLBACK TO SAVEPOINT): the connection is reset
+    /// before it is next used ([`RemoteBackend`](pool::RemoteBackend)'s
+    /// checkout, or the statement path's settings sync on a pinned one).
+    pub unknown: bool,
+}
+
+impl ChannelSettings {
+    /// Records that the connection's settings are no longer known.
+    pub fn mark_unknown(&mut self) {
+        *self = ChannelSettings {
+            unknown: true,
+            ..Default::default()
+        };
+    }
 }
 
 /// A session with one shard node, checked out of its pool.
@@ -115,6 +130,23 @@ pub async fn next_message(chan: &mut dyn ShardChannel) -> Result<BackendMessage,
         Some(message) => message,
         None => chan.recv().await,
     }
+}
+
+/// Runs a statement whose rows the proxy does not need (BEGIN, SET,
+/// COMMIT) and returns its last tag.
+pub async fn run_simple(chan: &mut dyn ShardChannel, sql: &str) -> Result<String, PgError> {
+    chan.send(&Request::Simple(sql.to_string())).await?;
+    let mut tag = String::new();
+    let mut error = None;
+    loop {
+        match chan.recv().await? {
+            BackendMessage::CommandComplete(t) => tag = t,
+            BackendMessage::Error(e) => error = error.or(Some(e)),
+            BackendMessage::ReadyForQuery(_) => break,
+            _ => {}
+        }
+    }
+    error.map_or(Ok(tag), Err)
 }
 
 /// One shard node.

@@ -24,7 +24,7 @@ use super::cancel::recover;
 use super::messages::BackendMessage;
 use super::metered::Meter;
 use super::remote::{shard_unavailable, Dialer, PgConnection};
-use super::{Backend, BoxFuture, ChannelSettings, OidMap, Request, ShardChannel};
+use super::{run_simple, Backend, BoxFuture, ChannelSettings, OidMap, Request, ShardChannel};
 use crate::proxy::config::{PoolConfig, ShardConfig};
 use crate::wire::{Limit, PgError};
 
@@ -283,6 +283,10 @@ impl RemoteBackend {
             .is_some();
         if !known {
             self.load_types(&mut conn).await?;
+        }
+        if conn.settings().unknown {
+            run_simple(&mut conn, "RESET ALL").await?;
+            *conn.settings() = ChannelSettings::default();
         }
         Ok(Box::new(Pooled {
             conn: Some(conn),

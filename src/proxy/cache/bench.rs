@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::super::backend::{RemoteBackend, SharedBackend};
 use super::super::config::{CacheConfig, ProxyConfig};
 use super::super::{start, ProxyError};
-use crate::proxy::execute::shard_stream::run_simple;
+use crate::proxy::backend::run_simple;
 use crate::wire::PgError;
 
 /// What to run.

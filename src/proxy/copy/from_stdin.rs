@@ -8,9 +8,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::future::join_all;
 
 use super::{describe, rewritten, started};
-use crate::proxy::backend::{BackendMessage, Request, ShardChannel};
+use crate::proxy::backend::{run_simple, BackendMessage, Request, ShardChannel};
 use crate::proxy::cluster::{binary_key_text, Cluster};
-use crate::proxy::execute::shard_stream::{run_simple, tag_count};
+use crate::proxy::execute::shard_stream::tag_count;
 use crate::proxy::txn::{self, Block};
 use crate::sql::{
     self, binary_header, quote_ident, CopyDirection, CopyFormat, CopyInfo, CopyOptions, Record,

@@ -2,7 +2,9 @@
 //! session's pgvector settings, send, and read each shard's reply as a
 //! [`ShardStream`] of raw rows.
 
-use crate::proxy::backend::{next_message, BackendMessage, OidMap, Request, ShardChannel};
+use crate::proxy::backend::{
+    next_message, run_simple, BackendMessage, ChannelSettings, OidMap, Request, ShardChannel,
+};
 use crate::wire::{guc, DataRow, FieldDescription, PgError, Session};
 
 /// Settings every shard must see as the session has them.
@@ -25,52 +27,38 @@ pub async fn sync_settings(chan: &mut dyn ShardChannel, session: &Session) -> Re
     if current.synced == Some(version) {
         return Ok(());
     }
+    // Settings changed behind the record are reset first, in the same
+    // round trip, and compared from their defaults.
+    let reset = current.unknown;
     let changes: Vec<(String, String)> = FORWARDED
         .iter()
         .filter(|g| {
-            current.values.get(g.name).map_or(g.default, String::as_str) != session.value(g)
+            let had = match reset {
+                true => g.default,
+                false => current.values.get(g.name).map_or(g.default, String::as_str),
+            };
+            had != session.value(g)
         })
         .map(|g| (g.name.to_string(), session.value(g).to_string()))
         .collect();
-    if changes.is_empty() {
+    if changes.is_empty() && !reset {
         current.synced = Some(version);
         return Ok(());
     }
-    let sql: Vec<String> = changes
+    let sets = changes
         .iter()
-        .map(|(n, v)| format!("SET {n} = '{}'", v.replace('\'', "''")))
+        .map(|(n, v)| format!("SET {n} = '{}'", v.replace('\'', "''")));
+    let sql: Vec<String> = reset
+        .then(|| "RESET ALL".to_string())
+        .into_iter()
+        .chain(sets)
         .collect();
     run_simple(chan, &sql.join("; ")).await?;
     let current = chan.settings();
+    *current = ChannelSettings::default();
     current.values.extend(changes);
     current.synced = Some(version);
     Ok(())
-}
-
-/// Brings a channel whose settings a statement changed behind the
-/// proxy's back (`set_config` in a query) to its defaults, so the next
-/// session to use it starts from what [`sync_settings`] assumes.
-pub async fn reset_settings(chan: &mut dyn ShardChannel) -> Result<(), PgError> {
-    run_simple(chan, "RESET ALL").await?;
-    *chan.settings() = Default::default();
-    Ok(())
-}
-
-/// Runs a statement whose rows the proxy does not need (BEGIN, SET,
-/// COMMIT) and returns its last tag.
-pub async fn run_simple(chan: &mut dyn ShardChannel, sql: &str) -> Result<String, PgError> {
-    chan.send(&Request::Simple(sql.to_string())).await?;
-    let mut tag = String::new();
-    let mut error = None;
-    loop {
-        match chan.recv().await? {
-            BackendMessage::CommandComplete(t) => tag = t,
-            BackendMessage::Error(e) => error = error.or(Some(e)),
-            BackendMessage::ReadyForQuery(_) => break,
-            _ => {}
-        }
-    }
-    error.map_or(Ok(tag), Err)
 }
 
 /// Refuses replies whose columns differ between shards (a schema change

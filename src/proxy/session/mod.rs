@@ -34,7 +34,7 @@ use self::memo::TextMemo;
 use super::backend::{Request, ShardChannel};
 use super::cache::{self, QueryCache, SCHEMA};
 use super::cluster::Cluster;
-use super::execute::shard_stream::{reset_settings, ShardStream};
+use super::execute::shard_stream::ShardStream;
 use super::ops::{self, shard_timings, slow_log, Operations};
 use super::topology::{self, SessionReads};
 use super::{copy, execute, explain, plan, txn};
@@ -544,9 +544,9 @@ impl ProxySession {
             out,
         )
         .await;
-        if result.is_ok() && classified.facts.calls_set_config {
+        if classified.facts.calls_set_config {
             for (_, chan) in &mut back {
-                reset_settings(chan.as_mut()).await?;
+                chan.settings().mark_unknown();
             }
         }
         let mut pooled = Vec::with_capacity(back.len());
@@ -664,9 +664,12 @@ impl ProxySession {
                 format!("{what} can only be used in transaction blocks"),
             ));
         }
-        let tag = self.block.savepoint(tc).await?;
-        if matches!(tc, TransactionControl::RollbackTo(_)) {
-            out.session().rollback_to_savepoint();
+        let (tag, at) = self.block.savepoint(tc).await?;
+        let session = out.session();
+        match tc {
+            TransactionControl::Savepoint(_) => session.savepoint(),
+            TransactionControl::Release(_) => session.release_savepoint(at),
+            _ => session.rollback_to_savepoint(at),
         }
         out.complete(tag);
         Ok(())

@@ -26,9 +26,9 @@ use std::collections::{BTreeMap, HashMap};
 use futures_util::future::join_all;
 
 use super::commit;
+use crate::proxy::backend::run_simple;
 use crate::proxy::backend::ShardChannel;
 use crate::proxy::cluster::{Cluster, TableInfo};
-use crate::proxy::execute::shard_stream::run_simple;
 use crate::sql::{self, DdlAction, TableName, TransactionControl};
 use crate::wire::PgError;
 
@@ -171,8 +171,12 @@ impl Block {
     }
 
     /// SAVEPOINT, RELEASE and ROLLBACK TO `tc`: on every shard the block
-    /// wrote, then in the block's list. Returns the command tag.
-    pub async fn savepoint(&mut self, tc: &TransactionControl) -> Result<&'static str, PgError> {
+    /// wrote, then in the block's list. Returns the command tag and the
+    /// savepoint's place in the list (0 = oldest).
+    pub async fn savepoint(
+        &mut self,
+        tc: &TransactionControl,
+    ) -> Result<(&'static str, usize), PgError> {
         let (what, name) = match tc {
             TransactionControl::Savepoint(n) => ("SAVEPOINT", n),
             TransactionControl::Release(n) => ("RELEASE SAVEPOINT", n),
@@ -209,6 +213,15 @@ impl Block {
         for result in join_all(sent).await {
             result?;
         }
+        if rolling_back {
+            // The shards undid the settings brought to them since the
+            // savepoint; which those were, the record does not say.
+            for pin in self.pins.values_mut() {
+                if let Some(c) = pin.chan.as_mut() {
+                    c.settings().mark_unknown();
+                }
+            }
+        }
         match tc {
             TransactionControl::Savepoint(_) => self.savepoints.push(name.clone()),
             TransactionControl::Release(_) => self.savepoints.truncate(at),
@@ -219,11 +232,12 @@ impl Block {
             pin.depth = pin.depth.min(len);
         }
         self.lost = self.lost.map(|d| d.min(len));
-        Ok(if rolling_back {
+        let tag = if rolling_back {
             "ROLLBACK"
         } else {
             what.split(' ').next().unwrap_or(what)
-        })
+        };
+        Ok((tag, at))
     }
 
     /// Ends the block: commits every shard's transaction atomically

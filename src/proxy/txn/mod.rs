@@ -38,9 +38,9 @@ pub use self::resolver::{start as start_resolver, Resolver};
 pub use self::show::{columns as show_columns, show, SHOW_NAME};
 pub use self::two_phase::TwoPhase;
 
+use super::backend::run_simple;
 use super::backend::ShardChannel;
 use super::cluster::Cluster;
-use super::execute::shard_stream::run_simple;
 use super::plan::Route;
 use crate::sql::{DdlAction, DdlInfo, StatementKind};
 use crate::wire::PgError;

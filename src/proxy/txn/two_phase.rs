@@ -22,9 +22,9 @@ use super::decision::{delete_sql, insert_sql, Decisions, Gid, Outcome, TABLE};
 use super::failpoint;
 use super::metrics::TxnMetrics;
 use super::show::{Entry, TxnLog};
+use crate::proxy::backend::run_simple;
 use crate::proxy::backend::ShardChannel;
 use crate::proxy::cluster::Cluster;
-use crate::proxy::execute::shard_stream::run_simple;
 use crate::wire::{sqlstate, PgError};
 
 /// The proxy's two-phase commit state, shared by its sessions.

@@ -652,18 +652,20 @@ impl ShardSession {
             TransactionControl::Savepoint(name) => {
                 let txn = self.txn.clone().unwrap_or_default();
                 self.savepoints.push((name.clone(), txn));
+                out.session().savepoint();
                 Outcome::tag("SAVEPOINT")
             }
             TransactionControl::Release(name) => {
                 let at = find(&self.savepoints, name)?;
                 self.savepoints.truncate(at);
+                out.session().release_savepoint(at);
                 Outcome::tag("RELEASE")
             }
             TransactionControl::RollbackTo(name) => {
                 let at = find(&self.savepoints, name)?;
                 self.savepoints.truncate(at + 1);
                 self.txn = self.savepoints.last().map(|(_, t)| t.clone());
-                out.session().rollback_to_savepoint();
+                out.session().rollback_to_savepoint(at);
                 Outcome::tag("ROLLBACK")
             }
             _ => return Ok(None),
