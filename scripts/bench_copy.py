@@ -8,9 +8,11 @@ in-process shards (`--through embedded`), then per round and build, in
 alternating order: a fresh `bench (id bigint PRIMARY KEY, embedding
 vector(d))` table and one COPY of the whole dataset, written in 1 MiB pieces
 by psycopg, in binary (bench_shard.py's payload) or text format, packed before
-the clock starts. Prints per build the median (min–max) wall time and the
-server process's CPU time (user + system from /proc) per COPY: on a busy
-machine the CPU time is the steadier of the two.
+the clock starts. Prints per build the median (min–max) wall time, the
+server process's CPU time (user + system from /proc) and its minor page
+faults per COPY, and each round's CPU and faults (the first COPY into a
+fresh process touches memory the later ones reuse): on a busy machine CPU
+time and faults are steadier than wall time.
 
     python3 scripts/bench_copy.py --exe /tmp/old/pgvshard --exe target/release/pgvshard \\
         --dataset ../shared/datasets/pypi-minilm-384-cosine --format text
@@ -26,13 +28,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_shard import CHUNK, connect, copy_payload, free_port, read_vecs, wait_port  # noqa: E402
-
-
-def process_cpu(pid):
-    """User + system CPU seconds of process `pid`."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from bench_shard import (  # noqa: E402
+    CHUNK, connect, copy_payload, cpu_seconds, free_port, minor_faults, read_vecs, wait_port,
+)
 
 
 def text_payload(base):
@@ -53,30 +51,33 @@ class Server:
         wait_port(self.port)
 
     def copy(self, d, payload, fmt, expected):
-        """(wall seconds, server CPU seconds) of one COPY into a fresh table."""
+        """(wall seconds, server CPU seconds, server minor page faults) of one
+        COPY into a fresh table."""
         conn = connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=db")
         conn.execute("DROP TABLE IF EXISTS bench")
         conn.execute(f"CREATE TABLE bench (id bigint PRIMARY KEY, embedding vector({d}))")
         sql = "COPY bench (id, embedding) FROM STDIN" + (" (FORMAT binary)" if fmt == "binary" else "")
         view = memoryview(payload)
-        cpu, t0 = process_cpu(self.proc.pid), time.perf_counter()
+        pid = self.proc.pid
+        cpu, faults, t0 = cpu_seconds(pid), minor_faults(pid), time.perf_counter()
         with conn.cursor().copy(sql) as cp:
             for off in range(0, len(view), CHUNK):
                 cp.write(view[off:off + CHUNK])
-        wall, cpu = time.perf_counter() - t0, process_cpu(self.proc.pid) - cpu
+        wall = time.perf_counter() - t0
+        cpu, faults = cpu_seconds(pid) - cpu, minor_faults(pid) - faults
         rows = conn.execute("SELECT count(*) FROM bench").fetchone()[0]
         conn.close()
         if rows != expected:
             raise SystemExit(f"COPY loaded {rows} rows, not {expected}")
-        return wall, cpu
+        return wall, cpu, faults
 
     def stop(self):
         self.proc.terminate()
         self.proc.wait(30)
 
 
-def spread(xs):
-    return f"{statistics.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
+def spread(xs, fmt="{:.2f}"):
+    return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))}–{fmt.format(max(xs))})"
 
 
 def main():
@@ -104,10 +105,12 @@ def main():
             for exe, server in order:
                 runs[exe].append(server.copy(d, payload, a.format, len(base)))
         print(f"load average at end {os.getloadavg()[0]:.2f}\n")
-        print("| binary | wall s | server CPU s |")
-        print("|---|---|---|")
+        print(f"| {a.format} | wall s | server CPU s | server minor faults | CPU s by round | faults by round |")
+        print("|---|---|---|---|---|---|")
         for exe in a.exe:
-            print(f"| {exe} | {spread([w for w, _ in runs[exe]])} | {spread([c for _, c in runs[exe]])} |")
+            walls, cpus, faults = zip(*runs[exe])
+            print(f"| {exe} | {spread(walls)} | {spread(cpus)} | {spread(faults, '{:,.0f}')} | "
+                  f"{' / '.join(f'{c:.2f}' for c in cpus)} | {' / '.join(f'{f:,}' for f in faults)} |")
     finally:
         for _, server in servers:
             server.stop()

@@ -162,12 +162,23 @@ def client(args):
     return t0, t1, lat, ids, cpu
 
 
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command name (state first)."""
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid):
     """User + system CPU seconds the process has used so far (None without --pid)."""
     if pid is None:
         return None
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def minor_faults(pid):
+    """Minor page faults the process has taken so far (first touches of
+    memory it had not used: what allocating fresh memory costs)."""
+    return int(proc_stat(pid)[7])
 
 
 CPU_COUNTERS = ("pgvshard_shard_ann_search_cpu_seconds_total", "pgvshard_recall_monitor_cpu_seconds_total")

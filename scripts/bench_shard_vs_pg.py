@@ -39,8 +39,11 @@ recall@10 reaches the target and gives the ratio of median QPS and every
 round's ratio.
 
 The COPY table gives every round: both wall times, their ratio, and each
-server's CPU time over the COPY (the shard process; PostgreSQL's postmaster
-and all its processes: the backend, WAL writer, checkpointer). Both commit
+server's CPU time and minor page faults over the COPY (the shard process;
+PostgreSQL's postmaster and all its processes: the backend, WAL writer,
+checkpointer). Faults count first touches of fresh memory: the first COPY
+into a fresh process takes more of them than later ones, which reuse what
+the earlier rounds freed. Both commit
 durably: PostgreSQL with its defaults (fsync = on, synchronous_commit = on,
 fdatasync of the WAL), the shard with its default synchronous commit
 (fdatasync of its WAL before COPY answers). `--copy-only` measures only the
@@ -65,8 +68,8 @@ import psycopg
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_shard import (  # noqa: E402
-    client, connect, copy_binary, copy_payload, cpu_seconds, free_port, load_dataset, measure, read_vecs, recall_at_10,
-    wait_port,
+    client, connect, copy_binary, copy_payload, cpu_seconds, free_port, load_dataset, measure, minor_faults, proc_stat,
+    read_vecs, recall_at_10, wait_port,
 )
 
 PG_SETTINGS = {
@@ -121,24 +124,32 @@ class Postgres:
     def describe(self):
         return f"PostgreSQL {self.version[0]} + pgvector {self.version[1]} ({', '.join(f'{k}={v}' for k, v in PG_SETTINGS.items())})"
 
-    def cpu_seconds(self):
-        """CPU time of the postmaster and every process it started: those
-        running now, and those that ended (a backend ends with its client's
-        connection), which the postmaster's waited-for children's times
-        count."""
+    def _tree(self, own, waited):
+        """The sum of a /proc/PID/stat counter over the postmaster and every
+        process it started: those running now (`own` field), and those that
+        ended (a backend ends with its client's connection), which the
+        postmaster's `waited` field (its waited-for children's) counts."""
         postmaster = int(open(os.path.join(self.data, "postmaster.pid")).readline())
-        stat = open(f"/proc/{postmaster}/stat").read().rsplit(")", 1)[1].split()
-        total = sum(int(x) for x in stat[11:15]) / os.sysconf("SC_CLK_TCK")
+        stat = proc_stat(postmaster)
+        total = sum(int(stat[i]) for i in own + waited)
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             try:
-                stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+                stat = proc_stat(entry)
             except OSError:  # exited meanwhile
                 continue
             if int(stat[1]) == postmaster:
-                total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+                total += sum(int(stat[i]) for i in own)
         return total
+
+    def cpu_seconds(self):
+        """CPU time of the postmaster and every process it started."""
+        return self._tree([11, 12], [13, 14]) / os.sysconf("SC_CLK_TCK")
+
+    def minor_faults(self):
+        """Minor page faults of the postmaster and every process it started."""
+        return self._tree([7], [8])
 
     def stop(self):
         as_postgres(os.path.join(self.bin, "pg_ctl"), "-D", self.data, "-m", "fast", "stop")
@@ -186,6 +197,9 @@ class Shard:
     def cpu_seconds(self):
         return cpu_seconds(self.proc.pid)
 
+    def minor_faults(self):
+        return minor_faults(self.proc.pid)
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(30)
@@ -204,18 +218,19 @@ class Shard:
 
 def timed_copy(server, table, d, payload, rows):
     """Creates `table` and COPYs the payload into it; (wall seconds, the
-    server's CPU seconds), measured while the connection is open."""
+    server's CPU seconds, its minor page faults), measured while the
+    connection is open."""
     conn = connect(server.dsn())
     conn.execute(f"DROP TABLE IF EXISTS {table}")
     conn.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, embedding vector({d}))")
-    cpu = server.cpu_seconds()
+    cpu, faults = server.cpu_seconds(), server.minor_faults()
     seconds = copy_binary(conn, table, payload)
-    cpu = server.cpu_seconds() - cpu
+    cpu, faults = server.cpu_seconds() - cpu, server.minor_faults() - faults
     loaded = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     conn.close()
     if loaded != rows:
         raise SystemExit(f"{server.name}: COPY loaded {loaded} rows, not {rows}")
-    return seconds, cpu
+    return seconds, cpu, faults
 
 
 def build_index(server, opclass):
@@ -239,17 +254,19 @@ def print_copies(servers, copies, rows):
     names = [s.name for s in servers]
     print(f"\nbinary COPY of {rows:,} rows; load average now {os.getloadavg()[0]:.2f}\n")
     print(f"| round | {names[0]} s | {names[1]} s | ratio ({names[0]} / {names[1]}) | "
-          f"{names[0]} server CPU s | {names[1]} server CPU s |")
-    print("|---|---|---|---|---|---|")
-    walls = {n: [w for w, _ in copies[n]] for n in names}
-    cpus = {n: [c for _, c in copies[n]] for n in names}
+          f"{names[0]} server CPU s | {names[1]} server CPU s | "
+          f"{names[0]} server minor faults | {names[1]} server minor faults |")
+    print("|---|---|---|---|---|---|---|---|")
+    walls, cpus, faults = ({n: [c[i] for c in copies[n]] for n in names} for i in range(3))
     ratios = [p / b for p, b in zip(walls[names[0]], walls[names[1]])]
     for r, ratio in enumerate(ratios):
         print(f"| {r + 1} | {walls[names[0]][r]:.3f} | {walls[names[1]][r]:.3f} | {ratio:.2f}× | "
-              f"{cpus[names[0]][r]:.2f} | {cpus[names[1]][r]:.2f} |")
+              f"{cpus[names[0]][r]:.2f} | {cpus[names[1]][r]:.2f} | "
+              f"{faults[names[0]][r]:,} | {faults[names[1]][r]:,} |")
     print(f"| median (min–max) | {spread(walls[names[0]], '{:.3f}')} | {spread(walls[names[1]], '{:.3f}')} | "
           f"**{statistics.median(ratios):.2f}×** ({min(ratios):.2f}–{max(ratios):.2f}) | "
-          f"{spread(cpus[names[0]], '{:.2f}')} | {spread(cpus[names[1]], '{:.2f}')} |")
+          f"{spread(cpus[names[0]], '{:.2f}')} | {spread(cpus[names[1]], '{:.2f}')} | "
+          f"{spread(faults[names[0]])} | {spread(faults[names[1]])} |")
 
 
 class Probe:
