@@ -10,9 +10,13 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use sqlparser::ast::{CopyLegacyCsvOption, CopyLegacyOption, CopyOption};
+use std::borrow::Cow;
 
 use super::classify::CopyFormat;
 use super::error::SqlError;
+
+/// A record's fields in order, `None` for NULL (see [`CopyOptions::fields`]).
+pub type Fields<'r> = Vec<Option<Cow<'r, [u8]>>>;
 
 /// The binary format's signature (the first 11 bytes of its header).
 pub const BINARY_SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
@@ -113,8 +117,10 @@ impl CopyOptions {
     }
 
     /// The fields of one record as [`RecordReader`] returned it: unescaped
-    /// values, `None` for NULL.
-    pub fn fields(&self, record: &[u8]) -> Result<Vec<Option<Vec<u8>>>, SqlError> {
+    /// values, `None` for NULL; borrowed from the record where they need no
+    /// unescaping (every binary field), so a row's bytes are not copied
+    /// before they are decoded.
+    pub fn fields<'r>(&self, record: &'r [u8]) -> Result<Fields<'r>, SqlError> {
         match self.format {
             CopyFormat::Binary => binary_fields(record),
             CopyFormat::Csv => self.csv_fields(line_body(record)),
@@ -122,7 +128,7 @@ impl CopyOptions {
         }
     }
 
-    fn text_fields(&self, line: &[u8]) -> Result<Vec<Option<Vec<u8>>>, SqlError> {
+    fn text_fields<'r>(&self, line: &'r [u8]) -> Result<Fields<'r>, SqlError> {
         let mut fields = Vec::new();
         let mut start = 0;
         let mut i = 0;
@@ -145,7 +151,7 @@ impl CopyOptions {
         Ok(fields)
     }
 
-    fn csv_fields(&self, line: &[u8]) -> Result<Vec<Option<Vec<u8>>>, SqlError> {
+    fn csv_fields<'r>(&self, line: &'r [u8]) -> Result<Fields<'r>, SqlError> {
         let mut fields = Vec::new();
         let mut field = Vec::new();
         let (mut quoted, mut was_quoted) = (false, false);
@@ -234,8 +240,8 @@ impl CopyOptions {
         out.put_u8(self.quote);
     }
 
-    fn csv_value(&self, field: Vec<u8>, quoted: bool) -> Option<Vec<u8>> {
-        (quoted || field != self.null).then_some(field)
+    fn csv_value(&self, field: Vec<u8>, quoted: bool) -> Option<Cow<'static, [u8]>> {
+        (quoted || field != self.null).then_some(Cow::Owned(field))
     }
 
     /// The end of the first complete text/CSV line (the index of its
@@ -288,7 +294,11 @@ fn line_body(record: &[u8]) -> &[u8] {
     r.strip_suffix(b"\r").unwrap_or(r)
 }
 
-fn unescape_text(raw: &[u8]) -> Result<Vec<u8>, SqlError> {
+/// A text-format field's value: `raw` itself when it holds no backslash.
+fn unescape_text(raw: &[u8]) -> Result<Cow<'_, [u8]>, SqlError> {
+    if !raw.contains(&b'\\') {
+        return Ok(Cow::Borrowed(raw));
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -338,10 +348,10 @@ fn unescape_text(raw: &[u8]) -> Result<Vec<u8>, SqlError> {
             other => other,
         });
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
-fn binary_fields(tuple: &[u8]) -> Result<Vec<Option<Vec<u8>>>, SqlError> {
+fn binary_fields(tuple: &[u8]) -> Result<Fields<'_>, SqlError> {
     let truncated = || bad_copy("unexpected EOF in COPY data");
     let mut buf = tuple;
     if buf.len() < 2 {
@@ -359,7 +369,7 @@ fn binary_fields(tuple: &[u8]) -> Result<Vec<Option<Vec<u8>>>, SqlError> {
             continue;
         };
         let data = buf.get(..len).ok_or_else(truncated)?;
-        fields.push(Some(data.to_vec()));
+        fields.push(Some(Cow::Borrowed(data)));
         buf.advance(len);
     }
     Ok(fields)
@@ -546,7 +556,7 @@ mod tests {
                 let f = options.fields(&b).unwrap();
                 out.push(
                     f.into_iter()
-                        .map(|v| v.map(|v| String::from_utf8(v).unwrap()))
+                        .map(|v| v.map(|v| String::from_utf8(v.into_owned()).unwrap()))
                         .collect(),
                 );
             }
@@ -684,7 +694,13 @@ mod tests {
         for chunk in data.chunks(5) {
             r.feed(chunk);
             while let Some(Record::Row(t)) = r.next_record().unwrap() {
-                got.push(binary_fields(&t).unwrap());
+                let fields = binary_fields(&t).unwrap();
+                got.push(
+                    fields
+                        .into_iter()
+                        .map(|f| f.map(Cow::into_owned))
+                        .collect::<Vec<_>>(),
+                );
             }
         }
         assert!(r.finish().unwrap().is_none());

@@ -216,7 +216,7 @@ impl KeyColumn {
                 )
             });
         }
-        String::from_utf8(value)
+        String::from_utf8(value.into_owned())
             .map_err(|_| PgError::new("22021", "invalid byte sequence for encoding \"UTF8\""))
     }
 
