@@ -456,10 +456,22 @@ impl Transaction {
         self.keys.entry(table.to_string()).or_default()
     }
 
-    fn check_key(&mut self, tables: &Tables, table: &str, key: &[KeyValue]) -> Result<()> {
+    /// Records a key an insert added (without allocating the table's name
+    /// again for each row of a COPY once the table has a delta).
+    fn add_key(&mut self, table: &str, key: Vec<KeyValue>) {
+        match self.keys.get_mut(table) {
+            Some(d) => {
+                d.added.insert(key);
+            }
+            None => self.delta(table).added.extend([key]),
+        }
+    }
+
+    fn check_key(&self, tables: &Tables, table: &str, key: &[KeyValue]) -> Result<()> {
         let committed = tables.get(table).is_some_and(|t| t.has_key(key));
-        let d = self.delta(table);
-        if d.added.contains(key) || (committed && !d.cleared && !d.removed.contains(key)) {
+        let d = self.keys.get(table);
+        let (added, cleared) = d.map_or((false, false), |d| (d.added.contains(key), d.cleared));
+        if added || (committed && !cleared && !d.is_some_and(|d| d.removed.contains(key))) {
             return Err(self.def_ref(tables, table)?.duplicate_key(key));
         }
         Ok(())
@@ -617,7 +629,7 @@ impl Transaction {
             return Err(e);
         }
         if let Some(key) = key {
-            self.delta(table).added.insert(key);
+            self.add_key(table, key);
         }
         self.changes.push(Change::Insert {
             table: table.to_string(),
