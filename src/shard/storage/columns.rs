@@ -104,6 +104,13 @@ impl<E: StoredElement> DenseColumn<E> {
         &self.data
     }
 
+    fn reserve(&mut self, slots: usize) {
+        let more = slots.saturating_sub(self.present.len());
+        self.present.reserve(more);
+        self.norms_sq.reserve(more);
+        self.data.reserve(more * self.dim);
+    }
+
     fn grow(&mut self, slots: usize) {
         if slots > self.present.len() {
             self.present.resize(slots, false);
@@ -328,6 +335,27 @@ impl ColumnStore {
                     _ => None,
                 },
             ),
+        }
+    }
+
+    /// Allocates room for `slots` slots at once (a bulk load's rows), so
+    /// storing them does not grow the store row by row.
+    pub fn reserve(&mut self, slots: usize) {
+        match self {
+            ColumnStore::Values(v) => v.reserve(slots.saturating_sub(v.len())),
+            ColumnStore::Vector(c) => c.reserve(slots),
+            ColumnStore::HalfVec(c) => c.reserve(slots),
+            ColumnStore::Bit(c) => {
+                let more = slots.saturating_sub(c.present.len());
+                c.present.reserve(more);
+                c.popcounts.reserve(more);
+                c.data.reserve(more * c.stride);
+            }
+            ColumnStore::SparseVec(c) => {
+                let more = slots.saturating_sub(c.rows.len());
+                c.rows.reserve(more);
+                c.norms_sq.reserve(more);
+            }
         }
     }
 

@@ -166,6 +166,23 @@ fn log_bulk(
     Err(StorageError::new("XX000", "the commit was abandoned"))
 }
 
+/// Makes room in each table for the rows `changes` insert, once, instead
+/// of growing its stores and key map row by row.
+fn reserve_inserts(tables: &mut Tables, changes: &[Change]) {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for c in changes {
+        if let Change::Insert { table, .. } = c {
+            match counts.iter_mut().find(|(t, _)| *t == table.as_str()) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((table.as_str(), 1)),
+            }
+        }
+    }
+    for (table, n) in counts {
+        tables.reserve_rows(table, n);
+    }
+}
+
 /// When WAL segments roll over and checkpoints happen.
 #[derive(Debug, Clone)]
 pub struct StorageOptions {
@@ -563,6 +580,7 @@ impl Database {
         progress: &BuildProgress,
         mode: CommitMode,
     ) -> Result<Lsn> {
+        reserve_inserts(tables, &changes);
         let wal = &self.shared.wal;
         let (records, received) = std::sync::mpsc::sync_channel::<Logging>(4);
         std::thread::scope(|scope| {

@@ -466,6 +466,19 @@ impl Table {
             .unwrap_or(self.versions.len() as u32)
     }
 
+    /// Allocates room for `rows` more rows at once (a bulk commit's
+    /// inserts): the slots, each column's store and the key map.
+    pub(crate) fn reserve(&mut self, rows: usize) {
+        let slots = self.versions.len() + rows.saturating_sub(self.free.len());
+        self.versions.reserve(slots - self.versions.len());
+        for store in &mut self.columns {
+            store.reserve(slots);
+        }
+        if !self.def.primary_key.is_empty() {
+            self.pkey.reserve(rows);
+        }
+    }
+
     /// Inserts `row` at the free `slot`.
     pub(crate) fn insert_at(&mut self, slot: u32, row: &[Datum], version: u64) -> Result<()> {
         self.def.check_row(row)?;

@@ -104,6 +104,14 @@ impl Tables {
         self.by_oid.values().find(|t| t.def().name == name)
     }
 
+    /// Allocates room for `rows` more rows in table `name` at once (see
+    /// [`Table::reserve`]); nothing when there is no such table.
+    pub(crate) fn reserve_rows(&mut self, name: &str, rows: usize) {
+        if let Some(t) = self.by_oid.values_mut().find(|t| t.def().name == name) {
+            t.reserve(rows);
+        }
+    }
+
     /// The table with `oid`.
     pub fn by_oid(&self, oid: u32) -> Option<&Table> {
         self.by_oid.get(&oid)
