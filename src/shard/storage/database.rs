@@ -118,8 +118,10 @@ enum Logging {
 }
 
 /// The logger of [`Database::commit_bulk`]: encodes and writes the `total`
-/// records it receives as one transaction; its end LSN once told to
-/// commit. When the channel closes first, what it wrote is cut off again.
+/// records it receives as one transaction, starting each piece's writeback
+/// to disk as it goes (so the commit's fsync waits for the last piece, not
+/// for the whole load); its end LSN once told to commit. When the channel
+/// closes first, what it wrote is cut off again.
 fn log_bulk(
     wal: &WalWriter,
     received: std::sync::mpsc::Receiver<Logging>,
@@ -155,6 +157,9 @@ fn log_bulk(
             };
             out.write(&frames)?;
             frames.clear();
+            if !commit {
+                out.start_writeback();
+            }
         }
         if commit {
             // The commit record was just written, so `appending` is set.
