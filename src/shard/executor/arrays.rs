@@ -365,12 +365,14 @@ fn array_to_string(args: &[Datum]) -> Option<Result<Datum, PgError>> {
 /// True for the set-returning functions a select list may call.
 pub fn is_set_returning(name: &str) -> bool {
     matches!(name, "unnest" | "generate_subscripts" | "generate_series")
+        || super::json_sets::select_list_type(name).is_some()
 }
 
 /// The rows of set-returning call `name(args)` in a select list:
 /// `unnest(array)` its elements, `generate_subscripts(array, 1 [,
 /// reverse])` its subscripts (none for a NULL or empty array),
-/// `generate_series(start, stop [, step])` over integers.
+/// `generate_series(start, stop [, step])` over integers, and the
+/// one-column jsonb ones (see `json_sets`).
 pub fn set_values(
     name: &str,
     args: &[Datum],
@@ -378,6 +380,13 @@ pub fn set_values(
 ) -> Result<Vec<Datum>, PgError> {
     if name == "generate_series" {
         return integer_series(args, cancel);
+    }
+    if let (Some(_), [arg]) = (super::json_sets::select_list_type(name), args) {
+        let rows = super::json_sets::rows(name, arg)?;
+        return Ok(rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next())
+            .collect());
     }
     let array = match args.first() {
         Some(Some(Value::Array(a))) => a,

@@ -269,6 +269,9 @@ pub fn infer(expr: &Expr, cols: &dyn Columns, env: &TypeEnv) -> Result<TypeOf, P
                         }
                         Ok((arrays::array_type(t)?, m))
                     }
+                    name if super::json_sets::select_list_type(name).is_some() => {
+                        plain(super::json_sets::select_list_type(name).unwrap_or(oid::TEXT))
+                    }
                     "unnest" => {
                         let (t, m) = arg(0)?;
                         Ok((arrays::element_of(t).unwrap_or(oid::TEXT), m))

@@ -30,6 +30,7 @@ mod infer;
 mod information_schema;
 mod json_build;
 mod json_ops;
+mod json_sets;
 mod jsonb_paths;
 mod jsonpath_eval;
 mod overlay;

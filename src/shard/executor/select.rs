@@ -383,18 +383,15 @@ pub(super) fn input<'a>(select: &Select, ctx: &Ctx<'a>) -> Result<Input<'a>, PgE
 /// stored table or a subquery.
 fn factor_input<'a>(from: &TableFactor, ctx: &Ctx<'a>) -> Result<Input<'a>, PgError> {
     match from {
-        TableFactor::Table {
-            name,
-            alias,
-            args: Some(args),
-            with_ordinality,
-            ..
-        } => {
+        _ if function_factor(from).is_some() => {
+            let Some((name, args, with_ordinality, alias)) = function_factor(from) else {
+                return Err(PgError::internal("not a function"));
+            };
             let (rel, alias) = super::srf::function_relation(
                 &object_name(name),
-                &args.args,
-                *with_ordinality,
-                alias.as_ref(),
+                args,
+                with_ordinality,
+                alias,
                 ctx,
             )?;
             Ok(Input::Rel {
@@ -581,8 +578,40 @@ fn joined(list: &[sqlparser::ast::TableWithJoins], ctx: &Ctx) -> Result<Joined, 
     acc.ok_or_else(|| PgError::internal("empty FROM list"))
 }
 
+/// A LATERAL subquery, or a function in FROM (which PostgreSQL runs
+/// laterally, with or without the word).
 fn is_lateral(factor: &TableFactor) -> bool {
     matches!(factor, TableFactor::Derived { lateral: true, .. })
+        || function_factor(factor).is_some()
+}
+
+/// A function in FROM (`f(…)` or `LATERAL f(…)`): its name, arguments,
+/// WITH ORDINALITY and alias.
+type FunctionFactor<'f> = (
+    &'f ObjectName,
+    &'f [sqlparser::ast::FunctionArg],
+    bool,
+    Option<&'f sqlparser::ast::TableAlias>,
+);
+
+fn function_factor(factor: &TableFactor) -> Option<FunctionFactor<'_>> {
+    match factor {
+        TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            with_ordinality,
+            ..
+        } => Some((name, &args.args, *with_ordinality, alias.as_ref())),
+        TableFactor::Function {
+            name,
+            args,
+            with_ordinality,
+            alias,
+            ..
+        } => Some((name, args, *with_ordinality, alias.as_ref())),
+        _ => None,
+    }
 }
 
 /// `left <op> factor`: a LATERAL subquery runs once per row of `left`;
@@ -599,7 +628,44 @@ fn join_factor(
             subquery,
             alias,
             ..
-        } => lateral_join(left, subquery, alias.as_ref(), op, ctx),
+        } => {
+            let named = |mut rel: Relation| -> Result<Relation, PgError> {
+                if let Some(a) = alias {
+                    rename_columns(&mut rel, &a.columns, "table", &a.name.value)?;
+                }
+                Ok(rel)
+            };
+            let name = alias
+                .as_ref()
+                .map_or_else(|| "subquery".to_string(), |a| a.name.value.clone());
+            lateral_join(left, &name, op, ctx, &|row, dry| {
+                named(ctx.subquery(subquery, row, dry)?)
+            })
+        }
+        _ if function_factor(factor).is_some() => {
+            let Some((name, args, with_ordinality, alias)) = function_factor(factor) else {
+                return Err(PgError::internal("not a function"));
+            };
+            let function = object_name(name);
+            let call = |row: &dyn Row, dry: bool| {
+                let chain = Chain {
+                    row,
+                    outer: ctx.env.outer,
+                };
+                let inner = Ctx {
+                    env: Env {
+                        outer: Some(&chain),
+                        ..ctx.env
+                    },
+                    dry: ctx.dry || dry,
+                    ..ctx.clone()
+                };
+                super::srf::function_relation(&function, args, with_ordinality, alias, &inner)
+            };
+            let nulls = vec![None; left.rel.columns.len()];
+            let (_, relation) = call(&RowAt::Joined(&left, &nulls), true)?;
+            lateral_join(left, &relation, op, ctx, &|row, dry| Ok(call(row, dry)?.0))
+        }
         _ => {
             let right = join_input(factor, ctx)?;
             join(left, right, op, ctx)
@@ -631,14 +697,15 @@ fn join_kind(op: &JoinOperator) -> Result<(Unmatched, &JoinConstraint), PgError>
     }
 }
 
-/// `left [LEFT] JOIN LATERAL (subquery) alias [ON …]`: the subquery runs
-/// for each row of `left`, which it sees as an outer row.
+/// `left [LEFT] JOIN LATERAL item [ON …]`: `item` (a subquery or a
+/// function, named `name`) is produced by `run` for each row of `left`,
+/// which it sees as an outer row (`run`'s flag: only its columns are needed).
 fn lateral_join(
     left: Joined,
-    subquery: &Query,
-    alias: Option<&sqlparser::ast::TableAlias>,
+    name: &str,
     op: &JoinOperator,
     ctx: &Ctx,
+    run: &dyn Fn(&dyn Row, bool) -> Result<Relation, PgError>,
 ) -> Result<Joined, PgError> {
     let (keep, constraint) = join_kind(op)?;
     if keep.right {
@@ -657,18 +724,11 @@ fn lateral_join(
             ))
         }
     };
-    let named = |mut rel: Relation| -> Result<Relation, PgError> {
-        if let Some(a) = alias {
-            rename_columns(&mut rel, &a.columns, "table", &a.name.value)?;
-        }
-        Ok(rel)
-    };
-    let name = alias.map_or_else(|| "subquery".to_string(), |a| a.name.value.clone());
     let nulls = vec![None; left.rel.columns.len()];
-    let shape = named(ctx.subquery(subquery, &RowAt::Joined(&left, &nulls), true)?)?;
+    let shape = run(&RowAt::Joined(&left, &nulls), true)?;
     let width = shape.columns.len();
     let mut out = Joined {
-        quals: [left.quals.clone(), vec![name; width]].concat(),
+        quals: [left.quals.clone(), vec![name.to_string(); width]].concat(),
         rel: Relation {
             columns: [left.rel.columns.clone(), shape.columns].concat(),
             rows: Vec::new(),
@@ -679,7 +739,7 @@ fn lateral_join(
         if n % 256 == 0 {
             ctx.check_cancel()?;
         }
-        let right = named(ctx.subquery(subquery, &RowAt::Joined(&left, l), false)?)?;
+        let right = run(&RowAt::Joined(&left, l), false)?;
         let mut matched = false;
         for r in right.rows {
             let row = [l.as_slice(), r.as_slice()].concat();

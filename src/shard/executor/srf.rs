@@ -35,6 +35,15 @@ pub fn function_relation(
     if let ("pg_control_checkpoint", []) = (name, args.as_slice()) {
         return Ok(control_checkpoint(alias, ctx));
     }
+    if let (Some(columns), [arg]) = (super::json_sets::columns(name), args.as_slice()) {
+        let rows = match ctx.dry {
+            true => Vec::new(),
+            false => super::json_sets::rows(name, &eval(arg, &NoRow, &ctx.eval_env())?)?,
+        };
+        let columns: Vec<(&str, TypeOf)> = columns.iter().map(|&(n, t)| (n, (t, -1))).collect();
+        let unnamed = super::json_sets::alias_names_column(name);
+        return with_columns(name, &columns, unnamed, rows, with_ordinality, alias);
+    }
     let (ty, values) = match (name, args.as_slice()) {
         ("generate_series", [start, stop]) => series(start, stop, None, ctx)?,
         ("generate_series", [start, stop, step]) => series(start, stop, Some(step), ctx)?,
@@ -122,11 +131,39 @@ fn named(
     with_ordinality: bool,
     alias: Option<&TableAlias>,
 ) -> Result<(Relation, String), PgError> {
+    let rows = values.into_iter().map(|v| vec![v]).collect();
+    with_columns(
+        function,
+        &[(function, ty)],
+        true,
+        rows,
+        with_ordinality,
+        alias,
+    )
+}
+
+/// The relation of `function`'s result `columns` holding `rows`, plus
+/// `ordinality`: a table alias renames the relation, and the one column
+/// too where the function's result is not named (`alias_names_column`).
+fn with_columns(
+    function: &str,
+    columns: &[(&str, TypeOf)],
+    alias_names_column: bool,
+    rows: Vec<Vec<Datum>>,
+    with_ordinality: bool,
+    alias: Option<&TableAlias>,
+) -> Result<(Relation, String), PgError> {
     let relation = alias.map_or(function, |a| a.name.value.as_str());
-    let mut columns = vec![Column {
-        name: relation.to_string(),
-        ty,
-    }];
+    let mut columns: Vec<Column> = columns
+        .iter()
+        .map(|&(name, ty)| Column {
+            name: match alias_names_column {
+                true => relation.to_string(),
+                false => name.to_string(),
+            },
+            ty,
+        })
+        .collect();
     if with_ordinality {
         columns.push(Column {
             name: "ordinality".to_string(),
@@ -143,12 +180,14 @@ fn named(
     for (c, a) in columns.iter_mut().zip(aliases) {
         c.name = a.name.value.clone();
     }
-    let rows = values
+    let rows = rows
         .into_iter()
         .enumerate()
-        .map(|(i, v)| match with_ordinality {
-            true => vec![v, Some(Value::Int8(i as i64 + 1))],
-            false => vec![v],
+        .map(|(i, mut row)| {
+            if with_ordinality {
+                row.push(Some(Value::Int8(i as i64 + 1)));
+            }
+            row
         })
         .collect();
     Ok((Relation { columns, rows }, relation.to_string()))

@@ -1,0 +1,42 @@
+-- jsonb's set-returning functions as LangChain's and LlamaIndex's metadata
+-- filters use them: in FROM (laterally over a table's column, with and
+-- without LATERAL, aliases, WITH ORDINALITY) and in the select list.
+CREATE TABLE jset_docs (id int PRIMARY KEY, metadata jsonb, body text);
+INSERT INTO jset_docs VALUES (1, '{"source": "a.pdf", "tags": ["x", "y"], "page": 3, "extra": null}', 'one'), (2, '{"source": "b.md", "tags": [], "page": 1}', 'two'), (3, '{"tags": ["y", {"k": 1}]}', 'three'), (4, NULL, 'four');
+SELECT * FROM jsonb_each('{"b": [1, 2], "a": {"c": null}, "longer": "s"}');
+SELECT * FROM jsonb_each_text('{"b": [1, 2], "a": {"c": null}, "n": null, "s": "str", "t": true}');
+SELECT * FROM jsonb_array_elements('[1, "two", null, {"k": [3]}]');
+SELECT * FROM jsonb_array_elements_text('[1, "two", null, {"k": [3]}]');
+SELECT * FROM jsonb_object_keys('{"zz": 1, "a": 2, "mm": 3}');
+SELECT * FROM jsonb_object_keys('{"zz": 1}') AS k;
+SELECT * FROM jsonb_array_elements('[1, 2]') AS e;
+SELECT e.value FROM jsonb_array_elements_text('["p", "q"]') e;
+SELECT * FROM jsonb_array_elements_text('["p", "q"]') AS e(x);
+SELECT * FROM jsonb_each('{"a": 1}') AS e(k, v);
+SELECT * FROM jsonb_array_elements('["a", "b"]') WITH ORDINALITY;
+SELECT * FROM jsonb_each_text('{"a": 1, "b": 2}') WITH ORDINALITY AS t(k, v, n);
+SELECT * FROM jsonb_each(NULL);
+SELECT * FROM jsonb_each('[1]');
+SELECT * FROM jsonb_each_text('"s"');
+SELECT * FROM jsonb_array_elements('{"a": 1}');
+SELECT * FROM jsonb_array_elements_text('3');
+SELECT * FROM jsonb_object_keys('[1]');
+SELECT * FROM jsonb_object_keys('1');
+SELECT d.id, e.key, e.value FROM jset_docs d, jsonb_each(d.metadata) e ORDER BY d.id, e.key;
+SELECT d.id, kv.key, kv.value FROM jset_docs d CROSS JOIN LATERAL jsonb_each_text(d.metadata) AS kv ORDER BY d.id, kv.key;
+SELECT d.id, t.value FROM jset_docs d, jsonb_array_elements_text(d.metadata->'tags') t ORDER BY d.id, t.value;
+SELECT d.id, t.value FROM jset_docs d, LATERAL jsonb_array_elements(d.metadata->'tags') AS t ORDER BY d.id, t.value::text;
+SELECT d.id, k FROM jset_docs d, jsonb_object_keys(d.metadata) k WHERE d.id < 3 ORDER BY d.id, k;
+SELECT d.id, t.value, t.ordinality FROM jset_docs d, jsonb_array_elements_text(d.metadata->'tags') WITH ORDINALITY t WHERE d.id = 1 ORDER BY t.ordinality;
+SELECT d.id, e.key FROM jset_docs d LEFT JOIN LATERAL jsonb_object_keys(d.metadata) e(key) ON true WHERE d.id IN (3, 4) ORDER BY d.id, e.key;
+SELECT id, (SELECT count(*) FROM jsonb_object_keys(d.metadata)) AS n FROM jset_docs d WHERE metadata IS NOT NULL ORDER BY id;
+SELECT jsonb_array_elements('[1, [2], {"a": 3}]');
+SELECT jsonb_array_elements_text('[1, "b", null]') AS v;
+SELECT jsonb_object_keys('{"b": 1, "a": 2}');
+SELECT id, jsonb_array_elements_text(metadata->'tags') AS tag FROM jset_docs ORDER BY id, tag;
+SELECT id, jsonb_object_keys(metadata) AS k FROM jset_docs WHERE id = 1 ORDER BY k;
+SELECT pg_typeof(jsonb_array_elements('[1]'))::text, pg_typeof(jsonb_array_elements_text('[1]'))::text;
+SELECT count(*) FROM jset_docs, jsonb_array_elements(metadata->'tags');
+SELECT DISTINCT d.id FROM jset_docs d, jsonb_array_elements_text(d.metadata->'tags') tag WHERE tag.value IN ('y', 'z') ORDER BY d.id;
+SELECT id FROM jset_docs d WHERE EXISTS (SELECT 1 FROM jsonb_array_elements_text(d.metadata->'tags') t WHERE t.value = 'x');
+DROP TABLE jset_docs;
