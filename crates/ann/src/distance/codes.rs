@@ -3,8 +3,11 @@
 //! ([`crate::quant`]) spend their time here.
 //!
 //! The AVX-512 VNNI kernel multiplies 64 byte pairs and adds them into 16
-//! i32 lanes per `vpdpbusd`; without VNNI the portable loop is used. Sums
-//! cannot overflow below 66,000 coordinates (255 · 128 · 66,000 < 2^31).
+//! i32 lanes per `vpdpbusd`; without VNNI, the AVX2 kernel widens 16 bytes
+//! of each side to i16 and multiplies-and-adds pairs into 8 i32 lanes
+//! (`vpmaddwd`, exact: `vpmaddubsw` would saturate); without AVX2 the
+//! portable loop is used. Sums cannot overflow below 66,000 coordinates
+//! (255 · 128 · 66,000 < 2^31).
 
 /// Dot product of codes with weights (equal lengths).
 pub type CodeKernel = fn(&[u8], &[i8]) -> i32;
@@ -14,7 +17,7 @@ pub type CodeBatchKernel = fn(&[i8], [&[u8]; 4]) -> [i32; 4];
 /// The code kernels of one instruction set.
 #[derive(Debug, Clone, Copy)]
 pub struct CodeKernels {
-    /// Name of the instruction set ("scalar", "avx512vnni").
+    /// Name of the instruction set ("scalar", "avx2", "avx512vnni").
     pub isa: &'static str,
     /// Codes · weights.
     pub dot: CodeKernel,
@@ -39,7 +42,7 @@ pub fn code_kernels() -> &'static CodeKernels {
 pub fn available_code_kernels() -> Vec<&'static CodeKernels> {
     let mut tables = Vec::new();
     #[cfg(target_arch = "x86_64")]
-    tables.extend(vnni::kernels());
+    tables.extend(vnni::kernels().into_iter().chain(avx2::kernels()));
     tables.push(&SCALAR);
     tables
 }
@@ -135,6 +138,91 @@ mod vnni {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::CodeKernels;
+    use core::arch::x86_64::*;
+
+    static AVX2: CodeKernels = CodeKernels {
+        isa: "avx2",
+        dot,
+        dot_x4,
+    };
+
+    pub(super) fn kernels() -> Option<&'static CodeKernels> {
+        is_x86_feature_detected!("avx2").then_some(&AVX2)
+    }
+
+    /// 16 bytes at `p + i` widened to i16 lanes (zero- or sign-extended).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn widen(p: *const u8, i: usize, signed: bool) -> __m256i {
+        let bytes = _mm_loadu_si128(p.add(i).cast());
+        match signed {
+            true => _mm256_cvtepi8_epi16(bytes),
+            false => _mm256_cvtepu8_epi16(bytes),
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn sum(v: __m256i) -> i32 {
+        let half = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        let pair = _mm_add_epi32(half, _mm_shuffle_epi32(half, 0b01_00_11_10));
+        _mm_cvtsi128_si32(_mm_add_epi32(pair, _mm_shuffle_epi32(pair, 0b10_11_00_01)))
+    }
+
+    fn dot(codes: &[u8], weights: &[i8]) -> i32 {
+        let len = codes.len().min(weights.len());
+        let whole = len - len % 16;
+        // SAFETY: the CPU has AVX2 (checked when this table was chosen);
+        // the loads cover bytes below `whole` <= the length of both slices.
+        let head = unsafe { dot_impl(codes.as_ptr(), weights.as_ptr().cast(), whole) };
+        head + super::scalar_dot(&codes[whole..len], &weights[whole..len])
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_impl(c: *const u8, w: *const u8, whole: usize) -> i32 {
+        let mut acc = _mm256_setzero_si256();
+        let mut i = 0;
+        while i < whole {
+            let products = _mm256_madd_epi16(widen(c, i, false), widen(w, i, true));
+            acc = _mm256_add_epi32(acc, products);
+            i += 16;
+        }
+        sum(acc)
+    }
+
+    fn dot_x4(weights: &[i8], rows: [&[u8]; 4]) -> [i32; 4] {
+        if rows.iter().any(|r| r.len() != weights.len()) {
+            return rows.map(|r| dot(r, weights));
+        }
+        let len = weights.len();
+        let whole = len - len % 16;
+        // SAFETY: as in `dot`; all five slices have `len` bytes.
+        let head = unsafe { dot_x4_impl(weights.as_ptr().cast(), rows.map(<[u8]>::as_ptr), whole) };
+        let mut out = [0; 4];
+        for ((o, h), r) in out.iter_mut().zip(head).zip(rows) {
+            *o = h + super::scalar_dot(&r[whole..], &weights[whole..]);
+        }
+        out
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_x4_impl(w: *const u8, rows: [*const u8; 4], whole: usize) -> [i32; 4] {
+        let mut acc = [_mm256_setzero_si256(); 4];
+        let mut i = 0;
+        while i < whole {
+            let wv = widen(w, i, true);
+            for (a, &r) in acc.iter_mut().zip(&rows) {
+                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(widen(r, i, false), wv));
+            }
+            i += 16;
+        }
+        acc.map(|a| sum(a))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,10 +273,13 @@ mod tests {
     }
 
     #[test]
-    fn dispatch_takes_vnni_where_the_cpu_has_it() {
+    fn dispatch_takes_the_widest_kernel_the_cpu_has() {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512bw") {
             assert_eq!(code_kernels().isa, "avx512vnni");
+            return;
+        } else if is_x86_feature_detected!("avx2") {
+            assert_eq!(code_kernels().isa, "avx2");
             return;
         }
         assert_eq!(code_kernels().isa, "scalar");
