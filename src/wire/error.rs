@@ -95,6 +95,14 @@ impl PgError {
         Self::new(sqlstate::FEATURE_NOT_SUPPORTED, message)
     }
 
+    /// 42883: no function `name` takes `count` arguments.
+    pub fn no_function_with_args(name: &str, count: usize) -> Self {
+        Self::new(
+            sqlstate::UNDEFINED_FUNCTION,
+            format!("function {name} with {count} arguments does not exist"),
+        )
+    }
+
     /// 0A000 `cached plan must not change result type`: a prepared
     /// statement's result columns changed since Describe (as after DDL).
     pub fn result_type_changed() -> Self {

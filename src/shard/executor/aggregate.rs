@@ -172,15 +172,7 @@ fn call_of(f: &Function, expr: &Expr) -> Result<AggregateCall, PgError> {
         }
         ("string_agg", _) => None,
         (_, [a]) => Some((*a).clone()),
-        _ => {
-            return Err(PgError::new(
-                "42883",
-                format!(
-                    "function {name} with {} arguments does not exist",
-                    args.len()
-                ),
-            ))
-        }
+        _ => return Err(PgError::no_function_with_args(&name, args.len())),
     };
     if distinct && arg.is_none() {
         return Err(PgError::new("42601", "syntax error at or near \"*\""));

@@ -423,13 +423,7 @@ pub fn set_values(
             }
             Ok(subs)
         }
-        _ => Err(PgError::new(
-            "42883",
-            format!(
-                "function {name} with {} arguments does not exist",
-                args.len()
-            ),
-        )),
+        _ => Err(PgError::no_function_with_args(name, args.len())),
     }
 }
 
@@ -479,12 +473,9 @@ fn integer_series(
     cancel: &dyn Fn() -> Result<(), PgError>,
 ) -> Result<Vec<Datum>, PgError> {
     if !(2..=3).contains(&args.len()) {
-        return Err(PgError::new(
-            "42883",
-            format!(
-                "function generate_series with {} arguments does not exist",
-                args.len()
-            ),
+        return Err(PgError::no_function_with_args(
+            "generate_series",
+            args.len(),
         ));
     }
     let mut bounds = Vec::with_capacity(3);

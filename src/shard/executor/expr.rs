@@ -1636,15 +1636,7 @@ fn sequence_function(name: &str, args: &[Datum], env: &Env) -> Result<Datum, PgE
             g.sequences
                 .setval(tables, &seq, value, is_called, &g.sequence_values)?
         }
-        _ => {
-            return Err(PgError::new(
-                "42883",
-                format!(
-                    "function {name} with {} arguments does not exist",
-                    args.len()
-                ),
-            ))
-        }
+        _ => return Err(PgError::no_function_with_args(name, args.len())),
     };
     Ok(Some(Value::Int8(v)))
 }
