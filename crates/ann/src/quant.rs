@@ -34,6 +34,9 @@ struct Line([u8; 64]);
 
 const ZERO_LINE: Line = Line([0; 64]);
 
+/// Rows encoded per task while training.
+const ENCODE_RUN: usize = 1024;
+
 /// Byte codes of a dense space's rows, indexed by id.
 #[derive(Debug)]
 pub struct Sq8Codes {
@@ -45,6 +48,8 @@ pub struct Sq8Codes {
     trained_on: usize,
     lower: Vec<f32>,
     step: Vec<f32>,
+    /// `1 / step` (0 where the step is 0), so encoding multiplies.
+    inverse: Vec<f32>,
     codes: Vec<Line>,
     /// Per row: Σ(step_i·c_i)² for L2, the exact norm for cosine.
     row_terms: Vec<f32>,
@@ -59,24 +64,42 @@ impl Sq8Codes {
             return None;
         }
         let dim = space.dim();
-        let mut lower = vec![f32::INFINITY; dim];
-        let mut upper = vec![f32::NEG_INFINITY; dim];
-        let mut row = vec![0.0; dim];
-        for &id in ids {
-            space.read_f32(id, &mut row);
-            for ((lo, hi), &x) in lower.iter_mut().zip(&mut upper).zip(&row) {
-                *lo = lo.min(x);
-                *hi = hi.max(x);
-            }
-        }
+        let widest = || (vec![f32::INFINITY; dim], vec![f32::NEG_INFINITY; dim]);
+        let (mut lower, mut upper) = ids
+            .par_chunks(ENCODE_RUN)
+            .map(|run| {
+                let (mut lower, mut upper) = widest();
+                let mut row = vec![0.0; dim];
+                for &id in run {
+                    space.read_f32(id, &mut row);
+                    for ((lo, hi), &x) in lower.iter_mut().zip(&mut upper).zip(&row) {
+                        *lo = lo.min(x);
+                        *hi = hi.max(x);
+                    }
+                }
+                (lower, upper)
+            })
+            .reduce(widest, |(mut lower, mut upper), (lo, hi)| {
+                for (a, b) in lower.iter_mut().zip(lo) {
+                    *a = a.min(b);
+                }
+                for (a, b) in upper.iter_mut().zip(hi) {
+                    *a = a.max(b);
+                }
+                (lower, upper)
+            });
         if ids.is_empty() {
             lower.fill(0.0);
             upper.fill(0.0);
         }
-        let step = lower
+        let step: Vec<f32> = lower
             .iter()
             .zip(&upper)
             .map(|(lo, hi)| (hi - lo) / 255.0)
+            .collect();
+        let inverse = step
+            .iter()
+            .map(|&s| if s > 0.0 { 1.0 / s } else { 0.0 })
             .collect();
         let mut codes = Sq8Codes {
             metric,
@@ -85,26 +108,34 @@ impl Sq8Codes {
             trained_on: ids.len(),
             lower,
             step,
+            inverse,
             codes: Vec::new(),
             row_terms: Vec::new(),
         };
         if let Some(&max) = ids.iter().max() {
             codes.grow(max);
         }
-        let encoded: Vec<(u32, Vec<Line>, f32)> = ids
-            .par_iter()
-            .map_init(
-                || vec![0.0; dim],
-                |row, &id| {
-                    space.read_f32(id, row);
-                    let mut lines = vec![ZERO_LINE; codes.lines];
-                    let term = codes.encode(row, &mut lines);
-                    (id, lines, term)
-                },
-            )
+        // Rows are encoded in runs, each into one buffer, then stored.
+        let encoded: Vec<(Vec<Line>, Vec<f32>)> = ids
+            .par_chunks(ENCODE_RUN)
+            .map(|run| {
+                let mut row = vec![0.0; dim];
+                let mut lines = vec![ZERO_LINE; run.len() * codes.lines];
+                let terms = run
+                    .iter()
+                    .zip(lines.chunks_exact_mut(codes.lines))
+                    .map(|(&id, dest)| {
+                        space.read_f32(id, &mut row);
+                        codes.encode(&row, dest)
+                    })
+                    .collect();
+                (lines, terms)
+            })
             .collect();
-        for (id, lines, term) in encoded {
-            codes.store(id, &lines, term);
+        for (run, (lines, terms)) in ids.chunks(ENCODE_RUN).zip(encoded) {
+            for ((&id, row), term) in run.iter().zip(lines.chunks_exact(codes.lines)).zip(terms) {
+                codes.store(id, row, term);
+            }
         }
         Some(codes)
     }
@@ -127,24 +158,30 @@ impl Sq8Codes {
 
     /// Codes of `row` into `dest`; returns the row's term.
     fn encode(&self, row: &[f32], dest: &mut [Line]) -> f32 {
-        let mut term = 0.0f64;
-        for (i, &x) in row.iter().enumerate() {
-            let step = self.step[i];
-            let c = if step > 0.0 {
-                ((x - self.lower[i]) / step).round().clamp(0.0, 255.0) as u8
-            } else {
-                0
-            };
-            dest[i / 64].0[i % 64] = c;
-            let r = (step * c as f32) as f64;
-            term += match self.metric {
-                Metric::L2 => r * r,
-                _ => (x as f64) * (x as f64),
-            };
+        let ranges = self.lower.chunks(64).zip(self.inverse.chunks(64));
+        for ((line, xs), (lower, inverse)) in dest.iter_mut().zip(row.chunks(64)).zip(ranges) {
+            for (((c, &x), &lo), &inv) in line.0.iter_mut().zip(xs).zip(lower).zip(inverse) {
+                // Not `clamp`, which keeps NaN: `max` turns it into 0.
+                // Rounded half up by truncating.
+                #[allow(clippy::manual_clamp)]
+                let v = ((x - lo) * inv).max(0.0).min(255.0) + 0.5;
+                // SAFETY: v is a finite value in [0.5, 255.5].
+                *c = unsafe { v.to_int_unchecked::<i32>() } as u8;
+            }
         }
         match self.metric {
-            Metric::Cosine => term.sqrt() as f32,
-            Metric::L2 => term as f32,
+            Metric::L2 => {
+                let codes = dest.iter().flat_map(|l| l.0);
+                let sum: f64 = codes
+                    .zip(&self.step)
+                    .map(|(c, &s)| {
+                        let r = (s * c as f32) as f64;
+                        r * r
+                    })
+                    .sum();
+                sum as f32
+            }
+            Metric::Cosine => row.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt() as f32,
             _ => 0.0,
         }
     }
@@ -171,7 +208,7 @@ impl Sq8Codes {
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.codes.len() * 64
-            + (self.row_terms.len() + self.lower.len() + self.step.len()) * 4
+            + (self.row_terms.len() + self.lower.len() + 2 * self.step.len()) * 4
     }
 
     /// Row `id`'s codes, padded with zeros to whole lines; empty when the id
@@ -302,6 +339,10 @@ impl<S: DenseVectors> Space for QuantizedSpace<'_, S> {
 
     fn distance_between(&self, a: u32, b: u32) -> f32 {
         self.exact.distance_between(a, b)
+    }
+
+    fn distance_between_x4(&self, a: u32, bs: [u32; 4]) -> [f32; 4] {
+        self.exact.distance_between_x4(a, bs)
     }
 
     #[inline]

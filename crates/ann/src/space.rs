@@ -115,6 +115,14 @@ pub trait Space: Sync {
     /// Ordering distance between stored vectors `a` and `b`.
     fn distance_between(&self, a: u32, b: u32) -> f32;
 
+    /// Ordering distances from stored vector `a` to four stored vectors at
+    /// once (the index build's neighbour selection compares one candidate
+    /// with the neighbours kept so far); implementations with batch kernels
+    /// override it.
+    fn distance_between_x4(&self, a: u32, bs: [u32; 4]) -> [f32; 4] {
+        bs.map(|b| self.distance_between(a, b))
+    }
+
     /// Stored vector `id` prepared as a query, where that is cheap. Index
     /// builds then compare a new node with the others through
     /// [`Space::distance_x4`] (four rows per pass) instead of one
@@ -228,6 +236,12 @@ impl<'a> DenseSpace<'a> {
         }
     }
 
+    /// Row `id`'s norm (cosine only; 0 otherwise).
+    #[inline]
+    fn norm(&self, id: u32) -> f32 {
+        self.norms.get(id as usize).copied().unwrap_or(0.0)
+    }
+
     #[inline]
     fn finish(&self, raw: f32, norm_a: f32, id_b: u32) -> f32 {
         match self.metric {
@@ -276,12 +290,19 @@ impl Space for DenseSpace<'_> {
     #[inline]
     fn distance_between(&self, a: u32, b: u32) -> f32 {
         let raw = (self.kernel)(self.vector(a), self.vector(b));
-        let norm_a = if self.norms.is_empty() {
-            0.0
-        } else {
-            self.norms[a as usize]
-        };
-        self.finish(raw, norm_a, b)
+        self.finish(raw, self.norm(a), b)
+    }
+
+    #[inline]
+    fn distance_between_x4(&self, a: u32, bs: [u32; 4]) -> [f32; 4] {
+        match self.kernel_x4 {
+            Some(k4) => {
+                let raw = k4(self.vector(a), bs.map(|b| self.vector(b)));
+                let norm_a = self.norm(a);
+                [0, 1, 2, 3].map(|i| self.finish(raw[i], norm_a, bs[i]))
+            }
+            None => bs.map(|b| self.distance_between(a, b)),
+        }
     }
 
     #[inline]
@@ -384,11 +405,17 @@ mod tests {
             let q = s.query(s.vector(5));
             let ids = [7, 0, 3, 3];
             let four = s.distance_x4(&q, ids);
+            let between = s.distance_between_x4(5, ids);
             for (i, &id) in ids.iter().enumerate() {
                 let one = s.distance(&q, id);
                 assert!(
                     (four[i] - one).abs() <= 1e-4 * one.abs().max(1.0),
                     "{metric:?}"
+                );
+                let one = s.distance_between(5, id);
+                assert!(
+                    (between[i] - one).abs() <= 1e-4 * one.abs().max(1.0),
+                    "{metric:?} between"
                 );
             }
         }

@@ -266,6 +266,18 @@ impl Space for ColumnSpace<'_> {
     }
 
     #[inline]
+    fn distance_between_x4(&self, a: u32, bs: [u32; 4]) -> [f32; 4] {
+        match (self.store, self.f32_kernel_x4) {
+            (ColumnStore::Vector(c), Some(k4)) => {
+                let raw = k4(c.row(a), bs.map(|b| c.row(b)));
+                let norm_a = c.norm_sq(a);
+                [0, 1, 2, 3].map(|i| self.finish(raw[i], norm_a, c.norm_sq(bs[i])))
+            }
+            _ => bs.map(|b| self.distance_between(a, b)),
+        }
+    }
+
+    #[inline]
     fn prefetch(&self, id: u32) {
         #[cfg(target_arch = "x86_64")]
         if let ColumnStore::Vector(c) = self.store {
@@ -384,11 +396,16 @@ mod tests {
             // same distances (builds compare through them).
             let node = space.node_query(0).unwrap();
             let four = space.distance_x4(&node, [2, 0, 1, 2]);
-            for (d, id) in four.into_iter().zip([2, 0, 1, 2]) {
+            let between = space.distance_between_x4(0, [2, 0, 1, 2]);
+            for ((d, b), id) in four.into_iter().zip(between).zip([2, 0, 1, 2]) {
                 let one = space.distance(&q, id);
                 assert!(
                     (d - one).abs() <= 1e-4 * one.abs().max(1.0),
                     "{metric:?} {id}"
+                );
+                assert!(
+                    (b - one).abs() <= 1e-4 * one.abs().max(1.0),
+                    "{metric:?} {id} between"
                 );
             }
         }

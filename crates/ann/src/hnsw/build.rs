@@ -188,10 +188,19 @@ impl<S: Space> Inserter<'_, S> {
 /// Chooses at most `limit` neighbours for stored node `base` among `ids`
 /// with [`select_neighbours`].
 pub(super) fn prune<S: Space>(space: &S, base: u32, ids: &[u32], limit: usize) -> Vec<u32> {
-    let mut candidates: Vec<Scored> = ids
-        .iter()
-        .map(|&n| scored(space.distance_between(base, n), n))
-        .collect();
+    let mut candidates: Vec<Scored> = Vec::with_capacity(ids.len());
+    let mut quads = ids.chunks_exact(4);
+    for quad in &mut quads {
+        let four = [quad[0], quad[1], quad[2], quad[3]];
+        let d = space.distance_between_x4(base, four);
+        candidates.extend((0..4).map(|i| scored(d[i], four[i])));
+    }
+    candidates.extend(
+        quads
+            .remainder()
+            .iter()
+            .map(|&n| scored(space.distance_between(base, n), n)),
+    );
     candidates.sort_unstable();
     select_neighbours(space, &candidates, limit, 1.0)
 }
@@ -217,9 +226,21 @@ pub(super) fn select_neighbours<S: Space>(
         }
         let id = id_of(c);
         let to_base = c >> 32;
-        let diverse = kept
+        // A kept node closer to the candidate than the base is: the kept
+        // ones are compared four per pass (the batch kernels' one pass over
+        // the candidate's vector), stopping at the first pass that finds one.
+        let dominated = |d: f32| scored(slack * d, 0) >> 32 < to_base;
+        let mut quads = kept.chunks_exact(4);
+        let diverse = quads.by_ref().all(|quad| {
+            let four = [quad[0], quad[1], quad[2], quad[3]];
+            !space
+                .distance_between_x4(id, four)
+                .into_iter()
+                .any(dominated)
+        }) && !quads
+            .remainder()
             .iter()
-            .all(|&k| scored(slack * space.distance_between(id, k), 0) >> 32 >= to_base);
+            .any(|&k| dominated(space.distance_between(id, k)));
         if diverse {
             kept.push(id);
         }
