@@ -4,7 +4,9 @@
 //! [`Sq8Codes`] keeps every vector a second time as one byte per coordinate
 //! (`x_i ≈ lower_i + step_i · c_i`, with `lower`/`step` the per-coordinate
 //! range of the rows it was trained on). A query becomes signed byte weights
-//! once, so each comparison during a search is one integer dot product over
+//! once (at most [`WEIGHT_LIMIT`] in magnitude: AVX2 then multiplies 32 byte
+//! pairs per instruction, and recall@10 on the fashion and pypi sets is the
+//! same as with ±127), so each comparison during a search is one integer dot product over
 //! a quarter of the f32 bytes (AVX-512 VNNI where the CPU has it, see
 //! [`crate::distance::codes`]), plus a per-row term:
 //!
@@ -23,7 +25,7 @@
 //! Memory: `ceil(dim / 64) · 64 + 4` bytes per id slot, counted by
 //! [`Sq8Codes::memory_bytes`].
 
-use crate::distance::codes::{code_kernels, CodeKernels};
+use crate::distance::codes::{code_kernels, CodeKernels, WEIGHT_LIMIT};
 use crate::space::{DenseVectors, Metric, Space};
 use rayon::prelude::*;
 
@@ -249,10 +251,11 @@ impl Sq8Codes {
             }
         };
         let largest = wide.iter().fold(0.0f32, |m, w| m.max(w.abs()));
-        let scale = if largest > 0.0 { largest / 127.0 } else { 1.0 };
+        let limit = WEIGHT_LIMIT as f32;
+        let scale = if largest > 0.0 { largest / limit } else { 1.0 };
         let mut bytes = vec![0i8; self.lines * 64];
         for (b, w) in bytes.iter_mut().zip(&wide) {
-            *b = (w / scale).round().clamp(-127.0, 127.0) as i8;
+            *b = (w / scale).round().clamp(-limit, limit) as i8;
         }
         let norm = q.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt() as f32;
         Weights {

@@ -1,13 +1,18 @@
 //! Kernels over 8-bit codes: the dot product of unsigned byte codes with
-//! signed byte weights, summed exactly in i32. Quantized graph walks
-//! ([`crate::quant`]) spend their time here.
+//! signed byte weights of at most [`WEIGHT_LIMIT`] in magnitude, summed
+//! exactly in i32. Quantized graph walks ([`crate::quant`]) spend their time
+//! here.
 //!
 //! The AVX-512 VNNI kernel multiplies 64 byte pairs and adds them into 16
-//! i32 lanes per `vpdpbusd`; without VNNI, the AVX2 kernel widens 16 bytes
-//! of each side to i16 and multiplies-and-adds pairs into 8 i32 lanes
-//! (`vpmaddwd`, exact: `vpmaddubsw` would saturate); without AVX2 the
-//! portable loop is used. Sums cannot overflow below 66,000 coordinates
-//! (255 · 128 · 66,000 < 2^31).
+//! i32 lanes per `vpdpbusd`; without VNNI, the AVX2 kernel multiplies 32 byte
+//! pairs and adds neighbours into 16 i16 lanes per `vpmaddubsw` — exact
+//! because two products of a code (≤ 255) and a weight (≤ 64 in magnitude)
+//! sum to at most 32,640 < 2^15 — then widens the pairs into 8 i32 lanes
+//! (`vpmaddwd` by ones); without AVX2 the portable loop is used. Sums cannot
+//! overflow below 130,000 coordinates (255 · 64 · 130,000 < 2^31).
+
+/// Largest weight magnitude the kernels take (the AVX2 kernel's bound).
+pub const WEIGHT_LIMIT: i8 = 64;
 
 /// Dot product of codes with weights (equal lengths).
 pub type CodeKernel = fn(&[u8], &[i8]) -> i32;
@@ -153,15 +158,19 @@ mod avx2 {
         is_x86_feature_detected!("avx2").then_some(&AVX2)
     }
 
-    /// 16 bytes at `p + i` widened to i16 lanes (zero- or sign-extended).
+    /// 32 bytes at `p + i`.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn widen(p: *const u8, i: usize, signed: bool) -> __m256i {
-        let bytes = _mm_loadu_si128(p.add(i).cast());
-        match signed {
-            true => _mm256_cvtepi8_epi16(bytes),
-            false => _mm256_cvtepu8_epi16(bytes),
-        }
+    unsafe fn load(p: *const u8, i: usize) -> __m256i {
+        _mm256_loadu_si256(p.add(i).cast())
+    }
+
+    /// Codes · weights of 32 bytes into 8 i32 lanes: pairs summed in i16
+    /// (exact within the weight limit), pairs of pairs widened by `ones`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn products(codes: __m256i, weights: __m256i, ones: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(codes, weights), ones)
     }
 
     #[inline]
@@ -174,7 +183,7 @@ mod avx2 {
 
     fn dot(codes: &[u8], weights: &[i8]) -> i32 {
         let len = codes.len().min(weights.len());
-        let whole = len - len % 16;
+        let whole = len - len % 32;
         // SAFETY: the CPU has AVX2 (checked when this table was chosen);
         // the loads cover bytes below `whole` <= the length of both slices.
         let head = unsafe { dot_impl(codes.as_ptr(), weights.as_ptr().cast(), whole) };
@@ -183,12 +192,12 @@ mod avx2 {
 
     #[target_feature(enable = "avx2")]
     unsafe fn dot_impl(c: *const u8, w: *const u8, whole: usize) -> i32 {
+        let ones = _mm256_set1_epi16(1);
         let mut acc = _mm256_setzero_si256();
         let mut i = 0;
         while i < whole {
-            let products = _mm256_madd_epi16(widen(c, i, false), widen(w, i, true));
-            acc = _mm256_add_epi32(acc, products);
-            i += 16;
+            acc = _mm256_add_epi32(acc, products(load(c, i), load(w, i), ones));
+            i += 32;
         }
         sum(acc)
     }
@@ -198,7 +207,7 @@ mod avx2 {
             return rows.map(|r| dot(r, weights));
         }
         let len = weights.len();
-        let whole = len - len % 16;
+        let whole = len - len % 32;
         // SAFETY: as in `dot`; all five slices have `len` bytes.
         let head = unsafe { dot_x4_impl(weights.as_ptr().cast(), rows.map(<[u8]>::as_ptr), whole) };
         let mut out = [0; 4];
@@ -210,14 +219,15 @@ mod avx2 {
 
     #[target_feature(enable = "avx2")]
     unsafe fn dot_x4_impl(w: *const u8, rows: [*const u8; 4], whole: usize) -> [i32; 4] {
+        let ones = _mm256_set1_epi16(1);
         let mut acc = [_mm256_setzero_si256(); 4];
         let mut i = 0;
         while i < whole {
-            let wv = widen(w, i, true);
+            let wv = load(w, i);
             for (a, &r) in acc.iter_mut().zip(&rows) {
-                *a = _mm256_add_epi32(*a, _mm256_madd_epi16(widen(r, i, false), wv));
+                *a = _mm256_add_epi32(*a, products(load(r, i), wv, ones));
             }
-            i += 16;
+            i += 32;
         }
         acc.map(|a| sum(a))
     }
@@ -236,7 +246,10 @@ mod tests {
         for table in available_code_kernels() {
             for len in LENGTHS {
                 let codes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
-                let weights: Vec<i8> = (0..len).map(|_| rng.next_u64() as i8).collect();
+                let span = 2 * WEIGHT_LIMIT as u64 + 1;
+                let weights: Vec<i8> = (0..len)
+                    .map(|_| (rng.next_u64() % span) as i8 - WEIGHT_LIMIT)
+                    .collect();
                 let want = scalar_dot(&codes, &weights);
                 assert_eq!(
                     (table.dot)(&codes, &weights),
@@ -245,7 +258,7 @@ mod tests {
                     table.isa
                 );
                 let max = vec![255u8; len];
-                for w in [i8::MIN, i8::MAX] {
+                for w in [-WEIGHT_LIMIT, WEIGHT_LIMIT] {
                     let ws = vec![w; len];
                     assert_eq!((table.dot)(&max, &ws), 255 * w as i32 * len as i32);
                 }
