@@ -1,5 +1,7 @@
 -- pgvector's operators, functions and casts.
 SELECT '[1,2,3]'::vector <-> '[4,5,6]', '[1,2,3]'::vector <#> '[4,5,6]', '[1,2,3]'::vector <=> '[4,5,6]', '[1,2,3]'::vector <+> '[4,5,6]';
+-- Element text: Ryū's shortest digits, a tie rounded to even (2070951.25), both notations.
+SELECT '[2070951.25,2070951.75,0.0001,1e-05,123456,1234567,3e38,-0.5]'::vector, '{1:2070951.25,3:1e-05}/3'::sparsevec;
 SELECT '[1,2,3]'::halfvec <-> '[4,5,6]', '[1,2,3]'::halfvec <=> '[4,5,6]';
 SELECT '{1:1,3:2}/5'::sparsevec <-> '{2:1}/5', '{1:1,3:2}/5'::sparsevec <#> '{1:3}/5';
 SELECT '101'::bit(3) <~> '111', '1010'::bit(4) <%> '1111';

@@ -129,7 +129,7 @@ impl<E: Element> DenseVector<E> {
 
     /// Text output (`vector_out`): `[1,2.5,3e+38]`.
     pub fn to_text(&self) -> String {
-        let mut out = String::with_capacity(2 + self.0.len() * 8);
+        let mut out = String::with_capacity(2 + self.0.len() * 12);
         out.push('[');
         for (i, e) in self.0.iter().enumerate() {
             if i > 0 {
