@@ -140,6 +140,14 @@ fn parse_error(e: sql::SqlError) -> PgError {
     PgError::from(e)
 }
 
+/// Whether this thread runs a multi-threaded runtime's tasks, where
+/// `block_in_place` can lend it to a blocking call (it panics on a
+/// current-thread runtime).
+fn can_block_in_place() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+}
+
 fn join_error(e: tokio::task::JoinError) -> PgError {
     PgError::internal(format!("statement task failed: {e}"))
 }
@@ -486,7 +494,8 @@ impl ShardSession {
             _ => {
                 let job = self.job(stmt, params, param_types, out)?;
                 let set_configs = Arc::clone(&job.globals.set_configs);
-                let outcome = self.statement(job, kind, status).await?;
+                let timed = out.session().statement_timeout().is_some();
+                let outcome = self.statement(job, kind, status, timed).await?;
                 let made =
                     std::mem::take(&mut *set_configs.lock().unwrap_or_else(|e| e.into_inner()));
                 for set in made {
@@ -737,11 +746,15 @@ impl ShardSession {
         Ok(noting(Outcome::tag(tag.0), warning))
     }
 
+    /// Runs a statement the interpreter handles. `timed`: a
+    /// `statement_timeout` is set, whose timer only fires while this task
+    /// is polled.
     async fn statement(
         &mut self,
         job: Job,
         kind: StatementKind,
         status: TransactionStatus,
+        timed: bool,
     ) -> Result<Outcome, PgError> {
         match kind {
             StatementKind::Select(_) => {
@@ -754,6 +767,13 @@ impl ShardSession {
                 }
                 if job.is_short_knn() {
                     return read(&job);
+                }
+                if !timed && can_block_in_place() {
+                    // On this thread, its other tasks moved to another: a
+                    // point query skips the hand-off to the blocking pool
+                    // and back (two thread wake-ups). Cancel requests still
+                    // reach the read through `job.cancel`.
+                    return tokio::task::block_in_place(|| read(&job));
                 }
                 tokio::task::spawn_blocking(move || read(&job))
                     .await
