@@ -248,7 +248,7 @@ mod tests {
                 let codes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
                 let span = 2 * WEIGHT_LIMIT as u64 + 1;
                 let weights: Vec<i8> = (0..len)
-                    .map(|_| (rng.next_u64() % span) as i8 - WEIGHT_LIMIT)
+                    .map(|_| ((rng.next_u64() % span) as i64 - WEIGHT_LIMIT as i64) as i8)
                     .collect();
                 let want = scalar_dot(&codes, &weights);
                 assert_eq!(
