@@ -14,7 +14,7 @@
 mod bit;
 mod dense;
 pub(crate) mod element;
-pub(crate) mod float_text;
+pub mod float_text;
 mod limits;
 mod sparsevec;
 mod wire;
