@@ -1,9 +1,9 @@
 //! Client-facing behaviour of a shard: psql's foreign-key lists against
 //! real PostgreSQL + pgvector (the other describe commands:
 //! tests/shard_psql.rs), COPY in three formats and out, statement_timeout
-//! and CancelRequest stopping
-//! index builds and scans, and index build progress seen from another
-//! session while the build runs.
+//! and CancelRequest stopping index builds, scans and a running SELECT,
+//! and index build progress seen from another session while the build
+//! runs.
 
 mod pg_support;
 mod shard_support;
@@ -270,6 +270,41 @@ async fn timeout_and_cancel_stop_builds_and_progress_is_visible() {
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&e), "57014");
+    shard.stop();
+}
+
+/// statement_timeout stops a SELECT the interpreter runs on the session's
+/// own thread (`block_in_place`: the session's task is not polled
+/// meanwhile, the runtime's timer fires the cancel), with PostgreSQL's
+/// SQLSTATE and message in the simple and the extended protocol, and the
+/// session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_stops_a_running_select_as_postgresql_does() {
+    let shard = Shard::start(&fresh_dir("clients-timeout-select"));
+    let pg = PgServer::start().await;
+    for client in [shard.connect().await, pg.connect().await.unwrap()] {
+        client
+            .batch_execute("SET statement_timeout = '50ms'")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let simple = client.batch_execute("SELECT pg_sleep(3)").await;
+        let extended = client.query("SELECT pg_sleep($1)", &[&3.0f64]).await;
+        for e in [simple.map(drop), extended.map(drop)] {
+            let e = e.expect_err("the timeout stops pg_sleep");
+            let db = e.as_db_error().expect("a server error");
+            assert_eq!(
+                (db.code().code(), db.message()),
+                ("57014", "canceling statement due to statement timeout")
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        client.batch_execute("SELECT pg_sleep(0.01)").await.unwrap();
+    }
     shard.stop();
 }
 

@@ -11,7 +11,11 @@ use wire_support::{code_and_message, raw, select_one, TestServer};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_request_stops_async_and_blocking_statements() {
     let server = TestServer::start(WireConfig::default()).await;
-    for sql in ["SELECT sleep(10000)", "SELECT spin(10000)"] {
+    for sql in [
+        "SELECT sleep(10000)",
+        "SELECT spin(10000)",
+        "SELECT spin_in_place(10000)",
+    ] {
         let client = server.connect("alice").await;
         let token = client.cancel_token();
         let started = std::time::Instant::now();
@@ -41,13 +45,25 @@ async fn statement_timeout_cancels_with_57014() {
         .simple_query("SET statement_timeout = '100ms'")
         .await
         .unwrap();
-    for sql in ["SELECT sleep(10000)", "SELECT spin(10000)"] {
+    // Awaiting, on the blocking pool, and on the session's own thread
+    // (where only the runtime's timer, not the session's task, runs).
+    for sql in [
+        "SELECT sleep(10000)",
+        "SELECT spin(10000)",
+        "SELECT spin_in_place(10000)",
+    ] {
         let started = std::time::Instant::now();
         let (code, message) = code_and_message(&client.query(sql, &[]).await.unwrap_err());
         assert_eq!(code, "57014");
         assert_eq!(message, "canceling statement due to statement timeout");
         assert!(started.elapsed() < Duration::from_secs(5));
     }
+    // The simple protocol too.
+    let e = client
+        .simple_query("SELECT spin_in_place(10000)")
+        .await
+        .unwrap_err();
+    assert_eq!(code_and_message(&e).0, "57014");
     assert_eq!(
         client.simple_query("SELECT sleep(10)").await.unwrap().len(),
         3

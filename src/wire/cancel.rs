@@ -9,14 +9,25 @@
 //! cleared: blocking work that outlives its canceled statement still sees
 //! the cancel while the session runs its next statement.
 //!
+//! `statement_timeout` fires the signal from the runtime's timer
+//! ([`StatementTimer`]), not from the session's task: a statement that
+//! holds its session's thread (`block_in_place`) is stopped at its next
+//! check as a CancelRequest would stop it.
+//!
 //! The registry uses `std::sync::Mutex`: each critical section is one map
 //! operation and never awaits.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Wake, Waker};
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::task::Unconstrained;
+use tokio::time::Sleep;
 
 use super::error::PgError;
 
@@ -120,6 +131,44 @@ impl CancelSignal {
             }
             notified.await;
         }
+    }
+}
+
+/// A statement's `statement_timeout`: the runtime's timer fires the
+/// statement's signal at the deadline by waking a waker of its own, on
+/// whichever thread runs the timer, so no task has to be polled (nor
+/// spawned) for it. Dropped when the statement ends, it is disarmed.
+pub(crate) struct StatementTimer {
+    /// The registered timer: dropping it deregisters it.
+    _sleep: Pin<Box<Unconstrained<Sleep>>>,
+}
+
+/// The timer's waker: fires the signal as a timeout.
+struct Expiry(Arc<CancelSignal>);
+
+impl Wake for Expiry {
+    /// The timer wakes it only when it fires: at the deadline, or when the
+    /// runtime shuts down (and the statement's task goes with it).
+    fn wake(self: Arc<Self>) {
+        self.0.cancel(CancelReason::Timeout);
+    }
+}
+
+impl StatementTimer {
+    /// Arms a timer that fires `signal` after `timeout`.
+    pub(crate) fn start(signal: &Arc<CancelSignal>, timeout: Duration) -> Self {
+        // Unconstrained: with the task's cooperative budget used up, a
+        // poll would wake the waker at once instead of registering it.
+        let mut sleep = Box::pin(tokio::task::unconstrained(tokio::time::sleep(timeout)));
+        let waker = Waker::from(Arc::new(Expiry(Arc::clone(signal))));
+        if sleep
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready()
+        {
+            signal.cancel(CancelReason::Timeout);
+        }
+        StatementTimer { _sleep: sleep }
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use super::backend::{self, TransactionStatus};
-use super::cancel::{CancelReason, CancelRegistry, CancelSignal, SessionCancel};
+use super::cancel::{CancelRegistry, CancelSignal, SessionCancel, StatementTimer};
 use super::config::{LiveWireConfig, WireConfig};
 use super::connection::Connection;
 use super::deallocate::Deallocate;
@@ -234,31 +234,24 @@ fn replication_option(value: &str) -> Result<bool, WireError> {
     }
 }
 
-/// Runs `fut` until it finishes, the session's cancel signal fires, or
-/// `timeout` elapses (which fires the signal, so blocking work sees it).
-/// A statement that [shielded](CancelSignal::shield) itself is waited
-/// for: it sees the signal and answers for itself.
+/// Runs `fut` until it finishes or the session's cancel signal fires, which
+/// a CancelRequest or the `timeout` ([`StatementTimer`]) does. A statement
+/// that [shielded](CancelSignal::shield) itself is waited for: it sees the
+/// signal and answers for itself.
 ///
 /// `fut` is pinned by the caller and borrowed here: taken by value it
 /// would be kept twice in this future (as the argument and in the
 /// select), which every statement moves.
 pub(crate) async fn guarded<T>(
-    cancel: &CancelSignal,
+    cancel: &Arc<CancelSignal>,
     timeout: Option<Duration>,
     fut: Pin<&mut impl Future<Output = Result<T, PgError>>>,
 ) -> Result<T, PgError> {
-    let stop = async {
-        if let Some(d) = timeout {
-            if tokio::time::timeout(d, cancel.canceled()).await.is_err() {
-                cancel.cancel(CancelReason::Timeout);
-            }
-        }
-        cancel.canceled().await
-    };
+    let _timer = timeout.map(|d| StatementTimer::start(cancel, d));
     tokio::select! {
         biased;
         r = fut => r,
-        e = stop => Err(e),
+        e = cancel.canceled() => Err(e),
     }
 }
 

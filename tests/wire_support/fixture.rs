@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use pgvshard::wire::{
-    catalog, oid, types, CopyFormat, FieldDescription, HandlerFactory, Params, PgError, Prepared,
-    QueryHandler, Responder, Session, Value,
+    catalog, oid, types, CancelSignal, CopyFormat, FieldDescription, HandlerFactory, Params,
+    PgError, Prepared, QueryHandler, Responder, Session, Value,
 };
 
 /// What the fixture understands.
@@ -22,6 +22,9 @@ pub enum Plan {
     Sleep(u64),
     /// `SELECT spin(ms)`: blocking loop checking the cancel flag.
     Spin(u64),
+    /// `SELECT spin_in_place(ms)`: the same loop on the session's own
+    /// thread (`block_in_place`), as the shard runs its reads.
+    SpinInPlace(u64),
     Set {
         name: String,
         value: String,
@@ -74,6 +77,9 @@ fn plan(sql: &str) -> Result<Plan, PgError> {
         _ if arg("select series(").is_some() => Plan::Series(num(&arg("select series(").unwrap())?),
         _ if arg("select sleep(").is_some() => Plan::Sleep(num(&arg("select sleep(").unwrap())?),
         _ if arg("select spin(").is_some() => Plan::Spin(num(&arg("select spin(").unwrap())?),
+        _ if arg("select spin_in_place(").is_some() => {
+            Plan::SpinInPlace(num(&arg("select spin_in_place(").unwrap())?)
+        }
         _ if lower.starts_with("show ") => Plan::Show(s[5..].trim().to_string()),
         _ if lower.starts_with("reset ") => Plan::Reset(s[6..].trim().to_string()),
         _ if lower.starts_with("set ") => {
@@ -96,6 +102,18 @@ fn plan(sql: &str) -> Result<Plan, PgError> {
     })
 }
 
+/// Blocks for `ms` milliseconds unless `signal` fires first.
+fn spin(signal: &CancelSignal, ms: u64) -> Result<(), PgError> {
+    let until = std::time::Instant::now() + Duration::from_millis(ms);
+    while std::time::Instant::now() < until {
+        if let Some(e) = signal.error() {
+            return Err(e);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 fn num<T: std::str::FromStr>(s: &str) -> Result<T, PgError> {
     s.trim()
         .parse()
@@ -111,7 +129,7 @@ fn columns(plan: &Plan) -> Vec<FieldDescription> {
         Plan::One | Plan::Notice => vec![field("?column?", oid::INT4)],
         Plan::Echo(t) => vec![field("echo", *t)],
         Plan::Series(_) => vec![field("n", oid::INT4)],
-        Plan::Sleep(_) | Plan::Spin(_) => vec![field("done", oid::BOOL)],
+        Plan::Sleep(_) | Plan::Spin(_) | Plan::SpinInPlace(_) => vec![field("done", oid::BOOL)],
         Plan::Show(name) if name.eq_ignore_ascii_case("all") => vec![
             field("name", oid::TEXT),
             field("setting", oid::TEXT),
@@ -158,18 +176,17 @@ async fn run(plan: &Plan, params: &Params, out: &mut Responder<'_>) -> Result<()
         Plan::Spin(ms) => {
             // CPU work belongs on the blocking pool, polling the flag.
             let signal = out.cancel_signal().clone();
-            let until = std::time::Instant::now() + Duration::from_millis(*ms);
-            tokio::task::spawn_blocking(move || {
-                while std::time::Instant::now() < until {
-                    if let Some(e) = signal.error() {
-                        return Err(e);
-                    }
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| PgError::internal(e.to_string()))??;
+            let ms = *ms;
+            tokio::task::spawn_blocking(move || spin(&signal, ms))
+                .await
+                .map_err(|e| PgError::internal(e.to_string()))??;
+            out.row(&[Some(Value::Bool(true))]).await?;
+            out.complete("SELECT 1");
+        }
+        Plan::SpinInPlace(ms) => {
+            // The session's task is not polled meanwhile: only another
+            // thread can fire its signal.
+            tokio::task::block_in_place(|| spin(out.cancel_signal(), *ms))?;
             out.row(&[Some(Value::Bool(true))]).await?;
             out.complete("SELECT 1");
         }

@@ -494,8 +494,7 @@ impl ShardSession {
             _ => {
                 let job = self.job(stmt, params, param_types, out)?;
                 let set_configs = Arc::clone(&job.globals.set_configs);
-                let timed = out.session().statement_timeout().is_some();
-                let outcome = self.statement(job, kind, status, timed).await?;
+                let outcome = self.statement(job, kind, status).await?;
                 let made =
                     std::mem::take(&mut *set_configs.lock().unwrap_or_else(|e| e.into_inner()));
                 for set in made {
@@ -746,15 +745,12 @@ impl ShardSession {
         Ok(noting(Outcome::tag(tag.0), warning))
     }
 
-    /// Runs a statement the interpreter handles. `timed`: a
-    /// `statement_timeout` is set, whose timer only fires while this task
-    /// is polled.
+    /// Runs a statement the interpreter handles.
     async fn statement(
         &mut self,
         job: Job,
         kind: StatementKind,
         status: TransactionStatus,
-        timed: bool,
     ) -> Result<Outcome, PgError> {
         match kind {
             StatementKind::Select(_) => {
@@ -768,11 +764,12 @@ impl ShardSession {
                 if job.is_short_knn() {
                     return read(&job);
                 }
-                if !timed && can_block_in_place() {
+                if can_block_in_place() {
                     // On this thread, its other tasks moved to another: a
                     // point query skips the hand-off to the blocking pool
-                    // and back (two thread wake-ups). Cancel requests still
-                    // reach the read through `job.cancel`.
+                    // and back (two thread wake-ups). Cancel requests and
+                    // statement_timeout (fired by the runtime's timer)
+                    // still reach the read through `job.cancel`.
                     return tokio::task::block_in_place(|| read(&job));
                 }
                 tokio::task::spawn_blocking(move || read(&job))
