@@ -277,20 +277,33 @@ async fn timeout_and_cancel_stop_builds_and_progress_is_visible() {
 /// own thread (`block_in_place`: the session's task is not polled
 /// meanwhile, the runtime's timer fires the cancel), with PostgreSQL's
 /// SQLSTATE and message in the simple and the extended protocol, and the
-/// session goes on.
+/// session goes on. As in PostgreSQL, each statement of a simple Query
+/// holding several is timed on its own, under the setting as it is when
+/// the statement starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statement_timeout_stops_a_running_select_as_postgresql_does() {
     let shard = Shard::start(&fresh_dir("clients-timeout-select"));
     let pg = PgServer::start().await;
     for client in [shard.connect().await, pg.connect().await.unwrap()] {
+        let started = Instant::now();
+        let in_one_query = client
+            .batch_execute("SET statement_timeout = '50ms'; SELECT pg_sleep(3)")
+            .await;
+        client
+            .batch_execute("SET statement_timeout = '200ms'")
+            .await
+            .unwrap();
+        client
+            .batch_execute("SELECT pg_sleep(0.12); SELECT pg_sleep(0.12)")
+            .await
+            .expect("each statement is within the timeout");
         client
             .batch_execute("SET statement_timeout = '50ms'")
             .await
             .unwrap();
-        let started = Instant::now();
         let simple = client.batch_execute("SELECT pg_sleep(3)").await;
         let extended = client.query("SELECT pg_sleep($1)", &[&3.0f64]).await;
-        for e in [simple.map(drop), extended.map(drop)] {
+        for e in [in_one_query, simple, extended.map(drop)] {
             let e = e.expect_err("the timeout stops pg_sleep");
             let db = e.as_db_error().expect("a server error");
             assert_eq!(

@@ -30,6 +30,7 @@ use tokio::task::Unconstrained;
 use tokio::time::Sleep;
 
 use super::error::PgError;
+use super::session::Session;
 
 const REASON_USER: u8 = 1;
 const REASON_TIMEOUT: u8 = 2;
@@ -155,8 +156,16 @@ impl Wake for Expiry {
 }
 
 impl StatementTimer {
+    /// The timer of a statement starting now under `session`'s
+    /// `statement_timeout`, if one is set.
+    pub(crate) fn arm(signal: &Arc<CancelSignal>, session: &Session) -> Option<Self> {
+        session
+            .statement_timeout()
+            .map(|timeout| StatementTimer::start(signal, timeout))
+    }
+
     /// Arms a timer that fires `signal` after `timeout`.
-    pub(crate) fn start(signal: &Arc<CancelSignal>, timeout: Duration) -> Self {
+    fn start(signal: &Arc<CancelSignal>, timeout: Duration) -> Self {
         // Unconstrained: with the task's cooperative budget used up, a
         // poll would wake the waker at once instead of registering it.
         let mut sleep = Box::pin(tokio::task::unconstrained(tokio::time::sleep(timeout)));

@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
@@ -235,19 +234,17 @@ fn replication_option(value: &str) -> Result<bool, WireError> {
 }
 
 /// Runs `fut` until it finishes or the session's cancel signal fires, which
-/// a CancelRequest or the `timeout` ([`StatementTimer`]) does. A statement
-/// that [shielded](CancelSignal::shield) itself is waited for: it sees the
-/// signal and answers for itself.
+/// a CancelRequest or the statement's [`StatementTimer`] (kept in its
+/// [`Responder`]) does. A statement that [shielded](CancelSignal::shield)
+/// itself is waited for: it sees the signal and answers for itself.
 ///
 /// `fut` is pinned by the caller and borrowed here: taken by value it
 /// would be kept twice in this future (as the argument and in the
 /// select), which every statement moves.
 pub(crate) async fn guarded<T>(
-    cancel: &Arc<CancelSignal>,
-    timeout: Option<Duration>,
+    cancel: &CancelSignal,
     fut: Pin<&mut impl Future<Output = Result<T, PgError>>>,
 ) -> Result<T, PgError> {
-    let _timer = timeout.map(|d| StatementTimer::start(cancel, d));
     tokio::select! {
         biased;
         r = fut => r,
@@ -416,11 +413,12 @@ impl<H: QueryHandler> Client<H> {
             self.deallocate(target);
             return self.ready_for_query().await;
         }
-        let timeout = self.session.statement_timeout();
+        let timer = StatementTimer::arm(&self.cancel, &self.session);
         let mut out = Responder {
             conn: &mut self.conn,
             session: &mut self.session,
             cancel: &self.cancel,
+            timer,
             portal: None,
             copy_open: false,
             recording: None,
@@ -428,8 +426,9 @@ impl<H: QueryHandler> Client<H> {
         };
         let result = {
             let run = pin!(self.handler.simple_query(sql, &mut out));
-            guarded(&self.cancel, timeout, run).await
+            guarded(&self.cancel, run).await
         };
+        out.timer = None;
         let copy_open = out.copy_open;
         if let Err(e) = result {
             if e.severity == super::error::Severity::Fatal {

@@ -7,6 +7,7 @@ use std::pin::pin;
 use std::sync::Arc;
 
 use super::backend::{self, tag, FieldDescription};
+use super::cancel::StatementTimer;
 use super::client::{guarded, Client};
 use super::error::{PgError, WireError};
 use super::frontend::{Bind, FrontendMessage, Target};
@@ -192,11 +193,12 @@ impl<H: QueryHandler> Client<H> {
         let params = std::mem::take(&mut portal.params);
         let formats = portal.formats.clone();
         self.cancel = self.session_cancel.begin_statement();
-        let timeout = self.session.statement_timeout();
+        let timer = StatementTimer::arm(&self.cancel, &self.session);
         let mut out = Responder {
             conn: &mut self.conn,
             session: &mut self.session,
             cancel: &self.cancel,
+            timer,
             portal: Some(PortalOutput {
                 formats,
                 limit: max_rows,
@@ -212,8 +214,9 @@ impl<H: QueryHandler> Client<H> {
         };
         let result = {
             let run = pin!(self.handler.execute(&statement, &params, &mut out));
-            guarded(&self.cancel, timeout, run).await
+            guarded(&self.cancel, run).await
         };
+        out.timer = None;
         let copy_open = out.copy_open;
         let (suspended, tag) = out
             .portal

@@ -83,7 +83,9 @@ pub trait QueryHandler: Send + 'static {
 
     /// A simple-protocol Query: `sql` may hold several statements; each
     /// sends its RowDescription, rows and CommandComplete (or the whole
-    /// query an EmptyQueryResponse).
+    /// query an EmptyQueryResponse). `statement_timeout` runs from the
+    /// first; a handler times each of the others on its own, as PostgreSQL
+    /// does, with [`Responder::restart_statement_timeout`].
     fn simple_query(
         &mut self,
         sql: &str,

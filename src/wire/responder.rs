@@ -16,7 +16,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::backend::{self, DataRow, FieldDescription};
-use super::cancel::CancelSignal;
+use super::cancel::{CancelSignal, StatementTimer};
 use super::connection::Connection;
 use super::copy::{CopyBoth, CopyFormat, CopyIn, CopyOut};
 use super::error::PgError;
@@ -56,6 +56,8 @@ pub struct Responder<'a> {
     pub(crate) conn: &'a mut Connection<Box<dyn ClientIo>>,
     pub(crate) session: &'a mut Session,
     pub(crate) cancel: &'a Arc<CancelSignal>,
+    /// The running statement's `statement_timeout`, if set.
+    pub(crate) timer: Option<StatementTimer>,
     pub(crate) portal: Option<PortalOutput>,
     pub(crate) copy_open: bool,
     pub(crate) recording: Option<Recording>,
@@ -104,6 +106,15 @@ impl Responder<'_> {
     /// a blocking pool, which must poll [`CancelSignal::is_canceled`].
     pub fn cancel_signal(&self) -> &Arc<CancelSignal> {
         self.cancel
+    }
+
+    /// Starts `statement_timeout` anew, as the session sets it now, for the
+    /// next statement of a simple Query that holds several: PostgreSQL
+    /// times each on its own (so a `SET statement_timeout` earlier in the
+    /// string applies to the statements after it).
+    pub fn restart_statement_timeout(&mut self) {
+        self.timer = None;
+        self.timer = StatementTimer::arm(self.cancel, self.session);
     }
 
     /// `Err(57014)` once the statement was canceled or timed out.

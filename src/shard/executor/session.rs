@@ -1331,7 +1331,10 @@ impl QueryHandler for ShardSession {
             out.empty_query();
             return Ok(());
         }
-        for stmt in statements.into_iter().map(Arc::new) {
+        for (i, stmt) in statements.into_iter().map(Arc::new).enumerate() {
+            if i > 0 {
+                out.restart_statement_timeout();
+            }
             let kind = classify(&stmt);
             self.run(&stmt, kind, Vec::new(), Vec::new(), out).await?;
         }
