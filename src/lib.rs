@@ -2,6 +2,7 @@
 //! search. The layers (see ../shared/DESIGN.md) are modules of this crate;
 //! the ANN engine is the separate crate `ann`.
 
+pub mod huge_pages;
 pub mod logs;
 pub mod metrics;
 pub mod proxy;

@@ -12,6 +12,10 @@ use pgvshard::proxy::RunningProxy;
 use pgvshard::shard::server::{self, ShardConfig};
 use std::path::PathBuf;
 
+/// Large blocks on transparent huge pages (see [`pgvshard::huge_pages`]).
+#[global_allocator]
+static ALLOCATOR: pgvshard::huge_pages::HugePageAlloc = pgvshard::huge_pages::HugePageAlloc;
+
 /// PostgreSQL wire-protocol proxy and shard router for vector search.
 #[derive(Debug, Parser)]
 #[command(
