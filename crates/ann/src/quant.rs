@@ -228,36 +228,52 @@ impl Sq8Codes {
         }
     }
 
-    /// The byte weights of query `q` (as f32 coordinates).
+    /// The byte weights of query `q` (as f32 coordinates), in passes the
+    /// compiler vectorizes: sums in independent lanes (an in-order sum is a
+    /// chain of dependent adds) and rounding by truncation, not libm.
     fn weigh(&self, q: &[f32]) -> Weights {
-        let (offset, wide): (f64, Vec<f32>) = match self.metric {
-            Metric::L2 => {
-                let d: Vec<f32> = q.iter().zip(&self.lower).map(|(x, lo)| x - lo).collect();
-                let offset = d.iter().map(|&x| x as f64 * x as f64).sum();
-                (
-                    offset,
-                    d.iter().zip(&self.step).map(|(x, s)| x * s).collect(),
-                )
-            }
-            _ => {
-                let offset = q
-                    .iter()
-                    .zip(&self.lower)
-                    .map(|(&x, &lo)| x as f64 * lo as f64);
-                (
-                    offset.sum(),
-                    q.iter().zip(&self.step).map(|(x, s)| x * s).collect(),
-                )
-            }
+        const LANES: usize = 8;
+        let l2 = self.metric == Metric::L2;
+        // L2 weighs the query's offset from the lower corner; the dot
+        // products weigh the query itself.
+        let moved: Vec<f32> = match l2 {
+            true => q.iter().zip(&self.lower).map(|(x, lo)| x - lo).collect(),
+            false => q.to_vec(),
         };
-        let largest = wide.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+        let lanes = |a: &[f32], b: &[f32]| {
+            let mut sum = [0.0f32; LANES];
+            for (a, b) in a.chunks(LANES).zip(b.chunks(LANES)) {
+                for ((s, x), y) in sum.iter_mut().zip(a).zip(b) {
+                    *s += x * y;
+                }
+            }
+            sum.iter().map(|&s| s as f64).sum::<f64>()
+        };
+        let offset = match l2 {
+            true => lanes(&moved, &moved),
+            false => lanes(q, &self.lower),
+        };
+        let norm = lanes(q, q).sqrt() as f32;
+        let wide: Vec<f32> = moved.iter().zip(&self.step).map(|(x, s)| x * s).collect();
+        let mut largest = [0.0f32; LANES];
+        for w in wide.chunks(LANES) {
+            for (m, w) in largest.iter_mut().zip(w) {
+                *m = m.max(w.abs());
+            }
+        }
+        let largest = largest.iter().fold(0.0f32, |m, &w| m.max(w));
         let limit = WEIGHT_LIMIT as f32;
         let scale = if largest > 0.0 { largest / limit } else { 1.0 };
+        let inverse = 1.0 / scale;
         let mut bytes = vec![0i8; self.lines * 64];
         for (b, w) in bytes.iter_mut().zip(&wide) {
-            *b = (w / scale).round().clamp(-limit, limit) as i8;
+            // Not `clamp`, which keeps NaN: `max` turns it into -limit.
+            #[allow(clippy::manual_clamp)]
+            let v = (w * inverse).max(-limit).min(limit);
+            // Rounded half away from zero by truncating.
+            // SAFETY: v + ±0.5 is finite and within ±64.5.
+            *b = unsafe { (v + 0.5f32.copysign(v)).to_int_unchecked::<i32>() } as i8;
         }
-        let norm = q.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt() as f32;
         Weights {
             bytes,
             scale,
