@@ -156,6 +156,28 @@ async fn cancel_and_statement_timeout_stop_the_query_on_every_real_shard() {
         .unwrap()
         .get(0);
     assert_eq!(n, 20);
+
+    // A simple Query of several statements times each on its own, as
+    // PostgreSQL does: the SET at its start applies to the sleep after it
+    // (about ten rows of 0.2 s per shard without it).
+    let several =
+        "SET statement_timeout = '200ms'; SELECT id FROM items WHERE pg_sleep(0.2) IS NOT NULL";
+    let postgres = fx.shards[0].connect().await.unwrap();
+    for (who, client) in [("PostgreSQL", &postgres), ("proxy", &proxy)] {
+        let t = Instant::now();
+        let result = client.simple_query(several).await;
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "{who}: {:?}",
+            t.elapsed()
+        );
+        assert_canceled(result, "canceling statement due to statement timeout");
+        client
+            .batch_execute("RESET statement_timeout")
+            .await
+            .unwrap();
+    }
+    none_sleeping(&fx).await;
 }
 
 /// Index builds running on the in-process shards (every shard's rows).

@@ -802,7 +802,11 @@ impl QueryHandler for ProxySession {
             out.empty_query();
             return Ok(());
         }
-        for s in statements.iter() {
+        for (i, s) in statements.iter().enumerate() {
+            // PostgreSQL times each statement of the string on its own.
+            if i > 0 {
+                out.restart_statement_timeout();
+            }
             if let Err(e) = self.statement(s, None, None, out).await {
                 self.block.after_error();
                 return Err(e);
