@@ -28,6 +28,7 @@
 use crate::distance::codes::{code_kernels, CodeKernels, WEIGHT_LIMIT};
 use crate::space::{DenseVectors, Metric, Space};
 use rayon::prelude::*;
+use std::borrow::Cow;
 
 /// One cache line of codes.
 #[derive(Debug, Clone, Copy)]
@@ -236,9 +237,9 @@ impl Sq8Codes {
         let l2 = self.metric == Metric::L2;
         // L2 weighs the query's offset from the lower corner; the dot
         // products weigh the query itself.
-        let moved: Vec<f32> = match l2 {
-            true => q.iter().zip(&self.lower).map(|(x, lo)| x - lo).collect(),
-            false => q.to_vec(),
+        let moved: Cow<[f32]> = match l2 {
+            true => Cow::Owned(q.iter().zip(&self.lower).map(|(x, lo)| x - lo).collect()),
+            false => Cow::Borrowed(q),
         };
         let lanes = |a: &[f32], b: &[f32]| {
             let mut sum = [0.0f32; LANES];
