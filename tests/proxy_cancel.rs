@@ -82,6 +82,20 @@ fn assert_canceled(result: Result<impl std::fmt::Debug, tokio_postgres::Error>, 
     assert_eq!(db.message(), message);
 }
 
+/// Runs `statement`, which statement_timeout must stop within `limit`;
+/// returns how long it ran.
+async fn assert_times_out_within<T: std::fmt::Debug>(
+    limit: Duration,
+    statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Duration {
+    let t = Instant::now();
+    let result = statement.await;
+    let took = t.elapsed();
+    assert!(took < limit, "{took:?}");
+    assert_canceled(result, "canceling statement due to statement timeout");
+    took
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_and_statement_timeout_stop_the_query_on_every_real_shard() {
     let fx = Fixture::start("").await;
@@ -130,19 +144,12 @@ async fn cancel_and_statement_timeout_stop_the_query_on_every_real_shard() {
         .batch_execute("SET statement_timeout = '200ms'")
         .await
         .unwrap();
-    let t = Instant::now();
-    let result = proxy
-        .query(
-            "SELECT id FROM items WHERE pg_sleep($1) IS NOT NULL",
-            &[&30f64],
-        )
-        .await;
-    let took = t.elapsed();
-    assert_canceled(result, "canceling statement due to statement timeout");
-    assert!(
-        took >= Duration::from_millis(150) && took < Duration::from_secs(1),
-        "{took:?}"
+    let sleepy = proxy.query(
+        "SELECT id FROM items WHERE pg_sleep($1) IS NOT NULL",
+        &[&30f64],
     );
+    let took = assert_times_out_within(Duration::from_secs(1), sleepy).await;
+    assert!(took >= Duration::from_millis(150), "{took:?}");
     none_sleeping(&fx).await;
 
     // The session goes on.
@@ -163,15 +170,8 @@ async fn cancel_and_statement_timeout_stop_the_query_on_every_real_shard() {
     let several =
         "SET statement_timeout = '200ms'; SELECT id FROM items WHERE pg_sleep(0.2) IS NOT NULL";
     let postgres = fx.shards[0].connect().await.unwrap();
-    for (who, client) in [("PostgreSQL", &postgres), ("proxy", &proxy)] {
-        let t = Instant::now();
-        let result = client.simple_query(several).await;
-        assert!(
-            t.elapsed() < Duration::from_secs(1),
-            "{who}: {:?}",
-            t.elapsed()
-        );
-        assert_canceled(result, "canceling statement due to statement timeout");
+    for client in [&postgres, &proxy] {
+        assert_times_out_within(Duration::from_secs(1), client.simple_query(several)).await;
         client
             .batch_execute("RESET statement_timeout")
             .await
@@ -230,14 +230,11 @@ async fn canceled_index_build_stops_on_the_in_process_shards() {
         .batch_execute("SET statement_timeout = '500ms'")
         .await
         .unwrap();
-    let t = Instant::now();
-    let result = client.batch_execute(SLOW_BUILD).await;
-    assert!(
-        t.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        t.elapsed()
-    );
-    assert_canceled(result, "canceling statement due to statement timeout");
+    assert_times_out_within(
+        Duration::from_millis(1500),
+        client.batch_execute(SLOW_BUILD),
+    )
+    .await;
     wait_builds(&watcher, 0, Duration::from_secs(1)).await;
 
     // Nothing was built, and the session goes on.
