@@ -11,16 +11,19 @@
 //! - `ROLLBACK TO SAVEPOINT` restores the values (SET and SET LOCAL) the
 //!   session had when the savepoint was made; `RELEASE` keeps them.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use foldhash::HashMap;
 
 use super::backend::TransactionStatus;
 use super::error::PgError;
 use super::guc::{self, Guc};
 use super::sqlstate;
 
-/// Settings by name (only those that differ from the reset value).
+/// Settings by name (only those that differ from the reset value). Read
+/// several times per statement, so hashed with foldhash (the names are the
+/// registry's own).
 type Values = HashMap<&'static str, String>;
 
 /// One connected client's session.
@@ -46,13 +49,13 @@ pub struct Session {
     pub server_addr: Option<std::net::SocketAddr>,
     status: TransactionStatus,
     /// Values the client gave at startup: what RESET returns to.
-    startup: HashMap<&'static str, String>,
+    startup: Values,
     /// Session-level values that differ from the reset value.
-    values: HashMap<&'static str, String>,
+    values: Values,
     /// SET LOCAL values of the open transaction.
-    local: HashMap<&'static str, String>,
+    local: Values,
     /// Session-level values at BEGIN, restored by ROLLBACK.
-    at_begin: Option<HashMap<&'static str, String>>,
+    at_begin: Option<Values>,
     /// Session-level and SET LOCAL values at each open savepoint, oldest
     /// first, restored by ROLLBACK TO SAVEPOINT.
     at_savepoints: Vec<(Values, Values)>,
@@ -91,9 +94,9 @@ impl Session {
             peer: None,
             server_addr: None,
             status: TransactionStatus::Idle,
-            startup: HashMap::new(),
-            values: HashMap::new(),
-            local: HashMap::new(),
+            startup: Values::default(),
+            values: Values::default(),
+            local: Values::default(),
             at_begin: None,
             at_savepoints: Vec::new(),
             changed: Vec::new(),
@@ -357,7 +360,7 @@ impl Session {
         self.end_transaction(restore);
     }
 
-    fn end_transaction(&mut self, restore: Option<HashMap<&'static str, String>>) {
+    fn end_transaction(&mut self, restore: Option<Values>) {
         self.version = new_version();
         let before = self.snapshot_reported();
         self.local.clear();

@@ -9,13 +9,12 @@
 //! the proxy then forgets every answer so the client's next Parse asks
 //! a shard again. Schema changes through this proxy forget them at once.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::memo::TextMemo;
 use crate::wire::FieldDescription;
 
-/// Most statements remembered.
+/// Most statement texts remembered.
 const CAPACITY: usize = 4096;
 
 /// What Describe answered for one statement.
@@ -27,10 +26,14 @@ pub struct Described {
     pub columns: Vec<FieldDescription>,
 }
 
+/// The answers for one text, by the client's parameter types (nearly
+/// always one).
+type Answers = Vec<(Vec<u32>, Arc<Described>)>;
+
 /// The remembered Describe answers of one proxy, by statement text and
 /// the client's parameter types.
 #[derive(Debug)]
-pub struct DescribeCache(TextMemo<Described>);
+pub struct DescribeCache(TextMemo<Answers>);
 
 impl Default for DescribeCache {
     fn default() -> Self {
@@ -38,26 +41,20 @@ impl Default for DescribeCache {
     }
 }
 
-/// The memo key: the parameter types, then the text.
-fn key(sql: &str, param_types: &[u32]) -> String {
-    let mut k = String::with_capacity(sql.len() + 8 * param_types.len() + 1);
-    for t in param_types {
-        write!(k, "{t},").ok();
-    }
-    k.push('\n');
-    k.push_str(sql);
-    k
-}
-
 impl DescribeCache {
     /// The remembered answer for `sql` with the client's `param_types`.
     pub fn get(&self, sql: &str, param_types: &[u32]) -> Option<Arc<Described>> {
-        self.0.get(&key(sql, param_types))
+        let answers = self.0.get(sql)?;
+        let (_, described) = answers.iter().find(|(t, _)| t == param_types)?;
+        Some(Arc::clone(described))
     }
 
-    /// Remembers an answer.
+    /// Remembers an answer (beside those for other parameter types).
     pub fn insert(&self, sql: &str, param_types: &[u32], described: Described) {
-        self.0.insert(&key(sql, param_types), described);
+        let mut answers = self.0.get(sql).map_or_else(Vec::new, |a| a.to_vec());
+        answers.retain(|(t, _)| t != param_types);
+        answers.push((param_types.to_vec(), Arc::new(described)));
+        self.0.insert(sql, answers);
     }
 
     /// Forgets every answer (after a schema change).
@@ -85,6 +82,13 @@ mod tests {
         assert_eq!(cache.get(sql, &[0]).unwrap().param_types, vec![23]);
         assert!(cache.get(sql, &[20]).is_none());
         assert!(cache.get(sql, &[]).is_none());
+        let int8 = || Described {
+            param_types: vec![20],
+            columns: vec![FieldDescription::builtin("id", 23)],
+        };
+        cache.insert(sql, &[20], int8());
+        assert_eq!(cache.get(sql, &[20]).unwrap().param_types, vec![20]);
+        assert_eq!(cache.get(sql, &[0]).unwrap().param_types, vec![23]);
         cache.clear();
         assert!(cache.get(sql, &[0]).is_none());
     }

@@ -2,9 +2,14 @@
 //! about it (its parse, its Describe answer), so a statement a client
 //! sends again and again is not worked out again each time. The map
 //! starts over when full: statements worth remembering are few and hot.
+//!
+//! Looked up with every statement's text, so hashed with foldhash rather
+//! than SipHash (still with a random seed per process, so texts cannot be
+//! chosen beforehand to collide).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use foldhash::HashMap;
 
 /// Statement text → a remembered value, at most `capacity` of them.
 #[derive(Debug)]
@@ -18,7 +23,7 @@ impl<V> TextMemo<V> {
     pub fn new(capacity: usize) -> Self {
         TextMemo {
             capacity,
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(HashMap::default()),
         }
     }
 
