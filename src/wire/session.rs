@@ -67,6 +67,9 @@ pub struct Session {
     /// Renewed whenever a setting may have changed (see
     /// [`Session::settings_version`]).
     version: u64,
+    /// `statement_timeout` as a duration, worked out when a setting
+    /// changes rather than at every statement.
+    statement_timeout: Option<Duration>,
 }
 
 /// The last settings version handed out: versions are unique in the
@@ -102,6 +105,7 @@ impl Session {
             changed: Vec::new(),
             deferred: Vec::new(),
             version: new_version(),
+            statement_timeout: None,
         }
     }
 
@@ -115,6 +119,14 @@ impl Session {
                 self.startup.insert(g.name, v);
             }
         }
+        self.derive();
+    }
+
+    /// Works out again what is derived from the settings (after a change).
+    fn derive(&mut self) {
+        static STATEMENT_TIMEOUT: guc::Named = guc::Named::new("statement_timeout");
+        let ms = guc::millis_of(self.setting(&STATEMENT_TIMEOUT).unwrap_or_default());
+        self.statement_timeout = (ms > 0).then(|| Duration::from_millis(ms as u64));
     }
 
     fn known(name: &str) -> Result<&'static Guc, PgError> {
@@ -202,6 +214,7 @@ impl Session {
             self.local.remove(g.name);
             self.values.insert(g.name, v);
         }
+        self.derive();
         self.note_change(g, &before);
         Ok(None)
     }
@@ -219,6 +232,7 @@ impl Session {
         let before = self.value_of(g).to_string();
         self.local.remove(g.name);
         self.values.remove(g.name);
+        self.derive();
         self.note_change(g, &before);
         Ok(())
     }
@@ -229,6 +243,7 @@ impl Session {
         let before = self.snapshot_reported();
         self.local.clear();
         self.values.clear();
+        self.derive();
         self.note_changes_since(before);
     }
 
@@ -280,9 +295,7 @@ impl Session {
 
     /// `statement_timeout`, `None` when 0 (disabled).
     pub fn statement_timeout(&self) -> Option<Duration> {
-        static STATEMENT_TIMEOUT: guc::Named = guc::Named::new("statement_timeout");
-        let ms = guc::millis_of(self.setting(&STATEMENT_TIMEOUT).unwrap_or_default());
-        (ms > 0).then(|| Duration::from_millis(ms as u64))
+        self.statement_timeout
     }
 
     /// A number that changes whenever a setting may have changed, unique
@@ -340,6 +353,7 @@ impl Session {
             let before = self.snapshot_reported();
             self.values = values;
             self.local = local;
+            self.derive();
             self.note_changes_since(before);
         }
     }
@@ -370,6 +384,7 @@ impl Session {
         self.at_begin = None;
         self.at_savepoints.clear();
         self.status = TransactionStatus::Idle;
+        self.derive();
         self.note_changes_since(before);
     }
 }
@@ -493,6 +508,13 @@ mod tests {
         );
         s.set("statement_timeout", "50ms", false).unwrap();
         assert_eq!(s.statement_timeout(), Some(Duration::from_millis(50)));
+        s.begin();
+        s.set("statement_timeout", "2s", true).unwrap();
+        assert_eq!(s.statement_timeout(), Some(Duration::from_secs(2)));
+        s.rollback();
+        assert_eq!(s.statement_timeout(), Some(Duration::from_millis(50)));
+        s.reset("statement_timeout").unwrap();
+        assert_eq!(s.statement_timeout(), None);
         assert_eq!(s.show_all().len(), guc::GUCS.len());
     }
 }
