@@ -31,7 +31,7 @@ use pgvshard::proxy::backend::run_simple;
 use pgvshard::proxy::backend::{
     Backend, BackendMessage, ExtendedRequest, RemoteBackend, Request, ShardChannel,
 };
-use pgvshard::wire::PgError;
+use pgvshard::wire::{Format, PgError};
 
 use super::cluster::{client_runtime, Cluster, ShardLink};
 use super::dataset::Dataset;
@@ -149,7 +149,7 @@ impl Workload {
         }
     }
 
-    fn knn_request(&self, i: usize) -> Request {
+    fn knn_request(&self, i: usize) -> Request<'static> {
         let (op, _) = self.operator();
         extended(
             format!("SELECT id FROM bench_items ORDER BY embedding {op} $1 LIMIT {K}"),
@@ -157,7 +157,7 @@ impl Workload {
         )
     }
 
-    fn point_request(&self, i: usize) -> Request {
+    fn point_request(&self, i: usize) -> Request<'static> {
         let id = (i.wrapping_mul(7919)) % self.rows;
         extended(
             "SELECT id, embedding FROM bench_items WHERE id = $1".to_string(),
@@ -166,13 +166,13 @@ impl Workload {
     }
 }
 
-fn extended(sql: String, param: &str) -> Request {
+fn extended(sql: String, param: &str) -> Request<'static> {
     Request::Extended(ExtendedRequest {
-        sql,
-        param_types: vec![0],
-        param_formats: vec![0],
-        values: vec![Some(Bytes::copy_from_slice(param.as_bytes()))],
-        result_formats: vec![0],
+        sql: sql.into(),
+        param_types: vec![0].into(),
+        param_formats: vec![Format::Text].into(),
+        values: vec![Some(Bytes::copy_from_slice(param.as_bytes()))].into(),
+        result_formats: vec![0].into(),
     })
 }
 
@@ -225,7 +225,7 @@ async fn measure_cluster(
     if let [shard_port] = cluster.shard_ports.as_slice() {
         let direct = Arc::new(RemoteBackend::loopback(*shard_port, 80));
         let point = |i| work.point_request(i);
-        let cases: [(&str, &(dyn Fn(usize) -> Request + Sync)); 2] =
+        let cases: [(&str, &(dyn Fn(usize) -> Request<'static> + Sync)); 2] =
             [("point by key", &point), ("KNN k=10", &knn)];
         for (name, request) in cases {
             for &c in &args.clients {
@@ -313,7 +313,7 @@ async fn session(
 /// row as an integer.
 pub(super) async fn query(
     chan: &mut dyn ShardChannel,
-    request: &Request,
+    request: &Request<'_>,
 ) -> Result<Vec<Option<u32>>, PgError> {
     chan.send(request).await?;
     let mut ids = Vec::new();
@@ -368,7 +368,7 @@ async fn closed_loop(
     work: &Workload,
     clients: usize,
     seconds: u64,
-    request: &(dyn Fn(usize) -> Request + Sync),
+    request: &(dyn Fn(usize) -> Request<'static> + Sync),
 ) -> Result<Timing, PgError> {
     let mut sessions = Vec::with_capacity(clients);
     for _ in 0..clients {

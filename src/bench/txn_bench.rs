@@ -25,7 +25,7 @@ use bytes::Bytes;
 use pgvshard::proxy::backend::run_simple;
 use pgvshard::proxy::backend::{Backend, ExtendedRequest, RemoteBackend, Request, ShardChannel};
 use pgvshard::proxy::slots::SlotMap;
-use pgvshard::wire::PgError;
+use pgvshard::wire::{Format, PgError};
 
 use super::cluster::{client_runtime, Cluster, ShardLink};
 use super::measure::Timing;
@@ -365,11 +365,11 @@ async fn update(
 /// Runs `sql` with one text parameter (extended protocol), as drivers do.
 async fn execute(chan: &mut dyn ShardChannel, sql: &str, param: u64) -> Result<(), PgError> {
     let request = Request::Extended(ExtendedRequest {
-        sql: sql.to_string(),
-        param_types: vec![0],
-        param_formats: vec![0],
-        values: vec![Some(Bytes::from(param.to_string()))],
-        result_formats: vec![0],
+        sql: sql.into(),
+        param_types: vec![0].into(),
+        param_formats: vec![Format::Text].into(),
+        values: vec![Some(Bytes::from(param.to_string()))].into(),
+        result_formats: vec![0].into(),
     });
     query(chan, &request).await.map(drop)
 }

@@ -1,7 +1,6 @@
 //! `EXPLAIN` through the proxy: the route (kind, shards, the SQL each
 //! shard runs) above each shard's own plan for that SQL.
 
-use super::backend::{ExtendedRequest, Request};
 use super::cluster::Cluster;
 use super::execute::shard_stream::{sync_settings, ShardStream};
 use super::plan;
@@ -48,16 +47,7 @@ pub async fn explain(
         sync_settings(chan.as_mut(), out.session()).await?;
         let text = format!("{prefix}{shard_sql}");
         let oids = backend.oids();
-        let request = match params {
-            None => Request::Simple(text),
-            Some(p) => Request::Extended(ExtendedRequest {
-                sql: text,
-                param_types: p.types.iter().map(|&t| oids.to_shard(t)).collect(),
-                param_formats: p.formats.iter().map(|f| f.code()).collect(),
-                values: p.values.clone(),
-                result_formats: Vec::new(),
-            }),
-        };
+        let request = super::execute::request(&text, params, &oids, &[]);
         chan.send(&request).await?;
         let mut stream = ShardStream::new(*shard, chan, oids);
         lines.push(format!("  Shard {}: {shard_sql}", backend.name()));

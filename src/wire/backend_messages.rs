@@ -8,7 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::wire::backend::{cstr, message};
 use crate::wire::error::Severity;
 use crate::wire::frontend::BodyReader;
-use crate::wire::{DataRow, FieldDescription, PgError};
+use crate::wire::{DataRow, FieldDescription, Format, PgError};
 
 /// One message from a shard.
 #[derive(Debug, Clone)]
@@ -245,7 +245,7 @@ pub fn parse(buf: &mut BytesMut, statement: &str, sql: &str, param_types: &[u32]
 pub fn bind(
     buf: &mut BytesMut,
     statement: &str,
-    param_formats: &[i16],
+    param_formats: &[Format],
     values: &[Option<Bytes>],
     results: &[i16],
 ) {
@@ -254,7 +254,7 @@ pub fn bind(
         cstr(b, statement);
         b.put_u16(count(param_formats.len()));
         for f in param_formats {
-            b.put_i16(*f);
+            b.put_i16(f.code());
         }
         b.put_u16(count(values.len()));
         for v in values {

@@ -95,7 +95,7 @@ mod tests {
     use crate::proxy::backend::{BackendMessage, LocalShard, Request, ShardChannel};
 
     /// The messages of one reply, up to ReadyForQuery.
-    async fn reply(conn: &mut PgConnection, request: Request) -> Vec<BackendMessage> {
+    async fn reply(conn: &mut PgConnection, request: Request<'_>) -> Vec<BackendMessage> {
         conn.send(&request).await.unwrap();
         let mut out = Vec::new();
         loop {

@@ -20,6 +20,7 @@ pub mod pool;
 pub mod remote;
 mod statements;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -32,19 +33,19 @@ pub use messages::BackendMessage;
 pub use pool::{NodeStatus, RemoteBackend, SharedBackend};
 pub use remote::Dialer;
 
-use crate::wire::{oid, PgError};
+use crate::wire::{oid, Format, PgError};
 
 /// A boxed future, for the object-safe traits below.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One request to a shard. Type OIDs are the shard's own.
 #[derive(Debug, Clone)]
-pub enum Request {
+pub enum Request<'a> {
     /// A simple-protocol Query.
     Simple(String),
     /// Parse, Bind, Describe (portal), Execute and Sync on the unnamed
     /// statement and portal.
-    Extended(ExtendedRequest),
+    Extended(ExtendedRequest<'a>),
     /// Parse, Describe (statement) and Sync: parameter and result types.
     Describe {
         /// The statement.
@@ -60,19 +61,21 @@ pub enum Request {
     CopyFail(String),
 }
 
-/// A statement with bound parameters for the extended protocol.
+/// A statement with bound parameters for the extended protocol, borrowed
+/// where it can be from the statement and the client's Bind (it is made
+/// for every statement a client executes).
 #[derive(Debug, Clone, Default)]
-pub struct ExtendedRequest {
+pub struct ExtendedRequest<'a> {
     /// The statement.
-    pub sql: String,
+    pub sql: Cow<'a, str>,
     /// Parameter types (the shard's OIDs).
-    pub param_types: Vec<u32>,
-    /// Parameter format codes (Bind's rule).
-    pub param_formats: Vec<i16>,
+    pub param_types: Cow<'a, [u32]>,
+    /// Parameter formats (Bind's rule).
+    pub param_formats: Cow<'a, [Format]>,
     /// Parameter values; `None` is NULL.
-    pub values: Vec<Option<Bytes>>,
+    pub values: Cow<'a, [Option<Bytes>]>,
     /// Result format codes, one per output column (or one for all).
-    pub result_formats: Vec<i16>,
+    pub result_formats: Cow<'a, [i16]>,
 }
 
 /// The settings a shard connection has, as the proxy set them.
@@ -107,7 +110,7 @@ impl ChannelSettings {
 /// A session with one shard node, checked out of its pool.
 pub trait ShardChannel: Send {
     /// Sends a request (and flushes it).
-    fn send<'a>(&'a mut self, request: &'a Request) -> BoxFuture<'a, Result<(), PgError>>;
+    fn send<'a>(&'a mut self, request: &'a Request<'_>) -> BoxFuture<'a, Result<(), PgError>>;
     /// The next message of the reply; the reply ends with ReadyForQuery.
     fn recv(&mut self) -> BoxFuture<'_, Result<BackendMessage, PgError>>;
     /// The next message when it was already read off the socket (`None`:
@@ -213,6 +216,14 @@ impl OidMap {
             .find(|(o, s)| *o == ours && *s != 0)
             .map_or(ours, |(_, s)| *s)
     }
+
+    /// The shard's OIDs for a client's, copied only when one differs.
+    pub fn types_to_shard<'a>(&self, ours: &'a [u32]) -> Cow<'a, [u32]> {
+        match ours.iter().all(|&t| self.to_shard(t) == t) {
+            true => Cow::Borrowed(ours),
+            false => Cow::Owned(ours.iter().map(|&t| self.to_shard(t)).collect()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -228,5 +239,9 @@ mod tests {
         let none = OidMap::from_rows([]);
         assert_eq!(none.to_shard(oid::VECTOR), oid::VECTOR);
         assert_eq!(none.to_client(0), 0);
+        let types = [23, oid::VECTOR];
+        assert!(matches!(none.types_to_shard(&types), Cow::Borrowed(_)));
+        let m = OidMap::from_rows([("vector", 16385)]);
+        assert_eq!(*m.types_to_shard(&types), [23, 16385]);
     }
 }

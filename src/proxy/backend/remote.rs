@@ -264,7 +264,7 @@ impl PgConnection {
         Ok(msg)
     }
 
-    fn encode(&mut self, request: &Request) {
+    fn encode(&mut self, request: &Request<'_>) {
         let out = &mut self.conn.out;
         match request {
             Request::Simple(sql) => messages::query(out, sql),
@@ -281,15 +281,15 @@ impl PgConnection {
                 let name = match self.statements.lookup(sql, param_types) {
                     StatementUse::Bind(name) => name,
                     StatementUse::Prepare(name) => {
-                        messages::parse(out, &name, sql, param_types);
+                        messages::parse(out, name, sql, param_types);
                         name
                     }
                     StatementUse::Unnamed => {
                         messages::parse(out, "", sql, param_types);
-                        String::new()
+                        ""
                     }
                 };
-                messages::bind(out, &name, param_formats, values, result_formats);
+                messages::bind(out, name, param_formats, values, result_formats);
                 messages::describe(out, b'P');
                 messages::execute(out);
                 messages::sync(out);
@@ -313,7 +313,7 @@ impl PgConnection {
 
     /// Sends a request: encoded into the output buffer and flushed (COPY
     /// data is flushed once 64 KiB are buffered).
-    pub(crate) async fn send_request(&mut self, request: &Request) -> Result<(), PgError> {
+    pub(crate) async fn send_request(&mut self, request: &Request<'_>) -> Result<(), PgError> {
         if !matches!(request, Request::CopyData(_)) {
             self.in_flight = true;
             if self.deadline.is_none() {
@@ -367,7 +367,7 @@ impl PgConnection {
 }
 
 impl ShardChannel for PgConnection {
-    fn send<'a>(&'a mut self, request: &'a Request) -> BoxFuture<'a, Result<(), PgError>> {
+    fn send<'a>(&'a mut self, request: &'a Request<'_>) -> BoxFuture<'a, Result<(), PgError>> {
         Box::pin(self.send_request(request))
     }
 

@@ -8,7 +8,7 @@
 //! moves the node's epoch), every remembered statement is closed before
 //! the connection's next request, as result types may differ now.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// Longer statements (bulk INSERTs) are sent unnamed: they rarely repeat.
 const KEPT_BYTES: usize = 4096;
@@ -17,11 +17,11 @@ const KEPT: usize = 128;
 
 /// How a request names its statement.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum StatementUse {
+pub(crate) enum StatementUse<'a> {
     /// Parse as this name, then bind it.
-    Prepare(String),
+    Prepare(&'a str),
     /// Bind this already prepared name.
-    Bind(String),
+    Bind(&'a str),
     /// Parse and bind the unnamed statement.
     Unnamed,
 }
@@ -29,19 +29,17 @@ pub(crate) enum StatementUse {
 /// The named statements of one connection.
 #[derive(Debug, Default)]
 pub(crate) struct ShardStatements {
-    /// Text → (parameter types, number) of each statement prepared.
-    names: HashMap<String, Vec<(Vec<u32>, u32)>>,
+    /// Text → (parameter types, name) of each statement prepared (names
+    /// are made once, not at every request).
+    names: HashMap<String, Vec<(Vec<u32>, String)>>,
     kept: usize,
     next: u32,
-    /// Sent in the request in flight, kept when its ParseComplete arrives.
-    pending: Option<(String, Vec<u32>, u32)>,
+    /// Sent in the request in flight, kept when its ParseComplete arrives:
+    /// text, parameter types, name.
+    pending: Option<(String, Vec<u32>, String)>,
     /// Names to close before the next request.
-    stale: Vec<u32>,
+    stale: Vec<String>,
     epoch: u64,
-}
-
-fn name(n: u32) -> String {
-    format!("pgvshard_{n}")
 }
 
 impl ShardStatements {
@@ -58,35 +56,37 @@ impl ShardStatements {
     /// one as changed or unknown: the schema changed behind the proxy).
     pub fn forget(&mut self) {
         self.kept = 0;
-        let numbers = self.names.drain().flat_map(|(_, v)| v).map(|(_, n)| n);
-        self.stale.extend(numbers);
+        let names = self.names.drain().flat_map(|(_, v)| v).map(|(_, n)| n);
+        self.stale.extend(names);
     }
 
     /// Names whose Close must precede the next request.
     pub fn take_stale(&mut self) -> Vec<String> {
-        self.stale.drain(..).map(name).collect()
+        std::mem::take(&mut self.stale)
     }
 
     /// How to send `sql` with `param_types`.
-    pub fn lookup(&mut self, sql: &str, param_types: &[u32]) -> StatementUse {
+    pub fn lookup(&mut self, sql: &str, param_types: &[u32]) -> StatementUse<'_> {
         self.pending = None;
         let known = self.names.get(sql).into_iter().flatten();
-        if let Some((_, n)) = known.into_iter().find(|(t, _)| t == param_types) {
-            return StatementUse::Bind(name(*n));
+        if let Some((_, name)) = known.into_iter().find(|(t, _)| t == param_types) {
+            return StatementUse::Bind(name);
         }
         if sql.len() > KEPT_BYTES || self.kept >= KEPT {
             return StatementUse::Unnamed;
         }
-        let n = self.next;
+        let name = format!("pgvshard_{}", self.next);
         self.next = self.next.wrapping_add(1);
-        self.pending = Some((sql.to_string(), param_types.to_vec(), n));
-        StatementUse::Prepare(name(n))
+        let (_, _, name) = self
+            .pending
+            .insert((sql.to_string(), param_types.to_vec(), name));
+        StatementUse::Prepare(name)
     }
 
     /// The node answered the Parse: the statement exists.
     pub fn parse_complete(&mut self) {
-        if let Some((sql, types, n)) = self.pending.take() {
-            self.names.entry(sql).or_default().push((types, n));
+        if let Some((sql, types, name)) = self.pending.take() {
+            self.names.entry(sql).or_default().push((types, name));
             self.kept += 1;
         }
     }
@@ -105,23 +105,23 @@ mod tests {
     fn a_statement_is_bound_again_only_after_its_parse_succeeded() {
         let mut s = ShardStatements::default();
         let first = s.lookup("SELECT $1", &[23]);
-        assert_eq!(first, StatementUse::Prepare("pgvshard_0".into()));
+        assert_eq!(first, StatementUse::Prepare("pgvshard_0"));
         // The Parse failed: nothing is kept, the next try parses again.
         s.request_done();
         assert_eq!(
             s.lookup("SELECT $1", &[23]),
-            StatementUse::Prepare("pgvshard_1".into())
+            StatementUse::Prepare("pgvshard_1")
         );
         s.parse_complete();
         s.request_done();
         assert_eq!(
             s.lookup("SELECT $1", &[23]),
-            StatementUse::Bind("pgvshard_1".into())
+            StatementUse::Bind("pgvshard_1")
         );
         // Other parameter types are another statement.
         assert_eq!(
             s.lookup("SELECT $1", &[25]),
-            StatementUse::Prepare("pgvshard_2".into())
+            StatementUse::Prepare("pgvshard_2")
         );
     }
 
@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(s.take_stale(), vec!["pgvshard_0".to_string()]);
         assert_eq!(
             s.lookup("SELECT 1", &[]),
-            StatementUse::Prepare("pgvshard_1".into())
+            StatementUse::Prepare("pgvshard_1")
         );
     }
 
@@ -150,9 +150,6 @@ mod tests {
             s.parse_complete();
         }
         assert_eq!(s.lookup("SELECT 'new'", &[]), StatementUse::Unnamed);
-        assert_eq!(
-            s.lookup("SELECT 0", &[]),
-            StatementUse::Bind("pgvshard_0".into())
-        );
+        assert_eq!(s.lookup("SELECT 0", &[]), StatementUse::Bind("pgvshard_0"));
     }
 }

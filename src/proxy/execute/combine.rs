@@ -12,7 +12,7 @@ use sqlparser::ast::{Expr, SelectItem, SetExpr};
 use super::vector_avg;
 use crate::proxy::backend::{ExtendedRequest, OidMap};
 use crate::sql::{self, fold, quote_ident, AggregatePlan, CombinedColumn};
-use crate::wire::{oid, DataRow, FieldDescription, PgError};
+use crate::wire::{oid, DataRow, FieldDescription, Format, PgError};
 
 /// The name PostgreSQL gives each output column of the client's query.
 pub fn output_names(statement: &sql::Statement) -> Vec<String> {
@@ -78,7 +78,7 @@ pub fn final_request(
     oids: &OidMap,
     (limit, offset): (Option<u64>, Option<u64>),
     result_formats: Vec<i16>,
-) -> Result<ExtendedRequest, PgError> {
+) -> Result<ExtendedRequest<'static>, PgError> {
     let n = columns.len();
     let c = |i: usize| format!("c{i}");
     let mut outputs = Vec::with_capacity(plan.outputs.len());
@@ -170,13 +170,13 @@ pub fn final_request(
         sql.push_str(&format!(" OFFSET {o}"));
     }
     let per_row: Vec<u32> = columns.iter().map(|f| oids.to_shard(f.type_oid)).collect();
-    let param_types = per_row.iter().copied().cycle().take(values.len()).collect();
+    let param_types: Vec<u32> = per_row.iter().copied().cycle().take(values.len()).collect();
     Ok(ExtendedRequest {
-        sql,
-        param_types,
-        param_formats: vec![0],
-        values,
-        result_formats,
+        sql: sql.into(),
+        param_types: param_types.into(),
+        param_formats: vec![Format::Text].into(),
+        values: values.into(),
+        result_formats: result_formats.into(),
     })
 }
 

@@ -162,16 +162,21 @@ fn result_formats(out: &Responder<'_>, visible: Option<usize>, hidden: usize) ->
 }
 
 /// The request for one shard: the simple protocol when the client used
-/// it, else the extended protocol with the client's parameters.
-fn request(sql: &str, params: Option<&Params>, oids: &OidMap, formats: Vec<i16>) -> Request {
+/// it, else the extended protocol with the client's parameters (borrowed).
+pub fn request<'a>(
+    sql: &'a str,
+    params: Option<&'a Params>,
+    oids: &OidMap,
+    formats: &'a [i16],
+) -> Request<'a> {
     match params {
         None => Request::Simple(sql.to_string()),
         Some(p) => Request::Extended(ExtendedRequest {
-            sql: sql.to_string(),
-            param_types: p.types.iter().map(|&t| oids.to_shard(t)).collect(),
-            param_formats: p.formats.iter().map(|f| f.code()).collect(),
-            values: p.values.clone(),
-            result_formats: formats,
+            sql: sql.into(),
+            param_types: oids.types_to_shard(&p.types),
+            param_formats: p.formats.as_slice().into(),
+            values: p.values.as_slice().into(),
+            result_formats: formats.into(),
         }),
     }
 }
@@ -317,8 +322,7 @@ async fn start(
 ) -> Result<ShardStream, PgError> {
     let oids = cluster.shards[shard].oids();
     sync_settings(chan.as_mut(), out.session()).await?;
-    chan.send(&request(sql, params, &oids, formats.to_vec()))
-        .await?;
+    chan.send(&request(sql, params, &oids, formats)).await?;
     Ok(ShardStream::new(shard, chan, oids))
 }
 

@@ -150,7 +150,7 @@ impl ShardStream {
 
     /// Sends another request on the same channel (after this reply ended)
     /// and reads its reply from the start.
-    pub async fn restart(&mut self, request: &Request) -> Result<(), PgError> {
+    pub async fn restart(&mut self, request: &Request<'_>) -> Result<(), PgError> {
         self.chan.send(request).await?;
         self.columns = None;
         self.tag = None;
