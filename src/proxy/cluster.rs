@@ -84,9 +84,12 @@ impl Cluster {
         }
     }
 
-    /// All shard indexes.
+    /// All shard indexes. Inserted one by one: collecting would first
+    /// gather and sort them in a vector (this runs for most statements).
     pub fn all(&self) -> BTreeSet<usize> {
-        (0..self.shards.len()).collect()
+        let mut all = BTreeSet::new();
+        all.extend(0..self.shards.len());
+        all
     }
 
     /// Shard indexes, those not known to be down first (each group in

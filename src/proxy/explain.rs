@@ -25,7 +25,8 @@ pub async fn explain(
         ));
     };
     let inner = sql::parse_single(&inner.to_string()).map_err(PgError::from)?;
-    let route = plan::plan(cluster, &inner, inner_kind, params).await?;
+    let advisory = sql::advisory_hold(&inner);
+    let route = plan::plan(cluster, &inner, inner_kind, advisory, params).await?;
     let names: Vec<&str> = route
         .parts
         .iter()

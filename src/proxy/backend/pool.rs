@@ -268,10 +268,13 @@ impl RemoteBackend {
                 ))
             }
         };
+        // The rare steps below are boxed: their futures would otherwise
+        // make every checkout's future (allocated per statement) large.
         let mut conn = match self.take_idle() {
             Some(c) => c,
             None => {
-                let result = PgConnection::connect(&self.connect_config(), &self.dialer).await;
+                let config = self.connect_config();
+                let result = Box::pin(PgConnection::connect(&config, &self.dialer)).await;
                 self.record(&result);
                 result?
             }
@@ -282,10 +285,10 @@ impl RemoteBackend {
             .unwrap_or_else(|e| e.into_inner())
             .is_some();
         if !known {
-            self.load_types(&mut conn).await?;
+            Box::pin(self.load_types(&mut conn)).await?;
         }
         if conn.settings().unknown {
-            run_simple(&mut conn, "RESET ALL").await?;
+            Box::pin(run_simple(&mut conn, "RESET ALL")).await?;
             *conn.settings() = ChannelSettings::default();
         }
         Ok(Box::new(Pooled {
@@ -364,7 +367,7 @@ impl Pooled {
 }
 
 impl ShardChannel for Pooled {
-    fn send<'a>(&'a mut self, request: &'a Request) -> BoxFuture<'a, Result<(), PgError>> {
+    fn send<'a>(&'a mut self, request: &'a Request<'_>) -> BoxFuture<'a, Result<(), PgError>> {
         let epoch = self.home.statements_epoch.load(Ordering::Relaxed);
         self.conn().statements.at_epoch(epoch);
         let timed = matches!(

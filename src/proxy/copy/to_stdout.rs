@@ -85,7 +85,8 @@ async fn query_shards(
         )
         .with_hint("Run an INSERT, UPDATE or DELETE with RETURNING on its own."));
     }
-    let route = plan::plan(cluster, &inner, &kind, None).await?;
+    let advisory = sql::advisory_hold(&inner);
+    let route = plan::plan(cluster, &inner, &kind, advisory, None).await?;
     if !matches!(route.combine, Combine::Concat) {
         return Err(PgError::feature_not_supported(format!(
             "COPY (query) TO STDOUT across shards needs a plain scan whose rows can be concatenated; this query needs a {} (ORDER BY, LIMIT, DISTINCT or aggregates)",

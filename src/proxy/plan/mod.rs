@@ -170,17 +170,18 @@ fn is_per_shard_view(t: &TableName) -> bool {
 }
 
 /// Plans a statement that runs on shards (local statements are handled
-/// before planning).
+/// before planning); `advisory` is its [`sql::advisory_hold`].
 pub async fn plan(
     cluster: &Cluster,
     statement: &sql::Statement,
     kind: &StatementKind,
+    advisory: sql::AdvisoryHold,
     params: Option<&Params>,
 ) -> Result<Route, PgError> {
     let text = statement.text.as_str();
     match kind {
         StatementKind::Select(info) => {
-            if let Some(route) = advisory_lock_route(cluster, statement, info)? {
+            if let Some(route) = advisory_lock_route(cluster, statement, info, advisory)? {
                 return Ok(route);
             }
             if let [view] = info.tables.as_slice() {
@@ -307,8 +308,9 @@ fn advisory_lock_route(
     cluster: &Cluster,
     statement: &sql::Statement,
     info: &sql::SelectInfo,
+    advisory: sql::AdvisoryHold,
 ) -> Result<Option<Route>, PgError> {
-    match sql::advisory_hold(statement) {
+    match advisory {
         sql::AdvisoryHold::None => Ok(None),
         sql::AdvisoryHold::Session => Err(PgError::feature_not_supported(
             "session-level advisory locks (pg_advisory_lock, pg_advisory_unlock, …) are not supported through the proxy",

@@ -159,7 +159,7 @@ async fn evaluate(cluster: &Cluster, sub: &sql::Statement) -> Result<Option<Expr
     if !matches!(kind, StatementKind::Select(_)) {
         return Ok(None);
     }
-    let route = plan(cluster, sub, &kind, None).await?;
+    let route = plan(cluster, sub, &kind, sql::advisory_hold(sub), None).await?;
     if !matches!(route.combine, Combine::Concat) || route.writes {
         return Ok(None);
     }

@@ -38,7 +38,7 @@ pub async fn inline(
         if info.tables.is_empty() || info.tables.iter().all(|t| cluster.is_reference(t)) {
             continue;
         }
-        let route = plan(cluster, &sub, &kind, None).await?;
+        let route = plan(cluster, &sub, &kind, sql::advisory_hold(&sub), None).await?;
         let Combine::Merge {
             keys,
             hidden,

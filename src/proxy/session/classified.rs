@@ -48,6 +48,9 @@ pub struct Facts {
     /// and counts as a write for the cache
     /// ([`cache::may_write_through_functions`]).
     pub writes_through_functions: bool,
+    /// The advisory locks it takes ([`sql::advisory_hold`]), for the
+    /// planner.
+    pub advisory: sql::AdvisoryHold,
 }
 
 impl Classified {
@@ -63,6 +66,7 @@ impl Classified {
             calls_set_config: sql::may_call_set_config(&statement),
             evaluate_first: plan::may_evaluate_first(&statement),
             writes_through_functions: cache::may_write_through_functions(&statement),
+            advisory: sql::advisory_hold(&statement),
         };
         Classified {
             statement,

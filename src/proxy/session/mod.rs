@@ -490,8 +490,10 @@ impl ProxySession {
         };
         let classified = inlined.as_deref().unwrap_or(classified);
         let (statement, kind) = (&classified.statement, &classified.kind);
-        let mut route = plan::plan(&self.cluster, statement, kind, params).await?;
-        self.metrics.stage(Stage::Plan, t.elapsed());
+        let advisory = classified.facts.advisory;
+        let mut route = plan::plan(&self.cluster, statement, kind, advisory, params).await?;
+        let planned = Instant::now();
+        self.metrics.stage(Stage::Plan, planned - t);
         self.metrics.fanout(route.parts.len());
         let class = match (kind, route.parts.len()) {
             (StatementKind::Select(_), _) if route.label == "KNN merge" => StatementClass::Knn,
@@ -522,7 +524,6 @@ impl ProxySession {
                 None
             }
         };
-        let t = Instant::now();
         let (mut chans, cacheable) = self.channels_anywhere(&mut route, read, out).await?;
         if !cacheable {
             out.spoil_recording();
@@ -532,8 +533,8 @@ impl ProxySession {
         if spanning {
             txn::begin(&mut chans).await?;
         }
-        self.metrics.stage(Stage::Backend, t.elapsed());
-        let t = Instant::now();
+        let opened = Instant::now();
+        self.metrics.stage(Stage::Backend, opened - planned);
         let (result, mut back) = execute::run(
             &self.cluster,
             statement,
@@ -558,7 +559,7 @@ impl ProxySession {
             }
         }
         result?;
-        self.metrics.stage(Stage::Merge, t.elapsed());
+        self.metrics.stage(Stage::Merge, opened.elapsed());
         if spanning {
             txn::commit(&self.cluster, pooled).await?;
         }
