@@ -155,15 +155,15 @@ impl<E: Element> DenseVector<E> {
         }
         let n = dim as usize;
         let elements = match r.remaining() >= n * E::WIRE_SIZE {
-            // The common case, in one pass without per-element bounds
-            // checks; the first bad element fails as in the loop below.
+            // The common case, in vectorized passes without per-element
+            // bounds checks or early exits; the first bad element fails as
+            // in the loop below.
             true => {
-                let elements: Vec<E> = r
-                    .bytes(n * E::WIRE_SIZE)?
-                    .chunks_exact(E::WIRE_SIZE)
-                    .map(E::from_wire)
-                    .collect();
-                if !elements.iter().all(|e| e.to_f32().is_finite()) {
+                let elements = E::read_wire(r.bytes(n * E::WIRE_SIZE)?);
+                let finite = elements
+                    .iter()
+                    .fold(true, |ok, e| ok & e.to_f32().is_finite());
+                if !finite {
                     elements.iter().try_for_each(|e| e.check())?;
                 }
                 elements

@@ -39,6 +39,9 @@ pub trait Element: Copy + PartialEq + Debug + Send + Sync + 'static {
     /// Reads one element from its big-endian wire bytes
     /// ([`Self::WIRE_SIZE`] of them).
     fn from_wire(bytes: &[u8]) -> Self;
+    /// Reads the whole elements of big-endian wire bytes at once (a pass
+    /// the compiler vectorizes; a trailing partial element is ignored).
+    fn read_wire(bytes: &[u8]) -> Vec<Self>;
     /// Appends the element's big-endian wire bytes.
     fn push_wire(self, out: &mut Vec<u8>);
     /// Squared L2 kernel from the dispatch table.
@@ -61,6 +64,13 @@ impl Element for f32 {
     }
     fn from_wire(b: &[u8]) -> Self {
         f32::from_bits(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn read_wire(bytes: &[u8]) -> Vec<Self> {
+        let (whole, _) = bytes.as_chunks::<4>();
+        whole
+            .iter()
+            .map(|&b| f32::from_bits(u32::from_be_bytes(b)))
+            .collect()
     }
     fn push_wire(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_bits().to_be_bytes());
@@ -89,6 +99,13 @@ impl Element for f16 {
     }
     fn from_wire(b: &[u8]) -> Self {
         f16::from_bits(u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn read_wire(bytes: &[u8]) -> Vec<Self> {
+        let (whole, _) = bytes.as_chunks::<2>();
+        whole
+            .iter()
+            .map(|&b| f16::from_bits(u16::from_be_bytes(b)))
+            .collect()
     }
     fn push_wire(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_bits().to_be_bytes());
