@@ -283,16 +283,31 @@ impl Sq8Codes {
         }
     }
 
-    /// The approximate ordering distance from the integer dot product.
+    /// The approximate ordering distances of `N` rows from their integer
+    /// dot products (the metric chosen once for all of them).
     #[inline]
-    fn finish(&self, w: &Weights, dot: i32, id: u32) -> f32 {
-        let dot = w.scale * dot as f32;
-        let term = self.row_terms.get(id as usize).copied().unwrap_or(0.0);
+    fn finish<const N: usize>(&self, w: &Weights, dots: [i32; N], ids: [u32; N]) -> [f32; N] {
+        let term = |i: usize| self.row_terms.get(ids[i] as usize).copied().unwrap_or(0.0);
+        let dot = |i: usize| w.scale * dots[i] as f32;
+        let mut out = [0.0; N];
         match self.metric {
-            Metric::L2 => w.offset - 2.0 * dot + term,
-            Metric::Cosine => 1.0 - ((w.offset + dot) / (w.norm * term)).clamp(-1.0, 1.0),
-            _ => -(w.offset + dot),
+            Metric::L2 => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = w.offset - 2.0 * dot(i) + term(i);
+                }
+            }
+            Metric::Cosine => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = 1.0 - ((w.offset + dot(i)) / (w.norm * term(i))).clamp(-1.0, 1.0);
+                }
+            }
+            _ => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = -(w.offset + dot(i));
+                }
+            }
         }
+        out
     }
 }
 
@@ -348,13 +363,15 @@ impl<S: DenseVectors> Space for QuantizedSpace<'_, S> {
     #[inline]
     fn distance(&self, q: &Self::Query, id: u32) -> f32 {
         let dot = (self.kernels.dot)(self.codes.row(id), &q.weights.bytes);
-        self.codes.finish(&q.weights, dot, id)
+        self.codes.finish(&q.weights, [dot], [id])[0]
     }
 
     #[inline]
     fn distance_x4(&self, q: &Self::Query, ids: [u32; 4]) -> [f32; 4] {
-        let dots = (self.kernels.dot_x4)(&q.weights.bytes, ids.map(|id| self.codes.row(id)));
-        [0, 1, 2, 3].map(|i| self.codes.finish(&q.weights, dots[i], ids[i]))
+        // Written out: `ids.map` costs more than the lookups themselves here.
+        let row = |i: usize| self.codes.row(ids[i]);
+        let dots = (self.kernels.dot_x4)(&q.weights.bytes, [row(0), row(1), row(2), row(3)]);
+        self.codes.finish(&q.weights, dots, ids)
     }
 
     fn distance_between(&self, a: u32, b: u32) -> f32 {

@@ -203,16 +203,20 @@ mod avx2 {
     }
 
     fn dot_x4(weights: &[i8], rows: [&[u8]; 4]) -> [i32; 4] {
-        if rows.iter().any(|r| r.len() != weights.len()) {
+        let len = weights.len();
+        let [a, b, c, d] = rows;
+        if [a.len(), b.len(), c.len(), d.len()] != [len; 4] {
             return rows.map(|r| dot(r, weights));
         }
-        let len = weights.len();
         let whole = len - len % 32;
+        let starts = [a.as_ptr(), b.as_ptr(), c.as_ptr(), d.as_ptr()];
         // SAFETY: as in `dot`; all five slices have `len` bytes.
-        let head = unsafe { dot_x4_impl(weights.as_ptr().cast(), rows.map(<[u8]>::as_ptr), whole) };
-        let mut out = [0; 4];
-        for ((o, h), r) in out.iter_mut().zip(head).zip(rows) {
-            *o = h + super::scalar_dot(&r[whole..], &weights[whole..]);
+        let mut out = unsafe { dot_x4_impl(weights.as_ptr().cast(), starts, whole) };
+        // Quantized rows are whole 64-byte lines: usually no tail.
+        if whole < len {
+            for (o, r) in out.iter_mut().zip(rows) {
+                *o += super::scalar_dot(&r[whole..], &weights[whole..]);
+            }
         }
         out
     }
@@ -229,7 +233,7 @@ mod avx2 {
             }
             i += 32;
         }
-        acc.map(|a| sum(a))
+        [sum(acc[0]), sum(acc[1]), sum(acc[2]), sum(acc[3])]
     }
 }
 

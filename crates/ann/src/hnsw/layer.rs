@@ -26,6 +26,32 @@ pub(super) trait Probe {
     }
     /// Hints that node `n`'s vector will be read soon.
     fn prefetch(&self, n: u32);
+    /// Distances to `ns`, handed to `each` in order: in batches of four,
+    /// a last batch of three padded with a repeat (one batched call costs
+    /// less than three single ones), one or two alone.
+    #[inline]
+    fn dists(&self, ns: &[u32], mut each: impl FnMut(u32, f32)) {
+        let mut batches = ns.chunks_exact(BATCH);
+        for b in &mut batches {
+            let four = [b[0], b[1], b[2], b[3]];
+            for (n, d) in four.into_iter().zip(self.dist4(four)) {
+                each(n, d);
+            }
+        }
+        match *batches.remainder() {
+            [a, b, c] => {
+                let d = self.dist4([a, b, c, c]);
+                each(a, d[0]);
+                each(b, d[1]);
+                each(c, d[2]);
+            }
+            ref rest => {
+                for &n in rest {
+                    each(n, self.dist(n));
+                }
+            }
+        }
+    }
 }
 
 /// A prepared query as the search target.
@@ -63,6 +89,10 @@ impl<S: Space> Probe for NodeProbe<'_, S> {
     #[inline]
     fn dist(&self, n: u32) -> f32 {
         self.space.distance_between(self.node, n)
+    }
+    #[inline]
+    fn dist4(&self, ns: [u32; BATCH]) -> [f32; BATCH] {
+        self.space.distance_between_x4(self.node, ns)
     }
     #[inline]
     fn prefetch(&self, n: u32) {
@@ -140,11 +170,8 @@ impl Layers<'_> {
             loop {
                 let here = best;
                 self.links(id_of(here), level, &mut scratch.links, |_| true);
-                for &n in &scratch.links {
-                    let s = scored(probe.dist(n), n);
-                    limits.tuples += 1;
-                    best = best.min(s);
-                }
+                probe.dists(&scratch.links, |n, d| best = best.min(scored(d, n)));
+                limits.tuples += scratch.links.len();
                 if best == here {
                     break;
                 }
@@ -191,30 +218,21 @@ impl Layers<'_> {
             for &n in &fresh {
                 probe.prefetch(n);
             }
-            for chunk in fresh.chunks(BATCH) {
-                let mut dists = [0.0; BATCH];
-                if let Ok(four) = <[u32; BATCH]>::try_from(chunk) {
-                    dists = probe.dist4(four);
-                } else {
-                    for (d, &n) in dists.iter_mut().zip(chunk) {
-                        *d = probe.dist(n);
-                    }
-                }
-                for (&n, &d) in chunk.iter().zip(&dists) {
-                    let sc = scored(d, n);
-                    limits.tuples += 1;
-                    let worst = s.results.peek().copied().unwrap_or(Scored::MAX);
-                    if s.results.len() < ef || sc < worst {
-                        s.candidates.push(Reverse(sc));
-                        if accept(n) {
-                            s.results.push(sc);
-                            if s.results.len() > ef {
-                                s.results.pop();
-                            }
+            let (candidates, results) = (&mut s.candidates, &mut s.results);
+            probe.dists(&fresh, |n, d| {
+                let sc = scored(d, n);
+                let worst = results.peek().copied().unwrap_or(Scored::MAX);
+                if results.len() < ef || sc < worst {
+                    candidates.push(Reverse(sc));
+                    if accept(n) {
+                        results.push(sc);
+                        if results.len() > ef {
+                            results.pop();
                         }
                     }
                 }
-            }
+            });
+            limits.tuples += fresh.len();
             if limits.tuples >= limits.max_tuples
                 || s.candidates.len() + s.results.len() > limits.max_entries
             {
