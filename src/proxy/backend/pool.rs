@@ -12,7 +12,8 @@
 //! requests and counts the node's errors ([`Meter`]).
 //!
 //! `std::sync::Mutex` guards the idle list: it is held only to push or
-//! pop, never across an await.
+//! pop, never across an await. Connections are boxed, so a checkout and
+//! its return move a pointer, not the connection and its buffers.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -59,7 +60,11 @@ pub struct RemoteBackend {
     /// The pool settings now (`config.pool` at start; see [`RemoteBackend::resize`]).
     pool: RwLock<PoolConfig>,
     dialer: Dialer,
-    idle: Mutex<Vec<PgConnection>>,
+    #[allow(
+        clippy::vec_box,
+        reason = "a checkout moves the box, not the connection and its buffers"
+    )]
+    idle: Mutex<Vec<Box<PgConnection>>>,
     /// One place per connection checked out (or being recovered).
     permits: Limit,
     oids: RwLock<Option<OidMap>>,
@@ -171,7 +176,7 @@ impl RemoteBackend {
         }
     }
 
-    fn put_idle(&self, mut conn: PgConnection) {
+    fn put_idle(&self, mut conn: Box<PgConnection>) {
         if self.closed.load(Ordering::Relaxed) {
             conn.close();
             return;
@@ -183,7 +188,7 @@ impl RemoteBackend {
             .push(conn);
     }
 
-    fn take_idle(&self) -> Option<PgConnection> {
+    fn take_idle(&self) -> Option<Box<PgConnection>> {
         let limit = self.pool().idle_timeout();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(mut c) = idle.pop() {
@@ -276,7 +281,7 @@ impl RemoteBackend {
                 let config = self.connect_config();
                 let result = Box::pin(PgConnection::connect(&config, &self.dialer)).await;
                 self.record(&result);
-                result?
+                Box::new(result?)
             }
         };
         let known = self
@@ -288,7 +293,7 @@ impl RemoteBackend {
             Box::pin(self.load_types(&mut conn)).await?;
         }
         if conn.settings().unknown {
-            Box::pin(run_simple(&mut conn, "RESET ALL")).await?;
+            Box::pin(run_simple(conn.as_mut(), "RESET ALL")).await?;
             *conn.settings() = ChannelSettings::default();
         }
         Ok(Box::new(Pooled {
@@ -320,7 +325,7 @@ impl Drop for Waiting<'_> {
 /// A checked-out connection; it returns to its pool when dropped clean,
 /// or after [`recover`] when dropped mid-reply.
 struct Pooled {
-    conn: Option<PgConnection>,
+    conn: Option<Box<PgConnection>>,
     home: Arc<RemoteBackend>,
     /// Held until the connection is idle again or closed.
     permit: Option<OwnedSemaphorePermit>,
@@ -338,8 +343,8 @@ impl Drop for Pooled {
                 let home = Arc::clone(&self.home);
                 let permit = self.permit.take();
                 runtime.spawn(async move {
-                    if let Some(conn) = recover(conn, &home.dialer, &home.config).await {
-                        home.put_idle(conn);
+                    if let Some(conn) = recover(*conn, &home.dialer, &home.config).await {
+                        home.put_idle(Box::new(conn));
                     }
                     drop(permit);
                 });
