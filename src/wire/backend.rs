@@ -137,16 +137,21 @@ pub(crate) fn field_with(buf: &mut BytesMut, f: impl FnOnce(&mut BytesMut)) {
 
 /// Writes one message: tag, length, body written by `body`.
 pub(crate) fn message(buf: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
-    buf.put_u8(tag);
-    let at = buf.len();
-    buf.put_i32(0);
+    let at = buf.len() + 1;
+    // The tag and room for the length in one write (each `put_*` is a
+    // call and a copy: messages are written many times per statement).
+    buf.put_slice(&[tag, 0, 0, 0, 0]);
     body(buf);
     let len = (buf.len() - at) as i32;
     buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
 pub(crate) fn cstr(buf: &mut BytesMut, s: &str) {
-    buf.put_slice(s.as_bytes());
+    // Most names the protocol carries are empty (the unnamed statement
+    // and portal).
+    if !s.is_empty() {
+        buf.put_slice(s.as_bytes());
+    }
     buf.put_u8(0);
 }
 
