@@ -11,6 +11,8 @@ pub mod merge;
 pub mod shard_stream;
 mod vector_avg;
 
+use std::borrow::Cow;
+
 use futures_util::future::join_all;
 
 use self::combine::{final_request, output_names};
@@ -142,23 +144,30 @@ fn bound_value(bound: Option<&Bound>, params: Option<&Params>) -> Result<Option<
     })
 }
 
-/// The client's formats for `visible` columns plus binary for `hidden`.
-fn result_formats(out: &Responder<'_>, visible: Option<usize>, hidden: usize) -> Vec<i16> {
+/// The client's formats for `visible` columns plus binary for `hidden`,
+/// as Bind's format codes.
+fn result_formats(
+    out: &Responder<'_>,
+    visible: Option<usize>,
+    hidden: usize,
+) -> Cow<'static, [i16]> {
     let Some(visible) = visible else {
-        return Vec::new();
+        return Cow::Borrowed(&[]);
     };
-    let client = (0..visible).map(|i| out.result_format(i).code());
-    let mut codes: Vec<i16> = client
-        .chain(std::iter::repeat_n(Format::Binary.code(), hidden))
-        .collect();
+    let client = (0..visible).map(|i| out.result_format(i));
+    let formats = client.chain(std::iter::repeat_n(Format::Binary, hidden));
     // One code for all columns when they agree (Bind's rule): the shard
     // then answers whatever columns the statement has now, and a result
     // that changed since Describe is refused by the wire layer rather
-    // than by the shard as a protocol violation.
-    if codes.windows(2).all(|w| w[0] == w[1]) {
-        codes.truncate(1);
+    // than by the shard as a protocol violation. (The usual case, so
+    // without an allocation.)
+    let mut rest = formats.clone();
+    match rest.next() {
+        None => Cow::Borrowed(&[]),
+        Some(Format::Text) if rest.all(|f| f == Format::Text) => Cow::Borrowed(&[0]),
+        Some(Format::Binary) if rest.all(|f| f == Format::Binary) => Cow::Borrowed(&[1]),
+        Some(_) => Cow::Owned(formats.map(Format::code).collect()),
     }
-    codes
 }
 
 /// The request for one shard: the simple protocol when the client used
@@ -232,7 +241,7 @@ async fn run_streams(
     let formats = match &route.combine {
         Combine::Merge { hidden, .. } => result_formats(out, visible, *hidden),
         Combine::Rerank { .. } => result_formats(out, visible, 2),
-        Combine::Aggregate(_) => Vec::new(),
+        Combine::Aggregate(_) => Cow::Borrowed(&[][..]),
         _ => result_formats(out, visible, 0),
     };
     if let Combine::Replicated = route.combine {
@@ -298,7 +307,7 @@ async fn run_streams(
                 &rows,
                 &first.oids(),
                 window,
-                formats,
+                formats.into_owned(),
             )?;
             first.restart(&Request::Extended(request)).await?;
             concat(std::slice::from_mut(first), out).await?;
