@@ -137,6 +137,35 @@ PARAMETERIZED = [
 ]
 
 
+# The same text parsed again and again by the extended protocol (a binary
+# cursor sends each statement unnamed, as many drivers do) across schema
+# changes: each Parse must describe the table as it is now.
+REPARSED = [
+    (False, "CREATE TABLE reparsed (a int)"),
+    (True, "SELECT * FROM reparsed"),
+    (True, "SELECT * FROM reparsed"),
+    (False, "ALTER TABLE reparsed ADD COLUMN b text"),
+    (True, "SELECT * FROM reparsed"),
+    (False, "DROP TABLE reparsed"),
+    (True, "SELECT * FROM reparsed"),
+    (False, "CREATE TABLE reparsed (c bigint, d vector(2))"),
+    (False, "INSERT INTO reparsed VALUES (1, '[1,2]')"),
+    (True, "SELECT * FROM reparsed"),
+    (True, "SELECT * FROM reparsed"),
+    (False, "DROP TABLE reparsed"),
+]
+
+
+def reparsed(conn, binary, sql):
+    try:
+        cur = conn.cursor(binary=binary)
+        cur.execute(sql)
+        names = [d.name for d in cur.description or []]
+        return ("ok", cur.statusmessage, names, cur.fetchall() if cur.description else [])
+    except psycopg.Error as e:
+        return ("error", e.sqlstate, e.diag.message_primary)
+
+
 def parameterized(conn, binary, sql, params):
     try:
         cur = conn.cursor(binary=binary)
@@ -170,6 +199,11 @@ def main():
                 ours, theirs = parameterized(shard, binary, sql, params), parameterized(real, binary, sql, params)
                 if ours != theirs:
                     failures.append(f"parameters (binary={binary}): {sql} {params}\n  shard:    {ours}\n  pgvector: {theirs}")
+        for binary, sql in REPARSED:
+            total += 1
+            ours, theirs = reparsed(shard, binary, sql), reparsed(real, binary, sql)
+            if ours != theirs:
+                failures.append(f"reparsed (binary={binary}): {sql}\n  shard:    {ours}\n  pgvector: {theirs}")
         shard.close()
         real.close()
     finally:

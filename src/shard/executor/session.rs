@@ -66,6 +66,7 @@ impl HandlerFactory for ShardFactory {
             sender,
             ann: None,
             planned: HashMap::new(),
+            last_parse: None,
             block_started: 0,
             sequence_values: Arc::default(),
         })
@@ -102,6 +103,17 @@ enum Planned {
     Interpreted { epoch: u64 },
 }
 
+/// A Parse's result and what it depended on.
+struct LastParse {
+    sql: String,
+    given: Vec<u32>,
+    /// [`Tables::schema_epoch`](crate::shard::storage::Tables::schema_epoch) then.
+    schema_epoch: u64,
+    /// [`Session::settings_version`] then.
+    settings: u64,
+    prepared: Prepared<Arc<PreparedStatement>>,
+}
+
 /// Plans a session keeps; past this many it forgets them all (statements
 /// closed long ago among them) and plans again.
 const PLANS_KEPT: usize = 256;
@@ -123,6 +135,10 @@ pub struct ShardSession {
     ann: Option<(u64, AnnSearch)>,
     /// Plans of the session's prepared statements, by statement id.
     planned: HashMap<u64, Planned>,
+    /// The last statement Parse prepared, answered again for the same
+    /// text and types (drivers send their unnamed statements anew each
+    /// time) while the schema and the session's settings stay the same.
+    last_parse: Option<LastParse>,
     /// When the open transaction block began (`now()` inside it).
     block_started: i64,
     /// The session's last sequence values (`currval`, `lastval`).
@@ -1352,6 +1368,18 @@ impl QueryHandler for ShardSession {
                 "extended query protocol not supported in a replication connection",
             ));
         }
+        let schema_epoch = self.shard.db.read().map_err(storage_error)?.schema_epoch();
+        let settings = session.settings_version();
+        if let Some(last) = self.last_parse.as_ref().filter(|l| {
+            (
+                l.sql.as_str(),
+                l.given.as_slice(),
+                l.schema_epoch,
+                l.settings,
+            ) == (sql_text, given, schema_epoch, settings)
+        }) {
+            return Ok(last.prepared.clone());
+        }
         let Some(stmt) = single_statement(sql_text, session)? else {
             return Ok(Prepared {
                 statement: Arc::new(PreparedStatement::new(None, Vec::new())),
@@ -1359,6 +1387,8 @@ impl QueryHandler for ShardSession {
                 columns: Vec::new(),
             });
         };
+        // Parsing it again would notice its truncated names again.
+        let quiet = stmt.truncated.is_empty();
         let job = Job {
             shard: self.shard.clone(),
             params: Vec::new(),
@@ -1386,14 +1416,22 @@ impl QueryHandler for ShardSession {
             .map_err(join_error)?;
         let columns = columns?;
         let kind = classify(&job.stmt);
-        Ok(Prepared {
+        let prepared = Prepared {
             param_types: job.param_types.clone(),
             columns,
             statement: Arc::new(PreparedStatement::new(
                 Some((job.stmt, kind)),
                 job.param_types,
             )),
-        })
+        };
+        self.last_parse = quiet.then(|| LastParse {
+            sql: sql_text.to_string(),
+            given: given.to_vec(),
+            schema_epoch,
+            settings,
+            prepared: prepared.clone(),
+        });
+        Ok(prepared)
     }
 
     async fn execute(
