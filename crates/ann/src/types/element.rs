@@ -52,6 +52,13 @@ pub trait Element: Copy + PartialEq + Debug + Send + Sync + 'static {
     fn l1_kernel(k: &Kernels) -> ElementKernel<Self>;
 }
 
+/// Each whole `N`-byte chunk of `bytes` read by `read` (a trailing partial
+/// chunk is ignored): fixed-size chunks let the compiler vectorize.
+fn read_chunks<const N: usize, E>(bytes: &[u8], read: impl Fn([u8; N]) -> E) -> Vec<E> {
+    let (whole, _) = bytes.as_chunks::<N>();
+    whole.iter().map(|&b| read(b)).collect()
+}
+
 impl Element for f32 {
     const TYPE_NAME: &'static str = "vector";
     const WIRE_SIZE: usize = 4;
@@ -66,11 +73,7 @@ impl Element for f32 {
         f32::from_bits(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
     fn read_wire(bytes: &[u8]) -> Vec<Self> {
-        let (whole, _) = bytes.as_chunks::<4>();
-        whole
-            .iter()
-            .map(|&b| f32::from_bits(u32::from_be_bytes(b)))
-            .collect()
+        read_chunks(bytes, |b| f32::from_bits(u32::from_be_bytes(b)))
     }
     fn push_wire(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_bits().to_be_bytes());
@@ -101,11 +104,7 @@ impl Element for f16 {
         f16::from_bits(u16::from_be_bytes([b[0], b[1]]))
     }
     fn read_wire(bytes: &[u8]) -> Vec<Self> {
-        let (whole, _) = bytes.as_chunks::<2>();
-        whole
-            .iter()
-            .map(|&b| f16::from_bits(u16::from_be_bytes(b)))
-            .collect()
+        read_chunks(bytes, |b| f16::from_bits(u16::from_be_bytes(b)))
     }
     fn push_wire(self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_bits().to_be_bytes());
