@@ -37,7 +37,7 @@ static ALLOW_PARTIAL_RESULTS: guc::Named = guc::Named::new("pgvshard.allow_parti
 /// when a channel's answer must not fill the result cache.
 pub async fn open(
     cluster: &Cluster,
-    route: &Route,
+    route: &Route<'_>,
     block: &mut Block,
     read: Option<(Policy, &SessionReads)>,
     out: &mut Responder<'_>,
@@ -201,7 +201,7 @@ pub type Returned = Vec<(usize, Box<dyn ShardChannel>)>;
 pub async fn run(
     cluster: &Cluster,
     statement: &sql::Statement,
-    route: &Route,
+    route: &Route<'_>,
     chans: Vec<Option<Box<dyn ShardChannel>>>,
     params: Option<&Params>,
     visible: Option<usize>,
@@ -231,7 +231,7 @@ pub async fn run(
 async fn run_streams(
     cluster: &Cluster,
     statement: &sql::Statement,
-    route: &Route,
+    route: &Route<'_>,
     chans: Vec<Option<Box<dyn ShardChannel>>>,
     streams: &mut Vec<ShardStream>,
     params: Option<&Params>,
@@ -342,7 +342,7 @@ async fn start(
 /// nowhere).
 async fn replicated(
     cluster: &Cluster,
-    route: &Route,
+    route: &Route<'_>,
     chans: Vec<Option<Box<dyn ShardChannel>>>,
     streams: &mut Vec<ShardStream>,
     params: Option<&Params>,

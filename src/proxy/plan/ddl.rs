@@ -10,12 +10,12 @@ use crate::wire::PgError;
 
 /// Routes DDL on `tables` to every shard (the proxy forgets what it
 /// learned about them).
-pub(super) async fn route(
+pub(super) async fn route<'s>(
     cluster: &Cluster,
-    statement: &sql::Statement,
+    statement: &'s sql::Statement,
     tables: &[TableName],
     action: DdlAction,
-) -> Result<Route, PgError> {
+) -> Result<Route<'s>, PgError> {
     let all = cluster.all();
     if all.len() > 1 {
         refuse_unshardable(cluster, statement, tables, action).await?;
@@ -26,7 +26,7 @@ pub(super) async fn route(
     Ok(Route::on(
         "broadcast",
         all,
-        &statement.text,
+        statement.text.as_str(),
         Combine::Broadcast,
         true,
     ))

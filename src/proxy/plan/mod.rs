@@ -8,6 +8,7 @@ mod scalar_subquery;
 mod spread;
 mod with_values;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use super::cluster::Cluster;
@@ -64,13 +65,14 @@ pub enum Combine {
     Replicated,
 }
 
-/// A statement's route.
+/// A statement's route, borrowing the statement's text where a shard runs
+/// it as it is.
 #[derive(Debug, Clone)]
-pub struct Route {
+pub struct Route<'s> {
     /// Which kind of route, for EXPLAIN.
     pub label: &'static str,
     /// The shards and the SQL each runs (same order as `Combine::Insert`'s rows).
-    pub parts: Vec<(usize, String)>,
+    pub parts: Vec<(usize, Cow<'s, str>)>,
     /// How replies combine.
     pub combine: Combine,
     /// Whether the statement writes (transactions may write on one shard).
@@ -80,17 +82,18 @@ pub struct Route {
     pub anywhere: bool,
 }
 
-impl Route {
+impl<'s> Route<'s> {
     fn on(
         label: &'static str,
         shards: BTreeSet<usize>,
-        sql: &str,
+        sql: impl Into<Cow<'s, str>>,
         combine: Combine,
         writes: bool,
     ) -> Self {
+        let sql = sql.into();
         Route {
             label,
-            parts: shards.into_iter().map(|s| (s, sql.to_string())).collect(),
+            parts: shards.into_iter().map(|s| (s, sql.clone())).collect(),
             combine,
             writes,
             anywhere: false,
@@ -171,13 +174,13 @@ fn is_per_shard_view(t: &TableName) -> bool {
 
 /// Plans a statement that runs on shards (local statements are handled
 /// before planning); `advisory` is its [`sql::advisory_hold`].
-pub async fn plan(
+pub async fn plan<'s>(
     cluster: &Cluster,
-    statement: &sql::Statement,
+    statement: &'s sql::Statement,
     kind: &StatementKind,
     advisory: sql::AdvisoryHold,
     params: Option<&Params>,
-) -> Result<Route, PgError> {
+) -> Result<Route<'s>, PgError> {
     let text = statement.text.as_str();
     match kind {
         StatementKind::Select(info) => {
@@ -304,12 +307,12 @@ pub async fn plan(
 /// it) until its end releases them. Session-level locks are refused:
 /// shard connections are pooled per transaction, so the lock would stay
 /// with a pooled connection.
-fn advisory_lock_route(
+fn advisory_lock_route<'s>(
     cluster: &Cluster,
-    statement: &sql::Statement,
+    statement: &'s sql::Statement,
     info: &sql::SelectInfo,
     advisory: sql::AdvisoryHold,
-) -> Result<Option<Route>, PgError> {
+) -> Result<Option<Route<'s>>, PgError> {
     match advisory {
         sql::AdvisoryHold::None => Ok(None),
         sql::AdvisoryHold::Session => Err(PgError::feature_not_supported(
@@ -327,7 +330,7 @@ fn advisory_lock_route(
             Ok(Some(Route::on(
                 "advisory lock shard",
                 BTreeSet::from([first]),
-                &statement.text,
+                statement.text.as_str(),
                 Combine::Concat,
                 true,
             )))
@@ -397,11 +400,11 @@ fn refuse_shard_dependent_subqueries(
     })
 }
 
-fn select_route(
-    statement: &sql::Statement,
+fn select_route<'s>(
+    statement: &'s sql::Statement,
     info: &sql::SelectInfo,
     shards: BTreeSet<usize>,
-) -> Result<Route, PgError> {
+) -> Result<Route<'s>, PgError> {
     crate::stack::with_tree(statement.depth, || {
         if shards.len() > 1 && info.windowed {
             return Err(PgError::feature_not_supported(
@@ -417,13 +420,7 @@ fn select_route(
                     inner: (knn.offset.clone(), knn.limit.clone()),
                     outer: (rerank.offset.clone(), rerank.limit.clone()),
                 };
-                return Ok(Route::on(
-                    "rerank merge",
-                    shards,
-                    &shard_sql,
-                    combine,
-                    false,
-                ));
+                return Ok(Route::on("rerank merge", shards, shard_sql, combine, false));
             }
             let (column, hidden) = match knn.projected_distance {
                 Some(i) => (OutputColumn::Item(i), 0),
@@ -441,7 +438,7 @@ fn select_route(
                 offset: knn.offset.clone(),
                 limit: Some(knn.limit.clone()),
             };
-            return Ok(Route::on("KNN merge", shards, &shard_sql, combine, false));
+            return Ok(Route::on("KNN merge", shards, shard_sql, combine, false));
         }
         if let Some((sorted, groups)) = rewrite_distinct_on_for_shard(statement).map_err(sql_err)? {
             let combine = Combine::Merge {
@@ -454,7 +451,7 @@ fn select_route(
             return Ok(Route::on(
                 "distinct on merge",
                 shards,
-                &sorted.sql,
+                sorted.sql,
                 combine,
                 false,
             ));
@@ -468,7 +465,7 @@ fn select_route(
         if let Some((label, plan)) = combined {
             let sql = plan.shard_sql.clone();
             let combine = Combine::Aggregate(Box::new(plan));
-            return Ok(Route::on(label, shards, &sql, combine, false));
+            return Ok(Route::on(label, shards, sql, combine, false));
         }
         if let Some(sorted) = rewrite_sorted_for_shard(statement) {
             let combine = Combine::Merge {
@@ -481,7 +478,7 @@ fn select_route(
             return Ok(Route::on(
                 "sorted merge",
                 shards,
-                &sorted.sql,
+                sorted.sql,
                 combine,
                 false,
             ));
@@ -498,7 +495,7 @@ fn select_route(
         Ok(Route::on(
             "scatter",
             shards,
-            &statement.text,
+            statement.text.as_str(),
             Combine::Concat,
             false,
         ))
@@ -537,12 +534,12 @@ fn has_limit_or_distinct(statement: &sql::Statement) -> bool {
     })
 }
 
-async fn insert_route(
+async fn insert_route<'s>(
     cluster: &Cluster,
-    statement: &sql::Statement,
+    statement: &'s sql::Statement,
     table: &TableName,
     params: Option<&Params>,
-) -> Result<Route, PgError> {
+) -> Result<Route<'s>, PgError> {
     let info = cluster.table(table).await?;
     let Some(key) = info.key.as_deref() else {
         return spread::insert_route(cluster, statement, table);
@@ -554,6 +551,7 @@ async fn insert_route(
     };
     let mut keys = insert_key_values(statement, key, &info.columns).ok_or_else(unsupported)?;
     let generated = keys.iter().filter(|k| matches!(k, RowKey::Default)).count();
+    let written = statement;
     let filled;
     let statement = if generated > 0 {
         let first = cluster
@@ -586,10 +584,14 @@ async fn insert_route(
         .filter(|(_, rows)| !rows.is_empty())
         .collect();
     if let [(shard, _)] = used.as_slice() {
+        let sql = match generated {
+            0 => Cow::Borrowed(written.text.as_str()),
+            _ => Cow::Owned(statement.text.clone()),
+        };
         return Ok(Route::on(
             "single shard (key)",
             BTreeSet::from([*shard]),
-            &statement.text,
+            sql,
             Combine::Concat,
             true,
         ));
@@ -600,7 +602,7 @@ async fn insert_route(
         let sql = insert_with_rows(statement, &r).ok_or_else(|| {
             PgError::feature_not_supported("this INSERT cannot be split by shard")
         })?;
-        parts.push((shard, sql));
+        parts.push((shard, Cow::Owned(sql)));
         rows.push(r);
     }
     Ok(Route {

@@ -10,11 +10,11 @@ use crate::wire::PgError;
 /// answer. Refused when a shard's copy would come out different: the
 /// statement reads a sharded table (each shard holds other rows of it) or
 /// calls a function each shard computes for itself.
-pub(super) fn write_route(
+pub(super) fn write_route<'s>(
     cluster: &Cluster,
-    statement: &sql::Statement,
+    statement: &'s sql::Statement,
     table: &TableName,
-) -> Result<Route, PgError> {
+) -> Result<Route<'s>, PgError> {
     let all = cluster.all();
     if all.len() > 1 {
         let sharded = sql::tables_named(statement)
@@ -36,7 +36,7 @@ pub(super) fn write_route(
     Ok(Route::on(
         "reference table (every shard)",
         all,
-        &statement.text,
+        statement.text.as_str(),
         Combine::Replicated,
         true,
     ))

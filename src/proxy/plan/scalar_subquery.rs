@@ -167,7 +167,7 @@ async fn evaluate(cluster: &Cluster, sub: &sql::Statement) -> Result<Option<Expr
     let mut columns = None;
     for (shard, text) in &route.parts {
         let mut chan = cluster.shards[*shard].checkout().await?;
-        chan.send(&Request::Simple(text.clone())).await?;
+        chan.send(&Request::Simple(text.to_string())).await?;
         let mut stream = ShardStream::new(*shard, chan, cluster.shards[*shard].oids());
         rows.extend(stream.collect().await?);
         columns = columns.or(stream.columns);

@@ -14,11 +14,11 @@ use crate::wire::PgError;
 /// The whole INSERT on the shard whose turn it is. Refused when it reads
 /// a sharded or spread table: the one shard running it holds only its
 /// own rows of it.
-pub(super) fn insert_route(
+pub(super) fn insert_route<'s>(
     cluster: &Cluster,
-    statement: &sql::Statement,
+    statement: &'s sql::Statement,
     table: &TableName,
-) -> Result<Route, PgError> {
+) -> Result<Route<'s>, PgError> {
     if cluster.shards.len() > 1 {
         let read = sql::tables_named(statement)
             .into_iter()
@@ -33,7 +33,7 @@ pub(super) fn insert_route(
     Ok(Route::on(
         "spread (round-robin shard)",
         BTreeSet::from([cluster.spread_shard()]),
-        &statement.text,
+        statement.text.as_str(),
         Combine::Concat,
         true,
     ))

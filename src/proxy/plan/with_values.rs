@@ -56,7 +56,7 @@ pub async fn inline(
         let mut streams = Vec::with_capacity(route.parts.len());
         for (shard, sql) in &route.parts {
             let mut chan = cluster.shards[*shard].checkout().await?;
-            chan.send(&Request::Simple(sql.clone())).await?;
+            chan.send(&Request::Simple(sql.to_string())).await?;
             streams.push(ShardStream::new(
                 *shard,
                 chan,

@@ -588,7 +588,7 @@ impl ProxySession {
     /// next shard while the chosen one cannot be reached.
     async fn channels_anywhere(
         &mut self,
-        route: &mut plan::Route,
+        route: &mut plan::Route<'_>,
         read: Option<topology::Policy>,
         out: &mut Responder<'_>,
     ) -> Result<(Vec<Option<Box<dyn ShardChannel>>>, bool), PgError> {
@@ -611,7 +611,7 @@ impl ProxySession {
 
     async fn channels(
         &mut self,
-        route: &plan::Route,
+        route: &plan::Route<'_>,
         read: Option<topology::Policy>,
         out: &mut Responder<'_>,
     ) -> Result<(Vec<Option<Box<dyn ShardChannel>>>, bool), PgError> {

@@ -47,7 +47,7 @@ use crate::wire::PgError;
 
 /// True when `statement` of `kind`, routed as `route` outside a
 /// transaction block, must run in a transaction on each of its shards.
-pub fn spans_shards(kind: &StatementKind, text: &str, route: &Route) -> bool {
+pub fn spans_shards(kind: &StatementKind, text: &str, route: &Route<'_>) -> bool {
     let transactional = match kind {
         StatementKind::Insert(_)
         | StatementKind::Update(_)
