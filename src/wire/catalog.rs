@@ -11,8 +11,10 @@ use super::value::Value;
 /// True for tokio-postgres' type-lookup queries (`… FROM pg_catalog.pg_type
 /// t … WHERE t.oid = $1`).
 pub fn is_typeinfo_query(sql: &str) -> bool {
-    // Every Parse asks: other texts are turned away without a copy.
-    if !sql.contains("pg_catalog.pg_type") {
+    // Every Parse asks: other texts are turned away by how they start,
+    // without a scan of the whole text or a copy.
+    let rest = sql.trim_start().strip_prefix("SELECT").map(str::trim_start);
+    if !rest.is_some_and(|r| r.starts_with("t.typname,")) {
         return false;
     }
     let squashed: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
