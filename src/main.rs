@@ -297,6 +297,9 @@ enum BenchCommand {
     /// The proxy in front of 1, 2, 4 shard processes: overhead against one
     /// shard directly, fan-out recall and QPS.
     Proxy(bench::ProxyBenchArgs),
+    /// A byte relay to a shard (what `bench proxy --relay-floor` starts):
+    /// the floor of a proxy hop.
+    Relay(bench::RelayArgs),
     /// Many concurrent clients connecting, querying and idling through
     /// the proxy: sessions held, QPS, latency, errors by SQLSTATE, RSS.
     Load(bench::LoadArgs),
@@ -342,6 +345,7 @@ fn main() {
         Some(Command::Bench(BenchCommand::Ann(args))) => bench::ann_bench_run(&args),
         Some(Command::Bench(BenchCommand::Cache(args))) => run_cache_bench(&args),
         Some(Command::Bench(BenchCommand::Proxy(args))) => bench::proxy_bench_run(&args),
+        Some(Command::Bench(BenchCommand::Relay(args))) => bench::relay_run(&args),
         Some(Command::Bench(BenchCommand::Load(args))) => bench::load_bench_run(&args),
         Some(Command::Bench(BenchCommand::Txn(args))) => bench::txn_bench_run(&args),
         Some(Command::Bench(BenchCommand::Replication(args))) => {

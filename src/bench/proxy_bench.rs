@@ -18,6 +18,11 @@
 //! beside its shards would; the direct clients use TCP, as an application
 //! would. Everything shares the machine's cores, as the anchors' server
 //! and client processes did.
+//!
+//! With `--relay-floor` the overhead rounds measure a third way to the
+//! shard beside the two: through a byte relay process
+//! ([`super::relay`]) over the same link, the least any proxy hop adds on
+//! this machine.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -31,9 +36,9 @@ use pgvshard::proxy::backend::run_simple;
 use pgvshard::proxy::backend::{
     Backend, BackendMessage, ExtendedRequest, RemoteBackend, Request, ShardChannel,
 };
-use pgvshard::wire::{Format, PgError};
+use pgvshard::wire::{unix_socket_path, Format, PgError};
 
-use super::cluster::{client_runtime, Cluster, ShardLink};
+use super::cluster::{client_runtime, free_port, wait_ready, Cluster, ShardLink};
 use super::dataset::Dataset;
 use super::measure::{median, Timing};
 
@@ -66,6 +71,10 @@ pub struct ProxyBenchArgs {
     /// share its host) or loopback TCP. Direct clients always use TCP.
     #[arg(long, value_enum, default_value_t = ShardLink::Unix)]
     shard_link: ShardLink,
+    /// Also measure, in the overhead rounds, a byte relay in front of the
+    /// shard (`pgvshard bench relay`): the floor of a proxy hop.
+    #[arg(long)]
+    relay_floor: bool,
 }
 
 /// k of every KNN query.
@@ -86,9 +95,20 @@ pub fn run(args: &ProxyBenchArgs) -> Result<(), String> {
     let mut fanout = String::new();
     let mut overhead = String::new();
     for &n in &args.shards {
-        let cluster = Cluster::start(&exe, "proxy", n, args.shard_link)?;
+        let mut cluster = Cluster::start(&exe, "proxy", n, args.shard_link)?;
+        let relay = match (args.relay_floor, cluster.shard_ports.as_slice()) {
+            (true, &[shard]) => Some(start_relay(&mut cluster, &exe, shard, args.shard_link)?),
+            _ => None,
+        };
         let line = runtime
-            .block_on(measure_cluster(&cluster, &data, &work, args, &mut overhead))
+            .block_on(measure_cluster(
+                &cluster,
+                relay,
+                &data,
+                &work,
+                args,
+                &mut overhead,
+            ))
             .map_err(|e| format!("{n} shard(s): {} {}", e.code, e.message))?;
         fanout.push_str(&line);
         eprintln!("{n} shard(s) done");
@@ -110,8 +130,12 @@ pub fn run(args: &ProxyBenchArgs) -> Result<(), String> {
             "\nProxy overhead (1 shard; closed loop; median of {ROUNDS} alternating {} s rounds per cell)\n",
             args.seconds
         );
-        println!("| query | clients | direct QPS | direct p50 µs | direct p99 µs | proxy QPS | proxy p50 µs | proxy p99 µs | added p50 µs |");
-        println!("|---|---|---|---|---|---|---|---|---|");
+        let floor = match args.relay_floor {
+            true => (" relay p50 µs | added by the relay p50 µs |", "---|---|"),
+            false => ("", ""),
+        };
+        println!("| query | clients | direct QPS | direct p50 µs | direct p99 µs | proxy QPS | proxy p50 µs | proxy p99 µs | added p50 µs |{}", floor.0);
+        println!("|---|---|---|---|---|---|---|---|---|{}", floor.1);
         print!("{overhead}");
     }
     Ok(())
@@ -181,10 +205,37 @@ fn vector_text(v: &[f32]) -> String {
     format!("[{}]", parts.join(","))
 }
 
+/// Starts a byte relay (this binary's `bench relay`) in front of the
+/// shard on `shard_port`, over `link`; returns the relay's port.
+fn start_relay(
+    cluster: &mut Cluster,
+    exe: &std::path::Path,
+    shard_port: u16,
+    link: ShardLink,
+) -> Result<u16, String> {
+    let port = free_port()?;
+    let to = match link {
+        ShardLink::Unix => unix_socket_path(cluster.dir(), shard_port)
+            .display()
+            .to_string(),
+        ShardLink::Tcp => shard_port.to_string(),
+    };
+    let listen = port.to_string();
+    cluster.spawn(
+        exe,
+        "relay",
+        &["bench", "relay", "--listen", &listen, "--to", &to],
+    )?;
+    wait_ready(port)?;
+    Ok(port)
+}
+
 /// Loads, indexes and measures one cluster; returns its fan-out row and
-/// appends the overhead rows when it has one shard.
+/// appends the overhead rows when it has one shard (with the relay's
+/// figures when `relay` is its port).
 async fn measure_cluster(
     cluster: &Cluster,
+    relay: Option<u16>,
     data: &Dataset,
     work: &Workload,
     args: &ProxyBenchArgs,
@@ -224,6 +275,7 @@ async fn measure_cluster(
     );
     if let [shard_port] = cluster.shard_ports.as_slice() {
         let direct = Arc::new(RemoteBackend::loopback(*shard_port, 80));
+        let relay = relay.map(|port| Arc::new(RemoteBackend::loopback(port, 80)));
         let point = |i| work.point_request(i);
         let cases: [(&str, &(dyn Fn(usize) -> Request<'static> + Sync)); 2] =
             [("point by key", &point), ("KNN k=10", &knn)];
@@ -231,15 +283,25 @@ async fn measure_cluster(
             for &c in &args.clients {
                 // Alternating rounds, the median of each side: the shared
                 // cores' noise then hits both alike.
-                let (mut ds, mut ps) = (Vec::new(), Vec::new());
+                let (mut ds, mut ps, mut rs) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..ROUNDS {
                     ds.push(closed_loop(&direct, work, c, args.seconds, request).await?);
+                    if let Some(relay) = &relay {
+                        rs.push(closed_loop(relay, work, c, args.seconds, request).await?);
+                    }
                     ps.push(closed_loop(&proxy, work, c, args.seconds, request).await?);
                 }
                 let (d, p) = (median(ds), median(ps));
+                let floor = match rs.is_empty() {
+                    true => String::new(),
+                    false => {
+                        let r = median(rs);
+                        format!(" {:.0} | {:.0} |", r.p50, r.p50 - d.p50)
+                    }
+                };
                 writeln!(
                     overhead,
-                    "| {name} | {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                    "| {name} | {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |{floor}",
                     d.qps,
                     d.p50,
                     d.p99,
