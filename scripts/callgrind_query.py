@@ -15,7 +15,13 @@ Wall-clock figures on a shared 2-vCPU machine cannot resolve differences of
    hnsw.ef_search`), zeroes the counters (`callgrind_control -z`), sends
    `--queries` more, dumps (`callgrind_control -d`);
 4. prints the process's instructions per query and the `--top` functions
-   by inclusive instructions per query (`callgrind_annotate --inclusive=yes`).
+   by inclusive instructions per query (`callgrind_annotate --inclusive=yes`);
+   with `--footprint` (valgrind's `--dump-instr=yes`) also the code a query
+   runs: the distinct instructions executed at least once per query on
+   average and the 64-byte cache lines they occupy, by function. A path
+   whose code and data are evicted between two queries (the shard's search
+   runs between them on the same cores) pays a cache miss per line, so
+   this, more than the instruction count, bounds its wall time.
 
 `--protocol prepared` sends Bind/Execute of a named statement (psycopg's
 `prepare=True`); `unnamed` sends Parse/Bind/Describe/Execute each time, as
@@ -83,6 +89,48 @@ def queries_of(dataset):
     return [Vector(list(q)) for q in qs]
 
 
+def footprint(dump, queries, top):
+    """(distinct instructions, distinct 64-byte lines, [(lines, function)])
+    of the code executed at least once per query on average, read from a
+    dump written with --dump-instr=yes (positions: address, then line)."""
+    names, per_addr, fn_of_line = {}, {}, {}
+    addr, fn, after_calls = 0, None, False
+    for line in open(dump):
+        head = line[:1]
+        if head.isdigit() or head in "+-*":
+            fields = line.split()
+            pos = fields[0]
+            if pos[0] in "+-":
+                step = int(pos[1:], 0)
+                addr += step if pos[0] == "+" else -step
+            elif pos != "*":
+                addr = int(pos, 0)
+            if after_calls:
+                # The cost line after calls= is the callee's inclusive cost.
+                after_calls = False
+                continue
+            if len(fields) > 2:
+                per_addr[addr] = per_addr.get(addr, 0) + int(fields[2])
+                fn_of_line.setdefault(addr >> 6, fn)
+        elif line.startswith("calls="):
+            after_calls = True
+        else:
+            m = re.match(r"(c?fn)=\((\d+)\)(?: (.*))?", line)
+            if m:
+                if m.group(3):
+                    names[m.group(2)] = m.group(3).strip()
+                if m.group(1) == "fn":
+                    fn = names.get(m.group(2), m.group(2))
+    hot = [a for a, n in per_addr.items() if n >= queries]
+    lines = {a >> 6 for a in hot}
+    by_fn = {}
+    for l in lines:
+        name = fn_of_line.get(l) or "?"
+        by_fn[name] = by_fn.get(name, 0) + 1
+    ranked = sorted(((n, f) for f, n in by_fn.items()), reverse=True)
+    return len(hot), len(lines), ranked[:top]
+
+
 def annotate(out_file, queries, top):
     """(total Ir per query, [(Ir per query, function)]) from a callgrind dump."""
     text = subprocess.run(
@@ -115,6 +163,7 @@ def main():
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--out", help="keep the callgrind dump here")
+    ap.add_argument("--footprint", action="store_true", help="also the code lines a query runs (--dump-instr=yes)")
     a = ap.parse_args()
 
     metric = "cosine" if "cosine" in a.dataset else "euclidean"
@@ -131,6 +180,8 @@ def main():
         load(shard_port, a.dataset, op_class)
         out_file = a.out or os.path.join(work, "callgrind.out")
         valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}"]
+        if a.footprint:
+            valgrind.append("--dump-instr=yes")
         if a.through == "shard":
             stop(shard)
             shard = subprocess.Popen(valgrind + shard_cmd, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "shard.log"), "a"))
@@ -176,6 +227,13 @@ def main():
         print("|---|---|")
         for ir, name in rows:
             print(f"| {ir:,.0f} | {name[:160]} |")
+        if a.footprint:
+            instrs, lines, by_fn = footprint(dump, a.queries, a.top)
+            print(f"\ncode run per query (instructions executed at least once per query on average): {instrs:,} instructions on {lines:,} cache lines of 64 bytes ({lines * 64 / 1024:.0f} KiB)\n")
+            print("| lines | function |")
+            print("|---|---|")
+            for n, name in by_fn:
+                print(f"| {n} | {name[:160]} |")
     finally:
         for p in reversed(procs):
             stop(p)
