@@ -147,6 +147,13 @@ async fn a_proxy_reaches_both_kinds_of_shard_through_their_sockets() {
         text_rows(&client, knn).await.unwrap(),
         text_rows(&r, knn).await.unwrap()
     );
+    // A statement larger than a socket's buffer waits for room on the way
+    // to the shard (the proxy registers the socket for writes only then).
+    let big = format!("SELECT length('{}')", "x".repeat(1 << 20));
+    assert_eq!(
+        text_rows(&client, &big).await.unwrap(),
+        text_rows(&r, &big).await.unwrap()
+    );
     // Both shards hold rows, each reached through its socket; the row
     // counts come over the control plane.
     let shown = text_rows(&client, "SHOW pgvshard.shards").await.unwrap();

@@ -19,6 +19,7 @@ pub mod metered;
 pub mod pool;
 pub mod remote;
 mod statements;
+mod unix_socket;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

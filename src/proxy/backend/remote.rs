@@ -7,11 +7,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::TcpStream;
 
 use super::local::LocalShard;
 use super::messages::{self, BackendMessage};
 use super::statements::{ShardStatements, StatementUse};
+use super::unix_socket::ShardUnixStream;
 use super::{BoxFuture, ChannelSettings, ExtendedRequest, Request, ShardChannel};
 use crate::proxy::config::ShardConfig;
 use crate::wire::client_auth::ClientLogin;
@@ -48,7 +49,7 @@ impl Dialer {
         match self {
             Dialer::Tcp if is_socket_dir(&config.host) => {
                 let path = unix_socket_path(config.host.as_ref(), config.port);
-                let socket = UnixStream::connect(&path).await.map_err(|e| {
+                let socket = ShardUnixStream::connect(&path).await.map_err(|e| {
                     shard_unavailable(&config.name, format!("{}: {e}", path.display()))
                 })?;
                 Ok(Box::new(socket))
