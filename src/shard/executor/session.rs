@@ -68,6 +68,8 @@ impl HandlerFactory for ShardFactory {
             planned: HashMap::new(),
             last_parse: None,
             block_started: 0,
+            implicit: false,
+            query_received: None,
             sequence_values: Arc::default(),
         })
     }
@@ -141,6 +143,13 @@ pub struct ShardSession {
     last_parse: Option<LastParse>,
     /// When the open transaction block began (`now()` inside it).
     block_started: i64,
+    /// The open block is the implicit one of a simple Query holding
+    /// several statements: it commits when the string ends and rolls
+    /// back when a statement fails, as PostgreSQL's.
+    implicit: bool,
+    /// When the simple Query being run arrived: every statement of it
+    /// starts then (`statement_timestamp()`), as in PostgreSQL.
+    query_received: Option<i64>,
     /// The session's last sequence values (`currval`, `lastval`).
     sequence_values: Arc<Mutex<super::sequences::SessionValues>>,
 }
@@ -338,7 +347,9 @@ fn sync_level(session: &Session) -> SyncLevel {
 impl ShardSession {
     fn globals(&self, session: &Session) -> Globals {
         let db = &self.shard.db;
-        let statement_start = crate::wire::datetime::now();
+        let statement_start = self
+            .query_received
+            .unwrap_or_else(crate::wire::datetime::now);
         Globals {
             statement_start,
             transaction_start: match session.transaction_status() {
@@ -385,9 +396,7 @@ impl ShardSession {
             .run_statement(stmt, kind, params, param_types, out)
             .await;
         if out.session().transaction_status() == TransactionStatus::Idle {
-            self.shard
-                .advisory_locks
-                .release_all(self.pid, Some(LockScope::Transaction));
+            self.release_transaction_locks();
         }
         result
     }
@@ -421,6 +430,14 @@ impl ShardSession {
             self.recovery()
                 .alter_system(&alter.name, alter.value.as_deref())?;
             return send(Outcome::tag("ALTER SYSTEM"), out).await;
+        }
+        if matches!(&stmt.ast, Ast::CreateIndex(ci) if ci.concurrently)
+            && status != TransactionStatus::Idle
+        {
+            return Err(PgError::new(
+                "25001",
+                "CREATE INDEX CONCURRENTLY cannot run inside a transaction block",
+            ));
         }
         if let Some(command) = writing_command(&stmt.ast, &kind) {
             let in_recovery = self.shard.db.in_recovery();
@@ -581,57 +598,51 @@ impl ShardSession {
         out: &mut Responder<'_>,
     ) -> Result<Outcome, PgError> {
         let status = out.session().transaction_status();
-        if !matches!(tc, TransactionControl::Begin) && status != TransactionStatus::Idle {
+        // An implicit block takes no savepoints; BEGIN makes it explicit
+        // (the statements before stay in it); COMMIT, ROLLBACK and
+        // PREPARE TRANSACTION end it with PostgreSQL's warning that no
+        // transaction was in progress.
+        let implicit = self.implicit;
+        let begin = matches!(tc, TransactionControl::Begin);
+        let no_block = || warning("25P01", "there is no transaction in progress");
+        if !begin && status != TransactionStatus::Idle && !implicit {
             if let Some(o) = self.savepoint(&tc, out)? {
                 return Ok(o);
             }
         }
-        Ok(match tc {
+        let outcome = match tc {
             TransactionControl::Begin => {
-                if status != TransactionStatus::Idle {
+                if implicit {
+                    self.implicit = false;
+                    Outcome::tag("BEGIN")
+                } else if status != TransactionStatus::Idle {
                     Outcome::tag("BEGIN").with_notice(warning(
                         "25001",
                         "there is already a transaction in progress",
                     ))
                 } else {
-                    out.session().begin();
-                    self.txn = Some(Transaction::new());
-                    self.block_started = crate::wire::datetime::now();
+                    self.begin_block(out.session());
                     Outcome::tag("BEGIN")
                 }
             }
             TransactionControl::Commit => match status {
-                TransactionStatus::Idle => Outcome::tag("COMMIT")
-                    .with_notice(warning("25P01", "there is no transaction in progress")),
+                TransactionStatus::Idle => Outcome::tag("COMMIT").with_notice(no_block()),
                 TransactionStatus::Failed => {
-                    self.end_block();
-                    out.session().rollback();
+                    self.roll_back_block(out.session());
                     Outcome::tag("ROLLBACK")
                 }
                 TransactionStatus::InTransaction => {
-                    let txn = self.end_block().unwrap_or_default();
-                    out.session().commit();
-                    let level = sync_level(out.session());
-                    let shard = self.shard.clone();
-                    let cancel = out.cancel_signal().clone();
-                    cancel.shield();
-                    let warning = tokio::task::spawn_blocking(move || {
-                        let progress = BuildProgress::linked_to(cancel.shared_flag());
-                        commit(&shard, txn, &cancel, &progress, level)
-                    })
-                    .await
-                    .map_err(join_error)??;
+                    let warning = self.commit_block(out).await?;
                     noting(Outcome::tag("COMMIT"), warning)
                 }
             },
             TransactionControl::Rollback => {
-                self.end_block();
+                self.roll_back_block(out.session());
+                let o = Outcome::tag("ROLLBACK");
                 if status == TransactionStatus::Idle {
-                    Outcome::tag("ROLLBACK")
-                        .with_notice(warning("25P01", "there is no transaction in progress"))
+                    o.with_notice(no_block())
                 } else {
-                    out.session().rollback();
-                    Outcome::tag("ROLLBACK")
+                    o
                 }
             }
             TransactionControl::Savepoint(_)
@@ -648,13 +659,107 @@ impl ShardSession {
                 ));
             }
             TransactionControl::TwoPhase(tp) => self.two_phase(tp, status, out).await?,
+        };
+        Ok(if implicit && !begin {
+            outcome.with_notice(no_block())
+        } else {
+            outcome
         })
+    }
+
+    /// The statements of a simple Query, run in turn; several outside a
+    /// block run in one implicit block (PostgreSQL's): all of them take
+    /// effect or none.
+    async fn run_query(&mut self, sql_text: &str, out: &mut Responder<'_>) -> Result<(), PgError> {
+        let statements = sql::parse(sql_text).map_err(parse_error)?;
+        // As PostgreSQL's lexer: every statement's notices before any runs.
+        for notice in statements.iter().flat_map(crate::wire::truncation_notices) {
+            out.notice(&notice);
+        }
+        if statements.is_empty() {
+            out.empty_query();
+            return Ok(());
+        }
+        let several = statements.len() > 1;
+        for (i, stmt) in statements.into_iter().map(Arc::new).enumerate() {
+            if i > 0 {
+                out.restart_statement_timeout();
+            }
+            if several && out.session().transaction_status() == TransactionStatus::Idle {
+                self.begin_block(out.session());
+                self.implicit = true;
+            }
+            let kind = classify(&stmt);
+            if let Err(e) = self.run(&stmt, kind, Vec::new(), Vec::new(), out).await {
+                if self.implicit {
+                    self.roll_back_block(out.session());
+                }
+                return Err(e);
+            }
+        }
+        if self.implicit {
+            if let Some(warning) = self.commit_block(out).await? {
+                out.notice(&warning);
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens a transaction block.
+    fn begin_block(&mut self, session: &mut Session) {
+        session.begin();
+        self.txn = Some(Transaction::new());
+        self.block_started = self
+            .query_received
+            .unwrap_or_else(crate::wire::datetime::now);
+    }
+
+    /// Commits the open block (its session [shielded](CancelSignal::shield)
+    /// from then on), returning the warning the commit may have left.
+    async fn commit_block(&mut self, out: &mut Responder<'_>) -> Result<Option<PgError>, PgError> {
+        let txn = self.end_block().unwrap_or_default();
+        out.session().commit();
+        // An empty block logs nothing, so no standby has anything to confirm.
+        let committed = if txn.is_empty() {
+            Ok(None)
+        } else {
+            let level = sync_level(out.session());
+            let shard = self.shard.clone();
+            let cancel = out.cancel_signal().clone();
+            cancel.shield();
+            tokio::task::spawn_blocking(move || {
+                let progress = BuildProgress::linked_to(cancel.shared_flag());
+                commit(&shard, txn, &cancel, &progress, level)
+            })
+            .await
+            .map_err(join_error)
+            .and_then(|r| r)
+        };
+        self.release_transaction_locks();
+        committed
+    }
+
+    /// Rolls the open block back (nothing when none is open).
+    fn roll_back_block(&mut self, session: &mut Session) {
+        self.end_block();
+        if session.transaction_status() != TransactionStatus::Idle {
+            session.rollback();
+        }
+        self.release_transaction_locks();
     }
 
     /// Ends the transaction block, returning its write set.
     fn end_block(&mut self) -> Option<Transaction> {
+        self.implicit = false;
         self.savepoints.clear();
         self.txn.take()
+    }
+
+    /// The advisory locks taken for the transaction end with it.
+    fn release_transaction_locks(&self) {
+        self.shard
+            .advisory_locks
+            .release_all(self.pid, Some(LockScope::Transaction));
     }
 
     /// SAVEPOINT, RELEASE and ROLLBACK TO inside a block (`None` for the
@@ -1338,23 +1443,10 @@ impl QueryHandler for ShardSession {
         if let Some(sender) = &mut self.sender {
             return sender.command(sql_text, out).await;
         }
-        let statements = sql::parse(sql_text).map_err(parse_error)?;
-        // As PostgreSQL's lexer: every statement's notices before any runs.
-        for notice in statements.iter().flat_map(crate::wire::truncation_notices) {
-            out.notice(&notice);
-        }
-        if statements.is_empty() {
-            out.empty_query();
-            return Ok(());
-        }
-        for (i, stmt) in statements.into_iter().map(Arc::new).enumerate() {
-            if i > 0 {
-                out.restart_statement_timeout();
-            }
-            let kind = classify(&stmt);
-            self.run(&stmt, kind, Vec::new(), Vec::new(), out).await?;
-        }
-        Ok(())
+        self.query_received = Some(crate::wire::datetime::now());
+        let ran = self.run_query(sql_text, out).await;
+        self.query_received = None;
+        ran
     }
 
     async fn prepare(
