@@ -1,7 +1,8 @@
 //! Transaction blocks over several shards through the proxy, compared
 //! statement by statement with one PostgreSQL server running the same
 //! script: writes on any shard, reads of the block's own writes (KNN
-//! included), savepoints, errors, ROLLBACK, DDL inside the block, a client
+//! included), savepoints, errors, ROLLBACK, DDL inside the block, strings
+//! of several statements (one implicit transaction), a client
 //! that disconnects, and two blocks writing the same keys. Run over
 //! `pgvshard shard` processes and over real PostgreSQL shards.
 
@@ -99,6 +100,38 @@ const DDL: &[(usize, &str)] = &[
     (1, "SELECT count(*) FROM gone"),
 ];
 
+/// Simple Queries holding several statements: one implicit transaction
+/// over both shards, committed when the string ends, rolled back when a
+/// statement fails; COMMIT, ROLLBACK and BEGIN inside the string.
+const IMPLICIT: &[(usize, &str)] = &[
+    (0, "CREATE TABLE imp (id bigint PRIMARY KEY, v vector(2))"),
+    (0, "INSERT INTO imp VALUES (1, '[1,1]'), (2, '[2,2]'); INSERT INTO imp VALUES (3, '[3,3]'), (4, '[4,4]'); SELECT 1/0"),
+    (1, "SELECT count(*) FROM imp"),
+    (0, "INSERT INTO imp VALUES (1, '[1,1]'), (2, '[2,2]'); INSERT INTO imp VALUES (3, '[3,3]'), (4, '[4,4]')"),
+    (1, "SELECT id FROM imp ORDER BY id"),
+    (0, "INSERT INTO imp VALUES (5, '[5,5]'); INSERT INTO imp VALUES (6, '[6,6]'), (1, '[1,1]')"),
+    (1, "SELECT id FROM imp ORDER BY id"),
+    (0, "DELETE FROM imp; SELECT count(*) FROM imp"),
+    (1, "SELECT count(*) FROM imp"),
+    (0, "INSERT INTO imp VALUES (7, '[7,7]'); COMMIT; INSERT INTO imp VALUES (8, '[8,8]'); SELECT 1/0"),
+    (1, "SELECT id FROM imp ORDER BY id"),
+    (0, "INSERT INTO imp VALUES (9, '[9,9]'); ROLLBACK"),
+    (0, "INSERT INTO imp VALUES (10, '[1,0]'); BEGIN; INSERT INTO imp VALUES (11, '[1,1]')"),
+    (1, "SELECT id FROM imp ORDER BY id"),
+    (0, "SELECT id FROM imp ORDER BY v <-> '[1,0]' LIMIT 2"),
+    (0, "ROLLBACK"),
+    (1, "SELECT id FROM imp ORDER BY id"),
+    (0, "SAVEPOINT s; SELECT 1"),
+    (0, "SET LOCAL work_mem = '2MB'; SHOW work_mem"),
+    (0, "SHOW work_mem"),
+    (0, "SET work_mem = '1MB'; SELECT 1/0"),
+    (0, "SHOW work_mem"),
+    (0, "CREATE TABLE imp2 (id bigint PRIMARY KEY); INSERT INTO imp2 VALUES (1), (2), (3); SELECT 1/0"),
+    (1, "SELECT count(*) FROM imp2"),
+    (0, "DISCARD ALL; SELECT 1"),
+    (0, "SELECT 1; SELECT 2"),
+];
+
 /// A proxy over two `pgvshard shard` processes and one over two
 /// PostgreSQL shards, each against one PostgreSQL server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +141,7 @@ async fn blocks_over_several_shards_match_postgres() {
         PgServer::start_with(TWO_PHASE),
         PgServer::start_with(TWO_PHASE)
     );
-    let script: Vec<(usize, &str)> = BLOCKS.iter().chain(DDL).copied().collect();
+    let script: Vec<(usize, &str)> = BLOCKS.iter().chain(DDL).chain(IMPLICIT).copied().collect();
     let expected = run(&two(reference.port).await, &script).await;
     assert!(expected[3].ends_with("=> 1,2,3,4,5,6"), "{expected:#?}");
     let (a, b) = (

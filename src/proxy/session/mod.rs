@@ -101,6 +101,7 @@ impl HandlerFactory for ProxyFactory {
             written: BTreeSet::new(),
             reads: SessionReads::default(),
             read_only: false,
+            implicit: false,
         })
     }
 }
@@ -132,6 +133,10 @@ pub struct ProxySession {
     reads: SessionReads,
     /// The open transaction is `READ ONLY`.
     read_only: bool,
+    /// The open block is the implicit one of a simple Query holding
+    /// several statements: committed when the string ends, rolled back
+    /// when a statement fails, as PostgreSQL's.
+    implicit: bool,
 }
 
 impl Drop for ProxySession {
@@ -322,28 +327,10 @@ impl ProxySession {
         }
         match kind {
             StatementKind::Transaction(tc) => {
-                let commit = matches!(tc, TransactionControl::Commit);
-                let ends = commit || matches!(tc, TransactionControl::Rollback);
                 if matches!(tc, TransactionControl::Begin) {
                     self.read_only |= sql::is_read_only_begin(statement);
                 }
-                let failed = out.session().transaction_status() == TransactionStatus::Failed;
-                let result = self.transaction(tc, out).await;
-                if ends {
-                    self.read_only = false;
-                    if commit && !failed {
-                        self.reads.committed(&self.cluster.topology).await;
-                    } else {
-                        self.reads.rolled_back();
-                    }
-                    let written: Vec<String> =
-                        std::mem::take(&mut self.written).into_iter().collect();
-                    // Even after a COMMIT whose outcome is unknown.
-                    if let (true, Some(cache)) = (commit, &self.cache) {
-                        cache.bump(&written).await;
-                    }
-                }
-                result
+                self.transaction(tc, out).await
             }
             StatementKind::Set(v) => {
                 let warning = match &v.value {
@@ -399,6 +386,12 @@ impl ProxySession {
                 Ok(())
             }
             StatementKind::Discard => {
+                if out.session().transaction_status() != TransactionStatus::Idle {
+                    return Err(PgError::new(
+                        "25001",
+                        "DISCARD ALL cannot run inside a transaction block",
+                    ));
+                }
                 out.session().reset_all();
                 out.complete("DISCARD ALL");
                 Ok(())
@@ -654,7 +647,7 @@ impl ProxySession {
         tc: &TransactionControl,
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
-        if out.session().transaction_status() == TransactionStatus::Idle {
+        if out.session().transaction_status() == TransactionStatus::Idle || self.implicit {
             let what = match tc {
                 TransactionControl::Savepoint(_) => "SAVEPOINT",
                 TransactionControl::Release(_) => "RELEASE SAVEPOINT",
@@ -682,6 +675,12 @@ impl ProxySession {
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
         let (word, tag) = match tc {
+            TransactionControl::Begin if self.implicit => {
+                // The statements before it stay in the block.
+                self.implicit = false;
+                out.complete("BEGIN");
+                return Ok(());
+            }
             TransactionControl::Begin => {
                 if out.session().transaction_status() != TransactionStatus::Idle {
                     out.notice(&PgError::warning(
@@ -710,19 +709,40 @@ impl ProxySession {
         // A failed block is rolled back whatever the client said.
         let commit = tag == "COMMIT" && word == "COMMIT";
         let idle = out.session().transaction_status() == TransactionStatus::Idle;
-        if idle {
+        if idle || self.implicit {
             out.notice(&PgError::warning(
                 "25P01",
                 "there is no transaction in progress",
             ));
         }
-        match tc {
-            TransactionControl::Commit => out.session().commit(),
-            _ => out.session().rollback(),
-        }
-        self.block.end(&self.cluster, commit).await?;
+        self.end_block(commit, out).await?;
         out.complete(tag);
         Ok(())
+    }
+
+    /// Ends the open block: commits it (`commit`) or rolls it back on the
+    /// shards and in the session, and settles what the session kept for
+    /// it (read floors, tables whose cached answers it changed).
+    async fn end_block(&mut self, commit: bool, out: &mut Responder<'_>) -> Result<(), PgError> {
+        self.implicit = false;
+        self.read_only = false;
+        if commit {
+            out.session().commit();
+        } else {
+            out.session().rollback();
+        }
+        let ended = self.block.end(&self.cluster, commit).await;
+        if commit {
+            self.reads.committed(&self.cluster.topology).await;
+        } else {
+            self.reads.rolled_back();
+        }
+        let written: Vec<String> = std::mem::take(&mut self.written).into_iter().collect();
+        // Even after a COMMIT whose outcome is unknown.
+        if let (true, Some(cache)) = (commit, &self.cache) {
+            cache.bump(&written).await;
+        }
+        ended
     }
 
     /// The statements of `sql`, remembered from an earlier parse of the
@@ -803,15 +823,30 @@ impl QueryHandler for ProxySession {
             out.empty_query();
             return Ok(());
         }
+        // Several statements outside a block run in one implicit block
+        // (PostgreSQL's): all of them take effect or none.
+        let several = statements.len() > 1;
         for (i, s) in statements.iter().enumerate() {
             // PostgreSQL times each statement of the string on its own.
             if i > 0 {
                 out.restart_statement_timeout();
             }
+            if several && out.session().transaction_status() == TransactionStatus::Idle {
+                out.session().begin();
+                self.implicit = true;
+            }
             if let Err(e) = self.statement(s, None, None, out).await {
                 self.block.after_error();
+                if self.implicit {
+                    // Closing what is left rolls it back; its own error
+                    // would only hide this one.
+                    self.end_block(false, out).await.ok();
+                }
                 return Err(e);
             }
+        }
+        if self.implicit {
+            self.end_block(true, out).await?;
         }
         Ok(())
     }
