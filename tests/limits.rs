@@ -481,8 +481,14 @@ async fn dropped_shard_sessions_are_terminated() {
     let pg = PgServer::start_with(&["log_min_messages=debug1", "log_disconnections=on"]).await;
     let proxy = proxy(&[pg.port], "postgres", "").await;
     let client = connect(proxy.addr.port(), "postgres").await.unwrap();
+    // Two strings: BEGIN inside one would take the CREATE TABLE before it
+    // into the abandoned transaction, as PostgreSQL does.
     client
-        .batch_execute("CREATE TABLE t (id int PRIMARY KEY); BEGIN; INSERT INTO t VALUES (1)")
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    client
+        .batch_execute("BEGIN; INSERT INTO t VALUES (1)")
         .await
         .unwrap();
     drop(client);
