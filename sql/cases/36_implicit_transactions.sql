@@ -42,5 +42,7 @@ BEGIN;
 CREATE INDEX CONCURRENTLY ON imp_t (a);
 ROLLBACK;
 SELECT now() = statement_timestamp() AS same_now; SELECT pg_sleep(0.01); SELECT now() < statement_timestamp() AS later;
+SET statement_timeout = '50ms'; INSERT INTO imp_t VALUES (13); SELECT pg_sleep(2);
+SHOW statement_timeout;
 SELECT array_agg(a ORDER BY a) FROM imp_t;
 DROP TABLE imp_t, imp_u;

@@ -56,6 +56,9 @@ pub struct Session {
     local: Values,
     /// Session-level values at BEGIN, restored by ROLLBACK.
     at_begin: Option<Values>,
+    /// The open block is the implicit one of a simple Query holding
+    /// several statements (see [`Session::begin_implicit`]).
+    implicit: bool,
     /// Session-level and SET LOCAL values at each open savepoint, oldest
     /// first, restored by ROLLBACK TO SAVEPOINT.
     at_savepoints: Vec<(Values, Values)>,
@@ -101,6 +104,7 @@ impl Session {
             values: Values::default(),
             local: Values::default(),
             at_begin: None,
+            implicit: false,
             at_savepoints: Vec::new(),
             changed: Vec::new(),
             deferred: Vec::new(),
@@ -319,10 +323,33 @@ impl Session {
         }
     }
 
+    /// Opens the implicit block of a simple Query holding several
+    /// statements, as PostgreSQL runs them: the handler commits it when
+    /// the string ends; a statement that fails rolls it back.
+    pub fn begin_implicit(&mut self) {
+        self.begin();
+        self.implicit = true;
+    }
+
+    /// True while the open block is an implicit one.
+    pub fn implicit(&self) -> bool {
+        self.implicit
+    }
+
+    /// BEGIN inside an implicit block: the block (with the statements
+    /// before it) becomes an explicit one.
+    pub fn make_explicit(&mut self) {
+        self.implicit = false;
+    }
+
     /// A statement failed inside a transaction block: the block is aborted
-    /// until ROLLBACK.
+    /// until ROLLBACK; an implicit one is rolled back at once (its handler
+    /// learns it from [`Session::implicit`] when the failed statement's
+    /// future was dropped before it could).
     pub fn fail(&mut self) {
-        if self.status == TransactionStatus::InTransaction {
+        if self.implicit {
+            self.rollback();
+        } else if self.status == TransactionStatus::InTransaction {
             self.status = TransactionStatus::Failed;
         }
     }
@@ -382,6 +409,7 @@ impl Session {
             self.values = values;
         }
         self.at_begin = None;
+        self.implicit = false;
         self.at_savepoints.clear();
         self.status = TransactionStatus::Idle;
         self.derive();

@@ -101,7 +101,6 @@ impl HandlerFactory for ProxyFactory {
             written: BTreeSet::new(),
             reads: SessionReads::default(),
             read_only: false,
-            implicit: false,
         })
     }
 }
@@ -133,10 +132,6 @@ pub struct ProxySession {
     reads: SessionReads,
     /// The open transaction is `READ ONLY`.
     read_only: bool,
-    /// The open block is the implicit one of a simple Query holding
-    /// several statements: committed when the string ends, rolled back
-    /// when a statement fails, as PostgreSQL's.
-    implicit: bool,
 }
 
 impl Drop for ProxySession {
@@ -232,6 +227,13 @@ impl ProxySession {
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
         let start = Instant::now();
+        // Shard transactions outside a block: those of an implicit block
+        // whose failing statement was dropped midway (a cancel or a
+        // statement_timeout ends it at once). The session rolled the
+        // block back; its shards' part is closed here.
+        if self.block.wrote() && out.session().transaction_status() == TransactionStatus::Idle {
+            self.end_block(false, out).await.ok();
+        }
         // Boxed: a statement is several KiB, and this future keeps it
         // across every await.
         let bound = match classified.facts.session_values {
@@ -647,7 +649,8 @@ impl ProxySession {
         tc: &TransactionControl,
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
-        if out.session().transaction_status() == TransactionStatus::Idle || self.implicit {
+        if out.session().transaction_status() == TransactionStatus::Idle || out.session().implicit()
+        {
             let what = match tc {
                 TransactionControl::Savepoint(_) => "SAVEPOINT",
                 TransactionControl::Release(_) => "RELEASE SAVEPOINT",
@@ -675,9 +678,9 @@ impl ProxySession {
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
         let (word, tag) = match tc {
-            TransactionControl::Begin if self.implicit => {
+            TransactionControl::Begin if out.session().implicit() => {
                 // The statements before it stay in the block.
-                self.implicit = false;
+                out.session().make_explicit();
                 out.complete("BEGIN");
                 return Ok(());
             }
@@ -709,7 +712,7 @@ impl ProxySession {
         // A failed block is rolled back whatever the client said.
         let commit = tag == "COMMIT" && word == "COMMIT";
         let idle = out.session().transaction_status() == TransactionStatus::Idle;
-        if idle || self.implicit {
+        if idle || out.session().implicit() {
             out.notice(&PgError::warning(
                 "25P01",
                 "there is no transaction in progress",
@@ -724,7 +727,6 @@ impl ProxySession {
     /// shards and in the session, and settles what the session kept for
     /// it (read floors, tables whose cached answers it changed).
     async fn end_block(&mut self, commit: bool, out: &mut Responder<'_>) -> Result<(), PgError> {
-        self.implicit = false;
         self.read_only = false;
         if commit {
             out.session().commit();
@@ -832,12 +834,11 @@ impl QueryHandler for ProxySession {
                 out.restart_statement_timeout();
             }
             if several && out.session().transaction_status() == TransactionStatus::Idle {
-                out.session().begin();
-                self.implicit = true;
+                out.session().begin_implicit();
             }
             if let Err(e) = self.statement(s, None, None, out).await {
                 self.block.after_error();
-                if self.implicit {
+                if out.session().implicit() {
                     // Closing what is left rolls it back; its own error
                     // would only hide this one.
                     self.end_block(false, out).await.ok();
@@ -845,7 +846,7 @@ impl QueryHandler for ProxySession {
                 return Err(e);
             }
         }
-        if self.implicit {
+        if out.session().implicit() {
             self.end_block(true, out).await?;
         }
         Ok(())

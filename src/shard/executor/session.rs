@@ -68,7 +68,6 @@ impl HandlerFactory for ShardFactory {
             planned: HashMap::new(),
             last_parse: None,
             block_started: 0,
-            implicit: false,
             query_received: None,
             sequence_values: Arc::default(),
         })
@@ -143,10 +142,6 @@ pub struct ShardSession {
     last_parse: Option<LastParse>,
     /// When the open transaction block began (`now()` inside it).
     block_started: i64,
-    /// The open block is the implicit one of a simple Query holding
-    /// several statements: it commits when the string ends and rolls
-    /// back when a statement fails, as PostgreSQL's.
-    implicit: bool,
     /// When the simple Query being run arrived: every statement of it
     /// starts then (`statement_timestamp()`), as in PostgreSQL.
     query_received: Option<i64>,
@@ -602,7 +597,7 @@ impl ShardSession {
         // (the statements before stay in it); COMMIT, ROLLBACK and
         // PREPARE TRANSACTION end it with PostgreSQL's warning that no
         // transaction was in progress.
-        let implicit = self.implicit;
+        let implicit = out.session().implicit();
         let begin = matches!(tc, TransactionControl::Begin);
         let no_block = || warning("25P01", "there is no transaction in progress");
         if !begin && status != TransactionStatus::Idle && !implicit {
@@ -613,7 +608,7 @@ impl ShardSession {
         let outcome = match tc {
             TransactionControl::Begin => {
                 if implicit {
-                    self.implicit = false;
+                    out.session().make_explicit();
                     Outcome::tag("BEGIN")
                 } else if status != TransactionStatus::Idle {
                     Outcome::tag("BEGIN").with_notice(warning(
@@ -687,17 +682,17 @@ impl ShardSession {
             }
             if several && out.session().transaction_status() == TransactionStatus::Idle {
                 self.begin_block(out.session());
-                self.implicit = true;
+                out.session().begin_implicit();
             }
             let kind = classify(&stmt);
             if let Err(e) = self.run(&stmt, kind, Vec::new(), Vec::new(), out).await {
-                if self.implicit {
+                if out.session().implicit() {
                     self.roll_back_block(out.session());
                 }
                 return Err(e);
             }
         }
-        if self.implicit {
+        if out.session().implicit() {
             if let Some(warning) = self.commit_block(out).await? {
                 out.notice(&warning);
             }
@@ -750,7 +745,6 @@ impl ShardSession {
 
     /// Ends the transaction block, returning its write set.
     fn end_block(&mut self) -> Option<Transaction> {
-        self.implicit = false;
         self.savepoints.clear();
         self.txn.take()
     }
