@@ -616,7 +616,7 @@ impl ShardSession {
                         "there is already a transaction in progress",
                     ))
                 } else {
-                    self.begin_block(out.session());
+                    self.begin_block(out.session(), false);
                     Outcome::tag("BEGIN")
                 }
             }
@@ -681,8 +681,7 @@ impl ShardSession {
                 out.restart_statement_timeout();
             }
             if several && out.session().transaction_status() == TransactionStatus::Idle {
-                self.begin_block(out.session());
-                out.session().begin_implicit();
+                self.begin_block(out.session(), true);
             }
             let kind = classify(&stmt);
             if let Err(e) = self.run(&stmt, kind, Vec::new(), Vec::new(), out).await {
@@ -700,9 +699,14 @@ impl ShardSession {
         Ok(())
     }
 
-    /// Opens a transaction block.
-    fn begin_block(&mut self, session: &mut Session) {
-        session.begin();
+    /// Opens a transaction block (`implicit`: a simple Query's, see
+    /// [`Session::begin_implicit`]).
+    fn begin_block(&mut self, session: &mut Session, implicit: bool) {
+        if implicit {
+            session.begin_implicit();
+        } else {
+            session.begin();
+        }
         self.txn = Some(Transaction::new());
         self.block_started = self
             .query_received
