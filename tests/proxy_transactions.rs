@@ -132,6 +132,60 @@ const IMPLICIT: &[(usize, &str)] = &[
     (0, "SELECT 1; SELECT 2"),
 ];
 
+/// Transaction modes: a read-only block (BEGIN READ ONLY, SET TRANSACTION,
+/// the session's default) refuses writes; AND CHAIN opens the next block
+/// with the same modes; outside a block it is an error. VACUUM, ANALYZE and
+/// CHECKPOINT reach every shard; VACUUM refuses a block.
+const MODES: &[(usize, &str)] = &[
+    (0, "CREATE TABLE modes (id bigint PRIMARY KEY, v vector(2))"),
+    (0, "BEGIN READ ONLY"),
+    (0, "SHOW transaction_read_only"),
+    (0, "INSERT INTO modes VALUES (1, '[1,1]')"),
+    (0, "ROLLBACK"),
+    (
+        0,
+        "BEGIN; SET TRANSACTION READ ONLY; SELECT count(*) FROM modes",
+    ),
+    (0, "UPDATE modes SET v = '[0,0]'"),
+    (0, "ROLLBACK"),
+    (0, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"),
+    (0, "DELETE FROM modes"),
+    (0, "SHOW transaction_read_only"),
+    (0, "SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE"),
+    (
+        0,
+        "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE",
+    ),
+    (
+        0,
+        "INSERT INTO modes VALUES (1, '[1,1]'), (2, '[2,2]'), (3, '[3,3]')",
+    ),
+    (0, "COMMIT AND CHAIN"),
+    (1, "SELECT count(*) FROM modes"),
+    (0, "INSERT INTO modes VALUES (4, '[4,4]'), (5, '[5,5]')"),
+    (0, "ROLLBACK AND CHAIN"),
+    (0, "SELECT id FROM modes ORDER BY id"),
+    (0, "COMMIT"),
+    (0, "COMMIT AND CHAIN"),
+    (
+        0,
+        "BEGIN READ ONLY; COMMIT AND CHAIN; SHOW transaction_read_only",
+    ),
+    (0, "INSERT INTO modes VALUES (6, '[6,6]')"),
+    (0, "ROLLBACK"),
+    (0, "SELECT 1; ROLLBACK AND CHAIN"),
+    (1, "SELECT id FROM modes ORDER BY id"),
+    (0, "VACUUM modes"),
+    (0, "VACUUM (ANALYZE, VERBOSE false) modes (v)"),
+    (0, "ANALYZE nosuch"),
+    (0, "SELECT 1; VACUUM modes"),
+    (0, "CHECKPOINT"),
+    (0, "BEGIN"),
+    (0, "ANALYZE modes"),
+    (0, "VACUUM modes"),
+    (0, "ROLLBACK"),
+];
+
 /// A proxy over two `pgvshard shard` processes and one over two
 /// PostgreSQL shards, each against one PostgreSQL server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,7 +195,13 @@ async fn blocks_over_several_shards_match_postgres() {
         PgServer::start_with(TWO_PHASE),
         PgServer::start_with(TWO_PHASE)
     );
-    let script: Vec<(usize, &str)> = BLOCKS.iter().chain(DDL).chain(IMPLICIT).copied().collect();
+    let script: Vec<(usize, &str)> = BLOCKS
+        .iter()
+        .chain(DDL)
+        .chain(IMPLICIT)
+        .chain(MODES)
+        .copied()
+        .collect();
     let expected = run(&two(reference.port).await, &script).await;
     assert!(expected[3].ends_with("=> 1,2,3,4,5,6"), "{expected:#?}");
     let (a, b) = (

@@ -416,3 +416,35 @@ async fn portals_end_with_their_transaction_as_in_postgresql() {
     }
     shard.stop();
 }
+
+/// A statement_timeout that ends a string of several statements drops the
+/// implicit block's transaction advisory lock at once, as PostgreSQL's
+/// abort does: another session takes it before this one says anything
+/// more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_string_releases_its_transaction_locks_at_once() {
+    let shard = Shard::start(&fresh_dir("timed-out-string-locks"));
+    let pg = PgServer::start().await;
+    let clients = [
+        (shard.connect().await, shard.connect().await),
+        (pg.connect().await.unwrap(), pg.connect().await.unwrap()),
+    ];
+    let mut answers = Vec::new();
+    for (a, b) in &clients {
+        a.batch_execute("SET statement_timeout = '100ms'")
+            .await
+            .unwrap();
+        let e = a
+            .batch_execute("SELECT pg_advisory_xact_lock(7); SELECT pg_sleep(2)")
+            .await
+            .unwrap_err();
+        let taken: bool = b
+            .query_one("SELECT pg_try_advisory_xact_lock(7)", &[])
+            .await
+            .unwrap()
+            .get(0);
+        answers.push((sqlstate(&e), taken));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[1], ("57014".to_string(), true));
+}

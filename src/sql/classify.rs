@@ -9,8 +9,9 @@ use sqlparser::ast::{
     ObjectType, Reset, Set, TableFactor, TableObject, Value, Visit, Visitor,
 };
 
+use super::maintenance::Maintenance;
 use super::names::{fold, TableName};
-use super::parse::Statement;
+use super::parse::{Statement, Utility};
 
 /// The class of a statement, for routing and execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +32,16 @@ pub enum StatementKind {
     Transaction(TransactionControl),
     /// `SET [LOCAL|SESSION] name = value`.
     Set(SetVariable),
+    /// `SET TRANSACTION …` (`session`: `SET SESSION CHARACTERISTICS AS
+    /// TRANSACTION …`, the session's defaults).
+    SetTransaction {
+        /// The modes it sets.
+        modes: TransactionModes,
+        /// Whether it sets the session's defaults.
+        session: bool,
+    },
+    /// `VACUUM`, `ANALYZE`, `CHECKPOINT`.
+    Maintenance(Maintenance),
     /// `SHOW name` (`all` for SHOW ALL).
     Show(String),
     /// `RESET name`, or `RESET ALL` (None).
@@ -136,12 +147,24 @@ pub enum DdlAction {
 /// Transaction control statements.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransactionControl {
-    /// `BEGIN` / `START TRANSACTION`.
-    Begin,
-    /// `COMMIT` / `END`.
-    Commit,
-    /// `ROLLBACK` / `ABORT`.
-    Rollback,
+    /// `BEGIN` / `START TRANSACTION` and the modes it names.
+    Begin {
+        /// `START TRANSACTION` (its command tag) rather than `BEGIN`.
+        start: bool,
+        /// `READ ONLY`, `ISOLATION LEVEL …`.
+        modes: TransactionModes,
+    },
+    /// `COMMIT` / `END` (`chain`: `AND CHAIN` opens a new block with the
+    /// same modes).
+    Commit {
+        /// `AND CHAIN`.
+        chain: bool,
+    },
+    /// `ROLLBACK` / `ABORT` (`chain` as for COMMIT).
+    Rollback {
+        /// `AND CHAIN`.
+        chain: bool,
+    },
     /// `SAVEPOINT name`.
     Savepoint(String),
     /// `RELEASE [SAVEPOINT] name`.
@@ -150,6 +173,39 @@ pub enum TransactionControl {
     RollbackTo(String),
     /// `PREPARE TRANSACTION`, `COMMIT PREPARED`, `ROLLBACK PREPARED`.
     TwoPhase(super::TwoPhase),
+}
+
+/// The modes `BEGIN` or `SET TRANSACTION` names (the last of each kind
+/// wins, as in PostgreSQL); None where it names none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransactionModes {
+    /// `READ ONLY` (true) or `READ WRITE` (false).
+    pub read_only: Option<bool>,
+    /// `ISOLATION LEVEL …`, as PostgreSQL spells the level
+    /// (`repeatable read`).
+    pub isolation: Option<String>,
+}
+
+impl TransactionModes {
+    fn from_ast(modes: &[ast::TransactionMode]) -> Self {
+        use ast::{TransactionAccessMode as Access, TransactionIsolationLevel as Level};
+        let mut out = Self::default();
+        for mode in modes {
+            match mode {
+                ast::TransactionMode::AccessMode(a) => out.read_only = Some(*a == Access::ReadOnly),
+                ast::TransactionMode::IsolationLevel(l) => {
+                    let level = match l {
+                        Level::ReadUncommitted => "read uncommitted",
+                        Level::ReadCommitted => "read committed",
+                        Level::RepeatableRead => "repeatable read",
+                        Level::Serializable | Level::Snapshot => "serializable",
+                    };
+                    out.isolation = Some(level.into());
+                }
+            }
+        }
+        out
+    }
 }
 
 /// One `SET`.
@@ -164,6 +220,22 @@ pub struct SetVariable {
 }
 
 impl StatementKind {
+    /// True for statements that read or write (PostgreSQL takes a
+    /// snapshot for them): after one, a block's isolation level and
+    /// read-write mode can no longer change.
+    pub fn takes_snapshot(&self) -> bool {
+        !matches!(
+            self,
+            StatementKind::Transaction(_)
+                | StatementKind::Set(_)
+                | StatementKind::SetTransaction { .. }
+                | StatementKind::Show(_)
+                | StatementKind::Reset(_)
+                | StatementKind::Discard
+                | StatementKind::Maintenance(_)
+        )
+    }
+
     /// True for COMMIT, ROLLBACK, ROLLBACK TO and PREPARE TRANSACTION,
     /// the only statements an aborted transaction block accepts (others
     /// get 25P02).
@@ -171,8 +243,8 @@ impl StatementKind {
         matches!(
             self,
             StatementKind::Transaction(
-                TransactionControl::Commit
-                    | TransactionControl::Rollback
+                TransactionControl::Commit { .. }
+                    | TransactionControl::Rollback { .. }
                     | TransactionControl::RollbackTo(_)
                     | TransactionControl::TwoPhase(super::TwoPhase::Prepare(_))
             )
@@ -199,31 +271,14 @@ fn modifies_data(query: &ast::Query) -> bool {
     ast::Visit::visit(query, &mut Finder).is_break()
 }
 
-/// Whether `statement` is `BEGIN READ ONLY` / `START TRANSACTION READ ONLY`
-/// (the last access mode given wins, as in PostgreSQL).
-pub fn is_read_only_begin(statement: &Statement) -> bool {
-    crate::stack::with_tree(statement.depth, || {
-        let ast::Statement::StartTransaction { modes, .. } = &statement.ast else {
-            return false;
-        };
-        modes
-            .iter()
-            .rev()
-            .find_map(|m| match m {
-                ast::TransactionMode::AccessMode(a) => {
-                    Some(a == &ast::TransactionAccessMode::ReadOnly)
-                }
-                _ => None,
-            })
-            .unwrap_or(false)
-    })
-}
-
 /// Classifies a parsed statement.
 pub fn classify(statement: &Statement) -> StatementKind {
-    crate::stack::with_tree(statement.depth, || match &statement.two_phase {
-        Some(tp) => StatementKind::Transaction(TransactionControl::TwoPhase(tp.clone())),
-        None => classify_ast(&statement.ast),
+    crate::stack::with_tree(statement.depth, || match &statement.utility {
+        Some(Utility::TwoPhase(tp)) => {
+            StatementKind::Transaction(TransactionControl::TwoPhase(tp.clone()))
+        }
+        Some(Utility::Maintenance(m)) => StatementKind::Maintenance(m.clone()),
+        Some(Utility::AlterSystem(_)) | None => classify_ast(&statement.ast),
     })
 }
 
@@ -314,11 +369,19 @@ fn classify_ast(stmt: &ast::Statement) -> StatementKind {
         | S::CreateFunction(_)
         | S::AlterIndex { .. }
         | S::DropFunction(_) => ddl(DdlAction::Other, []),
-        S::StartTransaction { .. } => StatementKind::Transaction(TransactionControl::Begin),
-        S::Commit { .. } => StatementKind::Transaction(TransactionControl::Commit),
+        S::StartTransaction { modes, begin, .. } => {
+            StatementKind::Transaction(TransactionControl::Begin {
+                start: !*begin,
+                modes: TransactionModes::from_ast(modes),
+            })
+        }
+        S::Commit { chain, .. } => {
+            StatementKind::Transaction(TransactionControl::Commit { chain: *chain })
+        }
         S::Rollback {
-            savepoint: None, ..
-        } => StatementKind::Transaction(TransactionControl::Rollback),
+            savepoint: None,
+            chain,
+        } => StatementKind::Transaction(TransactionControl::Rollback { chain: *chain }),
         S::Rollback {
             savepoint: Some(name),
             ..
@@ -434,6 +497,14 @@ fn classify_set(set: &Set) -> StatementKind {
             value: Some(charset_name.value.clone()),
             local: false,
         }),
+        Set::SetTransaction {
+            modes,
+            snapshot: None,
+            session,
+        } => StatementKind::SetTransaction {
+            modes: TransactionModes::from_ast(modes),
+            session: *session,
+        },
         _ => StatementKind::Other,
     }
 }
@@ -727,18 +798,44 @@ mod tests {
     #[test]
     fn transactions() {
         use TransactionControl::*;
+        let modes = |read_only, isolation: Option<&str>| TransactionModes {
+            read_only,
+            isolation: isolation.map(str::to_string),
+        };
         for (sql, want) in [
-            ("BEGIN", Begin),
-            ("START TRANSACTION", Begin),
-            ("COMMIT", Commit),
-            ("END", Commit),
-            ("ROLLBACK", Rollback),
+            (
+                "BEGIN",
+                Begin {
+                    start: false,
+                    modes: modes(None, None),
+                },
+            ),
+            (
+                "START TRANSACTION READ ONLY, ISOLATION LEVEL REPEATABLE READ, READ WRITE",
+                Begin {
+                    start: true,
+                    modes: modes(Some(false), Some("repeatable read")),
+                },
+            ),
+            ("COMMIT", Commit { chain: false }),
+            ("END", Commit { chain: false }),
+            ("COMMIT AND CHAIN", Commit { chain: true }),
+            ("ROLLBACK AND NO CHAIN", Rollback { chain: false }),
+            ("ABORT AND CHAIN", Rollback { chain: true }),
+            ("ROLLBACK", Rollback { chain: false }),
             ("SAVEPOINT a", Savepoint("a".into())),
             ("RELEASE SAVEPOINT a", Release("a".into())),
             ("ROLLBACK TO SAVEPOINT a", RollbackTo("a".into())),
         ] {
             assert_eq!(kind(sql), StatementKind::Transaction(want), "{sql}");
         }
+        assert_eq!(
+            kind("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+            StatementKind::SetTransaction {
+                modes: modes(None, Some("serializable")),
+                session: true,
+            }
+        );
     }
 
     #[test]

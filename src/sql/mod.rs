@@ -15,6 +15,7 @@ mod error;
 mod insert_rows;
 pub mod jsonpath;
 mod knn;
+mod maintenance;
 mod names;
 mod params;
 mod parse;
@@ -28,8 +29,8 @@ mod tokens;
 pub use advisory::{advisory_hold, AdvisoryHold};
 pub use aggregate::{aggregate_plan, AggregatePlan, CombinedColumn, DistinctAggregate, OrderKey};
 pub use classify::{
-    classify, is_read_only_begin, CopyDirection, CopyFormat, CopyInfo, DdlAction, DdlInfo,
-    SelectInfo, SetVariable, StatementKind, TransactionControl,
+    classify, CopyDirection, CopyFormat, CopyInfo, DdlAction, DdlInfo, SelectInfo, SetVariable,
+    StatementKind, TransactionControl, TransactionModes,
 };
 pub use constraints::unshardable_constraint;
 pub use copy_data::{binary_header, CopyOptions, Record, RecordReader, BINARY_TRAILER};
@@ -40,9 +41,10 @@ pub use knn::{
     distance_operator, knn_query, negative_bound, placeholder_index, vector_cast, Bound, KnnQuery,
     QueryVector, Rerank, VectorCast, VectorSource,
 };
+pub use maintenance::{Maintenance, VacuumTargets};
 pub use names::{column_name, fold, quote_ident, TableName};
 pub use params::{params, ParamHint, Params};
-pub use parse::{parse, parse_single, AlterSystem, Statement, TwoPhase};
+pub use parse::{parse, parse_single, AlterSystem, Statement, TwoPhase, Utility};
 pub use reference::{per_shard_default, per_shard_function, reference_join_problem, tables_named};
 pub use rewrite::{
     rewrite_distinct_on_for_shard, rewrite_knn_for_shard, rewrite_sorted_for_shard, OutputColumn,

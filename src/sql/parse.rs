@@ -14,6 +14,7 @@ use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Whitespace};
 
 use super::depth;
 use super::error::{Result, SqlError};
+use super::maintenance::{self, Maintenance};
 use super::tokens::{self, near_message, SourceMap};
 
 /// How deeply the parser may recurse (parentheses, `NOT`, subqueries)
@@ -38,19 +39,51 @@ pub struct Statement {
     /// The comments before its first word, without their delimiters and
     /// trimmed (`/* pgvshard:primary */ SELECT …` gives `pgvshard:primary`).
     pub leading_comments: Vec<String>,
-    /// `PREPARE TRANSACTION`, `COMMIT PREPARED` or `ROLLBACK PREPARED`,
-    /// which sqlparser does not know: `ast` is then an inert placeholder
-    /// (`UNLOCK TABLES`) and [`super::classify`] reads this instead.
-    pub two_phase: Option<TwoPhase>,
-    /// `ALTER SYSTEM SET|RESET`, which sqlparser does not know either
-    /// (`ast` is the same placeholder).
-    pub alter_system: Option<AlterSystem>,
+    /// A command sqlparser does not know, or reads otherwise than
+    /// PostgreSQL: `ast` is then an inert placeholder (`UNLOCK TABLES`)
+    /// and [`super::classify`] reads this instead.
+    pub utility: Option<Utility>,
     /// Identifiers over 63 bytes, cut in `ast` (not in `text`); a server
     /// answering the statement sends a NOTICE 42622 for each.
     pub truncated: Vec<tokens::Truncated>,
 }
 
+/// The commands read from their tokens instead of sqlparser's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Utility {
+    /// `PREPARE TRANSACTION`, `COMMIT PREPARED`, `ROLLBACK PREPARED`.
+    TwoPhase(TwoPhase),
+    /// `ALTER SYSTEM SET|RESET`.
+    AlterSystem(AlterSystem),
+    /// `VACUUM`, `ANALYZE`, `CHECKPOINT`.
+    Maintenance(Maintenance),
+}
+
 impl Statement {
+    /// The two-phase-commit command this is, if it is one.
+    pub fn two_phase(&self) -> Option<&TwoPhase> {
+        match &self.utility {
+            Some(Utility::TwoPhase(tp)) => Some(tp),
+            _ => None,
+        }
+    }
+
+    /// The `ALTER SYSTEM` this is, if it is one.
+    pub fn alter_system(&self) -> Option<&AlterSystem> {
+        match &self.utility {
+            Some(Utility::AlterSystem(a)) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The maintenance command this is, if it is one.
+    pub fn maintenance(&self) -> Option<&Maintenance> {
+        match &self.utility {
+            Some(Utility::Maintenance(m)) => Some(m),
+            _ => None,
+        }
+    }
+
     /// The syntax tree, taken out of the statement.
     pub fn into_ast(mut self) -> ast::Statement {
         std::mem::replace(&mut self.ast, ast::Statement::UnlockTables)
@@ -64,8 +97,7 @@ impl Clone for Statement {
             depth: self.depth,
             text: self.text.clone(),
             leading_comments: self.leading_comments.clone(),
-            two_phase: self.two_phase.clone(),
-            alter_system: self.alter_system.clone(),
+            utility: self.utility.clone(),
             truncated: self.truncated.clone(),
         })
     }
@@ -198,14 +230,13 @@ pub fn parse_single(sql: &str) -> Result<Statement> {
 }
 
 /// A command sqlparser does not know: an inert `ast` (`UNLOCK TABLES`),
-/// read by [`super::classify`] from `two_phase` or `alter_system`. Kept out
-/// of [`parse_one`] so that its frame stays small for deep statements.
+/// read by [`super::classify`] from `utility`. Kept out of [`parse_one`]
+/// so that its frame stays small for deep statements.
 #[inline(never)]
 fn placeholder(
     text: String,
     leading_comments: Vec<String>,
-    two_phase: Option<TwoPhase>,
-    alter_system: Option<AlterSystem>,
+    utility: Utility,
     truncated: Vec<tokens::Truncated>,
 ) -> Statement {
     Statement {
@@ -213,8 +244,7 @@ fn placeholder(
         depth: 0,
         text,
         leading_comments,
-        two_phase,
-        alter_system,
+        utility: Some(utility),
         truncated,
     }
 }
@@ -241,16 +271,15 @@ fn parse_one(mut chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement
             _ => None,
         })
         .collect();
-    let two_phase = two_phase(&chunk);
-    let alter_system = alter_system(&chunk);
-    if two_phase.is_some() || alter_system.is_some() {
-        return Ok(placeholder(
-            text,
-            leading_comments,
-            two_phase,
-            alter_system,
-            truncated,
-        ));
+    let utility = match two_phase(&chunk) {
+        Some(tp) => Some(Utility::TwoPhase(tp)),
+        None => match alter_system(&chunk) {
+            Some(a) => Some(Utility::AlterSystem(a)),
+            None => maintenance::recognise(&chunk, map)?.map(Utility::Maintenance),
+        },
+    };
+    if let Some(utility) = utility {
+        return Ok(placeholder(text, leading_comments, utility, truncated));
     }
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect)
@@ -275,8 +304,7 @@ fn parse_one(mut chunk: Vec<TokenWithSpan>, map: &SourceMap) -> Result<Statement
                 depth,
                 text,
                 leading_comments,
-                two_phase: None,
-                alter_system: None,
+                utility: None,
                 truncated,
             })
         }
@@ -328,7 +356,7 @@ mod tests {
 
     #[test]
     fn alter_system_is_recognised() {
-        let one = |sql: &str| parse_single(sql).unwrap().alter_system.clone();
+        let one = |sql: &str| parse_single(sql).unwrap().alter_system().cloned();
         let set = |name: &str, value: Option<&str>| {
             Some(AlterSystem {
                 name: name.into(),

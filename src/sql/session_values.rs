@@ -54,8 +54,7 @@ pub fn bind_session_values(
             ast,
             depth: statement.depth,
             leading_comments: statement.leading_comments.clone(),
-            two_phase: None,
-            alter_system: None,
+            utility: None,
             truncated: statement.truncated.clone(),
         }))
     })
@@ -64,7 +63,7 @@ pub fn bind_session_values(
 /// False when `statement` certainly calls no session function (its text
 /// names none): [`bind_session_values`] then has nothing to replace.
 pub fn may_use_session_values(statement: &Statement) -> bool {
-    if statement.two_phase.is_some() {
+    if statement.utility.is_some() {
         return false;
     }
     let text = statement.text.as_bytes();

@@ -348,6 +348,7 @@ impl<H: QueryHandler> Client<H> {
     pub(crate) fn statement_error(&mut self, e: &PgError) {
         backend::error_or_notice(&mut self.conn.out, e);
         self.session.fail();
+        self.handler.statement_failed(&mut self.session);
     }
 
     /// An extended-protocol error: sent at once with what precedes it,

@@ -101,6 +101,12 @@ pub trait QueryHandler: Send + 'static {
         session: &mut Session,
     ) -> impl Future<Output = Result<Prepared<Self::Statement>, PgError>> + Send;
 
+    /// A statement failed and [`Session::fail`] has run: an implicit
+    /// block is rolled back, even when a cancel or statement_timeout
+    /// dropped the statement's future midway, so the handler drops what
+    /// it kept for that block. Keeps nothing by default.
+    fn statement_failed(&mut self, _session: &mut Session) {}
+
     /// Execute: runs a bound portal, sending rows (in the formats
     /// [`Responder::result_format`] gives) and CommandComplete. The layer
     /// applies Execute's row limit.

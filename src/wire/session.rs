@@ -20,6 +20,12 @@ use super::backend::TransactionStatus;
 use super::error::PgError;
 use super::guc::{self, Guc};
 use super::sqlstate;
+use crate::sql::TransactionModes;
+
+static DEFAULT_ISOLATION: guc::Named = guc::Named::new("default_transaction_isolation");
+static DEFAULT_READ_ONLY: guc::Named = guc::Named::new("default_transaction_read_only");
+static READ_ONLY: guc::Named = guc::Named::new("transaction_read_only");
+static ISOLATION: guc::Named = guc::Named::new("transaction_isolation");
 
 /// Settings by name (only those that differ from the reset value). Read
 /// several times per statement, so hashed with foldhash (the names are the
@@ -59,6 +65,9 @@ pub struct Session {
     /// The open block is the implicit one of a simple Query holding
     /// several statements (see [`Session::begin_implicit`]).
     implicit: bool,
+    /// A statement of the open block has read or written (PostgreSQL's
+    /// first snapshot): its isolation level and read-write mode are fixed.
+    queried: bool,
     /// Session-level and SET LOCAL values at each open savepoint, oldest
     /// first, restored by ROLLBACK TO SAVEPOINT.
     at_savepoints: Vec<(Values, Values)>,
@@ -105,6 +114,7 @@ impl Session {
             local: Values::default(),
             at_begin: None,
             implicit: false,
+            queried: false,
             at_savepoints: Vec::new(),
             changed: Vec::new(),
             deferred: Vec::new(),
@@ -167,10 +177,17 @@ impl Session {
     fn value_of(&self, g: &'static Guc) -> &str {
         match g.name {
             "session_authorization" => return &self.user,
-            // No SET TRANSACTION: a transaction has the session's default.
-            "transaction_isolation" => {
-                return guc::find("default_transaction_isolation")
-                    .map_or(g.default, |d| self.value_of(d))
+            // The block's own (BEGIN's or SET TRANSACTION's modes), else
+            // the session's default.
+            "transaction_isolation" | "transaction_read_only" => {
+                if let Some(v) = self.local.get(g.name) {
+                    return v;
+                }
+                let default = match g.name {
+                    "transaction_isolation" => &DEFAULT_ISOLATION,
+                    _ => &DEFAULT_READ_ONLY,
+                };
+                return default.guc().map_or(g.default, |d| self.value_of(d));
             }
             _ => {}
         }
@@ -354,6 +371,87 @@ impl Session {
         }
     }
 
+    /// The modes of BEGIN or SET TRANSACTION for the open block (they
+    /// end with it; no-op outside one). Each shard runs read committed
+    /// whatever level is named: the level is only shown.
+    pub fn set_transaction_modes(&mut self, modes: &TransactionModes) -> Result<(), PgError> {
+        if self.status == TransactionStatus::Idle {
+            return Ok(());
+        }
+        if self.queried {
+            let current = self.setting(&ISOLATION);
+            if modes.isolation.is_some() && modes.isolation.as_deref() != current {
+                return Err(PgError::new(
+                    sqlstate::ACTIVE_SQL_TRANSACTION,
+                    "SET TRANSACTION ISOLATION LEVEL must be called before any query",
+                ));
+            }
+            if modes.read_only == Some(false) && self.read_only_transaction() {
+                return Err(PgError::new(
+                    sqlstate::ACTIVE_SQL_TRANSACTION,
+                    "transaction read-write mode must be set before any query",
+                ));
+            }
+        }
+        self.version = new_version();
+        if let Some(read_only) = modes.read_only {
+            let v = if read_only { "on" } else { "off" };
+            self.local.insert("transaction_read_only", v.into());
+        }
+        if let Some(level) = &modes.isolation {
+            self.local.insert("transaction_isolation", level.clone());
+        }
+        Ok(())
+    }
+
+    /// The open block's statement reads or writes (see
+    /// [`StatementKind::takes_snapshot`](crate::sql::StatementKind::takes_snapshot)).
+    pub fn note_query(&mut self) {
+        self.queried = self.status != TransactionStatus::Idle;
+    }
+
+    /// `SET TRANSACTION …` for the open block, or (`defaults`) `SET
+    /// SESSION CHARACTERISTICS AS TRANSACTION …`: the session's defaults.
+    /// Returns PostgreSQL's warning for SET TRANSACTION outside a block.
+    pub fn set_transaction(
+        &mut self,
+        modes: &TransactionModes,
+        defaults: bool,
+    ) -> Result<Option<PgError>, PgError> {
+        if !defaults {
+            if self.status == TransactionStatus::Idle {
+                return Ok(Some(PgError::warning(
+                    sqlstate::NO_ACTIVE_SQL_TRANSACTION,
+                    "SET TRANSACTION can only be used in transaction blocks",
+                )));
+            }
+            self.set_transaction_modes(modes)?;
+            return Ok(None);
+        }
+        if let Some(read_only) = modes.read_only {
+            let v = if read_only { "on" } else { "off" };
+            self.set("default_transaction_read_only", v, false)?;
+        }
+        if let Some(level) = &modes.isolation {
+            self.set("default_transaction_isolation", level, false)?;
+        }
+        Ok(None)
+    }
+
+    /// The open block's modes (for `AND CHAIN`).
+    pub fn transaction_modes(&self) -> TransactionModes {
+        TransactionModes {
+            read_only: Some(self.read_only_transaction()),
+            isolation: self.local.get("transaction_isolation").cloned(),
+        }
+    }
+
+    /// True when the open transaction (or, outside one, the next) may
+    /// not write.
+    pub fn read_only_transaction(&self) -> bool {
+        self.setting(&READ_ONLY) == Some("on")
+    }
+
     /// SAVEPOINT: remembers the values to restore when the block rolls
     /// back to it.
     pub fn savepoint(&mut self) {
@@ -410,6 +508,7 @@ impl Session {
         }
         self.at_begin = None;
         self.implicit = false;
+        self.queried = false;
         self.at_savepoints.clear();
         self.status = TransactionStatus::Idle;
         self.derive();

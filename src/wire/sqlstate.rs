@@ -23,6 +23,8 @@ pub const NUMERIC_VALUE_OUT_OF_RANGE: &str = "22003";
 pub const INVALID_DATETIME_FORMAT: &str = "22007";
 /// 22021 character_not_in_repertoire (invalid UTF-8).
 pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
+/// 25001 active_sql_transaction.
+pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
 /// 25P01 no_active_sql_transaction.
 pub const NO_ACTIVE_SQL_TRANSACTION: &str = "25P01";
 /// 25P02 in_failed_sql_transaction.

@@ -100,7 +100,6 @@ impl HandlerFactory for ProxyFactory {
             block: txn::Block::default(),
             written: BTreeSet::new(),
             reads: SessionReads::default(),
-            read_only: false,
         })
     }
 }
@@ -130,8 +129,6 @@ pub struct ProxySession {
     written: BTreeSet<String>,
     /// Read routing: the floors this session's writes set.
     reads: SessionReads,
-    /// The open transaction is `READ ONLY`.
-    read_only: bool,
 }
 
 impl Drop for ProxySession {
@@ -159,6 +156,25 @@ fn written_tables(kind: &StatementKind) -> Vec<String> {
         } if !matches!(**statement, StatementKind::Select(_)) => vec![SCHEMA.to_string()],
         _ => Vec::new(),
     }
+}
+
+/// 25006 for a write in a read-only transaction (`BEGIN READ ONLY`, `SET
+/// TRANSACTION READ ONLY`, `default_transaction_read_only`), as
+/// PostgreSQL answers.
+fn refuse_in_read_only(statement: &sql::Statement, session: &Session) -> Result<(), PgError> {
+    if !session.read_only_transaction() {
+        return Ok(());
+    }
+    let command = statement
+        .text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    Err(PgError::new(
+        "25006",
+        format!("cannot execute {command} in a read-only transaction"),
+    ))
 }
 
 /// The metric class of a statement before planning.
@@ -315,24 +331,29 @@ impl ProxySession {
             && !matches!(
                 kind,
                 StatementKind::Transaction(
-                    TransactionControl::Commit
-                        | TransactionControl::Rollback
+                    TransactionControl::Commit { .. }
+                        | TransactionControl::Rollback { .. }
                         | TransactionControl::RollbackTo(_)
                 )
             )
         {
             return Err(PgError::in_failed_transaction());
         }
+        if kind.takes_snapshot() {
+            out.session().note_query();
+        }
         if let Some(local) = classified.facts.local {
             *class = StatementClass::Other;
             return ops::local::answer(&self.ops, local, out).await;
         }
         match kind {
-            StatementKind::Transaction(tc) => {
-                if matches!(tc, TransactionControl::Begin) {
-                    self.read_only |= sql::is_read_only_begin(statement);
+            StatementKind::Transaction(tc) => self.transaction(tc, out).await,
+            StatementKind::SetTransaction { modes, session } => {
+                if let Some(w) = out.session().set_transaction(modes, *session)? {
+                    out.notice(&w);
                 }
-                self.transaction(tc, out).await
+                out.complete("SET");
+                Ok(())
             }
             StatementKind::Set(v) => {
                 let warning = match &v.value {
@@ -400,7 +421,7 @@ impl ProxySession {
             }
             StatementKind::Copy(info) => {
                 if info.direction == CopyDirection::From {
-                    self.refuse_in_read_only(statement)?;
+                    refuse_in_read_only(statement, out.session())?;
                     self.reads.touched(self.cluster.all());
                 }
                 // Boxed, as EXPLAIN below: rare statements with large
@@ -496,16 +517,21 @@ impl ProxySession {
             _ => class_of(kind),
         };
         let wrote = self.block.wrote() || !self.written.is_empty();
-        let attrs = out
-            .session()
+        let session = out.session();
+        let attrs = session
             .setting(&topology::TARGET_SESSION_ATTRS)
             .unwrap_or_default();
+        // Only a block's READ ONLY prefers standbys, not the session's default.
+        let read_only = session.transaction_status() != TransactionStatus::Idle
+            && session.read_only_transaction();
         let read_from = self.cluster.topology.config().read_from;
-        let decision = topology::decide(classified, read_from, attrs, wrote, self.read_only);
+        let decision = topology::decide(classified, read_from, attrs, wrote, read_only);
         let read = match decision {
             topology::Decision::Read(policy) => Some(policy),
+            // VACUUM, ANALYZE and CHECKPOINT run in read-only transactions.
+            topology::Decision::Write if matches!(kind, StatementKind::Maintenance(_)) => None,
             topology::Decision::Write => {
-                self.refuse_in_read_only(statement)?;
+                refuse_in_read_only(statement, out.session())?;
                 self.reads.touched(route.shards());
                 None
             }
@@ -626,23 +652,6 @@ impl ProxySession {
         .await
     }
 
-    /// 25006 for a write inside `BEGIN READ ONLY`, as PostgreSQL answers.
-    fn refuse_in_read_only(&self, statement: &sql::Statement) -> Result<(), PgError> {
-        if !self.read_only {
-            return Ok(());
-        }
-        let command = statement
-            .text
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_ascii_uppercase();
-        Err(PgError::new(
-            "25006",
-            format!("cannot execute {command} in a read-only transaction"),
-        ))
-    }
-
     /// SAVEPOINT, RELEASE and ROLLBACK TO, on every shard the block wrote.
     async fn savepoint(
         &mut self,
@@ -677,29 +686,26 @@ impl ProxySession {
         tc: &TransactionControl,
         out: &mut Responder<'_>,
     ) -> Result<(), PgError> {
-        let (word, tag) = match tc {
-            TransactionControl::Begin if out.session().implicit() => {
-                // The statements before it stay in the block.
-                out.session().make_explicit();
-                out.complete("BEGIN");
-                return Ok(());
-            }
-            TransactionControl::Begin => {
-                if out.session().transaction_status() != TransactionStatus::Idle {
+        let status = out.session().transaction_status();
+        let implicit = out.session().implicit();
+        let (word, chain) = match tc {
+            TransactionControl::Begin { start, modes } => {
+                if implicit {
+                    // The statements before it stay in the block.
+                    out.session().make_explicit();
+                } else if status != TransactionStatus::Idle {
                     out.notice(&PgError::warning(
                         "25001",
                         "there is already a transaction in progress",
                     ));
                 }
                 out.session().begin();
-                out.complete("BEGIN");
+                out.session().set_transaction_modes(modes)?;
+                out.complete(if *start { "START TRANSACTION" } else { "BEGIN" });
                 return Ok(());
             }
-            TransactionControl::Commit => {
-                let failed = out.session().transaction_status() == TransactionStatus::Failed;
-                ("COMMIT", if failed { "ROLLBACK" } else { "COMMIT" })
-            }
-            TransactionControl::Rollback => ("ROLLBACK", "ROLLBACK"),
+            TransactionControl::Commit { chain } => ("COMMIT", *chain),
+            TransactionControl::Rollback { chain } => ("ROLLBACK", *chain),
             TransactionControl::Savepoint(_)
             | TransactionControl::Release(_)
             | TransactionControl::RollbackTo(_) => return self.savepoint(tc, out).await,
@@ -709,17 +715,28 @@ impl ProxySession {
                 ))
             }
         };
+        let idle = status == TransactionStatus::Idle;
+        if chain && (idle || implicit) {
+            return Err(PgError::new(
+                "25P01",
+                format!("{word} AND CHAIN can only be used in transaction blocks"),
+            ));
+        }
         // A failed block is rolled back whatever the client said.
-        let commit = tag == "COMMIT" && word == "COMMIT";
-        let idle = out.session().transaction_status() == TransactionStatus::Idle;
-        if idle || out.session().implicit() {
+        let commit = word == "COMMIT" && status != TransactionStatus::Failed;
+        if idle || implicit {
             out.notice(&PgError::warning(
                 "25P01",
                 "there is no transaction in progress",
             ));
         }
+        let modes = chain.then(|| out.session().transaction_modes());
         self.end_block(commit, out).await?;
-        out.complete(tag);
+        if let Some(modes) = modes {
+            out.session().begin();
+            out.session().set_transaction_modes(&modes)?;
+        }
+        out.complete(if commit { "COMMIT" } else { "ROLLBACK" });
         Ok(())
     }
 
@@ -727,7 +744,6 @@ impl ProxySession {
     /// shards and in the session, and settles what the session kept for
     /// it (read floors, tables whose cached answers it changed).
     async fn end_block(&mut self, commit: bool, out: &mut Responder<'_>) -> Result<(), PgError> {
-        self.read_only = false;
         if commit {
             out.session().commit();
         } else {

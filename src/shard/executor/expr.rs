@@ -1614,7 +1614,7 @@ fn sequence_function(name: &str, args: &[Datum], env: &Env) -> Result<Datum, PgE
         Value::Reg { oid, .. } => oid.to_string(),
         other => text_of(other.clone()),
     };
-    if name != "currval" && g.standby.is_some() {
+    if name != "currval" && (g.standby.is_some() || g.session.read_only_transaction()) {
         return Err(PgError::new(
             "25006",
             format!("cannot execute {name}() in a read-only transaction"),

@@ -33,6 +33,7 @@ mod json_ops;
 mod json_sets;
 mod jsonb_paths;
 mod jsonpath_eval;
+mod maintenance;
 mod overlay;
 mod pg_catalog;
 mod plan;

@@ -6,8 +6,8 @@ use super::expr::{Env, Globals, StandbyPositions};
 use super::prepared_knn::PreparedKnn;
 use super::select::{is_short_knn, run_query, Column, Ctx, PlanSeen, Relation};
 use super::{
-    catalog, copy, ddl, dml, explain, overlay, replication_views, storage_error, warning,
-    BuildEntry, Outcome, Shard,
+    catalog, copy, ddl, dml, explain, maintenance, overlay, replication_views, storage_error,
+    warning, BuildEntry, Outcome, Shard,
 };
 use crate::metrics::QueryPlan;
 use crate::shard::datum::Datum;
@@ -15,7 +15,9 @@ use crate::shard::replication::control::RecoveryControl;
 use crate::shard::replication::sender::SenderSession;
 use crate::shard::replication::sync::SyncLevel;
 use crate::shard::storage::{AnnSearch, Change, PrepareRecord, Transaction};
-use crate::sql::{self, classify, ParamHint, StatementKind, TransactionControl, TwoPhase};
+use crate::sql::{
+    self, classify, ParamHint, StatementKind, TransactionControl, TransactionModes, TwoPhase,
+};
 use crate::wire::types::oid;
 use crate::wire::{
     CancelSignal, FieldDescription, HandlerFactory, Params, PgError, Prepared, QueryHandler,
@@ -408,7 +410,7 @@ impl ShardSession {
         if status == TransactionStatus::Failed && !kind.ends_transaction() {
             return Err(PgError::in_failed_transaction());
         }
-        if let Some(alter) = &stmt.alter_system {
+        if let Some(alter) = stmt.alter_system() {
             if !out.session().superuser {
                 return Err(PgError::new(
                     "42501",
@@ -426,6 +428,21 @@ impl ShardSession {
                 .alter_system(&alter.name, alter.value.as_deref())?;
             return send(Outcome::tag("ALTER SYSTEM"), out).await;
         }
+        if kind.takes_snapshot() {
+            out.session().note_query();
+        }
+        if let StatementKind::Maintenance(m) = &kind {
+            maintenance::check(m, out.session(), self.shard.db.in_recovery())?;
+            let outcome = match m {
+                sql::Maintenance::Checkpoint => maintenance::checkpoint(&self.shard).await?,
+                sql::Maintenance::Vacuum(v) => {
+                    let tables = self.shard.db.read().map_err(storage_error)?;
+                    let fresh = Transaction::new();
+                    maintenance::vacuum(&tables, self.txn.as_ref().unwrap_or(&fresh), v)?
+                }
+            };
+            return send(outcome, out).await;
+        }
         if matches!(&stmt.ast, Ast::CreateIndex(ci) if ci.concurrently)
             && status != TransactionStatus::Idle
         {
@@ -442,9 +459,7 @@ impl ShardSession {
                 StatementKind::Transaction(_) if in_recovery => "during recovery",
                 StatementKind::Transaction(_) => "",
                 _ if in_recovery => "in a read-only transaction",
-                _ if out.session().show("default_transaction_read_only")? == "on" => {
-                    "in a read-only transaction"
-                }
+                _ if out.session().read_only_transaction() => "in a read-only transaction",
                 _ => "",
             };
             if !refusal.is_empty() {
@@ -455,6 +470,10 @@ impl ShardSession {
             }
         }
         let outcome = match kind {
+            StatementKind::SetTransaction { modes, session } => {
+                let warning = out.session().set_transaction(&modes, session)?;
+                noting(Outcome::tag("SET"), warning)
+            }
             StatementKind::Set(sv) => {
                 let session = out.session();
                 let mut o = Outcome::tag("SET");
@@ -598,41 +617,65 @@ impl ShardSession {
         // PREPARE TRANSACTION end it with PostgreSQL's warning that no
         // transaction was in progress.
         let implicit = out.session().implicit();
-        let begin = matches!(tc, TransactionControl::Begin);
+        let begin = matches!(tc, TransactionControl::Begin { .. });
         let no_block = || warning("25P01", "there is no transaction in progress");
         if !begin && status != TransactionStatus::Idle && !implicit {
             if let Some(o) = self.savepoint(&tc, out)? {
                 return Ok(o);
             }
         }
+        if let TransactionControl::Commit { chain: true }
+        | TransactionControl::Rollback { chain: true } = tc
+        {
+            if status == TransactionStatus::Idle || implicit {
+                let what = match tc {
+                    TransactionControl::Commit { .. } => "COMMIT",
+                    _ => "ROLLBACK",
+                };
+                return Err(PgError::new(
+                    "25P01",
+                    format!("{what} AND CHAIN can only be used in transaction blocks"),
+                ));
+            }
+        }
         let outcome = match tc {
-            TransactionControl::Begin => {
-                if implicit {
+            TransactionControl::Begin { start, modes } => {
+                let tag = if start { "START TRANSACTION" } else { "BEGIN" };
+                let outcome = if implicit {
                     out.session().make_explicit();
-                    Outcome::tag("BEGIN")
+                    Outcome::tag(tag)
                 } else if status != TransactionStatus::Idle {
-                    Outcome::tag("BEGIN").with_notice(warning(
+                    Outcome::tag(tag).with_notice(warning(
                         "25001",
                         "there is already a transaction in progress",
                     ))
                 } else {
                     self.begin_block(out.session(), false);
-                    Outcome::tag("BEGIN")
-                }
+                    Outcome::tag(tag)
+                };
+                out.session().set_transaction_modes(&modes)?;
+                outcome
             }
-            TransactionControl::Commit => match status {
-                TransactionStatus::Idle => Outcome::tag("COMMIT").with_notice(no_block()),
-                TransactionStatus::Failed => {
-                    self.roll_back_block(out.session());
-                    Outcome::tag("ROLLBACK")
-                }
-                TransactionStatus::InTransaction => {
-                    let warning = self.commit_block(out).await?;
-                    noting(Outcome::tag("COMMIT"), warning)
-                }
-            },
-            TransactionControl::Rollback => {
+            TransactionControl::Commit { chain } => {
+                let modes = chain.then(|| out.session().transaction_modes());
+                let outcome = match status {
+                    TransactionStatus::Idle => Outcome::tag("COMMIT").with_notice(no_block()),
+                    TransactionStatus::Failed => {
+                        self.roll_back_block(out.session());
+                        Outcome::tag("ROLLBACK")
+                    }
+                    TransactionStatus::InTransaction => {
+                        let warning = self.commit_block(out).await?;
+                        noting(Outcome::tag("COMMIT"), warning)
+                    }
+                };
+                self.chain(modes, out.session())?;
+                outcome
+            }
+            TransactionControl::Rollback { chain } => {
+                let modes = chain.then(|| out.session().transaction_modes());
                 self.roll_back_block(out.session());
+                self.chain(modes, out.session())?;
                 let o = Outcome::tag("ROLLBACK");
                 if status == TransactionStatus::Idle {
                     o.with_notice(no_block())
@@ -711,6 +754,20 @@ impl ShardSession {
         self.block_started = self
             .query_received
             .unwrap_or_else(crate::wire::datetime::now);
+    }
+
+    /// `AND CHAIN`: a new block with the ended one's `modes` (None: no
+    /// chain).
+    fn chain(
+        &mut self,
+        modes: Option<TransactionModes>,
+        session: &mut Session,
+    ) -> Result<(), PgError> {
+        if let Some(modes) = modes {
+            self.begin_block(session, false);
+            session.set_transaction_modes(&modes)?;
+        }
+        Ok(())
     }
 
     /// Commits the open block (its session [shielded](CancelSignal::shield)
@@ -1522,6 +1579,15 @@ impl QueryHandler for ShardSession {
             prepared: prepared.clone(),
         });
         Ok(prepared)
+    }
+
+    /// The write set and transaction locks of an implicit block whose
+    /// statement a cancel or statement_timeout dropped midway (the session
+    /// rolled the block back) go at once, as PostgreSQL's abort.
+    fn statement_failed(&mut self, session: &mut Session) {
+        if self.txn.is_some() && session.transaction_status() == TransactionStatus::Idle {
+            self.roll_back_block(session);
+        }
     }
 
     async fn execute(

@@ -31,7 +31,7 @@ impl ShardSession {
     ) -> Result<bool, PgError> {
         let own_writes = self.txn.as_ref().is_some_and(|t| !t.changes().is_empty());
         if !matches!(kind, StatementKind::Select(_))
-            || stmt.alter_system.is_some()
+            || stmt.alter_system().is_some()
             || own_writes
             || out.session().transaction_status() == TransactionStatus::Failed
             || may_name_catalog(&stmt.text)
@@ -42,6 +42,7 @@ impl ShardSession {
         if ann.exact {
             return Ok(false);
         }
+        out.session().note_query();
         let started = Instant::now();
         // Once with the kept plan, once more with a new one if the
         // schema moved since.

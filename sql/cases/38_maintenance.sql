@@ -1,0 +1,51 @@
+-- VACUUM, ANALYZE and CHECKPOINT: what they name must exist; VACUUM
+-- refuses a transaction block (an implicit one too); a column list needs
+-- ANALYZE. (VERBOSE is left out: PostgreSQL's INFO messages report its
+-- pages and tuples, which a shard does not have.)
+CREATE TABLE mt_t (id int PRIMARY KEY, e vector(3), note text);
+INSERT INTO mt_t VALUES (1, '[1,2,3]', 'a'), (2, '[2,3,4]', 'b'), (3, '[0,0,1]', 'c');
+CREATE INDEX mt_hnsw ON mt_t USING hnsw (e vector_l2_ops);
+DELETE FROM mt_t WHERE id = 1;
+VACUUM;
+VACUUM mt_t;
+VACUUM ANALYZE mt_t;
+vacuum freeze mt_t;
+VACUUM FULL mt_t;
+VACUUM FULL FREEZE ANALYZE mt_t;
+VACUUM (ANALYZE, SKIP_LOCKED) mt_t (e, note);
+VACUUM (ANALYZE false) mt_t;
+VACUUM (INDEX_CLEANUP on, PARALLEL 2) public.mt_t;
+VACUUM mt_t, mt_t;
+VACUUM mt_t (e);
+VACUUM ANALYZE mt_t (nosuch);
+VACUUM nosuch;
+VACUUM (FOO) mt_t;
+VACUUM mt_t mt_t;
+ANALYZE;
+ANALYZE mt_t;
+ANALYSE mt_t (e, note);
+ANALYZE (VERBOSE false) mt_t;
+ANALYZE (SKIP_LOCKED) mt_t;
+ANALYZE (FULL) mt_t;
+ANALYZE nosuch;
+ANALYZE mt_t (nosuch);
+SELECT 1; VACUUM mt_t;
+VACUUM mt_t; SELECT 1;
+SELECT 1; ANALYZE mt_t;
+BEGIN;
+VACUUM mt_t;
+ROLLBACK;
+BEGIN;
+ANALYZE mt_t;
+CREATE TABLE mt_u (a int);
+ANALYZE mt_u (a);
+COMMIT;
+ANALYZE mt_u;
+CHECKPOINT;
+CHECKPOINT mt_t;
+BEGIN;
+CHECKPOINT;
+COMMIT;
+SELECT id FROM mt_t ORDER BY e <-> '[1,2,3]' LIMIT 2;
+DROP TABLE mt_u;
+DROP TABLE mt_t;
