@@ -28,7 +28,38 @@
 use crate::distance::codes::{code_kernels, CodeKernels, WEIGHT_LIMIT};
 use crate::space::{DenseVectors, Metric, Space};
 use rayon::prelude::*;
-use std::borrow::Cow;
+
+/// Lanes of [`Sq8Codes::weigh`]'s sums.
+const LANES: usize = 8;
+/// One value per lane.
+type Run = [f32; LANES];
+
+/// [`Sq8Codes::weigh`]'s sums, lane by lane.
+#[derive(Default)]
+struct Sums {
+    offset: Run,
+    norm: Run,
+    largest: Run,
+}
+
+impl Sums {
+    /// Adds one coordinate (query `x`, lower corner `lo`, step `s`) to lane `j`.
+    #[inline(always)]
+    fn add(&mut self, l2: bool, j: usize, x: f32, lo: f32, s: f32) {
+        let m = moved(l2, x, lo);
+        self.offset[j] += if l2 { m * m } else { x * lo };
+        self.norm[j] += x * x;
+        self.largest[j] = self.largest[j].max((m * s).abs());
+    }
+}
+
+/// The coordinate the weights multiply: L2 weighs the query's offset from
+/// the lower corner, the dot products the query itself (`x - 0.0` is `x`,
+/// bit for bit, and takes no branch).
+#[inline(always)]
+fn moved(l2: bool, x: f32, lo: f32) -> f32 {
+    x - if l2 { lo } else { 0.0 }
+}
 
 /// One cache line of codes.
 #[derive(Debug, Clone, Copy)]
@@ -229,57 +260,60 @@ impl Sq8Codes {
         }
     }
 
-    /// The byte weights of query `q` (as f32 coordinates), in passes the
-    /// compiler vectorizes: sums in independent lanes (an in-order sum is a
-    /// chain of dependent adds) and rounding by truncation, not libm.
+    /// The byte weights of query `q` (as f32 coordinates) in two passes
+    /// that the compiler vectorizes, with no buffer besides the weights:
+    /// sums and the largest weight in eight independent lanes (an in-order
+    /// sum is a chain of dependent adds), then rounding by truncation, not
+    /// libm.
     fn weigh(&self, q: &[f32]) -> Weights {
-        const LANES: usize = 8;
         let l2 = self.metric == Metric::L2;
-        // L2 weighs the query's offset from the lower corner; the dot
-        // products weigh the query itself.
-        let moved: Cow<[f32]> = match l2 {
-            true => Cow::Owned(q.iter().zip(&self.lower).map(|(x, lo)| x - lo).collect()),
-            false => Cow::Borrowed(q),
-        };
-        let lanes = |a: &[f32], b: &[f32]| {
-            let mut sum = [0.0f32; LANES];
-            for (a, b) in a.chunks(LANES).zip(b.chunks(LANES)) {
-                for ((s, x), y) in sum.iter_mut().zip(a).zip(b) {
-                    *s += x * y;
-                }
-            }
-            sum.iter().map(|&s| s as f64).sum::<f64>()
-        };
-        let offset = match l2 {
-            true => lanes(&moved, &moved),
-            false => lanes(q, &self.lower),
-        };
-        let norm = lanes(q, q).sqrt() as f32;
-        let wide: Vec<f32> = moved.iter().zip(&self.step).map(|(x, s)| x * s).collect();
-        let mut largest = [0.0f32; LANES];
-        for w in wide.chunks(LANES) {
-            for (m, w) in largest.iter_mut().zip(w) {
-                *m = m.max(w.abs());
+        let dim = q.len().min(self.lower.len()).min(self.step.len());
+        let (q, lower, step) = (&q[..dim], &self.lower[..dim], &self.step[..dim]);
+        let mut sums = Sums::default();
+        let ((q_runs, q_tail), (lower_runs, lower_tail), (step_runs, step_tail)) = (
+            q.as_chunks::<LANES>(),
+            lower.as_chunks::<LANES>(),
+            step.as_chunks::<LANES>(),
+        );
+        for ((x, lo), s) in q_runs.iter().zip(lower_runs).zip(step_runs) {
+            for j in 0..LANES {
+                sums.add(l2, j, x[j], lo[j], s[j]);
             }
         }
-        let largest = largest.iter().fold(0.0f32, |m, &w| m.max(w));
+        let tail = q_tail.iter().zip(lower_tail).zip(step_tail);
+        for (j, ((&x, &lo), &s)) in tail.enumerate() {
+            sums.add(l2, j, x, lo, s);
+        }
+        let total = |sum: Run| sum.iter().map(|&s| s as f64).sum::<f64>();
+        let largest = sums.largest.iter().fold(0.0f32, |m, &w| m.max(w));
         let limit = WEIGHT_LIMIT as f32;
         let scale = if largest > 0.0 { largest / limit } else { 1.0 };
         let inverse = 1.0 / scale;
-        let mut bytes = vec![0i8; self.lines * 64];
-        for (b, w) in bytes.iter_mut().zip(&wide) {
+        let weight = |x: f32, lo: f32, s: f32| {
             // Not `clamp`, which keeps NaN: `max` turns it into -limit.
             #[allow(clippy::manual_clamp)]
-            let v = (w * inverse).max(-limit).min(limit);
+            let v = (moved(l2, x, lo) * s * inverse).max(-limit).min(limit);
             // Rounded half away from zero by truncating.
             // SAFETY: v + ±0.5 is finite and within ±64.5.
-            *b = unsafe { (v + 0.5f32.copysign(v)).to_int_unchecked::<i32>() } as i8;
+            unsafe { (v + 0.5f32.copysign(v)).to_int_unchecked::<i32>() as i8 }
+        };
+        let mut bytes = vec![0i8; self.lines * 64];
+        let (out_runs, _) = bytes[..dim].as_chunks_mut::<LANES>();
+        let runs = q_runs.iter().zip(lower_runs).zip(step_runs);
+        for (out, ((x, lo), s)) in out_runs.iter_mut().zip(runs) {
+            for j in 0..LANES {
+                out[j] = weight(x[j], lo[j], s[j]);
+            }
+        }
+        let tail = q_tail.iter().zip(lower_tail).zip(step_tail);
+        for (out, ((&x, &lo), &s)) in bytes[dim - q_tail.len()..dim].iter_mut().zip(tail) {
+            *out = weight(x, lo, s);
         }
         Weights {
             bytes,
             scale,
-            offset: offset as f32,
-            norm,
+            offset: total(sums.offset) as f32,
+            norm: total(sums.norm).sqrt() as f32,
         }
     }
 
