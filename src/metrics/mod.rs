@@ -20,7 +20,7 @@ mod sampled;
 mod shard;
 
 pub use cache::{CacheMetrics, RedisRemoved, RedisRemovedSource};
-pub use cpu::thread_cpu_time;
+pub use cpu::{sampled_cpu_time, thread_cpu_time};
 pub use endpoint::{serve, MetricsServer};
 pub use prometheus::Registry;
 pub use proxy::{NodeMetrics, ProxyMetrics, Stage, StatementClass};

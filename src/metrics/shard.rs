@@ -71,7 +71,7 @@ impl QueryTimings {
         let by_plan = QueryPlan::ALL.map(|p| family.with_label_values(&[p.label()]));
         let ann_search_cpu = Counter::with_opts(Opts::new(
             "pgvshard_shard_ann_search_cpu_seconds_total",
-            "CPU time of the ANN index searches of reads (the engine's share of a query; the rest is protocol, planning and output).",
+            "CPU time of the ANN index searches of reads (the engine's share of a query; the rest is protocol, planning and output); a prepared KNN statement's searches are measured one in eight at random and counted eightfold.",
         ))
         .expect("valid counter options");
         QueryTimings {

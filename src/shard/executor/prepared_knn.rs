@@ -19,11 +19,11 @@ use super::select::{
     input, limit_offset, matches_alias, order_keys, run_query, Column, Ctx, Input,
 };
 use super::types;
-use crate::metrics::thread_cpu_time;
+use crate::metrics::sampled_cpu_time;
 use crate::shard::datum::Datum;
 use crate::shard::storage::{AnnSearch, IndexMethod, Table, Tables};
 use crate::sql::{distance_operator, placeholder_index};
-use crate::wire::{FieldDescription, PgError};
+use crate::wire::{oid, FieldDescription, PgError, Value};
 use ann::{IterativeScan, Metric};
 use sqlparser::ast::{
     Expr, GroupByExpr, LimitClause, Query, SelectItem, SetExpr, Value as SqlValue,
@@ -301,18 +301,22 @@ impl PreparedKnn {
         let Some(ty) = table.def().columns.get(self.column).map(|c| c.ty) else {
             return Ok(Searched::Stale);
         };
-        let query = cast(
-            query.clone(),
-            types::type_oid(ty),
-            types::value_typmod(ty),
-            false,
-        )?;
+        let (to, typmod) = (types::type_oid(ty), types::value_typmod(ty));
+        // A vector of the column's type and dimensions (what clients bind)
+        // is searched as it is; anything else is cast, as the interpreter
+        // would, into a copy.
+        let fits = match query {
+            Value::Vector(v) => to == oid::VECTOR && typmod.is_none_or(|n| v.check_dims(n).is_ok()),
+            _ => false,
+        };
+        let cast_query = match fits {
+            true => None,
+            false => Some(cast(query.clone(), to, typmod, false)?),
+        };
+        let query = cast_query.as_ref().unwrap_or(query);
         let k = self.limit.saturating_add(self.offset);
-        let started = thread_cpu_time();
-        let found = table
-            .ann_search(&self.index, &query, k, ann, None)
-            .map_err(super::storage_error)?;
-        let cpu = thread_cpu_time().saturating_sub(started);
+        let (found, cpu) = sampled_cpu_time(|| table.ann_search(&self.index, query, k, ann, None));
+        let found = found.map_err(super::storage_error)?;
         let value = |o: Operand, slot: u32| match o {
             Operand::Column(c) => table.value(slot, c),
             Operand::Param(p) => params.get(p).cloned().flatten(),

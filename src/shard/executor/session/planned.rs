@@ -34,7 +34,6 @@ impl ShardSession {
             || stmt.alter_system().is_some()
             || own_writes
             || out.session().transaction_status() == TransactionStatus::Failed
-            || may_name_catalog(&stmt.text)
         {
             return Ok(false);
         }
@@ -86,12 +85,19 @@ impl ShardSession {
         let Ast::Query(q) = &stmt.ast else {
             return Ok(None);
         };
-        let job = self.job(stmt, params.to_vec(), p.param_types.clone(), out)?;
-        let (epoch, knn) = crate::stack::with_tree(stmt.depth, || {
-            job.with_ctx(false, |ctx| {
-                Ok((ctx.tables.schema_epoch(), PreparedKnn::plan(q, ctx)))
-            })
-        })?;
+        // A statement that may name a catalog view is the interpreter's
+        // (decided once: the text does not change).
+        let (epoch, knn) = if may_name_catalog(&stmt.text) {
+            let epoch = self.shard.db.read().map_err(storage_error)?.schema_epoch();
+            (epoch, None)
+        } else {
+            let job = self.job(stmt, params.to_vec(), p.param_types.clone(), out)?;
+            crate::stack::with_tree(stmt.depth, || {
+                job.with_ctx(false, |ctx| {
+                    Ok((ctx.tables.schema_epoch(), PreparedKnn::plan(q, ctx)))
+                })
+            })?
+        };
         if self.planned.len() >= PLANS_KEPT {
             self.planned.clear();
         }
