@@ -62,13 +62,9 @@ pub fn vacuum(tables: &Tables, txn: &Transaction, v: &VacuumTargets) -> Result<O
     Ok(Outcome::tag(if v.vacuum { "VACUUM" } else { "ANALYZE" }))
 }
 
-/// Writes a checkpoint now (on the blocking pool: it writes and fsyncs
-/// every changed table).
-pub async fn checkpoint(shard: &std::sync::Arc<Shard>) -> Result<Outcome, PgError> {
-    let shard = shard.clone();
-    tokio::task::spawn_blocking(move || shard.db.checkpoint())
-        .await
-        .map_err(|e| PgError::internal(format!("checkpoint failed: {e}")))?
-        .map_err(storage_error)?;
+/// Writes a checkpoint now (it writes and fsyncs every changed table:
+/// run it on the blocking pool).
+pub fn checkpoint(shard: &Shard) -> Result<Outcome, PgError> {
+    shard.db.checkpoint().map_err(storage_error)?;
     Ok(Outcome::tag("CHECKPOINT"))
 }

@@ -434,7 +434,12 @@ impl ShardSession {
         if let StatementKind::Maintenance(m) = &kind {
             maintenance::check(m, out.session(), self.shard.db.in_recovery())?;
             let outcome = match m {
-                sql::Maintenance::Checkpoint => maintenance::checkpoint(&self.shard).await?,
+                sql::Maintenance::Checkpoint => {
+                    let shard = self.shard.clone();
+                    tokio::task::spawn_blocking(move || maintenance::checkpoint(&shard))
+                        .await
+                        .map_err(join_error)??
+                }
                 sql::Maintenance::Vacuum(v) => {
                     let tables = self.shard.db.read().map_err(storage_error)?;
                     let fresh = Transaction::new();
